@@ -1,0 +1,20 @@
+// The kernel library: every export is a kernel the host calls with pointers into this
+// module's linear memory. Kernels never allocate; the host owns every byte from heap_base() up.
+// Naming grammar: <op>_f32_<pass>, pass in forward | backward | backward_input | backward_filter |
+// backward_bias | inference | training. One file per op family; each exports its kernels here.
+
+/** First byte the host may use; everything below is static data and the (unused) stack. */
+export function heap_base(): usize {
+  return __heap_base;
+}
+
+export * from "./elementwise";
+export * from "./conv2d";
+export * from "./gemm";
+export * from "./pool";
+export * from "./activation";
+export * from "./softmax";
+export * from "./batchnorm";
+export * from "./lrn";
+export * from "./dropout";
+export * from "./concat";

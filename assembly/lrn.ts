@@ -1,0 +1,1 @@
+// placeholder: kernels for this op family land here

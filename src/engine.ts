@@ -1,0 +1,101 @@
+import { fail, fmtShape } from "./errors.js";
+import { Heap } from "./memory.js";
+import { type BuildName, detectBuild, instantiateBuild, type Kernels } from "./runtime.js";
+import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
+
+export interface InitOptions {
+  /** Which wasm build to run: "auto" (default) picks relaxed, SIMD or scalar by feature detection. */
+  build?: "auto" | BuildName;
+}
+
+/**
+ * One wasm instance: its kernels, its linear memory and the heap that owns every byte of it.
+ * Tensors belong to the engine that made them; ops check that all operands share one.
+ */
+export class Engine {
+  readonly heap: Heap;
+  private readonly scopes: Tensor[][] = [];
+
+  constructor(
+    readonly build: BuildName,
+    readonly kernels: Kernels,
+  ) {
+    this.heap = new Heap(kernels.memory, kernels.heap_base());
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.kernels.memory;
+  }
+
+  /** A new tensor with uninitialised contents unless `values` is given. */
+  empty(shape: Shape, dtype: DType = "f32", what = "a tensor"): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) fail("tensor", `invalid shape ${fmtShape(shape)}`);
+    }
+    const ptr = this.heap.alloc(sizeOf(shape) * 4, `${what} of shape ${fmtShape(shape)}`);
+    const t = new Tensor(this, ptr, [...shape], dtype);
+    this.scopes[this.scopes.length - 1]?.push(t);
+    return t;
+  }
+
+  /** A new float32 tensor holding `values` (copied) or zeros. */
+  tensor(shape: Shape, values?: ArrayLike<number>): Tensor {
+    const t = this.empty(shape);
+    return values ? t.set(values) : this.fillZero(t);
+  }
+
+  zeros(shape: Shape): Tensor {
+    return this.fillZero(this.empty(shape));
+  }
+
+  /** A new int32 tensor (class labels, indices). */
+  ints(shape: Shape, values?: ArrayLike<number>): Tensor {
+    const t = this.empty(shape, "i32");
+    if (values) t.set(values);
+    else t.ints.fill(0);
+    return t;
+  }
+
+  /**
+   * Runs `fn` and disposes every tensor it created except those it returns (a tensor, or
+   * tensors inside a returned array or plain object).
+   */
+  tidy<T>(fn: () => T): T {
+    const scope: Tensor[] = [];
+    this.scopes.push(scope);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.scopes.pop();
+    }
+    const keep = new Set<Tensor>();
+    const collect = (v: unknown) => {
+      if (v instanceof Tensor) keep.add(v);
+      else if (Array.isArray(v)) v.forEach(collect);
+      else if (v && typeof v === "object") Object.values(v).forEach(collect);
+    };
+    collect(result);
+    for (const t of scope) {
+      if (keep.has(t)) this.scopes[this.scopes.length - 1]?.push(t);
+      else t.dispose();
+    }
+    return result;
+  }
+
+  /** @internal called by Tensor.dispose */
+  release(t: Tensor): void {
+    this.heap.release(t.ptr);
+  }
+
+  private fillZero(t: Tensor): Tensor {
+    this.kernels.fill_f32(t.ptr, 0, t.size);
+    return t;
+  }
+}
+
+/** Loads a wasm build (feature-detected unless forced) and returns an engine over it. */
+export async function init(options: InitOptions = {}): Promise<Engine> {
+  const build = !options.build || options.build === "auto" ? await detectBuild() : options.build;
+  return new Engine(build, await instantiateBuild(build));
+}

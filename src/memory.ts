@@ -1,0 +1,131 @@
+import { OutOfMemoryError, SimdnetError } from "./errors.js";
+
+const PAGE = 65536;
+/** Every block starts on a 16-byte boundary, so v128 loads of a tensor's start are aligned. */
+export const ALIGN = 16;
+/** wasm32 cannot address more than 4 GiB; engines may refuse earlier (the grow call then throws). */
+const WASM32_LIMIT = 65536 * PAGE;
+
+const alignUp = (n: number) => (n + ALIGN - 1) & ~(ALIGN - 1);
+
+/**
+ * The host-side allocator of the kernels' linear memory: first fit over a sorted free list,
+ * neighbours coalesced on free. Memory grows on demand; a failed grow throws OutOfMemoryError
+ * and changes nothing. Typed-array views must be fetched after any allocation (grow() detaches
+ * the old buffer): use `f32`/`i32`, which are re-made when the buffer changes.
+ */
+export class Heap {
+  private top: number; // first byte never handed out
+  private readonly free: { ptr: number; size: number }[] = []; // sorted by ptr, coalesced
+  private readonly live = new Map<number, number>(); // ptr -> size
+  private buffer: ArrayBuffer | SharedArrayBuffer;
+  private f32View: Float32Array;
+  private i32View: Int32Array;
+
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    base: number,
+  ) {
+    this.top = alignUp(base);
+    this.buffer = memory.buffer;
+    this.f32View = new Float32Array(this.buffer);
+    this.i32View = new Int32Array(this.buffer);
+  }
+
+  /** A float32 view of all of memory, valid until the next allocation. */
+  get f32(): Float32Array {
+    if (this.buffer !== this.memory.buffer) this.refresh();
+    return this.f32View;
+  }
+
+  /** An int32 view of all of memory, valid until the next allocation. */
+  get i32(): Int32Array {
+    if (this.buffer !== this.memory.buffer) this.refresh();
+    return this.i32View;
+  }
+
+  /** Bytes in live blocks. */
+  get bytesInUse(): number {
+    let n = 0;
+    for (const size of this.live.values()) n += size;
+    return n;
+  }
+
+  /** Allocates `bytes` (rounded up to 16), 16-byte aligned, contents undefined. `what` names it in errors. */
+  alloc(bytes: number, what = "a buffer"): number {
+    if (!Number.isFinite(bytes) || bytes < 0) throw new SimdnetError(`alloc: invalid byte count ${bytes} for ${what}`);
+    const size = Math.max(ALIGN, alignUp(bytes));
+    for (let i = 0; i < this.free.length; i++) {
+      const block = this.free[i]!;
+      if (block.size < size) continue;
+      const ptr = block.ptr;
+      if (block.size === size) this.free.splice(i, 1);
+      else {
+        block.ptr += size;
+        block.size -= size;
+      }
+      this.live.set(ptr, size);
+      return ptr;
+    }
+    const ptr = this.top;
+    this.ensure(ptr + size, size, what);
+    this.top = ptr + size;
+    this.live.set(ptr, size);
+    return ptr;
+  }
+
+  /** Returns a block to the free list. Freeing an unknown pointer is an error, never silent. */
+  release(ptr: number): void {
+    const size = this.live.get(ptr);
+    if (size === undefined) throw new SimdnetError(`free: ${ptr} is not a live allocation (double free?)`);
+    this.live.delete(ptr);
+    if (ptr + size === this.top) {
+      this.top = ptr;
+      // the block now at the end of the free list may have become the top too
+      const last = this.free[this.free.length - 1];
+      if (last && last.ptr + last.size === this.top) {
+        this.top = last.ptr;
+        this.free.pop();
+      }
+      return;
+    }
+    let i = 0;
+    while (i < this.free.length && this.free[i]!.ptr < ptr) i++;
+    this.free.splice(i, 0, { ptr, size });
+    const next = this.free[i + 1];
+    if (next && ptr + size === next.ptr) {
+      this.free[i]!.size += next.size;
+      this.free.splice(i + 1, 1);
+    }
+    const prev = this.free[i - 1];
+    if (prev && prev.ptr + prev.size === ptr) {
+      prev.size += this.free[i]!.size;
+      this.free.splice(i, 1);
+    }
+  }
+
+  private ensure(end: number, size: number, what: string): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const pages = Math.ceil((end - have) / PAGE);
+    // grow at least 1/8 more to keep the number of grow() calls (and view re-makes) small
+    const extra = Math.max(pages, Math.ceil(have / PAGE / 8));
+    if (end > WASM32_LIMIT) throw new OutOfMemoryError(size, this.bytesInUse, WASM32_LIMIT, what);
+    try {
+      this.memory.grow(Math.min(extra, WASM32_LIMIT / PAGE - have / PAGE));
+    } catch {
+      try {
+        this.memory.grow(pages);
+      } catch {
+        throw new OutOfMemoryError(size, this.bytesInUse, this.memory.buffer.byteLength, what);
+      }
+    }
+    this.refresh();
+  }
+
+  private refresh(): void {
+    this.buffer = this.memory.buffer;
+    this.f32View = new Float32Array(this.buffer);
+    this.i32View = new Int32Array(this.buffer);
+  }
+}

@@ -1,0 +1,2 @@
+// placeholder: host wrappers for this op family land here
+export {};

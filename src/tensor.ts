@@ -1,0 +1,75 @@
+import { fail, fmtShape, SimdnetError } from "./errors.js";
+import type { Engine } from "./engine.js";
+
+export type DType = "f32" | "i32";
+export type Shape = readonly number[];
+
+export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * A dense tensor in an engine's wasm linear memory, row-major. Image tensors are NHWC
+ * (batch, height, width, channels); conv weights are [KH, KW, Cin/groups, Cout].
+ * The bytes belong to the engine's heap until `dispose()`.
+ */
+export class Tensor {
+  private disposed = false;
+
+  constructor(
+    readonly engine: Engine,
+    /** Byte address in linear memory, 16-byte aligned. */
+    readonly ptr: number,
+    readonly shape: Shape,
+    readonly dtype: DType = "f32",
+  ) {}
+
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** A live view of the elements. Re-fetch it after anything that allocates (memory may grow). */
+  get data(): Float32Array {
+    this.assertLive("data");
+    if (this.dtype !== "f32") fail("Tensor.data", `tensor is ${this.dtype}; use .ints`);
+    return new Float32Array(this.engine.memory.buffer, this.ptr, this.size);
+  }
+
+  /** A live view of an i32 tensor's elements (labels, arg-max indices). */
+  get ints(): Int32Array {
+    this.assertLive("ints");
+    if (this.dtype !== "i32") fail("Tensor.ints", `tensor is ${this.dtype}; use .data`);
+    return new Int32Array(this.engine.memory.buffer, this.ptr, this.size);
+  }
+
+  /** A copy of the elements that stays valid after the tensor is disposed. */
+  toArray(): Float32Array | Int32Array {
+    return this.dtype === "f32" ? this.data.slice() : this.ints.slice();
+  }
+
+  /** Copies `values` in; their length must equal the tensor's size. */
+  set(values: ArrayLike<number>): this {
+    if (values.length !== this.size) {
+      fail("Tensor.set", `got ${values.length} values for a tensor of shape ${fmtShape(this.shape)} (${this.size})`);
+    }
+    (this.dtype === "f32" ? this.data : this.ints).set(values);
+    return this;
+  }
+
+  /** Frees the bytes. Using the tensor afterwards is an error. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.engine.release(this);
+  }
+
+  assertLive(op: string): void {
+    if (this.disposed) throw new SimdnetError(`${op}: tensor ${fmtShape(this.shape)} was disposed`);
+  }
+}
