@@ -56,6 +56,15 @@ export function axpy(y: Tensor, x: Tensor, alpha: number): Tensor {
   return y;
 }
 
+/** Sets every element of a float32 tensor to `value` (e.g. zeroing gradients). Returns t. */
+export function fill(t: Tensor, value: number): Tensor {
+  const e = engineOf("fill", t);
+  checkTensor("fill", "t", t);
+  if (!Number.isFinite(value)) fail("fill", `value must be finite, got ${value}`);
+  e.kernels.fill_f32(t.ptr, value, t.size);
+  return t;
+}
+
 export function sameShape(op: string, an: string, a: Tensor, bn: string, b: Tensor): void {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
     fail(op, `${an} ${fmtShape(a.shape)} and ${bn} ${fmtShape(b.shape)} must have the same shape`);
