@@ -1,1 +1,582 @@
-// placeholder: kernels for this op family land here
+// Matrix products: GEMM (fully connected layers, matmul, ONNX Gemm) and its helpers.
+// Every matrix is row-major f32; pointers are byte addresses (4-byte aligned, 16 recommended).
+// No kernel here allocates or needs a workspace: each transpose case has its own loop order.
+//
+// Paths of gemm_f32 (after normalising: a 1-row A or a 1-column B is a plain vector, so its
+// transpose flag does not matter):
+//   m == 1, B not transposed          -> gemv_rows: streams B row by row (dense 1 x in -> out)
+//   n == 1, A transposed              -> gemv_rows with the roles of A and B swapped
+//   B not transposed (NN, TN)         -> panel: 4 x 8 register tile, A broadcast, 2 v128 of B per k
+//   A not transposed, B transposed    -> dots: 2 x 4 tile of dot products along k (rows of A, B)
+//   both transposed                   -> panel on C^T = B . A with a transposed store
+// k is cut into blocks of KC so the reused panel of the right-hand operand stays in cache.
+
+import { madd } from "./simd";
+
+/** k-block length: 4 rows x KC floats of A (NN) or 4 rows of B (NT) stay in L1. */
+const KC: i32 = 256;
+
+/**
+ * C (m x n) = (accumulate != 0 ? C : 0) + op(A) . op(B), all row-major.
+ * A is m x k (k x m when trans_a != 0, op(A) = A^T); B is k x n (n x k when trans_b != 0).
+ * C must not overlap A or B. With k == 0, C is zeroed (or left alone when accumulating).
+ */
+export function gemm_f32(
+  c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, trans_a: i32, trans_b: i32, accumulate: i32,
+): void {
+  if (m <= 0 || n <= 0) return;
+  const acc = accumulate != 0;
+  if (k <= 0) {
+    if (!acc) zero(c, m * n);
+    return;
+  }
+  let ta = trans_a != 0;
+  let tb = trans_b != 0;
+  if (m == 1) ta = false; // a 1 x k row and a k x 1 column have the same bytes
+  if (n == 1 && !ta) tb = true; // b as a 1 x k row: C = A . b is m dot products
+  if (m == 1 && !tb) {
+    gemv_rows(c, a, b, k, n, acc);
+  } else if (n == 1 && ta) {
+    gemv_rows(c, b, a, k, m, acc); // C^T (1 x m) = b^T (1 x k) . A (k x m)
+  } else if (!tb) {
+    // L = op(A): element (i, p) at (ta ? p*m + i : i*k + p); R = B (k x n).
+    panel(c, n, false, a, ta ? 1 : k, ta ? m : 1, b, n, m, n, k, acc);
+  } else if (!ta) {
+    dots(c, a, b, m, n, k, acc);
+  } else {
+    // C^T (n x m) = B (n x k) . A (k x m), written transposed into C.
+    panel(c, n, true, b, k, 1, a, m, n, m, k, acc);
+  }
+}
+
+/** y[i] *= alpha for i < n (scales a gemm result: ONNX Gemm alpha). y may be any f32 array. */
+export function scale_f32(y: usize, alpha: f32, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const va = f32x4.splat(alpha);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(y + o, f32x4.mul(v128.load(y + o), va));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) * alpha);
+  }
+}
+
+/**
+ * Broadcast axpy: y[i, j] += alpha * x[i * xrs + j * xcs] for y row-major m x n.
+ * Strides (in elements) of 0 broadcast: [n] -> (0, 1), [m, 1] -> (1, 0), [m, n] -> (n, 1),
+ * scalar -> (0, 0). Adds ONNX Gemm's beta * C.
+ */
+export function axpy_broadcast_f32(y: usize, x: usize, alpha: f32, m: i32, n: i32, xrs: i32, xcs: i32): void {
+  for (let i = 0; i < m; i++) {
+    const yr = y + (<usize>i * <usize>n << 2);
+    const xr = x + (<usize>i * <usize>xrs << 2);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const va = f32x4.splat(alpha);
+      if (xcs == 1) {
+        for (; j + 4 <= n; j += 4) {
+          const o = <usize>j << 2;
+          v128.store(yr + o, madd(va, v128.load(xr + o), v128.load(yr + o)));
+        }
+      } else if (xcs == 0) {
+        const vx = f32x4.mul(va, v128.load32_splat(xr));
+        for (; j + 4 <= n; j += 4) {
+          const o = <usize>j << 2;
+          v128.store(yr + o, f32x4.add(v128.load(yr + o), vx));
+        }
+      }
+    }
+    for (; j < n; j++) {
+      const o = <usize>j << 2;
+      store<f32>(yr + o, load<f32>(yr + o) + alpha * load<f32>(xr + (<usize>j * <usize>xcs << 2)));
+    }
+  }
+}
+
+/**
+ * Broadcast reduction (the backward of axpy_broadcast_f32): dx[i * xrs + j * xcs] += alpha * dy[i, j]
+ * for dy row-major m x n, summing over every broadcast (stride 0) dimension.
+ */
+export function axpy_reduce_f32(dx: usize, dy: usize, alpha: f32, m: i32, n: i32, xrs: i32, xcs: i32): void {
+  for (let i = 0; i < m; i++) {
+    const yr = dy + (<usize>i * <usize>n << 2);
+    const xr = dx + (<usize>i * <usize>xrs << 2);
+    let j = 0;
+    let s: f32 = 0; // running sum when every j of this row maps to one dx element
+    if (ASC_FEATURE_SIMD) {
+      const va = f32x4.splat(alpha);
+      if (xcs == 1) {
+        for (; j + 4 <= n; j += 4) {
+          const o = <usize>j << 2;
+          v128.store(xr + o, madd(va, v128.load(yr + o), v128.load(xr + o)));
+        }
+      } else if (xcs == 0) {
+        let vs = f32x4.splat(0);
+        for (; j + 4 <= n; j += 4) vs = f32x4.add(vs, v128.load(yr + (<usize>j << 2)));
+        s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
+      }
+    }
+    if (xcs == 0) {
+      for (; j < n; j++) s += load<f32>(yr + (<usize>j << 2));
+      store<f32>(xr, load<f32>(xr) + alpha * s);
+    } else {
+      for (; j < n; j++) {
+        const o = <usize>j * <usize>xcs << 2;
+        store<f32>(xr + o, load<f32>(xr + o) + alpha * load<f32>(yr + (<usize>j << 2)));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal loops.
+
+function zero(p: usize, count: i32): void {
+  memory.fill(p, 0, <usize>count << 2);
+}
+
+/**
+ * y[j] (+)= sum_p x[p] * w[p, j] for w row-major k x n, x contiguous (k), y contiguous (n).
+ * Streams w row by row, 4 rows per pass over y, so w is read once and sequentially.
+ */
+function gemv_rows(y: usize, x: usize, w: usize, k: i32, n: i32, acc: bool): void {
+  if (!acc) zero(y, n);
+  const ldw = <usize>n << 2;
+  let p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const x0 = load<f32>(x + (<usize>p << 2));
+    const x1 = load<f32>(x + (<usize>p << 2), 4);
+    const x2 = load<f32>(x + (<usize>p << 2), 8);
+    const x3 = load<f32>(x + (<usize>p << 2), 12);
+    const w0 = w + <usize>p * ldw;
+    const w1 = w0 + ldw;
+    const w2 = w1 + ldw;
+    const w3 = w2 + ldw;
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const v0 = f32x4.splat(x0), v1 = f32x4.splat(x1), v2 = f32x4.splat(x2), v3 = f32x4.splat(x3);
+      for (; j + 8 <= n; j += 8) {
+        const o = <usize>j << 2;
+        let s0 = v128.load(y + o);
+        let s1 = v128.load(y + o, 16);
+        s0 = madd(v0, v128.load(w0 + o), s0);
+        s1 = madd(v0, v128.load(w0 + o, 16), s1);
+        s0 = madd(v1, v128.load(w1 + o), s0);
+        s1 = madd(v1, v128.load(w1 + o, 16), s1);
+        s0 = madd(v2, v128.load(w2 + o), s0);
+        s1 = madd(v2, v128.load(w2 + o, 16), s1);
+        s0 = madd(v3, v128.load(w3 + o), s0);
+        s1 = madd(v3, v128.load(w3 + o, 16), s1);
+        v128.store(y + o, s0);
+        v128.store(y + o, s1, 16);
+      }
+      for (; j + 4 <= n; j += 4) {
+        const o = <usize>j << 2;
+        let s0 = v128.load(y + o);
+        s0 = madd(v0, v128.load(w0 + o), s0);
+        s0 = madd(v1, v128.load(w1 + o), s0);
+        s0 = madd(v2, v128.load(w2 + o), s0);
+        s0 = madd(v3, v128.load(w3 + o), s0);
+        v128.store(y + o, s0);
+      }
+    }
+    for (; j < n; j++) {
+      const o = <usize>j << 2;
+      store<f32>(y + o, load<f32>(y + o) + x0 * load<f32>(w0 + o) + x1 * load<f32>(w1 + o) + x2 * load<f32>(w2 + o) + x3 * load<f32>(w3 + o));
+    }
+  }
+  for (; p < k; p++) {
+    const xp = load<f32>(x + (<usize>p << 2));
+    const wr = w + <usize>p * ldw;
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vx = f32x4.splat(xp);
+      for (; j + 4 <= n; j += 4) {
+        const o = <usize>j << 2;
+        v128.store(y + o, madd(vx, v128.load(wr + o), v128.load(y + o)));
+      }
+    }
+    for (; j < n; j++) {
+      const o = <usize>j << 2;
+      store<f32>(y + o, load<f32>(y + o) + xp * load<f32>(wr + o));
+    }
+  }
+}
+
+/** The running value of an output element: C itself when accumulating, else 0. */
+// @ts-ignore: decorator
+@inline function getC(cp: usize, acc: bool): f32 {
+  return acc ? load<f32>(cp) : 0;
+}
+
+/** Stores the 4 lanes of v to output elements (r, s..s+3): one v128 store, or 4 strided scalars. */
+// @ts-ignore: decorator
+@inline function put4(cp: usize, sstep: usize, tout: bool, v: v128, acc: bool): void {
+  if (!tout) {
+    v128.store(cp, v);
+  } else {
+    store<f32>(cp, getC(cp, acc) + f32x4.extract_lane(v, 0));
+    store<f32>(cp + sstep, getC(cp + sstep, acc) + f32x4.extract_lane(v, 1));
+    store<f32>(cp + 2 * sstep, getC(cp + 2 * sstep, acc) + f32x4.extract_lane(v, 2));
+    store<f32>(cp + 3 * sstep, getC(cp + 3 * sstep, acc) + f32x4.extract_lane(v, 3));
+  }
+}
+
+/** Starting accumulator of output elements (r, s..s+3): C itself (normal, accumulating) or zero. */
+// @ts-ignore: decorator
+@inline function start4(cp: usize, tout: bool, acc: bool): v128 {
+  return !tout && acc ? v128.load(cp) : f32x4.splat(0);
+}
+
+/**
+ * T (rows x cols) (+)= L (rows x k) . R (k x cols). L element (r, p) at l + 4*(r*lrs + p*lps);
+ * R row-major with row stride ldr (elements). T element (r, s) is C[r, s] (row stride ldc), or
+ * C[s, r] when tout. Register tile: 4 rows x 8 columns (8 v128 accumulators).
+ */
+function panel(
+  c: usize, ldc: i32, tout: bool, l: usize, lrs: i32, lps: i32, r: usize, ldr: i32,
+  rows: i32, cols: i32, k: i32, accumulate: bool,
+): void {
+  const rstep: usize = tout ? 4 : <usize>ldc << 2; // bytes between output rows r and r+1
+  const sstep: usize = tout ? <usize>ldc << 2 : 4; // bytes between output columns s and s+1
+  const lrsb = <usize>lrs << 2;
+  const lpsb = <usize>lps << 2;
+  const ldrb = <usize>ldr << 2;
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const kc = min(KC, k - p0);
+    const acc = accumulate || p0 > 0;
+    const lblock = l + <usize>p0 * lpsb;
+    const rblock = r + <usize>p0 * ldrb;
+    let i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      const l0 = lblock + <usize>i * lrsb;
+      const l1 = l0 + lrsb, l2 = l1 + lrsb, l3 = l2 + lrsb;
+      const crow = c + <usize>i * rstep;
+      let j = 0;
+      if (ASC_FEATURE_SIMD) {
+        for (; j + 8 <= cols; j += 8) {
+          const c0 = crow + <usize>j * sstep;
+          const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
+          const s4 = 4 * sstep;
+          let t00 = start4(c0, tout, acc), t01 = start4(c0 + s4, tout, acc);
+          let t10 = start4(c1, tout, acc), t11 = start4(c1 + s4, tout, acc);
+          let t20 = start4(c2, tout, acc), t21 = start4(c2 + s4, tout, acc);
+          let t30 = start4(c3, tout, acc), t31 = start4(c3 + s4, tout, acc);
+          let pr = rblock + (<usize>j << 2);
+          let o: usize = 0;
+          for (let p = 0; p < kc; p++) {
+            const b0 = v128.load(pr);
+            const b1 = v128.load(pr, 16);
+            let av = v128.load32_splat(l0 + o);
+            t00 = madd(av, b0, t00);
+            t01 = madd(av, b1, t01);
+            av = v128.load32_splat(l1 + o);
+            t10 = madd(av, b0, t10);
+            t11 = madd(av, b1, t11);
+            av = v128.load32_splat(l2 + o);
+            t20 = madd(av, b0, t20);
+            t21 = madd(av, b1, t21);
+            av = v128.load32_splat(l3 + o);
+            t30 = madd(av, b0, t30);
+            t31 = madd(av, b1, t31);
+            pr += ldrb;
+            o += lpsb;
+          }
+          put4(c0, sstep, tout, t00, acc);
+          put4(c0 + s4, sstep, tout, t01, acc);
+          put4(c1, sstep, tout, t10, acc);
+          put4(c1 + s4, sstep, tout, t11, acc);
+          put4(c2, sstep, tout, t20, acc);
+          put4(c2 + s4, sstep, tout, t21, acc);
+          put4(c3, sstep, tout, t30, acc);
+          put4(c3 + s4, sstep, tout, t31, acc);
+        }
+        for (; j + 4 <= cols; j += 4) {
+          const c0 = crow + <usize>j * sstep;
+          const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
+          let t0 = start4(c0, tout, acc), t1 = start4(c1, tout, acc);
+          let t2 = start4(c2, tout, acc), t3 = start4(c3, tout, acc);
+          let pr = rblock + (<usize>j << 2);
+          let o: usize = 0;
+          for (let p = 0; p < kc; p++) {
+            const b0 = v128.load(pr);
+            t0 = madd(v128.load32_splat(l0 + o), b0, t0);
+            t1 = madd(v128.load32_splat(l1 + o), b0, t1);
+            t2 = madd(v128.load32_splat(l2 + o), b0, t2);
+            t3 = madd(v128.load32_splat(l3 + o), b0, t3);
+            pr += ldrb;
+            o += lpsb;
+          }
+          put4(c0, sstep, tout, t0, acc);
+          put4(c1, sstep, tout, t1, acc);
+          put4(c2, sstep, tout, t2, acc);
+          put4(c3, sstep, tout, t3, acc);
+        }
+      }
+      // Scalar: 4 x 2 tiles (the whole scalar build), then single columns.
+      for (; j + 2 <= cols; j += 2) {
+        const c0 = crow + <usize>j * sstep;
+        const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
+        let t00 = getC(c0, acc), t01 = getC(c0 + sstep, acc);
+        let t10 = getC(c1, acc), t11 = getC(c1 + sstep, acc);
+        let t20 = getC(c2, acc), t21 = getC(c2 + sstep, acc);
+        let t30 = getC(c3, acc), t31 = getC(c3 + sstep, acc);
+        let pr = rblock + (<usize>j << 2);
+        let o: usize = 0;
+        for (let p = 0; p < kc; p++) {
+          const b0 = load<f32>(pr), b1 = load<f32>(pr, 4);
+          const a0 = load<f32>(l0 + o), a1 = load<f32>(l1 + o), a2 = load<f32>(l2 + o), a3 = load<f32>(l3 + o);
+          t00 += a0 * b0;
+          t01 += a0 * b1;
+          t10 += a1 * b0;
+          t11 += a1 * b1;
+          t20 += a2 * b0;
+          t21 += a2 * b1;
+          t30 += a3 * b0;
+          t31 += a3 * b1;
+          pr += ldrb;
+          o += lpsb;
+        }
+        store<f32>(c0, t00);
+        store<f32>(c0 + sstep, t01);
+        store<f32>(c1, t10);
+        store<f32>(c1 + sstep, t11);
+        store<f32>(c2, t20);
+        store<f32>(c2 + sstep, t21);
+        store<f32>(c3, t30);
+        store<f32>(c3 + sstep, t31);
+      }
+      for (; j < cols; j++) {
+        const c0 = crow + <usize>j * sstep;
+        const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
+        let t0 = getC(c0, acc), t1 = getC(c1, acc), t2 = getC(c2, acc), t3 = getC(c3, acc);
+        let pr = rblock + (<usize>j << 2);
+        let o: usize = 0;
+        for (let p = 0; p < kc; p++) {
+          const b0 = load<f32>(pr);
+          t0 += load<f32>(l0 + o) * b0;
+          t1 += load<f32>(l1 + o) * b0;
+          t2 += load<f32>(l2 + o) * b0;
+          t3 += load<f32>(l3 + o) * b0;
+          pr += ldrb;
+          o += lpsb;
+        }
+        store<f32>(c0, t0);
+        store<f32>(c1, t1);
+        store<f32>(c2, t2);
+        store<f32>(c3, t3);
+      }
+    }
+    // Remaining rows (rows % 4), one at a time.
+    for (; i < rows; i++) {
+      const l0 = lblock + <usize>i * lrsb;
+      const crow = c + <usize>i * rstep;
+      let j = 0;
+      if (ASC_FEATURE_SIMD) {
+        for (; j + 16 <= cols; j += 16) {
+          const c0 = crow + <usize>j * sstep;
+          const s4 = 4 * sstep;
+          let t0 = start4(c0, tout, acc), t1 = start4(c0 + s4, tout, acc);
+          let t2 = start4(c0 + 2 * s4, tout, acc), t3 = start4(c0 + 3 * s4, tout, acc);
+          let pr = rblock + (<usize>j << 2);
+          let o: usize = 0;
+          for (let p = 0; p < kc; p++) {
+            const av = v128.load32_splat(l0 + o);
+            t0 = madd(av, v128.load(pr), t0);
+            t1 = madd(av, v128.load(pr, 16), t1);
+            t2 = madd(av, v128.load(pr, 32), t2);
+            t3 = madd(av, v128.load(pr, 48), t3);
+            pr += ldrb;
+            o += lpsb;
+          }
+          put4(c0, sstep, tout, t0, acc);
+          put4(c0 + s4, sstep, tout, t1, acc);
+          put4(c0 + 2 * s4, sstep, tout, t2, acc);
+          put4(c0 + 3 * s4, sstep, tout, t3, acc);
+        }
+        for (; j + 4 <= cols; j += 4) {
+          const c0 = crow + <usize>j * sstep;
+          let t0 = start4(c0, tout, acc);
+          let pr = rblock + (<usize>j << 2);
+          let o: usize = 0;
+          for (let p = 0; p < kc; p++) {
+            t0 = madd(v128.load32_splat(l0 + o), v128.load(pr), t0);
+            pr += ldrb;
+            o += lpsb;
+          }
+          put4(c0, sstep, tout, t0, acc);
+        }
+      }
+      for (; j < cols; j++) {
+        const c0 = crow + <usize>j * sstep;
+        let t0 = getC(c0, acc);
+        let pr = rblock + (<usize>j << 2);
+        let o: usize = 0;
+        for (let p = 0; p < kc; p++) {
+          t0 += load<f32>(l0 + o) * load<f32>(pr);
+          pr += ldrb;
+          o += lpsb;
+        }
+        store<f32>(c0, t0);
+      }
+    }
+  }
+}
+
+/** [hsum(x0), hsum(x1), hsum(x2), hsum(x3)]: four horizontal sums in one vector. */
+// @ts-ignore: decorator
+@inline function hsum4(x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const u01 = f32x4.add(f32x4.shuffle(x0, x1, 0, 4, 1, 5), f32x4.shuffle(x0, x1, 2, 6, 3, 7));
+  const u23 = f32x4.add(f32x4.shuffle(x2, x3, 0, 4, 1, 5), f32x4.shuffle(x2, x3, 2, 6, 3, 7));
+  return f32x4.add(f32x4.shuffle(u01, u23, 0, 1, 4, 5), f32x4.shuffle(u01, u23, 2, 3, 6, 7));
+}
+
+/**
+ * C (m x n) (+)= A (m x k) . B^T with B stored n x k: every C[i, j] is a dot product of two
+ * contiguous rows. Tile: 2 rows of A x 4 rows of B, 8 v128 accumulators running along k.
+ */
+function dots(c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool): void {
+  const ldk = <usize>k << 2;
+  const ldc = <usize>n << 2;
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const kc = min(KC, k - p0);
+    const acc = accumulate || p0 > 0;
+    const ablock = a + (<usize>p0 << 2);
+    const bblock = b + (<usize>p0 << 2);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const b0 = bblock + <usize>j * ldk;
+      const b1 = b0 + ldk, b2 = b1 + ldk, b3 = b2 + ldk;
+      let i = 0;
+      for (; i + 2 <= m; i += 2) {
+        const a0 = ablock + <usize>i * ldk;
+        const a1 = a0 + ldk;
+        const c0 = c + <usize>i * ldc + (<usize>j << 2);
+        const c1 = c0 + ldc;
+        let s00 = getC(c0, acc), s01 = getC(c0 + 4, acc), s02 = getC(c0 + 8, acc), s03 = getC(c0 + 12, acc);
+        let s10 = getC(c1, acc), s11 = getC(c1 + 4, acc), s12 = getC(c1 + 8, acc), s13 = getC(c1 + 12, acc);
+        let p = 0;
+        if (ASC_FEATURE_SIMD) {
+          const z = f32x4.splat(0);
+          let t00 = z, t01 = z, t02 = z, t03 = z, t10 = z, t11 = z, t12 = z, t13 = z;
+          for (; p + 4 <= kc; p += 4) {
+            const o = <usize>p << 2;
+            const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
+            let y = v128.load(b0 + o);
+            t00 = madd(x0, y, t00);
+            t10 = madd(x1, y, t10);
+            y = v128.load(b1 + o);
+            t01 = madd(x0, y, t01);
+            t11 = madd(x1, y, t11);
+            y = v128.load(b2 + o);
+            t02 = madd(x0, y, t02);
+            t12 = madd(x1, y, t12);
+            y = v128.load(b3 + o);
+            t03 = madd(x0, y, t03);
+            t13 = madd(x1, y, t13);
+          }
+          const r0 = hsum4(t00, t01, t02, t03);
+          const r1 = hsum4(t10, t11, t12, t13);
+          s00 += f32x4.extract_lane(r0, 0);
+          s01 += f32x4.extract_lane(r0, 1);
+          s02 += f32x4.extract_lane(r0, 2);
+          s03 += f32x4.extract_lane(r0, 3);
+          s10 += f32x4.extract_lane(r1, 0);
+          s11 += f32x4.extract_lane(r1, 1);
+          s12 += f32x4.extract_lane(r1, 2);
+          s13 += f32x4.extract_lane(r1, 3);
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          const x0 = load<f32>(a0 + o), x1 = load<f32>(a1 + o);
+          const y0 = load<f32>(b0 + o), y1 = load<f32>(b1 + o), y2 = load<f32>(b2 + o), y3 = load<f32>(b3 + o);
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+        }
+        store<f32>(c0, s00);
+        store<f32>(c0 + 4, s01);
+        store<f32>(c0 + 8, s02);
+        store<f32>(c0 + 12, s03);
+        store<f32>(c1, s10);
+        store<f32>(c1 + 4, s11);
+        store<f32>(c1 + 8, s12);
+        store<f32>(c1 + 12, s13);
+      }
+      if (i < m) {
+        // Last row of an odd m: 1 x 4 tile.
+        const a0 = ablock + <usize>i * ldk;
+        const c0 = c + <usize>i * ldc + (<usize>j << 2);
+        let s0 = getC(c0, acc), s1 = getC(c0 + 4, acc), s2 = getC(c0 + 8, acc), s3 = getC(c0 + 12, acc);
+        let p = 0;
+        if (ASC_FEATURE_SIMD) {
+          const z = f32x4.splat(0);
+          let t0 = z, t1 = z, t2 = z, t3 = z;
+          for (; p + 4 <= kc; p += 4) {
+            const o = <usize>p << 2;
+            const x0 = v128.load(a0 + o);
+            t0 = madd(x0, v128.load(b0 + o), t0);
+            t1 = madd(x0, v128.load(b1 + o), t1);
+            t2 = madd(x0, v128.load(b2 + o), t2);
+            t3 = madd(x0, v128.load(b3 + o), t3);
+          }
+          const r0 = hsum4(t0, t1, t2, t3);
+          s0 += f32x4.extract_lane(r0, 0);
+          s1 += f32x4.extract_lane(r0, 1);
+          s2 += f32x4.extract_lane(r0, 2);
+          s3 += f32x4.extract_lane(r0, 3);
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          const x0 = load<f32>(a0 + o);
+          s0 += x0 * load<f32>(b0 + o);
+          s1 += x0 * load<f32>(b1 + o);
+          s2 += x0 * load<f32>(b2 + o);
+          s3 += x0 * load<f32>(b3 + o);
+        }
+        store<f32>(c0, s0);
+        store<f32>(c0 + 4, s1);
+        store<f32>(c0 + 8, s2);
+        store<f32>(c0 + 12, s3);
+      }
+    }
+    // Remaining columns (n % 4): one dot product per element.
+    for (; j < n; j++) {
+      const b0 = bblock + <usize>j * ldk;
+      for (let i = 0; i < m; i++) {
+        const a0 = ablock + <usize>i * ldk;
+        const c0 = c + <usize>i * ldc + (<usize>j << 2);
+        let s = getC(c0, acc);
+        let p = 0;
+        if (ASC_FEATURE_SIMD) {
+          let t0 = f32x4.splat(0), t1 = f32x4.splat(0);
+          for (; p + 8 <= kc; p += 8) {
+            const o = <usize>p << 2;
+            t0 = madd(v128.load(a0 + o), v128.load(b0 + o), t0);
+            t1 = madd(v128.load(a0 + o, 16), v128.load(b0 + o, 16), t1);
+          }
+          for (; p + 4 <= kc; p += 4) {
+            const o = <usize>p << 2;
+            t0 = madd(v128.load(a0 + o), v128.load(b0 + o), t0);
+          }
+          const t = f32x4.add(t0, t1);
+          s += f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3);
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          s += load<f32>(a0 + o) * load<f32>(b0 + o);
+        }
+        store<f32>(c0, s);
+      }
+    }
+  }
+}

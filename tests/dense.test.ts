@@ -1,0 +1,257 @@
+import { describe, expect, it } from "vitest";
+import { dense, denseBackward, gemm, gemmBackward, matmul, matmulBackward, SimdnetError } from "../src/index.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import { denseRef, gemmRef, matmulRef } from "./reference/dense.js";
+
+// (m, n, k) covering the register tiles of assembly/gemm.ts: every size of SIZES appears as m, as n
+// and as k (rows % 4, columns % 8 and % 4, k % 4 all take every residue), plus the special paths:
+// m == 1 and n == 1 (gemv / dot products) and k > 256 (k blocking).
+const SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
+const TRIPLES: [number, number, number][] = [
+  ...SIZES.map((s, i): [number, number, number] => [s, SIZES[(i + 5) % SIZES.length]!, SIZES[(i + 7) % SIZES.length]!]),
+  [1, 1, 1],
+  [1, 37, 300],
+  [2, 1, 17],
+  [6, 24, 3],
+  [16, 16, 16],
+  [33, 33, 33],
+  [9, 17, 520],
+  [1, 9, 5],
+];
+const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
+
+/** float32 accumulation over k terms of magnitude <= 1. */
+const tol = (k: number) => ({ rtol: 1e-5, atol: 1e-6 * (k + 4) });
+
+describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
+  it.each(TRIPLES)("gemm_f32 matches the reference, m=%i n=%i k=%i, every transpose, accumulate on and off", async (m, n, k) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      for (const [ta, tb] of TRANSPOSES) {
+        for (const accumulate of [false, true]) {
+          const seed = m * 1000 + n * 10 + k;
+          const av = uniform(m * k, seed), bv = uniform(k * n, seed + 1), cv = uniform(m * n, seed + 2);
+          const a = e.tensor(ta ? [k, m] : [m, k], av);
+          const b = e.tensor(tb ? [n, k] : [k, n], bv);
+          const c = e.tensor([m, n], cv);
+          e.kernels.gemm_f32(c.ptr, a.ptr, b.ptr, m, n, k, ta ? 1 : 0, tb ? 1 : 0, accumulate ? 1 : 0);
+          const expected = matmulRef(av, bv, m, n, k, ta, tb);
+          if (accumulate) expected.forEach((v, i) => (expected[i] = v + cv[i]!));
+          expectClose(c.data, expected, { ...tol(k), label: `transA=${ta} transB=${tb} accumulate=${accumulate}` });
+        }
+      }
+    });
+  });
+
+  it("gemm_f32 with k = 0 zeroes C, or leaves it when accumulating", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const a = e.zeros([3, 0]), b = e.zeros([0, 5]);
+      const c = e.tensor([3, 5], uniform(15, 1));
+      const before = c.toArray();
+      e.kernels.gemm_f32(c.ptr, a.ptr, b.ptr, 3, 5, 0, 0, 0, 1);
+      expectClose(c.data, before, { atol: 0, rtol: 0 });
+      e.kernels.gemm_f32(c.ptr, a.ptr, b.ptr, 3, 5, 0, 0, 0, 0);
+      expectClose(c.data, new Float32Array(15), { atol: 0, rtol: 0 });
+    });
+  });
+
+  it.each([
+    [1, 1, 1],
+    [3, 7, 5],
+    [4, 9, 16],
+    [5, 17, 33],
+  ])("matmul matches the reference for every transpose, m=%i n=%i k=%i", async (m, n, k) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      for (const [transA, transB] of TRANSPOSES) {
+        const av = uniform(m * k, 11), bv = uniform(k * n, 12);
+        const a = e.tensor(transA ? [k, m] : [m, k], av), b = e.tensor(transB ? [n, k] : [k, n], bv);
+        const y = matmul(a, b, { transA, transB });
+        expect(y.shape).toEqual([m, n]);
+        expectClose(y.data, matmulRef(av, bv, m, n, k, transA, transB), tol(k));
+        const out = e.tensor([m, n], uniform(m * n, 13)); // overwritten, not accumulated into
+        expect(matmul(a, b, { transA, transB }, out)).toBe(out);
+        expectClose(out.data, matmulRef(av, bv, m, n, k, transA, transB), tol(k));
+      }
+    });
+  });
+
+  it.each([
+    [1, [7], 5, true],
+    [3, [2, 2, 3], 9, true], // NHWC feature map [B, H, W, C] flattened to 12 features
+    [5, [17], 8, false],
+    [2, [33], 1, true],
+  ] as [number, number[], number, boolean][])("dense forward matches the reference, B=%i features=%j out=%i bias=%s", async (rows, feat, outF, withBias) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const inF = feat.reduce((p, d) => p * d, 1);
+      const xv = uniform(rows * inF, 21), wv = uniform(inF * outF, 22), bv = uniform(outF, 23);
+      const x = e.tensor([rows, ...feat], xv), w = e.tensor([inF, outF], wv);
+      const y = dense(x, w, withBias ? e.tensor([outF], bv) : null);
+      expect(y.shape).toEqual([rows, outF]);
+      expectClose(y.data, denseRef(xv, wv, withBias ? bv : null, rows, inF, outF), tol(inF));
+    });
+  });
+
+  it("dense forward 1 x 4096 -> 1000 (the gemv path) matches the reference", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const inF = 4096, outF = 1000;
+      const xv = uniform(inF, 31), wv = uniform(inF * outF, 32, -0.05, 0.05), bv = uniform(outF, 33);
+      const y = dense(e.tensor([1, inF], xv), e.tensor([inF, outF], wv), e.tensor([outF], bv));
+      expectClose(y.data, denseRef(xv, wv, bv, 1, inF, outF), { rtol: 1e-4, atol: 1e-4 });
+    });
+  });
+
+  it.each([
+    [[], 3, 5],
+    [[1], 3, 5],
+    [[5], 3, 5],
+    [[1, 5], 3, 5],
+    [[3, 1], 3, 5],
+    [[3, 5], 3, 5],
+    [[1, 1], 4, 9],
+    [[9], 4, 9],
+  ] as [number[], number, number][])("gemm (ONNX) broadcasts c of shape %j to [%i,%i]", async (cShape, m, n) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const k = 6;
+      for (const [transA, transB] of TRANSPOSES) {
+        const av = uniform(m * k, 41), bv = uniform(k * n, 42), cv = uniform(cShape.reduce((p, d) => p * d, 1), 43);
+        const a = e.tensor(transA ? [k, m] : [m, k], av), b = e.tensor(transB ? [n, k] : [k, n], bv);
+        const c = e.tensor(cShape, cv);
+        const opts = { alpha: 0.5, beta: -2, transA, transB };
+        expectClose(gemm(a, b, c, opts).data, gemmRef(av, bv, cv, cShape, m, n, k, opts), tol(k));
+      }
+    });
+  });
+
+  it("gemm defaults to alpha = beta = 1 and works without c", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const av = uniform(20, 51), bv = uniform(20, 52), cv = uniform(4, 53);
+      const a = e.tensor([5, 4], av), b = e.tensor([4, 5], bv);
+      expectClose(gemm(a, b, e.tensor([4], cv), { transA: true, transB: true }).data, gemmRef(av, bv, cv, [4], 4, 4, 5, { transA: true, transB: true }), tol(5));
+      expectClose(gemm(a, b).data, matmulRef(av, bv, 5, 5, 4), tol(4));
+      expectClose(gemm(a, b, null, { alpha: 3 }).data, gemmRef(av, bv, null, [], 5, 5, 4, { alpha: 3 }), tol(4));
+    });
+  });
+
+  it.each([
+    [1, [5], 3],
+    [4, [9], 8],
+    [3, [2, 1, 3], 5],
+  ] as [number, number[], number][])("dense backward matches finite differences, B=%i features=%j out=%i", async (rows, feat, outF) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const inF = feat.reduce((p, d) => p * d, 1);
+      const x = e.tensor([rows, ...feat], uniform(rows * inF, 61));
+      const w = e.tensor([inF, outF], uniform(inF * outF, 62));
+      const b = e.tensor([outF], uniform(outF, 63));
+      const g = uniform(rows * outF, 64);
+      const { dx, dw, db } = denseBackward(e.tensor([rows, outF], g), x, w);
+      expect(dx.shape).toEqual(x.shape);
+      const loss = () => e.tidy(() => dot(dense(x, w, b).data, g));
+      expectGradientMatches(x, dx.data, loss, { label: "dx" });
+      expectGradientMatches(w, dw.data, loss, { label: "dw" });
+      expectGradientMatches(b, db!.data, loss, { label: "db" });
+    });
+  });
+
+  it("dense backward accumulates into given gradients and skips the bias when asked", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const rows = 5, inF = 9, outF = 6;
+      const xv = uniform(rows * inF, 71), wv = uniform(inF * outF, 72), gv = uniform(rows * outF, 73);
+      const x = e.tensor([rows, inF], xv), w = e.tensor([inF, outF], wv), dy = e.tensor([rows, outF], gv);
+      const fresh = denseBackward(dy, x, w);
+      const dx = e.tensor([rows, inF], new Float32Array(rows * inF).fill(1));
+      const dw = e.tensor([inF, outF], new Float32Array(inF * outF).fill(-1));
+      const db = e.tensor([outF], new Float32Array(outF).fill(2));
+      const r = denseBackward(dy, x, w, { dx, dw, db });
+      expect(r.dx).toBe(dx);
+      expect(r.dw).toBe(dw);
+      expect(r.db).toBe(db);
+      expectClose(dx.data, fresh.dx.toArray().map((v) => v + 1), { atol: 1e-6 });
+      expectClose(dw.data, fresh.dw.toArray().map((v) => v - 1), { atol: 1e-6 });
+      expectClose(db.data, fresh.db!.toArray().map((v) => v + 2), { atol: 1e-6 });
+      // Reference values for the gradients themselves.
+      expectClose(fresh.dx.data, matmulRef(gv, wv, rows, inF, outF, false, true), tol(outF));
+      expectClose(fresh.dw.data, matmulRef(xv, gv, inF, outF, rows, true, false), tol(rows));
+      expect(denseBackward(dy, x, w, {}, false).db).toBeUndefined();
+    });
+  });
+
+  it.each(TRANSPOSES)("matmul backward matches finite differences, transA=%s transB=%s", async (transA, transB) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const m = 5, n = 9, k = 4;
+      const a = e.tensor(transA ? [k, m] : [m, k], uniform(m * k, 81));
+      const b = e.tensor(transB ? [n, k] : [k, n], uniform(k * n, 82));
+      const g = uniform(m * n, 83);
+      const { da, db } = matmulBackward(e.tensor([m, n], g), a, b, { transA, transB });
+      expect(da.shape).toEqual(a.shape);
+      expect(db.shape).toEqual(b.shape);
+      const loss = () => e.tidy(() => dot(matmul(a, b, { transA, transB }).data, g));
+      expectGradientMatches(a, da.data, loss, { label: "da", samples: 40 });
+      expectGradientMatches(b, db.data, loss, { label: "db", samples: 40 });
+    });
+  });
+
+  it.each([
+    [[7], false, true],
+    [[3, 1], true, false],
+    [[], true, true],
+    [[3, 7], false, false],
+  ] as [number[], boolean, boolean][])("gemm backward matches finite differences, c %j transA=%s transB=%s", async (cShape, transA, transB) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const m = 3, n = 7, k = 5;
+      const opts = { alpha: 1.5, beta: -0.75, transA, transB };
+      const a = e.tensor(transA ? [k, m] : [m, k], uniform(m * k, 91));
+      const b = e.tensor(transB ? [n, k] : [k, n], uniform(k * n, 92));
+      const c = e.tensor(cShape, uniform(cShape.reduce((p, d) => p * d, 1), 93));
+      const g = uniform(m * n, 94);
+      const { da, db, dc } = gemmBackward(e.tensor([m, n], g), a, b, c, opts);
+      const loss = () => e.tidy(() => dot(gemm(a, b, c, opts).data, g));
+      expectGradientMatches(a, da.data, loss, { label: "da" });
+      expectGradientMatches(b, db.data, loss, { label: "db" });
+      expectGradientMatches(c, dc!.data, loss, { label: "dc" });
+    });
+  });
+
+  it("rejects bad shapes and arguments with messages naming op, argument and shapes", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const x = e.zeros([2, 3]), w = e.zeros([4, 5]);
+      const throws = (fn: () => unknown, msg: string) => {
+        expect(fn).toThrow(SimdnetError);
+        expect(fn).toThrow(msg);
+      };
+      throws(() => dense(x, w), "dense: x [2,3] has 3 features per row but w [4,5] expects 4");
+      throws(() => dense(e.zeros([3]), w), "dense: x must have rank >= 2");
+      throws(() => dense(e.zeros([2, 4]), e.zeros([4, 5, 1])), "dense: w must have rank 2");
+      throws(() => dense(e.zeros([2, 4]), w, e.zeros([4])), "dense: b must have shape [5] (w [4,5] has 5 outputs), got [4]");
+      throws(() => dense(e.zeros([2, 4]), w, null, e.zeros([2, 4])), "dense: out must have shape [2,5], got [2,4]");
+      throws(() => denseBackward(e.zeros([2, 4]), e.zeros([2, 4]), w), "denseBackward: dy must have shape [2,5], got [2,4]");
+      throws(() => matmul(x, w), "matmul: inner dimensions differ: a with a [2,3] has 3 columns but b with b [4,5] has 4 rows");
+      throws(() => matmul(x, w, { transA: true }), "matmul: inner dimensions differ: a^T with a [2,3] has 2 columns");
+      throws(() => matmul(e.zeros([6]), w), "matmul: a must have rank 2, got shape [6]");
+      const sq = e.zeros([3, 3]);
+      throws(() => matmul(sq, e.zeros([3, 3]), {}, sq), "matmul: out must not be a");
+      throws(() => matmulBackward(e.zeros([3, 3]), x, e.zeros([3, 3])), "matmulBackward: dy must have shape [2,3], got [3,3]");
+      throws(() => gemm(x, e.zeros([3, 5]), e.zeros([3])), "gemm: c [3] cannot be broadcast to the output [2,5]");
+      throws(() => gemm(x, e.zeros([3, 5]), e.zeros([2, 5, 1])), "gemm: c [2,5,1] cannot be broadcast");
+      throws(() => gemm(x, e.zeros([3, 5]), null, { alpha: NaN }), "gemm: alpha must be a finite number, got NaN");
+      throws(() => gemm(x, e.zeros([3, 5]), null, { beta: Infinity }), "gemm: beta must be a finite number, got Infinity");
+      throws(() => gemm(x, e.zeros([5, 3]), null, { transB: "yes" as unknown as boolean }), "gemm: transB must be a boolean");
+      throws(() => gemmBackward(e.zeros([2, 5]), x, e.zeros([3, 5]), null, {}, { dc: e.zeros([5]) }), "gemmBackward: dc was given but c is not");
+    });
+  });
+});
