@@ -1,3 +1,4 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, globalMaxPool, globalMaxPoolBackward,
@@ -5,7 +6,7 @@ import {
 } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, rng, uniform } from "./harness.js";
 import {
-  type RefPoolParams, refAvgPool, refAvgPoolBackward, refGeometry, refGlobalPool, refMaxPool, refMaxPoolBackward,
+  nchwToNhwc, readOnnxNode, readOnnxTensor, type RefPoolParams, refAvgPool, refAvgPoolBackward, refGeometry, refGlobalPool, refMaxPool, refMaxPoolBackward,
 } from "./reference/pool.js";
 
 /** Channel counts around the 4-lane tile and the 8-channel average-pool block. */
@@ -46,6 +47,27 @@ function distinct(n: number, seed: number): Float32Array {
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return Float32Array.from(order, (v) => (v - n / 2) * 0.05);
+}
+
+/** ONNX's own pooling conformance cases (NCHW, transposed to NHWC here). */
+const ONNX_ROOT = "/work/shared/onnx";
+const ONNX_CASES = ["node", "pytorch-converted"].flatMap((dir) =>
+  existsSync(`${ONNX_ROOT}/${dir}`)
+    ? readdirSync(`${ONNX_ROOT}/${dir}`).filter((name) => /pool/i.test(name)).map((name) => `${dir}/${name}`)
+    : [],
+);
+
+/** ONNX node attributes -> Pool2dOptions. */
+function onnxOptions(attributes: Record<string, number | number[] | string>): Pool2dOptions {
+  const pair = (v: unknown) => v as [number, number];
+  const opts: Pool2dOptions = { kernel: pair(attributes.kernel_shape) };
+  if (attributes.strides) opts.strides = pair(attributes.strides);
+  if (attributes.dilations) opts.dilations = pair(attributes.dilations);
+  if (attributes.pads) opts.pads = attributes.pads as [number, number, number, number];
+  if (attributes.auto_pad) opts.autoPad = attributes.auto_pad as Pool2dOptions["autoPad"];
+  if (attributes.ceil_mode) opts.ceilMode = true;
+  if (attributes.count_include_pad) opts.countIncludePad = true;
+  return opts;
 }
 
 describe("pool2dOutputShape", () => {
@@ -142,6 +164,30 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       const dx = avgPool2dBackward(e.tensor(y.shape, w), shape, opts);
       const loss = () => e.tidy(() => dot(avgPool2d(x, opts).data, w));
       expectGradientMatches(x, dx.data, loss, { samples: 40, label: "avgPool2d dx" });
+    });
+  });
+
+  it.each(ONNX_CASES)("matches the ONNX conformance case %s", async (name) => {
+    const e = await engineFor(build);
+    const dir = `${ONNX_ROOT}/${name}`;
+    const node = readOnnxNode(readFileSync(`${dir}/model.onnx`));
+    const input = readOnnxTensor(readFileSync(`${dir}/test_data_set_0/input_0.pb`));
+    const output = readOnnxTensor(readFileSync(`${dir}/test_data_set_0/output_0.pb`));
+    if (input.dims.length !== 4) return; // the 1-D / 3-D cases are not 2-D pooling
+    const [n, c, h, w] = input.dims as [number, number, number, number];
+    e.tidy(() => {
+      const x = e.tensor([n, h, w, c], nchwToNhwc(input.data, input.dims));
+      let y;
+      switch (node.opType) {
+        case "MaxPool": y = maxPool2d(x, onnxOptions(node.attributes)).y; break;
+        case "AveragePool": y = avgPool2d(x, onnxOptions(node.attributes)); break;
+        case "GlobalMaxPool": y = globalMaxPool(x).y; break;
+        case "GlobalAveragePool": y = globalAvgPool(x); break;
+        default: throw new Error(`unexpected op ${node.opType}`);
+      }
+      const [, oc, oh, ow] = output.dims as [number, number, number, number];
+      expect(y.shape).toEqual([n, oh, ow, oc]);
+      expectClose(y.data, nchwToNhwc(output.data, output.dims), { rtol: 1e-5, atol: 1e-6, label: name });
     });
   });
 
