@@ -54,6 +54,33 @@ export function maxpool2d_f32_forward(
         let ch = 0;
         if (ASC_FEATURE_SIMD) {
           const lanes = i32x4(0, 1, 2, 3);
+          const lanesHi = i32x4(4, 5, 6, 7);
+          // Two channel blocks per pass: two independent compare/select chains.
+          for (; ch + 8 <= c; ch += 8) {
+            const p0 = x + (<usize>(first + ch) << 2);
+            let best0 = v128.load(p0), best1 = v128.load(p0, 16);
+            let at0 = i32x4.add(i32x4.splat(first + ch), lanes), at1 = i32x4.add(i32x4.splat(first + ch), lanesHi);
+            for (let ky = ky0; ky < ky1; ky++) {
+              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const at = row + kx * dw * c;
+                const p = x + (<usize>at << 2);
+                const v0 = v128.load(p), v1 = v128.load(p, 16);
+                const take0 = v128.or(f32x4.gt(v0, best0), f32x4.ne(v0, v0));
+                const take1 = v128.or(f32x4.gt(v1, best1), f32x4.ne(v1, v1));
+                const vat = i32x4.splat(at);
+                best0 = v128.bitselect(v0, best0, take0);
+                best1 = v128.bitselect(v1, best1, take1);
+                at0 = v128.bitselect(i32x4.add(vat, lanes), at0, take0);
+                at1 = v128.bitselect(i32x4.add(vat, lanesHi), at1, take1);
+              }
+            }
+            const q = <usize>(out + ch) << 2;
+            v128.store(y + q, best0);
+            v128.store(y + q, best1, 16);
+            v128.store(argmax + q, at0);
+            v128.store(argmax + q, at1, 16);
+          }
           for (; ch + 4 <= c; ch += 4) {
             let best = v128.load(x + (<usize>(first + ch) << 2));
             let bestAt = i32x4.add(i32x4.splat(first + ch), lanes);
