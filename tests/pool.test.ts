@@ -296,7 +296,7 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       const dy = e.zeros([1, 2, 2, 2]);
       bad(() => avgPool2dBackward(dy, [1, 3, 3, 2], { kernel: 2, strides: 2 }),
         "avgPool2dBackward: dy must have shape [1,1,1,2], got [1,2,2,2]");
-      bad(() => avgPool2dBackward(dy, [1, 3, 3], { kernel: 2 }), "avgPool2dBackward: xShape shape must be an NHWC shape of rank 4, got [1,3,3]");
+      bad(() => avgPool2dBackward(dy, [1, 3, 3], { kernel: 2 }), "avgPool2dBackward: xShape must be an NHWC shape of rank 4, got [1,3,3]");
       bad(() => avgPool2dBackward(dy, [1, 3, 3, 2], { kernel: 2 }, e.zeros([1, 3, 3, 1])), "avgPool2dBackward: dx must have shape [1,3,3,2], got [1,3,3,1]");
       bad(() => maxPool2dBackward(dy, e.zeros([1, 2, 2, 2]), [1, 3, 3, 2]), "maxPool2dBackward: argmax must be i32, got f32");
       bad(() => maxPool2dBackward(dy, e.ints([1, 2, 2, 1]), [1, 3, 3, 2]), "maxPool2dBackward: argmax must have shape [1,2,2,2], got [1,2,2,1]");
@@ -305,6 +305,8 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       bad(() => maxPool2dBackward(dy, e.ints([1, 2, 2, 2]), [1, 3, 2.5, 2]), "maxPool2dBackward: xShape [1,3,2.5,2] must have positive integer dimensions");
       bad(() => globalMaxPoolBackward(dy, e.ints([1, 2, 2, 2]), [1, 3, 3, 2]), "globalMaxPoolBackward: dy must have shape [N,1,1,C], got [1,2,2,2]");
       bad(() => globalAvgPoolBackward(dy, [1, 3, 3, 2]), "globalAvgPoolBackward: dy must have shape [1,1,1,2], got [1,2,2,2]");
+      bad(() => avgPool2dBackward(dy, [1, 2, 2, 2], { kernel: 1 }, dy), "avgPool2dBackward: dx cannot be dy");
+      bad(() => maxPool2dBackward(dy, e.ints([1, 2, 2, 2]), [1, 2, 2, 2], dy), "maxPool2dBackward: dx cannot be dy");
       bad(() => globalAvgPool(e.zeros([2, 3])), "globalAvgPool: x must have rank 4, got shape [2,3]");
 
       // An out-of-range arg-max index is reported and dx is left untouched.

@@ -104,8 +104,8 @@ function axis(
 }
 
 /** Checks options and x's shape; returns the window geometry. */
-function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions, xArg = "x"): PoolGeometry {
-  checkXShape(op, `${xArg} shape`, xShape);
+function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions, xArg = "x shape"): PoolGeometry {
+  checkXShape(op, xArg, xShape);
   if (!options || typeof options !== "object") fail(op, `options must be an object, got ${String(options)}`);
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) fail(op, `unknown option '${key}' (expected one of ${[...OPTION_KEYS].join(", ")})`);
@@ -210,6 +210,7 @@ function maxPoolBackwardRun(op: string, dy: Tensor, argmax: Tensor, xShape: Shap
   if (dy.shape[0] !== xShape[0] || dy.shape[3] !== xShape[3]) {
     fail(op, `dy ${fmtShape(dy.shape)} and xShape ${fmtShape(xShape)} must agree on batch and channels`);
   }
+  if (dx === dy) fail(op, "dx cannot be dy");
   const g = gradTensor(op, "dx", e, xShape, dx);
   const xSize = xShape.reduce((a, b) => a * b, 1);
   const bad = e.kernels.maxpool2d_f32_backward(g.ptr, dy.ptr, argmax.ptr, dy.size, xSize);
@@ -248,6 +249,7 @@ export function avgPool2dBackward(dy: Tensor, xShape: Shape, options: Pool2dOpti
   const g = poolGeometry(op, xShape, options, "xShape");
   if (!options.countIncludePad) checkNoEmptyWindow(op, g, xShape);
   checkShape(op, "dy", dy, [g.n, g.oh, g.ow, g.c]);
+  if (dx === dy) fail(op, "dx cannot be dy");
   const grad = gradTensor(op, "dx", e, xShape, dx);
   e.kernels.avgpool2d_f32_backward(grad.ptr, dy.ptr, ...geometryArgs(g), options.countIncludePad === true);
   return grad;
