@@ -53,7 +53,7 @@ function distinct(n: number, seed: number): Float32Array {
 const ONNX_ROOT = "/work/shared/onnx";
 const ONNX_CASES = ["node", "pytorch-converted"].flatMap((dir) =>
   existsSync(`${ONNX_ROOT}/${dir}`)
-    ? readdirSync(`${ONNX_ROOT}/${dir}`).filter((name) => /pool/i.test(name)).map((name) => `${dir}/${name}`)
+    ? readdirSync(`${ONNX_ROOT}/${dir}`).filter((name) => /pool(2d|_2d)|^test_global(average|max)pool/i.test(name)).map((name) => `${dir}/${name}`)
     : [],
 );
 
@@ -173,7 +173,7 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
     const node = readOnnxNode(readFileSync(`${dir}/model.onnx`));
     const input = readOnnxTensor(readFileSync(`${dir}/test_data_set_0/input_0.pb`));
     const output = readOnnxTensor(readFileSync(`${dir}/test_data_set_0/output_0.pb`));
-    if (input.dims.length !== 4) return; // the 1-D / 3-D cases are not 2-D pooling
+    expect(input.dims.length, "2-D pooling cases only").toBe(4);
     const [n, c, h, w] = input.dims as [number, number, number, number];
     e.tidy(() => {
       const x = e.tensor([n, h, w, c], nchwToNhwc(input.data, input.dims));
