@@ -1,1 +1,293 @@
-// placeholder: kernels for this op family land here
+// 2-D pooling over NHWC tensors: max (with arg-max) and average, forward and backward.
+// SIMD lanes run over channels (C is innermost in NHWC): one f32x4 holds 4 neighbouring channels
+// of one pixel, so every tap of a window is one contiguous 16-byte load.
+//
+// Geometry (the same 16 i32 sizes, in this order, for every windowed kernel; computed and checked
+// by the host, src/ops/pool.ts):
+//   n, h, w, c        input x [n, h, w, c]
+//   oh, ow            output y [n, oh, ow, c]
+//   kh, kw            kernel size (taps)
+//   sh, sw            strides
+//   dh, dw            dilations (tap spacing)
+//   padTop, padLeft, padBottom, padRight   zero-size padding: padded cells are never read
+// Window (oy, ox) has taps at input row oy*sh - padTop + ky*dh, column ox*sw - padLeft + kx*dw.
+// Taps outside the input are skipped: they never win a max and never receive a gradient.
+// The host guarantees every max-pool window (and every average window without
+// countIncludePad) holds at least one tap inside the input.
+//
+// Arg-max indices are FLAT element indices into the whole x tensor (NHWC, batch included):
+// argmax = ((b*h + iy)*w + ix)*c + ch. Ties keep the first maximum in row-major window scan order.
+
+/** First tap k >= 0 with i0 + k*d >= lo (taps before it fall off the low edge). */
+// @ts-ignore: decorator
+@inline function tapBegin(i0: i32, d: i32, lo: i32): i32 {
+  return i0 >= lo ? 0 : (lo - i0 + d - 1) / d;
+}
+
+/** One past the last tap k < k_n with i0 + k*d < hi (taps from it on fall off the high edge). */
+// @ts-ignore: decorator
+@inline function tapEnd(i0: i32, d: i32, hi: i32, kn: i32): i32 {
+  return i0 >= hi ? 0 : min(kn, (hi - i0 + d - 1) / d);
+}
+
+/**
+ * Max pooling forward: y[b, oy, ox, ch] = max over the window's in-input taps of x, and
+ * argmax[b, oy, ox, ch] = the flat index into x of that maximum (first one on ties; a NaN wins,
+ * as in PyTorch). y f32 and argmax i32 are [n, oh, ow, c]; x is [n, h, w, c].
+ */
+export function maxpool2d_f32_forward(
+  y: usize, argmax: usize, x: usize,
+  n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
+): void {
+  let out = 0; // flat index of y[b, oy, ox, 0]
+  for (let b = 0; b < n; b++) {
+    const img = b * h * w; // pixel index of x[b, 0, 0]
+    for (let oy = 0; oy < oh; oy++) {
+      const iy0 = oy * sh - padTop;
+      const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
+      for (let ox = 0; ox < ow; ox++, out += c) {
+        const ix0 = ox * sw - padLeft;
+        const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
+        // flat index of x[b, first tap row, first tap col, 0]
+        const first = (img + (iy0 + ky0 * dh) * w + ix0 + kx0 * dw) * c;
+        let ch = 0;
+        if (ASC_FEATURE_SIMD) {
+          const lanes = i32x4(0, 1, 2, 3);
+          const lanesHi = i32x4(4, 5, 6, 7);
+          // Two channel blocks per pass: two independent compare/select chains.
+          for (; ch + 8 <= c; ch += 8) {
+            const p0 = x + (<usize>(first + ch) << 2);
+            let best0 = v128.load(p0), best1 = v128.load(p0, 16);
+            let at0 = i32x4.add(i32x4.splat(first + ch), lanes), at1 = i32x4.add(i32x4.splat(first + ch), lanesHi);
+            for (let ky = ky0; ky < ky1; ky++) {
+              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const at = row + kx * dw * c;
+                const p = x + (<usize>at << 2);
+                const v0 = v128.load(p), v1 = v128.load(p, 16);
+                const take0 = v128.or(f32x4.gt(v0, best0), f32x4.ne(v0, v0));
+                const take1 = v128.or(f32x4.gt(v1, best1), f32x4.ne(v1, v1));
+                const vat = i32x4.splat(at);
+                best0 = v128.bitselect(v0, best0, take0);
+                best1 = v128.bitselect(v1, best1, take1);
+                at0 = v128.bitselect(i32x4.add(vat, lanes), at0, take0);
+                at1 = v128.bitselect(i32x4.add(vat, lanesHi), at1, take1);
+              }
+            }
+            const q = <usize>(out + ch) << 2;
+            v128.store(y + q, best0);
+            v128.store(y + q, best1, 16);
+            v128.store(argmax + q, at0);
+            v128.store(argmax + q, at1, 16);
+          }
+          for (; ch + 4 <= c; ch += 4) {
+            let best = v128.load(x + (<usize>(first + ch) << 2));
+            let bestAt = i32x4.add(i32x4.splat(first + ch), lanes);
+            for (let ky = ky0; ky < ky1; ky++) {
+              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const at = row + kx * dw * c;
+                const v = v128.load(x + (<usize>at << 2));
+                const take = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+                best = v128.bitselect(v, best, take);
+                bestAt = v128.bitselect(i32x4.add(i32x4.splat(at), lanes), bestAt, take);
+              }
+            }
+            v128.store(y + (<usize>(out + ch) << 2), best);
+            v128.store(argmax + (<usize>(out + ch) << 2), bestAt);
+          }
+        }
+        for (; ch < c; ch++) {
+          let best = load<f32>(x + (<usize>(first + ch) << 2));
+          let bestAt = first + ch;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const at = row + kx * dw * c;
+              const v = load<f32>(x + (<usize>at << 2));
+              if (v > best || v != v) {
+                best = v;
+                bestAt = at;
+              }
+            }
+          }
+          store<f32>(y + (<usize>(out + ch) << 2), best);
+          store<i32>(argmax + (<usize>(out + ch) << 2), bestAt);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Max pooling backward (also global max pooling's): dx[argmax[i]] += dy[i] for i < count, where
+ * argmax holds flat indices into dx (size xSize) as written by maxpool2d_f32_forward.
+ * Validates first and writes nothing unless every index is in [0, xSize): returns -1 on success,
+ * else the position i of the first bad index.
+ */
+export function maxpool2d_f32_backward(dx: usize, dy: usize, argmax: usize, count: i32, xSize: i32): i32 {
+  // Pass 1: range check (unsigned compare also rejects negative indices).
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const limit = i32x4.splat(xSize);
+    for (; i + 4 <= count; i += 4) {
+      if (!i32x4.all_true(i32x4.lt_u(v128.load(argmax + (<usize>i << 2)), limit))) break; // the tail finds which
+    }
+  }
+  for (; i < count; i++) {
+    if (<u32>load<i32>(argmax + (<usize>i << 2)) >= <u32>xSize) return i;
+  }
+  // Pass 2: scatter-add. Lanes are read as vectors, the adds are scattered one by one (the four
+  // targets are arbitrary addresses; overlapping windows may route several dy to one dx).
+  i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= count; i += 4) {
+      const o = <usize>i << 2;
+      const g = v128.load(dy + o);
+      const at = v128.load(argmax + o);
+      const p0 = dx + (<usize>i32x4.extract_lane(at, 0) << 2);
+      store<f32>(p0, load<f32>(p0) + f32x4.extract_lane(g, 0));
+      const p1 = dx + (<usize>i32x4.extract_lane(at, 1) << 2);
+      store<f32>(p1, load<f32>(p1) + f32x4.extract_lane(g, 1));
+      const p2 = dx + (<usize>i32x4.extract_lane(at, 2) << 2);
+      store<f32>(p2, load<f32>(p2) + f32x4.extract_lane(g, 2));
+      const p3 = dx + (<usize>i32x4.extract_lane(at, 3) << 2);
+      store<f32>(p3, load<f32>(p3) + f32x4.extract_lane(g, 3));
+    }
+  }
+  for (; i < count; i++) {
+    const o = <usize>i << 2;
+    const p = dx + (<usize>load<i32>(argmax + o) << 2);
+    store<f32>(p, load<f32>(p) + load<f32>(dy + o));
+  }
+  return -1;
+}
+
+/** Divisor of window (iy0, ix0): its taps inside the input, or (countIncludePad) inside the
+ *  padded input; taps that ceil mode adds beyond the padded input never count. */
+// @ts-ignore: decorator
+@inline function windowCount(
+  iy0: i32, ix0: i32, h: i32, w: i32, kh: i32, kw: i32, dh: i32, dw: i32,
+  padTop: i32, padLeft: i32, padBottom: i32, padRight: i32, countIncludePad: bool,
+): i32 {
+  if (countIncludePad) {
+    const rows = tapEnd(iy0, dh, h + padBottom, kh) - tapBegin(iy0, dh, -padTop);
+    const cols = tapEnd(ix0, dw, w + padRight, kw) - tapBegin(ix0, dw, -padLeft);
+    return max(rows, 0) * max(cols, 0);
+  }
+  return max(tapEnd(iy0, dh, h, kh) - tapBegin(iy0, dh, 0), 0) * max(tapEnd(ix0, dw, w, kw) - tapBegin(ix0, dw, 0), 0);
+}
+
+/**
+ * Average pooling forward: y[b, oy, ox, ch] = (sum of the window's in-input taps of x) / count,
+ * count as in ONNX AveragePool (see windowCount); a window with count 0 gives 0.
+ * y is [n, oh, ow, c]; x is [n, h, w, c]. Global average pooling is the case kh = h, kw = w.
+ */
+export function avgpool2d_f32_forward(
+  y: usize, x: usize,
+  n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
+  countIncludePad: bool,
+): void {
+  let out = 0;
+  for (let b = 0; b < n; b++) {
+    const img = b * h * w;
+    for (let oy = 0; oy < oh; oy++) {
+      const iy0 = oy * sh - padTop;
+      const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
+      for (let ox = 0; ox < ow; ox++, out += c) {
+        const ix0 = ox * sw - padLeft;
+        const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
+        const count = windowCount(iy0, ix0, h, w, kh, kw, dh, dw, padTop, padLeft, padBottom, padRight, countIncludePad);
+        const scale: f32 = count > 0 ? 1 / <f32>count : 0;
+        let ch = 0;
+        if (ASC_FEATURE_SIMD) {
+          const vscale = f32x4.splat(scale);
+          // Two channel blocks per pass: two independent add chains.
+          for (; ch + 8 <= c; ch += 8) {
+            let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+            for (let ky = ky0; ky < ky1; ky++) {
+              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const p = x + (<usize>(row + kx * dw * c) << 2);
+                s0 = f32x4.add(s0, v128.load(p));
+                s1 = f32x4.add(s1, v128.load(p, 16));
+              }
+            }
+            const q = y + (<usize>(out + ch) << 2);
+            v128.store(q, f32x4.mul(s0, vscale));
+            v128.store(q, f32x4.mul(s1, vscale), 16);
+          }
+          for (; ch + 4 <= c; ch += 4) {
+            let s = f32x4.splat(0);
+            for (let ky = ky0; ky < ky1; ky++) {
+              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+              for (let kx = kx0; kx < kx1; kx++) s = f32x4.add(s, v128.load(x + (<usize>(row + kx * dw * c) << 2)));
+            }
+            v128.store(y + (<usize>(out + ch) << 2), f32x4.mul(s, vscale));
+          }
+        }
+        for (; ch < c; ch++) {
+          let s: f32 = 0;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+            for (let kx = kx0; kx < kx1; kx++) s += load<f32>(x + (<usize>(row + kx * dw * c) << 2));
+          }
+          store<f32>(y + (<usize>(out + ch) << 2), s * scale);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Average pooling backward: for every window, dx[tap] += dy[window] / count at each in-input tap
+ * (padded cells get nothing). dx is [n, h, w, c]; dy is [n, oh, ow, c]. Same geometry and count
+ * rule as avgpool2d_f32_forward.
+ */
+export function avgpool2d_f32_backward(
+  dx: usize, dy: usize,
+  n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
+  countIncludePad: bool,
+): void {
+  let out = 0;
+  for (let b = 0; b < n; b++) {
+    const img = b * h * w;
+    for (let oy = 0; oy < oh; oy++) {
+      const iy0 = oy * sh - padTop;
+      const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
+      for (let ox = 0; ox < ow; ox++, out += c) {
+        const ix0 = ox * sw - padLeft;
+        const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
+        const count = windowCount(iy0, ix0, h, w, kh, kw, dh, dw, padTop, padLeft, padBottom, padRight, countIncludePad);
+        const scale: f32 = count > 0 ? 1 / <f32>count : 0;
+        let ch = 0;
+        if (ASC_FEATURE_SIMD) {
+          const vscale = f32x4.splat(scale);
+          for (; ch + 4 <= c; ch += 4) {
+            const g = f32x4.mul(v128.load(dy + (<usize>(out + ch) << 2)), vscale);
+            for (let ky = ky0; ky < ky1; ky++) {
+              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const p = dx + (<usize>(row + kx * dw * c) << 2);
+                v128.store(p, f32x4.add(v128.load(p), g));
+              }
+            }
+          }
+        }
+        for (; ch < c; ch++) {
+          const g = load<f32>(dy + (<usize>(out + ch) << 2)) * scale;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const p = dx + (<usize>(row + kx * dw * c) << 2);
+              store<f32>(p, load<f32>(p) + g);
+            }
+          }
+        }
+      }
+    }
+  }
+}
