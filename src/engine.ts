@@ -41,7 +41,7 @@ export class Engine {
   /** A new float32 tensor holding `values` (copied) or zeros. */
   tensor(shape: Shape, values?: ArrayLike<number>): Tensor {
     const t = this.empty(shape);
-    return values ? t.set(values) : this.fillZero(t);
+    return values ? this.setOrDispose(t, values) : this.fillZero(t);
   }
 
   zeros(shape: Shape): Tensor {
@@ -51,8 +51,8 @@ export class Engine {
   /** A new int32 tensor (class labels, indices). */
   ints(shape: Shape, values?: ArrayLike<number>): Tensor {
     const t = this.empty(shape, "i32");
-    if (values) t.set(values);
-    else t.ints.fill(0);
+    if (values) return this.setOrDispose(t, values);
+    t.ints.fill(0);
     return t;
   }
 
@@ -66,6 +66,9 @@ export class Engine {
     let result: T;
     try {
       result = fn();
+    } catch (err) {
+      for (const t of scope) t.dispose(); // nothing escapes a throwing scope
+      throw err;
     } finally {
       this.scopes.pop();
     }
@@ -86,6 +89,16 @@ export class Engine {
   /** @internal called by Tensor.dispose */
   release(t: Tensor): void {
     this.heap.release(t.ptr);
+  }
+
+  /** Copies `values` in; frees the new tensor if they do not fit (wrong length). */
+  private setOrDispose(t: Tensor, values: ArrayLike<number>): Tensor {
+    try {
+      return t.set(values);
+    } catch (err) {
+      t.dispose();
+      throw err;
+    }
   }
 
   private fillZero(t: Tensor): Tensor {

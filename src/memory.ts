@@ -6,7 +6,9 @@ export const ALIGN = 16;
 /** wasm32 cannot address more than 4 GiB; engines may refuse earlier (the grow call then throws). */
 const WASM32_LIMIT = 65536 * PAGE;
 
-const alignUp = (n: number) => (n + ALIGN - 1) & ~(ALIGN - 1);
+// Plain arithmetic, not `& ~15`: bitwise operators truncate to 32 bits, which turned a 5 GiB
+// request into a 1 GiB block.
+const alignUp = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 /**
  * The host-side allocator of the kernels' linear memory: first fit over a sorted free list,

@@ -1,0 +1,101 @@
+// Runs scripts/smoke.mjs against the SAME bundle (dist/simdnet.js) in every runtime: Node, Node
+// with wasm SIMD off, Deno, Bun, and headless Chromium (page and worker). One test per
+// runtime x build, plus one per runtime that "auto" picked the best build the runtime offers.
+// A build the runtime cannot run must be refused with a SimdnetError (that is its test).
+// Usage: node tests/runtimes/run.mjs [--json <report file>] [--only <runtime name>]
+// Prints `runtimes: N passed, N failed`; the JSON report holds the counts for scripts/test.mjs.
+import { spawnSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runBrowserSmoke } from "./browser.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+process.chdir(root);
+const BUILDS = ["scalar", "simd", "relaxed"];
+const ALL = BUILDS;
+const bin = (name) => join(root, "node_modules", ".bin", name);
+
+/**
+ * Each runtime: how to run the smoke, and which builds it must run (the rest must be refused).
+ * Node 20 runs relaxed SIMD only behind a flag; --no-enable-sse4-1 makes V8 refuse wasm SIMD,
+ * as on a CPU without it, so auto must fall back to scalar.
+ */
+const RUNTIMES = [
+  { name: "node", cmd: process.execPath, args: ["--experimental-wasm-relaxed-simd", "scripts/smoke.mjs"], builds: ALL },
+  { name: "node-no-simd", cmd: process.execPath, args: ["--no-enable-sse4-1", "scripts/smoke.mjs"], builds: ["scalar"] },
+  { name: "deno", cmd: bin("deno"), args: ["run", "--no-prompt", "--no-config", "scripts/smoke.mjs"], builds: ALL },
+  { name: "bun", cmd: bin("bun"), args: ["scripts/smoke.mjs"], builds: ALL },
+  { name: "chromium-page", browser: "page", builds: ALL },
+  { name: "chromium-worker", browser: "worker", builds: ALL },
+];
+
+const args = process.argv.slice(2);
+const opt = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+const only = opt("--only");
+const jsonPath = opt("--json");
+
+const results = []; // { name, ok, detail }
+const record = (name, ok, detail = "") => {
+  results.push({ name, ok, detail });
+  console.log(`${ok ? "  ok  " : "  FAIL"} ${name}${detail ? ` (${detail})` : ""}`);
+};
+
+/** Turns one runtime's smoke result (or its failure to produce one) into its tests. */
+function check(rt, result, failure) {
+  if (!result) {
+    for (const b of BUILDS) record(`${rt.name} ${b}`, false, failure);
+    record(`${rt.name} auto`, false, failure);
+    return;
+  }
+  for (const b of BUILDS) {
+    const r = result.builds?.[b];
+    const expected = rt.builds.includes(b);
+    if (!r) record(`${rt.name} ${b}`, false, "no result");
+    else if (expected && !r.supported) record(`${rt.name} ${b}`, false, `should run here but was refused: ${r.refused}`);
+    else if (expected) {
+      const worst = Object.values(r.cases ?? {}).flatMap((c) => Object.values(c.worst));
+      const detail = r.ok ? `max rel. error ${Math.max(0, ...worst).toExponential(1)}` : (r.error ?? JSON.stringify(r.cases));
+      record(`${rt.name} ${b}`, r.ok, detail);
+    } else if (r.supported) record(`${rt.name} ${b}`, false, "ran although it should be unsupported here");
+    else record(`${rt.name} ${b} refused`, r.ok, r.ok ? "SimdnetError, as expected" : r.error);
+  }
+  const best = rt.builds[rt.builds.length - 1];
+  record(`${rt.name} auto`, result.auto === best, `auto picks '${result.auto}', best here is '${best}'`);
+}
+
+const started = Date.now();
+if (!existsSync("dist/simdnet.js")) {
+  console.log("dist/simdnet.js is missing: run `node scripts/build.mjs` first");
+  record("bundle present", false);
+}
+let browser; // one Chromium run serves both browser contexts
+for (const rt of RUNTIMES) {
+  if (only && !rt.name.startsWith(only)) continue;
+  const t0 = Date.now();
+  console.log(`\n--- ${rt.name}`);
+  if (rt.browser) {
+    browser ??= runBrowserSmoke().catch((err) => ({ error: err.message }));
+    const r = await browser;
+    const result = r[rt.browser];
+    check(rt, result?.builds ? result : undefined, r.error ?? result?.error ?? "no result");
+    if (r.log?.length) console.log(r.log.map((l) => `    ${l}`).join("\n"));
+  } else if (!existsSync(rt.cmd)) {
+    check(rt, undefined, `${rt.cmd} not found`);
+  } else {
+    const p = spawnSync(rt.cmd, rt.args, { encoding: "utf8", timeout: 120_000, env: { ...process.env, NO_COLOR: "1" } });
+    const line = (p.stdout ?? "").split("\n").find((l) => l.startsWith("SMOKE_RESULT "));
+    for (const l of (p.stdout ?? "").split("\n")) if (l && !l.startsWith("SMOKE_RESULT ")) console.log(`    ${l}`);
+    if (p.status !== 0 || !line) {
+      const why = p.error?.message ?? `exit ${p.status}${p.signal ? ` (${p.signal})` : ""}: ${(p.stderr ?? "").trim().slice(-800)}`;
+      check(rt, undefined, why);
+    } else check(rt, JSON.parse(line.slice("SMOKE_RESULT ".length)));
+  }
+  console.log(`    (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed;
+console.log(`\nruntimes: ${passed} passed, ${failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+if (jsonPath) writeFileSync(jsonPath, JSON.stringify({ passed, failed, results }, null, 2));
+process.exit(failed === 0 && results.length > 0 ? 0 : 1);
