@@ -39,6 +39,7 @@ function concatPlan(op: string, shapes: Shape[], axis: number, argName: string) 
 export function concat(xs: Tensor[], axis = -1, out?: Tensor): Tensor {
   const op = "concat";
   if (!Array.isArray(xs)) fail(op, `xs must be an array of tensors, got ${typeof xs}`);
+  if (xs.length === 0) fail(op, "xs must hold at least one input");
   xs.forEach((x, k) => checkTensor(op, `xs[${k}]`, x));
   const e = engineOf(op, ...xs, out);
   const plan = concatPlan(op, xs.map((x) => x.shape), axis, "xs");
