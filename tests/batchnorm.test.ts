@@ -1,7 +1,13 @@
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { batchNormBackward, batchNormInference, batchNormTraining, SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
-import { batchNormBackwardRef, batchNormInferenceRef, batchNormTrainingRef, momentsRef } from "./reference/norm.js";
+import { batchNormBackwardRef, batchNormInferenceRef, batchNormTrainingRef, decodeTensorProto, momentsRef, toChannelsLast } from "./reference/norm.js";
+
+/** ONNX's own conformance cases (NCHW; transposed to NHWC here), when the shared data is present. */
+const ONNX_NODE = new URL("../../shared/onnx/node/", import.meta.url);
+const hasOnnx = existsSync(new URL("test_batchnorm_example/test_data_set_0/output_0.pb", ONNX_NODE));
+const onnxData = (path: string) => decodeTensorProto(readFileSync(new URL(path, ONNX_NODE)));
 
 /** Channel counts around the 4-lane tile. */
 const CHANNELS = [1, 3, 4, 5, 8, 9, 16, 17];
@@ -112,6 +118,26 @@ describe.each(BUILDS_UNDER_TEST)("batch normalization, %s build", (build) => {
       expectGradientMatches(x, g.dx.data, loss, { eps: 1e-2, label: "dx" });
       expectGradientMatches(scale, g.dscale.data, loss, { label: "dscale" });
       expectGradientMatches(bias, g.dbias.data, loss, { label: "dbias" });
+    });
+  });
+
+  // epsilon as stored in each case's model.onnx (the example uses the default 1e-5)
+  it.skipIf(!hasOnnx).each([
+    { name: "test_batchnorm_example", epsilon: undefined },
+    { name: "test_batchnorm_epsilon", epsilon: 0.01 },
+  ])("matches ONNX's conformance case $name", async ({ name, epsilon }) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const dir = `${name}/test_data_set_0/`;
+      const raw = onnxData(dir + "input_0.pb");
+      const x = toChannelsLast(raw.data, raw.dims);
+      const expected = (({ data, dims }) => toChannelsLast(data, dims))(onnxData(dir + "output_0.pb"));
+      const [scale, bias, mean, variance] = [1, 2, 3, 4].map((k) => {
+        const t = onnxData(`${dir}input_${k}.pb`);
+        return e.tensor(t.dims, t.data);
+      });
+      const y = batchNormInference(e.tensor(x.shape, x.data), scale!, bias!, mean!, variance!, epsilon === undefined ? {} : { epsilon });
+      expectClose(y.data, expected.data, { rtol: 1e-3, atol: 1e-7 });
     });
   });
 

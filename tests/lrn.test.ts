@@ -1,7 +1,16 @@
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { lrn, lrnBackward, SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
-import { lrnBackwardRef, lrnRef } from "./reference/norm.js";
+import { decodeTensorProto, lrnBackwardRef, lrnRef, toChannelsLast } from "./reference/norm.js";
+
+/** ONNX's own conformance case (NCHW; transposed to NHWC here), when the shared data is present. */
+const ONNX_NODE = new URL("../../shared/onnx/node/", import.meta.url);
+const hasOnnx = existsSync(new URL("test_lrn/test_data_set_0/output_0.pb", ONNX_NODE));
+const onnxTensor = (path: string) => {
+  const { data, dims } = decodeTensorProto(readFileSync(new URL(path, ONNX_NODE)));
+  return toChannelsLast(data, dims);
+};
 
 /** Channel counts around the 4-lane tile. */
 const CHANNELS = [1, 3, 4, 5, 8, 9, 16, 17];
@@ -60,6 +69,18 @@ describe.each(BUILDS_UNDER_TEST)("LRN, %s build", (build) => {
       const dx = lrnBackward(e.tensor(shape, w), x, lrn(x, p), p);
       const loss = () => e.tidy(() => dot(lrn(x, p).data, w));
       expectGradientMatches(x, dx.data, loss, { eps: 5e-3, samples: 30, label: "dx" });
+    });
+  });
+
+  it.skipIf(!hasOnnx)("matches ONNX's conformance case test_lrn (size 3, alpha 2e-4, beta 0.5, bias 2)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      // attributes as stored in test_lrn/model.onnx
+      const x = onnxTensor("test_lrn/test_data_set_0/input_0.pb");
+      const expected = onnxTensor("test_lrn/test_data_set_0/output_0.pb");
+      expect(x.shape).toEqual([5, 5, 5, 5]);
+      const y = lrn(e.tensor(x.shape, x.data), { size: 3, alpha: 0.0002, beta: 0.5, bias: 2 });
+      expectClose(y.data, expected.data, { rtol: 1e-3, atol: 1e-7 });
     });
   });
 

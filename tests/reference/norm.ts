@@ -116,3 +116,56 @@ export function concatRef(xs: Arr[], shapes: number[][], axis: number): Float64A
   }
   return y;
 }
+
+/**
+ * A float32 onnx.TensorProto (the ONNX conformance `.pb` files): dims (field 1, packed or not),
+ * float_data (field 4, packed) or raw_data (field 9, little-endian). Other fields are skipped.
+ */
+export function decodeTensorProto(bytes: Uint8Array): { dims: number[]; data: Float32Array } {
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0, mul = 1, b: number;
+    do {
+      b = bytes[pos++]!;
+      v += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    return v;
+  };
+  const dims: number[] = [];
+  let data = new Float32Array(0);
+  const floats = (start: number, len: number) => {
+    const copy = new Uint8Array(len); // a copy: Node's Buffer.slice would be a view into a shared pool
+    copy.set(bytes.subarray(start, start + len));
+    return new Float32Array(copy.buffer, 0, len / 4);
+  };
+  while (pos < bytes.length) {
+    const key = varint();
+    const field = Math.floor(key / 8), wire = key & 7;
+    if (wire === 0) {
+      const v = varint();
+      if (field === 1) dims.push(v);
+    } else if (wire === 2) {
+      const len = varint();
+      if (field === 1) {
+        const end = pos + len;
+        while (pos < end) dims.push(varint());
+      } else {
+        if (field === 4 || field === 9) data = floats(pos, len);
+        pos += len;
+      }
+    } else if (wire === 5) pos += 4;
+    else if (wire === 1) pos += 8;
+    else throw new Error(`TensorProto: unsupported wire type ${wire}`);
+  }
+  return { dims, data };
+}
+
+/** NCHW (or any [N, C, ...spatial]) data to channels-last [N, ...spatial, C]. */
+export function toChannelsLast(data: ArrayLike<number>, dims: number[]): { shape: number[]; data: Float32Array } {
+  const [N, C] = [dims[0]!, dims[1]!];
+  const S = dims.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(data.length);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let s = 0; s < S; s++) out[(n * S + s) * C + c] = data[(n * C + c) * S + s]!;
+  return { shape: [N, ...dims.slice(2), C], data: out };
+}
