@@ -1,7 +1,15 @@
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { concat, concatBackward, SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
-import { concatRef } from "./reference/norm.js";
+import { concatRef, decodeTensorProto } from "./reference/norm.js";
+
+/** ONNX's own conformance cases, when the shared data is present; the axis is in each case's name. */
+const ONNX_NODE = new URL("../../shared/onnx/node/", import.meta.url);
+const ONNX_CASES = ["2d_axis_0", "2d_axis_1", "2d_axis_negative_1", "2d_axis_negative_2", "3d_axis_0", "3d_axis_1", "3d_axis_2",
+  "3d_axis_negative_1", "3d_axis_negative_2", "3d_axis_negative_3"].map((c) => `test_concat_${c}`);
+const hasOnnx = existsSync(new URL(`${ONNX_CASES[0]}/test_data_set_0/output_0.pb`, ONNX_NODE));
+const onnxData = (path: string) => decodeTensorProto(readFileSync(new URL(path, ONNX_NODE)));
 
 /** Channel splits around the 4-lane tile (and the 16-float unrolled copy): Inception-style concat. */
 const CHANNEL_SPLITS = [[1], [1, 3], [4, 5, 8], [9, 16, 17], [3, 1, 4, 1, 5], [17, 33]];
@@ -71,6 +79,19 @@ describe.each(BUILDS_UNDER_TEST)("concat, %s build", (build) => {
       const grads = concatBackward(e.tensor([2, 2, 3, 8], w), xs, 3);
       const loss = () => e.tidy(() => dot(concat(xs, 3).data, w));
       grads.forEach((g, k) => expectGradientMatches(xs[k]!, g.data, loss, { label: `dx${k}` }));
+    });
+  });
+
+  it.skipIf(!hasOnnx).each(ONNX_CASES)("matches ONNX's conformance case %s", async (name) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const axis = Number(name.replace(/.*_axis_/, "").replace("negative_", "-"));
+      const dir = `${name}/test_data_set_0/`;
+      const xs = [0, 1].map((k) => onnxData(`${dir}input_${k}.pb`)).map((t) => e.tensor(t.dims, t.data));
+      const expected = onnxData(dir + "output_0.pb");
+      const y = concat(xs, axis);
+      expect(y.shape).toEqual(expected.dims);
+      expectClose(y.data, expected.data, { rtol: 0, atol: 0 });
     });
   });
 
