@@ -18,7 +18,7 @@
 // kernel into the host's workspace `wt` so lanes run over input channels). Depthwise
 // (C/G == 1 and OC/G == 1) has its own kernels vectorised over channels.
 
-import { madd } from "./simd";
+import { hsum, madd } from "./simd";
 
 // ---- The geometry block: 16 i32 at `geom`, written by the host (src/ops/conv2d.ts, GEOMETRY).
 // Field order (keep in sync with the host):
@@ -521,7 +521,7 @@ export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: us
                 for (let i = 0; i < cnt; i++) inputTile1x4(at(dxg, i * gSW * C + ci), at(dyg, i * OC), at(wtk, ci));
               }
             }
-            if (ci < Cg) inputScalar(dxg, dyg, at(w, k * Cg * OC + g * OCg), cnt, ci);
+            if (ci < Cg) inputRemainder(dxg, dyg, at(w, k * Cg * OC + g * OCg), cnt, ci);
           }
         }
       }
@@ -585,9 +585,10 @@ function inputTile1x4(dxp: usize, dyp: usize, wtp: usize): void {
   v128.store(dxp, f32x4.add(v128.load(dxp), a0));
 }
 
-/** Scalar: for `cnt` pixels, dx[ci] += dot(dy[group's OC], w[ky,kx,ci,group's OC]) for ci in
- *  [ci0, C/G). dxg = &dx[n,iy,ix,g*Cg], dyg = &dy[n,oy,ox,g*OCg], wk = &w[ky,kx,0,g*OCg]. */
-function inputScalar(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): void {
+/** The input channels the tiles leave (ci in [ci0, C/G); all of them in the scalar build): for `cnt`
+ *  pixels, dx[ci] += dot(dy[group's OC], w[ky,kx,ci,group's OC]), the dot vectorised over output
+ *  channels. dxg = &dx[n,iy,ix,g*Cg], dyg = &dy[n,oy,ox,g*OCg], wk = &w[ky,kx,0,g*OCg]. */
+function inputRemainder(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): void {
   const OCg = gOCg, OC = gOC, Cg = gCg;
   for (let i = 0; i < cnt; i++) {
     const dxp = at(dxg, i * gSW * gC);
@@ -595,7 +596,13 @@ function inputScalar(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): voi
     for (let ci = ci0; ci < Cg; ci++) {
       const wr = at(wk, ci * OC);
       let s: f32 = 0;
-      for (let oc = 0; oc < OCg; oc++) s += load<f32>(at(dyp, oc)) * load<f32>(at(wr, oc));
+      let oc = 0;
+      if (ASC_FEATURE_SIMD) {
+        let acc = f32x4.splat(0);
+        for (; oc + 4 <= OCg; oc += 4) acc = madd(v128.load(at(dyp, oc)), v128.load(at(wr, oc)), acc);
+        s = hsum(acc);
+      }
+      for (; oc < OCg; oc++) s += load<f32>(at(dyp, oc)) * load<f32>(at(wr, oc));
       const p = at(dxp, ci);
       store<f32>(p, load<f32>(p) + s);
     }
