@@ -252,41 +252,73 @@ function fwdPixelScalar(yp: usize, xg: usize, wg: usize, oy: i32, ox: i32, oc0: 
   }
 }
 
-/** Depthwise forward (C/G == 1, OC/G == 1, so C == OC == G): lanes over channels. */
+/** Depthwise forward (C/G == 1, OC/G == 1, so C == OC == G): lanes over channels, 8 at a time,
+ *  over the taps inside the input only (tap ranges computed per row and per pixel, no checks inside). */
 function depthwiseForward(y: usize, x: usize, w: usize): void {
-  const C = gC;
+  const C = gC, KW = gKW;
+  const xtap = <usize>(gDW * C) << 2, wtap = <usize>C << 2; // bytes between horizontal taps
   for (let n = 0; n < gN; n++) {
     for (let oy = 0; oy < gOH; oy++) {
+      const offy = oy * gSH - gPT;
+      const kya = min(gKH, firstInside(offy, gDH));
+      const kyb = endInside(offy, gDH, gH, gKH, kya);
       for (let ox = 0; ox < gOW; ox++) {
+        const offx = ox * gSW - gPL;
+        const kxa = min(KW, firstInside(offx, gDW));
+        const kxb = endInside(offx, gDW, gW, KW, kxa);
         const yp = at(y, ((n * gOH + oy) * gOW + ox) * C);
+        // xp + (ky*DH*W*C) floats is x at (n, iy(ky), ix(kxa), 0) for ky in [kya, kyb); xp itself may
+        // point before x (offy < 0): wasm32 address arithmetic wraps, and only inside taps are read.
+        // wp + ky*KW*C floats is w at (ky, kxa, 0, 0).
+        const xp = at(x, ((n * gH + offy) * gW + offx + kxa * gDW) * C);
+        const wp = at(w, kxa * C);
         let c = 0;
         if (ASC_FEATURE_SIMD) {
-          for (; c + 4 <= C; c += 4) {
-            let acc = f32x4.splat(0);
-            for (let ky = 0; ky < gKH; ky++) {
-              const iy = oy * gSH - gPT + ky * gDH;
-              if (iy < 0 || iy >= gH) continue;
-              for (let kx = 0; kx < gKW; kx++) {
-                const ix = ox * gSW - gPL + kx * gDW;
-                if (ix < 0 || ix >= gW) continue;
-                acc = madd(v128.load(at(x, ((n * gH + iy) * gW + ix) * C + c)), v128.load(at(w, (ky * gKW + kx) * C + c)), acc);
+          for (; c + 8 <= C; c += 8) {
+            let a0 = f32x4.splat(0), a1 = a0;
+            for (let ky = kya; ky < kyb; ky++) {
+              let xq = at(xp, (ky * gDH * gW) * C + c);
+              let wq = at(wp, ky * KW * C + c);
+              for (let kx = kxa; kx < kxb; kx++) {
+                a0 = madd(v128.load(xq), v128.load(wq), a0);
+                a1 = madd(v128.load(xq, 16), v128.load(wq, 16), a1);
+                xq += xtap;
+                wq += wtap;
               }
             }
-            v128.store(at(yp, c), acc);
+            v128.store(at(yp, c), a0);
+            v128.store(at(yp, c), a1, 16);
+          }
+          for (; c + 4 <= C; c += 4) {
+            let a0 = f32x4.splat(0);
+            for (let ky = kya; ky < kyb; ky++) {
+              let xq = at(xp, (ky * gDH * gW) * C + c);
+              let wq = at(wp, ky * KW * C + c);
+              for (let kx = kxa; kx < kxb; kx++) {
+                a0 = madd(v128.load(xq), v128.load(wq), a0);
+                xq += xtap;
+                wq += wtap;
+              }
+            }
+            v128.store(at(yp, c), a0);
           }
         }
-        for (; c < C; c++) {
-          let acc: f32 = 0;
-          for (let ky = 0; ky < gKH; ky++) {
-            const iy = oy * gSH - gPT + ky * gDH;
-            if (iy < 0 || iy >= gH) continue;
-            for (let kx = 0; kx < gKW; kx++) {
-              const ix = ox * gSW - gPL + kx * gDW;
-              if (ix < 0 || ix >= gW) continue;
-              acc += load<f32>(at(x, ((n * gH + iy) * gW + ix) * C + c)) * load<f32>(at(w, (ky * gKW + kx) * C + c));
+        if (c < C) {
+          // channels [c, C), taps outer so every access runs along contiguous channels
+          const c0 = c;
+          for (let cc = c0; cc < C; cc++) store<f32>(at(yp, cc), 0);
+          for (let ky = kya; ky < kyb; ky++) {
+            let xq = at(xp, (ky * gDH * gW) * C);
+            let wq = at(wp, ky * KW * C);
+            for (let kx = kxa; kx < kxb; kx++) {
+              for (let cc = c0; cc < C; cc++) {
+                const o = at(yp, cc);
+                store<f32>(o, load<f32>(o) + load<f32>(at(xq, cc)) * load<f32>(at(wq, cc)));
+              }
+              xq += xtap;
+              wq += wtap;
             }
           }
-          store<f32>(at(yp, c), acc);
         }
       }
     }
