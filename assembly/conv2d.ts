@@ -454,41 +454,32 @@ function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: 
   }
 }
 
-/** Depthwise filter gradient for one tap: dwk = &dw[ky,kx,0,0], lanes over channels. */
+/** Depthwise filter gradient for one tap: dwk = &dw[ky,kx,0,0] (C floats, stays in L1) += x * dy over
+ *  the pixels whose tap is inside, lanes over channels; pixels outer so every read runs along channels. */
 function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
   const C = gC;
-  let c = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; c + 4 <= C; c += 4) {
-      let acc = f32x4.splat(0);
-      for (let n = 0; n < gN; n++) {
-        for (let oy = oya; oy < oyb; oy++) {
-          const iy = oy * gSH - gPT + ky * gDH;
-          let dq = at(dy, ((n * gOH + oy) * gOW + oxa) * C + c);
-          let xq = at(x, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C + c);
-          for (let ox = oxa; ox < oxb; ox++) {
-            acc = madd(v128.load(xq), v128.load(dq), acc);
-            dq += <usize>C << 2;
-            xq += <usize>(gSW * C) << 2;
+  const xs = <usize>(gSW * C) << 2, ds = <usize>C << 2;
+  for (let n = 0; n < gN; n++) {
+    for (let oy = oya; oy < oyb; oy++) {
+      const iy = oy * gSH - gPT + ky * gDH;
+      let dq = at(dy, ((n * gOH + oy) * gOW + oxa) * C);
+      let xq = at(x, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
+      for (let ox = oxa; ox < oxb; ox++) {
+        let c = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; c + 4 <= C; c += 4) {
+            const p = at(dwk, c);
+            v128.store(p, madd(v128.load(at(xq, c)), v128.load(at(dq, c)), v128.load(p)));
           }
         }
-      }
-      const p = at(dwk, c);
-      v128.store(p, f32x4.add(v128.load(p), acc));
-    }
-  }
-  for (; c < C; c++) {
-    let acc: f32 = 0;
-    for (let n = 0; n < gN; n++) {
-      for (let oy = oya; oy < oyb; oy++) {
-        const iy = oy * gSH - gPT + ky * gDH;
-        for (let ox = oxa; ox < oxb; ox++) {
-          acc += load<f32>(at(x, ((n * gH + iy) * gW + ox * gSW - gPL + kx * gDW) * C + c)) * load<f32>(at(dy, ((n * gOH + oy) * gOW + ox) * C + c));
+        for (; c < C; c++) {
+          const p = at(dwk, c);
+          store<f32>(p, load<f32>(p) + load<f32>(at(xq, c)) * load<f32>(at(dq, c)));
         }
+        dq += ds;
+        xq += xs;
       }
     }
-    const p = at(dwk, c);
-    store<f32>(p, load<f32>(p) + acc);
   }
 }
 
