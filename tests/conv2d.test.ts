@@ -226,6 +226,24 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     });
   });
 
+  it("matches ONNX's conformance outputs (conv_with_strides_*, convtranspose_pads)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      // ONNX node tests: x 7x5 = 0..34, W 3x3 of ones, strides 2 (single channel, so NCHW == NHWC).
+      const x = e.tensor([1, 7, 5, 1], Array.from({ length: 35 }, (_, i) => i));
+      const ones = e.tensor([3, 3, 1, 1], new Float32Array(9).fill(1));
+      expect(Array.from(conv2d(x, ones, null, { strides: 2, pads: 1 }).data)).toEqual([12, 27, 24, 63, 108, 81, 123, 198, 141, 112, 177, 124]);
+      expect(Array.from(conv2d(x, ones, null, { strides: 2 }).data)).toEqual([54, 72, 144, 162, 234, 252]);
+      expect(Array.from(conv2d(x, ones, null, { strides: 2, pads: [1, 0, 1, 0] }).data)).toEqual([21, 33, 99, 117, 189, 207, 171, 183]);
+      // test_convtranspose_pads: x 3x3 = 0..8, W ones [Cin 1, Cout 2, 3, 3], strides [3,2], pads [1,2,1,2] -> 2 x 7x3.
+      const xt = e.tensor([1, 3, 3, 1], Array.from({ length: 9 }, (_, i) => i));
+      const y = convTranspose2d(xt, e.tensor([3, 3, 2, 1], new Float32Array(18).fill(1)), null, { strides: [3, 2], pads: [1, 2, 1, 2] });
+      expect(y.shape).toEqual([1, 7, 3, 2]);
+      const plane = [1, 1, 3, 1, 1, 3, 7, 4, 9, 7, 4, 9, 7, 4, 9, 13, 7, 15, 13, 7, 15];
+      expect(Array.from(y.data)).toEqual(plane.flatMap((v) => [v, v]));
+    });
+  });
+
   it("rejects bad arguments with messages naming the op, the argument and the shapes", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
