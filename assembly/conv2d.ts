@@ -1,1 +1,655 @@
-// placeholder: kernels for this op family land here
+// 2D convolution in NHWC as implicit GEMM: forward, backward_input, backward_filter.
+//   x  (N, H, W, C)              input
+//   w  (KH, KW, C/G, OC)         weights, OC innermost: SIMD lanes run over output channels;
+//                                group g owns input channels [g*C/G, (g+1)*C/G) and output
+//                                channels [g*OC/G, (g+1)*OC/G)
+//   y  (N, OH, OW, OC)           output
+//   iy = oy*SH - PT + ky*DH,  ix = ox*SW - PL + kx*DW; taps outside [0,H) x [0,W) read zero.
+// The kernels take OH and OW from the geometry block and never recompute them, so they also serve
+// transposed convolution (whose output padding / output_shape may leave rows no tap reaches) and
+// accept negative pads (a crop). Bias is separate: bias_f32_forward / bias_f32_backward.
+// Pointers are byte addresses, 4-byte aligned (16 recommended). Kernels never allocate.
+// conv2d_f32_forward overwrites y; the backward kernels ACCUMULATE (dx += ..., dw += ...).
+//
+// Register tiles (SIMD builds): forward 4 output pixels x 8 output channels (8 v128 accumulators,
+// broadcast inputs, madd over KH*KW*C/G), with an interior path free of padding checks;
+// backward_filter 4 input channels x 8 output channels reduced over all pixels; backward_input
+// 4 output pixels x 8 input channels reduced over OC/G, scattered into dx (weights repacked by the
+// kernel into the host's workspace `wt` so lanes run over input channels). Depthwise
+// (C/G == 1 and OC/G == 1) has its own kernels vectorised over channels.
+
+import { hsum, madd } from "./simd";
+
+// ---- The geometry block: 16 i32 at `geom`, written by the host (src/ops/conv2d.ts, GEOMETRY).
+// Field order (keep in sync with the host):
+//   0 n   1 h   2 w   3 c   4 oh   5 ow   6 oc   7 kh   8 kw
+//   9 sh  10 sw  11 pt  12 pl  13 dh  14 dw  15 groups
+// Read once per kernel call into these module globals; hot loops copy what they need to locals.
+let gN: i32 = 0, gH: i32 = 0, gW: i32 = 0, gC: i32 = 0;
+let gOH: i32 = 0, gOW: i32 = 0, gOC: i32 = 0, gKH: i32 = 0, gKW: i32 = 0;
+let gSH: i32 = 1, gSW: i32 = 1, gPT: i32 = 0, gPL: i32 = 0, gDH: i32 = 1, gDW: i32 = 1;
+let gG: i32 = 1, gCg: i32 = 1, gOCg: i32 = 1;
+
+function readGeometry(geom: usize): void {
+  gN = load<i32>(geom, 0); gH = load<i32>(geom, 4); gW = load<i32>(geom, 8); gC = load<i32>(geom, 12);
+  gOH = load<i32>(geom, 16); gOW = load<i32>(geom, 20); gOC = load<i32>(geom, 24);
+  gKH = load<i32>(geom, 28); gKW = load<i32>(geom, 32);
+  gSH = load<i32>(geom, 36); gSW = load<i32>(geom, 40); gPT = load<i32>(geom, 44); gPL = load<i32>(geom, 48);
+  gDH = load<i32>(geom, 52); gDW = load<i32>(geom, 56); gG = load<i32>(geom, 60);
+  gCg = gC / gG;
+  gOCg = gOC / gG;
+}
+
+/** floor(a / b) for b > 0 and any sign of a. */
+// @ts-ignore: decorator
+@inline function floorDiv(a: i32, b: i32): i32 {
+  const q = a / b;
+  return a % b != 0 && a < 0 ? q - 1 : q;
+}
+
+/** First o >= 0 with o*s + off >= 0 (the first output position whose tap is inside). */
+// @ts-ignore: decorator
+@inline function firstInside(off: i32, s: i32): i32 {
+  return max(0, -floorDiv(off, s));
+}
+
+/** One past the last o < count with o*s + off < len (never below `lo`). */
+// @ts-ignore: decorator
+@inline function endInside(off: i32, s: i32, len: i32, count: i32, lo: i32): i32 {
+  return max(lo, min(count, floorDiv(len - 1 - off, s) + 1));
+}
+
+// @ts-ignore: decorator
+@inline function at(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+// =============================================================================================
+// forward
+// =============================================================================================
+
+/**
+ * y = conv(x, w): y (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C/G,OC); geometry at `geom` (see above).
+ * Overwrites y. No bias (bias_f32_forward adds it).
+ */
+export function conv2d_f32_forward(y: usize, x: usize, w: usize, geom: usize): void {
+  readGeometry(geom);
+  if (gCg == 1 && gOCg == 1) {
+    depthwiseForward(y, x, w);
+    return;
+  }
+  const OW = gOW, OC = gOC, OCg = gOCg, Cg = gCg;
+  // Output columns whose every tap column is inside the input: the interior, no checks needed.
+  const oxa = min(OW, firstInside(-gPL, gSW));
+  const oxb = endInside(-gPL + (gKW - 1) * gDW, gSW, gW, OW, oxa);
+  for (let n = 0; n < gN; n++) {
+    const xn = at(x, n * gH * gW * gC);
+    for (let oy = 0; oy < gOH; oy++) {
+      const yrow = at(y, (n * gOH + oy) * OW * OC);
+      for (let g = 0; g < gG; g++) {
+        const xg = at(xn, g * Cg);
+        const yg = at(yrow, g * OCg);
+        const wg = at(w, g * OCg);
+        let oc = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; oc + 8 <= OCg; oc += 8) {
+            let ox = 0;
+            for (; ox < oxa; ox++) fwdPixel8(at(yg, ox * OC + oc), xg, at(wg, oc), oy, ox);
+            for (; ox + 4 <= oxb; ox += 4) fwdTile4x8(at(yg, ox * OC + oc), xg, at(wg, oc), oy, ox);
+            for (; ox < OW; ox++) fwdPixel8(at(yg, ox * OC + oc), xg, at(wg, oc), oy, ox);
+          }
+          for (; oc + 4 <= OCg; oc += 4) {
+            let ox = 0;
+            for (; ox < oxa; ox++) fwdPixel4(at(yg, ox * OC + oc), xg, at(wg, oc), oy, ox);
+            for (; ox + 4 <= oxb; ox += 4) fwdTile4x4(at(yg, ox * OC + oc), xg, at(wg, oc), oy, ox);
+            for (; ox < OW; ox++) fwdPixel4(at(yg, ox * OC + oc), xg, at(wg, oc), oy, ox);
+          }
+        }
+        if (oc < OCg) {
+          for (let ox = 0; ox < OW; ox++) fwdPixelScalar(at(yg, ox * OC), xg, wg, oy, ox, oc);
+        }
+      }
+    }
+  }
+}
+
+/** 4 interior output pixels (ox..ox+3, every tap column inside) x 8 output channels.
+ *  yp = &y[n,oy,ox,oc], xg = &x[n,0,0,g*Cg], wp = &w[0,0,0,oc]. */
+function fwdTile4x8(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
+  const C = gC, Cg = gCg, W = gW, KW = gKW, DW = gDW;
+  const xstep = <usize>(gSW * C) << 2; // bytes between the 4 pixels' inputs
+  const wstep = <usize>gOC << 2; // bytes between weight rows (one input channel)
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  const ix0 = ox * gSW - gPL;
+  for (let ky = 0; ky < gKH; ky++) {
+    const iy = oy * gSH - gPT + ky * gDH;
+    if (iy < 0 || iy >= gH) continue;
+    for (let kx = 0; kx < KW; kx++) {
+      let xp = at(xg, (iy * W + ix0 + kx * DW) * C);
+      let wq = at(wp, (ky * KW + kx) * Cg * gOC);
+      for (let ci = 0; ci < Cg; ci++) {
+        const w0 = v128.load(wq), w1 = v128.load(wq, 16);
+        const x0 = v128.load32_splat(xp);
+        const x1 = v128.load32_splat(xp + xstep);
+        const x2 = v128.load32_splat(xp + 2 * xstep);
+        const x3 = v128.load32_splat(xp + 3 * xstep);
+        a0 = madd(x0, w0, a0); a1 = madd(x0, w1, a1);
+        a2 = madd(x1, w0, a2); a3 = madd(x1, w1, a3);
+        a4 = madd(x2, w0, a4); a5 = madd(x2, w1, a5);
+        a6 = madd(x3, w0, a6); a7 = madd(x3, w1, a7);
+        xp += 4;
+        wq += wstep;
+      }
+    }
+  }
+  const ystep = <usize>gOC << 2;
+  v128.store(yp, a0); v128.store(yp, a1, 16);
+  v128.store(yp + ystep, a2); v128.store(yp + ystep, a3, 16);
+  v128.store(yp + 2 * ystep, a4); v128.store(yp + 2 * ystep, a5, 16);
+  v128.store(yp + 3 * ystep, a6); v128.store(yp + 3 * ystep, a7, 16);
+}
+
+/** As fwdTile4x8 for 4 output channels. */
+function fwdTile4x4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
+  const C = gC, Cg = gCg, W = gW, KW = gKW, DW = gDW;
+  const xstep = <usize>(gSW * C) << 2;
+  const wstep = <usize>gOC << 2;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const ix0 = ox * gSW - gPL;
+  for (let ky = 0; ky < gKH; ky++) {
+    const iy = oy * gSH - gPT + ky * gDH;
+    if (iy < 0 || iy >= gH) continue;
+    for (let kx = 0; kx < KW; kx++) {
+      let xp = at(xg, (iy * W + ix0 + kx * DW) * C);
+      let wq = at(wp, (ky * KW + kx) * Cg * gOC);
+      for (let ci = 0; ci < Cg; ci++) {
+        const w0 = v128.load(wq);
+        a0 = madd(v128.load32_splat(xp), w0, a0);
+        a1 = madd(v128.load32_splat(xp + xstep), w0, a1);
+        a2 = madd(v128.load32_splat(xp + 2 * xstep), w0, a2);
+        a3 = madd(v128.load32_splat(xp + 3 * xstep), w0, a3);
+        xp += 4;
+        wq += wstep;
+      }
+    }
+  }
+  const ystep = <usize>gOC << 2;
+  v128.store(yp, a0);
+  v128.store(yp + ystep, a1);
+  v128.store(yp + 2 * ystep, a2);
+  v128.store(yp + 3 * ystep, a3);
+}
+
+/** One output pixel (any position: taps checked) x 8 output channels. Arguments as fwdTile4x8. */
+function fwdPixel8(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
+  const C = gC, Cg = gCg, wstep = <usize>gOC << 2;
+  let a0 = f32x4.splat(0), a1 = a0;
+  for (let ky = 0; ky < gKH; ky++) {
+    const iy = oy * gSH - gPT + ky * gDH;
+    if (iy < 0 || iy >= gH) continue;
+    for (let kx = 0; kx < gKW; kx++) {
+      const ix = ox * gSW - gPL + kx * gDW;
+      if (ix < 0 || ix >= gW) continue;
+      let xp = at(xg, (iy * gW + ix) * C);
+      let wq = at(wp, (ky * gKW + kx) * Cg * gOC);
+      for (let ci = 0; ci < Cg; ci++) {
+        const xv = v128.load32_splat(xp);
+        a0 = madd(xv, v128.load(wq), a0);
+        a1 = madd(xv, v128.load(wq, 16), a1);
+        xp += 4;
+        wq += wstep;
+      }
+    }
+  }
+  v128.store(yp, a0);
+  v128.store(yp, a1, 16);
+}
+
+/** One output pixel x 4 output channels. */
+function fwdPixel4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
+  const C = gC, Cg = gCg, wstep = <usize>gOC << 2;
+  let a0 = f32x4.splat(0);
+  for (let ky = 0; ky < gKH; ky++) {
+    const iy = oy * gSH - gPT + ky * gDH;
+    if (iy < 0 || iy >= gH) continue;
+    for (let kx = 0; kx < gKW; kx++) {
+      const ix = ox * gSW - gPL + kx * gDW;
+      if (ix < 0 || ix >= gW) continue;
+      let xp = at(xg, (iy * gW + ix) * C);
+      let wq = at(wp, (ky * gKW + kx) * Cg * gOC);
+      for (let ci = 0; ci < Cg; ci++) {
+        a0 = madd(v128.load32_splat(xp), v128.load(wq), a0);
+        xp += 4;
+        wq += wstep;
+      }
+    }
+  }
+  v128.store(yp, a0);
+}
+
+/** One output pixel, output channels [oc0, OC/G) of the group, scalar (the whole scalar build).
+ *  yp = &y[n,oy,ox,g*OCg], xg = &x[n,0,0,g*Cg], wg = &w[0,0,0,g*OCg]. */
+function fwdPixelScalar(yp: usize, xg: usize, wg: usize, oy: i32, ox: i32, oc0: i32): void {
+  const OCg = gOCg, OC = gOC, Cg = gCg;
+  for (let oc = oc0; oc < OCg; oc++) store<f32>(at(yp, oc), 0);
+  for (let ky = 0; ky < gKH; ky++) {
+    const iy = oy * gSH - gPT + ky * gDH;
+    if (iy < 0 || iy >= gH) continue;
+    for (let kx = 0; kx < gKW; kx++) {
+      const ix = ox * gSW - gPL + kx * gDW;
+      if (ix < 0 || ix >= gW) continue;
+      const xp = at(xg, (iy * gW + ix) * gC);
+      let wq = at(wg, (ky * gKW + kx) * Cg * OC);
+      for (let ci = 0; ci < Cg; ci++) {
+        const xv = load<f32>(at(xp, ci));
+        for (let oc = oc0; oc < OCg; oc++) {
+          const yo = at(yp, oc);
+          store<f32>(yo, load<f32>(yo) + xv * load<f32>(at(wq, oc)));
+        }
+        wq += <usize>OC << 2;
+      }
+    }
+  }
+}
+
+/** Depthwise forward (C/G == 1, OC/G == 1, so C == OC == G): lanes over channels, 8 at a time,
+ *  over the taps inside the input only (tap ranges computed per row and per pixel, no checks inside). */
+function depthwiseForward(y: usize, x: usize, w: usize): void {
+  const C = gC, KW = gKW;
+  const xtap = <usize>(gDW * C) << 2, wtap = <usize>C << 2; // bytes between horizontal taps
+  for (let n = 0; n < gN; n++) {
+    for (let oy = 0; oy < gOH; oy++) {
+      const offy = oy * gSH - gPT;
+      const kya = min(gKH, firstInside(offy, gDH));
+      const kyb = endInside(offy, gDH, gH, gKH, kya);
+      for (let ox = 0; ox < gOW; ox++) {
+        const offx = ox * gSW - gPL;
+        const kxa = min(KW, firstInside(offx, gDW));
+        const kxb = endInside(offx, gDW, gW, KW, kxa);
+        const yp = at(y, ((n * gOH + oy) * gOW + ox) * C);
+        // xp + (ky*DH*W*C) floats is x at (n, iy(ky), ix(kxa), 0) for ky in [kya, kyb); xp itself may
+        // point before x (offy < 0): wasm32 address arithmetic wraps, and only inside taps are read.
+        // wp + ky*KW*C floats is w at (ky, kxa, 0, 0).
+        const xp = at(x, ((n * gH + offy) * gW + offx + kxa * gDW) * C);
+        const wp = at(w, kxa * C);
+        let c = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; c + 8 <= C; c += 8) {
+            let a0 = f32x4.splat(0), a1 = a0;
+            for (let ky = kya; ky < kyb; ky++) {
+              let xq = at(xp, (ky * gDH * gW) * C + c);
+              let wq = at(wp, ky * KW * C + c);
+              for (let kx = kxa; kx < kxb; kx++) {
+                a0 = madd(v128.load(xq), v128.load(wq), a0);
+                a1 = madd(v128.load(xq, 16), v128.load(wq, 16), a1);
+                xq += xtap;
+                wq += wtap;
+              }
+            }
+            v128.store(at(yp, c), a0);
+            v128.store(at(yp, c), a1, 16);
+          }
+          for (; c + 4 <= C; c += 4) {
+            let a0 = f32x4.splat(0);
+            for (let ky = kya; ky < kyb; ky++) {
+              let xq = at(xp, (ky * gDH * gW) * C + c);
+              let wq = at(wp, ky * KW * C + c);
+              for (let kx = kxa; kx < kxb; kx++) {
+                a0 = madd(v128.load(xq), v128.load(wq), a0);
+                xq += xtap;
+                wq += wtap;
+              }
+            }
+            v128.store(at(yp, c), a0);
+          }
+        }
+        if (c < C) {
+          // channels [c, C), taps outer so every access runs along contiguous channels
+          const c0 = c;
+          for (let cc = c0; cc < C; cc++) store<f32>(at(yp, cc), 0);
+          for (let ky = kya; ky < kyb; ky++) {
+            let xq = at(xp, (ky * gDH * gW) * C);
+            let wq = at(wp, ky * KW * C);
+            for (let kx = kxa; kx < kxb; kx++) {
+              for (let cc = c0; cc < C; cc++) {
+                const o = at(yp, cc);
+                store<f32>(o, load<f32>(o) + load<f32>(at(xq, cc)) * load<f32>(at(wq, cc)));
+              }
+              xq += xtap;
+              wq += wtap;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// =============================================================================================
+// backward_filter: dw[ky,kx,ci,g*OCg+oc] += sum over n,oy,ox of x[n,iy,ix,g*Cg+ci] * dy[n,oy,ox,g*OCg+oc]
+// =============================================================================================
+
+/** dw (KH,KW,C/G,OC) += the filter gradient from dy (N,OH,OW,OC) and x (N,H,W,C). */
+export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom: usize): void {
+  readGeometry(geom);
+  const depthwise = gCg == 1 && gOCg == 1;
+  const Cg = gCg, OCg = gOCg, OC = gOC;
+  for (let ky = 0; ky < gKH; ky++) {
+    const offy = -gPT + ky * gDH;
+    const oya = min(gOH, firstInside(offy, gSH));
+    const oyb = endInside(offy, gSH, gH, gOH, oya);
+    for (let kx = 0; kx < gKW; kx++) {
+      const offx = -gPL + kx * gDW;
+      const oxa = min(gOW, firstInside(offx, gSW));
+      const oxb = endInside(offx, gSW, gW, gOW, oxa);
+      if (oya == oyb || oxa == oxb) continue;
+      const dwk = at(dw, (ky * gKW + kx) * Cg * OC);
+      if (depthwise) {
+        depthwiseFilter(dwk, dy, x, ky, kx, oya, oyb, oxa, oxb);
+        continue;
+      }
+      for (let g = 0; g < gG; g++) {
+        let ocS = 0; // first output channel the scalar loop handles
+        if (ASC_FEATURE_SIMD) {
+          ocS = OCg & ~3;
+          let ci = 0;
+          for (; ci + 4 <= Cg; ci += 4) {
+            let oc = 0;
+            for (; oc + 8 <= OCg; oc += 8) {
+              filterTile4x8(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb);
+            }
+            for (; oc + 4 <= OCg; oc += 4) {
+              filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 4);
+            }
+          }
+          for (; ci < Cg; ci++) {
+            for (let oc = 0; oc + 4 <= OCg; oc += 4) {
+              filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 1);
+            }
+          }
+        }
+        if (ocS < OCg) filterScalar(at(dwk, g * OCg), at(dy, g * OCg), at(x, g * Cg), ky, kx, oya, oyb, oxa, oxb, ocS);
+      }
+    }
+  }
+}
+
+/** dw[ci..ci+3, oc..oc+7] += sum over valid pixels. dwp = &dw[ky,kx,ci,oc], dyp = &dy[0,0,0,oc],
+ *  xp = &x[0,0,0,ci]; [oya,oyb) x [oxa,oxb) are the output positions whose tap (ky,kx) is inside. */
+function filterTile4x8(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
+  const C = gC, OC = gOC;
+  const dystep = <usize>OC << 2, xstep = <usize>(gSW * C) << 2;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (let n = 0; n < gN; n++) {
+    for (let oy = oya; oy < oyb; oy++) {
+      const iy = oy * gSH - gPT + ky * gDH;
+      let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * OC);
+      let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
+      for (let ox = oxa; ox < oxb; ox++) {
+        const d0 = v128.load(dq), d1 = v128.load(dq, 16);
+        const x0 = v128.load32_splat(xq), x1 = v128.load32_splat(xq, 4);
+        const x2 = v128.load32_splat(xq, 8), x3 = v128.load32_splat(xq, 12);
+        a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
+        a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
+        a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
+        a6 = madd(x3, d0, a6); a7 = madd(x3, d1, a7);
+        dq += dystep;
+        xq += xstep;
+      }
+    }
+  }
+  const rs = <usize>OC << 2; // bytes between dw rows (input channels)
+  v128.store(dwp, f32x4.add(v128.load(dwp), a0)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a1), 16);
+  dwp += rs;
+  v128.store(dwp, f32x4.add(v128.load(dwp), a2)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a3), 16);
+  dwp += rs;
+  v128.store(dwp, f32x4.add(v128.load(dwp), a4)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a5), 16);
+  dwp += rs;
+  v128.store(dwp, f32x4.add(v128.load(dwp), a6)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a7), 16);
+}
+
+/** dw[ci..ci+rows-1, oc..oc+3] += ..., rows in {1, 4}, one accumulator per row. */
+function filterTile1x4(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, rows: i32): void {
+  const C = gC, OC = gOC;
+  const dystep = <usize>OC << 2, xstep = <usize>(gSW * C) << 2;
+  for (let r = 0; r < rows; r++) {
+    let a0 = f32x4.splat(0);
+    for (let n = 0; n < gN; n++) {
+      for (let oy = oya; oy < oyb; oy++) {
+        const iy = oy * gSH - gPT + ky * gDH;
+        let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * OC);
+        let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C + r);
+        for (let ox = oxa; ox < oxb; ox++) {
+          a0 = madd(v128.load32_splat(xq), v128.load(dq), a0);
+          dq += dystep;
+          xq += xstep;
+        }
+      }
+    }
+    const p = at(dwp, r * OC);
+    v128.store(p, f32x4.add(v128.load(p), a0));
+  }
+}
+
+/** Scalar: dw[ky,kx,ci,oc] += ... for every ci of the group and oc in [oc0, OC/G).
+ *  dwg = &dw[ky,kx,0,g*OCg], dyg = &dy[0,0,0,g*OCg], xg = &x[0,0,0,g*Cg]. */
+function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, oc0: i32): void {
+  const C = gC, OC = gOC, Cg = gCg, OCg = gOCg;
+  for (let n = 0; n < gN; n++) {
+    for (let oy = oya; oy < oyb; oy++) {
+      const iy = oy * gSH - gPT + ky * gDH;
+      for (let ox = oxa; ox < oxb; ox++) {
+        const dq = at(dyg, ((n * gOH + oy) * gOW + ox) * OC);
+        const xq = at(xg, ((n * gH + iy) * gW + ox * gSW - gPL + kx * gDW) * C);
+        for (let ci = 0; ci < Cg; ci++) {
+          const xv = load<f32>(at(xq, ci));
+          const row = at(dwg, ci * OC);
+          for (let oc = oc0; oc < OCg; oc++) {
+            const p = at(row, oc);
+            store<f32>(p, load<f32>(p) + xv * load<f32>(at(dq, oc)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Depthwise filter gradient for one tap: dwk = &dw[ky,kx,0,0] (C floats, stays in L1) += x * dy over
+ *  the pixels whose tap is inside, lanes over channels; pixels outer so every read runs along channels. */
+function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
+  const C = gC;
+  const xs = <usize>(gSW * C) << 2, ds = <usize>C << 2;
+  for (let n = 0; n < gN; n++) {
+    for (let oy = oya; oy < oyb; oy++) {
+      const iy = oy * gSH - gPT + ky * gDH;
+      let dq = at(dy, ((n * gOH + oy) * gOW + oxa) * C);
+      let xq = at(x, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
+      for (let ox = oxa; ox < oxb; ox++) {
+        let c = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; c + 4 <= C; c += 4) {
+            const p = at(dwk, c);
+            v128.store(p, madd(v128.load(at(xq, c)), v128.load(at(dq, c)), v128.load(p)));
+          }
+        }
+        for (; c < C; c++) {
+          const p = at(dwk, c);
+          store<f32>(p, load<f32>(p) + load<f32>(at(xq, c)) * load<f32>(at(dq, c)));
+        }
+        dq += ds;
+        xq += xs;
+      }
+    }
+  }
+}
+
+// =============================================================================================
+// backward_input: dx[n,iy,ix,g*Cg+ci] += sum over taps and oc of dy[n,oy,ox,g*OCg+oc] * w[ky,kx,ci,g*OCg+oc]
+// computed as a scatter from each output pixel through each tap (distinct ox hit distinct ix, so a
+// tile of 4 output pixels never writes one dx pixel twice).
+// =============================================================================================
+
+/**
+ * dx (N,H,W,C) += the input gradient from dy (N,OH,OW,OC) and w (KH,KW,C/G,OC).
+ * wt: host workspace as large as w (KH*KW*C/G*OC floats); the SIMD builds write the weights there
+ * repacked as (G, KH, KW, OC/G, C/G) so lanes run over input channels.
+ */
+export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: usize, geom: usize): void {
+  readGeometry(geom);
+  const depthwise = gCg == 1 && gOCg == 1;
+  const Cg = gCg, OCg = gOCg, OC = gOC, C = gC, KK = gKH * gKW;
+  if (ASC_FEATURE_SIMD) {
+    if (!depthwise) {
+      for (let g = 0; g < gG; g++) {
+        for (let k = 0; k < KK; k++) {
+          for (let ci = 0; ci < Cg; ci++) {
+            const src = at(w, (k * Cg + ci) * OC + g * OCg);
+            const dst = at(wt, (g * KK + k) * OCg * Cg + ci);
+            for (let oc = 0; oc < OCg; oc++) store<f32>(at(dst, oc * Cg), load<f32>(at(src, oc)));
+          }
+        }
+      }
+    }
+  }
+  for (let n = 0; n < gN; n++) {
+    for (let oy = 0; oy < gOH; oy++) {
+      for (let ky = 0; ky < gKH; ky++) {
+        const iy = oy * gSH - gPT + ky * gDH;
+        if (iy < 0 || iy >= gH) continue;
+        for (let kx = 0; kx < gKW; kx++) {
+          const offx = -gPL + kx * gDW;
+          const oxa = min(gOW, firstInside(offx, gSW));
+          const oxb = endInside(offx, gSW, gW, gOW, oxa);
+          if (oxa == oxb) continue;
+          const k = ky * gKW + kx;
+          // dx at (n, iy, ix(oxa)) and dy at (n, oy, oxa)
+          const dxp = at(dx, ((n * gH + iy) * gW + oxa * gSW + offx) * C);
+          const dyp = at(dy, ((n * gOH + oy) * gOW + oxa) * OC);
+          const cnt = oxb - oxa;
+          if (depthwise) {
+            depthwiseInput(dxp, dyp, at(w, k * C), cnt);
+            continue;
+          }
+          for (let g = 0; g < gG; g++) {
+            const dxg = at(dxp, g * Cg), dyg = at(dyp, g * OCg);
+            let ci = 0;
+            if (ASC_FEATURE_SIMD) {
+              const wtk = at(wt, (g * KK + k) * OCg * Cg);
+              for (; ci + 8 <= Cg; ci += 8) {
+                let i = 0;
+                for (; i + 4 <= cnt; i += 4) inputTile4x8(at(dxg, i * gSW * C + ci), at(dyg, i * OC), at(wtk, ci));
+                for (; i < cnt; i++) inputTile1x8(at(dxg, i * gSW * C + ci), at(dyg, i * OC), at(wtk, ci));
+              }
+              for (; ci + 4 <= Cg; ci += 4) {
+                for (let i = 0; i < cnt; i++) inputTile1x4(at(dxg, i * gSW * C + ci), at(dyg, i * OC), at(wtk, ci));
+              }
+            }
+            if (ci < Cg) inputRemainder(dxg, dyg, at(w, k * Cg * OC + g * OCg), cnt, ci);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dx[4 pixels, ci..ci+7] += dy[4 pixels, group's OC] . wt. dxp = &dx[n,iy,ix,g*Cg+ci] (pixels
+ *  SW*C apart), dyp = &dy[n,oy,ox,g*OCg] (pixels OC apart), wtp = &wt[g,ky,kx,0,ci] (rows Cg apart). */
+function inputTile4x8(dxp: usize, dyp: usize, wtp: usize): void {
+  const OCg = gOCg;
+  const dstep = <usize>gOC << 2, wstep = <usize>gCg << 2;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (let oc = 0; oc < OCg; oc++) {
+    const w0 = v128.load(wtp), w1 = v128.load(wtp, 16);
+    const d0 = v128.load32_splat(dyp);
+    const d1 = v128.load32_splat(dyp + dstep);
+    const d2 = v128.load32_splat(dyp + 2 * dstep);
+    const d3 = v128.load32_splat(dyp + 3 * dstep);
+    a0 = madd(d0, w0, a0); a1 = madd(d0, w1, a1);
+    a2 = madd(d1, w0, a2); a3 = madd(d1, w1, a3);
+    a4 = madd(d2, w0, a4); a5 = madd(d2, w1, a5);
+    a6 = madd(d3, w0, a6); a7 = madd(d3, w1, a7);
+    dyp += 4;
+    wtp += wstep;
+  }
+  const xs = <usize>(gSW * gC) << 2;
+  v128.store(dxp, f32x4.add(v128.load(dxp), a0)); v128.store(dxp, f32x4.add(v128.load(dxp, 16), a1), 16);
+  dxp += xs;
+  v128.store(dxp, f32x4.add(v128.load(dxp), a2)); v128.store(dxp, f32x4.add(v128.load(dxp, 16), a3), 16);
+  dxp += xs;
+  v128.store(dxp, f32x4.add(v128.load(dxp), a4)); v128.store(dxp, f32x4.add(v128.load(dxp, 16), a5), 16);
+  dxp += xs;
+  v128.store(dxp, f32x4.add(v128.load(dxp), a6)); v128.store(dxp, f32x4.add(v128.load(dxp, 16), a7), 16);
+}
+
+/** One pixel x 8 input channels. Arguments as inputTile4x8. */
+function inputTile1x8(dxp: usize, dyp: usize, wtp: usize): void {
+  const OCg = gOCg, wstep = <usize>gCg << 2;
+  let a0 = f32x4.splat(0), a1 = a0;
+  for (let oc = 0; oc < OCg; oc++) {
+    const d = v128.load32_splat(dyp);
+    a0 = madd(d, v128.load(wtp), a0);
+    a1 = madd(d, v128.load(wtp, 16), a1);
+    dyp += 4;
+    wtp += wstep;
+  }
+  v128.store(dxp, f32x4.add(v128.load(dxp), a0));
+  v128.store(dxp, f32x4.add(v128.load(dxp, 16), a1), 16);
+}
+
+/** One pixel x 4 input channels. */
+function inputTile1x4(dxp: usize, dyp: usize, wtp: usize): void {
+  const OCg = gOCg, wstep = <usize>gCg << 2;
+  let a0 = f32x4.splat(0);
+  for (let oc = 0; oc < OCg; oc++) {
+    a0 = madd(v128.load32_splat(dyp), v128.load(wtp), a0);
+    dyp += 4;
+    wtp += wstep;
+  }
+  v128.store(dxp, f32x4.add(v128.load(dxp), a0));
+}
+
+/** The input channels the tiles leave (ci in [ci0, C/G); all of them in the scalar build): for `cnt`
+ *  pixels, dx[ci] += dot(dy[group's OC], w[ky,kx,ci,group's OC]), the dot vectorised over output
+ *  channels. dxg = &dx[n,iy,ix,g*Cg], dyg = &dy[n,oy,ox,g*OCg], wk = &w[ky,kx,0,g*OCg]. */
+function inputRemainder(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): void {
+  const OCg = gOCg, OC = gOC, Cg = gCg;
+  for (let i = 0; i < cnt; i++) {
+    const dxp = at(dxg, i * gSW * gC);
+    const dyp = at(dyg, i * OC);
+    for (let ci = ci0; ci < Cg; ci++) {
+      const wr = at(wk, ci * OC);
+      let s: f32 = 0;
+      let oc = 0;
+      if (ASC_FEATURE_SIMD) {
+        let acc = f32x4.splat(0);
+        for (; oc + 4 <= OCg; oc += 4) acc = madd(v128.load(at(dyp, oc)), v128.load(at(wr, oc)), acc);
+        s = hsum(acc);
+      }
+      for (; oc < OCg; oc++) s += load<f32>(at(dyp, oc)) * load<f32>(at(wr, oc));
+      const p = at(dxp, ci);
+      store<f32>(p, load<f32>(p) + s);
+    }
+  }
+}
+
+/** Depthwise scatter for one tap: dx[i-th pixel, c] += dy[i-th pixel, c] * wk[c], lanes over c.
+ *  dxp = &dx[n,iy,ix,0] (pixels SW*C apart), dyp = &dy[n,oy,ox,0] (pixels C apart), wk = &w[ky,kx,0,0]. */
+function depthwiseInput(dxp: usize, dyp: usize, wk: usize, cnt: i32): void {
+  const C = gC;
+  const xs = <usize>(gSW * C) << 2, ds = <usize>C << 2;
+  for (let i = 0; i < cnt; i++) {
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 4 <= C; c += 4) {
+        const p = at(dxp, c);
+        v128.store(p, madd(v128.load(at(dyp, c)), v128.load(at(wk, c)), v128.load(p)));
+      }
+    }
+    for (; c < C; c++) {
+      const p = at(dxp, c);
+      store<f32>(p, load<f32>(p) + load<f32>(at(dyp, c)) * load<f32>(at(wk, c)));
+    }
+    dxp += xs;
+    dyp += ds;
+  }
+}

@@ -1,2 +1,342 @@
-// placeholder: host wrappers for this op family land here
-export {};
+// 2D convolution and transposed convolution (ONNX Conv / ConvTranspose semantics), NHWC.
+// Kernels: assembly/conv2d.ts (conv2d_f32_forward, conv2d_f32_backward_input,
+// conv2d_f32_backward_filter); bias: bias_f32_forward / bias_f32_backward (assembly/elementwise.ts).
+// Transposed convolution reuses the same three kernels with roles swapped:
+//   convTranspose2d forward      = conv backward_input  (the transposed conv's output is the conv's input)
+//   convTranspose2d dx           = conv forward
+//   convTranspose2d dw           = conv backward_filter with x and dy swapped
+import type { Engine } from "../engine.js";
+import { checkInt, fail, fmtShape } from "../errors.js";
+import type { Shape, Tensor } from "../tensor.js";
+import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+
+export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
+
+/** Hyper-parameters of conv2d (ONNX Conv attributes). Defaults: strides 1, pads 0, NOTSET, dilations 1, groups 1. */
+export interface Conv2dOptions {
+  /** [h, w] or one number for both. Integers >= 1. */
+  strides?: number | [number, number];
+  /** [top, left, bottom, right] or one number for all four. Integers >= 0. Not with autoPad SAME_* / VALID. */
+  pads?: number | [number, number, number, number];
+  /** SAME_UPPER / SAME_LOWER: output = ceil(input / stride), the odd pad at the end / start. VALID: no padding. */
+  autoPad?: AutoPad;
+  /** [h, w] or one number for both. Integers >= 1. */
+  dilations?: number | [number, number];
+  /** Channel groups: divides C and OC; groups == C is depthwise. */
+  groups?: number;
+}
+
+/** Hyper-parameters of convTranspose2d (ONNX ConvTranspose attributes). */
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows/columns at the bottom/right of the output: [h, w] or one number; each < stride or < dilation. */
+  outputPadding?: number | [number, number];
+  /** The output's [height, width]; the pads are then derived from it (ONNX output_shape), `pads` is ignored. */
+  outputShape?: [number, number];
+}
+
+/**
+ * The geometry of a convolution as the kernels see it: the conv maps x (n,h,w,c) through
+ * w (kh,kw,c/groups,oc) to y (n,oh,ow,oc). For a transposed convolution, x is its output and y its input.
+ * pt/pl are the top/left pads (bottom/right only shape oh/ow, which the kernels take as given).
+ */
+interface Geometry {
+  n: number; h: number; w: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number;
+  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
+}
+
+/** Field order of the i32 geometry block the kernels read: must match readGeometry in assembly/conv2d.ts. */
+const GEOMETRY_FIELDS = ["n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "dh", "dw", "groups"] as const;
+
+const geometryBlocks = new WeakMap<Engine, number>();
+
+/** Writes `g` into the engine's geometry block (allocated once per engine) and returns its address. */
+function geometryPointer(e: Engine, g: Geometry): number {
+  let ptr = geometryBlocks.get(e);
+  if (ptr === undefined) {
+    ptr = e.heap.alloc(GEOMETRY_FIELDS.length * 4, "conv2d geometry block");
+    geometryBlocks.set(e, ptr);
+  }
+  const i32 = e.heap.i32;
+  GEOMETRY_FIELDS.forEach((field, i) => (i32[(ptr >> 2) + i] = g[field]));
+  return ptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// hyper-parameters
+
+function pair(op: string, name: string, v: number | readonly number[] | undefined, dflt: number, min: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  const arr = typeof v === "number" ? [v, v] : v;
+  if (!Array.isArray(arr) || arr.length !== 2) fail(op, `${name} must be a number or [h, w], got ${JSON.stringify(v)}`);
+  return [checkInt(op, `${name}[0]`, arr[0]!, min), checkInt(op, `${name}[1]`, arr[1]!, min)];
+}
+
+function explicitPads(op: string, v: Conv2dOptions["pads"]): [number, number, number, number] {
+  if (v === undefined) return [0, 0, 0, 0];
+  const arr = typeof v === "number" ? [v, v, v, v] : v;
+  if (!Array.isArray(arr) || arr.length !== 4) fail(op, `pads must be a number or [top, left, bottom, right], got ${JSON.stringify(v)}`);
+  return arr.map((p, i) => checkInt(op, `pads[${i}]`, p, 0)) as [number, number, number, number];
+}
+
+function autoPadOf(op: string, options: Conv2dOptions): AutoPad {
+  const a = options.autoPad ?? "NOTSET";
+  if (!["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].includes(a)) {
+    fail(op, `autoPad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got ${JSON.stringify(a)}`);
+  }
+  if (a !== "NOTSET" && options.pads !== undefined) fail(op, `pads cannot be given with autoPad ${a}`);
+  return a;
+}
+
+function checkShape4(op: string, name: string, shape: Shape): void {
+  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    fail(op, `${name} must have rank 4 with positive integer dimensions, got shape ${fmtShape(shape)}`);
+  }
+}
+
+/** The geometry of conv2d(x, w) and the bottom/right pads. */
+function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dOptions): Geometry {
+  checkShape4(op, "x", xShape);
+  checkShape4(op, "w", wShape);
+  const [n, h, w, c] = xShape as [number, number, number, number];
+  const [kh, kw, cg, oc] = wShape as [number, number, number, number];
+  const groups = checkInt(op, "groups", options.groups ?? 1, 1);
+  const [sh, sw] = pair(op, "strides", options.strides, 1, 1);
+  const [dh, dw] = pair(op, "dilations", options.dilations, 1, 1);
+  const autoPad = autoPadOf(op, options);
+  if (c % groups !== 0) fail(op, `groups ${groups} does not divide the ${c} channels of x ${fmtShape(xShape)}`);
+  if (oc % groups !== 0) fail(op, `groups ${groups} does not divide the ${oc} output channels of w ${fmtShape(wShape)}`);
+  if (cg * groups !== c) {
+    fail(op, `x ${fmtShape(xShape)} has ${c} channels but w ${fmtShape(wShape)} expects ${cg * groups} (${cg} per group x ${groups} groups)`);
+  }
+  let [pt, pl, pb, pr] = explicitPads(op, options.pads);
+  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    const same = (len: number, s: number, k: number, d: number): [number, number] => {
+      const total = Math.max(0, (Math.ceil(len / s) - 1) * s + (k - 1) * d + 1 - len);
+      const small = Math.floor(total / 2);
+      return autoPad === "SAME_UPPER" ? [small, total - small] : [total - small, small];
+    };
+    [pt, pb] = same(h, sh, kh, dh);
+    [pl, pr] = same(w, sw, kw, dw);
+  }
+  const ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1; // dilated kernel extent
+  if (h + pt + pb < ekh || w + pl + pr < ekw) {
+    fail(
+      op,
+      `kernel ${kh}x${kw} (dilated ${ekh}x${ekw}) of w ${fmtShape(wShape)} is larger than the padded input ` +
+        `${h + pt + pb}x${w + pl + pr} (x ${fmtShape(xShape)}, pads [${pt},${pl},${pb},${pr}])`,
+    );
+  }
+  const oh = Math.floor((h + pt + pb - ekh) / sh) + 1;
+  const ow = Math.floor((w + pl + pr - ekw) / sw) + 1;
+  return { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, pt, pl, dh, dw, groups };
+}
+
+/**
+ * The geometry of convTranspose2d(x, w), as the conv it is the transpose of: the conv's input is
+ * this op's output (n, h, w, c = Cout) and the conv's output is this op's input (oh, ow, oc = Cin).
+ */
+function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options: ConvTranspose2dOptions): Geometry {
+  checkShape4(op, "x", xShape);
+  checkShape4(op, "w", wShape);
+  const [n, ih, iw, cin] = xShape as [number, number, number, number];
+  const [kh, kw, coutg, wcin] = wShape as [number, number, number, number];
+  const groups = checkInt(op, "groups", options.groups ?? 1, 1);
+  const [sh, sw] = pair(op, "strides", options.strides, 1, 1);
+  const [dh, dw] = pair(op, "dilations", options.dilations, 1, 1);
+  const [oph, opw] = pair(op, "outputPadding", options.outputPadding, 0, 0);
+  const autoPad = autoPadOf(op, options);
+  if (wcin !== cin) fail(op, `x ${fmtShape(xShape)} has ${cin} channels but w ${fmtShape(wShape)} expects ${wcin} (w is [KH,KW,Cout/groups,Cin])`);
+  if (cin % groups !== 0) fail(op, `groups ${groups} does not divide the ${cin} channels of x ${fmtShape(xShape)}`);
+  if (oph >= Math.max(sh, dh) || opw >= Math.max(sw, dw)) {
+    fail(op, `outputPadding [${oph},${opw}] must be smaller than the stride [${sh},${sw}] or the dilation [${dh},${dw}]`);
+  }
+  const c = coutg * groups;
+  const natural = (len: number, s: number, k: number, d: number, op_: number) => s * (len - 1) + op_ + (k - 1) * d + 1;
+  const nh = natural(ih, sh, kh, dh, oph), nw = natural(iw, sw, kw, dw, opw);
+  let pt: number, pl: number, pb: number, pr: number;
+  let target: [number, number] | undefined;
+  if (options.outputShape !== undefined) {
+    const os = options.outputShape;
+    if (!Array.isArray(os) || os.length !== 2) fail(op, `outputShape must be [height, width], got ${JSON.stringify(os)}`);
+    target = [checkInt(op, "outputShape[0]", os[0], 1), checkInt(op, "outputShape[1]", os[1], 1)];
+  } else if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    target = [ih * sh, iw * sw];
+  }
+  if (target) {
+    // ONNX: total = natural - output_shape, split with the odd pixel at the end for SAME_UPPER.
+    const split = (total: number): [number, number] => {
+      const small = Math.floor(total / 2);
+      return autoPad === "SAME_UPPER" ? [small, total - small] : [total - small, small];
+    };
+    [pt, pb] = split(nh - target[0]);
+    [pl, pr] = split(nw - target[1]);
+  } else {
+    [pt, pl, pb, pr] = autoPad === "VALID" ? [0, 0, 0, 0] : explicitPads(op, options.pads);
+  }
+  const h = nh - pt - pb, w = nw - pl - pr;
+  if (h < 1 || w < 1) {
+    fail(op, `pads [${pt},${pl},${pb},${pr}] leave no output for x ${fmtShape(xShape)} and w ${fmtShape(wShape)} (unpadded output ${nh}x${nw})`);
+  }
+  return { n, h, w, c, oh: ih, ow: iw, oc: cin, kh, kw, sh, sw, pt, pl, dh, dw, groups };
+}
+
+/** conv2d's output shape [N, OH, OW, OC] for x [N,H,W,C] and w [KH,KW,C/groups,OC]; throws on bad arguments. */
+export function conv2dOutputShape(xShape: Shape, wShape: Shape, options: Conv2dOptions = {}): [number, number, number, number] {
+  const g = convGeometry("conv2d", xShape, wShape, options);
+  return [g.n, g.oh, g.ow, g.oc];
+}
+
+/** convTranspose2d's output shape [N, OH, OW, Cout] for x [N,H,W,Cin] and w [KH,KW,Cout/groups,Cin]. */
+export function convTranspose2dOutputShape(xShape: Shape, wShape: Shape, options: ConvTranspose2dOptions = {}): [number, number, number, number] {
+  const g = convTransposeGeometry("convTranspose2d", xShape, wShape, options);
+  return [g.n, g.h, g.w, g.c];
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernel calls shared by both ops (g is always the conv's geometry)
+
+/** y (n,oh,ow,oc) = conv(x (n,h,w,c), w); overwrites y. */
+function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): void {
+  // Dispatch point for specialised forward kernels: a 1x1, stride-1, unpadded, ungrouped conv is
+  // the GEMM [n*h*w, c] x [c, oc] and will go to gemm_f32 here.
+  e.kernels.conv2d_f32_forward(y.ptr, x.ptr, w.ptr, geometryPointer(e, g));
+}
+
+/** dx (n,h,w,c) += the conv's input gradient from dy (n,oh,ow,oc) and w; allocates the repacked-weights workspace. */
+function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Tensor): void {
+  const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
+  try {
+    e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g));
+  } finally {
+    wt.dispose();
+  }
+}
+
+function checkBias(op: string, b: Tensor | null | undefined, channels: number, wShape: Shape): void {
+  if (!b) return;
+  checkTensor(op, "b", b);
+  if (b.rank !== 1 || b.shape[0] !== channels) {
+    fail(op, `b must have shape [${channels}] (the output channels of w ${fmtShape(wShape)}), got ${fmtShape(b.shape)}`);
+  }
+}
+
+function checkNotAliased(op: string, out: Tensor | undefined, inputs: Record<string, Tensor>): void {
+  if (!out) return;
+  for (const [name, t] of Object.entries(inputs)) {
+    if (out.ptr === t.ptr && out.engine === t.engine) fail(op, `out must not be ${name} (the kernel reads ${name} while writing out)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv2d
+
+/**
+ * y = conv2d(x, w) + b. x [N,H,W,C] NHWC, w [KH,KW,C/groups,OC], b [OC] or none -> y [N,OH,OW,OC]
+ * with OH = floor((H + pad_top + pad_bottom - dilation*(KH-1) - 1) / stride) + 1 (ONNX Conv).
+ */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, options: Conv2dOptions = {}, out?: Tensor): Tensor {
+  const op = "conv2d";
+  const e = engineOf(op, x, w, b, out);
+  checkTensor(op, "x", x, { rank: 4 });
+  checkTensor(op, "w", w, { rank: 4 });
+  const g = convGeometry(op, x.shape, w.shape, options);
+  checkBias(op, b, g.oc, w.shape);
+  checkNotAliased(op, out, { x, w });
+  const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.oc], out);
+  runForward(e, g, y, x, w);
+  if (b) e.kernels.bias_f32_forward(y.ptr, b.ptr, g.n * g.oh * g.ow, g.oc);
+  return y;
+}
+
+/**
+ * Gradients of conv2d from dy [N,OH,OW,OC]: dx [N,H,W,C], dw [KH,KW,C/groups,OC] and, if `wantBias`
+ * or grads.db is given, db [OC]. Each is ACCUMULATED into the given tensor, else into a new zeroed one.
+ */
+export function conv2dBackward(
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  options: Conv2dOptions = {},
+  grads: { dx?: Tensor; dw?: Tensor; db?: Tensor } = {},
+  wantBias = true,
+): { dx: Tensor; dw: Tensor; db?: Tensor } {
+  const op = "conv2dBackward";
+  const e = engineOf(op, dy, x, w, grads.dx, grads.dw, grads.db);
+  checkTensor(op, "dy", dy, { rank: 4 });
+  checkTensor(op, "x", x, { rank: 4 });
+  checkTensor(op, "w", w, { rank: 4 });
+  const g = convGeometry(op, x.shape, w.shape, options);
+  checkShape(op, "dy", dy, [g.n, g.oh, g.ow, g.oc]);
+  const dx = gradTensor(op, "dx", e, x.shape, grads.dx);
+  const dw = gradTensor(op, "dw", e, w.shape, grads.dw);
+  const db = wantBias || grads.db ? gradTensor(op, "db", e, [g.oc], grads.db) : undefined;
+  runBackwardInput(e, g, dx, dy, w);
+  e.kernels.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g));
+  if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.oh * g.ow, g.oc);
+  return db ? { dx, dw, db } : { dx, dw };
+}
+
+// ---------------------------------------------------------------------------------------------
+// convTranspose2d
+
+/**
+ * y = convTranspose2d(x, w) + b (ONNX ConvTranspose). x [N,H,W,Cin], w [KH,KW,Cout/groups,Cin],
+ * b [Cout] or none -> y [N,OH,OW,Cout], OH = stride*(H-1) + outputPadding + dilation*(KH-1) + 1 - pad_top - pad_bottom
+ * (or outputShape, or H*stride for autoPad SAME_*).
+ */
+export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor | null, options: ConvTranspose2dOptions = {}, out?: Tensor): Tensor {
+  const op = "convTranspose2d";
+  const e = engineOf(op, x, w, b, out);
+  checkTensor(op, "x", x, { rank: 4 });
+  checkTensor(op, "w", w, { rank: 4 });
+  const g = convTransposeGeometry(op, x.shape, w.shape, options);
+  checkBias(op, b, g.c, w.shape);
+  checkNotAliased(op, out, { x, w });
+  const y = outputTensor(op, e, [g.n, g.h, g.w, g.c], out);
+  e.kernels.fill_f32(y.ptr, 0, y.size);
+  runBackwardInput(e, g, y, x, w);
+  if (b) e.kernels.bias_f32_forward(y.ptr, b.ptr, g.n * g.h * g.w, g.c);
+  return y;
+}
+
+/**
+ * Gradients of convTranspose2d from dy [N,OH,OW,Cout]: dx [N,H,W,Cin], dw [KH,KW,Cout/groups,Cin]
+ * and, if `wantBias` or grads.db is given, db [Cout]; ACCUMULATED into given tensors, else new zeroed ones.
+ */
+export function convTranspose2dBackward(
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  options: ConvTranspose2dOptions = {},
+  grads: { dx?: Tensor; dw?: Tensor; db?: Tensor } = {},
+  wantBias = true,
+): { dx: Tensor; dw: Tensor; db?: Tensor } {
+  const op = "convTranspose2dBackward";
+  const e = engineOf(op, dy, x, w, grads.dx, grads.dw, grads.db);
+  checkTensor(op, "dy", dy, { rank: 4 });
+  checkTensor(op, "x", x, { rank: 4 });
+  checkTensor(op, "w", w, { rank: 4 });
+  const g = convTransposeGeometry(op, x.shape, w.shape, options);
+  checkShape(op, "dy", dy, [g.n, g.h, g.w, g.c]);
+  const dw = gradTensor(op, "dw", e, w.shape, grads.dw);
+  const db = wantBias || grads.db ? gradTensor(op, "db", e, [g.c], grads.db) : undefined;
+  let dx: Tensor;
+  if (grads.dx) {
+    dx = gradTensor(op, "dx", e, x.shape, grads.dx);
+    // The conv forward kernel overwrites; accumulate through a temporary.
+    const tmp = e.empty(x.shape, "f32", `${op} dx temporary`);
+    try {
+      runForward(e, g, tmp, dy, w);
+      e.kernels.axpy_f32(dx.ptr, tmp.ptr, 1, tmp.size);
+    } finally {
+      tmp.dispose();
+    }
+  } else {
+    dx = e.empty(x.shape, "f32", `${op} dx`);
+    runForward(e, g, dx, dy, w);
+  }
+  // The conv's filter gradient with the conv's input = dy and the conv's output gradient = x.
+  e.kernels.conv2d_f32_backward_filter(dw.ptr, x.ptr, dy.ptr, geometryPointer(e, g));
+  if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.h * g.w, g.c);
+  return db ? { dx, dw, db } : { dx, dw };
+}

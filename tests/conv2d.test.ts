@@ -1,0 +1,283 @@
+import { describe, expect, it } from "vitest";
+import {
+  conv2d,
+  conv2dBackward,
+  conv2dOutputShape,
+  type Conv2dOptions,
+  convTranspose2d,
+  convTranspose2dBackward,
+  convTranspose2dOutputShape,
+  type ConvTranspose2dOptions,
+  type Engine,
+  SimdnetError,
+} from "../src/index.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import {
+  conv2dBackwardRef,
+  conv2dRef,
+  convTranspose2dRef,
+  convTransposeOutputSize,
+  type RefParams,
+  samePads,
+  type Shape4,
+} from "./reference/conv2d.js";
+
+const TOL = { rtol: 1e-4, atol: 1e-4 };
+const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
+
+/** Channel counts around the 4-lane vector and the 8-channel register tile. */
+const CHANNELS = [1, 3, 4, 5, 8, 9, 16, 17];
+
+interface ConvCase {
+  name: string;
+  x: Shape4;
+  w: Shape4;
+  options: Conv2dOptions;
+  ref: RefParams;
+}
+
+const p = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], groups = 1): RefParams => ({
+  strides, pads, dilations, groups,
+});
+
+const GEOMETRY_CASES: ConvCase[] = [
+  { name: "3x3 pad 1, wide rows (interior tiles)", x: [2, 5, 13, 5], w: [3, 3, 5, 9], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
+  { name: "3x3 no pad", x: [2, 7, 9, 4], w: [3, 3, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "stride 2 pad 1", x: [2, 9, 11, 3], w: [3, 3, 3, 17], options: { strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1]) },
+  { name: "strides [1,2], asymmetric pads", x: [2, 7, 15, 9], w: [3, 3, 9, 5], options: { strides: [1, 2], pads: [0, 2, 1, 0] }, ref: p([1, 2], [0, 2, 1, 0]) },
+  { name: "5x3 kernel, pads [2,1,2,1]", x: [1, 9, 12, 8], w: [5, 3, 8, 16], options: { pads: [2, 1, 2, 1] }, ref: p([1, 1], [2, 1, 2, 1]) },
+  { name: "dilation 2 pad 2", x: [2, 9, 13, 4], w: [3, 3, 4, 12], options: { dilations: 2, pads: 2 }, ref: p([1, 1], [2, 2, 2, 2], [2, 2]) },
+  { name: "dilation [2,1] stride 2", x: [2, 11, 10, 3], w: [3, 2, 3, 8], options: { dilations: [2, 1], strides: 2, pads: [1, 0, 0, 1] }, ref: p([2, 2], [1, 0, 0, 1], [2, 1]) },
+  { name: "groups 2", x: [2, 6, 9, 8], w: [3, 3, 4, 10], options: { groups: 2, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
+  { name: "groups 2, 8 channels each, stride 2", x: [2, 7, 13, 16], w: [3, 3, 8, 16], options: { groups: 2, pads: 1, strides: 2 }, ref: p([2, 2], [1, 1, 1, 1], [1, 1], 2) },
+  { name: "groups 3, 3 channels each", x: [1, 5, 6, 9], w: [2, 2, 3, 12], options: { groups: 3 }, ref: p([1, 1], [0, 0, 0, 0], [1, 1], 3) },
+  { name: "depthwise C=9", x: [2, 7, 9, 9], w: [3, 3, 1, 9], options: { groups: 9, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 9) },
+  { name: "depthwise C=17 stride 2 dilation 2", x: [2, 9, 10, 17], w: [3, 3, 1, 17], options: { groups: 17, pads: [2, 1, 1, 2], strides: 2, dilations: 2 }, ref: p([2, 2], [2, 1, 1, 2], [2, 2], 17) },
+  { name: "depthwise multiplier 2", x: [2, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 5) },
+  { name: "depthwise multiplier 8", x: [1, 5, 7, 3], w: [3, 3, 1, 24], options: { groups: 3, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 3) },
+  { name: "1x1", x: [2, 5, 7, 17], w: [1, 1, 17, 9], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "1x1 stride 2 pad 1", x: [2, 5, 7, 3], w: [1, 1, 3, 4], options: { strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1]) },
+  { name: "kernel as large as the input", x: [2, 3, 5, 4], w: [3, 5, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "pads larger than the kernel", x: [1, 3, 4, 3], w: [2, 2, 3, 5], options: { pads: [3, 2, 0, 4] }, ref: p([1, 1], [3, 2, 0, 4]) },
+  { name: "SAME_UPPER stride 2, even input", x: [2, 8, 10, 4], w: [3, 3, 4, 8], options: { autoPad: "SAME_UPPER", strides: 2 }, ref: sameRef([8, 10], [3, 3], [2, 2], [1, 1], true) },
+  { name: "SAME_LOWER stride 2, even input", x: [2, 8, 10, 4], w: [3, 3, 4, 8], options: { autoPad: "SAME_LOWER", strides: 2 }, ref: sameRef([8, 10], [3, 3], [2, 2], [1, 1], false) },
+  { name: "SAME_UPPER 4x4 kernel", x: [1, 7, 9, 5], w: [4, 4, 5, 9], options: { autoPad: "SAME_UPPER" }, ref: sameRef([7, 9], [4, 4], [1, 1], [1, 1], true) },
+  { name: "SAME_LOWER 4x2 kernel dilation 2", x: [1, 7, 9, 5], w: [4, 2, 5, 9], options: { autoPad: "SAME_LOWER", dilations: 2 }, ref: sameRef([7, 9], [4, 2], [1, 1], [2, 2], false) },
+  { name: "VALID stride 2", x: [2, 9, 8, 3], w: [3, 3, 3, 4], options: { autoPad: "VALID", strides: 2 }, ref: p([2, 2], [0, 0, 0, 0]) },
+];
+
+function sameRef(hw: [number, number], k: [number, number], s: [number, number], d: [number, number], upper: boolean): RefParams {
+  const [pt, pb] = samePads(hw[0], s[0], k[0], d[0], upper);
+  const [pl, pr] = samePads(hw[1], s[1], k[1], d[1], upper);
+  return p(s, [pt, pl, pb, pr], d);
+}
+
+/** Checks forward and all three gradients (accumulated onto non-zero starting values) against the reference. */
+function checkConvAgainstReference(e: Engine, c: ConvCase, seed: number): void {
+  e.tidy(() => {
+    const xv = uniform(size(c.x), seed), wv = uniform(size(c.w), seed + 1), bv = uniform(c.w[3], seed + 2);
+    const x = e.tensor(c.x, xv), w = e.tensor(c.w, wv), b = e.tensor([c.w[3]], bv);
+    const ref = conv2dRef(xv, c.x, wv, c.w, bv, c.ref);
+    expect(conv2dOutputShape(c.x, c.w, c.options)).toEqual(ref.shape);
+    const y = conv2d(x, w, b, c.options);
+    expect(y.shape).toEqual(ref.shape);
+    expectClose(y.data, ref.y, { ...TOL, label: `${c.name} y` });
+
+    const dyv = uniform(ref.y.length, seed + 3);
+    const g = conv2dBackwardRef(dyv, xv, c.x, wv, c.w, c.ref);
+    const start = 0.25;
+    const grads = { dx: e.tensor(c.x, new Float32Array(xv.length).fill(start)), dw: e.tensor(c.w, new Float32Array(wv.length).fill(start)), db: e.tensor([c.w[3]], new Float32Array(c.w[3]).fill(start)) };
+    const r = conv2dBackward(e.tensor(ref.shape, dyv), x, w, c.options, grads);
+    expect(r.dx).toBe(grads.dx);
+    expectClose(r.dx.data, g.dx.map((v) => v + start), { ...TOL, label: `${c.name} dx` });
+    expectClose(r.dw.data, g.dw.map((v) => v + start), { ...TOL, label: `${c.name} dw` });
+    expectClose(r.db!.data, g.db.map((v) => v + start), { ...TOL, label: `${c.name} db` });
+  });
+}
+
+interface TransposeCase {
+  name: string;
+  x: Shape4;
+  w: Shape4; // [KH, KW, Cout/groups, Cin]
+  options: ConvTranspose2dOptions;
+  ref: RefParams;
+  out: [number, number];
+}
+
+function tcase(name: string, x: Shape4, w: Shape4, options: ConvTranspose2dOptions, ref: RefParams, outPad: [number, number] = [0, 0], out?: [number, number]): TransposeCase {
+  return {
+    name, x, w, options, ref,
+    out: out ?? [
+      convTransposeOutputSize(x[1], ref.strides[0], w[0], ref.dilations[0], outPad[0], ref.pads[0], ref.pads[2]),
+      convTransposeOutputSize(x[2], ref.strides[1], w[1], ref.dilations[1], outPad[1], ref.pads[1], ref.pads[3]),
+    ],
+  };
+}
+
+/** ONNX ConvTranspose pads from an output shape: total = natural - out, the odd pixel at the end for SAME_UPPER. */
+function transposePadsFor(x: Shape4, w: Shape4, s: [number, number], d: [number, number], op: [number, number], out: [number, number], upper: boolean): [number, number, number, number] {
+  const split = (total: number): [number, number] => {
+    const half = Math.floor(total / 2);
+    return upper ? [half, total - half] : [total - half, half];
+  };
+  const [pt, pb] = split(convTransposeOutputSize(x[1], s[0], w[0], d[0], op[0], 0, 0) - out[0]);
+  const [pl, pr] = split(convTransposeOutputSize(x[2], s[1], w[1], d[1], op[1], 0, 0) - out[1]);
+  return [pt, pl, pb, pr];
+}
+
+const TRANSPOSE_CASES: TransposeCase[] = [
+  tcase("3x3 stride 1 pad 1", [2, 5, 7, 5], [3, 3, 9, 5], { pads: 1 }, p([1, 1], [1, 1, 1, 1])),
+  tcase("stride 2, no pad", [2, 4, 5, 3], [3, 3, 8, 3], { strides: 2 }, p([2, 2], [0, 0, 0, 0])),
+  tcase("stride 2, asymmetric pads, output padding 1", [1, 4, 6, 8], [3, 3, 4, 8], { strides: 2, pads: [1, 0, 0, 2], outputPadding: 1 }, p([2, 2], [1, 0, 0, 2]), [1, 1]),
+  tcase("4x4 stride 2 pad 1 (2x upsampling)", [2, 3, 5, 17], [4, 4, 3, 17], { strides: 2, pads: 1 }, p([2, 2], [1, 1, 1, 1])),
+  tcase("dilation 2", [1, 4, 5, 4], [3, 3, 5, 4], { dilations: 2, pads: [1, 2, 0, 1] }, p([1, 1], [1, 2, 0, 1], [2, 2])),
+  tcase("groups 2", [2, 4, 5, 8], [3, 3, 3, 8], { groups: 2, strides: [2, 1] }, p([2, 1], [0, 0, 0, 0], [1, 1], 2)),
+  tcase("depthwise", [2, 4, 5, 9], [3, 3, 1, 9], { groups: 9, strides: 2, pads: 1 }, p([2, 2], [1, 1, 1, 1], [1, 1], 9)),
+  tcase("outputShape larger than natural (SAME_LOWER split)", [1, 3, 4, 4], [3, 3, 4, 4], { strides: 2, outputShape: [8, 10] },
+    p([2, 2], transposePadsFor([1, 3, 4, 4], [3, 3, 4, 4], [2, 2], [1, 1], [0, 0], [8, 10], false)), [0, 0], [8, 10]),
+  tcase("outputShape smaller, SAME_UPPER", [1, 3, 4, 4], [3, 3, 4, 4], { strides: 2, outputShape: [6, 7], autoPad: "SAME_UPPER" },
+    p([2, 2], transposePadsFor([1, 3, 4, 4], [3, 3, 4, 4], [2, 2], [1, 1], [0, 0], [6, 7], true)), [0, 0], [6, 7]),
+  tcase("autoPad SAME_UPPER stride 2 (output = 2x input)", [2, 3, 4, 5], [3, 3, 4, 5], { strides: 2, autoPad: "SAME_UPPER" },
+    p([2, 2], transposePadsFor([2, 3, 4, 5], [3, 3, 4, 5], [2, 2], [1, 1], [0, 0], [6, 8], true)), [0, 0], [6, 8]),
+];
+
+describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
+  it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
+    const e = await engineFor(build);
+    for (const OC of CHANNELS) {
+      checkConvAgainstReference(e, { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) }, C * 31 + OC);
+    }
+  });
+
+  it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))("forward and backward match the reference: %s", async (_name, c) => {
+    checkConvAgainstReference(await engineFor(build), c, 11);
+  });
+
+  it("forward writes into `out` and works without bias", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const xv = uniform(2 * 5 * 6 * 3, 1), wv = uniform(3 * 3 * 3 * 4, 2);
+      const out = e.tensor([2, 3, 4, 4], new Float32Array(96).fill(7));
+      expect(conv2d(e.tensor([2, 5, 6, 3], xv), e.tensor([3, 3, 3, 4], wv), null, {}, out)).toBe(out);
+      expectClose(out.data, conv2dRef(xv, [2, 5, 6, 3], wv, [3, 3, 3, 4], null, p([1, 1], [0, 0, 0, 0])).y, TOL);
+      const r = conv2dBackward(e.tensor([2, 3, 4, 4], uniform(96, 3)), e.tensor([2, 5, 6, 3], xv), e.tensor([3, 3, 3, 4], wv), {}, {}, false);
+      expect(r.db).toBeUndefined();
+    });
+  });
+
+  it("dx, dw and db match finite differences (stride 2, asymmetric pads, groups 2)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const opts: Conv2dOptions = { strides: [2, 1], pads: [1, 0, 2, 1], groups: 2 };
+      const x = e.tensor([2, 5, 6, 4], uniform(240, 1)), w = e.tensor([3, 2, 2, 6], uniform(72, 2)), b = e.tensor([6], uniform(6, 3));
+      const ys = conv2dOutputShape(x.shape, w.shape, opts);
+      const r = uniform(size(ys), 4);
+      const { dx, dw, db } = conv2dBackward(e.tensor(ys, r), x, w, opts);
+      const loss = () => e.tidy(() => dot(conv2d(x, w, b, opts).data, r));
+      expectGradientMatches(x, dx.data, loss, { label: "dx" });
+      expectGradientMatches(w, dw.data, loss, { label: "dw" });
+      expectGradientMatches(b, db!.data, loss, { label: "db" });
+    });
+  });
+
+  it("depthwise dx and dw match finite differences (dilation 2)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const opts: Conv2dOptions = { groups: 5, pads: 2, dilations: 2 };
+      const x = e.tensor([2, 5, 6, 5], uniform(300, 5)), w = e.tensor([3, 3, 1, 5], uniform(45, 6));
+      const ys = conv2dOutputShape(x.shape, w.shape, opts);
+      const r = uniform(size(ys), 7);
+      const { dx, dw } = conv2dBackward(e.tensor(ys, r), x, w, opts);
+      const loss = () => e.tidy(() => dot(conv2d(x, w, null, opts).data, r));
+      expectGradientMatches(x, dx.data, loss, { label: "dx" });
+      expectGradientMatches(w, dw.data, loss, { label: "dw" });
+    });
+  });
+
+  it.each(TRANSPOSE_CASES.map((c) => [c.name, c] as const))("convTranspose2d matches the reference: %s", async (_name, c) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const cout = c.w[2] * c.ref.groups;
+      const xv = uniform(size(c.x), 21), wv = uniform(size(c.w), 22), bv = uniform(cout, 23);
+      const ref = convTranspose2dRef(xv, c.x, wv, c.w, bv, c.ref, c.out);
+      expect(convTranspose2dOutputShape(c.x, c.w, c.options)).toEqual(ref.shape);
+      const y = convTranspose2d(e.tensor(c.x, xv), e.tensor(c.w, wv), e.tensor([cout], bv), c.options);
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.data, ref.y, { ...TOL, label: `${c.name} y` });
+    });
+  });
+
+  it.each(TRANSPOSE_CASES.map((c) => [c.name, c] as const))("convTranspose2d gradients match finite differences: %s", async (_name, c) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const cout = c.w[2] * c.ref.groups;
+      const x = e.tensor(c.x, uniform(size(c.x), 31)), w = e.tensor(c.w, uniform(size(c.w), 32)), b = e.tensor([cout], uniform(cout, 33));
+      const ys = convTranspose2dOutputShape(c.x, c.w, c.options);
+      const r = uniform(size(ys), 34);
+      const start = 0.5;
+      const given = { dx: e.tensor(c.x, new Float32Array(size(c.x)).fill(start)) };
+      const { dx, dw, db } = convTranspose2dBackward(e.tensor(ys, r), x, w, c.options, given);
+      expect(dx).toBe(given.dx);
+      const dxv = dx.data.map((v) => v - start);
+      const loss = () => e.tidy(() => dot(convTranspose2d(x, w, b, c.options).data, r));
+      expectGradientMatches(x, dxv, loss, { label: "dx", samples: 12 });
+      expectGradientMatches(w, dw.data, loss, { label: "dw", samples: 12 });
+      expectGradientMatches(b, db!.data, loss, { label: "db", samples: 12 });
+    });
+  });
+
+  it("matches ONNX's conformance outputs (conv_with_strides_*, convtranspose_pads)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      // ONNX node tests: x 7x5 = 0..34, W 3x3 of ones, strides 2 (single channel, so NCHW == NHWC).
+      const x = e.tensor([1, 7, 5, 1], Array.from({ length: 35 }, (_, i) => i));
+      const ones = e.tensor([3, 3, 1, 1], new Float32Array(9).fill(1));
+      expect(Array.from(conv2d(x, ones, null, { strides: 2, pads: 1 }).data)).toEqual([12, 27, 24, 63, 108, 81, 123, 198, 141, 112, 177, 124]);
+      expect(Array.from(conv2d(x, ones, null, { strides: 2 }).data)).toEqual([54, 72, 144, 162, 234, 252]);
+      expect(Array.from(conv2d(x, ones, null, { strides: 2, pads: [1, 0, 1, 0] }).data)).toEqual([21, 33, 99, 117, 189, 207, 171, 183]);
+      // test_convtranspose_pads: x 3x3 = 0..8, W ones [Cin 1, Cout 2, 3, 3], strides [3,2], pads [1,2,1,2] -> 2 x 7x3.
+      const xt = e.tensor([1, 3, 3, 1], Array.from({ length: 9 }, (_, i) => i));
+      const y = convTranspose2d(xt, e.tensor([3, 3, 2, 1], new Float32Array(18).fill(1)), null, { strides: [3, 2], pads: [1, 2, 1, 2] });
+      expect(y.shape).toEqual([1, 7, 3, 2]);
+      const plane = [1, 1, 3, 1, 1, 3, 7, 4, 9, 7, 4, 9, 7, 4, 9, 13, 7, 15, 13, 7, 15];
+      expect(Array.from(y.data)).toEqual(plane.flatMap((v) => [v, v]));
+    });
+  });
+
+  it("rejects bad arguments with messages naming the op, the argument and the shapes", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const x = e.zeros([1, 5, 5, 4]), w = e.zeros([3, 3, 4, 8]);
+      expect(() => conv2d(x, e.zeros([3, 3, 3, 8]))).toThrow(SimdnetError);
+      expect(() => conv2d(x, e.zeros([3, 3, 3, 8]))).toThrow("conv2d: x [1,5,5,4] has 4 channels but w [3,3,3,8] expects 3");
+      expect(() => conv2d(x, e.zeros([7, 3, 4, 8]))).toThrow(/^conv2d: kernel 7x3 \(dilated 7x3\) of w \[7,3,4,8\] is larger than the padded input 5x5/);
+      expect(() => conv2d(x, w, null, { dilations: 3 })).toThrow("conv2d: kernel 3x3 (dilated 7x7)");
+      expect(() => conv2d(x, w, null, { strides: 0 })).toThrow("conv2d: strides[0] must be an integer >= 1, got 0");
+      expect(() => conv2d(x, w, null, { strides: [1, -2] })).toThrow("conv2d: strides[1] must be an integer >= 1, got -2");
+      expect(() => conv2d(x, w, null, { dilations: [1.5, 1] })).toThrow("conv2d: dilations[0] must be an integer >= 1, got 1.5");
+      expect(() => conv2d(x, w, null, { pads: [0, Infinity, 0, 0] })).toThrow("conv2d: pads[1] must be an integer >= 0, got Infinity");
+      expect(() => conv2d(x, w, null, { pads: [1, 1] as never })).toThrow("conv2d: pads must be a number or [top, left, bottom, right]");
+      expect(() => conv2d(x, w, null, { pads: -1 })).toThrow("conv2d: pads[0] must be an integer >= 0, got -1");
+      expect(() => conv2d(x, w, null, { groups: NaN })).toThrow("conv2d: groups must be an integer >= 1, got NaN");
+      expect(() => conv2d(x, e.zeros([3, 3, 1, 8]), null, { groups: 3 })).toThrow("conv2d: groups 3 does not divide the 4 channels of x [1,5,5,4]");
+      expect(() => conv2d(x, e.zeros([3, 3, 2, 6]), null, { groups: 4 })).toThrow("conv2d: groups 4 does not divide the 6 output channels of w [3,3,2,6]");
+      expect(() => conv2d(x, w, e.zeros([7]))).toThrow("conv2d: b must have shape [8] (the output channels of w [3,3,4,8]), got [7]");
+      expect(() => conv2d(x, w, null, { autoPad: "SAME" as never })).toThrow("conv2d: autoPad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+      expect(() => conv2d(x, w, null, { autoPad: "VALID", pads: 1 })).toThrow("conv2d: pads cannot be given with autoPad VALID");
+      expect(() => conv2d(e.zeros([5, 5, 4]), w)).toThrow("conv2d: x must have rank 4, got shape [5,5,4]");
+      expect(() => conv2d(x, w, null, {}, e.zeros([1, 3, 3, 7]))).toThrow("conv2d: out must have shape [1,3,3,8], got [1,3,3,7]");
+      expect(() => conv2dBackward(e.zeros([1, 3, 3, 7]), x, w)).toThrow("conv2dBackward: dy must have shape [1,3,3,8], got [1,3,3,7]");
+      expect(() => conv2dBackward(e.zeros([1, 3, 3, 8]), x, w, {}, { dw: e.zeros([3, 3, 4, 7]) })).toThrow("conv2dBackward: dw must have shape [3,3,4,8], got [3,3,4,7]");
+      expect(() => conv2dOutputShape([1, 5, 5, 4], [3, 3, 4], {})).toThrow("conv2d: w must have rank 4 with positive integer dimensions, got shape [3,3,4]");
+      const xt = e.zeros([1, 3, 3, 4]);
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 5]))).toThrow("convTranspose2d: x [1,3,3,4] has 4 channels but w [3,3,2,5] expects 5");
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { strides: 2, outputPadding: 2 })).toThrow(
+        "convTranspose2d: outputPadding [2,2] must be smaller than the stride [2,2] or the dilation [1,1]",
+      );
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { groups: 3 })).toThrow("convTranspose2d: groups 3 does not divide the 4 channels of x [1,3,3,4]");
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { pads: 3 })).toThrow("convTranspose2d: pads [3,3,3,3] leave no output");
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), e.zeros([4]))).toThrow("convTranspose2d: b must have shape [2]");
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { outputShape: [0, 4] })).toThrow("convTranspose2d: outputShape[0] must be an integer >= 1, got 0");
+    });
+  });
+});
