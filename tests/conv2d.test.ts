@@ -56,6 +56,12 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "depthwise multiplier 2", x: [2, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 5) },
   { name: "depthwise multiplier 8", x: [1, 5, 7, 3], w: [3, 3, 1, 24], options: { groups: 3, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 3) },
   { name: "1x1", x: [2, 5, 7, 17], w: [1, 1, 17, 9], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  // pointwise convs take the GEMM path: sizes around its 4x8 register tile
+  { name: "1x1 GEMM path, 1 channel", x: [1, 1, 1, 1], w: [1, 1, 1, 1], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "1x1 GEMM path, C 4 OC 8", x: [2, 2, 2, 4], w: [1, 1, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "1x1 GEMM path, C 9 OC 16", x: [1, 3, 5, 9], w: [1, 1, 9, 16], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "1x1 GEMM path, C 33 OC 5", x: [2, 3, 3, 33], w: [1, 1, 33, 5], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  { name: "1x1 GEMM path, C 3 OC 17", x: [1, 7, 1, 3], w: [1, 1, 3, 17], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "1x1 stride 2 pad 1", x: [2, 5, 7, 3], w: [1, 1, 3, 4], options: { strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1]) },
   { name: "kernel as large as the input", x: [2, 3, 5, 4], w: [3, 5, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "pads larger than the kernel", x: [1, 3, 4, 3], w: [2, 2, 3, 5], options: { pads: [3, 2, 0, 4] }, ref: p([1, 1], [3, 2, 0, 4]) },
@@ -126,6 +132,7 @@ function transposePadsFor(x: Shape4, w: Shape4, s: [number, number], d: [number,
 }
 
 const TRANSPOSE_CASES: TransposeCase[] = [
+  tcase("1x1 (GEMM path)", [2, 3, 5, 9], [1, 1, 17, 9], {}, p([1, 1], [0, 0, 0, 0])),
   tcase("3x3 stride 1 pad 1", [2, 5, 7, 5], [3, 3, 9, 5], { pads: 1 }, p([1, 1], [1, 1, 1, 1])),
   tcase("stride 2, no pad", [2, 4, 5, 3], [3, 3, 8, 3], { strides: 2 }, p([2, 2], [0, 0, 0, 0])),
   tcase("stride 2, asymmetric pads, output padding 1", [1, 4, 6, 8], [3, 3, 4, 8], { strides: 2, pads: [1, 0, 0, 2], outputPadding: 1 }, p([2, 2], [1, 0, 0, 2]), [1, 1]),

@@ -196,20 +196,47 @@ export function convTranspose2dOutputShape(xShape: Shape, wShape: Shape, options
 // kernel calls shared by both ops (g is always the conv's geometry)
 
 /** y (n,oh,ow,oc) = conv(x (n,h,w,c), w); overwrites y. */
+/**
+ * A pointwise conv (1x1 kernel, stride 1, no padding, one group) is a plain GEMM over the
+ * [n*h*w, c] pixel matrix and the [c, oc] weight matrix: all three passes go to gemm_f32.
+ */
+function isPointwise(g: Geometry): boolean {
+  return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 &&
+    g.groups === 1 && g.oh === g.h && g.ow === g.w;
+}
+
+/** y (n,oh,ow,oc) = conv(x, w), overwriting y. */
 function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): void {
-  // Dispatch point for specialised forward kernels: a 1x1, stride-1, unpadded, ungrouped conv is
-  // the GEMM [n*h*w, c] x [c, oc] and will go to gemm_f32 here.
+  if (isPointwise(g)) {
+    e.kernels.gemm_f32(y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, 0, 0, 0);
+    return;
+  }
   e.kernels.conv2d_f32_forward(y.ptr, x.ptr, w.ptr, geometryPointer(e, g));
 }
 
 /** dx (n,h,w,c) += the conv's input gradient from dy (n,oh,ow,oc) and w; allocates the repacked-weights workspace. */
 function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Tensor): void {
+  if (isPointwise(g)) {
+    // dx[m, c] += dy[m, oc] . w[c, oc]^T
+    e.kernels.gemm_f32(dx.ptr, dy.ptr, w.ptr, g.n * g.h * g.w, g.c, g.oc, 0, 1, 1);
+    return;
+  }
   const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
   try {
     e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g));
   } finally {
     wt.dispose();
   }
+}
+
+/** dw (kh,kw,c/groups,oc) += the conv's filter gradient from dy (n,oh,ow,oc) and x (n,h,w,c). */
+function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Tensor): void {
+  if (isPointwise(g)) {
+    // dw[c, oc] += x[m, c]^T . dy[m, oc]
+    e.kernels.gemm_f32(dw.ptr, x.ptr, dy.ptr, g.c, g.oc, g.n * g.h * g.w, 1, 0, 1);
+    return;
+  }
+  e.kernels.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g));
 }
 
 function checkBias(op: string, b: Tensor | null | undefined, channels: number, wShape: Shape): void {
@@ -271,7 +298,7 @@ export function conv2dBackward(
   const dw = gradTensor(op, "dw", e, w.shape, grads.dw);
   const db = wantBias || grads.db ? gradTensor(op, "db", e, [g.oc], grads.db) : undefined;
   runBackwardInput(e, g, dx, dy, w);
-  e.kernels.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g));
+  runBackwardFilter(e, g, dw, dy, x);
   if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.oh * g.ow, g.oc);
   return db ? { dx, dw, db } : { dx, dw };
 }
@@ -336,7 +363,7 @@ export function convTranspose2dBackward(
     runForward(e, g, dx, dy, w);
   }
   // The conv's filter gradient with the conv's input = dy and the conv's output gradient = x.
-  e.kernels.conv2d_f32_backward_filter(dw.ptr, x.ptr, dy.ptr, geometryPointer(e, g));
+  runBackwardFilter(e, g, dw, x, dy);
   if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.h * g.w, g.c);
   return db ? { dx, dw, db } : { dx, dw };
 }
