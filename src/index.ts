@@ -14,3 +14,6 @@ export * from "./ops/batchnorm.js";
 export * from "./ops/lrn.js";
 export * from "./ops/dropout.js";
 export * from "./ops/concat.js";
+export * from "./train/losses.js";
+export * from "./train/optimizers.js";
+export * from "./train/schedules.js";
