@@ -17,3 +17,4 @@ export * from "./ops/concat.js";
 export * from "./train/losses.js";
 export * from "./train/optimizers.js";
 export * from "./train/schedules.js";
+export * from "./io/safetensors.js";
