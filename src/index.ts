@@ -18,3 +18,6 @@ export * from "./train/losses.js";
 export * from "./train/optimizers.js";
 export * from "./train/schedules.js";
 export * from "./io/safetensors.js";
+export * from "./data/idx.js";
+export * from "./data/mnist.js";
+export * from "./data/batches.js";
