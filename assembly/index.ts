@@ -18,3 +18,5 @@ export * from "./batchnorm";
 export * from "./lrn";
 export * from "./dropout";
 export * from "./concat";
+export * from "./optim";
+export * from "./loss";

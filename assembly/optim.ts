@@ -1,0 +1,111 @@
+// Optimizer updates: one fused pass per parameter over flat f32 arrays of n elements (any layout).
+// w = parameter values, g = its gradient (read only), v / m = optimizer state owned by the host
+// (allocated once per parameter, zero before the first step). Pointers are byte addresses,
+// 4-byte aligned (16 recommended). Nothing here allocates; hyper-parameters arrive already
+// combined by the host (e.g. Adam's bias corrections), so every kernel is one streaming loop.
+// Naming: <optimizer>_f32_update (an update is neither a forward nor a backward pass).
+
+import { madd } from "./simd";
+
+/**
+ * Plain SGD with L2 weight decay: w -= lr * (g + weight_decay * w).
+ */
+export function sgd_f32_update(w: usize, g: usize, lr: f32, weight_decay: f32, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vnlr = f32x4.splat(-lr), vwd = f32x4.splat(weight_decay);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const wv = v128.load(w + o);
+      const gd = madd(vwd, wv, v128.load(g + o));
+      v128.store(w + o, madd(vnlr, gd, wv));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const wv = load<f32>(w + o);
+    const gd = load<f32>(g + o) + weight_decay * wv;
+    store<f32>(w + o, wv - lr * gd);
+  }
+}
+
+/**
+ * SGD with momentum (PyTorch convention, no dampening) and L2 weight decay:
+ *   d = g + weight_decay * w;  v = momentum * v + d;
+ *   w -= lr * v                       (classical momentum, nesterov == 0)
+ *   w -= lr * (d + momentum * v)      (Nesterov, nesterov != 0)
+ */
+export function sgd_momentum_f32_update(w: usize, v: usize, g: usize, lr: f32, momentum: f32, weight_decay: f32, nesterov: i32, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vnlr = f32x4.splat(-lr), vmu = f32x4.splat(momentum), vwd = f32x4.splat(weight_decay);
+    if (nesterov) {
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i << 2;
+        const wv = v128.load(w + o);
+        const d = madd(vwd, wv, v128.load(g + o));
+        const vel = madd(vmu, v128.load(v + o), d);
+        v128.store(v + o, vel);
+        v128.store(w + o, madd(vnlr, madd(vmu, vel, d), wv));
+      }
+    } else {
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i << 2;
+        const wv = v128.load(w + o);
+        const d = madd(vwd, wv, v128.load(g + o));
+        const vel = madd(vmu, v128.load(v + o), d);
+        v128.store(v + o, vel);
+        v128.store(w + o, madd(vnlr, vel, wv));
+      }
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const wv = load<f32>(w + o);
+    const d = load<f32>(g + o) + weight_decay * wv;
+    const vel = momentum * load<f32>(v + o) + d;
+    store<f32>(v + o, vel);
+    store<f32>(w + o, wv - lr * (nesterov ? d + momentum * vel : vel));
+  }
+}
+
+/**
+ * Adam (Kingma & Ba) with bias correction, L2 weight decay and decoupled (AdamW) decay:
+ *   d = g + l2 * w;  m = beta1 * m + (1 - beta1) * d;  v = beta2 * v + (1 - beta2) * d^2
+ *   w -= lr * (m * c1) / (sqrt(v * c2) + eps) + lr * decoupled * w
+ * where the host passes c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t) for step t >= 1.
+ */
+export function adam_f32_update(
+  w: usize, m: usize, v: usize, g: usize,
+  lr: f32, beta1: f32, beta2: f32, eps: f32, c1: f32, c2: f32, l2: f32, decoupled: f32, n: i32,
+): void {
+  const ob1: f32 = 1 - beta1, ob2: f32 = 1 - beta2;
+  const shrink: f32 = 1 - lr * decoupled; // decoupled decay applied to the pre-step w
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vb1 = f32x4.splat(beta1), vb2 = f32x4.splat(beta2), vob1 = f32x4.splat(ob1), vob2 = f32x4.splat(ob2);
+    const vl2 = f32x4.splat(l2), veps = f32x4.splat(eps), vc2 = f32x4.splat(c2);
+    const vstep = f32x4.splat(-lr * c1), vshrink = f32x4.splat(shrink);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const wv = v128.load(w + o);
+      const d = madd(vl2, wv, v128.load(g + o));
+      const mv = madd(vb1, v128.load(m + o), f32x4.mul(vob1, d));
+      const vv = madd(vb2, v128.load(v + o), f32x4.mul(vob2, f32x4.mul(d, d)));
+      v128.store(m + o, mv);
+      v128.store(v + o, vv);
+      const denom = f32x4.add(f32x4.sqrt(f32x4.mul(vv, vc2)), veps);
+      v128.store(w + o, madd(vstep, f32x4.div(mv, denom), f32x4.mul(wv, vshrink)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const wv = load<f32>(w + o);
+    const d = load<f32>(g + o) + l2 * wv;
+    const mv = beta1 * load<f32>(m + o) + ob1 * d;
+    const vv = beta2 * load<f32>(v + o) + ob2 * d * d;
+    store<f32>(m + o, mv);
+    store<f32>(v + o, vv);
+    store<f32>(w + o, wv * shrink - lr * c1 * mv / (Mathf.sqrt(vv * c2) + eps));
+  }
+}
