@@ -63,8 +63,60 @@ function residualReluStep(lib, e) {
   });
 }
 
+/**
+ * A small CNN forward and backward, checked by directional finite differences:
+ *   conv3x3(pad 1, 3->8) relu maxpool2 -> dense(4*4*8 -> 5) -> softmax cross-entropy, batch 2, 8x8x3
+ * For the conv weights w1 and the input x, the analytic gradient g (from the backward kernels) must
+ * satisfy <g, d> = (L(p + eps d) - L(p - eps d)) / (2 eps) along a random direction d.
+ */
+function cnnStep(lib, e) {
+  const xv = values(2 * 8 * 8 * 3, 11), w1v = values(3 * 3 * 3 * 8, 12).map((v) => v * 0.5);
+  const b1v = values(8, 13).map((v) => v * 0.1), w2v = values(128 * 5, 14).map((v) => v * 0.2);
+  const labels = [1, 3];
+  return e.tidy(() => {
+    const x = e.tensor([2, 8, 8, 3], xv), w1 = e.tensor([3, 3, 3, 8], w1v), b1 = e.tensor([8], b1v);
+    const w2 = e.tensor([128, 5], w2v), y = e.ints([2], labels);
+    const lossOf = () => e.tidy(() => {
+      const a = lib.relu(lib.conv2d(x, w1, b1, { pads: 1 }));
+      const p = lib.maxPool2d(a, { kernel: 2, strides: 2 });
+      return lib.softmaxCrossEntropy(lib.dense(p.y, w2), y).loss;
+    });
+    const a = lib.relu(lib.conv2d(x, w1, b1, { pads: 1 }));
+    const p = lib.maxPool2d(a, { kernel: 2, strides: 2 });
+    const { loss, probs } = lib.softmaxCrossEntropy(lib.dense(p.y, w2), y);
+    const dlogits = lib.softmaxCrossEntropyBackward(probs, y);
+    const dp = lib.denseBackward(dlogits, p.y, w2, {}, false).dx;
+    const da = lib.reluBackward(lib.maxPool2dBackward(dp, p.argmax, a.shape), a);
+    const { dx, dw } = lib.conv2dBackward(da, x, w1, { pads: 1 }, {}, false);
+    const directional = (param, grad, seed) => {
+      const d = values(param.size, seed), base = param.toArray(), eps = 1e-3;
+      const norm = Math.hypot(...d);
+      for (let i = 0; i < d.length; i++) d[i] /= norm; // a unit direction
+      let analytic = 0;
+      const g = grad.toArray();
+      for (let i = 0; i < d.length; i++) analytic += g[i] * d[i];
+      param.set(base.map((v, i) => v + eps * d[i]));
+      const up = lossOf();
+      param.set(base.map((v, i) => v - eps * d[i]));
+      const down = lossOf();
+      param.set(base);
+      return [[analytic], [(up - down) / (2 * eps)]];
+    };
+    const [gw, nw] = directional(w1, dw, 21);
+    const [gx, nx] = directional(x, dx, 22);
+    return {
+      loss,
+      checks: [
+        ["loss is finite and near ln(5) for small weights", [Number.isFinite(loss) ? Math.abs(loss - Math.log(5)) < 1.5 ? 0 : 1 : 1], [0], 0],
+        ["dw1 along a random direction vs finite differences", gw, nw, 2e-3],
+        ["dx along a random direction vs finite differences", gx, nx, 2e-3],
+      ],
+    };
+  });
+}
+
 /** Every smoke case; each runs in every build the runtime supports. */
-export const CASES = [residualReluStep];
+export const CASES = [residualReluStep, cnnStep];
 
 function describeRuntime() {
   const g = globalThis;
@@ -81,6 +133,7 @@ export async function smokeBuild(build) {
   try {
     const e = await simdnet.init({ build });
     if (e.build !== build) throw new Error(`asked for the ${build} build, got ${e.build}`);
+    const baseline = e.heap.bytesInUse; // the engine's own kernel-parameter block
     let ok = true;
     for (const fn of CASES) {
       const { loss, checks } = fn(simdnet, e);
@@ -100,7 +153,7 @@ export async function smokeBuild(build) {
       }
       result.cases[fn.name] = report;
     }
-    if (e.heap.bytesInUse !== 0) throw new Error(`${e.heap.bytesInUse} bytes still in use after tidy()`);
+    if (e.heap.bytesInUse !== baseline) throw new Error(`${e.heap.bytesInUse - baseline} bytes still in use after tidy()`);
     result.ok = ok;
   } catch (err) {
     result.error = `${err?.name}: ${err?.message}`;

@@ -12,8 +12,16 @@ export interface InitOptions {
  * One wasm instance: its kernels, its linear memory and the heap that owns every byte of it.
  * Tensors belong to the engine that made them; ops check that all operands share one.
  */
+/** Bytes of the engine's kernel-parameter block (e.g. conv geometry: 16 i32). */
+export const PARAM_BLOCK_BYTES = 256;
+
 export class Engine {
   readonly heap: Heap;
+  /**
+   * Address of a small block that op wrappers fill with a kernel's parameters right before the
+   * call (instead of long positional argument lists). Allocated once with the engine; never freed.
+   */
+  readonly paramBlock: number;
   private readonly scopes: Tensor[][] = [];
 
   constructor(
@@ -21,6 +29,7 @@ export class Engine {
     readonly kernels: Kernels,
   ) {
     this.heap = new Heap(kernels.memory, kernels.heap_base());
+    this.paramBlock = this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block");
   }
 
   get memory(): WebAssembly.Memory {

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { batchNormBackward, batchNormInference, batchNormTraining, SimdnetError } from "../src/index.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, ONNX_DIR, uniform } from "./harness.js";
 import { batchNormBackwardRef, batchNormInferenceRef, batchNormTrainingRef, decodeTensorProto, momentsRef, toChannelsLast } from "./reference/norm.js";
 
 /** ONNX's own conformance cases (NCHW; transposed to NHWC here), when the shared data is present. */
-const ONNX_NODE = new URL("../../shared/onnx/node/", import.meta.url);
+const ONNX_NODE = new URL("node/", ONNX_DIR);
 const hasOnnx = existsSync(new URL("test_batchnorm_example/test_data_set_0/output_0.pb", ONNX_NODE));
 const onnxData = (path: string) => decodeTensorProto(readFileSync(new URL(path, ONNX_NODE)));
 

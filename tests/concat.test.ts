@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { concat, concatBackward, SimdnetError } from "../src/index.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, ONNX_DIR, uniform } from "./harness.js";
 import { concatRef, decodeTensorProto } from "./reference/norm.js";
 
 /** ONNX's own conformance cases, when the shared data is present; the axis is in each case's name. */
-const ONNX_NODE = new URL("../../shared/onnx/node/", import.meta.url);
+const ONNX_NODE = new URL("node/", ONNX_DIR);
 const ONNX_CASES = ["2d_axis_0", "2d_axis_1", "2d_axis_negative_1", "2d_axis_negative_2", "3d_axis_0", "3d_axis_1", "3d_axis_2",
   "3d_axis_negative_1", "3d_axis_negative_2", "3d_axis_negative_3"].map((c) => `test_concat_${c}`);
 const hasOnnx = existsSync(new URL(`${ONNX_CASES[0]}/test_data_set_0/output_0.pb`, ONNX_NODE));

@@ -1,4 +1,5 @@
 // Shared test tools: one engine per wasm build, a seeded RNG, closeness checks, finite differences.
+import { existsSync } from "node:fs";
 import { expect } from "vitest";
 import { type BuildName, init, type Engine, type Tensor } from "../src/index.js";
 import { relaxedSimd } from "wasm-feature-detect";
@@ -97,3 +98,9 @@ export function dot(y: ArrayLike<number>, weights: ArrayLike<number>): number {
   for (let i = 0; i < y.length; i++) s += y[i]! * weights[i]!;
   return s;
 }
+
+/** ONNX's conformance cases, kept in ../shared/onnx beside the repository (see its README). */
+export const ONNX_DIR = new URL("../../shared/onnx/", import.meta.url);
+/** Whether they are present; CI always has them, so there their absence is an error, not a skip. */
+export const HAS_ONNX = existsSync(new URL("README.md", ONNX_DIR));
+if (process.env.CI && !HAS_ONNX) throw new Error(`ONNX conformance cases missing at ${ONNX_DIR.pathname}`);

@@ -3,6 +3,7 @@
 // through engines; each test makes a fresh engine so heap layouts do not leak between tests.
 import { describe, expect, it } from "vitest";
 import { ALIGN, Heap } from "../src/memory.js";
+import { PARAM_BLOCK_BYTES } from "../src/engine.js";
 import { init, OutOfMemoryError, relu, SimdnetError } from "../src/index.js";
 import { uniform } from "./harness.js";
 
@@ -191,14 +192,14 @@ describe("Engine memory and tensor lifetime", () => {
   it("rejects invalid shapes", async () => {
     const e = await init({ build: "scalar" });
     for (const bad of [[-1], [2, 1.5], [NaN], [Infinity]]) expect(() => e.zeros(bad)).toThrow(/tensor: invalid shape/);
-    expect(e.heap.bytesInUse).toBe(0);
+    expect(e.heap.bytesInUse).toBe(PARAM_BLOCK_BYTES); // only the engine's kernel-parameter block
   });
 
   it("does not leak a tensor whose initial values have the wrong length", async () => {
     const e = await init({ build: "scalar" });
     expect(() => e.tensor([2, 3], [1, 2, 3])).toThrow("Tensor.set: got 3 values for a tensor of shape [2,3] (6)");
     expect(() => e.ints([4], [1])).toThrow(SimdnetError);
-    expect(e.heap.bytesInUse).toBe(0);
+    expect(e.heap.bytesInUse).toBe(PARAM_BLOCK_BYTES);
   });
 
   it("tidy() disposes intermediates and keeps returned tensors (alone, in arrays and objects)", async () => {
@@ -238,7 +239,7 @@ describe("Engine memory and tensor lifetime", () => {
       expect(fromInner.isDisposed).toBe(false);
     });
     expect(fromInner!.isDisposed).toBe(true);
-    expect(e.heap.bytesInUse).toBe(0);
+    expect(e.heap.bytesInUse).toBe(PARAM_BLOCK_BYTES);
   });
 
   it("tidy() disposes intermediates when its function throws", async () => {
@@ -249,7 +250,7 @@ describe("Engine memory and tensor lifetime", () => {
         throw new Error("boom");
       }),
     ).toThrow("boom");
-    expect(e.heap.bytesInUse).toBe(0);
+    expect(e.heap.bytesInUse).toBe(PARAM_BLOCK_BYTES);
   });
 
   it("disposed tensors throw on any use; dispose twice is harmless", async () => {
@@ -259,7 +260,7 @@ describe("Engine memory and tensor lifetime", () => {
     x.dispose();
     i.dispose();
     x.dispose();
-    expect(e.heap.bytesInUse).toBe(0);
+    expect(e.heap.bytesInUse).toBe(PARAM_BLOCK_BYTES);
     expect(() => x.data).toThrow("data: tensor [2,2] was disposed");
     expect(() => i.ints).toThrow(/was disposed/);
     expect(() => x.toArray()).toThrow(SimdnetError);
@@ -275,7 +276,7 @@ describe("Engine memory and tensor lifetime", () => {
     const grown = e.memory.buffer.byteLength;
     for (let i = 0; i < 200; i++) e.tidy(() => void relu(e.zeros([64, 1024])));
     expect(e.memory.buffer.byteLength).toBe(grown);
-    expect(e.heap.bytesInUse).toBe(0);
+    expect(e.heap.bytesInUse).toBe(PARAM_BLOCK_BYTES);
   });
 
   it("rejects mixing tensors of two engines", async () => {

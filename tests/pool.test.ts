@@ -4,7 +4,8 @@ import {
   avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, globalMaxPool, globalMaxPoolBackward,
   maxPool2d, maxPool2dBackward, type Pool2dOptions, pool2dOutputShape, SimdnetError,
 } from "../src/index.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, rng, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, ONNX_DIR, rng, uniform } from "./harness.js";
+import { fileURLToPath } from "node:url";
 import {
   nchwToNhwc, readOnnxNode, readOnnxTensor, type RefPoolParams, refAvgPool, refAvgPoolBackward, refGeometry, refGlobalPool, refMaxPool, refMaxPoolBackward,
 } from "./reference/pool.js";
@@ -50,7 +51,7 @@ function distinct(n: number, seed: number): Float32Array {
 }
 
 /** ONNX's own pooling conformance cases (NCHW, transposed to NHWC here). */
-const ONNX_ROOT = "/work/shared/onnx";
+const ONNX_ROOT = fileURLToPath(ONNX_DIR).replace(/\/$/, "");
 const ONNX_CASES = ["node", "pytorch-converted"].flatMap((dir) =>
   existsSync(`${ONNX_ROOT}/${dir}`)
     ? readdirSync(`${ONNX_ROOT}/${dir}`).filter((name) => /pool(2d|_2d)|^test_global(average|max)pool/i.test(name)).map((name) => `${dir}/${name}`)

@@ -47,18 +47,11 @@ interface Geometry {
 /** Field order of the i32 geometry block the kernels read: must match readGeometry in assembly/conv2d.ts. */
 const GEOMETRY_FIELDS = ["n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "dh", "dw", "groups"] as const;
 
-const geometryBlocks = new WeakMap<Engine, number>();
-
-/** Writes `g` into the engine's geometry block (allocated once per engine) and returns its address. */
+/** Writes `g` into the engine's kernel-parameter block and returns its address. */
 function geometryPointer(e: Engine, g: Geometry): number {
-  let ptr = geometryBlocks.get(e);
-  if (ptr === undefined) {
-    ptr = e.heap.alloc(GEOMETRY_FIELDS.length * 4, "conv2d geometry block");
-    geometryBlocks.set(e, ptr);
-  }
   const i32 = e.heap.i32;
-  GEOMETRY_FIELDS.forEach((field, i) => (i32[(ptr >> 2) + i] = g[field]));
-  return ptr;
+  GEOMETRY_FIELDS.forEach((field, i) => (i32[(e.paramBlock >> 2) + i] = g[field]));
+  return e.paramBlock;
 }
 
 // ---------------------------------------------------------------------------------------------

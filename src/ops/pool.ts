@@ -6,7 +6,7 @@ import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./c
 
 /** ONNX auto_pad. SAME_* pad so that out = ceil(in / stride), the odd cell going to the end
  *  (UPPER) or the start (LOWER); VALID means no padding. */
-export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
+import type { AutoPad } from "./conv2d.js";
 
 export interface Pool2dOptions {
   /** Window size [kh, kw] (a number means square). */
