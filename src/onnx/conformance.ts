@@ -70,6 +70,7 @@ function caseFiles(path: string): { name: string; model: string; sets: DataSet[]
 /** The case paths under a directory: case directories and light_*.onnx files, recursively. */
 export function findOnnxCases(root: string): string[] {
   const out: string[] = [];
+  if (!statSync(root).isDirectory()) return [root];
   const walk = (dir: string) => {
     if (existsSync(join(dir, "model.onnx"))) { out.push(dir); return; }
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
