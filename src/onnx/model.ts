@@ -3,7 +3,7 @@
 // ConstantOfShape weights), convert constant weights to device layouts once, then run the
 // remaining nodes in order, freeing each intermediate after its last consumer.
 import type { Engine } from "../engine.js";
-import { fail, fmtShape, SimdnetError } from "../errors.js";
+import { fail, fmtShape, OutOfMemoryError, SimdnetError } from "../errors.js";
 import { Attributes } from "./attributes.js";
 import { type HostData, sizeOfDims } from "./host.js";
 import { DataType, decodeModel, type Dim, type ModelProto, type NodeProto } from "./onnx-proto.js";
@@ -25,6 +25,13 @@ export interface OnnxTensorData {
   /** ONNX row-major order; float tensors as Float32Array. */
   data: HostData;
   dataType: number;
+}
+
+/** A graph input's data: dataType defaults to the declared element type (FLOAT if undeclared). */
+export interface OnnxFeed {
+  dims: number[];
+  data: HostData;
+  dataType?: number;
 }
 
 export interface OnnxInputInfo {
@@ -67,6 +74,7 @@ export class OnnxModel {
 
       g.node.forEach((node, k) => {
         const where = `onnx: node ${k} "${node.name || node.output[0] || "?"}" (${node.opType})`;
+        ctx.where = where;
         const op = ONNX_OPS[node.opType]!;
         const attrs = op.parse(new Attributes(node, where), this.opset);
         for (const name of node.input) {
@@ -76,7 +84,6 @@ export class OnnxModel {
         const ins = node.input.map((n) => (n ? this.constants.get(n) : undefined));
         const allConstant = node.input.every((n) => !n || this.constants.has(n));
         if (allConstant && op.fold !== false) {
-          ctx.where = where;
           const outs = op.run(ctx, ins, attrs, node.output.length);
           node.output.forEach((name, i) => {
             const v = outs[i];
@@ -97,7 +104,7 @@ export class OnnxModel {
       }
     } catch (err) {
       this.dispose();
-      throw err;
+      throw withContext(err, ctx.where);
     }
   }
 
@@ -105,7 +112,7 @@ export class OnnxModel {
    * Runs the model. `feeds` maps input names (or, as an array, the non-initializer inputs in
    * order) to data in ONNX layout (NCHW images). Returns every graph output in ONNX layout.
    */
-  run(feeds: Record<string, OnnxTensorData> | OnnxTensorData[]): Record<string, OnnxTensorData> {
+  run(feeds: Record<string, OnnxFeed> | OnnxFeed[]): Record<string, OnnxTensorData> {
     if (this.disposed) fail("onnx", "the model was disposed");
     const ctx = new RunContext(this.engine, this.opset);
     const values = new Map<string, Value>();
@@ -148,14 +155,13 @@ export class OnnxModel {
       }
       return result;
     } catch (err) {
-      if (err instanceof SimdnetError || !(err instanceof Error)) throw err;
-      throw new SimdnetError(`${ctx.where}: ${err.message}`);
+      throw withContext(err, ctx.where);
     } finally {
       for (const v of live) v.dispose();
     }
   }
 
-  private inputValue(inp: OnnxInputInfo, t: OnnxTensorData): Value {
+  private inputValue(inp: OnnxInputInfo, t: OnnxFeed): Value {
     const what = `onnx: input "${inp.name}"`;
     if (!t || !Array.isArray(t.dims) || !t.data) fail(what, "must be {dims, data}");
     if (sizeOfDims(t.dims) !== t.data.length) fail(what, `dims ${fmtShape(t.dims)} do not match ${t.data.length} values`);
@@ -173,6 +179,12 @@ export class OnnxModel {
     this.disposed = true;
     for (const v of this.constants.values()) v.dispose();
   }
+}
+
+/** An error from inside an op, prefixed with the node it happened in (out-of-memory errors keep their type). */
+function withContext(err: unknown, where: string): unknown {
+  if (!(err instanceof Error) || err instanceof OutOfMemoryError || err.message.startsWith(where)) return err;
+  return new SimdnetError(`${where}: ${err.message}`);
 }
 
 function defaultOpset(m: ModelProto): number {

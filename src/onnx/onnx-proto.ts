@@ -314,20 +314,14 @@ function readTensor(r: ProtoReader): TensorProto {
     if (!Number.isSafeInteger(d) || d < 0) throw new ProtobufError(`onnx: ${label} has invalid dims [${dims.join(",")}]`);
   }
   const size = dims.reduce((a, b) => a * b, 1);
-  const data = dataType === DataType.FLOAT ? new Float32Array(size) : new Float64Array(size);
-  let count: number;
-  if (raw) {
-    const width = elementBytes(dataType);
-    count = raw.length / width;
-    if (raw.length === size * width) readRaw(raw, dataType, data);
-  } else {
-    const values = dataType === DataType.FLOAT ? floats : dataType === DataType.DOUBLE ? doubles : dataType === DataType.INT64 ? int64s : int32s;
-    count = values.length;
-    if (count === size) data.set(values);
-  }
+  const values = dataType === DataType.FLOAT ? floats : dataType === DataType.DOUBLE ? doubles : dataType === DataType.INT64 ? int64s : int32s;
+  const count = raw ? raw.length / elementBytes(dataType) : values.length;
   if (count !== size) {
     throw new ProtobufError(`onnx: ${label} of shape [${dims.join(",")}] (${size} elements) holds ${count} ${dataTypeName(dataType)} values`);
   }
+  const data = dataType === DataType.FLOAT ? new Float32Array(size) : new Float64Array(size);
+  if (raw) readRaw(raw, dataType, data);
+  else data.set(values);
   return { name, dims, dataType, data };
 }
 

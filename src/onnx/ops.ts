@@ -44,6 +44,9 @@ const normAxis = (ctx: RunContext, axis: number, rank: number): number => {
   return axis < 0 ? axis + rank : axis;
 };
 
+/** Largest tensor built on the host (float32 in wasm32 memory cannot exceed 2^30 elements anyway). */
+const MAX_HOST_ELEMENTS = 2 ** 30;
+
 /** The NHWC axis of an ONNX (NCHW) axis of a rank-4 tensor. */
 const NHWC_AXIS = [0, 3, 1, 2];
 
@@ -659,6 +662,7 @@ const ConstantOfShape: OnnxOp<{ value: number; dataType: number }> = {
     const dims = ctx.ints(need(ctx, inputs, 0, "input"));
     if (dims.some((d) => d < 0)) ctx.fail(`negative dimension in [${dims.join(",")}]`);
     const n = sizeOfDims(dims);
+    if (n > MAX_HOST_ELEMENTS) ctx.fail(`shape [${dims.join(",")}] is too large (${n} elements)`);
     const data = dataType === DataType.FLOAT ? new Float32Array(n) : new Float64Array(n);
     data.fill(value);
     return [Value.fromHost(dims, data, dataType)];
