@@ -28,7 +28,7 @@ const floatTensor = (name: string, dims: number[], data: ArrayLike<number>): Ten
 const int64Tensor = (name: string, data: number[]): TensorProto =>
   ({ name, dims: [data.length], dataType: DataType.INT64, data: Float64Array.from(data) });
 
-function model(nodes: NodeProto[], inits: TensorProto[], input: [string, number[]], output: string, opset = 13): Uint8Array {
+function model(nodes: NodeProto[], inits: TensorProto[], input: [string, (number | string)[]], output: string, opset = 13): Uint8Array {
   const m: ModelProto = {
     irVersion: 8, opsetImport: [{ domain: "", version: opset }], producerName: "simdnet-test", producerVersion: "",
     domain: "", modelVersion: 0, docString: "", metadataProps: [],
@@ -211,21 +211,51 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
     expect(() => importOnnx(engine, bytes)).toThrow(/node 0 "pool1" \(MaxPool\): kernel_shape is required/);
   });
 
-  it("rejects inputs of the wrong shape and shape mismatches inside the graph, naming the node", async () => {
+  it("rejects inputs of the wrong shape, and shape mismatches at import (static shapes) or at run time, naming the node", async () => {
     const engine = await engineFor(build);
-    const bytes = model([node("Gemm", ["x", "w"], ["y"], [], "fc")], [floatTensor("w", [3, 2], uniform(6, 1))], ["x", [2, 4]], "y");
+    const good = importOnnx(engine, model([node("Gemm", ["x", "w"], ["y"], [], "fc")], [floatTensor("w", [4, 2], uniform(8, 1))], ["x", [2, 4]], "y"));
+    try {
+      expect(good.shapeOf("y")).toEqual([2, 2]);
+      expect(() => good.run([{ dims: [2, 3], data: new Float32Array(6) }])).toThrow(/input "x": expected shape \[2,4\], got \[2,3\]/);
+      expect(() => good.run({})).toThrow(/missing input "x"/);
+    } finally {
+      good.dispose();
+    }
+    const w3 = [floatTensor("w", [3, 2], uniform(6, 1))];
+    expect(() => importOnnx(engine, model([node("Gemm", ["x", "w"], ["y"], [], "fc")], w3, ["x", [2, 4]], "y")))
+      .toThrow(/node 0 "fc" \(Gemm\): inner dimensions differ/);
+    const dynamic = importOnnx(engine, model([node("Gemm", ["x", "w"], ["y"], [], "fc")], w3, ["x", ["N", 4]], "y"));
+    try {
+      expect(dynamic.shapeOf("y")).toBeUndefined();
+      expect(() => dynamic.run([{ dims: [2, 4], data: new Float32Array(8) }])).toThrow(/node 0 "fc" \(Gemm\): gemm: .*inner/);
+    } finally {
+      dynamic.dispose();
+    }
+  });
+
+  it("folds Shape -> Gather -> Concat -> Reshape plumbing at import when the input shape is static", async () => {
+    const engine = await engineFor(build);
+    const bytes = model([
+      node("Shape", ["x"], ["s"]),
+      node("Gather", ["s", "zero"], ["n"], [int("axis", 0)]),
+      node("Unsqueeze", ["n", "axes0"], ["n1"]),
+      node("Concat", ["n1", "minus1"], ["target"], [int("axis", 0)]),
+      node("Reshape", ["x", "target"], ["y"]),
+    ], [
+      { name: "zero", dims: [], dataType: DataType.INT64, data: Float64Array.of(0) },
+      int64Tensor("axes0", [0]), int64Tensor("minus1", [-1]),
+    ], ["x", [2, 3, 4]], "y");
     const m = importOnnx(engine, bytes);
     try {
-      expect(() => m.run([{ dims: [2, 3], data: new Float32Array(6) }])).toThrow(/input "x": expected shape \[2,4\], got \[2,3\]/);
-      expect(() => m.run({})).toThrow(/missing input "x"/);
+      expect(m.runOps).toEqual(["Reshape"]); // Shape, Gather, Unsqueeze, Concat folded at import
+      expect(m.shapeOf("target")).toEqual([2]);
+      expect(m.shapeOf("y")).toEqual([2, 12]);
+      const x = uniform(24, 9);
+      const out = m.run([{ dims: [2, 3, 4], data: x }]).y!;
+      expect(out.dims).toEqual([2, 12]);
+      expect(Array.from(out.data)).toEqual(Array.from(x));
     } finally {
       m.dispose();
-    }
-    const m2 = importOnnx(engine, bytes);
-    try {
-      expect(() => m2.run([{ dims: [2, 4], data: new Float32Array(8) }])).toThrow(/node 0 "fc" \(Gemm\): gemm: .*inner/);
-    } finally {
-      m2.dispose();
     }
   });
 

@@ -50,6 +50,7 @@ export class OnnxModel {
   private readonly constants = new Map<string, Value>();
   private readonly plan: PlannedNode[] = [];
   private readonly consumers = new Map<string, number>();
+  private readonly shapes = new Map<string, readonly number[]>();
   private disposed = false;
 
   constructor(
@@ -72,6 +73,12 @@ export class OnnxModel {
       for (const i of this.inputs) known.add(i.name);
       this.outputs = g.output.map((o) => o.name);
 
+      // Static shapes (ONNX order) where known: constants, fully fixed graph inputs, inferred outputs.
+      for (const [name, v] of this.constants) this.shapes.set(name, v.shape);
+      for (const i of this.inputs) {
+        if (i.shape && i.shape.every((d) => typeof d === "number" && d >= 0)) this.shapes.set(i.name, i.shape as number[]);
+      }
+
       g.node.forEach((node, k) => {
         const where = `onnx: node ${k} "${node.name || node.output[0] || "?"}" (${node.opType})`;
         ctx.where = where;
@@ -83,15 +90,25 @@ export class OnnxModel {
         for (const name of node.output) if (name) known.add(name);
         const ins = node.input.map((n) => (n ? this.constants.get(n) : undefined));
         const allConstant = node.input.every((n) => !n || this.constants.has(n));
-        if (allConstant && op.fold !== false) {
-          const outs = op.run(ctx, ins, attrs, node.output.length);
+        const allShapes = node.input.every((n) => !n || this.shapes.has(n));
+        if ((allConstant && op.fold !== false) || (allShapes && op.foldOnShapes)) {
+          const args = op.foldOnShapes ? node.input.map((n) => (n ? new Value(this.shapes.get(n)!) : undefined)) : ins;
+          const outs = op.run(ctx, args, attrs, node.output.length);
           node.output.forEach((name, i) => {
             const v = outs[i];
             if (!name || !v) return;
             v.constant = true;
             this.constants.set(name, v);
+            this.shapes.set(name, v.shape);
           });
           return;
+        }
+        if (op.shape && allShapes) {
+          const infos = node.input.map((n) => (n ? { shape: this.shapes.get(n)!, value: this.constants.get(n) } : undefined));
+          op.shape(ctx, infos, attrs).forEach((shape, i) => {
+            const name = node.output[i];
+            if (name && shape) this.shapes.set(name, shape);
+          });
         }
         this.plan.push({ node, op, attrs, where });
         for (const name of node.input) if (name && !this.constants.has(name)) this.consumers.set(name, (this.consumers.get(name) ?? 0) + 1);
@@ -106,6 +123,16 @@ export class OnnxModel {
       this.dispose();
       throw withContext(err, ctx.where);
     }
+  }
+
+  /** The op types of the nodes left to run on each call, in order (the others were folded at import). */
+  get runOps(): string[] {
+    return this.plan.map((p) => p.node.opType);
+  }
+
+  /** The static ONNX-order shape of a named value, if import-time inference determined it. */
+  shapeOf(name: string): readonly number[] | undefined {
+    return this.shapes.get(name);
   }
 
   /**

@@ -6,9 +6,9 @@
 import { fail, fmtShape } from "../errors.js";
 import { relu } from "../ops/elementwise.js";
 import { add } from "../ops/elementwise.js";
-import { conv2d, convTranspose2d, type AutoPad } from "../ops/conv2d.js";
+import { conv2d, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad } from "../ops/conv2d.js";
 import { gemm, matmul } from "../ops/dense.js";
-import { avgPool2d, globalAvgPool, globalMaxPool, maxPool2d, type Pool2dOptions } from "../ops/pool.js";
+import { avgPool2d, globalAvgPool, globalMaxPool, maxPool2d, pool2dOutputShape, type Pool2dOptions } from "../ops/pool.js";
 import { leakyRelu, prelu, sigmoid, tanh } from "../ops/activation.js";
 import { logSoftmax, softmax } from "../ops/softmax.js";
 import { batchNormInference } from "../ops/batchnorm.js";
@@ -17,7 +17,7 @@ import { concat } from "../ops/concat.js";
 import type { Tensor } from "../tensor.js";
 import type { Attributes } from "./attributes.js";
 import {
-  broadcastMap, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf,
+  broadcastMap, broadcastShapes, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf,
 } from "./host.js";
 import { DataType, dataTypeName, type TensorProto } from "./onnx-proto.js";
 import { isFloatType, type Layout, type RunContext, Value } from "./value.js";
@@ -29,9 +29,29 @@ export interface OnnxOp<A = any> {
   run(ctx: RunContext, inputs: (Value | undefined)[], a: A, outputs: number): Value[];
   /** Converts constant inputs (weights) to their device form once, at import. */
   prepare?(ctx: RunContext, inputs: (Value | undefined)[], a: A): void;
+  /**
+   * Static shape inference at import: output shapes (ONNX order) from input shapes, with the data
+   * of constant inputs where the op needs it. Returns undefined for an output it cannot tell.
+   * Ops without it stop shape propagation (their outputs' shapes are known only when run).
+   */
+  shape?(ctx: RunContext, inputs: (ShapeInfo | undefined)[], a: A): (readonly number[] | undefined)[];
   /** Whether the node may be evaluated at import when every input is constant (default true). */
   fold?: boolean;
+  /** The outputs depend only on the input SHAPES (Shape): evaluated at import once those are known. */
+  foldOnShapes?: boolean;
 }
+
+/** What shape inference knows about an input: its shape, and its data if it is a constant. */
+export interface ShapeInfo {
+  shape: readonly number[];
+  value?: Value;
+}
+
+const NHWC = (s: readonly number[]) => [s[0]!, s[2]!, s[3]!, s[1]!];
+const NCHW = (s: readonly number[]) => [s[0]!, s[3]!, s[1]!, s[2]!];
+const sameShape = (_ctx: RunContext, inputs: (ShapeInfo | undefined)[]) => [inputs[0]?.shape];
+const known = (ctx: RunContext, inputs: (ShapeInfo | undefined)[], i: number, name: string): ShapeInfo =>
+  inputs[i] ?? ctx.fail(`input ${i} (${name}) is required`);
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -66,6 +86,7 @@ function reshaped(ctx: RunContext, v: Value, shape: readonly number[]): Value {
 function unary(f: (x: Tensor) => Tensor): OnnxOp<void> {
   return {
     parse: () => undefined,
+    shape: sameShape,
     run(ctx, inputs) {
       const x = need(ctx, inputs, 0, "X");
       const { t, layout } = ctx.anyTensor(x);
@@ -166,6 +187,11 @@ interface ConvAttrs { s: Spatial; groups: number }
 
 const Conv: OnnxOp<ConvAttrs> = {
   parse: (at) => ({ s: spatial(at, false), groups: at.int("group", 1) }),
+  shape(ctx, inputs, { s, groups }) {
+    const x = known(ctx, inputs, 0, "X").shape, w = known(ctx, inputs, 1, "W").shape;
+    if (x.length !== 4 || w.length !== 4) ctx.fail(`only 2-D convolution is supported: X ${fmtShape(x)}, W ${fmtShape(w)}`);
+    return [NCHW(conv2dOutputShape(NHWC(x), [w[2]!, w[3]!, w[1]!, w[0]!], convOptions(s, groups)))];
+  },
   prepare(ctx, inputs) {
     if (inputs[1]?.constant) packedConvWeights(ctx, inputs[1]);
   },
@@ -192,6 +218,11 @@ const ConvTranspose: OnnxOp<ConvTransposeAttrs> = {
       outputPadding: pair(at, "output_padding", 0),
       outputShape: os ? [os[os.length - 2]!, os[os.length - 1]!] : undefined,
     };
+  },
+  shape(ctx, inputs, { s, groups, outputPadding, outputShape }) {
+    const x = known(ctx, inputs, 0, "X").shape, w = known(ctx, inputs, 1, "W").shape;
+    if (x.length !== 4 || w.length !== 4) ctx.fail(`only 2-D transposed convolution is supported: X ${fmtShape(x)}, W ${fmtShape(w)}`);
+    return [NCHW(convTranspose2dOutputShape(NHWC(x), [w[2]!, w[3]!, w[1]!, w[0]!], { ...convOptions(s, groups), outputPadding, outputShape }))];
   },
   prepare(ctx, inputs) {
     if (inputs[1]?.constant) packedConvWeights(ctx, inputs[1]);
@@ -236,8 +267,21 @@ const rank4 = (ctx: RunContext, x: Value): Tensor => {
   return ctx.tensor(x, "nhwc");
 };
 
+function poolShape(ctx: RunContext, inputs: (ShapeInfo | undefined)[], { options }: PoolAttrs) {
+  const x = known(ctx, inputs, 0, "X").shape;
+  if (x.length !== 4) ctx.fail(`only 2-D pooling is supported: X has shape ${fmtShape(x)}`);
+  return [NCHW(pool2dOutputShape(NHWC(x), options))];
+}
+
+function globalPoolShape(ctx: RunContext, inputs: (ShapeInfo | undefined)[]) {
+  const x = known(ctx, inputs, 0, "X").shape;
+  if (x.length !== 4) ctx.fail(`only 2-D pooling is supported: X has shape ${fmtShape(x)}`);
+  return [[x[0]!, x[1]!, 1, 1]];
+}
+
 const MaxPool: OnnxOp<PoolAttrs> = {
   parse: (at, opset) => poolParse(at, opset, false),
+  shape: poolShape,
   run(ctx, inputs, { options }, outputs) {
     if (outputs > 1) ctx.fail("the Indices output is not supported");
     const { y, argmax } = maxPool2d(rank4(ctx, need(ctx, inputs, 0, "X")), options);
@@ -248,16 +292,19 @@ const MaxPool: OnnxOp<PoolAttrs> = {
 
 const AveragePool: OnnxOp<PoolAttrs> = {
   parse: (at, opset) => poolParse(at, opset, true),
+  shape: poolShape,
   run: (ctx, inputs, { options }) => [poolOutput(avgPool2d(rank4(ctx, need(ctx, inputs, 0, "X")), options))],
 };
 
 const GlobalAveragePool: OnnxOp<void> = {
   parse: () => undefined,
+  shape: globalPoolShape,
   run: (ctx, inputs) => [poolOutput(globalAvgPool(rank4(ctx, need(ctx, inputs, 0, "X"))))],
 };
 
 const GlobalMaxPool: OnnxOp<void> = {
   parse: () => undefined,
+  shape: globalPoolShape,
   run(ctx, inputs) {
     const { y, argmax } = globalMaxPool(rank4(ctx, need(ctx, inputs, 0, "X")));
     argmax.dispose();
@@ -275,6 +322,13 @@ const Gemm: OnnxOp<GemmAttrs> = {
     alpha: at.float("alpha", 1), beta: at.float("beta", 1),
     transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1,
   }),
+  shape(ctx, inputs, { transA, transB }) {
+    const A = known(ctx, inputs, 0, "A").shape, B = known(ctx, inputs, 1, "B").shape;
+    if (A.length !== 2 || B.length !== 2) ctx.fail(`A and B must be rank 2, got ${fmtShape(A)} and ${fmtShape(B)}`);
+    const k = transA ? A[0] : A[1], k2 = transB ? B[1] : B[0];
+    if (k !== k2) ctx.fail(`inner dimensions differ: A ${fmtShape(A)}${transA ? "^T" : ""} x B ${fmtShape(B)}${transB ? "^T" : ""}`);
+    return [[transA ? A[1]! : A[0]!, transB ? B[0]! : B[1]!]];
+  },
   run(ctx, inputs, a) {
     const A = need(ctx, inputs, 0, "A"), B = need(ctx, inputs, 1, "B"), C = inputs[2];
     if (A.rank !== 2 || B.rank !== 2) ctx.fail(`A and B must be rank 2, got ${fmtShape(A.shape)} and ${fmtShape(B.shape)}`);
@@ -327,6 +381,7 @@ const MatMul: OnnxOp<void> = {
 
 const LeakyRelu: OnnxOp<{ alpha: number }> = {
   parse: (at) => ({ alpha: at.float("alpha", 0.01) }),
+  shape: sameShape,
   run(ctx, inputs, { alpha }) {
     const x = need(ctx, inputs, 0, "X");
     const { t, layout } = ctx.anyTensor(x);
@@ -336,6 +391,7 @@ const LeakyRelu: OnnxOp<{ alpha: number }> = {
 
 const PRelu: OnnxOp<void> = {
   parse: () => undefined,
+  shape: sameShape,
   run(ctx, inputs) {
     const x = need(ctx, inputs, 0, "X"), slope = need(ctx, inputs, 1, "slope");
     const { t, layout } = ctx.anyTensor(x);
@@ -362,6 +418,7 @@ interface SoftmaxAttrs { axis: number; coerce2d: boolean }
 function softmaxOp(f: (x: Tensor, out?: Tensor) => Tensor): OnnxOp<SoftmaxAttrs> {
   return {
     parse: (at, opset) => ({ axis: at.int("axis", opset < 13 ? 1 : -1), coerce2d: opset < 13 }),
+    shape: sameShape,
     run(ctx, inputs, { axis, coerce2d }) {
       const x = need(ctx, inputs, 0, "input");
       const r = x.rank;
@@ -397,6 +454,7 @@ const BatchNormalization: OnnxOp<{ epsilon: number }> = {
     if (opset < 9 && at.int("spatial", 1) !== 1) fail(at.where, "spatial 0 is not supported");
     return { epsilon: at.float("epsilon", 1e-5) };
   },
+  shape: sameShape,
   run(ctx, inputs, { epsilon }, outputs) {
     if (outputs > 1) ctx.fail("the training outputs (running mean / var) are not supported");
     const x = need(ctx, inputs, 0, "X");
@@ -409,6 +467,7 @@ const BatchNormalization: OnnxOp<{ epsilon: number }> = {
 
 const LRN: OnnxOp<{ size: number; alpha: number; beta: number; bias: number }> = {
   parse: (at) => ({ size: at.int("size", 0), alpha: at.float("alpha", 1e-4), beta: at.float("beta", 0.75), bias: at.float("bias", 1) }),
+  shape: sameShape,
   run(ctx, inputs, options) {
     const { t, wrap } = channelsLast(ctx, need(ctx, inputs, 0, "X"));
     return [wrap(lrn(t, options))];
@@ -419,6 +478,7 @@ const Dropout: OnnxOp<void> = {
   parse(at) {
     if (at.int("training_mode", 0) !== 0) fail(at.where, "training_mode is not supported");
   },
+  shape: (_ctx, inputs) => [inputs[0]?.shape, inputs[0]?.shape],
   run(ctx, inputs, _a, outputs) {
     const x = need(ctx, inputs, 0, "data");
     const training = inputs[2];
@@ -438,6 +498,8 @@ function binaryHost(name: string, f: (a: number, b: number) => number): OnnxOp<{
       if (opset < 7 && at.int("broadcast", 0) === 1 && at.has("axis")) return { legacyAxis: at.int("axis", 0) };
       return {};
     },
+    shape: (_ctx, inputs, { legacyAxis }) =>
+      legacyAxis === undefined ? [broadcastShapes(name, inputs.filter((v): v is ShapeInfo => v !== undefined).map((v) => v.shape))] : [inputs[0]?.shape],
     run(ctx, inputs, { legacyAxis }) {
       const vs = inputs.filter((v): v is Value => v !== undefined);
       if (vs.length === 0) ctx.fail("needs at least one input");
@@ -491,6 +553,19 @@ function concatHost(ctx: RunContext, vs: Value[], ax: number): Value {
 
 const Concat: OnnxOp<{ axis: number }> = {
   parse: (at, opset) => ({ axis: at.int("axis", opset < 4 ? 1 : Number.NaN) }),
+  shape(ctx, inputs, { axis }) {
+    const vs = inputs.filter((v): v is ShapeInfo => v !== undefined);
+    if (vs.length === 0 || Number.isNaN(axis)) return [undefined];
+    const ax = normAxis(ctx, axis, vs[0]!.shape.length);
+    const out = [...vs[0]!.shape];
+    for (const v of vs) {
+      if (v.shape.length !== out.length || v.shape.some((d, i) => i !== ax && d !== out[i])) {
+        ctx.fail(`inputs ${vs.map((u) => fmtShape(u.shape)).join(", ")} differ outside axis ${ax}`);
+      }
+    }
+    out[ax] = vs.reduce((a, v) => a + v.shape[ax]!, 0);
+    return [out];
+  },
   run(ctx, inputs, { axis }) {
     const vs = inputs.filter((v): v is Value => v !== undefined && v.size >= 0);
     if (vs.length === 0) ctx.fail("needs at least one input");
@@ -515,6 +590,11 @@ const Concat: OnnxOp<{ axis: number }> = {
 
 const Flatten: OnnxOp<{ axis: number }> = {
   parse: (at) => ({ axis: at.int("axis", 1) }),
+  shape(ctx, inputs, { axis }) {
+    const x = known(ctx, inputs, 0, "input").shape;
+    const ax = axis === x.length ? x.length : normAxis(ctx, axis, x.length);
+    return [[sizeOfDims(x.slice(0, ax)), sizeOfDims(x.slice(ax))]];
+  },
   run(ctx, inputs, { axis }) {
     const x = need(ctx, inputs, 0, "input");
     const ax = axis === x.rank ? x.rank : normAxis(ctx, axis, x.rank);
@@ -538,6 +618,11 @@ function reshapeTarget(ctx: RunContext, from: readonly number[], spec: number[],
 
 const Reshape: OnnxOp<{ shape?: number[]; allowZero: boolean }> = {
   parse: (at, opset) => ({ shape: opset < 5 ? at.ints("shape") : undefined, allowZero: at.int("allowzero", 0) === 1 }),
+  shape(ctx, inputs, { shape, allowZero }) {
+    const x = known(ctx, inputs, 0, "data").shape;
+    const spec = shape ?? (inputs[1]?.value ? ctx.ints(inputs[1].value) : undefined);
+    return [spec ? reshapeTarget(ctx, x, spec, allowZero) : undefined];
+  },
   run(ctx, inputs, { shape, allowZero }) {
     const x = need(ctx, inputs, 0, "data");
     const spec = shape ?? ctx.ints(need(ctx, inputs, 1, "shape"));
@@ -547,6 +632,12 @@ const Reshape: OnnxOp<{ shape?: number[]; allowZero: boolean }> = {
 
 const Transpose: OnnxOp<{ perm?: number[] }> = {
   parse: (at) => ({ perm: at.ints("perm") }),
+  shape(ctx, inputs, { perm }) {
+    const x = known(ctx, inputs, 0, "data").shape;
+    const p = perm ?? Array.from({ length: x.length }, (_, i) => x.length - 1 - i);
+    if (p.length !== x.length || [...p].sort((a, b) => a - b).some((v, i) => v !== i)) ctx.fail(`perm [${p.join(",")}] is not a permutation of rank ${x.length}`);
+    return [p.map((i) => x[i]!)];
+  },
   run(ctx, inputs, { perm }) {
     const x = need(ctx, inputs, 0, "data");
     const p = perm ?? Array.from({ length: x.rank }, (_, i) => x.rank - 1 - i);
@@ -634,7 +725,7 @@ const Resize: OnnxOp<ResizeAttrs> = {
   },
 };
 
-const Identity: OnnxOp<void> = { parse: () => undefined, run: (ctx, inputs) => [need(ctx, inputs, 0, "input")] };
+const Identity: OnnxOp<void> = { parse: () => undefined, shape: sameShape, run: (ctx, inputs) => [need(ctx, inputs, 0, "input")] };
 
 /** A decoded TensorProto as a host Value. */
 export const tensorValue = (t: TensorProto): Value => Value.fromHost(t.dims, t.data, t.dataType);
@@ -671,6 +762,7 @@ const ConstantOfShape: OnnxOp<{ value: number; dataType: number }> = {
 
 const Shape: OnnxOp<{ start: number; end?: number }> = {
   parse: (at) => ({ start: at.int("start", 0), end: at.has("end") ? at.int("end", 0) : undefined }),
+  foldOnShapes: true,
   run(ctx, inputs, { start, end }) {
     const x = need(ctx, inputs, 0, "data");
     const r = x.rank;
