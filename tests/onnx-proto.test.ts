@@ -53,6 +53,11 @@ describe("protobuf wire format", () => {
     const r = new ProtoReader(bytes.subarray(0, 6), "NodeProto");
     r.key();
     expect(() => r.string()).toThrow(/NodeProto field 4 .*truncated/);
+    // the decoder names fields: a model cut inside its graph
+    const m = new ProtoWriter();
+    m.int(1, 7);
+    m.message(7, (g) => g.string(2, "a graph name"));
+    expect(() => decodeModel(m.finish().subarray(0, 8))).toThrow(/ModelProto field 7 \(graph\) at byte \d+: truncated/);
     expect(() => new ProtoReader(Uint8Array.of(0x80, 0x80), "X").int64()).toThrow(/truncated varint/);
     expect(() => new ProtoReader(new Uint8Array(11).fill(0x80), "X").int64()).toThrow(/longer than 10 bytes/);
     expect(() => new ProtoReader(Uint8Array.of(0x0b), "X").skip(3)).toThrow(SimdnetError); // group wire type

@@ -95,6 +95,22 @@ export interface ModelProto {
   metadataProps: { key: string; value: string }[];
 }
 
+/** Field names of each message (onnx.proto), for error messages. */
+const FIELDS = {
+  model: { 1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain", 5: "model_version", 6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props" },
+  opset: { 1: "domain", 2: "version" },
+  entry: { 1: "key", 2: "value" },
+  graph: { 1: "node", 2: "name", 5: "initializer", 10: "doc_string", 11: "input", 12: "output", 13: "value_info", 15: "sparse_initializer" },
+  node: { 1: "input", 2: "output", 3: "name", 4: "op_type", 5: "attribute", 6: "doc_string", 7: "domain" },
+  attribute: { 1: "name", 2: "f", 3: "i", 4: "s", 5: "t", 6: "g", 7: "floats", 8: "ints", 9: "strings", 10: "tensors", 11: "graphs", 20: "type" },
+  valueInfo: { 1: "name", 2: "type", 3: "doc_string" },
+  type: { 1: "tensor_type" },
+  tensorType: { 1: "elem_type", 2: "shape" },
+  shape: { 1: "dim" },
+  dim: { 1: "dim_value", 2: "dim_param" },
+  tensor: { 1: "dims", 2: "data_type", 3: "segment", 4: "float_data", 5: "int32_data", 6: "string_data", 7: "int64_data", 8: "name", 9: "raw_data", 10: "double_data", 13: "external_data", 14: "data_location" },
+} as const;
+
 /** Graphs nest through attributes (If/Loop bodies); bound the depth so hostile input cannot overflow the stack. */
 const MAX_DEPTH = 32;
 
@@ -104,6 +120,7 @@ const MAX_DEPTH = 32;
 /** Decodes a serialized ModelProto (the bytes of a .onnx file). */
 export function decodeModel(bytes: Uint8Array): ModelProto {
   const r = new ProtoReader(bytes, "ModelProto");
+  r.names = FIELDS.model;
   const m: ModelProto = {
     irVersion: 0, opsetImport: [], producerName: "", producerVersion: "", domain: "", modelVersion: 0,
     docString: "", graph: emptyGraph(), metadataProps: [],
@@ -136,6 +153,7 @@ export function decodeTensor(bytes: Uint8Array, what = "TensorProto"): TensorPro
 const emptyGraph = (): GraphProto => ({ name: "", node: [], initializer: [], input: [], output: [], valueInfo: [] });
 
 function readOpset(r: ProtoReader): OperatorSetIdProto {
+  r.names = FIELDS.opset;
   const o: OperatorSetIdProto = { domain: "", version: 0 };
   while (!r.done) {
     const [field, wire] = r.key();
@@ -147,6 +165,7 @@ function readOpset(r: ProtoReader): OperatorSetIdProto {
 }
 
 function readEntry(r: ProtoReader): { key: string; value: string } {
+  r.names = FIELDS.entry;
   const e = { key: "", value: "" };
   while (!r.done) {
     const [field, wire] = r.key();
@@ -159,6 +178,7 @@ function readEntry(r: ProtoReader): { key: string; value: string } {
 
 function readGraph(r: ProtoReader, depth: number): GraphProto {
   if (depth > MAX_DEPTH) r.fail(`graphs nested deeper than ${MAX_DEPTH}`);
+  r.names = FIELDS.graph;
   const g = emptyGraph();
   const w = r.what;
   while (!r.done) {
@@ -179,6 +199,7 @@ function readGraph(r: ProtoReader, depth: number): GraphProto {
 }
 
 function readNode(r: ProtoReader, depth: number): NodeProto {
+  r.names = FIELDS.node;
   const n: NodeProto = { name: "", opType: "", domain: "", input: [], output: [], attribute: [] };
   while (!r.done) {
     const [field, wire] = r.key();
@@ -197,6 +218,7 @@ function readNode(r: ProtoReader, depth: number): NodeProto {
 }
 
 function readAttribute(r: ProtoReader, depth: number): AttributeProto {
+  r.names = FIELDS.attribute;
   const a: AttributeProto = { name: "", type: 0 };
   const w = r.what;
   while (!r.done) {
@@ -236,6 +258,7 @@ function inferAttributeType(a: AttributeProto): number {
 }
 
 function readValueInfo(r: ProtoReader): ValueInfoProto {
+  r.names = FIELDS.valueInfo;
   const v: ValueInfoProto = { name: "", elemType: 0 };
   while (!r.done) {
     const [field, wire] = r.key();
@@ -249,11 +272,13 @@ function readValueInfo(r: ProtoReader): ValueInfoProto {
 
 /** TypeProto: only tensor_type (1) is read; TypeProto.Tensor: elem_type 1, shape 2. */
 function readTypeProto(r: ProtoReader, v: ValueInfoProto): void {
+  r.names = FIELDS.type;
   while (!r.done) {
     const [field, wire] = r.key();
     if (field !== 1) { r.skip(wire); continue; }
     r.expect(WIRE.LEN, wire);
     const t = r.message(`${r.what}.tensor_type`);
+    t.names = FIELDS.tensorType;
     while (!t.done) {
       const [f, w] = t.key();
       if (f === 1) { t.expect(WIRE.VARINT, w); v.elemType = t.int64(); }
@@ -265,12 +290,14 @@ function readTypeProto(r: ProtoReader, v: ValueInfoProto): void {
 
 /** TensorShapeProto: dim 1; Dimension: dim_value 1, dim_param 2. */
 function readShape(r: ProtoReader): Dim[] {
+  r.names = FIELDS.shape;
   const dims: Dim[] = [];
   while (!r.done) {
     const [field, wire] = r.key();
     if (field !== 1) { r.skip(wire); continue; }
     r.expect(WIRE.LEN, wire);
     const d = r.message(`${r.what}.dim[${dims.length}]`);
+    d.names = FIELDS.dim;
     let dim: Dim = null;
     while (!d.done) {
       const [f, w] = d.key();
@@ -284,6 +311,7 @@ function readShape(r: ProtoReader): Dim[] {
 }
 
 function readTensor(r: ProtoReader): TensorProto {
+  r.names = FIELDS.tensor;
   const dims: number[] = [];
   let dataType = 0, name = "";
   let raw: Uint8Array | undefined;

@@ -23,6 +23,8 @@ export class ProtoReader {
   pos: number;
   /** The field being read, for error messages. */
   field = 0;
+  /** Field names by number, for error messages (set by the message decoder). */
+  names?: Readonly<Record<number, string>>;
 
   constructor(
     readonly buf: Uint8Array,
@@ -34,7 +36,8 @@ export class ProtoReader {
   }
 
   fail(message: string): never {
-    const where = this.field ? `${this.what} field ${this.field}` : this.what;
+    const name = this.names?.[this.field];
+    const where = this.field ? `${this.what} field ${this.field}${name ? ` (${name})` : ""}` : this.what;
     throw new ProtobufError(`onnx: malformed protobuf in ${where} at byte ${this.pos}: ${message}`);
   }
 
@@ -148,6 +151,7 @@ export class ProtoReader {
     this.expect(WIRE.LEN, wire);
     const r = this.message(this.what);
     r.field = this.field;
+    r.names = this.names;
     while (!r.done) out.push(r.int64());
   }
 
@@ -157,6 +161,7 @@ export class ProtoReader {
     this.expect(WIRE.LEN, wire);
     const r = this.message(this.what);
     r.field = this.field;
+    r.names = this.names;
     if ((r.end - r.pos) % 4 !== 0) r.fail("packed float length is not a multiple of 4");
     while (!r.done) out.push(r.float());
   }
@@ -167,6 +172,7 @@ export class ProtoReader {
     this.expect(WIRE.LEN, wire);
     const r = this.message(this.what);
     r.field = this.field;
+    r.names = this.names;
     if ((r.end - r.pos) % 8 !== 0) r.fail("packed double length is not a multiple of 8");
     while (!r.done) out.push(r.double());
   }
