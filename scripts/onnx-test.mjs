@@ -5,7 +5,7 @@
 //   node --experimental-wasm-relaxed-simd scripts/onnx-test.mjs [--build scalar|simd|relaxed] <case>...
 // It bundles src/onnx/conformance.ts (Node-only: it reads files) into build/ with esbuild first.
 import * as esbuild from "esbuild";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -25,15 +25,19 @@ if (!existsSync(join(root, "build/wasm-inline.js"))) {
   console.error("build/wasm-inline.js is missing: run `node scripts/build.mjs` first");
   process.exit(2);
 }
-const outfile = join(root, "build/onnx-conformance.mjs");
+const outfile = join(root, `build/onnx-conformance-${process.pid}.mjs`); // per process: runs may overlap
 await esbuild.build({
   entryPoints: [join(root, "src/onnx/conformance.ts")],
   bundle: true, format: "esm", platform: "node", target: "es2022", outfile, logLevel: "warning",
 });
 const { runOnnxCase, findOnnxCases, formatOnnxResult, initEngine } = await import(pathToFileURL(outfile).href);
+rmSync(outfile);
 
 let passed = 0, failed = 0;
-const engine = await initEngine(build);
+const engine = await initEngine(build).catch((err) => {
+  console.error(`cannot start the ${build} build: ${err.message}`);
+  process.exit(2);
+});
 for (const p of paths) {
   if (!existsSync(p)) {
     console.log(`FAIL ${p} (no such file or directory)`);

@@ -2,6 +2,7 @@
 // multi-layer graph checked against a plain float64 NCHW reference (so the NHWC <-> ONNX-order
 // conversions around Flatten / Reshape / Transpose / Concat are tested), the host-side helpers,
 // and the errors for unsupported ops and malformed files.
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/index.js";
@@ -117,6 +118,22 @@ describe("host-side helpers (HOST-SIDE layout and data-movement code)", () => {
     const down = resizeNearest(Float64Array.of(5, 6, 7), [3], [2], [2 / 3], { coordinateMode: "half_pixel", nearestMode: "round_prefer_floor" });
     expect(Array.from(down)).toEqual([5, 7]);
   });
+});
+
+describe("scripts/onnx-test.mjs", () => {
+  it.skipIf(!HAS_ONNX)("prints one line per case and the closing count, exiting 1 on any failure", () => {
+    const script = new URL("../scripts/onnx-test.mjs", import.meta.url).pathname;
+    const relu = new URL("node/test_relu", ONNX_DIR).pathname;
+    const r = spawnSync(process.execPath, [script, "--build", "simd", relu, "/no/such/case"], { encoding: "utf8" });
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^PASS test_relu max_abs=\S+ max_rel=\S+$/);
+    expect(lines[1]).toMatch(/^FAIL \/no\/such\/case/);
+    expect(lines[2]).toBe("1 passed, 1 failed");
+    expect(r.status).toBe(1);
+    const ok = spawnSync(process.execPath, [script, "--build", "scalar", relu], { encoding: "utf8" });
+    expect(ok.stdout.trim().split("\n").pop()).toBe("1 passed, 0 failed");
+    expect(ok.status).toBe(0);
+  }, 60_000);
 });
 
 describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
