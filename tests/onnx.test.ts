@@ -3,16 +3,16 @@
 // conversions around Flatten / Reshape / Transpose / Concat are tested), the host-side helpers,
 // and the errors for unsupported ops and malformed files.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/index.js";
 import { findOnnxCases, formatOnnxResult, runOnnxCase } from "../src/onnx/conformance.js";
 import { padHost, permute, resizeNearest } from "../src/onnx/host.js";
 import { importOnnx } from "../src/onnx/model.js";
 import {
-  AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto,
+  AttributeType, type AttributeProto, DataType, decodeTensor, encodeModel, type ModelProto, type NodeProto, type TensorProto,
 } from "../src/onnx/onnx-proto.js";
-import { BUILDS_UNDER_TEST, engineFor, HAS_ONNX, ONNX_DIR, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, engineFor, HAS_ONNX, ONNX_DIR, rng, uniform } from "./harness.js";
 
 const CASES = HAS_ONNX
   ? [...findOnnxCases(new URL("node/", ONNX_DIR).pathname), ...findOnnxCases(new URL("pytorch-converted/", ONNX_DIR).pathname)]
@@ -274,6 +274,34 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
     } finally {
       m.dispose();
     }
+  });
+
+  it.skipIf(!HAS_ONNX)("corrupted models either run or fail with a SimdnetError (never another error or a crash)", async () => {
+    const engine = await engineFor(build);
+    const r = rng(7);
+    const used = engine.heap.bytesInUse;
+    for (const name of ["test_conv_with_strides_padding", "test_maxpool_2d_pads", "test_gemm_alpha", "test_Conv2d_groups", "test_constant_pad"]) {
+      const dir = new URL(`node/${name}/`, ONNX_DIR);
+      const path = existsSync(dir) ? dir : new URL(`pytorch-converted/${name}/`, ONNX_DIR);
+      const bytes = readFileSync(new URL("model.onnx", path));
+      const feeds = [0, 1, 2].map((k) => new URL(`test_data_set_0/input_${k}.pb`, path)).filter((u) => existsSync(u))
+        .map((u) => decodeTensor(readFileSync(u)));
+      for (let trial = 0; trial < 60; trial++) {
+        const b = Uint8Array.from(bytes);
+        for (let k = 0; k < 2; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+        try {
+          const m = importOnnx(engine, b);
+          try {
+            m.run(feeds.slice(0, m.inputs.length));
+          } finally {
+            m.dispose();
+          }
+        } catch (e) {
+          expect(e, `${name} trial ${trial}: ${e}`).toBeInstanceOf(SimdnetError);
+        }
+      }
+    }
+    expect(engine.heap.bytesInUse).toBe(used); // nothing leaked on any error path
   });
 
   it.skipIf(!HAS_ONNX)("truncated model files fail to import with a SimdnetError", async () => {
