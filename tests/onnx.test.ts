@@ -211,6 +211,32 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
     }
   });
 
+  it("runs batched and 1-D MatMul with numpy broadcasting (HOST-SIDE path)", async () => {
+    const engine = await engineFor(build);
+    const a = uniform(2 * 3 * 4, 11), b = uniform(4 * 5, 12);
+    const m = importOnnx(engine, model([node("MatMul", ["a", "b"], ["y"])], [floatTensor("b", [4, 5], b)], ["a", [2, 3, 4]], "y"));
+    try {
+      const y = m.run([{ dims: [2, 3, 4], data: a }]).y!;
+      expect(y.dims).toEqual([2, 3, 5]);
+      for (let t = 0; t < 2; t++) for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) {
+        let s = 0;
+        for (let p = 0; p < 4; p++) s += a[(t * 3 + i) * 4 + p]! * b[p * 5 + j]!;
+        expect(y.data[(t * 3 + i) * 5 + j]).toBeCloseTo(s, 5);
+      }
+    } finally {
+      m.dispose();
+    }
+    const v = importOnnx(engine, model([node("MatMul", ["x", "b"], ["y"])], [floatTensor("b", [4, 5], b)], ["x", [4]], "y"));
+    try {
+      const x = uniform(4, 13);
+      const y = v.run([{ dims: [4], data: x }]).y!;
+      expect(y.dims).toEqual([5]);
+      y.data.forEach((val, j) => expect(val).toBeCloseTo(x.reduce((acc, xv, p) => acc + xv * b[p * 5 + j]!, 0), 5));
+    } finally {
+      v.dispose();
+    }
+  });
+
   it("reports every unsupported node in one error, before running anything", async () => {
     const engine = await engineFor(build);
     const bytes = model([

@@ -17,7 +17,7 @@ import { concat } from "../ops/concat.js";
 import type { Tensor } from "../tensor.js";
 import type { Attributes } from "./attributes.js";
 import {
-  broadcastMap, broadcastShapes, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf,
+  broadcastMap, broadcastShapes, broadcastTo, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf,
 } from "./host.js";
 import { DataType, dataTypeName, type TensorProto } from "./onnx-proto.js";
 import { isFloatType, type Layout, type RunContext, Value } from "./value.js";
@@ -337,23 +337,23 @@ const Gemm: OnnxOp<GemmAttrs> = {
   },
 };
 
-/** HOST-SIDE batched matmul (numpy semantics) for ranks other than 2. */
+/** HOST-SIDE batched matmul (numpy semantics: 1-D operands promoted, batch dims broadcast) for ranks other than 2. */
 function matmulHost(ctx: RunContext, a: Value, b: Value): Value {
-  let as = [...a.shape], bs = [...b.shape];
-  const aVec = as.length === 1, bVec = bs.length === 1;
-  if (aVec) as = [1, as[0]!];
-  if (bVec) bs = [bs[0]!, 1];
+  const aVec = a.rank === 1, bVec = b.rank === 1;
+  const as = aVec ? [1, a.shape[0]!] : [...a.shape];
+  const bs = bVec ? [b.shape[0]!, 1] : [...b.shape];
   const [m, k] = as.slice(-2) as [number, number];
   const [k2, n] = bs.slice(-2) as [number, number];
   if (k !== k2) ctx.fail(`inner dimensions differ: ${fmtShape(a.shape)} x ${fmtShape(b.shape)}`);
   const batchA = as.slice(0, -2), batchB = bs.slice(0, -2);
-  const ia = broadcastMap("MatMul", [{ data: Float64Array.from({ length: sizeOfDims(batchA) }, (_, i) => i), dims: batchA }, { data: new Float64Array(sizeOfDims(batchB)), dims: batchB }], (x) => x);
-  const ib = broadcastMap("MatMul", [{ data: Float64Array.from({ length: sizeOfDims(batchB) }, (_, i) => i), dims: batchB }, { data: new Float64Array(sizeOfDims(batchA)), dims: batchA }], (x) => x);
+  const batch = broadcastShapes("MatMul", [batchA, batchB]);
+  // for each output batch index, the matrix index in a and in b (broadcast)
+  const matrixIndex = (dims: number[]) => broadcastTo(Float64Array.from({ length: sizeOfDims(dims) }, (_, i) => i), dims, batch);
+  const ia = matrixIndex(batchA), ib = matrixIndex(batchB);
   const A = ctx.host(a), B = ctx.host(b);
-  const batches = ia.data.length;
-  const out = new Float32Array(batches * m * n);
-  for (let t = 0; t < batches; t++) {
-    const ao = ia.data[t]! * m * k, bo = ib.data[t]! * k * n, yo = t * m * n;
+  const out = new Float32Array(ia.length * m * n);
+  for (let t = 0; t < ia.length; t++) {
+    const ao = ia[t]! * m * k, bo = ib[t]! * k * n, yo = t * m * n;
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         let s = 0;
@@ -362,8 +362,7 @@ function matmulHost(ctx: RunContext, a: Value, b: Value): Value {
       }
     }
   }
-  const dims = [...ia.dims, ...(aVec ? [] : [m]), ...(bVec ? [] : [n])];
-  return hostFloat(dims, out);
+  return hostFloat([...batch, ...(aVec ? [] : [m]), ...(bVec ? [] : [n])], out);
 }
 
 const MatMul: OnnxOp<void> = {
@@ -567,7 +566,7 @@ const Concat: OnnxOp<{ axis: number }> = {
     return [out];
   },
   run(ctx, inputs, { axis }) {
-    const vs = inputs.filter((v): v is Value => v !== undefined && v.size >= 0);
+    const vs = inputs.filter((v): v is Value => v !== undefined);
     if (vs.length === 0) ctx.fail("needs at least one input");
     if (Number.isNaN(axis)) ctx.fail("attribute axis is required");
     const first = vs[0]!;

@@ -113,8 +113,8 @@ export class RunContext {
     let data = this.host(v);
     if (layout === "nhwc") data = permute(data, v.shape, NCHW_TO_NHWC);
     const t = this.engine.tensor(deviceShape(v.shape, layout), data);
-    if (v.dev || v.host === undefined) v.derived.set(layout, t);
-    else if (v.constant) v.derived.set(layout, t);
+    // constants keep device forms among `derived` (freed with the model); a run value's first one becomes its dev
+    if (v.dev || v.constant) v.derived.set(layout, t);
     else {
       v.dev = t;
       v.layout = layout;
