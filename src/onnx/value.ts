@@ -16,6 +16,9 @@ export type Layout = "onnx" | "nhwc";
 const NCHW_TO_NHWC = [0, 2, 3, 1];
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 
+/** Constants at least this large (elements) keep no host copy once uploaded (e.g. VGG's 100M-weight fc6). */
+const BIG_CONSTANT = 1 << 20;
+
 export const isFloatType = (t: number): boolean => t === DataType.FLOAT || t === DataType.DOUBLE;
 
 export class Value {
@@ -113,8 +116,13 @@ export class RunContext {
     let data = this.host(v);
     if (layout === "nhwc") data = permute(data, v.shape, NCHW_TO_NHWC);
     const t = this.engine.tensor(deviceShape(v.shape, layout), data);
-    // constants keep device forms among `derived` (freed with the model); a run value's first one becomes its dev
-    if (v.dev || v.constant) v.derived.set(layout, t);
+    // a big constant's ONNX-order upload replaces its host copy (host() downloads it again if ever needed);
+    // other device forms of constants live among `derived`; a run value's first one becomes its dev
+    if (v.constant && !v.dev && layout === "onnx" && v.size >= BIG_CONSTANT) {
+      v.dev = t;
+      v.layout = "onnx";
+      v.host = undefined;
+    } else if (v.dev || v.constant) v.derived.set(layout, t);
     else {
       v.dev = t;
       v.layout = layout;
