@@ -21,3 +21,4 @@ export * from "./io/safetensors.js";
 export * from "./data/idx.js";
 export * from "./data/mnist.js";
 export * from "./data/batches.js";
+export * from "./onnx/index.js";

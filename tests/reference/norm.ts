@@ -1,5 +1,6 @@
 // Plain float64 references for batch normalization, LRN and concat, written from the ONNX operator
 // definitions (channels last: x is viewed as [rows, C]). Arrays in, Float64Array out.
+import { decodeTensor } from "../../src/onnx/onnx-proto.js";
 type Arr = ArrayLike<number>;
 
 /** ONNX BatchNormalization, training_mode = 0. */
@@ -117,48 +118,11 @@ export function concatRef(xs: Arr[], shapes: number[][], axis: number): Float64A
   return y;
 }
 
-/**
- * A float32 onnx.TensorProto (the ONNX conformance `.pb` files): dims (field 1, packed or not),
- * float_data (field 4, packed) or raw_data (field 9, little-endian). Other fields are skipped.
- */
+/** A float32 onnx.TensorProto (the ONNX conformance `.pb` files), read with src/onnx/onnx-proto.ts. */
 export function decodeTensorProto(bytes: Uint8Array): { dims: number[]; data: Float32Array } {
-  let pos = 0;
-  const varint = (): number => {
-    let v = 0, mul = 1, b: number;
-    do {
-      b = bytes[pos++]!;
-      v += (b & 0x7f) * mul;
-      mul *= 128;
-    } while (b & 0x80);
-    return v;
-  };
-  const dims: number[] = [];
-  let data = new Float32Array(0);
-  const floats = (start: number, len: number) => {
-    const copy = new Uint8Array(len); // a copy: Node's Buffer.slice would be a view into a shared pool
-    copy.set(bytes.subarray(start, start + len));
-    return new Float32Array(copy.buffer, 0, len / 4);
-  };
-  while (pos < bytes.length) {
-    const key = varint();
-    const field = Math.floor(key / 8), wire = key & 7;
-    if (wire === 0) {
-      const v = varint();
-      if (field === 1) dims.push(v);
-    } else if (wire === 2) {
-      const len = varint();
-      if (field === 1) {
-        const end = pos + len;
-        while (pos < end) dims.push(varint());
-      } else {
-        if (field === 4 || field === 9) data = floats(pos, len);
-        pos += len;
-      }
-    } else if (wire === 5) pos += 4;
-    else if (wire === 1) pos += 8;
-    else throw new Error(`TensorProto: unsupported wire type ${wire}`);
-  }
-  return { dims, data };
+  const t = decodeTensor(bytes);
+  if (!(t.data instanceof Float32Array)) throw new Error(`TensorProto: expected float data, got data_type ${t.dataType}`);
+  return { dims: t.dims, data: t.data };
 }
 
 /** NCHW (or any [N, C, ...spatial]) data to channels-last [N, ...spatial, C]. */

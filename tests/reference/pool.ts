@@ -1,5 +1,6 @@
 // Plain float64 references for pooling over NHWC tensors, written from the ONNX operator
 // definitions (MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool), one tap at a time.
+import { decodeModel, decodeTensor } from "../../src/onnx/onnx-proto.js";
 
 export interface RefPoolParams {
   kernel: [number, number];
@@ -161,95 +162,28 @@ export function refGlobalPool(x: ArrayLike<number>, [n, h, w, c]: readonly numbe
   return { mean, max, argmax };
 }
 
-// ---- ONNX conformance data: a minimal protobuf reader (only the fields pooling cases use) ----
-// Field numbers from onnx.proto: ModelProto.graph = 7; GraphProto.node = 1; NodeProto.op_type = 4,
-// .attribute = 5; AttributeProto.name = 1, .f = 2, .i = 3, .s = 4, .ints = 8; TensorProto.dims = 1,
-// .data_type = 2, .float_data = 4, .raw_data = 9.
-
-type Field = { field: number; wire: number; int: number; bytes: Uint8Array };
-
-function readFields(buf: Uint8Array): Field[] {
-  const out: Field[] = [];
-  let pos = 0;
-  const varint = (): number => {
-    let result = 0;
-    let scale = 1;
-    for (;;) {
-      const b = buf[pos++]!;
-      result += (b & 0x7f) * scale;
-      if (b < 0x80) return result;
-      scale *= 128;
-    }
-  };
-  while (pos < buf.length) {
-    const key = varint();
-    const field = Math.floor(key / 8), wire = key & 7;
-    let int = 0;
-    let bytes: Uint8Array = new Uint8Array(0);
-    if (wire === 0) int = varint();
-    else if (wire === 1) { bytes = buf.subarray(pos, pos + 8); pos += 8; }
-    else if (wire === 5) { bytes = buf.subarray(pos, pos + 4); pos += 4; }
-    else if (wire === 2) { const len = varint(); bytes = buf.subarray(pos, pos + len); pos += len; }
-    else throw new Error(`unsupported protobuf wire type ${wire}`);
-    out.push({ field, wire, int, bytes });
-  }
-  return out;
-}
-
-/** Repeated int64 field values, packed or not. */
-function ints(fields: Field[], field: number): number[] {
-  const values: number[] = [];
-  for (const f of fields.filter((f) => f.field === field)) {
-    if (f.wire === 0) values.push(f.int);
-    else for (const p of readFields(concatPacked(f.bytes))) values.push(p.int);
-  }
-  return values;
-}
-
-/** Packed varints have no keys: give each a synthetic key (field 1, wire 0) to reuse readFields. */
-function concatPacked(bytes: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let start = true;
-  for (const b of bytes) {
-    if (start) out.push(0x08);
-    out.push(b);
-    start = b < 0x80;
-  }
-  return Uint8Array.from(out);
-}
+// ---- ONNX conformance data, read with the package's onnx.proto decoder (src/onnx/onnx-proto.ts) ----
 
 export interface OnnxTensor { dims: number[]; data: Float32Array }
 
 /** A float TensorProto (data_type 1) from its serialized bytes. */
 export function readOnnxTensor(buf: Uint8Array): OnnxTensor {
-  const fields = readFields(buf);
-  const dims = ints(fields, 1);
-  const type = fields.find((f) => f.field === 2)?.int;
-  if (type !== 1) throw new Error(`expected a float tensor, got data_type ${type}`);
-  const raw = fields.find((f) => f.field === 9);
-  const bytes = raw ? raw.bytes : Uint8Array.from(fields.filter((f) => f.field === 4).flatMap((f) => [...f.bytes]));
-  const data = new Float32Array(new Uint8Array(bytes).buffer); // copy: the bytes may be an unaligned view
-  return { dims, data };
+  const t = decodeTensor(buf);
+  if (!(t.data instanceof Float32Array)) throw new Error(`expected a float tensor, got data_type ${t.dataType}`);
+  return { dims: t.dims, data: t.data };
 }
 
 export interface OnnxNode { opType: string; attributes: Record<string, number | number[] | string> }
 
 /** The single node of a one-operator ModelProto, with its int / ints / string / float attributes. */
 export function readOnnxNode(buf: Uint8Array): OnnxNode {
-  const graph = readFields(readFields(buf).find((f) => f.field === 7)!.bytes);
-  const node = readFields(graph.find((f) => f.field === 1)!.bytes);
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  const node = decodeModel(buf).graph.node[0]!;
   const attributes: OnnxNode["attributes"] = {};
-  for (const a of node.filter((f) => f.field === 5)) {
-    const af = readFields(a.bytes);
-    const name = text(af.find((f) => f.field === 1)!.bytes);
-    const i = af.find((f) => f.field === 3), s = af.find((f) => f.field === 4), fl = af.find((f) => f.field === 2);
-    if (af.some((f) => f.field === 8)) attributes[name] = ints(af, 8);
-    else if (i) attributes[name] = i.int;
-    else if (s) attributes[name] = text(s.bytes);
-    else if (fl) attributes[name] = new DataView(new Uint8Array(fl.bytes).buffer).getFloat32(0, true);
+  for (const a of node.attribute) {
+    const v = a.ints ?? a.i ?? a.s ?? a.f;
+    if (v !== undefined) attributes[a.name] = v;
   }
-  return { opType: text(node.find((f) => f.field === 4)!.bytes), attributes };
+  return { opType: node.opType, attributes };
 }
 
 /** NCHW data -> NHWC data (dims [n, c, h, w]). */

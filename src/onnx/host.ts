@@ -1,0 +1,200 @@
+// Host-side (TypeScript, not wasm) tensor helpers for the ONNX importer: index permutations,
+// broadcasting, padding and nearest resizing over row-major arrays. They handle layout changes
+// (NCHW <-> NHWC), shape plumbing and ops that have no kernel yet. HOST-SIDE: these loops run in
+// JavaScript, not in the SIMD kernels; they are fine for data movement and small tensors.
+import { fail, fmtShape } from "../errors.js";
+
+export type HostData = Float32Array | Float64Array;
+
+export const sizeOfDims = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** Row-major strides of `dims`. */
+export function stridesOf(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length);
+  let acc = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= dims[i]!;
+  }
+  return s;
+}
+
+/** HOST-SIDE. y = transpose(x, perm): y.dims[i] = x.dims[perm[i]] (ONNX Transpose). */
+export function permute<T extends HostData>(x: T, dims: readonly number[], perm: readonly number[], out?: T): T {
+  const rank = dims.length;
+  const xs = stridesOf(dims);
+  const yd = perm.map((p) => dims[p]!);
+  const n = x.length;
+  const y = out ?? (new (x.constructor as new (n: number) => T)(n));
+  if (n === 0) return y;
+  // Walk y in order with an odometer; the matching x offset is the sum of permuted strides.
+  const st = perm.map((p) => xs[p]!);
+  const idx = new Array<number>(rank).fill(0);
+  const inner = rank > 0 ? yd[rank - 1]! : 1;
+  const innerStride = rank > 0 ? st[rank - 1]! : 0;
+  let off = 0;
+  for (let i = 0; i < n; i += inner) {
+    for (let j = 0, o = off; j < inner; j++, o += innerStride) y[i + j] = x[o]!;
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      off += st[d]!;
+      if (idx[d]! < yd[d]!) break;
+      off -= st[d]! * yd[d]!;
+      idx[d] = 0;
+    }
+  }
+  return y;
+}
+
+/** ONNX multidirectional (numpy) broadcasting of shapes; throws naming `op` if incompatible. */
+export function broadcastShapes(op: string, shapes: readonly (readonly number[])[]): number[] {
+  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const d = s[i]!, k = rank - s.length + i;
+      if (d === out[k] || d === 1) continue;
+      if (out[k] === 1) out[k] = d;
+      else fail(op, `shapes ${shapes.map((x) => fmtShape(x)).join(", ")} cannot be broadcast together`);
+    }
+  }
+  return out;
+}
+
+/** Strides (elements) reading `dims` broadcast to `to` (0 on broadcast axes). */
+function broadcastStrides(dims: readonly number[], to: readonly number[]): number[] {
+  const s = stridesOf(dims);
+  return to.map((d, k) => {
+    const i = k - (to.length - dims.length);
+    return i < 0 || dims[i] === 1 ? 0 : s[i]!;
+  });
+}
+
+/** HOST-SIDE. y = x broadcast to `to` (ONNX Expand semantics for a compatible shape). */
+export function broadcastTo(x: HostData, dims: readonly number[], to: readonly number[]): Float64Array {
+  const st = broadcastStrides(dims, to);
+  const n = sizeOfDims(to);
+  const y = new Float64Array(n);
+  const idx = new Array<number>(to.length).fill(0);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    y[i] = x[off]!;
+    for (let d = to.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      off += st[d]!;
+      if (idx[d]! < to[d]!) break;
+      off -= st[d]! * to[d]!;
+      idx[d] = 0;
+    }
+  }
+  return y;
+}
+
+/** HOST-SIDE. Elementwise f over broadcast inputs (Float32Array result). */
+export function broadcastMap(
+  op: string, inputs: { data: HostData; dims: readonly number[] }[], f: (acc: number, v: number) => number,
+): { data: Float32Array; dims: number[] } {
+  const dims = broadcastShapes(op, inputs.map((x) => x.dims));
+  const out = new Float32Array(sizeOfDims(dims));
+  inputs.forEach((x, k) => {
+    const b = broadcastTo(x.data, x.dims, dims);
+    if (k === 0) out.set(b);
+    else for (let i = 0; i < out.length; i++) out[i] = f(out[i]!, b[i]!);
+  });
+  return { data: out, dims };
+}
+
+export type PadMode = "constant" | "reflect" | "edge";
+
+/**
+ * HOST-SIDE. ONNX Pad: pads = [begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}] (negative values
+ * crop). Modes constant (with `value`), reflect (mirror without the edge) and edge.
+ */
+export function padHost(x: HostData, dims: readonly number[], pads: readonly number[], mode: PadMode, value: number): { data: Float32Array; dims: number[] } {
+  const r = dims.length;
+  const yd = dims.map((d, i) => d + pads[i]! + pads[i + r]!);
+  if (yd.some((d) => d < 0)) fail("Pad", `pads [${pads.join(",")}] crop ${fmtShape(dims)} below zero`);
+  const n = sizeOfDims(yd);
+  const y = new Float32Array(n);
+  if (n === 0) return { data: y, dims: yd };
+  if (mode !== "constant" && dims.some((d, i) => d === 0 && yd[i]! > 0)) fail("Pad", `mode ${mode} cannot pad an empty axis`);
+  const xs = stridesOf(dims);
+  const idx = new Array<number>(r).fill(0);
+  for (let i = 0; i < n; i++) {
+    let off = 0, inside = true;
+    for (let d = 0; d < r; d++) {
+      let c = idx[d]! - pads[d]!;
+      const len = dims[d]!;
+      if (c < 0 || c >= len) {
+        if (mode === "constant") { inside = false; break; }
+        if (mode === "edge") c = c < 0 ? 0 : len - 1;
+        else {
+          if (len === 1) c = 0;
+          else {
+            const period = 2 * (len - 1);
+            c = ((c % period) + period) % period;
+            if (c >= len) c = period - c;
+          }
+        }
+      }
+      off += c * xs[d]!;
+    }
+    y[i] = inside ? x[off]! : value;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++idx[d]! < yd[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return { data: y, dims: yd };
+}
+
+export interface NearestOptions {
+  /** ONNX coordinate_transformation_mode. */
+  coordinateMode: string;
+  /** ONNX nearest_mode: round_prefer_floor, round_prefer_ceil, floor, ceil. */
+  nearestMode: string;
+}
+
+/** The input index along one axis for output index `o` (ONNX Resize, nearest). */
+function nearestIndex(o: number, inLen: number, outLen: number, scale: number, opt: NearestOptions): number {
+  let x: number;
+  switch (opt.coordinateMode) {
+    case "asymmetric": x = o / scale; break;
+    case "align_corners": x = outLen === 1 ? 0 : (o * (inLen - 1)) / (outLen - 1); break;
+    case "pytorch_half_pixel": x = outLen > 1 ? (o + 0.5) / scale - 0.5 : 0; break;
+    case "tf_half_pixel_for_nn": x = (o + 0.5) / scale; break;
+    case "half_pixel": x = (o + 0.5) / scale - 0.5; break;
+    default: fail("Resize", `coordinate_transformation_mode "${opt.coordinateMode}" is not supported with nearest`);
+  }
+  let i: number;
+  switch (opt.nearestMode) {
+    case "round_prefer_floor": i = x === Math.floor(x) + 0.5 ? Math.floor(x) : Math.round(x); break;
+    case "round_prefer_ceil": i = Math.round(x); break;
+    case "floor": i = Math.floor(x); break;
+    case "ceil": i = Math.ceil(x); break;
+    default: fail("Resize", `nearest_mode "${opt.nearestMode}" is not supported`);
+  }
+  return Math.min(Math.max(i, 0), inLen - 1);
+}
+
+/** HOST-SIDE. Nearest-neighbour resize of an N-d row-major tensor (ONNX Resize mode nearest / Upsample). */
+export function resizeNearest(
+  x: HostData, dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions,
+): Float32Array {
+  const r = dims.length;
+  const maps = outDims.map((len, d) => Int32Array.from({ length: len }, (_, o) => nearestIndex(o, dims[d]!, len, scales[d]!, opt)));
+  const xs = stridesOf(dims);
+  const n = sizeOfDims(outDims);
+  const y = new Float32Array(n);
+  const idx = new Array<number>(r).fill(0);
+  for (let i = 0; i < n; i++) {
+    let off = 0;
+    for (let d = 0; d < r; d++) off += maps[d]![idx[d]!]! * xs[d]!;
+    y[i] = x[off]!;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++idx[d]! < outDims[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return y;
+}

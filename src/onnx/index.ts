@@ -1,0 +1,9 @@
+// The public ONNX API (runs in every runtime: no file system access here; the Node-only
+// conformance runner is src/onnx/conformance.ts).
+export { importOnnx, OnnxModel, MIN_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./model.js";
+export { ONNX_OPS, type OnnxOp } from "./ops.js";
+export {
+  decodeModel, encodeModel, decodeTensor, encodeTensor, DataType as OnnxDataType, AttributeType as OnnxAttributeType,
+  type ModelProto, type GraphProto, type NodeProto, type AttributeProto, type TensorProto, type ValueInfoProto,
+  type OperatorSetIdProto,
+} from "./onnx-proto.js";
