@@ -14,3 +14,4 @@ export * from "./ops/batchnorm.js";
 export * from "./ops/lrn.js";
 export * from "./ops/dropout.js";
 export * from "./ops/concat.js";
+export * from "./model/index.js";
