@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
 import type { Engine, GraphSpec, Model, Tensor } from "../src/index.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, rng, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, rng, uniform } from "./harness.js";
 
 /**
  * Central differences at eps and eps/4 for `samples` random entries of `param`. An entry where the two
@@ -374,11 +374,14 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const x = uniform(6 * 6 * 4, 3);
     m.forward(x);
     const y = m.output();
+    const ys = y.toArray();
+    const k = ys.indexOf(Math.max(...ys)); // an active unit (the output ends in a ReLU)
     const onehot = new Float32Array(y.size);
-    onehot[5] = 1;
+    onehot[k] = 1;
     const sal = m.backward(onehot).toArray();
+    expect(sal.filter((v) => v !== 0).length).toBeGreaterThan(20);
     const xT: Tensor = e.tensor([1, 6, 6, 4], x);
-    expectGradientMatches(xT, sal, () => m.forward(xT.data).data[5]!, { eps: 1e-2, rtol: 3e-2, atol: 3e-3, samples: 12 });
+    expectGradientRobust(xT, sal, () => m.forward(xT.data).data[k]!, { samples: 12, label: "saliency" });
     xT.dispose();
     m.dispose();
   });

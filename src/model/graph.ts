@@ -5,7 +5,7 @@
 import { fail, fmtShape } from "../errors.js";
 import type { Shape } from "../tensor.js";
 import { layerKind, type LayerKind, type ParamDef } from "./layers.js";
-import { type ActivationName, type AnyNodeSpec, type GraphSpec, isSequential, type LayerSpec, type ModelSpec, sequentialToGraph } from "./spec.js";
+import { type ActivationName, type AnyNodeSpec, type GraphSpec, isSequential, type AnyLayerSpec, type ModelSpec, sequentialToGraph } from "./spec.js";
 
 /** A parameter as the model names it: `<node>.<param>`, with its resolved initialisation. */
 export interface CompiledParam extends ParamDef {
@@ -49,7 +49,7 @@ export interface CompiledGraph {
 const RELU_LIKE = new Set(["relu", "leakyRelu"]);
 
 /** Accepts a ModelSpec, or a bare array of layers with `inputShape`. */
-export function toGraphSpec(spec: ModelSpec | LayerSpec[], inputShape?: Shape): GraphSpec {
+export function toGraphSpec(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shape): GraphSpec {
   if (Array.isArray(spec)) {
     if (!inputShape) fail("model", "a sequential model given as an array of layers needs options.inputShape");
     return sequentialToGraph({ inputShape, layers: spec });
@@ -67,7 +67,7 @@ export function toGraphSpec(spec: ModelSpec | LayerSpec[], inputShape?: Shape): 
 }
 
 /** Compiles a spec: checks names and wiring, orders the nodes, infers shapes and parameters. */
-export function compileGraph(spec: ModelSpec | LayerSpec[], inputShape?: Shape): CompiledGraph {
+export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shape): CompiledGraph {
   const g = toGraphSpec(spec, inputShape);
   const shapes = new Map<string, Shape>();
   for (const inp of g.inputs) {

@@ -8,7 +8,7 @@ import { type DType, type Shape, sizeOf, Tensor } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam } from "./graph.js";
 import { fillInit, mulberry32, normalGenerator } from "./init.js";
 import { activationBackward, activationForward, type LayerBackwardContext } from "./layers.js";
-import type { LayerSpec, ModelSpec } from "./spec.js";
+import type { AnyLayerSpec, ModelSpec } from "./spec.js";
 import { summarizeGraph, type ModelSummary } from "./summary.js";
 
 /** Initial parameter values by full name (`conv1.weight`), e.g. from a checkpoint or an ONNX file. */
@@ -134,7 +134,7 @@ export class Model {
 
   constructor(
     readonly engine: Engine,
-    spec: ModelSpec | LayerSpec[],
+    spec: ModelSpec | AnyLayerSpec[],
     options: ModelOptions = {},
   ) {
     this.graph = compileGraph(spec, options.inputShape);
@@ -538,6 +538,6 @@ export class Model {
 }
 
 /** Shorthand for `new Model(engine, spec, options)`. */
-export function createModel(engine: Engine, spec: ModelSpec | LayerSpec[], options: ModelOptions = {}): Model {
+export function createModel(engine: Engine, spec: ModelSpec | AnyLayerSpec[], options: ModelOptions = {}): Model {
   return new Model(engine, spec, options);
 }

@@ -131,6 +131,9 @@ export type LayerSpec =
   | ConvSpec | ConvTransposeSpec | PoolSpec | GlobalPoolSpec | DenseSpec | ActivationSpec | BatchNormSpec
   | LrnSpec | DropoutSpec | FlattenSpec | AddSpec | ConcatSpec;
 
+/** A layer spec of any registered kind (kinds added by registerLayer carry their own fields). */
+export type AnyLayerSpec = LayerSpec | (LayerCommon & { [field: string]: unknown });
+
 /** A graph node: a layer spec plus its name and the names of its inputs (graph inputs or nodes). */
 export type NodeSpec = LayerSpec & { name: string; inputs: string[] };
 
@@ -148,7 +151,7 @@ export interface GraphSpec {
 export interface SequentialSpec {
   /** Per-image input shape, e.g. [28, 28, 1]. */
   inputShape: Shape;
-  layers: (LayerSpec | (LayerCommon & { [field: string]: unknown }))[];
+  layers: AnyLayerSpec[];
 }
 
 export type ModelSpec = GraphSpec | SequentialSpec;

@@ -3,7 +3,7 @@
 import type { Shape } from "../tensor.js";
 import { sizeOf } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode } from "./graph.js";
-import type { LayerSpec, ModelSpec } from "./spec.js";
+import type { AnyLayerSpec, ModelSpec } from "./spec.js";
 
 export interface SummaryRow {
   name: string;
@@ -91,6 +91,6 @@ export function summarizeGraph(g: CompiledGraph): ModelSummary {
 }
 
 /** The summary of a spec without building a model (no memory is allocated). */
-export function summary(spec: ModelSpec | LayerSpec[], inputShape?: Shape): ModelSummary {
+export function summary(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shape): ModelSummary {
   return summarizeGraph(compileGraph(spec, inputShape));
 }
