@@ -52,7 +52,7 @@ function checkModelGradients(
   m.zeroGrads();
   m.forward(xT, { training: opts.training });
   const dx = m.backward(weights).toArray();
-  const grads = new Map(m.parameters().map((p) => [p.name, p.grad!.toArray()]));
+  const grads = new Map(m.parameters().map((p) => [p.name, p.grad.toArray()]));
   const samples = opts.samples ?? 8;
   expectGradientRobust(xT, dx, loss, { samples, label: "input" });
   for (const p of m.parameters()) {
@@ -107,9 +107,9 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const e = await engine();
     const spec = nn.lenet5();
     spec.layers.splice(1, 0, { type: "batchNorm" });
-    const a = new nn.Model(e, spec, { seed: 7, backward: false });
-    const b = new nn.Model(e, spec, { seed: 7, backward: false });
-    const c = new nn.Model(e, spec, { seed: 8, backward: false });
+    const a = new nn.Model(e, spec, { seed: 7 });
+    const b = new nn.Model(e, spec, { seed: 7 });
+    const c = new nn.Model(e, spec, { seed: 8 });
     const pa = a.parameters(), pb = b.parameters(), pc = c.parameters();
     expect(pa.map((p) => p.name)).toEqual([
       "conv1.weight", "conv1.bias", "batchNorm1.weight", "batchNorm1.bias", "conv2.weight", "conv2.bias",
@@ -192,21 +192,23 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const x = uniform(2 * 144, 1), dy = uniform(20, 2);
     m.forward(x, { training: true });
     m.backward(dy);
-    const full = new Map(m.parameters().map((p) => [p.name, p.grad!.toArray()]));
+    const full = new Map(m.parameters().map((p) => [p.name, p.grad.toArray()]));
     const dxFull = m.layerGrad("input").toArray();
     m.zeroGrads();
     m.freeze(["conv1", "dense2.weight", "batchNorm1.bias"]).freeze(/^dense3\./);
-    const frozen = m.parameters().filter((p) => p.frozen).map((p) => p.name);
+    const params = m.parameters();
+    const frozen = params.filter((p) => p.frozen).map((p) => p.name);
     expect(frozen).toEqual(["conv1.weight", "conv1.bias", "batchNorm1.bias", "dense2.weight", "dense3.weight", "dense3.bias"]);
     m.forward(x, { training: true });
     const dx = m.backward(dy).toArray();
     expectClose(dx, dxFull, { rtol: 1e-6, atol: 1e-7, label: "dInput with frozen layers" });
     for (const p of m.parameters()) {
-      const g = p.grad!.toArray();
+      const g = p.grad.toArray();
       if (p.frozen) expect(g.every((v) => v === 0), p.name).toBe(true);
       else expectClose(g, full.get(p.name)!, { rtol: 1e-6, atol: 1e-7, label: p.name });
     }
     m.unfreeze((n) => n.startsWith("dense")).zeroGrads();
+    expect(params.filter((p) => p.frozen).map((p) => p.name)).toEqual(["conv1.weight", "conv1.bias", "batchNorm1.bias"]); // live records
     m.forward(x, { training: true });
     m.backward(dy);
     expectClose(m.parameters().find((p) => p.name === "dense2.weight")!.grad!.toArray(), full.get("dense2.weight")!, { rtol: 1e-6, atol: 1e-7 });
@@ -291,14 +293,14 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const bytes = e.memory.buffer.byteLength;
     const inUse = e.heap.bytesInUse;
     step();
-    const first = m.parameters().map((p) => p.grad!.toArray());
+    const first = m.parameters().map((p) => p.grad.toArray());
     for (let i = 0; i < 998; i++) step();
     step();
     expect(e.memory.buffer.byteLength).toBe(bytes);
     expect(e.heap.bytesInUse).toBe(inUse);
     // the only step-dependent part is the dropout mask: the conv/bn gradients below it vary, but
     // everything must stay finite, and the gradient of the last layer's bias is mask-independent
-    const last = m.parameters().map((p) => p.grad!.toArray());
+    const last = m.parameters().map((p) => p.grad.toArray());
     for (const g of last) expect(g.every(Number.isFinite)).toBe(true);
     expect(last.at(-1)).toEqual(first.at(-1));
     // inference after training uses the running statistics, which converged to this batch's
@@ -319,12 +321,37 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
       return m.backward(dy).toArray();
     };
     const dx1 = run();
-    const g1 = m.parameters().map((p) => p.grad!.toArray());
+    const g1 = m.parameters().map((p) => p.grad.toArray());
     for (let i = 0; i < 998; i++) run();
     const dx = run();
     expect(dx).toEqual(dx1);
-    expect(m.parameters().map((p) => p.grad!.toArray())).toEqual(g1);
+    expect(m.parameters().map((p) => p.grad.toArray())).toEqual(g1);
     expect(e.memory.buffer.byteLength).toBe(bytes);
+    m.dispose();
+  });
+
+  it("trains end to end: SGD on a fixed batch memorises it", async () => {
+    const e = await engine();
+    const m = new nn.Model(e, nn.lenet5({ inputSize: 12, classes: 4 }), { batch: 16, seed: 5 });
+    const x = uniform(16 * 144, 6, 0, 1);
+    const labels = e.ints([16], Array.from({ length: 16 }, (_, i) => i % 4));
+    const dlogits = e.zeros([16, 4]);
+    const losses: number[] = [];
+    for (let step = 0; step < 150; step++) {
+      m.zeroGrads();
+      const logits = m.forward(x, { training: true });
+      const { loss, probs } = nn.softmaxCrossEntropy(logits, labels);
+      nn.fill(dlogits, 0);
+      nn.softmaxCrossEntropyBackward(probs, labels, undefined, dlogits);
+      probs.dispose();
+      m.backward(dlogits);
+      for (const p of m.parameters()) nn.axpy(p.value, p.grad, -0.1);
+      losses.push(loss);
+    }
+    expect(losses[0]).toBeGreaterThan(1);
+    expect(losses.at(-1)).toBeLessThan(0.2 * losses[0]!);
+    labels.dispose();
+    dlogits.dispose();
     m.dispose();
   });
 

@@ -104,6 +104,7 @@ describe(`zoo models plan and run (${build} build)`, () => {
       expect(g.some((v) => v !== 0)).toBe(true);
     } else {
       expect(() => m.backward(new Float32Array(y.size))).toThrow(/backward: false/);
+      expect(() => m.parameters()).toThrow(/stateDict/);
     }
     expect(m.code().shape[0]).toBe(batch);
     const mem = m.memoryBytes();

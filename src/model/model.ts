@@ -34,12 +34,12 @@ export interface ForwardOptions {
   training?: boolean;
 }
 
-/** One trainable parameter: its value, its gradient (null when the model has no backward) and whether it is frozen. */
+/** One trainable parameter: its value, its gradient and whether it is frozen (live). */
 export interface ParamEntry {
-  name: string;
-  value: Tensor;
-  grad: Tensor | null;
-  frozen: boolean;
+  readonly name: string;
+  readonly value: Tensor;
+  readonly grad: Tensor;
+  readonly frozen: boolean;
 }
 
 /** Selects parameters: full names (`conv1.weight`) or layer names (`conv1`: all its parameters), a RegExp, or a predicate. */
@@ -125,6 +125,7 @@ export class Model {
   private readonly slots: ParamSlot[] = [];
   private readonly slotByName = new Map<string, ParamSlot>();
   private readonly paramBlocks: Block[] = [];
+  private entries: ParamEntry[] | undefined;
   private planned: Plan | null = null;
   private scratchTop = 0;
   private step = 0;
@@ -201,9 +202,21 @@ export class Model {
     return this;
   }
 
-  /** Trainable parameters in layer order, named `<layer>.<param>` (conv1.weight, conv1.bias, bn1.weight...). */
+  /**
+   * Trainable parameters in layer order, named `<layer>.<param>` (conv1.weight, conv1.bias,
+   * bn1.weight...), as the {value, grad, frozen} records optimizers take. The records are the same
+   * objects on every call and `frozen` is live (it follows freeze / unfreeze). A model built with
+   * `backward: false` has no gradients: use stateDict() for its values.
+   */
   parameters(): ParamEntry[] {
-    return this.slots.filter((s) => s.trainable).map((s) => ({ name: s.fullName, value: s.value, grad: s.grad, frozen: s.frozen }));
+    if (!this.hasBackward) fail("Model.parameters", "the model was built with backward: false (no gradients): use stateDict()");
+    this.entries ??= this.slots.filter((s) => s.trainable).map((s) => ({
+      name: s.fullName, value: s.value, grad: s.grad!,
+      get frozen() {
+        return s.frozen;
+      },
+    }));
+    return [...this.entries];
   }
 
   /** Non-trainable state (batch norm runningMean / runningVar). */

@@ -38,7 +38,7 @@ export interface ModelSummary {
 }
 
 const fmtInt = (n: number) => n.toLocaleString("en-US");
-const fmtMB = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const fmtMB = (bytes: number) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 
 function describe(n: CompiledNode): string {
   const s = n.spec as Record<string, unknown>;
