@@ -82,7 +82,7 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
   for (const n of g.nodes as AnyNodeSpec[]) {
     if (!n || typeof n.name !== "string" || !n.name) fail("model", `every node needs a name, got ${JSON.stringify(n)}`);
     if (byName.has(n.name) || shapes.has(n.name)) fail("model", `duplicate name '${n.name}'`);
-    if (!Array.isArray(n.inputs) || n.inputs.length === 0) fail("model", `node '${n.name}' needs a non-empty inputs array`);
+    if (!Array.isArray(n.inputs)) fail("model", `node '${n.name}' needs an inputs array`);
     byName.set(n.name, n);
   }
   for (const n of byName.values()) {
@@ -113,8 +113,8 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
   for (const n of order) {
     const kind = layerKind(n.type);
     const arity = kind.arity ?? 1;
-    if (arity !== "many" && n.inputs.length !== arity) {
-      fail("model", `layer '${n.name}' (${n.type}) takes ${arity} input(s), got ${n.inputs.length}: ${n.inputs.join(", ")}`);
+    if (arity === "many" ? n.inputs.length === 0 : n.inputs.length !== arity) {
+      fail("model", `layer '${n.name}' (${n.type}) takes ${arity === "many" ? "one or more" : arity} input(s), got ${n.inputs.length}: ${n.inputs.join(", ")}`);
     }
     const inputShapes = n.inputs.map((i) => shapes.get(i)!);
     const shape = [...kind.outputShape(n, inputShapes)];

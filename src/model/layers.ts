@@ -76,7 +76,7 @@ export interface LayerBackwardContext extends LayerContext {
 /** One layer type. Only `type`, `outputShape`, `forward` and `backward` are required. */
 export interface LayerKind {
   readonly type: string;
-  /** Number of inputs: an exact count (default 1) or "many" (one or more). */
+  /** Number of inputs: an exact count (default 1; 0 for a source such as a constant) or "many" (one or more). */
   readonly arity?: number | "many";
   /** Backward reads the layer's own output y (so no activation may be fused in place after it). */
   readonly readsOutput?: boolean;
