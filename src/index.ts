@@ -22,3 +22,4 @@ export * from "./data/idx.js";
 export * from "./data/mnist.js";
 export * from "./data/batches.js";
 export * from "./onnx/index.js";
+export * from "./model/index.js";
