@@ -6,7 +6,7 @@
 // Usage: node scripts/build.mjs [--wasm-only]
 import asc from "assemblyscript/asc";
 import * as esbuild from "esbuild";
-import { readFileSync, writeFileSync, mkdirSync, renameSync, rmSync, existsSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync, mkdirSync, renameSync, rmSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -53,4 +53,16 @@ if (!process.argv.includes("--wasm-only")) {
     logLevel: "warning",
   });
   console.log("bundle: dist/simdnet.js", readFileSync("dist/simdnet.js").length, "bytes");
+  // The command line (Node only): its dependencies (cli-progress, fast-png) bundled in.
+  await esbuild.build({
+    entryPoints: ["src/cli/main.ts"],
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    platform: "node",
+    outfile: "dist/cli.js",
+    banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: "warning",
+  });
+  chmodSync("dist/cli.js", 0o755);
 }

@@ -23,3 +23,4 @@ export * from "./data/mnist.js";
 export * from "./data/batches.js";
 export * from "./onnx/index.js";
 export * from "./model/index.js";
+export * from "./train/fit.js";

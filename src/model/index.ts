@@ -13,3 +13,4 @@ export {
   type ModelOptions, type ForwardOptions, type ParamEntry, type ParamSelector, type ParamValues, type ModelInput,
 } from "./model.js";
 export * from "./zoo.js";
+export { saveWeights, loadWeights } from "./weights.js";
