@@ -69,6 +69,19 @@ function take(set: LabeledImages, limit: number | undefined): LabeledImages {
   return { ...set, count: limit, images: set.images.subarray(0, limit * pixels), labels: set.labels.subarray(0, limit) };
 }
 
+/** Mean and standard deviation of the pixels (scaled to [0, 1]) of a data set. */
+function pixelStats(set: LabeledImages): { mean: number; std: number } {
+  let sum = 0, sq = 0;
+  const n = set.count * set.height * set.width;
+  for (let i = 0; i < n; i++) {
+    const v = set.images[i]! / 255;
+    sum += v;
+    sq += v * v;
+  }
+  const mean = sum / n;
+  return { mean: Number(mean.toFixed(4)), std: Number(Math.sqrt(Math.max(sq / n - mean * mean, 1e-12)).toFixed(4)) };
+}
+
 async function train(flags: Flags): Promise<void> {
   const modelName = (flags.model as string | undefined) ?? "lenet5";
   const epochs = intFlag(flags, "epochs", 5);
@@ -96,9 +109,10 @@ async function train(flags: Flags): Promise<void> {
     barsize: 30, hideCursor: true, noTTYOutput: false,
   });
   const schedule = cosineDecay({ lr, total: epochs, minLr: lr * 0.05 });
+  const normalize = pixelStats(trainSet);
   let running = { loss: 0, right: 0, n: 0 };
   fit(model, trainSet, {
-    epochs, batchSize, optimizer, schedule, seed,
+    epochs, batchSize, optimizer, schedule, seed, normalize,
     onStep: (s) => {
       if (s.step === 1) {
         running = { loss: 0, right: 0, n: 0 };
@@ -119,9 +133,12 @@ async function train(flags: Flags): Promise<void> {
         `${Math.round(info.imagesPerSecond)} images/s, ${info.seconds.toFixed(1)} s, lr ${info.lr.toPrecision(3)}`);
     },
   });
-  const result = evaluate(model, data.test, { batchSize: 100 });
+  const result = evaluate(model, data.test, { batchSize: 100, normalize });
   console.log(`test accuracy ${(100 * result.accuracy).toFixed(2)}% on ${data.test.count.toLocaleString("en-US")} test images (loss ${result.loss.toFixed(4)})`);
-  writeFileSync(out, saveWeights(model, { model: modelName, epochs: String(epochs), testAccuracy: result.accuracy.toFixed(4) }));
+  writeFileSync(out, saveWeights(model, {
+    model: modelName, epochs: String(epochs), testAccuracy: result.accuracy.toFixed(4),
+    inputMean: String(normalize.mean), inputStd: String(normalize.std),
+  }));
   console.log(`weights saved to ${out}`);
 }
 
@@ -182,8 +199,10 @@ async function predict(positionals: string[], flags: Flags): Promise<void> {
   const e = await init({ build: buildFlag(flags) });
   const modelName = (flags.model as string | undefined) ?? "lenet5";
   const model = createModel(e, zooSpec(modelName, { classes: 10, channels: 1, inputSize: set.height }), { backward: false });
-  loadWeights(model, bytes);
-  const result = evaluate(model, set, { batchSize: Math.min(100, set.count) });
+  const meta = loadWeights(model, bytes);
+  // the pixel normalisation the model was trained with (saved by train)
+  const normalize = meta.inputMean && meta.inputStd ? { mean: Number(meta.inputMean), std: Number(meta.inputStd) } : undefined;
+  const result = evaluate(model, set, { batchSize: Math.min(100, set.count), normalize });
   if (positionals.length > 0) {
     const names = positionals[0]!.toLowerCase().endsWith(".png") ? positionals : Array.from({ length: set.count }, (_, i) => `#${i}`);
     for (let i = 0; i < set.count; i++) {
