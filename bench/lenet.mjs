@@ -7,6 +7,7 @@
 //              (gradients by tf.grad, so '@tensorflow/tfjs' must be loaded; the wasm backend cannot
 //              run it: it has no Conv2DBackpropFilter kernel)
 //   ConvNetJS: its own Net + Trainer ('sgd', momentum 0, no decay, batch_size 64 = one update per step)
+// Every library starts from the same weights; the bench compares their initial losses.
 // FLOPs counted: 3 x the forward conv + dense FLOPs (forward, input gradient, weight gradient).
 
 export const BATCH = 64, CLASSES = 10, LR = 0.01;
@@ -49,17 +50,21 @@ export function lenetCase({ na, rand }) {
       const g = Object.fromEntries(Object.entries(LAYERS).map(([k, shape]) => [k, keep(e.zeros(shape))]));
       const x = keep(e.tensor([BATCH, 32, 32, 1], get().x)), labels = keep(e.ints([BATCH], get().labels));
       const pool = { kernel: 2, strides: 2 };
+      const forward = () => {
+        const a1 = nn.relu(nn.conv2d(x, p.w1, p.b1));
+        const p1 = nn.maxPool2d(a1, pool);
+        const a2 = nn.relu(nn.conv2d(p1.y, p.w2, p.b2));
+        const p2 = nn.maxPool2d(a2, pool); // [64,5,5,16] feeds dense directly (flattened NHWC)
+        const a3 = nn.relu(nn.dense(p2.y, p.w3, p.b3));
+        const a4 = nn.relu(nn.dense(a3, p.w4, p.b4));
+        const logits = nn.dense(a4, p.w5, p.b5);
+        return { a1, p1, a2, p2, a3, a4, ...nn.softmaxCrossEntropy(logits, labels) };
+      };
+      const initialLoss = e.tidy(() => forward().loss);
       const step = () =>
         e.tidy(() => {
           for (const t of Object.values(g)) nn.fill(t, 0);
-          const a1 = nn.relu(nn.conv2d(x, p.w1, p.b1));
-          const p1 = nn.maxPool2d(a1, pool);
-          const a2 = nn.relu(nn.conv2d(p1.y, p.w2, p.b2));
-          const p2 = nn.maxPool2d(a2, pool); // [64,5,5,16] feeds dense directly (flattened NHWC)
-          const a3 = nn.relu(nn.dense(p2.y, p.w3, p.b3));
-          const a4 = nn.relu(nn.dense(a3, p.w4, p.b4));
-          const logits = nn.dense(a4, p.w5, p.b5);
-          const { loss, probs } = nn.softmaxCrossEntropy(logits, labels);
+          const { a1, p1, a2, p2, a3, a4, loss, probs } = forward();
           const d5 = nn.denseBackward(nn.softmaxCrossEntropyBackward(probs, labels, 1 / BATCH), a4, p.w5, { dw: g.w5, db: g.b5 });
           const d4 = nn.denseBackward(nn.reluBackward(d5.dx, a4), a3, p.w4, { dw: g.w4, db: g.b4 });
           const d3 = nn.denseBackward(nn.reluBackward(d4.dx, a3), p2.y, p.w3, { dw: g.w3, db: g.b3 });
@@ -70,7 +75,7 @@ export function lenetCase({ na, rand }) {
           for (const k of Object.keys(p)) nn.axpy(p[k], g[k], -LR);
           return loss;
         });
-      return { fn: step, loss: step, dispose: () => made.forEach((t) => t.dispose()) };
+      return { fn: step, initialLoss, dispose: () => made.forEach((t) => t.dispose()) };
     },
     async tfjs({ tf, backend }) {
       await tf.setBackend(backend);
@@ -92,15 +97,14 @@ export function lenetCase({ na, rand }) {
         tf.dispose([...Object.values(v), x, onehot]);
         optimizer.dispose();
       };
-      const step = () => tf.tidy(() => optimizer.minimize(lossFn, true).dataSync()[0]);
-      try {
-        step();
-      } catch (err) {
+      // The gradients need these kernels; the wasm backend lacks the first.
+      const missing = ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad"].find((k) => !tf.getKernel(k, backend));
+      if (missing) {
         dispose();
-        const m = /Kernel '(\w+)' not registered/.exec(err.message);
-        return na(m ? `${m[1]} not registered` : err.message);
+        return na(`${missing} not registered`);
       }
-      return { fn: () => tf.tidy(() => void optimizer.minimize(lossFn, false)), loss: step, dispose };
+      const initialLoss = tf.tidy(() => lossFn().dataSync()[0]);
+      return { fn: () => tf.tidy(() => void optimizer.minimize(lossFn, false)), initialLoss, dispose };
     },
     ort: () => na("inference only"),
     convnetjs({ cnj }) {
@@ -115,18 +119,26 @@ export function lenetCase({ na, rand }) {
         { type: "fc", num_neurons: 84, activation: "relu" },
         { type: "softmax", num_classes: CLASSES },
       ]);
+      // Same initial weights: conv filters are HWC volumes per output channel, fc filters one per output.
+      const weighted = net.layers.filter((l) => l.layer_type === "conv" || l.layer_type === "fc");
+      weighted.forEach((layer, i) => {
+        const w = get().params[`w${i + 1}`], b = get().params[`b${i + 1}`];
+        const outs = layer.out_depth, per = w.length / outs;
+        for (let o = 0; o < outs; o++) for (let t = 0; t < per; t++) layer.filters[o].w[t] = w[t * outs + o];
+        layer.biases.w.set(b);
+      });
       const trainer = new cnj.Trainer(net, { method: "sgd", learning_rate: LR, batch_size: BATCH, momentum: 0, l2_decay: 0 });
       const xs = Array.from({ length: BATCH }, (_, i) => {
         const vol = new cnj.Vol(32, 32, 1, 0);
         vol.w.set(get().x.subarray(i * 1024, (i + 1) * 1024));
         return vol;
       });
+      let initialLoss = 0;
+      for (let i = 0; i < BATCH; i++) initialLoss -= Math.log(net.forward(xs[i], false).w[get().labels[i]]) / BATCH;
       const step = () => {
-        let loss = 0;
-        for (let i = 0; i < BATCH; i++) loss += trainer.train(xs[i], get().labels[i]).cost_loss;
-        return loss / BATCH;
+        for (let i = 0; i < BATCH; i++) trainer.train(xs[i], get().labels[i]);
       };
-      return { fn: step, loss: step };
+      return { fn: step, initialLoss };
     },
   };
 }

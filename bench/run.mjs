@@ -190,6 +190,12 @@ for (const cs of cases) {
       check[refId] = `failed: ${oneLine(err)}`;
     }
   }
+  // Training step: every library's loss before training (same weights and batch) against simdnet's.
+  const lossRef = built["simdnet-simd"]?.initialLoss;
+  if (lossRef !== undefined) {
+    for (const [id, b] of Object.entries(built)) if (id !== "simdnet-simd" && b.initialLoss !== undefined) check[id] = Math.abs(b.initialLoss - lossRef) / Math.abs(lossRef);
+    check.initialLoss = Object.fromEntries(Object.entries(built).map(([id, b]) => [id, b.initialLoss]));
+  }
   for (const b of Object.values(built)) await b.dispose?.();
 
   // Ratios and peak fractions for each simdnet build.
@@ -206,10 +212,13 @@ for (const cs of cases) {
       speedup: ratios,
     };
   }
-  records.push({ name: cs.name, flops: cs.flops, memoryBound: !!cs.memoryBound, results: cells, simdnet, maxRelDiffVs: refId ? { reference: refId, ...check } : null });
+  const reference = refId ?? (lossRef !== undefined ? "simdnet-simd" : null);
+  records.push({ name: cs.name, flops: cs.flops, memoryBound: !!cs.memoryBound, results: cells, simdnet, maxRelDiffVs: reference ? { reference, ...check } : null });
   const summary = Object.entries(cells).map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`).join(", ");
   log(`${cs.name}: ${summary}  [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
-  for (const [id, d] of Object.entries(check)) if (typeof d === "string" || d > 1e-3) log(`  WARNING: ${id} output differs from ${refId}: ${typeof d === "string" ? d : d.toExponential(2)}`);
+  for (const [id, d] of Object.entries(check)) {
+    if (typeof d === "string" || d > 1e-3) log(`  WARNING: ${id} output differs from ${reference}: ${typeof d === "string" ? d : d.toExponential(2)}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +261,7 @@ const mainBuild = simdnetCols.some((c) => c.build === "relaxed" && !c.error) ? "
 const header = ["case"];
 for (const c of simdnetCols) header.push(`${c.build} ms`, "GF/s", "%peak");
 for (const p of peerCols) header.push(`${p.id} ms (x)`);
+header.push("max diff");
 const rows = [header];
 for (const r of records) {
   const row = [r.name + (r.memoryBound ? "*" : "")];
@@ -272,6 +282,9 @@ for (const r of records) {
       row.push(`${few}${fmtMs(cell.ms)} (${x === undefined ? "?" : fmtX(x)})`);
     }
   }
+  const diffs = Object.values(r.maxRelDiffVs ?? {}).filter((d) => typeof d === "number");
+  const failed = Object.entries(r.maxRelDiffVs ?? {}).filter(([, d]) => typeof d === "string" && d !== r.maxRelDiffVs.reference);
+  row.push(failed.length ? `?${note(`check failed: ${failed.map(([id, d]) => `${id} ${d}`).join("; ")}`)}` : diffs.length ? Math.max(...diffs).toExponential(0) : "-");
   rows.push(row);
 }
 const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -289,6 +302,7 @@ out.push(widths.map((w) => "-".repeat(w)).join("  "));
 for (const r of rows.slice(1)) out.push(line(r));
 out.push("");
 out.push(`(x) = speed-up of simdnet-${mainBuild} over that peer: peer ms / simdnet ms (> 1: simdnet faster).`);
+out.push(`max diff = largest max|y - y_simd| / max|y_simd| of any library's output against simdnet-simd's (LeNet: initial loss).`);
 out.push(`%peak = simdnet GFLOP/s / the measured peak of its instruction set (simd: mul+add, relaxed: relaxed_madd).`);
 out.push(`* memory-bound: FLOP = one add/compare per window tap, so GF/s and %peak say little there.`);
 out.push(`Layouts: simdnet, TF.js NHWC; onnxruntime-web NCHW (its native layout; its run() also copies x in and y out);`);
