@@ -41,6 +41,12 @@ const outFile = values("out")[0] ?? join(root, "build", "bench.json");
 const log = (...a) => console.error(...a);
 const started = performance.now();
 
+const cases = allCases().filter((c) => filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f)));
+if (cases.length === 0) {
+  console.error(`bench: no case matches ${filters.map((f) => JSON.stringify(f)).join(", ")}`);
+  process.exit(1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // libraries
 
@@ -122,17 +128,12 @@ for (const c of columns) if (c.error) log(`${c.id}: n/a (${c.error})`);
 
 log(`measuring the wasm SIMD peak (f32x4 mul+add, relaxed_madd) ...`);
 const peaks = await measurePeaks(method);
-for (const [k, p] of Object.entries(peaks)) log(`  peak ${k}: ${p.error ? `n/a (${p.error})` : `${p.gflops.toFixed(1)} GFLOP/s (${p.accumulators} accumulators)`}`);
+for (const [k, p] of Object.entries(peaks)) log(`  peak ${k}: ${p.error ? `n/a (${p.error})` : `${p.gflops.toFixed(1)} GFLOP/s (${p.form}, ${p.accumulators} accumulators)`}`);
 const peakFor = { "simdnet-simd": peaks.simd?.gflops, "simdnet-relaxed": peaks.relaxed?.gflops, "simdnet-scalar": peaks.simd?.gflops };
 
 // ---------------------------------------------------------------------------------------------
 // cases
 
-const cases = allCases().filter((c) => filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f)));
-if (cases.length === 0) {
-  console.error(`bench: no case matches ${filters.map((f) => JSON.stringify(f)).join(", ")}`);
-  process.exit(1);
-}
 
 /** max |a - ref| / max |ref|, or a string when the sizes differ. */
 function relDiff(a, ref) {
@@ -292,10 +293,8 @@ const line = (r) => r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(
 const out = [];
 out.push(`simdnet bench ${quick ? "(--quick: 1 warm-up call, 5 timed calls; rough)" : "(median of >= 20 calls after >= 300 ms warm-up, libraries interleaved)"}`);
 out.push(`machine: ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores; Node ${process.version}; one thread everywhere`);
-out.push(
-  `measured wasm SIMD peak (one core): f32x4 mul+add ${peaks.simd?.gflops?.toFixed(1) ?? "n/a"} GFLOP/s, ` +
-    `f32x4.relaxed_madd ${peaks.relaxed?.gflops?.toFixed(1) ?? `n/a (${peaks.relaxed?.error})`} GFLOP/s`,
-);
+const fmtPeak = (p) => (p?.gflops ? `${p.gflops.toFixed(1)} GFLOP/s` : `n/a (${p?.error})`);
+out.push(`measured wasm SIMD peak (one core): f32x4 mul+add ${fmtPeak(peaks.simd)}, f32x4.relaxed_madd ${fmtPeak(peaks.relaxed)}`);
 out.push("");
 out.push(line(rows[0]));
 out.push(widths.map((w) => "-".repeat(w)).join("  "));
