@@ -131,13 +131,18 @@ export function tsne(x: ArrayLike<number>, dim: number, options: TsneOptions = {
         sumQ += 2 * v;
       }
     }
+    // dC/dy_i = 4 sum_j (p_ij - q_ij) num_ij (y_i - y_j); the pair term is antisymmetric: one pass over i < j
     grad.fill(0);
+    const invQ = 1 / sumQ;
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        if (j === i) continue;
+      for (let j = i + 1; j < n; j++) {
         const q = num[i * n + j]!;
-        const m = 4 * (pScale * P[i * n + j]! - q / sumQ) * q;
-        for (let k = 0; k < out; k++) grad[i * out + k] = grad[i * out + k]! + m * (Y[i * out + k]! - Y[j * out + k]!);
+        const m = 4 * (pScale * P[i * n + j]! - q * invQ) * q;
+        for (let k = 0; k < out; k++) {
+          const t = m * (Y[i * out + k]! - Y[j * out + k]!);
+          grad[i * out + k] = grad[i * out + k]! + t;
+          grad[j * out + k] = grad[j * out + k]! - t;
+        }
       }
     }
     for (let i = 0; i < n * out; i++) {
