@@ -2,6 +2,7 @@
 //   vitest     the host and every kernel in every build (tests/*.test.ts)
 //   as-pect    the kernels tested inside wasm (assembly/__tests__), compiled scalar, SIMD, relaxed
 //   runtimes   the bundled package in Node, Deno, Bun and headless Chromium (tests/runtimes/)
+//   playground the browser playground trained and used in headless Chromium (tests/runtimes/playground.mjs)
 // Installs what the suites need and is missing (Debian's chromium, as root in CI).
 // Ends with the line CI reads, alone on the last line: "N passed, N failed". Exit code 1 on any failure.
 import { spawn, spawnSync } from "node:child_process";
@@ -107,6 +108,12 @@ const runtimesReport = "build/runtimes-report.json";
 rmSync(runtimesReport, { force: true });
 run("runtimes", process.execPath, ["tests/runtimes/run.mjs", "--json", runtimesReport]);
 countReport("runtimes", runtimesReport, (json) => [json.passed, json.failed]);
+
+// playground: the page served by scripts/playground.mjs, driven in headless Chromium.
+const playgroundReport = "build/playground-report.json";
+rmSync(playgroundReport, { force: true });
+run("playground", process.execPath, ["tests/runtimes/playground.mjs", "--json", playgroundReport]);
+countReport("playground", playgroundReport, (json) => [json.passed, json.failed]);
 
 console.log(`\nall suites in ${seconds(started)}`);
 console.log(`${passed} passed, ${failed} failed`);

@@ -24,3 +24,4 @@ export * from "./data/batches.js";
 export * from "./onnx/index.js";
 export * from "./model/index.js";
 export * from "./train/fit.js";
+export * from "./viz/index.js";

@@ -2,6 +2,7 @@
 //   train     train a zoo model (default LeNet-5 on the embedded Fashion-MNIST subset) and save weights
 //   summary   the per-layer accounting table of a zoo model
 //   predict   run saved weights on images (IDX files, PNG files, or the embedded test set)
+//   viz       visualisations written as PNG files (src/cli/viz.ts parses its own flags)
 // Each subcommand is one function taking parsed options; `main` dispatches.
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -18,6 +19,7 @@ import { loadWeights, saveWeights } from "../model/weights.js";
 import { evaluate, fit } from "../train/fit.js";
 import { Adam, type Optimizer, SGD } from "../train/optimizers.js";
 import { cosineDecay } from "../train/schedules.js";
+import { vizCommand, VIZ_USAGE } from "./viz.js";
 import { zooSpec, ZOO } from "./zoo-registry.js";
 
 const USAGE = `simdnet: convolutional networks on WebAssembly SIMD
@@ -35,7 +37,7 @@ usage:
   simdnet predict --weights FILE [--model lenet5] [IMAGES...] [--labels FILE] [--data DIR]
       Classifies images: an IDX images file (.gz or raw), PNG files, or (no images) the test set
       of --data or the embedded set. Prints one line per image (or the accuracy for a data set).
-`;
+${VIZ_USAGE}`;
 
 type Flags = Record<string, string | boolean | undefined>;
 /** Every --flag takes a value; an unknown flag is an error (parseArgs strict mode). */
@@ -215,6 +217,7 @@ async function predict(positionals: string[], flags: Flags): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "viz") return vizCommand(rest); // its own flags
   let parsed;
   try {
     parsed = parseArgs({

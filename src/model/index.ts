@@ -10,7 +10,7 @@ export { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam
 export { summary, summarizeGraph, type ModelSummary, type SummaryRow } from "./summary.js";
 export {
   Model, createModel,
-  type ModelOptions, type ForwardOptions, type ParamEntry, type ParamSelector, type ParamValues, type ModelInput,
+  type ModelOptions, type ForwardOptions, type BackwardOptions, type ParamEntry, type ParamSelector, type ParamValues, type ModelInput,
 } from "./model.js";
 export * from "./zoo.js";
 export { saveWeights, loadWeights } from "./weights.js";

@@ -69,6 +69,8 @@ export interface LayerBackwardContext extends LayerContext {
   readonly dx: readonly Tensor[];
   /** Parameter gradients by short name: ACCUMULATE into them. */
   readonly grads: Readonly<Record<string, Tensor>>;
+  /** Guided backpropagation (Model.backward's `guided`): ReLU kinds pass only positive gradients (may clamp dy in place). */
+  readonly guided?: boolean;
   /** True when the parameter is frozen: its gradient is discarded, so skip computing it where cheap. */
   frozen(param: string): boolean;
 }
@@ -385,7 +387,10 @@ export function activationBackward(act: ActivationName, spec: AnyNodeSpec, dy: T
 registerLayer({
   type: "relu", readsOutput: true, outputShape: sameShapeOut,
   forward: (c) => void relu(c.x[0]!, c.y),
-  backward: (c) => void reluBackward(c.dy, c.y, c.dx[0]),
+  backward(c) {
+    if (c.guided) relu(c.dy, c.dy);
+    reluBackward(c.dy, c.y, c.dx[0]);
+  },
 });
 registerLayer({
   type: "leakyRelu", outputShape: sameShapeOut,

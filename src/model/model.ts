@@ -7,6 +7,7 @@ import { checkInt, fail, fmtShape, SimdnetError } from "../errors.js";
 import { type DType, type Shape, sizeOf, Tensor } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam } from "./graph.js";
 import { fillInit, mulberry32, normalGenerator } from "./init.js";
+import { relu } from "../ops/elementwise.js";
 import { activationBackward, activationForward, type LayerBackwardContext } from "./layers.js";
 import type { AnyLayerSpec, ModelSpec } from "./spec.js";
 import { summarizeGraph, type ModelSummary } from "./summary.js";
@@ -27,6 +28,15 @@ export interface ModelOptions {
   codeLayer?: string;
   /** Plan for this batch right away. */
   batch?: number;
+}
+
+export interface BackwardOptions {
+  /**
+   * Guided backpropagation (Springenberg et al. 2015): every ReLU (fused or a layer) passes only
+   * positive gradients, i.e. its incoming gradient is clamped at 0 in place before the usual
+   * x > 0 mask. Not a gradient of anything: for visualisation only. Default false.
+   */
+  guided?: boolean;
 }
 
 export interface ForwardOptions {
@@ -336,7 +346,7 @@ export class Model {
         }
         contexts.push({
           engine: e, spec: n.spec, x: n.inputs.map((i) => values.get(i)!), y: values.get(n.name)!, params, saved,
-          training: false, seed: 0, scratch: (s: Shape) => this.scratchView(s),
+          training: false, guided: false, seed: 0, scratch: (s: Shape) => this.scratchView(s),
           dy: gradsMap.get(n.name)!, dx: n.inputs.map((i) => gradsMap.get(i)!), grads: pgrads,
           frozen: (p: string) => this.slotByName.get(`${n.name}.${p}`)?.frozen ?? false,
         });
@@ -471,13 +481,14 @@ export class Model {
    * (call zeroGrads() between steps); frozen parameters keep zero gradients. Returns the gradient
    * w.r.t. the (first) input, a view owned by the model (saliency maps).
    */
-  backward(dOutput: ModelInput): Tensor {
+  backward(dOutput: ModelInput, options: BackwardOptions = {}): Tensor {
     const p = this.requirePlan("backward");
     if (!this.hasBackward) fail("Model.backward", "the model was built with backward: false");
     if (!this.forwardDone) fail("Model.backward", "run forward first (after each plan)");
     const g = this.graph, k = this.engine.kernels;
     const gradBlock = p.blocks[1]!;
     k.fill_f32(gradBlock.ptr, 0, gradBlock.bytes / 4);
+    const guided = options.guided ?? false;
     const douts = this.namedInputs("Model.backward", dOutput, g.outputs);
     for (const [name, v] of douts) this.copyIn("Model.backward", p.grads.get(name)!, v, `gradient of output '${name}'`);
     for (let i = g.nodes.length - 1; i >= 0; i--) {
@@ -485,6 +496,7 @@ export class Model {
       if (n.storage === "alias") continue; // shares its input's gradient
       this.scratchTop = 0;
       const dy = p.grads.get(n.name)!;
+      if (guided && n.activation === "relu") relu(dy, dy);
       if (n.activation !== "none") {
         const dpre = this.scratchView(dy.shape);
         k.fill_f32(dpre.ptr, 0, dpre.size);
@@ -492,6 +504,7 @@ export class Model {
         c.dy = dpre;
       } else c.dy = dy;
       c.training = this.lastTraining;
+      c.guided = guided;
       n.kind.backward(c);
     }
     for (const s of this.slots) if (s.frozen && s.grad) k.fill_f32(s.grad.ptr, 0, s.grad.size);
