@@ -41,7 +41,7 @@ ${VIZ_USAGE}`;
 
 type Flags = Record<string, string | boolean | undefined>;
 /** Every --flag takes a value; an unknown flag is an error (parseArgs strict mode). */
-const STRING_FLAGS = ["model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels"];
+const STRING_FLAGS = ["flip", "model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels"];
 
 function intFlag(flags: Flags, name: string, fallback: number): number {
   const v = flags[name];
@@ -114,7 +114,7 @@ async function train(flags: Flags): Promise<void> {
   const normalize = pixelStats(trainSet);
   let running = { loss: 0, right: 0, n: 0 };
   fit(model, trainSet, {
-    epochs, batchSize, optimizer, schedule, seed, normalize,
+    epochs, batchSize, optimizer, schedule, seed, normalize, flip: flags.flip !== "off",
     onStep: (s) => {
       if (s.step === 1) {
         running = { loss: 0, right: 0, n: 0 };

@@ -81,6 +81,8 @@ export interface BatchOptions {
   dropLast?: boolean;
   /** Default "unit" ([0, 1]). */
   normalize?: Normalization;
+  /** Mirror each image left-right with probability 1/2 (seeded by `seed`): training augmentation. */
+  flip?: boolean;
 }
 
 /** Number of batches one pass over `count` items yields. */
@@ -101,9 +103,23 @@ export function* batches(set: LabeledImages, options: BatchOptions): Generator<B
   affine(op, normalize); // validate before the first batch
   const order = options.shuffle === false ? Int32Array.from({ length: set.count }, (_, i) => i) : shuffledIndices(set.count, seed);
   const end = options.dropLast ? set.count - (set.count % size) : set.count;
+  const flipRandom = seededRandom(seed ^ 0x5f3759df);
   for (let start = 0; start < end; start += size) {
     const indices = order.slice(start, Math.min(start + size, end));
     const labels = Int32Array.from(indices, (i) => set.labels[i]!);
-    yield { images: toFloatImages(set, normalize, indices), labels, shape: [indices.length, set.height, set.width, 1], indices };
+    const images = toFloatImages(set, normalize, indices);
+    if (options.flip) mirrorSome(images, indices.length, set.height, set.width, flipRandom);
+    yield { images, labels, shape: [indices.length, set.height, set.width, 1], indices };
+  }
+}
+
+/** Mirrors each of `count` [height, width] images left-right with probability 1/2. */
+function mirrorSome(images: Float32Array, count: number, height: number, width: number, random: () => number): void {
+  for (let i = 0; i < count; i++) {
+    if (random() < 0.5) continue;
+    for (let y = 0; y < height; y++) {
+      const row = images.subarray((i * height + y) * width, (i * height + y + 1) * width);
+      row.reverse();
+    }
   }
 }

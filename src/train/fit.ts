@@ -40,6 +40,8 @@ export interface FitOptions {
   /** Shuffling seed; epoch e uses seed + e. Default 0. */
   seed?: number;
   normalize?: Normalization;
+  /** Random left-right mirroring of training images (see BatchOptions.flip). */
+  flip?: boolean;
   onStep?: (info: StepInfo) => void;
   onEpoch?: (info: EpochInfo) => void;
 }
@@ -101,7 +103,7 @@ export function fit(model: Model, data: LabeledImages, options: FitOptions): Epo
       if (options.schedule) optimizer.lr = options.schedule(epoch - 1);
       const started = performance.now();
       let lossSum = 0, right = 0, seen = 0, step = 0;
-      for (const batch of batches(data, { batchSize, dropLast: true, seed: (options.seed ?? 0) + epoch, normalize: options.normalize })) {
+      for (const batch of batches(data, { batchSize, dropLast: true, seed: (options.seed ?? 0) + epoch, normalize: options.normalize, flip: options.flip })) {
         step++;
         const loss = trainStep(model, optimizer, batch, buffers);
         if (!Number.isFinite(loss)) fail(op, `the loss became ${loss} at epoch ${epoch}, step ${step} (learning rate ${optimizer.lr} too high?)`);
