@@ -12,3 +12,4 @@ export {
   type ImportModelOptions, type OnnxBinding, type OnnxLayout,
 } from "./to-model.js";
 export { ONNX_LAYER_KINDS } from "./layers.js";
+export { exportOnnx, type ExportOnnxOptions } from "./export.js";
