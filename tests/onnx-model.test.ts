@@ -10,7 +10,7 @@ import { exportOnnx } from "../src/onnx/export.js";
 import { importOnnx } from "../src/onnx/model.js";
 import { AttributeType, type AttributeProto, DataType, decodeModel, decodeTensor, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { importOnnxModel, NotConvertibleError, weightInputs } from "../src/onnx/to-model.js";
-import { BUILDS_UNDER_TEST, engineFor, expectClose, HAS_ONNX, ONNX_DIR, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, HAS_ONNX, ONNX_DIR, uniform } from "./harness.js";
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
@@ -232,5 +232,90 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     const bad = importOnnxModel(e, good);
     expect(() => bad.runOnnx({ x: { dims: [1, 3, 8, 9], data: new Float32Array(216) } })).toThrow(/input "x" must have shape \[N,3,8,8\]/);
     bad.dispose();
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("ONNX layer kinds: forward vs a plain reference, backward vs finite differences (%s build)", (build) => {
+  /** Checks d(sum(y * g))/dx (and each parameter) of a one-layer-chain model against finite differences. */
+  async function check(nodes: nn.AnyNodeSpec[], inputs: { name: string; shape: number[] }[], expectForward?: (xs: Float32Array[]) => number[]) {
+    const e = await engineFor(build);
+    const m = new nn.Model(e, { inputs, nodes, outputs: [nodes.at(-1)!.name] }, { seed: 9 });
+    for (const [name, t] of m.stateDict()) t.data.set(uniform(t.size, 40 + name.length, -0.7, 0.7));
+    const batch = 2;
+    const xs = inputs.map((i, k) => e.tensor([batch, ...i.shape], uniform(batch * i.shape.reduce((a, b) => a * b, 1), 50 + k, -1, 1)));
+    const feed = () => Object.fromEntries(inputs.map((i, k) => [i.name, xs[k]!]));
+    const y = m.forward(feed());
+    if (expectForward) expectClose(y.data, expectForward(xs.map((x) => x.data.slice())), { rtol: 1e-6, atol: 1e-6, label: "forward" });
+    const g = uniform(y.size, 60, -1, 1);
+    const loss = () => dot(m.forward(feed()).data, g);
+    m.zeroGrads();
+    m.forward(feed());
+    m.backward(g);
+    inputs.forEach((inp, k) => {
+      const dx = m.layerGrad(inp.name).data.slice();
+      expectGradientMatches(xs[k]!, dx, loss, { label: `${nodes.at(-1)!.type} d${inp.name}` });
+    });
+    for (const p of m.parameters()) {
+      const grad = p.grad.data.slice();
+      expectGradientMatches(p.value, grad, loss, { label: p.name });
+    }
+    xs.forEach((x) => x.dispose());
+    m.dispose();
+  }
+
+  it("transpose and reshape", async () => {
+    await check([{ name: "t", inputs: ["x"], type: "transpose", perm: [2, 0, 1] }], [{ name: "x", shape: [3, 4, 5] }], ([x]) => {
+      const out: number[] = [];
+      for (let b = 0; b < 2; b++) for (let k = 0; k < 5; k++) for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) out.push(x![b * 60 + i * 20 + j * 5 + k]!);
+      return out;
+    });
+    await check([
+      { name: "r", inputs: ["x"], type: "reshape", shape: [6, 5] },
+      { name: "t", inputs: ["r"], type: "transpose", perm: [1, 0] },
+    ], [{ name: "x", shape: [3, 2, 5] }]);
+  });
+
+  it("pad: constant (with a crop), reflect, edge", async () => {
+    await check([{ name: "p", inputs: ["x"], type: "pad", pads: [1, 0, -1, 2, 1, 0], value: 0.5 }], [{ name: "x", shape: [3, 4, 2] }]);
+    await check([{ name: "p", inputs: ["x"], type: "pad", pads: [2, 1, 0, 1, 2, 0], mode: "reflect" }], [{ name: "x", shape: [3, 4, 2] }]);
+    await check([{ name: "p", inputs: ["x"], type: "pad", pads: [0, 3, 1, 2, 0, 1], mode: "edge" }], [{ name: "x", shape: [3, 4, 2] }], ([x]) => {
+      // edge: clamp every coordinate
+      const out: number[] = [];
+      for (let b = 0; b < 2; b++) for (let i = 0; i < 5; i++) for (let j = 0; j < 7; j++) for (let c = 0; c < 4; c++) {
+        const si = Math.min(i, 2), sj = Math.min(Math.max(j - 3, 0), 3), sc = Math.min(Math.max(c - 1, 0), 1);
+        out.push(x![b * 24 + si * 8 + sj * 2 + sc]!);
+      }
+      return out;
+    });
+  });
+
+  it("nearest resize up and down", async () => {
+    await check([{ name: "r", inputs: ["x"], type: "resize", outShape: [6, 8, 2], scales: [2, 2, 1], coordinateMode: "asymmetric", nearestMode: "floor" }],
+      [{ name: "x", shape: [3, 4, 2] }], ([x]) => {
+        const out: number[] = [];
+        for (let b = 0; b < 2; b++) for (let i = 0; i < 6; i++) for (let j = 0; j < 8; j++) for (let c = 0; c < 2; c++) out.push(x![b * 24 + (i >> 1) * 8 + (j >> 1) * 2 + c]!);
+        return out;
+      });
+    await check([{ name: "r", inputs: ["x"], type: "resize", outShape: [2, 3, 3], scales: [0.5, 0.6, 1], coordinateMode: "half_pixel", nearestMode: "round_prefer_floor" }],
+      [{ name: "x", shape: [4, 5, 3] }]);
+  });
+
+  it("prelu (per channel and shared), logSoftmax, concatAxis", async () => {
+    await check([{ name: "p", inputs: ["x"], type: "prelu" }], [{ name: "x", shape: [3, 4, 5] }]);
+    await check([{ name: "p", inputs: ["x"], type: "prelu", shared: true }], [{ name: "x", shape: [3, 7] }]);
+    await check([{ name: "l", inputs: ["x"], type: "logSoftmax" }], [{ name: "x", shape: [9] }], ([x]) => {
+      const out: number[] = [];
+      for (let b = 0; b < 2; b++) {
+        const row = Array.from(x!.subarray(b * 9, b * 9 + 9));
+        const lse = Math.log(row.reduce((a, v) => a + Math.exp(v), 0));
+        out.push(...row.map((v) => v - lse));
+      }
+      return out;
+    });
+    await check([{ name: "c", inputs: ["a", "b"], type: "concatAxis", axis: 0 }], [{ name: "a", shape: [3, 4] }, { name: "b", shape: [2, 4] }], ([a, b]) => {
+      const out: number[] = [];
+      for (let n = 0; n < 2; n++) out.push(...a!.subarray(n * 12, n * 12 + 12), ...b!.subarray(n * 8, n * 8 + 8));
+      return out;
+    });
   });
 });
