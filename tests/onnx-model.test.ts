@@ -7,11 +7,13 @@ import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
 import { exportOnnx } from "../src/onnx/export.js";
+import { findOnnxCases, runOnnxCase } from "../src/onnx/conformance.js";
 import { importOnnx } from "../src/onnx/model.js";
 import { AttributeType, type AttributeProto, DataType, decodeModel, decodeTensor, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { importOnnxModel, NotConvertibleError, weightInputs } from "../src/onnx/to-model.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, HAS_ONNX, ONNX_DIR, uniform } from "./harness.js";
 
+const onnxPath = (p: string) => new URL(p, ONNX_DIR).pathname;
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
 const node = (opType: string, input: string[], output: string, attribute: AttributeProto[] = []): NodeProto =>
@@ -80,7 +82,8 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     expect(got.dims).toEqual([2, 4]);
     expectClose(got.data, want.data, { rtol: 1e-5, atol: 1e-6 });
     const s = m.summary();
-    expect(s.rows.map((r) => r.name)).toEqual(["x", "c1", "r1", "p1", "p1_nchw", "f1", "logits"]);
+    expect(s.rows.map((r) => r.name)).toEqual(["x", "c1", "p1", "p1_nchw", "f1", "logits"]); // Relu fused into c1
+    expect(s.rows[1]!.type).toMatch(/relu/);
     expect(s.totalParams).toBe(162 + 6 + 384 + 4);
     expect(s.table).toContain("logits");
     m.dispose();
@@ -217,6 +220,19 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
       m.dispose();
     }
   }, 60_000);
+
+  it.skipIf(!HAS_ONNX || build !== BUILDS_UNDER_TEST[0])("runs most conformance cases through the Model path, the rest (batch-axis ops, rank-1 inputs) through the executor", async () => {
+    const e = await engineFor(build);
+    const cases = [...findOnnxCases(onnxPath("node/")), ...findOnnxCases(onnxPath("pytorch-converted/"))];
+    const results = await Promise.all(cases.map((c) => runOnnxCase(c, { engine: e })));
+    expect(results.every((r) => r.passed)).toBe(true);
+    const viaModel = results.filter((r) => r.via === "model").length;
+    expect(viaModel).toBeGreaterThanOrEqual(95);
+    expect(results.find((r) => r.name === "test_transpose_default")!.via).toBe("executor");
+    const forced = await runOnnxCase(onnxPath("node/test_transpose_default"), { engine: e, via: "model" });
+    expect(forced.passed).toBe(false);
+    expect(forced.error).toMatch(/moves the batch axis/);
+  });
 
   it("errors: unsupported ops listed together, batch-axis ops not convertible, malformed bytes", async () => {
     const e = await engineFor(build);

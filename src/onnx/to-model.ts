@@ -131,8 +131,8 @@ class Converter {
   readonly params = new Map<string, Float32Array>();
   readonly syms = new Map<string, Sym>();
   readonly consts = new Map<string, Value>();
-  /** Value names some node or the graph output reads. */
-  readonly used = new Set<string>();
+  /** How often each value name is read (node inputs and graph outputs). */
+  readonly used = new Map<string, number>();
   private readonly names = new Set<string>();
   private readonly converted = new Map<string, Sym>();
   readonly ctx: RunContext;
@@ -144,8 +144,9 @@ class Converter {
     readonly proto: ModelProto,
   ) {
     this.opset = defaultOpset(proto);
-    for (const n of proto.graph.node) for (const i of n.input) this.used.add(i);
-    for (const o of proto.graph.output) this.used.add(o.name);
+    const use = (name: string) => this.used.set(name, (this.used.get(name) ?? 0) + 1);
+    for (const n of proto.graph.node) for (const i of n.input) use(i);
+    for (const o of proto.graph.output) use(o.name);
     this.ctx = new RunContext(engine, this.opset);
   }
 
@@ -206,6 +207,20 @@ class Converter {
     return t;
   }
 
+  /**
+   * Fuses a point-wise activation into the layer producing ONNX value `input` when that layer was
+   * the last one added, has no activation yet, supports one, and nothing else reads its output.
+   */
+  fuse(input: string, activation: string, extra: Record<string, unknown> = {}): Sym | undefined {
+    const s = this.syms.get(input);
+    const last = this.nodes.at(-1);
+    if (!s || !last || last.name !== s.node || (last.activation ?? "none") !== "none") return undefined;
+    if (!FUSABLE.has(last.type) || this.used.get(input) !== 1) return undefined;
+    if ([...this.syms.values()].filter((v) => v.node === s.node).length !== 1) return undefined;
+    Object.assign(last, { activation }, extra);
+    return s;
+  }
+
   /** A constant input's data as float32 (ONNX order), or skip. */
   constant(node: NodeProto, k: number, what: string): Value {
     const name = node.input[k];
@@ -229,6 +244,9 @@ class Converter {
 }
 
 type Mapper = (cv: Converter, node: NodeProto, attrs: any) => Sym[];
+
+/** Layer types whose output may carry a fused activation (their backward does not read their output). */
+const FUSABLE = new Set(["conv", "convTranspose", "dense", "batchNorm", "add", "pool", "globalPool"]);
 
 const padField = (s: { pads: number[]; autoPad: string }) =>
   s.autoPad === "SAME_UPPER" ? "same" : s.autoPad === "SAME_LOWER" ? "sameLower" : s.autoPad === "VALID" ? "valid" : [...s.pads];
@@ -318,10 +336,15 @@ const MAPPERS: Record<string, Mapper> = {
     if (b.rank !== 2) cv.skip(`B must be rank 2, got ${fmtShape(b.shape)}`);
     return [dense(cv, node, a, cv.floats(b), b.shape[1]!)];
   },
-  Relu: unaryKind("relu"),
+  Relu: (cv, node) => {
+    const fused = cv.fuse(node.input[0]!, "relu");
+    return fused ? [fused] : unaryKind("relu")(cv, node, undefined);
+  },
   Sigmoid: unaryKind("sigmoid"),
   Tanh: unaryKind("tanh"),
   LeakyRelu(cv, node, { alpha }) {
+    const fused = alpha > 0 ? cv.fuse(node.input[0]!, "leakyRelu", { alpha }) : undefined;
+    if (fused) return [fused];
     const x = cv.sym(node, 0);
     return [cv.add(node.output[0]!, { type: "leakyRelu", alpha }, [x], x.layout)];
   },
@@ -357,7 +380,7 @@ const MAPPERS: Record<string, Mapper> = {
     return [cv.add(node.output[0]!, { type: "lrn", ...a }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
   },
   Dropout(cv, node) {
-    if (node.output.length > 1 && node.output[1] && cv.used.has(node.output[1])) cv.skip("the mask output is used (no layer)");
+    if (node.output.length > 1 && node.output[1] && cv.used.has(node.output[1]!)) cv.skip("the mask output is used (no layer)");
     const x = cv.sym(node, 0);
     let rate = attrFloat(node, "ratio", 0.5);
     if (cv.opset >= 12 && node.input[1]) rate = cv.floats(cv.constant(node, 1, "ratio"))[0]!;
