@@ -245,6 +245,22 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     for (const cut of [1, 10, good.length >> 1, good.length - 3]) {
       expect(() => importOnnxModel(e, good.subarray(0, cut))).toThrow(nn.SimdnetError);
     }
+    // corrupted bytes: the import either works (and runs) or throws a SimdnetError; never anything else
+    const r = (seed: number) => uniform(1, seed, 0, 1)[0]!;
+    for (let k = 0; k < 60; k++) {
+      const copy = good.slice();
+      for (let j = 0; j < 3; j++) copy[Math.floor(r(100 + 3 * k + j) * copy.length)] = Math.floor(r(500 + 3 * k + j) * 256);
+      try {
+        const m = importOnnxModel(e, copy);
+        try {
+          m.runOnnx(m.onnxInputs.map((b) => ({ dims: [1, ...b.shape.slice(1)], data: new Float32Array(b.shape.slice(1).reduce((a, d) => a * d, 1)) })));
+        } finally {
+          m.dispose();
+        }
+      } catch (err) {
+        expect(err, String(err)).toBeInstanceOf(nn.SimdnetError);
+      }
+    }
     const bad = importOnnxModel(e, good);
     expect(() => bad.runOnnx({ x: { dims: [1, 3, 8, 9], data: new Float32Array(216) } })).toThrow(/input "x" must have shape \[N,3,8,8\]/);
     bad.dispose();
