@@ -583,6 +583,18 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
         });
         return;
       }
+      // constants read for the last time here can go once the node is mapped (VGG's fc6 is 400 MB)
+      const release = () => {
+        for (const name of node.input) {
+          if (!name || !cv.consts.has(name)) continue;
+          const left = (cv.used.get(name) ?? 1) - 1;
+          cv.used.set(name, left);
+          if (left <= 0) {
+            cv.consts.get(name)!.dispose();
+            cv.consts.delete(name);
+          }
+        }
+      };
       const map = MAPPERS[node.opType];
       try {
         if (!map) cv.skip("no layer kind");
@@ -590,6 +602,7 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
         node.output.forEach((name, i) => {
           if (name && outs[i]) cv.syms.set(name, outs[i]!);
         });
+        release();
       } catch (err) {
         if (!(err instanceof Skip)) throw err;
         skipped.push(`${where}: ${err.message}`);
