@@ -3,6 +3,7 @@
 //   summary   the per-layer accounting table of a zoo model
 //   predict   run saved weights on images (IDX files, PNG files, or the embedded test set)
 //   viz       visualisations written as PNG files (src/cli/viz.ts parses its own flags)
+//   onnx-test, run, export-onnx   ONNX conformance cases, one inference of a .onnx file, export (src/cli/onnx.ts)
 // Each subcommand is one function taking parsed options; `main` dispatches.
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -21,6 +22,7 @@ import { Adam, type Optimizer, SGD } from "../train/optimizers.js";
 import { cosineDecay } from "../train/schedules.js";
 import { vizCommand, VIZ_USAGE } from "./viz.js";
 import { zooSpec, ZOO } from "./zoo-registry.js";
+import { exportOnnxFile, onnxTest, runOnnxFile } from "./onnx.js";
 
 const USAGE = `simdnet: convolutional networks on WebAssembly SIMD
 
@@ -37,11 +39,19 @@ usage:
   simdnet predict --weights FILE [--model lenet5] [IMAGES...] [--labels FILE] [--data DIR]
       Classifies images: an IDX images file (.gz or raw), PNG files, or (no images) the test set
       of --data or the embedded set. Prints one line per image (or the accuracy for a data set).
+  simdnet onnx-test <case-dir | light_net.onnx | dir-of-cases>... [--build B] [--via auto|model|executor]
+      Runs ONNX backend-test cases (model.onnx + test_data_set_N/); light_<net>.onnx files are fed
+      arange(n).reshape(shape) / n and compared with light_<net>_output_0.pb. One line per case
+      (PASS/FAIL, name, max abs and rel error), then "N passed, N failed"; exit 1 if any fails.
+  simdnet run model.onnx [--input file.pb[,file2.pb] | random | arange] [--top 5] [--build B]
+      One inference: prints each output's name, shape, first values and top-5 classes.
+  simdnet export-onnx [--model lenet5] [--weights FILE] [--out lenet5.onnx] [--input-size N] [--classes K] [--channels C]
+      Writes a zoo model (with trained weights) as ONNX (opset 13, NCHW).
 ${VIZ_USAGE}`;
 
 type Flags = Record<string, string | boolean | undefined>;
 /** Every --flag takes a value; an unknown flag is an error (parseArgs strict mode). */
-const STRING_FLAGS = ["flip", "model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels"];
+const STRING_FLAGS = ["flip", "model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels", "input", "top", "via"];
 
 function intFlag(flags: Flags, name: string, fallback: number): number {
   const v = flags[name];
@@ -240,6 +250,21 @@ export async function main(argv: string[]): Promise<number> {
     case "predict":
       await predict(positionals, flags);
       return 0;
+    case "onnx-test":
+      return onnxTest(positionals, buildFlag(flags), flags.via as string | undefined);
+    case "run":
+      buildFlag(flags);
+      await runOnnxFile(positionals, flags);
+      return 0;
+    case "export-onnx": {
+      buildFlag(flags);
+      const options: Record<string, number> = {};
+      for (const [flag, key] of [["input-size", "inputSize"], ["classes", "classes"], ["channels", "channels"]] as const) {
+        if (flags[flag] !== undefined) options[key] = intFlag(flags, flag, 1);
+      }
+      await exportOnnxFile(flags, options);
+      return 0;
+    }
     case undefined:
     case "help":
     case "--help":

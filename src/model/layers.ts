@@ -143,13 +143,14 @@ function pairField(spec: AnyNodeSpec, field: string, dflt: number, min: number):
 }
 
 /** pad field -> ONNX pads / autoPad. */
-function padOptions(spec: AnyNodeSpec): { pads?: [number, number, number, number]; autoPad?: "SAME_UPPER" | "VALID" } {
+function padOptions(spec: AnyNodeSpec): { pads?: [number, number, number, number]; autoPad?: "SAME_UPPER" | "SAME_LOWER" | "VALID" } {
   const p = spec.pad ?? 0;
   if (p === "same") return { autoPad: "SAME_UPPER" };
+  if (p === "sameLower") return { autoPad: "SAME_LOWER" }; // ONNX SAME_LOWER (imported models)
   if (p === "valid") return { autoPad: "VALID" };
   const arr = typeof p === "number" ? [p, p, p, p] : p;
   if (!Array.isArray(arr) || arr.length !== 4) {
-    fail(who(spec), `pad must be a number, [top, left, bottom, right], "same" or "valid", got ${JSON.stringify(p)}`);
+    fail(who(spec), `pad must be a number, [top, left, bottom, right], "same", "sameLower" or "valid", got ${JSON.stringify(p)}`);
   }
   return { pads: arr.map((v, i) => checkInt(who(spec), `pad[${i}]`, v, 0)) as [number, number, number, number] };
 }
@@ -227,7 +228,9 @@ registerLayer({
 });
 
 function convTransposeOptions(spec: AnyNodeSpec): ConvTranspose2dOptions {
-  return { ...convOptions(spec), outputPadding: pairField(spec, "outputPadding", 0, 0) };
+  const o: ConvTranspose2dOptions = { ...convOptions(spec), outputPadding: pairField(spec, "outputPadding", 0, 0) };
+  if (spec.outputShape !== undefined) o.outputShape = pairField(spec, "outputShape", 1, 1); // ONNX output_shape [h, w]
+  return o;
 }
 
 /** [kh, kw, filters/groups, Cin]. */
@@ -307,6 +310,7 @@ function poolOptions(spec: AnyNodeSpec): Pool2dOptions {
   return {
     kernel: size,
     strides: spec.stride === undefined ? size : pairField(spec, "stride", 1, 1),
+    dilations: pairField(spec, "dilation", 1, 1),
     ...padOptions(spec),
     ceilMode: boolField(spec, "ceil", false),
     ...(mode === "avg" ? { countIncludePad: boolField(spec, "countIncludePad", false) } : {}),

@@ -25,7 +25,7 @@ export interface LayerCommon {
 }
 
 /** Padding of a conv / pool: a number for every side, [top, left, bottom, right], or an ONNX-like mode. */
-export type PadSpec = number | [number, number, number, number] | "same" | "valid";
+export type PadSpec = number | [number, number, number, number] | "same" | "sameLower" | "valid";
 
 /** 2-D convolution (ONNX Conv). Weights [size, size, Cin/groups, filters], bias [filters]. */
 export interface ConvSpec extends LayerCommon {
@@ -49,8 +49,10 @@ export interface ConvTransposeSpec extends LayerCommon {
   filters: number;
   size: number | [number, number];
   stride?: number | [number, number];
-  pad?: number | [number, number, number, number] | "same" | "valid";
+  pad?: PadSpec;
   outputPadding?: number | [number, number];
+  /** Output [h, w] (ONNX output_shape): the padding is derived from it. */
+  outputShape?: [number, number];
   dilation?: number | [number, number];
   groups?: number;
   bias?: boolean;
@@ -65,6 +67,7 @@ export interface PoolSpec extends LayerCommon {
   pad?: PadSpec;
   /** Round the output size up (ONNX ceil_mode; Caffe's pooling). Default false. */
   ceil?: boolean;
+  dilation?: number | [number, number];
   /** Average pooling: divide by the window size including padding. Default false. */
   countIncludePad?: boolean;
 }

@@ -9,7 +9,8 @@ import { init, type Engine } from "../engine.js";
 import type { BuildName } from "../runtime.js";
 import { sizeOfDims } from "./host.js";
 import { importOnnx, type OnnxTensorData } from "./model.js";
-import { decodeTensor, DataType } from "./onnx-proto.js";
+import { decodeModel, decodeTensor, DataType, type ModelProto } from "./onnx-proto.js";
+import { importOnnxModel, NotConvertibleError, weightInputs } from "./to-model.js";
 
 export interface OnnxCaseOptions {
   /** The wasm build to run (ignored when `engine` is given). */
@@ -17,6 +18,8 @@ export interface OnnxCaseOptions {
   engine?: Engine;
   rtol?: number;
   atol?: number;
+  /** "auto" (default): the Model path when the graph converts, else the executor; or force one. */
+  via?: "auto" | "model" | "executor";
 }
 
 export interface OnnxCaseResult {
@@ -29,6 +32,8 @@ export interface OnnxCaseResult {
   /** Why the case failed (a thrown error or a mismatch), if it did. */
   error?: string;
   ms: number;
+  /** Which path ran the case: an imported Model, or the phase-1 executor (graphs a Model cannot express). */
+  via?: "model" | "executor";
 }
 
 export const DEFAULT_RTOL = 1e-3;
@@ -95,36 +100,51 @@ export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): 
     const files = caseFiles(path);
     name = files.name;
     const engine = options.engine ?? (await init({ build: options.build ?? "auto" }));
+    const proto = decodeModel(readFileSync(files.model));
+    const mode = options.via ?? "auto";
+    let mismatch: string | undefined;
+    const compare = (out: Record<string, OnnxTensorData>, outputs: string[], expected: OnnxTensorData[]) => {
+      expected.forEach((exp, k) => {
+        const name = outputs[k];
+        const got = name === undefined ? undefined : out[name];
+        if (!got) { mismatch ??= `output ${k} missing`; return; }
+        if (got.dims.join() !== exp.dims.join()) {
+          mismatch ??= `output ${k} has shape [${got.dims.join(",")}], expected [${exp.dims.join(",")}]`;
+          return;
+        }
+        for (let i = 0; i < exp.data.length; i++) {
+          const a = got.data[i]!, b = exp.data[i]!;
+          const err = Math.abs(a - b);
+          if (!(err <= atol + rtol * Math.abs(b))) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
+          if (Number.isNaN(err)) maxAbsError = Number.NaN;
+          else if (err > maxAbsError) maxAbsError = err;
+          if (b !== 0 && err / Math.abs(b) > maxRelError) maxRelError = err / Math.abs(b);
+        }
+      });
+    };
+    const inputsOf = (set: DataSet) => {
+      const declared = proto.graph.input.filter((i) => !proto.graph.initializer.some((t) => t.name === i.name));
+      const feeds = set.inputs === "arange"
+        ? declared.map((i) => arangeInput((i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1))))
+        : set.inputs;
+      return { declared, feeds };
+    };
+    if (mode !== "executor") {
+      const done2 = runViaModel(engine, proto, files.sets, inputsOf, compare);
+      if (done2 === "ok") return { ...done(mismatch === undefined, mismatch), via: "model" };
+      if (mode === "model") return { ...done(false, done2), via: "model" };
+      maxAbsError = 0; maxRelError = 0; mismatch = undefined;
+    }
     const model = importOnnx(engine, readFileSync(files.model));
     try {
-      let mismatch: string | undefined;
       for (const set of files.sets) {
-        const feeds = set.inputs === "arange"
-          ? model.inputs.map((i) => arangeInput((i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1))))
-          : set.inputs;
+        const { feeds } = inputsOf(set);
         if (feeds.length !== model.inputs.length) {
           return done(false, `${feeds.length} input files for ${model.inputs.length} graph inputs`);
         }
-        const out = model.run(feeds);
-        set.outputs.forEach((exp, k) => {
-          const name = model.outputs[k];
-          const got = name === undefined ? undefined : out[name];
-          if (!got) { mismatch ??= `output ${k} missing`; return; }
-          if (got.dims.join() !== exp.dims.join()) {
-            mismatch ??= `output ${k} has shape [${got.dims.join(",")}], expected [${exp.dims.join(",")}]`;
-            return;
-          }
-          for (let i = 0; i < exp.data.length; i++) {
-            const a = got.data[i]!, b = exp.data[i]!;
-            const err = Math.abs(a - b);
-            if (!(err <= atol + rtol * Math.abs(b))) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
-            if (Number.isNaN(err)) maxAbsError = Number.NaN;
-            else if (err > maxAbsError) maxAbsError = err;
-            if (b !== 0 && err / Math.abs(b) > maxRelError) maxRelError = err / Math.abs(b);
-          }
-        });
+        compare(model.run(feeds), model.outputs, set.outputs);
       }
-      return done(mismatch === undefined, mismatch);
+      return { ...done(mismatch === undefined, mismatch), via: "executor" };
     } finally {
       model.dispose();
     }
@@ -133,10 +153,49 @@ export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): 
   }
 }
 
+/**
+ * Runs every data set through an imported Model (inputs read only as weights are bound as
+ * constants: they become parameters). Returns "ok" when the model ran (the comparison went into
+ * `compare`), or why the graph is not a Model (NotConvertibleError): the caller falls back to the
+ * executor. Other errors propagate (the case fails).
+ */
+function runViaModel(
+  engine: Engine, proto: ModelProto, sets: DataSet[],
+  inputsOf: (set: DataSet) => { declared: { name: string }[]; feeds: OnnxTensorData[] },
+  compare: (out: Record<string, OnnxTensorData>, outputs: string[], expected: OnnxTensorData[]) => void,
+): "ok" | string {
+  const weights = new Set(weightInputs(proto));
+  for (const set of sets) {
+    const { declared, feeds } = inputsOf(set);
+    if (feeds.length !== declared.length) throw new Error(`${feeds.length} input files for ${declared.length} graph inputs`);
+    const constants: Record<string, OnnxTensorData> = {}, inputShapes: Record<string, number[]> = {}, data: Record<string, OnnxTensorData> = {};
+    declared.forEach((d, k) => {
+      if (weights.has(d.name)) constants[d.name] = feeds[k]!;
+      else {
+        inputShapes[d.name] = feeds[k]!.dims;
+        data[d.name] = feeds[k]!;
+      }
+    });
+    let model;
+    try {
+      model = importOnnxModel(engine, proto, { constants, inputShapes, backward: false });
+    } catch (err) {
+      if (err instanceof NotConvertibleError) return err.message;
+      throw err;
+    }
+    try {
+      compare(model.runOnnx(data), proto.graph.output.map((o) => o.name), set.outputs);
+    } finally {
+      model.dispose();
+    }
+  }
+  return "ok";
+}
+
 /** One line of the runner's report: PASS/FAIL, name, max abs and rel error (and why, on failure). */
 export function formatOnnxResult(r: OnnxCaseResult): string {
   const e = (x: number) => x.toExponential(2);
-  return `${r.passed ? "PASS" : "FAIL"} ${r.name} max_abs=${e(r.maxAbsError)} max_rel=${e(r.maxRelError)}${r.error ? ` (${r.error})` : ""}`;
+  return `${r.passed ? "PASS" : "FAIL"} ${r.name} max_abs=${e(r.maxAbsError)} max_rel=${e(r.maxRelError)}${r.via ? ` via=${r.via}` : ""}${r.error ? ` (${r.error})` : ""}`;
 }
 
 /** An engine for a build name ("auto" feature-detects). */

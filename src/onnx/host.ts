@@ -111,12 +111,28 @@ export type PadMode = "constant" | "reflect" | "edge";
  * crop). Modes constant (with `value`), reflect (mirror without the edge) and edge.
  */
 export function padHost(x: HostData, dims: readonly number[], pads: readonly number[], mode: PadMode, value: number): { data: Float32Array; dims: number[] } {
+  const { index, dims: yd } = padSourceIndex(dims, pads, mode);
+  const y = new Float32Array(index.length);
+  for (let i = 0; i < index.length; i++) {
+    const o = index[i]!;
+    y[i] = o < 0 ? value : x[o]!;
+  }
+  return { data: y, dims: yd };
+}
+
+/**
+ * HOST-SIDE. For ONNX Pad of `dims` by `pads`: the source element (row-major offset) of every
+ * output element, -1 where constant mode fills. Forward gathers y[i] = x[index[i]]; the gradient
+ * scatters dx[index[i]] += dy[i].
+ */
+export function padSourceIndex(dims: readonly number[], pads: readonly number[], mode: PadMode): { index: Int32Array; dims: number[] } {
   const r = dims.length;
+  if (pads.length !== 2 * r) fail("Pad", `pads must have ${2 * r} values for ${fmtShape(dims)}, got [${pads.join(",")}]`);
   const yd = dims.map((d, i) => d + pads[i]! + pads[i + r]!);
   if (yd.some((d) => d < 0)) fail("Pad", `pads [${pads.join(",")}] crop ${fmtShape(dims)} below zero`);
   const n = sizeOfDims(yd);
-  const y = new Float32Array(n);
-  if (n === 0) return { data: y, dims: yd };
+  const index = new Int32Array(n);
+  if (n === 0) return { index, dims: yd };
   if (mode !== "constant" && dims.some((d, i) => d === 0 && yd[i]! > 0)) fail("Pad", `mode ${mode} cannot pad an empty axis`);
   const xs = stridesOf(dims);
   const idx = new Array<number>(r).fill(0);
@@ -139,13 +155,13 @@ export function padHost(x: HostData, dims: readonly number[], pads: readonly num
       }
       off += c * xs[d]!;
     }
-    y[i] = inside ? x[off]! : value;
+    index[i] = inside ? off : -1;
     for (let d = r - 1; d >= 0; d--) {
       if (++idx[d]! < yd[d]!) break;
       idx[d] = 0;
     }
   }
-  return { data: y, dims: yd };
+  return { index, dims: yd };
 }
 
 export interface NearestOptions {
@@ -181,20 +197,28 @@ function nearestIndex(o: number, inLen: number, outLen: number, scale: number, o
 export function resizeNearest(
   x: HostData, dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions,
 ): Float32Array {
+  const index = nearestSourceIndex(dims, outDims, scales, opt);
+  const y = new Float32Array(index.length);
+  for (let i = 0; i < index.length; i++) y[i] = x[index[i]!]!;
+  return y;
+}
+
+/** HOST-SIDE. The source offset of every output element of a nearest resize (see resizeNearest). */
+export function nearestSourceIndex(dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions): Int32Array {
   const r = dims.length;
   const maps = outDims.map((len, d) => Int32Array.from({ length: len }, (_, o) => nearestIndex(o, dims[d]!, len, scales[d]!, opt)));
   const xs = stridesOf(dims);
   const n = sizeOfDims(outDims);
-  const y = new Float32Array(n);
+  const index = new Int32Array(n);
   const idx = new Array<number>(r).fill(0);
   for (let i = 0; i < n; i++) {
     let off = 0;
     for (let d = 0; d < r; d++) off += maps[d]![idx[d]!]! * xs[d]!;
-    y[i] = x[off]!;
+    index[i] = off;
     for (let d = r - 1; d >= 0; d--) {
       if (++idx[d]! < outDims[d]!) break;
       idx[d] = 0;
     }
   }
-  return y;
+  return index;
 }

@@ -7,3 +7,9 @@ export {
   type ModelProto, type GraphProto, type NodeProto, type AttributeProto, type TensorProto, type ValueInfoProto,
   type OperatorSetIdProto,
 } from "./onnx-proto.js";
+export {
+  importOnnxModel, OnnxImportedModel, NotConvertibleError, weightInputs, MODEL_MAPPED_OPS,
+  type ImportModelOptions, type OnnxBinding, type OnnxLayout,
+} from "./to-model.js";
+export { ONNX_LAYER_KINDS } from "./layers.js";
+export { exportOnnx, type ExportOnnxOptions } from "./export.js";

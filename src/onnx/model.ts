@@ -214,14 +214,14 @@ function withContext(err: unknown, where: string): unknown {
   return new SimdnetError(`${where}: ${err.message}`);
 }
 
-function defaultOpset(m: ModelProto): number {
+export function defaultOpset(m: ModelProto): number {
   const o = m.opsetImport.find((x) => x.domain === "" || x.domain === "ai.onnx");
   // IR version 1/2 models may omit opset_import: they target opset 1
   return o ? o.version : 1;
 }
 
 /** One error listing every node whose op we cannot run, before anything runs. */
-function checkSupported(m: ModelProto, opset: number): void {
+export function checkSupported(m: ModelProto, opset: number): void {
   const bad: string[] = [];
   m.graph.node.forEach((n, k) => {
     const domainOk = n.domain === "" || n.domain === "ai.onnx";
