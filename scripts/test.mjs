@@ -115,6 +115,18 @@ rmSync(playgroundReport, { force: true });
 run("playground", process.execPath, ["tests/runtimes/playground.mjs", "--json", playgroundReport]);
 countReport("playground", playgroundReport, (json) => [json.passed, json.failed]);
 
+// issue 3's target on the full data set (Debian's dataset-fashion-mnist): LeNet-5 >= 90% in 5 epochs.
+const fm = (() => {
+  console.log("\n=== fashion-mnist: node scripts/fashion-mnist.mjs");
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ["scripts/fashion-mnist.mjs"], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+  process.stdout.write(r.stdout ?? "");
+  console.log(`=== fashion-mnist: exit ${r.status} in ${seconds(t0)}`);
+  return r.status === 0;
+})();
+if (fm) passed++;
+else fail("fashion-mnist: LeNet-5 below 90% test accuracy on full Fashion-MNIST (or training failed)");
+
 console.log(`\nall suites in ${seconds(started)}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -27,8 +27,8 @@ import { exportOnnxFile, onnxTest, runOnnxFile } from "./onnx.js";
 const USAGE = `simdnet: convolutional networks on WebAssembly SIMD
 
 usage:
-  simdnet train   [--model lenet5] [--data DIR] [--epochs 5] [--batch 64] [--optimizer sgd|adam]
-                  [--lr 0.05] [--seed 1] [--build auto|scalar|simd|relaxed] [--out lenet5.safetensors]
+  simdnet train   [--model lenet5] [--data DIR] [--epochs 5] [--batch 64] [--optimizer adam|sgd]
+                  [--lr 0.002 (adam) | 0.05 (sgd)] [--flip on|off] [--seed 1] [--build auto|scalar|simd|relaxed] [--out lenet5.safetensors]
                   [--limit N]
       Trains a zoo model with softmax cross-entropy. Without --data it uses the Fashion-MNIST subset
       embedded in the package (7,000 training and 1,500 test images); --data DIR reads the four
@@ -106,11 +106,11 @@ async function train(flags: Flags): Promise<void> {
   const e = await init({ build: buildFlag(flags) });
   const spec = zooSpec(modelName, { classes: 10, channels: 1, inputSize: data.train.height });
   const model = createModel(e, spec, { seed, batch: batchSize });
-  const optimizerName = (flags.optimizer as string | undefined) ?? "sgd";
+  const optimizerName = (flags.optimizer as string | undefined) ?? "adam";
   let optimizer: Optimizer;
   let lr: number;
   if (optimizerName === "sgd") optimizer = new SGD({ lr: (lr = numFlag(flags, "lr", 0.05)), momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-  else if (optimizerName === "adam") optimizer = new Adam({ lr: (lr = numFlag(flags, "lr", 1e-3)) });
+  else if (optimizerName === "adam") optimizer = new Adam({ lr: (lr = numFlag(flags, "lr", 2e-3)) });
   else throw new SimdnetError(`--optimizer must be sgd or adam, got '${optimizerName}'`);
 
   console.log(`simdnet train: ${modelName} (${model.summary().totalParams.toLocaleString("en-US")} parameters), ` +
@@ -124,7 +124,7 @@ async function train(flags: Flags): Promise<void> {
   const normalize = pixelStats(trainSet);
   let running = { loss: 0, right: 0, n: 0 };
   fit(model, trainSet, {
-    epochs, batchSize, optimizer, schedule, seed, normalize, flip: flags.flip !== "off",
+    epochs, batchSize, optimizer, schedule, seed, normalize, flip: flags.flip === "on",
     onStep: (s) => {
       if (s.step === 1) {
         running = { loss: 0, right: 0, n: 0 };
