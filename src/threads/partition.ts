@@ -11,7 +11,7 @@ export function splitRange(total: number, parts: number, align = 1): [number, nu
   const out: [number, number][] = [];
   let start = 0;
   for (let p = 0; p < n; p++) {
-    const end = p === n - 1 ? total : Math.min(total, Math.round((units * (p + 1)) / n) * align);
+    const end = p === n - 1 ? total : Math.min(total, Math.round((total * (p + 1)) / n / align) * align);
     if (end > start) out.push([start, end]);
     start = Math.max(start, end);
   }

@@ -8,6 +8,8 @@ import { ARGS, DONE, FAILED, KERNEL, MAX_ARGS, NARGS, SEQ, SLOT, STATUS, STOP, T
 /** What each environment's worker handle must offer. */
 interface WorkerHandle {
   post(message: WorkerInit): void;
+  /** Lets the process exit while the worker idles (Node); called once the worker is ready. */
+  unref(): void;
   terminate(): void;
 }
 
@@ -34,7 +36,7 @@ export function threadsUnavailableReason(): string | undefined {
 
 /**
  * Spawns one worker running the inlined worker source: a module Worker from a blob URL where the
- * Web Worker API exists (browsers, Deno, Bun), else a Node `worker_threads` eval worker.
+ * Web Worker API exists (browsers, Deno, Bun), else a Node `worker_threads` module worker from a data: URL.
  */
 async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => void, onError: (err: unknown) => void): Promise<WorkerHandle> {
   if (typeof (globalThis as { Worker?: unknown }).Worker === "function") {
@@ -46,6 +48,7 @@ async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => v
     worker.onerror = (ev) => onError(ev.message ?? ev);
     return {
       post: (m) => worker.postMessage(m),
+      unref: () => {},
       terminate: () => {
         worker.terminate();
         URL.revokeObjectURL(url);
@@ -53,12 +56,12 @@ async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => v
     };
   }
   const { Worker: NodeWorker } = await import("node:worker_threads");
-  const prefix = "const __simdnetPort = require('node:worker_threads').parentPort;\n";
-  const worker = new NodeWorker(prefix + inline.workerSource, { eval: true, name: "simdnet" });
+  // an ES module from a data: URL: independent of the caller's module type and of --input-type
+  const source = "import { parentPort as __simdnetPort } from 'node:worker_threads';\n" + inline.workerSource;
+  const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), { name: "simdnet" });
   worker.on("message", onMessage);
   worker.on("error", onError);
-  worker.unref(); // an idle pool never keeps the process alive
-  return { post: (m) => worker.postMessage(m), terminate: () => void worker.terminate() };
+  return { post: (m) => worker.postMessage(m), unref: () => worker.unref(), terminate: () => void worker.terminate() };
 }
 
 /**
@@ -89,6 +92,7 @@ export class ThreadPool {
           pool.workers.push(handle);
           handle.post({ module, memory, control: pool.ctrl.buffer as SharedArrayBuffer, slot });
           await ready;
+          handle.unref(); // an idle pool never keeps the process alive
         }),
       );
     } catch (err) {

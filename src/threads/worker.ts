@@ -1,6 +1,6 @@
 // The body of a simdnet worker thread. scripts/build.mjs bundles this file into a string
-// (build/worker-inline.js) that the pool runs as a Node `worker_threads` eval worker or a browser
-// module Worker from a blob URL: the package stays one file. The pool prepends a line defining
+// (build/worker-inline.js) that the pool runs as a module worker: Node `worker_threads` from a data:
+// URL, or a Web Worker from a blob URL: the package stays one file. The pool prepends a line defining
 // `__simdnetPort` (Node: parentPort; browser: an adapter over `self`).
 // Protocol: src/threads/protocol.ts. After instantiating the threads build over the shared
 // memory, the worker blocks in Atomics.wait between calls and never returns to its event loop.
