@@ -27,10 +27,18 @@ import { engineFor, expectClose, uniform } from "./harness.js";
 
 type Shape4 = [number, number, number, number];
 
+/** Fills the free memory above the heap's top with NaN, so an element a kernel forgets to write shows. */
+function poisonFreeMemory(e: Engine): void {
+  const block = e.empty([1 << 20], "f32", "poison");
+  block.data.fill(NaN);
+  block.dispose(); // the next allocations reuse these bytes
+}
+
 /** Runs `fn` on one thread and then split over every thread of `e`; returns both results as copies. */
 function bothWays(e: Engine, fn: () => Tensor[]): [Float32Array[], Float32Array[]] {
   const run = (minWork: number) =>
     e.tidy(() => {
+      poisonFreeMemory(e);
       e.minParallelWork = minWork;
       return fn().map((t) => t.data.slice());
     });
