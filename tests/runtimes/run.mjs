@@ -109,12 +109,15 @@ if (!only || "node-threads".startsWith(only) || only.startsWith("node-threads"))
   console.log("\n--- node-threads");
   // [test name, node flags, threads expected, reason expected]: --no-enable-sse4-1 takes wasm SIMD
   // away, --no-harmony-sharedarraybuffer takes SharedArrayBuffer away; both must fall back.
-  for (const [name, flags, threads, reason] of [
-    ["node threads 2", [], 2, undefined],
-    ["node-no-simd threads fall back to 1", ["--no-enable-sse4-1"], 1, /SIMD/],
-    ["node-no-sab threads fall back to 1", ["--no-harmony-sharedarraybuffer"], 1, /SharedArrayBuffer/],
+  // Deno and Bun have the Web Worker API, so they take the pool's blob-URL module worker path.
+  for (const [name, cmd, flags, threads, reason] of [
+    ["node threads 2", process.execPath, [], 2, undefined],
+    ["node-no-simd threads fall back to 1", process.execPath, ["--no-enable-sse4-1"], 1, /SIMD/],
+    ["node-no-sab threads fall back to 1", process.execPath, ["--no-harmony-sharedarraybuffer"], 1, /SharedArrayBuffer/],
+    ["deno threads 2", bin("deno"), ["run", "--no-prompt", "--no-config"], 2, undefined],
+    ["bun threads 2", bin("bun"), [], 2, undefined],
   ]) {
-    const p = spawnSync(process.execPath, [...flags, "tests/runtimes/threads-smoke.mjs", "2"], { encoding: "utf8", timeout: 60_000 });
+    const p = spawnSync(cmd, [...flags, "tests/runtimes/threads-smoke.mjs", "2"], { encoding: "utf8", timeout: 60_000 });
     const line = (p.stdout ?? "").split("\n").find((l) => l.startsWith("THREADS_RESULT "));
     checkThreads(name, line ? JSON.parse(line.slice("THREADS_RESULT ".length)) : { error: `exit ${p.status}: ${(p.stderr ?? "").slice(-800)}` }, threads, reason);
   }
