@@ -20,15 +20,17 @@
 
 import { hsum, madd } from "./simd";
 
-// ---- The geometry block: 21 i32 at `geom`, written by the host (src/ops/conv2d.ts, GEOMETRY).
-// Field order (keep in sync with the host):
+// ---- The geometry block: 16 i32 at `geom` (22 with a work partition), written by the host
+// (src/ops/conv2d.ts, GEOMETRY). Field order (keep in sync with the host):
 //   0 n   1 h   2 w   3 c   4 oh   5 ow   6 oc   7 kh   8 kw
 //   9 sh  10 sw  11 pt  12 pl  13 dh  14 dw  15 groups
-// Work partition (threads: each thread runs the same kernel on its own block with its own range;
-// an end of 0 means "to the end", so a 16-field block computes everything):
-//   16 row begin  17 row end    rows n*OH+oy of y (forward) or n*H+iy of dx (backward_input)
-//   18 oc begin   19 oc end     output channels of dw (backward_filter)
-//   20 wt ready   backward_input: nonzero when `wt` already holds the repacked weights
+// Work partition (threads: each thread runs the same kernel on its own block with its own range),
+// read only when field 16 holds PARTITION_MAGIC, so a plain 16-field block computes everything
+// whatever bytes follow it:
+//   16 PARTITION_MAGIC
+//   17 row begin  18 row end    rows n*OH+oy of y (forward) or n*H+iy of dx (backward_input)
+//   19 oc begin   20 oc end     output channels of dw (backward_filter)
+//   21 wt ready   backward_input: nonzero when `wt` already holds the repacked weights
 // Read once per kernel call into these module globals; hot loops copy what they need to locals.
 let gN: i32 = 0, gH: i32 = 0, gW: i32 = 0, gC: i32 = 0;
 let gOH: i32 = 0, gOW: i32 = 0, gOC: i32 = 0, gKH: i32 = 0, gKW: i32 = 0;
@@ -44,14 +46,21 @@ function readGeometry(geom: usize): void {
   gDH = load<i32>(geom, 52); gDW = load<i32>(geom, 56); gG = load<i32>(geom, 60);
   gCg = gC / gG;
   gOCg = gOC / gG;
-  gRB = load<i32>(geom, 64); gRE = load<i32>(geom, 68);
-  gOB = load<i32>(geom, 72); gOE = load<i32>(geom, 76); gWtReady = load<i32>(geom, 80);
+  if (load<i32>(geom, 64) == PARTITION_MAGIC) {
+    gRB = load<i32>(geom, 68); gRE = load<i32>(geom, 72);
+    gOB = load<i32>(geom, 76); gOE = load<i32>(geom, 80); gWtReady = load<i32>(geom, 84);
+  } else {
+    gRB = 0; gRE = i32.MAX_VALUE; gOB = 0; gOE = i32.MAX_VALUE; gWtReady = 0;
+  }
 }
 
-/** The row range [gRB, end) of a kernel over `rows` rows (end 0 in the block = all). */
+/** Field 16 of a geometry block that carries a work partition ("THRD"). */
+const PARTITION_MAGIC: i32 = 0x54485244;
+
+/** The end of the row range [gRB, end) of a kernel over `rows` rows. */
 // @ts-ignore: decorator
 @inline function rowEnd(rows: i32): i32 {
-  return gRE == 0 ? rows : min(gRE, rows);
+  return min(gRE, rows);
 }
 
 /** floor(a / b) for b > 0 and any sign of a. */
@@ -352,7 +361,7 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
   readGeometry(geom);
   const depthwise = gCg == 1 && gOCg == 1;
   const Cg = gCg, OCg = gOCg, OC = gOC;
-  const ocb = gOB, oce = gOE == 0 ? OC : min(gOE, OC); // this call's output channels
+  const ocb = gOB, oce = min(gOE, OC); // this call's output channels
   for (let ky = 0; ky < gKH; ky++) {
     const offy = -gPT + ky * gDH;
     const oya = min(gOH, firstInside(offy, gSH));

@@ -88,7 +88,7 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
   });
 
   describe.each(CONV_CASES)("conv2d $name", ({ x: xs, w: ws, options }) => {
-    const size = (s: number[]) => s.reduce((a, d) => a * d, 1);
+    const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 
     it("forward and backward are bitwise one thread's", () => {
       const [single, threaded] = bothWays(e, () => {

@@ -50,25 +50,31 @@ interface Geometry {
 const GEOMETRY_FIELDS = ["n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "dh", "dw", "groups"] as const;
 
 /**
- * The work-partition fields after the geometry (assembly/conv2d.ts): a row range (forward: rows
- * n*OH+oy of y; backward_input: rows n*H+iy of dx), an output-channel range (backward_filter) and
- * "wt already repacked" (backward_input). An end of 0 means "to the end".
+ * The work-partition fields after the geometry (assembly/conv2d.ts), marked by PARTITION_MAGIC in
+ * field 16: a row range (forward: rows n*OH+oy of y; backward_input: rows n*H+iy of dx), an
+ * output-channel range (backward_filter) and "wt already repacked" (backward_input).
  */
 interface Part {
   rowBegin?: number; rowEnd?: number; ocBegin?: number; ocEnd?: number; wtReady?: boolean;
 }
 
-/** Writes `g` (and thread t's part) into thread t's kernel-parameter block and returns its address. */
-function geometryPointer(e: Engine, g: Geometry, t = 0, part: Part = {}): number {
+const PARTITION_MAGIC = 0x54485244;
+const ALL = 0x7fffffff;
+
+/** Writes `g` (and thread t's part, if any) into thread t's kernel-parameter block and returns its address. */
+function geometryPointer(e: Engine, g: Geometry, t = 0, part?: Part): number {
   const block = e.paramBlocks[t]!;
   const i32 = e.heap.i32;
   const base = block >> 2;
   GEOMETRY_FIELDS.forEach((field, i) => (i32[base + i] = g[field]));
-  i32[base + 16] = part.rowBegin ?? 0;
-  i32[base + 17] = part.rowEnd ?? 0;
-  i32[base + 18] = part.ocBegin ?? 0;
-  i32[base + 19] = part.ocEnd ?? 0;
-  i32[base + 20] = part.wtReady ? 1 : 0;
+  i32[base + 16] = part ? PARTITION_MAGIC : 0;
+  if (part) {
+    i32[base + 17] = part.rowBegin ?? 0;
+    i32[base + 18] = part.rowEnd ?? ALL;
+    i32[base + 19] = part.ocBegin ?? 0;
+    i32[base + 20] = part.ocEnd ?? ALL;
+    i32[base + 21] = part.wtReady ? 1 : 0;
+  }
   return block;
 }
 
