@@ -167,6 +167,19 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     expectBitwise(single, threaded, "dense");
   });
 
+  it("a trap in a worker's part is an error on the calling thread, and the pool keeps working", () => {
+    const a = e.tensor([8, 8], uniform(64, 1)), b = e.tensor([8, 8], uniform(64, 2)), c = e.zeros([8, 8]);
+    const beyond = e.memory.buffer.byteLength + 4096; // out of bounds: the wasm access traps
+    const part = (cPtr: number, i0: number, i1: number) => [cPtr, a.ptr, b.ptr, 8, 8, 8, 0, 0, 0, i0, i1, 0, 8];
+    const parts = Array.from({ length: threads }, (_, t) => part(t === threads - 1 ? beyond : c.ptr, t, t + 1));
+    expect(() => e.parallel("gemm_f32_block", parts)).toThrow(/worker thread\(s\) trapped/);
+    // and a trap on the calling thread still waits for the workers, then rethrows
+    expect(() => e.parallel("gemm_f32_block", [part(beyond, 0, 1), ...parts.slice(1, -1), part(c.ptr, 7, 8)])).toThrow();
+    e.minParallelWork = 0;
+    const [single, threaded] = bothWays(e, () => [matmul(a, b)]);
+    expectBitwise(single, threaded, "after a trap");
+  });
+
   it("ops still run after dispose(), on one thread", () => {
     const e2Promise = init({ threads });
     return e2Promise.then((e2) => {
