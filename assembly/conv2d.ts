@@ -20,15 +20,23 @@
 
 import { hsum, madd } from "./simd";
 
-// ---- The geometry block: 16 i32 at `geom`, written by the host (src/ops/conv2d.ts, GEOMETRY).
-// Field order (keep in sync with the host):
+// ---- The geometry block: 16 i32 at `geom` (22 with a work partition), written by the host
+// (src/ops/conv2d.ts, GEOMETRY). Field order (keep in sync with the host):
 //   0 n   1 h   2 w   3 c   4 oh   5 ow   6 oc   7 kh   8 kw
 //   9 sh  10 sw  11 pt  12 pl  13 dh  14 dw  15 groups
+// Work partition (threads: each thread runs the same kernel on its own block with its own range),
+// read only when field 16 holds PARTITION_MAGIC, so a plain 16-field block computes everything
+// whatever bytes follow it:
+//   16 PARTITION_MAGIC
+//   17 row begin  18 row end    rows n*OH+oy of y (forward) or n*H+iy of dx (backward_input)
+//   19 oc begin   20 oc end     output channels of dw (backward_filter)
+//   21 wt ready   backward_input: nonzero when `wt` already holds the repacked weights
 // Read once per kernel call into these module globals; hot loops copy what they need to locals.
 let gN: i32 = 0, gH: i32 = 0, gW: i32 = 0, gC: i32 = 0;
 let gOH: i32 = 0, gOW: i32 = 0, gOC: i32 = 0, gKH: i32 = 0, gKW: i32 = 0;
 let gSH: i32 = 1, gSW: i32 = 1, gPT: i32 = 0, gPL: i32 = 0, gDH: i32 = 1, gDW: i32 = 1;
 let gG: i32 = 1, gCg: i32 = 1, gOCg: i32 = 1;
+let gRB: i32 = 0, gRE: i32 = 0, gOB: i32 = 0, gOE: i32 = 0, gWtReady: i32 = 0;
 
 function readGeometry(geom: usize): void {
   gN = load<i32>(geom, 0); gH = load<i32>(geom, 4); gW = load<i32>(geom, 8); gC = load<i32>(geom, 12);
@@ -38,6 +46,21 @@ function readGeometry(geom: usize): void {
   gDH = load<i32>(geom, 52); gDW = load<i32>(geom, 56); gG = load<i32>(geom, 60);
   gCg = gC / gG;
   gOCg = gOC / gG;
+  if (load<i32>(geom, 64) == PARTITION_MAGIC) {
+    gRB = load<i32>(geom, 68); gRE = load<i32>(geom, 72);
+    gOB = load<i32>(geom, 76); gOE = load<i32>(geom, 80); gWtReady = load<i32>(geom, 84);
+  } else {
+    gRB = 0; gRE = i32.MAX_VALUE; gOB = 0; gOE = i32.MAX_VALUE; gWtReady = 0;
+  }
+}
+
+/** Field 16 of a geometry block that carries a work partition ("THRD"). */
+const PARTITION_MAGIC: i32 = 0x54485244;
+
+/** The end of the row range [gRB, end) of a kernel over `rows` rows. */
+// @ts-ignore: decorator
+@inline function rowEnd(rows: i32): i32 {
+  return min(gRE, rows);
 }
 
 /** floor(a / b) for b > 0 and any sign of a. */
@@ -82,10 +105,12 @@ export function conv2d_f32_forward(y: usize, x: usize, w: usize, geom: usize): v
   // Output columns whose every tap column is inside the input: the interior, no checks needed.
   const oxa = min(OW, firstInside(-gPL, gSW));
   const oxb = endInside(-gPL + (gKW - 1) * gDW, gSW, gW, OW, oxa);
-  for (let n = 0; n < gN; n++) {
+  const re = rowEnd(gN * gOH);
+  for (let r = gRB; r < re; r++) {
+    const n = r / gOH, oy = r % gOH;
     const xn = at(x, n * gH * gW * gC);
-    for (let oy = 0; oy < gOH; oy++) {
-      const yrow = at(y, (n * gOH + oy) * OW * OC);
+    {
+      const yrow = at(y, r * OW * OC);
       for (let g = 0; g < gG; g++) {
         const xg = at(xn, g * Cg);
         const yg = at(yrow, g * OCg);
@@ -257,8 +282,10 @@ function fwdPixelScalar(yp: usize, xg: usize, wg: usize, oy: i32, ox: i32, oc0: 
 function depthwiseForward(y: usize, x: usize, w: usize): void {
   const C = gC, KW = gKW;
   const xtap = <usize>(gDW * C) << 2, wtap = <usize>C << 2; // bytes between horizontal taps
-  for (let n = 0; n < gN; n++) {
-    for (let oy = 0; oy < gOH; oy++) {
+  const re = rowEnd(gN * gOH);
+  for (let r = gRB; r < re; r++) {
+    const n = r / gOH, oy = r % gOH;
+    {
       const offy = oy * gSH - gPT;
       const kya = min(gKH, firstInside(offy, gDH));
       const kyb = endInside(offy, gDH, gH, gKH, kya);
@@ -334,6 +361,7 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
   readGeometry(geom);
   const depthwise = gCg == 1 && gOCg == 1;
   const Cg = gCg, OCg = gOCg, OC = gOC;
+  const ocb = gOB, oce = min(gOE, OC); // this call's output channels
   for (let ky = 0; ky < gKH; ky++) {
     const offy = -gPT + ky * gDH;
     const oya = min(gOH, firstInside(offy, gSH));
@@ -345,30 +373,34 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
       if (oya == oyb || oxa == oxb) continue;
       const dwk = at(dw, (ky * gKW + kx) * Cg * OC);
       if (depthwise) {
-        depthwiseFilter(dwk, dy, x, ky, kx, oya, oyb, oxa, oxb);
+        depthwiseFilter(dwk, dy, x, ky, kx, oya, oyb, oxa, oxb, ocb, oce);
         continue;
       }
       for (let g = 0; g < gG; g++) {
-        let ocS = 0; // first output channel the scalar loop handles
+        // the group's channels [lo, hi) inside this call's range (the host splits at multiples of
+        // 8 or at group boundaries, so every channel lands in the same tile as in one full call)
+        const lo = max(0, ocb - g * OCg), hi = min(OCg, oce - g * OCg);
+        if (lo >= hi) continue;
+        let ocS = lo; // first output channel the scalar loop handles
         if (ASC_FEATURE_SIMD) {
-          ocS = OCg & ~3;
+          ocS = lo + ((hi - lo) & ~3);
           let ci = 0;
           for (; ci + 4 <= Cg; ci += 4) {
-            let oc = 0;
-            for (; oc + 8 <= OCg; oc += 8) {
+            let oc = lo;
+            for (; oc + 8 <= hi; oc += 8) {
               filterTile4x8(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb);
             }
-            for (; oc + 4 <= OCg; oc += 4) {
+            for (; oc + 4 <= hi; oc += 4) {
               filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 4);
             }
           }
           for (; ci < Cg; ci++) {
-            for (let oc = 0; oc + 4 <= OCg; oc += 4) {
+            for (let oc = lo; oc + 4 <= hi; oc += 4) {
               filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 1);
             }
           }
         }
-        if (ocS < OCg) filterScalar(at(dwk, g * OCg), at(dy, g * OCg), at(x, g * Cg), ky, kx, oya, oyb, oxa, oxb, ocS);
+        if (ocS < hi) filterScalar(at(dwk, g * OCg), at(dy, g * OCg), at(x, g * Cg), ky, kx, oya, oyb, oxa, oxb, ocS, hi);
       }
     }
   }
@@ -431,10 +463,10 @@ function filterTile1x4(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya:
   }
 }
 
-/** Scalar: dw[ky,kx,ci,oc] += ... for every ci of the group and oc in [oc0, OC/G).
+/** Scalar: dw[ky,kx,ci,oc] += ... for every ci of the group and oc in [oc0, oc1).
  *  dwg = &dw[ky,kx,0,g*OCg], dyg = &dy[0,0,0,g*OCg], xg = &x[0,0,0,g*Cg]. */
-function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, oc0: i32): void {
-  const C = gC, OC = gOC, Cg = gCg, OCg = gOCg;
+function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, oc0: i32, oc1: i32): void {
+  const C = gC, OC = gOC, Cg = gCg;
   for (let n = 0; n < gN; n++) {
     for (let oy = oya; oy < oyb; oy++) {
       const iy = oy * gSH - gPT + ky * gDH;
@@ -444,7 +476,7 @@ function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: 
         for (let ci = 0; ci < Cg; ci++) {
           const xv = load<f32>(at(xq, ci));
           const row = at(dwg, ci * OC);
-          for (let oc = oc0; oc < OCg; oc++) {
+          for (let oc = oc0; oc < oc1; oc++) {
             const p = at(row, oc);
             store<f32>(p, load<f32>(p) + xv * load<f32>(at(dq, oc)));
           }
@@ -455,8 +487,8 @@ function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: 
 }
 
 /** Depthwise filter gradient for one tap: dwk = &dw[ky,kx,0,0] (C floats, stays in L1) += x * dy over
- *  the pixels whose tap is inside, lanes over channels; pixels outer so every read runs along channels. */
-function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
+ *  the pixels whose tap is inside, lanes over channels [cb, ce); pixels outer so every read runs along channels. */
+function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, cb: i32, ce: i32): void {
   const C = gC;
   const xs = <usize>(gSW * C) << 2, ds = <usize>C << 2;
   for (let n = 0; n < gN; n++) {
@@ -465,14 +497,14 @@ function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya:
       let dq = at(dy, ((n * gOH + oy) * gOW + oxa) * C);
       let xq = at(x, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
       for (let ox = oxa; ox < oxb; ox++) {
-        let c = 0;
+        let c = cb;
         if (ASC_FEATURE_SIMD) {
-          for (; c + 4 <= C; c += 4) {
+          for (; c + 4 <= ce; c += 4) {
             const p = at(dwk, c);
             v128.store(p, madd(v128.load(at(xq, c)), v128.load(at(dq, c)), v128.load(p)));
           }
         }
-        for (; c < C; c++) {
+        for (; c < ce; c++) {
           const p = at(dwk, c);
           store<f32>(p, load<f32>(p) + load<f32>(at(xq, c)) * load<f32>(at(dq, c)));
         }
@@ -499,7 +531,7 @@ export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: us
   const depthwise = gCg == 1 && gOCg == 1;
   const Cg = gCg, OCg = gOCg, OC = gOC, C = gC, KK = gKH * gKW;
   if (ASC_FEATURE_SIMD) {
-    if (!depthwise) {
+    if (!depthwise && gWtReady == 0) {
       for (let g = 0; g < gG; g++) {
         for (let k = 0; k < KK; k++) {
           for (let ci = 0; ci < Cg; ci++) {
@@ -511,11 +543,18 @@ export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: us
       }
     }
   }
-  for (let n = 0; n < gN; n++) {
-    for (let oy = 0; oy < gOH; oy++) {
+  // Gathered by dx row (n, iy), so a range of rows is a partition with no two calls writing one
+  // dx element; the rows' contributions arrive in the order ky ascending (oy descending).
+  const re = rowEnd(gN * gH);
+  for (let r = gRB; r < re; r++) {
+    const n = r / gH, iy = r % gH;
+    {
       for (let ky = 0; ky < gKH; ky++) {
-        const iy = oy * gSH - gPT + ky * gDH;
-        if (iy < 0 || iy >= gH) continue;
+        const t = iy + gPT - ky * gDH; // = oy * SH
+        if (t < 0) break; // t only falls as ky grows
+        if (t % gSH != 0) continue;
+        const oy = t / gSH;
+        if (oy >= gOH) continue;
         for (let kx = 0; kx < gKW; kx++) {
           const offx = -gPL + kx * gDW;
           const oxa = min(gOW, firstInside(offx, gSW));

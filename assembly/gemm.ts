@@ -24,28 +24,47 @@ const KC: i32 = 256;
 export function gemm_f32(
   c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, trans_a: i32, trans_b: i32, accumulate: i32,
 ): void {
-  if (m <= 0 || n <= 0) return;
+  gemm_f32_block(c, a, b, m, n, k, trans_a, trans_b, accumulate, 0, m, 0, n);
+}
+
+/**
+ * The block rows [i0, i1) x columns [j0, j1) of gemm_f32 (same arguments): threads each run one
+ * block of one product. Blocks that start at multiples of 8 (or 0) give every element the same
+ * register tile, hence the same bits, as one full gemm_f32 call.
+ */
+export function gemm_f32_block(
+  c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, trans_a: i32, trans_b: i32, accumulate: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32,
+): void {
+  i0 = max(i0, 0); i1 = min(i1, m);
+  j0 = max(j0, 0); j1 = min(j1, n);
+  if (i0 >= i1 || j0 >= j1) return;
+  const bm = i1 - i0, bn = j1 - j0;
   const acc = accumulate != 0;
+  const cb = c + ((<usize>i0 * <usize>n + <usize>j0) << 2); // C[i0, j0]
   if (k <= 0) {
-    if (!acc) zero(c, m * n);
+    if (!acc) {
+      for (let i = 0; i < bm; i++) zero(cb + ((<usize>i * <usize>n) << 2), bn);
+    }
     return;
   }
   let ta = trans_a != 0;
   let tb = trans_b != 0;
   if (m == 1) ta = false; // a 1 x k row and a k x 1 column have the same bytes
   if (n == 1 && !ta) tb = true; // b as a 1 x k row: C = A . b is m dot products
+  const ai = a + (<usize>i0 << 2) * (ta ? 1 : <usize>k); // row i0 of op(A)
   if (m == 1 && !tb) {
-    gemv_rows(c, a, b, k, n, acc);
+    gemv_rows(cb, a, b + (<usize>j0 << 2), k, bn, n, acc);
   } else if (n == 1 && ta) {
-    gemv_rows(c, b, a, k, m, acc); // C^T (1 x m) = b^T (1 x k) . A (k x m)
+    gemv_rows(cb, b, ai, k, bm, m, acc); // C^T (1 x m) = b^T (1 x k) . A (k x m)
   } else if (!tb) {
     // L = op(A): element (i, p) at (ta ? p*m + i : i*k + p); R = B (k x n).
-    panel(c, n, false, a, ta ? 1 : k, ta ? m : 1, b, n, m, n, k, acc);
+    panel(cb, n, false, ai, ta ? 1 : k, ta ? m : 1, b + (<usize>j0 << 2), n, bm, bn, k, acc);
   } else if (!ta) {
-    dots(c, a, b, m, n, k, acc);
+    dots(cb, n, ai, b + ((<usize>j0 * <usize>k) << 2), bm, bn, k, acc);
   } else {
     // C^T (n x m) = B (n x k) . A (k x m), written transposed into C.
-    panel(c, n, true, b, k, 1, a, m, n, m, k, acc);
+    panel(cb, n, true, b + ((<usize>j0 * <usize>k) << 2), k, 1, ai, m, bn, bm, k, acc);
   }
 }
 
@@ -140,12 +159,12 @@ function zero(p: usize, count: i32): void {
 }
 
 /**
- * y[j] (+)= sum_p x[p] * w[p, j] for w row-major k x n, x contiguous (k), y contiguous (n).
- * Streams w row by row, 4 rows per pass over y, so w is read once and sequentially.
+ * y[j] (+)= sum_p x[p] * w[p, j] for j < n, w row-major k rows of stride ld (>= n) elements,
+ * x contiguous (k), y contiguous (n). Streams w row by row, 4 rows per pass over y.
  */
-function gemv_rows(y: usize, x: usize, w: usize, k: i32, n: i32, acc: bool): void {
+function gemv_rows(y: usize, x: usize, w: usize, k: i32, n: i32, ld: i32, acc: bool): void {
   if (!acc) zero(y, n);
-  const ldw = <usize>n << 2;
+  const ldw = <usize>ld << 2;
   let p = 0;
   for (; p + 4 <= k; p += 4) {
     const x0 = load<f32>(x + (<usize>p << 2));
@@ -436,12 +455,12 @@ function panel(
 }
 
 /**
- * C (m x n) (+)= A (m x k) . B^T with B stored n x k: every C[i, j] is a dot product of two
- * contiguous rows. Tile: 2 rows of A x 4 rows of B, 8 v128 accumulators running along k.
+ * C (m x n, row stride ldce elements) (+)= A (m x k) . B^T with B stored n x k: every C[i, j] is a
+ * dot product of two contiguous rows. Tile: 2 rows of A x 4 rows of B, 8 v128 accumulators along k.
  */
-function dots(c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool): void {
+function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool): void {
   const ldk = <usize>k << 2;
-  const ldc = <usize>n << 2;
+  const ldc = <usize>ldce << 2;
   for (let p0 = 0; p0 < k; p0 += KC) {
     const kc = min(KC, k - p0);
     const acc = accumulate || p0 > 0;

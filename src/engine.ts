@@ -1,11 +1,24 @@
-import { fail, fmtShape } from "./errors.js";
+import { simd, threads as wasmThreads } from "wasm-feature-detect";
+import { checkInt, fail, fmtShape, SimdnetError } from "./errors.js";
 import { Heap } from "./memory.js";
-import { type BuildName, detectBuild, instantiateBuild, type Kernels } from "./runtime.js";
+import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
+import { ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
+import type { ThreadedKernel } from "./threads/protocol.js";
 
 export interface InitOptions {
-  /** Which wasm build to run: "auto" (default) picks relaxed, SIMD or scalar by feature detection. */
+  /**
+   * Which wasm build to run: "auto" (default) picks relaxed, SIMD or scalar by feature detection
+   * (or "threads" when `threads` > 1 can be honoured).
+   */
   build?: "auto" | BuildName;
+  /**
+   * Threads for conv2d and gemm (default 1). With n > 1 the engine runs the threads build (SIMD)
+   * over a shared memory and starts n - 1 workers; where that is impossible (no
+   * SharedArrayBuffer, no cross-origin isolation, a browser main thread) it runs one thread and
+   * says why in `engine.threadsReason`.
+   */
+  threads?: number;
 }
 
 /**
@@ -20,16 +33,56 @@ export class Engine {
   /**
    * Address of a small block that op wrappers fill with a kernel's parameters right before the
    * call (instead of long positional argument lists). Allocated once with the engine; never freed.
+   * It is `paramBlocks[0]`, the calling thread's.
    */
   readonly paramBlock: number;
+  /** One kernel-parameter block per thread (thread t's part of a call reads paramBlocks[t]). */
+  readonly paramBlocks: readonly number[];
+  /**
+   * Multiply-adds below which an op runs on one thread even when the engine has more (a worker
+   * round trip costs tens of microseconds). 0 threads every call that can be split.
+   */
+  minParallelWork = 1 << 18;
   private readonly scopes: Tensor[][] = [];
+  private pool: ThreadPool | undefined;
 
   constructor(
     readonly build: BuildName,
     readonly kernels: Kernels,
+    pool?: ThreadPool,
+    /** Why the engine runs fewer threads than `init` asked for ("" if it runs them all). */
+    readonly threadsReason = "",
   ) {
     this.heap = new Heap(kernels.memory, kernels.heap_base());
-    this.paramBlock = this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block");
+    this.pool = pool;
+    const blocks: number[] = [];
+    for (let t = 0; t < (pool?.size ?? 1); t++) blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block"));
+    this.paramBlocks = blocks;
+    this.paramBlock = blocks[0]!;
+  }
+
+  /** Threads kernel calls may use: the calling thread plus live workers (1 after dispose). */
+  get threads(): number {
+    return this.pool ? this.pool.workerCount + 1 : 1;
+  }
+
+  /**
+   * Runs one call of `kernel` per entry of `parts` (at most `threads`), all at once: parts[0] on
+   * the calling thread, the rest on workers. The parts must write disjoint memory.
+   */
+  parallel(kernel: ThreadedKernel, parts: number[][]): void {
+    const local = this.kernels[kernel] as (...args: number[]) => void;
+    if (parts.length === 1 || !this.pool) {
+      for (const args of parts) local(...args);
+      return;
+    }
+    this.pool.run(kernel, parts, local);
+  }
+
+  /** Ends the worker threads (the engine keeps working on one thread). Idempotent. */
+  dispose(): void {
+    this.pool?.dispose();
+    this.pool = undefined;
   }
 
   get memory(): WebAssembly.Memory {
@@ -118,6 +171,29 @@ export class Engine {
 
 /** Loads a wasm build (feature-detected unless forced) and returns an engine over it. */
 export async function init(options: InitOptions = {}): Promise<Engine> {
-  const build = !options.build || options.build === "auto" ? await detectBuild() : options.build;
-  return new Engine(build, await instantiateBuild(build));
+  const auto = !options.build || options.build === "auto";
+  const threads = checkInt("init", "threads", options.threads ?? 1, 1);
+  if (threads > 256) fail("init", `threads must be at most 256, got ${threads}`);
+  if (threads > 1 && !auto && options.build !== "threads") {
+    fail("init", `threads: ${threads} needs the 'threads' build (SIMD), not '${options.build}'`);
+  }
+  let reason = "";
+  if (threads > 1) {
+    reason = threadsUnavailableReason() ?? "";
+    if (!reason && !(await simd())) reason = "the threads build needs wasm SIMD, which this runtime lacks";
+    if (!reason && !(await wasmThreads())) reason = "wasm threads (shared memory, atomics) are unavailable here";
+    if (!reason) {
+      const memory = sharedMemory();
+      const kernels = await instantiateBuild("threads", memory);
+      try {
+        const pool = await ThreadPool.create(threads, await compileBuild("threads"), memory);
+        return new Engine("threads", kernels, pool);
+      } catch (err) {
+        reason = `worker threads failed to start: ${err instanceof SimdnetError ? err.message : String(err)}`;
+      }
+    }
+    if (!auto) throw new SimdnetError(`init: threads: ${threads} is not possible here: ${reason}`);
+  }
+  const build: BuildName = auto ? await detectBuild() : (options.build as BuildName);
+  return new Engine(build, await instantiateBuild(build), undefined, reason ? `1 thread: ${reason}` : "");
 }

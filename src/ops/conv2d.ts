@@ -9,6 +9,8 @@ import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { gemmThreaded, threadsFor } from "../threads/parallel.js";
+import { splitRange } from "../threads/partition.js";
 
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
@@ -47,12 +49,37 @@ interface Geometry {
 /** Field order of the i32 geometry block the kernels read: must match readGeometry in assembly/conv2d.ts. */
 const GEOMETRY_FIELDS = ["n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "dh", "dw", "groups"] as const;
 
-/** Writes `g` into the engine's kernel-parameter block and returns its address. */
-function geometryPointer(e: Engine, g: Geometry): number {
-  const i32 = e.heap.i32;
-  GEOMETRY_FIELDS.forEach((field, i) => (i32[(e.paramBlock >> 2) + i] = g[field]));
-  return e.paramBlock;
+/**
+ * The work-partition fields after the geometry (assembly/conv2d.ts), marked by PARTITION_MAGIC in
+ * field 16: a row range (forward: rows n*OH+oy of y; backward_input: rows n*H+iy of dx), an
+ * output-channel range (backward_filter) and "wt already repacked" (backward_input).
+ */
+interface Part {
+  rowBegin?: number; rowEnd?: number; ocBegin?: number; ocEnd?: number; wtReady?: boolean;
 }
+
+const PARTITION_MAGIC = 0x54485244;
+const ALL = 0x7fffffff;
+
+/** Writes `g` (and thread t's part, if any) into thread t's kernel-parameter block and returns its address. */
+function geometryPointer(e: Engine, g: Geometry, t = 0, part?: Part): number {
+  const block = e.paramBlocks[t]!;
+  const i32 = e.heap.i32;
+  const base = block >> 2;
+  GEOMETRY_FIELDS.forEach((field, i) => (i32[base + i] = g[field]));
+  i32[base + 16] = part ? PARTITION_MAGIC : 0;
+  if (part) {
+    i32[base + 17] = part.rowBegin ?? 0;
+    i32[base + 18] = part.rowEnd ?? ALL;
+    i32[base + 19] = part.ocBegin ?? 0;
+    i32[base + 20] = part.ocEnd ?? ALL;
+    i32[base + 21] = part.wtReady ? 1 : 0;
+  }
+  return block;
+}
+
+/** Multiply-adds of one pass of the conv (each of forward, backward_input, backward_filter). */
+const convWork = (g: Geometry) => g.n * g.oh * g.ow * g.oc * g.kh * g.kw * (g.c / g.groups);
 
 // ---------------------------------------------------------------------------------------------
 // hyper-parameters
@@ -201,22 +228,40 @@ function isPointwise(g: Geometry): boolean {
 /** y (n,oh,ow,oc) = conv(x, w), overwriting y. */
 function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): void {
   if (isPointwise(g)) {
-    e.kernels.gemm_f32(y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, 0, 0, 0);
+    gemmThreaded(e, y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, false, false, false);
     return;
   }
-  e.kernels.conv2d_f32_forward(y.ptr, x.ptr, w.ptr, geometryPointer(e, g));
+  // threads: disjoint ranges of output rows (n, oy)
+  const parts = splitRange(g.n * g.oh, threadsFor(e, convWork(g)));
+  e.parallel(
+    "conv2d_f32_forward",
+    parts.map(([rowBegin, rowEnd], t) => [y.ptr, x.ptr, w.ptr, geometryPointer(e, g, t, { rowBegin, rowEnd })]),
+  );
 }
 
 /** dx (n,h,w,c) += the conv's input gradient from dy (n,oh,ow,oc) and w; allocates the repacked-weights workspace. */
 function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Tensor): void {
   if (isPointwise(g)) {
     // dx[m, c] += dy[m, oc] . w[c, oc]^T
-    e.kernels.gemm_f32(dx.ptr, dy.ptr, w.ptr, g.n * g.h * g.w, g.c, g.oc, 0, 1, 1);
+    gemmThreaded(e, dx.ptr, dy.ptr, w.ptr, g.n * g.h * g.w, g.c, g.oc, false, true, true);
     return;
   }
   const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
   try {
-    e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g));
+    const threads = threadsFor(e, convWork(g));
+    if (threads === 1) {
+      e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g));
+    } else {
+      // repack the weights once (an empty row range), then disjoint ranges of dx rows (n, iy)
+      const rows = g.n * g.h;
+      e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g, 0, { rowBegin: rows, rowEnd: rows }));
+      e.parallel(
+        "conv2d_f32_backward_input",
+        splitRange(rows, threads).map(([rowBegin, rowEnd], t) => [
+          dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g, t, { rowBegin, rowEnd, wtReady: true }),
+        ]),
+      );
+    }
   } finally {
     wt.dispose();
   }
@@ -226,10 +271,18 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
 function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Tensor): void {
   if (isPointwise(g)) {
     // dw[c, oc] += x[m, c]^T . dy[m, oc]
-    e.kernels.gemm_f32(dw.ptr, x.ptr, dy.ptr, g.c, g.oc, g.n * g.h * g.w, 1, 0, 1);
+    gemmThreaded(e, dw.ptr, x.ptr, dy.ptr, g.c, g.oc, g.n * g.h * g.w, true, false, true);
     return;
   }
-  e.kernels.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g));
+  // threads: disjoint ranges of output channels, cut at multiples of 8 (one group, or depthwise)
+  // or at group boundaries, so each channel keeps the register tile of a full call
+  const ocg = g.oc / g.groups;
+  const align = g.groups === 1 || (ocg === 1 && g.c === g.groups) ? 8 : ocg;
+  const parts = splitRange(g.oc, threadsFor(e, convWork(g)), align);
+  e.parallel(
+    "conv2d_f32_backward_filter",
+    parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g, t, { ocBegin, ocEnd })]),
+  );
 }
 
 function checkBias(op: string, b: Tensor | null | undefined, channels: number, wShape: Shape): void {

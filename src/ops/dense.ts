@@ -5,6 +5,7 @@ import type { Engine } from "../engine.js";
 import { checkFinite, fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { gemmThreaded } from "../threads/parallel.js";
 
 /** Transpose flags of matmul / gemm: op(A) = transA ? A^T : A, likewise for B. */
 export interface MatmulOptions {
@@ -18,11 +19,11 @@ export interface GemmOptions extends MatmulOptions {
   beta?: number;
 }
 
-/** Calls the gemm kernel: C (m x n) (+)= op(A) . op(B). */
+/** Calls the gemm kernel: C (m x n) (+)= op(A) . op(B), over the engine's threads when it pays. */
 function gemmKernel(
   e: Engine, c: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
 ): void {
-  e.kernels.gemm_f32(c.ptr, a.ptr, b.ptr, m, n, k, transA ? 1 : 0, transB ? 1 : 0, accumulate ? 1 : 0);
+  gemmThreaded(e, c.ptr, a.ptr, b.ptr, m, n, k, transA, transB, accumulate);
 }
 
 /** The kernel reads its operands while writing C: an output aliasing an operand is an error. */

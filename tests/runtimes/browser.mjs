@@ -2,6 +2,8 @@
 // a page served from a throw-away http server on 127.0.0.1 that serves only page.html,
 // dist/simdnet.js and scripts/smoke.mjs. The smoke runs on the page and in a module worker.
 // Exports runBrowserSmoke(); run directly it prints `SMOKE_RESULT <json>` for each context.
+// runBrowserThreads() serves threads.html cross-origin isolated (COOP + COEP) and returns the
+// threads smoke (tests/runtimes/threads-smoke.mjs) of its page and of its module worker.
 import { createServer } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,9 +28,13 @@ const ROUTES = {
   "/": ["tests/runtimes/page.html", "text/html; charset=utf-8"],
   "/dist/simdnet.js": ["dist/simdnet.js", "text/javascript; charset=utf-8"],
   "/scripts/smoke.mjs": ["scripts/smoke.mjs", "text/javascript; charset=utf-8"],
+  "/threads": ["tests/runtimes/threads.html", "text/html; charset=utf-8"],
+  "/tests/runtimes/threads-smoke.mjs": ["tests/runtimes/threads-smoke.mjs", "text/javascript; charset=utf-8"],
 };
+/** Cross-origin isolation: what a page needs for SharedArrayBuffer (and so for threads). */
+const ISOLATION = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
 
-function serve() {
+function serve(extraHeaders = {}) {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (path === "/favicon.ico") {
@@ -40,7 +46,7 @@ function serve() {
       res.writeHead(404).end("not found");
       return;
     }
-    res.writeHead(200, { "content-type": route[1], "cache-control": "no-store" });
+    res.writeHead(200, { "content-type": route[1], "cache-control": "no-store", ...extraHeaders });
     res.end(readFileSync(join(root, route[0])));
   });
   return new Promise((resolve, reject) => {
@@ -50,9 +56,19 @@ function serve() {
 }
 
 /** Returns { page, worker } smoke results (see scripts/smoke.mjs), or throws if Chromium cannot run. */
-export async function runBrowserSmoke({ timeoutMs = 60_000 } = {}) {
+export function runBrowserSmoke(options) {
+  return inChromium({}, "/", ["__smokePage", "__smokeWorker"], options);
+}
+
+/** Returns { page, worker } threads smoke results from a cross-origin-isolated page and its worker. */
+export function runBrowserThreads(options) {
+  return inChromium(ISOLATION, "/threads", ["__threadsPage", "__threadsWorker"], options);
+}
+
+/** Opens `path` served with `headers` and waits for the page to set window[keys[0]] and window[keys[1]]. */
+async function inChromium(headers, path, keys, { timeoutMs = 60_000 } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-chromium.sh`);
-  const server = await serve();
+  const server = await serve(headers);
   const profile = mkdtempSync(join(tmpdir(), "simdnet-chromium-"));
   let context;
   const log = [];
@@ -67,9 +83,9 @@ export async function runBrowserSmoke({ timeoutMs = 60_000 } = {}) {
     page.on("console", (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
     page.on("pageerror", (err) => log.push(`pageerror: ${err.message}`));
     const { port } = server.address();
-    await page.goto(`http://127.0.0.1:${port}/`, { timeout: timeoutMs });
-    await page.waitForFunction(() => window.__smokePage && window.__smokeWorker, null, { timeout: timeoutMs });
-    const [pageResult, workerResult] = await page.evaluate(() => [window.__smokePage, window.__smokeWorker]);
+    await page.goto(`http://127.0.0.1:${port}${path}`, { timeout: timeoutMs });
+    await page.waitForFunction(([a, b]) => window[a] && window[b], keys, { timeout: timeoutMs });
+    const [pageResult, workerResult] = await page.evaluate(([a, b]) => [window[a], window[b]], keys);
     return { page: pageResult, worker: workerResult, log };
   } catch (err) {
     err.message += log.length ? `\n${log.join("\n")}` : "";
@@ -86,4 +102,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const line of r.log) console.log(line);
   console.log(`SMOKE_RESULT ${JSON.stringify(r.page)}`);
   console.log(`SMOKE_RESULT ${JSON.stringify(r.worker)}`);
+  const t = await runBrowserThreads();
+  console.log(`THREADS_RESULT ${JSON.stringify(t.page)}`);
+  console.log(`THREADS_RESULT ${JSON.stringify(t.worker)}`);
 }

@@ -2,13 +2,16 @@
 // with wasm SIMD off, Deno, Bun, and headless Chromium (page and worker). One test per
 // runtime x build, plus one per runtime that "auto" picked the best build the runtime offers.
 // A build the runtime cannot run must be refused with a SimdnetError (that is its test).
+// Then the threads smoke (tests/runtimes/threads-smoke.mjs): init({ threads: 2 }) in Node and in
+// a cross-origin-isolated Chromium worker runs 2 threads, bitwise equal to 1 thread; on that
+// page's main thread (no Atomics.wait) it falls back to 1 thread and says why.
 // Usage: node tests/runtimes/run.mjs [--json <report file>] [--only <runtime name>]
 // Prints `runtimes: N passed, N failed`; the JSON report holds the counts for scripts/test.mjs.
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runBrowserSmoke } from "./browser.mjs";
+import { runBrowserSmoke, runBrowserThreads } from "./browser.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 process.chdir(root);
@@ -92,6 +95,38 @@ for (const rt of RUNTIMES) {
     } else check(rt, JSON.parse(line.slice("SMOKE_RESULT ".length)));
   }
   console.log(`    (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+/** One threads smoke result as a test: `threads` threads, bitwise equal to one thread's. */
+function checkThreads(name, r, threads, reasonPattern) {
+  if (!r || r.error) return record(name, false, r?.error ?? "no result");
+  const why = `${r.threads} thread(s), build ${r.build}, ${r.mismatches} mismatches${r.reason ? `, "${r.reason}"` : ""}`;
+  const reasonOk = reasonPattern ? reasonPattern.test(r.reason) : r.reason === "";
+  record(name, r.ok && r.threads === threads && reasonOk, why);
+}
+
+if (!only || "node-threads".startsWith(only) || only.startsWith("node-threads")) {
+  console.log("\n--- node-threads");
+  // [test name, node flags, threads expected, reason expected]: --no-enable-sse4-1 takes wasm SIMD
+  // away, --no-harmony-sharedarraybuffer takes SharedArrayBuffer away; both must fall back.
+  // Deno and Bun have the Web Worker API, so they take the pool's blob-URL module worker path.
+  for (const [name, cmd, flags, threads, reason] of [
+    ["node threads 2", process.execPath, [], 2, undefined],
+    ["node-no-simd threads fall back to 1", process.execPath, ["--no-enable-sse4-1"], 1, /SIMD/],
+    ["node-no-sab threads fall back to 1", process.execPath, ["--no-harmony-sharedarraybuffer"], 1, /SharedArrayBuffer/],
+    ["deno threads 2", bin("deno"), ["run", "--no-prompt", "--no-config"], 2, undefined],
+    ["bun threads 2", bin("bun"), [], 2, undefined],
+  ]) {
+    const p = spawnSync(cmd, [...flags, "tests/runtimes/threads-smoke.mjs", "2"], { encoding: "utf8", timeout: 60_000 });
+    const line = (p.stdout ?? "").split("\n").find((l) => l.startsWith("THREADS_RESULT "));
+    checkThreads(name, line ? JSON.parse(line.slice("THREADS_RESULT ".length)) : { error: `exit ${p.status}: ${(p.stderr ?? "").slice(-800)}` }, threads, reason);
+  }
+}
+if (!only || "chromium-threads".startsWith(only) || only.startsWith("chromium-threads")) {
+  console.log("\n--- chromium-threads (cross-origin isolated)");
+  const r = await runBrowserThreads().catch((err) => ({ page: { error: err.message }, worker: { error: err.message } }));
+  checkThreads("chromium-worker threads 2", r.worker, 2);
+  checkThreads("chromium-page threads fall back to 1", r.page, 1, /Atomics\.wait/);
 }
 
 const passed = results.filter((r) => r.ok).length;

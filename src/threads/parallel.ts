@@ -1,0 +1,29 @@
+// Threaded kernel calls shared by the op wrappers: each splits one call into per-thread parts
+// (see partition.ts) when the engine has threads and the call is big enough, else makes one call.
+import type { Engine } from "../engine.js";
+import { splitRange } from "./partition.js";
+
+/** Threads worth using for `work` multiply-adds on engine e (1 if threading would not pay). */
+export function threadsFor(e: Engine, work: number): number {
+  return e.threads > 1 && work >= e.minParallelWork ? e.threads : 1;
+}
+
+/**
+ * gemm_f32 (C (m x n) (+)= op(A) . op(B)) split over rows of C when m has at least 8 rows per
+ * thread, else over columns; boundaries at multiples of 8 keep every element's register tile.
+ */
+export function gemmThreaded(
+  e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
+): void {
+  const t = threadsFor(e, m * n * Math.max(k, 1));
+  const args = [c, a, b, m, n, k, transA ? 1 : 0, transB ? 1 : 0, accumulate ? 1 : 0];
+  if (t === 1) {
+    e.kernels.gemm_f32(c, a, b, m, n, k, args[6]!, args[7]!, args[8]!);
+    return;
+  }
+  if (m >= 8 * t || m >= n) {
+    e.parallel("gemm_f32_block", splitRange(m, t, 8).map(([i0, i1]) => [...args, i0, i1, 0, n]));
+  } else {
+    e.parallel("gemm_f32_block", splitRange(n, t, 8).map(([j0, j1]) => [...args, 0, m, j0, j1]));
+  }
+}

@@ -1,0 +1,343 @@
+// The opt-in threads build: init({ threads: n }) results equal one thread's (bitwise: every split
+// keeps each element's register tile and summation order), the fallbacks say why, and workers end.
+// SIMDNET_BENCH=1 also times conv3x3 28x28x128->128 with 1 and 2 threads.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as esbuild from "esbuild";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  conv2d,
+  conv2dBackward,
+  type Conv2dOptions,
+  convTranspose2d,
+  convTranspose2dBackward,
+  dense,
+  denseBackward,
+  type Engine,
+  gemm,
+  init,
+  matmul,
+  SimdnetError,
+  type Tensor,
+} from "../src/index.js";
+import { splitRange } from "../src/threads/partition.js";
+import { engineFor, expectClose, uniform } from "./harness.js";
+
+type Shape4 = [number, number, number, number];
+
+/** Fills the free memory above the heap's top with NaN, so an element a kernel forgets to write shows. */
+function poisonFreeMemory(e: Engine): void {
+  const block = e.empty([1 << 20], "f32", "poison");
+  block.data.fill(NaN);
+  block.dispose(); // the next allocations reuse these bytes
+}
+
+/** Runs `fn` on one thread and then split over every thread of `e`; returns both results as copies. */
+function bothWays(e: Engine, fn: () => Tensor[]): [Float32Array[], Float32Array[]] {
+  const run = (minWork: number) =>
+    e.tidy(() => {
+      poisonFreeMemory(e);
+      e.minParallelWork = minWork;
+      return fn().map((t) => t.data.slice());
+    });
+  try {
+    return [run(Infinity), run(0)];
+  } finally {
+    e.minParallelWork = 1 << 18;
+  }
+}
+
+function expectBitwise(single: Float32Array[], threaded: Float32Array[], label: string): void {
+  expect(threaded.length).toBe(single.length);
+  single.forEach((s, i) => {
+    const t = threaded[i]!;
+    const bad = s.findIndex((v, j) => !Object.is(v, t[j]));
+    expect(bad, `${label} output ${i} element ${bad}: ${t[bad]} vs one thread's ${s[bad]}`).toBe(-1);
+  });
+}
+
+const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }[] = [
+  { name: "3x3 pad 1, odd sizes, batch 3", x: [3, 7, 9, 5], w: [3, 3, 5, 11], options: { pads: 1 } },
+  { name: "stride 2, asymmetric pads", x: [2, 9, 11, 3], w: [3, 3, 3, 17], options: { strides: 2, pads: [0, 2, 1, 0] } },
+  { name: "5x3 dilation [2,1]", x: [1, 13, 8, 9], w: [5, 3, 9, 19], options: { dilations: [2, 1], pads: 2 } },
+  { name: "groups 2", x: [2, 6, 9, 8], w: [3, 3, 4, 10], options: { groups: 2, pads: 1 } },
+  { name: "groups 3 stride 2", x: [2, 7, 6, 9], w: [2, 2, 3, 12], options: { groups: 3, strides: 2 } },
+  { name: "depthwise C=21", x: [2, 7, 9, 21], w: [3, 3, 1, 21], options: { groups: 21, pads: 1 } },
+  { name: "depthwise multiplier 2", x: [1, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 } },
+  { name: "1 output row", x: [1, 3, 17, 4], w: [3, 3, 4, 33], options: {} },
+  { name: "1x1 pointwise (gemm)", x: [2, 5, 7, 17], w: [1, 1, 17, 35], options: {} },
+  { name: "1x1 pointwise, 1 pixel", x: [1, 1, 1, 9], w: [1, 1, 9, 41], options: {} },
+];
+
+describe.each([2, 3])("init({ threads: %i })", (threads) => {
+  let e: Engine;
+  beforeAll(async () => {
+    e = await init({ threads });
+  });
+  afterAll(() => e.dispose());
+
+  it("runs the threads build with every thread and its own parameter block each", () => {
+    expect(e.build).toBe("threads");
+    expect(e.threads).toBe(threads);
+    expect(e.threadsReason).toBe("");
+    expect(new Set(e.paramBlocks).size).toBe(threads);
+    expect(e.paramBlock).toBe(e.paramBlocks[0]);
+    expect(e.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  describe.each(CONV_CASES)("conv2d $name", ({ x: xs, w: ws, options }) => {
+    const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
+
+    it("forward and backward are bitwise one thread's", () => {
+      const [single, threaded] = bothWays(e, () => {
+        const x = e.tensor(xs, uniform(size(xs), 1));
+        const w = e.tensor(ws, uniform(size(ws), 2));
+        const y = conv2d(x, w, null, options);
+        const dy = e.tensor(y.shape, uniform(y.size, 3));
+        // accumulate onto non-zero gradients, as the kernels must
+        const g = conv2dBackward(dy, x, w, options, { dx: e.tensor(xs, uniform(size(xs), 4)), dw: e.tensor(ws, uniform(size(ws), 5)) });
+        return [y, g.dx, g.dw, g.db!];
+      });
+      expectBitwise(single, threaded, "conv2d");
+    });
+
+    it("transposed forward and backward are bitwise one thread's", () => {
+      // convTranspose2d's weights are [KH, KW, Cout/groups, Cin]: reuse the conv's w as-is, x is a conv output
+      const [single, threaded] = bothWays(e, () => {
+        const w = e.tensor(ws, uniform(size(ws), 6));
+        const convOut = conv2d(e.zeros(xs), w, null, options).shape;
+        const cin = ws[3], cout = ws[2] * (options.groups ?? 1);
+        const tw = e.tensor([ws[0], ws[1], ws[2], cin], uniform(size(ws), 7));
+        const x = e.tensor([convOut[0]!, convOut[1]!, convOut[2]!, cin], uniform(size(convOut), 8));
+        const topts = { ...options };
+        const y = convTranspose2d(x, tw, null, topts);
+        expect(y.shape[3]).toBe(cout);
+        const g = convTranspose2dBackward(e.tensor(y.shape, uniform(y.size, 9)), x, tw, topts, { dx: e.zeros(x.shape) });
+        return [y, g.dx, g.dw];
+      });
+      expectBitwise(single, threaded, "convTranspose2d");
+    });
+  });
+
+  it("threaded conv2d matches the single-threaded SIMD build within float rounding", async () => {
+    const simd = await engineFor("simd");
+    const xs: Shape4 = [2, 11, 13, 19], ws: Shape4 = [3, 3, 19, 21];
+    const run = (en: Engine) =>
+      en.tidy(() => {
+        en.minParallelWork = 0;
+        const x = en.tensor(xs, uniform(2 * 11 * 13 * 19, 11));
+        const w = en.tensor(ws, uniform(3 * 3 * 19 * 21, 12));
+        const y = conv2d(x, w, null, { pads: 1, strides: [1, 2] });
+        const g = conv2dBackward(en.tensor(y.shape, uniform(y.size, 13)), x, w, { pads: 1, strides: [1, 2] });
+        en.minParallelWork = 1 << 18;
+        return [y.data.slice(), g.dx.data.slice(), g.dw.data.slice()];
+      });
+    const a = run(e), b = run(simd);
+    a.forEach((v, i) => expectClose(v, b[i]!, { rtol: 1e-6, atol: 1e-6, label: `output ${i}` }));
+  });
+
+  // gemm: rows of C split when m is large, columns when m is small; every transpose case and the
+  // vector paths (m == 1, n == 1), accumulation and k == 0.
+  const GEMM_CASES: [number, number, number][] = [
+    [67, 13, 9], [5, 71, 19], [1, 45, 7], [37, 1, 11], [33, 29, 0], [9, 9, 300], [130, 3, 5],
+  ];
+  describe.each(GEMM_CASES)("gemm m=%i n=%i k=%i", (m, n, k) => {
+    it.each([[false, false], [true, false], [false, true], [true, true]])("transA %s transB %s: bitwise one thread's", (transA, transB) => {
+      const [single, threaded] = bothWays(e, () => {
+        const a = e.tensor(transA ? [k, m] : [m, k], uniform(m * k, 21));
+        const b = e.tensor(transB ? [n, k] : [k, n], uniform(k * n, 22));
+        const c = e.tensor([m, n], uniform(m * n, 23));
+        return [matmul(a, b, { transA, transB }), gemm(a, b, c, { transA, transB, alpha: 0.5, beta: 2 })];
+      });
+      expectBitwise(single, threaded, "gemm");
+    });
+  });
+
+  it("dense forward and backward at odd sizes are bitwise one thread's", () => {
+    const [single, threaded] = bothWays(e, () => {
+      const x = e.tensor([7, 3, 5, 3], uniform(315, 31));
+      const w = e.tensor([45, 23], uniform(45 * 23, 32));
+      const b = e.tensor([23], uniform(23, 33));
+      const y = dense(x, w, b);
+      const g = denseBackward(e.tensor(y.shape, uniform(y.size, 34)), x, w);
+      return [y, g.dx, g.dw, g.db!];
+    });
+    expectBitwise(single, threaded, "dense");
+  });
+
+  it("a trap in a worker's part is an error on the calling thread, and the pool keeps working", () => {
+    const a = e.tensor([8, 8], uniform(64, 1)), b = e.tensor([8, 8], uniform(64, 2)), c = e.zeros([8, 8]);
+    const beyond = e.memory.buffer.byteLength + 4096; // out of bounds: the wasm access traps
+    const part = (cPtr: number, i0: number, i1: number) => [cPtr, a.ptr, b.ptr, 8, 8, 8, 0, 0, 0, i0, i1, 0, 8];
+    const parts = Array.from({ length: threads }, (_, t) => part(t === threads - 1 ? beyond : c.ptr, t, t + 1));
+    expect(() => e.parallel("gemm_f32_block", parts)).toThrow(/worker thread\(s\) trapped/);
+    // and a trap on the calling thread still waits for the workers, then rethrows
+    expect(() => e.parallel("gemm_f32_block", [part(beyond, 0, 1), ...parts.slice(1, -1), part(c.ptr, 7, 8)])).toThrow();
+    e.minParallelWork = 0;
+    const [single, threaded] = bothWays(e, () => [matmul(a, b)]);
+    expectBitwise(single, threaded, "after a trap");
+  });
+
+  it("ops still run after dispose(), on one thread", () => {
+    const e2Promise = init({ threads });
+    return e2Promise.then((e2) => {
+      e2.dispose();
+      e2.dispose(); // idempotent
+      expect(e2.threads).toBe(1);
+      e2.minParallelWork = 0;
+      const y = conv2d(e2.tensor([1, 4, 4, 2], uniform(32, 1)), e2.tensor([3, 3, 2, 3], uniform(54, 2)), null, { pads: 1 });
+      expect(y.shape).toEqual([1, 4, 4, 3]);
+    });
+  });
+});
+
+describe("splitRange", () => {
+  it("covers [0, total) with aligned, non-empty, near-equal parts", () => {
+    for (const [total, parts, align] of [[10, 3, 1], [100, 2, 8], [7, 4, 8], [17, 3, 8], [1, 5, 1], [64, 4, 16]] as const) {
+      const r = splitRange(total, parts, align);
+      expect(r[0]![0]).toBe(0);
+      expect(r[r.length - 1]![1]).toBe(total);
+      expect(r.length).toBeLessThanOrEqual(parts);
+      r.forEach(([a, b], i) => {
+        expect(b).toBeGreaterThan(a);
+        if (i > 0) expect(a).toBe(r[i - 1]![1]);
+        if (i < r.length - 1) expect(b % align).toBe(0);
+      });
+    }
+    expect(splitRange(100, 2, 8)).toEqual([[0, 48], [48, 100]]);
+  });
+});
+
+describe("fallbacks", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("threads: 1 (the default) is one thread of the best build, no reason", async () => {
+    const e = await init({ threads: 1 });
+    expect(e.threads).toBe(1);
+    expect(e.threadsReason).toBe("");
+    expect(e.build).not.toBe("threads");
+  });
+
+  it("without SharedArrayBuffer: one thread, with the reason", async () => {
+    const sab = globalThis.SharedArrayBuffer;
+    // @ts-expect-error: simulating a runtime without shared memory (a page without cross-origin isolation)
+    delete globalThis.SharedArrayBuffer;
+    try {
+      const e = await init({ threads: 4 });
+      expect(e.threads).toBe(1);
+      expect(e.build).not.toBe("threads");
+      expect(e.threadsReason).toMatch(/SharedArrayBuffer/);
+      // a forced threads build cannot fall back
+      await expect(init({ build: "threads", threads: 2 })).rejects.toThrow(/SharedArrayBuffer/);
+    } finally {
+      globalThis.SharedArrayBuffer = sab;
+    }
+  });
+
+  it("where Atomics.wait is not allowed (a browser main thread): one thread, with the reason", async () => {
+    vi.spyOn(Atomics, "wait").mockImplementation(() => {
+      throw new TypeError("Atomics.wait cannot be called in this context");
+    });
+    const e = await init({ threads: 2 });
+    expect(e.threads).toBe(1);
+    expect(e.threadsReason).toMatch(/Atomics\.wait/);
+  });
+
+  it("bad thread counts and a non-threads build with threads are errors", async () => {
+    await expect(init({ threads: 0 })).rejects.toThrow(SimdnetError);
+    await expect(init({ threads: 1.5 })).rejects.toThrow(/threads/);
+    await expect(init({ build: "relaxed", threads: 2 })).rejects.toThrow(/needs the 'threads' build/);
+  });
+
+  it("the threads build alone (threads: 1) runs over a shared memory with no workers", async () => {
+    const e = await init({ build: "threads" });
+    expect(e.build).toBe("threads");
+    expect(e.threads).toBe(1);
+    const y = conv2d(e.tensor([1, 3, 3, 1], uniform(9, 1)), e.tensor([3, 3, 1, 1], uniform(9, 2)));
+    expect(y.shape).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe("workers end", () => {
+  let dir: string;
+  beforeAll(async () => {
+    // the bundled package, as users get it (node:worker_threads external, worker source inlined)
+    dir = mkdtempSync(join(tmpdir(), "simdnet-threads-"));
+    await esbuild.build({
+      entryPoints: [join(__dirname, "../src/index.ts")],
+      bundle: true,
+      format: "esm",
+      target: "es2022",
+      platform: "neutral",
+      external: ["node:worker_threads"],
+      outfile: join(dir, "simdnet.mjs"),
+      logLevel: "warning",
+    });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const runNode = (body: string) =>
+    spawnSync(process.execPath, ["--input-type=module", "-e", `import * as s from ${JSON.stringify(join(dir, "simdnet.mjs"))};\n${body}`], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+
+  it("an idle pool does not keep Node alive; dispose() ends the workers", () => {
+    const r = runNode(`
+      const e = await s.init({ threads: 2 });
+      e.minParallelWork = 0;
+      const y = s.conv2d(e.tensor([1, 8, 8, 4], new Float32Array(256).fill(1)), e.tensor([3, 3, 4, 8], new Float32Array(288).fill(1)), null, { pads: 1 });
+      console.log(JSON.stringify({ threads: e.threads, center: y.data[(3 * 8 + 3) * 8] }));
+      // no dispose: the process must still exit by itself
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({ threads: 2, center: 36 });
+
+    const r2 = runNode(`
+      const e = await s.init({ threads: 3 });
+      e.dispose();
+      await new Promise((ok) => setTimeout(ok, 200));
+      console.log(JSON.stringify({ threads: e.threads }));
+    `);
+    expect(r2.status, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout.trim())).toEqual({ threads: 1 });
+  });
+});
+
+describe.runIf(process.env.SIMDNET_BENCH)("speed (SIMDNET_BENCH=1)", () => {
+  it("conv3x3 28x28x128->128, 1 vs 2 threads, median of 25 calls", async () => {
+    const e = await init({ threads: 2 });
+    const xs: Shape4 = [1, 28, 28, 128], ws: Shape4 = [3, 3, 128, 128];
+    const x = e.tensor(xs, uniform(28 * 28 * 128, 1));
+    const w = e.tensor(ws, uniform(9 * 128 * 128, 2));
+    const y = conv2d(x, w, null, { pads: 1 });
+    const dy = e.tensor(y.shape, uniform(y.size, 3));
+    const dx = e.zeros(xs), dw = e.zeros(ws);
+    const median = (fn: () => void) => {
+      const t0 = performance.now();
+      for (let i = 0; i < 3 || performance.now() - t0 < 300; i++) fn();
+      const ts: number[] = [];
+      for (let i = 0; i < 25; i++) {
+        const a = performance.now();
+        fn();
+        ts.push(performance.now() - a);
+      }
+      return ts.sort((p, q) => p - q)[12]!;
+    };
+    const result: Record<string, number> = {};
+    for (const pass of [1, 2]) {
+      for (const threads of [1, 2]) {
+        e.minParallelWork = threads === 1 ? Infinity : 0;
+        const fwd = median(() => conv2d(x, w, null, { pads: 1 }, y));
+        const bwd = median(() => conv2dBackward(dy, x, w, { pads: 1 }, { dx, dw }, false));
+        console.log(`pass ${pass}, ${threads} thread(s): forward ${fwd.toFixed(2)} ms, backward (dx + dw) ${bwd.toFixed(2)} ms`);
+        result[`fwd${threads}`] = fwd;
+        result[`bwd${threads}`] = bwd;
+      }
+    }
+    console.log(`speed-up: forward ${(result.fwd1! / result.fwd2!).toFixed(2)}x, backward ${(result.bwd1! / result.bwd2!).toFixed(2)}x`);
+    e.dispose();
+  }, 120_000);
+});
