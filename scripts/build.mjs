@@ -93,6 +93,7 @@ if (!process.argv.includes("--wasm-only")) {
     format: "esm",
     target: "es2022",
     platform: "browser",
+    external: ["node:worker_threads"], // the Node-only branch of the thread pool, never taken in a browser
     outdir: "build/playground",
     logLevel: "warning",
   });
