@@ -161,7 +161,7 @@ worker.onmessage = (ev: MessageEvent<Reply>) => {
   switch (m.type) {
     case "ready":
       Object.assign(state, { ready: true, build: m.build, crossOriginIsolated: m.crossOriginIsolated, threads: m.threads });
-      $("status").innerHTML = `wasm build: <b>${m.build}</b>${m.build === "relaxed" ? " (relaxed SIMD)" : m.build === "simd" ? " (SIMD)" : " (scalar, no SIMD)"}` +
+      $("status").innerHTML = `wasm build: <b>${m.build}</b>${m.build === "relaxed" ? " (relaxed SIMD)" : m.build === "simd" ? " (SIMD)" : m.build === "threads" ? " (SIMD + threads, shared memory)" : " (scalar, no SIMD)"}` +
         ` · cross-origin isolated: <b>${m.crossOriginIsolated ? "yes" : "no"}</b> · threads: ${m.threads}` +
         ` · data: ${m.trainCount} training / ${m.testCount} test images (embedded Fashion-MNIST subset)`;
       drawPicture($("filters"), m.filters);

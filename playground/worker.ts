@@ -53,15 +53,20 @@ let stopRequested = false;
 let training = false;
 
 /**
- * Threads hook. A threads build (shared wasm memory, worker pool) is being added to simdnet
- * separately; it can only run when this worker's page is cross-origin isolated (COOP same-origin +
- * COEP require-corp, which scripts/playground.mjs sends), because a shared WebAssembly.Memory needs
- * SharedArrayBuffer. When that build exists, pick it here (e.g. init({ build, threads: n })) and
- * return its description; until then this reports why threads are not used.
+ * Threads: a shared wasm memory needs SharedArrayBuffer, which a page only has when it is
+ * cross-origin isolated (COOP same-origin + COEP require-corp, sent by scripts/playground.mjs).
+ * Then this worker asks for a thread pool (the engine falls back to one thread, with a reason,
+ * where it cannot have one); otherwise, or when a build is forced, it runs on one thread.
  */
+function threadCount(isolated: boolean, forcedBuild: boolean): number {
+  if (!isolated || forcedBuild) return 1;
+  return Math.max(2, Math.min(4, navigator.hardwareConcurrency || 2));
+}
+
 function threadsStatus(isolated: boolean): string {
-  if (!isolated) return "off (page not cross-origin isolated)";
-  return "available (cross-origin isolated) but not used: this simdnet has no threads build yet";
+  if (engine.threads > 1) return `on: ${engine.threads} threads (cross-origin isolated, ${engine.build} build)`;
+  if (!isolated) return "off: the page is not cross-origin isolated";
+  return `off: ${engine.threadsReason || "a build was forced with ?build="}`;
 }
 
 const picture = (img: { width: number; height: number; data: Uint8Array }): Picture => ({ width: img.width, height: img.height, rgba: toRgba(img) });
@@ -132,10 +137,10 @@ function predict(req: Extract<Request, { type: "predict" }>): void {
 async function handle(req: Request): Promise<void> {
   switch (req.type) {
     case "init": {
-      engine = await init({ build: req.build ?? "auto" });
+      const isolated = scope.crossOriginIsolated === true;
+      engine = await init({ build: req.build ?? "auto", threads: threadCount(isolated, req.build !== undefined && req.build !== "auto") });
       model = createModel(engine, lenet5(), { seed: 1 });
       data = await loadEmbedded(new URL("/data/", self.location.origin));
-      const isolated = scope.crossOriginIsolated === true;
       post({
         type: "ready", build: engine.build, crossOriginIsolated: isolated, sharedMemory: typeof SharedArrayBuffer === "function",
         threads: threadsStatus(isolated), trainCount: data.train.count, testCount: data.test.count, filters: filtersPicture(),

@@ -56,8 +56,10 @@ if (!run("build", process.execPath, ["scripts/build.mjs"])) {
   console.log("\n0 passed, 1 failed");
   process.exit(1);
 }
-if (run("type-check", process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json", "--noEmit"])) passed++;
-else fail("type-check");
+for (const project of ["tsconfig.json", "playground/tsconfig.json"]) {
+  if (run(`type-check ${project}`, process.execPath, ["node_modules/typescript/bin/tsc", "-p", project, "--noEmit"])) passed++;
+  else fail(`type-check ${project}`);
+}
 
 // vitest: the host and every kernel in every build; counts come from its JSON report.
 const vitestReport = "build/vitest-report.json";

@@ -37,9 +37,9 @@ try {
   await page.goto(`${url}?epochs=1`);
   await page.waitForFunction(() => window.__playground?.ready || window.__playground?.error, null, { timeout: 60_000 });
   let s = await state();
-  check("loads a wasm build in the worker", s.ready && ["relaxed", "simd", "scalar"].includes(s.build), `build ${s.build}${s.error ? `, error ${s.error}` : ""}`);
-  check("Chromium gets the relaxed-SIMD build", s.build === "relaxed", s.build);
-  check("the page is cross-origin isolated and reports the threads hook", s.crossOriginIsolated === true && /cross-origin isolated/.test(s.threads), s.threads);
+  check("loads a wasm build in the worker", s.ready && ["relaxed", "simd", "scalar", "threads"].includes(s.build), `build ${s.build}${s.error ? `, error ${s.error}` : ""}`);
+  check("the cross-origin isolated page trains on the threads build with a worker pool", s.build === "threads" && /^on: [2-4] threads/.test(s.threads), `${s.build}: ${s.threads}`);
+  check("the page is cross-origin isolated", s.crossOriginIsolated === true, String(s.crossOriginIsolated));
   const status = await page.textContent("#status");
   check("the status line names the build", status.includes(`wasm build: ${s.build}`), status.trim());
 
