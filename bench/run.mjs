@@ -42,7 +42,7 @@ const log = (...a) => console.error(...a);
 const started = performance.now();
 
 const cases = allCases().filter((c) => filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f)));
-if (cases.length === 0) {
+if (cases.length === 0 && !filters.some((f) => "threads".includes(f))) {
   console.error(`bench: no case matches ${filters.map((f) => JSON.stringify(f)).join(", ")}`);
   process.exit(1);
 }
@@ -230,7 +230,8 @@ const sizeEntries = [
   ["simdnet", "build/scalar.wasm", join(root, "build/scalar.wasm")],
   ["simdnet", "build/simd.wasm", join(root, "build/simd.wasm")],
   ["simdnet", "build/relaxed.wasm", join(root, "build/relaxed.wasm")],
-  ["simdnet", "dist/simdnet.js (all 3 builds inlined, + host)", distPath],
+  ["simdnet", "build/threads.wasm", join(root, "build/threads.wasm")],
+  ["simdnet", "dist/simdnet.js (all 4 builds inlined, + host)", distPath],
   ["tfjs-backend-wasm", "tfjs-backend-wasm-simd.wasm (Node picks this)", nm("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm")],
   ["tfjs-backend-wasm", "tfjs-backend-wasm.wasm", nm("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm")],
   ["tfjs-backend-wasm", "tfjs-backend-wasm-threaded-simd.wasm", nm("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm")],
@@ -244,6 +245,10 @@ for (const [lib, file, path] of sizeEntries) {
   const bytes = statSync(path).size;
   sizes.push({ lib, file, bytes, gzip: gzipSync(readFileSync(path), { level: 6 }).length });
 }
+
+// threads: the same engine with its 2-thread pool bypassed and used
+const { measureThreads } = await import("./threads.mjs");
+const threads = filters.length === 0 || filters.some((f) => "threads".includes(f)) ? await measureThreads(nn, method) : null;
 
 // ---------------------------------------------------------------------------------------------
 // table
@@ -309,6 +314,11 @@ out.push(`ConvNetJS Float64 HWC volumes, a batch is a loop over samples. TF.js r
 out.push(`LeNet-5 step: FLOP = 3 x forward conv+dense FLOPs; TF.js trains on tfjs-backend-cpu; ConvNetJS with its own Trainer.`);
 footnotes.forEach((f, i) => out.push(`[${i + 1}] ${f}`));
 out.push("");
+if (threads) {
+  out.push(threads.error ? `threads: n/a (${threads.error})` : `threads (${threads.build} build, one engine, pool bypassed vs used; target 2 threads >= 1.7x):`);
+  for (const r of threads.rows ?? []) out.push(`  ${r.name.padEnd(40)} 1 thread ${fmtMs(r.ms1)} ms   2 threads ${fmtMs(r.ms2)} ms   ${r.speedup.toFixed(2)}x`);
+  out.push("");
+}
 out.push("wasm / bundle sizes:");
 const sw = Math.max(...sizes.map((s) => `${s.lib} ${s.file}`.length));
 for (const s of sizes) out.push(`  ${`${s.lib} ${s.file}`.padEnd(sw)}  ${String(s.bytes).padStart(9)} B  (gzip ${String(s.gzip).padStart(8)} B)`);
@@ -329,6 +339,7 @@ writeFileSync(
       layouts: { simdnet: "NHWC", "tfjs-wasm": "NHWC", "tfjs-cpu": "NHWC", "ort-wasm": "NCHW", convnetjs: "HWC Float64 per sample" },
       speedupDefinition: "peer_ms / simdnet_ms",
       cases: records,
+      threads,
       sizes,
       seconds: Number(total),
     },
