@@ -20,3 +20,4 @@ export * from "./dropout";
 export * from "./concat";
 export * from "./optim";
 export * from "./loss";
+export * from "./conv2d_small";

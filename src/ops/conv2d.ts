@@ -9,6 +9,7 @@ import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
 
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
@@ -204,6 +205,8 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
     e.kernels.gemm_f32(y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, 0, 0, 0);
     return;
   }
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts)
+  if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
   e.kernels.conv2d_f32_forward(y.ptr, x.ptr, w.ptr, geometryPointer(e, g));
 }
 
@@ -214,6 +217,8 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     e.kernels.gemm_f32(dx.ptr, dy.ptr, w.ptr, g.n * g.h * g.w, g.c, g.oc, 0, 1, 1);
     return;
   }
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts)
+  if (useSmallConv(g, SMALL_BACKWARD_INPUT)) return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
   const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
   try {
     e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g));
@@ -229,6 +234,8 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     e.kernels.gemm_f32(dw.ptr, x.ptr, dy.ptr, g.c, g.oc, g.n * g.h * g.w, 1, 0, 1);
     return;
   }
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts)
+  if (useSmallConv(g, SMALL_BACKWARD_FILTER)) return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);
   e.kernels.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g));
 }
 

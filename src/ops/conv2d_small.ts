@@ -1,0 +1,45 @@
+// Dispatch to the few-channel convolution kernels (assembly/conv2d_small.ts: SIMD lanes over output
+// pixels) for stride-1, one-group convolutions whose channel counts leave conv2d.ts's 8-channel tiles
+// mostly scalar. Used by src/ops/conv2d.ts's runForward / runBackwardInput / runBackwardFilter.
+import type { Engine } from "../engine.js";
+
+/** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
+export interface SmallConvGeometry {
+  c: number; oc: number; kh: number; kw: number; sh: number; sw: number; groups: number;
+}
+
+export const SMALL_FORWARD = 0, SMALL_BACKWARD_INPUT = 1, SMALL_BACKWARD_FILTER = 2;
+export type SmallConvPass = typeof SMALL_FORWARD | typeof SMALL_BACKWARD_INPUT | typeof SMALL_BACKWARD_FILTER;
+
+/**
+ * Which convolutions take the few-channel kernels: "auto" (default) decides by shape, "always" sends
+ * every eligible (stride 1, groups 1) convolution there, "never" none. For tests and benchmarks.
+ */
+export const smallConvPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
+
+/** True when `pass` of the conv `g` should run on the few-channel kernels. */
+export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean {
+  if (smallConvPolicy.mode === "never" || g.sh !== 1 || g.sw !== 1 || g.groups !== 1) return false;
+  if (smallConvPolicy.mode === "always") return true;
+  // conv2d.ts vectorises forward and backward_filter over output channels (8-wide tiles) and
+  // backward_input over input channels: the few-channel kernels win when those are small.
+  const lanes = pass === SMALL_BACKWARD_INPUT ? g.c : g.oc;
+  return lanes < 8 || (g.c < 4 && g.oc <= 16);
+}
+
+/**
+ * Runs one pass on the few-channel kernels with a workspace from the heap. forward: (y, x, w);
+ * backward_input: (dx, dy, w); backward_filter: (dw, dy, x). `geom` points at the geometry block.
+ */
+export function runSmallConv(e: Engine, pass: SmallConvPass, geom: number, out: number, a: number, b: number): void {
+  const k = e.kernels;
+  const floats = k.conv2d_small_f32_workspace(geom, pass);
+  const ws = e.empty([floats], "f32", "conv2d few-channel workspace");
+  try {
+    if (pass === SMALL_FORWARD) k.conv2d_small_f32_forward(out, a, b, ws.ptr, geom);
+    else if (pass === SMALL_BACKWARD_INPUT) k.conv2d_small_f32_backward_input(out, a, b, ws.ptr, geom);
+    else k.conv2d_small_f32_backward_filter(out, a, b, ws.ptr, geom);
+  } finally {
+    ws.dispose();
+  }
+}
