@@ -11,7 +11,7 @@
 // xp at q + c*PS + ky*DH*Wp + kx*DW: one constant offset per tap. So the convolution is a sum over
 // K = KH*KW*C taps of (a contiguous run of xp) * (a scalar weight), computed for 8 consecutive q at
 // once; the columns ox >= OW of each flat row are computed and dropped.
-//   forward         y[q, oc] = sum_k xp[q + off_k] * w[k, oc]          (tiles: 4 oc x 8 q)
+//   forward         y[q, oc] = sum_k xp[q + off_k] * w[k, oc]          (tiles: 4 oc x 8 q, 2 or 1 oc x 16 q)
 //   backward_filter dw[k, oc] += sum_q xp[q + off_k] * dyT[oc][q]      (dyT: dy as planes, zero at ox >= OW)
 //   backward_input  the forward form on zero-padded dy planes with the flipped kernel
 //                   wf[ky,kx,oc,c] = w[KH-1-ky, KW-1-kx, c, oc] (the full correlation), accumulated into dx.
@@ -48,10 +48,15 @@ function readGeometrySmall(geom: usize): void {
   return (v + 7) & ~7;
 }
 
-const SLACK: i32 = 16;
+/** Zero floats after the planes: the last 16-pixel tile of a flat row may read up to
+ *  15 + (KW-1)*DW floats past the last plane (those lanes are dropped, or meet zeros of dyT). */
+// @ts-ignore: decorator
+@inline function slack(): i32 {
+  return 32 + (sKW - 1) * sDW;
+}
 
-/** Output addresses of the 8 pixels of one tile (0: a dropped column). Static scratch, not heap. */
-const PIX: usize = memory.data(32);
+/** Output addresses of the 16 pixels of one tile (0: a dropped column). Static scratch, not heap. */
+const PIX: usize = memory.data(64);
 
 // ---- the plane geometry of the current pass (set by each kernel before calling the cores)
 let pK: i32 = 0; // taps
@@ -69,10 +74,10 @@ export function conv2d_small_f32_workspace(geom: usize, pass: i32): i32 {
   const KK = sKH * sKW;
   if (pass == 1) {
     const Hq = sH + (sKH - 1) * sDH, Wq = sW + (sKW - 1) * sDW;
-    return up4(KK * sOC) + up4(sOC * Hq * Wq + SLACK) + KK * sOC * sC;
+    return up4(KK * sOC) + up4(sOC * Hq * Wq + slack()) + KK * sOC * sC;
   }
   const Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW;
-  const base = up4(KK * sC) + up4(sC * Hp * Wp + SLACK);
+  const base = up4(KK * sC) + up4(sC * Hp * Wp + slack());
   return pass == 2 ? base + sOC * up8(sOH * Wp) : base;
 }
 
@@ -114,11 +119,11 @@ function toPlanes(planes: usize, src: usize, rows: i32, cols: i32, C: i32, top: 
   }
 }
 
-/** Fills PIX with the output addresses of flat pixels q0..q0+7 (0 where dropped); (r, c) = q0's row
+/** Fills PIX with the output addresses of flat pixels q0..q0+15 (0 where dropped); (r, c) = q0's row
  *  and column. out = &out[image, 0, 0, 0] with pOutW columns and pOutC channels. */
 // @ts-ignore: decorator
 @inline function pixelAddresses(out: usize, r: i32, c: i32): void {
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 16; i++) {
     let a: usize = 0;
     if (c < pOutW && r < pRows) a = at(out, (r * pOutW + c) * pOutC);
     store<usize>(PIX + (<usize>i << 2), a);
@@ -146,69 +151,49 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
   const wrow = <usize>OC << 2;
   if (ASC_FEATURE_SIMD) {
     let r = 0, c = 0;
-    for (let q = 0; q < Q; q += 8) {
+    for (let q = 0; q < Q; q += 16) {
       pixelAddresses(out, r, c);
       const xq = at(planes, q);
+      const second = q + 8 < Q; // the tile's pixels 8..15 include some of the output
       let oc = 0;
       for (; oc + 4 <= OC; oc += 4) {
+        tile4x8(xq, at(wk, oc), taps, K, wrow, PIX, oc, accumulate);
+        if (second) tile4x8(xq + 32, at(wk, oc), taps, K, wrow, PIX + 32, oc, accumulate);
+      }
+      for (; oc + 2 <= OC; oc += 2) {
         let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         let wq = at(wk, oc), tq = taps;
         for (let k = 0; k < K; k++) {
           const p = xq + <usize>load<i32>(tq);
-          const x0 = v128.load(p), x1 = v128.load(p, 16);
+          const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
           const w0 = v128.load32_splat(wq), w1 = v128.load32_splat(wq, 4);
-          const w2 = v128.load32_splat(wq, 8), w3 = v128.load32_splat(wq, 12);
-          a0 = madd(x0, w0, a0); a1 = madd(x1, w0, a1);
-          a2 = madd(x0, w1, a2); a3 = madd(x1, w1, a3);
-          a4 = madd(x0, w2, a4); a5 = madd(x1, w2, a5);
-          a6 = madd(x0, w3, a6); a7 = madd(x1, w3, a7);
+          a0 = madd(x0, w0, a0); a1 = madd(x1, w0, a1); a2 = madd(x2, w0, a2); a3 = madd(x3, w0, a3);
+          a4 = madd(x0, w1, a4); a5 = madd(x1, w1, a5); a6 = madd(x2, w1, a6); a7 = madd(x3, w1, a7);
           wq += wrow;
           tq += 4;
         }
-        // transpose (oc x pixel) 4x4 blocks into pixel vectors of 4 channels
-        const o = <usize>oc << 2;
-        let t0 = f32x4.shuffle(a0, a2, 0, 4, 1, 5), t1 = f32x4.shuffle(a4, a6, 0, 4, 1, 5);
-        let t2 = f32x4.shuffle(a0, a2, 2, 6, 3, 7), t3 = f32x4.shuffle(a4, a6, 2, 6, 3, 7);
-        put4(nz(load<usize>(PIX), o), f32x4.shuffle(t0, t1, 0, 1, 4, 5), accumulate);
-        put4(nz(load<usize>(PIX, 4), o), f32x4.shuffle(t0, t1, 2, 3, 6, 7), accumulate);
-        put4(nz(load<usize>(PIX, 8), o), f32x4.shuffle(t2, t3, 0, 1, 4, 5), accumulate);
-        put4(nz(load<usize>(PIX, 12), o), f32x4.shuffle(t2, t3, 2, 3, 6, 7), accumulate);
-        t0 = f32x4.shuffle(a1, a3, 0, 4, 1, 5); t1 = f32x4.shuffle(a5, a7, 0, 4, 1, 5);
-        t2 = f32x4.shuffle(a1, a3, 2, 6, 3, 7); t3 = f32x4.shuffle(a5, a7, 2, 6, 3, 7);
-        put4(nz(load<usize>(PIX, 16), o), f32x4.shuffle(t0, t1, 0, 1, 4, 5), accumulate);
-        put4(nz(load<usize>(PIX, 20), o), f32x4.shuffle(t0, t1, 2, 3, 6, 7), accumulate);
-        put4(nz(load<usize>(PIX, 24), o), f32x4.shuffle(t2, t3, 0, 1, 4, 5), accumulate);
-        put4(nz(load<usize>(PIX, 28), o), f32x4.shuffle(t2, t3, 2, 3, 6, 7), accumulate);
-      }
-      for (; oc + 2 <= OC; oc += 2) {
-        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-        let wq = at(wk, oc), tq = taps;
-        for (let k = 0; k < K; k++) {
-          const p = xq + <usize>load<i32>(tq);
-          const x0 = v128.load(p), x1 = v128.load(p, 16);
-          const w0 = v128.load32_splat(wq), w1 = v128.load32_splat(wq, 4);
-          a0 = madd(x0, w0, a0); a1 = madd(x1, w0, a1);
-          a2 = madd(x0, w1, a2); a3 = madd(x1, w1, a3);
-          wq += wrow;
-          tq += 4;
-        }
-        putLanes(oc, a0, a1, accumulate);
-        putLanes(oc + 1, a2, a3, accumulate);
+        putLanes(PIX, oc, a0, a1, accumulate);
+        putLanes(PIX + 32, oc, a2, a3, accumulate);
+        putLanes(PIX, oc + 1, a4, a5, accumulate);
+        putLanes(PIX + 32, oc + 1, a6, a7, accumulate);
       }
       if (oc < OC) {
-        let a0 = f32x4.splat(0), a1 = a0;
+        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
         let wq = at(wk, oc), tq = taps;
         for (let k = 0; k < K; k++) {
           const p = xq + <usize>load<i32>(tq);
           const w0 = v128.load32_splat(wq);
           a0 = madd(v128.load(p), w0, a0);
           a1 = madd(v128.load(p, 16), w0, a1);
+          a2 = madd(v128.load(p, 32), w0, a2);
+          a3 = madd(v128.load(p, 48), w0, a3);
           wq += wrow;
           tq += 4;
         }
-        putLanes(oc, a0, a1, accumulate);
+        putLanes(PIX, oc, a0, a1, accumulate);
+        putLanes(PIX + 32, oc, a2, a3, accumulate);
       }
-      c += 8;
+      c += 16;
       while (c >= pWp) { c -= pWp; r++; }
     }
     return;
@@ -238,18 +223,50 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
   return a != 0 ? a + off : 0;
 }
 
-/** Channel oc of the 8 tile pixels (lanes of lo, hi) into their output addresses. */
+/** Channel oc of 8 tile pixels (lanes of lo, hi) into their output addresses at pix[0..7]. */
 // @ts-ignore: decorator
-@inline function putLanes(oc: i32, lo: v128, hi: v128, accumulate: bool): void {
+@inline function putLanes(pix: usize, oc: i32, lo: v128, hi: v128, accumulate: bool): void {
   const o = <usize>oc << 2;
-  put1(nz(load<usize>(PIX), o), f32x4.extract_lane(lo, 0), accumulate);
-  put1(nz(load<usize>(PIX, 4), o), f32x4.extract_lane(lo, 1), accumulate);
-  put1(nz(load<usize>(PIX, 8), o), f32x4.extract_lane(lo, 2), accumulate);
-  put1(nz(load<usize>(PIX, 12), o), f32x4.extract_lane(lo, 3), accumulate);
-  put1(nz(load<usize>(PIX, 16), o), f32x4.extract_lane(hi, 0), accumulate);
-  put1(nz(load<usize>(PIX, 20), o), f32x4.extract_lane(hi, 1), accumulate);
-  put1(nz(load<usize>(PIX, 24), o), f32x4.extract_lane(hi, 2), accumulate);
-  put1(nz(load<usize>(PIX, 28), o), f32x4.extract_lane(hi, 3), accumulate);
+  put1(nz(load<usize>(pix), o), f32x4.extract_lane(lo, 0), accumulate);
+  put1(nz(load<usize>(pix, 4), o), f32x4.extract_lane(lo, 1), accumulate);
+  put1(nz(load<usize>(pix, 8), o), f32x4.extract_lane(lo, 2), accumulate);
+  put1(nz(load<usize>(pix, 12), o), f32x4.extract_lane(lo, 3), accumulate);
+  put1(nz(load<usize>(pix, 16), o), f32x4.extract_lane(hi, 0), accumulate);
+  put1(nz(load<usize>(pix, 20), o), f32x4.extract_lane(hi, 1), accumulate);
+  put1(nz(load<usize>(pix, 24), o), f32x4.extract_lane(hi, 2), accumulate);
+  put1(nz(load<usize>(pix, 28), o), f32x4.extract_lane(hi, 3), accumulate);
+}
+
+/** 4 output channels x 8 flat pixels: xq = &planes[q], wq = &wk[0, oc] (rows wrow bytes apart),
+ *  pix = the 8 pixels' output addresses (0: dropped). */
+function tile4x8(xq: usize, wq: usize, tq: usize, K: i32, wrow: usize, pix: usize, oc: i32, accumulate: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (let k = 0; k < K; k++) {
+    const p = xq + <usize>load<i32>(tq);
+    const x0 = v128.load(p), x1 = v128.load(p, 16);
+    const w0 = v128.load32_splat(wq), w1 = v128.load32_splat(wq, 4);
+    const w2 = v128.load32_splat(wq, 8), w3 = v128.load32_splat(wq, 12);
+    a0 = madd(x0, w0, a0); a1 = madd(x1, w0, a1);
+    a2 = madd(x0, w1, a2); a3 = madd(x1, w1, a3);
+    a4 = madd(x0, w2, a4); a5 = madd(x1, w2, a5);
+    a6 = madd(x0, w3, a6); a7 = madd(x1, w3, a7);
+    wq += wrow;
+    tq += 4;
+  }
+  // transpose (oc x pixel) 4x4 blocks into pixel vectors of 4 channels
+  const o = <usize>oc << 2;
+  let t0 = f32x4.shuffle(a0, a2, 0, 4, 1, 5), t1 = f32x4.shuffle(a4, a6, 0, 4, 1, 5);
+  let t2 = f32x4.shuffle(a0, a2, 2, 6, 3, 7), t3 = f32x4.shuffle(a4, a6, 2, 6, 3, 7);
+  put4(nz(load<usize>(pix), o), f32x4.shuffle(t0, t1, 0, 1, 4, 5), accumulate);
+  put4(nz(load<usize>(pix, 4), o), f32x4.shuffle(t0, t1, 2, 3, 6, 7), accumulate);
+  put4(nz(load<usize>(pix, 8), o), f32x4.shuffle(t2, t3, 0, 1, 4, 5), accumulate);
+  put4(nz(load<usize>(pix, 12), o), f32x4.shuffle(t2, t3, 2, 3, 6, 7), accumulate);
+  t0 = f32x4.shuffle(a1, a3, 0, 4, 1, 5); t1 = f32x4.shuffle(a5, a7, 0, 4, 1, 5);
+  t2 = f32x4.shuffle(a1, a3, 2, 6, 3, 7); t3 = f32x4.shuffle(a5, a7, 2, 6, 3, 7);
+  put4(nz(load<usize>(pix, 16), o), f32x4.shuffle(t0, t1, 0, 1, 4, 5), accumulate);
+  put4(nz(load<usize>(pix, 20), o), f32x4.shuffle(t0, t1, 2, 3, 6, 7), accumulate);
+  put4(nz(load<usize>(pix, 24), o), f32x4.shuffle(t2, t3, 0, 1, 4, 5), accumulate);
+  put4(nz(load<usize>(pix, 28), o), f32x4.shuffle(t2, t3, 2, 3, 6, 7), accumulate);
 }
 
 // =============================================================================================
@@ -265,7 +282,7 @@ export function conv2d_small_f32_forward(y: usize, x: usize, w: usize, ws: usize
   const C = sC, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
   const K = sKH * sKW * C;
   const taps = ws, planes = at(ws, up4(K));
-  memory.fill(planes, 0, <usize>up4(C * PS + SLACK) << 2);
+  memory.fill(planes, 0, <usize>up4(C * PS + slack()) << 2);
   writeTaps(taps, C, PS, Wp);
   pK = K; pWp = Wp; pRows = sOH; pOutW = sOW; pOutC = sOC;
   for (let n = 0; n < sN; n++) {
@@ -287,8 +304,8 @@ export function conv2d_small_f32_backward_input(dx: usize, dy: usize, w: usize, 
   const C = sC, OC = sOC, KH = sKH, KW = sKW;
   const Hq = sH + (KH - 1) * sDH, Wq = sW + (KW - 1) * sDW, PS = Hq * Wq;
   const K = KH * KW * OC;
-  const taps = ws, planes = at(ws, up4(K)), wf = at(planes, up4(OC * PS + SLACK));
-  memory.fill(planes, 0, <usize>up4(OC * PS + SLACK) << 2);
+  const taps = ws, planes = at(ws, up4(K)), wf = at(planes, up4(OC * PS + slack()));
+  memory.fill(planes, 0, <usize>up4(OC * PS + slack()) << 2);
   writeTaps(taps, OC, PS, Wq);
   // wf[ky,kx,oc,c] = w[KH-1-ky, KW-1-kx, c, oc]
   for (let ky = 0; ky < KH; ky++) {
@@ -321,8 +338,8 @@ export function conv2d_small_f32_backward_filter(dw: usize, dy: usize, x: usize,
   readGeometrySmall(geom);
   const C = sC, OC = sOC, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
   const K = sKH * sKW * C, QE = up8(sOH * Wp);
-  const taps = ws, planes = at(ws, up4(K)), dyT = at(planes, up4(C * PS + SLACK));
-  memory.fill(planes, 0, <usize>(up4(C * PS + SLACK) + OC * QE) << 2);
+  const taps = ws, planes = at(ws, up4(K)), dyT = at(planes, up4(C * PS + slack()));
+  memory.fill(planes, 0, <usize>(up4(C * PS + slack()) + OC * QE) << 2);
   writeTaps(taps, C, PS, Wp);
   for (let n = 0; n < sN; n++) {
     toPlanes(planes, at(x, n * sH * sW * C), sH, sW, C, sPT, sPL, Hp, Wp, PS);

@@ -13,13 +13,15 @@ export type SmallConvPass = typeof SMALL_FORWARD | typeof SMALL_BACKWARD_INPUT |
 
 /**
  * Which convolutions take the few-channel kernels: "auto" (default) decides by shape, "always" sends
- * every eligible (stride 1, groups 1) convolution there, "never" none. For tests and benchmarks.
+ * every eligible (stride 1, groups 1) convolution there, "never" none; `passes`, when set, limits
+ * the few-channel kernels to those passes. For tests and benchmarks.
  */
-export const smallConvPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
+export const smallConvPolicy: { mode: "auto" | "always" | "never"; passes?: SmallConvPass[] } = { mode: "auto" };
 
 /** True when `pass` of the conv `g` should run on the few-channel kernels. */
 export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean {
   if (smallConvPolicy.mode === "never" || g.sh !== 1 || g.sw !== 1 || g.groups !== 1) return false;
+  if (smallConvPolicy.passes && !smallConvPolicy.passes.includes(pass)) return false;
   if (smallConvPolicy.mode === "always") return true;
   // conv2d.ts vectorises forward and backward_filter over output channels (8-wide tiles) and
   // backward_input over input channels: the few-channel kernels win when those are small.
