@@ -59,7 +59,7 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
     ["LeNet conv1 (28x28 5x5 pad 2, 1 -> 6)", [2, 28, 28, 1], [5, 5, 1, 6], { pads: 2 }, p([2, 2, 2, 2])],
     ["LeNet conv2 (14x14 -> 10x10, 6 -> 16)", [2, 14, 14, 6], [5, 5, 6, 16], {}, p([0, 0, 0, 0])],
   ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
-    check(await engineFor(build), label, xs as unknown as Shape4, ws as unknown as Shape4, options, ref, 5);
+    check(await engineFor(build), label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 5);
   });
 
   it("dx and dw match finite differences (dilation 2, asymmetric pads)", async () => {
@@ -107,7 +107,7 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
 });
 
 describe("few-channel dispatch", () => {
-  const g = (c: number, oc: number, extra: Partial<{ sh: number; sw: number; groups: number }> = {}) => ({ c, oc, kh: 5, kw: 5, sh: 1, sw: 1, groups: 1, ...extra });
+  const g = (c: number, oc: number, extra: Partial<{ sh: number; sw: number; groups: number }> = {}) => ({ c, oc, oh: 10, ow: 10, kh: 5, kw: 5, sh: 1, sw: 1, groups: 1, ...extra });
   it("takes LeNet's convolutions and leaves wide, strided and grouped ones", () => {
     expect(useSmallConv(g(1, 6), SMALL_FORWARD)).toBe(true);
     expect(useSmallConv(g(6, 16), SMALL_BACKWARD_INPUT)).toBe(true);

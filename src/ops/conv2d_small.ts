@@ -5,7 +5,7 @@ import type { Engine } from "../engine.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface SmallConvGeometry {
-  c: number; oc: number; kh: number; kw: number; sh: number; sw: number; groups: number;
+  c: number; oc: number; oh: number; ow: number; kh: number; kw: number; sh: number; sw: number; groups: number;
 }
 
 export const SMALL_FORWARD = 0, SMALL_BACKWARD_INPUT = 1, SMALL_BACKWARD_FILTER = 2;
@@ -23,10 +23,13 @@ export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean
   if (smallConvPolicy.mode === "never" || g.sh !== 1 || g.sw !== 1 || g.groups !== 1) return false;
   if (smallConvPolicy.passes && !smallConvPolicy.passes.includes(pass)) return false;
   if (smallConvPolicy.mode === "always") return true;
-  // conv2d.ts vectorises forward and backward_filter over output channels (8-wide tiles) and
-  // backward_input over input channels: the few-channel kernels win when those are small.
-  const lanes = pass === SMALL_BACKWARD_INPUT ? g.c : g.oc;
-  return lanes < 8 || (g.c < 4 && g.oc <= 16);
+  // Measured (bench/run.mjs shapes, LeNet, 3x3 convs at 56x56 / 224x224): conv2d.ts's forward
+  // (8 output channels x 4 pixels) and backward_input (lanes over input channels) fall behind
+  // when C or OC is under 8; its backward_filter (4 input x 8 output channels) falls behind more
+  // widely, so that pass moves whenever one image's planes stay cache-sized.
+  if (pass === SMALL_FORWARD) return g.c < 8 || g.oc < 8;
+  if (pass === SMALL_BACKWARD_INPUT) return g.c < 8;
+  return g.c < 16 || g.oc < 16 || (g.oh * (g.ow + g.kw - 1) <= 4096 && g.c * g.oc <= 128 * 128);
 }
 
 /**
