@@ -21,3 +21,4 @@ export * from "./concat";
 export * from "./optim";
 export * from "./loss";
 export * from "./conv2d_small";
+export * from "./conv2d_blocked";

@@ -9,6 +9,7 @@ import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
 import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
 
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
@@ -207,6 +208,8 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   }
   // few channels: lanes over output pixels (assembly/conv2d_small.ts)
   if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
+  // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
+  if (useBlockedConv(g)) return runBlockedConv(e, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
   e.kernels.conv2d_f32_forward(y.ptr, x.ptr, w.ptr, geometryPointer(e, g));
 }
 
