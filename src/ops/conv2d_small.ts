@@ -26,10 +26,11 @@ export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean
   // Measured (bench/run.mjs shapes, LeNet, 3x3 convs at 56x56 / 224x224): conv2d.ts's forward
   // (8 output channels x 4 pixels) and backward_input (lanes over input channels) fall behind
   // when C or OC is under 8; its backward_filter (4 input x 8 output channels) falls behind more
-  // widely, so that pass moves whenever one image's planes stay cache-sized.
+  // widely (up to 3x3 256->256), so that pass moves whenever one image's planes stay cache-sized.
+  // backward_input also moves for weights over 1 MB (3x3 256->256 at 14x14: 1.2x).
   if (pass === SMALL_FORWARD) return g.c < 8 || g.oc < 8;
-  if (pass === SMALL_BACKWARD_INPUT) return g.c < 8;
-  return g.c < 16 || g.oc < 16 || (g.oh * (g.ow + g.kw - 1) <= 4096 && g.c * g.oc <= 128 * 128);
+  if (pass === SMALL_BACKWARD_INPUT) return g.c < 8 || g.kh * g.kw * g.c * g.oc * 4 > 1 << 20;
+  return g.c < 16 || g.oc < 16 || g.oh * (g.ow + g.kw - 1) <= 4096;
 }
 
 /**
