@@ -20,3 +20,5 @@ export * from "./dropout";
 export * from "./concat";
 export * from "./optim";
 export * from "./loss";
+export * from "./conv2d_small";
+export * from "./conv2d_blocked";

@@ -291,3 +291,109 @@ export function avgpool2d_f32_backward(
     }
   }
 }
+
+// =============================================================================================
+// Max pooling 2x2 stride 2, no padding / dilation (the common case): y[b, oy, ox, ch] = max of
+// x[b, 2oy + {0,1}, 2ox + {0,1}, ch], scanned (0,0), (0,1), (1,0), (1,1) with the generic kernel's
+// rules (first maximum wins ties, a NaN wins). The host passes oh <= h/2, ow <= w/2. Lanes over
+// channels; when C is not a multiple of 4 the last vector starts at C-4 and overlaps the one
+// before (rewriting those lanes with the same values); C < 4 runs scalar.
+// =============================================================================================
+
+/** maxpool2d_f32_forward for kernel 2x2, stride 2, no padding: y f32 and argmax i32 [n, oh, ow, c]. */
+export function maxpool2x2_f32_forward(y: usize, argmax: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32): void {
+  const rowStep = w * c; // elements between the window's two input rows
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      let first = ((b * h + 2 * oy) * w) * c; // flat index of x[b, 2oy, 2ox, 0]
+      let out = ((b * oh + oy) * ow) * c; // flat index of y[b, oy, ox, 0]
+      for (let ox = 0; ox < ow; ox++, first += 2 * c, out += c) {
+        let ch = 0;
+        if (ASC_FEATURE_SIMD) {
+          if (c >= 4) {
+            const lanes = i32x4(0, 1, 2, 3);
+            const dC = i32x4.splat(c), dR = i32x4.splat(rowStep);
+            for (let done = false; !done; ch += 4) {
+              if (ch + 4 >= c) { ch = c - 4; done = true; }
+              const p = x + (<usize>(first + ch) << 2);
+              const i0 = i32x4.add(i32x4.splat(first + ch), lanes);
+              const v0 = v128.load(p), v1 = v128.load(p + (<usize>c << 2));
+              const v2 = v128.load(p + (<usize>rowStep << 2)), v3 = v128.load(p + (<usize>(rowStep + c) << 2));
+              let best = v0, at = i0;
+              let take = v128.or(f32x4.gt(v1, best), f32x4.ne(v1, v1));
+              best = v128.bitselect(v1, best, take);
+              at = v128.bitselect(i32x4.add(i0, dC), at, take);
+              take = v128.or(f32x4.gt(v2, best), f32x4.ne(v2, v2));
+              best = v128.bitselect(v2, best, take);
+              at = v128.bitselect(i32x4.add(i0, dR), at, take);
+              take = v128.or(f32x4.gt(v3, best), f32x4.ne(v3, v3));
+              best = v128.bitselect(v3, best, take);
+              at = v128.bitselect(i32x4.add(i0, i32x4.add(dR, dC)), at, take);
+              const q = <usize>(out + ch) << 2;
+              v128.store(y + q, best);
+              v128.store(argmax + q, at);
+            }
+            continue;
+          }
+        }
+        for (; ch < c; ch++) {
+          const i0 = first + ch;
+          let best = load<f32>(x + (<usize>i0 << 2)), at = i0;
+          const v1 = load<f32>(x + (<usize>(i0 + c) << 2));
+          if (v1 > best || v1 != v1) { best = v1; at = i0 + c; }
+          const v2 = load<f32>(x + (<usize>(i0 + rowStep) << 2));
+          if (v2 > best || v2 != v2) { best = v2; at = i0 + rowStep; }
+          const v3 = load<f32>(x + (<usize>(i0 + rowStep + c) << 2));
+          if (v3 > best || v3 != v3) { best = v3; at = i0 + rowStep + c; }
+          store<f32>(y + (<usize>(out + ch) << 2), best);
+          store<i32>(argmax + (<usize>(out + ch) << 2), at);
+        }
+      }
+    }
+  }
+}
+
+/** Max pooling 2x2 stride 2 without arg-max (inference): y [n, oh, ow, c] from x [n, h, w, c]. */
+export function maxpool2x2_f32_inference(y: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32): void {
+  const rowBytes = <usize>(w * c) << 2, cBytes = <usize>c << 2;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      let xp = x + (<usize>(((b * h + 2 * oy) * w) * c) << 2);
+      let yp = y + (<usize>(((b * oh + oy) * ow) * c) << 2);
+      let ox = 0;
+      if (ASC_FEATURE_SIMD) {
+        if (c == 1) {
+          // pixels are single floats: de-interleave 8 input columns into 4 outputs
+          for (; ox + 4 <= ow; ox += 4) {
+            const a0 = v128.load(xp), a1 = v128.load(xp, 16);
+            const b0 = v128.load(xp + rowBytes), b1 = v128.load(xp + rowBytes, 16);
+            const top = f32x4.max(f32x4.shuffle(a0, a1, 0, 2, 4, 6), f32x4.shuffle(a0, a1, 1, 3, 5, 7));
+            const bot = f32x4.max(f32x4.shuffle(b0, b1, 0, 2, 4, 6), f32x4.shuffle(b0, b1, 1, 3, 5, 7));
+            v128.store(yp, f32x4.max(top, bot));
+            xp += 32;
+            yp += 16;
+          }
+        } else if (c >= 4) {
+          for (; ox < ow; ox++) {
+            for (let ch = 0, done = false; !done; ch += 4) {
+              if (ch + 4 >= c) { ch = c - 4; done = true; }
+              const p = xp + (<usize>ch << 2);
+              const m = f32x4.max(f32x4.max(v128.load(p), v128.load(p + cBytes)), f32x4.max(v128.load(p + rowBytes), v128.load(p + rowBytes + cBytes)));
+              v128.store(yp + (<usize>ch << 2), m);
+            }
+            xp += 2 * cBytes;
+            yp += cBytes;
+          }
+        }
+      }
+      for (; ox < ow; ox++) {
+        for (let ch = 0; ch < c; ch++) {
+          const p = xp + (<usize>ch << 2);
+          store<f32>(yp + (<usize>ch << 2), max(max(load<f32>(p), load<f32>(p + cBytes)), max(load<f32>(p + rowBytes), load<f32>(p + rowBytes + cBytes))));
+        }
+        xp += 2 * cBytes;
+        yp += cBytes;
+      }
+    }
+  }
+}

@@ -11,6 +11,8 @@ import type { Shape, Tensor } from "../tensor.js";
 import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { gemmThreaded, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
+import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
+import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
 
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
@@ -231,8 +233,16 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
     gemmThreaded(e, y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, false, false, false);
     return;
   }
-  // threads: disjoint ranges of output rows (n, oy)
-  const parts = splitRange(g.n * g.oh, threadsFor(e, convWork(g)));
+  // The specialised kernels run a whole call on one thread; with a thread pool the general
+  // kernel's disjoint ranges of output rows (n, oy) go to the threads instead.
+  const threads = threadsFor(e, convWork(g));
+  if (threads === 1) {
+    // few channels: lanes over output pixels (assembly/conv2d_small.ts)
+    if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
+    // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
+    if (useBlockedConv(g)) return runBlockedConv(e, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
+  }
+  const parts = splitRange(g.n * g.oh, threads);
   e.parallel(
     "conv2d_f32_forward",
     parts.map(([rowBegin, rowEnd], t) => [y.ptr, x.ptr, w.ptr, geometryPointer(e, g, t, { rowBegin, rowEnd })]),
@@ -246,9 +256,13 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     gemmThreaded(e, dx.ptr, dy.ptr, w.ptr, g.n * g.h * g.w, g.c, g.oc, false, true, true);
     return;
   }
+  const threads = threadsFor(e, convWork(g));
+  // few channels, one thread: lanes over output pixels (assembly/conv2d_small.ts)
+  if (threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
+    return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
+  }
   const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
   try {
-    const threads = threadsFor(e, convWork(g));
     if (threads === 1) {
       e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g));
     } else {
@@ -274,11 +288,16 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     gemmThreaded(e, dw.ptr, x.ptr, dy.ptr, g.c, g.oc, g.n * g.h * g.w, true, false, true);
     return;
   }
+  const threads = threadsFor(e, convWork(g));
+  // few channels, one thread: lanes over output pixels (assembly/conv2d_small.ts)
+  if (threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
+    return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);
+  }
   // threads: disjoint ranges of output channels, cut at multiples of 8 (one group, or depthwise)
   // or at group boundaries, so each channel keeps the register tile of a full call
   const ocg = g.oc / g.groups;
   const align = g.groups === 1 || (ocg === 1 && g.c === g.groups) ? 8 : ocg;
-  const parts = splitRange(g.oc, threadsFor(e, convWork(g)), align);
+  const parts = splitRange(g.oc, threads, align);
   e.parallel(
     "conv2d_f32_backward_filter",
     parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g, t, { ocBegin, ocEnd })]),

@@ -188,8 +188,40 @@ function maxPoolRun(op: string, x: Tensor, g: PoolGeometry, out: { y?: Tensor; a
   if (out.y === x) fail(op, "out.y cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, shape, out.y);
   const argmax = outputTensor(op, e, shape, out.argmax, "i32");
-  e.kernels.maxpool2d_f32_forward(y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g));
+  if (isPlain2x2(g)) e.kernels.maxpool2x2_f32_forward(y.ptr, argmax.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow);
+  else e.kernels.maxpool2d_f32_forward(y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g));
   return { y, argmax };
+}
+
+/** Kernel 2x2, stride 2, no padding or dilation, every window inside x: the specialised kernels. */
+function isPlain2x2(g: PoolGeometry): boolean {
+  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.dh === 1 && g.dw === 1 &&
+    g.padTop === 0 && g.padLeft === 0 && g.padBottom === 0 && g.padRight === 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
+}
+
+/**
+ * Max pooling for inference: y [N,OH,OW,C] as maxPool2d's y, x [N,H,W,C], without the arg-max
+ * (so nothing for a backward pass). Writes into `out` when given.
+ */
+export function maxPool2dInference(x: Tensor, options: Pool2dOptions, out?: Tensor): Tensor {
+  const op = "maxPool2dInference";
+  const e = engineOf(op, x, out);
+  checkTensor(op, "x", x, { rank: 4 });
+  const g = poolGeometry(op, x.shape, options);
+  checkNoEmptyWindow(op, g, x.shape);
+  if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
+  const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.c], out);
+  if (isPlain2x2(g)) {
+    e.kernels.maxpool2x2_f32_inference(y.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow);
+    return y;
+  }
+  const argmax = e.empty(y.shape, "i32", `${op} arg-max scratch`);
+  try {
+    e.kernels.maxpool2d_f32_forward(y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g));
+  } finally {
+    argmax.dispose();
+  }
+  return y;
 }
 
 /**

@@ -1,0 +1,214 @@
+// 2D convolution forward, cache-blocked for weights larger than the L2 cache (e.g. 3x3 256->256:
+// 2.4 MB). conv2d.ts's forward walks all KH*KW*C weight rows of an 8-channel column for every 4
+// output pixels, so large weight matrices stream from memory once per 4 pixels; here the loops run
+// over blocks of 8 output channels x 32 input channels (a 9 KB to 18 KB weight slice for 3x3 / 4x4
+// kernels, L1-resident) and, inside a block, over every output pixel of the image.
+// Same layouts and geometry block as assembly/conv2d.ts: x (N,H,W,C), w (KH,KW,C,OC), y (N,OH,OW,OC);
+// groups must be 1 and OC a multiple of 8 (the host dispatches only those); any strides, pads and
+// dilations. Per image, x is first copied into the host's workspace zero-padded to Hp x Wp
+// (Hp = (OH-1)*SH + (KH-1)*DH + 1, Wp likewise), so no tap needs a bounds check, and split into
+// blocks of 32 channels ([C/32][Hp][Wp][32]) so one block's pixels are contiguous, not C floats
+// apart (a power-of-two stride would map them to a few cache sets); each weight slice is packed
+// contiguously after it.
+// Register tile: 4 output pixels x 8 output channels (8 f32x4 accumulators, inputs broadcast).
+// Overwrites y. Kernels never allocate.
+
+import { madd } from "./simd";
+
+let bN: i32 = 0, bH: i32 = 0, bW: i32 = 0, bC: i32 = 0, bOH: i32 = 0, bOW: i32 = 0, bOC: i32 = 0;
+let bKH: i32 = 0, bKW: i32 = 0, bSH: i32 = 1, bSW: i32 = 1, bPT: i32 = 0, bPL: i32 = 0, bDH: i32 = 1, bDW: i32 = 1;
+let bHp: i32 = 0, bWp: i32 = 0;
+
+function readGeometryBlocked(geom: usize): void {
+  bN = load<i32>(geom, 0); bH = load<i32>(geom, 4); bW = load<i32>(geom, 8); bC = load<i32>(geom, 12);
+  bOH = load<i32>(geom, 16); bOW = load<i32>(geom, 20); bOC = load<i32>(geom, 24);
+  bKH = load<i32>(geom, 28); bKW = load<i32>(geom, 32);
+  bSH = load<i32>(geom, 36); bSW = load<i32>(geom, 40); bPT = load<i32>(geom, 44); bPL = load<i32>(geom, 48);
+  bDH = load<i32>(geom, 52); bDW = load<i32>(geom, 56);
+  bHp = (bOH - 1) * bSH + (bKH - 1) * bDH + 1;
+  bWp = (bOW - 1) * bSW + (bKW - 1) * bDW + 1;
+}
+
+// @ts-ignore: decorator
+@inline function at(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+/** Input channels per block. */
+const CB: i32 = 32;
+
+/** Floats of workspace conv2d_blocked_f32_forward needs for the geometry at `geom` (one padded image). */
+export function conv2d_blocked_f32_workspace(geom: usize): i32 {
+  readGeometryBlocked(geom);
+  return imageFloats() + bKH * bKW * CB * 8;
+}
+
+/** The padded image in channel blocks: [ceil(C/CB)][Hp][Wp][CB] floats. */
+// @ts-ignore: decorator
+@inline function imageFloats(): i32 {
+  return ((bC + CB - 1) / CB) * bHp * bWp * CB;
+}
+
+/**
+ * y = conv(x, w) for groups 1 and OC % 8 == 0: y (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC);
+ * geometry at `geom` (conv2d.ts's block); ws: conv2d_blocked_f32_workspace(geom) floats. Overwrites y.
+ */
+export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
+  readGeometryBlocked(geom);
+  const C = bC, OC = bOC, Hp = bHp, Wp = bWp;
+  const img = imageFloats(), plane = Hp * Wp * CB;
+  memory.fill(ws, 0, <usize>img << 2);
+  // rows / columns of the padded image that hold input
+  const r0 = max(0, bPT), r1 = min(Hp, bH + bPT), s0 = max(0, bPL), s1 = min(Wp, bW + bPL);
+  for (let n = 0; n < bN; n++) {
+    // xb[cb / CB][r][s][ci] = x[n, r - PT, s - PL, cb + ci]
+    for (let r = r0; r < r1; r++) {
+      for (let s = s0; s < s1; s++) {
+        const src = at(x, ((n * bH + r - bPT) * bW + s - bPL) * C);
+        for (let cb = 0; cb < C; cb += CB) {
+          memory.copy(at(ws, (cb / CB) * plane + (r * Wp + s) * CB), at(src, cb), <usize>min(CB, C - cb) << 2);
+        }
+      }
+    }
+    const yn = at(y, n * bOH * bOW * OC);
+    if (ASC_FEATURE_SIMD) {
+      for (let ocb = 0; ocb + 8 <= OC; ocb += 8) {
+        for (let cb = 0; cb < C; cb += CB) {
+          const cn = min(CB, C - cb);
+          const first = cb == 0;
+          // the (KH*KW) x cn x 8 weight slice, packed contiguously after the padded image (an L1-sized
+          // block; w's rows are OC floats apart, a power-of-two stride that maps them to few cache sets)
+          const wp = at(ws, img);
+          for (let k = 0; k < bKH * bKW; k++) {
+            for (let ci = 0; ci < cn; ci++) {
+              const src = at(w, (k * C + cb + ci) * OC + ocb), dst = at(wp, (k * cn + ci) * 8);
+              v128.store(dst, v128.load(src));
+              v128.store(dst, v128.load(src, 16), 16);
+            }
+          }
+          // output pixels in flat (oy, ox) order, 4 at a time; the last tile overlaps the one before
+          const xb = at(ws, (cb / CB) * plane);
+          const P = bOH * bOW;
+          if (P >= 4) {
+            for (let p = 0; p < P; p += 4) {
+              const p0 = min(p, P - 4);
+              tile4x8(at(yn, p0 * OC + ocb), xb, p0, wp, cn, first, p - p0);
+            }
+          } else {
+            for (let p = 0; p < P; p++) {
+              const oy = p / bOW, ox = p % bOW;
+              tile1x8(at(yn, p * OC + ocb), at(xb, (oy * bSH * Wp + ox * bSW) * CB), wp, cn, first);
+            }
+          }
+        }
+      }
+      continue;
+    }
+    // scalar build
+    for (let oy = 0; oy < bOH; oy++) {
+      for (let ox = 0; ox < bOW; ox++) {
+        const yp = at(yn, (oy * bOW + ox) * OC);
+        for (let oc = 0; oc < OC; oc++) store<f32>(at(yp, oc), 0);
+        for (let ky = 0; ky < bKH; ky++) {
+          for (let kx = 0; kx < bKW; kx++) {
+            const xp = at(ws, ((oy * bSH + ky * bDH) * Wp + ox * bSW + kx * bDW) * CB);
+            const wk = at(w, (ky * bKW + kx) * C * OC);
+            for (let ci = 0; ci < C; ci++) {
+              const xv = load<f32>(at(xp, (ci / CB) * plane + ci % CB));
+              const wr = at(wk, ci * OC);
+              for (let oc = 0; oc < OC; oc++) {
+                const p = at(yp, oc);
+                store<f32>(p, load<f32>(p) + xv * load<f32>(at(wr, oc)));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** y[4 pixels, 8 channels] (= or += when !first) the taps over the input channels of one block,
+ *  for the output pixels p0..p0+3 in flat (oy, ox) order (they may span rows), storing pixels
+ *  skip..3 only: yp = &y[n, pixel p0, ocb] (pixels OC apart), xb = the block's padded image
+ *  [Hp][Wp][CB], wp = the packed weight slice [KH*KW][cn][8]. */
+function tile4x8(yp: usize, xb: usize, p0: i32, wp: usize, cn: i32, first: bool, skip: i32): void {
+  const OC = bOC, wstep: usize = 32;
+  // each pixel's window origin in the block image
+  let oy = p0 / bOW, ox = p0 % bOW;
+  const b0 = at(xb, (oy * bSH * bWp + ox * bSW) * CB);
+  if (++ox == bOW) { ox = 0; oy++; }
+  const b1 = at(xb, (oy * bSH * bWp + ox * bSW) * CB);
+  if (++ox == bOW) { ox = 0; oy++; }
+  const b2 = at(xb, (oy * bSH * bWp + ox * bSW) * CB);
+  if (++ox == bOW) { ox = 0; oy++; }
+  const b3 = at(xb, (oy * bSH * bWp + ox * bSW) * CB);
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  let wq = wp;
+  for (let ky = 0; ky < bKH; ky++) {
+    for (let kx = 0; kx < bKW; kx++) {
+      const off = <usize>(ky * bDH * bWp + kx * bDW) * CB << 2;
+      let x0p = b0 + off, x1p = b1 + off, x2p = b2 + off, x3p = b3 + off;
+      for (let ci = 0; ci < cn; ci++) {
+        const w0 = v128.load(wq), w1 = v128.load(wq, 16);
+        const x0 = v128.load32_splat(x0p);
+        const x1 = v128.load32_splat(x1p);
+        const x2 = v128.load32_splat(x2p);
+        const x3 = v128.load32_splat(x3p);
+        a0 = madd(x0, w0, a0); a1 = madd(x0, w1, a1);
+        a2 = madd(x1, w0, a2); a3 = madd(x1, w1, a3);
+        a4 = madd(x2, w0, a4); a5 = madd(x2, w1, a5);
+        a6 = madd(x3, w0, a6); a7 = madd(x3, w1, a7);
+        x0p += 4; x1p += 4; x2p += 4; x3p += 4;
+        wq += wstep;
+      }
+    }
+  }
+  const ys = <usize>OC << 2;
+  if (skip < 1) put8(yp, a0, a1, first);
+  if (skip < 2) put8(yp + ys, a2, a3, first);
+  if (skip < 3) put8(yp + 2 * ys, a4, a5, first);
+  put8(yp + 3 * ys, a6, a7, first);
+}
+
+// @ts-ignore: decorator
+@inline function put8(p: usize, lo: v128, hi: v128, first: bool): void {
+  if (!first) {
+    lo = f32x4.add(lo, v128.load(p));
+    hi = f32x4.add(hi, v128.load(p, 16));
+  }
+  v128.store(p, lo);
+  v128.store(p, hi, 16);
+}
+
+/** One pixel x 8 channels; arguments as tile4x8. */
+function tile1x8(yp: usize, xp: usize, wp: usize, cn: i32, first: bool): void {
+  const C = CB, wstep: usize = 32;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let ky = 0; ky < bKH; ky++) {
+    for (let kx = 0; kx < bKW; kx++) {
+      let xq = at(xp, (ky * bDH * bWp + kx * bDW) * C);
+      let wq = at(wp, (ky * bKW + kx) * cn * 8);
+      let ci = 0;
+      for (; ci + 2 <= cn; ci += 2) {
+        const x0 = v128.load32_splat(xq), x1 = v128.load32_splat(xq, 4);
+        a0 = madd(x0, v128.load(wq), a0); a1 = madd(x0, v128.load(wq, 16), a1);
+        a2 = madd(x1, v128.load(wq + wstep), a2); a3 = madd(x1, v128.load(wq + wstep, 16), a3);
+        xq += 8;
+        wq += 2 * wstep;
+      }
+      if (ci < cn) {
+        const x0 = v128.load32_splat(xq);
+        a0 = madd(x0, v128.load(wq), a0); a1 = madd(x0, v128.load(wq, 16), a1);
+      }
+    }
+  }
+  a0 = f32x4.add(a0, a2);
+  a1 = f32x4.add(a1, a3);
+  if (!first) {
+    a0 = f32x4.add(a0, v128.load(yp));
+    a1 = f32x4.add(a1, v128.load(yp, 16));
+  }
+  v128.store(yp, a0);
+  v128.store(yp, a1, 16);
+}

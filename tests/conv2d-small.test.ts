@@ -1,0 +1,122 @@
+// The few-channel convolution kernels (assembly/conv2d_small.ts, dispatched by src/ops/conv2d_small.ts):
+// forced on for every eligible conv (stride 1, groups 1), checked against the float64 reference at
+// the tile edges (4 output channels x 8 flat pixels), against finite differences, and through
+// convTranspose2d (whose forward is the conv's backward_input).
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine } from "../src/index.js";
+import { smallConvPolicy, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "../src/ops/conv2d_small.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
+
+const TOL = { rtol: 1e-4, atol: 1e-4 };
+const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
+
+const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1]): RefParams => ({
+  strides: [1, 1], pads, dilations, groups: 1,
+});
+
+/** forward + the three gradients, accumulated onto non-zero starting values, vs the reference. */
+function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
+  e.tidy(() => {
+    const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
+    const x = e.tensor(xs, xv), w = e.tensor(ws, wv), b = e.tensor([ws[3]], bv);
+    const r = conv2dRef(xv, xs, wv, ws, bv, ref);
+    const y = conv2d(x, w, b, options);
+    expect(y.shape).toEqual(r.shape);
+    expectClose(y.data, r.y, { ...TOL, label: `${label} y` });
+    const dyv = uniform(r.y.length, seed + 3);
+    const g = conv2dBackwardRef(dyv, xv, xs, wv, ws, ref);
+    const start = 0.5;
+    const grads = { dx: e.tensor(xs, new Float32Array(xv.length).fill(start)), dw: e.tensor(ws, new Float32Array(wv.length).fill(start)) };
+    const out = conv2dBackward(e.tensor(r.shape, dyv), x, w, options, grads, false);
+    expectClose(out.dx.data, g.dx.map((v) => v + start), { ...TOL, label: `${label} dx` });
+    expectClose(out.dw.data, g.dw.map((v) => v + start), { ...TOL, label: `${label} dw` });
+  });
+}
+
+const OUT_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17];
+
+describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build) => {
+  beforeEach(() => void (smallConvPolicy.mode = "always"));
+  afterEach(() => void (smallConvPolicy.mode = "auto"));
+
+  it.each([1, 2, 3, 4, 5, 6, 9])("C=%i: every OC at the 4-channel tile edges, 5x5 pad 2 and 3x3 valid", async (C) => {
+    const e = await engineFor(build);
+    for (const OC of OUT_CHANNELS) {
+      check(e, `C=${C} OC=${OC} 5x5 pad 2`, [2, 7, 9, C], [5, 5, C, OC], { pads: 2 }, p([2, 2, 2, 2]), C * 37 + OC);
+      check(e, `C=${C} OC=${OC} 3x3 valid`, [1, 6, 11, C], [3, 3, C, OC], {}, p([0, 0, 0, 0]), C * 41 + OC);
+    }
+  });
+
+  it.each([
+    ["flat rows narrower than a tile (OW 1, Wp 3)", [2, 5, 3, 2], [2, 3, 2, 5], {}, p([0, 0, 0, 0])],
+    ["one output pixel", [1, 3, 3, 3], [3, 3, 3, 6], {}, p([0, 0, 0, 0])],
+    ["output width 8 and 9", [2, 4, 12, 1], [3, 4, 1, 6], { pads: [1, 0, 1, 1] }, p([1, 0, 1, 1])],
+    ["asymmetric pads larger than the kernel", [1, 3, 4, 3], [2, 2, 3, 5], { pads: [3, 2, 0, 4] }, p([3, 2, 0, 4])],
+    ["dilation [2,3] pads", [2, 9, 10, 2], [3, 3, 2, 6], { dilations: [2, 3], pads: [1, 2, 2, 1] }, p([1, 2, 2, 1], [2, 3])],
+    ["5x3 kernel, 1xN image", [2, 1, 13, 3], [1, 3, 3, 7], { pads: [0, 1, 0, 1] }, p([0, 1, 0, 1])],
+    ["kernel as large as the input", [2, 3, 5, 4], [3, 5, 4, 8], {}, p([0, 0, 0, 0])],
+    ["LeNet conv1 (28x28 5x5 pad 2, 1 -> 6)", [2, 28, 28, 1], [5, 5, 1, 6], { pads: 2 }, p([2, 2, 2, 2])],
+    ["LeNet conv2 (14x14 -> 10x10, 6 -> 16)", [2, 14, 14, 6], [5, 5, 6, 16], {}, p([0, 0, 0, 0])],
+  ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
+    check(await engineFor(build), label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 5);
+  });
+
+  it("dx and dw match finite differences (dilation 2, asymmetric pads)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const opts: Conv2dOptions = { pads: [2, 1, 0, 2], dilations: [1, 2] };
+      const x = e.tensor([2, 5, 7, 3], uniform(210, 1)), w = e.tensor([3, 2, 3, 5], uniform(90, 2));
+      const ys = conv2dOutputShape(x.shape, w.shape, opts);
+      const r = uniform(size(ys), 4);
+      const { dx, dw } = conv2dBackward(e.tensor(ys, r), x, w, opts);
+      const loss = () => e.tidy(() => dot(conv2d(x, w, null, opts).data, r));
+      expectGradientMatches(x, dx.data, loss, { label: "dx" });
+      expectGradientMatches(w, dw.data, loss, { label: "dw" });
+    });
+  });
+
+  it("convTranspose2d stride 1 (its forward is the conv's backward_input) matches the reference", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const xs: Shape4 = [2, 4, 6, 3], ws: Shape4 = [3, 3, 5, 3];
+      const xv = uniform(size(xs), 8), wv = uniform(size(ws), 9);
+      const ref = convTranspose2dRef(xv, xs, wv, ws, null, p([1, 0, 0, 1]), [5, 7]);
+      const y = convTranspose2d(e.tensor(xs, xv), e.tensor(ws, wv), null, { pads: [1, 0, 0, 1] });
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.data, ref.y, { ...TOL, label: "convTranspose2d y" });
+    });
+  });
+
+  it("gives the same results as the channel-vectorised kernels (LeNet conv2 shape, batch 3)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const x = e.tensor([3, 14, 14, 6], uniform(3 * 14 * 14 * 6, 21)), w = e.tensor([5, 5, 6, 16], uniform(2400, 22));
+      const dy = e.tensor([3, 10, 10, 16], uniform(4800, 23));
+      const run = () => {
+        const y = Float32Array.from(conv2d(x, w).data);
+        const g = conv2dBackward(dy, x, w, {}, {}, false);
+        return [y, Float32Array.from(g.dx.data), Float32Array.from(g.dw.data)];
+      };
+      const small = run();
+      smallConvPolicy.mode = "never";
+      const wide = run();
+      for (let i = 0; i < 3; i++) expectClose(small[i]!, wide[i]!, { ...TOL, label: ["y", "dx", "dw"][i] });
+    });
+  });
+});
+
+describe("few-channel dispatch", () => {
+  const g = (c: number, oc: number, extra: Partial<{ sh: number; sw: number; groups: number }> = {}) => ({ c, oc, oh: 10, ow: 10, kh: 5, kw: 5, sh: 1, sw: 1, groups: 1, ...extra });
+  it("takes LeNet's convolutions and leaves wide, strided and grouped ones", () => {
+    expect(useSmallConv(g(1, 6), SMALL_FORWARD)).toBe(true);
+    expect(useSmallConv(g(6, 16), SMALL_BACKWARD_INPUT)).toBe(true);
+    expect(useSmallConv(g(1, 6), SMALL_BACKWARD_FILTER)).toBe(true);
+    expect(useSmallConv(g(64, 64), SMALL_FORWARD)).toBe(false);
+    expect(useSmallConv(g(3, 6, { sh: 2, sw: 2 }), SMALL_FORWARD)).toBe(false);
+    expect(useSmallConv(g(4, 4, { groups: 2 }), SMALL_FORWARD)).toBe(false);
+    smallConvPolicy.mode = "never";
+    expect(useSmallConv(g(1, 6), SMALL_FORWARD)).toBe(false);
+    smallConvPolicy.mode = "auto";
+  });
+});
