@@ -233,10 +233,11 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
     gemmThreaded(e, y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, false, false, false);
     return;
   }
-  // The specialised kernels run a whole call on one thread; with a thread pool the general
-  // kernel's disjoint ranges of output rows (n, oy) go to the threads instead.
+  // The specialised kernels run a whole call on one thread and are used by engines without a
+  // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
+  // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
   const threads = threadsFor(e, convWork(g));
-  if (threads === 1) {
+  if (e.threads === 1) {
     // few channels: lanes over output pixels (assembly/conv2d_small.ts)
     if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
@@ -257,8 +258,8 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     return;
   }
   const threads = threadsFor(e, convWork(g));
-  // few channels, one thread: lanes over output pixels (assembly/conv2d_small.ts)
-  if (threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
+  // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
+  if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
     return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
   }
   const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
@@ -289,8 +290,8 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     return;
   }
   const threads = threadsFor(e, convWork(g));
-  // few channels, one thread: lanes over output pixels (assembly/conv2d_small.ts)
-  if (threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
+  // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
+  if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
     return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);
   }
   // threads: disjoint ranges of output channels, cut at multiples of 8 (one group, or depthwise)
