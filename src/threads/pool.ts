@@ -39,7 +39,12 @@ export function threadsUnavailableReason(): string | undefined {
  * Web Worker API exists (browsers, Deno, Bun), else a Node `worker_threads` module worker from a data: URL.
  */
 async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => void, onError: (err: unknown) => void): Promise<WorkerHandle> {
-  if (typeof (globalThis as { Worker?: unknown }).Worker === "function") {
+  // Node has no Web Worker API of its own, but a library loaded beside simdnet may install a
+  // global Worker shim (seen with peers in the bench), whose blob: URLs worker_threads rejects:
+  // so Node always takes worker_threads. Deno, Bun and browsers take the Web Worker API.
+  const g = globalThis as { Worker?: unknown; Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
+  const isNode = !!g.process?.versions?.node && g.Bun === undefined && g.Deno === undefined;
+  if (!isNode && typeof g.Worker === "function") {
     const prefix =
       "const __simdnetPort = { on: (_e, f) => self.addEventListener('message', (ev) => f(ev.data)), postMessage: (m) => self.postMessage(m) };\n";
     const url = URL.createObjectURL(new Blob([prefix + inline.workerSource], { type: "text/javascript" }));
