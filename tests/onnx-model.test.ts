@@ -221,19 +221,6 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     }
   }, 60_000);
 
-  it.skipIf(!HAS_ONNX || build !== BUILDS_UNDER_TEST[0])("runs most conformance cases through the Model path, the rest (batch-axis ops, rank-1 inputs) through the executor", async () => {
-    const e = await engineFor(build);
-    const cases = [...findOnnxCases(onnxPath("node/")), ...findOnnxCases(onnxPath("pytorch-converted/"))];
-    const results = await Promise.all(cases.map((c) => runOnnxCase(c, { engine: e })));
-    expect(results.every((r) => r.passed)).toBe(true);
-    const viaModel = results.filter((r) => r.via === "model").length;
-    expect(viaModel).toBeGreaterThanOrEqual(95);
-    expect(results.find((r) => r.name === "test_transpose_default")!.via).toBe("executor");
-    const forced = await runOnnxCase(onnxPath("node/test_transpose_default"), { engine: e, via: "model" });
-    expect(forced.passed).toBe(false);
-    expect(forced.error).toMatch(/moves the batch axis/);
-  });
-
   it("errors: unsupported ops listed together, batch-axis ops not convertible, malformed bytes", async () => {
     const e = await engineFor(build);
     const unsupported = onnxBytes([node("Foo", ["x"], "a"), node("Relu", ["a"], "b"), node("Bar", ["b"], "c")], [], ["N", 3], "c");
@@ -265,6 +252,23 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     expect(() => bad.runOnnx({ x: { dims: [1, 3, 8, 9], data: new Float32Array(216) } })).toThrow(/input "x" must have shape \[N,3,8,8\]/);
     bad.dispose();
   });
+});
+
+// Routing does not depend on the build: checked once, in the SIMD build.
+describe("ONNX import routing", () => {
+  it.skipIf(!HAS_ONNX)("runs most conformance cases through the Model path, the rest (batch-axis ops, rank-1 inputs) through the executor", async () => {
+    const e = await engineFor("simd");
+    const cases = [...findOnnxCases(onnxPath("node/")), ...findOnnxCases(onnxPath("pytorch-converted/"))];
+    const results = await Promise.all(cases.map((c) => runOnnxCase(c, { engine: e })));
+    expect(results.every((r) => r.passed)).toBe(true);
+    const viaModel = results.filter((r) => r.via === "model").length;
+    expect(viaModel).toBeGreaterThanOrEqual(95);
+    expect(results.find((r) => r.name === "test_transpose_default")!.via).toBe("executor");
+    const forced = await runOnnxCase(onnxPath("node/test_transpose_default"), { engine: e, via: "model" });
+    expect(forced.passed).toBe(false);
+    expect(forced.error).toMatch(/moves the batch axis/);
+  });
+
 });
 
 describe.each(BUILDS_UNDER_TEST)("ONNX layer kinds: forward vs a plain reference, backward vs finite differences (%s build)", (build) => {
