@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { expect } from "vitest";
 import { type BuildName, init, type Engine, type Tensor } from "../src/index.js";
 import { relaxedSimd } from "wasm-feature-detect";
+import { mulberry32 } from "../src/random.js";
 
 /** Every build this process can run. Tests are parameterised over it: each kernel runs in each build. */
 export const BUILDS_UNDER_TEST: BuildName[] = ["scalar", "simd", ...((await relaxedSimd()) ? ["relaxed" as const] : [])];
@@ -20,17 +21,8 @@ export function engineFor(build: BuildName): Promise<Engine> {
 /** Sizes around a 4-lane SIMD tile and its multiples: below, equal, above, multiples, odd. */
 export const TILE_EDGE_SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 33];
 
-/** Deterministic uniform [0,1) generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic uniform [0,1) generator (mulberry32, the library's own). */
+export const rng = mulberry32;
 
 /** n values uniform in [lo, hi) from a seeded generator. */
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {

@@ -3,18 +3,10 @@
 // softmaxCrossEntropy takes through engine.ints).
 import { checkInt, fail } from "../errors.js";
 import type { LabeledImages } from "./mnist.js";
+import { mulberry32 } from "../random.js";
 
 /** Deterministic uniform [0, 1) generator (mulberry32) from a 32-bit seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** A permutation of 0..n-1 (Fisher-Yates) from a seeded generator. */
 export function shuffledIndices(n: number, seed: number): Int32Array {

@@ -2,17 +2,7 @@
 // gives the same weights in every build and runtime (plain float64 JS arithmetic).
 import type { InitKind } from "./spec.js";
 
-/** mulberry32: a fast 32-bit seeded generator of uniform numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../random.js";
 
 /** Standard normal numbers from a uniform generator (Box-Muller, both values of each pair used). */
 export function normalGenerator(uniform: () => number): () => number {
