@@ -311,16 +311,10 @@ function convBackwardCase({ name, pass, h, w, c, oc, k }) {
       const dx = s.zeros([n, h, w, c]), dw = s.zeros([k, k, c, oc]);
       let fn, result;
       if (pass === "input") {
-        // The input gradient of a conv is the transposed conv of dy with the same weights.
-        fn = () => void nn.convTranspose2d(dy, wt, null, { pads: pad }, dx);
-        result = () => (fn(), Float32Array.from(dx.data));
+        fn = () => void nn.conv2dBackwardInput(dy, wt, x.shape, { pads: pad }, dx);
+        result = () => (nn.fill(dx, 0), fn(), Float32Array.from(dx.data));
       } else if (pass === "filter") {
-        // The public conv2dBackward runs both passes; the filter pass alone is its kernel, called
-        // with a geometry block in the documented field order (readGeometry in assembly/conv2d.ts).
-        const fields = { n, h, w, c, oh: h, ow: w, oc, kh: k, kw: k, sh: 1, sw: 1, pt: pad, pl: pad, dh: 1, dw: 1, groups: 1 };
-        const geom = s.empty([16], "i32");
-        geom.ints.set(Object.values(fields));
-        fn = () => e.kernels.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geom.ptr);
+        fn = () => void nn.conv2dBackwardFilter(dy, x, wt.shape, { pads: pad }, dw);
         result = () => (nn.fill(dw, 0), fn(), Float32Array.from(dw.data));
       } else {
         fn = () => void nn.conv2dBackward(dy, x, wt, { pads: pad }, { dx, dw }, false);

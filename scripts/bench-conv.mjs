@@ -1,11 +1,8 @@
 // Times conv2d forward, backward_input and backward_filter in every wasm build this Node can run.
 // Case: x [1,28,28,128], w [3,3,128,128], pad 1 (batch 1). FLOPs per pass = 2*N*OH*OW*OC*KH*KW*C/groups.
 // Usage: node scripts/bench-conv.mjs   (re-runs itself with --experimental-wasm-relaxed-simd on Node 20
-// so the relaxed build is timed too; run `node scripts/build.mjs --wasm-only` first after kernel edits).
-import * as esbuild from "esbuild";
+// so the relaxed build is timed too; run `node scripts/build.mjs` first after edits).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -20,14 +17,10 @@ if (!process.execArgv.includes(FLAG) && !process.env.BENCH_CONV_CHILD) {
   process.env.BENCH_CONV_CHILD = "1";
 }
 
-// A tiny esbuild step: bundle the TypeScript sources (which inline build/*.wasm) into a temp module.
+// The bundled package (dist/simdnet.js, made by `node scripts/build.mjs`).
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const dir = mkdtempSync(join(tmpdir(), "bench-conv-"));
-const bundle = join(dir, "simdnet.mjs");
-await esbuild.build({ entryPoints: [join(root, "src/index.ts")], bundle: true, format: "esm", target: "es2022", platform: "neutral", outfile: bundle, logLevel: "warning" });
-const simdnet = await import(pathToFileURL(bundle).href);
-rmSync(dir, { recursive: true, force: true });
-const { init, conv2d, conv2dBackward, BUILDS } = simdnet;
+const simdnet = await import(pathToFileURL(join(root, "dist", "simdnet.js")).href);
+const { init, conv2d, conv2dBackward, conv2dBackwardFilter, conv2dBackwardInput, BUILDS } = simdnet;
 
 const [N, H, W, C, OC, K] = [1, 28, 28, 128, 128, 3];
 const options = { pads: 1 };
@@ -70,18 +63,10 @@ for (const build of BUILDS) {
   const x = fill(e.empty([N, H, W, C]), 1), w = fill(e.empty([K, K, C, OC]), 2), dy = fill(e.empty([N, H, W, OC]), 3);
   const y = e.empty([N, H, W, OC]);
   const dx = e.zeros([N, H, W, C]), dw = e.zeros([K, K, C, OC]);
-  // The public conv2dBackward runs both backward kernels (plus bias); to time each pass alone the
-  // bench calls the kernels directly, with its own geometry block in the documented field order
-  // (readGeometry in assembly/conv2d.ts; GEOMETRY_FIELDS in src/ops/conv2d.ts).
-  const geom = { n: N, h: H, w: W, c: C, oh: H, ow: W, oc: OC, kh: K, kw: K, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 };
-  const geomPtr = e.heap.alloc(64, "bench geometry");
-  const wt = e.empty([w.size]); // backward_input workspace: the repacked weights
-  Object.values(geom).forEach((v, i) => (e.heap.i32[(geomPtr >> 2) + i] = v));
-  const k = e.kernels;
   const ms = {
     forward: time(() => conv2d(x, w, null, options, y)),
-    backward_input: time(() => k.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geomPtr)),
-    backward_filter: time(() => k.conv2d_f32_backward_filter(dw.ptr, dy.ptr, x.ptr, geomPtr)),
+    backward_input: time(() => conv2dBackwardInput(dy, w, x.shape, options, dx)),
+    backward_filter: time(() => conv2dBackwardFilter(dy, x, w.shape, options, dw)),
     "conv2dBackward (dx+dw, 2 passes)": time(() => conv2dBackward(dy, x, w, options, { dx, dw }, false)),
   };
   results[build] = ms;

@@ -8,10 +8,10 @@
 // outputs); tensors in the run contexts are BATCHED ([N, ...per-image shape]).
 import type { Engine } from "../engine.js";
 import { checkFinite, checkInt, fail, fmtShape } from "../errors.js";
-import { type Conv2dOptions, conv2d, conv2dBackward, conv2dOutputShape, convTranspose2d, convTranspose2dBackward, convTranspose2dOutputShape, type ConvTranspose2dOptions } from "../ops/conv2d.js";
+import { type Conv2dOptions, conv2d, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, convTranspose2d, convTranspose2dBackward, convTranspose2dOutputShape, type ConvTranspose2dOptions } from "../ops/conv2d.js";
 import { concat, concatBackward } from "../ops/concat.js";
 import { dense } from "../ops/dense.js";
-import { add, relu, reluBackward } from "../ops/elementwise.js";
+import { add, biasBackward, relu, reluBackward } from "../ops/elementwise.js";
 import { leakyRelu, leakyReluBackward, sigmoid, sigmoidBackward, tanh, tanhBackward } from "../ops/activation.js";
 import { lrn, lrnBackward, type LrnOptions } from "../ops/lrn.js";
 import {
@@ -73,6 +73,8 @@ export interface LayerBackwardContext extends LayerContext {
   readonly guided?: boolean;
   /** True when the parameter is frozen: its gradient is discarded, so skip computing it where cheap. */
   frozen(param: string): boolean;
+  /** Per input: false when nobody reads its gradient (a graph input with inputGradient: false), so skip it where cheap. */
+  readonly inputGradWanted?: readonly boolean[];
 }
 
 /** One layer type. Only `type`, `outputShape`, `forward` and `backward` are required. */
@@ -221,9 +223,12 @@ registerLayer({
     conv2d(c.x[0]!, c.params.weight!, c.params.bias ?? null, convOptions(c.spec), c.y);
   },
   backward(c) {
-    // The wrapper computes dW in one pass with dX; a frozen weight's gradient is zeroed by the model.
-    const bias = c.params.bias !== undefined && !c.frozen("bias");
-    conv2dBackward(c.dy, c.x[0]!, c.params.weight!, convOptions(c.spec), { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined }, bias);
+    // Each pass only where its result is used: no dW for a frozen weight, no dX for an input
+    // whose gradient nobody wants (Model.backward's inputGradient: false).
+    const x = c.x[0]!, w = c.params.weight!, opts = convOptions(c.spec);
+    if (c.inputGradWanted?.[0] !== false) conv2dBackwardInput(c.dy, w, x.shape, opts, c.dx[0]);
+    if (!c.frozen("weight")) conv2dBackwardFilter(c.dy, x, w.shape, opts, c.grads.weight);
+    if (c.params.bias !== undefined && !c.frozen("bias")) biasBackward(c.dy, c.grads.bias);
   },
 });
 

@@ -37,6 +37,12 @@ export interface BackwardOptions {
    * x > 0 mask. Not a gradient of anything: for visualisation only. Default false.
    */
   guided?: boolean;
+  /**
+   * Compute the gradient with respect to the model's inputs (default true; saliency maps need it).
+   * Training needs only parameter gradients: false skips that work (e.g. a first conv's dX), and
+   * the returned input gradient is then zeros.
+   */
+  inputGradient?: boolean;
 }
 
 export interface ForwardOptions {
@@ -489,6 +495,8 @@ export class Model {
     const gradBlock = p.blocks[1]!;
     k.fill_f32(gradBlock.ptr, 0, gradBlock.bytes / 4);
     const guided = options.guided ?? false;
+    const graphInputs = new Set(g.inputs.map((i) => i.name));
+    const wantInputs = options.inputGradient ?? true;
     const douts = this.namedInputs("Model.backward", dOutput, g.outputs);
     for (const [name, v] of douts) this.copyIn("Model.backward", p.grads.get(name)!, v, `gradient of output '${name}'`);
     for (let i = g.nodes.length - 1; i >= 0; i--) {
@@ -505,6 +513,7 @@ export class Model {
       } else c.dy = dy;
       c.training = this.lastTraining;
       c.guided = guided;
+      c.inputGradWanted = n.inputs.map((name) => wantInputs || !graphInputs.has(name));
       n.kind.backward(c);
     }
     for (const s of this.slots) if (s.frozen && s.grad) k.fill_f32(s.grad.ptr, 0, s.grad.size);

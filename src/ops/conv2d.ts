@@ -355,11 +355,9 @@ export function conv2dBackward(
 ): { dx: Tensor; dw: Tensor; db?: Tensor } {
   const op = "conv2dBackward";
   const e = engineOf(op, dy, x, w, grads.dx, grads.dw, grads.db);
-  checkTensor(op, "dy", dy, { rank: 4 });
   checkTensor(op, "x", x, { rank: 4 });
   checkTensor(op, "w", w, { rank: 4 });
-  const g = convGeometry(op, x.shape, w.shape, options);
-  checkShape(op, "dy", dy, [g.n, g.oh, g.ow, g.oc]);
+  const g = backwardGeometry(op, dy, x.shape, w.shape, options);
   const dx = gradTensor(op, "dx", e, x.shape, grads.dx);
   const dw = gradTensor(op, "dw", e, w.shape, grads.dw);
   const db = wantBias || grads.db ? gradTensor(op, "db", e, [g.oc], grads.db) : undefined;
@@ -367,6 +365,44 @@ export function conv2dBackward(
   runBackwardFilter(e, g, dw, dy, x);
   if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.oh * g.ow, g.oc);
   return db ? { dx, dw, db } : { dx, dw };
+}
+
+/**
+ * Only the input gradient of conv2d: dx [N,H,W,C] += from dy [N,OH,OW,OC] and w. For when the
+ * weights need no gradient (frozen layers). Accumulates into `dx`, else into a new zeroed tensor.
+ */
+export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, options: Conv2dOptions = {}, dx?: Tensor): Tensor {
+  const op = "conv2dBackwardInput";
+  const e = engineOf(op, dy, w, dx);
+  checkTensor(op, "w", w, { rank: 4 });
+  const g = backwardGeometry(op, dy, xShape, w.shape, options);
+  const out = gradTensor(op, "dx", e, xShape, dx);
+  runBackwardInput(e, g, out, dy, w);
+  return out;
+}
+
+/**
+ * Only the filter gradient of conv2d: dw [KH,KW,C/groups,OC] += from dy [N,OH,OW,OC] and x. For
+ * when the input needs no gradient (a first layer). Accumulates into `dw`, else a new zeroed tensor.
+ */
+export function conv2dBackwardFilter(dy: Tensor, x: Tensor, wShape: Shape, options: Conv2dOptions = {}, dw?: Tensor): Tensor {
+  const op = "conv2dBackwardFilter";
+  const e = engineOf(op, dy, x, dw);
+  checkTensor(op, "x", x, { rank: 4 });
+  const g = backwardGeometry(op, dy, x.shape, wShape, options);
+  const out = gradTensor(op, "dw", e, wShape, dw);
+  runBackwardFilter(e, g, out, dy, x);
+  return out;
+}
+
+/** The conv geometry of a backward call, with dy checked against it. */
+function backwardGeometry(op: string, dy: Tensor, xShape: Shape, wShape: Shape, options: Conv2dOptions): Geometry {
+  checkTensor(op, "dy", dy, { rank: 4 });
+  if (xShape.length !== 4) fail(op, `the input shape must have rank 4 (NHWC), got ${fmtShape(xShape)}`);
+  if (wShape.length !== 4) fail(op, `the weight shape must have rank 4 ([KH,KW,C/groups,OC]), got ${fmtShape(wShape)}`);
+  const g = convGeometry(op, xShape, wShape, options);
+  checkShape(op, "dy", dy, [g.n, g.oh, g.ow, g.oc]);
+  return g;
 }
 
 // ---------------------------------------------------------------------------------------------

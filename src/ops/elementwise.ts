@@ -56,6 +56,20 @@ export function axpy(y: Tensor, x: Tensor, alpha: number): Tensor {
   return y;
 }
 
+/**
+ * Gradient of a bias added over the last axis (conv and dense layers): db [C] += the sum of
+ * dy [..., C] over every other axis. Returns db (new and zeroed unless given).
+ */
+export function biasBackward(dy: Tensor, db?: Tensor): Tensor {
+  const e = engineOf("biasBackward", dy, db);
+  checkTensor("biasBackward", "dy", dy);
+  if (dy.rank < 1) fail("biasBackward", "dy must have rank >= 1");
+  const c = dy.shape[dy.rank - 1]!;
+  const g = gradTensor("biasBackward", "db", e, [c], db);
+  e.kernels.bias_f32_backward(g.ptr, dy.ptr, c === 0 ? 0 : dy.size / c, c);
+  return g;
+}
+
 /** Sets every element of a float32 tensor to `value` (e.g. zeroing gradients). Returns t. */
 export function fill(t: Tensor, value: number): Tensor {
   const e = engineOf("fill", t);

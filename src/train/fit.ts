@@ -133,7 +133,7 @@ export function trainStep(model: Model, optimizer: Optimizer, batch: Batch, buff
   fill(buffers.dlogits, 0);
   softmaxCrossEntropyBackward(buffers.probs, buffers.labels, 1 / batch.labels.length, buffers.dlogits);
   model.zeroGrads();
-  model.backward(buffers.dlogits);
+  model.backward(buffers.dlogits, { inputGradient: false });
   optimizer.step(model.parameters());
   return loss;
 }
