@@ -71,7 +71,10 @@ export function lenetCase({ na, rand }) {
           const dp2 = nn.maxPool2dBackward(d3.dx, p2.argmax, a2.shape);
           const d2 = nn.conv2dBackward(nn.reluBackward(dp2, a2), p1.y, p.w2, {}, { dw: g.w2, db: g.b2 });
           const dp1 = nn.maxPool2dBackward(d2.dx, p1.argmax, a1.shape);
-          nn.conv2dBackward(nn.reluBackward(dp1, a1), x, p.w1, {}, { dw: g.w1, db: g.b1 });
+          // the first layer needs no input gradient: only its filter and bias gradients
+          const da1 = nn.reluBackward(dp1, a1);
+          nn.conv2dBackwardFilter(da1, x, p.w1.shape, {}, g.w1);
+          nn.biasBackward(da1, g.b1);
           for (const k of Object.keys(p)) nn.axpy(p[k], g[k], -LR);
           return loss;
         });
