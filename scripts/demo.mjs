@@ -13,15 +13,7 @@ const EPOCHS = Number(arg("epochs", 4));
 const BATCH = 32, SIZE = 16, CLASSES = 4, TRAIN = 2048, TEST = 512, LR = 0.05;
 const CLASS_NAMES = ["horizontal", "vertical", "diagonal", "square"];
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = nn.mulberry32; // the package's seeded generator
 
 /** n images [n,16,16,1] and labels, drawn from a seeded generator. */
 function makeShapes(n, seed) {

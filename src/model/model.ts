@@ -114,6 +114,8 @@ interface Plan {
   values: Map<string, Tensor>;
   grads: Map<string, Tensor>;
   contexts: MutableContext[];
+  /** Per node, per input: false for graph inputs (whose gradient backward({inputGradient: false}) skips). */
+  nonInputGrads: boolean[][];
   scratch: Block;
   scratchFloats: number;
 }
@@ -357,7 +359,9 @@ export class Model {
           frozen: (p: string) => this.slotByName.get(`${n.name}.${p}`)?.frozen ?? false,
         });
       }
-      this.planned = { batch, blocks, values, grads: gradsMap, contexts, scratch: sb, scratchFloats };
+      const graphInputs = new Set(this.graph.inputs.map((i) => i.name));
+      const nonInputGrads = this.graph.nodes.map((n) => n.inputs.map((name) => !graphInputs.has(name)));
+      this.planned = { batch, blocks, values, grads: gradsMap, contexts, nonInputGrads, scratch: sb, scratchFloats };
       this.forwardDone = false;
     } catch (err) {
       for (const b of blocks) this.freeBlock(b);
@@ -495,7 +499,6 @@ export class Model {
     const gradBlock = p.blocks[1]!;
     k.fill_f32(gradBlock.ptr, 0, gradBlock.bytes / 4);
     const guided = options.guided ?? false;
-    const graphInputs = new Set(g.inputs.map((i) => i.name));
     const wantInputs = options.inputGradient ?? true;
     const douts = this.namedInputs("Model.backward", dOutput, g.outputs);
     for (const [name, v] of douts) this.copyIn("Model.backward", p.grads.get(name)!, v, `gradient of output '${name}'`);
@@ -513,7 +516,7 @@ export class Model {
       } else c.dy = dy;
       c.training = this.lastTraining;
       c.guided = guided;
-      c.inputGradWanted = n.inputs.map((name) => wantInputs || !graphInputs.has(name));
+      c.inputGradWanted = wantInputs ? undefined : p.nonInputGrads[i];
       n.kind.backward(c);
     }
     for (const s of this.slots) if (s.frozen && s.grad) k.fill_f32(s.grad.ptr, 0, s.grad.size);

@@ -198,5 +198,3 @@ export function formatOnnxResult(r: OnnxCaseResult): string {
   return `${r.passed ? "PASS" : "FAIL"} ${r.name} max_abs=${e(r.maxAbsError)} max_rel=${e(r.maxRelError)}${r.via ? ` via=${r.via}` : ""}${r.error ? ` (${r.error})` : ""}`;
 }
 
-/** An engine for a build name ("auto" feature-detects). */
-export const initEngine = (build: "auto" | BuildName = "auto"): Promise<Engine> => init({ build });

@@ -13,12 +13,7 @@ function rowsCols(op: string, arg: string, t: Tensor): [rows: number, cols: numb
 
 /** y = exp(x - max) / sum(exp(x - max)) over the last axis, any rank >= 1. `out` may be `x`. */
 export function softmax(x: Tensor, out?: Tensor): Tensor {
-  const e = engineOf("softmax", x, out);
-  checkTensor("softmax", "x", x);
-  const [rows, cols] = rowsCols("softmax", "x", x);
-  const y = outputTensor("softmax", e, x.shape, out);
-  e.kernels.softmax_f32_forward(y.ptr, x.ptr, rows, cols);
-  return y;
+  return rowForward("softmax", x, out, (y, rows, cols) => x.engine.kernels.softmax_f32_forward(y.ptr, x.ptr, rows, cols));
 }
 
 /** dx += y * (dy - sum(dy * y)) per row of the last axis, from the saved output y. Returns dx. */
@@ -28,17 +23,22 @@ export function softmaxBackward(dy: Tensor, y: Tensor, dx?: Tensor): Tensor {
 
 /** y = x - max - log(sum(exp(x - max))) over the last axis, any rank >= 1. `out` may be `x`. */
 export function logSoftmax(x: Tensor, out?: Tensor): Tensor {
-  const e = engineOf("logSoftmax", x, out);
-  checkTensor("logSoftmax", "x", x);
-  const [rows, cols] = rowsCols("logSoftmax", "x", x);
-  const y = outputTensor("logSoftmax", e, x.shape, out);
-  e.kernels.log_softmax_f32_forward(y.ptr, x.ptr, rows, cols);
-  return y;
+  return rowForward("logSoftmax", x, out, (y, rows, cols) => x.engine.kernels.log_softmax_f32_forward(y.ptr, x.ptr, rows, cols));
 }
 
 /** dx += dy - exp(y) * sum(dy) per row of the last axis, from the saved output y. Returns dx. */
 export function logSoftmaxBackward(dy: Tensor, y: Tensor, dx?: Tensor): Tensor {
   return rowBackward("logSoftmaxBackward", dy, y, dx, (g, rows, cols) => y.engine.kernels.log_softmax_f32_backward(g.ptr, dy.ptr, y.ptr, rows, cols));
+}
+
+/** Checks x and out, then runs a row-wise forward kernel over the [rows, cols] view. */
+function rowForward(op: string, x: Tensor, out: Tensor | undefined, run: (y: Tensor, rows: number, cols: number) => void): Tensor {
+  const e = engineOf(op, x, out);
+  checkTensor(op, "x", x);
+  const [rows, cols] = rowsCols(op, "x", x);
+  const y = outputTensor(op, e, x.shape, out);
+  run(y, rows, cols);
+  return y;
 }
 
 function rowBackward(op: string, dy: Tensor, y: Tensor, dx: Tensor | undefined, run: (g: Tensor, rows: number, cols: number) => void): Tensor {

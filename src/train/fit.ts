@@ -70,15 +70,18 @@ function classesOf(op: string, model: Model): number {
   return shape[0]!;
 }
 
+/** Index of the largest of the k scores of row r of a row-major [rows, k] array. */
+function rowArgmax(v: Float32Array, r: number, k: number): number {
+  let best = 0;
+  for (let j = 1; j < k; j++) if (v[r * k + j]! > v[r * k + best]!) best = j;
+  return best;
+}
+
 /** Number of rows of a [rows, classes] tensor whose arg-max equals the label. */
 function countCorrect(scores: Tensor, labels: ArrayLike<number>, rows: number): number {
   const v = scores.data, k = scores.shape[scores.shape.length - 1]!;
   let right = 0;
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (v[r * k + j]! > v[r * k + best]!) best = j;
-    if (best === labels[r]) right++;
-  }
+  for (let r = 0; r < rows; r++) if (rowArgmax(v, r, k) === labels[r]) right++;
   return right;
 }
 
@@ -163,12 +166,11 @@ export function evaluate(model: Model, data: LabeledImages, { batchSize = model.
       const { loss, probs } = softmaxCrossEntropy(logits, buffers.labels, { probs: buffers.probs });
       // the padded rows' losses are in `loss` too: recompute the mean over the real rows
       lossSum += n === batchSize ? loss * n : realLoss(probs, labels, n);
-      right += countCorrect(probs, labels, n);
       const p = probs.data;
       for (let r = 0; r < n; r++) {
-        let best = 0;
-        for (let j = 1; j < classes; j++) if (p[r * classes + j]! > p[r * classes + best]!) best = j;
+        const best = rowArgmax(p, r, classes);
         predictions[batch.indices[r]!] = best;
+        if (best === labels[r]) right++;
       }
     }
   } finally {
