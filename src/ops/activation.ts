@@ -85,11 +85,7 @@ export function preluBackward(
 
 /** y = 1 / (1 + exp(-x)), any shape; finite and stable for any finite x. `out` may be `x`. */
 export function sigmoid(x: Tensor, out?: Tensor): Tensor {
-  const e = engineOf("sigmoid", x, out);
-  checkTensor("sigmoid", "x", x);
-  const y = outputTensor("sigmoid", e, x.shape, out);
-  e.kernels.sigmoid_f32_forward(y.ptr, x.ptr, x.size);
-  return y;
+  return pointwiseForward("sigmoid", x, out, (y) => x.engine.kernels.sigmoid_f32_forward(y.ptr, x.ptr, x.size));
 }
 
 /** dx += dy * y * (1 - y), from the saved forward OUTPUT y. Returns dx. */
@@ -99,16 +95,21 @@ export function sigmoidBackward(dy: Tensor, y: Tensor, dx?: Tensor): Tensor {
 
 /** y = tanh(x), any shape; finite and stable for any finite x. `out` may be `x`. */
 export function tanh(x: Tensor, out?: Tensor): Tensor {
-  const e = engineOf("tanh", x, out);
-  checkTensor("tanh", "x", x);
-  const y = outputTensor("tanh", e, x.shape, out);
-  e.kernels.tanh_f32_forward(y.ptr, x.ptr, x.size);
-  return y;
+  return pointwiseForward("tanh", x, out, (y) => x.engine.kernels.tanh_f32_forward(y.ptr, x.ptr, x.size));
 }
 
 /** dx += dy * (1 - y^2), from the saved forward OUTPUT y. Returns dx. */
 export function tanhBackward(dy: Tensor, y: Tensor, dx?: Tensor): Tensor {
   return pointwiseBackward("tanhBackward", dy, y, dx, (g) => y.engine.kernels.tanh_f32_backward(g.ptr, dy.ptr, y.ptr, y.size));
+}
+
+/** Checks x and out, then runs an element-wise forward kernel into y (which may be x). */
+function pointwiseForward(op: string, x: Tensor, out: Tensor | undefined, run: (y: Tensor) => void): Tensor {
+  const e = engineOf(op, x, out);
+  checkTensor(op, "x", x);
+  const y = outputTensor(op, e, x.shape, out);
+  run(y);
+  return y;
 }
 
 function pointwiseBackward(op: string, dy: Tensor, y: Tensor, dx: Tensor | undefined, run: (g: Tensor) => void): Tensor {
