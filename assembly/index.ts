@@ -22,3 +22,4 @@ export * from "./optim";
 export * from "./loss";
 export * from "./conv2d_small";
 export * from "./conv2d_blocked";
+export * from "./conv2d_winograd";

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine } from "../src/index.js";
 import { smallConvPolicy, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "../src/ops/conv2d_small.js";
+import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
 
@@ -37,8 +38,9 @@ function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2d
 const OUT_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17];
 
 describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build) => {
-  beforeEach(() => void (smallConvPolicy.mode = "always"));
-  afterEach(() => void (smallConvPolicy.mode = "auto"));
+  // the Winograd kernels would take the 3x3 stride-1 cases first
+  beforeEach(() => void ((smallConvPolicy.mode = "always"), (winogradPolicy.mode = "never")));
+  afterEach(() => void ((smallConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto")));
 
   it.each([1, 2, 3, 4, 5, 6, 9])("C=%i: every OC at the 4-channel tile edges, 5x5 pad 2 and 3x3 valid", async (C) => {
     const e = await engineFor(build);

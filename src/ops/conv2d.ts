@@ -13,6 +13,7 @@ import { gemmThreaded, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
 import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
+import { runWinograd, useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD } from "./conv2d_winograd.js";
 
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
@@ -238,6 +239,8 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
   const threads = threadsFor(e, convWork(g));
   if (e.threads === 1) {
+    // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts)
+    if (useWinograd(e, g)) return runWinograd(e, WINOGRAD_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // few channels: lanes over output pixels (assembly/conv2d_small.ts)
     if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
@@ -258,6 +261,10 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     return;
   }
   const threads = threadsFor(e, convWork(g));
+  // 3x3 stride 1, engine without a pool: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts)
+  if (e.threads === 1 && useWinograd(e, g)) {
+    return runWinograd(e, WINOGRAD_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
+  }
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
     return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
@@ -290,6 +297,10 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     return;
   }
   const threads = threadsFor(e, convWork(g));
+  // 3x3 stride 1, engine without a pool: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts)
+  if (e.threads === 1 && useWinograd(e, g)) {
+    return runWinograd(e, WINOGRAD_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);
+  }
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
     return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);

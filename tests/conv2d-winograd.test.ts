@@ -1,0 +1,129 @@
+// The Winograd F(2x2, 3x3) convolution kernels (assembly/conv2d_winograd.ts, dispatched by
+// src/ops/conv2d_winograd.ts), forced on for every eligible conv (3x3, strides 1, dilations 1, one
+// group), against the float64 reference at the edges of their 4-channel vectors, their 2x2 output
+// tiles (odd output sizes leave partial tiles) and their blocks of tiles, with pads of every kind;
+// forward, input gradient and filter gradient (both accumulating), finite differences, and
+// convTranspose2d (whose forward is the conv's input gradient). SIMD builds only: the scalar build
+// keeps direct convolution, which the dispatch test checks.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine } from "../src/index.js";
+import { useWinograd, winogradPolicy } from "../src/ops/conv2d_winograd.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
+
+const TOL = { rtol: 1e-4, atol: 1e-4 };
+const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
+const p = (pads: [number, number, number, number]): RefParams => ({ strides: [1, 1], pads, dilations: [1, 1], groups: 1 });
+const geometry = (c: number, oc: number) => ({ c, oc, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, groups: 1, oh: 8, ow: 8 });
+
+/** forward + both gradients, accumulated onto non-zero starting values, vs the reference. */
+function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
+  expect(useWinograd(e, geometry(xs[3], ws[3])), "the Winograd kernels run").toBe(true);
+  e.tidy(() => {
+    const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
+    const x = e.tensor(xs, xv), w = e.tensor(ws, wv), b = e.tensor([ws[3]], bv);
+    const r = conv2dRef(xv, xs, wv, ws, bv, ref);
+    const out = e.tensor(r.shape, new Float32Array(r.y.length).fill(123)); // overwritten, not accumulated
+    const y = conv2d(x, w, b, options, out);
+    expect(y.shape).toEqual(r.shape);
+    expectClose(y.data, r.y, { ...TOL, label: `${label} y` });
+    const dyv = uniform(r.y.length, seed + 3);
+    const g = conv2dBackwardRef(dyv, xv, xs, wv, ws, ref);
+    const start = 0.5;
+    const grads = { dx: e.tensor(xs, new Float32Array(xv.length).fill(start)), dw: e.tensor(ws, new Float32Array(wv.length).fill(start)) };
+    const got = conv2dBackward(e.tensor(r.shape, dyv), x, w, options, grads, false);
+    expectClose(got.dx.data, g.dx.map((v) => v + start), { ...TOL, label: `${label} dx` });
+    expectClose(got.dw.data, g.dw.map((v) => v + start), { ...TOL, label: `${label} dw` });
+  });
+}
+
+const SIMD_BUILDS = BUILDS_UNDER_TEST.filter((b) => b !== "scalar");
+
+describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
+  beforeEach(() => void (winogradPolicy.mode = "always"));
+  afterEach(() => void (winogradPolicy.mode = "auto"));
+
+  it.each([1, 3, 4, 5, 8, 9])("C=%i: OC around the 4-lane vectors, pad 1 and valid", async (C) => {
+    const e = await engineFor(build);
+    for (const OC of [1, 2, 3, 4, 5, 7, 8, 12, 13]) {
+      check(e, `C=${C} OC=${OC} pad 1`, [2, 5, 6, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 29 + OC);
+      check(e, `C=${C} OC=${OC} valid`, [1, 6, 5, C], [3, 3, C, OC], {}, p([0, 0, 0, 0]), C * 31 + OC);
+    }
+  });
+
+  it.each([
+    ["1x1 output (one partial tile)", [1, 3, 3, 6], [3, 3, 6, 5], {}, p([0, 0, 0, 0])],
+    ["1xN output", [2, 3, 9, 4], [3, 3, 4, 8], {}, p([0, 0, 0, 0])],
+    ["even output, SAME", [2, 8, 8, 16], [3, 3, 16, 16], { pads: 1 }, p([1, 1, 1, 1])],
+    ["odd output both ways", [1, 9, 11, 8], [3, 3, 8, 12], { pads: 1 }, p([1, 1, 1, 1])],
+    ["asymmetric pads", [1, 7, 13, 9], [3, 3, 9, 8], { pads: [0, 2, 1, 0] }, p([0, 2, 1, 0])],
+    ["pads larger than the kernel", [1, 3, 4, 5], [3, 3, 5, 6], { pads: [3, 4, 0, 5] }, p([3, 4, 0, 5])],
+    ["SAME_LOWER", [2, 6, 5, 7], [3, 3, 7, 9], { autoPad: "SAME_LOWER" }, p([1, 1, 1, 1])],
+    // 16 * TB * (Cp + OCp) <= 8192 * 16: Cp + OCp = 396 gives 20-tile blocks; 7x9 outputs have 20
+    // tiles an image (2 images: exactly 2 blocks), 7x7 have 16 (3 images: 2 blocks and 8 tiles)
+    ["tile blocks: 2 full blocks", [2, 7, 9, 200], [3, 3, 200, 196], { pads: 1 }, p([1, 1, 1, 1])],
+    ["tile blocks: a partial last block", [3, 7, 7, 197], [3, 3, 197, 195], { pads: 1 }, p([1, 1, 1, 1])],
+    ["many tiles, few channels (blocks of 512 tiles)", [2, 35, 34, 8], [3, 3, 8, 8], { pads: 1 }, p([1, 1, 1, 1])],
+  ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
+    check(await engineFor(build), label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 7);
+  });
+
+  it("dx and dw match finite differences (asymmetric pads, odd sizes)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const opts: Conv2dOptions = { pads: [2, 1, 0, 2] };
+      const x = e.tensor([2, 5, 7, 6], uniform(420, 1)), w = e.tensor([3, 3, 6, 5], uniform(270, 2));
+      const ys = conv2dOutputShape(x.shape, w.shape, opts);
+      const r = uniform(size(ys), 4);
+      const { dx, dw } = conv2dBackward(e.tensor(ys, r), x, w, opts);
+      const loss = () => e.tidy(() => dot(conv2d(x, w, null, opts).data, r));
+      expectGradientMatches(x, dx.data, loss, { label: "dx" });
+      expectGradientMatches(w, dw.data, loss, { label: "dw" });
+    });
+  });
+
+  it("convTranspose2d stride 1 (its forward is the conv's input gradient) matches the reference", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const xs: Shape4 = [2, 5, 6, 9], ws: Shape4 = [3, 3, 10, 9];
+      const xv = uniform(size(xs), 8), wv = uniform(size(ws), 9);
+      const ref = convTranspose2dRef(xv, xs, wv, ws, null, p([1, 0, 0, 1]), [6, 7]);
+      const y = convTranspose2d(e.tensor(xs, xv), e.tensor(ws, wv), null, { pads: [1, 0, 0, 1] });
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.data, ref.y, { ...TOL, label: "convTranspose2d y" });
+    });
+  });
+
+  it("agrees with direct convolution on a VGG-like layer (56x56, 64 -> 64)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const x = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 31)), w = e.tensor([3, 3, 64, 64], uniform(9 * 64 * 64, 32));
+      const dy = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 33));
+      const run = () => {
+        const y = Float32Array.from(conv2d(x, w, null, { pads: 1 }).data);
+        const g = conv2dBackward(dy, x, w, { pads: 1 }, {}, false);
+        return [y, Float32Array.from(g.dx.data), Float32Array.from(g.dw.data)];
+      };
+      const winograd = run();
+      winogradPolicy.mode = "never";
+      const direct = run();
+      for (let i = 0; i < 3; i++) expectClose(winograd[i]!, direct[i]!, { rtol: 1e-4, atol: 1e-4, label: ["y", "dx", "dw"][i] });
+    });
+  });
+});
+
+describe("Winograd dispatch", () => {
+  it("takes 3x3 stride-1 one-group convs with 8+ channels in SIMD builds only", async () => {
+    const simd = await engineFor("simd"), scalar = await engineFor("scalar");
+    expect(useWinograd(simd, geometry(64, 64))).toBe(true);
+    expect(useWinograd(scalar, geometry(64, 64))).toBe(false);
+    expect(useWinograd(simd, geometry(3, 64))).toBe(false); // few channels: conv2d_small.ts
+    expect(useWinograd(simd, { ...geometry(64, 64), sh: 2, sw: 2 })).toBe(false);
+    expect(useWinograd(simd, { ...geometry(64, 64), dh: 2 })).toBe(false);
+    expect(useWinograd(simd, { ...geometry(64, 64), groups: 2 })).toBe(false);
+    expect(useWinograd(simd, { ...geometry(64, 64), kh: 5, kw: 5 })).toBe(false);
+    winogradPolicy.mode = "never";
+    expect(useWinograd(simd, geometry(64, 64))).toBe(false);
+    winogradPolicy.mode = "auto";
+  });
+});
