@@ -3,7 +3,7 @@ import { checkInt, fail, fmtShape, SimdnetError } from "./errors.js";
 import { Heap } from "./memory.js";
 import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
-import { ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
+import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
 import type { ThreadedKernel } from "./threads/protocol.js";
 
 export interface InitOptions {
@@ -17,8 +17,27 @@ export interface InitOptions {
    * over a shared memory and starts n - 1 workers; where that is impossible (no
    * SharedArrayBuffer, no cross-origin isolation, a browser main thread) it runs one thread and
    * says why in `engine.threadsReason`.
+   *
+   * A worker thread that dies (terminated from outside, an error in its JS, out of memory) or does
+   * not finish its part of a call within `threadTimeoutMs` makes that call throw a SimdnetError
+   * naming the worker and the kernel (never a hang); the engine then terminates its workers and
+   * runs every later call on one thread, with `engine.threads` 1 and `engine.threadsReason` saying
+   * why. See `threadTimeoutMs` for what a late worker may still write.
    */
   threads?: number;
+  /**
+   * How long (ms) the calling thread waits for the workers to finish their parts of one kernel
+   * call after finishing its own part (default 60000; Infinity waits as long as the workers live).
+   * A worker that is known dead ends the wait at once; this deadline catches one that cannot be
+   * seen to die while the caller waits (a terminated or crashed thread) or that is far too slow.
+   * Residual risk after a timeout: worker.terminate() takes effect asynchronously, so a worker that
+   * was alive but late may still store part of that failed call's output (at most until its next
+   * loop iteration once it gets a CPU). The engine keeps every buffer live at the failure from being
+   * reused after its release until the workers have exited (Node reports that; in browsers, Deno
+   * and Bun it never can, so those bytes stay unused), but a buffer you keep and write again (the
+   * failed call's output, a Model's preallocated activations) may still receive such a late store.
+   */
+  threadTimeoutMs?: number;
 }
 
 /**
@@ -45,38 +64,70 @@ export class Engine {
   minParallelWork = 1 << 18;
   private readonly scopes: Tensor[][] = [];
   private pool: ThreadPool | undefined;
+  private reason: string;
 
   constructor(
     readonly build: BuildName,
     readonly kernels: Kernels,
     pool?: ThreadPool,
-    /** Why the engine runs fewer threads than `init` asked for ("" if it runs them all). */
-    readonly threadsReason = "",
+    threadsReason = "",
   ) {
     this.heap = new Heap(kernels.memory, kernels.heap_base());
     this.pool = pool;
+    this.reason = threadsReason;
     const blocks: number[] = [];
     for (let t = 0; t < (pool?.size ?? 1); t++) blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block"));
     this.paramBlocks = blocks;
     this.paramBlock = blocks[0]!;
   }
 
-  /** Threads kernel calls may use: the calling thread plus live workers (1 after dispose). */
+  /**
+   * Threads kernel calls may use: the calling thread plus live workers (1 after dispose, and after
+   * a worker failure stopped the pool).
+   */
   get threads(): number {
     return this.pool ? this.pool.workerCount + 1 : 1;
   }
 
   /**
+   * Why the engine runs fewer threads than `init` asked for ("" if it runs them all): threads
+   * unavailable here, or a worker that died or timed out (see InitOptions.threads).
+   */
+  get threadsReason(): string {
+    return this.reason;
+  }
+
+  /** @internal Test hook (tests/threads.test.ts): the worker pool, while the engine has one. */
+  get threadPool(): ThreadPool | undefined {
+    return this.pool;
+  }
+
+  /**
    * Runs one call of `kernel` per entry of `parts` (at most `threads`), all at once: parts[0] on
-   * the calling thread, the rest on workers. The parts must write disjoint memory.
+   * the calling thread, the rest on workers. The parts must write disjoint memory. If a worker
+   * died or timed out, throws a SimdnetError and drops the pool: later calls run on one thread.
    */
   parallel(kernel: ThreadedKernel, parts: number[][]): void {
     const local = this.kernels[kernel] as (...args: number[]) => void;
-    if (parts.length === 1 || !this.pool) {
+    const pool = this.pool;
+    if (parts.length === 1 || !pool) {
       for (const args of parts) local(...args);
       return;
     }
-    this.pool.run(kernel, parts, local);
+    try {
+      pool.run(kernel, parts, local);
+    } catch (err) {
+      const failure = pool.failure;
+      if (!failure) throw err; // a trap in a part: the pool keeps working
+      this.pool = undefined;
+      this.reason = `1 thread: the worker pool stopped after a failure: ${failure.message}`;
+      if (failure.straggler) {
+        // a late worker may still store into memory of this call until its thread has ended
+        this.heap.quarantine();
+        void pool.exited.then(() => this.heap.endQuarantine());
+      }
+      throw new SimdnetError(`${failure.message}; this engine runs on one thread from now on (engine.threadsReason)`, { cause: err });
+    }
   }
 
   /** Ends the worker threads (the engine keeps working on one thread). Idempotent. */
@@ -169,10 +220,16 @@ export class Engine {
   }
 }
 
-/** Loads a wasm build (feature-detected unless forced) and returns an engine over it. */
+/**
+ * Loads a wasm build (feature-detected unless forced) and returns an engine over it. With
+ * `threads` > 1 it also starts the worker pool; a worker that later dies or misses
+ * `threadTimeoutMs` makes that call throw and the engine continue on one thread (InitOptions).
+ */
 export async function init(options: InitOptions = {}): Promise<Engine> {
   const auto = !options.build || options.build === "auto";
   const threads = checkInt("init", "threads", options.threads ?? 1, 1);
+  const timeoutMs = options.threadTimeoutMs ?? DEFAULT_THREAD_TIMEOUT_MS;
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) fail("init", `threadTimeoutMs must be a number > 0 (ms), got ${timeoutMs}`);
   if (threads > 256) fail("init", `threads must be at most 256, got ${threads}`);
   if (threads > 1 && !auto && options.build !== "threads") {
     fail("init", `threads: ${threads} needs the 'threads' build (SIMD), not '${options.build}'`);
@@ -186,7 +243,7 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
       const memory = sharedMemory();
       const kernels = await instantiateBuild("threads", memory);
       try {
-        const pool = await ThreadPool.create(threads, await compileBuild("threads"), memory);
+        const pool = await ThreadPool.create(threads, await compileBuild("threads"), memory, timeoutMs);
         return new Engine("threads", kernels, pool);
       } catch (err) {
         reason = `worker threads failed to start: ${err instanceof SimdnetError ? err.message : String(err)}`;

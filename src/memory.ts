@@ -20,6 +20,9 @@ export class Heap {
   private top: number; // first byte never handed out
   private readonly free: { ptr: number; size: number }[] = []; // sorted by ptr, coalesced
   private readonly live = new Map<number, number>(); // ptr -> size
+  // While set (see quarantine()): live blocks whose release must not make them reusable yet.
+  private quarantined: Set<number> | undefined;
+  private held: { ptr: number; size: number }[] = []; // released quarantined blocks
   private buffer: ArrayBuffer | SharedArrayBuffer;
   private f32View: Float32Array;
   private i32View: Int32Array;
@@ -81,6 +84,33 @@ export class Heap {
     const size = this.live.get(ptr);
     if (size === undefined) throw new SimdnetError(`free: ${ptr} is not a live allocation (double free?)`);
     this.live.delete(ptr);
+    if (this.quarantined?.delete(ptr)) this.held.push({ ptr, size });
+    else this.addFree(ptr, size);
+  }
+
+  /**
+   * Keeps every block live now from being handed out again after its release, until
+   * endQuarantine(): for memory that a thread which could not be stopped synchronously (a late
+   * worker after a pool failure) may still write. Blocks allocated later are not affected.
+   */
+  quarantine(): void {
+    this.quarantined = new Set(this.live.keys());
+  }
+
+  /** Ends quarantine(): the blocks released meanwhile become free. */
+  endQuarantine(): void {
+    const held = this.held;
+    this.quarantined = undefined;
+    this.held = [];
+    for (const { ptr, size } of held) this.addFree(ptr, size);
+  }
+
+  /** Bytes released under quarantine() and not yet reusable. */
+  get bytesQuarantined(): number {
+    return this.held.reduce((n, b) => n + b.size, 0);
+  }
+
+  private addFree(ptr: number, size: number): void {
     if (ptr + size === this.top) {
       this.top = ptr;
       // the block now at the end of the free list may have become the top too

@@ -38,6 +38,30 @@ describe("Heap", () => {
     expect(heap.bytesInUse).toBe(32);
   });
 
+  it("quarantine(): blocks live at that moment are not reused after release until endQuarantine()", () => {
+    // (used after a worker-pool failure: a late worker may still store into them)
+    const heap = new Heap(memory(), 0);
+    const a = heap.alloc(64);
+    heap.alloc(16); // keeps a away from the top
+    const top = heap.alloc(32); // the top block when the quarantine starts
+    heap.quarantine();
+    const later = heap.alloc(48); // allocated under quarantine: an ordinary block
+    heap.release(a);
+    heap.release(top);
+    expect(heap.bytesQuarantined).toBe(96);
+    expect(heap.bytesInUse).toBe(16 + 48);
+    const b = heap.alloc(64);
+    expect(b).not.toBe(a);
+    expect(b).toBeGreaterThan(later);
+    heap.release(later); // not quarantined: free at once
+    expect(heap.alloc(48)).toBe(later);
+    expect(() => heap.release(a)).toThrow(/not a live allocation/); // still a double free
+    heap.endQuarantine();
+    expect(heap.bytesQuarantined).toBe(0);
+    expect(heap.alloc(64)).toBe(a); // first fit reaches a's block again
+    expect(heap.alloc(32)).toBe(top);
+  });
+
   it("reuses a freed block (first fit) and splits a larger one", () => {
     const heap = new Heap(memory(), 0);
     const a = heap.alloc(64);

@@ -193,6 +193,95 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
   });
 });
 
+// A worker that dies or never answers must make the call throw, never hang the calling thread,
+// and leave the engine on one thread. These calls block the test's own thread in Atomics.wait, where
+// no vitest timeout can fire: the engines here get a 20 s threadTimeoutMs as a backstop, so a
+// regression in the dead-worker checks fails the elapsed-time and message assertions instead of
+// hanging; the deadline itself is tested in a child process under spawnSync's timeout ("workers end").
+describe("a worker that dies", () => {
+  const BACKSTOP_MS = 20_000;
+  let e: Engine | undefined;
+  afterEach(() => e?.dispose());
+
+  /** A 3-thread engine and a 48x48 matmul that it splits over all three threads. */
+  async function engineWithWork() {
+    e = await init({ threads: 3, threadTimeoutMs: BACKSTOP_MS });
+    e.minParallelWork = 0;
+    const a = e.tensor([48, 8], uniform(48 * 8, 41)), b = e.tensor([8, 48], uniform(8 * 48, 42));
+    const product = () => matmul(a, b).data.slice();
+    const expected = product(); // threaded; bitwise one thread's (checked above)
+    return { e, product, expected };
+  }
+
+  /** Runs fn, which must throw; returns the error and how long it took. */
+  function timeThrow(fn: () => unknown): { error: Error; ms: number } {
+    const t0 = performance.now();
+    try {
+      fn();
+    } catch (error) {
+      return { error: error as Error, ms: performance.now() - t0 };
+    }
+    return expect.fail("expected the call to throw");
+  }
+
+  function expectOneThreadAfter(e: Engine, product: () => Float32Array, expected: Float32Array, why: RegExp): void {
+    expect(e.threads).toBe(1);
+    expect(e.threadPool).toBeUndefined();
+    expect(e.threadsReason).toMatch(/^1 thread: the worker pool stopped after a failure: /);
+    expect(e.threadsReason).toMatch(why);
+    expectBitwise([expected], [product()], "one thread after the failure");
+  }
+
+  it("terminated from outside while idle: the next threaded call throws at once, naming it and the kernel", { timeout: 30_000 }, async () => {
+    const { e, product, expected } = await engineWithWork();
+    const pool = e.threadPool!;
+    await pool.testTerminateWorker(2);
+    expect(e.threads).toBe(3); // found out by the next call that needs the workers
+    const { error, ms } = timeThrow(product);
+    expect(error).toBeInstanceOf(SimdnetError);
+    expect(error.message).toMatch(/^gemm_f32_block: simdnet worker 2 died \(its thread exited with code \d+\) before the call; /);
+    expect(error.message).toMatch(/this engine runs on one thread from now on/);
+    expect(ms).toBeLessThan(2_000); // no wait at all: nothing was posted
+    expect(pool.workerCount).toBe(0); // the other worker is terminated too
+    expect(pool.failure?.straggler).toBe(false);
+    expectOneThreadAfter(e, product, expected, /worker 2 died/);
+    // no deadline ran, so no memory is held back
+    expect(e.heap.bytesQuarantined).toBe(0);
+  });
+
+  it("crashed while idle (an uncaught error in its JS): the error event marks it dead", { timeout: 30_000 }, async () => {
+    const { e, product, expected } = await engineWithWork();
+    await e.threadPool!.testHoldWorker(1, 0, true); // resolves on its exit
+    const { error, ms } = timeThrow(product);
+    expect(error.message).toMatch(/^gemm_f32_block: simdnet worker 1 died \(uncaught error: .*crash\) before the call/);
+    expect(ms).toBeLessThan(2_000);
+    expectOneThreadAfter(e, product, expected, /worker 1 died \(uncaught error/);
+  });
+
+  it("dying during a call (its loop throws): the caller sees the DEAD mark and throws then, not at the deadline", { timeout: 30_000 }, async () => {
+    const { e, product, expected } = await engineWithWork();
+    const pool = e.threadPool!;
+    void pool.testHoldWorker(1, 1_000, true); // busy for 1 s, then its loop throws
+    const { error, ms } = timeThrow(product);
+    expect(error).toBeInstanceOf(SimdnetError);
+    expect(error.message).toMatch(/^gemm_f32_block: simdnet worker 1 died during the call \(its loop ended with an error\); /);
+    expect(ms).toBeGreaterThan(500); // it waited for the busy worker...
+    expect(ms).toBeLessThan(BACKSTOP_MS / 2); // ...until it died, not until the deadline
+    expect(pool.failure?.straggler).toBe(false); // worker 2 had finished its part
+    expectOneThreadAfter(e, product, expected, /worker 1 died during the call/);
+  });
+
+  it("a trap in a part is not a death: the pool keeps its workers", { timeout: 30_000 }, async () => {
+    const { e, product, expected } = await engineWithWork();
+    const beyond = e.memory.buffer.byteLength + 4096;
+    const part = (i0: number, i1: number, c: number) => [c, 0, 0, 8, 8, 8, 0, 0, 0, i0, i1, 0, 8];
+    expect(() => e.parallel("gemm_f32_block", [part(0, 0, beyond), part(0, 0, beyond), part(0, 8, beyond)])).toThrow(/trapped/);
+    expect(e.threads).toBe(3);
+    expect(e.threadsReason).toBe("");
+    expectBitwise([expected], [product()], "after a trap");
+  });
+});
+
 describe("splitRange", () => {
   it("covers [0, total) with aligned, non-empty, near-equal parts", () => {
     for (const [total, parts, align] of [[10, 3, 1], [100, 2, 8], [7, 4, 8], [17, 3, 8], [1, 5, 1], [64, 4, 16]] as const) {
@@ -251,6 +340,13 @@ describe("fallbacks", () => {
     await expect(init({ build: "relaxed", threads: 2 })).rejects.toThrow(/needs the 'threads' build/);
   });
 
+  it("threadTimeoutMs must be a number > 0 (Infinity: no deadline)", async () => {
+    for (const bad of [0, -5, NaN, "100" as unknown as number]) {
+      await expect(init({ threads: 2, threadTimeoutMs: bad })).rejects.toThrow(/threadTimeoutMs must be a number > 0/);
+    }
+    expect((await init({ threadTimeoutMs: Infinity })).threads).toBe(1);
+  });
+
   it("the threads build alone (threads: 1) runs over a shared memory with no workers", async () => {
     const e = await init({ build: "threads" });
     expect(e.build).toBe("threads");
@@ -303,5 +399,49 @@ describe("workers end", () => {
     `);
     expect(r2.status, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout.trim())).toEqual({ threads: 1 });
+  });
+
+  it("a worker that does not finish within threadTimeoutMs: the call throws, the engine runs one thread", () => {
+    // In a child process: a regression that waits forever is killed by spawnSync's timeout.
+    const r = runNode(`
+      const e = await s.init({ threads: 3, threadTimeoutMs: 200 });
+      e.minParallelWork = 0;
+      const a = e.tensor([48, 8], Float32Array.from({ length: 384 }, (_, i) => (i % 7) - 3));
+      const b = e.tensor([8, 48], Float32Array.from({ length: 384 }, (_, i) => (i % 5) - 2));
+      const expected = Array.from(s.matmul(a, b).data);
+      const c = e.zeros([48, 48]); // the output of the call that times out
+      const pool = e.threadPool;
+      pool.testHoldWorker(2, 10000); // busy for 10 s
+      const t0 = performance.now();
+      let error;
+      try { s.matmul(a, b, {}, c); } catch (err) { error = err; }
+      const ms = performance.now() - t0;
+      // worker 2 was late, not dead: until its thread has ended it might still store into c, so
+      // c's bytes are not handed out again after c.dispose() until the workers have exited
+      c.dispose();
+      const d = e.empty([48, 48]);
+      const quarantined = { reused: d.ptr === c.ptr, bytes: e.heap.bytesQuarantined };
+      d.dispose();
+      await Promise.race([pool.exited, new Promise((_, no) => setTimeout(() => no(new Error("workers did not exit")), 5000).unref())]);
+      const released = { bytes: e.heap.bytesQuarantined, reused: e.empty([48, 48]).ptr === c.ptr };
+      console.log(JSON.stringify({
+        name: error?.name, message: error?.message, ms, straggler: pool.failure?.straggler, workers: pool.workerCount,
+        threads: e.threads, reason: e.threadsReason, quarantined, released,
+        same: JSON.stringify(Array.from(s.matmul(a, b).data)) === JSON.stringify(expected),
+      }));
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.name).toBe("SimdnetError");
+    expect(out.message).toMatch(/^gemm_f32_block: simdnet worker 2 did not finish within 200 ms \(threadTimeoutMs\); /);
+    expect(out.ms).toBeGreaterThanOrEqual(150);
+    expect(out.ms).toBeLessThan(5_000); // not the 10 s the worker was busy
+    expect(out.straggler).toBe(true);
+    expect(out.workers).toBe(0);
+    expect(out.threads).toBe(1);
+    expect(out.reason).toMatch(/^1 thread: the worker pool stopped after a failure: .*did not finish within 200 ms/);
+    expect(out.quarantined).toEqual({ reused: false, bytes: 48 * 48 * 4 });
+    expect(out.released).toEqual({ bytes: 0, reused: true });
+    expect(out.same).toBe(true);
   });
 });

@@ -1,16 +1,31 @@
 // A pool of worker threads that run partitions of one kernel call over the engine's shared memory.
 // The calling thread runs partition 0 itself, then blocks in Atomics.wait until every worker has
-// finished, so a threaded op is as synchronous as a single-threaded one.
+// finished, so a threaded op is as synchronous as a single-threaded one. It never waits forever: a
+// worker that died or misses the deadline makes the call throw and stops the pool (see ThreadPool).
 import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";
-import { ARGS, DONE, FAILED, KERNEL, MAX_ARGS, NARGS, SEQ, SLOT, STATUS, STOP, THREADED_KERNELS, type ThreadedKernel, type WorkerInit } from "./protocol.js";
+import {
+  ARGS, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, NARGS, SEQ, SLOT, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS,
+  type ThreadedKernel, type WorkerInit,
+} from "./protocol.js";
 
 /** What each environment's worker handle must offer. */
 interface WorkerHandle {
   post(message: WorkerInit): void;
   /** Lets the process exit while the worker idles (Node); called once the worker is ready. */
   unref(): void;
+  /**
+   * Asks the runtime to end the thread. It ends asynchronously: a thread running wasm stops at its
+   * next loop iteration once it gets a CPU (Node then emits exit; Web Workers report nothing).
+   */
   terminate(): void;
+}
+
+/** Events of one worker after spawning: its messages, an uncaught error, its end (where reported). */
+interface WorkerEvents {
+  message(data: { ready?: boolean; error?: string }): void;
+  error(err: unknown): void;
+  exit(code: number): void;
 }
 
 /** Why this environment cannot run a pool, or undefined if it can (checked synchronously). */
@@ -38,7 +53,7 @@ export function threadsUnavailableReason(): string | undefined {
  * Spawns one worker running the inlined worker source: a module Worker from a blob URL where the
  * Web Worker API exists (browsers, Deno, Bun), else a Node `worker_threads` module worker from a data: URL.
  */
-async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => void, onError: (err: unknown) => void): Promise<WorkerHandle> {
+async function spawn(on: WorkerEvents): Promise<WorkerHandle> {
   // Node has no Web Worker API of its own, but a library loaded beside simdnet may install a
   // global Worker shim (seen with peers in the bench), whose blob: URLs worker_threads rejects:
   // so Node always takes worker_threads. Deno, Bun and browsers take the Web Worker API.
@@ -49,8 +64,8 @@ async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => v
       "const __simdnetPort = { on: (_e, f) => self.addEventListener('message', (ev) => f(ev.data)), postMessage: (m) => self.postMessage(m) };\n";
     const url = URL.createObjectURL(new Blob([prefix + inline.workerSource], { type: "text/javascript" }));
     const worker = new Worker(url, { type: "module", name: "simdnet" });
-    worker.onmessage = (ev) => onMessage(ev.data);
-    worker.onerror = (ev) => onError(ev.message ?? ev);
+    worker.onmessage = (ev) => on.message(ev.data);
+    worker.onerror = (ev) => on.error(ev.message ?? ev);
     return {
       post: (m) => worker.postMessage(m),
       unref: () => {},
@@ -64,37 +79,90 @@ async function spawn(onMessage: (data: { ready?: boolean; error?: string }) => v
   // an ES module from a data: URL: independent of the caller's module type and of --input-type
   const source = "import { parentPort as __simdnetPort } from 'node:worker_threads';\n" + inline.workerSource;
   const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), { name: "simdnet" });
-  worker.on("message", onMessage);
-  worker.on("error", onError);
+  worker.on("message", on.message);
+  worker.on("error", on.error);
+  worker.on("exit", on.exit);
   return { post: (m) => worker.postMessage(m), unref: () => worker.unref(), terminate: () => void worker.terminate() };
 }
+
+/** How long `run` sleeps per Atomics.wait before it looks at the clock and the workers' states again. */
+const WAIT_SLICE_MS = 100;
+
+/** Default of `threadTimeoutMs` (init option): how long the calling thread waits for the workers. */
+export const DEFAULT_THREAD_TIMEOUT_MS = 60_000;
+
+/** Why a pool stopped: set once, by the call that found a dead or late worker. */
+export interface PoolFailure {
+  message: string;
+  /**
+   * Whether a worker may still have been running its part when the pool stopped (it was late, not
+   * dead): until that thread has really ended it may write into that call's output memory.
+   */
+  straggler: boolean;
+}
+
+const errorText = (err: unknown) => String((err as Error)?.message ?? err);
+const workerList = (slots: number[]) => `${slots.length > 1 ? "workers" : "worker"} ${slots.map((s) => s + 1).join(", ")}`;
 
 /**
  * n-1 workers (the calling thread is the n-th), each with its own instance of the threads build
  * over `memory`. `run` is synchronous; `dispose` ends the workers.
+ *
+ * A worker that dies (its error or exit event while the pool idles, or the DEAD mark its loop
+ * leaves in the control block) or does not finish its part within `timeoutMs` makes `run` throw,
+ * naming the worker and the kernel, and stops the pool for good: every worker is terminated and
+ * `failure` says why. A stopped pool is never restarted or reused (a late worker could still store
+ * into its control block or the failed call's output).
  */
 export class ThreadPool {
   private readonly ctrl: Int32Array;
+  /** Workers by slot (worker k = slot k - 1); emptied by dispose or a failure. */
   private workers: WorkerHandle[] = [];
+  /** Why a worker is known to have died, by slot: from its error/exit event while idle. */
+  private readonly deadReasons: (string | undefined)[] = [];
   private seq = 0;
+  private disposed = false;
+  private stopFailure: PoolFailure | undefined;
+  private exitCount = 0;
+  private resolveExited!: () => void;
+  private readonly slotExits = new Map<number, { promise: Promise<void>; resolve: () => void }>();
+  /**
+   * Resolves once every worker thread has ended, where the runtime reports that (Node); never
+   * where it does not (Web Workers in browsers, Deno and Bun have no exit event).
+   */
+  readonly exited: Promise<void> = new Promise((resolve) => (this.resolveExited = resolve));
 
-  private constructor(readonly size: number) {
+  private constructor(
+    readonly size: number,
+    /** How long `run` waits for the workers after finishing its own part (ms; Infinity: no limit). */
+    readonly timeoutMs: number,
+  ) {
     this.ctrl = new Int32Array(new SharedArrayBuffer(Math.max(1, size - 1) * SLOT * 4));
   }
 
   /** Starts `threads - 1` workers and waits until each has instantiated the module. */
-  static async create(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<ThreadPool> {
-    const pool = new ThreadPool(threads);
+  static async create(
+    threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, timeoutMs = DEFAULT_THREAD_TIMEOUT_MS,
+  ): Promise<ThreadPool> {
+    const pool = new ThreadPool(threads, timeoutMs);
     try {
       await Promise.all(
         Array.from({ length: threads - 1 }, async (_, slot) => {
           let settle!: { resolve: () => void; reject: (e: Error) => void };
           const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-          const handle = await spawn(
-            (m) => (m.ready ? settle.resolve() : settle.reject(new SimdnetError(`simdnet worker ${slot + 1} failed to start: ${m.error}`))),
-            (err) => settle.reject(new SimdnetError(`simdnet worker ${slot + 1} failed: ${String((err as Error)?.message ?? err)}`)),
-          );
-          pool.workers.push(handle);
+          const handle = await spawn({
+            message: (m) => (m.ready ? settle.resolve() : settle.reject(new SimdnetError(`simdnet worker ${slot + 1} failed to start: ${m.error}`))),
+            error: (err) => {
+              settle.reject(new SimdnetError(`simdnet worker ${slot + 1} failed: ${errorText(err)}`));
+              pool.workerDied(slot, `died (uncaught error: ${errorText(err)})`);
+            },
+            exit: (code) => {
+              settle.reject(new SimdnetError(`simdnet worker ${slot + 1} exited with code ${code} while starting`));
+              pool.workerDied(slot, `died (its thread exited with code ${code})`);
+              pool.workerExited(slot);
+            },
+          });
+          pool.workers[slot] = handle;
           handle.post({ module, memory, control: pool.ctrl.buffer as SharedArrayBuffer, slot });
           await ready;
           handle.unref(); // an idle pool never keeps the process alive
@@ -107,44 +175,76 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Live workers (0 after dispose). */
+  /** Live workers (0 after dispose or a failure). */
   get workerCount(): number {
     return this.workers.length;
   }
 
+  /** Why the pool stopped, if a call found a dead or late worker (then it has no workers). */
+  get failure(): PoolFailure | undefined {
+    return this.stopFailure;
+  }
+
   /**
    * Runs `kernel` once per entry of `parts` (at most `size` entries): parts[0] on the calling
-   * thread through `local`, the others on the workers; returns when all are done.
+   * thread through `local`, the others on the workers; returns when all are done. Waits at most
+   * `timeoutMs` for the workers after its own part; throws a SimdnetError, and stops the pool, if
+   * a worker is known dead before the call, dies during it or is late.
    */
   run(kernel: ThreadedKernel, parts: number[][], local: (...args: number[]) => void): void {
+    if (this.stopFailure) throw new SimdnetError(`${kernel}: the thread pool is stopped: ${this.stopFailure.message}`);
     if (parts.length > this.workers.length + 1) throw new SimdnetError(`threads: ${parts.length} parts for ${this.workers.length + 1} threads`);
+    const ctrl = this.ctrl;
+    // a worker known dead: fail before posting anything, so no worker is left running a part
+    for (let slot = 0; slot < this.workers.length; slot++) {
+      const why = this.deadReasons[slot] ?? (Atomics.load(ctrl, slot * SLOT + STATE) === DEAD ? "died (its loop ended with an error)" : undefined);
+      if (why) this.stop(kernel, `simdnet worker ${slot + 1} ${why} before the call`, false);
+    }
     const id = THREADED_KERNELS.indexOf(kernel);
     const seq = ++this.seq;
-    const ctrl = this.ctrl;
     for (let p = 1; p < parts.length; p++) {
-      const base = (p - 1) * SLOT, args = parts[p]!;
+      const args = parts[p]!;
       if (args.length > MAX_ARGS) throw new SimdnetError(`threads: ${kernel} takes at most ${MAX_ARGS} arguments`);
-      ctrl[base + KERNEL] = id;
-      ctrl[base + NARGS] = args.length;
-      for (let i = 0; i < args.length; i++) ctrl[base + ARGS + i] = args[i]!;
-      Atomics.store(ctrl, base + SEQ, seq);
-      Atomics.notify(ctrl, base + SEQ);
     }
+    for (let p = 1; p < parts.length; p++) this.post(p - 1, seq, id, parts[p]!);
     let localError: unknown;
     try {
       local(...parts[0]!);
     } catch (err) {
       localError = err;
     }
+    // Wait in slices, every worker against one deadline. One that died during the call does not
+    // end the wait for the others: the pool stops only when no live worker is still in its part
+    // (or the deadline has passed).
+    const deadline = performance.now() + this.timeoutMs;
     let failed = 0;
+    const died: number[] = [], late: number[] = [];
     for (let p = 1; p < parts.length; p++) {
       const base = (p - 1) * SLOT;
       for (;;) {
         const done = Atomics.load(ctrl, base + DONE);
-        if (done === seq) break;
-        Atomics.wait(ctrl, base + DONE, done);
+        if (done === seq) {
+          if (ctrl[base + STATUS] === FAILED) failed++;
+          break;
+        }
+        if (Atomics.load(ctrl, base + STATE) === DEAD) {
+          died.push(p - 1);
+          break;
+        }
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          late.push(p - 1);
+          break;
+        }
+        Atomics.wait(ctrl, base + DONE, done, Math.min(left, WAIT_SLICE_MS));
       }
-      if (ctrl[base + STATUS] === FAILED) failed++;
+    }
+    if (died.length || late.length) {
+      const why = [
+        died.length ? `simdnet ${workerList(died)} died during the call (${died.length > 1 ? "their loops" : "its loop"} ended with an error)` : "",
+        late.length ? `simdnet ${workerList(late)} did not finish within ${this.timeoutMs} ms (threadTimeoutMs)` : "",
+      ].filter(Boolean);
+      this.stop(kernel, why.join("; "), late.length > 0);
     }
     if (localError) throw localError;
     if (failed) throw new SimdnetError(`${kernel}: ${failed} worker thread(s) trapped`);
@@ -152,14 +252,71 @@ export class ThreadPool {
 
   /** Stops and terminates every worker. Idempotent. */
   dispose(): void {
+    this.disposed = true;
     const seq = ++this.seq;
-    for (let p = 0; p < this.workers.length; p++) {
-      const base = p * SLOT;
-      this.ctrl[base + KERNEL] = STOP;
-      Atomics.store(this.ctrl, base + SEQ, seq);
-      Atomics.notify(this.ctrl, base + SEQ);
-    }
-    for (const w of this.workers) w.terminate();
+    this.workers.forEach((_, slot) => this.post(slot, seq, STOP, []));
+    for (const w of this.workers) w?.terminate();
     this.workers = [];
+  }
+
+  /**
+   * Test hook (tests/threads.test.ts only): terminates worker k (1-based), as something outside
+   * simdnet might. Resolves once the pool has seen that worker exit (Node).
+   */
+  testTerminateWorker(k: number): Promise<void> {
+    this.workers[k - 1]!.terminate();
+    return this.slotExit(k - 1).promise;
+  }
+
+  /**
+   * Test hook (tests/threads.test.ts only): worker k (1-based) sleeps `ms` as if busy, then, if
+   * `crash`, throws outside its kernel try/catch. Returns once the worker has taken the command
+   * (so the next call's post cannot replace it unread); the promise resolves once the pool has
+   * seen that worker exit (Node).
+   */
+  testHoldWorker(k: number, ms: number, crash = false): Promise<void> {
+    const seq = ++this.seq, done = (k - 1) * SLOT + DONE;
+    this.post(k - 1, seq, crash ? TEST_CRASH : TEST_SLEEP, [ms]);
+    const deadline = performance.now() + 10_000;
+    while (Atomics.load(this.ctrl, done) !== seq) {
+      if (performance.now() > deadline) throw new SimdnetError(`test hook: worker ${k} did not take the command`);
+      Atomics.wait(this.ctrl, done, Atomics.load(this.ctrl, done), WAIT_SLICE_MS);
+    }
+    return this.slotExit(k - 1).promise;
+  }
+
+  private post(slot: number, seq: number, kernel: number, args: number[]): void {
+    const ctrl = this.ctrl, base = slot * SLOT;
+    ctrl[base + KERNEL] = kernel;
+    ctrl[base + NARGS] = args.length;
+    for (let i = 0; i < args.length; i++) ctrl[base + ARGS + i] = args[i]!;
+    Atomics.store(ctrl, base + SEQ, seq);
+    Atomics.notify(ctrl, base + SEQ);
+  }
+
+  /** Stops the pool for good after a failure of `kernel` and throws it. */
+  private stop(kernel: ThreadedKernel, why: string, straggler: boolean): never {
+    this.stopFailure = { message: `${kernel}: ${why}; the thread pool is stopped and its workers terminated`, straggler };
+    this.dispose();
+    throw new SimdnetError(this.stopFailure.message);
+  }
+
+  private workerDied(slot: number, why: string): void {
+    if (!this.disposed) this.deadReasons[slot] ??= why;
+  }
+
+  private workerExited(slot: number): void {
+    this.slotExit(slot).resolve();
+    if (++this.exitCount === this.size - 1) this.resolveExited();
+  }
+
+  private slotExit(slot: number): { promise: Promise<void>; resolve: () => void } {
+    let exit = this.slotExits.get(slot);
+    if (!exit) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.slotExits.set(slot, (exit = { promise, resolve }));
+    }
+    return exit;
   }
 }

@@ -4,7 +4,9 @@
 // `__simdnetPort` (Node: parentPort; browser: an adapter over `self`).
 // Protocol: src/threads/protocol.ts. After instantiating the threads build over the shared
 // memory, the worker blocks in Atomics.wait between calls and never returns to its event loop.
-import { ARGS, DONE, KERNEL, NARGS, OK, FAILED, SEQ, SLOT, STATUS, STOP, THREADED_KERNELS, type WorkerInit } from "./protocol.js";
+// If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
+// DEAD in the control block before the error ends the thread.
+import { ARGS, DEAD, DONE, FAILED, KERNEL, NARGS, OK, SEQ, SLOT, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit } from "./protocol.js";
 
 interface Port {
   on(event: "message", listener: (data: unknown) => void): void;
@@ -31,24 +33,44 @@ __simdnetPort.on("message", (data) => {
   const ctrl = new Int32Array(init.control);
   const base = init.slot * SLOT;
   let seen = 0;
-  for (;;) {
-    Atomics.wait(ctrl, base + SEQ, seen);
-    const seq = Atomics.load(ctrl, base + SEQ);
-    if (seq === seen) continue;
-    seen = seq;
-    const kernel = ctrl[base + KERNEL]!;
-    if (kernel === STOP) break;
-    const args: number[] = [];
-    for (let i = 0; i < ctrl[base + NARGS]!; i++) args.push(ctrl[base + ARGS + i]!);
-    let status = OK;
-    try {
-      kernels[kernel]!(...args);
-    } catch {
-      status = FAILED;
+  let stopped = false;
+  try {
+    for (;;) {
+      Atomics.wait(ctrl, base + SEQ, seen);
+      const seq = Atomics.load(ctrl, base + SEQ);
+      if (seq === seen) continue;
+      seen = seq;
+      const kernel = ctrl[base + KERNEL]!;
+      if (kernel === STOP) break;
+      const args: number[] = [];
+      for (let i = 0; i < ctrl[base + NARGS]!; i++) args.push(ctrl[base + ARGS + i]!);
+      if (kernel === TEST_SLEEP || kernel === TEST_CRASH) {
+        // test hooks (see protocol.ts): a busy worker, or one whose JS throws outside a kernel call;
+        // acknowledged first, so the pool's next call cannot overwrite the command unread
+        Atomics.store(ctrl, base + DONE, seq);
+        Atomics.notify(ctrl, base + DONE);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, args[0]!);
+        if (kernel === TEST_CRASH) throw new Error("simdnet worker test hook: crash");
+        continue;
+      }
+      let status = OK;
+      try {
+        kernels[kernel]!(...args);
+      } catch {
+        status = FAILED;
+      }
+      ctrl[base + STATUS] = status;
+      Atomics.store(ctrl, base + DONE, seq);
+      Atomics.notify(ctrl, base + DONE);
     }
-    ctrl[base + STATUS] = status;
-    Atomics.store(ctrl, base + DONE, seq);
-    Atomics.notify(ctrl, base + DONE);
+    stopped = true;
+  } finally {
+    // Leaving the loop other than by STOP: say so, and wake a caller waiting for this slot. (A
+    // terminated worker runs no finally: the pool learns that from its exit event or deadline.)
+    if (!stopped) {
+      Atomics.store(ctrl, base + STATE, DEAD);
+      Atomics.notify(ctrl, base + DONE);
+    }
   }
   Atomics.store(ctrl, base + DONE, seen);
   Atomics.notify(ctrl, base + DONE);
