@@ -15,18 +15,28 @@
 // Work is cut into blocks of TB output tiles (2x2 pixels each, in (n, tile row, tile column) order):
 // a block's transformed inputs V [16][TB][Cp] and products M [16][TB][OCp] stay in L2. Channel
 // counts are padded to multiples of 4 (Cp, OCp) inside the workspace, the padding lanes hold zeros.
-// Workspace (floats, conv2d_winograd_f32_workspace): U [16][Cp][OCp], then V, then M (or, for the
-// filter gradient, dM [16][TB][OCp]). Kernels never allocate.
+// Memory from the host: `u` the transformed filter U [16][Cp][OCp] (dU for the filter gradient),
+// shared by threads; `ws` one thread's block of V and M (or dM [16][TB][OCp]). Kernels never allocate.
+// Threads: forward / backward_input split the tiles at multiples of TB (after one call with an
+// empty range has written U), backward_filter splits the output channels at multiples of 8; every
+// element then takes the same arithmetic as in one whole call, so results never depend on the split.
 //   forward          y  = conv(x, w)                                  (overwrites y)
 //   backward_input   dx += conv(dy, w flipped, channels swapped, pads 2-PT / 2-PL)   (same machinery)
 //   backward_filter  dw += G^T (sum over tiles of V^T dM) G,  dM = A dY A^T          (accumulates)
 
-import { gemm_f32 } from "./gemm";
+import { gemm_f32, gemm_f32_block } from "./gemm";
 
 // The convolution as the transforms see it: an input of IC channels, an output of OC channels.
 let zN: i32 = 0, zIH: i32 = 0, zIW: i32 = 0, zIC: i32 = 0, zOH: i32 = 0, zOW: i32 = 0, zOC: i32 = 0;
 let zPT: i32 = 0, zPL: i32 = 0;
 let zICp: i32 = 0, zOCp: i32 = 0, zTH: i32 = 0, zTW: i32 = 0, zT: i32 = 0, zTB: i32 = 0;
+// The call's part (geometry block fields 16-21, as assembly/conv2d.ts): tiles [zTBeg, zTEnd)
+// (forward, backward_input: "rows"), output channels [zOcB, zOcE) (backward_filter), and whether
+// `u` already holds the transformed filter (forward, backward_input: "wt ready").
+let zTBeg: i32 = 0, zTEnd: i32 = 0, zOcB: i32 = 0, zOcE: i32 = 0, zUReady: bool = false;
+
+/** Field 16 of a geometry block that carries a work partition ("THRD"), as in assembly/conv2d.ts. */
+const PARTITION_MAGIC: i32 = 0x54485244;
 
 /** Reads the geometry block; `swap` describes backward_input's convolution (dy -> dx). */
 function readGeometryWinograd(geom: usize, swap: bool): void {
@@ -46,6 +56,12 @@ function readGeometryWinograd(geom: usize, swap: bool): void {
   zT = zN * zTH * zTW;
   // V + M of one block within ~512 KB: 16 * TB * (Cp + OCp) floats
   zTB = min(zT, max(8, (8192 / (zICp + zOCp)) & ~3));
+  if (load<i32>(geom, 64) == PARTITION_MAGIC) {
+    zTBeg = load<i32>(geom, 68); zTEnd = min(zT, load<i32>(geom, 72));
+    zOcB = load<i32>(geom, 76); zOcE = min(zOC, load<i32>(geom, 80)); zUReady = load<i32>(geom, 84) != 0;
+  } else {
+    zTBeg = 0; zTEnd = zT; zOcB = 0; zOcE = zOC; zUReady = false;
+  }
 }
 
 // @ts-ignore: decorator
@@ -53,67 +69,98 @@ function readGeometryWinograd(geom: usize, swap: bool): void {
   return base + (<usize>index << 2);
 }
 
-/** Floats of workspace for `pass` (0 forward, 1 backward_input, 2 backward_filter) of the conv at `geom`. */
+/**
+ * Floats of per-thread workspace `ws` for `pass` (0 forward, 1 backward_input, 2 backward_filter)
+ * of the conv at `geom`: one block's V and M (or dM), and for backward_input the flipped weights.
+ */
 export function conv2d_winograd_f32_workspace(geom: usize, pass: i32): i32 {
   readGeometryWinograd(geom, pass == 1);
-  // backward_input first rewrites w as the flipped, transposed weights of its convolution
-  return 16 * zICp * zOCp + 16 * zTB * (zICp + zOCp) + (pass == 1 ? 9 * zIC * zOC : 0);
+  return 16 * zTB * (zICp + zOCp) + (pass == 1 ? 9 * zIC * zOC : 0);
 }
 
-/** y = conv(x, w) (overwrites y); ws: conv2d_winograd_f32_workspace(geom, 0) floats. */
-export function conv2d_winograd_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
+/** Floats of the shared transformed filter `u` (U, or dU for backward_filter): 16 * Cp * OCp. */
+export function conv2d_winograd_f32_filter_workspace(geom: usize, pass: i32): i32 {
+  readGeometryWinograd(geom, pass == 1);
+  return 16 * zICp * zOCp;
+}
+
+/** Output tiles of the pass (2x2 pixels each), and the tiles of one block: parts split at multiples of it. */
+export function conv2d_winograd_f32_tiles(geom: usize, pass: i32): i32 {
+  readGeometryWinograd(geom, pass == 1);
+  return zT;
+}
+
+export function conv2d_winograd_f32_tile_block(geom: usize, pass: i32): i32 {
+  readGeometryWinograd(geom, pass == 1);
+  return zTB;
+}
+
+/**
+ * y = conv(x, w) (overwrites y) for the part's tiles. u: the transformed filter, written first
+ * unless the part says it is ready; ws: conv2d_winograd_f32_workspace(geom, 0) floats per thread.
+ * Threads: one call with an empty tile range prepares u, then parts split at multiples of the tile block.
+ */
+export function conv2d_winograd_f32_forward(y: usize, x: usize, w: usize, u: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
   else {
     readGeometryWinograd(geom, false);
-    run(y, x, w, ws, false);
+    run(y, x, w, u, ws, false);
   }
 }
 
-/** dx += the input gradient of conv from dy and w; ws: conv2d_winograd_f32_workspace(geom, 1) floats. */
-export function conv2d_winograd_f32_backward_input(dx: usize, dy: usize, w: usize, ws: usize, geom: usize): void {
+/** dx += the input gradient of conv from dy and w; arguments as conv2d_winograd_f32_forward (pass 1). */
+export function conv2d_winograd_f32_backward_input(dx: usize, dy: usize, w: usize, u: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
   else {
     readGeometryWinograd(geom, true);
-    run(dx, dy, w, ws, true);
+    run(dx, dy, w, u, ws, true);
   }
 }
 
-/** dw (3,3,C,OC) += the filter gradient of conv from dy and x; ws: conv2d_winograd_f32_workspace(geom, 2) floats. */
-export function conv2d_winograd_f32_backward_filter(dw: usize, dy: usize, x: usize, ws: usize, geom: usize): void {
+/**
+ * dw (3,3,C,OC) += the filter gradient of conv from dy and x, for the part's output channels (a
+ * multiple of 8 where a part starts). u: dU, shared by the parts (each uses its own columns);
+ * ws: conv2d_winograd_f32_workspace(geom, 2) floats per thread.
+ */
+export function conv2d_winograd_f32_backward_filter(dw: usize, dy: usize, x: usize, u: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
-  else backwardFilter(dw, dy, x, ws, geom);
+  else backwardFilter(dw, dy, x, u, ws, geom);
 }
 
-function backwardFilter(dw: usize, dy: usize, x: usize, ws: usize, geom: usize): void {
+function backwardFilter(dw: usize, dy: usize, x: usize, dU: usize, ws: usize, geom: usize): void {
   readGeometryWinograd(geom, false);
-  const ICp = zICp, OCp = zOCp, TB = zTB;
-  const dU = ws, V = at(ws, 16 * ICp * OCp), D = at(V, 16 * TB * ICp);
-  memory.fill(dU, 0, <usize>(16 * ICp * OCp) << 2);
+  const ICp = zICp, OCp = zOCp, TB = zTB, ocB = zOcB, ocE = zOcE;
+  if (ocB >= ocE) return;
+  const ocEp = min(OCp, (ocE + 3) & ~3);
+  const V = ws, D = at(V, 16 * TB * ICp);
+  for (let r = 0; r < 16 * ICp; r++) memory.fill(at(dU, r * OCp + ocB), 0, <usize>(ocEp - ocB) << 2);
   for (let t0 = 0; t0 < zT; t0 += TB) {
     const tb = min(TB, zT - t0);
     transformInput(V, x, t0, tb);
-    transformOutputGradient(D, dy, t0, tb);
+    transformOutputGradient(D, dy, t0, tb, ocB, ocE);
     for (let xi = 0; xi < 16; xi++) {
-      // dU[xi] (Cp x OCp) += V[xi]^T (Cp x tb) . dM[xi] (tb x OCp)
-      gemm_f32(at(dU, xi * ICp * OCp), at(V, xi * TB * ICp), at(D, xi * TB * OCp), ICp, OCp, tb, 1, 0, 1);
+      // dU[xi] (Cp x OCp) += V[xi]^T (Cp x tb) . dM[xi] (tb x OCp), columns [ocB, ocEp)
+      gemm_f32_block(at(dU, xi * ICp * OCp), at(V, xi * TB * ICp), at(D, xi * TB * OCp), ICp, OCp, tb, 1, 0, 1, 0, ICp, ocB, ocEp);
     }
   }
-  filterGradient(dw, dU);
+  filterGradient(dw, dU, ocB, ocE);
 }
 
-/** The forward pipeline over tile blocks; `flip`: backward_input's (flipped, transposed) weights, accumulating. */
-function run(out: usize, inp: usize, w: usize, ws: usize, flip: bool): void {
+/** The forward pipeline over the part's tile blocks; `flip`: backward_input's (flipped, transposed) weights, accumulating. */
+function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool): void {
   const ICp = zICp, OCp = zOCp, TB = zTB;
-  const U = ws, V = at(ws, 16 * ICp * OCp), M = at(V, 16 * TB * ICp);
-  if (flip) {
-    const wt = at(M, 16 * TB * OCp);
-    flipTranspose(wt, w);
-    transformFilter(U, wt);
-  } else {
-    transformFilter(U, w);
+  const V = ws, M = at(V, 16 * TB * ICp);
+  if (!zUReady) {
+    if (flip) {
+      const wt = at(M, 16 * TB * OCp);
+      flipTranspose(wt, w);
+      transformFilter(U, wt);
+    } else {
+      transformFilter(U, w);
+    }
   }
-  for (let t0 = 0; t0 < zT; t0 += TB) {
-    const tb = min(TB, zT - t0);
+  for (let t0 = zTBeg; t0 < zTEnd; t0 += TB) {
+    const tb = min(TB, zTEnd - t0);
     transformInput(V, inp, t0, tb);
     for (let xi = 0; xi < 16; xi++) {
       // M[xi] (tb x OCp) = V[xi] (tb x Cp) . U[xi] (Cp x OCp)
@@ -337,8 +384,8 @@ function transformOutput(out: usize, M: usize, t0: i32, tb: i32, accumulate: boo
   storeLanes(p, accumulate ? f32x4.add(v, loadLanes(p, lanes)) : v, lanes);
 }
 
-/** dM[xi][t - t0][oc] = (A dY A^T)[xi] of tile t's 2x2 output gradient (zero outside the output). */
-function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32): void {
+/** dM[xi][t - t0][oc] = (A dY A^T)[xi] of tile t's 2x2 output gradient (zero outside the output), oc in [ocB, ocE). */
+function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32, ocB: i32, ocE: i32): void {
   const OC = zOC, OCp = zOCp, OH = zOH, OW = zOW;
   const xiStride = <usize>(zTB * OCp) << 2, rowBytes = <usize>(OW * OC) << 2, pixBytes = <usize>OC << 2;
   const zero = f32x4.splat(0);
@@ -347,9 +394,9 @@ function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32): void {
     const oy = (tile / zTW) * 2, ox = (tile % zTW) * 2;
     const row1 = oy + 1 < OH, col1 = ox + 1 < OW;
     const p = at(dy, ((n * OH + oy) * OW + ox) * OC);
-    let dst = at(D, (t - t0) * OCp);
-    for (let oc = 0; oc < OC; oc += 4) {
-      const lanes = min(4, OC - oc);
+    let dst = at(D, (t - t0) * OCp + ocB);
+    for (let oc = ocB; oc < ocE; oc += 4) {
+      const lanes = min(4, ocE - oc);
       const q = p + (<usize>oc << 2);
       const e00 = loadLanes(q, lanes);
       const e01 = col1 ? loadLanes(q + pixBytes, lanes) : zero;
@@ -375,14 +422,14 @@ function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32): void {
   v128.store(p + 3 * xiStride, f32x4.neg(r1));
 }
 
-/** dw[ky][kx][c][oc] += (G^T dU G)[ky][kx] for every (c, oc). */
-function filterGradient(dw: usize, dU: usize): void {
+/** dw[ky][kx][c][oc] += (G^T dU G)[ky][kx] for every c and oc in [ocB, ocE). */
+function filterGradient(dw: usize, dU: usize, ocB: i32, ocE: i32): void {
   const C = zIC, OC = zOC, ICp = zICp, OCp = zOCp;
   const xiStride = <usize>(ICp * OCp) << 2, tap = <usize>(C * OC) << 2;
   const half = f32x4.splat(0.5);
   for (let c = 0; c < C; c++) {
-    for (let oc = 0; oc < OC; oc += 4) {
-      const lanes = min(4, OC - oc);
+    for (let oc = ocB; oc < ocE; oc += 4) {
+      const lanes = min(4, ocE - oc);
       const src = at(dU, c * OCp + oc);
       // rows: q_k,j = (G^T u)[k][j] over i, for each column j
       let q00 = f32x4.splat(0), q01 = q00, q02 = q00, q03 = q00, q10 = q00, q11 = q00, q12 = q00, q13 = q00;

@@ -234,13 +234,14 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
     gemmThreaded(e, y.ptr, x.ptr, w.ptr, g.n * g.h * g.w, g.oc, g.c, false, false, false);
     return;
   }
-  // The specialised kernels run a whole call on one thread and are used by engines without a
+  const threads = threadsFor(e, convWork(g));
+  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not: its parts
+  // give the bits of a whole call
+  if (useWinograd(e, g)) return runWinograd(e, WINOGRAD_FORWARD, g.oc, threads, (t, part) => geometryPointer(e, g, t, part), y.ptr, x.ptr, w.ptr);
+  // The other specialised kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
-  const threads = threadsFor(e, convWork(g));
   if (e.threads === 1) {
-    // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts)
-    if (useWinograd(e, g)) return runWinograd(e, WINOGRAD_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // few channels: lanes over output pixels (assembly/conv2d_small.ts)
     if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
@@ -261,9 +262,9 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     return;
   }
   const threads = threadsFor(e, convWork(g));
-  // 3x3 stride 1, engine without a pool: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts)
-  if (e.threads === 1 && useWinograd(e, g)) {
-    return runWinograd(e, WINOGRAD_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
+  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not
+  if (useWinograd(e, g)) {
+    return runWinograd(e, WINOGRAD_BACKWARD_INPUT, g.oc, threads, (t, part) => geometryPointer(e, g, t, part), dx.ptr, dy.ptr, w.ptr);
   }
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
@@ -297,9 +298,9 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     return;
   }
   const threads = threadsFor(e, convWork(g));
-  // 3x3 stride 1, engine without a pool: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts)
-  if (e.threads === 1 && useWinograd(e, g)) {
-    return runWinograd(e, WINOGRAD_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);
+  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not
+  if (useWinograd(e, g)) {
+    return runWinograd(e, WINOGRAD_BACKWARD_FILTER, g.oc, threads, (t, part) => geometryPointer(e, g, t, part), dw.ptr, dy.ptr, x.ptr);
   }
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {

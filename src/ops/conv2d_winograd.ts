@@ -1,7 +1,8 @@
 // Dispatch to the Winograd F(2x2, 3x3) convolution kernels (assembly/conv2d_winograd.ts: 2.25x fewer
 // multiply-adds, run as 16 GEMMs per block of output tiles) from src/ops/conv2d.ts's runForward /
-// runBackwardInput / runBackwardFilter.
+// runBackwardInput / runBackwardFilter, on one thread or split over the engine's pool.
 import type { Engine } from "../engine.js";
+import { splitRange } from "../threads/partition.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface WinogradGeometry {
@@ -28,19 +29,49 @@ export function useWinograd(e: Engine, g: WinogradGeometry): boolean {
   return g.c >= 8 && g.oc >= 8 && g.oh >= 2 && g.ow >= 2;
 }
 
+/** A work part of one kernel call, as src/ops/conv2d.ts's geometry block carries it. */
+export interface WinogradPart {
+  rowBegin?: number; rowEnd?: number; ocBegin?: number; ocEnd?: number; wtReady?: boolean;
+}
+
 /**
- * Runs one pass on the Winograd kernels with a workspace from the heap. forward: (y, x, w) overwrites
- * y; backward_input: (dx, dy, w) and backward_filter: (dw, dy, x) accumulate. `geom` points at the
- * geometry block.
+ * Runs one pass on the Winograd kernels over `threads` threads, with workspaces from the heap.
+ * forward: (y, x, w) overwrites y; backward_input: (dx, dy, w) and backward_filter: (dw, dy, x)
+ * accumulate. `geometry(t, part)` writes thread t's geometry block (with its part) and returns its
+ * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
+ * (after one call has transformed the filter); backward_filter splits the output channels at
+ * multiples of 8: every element gets the arithmetic of a one-thread call, bit for bit.
  */
-export function runWinograd(e: Engine, pass: WinogradPass, geom: number, out: number, a: number, b: number): void {
+export function runWinograd(
+  e: Engine, pass: WinogradPass, oc: number, threads: number, geometry: (t: number, part?: WinogradPart) => number,
+  out: number, a: number, b: number,
+): void {
   const k = e.kernels;
-  const ws = e.empty([k.conv2d_winograd_f32_workspace(geom, pass)], "f32", "conv2d Winograd workspace");
+  const geom0 = geometry(0);
+  const kernel = (["conv2d_winograd_f32_forward", "conv2d_winograd_f32_backward_input", "conv2d_winograd_f32_backward_filter"] as const)[pass];
+  let parts: [number, number][] = [];
+  if (threads > 1) {
+    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(oc, threads, 8);
+    else {
+      const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
+      parts = splitRange(tiles, threads, block);
+    }
+  }
+  const wsFloats = k.conv2d_winograd_f32_workspace(geom0, pass);
+  const u = e.empty([k.conv2d_winograd_f32_filter_workspace(geom0, pass)], "f32", "conv2d Winograd filter workspace");
+  const ws = e.empty([wsFloats * Math.max(1, parts.length)], "f32", "conv2d Winograd workspace");
   try {
-    if (pass === WINOGRAD_FORWARD) k.conv2d_winograd_f32_forward(out, a, b, ws.ptr, geom);
-    else if (pass === WINOGRAD_BACKWARD_INPUT) k.conv2d_winograd_f32_backward_input(out, a, b, ws.ptr, geom);
-    else k.conv2d_winograd_f32_backward_filter(out, a, b, ws.ptr, geom);
+    if (parts.length <= 1) {
+      k[kernel](out, a, b, u.ptr, ws.ptr, geometry(0));
+    } else if (pass === WINOGRAD_BACKWARD_FILTER) {
+      e.parallel(kernel, parts.map(([ocBegin, ocEnd], t) => [out, a, b, u.ptr, ws.ptr + 4 * wsFloats * t, geometry(t, { ocBegin, ocEnd })]));
+    } else {
+      // transform the filter once (an empty tile range), then disjoint tile ranges
+      k[kernel](out, a, b, u.ptr, ws.ptr, geometry(0, { rowBegin: 0, rowEnd: 0 }));
+      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, u.ptr, ws.ptr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd, wtReady: true })]));
+    }
   } finally {
     ws.dispose();
+    u.dispose();
   }
 }

@@ -37,6 +37,9 @@ export const THREADED_KERNELS = [
   "conv2d_f32_backward_input",
   "conv2d_f32_backward_filter",
   "gemm_f32_block",
+  "conv2d_winograd_f32_forward",
+  "conv2d_winograd_f32_backward_input",
+  "conv2d_winograd_f32_backward_filter",
 ] as const;
 export type ThreadedKernel = (typeof THREADED_KERNELS)[number];
 
