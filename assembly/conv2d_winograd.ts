@@ -18,7 +18,7 @@
 // Memory from the host: `u` the transformed filter U [16][Cp][OCp] (dU for the filter gradient),
 // shared by threads; `ws` one thread's block of V and M (or dM [16][TB][OCp]). Kernels never allocate.
 // Threads: forward / backward_input split the tiles at multiples of TB (after one call with an
-// empty range has written U), backward_filter splits the output channels at multiples of 8; every
+// empty range has written U), backward_filter splits the output channels at multiples of 16; every
 // element then takes the same arithmetic as in one whole call, so results never depend on the split.
 //   forward          y  = conv(x, w)                                  (overwrites y)
 //   backward_input   dx += conv(dy, w flipped, channels swapped, pads 2-PT / 2-PL)   (same machinery)
@@ -30,6 +30,7 @@ import { gemm_f32, gemm_f32_block } from "./gemm";
 let zN: i32 = 0, zIH: i32 = 0, zIW: i32 = 0, zIC: i32 = 0, zOH: i32 = 0, zOW: i32 = 0, zOC: i32 = 0;
 let zPT: i32 = 0, zPL: i32 = 0;
 let zICp: i32 = 0, zOCp: i32 = 0, zTH: i32 = 0, zTW: i32 = 0, zT: i32 = 0, zTB: i32 = 0;
+let zUS: i32 = 0, zVS: i32 = 0, zMS: i32 = 0;
 // The call's part (geometry block fields 16-21, as assembly/conv2d.ts): tiles [zTBeg, zTEnd)
 // (forward, backward_input: "rows"), output channels [zOcB, zOcE) (backward_filter), and whether
 // `u` already holds the transformed filter (forward, backward_input: "wt ready").
@@ -38,8 +39,9 @@ let zTBeg: i32 = 0, zTEnd: i32 = 0, zOcB: i32 = 0, zOcE: i32 = 0, zUReady: bool 
 /** Field 16 of a geometry block that carries a work partition ("THRD"), as in assembly/conv2d.ts. */
 const PARTITION_MAGIC: i32 = 0x54485244;
 
-/** Reads the geometry block; `swap` describes backward_input's convolution (dy -> dx). */
-function readGeometryWinograd(geom: usize, swap: bool): void {
+/** Reads the geometry block for `pass` (0 forward, 1 backward_input: the convolution dy -> dx, 2 backward_filter). */
+function readGeometryWinograd(geom: usize, pass: i32): void {
+  const swap = pass == 1;
   const n = load<i32>(geom, 0), h = load<i32>(geom, 4), w = load<i32>(geom, 8), c = load<i32>(geom, 12);
   const oh = load<i32>(geom, 16), ow = load<i32>(geom, 20), oc = load<i32>(geom, 24);
   const pt = load<i32>(geom, 44), pl = load<i32>(geom, 48);
@@ -56,6 +58,12 @@ function readGeometryWinograd(geom: usize, swap: bool): void {
   zT = zN * zTH * zTW;
   // V + M of one block within ~512 KB: 16 * TB * (Cp + OCp) floats
   zTB = min(zT, max(8, (8192 / (zICp + zOCp)) & ~3));
+  // floats between the 16 matrices of U, V, M: one cache line more than their size, so the 16
+  // points of one tile (stored and loaded together) fall in 16 cache sets, not one (sizes are
+  // often powers of two: 4096 floats for any Cp = OCp)
+  zUS = zICp * zOCp + 16;
+  zVS = zTB * zICp + 16;
+  zMS = zTB * zOCp + 16;
   if (load<i32>(geom, 64) == PARTITION_MAGIC) {
     zTBeg = load<i32>(geom, 68); zTEnd = min(zT, load<i32>(geom, 72));
     zOcB = load<i32>(geom, 76); zOcE = min(zOC, load<i32>(geom, 80)); zUReady = load<i32>(geom, 84) != 0;
@@ -74,24 +82,24 @@ function readGeometryWinograd(geom: usize, swap: bool): void {
  * of the conv at `geom`: one block's V and M (or dM), and for backward_input the flipped weights.
  */
 export function conv2d_winograd_f32_workspace(geom: usize, pass: i32): i32 {
-  readGeometryWinograd(geom, pass == 1);
-  return 16 * zTB * (zICp + zOCp) + (pass == 1 ? 9 * zIC * zOC : 0);
+  readGeometryWinograd(geom, pass);
+  return 16 * (zVS + zMS) + (pass == 1 ? 9 * zIC * zOC : 0);
 }
 
 /** Floats of the shared transformed filter `u` (U, or dU for backward_filter): 16 * Cp * OCp. */
 export function conv2d_winograd_f32_filter_workspace(geom: usize, pass: i32): i32 {
-  readGeometryWinograd(geom, pass == 1);
-  return 16 * zICp * zOCp;
+  readGeometryWinograd(geom, pass);
+  return 16 * zUS;
 }
 
 /** Output tiles of the pass (2x2 pixels each), and the tiles of one block: parts split at multiples of it. */
 export function conv2d_winograd_f32_tiles(geom: usize, pass: i32): i32 {
-  readGeometryWinograd(geom, pass == 1);
+  readGeometryWinograd(geom, pass);
   return zT;
 }
 
 export function conv2d_winograd_f32_tile_block(geom: usize, pass: i32): i32 {
-  readGeometryWinograd(geom, pass == 1);
+  readGeometryWinograd(geom, pass);
   return zTB;
 }
 
@@ -103,7 +111,7 @@ export function conv2d_winograd_f32_tile_block(geom: usize, pass: i32): i32 {
 export function conv2d_winograd_f32_forward(y: usize, x: usize, w: usize, u: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
   else {
-    readGeometryWinograd(geom, false);
+    readGeometryWinograd(geom, 0);
     run(y, x, w, u, ws, false);
   }
 }
@@ -112,14 +120,14 @@ export function conv2d_winograd_f32_forward(y: usize, x: usize, w: usize, u: usi
 export function conv2d_winograd_f32_backward_input(dx: usize, dy: usize, w: usize, u: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
   else {
-    readGeometryWinograd(geom, true);
+    readGeometryWinograd(geom, 1);
     run(dx, dy, w, u, ws, true);
   }
 }
 
 /**
  * dw (3,3,C,OC) += the filter gradient of conv from dy and x, for the part's output channels (a
- * multiple of 8 where a part starts). u: dU, shared by the parts (each uses its own columns);
+ * multiple of 8 where a part starts; 16 keeps writers on separate cache lines). u: dU, shared by the parts (each uses its own columns);
  * ws: conv2d_winograd_f32_workspace(geom, 2) floats per thread.
  */
 export function conv2d_winograd_f32_backward_filter(dw: usize, dy: usize, x: usize, u: usize, ws: usize, geom: usize): void {
@@ -128,19 +136,21 @@ export function conv2d_winograd_f32_backward_filter(dw: usize, dy: usize, x: usi
 }
 
 function backwardFilter(dw: usize, dy: usize, x: usize, dU: usize, ws: usize, geom: usize): void {
-  readGeometryWinograd(geom, false);
+  readGeometryWinograd(geom, 2);
   const ICp = zICp, OCp = zOCp, TB = zTB, ocB = zOcB, ocE = zOcE;
   if (ocB >= ocE) return;
   const ocEp = min(OCp, (ocE + 3) & ~3);
-  const V = ws, D = at(V, 16 * TB * ICp);
-  for (let r = 0; r < 16 * ICp; r++) memory.fill(at(dU, r * OCp + ocB), 0, <usize>(ocEp - ocB) << 2);
+  const V = ws, D = at(V, 16 * zVS);
+  for (let xi = 0; xi < 16; xi++) {
+    for (let c = 0; c < ICp; c++) memory.fill(at(dU, xi * zUS + c * OCp + ocB), 0, <usize>(ocEp - ocB) << 2);
+  }
   for (let t0 = 0; t0 < zT; t0 += TB) {
     const tb = min(TB, zT - t0);
     transformInput(V, x, t0, tb);
     transformOutputGradient(D, dy, t0, tb, ocB, ocE);
     for (let xi = 0; xi < 16; xi++) {
       // dU[xi] (Cp x OCp) += V[xi]^T (Cp x tb) . dM[xi] (tb x OCp), columns [ocB, ocEp)
-      gemm_f32_block(at(dU, xi * ICp * OCp), at(V, xi * TB * ICp), at(D, xi * TB * OCp), ICp, OCp, tb, 1, 0, 1, 0, ICp, ocB, ocEp);
+      gemm_f32_block(at(dU, xi * zUS), at(V, xi * zVS), at(D, xi * zMS), ICp, OCp, tb, 1, 0, 1, 0, ICp, ocB, ocEp);
     }
   }
   filterGradient(dw, dU, ocB, ocE);
@@ -149,10 +159,10 @@ function backwardFilter(dw: usize, dy: usize, x: usize, dU: usize, ws: usize, ge
 /** The forward pipeline over the part's tile blocks; `flip`: backward_input's (flipped, transposed) weights, accumulating. */
 function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool): void {
   const ICp = zICp, OCp = zOCp, TB = zTB;
-  const V = ws, M = at(V, 16 * TB * ICp);
+  const V = ws, M = at(V, 16 * zVS);
   if (!zUReady) {
     if (flip) {
-      const wt = at(M, 16 * TB * OCp);
+      const wt = at(M, 16 * zMS);
       flipTranspose(wt, w);
       transformFilter(U, wt);
     } else {
@@ -164,7 +174,7 @@ function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool):
     transformInput(V, inp, t0, tb);
     for (let xi = 0; xi < 16; xi++) {
       // M[xi] (tb x OCp) = V[xi] (tb x Cp) . U[xi] (Cp x OCp)
-      gemm_f32(at(M, xi * TB * OCp), at(V, xi * TB * ICp), at(U, xi * ICp * OCp), tb, OCp, ICp, 0, 0, 0);
+      gemm_f32(at(M, xi * zMS), at(V, xi * zVS), at(U, xi * zUS), tb, OCp, ICp, 0, 0, 0);
     }
     transformOutput(out, M, t0, tb, flip);
   }
@@ -234,9 +244,9 @@ function flipTranspose(wt: usize, w: usize): void {
 /** U[xi][ic][oc] = (G g G^T)[xi] with g = w's 3x3 taps of (ic, oc); w (3,3,IC,OC). */
 function transformFilter(U: usize, w: usize): void {
   const IC = zIC, OC = zOC, OCp = zOCp;
-  memory.fill(U, 0, <usize>(16 * zICp * OCp) << 2);
+  memory.fill(U, 0, <usize>(16 * zUS) << 2);
   const half = f32x4.splat(0.5);
-  const xiStride = <usize>(zICp * OCp) << 2, tap = <usize>(IC * OC) << 2;
+  const xiStride = <usize>zUS << 2, tap = <usize>(IC * OC) << 2;
   for (let ic = 0; ic < IC; ic++) {
     for (let oc = 0; oc < OC; oc += 4) {
       const lanes = min(4, OC - oc);
@@ -274,7 +284,7 @@ function transformFilter(U: usize, w: usize): void {
 /** V[xi][t - t0][c] = (B^T d B)[xi] of tile t's 4x4 input patch, for tiles t0 .. t0+tb-1. */
 function transformInput(V: usize, inp: usize, t0: i32, tb: i32): void {
   const IC = zIC, ICp = zICp, IH = zIH, IW = zIW;
-  const xiStride = <usize>(zTB * ICp) << 2, rowBytes = <usize>(IW * IC) << 2, pixBytes = <usize>IC << 2;
+  const xiStride = <usize>zVS << 2, rowBytes = <usize>(IW * IC) << 2, pixBytes = <usize>IC << 2;
   const zero = f32x4.splat(0);
   for (let t = t0; t < t0 + tb; t++) {
     const tile = t % (zTH * zTW), n = t / (zTH * zTW);
@@ -341,7 +351,7 @@ function transformInput(V: usize, inp: usize, t0: i32, tb: i32): void {
 /** out's 2x2 pixels of each tile = A^T M A (or += when `accumulate`), inside the output only. */
 function transformOutput(out: usize, M: usize, t0: i32, tb: i32, accumulate: bool): void {
   const OC = zOC, OCp = zOCp, OH = zOH, OW = zOW;
-  const xiStride = <usize>(zTB * OCp) << 2, rowBytes = <usize>(OW * OC) << 2, pixBytes = <usize>OC << 2;
+  const xiStride = <usize>zMS << 2, rowBytes = <usize>(OW * OC) << 2, pixBytes = <usize>OC << 2;
   for (let t = t0; t < t0 + tb; t++) {
     const tile = t % (zTH * zTW), n = t / (zTH * zTW);
     const oy = (tile / zTW) * 2, ox = (tile % zTW) * 2;
@@ -387,7 +397,7 @@ function transformOutput(out: usize, M: usize, t0: i32, tb: i32, accumulate: boo
 /** dM[xi][t - t0][oc] = (A dY A^T)[xi] of tile t's 2x2 output gradient (zero outside the output), oc in [ocB, ocE). */
 function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32, ocB: i32, ocE: i32): void {
   const OC = zOC, OCp = zOCp, OH = zOH, OW = zOW;
-  const xiStride = <usize>(zTB * OCp) << 2, rowBytes = <usize>(OW * OC) << 2, pixBytes = <usize>OC << 2;
+  const xiStride = <usize>zMS << 2, rowBytes = <usize>(OW * OC) << 2, pixBytes = <usize>OC << 2;
   const zero = f32x4.splat(0);
   for (let t = t0; t < t0 + tb; t++) {
     const tile = t % (zTH * zTW), n = t / (zTH * zTW);
@@ -425,7 +435,7 @@ function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32, ocB: i32
 /** dw[ky][kx][c][oc] += (G^T dU G)[ky][kx] for every c and oc in [ocB, ocE). */
 function filterGradient(dw: usize, dU: usize, ocB: i32, ocE: i32): void {
   const C = zIC, OC = zOC, ICp = zICp, OCp = zOCp;
-  const xiStride = <usize>(ICp * OCp) << 2, tap = <usize>(C * OC) << 2;
+  const xiStride = <usize>zUS << 2, tap = <usize>(C * OC) << 2;
   const half = f32x4.splat(0.5);
   for (let c = 0; c < C; c++) {
     for (let oc = ocB; oc < ocE; oc += 4) {

@@ -40,7 +40,7 @@ export interface WinogradPart {
  * accumulate. `geometry(t, part)` writes thread t's geometry block (with its part) and returns its
  * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
  * (after one call has transformed the filter); backward_filter splits the output channels at
- * multiples of 8: every element gets the arithmetic of a one-thread call, bit for bit.
+ * multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
  */
 export function runWinograd(
   e: Engine, pass: WinogradPass, oc: number, threads: number, geometry: (t: number, part?: WinogradPart) => number,
@@ -51,24 +51,28 @@ export function runWinograd(
   const kernel = (["conv2d_winograd_f32_forward", "conv2d_winograd_f32_backward_input", "conv2d_winograd_f32_backward_filter"] as const)[pass];
   let parts: [number, number][] = [];
   if (threads > 1) {
-    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(oc, threads, 8);
+    // dw's columns at multiples of 16 floats: a 64-byte cache line never has two writers
+    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(oc, threads, 16);
     else {
       const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
       parts = splitRange(tiles, threads, block);
     }
   }
-  const wsFloats = k.conv2d_winograd_f32_workspace(geom0, pass);
-  const u = e.empty([k.conv2d_winograd_f32_filter_workspace(geom0, pass)], "f32", "conv2d Winograd filter workspace");
-  const ws = e.empty([wsFloats * Math.max(1, parts.length)], "f32", "conv2d Winograd workspace");
+  // u and each thread's ws start on a cache line (64 bytes) of their own
+  const line = 16, up = (floats: number) => Math.ceil(floats / line) * line;
+  const wsFloats = up(k.conv2d_winograd_f32_workspace(geom0, pass));
+  const u = e.empty([k.conv2d_winograd_f32_filter_workspace(geom0, pass) + line], "f32", "conv2d Winograd filter workspace");
+  const ws = e.empty([wsFloats * Math.max(1, parts.length) + line], "f32", "conv2d Winograd workspace");
+  const uPtr = Math.ceil(u.ptr / 64) * 64, wsPtr = Math.ceil(ws.ptr / 64) * 64;
   try {
     if (parts.length <= 1) {
-      k[kernel](out, a, b, u.ptr, ws.ptr, geometry(0));
+      k[kernel](out, a, b, uPtr, wsPtr, geometry(0));
     } else if (pass === WINOGRAD_BACKWARD_FILTER) {
-      e.parallel(kernel, parts.map(([ocBegin, ocEnd], t) => [out, a, b, u.ptr, ws.ptr + 4 * wsFloats * t, geometry(t, { ocBegin, ocEnd })]));
+      e.parallel(kernel, parts.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { ocBegin, ocEnd })]));
     } else {
       // transform the filter once (an empty tile range), then disjoint tile ranges
-      k[kernel](out, a, b, u.ptr, ws.ptr, geometry(0, { rowBegin: 0, rowEnd: 0 }));
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, u.ptr, ws.ptr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd, wtReady: true })]));
+      k[kernel](out, a, b, uPtr, wsPtr, geometry(0, { rowBegin: 0, rowEnd: 0 }));
+      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd, wtReady: true })]));
     }
   } finally {
     ws.dispose();
