@@ -1,5 +1,6 @@
 import { simd, threads as wasmThreads } from "wasm-feature-detect";
-import { checkInt, fail, fmtShape, SimdnetError } from "./errors.js";
+import { checkInt, fail, fmtShape, fmtValue, SimdnetError } from "./errors.js";
+import { checkOptions, checkShapeArg } from "./ops/common.js";
 import { Heap } from "./memory.js";
 import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
@@ -140,11 +141,15 @@ export class Engine {
     return this.kernels.memory;
   }
 
-  /** A new tensor with uninitialised contents unless `values` is given. */
+  /** A new tensor with uninitialised contents. */
   empty(shape: Shape, dtype: DType = "f32", what = "a tensor"): Tensor {
-    for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) fail("tensor", `invalid shape ${fmtShape(shape)}`);
-    }
+    return this.allocTensor("Engine.empty", shape, dtype, what);
+  }
+
+  /** A new tensor of `shape` (checked: an array of integers >= 0; errors name `op`), uninitialised. */
+  private allocTensor(op: string, shape: Shape, dtype: DType, what = "a tensor"): Tensor {
+    checkShapeArg(op, "shape", shape, { min: 0 });
+    if (dtype !== "f32" && dtype !== "i32") fail(op, `dtype must be "f32" or "i32", got ${fmtValue(dtype)}`);
     const ptr = this.heap.alloc(sizeOf(shape) * 4, `${what} of shape ${fmtShape(shape)}`);
     const t = new Tensor(this, ptr, [...shape], dtype);
     this.scopes[this.scopes.length - 1]?.push(t);
@@ -153,17 +158,17 @@ export class Engine {
 
   /** A new float32 tensor holding `values` (copied) or zeros. */
   tensor(shape: Shape, values?: ArrayLike<number>): Tensor {
-    const t = this.empty(shape);
+    const t = this.allocTensor("Engine.tensor", shape, "f32");
     return values ? this.setOrDispose(t, values) : this.fillZero(t);
   }
 
   zeros(shape: Shape): Tensor {
-    return this.fillZero(this.empty(shape));
+    return this.fillZero(this.allocTensor("Engine.zeros", shape, "f32"));
   }
 
   /** A new int32 tensor (class labels, indices). */
   ints(shape: Shape, values?: ArrayLike<number>): Tensor {
-    const t = this.empty(shape, "i32");
+    const t = this.allocTensor("Engine.ints", shape, "i32");
     if (values) return this.setOrDispose(t, values);
     t.ints.fill(0);
     return t;
@@ -226,10 +231,11 @@ export class Engine {
  * `threadTimeoutMs` makes that call throw and the engine continue on one thread (InitOptions).
  */
 export async function init(options: InitOptions = {}): Promise<Engine> {
+  checkOptions("init", "options", options);
   const auto = !options.build || options.build === "auto";
   const threads = checkInt("init", "threads", options.threads ?? 1, 1);
   const timeoutMs = options.threadTimeoutMs ?? DEFAULT_THREAD_TIMEOUT_MS;
-  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) fail("init", `threadTimeoutMs must be a number > 0 (ms), got ${timeoutMs}`);
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) fail("init", `threadTimeoutMs must be a number > 0 (ms), got ${fmtValue(timeoutMs)}`);
   if (threads > 256) fail("init", `threads must be at most 256, got ${threads}`);
   if (threads > 1 && !auto && options.build !== "threads") {
     fail("init", `threads: ${threads} needs the 'threads' build (SIMD), not '${options.build}'`);

@@ -1,4 +1,4 @@
-import { fail, fmtShape, SimdnetError } from "./errors.js";
+import { fail, fmtShape, fmtValue, SimdnetError } from "./errors.js";
 import type { Engine } from "./engine.js";
 
 export type DType = "f32" | "i32";
@@ -55,6 +55,9 @@ export class Tensor {
 
   /** Copies `values` in; their length must equal the tensor's size. */
   set(values: ArrayLike<number>): this {
+    if (values === null || typeof values !== "object" || typeof values.length !== "number") {
+      fail("Tensor.set", `values must be an array or typed array of numbers, got ${fmtValue(values)}`);
+    }
     if (values.length !== this.size) {
       fail("Tensor.set", `got ${values.length} values for a tensor of shape ${fmtShape(this.shape)} (${this.size})`);
     }

@@ -275,7 +275,7 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
       expect(() => conv2d(x, w, null, {}, e.zeros([1, 3, 3, 7]))).toThrow("conv2d: out must have shape [1,3,3,8], got [1,3,3,7]");
       expect(() => conv2dBackward(e.zeros([1, 3, 3, 7]), x, w)).toThrow("conv2dBackward: dy must have shape [1,3,3,8], got [1,3,3,7]");
       expect(() => conv2dBackward(e.zeros([1, 3, 3, 8]), x, w, {}, { dw: e.zeros([3, 3, 4, 7]) })).toThrow("conv2dBackward: dw must have shape [3,3,4,8], got [3,3,4,7]");
-      expect(() => conv2dOutputShape([1, 5, 5, 4], [3, 3, 4], {})).toThrow("conv2d: w must have rank 4 with positive integer dimensions, got shape [3,3,4]");
+      expect(() => conv2dOutputShape([1, 5, 5, 4], [3, 3, 4], {})).toThrow("conv2dOutputShape: wShape must be an array of 4 integers >= 1, got [3,3,4]");
       const xt = e.zeros([1, 3, 3, 4]);
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 5]))).toThrow("convTranspose2d: x [1,3,3,4] has 4 channels but w [3,3,2,5] expects 5");
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { strides: 2, outputPadding: 2 })).toThrow(

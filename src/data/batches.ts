@@ -1,7 +1,7 @@
 // Mini-batches for training: a seeded shuffle, images converted from bytes to float32 NHWC
 // [B, H, W, 1] (scaled to [0, 1], or standardised), labels as Int32Array (what
 // softmaxCrossEntropy takes through engine.ints).
-import { checkInt, fail } from "../errors.js";
+import { checkInt, fail, fmtValue } from "../errors.js";
 import type { LabeledImages } from "./mnist.js";
 import { mulberry32 } from "../random.js";
 
@@ -10,6 +10,8 @@ export const seededRandom = mulberry32;
 
 /** A permutation of 0..n-1 (Fisher-Yates) from a seeded generator. */
 export function shuffledIndices(n: number, seed: number): Int32Array {
+  checkInt("shuffledIndices", "n", n, 0);
+  if (!Number.isInteger(seed)) fail("shuffledIndices", `seed must be an integer, got ${fmtValue(seed)}`);
   const random = seededRandom(seed);
   const idx = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
@@ -78,8 +80,11 @@ export interface BatchOptions {
 }
 
 /** Number of batches one pass over `count` items yields. */
-export const batchCount = (count: number, batchSize: number, dropLast = false): number =>
-  dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+export function batchCount(count: number, batchSize: number, dropLast = false): number {
+  checkInt("batchCount", "count", count, 0);
+  checkInt("batchCount", "batchSize", batchSize, 1);
+  return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+}
 
 /**
  * One epoch of mini-batches over a data set. Each batch gets fresh arrays (the caller may keep
@@ -90,7 +95,7 @@ export function* batches(set: LabeledImages, options: BatchOptions): Generator<B
   const op = "batches";
   const size = checkInt(op, "batchSize", options?.batchSize, 1);
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) fail(op, `seed must be an integer, got ${seed}`);
+  if (!Number.isInteger(seed)) fail(op, `seed must be an integer, got ${fmtValue(seed)}`);
   const normalize = options.normalize ?? "unit";
   affine(op, normalize); // validate before the first batch
   const order = options.shuffle === false ? Int32Array.from({ length: set.count }, (_, i) => i) : shuffledIndices(set.count, seed);

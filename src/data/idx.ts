@@ -5,6 +5,7 @@
 // Files may be gzip-compressed (.gz); gunzip uses the standard DecompressionStream (Node 18+,
 // Deno, Bun, browsers), so no dependency is needed.
 import { fail } from "../errors.js";
+import { checkShapeArg } from "../ops/common.js";
 
 export type IdxType = "u8" | "i8" | "i16" | "i32" | "f32" | "f64";
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -82,8 +83,8 @@ export function encodeIdx(dims: readonly number[], data: IdxData): Uint8Array {
   const op = "encodeIdx";
   const entry = Object.entries(TYPES).find(([, t]) => ARRAY_OF[t.type] === data?.constructor);
   if (!entry) fail(op, "data must be a Uint8Array, Int8Array, Int16Array, Int32Array, Float32Array or Float64Array");
-  if (dims.length < 1 || dims.length > 255) fail(op, `dims must have 1 to 255 entries, got ${dims.length}`);
-  if (dims.some((d) => !Number.isInteger(d) || d < 0 || d > 0xffffffff)) fail(op, `dims must be u32 integers, got [${dims.join(",")}]`);
+  checkShapeArg(op, "dims", dims, { rank: [1, 255], min: 0 });
+  if (dims.some((d) => d > 0xffffffff)) fail(op, `dims must be u32 integers, got [${dims.join(",")}]`);
   const count = dims.reduce((a, b) => a * b, 1);
   if (count !== data.length) fail(op, `dims [${dims.join(",")}] hold ${count} elements but data has ${data.length}`);
   const [code, { bytes: size, type }] = [Number(entry[0]), entry[1]];

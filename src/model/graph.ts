@@ -2,7 +2,8 @@
 // inference, parameter definitions with their initialisation, and the storage of each tensor
 // (own buffer, alias of its input, or in place over its input). No engine, no allocation: the
 // summary of VGG-16 at 224x224 is computed from this alone.
-import { fail, fmtShape } from "../errors.js";
+import { fail, fmtShape, fmtValue } from "../errors.js";
+import { checkShapeArg } from "../ops/common.js";
 import type { Shape } from "../tensor.js";
 import { layerKind, type LayerKind, type ParamDef } from "./layers.js";
 import { type ActivationName, type AnyNodeSpec, type GraphSpec, isSequential, type AnyLayerSpec, type ModelSpec, sequentialToGraph } from "./spec.js";
@@ -60,6 +61,7 @@ export function toGraphSpec(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shape
     fail("model", "a graph spec needs arrays inputs, nodes and outputs");
   }
   if (inputShape) {
+    checkShapeArg("model", "inputShape", inputShape, { rank: [1, Infinity] });
     if (spec.inputs.length !== 1) fail("model", `options.inputShape overrides a single input, but the graph has ${spec.inputs.length}`);
     return { ...spec, inputs: [{ name: spec.inputs[0]!.name, shape: [...inputShape] }] };
   }
@@ -71,16 +73,16 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
   const g = toGraphSpec(spec, inputShape);
   const shapes = new Map<string, Shape>();
   for (const inp of g.inputs) {
-    if (typeof inp.name !== "string" || !inp.name) fail("model", "every graph input needs a name");
+    if (!inp || typeof inp.name !== "string" || !inp.name) fail("model", `every graph input needs a name, got ${fmtValue(inp)}`);
     if (shapes.has(inp.name)) fail("model", `duplicate input name '${inp.name}'`);
     if (!Array.isArray(inp.shape) || inp.shape.length === 0 || inp.shape.some((d) => !Number.isInteger(d) || d < 1)) {
-      fail("model", `input '${inp.name}' needs a per-image shape of positive integers (e.g. [28, 28, 1]), got ${JSON.stringify(inp.shape)}`);
+      fail("model", `input '${inp.name}' needs a per-image shape of positive integers (e.g. [28, 28, 1]), got ${fmtValue(inp.shape)}`);
     }
     shapes.set(inp.name, [...inp.shape]);
   }
   const byName = new Map<string, AnyNodeSpec>();
   for (const n of g.nodes as AnyNodeSpec[]) {
-    if (!n || typeof n.name !== "string" || !n.name) fail("model", `every node needs a name, got ${JSON.stringify(n)}`);
+    if (!n || typeof n.name !== "string" || !n.name) fail("model", `every node needs a name, got ${fmtValue(n)}`);
     if (byName.has(n.name) || shapes.has(n.name)) fail("model", `duplicate name '${n.name}'`);
     if (!Array.isArray(n.inputs)) fail("model", `node '${n.name}' needs an inputs array`);
     byName.set(n.name, n);
@@ -148,7 +150,7 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
   for (const n of nodes) {
     const defs = n.kind.params?.(n.spec, n.inputShapes, n.shape) ?? [];
     const auto = n.spec.init ?? (reluFollows(n) ? "he" : "xavier");
-    if (auto !== "he" && auto !== "xavier") fail("model", `layer '${n.name}': init must be "he" or "xavier", got ${JSON.stringify(auto)}`);
+    if (auto !== "he" && auto !== "xavier") fail("model", `layer '${n.name}': init must be "he" or "xavier", got ${fmtValue(auto)}`);
     n.params = defs.map((p) => ({
       ...p, fullName: `${n.name}.${p.name}`, init: p.init === "auto" ? auto : p.init, trainable: p.trainable ?? true,
     }));

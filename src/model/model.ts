@@ -7,6 +7,7 @@ import { checkInt, fail, fmtShape, SimdnetError } from "../errors.js";
 import { type DType, type Shape, sizeOf, Tensor } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam } from "./graph.js";
 import { fillInit, mulberry32, normalGenerator } from "./init.js";
+import { checkOptions } from "../ops/common.js";
 import { relu } from "../ops/elementwise.js";
 import { activationBackward, activationForward, type LayerBackwardContext } from "./layers.js";
 import type { AnyLayerSpec, ModelSpec } from "./spec.js";
@@ -156,6 +157,7 @@ export class Model {
     spec: ModelSpec | AnyLayerSpec[],
     options: ModelOptions = {},
   ) {
+    checkOptions("Model", "options", options);
     this.graph = compileGraph(spec, options.inputShape);
     this.seed = checkInt("Model", "seed", options.seed ?? 1, 0);
     this.hasBackward = options.backward ?? true;

@@ -1,6 +1,8 @@
 // Model definitions as plain data (in the spirit of ConvNetJS): a layer is an object with a `type`
 // and its hyper-parameters; a sequential model is an array of them; a graph names its nodes and
 // wires them by name. Nothing here allocates or touches an engine.
+import { fail, fmtValue } from "../errors.js";
+import { checkShapeArg } from "../ops/common.js";
 import type { Shape } from "../tensor.js";
 
 /** Point-wise activations a layer may apply to its own output (`activation` field). */
@@ -166,6 +168,11 @@ export const isSequential = (spec: ModelSpec): spec is SequentialSpec => Array.i
  * `<type><k>` (k counting that type from 1: conv1, conv2, pool1, dense1...), one output.
  */
 export function sequentialToGraph(spec: SequentialSpec): GraphSpec {
+  if (!spec || typeof spec !== "object" || !Array.isArray(spec.layers)) fail("model", `a sequential spec needs {inputShape, layers: [...]}, got ${fmtValue(spec)}`);
+  checkShapeArg("model", "inputShape", spec.inputShape, { rank: [1, Infinity] });
+  spec.layers.forEach((layer, i) => {
+    if (!layer || typeof layer !== "object") fail("model", `layers[${i}] must be a layer spec object, got ${fmtValue(layer)}`);
+  });
   const counts = new Map<string, number>();
   let prev = "input";
   const nodes = spec.layers.map((layer) => {

@@ -4,7 +4,7 @@
 import { checkFinite, fail, fmtShape } from "../errors.js";
 import type { Engine } from "../engine.js";
 import type { Tensor } from "../tensor.js";
-import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkOptions, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
 export interface BatchNormOptions {
   /** Added to the variance before the square root; finite and >= 0. Default 1e-5 (ONNX). */
@@ -77,6 +77,7 @@ export function batchNormInference(
   options: BatchNormOptions = {}, out?: Tensor,
 ): Tensor {
   const op = "batchNormInference";
+  checkOptions(op, "options", options);
   const e = engineOf(op, x, scale, bias, mean, variance, out);
   const { rows, C } = channelsLast(op, x);
   checkChannels(op, "scale", scale, x, C);
@@ -102,6 +103,7 @@ export function batchNormTraining(
   x: Tensor, scale: Tensor, bias: Tensor, options: BatchNormTrainingOptions = {}, out?: Tensor,
 ): BatchNormSaved {
   const op = "batchNormTraining";
+  checkOptions(op, "options", options);
   const { runningMean, runningVar } = options;
   const e = engineOf(op, x, scale, bias, runningMean, runningVar, out);
   const { rows, C } = channelsLast(op, x);

@@ -1,6 +1,6 @@
 // Argument checking and output allocation shared by every op wrapper.
 import type { Engine } from "../engine.js";
-import { fail, fmtShape } from "../errors.js";
+import { fail, fmtShape, fmtValue } from "../errors.js";
 import type { DType, Shape, Tensor } from "../tensor.js";
 
 export interface TensorSpec {
@@ -18,6 +18,44 @@ export function checkTensor(op: string, arg: string, t: Tensor, spec: TensorSpec
   const dtype = spec.dtype ?? "f32";
   if (t.dtype !== dtype) fail(op, `${arg} must be ${dtype}, got ${t.dtype}`);
   return t;
+}
+
+export interface ShapeArgSpec {
+  /** The rank: exact, or an inclusive range [lo, hi]. Default: any rank (0 included). */
+  rank?: number | readonly [number, number];
+  /** The smallest dimension allowed: 1 (default), or 0 where empty tensors are fine. */
+  min?: number;
+}
+
+/**
+ * Checks a shape passed as an argument (xShape, wShape, an engine.tensor shape...): a plain array
+ * of integers >= spec.min with the given rank. Anything else fails naming the op and the argument,
+ * e.g. `conv2dBackwardInput: xShape must be an array of 4 integers >= 1, got {"pads":1}`.
+ */
+export function checkShapeArg(op: string, arg: string, shape: unknown, spec: ShapeArgSpec = {}): Shape {
+  const min = spec.min ?? 1;
+  const [lo, hi] = spec.rank === undefined ? [0, Infinity] : typeof spec.rank === "number" ? [spec.rank, spec.rank] : spec.rank;
+  let ok = Array.isArray(shape) && shape.length >= lo && shape.length <= hi;
+  // a for loop, not every(): every() skips holes ([1, , 3])
+  for (let i = 0; ok && i < (shape as unknown[]).length; i++) {
+    const d = (shape as unknown[])[i];
+    ok = Number.isInteger(d) && (d as number) >= min;
+  }
+  if (!ok) {
+    const count = lo === hi ? `${lo} ` : hi === Infinity ? (lo > 0 ? `${lo} or more ` : "") : `${lo} to ${hi} `;
+    const isTensor = typeof shape === "object" && shape !== null && "ptr" in shape && "shape" in shape;
+    fail(op, `${arg} must be an array of ${count}integer${lo === 1 && hi === 1 ? "" : "s"} >= ${min}, got ${fmtValue(shape)}${isTensor ? " (pass its .shape)" : ""}`);
+  }
+  return shape as Shape;
+}
+
+/** An options argument: undefined (the defaults) or a plain object; returns it or {}. */
+export function checkOptions<T extends object>(op: string, arg: string, options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  if (options === null || typeof options !== "object" || Array.isArray(options) || "ptr" in options) {
+    fail(op, `${arg} must be an object, got ${fmtValue(options)}`);
+  }
+  return options;
 }
 
 /** Checks that `t` has exactly `shape`. */

@@ -1,8 +1,8 @@
 // Concatenation along any axis (Inception's channel concat is axis -1 of NHWC) and its gradient,
 // the split. Kernels: assembly/concat.ts (one strided block copy per input).
-import { fail, fmtShape } from "../errors.js";
+import { fail, fmtShape, fmtValue } from "../errors.js";
 import { type Shape, sizeOf, Tensor } from "../tensor.js";
-import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
 /** The normalised axis and, per input, its columns in the [outer, cols] view; checks agreement. */
 function concatPlan(op: string, shapes: Shape[], axis: number, argName: string) {
@@ -10,7 +10,7 @@ function concatPlan(op: string, shapes: Shape[], axis: number, argName: string) 
   const rank = shapes[0]!.length;
   if (rank === 0) fail(op, `${argName}[0] must have rank >= 1, got shape []`);
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
-    fail(op, `axis must be an integer in [${-rank}, ${rank - 1}] for rank-${rank} inputs, got ${axis}`);
+    fail(op, `axis must be an integer in [${-rank}, ${rank - 1}] for rank-${rank} inputs, got ${fmtValue(axis)}`);
   }
   const ax = axis < 0 ? axis + rank : axis;
   const first = shapes[0]!;
@@ -69,8 +69,8 @@ export function concatBackward(dy: Tensor, inputs: (Shape | Tensor)[], axis = -1
   }
   const shapes = inputs.map((s, k) => {
     if (s instanceof Tensor) return s.shape;
-    if (!Array.isArray(s) || s.some((d) => !Number.isInteger(d) || d < 0)) fail(op, `inputs[${k}] must be a shape or a Tensor`);
-    return s as Shape;
+    if (!Array.isArray(s)) fail(op, `inputs[${k}] must be a shape (an array of integers >= 0) or a Tensor, got ${fmtValue(s)}`);
+    return checkShapeArg(op, `inputs[${k}]`, s, { min: 0 });
   });
   const e = engineOf(op, dy, ...(grads ?? []));
   const plan = concatPlan(op, shapes, axis, "inputs");

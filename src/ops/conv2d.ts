@@ -6,9 +6,9 @@
 //   convTranspose2d dx           = conv forward
 //   convTranspose2d dw           = conv backward_filter with x and dy swapped
 import type { Engine } from "../engine.js";
-import { checkInt, fail, fmtShape } from "../errors.js";
+import { checkInt, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
-import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { gemmThreaded, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
@@ -90,21 +90,21 @@ const convWork = (g: Geometry) => g.n * g.oh * g.ow * g.oc * g.kh * g.kw * (g.c 
 function pair(op: string, name: string, v: number | readonly number[] | undefined, dflt: number, min: number): [number, number] {
   if (v === undefined) return [dflt, dflt];
   const arr = typeof v === "number" ? [v, v] : v;
-  if (!Array.isArray(arr) || arr.length !== 2) fail(op, `${name} must be a number or [h, w], got ${JSON.stringify(v)}`);
+  if (!Array.isArray(arr) || arr.length !== 2) fail(op, `${name} must be a number or [h, w], got ${fmtValue(v)}`);
   return [checkInt(op, `${name}[0]`, arr[0]!, min), checkInt(op, `${name}[1]`, arr[1]!, min)];
 }
 
 function explicitPads(op: string, v: Conv2dOptions["pads"]): [number, number, number, number] {
   if (v === undefined) return [0, 0, 0, 0];
   const arr = typeof v === "number" ? [v, v, v, v] : v;
-  if (!Array.isArray(arr) || arr.length !== 4) fail(op, `pads must be a number or [top, left, bottom, right], got ${JSON.stringify(v)}`);
+  if (!Array.isArray(arr) || arr.length !== 4) fail(op, `pads must be a number or [top, left, bottom, right], got ${fmtValue(v)}`);
   return arr.map((p, i) => checkInt(op, `pads[${i}]`, p, 0)) as [number, number, number, number];
 }
 
 function autoPadOf(op: string, options: Conv2dOptions): AutoPad {
   const a = options.autoPad ?? "NOTSET";
   if (!["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].includes(a)) {
-    fail(op, `autoPad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got ${JSON.stringify(a)}`);
+    fail(op, `autoPad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got ${fmtValue(a)}`);
   }
   if (a !== "NOTSET" && options.pads !== undefined) fail(op, `pads cannot be given with autoPad ${a}`);
   return a;
@@ -118,6 +118,7 @@ function checkShape4(op: string, name: string, shape: Shape): void {
 
 /** The geometry of conv2d(x, w) and the bottom/right pads. */
 function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dOptions): Geometry {
+  checkOptions(op, "options", options);
   checkShape4(op, "x", xShape);
   checkShape4(op, "w", wShape);
   const [n, h, w, c] = xShape as [number, number, number, number];
@@ -159,6 +160,7 @@ function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dO
  * this op's output (n, h, w, c = Cout) and the conv's output is this op's input (oh, ow, oc = Cin).
  */
 function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options: ConvTranspose2dOptions): Geometry {
+  checkOptions(op, "options", options);
   checkShape4(op, "x", xShape);
   checkShape4(op, "w", wShape);
   const [n, ih, iw, cin] = xShape as [number, number, number, number];
@@ -180,7 +182,7 @@ function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options
   let target: [number, number] | undefined;
   if (options.outputShape !== undefined) {
     const os = options.outputShape;
-    if (!Array.isArray(os) || os.length !== 2) fail(op, `outputShape must be [height, width], got ${JSON.stringify(os)}`);
+    if (!Array.isArray(os) || os.length !== 2) fail(op, `outputShape must be [height, width], got ${fmtValue(os)}`);
     target = [checkInt(op, "outputShape[0]", os[0], 1), checkInt(op, "outputShape[1]", os[1], 1)];
   } else if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
     target = [ih * sh, iw * sw];
@@ -205,12 +207,16 @@ function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options
 
 /** conv2d's output shape [N, OH, OW, OC] for x [N,H,W,C] and w [KH,KW,C/groups,OC]; throws on bad arguments. */
 export function conv2dOutputShape(xShape: Shape, wShape: Shape, options: Conv2dOptions = {}): [number, number, number, number] {
+  checkShapeArg("conv2dOutputShape", "xShape", xShape, { rank: 4 });
+  checkShapeArg("conv2dOutputShape", "wShape", wShape, { rank: 4 });
   const g = convGeometry("conv2d", xShape, wShape, options);
   return [g.n, g.oh, g.ow, g.oc];
 }
 
 /** convTranspose2d's output shape [N, OH, OW, Cout] for x [N,H,W,Cin] and w [KH,KW,Cout/groups,Cin]. */
 export function convTranspose2dOutputShape(xShape: Shape, wShape: Shape, options: ConvTranspose2dOptions = {}): [number, number, number, number] {
+  checkShapeArg("convTranspose2dOutputShape", "xShape", xShape, { rank: 4 });
+  checkShapeArg("convTranspose2dOutputShape", "wShape", wShape, { rank: 4 });
   const g = convTransposeGeometry("convTranspose2d", xShape, wShape, options);
   return [g.n, g.h, g.w, g.c];
 }
@@ -387,6 +393,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, option
   const op = "conv2dBackwardInput";
   const e = engineOf(op, dy, w, dx);
   checkTensor(op, "w", w, { rank: 4 });
+  checkShapeArg(op, "xShape", xShape, { rank: 4 });
   const g = backwardGeometry(op, dy, xShape, w.shape, options);
   const out = gradTensor(op, "dx", e, xShape, dx);
   runBackwardInput(e, g, out, dy, w);
@@ -401,17 +408,16 @@ export function conv2dBackwardFilter(dy: Tensor, x: Tensor, wShape: Shape, optio
   const op = "conv2dBackwardFilter";
   const e = engineOf(op, dy, x, dw);
   checkTensor(op, "x", x, { rank: 4 });
+  checkShapeArg(op, "wShape", wShape, { rank: 4 });
   const g = backwardGeometry(op, dy, x.shape, wShape, options);
   const out = gradTensor(op, "dw", e, wShape, dw);
   runBackwardFilter(e, g, out, dy, x);
   return out;
 }
 
-/** The conv geometry of a backward call, with dy checked against it. */
+/** The conv geometry of a backward call, with dy checked against it (the callers check the shapes' ranks). */
 function backwardGeometry(op: string, dy: Tensor, xShape: Shape, wShape: Shape, options: Conv2dOptions): Geometry {
   checkTensor(op, "dy", dy, { rank: 4 });
-  if (xShape.length !== 4) fail(op, `the input shape must have rank 4 (NHWC), got ${fmtShape(xShape)}`);
-  if (wShape.length !== 4) fail(op, `the weight shape must have rank 4 ([KH,KW,C/groups,OC]), got ${fmtShape(wShape)}`);
   const g = convGeometry(op, xShape, wShape, options);
   checkShape(op, "dy", dy, [g.n, g.oh, g.ow, g.oc]);
   return g;

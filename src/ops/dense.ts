@@ -4,7 +4,7 @@
 import type { Engine } from "../engine.js";
 import { checkFinite, fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
-import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkOptions, checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { gemmThreaded } from "../threads/parallel.js";
 
 /** Transpose flags of matmul / gemm: op(A) = transA ? A^T : A, likewise for B. */
@@ -120,8 +120,7 @@ function productDims(op: string, a: Tensor, b: Tensor, transA: boolean, transB: 
 }
 
 function flags(op: string, options: MatmulOptions): [boolean, boolean] {
-  if (!options || typeof options !== "object") fail(op, "options must be an object");
-  const { transA = false, transB = false } = options;
+  const { transA = false, transB = false } = checkOptions(op, "options", options);
   if (typeof transA !== "boolean") fail(op, `transA must be a boolean, got ${String(transA)}`);
   if (typeof transB !== "boolean") fail(op, `transB must be a boolean, got ${String(transB)}`);
   return [transA, transB];

@@ -1,6 +1,6 @@
 // Dropout (inverted: kept values are scaled by 1 / (1 - rate) in training, so inference is the
 // identity). Kernels: assembly/dropout.ts. Any shape.
-import { checkFinite, fail, fmtShape } from "../errors.js";
+import { checkFinite, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { sameShape } from "./elementwise.js";
@@ -16,7 +16,7 @@ export interface DropoutOptions {
 }
 
 function checkRate(op: string, options: DropoutOptions): number {
-  if (!options || typeof options !== "object") fail(op, `options must be an object {rate, training?, seed?}, got ${options}`);
+  if (!options || typeof options !== "object") fail(op, `options must be an object {rate, training?, seed?}, got ${fmtValue(options)}`);
   const rate = checkFinite(op, "rate", options.rate);
   if (rate < 0 || rate >= 1) fail(op, `rate must be in [0, 1), got ${rate}`);
   return rate;
@@ -38,7 +38,7 @@ export function dropout(x: Tensor, options: DropoutOptions, out?: Tensor): { y: 
     return { y, mask: null };
   }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) fail(op, `seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) fail(op, `seed must be an integer in [0, 2^32), got ${fmtValue(seed)}`);
   const y = outputTensor(op, e, x.shape, out);
   const mask = e.empty(x.shape, "f32", "dropout mask");
   e.kernels.dropout_f32_training(y.ptr, mask.ptr, x.ptr, rate, seed, x.size);

@@ -1,5 +1,5 @@
 // Element-wise ops: ReLU, residual add, and the accumulation primitives. Kernels: assembly/elementwise.ts.
-import { fail, fmtShape } from "../errors.js";
+import { fail, fmtShape, fmtValue } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
@@ -51,7 +51,7 @@ export function axpy(y: Tensor, x: Tensor, alpha: number): Tensor {
   checkTensor("axpy", "y", y);
   checkTensor("axpy", "x", x);
   sameShape("axpy", "y", y, "x", x);
-  if (!Number.isFinite(alpha)) fail("axpy", `alpha must be finite, got ${alpha}`);
+  if (!Number.isFinite(alpha)) fail("axpy", `alpha must be finite, got ${fmtValue(alpha)}`);
   e.kernels.axpy_f32(y.ptr, x.ptr, alpha, x.size);
   return y;
 }
@@ -74,7 +74,7 @@ export function biasBackward(dy: Tensor, db?: Tensor): Tensor {
 export function fill(t: Tensor, value: number): Tensor {
   const e = engineOf("fill", t);
   checkTensor("fill", "t", t);
-  if (!Number.isFinite(value)) fail("fill", `value must be finite, got ${value}`);
+  if (!Number.isFinite(value)) fail("fill", `value must be finite, got ${fmtValue(value)}`);
   e.kernels.fill_f32(t.ptr, value, t.size);
   return t;
 }

@@ -1,8 +1,8 @@
 // Pooling over NHWC tensors: max (with arg-max), average and global, forward and backward,
 // following ONNX MaxPool / AveragePool / GlobalMaxPool / GlobalAveragePool. Kernels: assembly/pool.ts.
-import { checkInt, fail, fmtShape } from "../errors.js";
+import { checkInt, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
-import { checkShape, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
 /** ONNX auto_pad. SAME_* pad so that out = ceil(in / stride), the odd cell going to the end
  *  (UPPER) or the start (LOWER); VALID means no padding. */
@@ -59,19 +59,15 @@ function intTuple(op: string, name: string, v: unknown, len: number, min: number
   if (v === undefined) return new Array<number>(len).fill(fallback);
   const values = typeof v === "number" ? new Array<number>(len).fill(v) : v;
   if (!Array.isArray(values) || values.length !== len) {
-    fail(op, `${name} must be a number or an array of ${len} numbers, got ${JSON.stringify(v)}`);
+    fail(op, `${name} must be a number or an array of ${len} numbers, got ${fmtValue(v)}`);
   }
   for (const x of values) checkInt(op, name, x as number, min);
   return values as number[];
 }
 
+/** An NHWC shape: 4 integers >= 1 (see checkShapeArg), at most 2^31-1 elements. */
 function checkXShape(op: string, arg: string, shape: Shape): void {
-  if (!Array.isArray(shape) || shape.length !== 4) {
-    fail(op, `${arg} must be an NHWC shape of rank 4, got ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}`);
-  }
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 1) fail(op, `${arg} ${fmtShape(shape)} must have positive integer dimensions`);
-  }
+  checkShapeArg(op, arg, shape, { rank: 4 });
   if (shape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(op, `${arg} ${fmtShape(shape)} has more than 2^31-1 elements`);
 }
 
@@ -106,7 +102,7 @@ function axis(
 /** Checks options and x's shape; returns the window geometry. */
 function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions, xArg = "x shape"): PoolGeometry {
   checkXShape(op, xArg, xShape);
-  if (!options || typeof options !== "object") fail(op, `options must be an object, got ${String(options)}`);
+  if (!options || typeof options !== "object") fail(op, `options must be an object, got ${fmtValue(options)}`);
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) fail(op, `unknown option '${key}' (expected one of ${[...OPTION_KEYS].join(", ")})`);
   }

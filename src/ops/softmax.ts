@@ -1,6 +1,6 @@
 // Softmax family over the LAST axis: a tensor of any rank >= 1 is viewed as [rows, cols] with
 // cols = its last dimension (NHWC: softmax over channels). Kernels: assembly/softmax.ts.
-import { fail, fmtShape } from "../errors.js";
+import { fail, fmtShape, fmtValue } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { sameShape } from "./elementwise.js";
@@ -92,7 +92,7 @@ export function softmaxCrossEntropyBackward(probs: Tensor, labels: Tensor, scale
   const e = engineOf(op, probs, labels, dlogits);
   const [rows, cols] = checkLabels(op, probs, "probs", labels);
   const s = scale ?? (rows === 0 ? 1 : 1 / rows);
-  if (typeof s !== "number" || !Number.isFinite(s)) fail(op, `scale must be a finite number, got ${s}`);
+  if (typeof s !== "number" || !Number.isFinite(s)) fail(op, `scale must be a finite number, got ${fmtValue(s)}`);
   const g = gradTensor(op, "dlogits", e, probs.shape, dlogits);
   e.kernels.softmax_cross_entropy_f32_backward(g.ptr, probs.ptr, labels.ptr, s, rows, cols);
   return g;

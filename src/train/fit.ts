@@ -3,7 +3,8 @@
 // probability and gradient tensors); a step allocates nothing in wasm memory.
 import { type Batch, batchCount, batches, type Normalization } from "../data/batches.js";
 import type { LabeledImages } from "../data/mnist.js";
-import { fail } from "../errors.js";
+import { checkInt, fail } from "../errors.js";
+import { checkOptions } from "../ops/common.js";
 import type { Model } from "../model/model.js";
 import { fill } from "../ops/elementwise.js";
 import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from "../ops/softmax.js";
@@ -92,10 +93,12 @@ function countCorrect(scores: Tensor, labels: ArrayLike<number>, rows: number): 
  */
 export function fit(model: Model, data: LabeledImages, options: FitOptions): EpochInfo[] {
   const op = "fit";
+  if (options === undefined) fail(op, "options {epochs, batchSize, optimizer} are required");
+  checkOptions(op, "options", options);
   const classes = classesOf(op, model);
   const { epochs, batchSize, optimizer } = options;
-  if (!Number.isInteger(epochs) || epochs < 1) fail(op, `epochs must be an integer >= 1, got ${epochs}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) fail(op, `batchSize must be an integer >= 1, got ${batchSize}`);
+  checkInt(op, "epochs", epochs, 1);
+  checkInt(op, "batchSize", batchSize, 1);
   if (data.count < batchSize) fail(op, `the data set has ${data.count} images, fewer than one batch of ${batchSize}`);
   if (model.batch !== batchSize) model.plan(batchSize);
   const buffers = new LossBuffers(model, batchSize, classes);
@@ -149,8 +152,10 @@ export interface Evaluation {
 }
 
 /** Accuracy and mean loss of `model` (inference mode) over a whole data set, in batches of the planned size. */
-export function evaluate(model: Model, data: LabeledImages, { batchSize = model.batch || 100, normalize }: { batchSize?: number; normalize?: Normalization } = {}): Evaluation {
+export function evaluate(model: Model, data: LabeledImages, options: { batchSize?: number; normalize?: Normalization } = {}): Evaluation {
+  const { batchSize = model.batch || 100, normalize } = checkOptions("evaluate", "options", options);
   const classes = classesOf("evaluate", model);
+  checkInt("evaluate", "batchSize", batchSize, 1);
   if (model.batch !== batchSize) model.plan(batchSize);
   const buffers = new LossBuffers(model, batchSize, classes);
   const predictions = new Int32Array(data.count);

@@ -3,7 +3,7 @@
 // Kernels: assembly/loss.ts. Softmax cross-entropy (fused, stable) is in ops/softmax.ts and is
 // re-exported here so every loss is found in one place.
 import { checkFinite, fail, fmtShape } from "../errors.js";
-import { checkTensor, engineOf, gradTensor } from "../ops/common.js";
+import { checkOptions, checkTensor, engineOf, gradTensor } from "../ops/common.js";
 import { sameShape } from "../ops/elementwise.js";
 import type { Tensor } from "../tensor.js";
 
@@ -62,6 +62,7 @@ function checkScoresLabels(op: string, scores: Tensor, labels: Tensor): [rows: n
  */
 export function multiclassHingeLoss(scores: Tensor, labels: Tensor, options: HingeOptions = {}): number {
   const op = "multiclassHingeLoss";
+  checkOptions(op, "options", options);
   const e = engineOf(op, scores, labels);
   const [rows, cols] = checkScoresLabels(op, scores, labels);
   const margin = checkFinite(op, "margin", options.margin ?? 1);
@@ -74,6 +75,7 @@ export function multiclassHingeLoss(scores: Tensor, labels: Tensor, options: Hin
  */
 export function multiclassHingeLossBackward(scores: Tensor, labels: Tensor, options: HingeOptions & { scale?: number } = {}, dscores?: Tensor): Tensor {
   const op = "multiclassHingeLossBackward";
+  checkOptions(op, "options", options);
   const e = engineOf(op, scores, labels, dscores);
   const [rows, cols] = checkScoresLabels(op, scores, labels);
   const margin = checkFinite(op, "margin", options.margin ?? 1);

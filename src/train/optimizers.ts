@@ -4,7 +4,7 @@
 // kept outside any engine.tidy() scope and reused on every later step; dispose() frees it.
 import type { Engine } from "../engine.js";
 import { checkFinite, fail, fmtShape } from "../errors.js";
-import { checkTensor } from "../ops/common.js";
+import { checkOptions, checkTensor } from "../ops/common.js";
 import { Tensor } from "../tensor.js";
 
 /** A trainable parameter: its values and the gradient the backward pass accumulated into. */
@@ -131,7 +131,7 @@ export class SGD extends StatefulOptimizer<{ tensors: Tensor[] }> {
   readonly weightDecay: number;
 
   constructor(options: SGDOptions) {
-    super("SGD", options?.lr);
+    super("SGD", checkOptions("SGD", "options", options).lr);
     this.momentum = checkRange("SGD", "momentum", options.momentum ?? 0, 0, 1);
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = checkRange("SGD", "weightDecay", options.weightDecay ?? 0, 0, Infinity);
@@ -181,7 +181,7 @@ export class Adam extends StatefulOptimizer<AdamState> {
   readonly decoupled: boolean;
 
   constructor(options: AdamOptions = {}) {
-    super("Adam", options.lr ?? 1e-3);
+    super("Adam", checkOptions("Adam", "options", options).lr ?? 1e-3);
     this.beta1 = checkRange("Adam", "beta1", options.beta1 ?? 0.9, 0, 1);
     this.beta2 = checkRange("Adam", "beta2", options.beta2 ?? 0.999, 0, 1);
     this.eps = checkFinite("Adam", "eps", options.eps ?? 1e-8);

@@ -1,11 +1,12 @@
 // Learning-rate schedules: pure functions from a step (or epoch) index t >= 0 to a learning rate.
 // Use: `opt.lr = schedule(epoch)` before each epoch (or step).
-import { checkFinite, checkInt, fail } from "../errors.js";
+import { checkFinite, checkInt, fail, fmtValue } from "../errors.js";
+import { checkOptions } from "../ops/common.js";
 
 export type Schedule = (t: number) => number;
 
 function checkIndex(op: string, t: number): number {
-  if (!Number.isInteger(t) || t < 0) fail(op, `the step/epoch index must be an integer >= 0, got ${t}`);
+  if (!Number.isInteger(t) || t < 0) fail(op, `the step/epoch index must be an integer >= 0, got ${fmtValue(t)}`);
   return t;
 }
 
@@ -21,6 +22,8 @@ export interface StepDecayOptions {
 /** Step decay: lr * factor^floor(t / every). */
 export function stepDecay(options: StepDecayOptions): Schedule {
   const op = "stepDecay";
+  if (options === undefined) fail(op, "options {lr, every, factor?} are required");
+  checkOptions(op, "options", options);
   const lr = checkFinite(op, "lr", options.lr);
   const factor = checkFinite(op, "factor", options.factor ?? 0.1);
   if (lr < 0) fail(op, `lr must be >= 0, got ${lr}`);
@@ -46,6 +49,8 @@ export interface CosineDecayOptions {
  */
 export function cosineDecay(options: CosineDecayOptions): Schedule {
   const op = "cosineDecay";
+  if (options === undefined) fail(op, "options {lr, total, minLr?, warmup?} are required");
+  checkOptions(op, "options", options);
   const lr = checkFinite(op, "lr", options.lr);
   const minLr = checkFinite(op, "minLr", options.minLr ?? 0);
   const total = checkInt(op, "total", options.total, 1);

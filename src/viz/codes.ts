@@ -1,6 +1,7 @@
 // "CNN codes": the penultimate layer's vector per image (Model.code()), nearest neighbours in code
 // space (Krizhevsky et al. 2012, Fig. 4) and their picture.
 import { fail } from "../errors.js";
+import { checkShapeArg } from "../ops/common.js";
 import type { Model } from "../model/model.js";
 import { sizeOf } from "../tensor.js";
 import { imageCount, inputShape, planFor } from "./common.js";
@@ -76,7 +77,7 @@ export function nearestNeighbours(points: ArrayLike<number>, queries: ArrayLike<
  * the model's input shape.
  */
 export function neighbourGrid(images: ArrayLike<number>, imageShape: readonly number[], queries: number[], neighbours: number[][], options: GridOptions = {}): RgbImage {
-  const [h, w, c] = imageShape as [number, number, number];
+  const [h, w, c] = checkShapeArg("neighbourGrid", "imageShape", imageShape, { rank: 3 }) as [number, number, number];
   const per = h * w * c;
   const tile = (i: number) => {
     if (!Number.isInteger(i) || i < 0 || (i + 1) * per > images.length) fail("neighbourGrid", `image ${i} is out of range`);

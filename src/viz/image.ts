@@ -2,7 +2,7 @@
 // heat colour maps), tile grids, point scatters, and PNG encoding with fast-png. Nothing here
 // touches an engine: the same functions draw in Node, in a browser page and in a Web Worker.
 import { encode } from "fast-png";
-import { fail } from "../errors.js";
+import { checkInt, fail, fmtValue } from "../errors.js";
 
 /** An 8-bit RGB image, row-major, `data.length === width * height * 3`. */
 export interface RgbImage {
@@ -16,7 +16,7 @@ export type ColorMap = "grey" | "signed" | "heat";
 
 /** A blank image filled with one colour (default white). */
 export function blankImage(width: number, height: number, rgb: [number, number, number] = [255, 255, 255]): RgbImage {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) fail("blankImage", `size must be positive integers, got ${width}x${height}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) fail("blankImage", `size must be positive integers, got ${fmtValue(width)}x${fmtValue(height)}`);
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) data.set(rgb, i * 3);
   return { width, height, data };
@@ -35,6 +35,8 @@ function heat(t: number): [number, number, number] {
  * `range` fixes the scale instead ([lo, hi]; for signed, hi is the magnitude).
  */
 export function mapToImage(values: ArrayLike<number>, width: number, height: number, options: { colorMap?: ColorMap; range?: [number, number] } = {}): RgbImage {
+  checkInt("mapToImage", "width", width, 1);
+  checkInt("mapToImage", "height", height, 1);
   if (values.length !== width * height) fail("mapToImage", `${values.length} values for a ${width}x${height} map`);
   const cmap = options.colorMap ?? "grey";
   let lo = Infinity, hi = -Infinity;
@@ -68,6 +70,9 @@ export function mapToImage(values: ArrayLike<number>, width: number, height: num
  * all its values (or `range`). Other channel counts show the mean over channels in grey.
  */
 export function hwcToImage(values: ArrayLike<number>, height: number, width: number, channels: number, options: { range?: [number, number] } = {}): RgbImage {
+  checkInt("hwcToImage", "height", height, 1);
+  checkInt("hwcToImage", "width", width, 1);
+  checkInt("hwcToImage", "channels", channels, 1);
   if (values.length !== height * width * channels) fail("hwcToImage", `${values.length} values for [${height}, ${width}, ${channels}]`);
   if (channels !== 3) {
     const mean = new Float32Array(height * width);
@@ -92,7 +97,7 @@ export function hwcToImage(values: ArrayLike<number>, height: number, width: num
 
 /** Nearest-neighbour enlargement by an integer factor. */
 export function upscale(img: RgbImage, factor: number): RgbImage {
-  if (!Number.isInteger(factor) || factor < 1) fail("upscale", `factor must be a positive integer, got ${factor}`);
+  if (!Number.isInteger(factor) || factor < 1) fail("upscale", `factor must be a positive integer, got ${fmtValue(factor)}`);
   if (factor === 1) return img;
   const out = blankImage(img.width * factor, img.height * factor);
   for (let y = 0; y < out.height; y++) {

@@ -3,7 +3,7 @@
 // symmetrised affinities, Student-t similarities in the embedding, gradient descent with momentum,
 // per-parameter gains (delta-bar-delta) and early exaggeration, as in the paper's reference code.
 // Seeded: the same inputs and seed give the same embedding.
-import { fail } from "../errors.js";
+import { checkFinite, checkInt, fail } from "../errors.js";
 import { mulberry32, normalGenerator } from "../model/init.js";
 
 export interface TsneOptions {
@@ -23,6 +23,11 @@ export interface TsneOptions {
 }
 
 /** Squared Euclidean distances of the rows of x [n, dim]. */
+/** `x` holds (at least) n rows of `dim` numbers. */
+function checkRows(op: string, x: ArrayLike<number>, n: number, dim: number): void {
+  if (!x || typeof x.length !== "number" || x.length < n * dim) fail(op, `x must hold ${n} rows of ${dim} numbers, got ${x?.length} values`);
+}
+
 function pairwiseSquared(x: ArrayLike<number>, n: number, dim: number): Float64Array {
   const d = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
@@ -40,6 +45,10 @@ function pairwiseSquared(x: ArrayLike<number>, n: number, dim: number): Float64A
 
 /** Joint probabilities P (symmetric, sum 1) with each row's conditional at the given perplexity. */
 export function tsneAffinities(x: ArrayLike<number>, n: number, dim: number, perplexity: number): Float64Array {
+  checkRows("tsneAffinities", x, checkInt("tsneAffinities", "n", n, 2), checkInt("tsneAffinities", "dim", dim, 1));
+  if (!(checkFinite("tsneAffinities", "perplexity", perplexity) > 0 && perplexity < n)) {
+    fail("tsneAffinities", `perplexity must be in (0, ${n}) for ${n} points, got ${perplexity}`);
+  }
   const D = pairwiseSquared(x, n, dim);
   const P = new Float64Array(n * n);
   const target = Math.log(perplexity);
@@ -162,6 +171,8 @@ export function tsne(x: ArrayLike<number>, dim: number, options: TsneOptions = {
 
 /** Kullback-Leibler divergence KL(P || Q) of an embedding y [n, d] for the affinities P (for tests and monitoring). */
 export function tsneKl(P: Float64Array, y: ArrayLike<number>, n: number, d: number): number {
+  checkRows("tsneKl", y, checkInt("tsneKl", "n", n, 1), checkInt("tsneKl", "d", d, 1));
+  if (!P || P.length !== n * n) fail("tsneKl", `P must hold n * n = ${n * n} values, got ${P?.length}`);
   const num = new Float64Array(n * n);
   let sum = 0;
   for (let i = 0; i < n; i++) {
