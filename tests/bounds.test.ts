@@ -344,6 +344,28 @@ describe("options and numeric hyper-parameters of the wrong type", () => {
     });
   });
 
+  it("the grads objects of backward ops: null, numbers, arrays, tensors fail naming the op", async () => {
+    const e = await engineFor("scalar");
+    e.tidy(() => {
+      const x = e.tensor([1, 5, 5, 3], uniform(75, 5)), w = e.tensor([3, 3, 3, 4], uniform(108, 6)), dy = e.tensor([1, 3, 3, 4], uniform(36, 7));
+      const d2 = e.tensor([2, 3], uniform(6, 8)), a = e.tensor([2, 3], uniform(6, 9)), wd = e.tensor([3, 3], uniform(9, 10));
+      const c3 = e.tensor([3], [1, 1, 1]);
+      for (const bad of [null, 4, [x], x]) {
+        expectArgError(() => nn.conv2dBackward(dy, x, w, {}, bad as never), "conv2dBackward: grads must be an object, got ");
+        expectArgError(() => nn.convTranspose2dBackward(x, dy, w, {}, bad as never), "convTranspose2dBackward: grads must be an object, got ");
+        expectArgError(() => nn.denseBackward(d2, a, wd, bad as never), "denseBackward: grads must be an object, got ");
+        expectArgError(() => nn.matmulBackward(d2, a, wd, {}, bad as never), "matmulBackward: grads must be an object, got ");
+        expectArgError(() => nn.addBackward(d2, bad as never), "addBackward: grads must be an object, got ");
+        expectArgError(() => nn.preluBackward(x, x, c3, bad as never), "preluBackward: grads must be an object, got ");
+        expectArgError(() => nn.batchNormBackward(x, x, c3, c3, c3, bad as never), "batchNormBackward: grads must be an object, got ");
+      }
+      // the good calls still work, with and without grads
+      expect(nn.conv2dBackward(dy, x, w, {}, { dx: e.zeros(x.shape) }).dx.shape).toEqual([1, 5, 5, 3]);
+      expect(nn.denseBackward(d2, a, wd).dw.shape).toEqual([3, 3]);
+      expect(nn.addBackward(d2, {}).da.shape).toEqual([2, 3]);
+    });
+  });
+
   it("fit / evaluate options and batch sizes", async () => {
     const e = await engineFor("scalar");
     const model = nn.createModel(e, [{ type: "dense", units: 2 }], { inputShape: [2, 2, 1] });

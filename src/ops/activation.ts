@@ -3,7 +3,7 @@
 // over the channel (last, NHWC) axis. Forward outputs may be the input (in place).
 import { checkFinite, fail, fmtShape } from "../errors.js";
 import type { Tensor } from "../tensor.js";
-import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkOptions, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { sameShape } from "./elementwise.js";
 
 /** y = x >= 0 ? x : alpha * x, any shape (ONNX LeakyRelu; alpha defaults to 0.01). `out` may be `x`. */
@@ -68,6 +68,7 @@ export function preluBackward(
   grads: { dx?: Tensor; dslope?: Tensor } = {},
 ): { dx: Tensor; dslope: Tensor } {
   const op = "preluBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, x, slope, grads.dx, grads.dslope);
   checkTensor(op, "dy", dy);
   checkTensor(op, "x", x);

@@ -142,6 +142,7 @@ export function batchNormBackward(
   grads: { dx?: Tensor; dscale?: Tensor; dbias?: Tensor } = {},
 ): { dx: Tensor; dscale: Tensor; dbias: Tensor } {
   const op = "batchNormBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, x, scale, mean, invStd, grads.dx, grads.dscale, grads.dbias);
   const { rows, C } = channelsLast(op, x);
   checkTensor(op, "dy", dy);

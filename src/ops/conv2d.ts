@@ -372,6 +372,7 @@ export function conv2dBackward(
   wantBias = true,
 ): { dx: Tensor; dw: Tensor; db?: Tensor } {
   const op = "conv2dBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, x, w, grads.dx, grads.dw, grads.db);
   checkTensor(op, "x", x, { rank: 4 });
   checkTensor(op, "w", w, { rank: 4 });
@@ -459,6 +460,7 @@ export function convTranspose2dBackward(
   wantBias = true,
 ): { dx: Tensor; dw: Tensor; db?: Tensor } {
   const op = "convTranspose2dBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, x, w, grads.dx, grads.dw, grads.db);
   checkTensor(op, "dy", dy, { rank: 4 });
   checkTensor(op, "x", x, { rank: 4 });

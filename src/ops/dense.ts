@@ -81,6 +81,7 @@ export function denseBackward(
   dy: Tensor, x: Tensor, w: Tensor, grads: { dx?: Tensor; dw?: Tensor; db?: Tensor } = {}, wantBias = true,
 ): { dx: Tensor; dw: Tensor; db?: Tensor } {
   const op = "denseBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, x, w, grads.dx, grads.dw, grads.db);
   checkTensor(op, "dy", dy);
   checkTensor(op, "x", x);
@@ -146,6 +147,7 @@ export function matmulBackward(
   dy: Tensor, a: Tensor, b: Tensor, options: MatmulOptions = {}, grads: { da?: Tensor; db?: Tensor } = {},
 ): { da: Tensor; db: Tensor } {
   const op = "matmulBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, a, b, grads.da, grads.db);
   const [transA, transB] = flags(op, options);
   const [m, n, k] = productDims(op, a, b, transA, transB);
@@ -218,6 +220,7 @@ export function gemmBackward(
   grads: { da?: Tensor; db?: Tensor; dc?: Tensor } = {},
 ): { da: Tensor; db: Tensor; dc?: Tensor } {
   const op = "gemmBackward";
+  grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, a, b, c, grads.da, grads.db, grads.dc);
   const { alpha, beta, transA, transB } = gemmAttrs(op, options);
   const [m, n, k] = productDims(op, a, b, transA, transB);

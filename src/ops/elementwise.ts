@@ -1,7 +1,7 @@
 // Element-wise ops: ReLU, residual add, and the accumulation primitives. Kernels: assembly/elementwise.ts.
 import { fail, fmtShape, fmtValue } from "../errors.js";
 import type { Tensor } from "../tensor.js";
-import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkOptions, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
 /** y = max(x, 0). `out` may be `x` (in place). */
 export function relu(x: Tensor, out?: Tensor): Tensor {
@@ -36,6 +36,7 @@ export function add(a: Tensor, b: Tensor, out?: Tensor): Tensor {
 
 /** Gradients of add: da += dy, db += dy. */
 export function addBackward(dy: Tensor, grads: { da?: Tensor; db?: Tensor } = {}): { da: Tensor; db: Tensor } {
+  grads = checkOptions("addBackward", "grads", grads);
   const e = engineOf("addBackward", dy, grads.da, grads.db);
   checkTensor("addBackward", "dy", dy);
   const da = gradTensor("addBackward", "da", e, dy.shape, grads.da);
