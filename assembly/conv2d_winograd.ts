@@ -18,7 +18,7 @@
 // Memory from the host: `u` the transformed filter U [16][Cp][OCp] (dU for the filter gradient),
 // shared by threads; `ws` one thread's block of V and M (or dM [16][TB][OCp]). Kernels never allocate.
 // Threads: forward / backward_input split the tiles at multiples of TB (after one call with an
-// empty range has written U), backward_filter splits the output channels at multiples of 16; every
+// empty range has written U), backward_filter splits the input channels (dw's rows) at multiples of 16; every
 // element then takes the same arithmetic as in one whole call, so results never depend on the split.
 //   forward          y  = conv(x, w)                                  (overwrites y)
 //   backward_input   dx += conv(dy, w flipped, channels swapped, pads 2-PT / 2-PL)   (same machinery)
@@ -31,10 +31,11 @@ let zN: i32 = 0, zIH: i32 = 0, zIW: i32 = 0, zIC: i32 = 0, zOH: i32 = 0, zOW: i3
 let zPT: i32 = 0, zPL: i32 = 0;
 let zICp: i32 = 0, zOCp: i32 = 0, zTH: i32 = 0, zTW: i32 = 0, zT: i32 = 0, zTB: i32 = 0;
 let zUS: i32 = 0, zVS: i32 = 0, zMS: i32 = 0;
-// The call's part (geometry block fields 16-21, as assembly/conv2d.ts): tiles [zTBeg, zTEnd)
-// (forward, backward_input: "rows"), output channels [zOcB, zOcE) (backward_filter), and whether
+// The call's part (geometry block fields 16-21, as assembly/conv2d.ts): its "rows" [zRB, zRE) are
+// output tiles (forward, backward_input) or input channels, the rows of dw's (C, OC) matrices
+// (backward_filter); "wt ready" says whether
 // `u` already holds the transformed filter (forward, backward_input: "wt ready").
-let zTBeg: i32 = 0, zTEnd: i32 = 0, zOcB: i32 = 0, zOcE: i32 = 0, zUReady: bool = false;
+let zRB: i32 = 0, zRE: i32 = 0, zUReady: bool = false;
 
 /** Field 16 of a geometry block that carries a work partition ("THRD"), as in assembly/conv2d.ts. */
 const PARTITION_MAGIC: i32 = 0x54485244;
@@ -65,10 +66,9 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
   zVS = zTB * zICp + 16;
   zMS = zTB * zOCp + 16;
   if (load<i32>(geom, 64) == PARTITION_MAGIC) {
-    zTBeg = load<i32>(geom, 68); zTEnd = min(zT, load<i32>(geom, 72));
-    zOcB = load<i32>(geom, 76); zOcE = min(zOC, load<i32>(geom, 80)); zUReady = load<i32>(geom, 84) != 0;
+    zRB = load<i32>(geom, 68); zRE = load<i32>(geom, 72); zUReady = load<i32>(geom, 84) != 0;
   } else {
-    zTBeg = 0; zTEnd = zT; zOcB = 0; zOcE = zOC; zUReady = false;
+    zRB = 0; zRE = i32.MAX_VALUE; zUReady = false;
   }
 }
 
@@ -126,8 +126,8 @@ export function conv2d_winograd_f32_backward_input(dx: usize, dy: usize, w: usiz
 }
 
 /**
- * dw (3,3,C,OC) += the filter gradient of conv from dy and x, for the part's output channels (a
- * multiple of 8 where a part starts; 16 keeps writers on separate cache lines). u: dU, shared by the parts (each uses its own columns);
+ * dw (3,3,C,OC) += the filter gradient of conv from dy and x, for the part's input channels (rows of
+ * dw's matrices; a multiple of 4 where a part starts). u: dU, shared by the parts (each uses its own rows);
  * ws: conv2d_winograd_f32_workspace(geom, 2) floats per thread.
  */
 export function conv2d_winograd_f32_backward_filter(dw: usize, dy: usize, x: usize, u: usize, ws: usize, geom: usize): void {
@@ -137,23 +137,23 @@ export function conv2d_winograd_f32_backward_filter(dw: usize, dy: usize, x: usi
 
 function backwardFilter(dw: usize, dy: usize, x: usize, dU: usize, ws: usize, geom: usize): void {
   readGeometryWinograd(geom, 2);
-  const ICp = zICp, OCp = zOCp, TB = zTB, ocB = zOcB, ocE = zOcE;
-  if (ocB >= ocE) return;
-  const ocEp = min(OCp, (ocE + 3) & ~3);
+  const ICp = zICp, OCp = zOCp, TB = zTB, cB = zRB, cE = min(zRE, zIC);
+  if (cB >= cE) return;
+  const cEp = min(ICp, (cE + 3) & ~3);
   const V = ws, D = at(V, 16 * zVS);
   for (let xi = 0; xi < 16; xi++) {
-    for (let c = 0; c < ICp; c++) memory.fill(at(dU, xi * zUS + c * OCp + ocB), 0, <usize>(ocEp - ocB) << 2);
+    memory.fill(at(dU, xi * zUS + cB * OCp), 0, <usize>((cEp - cB) * OCp) << 2);
   }
   for (let t0 = 0; t0 < zT; t0 += TB) {
     const tb = min(TB, zT - t0);
-    transformInput(V, x, t0, tb);
-    transformOutputGradient(D, dy, t0, tb, ocB, ocE);
+    transformInput(V, x, t0, tb, cB, cE);
+    transformOutputGradient(D, dy, t0, tb);
     for (let xi = 0; xi < 16; xi++) {
-      // dU[xi] (Cp x OCp) += V[xi]^T (Cp x tb) . dM[xi] (tb x OCp), columns [ocB, ocEp)
-      gemm_f32_block(at(dU, xi * zUS), at(V, xi * zVS), at(D, xi * zMS), ICp, OCp, tb, 1, 0, 1, 0, ICp, ocB, ocEp);
+      // dU[xi] (Cp x OCp) += V[xi]^T (Cp x tb) . dM[xi] (tb x OCp), rows [cB, cEp)
+      gemm_f32_block(at(dU, xi * zUS), at(V, xi * zVS), at(D, xi * zMS), ICp, OCp, tb, 1, 0, 1, cB, cEp, 0, OCp);
     }
   }
-  filterGradient(dw, dU, ocB, ocE);
+  filterGradient(dw, dU, cB, cE);
 }
 
 /** The forward pipeline over the part's tile blocks; `flip`: backward_input's (flipped, transposed) weights, accumulating. */
@@ -169,9 +169,10 @@ function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool):
       transformFilter(U, w);
     }
   }
-  for (let t0 = zTBeg; t0 < zTEnd; t0 += TB) {
-    const tb = min(TB, zTEnd - t0);
-    transformInput(V, inp, t0, tb);
+  const tEnd = min(zRE, zT);
+  for (let t0 = zRB; t0 < tEnd; t0 += TB) {
+    const tb = min(TB, tEnd - t0);
+    transformInput(V, inp, t0, tb, 0, zIC);
     for (let xi = 0; xi < 16; xi++) {
       // M[xi] (tb x OCp) = V[xi] (tb x Cp) . U[xi] (Cp x OCp)
       gemm_f32(at(M, xi * zMS), at(V, xi * zVS), at(U, xi * zUS), tb, OCp, ICp, 0, 0, 0);
@@ -281,8 +282,8 @@ function transformFilter(U: usize, w: usize): void {
   v128.store(p + 3 * xiStride, c);
 }
 
-/** V[xi][t - t0][c] = (B^T d B)[xi] of tile t's 4x4 input patch, for tiles t0 .. t0+tb-1. */
-function transformInput(V: usize, inp: usize, t0: i32, tb: i32): void {
+/** V[xi][t - t0][c] = (B^T d B)[xi] of tile t's 4x4 input patch, for tiles t0 .. t0+tb-1 and channels [cB, cE) (cB % 4 == 0). */
+function transformInput(V: usize, inp: usize, t0: i32, tb: i32, cB: i32, cE: i32): void {
   const IC = zIC, ICp = zICp, IH = zIH, IW = zIW;
   const xiStride = <usize>zVS << 2, rowBytes = <usize>(IW * IC) << 2, pixBytes = <usize>IC << 2;
   const zero = f32x4.splat(0);
@@ -293,9 +294,9 @@ function transformInput(V: usize, inp: usize, t0: i32, tb: i32): void {
     const y0 = <u32>iy0 < <u32>IH, y1 = <u32>(iy0 + 1) < <u32>IH, y2 = <u32>(iy0 + 2) < <u32>IH, y3 = <u32>(iy0 + 3) < <u32>IH;
     const c0 = <u32>ix0 < <u32>IW, c1 = <u32>(ix0 + 1) < <u32>IW, c2 = <u32>(ix0 + 2) < <u32>IW, c3 = <u32>(ix0 + 3) < <u32>IW;
     const base = at(inp, ((n * IH + iy0) * IW + ix0) * IC); // patch origin (may lie outside: only read when inside)
-    let dst = at(V, (t - t0) * ICp);
-    for (let c = 0; c < IC; c += 4) {
-      const lanes = min(4, IC - c);
+    let dst = at(V, (t - t0) * ICp + cB);
+    for (let c = cB; c < cE; c += 4) {
+      const lanes = min(4, cE - c);
       const p = base + (<usize>c << 2);
       // column transform of each row: t_j = d B (over the 4 columns of a row)
       let a0 = zero, a1 = zero, a2 = zero, a3 = zero; // row 0 after d B
@@ -394,8 +395,8 @@ function transformOutput(out: usize, M: usize, t0: i32, tb: i32, accumulate: boo
   storeLanes(p, accumulate ? f32x4.add(v, loadLanes(p, lanes)) : v, lanes);
 }
 
-/** dM[xi][t - t0][oc] = (A dY A^T)[xi] of tile t's 2x2 output gradient (zero outside the output), oc in [ocB, ocE). */
-function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32, ocB: i32, ocE: i32): void {
+/** dM[xi][t - t0][oc] = (A dY A^T)[xi] of tile t's 2x2 output gradient (zero outside the output). */
+function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32): void {
   const OC = zOC, OCp = zOCp, OH = zOH, OW = zOW;
   const xiStride = <usize>zMS << 2, rowBytes = <usize>(OW * OC) << 2, pixBytes = <usize>OC << 2;
   const zero = f32x4.splat(0);
@@ -404,9 +405,9 @@ function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32, ocB: i32
     const oy = (tile / zTW) * 2, ox = (tile % zTW) * 2;
     const row1 = oy + 1 < OH, col1 = ox + 1 < OW;
     const p = at(dy, ((n * OH + oy) * OW + ox) * OC);
-    let dst = at(D, (t - t0) * OCp + ocB);
-    for (let oc = ocB; oc < ocE; oc += 4) {
-      const lanes = min(4, ocE - oc);
+    let dst = at(D, (t - t0) * OCp);
+    for (let oc = 0; oc < OC; oc += 4) {
+      const lanes = min(4, OC - oc);
       const q = p + (<usize>oc << 2);
       const e00 = loadLanes(q, lanes);
       const e01 = col1 ? loadLanes(q + pixBytes, lanes) : zero;
@@ -432,14 +433,14 @@ function transformOutputGradient(D: usize, dy: usize, t0: i32, tb: i32, ocB: i32
   v128.store(p + 3 * xiStride, f32x4.neg(r1));
 }
 
-/** dw[ky][kx][c][oc] += (G^T dU G)[ky][kx] for every c and oc in [ocB, ocE). */
-function filterGradient(dw: usize, dU: usize, ocB: i32, ocE: i32): void {
+/** dw[ky][kx][c][oc] += (G^T dU G)[ky][kx] for c in [cB, cE) and every oc. */
+function filterGradient(dw: usize, dU: usize, cB: i32, cE: i32): void {
   const C = zIC, OC = zOC, ICp = zICp, OCp = zOCp;
   const xiStride = <usize>zUS << 2, tap = <usize>(C * OC) << 2;
   const half = f32x4.splat(0.5);
-  for (let c = 0; c < C; c++) {
-    for (let oc = ocB; oc < ocE; oc += 4) {
-      const lanes = min(4, ocE - oc);
+  for (let c = cB; c < cE; c++) {
+    for (let oc = 0; oc < OC; oc += 4) {
+      const lanes = min(4, OC - oc);
       const src = at(dU, c * OCp + oc);
       // rows: q_k,j = (G^T u)[k][j] over i, for each column j
       let q00 = f32x4.splat(0), q01 = q00, q02 = q00, q03 = q00, q10 = q00, q11 = q00, q12 = q00, q13 = q00;

@@ -39,11 +39,11 @@ export interface WinogradPart {
  * forward: (y, x, w) overwrites y; backward_input: (dx, dy, w) and backward_filter: (dw, dy, x)
  * accumulate. `geometry(t, part)` writes thread t's geometry block (with its part) and returns its
  * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
- * (after one call has transformed the filter); backward_filter splits the output channels at
- * multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
+ * (after one call has transformed the filter); backward_filter splits the input channels (dw's
+ * rows) at multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
  */
 export function runWinograd(
-  e: Engine, pass: WinogradPass, oc: number, threads: number, geometry: (t: number, part?: WinogradPart) => number,
+  e: Engine, pass: WinogradPass, c: number, threads: number, geometry: (t: number, part?: WinogradPart) => number,
   out: number, a: number, b: number,
 ): void {
   const k = e.kernels;
@@ -51,8 +51,8 @@ export function runWinograd(
   const kernel = (["conv2d_winograd_f32_forward", "conv2d_winograd_f32_backward_input", "conv2d_winograd_f32_backward_filter"] as const)[pass];
   let parts: [number, number][] = [];
   if (threads > 1) {
-    // dw's columns at multiples of 16 floats: a 64-byte cache line never has two writers
-    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(oc, threads, 16);
+    // dw by input channels (its rows) at multiples of 16: each part transforms only its channels of x
+    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(c, threads, 16);
     else {
       const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
       parts = splitRange(tiles, threads, block);
@@ -68,7 +68,7 @@ export function runWinograd(
     if (parts.length <= 1) {
       k[kernel](out, a, b, uPtr, wsPtr, geometry(0));
     } else if (pass === WINOGRAD_BACKWARD_FILTER) {
-      e.parallel(kernel, parts.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { ocBegin, ocEnd })]));
+      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]));
     } else {
       // transform the filter once (an empty tile range), then disjoint tile ranges
       k[kernel](out, a, b, uPtr, wsPtr, geometry(0, { rowBegin: 0, rowEnd: 0 }));
