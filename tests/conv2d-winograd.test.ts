@@ -7,18 +7,21 @@
 // keeps direct convolution, which the dispatch test checks.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine } from "../src/index.js";
-import { useWinograd, winogradPolicy } from "../src/ops/conv2d_winograd.js";
+import { useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD, winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 const p = (pads: [number, number, number, number]): RefParams => ({ strides: [1, 1], pads, dilations: [1, 1], groups: 1 });
-const geometry = (c: number, oc: number) => ({ c, oc, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, groups: 1, oh: 8, ow: 8 });
+const geometry = (c: number, oc: number, side = 8, n = 1) => ({
+  n, h: side, w: side, c, oh: side, ow: side, oc, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, groups: 1,
+});
+const PASSES = [WINOGRAD_FORWARD, WINOGRAD_BACKWARD_INPUT, WINOGRAD_BACKWARD_FILTER] as const;
 
 /** forward + both gradients, accumulated onto non-zero starting values, vs the reference. */
 function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
-  expect(useWinograd(e, geometry(xs[3], ws[3])), "the Winograd kernels run").toBe(true);
+  for (const pass of PASSES) expect(useWinograd(e, geometry(xs[3], ws[3], 1), pass), "the Winograd kernels run").toBe(true);
   e.tidy(() => {
     const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
     const x = e.tensor(xs, xv), w = e.tensor(ws, wv), b = e.tensor([ws[3]], bv);
@@ -113,17 +116,28 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
 });
 
 describe("Winograd dispatch", () => {
-  it("takes 3x3 stride-1 one-group convs with 8+ channels in SIMD builds only", async () => {
+  it("takes 3x3 stride-1 one-group convs with 8+ channels and enough 2x2 output tiles, in SIMD builds only", async () => {
     const simd = await engineFor("simd"), scalar = await engineFor("scalar");
-    expect(useWinograd(simd, geometry(64, 64))).toBe(true);
-    expect(useWinograd(scalar, geometry(64, 64))).toBe(false);
-    expect(useWinograd(simd, geometry(3, 64))).toBe(false); // few channels: conv2d_small.ts
-    expect(useWinograd(simd, { ...geometry(64, 64), sh: 2, sw: 2 })).toBe(false);
-    expect(useWinograd(simd, { ...geometry(64, 64), dh: 2 })).toBe(false);
-    expect(useWinograd(simd, { ...geometry(64, 64), groups: 2 })).toBe(false);
-    expect(useWinograd(simd, { ...geometry(64, 64), kh: 5, kw: 5 })).toBe(false);
+    for (const pass of PASSES) {
+      expect(useWinograd(simd, geometry(64, 64, 56), pass)).toBe(true);
+      expect(useWinograd(scalar, geometry(64, 64, 56), pass)).toBe(false);
+      expect(useWinograd(simd, geometry(3, 64, 56), pass)).toBe(false); // few channels: conv2d_small.ts
+      expect(useWinograd(simd, { ...geometry(64, 64, 56), sh: 2, sw: 2 }, pass)).toBe(false);
+      expect(useWinograd(simd, { ...geometry(64, 64, 56), dh: 2 }, pass)).toBe(false);
+      expect(useWinograd(simd, { ...geometry(64, 64, 56), groups: 2 }, pass)).toBe(false);
+      expect(useWinograd(simd, { ...geometry(64, 64, 56), kh: 5, kw: 5 }, pass)).toBe(false);
+      expect(useWinograd(simd, geometry(512, 512, 3), pass)).toBe(false); // 4 tiles: the filter transform dominates
+    }
+    // 7x7 (16 tiles): forward and filter gradient yes, input gradient (which also flips the weights) no;
+    // a batch of 2 (32 tiles) yes
+    expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_FORWARD)).toBe(true);
+    expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_BACKWARD_FILTER)).toBe(true);
+    expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_BACKWARD_INPUT)).toBe(false);
+    expect(useWinograd(simd, geometry(512, 512, 7, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    winogradPolicy.mode = "always";
+    expect(useWinograd(simd, geometry(512, 512, 3), WINOGRAD_BACKWARD_INPUT)).toBe(true);
     winogradPolicy.mode = "never";
-    expect(useWinograd(simd, geometry(64, 64))).toBe(false);
+    expect(useWinograd(simd, geometry(64, 64, 56), WINOGRAD_FORWARD)).toBe(false);
     winogradPolicy.mode = "auto";
   });
 });

@@ -243,7 +243,7 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not: its parts
   // give the bits of a whole call
-  if (useWinograd(e, g)) return runWinograd(e, WINOGRAD_FORWARD, g.c, threads, (t, part) => geometryPointer(e, g, t, part), y.ptr, x.ptr, w.ptr);
+  if (useWinograd(e, g, WINOGRAD_FORWARD)) return runWinograd(e, WINOGRAD_FORWARD, g.c, threads, (t, part) => geometryPointer(e, g, t, part), y.ptr, x.ptr, w.ptr);
   // The other specialised kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
@@ -269,7 +269,7 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
   }
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not
-  if (useWinograd(e, g)) {
+  if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT)) {
     return runWinograd(e, WINOGRAD_BACKWARD_INPUT, g.c, threads, (t, part) => geometryPointer(e, g, t, part), dx.ptr, dy.ptr, w.ptr);
   }
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
@@ -305,7 +305,7 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   }
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not
-  if (useWinograd(e, g)) {
+  if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER)) {
     return runWinograd(e, WINOGRAD_BACKWARD_FILTER, g.c, threads, (t, part) => geometryPointer(e, g, t, part), dw.ptr, dy.ptr, x.ptr);
   }
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
