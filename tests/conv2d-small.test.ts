@@ -3,36 +3,22 @@
 // the tile edges (4 output channels x 8 flat pixels), against finite differences, and through
 // convTranspose2d (whose forward is the conv's backward_input).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine } from "../src/index.js";
+import { conv2d, conv2dBackward, type Conv2dOptions, type Engine } from "../src/index.js";
 import { smallConvPolicy, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "../src/ops/conv2d_small.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
-import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
+import { expectConvGradientsMatchFiniteDifferences, expectConvMatchesReference, expectConvTransposeMatchesReference } from "./conv-checks.js";
+import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+import type { RefParams, Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
-const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 
 const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1]): RefParams => ({
   strides: [1, 1], pads, dilations, groups: 1,
 });
 
-/** forward + the three gradients, accumulated onto non-zero starting values, vs the reference. */
+/** forward + both gradients (accumulated) vs the reference. */
 function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
-  e.tidy(() => {
-    const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
-    const x = e.tensor(xs, xv), w = e.tensor(ws, wv), b = e.tensor([ws[3]], bv);
-    const r = conv2dRef(xv, xs, wv, ws, bv, ref);
-    const y = conv2d(x, w, b, options);
-    expect(y.shape).toEqual(r.shape);
-    expectClose(y.data, r.y, { ...TOL, label: `${label} y` });
-    const dyv = uniform(r.y.length, seed + 3);
-    const g = conv2dBackwardRef(dyv, xv, xs, wv, ws, ref);
-    const start = 0.5;
-    const grads = { dx: e.tensor(xs, new Float32Array(xv.length).fill(start)), dw: e.tensor(ws, new Float32Array(wv.length).fill(start)) };
-    const out = conv2dBackward(e.tensor(r.shape, dyv), x, w, options, grads, false);
-    expectClose(out.dx.data, g.dx.map((v) => v + start), { ...TOL, label: `${label} dx` });
-    expectClose(out.dw.data, g.dw.map((v) => v + start), { ...TOL, label: `${label} dw` });
-  });
+  expectConvMatchesReference(e, label, xs, ws, options, ref, seed, TOL);
 }
 
 const OUT_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17];
@@ -65,29 +51,12 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
   });
 
   it("dx and dw match finite differences (dilation 2, asymmetric pads)", async () => {
-    const e = await engineFor(build);
-    e.tidy(() => {
-      const opts: Conv2dOptions = { pads: [2, 1, 0, 2], dilations: [1, 2] };
-      const x = e.tensor([2, 5, 7, 3], uniform(210, 1)), w = e.tensor([3, 2, 3, 5], uniform(90, 2));
-      const ys = conv2dOutputShape(x.shape, w.shape, opts);
-      const r = uniform(size(ys), 4);
-      const { dx, dw } = conv2dBackward(e.tensor(ys, r), x, w, opts);
-      const loss = () => e.tidy(() => dot(conv2d(x, w, null, opts).data, r));
-      expectGradientMatches(x, dx.data, loss, { label: "dx" });
-      expectGradientMatches(w, dw.data, loss, { label: "dw" });
-    });
+    const opts: Conv2dOptions = { pads: [2, 1, 0, 2], dilations: [1, 2] };
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 7, 3], [3, 2, 3, 5], opts, 1);
   });
 
   it("convTranspose2d stride 1 (its forward is the conv's backward_input) matches the reference", async () => {
-    const e = await engineFor(build);
-    e.tidy(() => {
-      const xs: Shape4 = [2, 4, 6, 3], ws: Shape4 = [3, 3, 5, 3];
-      const xv = uniform(size(xs), 8), wv = uniform(size(ws), 9);
-      const ref = convTranspose2dRef(xv, xs, wv, ws, null, p([1, 0, 0, 1]), [5, 7]);
-      const y = convTranspose2d(e.tensor(xs, xv), e.tensor(ws, wv), null, { pads: [1, 0, 0, 1] });
-      expect(y.shape).toEqual(ref.shape);
-      expectClose(y.data, ref.y, { ...TOL, label: "convTranspose2d y" });
-    });
+    expectConvTransposeMatchesReference(await engineFor(build), [2, 4, 6, 3], [3, 3, 5, 3], [1, 0, 0, 1], [5, 7], 8, TOL);
   });
 
   it("gives the same results as the channel-vectorised kernels (LeNet conv2 shape, batch 3)", async () => {

@@ -6,13 +6,13 @@
 // convTranspose2d (whose forward is the conv's input gradient). SIMD builds only: the scalar build
 // keeps direct convolution, which the dispatch test checks.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine } from "../src/index.js";
+import { conv2d, conv2dBackward, type Conv2dOptions, type Engine } from "../src/index.js";
 import { useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD, winogradPolicy } from "../src/ops/conv2d_winograd.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
-import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
+import { expectConvGradientsMatchFiniteDifferences, expectConvMatchesReference, expectConvTransposeMatchesReference } from "./conv-checks.js";
+import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+import type { RefParams, Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
-const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 const p = (pads: [number, number, number, number]): RefParams => ({ strides: [1, 1], pads, dilations: [1, 1], groups: 1 });
 const geometry = (c: number, oc: number, side = 8, n = 1) => ({
   n, h: side, w: side, c, oh: side, ow: side, oc, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, groups: 1,
@@ -22,22 +22,7 @@ const PASSES = [WINOGRAD_FORWARD, WINOGRAD_BACKWARD_INPUT, WINOGRAD_BACKWARD_FIL
 /** forward + both gradients, accumulated onto non-zero starting values, vs the reference. */
 function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
   for (const pass of PASSES) expect(useWinograd(e, geometry(xs[3], ws[3], 1), pass), "the Winograd kernels run").toBe(true);
-  e.tidy(() => {
-    const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
-    const x = e.tensor(xs, xv), w = e.tensor(ws, wv), b = e.tensor([ws[3]], bv);
-    const r = conv2dRef(xv, xs, wv, ws, bv, ref);
-    const out = e.tensor(r.shape, new Float32Array(r.y.length).fill(123)); // overwritten, not accumulated
-    const y = conv2d(x, w, b, options, out);
-    expect(y.shape).toEqual(r.shape);
-    expectClose(y.data, r.y, { ...TOL, label: `${label} y` });
-    const dyv = uniform(r.y.length, seed + 3);
-    const g = conv2dBackwardRef(dyv, xv, xs, wv, ws, ref);
-    const start = 0.5;
-    const grads = { dx: e.tensor(xs, new Float32Array(xv.length).fill(start)), dw: e.tensor(ws, new Float32Array(wv.length).fill(start)) };
-    const got = conv2dBackward(e.tensor(r.shape, dyv), x, w, options, grads, false);
-    expectClose(got.dx.data, g.dx.map((v) => v + start), { ...TOL, label: `${label} dx` });
-    expectClose(got.dw.data, g.dw.map((v) => v + start), { ...TOL, label: `${label} dw` });
-  });
+  expectConvMatchesReference(e, label, xs, ws, options, ref, seed, TOL);
 }
 
 const SIMD_BUILDS = BUILDS_UNDER_TEST.filter((b) => b !== "scalar");
@@ -72,29 +57,11 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
   });
 
   it("dx and dw match finite differences (asymmetric pads, odd sizes)", async () => {
-    const e = await engineFor(build);
-    e.tidy(() => {
-      const opts: Conv2dOptions = { pads: [2, 1, 0, 2] };
-      const x = e.tensor([2, 5, 7, 6], uniform(420, 1)), w = e.tensor([3, 3, 6, 5], uniform(270, 2));
-      const ys = conv2dOutputShape(x.shape, w.shape, opts);
-      const r = uniform(size(ys), 4);
-      const { dx, dw } = conv2dBackward(e.tensor(ys, r), x, w, opts);
-      const loss = () => e.tidy(() => dot(conv2d(x, w, null, opts).data, r));
-      expectGradientMatches(x, dx.data, loss, { label: "dx" });
-      expectGradientMatches(w, dw.data, loss, { label: "dw" });
-    });
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 7, 6], [3, 3, 6, 5], { pads: [2, 1, 0, 2] }, 1);
   });
 
   it("convTranspose2d stride 1 (its forward is the conv's input gradient) matches the reference", async () => {
-    const e = await engineFor(build);
-    e.tidy(() => {
-      const xs: Shape4 = [2, 5, 6, 9], ws: Shape4 = [3, 3, 10, 9];
-      const xv = uniform(size(xs), 8), wv = uniform(size(ws), 9);
-      const ref = convTranspose2dRef(xv, xs, wv, ws, null, p([1, 0, 0, 1]), [6, 7]);
-      const y = convTranspose2d(e.tensor(xs, xv), e.tensor(ws, wv), null, { pads: [1, 0, 0, 1] });
-      expect(y.shape).toEqual(ref.shape);
-      expectClose(y.data, ref.y, { ...TOL, label: "convTranspose2d y" });
-    });
+    expectConvTransposeMatchesReference(await engineFor(build), [2, 5, 6, 9], [3, 3, 10, 9], [1, 0, 0, 1], [6, 7], 8, TOL);
   });
 
   it("agrees with direct convolution on a VGG-like layer (56x56, 64 -> 64)", async () => {

@@ -11,6 +11,7 @@ import {
   type Engine,
   SimdnetError,
 } from "../src/index.js";
+import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import {
   conv2dBackwardRef,
@@ -188,17 +189,7 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   });
 
   it("depthwise dx and dw match finite differences (dilation 2)", async () => {
-    const e = await engineFor(build);
-    e.tidy(() => {
-      const opts: Conv2dOptions = { groups: 5, pads: 2, dilations: 2 };
-      const x = e.tensor([2, 5, 6, 5], uniform(300, 5)), w = e.tensor([3, 3, 1, 5], uniform(45, 6));
-      const ys = conv2dOutputShape(x.shape, w.shape, opts);
-      const r = uniform(size(ys), 7);
-      const { dx, dw } = conv2dBackward(e.tensor(ys, r), x, w, opts);
-      const loss = () => e.tidy(() => dot(conv2d(x, w, null, opts).data, r));
-      expectGradientMatches(x, dx.data, loss, { label: "dx" });
-      expectGradientMatches(w, dw.data, loss, { label: "dw" });
-    });
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 6, 5], [3, 3, 1, 5], { groups: 5, pads: 2, dilations: 2 }, 5);
   });
 
   it.each(TRANSPOSE_CASES.map((c) => [c.name, c] as const))("convTranspose2d matches the reference: %s", async (_name, c) => {
