@@ -56,8 +56,14 @@ export class Engine {
    * It is `paramBlocks[0]`, the calling thread's.
    */
   readonly paramBlock: number;
-  /** One kernel-parameter block per thread (thread t's part of a call reads paramBlocks[t]). */
-  readonly paramBlocks: readonly number[];
+  /**
+   * Kernel-parameter blocks, one per part of a threaded call (part p reads paramBlockFor(p)): one
+   * per thread from the start, more on demand when a call has more parts than threads.
+   */
+  get paramBlocks(): readonly number[] {
+    return this.blocks;
+  }
+  private readonly blocks: number[];
   /**
    * Multiply-adds below which an op runs on one thread even when the engine has more (a worker
    * round trip costs tens of microseconds). 0 threads every call that can be split.
@@ -78,7 +84,7 @@ export class Engine {
     this.reason = threadsReason;
     const blocks: number[] = [];
     for (let t = 0; t < (pool?.size ?? 1); t++) blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block"));
-    this.paramBlocks = blocks;
+    this.blocks = blocks;
     this.paramBlock = blocks[0]!;
   }
 
@@ -98,14 +104,21 @@ export class Engine {
     return this.reason;
   }
 
+  /** The kernel-parameter block of part p of a threaded call (allocated on first use, kept for the engine's life). */
+  paramBlockFor(p: number): number {
+    while (this.blocks.length <= p) this.blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "a kernel parameter block"));
+    return this.blocks[p]!;
+  }
+
   /** @internal Test hook (tests/threads.test.ts): the worker pool, while the engine has one. */
   get threadPool(): ThreadPool | undefined {
     return this.pool;
   }
 
   /**
-   * Runs one call of `kernel` per entry of `parts` (at most `threads`), all at once: parts[0] on
-   * the calling thread, the rest on workers. The parts must write disjoint memory. If a worker
+   * Runs one call of `kernel` per entry of `parts` (at most MAX_PARTS, 64), spread over the calling
+   * thread and the workers (each takes the next part when it is free). The parts must write
+   * disjoint memory. If a worker
    * died or timed out, throws a SimdnetError and drops the pool: later calls run on one thread.
    */
   parallel(kernel: ThreadedKernel, parts: number[][]): void {

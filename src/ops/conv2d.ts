@@ -9,7 +9,7 @@ import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
-import { gemmThreaded, threadsFor } from "../threads/parallel.js";
+import { gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
 import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
@@ -66,7 +66,7 @@ const ALL = 0x7fffffff;
 
 /** Writes `g` (and thread t's part, if any) into thread t's kernel-parameter block and returns its address. */
 function geometryPointer(e: Engine, g: Geometry, t = 0, part?: Part): number {
-  const block = e.paramBlocks[t]!;
+  const block = e.paramBlockFor(t);
   const i32 = e.heap.i32;
   const base = block >> 2;
   GEOMETRY_FIELDS.forEach((field, i) => (i32[base + i] = g[field]));
@@ -253,7 +253,7 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
     // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
     if (useBlockedConv(g)) return runBlockedConv(e, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
   }
-  const parts = splitRange(g.n * g.oh, threads);
+  const parts = splitRange(g.n * g.oh, partsFor(threads));
   e.parallel(
     "conv2d_f32_forward",
     parts.map(([rowBegin, rowEnd], t) => [y.ptr, x.ptr, w.ptr, geometryPointer(e, g, t, { rowBegin, rowEnd })]),
@@ -286,7 +286,7 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
       e.kernels.conv2d_f32_backward_input(dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g, 0, { rowBegin: rows, rowEnd: rows }));
       e.parallel(
         "conv2d_f32_backward_input",
-        splitRange(rows, threads).map(([rowBegin, rowEnd], t) => [
+        splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd], t) => [
           dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g, t, { rowBegin, rowEnd, wtReady: true }),
         ]),
       );
@@ -316,7 +316,7 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   // or at group boundaries, so each channel keeps the register tile of a full call
   const ocg = g.oc / g.groups;
   const align = g.groups === 1 || (ocg === 1 && g.c === g.groups) ? 8 : ocg;
-  const parts = splitRange(g.oc, threads, align);
+  const parts = splitRange(g.oc, partsFor(threads), align);
   e.parallel(
     "conv2d_f32_backward_filter",
     parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g, t, { ocBegin, ocEnd })]),

@@ -2,6 +2,7 @@
 // multiply-adds, run as 16 GEMMs per block of output tiles) from src/ops/conv2d.ts's runForward /
 // runBackwardInput / runBackwardFilter, on one thread or split over the engine's pool.
 import type { Engine } from "../engine.js";
+import { partsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
@@ -60,10 +61,11 @@ export function runWinograd(
   let parts: [number, number][] = [];
   if (threads > 1) {
     // dw by input channels (its rows) at multiples of 16: each part transforms only its channels of x
-    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(c, threads, 16);
+    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(c, partsFor(threads, 2), 16);
     else {
       const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
-      parts = splitRange(tiles, threads, block);
+      // two parts a thread (each has its own block workspace; see partsFor)
+      parts = splitRange(tiles, partsFor(threads, 2), block);
     }
   }
   // u and each thread's ws start on a cache line (64 bytes) of their own

@@ -2,10 +2,20 @@
 // (see partition.ts) when the engine has threads and the call is big enough, else makes one call.
 import type { Engine } from "../engine.js";
 import { splitRange } from "./partition.js";
+import { MAX_PARTS } from "./protocol.js";
 
 /** Threads worth using for `work` multiply-adds on engine e (1 if threading would not pay). */
 export function threadsFor(e: Engine, work: number): number {
   return e.threads > 1 && work >= e.minParallelWork ? e.threads : 1;
+}
+
+/**
+ * Parts to cut a call on `threads` threads into: `perThread` each, as the pool hands parts out one
+ * at a time to whichever thread is free, so a thread slowed by other work (a shared core) takes
+ * fewer parts instead of holding the whole call up.
+ */
+export function partsFor(threads: number, perThread = 4): number {
+  return threads <= 1 ? 1 : Math.min(MAX_PARTS, threads * perThread);
 }
 
 /**
@@ -22,8 +32,8 @@ export function gemmThreaded(
     return;
   }
   if (m >= 8 * t || m >= n) {
-    e.parallel("gemm_f32_block", splitRange(m, t, 8).map(([i0, i1]) => [...args, i0, i1, 0, n]));
+    e.parallel("gemm_f32_block", splitRange(m, partsFor(t), 8).map(([i0, i1]) => [...args, i0, i1, 0, n]));
   } else {
-    e.parallel("gemm_f32_block", splitRange(n, t, 8).map(([j0, j1]) => [...args, 0, m, j0, j1]));
+    e.parallel("gemm_f32_block", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [...args, 0, m, j0, j1]));
   }
 }

@@ -5,8 +5,8 @@
 import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";
 import {
-  ARGS, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, NARGS, SEQ, SLOT, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS,
-  type ThreadedKernel, type WorkerInit,
+  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, MAX_PARTS, NARGS, NEXT, PART_WORDS, PARTS_AT, QKERNEL, QUEUE_WORDS, RUN_QUEUE, SEQ,
+  SLOT, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type ThreadedKernel, type WorkerInit,
 } from "./protocol.js";
 
 /** What each environment's worker handle must offer. */
@@ -116,6 +116,8 @@ const workerList = (slots: number[]) => `${slots.length > 1 ? "workers" : "worke
  */
 export class ThreadPool {
   private readonly ctrl: Int32Array;
+  /** The part queue shared with the workers (protocol.ts). */
+  private readonly queue = new Int32Array(new SharedArrayBuffer(QUEUE_WORDS * 4));
   /** Workers by slot (worker k = slot k - 1); emptied by dispose or a failure. */
   private workers: WorkerHandle[] = [];
   /** Why a worker is known to have died, by slot: from its error/exit event while idle. */
@@ -163,7 +165,7 @@ export class ThreadPool {
             },
           });
           pool.workers[slot] = handle;
-          handle.post({ module, memory, control: pool.ctrl.buffer as SharedArrayBuffer, slot });
+          handle.post({ module, memory, control: pool.ctrl.buffer as SharedArrayBuffer, queue: pool.queue.buffer as SharedArrayBuffer, slot });
           await ready;
           handle.unref(); // an idle pool never keeps the process alive
         }),
@@ -186,14 +188,16 @@ export class ThreadPool {
   }
 
   /**
-   * Runs `kernel` once per entry of `parts` (at most `size` entries): parts[0] on the calling
-   * thread through `local`, the others on the workers; returns when all are done. Waits at most
-   * `timeoutMs` for the workers after its own part; throws a SimdnetError, and stops the pool, if
-   * a worker is known dead before the call, dies during it or is late.
+   * Runs `kernel` once per entry of `parts` (at most MAX_PARTS; the parts must write disjoint
+   * memory): the calling thread (through `local`) and the workers take parts from a shared queue
+   * one at a time until none is left, so a thread slowed by other work takes fewer; returns when
+   * all are done. Waits at most `timeoutMs` for the workers after its own parts; throws a
+   * SimdnetError, and stops the pool, if a worker is known dead before the call, dies during it
+   * or is late.
    */
   run(kernel: ThreadedKernel, parts: number[][], local: (...args: number[]) => void): void {
     if (this.stopFailure) throw new SimdnetError(`${kernel}: the thread pool is stopped: ${this.stopFailure.message}`);
-    if (parts.length > this.workers.length + 1) throw new SimdnetError(`threads: ${parts.length} parts for ${this.workers.length + 1} threads`);
+    if (parts.length > MAX_PARTS) throw new SimdnetError(`threads: ${parts.length} parts, at most ${MAX_PARTS} a call`);
     const ctrl = this.ctrl;
     // a worker known dead: fail before posting anything, so no worker is left running a part
     for (let slot = 0; slot < this.workers.length; slot++) {
@@ -202,14 +206,26 @@ export class ThreadPool {
     }
     const id = THREADED_KERNELS.indexOf(kernel);
     const seq = ++this.seq;
-    for (let p = 1; p < parts.length; p++) {
-      const args = parts[p]!;
+    const queue = this.queue;
+    parts.forEach((args, p) => {
       if (args.length > MAX_ARGS) throw new SimdnetError(`threads: ${kernel} takes at most ${MAX_ARGS} arguments`);
-    }
-    for (let p = 1; p < parts.length; p++) this.post(p - 1, seq, id, parts[p]!);
+      const at = PARTS_AT + p * PART_WORDS;
+      queue[at] = args.length;
+      for (let i = 0; i < args.length; i++) queue[at + 1 + i] = args[i]!;
+    });
+    queue[QKERNEL] = id;
+    queue[COUNT] = parts.length;
+    Atomics.store(queue, NEXT, 0);
+    // the workers that can get a part (the calling thread takes parts too)
+    const posted = Math.min(this.workers.length, parts.length - 1);
+    for (let slot = 0; slot < posted; slot++) this.post(slot, seq, RUN_QUEUE, []);
     let localError: unknown;
     try {
-      local(...parts[0]!);
+      for (;;) {
+        const p = Atomics.add(queue, NEXT, 1);
+        if (p >= parts.length) break;
+        local(...parts[p]!);
+      }
     } catch (err) {
       localError = err;
     }
@@ -219,8 +235,8 @@ export class ThreadPool {
     const deadline = performance.now() + this.timeoutMs;
     let failed = 0;
     const died: number[] = [], late: number[] = [];
-    for (let p = 1; p < parts.length; p++) {
-      const base = (p - 1) * SLOT;
+    for (let slot = 0; slot < posted; slot++) {
+      const base = slot * SLOT;
       for (;;) {
         const done = Atomics.load(ctrl, base + DONE);
         if (done === seq) {
@@ -228,12 +244,12 @@ export class ThreadPool {
           break;
         }
         if (Atomics.load(ctrl, base + STATE) === DEAD) {
-          died.push(p - 1);
+          died.push(slot);
           break;
         }
         const left = deadline - performance.now();
         if (left <= 0) {
-          late.push(p - 1);
+          late.push(slot);
           break;
         }
         Atomics.wait(ctrl, base + DONE, done, Math.min(left, WAIT_SLICE_MS));

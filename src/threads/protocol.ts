@@ -28,6 +28,21 @@ export const ALIVE = 0, DEAD = 1;
  */
 export const TEST_SLEEP = -2, TEST_CRASH = -3;
 
+/**
+ * The part queue (a second shared Int32Array, `WorkerInit.queue`): a call's parts, which the
+ * calling thread and the workers take one at a time (Atomics.add on NEXT) until none is left, so
+ * a thread slowed by other work takes fewer parts instead of holding the call up. Words: NEXT (the
+ * next part to take), COUNT (parts), QKERNEL (kernel index), then MAX_ARGS words of arguments
+ * (NARGS_AT: their count) per part from PARTS_AT. At most MAX_PARTS parts a call.
+ */
+export const NEXT = 0, COUNT = 1, QKERNEL = 2, PARTS_AT = 4;
+export const MAX_PARTS = 64;
+/** Words per queued part: its argument count, then its arguments. */
+export const PART_WORDS = MAX_ARGS + 1;
+export const QUEUE_WORDS = PARTS_AT + MAX_PARTS * PART_WORDS;
+/** KERNEL value that tells a worker to take parts from the queue. */
+export const RUN_QUEUE = -4;
+
 /** Maximum pages of the threads build's shared memory: must match asconfig.json's threads target. */
 export const THREADS_MAX_PAGES = 16384; // 1 GiB
 
@@ -48,5 +63,7 @@ export interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
+  /** The part queue (QUEUE_WORDS i32). */
+  queue: SharedArrayBuffer;
   slot: number;
 }

@@ -6,7 +6,10 @@
 // memory, the worker blocks in Atomics.wait between calls and never returns to its event loop.
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
-import { ARGS, DEAD, DONE, FAILED, KERNEL, NARGS, OK, SEQ, SLOT, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit } from "./protocol.js";
+import {
+  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, RUN_QUEUE, SEQ, SLOT, STATE, STATUS, STOP,
+  TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit,
+} from "./protocol.js";
 
 interface Port {
   on(event: "message", listener: (data: unknown) => void): void;
@@ -31,6 +34,7 @@ __simdnetPort.on("message", (data) => {
   }
   __simdnetPort.postMessage({ ready: true });
   const ctrl = new Int32Array(init.control);
+  const queue = new Int32Array(init.queue);
   const base = init.slot * SLOT;
   let seen = 0;
   let stopped = false;
@@ -55,7 +59,8 @@ __simdnetPort.on("message", (data) => {
       }
       let status = OK;
       try {
-        kernels[kernel]!(...args);
+        if (kernel === RUN_QUEUE) runQueue(kernels, queue);
+        else kernels[kernel]!(...args);
       } catch {
         status = FAILED;
       }
@@ -76,3 +81,15 @@ __simdnetPort.on("message", (data) => {
   Atomics.notify(ctrl, base + DONE);
   if (typeof close === "function") close();
 });
+
+/** Takes parts from the queue (see protocol.ts) and runs them until none is left. */
+function runQueue(kernels: KernelFn[], queue: Int32Array): void {
+  const kernel = kernels[queue[QKERNEL]!]!, count = queue[COUNT]!;
+  for (;;) {
+    const p = Atomics.add(queue, NEXT, 1);
+    if (p >= count) return;
+    const at = PARTS_AT + p * PART_WORDS, args: number[] = [];
+    for (let i = 0; i < queue[at]!; i++) args.push(queue[at + 1 + i]!);
+    kernel(...args);
+  }
+}
