@@ -6,20 +6,23 @@
 //   input  V = B^T d B   d: a 4x4 input patch    B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 //   filter U = G g G^T   g: the 3x3 taps         G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
 //   output Y = A^T M A   M[xi] = sum over input channels of U[xi] * V[xi]   A^T = [1 1 1 0; 0 1 -1 -1]
-// Every coefficient is 0, +-1 or +-1/2, so rounding stays within a few ulps of direct convolution.
+// Every coefficient is 0, +-1 or +-1/2, so the rounding error stays close to direct convolution's
+// (the tests hold both to the same tolerance against a float64 reference).
 //
 // Same layouts and geometry block as assembly/conv2d.ts: x (N,H,W,C), w (3,3,C,OC), y (N,OH,OW,OC);
 // iy = oy - PT + ky, taps outside the image read zero; OH, OW and the pads (any sign) come from the
 // block. The host dispatches only KH = KW = 3, strides 1, dilations 1, groups 1, SIMD builds (the
 // scalar build keeps direct convolution: these kernels trap there).
 // Work is cut into blocks of TB output tiles (2x2 pixels each, in (n, tile row, tile column) order):
-// a block's transformed inputs V [16][TB][Cp] and products M [16][TB][OCp] stay in L2. Channel
-// counts are padded to multiples of 4 (Cp, OCp) inside the workspace, the padding lanes hold zeros.
+// a block's transformed inputs V [16][TB][Cp] and products M [16][TB][OCp] stay in L2 (each of the
+// 16 matrices one cache line further apart than its size). Channel counts are padded to multiples
+// of 4 (Cp, OCp) inside the workspace; the padding lanes hold zeros.
 // Memory from the host: `u` the transformed filter U [16][Cp][OCp] (dU for the filter gradient),
 // shared by threads; `ws` one thread's block of V and M (or dM [16][TB][OCp]). Kernels never allocate.
 // Threads: forward / backward_input split the tiles at multiples of TB (after one call with an
-// empty range has written U), backward_filter splits the input channels (dw's rows) at multiples of 16; every
-// element then takes the same arithmetic as in one whole call, so results never depend on the split.
+// empty range has written U), backward_filter splits the input channels (dw's rows) at multiples
+// of 16; every element then takes the same arithmetic as in one whole call, so results never
+// depend on the split.
 //   forward          y  = conv(x, w)                                  (overwrites y)
 //   backward_input   dx += conv(dy, w flipped, channels swapped, pads 2-PT / 2-PL)   (same machinery)
 //   backward_filter  dw += G^T (sum over tiles of V^T dM) G,  dM = A dY A^T          (accumulates)
@@ -33,8 +36,7 @@ let zICp: i32 = 0, zOCp: i32 = 0, zTH: i32 = 0, zTW: i32 = 0, zT: i32 = 0, zTB: 
 let zUS: i32 = 0, zVS: i32 = 0, zMS: i32 = 0;
 // The call's part (geometry block fields 16-21, as assembly/conv2d.ts): its "rows" [zRB, zRE) are
 // output tiles (forward, backward_input) or input channels, the rows of dw's (C, OC) matrices
-// (backward_filter); "wt ready" says whether
-// `u` already holds the transformed filter (forward, backward_input: "wt ready").
+// (backward_filter); its "wt ready" field says that `u` already holds the transformed filter.
 let zRB: i32 = 0, zRE: i32 = 0, zUReady: bool = false;
 
 /** Field 16 of a geometry block that carries a work partition ("THRD"), as in assembly/conv2d.ts. */
