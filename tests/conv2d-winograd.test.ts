@@ -6,7 +6,7 @@
 // convTranspose2d (whose forward is the conv's input gradient). SIMD builds only: the scalar build
 // keeps direct convolution, which the dispatch test checks.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { conv2d, conv2dBackward, type Conv2dOptions, type Engine } from "../src/index.js";
+import { conv2d, conv2dBackward, conv2dBackwardFilter, conv2dBackwardInput, type Conv2dOptions, type Engine, init } from "../src/index.js";
 import { useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD, winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences, expectConvMatchesReference, expectConvTransposeMatchesReference } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
@@ -79,6 +79,46 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
       const direct = run();
       for (let i = 0; i < 3; i++) expectClose(winograd[i]!, direct[i]!, { rtol: 1e-4, atol: 1e-4, label: ["y", "dx", "dw"][i] });
     });
+  });
+});
+
+describe("Winograd without room for its workspace", () => {
+  it("falls back to the direct kernels (same results as with Winograd off) instead of failing", async () => {
+    // the threads build's memory stops at 1 GiB (THREADS_MAX_PAGES): fill it up to 12 MB, room for
+    // each pass's output and the direct kernels' workspace (w's 9 MB repacked for dx), not for the
+    // 16 * 512 * 512 floats (16 MB) of a 512 -> 512 conv's transformed filter
+    const e = await init({ build: "threads" });
+    try {
+      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)), w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
+      const dy = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 43));
+      // one pass at a time, each output released before the next pass
+      const passes = [
+        () => conv2d(x, w, null, { pads: 1 }),
+        () => conv2dBackwardInput(dy, w, x.shape, { pads: 1 }),
+        () => conv2dBackwardFilter(dy, x, w.shape, { pads: 1 }),
+      ];
+      const run = () =>
+        passes.map((pass) => {
+          const t = pass();
+          const copy = Float32Array.from(t.data);
+          t.dispose();
+          return copy;
+        });
+      winogradPolicy.mode = "never";
+      const direct = run();
+      winogradPolicy.mode = "always";
+      const withRoom = run();
+      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 3 * 2 ** 20], "f32", "filler");
+      const full = run();
+      filler.dispose();
+      for (let i = 0; i < 3; i++) {
+        expect(full[i], "the direct kernels ran").toEqual(direct[i]);
+        expect(withRoom[i], "Winograd ran while there was room").not.toEqual(direct[i]);
+      }
+    } finally {
+      winogradPolicy.mode = "auto";
+      e.dispose();
+    }
   });
 });
 

@@ -242,8 +242,9 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   }
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not: its parts
-  // give the bits of a whole call
-  if (useWinograd(e, g, WINOGRAD_FORWARD)) return runWinograd(e, WINOGRAD_FORWARD, g.c, threads, (t, part) => geometryPointer(e, g, t, part), y.ptr, x.ptr, w.ptr);
+  // give the bits of a whole call (direct kernels below when the heap has no room for its workspace)
+  const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
+  if (useWinograd(e, g, WINOGRAD_FORWARD) && runWinograd(e, WINOGRAD_FORWARD, g.c, threads, geometry, y.ptr, x.ptr, w.ptr)) return;
   // The other specialised kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
@@ -268,10 +269,10 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     return;
   }
   const threads = threadsFor(e, convWork(g));
-  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not
-  if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT)) {
-    return runWinograd(e, WINOGRAD_BACKWARD_INPUT, g.c, threads, (t, part) => geometryPointer(e, g, t, part), dx.ptr, dy.ptr, w.ptr);
-  }
+  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not (direct
+  // kernels below when the heap has no room for its workspace)
+  const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
+  if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT) && runWinograd(e, WINOGRAD_BACKWARD_INPUT, g.c, threads, geometry, dx.ptr, dy.ptr, w.ptr)) return;
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
     return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
@@ -304,10 +305,10 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     return;
   }
   const threads = threadsFor(e, convWork(g));
-  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not
-  if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER)) {
-    return runWinograd(e, WINOGRAD_BACKWARD_FILTER, g.c, threads, (t, part) => geometryPointer(e, g, t, part), dw.ptr, dy.ptr, x.ptr);
-  }
+  // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not (direct
+  // kernels below when the heap has no room for its workspace)
+  const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
+  if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER) && runWinograd(e, WINOGRAD_BACKWARD_FILTER, g.c, threads, geometry, dw.ptr, dy.ptr, x.ptr)) return;
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
     return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);

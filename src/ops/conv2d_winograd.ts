@@ -2,6 +2,8 @@
 // multiply-adds, run as 16 GEMMs per block of output tiles) from src/ops/conv2d.ts's runForward /
 // runBackwardInput / runBackwardFilter, on one thread or split over the engine's pool.
 import type { Engine } from "../engine.js";
+import { OutOfMemoryError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
 import { partsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 
@@ -50,11 +52,14 @@ export interface WinogradPart {
  * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
  * (after one call has transformed the filter); backward_filter splits the input channels (dw's
  * rows) at multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
+ * Returns false, having done nothing, when the heap cannot hold the transformed filter and one
+ * block's workspace (16 * C * OC floats and more: the caller then runs the direct kernels); with
+ * room for one thread's workspace only, runs on one thread.
  */
 export function runWinograd(
   e: Engine, pass: WinogradPass, c: number, threads: number, geometry: (t: number, part?: WinogradPart) => number,
   out: number, a: number, b: number,
-): void {
+): boolean {
   const k = e.kernels;
   const geom0 = geometry(0);
   const kernel = (["conv2d_winograd_f32_forward", "conv2d_winograd_f32_backward_input", "conv2d_winograd_f32_backward_filter"] as const)[pass];
@@ -71,8 +76,17 @@ export function runWinograd(
   // u and each thread's ws start on a cache line (64 bytes) of their own
   const line = 16, up = (floats: number) => Math.ceil(floats / line) * line;
   const wsFloats = up(k.conv2d_winograd_f32_workspace(geom0, pass));
-  const u = e.empty([k.conv2d_winograd_f32_filter_workspace(geom0, pass) + line], "f32", "conv2d Winograd filter workspace");
-  const ws = e.empty([wsFloats * Math.max(1, parts.length) + line], "f32", "conv2d Winograd workspace");
+  const u = tryEmpty(e, k.conv2d_winograd_f32_filter_workspace(geom0, pass) + line, "conv2d Winograd filter workspace");
+  if (!u) return false;
+  let ws = parts.length > 1 ? tryEmpty(e, wsFloats * parts.length + line, "conv2d Winograd workspace") : undefined;
+  if (!ws) {
+    parts = [];
+    ws = tryEmpty(e, wsFloats + line, "conv2d Winograd workspace");
+  }
+  if (!ws) {
+    u.dispose();
+    return false;
+  }
   const uPtr = Math.ceil(u.ptr / 64) * 64, wsPtr = Math.ceil(ws.ptr / 64) * 64;
   try {
     if (parts.length <= 1) {
@@ -87,5 +101,16 @@ export function runWinograd(
   } finally {
     ws.dispose();
     u.dispose();
+  }
+  return true;
+}
+
+/** e.empty([floats]), or undefined when the heap cannot grow that far. */
+function tryEmpty(e: Engine, floats: number, what: string): Tensor | undefined {
+  try {
+    return e.empty([floats], "f32", what);
+  } catch (err) {
+    if (err instanceof OutOfMemoryError) return undefined;
+    throw err;
   }
 }
