@@ -23,3 +23,4 @@ export * from "./loss";
 export * from "./conv2d_small";
 export * from "./conv2d_blocked";
 export * from "./conv2d_winograd";
+export * from "./conv2d_stem";

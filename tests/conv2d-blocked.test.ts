@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { conv2d, type Conv2dOptions, convTranspose2dBackward, type Engine } from "../src/index.js";
 import { blockedConvPolicy, useBlockedConv } from "../src/ops/conv2d_blocked.js";
+import { stemConvPolicy } from "../src/ops/conv2d_stem.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
 import { conv2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
@@ -27,9 +28,9 @@ function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2d
 }
 
 describe.each(BUILDS_UNDER_TEST)("conv2d blocked forward, %s build", (build) => {
-  // the Winograd kernels would take the 3x3 stride-1 cases first
-  beforeEach(() => void ((blockedConvPolicy.mode = "always"), (winogradPolicy.mode = "never")));
-  afterEach(() => void ((blockedConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto")));
+  // the Winograd and stem kernels would take some of these cases first
+  beforeEach(() => void ((blockedConvPolicy.mode = "always"), (winogradPolicy.mode = "never"), (stemConvPolicy.mode = "never")));
+  afterEach(() => void ((blockedConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto"), (stemConvPolicy.mode = "auto")));
 
   it.each([1, 3, 16, 31, 32, 33, 65])("C=%i (around the 32-channel blocks), OC 8 / 16 / 24", async (C) => {
     const e = await engineFor(build);

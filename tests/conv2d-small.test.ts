@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { conv2d, conv2dBackward, type Conv2dOptions, type Engine } from "../src/index.js";
 import { smallConvPolicy, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "../src/ops/conv2d_small.js";
+import { stemConvPolicy } from "../src/ops/conv2d_stem.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences, expectConvMatchesReference, expectConvTransposeMatchesReference } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
@@ -24,9 +25,9 @@ function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2d
 const OUT_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17];
 
 describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build) => {
-  // the Winograd kernels would take the 3x3 stride-1 cases first
-  beforeEach(() => void ((smallConvPolicy.mode = "always"), (winogradPolicy.mode = "never")));
-  afterEach(() => void ((smallConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto")));
+  // the Winograd and stem kernels would take some of these cases first
+  beforeEach(() => void ((smallConvPolicy.mode = "always"), (winogradPolicy.mode = "never"), (stemConvPolicy.mode = "never")));
+  afterEach(() => void ((smallConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto"), (stemConvPolicy.mode = "auto")));
 
   it.each([1, 2, 3, 4, 5, 6, 9])("C=%i: every OC at the 4-channel tile edges, 5x5 pad 2 and 3x3 valid", async (C) => {
     const e = await engineFor(build);

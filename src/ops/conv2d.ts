@@ -12,6 +12,7 @@ import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTen
 import { gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
+import { runStemConv, useStemConv } from "./conv2d_stem.js";
 import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
 import { runWinograd, useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD } from "./conv2d_winograd.js";
 
@@ -249,6 +250,8 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
   if (e.threads === 1) {
+    // an image's few channels, OC % 8 == 0: 4 pixels x 8 channels straight to NHWC (assembly/conv2d_stem.ts)
+    if (useStemConv(e, g)) return runStemConv(e, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // few channels: lanes over output pixels (assembly/conv2d_small.ts)
     if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)

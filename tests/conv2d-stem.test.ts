@@ -1,0 +1,56 @@
+// The first-layer convolution forward (assembly/conv2d_stem.ts, dispatched by src/ops/conv2d_stem.ts):
+// 1 to 4 input channels, OC % 8 == 0, stride 1. Against the float64 reference at the edges of its
+// 4-pixel tiles (output widths 4 to 9: the last tile of a row overlaps), its 8-channel tiles, C = 3
+// (constant load offsets) and the other channel counts, with pads, dilations and kernel shapes.
+// SIMD builds only: the scalar build keeps conv2d_small.ts, which the dispatch test checks.
+import { afterEach, describe, expect, it } from "vitest";
+import type { Conv2dOptions } from "../src/index.js";
+import { stemConvPolicy, useStemConv } from "../src/ops/conv2d_stem.js";
+import { expectConvMatchesReference } from "./conv-checks.js";
+import { BUILDS_UNDER_TEST, engineFor } from "./harness.js";
+import type { RefParams, Shape4 } from "./reference/conv2d.js";
+
+const TOL = { rtol: 1e-4, atol: 1e-4 };
+const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1]): RefParams => ({
+  strides: [1, 1], pads, dilations, groups: 1,
+});
+const SIMD_BUILDS = BUILDS_UNDER_TEST.filter((b) => b !== "scalar");
+
+describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
+  it.each([1, 2, 3, 4])("C=%i: output widths 4 to 9, 8 to 24 output channels, 3x3 pad 1", async (C) => {
+    const e = await engineFor(build);
+    for (const OW of [4, 5, 6, 7, 8, 9]) {
+      for (const OC of [8, 16, 24]) {
+        expect(useStemConv(e, { c: C, oc: OC, ow: OW, sh: 1, sw: 1, groups: 1 })).toBe(true);
+        expectConvMatchesReference(e, `C=${C} OW=${OW} OC=${OC}`, [2, 3, OW, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 100 + OW * 10 + OC, TOL);
+      }
+    }
+  });
+
+  it.each([
+    ["RGB stem, 7x7 pad 3", [1, 12, 13, 3], [7, 7, 3, 16], { pads: 3 }, p([3, 3, 3, 3])],
+    ["valid 5x5, grey", [2, 9, 11, 1], [5, 5, 1, 8], {}, p([0, 0, 0, 0])],
+    ["asymmetric pads larger than the kernel", [1, 4, 5, 3], [2, 3, 3, 8], { pads: [3, 4, 0, 5] }, p([3, 4, 0, 5])],
+    ["dilation [2,3]", [2, 9, 12, 3], [3, 3, 3, 16], { dilations: [2, 3], pads: [2, 3, 2, 3] }, p([2, 3, 2, 3], [2, 3])],
+    ["64 output channels, 224 wide row", [1, 2, 224, 3], [3, 3, 3, 64], { pads: 1 }, p([1, 1, 1, 1])],
+  ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
+    const e = await engineFor(build);
+    expectConvMatchesReference(e, label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 9, TOL);
+  });
+});
+
+describe("stem dispatch", () => {
+  afterEach(() => void (stemConvPolicy.mode = "auto"));
+  it("takes few-channel, OC % 8 == 0, stride-1 convs at least 4 pixels wide in SIMD builds", async () => {
+    const simd = await engineFor("simd"), scalar = await engineFor("scalar");
+    const g = { c: 3, oc: 64, ow: 224, sh: 1, sw: 1, groups: 1 };
+    expect(useStemConv(simd, g)).toBe(true);
+    expect(useStemConv(scalar, g)).toBe(false);
+    expect(useStemConv(simd, { ...g, c: 5 })).toBe(false);
+    expect(useStemConv(simd, { ...g, oc: 6 })).toBe(false); // LeNet's conv1: conv2d_small.ts
+    expect(useStemConv(simd, { ...g, ow: 3 })).toBe(false);
+    expect(useStemConv(simd, { ...g, sh: 2, sw: 2 })).toBe(false);
+    stemConvPolicy.mode = "never";
+    expect(useStemConv(simd, g)).toBe(false);
+  });
+});
