@@ -101,3 +101,13 @@ export function gradTensor(op: string, arg: string, engine: Engine, shape: Shape
   }
   return engine.zeros(shape);
 }
+
+/** Runs `run` with a scratch f32 block of `floats` from e's heap (named `what` in errors), released after. */
+export function withWorkspace(e: Engine, floats: number, what: string, run: (ptr: number) => void): void {
+  const ws = e.empty([floats], "f32", what);
+  try {
+    run(ws.ptr);
+  } finally {
+    ws.dispose();
+  }
+}

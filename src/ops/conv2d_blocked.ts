@@ -1,6 +1,7 @@
 // Dispatch to the cache-blocked convolution forward (assembly/conv2d_blocked.ts: 8 output x 32 input
 // channel blocks over a channel-blocked padded image) from src/ops/conv2d.ts's runForward.
 import type { Engine } from "../engine.js";
+import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface BlockedConvGeometry {
@@ -21,10 +22,5 @@ export function useBlockedConv(g: BlockedConvGeometry): boolean {
 /** y = conv(x, w) on the blocked kernel with a workspace from the heap; `geom` points at the geometry block. */
 export function runBlockedConv(e: Engine, geom: number, y: number, x: number, w: number): void {
   const k = e.kernels;
-  const ws = e.empty([k.conv2d_blocked_f32_workspace(geom)], "f32", "conv2d blocked workspace");
-  try {
-    k.conv2d_blocked_f32_forward(y, x, w, ws.ptr, geom);
-  } finally {
-    ws.dispose();
-  }
+  withWorkspace(e, k.conv2d_blocked_f32_workspace(geom), "conv2d blocked workspace", (ws) => k.conv2d_blocked_f32_forward(y, x, w, ws, geom));
 }

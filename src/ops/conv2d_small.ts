@@ -2,6 +2,7 @@
 // pixels) for stride-1, one-group convolutions whose channel counts leave conv2d.ts's 8-channel tiles
 // mostly scalar. Used by src/ops/conv2d.ts's runForward / runBackwardInput / runBackwardFilter.
 import type { Engine } from "../engine.js";
+import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface SmallConvGeometry {
@@ -39,13 +40,9 @@ export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean
  */
 export function runSmallConv(e: Engine, pass: SmallConvPass, geom: number, out: number, a: number, b: number): void {
   const k = e.kernels;
-  const floats = k.conv2d_small_f32_workspace(geom, pass);
-  const ws = e.empty([floats], "f32", "conv2d few-channel workspace");
-  try {
-    if (pass === SMALL_FORWARD) k.conv2d_small_f32_forward(out, a, b, ws.ptr, geom);
-    else if (pass === SMALL_BACKWARD_INPUT) k.conv2d_small_f32_backward_input(out, a, b, ws.ptr, geom);
-    else k.conv2d_small_f32_backward_filter(out, a, b, ws.ptr, geom);
-  } finally {
-    ws.dispose();
-  }
+  withWorkspace(e, k.conv2d_small_f32_workspace(geom, pass), "conv2d few-channel workspace", (ws) => {
+    if (pass === SMALL_FORWARD) k.conv2d_small_f32_forward(out, a, b, ws, geom);
+    else if (pass === SMALL_BACKWARD_INPUT) k.conv2d_small_f32_backward_input(out, a, b, ws, geom);
+    else k.conv2d_small_f32_backward_filter(out, a, b, ws, geom);
+  });
 }

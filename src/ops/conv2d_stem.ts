@@ -1,6 +1,7 @@
 // Dispatch to the first-layer convolution forward (assembly/conv2d_stem.ts: few input channels,
 // 4 pixels x 8 output channels straight into NHWC) from src/ops/conv2d.ts's runForward.
 import type { Engine } from "../engine.js";
+import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface StemConvGeometry {
@@ -24,10 +25,5 @@ export function useStemConv(e: Engine, g: StemConvGeometry): boolean {
 /** y = conv(x, w) on the stem kernel with a workspace from the heap; `geom` points at the geometry block. */
 export function runStemConv(e: Engine, geom: number, y: number, x: number, w: number): void {
   const k = e.kernels;
-  const ws = e.empty([k.conv2d_stem_f32_workspace(geom)], "f32", "conv2d stem workspace");
-  try {
-    k.conv2d_stem_f32_forward(y, x, w, ws.ptr, geom);
-  } finally {
-    ws.dispose();
-  }
+  withWorkspace(e, k.conv2d_stem_f32_workspace(geom), "conv2d stem workspace", (ws) => k.conv2d_stem_f32_forward(y, x, w, ws, geom));
 }
