@@ -28,7 +28,8 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
   if (winogradPolicy.mode === "never" || e.build === "scalar") return false;
   if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1 || g.groups !== 1) return false;
   if (winogradPolicy.mode === "always") return true;
-  // Measured against the direct kernels on this project's 2-core machine (3x3 pad 1, batch 1): 1.7x-2.1x from 14x14x512 to 112x112x64 in every pass. The filter transform costs the same
+  // Measured against the direct kernels on this project's 2-core machine (3x3 pad 1, batch 1):
+  // 1.7x-2.1x from 14x14x512 to 112x112x64 in every pass. The filter transform costs the same
   // whatever the image size, so few 2x2 output tiles lose: 2x2 and 3x3 outputs (1 and 4 tiles) run
   // 0.7x-0.9x, and backward_input, which also flips and transposes the weights, loses up to 16
   // tiles (7x7x512: 0.8x; 14x14x512, 49 tiles: 1.35x). Few channels leave the GEMMs too small
@@ -42,13 +43,13 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
 
 /** A work part of one kernel call, as src/ops/conv2d.ts's geometry block carries it. */
 export interface WinogradPart {
-  rowBegin?: number; rowEnd?: number; ocBegin?: number; ocEnd?: number; wtReady?: boolean;
+  rowBegin?: number; rowEnd?: number; wtReady?: boolean;
 }
 
 /**
  * Runs one pass on the Winograd kernels over `threads` threads, with workspaces from the heap.
  * forward: (y, x, w) overwrites y; backward_input: (dx, dy, w) and backward_filter: (dw, dy, x)
- * accumulate. `geometry(t, part)` writes thread t's geometry block (with its part) and returns its
+ * accumulate. `geometry(p, part)` writes part p's geometry block (with its range) and returns its
  * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
  * (after one call has transformed the filter); backward_filter splits the input channels (dw's
  * rows) at multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
