@@ -80,12 +80,13 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
 }
 
 /**
- * Floats of per-thread workspace `ws` for `pass` (0 forward, 1 backward_input, 2 backward_filter)
- * of the conv at `geom`: one block's V and M (or dM), and for backward_input the flipped weights.
+ * Floats of one part's workspace `ws` for `pass` (0 forward, 1 backward_input, 2 backward_filter)
+ * of the conv at `geom`: one block's V and M (or dM). backward_input's call that transforms the
+ * filter also writes the flipped weights (9 * C * OC floats) right after its `ws`.
  */
 export function conv2d_winograd_f32_workspace(geom: usize, pass: i32): i32 {
   readGeometryWinograd(geom, pass);
-  return 16 * (zVS + zMS) + (pass == 1 ? 9 * zIC * zOC : 0);
+  return 16 * (zVS + zMS);
 }
 
 /** Floats of the shared transformed filter `u` (U, or dU for backward_filter): 16 * Cp * OCp. */

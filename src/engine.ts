@@ -118,8 +118,8 @@ export class Engine {
   /**
    * Runs one call of `kernel` per entry of `parts` (at most MAX_PARTS, 64), spread over the calling
    * thread and the workers (each takes the next part when it is free). The parts must write
-   * disjoint memory. If a worker
-   * died or timed out, throws a SimdnetError and drops the pool: later calls run on one thread.
+   * disjoint memory. If a worker died or timed out, throws a SimdnetError and drops the pool:
+   * later calls run on one thread.
    */
   parallel(kernel: ThreadedKernel, parts: number[][]): void {
     const local = this.kernels[kernel] as (...args: number[]) => void;

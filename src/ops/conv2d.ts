@@ -111,17 +111,11 @@ function autoPadOf(op: string, options: Conv2dOptions): AutoPad {
   return a;
 }
 
-function checkShape4(op: string, name: string, shape: Shape): void {
-  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    fail(op, `${name} must have rank 4 with positive integer dimensions, got shape ${fmtShape(shape)}`);
-  }
-}
-
 /** The geometry of conv2d(x, w) and the bottom/right pads. */
 function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dOptions): Geometry {
   checkOptions(op, "options", options);
-  checkShape4(op, "x", xShape);
-  checkShape4(op, "w", wShape);
+  checkShapeArg(op, "x", xShape, { rank: 4 });
+  checkShapeArg(op, "w", wShape, { rank: 4 });
   const [n, h, w, c] = xShape as [number, number, number, number];
   const [kh, kw, cg, oc] = wShape as [number, number, number, number];
   const groups = checkInt(op, "groups", options.groups ?? 1, 1);
@@ -162,8 +156,8 @@ function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dO
  */
 function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options: ConvTranspose2dOptions): Geometry {
   checkOptions(op, "options", options);
-  checkShape4(op, "x", xShape);
-  checkShape4(op, "w", wShape);
+  checkShapeArg(op, "x", xShape, { rank: 4 });
+  checkShapeArg(op, "w", wShape, { rank: 4 });
   const [n, ih, iw, cin] = xShape as [number, number, number, number];
   const [kh, kw, coutg, wcin] = wShape as [number, number, number, number];
   const groups = checkInt(op, "groups", options.groups ?? 1, 1);
@@ -245,7 +239,7 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not: its parts
   // give the bits of a whole call (direct kernels below when the heap has no room for its workspace)
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
-  if (useWinograd(e, g, WINOGRAD_FORWARD) && runWinograd(e, WINOGRAD_FORWARD, g.c, threads, geometry, y.ptr, x.ptr, w.ptr)) return;
+  if (useWinograd(e, g, WINOGRAD_FORWARD) && runWinograd(e, WINOGRAD_FORWARD, g, threads, geometry, y.ptr, x.ptr, w.ptr)) return;
   // The other specialised kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
@@ -275,7 +269,7 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not (direct
   // kernels below when the heap has no room for its workspace)
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
-  if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT) && runWinograd(e, WINOGRAD_BACKWARD_INPUT, g.c, threads, geometry, dx.ptr, dy.ptr, w.ptr)) return;
+  if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT) && runWinograd(e, WINOGRAD_BACKWARD_INPUT, g, threads, geometry, dx.ptr, dy.ptr, w.ptr)) return;
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
     return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
@@ -311,7 +305,7 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not (direct
   // kernels below when the heap has no room for its workspace)
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
-  if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER) && runWinograd(e, WINOGRAD_BACKWARD_FILTER, g.c, threads, geometry, dw.ptr, dy.ptr, x.ptr)) return;
+  if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER) && runWinograd(e, WINOGRAD_BACKWARD_FILTER, g, threads, geometry, dw.ptr, dy.ptr, x.ptr)) return;
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
     return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);

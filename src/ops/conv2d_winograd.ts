@@ -58,7 +58,7 @@ export interface WinogradPart {
  * room for one thread's workspace only, runs on one thread.
  */
 export function runWinograd(
-  e: Engine, pass: WinogradPass, c: number, threads: number, geometry: (t: number, part?: WinogradPart) => number,
+  e: Engine, pass: WinogradPass, g: WinogradGeometry, threads: number, geometry: (t: number, part?: WinogradPart) => number,
   out: number, a: number, b: number,
 ): boolean {
   const k = e.kernels;
@@ -67,22 +67,25 @@ export function runWinograd(
   let parts: [number, number][] = [];
   if (threads > 1) {
     // dw by input channels (its rows) at multiples of 16: each part transforms only its channels of x
-    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(c, partsFor(threads, 2), 16);
+    if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(g.c, partsFor(threads, 2), 16);
     else {
       const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
       // two parts a thread (each has its own block workspace; see partsFor)
       parts = splitRange(tiles, partsFor(threads, 2), block);
     }
   }
-  // u and each thread's ws start on a cache line (64 bytes) of their own
+  // u and each part's ws start on a cache line (64 bytes) of their own; backward_input's
+  // filter-transforming call (on part 0's ws) also writes the flipped weights after its ws
   const line = 16, up = (floats: number) => Math.ceil(floats / line) * line;
   const wsFloats = up(k.conv2d_winograd_f32_workspace(geom0, pass));
+  const flipped = pass === WINOGRAD_BACKWARD_INPUT ? 9 * g.c * g.oc : 0;
+  const wsTotal = (count: number) => Math.max(wsFloats * count, wsFloats + flipped) + line;
   const u = tryEmpty(e, k.conv2d_winograd_f32_filter_workspace(geom0, pass) + line, "conv2d Winograd filter workspace");
   if (!u) return false;
-  let ws = parts.length > 1 ? tryEmpty(e, wsFloats * parts.length + line, "conv2d Winograd workspace") : undefined;
+  let ws = parts.length > 1 ? tryEmpty(e, wsTotal(parts.length), "conv2d Winograd workspace") : undefined;
   if (!ws) {
     parts = [];
-    ws = tryEmpty(e, wsFloats + line, "conv2d Winograd workspace");
+    ws = tryEmpty(e, wsTotal(1), "conv2d Winograd workspace");
   }
   if (!ws) {
     u.dispose();

@@ -1,6 +1,7 @@
-// A pool of worker threads that run partitions of one kernel call over the engine's shared memory.
-// The calling thread runs partition 0 itself, then blocks in Atomics.wait until every worker has
-// finished, so a threaded op is as synchronous as a single-threaded one. It never waits forever: a
+// A pool of worker threads that run the parts of one kernel call over the engine's shared memory.
+// The calling thread takes parts from the call's shared queue like the workers do, then blocks in
+// Atomics.wait until every worker has finished, so a threaded op is as synchronous as a
+// single-threaded one. It never waits forever: a
 // worker that died or misses the deadline makes the call throw and stops the pool (see ThreadPool).
 import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";

@@ -1,8 +1,8 @@
 // The control block shared by the calling thread and the workers of a ThreadPool: one Int32Array
 // over a SharedArrayBuffer (separate from the wasm memory, so memory.grow never moves it), one
-// slot of SLOT i32 per worker. The caller writes a kernel index and its arguments, bumps SEQ and
-// notifies; the worker runs the call on its own instance over the shared memory, writes STATUS,
-// stores SEQ into DONE and notifies. A worker whose loop ends abnormally (its JS threw outside a
+// slot of SLOT i32 per worker. For a kernel call the caller fills the part queue (below), writes
+// RUN_QUEUE into KERNEL, bumps SEQ and notifies; the worker takes parts from the queue and runs
+// them on its own instance over the shared memory, writes STATUS, stores SEQ into DONE and notifies. A worker whose loop ends abnormally (its JS threw outside a
 // kernel call) stores DEAD into STATE and notifies DONE first, so a caller waiting on it wakes.
 // Kernel arguments are i32: pointers fit, as the shared memory's maximum (THREADS_MAX_PAGES) is
 // below 2 GiB.
@@ -32,8 +32,8 @@ export const TEST_SLEEP = -2, TEST_CRASH = -3;
  * The part queue (a second shared Int32Array, `WorkerInit.queue`): a call's parts, which the
  * calling thread and the workers take one at a time (Atomics.add on NEXT) until none is left, so
  * a thread slowed by other work takes fewer parts instead of holding the call up. Words: NEXT (the
- * next part to take), COUNT (parts), QKERNEL (kernel index), then MAX_ARGS words of arguments
- * (NARGS_AT: their count) per part from PARTS_AT. At most MAX_PARTS parts a call.
+ * next part to take), COUNT (parts), QKERNEL (kernel index), then PART_WORDS words per part from
+ * PARTS_AT: its argument count and up to MAX_ARGS arguments. At most MAX_PARTS parts a call.
  */
 export const NEXT = 0, COUNT = 1, QKERNEL = 2, PARTS_AT = 4;
 export const MAX_PARTS = 64;

@@ -7,7 +7,7 @@
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
 import {
-  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, RUN_QUEUE, SEQ, SLOT, STATE, STATUS, STOP,
+  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, SEQ, SLOT, STATE, STATUS, STOP,
   TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit,
 } from "./protocol.js";
 
@@ -57,10 +57,10 @@ __simdnetPort.on("message", (data) => {
         if (kernel === TEST_CRASH) throw new Error("simdnet worker test hook: crash");
         continue;
       }
+      // otherwise RUN_QUEUE: this call's parts wait in the queue
       let status = OK;
       try {
-        if (kernel === RUN_QUEUE) runQueue(kernels, queue);
-        else kernels[kernel]!(...args);
+        runQueue(kernels, queue);
       } catch {
         status = FAILED;
       }
