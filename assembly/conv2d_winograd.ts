@@ -19,8 +19,8 @@
 // of 4 (Cp, OCp) inside the workspace; the padding lanes hold zeros.
 // Memory from the host: `u` the transformed filter U [16][Cp][OCp] (dU for the filter gradient),
 // shared by threads; `ws` one thread's block of V and M (or dM [16][TB][OCp]). Kernels never allocate.
-// Threads: forward / backward_input split the tiles at multiples of TB (after one call with an
-// empty range has written U), backward_filter splits the input channels (dw's rows) at multiples
+// Threads: forward / backward_input split the tiles at multiples of TB (after parts with empty
+// tile ranges have written U, split by its rows), backward_filter splits the input channels (dw's rows) at multiples
 // of 16; every element then takes the same arithmetic as in one whole call, so results never
 // depend on the split.
 //   forward          y  = conv(x, w)                                  (overwrites y)
@@ -36,8 +36,9 @@ let zICp: i32 = 0, zOCp: i32 = 0, zTH: i32 = 0, zTW: i32 = 0, zT: i32 = 0, zTB: 
 let zUS: i32 = 0, zVS: i32 = 0, zMS: i32 = 0;
 // The call's part (geometry block fields 16-21, as assembly/conv2d.ts): its "rows" [zRB, zRE) are
 // output tiles (forward, backward_input) or input channels, the rows of dw's (C, OC) matrices
-// (backward_filter); its "wt ready" field says that `u` already holds the transformed filter.
-let zRB: i32 = 0, zRE: i32 = 0, zUReady: bool = false;
+// (backward_filter); its "wt ready" field says that `u` already holds the transformed filter, else
+// the call first transforms U's rows (the pass's input channels) [zFB, zFE) (fields 19-20).
+let zRB: i32 = 0, zRE: i32 = 0, zUReady: bool = false, zFB: i32 = 0, zFE: i32 = 0;
 
 /** Field 16 of a geometry block that carries a work partition ("THRD"), as in assembly/conv2d.ts. */
 const PARTITION_MAGIC: i32 = 0x54485244;
@@ -69,8 +70,9 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
   zMS = zTB * zOCp + 16;
   if (load<i32>(geom, 64) == PARTITION_MAGIC) {
     zRB = load<i32>(geom, 68); zRE = load<i32>(geom, 72); zUReady = load<i32>(geom, 84) != 0;
+    zFB = load<i32>(geom, 76); zFE = load<i32>(geom, 80);
   } else {
-    zRB = 0; zRE = i32.MAX_VALUE; zUReady = false;
+    zRB = 0; zRE = i32.MAX_VALUE; zUReady = false; zFB = 0; zFE = i32.MAX_VALUE;
   }
 }
 
@@ -81,12 +83,12 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
 
 /**
  * Floats of one part's workspace `ws` for `pass` (0 forward, 1 backward_input, 2 backward_filter)
- * of the conv at `geom`: one block's V and M (or dM). backward_input's call that transforms the
- * filter also writes the flipped weights (9 * C * OC floats) right after its `ws`.
+ * of the conv at `geom`: one block's V and M (or dM); at least the 9 * 4 * OC floats that
+ * backward_input's filter transform gathers 4 rows of taps into (before the part's tiles).
  */
 export function conv2d_winograd_f32_workspace(geom: usize, pass: i32): i32 {
   readGeometryWinograd(geom, pass);
-  return 16 * (zVS + zMS);
+  return max(16 * (zVS + zMS), pass == 1 ? 36 * zOC : 0);
 }
 
 /** Floats of the shared transformed filter `u` (U, or dU for backward_filter): 16 * Cp * OCp. */
@@ -109,7 +111,8 @@ export function conv2d_winograd_f32_tile_block(geom: usize, pass: i32): i32 {
 /**
  * y = conv(x, w) (overwrites y) for the part's tiles. u: the transformed filter, written first
  * unless the part says it is ready; ws: conv2d_winograd_f32_workspace(geom, 0) floats per thread.
- * Threads: one call with an empty tile range prepares u, then parts split at multiples of the tile block.
+ * Threads: parts with empty tile ranges transform u's rows [ocBegin, ocEnd) (geometry fields 19-20),
+ * then parts split at multiples of the tile block run with u ready.
  */
 export function conv2d_winograd_f32_forward(y: usize, x: usize, w: usize, u: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
@@ -163,15 +166,8 @@ function backwardFilter(dw: usize, dy: usize, x: usize, dU: usize, ws: usize, ge
 function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool): void {
   const ICp = zICp, OCp = zOCp, TB = zTB;
   const V = ws, M = at(V, 16 * zVS);
-  if (!zUReady) {
-    if (flip) {
-      const wt = at(M, 16 * zMS);
-      flipTranspose(wt, w);
-      transformFilter(U, wt);
-    } else {
-      transformFilter(U, w);
-    }
-  }
+  // U's rows [zFB, zFE) (zFB % 4 == 0); backward_input gathers its taps into ws first (free until the tiles)
+  if (!zUReady) transformFilter(U, w, max(zFB, 0), min(zFE, zIC), flip, ws);
   const tEnd = min(zRE, zT);
   for (let t0 = zRB; t0 < tEnd; t0 += TB) {
     const tb = min(TB, tEnd - t0);
@@ -214,63 +210,81 @@ function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool):
 // Transforms, vectorised over 4 channels (NHWC keeps channels contiguous).
 
 /**
- * wt (3,3,IC,OC) = backward_input's weights, wt[ky][kx][oc][c] = w[2-ky][2-kx][c][oc] for w (3,3,C,OC):
- * this conv's IC is w's OC and its OC is w's C. 4x4 blocks move as vectors (transposed by shuffles).
+ * U[xi][ic][oc] = (G g G^T)[xi] for U's rows ic in [icB, icE) (icB % 4 == 0), g = the 3x3 taps of
+ * (ic, oc). Forward: g from w (3,3,IC,OC). backward_input (flip): this pass's IC is w's OC and its
+ * OC is w's C, g[ky][kx] = w[2-ky][2-kx][oc][ic]: each group of 4 rows is first gathered into
+ * `scratch` (9 * 4 * OC floats) as [tap][4 rows][OC] by 4x4 shuffle transposes. The part that
+ * reaches IC also zeroes U's padding rows up to ICp (padding columns are written as zeros).
  */
-function flipTranspose(wt: usize, w: usize): void {
+function transformFilter(U: usize, w: usize, icB: i32, icE: i32, flip: bool, scratch: usize): void {
+  const IC = zIC, OC = zOC, xiBytes = <usize>zUS << 2;
+  if (icE >= IC) {
+    for (let xi = 0; xi < 16; xi++) memory.fill(at(U, xi * zUS + IC * zOCp), 0, <usize>((zICp - IC) * zOCp) << 2);
+  }
+  if (!flip) {
+    for (let ic = icB; ic < icE; ic++) transformFilterRow(at(U, ic * zOCp), at(w, ic * OC), <usize>(IC * OC) << 2, xiBytes);
+    return;
+  }
+  for (let ic0 = icB; ic0 < icE; ic0 += 4) {
+    const rows = min(4, icE - ic0);
+    gatherFlipped(scratch, w, ic0, rows);
+    for (let r = 0; r < rows; r++) transformFilterRow(at(U, (ic0 + r) * zOCp), at(scratch, r * OC), <usize>(4 * OC) << 2, xiBytes);
+  }
+}
+
+/**
+ * scratch[tap][r][j] = w[8 - tap][j][ic0 + r] for r < rows (<= 4), j < zOC: backward_input's taps of
+ * 4 rows, from w (3,3,zOC,zIC) (w's C is this pass's OC). 4x4 blocks move as vectors (shuffles).
+ */
+function gatherFlipped(scratch: usize, w: usize, ic0: i32, rows: i32): void {
   const R = zOC, S = zIC; // w's rows (its C) and columns (its OC) per tap
   for (let tap = 0; tap < 9; tap++) {
-    const src = at(w, tap * R * S), dst = at(wt, (8 - tap) * R * S);
-    let r = 0;
-    for (; r + 4 <= R; r += 4) {
-      let s0 = 0;
-      for (; s0 + 4 <= S; s0 += 4) {
-        // rows r..r+3 of columns s0..s0+3 -> rows s0..s0+3 of columns r..r+3
-        const a0 = v128.load(at(src, r * S + s0)), a1 = v128.load(at(src, (r + 1) * S + s0));
-        const a2 = v128.load(at(src, (r + 2) * S + s0)), a3 = v128.load(at(src, (r + 3) * S + s0));
+    const src = at(w, (8 - tap) * R * S + ic0), dst = at(scratch, tap * 4 * R);
+    let j = 0;
+    if (rows == 4) {
+      for (; j + 4 <= R; j += 4) {
+        // w rows j..j+3 of columns ic0..ic0+3 -> scratch rows 0..3 of columns j..j+3
+        const a0 = v128.load(at(src, j * S)), a1 = v128.load(at(src, (j + 1) * S));
+        const a2 = v128.load(at(src, (j + 2) * S)), a3 = v128.load(at(src, (j + 3) * S));
         const l01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
         const l23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-        v128.store(at(dst, s0 * R + r), v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
-        v128.store(at(dst, (s0 + 1) * R + r), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
-        v128.store(at(dst, (s0 + 2) * R + r), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
-        v128.store(at(dst, (s0 + 3) * R + r), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
-      }
-      for (; s0 < S; s0++) {
-        for (let i = 0; i < 4; i++) store<f32>(at(dst, s0 * R + r + i), load<f32>(at(src, (r + i) * S + s0)));
+        v128.store(at(dst, j), v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
+        v128.store(at(dst, R + j), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
+        v128.store(at(dst, 2 * R + j), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
+        v128.store(at(dst, 3 * R + j), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
       }
     }
-    for (; r < R; r++) {
-      for (let s0 = 0; s0 < S; s0++) store<f32>(at(dst, s0 * R + r), load<f32>(at(src, r * S + s0)));
+    for (; j < R; j++) {
+      for (let r = 0; r < rows; r++) store<f32>(at(dst, r * R + j), load<f32>(at(src, j * S + r)));
     }
   }
 }
 
-/** U[xi][ic][oc] = (G g G^T)[xi] with g = w's 3x3 taps of (ic, oc); w (3,3,IC,OC). */
-function transformFilter(U: usize, w: usize): void {
-  const IC = zIC, OC = zOC, OCp = zOCp;
-  memory.fill(U, 0, <usize>(16 * zUS) << 2);
+/**
+ * One row of U: dst[xi][oc] (xi at dst + xi * xiBytes) = (G g G^T)[xi] for oc < zOC, with g[tap] of
+ * 4 output channels at src + tap * tapBytes (+ 4 * oc); the row's padding lanes get zeros.
+ */
+function transformFilterRow(dst: usize, src: usize, tapBytes: usize, xiBytes: usize): void {
+  const OC = zOC;
   const half = f32x4.splat(0.5);
-  const xiStride = <usize>zUS << 2, tap = <usize>(IC * OC) << 2;
-  for (let ic = 0; ic < IC; ic++) {
-    for (let oc = 0; oc < OC; oc += 4) {
-      const lanes = min(4, OC - oc);
-      // g[ky][kx] for 4 output channels
-      const p = at(w, ic * OC + oc);
-      const g0 = loadLanes(p, lanes), g1 = loadLanes(p + tap, lanes), g2 = loadLanes(p + 2 * tap, lanes);
-      const g3 = loadLanes(p + 3 * tap, lanes), g4 = loadLanes(p + 4 * tap, lanes), g5 = loadLanes(p + 5 * tap, lanes);
-      const g6 = loadLanes(p + 6 * tap, lanes), g7 = loadLanes(p + 7 * tap, lanes), g8 = loadLanes(p + 8 * tap, lanes);
-      // rows: r_i,kx = (G g)[i][kx] over ky
-      const s0 = f32x4.add(g0, g6), s1 = f32x4.add(g1, g7), s2 = f32x4.add(g2, g8);
-      const r10 = f32x4.mul(half, f32x4.add(s0, g3)), r20 = f32x4.mul(half, f32x4.sub(s0, g3));
-      const r11 = f32x4.mul(half, f32x4.add(s1, g4)), r21 = f32x4.mul(half, f32x4.sub(s1, g4));
-      const r12 = f32x4.mul(half, f32x4.add(s2, g5)), r22 = f32x4.mul(half, f32x4.sub(s2, g5));
-      // columns: u_i,j = (r G^T)[i][j] over kx; xi = 4i + j (padding lanes: zeros)
-      const dst = at(U, ic * OCp + oc);
-      filterRow(dst, 0, g0, g1, g2, half, xiStride);
-      filterRow(dst, 4, r10, r11, r12, half, xiStride);
-      filterRow(dst, 8, r20, r21, r22, half, xiStride);
-      filterRow(dst, 12, g6, g7, g8, half, xiStride);
-    }
+  for (let oc = 0; oc < OC; oc += 4) {
+    const lanes = min(4, OC - oc);
+    // g[ky][kx] for 4 output channels
+    const p = at(src, oc);
+    const g0 = loadLanes(p, lanes), g1 = loadLanes(p + tapBytes, lanes), g2 = loadLanes(p + 2 * tapBytes, lanes);
+    const g3 = loadLanes(p + 3 * tapBytes, lanes), g4 = loadLanes(p + 4 * tapBytes, lanes), g5 = loadLanes(p + 5 * tapBytes, lanes);
+    const g6 = loadLanes(p + 6 * tapBytes, lanes), g7 = loadLanes(p + 7 * tapBytes, lanes), g8 = loadLanes(p + 8 * tapBytes, lanes);
+    // rows: r_i,kx = (G g)[i][kx] over ky
+    const s0 = f32x4.add(g0, g6), s1 = f32x4.add(g1, g7), s2 = f32x4.add(g2, g8);
+    const r10 = f32x4.mul(half, f32x4.add(s0, g3)), r20 = f32x4.mul(half, f32x4.sub(s0, g3));
+    const r11 = f32x4.mul(half, f32x4.add(s1, g4)), r21 = f32x4.mul(half, f32x4.sub(s1, g4));
+    const r12 = f32x4.mul(half, f32x4.add(s2, g5)), r22 = f32x4.mul(half, f32x4.sub(s2, g5));
+    // columns: u_i,j = (r G^T)[i][j] over kx; xi = 4i + j
+    const d = at(dst, oc);
+    filterRow(d, 0, g0, g1, g2, half, xiBytes);
+    filterRow(d, 4, r10, r11, r12, half, xiBytes);
+    filterRow(d, 8, r20, r21, r22, half, xiBytes);
+    filterRow(d, 12, g6, g7, g8, half, xiBytes);
   }
 }
 

@@ -43,7 +43,11 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
 
 /** A work part of one kernel call, as src/ops/conv2d.ts's geometry block carries it. */
 export interface WinogradPart {
-  rowBegin?: number; rowEnd?: number; wtReady?: boolean;
+  /** Output tiles (forward, backward_input) or input channels (backward_filter). */
+  rowBegin?: number; rowEnd?: number;
+  /** Without wtReady: the rows of U to transform first (the pass's input channels), a multiple of 4 where a part starts. */
+  ocBegin?: number; ocEnd?: number;
+  wtReady?: boolean;
 }
 
 /**
@@ -51,7 +55,7 @@ export interface WinogradPart {
  * forward: (y, x, w) overwrites y; backward_input: (dx, dy, w) and backward_filter: (dw, dy, x)
  * accumulate. `geometry(p, part)` writes part p's geometry block (with its range) and returns its
  * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
- * (after one call has transformed the filter); backward_filter splits the input channels (dw's
+ * (after parts with empty tile ranges have transformed the filter, split by U's rows); backward_filter splits the input channels (dw's
  * rows) at multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
  * Returns false, having done nothing, when the heap cannot hold the transformed filter and one
  * block's workspace (16 * C * OC floats and more: the caller then runs the direct kernels); with
@@ -74,12 +78,10 @@ export function runWinograd(
       parts = splitRange(tiles, partsFor(threads, 2), block);
     }
   }
-  // u and each part's ws start on a cache line (64 bytes) of their own; backward_input's
-  // filter-transforming call (on part 0's ws) also writes the flipped weights after its ws
+  // u and each part's ws start on a cache line (64 bytes) of their own
   const line = 16, up = (floats: number) => Math.ceil(floats / line) * line;
   const wsFloats = up(k.conv2d_winograd_f32_workspace(geom0, pass));
-  const flipped = pass === WINOGRAD_BACKWARD_INPUT ? 9 * g.c * g.oc : 0;
-  const wsTotal = (count: number) => Math.max(wsFloats * count, wsFloats + flipped) + line;
+  const wsTotal = (count: number) => wsFloats * count + line;
   const u = tryEmpty(e, k.conv2d_winograd_f32_filter_workspace(geom0, pass) + line, "conv2d Winograd filter workspace");
   if (!u) return false;
   let ws = parts.length > 1 ? tryEmpty(e, wsTotal(parts.length), "conv2d Winograd workspace") : undefined;
@@ -98,9 +100,11 @@ export function runWinograd(
     } else if (pass === WINOGRAD_BACKWARD_FILTER) {
       e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]));
     } else {
-      // transform the filter once (an empty tile range), then disjoint tile ranges
-      k[kernel](out, a, b, uPtr, wsPtr, geometry(0, { rowBegin: 0, rowEnd: 0 }));
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd, wtReady: true })]));
+      // transform the filter (U's rows split at multiples of 4, empty tile ranges), then disjoint tile ranges
+      const ws = (t: number) => wsPtr + 4 * wsFloats * t;
+      const filterRows = splitRange(pass === WINOGRAD_FORWARD ? g.c : g.oc, parts.length, 4);
+      e.parallel(kernel, filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, ws(t), geometry(t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]));
+      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, ws(t), geometry(t, { rowBegin, rowEnd, wtReady: true })]));
     }
   } finally {
     ws.dispose();

@@ -43,6 +43,16 @@ export const QUEUE_WORDS = PARTS_AT + MAX_PARTS * PART_WORDS;
 /** KERNEL value that tells a worker to take parts from the queue. */
 export const RUN_QUEUE = -4;
 
+/**
+ * How long a thread polls a control word before it sleeps in Atomics.wait (milliseconds). Waking a
+ * sleeping thread is slow where it matters most: 30-50 us each way on this project's virtual
+ * machines (a futex wake plus an interrupt to an idle vCPU), 70-100 us for a call's round trip,
+ * against 2-4 ms for the conv calls worth splitting. So the calling thread polls for its workers'
+ * last parts, and a worker polls for the next call after finishing one: calls that follow each
+ * other (a training step) then start on every thread at once. A worker idle longer than this sleeps.
+ */
+export const SPIN_MS = 1;
+
 /** Maximum pages of the threads build's shared memory: must match asconfig.json's threads target. */
 export const THREADS_MAX_PAGES = 16384; // 1 GiB
 
