@@ -17,8 +17,8 @@
 //                   planes, then dx += their interior (tiles: 4 c x 8 q, 1 c x 16 q).
 //                   Scalar build: the forward form on zero-padded dy planes with the flipped kernel
 //                   wf[ky,kx,oc,c] = w[KH-1-ky, KW-1-kx, c, oc] (the full correlation), accumulated into dx.
-// Workspace (floats, host-allocated, see conv2d_small_f32_workspace): a K-entry tap-offset table,
-// the planes (plus 16 floats of zero slack that the last 8-wide tile may read), then dyT or wf.
+// Workspace (floats, host-allocated, see conv2d_small_f32_workspace): 16 output-pixel addresses
+// (PIX), a K-entry tap-offset table, the planes (plus 16 floats of zero slack that the last 8-wide tile may read), then dyT or wf.
 // Kernels never allocate; forward overwrites y; the backward kernels ACCUMULATE.
 
 import { hsum, madd } from "./simd";
@@ -71,8 +71,10 @@ function readGeometrySmall(geom: usize): void {
   return 32 + (sKW - 1) * sDW;
 }
 
-/** Output addresses of the 16 pixels of one tile (0: a dropped column). Static scratch, not heap. */
-const PIX: usize = memory.data(64);
+/** Output addresses of the 16 pixels of one tile (0: a dropped column): the first PIX_FLOATS
+ *  floats of the forward-form kernels' workspace (not static data: a worker may run them too). */
+const PIX_FLOATS: i32 = 16;
+let PIX: usize = 0;
 
 // ---- the plane geometry of the current pass (set by each kernel before calling the cores)
 let pK: i32 = 0; // taps
@@ -87,6 +89,11 @@ let pOutC: i32 = 0; // output channels (row length of the weight matrix)
  */
 export function conv2d_small_f32_workspace(geom: usize, pass: i32): i32 {
   readGeometrySmall(geom);
+  return PIX_FLOATS + workspaceAfterPix(pass);
+}
+
+/** The workspace after PIX (the scatter backward_input has no PIX but keeps the same offset). */
+function workspaceAfterPix(pass: i32): i32 {
   const KK = sKH * sKW;
   const Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW;
   if (pass == 1) {
@@ -296,6 +303,8 @@ function tile4x8(xq: usize, wq: usize, tq: usize, K: i32, wrow: usize, pix: usiz
  */
 export function conv2d_small_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   readGeometrySmall(geom);
+  PIX = ws;
+  ws = at(ws, PIX_FLOATS);
   const C = sC, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
   const K = sKH * sKW * C;
   const taps = ws, planes = at(ws, up4(K));
@@ -318,6 +327,8 @@ export function conv2d_small_f32_forward(y: usize, x: usize, w: usize, ws: usize
  */
 export function conv2d_small_f32_backward_input(dx: usize, dy: usize, w: usize, ws: usize, geom: usize): void {
   readGeometrySmall(geom);
+  PIX = ws;
+  ws = at(ws, PIX_FLOATS);
   if (scatterInput()) {
     scatterBackwardInput(dx, dy, w, ws);
     return;
@@ -443,6 +454,7 @@ function scatterBackwardInput(dx: usize, dy: usize, w: usize, ws: usize): void {
  */
 export function conv2d_small_f32_backward_filter(dw: usize, dy: usize, x: usize, ws: usize, geom: usize): void {
   readGeometrySmall(geom);
+  ws = at(ws, PIX_FLOATS);
   const C = sC, OC = sOC, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
   const K = sKH * sKW * C, QE = up8(sOH * Wp);
   const taps = ws, planes = at(ws, up4(K)), dyT = at(planes, up4(C * PS + slack()));
