@@ -277,79 +277,118 @@ function fwdPixelScalar(yp: usize, xg: usize, wg: usize, oy: i32, ox: i32, oc0: 
   }
 }
 
-/** Depthwise forward (C/G == 1, OC/G == 1, so C == OC == G): lanes over channels, 8 at a time,
- *  over the taps inside the input only (tap ranges computed per row and per pixel, no checks inside). */
+/** Depthwise forward (C/G == 1, OC/G == 1, so C == OC == G): lanes over channels. 3x3 taps, stride
+ *  1, no dilation, C % 4 == 0 (SIMD builds): 4 output pixels at a time where all their taps lie
+ *  inside the input (depthwise3x3Tile4); every other pixel (and shape) by depthwisePixel. Both sum
+ *  each output's taps in the same order (ky, then kx), so results do not depend on the path. */
 function depthwiseForward(y: usize, x: usize, w: usize): void {
-  const C = gC, KW = gKW;
-  const xtap = <usize>(gDW * C) << 2, wtap = <usize>C << 2; // bytes between horizontal taps
+  const tiles = ASC_FEATURE_SIMD && gKH == 3 && gKW == 3 && gSW == 1 && gDH == 1 && gDW == 1 && (gC & 3) == 0;
+  // output columns whose 3 taps are all inside the input: [oxa, oxb)
+  const oxa = max(0, gPL), oxb = max(oxa, min(gOW, gW - 2 + gPL));
   const re = rowEnd(gN * gOH);
   for (let r = gRB; r < re; r++) {
     const n = r / gOH, oy = r % gOH;
-    {
-      const offy = oy * gSH - gPT;
-      const kya = min(gKH, firstInside(offy, gDH));
-      const kyb = endInside(offy, gDH, gH, gKH, kya);
-      for (let ox = 0; ox < gOW; ox++) {
-        const offx = ox * gSW - gPL;
-        const kxa = min(KW, firstInside(offx, gDW));
-        const kxb = endInside(offx, gDW, gW, KW, kxa);
-        const yp = at(y, ((n * gOH + oy) * gOW + ox) * C);
-        // xp + (ky*DH*W*C) floats is x at (n, iy(ky), ix(kxa), 0) for ky in [kya, kyb); xp itself may
-        // point before x (offy < 0): wasm32 address arithmetic wraps, and only inside taps are read.
-        // wp + ky*KW*C floats is w at (ky, kxa, 0, 0).
-        const xp = at(x, ((n * gH + offy) * gW + offx + kxa * gDW) * C);
-        const wp = at(w, kxa * C);
-        let c = 0;
-        if (ASC_FEATURE_SIMD) {
-          for (; c + 8 <= C; c += 8) {
-            let a0 = f32x4.splat(0), a1 = a0;
-            for (let ky = kya; ky < kyb; ky++) {
-              let xq = at(xp, (ky * gDH * gW) * C + c);
-              let wq = at(wp, ky * KW * C + c);
-              for (let kx = kxa; kx < kxb; kx++) {
-                a0 = madd(v128.load(xq), v128.load(wq), a0);
-                a1 = madd(v128.load(xq, 16), v128.load(wq, 16), a1);
-                xq += xtap;
-                wq += wtap;
-              }
-            }
-            v128.store(at(yp, c), a0);
-            v128.store(at(yp, c), a1, 16);
-          }
-          for (; c + 4 <= C; c += 4) {
-            let a0 = f32x4.splat(0);
-            for (let ky = kya; ky < kyb; ky++) {
-              let xq = at(xp, (ky * gDH * gW) * C + c);
-              let wq = at(wp, ky * KW * C + c);
-              for (let kx = kxa; kx < kxb; kx++) {
-                a0 = madd(v128.load(xq), v128.load(wq), a0);
-                xq += xtap;
-                wq += wtap;
-              }
-            }
-            v128.store(at(yp, c), a0);
+    const offy = oy * gSH - gPT;
+    const kya = min(gKH, firstInside(offy, gDH));
+    const kyb = endInside(offy, gDH, gH, gKH, kya);
+    let ox = 0;
+    if (tiles && kya == 0 && kyb == 3) {
+      for (; ox < oxa; ox++) depthwisePixel(y, x, w, n, oy, ox, kya, kyb);
+      for (; ox + 4 <= oxb; ox += 4) {
+        depthwise3x3Tile4(at(y, ((n * gOH + oy) * gOW + ox) * gC), at(x, ((n * gH + offy) * gW + ox - gPL) * gC), w);
+      }
+    }
+    for (; ox < gOW; ox++) depthwisePixel(y, x, w, n, oy, ox, kya, kyb);
+  }
+}
+
+/** y at yp = 4 consecutive output pixels (C channels each) of a 3x3, stride-1 depthwise conv whose
+ *  taps all lie inside the input: xp = x at the first pixel's top-left tap. C % 4 == 0. */
+function depthwise3x3Tile4(yp: usize, xp: usize, w: usize): void {
+  const cB = <usize>gC << 2, rowB = <usize>(gW * gC) << 2;
+  for (let c: usize = 0; c < cB; c += 16) {
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+    for (let ky = 0; ky < 3; ky++) {
+      // input columns 0..5 of tap row ky feed output pixel j through taps kx = column - j
+      const xr = xp + <usize>ky * rowB + c, wr = w + <usize>(3 * ky) * cB + c;
+      const w0 = v128.load(wr), w1 = v128.load(wr + cB), w2 = v128.load(wr + 2 * cB);
+      const x0 = v128.load(xr), x1 = v128.load(xr + cB), x2 = v128.load(xr + 2 * cB);
+      const x3 = v128.load(xr + 3 * cB), x4 = v128.load(xr + 4 * cB), x5 = v128.load(xr + 5 * cB);
+      a0 = madd(x0, w0, a0); a0 = madd(x1, w1, a0); a0 = madd(x2, w2, a0);
+      a1 = madd(x1, w0, a1); a1 = madd(x2, w1, a1); a1 = madd(x3, w2, a1);
+      a2 = madd(x2, w0, a2); a2 = madd(x3, w1, a2); a2 = madd(x4, w2, a2);
+      a3 = madd(x3, w0, a3); a3 = madd(x4, w1, a3); a3 = madd(x5, w2, a3);
+    }
+    v128.store(yp + c, a0);
+    v128.store(yp + cB + c, a1);
+    v128.store(yp + 2 * cB + c, a2);
+    v128.store(yp + 3 * cB + c, a3);
+  }
+}
+
+/** Depthwise output pixel (n, oy, ox), all channels, over the taps inside the input only (rows
+ *  [kya, kyb) given, columns computed here): 8 channels at a time, then 4, then one. */
+function depthwisePixel(y: usize, x: usize, w: usize, n: i32, oy: i32, ox: i32, kya: i32, kyb: i32): void {
+  const C = gC, KW = gKW;
+  const xtap = <usize>(gDW * C) << 2, wtap = <usize>C << 2; // bytes between horizontal taps
+  const offy = oy * gSH - gPT;
+    const offx = ox * gSW - gPL;
+    const kxa = min(KW, firstInside(offx, gDW));
+    const kxb = endInside(offx, gDW, gW, KW, kxa);
+    const yp = at(y, ((n * gOH + oy) * gOW + ox) * C);
+    // xp + (ky*DH*W*C) floats is x at (n, iy(ky), ix(kxa), 0) for ky in [kya, kyb); xp itself may
+    // point before x (offy < 0): wasm32 address arithmetic wraps, and only inside taps are read.
+    // wp + ky*KW*C floats is w at (ky, kxa, 0, 0).
+    const xp = at(x, ((n * gH + offy) * gW + offx + kxa * gDW) * C);
+    const wp = at(w, kxa * C);
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 8 <= C; c += 8) {
+        let a0 = f32x4.splat(0), a1 = a0;
+        for (let ky = kya; ky < kyb; ky++) {
+          let xq = at(xp, (ky * gDH * gW) * C + c);
+          let wq = at(wp, ky * KW * C + c);
+          for (let kx = kxa; kx < kxb; kx++) {
+            a0 = madd(v128.load(xq), v128.load(wq), a0);
+            a1 = madd(v128.load(xq, 16), v128.load(wq, 16), a1);
+            xq += xtap;
+            wq += wtap;
           }
         }
-        if (c < C) {
-          // channels [c, C), taps outer so every access runs along contiguous channels
-          const c0 = c;
-          for (let cc = c0; cc < C; cc++) store<f32>(at(yp, cc), 0);
-          for (let ky = kya; ky < kyb; ky++) {
-            let xq = at(xp, (ky * gDH * gW) * C);
-            let wq = at(wp, ky * KW * C);
-            for (let kx = kxa; kx < kxb; kx++) {
-              for (let cc = c0; cc < C; cc++) {
-                const o = at(yp, cc);
-                store<f32>(o, load<f32>(o) + load<f32>(at(xq, cc)) * load<f32>(at(wq, cc)));
-              }
-              xq += xtap;
-              wq += wtap;
-            }
+        v128.store(at(yp, c), a0);
+        v128.store(at(yp, c), a1, 16);
+      }
+      for (; c + 4 <= C; c += 4) {
+        let a0 = f32x4.splat(0);
+        for (let ky = kya; ky < kyb; ky++) {
+          let xq = at(xp, (ky * gDH * gW) * C + c);
+          let wq = at(wp, ky * KW * C + c);
+          for (let kx = kxa; kx < kxb; kx++) {
+            a0 = madd(v128.load(xq), v128.load(wq), a0);
+            xq += xtap;
+            wq += wtap;
           }
+        }
+        v128.store(at(yp, c), a0);
+      }
+    }
+    if (c < C) {
+      // channels [c, C), taps outer so every access runs along contiguous channels
+      const c0 = c;
+      for (let cc = c0; cc < C; cc++) store<f32>(at(yp, cc), 0);
+      for (let ky = kya; ky < kyb; ky++) {
+        let xq = at(xp, (ky * gDH * gW) * C);
+        let wq = at(wp, ky * KW * C);
+        for (let kx = kxa; kx < kxb; kx++) {
+          for (let cc = c0; cc < C; cc++) {
+            const o = at(yp, cc);
+            store<f32>(o, load<f32>(o) + load<f32>(at(xq, cc)) * load<f32>(at(wq, cc)));
+          }
+          xq += xtap;
+          wq += wtap;
         }
       }
     }
-  }
 }
 
 // =============================================================================================

@@ -54,6 +54,13 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "groups 3, 3 channels each", x: [1, 5, 6, 9], w: [2, 2, 3, 12], options: { groups: 3 }, ref: p([1, 1], [0, 0, 0, 0], [1, 1], 3) },
   { name: "depthwise C=9", x: [2, 7, 9, 9], w: [3, 3, 1, 9], options: { groups: 9, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 9) },
   { name: "depthwise C=17 stride 2 dilation 2", x: [2, 9, 10, 17], w: [3, 3, 1, 17], options: { groups: 17, pads: [2, 1, 1, 2], strides: 2, dilations: 2 }, ref: p([2, 2], [2, 1, 1, 2], [2, 2], 17) },
+  // depthwise 3x3 stride-1 rows with C % 4 == 0 run 4-pixel tiles where all taps are inside: below,
+  // at and above the tile, tiles ending before the right edge or exactly at it
+  { name: "depthwise 3x3 C=8: 4-pixel tiles, then single pixels", x: [2, 6, 13, 8], w: [3, 3, 1, 8], options: { groups: 8, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 8) },
+  { name: "depthwise 3x3 C=12 no pad, stride [2,1]: two tiles exactly", x: [1, 7, 10, 12], w: [3, 3, 1, 12], options: { groups: 12, strides: [2, 1] }, ref: p([2, 1], [0, 0, 0, 0], [1, 1], 12) },
+  { name: "depthwise 3x3 C=4, pads [0,2,1,1]", x: [1, 5, 11, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: [0, 2, 1, 1] }, ref: p([1, 1], [0, 2, 1, 1], [1, 1], 4) },
+  { name: "depthwise 3x3 C=4, 3 interior pixels (below the tile)", x: [1, 4, 5, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 4) },
+  { name: "depthwise 3x3 C=16, 4 interior pixels (one tile)", x: [1, 3, 6, 16], w: [3, 3, 1, 16], options: { groups: 16, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 16) },
   { name: "depthwise multiplier 2", x: [2, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 5) },
   { name: "depthwise multiplier 8", x: [1, 5, 7, 3], w: [3, 3, 1, 24], options: { groups: 3, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 3) },
   { name: "1x1", x: [2, 5, 7, 17], w: [1, 1, 17, 9], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
