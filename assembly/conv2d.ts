@@ -427,15 +427,22 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
           for (; ci + 4 <= Cg; ci += 4) {
             let oc = lo;
             for (; oc + 8 <= hi; oc += 8) {
-              filterTile4x8(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb);
+              filterTile4x8(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), OC, at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb);
             }
             for (; oc + 4 <= hi; oc += 4) {
-              filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 4);
+              filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), OC, at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 4);
             }
           }
-          for (; ci < Cg; ci++) {
-            for (let oc = lo; oc + 4 <= hi; oc += 4) {
-              filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, 1);
+          if (ci < Cg) {
+            // the last 1-3 input channels together: 6 accumulators, not 1 (groups of fewer than 8
+            // input channels take conv2d_f32_backward_filter_few unless its workspace did not fit)
+            const rows = Cg - ci;
+            let oc = lo;
+            for (; oc + 8 <= hi; oc += 8) {
+              filterTileFew8(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), OC, at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, rows);
+            }
+            for (; oc + 4 <= hi; oc += 4) {
+              filterTile1x4(at(dwk, ci * OC + g * OCg + oc), at(dy, g * OCg + oc), OC, at(x, g * Cg + ci), ky, kx, oya, oyb, oxa, oxb, rows);
             }
           }
         }
@@ -445,16 +452,90 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
   }
 }
 
-/** dw[ci..ci+3, oc..oc+7] += sum over valid pixels. dwp = &dw[ky,kx,ci,oc], dyp = &dy[0,0,0,oc],
- *  xp = &x[0,0,0,ci]; [oya,oyb) x [oxa,oxb) are the output positions whose tap (ky,kx) is inside. */
-function filterTile4x8(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
+/** Floats of conv2d_f32_backward_filter_few's workspace: one 8-channel column of dy, N*OH*OW*8. */
+export function conv2d_f32_backward_filter_few_workspace(geom: usize): i32 {
+  readGeometry(geom);
+  return gN * gOH * gOW * 8;
+}
+
+/**
+ * conv2d_f32_backward_filter for 1-7 input channels per group (an image's first conv; not
+ * depthwise), SIMD builds only. For each block of 8 (then 4) output channels of the call's range,
+ * the block's column of dy is first packed into ws ([N*OH*OW][8] floats), so that each tap's pass
+ * over the pixels reads one sequential stream: straight from dy (pixels OC floats apart) the passes
+ * ran 4x slower (224x224x3 -> 64, 7x7 stride 2, where dy outgrows L2). Tiles: 4 x 8 for the first
+ * 4 input channels, 3 x 8 for the rest. Same partition fields and per-element summation order as
+ * conv2d_f32_backward_filter.
+ */
+export function conv2d_f32_backward_filter_few(dw: usize, dy: usize, x: usize, ws: usize, geom: usize): void {
+  if (!ASC_FEATURE_SIMD) unreachable();
+  else {
+    readGeometry(geom);
+    const OCg = gOCg, ocb = gOB, oce = min(gOE, gOC);
+    for (let g = 0; g < gG; g++) {
+      const lo = max(0, ocb - g * OCg), hi = min(OCg, oce - g * OCg);
+      let oc = lo;
+      for (; oc + 8 <= hi; oc += 8) fewChannelsBlock(dw, dy, x, ws, g, oc, 8);
+      if (oc + 4 <= hi) {
+        fewChannelsBlock(dw, dy, x, ws, g, oc, 4);
+        oc += 4;
+      }
+      if (oc < hi) fewChannelsBlock(dw, dy, x, ws, g, oc, hi - oc);
+    }
+  }
+}
+
+/** Every tap of conv2d_f32_backward_filter_few for group g's output channels [oc, oc + width):
+ *  width 8 or 4 from a packed column of dy in ws, fewer (1-3) by the scalar loop on dy itself. */
+function fewChannelsBlock(dw: usize, dy: usize, x: usize, ws: usize, g: i32, oc: i32, width: i32): void {
+  const Cg = gCg, OC = gOC, col = g * gOCg + oc;
+  if (width >= 4) packColumn(ws, at(dy, col), gN * gOH * gOW, width);
+  for (let ky = 0; ky < gKH; ky++) {
+    const offy = -gPT + ky * gDH;
+    const oya = min(gOH, firstInside(offy, gSH));
+    const oyb = endInside(offy, gSH, gH, gOH, oya);
+    for (let kx = 0; kx < gKW; kx++) {
+      const offx = -gPL + kx * gDW;
+      const oxa = min(gOW, firstInside(offx, gSW));
+      const oxb = endInside(offx, gSW, gW, gOW, oxa);
+      if (oya == oyb || oxa == oxb) continue;
+      const dwk = at(dw, (ky * gKW + kx) * Cg * OC), xg = at(x, g * Cg);
+      if (width == 8) {
+        let ci = 0;
+        if (Cg >= 4) {
+          filterTile4x8(at(dwk, col), ws, 8, xg, ky, kx, oya, oyb, oxa, oxb);
+          ci = 4;
+        }
+        if (ci < Cg) filterTileFew8(at(dwk, ci * OC + col), ws, 8, at(xg, ci), ky, kx, oya, oyb, oxa, oxb, Cg - ci);
+      } else if (width == 4) filterTile1x4(at(dwk, col), ws, 4, xg, ky, kx, oya, oyb, oxa, oxb, Cg);
+      else filterScalar(at(dwk, g * gOCg), at(dy, g * gOCg), xg, ky, kx, oya, oyb, oxa, oxb, oc, oc + width);
+    }
+  }
+}
+
+/** dst[p][0..width) = src[p * OC + 0..width) for p < pixels; width 8 or 4 (dst: pixels * width floats). */
+function packColumn(dst: usize, src: usize, pixels: i32, width: i32): void {
+  const step = <usize>gOC << 2;
+  if (width == 8) {
+    for (let p = 0; p < pixels; p++, src += step, dst += 32) {
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+    }
+  } else {
+    for (let p = 0; p < pixels; p++, src += step, dst += 16) v128.store(dst, v128.load(src));
+  }
+}
+
+/** dw[ci..ci+3, oc..oc+7] += sum over valid pixels. dwp = &dw[ky,kx,ci,oc], dyp = &dy[0,0,0,oc]
+ *  with pixels dyStride floats apart (OC in dy itself, 8 in a packed column), xp = &x[0,0,0,ci]; [oya,oyb) x [oxa,oxb) are the output positions whose tap (ky,kx) is inside. */
+function filterTile4x8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
   const C = gC, OC = gOC;
-  const dystep = <usize>OC << 2, xstep = <usize>(gSW * C) << 2;
+  const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (let n = 0; n < gN; n++) {
     for (let oy = oya; oy < oyb; oy++) {
       const iy = oy * gSH - gPT + ky * gDH;
-      let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * OC);
+      let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
       let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
       for (let ox = oxa; ox < oxb; ox++) {
         const d0 = v128.load(dq), d1 = v128.load(dq, 16);
@@ -479,16 +560,53 @@ function filterTile4x8(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya:
   v128.store(dwp, f32x4.add(v128.load(dwp), a6)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a7), 16);
 }
 
-/** dw[ci..ci+rows-1, oc..oc+3] += ..., rows in {1, 4}, one accumulator per row. */
-function filterTile1x4(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, rows: i32): void {
+/** dw[ci..ci+rows-1, oc..oc+7] += ..., rows 1-3 (an input-channel remainder): 3 x 8 register tile;
+ *  dy's pixels dyStride floats apart from dyp (OC in dy itself, 8 when packed); other arguments as
+ *  filterTile4x8. Rows past `rows` repeat row 0's loads and are not stored. */
+function filterTileFew8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, rows: i32): void {
   const C = gC, OC = gOC;
-  const dystep = <usize>OC << 2, xstep = <usize>(gSW * C) << 2;
+  const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
+  const o1: usize = rows > 1 ? 4 : 0, o2: usize = rows > 2 ? 8 : 0; // byte offsets of rows 1, 2 in a pixel
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  for (let n = 0; n < gN; n++) {
+    for (let oy = oya; oy < oyb; oy++) {
+      const iy = oy * gSH - gPT + ky * gDH;
+      let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
+      let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
+      for (let ox = oxa; ox < oxb; ox++) {
+        const d0 = v128.load(dq), d1 = v128.load(dq, 16);
+        const x0 = v128.load32_splat(xq);
+        a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
+        const x1 = v128.load32_splat(xq + o1);
+        a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
+        const x2 = v128.load32_splat(xq + o2);
+        a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
+        dq += dystep;
+        xq += xstep;
+      }
+    }
+  }
+  const rs = <usize>OC << 2; // bytes between dw rows (input channels)
+  v128.store(dwp, f32x4.add(v128.load(dwp), a0)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a1), 16);
+  if (rows < 2) return;
+  dwp += rs;
+  v128.store(dwp, f32x4.add(v128.load(dwp), a2)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a3), 16);
+  if (rows < 3) return;
+  dwp += rs;
+  v128.store(dwp, f32x4.add(v128.load(dwp), a4)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a5), 16);
+}
+
+/** dw[ci..ci+rows-1, oc..oc+3] += ..., rows 1-4, one accumulator per row; dy's pixels dyStride
+ *  floats apart (as filterTileFew8). */
+function filterTile1x4(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, rows: i32): void {
+  const C = gC, OC = gOC;
+  const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
   for (let r = 0; r < rows; r++) {
     let a0 = f32x4.splat(0);
     for (let n = 0; n < gN; n++) {
       for (let oy = oya; oy < oyb; oy++) {
         const iy = oy * gSH - gPT + ky * gDH;
-        let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * OC);
+        let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
         let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C + r);
         for (let ox = oxa; ox < oxb; ox++) {
           a0 = madd(v128.load32_splat(xq), v128.load(dq), a0);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   conv2d,
   conv2dBackward,
+  conv2dBackwardFilter,
   conv2dOutputShape,
   type Conv2dOptions,
   convTranspose2d,
@@ -9,6 +10,7 @@ import {
   convTranspose2dOutputShape,
   type ConvTranspose2dOptions,
   type Engine,
+  init,
   SimdnetError,
 } from "../src/index.js";
 import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
@@ -284,5 +286,32 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), e.zeros([4]))).toThrow("convTranspose2d: b must have shape [2]");
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { outputShape: [0, 4] })).toThrow("convTranspose2d: outputShape[0] must be an integer >= 1, got 0");
     });
+  });
+});
+
+describe("conv2d filter gradient of few input channels without room for its workspace", () => {
+  it("runs the general kernel (same bits) instead of failing", async () => {
+    // groups of fewer than 8 input channels pack a column of dy (OH*OW*8 floats: 1.25 MB here) per
+    // part; the threads build's memory stops at 1 GiB, so a filler can leave less than that
+    const e = await init({ build: "threads" });
+    try {
+      const opts: Conv2dOptions = { strides: 2, pads: 3 };
+      const x = e.tensor([1, 400, 400, 3], uniform(400 * 400 * 3, 51));
+      const dy = e.tensor([1, 200, 200, 16], uniform(200 * 200 * 16, 52));
+      const dwOf = () => {
+        const dw = conv2dBackwardFilter(dy, x, [7, 7, 3, 16], opts);
+        const copy = Float32Array.from(dw.data);
+        dw.dispose();
+        return copy;
+      };
+      const withRoom = dwOf();
+      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 2 ** 18], "f32", "filler");
+      expect(() => e.empty([200 * 200 * 8], "f32", "a dy column"), "no room for the workspace").toThrow("out of memory");
+      const full = dwOf();
+      filler.dispose();
+      expect(full).toEqual(withRoom);
+    } finally {
+      e.dispose();
+    }
   });
 });

@@ -8,7 +8,7 @@
 import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
-import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor, tryEmpty } from "./common.js";
 import { gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
@@ -313,8 +313,26 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   // threads: disjoint ranges of output channels, cut at multiples of 8 (one group, or depthwise)
   // or at group boundaries, so each channel keeps the register tile of a full call
   const ocg = g.oc / g.groups;
-  const align = g.groups === 1 || (ocg === 1 && g.c === g.groups) ? 8 : ocg;
+  const depthwise = ocg === 1 && g.c === g.groups;
+  const align = g.groups === 1 || depthwise ? 8 : ocg;
   const parts = splitRange(g.oc, partsFor(threads), align);
+  // 1-7 input channels per group (an image's first conv), SIMD builds: each part packs a column
+  // of dy at a time into its own workspace (assembly/conv2d.ts, conv2d_f32_backward_filter_few)
+  if (e.build !== "scalar" && g.c / g.groups < 8 && !depthwise) {
+    const wsFloats = e.kernels.conv2d_f32_backward_filter_few_workspace(geometryPointer(e, g));
+    const ws = tryEmpty(e, wsFloats * parts.length, "conv2d backward_filter workspace");
+    if (ws) {
+      try {
+        e.parallel(
+          "conv2d_f32_backward_filter_few",
+          parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, ws.ptr + 4 * wsFloats * t, geometryPointer(e, g, t, { ocBegin, ocEnd })]),
+        );
+      } finally {
+        ws.dispose();
+      }
+      return;
+    }
+  }
   e.parallel(
     "conv2d_f32_backward_filter",
     parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g, t, { ocBegin, ocEnd })]),

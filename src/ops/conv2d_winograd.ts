@@ -2,10 +2,9 @@
 // multiply-adds, run as 16 GEMMs per block of output tiles) from src/ops/conv2d.ts's runForward /
 // runBackwardInput / runBackwardFilter, on one thread or split over the engine's pool.
 import type { Engine } from "../engine.js";
-import { OutOfMemoryError } from "../errors.js";
-import type { Tensor } from "../tensor.js";
 import { partsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
+import { tryEmpty } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface WinogradGeometry {
@@ -111,14 +110,4 @@ export function runWinograd(
     u.dispose();
   }
   return true;
-}
-
-/** e.empty([floats]), or undefined when the heap cannot grow that far. */
-function tryEmpty(e: Engine, floats: number, what: string): Tensor | undefined {
-  try {
-    return e.empty([floats], "f32", what);
-  } catch (err) {
-    if (err instanceof OutOfMemoryError) return undefined;
-    throw err;
-  }
 }
