@@ -1,29 +1,31 @@
 // 2D convolution forward for the first layer of an image network: few input channels (C <= 4: RGB,
-// grey), output channels a multiple of 8, stride 1, one group; any kernel size, pads and dilation.
+// grey), output channels a multiple of 8, one group; any kernel size, strides, pads and dilation.
 // Same layouts and geometry block as assembly/conv2d.ts: x (N,H,W,C), w (KH,KW,C,OC), y (N,OH,OW,OC).
 // Per image, x is copied zero-padded into the host's workspace as an (Hp, Wp, C) image
-// (Hp = OH + (KH-1)*DH, Wp = OW + (KW-1)*DW), so every tap of every output pixel is in bounds and
-// tap (ky, kx, c) of pixel (oy, ox) sits at a constant offset from the pixel's origin: a table of
-// K = KH*KW*C byte offsets, in w's row order, drives one flat loop over the taps.
-// Register tile: 4 output pixels of a row x 8 output channels (8 f32x4 accumulators; the 4 pixels'
-// inputs are broadcast, C floats apart: for C = 3 at constant load offsets). A row's last tile
-// overlaps the one before when OW is not a multiple of 4. Results go straight to y (NHWC: a pixel's
-// channels are contiguous), with no transposes. SIMD builds only (the scalar build traps here; the
-// host sends it elsewhere). Overwrites y. Kernels never allocate.
+// (Hp = (OH-1)*SH + (KH-1)*DH + 1, likewise Wp), so every tap of every output pixel is in bounds
+// and tap (ky, kx, c) of pixel (oy, ox) sits at a constant offset from the pixel's origin
+// (oy*SH, ox*SW): a table of K = KH*KW*C byte offsets, in w's row order, drives one flat loop over
+// the taps. Register tile: 4 output pixels of a row x 8 output channels (8 f32x4 accumulators; the
+// 4 pixels' inputs are broadcast, SW*C floats apart: for C = 3 at stride 1 at constant load
+// offsets). A row's last tile overlaps the one before when OW is not a multiple of 4. Results go
+// straight to y (NHWC: a pixel's channels are contiguous), with no transposes. SIMD builds only
+// (the scalar build traps here; the host sends it elsewhere). Overwrites y. Kernels never allocate.
 
 import { madd } from "./simd";
 
 let tN: i32 = 0, tH: i32 = 0, tW: i32 = 0, tC: i32 = 0, tOH: i32 = 0, tOW: i32 = 0, tOC: i32 = 0;
-let tKH: i32 = 0, tKW: i32 = 0, tPT: i32 = 0, tPL: i32 = 0, tDH: i32 = 1, tDW: i32 = 1, tHp: i32 = 0, tWp: i32 = 0;
+let tKH: i32 = 0, tKW: i32 = 0, tSH: i32 = 1, tSW: i32 = 1, tPT: i32 = 0, tPL: i32 = 0, tDH: i32 = 1, tDW: i32 = 1;
+let tHp: i32 = 0, tWp: i32 = 0;
 
 function readGeometryStem(geom: usize): void {
   tN = load<i32>(geom, 0); tH = load<i32>(geom, 4); tW = load<i32>(geom, 8); tC = load<i32>(geom, 12);
   tOH = load<i32>(geom, 16); tOW = load<i32>(geom, 20); tOC = load<i32>(geom, 24);
   tKH = load<i32>(geom, 28); tKW = load<i32>(geom, 32);
+  tSH = load<i32>(geom, 36); tSW = load<i32>(geom, 40);
   tPT = load<i32>(geom, 44); tPL = load<i32>(geom, 48);
   tDH = load<i32>(geom, 52); tDW = load<i32>(geom, 56);
-  tHp = tOH + (tKH - 1) * tDH;
-  tWp = tOW + (tKW - 1) * tDW;
+  tHp = (tOH - 1) * tSH + (tKH - 1) * tDH + 1;
+  tWp = (tOW - 1) * tSW + (tKW - 1) * tDW + 1;
 }
 
 // @ts-ignore: decorator
@@ -38,7 +40,7 @@ export function conv2d_stem_f32_workspace(geom: usize): i32 {
 }
 
 /**
- * y = conv(x, w) for C <= 4, OC % 8 == 0, OW >= 4, strides 1, groups 1 (the host checks): y
+ * y = conv(x, w) for C <= 4, OC % 8 == 0, OW >= 4, groups 1 (the host checks): y
  * (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC); geometry at `geom`; ws: conv2d_stem_f32_workspace(geom)
  * floats. Overwrites y.
  */
@@ -73,17 +75,17 @@ function forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
     for (let oy = 0; oy < tOH; oy++) {
       for (let ox = 0; ox < tOW; ox += 4) {
         const ox0 = min(ox, tOW - 4);
-        const xq = at(img, (oy * Wp + ox0) * C), yq = at(yn, (oy * tOW + ox0) * OC);
+        const xq = at(img, (oy * tSH * Wp + ox0 * tSW) * C), yq = at(yn, (oy * tOW + ox0) * OC);
         for (let oc = 0; oc < OC; oc += 8) {
-          if (C == 3) tile3(yq + (<usize>oc << 2), xq, at(w, oc), taps, K);
-          else tileAny(yq + (<usize>oc << 2), xq, at(w, oc), taps, K, <usize>C << 2);
+          if (C == 3 && tSW == 1) tile3(yq + (<usize>oc << 2), xq, at(w, oc), taps, K);
+          else tileAny(yq + (<usize>oc << 2), xq, at(w, oc), taps, K, <usize>(tSW * C) << 2);
         }
       }
     }
   }
 }
 
-/** y[4 pixels, 8 channels] for C = 3: pixel inputs 12 bytes apart, at constant load offsets. */
+/** y[4 pixels, 8 channels] for C = 3, stride 1: pixel inputs 12 bytes apart, at constant load offsets. */
 function tile3(yq: usize, xq: usize, wq: usize, taps: usize, K: i32): void {
   const wrow = <usize>tOC << 2;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -104,7 +106,7 @@ function tile3(yq: usize, xq: usize, wq: usize, taps: usize, K: i32): void {
   store4x8(yq, a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
-/** As tile3 for any C: pixel inputs `ps` bytes apart (tile3 keeps its offsets constant, so its loads
+/** As tile3 for any C and stride: pixel inputs `ps` bytes apart (tile3 keeps its offsets constant, so its loads
  *  need no address arithmetic: measured faster in the strict SIMD build). */
 function tileAny(yq: usize, xq: usize, wq: usize, taps: usize, K: i32, ps: usize): void {
   const wrow = <usize>tOC << 2;

@@ -1,7 +1,7 @@
 // The first-layer convolution forward (assembly/conv2d_stem.ts, dispatched by src/ops/conv2d_stem.ts):
-// 1 to 4 input channels, OC % 8 == 0, stride 1. Against the float64 reference at the edges of its
+// 1 to 4 input channels, OC % 8 == 0, any stride. Against the float64 reference at the edges of its
 // 4-pixel tiles (output widths 4 to 9: the last tile of a row overlaps), its 8-channel tiles, C = 3
-// (constant load offsets) and the other channel counts, with pads, dilations and kernel shapes.
+// (constant load offsets) and the other channel counts, with pads, strides, dilations and kernel shapes.
 // SIMD builds only: the scalar build keeps conv2d_small.ts, which the dispatch test checks.
 import { afterEach, describe, expect, it } from "vitest";
 import type { Conv2dOptions } from "../src/index.js";
@@ -11,8 +11,8 @@ import { BUILDS_UNDER_TEST, engineFor } from "./harness.js";
 import type { RefParams, Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
-const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1]): RefParams => ({
-  strides: [1, 1], pads, dilations, groups: 1,
+const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1], strides: [number, number] = [1, 1]): RefParams => ({
+  strides, pads, dilations, groups: 1,
 });
 const SIMD_BUILDS = BUILDS_UNDER_TEST.filter((b) => b !== "scalar");
 
@@ -21,7 +21,7 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
     const e = await engineFor(build);
     for (const OW of [4, 5, 6, 7, 8, 9]) {
       for (const OC of [8, 16, 24]) {
-        expect(useStemConv(e, { c: C, oc: OC, ow: OW, sh: 1, sw: 1, groups: 1 })).toBe(true);
+        expect(useStemConv(e, { c: C, oc: OC, ow: OW, groups: 1 })).toBe(true);
         expectConvMatchesReference(e, `C=${C} OW=${OW} OC=${OC}`, [2, 3, OW, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 100 + OW * 10 + OC, TOL);
       }
     }
@@ -33,6 +33,11 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
     ["asymmetric pads larger than the kernel", [1, 4, 5, 3], [2, 3, 3, 8], { pads: [3, 4, 0, 5] }, p([3, 4, 0, 5])],
     ["dilation [2,3]", [2, 9, 12, 3], [3, 3, 3, 16], { dilations: [2, 3], pads: [2, 3, 2, 3] }, p([2, 3, 2, 3], [2, 3])],
     ["64 output channels, 224 wide row", [1, 2, 224, 3], [3, 3, 3, 64], { pads: 1 }, p([1, 1, 1, 1])],
+    // strided stems: the tile's pixels SW*C floats apart, rows SH apart, the padded image's unused edge
+    ["ResNet stem, 7x7 stride 2 pad 3, odd width", [2, 13, 17, 3], [7, 7, 3, 16], { strides: 2, pads: 3 }, p([3, 3, 3, 3], [1, 1], [2, 2])],
+    ["AlexNet stem, 11x11 stride 4, input columns left over", [1, 23, 30, 3], [11, 11, 3, 8], { strides: 4 }, p([0, 0, 0, 0], [1, 1], [4, 4])],
+    ["strides [1,3], 4 channels, dilation 2", [1, 9, 20, 4], [3, 3, 4, 8], { strides: [1, 3], dilations: 2, pads: [1, 2, 0, 1] }, p([1, 2, 0, 1], [2, 2], [1, 3])],
+    ["strides [3,2], grey, 5 output columns", [2, 14, 13, 1], [4, 4, 1, 24], { strides: [3, 2], pads: 1 }, p([1, 1, 1, 1], [1, 1], [3, 2])],
   ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
     const e = await engineFor(build);
     expectConvMatchesReference(e, label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 9, TOL);
@@ -41,15 +46,15 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
 
 describe("stem dispatch", () => {
   afterEach(() => void (stemConvPolicy.mode = "auto"));
-  it("takes few-channel, OC % 8 == 0, stride-1 convs at least 4 pixels wide in SIMD builds", async () => {
+  it("takes few-channel, OC % 8 == 0 convs at least 4 pixels wide in SIMD builds", async () => {
     const simd = await engineFor("simd"), scalar = await engineFor("scalar");
-    const g = { c: 3, oc: 64, ow: 224, sh: 1, sw: 1, groups: 1 };
+    const g = { c: 3, oc: 64, ow: 224, groups: 1 };
     expect(useStemConv(simd, g)).toBe(true);
     expect(useStemConv(scalar, g)).toBe(false);
     expect(useStemConv(simd, { ...g, c: 5 })).toBe(false);
     expect(useStemConv(simd, { ...g, oc: 6 })).toBe(false); // LeNet's conv1: conv2d_small.ts
     expect(useStemConv(simd, { ...g, ow: 3 })).toBe(false);
-    expect(useStemConv(simd, { ...g, sh: 2, sw: 2 })).toBe(false);
+    expect(useStemConv(simd, { ...g, groups: 3 })).toBe(false);
     stemConvPolicy.mode = "never";
     expect(useStemConv(simd, g)).toBe(false);
   });

@@ -5,7 +5,7 @@ import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface StemConvGeometry {
-  c: number; oc: number; ow: number; sh: number; sw: number; groups: number;
+  c: number; oc: number; ow: number; groups: number;
 }
 
 /** "auto" (default): by shape; "never": none. For tests and benchmarks. */
@@ -13,13 +13,14 @@ export const stemConvPolicy: { mode: "auto" | "never" } = { mode: "auto" };
 
 /**
  * True when the forward of conv `g` runs on the stem kernel: 1 to 4 input channels, output channels
- * a multiple of 8, an output at least 4 pixels wide, strides 1, one group, a SIMD build. Measured on
+ * a multiple of 8, an output at least 4 pixels wide, one group, a SIMD build. Measured on
  * 224x224x3 -> 64 (3x3 pad 1) against conv2d_small.ts's pixel-lane tiles, which need a transpose
- * per tile and more loads per multiply-add.
+ * per tile and more loads per multiply-add, and on strided stems (7x7 stride 2, 11x11 stride 4)
+ * against conv2d.ts's direct kernel.
  */
 export function useStemConv(e: Engine, g: StemConvGeometry): boolean {
   if (stemConvPolicy.mode === "never" || e.build === "scalar") return false;
-  return g.c <= 4 && g.oc % 8 === 0 && g.ow >= 4 && g.sh === 1 && g.sw === 1 && g.groups === 1;
+  return g.c <= 4 && g.oc % 8 === 0 && g.ow >= 4 && g.groups === 1;
 }
 
 /** y = conv(x, w) on the stem kernel with a workspace from the heap; `geom` points at the geometry block. */
