@@ -51,7 +51,8 @@ export function conv2d_stem_f32_forward(y: usize, x: usize, w: usize, ws: usize,
 
 function forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   readGeometryStem(geom);
-  const C = tC, OC = tOC, Wp = tWp, K = tKH * tKW * C;
+  const C = tC, OC = tOC, Wp = tWp, K = tKH * tKW * C, SH = tSH, SW = tSW;
+  const rgb = C == 3 && SW == 1, ps = <usize>(SW * C) << 2; // tile3's case; bytes between a tile's pixels
   const taps = ws, img = at(ws, (K + 3) & ~3);
   let k = 0;
   for (let ky = 0; ky < tKH; ky++) {
@@ -75,10 +76,10 @@ function forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
     for (let oy = 0; oy < tOH; oy++) {
       for (let ox = 0; ox < tOW; ox += 4) {
         const ox0 = min(ox, tOW - 4);
-        const xq = at(img, (oy * tSH * Wp + ox0 * tSW) * C), yq = at(yn, (oy * tOW + ox0) * OC);
+        const xq = at(img, (oy * SH * Wp + ox0 * SW) * C), yq = at(yn, (oy * tOW + ox0) * OC);
         for (let oc = 0; oc < OC; oc += 8) {
-          if (C == 3 && tSW == 1) tile3(yq + (<usize>oc << 2), xq, at(w, oc), taps, K);
-          else tileAny(yq + (<usize>oc << 2), xq, at(w, oc), taps, K, <usize>(tSW * C) << 2);
+          if (rgb) tile3(yq + (<usize>oc << 2), xq, at(w, oc), taps, K);
+          else tileAny(yq + (<usize>oc << 2), xq, at(w, oc), taps, K, ps);
         }
       }
     }
@@ -86,7 +87,8 @@ function forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
 }
 
 /** y[4 pixels, 8 channels] for C = 3, stride 1: pixel inputs 12 bytes apart, at constant load offsets. */
-function tile3(yq: usize, xq: usize, wq: usize, taps: usize, K: i32): void {
+// @ts-ignore: decorator
+@inline function tile3(yq: usize, xq: usize, wq: usize, taps: usize, K: i32): void {
   const wrow = <usize>tOC << 2;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   const te = taps + (<usize>K << 2);
