@@ -47,9 +47,9 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
     ["asymmetric pads", [1, 7, 13, 9], [3, 3, 9, 8], { pads: [0, 2, 1, 0] }, p([0, 2, 1, 0])],
     ["pads larger than the kernel", [1, 3, 4, 5], [3, 3, 5, 6], { pads: [3, 4, 0, 5] }, p([3, 4, 0, 5])],
     ["SAME_LOWER", [2, 6, 5, 7], [3, 3, 7, 9], { autoPad: "SAME_LOWER" }, p([1, 1, 1, 1])],
-    // 16 * TB * (Cp + OCp) <= 8192 * 16: Cp + OCp = 396 gives 20-tile blocks; 7x9 outputs have 20
-    // tiles an image (2 images: exactly 2 blocks), 7x7 have 16 (3 images: 2 blocks and 8 tiles)
-    ["tile blocks: 2 full blocks", [2, 7, 9, 200], [3, 3, 200, 196], { pads: 1 }, p([1, 1, 1, 1])],
+    // TB = max(32, 8192 / (Cp + OCp)): Cp + OCp = 396 gives 32-tile blocks; 8x16 outputs have 32
+    // tiles an image (2 images: exactly 2 blocks), 7x7 have 16 (3 images: 1 block and 16 tiles)
+    ["tile blocks: 2 full blocks", [2, 8, 16, 200], [3, 3, 200, 196], { pads: 1 }, p([1, 1, 1, 1])],
     ["tile blocks: a partial last block", [3, 7, 7, 197], [3, 3, 197, 195], { pads: 1 }, p([1, 1, 1, 1])],
     ["many tiles, few channels (blocks of 512 tiles)", [2, 35, 34, 8], [3, 3, 8, 8], { pads: 1 }, p([1, 1, 1, 1])],
   ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {

@@ -70,7 +70,7 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   { name: "1x1 pointwise (gemm)", x: [2, 5, 7, 17], w: [1, 1, 17, 35], options: {} },
   { name: "1x1 pointwise, 1 pixel", x: [1, 1, 1, 9], w: [1, 1, 9, 41], options: {} },
   // Winograd F(2x2, 3x3): tiles split at multiples of the tile block (204 tiles at 16 + 24 padded
-  // channels: 220 tiles make 2 blocks; 20 at 196 + 200: 40 tiles make 2), dw at multiples of 16 input channels
+  // channels: 220 tiles make 2 blocks; 32 at 196 + 200: 40 tiles make 2), dw at multiples of 16 input channels
   { name: "Winograd, channel tails, 2 tile blocks", x: [2, 20, 22, 13], w: [3, 3, 13, 21], options: { pads: 1 } },
   { name: "Winograd, wide, 2 tile blocks", x: [2, 9, 7, 196], w: [3, 3, 196, 200], options: { pads: [1, 0, 1, 2] } },
 ];
