@@ -18,7 +18,8 @@
 //                   Scalar build: the forward form on zero-padded dy planes with the flipped kernel
 //                   wf[ky,kx,oc,c] = w[KH-1-ky, KW-1-kx, c, oc] (the full correlation), accumulated into dx.
 // Workspace (floats, host-allocated, see conv2d_small_f32_workspace): 16 output-pixel addresses
-// (PIX), a K-entry tap-offset table, the planes (plus 16 floats of zero slack that the last 8-wide tile may read), then dyT or wf.
+// (PIX), a K-entry tap-offset table, the planes (plus 16 floats of zero slack that the last 8-wide
+// tile may read), then dyT or wf.
 // Kernels never allocate; forward overwrites y; the backward kernels ACCUMULATE.
 
 import { hsum, madd } from "./simd";

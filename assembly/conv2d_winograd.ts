@@ -20,9 +20,9 @@
 // Memory from the host: `u` the transformed filter U [16][Cp][OCp] (dU for the filter gradient),
 // shared by threads; `ws` one thread's block of V and M (or dM [16][TB][OCp]). Kernels never allocate.
 // Threads: forward / backward_input split the tiles at multiples of TB (after parts with empty
-// tile ranges have written U, split by its rows), backward_filter splits the input channels (dw's rows) at multiples
-// of 16; every element then takes the same arithmetic as in one whole call, so results never
-// depend on the split.
+// tile ranges have written U, split by its rows), backward_filter splits the input channels (dw's
+// rows) at multiples of 16; every element then takes the same arithmetic as in one whole call, so
+// results never depend on the split.
 //   forward          y  = conv(x, w)                                  (overwrites y)
 //   backward_input   dx += conv(dy, w flipped, channels swapped, pads 2-PT / 2-PL)   (same machinery)
 //   backward_filter  dw += G^T (sum over tiles of V^T dM) G,  dM = A dY A^T          (accumulates)

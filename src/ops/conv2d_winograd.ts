@@ -53,9 +53,10 @@ export interface WinogradPart {
  * Runs one pass on the Winograd kernels over `threads` threads, with workspaces from the heap.
  * forward: (y, x, w) overwrites y; backward_input: (dx, dy, w) and backward_filter: (dw, dy, x)
  * accumulate. `geometry(p, part)` writes part p's geometry block (with its range) and returns its
- * address. Forward and backward_input split the output tiles at multiples of the kernel's tile block
- * (after parts with empty tile ranges have transformed the filter, split by U's rows); backward_filter splits the input channels (dw's
- * rows) at multiples of 16: every element gets the arithmetic of a one-thread call, bit for bit.
+ * address. Forward and backward_input split the output tiles at multiples of the kernel's tile
+ * block (after parts with empty tile ranges have transformed the filter, split by U's rows);
+ * backward_filter splits the input channels (dw's rows) at multiples of 16: every element gets the
+ * arithmetic of a one-thread call, bit for bit.
  * Returns false, having done nothing, when the heap cannot hold the transformed filter and one
  * block's workspace (16 * C * OC floats and more: the caller then runs the direct kernels); with
  * room for one thread's workspace only, runs on one thread.
@@ -100,10 +101,10 @@ export function runWinograd(
       e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]));
     } else {
       // transform the filter (U's rows split at multiples of 4, empty tile ranges), then disjoint tile ranges
-      const ws = (t: number) => wsPtr + 4 * wsFloats * t;
+      const wsOf = (t: number) => wsPtr + 4 * wsFloats * t;
       const filterRows = splitRange(pass === WINOGRAD_FORWARD ? g.c : g.oc, parts.length, 4);
-      e.parallel(kernel, filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, ws(t), geometry(t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]));
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, ws(t), geometry(t, { rowBegin, rowEnd, wtReady: true })]));
+      e.parallel(kernel, filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, wsOf(t), geometry(t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]));
+      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsOf(t), geometry(t, { rowBegin, rowEnd, wtReady: true })]));
     }
   } finally {
     ws.dispose();

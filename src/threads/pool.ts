@@ -7,7 +7,7 @@ import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";
 import {
   ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, MAX_PARTS, NARGS, NEXT, PART_WORDS, PARTS_AT, QKERNEL, QUEUE_WORDS, RUN_QUEUE, SEQ,
-  SLOT, SPIN_MS, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type ThreadedKernel, type WorkerInit,
+  SLOT, spinUntil, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type ThreadedKernel, type WorkerInit,
 } from "./protocol.js";
 
 /** What each environment's worker handle must offer. */
@@ -239,10 +239,7 @@ export class ThreadPool {
     for (let slot = 0; slot < posted; slot++) {
       const base = slot * SLOT;
       // poll first: a worker's last part usually ends within SPIN_MS, and a sleeping thread wakes late
-      const spinEnd = performance.now() + SPIN_MS;
-      for (let i = 1; Atomics.load(ctrl, base + DONE) !== seq && Atomics.load(ctrl, base + STATE) !== DEAD; i++) {
-        if ((i & 63) === 0 && performance.now() > spinEnd) break;
-      }
+      spinUntil(() => Atomics.load(ctrl, base + DONE) === seq || Atomics.load(ctrl, base + STATE) === DEAD);
       for (;;) {
         const done = Atomics.load(ctrl, base + DONE);
         if (done === seq) {

@@ -53,6 +53,18 @@ export const RUN_QUEUE = -4;
  */
 export const SPIN_MS = 1;
 
+/**
+ * Polls `done` for up to SPIN_MS; returns whether it came true (else the caller sleeps in
+ * Atomics.wait). Reads the clock only every 64 polls: that costs more than a poll.
+ */
+export function spinUntil(done: () => boolean): boolean {
+  const end = performance.now() + SPIN_MS;
+  for (let i = 1; !done(); i++) {
+    if ((i & 63) === 0 && performance.now() > end) return false;
+  }
+  return true;
+}
+
 /** Maximum pages of the threads build's shared memory: must match asconfig.json's threads target. */
 export const THREADS_MAX_PAGES = 16384; // 1 GiB
 

@@ -3,11 +3,12 @@
 // URL, or a Web Worker from a blob URL: the package stays one file. The pool prepends a line defining
 // `__simdnetPort` (Node: parentPort; browser: an adapter over `self`).
 // Protocol: src/threads/protocol.ts. After instantiating the threads build over the shared
-// memory, the worker polls for the next call for SPIN_MS, then blocks in Atomics.wait, and never returns to its event loop.
+// memory, the worker waits for each call (polling for SPIN_MS, then in Atomics.wait) and never
+// returns to its event loop.
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
 import {
-  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, SEQ, SLOT, SPIN_MS, STATE, STATUS, STOP,
+  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, SEQ, SLOT, spinUntil, STATE, STATUS, STOP,
   TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit,
 } from "./protocol.js";
 
@@ -40,7 +41,8 @@ __simdnetPort.on("message", (data) => {
   let stopped = false;
   try {
     for (;;) {
-      awaitCall(ctrl, base + SEQ, seen);
+      // the next call: polled for a while, then slept for
+      if (!spinUntil(() => Atomics.load(ctrl, base + SEQ) !== seen)) Atomics.wait(ctrl, base + SEQ, seen);
       const seq = Atomics.load(ctrl, base + SEQ);
       if (seq === seen) continue;
       seen = seq;
@@ -81,18 +83,6 @@ __simdnetPort.on("message", (data) => {
   Atomics.notify(ctrl, base + DONE);
   if (typeof close === "function") close();
 });
-
-/** Returns once ctrl[at] !== seen (the next call): polls for SPIN_MS, then sleeps until notified. */
-function awaitCall(ctrl: Int32Array, at: number, seen: number): void {
-  const spinEnd = performance.now() + SPIN_MS;
-  // the clock only every 64 polls: reading it costs more than a load
-  for (let i = 1; Atomics.load(ctrl, at) === seen; i++) {
-    if ((i & 63) === 0 && performance.now() > spinEnd) {
-      Atomics.wait(ctrl, at, seen);
-      return;
-    }
-  }
-}
 
 /** Takes parts from the queue (see protocol.ts) and runs them until none is left. */
 function runQueue(kernels: KernelFn[], queue: Int32Array): void {
