@@ -395,6 +395,20 @@ function depthwisePixel(y: usize, x: usize, w: usize, n: i32, oy: i32, ox: i32, 
 // backward_filter: dw[ky,kx,ci,g*OCg+oc] += sum over n,oy,ox of x[n,iy,ix,g*Cg+ci] * dy[n,oy,ox,g*OCg+oc]
 // =============================================================================================
 
+// The output positions [tOYA, tOYB) x [tOXA, tOXB) whose tap (ky, kx) lies inside the input.
+let tOYA: i32 = 0, tOYB: i32 = 0, tOXA: i32 = 0, tOXB: i32 = 0;
+
+/** Sets tOYA..tOXB for tap (ky, kx); false when no output position reads it. */
+// @ts-ignore: decorator
+@inline function tapOutputs(ky: i32, kx: i32): bool {
+  const offy = -gPT + ky * gDH, offx = -gPL + kx * gDW;
+  tOYA = min(gOH, firstInside(offy, gSH));
+  tOYB = endInside(offy, gSH, gH, gOH, tOYA);
+  tOXA = min(gOW, firstInside(offx, gSW));
+  tOXB = endInside(offx, gSW, gW, gOW, tOXA);
+  return tOYA < tOYB && tOXA < tOXB;
+}
+
 /** dw (KH,KW,C/G,OC) += the filter gradient from dy (N,OH,OW,OC) and x (N,H,W,C). */
 export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom: usize): void {
   readGeometry(geom);
@@ -402,14 +416,9 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
   const Cg = gCg, OCg = gOCg, OC = gOC;
   const ocb = gOB, oce = min(gOE, OC); // this call's output channels
   for (let ky = 0; ky < gKH; ky++) {
-    const offy = -gPT + ky * gDH;
-    const oya = min(gOH, firstInside(offy, gSH));
-    const oyb = endInside(offy, gSH, gH, gOH, oya);
     for (let kx = 0; kx < gKW; kx++) {
-      const offx = -gPL + kx * gDW;
-      const oxa = min(gOW, firstInside(offx, gSW));
-      const oxb = endInside(offx, gSW, gW, gOW, oxa);
-      if (oya == oyb || oxa == oxb) continue;
+      if (!tapOutputs(ky, kx)) continue;
+      const oya = tOYA, oyb = tOYB, oxa = tOXA, oxb = tOXB;
       const dwk = at(dw, (ky * gKW + kx) * Cg * OC);
       if (depthwise) {
         depthwiseFilter(dwk, dy, x, ky, kx, oya, oyb, oxa, oxb, ocb, oce);
@@ -491,14 +500,9 @@ function fewChannelsBlock(dw: usize, dy: usize, x: usize, ws: usize, g: i32, oc:
   const Cg = gCg, OC = gOC, col = g * gOCg + oc;
   if (width >= 4) packColumn(ws, at(dy, col), gN * gOH * gOW, width);
   for (let ky = 0; ky < gKH; ky++) {
-    const offy = -gPT + ky * gDH;
-    const oya = min(gOH, firstInside(offy, gSH));
-    const oyb = endInside(offy, gSH, gH, gOH, oya);
     for (let kx = 0; kx < gKW; kx++) {
-      const offx = -gPL + kx * gDW;
-      const oxa = min(gOW, firstInside(offx, gSW));
-      const oxb = endInside(offx, gSW, gW, gOW, oxa);
-      if (oya == oyb || oxa == oxb) continue;
+      if (!tapOutputs(ky, kx)) continue;
+      const oya = tOYA, oyb = tOYB, oxa = tOXA, oxb = tOXB;
       const dwk = at(dw, (ky * gKW + kx) * Cg * OC), xg = at(x, g * Cg);
       if (width == 8) {
         let ci = 0;
@@ -527,7 +531,8 @@ function packColumn(dst: usize, src: usize, pixels: i32, width: i32): void {
 }
 
 /** dw[ci..ci+3, oc..oc+7] += sum over valid pixels. dwp = &dw[ky,kx,ci,oc], dyp = &dy[0,0,0,oc]
- *  with pixels dyStride floats apart (OC in dy itself, 8 in a packed column), xp = &x[0,0,0,ci]; [oya,oyb) x [oxa,oxb) are the output positions whose tap (ky,kx) is inside. */
+ *  with pixels dyStride floats apart (OC in dy itself, 8 in a packed column), xp = &x[0,0,0,ci];
+ *  [oya,oyb) x [oxa,oxb) are the output positions whose tap (ky,kx) is inside. */
 function filterTile4x8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
   const C = gC, OC = gOC;
   const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
