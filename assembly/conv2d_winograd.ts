@@ -85,12 +85,12 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
 
 /**
  * Floats of one part's workspace `ws` for `pass` (0 forward, 1 backward_input, 2 backward_filter)
- * of the conv at `geom`: one block's V and M (or dM); at least the 9 * 4 * OC floats that
- * backward_input's filter transform gathers 4 rows of taps into (before the part's tiles).
+ * of the conv at `geom`: one block's V and M (or dM); at least the 9 * GATHER_ROWS * OC floats
+ * that backward_input's filter transform gathers rows of taps into (before the part's tiles).
  */
 export function conv2d_winograd_f32_workspace(geom: usize, pass: i32): i32 {
   readGeometryWinograd(geom, pass);
-  return max(16 * (zVS + zMS), pass == 1 ? 36 * zOC : 0);
+  return max(16 * (zVS + zMS), pass == 1 ? 9 * GATHER_ROWS * zOC : 0);
 }
 
 /** Floats of the shared transformed filter `u` (U, or dU for backward_filter): 16 * Cp * OCp. */
@@ -214,8 +214,8 @@ function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool):
 /**
  * U[xi][ic][oc] = (G g G^T)[xi] for U's rows ic in [icB, icE) (icB % 4 == 0), g = the 3x3 taps of
  * (ic, oc). Forward: g from w (3,3,IC,OC). backward_input (flip): this pass's IC is w's OC and its
- * OC is w's C, g[ky][kx] = w[2-ky][2-kx][oc][ic]: each group of 4 rows is first gathered into
- * `scratch` (9 * 4 * OC floats) as [tap][4 rows][OC] by 4x4 shuffle transposes. The part that
+ * OC is w's C, g[ky][kx] = w[2-ky][2-kx][oc][ic]: each group of GATHER_ROWS rows is first gathered
+ * into `scratch` (9 * GATHER_ROWS * OC floats) as [tap][row][OC] by 4x4 shuffle transposes. The part that
  * reaches IC also zeroes U's padding rows up to ICp (padding columns are written as zeros).
  */
 function transformFilter(U: usize, w: usize, icB: i32, icE: i32, flip: bool, scratch: usize): void {
@@ -227,33 +227,44 @@ function transformFilter(U: usize, w: usize, icB: i32, icE: i32, flip: bool, scr
     for (let ic = icB; ic < icE; ic++) transformFilterRow(at(U, ic * zOCp), at(w, ic * OC), <usize>(IC * OC) << 2, xiBytes);
     return;
   }
-  for (let ic0 = icB; ic0 < icE; ic0 += 4) {
-    const rows = min(4, icE - ic0);
+  for (let ic0 = icB; ic0 < icE; ic0 += GATHER_ROWS) {
+    const rows = min(GATHER_ROWS, icE - ic0);
     gatherFlipped(scratch, w, ic0, rows);
-    for (let r = 0; r < rows; r++) transformFilterRow(at(U, (ic0 + r) * zOCp), at(scratch, r * OC), <usize>(4 * OC) << 2, xiBytes);
+    for (let r = 0; r < rows; r++) {
+      transformFilterRow(at(U, (ic0 + r) * zOCp), at(scratch, r * OC), <usize>(GATHER_ROWS * OC) << 2, xiBytes);
+    }
   }
 }
 
+/** Rows of U that backward_input gathers at a time: 16 floats of each w row, a whole cache line. */
+const GATHER_ROWS: i32 = 16;
+
 /**
- * scratch[tap][r][j] = w[8 - tap][j][ic0 + r] for r < rows (<= 4), j < zOC: backward_input's taps of
- * 4 rows, from w (3,3,zOC,zIC) (w's C is this pass's OC). 4x4 blocks move as vectors (shuffles).
+ * scratch[tap][r][j] = w[8 - tap][j][ic0 + r] for r < rows (<= GATHER_ROWS), j < zOC: backward_input's
+ * taps of `rows` rows of U, from w (3,3,zOC,zIC) (w's C is this pass's OC). 4x4 blocks move as
+ * vectors (transposed by shuffles), 4 blocks side by side, so each w row is read 16 floats at a time.
  */
 function gatherFlipped(scratch: usize, w: usize, ic0: i32, rows: i32): void {
   const R = zOC, S = zIC; // w's rows (its C) and columns (its OC) per tap
+  const blocks = rows >> 2; // whole 4-row blocks of U
   for (let tap = 0; tap < 9; tap++) {
-    const src = at(w, (8 - tap) * R * S + ic0), dst = at(scratch, tap * 4 * R);
+    const src = at(w, (8 - tap) * R * S + ic0), dst = at(scratch, tap * GATHER_ROWS * R);
     let j = 0;
-    if (rows == 4) {
-      for (; j + 4 <= R; j += 4) {
-        // w rows j..j+3 of columns ic0..ic0+3 -> scratch rows 0..3 of columns j..j+3
-        const a0 = v128.load(at(src, j * S)), a1 = v128.load(at(src, (j + 1) * S));
-        const a2 = v128.load(at(src, (j + 2) * S)), a3 = v128.load(at(src, (j + 3) * S));
+    for (; j + 4 <= R; j += 4) {
+      for (let b = 0; b < blocks; b++) {
+        // w rows j..j+3 of columns ic0+4b..+3 -> scratch rows 4b..4b+3 of columns j..j+3
+        const s0 = at(src, j * S + 4 * b), d0 = at(dst, 4 * b * R + j);
+        const a0 = v128.load(s0), a1 = v128.load(at(s0, S));
+        const a2 = v128.load(at(s0, 2 * S)), a3 = v128.load(at(s0, 3 * S));
         const l01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
         const l23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-        v128.store(at(dst, j), v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
-        v128.store(at(dst, R + j), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
-        v128.store(at(dst, 2 * R + j), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
-        v128.store(at(dst, 3 * R + j), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
+        v128.store(d0, v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
+        v128.store(at(d0, R), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
+        v128.store(at(d0, 2 * R), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
+        v128.store(at(d0, 3 * R), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
+      }
+      for (let r = blocks << 2; r < rows; r++) {
+        for (let i = 0; i < 4; i++) store<f32>(at(dst, r * R + j + i), load<f32>(at(src, (j + i) * S + r)));
       }
     }
     for (; j < R; j++) {
