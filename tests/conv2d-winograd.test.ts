@@ -141,6 +141,10 @@ describe("Winograd dispatch", () => {
     expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_BACKWARD_FILTER)).toBe(true);
     expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_BACKWARD_INPUT)).toBe(false);
     expect(useWinograd(simd, geometry(512, 512, 7, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    // images of 16 pixels or fewer (the direct kernels mostly read padding): input gradient from 8 tiles
+    expect(useWinograd(simd, geometry(512, 512, 2, 8), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    expect(useWinograd(simd, geometry(512, 512, 4, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    expect(useWinograd(simd, geometry(512, 512, 4, 1), WINOGRAD_BACKWARD_INPUT)).toBe(false);
     winogradPolicy.mode = "always";
     expect(useWinograd(simd, geometry(512, 512, 3), WINOGRAD_BACKWARD_INPUT)).toBe(true);
     winogradPolicy.mode = "never";

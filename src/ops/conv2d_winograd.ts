@@ -27,17 +27,18 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
   if (winogradPolicy.mode === "never" || e.build === "scalar") return false;
   if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1 || g.groups !== 1) return false;
   if (winogradPolicy.mode === "always") return true;
-  // Measured against the direct kernels on this project's 2-core machine (3x3 pad 1, batch 1):
+  // Measured against the direct kernels on this project's 2-core machines (3x3 pad 1, batch 1):
   // 1.7x-2.1x from 14x14x512 to 112x112x64 in every pass. The filter transform costs the same
   // whatever the image size, so few 2x2 output tiles lose: 2x2 and 3x3 outputs (1 and 4 tiles) run
   // 0.7x-0.9x, and backward_input, which also flips and transposes the weights, loses up to 16
-  // tiles (7x7x512: 0.8x; 14x14x512, 49 tiles: 1.35x). Few channels leave the GEMMs too small
-  // (conv2d_small.ts is faster there).
+  // tiles of 7x7 images (7x7x512: 0.8x; 14x14x512, 49 tiles: 1.35x). Images of 16 pixels or fewer
+  // are the exception: there the direct kernels spend most of their work on padding, and
+  // backward_input with 8 or more tiles wins (a batch of 8 2x2x512: 2.6x, of 2 4x4x512: 1.3x).
+  // Few channels leave the GEMMs too small (conv2d_small.ts is faster there).
   if (g.c < 8 || g.oc < 8) return false;
-  const tiles = pass === WINOGRAD_BACKWARD_INPUT
-    ? g.n * Math.ceil(g.h / 2) * Math.ceil(g.w / 2)
-    : g.n * Math.ceil(g.oh / 2) * Math.ceil(g.ow / 2);
-  return tiles >= (pass === WINOGRAD_BACKWARD_INPUT ? 32 : 8);
+  if (pass !== WINOGRAD_BACKWARD_INPUT) return g.n * Math.ceil(g.oh / 2) * Math.ceil(g.ow / 2) >= 8;
+  const tiles = g.n * Math.ceil(g.h / 2) * Math.ceil(g.w / 2);
+  return tiles >= 32 || (tiles >= 8 && g.h * g.w <= 16);
 }
 
 /** A work part of one kernel call, as src/ops/conv2d.ts's geometry block carries it. */
