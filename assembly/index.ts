@@ -24,3 +24,4 @@ export * from "./conv2d_small";
 export * from "./conv2d_blocked";
 export * from "./conv2d_winograd";
 export * from "./conv2d_stem";
+export * from "./conv2d_im2col";

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   conv2d,
   conv2dBackward,
@@ -13,6 +13,8 @@ import {
   init,
   SimdnetError,
 } from "../src/index.js";
+import { im2colPolicy } from "../src/ops/conv2d_im2col.js";
+import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import {
@@ -158,16 +160,31 @@ const TRANSPOSE_CASES: TransposeCase[] = [
     p([2, 2], transposePadsFor([2, 3, 4, 5], [3, 3, 4, 5], [2, 2], [1, 1], [0, 0], [6, 8], true)), [0, 0], [6, 8]),
 ];
 
-describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
-  it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
-    const e = await engineFor(build);
-    for (const OC of CHANNELS) {
-      checkConvAgainstReference(e, { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) }, C * 31 + OC);
-    }
-  });
+/**
+ * The kernels the reference cases run on: as dispatched by shape, the direct kernels alone (no
+ * Winograd, no im2col: they would take most of these small shapes), and im2col for every one-group conv.
+ */
+const PATHS: [string, () => void][] = [
+  ["dispatched by shape", () => {}],
+  ["direct kernels", () => { winogradPolicy.mode = "never"; im2colPolicy.mode = "never"; }],
+  ["im2col", () => { im2colPolicy.mode = "always"; }],
+];
 
-  it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))("forward and backward match the reference: %s", async (_name, c) => {
-    checkConvAgainstReference(await engineFor(build), c, 11);
+describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
+  describe.each(PATHS)("%s", (_path, setPolicies) => {
+    beforeEach(setPolicies);
+    afterEach(() => { winogradPolicy.mode = "auto"; im2colPolicy.mode = "auto"; });
+
+    it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
+      const e = await engineFor(build);
+      for (const OC of CHANNELS) {
+        checkConvAgainstReference(e, { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) }, C * 31 + OC);
+      }
+    });
+
+    it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))("forward and backward match the reference: %s", async (_name, c) => {
+      checkConvAgainstReference(await engineFor(build), c, 11);
+    });
   });
 
   it("forward writes into `out` and works without bias", async () => {

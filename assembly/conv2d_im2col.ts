@@ -1,0 +1,81 @@
+// Convolution as one GEMM over an im2col matrix, for convs whose outputs are too small for the
+// direct kernels' 4-pixel tiles (a strided conv late in a network: 4x4x256 -> 2x2x512 spends most
+// of its time on edge pixels there). The host (src/ops/conv2d_im2col.ts) runs the GEMMs; these
+// kernels only move data. Same layouts and geometry block as assembly/conv2d.ts, one group:
+//   col (M, K) row-major, M = N*OH*OW output pixels r = (n*OH + oy)*OW + ox, K = KH*KW*C with
+//   col[r][(ky*KW + kx)*C + c] = x[n, oy*SH - PT + ky*DH, ox*SW - PL + kx*DW, c] (0 outside x),
+// so w (KH,KW,C,OC) is already the (K, OC) matrix: y = col . w, dcol = dy . w^T, dw += col^T . dy.
+// Kernels never allocate; im2col overwrites col, col2im accumulates into dx.
+
+let iN: i32 = 0, iH: i32 = 0, iW: i32 = 0, iC: i32 = 0, iOH: i32 = 0, iOW: i32 = 0;
+let iKH: i32 = 0, iKW: i32 = 0, iSH: i32 = 1, iSW: i32 = 1, iPT: i32 = 0, iPL: i32 = 0, iDH: i32 = 1, iDW: i32 = 1;
+
+function readGeometryIm2col(geom: usize): void {
+  iN = load<i32>(geom, 0); iH = load<i32>(geom, 4); iW = load<i32>(geom, 8); iC = load<i32>(geom, 12);
+  iOH = load<i32>(geom, 16); iOW = load<i32>(geom, 20);
+  iKH = load<i32>(geom, 28); iKW = load<i32>(geom, 32);
+  iSH = load<i32>(geom, 36); iSW = load<i32>(geom, 40); iPT = load<i32>(geom, 44); iPL = load<i32>(geom, 48);
+  iDH = load<i32>(geom, 52); iDW = load<i32>(geom, 56);
+}
+
+// @ts-ignore: decorator
+@inline function at(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+/** col = the im2col matrix of x (see above). */
+export function conv2d_im2col_f32(col: usize, x: usize, geom: usize): void {
+  readGeometryIm2col(geom);
+  const C = iC, pixBytes = <usize>C << 2;
+  let dst = col;
+  for (let n = 0; n < iN; n++) {
+    for (let oy = 0; oy < iOH; oy++) {
+      for (let ox = 0; ox < iOW; ox++) {
+        for (let ky = 0; ky < iKH; ky++) {
+          const iy = oy * iSH - iPT + ky * iDH;
+          for (let kx = 0; kx < iKW; kx++, dst += pixBytes) {
+            const ix = ox * iSW - iPL + kx * iDW;
+            if (<u32>iy < <u32>iH && <u32>ix < <u32>iW) memory.copy(dst, at(x, ((n * iH + iy) * iW + ix) * C), pixBytes);
+            else memory.fill(dst, 0, pixBytes);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dx += the im2col matrix's gradient dcol folded back onto x's pixels (the transpose of im2col). */
+export function conv2d_col2im_f32(dx: usize, dcol: usize, geom: usize): void {
+  readGeometryIm2col(geom);
+  const C = iC, pixBytes = <usize>C << 2;
+  let src = dcol;
+  for (let n = 0; n < iN; n++) {
+    for (let oy = 0; oy < iOH; oy++) {
+      for (let ox = 0; ox < iOW; ox++) {
+        for (let ky = 0; ky < iKH; ky++) {
+          const iy = oy * iSH - iPT + ky * iDH;
+          for (let kx = 0; kx < iKW; kx++, src += pixBytes) {
+            const ix = ox * iSW - iPL + kx * iDW;
+            if (<u32>iy < <u32>iH && <u32>ix < <u32>iW) addInto(at(dx, ((n * iH + iy) * iW + ix) * C), src, C);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dst[0..count) += src[0..count). */
+// @ts-ignore: decorator
+@inline function addInto(dst: usize, src: usize, count: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= count; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+    }
+  }
+  for (; i < count; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+  }
+}
