@@ -306,7 +306,7 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   });
 });
 
-describe("conv2d filter gradient of few input channels without room for its workspace", () => {
+describe("conv2d without room for a workspace", () => {
   it("runs the general kernel (same bits) instead of failing", async () => {
     // groups of fewer than 8 input channels pack a column of dy (OH*OW*8 floats: 1.25 MB here) per
     // part; the threads build's memory stops at 1 GiB, so a filler can leave less than that
@@ -327,6 +327,35 @@ describe("conv2d filter gradient of few input channels without room for its work
       const full = dwOf();
       filler.dispose();
       expect(full).toEqual(withRoom);
+    } finally {
+      e.dispose();
+    }
+  });
+
+  it("convs with narrow outputs fall back from im2col to the direct kernels when the matrix does not fit", async () => {
+    // 14x14x256 -> 7x7x64 stride 2, batch 16: a 784 x 2304 im2col matrix (7.2 MB); 5 MB left over
+    // hold the outputs and the direct kernels' workspaces (w repacked for dx: 0.6 MB), not the matrix
+    const e = await init({ build: "threads" });
+    try {
+      const opts: Conv2dOptions = { strides: 2, pads: 1 };
+      const x = e.tensor([16, 14, 14, 256], uniform(16 * 196 * 256, 61)), w = e.tensor([3, 3, 256, 64], uniform(9 * 256 * 64, 62));
+      const dy = e.tensor([16, 7, 7, 64], uniform(16 * 49 * 64, 63));
+      const passes = () => {
+        const y = conv2d(x, w, null, opts);
+        const yv = Float32Array.from(y.data);
+        y.dispose();
+        const r = conv2dBackward(dy, x, w, opts, {}, false);
+        const out = [yv, Float32Array.from(r.dx.data), Float32Array.from(r.dw.data)];
+        r.dx.dispose();
+        r.dw.dispose();
+        return out;
+      };
+      const withRoom = passes();
+      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 5 * 2 ** 18], "f32", "filler");
+      expect(() => e.empty([784 * 2304], "f32", "an im2col matrix"), "no room for the matrix").toThrow("out of memory");
+      const full = passes();
+      filler.dispose();
+      for (let i = 0; i < 3; i++) expectClose(full[i]!, withRoom[i]!, { ...TOL, label: ["y", "dx", "dw"][i] });
     } finally {
       e.dispose();
     }
