@@ -5,7 +5,7 @@ import { denseRef, gemmRef, matmulRef } from "./reference/dense.js";
 
 // (m, n, k) covering the register tiles of assembly/gemm.ts: every size of SIZES appears as m, as n
 // and as k (rows % 4, columns % 8 and % 4, k % 4 all take every residue), plus the special paths:
-// m == 1 and n == 1 (gemv / dot products) and k > 256 (k blocking).
+// m == 1 and n == 1 (gemv / dot products), k > 256 (k blocking) and n > 512 (column blocks of B).
 const SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
 const TRIPLES: [number, number, number][] = [
   ...SIZES.map((s, i): [number, number, number] => [s, SIZES[(i + 5) % SIZES.length]!, SIZES[(i + 7) % SIZES.length]!]),
@@ -17,6 +17,7 @@ const TRIPLES: [number, number, number][] = [
   [33, 33, 33],
   [9, 17, 520],
   [1, 9, 5],
+  [6, 1037, 300],
 ];
 const TRANSPOSES: [boolean, boolean][] = [
   [false, false],
