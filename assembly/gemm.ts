@@ -74,6 +74,41 @@ export function gemm_f32_block(
   }
 }
 
+/**
+ * dst (cols x rows) = src (rows x cols)^T, both row-major; dst must not overlap src. 4x4 blocks
+ * move as vectors (transposed by shuffles). Lets the host run an A . B^T product as A . (B^T)
+ * on the panel kernel, faster than dot products where k is small.
+ */
+export function transpose_f32(dst: usize, src: usize, rows: i32, cols: i32): void {
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; r + 4 <= rows; r += 4) {
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const s0 = src + ((<usize>r * <usize>cols + <usize>c) << 2), rs = <usize>cols << 2;
+        const a0 = v128.load(s0), a1 = v128.load(s0 + rs), a2 = v128.load(s0 + 2 * rs), a3 = v128.load(s0 + 3 * rs);
+        const l01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), h01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+        const l23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), h23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+        const d0 = dst + ((<usize>c * <usize>rows + <usize>r) << 2), ds = <usize>rows << 2;
+        v128.store(d0, v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
+        v128.store(d0 + ds, v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
+        v128.store(d0 + 2 * ds, v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
+        v128.store(d0 + 3 * ds, v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
+      }
+      for (; c < cols; c++) {
+        for (let i = 0; i < 4; i++) {
+          store<f32>(dst + ((<usize>c * <usize>rows + <usize>(r + i)) << 2), load<f32>(src + ((<usize>(r + i) * <usize>cols + <usize>c) << 2)));
+        }
+      }
+    }
+  }
+  for (; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      store<f32>(dst + ((<usize>c * <usize>rows + <usize>r) << 2), load<f32>(src + ((<usize>r * <usize>cols + <usize>c) << 2)));
+    }
+  }
+}
+
 /** y[i] *= alpha for i < n (scales a gemm result: ONNX Gemm alpha). y may be any f32 array. */
 export function scale_f32(y: usize, alpha: f32, n: i32): void {
   let i = 0;
