@@ -506,10 +506,7 @@ function fewChannelsBlock(dw: usize, dy: usize, x: usize, ws: usize, g: i32, oc:
       const dwk = at(dw, (ky * gKW + kx) * Cg * OC), xg = at(x, g * Cg);
       if (width == 8) {
         let ci = 0;
-        if (Cg >= 4) {
-          filterTile4x8(at(dwk, col), ws, 8, xg, ky, kx, oya, oyb, oxa, oxb);
-          ci = 4;
-        }
+        for (; ci + 4 <= Cg; ci += 4) filterTile4x8(at(dwk, ci * OC + col), ws, 8, at(xg, ci), ky, kx, oya, oyb, oxa, oxb);
         if (ci < Cg) filterTileFew8(at(dwk, ci * OC + col), ws, 8, at(xg, ci), ky, kx, oya, oyb, oxa, oxb, Cg - ci);
       } else if (width == 4) filterTile1x4(at(dwk, col), ws, 4, xg, ky, kx, oya, oyb, oxa, oxb, Cg);
       else filterScalar(at(dwk, g * gOCg), at(dy, g * gOCg), xg, ky, kx, oya, oyb, oxa, oxb, oc, oc + width);

@@ -13,7 +13,7 @@ import {
   init,
   SimdnetError,
 } from "../src/index.js";
-import { im2colPolicy } from "../src/ops/conv2d_im2col.js";
+import { IM2COL_BACKWARD_FILTER, IM2COL_BACKWARD_INPUT, IM2COL_FORWARD, im2colPolicy, useIm2col } from "../src/ops/conv2d_im2col.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
@@ -359,5 +359,32 @@ describe("conv2d without room for a workspace", () => {
     } finally {
       e.dispose();
     }
+  });
+});
+
+describe("im2col dispatch", () => {
+  afterEach(() => void (im2colPolicy.mode = "auto"));
+  const conv = (c: number, oc: number, ow: number, s = 1) => ({ n: 1, c, oh: ow, ow, oc, kh: 3, kw: 3, sh: s, sw: s, groups: 1 });
+  const passes = [IM2COL_FORWARD, IM2COL_BACKWARD_INPUT, IM2COL_BACKWARD_FILTER] as const;
+  it("takes one-group convs with 8+ input channels and outputs under 16 pixels wide, every pass", () => {
+    for (const pass of passes) {
+      expect(useIm2col(conv(256, 512, 7, 2), pass)).toBe(true);
+      expect(useIm2col(conv(256, 512, 15), pass)).toBe(true);
+      expect(useIm2col(conv(256, 512, 16, 2), pass)).toBe(false);
+      expect(useIm2col(conv(4, 512, 7, 2), pass)).toBe(false); // few channels: their own kernels
+      expect(useIm2col({ ...conv(256, 512, 7, 2), groups: 2 }, pass)).toBe(false);
+      expect(useIm2col({ ...conv(256, 512, 7), n: 1 << 20 }, pass)).toBe(false); // the matrix would pass 64 MB
+    }
+  });
+  it("takes the filter gradient of strided convs with up to 64 output channels at any width", () => {
+    expect(useIm2col(conv(64, 64, 56, 2), IM2COL_BACKWARD_FILTER)).toBe(true);
+    expect(useIm2col(conv(64, 64, 56, 2), IM2COL_FORWARD)).toBe(false);
+    expect(useIm2col(conv(64, 64, 56, 2), IM2COL_BACKWARD_INPUT)).toBe(false);
+    expect(useIm2col(conv(64, 128, 28, 2), IM2COL_BACKWARD_FILTER)).toBe(false);
+    expect(useIm2col(conv(64, 64, 56, 1), IM2COL_BACKWARD_FILTER)).toBe(false);
+    im2colPolicy.mode = "always";
+    expect(useIm2col(conv(4, 512, 56), IM2COL_FORWARD)).toBe(true);
+    im2colPolicy.mode = "never";
+    expect(useIm2col(conv(256, 512, 7, 2), IM2COL_FORWARD)).toBe(false);
   });
 });

@@ -241,8 +241,8 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   // give the bits of a whole call (direct kernels below when the heap has no room for its workspace)
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
   if (useWinograd(e, g, WINOGRAD_FORWARD) && runWinograd(e, WINOGRAD_FORWARD, g, threads, geometry, y.ptr, x.ptr, w.ptr)) return;
-  // outputs under 8 pixels wide: one GEMM over the im2col matrix (assembly/conv2d_im2col.ts)
-  if (useIm2col(g) && runIm2col(e, IM2COL_FORWARD, g, geometryPointer(e, g), y.ptr, x.ptr, w.ptr)) return;
+  // narrow outputs: one GEMM over the im2col matrix (assembly/conv2d_im2col.ts, useIm2col)
+  if (useIm2col(g, IM2COL_FORWARD) && runIm2col(e, IM2COL_FORWARD, g, geometryPointer(e, g), y.ptr, x.ptr, w.ptr)) return;
   // The other specialised kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
@@ -273,7 +273,7 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
   // kernels below when the heap has no room for its workspace)
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
   if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT) && runWinograd(e, WINOGRAD_BACKWARD_INPUT, g, threads, geometry, dx.ptr, dy.ptr, w.ptr)) return;
-  if (useIm2col(g) && runIm2col(e, IM2COL_BACKWARD_INPUT, g, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr)) return;
+  if (useIm2col(g, IM2COL_BACKWARD_INPUT) && runIm2col(e, IM2COL_BACKWARD_INPUT, g, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr)) return;
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
     return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
@@ -310,7 +310,7 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   // kernels below when the heap has no room for its workspace)
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
   if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER) && runWinograd(e, WINOGRAD_BACKWARD_FILTER, g, threads, geometry, dw.ptr, dy.ptr, x.ptr)) return;
-  if (useIm2col(g) && runIm2col(e, IM2COL_BACKWARD_FILTER, g, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr)) return;
+  if (useIm2col(g, IM2COL_BACKWARD_FILTER) && runIm2col(e, IM2COL_BACKWARD_FILTER, g, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr)) return;
   // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
   if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
     return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);

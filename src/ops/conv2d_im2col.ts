@@ -7,7 +7,7 @@ import { tryEmpty } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface Im2colGeometry {
-  n: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number; groups: number;
+  n: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number; sh: number; sw: number; groups: number;
 }
 
 export const IM2COL_FORWARD = 0, IM2COL_BACKWARD_INPUT = 1, IM2COL_BACKWARD_FILTER = 2;
@@ -20,18 +20,23 @@ export const im2colPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto
 const MAX_COL_FLOATS = 1 << 24;
 
 /**
- * True when the conv `g` runs as a GEMM over its im2col matrix (one group; Winograd convs are
- * decided before). "auto": outputs under 16 pixels wide with 8 or more input channels, where the
- * direct kernels' 4-pixel tiles barely fit between the edge pixels. Measured per pass (forward,
- * input gradient, filter gradient) against the direct kernels: 3x3 stride 2 16x4x4x256 -> 512
- * (2 wide) 4.4x, 4.5x, 1.5x; 14x14x256 -> 512 (7 wide) 1.25x, 3.2x, 1.4x; 28x28x128 -> 256 (14
- * wide) 1.2x, 1.5x, 1.0x; 56x56x64 -> 128 (28 wide) about even; 1x1 stride 2 (2 wide) 2-4x.
+ * True when `pass` of the conv `g` runs as a GEMM over its im2col matrix (one group; Winograd
+ * convs are decided before). "auto", with 8 or more input channels: outputs under 16 pixels wide,
+ * where the direct kernels' 4-pixel tiles barely fit between the edge pixels, and the filter
+ * gradient of strided convs with up to 64 output channels, where the direct kernel re-reads a
+ * strided dy from memory for every tap and 4 input channels. Measured per pass (forward, input
+ * gradient, filter gradient) against the direct kernels: 3x3 stride 2 16x4x4x256 -> 512 (2 wide)
+ * 4.4x, 4.5x, 1.5x; 14x14x256 -> 512 (7 wide) 1.25x, 3.2x, 1.4x; 28x28x128 -> 256 (14 wide)
+ * 1.2x, 1.5x, 1.0x; 56x56x64 -> 128 (28 wide) about even; 1x1 stride 2 (2 wide) 2-4x. Filter
+ * gradients: 112x112x64 -> 64 3x3 stride 2 1.6x, 4x128x128x16 -> 32 4x4 stride 2 3x (a transposed
+ * conv's), 4x64x64x32 -> 32 1.5x; with 128 output channels (56x56x64) 0.9x.
  */
-export function useIm2col(g: Im2colGeometry): boolean {
+export function useIm2col(g: Im2colGeometry, pass: Im2colPass): boolean {
   if (im2colPolicy.mode === "never" || g.groups !== 1) return false;
   if (g.n * g.oh * g.ow * g.kh * g.kw * g.c > MAX_COL_FLOATS) return false;
   if (im2colPolicy.mode === "always") return true;
-  return g.ow < 16 && g.c >= 8;
+  if (g.c < 8) return false;
+  return g.ow < 16 || (pass === IM2COL_BACKWARD_FILTER && (g.sh > 1 || g.sw > 1) && g.oc <= 64);
 }
 
 /**
