@@ -7,6 +7,8 @@
 // so w (KH,KW,C,OC) is already the (K, OC) matrix: y = col . w, dcol = dy . w^T, dw += col^T . dy.
 // Kernels never allocate; im2col overwrites col, col2im accumulates into dx.
 
+import { add_f32_forward } from "./elementwise";
+
 let iN: i32 = 0, iH: i32 = 0, iW: i32 = 0, iC: i32 = 0, iOH: i32 = 0, iOW: i32 = 0;
 let iKH: i32 = 0, iKW: i32 = 0, iSH: i32 = 1, iSW: i32 = 1, iPT: i32 = 0, iPL: i32 = 0, iDH: i32 = 1, iDW: i32 = 1;
 
@@ -26,56 +28,37 @@ function readGeometryIm2col(geom: usize): void {
 /** col = the im2col matrix of x (see above). */
 export function conv2d_im2col_f32(col: usize, x: usize, geom: usize): void {
   readGeometryIm2col(geom);
-  const C = iC, pixBytes = <usize>C << 2;
-  let dst = col;
-  for (let n = 0; n < iN; n++) {
-    for (let oy = 0; oy < iOH; oy++) {
-      for (let ox = 0; ox < iOW; ox++) {
-        for (let ky = 0; ky < iKH; ky++) {
-          const iy = oy * iSH - iPT + ky * iDH;
-          for (let kx = 0; kx < iKW; kx++, dst += pixBytes) {
-            const ix = ox * iSW - iPL + kx * iDW;
-            if (<u32>iy < <u32>iH && <u32>ix < <u32>iW) memory.copy(dst, at(x, ((n * iH + iy) * iW + ix) * C), pixBytes);
-            else memory.fill(dst, 0, pixBytes);
-          }
-        }
-      }
-    }
-  }
+  walk(col, x, true);
 }
 
 /** dx += the im2col matrix's gradient dcol folded back onto x's pixels (the transpose of im2col). */
 export function conv2d_col2im_f32(dx: usize, dcol: usize, geom: usize): void {
   readGeometryIm2col(geom);
+  walk(dcol, dx, false);
+}
+
+/** Visits col's rows in order, each tap's C floats against x's pixel: gathers them into col
+ *  (`gather`: zeros for taps outside x) or adds them into x (taps outside x are dropped). */
+function walk(col: usize, x: usize, gather: bool): void {
   const C = iC, pixBytes = <usize>C << 2;
-  let src = dcol;
+  let q = col;
   for (let n = 0; n < iN; n++) {
     for (let oy = 0; oy < iOH; oy++) {
       for (let ox = 0; ox < iOW; ox++) {
         for (let ky = 0; ky < iKH; ky++) {
           const iy = oy * iSH - iPT + ky * iDH;
-          for (let kx = 0; kx < iKW; kx++, src += pixBytes) {
+          for (let kx = 0; kx < iKW; kx++, q += pixBytes) {
             const ix = ox * iSW - iPL + kx * iDW;
-            if (<u32>iy < <u32>iH && <u32>ix < <u32>iW) addInto(at(dx, ((n * iH + iy) * iW + ix) * C), src, C);
+            if (<u32>iy < <u32>iH && <u32>ix < <u32>iW) {
+              const p = at(x, ((n * iH + iy) * iW + ix) * C);
+              if (gather) memory.copy(q, p, pixBytes);
+              else add_f32_forward(p, p, q, C);
+            } else if (gather) {
+              memory.fill(q, 0, pixBytes);
+            }
           }
         }
       }
     }
-  }
-}
-
-/** dst[0..count) += src[0..count). */
-// @ts-ignore: decorator
-@inline function addInto(dst: usize, src: usize, count: i32): void {
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; i + 4 <= count; i += 4) {
-      const o = <usize>i << 2;
-      v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-    }
-  }
-  for (; i < count; i++) {
-    const o = <usize>i << 2;
-    store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
   }
 }

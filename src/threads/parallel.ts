@@ -26,10 +26,11 @@ export function partsFor(threads: number, perThread = 4): number {
 export function gemmThreaded(
   e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
 ): void {
-  if (transB && !transA && m >= 16 && n >= 8 && k >= 4 && k <= 512) {
-    // A . B^T with k up to 512: B transposed once into a scratch, then the panel kernel, which
-    // beats gemm_f32's dot products there (3136 x 256 . (64 x 256)^T: 44 vs 28 GFLOP/s; they
-    // meet around k = 1024)
+  if (transB && !transA && m >= 256 && n >= 8 && k >= 4 && k <= 512) {
+    // A . B^T with k up to 512 and 256+ rows: B transposed once into a scratch, then the panel
+    // kernel, which beats gemm_f32's dot products there (3136 x 256 . (64 x 256)^T: 44 vs 28
+    // GFLOP/s; they meet around k = 1024, and with few rows the panel re-reads a wide B: 64 rows
+    // of im2col's 64 x 512 . (2304 x 512)^T ran 1.5x slower)
     const bt = tryEmpty(e, n * k, "gemm transposed operand");
     if (bt) {
       try {
