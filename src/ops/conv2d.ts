@@ -322,15 +322,17 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   const align = g.groups === 1 || depthwise ? 8 : ocg;
   const parts = splitRange(g.oc, partsFor(threads), align);
   // 1-7 input channels per group (an image's first conv), SIMD builds: each part packs a column
-  // of dy at a time into its own workspace (assembly/conv2d.ts, conv2d_f32_backward_filter_few)
+  // of dy at a time into its own workspace (assembly/conv2d.ts, conv2d_f32_backward_filter_few),
+  // so one part a thread (the column is N*OH*OW*8 floats: 12.8 MB for a batch of 32 224x224 images)
   if (e.build !== "scalar" && g.c / g.groups < 8 && !depthwise) {
+    const fewParts = splitRange(g.oc, partsFor(threads, 1), align);
     const wsFloats = e.kernels.conv2d_f32_backward_filter_few_workspace(geometryPointer(e, g));
-    const ws = tryEmpty(e, wsFloats * parts.length, "conv2d backward_filter workspace");
+    const ws = tryEmpty(e, wsFloats * fewParts.length, "conv2d backward_filter workspace");
     if (ws) {
       try {
         e.parallel(
           "conv2d_f32_backward_filter_few",
-          parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, ws.ptr + 4 * wsFloats * t, geometryPointer(e, g, t, { ocBegin, ocEnd })]),
+          fewParts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, ws.ptr + 4 * wsFloats * t, geometryPointer(e, g, t, { ocBegin, ocEnd })]),
         );
       } finally {
         ws.dispose();
