@@ -67,10 +67,13 @@ function pair(images: IdxArray, labels: IdxArray, which: string): LabeledImages 
  */
 export async function loadMnistLike(dir: string | URL): Promise<MnistLike> {
   const d = asDir(dir);
-  const [ti, tl, si, sl] = await Promise.all([
-    readIdx(d, MNIST_FILES.trainImages), readIdx(d, MNIST_FILES.trainLabels),
-    readIdx(d, MNIST_FILES.testImages), readIdx(d, MNIST_FILES.testLabels),
-  ]);
+  const files = [MNIST_FILES.trainImages, MNIST_FILES.trainLabels, MNIST_FILES.testImages, MNIST_FILES.testLabels];
+  // read together, but a failure reported for the first file in this order (not whichever read failed first)
+  const read = await Promise.allSettled(files.map((f) => readIdx(d, f)));
+  const [ti, tl, si, sl] = read.map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  }) as [IdxArray, IdxArray, IdxArray, IdxArray];
   return { train: pair(ti, tl, "train"), test: pair(si, sl, "test") };
 }
 
