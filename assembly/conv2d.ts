@@ -332,63 +332,63 @@ function depthwisePixel(y: usize, x: usize, w: usize, n: i32, oy: i32, ox: i32, 
   const C = gC, KW = gKW;
   const xtap = <usize>(gDW * C) << 2, wtap = <usize>C << 2; // bytes between horizontal taps
   const offy = oy * gSH - gPT;
-    const offx = ox * gSW - gPL;
-    const kxa = min(KW, firstInside(offx, gDW));
-    const kxb = endInside(offx, gDW, gW, KW, kxa);
-    const yp = at(y, ((n * gOH + oy) * gOW + ox) * C);
-    // xp + (ky*DH*W*C) floats is x at (n, iy(ky), ix(kxa), 0) for ky in [kya, kyb); xp itself may
-    // point before x (offy < 0): wasm32 address arithmetic wraps, and only inside taps are read.
-    // wp + ky*KW*C floats is w at (ky, kxa, 0, 0).
-    const xp = at(x, ((n * gH + offy) * gW + offx + kxa * gDW) * C);
-    const wp = at(w, kxa * C);
-    let c = 0;
-    if (ASC_FEATURE_SIMD) {
-      for (; c + 8 <= C; c += 8) {
-        let a0 = f32x4.splat(0), a1 = a0;
-        for (let ky = kya; ky < kyb; ky++) {
-          let xq = at(xp, (ky * gDH * gW) * C + c);
-          let wq = at(wp, ky * KW * C + c);
-          for (let kx = kxa; kx < kxb; kx++) {
-            a0 = madd(v128.load(xq), v128.load(wq), a0);
-            a1 = madd(v128.load(xq, 16), v128.load(wq, 16), a1);
-            xq += xtap;
-            wq += wtap;
-          }
-        }
-        v128.store(at(yp, c), a0);
-        v128.store(at(yp, c), a1, 16);
-      }
-      for (; c + 4 <= C; c += 4) {
-        let a0 = f32x4.splat(0);
-        for (let ky = kya; ky < kyb; ky++) {
-          let xq = at(xp, (ky * gDH * gW) * C + c);
-          let wq = at(wp, ky * KW * C + c);
-          for (let kx = kxa; kx < kxb; kx++) {
-            a0 = madd(v128.load(xq), v128.load(wq), a0);
-            xq += xtap;
-            wq += wtap;
-          }
-        }
-        v128.store(at(yp, c), a0);
-      }
-    }
-    if (c < C) {
-      // channels [c, C), taps outer so every access runs along contiguous channels
-      const c0 = c;
-      for (let cc = c0; cc < C; cc++) store<f32>(at(yp, cc), 0);
+  const offx = ox * gSW - gPL;
+  const kxa = min(KW, firstInside(offx, gDW));
+  const kxb = endInside(offx, gDW, gW, KW, kxa);
+  const yp = at(y, ((n * gOH + oy) * gOW + ox) * C);
+  // xp + (ky*DH*W*C) floats is x at (n, iy(ky), ix(kxa), 0) for ky in [kya, kyb); xp itself may
+  // point before x (offy < 0): wasm32 address arithmetic wraps, and only inside taps are read.
+  // wp + ky*KW*C floats is w at (ky, kxa, 0, 0).
+  const xp = at(x, ((n * gH + offy) * gW + offx + kxa * gDW) * C);
+  const wp = at(w, kxa * C);
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 8 <= C; c += 8) {
+      let a0 = f32x4.splat(0), a1 = a0;
       for (let ky = kya; ky < kyb; ky++) {
-        let xq = at(xp, (ky * gDH * gW) * C);
-        let wq = at(wp, ky * KW * C);
+        let xq = at(xp, (ky * gDH * gW) * C + c);
+        let wq = at(wp, ky * KW * C + c);
         for (let kx = kxa; kx < kxb; kx++) {
-          for (let cc = c0; cc < C; cc++) {
-            const o = at(yp, cc);
-            store<f32>(o, load<f32>(o) + load<f32>(at(xq, cc)) * load<f32>(at(wq, cc)));
-          }
+          a0 = madd(v128.load(xq), v128.load(wq), a0);
+          a1 = madd(v128.load(xq, 16), v128.load(wq, 16), a1);
           xq += xtap;
           wq += wtap;
         }
       }
+      v128.store(at(yp, c), a0);
+      v128.store(at(yp, c), a1, 16);
     }
+    for (; c + 4 <= C; c += 4) {
+      let a0 = f32x4.splat(0);
+      for (let ky = kya; ky < kyb; ky++) {
+        let xq = at(xp, (ky * gDH * gW) * C + c);
+        let wq = at(wp, ky * KW * C + c);
+        for (let kx = kxa; kx < kxb; kx++) {
+          a0 = madd(v128.load(xq), v128.load(wq), a0);
+          xq += xtap;
+          wq += wtap;
+        }
+      }
+      v128.store(at(yp, c), a0);
+    }
+  }
+  if (c < C) {
+    // channels [c, C), taps outer so every access runs along contiguous channels
+    const c0 = c;
+    for (let cc = c0; cc < C; cc++) store<f32>(at(yp, cc), 0);
+    for (let ky = kya; ky < kyb; ky++) {
+      let xq = at(xp, (ky * gDH * gW) * C);
+      let wq = at(wp, ky * KW * C);
+      for (let kx = kxa; kx < kxb; kx++) {
+        for (let cc = c0; cc < C; cc++) {
+          const o = at(yp, cc);
+          store<f32>(o, load<f32>(o) + load<f32>(at(xq, cc)) * load<f32>(at(wq, cc)));
+        }
+        xq += xtap;
+        wq += wtap;
+      }
+    }
+  }
 }
 
 // =============================================================================================
@@ -472,7 +472,7 @@ export function conv2d_f32_backward_filter_few_workspace(geom: usize): i32 {
  * depthwise), SIMD builds only. For each block of 8 (then 4) output channels of the call's range,
  * the block's column of dy is first packed into ws ([N*OH*OW][8] floats), so that each tap's pass
  * over the pixels reads one sequential stream: straight from dy (pixels OC floats apart) the passes
- * ran 4x slower (224x224x3 -> 64, 7x7 stride 2, where dy outgrows L2). Tiles: 4 x 8 for the first
+ * ran 4x slower (224x224x3 -> 64, 7x7 stride 2, where dy outgrows L2). Tiles: 4 x 8 per block of
  * 4 input channels, 3 x 8 for the rest. Same partition fields and per-element summation order as
  * conv2d_f32_backward_filter.
  */

@@ -320,7 +320,6 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   const ocg = g.oc / g.groups;
   const depthwise = ocg === 1 && g.c === g.groups;
   const align = g.groups === 1 || depthwise ? 8 : ocg;
-  const parts = splitRange(g.oc, partsFor(threads), align);
   // 1-7 input channels per group (an image's first conv), SIMD builds: each part packs a column
   // of dy at a time into its own workspace (assembly/conv2d.ts, conv2d_f32_backward_filter_few),
   // so one part a thread (the column is N*OH*OW*8 floats: 12.8 MB for a batch of 32 224x224 images)
@@ -340,6 +339,7 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
       return;
     }
   }
+  const parts = splitRange(g.oc, partsFor(threads), align);
   e.parallel(
     "conv2d_f32_backward_filter",
     parts.map(([ocBegin, ocEnd], t) => [dw.ptr, dy.ptr, x.ptr, geometryPointer(e, g, t, { ocBegin, ocEnd })]),
