@@ -11,6 +11,7 @@ export function heap_base(): usize {
 export * from "./elementwise";
 export * from "./conv2d";
 export * from "./gemm";
+export * from "./gemm_packed";
 export * from "./pool";
 export * from "./activation";
 export * from "./softmax";

@@ -248,7 +248,9 @@ function poolCase({ name, kind, n = 1, h, w, c, k, stride }) {
 // ---------------------------------------------------------------------------------------------
 // dense (fully connected with bias)
 
-function denseCase({ name, batch, fin, fout }) {
+// packed: simdnet packs the weights once in setup (packDenseWeights), as TF.js (XNNPACK) and
+// onnxruntime-web do when they create their operator or session; else dense reads w as it is.
+function denseCase({ name, batch, fin, fout, packed = false }) {
   const flops = 2 * batch * fin * fout + batch * fout;
   let data;
   const get = () => (data ??= { x: rand(batch * fin, 4), w: rand(fin * fout, 5, 0.05), b: rand(fout, 6) });
@@ -259,8 +261,13 @@ function denseCase({ name, batch, fin, fout }) {
     simdnet({ nn, e }) {
       const s = simdnetScope(e);
       const x = s.tensor([batch, fin], get().x), w = s.tensor([fin, fout], get().w), b = s.tensor([fout], get().b), y = s.empty([batch, fout]);
-      const fn = () => void nn.dense(x, w, b, y);
-      return { fn, result: () => (fn(), Float32Array.from(y.data)), dispose: s.dispose };
+      const weights = packed ? nn.packDenseWeights(w) : w;
+      const fn = () => void nn.dense(x, weights, b, y);
+      const dispose = () => {
+        if (packed) weights.dispose();
+        s.dispose();
+      };
+      return { fn, result: () => (fn(), Float32Array.from(y.data)), dispose };
     },
     async tfjs(lib) {
       const { tf } = lib;
@@ -373,6 +380,7 @@ export function allCases() {
     poolCase({ name: "avgpool 2x2 s2 56x56x64", kind: "avg", h: 56, w: 56, c: 64, k: 2, stride: 2 }),
     poolCase({ name: "global avgpool 7x7x512", kind: "global", h: 7, w: 7, c: 512 }),
     denseCase({ name: "dense 1x4096->1000", batch: 1, fin: 4096, fout: 1000 }),
+    denseCase({ name: "dense 1x4096->1000 packed", batch: 1, fin: 4096, fout: 1000, packed: true }),
     denseCase({ name: "dense 64x512->10", batch: 64, fin: 512, fout: 10 }),
   ].map((cs) => ({ ...cs, peers: fwd }));
   const conv = { h: 28, w: 28, c: 128, oc: 128, k: 3 };

@@ -73,6 +73,18 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "dense on packed weights (4-row tiles, single rows, a partial strip)",
+    setup: (input, output) => {
+      const x = input([7, 19]), w = input([19, 11]), b = input([11]), x1 = input([1, 19]);
+      const packed = nn.packDenseWeights(w);
+      const y = output([7, 11]), y1 = output([1, 11]);
+      return () => {
+        nn.dense(x, packed, b, y);
+        nn.dense(x1, packed, null, y1);
+      };
+    },
+  },
+  {
     name: "max / average / global pooling forward + backward",
     setup: (input, output, e) => {
       const x = input([2, 7, 9, 13]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dense, denseBackward, gemm, gemmBackward, matmul, matmulBackward, SimdnetError } from "../src/index.js";
+import { dense, denseBackward, gemm, gemmBackward, matmul, matmulBackward, packDenseWeights, SimdnetError, type Tensor } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { denseRef, gemmRef, matmulRef } from "./reference/dense.js";
 
@@ -111,6 +111,64 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
       const xv = uniform(inF, 31), wv = uniform(inF * outF, 32, -0.05, 0.05), bv = uniform(outF, 33);
       const y = dense(e.tensor([1, inF], xv), e.tensor([inF, outF], wv), e.tensor([outF], bv));
       expectClose(y.data, denseRef(xv, wv, bv, 1, inF, outF), { rtol: 1e-4, atol: 1e-4 });
+    });
+  });
+
+  // Packed weights: strips of 8 columns (every residue of out % 8, strips below, at and above 8),
+  // rows 4 at a time then singly (rows % 4), k in steps of 3 then singly (k % 3) in the 1-row loop.
+  it.each([
+    [1, 1, 1],
+    [1, 7, 2],
+    [1, 8, 3],
+    [1, 9, 4],
+    [2, 15, 5],
+    [3, 16, 6],
+    [4, 17, 7],
+    [5, 23, 8],
+    [7, 24, 9],
+    [8, 25, 31],
+    [9, 33, 64],
+    [1, 1000, 301],
+  ])("dense on packed weights matches the reference, rows=%i out=%i in=%i", async (rows, outF, inF) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const xv = uniform(rows * inF, rows + 3), wv = uniform(inF * outF, outF + 5), bv = uniform(outF, inF + 7);
+      const x = e.tensor([rows, inF], xv), w = e.tensor([inF, outF], wv), b = e.tensor([outF], bv);
+      const packed = packDenseWeights(w);
+      try {
+        expect(packed.shape).toEqual([inF, outF]);
+        const expected = denseRef(xv, wv, bv, rows, inF, outF);
+        expectClose(dense(x, packed, b).data, expected, { ...tol(inF), label: "with bias" });
+        expectClose(dense(x, packed).data, denseRef(xv, wv, null, rows, inF, outF), { ...tol(inF), label: "no bias" });
+        // out is overwritten, not accumulated into (tests/bounds.test.ts checks nothing else is written)
+        const out = e.tensor([rows, outF], uniform(rows * outF, 9));
+        dense(x, packed, b, out);
+        expectClose(out.data, expected, { ...tol(inF), label: "out" });
+        // a snapshot: changing w afterwards leaves the packed copy (and its products) as they were
+        w.data.fill(0);
+        expectClose(dense(x, packed, b).data, expected, { ...tol(inF), label: "after w changed" });
+      } finally {
+        packed.dispose();
+      }
+    });
+  });
+
+  it("dense on packed weights checks its arguments, and disposed packs are an error", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const packed = packDenseWeights(e.zeros([4, 5]));
+      const throws = (fn: () => unknown, msg: string) => {
+        expect(fn).toThrow(SimdnetError);
+        expect(fn).toThrow(msg);
+      };
+      throws(() => dense(e.zeros([2, 3]), packed), "dense: x [2,3] has 3 features per row but the packed weights [4,5] expect 4");
+      throws(() => dense(e.zeros([2, 4]), packed, e.zeros([4])), "dense: b must have shape [5] (w [4,5] has 5 outputs), got [4]");
+      throws(() => dense(e.zeros([2, 4]), packed, null, e.zeros([2, 4])), "dense: out must have shape [2,5], got [2,4]");
+      throws(() => denseBackward(e.zeros([2, 5]), e.zeros([2, 4]), packed as unknown as Tensor), "denseBackward: w must be the weight tensor");
+      throws(() => packDenseWeights(e.zeros([4])), "packDenseWeights: w must have rank 2");
+      packed.dispose();
+      expect(packed.isDisposed).toBe(true);
+      throws(() => dense(e.zeros([2, 4]), packed), "dense: packed weights [4,5] were disposed");
     });
   });
 

@@ -15,6 +15,7 @@ import {
   convTranspose2dBackward,
   dense,
   denseBackward,
+  packDenseWeights,
   type Engine,
   gemm,
   init,
@@ -166,7 +167,11 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       const b = e.tensor([23], uniform(23, 33));
       const y = dense(x, w, b);
       const g = denseBackward(e.tensor(y.shape, uniform(y.size, 34)), x, w);
-      return [y, g.dx, g.dw, g.db!];
+      const packed = packDenseWeights(w); // strips split over the threads
+      const yp = dense(x, packed, b);
+      const y1 = dense(e.tensor([1, 45], uniform(45, 35)), packed);
+      packed.dispose();
+      return [y, g.dx, g.dw, g.db!, yp, y1];
     });
     expectBitwise(single, threaded, "dense");
   });

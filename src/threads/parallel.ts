@@ -54,3 +54,17 @@ export function gemmThreaded(
     e.parallel("gemm_f32_block", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [...args, 0, m, j0, j1]));
   }
 }
+
+/**
+ * gemm_f32_packed_b (C (m x n) = A (m x k) . B, B packed in strips of 8 columns) split over
+ * ranges of strips; every element gets the same bits however the strips are split.
+ */
+export function densePackedThreaded(e: Engine, c: number, a: number, bp: number, m: number, n: number, k: number): void {
+  const strips = Math.ceil(n / 8);
+  const t = threadsFor(e, m * n * Math.max(k, 1));
+  if (t === 1 || strips < 2) {
+    e.kernels.gemm_f32_packed_b(c, a, bp, m, n, k, 0, 0, strips);
+    return;
+  }
+  e.parallel("gemm_f32_packed_b", splitRange(strips, partsFor(t)).map(([s0, s1]) => [c, a, bp, m, n, k, 0, s0, s1]));
+}

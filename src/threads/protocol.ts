@@ -75,6 +75,7 @@ export const THREADED_KERNELS = [
   "conv2d_f32_backward_filter",
   "conv2d_f32_backward_filter_few",
   "gemm_f32_block",
+  "gemm_f32_packed_b",
   "conv2d_winograd_f32_forward",
   "conv2d_winograd_f32_backward_input",
   "conv2d_winograd_f32_backward_filter",
