@@ -16,6 +16,11 @@ import { madd } from "./simd";
 let tN: i32 = 0, tH: i32 = 0, tW: i32 = 0, tC: i32 = 0, tOH: i32 = 0, tOW: i32 = 0, tOC: i32 = 0;
 let tKH: i32 = 0, tKW: i32 = 0, tSH: i32 = 1, tSW: i32 = 1, tPT: i32 = 0, tPL: i32 = 0, tDH: i32 = 1, tDW: i32 = 1;
 let tHp: i32 = 0, tWp: i32 = 0;
+/** Rows [tRB, tRE) of y (row r = n*OH + oy) that this call computes: its part, or all of them. */
+let tRB: i32 = 0, tRE: i32 = 0;
+
+/** Field 16 of the geometry block marks the partition fields (assembly/conv2d.ts). */
+const PARTITION_MAGIC: i32 = 0x54485244;
 
 function readGeometryStem(geom: usize): void {
   tN = load<i32>(geom, 0); tH = load<i32>(geom, 4); tW = load<i32>(geom, 8); tC = load<i32>(geom, 12);
@@ -26,6 +31,9 @@ function readGeometryStem(geom: usize): void {
   tDH = load<i32>(geom, 52); tDW = load<i32>(geom, 56);
   tHp = (tOH - 1) * tSH + (tKH - 1) * tDH + 1;
   tWp = (tOW - 1) * tSW + (tKW - 1) * tDW + 1;
+  const partitioned = load<i32>(geom, 64) == PARTITION_MAGIC;
+  tRB = partitioned ? max(load<i32>(geom, 68), 0) : 0;
+  tRE = partitioned ? min(load<i32>(geom, 72), tN * tOH) : tN * tOH;
 }
 
 // @ts-ignore: decorator
@@ -42,7 +50,9 @@ export function conv2d_stem_f32_workspace(geom: usize): i32 {
 /**
  * y = conv(x, w) for C <= 4, OC % 8 == 0, OW >= 4, groups 1 (the host checks): y
  * (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC); geometry at `geom`; ws: conv2d_stem_f32_workspace(geom)
- * floats. Overwrites y.
+ * floats. Overwrites y: the rows n*OH + oy of the geometry's partition (fields 16-18, as
+ * conv2d_f32_forward), or all of them. Threads each take a row range with a workspace of their
+ * own; every output pixel gets the same bits however the rows are split.
  */
 export function conv2d_stem_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   if (!ASC_FEATURE_SIMD) unreachable();
@@ -51,6 +61,7 @@ export function conv2d_stem_f32_forward(y: usize, x: usize, w: usize, ws: usize,
 
 function forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   readGeometryStem(geom);
+  if (tRB >= tRE) return;
   const C = tC, OC = tOC, Wp = tWp, K = tKH * tKW * C, SH = tSH, SW = tSW;
   const rgb = C == 3 && SW == 1, ps = <usize>(SW * C) << 2; // tile3's case; bytes between a tile's pixels
   const taps = ws, img = at(ws, (K + 3) & ~3);
@@ -63,17 +74,20 @@ function forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
       }
     }
   }
-  memory.fill(img, 0, <usize>(tHp * Wp * C) << 2);
   // rows / columns of the padded image that hold input
   const r0 = max(0, tPT), r1 = min(tHp, tH + tPT), s0 = max(0, tPL), s1 = min(Wp, tW + tPL);
-  for (let n = 0; n < tN; n++) {
+  for (let n = tRB / tOH; n * tOH < tRE; n++) {
+    // this image's output rows in the part, and the padded rows they read
+    const oyB = max(tRB - n * tOH, 0), oyE = min(tRE - n * tOH, tOH);
+    const pB = oyB * SH, pE = (oyE - 1) * SH + (tKH - 1) * tDH + 1;
+    memory.fill(at(img, pB * Wp * C), 0, <usize>((pE - pB) * Wp * C) << 2);
     if (s0 < s1) {
-      for (let r = r0; r < r1; r++) {
+      for (let r = max(r0, pB); r < min(r1, pE); r++) {
         memory.copy(at(img, (r * Wp + s0) * C), at(x, ((n * tH + r - tPT) * tW + s0 - tPL) * C), <usize>((s1 - s0) * C) << 2);
       }
     }
     const yn = at(y, n * tOH * tOW * OC);
-    for (let oy = 0; oy < tOH; oy++) {
+    for (let oy = oyB; oy < oyE; oy++) {
       for (let ox = 0; ox < tOW; ox += 4) {
         const ox0 = min(ox, tOW - 4);
         const xq = at(img, (oy * SH * Wp + ox0 * SW) * C), yq = at(yn, (oy * tOW + ox0) * OC);

@@ -70,6 +70,9 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   { name: "1 output row", x: [1, 3, 17, 4], w: [3, 3, 4, 33], options: {} },
   { name: "1x1 pointwise (gemm)", x: [2, 5, 7, 17], w: [1, 1, 17, 35], options: {} },
   { name: "1x1 pointwise, 1 pixel", x: [1, 1, 1, 9], w: [1, 1, 9, 41], options: {} },
+  // the stem kernel (C <= 4, OC % 8 == 0): rows split across images, each part padding its own rows
+  { name: "stem 7x7 stride 2, 3 images", x: [3, 13, 17, 3], w: [7, 7, 3, 16], options: { strides: 2, pads: 3 } },
+  { name: "stem 4 channels, dilation 2", x: [2, 6, 9, 4], w: [3, 3, 4, 8], options: { pads: [2, 1, 2, 3], dilations: 2 } },
   // Winograd F(2x2, 3x3): tiles split at multiples of the tile block (204 tiles at 16 + 24 padded
   // channels: 220 tiles make 2 blocks; 32 at 196 + 200: 40 tiles make 2), dw at multiples of 16 input channels
   { name: "Winograd, channel tails, 2 tile blocks", x: [2, 20, 22, 13], w: [3, 3, 13, 21], options: { pads: 1 } },
@@ -158,6 +161,22 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       });
       expectBitwise(single, threaded, "gemm");
     });
+  });
+
+  it("the stem conv runs on the stem kernel split by rows", () => {
+    const spy = vi.spyOn(e, "parallel");
+    try {
+      e.tidy(() => {
+        e.minParallelWork = 0;
+        conv2d(e.tensor([2, 9, 11, 3], uniform(594, 41)), e.tensor([3, 3, 3, 8], uniform(216, 42)), null, { pads: 1 });
+      });
+      const calls = spy.mock.calls.filter(([kernel]) => kernel === "conv2d_stem_f32_forward");
+      expect(calls).toHaveLength(1);
+      expect(calls[0]![1].length).toBeGreaterThan(1);
+    } finally {
+      e.minParallelWork = 1 << 18;
+      spy.mockRestore();
+    }
   });
 
   it("dense forward and backward at odd sizes are bitwise one thread's", () => {

@@ -243,12 +243,13 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   if (useWinograd(e, g, WINOGRAD_FORWARD) && runWinograd(e, WINOGRAD_FORWARD, g, threads, geometry, y.ptr, x.ptr, w.ptr)) return;
   // narrow outputs: one GEMM over the im2col matrix (assembly/conv2d_im2col.ts, useIm2col)
   if (useIm2col(g, IM2COL_FORWARD) && runIm2col(e, IM2COL_FORWARD, g, geometryPointer(e, g), y.ptr, x.ptr, w.ptr)) return;
+  // an image's few channels, OC % 8 == 0: 4 pixels x 8 channels straight to NHWC (assembly/conv2d_stem.ts);
+  // split by rows over threads, which leaves every pixel's bits as they are
+  if (useStemConv(e, g)) return runStemConv(e, g.n * g.oh, partsFor(threads), geometry, y.ptr, x.ptr, w.ptr);
   // The other specialised kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
   if (e.threads === 1) {
-    // an image's few channels, OC % 8 == 0: 4 pixels x 8 channels straight to NHWC (assembly/conv2d_stem.ts)
-    if (useStemConv(e, g)) return runStemConv(e, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // few channels: lanes over output pixels (assembly/conv2d_small.ts)
     if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
     // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)

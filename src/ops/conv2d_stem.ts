@@ -1,6 +1,7 @@
 // Dispatch to the first-layer convolution forward (assembly/conv2d_stem.ts: few input channels,
 // 4 pixels x 8 output channels straight into NHWC) from src/ops/conv2d.ts's runForward.
 import type { Engine } from "../engine.js";
+import { splitRange } from "../threads/partition.js";
 import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
@@ -23,8 +24,24 @@ export function useStemConv(e: Engine, g: StemConvGeometry): boolean {
   return g.c <= 4 && g.oc % 8 === 0 && g.ow >= 4 && g.groups === 1;
 }
 
-/** y = conv(x, w) on the stem kernel with a workspace from the heap; `geom` points at the geometry block. */
-export function runStemConv(e: Engine, geom: number, y: number, x: number, w: number): void {
+/**
+ * y = conv(x, w) on the stem kernel, its rows (n*OH + oy, `rows` of them) split into `parts`
+ * (one call when 1), each part with a workspace of its own from the heap. `geometry(t, part)`
+ * writes thread t's geometry block (with a row range when given) and returns its address.
+ */
+export function runStemConv(
+  e: Engine, rows: number, parts: number, geometry: (t: number, part?: { rowBegin: number; rowEnd: number }) => number,
+  y: number, x: number, w: number,
+): void {
   const k = e.kernels;
-  withWorkspace(e, k.conv2d_stem_f32_workspace(geom), "conv2d stem workspace", (ws) => k.conv2d_stem_f32_forward(y, x, w, ws, geom));
+  const geom0 = geometry(0);
+  const wsFloats = Math.ceil(k.conv2d_stem_f32_workspace(geom0) / 4) * 4; // each part's workspace 16-byte aligned
+  const ranges = parts > 1 ? splitRange(rows, parts) : [];
+  withWorkspace(e, wsFloats * Math.max(ranges.length, 1), "conv2d stem workspace", (ws) => {
+    if (ranges.length <= 1) return k.conv2d_stem_f32_forward(y, x, w, ws, geom0);
+    e.parallel(
+      "conv2d_stem_f32_forward",
+      ranges.map(([rowBegin, rowEnd], t) => [y, x, w, ws + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]),
+    );
+  });
 }

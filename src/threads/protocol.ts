@@ -74,6 +74,7 @@ export const THREADED_KERNELS = [
   "conv2d_f32_backward_input",
   "conv2d_f32_backward_filter",
   "conv2d_f32_backward_filter_few",
+  "conv2d_stem_f32_forward",
   "gemm_f32_block",
   "gemm_f32_packed_b",
   "conv2d_winograd_f32_forward",
