@@ -33,88 +33,89 @@
 /**
  * Max pooling forward: y[b, oy, ox, ch] = max over the window's in-input taps of x, and
  * argmax[b, oy, ox, ch] = the flat index into x of that maximum (first one on ties; a NaN wins,
- * as in PyTorch). y f32 and argmax i32 are [n, oh, ow, c]; x is [n, h, w, c].
+ * as in PyTorch). y f32 and argmax i32 are [n, oh, ow, c]; x is [n, h, w, c]. Computes the
+ * output rows r = b*oh + oy in [rowBegin, rowEnd) (threads each take a range; 0, n*oh: all).
  */
 export function maxpool2d_f32_forward(
   y: usize, argmax: usize, x: usize,
   n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
+  rowBegin: i32, rowEnd: i32,
 ): void {
-  let out = 0; // flat index of y[b, oy, ox, 0]
-  for (let b = 0; b < n; b++) {
+  for (let r = max(rowBegin, 0), re = min(rowEnd, n * oh); r < re; r++) {
+    const b = r / oh, oy = r - b * oh;
     const img = b * h * w; // pixel index of x[b, 0, 0]
-    for (let oy = 0; oy < oh; oy++) {
-      const iy0 = oy * sh - padTop;
-      const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
-      for (let ox = 0; ox < ow; ox++, out += c) {
-        const ix0 = ox * sw - padLeft;
-        const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
-        // flat index of x[b, first tap row, first tap col, 0]
-        const first = (img + (iy0 + ky0 * dh) * w + ix0 + kx0 * dw) * c;
-        let ch = 0;
-        if (ASC_FEATURE_SIMD) {
-          const lanes = i32x4(0, 1, 2, 3);
-          const lanesHi = i32x4(4, 5, 6, 7);
-          // Two channel blocks per pass: two independent compare/select chains.
-          for (; ch + 8 <= c; ch += 8) {
-            const p0 = x + (<usize>(first + ch) << 2);
-            let best0 = v128.load(p0), best1 = v128.load(p0, 16);
-            let at0 = i32x4.add(i32x4.splat(first + ch), lanes), at1 = i32x4.add(i32x4.splat(first + ch), lanesHi);
-            for (let ky = ky0; ky < ky1; ky++) {
-              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
-              for (let kx = kx0; kx < kx1; kx++) {
-                const at = row + kx * dw * c;
-                const p = x + (<usize>at << 2);
-                const v0 = v128.load(p), v1 = v128.load(p, 16);
-                const take0 = v128.or(f32x4.gt(v0, best0), f32x4.ne(v0, v0));
-                const take1 = v128.or(f32x4.gt(v1, best1), f32x4.ne(v1, v1));
-                const vat = i32x4.splat(at);
-                best0 = v128.bitselect(v0, best0, take0);
-                best1 = v128.bitselect(v1, best1, take1);
-                at0 = v128.bitselect(i32x4.add(vat, lanes), at0, take0);
-                at1 = v128.bitselect(i32x4.add(vat, lanesHi), at1, take1);
-              }
-            }
-            const q = <usize>(out + ch) << 2;
-            v128.store(y + q, best0);
-            v128.store(y + q, best1, 16);
-            v128.store(argmax + q, at0);
-            v128.store(argmax + q, at1, 16);
-          }
-          for (; ch + 4 <= c; ch += 4) {
-            let best = v128.load(x + (<usize>(first + ch) << 2));
-            let bestAt = i32x4.add(i32x4.splat(first + ch), lanes);
-            for (let ky = ky0; ky < ky1; ky++) {
-              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
-              for (let kx = kx0; kx < kx1; kx++) {
-                const at = row + kx * dw * c;
-                const v = v128.load(x + (<usize>at << 2));
-                const take = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
-                best = v128.bitselect(v, best, take);
-                bestAt = v128.bitselect(i32x4.add(i32x4.splat(at), lanes), bestAt, take);
-              }
-            }
-            v128.store(y + (<usize>(out + ch) << 2), best);
-            v128.store(argmax + (<usize>(out + ch) << 2), bestAt);
-          }
-        }
-        for (; ch < c; ch++) {
-          let best = load<f32>(x + (<usize>(first + ch) << 2));
-          let bestAt = first + ch;
+    let out = r * ow * c; // flat index of y[b, oy, ox, 0]
+    const iy0 = oy * sh - padTop;
+    const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
+    for (let ox = 0; ox < ow; ox++, out += c) {
+      const ix0 = ox * sw - padLeft;
+      const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
+      // flat index of x[b, first tap row, first tap col, 0]
+      const first = (img + (iy0 + ky0 * dh) * w + ix0 + kx0 * dw) * c;
+      let ch = 0;
+      if (ASC_FEATURE_SIMD) {
+        const lanes = i32x4(0, 1, 2, 3);
+        const lanesHi = i32x4(4, 5, 6, 7);
+        // Two channel blocks per pass: two independent compare/select chains.
+        for (; ch + 8 <= c; ch += 8) {
+          const p0 = x + (<usize>(first + ch) << 2);
+          let best0 = v128.load(p0), best1 = v128.load(p0, 16);
+          let at0 = i32x4.add(i32x4.splat(first + ch), lanes), at1 = i32x4.add(i32x4.splat(first + ch), lanesHi);
           for (let ky = ky0; ky < ky1; ky++) {
             const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
             for (let kx = kx0; kx < kx1; kx++) {
               const at = row + kx * dw * c;
-              const v = load<f32>(x + (<usize>at << 2));
-              if (v > best || v != v) {
-                best = v;
-                bestAt = at;
-              }
+              const p = x + (<usize>at << 2);
+              const v0 = v128.load(p), v1 = v128.load(p, 16);
+              const take0 = v128.or(f32x4.gt(v0, best0), f32x4.ne(v0, v0));
+              const take1 = v128.or(f32x4.gt(v1, best1), f32x4.ne(v1, v1));
+              const vat = i32x4.splat(at);
+              best0 = v128.bitselect(v0, best0, take0);
+              best1 = v128.bitselect(v1, best1, take1);
+              at0 = v128.bitselect(i32x4.add(vat, lanes), at0, take0);
+              at1 = v128.bitselect(i32x4.add(vat, lanesHi), at1, take1);
             }
           }
-          store<f32>(y + (<usize>(out + ch) << 2), best);
-          store<i32>(argmax + (<usize>(out + ch) << 2), bestAt);
+          const q = <usize>(out + ch) << 2;
+          v128.store(y + q, best0);
+          v128.store(y + q, best1, 16);
+          v128.store(argmax + q, at0);
+          v128.store(argmax + q, at1, 16);
         }
+        for (; ch + 4 <= c; ch += 4) {
+          let best = v128.load(x + (<usize>(first + ch) << 2));
+          let bestAt = i32x4.add(i32x4.splat(first + ch), lanes);
+          for (let ky = ky0; ky < ky1; ky++) {
+            const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const at = row + kx * dw * c;
+              const v = v128.load(x + (<usize>at << 2));
+              const take = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+              best = v128.bitselect(v, best, take);
+              bestAt = v128.bitselect(i32x4.add(i32x4.splat(at), lanes), bestAt, take);
+            }
+          }
+          v128.store(y + (<usize>(out + ch) << 2), best);
+          v128.store(argmax + (<usize>(out + ch) << 2), bestAt);
+        }
+      }
+      for (; ch < c; ch++) {
+        let best = load<f32>(x + (<usize>(first + ch) << 2));
+        let bestAt = first + ch;
+        for (let ky = ky0; ky < ky1; ky++) {
+          const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+          for (let kx = kx0; kx < kx1; kx++) {
+            const at = row + kx * dw * c;
+            const v = load<f32>(x + (<usize>at << 2));
+            if (v > best || v != v) {
+              best = v;
+              bestAt = at;
+            }
+          }
+        }
+        store<f32>(y + (<usize>(out + ch) << 2), best);
+        store<i32>(argmax + (<usize>(out + ch) << 2), bestAt);
       }
     }
   }
@@ -183,59 +184,59 @@ export function maxpool2d_f32_backward(dx: usize, dy: usize, argmax: usize, coun
  * Average pooling forward: y[b, oy, ox, ch] = (sum of the window's in-input taps of x) / count,
  * count as in ONNX AveragePool (see windowCount); a window with count 0 gives 0.
  * y is [n, oh, ow, c]; x is [n, h, w, c]. Global average pooling is the case kh = h, kw = w.
+ * Computes the output rows r = b*oh + oy in [rowBegin, rowEnd), as maxpool2d_f32_forward.
  */
 export function avgpool2d_f32_forward(
   y: usize, x: usize,
   n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
-  countIncludePad: bool,
+  countIncludePad: bool, rowBegin: i32, rowEnd: i32,
 ): void {
-  let out = 0;
-  for (let b = 0; b < n; b++) {
+  for (let r = max(rowBegin, 0), re = min(rowEnd, n * oh); r < re; r++) {
+    const b = r / oh, oy = r - b * oh;
     const img = b * h * w;
-    for (let oy = 0; oy < oh; oy++) {
-      const iy0 = oy * sh - padTop;
-      const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
-      for (let ox = 0; ox < ow; ox++, out += c) {
-        const ix0 = ox * sw - padLeft;
-        const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
-        const count = windowCount(iy0, ix0, h, w, kh, kw, dh, dw, padTop, padLeft, padBottom, padRight, countIncludePad);
-        const scale: f32 = count > 0 ? 1 / <f32>count : 0;
-        let ch = 0;
-        if (ASC_FEATURE_SIMD) {
-          const vscale = f32x4.splat(scale);
-          // Two channel blocks per pass: two independent add chains.
-          for (; ch + 8 <= c; ch += 8) {
-            let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
-            for (let ky = ky0; ky < ky1; ky++) {
-              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
-              for (let kx = kx0; kx < kx1; kx++) {
-                const p = x + (<usize>(row + kx * dw * c) << 2);
-                s0 = f32x4.add(s0, v128.load(p));
-                s1 = f32x4.add(s1, v128.load(p, 16));
-              }
-            }
-            const q = y + (<usize>(out + ch) << 2);
-            v128.store(q, f32x4.mul(s0, vscale));
-            v128.store(q, f32x4.mul(s1, vscale), 16);
-          }
-          for (; ch + 4 <= c; ch += 4) {
-            let s = f32x4.splat(0);
-            for (let ky = ky0; ky < ky1; ky++) {
-              const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
-              for (let kx = kx0; kx < kx1; kx++) s = f32x4.add(s, v128.load(x + (<usize>(row + kx * dw * c) << 2)));
-            }
-            v128.store(y + (<usize>(out + ch) << 2), f32x4.mul(s, vscale));
-          }
-        }
-        for (; ch < c; ch++) {
-          let s: f32 = 0;
+    let out = r * ow * c;
+    const iy0 = oy * sh - padTop;
+    const ky0 = tapBegin(iy0, dh, 0), ky1 = tapEnd(iy0, dh, h, kh);
+    for (let ox = 0; ox < ow; ox++, out += c) {
+      const ix0 = ox * sw - padLeft;
+      const kx0 = tapBegin(ix0, dw, 0), kx1 = tapEnd(ix0, dw, w, kw);
+      const count = windowCount(iy0, ix0, h, w, kh, kw, dh, dw, padTop, padLeft, padBottom, padRight, countIncludePad);
+      const scale: f32 = count > 0 ? 1 / <f32>count : 0;
+      let ch = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vscale = f32x4.splat(scale);
+        // Two channel blocks per pass: two independent add chains.
+        for (; ch + 8 <= c; ch += 8) {
+          let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
           for (let ky = ky0; ky < ky1; ky++) {
             const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
-            for (let kx = kx0; kx < kx1; kx++) s += load<f32>(x + (<usize>(row + kx * dw * c) << 2));
+            for (let kx = kx0; kx < kx1; kx++) {
+              const p = x + (<usize>(row + kx * dw * c) << 2);
+              s0 = f32x4.add(s0, v128.load(p));
+              s1 = f32x4.add(s1, v128.load(p, 16));
+            }
           }
-          store<f32>(y + (<usize>(out + ch) << 2), s * scale);
+          const q = y + (<usize>(out + ch) << 2);
+          v128.store(q, f32x4.mul(s0, vscale));
+          v128.store(q, f32x4.mul(s1, vscale), 16);
         }
+        for (; ch + 4 <= c; ch += 4) {
+          let s = f32x4.splat(0);
+          for (let ky = ky0; ky < ky1; ky++) {
+            const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+            for (let kx = kx0; kx < kx1; kx++) s = f32x4.add(s, v128.load(x + (<usize>(row + kx * dw * c) << 2)));
+          }
+          v128.store(y + (<usize>(out + ch) << 2), f32x4.mul(s, vscale));
+        }
+      }
+      for (; ch < c; ch++) {
+        let s: f32 = 0;
+        for (let ky = ky0; ky < ky1; ky++) {
+          const row = (img + (iy0 + ky * dh) * w + ix0) * c + ch;
+          for (let kx = kx0; kx < kx1; kx++) s += load<f32>(x + (<usize>(row + kx * dw * c) << 2));
+        }
+        store<f32>(y + (<usize>(out + ch) << 2), s * scale);
       }
     }
   }
@@ -300,100 +301,103 @@ export function avgpool2d_f32_backward(
 // before (rewriting those lanes with the same values); C < 4 runs scalar.
 // =============================================================================================
 
-/** maxpool2d_f32_forward for kernel 2x2, stride 2, no padding: y f32 and argmax i32 [n, oh, ow, c]. */
-export function maxpool2x2_f32_forward(y: usize, argmax: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32): void {
+/**
+ * maxpool2d_f32_forward for kernel 2x2, stride 2, no padding: y f32 and argmax i32 [n, oh, ow, c];
+ * the output rows b*oh + oy in [rowBegin, rowEnd).
+ */
+export function maxpool2x2_f32_forward(
+  y: usize, argmax: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, rowBegin: i32, rowEnd: i32,
+): void {
   const rowStep = w * c; // elements between the window's two input rows
-  for (let b = 0; b < n; b++) {
-    for (let oy = 0; oy < oh; oy++) {
-      let first = ((b * h + 2 * oy) * w) * c; // flat index of x[b, 2oy, 2ox, 0]
-      let out = ((b * oh + oy) * ow) * c; // flat index of y[b, oy, ox, 0]
-      for (let ox = 0; ox < ow; ox++, first += 2 * c, out += c) {
-        let ch = 0;
-        if (ASC_FEATURE_SIMD) {
-          if (c >= 4) {
-            const lanes = i32x4(0, 1, 2, 3);
-            const dC = i32x4.splat(c), dR = i32x4.splat(rowStep);
-            for (let done = false; !done; ch += 4) {
-              if (ch + 4 >= c) { ch = c - 4; done = true; }
-              const p = x + (<usize>(first + ch) << 2);
-              const i0 = i32x4.add(i32x4.splat(first + ch), lanes);
-              const v0 = v128.load(p), v1 = v128.load(p + (<usize>c << 2));
-              const v2 = v128.load(p + (<usize>rowStep << 2)), v3 = v128.load(p + (<usize>(rowStep + c) << 2));
-              let best = v0, at = i0;
-              let take = v128.or(f32x4.gt(v1, best), f32x4.ne(v1, v1));
-              best = v128.bitselect(v1, best, take);
-              at = v128.bitselect(i32x4.add(i0, dC), at, take);
-              take = v128.or(f32x4.gt(v2, best), f32x4.ne(v2, v2));
-              best = v128.bitselect(v2, best, take);
-              at = v128.bitselect(i32x4.add(i0, dR), at, take);
-              take = v128.or(f32x4.gt(v3, best), f32x4.ne(v3, v3));
-              best = v128.bitselect(v3, best, take);
-              at = v128.bitselect(i32x4.add(i0, i32x4.add(dR, dC)), at, take);
-              const q = <usize>(out + ch) << 2;
-              v128.store(y + q, best);
-              v128.store(argmax + q, at);
-            }
-            continue;
+  for (let r = max(rowBegin, 0), re = min(rowEnd, n * oh); r < re; r++) {
+    const b = r / oh, oy = r - b * oh;
+    let first = ((b * h + 2 * oy) * w) * c; // flat index of x[b, 2oy, 2ox, 0]
+    let out = ((b * oh + oy) * ow) * c; // flat index of y[b, oy, ox, 0]
+    for (let ox = 0; ox < ow; ox++, first += 2 * c, out += c) {
+      let ch = 0;
+      if (ASC_FEATURE_SIMD) {
+        if (c >= 4) {
+          const lanes = i32x4(0, 1, 2, 3);
+          const dC = i32x4.splat(c), dR = i32x4.splat(rowStep);
+          for (let done = false; !done; ch += 4) {
+            if (ch + 4 >= c) { ch = c - 4; done = true; }
+            const p = x + (<usize>(first + ch) << 2);
+            const i0 = i32x4.add(i32x4.splat(first + ch), lanes);
+            const v0 = v128.load(p), v1 = v128.load(p + (<usize>c << 2));
+            const v2 = v128.load(p + (<usize>rowStep << 2)), v3 = v128.load(p + (<usize>(rowStep + c) << 2));
+            let best = v0, at = i0;
+            let take = v128.or(f32x4.gt(v1, best), f32x4.ne(v1, v1));
+            best = v128.bitselect(v1, best, take);
+            at = v128.bitselect(i32x4.add(i0, dC), at, take);
+            take = v128.or(f32x4.gt(v2, best), f32x4.ne(v2, v2));
+            best = v128.bitselect(v2, best, take);
+            at = v128.bitselect(i32x4.add(i0, dR), at, take);
+            take = v128.or(f32x4.gt(v3, best), f32x4.ne(v3, v3));
+            best = v128.bitselect(v3, best, take);
+            at = v128.bitselect(i32x4.add(i0, i32x4.add(dR, dC)), at, take);
+            const q = <usize>(out + ch) << 2;
+            v128.store(y + q, best);
+            v128.store(argmax + q, at);
           }
+          continue;
         }
-        for (; ch < c; ch++) {
-          const i0 = first + ch;
-          let best = load<f32>(x + (<usize>i0 << 2)), at = i0;
-          const v1 = load<f32>(x + (<usize>(i0 + c) << 2));
-          if (v1 > best || v1 != v1) { best = v1; at = i0 + c; }
-          const v2 = load<f32>(x + (<usize>(i0 + rowStep) << 2));
-          if (v2 > best || v2 != v2) { best = v2; at = i0 + rowStep; }
-          const v3 = load<f32>(x + (<usize>(i0 + rowStep + c) << 2));
-          if (v3 > best || v3 != v3) { best = v3; at = i0 + rowStep + c; }
-          store<f32>(y + (<usize>(out + ch) << 2), best);
-          store<i32>(argmax + (<usize>(out + ch) << 2), at);
-        }
+      }
+      for (; ch < c; ch++) {
+        const i0 = first + ch;
+        let best = load<f32>(x + (<usize>i0 << 2)), at = i0;
+        const v1 = load<f32>(x + (<usize>(i0 + c) << 2));
+        if (v1 > best || v1 != v1) { best = v1; at = i0 + c; }
+        const v2 = load<f32>(x + (<usize>(i0 + rowStep) << 2));
+        if (v2 > best || v2 != v2) { best = v2; at = i0 + rowStep; }
+        const v3 = load<f32>(x + (<usize>(i0 + rowStep + c) << 2));
+        if (v3 > best || v3 != v3) { best = v3; at = i0 + rowStep + c; }
+        store<f32>(y + (<usize>(out + ch) << 2), best);
+        store<i32>(argmax + (<usize>(out + ch) << 2), at);
       }
     }
   }
 }
 
-/** Max pooling 2x2 stride 2 without arg-max (inference): y [n, oh, ow, c] from x [n, h, w, c]. */
-export function maxpool2x2_f32_inference(y: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32): void {
+/** Max pooling 2x2 stride 2 without arg-max (inference): y [n, oh, ow, c] from x [n, h, w, c], rows as maxpool2x2_f32_forward. */
+export function maxpool2x2_f32_inference(y: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, rowBegin: i32, rowEnd: i32): void {
   const rowBytes = <usize>(w * c) << 2, cBytes = <usize>c << 2;
-  for (let b = 0; b < n; b++) {
-    for (let oy = 0; oy < oh; oy++) {
-      let xp = x + (<usize>(((b * h + 2 * oy) * w) * c) << 2);
-      let yp = y + (<usize>(((b * oh + oy) * ow) * c) << 2);
-      let ox = 0;
-      if (ASC_FEATURE_SIMD) {
-        if (c == 1) {
-          // pixels are single floats: de-interleave 8 input columns into 4 outputs
-          for (; ox + 4 <= ow; ox += 4) {
-            const a0 = v128.load(xp), a1 = v128.load(xp, 16);
-            const b0 = v128.load(xp + rowBytes), b1 = v128.load(xp + rowBytes, 16);
-            const top = f32x4.max(f32x4.shuffle(a0, a1, 0, 2, 4, 6), f32x4.shuffle(a0, a1, 1, 3, 5, 7));
-            const bot = f32x4.max(f32x4.shuffle(b0, b1, 0, 2, 4, 6), f32x4.shuffle(b0, b1, 1, 3, 5, 7));
-            v128.store(yp, f32x4.max(top, bot));
-            xp += 32;
-            yp += 16;
+  for (let r = max(rowBegin, 0), re = min(rowEnd, n * oh); r < re; r++) {
+    const b = r / oh, oy = r - b * oh;
+    let xp = x + (<usize>(((b * h + 2 * oy) * w) * c) << 2);
+    let yp = y + (<usize>(((b * oh + oy) * ow) * c) << 2);
+    let ox = 0;
+    if (ASC_FEATURE_SIMD) {
+      if (c == 1) {
+        // pixels are single floats: de-interleave 8 input columns into 4 outputs
+        for (; ox + 4 <= ow; ox += 4) {
+          const a0 = v128.load(xp), a1 = v128.load(xp, 16);
+          const b0 = v128.load(xp + rowBytes), b1 = v128.load(xp + rowBytes, 16);
+          const top = f32x4.max(f32x4.shuffle(a0, a1, 0, 2, 4, 6), f32x4.shuffle(a0, a1, 1, 3, 5, 7));
+          const bot = f32x4.max(f32x4.shuffle(b0, b1, 0, 2, 4, 6), f32x4.shuffle(b0, b1, 1, 3, 5, 7));
+          v128.store(yp, f32x4.max(top, bot));
+          xp += 32;
+          yp += 16;
+        }
+      } else if (c >= 4) {
+        for (; ox < ow; ox++) {
+          for (let ch = 0, done = false; !done; ch += 4) {
+            if (ch + 4 >= c) { ch = c - 4; done = true; }
+            const p = xp + (<usize>ch << 2);
+            const m = f32x4.max(f32x4.max(v128.load(p), v128.load(p + cBytes)), f32x4.max(v128.load(p + rowBytes), v128.load(p + rowBytes + cBytes)));
+            v128.store(yp + (<usize>ch << 2), m);
           }
-        } else if (c >= 4) {
-          for (; ox < ow; ox++) {
-            for (let ch = 0, done = false; !done; ch += 4) {
-              if (ch + 4 >= c) { ch = c - 4; done = true; }
-              const p = xp + (<usize>ch << 2);
-              const m = f32x4.max(f32x4.max(v128.load(p), v128.load(p + cBytes)), f32x4.max(v128.load(p + rowBytes), v128.load(p + rowBytes + cBytes)));
-              v128.store(yp + (<usize>ch << 2), m);
-            }
-            xp += 2 * cBytes;
-            yp += cBytes;
-          }
+          xp += 2 * cBytes;
+          yp += cBytes;
         }
       }
-      for (; ox < ow; ox++) {
-        for (let ch = 0; ch < c; ch++) {
-          const p = xp + (<usize>ch << 2);
-          store<f32>(yp + (<usize>ch << 2), max(max(load<f32>(p), load<f32>(p + cBytes)), max(load<f32>(p + rowBytes), load<f32>(p + rowBytes + cBytes))));
-        }
-        xp += 2 * cBytes;
-        yp += cBytes;
+    }
+    for (; ox < ow; ox++) {
+      for (let ch = 0; ch < c; ch++) {
+        const p = xp + (<usize>ch << 2);
+        store<f32>(yp + (<usize>ch << 2), max(max(load<f32>(p), load<f32>(p + cBytes)), max(load<f32>(p + rowBytes), load<f32>(p + rowBytes + cBytes))));
       }
+      xp += 2 * cBytes;
+      yp += cBytes;
     }
   }
 }

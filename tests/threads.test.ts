@@ -16,6 +16,11 @@ import {
   dense,
   denseBackward,
   packDenseWeights,
+  maxPool2d,
+  maxPool2dInference,
+  avgPool2d,
+  globalAvgPool,
+  globalMaxPool,
   type Engine,
   gemm,
   init,
@@ -161,6 +166,21 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       });
       expectBitwise(single, threaded, "gemm");
     });
+  });
+
+  it("pooling forwards (split by output rows) are bitwise one thread's", () => {
+    const [single, threaded] = bothWays(e, () => {
+      const x = e.tensor([3, 9, 11, 13], uniform(3 * 9 * 11 * 13, 51));
+      const generic = { kernel: 3, strides: [2, 1] as [number, number], pads: [1, 0, 1, 2] as [number, number, number, number] };
+      const plain = { kernel: 2, strides: 2 };
+      const max = maxPool2d(x, generic), max2 = maxPool2d(x, plain);
+      const asFloats = (argmax: Tensor) => e.tensor(argmax.shape, Float32Array.from(argmax.ints)); // indices < 2^24: exact
+      return [
+        max.y, asFloats(max.argmax), max2.y, asFloats(max2.argmax), maxPool2dInference(x, generic), maxPool2dInference(x, plain),
+        avgPool2d(x, { ...generic, countIncludePad: true }), globalAvgPool(x), globalMaxPool(x).y,
+      ];
+    });
+    expectBitwise(single, threaded, "pooling");
   });
 
   it("the stem conv runs on the stem kernel split by rows", () => {

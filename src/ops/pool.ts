@@ -3,6 +3,13 @@
 import { checkInt, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import type { Engine } from "../engine.js";
+import { partsFor, threadsFor } from "../threads/parallel.js";
+import { splitRange } from "../threads/partition.js";
+import type { ThreadedKernel } from "../threads/protocol.js";
+
+/** The forward kernels, which take an output row range last (assembly/pool.ts). */
+type PoolForwardKernel = ThreadedKernel & ("maxpool2d_f32_forward" | "maxpool2x2_f32_forward" | "maxpool2x2_f32_inference" | "avgpool2d_f32_forward");
 
 /** ONNX auto_pad. SAME_* pad so that out = ceil(in / stride), the odd cell going to the end
  *  (UPPER) or the start (LOWER); VALID means no padding. */
@@ -184,9 +191,24 @@ function maxPoolRun(op: string, x: Tensor, g: PoolGeometry, out: { y?: Tensor; a
   if (out.y === x) fail(op, "out.y cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, shape, out.y);
   const argmax = outputTensor(op, e, shape, out.argmax, "i32");
-  if (isPlain2x2(g)) e.kernels.maxpool2x2_f32_forward(y.ptr, argmax.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow);
-  else e.kernels.maxpool2d_f32_forward(y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g));
+  if (isPlain2x2(g)) forwardRows(e, "maxpool2x2_f32_forward", [y.ptr, argmax.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow], g);
+  else forwardRows(e, "maxpool2d_f32_forward", [y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g)], g);
   return { y, argmax };
+}
+
+/**
+ * Calls a forward pooling kernel (its arguments up to the row range) on the output rows b*oh + oy,
+ * split by rows over the engine's threads when the call is big enough. Rows are independent, so
+ * every output has the same bits however they are split.
+ */
+function forwardRows(e: Engine, kernel: PoolForwardKernel, args: number[], g: PoolGeometry): void {
+  const rows = g.n * g.oh;
+  const threads = threadsFor(e, rows * g.ow * g.c * g.kh * g.kw);
+  if (threads === 1) {
+    (e.kernels[kernel] as (...a: number[]) => void)(...args, 0, rows);
+    return;
+  }
+  e.parallel(kernel, splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd]) => [...args, rowBegin, rowEnd]));
 }
 
 /** Kernel 2x2, stride 2, no padding or dilation, every window inside x: the specialised kernels. */
@@ -208,12 +230,12 @@ export function maxPool2dInference(x: Tensor, options: Pool2dOptions, out?: Tens
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.c], out);
   if (isPlain2x2(g)) {
-    e.kernels.maxpool2x2_f32_inference(y.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow);
+    forwardRows(e, "maxpool2x2_f32_inference", [y.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow], g);
     return y;
   }
   const argmax = e.empty(y.shape, "i32", `${op} arg-max scratch`);
   try {
-    e.kernels.maxpool2d_f32_forward(y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g));
+    forwardRows(e, "maxpool2d_f32_forward", [y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g)], g);
   } finally {
     argmax.dispose();
   }
@@ -261,7 +283,7 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions, out?: Tensor): Tens
   if (!options.countIncludePad) checkNoEmptyWindow(op, g, x.shape);
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.c], out);
-  e.kernels.avgpool2d_f32_forward(y.ptr, x.ptr, ...geometryArgs(g), options.countIncludePad === true);
+  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr, ...geometryArgs(g), options.countIncludePad === true ? 1 : 0], g);
   return y;
 }
 
@@ -298,7 +320,7 @@ export function globalAvgPool(x: Tensor, out?: Tensor): Tensor {
   const g = globalGeometry(op, x.shape, "x");
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, 1, 1, g.c], out);
-  e.kernels.avgpool2d_f32_forward(y.ptr, x.ptr, ...geometryArgs(g), false);
+  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr, ...geometryArgs(g), 0], g);
   return y;
 }
 
