@@ -18,6 +18,11 @@ import { madd } from "./simd";
 let bN: i32 = 0, bH: i32 = 0, bW: i32 = 0, bC: i32 = 0, bOH: i32 = 0, bOW: i32 = 0, bOC: i32 = 0;
 let bKH: i32 = 0, bKW: i32 = 0, bSH: i32 = 1, bSW: i32 = 1, bPT: i32 = 0, bPL: i32 = 0, bDH: i32 = 1, bDW: i32 = 1;
 let bHp: i32 = 0, bWp: i32 = 0;
+/** Output channels [bOB, bOE) this call computes: its part (multiples of 8), or all of them. */
+let bOB: i32 = 0, bOE: i32 = 0;
+
+/** Field 16 of the geometry block marks the partition fields (assembly/conv2d.ts). */
+const PARTITION_MAGIC: i32 = 0x54485244;
 
 function readGeometryBlocked(geom: usize): void {
   bN = load<i32>(geom, 0); bH = load<i32>(geom, 4); bW = load<i32>(geom, 8); bC = load<i32>(geom, 12);
@@ -27,6 +32,9 @@ function readGeometryBlocked(geom: usize): void {
   bDH = load<i32>(geom, 52); bDW = load<i32>(geom, 56);
   bHp = (bOH - 1) * bSH + (bKH - 1) * bDH + 1;
   bWp = (bOW - 1) * bSW + (bKW - 1) * bDW + 1;
+  const partitioned = load<i32>(geom, 64) == PARTITION_MAGIC;
+  bOB = partitioned ? max(load<i32>(geom, 76), 0) : 0;
+  bOE = partitioned ? min(load<i32>(geom, 80), bOC) : bOC;
 }
 
 // @ts-ignore: decorator
@@ -51,11 +59,15 @@ export function conv2d_blocked_f32_workspace(geom: usize): i32 {
 
 /**
  * y = conv(x, w) for groups 1 and OC % 8 == 0: y (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC);
- * geometry at `geom` (conv2d.ts's block); ws: conv2d_blocked_f32_workspace(geom) floats. Overwrites y.
+ * geometry at `geom` (conv2d.ts's block); ws: conv2d_blocked_f32_workspace(geom) floats. Overwrites
+ * y's output channels of the geometry's partition (fields 19-20, starting at a multiple of 8), or
+ * all of them: threads each take a range with a workspace of their own (each pads x itself), and
+ * every output gets the same bits however the channels are split.
  */
 export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   readGeometryBlocked(geom);
   const C = bC, OC = bOC, Hp = bHp, Wp = bWp;
+  if (bOB >= bOE) return;
   const img = imageFloats(), plane = Hp * Wp * CB;
   memory.fill(ws, 0, <usize>img << 2);
   // rows / columns of the padded image that hold input
@@ -72,7 +84,7 @@ export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usi
     }
     const yn = at(y, n * bOH * bOW * OC);
     if (ASC_FEATURE_SIMD) {
-      for (let ocb = 0; ocb + 8 <= OC; ocb += 8) {
+      for (let ocb = bOB; ocb + 8 <= bOE; ocb += 8) {
         for (let cb = 0; cb < C; cb += CB) {
           const cn = min(CB, C - cb);
           const first = cb == 0;
@@ -108,7 +120,7 @@ export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usi
     for (let oy = 0; oy < bOH; oy++) {
       for (let ox = 0; ox < bOW; ox++) {
         const yp = at(yn, (oy * bOW + ox) * OC);
-        for (let oc = 0; oc < OC; oc++) store<f32>(at(yp, oc), 0);
+        for (let oc = bOB; oc < bOE; oc++) store<f32>(at(yp, oc), 0);
         for (let ky = 0; ky < bKH; ky++) {
           for (let kx = 0; kx < bKW; kx++) {
             const xp = at(ws, ((oy * bSH + ky * bDH) * Wp + ox * bSW + kx * bDW) * CB);
@@ -116,7 +128,7 @@ export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usi
             for (let ci = 0; ci < C; ci++) {
               const xv = load<f32>(at(xp, (ci / CB) * plane + ci % CB));
               const wr = at(wk, ci * OC);
-              for (let oc = 0; oc < OC; oc++) {
+              for (let oc = bOB; oc < bOE; oc++) {
                 const p = at(yp, oc);
                 store<f32>(p, load<f32>(p) + xv * load<f32>(at(wr, oc)));
               }

@@ -78,6 +78,9 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   // the stem kernel (C <= 4, OC % 8 == 0): rows split across images, each part padding its own rows
   { name: "stem 7x7 stride 2, 3 images", x: [3, 13, 17, 3], w: [7, 7, 3, 16], options: { strides: 2, pads: 3 } },
   { name: "stem 4 channels, dilation 2", x: [2, 6, 9, 4], w: [3, 3, 4, 8], options: { pads: [2, 1, 2, 3], dilations: 2 } },
+  // the blocked kernel (C >= 16, OC % 8 == 0, outputs 16+ wide): output channels split at multiples of 8
+  { name: "blocked 5x5, 3 channel blocks of 8", x: [2, 9, 18, 20], w: [5, 5, 20, 24], options: { pads: 2 } },
+  { name: "blocked stride 2, 40 input channels", x: [1, 11, 35, 40], w: [3, 3, 40, 16], options: { strides: 2, pads: 1 } },
   // Winograd F(2x2, 3x3): tiles split at multiples of the tile block (204 tiles at 16 + 24 padded
   // channels: 220 tiles make 2 blocks; 32 at 196 + 200: 40 tiles make 2), dw at multiples of 16 input channels
   { name: "Winograd, channel tails, 2 tile blocks", x: [2, 20, 22, 13], w: [3, 3, 13, 21], options: { pads: 1 } },
@@ -183,7 +186,7 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     expectBitwise(single, threaded, "pooling");
   });
 
-  it("the stem conv runs on the stem kernel split by rows", () => {
+  it("the stem conv runs on the stem kernel split by rows, wide convs on the blocked kernel split by channels", () => {
     const spy = vi.spyOn(e, "parallel");
     try {
       e.tidy(() => {
@@ -193,6 +196,12 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       const calls = spy.mock.calls.filter(([kernel]) => kernel === "conv2d_stem_f32_forward");
       expect(calls).toHaveLength(1);
       expect(calls[0]![1].length).toBeGreaterThan(1);
+      e.tidy(() => {
+        conv2d(e.tensor([1, 6, 18, 16], uniform(1728, 43)), e.tensor([3, 3, 16, 24], uniform(3456, 44)), null, { dilations: [2, 1] });
+      });
+      const blocked = spy.mock.calls.filter(([kernel]) => kernel === "conv2d_blocked_f32_forward");
+      expect(blocked).toHaveLength(1);
+      expect(blocked[0]![1].length).toBeGreaterThan(1);
     } finally {
       e.minParallelWork = 1 << 18;
       spy.mockRestore();

@@ -246,15 +246,14 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   // an image's few channels, OC % 8 == 0: 4 pixels x 8 channels straight to NHWC (assembly/conv2d_stem.ts);
   // split by rows over threads, which leaves every pixel's bits as they are
   if (useStemConv(e, g)) return runStemConv(e, g.n * g.oh, partsFor(threads), geometry, y.ptr, x.ptr, w.ptr);
-  // The other specialised kernels run a whole call on one thread and are used by engines without a
+  // The few-channel kernels run a whole call on one thread and are used by engines without a
   // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
   // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
-  if (e.threads === 1) {
-    // few channels: lanes over output pixels (assembly/conv2d_small.ts)
-    if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
-    // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts)
-    if (useBlockedConv(g)) return runBlockedConv(e, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
-  }
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts)
+  if (e.threads === 1 && useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
+  // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts), split
+  // by output channels over threads (the same bits however split)
+  if (useBlockedConv(g)) return runBlockedConv(e, g.oc, partsFor(threads), geometry, y.ptr, x.ptr, w.ptr);
   const parts = splitRange(g.n * g.oh, partsFor(threads));
   e.parallel(
     "conv2d_f32_forward",

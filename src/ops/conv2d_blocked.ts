@@ -1,6 +1,7 @@
 // Dispatch to the cache-blocked convolution forward (assembly/conv2d_blocked.ts: 8 output x 32 input
 // channel blocks over a channel-blocked padded image) from src/ops/conv2d.ts's runForward.
 import type { Engine } from "../engine.js";
+import { splitRange } from "../threads/partition.js";
 import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
@@ -19,8 +20,24 @@ export function useBlockedConv(g: BlockedConvGeometry): boolean {
   return blockedConvPolicy.mode === "always" || g.c >= 16;
 }
 
-/** y = conv(x, w) on the blocked kernel with a workspace from the heap; `geom` points at the geometry block. */
-export function runBlockedConv(e: Engine, geom: number, y: number, x: number, w: number): void {
+/**
+ * y = conv(x, w) on the blocked kernel, its output channels split into up to `parts` ranges at
+ * multiples of 8 (one call when 1), each part with a workspace of its own from the heap.
+ * `geometry(t, part)` writes thread t's geometry block (with the channel range when given).
+ */
+export function runBlockedConv(
+  e: Engine, oc: number, parts: number, geometry: (t: number, part?: { ocBegin: number; ocEnd: number }) => number,
+  y: number, x: number, w: number,
+): void {
   const k = e.kernels;
-  withWorkspace(e, k.conv2d_blocked_f32_workspace(geom), "conv2d blocked workspace", (ws) => k.conv2d_blocked_f32_forward(y, x, w, ws, geom));
+  const geom0 = geometry(0);
+  const wsFloats = Math.ceil(k.conv2d_blocked_f32_workspace(geom0) / 4) * 4; // each part's workspace 16-byte aligned
+  const ranges = parts > 1 ? splitRange(oc, parts, 8) : [];
+  withWorkspace(e, wsFloats * Math.max(ranges.length, 1), "conv2d blocked workspace", (ws) => {
+    if (ranges.length <= 1) return k.conv2d_blocked_f32_forward(y, x, w, ws, geom0);
+    e.parallel(
+      "conv2d_blocked_f32_forward",
+      ranges.map(([ocBegin, ocEnd], t) => [y, x, w, ws + 4 * wsFloats * t, geometry(t, { ocBegin, ocEnd })]),
+    );
+  });
 }

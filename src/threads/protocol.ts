@@ -75,6 +75,7 @@ export const THREADED_KERNELS = [
   "conv2d_f32_backward_filter",
   "conv2d_f32_backward_filter_few",
   "conv2d_stem_f32_forward",
+  "conv2d_blocked_f32_forward",
   "maxpool2d_f32_forward",
   "maxpool2x2_f32_forward",
   "maxpool2x2_f32_inference",
