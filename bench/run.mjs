@@ -315,6 +315,8 @@ out.push(`* memory-bound: FLOP = one add/compare per window tap, so GF/s and %pe
 out.push(`Layouts: simdnet, TF.js NHWC; onnxruntime-web NCHW (its native layout; its run() also copies x in and y out);`);
 out.push(`ConvNetJS Float64 HWC volumes, a batch is a loop over samples. TF.js results are not read back (its ops are synchronous).`);
 out.push(`LeNet-5 step: FLOP = 3 x forward conv+dense FLOPs; TF.js trains on tfjs-backend-cpu; ConvNetJS with its own Trainer.`);
+out.push(`dense "packed": simdnet packs w once in setup (packDenseWeights), as TF.js and onnxruntime-web pack theirs when they`);
+out.push(`create the operator or session; the unpacked row reads w as it is on every call.`);
 footnotes.forEach((f, i) => out.push(`[${i + 1}] ${f}`));
 out.push("");
 if (threads) {
