@@ -220,7 +220,6 @@ export function convTranspose2dOutputShape(xShape: Shape, wShape: Shape, options
 // ---------------------------------------------------------------------------------------------
 // kernel calls shared by both ops (g is always the conv's geometry)
 
-/** y (n,oh,ow,oc) = conv(x (n,h,w,c), w); overwrites y. */
 /**
  * A pointwise conv (1x1 kernel, stride 1, no padding, one group) is a plain GEMM over the
  * [n*h*w, c] pixel matrix and the [c, oc] weight matrix: all three passes go to gemm_f32.
