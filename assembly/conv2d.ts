@@ -705,8 +705,18 @@ export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: us
   // Gathered by dx row (n, iy), so a range of rows is a partition with no two calls writing one
   // dx element; the rows' contributions arrive in the order ky ascending (oy descending).
   const re = rowEnd(gN * gH);
+  // 3x3 depthwise, stride 1: gathered by 4-pixel tiles (depthwise3x3InputRow) where the tiles
+  // cover 3/4 of a row or more; its edge pixels go one by one, slower than the scatter (7x7x1024:
+  // 0.13 against 0.06 ms). Both give the same bits.
+  const ixa = min(gW, max(0, 2 - gPL)), ixb = max(ixa, min(gW, gOW - gPL));
+  const depthwise3x3 = ASC_FEATURE_SIMD && depthwise && gKH == 3 && gKW == 3 && gSH == 1 && gSW == 1 &&
+    gDH == 1 && gDW == 1 && (C & 3) == 0 && 4 * (gW - ((ixb - ixa) & ~3)) <= gW;
   for (let r = gRB; r < re; r++) {
     const n = r / gH, iy = r % gH;
+    if (depthwise3x3) {
+      depthwise3x3InputRow(dx, dy, w, n, iy);
+      continue;
+    }
     {
       for (let ky = 0; ky < gKH; ky++) {
         const t = iy + gPT - ky * gDH; // = oy * SH
@@ -827,6 +837,65 @@ function inputRemainder(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): 
       const p = at(dxp, ci);
       store<f32>(p, load<f32>(p) + s);
     }
+  }
+}
+
+/**
+ * Row (n, iy) of dx for a 3x3, stride-1, undilated depthwise conv with C % 4 == 0 (SIMD builds),
+ * gathered rather than scattered: each dx pixel adds its taps in the scatter's order (ky, then kx
+ * ascending, each a multiply-add onto dx), so the bits are the scatter's. 4 pixels x 4 channels at
+ * a time where all three tap columns lie inside dy (6 dy columns a tap row), single pixels at the
+ * edges. It reads dx and dy once a row instead of once a tap (depthwiseInput): 56x56x128
+ * 0.55 -> 0.38 ms, 112x112x32 0.59 -> 0.32 ms.
+ */
+function depthwise3x3InputRow(dx: usize, dy: usize, w: usize, n: i32, iy: i32): void {
+  const C = gC, W = gW, cB = <usize>C << 2;
+  // tap rows with oy = iy + PT - ky inside dy, and dx columns whose taps ox = ix + PL - kx
+  // (kx = 0..2) all lie inside dy: [ixa, ixb)
+  const kya = max(0, iy + gPT - gOH + 1), kyb = min(3, iy + gPT + 1);
+  const ixa = min(W, max(0, 2 - gPL)), ixb = max(ixa, min(W, gOW - gPL));
+  // dy at (n, oy(ky = 0), ox = PL - 2): pixel j's tap kx reads the column j - kx + 2 after it
+  const dyRow = at(dy, ((n * gOH + iy + gPT) * gOW + gPL - 2) * C), rowStep = <usize>(gOW * C) << 2;
+  const dxRow = at(dx, (n * gH + iy) * W * C);
+  let ix = 0;
+  for (; ix < ixa; ix++) depthwise3x3InputPixel(dxRow, dyRow, w, ix, kya, kyb, rowStep);
+  for (; ix + 4 <= ixb; ix += 4) {
+    const dxp = dxRow + <usize>ix * cB, dyp = dyRow + <usize>ix * cB;
+    for (let c: usize = 0; c < cB; c += 16) {
+      let a0 = v128.load(dxp + c), a1 = v128.load(dxp + cB + c), a2 = v128.load(dxp + 2 * cB + c), a3 = v128.load(dxp + 3 * cB + c);
+      for (let ky = kya; ky < kyb; ky++) {
+        const dq = dyp - <usize>ky * rowStep + c, wr = w + <usize>(3 * ky) * cB + c;
+        const w0 = v128.load(wr), w1 = v128.load(wr + cB), w2 = v128.load(wr + 2 * cB);
+        const d0 = v128.load(dq), d1 = v128.load(dq + cB), d2 = v128.load(dq + 2 * cB);
+        const d3 = v128.load(dq + 3 * cB), d4 = v128.load(dq + 4 * cB), d5 = v128.load(dq + 5 * cB);
+        a0 = madd(d2, w0, a0); a0 = madd(d1, w1, a0); a0 = madd(d0, w2, a0);
+        a1 = madd(d3, w0, a1); a1 = madd(d2, w1, a1); a1 = madd(d1, w2, a1);
+        a2 = madd(d4, w0, a2); a2 = madd(d3, w1, a2); a2 = madd(d2, w2, a2);
+        a3 = madd(d5, w0, a3); a3 = madd(d4, w1, a3); a3 = madd(d3, w2, a3);
+      }
+      v128.store(dxp + c, a0);
+      v128.store(dxp + cB + c, a1);
+      v128.store(dxp + 2 * cB + c, a2);
+      v128.store(dxp + 3 * cB + c, a3);
+    }
+  }
+  for (; ix < W; ix++) depthwise3x3InputPixel(dxRow, dyRow, w, ix, kya, kyb, rowStep);
+}
+
+/** dx pixel ix of the row at dxRow (see depthwise3x3InputRow for dyRow and rowStep): its taps
+ *  inside dy, ky then kx ascending, 4 channels at a time. */
+function depthwise3x3InputPixel(dxRow: usize, dyRow: usize, w: usize, ix: i32, kya: i32, kyb: i32, rowStep: usize): void {
+  const cB = <usize>gC << 2;
+  const kxa = max(0, ix + gPL - gOW + 1), kxb = min(3, ix + gPL + 1);
+  const dxp = dxRow + <usize>ix * cB;
+  for (let c: usize = 0; c < cB; c += 16) {
+    let a = v128.load(dxp + c);
+    for (let ky = kya; ky < kyb; ky++) {
+      // tap kx's dy column: ix + 2 - kx columns after dyRow's, in tap row ky
+      const dq = dyRow - <usize>ky * rowStep + <usize>(ix + 2) * cB + c, wr = w + <usize>(3 * ky) * cB + c;
+      for (let kx = kxa; kx < kxb; kx++) a = madd(v128.load(dq - <usize>kx * cB), v128.load(wr + <usize>kx * cB), a);
+    }
+    v128.store(dxp + c, a);
   }
 }
 

@@ -65,6 +65,12 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "depthwise 3x3 C=4, pads [0,2,1,1]", x: [1, 5, 11, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: [0, 2, 1, 1] }, ref: p([1, 1], [0, 2, 1, 1], [1, 1], 4) },
   { name: "depthwise 3x3 C=4, 3 interior pixels (below the tile)", x: [1, 4, 5, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 4) },
   { name: "depthwise 3x3 C=16, 4 interior pixels (one tile)", x: [1, 3, 6, 16], w: [3, 3, 1, 16], options: { groups: 16, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 16) },
+  // their dx is gathered in 4-pixel tiles where the tiles cover 3/4 of a row or more (else scattered):
+  // tiles then edge pixels on both sides, asymmetric pads, no pad, and a row the tiles just miss
+  { name: "depthwise 3x3 C=8 dx gathered, 19 wide", x: [2, 5, 19, 8], w: [3, 3, 1, 8], options: { groups: 8, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 8) },
+  { name: "depthwise 3x3 C=12 dx gathered, pads [2,0,0,2]", x: [1, 6, 18, 12], w: [3, 3, 1, 12], options: { groups: 12, pads: [2, 0, 0, 2] }, ref: p([1, 1], [2, 0, 0, 2], [1, 1], 12) },
+  { name: "depthwise 3x3 C=4 dx gathered, no pad", x: [2, 4, 20, 4], w: [3, 3, 1, 4], options: { groups: 4 }, ref: p([1, 1], [0, 0, 0, 0], [1, 1], 4) },
+  { name: "depthwise 3x3 C=4 dx gathered, 2 rows, pads [0,1,1,2]", x: [1, 2, 17, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: [0, 1, 1, 2] }, ref: p([1, 1], [0, 1, 1, 2], [1, 1], 4) },
   { name: "depthwise multiplier 2", x: [2, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 5) },
   { name: "depthwise multiplier 8", x: [1, 5, 7, 3], w: [3, 3, 1, 24], options: { groups: 3, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 3) },
   { name: "1x1", x: [2, 5, 7, 17], w: [1, 1, 17, 9], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },

@@ -72,6 +72,7 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   { name: "groups 3 stride 2", x: [2, 7, 6, 9], w: [2, 2, 3, 12], options: { groups: 3, strides: 2 } },
   { name: "depthwise C=21", x: [2, 7, 9, 21], w: [3, 3, 1, 21], options: { groups: 21, pads: 1 } },
   { name: "depthwise multiplier 2", x: [1, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 } },
+  { name: "depthwise 3x3 C=8, tiles (dx gathered)", x: [2, 6, 21, 8], w: [3, 3, 1, 8], options: { groups: 8, pads: 1 } },
   { name: "1 output row", x: [1, 3, 17, 4], w: [3, 3, 4, 33], options: {} },
   { name: "1x1 pointwise (gemm)", x: [2, 5, 7, 17], w: [1, 1, 17, 35], options: {} },
   { name: "1x1 pointwise, 1 pixel", x: [1, 1, 1, 9], w: [1, 1, 9, 41], options: {} },
