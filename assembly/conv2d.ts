@@ -415,6 +415,10 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
   const depthwise = gCg == 1 && gOCg == 1;
   const Cg = gCg, OCg = gOCg, OC = gOC;
   const ocb = gOB, oce = min(gOE, OC); // this call's output channels
+  if (ASC_FEATURE_SIMD && depthwise && gKH == 3 && gKW == 3 && gSH == 1 && gSW == 1 && gDH == 1 && gDW == 1) {
+    depthwise3x3Filter(dw, dy, x, ocb, oce);
+    return;
+  }
   for (let ky = 0; ky < gKH; ky++) {
     for (let kx = 0; kx < gKW; kx++) {
       if (!tapOutputs(ky, kx)) continue;
@@ -641,6 +645,81 @@ function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: 
           }
         }
       }
+    }
+  }
+}
+
+/**
+ * Depthwise 3x3, stride 1, undilated filter gradient (SIMD builds) for channels [cb, ce): per output
+ * row and tap row, 4 output pixels x 4 channels at a time where all three taps lie inside x (6 x
+ * columns feed the row's 3 taps), single pixels at the edges; each dw element sums its pixels in
+ * the order of depthwiseFilter (rows, then columns ascending), so the bits are its bits. dy and x
+ * are read 3 times instead of 9, dw once per 4 pixels instead of once a pixel.
+ */
+function depthwise3x3Filter(dw: usize, dy: usize, x: usize, cb: i32, ce: i32): void {
+  const C = gC, W = gW, OW = gOW, PL = gPL, cB = <usize>C << 2;
+  // output columns whose three taps ix = ox - PL + kx all lie inside x: [oxa, oxb)
+  const oxa = min(OW, max(0, PL)), oxb = max(oxa, min(OW, W - 2 + PL));
+  const cv = cb + ((ce - cb) & ~3); // [cb, cv) 4 channels at a time, [cv, ce) one at a time
+  for (let r = 0; r < gN * gOH; r++) {
+    const n = r / gOH, oy = r - n * gOH;
+    const kya = max(0, gPT - oy), kyb = min(3, gH + gPT - oy);
+    const dyRow = at(dy, r * OW * C);
+    for (let ky = kya; ky < kyb; ky++) {
+      // x at (n, iy, ix = -PL): output pixel ox's tap kx reads the column ox + kx after it (only
+      // inside ones are read; the address itself may lie before x)
+      const xRow = at(x, ((n * gH + oy - gPT + ky) * W - PL) * C);
+      const dwRow = at(dw, 3 * ky * C);
+      let ox = 0;
+      for (; ox < oxa; ox++) depthwise3x3FilterPixel(dwRow, xRow, dyRow, ox, cb, ce, cv);
+      for (; ox + 4 <= oxb; ox += 4) {
+        const xq = xRow + <usize>ox * cB, dq = dyRow + <usize>ox * cB;
+        for (let c: usize = <usize>cb << 2, e: usize = <usize>cv << 2; c < e; c += 16) {
+          const x0 = v128.load(xq + c), x1 = v128.load(xq + cB + c), x2 = v128.load(xq + 2 * cB + c);
+          const x3 = v128.load(xq + 3 * cB + c), x4 = v128.load(xq + 4 * cB + c), x5 = v128.load(xq + 5 * cB + c);
+          const d0 = v128.load(dq + c), d1 = v128.load(dq + cB + c), d2 = v128.load(dq + 2 * cB + c), d3 = v128.load(dq + 3 * cB + c);
+          const p = dwRow + c;
+          let s0 = v128.load(p), s1 = v128.load(p + cB), s2 = v128.load(p + 2 * cB);
+          s0 = madd(x0, d0, s0); s1 = madd(x1, d0, s1); s2 = madd(x2, d0, s2);
+          s0 = madd(x1, d1, s0); s1 = madd(x2, d1, s1); s2 = madd(x3, d1, s2);
+          s0 = madd(x2, d2, s0); s1 = madd(x3, d2, s1); s2 = madd(x4, d2, s2);
+          s0 = madd(x3, d3, s0); s1 = madd(x4, d3, s1); s2 = madd(x5, d3, s2);
+          v128.store(p, s0);
+          v128.store(p + cB, s1);
+          v128.store(p + 2 * cB, s2);
+        }
+        if (cv < ce) {
+          for (let j = 0; j < 4; j++) depthwise3x3FilterScalar(dwRow, xRow, dyRow, ox + j, cv, ce);
+        }
+      }
+      for (; ox < OW; ox++) depthwise3x3FilterPixel(dwRow, xRow, dyRow, ox, cb, ce, cv);
+    }
+  }
+}
+
+/** Output pixel ox's contribution to the tap row at dwRow (see depthwise3x3Filter): its taps inside x. */
+function depthwise3x3FilterPixel(dwRow: usize, xRow: usize, dyRow: usize, ox: i32, cb: i32, ce: i32, cv: i32): void {
+  const C = gC, W = gW, PL = gPL, cB = <usize>C << 2;
+  const kxa = max(0, PL - ox), kxb = min(3, W + PL - ox);
+  const xq = xRow + <usize>ox * cB, dq = dyRow + <usize>ox * cB;
+  for (let c: usize = <usize>cb << 2, e: usize = <usize>cv << 2; c < e; c += 16) {
+    const d = v128.load(dq + c);
+    for (let kx = kxa; kx < kxb; kx++) {
+      const p = dwRow + <usize>kx * cB + c;
+      v128.store(p, madd(v128.load(xq + <usize>kx * cB + c), d, v128.load(p)));
+    }
+  }
+  if (cv < ce) depthwise3x3FilterScalar(dwRow, xRow, dyRow, ox, cv, ce);
+}
+
+/** Channels [c0, ce) of output pixel ox's contribution, one at a time (as depthwiseFilter's tail). */
+function depthwise3x3FilterScalar(dwRow: usize, xRow: usize, dyRow: usize, ox: i32, c0: i32, ce: i32): void {
+  const C = gC;
+  const kxa = max(0, gPL - ox), kxb = min(3, gW + gPL - ox);
+  for (let kx = kxa; kx < kxb; kx++) {
+    for (let c = c0; c < ce; c++) {
+      const p = at(dwRow, kx * C + c);
+      store<f32>(p, load<f32>(p) + load<f32>(at(xRow, (ox + kx) * C + c)) * load<f32>(at(dyRow, ox * C + c)));
     }
   }
 }
