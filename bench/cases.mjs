@@ -302,29 +302,32 @@ function denseCase({ name, batch, fin, fout, packed = false }) {
 // ---------------------------------------------------------------------------------------------
 // conv2d backward: to the input, to the weights, and both (ConvNetJS computes both in one pass)
 
-function convBackwardCase({ name, pass, h, w, c, oc, k }) {
+// depthwise: w [k, k, 1, c] with groups c (oc is c); TF.js's DepthwiseConv2dNative gradient kernels.
+function convBackwardCase({ name, pass, h, w, c, oc, k, depthwise = false }) {
   const n = 1, pad = (k - 1) / 2;
-  const flops = 2 * n * h * w * oc * k * k * c * (pass === "both" ? 2 : 1);
+  const cg = depthwise ? 1 : c; // input channels per output channel
+  const flops = 2 * n * h * w * oc * k * k * cg * (pass === "both" ? 2 : 1);
+  const wShape = [k, k, cg, oc], options = depthwise ? { pads: pad, groups: c } : { pads: pad };
   let data;
-  const get = () => (data ??= { x: rand(n * h * w * c, 7), w: rand(k * k * c * oc, 8, 0.2), dy: rand(n * h * w * oc, 9) });
-  const outShape = pass === "filter" ? [k, k, c, oc] : [n, h, w, c];
+  const get = () => (data ??= { x: rand(n * h * w * c, 7), w: rand(k * k * cg * oc, 8, 0.2), dy: rand(n * h * w * oc, 9) });
+  const outShape = pass === "filter" ? wShape : [n, h, w, c];
   return {
     name,
     flops,
     outShape,
     simdnet({ nn, e }) {
       const s = simdnetScope(e);
-      const x = s.tensor([n, h, w, c], get().x), wt = s.tensor([k, k, c, oc], get().w), dy = s.tensor([n, h, w, oc], get().dy);
-      const dx = s.zeros([n, h, w, c]), dw = s.zeros([k, k, c, oc]);
+      const x = s.tensor([n, h, w, c], get().x), wt = s.tensor(wShape, get().w), dy = s.tensor([n, h, w, oc], get().dy);
+      const dx = s.zeros([n, h, w, c]), dw = s.zeros(wShape);
       let fn, result;
       if (pass === "input") {
-        fn = () => void nn.conv2dBackwardInput(dy, wt, x.shape, { pads: pad }, dx);
+        fn = () => void nn.conv2dBackwardInput(dy, wt, x.shape, options, dx);
         result = () => (nn.fill(dx, 0), fn(), Float32Array.from(dx.data));
       } else if (pass === "filter") {
-        fn = () => void nn.conv2dBackwardFilter(dy, x, wt.shape, { pads: pad }, dw);
+        fn = () => void nn.conv2dBackwardFilter(dy, x, wt.shape, options, dw);
         result = () => (nn.fill(dw, 0), fn(), Float32Array.from(dw.data));
       } else {
-        fn = () => void nn.conv2dBackward(dy, x, wt, { pads: pad }, { dx, dw }, false);
+        fn = () => void nn.conv2dBackward(dy, x, wt, options, { dx, dw }, false);
         result = () => (nn.fill(dx, 0), nn.fill(dw, 0), fn(), Float32Array.from(dx.data));
       }
       return { fn, result, dispose: s.dispose };
@@ -332,12 +335,16 @@ function convBackwardCase({ name, pass, h, w, c, oc, k }) {
     async tfjs(lib) {
       const { tf } = lib;
       const s = await tfScope(lib);
-      const x = s.tensor(get().x, [n, h, w, c]), wt = s.tensor(get().w, [k, k, c, oc]), dy = s.tensor(get().dy, [n, h, w, oc]);
-      const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined };
-      const input = () => tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: wt }, { ...attrs, inputShape: [n, h, w, c] });
-      const filter = () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { ...attrs, filterShape: [k, k, c, oc] });
+      const tfShape = depthwise ? [k, k, c, 1] : wShape; // TF.js depthwise filters: [k, k, c, multiplier]
+      const x = s.tensor(get().x, [n, h, w, c]), wt = s.tensor(get().w, tfShape), dy = s.tensor(get().dy, [n, h, w, oc]);
+      const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined, dilations: [1, 1] };
+      const [inputKernel, filterKernel] = depthwise
+        ? ["DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter"]
+        : ["Conv2DBackpropInput", "Conv2DBackpropFilter"];
+      const input = () => tf.engine().runKernel(inputKernel, { dy, filter: wt }, { ...attrs, inputShape: [n, h, w, c] });
+      const filter = () => tf.engine().runKernel(filterKernel, { x, dy }, { ...attrs, filterShape: tfShape });
       const op = pass === "input" ? input : pass === "filter" ? filter : () => (filter(), input());
-      const needed = { input: ["Conv2DBackpropInput"], filter: ["Conv2DBackpropFilter"], both: ["Conv2DBackpropFilter", "Conv2DBackpropInput"] }[pass];
+      const needed = { input: [inputKernel], filter: [filterKernel], both: [filterKernel, inputKernel] }[pass];
       const missing = needed.find((kernel) => !tf.getKernel(kernel, lib.backend));
       if (missing) {
         s.dispose();
@@ -347,6 +354,7 @@ function convBackwardCase({ name, pass, h, w, c, oc, k }) {
     },
     ort: () => na("inference only"),
     convnetjs({ cnj }) {
+      if (depthwise) return na("no depthwise / grouped conv layer");
       if (pass !== "both") return na("dx and dw only together");
       const layer = cnjConv(cnj, { h, w, c, oc, k, stride: 1, pad }, get().w);
       const xv = vol(cnj, get().x, h, w, c);
@@ -389,6 +397,9 @@ export function allCases() {
     { ...convBackwardCase({ name: "conv3x3 bwd-weights 28x28x128->128", pass: "filter", ...conv }), peers: bwd },
     // Both gradients in one call (ConvNetJS has no other way); TF.js cpu would only add up the two above.
     { ...convBackwardCase({ name: "conv3x3 bwd dx+dw 28x28x128->128", pass: "both", ...conv }), peers: ["tfjs-wasm", "ort-wasm", "convnetjs"] },
+    // MobileNet's layer kind: the forward row above (depthwise3x3 p1 56x56x128) has the same FLOPs
+    { ...convBackwardCase({ name: "depthwise3x3 bwd-input 56x56x128", pass: "input", h: 56, w: 56, c: 128, oc: 128, k: 3, depthwise: true }), peers: bwd },
+    { ...convBackwardCase({ name: "depthwise3x3 bwd-weights 56x56x128", pass: "filter", h: 56, w: 56, c: 128, oc: 128, k: 3, depthwise: true }), peers: bwd },
     { ...lenetCase({ na, rand }), peers: bwd },
   );
   return cases;
