@@ -1,8 +1,8 @@
 // Dispatch to the cache-blocked convolution forward (assembly/conv2d_blocked.ts: 8 output x 32 input
 // channel blocks over a channel-blocked padded image) from src/ops/conv2d.ts's runForward.
 import type { Engine } from "../engine.js";
+import { runWithPartWorkspaces } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
-import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface BlockedConvGeometry {
@@ -29,15 +29,9 @@ export function runBlockedConv(
   e: Engine, oc: number, parts: number, geometry: (t: number, part?: { ocBegin: number; ocEnd: number }) => number,
   y: number, x: number, w: number,
 ): void {
-  const k = e.kernels;
   const geom0 = geometry(0);
-  const wsFloats = Math.ceil(k.conv2d_blocked_f32_workspace(geom0) / 4) * 4; // each part's workspace 16-byte aligned
-  const ranges = parts > 1 ? splitRange(oc, parts, 8) : [];
-  withWorkspace(e, wsFloats * Math.max(ranges.length, 1), "conv2d blocked workspace", (ws) => {
-    if (ranges.length <= 1) return k.conv2d_blocked_f32_forward(y, x, w, ws, geom0);
-    e.parallel(
-      "conv2d_blocked_f32_forward",
-      ranges.map(([ocBegin, ocEnd], t) => [y, x, w, ws + 4 * wsFloats * t, geometry(t, { ocBegin, ocEnd })]),
-    );
-  });
+  runWithPartWorkspaces(
+    e, "conv2d_blocked_f32_forward", "conv2d blocked workspace", e.kernels.conv2d_blocked_f32_workspace(geom0), parts > 1 ? splitRange(oc, parts, 8) : [],
+    (ws, t, range) => [y, x, w, ws, range ? geometry(t, { ocBegin: range[0], ocEnd: range[1] }) : geom0],
+  );
 }

@@ -1,8 +1,8 @@
 // Dispatch to the first-layer convolution forward (assembly/conv2d_stem.ts: few input channels,
 // 4 pixels x 8 output channels straight into NHWC) from src/ops/conv2d.ts's runForward.
 import type { Engine } from "../engine.js";
+import { runWithPartWorkspaces } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
-import { withWorkspace } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface StemConvGeometry {
@@ -33,15 +33,9 @@ export function runStemConv(
   e: Engine, rows: number, parts: number, geometry: (t: number, part?: { rowBegin: number; rowEnd: number }) => number,
   y: number, x: number, w: number,
 ): void {
-  const k = e.kernels;
   const geom0 = geometry(0);
-  const wsFloats = Math.ceil(k.conv2d_stem_f32_workspace(geom0) / 4) * 4; // each part's workspace 16-byte aligned
-  const ranges = parts > 1 ? splitRange(rows, parts) : [];
-  withWorkspace(e, wsFloats * Math.max(ranges.length, 1), "conv2d stem workspace", (ws) => {
-    if (ranges.length <= 1) return k.conv2d_stem_f32_forward(y, x, w, ws, geom0);
-    e.parallel(
-      "conv2d_stem_f32_forward",
-      ranges.map(([rowBegin, rowEnd], t) => [y, x, w, ws + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]),
-    );
-  });
+  runWithPartWorkspaces(
+    e, "conv2d_stem_f32_forward", "conv2d stem workspace", e.kernels.conv2d_stem_f32_workspace(geom0), parts > 1 ? splitRange(rows, parts) : [],
+    (ws, t, range) => [y, x, w, ws, range ? geometry(t, { rowBegin: range[0], rowEnd: range[1] }) : geom0],
+  );
 }

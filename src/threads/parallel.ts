@@ -1,9 +1,9 @@
 // Threaded kernel calls shared by the op wrappers: each splits one call into per-thread parts
 // (see partition.ts) when the engine has threads and the call is big enough, else makes one call.
 import type { Engine } from "../engine.js";
-import { tryEmpty } from "../ops/common.js";
+import { tryEmpty, withWorkspace } from "../ops/common.js";
 import { splitRange } from "./partition.js";
-import { MAX_PARTS } from "./protocol.js";
+import { MAX_PARTS, type ThreadedKernel } from "./protocol.js";
 
 /** Threads worth using for `work` multiply-adds on engine e (1 if threading would not pay). */
 export function threadsFor(e: Engine, work: number): number {
@@ -67,4 +67,21 @@ export function densePackedThreaded(e: Engine, c: number, a: number, bp: number,
     return;
   }
   e.parallel("gemm_f32_packed_b", splitRange(strips, partsFor(t)).map(([s0, s1]) => [c, a, bp, m, n, k, 0, s0, s1]));
+}
+
+/**
+ * Runs `kernel` once per range of `ranges` over the engine's threads (one call when there is at
+ * most one range), each part with a workspace of its own of `wsFloats` floats (16-byte aligned)
+ * from the heap, named `what` in an out-of-memory error. `args(ws, t, range)` gives part t's
+ * arguments (range undefined for the single call).
+ */
+export function runWithPartWorkspaces(
+  e: Engine, kernel: ThreadedKernel, what: string, wsFloats: number, ranges: [number, number][],
+  args: (ws: number, t: number, range?: [number, number]) => number[],
+): void {
+  const stride = Math.ceil(wsFloats / 4) * 4;
+  withWorkspace(e, stride * Math.max(ranges.length, 1), what, (ws) => {
+    if (ranges.length <= 1) return (e.kernels[kernel] as (...a: number[]) => void)(...args(ws, 0));
+    e.parallel(kernel, ranges.map((range, t) => args(ws + 4 * stride * t, t, range)));
+  });
 }
