@@ -55,6 +55,13 @@ export function maxpool2d_f32_forward(
       const first = (img + (iy0 + ky0 * dh) * w + ix0 + kx0 * dw) * c;
       let ch = 0;
       if (ASC_FEATURE_SIMD) {
+        // this pixel and the next together when their windows have the same taps (all but the edges)
+        if ((c & 7) == 0 && ox + 1 < ow && tapBegin(ix0 + sw, dw, 0) == kx0 && tapEnd(ix0 + sw, dw, w, kw) == kx1) {
+          maxPair8(y + (<usize>out << 2), argmax + (<usize>out << 2), x, first, c, sw * c, dh * w * c, dw * c, ky1 - ky0, kx1 - kx0);
+          ox++;
+          out += c;
+          continue;
+        }
         const lanes = i32x4(0, 1, 2, 3);
         const lanesHi = i32x4(4, 5, 6, 7);
         // Two channel blocks per pass: two independent compare/select chains.
@@ -118,6 +125,53 @@ export function maxpool2d_f32_forward(
         store<i32>(argmax + (<usize>(out + ch) << 2), bestAt);
       }
     }
+  }
+}
+
+/**
+ * Two neighbouring output pixels of maxpool2d_f32_forward with the same taps (rows x cols of them),
+ * C % 8 == 0: four independent compare/select chains (8 channels of each pixel) where one pixel
+ * has two, each chain with the single pixel's rule and order. yp, ap: y and argmax at the first
+ * pixel; first: flat index of its first tap; the second pixel's taps lie `next` elements on;
+ * rowStep, colStep: elements between tap rows and tap columns.
+ */
+function maxPair8(yp: usize, ap: usize, x: usize, first: i32, c: i32, next: i32, rowStep: i32, colStep: i32, rows: i32, cols: i32): void {
+  const lanes = i32x4(0, 1, 2, 3), lanesHi = i32x4(4, 5, 6, 7);
+  const nextB = <usize>next << 2;
+  for (let ch = 0; ch < c; ch += 8) {
+    const p0 = x + (<usize>(first + ch) << 2);
+    let best0 = v128.load(p0), best1 = v128.load(p0, 16), best2 = v128.load(p0 + nextB), best3 = v128.load(p0 + nextB, 16);
+    const a = i32x4.splat(first + ch), b = i32x4.splat(first + next + ch);
+    let at0 = i32x4.add(a, lanes), at1 = i32x4.add(a, lanesHi), at2 = i32x4.add(b, lanes), at3 = i32x4.add(b, lanesHi);
+    for (let ky = 0; ky < rows; ky++) {
+      let tap = first + ch + ky * rowStep;
+      for (let kx = 0; kx < cols; kx++, tap += colStep) {
+        const p = x + (<usize>tap << 2);
+        const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p + nextB), v3 = v128.load(p + nextB, 16);
+        const take0 = v128.or(f32x4.gt(v0, best0), f32x4.ne(v0, v0));
+        const take1 = v128.or(f32x4.gt(v1, best1), f32x4.ne(v1, v1));
+        const take2 = v128.or(f32x4.gt(v2, best2), f32x4.ne(v2, v2));
+        const take3 = v128.or(f32x4.gt(v3, best3), f32x4.ne(v3, v3));
+        best0 = v128.bitselect(v0, best0, take0);
+        best1 = v128.bitselect(v1, best1, take1);
+        best2 = v128.bitselect(v2, best2, take2);
+        best3 = v128.bitselect(v3, best3, take3);
+        const ta = i32x4.splat(tap), tb = i32x4.splat(tap + next);
+        at0 = v128.bitselect(i32x4.add(ta, lanes), at0, take0);
+        at1 = v128.bitselect(i32x4.add(ta, lanesHi), at1, take1);
+        at2 = v128.bitselect(i32x4.add(tb, lanes), at2, take2);
+        at3 = v128.bitselect(i32x4.add(tb, lanesHi), at3, take3);
+      }
+    }
+    const q = <usize>ch << 2, cB = <usize>c << 2;
+    v128.store(yp + q, best0);
+    v128.store(yp + q, best1, 16);
+    v128.store(yp + cB + q, best2);
+    v128.store(yp + cB + q, best3, 16);
+    v128.store(ap + q, at0);
+    v128.store(ap + q, at1, 16);
+    v128.store(ap + cB + q, at2);
+    v128.store(ap + cB + q, at3, 16);
   }
 }
 

@@ -209,6 +209,42 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
     });
   });
 
+  // C % 8 == 0 runs neighbouring output pixels with the same taps two at a time (the edges alone)
+  it.each([
+    ["3x3 stride 1 pad 1", { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }],
+    ["3x3 stride 2, pads [0,0,1,1]", { kernel: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }],
+    ["2x3 strides [1,2], dilation [1,2]", { kernel: [2, 3], strides: [1, 2], pads: [0, 2, 1, 1], dilations: [1, 2] }],
+  ] as [string, RefPoolParams][])("max pooling with C a multiple of 8: ties go first, a NaN wins (%s)", async (_label, p) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      for (const c of [8, 16]) {
+        const shape = [2, 6, 11, c];
+        const r = rng(c);
+        const xv = Float32Array.from({ length: 2 * 6 * 11 * c }, () => Math.floor(r() * 3)); // many ties
+        for (let i = 0; i < xv.length; i += 13) xv[i] = -Infinity;
+        const g = refGeometry(shape, p);
+        const ref = refMaxPool(xv, g);
+        const { y, argmax } = maxPool2d(e.tensor(shape, xv), p);
+        expect(Array.from(y.data)).toEqual(Array.from(ref.y));
+        expect(Array.from(argmax.ints)).toEqual(Array.from(ref.argmax));
+        // a NaN in each of three channels (lanes of both vectors, both pixels of pairs): every window
+        // holding one gives NaN at its index (the reference, with +inf there, finds those windows);
+        // even columns, which every case's windows read
+        const withNaN = xv.slice(), withInf = xv.slice();
+        for (const [row, col, ch] of [[3, 4, 2], [1, 6, 5], [4, 8, 1], [0, 2, 7]]) {
+          withNaN[(row! * 11 + col!) * c + ch!] = NaN;
+          withInf[(row! * 11 + col!) * c + ch!] = Infinity;
+        }
+        const refInf = refMaxPool(withInf, g);
+        const got = maxPool2d(e.tensor(shape, withNaN), p);
+        expect(Array.from(got.argmax.ints)).toEqual(Array.from(refInf.argmax));
+        const expected = Array.from(refInf.y, (v) => (v === Infinity ? NaN : v));
+        expect(expected.filter(Number.isNaN).length).toBeGreaterThan(0);
+        expect(Array.from(got.y.data)).toEqual(expected);
+      }
+    });
+  });
+
   it("average pooling with countIncludePad gives 0 for a window entirely in padding", async () => {
     const e = await engineFor(build);
     e.tidy(() => {

@@ -182,6 +182,7 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       return [
         max.y, asFloats(max.argmax), max2.y, asFloats(max2.argmax), maxPool2dInference(x, generic), maxPool2dInference(x, plain),
         avgPool2d(x, { ...generic, countIncludePad: true }), globalAvgPool(x), globalMaxPool(x).y,
+        maxPool2d(e.tensor([2, 7, 9, 16], uniform(2 * 7 * 9 * 16, 52)), generic).y, // pixels two at a time (C % 8 == 0)
       ];
     });
     expectBitwise(single, threaded, "pooling");
