@@ -5,7 +5,7 @@ import { Heap } from "./memory.js";
 import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
 import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
-import type { ThreadedKernel } from "./threads/protocol.js";
+import { THREADS_MAX_PAGES, type ThreadedKernel } from "./threads/protocol.js";
 
 export interface InitOptions {
   /**
@@ -79,7 +79,8 @@ export class Engine {
     pool?: ThreadPool,
     threadsReason = "",
   ) {
-    this.heap = new Heap(kernels.memory, kernels.heap_base());
+    // the threads build's shared memory has a declared maximum (asconfig.json), named in out-of-memory errors
+    this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? THREADS_MAX_PAGES * 65536 : undefined);
     this.pool = pool;
     this.reason = threadsReason;
     const blocks: number[] = [];

@@ -30,6 +30,8 @@ export class Heap {
   constructor(
     readonly memory: WebAssembly.Memory,
     base: number,
+    /** The memory's declared maximum in bytes, where known (the threads build's shared memory). */
+    private readonly maxBytes = WASM32_LIMIT,
   ) {
     this.top = alignUp(base);
     this.buffer = memory.buffer;
@@ -142,9 +144,10 @@ export class Heap {
     const pages = Math.ceil((end - have) / PAGE);
     // grow at least 1/8 more to keep the number of grow() calls (and view re-makes) small
     const extra = Math.max(pages, Math.ceil(have / PAGE / 8));
-    if (end > WASM32_LIMIT) throw new OutOfMemoryError(size, this.bytesInUse, WASM32_LIMIT, what);
+    const limit = Math.min(this.maxBytes, WASM32_LIMIT);
+    if (end > limit) throw new OutOfMemoryError(size, this.bytesInUse, limit, what);
     try {
-      this.memory.grow(Math.min(extra, WASM32_LIMIT / PAGE - have / PAGE));
+      this.memory.grow(Math.min(extra, limit / PAGE - have / PAGE));
     } catch {
       try {
         this.memory.grow(pages);

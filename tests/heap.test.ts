@@ -137,6 +137,22 @@ describe("Heap", () => {
     expect(heap.f32.length).toBe(mem.buffer.byteLength / 4);
   });
 
+  it("names a memory's declared maximum as the limit when a request would pass it", () => {
+    const heap = new Heap(memory(1, 4), 0, 4 * PAGE);
+    heap.alloc(PAGE);
+    const err = (() => {
+      try {
+        heap.alloc(4 * PAGE, "model parameter gradients");
+      } catch (e) {
+        return e as OutOfMemoryError;
+      }
+    })();
+    expect(err).toBeInstanceOf(OutOfMemoryError);
+    expect(err!.bytesLimit).toBe(4 * PAGE);
+    expect(err!.message).toContain(`cannot grow past ${4 * PAGE} bytes`);
+    expect(heap.alloc(2 * PAGE)).toBeGreaterThan(0); // below the maximum it still grows
+  });
+
   it("throws OutOfMemoryError naming the bytes asked for when a memory's maximum is reached", () => {
     const mem = memory(1, 4);
     const heap = new Heap(mem, 0);

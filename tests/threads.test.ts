@@ -25,10 +25,12 @@ import {
   gemm,
   init,
   matmul,
+  OutOfMemoryError,
   SimdnetError,
   type Tensor,
 } from "../src/index.js";
 import { splitRange } from "../src/threads/partition.js";
+import { THREADS_MAX_PAGES } from "../src/threads/protocol.js";
 import { engineFor, expectClose, uniform } from "./harness.js";
 
 type Shape4 = [number, number, number, number];
@@ -186,6 +188,18 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       ];
     });
     expectBitwise(single, threaded, "pooling");
+  });
+
+  it("an allocation past the shared memory's 1 GiB maximum names that maximum", () => {
+    let err: unknown;
+    try {
+      e.zeros([300_000_000]);
+    } catch (caught) {
+      err = caught;
+    }
+    expect(err).toBeInstanceOf(OutOfMemoryError);
+    expect((err as OutOfMemoryError).bytesLimit).toBe(THREADS_MAX_PAGES * 65536);
+    expect(e.tensor([2], [1, 2]).data[1]).toBe(2); // the engine keeps working
   });
 
   it("the stem conv runs on the stem kernel split by rows, wide convs on the blocked kernel split by channels", () => {
