@@ -28,12 +28,30 @@ import { hsum, madd } from "./simd";
 let sN: i32 = 0, sH: i32 = 0, sW: i32 = 0, sC: i32 = 0, sOH: i32 = 0, sOW: i32 = 0, sOC: i32 = 0;
 let sKH: i32 = 0, sKW: i32 = 0, sPT: i32 = 0, sPL: i32 = 0, sDH: i32 = 1, sDW: i32 = 1;
 
+/** The images [sNB, sNE) this call computes (forward, backward_input): its part or all of them. */
+let sNB: i32 = 0, sNE: i32 = 0;
+
+/** Field 16 of the geometry block marks the partition fields (assembly/conv2d.ts). */
+const PARTITION_MAGIC: i32 = 0x54485244;
+
 function readGeometrySmall(geom: usize): void {
   sN = load<i32>(geom, 0); sH = load<i32>(geom, 4); sW = load<i32>(geom, 8); sC = load<i32>(geom, 12);
   sOH = load<i32>(geom, 16); sOW = load<i32>(geom, 20); sOC = load<i32>(geom, 24);
   sKH = load<i32>(geom, 28); sKW = load<i32>(geom, 32);
   sPT = load<i32>(geom, 44); sPL = load<i32>(geom, 48);
   sDH = load<i32>(geom, 52); sDW = load<i32>(geom, 56);
+  sNB = 0;
+  sNE = sN;
+}
+
+/**
+ * The images of the geometry's partition (fields 16-18: rows n*rowsPerImage + r of the pass's
+ * output, whole images only, as the host splits them), or all of them, into sNB, sNE.
+ */
+function readImageRange(geom: usize, rowsPerImage: i32): void {
+  if (load<i32>(geom, 64) != PARTITION_MAGIC || rowsPerImage <= 0) return;
+  sNB = max(0, load<i32>(geom, 68) / rowsPerImage);
+  sNE = min(sN, load<i32>(geom, 72) / rowsPerImage);
 }
 
 // @ts-ignore: decorator
@@ -304,6 +322,7 @@ function tile4x8(xq: usize, wq: usize, tq: usize, K: i32, wrow: usize, pix: usiz
  */
 export function conv2d_small_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   readGeometrySmall(geom);
+  readImageRange(geom, sOH);
   PIX = ws;
   ws = at(ws, PIX_FLOATS);
   const C = sC, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
@@ -312,7 +331,7 @@ export function conv2d_small_f32_forward(y: usize, x: usize, w: usize, ws: usize
   memory.fill(planes, 0, <usize>up4(C * PS + slack()) << 2);
   writeTaps(taps, C, PS, Wp);
   pK = K; pWp = Wp; pRows = sOH; pOutW = sOW; pOutC = sOC;
-  for (let n = 0; n < sN; n++) {
+  for (let n = sNB; n < sNE; n++) {
     toPlanes(planes, at(x, n * sH * sW * C), sH, sW, C, sPT, sPL, Hp, Wp, PS);
     flatForward(at(y, n * sOH * sOW * sOC), planes, taps, w, false);
   }
@@ -328,6 +347,7 @@ export function conv2d_small_f32_forward(y: usize, x: usize, w: usize, ws: usize
  */
 export function conv2d_small_f32_backward_input(dx: usize, dy: usize, w: usize, ws: usize, geom: usize): void {
   readGeometrySmall(geom);
+  readImageRange(geom, sH);
   PIX = ws;
   ws = at(ws, PIX_FLOATS);
   if (scatterInput()) {
@@ -353,7 +373,7 @@ export function conv2d_small_f32_backward_input(dx: usize, dy: usize, w: usize, 
   pK = K; pWp = Wq; pRows = sH; pOutW = sW; pOutC = C;
   // dy (oy, ox) sits at plane row oy + (KH-1)*DH - PT, column ox + (KW-1)*DW - PL
   const top = (KH - 1) * sDH - sPT, left = (KW - 1) * sDW - sPL;
-  for (let n = 0; n < sN; n++) {
+  for (let n = sNB; n < sNE; n++) {
     toPlanes(planes, at(dy, n * sOH * sOW * OC), sOH, sOW, OC, top, left, Hq, Wq, PS);
     flatForward(at(dx, n * sH * sW * C), planes, taps, wf, true);
   }
@@ -374,7 +394,7 @@ function scatterBackwardInput(dx: usize, dy: usize, w: usize, ws: usize): void {
   memory.fill(dyT, 0, <usize>(OC * QE) << 2);
   const r0 = max(0, sPT), r1 = min(Hp, sH + sPT), c0 = max(0, sPL), c1 = min(Wp, sW + sPL);
   const dystep = <usize>QE << 2, wrow = <usize>OC << 2;
-  for (let n = 0; n < sN; n++) {
+  for (let n = sNB; n < sNE; n++) {
     memory.fill(xp, 0, <usize>planesFloats << 2);
     toPlanes(dyT, at(dy, n * sOH * sOW * OC), sOH, sOW, OC, 0, 0, sOH, Wp, QE);
     if (ASC_FEATURE_SIMD) {

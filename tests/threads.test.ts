@@ -202,7 +202,7 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     expect(e.tensor([2], [1, 2]).data[1]).toBe(2); // the engine keeps working
   });
 
-  it("the stem conv runs on the stem kernel split by rows, wide convs on the blocked kernel split by channels", () => {
+  it("the stem conv runs on the stem kernel split by rows, wide convs on the blocked kernel split by channels, few-channel convs by images", () => {
     const spy = vi.spyOn(e, "parallel");
     try {
       e.tidy(() => {
@@ -218,6 +218,17 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       const blocked = spy.mock.calls.filter(([kernel]) => kernel === "conv2d_blocked_f32_forward");
       expect(blocked).toHaveLength(1);
       expect(blocked[0]![1].length).toBeGreaterThan(1);
+      // LeNet's second conv (6 -> 16, 5x5): the few-channel kernels, forward and input gradient split by images
+      e.tidy(() => {
+        const x = e.tensor([4, 14, 14, 6], uniform(4 * 14 * 14 * 6, 45)), w = e.tensor([5, 5, 6, 16], uniform(2400, 46));
+        const y = conv2d(x, w, null, {});
+        conv2dBackward(e.tensor(y.shape, uniform(y.size, 47)), x, w, {}, {}, false);
+      });
+      for (const kernel of ["conv2d_small_f32_forward", "conv2d_small_f32_backward_input"]) {
+        const calls = spy.mock.calls.filter(([k]) => k === kernel);
+        expect(calls, kernel).toHaveLength(1);
+        expect(calls[0]![1].length, kernel).toBeGreaterThan(1);
+      }
     } finally {
       e.minParallelWork = 1 << 18;
       spy.mockRestore();

@@ -245,11 +245,10 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
   // an image's few channels, OC % 8 == 0: 4 pixels x 8 channels straight to NHWC (assembly/conv2d_stem.ts);
   // split by rows over threads, which leaves every pixel's bits as they are
   if (useStemConv(e, g)) return runStemConv(e, g.n * g.oh, partsFor(threads), geometry, y.ptr, x.ptr, w.ptr);
-  // The few-channel kernels run a whole call on one thread and are used by engines without a
-  // pool; an engine with a pool uses the general kernels for every call, partitioned or not, so
-  // its results do not depend on how a call was split (threads.test.ts checks this bitwise).
-  // few channels: lanes over output pixels (assembly/conv2d_small.ts)
-  if (e.threads === 1 && useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, geometryPointer(e, g), y.ptr, x.ptr, w.ptr);
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts), split by images over threads
+  // (the same bits however split); the general kernels these shapes took before on an engine with
+  // a pool made a LeNet-5 step on 2 threads 2.2x slower than on one
+  if (useSmallConv(g, SMALL_FORWARD)) return runSmallConv(e, SMALL_FORWARD, g, partsFor(threads), geometry, y.ptr, x.ptr, w.ptr);
   // wide channels: blocked over 8 output x 32 input channels (assembly/conv2d_blocked.ts), split
   // by output channels over threads (the same bits however split)
   if (useBlockedConv(g)) return runBlockedConv(e, g.oc, partsFor(threads), geometry, y.ptr, x.ptr, w.ptr);
@@ -273,9 +272,9 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
   if (useWinograd(e, g, WINOGRAD_BACKWARD_INPUT) && runWinograd(e, WINOGRAD_BACKWARD_INPUT, g, threads, geometry, dx.ptr, dy.ptr, w.ptr)) return;
   if (useIm2col(g, IM2COL_BACKWARD_INPUT) && runIm2col(e, IM2COL_BACKWARD_INPUT, g, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr)) return;
-  // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
-  if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_INPUT)) {
-    return runSmallConv(e, SMALL_BACKWARD_INPUT, geometryPointer(e, g), dx.ptr, dy.ptr, w.ptr);
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts), split by images (see runForward)
+  if (useSmallConv(g, SMALL_BACKWARD_INPUT)) {
+    return runSmallConv(e, SMALL_BACKWARD_INPUT, g, partsFor(threads), geometry, dx.ptr, dy.ptr, w.ptr);
   }
   const wt = e.empty([w.size], "f32", "conv2d backward_input workspace");
   try {
@@ -310,9 +309,12 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   const geometry = (t: number, part?: Part) => geometryPointer(e, g, t, part);
   if (useWinograd(e, g, WINOGRAD_BACKWARD_FILTER) && runWinograd(e, WINOGRAD_BACKWARD_FILTER, g, threads, geometry, dw.ptr, dy.ptr, x.ptr)) return;
   if (useIm2col(g, IM2COL_BACKWARD_FILTER) && runIm2col(e, IM2COL_BACKWARD_FILTER, g, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr)) return;
-  // few channels, engine without a pool: lanes over output pixels (assembly/conv2d_small.ts)
-  if (e.threads === 1 && useSmallConv(g, SMALL_BACKWARD_FILTER)) {
-    return runSmallConv(e, SMALL_BACKWARD_FILTER, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr);
+  // few channels: lanes over output pixels (assembly/conv2d_small.ts). It sums over the images, so
+  // it runs a whole call on one thread: an engine with a pool takes it only under 8 input or output
+  // channels (LeNet-5's step on 2 threads: 10.6 ms with the split kernels, 5.3 ms with it) and splits the rest by output
+  // channels below. The choice depends on the shape alone, never on whether a call is split.
+  if (useSmallConv(g, SMALL_BACKWARD_FILTER) && (e.threads === 1 || g.c < 8 || g.oc < 8)) {
+    return runSmallConv(e, SMALL_BACKWARD_FILTER, g, 1, geometry, dw.ptr, dy.ptr, x.ptr);
   }
   // threads: disjoint ranges of output channels, cut at multiples of 8 (one group, or depthwise)
   // or at group boundaries, so each channel keeps the register tile of a full call

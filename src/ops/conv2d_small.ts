@@ -2,7 +2,8 @@
 // pixels) for stride-1, one-group convolutions whose channel counts leave conv2d.ts's 8-channel tiles
 // mostly scalar. Used by src/ops/conv2d.ts's runForward / runBackwardInput / runBackwardFilter.
 import type { Engine } from "../engine.js";
-import { withWorkspace } from "./common.js";
+import { runWithPartWorkspaces } from "../threads/parallel.js";
+import { splitRange } from "../threads/partition.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface SmallConvGeometry {
@@ -35,14 +36,24 @@ export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean
 }
 
 /**
- * Runs one pass on the few-channel kernels with a workspace from the heap. forward: (y, x, w);
- * backward_input: (dx, dy, w); backward_filter: (dw, dy, x). `geom` points at the geometry block.
+ * Runs one pass on the few-channel kernels. forward: (y, x, w); backward_input: (dx, dy, w);
+ * backward_filter: (dw, dy, x). forward and backward_input split their images into up to `parts`
+ * ranges over the engine's threads (each image's bits are the same however split), each part with
+ * a workspace of its own from the heap; backward_filter sums over the images and runs one call.
+ * `geometry(t, part)` writes thread t's geometry block (with a row range when given).
  */
-export function runSmallConv(e: Engine, pass: SmallConvPass, geom: number, out: number, a: number, b: number): void {
-  const k = e.kernels;
-  withWorkspace(e, k.conv2d_small_f32_workspace(geom, pass), "conv2d few-channel workspace", (ws) => {
-    if (pass === SMALL_FORWARD) k.conv2d_small_f32_forward(out, a, b, ws, geom);
-    else if (pass === SMALL_BACKWARD_INPUT) k.conv2d_small_f32_backward_input(out, a, b, ws, geom);
-    else k.conv2d_small_f32_backward_filter(out, a, b, ws, geom);
-  });
+export function runSmallConv(
+  e: Engine, pass: SmallConvPass, g: { n: number; h: number; oh: number }, parts: number,
+  geometry: (t: number, part?: { rowBegin: number; rowEnd: number }) => number,
+  out: number, a: number, b: number,
+): void {
+  const kernel = (["conv2d_small_f32_forward", "conv2d_small_f32_backward_input", "conv2d_small_f32_backward_filter"] as const)[pass];
+  const geom0 = geometry(0);
+  // partition rows: the pass's output rows (forward: n*OH + oy; backward_input: n*H + iy), whole images
+  const rowsPerImage = pass === SMALL_FORWARD ? g.oh : g.h;
+  const images = pass !== SMALL_BACKWARD_FILTER && parts > 1 ? splitRange(g.n, parts) : [];
+  runWithPartWorkspaces(
+    e, kernel, "conv2d few-channel workspace", e.kernels.conv2d_small_f32_workspace(geom0, pass), images,
+    (ws, t, range) => [out, a, b, ws, range ? geometry(t, { rowBegin: range[0] * rowsPerImage, rowEnd: range[1] * rowsPerImage }) : geom0],
+  );
 }
