@@ -20,7 +20,9 @@
 // Workspace (floats, host-allocated, see conv2d_small_f32_workspace): 16 output-pixel addresses
 // (PIX), a K-entry tap-offset table, the planes (plus 16 floats of zero slack that the last 8-wide
 // tile may read), then dyT or wf.
-// Kernels never allocate; forward overwrites y; the backward kernels ACCUMULATE.
+// Kernels never allocate; forward overwrites y; the backward kernels ACCUMULATE. forward and
+// backward_input compute the images of the geometry's partition (fields 16-18, rows of whole
+// images), so threads each take a range of images with a workspace of their own.
 
 import { hsum, madd } from "./simd";
 
