@@ -379,16 +379,16 @@ export function maxpool2x2_f32_forward(
             const i0 = i32x4.add(i32x4.splat(first + ch), lanes);
             const v0 = v128.load(p), v1 = v128.load(p + (<usize>c << 2));
             const v2 = v128.load(p + (<usize>rowStep << 2)), v3 = v128.load(p + (<usize>(rowStep + c) << 2));
-            let best = v0, at = i0;
-            let take = v128.or(f32x4.gt(v1, best), f32x4.ne(v1, v1));
-            best = v128.bitselect(v1, best, take);
-            at = v128.bitselect(i32x4.add(i0, dC), at, take);
-            take = v128.or(f32x4.gt(v2, best), f32x4.ne(v2, v2));
-            best = v128.bitselect(v2, best, take);
-            at = v128.bitselect(i32x4.add(i0, dR), at, take);
-            take = v128.or(f32x4.gt(v3, best), f32x4.ne(v3, v3));
-            best = v128.bitselect(v3, best, take);
-            at = v128.bitselect(i32x4.add(i0, i32x4.add(dR, dC)), at, take);
+            // the top pair and the bottom pair at once, then the later pair against the earlier:
+            // the rule (a later value wins if greater or NaN) picks the same tap in any grouping
+            const i2 = i32x4.add(i0, dR);
+            const top = v128.or(f32x4.gt(v1, v0), f32x4.ne(v1, v1));
+            const bottom = v128.or(f32x4.gt(v3, v2), f32x4.ne(v3, v3));
+            const m01 = v128.bitselect(v1, v0, top), m23 = v128.bitselect(v3, v2, bottom);
+            const a01 = v128.bitselect(i32x4.add(i0, dC), i0, top), a23 = v128.bitselect(i32x4.add(i2, dC), i2, bottom);
+            const take = v128.or(f32x4.gt(m23, m01), f32x4.ne(m23, m23));
+            const best = v128.bitselect(m23, m01, take);
+            const at = v128.bitselect(a23, a01, take);
             const q = <usize>(out + ch) << 2;
             v128.store(y + q, best);
             v128.store(argmax + q, at);

@@ -59,6 +59,30 @@ describe.each(BUILDS_UNDER_TEST)("max pooling 2x2 stride 2, %s build", (build) =
     });
   });
 
+  it("two NaNs in a window: the later one wins, as in the generic kernel (ties likewise go the same way)", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      for (const c of [1, 4, 8]) {
+        for (let t1 = 0; t1 < 4; t1++) {
+          for (let t2 = t1 + 1; t2 < 4; t2++) {
+            const pos = (tap: number) => ((tap >> 1) * 2 + (tap & 1)) * c;
+            const xv = new Float32Array(4 * c).fill(2); // every other channel: a four-way tie
+            xv[pos(t1)] = NaN;
+            xv[pos(t2)] = NaN;
+            const x = e.tensor([1, 2, 2, c], xv);
+            const plain = maxPool2d(x, { kernel: 2, strides: 2 });
+            // a padded bottom row and right column: not the plain 2x2 case, so the generic kernel
+            const generic = maxPool2d(x, { kernel: 2, strides: 2, pads: [0, 0, 1, 1] });
+            expect(plain.y.data[0], `C=${c} NaNs at ${t1}, ${t2}`).toBeNaN();
+            expect(plain.argmax.ints[0], `C=${c} NaNs at ${t1}, ${t2}`).toBe(pos(t2));
+            expect(generic.argmax.ints[0], `C=${c} NaNs at ${t1}, ${t2} (generic)`).toBe(pos(t2));
+            for (let ch = 1; ch < c; ch++) expect(plain.argmax.ints[ch]).toBe(ch); // ties: the first tap
+          }
+        }
+      }
+    });
+  });
+
   it("inference for other windows (k3 s2 pads 1, ceil mode) equals maxPool2d's y; `out` is written", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
