@@ -787,13 +787,14 @@ export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: us
   // 3x3 depthwise, stride 1: gathered by 4-pixel tiles (depthwise3x3InputRow) where the tiles
   // cover 3/4 of a row or more; its edge pixels go one by one, slower than the scatter (7x7x1024:
   // 0.13 against 0.06 ms). Both give the same bits.
+  // dx columns whose three taps ox = ix + PL - kx (kx = 0..2) all lie inside dy: [ixa, ixb)
   const ixa = min(gW, max(0, 2 - gPL)), ixb = max(ixa, min(gW, gOW - gPL));
   const depthwise3x3 = ASC_FEATURE_SIMD && depthwise && gKH == 3 && gKW == 3 && gSH == 1 && gSW == 1 &&
     gDH == 1 && gDW == 1 && (C & 3) == 0 && 4 * (gW - ((ixb - ixa) & ~3)) <= gW;
   for (let r = gRB; r < re; r++) {
     const n = r / gH, iy = r % gH;
     if (depthwise3x3) {
-      depthwise3x3InputRow(dx, dy, w, n, iy);
+      depthwise3x3InputRow(dx, dy, w, n, iy, ixa, ixb);
       continue;
     }
     {
@@ -925,14 +926,13 @@ function inputRemainder(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): 
  * ascending, each a multiply-add onto dx), so the bits are the scatter's. 4 pixels x 4 channels at
  * a time where all three tap columns lie inside dy (6 dy columns a tap row), single pixels at the
  * edges. It reads dx and dy once a row instead of once a tap (depthwiseInput): 56x56x128
- * 0.55 -> 0.38 ms, 112x112x32 0.59 -> 0.32 ms.
+ * 0.55 -> 0.31 ms, 112x112x32 0.60 -> 0.25 ms. [ixa, ixb): the dx columns whose three taps all
+ * lie inside dy (the caller's).
  */
-function depthwise3x3InputRow(dx: usize, dy: usize, w: usize, n: i32, iy: i32): void {
+function depthwise3x3InputRow(dx: usize, dy: usize, w: usize, n: i32, iy: i32, ixa: i32, ixb: i32): void {
   const C = gC, W = gW, cB = <usize>C << 2;
-  // tap rows with oy = iy + PT - ky inside dy, and dx columns whose taps ox = ix + PL - kx
-  // (kx = 0..2) all lie inside dy: [ixa, ixb)
+  // tap rows with oy = iy + PT - ky inside dy
   const kya = max(0, iy + gPT - gOH + 1), kyb = min(3, iy + gPT + 1);
-  const ixa = min(W, max(0, 2 - gPL)), ixb = max(ixa, min(W, gOW - gPL));
   // dy at (n, oy(ky = 0), ox = PL - 2): pixel j's tap kx reads the column j - kx + 2 after it
   const dyRow = at(dy, ((n * gOH + iy + gPT) * gOW + gPL - 2) * C), rowStep = <usize>(gOW * C) << 2;
   const dxRow = at(dx, (n * gH + iy) * W * C);

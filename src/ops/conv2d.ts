@@ -311,8 +311,9 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
   if (useIm2col(g, IM2COL_BACKWARD_FILTER) && runIm2col(e, IM2COL_BACKWARD_FILTER, g, geometryPointer(e, g), dw.ptr, dy.ptr, x.ptr)) return;
   // few channels: lanes over output pixels (assembly/conv2d_small.ts). It sums over the images, so
   // it runs a whole call on one thread: an engine with a pool takes it only under 8 input or output
-  // channels (LeNet-5's step on 2 threads: 10.6 ms with the split kernels, 5.3 ms with it) and splits the rest by output
-  // channels below. The choice depends on the shape alone, never on whether a call is split.
+  // channels (LeNet-5's step on 2 threads: 10.6 ms with the split kernels, 5.3 ms with it) and
+  // splits the rest by output channels below. The choice depends on the shape alone, never on
+  // whether a call is split.
   if (useSmallConv(g, SMALL_BACKWARD_FILTER) && (e.threads === 1 || g.c < 8 || g.oc < 8)) {
     return runSmallConv(e, SMALL_BACKWARD_FILTER, g, 1, geometry, dw.ptr, dy.ptr, x.ptr);
   }

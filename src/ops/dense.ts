@@ -38,12 +38,18 @@ function denseDims(op: string, x: Tensor): [number, number] {
   return [x.shape[0]!, x.shape.slice(1).reduce((p, d) => p * d, 1)];
 }
 
-/** Checks w [in, out] against x's flattened feature count; returns out. */
-function denseWeights(op: string, x: Tensor, w: Tensor, inF: number): number {
-  checkTensor(op, "w", w);
-  if (w.rank !== 2) fail(op, `w must have rank 2 ([in, out]), got shape ${fmtShape(w.shape)}`);
+/** Checks w [in, out] (a tensor, or packed weights) against x's flattened feature count; returns out. */
+function denseWeights(op: string, x: Tensor, w: Tensor | PackedDenseWeights, inF: number): number {
+  const packed = w instanceof PackedDenseWeights;
+  if (packed) {
+    if (w.isDisposed) fail(op, `packed weights ${fmtShape(w.shape)} were disposed`);
+  } else {
+    checkTensor(op, "w", w);
+    if (w.rank !== 2) fail(op, `w must have rank 2 ([in, out]), got shape ${fmtShape(w.shape)}`);
+  }
   if (w.shape[0] !== inF) {
-    fail(op, `x ${fmtShape(x.shape)} has ${inF} features per row but w ${fmtShape(w.shape)} expects ${w.shape[0]} (w is [in, out])`);
+    const what = packed ? `the packed weights ${fmtShape(w.shape)} expect` : `w ${fmtShape(w.shape)} expects`;
+    fail(op, `x ${fmtShape(x.shape)} has ${inF} features per row but ${what} ${w.shape[0]} (w is [in, out])`);
   }
   return w.shape[1]!;
 }
@@ -109,32 +115,16 @@ export function packDenseWeights(w: Tensor): PackedDenseWeights {
  */
 export function dense(x: Tensor, w: Tensor | PackedDenseWeights, b?: Tensor | null, out?: Tensor): Tensor {
   const op = "dense";
-  if (w instanceof PackedDenseWeights) return densePacked(op, x, w, b, out);
-  const e = engineOf(op, x, w, b, out);
+  const packed = w instanceof PackedDenseWeights ? w : null;
+  const e = engineOf(op, x, packed ? packed.strips : (w as Tensor), b, out);
   checkTensor(op, "x", x);
   const [rows, inF] = denseDims(op, x);
   const outF = denseWeights(op, x, w, inF);
   if (b) checkBias(op, b, outF, w.shape);
-  checkNoAlias(op, out, ["x", x], ["w", w]);
+  checkNoAlias(op, out, ["x", x], ["w", packed ? null : (w as Tensor)]);
   const y = outputTensor(op, e, [rows, outF], out);
-  gemmKernel(e, y, x, w, rows, outF, inF, false, false, false);
-  if (b) e.kernels.bias_f32_forward(y.ptr, b.ptr, rows, outF);
-  return y;
-}
-
-function densePacked(op: string, x: Tensor, w: PackedDenseWeights, b: Tensor | null | undefined, out: Tensor | undefined): Tensor {
-  if (w.isDisposed) fail(op, `packed weights ${fmtShape(w.shape)} were disposed`);
-  const e = engineOf(op, x, w.strips, b, out);
-  checkTensor(op, "x", x);
-  const [rows, inF] = denseDims(op, x);
-  const [wIn, outF] = w.shape;
-  if (wIn !== inF) {
-    fail(op, `x ${fmtShape(x.shape)} has ${inF} features per row but the packed weights ${fmtShape(w.shape)} expect ${wIn} (w is [in, out])`);
-  }
-  if (b) checkBias(op, b, outF, w.shape);
-  checkNoAlias(op, out, ["x", x]);
-  const y = outputTensor(op, e, [rows, outF], out);
-  densePackedThreaded(e, y.ptr, x.ptr, w.strips.ptr, rows, outF, inF);
+  if (packed) densePackedThreaded(e, y.ptr, x.ptr, packed.strips.ptr, rows, outF, inF);
+  else gemmKernel(e, y, x, w as Tensor, rows, outF, inF, false, false, false);
   if (b) e.kernels.bias_f32_forward(y.ptr, b.ptr, rows, outF);
   return y;
 }

@@ -203,11 +203,7 @@ function maxPoolRun(op: string, x: Tensor, g: PoolGeometry, out: { y?: Tensor; a
  */
 function forwardRows(e: Engine, kernel: PoolForwardKernel, args: number[], g: PoolGeometry): void {
   const rows = g.n * g.oh;
-  const threads = threadsFor(e, rows * g.ow * g.c * g.kh * g.kw);
-  if (threads === 1) {
-    (e.kernels[kernel] as (...a: number[]) => void)(...args, 0, rows);
-    return;
-  }
+  const threads = threadsFor(e, rows * g.ow * g.c * g.kh * g.kw); // one part (one call) when 1
   e.parallel(kernel, splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd]) => [...args, rowBegin, rowEnd]));
 }
 
