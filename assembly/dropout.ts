@@ -1,5 +1,5 @@
 // Dropout on flat f32 arrays (any layout; `n` = number of elements).
-// The random bits come from a stateless, counter-based xorshift-multiply hash of (seed, i):
+// The random bits come from a stateless, counter-based xorshift-multiply hash of (seed, i) (random.ts):
 // element i's draw depends only on the seed and i, never on the order of evaluation, so the SIMD
 // lanes, the scalar tail and the scalar build all produce the SAME mask for the same seed.
 // Element i is kept when the top 24 bits of its hash are >= floor(rate * 2^24), i.e. with
@@ -8,31 +8,7 @@
 // Backward kernels ACCUMULATE into gradients (dx += ...).
 
 import { madd } from "./simd";
-
-const MIX_A: u32 = 0x7feb352d;
-const MIX_B: u32 = 0x846ca68b;
-const GOLDEN: u32 = 0x9e3779b9;
-
-/** A bijective 32-bit xorshift-multiply mixer. */
-// @ts-ignore: decorator
-@inline function mix(h: u32): u32 {
-  h ^= h >>> 16;
-  h *= MIX_A;
-  h ^= h >>> 15;
-  h *= MIX_B;
-  h ^= h >>> 16;
-  return h;
-}
-
-// @ts-ignore: decorator
-@inline function mix4(h: v128): v128 {
-  h = v128.xor(h, i32x4.shr_u(h, 16));
-  h = i32x4.mul(h, i32x4.splat(MIX_A));
-  h = v128.xor(h, i32x4.shr_u(h, 15));
-  h = i32x4.mul(h, i32x4.splat(MIX_B));
-  h = v128.xor(h, i32x4.shr_u(h, 16));
-  return h;
-}
+import { GOLDEN, mix, mix4 } from "./random";
 
 /**
  * dropout, training: mask[i] = keep(seed, i) ? 1 : 0 and y[i] = x[i] * mask[i] / (1 - rate).

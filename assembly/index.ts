@@ -18,6 +18,7 @@ export * from "./softmax";
 export * from "./batchnorm";
 export * from "./lrn";
 export * from "./dropout";
+export { fill_normal_f32 } from "./random";
 export * from "./concat";
 export * from "./optim";
 export * from "./loss";

@@ -164,7 +164,11 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
       nodes: nn.inceptionModule("inc", "input", [3, 2, 4, 2, 3, 2]),
       outputs: ["inc/output"],
     };
-    const m = new nn.Model(e, spec, { seed: 6, batch: 2 });
+    // here and in the segmentation net below, seeds 6 and 9 put sampled weights on exact kinks with
+    // the weight stream of fill_normal_f32: a ReLU input at 0 (its inputs all dead ReLUs, its bias
+    // zero), linear on each side, where central differences at every eps agree on the mean of the
+    // two one-sided slopes and the backward pass takes one of them (checked: 0.2512 vs 0.2120)
+    const m = new nn.Model(e, spec, { seed: 12, batch: 2 });
     expect(m.layerOutput("inc/output").shape).toEqual([2, 5, 5, 12]);
     checkModelGradients(m, uniform(2 * 5 * 5 * 6, 13), { training: true, samples: 6 });
     m.dispose();
@@ -179,7 +183,7 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
 
   it("segmentation net (convTranspose, concat skip): gradients match finite differences", async () => {
     const e = await engine();
-    const m = new nn.Model(e, nn.segnet({ inputSize: 8, width: 3, channels: 2 }), { seed: 9, batch: 1 });
+    const m = new nn.Model(e, nn.segnet({ inputSize: 8, width: 3, channels: 2 }), { seed: 12, batch: 1 });
     checkModelGradients(m, uniform(8 * 8 * 2, 15), { training: true, samples: 5, params: ["up", "logits", "enc1"] });
     m.dispose();
   });

@@ -6,7 +6,7 @@ import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape, SimdnetError } from "../errors.js";
 import { type DType, type Shape, sizeOf, Tensor } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam } from "./graph.js";
-import { fillInit, mulberry32, normalGenerator } from "./init.js";
+import { fillInit, paramStream } from "./init.js";
 import { checkOptions } from "../ops/common.js";
 import { relu } from "../ops/elementwise.js";
 import { activationBackward, activationForward, type LayerBackwardContext } from "./layers.js";
@@ -198,12 +198,11 @@ export class Model {
     for (const name of given.keys()) {
       if (!this.slotByName.has(name)) fail("Model", `initialParams has '${name}', which is not a parameter (known: ${[...this.slotByName.keys()].slice(0, 8).join(", ")}...)`);
     }
-    const normal = normalGenerator(mulberry32(this.seed));
-    for (const s of this.slots) {
+    this.slots.forEach((s, index) => {
       const v = given.get(s.fullName);
       if (v) this.setParam(s, v);
-      else fillInit(s.value.data, s.init, s.fanIn ?? 1, s.fanOut ?? 1, normal);
-    }
+      else fillInit(s.value, s.init, s.fanIn ?? 1, s.fanOut ?? 1, paramStream(this.seed, index));
+    });
   }
 
   private setParam(s: ParamSlot, v: ArrayLike<number>): void {
