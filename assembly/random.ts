@@ -2,8 +2,8 @@
 // of evaluation, so SIMD lanes, scalar tails and the scalar build give the same bits. Used by
 // dropout's masks (dropout.ts) and by weight initialisation (fill_normal_f32).
 
-export const MIX_A: u32 = 0x7feb352d;
-export const MIX_B: u32 = 0x846ca68b;
+const MIX_A: u32 = 0x7feb352d;
+const MIX_B: u32 = 0x846ca68b;
 export const GOLDEN: u32 = 0x9e3779b9;
 
 /** A bijective 32-bit xorshift-multiply mixer. */
