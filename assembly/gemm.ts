@@ -335,9 +335,10 @@ function panel(
  * How many leading columns go in 3 x 12 tiles: a multiple of 12 that leaves the vector columns
  * after it in 8-wide tiles (64 -> 48 + 16, not 60 + 4: a 4-column tile has only 4 accumulators).
  * Why 3 x 12: 9 accumulators. A 4 x 8 tile's 8 multiply-add chains of 4-cycle latency only just
- * fill two FMA pipes, and V8 hoists every load of an iteration above the arithmetic, so a tile
- * needs accumulators + rows + column vectors <= 15 xmm registers: 3 x 12 uses all 15. In a
- * microbenchmark (Zen 5, relaxed build) it ran 3.5-4.5% faster than 4 x 8, 9-13% in slow phases.
+ * fill two FMA pipes, and V8 mostly hoists an iteration's loads above its arithmetic, so a tile
+ * needs accumulators + rows + column vectors <= 15 xmm registers: 3 x 12 uses all 15 (5 x 8 and
+ * 6 x 8 spill). gemm_f32 on the conv1x1 bench shapes, old and new wasm side by side (Zen 5): equal
+ * in the machine's fast phases, 8-12% faster in its slow ones; alone on L1 data, 4-7% faster.
  * Relaxed build only: with f32x4.mul + add each product needs one more register, and the tile spills
  * (conv1x1 at half speed).
  */

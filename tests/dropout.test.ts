@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dropout, dropoutBackward, SimdnetError } from "../src/index.js";
+import { mix } from "./reference/random.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 
 const SIZES = [1, 3, 4, 5, 7, 8, 9, 16, 17, 33];
@@ -7,13 +8,6 @@ const SIZES = [1, 3, 4, 5, 7, 8, 9, 16, 17, 33];
 // Reference of the mask contract documented in assembly/dropout.ts, written from the comment:
 // keep(seed, i) = (mix(mix(i) + mix(seed ^ 0x9e3779b9)) >>> 8) >= floor(rate * 2^24), with mix the
 // xorshift-multiply mixer (>>>16, *0x7feb352d, >>>15, *0x846ca68b, >>>16).
-function mix(h: number): number {
-  h = (h ^ (h >>> 16)) >>> 0;
-  h = Math.imul(h, 0x7feb352d) >>> 0;
-  h = (h ^ (h >>> 15)) >>> 0;
-  h = Math.imul(h, 0x846ca68b) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
 function maskRef(n: number, rate: number, seed: number): number[] {
   const threshold = Math.floor(Math.fround(rate) * 2 ** 24);
   const key = mix((seed ^ 0x9e3779b9) >>> 0);

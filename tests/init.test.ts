@@ -1,17 +1,11 @@
 import { describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
+import { mix } from "./reference/random.js";
 import { BUILDS_UNDER_TEST, engineFor } from "./harness.js";
 
 // Reference of the stream documented in assembly/random.ts, written from the comment, in float64:
 // pair j: u = ((h(2j) >>> 8) + 1) / 2^24, v = (h(2j+1) >>> 8) / 2^24, h(i) = mix(mix(i) + mix(seed ^
 // 0x9e3779b9)); out[2j] = std r cos(2 pi v), out[2j+1] = std r sin(2 pi v), r = sqrt(-2 ln u).
-function mix(h: number): number {
-  h = (h ^ (h >>> 16)) >>> 0;
-  h = Math.imul(h, 0x7feb352d) >>> 0;
-  h = (h ^ (h >>> 15)) >>> 0;
-  h = Math.imul(h, 0x846ca68b) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
 function normalRef(first: number, n: number, std: number, seed: number): number[] {
   const key = mix((seed ^ 0x9e3779b9) >>> 0);
   const h = (i: number) => mix((mix(i) + key) >>> 0);
