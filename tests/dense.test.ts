@@ -5,9 +5,9 @@ import { denseRef, gemmRef, matmulRef } from "./reference/dense.js";
 
 // (m, n, k) covering the register tiles of assembly/gemm.ts: every size of SIZES appears as m, as n
 // and as k (rows % 4 and % 3, columns % 8, % 4 and % 12, k % 4 all take every residue), plus the
-// special paths: m == 1 and n == 1 (gemv / dot products), k > 256 (k blocking), n > 512 (column
-// blocks of B), and in the relaxed build the 3 x 12 tiles' split of the columns (40 -> 24 + 16,
-// 64 -> 48 + 16) and of the rows (12 at a time: 13, 25, 27).
+// special paths: m == 1 and n == 1 (gemv / dot products), k > 256 (k blocking; > 1024 for A . B^T's
+// dot products), n > 512 (column blocks of B), and in the relaxed build the 3 x 12 tiles' split of
+// the columns (40 -> 24 + 16, 64 -> 48 + 16) and of the rows (12 at a time: 13, 25, 27).
 const SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 24, 28, 33, 36];
 const TRIPLES: [number, number, number][] = [
   ...SIZES.map((s, i): [number, number, number] => [s, SIZES[(i + 5) % SIZES.length]!, SIZES[(i + 7) % SIZES.length]!]),
@@ -24,6 +24,7 @@ const TRIPLES: [number, number, number][] = [
   [14, 40, 5],
   [25, 28, 300],
   [27, 1037, 9],
+  [7, 11, 1100],
 ];
 const TRANSPOSES: [boolean, boolean][] = [
   [false, false],
