@@ -6,10 +6,13 @@
 // transpose flag does not matter):
 //   m == 1, B not transposed          -> gemv_rows: streams B row by row (dense 1 x in -> out)
 //   n == 1, A transposed              -> gemv_rows with the roles of A and B swapped
-//   B not transposed (NN, TN)         -> panel: 3 x 12 and 4 x 8 register tiles, A broadcast, v128 of B
-//   A not transposed, B transposed    -> dots: 2 x 4 tile of dot products along k (rows of A, B)
+//   B not transposed (NN, TN)         -> panel: 4 x 8 register tiles (3 x 12 first in the relaxed
+//                                        build), A broadcast, v128 of B
+//   A not transposed, B transposed    -> dots: 2 x 4 tiles of dot products along k (rows of A, B),
+//                                        3 x 3 first in the relaxed build
 //   both transposed                   -> panel on C^T = B . A with a transposed store
-// k is cut into blocks of KC so the reused panel of the right-hand operand stays in cache.
+// k is cut into blocks of KC (DOTS_KC for dots) so the reused panel of the right-hand operand stays
+// in cache.
 
 import { madd } from "./simd";
 
@@ -752,8 +755,9 @@ function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, a
 /**
  * Columns j..j+2 of dots for one k-block (c at C[0, j], b at B's row j): 3 rows of A x 3 rows of B,
  * 9 accumulators (relaxed build: the 2 x 4 tile's 8 multiply-add chains leave the FMA pipes short,
- * as in panel); the last m % 3 rows 1 x 3. A . B^T at 63 x 1023 x 4096, 63 x 510 x 2048 and
- * 195 x 255 x 512: 9-15% faster than 2 x 4 (Zen 5).
+ * as in panel); the last m % 3 rows 1 x 3. gemm_f32 with trans_b, old and new wasm side by side
+ * (Zen 5, with DOTS_KC): 63 x 1023 x 4096, 64 x 512 x 2048, 196 x 256 x 512 3-19% faster than
+ * 2 x 4, depending on the machine's phase.
  */
 function dots3(c: usize, ldc: usize, a: usize, b: usize, ldk: usize, m: i32, kc: i32, acc: bool): void {
   if (!ASC_FEATURE_RELAXED_SIMD) return;
