@@ -80,6 +80,12 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "1x1 GEMM path, C 9 OC 16", x: [1, 3, 5, 9], w: [1, 1, 9, 16], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "1x1 GEMM path, C 33 OC 5", x: [2, 3, 3, 33], w: [1, 1, 33, 5], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "1x1 GEMM path, C 3 OC 17", x: [1, 7, 1, 3], w: [1, 1, 3, 17], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
+  // a 1x1 image whose padding leaves one tap inside (1x1 output) is the GEMM of that tap's weights
+  { name: "1x1 image, 3x3 pad 1: GEMM on the centre tap", x: [3, 1, 1, 20], w: [3, 3, 20, 9], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
+  { name: "1x1 image, 5x4 pads [2,1,2,2] stride 2: GEMM on tap (2,1)", x: [2, 1, 1, 7], w: [5, 4, 7, 12], options: { pads: [2, 1, 2, 2], strides: 2 }, ref: p([2, 2], [2, 1, 2, 2]) },
+  { name: "1x1 image, 3x3 dilation 2 pads 2: GEMM on the centre tap", x: [2, 1, 1, 5], w: [3, 3, 5, 8], options: { pads: 2, dilations: 2 }, ref: p([1, 1], [2, 2, 2, 2], [2, 2]) },
+  { name: "1x1 image, dilation 2 pads [1,1,3,3]: no tap inside (bias only)", x: [2, 1, 1, 5], w: [3, 3, 5, 8], options: { pads: [1, 1, 3, 3], dilations: 2 }, ref: p([1, 1], [1, 1, 3, 3], [2, 2]) },
+  { name: "1x1 image, 3x3 pad 1, groups 2 (not the GEMM path)", x: [2, 1, 1, 6], w: [3, 3, 3, 4], options: { pads: 1, groups: 2 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
   { name: "1x1 stride 2 pad 1", x: [2, 5, 7, 3], w: [1, 1, 3, 4], options: { strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1]) },
   { name: "kernel as large as the input", x: [2, 3, 5, 4], w: [3, 5, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "pads larger than the kernel", x: [1, 3, 4, 3], w: [2, 2, 3, 5], options: { pads: [3, 2, 0, 4] }, ref: p([1, 1], [3, 2, 0, 4]) },
@@ -152,6 +158,7 @@ function transposePadsFor(x: Shape4, w: Shape4, s: [number, number], d: [number,
 const TRANSPOSE_CASES: TransposeCase[] = [
   tcase("1x1 (GEMM path)", [2, 3, 5, 9], [1, 1, 17, 9], {}, p([1, 1], [0, 0, 0, 0])),
   tcase("3x3 stride 1 pad 1", [2, 5, 7, 5], [3, 3, 9, 5], { pads: 1 }, p([1, 1], [1, 1, 1, 1])),
+  tcase("1x1 image, 3x3 pad 1 (GEMM on the centre tap)", [2, 1, 1, 6], [3, 3, 5, 6], { pads: 1 }, p([1, 1], [1, 1, 1, 1])),
   tcase("stride 2, no pad", [2, 4, 5, 3], [3, 3, 8, 3], { strides: 2 }, p([2, 2], [0, 0, 0, 0])),
   tcase("stride 2, asymmetric pads, output padding 1", [1, 4, 6, 8], [3, 3, 4, 8], { strides: 2, pads: [1, 0, 0, 2], outputPadding: 1 }, p([2, 2], [1, 0, 0, 2]), [1, 1]),
   tcase("4x4 stride 2 pad 1 (2x upsampling)", [2, 3, 5, 17], [4, 4, 3, 17], { strides: 2, pads: 1 }, p([2, 2], [1, 1, 1, 1])),
@@ -218,6 +225,10 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
       expectGradientMatches(w, dw.data, loss, { label: "dw" });
       expectGradientMatches(b, db!.data, loss, { label: "db" });
     });
+  });
+
+  it("dx and dw of a 1x1 image's 3x3 pad-1 conv (the GEMM on its centre tap) match finite differences", async () => {
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [3, 1, 1, 10], [3, 3, 10, 9], { pads: 1 }, 7);
   });
 
   it("depthwise dx and dw match finite differences (dilation 2)", async () => {
