@@ -74,10 +74,42 @@ export function gemm_f32_block(
       panel(cb + (<usize>jc << 2), n, false, ai, ta ? 1 : k, ta ? m : 1, b + (<usize>(j0 + jc) << 2), n, bm, min(NC, bn - jc), k, acc);
     }
   } else if (!ta) {
-    dots(cb, n, ai, b + ((<usize>j0 * <usize>k) << 2), bm, bn, k, acc);
+    dots(cb, n, ai, k, b + ((<usize>j0 * <usize>k) << 2), k, bm, bn, k, acc);
   } else {
     // C^T (n x m) = B (n x k) . A (k x m), written transposed into C.
     panel(cb, n, true, b + ((<usize>j0 * <usize>k) << 2), k, 1, ai, m, bn, bm, k, acc);
+  }
+}
+
+/**
+ * Columns [j0, j1) of C (m x n, row stride ldc) (+)= op(A) . op(B) with explicit row strides
+ * (elements): A is m x k with row stride lda (trans_a != 0: A is k x m, op(A) = A^T); B is k x n with
+ * row stride ldb (trans_b != 0: B is n x k, op(B) = B^T, dot products along rows; not with trans_a). Submatrices of NHWC tensors (a pixel's channels across a batch) are operands
+ * as they lie: src/ops/conv2d_tiny.ts runs the convs of tiny images on it. Any column split gives
+ * the bits of one whole call at multiples of 8. C must not overlap A or B; k <= 0 zeroes C's columns
+ * (or leaves them when accumulating).
+ */
+export function gemm_f32_strided(
+  c: usize, ldc: i32, a: usize, lda: i32, b: usize, ldb: i32, m: i32, n: i32, k: i32, trans_a: i32, trans_b: i32,
+  accumulate: i32, j0: i32, j1: i32,
+): void {
+  j0 = max(j0, 0); j1 = min(j1, n);
+  if (m <= 0 || j0 >= j1) return;
+  const acc = accumulate != 0;
+  const cb = c + (<usize>j0 << 2);
+  if (k <= 0) {
+    if (!acc) {
+      for (let i = 0; i < m; i++) zero(cb + ((<usize>i * <usize>ldc) << 2), j1 - j0);
+    }
+    return;
+  }
+  if (trans_b != 0) {
+    dots(cb, ldc, a, lda, b + ((<usize>j0 * <usize>ldb) << 2), ldb, m, j1 - j0, k, acc);
+    return;
+  }
+  const ta = trans_a != 0;
+  for (let jc = j0; jc < j1; jc += NC) {
+    panel(c + (<usize>jc << 2), ldc, false, a, ta ? 1 : lda, ta ? lda : 1, b + (<usize>jc << 2), ldb, m, min(NC, j1 - jc), k, acc);
   }
 }
 
@@ -607,8 +639,8 @@ function panelBlock(
  * in the relaxed build 3 x 3 first (dots3). Every tile sums an element the same way (lanes over p,
  * hsum4's pairing, then the scalar p tail), so its bits do not depend on the tile.
  */
-function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool): void {
-  const ldk = <usize>k << 2;
+function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: i32, n: i32, k: i32, accumulate: bool): void {
+  const lda = <usize>ldae << 2, ldk = <usize>ldbe << 2; // row strides of A and B (bytes)
   const ldc = <usize>ldce << 2;
   for (let p0 = 0; p0 < k; p0 += DOTS_KC) {
     const kc = min(DOTS_KC, k - p0);
@@ -617,15 +649,15 @@ function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, a
     const bblock = b + (<usize>p0 << 2);
     let j = 0;
     if (ASC_FEATURE_RELAXED_SIMD) {
-      for (; j + 3 <= n; j += 3) dots3(c + (<usize>j << 2), ldc, ablock, bblock + <usize>j * ldk, ldk, m, kc, acc);
+      for (; j + 3 <= n; j += 3) dots3(c + (<usize>j << 2), ldc, ablock, lda, bblock + <usize>j * ldk, ldk, m, kc, acc);
     }
     for (; j + 4 <= n; j += 4) {
       const b0 = bblock + <usize>j * ldk;
       const b1 = b0 + ldk, b2 = b1 + ldk, b3 = b2 + ldk;
       let i = 0;
       for (; i + 2 <= m; i += 2) {
-        const a0 = ablock + <usize>i * ldk;
-        const a1 = a0 + ldk;
+        const a0 = ablock + <usize>i * lda;
+        const a1 = a0 + lda;
         const c0 = c + <usize>i * ldc + (<usize>j << 2);
         const c1 = c0 + ldc;
         let s00 = getC(c0, acc), s01 = getC(c0 + 4, acc), s02 = getC(c0 + 8, acc), s03 = getC(c0 + 12, acc);
@@ -685,7 +717,7 @@ function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, a
       }
       if (i < m) {
         // Last row of an odd m: 1 x 4 tile.
-        const a0 = ablock + <usize>i * ldk;
+        const a0 = ablock + <usize>i * lda;
         const c0 = c + <usize>i * ldc + (<usize>j << 2);
         let s0 = getC(c0, acc), s1 = getC(c0 + 4, acc), s2 = getC(c0 + 8, acc), s3 = getC(c0 + 12, acc);
         let p = 0;
@@ -724,7 +756,7 @@ function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, a
     for (; j < n; j++) {
       const b0 = bblock + <usize>j * ldk;
       for (let i = 0; i < m; i++) {
-        const a0 = ablock + <usize>i * ldk;
+        const a0 = ablock + <usize>i * lda;
         const c0 = c + <usize>i * ldc + (<usize>j << 2);
         let s = getC(c0, acc);
         let p = 0;
@@ -759,21 +791,21 @@ function dots(c: usize, ldce: i32, a: usize, b: usize, m: i32, n: i32, k: i32, a
  * (Zen 5, with DOTS_KC): 63 x 1023 x 4096, 64 x 512 x 2048, 196 x 256 x 512 3-19% faster than
  * 2 x 4, depending on the machine's phase.
  */
-function dots3(c: usize, ldc: usize, a: usize, b: usize, ldk: usize, m: i32, kc: i32, acc: bool): void {
+function dots3(c: usize, ldc: usize, a: usize, lda: usize, b: usize, ldk: usize, m: i32, kc: i32, acc: bool): void {
   if (!ASC_FEATURE_RELAXED_SIMD) return;
   const kv = <usize>(kc & ~3) << 2; // bytes of the 4-lane part of each row
-  const ldk2 = 2 * ldk;
+  const ldk2 = 2 * ldk, lda2 = 2 * lda;
   const z = f32x4.splat(0);
   let i = 0;
   for (; i + 3 <= m; i += 3) {
-    const a0 = a + <usize>i * ldk;
+    const a0 = a + <usize>i * lda;
     let t00 = z, t01 = z, t02 = z, t10 = z, t11 = z, t12 = z, t20 = z, t21 = z, t22 = z;
     // two pointers, a do-while to the row's 4-lane end, as in panel's tiles
     let pa = a0, pb = b;
     const paEnd = a0 + kv;
     if (kv > 0) {
       do {
-        const x0 = v128.load(pa), x1 = v128.load(pa + ldk), x2 = v128.load(pa + ldk2);
+        const x0 = v128.load(pa), x1 = v128.load(pa + lda), x2 = v128.load(pa + lda2);
         let y = v128.load(pb);
         t00 = madd(x0, y, t00);
         t10 = madd(x1, y, t10);
@@ -792,11 +824,11 @@ function dots3(c: usize, ldc: usize, a: usize, b: usize, ldk: usize, m: i32, kc:
     }
     const c0 = c + <usize>i * ldc;
     dotsRow3(c0, a0, b, ldk, kv, kc, hsum4(t00, t01, t02, z), acc);
-    dotsRow3(c0 + ldc, a0 + ldk, b, ldk, kv, kc, hsum4(t10, t11, t12, z), acc);
-    dotsRow3(c0 + 2 * ldc, a0 + 2 * ldk, b, ldk, kv, kc, hsum4(t20, t21, t22, z), acc);
+    dotsRow3(c0 + ldc, a0 + lda, b, ldk, kv, kc, hsum4(t10, t11, t12, z), acc);
+    dotsRow3(c0 + 2 * ldc, a0 + lda2, b, ldk, kv, kc, hsum4(t20, t21, t22, z), acc);
   }
   for (; i < m; i++) {
-    const a0 = a + <usize>i * ldk;
+    const a0 = a + <usize>i * lda;
     let t0 = z, t1 = z, t2 = z;
     for (let o: usize = 0; o < kv; o += 16) {
       const x0 = v128.load(a0 + o);

@@ -14,6 +14,7 @@ import {
   SimdnetError,
 } from "../src/index.js";
 import { IM2COL_BACKWARD_FILTER, IM2COL_BACKWARD_INPUT, IM2COL_FORWARD, im2colPolicy, useIm2col } from "../src/ops/conv2d_im2col.js";
+import { tinyConvPolicy } from "../src/ops/conv2d_tiny.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
@@ -86,6 +87,11 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "1x1 image, 3x3 dilation 2 pads 2: GEMM on the centre tap", x: [2, 1, 1, 5], w: [3, 3, 5, 8], options: { pads: 2, dilations: 2 }, ref: p([1, 1], [2, 2, 2, 2], [2, 2]) },
   { name: "1x1 image, dilation 2 pads [1,1,3,3]: no tap inside (bias only)", x: [2, 1, 1, 5], w: [3, 3, 5, 8], options: { pads: [1, 1, 3, 3], dilations: 2 }, ref: p([1, 1], [1, 1, 3, 3], [2, 2]) },
   { name: "1x1 image, 3x3 pad 1, groups 2 (not the GEMM path)", x: [2, 1, 1, 6], w: [3, 3, 3, 4], options: { pads: 1, groups: 2 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
+  // tiny images (src/ops/conv2d_tiny.ts when dispatched by shape): per-pixel GEMMs with the inside taps only
+  { name: "tiny 2x2 image, 3x3 pad 1, C 9 OC 13", x: [3, 2, 2, 9], w: [3, 3, 9, 13], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
+  { name: "tiny 3x3 image, pads [1,0,2,1]", x: [2, 3, 3, 8], w: [3, 3, 8, 12], options: { pads: [1, 0, 2, 1] }, ref: p([1, 1], [1, 0, 2, 1]) },
+  { name: "tiny 1x3 image, 5x5 pad 2", x: [2, 1, 3, 10], w: [5, 5, 10, 8], options: { pads: 2 }, ref: p([1, 1], [2, 2, 2, 2]) },
+  { name: "tiny 2x2 image, 2x2 kernel, pads [0,0,2,1]: output pixels no tap reaches", x: [2, 2, 2, 8], w: [2, 2, 8, 9], options: { pads: [0, 0, 2, 1] }, ref: p([1, 1], [0, 0, 2, 1]) },
   { name: "1x1 stride 2 pad 1", x: [2, 5, 7, 3], w: [1, 1, 3, 4], options: { strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1]) },
   { name: "kernel as large as the input", x: [2, 3, 5, 4], w: [3, 5, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "pads larger than the kernel", x: [1, 3, 4, 3], w: [2, 2, 3, 5], options: { pads: [3, 2, 0, 4] }, ref: p([1, 1], [3, 2, 0, 4]) },
@@ -179,14 +185,15 @@ const TRANSPOSE_CASES: TransposeCase[] = [
  */
 const PATHS: [string, () => void][] = [
   ["dispatched by shape", () => {}],
-  ["direct kernels", () => { winogradPolicy.mode = "never"; im2colPolicy.mode = "never"; }],
-  ["im2col", () => { im2colPolicy.mode = "always"; }],
+  ["direct kernels", () => { winogradPolicy.mode = "never"; im2colPolicy.mode = "never"; tinyConvPolicy.mode = "never"; }],
+  ["im2col", () => { im2colPolicy.mode = "always"; tinyConvPolicy.mode = "never"; }],
+  ["tiny-image GEMMs (every eligible conv)", () => { tinyConvPolicy.mode = "always"; }],
 ];
 
 describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   describe.each(PATHS)("%s", (_path, setPolicies) => {
     beforeEach(setPolicies);
-    afterEach(() => { winogradPolicy.mode = "auto"; im2colPolicy.mode = "auto"; });
+    afterEach(() => { winogradPolicy.mode = "auto"; im2colPolicy.mode = "auto"; tinyConvPolicy.mode = "auto"; });
 
     it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
       const e = await engineFor(build);
@@ -229,6 +236,10 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
 
   it("dx and dw of a 1x1 image's 3x3 pad-1 conv (the GEMM on its centre tap) match finite differences", async () => {
     expectConvGradientsMatchFiniteDifferences(await engineFor(build), [3, 1, 1, 10], [3, 3, 10, 9], { pads: 1 }, 7);
+  });
+
+  it("dx and dw of a tiny 2x2 image's conv (per-pixel GEMMs) match finite differences", async () => {
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [3, 2, 2, 9], [3, 3, 9, 10], { pads: 1 }, 8);
   });
 
   it("depthwise dx and dw match finite differences (dilation 2)", async () => {

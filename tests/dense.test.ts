@@ -56,6 +56,35 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
     });
   });
 
+  it.each(TRIPLES.filter((_, i) => i % 2 === 0))(
+    "gemm_f32_strided (operands inside wider rows, a column range) matches the reference and leaves the rest, m=%i n=%i k=%i",
+    async (m, n, k) => {
+      const e = await engineFor(build);
+      e.tidy(() => {
+        for (const [ta, tb] of TRANSPOSES.filter(([x, y]) => !(x && y))) {
+          for (const accumulate of [false, true]) {
+            const seed = m * 1000 + n * 10 + k + 7;
+            // row strides wider than the rows: 3, 5 and 2 floats of padding that must stay as they are
+            const [ar, ac] = ta ? [k, m] : [m, k], [br, bc] = tb ? [n, k] : [k, n];
+            const lda = ac + 3, ldb = bc + 5, ldc = n + 2;
+            const av = uniform(ar * lda, seed), bv = uniform(br * ldb, seed + 1), cv = uniform(m * ldc, seed + 2);
+            const a = e.tensor([ar * lda], av), b = e.tensor([br * ldb], bv), c = e.tensor([m * ldc], cv);
+            const dense = (v: Float32Array, rows: number, cols: number, ld: number) =>
+              Float32Array.from({ length: rows * cols }, (_, i) => v[Math.floor(i / cols) * ld + (i % cols)]!);
+            const product = matmulRef(dense(av, ar, ac, lda), dense(bv, br, bc, ldb), m, n, k, ta, tb);
+            const j0 = n > 8 ? 8 : 0, j1 = n; // a range starting at a multiple of 8, as threads split
+            e.kernels.gemm_f32_strided(c.ptr, ldc, a.ptr, lda, b.ptr, ldb, m, n, k, ta ? 1 : 0, tb ? 1 : 0, accumulate ? 1 : 0, j0, j1);
+            const expected = Float32Array.from(cv);
+            for (let i = 0; i < m; i++) {
+              for (let j = j0; j < j1; j++) expected[i * ldc + j] = product[i * n + j]! + (accumulate ? cv[i * ldc + j]! : 0);
+            }
+            expectClose(c.data, expected, { ...tol(k), label: `transA=${ta} transB=${tb} accumulate=${accumulate}` });
+          }
+        }
+      });
+    },
+  );
+
   it("gemm_f32 with k = 0 zeroes C, or leaves it when accumulating", async () => {
     const e = await engineFor(build);
     e.tidy(() => {

@@ -78,6 +78,10 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   { name: "1 output row", x: [1, 3, 17, 4], w: [3, 3, 4, 33], options: {} },
   { name: "1x1 pointwise (gemm)", x: [2, 5, 7, 17], w: [1, 1, 17, 35], options: {} },
   { name: "1x1 pointwise, 1 pixel", x: [1, 1, 1, 9], w: [1, 1, 9, 41], options: {} },
+  // a 1x1 image's one inside tap, and tiny images (src/ops/conv2d_tiny.ts): GEMM columns split at multiples of 8
+  { name: "1x1 image, 3x3 pad 1 (the centre tap's GEMM)", x: [3, 1, 1, 24], w: [3, 3, 24, 40], options: { pads: 1 } },
+  { name: "tiny 2x2 image, 3x3 pad 1", x: [3, 2, 2, 24], w: [3, 3, 24, 40], options: { pads: 1 } },
+  { name: "tiny 3x3 image, pads [1,0,2,1]", x: [2, 3, 3, 16], w: [3, 3, 16, 36], options: { pads: [1, 0, 2, 1] } },
   // the stem kernel (C <= 4, OC % 8 == 0): rows split across images, each part padding its own rows
   { name: "stem 7x7 stride 2, 3 images", x: [3, 13, 17, 3], w: [7, 7, 3, 16], options: { strides: 2, pads: 3 } },
   { name: "stem 4 channels, dilation 2", x: [2, 6, 9, 4], w: [3, 3, 4, 8], options: { pads: [2, 1, 2, 3], dilations: 2 } },

@@ -12,6 +12,7 @@ import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTen
 import { gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { runBlockedConv, useBlockedConv } from "./conv2d_blocked.js";
+import { runTinyConv, TINY_BACKWARD_FILTER, TINY_BACKWARD_INPUT, TINY_FORWARD, useTinyConv } from "./conv2d_tiny.js";
 import { IM2COL_BACKWARD_FILTER, IM2COL_BACKWARD_INPUT, IM2COL_FORWARD, runIm2col, useIm2col } from "./conv2d_im2col.js";
 import { runStemConv, useStemConv } from "./conv2d_stem.js";
 import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
@@ -246,6 +247,8 @@ function runForward(e: Engine, g: Geometry, y: Tensor, x: Tensor, w: Tensor): vo
     gemmThreaded(e, y.ptr, x.ptr, w.ptr + 4 * tap, g.n * g.h * g.w, g.oc, g.c, false, false, false);
     return;
   }
+  // tiny images (2x2 ...): per-pixel GEMMs over the batch with the inside taps only (conv2d_tiny.ts)
+  if (useTinyConv(g) && runTinyConv(e, TINY_FORWARD, g, y.ptr, x.ptr, w.ptr)) return;
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not: its parts
   // give the bits of a whole call (direct kernels below when the heap has no room for its workspace)
@@ -278,6 +281,7 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
     gemmThreaded(e, dx.ptr, dy.ptr, w.ptr + 4 * tap, g.n * g.h * g.w, g.c, g.oc, false, true, true);
     return;
   }
+  if (useTinyConv(g) && runTinyConv(e, TINY_BACKWARD_INPUT, g, dx.ptr, dy.ptr, w.ptr)) return;
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not (direct
   // kernels below when the heap has no room for its workspace)
@@ -316,6 +320,7 @@ function runBackwardFilter(e: Engine, g: Geometry, dw: Tensor, dy: Tensor, x: Te
     gemmThreaded(e, dw.ptr + 4 * tap, x.ptr, dy.ptr, g.c, g.oc, g.n * g.h * g.w, true, false, true);
     return;
   }
+  if (useTinyConv(g) && runTinyConv(e, TINY_BACKWARD_FILTER, g, dw.ptr, dy.ptr, x.ptr)) return;
   const threads = threadsFor(e, convWork(g));
   // 3x3 stride 1: Winograd F(2x2, 3x3) (assembly/conv2d_winograd.ts), threaded or not (direct
   // kernels below when the heap has no room for its workspace)

@@ -85,6 +85,7 @@ export const THREADED_KERNELS = [
   "avgpool2d_f32_forward",
   "gemm_f32_block",
   "gemm_f32_packed_b",
+  "gemm_f32_strided",
   "conv2d_winograd_f32_forward",
   "conv2d_winograd_f32_backward_input",
   "conv2d_winograd_f32_backward_filter",

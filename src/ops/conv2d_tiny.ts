@@ -1,0 +1,154 @@
+// Convolution of tiny images (a few pixels, e.g. 2x2: VGG-16's and ResNet's last stages on 32x32
+// or 64x64 inputs) as GEMMs over the batch, one output pixel at a time, with only the taps that
+// land inside the image: no padding is multiplied, nothing is transformed or unrolled into a matrix.
+// Forward: for output pixel o and each tap row ky that lands inside, the row's inside taps are
+// contiguous in x (pixels ix..ix+len) and in w (taps kx..kx+len), so
+//   y[:, o, :] (n x OC) (+)= x[:, iy, ix..ix+len, :] (n x len*C) . w[ky, kx..kx+len] (len*C x OC)
+// is one gemm_f32_strided with the batch as its rows (row strides: an image of x, of y).
+// Input gradient: per (input pixel, tap) pair, dx[:, i] += dy[:, o] . w[tap]^T, dot products along
+// w's rows (gemm's A . B^T), accumulated onto dx.
+// Filter gradient: per tap, the (pixel, image) rows of x and dy that meet through it are gathered
+// into two small matrices and dw[tap] += X^T . DY, one GEMM with k = those rows.
+// Against Winograd (its transformed filter is 16/9 of w, written every call, and a 2x2 image is
+// one tile) and im2col (5 of 9 taps are padding on 2x2 images): see useTinyConv.
+import type { Engine } from "../engine.js";
+import { splitRange } from "../threads/partition.js";
+import { partsFor, threadsFor } from "../threads/parallel.js";
+import { tryEmpty } from "./common.js";
+
+/** The conv geometry fields these kernels read (src/ops/conv2d.ts's Geometry). */
+export interface TinyGeometry {
+  n: number; h: number; w: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number;
+  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
+}
+
+/** "auto" (default): by shape; "always": every eligible conv; "never": none. For tests and benchmarks. */
+export const tinyConvPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
+
+export const TINY_FORWARD = 0, TINY_BACKWARD_INPUT = 1, TINY_BACKWARD_FILTER = 2;
+export type TinyPass = typeof TINY_FORWARD | typeof TINY_BACKWARD_INPUT | typeof TINY_BACKWARD_FILTER;
+
+/**
+ * The most pixels an input or output image may have for "auto": 3x3. Measured (relaxed build, 3x3
+ * pad 1, ms forward / input gradient / filter gradient) against the kernels dispatched before:
+ *   8 x 2x2x512 -> 512   3.6 / 2.7 / 2.8   Winograd 8.1 / 11.4 / 9.5, im2col 6.7 / 4.8 / 5.6
+ *  16 x 2x2x256 -> 256   0.9 / 1.0 / 1.1   Winograd 1.2 / 1.4 / 1.8
+ *   1 x 2x2x512 -> 512   0.9 / 0.7 / 1.1   im2col 1.3 / 0.9 / 1.3
+ *   8 x 3x3x512 -> 512  11.1 / 7.4 / 8.2   Winograd 15.4 / 18.4 / 17.4, im2col 13.2 / 8.9 / 12.1
+ *  16 x 4x4x256 -> 256   6.4 / 6.4 / 6.6   Winograd 5.1 / 5.3 / 5.5: 4x4 stays with Winograd.
+ */
+const MAX_PIXELS = 9;
+
+/**
+ * True when the conv `g` runs on these kernels: one group, strides and dilations 1 (the tap
+ * arithmetic assumes both). "auto": input and output images of at most MAX_PIXELS pixels, 8+
+ * channels each way (fewer leave the GEMMs' k too short; conv2d_small.ts takes those).
+ */
+export function useTinyConv(g: TinyGeometry): boolean {
+  if (tinyConvPolicy.mode === "never") return false;
+  if (g.groups !== 1 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1) return false;
+  if (tinyConvPolicy.mode === "always") return true;
+  return g.h * g.w <= MAX_PIXELS && g.oh * g.ow <= MAX_PIXELS && g.c >= 8 && g.oc >= 8;
+}
+
+/** y (n, oh, ow, oc) = conv(x, w), overwriting y, by per-pixel GEMMs over the batch (see the file comment). */
+function forwardByPixels(e: Engine, g: TinyGeometry, y: number, x: number, w: number): void {
+  const imageX = g.h * g.w * g.c, imageY = g.oh * g.ow * g.oc;
+  for (let oy = 0; oy < g.oh; oy++) {
+    for (let ox = 0; ox < g.ow; ox++) {
+      // taps kx in [kxa, kxb) land inside the row: input columns ox + kx - pl
+      const kxa = Math.max(0, g.pl - ox), kxb = Math.min(g.kw, g.w + g.pl - ox);
+      const yo = y + 4 * (oy * g.ow + ox) * g.oc;
+      let first = true;
+      for (let ky = 0; ky < g.kh; ky++) {
+        const iy = oy + ky - g.pt;
+        if (iy < 0 || iy >= g.h || kxa >= kxb) continue;
+        const xa = x + 4 * (iy * g.w + ox + kxa - g.pl) * g.c, wa = w + 4 * (ky * g.kw + kxa) * g.c * g.oc;
+        gemmStrided(e, yo, imageY, xa, imageX, wa, g.oc, g.n, g.oc, (kxb - kxa) * g.c, false, false, !first);
+        first = false;
+      }
+      // a pixel no tap reaches: y = 0 (k = 0 zeroes it)
+      if (first) gemmStrided(e, yo, imageY, x, imageX, w, g.oc, g.n, g.oc, 0, false, false, false);
+    }
+  }
+}
+
+/**
+ * One pass. forward: y = conv(x, w) (out = y, a = x, b = w); backward_input: dx += (out = dx, a = dy,
+ * b = w); backward_filter: dw += (out = dw, a = dy, b = x). Returns false, having done nothing, when
+ * the heap has no room for the workspace (the caller then runs other kernels).
+ */
+export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: number, a: number, b: number): boolean {
+  if (pass === TINY_FORWARD) {
+    forwardByPixels(e, g, out, a, b);
+    return true;
+  }
+  if (pass === TINY_BACKWARD_INPUT) {
+    // dx[:, i] (n x c) += dy[:, o] (n x oc) . w[tap]^T for every (input pixel i, tap) pair whose
+    // output pixel o = i - tap + pads exists: dot products along w's rows, no transposed copy
+    const dx = out, dy = a, w = b;
+    for (let iy = 0; iy < g.h; iy++) {
+      for (let ix = 0; ix < g.w; ix++) {
+        for (let ky = 0; ky < g.kh; ky++) {
+          const oy = iy - ky + g.pt;
+          if (oy < 0 || oy >= g.oh) continue;
+          for (let kx = 0; kx < g.kw; kx++) {
+            const ox = ix - kx + g.pl;
+            if (ox < 0 || ox >= g.ow) continue;
+            gemmStrided(
+              e, dx + 4 * (iy * g.w + ix) * g.c, g.h * g.w * g.c, dy + 4 * (oy * g.ow + ox) * g.oc, g.oh * g.ow * g.oc,
+              w + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, g.n, g.c, g.oc, false, true, true,
+            );
+          }
+        }
+      }
+    }
+    return true;
+  }
+  // filter gradient: X (rows x c) and DY (rows x oc), rows = (output pixel, image) pairs through one tap
+  const pixels = g.oh * g.ow, rowsMax = pixels * g.n;
+  const ws = tryEmpty(e, rowsMax * (g.c + g.oc), "conv2d tiny-image gathered rows");
+  if (!ws) return false;
+  try {
+    const heap = new Float32Array(e.memory.buffer);
+    const xg = ws.ptr, dyg = ws.ptr + 4 * rowsMax * g.c;
+    const dy = a, x = b;
+    for (let ky = 0; ky < g.kh; ky++) {
+      for (let kx = 0; kx < g.kw; kx++) {
+        let rows = 0;
+        for (let oy = 0; oy < g.oh; oy++) {
+          const iy = oy + ky - g.pt;
+          if (iy < 0 || iy >= g.h) continue;
+          for (let ox = 0; ox < g.ow; ox++) {
+            const ix = ox + kx - g.pl;
+            if (ix < 0 || ix >= g.w) continue;
+            for (let i = 0; i < g.n; i++, rows++) {
+              const xs = (x >> 2) + ((i * g.h + iy) * g.w + ix) * g.c, ds = (dy >> 2) + ((i * g.oh + oy) * g.ow + ox) * g.oc;
+              heap.copyWithin((xg >> 2) + rows * g.c, xs, xs + g.c);
+              heap.copyWithin((dyg >> 2) + rows * g.oc, ds, ds + g.oc);
+            }
+          }
+        }
+        // dw[ky, kx] (c x oc) += X^T . DY
+        if (rows > 0) gemmStrided(e, out + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, xg, g.c, dyg, g.oc, g.c, g.oc, rows, true, false, true);
+      }
+    }
+  } finally {
+    ws.dispose();
+  }
+  return true;
+}
+
+/** gemm_f32_strided over the engine's threads: C's columns split at multiples of 8 (the bits of one call). */
+function gemmStrided(
+  e: Engine, c: number, ldc: number, a: number, lda: number, b: number, ldb: number, m: number, n: number, k: number,
+  transA: boolean, transB: boolean, accumulate: boolean,
+): void {
+  const ta = transA ? 1 : 0, tb = transB ? 1 : 0, acc = accumulate ? 1 : 0;
+  const t = threadsFor(e, m * n * Math.max(k, 1));
+  if (t === 1 || n < 16) {
+    e.kernels.gemm_f32_strided(c, ldc, a, lda, b, ldb, m, n, k, ta, tb, acc, 0, n);
+    return;
+  }
+  e.parallel("gemm_f32_strided", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, ta, tb, acc, j0, j1]));
+}
