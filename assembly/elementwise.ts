@@ -79,6 +79,11 @@ export function fill_f32(y: usize, value: f32, n: i32): void {
   for (; i < n; i++) store<f32>(y + (<usize>i << 2), value);
 }
 
+/** fill_f32 with value as its f32 bits: the threaded form (the worker pool passes i32 arguments only). */
+export function fill_f32_bits(y: usize, value: i32, n: i32): void {
+  fill_f32(y, reinterpret<f32>(value), n);
+}
+
 /** bias add over rows: y[r, c] += b[c] for a row-major [rows, cols] y (NHWC: cols = channels). */
 export function bias_f32_forward(y: usize, b: usize, rows: i32, cols: i32): void {
   for (let r = 0; r < rows; r++) {

@@ -109,3 +109,28 @@ export function adam_f32_update(
     store<f32>(w + o, wv * shrink - lr * c1 * mv / (Mathf.sqrt(vv * c2) + eps));
   }
 }
+
+// Threaded forms: the worker pool passes i32 arguments only (src/threads/protocol.ts), so each f32
+// argument arrives as its IEEE-754 bits (the host's Math.fround of the number, as a direct call
+// would convert it). Elements are independent: any split of [0, n) gives the bits of one call.
+
+/** sgd_f32_update with lr and weight_decay as f32 bits. */
+export function sgd_f32_update_bits(w: usize, g: usize, lr: i32, weight_decay: i32, n: i32): void {
+  sgd_f32_update(w, g, reinterpret<f32>(lr), reinterpret<f32>(weight_decay), n);
+}
+
+/** sgd_momentum_f32_update with lr, momentum and weight_decay as f32 bits. */
+export function sgd_momentum_f32_update_bits(w: usize, v: usize, g: usize, lr: i32, momentum: i32, weight_decay: i32, nesterov: i32, n: i32): void {
+  sgd_momentum_f32_update(w, v, g, reinterpret<f32>(lr), reinterpret<f32>(momentum), reinterpret<f32>(weight_decay), nesterov, n);
+}
+
+/** adam_f32_update with every f32 argument as its bits. */
+export function adam_f32_update_bits(
+  w: usize, m: usize, v: usize, g: usize,
+  lr: i32, beta1: i32, beta2: i32, eps: i32, c1: i32, c2: i32, l2: i32, decoupled: i32, n: i32,
+): void {
+  adam_f32_update(
+    w, m, v, g, reinterpret<f32>(lr), reinterpret<f32>(beta1), reinterpret<f32>(beta2), reinterpret<f32>(eps),
+    reinterpret<f32>(c1), reinterpret<f32>(c2), reinterpret<f32>(l2), reinterpret<f32>(decoupled), n,
+  );
+}

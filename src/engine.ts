@@ -65,8 +65,9 @@ export class Engine {
   }
   private readonly blocks: number[];
   /**
-   * Multiply-adds below which an op runs on one thread even when the engine has more (a worker
-   * round trip costs tens of microseconds). 0 threads every call that can be split.
+   * Multiply-adds (for optimizer updates and zeroGrads: elements) below which an op runs on one
+   * thread even when the engine has more (a worker round trip costs tens of microseconds). 0
+   * threads every call that can be split.
    */
   minParallelWork = 1 << 18;
   private readonly scopes: Tensor[][] = [];

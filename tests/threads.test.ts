@@ -8,6 +8,7 @@ import { join } from "node:path";
 import * as esbuild from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
+  Adam,
   conv2d,
   conv2dBackward,
   type Conv2dOptions,
@@ -22,10 +23,12 @@ import {
   globalAvgPool,
   globalMaxPool,
   type Engine,
+  zeroGrads,
   gemm,
   init,
   matmul,
   OutOfMemoryError,
+  SGD,
   SimdnetError,
   type Tensor,
 } from "../src/index.js";
@@ -237,6 +240,32 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       e.minParallelWork = 1 << 18;
       spy.mockRestore();
     }
+  });
+
+  it("optimizer updates and zeroGrads (split by elements) are bitwise one thread's", () => {
+    const [single, threaded] = bothWays(e, () => {
+      const out: Tensor[] = [];
+      const optimizers = [
+        () => new SGD({ lr: 0.1, weightDecay: 0.01 }),
+        () => new SGD({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-3 }),
+        () => new Adam({ lr: 0.01, weightDecay: 0.02, decoupled: true }),
+        () => new Adam({ lr: 3e-3, beta1: 0.8, weightDecay: 1e-3 }),
+      ];
+      optimizers.forEach((make, i) => {
+        const opt = make();
+        const value = e.tensor([1001], uniform(1001, 41 + i)), grad = e.tensor([1001], uniform(1001, 51 + i));
+        opt.step([{ value, grad }]);
+        grad.set(uniform(1001, 61 + i));
+        opt.step([{ value, grad }]); // with the state of the first step
+        opt.dispose();
+        const zeroed = e.tensor([999], uniform(999, 71 + i));
+        zeroGrads([{ value: zeroed, grad: zeroed }]);
+        out.push(value, zeroed);
+      });
+      return out;
+    });
+    expectBitwise(single, threaded, "optimizers");
+    expect(threaded[1]!.every((v) => v === 0)).toBe(true);
   });
 
   it("dense forward and backward at odd sizes are bitwise one thread's", () => {

@@ -85,3 +85,25 @@ export function runWithPartWorkspaces(
     e.parallel(kernel, ranges.map((range, t) => args(ws + 4 * stride * t, t, range)));
   });
 }
+
+const f32Scratch = new Float32Array(1), f32BitsScratch = new Int32Array(f32Scratch.buffer);
+
+/** The IEEE-754 bits of x rounded to f32: how threaded calls pass a kernel's f32 arguments. */
+export function f32Bits(x: number): number {
+  f32Scratch[0] = x;
+  return f32BitsScratch[0]!;
+}
+
+/**
+ * Runs an elementwise kernel's `_bits` form (f32 arguments as f32Bits) over n floats split over the
+ * engine's threads, at multiples of 16 elements (a cache line); `args(offsetBytes, count)` gives
+ * one part's arguments. Returns false, having done nothing, when one thread should run it (a small
+ * n, or no pool): the caller then makes its plain call. Elements are independent, so the bits do
+ * not depend on the split.
+ */
+export function elementwiseThreaded(e: Engine, kernel: ThreadedKernel, n: number, args: (offsetBytes: number, count: number) => number[]): boolean {
+  const t = threadsFor(e, n);
+  if (t === 1 || n < 32) return false;
+  e.parallel(kernel, splitRange(n, partsFor(t), 16).map(([i0, i1]) => args(4 * i0, i1 - i0)));
+  return true;
+}

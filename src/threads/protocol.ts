@@ -89,6 +89,10 @@ export const THREADED_KERNELS = [
   "conv2d_winograd_f32_forward",
   "conv2d_winograd_f32_backward_input",
   "conv2d_winograd_f32_backward_filter",
+  "sgd_f32_update_bits",
+  "sgd_momentum_f32_update_bits",
+  "adam_f32_update_bits",
+  "fill_f32_bits",
 ] as const;
 export type ThreadedKernel = (typeof THREADED_KERNELS)[number];
 

@@ -1,4 +1,5 @@
-// Optimizers: each step() applies one fused kernel per parameter (assembly/optim.ts).
+// Optimizers: each step() applies one fused kernel per parameter (assembly/optim.ts), split over
+// the engine's threads for large parameters (the same bits however split).
 // Parameters are plain {value, grad, frozen?} records, so any model (or none) can be trained.
 // Optimizer state (velocity, moments) is allocated once per parameter on its first step, zeroed,
 // kept outside any engine.tidy() scope and reused on every later step; dispose() frees it.
@@ -6,6 +7,7 @@ import type { Engine } from "../engine.js";
 import { checkFinite, fail, fmtShape } from "../errors.js";
 import { checkOptions, checkTensor } from "../ops/common.js";
 import { Tensor } from "../tensor.js";
+import { elementwiseThreaded, f32Bits } from "../threads/parallel.js";
 
 /** A trainable parameter: its values and the gradient the backward pass accumulated into. */
 export interface Param {
@@ -31,7 +33,8 @@ export function zeroGrads(params: readonly Param[]): void {
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
     checkTensor("zeroGrads", `params[${i}].grad`, p.grad);
-    p.grad.engine.kernels.fill_f32(p.grad.ptr, 0, p.grad.size);
+    const g = p.grad, e = g.engine;
+    if (!elementwiseThreaded(e, "fill_f32_bits", g.size, (o, n) => [g.ptr + o, 0, n])) e.kernels.fill_f32(g.ptr, 0, g.size);
   }
 }
 
@@ -143,11 +146,15 @@ export class SGD extends StatefulOptimizer<{ tensors: Tensor[] }> {
   }
 
   protected update(p: Param, s: { tensors: Tensor[] }): void {
-    const k = p.value.engine.kernels;
+    const e = p.value.engine, k = e.kernels, w = p.value.ptr, g = p.grad.ptr, n = p.value.size;
+    const [lr, wd] = [f32Bits(this.lr), f32Bits(this.weightDecay)];
     if (this.momentum === 0) {
-      k.sgd_f32_update(p.value.ptr, p.grad.ptr, this.lr, this.weightDecay, p.value.size);
+      if (elementwiseThreaded(e, "sgd_f32_update_bits", n, (o, count) => [w + o, g + o, lr, wd, count])) return;
+      k.sgd_f32_update(w, g, this.lr, this.weightDecay, n);
     } else {
-      k.sgd_momentum_f32_update(p.value.ptr, s.tensors[0]!.ptr, p.grad.ptr, this.lr, this.momentum, this.weightDecay, this.nesterov ? 1 : 0, p.value.size);
+      const v = s.tensors[0]!.ptr, nesterov = this.nesterov ? 1 : 0, momentum = f32Bits(this.momentum);
+      if (elementwiseThreaded(e, "sgd_momentum_f32_update_bits", n, (o, count) => [w + o, v + o, g + o, lr, momentum, wd, nesterov, count])) return;
+      k.sgd_momentum_f32_update(w, v, g, this.lr, this.momentum, this.weightDecay, nesterov, n);
     }
   }
 }
@@ -208,6 +215,9 @@ export class Adam extends StatefulOptimizer<AdamState> {
     const [m, v] = s.tensors as [Tensor, Tensor];
     const l2 = this.decoupled ? 0 : this.weightDecay;
     const dec = this.decoupled ? this.weightDecay : 0;
-    p.value.engine.kernels.adam_f32_update(p.value.ptr, m.ptr, v.ptr, p.grad.ptr, this.lr, this.beta1, this.beta2, this.eps, c1, c2, l2, dec, p.value.size);
+    const e = p.value.engine, w = p.value.ptr, g = p.grad.ptr, n = p.value.size;
+    const floats = [this.lr, this.beta1, this.beta2, this.eps, c1, c2, l2, dec];
+    if (elementwiseThreaded(e, "adam_f32_update_bits", n, (o, count) => [w + o, m.ptr + o, v.ptr + o, g + o, ...floats.map(f32Bits), count])) return;
+    e.kernels.adam_f32_update(w, m.ptr, v.ptr, g, this.lr, this.beta1, this.beta2, this.eps, c1, c2, l2, dec, n);
   }
 }
