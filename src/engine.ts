@@ -14,7 +14,7 @@ export interface InitOptions {
    */
   build?: "auto" | BuildName;
   /**
-   * Threads for conv2d and gemm (default 1). With n > 1 the engine runs the threads build (SIMD)
+   * Threads for conv2d, gemm, pooling forwards and optimizer updates (default 1). With n > 1 the engine runs the threads build (SIMD)
    * over a shared memory and starts n - 1 workers; where that is impossible (no
    * SharedArrayBuffer, no cross-origin isolation, a browser main thread) it runs one thread and
    * says why in `engine.threadsReason`.
