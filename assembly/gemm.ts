@@ -332,6 +332,41 @@ function gemv_rows(y: usize, x: usize, w: usize, k: i32, n: i32, ld: i32, acc: b
 }
 
 /**
+ * This instance's scratch for one packed strip of R (KC rows x 12 floats, 16-byte aligned), or 0
+ * (no packing). Set by the host per wasm instance (gemm_set_strip_scratch): each worker's instance
+ * has its own (a mutable global is per instance, the shared memory is not).
+ */
+let stripScratch: usize = 0;
+
+/** Bytes of the strip scratch an instance needs. */
+export function gemm_strip_scratch_bytes(): i32 {
+  return KC * 12 * 4;
+}
+
+/** Sets this instance's strip scratch (0: none). The host calls it once per instance. */
+export function gemm_set_strip_scratch(p: usize): void {
+  stripScratch = p;
+}
+
+/**
+ * Whether panel copies R's column strips to the scratch first: when R's rows are a multiple of
+ * 2 KB apart, a strip's rows (one cache line each) all fall in the same few L1 sets and evict each
+ * other between the row tiles that reuse them. 64 x 1024 x 256: 22 GFLOP/s on R's rows, 39 with
+ * rows 16 floats further apart; the same for 512, 1536, 2048 and 4096 columns (Zen 2). Packed
+ * (relaxed build): 64 x 1024 x 256 21 -> 33, 48 x 1024 x 512 23 -> 35, 24 x 4096 x 1024 19 -> 27,
+ * 96 x 512 x 512 30 -> 39; under 24 rows the copy does not pay (16 x 2048 x 512 even, 8 x 4096 x
+ * 4096, streamed from memory, 11 -> 9). Not either when L is transposed with its k steps 2 KB
+ * apart too (a pointwise conv's filter gradient, 49 x 512 ^T . 49 x 2048: 4.1 -> 4.7 ms packed).
+ */
+// @ts-ignore: decorator
+@inline function packStrips(ldrb: usize, lpsb: usize, rows: i32, cols: i32): bool {
+  return ASC_FEATURE_SIMD && stripScratch != 0 && (ldrb & 2047) == 0 && rows >= 24 && cols >= 8 && !(lpsb > 4 && (lpsb & 2047) == 0);
+}
+
+/** Rows of L a packed strip serves before the next strip is copied: L's block (MC x KC floats) stays in L2. */
+const MC: i32 = 96;
+
+/**
  * T (rows x cols) (+)= L (rows x k) . R (k x cols). L element (r, p) at l + 4*(r*lrs + p*lps);
  * R row-major with row stride ldr (elements). T element (r, s) is C[r, s] (row stride ldc), or
  * C[s, r] when tout. Per k-block, the first cols12(cols) columns go in 3 x 12 register tiles
@@ -348,6 +383,10 @@ function panel(
   const lpsb = <usize>lps << 2;
   const ldrb = <usize>ldr << 2;
   const wide = ASC_FEATURE_RELAXED_SIMD && rows >= 3 ? cols12(cols) : 0;
+  if (packStrips(ldrb, lpsb, rows, cols)) {
+    panelPacked(c, rstep, sstep, tout, l, lrsb, lpsb, r, ldrb, rows, cols, k, accumulate, wide);
+    return;
+  }
   for (let p0 = 0; p0 < k; p0 += KC) {
     const kc = min(KC, k - p0);
     const acc = accumulate || p0 > 0;
@@ -368,6 +407,58 @@ function panel(
       panelBlock(ci + <usize>wide * sstep, rstep, sstep, tout, li, lrsb, lpsb, rblock + (<usize>wide << 2), ldrb, rb, cols - wide, kc, acc);
     }
   }
+}
+
+/**
+ * panel (arguments in bytes) with R's strips copied to this instance's scratch: per k-block, per
+ * MC rows, per strip (12 columns in the 3 x 12 tiles' part, then 8, the last narrower) the strip
+ * is packed (its rows 48 or 32 bytes apart) and every row of the block passes over it in L1. The
+ * tiles and the columns each takes are panel's, so are the bits.
+ */
+function panelPacked(
+  c: usize, rstep: usize, sstep: usize, tout: bool, l: usize, lrsb: usize, lpsb: usize, r: usize, ldrb: usize,
+  rows: i32, cols: i32, k: i32, accumulate: bool, wide: i32,
+): void {
+  const scratch = stripScratch;
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const kc = min(KC, k - p0);
+    const acc = accumulate || p0 > 0;
+    const lblock = l + <usize>p0 * lpsb;
+    const rblock = r + <usize>p0 * ldrb;
+    for (let i0 = 0; i0 < rows; i0 += MC) {
+      const rb = min(MC, rows - i0);
+      const ci = c + <usize>i0 * rstep;
+      const li = lblock + <usize>i0 * lrsb;
+      for (let j = 0; j < cols; ) {
+        const w = j < wide ? 12 : min(8, cols - j);
+        const wb = <usize>w << 2;
+        packStrip(scratch, rblock + (<usize>j << 2), ldrb, kc, w);
+        const cj = ci + <usize>j * sstep;
+        if (j < wide) {
+          const rb3 = rb - rb % 3;
+          tiles3x12(cj, rstep, sstep, tout, li, lrsb, lpsb, scratch, wb, rb3, 12, kc, acc);
+          panelBlock(cj + <usize>rb3 * rstep, rstep, sstep, tout, li + <usize>rb3 * lrsb, lrsb, lpsb, scratch, wb, rb - rb3, 12, kc, acc);
+        } else {
+          panelBlock(cj, rstep, sstep, tout, li, lrsb, lpsb, scratch, wb, rb, w, kc, acc);
+        }
+        j += w;
+      }
+    }
+  }
+}
+
+/** dst (kc rows of w <= 12 floats, contiguous) = the w-column strip of R at src (rows ldrb bytes apart). */
+function packStrip(dst: usize, src: usize, ldrb: usize, kc: i32, w: i32): void {
+  const wb = <usize>w << 2;
+  if (ASC_FEATURE_SIMD && (w == 12 || w == 8)) {
+    for (let p = 0; p < kc; p++, src += ldrb, dst += wb) {
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+      if (w == 12) v128.store(dst, v128.load(src, 32), 32);
+    }
+    return;
+  }
+  for (let p = 0; p < kc; p++, src += ldrb, dst += wb) memory.copy(dst, src, wb);
 }
 
 /**

@@ -25,6 +25,11 @@ const TRIPLES: [number, number, number][] = [
   [25, 28, 300],
   [27, 1037, 9],
   [7, 11, 1100],
+  // R's rows a multiple of 2 KB apart with 24+ rows: panel packs its strips (assembly/gemm.ts,
+  // packStrips); with both transposed, C^T = B . A has A (k x 512) as R
+  [25, 512, 300],
+  [100, 1024, 17],
+  [512, 30, 40],
 ];
 const TRANSPOSES: [boolean, boolean][] = [
   [false, false],
@@ -84,6 +89,26 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
       });
     },
   );
+
+  it("gemm_f32_strided packs the strips of B rows 2 KB apart: any width, rows and k match the reference", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const ldb = 512;
+      for (const [m, n, k] of [[24, 13, 5], [25, 20, 300], [26, 37, 257], [100, 8, 64], [51, 512, 33]] as const) {
+        const seed = m * 7 + n * 3 + k;
+        const av = uniform(m * k, seed), bv = uniform(k * ldb, seed + 1), cv = uniform(m * n, seed + 2);
+        const a = e.tensor([m, k], av), b = e.tensor([k, ldb], bv), c = e.tensor([m, n], cv);
+        const bDense = Float32Array.from({ length: k * n }, (_, i) => bv[Math.floor(i / n) * ldb + (i % n)]!);
+        for (const accumulate of [false, true]) {
+          c.set(cv);
+          e.kernels.gemm_f32_strided(c.ptr, n, a.ptr, k, b.ptr, ldb, m, n, k, 0, 0, accumulate ? 1 : 0, 0, n);
+          const expected = matmulRef(av, bDense, m, n, k, false, false);
+          if (accumulate) expected.forEach((v, i) => (expected[i] = v + cv[i]!));
+          expectClose(c.data, expected, { ...tol(k), label: `m=${m} n=${n} k=${k} accumulate=${accumulate}` });
+        }
+      }
+    });
+  });
 
   it("gemm_f32 with k = 0 zeroes C, or leaves it when accumulating", async () => {
     const e = await engineFor(build);

@@ -279,7 +279,9 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       const yp = dense(x, packed, b);
       const y1 = dense(e.tensor([1, 45], uniform(45, 35)), packed);
       packed.dispose();
-      return [y, g.dx, g.dw, g.db!, yp, y1];
+      // 512 outputs: w's rows 2 KB apart, parts of 24+ rows pack their strips in their own scratch
+      const wide = dense(e.tensor([600, 45], uniform(600 * 45, 36)), e.tensor([45, 512], uniform(45 * 512, 37)));
+      return [y, g.dx, g.dw, g.db!, yp, y1, wide];
     });
     expectBitwise(single, threaded, "dense");
   });

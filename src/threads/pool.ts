@@ -6,7 +6,7 @@
 import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";
 import {
-  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, MAX_PARTS, NARGS, NEXT, PART_WORDS, PARTS_AT, QKERNEL, QUEUE_WORDS, RUN_QUEUE, SEQ,
+  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, MAX_PARTS, NARGS, NEXT, PART_WORDS, PARTS_AT, QKERNEL, QUEUE_WORDS, RUN_QUEUE, SCRATCH, SEQ,
   SLOT, spinUntil, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type ThreadedKernel, type WorkerInit,
 } from "./protocol.js";
 
@@ -176,6 +176,11 @@ export class ThreadPool {
       throw err;
     }
     return pool;
+  }
+
+  /** Gives each worker's instance its GEMM strip scratch (see protocol.ts, SCRATCH): `alloc()` once per worker. */
+  setStripScratch(alloc: () => number): void {
+    for (let slot = 0; slot < this.size - 1; slot++) Atomics.store(this.ctrl, slot * SLOT + SCRATCH, alloc());
   }
 
   /** Live workers (0 after dispose or a failure). */

@@ -9,8 +9,11 @@
 
 /** Words per worker slot. */
 export const SLOT = 32;
-/** Slot fields (word offsets). */
-export const SEQ = 0, DONE = 1, STATUS = 2, KERNEL = 3, NARGS = 4, STATE = 5, ARGS = 8;
+/**
+ * Slot fields (word offsets). SCRATCH: the worker instance's GEMM strip scratch (a heap address the
+ * engine allocates; the worker passes it to gemm_set_strip_scratch before its next parts).
+ */
+export const SEQ = 0, DONE = 1, STATUS = 2, KERNEL = 3, NARGS = 4, STATE = 5, SCRATCH = 6, ARGS = 8;
 /** Most arguments a threaded kernel call may take. */
 export const MAX_ARGS = SLOT - ARGS;
 /** KERNEL value that tells a worker to leave its loop. */

@@ -8,7 +8,7 @@
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
 import {
-  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, SEQ, SLOT, spinUntil, STATE, STATUS, STOP,
+  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, SCRATCH, SEQ, SLOT, spinUntil, STATE, STATUS, STOP,
   TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit,
 } from "./protocol.js";
 
@@ -23,12 +23,14 @@ type KernelFn = (...args: number[]) => void;
 __simdnetPort.on("message", (data) => {
   const init = data as WorkerInit;
   let kernels: KernelFn[];
+  let setStripScratch: KernelFn;
   try {
     // Instantiating re-runs the module's active data segments: constant tables below heap_base,
     // rewritten with the bytes they already hold. The kernels keep no mutable static data.
     const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
     const exports = instance.exports as unknown as Record<string, KernelFn>;
     kernels = THREADED_KERNELS.map((name) => exports[name]!);
+    setStripScratch = exports.gemm_set_strip_scratch!;
   } catch (err) {
     __simdnetPort.postMessage({ error: String((err as Error)?.message ?? err) });
     return;
@@ -39,6 +41,7 @@ __simdnetPort.on("message", (data) => {
   const base = init.slot * SLOT;
   let seen = 0;
   let stopped = false;
+  let scratch = 0; // the strip scratch this instance has been given
   try {
     for (;;) {
       // the next call: polled for a while, then slept for
@@ -62,6 +65,8 @@ __simdnetPort.on("message", (data) => {
       // otherwise RUN_QUEUE: this call's parts wait in the queue
       let status = OK;
       try {
+        const given = Atomics.load(ctrl, base + SCRATCH);
+        if (given !== scratch) setStripScratch(given), (scratch = given);
         runQueue(kernels, queue);
       } catch {
         status = FAILED;
