@@ -338,9 +338,9 @@ function gemv_rows(y: usize, x: usize, w: usize, k: i32, n: i32, ld: i32, acc: b
  */
 let stripScratch: usize = 0;
 
-/** Bytes of the strip scratch an instance needs. */
+/** Bytes of the strip scratch an instance needs (0 in the scalar build, which never packs). */
 export function gemm_strip_scratch_bytes(): i32 {
-  return KC * 12 * 4;
+  return ASC_FEATURE_SIMD ? KC * 12 * 4 : 0;
 }
 
 /** Sets this instance's strip scratch (0: none). The host calls it once per instance. */

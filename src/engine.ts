@@ -88,10 +88,14 @@ export class Engine {
     for (let t = 0; t < (pool?.size ?? 1); t++) blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block"));
     this.blocks = blocks;
     this.paramBlock = blocks[0]!;
-    // the GEMM's strip scratch, one per wasm instance (assembly/gemm.ts, gemm_set_strip_scratch)
-    const stripScratch = () => this.heap.alloc(kernels.gemm_strip_scratch_bytes(), "the GEMM strip scratch");
-    kernels.gemm_set_strip_scratch(stripScratch());
-    pool?.setStripScratch(stripScratch);
+    // the GEMM's strip scratch, one per wasm instance (assembly/gemm.ts, gemm_set_strip_scratch;
+    // none in the scalar build)
+    const scratchBytes = kernels.gemm_strip_scratch_bytes();
+    if (scratchBytes > 0) {
+      const stripScratch = () => this.heap.alloc(scratchBytes, "the GEMM strip scratch");
+      kernels.gemm_set_strip_scratch(stripScratch());
+      pool?.setStripScratch(stripScratch);
+    }
   }
 
   /**
