@@ -14,6 +14,7 @@ import {
   SimdnetError,
 } from "../src/index.js";
 import { IM2COL_BACKWARD_FILTER, IM2COL_BACKWARD_INPUT, IM2COL_FORWARD, im2colPolicy, useIm2col } from "../src/ops/conv2d_im2col.js";
+import { groupSlicesPolicy } from "../src/ops/conv2d.js";
 import { tinyConvPolicy } from "../src/ops/conv2d_tiny.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
@@ -56,6 +57,10 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "dilation [2,1] stride 2", x: [2, 11, 10, 3], w: [3, 2, 3, 8], options: { dilations: [2, 1], strides: 2, pads: [1, 0, 0, 1] }, ref: p([2, 2], [1, 0, 0, 1], [2, 1]) },
   { name: "groups 2", x: [2, 6, 9, 8], w: [3, 3, 4, 10], options: { groups: 2, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
   { name: "groups 2, 8 channels each, stride 2", x: [2, 7, 13, 16], w: [3, 3, 8, 16], options: { groups: 2, pads: 1, strides: 2 }, ref: p([2, 2], [1, 1, 1, 1], [1, 1], 2) },
+  // 2-4 groups of 32+ channels: one one-group conv per group on copies of its slices when dispatched by shape
+  { name: "groups 2, 32 channels each (group slices)", x: [2, 6, 7, 64], w: [3, 3, 32, 64], options: { groups: 2, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
+  { name: "groups 2, 5x5 pads [2,1,2,0], 36 outputs each (group slices)", x: [1, 9, 8, 64], w: [5, 5, 32, 72], options: { groups: 2, pads: [2, 1, 2, 0] }, ref: p([1, 1], [2, 1, 2, 0], [1, 1], 2) },
+  { name: "groups 3 stride 2 (group slices)", x: [2, 9, 9, 96], w: [3, 3, 32, 96], options: { groups: 3, strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1], [1, 1], 3) },
   { name: "groups 3, 3 channels each", x: [1, 5, 6, 9], w: [2, 2, 3, 12], options: { groups: 3 }, ref: p([1, 1], [0, 0, 0, 0], [1, 1], 3) },
   { name: "depthwise C=9", x: [2, 7, 9, 9], w: [3, 3, 1, 9], options: { groups: 9, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 9) },
   { name: "depthwise C=17 stride 2 dilation 2", x: [2, 9, 10, 17], w: [3, 3, 1, 17], options: { groups: 17, pads: [2, 1, 1, 2], strides: 2, dilations: 2 }, ref: p([2, 2], [2, 1, 1, 2], [2, 2], 17) },
@@ -188,12 +193,13 @@ const PATHS: [string, () => void][] = [
   ["direct kernels", () => { winogradPolicy.mode = "never"; im2colPolicy.mode = "never"; tinyConvPolicy.mode = "never"; }],
   ["im2col", () => { im2colPolicy.mode = "always"; tinyConvPolicy.mode = "never"; }],
   ["tiny-image GEMMs (every eligible conv)", () => { tinyConvPolicy.mode = "always"; }],
+  ["group slices (every grouped conv that is not depthwise)", () => { groupSlicesPolicy.mode = "always"; }],
 ];
 
 describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   describe.each(PATHS)("%s", (_path, setPolicies) => {
     beforeEach(setPolicies);
-    afterEach(() => { winogradPolicy.mode = "auto"; im2colPolicy.mode = "auto"; tinyConvPolicy.mode = "auto"; });
+    afterEach(() => { winogradPolicy.mode = "auto"; im2colPolicy.mode = "auto"; tinyConvPolicy.mode = "auto"; groupSlicesPolicy.mode = "auto"; });
 
     it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
       const e = await engineFor(build);
@@ -240,6 +246,10 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
 
   it("dx and dw of a tiny 2x2 image's conv (per-pixel GEMMs) match finite differences", async () => {
     expectConvGradientsMatchFiniteDifferences(await engineFor(build), [3, 2, 2, 9], [3, 3, 9, 10], { pads: 1 }, 8);
+  });
+
+  it("dx and dw of a 2-group conv with 32 channels a group (group slices) match finite differences", async () => {
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [1, 4, 5, 64], [3, 3, 32, 64], { groups: 2, pads: 1 }, 9);
   });
 
   it("depthwise dx and dw match finite differences (dilation 2)", async () => {

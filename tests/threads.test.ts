@@ -75,6 +75,7 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   { name: "5x3 dilation [2,1]", x: [1, 13, 8, 9], w: [5, 3, 9, 19], options: { dilations: [2, 1], pads: 2 } },
   { name: "groups 2", x: [2, 6, 9, 8], w: [3, 3, 4, 10], options: { groups: 2, pads: 1 } },
   { name: "groups 3 stride 2", x: [2, 7, 6, 9], w: [2, 2, 3, 12], options: { groups: 3, strides: 2 } },
+  { name: "groups 2, 32 channels each (group slices)", x: [2, 9, 11, 64], w: [3, 3, 32, 48], options: { groups: 2, pads: 1 } },
   { name: "depthwise C=21", x: [2, 7, 9, 21], w: [3, 3, 1, 21], options: { groups: 21, pads: 1 } },
   { name: "depthwise multiplier 2", x: [1, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 } },
   { name: "depthwise 3x3 C=8, tiles (dx gathered)", x: [2, 6, 21, 8], w: [3, 3, 1, 8], options: { groups: 8, pads: 1 } },
