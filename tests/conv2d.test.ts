@@ -400,6 +400,38 @@ describe("conv2d without room for a workspace", () => {
   });
 });
 
+describe("grouped convs without room for their slices", () => {
+  it("run the direct kernel instead (results within rounding of the sliced ones)", async () => {
+    // 2 groups of 64 channels, batch 4 of 20x20: a group's slices take 0.95 MB, y, dx 0.8 MB each;
+    // 1.5 MB left over hold an output and the direct kernels' workspace (w repacked: 0.3 MB) only
+    const e = await init({ build: "threads" });
+    try {
+      const opts: Conv2dOptions = { groups: 2, pads: 1 };
+      const x = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 71)), w = e.tensor([3, 3, 64, 128], uniform(9 * 64 * 128, 72));
+      const dy = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 73));
+      const passes = () => {
+        const y = conv2d(x, w, null, opts);
+        const yv = Float32Array.from(y.data);
+        y.dispose();
+        const r = conv2dBackward(dy, x, w, opts, {}, false);
+        const out = [yv, Float32Array.from(r.dx.data), Float32Array.from(r.dw.data)];
+        r.dx.dispose();
+        r.dw.dispose();
+        return out;
+      };
+      const sliced = passes();
+      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 1.5 * 2 ** 18], "f32", "filler");
+      const slicesAndOutput = 4 * 400 * 64 * 2 + 9 * 64 * 64 + 4 * 400 * 128;
+      expect(() => e.empty([slicesAndOutput], "f32", "a group's slices and an output"), "no room for the slices").toThrow("out of memory");
+      const direct = passes();
+      filler.dispose();
+      for (let i = 0; i < 3; i++) expectClose(direct[i]!, sliced[i]!, { ...TOL, label: ["y", "dx", "dw"][i] });
+    } finally {
+      e.dispose();
+    }
+  });
+});
+
 describe("im2col dispatch", () => {
   afterEach(() => void (im2colPolicy.mode = "auto"));
   const conv = (c: number, oc: number, ow: number, s = 1) => ({ n: 1, c, oh: ow, ow, oc, kh: 3, kw: 3, sh: s, sw: s, groups: 1 });
