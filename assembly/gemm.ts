@@ -1,6 +1,8 @@
 // Matrix products: GEMM (fully connected layers, matmul, ONNX Gemm) and its helpers.
 // Every matrix is row-major f32; pointers are byte addresses (4-byte aligned, 16 recommended).
-// No kernel here allocates or needs a workspace: each transpose case has its own loop order.
+// No kernel here allocates or needs a workspace from the caller: each transpose case has its own
+// loop order, and panel's packed strips go to a small scratch each wasm instance is given once
+// (gemm_set_strip_scratch).
 //
 // Paths of gemm_f32 (after normalising: a 1-row A or a 1-column B is a plain vector, so its
 // transpose flag does not matter):
@@ -12,7 +14,8 @@
 //                                        3 x 3 first in the relaxed build
 //   both transposed                   -> panel on C^T = B . A with a transposed store
 // k is cut into blocks of KC (DOTS_KC for dots) so the reused panel of the right-hand operand stays
-// in cache.
+// in cache; panel copies B's column strips to the scratch first when B's rows are a multiple of
+// 2 KB apart (packStrips). gemm_f32_strided takes the same paths with explicit row strides.
 
 import { madd } from "./simd";
 
@@ -83,9 +86,10 @@ export function gemm_f32_block(
 
 /**
  * Columns [j0, j1) of C (m x n, row stride ldc) (+)= op(A) . op(B) with explicit row strides
- * (elements): A is m x k with row stride lda (trans_a != 0: A is k x m, op(A) = A^T); B is k x n with
- * row stride ldb (trans_b != 0: B is n x k, op(B) = B^T, dot products along rows; not with trans_a). Submatrices of NHWC tensors (a pixel's channels across a batch) are operands
- * as they lie: src/ops/conv2d_tiny.ts runs the convs of tiny images on it. Any column split gives
+ * (elements): A is m x k with row stride lda (trans_a != 0: A is k x m, op(A) = A^T); B is k x n
+ * with row stride ldb (trans_b != 0: B is n x k, op(B) = B^T, dot products along rows; trans_a is
+ * then ignored). Submatrices of NHWC tensors (a pixel's channels across a batch) are operands as
+ * they lie: src/ops/conv2d_tiny.ts runs the convs of tiny images on it. Any column split gives
  * the bits of one whole call at multiples of 8. C must not overlap A or B; k <= 0 zeroes C's columns
  * (or leaves them when accumulating).
  */
@@ -725,8 +729,8 @@ function panelBlock(
 }
 
 /**
- * C (m x n, row stride ldce elements) (+)= A (m x k) . B^T with B stored n x k: every C[i, j] is a
- * dot product of two contiguous rows. Tile: 2 rows of A x 4 rows of B, 8 v128 accumulators along k;
+ * C (m x n, row stride ldce elements) (+)= A (m x k) . B^T with B stored n x k, the rows of A and B
+ * ldae and ldbe elements apart: every C[i, j] is a dot product of two contiguous rows. Tile: 2 rows of A x 4 rows of B, 8 v128 accumulators along k;
  * in the relaxed build 3 x 3 first (dots3). Every tile sums an element the same way (lanes over p,
  * hsum4's pairing, then the scalar p tail), so its bits do not depend on the tile.
  */

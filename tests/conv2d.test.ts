@@ -12,6 +12,7 @@ import {
   type Engine,
   init,
   SimdnetError,
+  type Tensor,
 } from "../src/index.js";
 import { IM2COL_BACKWARD_FILTER, IM2COL_BACKWARD_INPUT, IM2COL_FORWARD, im2colPolicy, useIm2col } from "../src/ops/conv2d_im2col.js";
 import { groupSlicesPolicy } from "../src/ops/conv2d.js";
@@ -344,6 +345,18 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   });
 });
 
+/** conv2d's y and conv2dBackward's dx and dw (no bias), each copied out and its tensor freed. */
+function allPasses(x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions): Float32Array[] {
+  const y = conv2d(x, w, null, opts);
+  const yv = Float32Array.from(y.data);
+  y.dispose();
+  const r = conv2dBackward(dy, x, w, opts, {}, false);
+  const out = [yv, Float32Array.from(r.dx.data), Float32Array.from(r.dw.data)];
+  r.dx.dispose();
+  r.dw.dispose();
+  return out;
+}
+
 describe("conv2d without room for a workspace", () => {
   it("runs the general kernel (same bits) instead of failing", async () => {
     // groups of fewer than 8 input channels pack a column of dy (OH*OW*8 floats: 1.25 MB here) per
@@ -378,16 +391,7 @@ describe("conv2d without room for a workspace", () => {
       const opts: Conv2dOptions = { strides: 2, pads: 1 };
       const x = e.tensor([16, 14, 14, 256], uniform(16 * 196 * 256, 61)), w = e.tensor([3, 3, 256, 64], uniform(9 * 256 * 64, 62));
       const dy = e.tensor([16, 7, 7, 64], uniform(16 * 49 * 64, 63));
-      const passes = () => {
-        const y = conv2d(x, w, null, opts);
-        const yv = Float32Array.from(y.data);
-        y.dispose();
-        const r = conv2dBackward(dy, x, w, opts, {}, false);
-        const out = [yv, Float32Array.from(r.dx.data), Float32Array.from(r.dw.data)];
-        r.dx.dispose();
-        r.dw.dispose();
-        return out;
-      };
+      const passes = () => allPasses(x, w, dy, opts);
       const withRoom = passes();
       const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 5 * 2 ** 18], "f32", "filler");
       expect(() => e.empty([784 * 2304], "f32", "an im2col matrix"), "no room for the matrix").toThrow("out of memory");
@@ -409,16 +413,7 @@ describe("grouped convs without room for their slices", () => {
       const opts: Conv2dOptions = { groups: 2, pads: 1 };
       const x = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 71)), w = e.tensor([3, 3, 64, 128], uniform(9 * 64 * 128, 72));
       const dy = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 73));
-      const passes = () => {
-        const y = conv2d(x, w, null, opts);
-        const yv = Float32Array.from(y.data);
-        y.dispose();
-        const r = conv2dBackward(dy, x, w, opts, {}, false);
-        const out = [yv, Float32Array.from(r.dx.data), Float32Array.from(r.dw.data)];
-        r.dx.dispose();
-        r.dw.dispose();
-        return out;
-      };
+      const passes = () => allPasses(x, w, dy, opts);
       const sliced = passes();
       const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 1.5 * 2 ** 18], "f32", "filler");
       const slicesAndOutput = 4 * 400 * 64 * 2 + 9 * 64 * 64 + 4 * 400 * 128;

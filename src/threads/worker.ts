@@ -26,7 +26,8 @@ __simdnetPort.on("message", (data) => {
   let setStripScratch: KernelFn;
   try {
     // Instantiating re-runs the module's active data segments: constant tables below heap_base,
-    // rewritten with the bytes they already hold. The kernels keep no mutable static data.
+    // rewritten with the bytes they already hold. The kernels keep no mutable static data (the
+    // one mutable global, the GEMM strip scratch's address, is per instance: see SCRATCH).
     const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
     const exports = instance.exports as unknown as Record<string, KernelFn>;
     kernels = THREADED_KERNELS.map((name) => exports[name]!);
@@ -66,7 +67,10 @@ __simdnetPort.on("message", (data) => {
       let status = OK;
       try {
         const given = Atomics.load(ctrl, base + SCRATCH);
-        if (given !== scratch) setStripScratch(given), (scratch = given);
+        if (given !== scratch) {
+          setStripScratch(given);
+          scratch = given;
+        }
         runQueue(kernels, queue);
       } catch {
         status = FAILED;
