@@ -16,9 +16,10 @@ const FLAG = "--experimental-wasm-relaxed-simd";
 const self = fileURLToPath(import.meta.url);
 if (!process.execArgv.includes(FLAG) && !process.env.SIMDNET_BENCH_CHILD) {
   // Re-spawn with the flag when this Node knows it (Node 20); otherwise go on (newer Node has it on).
+  // --expose-gc: collectGarbage() below.
   const known = spawnSync(process.execPath, [FLAG, "-e", "0"]).status === 0;
   if (known) {
-    const r = spawnSync(process.execPath, [FLAG, ...process.execArgv, self, ...process.argv.slice(2)], {
+    const r = spawnSync(process.execPath, [FLAG, "--expose-gc", ...process.execArgv, self, ...process.argv.slice(2)], {
       stdio: "inherit",
       env: { ...process.env, SIMDNET_BENCH_CHILD: "1" },
     });
@@ -146,8 +147,19 @@ function relDiff(a, ref) {
   return d / Math.max(m, 1e-30);
 }
 
+/**
+ * A full garbage collection between measurements (when the process runs with --expose-gc), so one
+ * case's dead buffers are not collected by V8's background threads on the second core during the
+ * next. scripts/bench-models.mjs showed it: after a 1.3 GB engine was dropped uncollected, VGG-16 on
+ * 2 threads ran no faster than on one; after a gc(), 1.4x faster. The threads figure here still
+ * varies from run to run on the shared 2-vCPU machines (1.1x to 1.9x seen in one hour, whatever
+ * case ran before): the second vCPU is not always a whole core.
+ */
+const collectGarbage = () => globalThis.gc?.();
+
 const records = [];
 for (const cs of cases) {
+  collectGarbage();
   const t0 = performance.now();
   const built = {};
   const cells = {};
@@ -248,6 +260,7 @@ for (const [lib, file, path] of sizeEntries) {
 
 // threads: the same engine with its 2-thread pool bypassed and used
 const { measureThreads } = await import("./threads.mjs");
+collectGarbage();
 const threads = filters.length === 0 || filters.some((f) => "threads".includes(f)) ? await measureThreads(nn, method) : null;
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const FLAG = "--experimental-wasm-relaxed-simd";
 if (!process.execArgv.includes(FLAG) && !process.env.BENCH_MODELS_CHILD) {
-  const r = spawnSync(process.execPath, [FLAG, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  const r = spawnSync(process.execPath, [FLAG, "--expose-gc", ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
     env: { ...process.env, BENCH_MODELS_CHILD: "1" },
   });
@@ -112,4 +112,7 @@ for (const threads of threadCounts) {
     dLogits.dispose();
   }
   e.dispose();
+  // the dropped engine's memory (1+ GB after AlexNet) otherwise keeps V8's background GC busy on
+  // one of two cores during the next thread count's steps: 2 threads then ran no faster than one
+  globalThis.gc?.();
 }

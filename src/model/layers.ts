@@ -20,6 +20,7 @@ import {
 } from "../ops/pool.js";
 import { softmax, softmaxBackward } from "../ops/softmax.js";
 import { type DType, type Shape, sizeOf, type Tensor } from "../tensor.js";
+import { gemmThreaded } from "../threads/parallel.js";
 import type { ActivationName, AnyNodeSpec, InitKind } from "./spec.js";
 
 /** A parameter a layer owns, named `<node>.<name>` in the model. Shapes do not depend on the batch. */
@@ -296,12 +297,14 @@ registerLayer({
     dense(c.x[0]!, c.params.weight!, c.params.bias ?? null, c.y);
   },
   backward(c) {
-    // Direct gemm calls so a frozen weight's dW (the largest product) is skipped entirely.
-    const x = c.x[0]!, w = c.params.weight!, k = c.engine.kernels;
+    // Separate gemm calls so a frozen weight's dW (the largest product) is skipped entirely; over
+    // the engine's threads like every other gemm (a direct kernel call here left VGG-16's
+    // classifier backward on one thread).
+    const x = c.x[0]!, w = c.params.weight!, e = c.engine;
     const rows = x.shape[0]!, inF = w.shape[0]!, outF = w.shape[1]!;
-    k.gemm_f32(c.dx[0]!.ptr, c.dy.ptr, w.ptr, rows, inF, outF, 0, 1, 1); // dx += dy . w^T
-    if (!c.frozen("weight")) k.gemm_f32(c.grads.weight!.ptr, x.ptr, c.dy.ptr, inF, outF, rows, 1, 0, 1); // dw += x^T . dy
-    if (c.params.bias && !c.frozen("bias")) k.bias_f32_backward(c.grads.bias!.ptr, c.dy.ptr, rows, outF);
+    gemmThreaded(e, c.dx[0]!.ptr, c.dy.ptr, w.ptr, rows, inF, outF, false, true, true); // dx += dy . w^T
+    if (!c.frozen("weight")) gemmThreaded(e, c.grads.weight!.ptr, x.ptr, c.dy.ptr, inF, outF, rows, true, false, true); // dw += x^T . dy
+    if (c.params.bias && !c.frozen("bias")) e.kernels.bias_f32_backward(c.grads.bias!.ptr, c.dy.ptr, rows, outF);
   },
 });
 
