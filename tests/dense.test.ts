@@ -256,6 +256,17 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
     });
   });
 
+  it("gemm with transA and 512 or 1024 rows of C (A copied transposed first) matches the reference", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      for (const [m, n, k] of [[512, 9, 7], [1024, 40, 33], [512, 30, 300]] as const) {
+        const av = uniform(k * m, m + n), bv = uniform(k * n, m + n + 1);
+        const y = gemm(e.tensor([k, m], av), e.tensor([k, n], bv), null, { transA: true });
+        expectClose(y.data, matmulRef(av, bv, m, n, k, true, false), { ...tol(k), label: `m=${m} n=${n} k=${k}` });
+      }
+    });
+  });
+
   it("gemm defaults to alpha = beta = 1 and works without c", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
