@@ -78,8 +78,11 @@ export function runWinograd(
     if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(g.c, partsFor(threads, 1), 16);
     else {
       const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
-      // two parts a thread (each has its own block workspace; see partsFor)
-      parts = splitRange(tiles, partsFor(threads, 2), block);
+      // two parts a thread (each has its own block workspace; see partsFor), cut at whole tile
+      // blocks; with fewer blocks than parts (small maps of wide layers: VGG-16's 4x4x512 at
+      // 32x32 input, batch 8, is one block of 32 tiles) one part a thread at multiples of 8 tiles.
+      // A tile's output depends on its own input patch alone, so any cut gives the same bits.
+      parts = tiles >= 2 * threads * block ? splitRange(tiles, partsFor(threads, 2), block) : splitRange(tiles, threads, 8);
     }
   }
   // u and each part's ws start on a cache line (64 bytes) of their own
