@@ -31,7 +31,7 @@ const value = (name, dflt) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 };
-const DEFAULT_MODELS = "lenet5:28:64,resnet18:32:16,vgg16:32:8,resnet50:64:4,alexnet:227:2,googlenet:96:2";
+const DEFAULT_MODELS = "lenet5:28:64,resnet18:32:16,vgg16:32:8,resnet50:64:4,alexnet:227:2,googlenet:96:2,segnet:64:2";
 const models = value("models", DEFAULT_MODELS).split(",").map((s) => {
   const [name, size, batch] = s.split(":");
   if (typeof nn[name] !== "function" || !(+size > 0) || !(+batch > 0)) throw new Error(`--models: bad entry '${s}' (name:inputSize:batch)`);
@@ -84,7 +84,10 @@ for (const threads of threadCounts) {
     model.plan(batch);
     const channels = spec.inputShape?.[2] ?? 3;
     const x = e.tensor([batch, size, size, channels], Float32Array.from({ length: batch * size * size * channels }, (_, i) => Math.sin(i)));
-    const dLogits = e.tensor([batch, 10], Float32Array.from({ length: batch * 10 }, (_, i) => (i % 10 === 3 ? -0.9 : 0.1) / batch));
+    // the output's shape ([batch, 10], or per pixel for SegNet) from one forward pass
+    const outShape = model.forward(x, { training: true }).shape;
+    const outSize = outShape.reduce((a, d) => a * d, 1);
+    const dLogits = e.tensor(outShape, Float32Array.from({ length: outSize }, (_, i) => (i % 10 === 3 ? -0.9 : 0.1) / batch));
     const optimizer = new nn.Adam({ lr: 1e-4 });
     const step = () => {
       model.forward(x, { training: true });
