@@ -110,7 +110,7 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
   const ws = tryEmpty(e, rowsMax * (g.c + g.oc), "conv2d tiny-image gathered rows");
   if (!ws) return false;
   try {
-    const heap = new Float32Array(e.memory.buffer);
+    const k = e.kernels;
     const xg = ws.ptr, dyg = ws.ptr + 4 * rowsMax * g.c;
     const dy = a, x = b;
     for (let ky = 0; ky < g.kh; ky++) {
@@ -122,11 +122,10 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
           for (let ox = 0; ox < g.ow; ox++) {
             const ix = ox + kx - g.pl;
             if (ix < 0 || ix >= g.w) continue;
-            for (let i = 0; i < g.n; i++, rows++) {
-              const xs = (x >> 2) + ((i * g.h + iy) * g.w + ix) * g.c, ds = (dy >> 2) + ((i * g.oh + oy) * g.ow + ox) * g.oc;
-              heap.copyWithin((xg >> 2) + rows * g.c, xs, xs + g.c);
-              heap.copyWithin((dyg >> 2) + rows * g.oc, ds, ds + g.oc);
-            }
+            // the batch's pixel (iy, ix) of x and (oy, ox) of dy: n rows each (concat's strided copy)
+            k.concat_f32_forward(xg + 4 * rows * g.c, x + 4 * (iy * g.w + ix) * g.c, g.n, g.c, g.c, g.h * g.w * g.c);
+            k.concat_f32_forward(dyg + 4 * rows * g.oc, dy + 4 * (oy * g.ow + ox) * g.oc, g.n, g.oc, g.oc, g.oh * g.ow * g.oc);
+            rows += g.n;
           }
         }
         // dw[ky, kx] (c x oc) += X^T . DY
