@@ -135,16 +135,21 @@ describe("Winograd dispatch", () => {
       expect(useWinograd(simd, { ...geometry(64, 64, 56), kh: 5, kw: 5 }, pass)).toBe(false);
       expect(useWinograd(simd, geometry(512, 512, 3), pass)).toBe(false); // 4 tiles: the filter transform dominates
     }
-    // 7x7 (16 tiles): forward and filter gradient yes, input gradient (which also flips the weights) no;
-    // a batch of 2 (32 tiles) yes
-    expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_FORWARD)).toBe(true);
-    expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_BACKWARD_FILTER)).toBe(true);
-    expect(useWinograd(simd, geometry(512, 512, 7), WINOGRAD_BACKWARD_INPUT)).toBe(false);
-    expect(useWinograd(simd, geometry(512, 512, 7, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    // 7x7 at 256 -> 256 (16 tiles): forward and filter gradient yes, input gradient (which also
+    // flips the weights) no; a batch of 2 (32 tiles) yes
+    expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_FORWARD)).toBe(true);
+    expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_BACKWARD_FILTER)).toBe(true);
+    expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_BACKWARD_INPUT)).toBe(false);
+    expect(useWinograd(simd, geometry(256, 256, 7, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    // 512 -> 512 (a 16 MB transformed filter): no pass under 40 tiles (batch 2 of 7x7: 32), all from 48
+    for (const pass of PASSES) {
+      expect(useWinograd(simd, geometry(512, 512, 7, 2), pass)).toBe(false);
+      expect(useWinograd(simd, geometry(512, 512, 7, 3), pass)).toBe(true);
+    }
     // images of 16 pixels or fewer (the direct kernels mostly read padding): input gradient from 8 tiles
-    expect(useWinograd(simd, geometry(512, 512, 2, 8), WINOGRAD_BACKWARD_INPUT)).toBe(true);
-    expect(useWinograd(simd, geometry(512, 512, 4, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
-    expect(useWinograd(simd, geometry(512, 512, 4, 1), WINOGRAD_BACKWARD_INPUT)).toBe(false);
+    expect(useWinograd(simd, geometry(256, 256, 2, 8), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    expect(useWinograd(simd, geometry(256, 256, 4, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    expect(useWinograd(simd, geometry(256, 256, 4, 1), WINOGRAD_BACKWARD_INPUT)).toBe(false);
     winogradPolicy.mode = "always";
     expect(useWinograd(simd, geometry(512, 512, 3), WINOGRAD_BACKWARD_INPUT)).toBe(true);
     winogradPolicy.mode = "never";

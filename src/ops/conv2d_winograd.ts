@@ -36,7 +36,15 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
   // backward_input with 8 or more tiles wins (a batch of 8 2x2x512: 2.6x, of 2 4x4x512: 1.3x).
   // Few channels leave the GEMMs too small (conv2d_small.ts is faster there).
   if (g.c < 8 || g.oc < 8) return false;
-  if (pass !== WINOGRAD_BACKWARD_INPUT) return g.n * Math.ceil(g.oh / 2) * Math.ceil(g.ow / 2) >= 8;
+  // Wide layers with few tiles: the transformed filter (16 * C * OC floats: 16 MB at 512 -> 512),
+  // written and read on every call, outweighs the multiplies it saves; im2col runs them faster.
+  // ms forward / input grad / filter grad, Winograd -> im2col: batch 1 7x7x512 (16 tiles) 9.1 / 12.3
+  // / 10.7 -> 7.6 / 6.1 / 6.4; batch 2 (32 tiles) 13.5 / 16.6 / 15.0 -> 14.2 / 11.9 / 12.1; batch 2
+  // 4x4x512 input grad 11.4 -> 4.4; batch 1 14x14x512 (49 tiles) stays: 21.9 / 24.0 / 22.0 vs
+  // 25.5 / 24.0 / 24.1. At 256 -> 256 (4 MB) Winograd keeps winning with 16 tiles.
+  const outTiles = g.n * Math.ceil(g.oh / 2) * Math.ceil(g.ow / 2);
+  if (g.c * g.oc >= 1 << 18 && outTiles < 40) return false;
+  if (pass !== WINOGRAD_BACKWARD_INPUT) return outTiles >= 8;
   const tiles = g.n * Math.ceil(g.h / 2) * Math.ceil(g.w / 2);
   return tiles >= 32 || (tiles >= 8 && g.h * g.w <= 16);
 }
