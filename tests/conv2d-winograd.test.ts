@@ -141,10 +141,12 @@ describe("Winograd dispatch", () => {
     expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_BACKWARD_FILTER)).toBe(true);
     expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_BACKWARD_INPUT)).toBe(false);
     expect(useWinograd(simd, geometry(256, 256, 7, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
-    // 512 -> 512 (a 16 MB transformed filter): no pass under 40 tiles (batch 2 of 7x7: 32), all from 48
+    // 512 -> 512 (a 16 MB transformed filter): only when 16 * (tiles + 50) < 9 * pixels: 7x7 maps
+    // from a batch of 6 (96 tiles, 294 pixels), not 4; 14x14 from batch 1 (49 tiles, 196 pixels)
     for (const pass of PASSES) {
-      expect(useWinograd(simd, geometry(512, 512, 7, 2), pass)).toBe(false);
-      expect(useWinograd(simd, geometry(512, 512, 7, 3), pass)).toBe(true);
+      expect(useWinograd(simd, geometry(512, 512, 7, 4), pass)).toBe(false);
+      expect(useWinograd(simd, geometry(512, 512, 7, 6), pass)).toBe(true);
+      expect(useWinograd(simd, geometry(512, 512, 14, 1), pass)).toBe(true);
     }
     // images of 16 pixels or fewer (the direct kernels mostly read padding): input gradient from 8 tiles
     expect(useWinograd(simd, geometry(256, 256, 2, 8), WINOGRAD_BACKWARD_INPUT)).toBe(true);

@@ -36,14 +36,16 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
   // backward_input with 8 or more tiles wins (a batch of 8 2x2x512: 2.6x, of 2 4x4x512: 1.3x).
   // Few channels leave the GEMMs too small (conv2d_small.ts is faster there).
   if (g.c < 8 || g.oc < 8) return false;
-  // Wide layers with few tiles: the transformed filter (16 * C * OC floats: 16 MB at 512 -> 512),
-  // written and read on every call, outweighs the multiplies it saves; im2col runs them faster.
-  // ms forward / input grad / filter grad, Winograd -> im2col: batch 1 7x7x512 (16 tiles) 9.1 / 12.3
-  // / 10.7 -> 7.6 / 6.1 / 6.4; batch 2 (32 tiles) 13.5 / 16.6 / 15.0 -> 14.2 / 11.9 / 12.1; batch 2
-  // 4x4x512 input grad 11.4 -> 4.4; batch 1 14x14x512 (49 tiles) stays: 21.9 / 24.0 / 22.0 vs
-  // 25.5 / 24.0 / 24.1. At 256 -> 256 (4 MB) Winograd keeps winning with 16 tiles.
+  // Wide layers (C * OC >= 512 * 512): the transformed filter (16 * C * OC floats, 16 MB), written
+  // and read on every call, costs about as much as 50 tiles' multiplies. Winograd runs 16 products
+  // per 2x2 tile, im2col 9 per output pixel (padding included), so Winograd only when
+  // 16 * (tiles + 50) < 9 * pixels. Measured, ms forward / input grad / filter grad, Winograd vs
+  // im2col: 7x7x512 batch 1 9.1 / 12.3 / 10.7 vs 7.6 / 6.1 / 6.4; batch 3 20.3 / 23.2 / 21.5 vs 18.4
+  // / 17.7 / 18.4; batch 4 25.4 / 27.6 / 25.8 vs 25.7 / 23.8 / 25.0; batch 6 35.8 / 38.6 / 36.1 vs
+  // 36.5 / 40.2 / 38.8; 14x14x512 batch 1 21.9 / 24.0 / 22.0 vs 25.5 / 24.0 / 24.1; 4x4x512 batch 2
+  // input grad 11.4 vs 4.4. At 256 -> 256 (4 MB, cached) Winograd wins even with 16 tiles.
   const outTiles = g.n * Math.ceil(g.oh / 2) * Math.ceil(g.ow / 2);
-  if (g.c * g.oc >= 1 << 18 && outTiles < 40) return false;
+  if (g.c * g.oc >= 1 << 18 && 16 * (outTiles + 50) >= 9 * g.n * g.oh * g.ow) return false;
   if (pass !== WINOGRAD_BACKWARD_INPUT) return outTiles >= 8;
   const tiles = g.n * Math.ceil(g.h / 2) * Math.ceil(g.w / 2);
   return tiles >= 32 || (tiles >= 8 && g.h * g.w <= 16);
