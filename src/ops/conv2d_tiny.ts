@@ -10,10 +10,11 @@
 // Filter gradient: per tap, the (pixel, image) rows of x and dy that meet through it are gathered
 // into two small matrices and dw[tap] += X^T . DY, one GEMM with k = those rows.
 // Against Winograd (its transformed filter is 16/9 of w, written every call, and a 2x2 image is
-// one tile) and im2col (5 of 9 taps are padding on 2x2 images): see useTinyConv.
+// one tile) and im2col (5 of 9 taps are padding on 2x2 images): see useTinyConv. A 1x1 image with
+// one tap inside never gets here: conv2d.ts's gemmTap runs it as one GEMM first.
 import type { Engine } from "../engine.js";
 import { splitRange } from "../threads/partition.js";
-import { partsFor, threadsFor } from "../threads/parallel.js";
+import { gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { tryEmpty } from "./common.js";
 
 /** The conv geometry fields these kernels read (src/ops/conv2d.ts's Geometry). */
@@ -64,11 +65,11 @@ function forwardByPixels(e: Engine, g: TinyGeometry, y: number, x: number, w: nu
         const iy = oy + ky - g.pt;
         if (iy < 0 || iy >= g.h || kxa >= kxb) continue;
         const xa = x + 4 * (iy * g.w + ox + kxa - g.pl) * g.c, wa = w + 4 * (ky * g.kw + kxa) * g.c * g.oc;
-        gemmStrided(e, yo, imageY, xa, imageX, wa, g.oc, g.n, g.oc, (kxb - kxa) * g.c, false, false, !first);
+        gemmStrided(e, yo, imageY, xa, imageX, wa, g.oc, g.n, g.oc, (kxb - kxa) * g.c, false, !first);
         first = false;
       }
       // a pixel no tap reaches: y = 0 (k = 0 zeroes it)
-      if (first) gemmStrided(e, yo, imageY, x, imageX, w, g.oc, g.n, g.oc, 0, false, false, false);
+      if (first) gemmStrided(e, yo, imageY, x, imageX, w, g.oc, g.n, g.oc, 0, false, false);
     }
   }
 }
@@ -97,7 +98,7 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
             if (ox < 0 || ox >= g.ow) continue;
             gemmStrided(
               e, dx + 4 * (iy * g.w + ix) * g.c, g.h * g.w * g.c, dy + 4 * (oy * g.ow + ox) * g.oc, g.oh * g.ow * g.oc,
-              w + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, g.n, g.c, g.oc, false, true, true,
+              w + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, g.n, g.c, g.oc, true, true,
             );
           }
         }
@@ -128,8 +129,8 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
             rows += g.n;
           }
         }
-        // dw[ky, kx] (c x oc) += X^T . DY
-        if (rows > 0) gemmStrided(e, out + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, xg, g.c, dyg, g.oc, g.c, g.oc, rows, true, false, true);
+        // dw[ky, kx] (c x oc) += X^T . DY: contiguous matrices, the plain threaded gemm
+        if (rows > 0) gemmThreaded(e, out + 4 * (ky * g.kw + kx) * g.c * g.oc, xg, dyg, g.c, g.oc, rows, true, false, true);
       }
     }
   } finally {
@@ -138,16 +139,19 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
   return true;
 }
 
-/** gemm_f32_strided over the engine's threads: C's columns split at multiples of 8 (the bits of one call). */
+/**
+ * C (+)= A . op(B) on gemm_f32_strided (row strides in floats; A never transposed here) over the
+ * engine's threads: C's columns split at multiples of 8 (the bits of one call).
+ */
 function gemmStrided(
   e: Engine, c: number, ldc: number, a: number, lda: number, b: number, ldb: number, m: number, n: number, k: number,
-  transA: boolean, transB: boolean, accumulate: boolean,
+  transB: boolean, accumulate: boolean,
 ): void {
-  const ta = transA ? 1 : 0, tb = transB ? 1 : 0, acc = accumulate ? 1 : 0;
+  const tb = transB ? 1 : 0, acc = accumulate ? 1 : 0;
   const t = threadsFor(e, m * n * Math.max(k, 1));
   if (t === 1 || n < 16) {
-    e.kernels.gemm_f32_strided(c, ldc, a, lda, b, ldb, m, n, k, ta, tb, acc, 0, n);
+    e.kernels.gemm_f32_strided(c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, 0, n);
     return;
   }
-  e.parallel("gemm_f32_strided", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, ta, tb, acc, j0, j1]));
+  e.parallel("gemm_f32_strided", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, j0, j1]));
 }

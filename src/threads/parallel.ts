@@ -34,32 +34,14 @@ export function gemmThreaded(
     // kernel, which beats gemm_f32's dot products there (3136 x 256 . (64 x 256)^T: 44 vs 28
     // GFLOP/s; they meet around k = 1024, and with few rows the panel re-reads a wide B: 64 rows
     // of im2col's 64 x 512 . (2304 x 512)^T ran 1.5x slower)
-    const bt = tryEmpty(e, n * k, "gemm transposed operand");
-    if (bt) {
-      try {
-        e.kernels.transpose_f32(bt.ptr, b, n, k);
-        gemmThreaded(e, c, a, bt.ptr, m, n, k, false, false, accumulate);
-      } finally {
-        bt.dispose();
-      }
-      return;
-    }
+    if (withTransposed(e, b, n, k, (bt) => gemmThreaded(e, c, a, bt, m, n, k, false, false, accumulate))) return;
   }
   if (transA && !transB && m % 512 === 0 && n >= 8 && k >= 4 && m * k <= TRANSPOSED_A_MAX_FLOATS) {
     // A^T . B with A's k steps a multiple of 2 KB apart (m = 512, 1024, 2048: filter gradients of
     // wide pointwise convs and dense layers): the 3 rows of a register tile share L1 sets for every
     // k and evict each other. A transposed once into a scratch makes it NN, the same arithmetic in
     // the same order: 1024 x 256 x 196 21 -> 39 GFLOP/s, 512 x 512 x 196 24 -> 38 (m = 256: even)
-    const at = tryEmpty(e, m * k, "gemm transposed operand");
-    if (at) {
-      try {
-        e.kernels.transpose_f32(at.ptr, a, k, m);
-        gemmThreaded(e, c, at.ptr, b, m, n, k, false, false, accumulate);
-      } finally {
-        at.dispose();
-      }
-      return;
-    }
+    if (withTransposed(e, a, k, m, (at) => gemmThreaded(e, c, at, b, m, n, k, false, false, accumulate))) return;
   }
   const t = threadsFor(e, m * n * Math.max(k, 1));
   const args = [c, a, b, m, n, k, transA ? 1 : 0, transB ? 1 : 0, accumulate ? 1 : 0];
@@ -72,6 +54,22 @@ export function gemmThreaded(
   } else {
     e.parallel("gemm_f32_block", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [...args, 0, m, j0, j1]));
   }
+}
+
+/**
+ * Runs `run` on a scratch copy of src (rows x cols) transposed, then frees it; false, having done
+ * nothing, when the heap has no room for the copy.
+ */
+function withTransposed(e: Engine, src: number, rows: number, cols: number, run: (transposed: number) => void): boolean {
+  const t = tryEmpty(e, rows * cols, "gemm transposed operand");
+  if (!t) return false;
+  try {
+    e.kernels.transpose_f32(t.ptr, src, rows, cols);
+    run(t.ptr);
+  } finally {
+    t.dispose();
+  }
+  return true;
 }
 
 /**
