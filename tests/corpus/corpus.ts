@@ -1,0 +1,208 @@
+// The real-model corpus's shared parts (tests/corpus.test.ts; reusable by benchmarks): the manifest's
+// types, seeded feeds of each model's shape, simdnet behind one small interface (the planned
+// runtime's InferenceSession when the package exports it, else importOnnx), onnxruntime-node as the
+// reference, and the comparison rule: every output within 1e-3 of its largest absolute value.
+import * as ort from "onnxruntime-node";
+import * as nn from "../../src/index.js";
+import { mulberry32 } from "../../src/random.js";
+
+export interface CorpusValueInfo {
+  name: string;
+  /** Element type as ONNX names it, lower case ("float", "int64", ...). */
+  type: string;
+  /** Declared dims: sizes, symbolic names, or null where the file gives neither. */
+  dims: (number | string | null)[];
+}
+
+/** A graph input and what the corpus feeds it: seeded uniform floats of `dims`, or one integer `value`. */
+export interface CorpusInput extends CorpusValueInfo {
+  feed: { dims: number[]; uniform?: [number, number]; value?: number };
+}
+
+export type CorpusStatus = "pass" | "error" | "mismatch";
+
+export interface CorpusModel {
+  id: string;
+  title: string;
+  task: string;
+  package: string;
+  version: string;
+  license: string;
+  modelLicense: string;
+  /** The file inside the package, or the chunks to join (a resources file and its key). */
+  path?: string;
+  chunks?: { resources: string; key: string };
+  /** "ci": run by npm test; "bench": too big or slow for it, benchmarks only. */
+  tier: "ci" | "bench";
+  size: number;
+  sha256: string;
+  irVersion: number;
+  opset: Record<string, number>;
+  producer: string;
+  inputs: CorpusInput[];
+  /** Declared outputs, with the shape onnxruntime-node gives for the corpus feeds. */
+  outputs: (CorpusValueInfo & { shape: number[] })[];
+  initializers: Record<string, number>;
+  nodes: number;
+  /** Operator histogram, nodes inside If/Loop bodies included. */
+  ops: Record<string, number>;
+  subgraphOps: Record<string, number>;
+  /** What simdnet does with the file today; the test fails when that changes either way. */
+  expect: CorpusStatus;
+  /** The first line of today's error (or mismatch), for the blocker list. */
+  error: string;
+}
+
+export interface CorpusResult {
+  id: string;
+  status: CorpusStatus;
+  error?: string;
+  /** The error's class name (a SimdnetError is a clear refusal; anything else is a crash). */
+  errorType?: string;
+  /** The entry point that ran the model. */
+  api: string;
+  build: string;
+  /** Worst output: max |simdnet - onnxruntime| / max |onnxruntime|. */
+  worst?: { output: string; relErr: number };
+  /** Milliseconds: simdnet import (+ plan), first and second run; onnxruntime-node session, first and second run. */
+  ms: { load?: number; run?: number; run2?: number; ortLoad?: number; ortRun?: number; ortRun2?: number };
+  date: string;
+}
+
+export const TOLERANCE = 1e-3;
+
+export interface Feed {
+  dims: number[];
+  data: Float32Array | BigInt64Array;
+  type: "float32" | "int64";
+}
+
+/** The model's feeds: input k (0-based) is uniform in its range from mulberry32(k + 1). */
+export function corpusFeeds(m: CorpusModel): Record<string, Feed> {
+  const feeds: Record<string, Feed> = {};
+  m.inputs.forEach((inp, k) => {
+    const { dims, uniform, value } = inp.feed;
+    if (value !== undefined) {
+      if (inp.type !== "int64") throw new Error(`${m.id}: input ${inp.name} is ${inp.type}; the corpus feeds integer values only to int64 inputs`);
+      feeds[inp.name] = { dims, data: BigInt64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => BigInt(value)), type: "int64" };
+      return;
+    }
+    if (inp.type !== "float") throw new Error(`${m.id}: input ${inp.name} is ${inp.type}; the corpus feeds uniform floats only to float inputs`);
+    const [lo, hi] = uniform ?? [-1, 1];
+    const r = mulberry32(k + 1);
+    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = lo + (hi - lo) * r();
+    feeds[inp.name] = { dims, data, type: "float32" };
+  });
+  return feeds;
+}
+
+export interface Outputs {
+  [name: string]: { dims: number[]; data: ArrayLike<number> };
+}
+
+export interface Runner {
+  api: string;
+  run(feeds: Record<string, Feed>): Promise<Outputs>;
+  release(): Promise<void>;
+}
+
+const ONNX_INT64 = 7;
+
+type SessionClass = {
+  create(b: Uint8Array, o: { engine: nn.Engine }): Promise<{ run(f: Record<string, Feed>): Promise<Outputs>; release(): Promise<void> }>;
+};
+const sessionClass = (): SessionClass | undefined => (nn as Record<string, unknown>).InferenceSession as SessionClass | undefined;
+
+/** The entry point simdnetRunner uses: "InferenceSession" once the package exports it, else "importOnnx". */
+export const simdnetApi = (): string => (sessionClass() ? "InferenceSession" : "importOnnx");
+
+/** The ONNX op types simdnet's entry point knows: the runtime's registry when exported, else importOnnx's table. */
+export function simdnetOps(): string[] {
+  const registered = (nn as Record<string, unknown>).registeredOps as (() => string[]) | undefined;
+  return registered ? registered() : Object.keys(nn.ONNX_OPS);
+}
+
+/**
+ * simdnet on `bytes`: nn.InferenceSession (the planned runtime) when the package exports it, else
+ * nn.importOnnx. Throws what simdnet throws when it cannot take the file.
+ */
+export async function simdnetRunner(engine: nn.Engine, bytes: Uint8Array): Promise<Runner> {
+  const Session = sessionClass();
+  if (Session) {
+    const s = await Session.create(bytes, { engine });
+    return { api: "InferenceSession", run: (feeds) => s.run(feeds), release: () => s.release() };
+  }
+  const m = nn.importOnnx(engine, bytes);
+  return {
+    api: "importOnnx",
+    run: async (feeds) => {
+      const f: Record<string, nn.OnnxFeed> = {};
+      for (const [name, v] of Object.entries(feeds)) {
+        f[name] = v.type === "int64" ? { dims: v.dims, data: Float64Array.from(v.data as BigInt64Array, Number), dataType: ONNX_INT64 } : { dims: v.dims, data: v.data as Float32Array };
+      }
+      return m.run(f) as Outputs;
+    },
+    release: async () => m.dispose(),
+  };
+}
+
+/** onnxruntime-node on one thread: the reference. */
+export async function ortRunner(bytes: Uint8Array): Promise<Runner> {
+  const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  return {
+    api: "onnxruntime-node",
+    run: async (feeds) => {
+      const f: Record<string, ort.Tensor> = {};
+      for (const [name, v] of Object.entries(feeds)) f[name] = new ort.Tensor(v.type, v.data, v.dims);
+      const out = await s.run(f);
+      const result: Outputs = {};
+      for (const [name, t] of Object.entries(out)) result[name] = { dims: [...t.dims], data: t.data as Float32Array };
+      return result;
+    },
+    release: () => s.release(),
+  };
+}
+
+/**
+ * Compares every reference output: same dims, and |got - want| <= TOLERANCE * max |want| element-wise
+ * (NaN fails). Returns the worst output and the first failure, if any.
+ */
+export function compareOutputs(got: Outputs, want: Outputs): { worst: { output: string; relErr: number }; failure?: string } {
+  let worst = { output: "", relErr: 0 };
+  let failure: string | undefined;
+  for (const [name, w] of Object.entries(want)) {
+    const g = got[name];
+    if (!g) {
+      failure ??= `output ${name} is missing`;
+      continue;
+    }
+    if (g.dims.length !== w.dims.length || g.dims.some((d, i) => d !== w.dims[i])) {
+      failure ??= `output ${name} has dims [${g.dims}], onnxruntime [${w.dims}]`;
+      continue;
+    }
+    let scale = 0;
+    for (let i = 0; i < w.data.length; i++) scale = Math.max(scale, Math.abs(Number(w.data[i])));
+    let err = 0;
+    let at = -1;
+    for (let i = 0; i < w.data.length; i++) {
+      const e = Math.abs(Number(g.data[i]) - Number(w.data[i]));
+      if (!(e <= err)) {
+        err = Number.isNaN(e) ? Infinity : e;
+        at = i;
+      }
+    }
+    const relErr = scale > 0 ? err / scale : err;
+    if (relErr >= worst.relErr) worst = { output: name, relErr };
+    if (!(relErr <= TOLERANCE)) {
+      failure ??= `output ${name} element ${at}: ${g.data[at]} vs onnxruntime ${w.data[at]} (max |error| / max |output| = ${relErr.toExponential(2)} > ${TOLERANCE})`;
+    }
+  }
+  return { worst, failure };
+}
+
+/** The first line of an error message, without the long per-node list beyond `max` characters. */
+export const firstLine = (err: unknown, max = 300): string => {
+  const s = (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+};
