@@ -13,7 +13,7 @@ const EPOCHS = Number(arg("epochs", 4));
 const BATCH = 32, SIZE = 16, CLASSES = 4, TRAIN = 2048, TEST = 512, LR = 0.05;
 const CLASS_NAMES = ["horizontal", "vertical", "diagonal", "square"];
 
-const mulberry32 = nn.mulberry32; // the package's seeded generator
+const mulberry32 = nn.seededRandom; // the package's seeded generator (mulberry32)
 
 /** n images [n,16,16,1] and labels, drawn from a seeded generator. */
 function makeShapes(n, seed) {

@@ -7,6 +7,7 @@ import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
 import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
 import { THREADS_MAX_PAGES, type ThreadedKernel } from "./threads/protocol.js";
 
+/** Options of `init()`: which wasm build, and how many threads. */
 export interface InitOptions {
   /**
    * Which wasm build to run: "auto" (default) picks relaxed, SIMD or scalar by feature detection
@@ -41,22 +42,26 @@ export interface InitOptions {
   threadTimeoutMs?: number;
 }
 
-/**
- * One wasm instance: its kernels, its linear memory and the heap that owns every byte of it.
- * Tensors belong to the engine that made them; ops check that all operands share one.
- */
 /** Bytes of the engine's kernel-parameter block (e.g. conv geometry: 16 i32). */
 export const PARAM_BLOCK_BYTES = 256;
 
+/**
+ * One wasm instance: its kernels, its linear memory and the heap that owns every byte of it.
+ * Tensors belong to the engine that made them; ops check that all operands share one.
+ * Made by `init()`.
+ */
 export class Engine {
+  /** @internal The allocator of the engine's linear memory. */
   readonly heap: Heap;
   /**
+   * @internal
    * Address of a small block that op wrappers fill with a kernel's parameters right before the
    * call (instead of long positional argument lists). Allocated once with the engine; never freed.
    * It is `paramBlocks[0]`, the calling thread's.
    */
   readonly paramBlock: number;
   /**
+   * @internal
    * Kernel-parameter blocks, one per part of a threaded call (part p reads paramBlockFor(p)): one
    * per thread from the start, more on demand when a call has more parts than threads.
    */
@@ -74,8 +79,11 @@ export class Engine {
   private pool: ThreadPool | undefined;
   private reason: string;
 
+  /** @internal Use init(). */
   constructor(
+    /** The wasm build this engine runs. */
     readonly build: BuildName,
+    /** @internal The wasm exports (build/kernels.d.ts). */
     readonly kernels: Kernels,
     pool?: ThreadPool,
     threadsReason = "",
@@ -114,7 +122,7 @@ export class Engine {
     return this.reason;
   }
 
-  /** The kernel-parameter block of part p of a threaded call (allocated on first use, kept for the engine's life). */
+  /** @internal The kernel-parameter block of part p of a threaded call (allocated on first use, kept for the engine's life). */
   paramBlockFor(p: number): number {
     while (this.blocks.length <= p) this.blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "a kernel parameter block"));
     return this.blocks[p]!;
@@ -126,6 +134,7 @@ export class Engine {
   }
 
   /**
+   * @internal
    * Runs one call of `kernel` per entry of `parts` (at most MAX_PARTS, 64), spread over the calling
    * thread and the workers (each takes the next part when it is free). The parts must write
    * disjoint memory. If a worker died or timed out, throws a SimdnetError and drops the pool:

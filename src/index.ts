@@ -1,27 +1,104 @@
 // simdnet: convolutional neural networks on WebAssembly SIMD, forward and backward.
 // Tensors are float32 NHWC; conv weights [KH, KW, Cin/groups, Cout]. See README.md.
+//
+// The public API: every name a user can import, listed here (no `export *`), each with a doc
+// comment at its declaration. tests/api.test.ts compares the surface with api/simdnet.api.md, so
+// adding, removing or changing an export means `npm run api:update` and committing the new report.
+// Internals (kernel choice policies, test hooks, the wasm boundary) are imported from their modules.
+
+// Engine, tensors, errors
 export { init, Engine, type InitOptions } from "./engine.js";
 export { Tensor, type Shape, type DType } from "./tensor.js";
 export { SimdnetError, OutOfMemoryError } from "./errors.js";
-export { type BuildName, BUILDS, detectBuild } from "./runtime.js";
-export * from "./ops/elementwise.js";
-export * from "./ops/conv2d.js";
-export * from "./ops/dense.js";
-export * from "./ops/pool.js";
-export * from "./ops/activation.js";
-export * from "./ops/softmax.js";
-export * from "./ops/batchnorm.js";
-export * from "./ops/lrn.js";
-export * from "./ops/dropout.js";
-export * from "./ops/concat.js";
-export * from "./train/losses.js";
-export * from "./train/optimizers.js";
-export * from "./train/schedules.js";
-export * from "./io/safetensors.js";
-export * from "./data/idx.js";
-export * from "./data/mnist.js";
-export * from "./data/batches.js";
-export * from "./onnx/index.js";
-export * from "./model/index.js";
-export * from "./train/fit.js";
-export * from "./viz/index.js";
+export { BUILDS, detectBuild, type BuildName } from "./runtime.js";
+
+// Ops: forward and backward
+export { relu, reluBackward, add, addBackward, axpy, biasBackward, fill } from "./ops/elementwise.js";
+export {
+  conv2d, conv2dBackward, conv2dBackwardInput, conv2dBackwardFilter, convTranspose2d, convTranspose2dBackward,
+  conv2dOutputShape, convTranspose2dOutputShape, type Conv2dOptions, type ConvTranspose2dOptions, type AutoPad,
+} from "./ops/conv2d.js";
+export {
+  dense, denseBackward, packDenseWeights, matmul, matmulBackward, gemm, gemmBackward,
+  PackedDenseWeights, type MatmulOptions, type GemmOptions,
+} from "./ops/dense.js";
+export {
+  maxPool2d, maxPool2dInference, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
+  globalMaxPool, globalMaxPoolBackward, pool2dOutputShape, type Pool2dOptions,
+} from "./ops/pool.js";
+export { leakyRelu, leakyReluBackward, prelu, preluBackward, sigmoid, sigmoidBackward, tanh, tanhBackward } from "./ops/activation.js";
+export { softmax, softmaxBackward, logSoftmax, logSoftmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward } from "./ops/softmax.js";
+export {
+  batchNormTraining, batchNormInference, batchNormBackward,
+  type BatchNormOptions, type BatchNormTrainingOptions, type BatchNormSaved,
+} from "./ops/batchnorm.js";
+export { lrn, lrnBackward, type LrnOptions } from "./ops/lrn.js";
+export { dropout, dropoutBackward, type DropoutOptions } from "./ops/dropout.js";
+export { concat, concatBackward } from "./ops/concat.js";
+
+// Training: losses, optimizers, schedules, the training loop
+export { mseLoss, mseLossBackward, multiclassHingeLoss, multiclassHingeLossBackward, type HingeOptions } from "./train/losses.js";
+export {
+  SGD, Adam, StatefulOptimizer, zeroGrads, type Optimizer, type Param, type SGDOptions, type AdamOptions, type AdamState,
+} from "./train/optimizers.js";
+export { stepDecay, cosineDecay, type Schedule, type StepDecayOptions, type CosineDecayOptions } from "./train/schedules.js";
+export { fit, evaluate, type FitOptions, type StepInfo, type EpochInfo, type Evaluation } from "./train/fit.js";
+
+// Data and files
+export {
+  encodeSafetensors, decodeSafetensors, loadInto, type TensorData, type DecodedTensor, type DecodedSafetensors, type LoadIntoOptions,
+} from "./io/safetensors.js";
+export { parseIdx, encodeIdx, loadIdxFile, readBytes, type IdxData, type IdxType, type IdxArray } from "./data/idx.js";
+export {
+  loadMnistLike, loadEmbedded, MNIST_FILES, FASHION_MNIST_CLASSES, type LabeledImages, type MnistLike,
+} from "./data/mnist.js";
+export {
+  batches, batchCount, toFloatImages, shuffledIndices, seededRandom, FASHION_MNIST_STATS,
+  type Batch, type BatchOptions, type Normalization,
+} from "./data/batches.js";
+
+// Models: layer specs as data, the planned Model, summaries, the zoo, weights
+export {
+  isSequential, sequentialToGraph,
+  type ActivationName, type InitKind, type LayerCommon, type PadSpec, type ConvSpec, type ConvTransposeSpec, type PoolSpec,
+  type GlobalPoolSpec, type DenseSpec, type ActivationSpec, type BatchNormSpec, type LrnSpec, type DropoutSpec, type FlattenSpec,
+  type AddSpec, type ConcatSpec, type LayerSpec, type AnyLayerSpec, type NodeSpec, type AnyNodeSpec, type GraphSpec,
+  type SequentialSpec, type ModelSpec,
+} from "./model/spec.js";
+export {
+  Model, createModel,
+  type ModelOptions, type ForwardOptions, type BackwardOptions, type ParamEntry, type ParamSelector, type ParamValues, type ModelInput,
+} from "./model/model.js";
+export { summary, type ModelSummary, type SummaryRow } from "./model/summary.js";
+export {
+  lenet5, alexnet, vgg16, googlenet, resnet18, resnet50, segnet, inceptionModule, residualBlock, GOOGLENET_MODULES,
+  type ZooOptions, type InceptionConfig,
+} from "./model/zoo.js";
+export { saveWeights, loadWeights } from "./model/weights.js";
+
+// ONNX: run a file as it is, import it as a trainable Model, export a Model
+export { importOnnx, OnnxModel, MIN_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";
+export type { HostData as OnnxHostData } from "./onnx/host.js";
+export {
+  decodeModel, encodeModel, decodeTensor, encodeTensor, DataType as OnnxDataType, AttributeType as OnnxAttributeType,
+  type ModelProto, type GraphProto, type NodeProto, type AttributeProto, type TensorProto, type ValueInfoProto, type OperatorSetIdProto,
+  type Dim as OnnxDim,
+} from "./onnx/onnx-proto.js";
+export {
+  importOnnxModel, OnnxImportedModel, NotConvertibleError, weightInputs, type ImportModelOptions, type OnnxBinding, type OnnxLayout,
+} from "./onnx/to-model.js";
+export { exportOnnx, type ExportOnnxOptions } from "./onnx/export.js";
+
+// Seeing inside the network: images of filters, activations, gradients, codes and embeddings
+export {
+  blankImage, mapToImage, hwcToImage, upscale, blit, imageGrid, scatterImage, encodePng, toRgba, PALETTE,
+  type RgbImage, type ColorMap, type GridOptions, type ScatterOptions,
+} from "./viz/image.js";
+export { truncatedModel } from "./viz/common.js";
+export { filterGrid, activationGrid, firstConvLayer } from "./viz/layers.js";
+export {
+  saliency, guidedBackprop, classModel,
+  type SaliencyResult, type GuidedOptions, type GuidedResult, type ClassModelOptions, type ClassModelResult,
+} from "./viz/gradients.js";
+export { computeCodes, nearestNeighbours, neighbourGrid, type Codes } from "./viz/codes.js";
+export { tsne, tsneAffinities, tsneKl, type TsneOptions } from "./viz/tsne.js";

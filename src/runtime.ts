@@ -10,6 +10,7 @@ import { THREADS_MAX_PAGES } from "./threads/protocol.js";
  * chosen by `init({ threads: n })`, not by feature detection.
  */
 export type BuildName = "scalar" | "simd" | "relaxed" | "threads";
+/** The wasm builds `init({ build })` accepts besides "auto" (and "threads", picked by `threads` > 1). */
 export const BUILDS: readonly BuildName[] = ["scalar", "simd", "relaxed"];
 const ALL_BUILDS: readonly BuildName[] = [...BUILDS, "threads"];
 

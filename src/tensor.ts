@@ -1,7 +1,9 @@
 import { fail, fmtShape, fmtValue, SimdnetError } from "./errors.js";
 import type { Engine } from "./engine.js";
 
+/** Element type of a tensor: float32 values, or int32 labels and indices. */
 export type DType = "f32" | "i32";
+/** A tensor's dimensions, outermost first (NHWC for images). */
 export type Shape = readonly number[];
 
 export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);

@@ -11,7 +11,6 @@ import {
   denseBackward,
   encodeIdx,
   FASHION_MNIST_STATS,
-  gunzip,
   type LabeledImages,
   loadEmbedded,
   loadIdxFile,
@@ -25,6 +24,7 @@ import {
   toFloatImages,
   zeroGrads,
 } from "../src/index.js";
+import { gunzip } from "../src/data/idx.js";
 import { engineFor } from "./harness.js";
 
 /** An IDX file written by hand (big-endian), independent of encodeIdx. */

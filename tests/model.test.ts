@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
 import type { Engine, GraphSpec, Model, Tensor } from "../src/index.js";
+import { registerLayer } from "../src/model/layers.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, rng, uniform } from "./harness.js";
 
 /**
@@ -381,7 +382,7 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
   it("a new layer kind is one registry entry", async () => {
     const e = await engine();
     // y = 2x, the kind of thing the ONNX importer adds (with params to prove they are planned)
-    nn.registerLayer({
+    registerLayer({
       type: "testScale",
       outputShape: (_s, [x]) => x!,
       params: (_s, [x]) => [{ name: "gain", shape: [x![x!.length - 1]!], init: "ones" }],
@@ -399,7 +400,7 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     expect(Array.from(m.backward([1, 1, 1]).toArray())).toEqual([2, 0, 2]);
     m.dispose();
     // a source (no inputs) with a non-trainable value, broadcast over the batch: an ONNX constant
-    nn.registerLayer({
+    registerLayer({
       type: "testConst", arity: 0,
       outputShape: (s) => [s.size as number],
       params: (s) => [{ name: "value", shape: [s.size as number], init: "zeros", trainable: false }],

@@ -6,7 +6,7 @@ import type { LabeledImages } from "./mnist.js";
 import { mulberry32 } from "../random.js";
 
 /** Deterministic uniform [0, 1) generator (mulberry32) from a 32-bit seed. */
-export const seededRandom = mulberry32;
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /** A permutation of 0..n-1 (Fisher-Yates) from a seeded generator. */
 export function shuffledIndices(n: number, seed: number): Int32Array {
@@ -57,6 +57,7 @@ export function toFloatImages(set: LabeledImages, normalize: Normalization = "un
   return y;
 }
 
+/** One mini-batch from `batches()`: float32 NHWC images, int32 labels and the items' positions in the data set. */
 export interface Batch {
   /** float32 NHWC [size, height, width, 1]. */
   images: Float32Array;
@@ -66,6 +67,7 @@ export interface Batch {
   indices: Int32Array;
 }
 
+/** Options of `batches()`: size, order, normalisation and flipping of the mini-batches. */
 export interface BatchOptions {
   batchSize: number;
   /** Default true. The order is a function of `seed` alone: pass e.g. seed + epoch for a new order each epoch. */

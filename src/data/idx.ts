@@ -7,9 +7,12 @@
 import { fail } from "../errors.js";
 import { checkShapeArg } from "../ops/common.js";
 
+/** Element types of the IDX (MNIST) file format. */
 export type IdxType = "u8" | "i8" | "i16" | "i32" | "f32" | "f64";
+/** The typed array holding an IDX array's elements, by IdxType. */
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
+/** A decoded IDX array: dimensions, element type and elements. */
 export interface IdxArray {
   dims: number[];
   type: IdxType;

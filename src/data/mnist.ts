@@ -12,11 +12,13 @@ export interface LabeledImages {
   width: number;
 }
 
+/** An MNIST-format data set: its training and test images with labels. */
 export interface MnistLike {
   train: LabeledImages;
   test: LabeledImages;
 }
 
+/** The standard file names of the four MNIST-format IDX files (read with or without .gz). */
 export const MNIST_FILES = {
   trainImages: "train-images-idx3-ubyte",
   trainLabels: "train-labels-idx1-ubyte",

@@ -14,6 +14,7 @@ export interface TensorData {
   readonly data: Float32Array;
 }
 
+/** One tensor of a safetensors file, converted to float32. */
 export interface DecodedTensor {
   shape: number[];
   /** The values converted to float32. */
@@ -22,6 +23,7 @@ export interface DecodedTensor {
   dtype: string;
 }
 
+/** A decoded safetensors file: its tensors by name and its metadata strings. */
 export interface DecodedSafetensors {
   tensors: Record<string, DecodedTensor>;
   metadata: Record<string, string>;
@@ -222,6 +224,7 @@ function toFloat32(bytes: Uint8Array, at: number, count: number, dtype: string):
   return out;
 }
 
+/** Options of loadInto: whether missing and extra tensors are accepted. */
 export interface LoadIntoOptions {
   /** Accept targets the file does not contain (they keep their values). Default false. */
   allowMissing?: boolean;

@@ -16,6 +16,7 @@ import { summarizeGraph, type ModelSummary } from "./summary.js";
 /** Initial parameter values by full name (`conv1.weight`), e.g. from a checkpoint or an ONNX file. */
 export type ParamValues = Record<string, ArrayLike<number>> | Map<string, ArrayLike<number>>;
 
+/** Options of createModel and the Model constructor. */
 export interface ModelOptions {
   /** Per-image input shape: required for a bare layer array, overrides a single graph input's shape. */
   inputShape?: Shape;
@@ -31,6 +32,7 @@ export interface ModelOptions {
   batch?: number;
 }
 
+/** Options of Model.backward. */
 export interface BackwardOptions {
   /**
    * Guided backpropagation (Springenberg et al. 2015): every ReLU (fused or a layer) passes only
@@ -46,6 +48,7 @@ export interface BackwardOptions {
   inputGradient?: boolean;
 }
 
+/** Options of Model.forward. */
 export interface ForwardOptions {
   /** Training mode: batch norm uses batch statistics (and updates its running ones), dropout drops. Default false. */
   training?: boolean;
@@ -136,6 +139,7 @@ function mixSeed(a: number, b: number, c: number): number {
  * is a view into its planned memory, overwritten by the next call: copy what you keep.
  */
 export class Model {
+  /** @internal The compiled graph: nodes in execution order, shapes, parameter and storage plans. */
   readonly graph: CompiledGraph;
   readonly seed: number;
   readonly hasBackward: boolean;

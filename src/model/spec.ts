@@ -159,8 +159,10 @@ export interface SequentialSpec {
   layers: AnyLayerSpec[];
 }
 
+/** A model as plain data: sequential (a layer array or {inputShape, layers}) or a graph. */
 export type ModelSpec = GraphSpec | SequentialSpec;
 
+/** True when the spec is a sequential model (a layer array or {inputShape, layers}), not a graph. */
 export const isSequential = (spec: ModelSpec): spec is SequentialSpec => Array.isArray((spec as SequentialSpec).layers);
 
 /**

@@ -5,6 +5,7 @@ import { sizeOf } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode } from "./graph.js";
 import type { AnyLayerSpec, ModelSpec } from "./spec.js";
 
+/** One layer's line in a ModelSummary. */
 export interface SummaryRow {
   name: string;
   /** Layer type with its main hyper-parameters and fused activation, e.g. "conv 3x3/1 +relu". */
@@ -19,6 +20,7 @@ export interface SummaryRow {
   buffers: number;
 }
 
+/** What summary returns: a row per layer, totals and a printable table. */
 export interface ModelSummary {
   rows: SummaryRow[];
   /** Trainable parameters of the whole model. */

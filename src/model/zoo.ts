@@ -2,6 +2,7 @@
 // returns a ModelSpec; build it with `new Model(engine, spec)` or inspect it with `summary(spec)`.
 import type { AnyNodeSpec, GraphSpec, LayerSpec, SequentialSpec } from "./spec.js";
 
+/** Options of the zoo's model builders: classes, input size and channels. */
 export interface ZooOptions {
   /** Output classes (default 1000, LeNet-5 10). */
   classes?: number;

@@ -11,6 +11,7 @@ import type { Shape } from "../tensor.js";
 import { permute } from "./host.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "./onnx-proto.js";
 
+/** Options of exportOnnx: names written into the file. */
 export interface ExportOnnxOptions {
   /** ModelProto.producer_name (default "simdnet"). */
   producerName?: string;

@@ -4,6 +4,7 @@
 // JavaScript, not in the SIMD kernels; they are fine for data movement and small tensors.
 import { fail, fmtShape } from "../errors.js";
 
+/** Host-side ONNX tensor data (ONNX row-major order): float32, or float64 for int64 and double tensors. */
 export type HostData = Float32Array | Float64Array;
 
 export const sizeOfDims = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);

@@ -20,6 +20,7 @@ interface PlannedNode {
   where: string;
 }
 
+/** A tensor going into or out of OnnxModel.run: dims, data (ONNX order) and ONNX data type. */
 export interface OnnxTensorData {
   dims: number[];
   /** ONNX row-major order; float tensors as Float32Array. */
@@ -34,6 +35,7 @@ export interface OnnxFeed {
   dataType?: number;
 }
 
+/** A graph input of an OnnxModel: its name, declared shape and element type. */
 export interface OnnxInputInfo {
   name: string;
   /** Declared shape (numbers, symbolic names or null), undefined when the model gives none. */

@@ -31,6 +31,7 @@ export const AttributeType = {
   UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10,
 } as const;
 
+/** An ONNX node attribute, decoded (onnx.proto AttributeProto; the field of its `type` is set). */
 export interface AttributeProto {
   name: string;
   type: number;
@@ -46,6 +47,7 @@ export interface AttributeProto {
   graphs?: GraphProto[];
 }
 
+/** One ONNX node, decoded (onnx.proto NodeProto). */
 export interface NodeProto {
   name: string;
   opType: string;
@@ -59,6 +61,7 @@ export interface NodeProto {
 /** One dimension of a ValueInfo shape: a fixed size, a symbolic name, or unknown (null). */
 export type Dim = number | string | null;
 
+/** A graph input, output or value_info entry, decoded: name, element type, shape. */
 export interface ValueInfoProto {
   name: string;
   /** TensorProto.DataType of a tensor value (0 if absent or not a tensor type). */
@@ -68,6 +71,7 @@ export interface ValueInfoProto {
   docString?: string;
 }
 
+/** An ONNX graph, decoded (onnx.proto GraphProto): nodes in file order, initializers, inputs, outputs. */
 export interface GraphProto {
   name: string;
   node: NodeProto[];
@@ -78,11 +82,13 @@ export interface GraphProto {
   docString?: string;
 }
 
+/** An operator set a model imports (onnx.proto OperatorSetIdProto): domain and version. */
 export interface OperatorSetIdProto {
   domain: string;
   version: number;
 }
 
+/** An ONNX model file, decoded (onnx.proto ModelProto). */
 export interface ModelProto {
   irVersion: number;
   opsetImport: OperatorSetIdProto[];

@@ -34,6 +34,7 @@ export class NotConvertibleError extends SimdnetError {
   }
 }
 
+/** How an imported model's image tensors are laid out: NHWC (simdnet's) or the file's own order (NCHW). */
 export type OnnxLayout = "nhwc" | "onnx";
 
 /** A graph input or output of an imported model: its ONNX name, its model tensor and layout. */
@@ -46,6 +47,7 @@ export interface OnnxBinding {
   shape: number[];
 }
 
+/** Options of importOnnxModel: ModelOptions, plus shapes for symbolic inputs and inputs to bind as constants. */
 export interface ImportModelOptions extends Omit<ModelOptions, "initialParams" | "inputShape"> {
   /** ONNX input shapes (batch first) for inputs whose declared shape is symbolic or missing. */
   inputShapes?: Record<string, number[]>;

@@ -6,11 +6,13 @@ import type { Engine } from "../engine.js";
 import type { Tensor } from "../tensor.js";
 import { checkOptions, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
+/** Options of batchNormInference (and the base of BatchNormTrainingOptions). */
 export interface BatchNormOptions {
   /** Added to the variance before the square root; finite and >= 0. Default 1e-5 (ONNX). */
   epsilon?: number;
 }
 
+/** Options of batchNormTraining: epsilon, and the running statistics to update. */
 export interface BatchNormTrainingOptions extends BatchNormOptions {
   /** running = momentum * running + (1 - momentum) * batch; in [0, 1]. Default 0.9 (ONNX). */
   momentum?: number;

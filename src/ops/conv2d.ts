@@ -18,6 +18,10 @@ import { runStemConv, useStemConv } from "./conv2d_stem.js";
 import { runSmallConv, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "./conv2d_small.js";
 import { runWinograd, useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD } from "./conv2d_winograd.js";
 
+/**
+ * ONNX auto_pad: NOTSET uses explicit pads; SAME_UPPER / SAME_LOWER pad to ceil(in / stride) outputs (the odd
+ * pixel at the end / start); VALID pads nothing.
+ */
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
 /** Hyper-parameters of conv2d (ONNX Conv attributes). Defaults: strides 1, pads 0, NOTSET, dilations 1, groups 1. */

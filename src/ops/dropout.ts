@@ -5,6 +5,7 @@ import type { Tensor } from "../tensor.js";
 import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import { sameShape } from "./elementwise.js";
 
+/** Options of dropout and dropoutBackward. */
 export interface DropoutOptions {
   /** Probability of dropping an element, in [0, 1). */
   rate: number;

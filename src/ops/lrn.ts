@@ -4,6 +4,7 @@ import { checkFinite, checkInt, fail, fmtShape } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 
+/** Options of lrn (ONNX LRN): window size and the constants of the normalisation. */
 export interface LrnOptions {
   /** Channels in the window: an odd integer >= 1 (the window is centred on each channel). */
   size: number;

@@ -15,6 +15,7 @@ type PoolForwardKernel = ThreadedKernel & ("maxpool2d_f32_forward" | "maxpool2x2
  *  (UPPER) or the start (LOWER); VALID means no padding. */
 import type { AutoPad } from "./conv2d.js";
 
+/** Options of the 2-D pooling ops (ONNX MaxPool / AveragePool attributes). */
 export interface Pool2dOptions {
   /** Window size [kh, kw] (a number means square). */
   kernel: number | readonly [number, number];

@@ -11,6 +11,7 @@ import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from "../ops/softmax
 import type { Tensor } from "../tensor.js";
 import type { Optimizer } from "./optimizers.js";
 
+/** What fit reports after each training step. */
 export interface StepInfo {
   epoch: number;
   /** Step within the epoch, from 1. */
@@ -23,6 +24,7 @@ export interface StepInfo {
   imagesPerSecond: number;
 }
 
+/** What fit reports after each epoch (and returns, one per epoch). */
 export interface EpochInfo {
   epoch: number;
   loss: number;
@@ -32,6 +34,7 @@ export interface EpochInfo {
   lr: number;
 }
 
+/** Options of fit: epochs, batch size, optimizer, and what to do along the way. */
 export interface FitOptions {
   epochs: number;
   batchSize: number;
@@ -144,6 +147,7 @@ export function trainStep(model: Model, optimizer: Optimizer, batch: Batch, buff
   return loss;
 }
 
+/** What evaluate returns: accuracy, mean loss and the predicted class of every image. */
 export interface Evaluation {
   accuracy: number;
   loss: number;

@@ -36,6 +36,7 @@ export function mseLossBackward(pred: Tensor, target: Tensor, scale?: number, dp
   return g;
 }
 
+/** Options of multiclassHingeLoss and its backward. */
 export interface HingeOptions {
   /** The margin Delta in max(0, s_j - s_y + Delta); default 1. */
   margin?: number;

@@ -19,6 +19,7 @@ export interface Param {
   name?: string;
 }
 
+/** What fit needs of an optimizer: a learning rate, a step over parameters and dispose (SGD and Adam are two). */
 export interface Optimizer {
   /** Learning rate of the next step; schedules set it between steps. */
   lr: number;
@@ -71,8 +72,11 @@ function checkRange(op: string, name: string, value: number, lo: number, hi: num
   return value;
 }
 
-/** State per parameter, keyed by its value tensor. */
-abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> implements Optimizer {
+/**
+ * Base of SGD and Adam (and of a new optimizer): state per parameter, keyed by its value tensor,
+ * made by createState on the parameter's first step and freed by dispose(); update applies one step.
+ */
+export abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> implements Optimizer {
   protected readonly state = new Map<Tensor, S>();
   private lrValue = 0;
 
@@ -114,6 +118,7 @@ abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> implements Opt
   protected abstract update(p: Param, s: S): void;
 }
 
+/** Options of SGD: learning rate, momentum, Nesterov, weight decay. */
 export interface SGDOptions {
   lr: number;
   /** Momentum coefficient in [0, 1); 0 (default) is plain SGD and keeps no state. */
@@ -159,6 +164,7 @@ export class SGD extends StatefulOptimizer<{ tensors: Tensor[] }> {
   }
 }
 
+/** Options of Adam (all optional). */
 export interface AdamOptions {
   /** Default 1e-3. */
   lr?: number;
@@ -173,7 +179,8 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
-interface AdamState {
+/** Adam's state for one parameter: its first and second moment tensors and its step count. */
+export interface AdamState {
   tensors: Tensor[];
   /** Steps taken by this parameter (frozen steps do not count), for the bias correction. */
   t: number;

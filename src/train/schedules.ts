@@ -3,6 +3,7 @@
 import { checkFinite, checkInt, fail, fmtValue } from "../errors.js";
 import { checkOptions } from "../ops/common.js";
 
+/** A learning rate as a function of the step or epoch t (from 0). */
 export type Schedule = (t: number) => number;
 
 function checkIndex(op: string, t: number): number {
@@ -10,6 +11,7 @@ function checkIndex(op: string, t: number): number {
   return t;
 }
 
+/** Options of stepDecay. */
 export interface StepDecayOptions {
   /** Learning rate at t = 0. */
   lr: number;
@@ -32,6 +34,7 @@ export function stepDecay(options: StepDecayOptions): Schedule {
   return (t) => lr * Math.pow(factor, Math.floor(checkIndex(op, t) / every));
 }
 
+/** Options of cosineDecay. */
 export interface CosineDecayOptions {
   /** Peak learning rate (after warm-up). */
   lr: number;

@@ -7,6 +7,7 @@ import { sizeOf } from "../tensor.js";
 import { imageCount, inputShape, planFor } from "./common.js";
 import { type GridOptions, hwcToImage, imageGrid, type RgbImage } from "./image.js";
 
+/** CNN codes: one row of penultimate-layer activations per image. */
 export interface Codes {
   /** [count, dim], row-major. */
   codes: Float32Array;

@@ -12,6 +12,7 @@ function requireBackward(op: string, model: Model): void {
   if (!model.hasBackward) fail(op, "the model was built with backward: false: gradients need backward");
 }
 
+/** What saliency returns: the input gradient of the class score and its per-pixel map, per image. */
 export interface SaliencyResult {
   /** d score / d input, [N, H, W, C] like the images. */
   gradient: Float32Array;
@@ -65,6 +66,7 @@ export function saliency(model: Model, images: ArrayLike<number>, classes: numbe
   return { gradient, map: channelMaxAbs(gradient, n * height * width, channels), count: n, height, width, channels, scores };
 }
 
+/** Which neuron guidedBackprop starts from. */
 export interface GuidedOptions {
   /** Start at this layer's output (default: the model's output, i.e. a class score). */
   layer?: string;
@@ -74,6 +76,7 @@ export interface GuidedOptions {
   position?: [number, number];
 }
 
+/** The guided-backpropagation gradient of one image and the neuron it started from. */
 export interface GuidedResult {
   /** The guided gradient w.r.t. the image [H, W, C]. */
   gradient: Float32Array;
@@ -135,6 +138,7 @@ export function guidedBackprop(model: Model, image: ArrayLike<number>, options: 
   }
 }
 
+/** Options of classModel: steps, step size and regularisation of the gradient ascent. */
 export interface ClassModelOptions {
   /** Gradient-ascent steps (default 200). */
   steps?: number;
@@ -146,6 +150,7 @@ export interface ClassModelOptions {
   onStep?: (step: number, score: number) => void;
 }
 
+/** The image classModel made and the class score along the way. */
 export interface ClassModelResult {
   /** The image [H, W, C] (in the model's input units) after the last step. */
   image: Float32Array;

@@ -123,6 +123,7 @@ export function blit(dst: RgbImage, src: RgbImage, x: number, y: number): void {
   }
 }
 
+/** Layout of imageGrid (and of the grids filterGrid, activationGrid and neighbourGrid draw). */
 export interface GridOptions {
   /** Tiles per row (default: ceil(sqrt(count))). */
   columns?: number;
@@ -155,6 +156,7 @@ export const PALETTE: [number, number, number][] = [
   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
 ];
 
+/** Options of scatterImage: size, colours, thumbnails. */
 export interface ScatterOptions {
   /** Output size in pixels (default 600x600). */
   width?: number;

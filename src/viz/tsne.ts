@@ -6,6 +6,7 @@
 import { checkFinite, checkInt, fail } from "../errors.js";
 import { mulberry32, normalGenerator } from "../model/init.js";
 
+/** Options of tsne: perplexity, steps, learning rate, early exaggeration, seed. */
 export interface TsneOptions {
   /** Effective number of neighbours (default 30; must be below the number of points). */
   perplexity?: number;

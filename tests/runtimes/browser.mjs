@@ -5,9 +5,9 @@
 // runBrowserThreads() serves threads.html cross-origin isolated (COOP + COEP) and returns the
 // threads smoke (tests/runtimes/threads-smoke.mjs) of its page and of its module worker.
 import { createServer } from "node:http";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -34,20 +34,20 @@ const ROUTES = {
 /** Cross-origin isolation: what a page needs for SharedArrayBuffer (and so for threads). */
 const ISOLATION = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
 
-function serve(extraHeaders = {}) {
+function serve(extraHeaders = {}, routes = ROUTES) {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (path === "/favicon.ico") {
       res.writeHead(204).end();
       return;
     }
-    const route = ROUTES[path];
+    const route = routes[path];
     if (!route) {
       res.writeHead(404).end("not found");
       return;
     }
     res.writeHead(200, { "content-type": route[1], "cache-control": "no-store", ...extraHeaders });
-    res.end(readFileSync(join(root, route[0])));
+    res.end(readFileSync(resolve(root, route[0])));
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -65,10 +65,23 @@ export function runBrowserThreads(options) {
   return inChromium(ISOLATION, "/threads", ["__threadsPage", "__threadsWorker"], options);
 }
 
+/**
+ * Loads the module script `file` (an absolute path, e.g. an esbuild bundle) in a page and returns
+ * { result: window[key], log } once the script has set window[key].
+ */
+export async function runPageScript(file, key, options) {
+  const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
+  const htmlFile = join(dirname(file), "page.html");
+  writeFileSync(htmlFile, html);
+  const routes = { "/": [htmlFile, "text/html; charset=utf-8"], "/page.js": [file, "text/javascript; charset=utf-8"] };
+  const r = await inChromium({}, "/", [key, key], options, routes);
+  return { result: r.page, log: r.log };
+}
+
 /** Opens `path` served with `headers` and waits for the page to set window[keys[0]] and window[keys[1]]. */
-async function inChromium(headers, path, keys, { timeoutMs = 60_000 } = {}) {
+async function inChromium(headers, path, keys, { timeoutMs = 60_000 } = {}, routes = ROUTES) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-chromium.sh`);
-  const server = await serve(headers);
+  const server = await serve(headers, routes);
   const profile = mkdtempSync(join(tmpdir(), "simdnet-chromium-"));
   let context;
   const log = [];

@@ -5,6 +5,9 @@
 // Then the threads smoke (tests/runtimes/threads-smoke.mjs): init({ threads: 2 }) in Node and in
 // a cross-origin-isolated Chromium worker runs 2 threads, bitwise equal to 1 thread; on that
 // page's main thread (no Atomics.wait) it falls back to 1 thread and says why.
+// Then the package as users install it (tests/runtimes/package.mjs): npm pack, the tarball installed
+// in a fresh project, a consumer type-checked (strict; nodenext and bundler) and run in Node, Deno,
+// Bun and a Chromium page bundled by esbuild.
 // Usage: node tests/runtimes/run.mjs [--json <report file>] [--only <runtime name>]
 // Prints `runtimes: N passed, N failed`; the JSON report holds the counts for scripts/test.mjs.
 import { spawnSync } from "node:child_process";
@@ -12,6 +15,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runBrowserSmoke, runBrowserThreads } from "./browser.mjs";
+import { runPackageTests } from "./package.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 process.chdir(root);
@@ -127,6 +131,13 @@ if (!only || "chromium-threads".startsWith(only) || only.startsWith("chromium-th
   const r = await runBrowserThreads().catch((err) => ({ page: { error: err.message }, worker: { error: err.message } }));
   checkThreads("chromium-worker threads 2", r.worker, 2);
   checkThreads("chromium-page threads fall back to 1", r.page, 1, /Atomics\.wait/);
+}
+
+if (!only || only.startsWith("package")) {
+  console.log("\n--- package (npm pack, installed in a fresh project)");
+  const t0 = Date.now();
+  await runPackageTests(record).catch((err) => record("package", false, err.message));
+  console.log(`    (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
 const passed = results.filter((r) => r.ok).length;
