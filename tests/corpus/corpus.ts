@@ -4,6 +4,7 @@
 // reference, and the comparison rule: every output within 1e-3 of its largest absolute value.
 import * as ort from "onnxruntime-node";
 import * as nn from "../../src/index.js";
+import { ONNX_OPS } from "../../src/onnx/ops.js";
 import { mulberry32 } from "../../src/random.js";
 
 export interface CorpusValueInfo {
@@ -120,7 +121,7 @@ export const simdnetApi = (): string => (sessionClass() ? "InferenceSession" : "
 /** The ONNX op types simdnet's entry point knows: the runtime's registry when exported, else importOnnx's table. */
 export function simdnetOps(): string[] {
   const registered = (nn as Record<string, unknown>).registeredOps as (() => string[]) | undefined;
-  return registered ? registered() : Object.keys(nn.ONNX_OPS);
+  return registered ? registered() : Object.keys(ONNX_OPS);
 }
 
 /**
