@@ -12,20 +12,10 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { corpusDir, MANIFEST } from "./fetch-corpus.mjs";
+import { corpusDir, formatJson, MANIFEST } from "./fetch-corpus.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const README = join(root, "tests/corpus/README.md");
-
-/** JSON with short arrays and objects on one line (the manifest stays readable and diffs stay small). */
-export function formatJson(value, indent = "", width = 180) {
-  const flat = JSON.stringify(value);
-  if (value === null || typeof value !== "object" || flat.length + indent.length <= width) return flat;
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) return `[\n${value.map((v) => inner + formatJson(v, inner, width)).join(",\n")}\n${indent}]`;
-  const entries = Object.entries(value).map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatJson(v, inner, width)}`);
-  return `{\n${entries.join(",\n")}\n${indent}}`;
-}
 
 const manifest = JSON.parse(readFileSync(MANIFEST, "utf8"));
 const resultsFile = join(corpusDir(), "results.json");
@@ -89,8 +79,9 @@ const modelRows = manifest.models.map((m) => {
     ...Object.entries(f.clip ?? {}).map(([k, n]) => `Clip by ${k} x${n}`),
     ...Object.entries(f.ifCondition ?? {}).map(([k, n]) => `If ${k.replace("depends on", "on")} x${n}`),
     m.initializers.float16 ? `float16 weights x${m.initializers.float16}` : "",
+    m.reference === "float32" ? "reference: float32 twin" : "",
   ].filter(Boolean).join("; ");
-  const feeds = m.inputs.map((i) => `${i.name} ${i.feed.value !== undefined ? `=${i.feed.value}` : shape(i.feed.dims)}`).join(", ");
+  const feeds = m.inputs.map((i) => `${i.name} ${i.feed.value !== undefined ? `=${i.feed.value}` : `${shape(i.feed.dims)}${i.feed.text ? " text" : ""}`}`).join(", ");
   return `| ${m.id} | ${m.task} | \`${m.package}@${m.version}\` ${src} | ${mb(m.size)} | ${m.opset["ai.onnx"]} | ${cell(feeds)} | ${cell(notes)} | **${status}** ${why} | ${fmtMs(r?.ms.load)} | ${fmtMs(r?.ms.run2 ?? r?.ms.run)} | ${fmtMs(r?.ms.ortRun2 ?? r?.ms.ortRun)} |`;
 });
 const tested = results.filter((r) => manifest.models.some((m) => m.id === r.id));

@@ -25,6 +25,16 @@ export function loadManifest({ tier = "all", ids = [] } = {}) {
   return models.filter((m) => (tier === "all" || m.tier === tier) && (ids.length === 0 || ids.includes(m.id)));
 }
 
+/** JSON with short arrays and objects on one line (the manifest stays readable and diffs stay small). */
+export function formatJson(value, indent = "", width = 180) {
+  const flat = JSON.stringify(value);
+  if (value === null || typeof value !== "object" || flat.length + indent.length <= width) return flat;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) return `[\n${value.map((v) => inner + formatJson(v, inner, width)).join(",\n")}\n${indent}]`;
+  const entries = Object.entries(value).map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatJson(v, inner, width)}`);
+  return `{\n${entries.join(",\n")}\n${indent}}`;
+}
+
 /** Where a model's verified .onnx file lives in the cache. */
 export const modelPath = (m) => join(corpusDir(), "models", `${m.id}.onnx`);
 

