@@ -27,3 +27,4 @@ export * from "./conv2d_blocked";
 export * from "./conv2d_winograd";
 export * from "./conv2d_stem";
 export * from "./conv2d_im2col";
+export * from "./nd";

@@ -77,7 +77,7 @@ if (!process.argv.includes("--wasm-only")) {
     format: "esm",
     target: "es2022", // the default target emits Uint8Array.fromBase64, which Node 20 lacks
     platform: "neutral",
-    external: ["node:worker_threads"], // imported only where there is no Web Worker API (Node)
+    external: ["node:worker_threads", "node:fs/promises"], // imported only in Node (no Web Worker API; model files by path)
     outfile: "dist/simdnet.js",
     logLevel: "warning",
   });
@@ -101,7 +101,7 @@ if (!process.argv.includes("--wasm-only")) {
     format: "esm",
     target: "es2022",
     platform: "browser",
-    external: ["node:worker_threads"], // the Node-only branch of the thread pool, never taken in a browser
+    external: ["node:worker_threads", "node:fs/promises"], // Node-only branches (thread pool, model paths), never taken in a browser
     outdir: "build/playground",
     logLevel: "warning",
   });

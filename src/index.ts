@@ -76,6 +76,13 @@ export {
 } from "./model/zoo.js";
 export { saveWeights, loadWeights } from "./model/weights.js";
 
+// The planned ONNX runtime: sessions shaped like onnxruntime-web's (src/graph)
+export {
+  InferenceSession, OnnxTensor, onnxTensorType,
+  type OnnxTensorType, type OnnxTensorArray, type OnnxFeedLike, type SessionOptions, type SessionIOMetadata,
+} from "./graph/session.js";
+export type { PlanReport } from "./graph/plan.js";
+
 // ONNX: run a file as it is, import it as a trainable Model, export a Model
 export { importOnnx, OnnxModel, MIN_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";
 export type { HostData as OnnxHostData } from "./onnx/host.js";

@@ -39,7 +39,7 @@ export interface OnnxCaseResult {
 export const DEFAULT_RTOL = 1e-3;
 export const DEFAULT_ATOL = 1e-7;
 
-const readTensor = (path: string): OnnxTensorData => {
+export const readTensor = (path: string): OnnxTensorData => {
   const t = decodeTensor(readFileSync(path), basename(path));
   return { dims: t.dims, data: t.data, dataType: t.dataType };
 };
@@ -50,9 +50,9 @@ export function arangeInput(dims: number[]): OnnxTensorData {
   return { dims, data: Float32Array.from({ length: n }, (_, i) => i / n), dataType: DataType.FLOAT };
 }
 
-interface DataSet { inputs: OnnxTensorData[] | "arange"; outputs: OnnxTensorData[] }
+export interface DataSet { inputs: OnnxTensorData[] | "arange"; outputs: OnnxTensorData[] }
 
-function caseFiles(path: string): { name: string; model: string; sets: DataSet[] } {
+export function caseFiles(path: string): { name: string; model: string; sets: DataSet[] } {
   if (statSync(path).isDirectory()) {
     const model = join(path, "model.onnx");
     if (!existsSync(model)) throw new Error(`${path}: no model.onnx`);

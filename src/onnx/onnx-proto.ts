@@ -13,12 +13,57 @@ export const DataType = {
 const DATA_TYPE_NAMES = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k])) as Record<number, string>;
 export const dataTypeName = (t: number): string => DATA_TYPE_NAMES[t] ?? `data_type ${t}`;
 
-/** Element types a TensorProto may hold here. FLOAT is a Float32Array; every other type a Float64Array. */
+/** BFLOAT16's TensorProto.DataType code. */
+export const BFLOAT16 = 16;
+
+/**
+ * Element types a TensorProto may hold here. FLOAT, FLOAT16 and BFLOAT16 decode to a Float32Array
+ * (half floats converted to float32); every other type to a Float64Array.
+ */
 const SUPPORTED_TYPES = new Set<number>([
   DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.UINT8, DataType.INT8, DataType.BOOL,
+  DataType.FLOAT16, BFLOAT16, DataType.INT16, DataType.UINT16, DataType.UINT32, DataType.UINT64,
 ]);
 
-/** A decoded TensorProto: `data` is row-major; float tensors are Float32Array, all others Float64Array. */
+const decodesToFloat32 = (t: number): boolean => t === DataType.FLOAT || t === DataType.FLOAT16 || t === BFLOAT16;
+
+/** IEEE half-precision bits to a number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** A number to IEEE half-precision bits (via float32, rounded to nearest even). */
+export function floatToHalf(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0]!;
+  const sign = (x >>> 16) & 0x8000, exp = (x >>> 23) & 0xff;
+  let frac = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (frac ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    // a half subnormal: value = m * 2^-24 with m = (1.frac as 24 bits) >> (14 - e)
+    if (e < -10) return sign;
+    frac |= 0x800000;
+    const shift = 14 - e, m = frac >>> shift, rest = frac & ((1 << shift) - 1), half = 1 << (shift - 1);
+    return sign | (m + (rest > half || (rest === half && m & 1) ? 1 : 0));
+  }
+  let h = sign | (e << 10) | (frac >>> 13);
+  const rest = frac & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // a carry moves into the exponent, as it should
+  return h;
+}
+
+/**
+ * A decoded TensorProto: `data` is row-major; FLOAT, FLOAT16 and BFLOAT16 tensors are a
+ * Float32Array (half floats converted), all others a Float64Array.
+ */
 export interface TensorProto {
   name: string;
   dims: number[];
@@ -348,23 +393,34 @@ function readTensor(r: ProtoReader): TensorProto {
     if (!Number.isSafeInteger(d) || d < 0) throw new ProtobufError(`onnx: ${label} has invalid dims [${dims.join(",")}]`);
   }
   const size = dims.reduce((a, b) => a * b, 1);
-  const values = dataType === DataType.FLOAT ? floats : dataType === DataType.DOUBLE ? doubles : dataType === DataType.INT64 ? int64s : int32s;
+  const values = dataType === DataType.FLOAT ? floats : dataType === DataType.DOUBLE ? doubles
+    : dataType === DataType.INT64 || dataType === DataType.UINT64 ? int64s : int32s;
   const count = raw ? raw.length / elementBytes(dataType) : values.length;
   if (count !== size) {
     throw new ProtobufError(`onnx: ${label} of shape [${dims.join(",")}] (${size} elements) holds ${count} ${dataTypeName(dataType)} values`);
   }
-  const data = dataType === DataType.FLOAT ? new Float32Array(size) : new Float64Array(size);
+  const data = decodesToFloat32(dataType) ? new Float32Array(size) : new Float64Array(size);
   if (raw) readRaw(raw, dataType, data);
+  else if (dataType === DataType.FLOAT16) for (let i = 0; i < size; i++) data[i] = halfToFloat(values[i]! & 0xffff);
+  else if (dataType === BFLOAT16) for (let i = 0; i < size; i++) data[i] = bfloatToFloat(values[i]! & 0xffff);
+  else if (dataType === DataType.UINT64) for (let i = 0; i < size; i++) data[i] = values[i]! < 0 ? values[i]! + 2 ** 64 : values[i]!;
   else data.set(values);
   return { name, dims, dataType, data };
 }
 
 function elementBytes(dataType: number): number {
   switch (dataType) {
-    case DataType.FLOAT: case DataType.INT32: return 4;
-    case DataType.DOUBLE: case DataType.INT64: return 8;
+    case DataType.FLOAT: case DataType.INT32: case DataType.UINT32: return 4;
+    case DataType.DOUBLE: case DataType.INT64: case DataType.UINT64: return 8;
+    case DataType.FLOAT16: case BFLOAT16: case DataType.INT16: case DataType.UINT16: return 2;
     default: return 1; // UINT8, INT8, BOOL
   }
+}
+
+/** bfloat16 bits to a number (the high half of a float32). */
+function bfloatToFloat(h: number): number {
+  const u = new Uint32Array([h << 16]);
+  return new Float32Array(u.buffer)[0]!;
 }
 
 /** Little-endian raw_data into `out` (already sized). */
@@ -372,7 +428,16 @@ function readRaw(raw: Uint8Array, dataType: number, out: Float32Array | Float64A
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const n = out.length;
   switch (dataType) {
-    case DataType.FLOAT: for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true); break;
+    case DataType.FLOAT:
+      if (raw.byteOffset % 4 === 0) out.set(new Float32Array(raw.buffer, raw.byteOffset, n)); // little-endian hosts (wasm's order)
+      else out.set(new Float32Array(new Uint8Array(raw).buffer, 0, n)); // a copy (Node Buffer.slice would be a view)
+      break;
+    case DataType.FLOAT16: for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true)); break;
+    case BFLOAT16: for (let i = 0; i < n; i++) out[i] = bfloatToFloat(dv.getUint16(i * 2, true)); break;
+    case DataType.INT16: for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true); break;
+    case DataType.UINT16: for (let i = 0; i < n; i++) out[i] = dv.getUint16(i * 2, true); break;
+    case DataType.UINT32: for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true); break;
+    case DataType.UINT64: for (let i = 0; i < n; i++) out[i] = Number(dv.getBigUint64(i * 8, true)); break;
     case DataType.DOUBLE: for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true); break;
     case DataType.INT32: for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true); break;
     case DataType.INT64: for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true)); break;

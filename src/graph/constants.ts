@@ -1,0 +1,99 @@
+// Constants of a graph (initializers, and values computed once while planning) with their device
+// forms: a constant is uploaded once per axis order a kernel reads it in (conv weights in
+// [KH, KW, C, OC] order, say) and kept until its owner (session or plan) is disposed.
+import type { Engine } from "../engine.js";
+import { Tensor } from "../tensor.js";
+import { coalesce, contiguousStrides } from "./nd.js";
+import { type Elem, elemOf, type HostTensor, isIdentity, logicalStrides, type Perm, physicalDims, sizeOfDims } from "./types.js";
+
+const key = (p: Perm) => p.join(",");
+
+export class ConstValue {
+  readonly elem: Elem;
+  /** Device copies by perm. */
+  private readonly forms = new Map<string, Tensor>();
+  private hostData: HostTensor | undefined;
+
+  constructor(
+    readonly engine: Engine,
+    readonly dataType: number,
+    readonly shape: readonly number[],
+    host?: HostTensor,
+  ) {
+    this.elem = elemOf(dataType);
+    this.hostData = host;
+  }
+
+  get size(): number {
+    return sizeOfDims(this.shape);
+  }
+
+  /** A constant whose value is a device tensor in `perm` order (computed while planning). */
+  static fromDevice(engine: Engine, dataType: number, shape: readonly number[], perm: Perm, t: Tensor): ConstValue {
+    const c = new ConstValue(engine, dataType, shape);
+    c.forms.set(key(perm), t);
+    return c;
+  }
+
+  /** The value in ONNX order on the host (downloaded once if it only lives on the device). */
+  get host(): HostTensor {
+    if (this.hostData) return this.hostData;
+    const [k, t] = this.forms.entries().next().value as [string, Tensor];
+    const perm = k === "" ? [] : k.split(",").map(Number);
+    const phys = this.elem === "f32" ? t.data.slice() : t.ints.slice();
+    const data = isIdentity(perm) ? phys : gatherHost(phys, physicalToLogical(this.shape, perm));
+    this.hostData = { dataType: this.dataType, dims: this.shape, data };
+    return this.hostData;
+  }
+
+  /** The device copy in `perm` order, made on first use. */
+  device(perm: Perm): Tensor {
+    const k = key(perm);
+    let t = this.forms.get(k);
+    if (t) return t;
+    const h = this.host;
+    const dims = physicalDims(this.shape, perm);
+    const data = isIdentity(perm) ? h.data : gatherHost(h.data, { dims, strides: perm.map((a) => contiguousStrides(this.shape)[a]!) });
+    t = this.elem === "f32" ? this.engine.tensor(dims.length ? dims : [1], data) : this.engine.ints(dims.length ? dims : [1], data);
+    this.forms.set(k, t);
+    return t;
+  }
+
+  dispose(): void {
+    for (const t of this.forms.values()) t.dispose();
+    this.forms.clear();
+  }
+}
+
+/** The loop that reads a `perm`-order buffer in logical (ONNX) order. */
+function physicalToLogical(shape: readonly number[], perm: Perm): { dims: number[]; strides: number[] } {
+  return { dims: [...shape], strides: logicalStrides(shape, perm) };
+}
+
+/** out[i] = src[offset(i)] for i over `dims` in row-major order, offset by `strides` (elements). */
+export function gatherHost<T extends Float32Array | Int32Array>(src: T, loop: { dims: readonly number[]; strides: readonly number[] }): T {
+  const n = sizeOfDims(loop.dims);
+  const out = new (src.constructor as new (n: number) => T)(n);
+  if (n === 0) return out;
+  const c = coalesce({ dims: [...loop.dims], strides: [contiguousStrides(loop.dims), [...loop.strides]] });
+  const dims = c.dims, st = c.strides[1]!, r = dims.length;
+  const idx = new Array<number>(r).fill(0);
+  const inner = dims[r - 1]!, innerStride = st[r - 1]!;
+  let off = 0;
+  for (let i = 0; i < n; i += inner) {
+    for (let j = 0, o = off; j < inner; j++, o += innerStride) out[i + j] = src[o]!;
+    for (let d = r - 2; d >= 0; d--) {
+      idx[d]!++;
+      off += st[d]!;
+      if (idx[d]! < dims[d]!) break;
+      off -= st[d]! * dims[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** A Tensor view of `ptr` (not owned: never disposed by the runtime's callers). */
+export function viewTensor(engine: Engine, ptr: number, dims: readonly number[], elem: Elem): Tensor {
+  return new Tensor(engine, ptr, dims.length ? [...dims] : [1], elem);
+}

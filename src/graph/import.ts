@@ -1,0 +1,201 @@
+// ONNX import: a decoded ModelProto becomes a Graph: every node checked against the op registry
+// (one error listing every node the runtime cannot run), attributes parsed, initializers converted
+// to host tensors (half floats to float32, integers to i32), nodes sorted topologically (files
+// whose nodes are out of order load as onnxruntime loads them), nodes no output depends on dropped.
+// Nothing here touches an engine: planning (plan.ts) does, once input shapes are known.
+import { fail, SimdnetError } from "../errors.js";
+import { Attributes } from "../onnx/attributes.js";
+import { DataType, type Dim, type ModelProto, type NodeProto, type TensorProto } from "../onnx/onnx-proto.js";
+import { type OpDef, opDef } from "./registry.js";
+import { elemOf, type HostTensor, hostTensor } from "./types.js";
+
+/** Default-domain opsets the runtime accepts. */
+export const MIN_OPSET = 6;
+export const MAX_OPSET = 28;
+
+export interface GraphNode {
+  /** Index in the file's node list (errors name it). */
+  readonly index: number;
+  readonly name: string;
+  readonly opType: string;
+  readonly def: OpDef;
+  readonly attrs: unknown;
+  /** Input value names; "" for an omitted optional input. */
+  readonly inputs: readonly string[];
+  /** Output value names; "" for an output the file omits or nothing reads. */
+  readonly outputs: readonly string[];
+  /** `onnx: node k "name" (OpType)`: the prefix of errors about this node. */
+  readonly where: string;
+}
+
+export interface GraphIO {
+  readonly name: string;
+  /** ONNX element type (FLOAT if the file does not say). */
+  readonly dataType: number;
+  /** Declared shape (sizes, symbolic names or null), undefined when the file gives none. */
+  readonly shape?: readonly Dim[];
+}
+
+export interface Graph {
+  readonly opset: number;
+  /** Topologically sorted; only nodes some graph output depends on. */
+  readonly nodes: readonly GraphNode[];
+  /** Graph inputs that are not initializers, in file order. */
+  readonly inputs: readonly GraphIO[];
+  readonly outputs: readonly GraphIO[];
+  readonly initializers: ReadonlyMap<string, HostTensor>;
+}
+
+/** The host form of a decoded TensorProto. */
+export function tensorFromProto(t: TensorProto, where: string): HostTensor {
+  elemOf(t.dataType, where);
+  return hostTensor(t.dataType, t.dims, t.data);
+}
+
+/** The default-domain opset of a model (IR version 1/2 files may omit it: opset 1). */
+export function defaultOpset(m: ModelProto): number {
+  const o = m.opsetImport.find((x) => x.domain === "" || x.domain === "ai.onnx");
+  return o ? o.version : 1;
+}
+
+const whereOf = (n: NodeProto, k: number) => `onnx: node ${k} "${n.name || n.output[0] || "?"}" (${n.opType})`;
+
+/** Builds the Graph of a decoded model; throws a SimdnetError naming every problem it can. */
+export function importGraph(proto: ModelProto): Graph {
+  const g = proto.graph;
+  if (!g) fail("onnx", "the model has no graph");
+  const opset = defaultOpset(proto);
+  if (opset < MIN_OPSET || opset > MAX_OPSET) {
+    fail("onnx", `opset ${opset} of the default domain is not supported (supported: ${MIN_OPSET} to ${MAX_OPSET})`);
+  }
+  // every unsupported node at once
+  const bad: string[] = [];
+  g.node.forEach((n, k) => {
+    const domainOk = n.domain === "" || n.domain === "ai.onnx";
+    if (!domainOk || !opDef(n.opType)) bad.push(`${n.opType}${domainOk ? "" : ` (domain "${n.domain}")`} at node ${k} "${n.name}"`);
+  });
+  if (bad.length) throw new SimdnetError(`onnx: ${bad.length} unsupported node${bad.length > 1 ? "s" : ""}: ${bad.join("; ")}`);
+  if (g.output.length === 0) fail("onnx", "the graph has no outputs");
+
+  const initializers = new Map<string, HostTensor>();
+  for (const t of g.initializer) {
+    if (!t.name) fail("onnx", "an initializer has no name");
+    initializers.set(t.name, tensorFromProto(t, `onnx: initializer "${t.name}"`));
+  }
+  const inputs: GraphIO[] = g.input
+    .filter((i) => !initializers.has(i.name))
+    .map((i) => ({ name: i.name, dataType: i.elemType || DataType.FLOAT, shape: i.shape }));
+  for (const i of inputs) elemOf(i.dataType, `onnx: input "${i.name}"`);
+  const outputs: GraphIO[] = g.output.map((o) => ({ name: o.name, dataType: o.elemType || DataType.FLOAT, shape: o.shape }));
+
+  const producer = new Map<string, number>();
+  g.node.forEach((n, k) => {
+    for (const o of n.output) {
+      if (!o) continue;
+      if (producer.has(o) || initializers.has(o) || inputs.some((i) => i.name === o)) fail(whereOf(n, k), `output "${o}" is already defined`);
+      producer.set(o, k);
+    }
+  });
+  const available = (name: string) => initializers.has(name) || inputs.some((i) => i.name === name);
+  const inputNames = new Set(inputs.map((i) => i.name));
+
+  // nodes some output depends on (walk back from the outputs)
+  const needed = new Set<number>();
+  const stack: string[] = [];
+  for (const o of outputs) {
+    if (!producer.has(o.name) && !initializers.has(o.name) && !inputNames.has(o.name)) fail("onnx", `graph output "${o.name}" is not produced by any node, initializer or input`);
+    stack.push(o.name);
+  }
+  const seen = new Set<string>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const k = producer.get(v);
+    if (k === undefined || needed.has(k)) continue;
+    needed.add(k);
+    for (const i of g.node[k]!.input) if (i) stack.push(i);
+  }
+
+  // topological order (Kahn with a min-heap on the file index: a sorted file keeps its order)
+  const missing = new Map<number, number>();
+  const consumers = new Map<number, number[]>();
+  for (const k of needed) {
+    const n = g.node[k]!;
+    let count = 0;
+    for (const i of n.input) {
+      if (!i || available(i)) continue;
+      const p = producer.get(i);
+      if (p === undefined) fail(whereOf(n, k), `input "${i}" is not produced by any node, initializer or graph input`);
+      count++;
+      let list = consumers.get(p);
+      if (!list) consumers.set(p, (list = []));
+      list.push(k);
+    }
+    missing.set(k, count);
+  }
+  const heap = new MinHeap();
+  for (const [k, c] of missing) if (c === 0) heap.push(k);
+  const order: number[] = [];
+  while (heap.size) {
+    const k = heap.pop();
+    order.push(k);
+    for (const c of consumers.get(k) ?? []) {
+      const left = missing.get(c)! - 1;
+      missing.set(c, left);
+      if (left === 0) heap.push(c);
+    }
+  }
+  if (order.length !== needed.size) {
+    const stuck = [...needed].filter((k) => missing.get(k)! > 0).slice(0, 8).map((k) => whereOf(g.node[k]!, k));
+    fail("onnx", `the graph has a cycle through ${stuck.join(", ")}`);
+  }
+
+  // outputs nothing reads become omitted ("") so ops can skip them (Dropout's mask, MaxPool's indices)
+  const read = new Set<string>(outputs.map((o) => o.name));
+  for (const k of needed) for (const i of g.node[k]!.input) if (i) read.add(i);
+  const nodes: GraphNode[] = order.map((k) => {
+    const n = g.node[k]!;
+    const where = whereOf(n, k);
+    const def = opDef(n.opType)!;
+    const attrs = def.parse(new Attributes(n, where), opset);
+    const outs = n.output.map((o) => (read.has(o) ? o : ""));
+    return { index: k, name: n.name, opType: n.opType, def, attrs, inputs: n.input, outputs: outs, where };
+  });
+  return { opset, nodes, inputs, outputs, initializers };
+}
+
+/** A binary min-heap of integers. */
+class MinHeap {
+  private readonly a: number[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: number): void {
+    const a = this.a;
+    a.push(v);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= v) break;
+      a[i] = a[p]!;
+      a[p] = v;
+      i = p;
+    }
+  }
+  pop(): number {
+    const a = this.a, top = a[0]!, last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]! < a[m]!) m = l;
+        if (r < a.length && a[r]! < a[m]!) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,421 @@
+// The CNN ops on the existing kernels: Conv, ConvTranspose, pooling, BatchNormalization, LRN, Gemm,
+// 2-D MatMul, ReLU-family activations, Softmax / LogSoftmax over the last axis. Image ops run
+// channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
+import { fail, fmtShape } from "../../errors.js";
+import type { Attributes } from "../../onnx/attributes.js";
+import { batchNormInference } from "../../ops/batchnorm.js";
+import { conv2d, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad, type Conv2dOptions } from "../../ops/conv2d.js";
+import { gemm, matmul } from "../../ops/dense.js";
+import { lrn } from "../../ops/lrn.js";
+import { avgPool2d, globalAvgPool, globalMaxPool, maxPool2dInference, pool2dOutputShape, type Pool2dOptions } from "../../ops/pool.js";
+import type { Tensor } from "../../tensor.js";
+import { viewTensor } from "../constants.js";
+import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, registerOp, type TensorType } from "../registry.js";
+import { identityPerm, isFloat } from "../types.js";
+import { channelsLast, channelsLastLayout, inputView, normAxis, outputView, sameAsInput0 } from "./util.js";
+
+// ---------------------------------------------------------------------------------------------
+// spatial attributes (1-D and 2-D)
+
+interface Spatial {
+  kernel?: number[];
+  strides?: number[];
+  /** ONNX order: [begin_0, ..., begin_{k-1}, end_0, ..., end_{k-1}]. */
+  pads?: number[];
+  autoPad: AutoPad;
+  dilations?: number[];
+}
+
+function spatialAttrs(at: Attributes): Spatial {
+  const autoPad = at.string("auto_pad", "NOTSET") as AutoPad;
+  if (!["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].includes(autoPad)) fail(at.where, `auto_pad "${autoPad}" is not valid`);
+  return { kernel: at.ints("kernel_shape"), strides: at.ints("strides"), pads: at.ints("pads"), autoPad, dilations: at.ints("dilations") };
+}
+
+/** The 2-D options of a 1-D (k = 1) or 2-D (k = 2) op: a 1-D op is an image of height 1. */
+function options2d(c: { fail(m: string): never }, s: Spatial, k: number): { kernel?: [number, number]; strides: [number, number]; dilations: [number, number]; pads?: [number, number, number, number]; autoPad?: AutoPad } {
+  if (k !== 1 && k !== 2) c.fail(`only 1-D and 2-D are supported, got ${k} spatial dimensions`);
+  const list = (name: string, v: number[] | undefined, fallback: number): number[] => {
+    if (v === undefined) return new Array<number>(k).fill(fallback);
+    if (v.length !== k) c.fail(`${name} must have ${k} values, got [${v.join(",")}]`);
+    return v;
+  };
+  const two = (v: number[]): [number, number] => (k === 1 ? [1, v[0]!] : [v[0]!, v[1]!]);
+  const strides = two(list("strides", s.strides, 1)), dilations = two(list("dilations", s.dilations, 1));
+  const kernel = s.kernel ? two(list("kernel_shape", s.kernel, 1)) : undefined;
+  if (s.autoPad !== "NOTSET") return { kernel, strides, dilations, autoPad: s.autoPad };
+  const p = s.pads ?? new Array<number>(2 * k).fill(0);
+  if (p.length !== 2 * k) c.fail(`pads must have ${2 * k} values, got [${p.join(",")}]`);
+  const pads: [number, number, number, number] = k === 1 ? [0, p[0]!, 0, p[1]!] : [p[0]!, p[1]!, p[2]!, p[3]!];
+  return { kernel, strides, dilations, pads };
+}
+
+/** [N, C, ...spatial] (ONNX) as the kernels' 2-D NHWC shape. */
+function nhwc2d(c: { fail(m: string): never }, shape: readonly number[]): [number, number, number, number] {
+  if (shape.length === 4) return [shape[0]!, shape[2]!, shape[3]!, shape[1]!];
+  if (shape.length === 3) return [shape[0]!, 1, shape[2]!, shape[1]!];
+  return c.fail(`expects a 1-D or 2-D image [N, C, W] or [N, C, H, W], got ${fmtShape(shape)}`);
+}
+
+/** The kernels' NHWC output back to ONNX order of rank r. */
+const onnxOf = (y: readonly number[], rank: number): number[] => (rank === 4 ? [y[0]!, y[3]!, y[1]!, y[2]!] : [y[0]!, y[3]!, y[2]!]);
+
+/** Weights [O, I, ...k] (Conv) or [I, O, ...k] (ConvTranspose) as [KH, KW, dim1, dim0]. */
+function weights2d(c: { fail(m: string): never }, w: readonly number[], rank: number): [number, number, number, number] {
+  if (w.length !== rank) c.fail(`weights must have rank ${rank}, got ${fmtShape(w)}`);
+  return rank === 4 ? [w[2]!, w[3]!, w[1]!, w[0]!] : [1, w[2]!, w[1]!, w[0]!];
+}
+
+const weightPerm = (rank: number) => (rank === 4 ? [2, 3, 1, 0] : [2, 1, 0]);
+
+function checkKernelShape(c: { fail(m: string): never }, s: Spatial, w: readonly number[]): void {
+  if (s.kernel && s.kernel.join() !== w.slice(2).join()) c.fail(`kernel_shape [${s.kernel.join(",")}] does not match weights ${fmtShape(w)}`);
+}
+
+const floatInput = (c: InferContext<unknown>, i: number, name: string): TensorType => {
+  const t = c.need(i, name);
+  if (!isFloat(t.dataType)) c.fail(`${name} must be a float tensor`);
+  return t;
+};
+
+// ---------------------------------------------------------------------------------------------
+// convolution
+
+interface ConvAttrs { s: Spatial; groups: number }
+
+/** Conv / ConvTranspose layouts: X channels-last, W as [KH, KW, dim1, dim0], B as given. */
+const convLayout = (c: { inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly TensorType[] }): LayoutChoice => {
+  const r = c.inputs[0]!.shape.length;
+  return {
+    inputs: c.inputs.map((v, i) => (!v ? "any" : i === 0 ? channelsLast(r) : i === 1 ? weightPerm(r) : identityPerm(v.shape.length))),
+    outputs: [channelsLast(r)],
+  };
+};
+
+function convOptions(c: { fail(m: string): never }, a: ConvAttrs, rank: number): Conv2dOptions {
+  const o = options2d(c, a.s, rank - 2);
+  return o.autoPad ? { strides: o.strides, dilations: o.dilations, autoPad: o.autoPad, groups: a.groups } : { strides: o.strides, dilations: o.dilations, pads: o.pads, groups: a.groups };
+}
+
+/** Views of a conv node's operands in the kernels' 2-D shapes. */
+function convViews(n: BoundNode<ConvAttrs>, transposed: boolean): { x: Tensor; w: Tensor; b: Tensor | null; y: Tensor } {
+  const X = n.inputs[0]!, W = n.inputs[1]!, B = n.inputs[2], Y = n.outputs[0]!;
+  const c = { fail: (m: string) => fail(n.where, m) };
+  const r = X.shape.length;
+  void transposed;
+  return {
+    x: inputView(n, 0, nhwc2d(c, X.shape)),
+    w: inputView(n, 1, weights2d(c, W.shape, r)),
+    b: B ? inputView(n, 2, [B.size]) : null,
+    y: outputView(n, 0, nhwc2d(c, Y.shape)),
+  };
+}
+
+registerOp<ConvAttrs>({
+  type: "Conv",
+  parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1) }),
+  infer(c) {
+    const x = floatInput(c, 0, "X"), w = c.need(1, "W").shape;
+    const r = x.shape.length;
+    checkKernelShape(c, c.attrs.s, w);
+    const b = c.input(2);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== w[0])) c.fail(`B must have shape [${w[0]}], got ${fmtShape(b.shape)}`);
+    const y = conv2dOutputShape(nhwc2d(c, x.shape), weights2d(c, w, r), convOptions(c, c.attrs, r));
+    return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
+  },
+  layout: convLayout,
+  algorithms: [{
+    name: "conv.kernels",
+    setup(n) {
+      const { x, w, b, y } = convViews(n, false);
+      const opts = convOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
+      return () => void conv2d(x, w, b, opts, y);
+    },
+  }],
+});
+
+interface ConvTransposeAttrs extends ConvAttrs { outputPadding?: number[]; outputShape?: number[] }
+
+function convTransposeOptions(c: { fail(m: string): never }, a: ConvTransposeAttrs, rank: number) {
+  const k = rank - 2;
+  const two = (v: number[] | undefined, name: string): [number, number] | undefined => {
+    if (!v) return undefined;
+    const tail = v.slice(-k); // output_shape may include N and C
+    if (tail.length !== k) c.fail(`${name} must have ${k} values, got [${v.join(",")}]`);
+    return k === 1 ? [name === "output_shape" ? 1 : 0, tail[0]!] : [tail[0]!, tail[1]!];
+  };
+  return { ...convOptions(c, a, rank), outputPadding: two(a.outputPadding, "output_padding") ?? [0, 0], outputShape: two(a.outputShape, "output_shape") };
+}
+
+registerOp<ConvTransposeAttrs>({
+  type: "ConvTranspose",
+  parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1), outputPadding: at.ints("output_padding"), outputShape: at.ints("output_shape") }),
+  infer(c) {
+    const x = floatInput(c, 0, "X"), w = c.need(1, "W").shape;
+    const r = x.shape.length;
+    checkKernelShape(c, c.attrs.s, w);
+    const b = c.input(2);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== w[1]! * c.attrs.groups)) c.fail(`B must have shape [${w[1]! * c.attrs.groups}], got ${fmtShape(b.shape)}`);
+    const y = convTranspose2dOutputShape(nhwc2d(c, x.shape), weights2d(c, w, r), convTransposeOptions(c, c.attrs, r));
+    return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
+  },
+  layout: convLayout,
+  algorithms: [{
+    name: "convTranspose.kernels",
+    setup(n) {
+      const { x, w, b, y } = convViews(n, true);
+      const opts = convTransposeOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
+      return () => void convTranspose2d(x, w, b, opts, y);
+    },
+  }],
+});
+
+// ---------------------------------------------------------------------------------------------
+// pooling
+
+interface PoolAttrs { s: Spatial; ceil: boolean; countIncludePad: boolean }
+
+function poolAttrs(at: Attributes, average: boolean): PoolAttrs {
+  if (at.int("storage_order", 0) !== 0) fail(at.where, "storage_order 1 is not supported");
+  const s = spatialAttrs(at);
+  if (!s.kernel) fail(at.where, "kernel_shape is required");
+  return { s, ceil: at.int("ceil_mode", 0) === 1, countIncludePad: average && at.int("count_include_pad", 0) === 1 };
+}
+
+function poolOptions(c: { fail(m: string): never }, a: PoolAttrs, rank: number): Pool2dOptions {
+  const o = options2d(c, a.s, rank - 2);
+  const base: Pool2dOptions = { kernel: o.kernel!, strides: o.strides, dilations: o.dilations, ceilMode: a.ceil, countIncludePad: a.countIncludePad };
+  return o.autoPad ? { ...base, autoPad: o.autoPad } : { ...base, pads: o.pads };
+}
+
+function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOptions, y: Tensor) => void): void {
+  registerOp<PoolAttrs>({
+    type,
+    parse: (at) => poolAttrs(at, average),
+    infer(c) {
+      if (c.wants(1)) c.fail("the Indices output of MaxPool is not supported");
+      const x = floatInput(c, 0, "X");
+      const y = pool2dOutputShape(nhwc2d(c, x.shape), poolOptions(c, c.attrs, x.shape.length));
+      return [{ dataType: x.dataType, shape: onnxOf(y, x.shape.length) }];
+    },
+    layout: channelsLastLayout,
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+      setup(n) {
+        const c = { fail: (m: string) => fail(n.where, m) };
+        const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
+        const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length);
+        return () => run(x, o, y);
+      },
+    }],
+  });
+}
+
+poolOp("MaxPool", false, (x, o, y) => void maxPool2dInference(x, o, y));
+poolOp("AveragePool", true, (x, o, y) => void avgPool2d(x, o, y));
+
+function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
+  registerOp<void>({
+    type,
+    parse: () => undefined,
+    infer(c) {
+      const x = floatInput(c, 0, "X");
+      if (x.shape.length < 3) c.fail(`expects [N, C, ...spatial], got ${fmtShape(x.shape)}`);
+      return [{ dataType: x.dataType, shape: [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] }];
+    },
+    layout: channelsLastLayout,
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+      setup(n) {
+        const X = n.inputs[0]!;
+        const N = X.shape[0]!, C = X.shape[1]!, spatial = X.size / Math.max(1, N * C);
+        // channels-last [N, ...spatial, C] is [N, 1, spatial, C] to the 2-D kernels
+        const x = inputView(n, 0, [N, 1, spatial, C]), y = outputView(n, 0, [N, 1, 1, C]);
+        return () => run(x, y);
+      },
+    }],
+  });
+}
+
+globalPoolOp("GlobalAveragePool", (x, y) => void globalAvgPool(x, y));
+globalPoolOp("GlobalMaxPool", (x, y) => {
+  // globalMaxPool also writes an arg-max; inference keeps none, so it goes to a transient tensor
+  const r = globalMaxPool(x, { y });
+  r.argmax.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// normalisation
+
+registerOp<{ epsilon: number }>({
+  type: "BatchNormalization",
+  parse(at) {
+    if (at.int("training_mode", 0) !== 0) fail(at.where, "training_mode 1 is not supported by inference (fine-tune the model instead)");
+    return { epsilon: at.float("epsilon", 1e-5) };
+  },
+  infer(c) {
+    const x = floatInput(c, 0, "X");
+    if (x.shape.length < 2) c.fail(`expects [N, C, ...], got ${fmtShape(x.shape)}`);
+    if (c.wants(1) || c.wants(2)) c.fail("the running mean / variance outputs (training) are not supported");
+    const C = x.shape[1]!;
+    ["scale", "B", "mean", "var"].forEach((name, k) => {
+      const t = c.need(k + 1, name);
+      if (t.shape.length !== 1 || t.shape[0] !== C) c.fail(`${name} must have shape [${C}], got ${fmtShape(t.shape)}`);
+    });
+    return [x];
+  },
+  layout: channelsLastLayout,
+  algorithms: [{
+    name: "batchNormalization.inference",
+    workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
+    setup(n) {
+      const X = n.inputs[0]!, C = X.shape[1]!, rows = X.size / Math.max(1, C);
+      const k = n.kernels, eps = n.attrs.epsilon;
+      const y = n.output(0), x = n.input(0), scale = n.input(1), bias = n.input(2), mean = n.input(3), variance = n.input(4), ws = n.workspace;
+      return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
+    },
+  }],
+});
+
+registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
+  type: "LRN",
+  parse: (at) => ({ size: at.int("size", 0), alpha: at.float("alpha", 1e-4), beta: at.float("beta", 0.75), bias: at.float("bias", 1) }),
+  infer(c) {
+    const x = floatInput(c, 0, "X");
+    if (x.shape.length !== 4) c.fail(`expects [N, C, H, W], got ${fmtShape(x.shape)}`);
+    return [x];
+  },
+  layout: channelsLastLayout,
+  algorithms: [{
+    name: "lrn.kernels",
+    setup(n) {
+      const x = inputView(n, 0), y = outputView(n, 0), o = n.attrs;
+      return () => void lrn(x, o, y);
+    },
+  }],
+});
+
+// ---------------------------------------------------------------------------------------------
+// matrix products
+
+interface GemmAttrs { alpha: number; beta: number; transA: boolean; transB: boolean }
+
+registerOp<GemmAttrs>({
+  type: "Gemm",
+  parse: (at) => ({ alpha: at.float("alpha", 1), beta: at.float("beta", 1), transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1 }),
+  infer(c) {
+    const A = floatInput(c, 0, "A"), B = c.need(1, "B").shape;
+    const a = A.shape, { transA, transB } = c.attrs;
+    if (a.length !== 2 || B.length !== 2) c.fail(`A and B must be rank 2, got ${fmtShape(a)} and ${fmtShape(B)}`);
+    const k = transA ? a[0] : a[1], k2 = transB ? B[1] : B[0];
+    if (k !== k2) c.fail(`inner dimensions differ: A ${fmtShape(a)}${transA ? "^T" : ""} x B ${fmtShape(B)}${transB ? "^T" : ""}`);
+    return [{ dataType: A.dataType, shape: [transA ? a[1]! : a[0]!, transB ? B[0]! : B[1]!] }];
+  },
+  layout: onnxOrder,
+  algorithms: [{
+    name: "gemm.kernels",
+    setup(n) {
+      const a = inputView(n, 0), b = inputView(n, 1), cT = n.inputs[2] ? inputView(n, 2) : null, y = outputView(n, 0), o = n.attrs;
+      return () => void gemm(a, b, cT, o, y);
+    },
+  }],
+});
+
+registerOp<void>({
+  type: "MatMul",
+  parse: () => undefined,
+  infer(c) {
+    const A = floatInput(c, 0, "A"), B = c.need(1, "B").shape;
+    const a = A.shape;
+    if (a.length !== 2 || B.length !== 2) c.fail(`only 2-D operands are supported yet, got ${fmtShape(a)} and ${fmtShape(B)}`);
+    if (a[1] !== B[0]) c.fail(`inner dimensions differ: ${fmtShape(a)} x ${fmtShape(B)}`);
+    return [{ dataType: A.dataType, shape: [a[0]!, B[1]!] }];
+  },
+  layout: onnxOrder,
+  algorithms: [{
+    name: "matMul.kernels",
+    setup(n) {
+      const a = inputView(n, 0), b = inputView(n, 1), y = outputView(n, 0);
+      return () => void matmul(a, b, {}, y);
+    },
+  }],
+});
+
+// ---------------------------------------------------------------------------------------------
+// activations (any layout: element by element)
+
+function unaryOp<A>(type: string, parse: (at: Attributes) => A, kernel: (n: BoundNode<A>) => () => void): void {
+  registerOp<A>({
+    type,
+    parse,
+    infer(c) {
+      floatInput(c as InferContext<unknown>, 0, "X");
+      return sameAsInput0(c as InferContext<unknown>);
+    },
+    layout: followInput0,
+    algorithms: [{ name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernel`, setup: kernel }],
+  });
+}
+
+unaryOp("Relu", () => undefined, (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
+  return () => k.relu_f32_forward(y, x, size);
+});
+unaryOp("Sigmoid", () => undefined, (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
+  return () => k.sigmoid_f32_forward(y, x, size);
+});
+unaryOp("Tanh", () => undefined, (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
+  return () => k.tanh_f32_forward(y, x, size);
+});
+unaryOp("LeakyRelu", (at) => ({ alpha: at.float("alpha", 0.01) }), (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size, alpha = n.attrs.alpha;
+  return () => k.leaky_relu_f32_forward(y, x, alpha, size);
+});
+
+// ---------------------------------------------------------------------------------------------
+// softmax over the last axis
+
+interface SoftmaxAttrs { axis: number; coerce2d: boolean }
+
+/** Softmax runs over rows of the innermost axis: opset 13+ moves `axis` innermost by the layout. */
+function softmaxPerm(attrs: SoftmaxAttrs, shape: readonly number[], fail_: (m: string) => never): number[] {
+  const r = shape.length;
+  if (r === 0 || attrs.coerce2d) return identityPerm(r);
+  const ax = normAxis({ fail: fail_ }, attrs.axis, r);
+  return [...identityPerm(r).filter((a) => a !== ax), ax];
+}
+
+function softmaxOp(type: string, kernel: "softmax_f32_forward" | "log_softmax_f32_forward"): void {
+  registerOp<SoftmaxAttrs>({
+    type,
+    parse: (at, opset) => ({ axis: at.int("axis", opset < 13 ? 1 : -1), coerce2d: opset < 13 }),
+    infer(c) {
+      const x = floatInput(c, 0, "input");
+      normAxis(c, c.attrs.axis, Math.max(x.shape.length, 1));
+      return [x];
+    },
+    layout(c) {
+      const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
+      return { inputs: [p], outputs: [p] };
+    },
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
+      setup(n) {
+        const x = n.inputs[0]!, r = x.shape.length;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
+        // opset < 13: rows of everything from `axis` on; else rows of the (innermost) axis
+        const cols = r === 0 ? 1 : n.attrs.coerce2d ? x.shape.slice(ax).reduce((a, b) => a * b, 1) : x.shape[ax]!;
+        const rows = cols === 0 ? 0 : x.size / cols;
+        const k = n.kernels, yp = n.output(0), xp = n.input(0);
+        return () => k[kernel](yp, xp, rows, cols);
+      },
+    }],
+  });
+}
+
+softmaxOp("Softmax", "softmax_f32_forward");
+softmaxOp("LogSoftmax", "log_softmax_f32_forward");
+
+export { viewTensor };

@@ -1,0 +1,527 @@
+// Planning: a Graph and concrete input shapes become a Plan, XNNPACK's create -> reshape -> setup
+// -> run and onnxruntime's memory pattern in one step:
+//   1. shape inference node by node; a node whose inputs are all known (constants, shapes) is
+//      computed once, now, by its own kernels (constant folding: one implementation per op);
+//   2. layouts: each node states the axis order it needs (conv: NHWC) and the planner converts
+//      values where the order differs (constants once, here; run-time values by a copy step);
+//   3. the algorithm of every node: the first eligible in its registry entry (from shapes only);
+//   4. memory: every run-time value gets a buffer whose lifetime runs from its producer to its
+//      last reader; buffers are placed in ONE arena by greedy-by-size offset assignment, so
+//      peak memory is the largest live set, not the sum; views (Reshape...) share their input's
+//      buffer; ONE workspace block (the largest any node needs) and one parameter block;
+//   5. setup: each algorithm binds its node to these addresses and returns its run function.
+// A run then copies the inputs in, calls the run functions in order and copies the outputs out:
+// it allocates nothing, and what runs never depends on the heap's state.
+import type { Engine } from "../engine.js";
+import { fail, fmtShape, OutOfMemoryError, SimdnetError } from "../errors.js";
+import { dataTypeName } from "../onnx/onnx-proto.js";
+import type { Tensor } from "../tensor.js";
+import { ConstValue, gatherHost } from "./constants.js";
+import type { Graph, GraphNode } from "./import.js";
+import { contiguousStrides, ND_DESC_BYTES, writeNd } from "./nd.js";
+import {
+  type Algorithm, type BoundNode, chooseAlgorithm, type InferContext, type LayoutChoice, onnxOrder, type OpDef, type PlanNode,
+  type PlanValue, type Target, type TensorType,
+} from "./registry.js";
+import {
+  type Elem, elemOf, fmtPerm, type HostTensor, identityPerm, isIdentity, logicalStrides, type Perm, physicalDims, samePhysical, sizeOfDims,
+} from "./types.js";
+
+const ALIGN = 16;
+const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+/** A span of the arena: a run-time value's bytes and the steps between which they must survive. */
+class Buffer {
+  offset = 0;
+  constructor(
+    readonly bytes: number,
+    public first: number,
+    public last: number,
+  ) {}
+}
+
+/** A value as planned: constant (cv) or computed by a run (buffer). */
+class Val implements PlanValue {
+  readonly elem: Elem;
+  readonly dims: readonly number[];
+  readonly size: number;
+  constructor(
+    readonly name: string,
+    readonly dataType: number,
+    readonly shape: readonly number[],
+    readonly perm: Perm,
+    readonly cv?: ConstValue,
+    public buffer?: Buffer,
+  ) {
+    this.elem = elemOf(dataType);
+    this.dims = physicalDims(shape, perm);
+    this.size = sizeOfDims(shape);
+  }
+
+  get isConstant(): boolean {
+    return this.cv !== undefined;
+  }
+
+  get known(): HostTensor | undefined {
+    return this.cv?.host;
+  }
+
+  get bytes(): number {
+    return this.size * 4;
+  }
+}
+
+interface Step {
+  where: string;
+  opset: number;
+  attrs: unknown;
+  algorithm: Algorithm<unknown>;
+  inputs: (Val | undefined)[];
+  outputs: Val[];
+  workspaceBytes: number;
+  paramBytes: number;
+  paramOffset: number;
+}
+
+/** What a plan reports about itself (algorithms, memory). */
+export interface PlanReport {
+  /** Per run step: where (node or conversion) and the algorithm chosen. */
+  steps: { where: string; algorithm: string }[];
+  /** Bytes of the activation arena (after reuse), the sum of its buffers (without reuse), workspace and parameters. */
+  arenaBytes: number;
+  unsharedBytes: number;
+  workspaceBytes: number;
+  paramBytes: number;
+  /** Bytes of constants computed while planning (owned by the plan). */
+  foldedBytes: number;
+}
+
+export interface PlannedInput {
+  readonly name: string;
+  readonly value: PlanValue;
+  /** Address of the input's buffer. */
+  readonly ptr: number;
+}
+
+export interface PlannedOutput {
+  readonly name: string;
+  readonly value: PlanValue;
+  /** Address of the output's buffer (ONNX order), or -1 when the output is a constant (`constant`). */
+  readonly ptr: number;
+  readonly constant?: HostTensor;
+}
+
+export interface PlanOptions {
+  /** Refuse plans whose arena + workspace + folded constants exceed this many bytes. */
+  maxBytes?: number;
+}
+
+/**
+ * A graph planned for concrete input shapes, bound to memory. `run()` executes every step; the
+ * caller writes the inputs (inputs[i].ptr) before and reads the outputs after.
+ */
+export class Plan {
+  private disposed = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly inputs: readonly PlannedInput[],
+    readonly outputs: readonly PlannedOutput[],
+    readonly report: PlanReport,
+    private readonly runs: readonly (() => void)[],
+    private readonly wheres: readonly string[],
+    private readonly blocks: readonly number[],
+    private readonly folded: readonly ConstValue[],
+  ) {}
+
+  /** Runs every step once. */
+  run(): void {
+    if (this.disposed) fail("onnx", "the plan was disposed");
+    const runs = this.runs;
+    let i = 0;
+    try {
+      for (; i < runs.length; i++) runs[i]!();
+    } catch (err) {
+      throw withWhere(err, this.wheres[i] ?? "onnx");
+    }
+  }
+
+  /** Runs every step once, timing each: [where, algorithm, ms] per step. */
+  profile(): { where: string; algorithm: string; ms: number }[] {
+    if (this.disposed) fail("onnx", "the plan was disposed");
+    return this.runs.map((f, i) => {
+      const t0 = performance.now();
+      try {
+        f();
+      } catch (err) {
+        throw withWhere(err, this.wheres[i] ?? "onnx");
+      }
+      return { where: this.wheres[i]!, algorithm: this.report.steps[i]!.algorithm, ms: performance.now() - t0 };
+    });
+  }
+
+  /** Frees the arena, workspace, parameters and the constants computed while planning. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.blocks) this.engine.heap.release(b);
+    for (const c of this.folded) c.dispose();
+  }
+}
+
+/** An error from inside a node, prefixed with where it happened (out-of-memory errors keep their type). */
+export function withWhere(err: unknown, where: string): unknown {
+  if (!(err instanceof Error) || err instanceof OutOfMemoryError || err.message.startsWith(where)) return err;
+  if (err instanceof SimdnetError) return new SimdnetError(`${where}: ${err.message}`, { cause: err });
+  return new SimdnetError(`${where}: ${err.message}`, { cause: err });
+}
+
+/**
+ * Plans `graph` for the given input shapes. `constants` are the graph's initializers as
+ * session-owned ConstValues (device forms are shared by every plan of the session).
+ */
+export function planGraph(
+  engine: Engine,
+  graph: Graph,
+  constants: ReadonlyMap<string, ConstValue>,
+  inputShapes: ReadonlyMap<string, readonly number[]>,
+  options: PlanOptions = {},
+  knownInputs: ReadonlyMap<string, HostTensor> = new Map(),
+): Plan {
+  return new Planner(engine, graph, constants, options).plan(inputShapes, knownInputs);
+}
+
+class Planner {
+  private readonly vals = new Map<string, Val>();
+  private readonly steps: Step[] = [];
+  private readonly folded: ConstValue[] = [];
+  private readonly target: Target;
+  /** Run-time values already converted to another perm, by `${name}|${perm}`. */
+  private readonly conversions = new Map<string, Val>();
+  private readonly maxBytes: number;
+  private foldedBytes = 0;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly graph: Graph,
+    private readonly constants: ReadonlyMap<string, ConstValue>,
+    options: PlanOptions,
+  ) {
+    this.target = { build: engine.build, threads: engine.threads };
+    this.maxBytes = options.maxBytes ?? Infinity;
+  }
+
+  plan(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): Plan {
+    const g = this.graph;
+    try {
+      for (const i of g.inputs) {
+        const known = knownInputs.get(i.name);
+        if (known) {
+          this.setConst(i.name, known);
+          continue;
+        }
+        const shape = inputShapes.get(i.name);
+        if (!shape) fail("onnx", `no shape for input "${i.name}"`);
+        this.vals.set(i.name, new Val(i.name, i.dataType, shape, identityPerm(shape.length), undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
+      }
+      for (const node of g.nodes) this.node(node);
+      const outputs = g.outputs.map((o) => {
+        let v = this.value(o.name, `onnx: graph output "${o.name}"`);
+        if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape)) v = this.convert(v, identityPerm(v.shape.length), `onnx: graph output "${o.name}"`);
+        return v;
+      });
+      return this.bind(outputs);
+    } catch (err) {
+      for (const c of this.folded) c.dispose();
+      throw err;
+    }
+  }
+
+  private value(name: string, where: string): Val {
+    let v = this.vals.get(name);
+    if (v) return v;
+    const c = this.constants.get(name);
+    if (!c) fail(where, `value "${name}" is not defined`);
+    v = new Val(name, c.dataType, c.shape, identityPerm(c.shape.length), c);
+    this.vals.set(name, v);
+    return v;
+  }
+
+  private checkSize(where: string, t: TensorType): void {
+    const n = sizeOfDims(t.shape);
+    for (const d of t.shape) if (!Number.isSafeInteger(d) || d < 0) fail(where, `output shape ${fmtShape(t.shape)} is invalid`);
+    if (n * 4 > this.maxBytes || n > 2 ** 31 - 1) {
+      throw new OutOfMemoryError(n * 4, 0, Math.min(this.maxBytes, 2 ** 33), `${where}: an output of shape ${fmtShape(t.shape)}`);
+    }
+  }
+
+  private inferContext<A>(node: GraphNode, ins: (Val | undefined)[]): InferContext<A> {
+    const where = node.where;
+    return {
+      attrs: node.attrs as A,
+      opset: this.graph.opset,
+      where,
+      inputCount: node.inputs.length,
+      outputCount: node.outputs.length,
+      wants: (i) => !!node.outputs[i],
+      input: (i) => ins[i],
+      need: (i, name) => ins[i] ?? fail(where, `input ${i} (${name}) is required`),
+      value: (i) => ins[i]?.cv?.host,
+      fail: (m) => fail(where, m),
+    };
+  }
+
+  private node(node: GraphNode): void {
+    const def = node.def as OpDef<unknown>;
+    const where = node.where;
+    const ins = node.inputs.map((n) => (n ? this.value(n, where) : undefined));
+    try {
+      for (const i of def.valueInputs ?? []) {
+        const v = ins[i];
+        if (v && !v.cv) fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
+      }
+      const ctx = this.inferContext<unknown>(node, ins);
+      if (def.fromTypes) {
+        def.fromTypes(ctx).forEach((t, i) => this.setConst(node.outputs[i], t));
+        return;
+      }
+      const types = def.infer(ctx);
+      for (const t of types) this.checkSize(where, t);
+      if (def.foldable !== false && ins.every((v) => !v || v.cv)) {
+        this.fold(node, def, ins, types);
+        return;
+      }
+      const choice = (def.layout ?? onnxOrder)({ attrs: node.attrs, inputs: ins, outputs: types });
+      const laid = ins.map((v, i) => {
+        const want = choice.inputs[i];
+        if (!v || want === undefined || want === "any") return v;
+        return this.inPerm(v, want, where);
+      });
+      const outs = types.map((t, i) => new Val(node.outputs[i] ?? "", t.dataType, t.shape, choice.outputs[i] ?? identityPerm(t.shape.length)));
+      if (def.view) {
+        const src = laid[0];
+        if (!src?.buffer) fail(where, "a view needs a run-time input 0");
+        if (outs[0]!.size !== src.size) fail(where, `a view of ${fmtShape(src.shape)} cannot have shape ${fmtShape(outs[0]!.shape)}`);
+        outs[0]!.buffer = src.buffer;
+      } else {
+        for (const o of outs) o.buffer = new Buffer(o.bytes, Infinity, -1);
+        const pn = this.planNode(node.attrs, where, laid, outs);
+        const algorithm = chooseAlgorithm(def, pn);
+        this.steps.push({
+          where, opset: this.graph.opset, attrs: node.attrs, algorithm, inputs: laid, outputs: outs,
+          workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0), paramBytes: align(algorithm.paramBytes?.(pn) ?? 0), paramOffset: 0,
+        });
+      }
+      outs.forEach((o, i) => {
+        const name = node.outputs[i];
+        if (name) this.vals.set(name, o);
+      });
+    } catch (err) {
+      throw withWhere(err, where);
+    }
+  }
+
+  private planNode<A>(attrs: A, where: string, inputs: (Val | undefined)[], outputs: Val[]): PlanNode<A> {
+    return { attrs, opset: this.graph.opset, where, target: this.target, inputs, outputs };
+  }
+
+  private setConst(name: string | undefined, t: HostTensor): void {
+    if (!name) return;
+    const c = new ConstValue(this.engine, t.dataType, t.dims, t);
+    this.folded.push(c);
+    this.vals.set(name, new Val(name, t.dataType, t.dims, identityPerm(t.dims.length), c));
+  }
+
+  /** `v` in `perm` order: constants get a device form; run-time values a conversion step. */
+  private inPerm(v: Val, perm: Perm, where: string): Val {
+    if (perm.length !== v.shape.length) fail(where, `internal: layout of rank ${perm.length} for a value of shape ${fmtShape(v.shape)}`);
+    if (v.cv) return samePhysical(v.perm, perm, v.shape) ? v : new Val(v.name, v.dataType, v.shape, perm, v.cv);
+    if (samePhysical(v.perm, perm, v.shape)) return v;
+    return this.convert(v, perm, where);
+  }
+
+  /** A step copying run-time value `v` into `perm` order (one per value and perm). */
+  private convert(v: Val, perm: Perm, where: string): Val {
+    const k = `${v.name}|${perm.join(",")}|${v.perm.join(",")}`;
+    let out = this.conversions.get(k);
+    if (out) return out;
+    out = new Val(`${v.name} (${fmtPerm(perm)})`, v.dataType, v.shape, perm, undefined, new Buffer(v.bytes, Infinity, -1));
+    this.conversions.set(k, out);
+    this.steps.push({
+      where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`, opset: this.graph.opset, attrs: undefined,
+      algorithm: LAYOUT_COPY, inputs: [v], outputs: [out], workspaceBytes: 0, paramBytes: ND_DESC_BYTES, paramOffset: 0,
+    });
+    return out;
+  }
+
+  /** Computes a node whose inputs are all known, once, with its own kernels (or as a view). */
+  private fold(node: GraphNode, def: OpDef<unknown>, ins: (Val | undefined)[], types: TensorType[]): void {
+    const where = node.where;
+    const choice: LayoutChoice = (def.layout ?? onnxOrder)({ attrs: node.attrs, inputs: ins, outputs: types });
+    if (def.view) {
+      const src = ins[0];
+      if (!src?.cv) fail(where, "a view needs input 0");
+      const t = types[0]!, perm = choice.outputs[0] ?? identityPerm(t.shape.length);
+      const h = src.cv.host;
+      const data = isIdentity(perm) ? h.data : gatherHost(h.data, { dims: t.shape, strides: logicalStrides(t.shape, perm) });
+      this.setConst(node.outputs[0], { dataType: t.dataType, dims: t.shape, data });
+      return;
+    }
+    const e = this.engine;
+    const laid = ins.map((v, i) => {
+      const want = choice.inputs[i];
+      return !v || want === undefined || want === "any" ? v : this.inPerm(v, want, where);
+    });
+    const temps: Tensor[] = [];
+    const outs: Val[] = [];
+    let ok = false;
+    try {
+      const outTensors = types.map((t, i) => {
+        const perm = choice.outputs[i] ?? identityPerm(t.shape.length);
+        const dims = physicalDims(t.shape, perm);
+        const tensor = elemOf(t.dataType) === "f32" ? e.empty(dims.length ? dims : [1], "f32", "a constant") : e.empty(dims.length ? dims : [1], "i32", "a constant");
+        temps.push(tensor);
+        const c = ConstValue.fromDevice(e, t.dataType, t.shape, perm, tensor);
+        outs.push(new Val(node.outputs[i] ?? "", t.dataType, t.shape, perm, c));
+        return tensor;
+      });
+      const pn = this.planNode(node.attrs, where, laid, outs);
+      const algorithm = chooseAlgorithm(def, pn);
+      const ws = algorithm.workspaceBytes?.(pn) ?? 0, pb = algorithm.paramBytes?.(pn) ?? 0;
+      const wsT = e.empty([Math.max(1, Math.ceil(ws / 4))], "f32", "a folding workspace");
+      temps.push(wsT);
+      const pT = e.empty([Math.max(1, Math.ceil(pb / 4))], "f32", "folding parameters");
+      temps.push(pT);
+      const bound: BoundNode<unknown> = {
+        ...pn, engine: e, kernels: e.kernels, workspace: wsT.ptr, params: pT.ptr,
+        input: (i) => (laid[i] ? laid[i]!.cv!.device(laid[i]!.perm).ptr : 0),
+        output: (i) => outTensors[i]!.ptr,
+      };
+      algorithm.setup(bound)();
+      ok = true;
+    } finally {
+      // workspace and parameters always go; outputs stay when the fold succeeded
+      const keep = ok ? temps.length - 2 : 0;
+      for (const t of temps.slice(keep)) t.dispose();
+    }
+    outs.forEach((o, i) => {
+      this.folded.push(o.cv!);
+      this.foldedBytes += o.bytes;
+      if (this.foldedBytes > this.maxBytes) throw new OutOfMemoryError(this.foldedBytes, 0, this.maxBytes, `${where}: constants computed while planning`);
+      const name = node.outputs[i];
+      if (name) this.vals.set(name, o);
+    });
+  }
+
+  /** Lifetimes, offsets, the blocks, and every node's run function. */
+  private bind(outputs: Val[]): Plan {
+    const e = this.engine, steps = this.steps;
+    const end = steps.length;
+    steps.forEach((s, k) => {
+      for (const v of s.inputs) if (v?.buffer) v.buffer.last = Math.max(v.buffer.last, k);
+      for (const v of s.outputs) {
+        v.buffer!.first = Math.min(v.buffer!.first, k);
+        v.buffer!.last = Math.max(v.buffer!.last, k);
+      }
+    });
+    for (const i of this.graph.inputs) {
+      const b = this.vals.get(i.name)!.buffer;
+      if (!b) continue; // an input whose value the plan was made for (see knownInputs)
+      b.first = -1;
+      b.last = Math.max(b.last, -1);
+    }
+    for (const o of outputs) if (o.buffer) o.buffer.last = end;
+    const buffers = new Set<Buffer>();
+    for (const v of this.vals.values()) if (v.buffer) buffers.add(v.buffer);
+    for (const s of steps) for (const v of [...s.inputs, ...s.outputs]) if (v?.buffer) buffers.add(v.buffer);
+    const list = [...buffers];
+    const arenaBytes = assignOffsets(list);
+    const unsharedBytes = list.reduce((a, b) => a + align(b.bytes), 0);
+    let workspaceBytes = 0, paramBytes = 0;
+    for (const s of steps) {
+      workspaceBytes = Math.max(workspaceBytes, s.workspaceBytes);
+      s.paramOffset = paramBytes;
+      paramBytes += s.paramBytes;
+    }
+    const total = arenaBytes + workspaceBytes + paramBytes + this.foldedBytes;
+    if (total > this.maxBytes) throw new OutOfMemoryError(total, 0, this.maxBytes, "the plan (activations, workspace, constants computed while planning)");
+
+    const blocks: number[] = [];
+    try {
+      const arena = e.heap.alloc(Math.max(arenaBytes, ALIGN), "the activation arena");
+      blocks.push(arena);
+      const workspace = e.heap.alloc(Math.max(workspaceBytes, ALIGN), "the plan workspace");
+      blocks.push(workspace);
+      const params = e.heap.alloc(Math.max(paramBytes, ALIGN), "the plan's kernel parameters");
+      blocks.push(params);
+      const addr = (v: Val | undefined): number => (!v ? 0 : v.cv ? v.cv.device(v.perm).ptr : arena + v.buffer!.offset);
+      const runs = steps.map((s) => {
+        const bound: BoundNode<unknown> = {
+          attrs: s.attrs, opset: s.opset, where: s.where, target: this.target, inputs: s.inputs, outputs: s.outputs,
+          engine: e, kernels: e.kernels, workspace, params: params + s.paramOffset,
+          input: (i) => addr(s.inputs[i]),
+          output: (i) => addr(s.outputs[i]),
+        };
+        try {
+          return s.algorithm.setup(bound);
+        } catch (err) {
+          throw withWhere(err, s.where);
+        }
+      });
+      const inputs = this.graph.inputs.flatMap((i) => {
+        const v = this.vals.get(i.name)!;
+        return v.cv ? [] : [{ name: i.name, value: v, ptr: addr(v) }];
+      });
+      const outs = this.graph.outputs.map((o, k) => {
+        const v = outputs[k]!;
+        return v.cv ? { name: o.name, value: v, ptr: -1, constant: v.cv.host } : { name: o.name, value: v, ptr: addr(v) };
+      });
+      const report: PlanReport = {
+        steps: steps.map((s) => ({ where: s.where, algorithm: s.algorithm.name })),
+        arenaBytes, unsharedBytes, workspaceBytes, paramBytes, foldedBytes: this.foldedBytes,
+      };
+      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded);
+    } catch (err) {
+      for (const b of blocks) e.heap.release(b);
+      throw err;
+    }
+  }
+}
+
+/**
+ * Greedy-by-size offset assignment (as TFLite's arena planner): the largest buffer first, each at
+ * the lowest offset where it overlaps no placed buffer whose lifetime intersects its own.
+ * Returns the arena size.
+ */
+export function assignOffsets(buffers: Buffer[]): number {
+  const order = [...buffers].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
+  const placed: Buffer[] = [];
+  let size = 0;
+  for (const b of order) {
+    const bytes = align(Math.max(b.bytes, 1));
+    const clash = placed.filter((p) => p.first <= b.last && b.first <= p.last).sort((p, q) => p.offset - q.offset);
+    let offset = 0;
+    for (const p of clash) {
+      if (offset + bytes <= p.offset) break;
+      offset = Math.max(offset, p.offset + align(Math.max(p.bytes, 1)));
+    }
+    b.offset = offset;
+    placed.push(b);
+    size = Math.max(size, offset + bytes);
+  }
+  return size;
+}
+
+/** The planner's own step: a run-time value copied into another axis order (copy_nd). */
+const LAYOUT_COPY: Algorithm<unknown> = {
+  name: "layout.copy",
+  setup(n) {
+    const x = n.inputs[0]!, y = n.outputs[0]!;
+    const xs = logicalStrides(x.shape, x.perm);
+    writeNd(n.engine.heap.i32, n.params, { dims: [...y.dims], strides: [contiguousStrides(y.dims), y.perm.map((a) => xs[a]!)] }, n.where);
+    const k = n.kernels, yp = n.output(0), xp = n.input(0), desc = n.params;
+    return () => k.copy_nd(yp, xp, desc);
+  },
+};
+
+export const describeType = (t: TensorType): string => `${dataTypeName(t.dataType)} ${fmtShape(t.shape)}`;

@@ -1,0 +1,197 @@
+// The planned runtime's machinery: copy_nd against a host reference at tile edges, the planner's
+// memory reuse and heap independence, and InferenceSession's API (I/O types, errors, plan cache).
+import { describe, expect, it } from "vitest";
+import { coalesce, contiguousStrides, ND_DESC_BYTES, ND_DESC_WORDS, writeNd } from "../src/graph/nd.js";
+import { InferenceSession, OnnxTensor } from "../src/graph/session.js";
+import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { SimdnetError } from "../src/index.js";
+import { BUILDS_UNDER_TEST, engineFor, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
+
+const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto =>
+  ({ name: output[0]!, opType, domain: "", input, output, attribute });
+const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
+const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
+const floats = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({ name, dims, dataType: DataType.FLOAT, data: Float32Array.from(data) });
+
+function modelBytes(nodes: NodeProto[], inits: TensorProto[], inputs: [string, (number | string)[], number?][], outputs: (string | [string, number])[], opset = 17): Uint8Array {
+  const m: ModelProto = {
+    irVersion: 8, opsetImport: [{ domain: "", version: opset }], producerName: "simdnet-test", producerVersion: "", domain: "", modelVersion: 0,
+    docString: "", metadataProps: [],
+    graph: {
+      name: "g", node: nodes, initializer: inits, valueInfo: [],
+      input: inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
+      output: outputs.map((o) => (typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1] })),
+    },
+  };
+  return encodeModel(m);
+}
+
+describe("N-d descriptors", () => {
+  it("agree with assembly/nd.ts on the layout", async () => {
+    const e = await engineFor("scalar");
+    expect(e.kernels.nd_desc_words()).toBe(ND_DESC_WORDS);
+  });
+
+  it("coalesce merges contiguous axes and drops extent-1 axes", () => {
+    expect(coalesce({ dims: [2, 3, 4], strides: [contiguousStrides([2, 3, 4])] })).toEqual({ dims: [24], strides: [[1]] });
+    expect(coalesce({ dims: [2, 1, 4], strides: [[4, 4, 1], [1, 0, 2]] })).toEqual({ dims: [2, 4], strides: [[4, 1], [1, 2]] });
+    expect(coalesce({ dims: [1, 1], strides: [[1, 1]] })).toEqual({ dims: [1], strides: [[0]] });
+  });
+
+  describe.each(BUILDS_UNDER_TEST)("copy_nd (%s)", (build) => {
+    it.each(TILE_EDGE_SIZES)("transposes, broadcasts and reverses an axis of %i", async (inner) => {
+      const e = await engineFor(build);
+      const r = rng(inner);
+      // x: [3, inner, 5] read as y = x^T(2, 0, 1) with axis 1 reversed, and a broadcast axis
+      const xd = [3, inner, 5], x = uniform(3 * inner * 5, inner);
+      const xs = contiguousStrides(xd);
+      const dims = [5, 2, 3, inner];
+      const strides = [xs[2]!, 0, xs[0]!, -xs[1]!];
+      const base = (inner - 1) * xs[1]!;
+      // the reference: every index of y, its x offset summed in plain arithmetic
+      const want = new Float32Array(dims.reduce((a, b) => a * b, 1));
+      let k = 0;
+      for (let a = 0; a < dims[0]!; a++) for (let b = 0; b < dims[1]!; b++) for (let c = 0; c < dims[2]!; c++) for (let d = 0; d < dims[3]!; d++) {
+        want[k++] = x[base + a * strides[0]! + b * strides[1]! + c * strides[2]! + d * strides[3]!]!;
+      }
+      void r;
+      const xt = e.tensor([x.length], x), yt = e.zeros([want.length]), desc = e.empty([ND_DESC_WORDS], "i32");
+      writeNd(e.heap.i32, desc.ptr, { dims, strides: [contiguousStrides(dims), strides] }, "test");
+      e.kernels.copy_nd(yt.ptr, xt.ptr + 4 * base, desc.ptr);
+      expect(Array.from(yt.data)).toEqual(Array.from(want));
+      // the SIMD row paths: a contiguous row and a broadcast (splat) row of `inner` elements, 3 rows
+      const rows = e.zeros([3 * inner]);
+      writeNd(e.heap.i32, desc.ptr, { dims: [3, inner], strides: [[inner, 1], [inner * 5, 1]] }, "test");
+      e.kernels.copy_nd(rows.ptr, xt.ptr, desc.ptr);
+      expect(Array.from(rows.data)).toEqual([0, 1, 2].flatMap((i) => Array.from(x.subarray(i * inner * 5, i * inner * 5 + inner))));
+      writeNd(e.heap.i32, desc.ptr, { dims: [3, inner], strides: [[inner, 1], [1, 0]] }, "test");
+      e.kernels.copy_nd(rows.ptr, xt.ptr, desc.ptr);
+      expect(Array.from(rows.data)).toEqual([0, 1, 2].flatMap((i) => new Array<number>(inner).fill(x[i]!)));
+      rows.dispose();
+      expect(ND_DESC_BYTES).toBe(ND_DESC_WORDS * 4);
+      for (const t of [xt, yt, desc]) t.dispose();
+    });
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
+  /** x [N, 4, 6, 6] -> conv 3x3 (8) -> relu -> conv 1x1 (4) -> add x -> global average pool -> flatten. */
+  function residualNet(): Uint8Array {
+    const w1 = uniform(8 * 4 * 9, 1), w2 = uniform(4 * 8, 2);
+    return modelBytes(
+      [
+        node("Conv", ["x", "w1"], ["c1"], [ints("pads", [1, 1, 1, 1])]),
+        node("Relu", ["c1"], ["r1"]),
+        node("Conv", ["r1", "w2"], ["c2"]),
+        node("Add", ["c2", "x"], ["s"]),
+        node("GlobalAveragePool", ["s"], ["g"]),
+        node("Flatten", ["g"], ["y"]),
+      ],
+      [floats("w1", [8, 4, 3, 3], w1), floats("w2", [4, 8, 1, 1], w2)],
+      [["x", ["N", 4, 6, 6]]], ["y"],
+    );
+  }
+
+  it("runs with onnxruntime-web's API shape and plans once per input shape", async () => {
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, residualNet());
+    expect(s.inputNames).toEqual(["x"]);
+    expect(s.outputNames).toEqual(["y"]);
+    expect(s.inputMetadata[0]).toEqual({ name: "x", type: "float32", shape: ["N", 4, 6, 6] });
+    const x = uniform(2 * 4 * 36, 3);
+    const a = (await s.run({ x: new OnnxTensor("float32", x, [2, 4, 6, 6]) })).y!;
+    expect(a.type).toBe("float32");
+    expect(a.dims).toEqual([2, 4]);
+    // the same again: same plan, same bits, and a run allocates nothing
+    const used = e.heap.bytesInUse;
+    const b = s.runSync({ x: { dims: [2, 4, 6, 6], data: x } }).y!;
+    expect(e.heap.bytesInUse).toBe(used);
+    expect(Array.from(b.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
+    // batch 1 is a new plan; its rows equal the batch-2 rows
+    const one = s.runSync({ x: { dims: [1, 4, 6, 6], data: x.subarray(0, 144) } }).y!;
+    expect(Array.from(one.data as Float32Array)).toEqual(Array.from((a.data as Float32Array).subarray(0, 4)));
+    await s.release();
+    expect(() => s.runSync({ x: { dims: [1, 4, 6, 6], data: x.subarray(0, 144) } })).toThrow(/released/);
+  });
+
+  it("reuses activation memory: the arena is smaller than the sum of the values", async () => {
+    const e = await engineFor(build);
+    const chain: NodeProto[] = [];
+    for (let i = 0; i < 8; i++) chain.push(node("Relu", [i === 0 ? "x" : `v${i}`], [i === 7 ? "y" : `v${i + 1}`]));
+    const s = InferenceSession.fromBytes(e, modelBytes(chain, [], [["x", [1, 64, 32, 32]]], ["y"]));
+    const r = s.planReport({ x: [1, 64, 32, 32] });
+    const bytes = 64 * 32 * 32 * 4;
+    expect(r.unsharedBytes).toBe(9 * bytes);
+    expect(r.arenaBytes).toBe(2 * bytes); // a chain needs its input and its output live at once
+    await s.release();
+  });
+
+  it("chooses the same steps and gives the same bits however full the heap is", async () => {
+    const e = await engineFor(build);
+    const x = uniform(4 * 4 * 36, 5);
+    const run = () => {
+      const s = InferenceSession.fromBytes(e, residualNet());
+      const steps = s.planReport({ x: [4, 4, 6, 6] }).steps;
+      const y = s.runSync({ x: { dims: [4, 4, 6, 6], data: x } }).y!.data as Float32Array;
+      void s.release();
+      return { steps, y: Array.from(y) };
+    };
+    const empty = run();
+    const filler = e.empty([4 << 20], "f32", "filler"); // 16 MB taken first
+    const full = run();
+    filler.dispose();
+    expect(full).toEqual(empty);
+  });
+
+  it("names the problem on bad feeds and keeps working", async () => {
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, residualNet());
+    const x = uniform(144, 6);
+    expect(() => s.runSync({})).toThrow(/missing input "x"/);
+    expect(() => s.runSync({ x: { dims: [1, 3, 6, 6], data: x.subarray(0, 108) } })).toThrow(/dimension 1 to be 4/);
+    expect(() => s.runSync({ x: { dims: [1, 4, 6, 6], data: x.subarray(0, 100) } })).toThrow(/need 144 values/);
+    expect(() => s.runSync({ x: { dims: [1, 4, 6, 6], data: x, type: "int32" } })).toThrow(/expects float32/);
+    expect(() => s.runSync({ x: { dims: [1, 4, 6, 6], data: x }, z: { dims: [1], data: [1] } })).toThrow(/"z" is not an input/);
+    expect(s.runSync({ x: { dims: [1, 4, 6, 6], data: x } }).y!.dims).toEqual([1, 4]);
+    await s.release();
+  });
+
+  it("reports every unsupported node at once, and opsets out of range", async () => {
+    const e = await engineFor(build);
+    const bad = modelBytes([node("Frobnicate", ["x"], ["a"]), node("Relu", ["a"], ["b"]), node("Warp", ["b"], ["y"])], [], [["x", [1]]], ["y"]);
+    expect(() => InferenceSession.fromBytes(e, bad)).toThrow(/2 unsupported nodes: Frobnicate at node 0 "a"; Warp at node 2 "y"/);
+    const future = modelBytes([node("Relu", ["x"], ["y"])], [], [["x", [1]]], ["y"], 99);
+    expect(() => InferenceSession.fromBytes(e, future)).toThrow(SimdnetError);
+    expect(() => InferenceSession.fromBytes(e, future)).toThrow(/opset 99/);
+  });
+
+  it("loads nodes in any order (sorted topologically) and drops nodes no output needs", async () => {
+    const e = await engineFor(build);
+    const bytes = modelBytes(
+      [node("Relu", ["a"], ["y"]), node("Sigmoid", ["x"], ["unused"]), node("Relu", ["x"], ["a"])],
+      [], [["x", [3]]], ["y"],
+    );
+    const s = InferenceSession.fromBytes(e, bytes);
+    expect(s.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "relu.kernel"]);
+    expect(Array.from(s.runSync({ x: { dims: [3], data: [-1, 0, 2] } }).y!.data as Float32Array)).toEqual([0, 0, 2]);
+    await s.release();
+  });
+
+  it("gives int64 outputs as BigInt64Array; a shape fed as an input plans per value", async () => {
+    const e = await engineFor(build);
+    const bytes = modelBytes(
+      [node("Reshape", ["x", "shape"], ["r"]), node("Shape", ["r"], ["y"])], [],
+      [["x", [2, 3]], ["shape", [2], DataType.INT64]], [["y", DataType.INT64], "r"],
+    );
+    const s = InferenceSession.fromBytes(e, bytes);
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    const out = s.runSync({ x: { dims: [2, 3], data: x }, shape: new OnnxTensor("int64", BigInt64Array.from([3n, 2n]), [2]) });
+    expect(out.y!.type).toBe("int64");
+    expect(Array.from(out.y!.data as BigInt64Array)).toEqual([3n, 2n]);
+    expect(out.r!.dims).toEqual([3, 2]);
+    const again = s.runSync({ x: { dims: [2, 3], data: x }, shape: new OnnxTensor("int64", BigInt64Array.from([1n, 6n]), [2]) });
+    expect(again.r!.dims).toEqual([1, 6]);
+    expect(Array.from(again.r!.data as Float32Array)).toEqual(Array.from(x));
+    await s.release();
+  });
+});
