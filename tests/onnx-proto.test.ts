@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/index.js";
 import { ProtoReader, ProtoWriter } from "../src/onnx/protobuf.js";
 import {
-  AttributeType, DataType, decodeModel, decodeTensor, encodeModel, encodeTensor, type ModelProto,
+  AttributeType, DataType, decodeModel, decodeTensor, encodeModel, encodeTensor, floatToHalf, type ModelProto,
 } from "../src/onnx/onnx-proto.js";
 import { findOnnxCases } from "../src/onnx/conformance.js";
 import { HAS_ONNX, ONNX_DIR, rng } from "./harness.js";
@@ -107,10 +107,35 @@ describe("onnx.proto decoding", () => {
     short.int(2, DataType.FLOAT);
     short.packedFloats(4, [1, 2]);
     expect(() => decodeTensor(short.finish())).toThrow(/\(3 elements\) holds 2 FLOAT values/);
-    const f16 = new ProtoWriter();
-    f16.int(1, 1);
-    f16.int(2, DataType.FLOAT16);
-    expect(() => decodeTensor(f16.finish())).toThrow(/unsupported element type FLOAT16/);
+    const c64 = new ProtoWriter();
+    c64.int(1, 1);
+    c64.int(2, 14); // COMPLEX64
+    expect(() => decodeTensor(c64.finish())).toThrow(/unsupported element type data_type 14/);
+  });
+
+  it("decodes float16 and bfloat16 tensors (raw and int32_data) to float32, exactly", () => {
+    // 1, -2, 0.5, 65504 (largest half), 2^-24 (smallest subnormal), -0, Infinity
+    const halves = [0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x8000, 0x7c00];
+    const want = [1, -2, 0.5, 65504, 2 ** -24, -0, Infinity];
+    const raw = new ProtoWriter();
+    raw.int(1, halves.length);
+    raw.int(2, DataType.FLOAT16);
+    raw.bytes(9, new Uint8Array(Uint16Array.from(halves).buffer));
+    expect(Array.from(decodeTensor(raw.finish()).data)).toEqual(want);
+    const packed = new ProtoWriter();
+    packed.int(1, halves.length);
+    packed.int(2, DataType.FLOAT16);
+    packed.packedVarints(5, halves);
+    expect(Array.from(decodeTensor(packed.finish()).data)).toEqual(want);
+    const bf = new ProtoWriter();
+    bf.int(1, 2);
+    bf.int(2, 16); // BFLOAT16: the high half of a float32
+    bf.bytes(9, new Uint8Array(Uint16Array.from([0x3f80, 0xc040]).buffer));
+    expect(Array.from(decodeTensor(bf.finish()).data)).toEqual([1, -3]);
+    for (let i = 0; i < halves.length; i++) expect(floatToHalf(want[i]!)).toBe(halves[i]);
+    expect(floatToHalf(1 + 2 ** -11)).toBe(0x3c00); // a tie rounds to even
+    expect(floatToHalf(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(floatToHalf(1e6)).toBe(0x7c00); // overflow: infinity
   });
 
   it("rejects bytes that are not a model", () => {

@@ -132,6 +132,7 @@ export class Plan {
     private readonly wheres: readonly string[],
     private readonly blocks: readonly number[],
     private readonly folded: readonly ConstValue[],
+    private readonly owned: readonly { dispose(): void }[],
   ) {}
 
   /** Runs every step once. */
@@ -166,6 +167,7 @@ export class Plan {
     this.disposed = true;
     for (const b of this.blocks) this.engine.heap.release(b);
     for (const c of this.folded) c.dispose();
+    for (const r of this.owned) r.dispose();
   }
 }
 
@@ -392,12 +394,18 @@ class Planner {
       temps.push(wsT);
       const pT = e.empty([Math.max(1, Math.ceil(pb / 4))], "f32", "folding parameters");
       temps.push(pT);
+      const owned: { dispose(): void }[] = [];
       const bound: BoundNode<unknown> = {
         ...pn, engine: e, kernels: e.kernels, workspace: wsT.ptr, params: pT.ptr,
         input: (i) => (laid[i] ? laid[i]!.cv!.device(laid[i]!.perm).ptr : 0),
         output: (i) => outTensors[i]!.ptr,
+        own: (r) => (owned.push(r), r),
       };
-      algorithm.setup(bound)();
+      try {
+        algorithm.setup(bound)();
+      } finally {
+        for (const r of owned) r.dispose();
+      }
       ok = true;
     } finally {
       // workspace and parameters always go; outputs stay when the fold succeeded
@@ -447,6 +455,7 @@ class Planner {
     if (total > this.maxBytes) throw new OutOfMemoryError(total, 0, this.maxBytes, "the plan (activations, workspace, constants computed while planning)");
 
     const blocks: number[] = [];
+    const owned: { dispose(): void }[] = [];
     try {
       const arena = e.heap.alloc(Math.max(arenaBytes, ALIGN), "the activation arena");
       blocks.push(arena);
@@ -461,6 +470,7 @@ class Planner {
           engine: e, kernels: e.kernels, workspace, params: params + s.paramOffset,
           input: (i) => addr(s.inputs[i]),
           output: (i) => addr(s.outputs[i]),
+          own: (r) => (owned.push(r), r),
         };
         try {
           return s.algorithm.setup(bound);
@@ -480,9 +490,10 @@ class Planner {
         steps: steps.map((s) => ({ where: s.where, algorithm: s.algorithm.name })),
         arenaBytes, unsharedBytes, workspaceBytes, paramBytes, foldedBytes: this.foldedBytes,
       };
-      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded);
+      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded, owned);
     } catch (err) {
       for (const b of blocks) e.heap.release(b);
+      for (const r of owned) r.dispose();
       throw err;
     }
   }

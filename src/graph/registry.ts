@@ -111,6 +111,11 @@ export interface BoundNode<A> extends PlanNode<A> {
   readonly workspace: number;
   /** This node's persistent parameter bytes (paramBytes of its algorithm), written by setup once. */
   readonly params: number;
+  /**
+   * Hands a buffer setup made (packed weights...) to the plan, which disposes it with itself.
+   * Setup may allocate; the run closure may not.
+   */
+  own<T extends { dispose(): void }>(resource: T): T;
 }
 
 export interface Algorithm<A> {

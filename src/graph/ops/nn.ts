@@ -5,12 +5,12 @@ import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
 import { batchNormInference } from "../../ops/batchnorm.js";
 import { conv2d, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad, type Conv2dOptions } from "../../ops/conv2d.js";
-import { gemm, matmul } from "../../ops/dense.js";
+import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
 import { lrn } from "../../ops/lrn.js";
 import { avgPool2d, globalAvgPool, globalMaxPool, maxPool2dInference, pool2dOutputShape, type Pool2dOptions } from "../../ops/pool.js";
 import type { Tensor } from "../../tensor.js";
 import { viewTensor } from "../constants.js";
-import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, registerOp, type TensorType } from "../registry.js";
+import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, type PlanNode, registerOp, type TensorType } from "../registry.js";
 import { identityPerm, isFloat } from "../types.js";
 import { channelsLast, channelsLastLayout, inputView, normAxis, outputView, sameAsInput0 } from "./util.js";
 
@@ -300,6 +300,18 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
 
 interface GemmAttrs { alpha: number; beta: number; transA: boolean; transB: boolean }
 
+/** Gemm with B laid out [K, N] (a transB constant is transposed once, when planning). */
+const gemmLayout = (c: { attrs: GemmAttrs; inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly TensorType[] }): LayoutChoice => ({
+  inputs: c.inputs.map((v, i) => (!v ? "any" : i === 0 ? (c.attrs.transA ? [1, 0] : [0, 1]) : i === 1 ? (c.attrs.transB ? [1, 0] : [0, 1]) : identityPerm(v.shape.length))),
+  outputs: [[0, 1]],
+});
+
+/** Whether Gemm's C is absent or a per-column bias ([N] or [1, N]) added with beta 1. */
+const columnBias = (n: PlanNode<GemmAttrs>): boolean => {
+  const C = n.inputs[2], N = n.outputs[0]!.shape[1]!;
+  return !C || (n.attrs.beta === 1 && C.size === N && C.shape[C.shape.length - 1] === N);
+};
+
 registerOp<GemmAttrs>({
   type: "Gemm",
   parse: (at) => ({ alpha: at.float("alpha", 1), beta: at.float("beta", 1), transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1 }),
@@ -311,14 +323,28 @@ registerOp<GemmAttrs>({
     if (k !== k2) c.fail(`inner dimensions differ: A ${fmtShape(a)}${transA ? "^T" : ""} x B ${fmtShape(B)}${transB ? "^T" : ""}`);
     return [{ dataType: A.dataType, shape: [transA ? a[1]! : a[0]!, transB ? B[0]! : B[1]!] }];
   },
-  layout: onnxOrder,
-  algorithms: [{
-    name: "gemm.kernels",
-    setup(n) {
-      const a = inputView(n, 0), b = inputView(n, 1), cT = n.inputs[2] ? inputView(n, 2) : null, y = outputView(n, 0), o = n.attrs;
-      return () => void gemm(a, b, cT, o, y);
+  layout: gemmLayout,
+  algorithms: [
+    {
+      // a few rows against constant weights: the weights packed once into strips that dense streams
+      name: "gemm.packed",
+      eligible: (n) => n.target.build !== "scalar" && !!n.inputs[1]!.isConstant && n.attrs.alpha === 1 && n.outputs[0]!.shape[0]! <= 8 && columnBias(n),
+      setup(n) {
+        const a = inputView(n, 0), y = outputView(n, 0);
+        const packed = n.own(packDenseWeights(inputView(n, 1)));
+        const b = n.inputs[2] ? inputView(n, 2, [n.inputs[2].size]) : null;
+        return () => void dense(a, packed, b, y);
+      },
     },
-  }],
+    {
+      name: "gemm.kernels",
+      setup(n) {
+        const a = inputView(n, 0), b = inputView(n, 1), cT = n.inputs[2] ? inputView(n, 2) : null, y = outputView(n, 0);
+        const o = { alpha: n.attrs.alpha, beta: n.attrs.beta, transA: false, transB: false };
+        return () => void gemm(a, b, cT, o, y);
+      },
+    },
+  ],
 });
 
 registerOp<void>({
