@@ -21,6 +21,7 @@ import { type HostTensor, hostTensor, sizeOfDims, toI32 } from "./types.js";
 export type OnnxTensorType =
   | "float32" | "float16" | "float64" | "bfloat16" | "int64" | "int32" | "int16" | "int8" | "uint64" | "uint32" | "uint16" | "uint8" | "bool";
 
+/** The typed array (or plain array) holding an OnnxTensor's elements, by element type (see OnnxTensor). */
 export type OnnxTensorArray =
   | Float32Array | Float64Array | Uint16Array | Int32Array | Int16Array | Int8Array | Uint32Array | Uint8Array
   | BigInt64Array | BigUint64Array | number[];
@@ -76,6 +77,7 @@ export interface OnnxFeedLike {
   readonly type?: string;
 }
 
+/** Options of InferenceSession.create. */
 export interface SessionOptions {
   /** The wasm build (default "auto"). */
   build?: "auto" | BuildName;
@@ -89,6 +91,7 @@ export interface SessionOptions {
   maxPlanBytes?: number;
 }
 
+/** A model input's or output's name, element type and declared shape. */
 export interface SessionIOMetadata {
   readonly name: string;
   readonly type: OnnxTensorType;
@@ -99,6 +102,11 @@ export interface SessionIOMetadata {
 /** How many plans (distinct input shapes) a session keeps. */
 const PLAN_CACHE = 4;
 
+/**
+ * A model imported once and run many times: planned per distinct set of input shapes (algorithms,
+ * layouts, memory reused by liveness), every op in wasm kernels. Shaped like onnxruntime-web's
+ * InferenceSession: `create`, `inputNames`, `outputNames`, `run(feeds)`.
+ */
 export class InferenceSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
