@@ -119,3 +119,20 @@ export function bias_f32_backward(db: usize, dy: usize, rows: i32, cols: i32): v
     }
   }
 }
+
+/** Index of the first element of x[0..n) that is NaN or +-Infinity, or -1 if all are finite. */
+export function find_nonfinite_f32(x: usize, n: i32): i32 {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(x + (<usize>i << 2));
+      const d = f32x4.sub(v, v); // 0 for finite lanes, NaN for NaN and infinities
+      if (v128.any_true(f32x4.ne(d, d))) break; // the scalar loop below finds the lane
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (v - v != 0) return i;
+  }
+  return -1;
+}

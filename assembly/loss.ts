@@ -115,3 +115,28 @@ export function multiclass_hinge_f32_backward(dscores: usize, scores: usize, lab
     store<f32>(drow + oy, load<f32>(drow + oy) - scale * <f32>count);
   }
 }
+
+/**
+ * Binary cross-entropy on logits (sigmoid fused, stable): returns the SUM over i of
+ * max(z, 0) - z * t + log(1 + exp(-|z|)), z = logits[i], t = targets[i] (usually in [0, 1]), n elements.
+ */
+export function bce_logits_f32_forward(logits: usize, targets: usize, n: i32): f64 {
+  let total: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const z = <f64>load<f32>(logits + o), t = <f64>load<f32>(targets + o);
+    total += max(z, 0) - z * t + Math.log1p(Math.exp(-abs(z)));
+  }
+  return total;
+}
+
+/** BCE-on-logits backward: dlogits[i] += scale * (sigmoid(z) - t) (scale = 1 / n for the mean). */
+export function bce_logits_f32_backward(dlogits: usize, logits: usize, targets: usize, scale: f32, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const z = <f64>load<f32>(logits + o);
+    const e = Math.exp(-abs(z));
+    const sigmoid = z >= 0 ? 1 / (1 + e) : e / (1 + e);
+    store<f32>(dlogits + o, load<f32>(dlogits + o) + scale * <f32>(sigmoid - <f64>load<f32>(targets + o)));
+  }
+}

@@ -111,13 +111,13 @@ async function train(req: Extract<Request, { type: "train" }>): Promise<void> {
         const steps = Math.min(chunkSteps, stepsPerEpoch - s0);
         fit(model, slice(order, s0 * B, steps * B), {
           epochs: 1, batchSize: B, optimizer, seed: epoch * 1000 + s0,
-          onStep: (s) => post({ type: "step", epoch, step: s0 + s.step, stepsPerEpoch, loss: s.loss, accuracy: s.accuracy, imagesPerSecond: s.imagesPerSecond }),
+          onBatch: (s) => post({ type: "step", epoch, step: s0 + s.batch, stepsPerEpoch, loss: s.loss, accuracy: s.accuracy ?? 0, imagesPerSecond: s.imagesPerSecond }),
         });
         post({ type: "filters", filters: filtersPicture() });
         await yieldToMessages(); // predictions and stop requests are answered here
       }
       const ev = evaluate(model, data.test, { batchSize: 100 });
-      post({ type: "epoch", epoch, testAccuracy: ev.accuracy, testLoss: ev.loss });
+      post({ type: "epoch", epoch, testAccuracy: ev.accuracy ?? 0, testLoss: ev.loss });
     }
     post({ type: "done", stopped: stopRequested });
   } finally {

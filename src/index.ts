@@ -37,12 +37,20 @@ export { dropout, dropoutBackward, type DropoutOptions } from "./ops/dropout.js"
 export { concat, concatBackward } from "./ops/concat.js";
 
 // Training: losses, optimizers, schedules, the training loop
-export { mseLoss, mseLossBackward, multiclassHingeLoss, multiclassHingeLossBackward, type HingeOptions } from "./train/losses.js";
+export {
+  mseLoss, mseLossBackward, multiclassHingeLoss, multiclassHingeLossBackward, binaryCrossEntropy, binaryCrossEntropyBackward, type HingeOptions,
+} from "./train/losses.js";
 export {
   SGD, Adam, StatefulOptimizer, zeroGrads, type Optimizer, type Param, type SGDOptions, type AdamOptions, type AdamState,
 } from "./train/optimizers.js";
 export { stepDecay, cosineDecay, type Schedule, type StepDecayOptions, type CosineDecayOptions } from "./train/schedules.js";
-export { fit, evaluate, type FitOptions, type StepInfo, type EpochInfo, type Evaluation } from "./train/fit.js";
+export {
+  fit, fitAsync, evaluate, evaluateAsync, predict, predictAsync,
+  type FitOptions, type EvaluateOptions, type DataOptions, type LossName, type MetricName, type Metric, type BatchInfo, type EpochInfo,
+  type EvaluationSummary, type Evaluation, type FitCallback, type FitControl,
+} from "./train/fit.js";
+export { earlyStopping, checkpoint, type EarlyStoppingOptions, type CheckpointOptions } from "./train/callbacks.js";
+export type { ArrayData, DataBatch, BatchStream, TrainingData, Augmentation } from "./train/data.js";
 
 // Data and files
 export {

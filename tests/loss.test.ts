@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  binaryCrossEntropy,
+  binaryCrossEntropyBackward,
   mseLoss,
   mseLossBackward,
   multiclassHingeLoss,
@@ -9,7 +11,7 @@ import {
 } from "../src/index.js";
 import * as losses from "../src/train/losses.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, expectGradientMatches, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
-import { hingeGradRef, hingeRef, mseRef } from "./reference/loss.js";
+import { bceRef, hingeGradRef, hingeRef, mseRef } from "./reference/loss.js";
 
 const COLS = [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33];
 
@@ -72,6 +74,50 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
       const g = multiclassHingeLossBackward(s, l, { margin: 0.7, scale: 0.5 }).toArray();
       // The loss is piecewise linear: a small eps keeps the difference inside one piece.
       expectGradientMatches(s, g, () => 0.5 * 5 * multiclassHingeLoss(s, l, { margin: 0.7 }), { eps: 1e-3, rtol: 1e-2, atol: 1e-2, samples: 45 });
+    });
+  });
+
+  it.each([...TILE_EDGE_SIZES, 1025])("binaryCrossEntropy and its gradient match the reference, n=%i", async (n) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      // logits up to |z| = 40: where the unfused log(sigmoid) would underflow to log(0)
+      const zv = uniform(n, n + 5, -6, 6).map((z, i) => (i % 7 === 3 ? z * 7 : z)), tv = uniform(n, n + 6, 0, 1);
+      const z = e.tensor([n], zv), t = e.tensor([n], tv);
+      const ref = bceRef(zv, tv);
+      expect(Math.abs(binaryCrossEntropy(z, t) - ref)).toBeLessThanOrEqual(1e-6 * (1 + ref));
+      const g = binaryCrossEntropyBackward(z, t, undefined, e.tensor([n], new Float32Array(n).fill(0.5)));
+      expectClose(g.data, Array.from(zv, (v, i) => 0.5 + (1 / (1 + Math.exp(-v)) - tv[i]!) / n), { rtol: 1e-5, atol: 1e-7, label: "dlogits" });
+    });
+  });
+
+  it("binaryCrossEntropy gradient matches finite differences; large logits stay finite", async () => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const z = e.tensor([4, 3], uniform(12, 8, -3, 3)), t = e.tensor([4, 3], uniform(12, 9, 0, 1));
+      const g = binaryCrossEntropyBackward(z, t).toArray();
+      expectGradientMatches(z, g, () => binaryCrossEntropy(z, t), { eps: 1e-2, atol: 1e-4, label: "bce" });
+      const big = e.tensor([4], [100, -100, 1e30, -1e30]), target = e.tensor([4], [0, 1, 1, 0]);
+      expect(binaryCrossEntropy(big, target)).toBeCloseTo((100 + 100 + 0 + 0) / 4, 4);
+      expect(Array.from(binaryCrossEntropyBackward(big, target).data)).toEqual([0.25, -0.25, 0, 0]);
+      expect(() => binaryCrossEntropy(z, e.zeros([3, 4]))).toThrow(/binaryCrossEntropy: logits \[4,3\] and targets \[3,4\] must have the same shape/);
+    });
+  });
+
+  it.each([...TILE_EDGE_SIZES, 1025])("find_nonfinite_f32 finds the first NaN or infinity, n=%i", async (n) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const x = e.tensor([n], uniform(n, n, -1e30, 1e30));
+      expect(e.kernels.find_nonfinite_f32(x.ptr, n)).toBe(-1);
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        for (const at of new Set([0, n >> 1, n - 1])) {
+          const v = x.data[at]!;
+          x.data[at] = bad;
+          if (at + 1 < n) x.data[n - 1] = NaN; // a later one is not reported first
+          expect(e.kernels.find_nonfinite_f32(x.ptr, n), `${bad} at ${at}`).toBe(at);
+          x.data[at] = v;
+          x.set(uniform(n, n, -1e30, 1e30));
+        }
+      }
     });
   });
 

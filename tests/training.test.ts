@@ -99,6 +99,11 @@ describe("the simdnet command line", () => {
     const fromIdx = cli("predict", "--weights", weights, images, "--labels", labels);
     expect(fromIdx.status, fromIdx.stderr).toBe(0);
     expect(fromIdx.stdout.trim().split("\n")).toHaveLength(4); // 3 predictions + accuracy
+    const twoLabels = join(dir, "two-labels.idx");
+    writeFileSync(twoLabels, encodeIdx([2], test.labels.slice(0, 2)));
+    const fewer = cli("predict", "--weights", weights, images, "--labels", twoLabels);
+    expect(fewer.status).not.toBe(0);
+    expect(fewer.stderr).toContain("has 2 labels for 3 images");
     const pngs = [0, 1, 2].map((i) => {
       const f = join(dir, `img${i}.png`);
       writeFileSync(f, encodePng({ width: test.width, height: test.height, channels: 1, depth: 8, data: test.images.slice(i * pixels, (i + 1) * pixels) }));

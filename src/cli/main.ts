@@ -124,31 +124,31 @@ async function train(flags: Flags): Promise<void> {
   const normalize = pixelStats(trainSet);
   let running = { loss: 0, right: 0, n: 0 };
   fit(model, trainSet, {
-    epochs, batchSize, optimizer, schedule, seed, normalize, flip: flags.flip === "on",
-    onStep: (s) => {
-      if (s.step === 1) {
+    epochs, batchSize, optimizer, schedule, seed, normalize, augment: { flip: flags.flip === "on" },
+    onBatch: (s) => {
+      if (s.batch === 1) {
         running = { loss: 0, right: 0, n: 0 };
-        if (process.stdout.isTTY) bar.start(s.steps, 0, { epoch: s.epoch, epochs, loss: "-", acc: "-", ips: "-" });
+        if (process.stdout.isTTY) bar.start(s.batches ?? 0, 0, { epoch: s.epoch, epochs, loss: "-", acc: "-", ips: "-" });
       }
       running.loss += s.loss;
-      running.right += s.accuracy;
+      running.right += s.accuracy ?? 0;
       running.n++;
       if (process.stdout.isTTY) {
-        bar.update(s.step, {
+        bar.update(s.batch, {
           loss: (running.loss / running.n).toFixed(4), acc: `${((100 * running.right) / running.n).toFixed(1)}%`, ips: Math.round(s.imagesPerSecond),
         });
       }
     },
     onEpoch: (info) => {
       if (process.stdout.isTTY) bar.stop();
-      console.log(`epoch ${info.epoch}/${epochs}: loss ${info.loss.toFixed(4)}, training accuracy ${(100 * info.accuracy).toFixed(2)}%, ` +
+      console.log(`epoch ${info.epoch}/${epochs}: loss ${info.loss.toFixed(4)}, training accuracy ${(100 * (info.accuracy ?? NaN)).toFixed(2)}%, ` +
         `${Math.round(info.imagesPerSecond)} images/s, ${info.seconds.toFixed(1)} s, lr ${info.lr.toPrecision(3)}`);
     },
   });
   const result = evaluate(model, data.test, { batchSize: 100, normalize });
-  console.log(`test accuracy ${(100 * result.accuracy).toFixed(2)}% on ${data.test.count.toLocaleString("en-US")} test images (loss ${result.loss.toFixed(4)})`);
+  console.log(`test accuracy ${(100 * (result.accuracy ?? NaN)).toFixed(2)}% on ${data.test.count.toLocaleString("en-US")} test images (loss ${result.loss.toFixed(4)})`);
   writeFileSync(out, saveWeights(model, {
-    model: modelName, epochs: String(epochs), testAccuracy: result.accuracy.toFixed(4),
+    model: modelName, epochs: String(epochs), testAccuracy: (result.accuracy ?? NaN).toFixed(4),
     inputMean: String(normalize.mean), inputStd: String(normalize.std),
   }));
   console.log(`weights saved to ${out}`);
@@ -206,6 +206,7 @@ async function predict(positionals: string[], flags: Flags): Promise<void> {
     let labels: Uint8Array = new Uint8Array(count);
     haveLabels = !!flags.labels;
     if (flags.labels) labels = (await loadIdxFile(String(flags.labels))).data as Uint8Array;
+    if (labels.length !== count) throw new SimdnetError(`predict: ${flags.labels} has ${labels.length} labels for ${count} images`);
     set = { images: idx.data as Uint8Array, labels, count, height, width };
   }
   const e = await init({ build: buildFlag(flags) });
@@ -218,11 +219,11 @@ async function predict(positionals: string[], flags: Flags): Promise<void> {
   if (positionals.length > 0) {
     const names = positionals[0]!.toLowerCase().endsWith(".png") ? positionals : Array.from({ length: set.count }, (_, i) => `#${i}`);
     for (let i = 0; i < set.count; i++) {
-      const k = result.predictions[i]!;
+      const k = result.predictions![i]!;
       console.log(`${names[i]}: ${k} ${FASHION_MNIST_CLASSES[k] ?? ""}${haveLabels ? ` (label ${set.labels[i]})` : ""}`);
     }
   }
-  if (haveLabels) console.log(`accuracy ${(100 * result.accuracy).toFixed(2)}% on ${set.count} images`);
+  if (haveLabels) console.log(`accuracy ${(100 * (result.accuracy ?? NaN)).toFixed(2)}% on ${set.count} images`);
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -23,15 +23,18 @@ export function shuffledIndices(n: number, seed: number): Int32Array {
   return idx;
 }
 
-/** "unit": x / 255 in [0, 1]; {mean, std}: (x / 255 - mean) / std. */
-export type Normalization = "unit" | { mean: number; std: number };
+/**
+ * "unit": bytes x / 255 in [0, 1] (floats unchanged); {mean, std}: (x / 255 - mean) / std for bytes,
+ * (x - mean) / std for floats. fit, evaluate and predict also take one mean and std per channel.
+ */
+export type Normalization = "unit" | { mean: number | readonly number[]; std: number | readonly number[] };
 
 /** Fashion-MNIST training-set pixel statistics (of x / 255), for {mean, std} normalisation. */
 export const FASHION_MNIST_STATS = { mean: 0.286, std: 0.353 } as const;
 
 function affine(op: string, normalize: Normalization): [scale: number, shift: number] {
   if (normalize === "unit") return [1 / 255, 0];
-  if (!normalize || typeof normalize !== "object" || !Number.isFinite(normalize.mean) || !Number.isFinite(normalize.std) || !(normalize.std > 0)) {
+  if (!normalize || typeof normalize !== "object" || typeof normalize.mean !== "number" || typeof normalize.std !== "number" || !Number.isFinite(normalize.mean) || !Number.isFinite(normalize.std) || !(normalize.std > 0)) {
     fail(op, `normalize must be "unit" or {mean, std} with finite mean and std > 0, got ${JSON.stringify(normalize)}`);
   }
   return [1 / (255 * normalize.std), -normalize.mean / normalize.std];

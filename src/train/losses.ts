@@ -85,3 +85,34 @@ export function multiclassHingeLossBackward(scores: Tensor, labels: Tensor, opti
   e.kernels.multiclass_hinge_f32_backward(g.ptr, scores.ptr, labels.ptr, margin, s, rows, cols);
   return g;
 }
+
+/**
+ * Binary cross-entropy on logits, sigmoid fused and stable (PyTorch's BCEWithLogitsLoss): the mean
+ * over ALL elements of max(z, 0) - z * t + log(1 + exp(-|z|)), logits z and targets t (in [0, 1])
+ * of any equal shape. For one or more independent yes/no outputs per item.
+ */
+export function binaryCrossEntropy(logits: Tensor, targets: Tensor): number {
+  const op = "binaryCrossEntropy";
+  const e = engineOf(op, logits, targets);
+  checkTensor(op, "logits", logits);
+  checkTensor(op, "targets", targets);
+  sameShape(op, "logits", logits, "targets", targets);
+  const n = logits.size;
+  return n === 0 ? 0 : e.kernels.bce_logits_f32_forward(logits.ptr, targets.ptr, n) / n;
+}
+
+/**
+ * dlogits += scale * (sigmoid(logits) - targets). scale defaults to 1 / logits.size (the gradient of
+ * binaryCrossEntropy). Returns dlogits (new and zeroed unless given).
+ */
+export function binaryCrossEntropyBackward(logits: Tensor, targets: Tensor, scale?: number, dlogits?: Tensor): Tensor {
+  const op = "binaryCrossEntropyBackward";
+  const e = engineOf(op, logits, targets, dlogits);
+  checkTensor(op, "logits", logits);
+  checkTensor(op, "targets", targets);
+  sameShape(op, "logits", logits, "targets", targets);
+  const s = checkFinite(op, "scale", scale ?? (logits.size === 0 ? 1 : 1 / logits.size));
+  const g = gradTensor(op, "dlogits", e, logits.shape, dlogits);
+  e.kernels.bce_logits_f32_backward(g.ptr, logits.ptr, targets.ptr, s, logits.size);
+  return g;
+}

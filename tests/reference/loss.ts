@@ -30,3 +30,13 @@ export function hingeGradRef(s: ArrayLike<number>, labels: ArrayLike<number>, co
   }
   return g;
 }
+
+/** log(sigmoid(z)) in float64 without cancellation for large |z|. */
+const logSigmoid = (z: number): number => (z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z)));
+
+/** Binary cross-entropy on logits, mean over elements: -(t log sigmoid(z) + (1 - t) log sigmoid(-z)). */
+export function bceRef(z: ArrayLike<number>, t: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < z.length; i++) s -= t[i]! * logSigmoid(z[i]!) + (1 - t[i]!) * logSigmoid(-z[i]!);
+  return z.length === 0 ? 0 : s / z.length;
+}

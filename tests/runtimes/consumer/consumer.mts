@@ -55,6 +55,18 @@ function train(e: Engine): { first: number; last: number } {
   return { first: history[0]!.loss, last: history[history.length - 1]!.loss };
 }
 
+/** Three-channel float NHWC data through fitAsync with validation and early stopping. */
+async function trainRgb(e: Engine): Promise<number> {
+  const count = 32, x = new Float32Array(count * 4 * 4 * 3), labels = new Int32Array(count);
+  for (let i = 0; i < x.length; i++) x[i] = (i % 3 === 0) === (Math.floor(i / 48) % 2 === 0) ? 1 : 0;
+  for (let i = 0; i < count; i++) labels[i] = i % 2;
+  const model = nn.createModel(e, [{ type: "conv", filters: 4, size: 3, pad: 1, activation: "relu" }, { type: "dense", units: 2 }], { inputShape: [4, 4, 3] });
+  const history: nn.EpochInfo[] = await nn.fitAsync(model, { x, labels }, {
+    epochs: 5, batchSize: 8, optimizer: new nn.Adam({ lr: 0.05 }), validation: { x, labels }, callbacks: [nn.earlyStopping({ patience: 2 })],
+  });
+  return history[history.length - 1]!.validation!.accuracy ?? 0;
+}
+
 const e = await nn.init();
 const conv = convStep(e);
 const result = {
@@ -63,13 +75,15 @@ const result = {
   gradNorm: conv.gradNorm,
   error: badShapeMessage(e),
   training: train(e),
+  rgbAccuracy: await trainRgb(e),
 };
 const ok =
   result.shape.join(",") === "2,6,6,8" &&
   Number.isFinite(result.gradNorm) &&
   result.gradNorm > 0 &&
   result.error.includes("conv2d") &&
-  result.training.last < result.training.first;
+  result.training.last < result.training.first &&
+  result.rgbAccuracy > 0.9;
 const line = JSON.stringify({ ok, ...result });
 (globalThis as { __consumer?: string }).__consumer = line;
 console.log(`CONSUMER_RESULT ${line}`);
