@@ -51,6 +51,7 @@ export {
 } from "./train/fit.js";
 export { earlyStopping, checkpoint, type EarlyStoppingOptions, type CheckpointOptions } from "./train/callbacks.js";
 export type { ArrayData, DataBatch, BatchStream, TrainingData, Augmentation } from "./train/data.js";
+export { transferModel, freezeUntil, type TransferOptions } from "./train/transfer.js";
 
 // Data and files
 export {
@@ -60,6 +61,9 @@ export { parseIdx, encodeIdx, loadIdxFile, readBytes, type IdxData, type IdxType
 export {
   loadMnistLike, loadEmbedded, MNIST_FILES, FASHION_MNIST_CLASSES, type LabeledImages, type MnistLike,
 } from "./data/mnist.js";
+export {
+  decodeImage, resizeImage, loadImageFolder, type ImageBytes, type ImageFolderOptions, type ImageFolder,
+} from "./data/images.js";
 export {
   batches, batchCount, toFloatImages, shuffledIndices, seededRandom, FASHION_MNIST_STATS,
   type Batch, type BatchOptions, type Normalization,

@@ -23,6 +23,7 @@ import { cosineDecay } from "../train/schedules.js";
 import { vizCommand, VIZ_USAGE } from "./viz.js";
 import { zooSpec, ZOO } from "./zoo-registry.js";
 import { exportOnnxFile, onnxTest, runOnnxFile } from "./onnx.js";
+import { isIdxFolder, trainFolder } from "./train-folder.js";
 
 const USAGE = `simdnet: convolutional networks on WebAssembly SIMD
 
@@ -33,6 +34,11 @@ usage:
       Trains a zoo model with softmax cross-entropy. Without --data it uses the Fashion-MNIST subset
       embedded in the package (7,000 training and 1,500 test images); --data DIR reads the four
       MNIST-format IDX files (gzip or raw), e.g. /usr/share/datasets/fashion-mnist.
+  simdnet train   --data photos/ [--model resnet18] [--init model.onnx|weights.safetensors] [--freeze-until LAYER]
+                  [--input-size 224] [--epochs 5] [--batch 16] [--lr 0.001] [--flip on|off] [--seed 1] [--out FILE]
+      Transfer learning on a folder of class folders (photos/cat/*.jpg, photos/dog/*.png): the model
+      (--init weights, or a fresh zoo model) gets a new classifier head for the folder's classes; the
+      layers up to --freeze-until (names: simdnet summary) stay frozen; a fifth is held out for validation.
   simdnet summary <model> [--input-size N] [--classes K] [--channels C]
       Output shape, activation values and parameters per layer, and totals.
       Models: ${Object.keys(ZOO).join(", ")}
@@ -51,7 +57,7 @@ ${VIZ_USAGE}`;
 
 type Flags = Record<string, string | boolean | undefined>;
 /** Every --flag takes a value; an unknown flag is an error (parseArgs strict mode). */
-const STRING_FLAGS = ["flip", "model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels", "input", "top", "via"];
+const STRING_FLAGS = ["flip", "init", "freeze-until", "model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels", "input", "top", "via"];
 
 function intFlag(flags: Flags, name: string, fallback: number): number {
   const v = flags[name];
@@ -95,6 +101,14 @@ function pixelStats(set: LabeledImages): { mean: number; std: number } {
 }
 
 async function train(flags: Flags): Promise<void> {
+  if (flags.data && !isIdxFolder(String(flags.data))) {
+    const inputSize = flags["input-size"] === undefined ? undefined : intFlag(flags, "input-size", 224);
+    return trainFolder(flags, {
+      epochs: intFlag(flags, "epochs", 5), batchSize: intFlag(flags, "batch", 16), seed: intFlag(flags, "seed", 1), lr: numFlag(flags, "lr", 1e-3),
+      build: buildFlag(flags), inputSize,
+    });
+  }
+  if (flags.init !== undefined || flags["freeze-until"] !== undefined) throw new SimdnetError("--init and --freeze-until need --data with a folder of class folders");
   const modelName = (flags.model as string | undefined) ?? "lenet5";
   const epochs = intFlag(flags, "epochs", 5);
   const batchSize = intFlag(flags, "batch", 64);

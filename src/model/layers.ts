@@ -433,6 +433,16 @@ const channels = (t: Tensor): [rows: number, C: number] => {
   return [t.size / C, C];
 };
 
+/**
+ * Batch norm normalises by the batch's statistics (and updates its running ones) in training mode,
+ * unless its scale and shift are frozen: a frozen layer (transfer learning) keeps its running
+ * statistics and runs as in inference, so freezing leaves it bitwise unchanged.
+ */
+const batchStatistics = (c: LayerContext): boolean => {
+  const frozen = (c as Partial<Pick<LayerBackwardContext, "frozen">>).frozen; // the model's contexts carry it in both passes
+  return c.training && !(frozen?.("weight") && frozen("bias"));
+};
+
 registerLayer({
   type: "batchNorm",
   outputShape(spec, [x]) {
@@ -464,7 +474,7 @@ registerLayer({
     const [rows, C] = channels(x);
     const eps = numField(c.spec, "epsilon", 1e-5);
     const ws = c.scratch([C]);
-    if (c.training) {
+    if (batchStatistics(c)) {
       k.batchnorm_f32_training(
         c.y.ptr, c.saved.mean!.ptr, c.saved.invStd!.ptr, p.runningMean!.ptr, p.runningVar!.ptr,
         x.ptr, p.weight!.ptr, p.bias!.ptr, ws.ptr, eps, numField(c.spec, "momentum", 0.9), 1, rows, C,
@@ -476,7 +486,7 @@ registerLayer({
   backward(c) {
     const x = c.x[0]!, p = c.params, k = c.engine.kernels;
     const [rows, C] = channels(x);
-    if (c.training) {
+    if (batchStatistics(c)) {
       // the kernel always accumulates dscale and dbias; a frozen one is zeroed by the model
       k.batchnorm_f32_backward(
         c.dx[0]!.ptr, c.grads.weight!.ptr, c.grads.bias!.ptr, c.dy.ptr, x.ptr, p.weight!.ptr,
