@@ -146,6 +146,7 @@ describe("Heap", () => {
       } catch (e) {
         return e as OutOfMemoryError;
       }
+      return undefined;
     })();
     expect(err).toBeInstanceOf(OutOfMemoryError);
     expect(err!.bytesLimit).toBe(4 * PAGE);

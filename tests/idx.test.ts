@@ -97,8 +97,8 @@ describe("IDX reader", () => {
     expect(Array.from(await gunzip(gz))).toEqual(Array.from(raw));
     await expect(gunzip(gz.subarray(0, gz.length >> 1))).rejects.toThrow(/corrupt or truncated gzip/);
     const bad = gz.slice();
-    bad[20] ^= 0xff;
-    bad[21] ^= 0xff;
+    bad[20] = bad[20]! ^ 0xff;
+    bad[21] = bad[21]! ^ 0xff;
     await expect(gunzip(bad)).rejects.toThrow(SimdnetError);
     await expect(gunzip(raw)).rejects.toThrow(/not gzip data/);
   });

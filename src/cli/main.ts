@@ -14,7 +14,7 @@ import { SimdnetError } from "../errors.js";
 import type { BuildName } from "../runtime.js";
 import { loadIdxFile } from "../data/idx.js";
 import { FASHION_MNIST_CLASSES, type LabeledImages, loadEmbedded, loadMnistLike } from "../data/mnist.js";
-import { createModel, type Model } from "../model/model.js";
+import { createModel } from "../model/model.js";
 import { summary } from "../model/summary.js";
 import { loadWeights, saveWeights } from "../model/weights.js";
 import { evaluate, fit } from "../train/fit.js";

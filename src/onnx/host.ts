@@ -65,7 +65,7 @@ export function broadcastShapes(op: string, shapes: readonly (readonly number[])
 /** Strides (elements) reading `dims` broadcast to `to` (0 on broadcast axes). */
 function broadcastStrides(dims: readonly number[], to: readonly number[]): number[] {
   const s = stridesOf(dims);
-  return to.map((d, k) => {
+  return to.map((_d, k) => {
     const i = k - (to.length - dims.length);
     return i < 0 || dims[i] === 1 ? 0 : s[i]!;
   });

@@ -600,7 +600,7 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
       const map = MAPPERS[node.opType];
       try {
         if (!map) cv.skip("no layer kind");
-        const outs = map(cv, node, attrs);
+        const outs = map!(cv, node, attrs); // cv.skip throws when there is none
         node.output.forEach((name, i) => {
           if (name && outs[i]) cv.syms.set(name, outs[i]!);
         });
