@@ -10,7 +10,7 @@
 //   npm run api:update        (= node scripts/types.mjs --update: rebuilds and copies the report to api/)
 // Usage: node scripts/types.mjs [--update]. Exit 1 only when the declarations cannot be produced.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Extractor, ExtractorConfig } from "@microsoft/api-extractor";
@@ -20,10 +20,11 @@ process.chdir(root);
 const update = process.argv.includes("--update");
 
 // tsc (incremental: its build info lives in build/dts, so deleting build/dts forces a full emit).
+// Type errors do not stop the emit (the type-check step of npm test reports them); no output does.
 const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { encoding: "utf8" });
-if (tsc.status !== 0) {
-  console.error(`${tsc.stdout}${tsc.stderr}`);
-  console.error("types: tsc -p tsconfig.build.json failed");
+if (tsc.status !== 0) console.error(`${tsc.stdout}${tsc.stderr}types: tsc -p tsconfig.build.json reported type errors (declarations written regardless)`);
+if (!existsSync("build/dts/src/index.d.ts")) {
+  console.error("types: tsc -p tsconfig.build.json wrote no declarations");
   process.exit(1);
 }
 // The generated boundary types (build/*.d.ts) beside the emitted src/ tree, where its imports point.

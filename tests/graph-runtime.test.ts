@@ -10,7 +10,6 @@ import { BUILDS_UNDER_TEST, engineFor, rng, TILE_EDGE_SIZES, uniform } from "./h
 const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto =>
   ({ name: output[0]!, opType, domain: "", input, output, attribute });
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
-const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
 const floats = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({ name, dims, dataType: DataType.FLOAT, data: Float32Array.from(data) });
 
 function modelBytes(nodes: NodeProto[], inits: TensorProto[], inputs: [string, (number | string)[], number?][], outputs: (string | [string, number])[], opset = 17): Uint8Array {

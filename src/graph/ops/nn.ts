@@ -3,7 +3,6 @@
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
-import { batchNormInference } from "../../ops/batchnorm.js";
 import { conv2d, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad, type Conv2dOptions } from "../../ops/conv2d.js";
 import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
 import { lrn } from "../../ops/lrn.js";
