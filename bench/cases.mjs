@@ -33,9 +33,7 @@ export function rand(n, seed, scale = 0.5) {
 export function nhwcToNchw(v, n, h, w, c) {
   const o = new Float32Array(v.length);
   for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let k = 0; k < c; k++) o[((b * c + k) * h + y) * w + x] = v[((b * h + y) * w + x) * c + k];
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) o[((b * c + k) * h + y) * w + x] = v[((b * h + y) * w + x) * c + k];
   return o;
 }
 
@@ -43,9 +41,7 @@ export function nhwcToNchw(v, n, h, w, c) {
 export function nchwToNhwc(v, n, c, h, w) {
   const o = new Float32Array(v.length);
   for (let b = 0; b < n; b++)
-    for (let k = 0; k < c; k++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++) o[((b * h + y) * w + x) * c + k] = v[((b * c + k) * h + y) * w + x];
+    for (let k = 0; k < c; k++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) o[((b * h + y) * w + x) * c + k] = v[((b * c + k) * h + y) * w + x];
   return o;
 }
 
@@ -54,8 +50,7 @@ function weightsToOihw(w, kh, kw, cg, oc) {
   const o = new Float32Array(w.length);
   for (let i = 0; i < kh; i++)
     for (let j = 0; j < kw; j++)
-      for (let c = 0; c < cg; c++)
-        for (let k = 0; k < oc; k++) o[((k * cg + c) * kh + i) * kw + j] = w[((i * kw + j) * cg + c) * oc + k];
+      for (let c = 0; c < cg; c++) for (let k = 0; k < oc; k++) o[((k * cg + c) * kh + i) * kw + j] = w[((i * kw + j) * cg + c) * oc + k];
   return o;
 }
 
@@ -123,19 +118,32 @@ function cnjConv(cnj, { h, w, c, oc, k, stride, pad }, weights) {
 
 function convCase({ name, n = 1, h, w, c, oc, k, stride = 1, pad = 0, groups = 1 }) {
   const cg = c / groups;
-  const oh = Math.floor((h + 2 * pad - k) / stride) + 1, ow = Math.floor((w + 2 * pad - k) / stride) + 1;
+  const oh = Math.floor((h + 2 * pad - k) / stride) + 1,
+    ow = Math.floor((w + 2 * pad - k) / stride) + 1;
   const flops = 2 * n * oh * ow * oc * k * k * cg;
   const depthwise = groups === c && groups > 1;
   let data;
   const get = () => (data ??= { x: rand(n * h * w * c, 1), w: rand(k * k * cg * oc, 2, 0.2) });
-  const tfPad = pad === 0 ? "valid" : stride === 1 && pad === (k - 1) / 2 ? "same" : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  const tfPad =
+    pad === 0
+      ? "valid"
+      : stride === 1 && pad === (k - 1) / 2
+        ? "same"
+        : [
+            [0, 0],
+            [pad, pad],
+            [pad, pad],
+            [0, 0],
+          ];
   return {
     name,
     flops,
     outShape: [n, oh, ow, oc],
     simdnet({ nn, e }) {
       const s = simdnetScope(e);
-      const x = s.tensor([n, h, w, c], get().x), wt = s.tensor([k, k, cg, oc], get().w), y = s.empty([n, oh, ow, oc]);
+      const x = s.tensor([n, h, w, c], get().x),
+        wt = s.tensor([k, k, cg, oc], get().w),
+        y = s.empty([n, oh, ow, oc]);
       const options = { strides: stride, pads: pad, groups };
       const fn = () => void nn.conv2d(x, wt, null, options, y);
       return { fn, result: () => (fn(), Float32Array.from(y.data)), dispose: s.dispose };
@@ -190,7 +198,8 @@ const ortModel = {
 
 function poolCase({ name, kind, n = 1, h, w, c, k, stride }) {
   const global = kind === "global";
-  const oh = global ? 1 : Math.floor((h - k) / stride) + 1, ow = global ? 1 : Math.floor((w - k) / stride) + 1;
+  const oh = global ? 1 : Math.floor((h - k) / stride) + 1,
+    ow = global ? 1 : Math.floor((w - k) / stride) + 1;
   const flops = global ? n * h * w * c : n * oh * ow * c * k * k; // one add / compare per window tap
   let data;
   const get = () => (data ??= { x: rand(n * h * w * c, 3) });
@@ -202,7 +211,8 @@ function poolCase({ name, kind, n = 1, h, w, c, k, stride }) {
     outShape: [n, oh, ow, c],
     simdnet({ nn, e }) {
       const s = simdnetScope(e);
-      const x = s.tensor([n, h, w, c], get().x), y = s.empty([n, oh, ow, c]);
+      const x = s.tensor([n, h, w, c], get().x),
+        y = s.empty([n, oh, ow, c]);
       let fn;
       if (kind === "max") {
         const argmax = s.empty([n, oh, ow, c], "i32"); // simdnet's max pool also writes the arg-max (used by backward)
@@ -215,7 +225,8 @@ function poolCase({ name, kind, n = 1, h, w, c, k, stride }) {
       const { tf } = lib;
       const s = await tfScope(lib);
       const x = s.tensor(get().x, [n, h, w, c]);
-      const op = kind === "max" ? () => tf.maxPool(x, k, stride, "valid") : kind === "avg" ? () => tf.avgPool(x, k, stride, "valid") : () => tf.mean(x, [1, 2], true);
+      const op =
+        kind === "max" ? () => tf.maxPool(x, k, stride, "valid") : kind === "avg" ? () => tf.avgPool(x, k, stride, "valid") : () => tf.mean(x, [1, 2], true);
       return tfTimed(tf, op, s);
     },
     async ort({ ort }) {
@@ -260,7 +271,10 @@ function denseCase({ name, batch, fin, fout, packed = false }) {
     outShape: [batch, fout],
     simdnet({ nn, e }) {
       const s = simdnetScope(e);
-      const x = s.tensor([batch, fin], get().x), w = s.tensor([fin, fout], get().w), b = s.tensor([fout], get().b), y = s.empty([batch, fout]);
+      const x = s.tensor([batch, fin], get().x),
+        w = s.tensor([fin, fout], get().w),
+        b = s.tensor([fout], get().b),
+        y = s.empty([batch, fout]);
       const weights = packed ? nn.packDenseWeights(w) : w;
       const fn = () => void nn.dense(x, weights, b, y);
       const dispose = () => {
@@ -272,7 +286,9 @@ function denseCase({ name, batch, fin, fout, packed = false }) {
     async tfjs(lib) {
       const { tf } = lib;
       const s = await tfScope(lib);
-      const x = s.tensor(get().x, [batch, fin]), w = s.tensor(get().w, [fin, fout]), b = s.tensor(get().b, [fout]);
+      const x = s.tensor(get().x, [batch, fin]),
+        w = s.tensor(get().w, [fin, fout]),
+        b = s.tensor(get().b, [fout]);
       const op = () => tf.fused.matMul({ a: x, b: w, bias: b });
       return tfTimed(tf, op, s);
     },
@@ -304,10 +320,12 @@ function denseCase({ name, batch, fin, fout, packed = false }) {
 
 // depthwise: w [k, k, 1, c] with groups c (oc is c); TF.js's DepthwiseConv2dNative gradient kernels.
 function convBackwardCase({ name, pass, h, w, c, oc, k, depthwise = false }) {
-  const n = 1, pad = (k - 1) / 2;
+  const n = 1,
+    pad = (k - 1) / 2;
   const cg = depthwise ? 1 : c; // input channels per output channel
   const flops = 2 * n * h * w * oc * k * k * cg * (pass === "both" ? 2 : 1);
-  const wShape = [k, k, cg, oc], options = depthwise ? { pads: pad, groups: c } : { pads: pad };
+  const wShape = [k, k, cg, oc],
+    options = depthwise ? { pads: pad, groups: c } : { pads: pad };
   let data;
   const get = () => (data ??= { x: rand(n * h * w * c, 7), w: rand(k * k * cg * oc, 8, 0.2), dy: rand(n * h * w * oc, 9) });
   const outShape = pass === "filter" ? wShape : [n, h, w, c];
@@ -317,8 +335,11 @@ function convBackwardCase({ name, pass, h, w, c, oc, k, depthwise = false }) {
     outShape,
     simdnet({ nn, e }) {
       const s = simdnetScope(e);
-      const x = s.tensor([n, h, w, c], get().x), wt = s.tensor(wShape, get().w), dy = s.tensor([n, h, w, oc], get().dy);
-      const dx = s.zeros([n, h, w, c]), dw = s.zeros(wShape);
+      const x = s.tensor([n, h, w, c], get().x),
+        wt = s.tensor(wShape, get().w),
+        dy = s.tensor([n, h, w, oc], get().dy);
+      const dx = s.zeros([n, h, w, c]),
+        dw = s.zeros(wShape);
       let fn, result;
       if (pass === "input") {
         fn = () => void nn.conv2dBackwardInput(dy, wt, x.shape, options, dx);
@@ -336,7 +357,9 @@ function convBackwardCase({ name, pass, h, w, c, oc, k, depthwise = false }) {
       const { tf } = lib;
       const s = await tfScope(lib);
       const tfShape = depthwise ? [k, k, c, 1] : wShape; // TF.js depthwise filters: [k, k, c, multiplier]
-      const x = s.tensor(get().x, [n, h, w, c]), wt = s.tensor(get().w, tfShape), dy = s.tensor(get().dy, [n, h, w, oc]);
+      const x = s.tensor(get().x, [n, h, w, c]),
+        wt = s.tensor(get().w, tfShape),
+        dy = s.tensor(get().dy, [n, h, w, oc]);
       const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined, dilations: [1, 1] };
       const [inputKernel, filterKernel] = depthwise
         ? ["DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter"]

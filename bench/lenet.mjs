@@ -10,13 +10,20 @@
 // Every library starts from the same weights; the bench compares their initial losses.
 // FLOPs counted: 3 x the forward conv + dense FLOPs (forward, input gradient, weight gradient).
 
-export const BATCH = 64, CLASSES = 10, LR = 0.01;
+export const BATCH = 64,
+  CLASSES = 10,
+  LR = 0.01;
 export const LAYERS = {
-  w1: [5, 5, 1, 6], b1: [6],
-  w2: [5, 5, 6, 16], b2: [16],
-  w3: [400, 120], b3: [120],
-  w4: [120, 84], b4: [84],
-  w5: [84, CLASSES], b5: [CLASSES],
+  w1: [5, 5, 1, 6],
+  b1: [6],
+  w2: [5, 5, 6, 16],
+  b2: [16],
+  w3: [400, 120],
+  b3: [120],
+  w4: [120, 84],
+  b4: [84],
+  w5: [84, CLASSES],
+  b5: [CLASSES],
 };
 const forwardMacs = 28 * 28 * 6 * 25 * 1 + 10 * 10 * 16 * 25 * 6 + 400 * 120 + 120 * 84 + 84 * CLASSES;
 export const TRAIN_FLOPS = 3 * 2 * forwardMacs * BATCH;
@@ -48,7 +55,8 @@ export function lenetCase({ na, rand }) {
       const keep = (t) => (made.push(t), t);
       const p = Object.fromEntries(Object.entries(LAYERS).map(([k, shape]) => [k, keep(e.tensor(shape, get().params[k]))]));
       const g = Object.fromEntries(Object.entries(LAYERS).map(([k, shape]) => [k, keep(e.zeros(shape))]));
-      const x = keep(e.tensor([BATCH, 32, 32, 1], get().x)), labels = keep(e.ints([BATCH], get().labels));
+      const x = keep(e.tensor([BATCH, 32, 32, 1], get().x)),
+        labels = keep(e.ints([BATCH], get().labels));
       const pool = { kernel: 2, strides: 2 };
       const forward = () => {
         const a1 = nn.relu(nn.conv2d(x, p.w1, p.b1));
@@ -125,8 +133,10 @@ export function lenetCase({ na, rand }) {
       // Same initial weights: conv filters are HWC volumes per output channel, fc filters one per output.
       const weighted = net.layers.filter((l) => l.layer_type === "conv" || l.layer_type === "fc");
       weighted.forEach((layer, i) => {
-        const w = get().params[`w${i + 1}`], b = get().params[`b${i + 1}`];
-        const outs = layer.out_depth, per = w.length / outs;
+        const w = get().params[`w${i + 1}`],
+          b = get().params[`b${i + 1}`];
+        const outs = layer.out_depth,
+          per = w.length / outs;
         for (let o = 0; o < outs; o++) for (let t = 0; t < per; t++) layer.filters[o].w[t] = w[t * outs + o];
         layer.biases.w.set(b);
       });

@@ -41,10 +41,24 @@ export function oneOpModel({ op, inputs, initializers = {}, operands, outputs, a
   return encodeModel({
     irVersion: 8,
     opsetImport: [{ domain: "", version: opset }],
-    producerName: "simdnet-bench", producerVersion: "", domain: "", modelVersion: 0, docString: "", metadataProps: [],
+    producerName: "simdnet-bench",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
     graph: {
       name: `bench_${op}`,
-      node: [{ name: `${op}_0`, opType: op, domain: "", input: operands, output: Object.keys(outputs), attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)) }],
+      node: [
+        {
+          name: `${op}_0`,
+          opType: op,
+          domain: "",
+          input: operands,
+          output: Object.keys(outputs),
+          attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)),
+        },
+      ],
       initializer: Object.entries(initializers).map(([name, { dims, data }]) => tensor(name, dims, data)),
       input: Object.entries(inputs).map(([name, dims]) => valueInfo(name, dims)),
       output: Object.entries(outputs).map(([name, dims]) => valueInfo(name, dims)),

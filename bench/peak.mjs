@@ -23,14 +23,20 @@ function source(relaxed) {
   // 16 blocks of 16 vectors (4 KiB, stays in L1); the loop walks them so no load is loop-invariant.
   let s = `const buf = memory.data(16 * 16 * 16, 16);\n`;
   s += `export function init(): void { for (let i = 0; i < 16 * 16 * 4; i++) store<f32>(buf + (<usize>i << 2), 0.25 + <f32>(i & 7) / 32.0); }\n`;
-  for (const [form, step] of [["chained", chained], ["fed", fed]]) {
+  for (const [form, step] of [
+    ["chained", chained],
+    ["fed", fed],
+  ]) {
     for (const K of ACCUMULATORS) {
       const ks = [...Array(K).keys()];
       s += `export function ${form}${K}(n: i32, a: f32, b: f32): f32 {\n`;
       s += `  const va = f32x4.splat(a);\n  const vb = f32x4.splat(b);\n`;
       for (const k of ks) s += `  let acc${k} = f32x4.splat(${(1 + k / 16).toFixed(4)});\n`;
       s += `  for (let i = 0; i < n; i++) {\n    const p = buf + (<usize>(i & 15) << 8);\n${ks.map((k) => `    ${step(k)}`).join("\n")}\n  }\n`;
-      s += `  let sum = acc0;\n${ks.slice(1).map((k) => `  sum = f32x4.add(sum, acc${k});`).join("\n")}\n`;
+      s += `  let sum = acc0;\n${ks
+        .slice(1)
+        .map((k) => `  sum = f32x4.add(sum, acc${k});`)
+        .join("\n")}\n`;
       s += `  return f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 3);\n}\n`;
     }
   }
@@ -55,7 +61,10 @@ async function compile(relaxed) {
  */
 export async function measurePeaks(method) {
   const result = {};
-  for (const [name, relaxed] of [["simd", false], ["relaxed", true]]) {
+  for (const [name, relaxed] of [
+    ["simd", false],
+    ["relaxed", true],
+  ]) {
     let instance;
     try {
       instance = (await WebAssembly.instantiate(await compile(relaxed))).instance;

@@ -129,17 +129,18 @@ for (const c of columns) if (c.error) log(`${c.id}: n/a (${c.error})`);
 
 log(`measuring the wasm SIMD peak (f32x4 mul+add, relaxed_madd) ...`);
 const peaks = await measurePeaks(method);
-for (const [k, p] of Object.entries(peaks)) log(`  peak ${k}: ${p.error ? `n/a (${p.error})` : `${p.gflops.toFixed(1)} GFLOP/s (${p.form}, ${p.accumulators} accumulators)`}`);
+for (const [k, p] of Object.entries(peaks))
+  log(`  peak ${k}: ${p.error ? `n/a (${p.error})` : `${p.gflops.toFixed(1)} GFLOP/s (${p.form}, ${p.accumulators} accumulators)`}`);
 const peakFor = { "simdnet-simd": peaks.simd?.gflops, "simdnet-relaxed": peaks.relaxed?.gflops, "simdnet-scalar": peaks.simd?.gflops };
 
 // ---------------------------------------------------------------------------------------------
 // cases
 
-
 /** max |a - ref| / max |ref|, or a string when the sizes differ. */
 function relDiff(a, ref) {
   if (a.length !== ref.length) return `size ${a.length} vs ${ref.length}`;
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < ref.length; i++) {
     d = Math.max(d, Math.abs(a[i] - ref[i]));
     m = Math.max(m, Math.abs(ref[i]));
@@ -181,7 +182,8 @@ for (const cs of cases) {
     Object.entries(built).map(([id, b]) => ({ name: id, fn: b.fn, enter: b.col.enter })),
     method,
   );
-  for (const [id, t] of Object.entries(timed)) cells[id] = "error" in t ? { error: t.error } : { ms: t.ms, gflops: cs.flops / (t.ms * 1e6), calls: t.calls, reducedCalls: t.reduced };
+  for (const [id, t] of Object.entries(timed))
+    cells[id] = "error" in t ? { error: t.error } : { ms: t.ms, gflops: cs.flops / (t.ms * 1e6), calls: t.calls, reducedCalls: t.reduced };
 
   // Same numbers? Every library's output against simdnet-simd's (forward and gradient cases).
   const check = {};
@@ -206,7 +208,8 @@ for (const cs of cases) {
   // Training step: every library's loss before training (same weights and batch) against simdnet's.
   const lossRef = built["simdnet-simd"]?.initialLoss;
   if (lossRef !== undefined) {
-    for (const [id, b] of Object.entries(built)) if (id !== "simdnet-simd" && b.initialLoss !== undefined) check[id] = Math.abs(b.initialLoss - lossRef) / Math.abs(lossRef);
+    for (const [id, b] of Object.entries(built))
+      if (id !== "simdnet-simd" && b.initialLoss !== undefined) check[id] = Math.abs(b.initialLoss - lossRef) / Math.abs(lossRef);
     check.initialLoss = Object.fromEntries(Object.entries(built).map(([id, b]) => [id, b.initialLoss]));
   }
   for (const b of Object.values(built)) await b.dispose?.();
@@ -226,8 +229,17 @@ for (const cs of cases) {
     };
   }
   const reference = refId ?? (lossRef !== undefined ? "simdnet-simd" : null);
-  records.push({ name: cs.name, flops: cs.flops, memoryBound: !!cs.memoryBound, results: cells, simdnet, maxRelDiffVs: reference ? { reference, ...check } : null });
-  const summary = Object.entries(cells).map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`).join(", ");
+  records.push({
+    name: cs.name,
+    flops: cs.flops,
+    memoryBound: !!cs.memoryBound,
+    results: cells,
+    simdnet,
+    maxRelDiffVs: reference ? { reference, ...check } : null,
+  });
+  const summary = Object.entries(cells)
+    .map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`)
+    .join(", ");
   log(`${cs.name}: ${summary}  [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
   for (const [id, d] of Object.entries(check)) {
     if (typeof d === "string" || d > 1e-3) log(`  WARNING: ${id} output differs from ${reference}: ${typeof d === "string" ? d : d.toExponential(2)}`);
@@ -297,19 +309,25 @@ for (const r of records) {
     else if (cell.error) row.push(`err${note(`${p.id}: ${cell.error}`)}`);
     else {
       const x = r.simdnet[mainBuild]?.speedup[p.id];
-      const few = cell.reducedCalls ? `~${note(`~ slow peer: one warm-up call and only as many timed calls as fit in ${method.slowBudgetMs / 1000} s (calls in build/bench.json)`)}` : "";
+      const few = cell.reducedCalls
+        ? `~${note(`~ slow peer: one warm-up call and only as many timed calls as fit in ${method.slowBudgetMs / 1000} s (calls in build/bench.json)`)}`
+        : "";
       row.push(`${few}${fmtMs(cell.ms)} (${x === undefined ? "?" : fmtX(x)})`);
     }
   }
   const diffs = Object.values(r.maxRelDiffVs ?? {}).filter((d) => typeof d === "number");
   const failed = Object.entries(r.maxRelDiffVs ?? {}).filter(([, d]) => typeof d === "string" && d !== r.maxRelDiffVs.reference);
-  row.push(failed.length ? `?${note(`check failed: ${failed.map(([id, d]) => `${id} ${d}`).join("; ")}`)}` : diffs.length ? Math.max(...diffs).toExponential(0) : "-");
+  row.push(
+    failed.length ? `?${note(`check failed: ${failed.map(([id, d]) => `${id} ${d}`).join("; ")}`)}` : diffs.length ? Math.max(...diffs).toExponential(0) : "-",
+  );
   rows.push(row);
 }
 const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 const line = (r) => r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join("  ");
 const out = [];
-out.push(`simdnet bench ${quick ? "(--quick: 1 warm-up call, 5 timed calls; rough)" : "(median of >= 20 calls after >= 300 ms warm-up, libraries interleaved)"}`);
+out.push(
+  `simdnet bench ${quick ? "(--quick: 1 warm-up call, 5 timed calls; rough)" : "(median of >= 20 calls after >= 300 ms warm-up, libraries interleaved)"}`,
+);
 out.push(`machine: ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores; Node ${process.version}; one thread everywhere`);
 const fmtPeak = (p) => (p?.gflops ? `${p.gflops.toFixed(1)} GFLOP/s` : `n/a (${p?.error})`);
 out.push(`measured wasm SIMD peak (one core): f32x4 mul+add ${fmtPeak(peaks.simd)}, f32x4.relaxed_madd ${fmtPeak(peaks.relaxed)}`);
@@ -333,7 +351,9 @@ out.push(`create the operator or session; the unpacked row reads w as it is on e
 footnotes.forEach((f, i) => out.push(`[${i + 1}] ${f}`));
 out.push("");
 if (threads) {
-  out.push(threads.error ? `threads: n/a (${threads.error})` : `threads (${threads.build} build, one engine, pool bypassed vs used; target 2 threads >= 1.7x):`);
+  out.push(
+    threads.error ? `threads: n/a (${threads.error})` : `threads (${threads.build} build, one engine, pool bypassed vs used; target 2 threads >= 1.7x):`,
+  );
   for (const r of threads.rows ?? []) out.push(`  ${r.name.padEnd(40)} 1 thread ${fmtMs(r.ms1)} ms   2 threads ${fmtMs(r.ms2)} ms   ${r.speedup.toFixed(2)}x`);
   out.push("");
 }

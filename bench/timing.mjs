@@ -86,5 +86,7 @@ export async function timeOne(fn, method = FULL) {
 }
 
 export function oneLine(err) {
-  return String(err?.message ?? err).split("\n")[0].slice(0, 160);
+  return String(err?.message ?? err)
+    .split("\n")[0]
+    .slice(0, 160);
 }

@@ -26,8 +26,18 @@ interface State {
   error: string | null;
 }
 const state: State = {
-  ready: false, build: "", crossOriginIsolated: false, threads: "", steps: [], epochs: [], filterUpdates: 0,
-  training: false, done: false, prediction: null, saliencyShown: 0, error: null,
+  ready: false,
+  build: "",
+  crossOriginIsolated: false,
+  threads: "",
+  steps: [],
+  epochs: [],
+  filterUpdates: 0,
+  training: false,
+  done: false,
+  prediction: null,
+  saliencyShown: 0,
+  error: null,
 };
 (window as unknown as { __playground: State }).__playground = state;
 
@@ -42,8 +52,14 @@ function drawPicture(canvas: HTMLCanvasElement, p: Picture): void {
 
 // ---- the live plot: loss (left axis, smoothed) and batch accuracy (right axis, 0..1)
 function plot(): void {
-  const c = $<HTMLCanvasElement>("plot"), g = c.getContext("2d")!;
-  const W = c.width, H = c.height, L = 40, R = 40, T = 10, B = 24;
+  const c = $<HTMLCanvasElement>("plot"),
+    g = c.getContext("2d")!;
+  const W = c.width,
+    H = c.height,
+    L = 40,
+    R = 40,
+    T = 10,
+    B = 24;
   g.clearRect(0, 0, W, H);
   g.font = "11px system-ui";
   g.strokeStyle = "#ccc";
@@ -56,7 +72,8 @@ function plot(): void {
     for (const st of state.steps) out.push((s = 0.9 * s + 0.1 * st[key]));
     return out;
   };
-  const loss = smooth("loss"), acc = smooth("accuracy");
+  const loss = smooth("loss"),
+    acc = smooth("accuracy");
   const maxLoss = Math.max(2.5, ...loss);
   const x = (i: number) => L + ((W - L - R) * i) / Math.max(1, n - 1);
   const line = (vals: number[], top: number, colour: string) => {
@@ -93,22 +110,26 @@ function showPrediction(probs: number[], predicted: number): void {
 }
 
 // ---- drawing: a 280x280 canvas, read back as 28x28 grey values in [0, 1] (10x10 block means)
-const draw = $<HTMLCanvasElement>("draw"), dg = draw.getContext("2d", { willReadFrequently: true })!;
+const draw = $<HTMLCanvasElement>("draw"),
+  dg = draw.getContext("2d", { willReadFrequently: true })!;
 function clearDrawing(): void {
   dg.fillStyle = "#000";
   dg.fillRect(0, 0, 280, 280);
 }
 clearDrawing();
 function drawingAsImage(): Float32Array {
-  const px = dg.getImageData(0, 0, 280, 280).data, img = new Float32Array(784);
-  for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) {
-    let s = 0;
-    for (let y = 0; y < 10; y++) for (let x = 0; x < 10; x++) s += px[((r * 10 + y) * 280 + c * 10 + x) * 4]!;
-    img[r * 28 + c] = s / (100 * 255);
-  }
+  const px = dg.getImageData(0, 0, 280, 280).data,
+    img = new Float32Array(784);
+  for (let r = 0; r < 28; r++)
+    for (let c = 0; c < 28; c++) {
+      let s = 0;
+      for (let y = 0; y < 10; y++) for (let x = 0; x < 10; x++) s += px[((r * 10 + y) * 280 + c * 10 + x) * 4]!;
+      img[r * 28 + c] = s / (100 * 255);
+    }
   return img;
 }
-let predictId = 0, predictSource = "drawing";
+let predictId = 0,
+  predictSource = "drawing";
 function requestPrediction(source: string): void {
   if (!state.ready) return;
   predictSource = source;
@@ -161,7 +182,8 @@ worker.onmessage = (ev: MessageEvent<Reply>) => {
   switch (m.type) {
     case "ready":
       Object.assign(state, { ready: true, build: m.build, crossOriginIsolated: m.crossOriginIsolated, threads: m.threads });
-      $("status").innerHTML = `wasm build: <b>${m.build}</b>${m.build === "relaxed" ? " (relaxed SIMD)" : m.build === "simd" ? " (SIMD)" : m.build === "threads" ? " (SIMD + threads, shared memory)" : " (scalar, no SIMD)"}` +
+      $("status").innerHTML =
+        `wasm build: <b>${m.build}</b>${m.build === "relaxed" ? " (relaxed SIMD)" : m.build === "simd" ? " (SIMD)" : m.build === "threads" ? " (SIMD + threads, shared memory)" : " (scalar, no SIMD)"}` +
         ` · cross-origin isolated: <b>${m.crossOriginIsolated ? "yes" : "no"}</b> · threads: ${m.threads}` +
         ` · data: ${m.trainCount} training / ${m.testCount} test images (embedded Fashion-MNIST subset)`;
       drawPicture($("filters"), m.filters);
@@ -169,7 +191,8 @@ worker.onmessage = (ev: MessageEvent<Reply>) => {
       break;
     case "step":
       state.steps.push({ loss: m.loss, accuracy: m.accuracy });
-      $("metrics").textContent = `epoch ${m.epoch} step ${m.step}/${m.stepsPerEpoch}: loss ${m.loss.toFixed(3)}, batch accuracy ${(100 * m.accuracy).toFixed(0)}%, ${Math.round(m.imagesPerSecond)} images/s` +
+      $("metrics").textContent =
+        `epoch ${m.epoch} step ${m.step}/${m.stepsPerEpoch}: loss ${m.loss.toFixed(3)}, batch accuracy ${(100 * m.accuracy).toFixed(0)}%, ${Math.round(m.imagesPerSecond)} images/s` +
         (state.epochs.length ? ` · test accuracy after epoch ${state.epochs.at(-1)!.epoch}: ${(100 * state.epochs.at(-1)!.testAccuracy).toFixed(1)}%` : "");
       if (state.steps.length % 4 === 0) plot();
       break;

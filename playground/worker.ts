@@ -22,7 +22,16 @@ export type Request =
   | { type: "predict"; image: Float32Array; id: number };
 
 export type Reply =
-  | { type: "ready"; build: BuildName; crossOriginIsolated: boolean; sharedMemory: boolean; threads: string; trainCount: number; testCount: number; filters: Picture }
+  | {
+      type: "ready";
+      build: BuildName;
+      crossOriginIsolated: boolean;
+      sharedMemory: boolean;
+      threads: string;
+      trainCount: number;
+      testCount: number;
+      filters: Picture;
+    }
   | { type: "step"; epoch: number; step: number; stepsPerEpoch: number; loss: number; accuracy: number; imagesPerSecond: number }
   | { type: "filters"; filters: Picture }
   | { type: "epoch"; epoch: number; testAccuracy: number; testLoss: number }
@@ -81,8 +90,10 @@ function softmax(v: ArrayLike<number>): number[] {
 
 /** A shuffled copy of the training images (one epoch's order), as a LabeledImages. */
 function shuffled(set: LabeledImages, seed: number): LabeledImages {
-  const order = shuffledIndices(set.count, seed), px = set.height * set.width;
-  const images = new Uint8Array(set.images.length), labels = new Uint8Array(set.count);
+  const order = shuffledIndices(set.count, seed),
+    px = set.height * set.width;
+  const images = new Uint8Array(set.images.length),
+    labels = new Uint8Array(set.count);
   order.forEach((j, i) => {
     images.set(set.images.subarray(j * px, (j + 1) * px), i * px);
     labels[i] = set.labels[j]!;
@@ -102,7 +113,8 @@ async function train(req: Extract<Request, { type: "train" }>): Promise<void> {
   training = true;
   stopRequested = false;
   const optimizer = new SGD({ lr: req.lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-  const B = req.batchSize, chunkSteps = req.chunk ?? 8;
+  const B = req.batchSize,
+    chunkSteps = req.chunk ?? 8;
   const stepsPerEpoch = Math.floor(data.train.count / B);
   try {
     for (let epoch = 1; epoch <= req.epochs && !stopRequested; epoch++) {
@@ -110,8 +122,12 @@ async function train(req: Extract<Request, { type: "train" }>): Promise<void> {
       for (let s0 = 0; s0 < stepsPerEpoch && !stopRequested; s0 += chunkSteps) {
         const steps = Math.min(chunkSteps, stepsPerEpoch - s0);
         fit(model, slice(order, s0 * B, steps * B), {
-          epochs: 1, batchSize: B, optimizer, seed: epoch * 1000 + s0,
-          onBatch: (s) => post({ type: "step", epoch, step: s0 + s.batch, stepsPerEpoch, loss: s.loss, accuracy: s.accuracy ?? 0, imagesPerSecond: s.imagesPerSecond }),
+          epochs: 1,
+          batchSize: B,
+          optimizer,
+          seed: epoch * 1000 + s0,
+          onBatch: (s) =>
+            post({ type: "step", epoch, step: s0 + s.batch, stepsPerEpoch, loss: s.loss, accuracy: s.accuracy ?? 0, imagesPerSecond: s.imagesPerSecond }),
         });
         post({ type: "filters", filters: filtersPicture() });
         await yieldToMessages(); // predictions and stop requests are answered here
@@ -142,8 +158,14 @@ async function handle(req: Request): Promise<void> {
       model = createModel(engine, lenet5(), { seed: 1 });
       data = await loadEmbedded(new URL("/data/", self.location.origin));
       post({
-        type: "ready", build: engine.build, crossOriginIsolated: isolated, sharedMemory: typeof SharedArrayBuffer === "function",
-        threads: threadsStatus(isolated), trainCount: data.train.count, testCount: data.test.count, filters: filtersPicture(),
+        type: "ready",
+        build: engine.build,
+        crossOriginIsolated: isolated,
+        sharedMemory: typeof SharedArrayBuffer === "function",
+        threads: threadsStatus(isolated),
+        trainCount: data.train.count,
+        testCount: data.test.count,
+        filters: filtersPicture(),
       });
       return;
     }

@@ -60,9 +60,12 @@ for (const build of BUILDS) {
     console.log(`${build}: not runnable here (${err.message})`);
     continue;
   }
-  const x = fill(e.empty([N, H, W, C]), 1), w = fill(e.empty([K, K, C, OC]), 2), dy = fill(e.empty([N, H, W, OC]), 3);
+  const x = fill(e.empty([N, H, W, C]), 1),
+    w = fill(e.empty([K, K, C, OC]), 2),
+    dy = fill(e.empty([N, H, W, OC]), 3);
   const y = e.empty([N, H, W, OC]);
-  const dx = e.zeros([N, H, W, C]), dw = e.zeros([K, K, C, OC]);
+  const dx = e.zeros([N, H, W, C]),
+    dw = e.zeros([K, K, C, OC]);
   const ms = {
     forward: time(() => conv2d(x, w, null, options, y)),
     backward_input: time(() => conv2dBackwardInput(dy, w, x.shape, options, dx)),
@@ -70,7 +73,9 @@ for (const build of BUILDS) {
     "conv2dBackward (dx+dw, 2 passes)": time(() => conv2dBackward(dy, x, w, options, { dx, dw }, false)),
   };
   results[build] = ms;
-  const line = Object.entries(ms).map(([pass, t]) => `${pass} ${((pass.includes("2 passes") ? 2 : 1) * flops / (t * 1e6)).toFixed(2)} GFLOP/s (${t.toFixed(2)} ms)`);
+  const line = Object.entries(ms).map(
+    ([pass, t]) => `${pass} ${(((pass.includes("2 passes") ? 2 : 1) * flops) / (t * 1e6)).toFixed(2)} GFLOP/s (${t.toFixed(2)} ms)`,
+  );
   console.log(`${build}:\n  ${line.join("\n  ")}`);
 }
 

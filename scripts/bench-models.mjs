@@ -32,28 +32,34 @@ const value = (name, dflt) => {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 };
 const DEFAULT_MODELS = "lenet5:28:64,resnet18:32:16,vgg16:32:8,resnet50:64:4,alexnet:227:2,googlenet:96:2,segnet:64:2";
-const models = value("models", DEFAULT_MODELS).split(",").map((s) => {
-  const [name, size, batch] = s.split(":");
-  if (typeof nn[name] !== "function" || !(+size > 0) || !(+batch > 0)) throw new Error(`--models: bad entry '${s}' (name:inputSize:batch)`);
-  return { name, size: +size, batch: +batch };
-});
+const models = value("models", DEFAULT_MODELS)
+  .split(",")
+  .map((s) => {
+    const [name, size, batch] = s.split(":");
+    if (typeof nn[name] !== "function" || !(+size > 0) || !(+batch > 0)) throw new Error(`--models: bad entry '${s}' (name:inputSize:batch)`);
+    return { name, size: +size, batch: +batch };
+  });
 const threadCounts = value("threads", "1,2").split(",").map(Number);
 const profile = argv.includes("--profile");
 
 /** Wraps every kernel export of engine e (and e.parallel) to sum the time spent in each into `times`. */
 function instrument(e, times) {
-  const raw = e.kernels, wrapped = {};
+  const raw = e.kernels,
+    wrapped = {};
   const add = (key, t0) => times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
   for (const key of Object.keys(raw)) {
     const f = raw[key];
-    wrapped[key] = typeof f !== "function" ? f : (...args) => {
-      const t0 = performance.now();
-      try {
-        return f(...args);
-      } finally {
-        add(key, t0);
-      }
-    };
+    wrapped[key] =
+      typeof f !== "function"
+        ? f
+        : (...args) => {
+            const t0 = performance.now();
+            try {
+              return f(...args);
+            } finally {
+              add(key, t0);
+            }
+          };
   }
   Object.defineProperty(wrapped, "memory", { get: () => raw.memory });
   Object.defineProperty(e, "kernels", { value: wrapped });
@@ -83,11 +89,17 @@ for (const threads of threadCounts) {
     const model = nn.createModel(e, spec, { seed: 1 });
     model.plan(batch);
     const channels = spec.inputShape?.[2] ?? 3;
-    const x = e.tensor([batch, size, size, channels], Float32Array.from({ length: batch * size * size * channels }, (_, i) => Math.sin(i)));
+    const x = e.tensor(
+      [batch, size, size, channels],
+      Float32Array.from({ length: batch * size * size * channels }, (_, i) => Math.sin(i)),
+    );
     // the output's shape ([batch, 10], or per pixel for SegNet) from one forward pass
     const outShape = model.forward(x, { training: true }).shape;
     const outSize = outShape.reduce((a, d) => a * d, 1);
-    const dLogits = e.tensor(outShape, Float32Array.from({ length: outSize }, (_, i) => (i % 10 === 3 ? -0.9 : 0.1) / batch));
+    const dLogits = e.tensor(
+      outShape,
+      Float32Array.from({ length: outSize }, (_, i) => (i % 10 === 3 ? -0.9 : 0.1) / batch),
+    );
     const optimizer = new nn.Adam({ lr: 1e-4 });
     const step = () => {
       model.forward(x, { training: true });
@@ -104,10 +116,15 @@ for (const threads of threadCounts) {
       ms.push(performance.now() - t0);
     }
     const median = [...ms].sort((a, b) => a - b)[2];
-    console.log(`${`${name} ${size}x${size} batch ${batch}`.padEnd(28)} threads ${threads}: ${median.toFixed(1).padStart(7)} ms/step  ${((batch * 1000) / median).toFixed(0).padStart(6)} images/s`);
+    console.log(
+      `${`${name} ${size}x${size} batch ${batch}`.padEnd(28)} threads ${threads}: ${median.toFixed(1).padStart(7)} ms/step  ${((batch * 1000) / median).toFixed(0).padStart(6)} images/s`,
+    );
     if (profile) {
       const total = ms.reduce((a, b) => a + b, 0);
-      [...times].sort((a, b) => b[1] - a[1]).slice(0, 12).forEach(([k, t]) => console.log(`    ${k.padEnd(46)} ${(t / ms.length).toFixed(2).padStart(8)} ms  ${((100 * t) / total).toFixed(1)}%`));
+      [...times]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 12)
+        .forEach(([k, t]) => console.log(`    ${k.padEnd(46)} ${(t / ms.length).toFixed(2).padStart(8)} ms  ${((100 * t) / total).toFixed(1)}%`));
     }
     optimizer.dispose();
     model.dispose?.();

@@ -28,7 +28,7 @@ if (process.argv.includes("--accept")) {
   for (const m of manifest.models) {
     const r = resultOf(m.id);
     if (!r) continue;
-    const error = r.status === "pass" ? "" : r.error ?? "";
+    const error = r.status === "pass" ? "" : (r.error ?? "");
     if (m.expect !== r.status || m.error !== error) changed++;
     m.expect = r.status;
     m.error = error;
@@ -38,11 +38,14 @@ if (process.argv.includes("--accept")) {
 }
 
 // The op types simdnet knows, as the last test run recorded them; else read from importOnnx's table.
-const knownOps = new Set(last.supportedOps ?? (() => {
-  const src = readFileSync(join(root, "src/onnx/ops.ts"), "utf8");
-  const table = src.slice(src.indexOf("export const ONNX_OPS"), src.indexOf("\n};", src.indexOf("export const ONNX_OPS")));
-  return [...table.matchAll(/\b([A-Z][A-Za-z0-9]*)\b(?=\s*[:,\n])/g)].map((m) => m[1]);
-})());
+const knownOps = new Set(
+  last.supportedOps ??
+    (() => {
+      const src = readFileSync(join(root, "src/onnx/ops.ts"), "utf8");
+      const table = src.slice(src.indexOf("export const ONNX_OPS"), src.indexOf("\n};", src.indexOf("export const ONNX_OPS")));
+      return [...table.matchAll(/\b([A-Z][A-Za-z0-9]*)\b(?=\s*[:,\n])/g)].map((m) => m[1]);
+    })(),
+);
 
 const mb = (n) => (n / 1e6).toFixed(n < 1e7 ? 2 : 1);
 const fmtMs = (v) => (v === undefined ? "" : v < 10 ? v.toFixed(1) : String(Math.round(v)));
@@ -80,12 +83,22 @@ const modelRows = manifest.models.map((m) => {
     ...Object.entries(f.ifCondition ?? {}).map(([k, n]) => `If ${k.replace("depends on", "on")} x${n}`),
     m.initializers.float16 ? `float16 weights x${m.initializers.float16}` : "",
     m.reference === "float32" ? "reference: float32 twin" : "",
-  ].filter(Boolean).join("; ");
-  const feeds = m.inputs.map((i) => `${i.name} ${i.feed.value !== undefined ? `=${i.feed.value}` : `${shape(i.feed.dims)}${i.feed.text ? " text" : ""}`}`).join(", ");
+  ]
+    .filter(Boolean)
+    .join("; ");
+  const feeds = m.inputs
+    .map((i) => `${i.name} ${i.feed.value !== undefined ? `=${i.feed.value}` : `${shape(i.feed.dims)}${i.feed.text ? " text" : ""}`}`)
+    .join(", ");
   return `| ${m.id} | ${m.task} | \`${m.package}@${m.version}\` ${src} | ${mb(m.size)} | ${m.opset["ai.onnx"]} | ${cell(feeds)} | ${cell(notes)} | **${status}** ${why} | ${fmtMs(r?.ms.load)} | ${fmtMs(r?.ms.run2 ?? r?.ms.run)} | ${fmtMs(r?.ms.ortRun2 ?? r?.ms.ortRun)} |`;
 });
 const tested = results.filter((r) => manifest.models.some((m) => m.id === r.id));
-const when = tested.length ? tested.map((r) => r.date).sort().at(-1).slice(0, 10) : "never";
+const when = tested.length
+  ? tested
+      .map((r) => r.date)
+      .sort()
+      .at(-1)
+      .slice(0, 10)
+  : "never";
 const counts = ["pass", "mismatch", "error"].map((s) => `${tested.filter((r) => r.status === s).length} ${s}`).join(", ");
 const tiers = ["ci", "bench"].map((t) => `${manifest.models.filter((m) => m.tier === t).length} ${t}`).join(", ");
 const modelTable = [
@@ -126,7 +139,10 @@ const ranked = [...need.entries()].sort((a, b) => b[1].length - a[1].length || (
 const done = new Set();
 const blockerRows = ranked.map(([b, files], k) => {
   done.add(b);
-  const unblocked = manifest.models.filter((m) => { const bs = blockersOf(m); return bs.length > 0 && bs.every((x) => done.has(x)); }).length;
+  const unblocked = manifest.models.filter((m) => {
+    const bs = blockersOf(m);
+    return bs.length > 0 && bs.every((x) => done.has(x));
+  }).length;
   return `| ${k + 1} | ${b} | ${files.length} | ${opStats.get(b)?.nodes ?? ""} | ${unblocked} | ${files.join(", ")} |`;
 });
 const blockerTable = [
@@ -150,4 +166,6 @@ readme = replaceBetween(readme, "models", modelTable);
 readme = replaceBetween(readme, "ops", opTable);
 readme = replaceBetween(readme, "missing", blockerTable);
 writeFileSync(README, readme);
-console.log(`${README}: ${manifest.models.length} models, ${opStats.size} ops, ${need.size} blockers; results from ${tested.length ? resultsFile : "nowhere (run the test first)"}`);
+console.log(
+  `${README}: ${manifest.models.length} models, ${opStats.size} ops, ${need.size} blockers; results from ${tested.length ? resultsFile : "nowhere (run the test first)"}`,
+);

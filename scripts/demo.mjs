@@ -10,7 +10,12 @@ const arg = (name, fallback) => {
   return i >= 0 ? process.argv[i + 1] : fallback;
 };
 const EPOCHS = Number(arg("epochs", 4));
-const BATCH = 32, SIZE = 16, CLASSES = 4, TRAIN = 2048, TEST = 512, LR = 0.05;
+const BATCH = 32,
+  SIZE = 16,
+  CLASSES = 4,
+  TRAIN = 2048,
+  TEST = 512,
+  LR = 0.05;
 const CLASS_NAMES = ["horizontal", "vertical", "diagonal", "square"];
 
 const mulberry32 = nn.seededRandom; // the package's seeded generator (mulberry32)
@@ -25,13 +30,19 @@ function makeShapes(n, seed) {
     for (let p = 0; p < img.length; p++) img[p] = 0.3 * r();
     const label = (labels[i] = Math.floor(r() * CLASSES));
     const len = 6 + Math.floor(r() * 6);
-    const y0 = Math.floor(r() * (SIZE - len)), x0 = Math.floor(r() * (SIZE - len));
+    const y0 = Math.floor(r() * (SIZE - len)),
+      x0 = Math.floor(r() * (SIZE - len));
     const put = (y, x) => (img[y * SIZE + x] = 0.7 + 0.3 * r());
     for (let k = 0; k < len; k++) {
       if (label === 0) put(y0 + (len >> 1), x0 + k);
       else if (label === 1) put(y0 + k, x0 + (len >> 1));
       else if (label === 2) put(y0 + k, x0 + k);
-      else { put(y0, x0 + k); put(y0 + len - 1, x0 + k); put(y0 + k, x0); put(y0 + k, x0 + len - 1); }
+      else {
+        put(y0, x0 + k);
+        put(y0 + len - 1, x0 + k);
+        put(y0 + k, x0);
+        put(y0 + k, x0 + len - 1);
+      }
     }
   }
   return { images, labels };
@@ -53,9 +64,12 @@ const e = await nn.init({ build: arg("build", "auto") });
 console.log(`simdnet demo: wasm build '${e.build}', ${TRAIN} training / ${TEST} test images of ${SIZE}x${SIZE}`);
 
 const params = {
-  w1: heInit(e, [3, 3, 1, 8], 9, 1), b1: e.zeros([8]),
-  w2: heInit(e, [3, 3, 8, 16], 72, 2), b2: e.zeros([16]),
-  w3: heInit(e, [256, CLASSES], 256, 3), b3: e.zeros([CLASSES]),
+  w1: heInit(e, [3, 3, 1, 8], 9, 1),
+  b1: e.zeros([8]),
+  w2: heInit(e, [3, 3, 8, 16], 72, 2),
+  b2: e.zeros([16]),
+  w3: heInit(e, [256, CLASSES], 256, 3),
+  b3: e.zeros([CLASSES]),
 };
 const grads = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, e.zeros(t.shape)]));
 const conv = { pads: 1 };
@@ -89,16 +103,20 @@ function trainStep(x, labels) {
 
 const argmaxRow = (row) => row.indexOf(Math.max(...row));
 function accuracy(probsOrLogits, labels) {
-  const v = probsOrLogits.data, k = probsOrLogits.shape[1];
+  const v = probsOrLogits.data,
+    k = probsOrLogits.shape[1];
   let right = 0;
   for (let i = 0; i < labels.length; i++) if (argmaxRow(Array.from(v.subarray(i * k, (i + 1) * k))) === labels[i]) right++;
   return right / labels.length;
 }
 
-const train = makeShapes(TRAIN, 42), test = makeShapes(TEST, 4242);
+const train = makeShapes(TRAIN, 42),
+  test = makeShapes(TEST, 4242);
 const started = performance.now();
 for (let epoch = 1; epoch <= EPOCHS; epoch++) {
-  let lossSum = 0, accSum = 0, batches = 0;
+  let lossSum = 0,
+    accSum = 0,
+    batches = 0;
   const t0 = performance.now();
   for (let i = 0; i + BATCH <= TRAIN; i += BATCH) {
     e.tidy(() => {
@@ -111,13 +129,17 @@ for (let epoch = 1; epoch <= EPOCHS; epoch++) {
     });
   }
   const secs = (performance.now() - t0) / 1000;
-  console.log(`epoch ${epoch}: loss ${(lossSum / batches).toFixed(4)}  train accuracy ${(100 * accSum / batches).toFixed(1)}%  ${Math.round((batches * BATCH) / secs)} images/s`);
+  console.log(
+    `epoch ${epoch}: loss ${(lossSum / batches).toFixed(4)}  train accuracy ${((100 * accSum) / batches).toFixed(1)}%  ${Math.round((batches * BATCH) / secs)} images/s`,
+  );
 }
 const testAcc = e.tidy(() => {
   const f = forward(e.tensor([TEST, SIZE, SIZE, 1], test.images));
   return accuracy(f.logits, test.labels);
 });
-console.log(`test accuracy ${(100 * testAcc).toFixed(1)}% on ${TEST} images (${CLASS_NAMES.join(", ")}), ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `test accuracy ${(100 * testAcc).toFixed(1)}% on ${TEST} images (${CLASS_NAMES.join(", ")}), ${((performance.now() - started) / 1000).toFixed(1)} s`,
+);
 if (testAcc < 0.9) {
   console.error("demo: test accuracy below 90%: training did not work");
   process.exit(1);

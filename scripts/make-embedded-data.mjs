@@ -74,7 +74,9 @@ function subset(prefix, outPrefix, perClass) {
   ];
   for (const [name, dims, data] of files) {
     const bytes = writeIdxU8(join(OUT, name), dims, data);
-    const sha = createHash("sha256").update(readFileSync(join(OUT, name))).digest("hex");
+    const sha = createHash("sha256")
+      .update(readFileSync(join(OUT, name)))
+      .digest("hex");
     console.log(`${name}: [${dims.join(",")}] ${bytes} bytes, sha256 ${sha}`);
   }
   return { count: keep.length, firstIndex: keep[0], lastIndex: keep[keep.length - 1] };
@@ -83,4 +85,6 @@ function subset(prefix, outPrefix, perClass) {
 mkdirSync(OUT, { recursive: true });
 const train = subset("train", "train", TRAIN_PER_CLASS);
 const test = subset("t10k", "t10k", TEST_PER_CLASS);
-console.log(`train: ${train.count} images (source indices ${train.firstIndex}..${train.lastIndex}); test: ${test.count} images (${test.firstIndex}..${test.lastIndex})`);
+console.log(
+  `train: ${train.count} images (source indices ${train.firstIndex}..${train.lastIndex}); test: ${test.count} images (${test.firstIndex}..${test.lastIndex})`,
+);

@@ -32,16 +32,23 @@ function values(n, seed) {
 function residualReluStep(lib, e) {
   const shape = [2, 3, 3, 5];
   const n = 90;
-  const xv = values(n, 1), sv = values(n, 2), wv = values(n, 3);
+  const xv = values(n, 1),
+    sv = values(n, 2),
+    wv = values(n, 3);
   return e.tidy(() => {
-    const x = e.tensor(shape, xv), s = e.tensor(shape, sv), w = e.tensor(shape, wv);
+    const x = e.tensor(shape, xv),
+      s = e.tensor(shape, sv),
+      w = e.tensor(shape, wv);
     const y = lib.relu(lib.add(x, s));
     const dz = lib.reluBackward(w, y);
     const { da: dx, db: ds } = lib.addBackward(dz);
     lib.axpy(x, dx, -0.1);
     // reference, float64
-    const yr = [], dxr = [], xr = [];
-    let loss = 0, lossRef = 0;
+    const yr = [],
+      dxr = [],
+      xr = [];
+    let loss = 0,
+      lossRef = 0;
     for (let i = 0; i < n; i++) {
       const z = xv[i] + sv[i];
       yr.push(Math.max(z, 0));
@@ -70,17 +77,23 @@ function residualReluStep(lib, e) {
  * satisfy <g, d> = (L(p + eps d) - L(p - eps d)) / (2 eps) along a random direction d.
  */
 function cnnStep(lib, e) {
-  const xv = values(2 * 8 * 8 * 3, 11), w1v = values(3 * 3 * 3 * 8, 12).map((v) => v * 0.5);
-  const b1v = values(8, 13).map((v) => v * 0.1), w2v = values(128 * 5, 14).map((v) => v * 0.2);
+  const xv = values(2 * 8 * 8 * 3, 11),
+    w1v = values(3 * 3 * 3 * 8, 12).map((v) => v * 0.5);
+  const b1v = values(8, 13).map((v) => v * 0.1),
+    w2v = values(128 * 5, 14).map((v) => v * 0.2);
   const labels = [1, 3];
   return e.tidy(() => {
-    const x = e.tensor([2, 8, 8, 3], xv), w1 = e.tensor([3, 3, 3, 8], w1v), b1 = e.tensor([8], b1v);
-    const w2 = e.tensor([128, 5], w2v), y = e.ints([2], labels);
-    const lossOf = () => e.tidy(() => {
-      const a = lib.relu(lib.conv2d(x, w1, b1, { pads: 1 }));
-      const p = lib.maxPool2d(a, { kernel: 2, strides: 2 });
-      return lib.softmaxCrossEntropy(lib.dense(p.y, w2), y).loss;
-    });
+    const x = e.tensor([2, 8, 8, 3], xv),
+      w1 = e.tensor([3, 3, 3, 8], w1v),
+      b1 = e.tensor([8], b1v);
+    const w2 = e.tensor([128, 5], w2v),
+      y = e.ints([2], labels);
+    const lossOf = () =>
+      e.tidy(() => {
+        const a = lib.relu(lib.conv2d(x, w1, b1, { pads: 1 }));
+        const p = lib.maxPool2d(a, { kernel: 2, strides: 2 });
+        return lib.softmaxCrossEntropy(lib.dense(p.y, w2), y).loss;
+      });
     const a = lib.relu(lib.conv2d(x, w1, b1, { pads: 1 }));
     const p = lib.maxPool2d(a, { kernel: 2, strides: 2 });
     const { loss, probs } = lib.softmaxCrossEntropy(lib.dense(p.y, w2), y);
@@ -89,7 +102,9 @@ function cnnStep(lib, e) {
     const da = lib.reluBackward(lib.maxPool2dBackward(dp, p.argmax, a.shape), a);
     const { dx, dw } = lib.conv2dBackward(da, x, w1, { pads: 1 }, {}, false);
     const directional = (param, grad, seed) => {
-      const d = values(param.size, seed), base = param.toArray(), eps = 1e-3;
+      const d = values(param.size, seed),
+        base = param.toArray(),
+        eps = 1e-3;
       const norm = Math.hypot(...d);
       for (let i = 0; i < d.length; i++) d[i] /= norm; // a unit direction
       let analytic = 0;
@@ -107,7 +122,7 @@ function cnnStep(lib, e) {
     return {
       loss,
       checks: [
-        ["loss is finite and near ln(5) for small weights", [Number.isFinite(loss) ? Math.abs(loss - Math.log(5)) < 1.5 ? 0 : 1 : 1], [0], 0],
+        ["loss is finite and near ln(5) for small weights", [Number.isFinite(loss) ? (Math.abs(loss - Math.log(5)) < 1.5 ? 0 : 1) : 1], [0], 0],
         ["dw1 along a random direction vs finite differences", gw, nw, 2e-3],
         ["dx along a random direction vs finite differences", gx, nx, 2e-3],
       ],
@@ -192,7 +207,9 @@ if (isMain) {
   const result = await smokeAll();
   console.log(`smoke in ${result.runtime}: auto picks '${result.auto}'`);
   for (const r of Object.values(result.builds)) {
-    console.log(`  ${r.build}: ${r.supported ? (r.ok ? "ok" : "FAILED " + (r.error ?? JSON.stringify(r.cases))) : "not supported here, refused: " + r.refused}`);
+    console.log(
+      `  ${r.build}: ${r.supported ? (r.ok ? "ok" : "FAILED " + (r.error ?? JSON.stringify(r.cases))) : "not supported here, refused: " + r.refused}`,
+    );
   }
   console.log(`SMOKE_RESULT ${JSON.stringify(result)}`);
 }

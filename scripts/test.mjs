@@ -1,4 +1,4 @@
-// The one test command (`npm test`, called by .ci/run): build, type-check, then every suite:
+// The one test command (`npm test`, called by .ci/run): build, type-check, format + lint (biome), then every suite:
 //   vitest     the host and every kernel in every build (tests/*.test.ts)
 //   as-pect    the kernels tested inside wasm (assembly/__tests__), compiled scalar, SIMD, relaxed
 //   runtimes   the bundled package in Node, Deno, Bun and headless Chromium (tests/runtimes/)
@@ -61,6 +61,10 @@ for (const project of ["tsconfig.json", "playground/tsconfig.json"]) {
   else fail(`type-check ${project}`);
 }
 
+// biome: the formatter and linter (biome.json) over every source file; `npx biome check --write` fixes.
+if (run("biome check", process.execPath, ["node_modules/@biomejs/biome/bin/biome", "check", "."])) passed++;
+else fail("biome check: run `npx biome check --write` and commit the result");
+
 // vitest: the host and every kernel in every build; counts come from its JSON report.
 const vitestReport = "build/vitest-report.json";
 rmSync(vitestReport, { force: true });
@@ -68,8 +72,7 @@ run("vitest", process.execPath, ["node_modules/vitest/vitest.mjs", "run", "--rep
 // A file that fails to load (or whose hooks throw) has no failed test: count it as one failure.
 countReport("vitest", vitestReport, (json) => [
   json.numPassedTests,
-  json.numFailedTests +
-    json.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length,
+  json.numFailedTests + json.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length,
 ]);
 
 // as-pect: the same spec files compiled three ways. Its CLI wrapper (bin/asp.js) re-spawns node

@@ -12,10 +12,7 @@ export class OutOfMemoryError extends SimdnetError {
     readonly bytesLimit: number,
     what: string,
   ) {
-    super(
-      `out of memory: ${what} needs ${bytesRequested} bytes, ${bytesInUse} bytes are in use ` +
-        `and wasm memory cannot grow past ${bytesLimit} bytes`,
-    );
+    super(`out of memory: ${what} needs ${bytesRequested} bytes, ${bytesInUse} bytes are in use ` + `and wasm memory cannot grow past ${bytesLimit} bytes`);
   }
 }
 

@@ -15,22 +15,52 @@ export { BUILDS, detectBuild, type BuildName } from "./runtime.js";
 // Ops: forward and backward
 export { relu, reluBackward, add, addBackward, axpy, biasBackward, fill } from "./ops/elementwise.js";
 export {
-  conv2d, conv2dBackward, conv2dBackwardInput, conv2dBackwardFilter, convTranspose2d, convTranspose2dBackward,
-  conv2dOutputShape, convTranspose2dOutputShape, type Conv2dOptions, type ConvTranspose2dOptions, type AutoPad,
+  conv2d,
+  conv2dBackward,
+  conv2dBackwardInput,
+  conv2dBackwardFilter,
+  convTranspose2d,
+  convTranspose2dBackward,
+  conv2dOutputShape,
+  convTranspose2dOutputShape,
+  type Conv2dOptions,
+  type ConvTranspose2dOptions,
+  type AutoPad,
 } from "./ops/conv2d.js";
 export {
-  dense, denseBackward, packDenseWeights, matmul, matmulBackward, gemm, gemmBackward,
-  PackedDenseWeights, type MatmulOptions, type GemmOptions,
+  dense,
+  denseBackward,
+  packDenseWeights,
+  matmul,
+  matmulBackward,
+  gemm,
+  gemmBackward,
+  PackedDenseWeights,
+  type MatmulOptions,
+  type GemmOptions,
 } from "./ops/dense.js";
 export {
-  maxPool2d, maxPool2dInference, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
-  globalMaxPool, globalMaxPoolBackward, pool2dOutputShape, type Pool2dOptions,
+  maxPool2d,
+  maxPool2dInference,
+  maxPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  globalAvgPool,
+  globalAvgPoolBackward,
+  globalMaxPool,
+  globalMaxPoolBackward,
+  pool2dOutputShape,
+  type Pool2dOptions,
 } from "./ops/pool.js";
 export { leakyRelu, leakyReluBackward, prelu, preluBackward, sigmoid, sigmoidBackward, tanh, tanhBackward } from "./ops/activation.js";
 export { softmax, softmaxBackward, logSoftmax, logSoftmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward } from "./ops/softmax.js";
 export {
-  batchNormTraining, batchNormInference, batchNormBackward,
-  type BatchNormOptions, type BatchNormTrainingOptions, type BatchNormSaved,
+  batchNormTraining,
+  batchNormInference,
+  batchNormBackward,
+  type BatchNormOptions,
+  type BatchNormTrainingOptions,
+  type BatchNormSaved,
 } from "./ops/batchnorm.js";
 export { lrn, lrnBackward, type LrnOptions } from "./ops/lrn.js";
 export { dropout, dropoutBackward, type DropoutOptions } from "./ops/dropout.js";
@@ -38,16 +68,45 @@ export { concat, concatBackward } from "./ops/concat.js";
 
 // Training: losses, optimizers, schedules, the training loop
 export {
-  mseLoss, mseLossBackward, multiclassHingeLoss, multiclassHingeLossBackward, binaryCrossEntropy, binaryCrossEntropyBackward, type HingeOptions,
+  mseLoss,
+  mseLossBackward,
+  multiclassHingeLoss,
+  multiclassHingeLossBackward,
+  binaryCrossEntropy,
+  binaryCrossEntropyBackward,
+  type HingeOptions,
 } from "./train/losses.js";
 export {
-  SGD, Adam, StatefulOptimizer, zeroGrads, type Optimizer, type Param, type SGDOptions, type AdamOptions, type AdamState,
+  SGD,
+  Adam,
+  StatefulOptimizer,
+  zeroGrads,
+  type Optimizer,
+  type Param,
+  type SGDOptions,
+  type AdamOptions,
+  type AdamState,
 } from "./train/optimizers.js";
 export { stepDecay, cosineDecay, type Schedule, type StepDecayOptions, type CosineDecayOptions } from "./train/schedules.js";
 export {
-  fit, fitAsync, evaluate, evaluateAsync, predict, predictAsync,
-  type FitOptions, type EvaluateOptions, type DataOptions, type LossName, type MetricName, type Metric, type BatchInfo, type EpochInfo,
-  type EvaluationSummary, type Evaluation, type FitCallback, type FitControl,
+  fit,
+  fitAsync,
+  evaluate,
+  evaluateAsync,
+  predict,
+  predictAsync,
+  type FitOptions,
+  type EvaluateOptions,
+  type DataOptions,
+  type LossName,
+  type MetricName,
+  type Metric,
+  type BatchInfo,
+  type EpochInfo,
+  type EvaluationSummary,
+  type Evaluation,
+  type FitCallback,
+  type FitControl,
 } from "./train/fit.js";
 export { earlyStopping, checkpoint, type EarlyStoppingOptions, type CheckpointOptions } from "./train/callbacks.js";
 export type { ArrayData, DataBatch, BatchStream, TrainingData, Augmentation } from "./train/data.js";
@@ -55,43 +114,109 @@ export { transferModel, freezeUntil, type TransferOptions } from "./train/transf
 
 // Data and files
 export {
-  encodeSafetensors, decodeSafetensors, loadInto, type TensorData, type DecodedTensor, type DecodedSafetensors, type LoadIntoOptions,
+  encodeSafetensors,
+  decodeSafetensors,
+  loadInto,
+  type TensorData,
+  type DecodedTensor,
+  type DecodedSafetensors,
+  type LoadIntoOptions,
 } from "./io/safetensors.js";
 export { parseIdx, encodeIdx, loadIdxFile, readBytes, type IdxData, type IdxType, type IdxArray } from "./data/idx.js";
 export {
-  loadMnistLike, loadEmbedded, MNIST_FILES, FASHION_MNIST_CLASSES, type LabeledImages, type MnistLike,
+  loadMnistLike,
+  loadEmbedded,
+  MNIST_FILES,
+  FASHION_MNIST_CLASSES,
+  type LabeledImages,
+  type MnistLike,
 } from "./data/mnist.js";
 export {
-  decodeImage, resizeImage, loadImageFolder, type ImageBytes, type ImageFolderOptions, type ImageFolder,
+  decodeImage,
+  resizeImage,
+  loadImageFolder,
+  type ImageBytes,
+  type ImageFolderOptions,
+  type ImageFolder,
 } from "./data/images.js";
 export {
-  batches, batchCount, toFloatImages, shuffledIndices, seededRandom, FASHION_MNIST_STATS,
-  type Batch, type BatchOptions, type Normalization,
+  batches,
+  batchCount,
+  toFloatImages,
+  shuffledIndices,
+  seededRandom,
+  FASHION_MNIST_STATS,
+  type Batch,
+  type BatchOptions,
+  type Normalization,
 } from "./data/batches.js";
 
 // Models: layer specs as data, the planned Model, summaries, the zoo, weights
 export {
-  isSequential, sequentialToGraph,
-  type ActivationName, type InitKind, type LayerCommon, type PadSpec, type ConvSpec, type ConvTransposeSpec, type PoolSpec,
-  type GlobalPoolSpec, type DenseSpec, type ActivationSpec, type BatchNormSpec, type LrnSpec, type DropoutSpec, type FlattenSpec,
-  type AddSpec, type ConcatSpec, type LayerSpec, type AnyLayerSpec, type NodeSpec, type AnyNodeSpec, type GraphSpec,
-  type SequentialSpec, type ModelSpec,
+  isSequential,
+  sequentialToGraph,
+  type ActivationName,
+  type InitKind,
+  type LayerCommon,
+  type PadSpec,
+  type ConvSpec,
+  type ConvTransposeSpec,
+  type PoolSpec,
+  type GlobalPoolSpec,
+  type DenseSpec,
+  type ActivationSpec,
+  type BatchNormSpec,
+  type LrnSpec,
+  type DropoutSpec,
+  type FlattenSpec,
+  type AddSpec,
+  type ConcatSpec,
+  type LayerSpec,
+  type AnyLayerSpec,
+  type NodeSpec,
+  type AnyNodeSpec,
+  type GraphSpec,
+  type SequentialSpec,
+  type ModelSpec,
 } from "./model/spec.js";
 export {
-  Model, createModel,
-  type ModelOptions, type ForwardOptions, type BackwardOptions, type ParamEntry, type ParamSelector, type ParamValues, type ModelInput,
+  Model,
+  createModel,
+  type ModelOptions,
+  type ForwardOptions,
+  type BackwardOptions,
+  type ParamEntry,
+  type ParamSelector,
+  type ParamValues,
+  type ModelInput,
 } from "./model/model.js";
 export { summary, type ModelSummary, type SummaryRow } from "./model/summary.js";
 export {
-  lenet5, alexnet, vgg16, googlenet, resnet18, resnet50, segnet, inceptionModule, residualBlock, GOOGLENET_MODULES,
-  type ZooOptions, type InceptionConfig,
+  lenet5,
+  alexnet,
+  vgg16,
+  googlenet,
+  resnet18,
+  resnet50,
+  segnet,
+  inceptionModule,
+  residualBlock,
+  GOOGLENET_MODULES,
+  type ZooOptions,
+  type InceptionConfig,
 } from "./model/zoo.js";
 export { saveWeights, loadWeights } from "./model/weights.js";
 
 // The planned ONNX runtime: sessions shaped like onnxruntime-web's (src/graph)
 export {
-  InferenceSession, OnnxTensor, onnxTensorType,
-  type OnnxTensorType, type OnnxTensorArray, type OnnxFeedLike, type SessionOptions, type SessionIOMetadata,
+  InferenceSession,
+  OnnxTensor,
+  onnxTensorType,
+  type OnnxTensorType,
+  type OnnxTensorArray,
+  type OnnxFeedLike,
+  type SessionOptions,
+  type SessionIOMetadata,
 } from "./graph/session.js";
 export type { PlanReport } from "./graph/plan.js";
 
@@ -99,25 +224,60 @@ export type { PlanReport } from "./graph/plan.js";
 export { importOnnx, OnnxModel, MIN_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";
 export type { HostData as OnnxHostData } from "./onnx/host.js";
 export {
-  decodeModel, encodeModel, decodeTensor, encodeTensor, DataType as OnnxDataType, AttributeType as OnnxAttributeType,
-  type ModelProto, type GraphProto, type NodeProto, type AttributeProto, type TensorProto, type ValueInfoProto, type OperatorSetIdProto,
+  decodeModel,
+  encodeModel,
+  decodeTensor,
+  encodeTensor,
+  DataType as OnnxDataType,
+  AttributeType as OnnxAttributeType,
+  type ModelProto,
+  type GraphProto,
+  type NodeProto,
+  type AttributeProto,
+  type TensorProto,
+  type ValueInfoProto,
+  type OperatorSetIdProto,
   type Dim as OnnxDim,
 } from "./onnx/onnx-proto.js";
 export {
-  importOnnxModel, OnnxImportedModel, NotConvertibleError, weightInputs, type ImportModelOptions, type OnnxBinding, type OnnxLayout,
+  importOnnxModel,
+  OnnxImportedModel,
+  NotConvertibleError,
+  weightInputs,
+  type ImportModelOptions,
+  type OnnxBinding,
+  type OnnxLayout,
 } from "./onnx/to-model.js";
 export { exportOnnx, type ExportOnnxOptions } from "./onnx/export.js";
 
 // Seeing inside the network: images of filters, activations, gradients, codes and embeddings
 export {
-  blankImage, mapToImage, hwcToImage, upscale, blit, imageGrid, scatterImage, encodePng, toRgba, PALETTE,
-  type RgbImage, type ColorMap, type GridOptions, type ScatterOptions,
+  blankImage,
+  mapToImage,
+  hwcToImage,
+  upscale,
+  blit,
+  imageGrid,
+  scatterImage,
+  encodePng,
+  toRgba,
+  PALETTE,
+  type RgbImage,
+  type ColorMap,
+  type GridOptions,
+  type ScatterOptions,
 } from "./viz/image.js";
 export { truncatedModel } from "./viz/common.js";
 export { filterGrid, activationGrid, firstConvLayer } from "./viz/layers.js";
 export {
-  saliency, guidedBackprop, classModel,
-  type SaliencyResult, type GuidedOptions, type GuidedResult, type ClassModelOptions, type ClassModelResult,
+  saliency,
+  guidedBackprop,
+  classModel,
+  type SaliencyResult,
+  type GuidedOptions,
+  type GuidedResult,
+  type ClassModelOptions,
+  type ClassModelResult,
 } from "./viz/gradients.js";
 export { computeCodes, nearestNeighbours, neighbourGrid, type Codes } from "./viz/codes.js";
 export { tsne, tsneAffinities, tsneKl, type TsneOptions } from "./viz/tsne.js";

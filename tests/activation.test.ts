@@ -1,16 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  leakyRelu,
-  leakyReluBackward,
-  prelu,
-  preluBackward,
-  sigmoid,
-  sigmoidBackward,
-  SimdnetError,
-  tanh,
-  tanhBackward,
-  type Tensor,
-} from "../src/index.js";
+import { leakyRelu, leakyReluBackward, prelu, preluBackward, sigmoid, sigmoidBackward, SimdnetError, tanh, tanhBackward, type Tensor } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { leakyReluBackwardRef, leakyReluRef, preluBackwardRef, preluRef, sigmoidRef, tanhRef } from "./reference/activation.js";
 
@@ -18,8 +7,7 @@ import { leakyReluBackwardRef, leakyReluRef, preluBackwardRef, preluRef, sigmoid
 const SIZES = [1, 3, 4, 5, 7, 8, 9, 16, 17, 33];
 
 /** Values in [-3, 3] kept at least 0.05 away from 0, so finite differences do not straddle a kink. */
-const awayFromZero = (n: number, seed: number): Float32Array =>
-  uniform(n, seed, -3, 3).map((v) => (v < 0 ? v - 0.05 : v + 0.05));
+const awayFromZero = (n: number, seed: number): Float32Array => uniform(n, seed, -3, 3).map((v) => (v < 0 ? v - 0.05 : v + 0.05));
 
 /** Inputs exercising every branch of sigmoid / tanh: near 0 (tanh's polynomial), moderate, large. */
 function mixedInputs(n: number, seed: number): Float32Array {
@@ -39,7 +27,11 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
       const dyv = uniform(2 * n, 50 + n);
       const dx = e.tensor([2, n], new Float32Array(2 * n).fill(0.5)); // accumulates onto 0.5
       expect(leakyReluBackward(e.tensor([2, n], dyv), x, 0.2, dx)).toBe(dx);
-      expectClose(dx.data, leakyReluBackwardRef(dyv, xv, 0.2).map((g) => g + 0.5), { rtol: 1e-6, atol: 1e-7 });
+      expectClose(
+        dx.data,
+        leakyReluBackwardRef(dyv, xv, 0.2).map((g) => g + 0.5),
+        { rtol: 1e-6, atol: 1e-7 },
+      );
     });
   });
 
@@ -58,23 +50,32 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
     e.tidy(() => {
       const shape = [2, 3, c]; // rows > 1: slope broadcast over every row
       const n = 6 * c;
-      const xv = awayFromZero(n, c), sv = uniform(c, 10 + c, -0.5, 0.5), dyv = uniform(n, 20 + c);
-      const x = e.tensor(shape, xv), slope = e.tensor([c], sv);
+      const xv = awayFromZero(n, c),
+        sv = uniform(c, 10 + c, -0.5, 0.5),
+        dyv = uniform(n, 20 + c);
+      const x = e.tensor(shape, xv),
+        slope = e.tensor([c], sv);
       expectClose(prelu(x, slope).data, preluRef(xv, sv), { rtol: 1e-6, atol: 0 });
       const ref = preluBackwardRef(dyv, xv, sv);
       const dslope = e.tensor([c], new Float32Array(c).fill(-1)); // accumulates onto -1
       const g = preluBackward(e.tensor(shape, dyv), x, slope, { dslope });
       expect(g.dslope).toBe(dslope);
       expectClose(g.dx.data, ref.dx, { rtol: 1e-6, atol: 1e-7, label: "dx" });
-      expectClose(g.dslope.data, ref.dslope.map((v) => v - 1), { rtol: 1e-5, atol: 1e-5, label: "dslope" });
+      expectClose(
+        g.dslope.data,
+        ref.dslope.map((v) => v - 1),
+        { rtol: 1e-5, atol: 1e-5, label: "dslope" },
+      );
     });
   });
 
   it.each([1, 5, 17])("prelu with a shared [1] slope matches the reference, n=%i", async (n) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const xv = awayFromZero(3 * n, n), dyv = uniform(3 * n, 30 + n);
-      const x = e.tensor([3, n], xv), slope = e.tensor([1], [0.25]);
+      const xv = awayFromZero(3 * n, n),
+        dyv = uniform(3 * n, 30 + n);
+      const x = e.tensor([3, n], xv),
+        slope = e.tensor([1], [0.25]);
       expectClose(prelu(x, slope).data, preluRef(xv, [0.25]), { rtol: 1e-6, atol: 0 });
       const ref = preluBackwardRef(dyv, xv, [0.25]);
       const g = preluBackward(e.tensor([3, n], dyv), x, slope);
@@ -83,11 +84,15 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
     });
   });
 
-  it.each([[[4, 5], [5]], [[2, 3, 9], [1]]])("prelu backward matches finite differences, x %j slope %j", async (shape, sshape) => {
+  it.each([
+    [[4, 5], [5]],
+    [[2, 3, 9], [1]],
+  ])("prelu backward matches finite differences, x %j slope %j", async (shape, sshape) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const n = shape.reduce((a, b) => a * b, 1);
-      const x = e.tensor(shape, awayFromZero(n, 5)), slope = e.tensor(sshape, uniform(sshape[0]!, 6, 0, 0.5));
+      const x = e.tensor(shape, awayFromZero(n, 5)),
+        slope = e.tensor(sshape, uniform(sshape[0]!, 6, 0, 0.5));
       const w = uniform(n, 7);
       const g = preluBackward(e.tensor(shape, w), x, slope);
       const loss = () => e.tidy(() => dot(prelu(x, slope).data, w));
@@ -101,16 +106,25 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
     e.tidy(() => {
       const xv = mixedInputs(3 * n, n);
       const x = e.tensor([3, n], xv);
-      const s = sigmoid(x), t = tanh(x);
+      const s = sigmoid(x),
+        t = tanh(x);
       expectClose(s.data, sigmoidRef(xv), { rtol: 1e-6, atol: 1e-30, label: "sigmoid" });
       expectClose(t.data, tanhRef(xv), { rtol: 1e-6, atol: 1e-30, label: "tanh" });
       const dyv = uniform(3 * n, 40 + n);
       const dy = e.tensor([3, n], dyv);
       const ds = sigmoidBackward(dy, s, e.tensor([3, n], new Float32Array(3 * n).fill(0.5)));
       const sv = s.toArray();
-      expectClose(ds.data, Array.from(sv, (y, i) => 0.5 + dyv[i]! * y * (1 - y)), { rtol: 1e-5, atol: 1e-7, label: "sigmoid dx" });
+      expectClose(
+        ds.data,
+        Array.from(sv, (y, i) => 0.5 + dyv[i]! * y * (1 - y)),
+        { rtol: 1e-5, atol: 1e-7, label: "sigmoid dx" },
+      );
       const tv = t.toArray();
-      expectClose(tanhBackward(dy, t).data, Array.from(tv, (y, i) => dyv[i]! * (1 - y * y)), { rtol: 1e-5, atol: 1e-7, label: "tanh dx" });
+      expectClose(
+        tanhBackward(dy, t).data,
+        Array.from(tv, (y, i) => dyv[i]! * (1 - y * y)),
+        { rtol: 1e-5, atol: 1e-7, label: "tanh dx" },
+      );
     });
   });
 
@@ -132,7 +146,8 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
     e.tidy(() => {
       const xv = Float32Array.from([-100, 100, -88, 88, -87.5, 87.5, -50, 50, -1e30, 1e30, -3.4e38, 3.4e38, ...uniform(33, 9, -100, 100)]);
       const x = e.tensor([xv.length], xv);
-      const s = sigmoid(x).toArray(), t = tanh(x).toArray();
+      const s = sigmoid(x).toArray(),
+        t = tanh(x).toArray();
       for (const v of [...s, ...t]) expect(Number.isFinite(v)).toBe(true);
       expectClose(s, sigmoidRef(xv), { rtol: 1e-6, atol: 1e-37, label: "sigmoid" });
       expectClose(t, tanhRef(xv), { rtol: 1e-6, atol: 0, label: "tanh" });
@@ -146,7 +161,8 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const x = e.tensor([5], [NaN, 0, NaN, 1, NaN]);
-      const s = sigmoid(x).toArray(), t = tanh(x).toArray();
+      const s = sigmoid(x).toArray(),
+        t = tanh(x).toArray();
       expect([s[0], s[2], s[4], t[0], t[2], t[4]].every(Number.isNaN)).toBe(true);
       expect(s[1]).toBe(0.5);
       expect(t[1]).toBe(0);
@@ -193,9 +209,7 @@ describe.each(BUILDS_UNDER_TEST)("activations, %s build", (build) => {
       expect(() => leakyReluBackward(x, x, -Infinity)).toThrow("leakyReluBackward: alpha must be a finite number");
       expect(() => leakyReluBackward(e.zeros([4, 2]), x)).toThrow("leakyReluBackward: dy [4,2] and x [2,4] must have the same shape");
       expect(() => prelu(x, e.zeros([3]))).toThrow(SimdnetError);
-      expect(() => prelu(x, e.zeros([3]))).toThrow(
-        "prelu: slope must have shape [4] (one per channel, the last axis of x [2,4]) or [1], got [3]",
-      );
+      expect(() => prelu(x, e.zeros([3]))).toThrow("prelu: slope must have shape [4] (one per channel, the last axis of x [2,4]) or [1], got [3]");
       expect(() => prelu(x, e.zeros([1, 4]))).toThrow("prelu: slope must have shape [4]");
       expect(() => preluBackward(x, x, e.zeros([2]))).toThrow("preluBackward: slope must have shape [4]");
       expect(() => preluBackward(x, x, e.zeros([4]), { dslope: e.zeros([1]) })).toThrow("preluBackward: dslope must have shape [4], got [1]");

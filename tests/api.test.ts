@@ -26,9 +26,11 @@ describe("public API", () => {
   });
 
   it("equals the checked-in report api/simdnet.api.md (if the change is intended: npm run api:update)", () => {
-    const built = read(BUILT), expected = read(CHECKED_IN);
+    const built = read(BUILT),
+      expected = read(CHECKED_IN);
     if (built !== expected) {
-      const a = expected.split("\n"), b = built.split("\n");
+      const a = expected.split("\n"),
+        b = built.split("\n");
       const first = a.findIndex((line, i) => line !== b[i]);
       const context = (lines: string[]) => lines.slice(Math.max(0, first - 3), first + 4).join("\n");
       expect.fail(

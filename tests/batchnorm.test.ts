@@ -16,10 +16,16 @@ describe.each(BUILDS_UNDER_TEST)("batch normalization, %s build", (build) => {
   it.each(CHANNELS)("inference matches ONNX's formula, NHWC [2,5,3,%i] and [7,C]", async (C) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      for (const shape of [[2, 5, 3, C], [7, C]]) {
+      for (const shape of [
+        [2, 5, 3, C],
+        [7, C],
+      ]) {
         const n = shape.reduce((a, b) => a * b, 1);
         const xv = uniform(n, C, -3, 3);
-        const sv = uniform(C, 10 + C, 0.5, 2), bv = uniform(C, 20 + C), mv = uniform(C, 30 + C), vv = uniform(C, 40 + C, 0.1, 3);
+        const sv = uniform(C, 10 + C, 0.5, 2),
+          bv = uniform(C, 20 + C),
+          mv = uniform(C, 30 + C),
+          vv = uniform(C, 40 + C, 0.1, 3);
         const eps = 1e-3;
         const x = e.tensor(shape, xv);
         const y = batchNormInference(x, e.tensor([C], sv), e.tensor([C], bv), e.tensor([C], mv), e.tensor([C], vv), { epsilon: eps });
@@ -38,30 +44,54 @@ describe.each(BUILDS_UNDER_TEST)("batch normalization, %s build", (build) => {
       const shape = [2, 5, 3, C];
       const n = 30 * C;
       const xv = uniform(n, 100 + C, -2, 4);
-      const sv = uniform(C, 110 + C, 0.5, 2), bv = uniform(C, 120 + C);
-      const rm0 = uniform(C, 130 + C), rv0 = uniform(C, 140 + C, 0.5, 2);
-      const runningMean = e.tensor([C], rm0), runningVar = e.tensor([C], rv0);
-      const eps = 1e-4, momentum = 0.8;
-      const { y, mean, invStd } = batchNormTraining(e.tensor(shape, xv), e.tensor([C], sv), e.tensor([C], bv), { epsilon: eps, momentum, runningMean, runningVar });
+      const sv = uniform(C, 110 + C, 0.5, 2),
+        bv = uniform(C, 120 + C);
+      const rm0 = uniform(C, 130 + C),
+        rv0 = uniform(C, 140 + C, 0.5, 2);
+      const runningMean = e.tensor([C], rm0),
+        runningVar = e.tensor([C], rv0);
+      const eps = 1e-4,
+        momentum = 0.8;
+      const { y, mean, invStd } = batchNormTraining(e.tensor(shape, xv), e.tensor([C], sv), e.tensor([C], bv), {
+        epsilon: eps,
+        momentum,
+        runningMean,
+        runningVar,
+      });
       const ref = batchNormTrainingRef(xv, sv, bv, C, eps);
       expectClose(y.data, ref.y, { rtol: 1e-5, atol: 2e-5, label: "y" });
       expectClose(mean.data, ref.mean, { rtol: 1e-5, atol: 1e-6, label: "mean" });
       expectClose(invStd.data, ref.invStd, { rtol: 1e-5, atol: 1e-6, label: "invStd" });
       // ONNX: running = momentum * running + (1 - momentum) * batch, with the biased batch variance
-      expectClose(runningMean.data, rm0.map((r, c) => momentum * r + (1 - momentum) * ref.mean[c]!), { rtol: 1e-5, atol: 1e-6, label: "runningMean" });
-      expectClose(runningVar.data, rv0.map((r, c) => momentum * r + (1 - momentum) * ref.varBiased[c]!), { rtol: 1e-5, atol: 1e-6, label: "runningVar" });
+      expectClose(
+        runningMean.data,
+        rm0.map((r, c) => momentum * r + (1 - momentum) * ref.mean[c]!),
+        { rtol: 1e-5, atol: 1e-6, label: "runningMean" },
+      );
+      expectClose(
+        runningVar.data,
+        rv0.map((r, c) => momentum * r + (1 - momentum) * ref.varBiased[c]!),
+        { rtol: 1e-5, atol: 1e-6, label: "runningVar" },
+      );
       // the PyTorch convention on request: unbiased running variance; default momentum 0.9
       runningVar.set(rv0);
       batchNormTraining(e.tensor(shape, xv), e.tensor([C], sv), e.tensor([C], bv), { epsilon: eps, runningVar, unbiasedRunningVar: true });
-      expectClose(runningVar.data, rv0.map((r, c) => 0.9 * r + 0.1 * ref.varUnbiased[c]!), { rtol: 1e-5, atol: 1e-6, label: "unbiased runningVar" });
+      expectClose(
+        runningVar.data,
+        rv0.map((r, c) => 0.9 * r + 0.1 * ref.varUnbiased[c]!),
+        { rtol: 1e-5, atol: 1e-6, label: "unbiased runningVar" },
+      );
     });
   });
 
   it("training on rank-2 [B, C] input, in place, without running statistics", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const B = 6, C = 9;
-      const xv = uniform(B * C, 5, -1, 2), sv = uniform(C, 6), bv = uniform(C, 7);
+      const B = 6,
+        C = 9;
+      const xv = uniform(B * C, 5, -1, 2),
+        sv = uniform(C, 6),
+        bv = uniform(C, 7);
       const x = e.tensor([B, C], xv);
       const { y } = batchNormTraining(x, e.tensor([C], sv), e.tensor([C], bv), {}, x);
       expect(y).toBe(x);
@@ -78,7 +108,11 @@ describe.each(BUILDS_UNDER_TEST)("batch normalization, %s build", (build) => {
       const { mean, invStd } = batchNormTraining(e.tensor(shape, xv), e.tensor([5], [1, 1, 1, 1, 1]), e.zeros([5]), { epsilon: 0 });
       const m = momentsRef(xv, 5);
       expectClose(mean.data, m.mean, { rtol: 1e-6, atol: 0, label: "mean" });
-      expectClose(invStd.data, m.varBiased.map((v) => 1 / Math.sqrt(v)), { rtol: 1e-3, atol: 0, label: "invStd" });
+      expectClose(
+        invStd.data,
+        m.varBiased.map((v) => 1 / Math.sqrt(v)),
+        { rtol: 1e-3, atol: 0, label: "invStd" },
+      );
     });
   });
 
@@ -87,8 +121,11 @@ describe.each(BUILDS_UNDER_TEST)("batch normalization, %s build", (build) => {
     e.tidy(() => {
       const shape = [2, 3, 5, C];
       const n = 30 * C;
-      const xv = uniform(n, 200 + C, -2, 2), sv = uniform(C, 210 + C, 0.5, 2), dyv = uniform(n, 220 + C);
-      const x = e.tensor(shape, xv), scale = e.tensor([C], sv);
+      const xv = uniform(n, 200 + C, -2, 2),
+        sv = uniform(C, 210 + C, 0.5, 2),
+        dyv = uniform(n, 220 + C);
+      const x = e.tensor(shape, xv),
+        scale = e.tensor([C], sv);
       const eps = 1e-3;
       const { mean, invStd } = batchNormTraining(x, scale, e.zeros([C]), { epsilon: eps });
       const dx = e.tensor(shape, new Float32Array(n).fill(0.25));
@@ -97,9 +134,21 @@ describe.each(BUILDS_UNDER_TEST)("batch normalization, %s build", (build) => {
       const got = batchNormBackward(e.tensor(shape, dyv), x, scale, mean, invStd, { dx, dscale, dbias });
       expect(got.dx).toBe(dx);
       const ref = batchNormBackwardRef(dyv, xv, sv, C, eps);
-      expectClose(dx.data, ref.dx.map((v) => v + 0.25), { rtol: 1e-4, atol: 2e-5, label: "dx" });
-      expectClose(dscale.data, ref.dscale.map((v) => v - 0.5), { rtol: 1e-4, atol: 2e-5, label: "dscale" });
-      expectClose(dbias.data, ref.dbias.map((v) => v + 1), { rtol: 1e-4, atol: 2e-5, label: "dbias" });
+      expectClose(
+        dx.data,
+        ref.dx.map((v) => v + 0.25),
+        { rtol: 1e-4, atol: 2e-5, label: "dx" },
+      );
+      expectClose(
+        dscale.data,
+        ref.dscale.map((v) => v - 0.5),
+        { rtol: 1e-4, atol: 2e-5, label: "dscale" },
+      );
+      expectClose(
+        dbias.data,
+        ref.dbias.map((v) => v + 1),
+        { rtol: 1e-4, atol: 2e-5, label: "dbias" },
+      );
     });
   });
 

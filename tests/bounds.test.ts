@@ -20,10 +20,15 @@ const CASES: Case[] = [
     name: "conv2d forward + backward (3x3, stride 2, asymmetric pads)",
     setup: (input, output) => {
       const opts = { strides: 2, pads: [1, 0, 2, 1] as [number, number, number, number] };
-      const x = input([2, 7, 9, 5]), w = input([3, 3, 5, 9]), b = input([9]);
+      const x = input([2, 7, 9, 5]),
+        w = input([3, 3, 5, 9]),
+        b = input([9]);
       const [n, oh, ow, oc] = nn.conv2dOutputShape(x.shape, w.shape, opts);
-      const y = output([n, oh, ow, oc]), dy = input([n, oh, ow, oc]);
-      const dx = output(x.shape as number[]), dw = output(w.shape as number[]), db = output([9]);
+      const y = output([n, oh, ow, oc]),
+        dy = input([n, oh, ow, oc]);
+      const dx = output(x.shape as number[]),
+        dw = output(w.shape as number[]),
+        db = output([9]);
       return () => {
         nn.conv2d(x, w, b, opts, y);
         nn.conv2dBackward(dy, x, w, opts, { dx, dw, db });
@@ -33,10 +38,17 @@ const CASES: Case[] = [
   {
     name: "conv2d depthwise and 1x1 (GEMM) forward + backward",
     setup: (input, output) => {
-      const x = input([1, 5, 7, 13]), dwW = input([3, 3, 1, 13]), pw = input([1, 1, 13, 11]);
-      const y1 = output([1, 5, 7, 13]), y2 = output([1, 5, 7, 11]);
-      const dy1 = input([1, 5, 7, 13]), dy2 = input([1, 5, 7, 11]);
-      const dx1 = output([1, 5, 7, 13]), dw1 = output([3, 3, 1, 13]), dx2 = output([1, 5, 7, 13]), dw2 = output([1, 1, 13, 11]);
+      const x = input([1, 5, 7, 13]),
+        dwW = input([3, 3, 1, 13]),
+        pw = input([1, 1, 13, 11]);
+      const y1 = output([1, 5, 7, 13]),
+        y2 = output([1, 5, 7, 11]);
+      const dy1 = input([1, 5, 7, 13]),
+        dy2 = input([1, 5, 7, 11]);
+      const dx1 = output([1, 5, 7, 13]),
+        dw1 = output([3, 3, 1, 13]),
+        dx2 = output([1, 5, 7, 13]),
+        dw2 = output([1, 1, 13, 11]);
       return () => {
         nn.conv2d(x, dwW, null, { groups: 13, pads: 1 }, y1);
         nn.conv2d(x, pw, null, {}, y2);
@@ -49,10 +61,15 @@ const CASES: Case[] = [
     name: "convTranspose2d forward + backward (stride 2, output padding 1)",
     setup: (input, output) => {
       const opts = { strides: 2, pads: 1, outputPadding: 1 };
-      const x = input([2, 3, 5, 7]), w = input([3, 3, 6, 7]), b = input([6]);
+      const x = input([2, 3, 5, 7]),
+        w = input([3, 3, 6, 7]),
+        b = input([6]);
       const outShape = nn.convTranspose2dOutputShape(x.shape, w.shape, opts);
-      const y = output(outShape), dy = input(outShape);
-      const dx = output([2, 3, 5, 7]), dw = output([3, 3, 6, 7]), db = output([6]);
+      const y = output(outShape),
+        dy = input(outShape);
+      const dx = output([2, 3, 5, 7]),
+        dw = output([3, 3, 6, 7]),
+        db = output([6]);
       return () => {
         nn.convTranspose2d(x, w, b, opts, y);
         nn.convTranspose2dBackward(dy, x, w, opts, { dx, dw, db });
@@ -62,9 +79,16 @@ const CASES: Case[] = [
   {
     name: "dense / matmul forward + backward",
     setup: (input, output) => {
-      const x = input([5, 19]), w = input([19, 11]), b = input([11]), dy = input([5, 11]);
-      const y = output([5, 11]), dx = output([5, 19]), dw = output([19, 11]), db = output([11]);
-      const at = input([19, 5]), yt = output([5, 11]);
+      const x = input([5, 19]),
+        w = input([19, 11]),
+        b = input([11]),
+        dy = input([5, 11]);
+      const y = output([5, 11]),
+        dx = output([5, 19]),
+        dw = output([19, 11]),
+        db = output([11]);
+      const at = input([19, 5]),
+        yt = output([5, 11]);
       return () => {
         nn.dense(x, w, b, y);
         nn.denseBackward(dy, x, w, { dx, dw, db });
@@ -75,9 +99,13 @@ const CASES: Case[] = [
   {
     name: "dense on packed weights (4-row tiles, single rows, a partial strip)",
     setup: (input, output) => {
-      const x = input([7, 19]), w = input([19, 11]), b = input([11]), x1 = input([1, 19]);
+      const x = input([7, 19]),
+        w = input([19, 11]),
+        b = input([11]),
+        x1 = input([1, 19]);
       const packed = nn.packDenseWeights(w);
-      const y = output([7, 11]), y1 = output([1, 11]);
+      const y = output([7, 11]),
+        y1 = output([1, 11]);
       return () => {
         nn.dense(x, packed, b, y);
         nn.dense(x1, packed, null, y1);
@@ -90,10 +118,15 @@ const CASES: Case[] = [
       const x = input([2, 7, 9, 13]);
       const opts = { kernel: 3, strides: 2, pads: 1, ceilMode: true };
       const oshape = nn.pool2dOutputShape(x.shape, opts) as number[];
-      const y = output(oshape), avg = output(oshape), dy = input(oshape);
+      const y = output(oshape),
+        avg = output(oshape),
+        dy = input(oshape);
       const argmax = e.ints(oshape);
-      const dxMax = output(x.shape as number[]), dxAvg = output(x.shape as number[]);
-      const g = output([2, 1, 1, 13]), dg = input([2, 1, 1, 13]), dxg = output(x.shape as number[]);
+      const dxMax = output(x.shape as number[]),
+        dxAvg = output(x.shape as number[]);
+      const g = output([2, 1, 1, 13]),
+        dg = input([2, 1, 1, 13]),
+        dxg = output(x.shape as number[]);
       return () => {
         nn.maxPool2d(x, opts, { y, argmax });
         nn.maxPool2dBackward(dy, argmax, x.shape, dxMax);
@@ -107,7 +140,8 @@ const CASES: Case[] = [
   {
     name: "activations, softmax family forward + backward",
     setup: (input, output) => {
-      const x = input([3, 17]), dy = input([3, 17]);
+      const x = input([3, 17]),
+        dy = input([3, 17]);
       const outs = Array.from({ length: 8 }, () => output([3, 17]));
       return () => {
         nn.sigmoid(x, outs[0]);
@@ -124,13 +158,24 @@ const CASES: Case[] = [
   {
     name: "batch norm, LRN, concat forward + backward",
     setup: (input, output) => {
-      const x = input([2, 3, 5, 13]), dy = input([2, 3, 5, 13]);
-      const scale = input([13]), bias = input([13]), mean = input([13]), variance = input([13]);
+      const x = input([2, 3, 5, 13]),
+        dy = input([2, 3, 5, 13]);
+      const scale = input([13]),
+        bias = input([13]),
+        mean = input([13]),
+        variance = input([13]);
       variance.set(variance.toArray().map((v) => Math.abs(v) + 0.5));
-      const yInf = output([2, 3, 5, 13]), yTrain = output([2, 3, 5, 13]), dx = output([2, 3, 5, 13]);
-      const dscale = output([13]), dbias = output([13]);
-      const yLrn = output([2, 3, 5, 13]), dxLrn = output([2, 3, 5, 13]);
-      const a = input([2, 3, 5, 5]), c = output([2, 3, 5, 18]), da = output([2, 3, 5, 5]), dx2 = output([2, 3, 5, 13]);
+      const yInf = output([2, 3, 5, 13]),
+        yTrain = output([2, 3, 5, 13]),
+        dx = output([2, 3, 5, 13]);
+      const dscale = output([13]),
+        dbias = output([13]);
+      const yLrn = output([2, 3, 5, 13]),
+        dxLrn = output([2, 3, 5, 13]);
+      const a = input([2, 3, 5, 5]),
+        c = output([2, 3, 5, 18]),
+        da = output([2, 3, 5, 5]),
+        dx2 = output([2, 3, 5, 13]);
       const dc = input([2, 3, 5, 18]);
       return () => {
         nn.batchNormInference(x, scale, bias, mean, variance, {}, yInf);
@@ -154,13 +199,25 @@ describe.each(BUILDS_UNDER_TEST)("kernels write only their outputs, %s build", (
     const watched: { what: string; start: number; end: number }[] = [];
     const f32 = () => new Float32Array(e.memory.buffer);
     const input = (shape: number[]) => {
-      const t = e.tensor(shape, uniform(shape.reduce((p, q) => p * q, 1), seed++));
+      const t = e.tensor(
+        shape,
+        uniform(
+          shape.reduce((p, q) => p * q, 1),
+          seed++,
+        ),
+      );
       watched.push({ what: `input ${fmt(t)}`, start: t.ptr, end: t.ptr + t.size * 4 });
       return t;
     };
     const output = (shape: number[]) => {
       const before = e.tensor([4], GUARD);
-      const t = e.tensor(shape, uniform(shape.reduce((p, q) => p * q, 1), seed++));
+      const t = e.tensor(
+        shape,
+        uniform(
+          shape.reduce((p, q) => p * q, 1),
+          seed++,
+        ),
+      );
       const after = e.tensor([4], GUARD);
       expect(before.ptr + 16).toBe(t.ptr); // packed: nothing lies between a guard and its output
       // the heap rounds sizes up to 16 bytes: the padding after the output is guarded too
@@ -208,8 +265,22 @@ function expectArgError(fn: () => unknown, message: string | RegExp, what = ""):
 const HOLE = [1, , 5, 3];
 /** Not an NHWC shape: wrong types, non-integer / negative / NaN entries, a wrong rank. */
 const NOT_NHWC: unknown[] = [
-  { pads: 1 }, 4, null, undefined, "1,5,5,3", Symbol("shape"), [1, Number.NaN, 5, 3], [1, -5, 5, 3], [1, 5.5, 5, 3],
-  [1, 0, 5, 3], [1, Infinity, 5, 3], ["1", "5", "5", "3"], HOLE, [5, 5, 3], [1, 1, 5, 5, 3], [],
+  { pads: 1 },
+  4,
+  null,
+  undefined,
+  "1,5,5,3",
+  Symbol("shape"),
+  [1, Number.NaN, 5, 3],
+  [1, -5, 5, 3],
+  [1, 5.5, 5, 3],
+  [1, 0, 5, 3],
+  [1, Infinity, 5, 3],
+  ["1", "5", "5", "3"],
+  HOLE,
+  [5, 5, 3],
+  [1, 1, 5, 5, 3],
+  [],
 ];
 /** Not a shape of any rank with dimensions >= 0. */
 const NOT_SHAPE: unknown[] = [{ pads: 1 }, 4, null, undefined, "23", Symbol("shape"), [2, Number.NaN], [-1], [2, 1.5], ["2"], [1, , 3], [[2]]];
@@ -218,7 +289,9 @@ describe("shape arguments of the wrong type or rank", () => {
   it("conv2dBackwardInput(dy, w, options-in-place-of-xShape) names xShape (the reported bug)", async () => {
     const e = await engineFor("scalar");
     e.tidy(() => {
-      const w = e.tensor([3, 3, 3, 4], uniform(108, 1)), dy = e.tensor([1, 5, 5, 4], uniform(100, 2)), dx = e.zeros([1, 5, 5, 3]);
+      const w = e.tensor([3, 3, 3, 4], uniform(108, 1)),
+        dy = e.tensor([1, 5, 5, 4], uniform(100, 2)),
+        dx = e.zeros([1, 5, 5, 3]);
       expectArgError(
         () => nn.conv2dBackwardInput(dy, w, { pads: 1 } as never, dx as never),
         /^conv2dBackwardInput: xShape must be an array of 4 integers >= 1, got \{"pads":1\}$/,
@@ -234,9 +307,12 @@ describe("shape arguments of the wrong type or rank", () => {
   it("a Tensor passed where its shape is expected says so", async () => {
     const e = await engineFor("scalar");
     e.tidy(() => {
-      const x = e.zeros([1, 5, 5, 3]), dy = e.zeros([1, 5, 5, 4]);
-      expectArgError(() => nn.conv2dBackwardFilter(dy, x, x as never, { pads: 1 }),
-        "conv2dBackwardFilter: wShape must be an array of 4 integers >= 1, got a Tensor of shape [1,5,5,3] (pass its .shape)");
+      const x = e.zeros([1, 5, 5, 3]),
+        dy = e.zeros([1, 5, 5, 4]);
+      expectArgError(
+        () => nn.conv2dBackwardFilter(dy, x, x as never, { pads: 1 }),
+        "conv2dBackwardFilter: wShape must be an array of 4 integers >= 1, got a Tensor of shape [1,5,5,3] (pass its .shape)",
+      );
       expectArgError(() => e.zeros(x as never), "Engine.zeros: shape must be an array of integers >= 0, got a Tensor of shape [1,5,5,3] (pass its .shape)");
     });
   });
@@ -253,72 +329,177 @@ describe("shape arguments of the wrong type or rank", () => {
   }
   const shapeOf = (r: unknown) => (r as Tensor).shape;
   const CASES: ShapeCase[] = [
-    { name: "conv2dOutputShape xShape", call: (_e, s) => nn.conv2dOutputShape(s as never, [3, 3, 3, 4], { pads: 1 }),
-      message: "conv2dOutputShape: xShape must be an array of 4 integers >= 1, got ", good: [1, 5, 5, 3], bad: NOT_NHWC,
-      check: (r) => expect(r).toEqual([1, 5, 5, 4]) },
-    { name: "conv2dOutputShape wShape", call: (_e, s) => nn.conv2dOutputShape([1, 5, 5, 3], s as never),
-      message: "conv2dOutputShape: wShape must be an array of 4 integers >= 1, got ", good: [3, 3, 3, 4], bad: NOT_NHWC,
-      check: (r) => expect(r).toEqual([1, 3, 3, 4]) },
-    { name: "convTranspose2dOutputShape xShape", call: (_e, s) => nn.convTranspose2dOutputShape(s as never, [3, 3, 2, 3]),
-      message: "convTranspose2dOutputShape: xShape must be an array of 4 integers >= 1, got ", good: [1, 5, 5, 3], bad: NOT_NHWC,
-      check: (r) => expect(r).toEqual([1, 7, 7, 2]) },
-    { name: "convTranspose2dOutputShape wShape", call: (_e, s) => nn.convTranspose2dOutputShape([1, 5, 5, 3], s as never),
-      message: "convTranspose2dOutputShape: wShape must be an array of 4 integers >= 1, got ", good: [3, 3, 2, 3], bad: NOT_NHWC,
-      check: (r) => expect(r).toEqual([1, 7, 7, 2]) },
-    { name: "conv2dBackwardInput xShape", call: (e, s) => nn.conv2dBackwardInput(e.zeros([1, 5, 5, 4]), e.zeros([3, 3, 3, 4]), s as never, { pads: 1 }),
-      message: "conv2dBackwardInput: xShape must be an array of 4 integers >= 1, got ", good: [1, 5, 5, 3], bad: NOT_NHWC,
-      check: (r) => expect(shapeOf(r)).toEqual([1, 5, 5, 3]) },
-    { name: "conv2dBackwardFilter wShape", call: (e, s) => nn.conv2dBackwardFilter(e.zeros([1, 5, 5, 4]), e.zeros([1, 5, 5, 3]), s as never, { pads: 1 }),
-      message: "conv2dBackwardFilter: wShape must be an array of 4 integers >= 1, got ", good: [3, 3, 3, 4], bad: NOT_NHWC,
-      check: (r) => expect(shapeOf(r)).toEqual([3, 3, 3, 4]) },
-    { name: "pool2dOutputShape xShape", call: (_e, s) => nn.pool2dOutputShape(s as never, { kernel: 2, strides: 2 }),
-      message: "pool2dOutputShape: xShape must be an array of 4 integers >= 1, got ", good: [1, 4, 4, 3], bad: NOT_NHWC,
-      check: (r) => expect(r).toEqual([1, 2, 2, 3]) },
-    { name: "maxPool2dBackward xShape", call: (e, s) => nn.maxPool2dBackward(e.zeros([1, 2, 2, 3]), e.ints([1, 2, 2, 3]), s as never),
-      message: "maxPool2dBackward: xShape must be an array of 4 integers >= 1, got ", good: [1, 4, 4, 3], bad: NOT_NHWC,
-      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]) },
-    { name: "avgPool2dBackward xShape", call: (e, s) => nn.avgPool2dBackward(e.zeros([1, 2, 2, 3]), s as never, { kernel: 2, strides: 2 }),
-      message: "avgPool2dBackward: xShape must be an array of 4 integers >= 1, got ", good: [1, 4, 4, 3], bad: NOT_NHWC,
-      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]) },
-    { name: "globalAvgPoolBackward xShape", call: (e, s) => nn.globalAvgPoolBackward(e.zeros([1, 1, 1, 3]), s as never),
-      message: "globalAvgPoolBackward: xShape must be an array of 4 integers >= 1, got ", good: [1, 4, 4, 3], bad: NOT_NHWC,
-      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]) },
-    { name: "globalMaxPoolBackward xShape", call: (e, s) => nn.globalMaxPoolBackward(e.zeros([1, 1, 1, 3]), e.ints([1, 1, 1, 3]), s as never),
-      message: "globalMaxPoolBackward: xShape must be an array of 4 integers >= 1, got ", good: [1, 4, 4, 3], bad: NOT_NHWC,
-      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]) },
-    { name: "concatBackward inputs[k]", call: (e, s) => nn.concatBackward(e.zeros([2, 5]), [[2, 2], s as never]),
-      message: "concatBackward: inputs[1] must be ", good: [2, 3],
+    {
+      name: "conv2dOutputShape xShape",
+      call: (_e, s) => nn.conv2dOutputShape(s as never, [3, 3, 3, 4], { pads: 1 }),
+      message: "conv2dOutputShape: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 5, 5, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(r).toEqual([1, 5, 5, 4]),
+    },
+    {
+      name: "conv2dOutputShape wShape",
+      call: (_e, s) => nn.conv2dOutputShape([1, 5, 5, 3], s as never),
+      message: "conv2dOutputShape: wShape must be an array of 4 integers >= 1, got ",
+      good: [3, 3, 3, 4],
+      bad: NOT_NHWC,
+      check: (r) => expect(r).toEqual([1, 3, 3, 4]),
+    },
+    {
+      name: "convTranspose2dOutputShape xShape",
+      call: (_e, s) => nn.convTranspose2dOutputShape(s as never, [3, 3, 2, 3]),
+      message: "convTranspose2dOutputShape: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 5, 5, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(r).toEqual([1, 7, 7, 2]),
+    },
+    {
+      name: "convTranspose2dOutputShape wShape",
+      call: (_e, s) => nn.convTranspose2dOutputShape([1, 5, 5, 3], s as never),
+      message: "convTranspose2dOutputShape: wShape must be an array of 4 integers >= 1, got ",
+      good: [3, 3, 2, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(r).toEqual([1, 7, 7, 2]),
+    },
+    {
+      name: "conv2dBackwardInput xShape",
+      call: (e, s) => nn.conv2dBackwardInput(e.zeros([1, 5, 5, 4]), e.zeros([3, 3, 3, 4]), s as never, { pads: 1 }),
+      message: "conv2dBackwardInput: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 5, 5, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(shapeOf(r)).toEqual([1, 5, 5, 3]),
+    },
+    {
+      name: "conv2dBackwardFilter wShape",
+      call: (e, s) => nn.conv2dBackwardFilter(e.zeros([1, 5, 5, 4]), e.zeros([1, 5, 5, 3]), s as never, { pads: 1 }),
+      message: "conv2dBackwardFilter: wShape must be an array of 4 integers >= 1, got ",
+      good: [3, 3, 3, 4],
+      bad: NOT_NHWC,
+      check: (r) => expect(shapeOf(r)).toEqual([3, 3, 3, 4]),
+    },
+    {
+      name: "pool2dOutputShape xShape",
+      call: (_e, s) => nn.pool2dOutputShape(s as never, { kernel: 2, strides: 2 }),
+      message: "pool2dOutputShape: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 4, 4, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(r).toEqual([1, 2, 2, 3]),
+    },
+    {
+      name: "maxPool2dBackward xShape",
+      call: (e, s) => nn.maxPool2dBackward(e.zeros([1, 2, 2, 3]), e.ints([1, 2, 2, 3]), s as never),
+      message: "maxPool2dBackward: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 4, 4, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]),
+    },
+    {
+      name: "avgPool2dBackward xShape",
+      call: (e, s) => nn.avgPool2dBackward(e.zeros([1, 2, 2, 3]), s as never, { kernel: 2, strides: 2 }),
+      message: "avgPool2dBackward: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 4, 4, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]),
+    },
+    {
+      name: "globalAvgPoolBackward xShape",
+      call: (e, s) => nn.globalAvgPoolBackward(e.zeros([1, 1, 1, 3]), s as never),
+      message: "globalAvgPoolBackward: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 4, 4, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]),
+    },
+    {
+      name: "globalMaxPoolBackward xShape",
+      call: (e, s) => nn.globalMaxPoolBackward(e.zeros([1, 1, 1, 3]), e.ints([1, 1, 1, 3]), s as never),
+      message: "globalMaxPoolBackward: xShape must be an array of 4 integers >= 1, got ",
+      good: [1, 4, 4, 3],
+      bad: NOT_NHWC,
+      check: (r) => expect(shapeOf(r)).toEqual([1, 4, 4, 3]),
+    },
+    {
+      name: "concatBackward inputs[k]",
+      call: (e, s) => nn.concatBackward(e.zeros([2, 5]), [[2, 2], s as never]),
+      message: "concatBackward: inputs[1] must be ",
+      good: [2, 3],
       bad: [{ pads: 1 }, 4, null, undefined, "23", [2, Number.NaN], [2, -3], [2, 1.5], ["2", "3"], [2, , 3]],
-      check: (r) => expect((r as Tensor[]).map((t) => t.shape)).toEqual([[2, 2], [2, 3]]) },
-    { name: "Engine.empty shape", call: (e, s) => e.empty(s as never), message: "Engine.empty: shape must be an array of integers >= 0, got ",
-      good: [2, 0, 3], bad: NOT_SHAPE, check: (r) => expect(shapeOf(r)).toEqual([2, 0, 3]) },
-    { name: "Engine.tensor shape", call: (e, s) => e.tensor(s as never, [1, 2, 3, 4, 5, 6]), message: "Engine.tensor: shape must be an array of integers >= 0, got ",
-      good: [2, 3], bad: NOT_SHAPE, check: (r) => expect(Array.from((r as Tensor).data)).toEqual([1, 2, 3, 4, 5, 6]) },
-    { name: "Engine.zeros shape", call: (e, s) => e.zeros(s as never), message: "Engine.zeros: shape must be an array of integers >= 0, got ",
-      good: [], bad: NOT_SHAPE, check: (r) => expect((r as Tensor).size).toBe(1) },
-    { name: "Engine.ints shape", call: (e, s) => e.ints(s as never), message: "Engine.ints: shape must be an array of integers >= 0, got ",
-      good: [3], bad: NOT_SHAPE, check: (r) => expect((r as Tensor).dtype).toBe("i32") },
-    { name: "createModel options.inputShape", call: (e, s) => nn.createModel(e, [{ type: "dense", units: 2 }], { inputShape: s as never }),
-      message: "model: inputShape must be an array of 1 or more integers >= 1, got ", good: [2, 3],
+      check: (r) =>
+        expect((r as Tensor[]).map((t) => t.shape)).toEqual([
+          [2, 2],
+          [2, 3],
+        ]),
+    },
+    {
+      name: "Engine.empty shape",
+      call: (e, s) => e.empty(s as never),
+      message: "Engine.empty: shape must be an array of integers >= 0, got ",
+      good: [2, 0, 3],
+      bad: NOT_SHAPE,
+      check: (r) => expect(shapeOf(r)).toEqual([2, 0, 3]),
+    },
+    {
+      name: "Engine.tensor shape",
+      call: (e, s) => e.tensor(s as never, [1, 2, 3, 4, 5, 6]),
+      message: "Engine.tensor: shape must be an array of integers >= 0, got ",
+      good: [2, 3],
+      bad: NOT_SHAPE,
+      check: (r) => expect(Array.from((r as Tensor).data)).toEqual([1, 2, 3, 4, 5, 6]),
+    },
+    {
+      name: "Engine.zeros shape",
+      call: (e, s) => e.zeros(s as never),
+      message: "Engine.zeros: shape must be an array of integers >= 0, got ",
+      good: [],
+      bad: NOT_SHAPE,
+      check: (r) => expect((r as Tensor).size).toBe(1),
+    },
+    {
+      name: "Engine.ints shape",
+      call: (e, s) => e.ints(s as never),
+      message: "Engine.ints: shape must be an array of integers >= 0, got ",
+      good: [3],
+      bad: NOT_SHAPE,
+      check: (r) => expect((r as Tensor).dtype).toBe("i32"),
+    },
+    {
+      name: "createModel options.inputShape",
+      call: (e, s) => nn.createModel(e, [{ type: "dense", units: 2 }], { inputShape: s as never }),
+      message: "model: inputShape must be an array of 1 or more integers >= 1, got ",
+      good: [2, 3],
       bad: [{ pads: 1 }, 4, "23", Symbol("shape"), [2, Number.NaN], [2, -3], [2, 0], [2, 1.5], ["2"], [1, , 3], []],
-      check: (r) => expect((r as nn.Model).parameters()[0]!.value.shape).toEqual([6, 2]) },
-    { name: "summary inputShape", call: (_e, s) => nn.summary({ inputShape: s as never, layers: [{ type: "dense", units: 2 }] }),
-      message: "model: inputShape must be an array of 1 or more integers >= 1, got ", good: [4],
+      check: (r) => expect((r as nn.Model).parameters()[0]!.value.shape).toEqual([6, 2]),
+    },
+    {
+      name: "summary inputShape",
+      call: (_e, s) => nn.summary({ inputShape: s as never, layers: [{ type: "dense", units: 2 }] }),
+      message: "model: inputShape must be an array of 1 or more integers >= 1, got ",
+      good: [4],
       bad: [{ pads: 1 }, 4, null, undefined, "23", [Number.NaN], [-3], [1.5], ["2"], [1, , 3], []],
-      check: (r) => expect((r as nn.ModelSummary).rows.length).toBeGreaterThan(0) },
-    { name: "encodeIdx dims", call: (_e, s) => nn.encodeIdx(s as never, new Uint8Array(6)), message: "encodeIdx: dims must be an array of 1 to 255 integers >= 0, got ",
-      good: [2, 3], bad: [{ pads: 1 }, 4, null, undefined, "23", [2, Number.NaN], [-6], [2, 1.5], ["6"], [2, , 3], []],
-      check: (r) => expect((r as Uint8Array).length).toBe(4 + 8 + 6) },
-    { name: "neighbourGrid imageShape", call: (_e, s) => nn.neighbourGrid(new Float32Array(2 * 12), s as never, [0], [[1]]),
-      message: "neighbourGrid: imageShape must be an array of 3 integers >= 1, got ", good: [2, 2, 3],
+      check: (r) => expect((r as nn.ModelSummary).rows.length).toBeGreaterThan(0),
+    },
+    {
+      name: "encodeIdx dims",
+      call: (_e, s) => nn.encodeIdx(s as never, new Uint8Array(6)),
+      message: "encodeIdx: dims must be an array of 1 to 255 integers >= 0, got ",
+      good: [2, 3],
+      bad: [{ pads: 1 }, 4, null, undefined, "23", [2, Number.NaN], [-6], [2, 1.5], ["6"], [2, , 3], []],
+      check: (r) => expect((r as Uint8Array).length).toBe(4 + 8 + 6),
+    },
+    {
+      name: "neighbourGrid imageShape",
+      call: (_e, s) => nn.neighbourGrid(new Float32Array(2 * 12), s as never, [0], [[1]]),
+      message: "neighbourGrid: imageShape must be an array of 3 integers >= 1, got ",
+      good: [2, 2, 3],
       bad: [{ pads: 1 }, 4, null, undefined, "223", [2, Number.NaN, 3], [2, -2, 3], [2, 2.5, 3], ["2", "2", "3"], [2, , 3], [4, 3], [1, 2, 2, 3]],
-      check: (r) => expect((r as nn.RgbImage).width).toBeGreaterThan(0) },
+      check: (r) => expect((r as nn.RgbImage).width).toBeGreaterThan(0),
+    },
   ];
 
   it.each(CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     const e = await engineFor("scalar");
     e.tidy(() => {
-      for (const bad of c.bad) expectArgError(() => c.call(e, bad), c.message, `${c.name} with ${String(typeof bad === "symbol" ? "a symbol" : JSON.stringify(bad))}`);
+      for (const bad of c.bad)
+        expectArgError(() => c.call(e, bad), c.message, `${c.name} with ${String(typeof bad === "symbol" ? "a symbol" : JSON.stringify(bad))}`);
       const result = c.call(e, c.good);
       c.check?.(result);
     });
@@ -329,7 +510,9 @@ describe("options and numeric hyper-parameters of the wrong type", () => {
   it("options objects: null, numbers, strings, arrays fail naming the op", async () => {
     const e = await engineFor("scalar");
     e.tidy(() => {
-      const x = e.tensor([1, 5, 5, 3], uniform(75, 3)), w = e.tensor([3, 3, 3, 4], uniform(108, 4)), c3 = e.tensor([3], [1, 1, 1]);
+      const x = e.tensor([1, 5, 5, 3], uniform(75, 3)),
+        w = e.tensor([3, 3, 3, 4], uniform(108, 4)),
+        c3 = e.tensor([3], [1, 1, 1]);
       for (const bad of [null, 4, "pads", [1]]) {
         expectArgError(() => nn.conv2d(x, w, null, bad as never), "conv2d: options must be an object, got ");
         expectArgError(() => nn.conv2dBackward(e.zeros([1, 3, 3, 4]), x, w, bad as never), "conv2dBackward: options must be an object, got ");
@@ -359,8 +542,12 @@ describe("options and numeric hyper-parameters of the wrong type", () => {
   it("the grads objects of backward ops: null, numbers, arrays, tensors fail naming the op", async () => {
     const e = await engineFor("scalar");
     e.tidy(() => {
-      const x = e.tensor([1, 5, 5, 3], uniform(75, 5)), w = e.tensor([3, 3, 3, 4], uniform(108, 6)), dy = e.tensor([1, 3, 3, 4], uniform(36, 7));
-      const d2 = e.tensor([2, 3], uniform(6, 8)), a = e.tensor([2, 3], uniform(6, 9)), wd = e.tensor([3, 3], uniform(9, 10));
+      const x = e.tensor([1, 5, 5, 3], uniform(75, 5)),
+        w = e.tensor([3, 3, 3, 4], uniform(108, 6)),
+        dy = e.tensor([1, 3, 3, 4], uniform(36, 7));
+      const d2 = e.tensor([2, 3], uniform(6, 8)),
+        a = e.tensor([2, 3], uniform(6, 9)),
+        wd = e.tensor([3, 3], uniform(9, 10));
       const c3 = e.tensor([3], [1, 1, 1]);
       for (const bad of [null, 4, [x], x]) {
         expectArgError(() => nn.conv2dBackward(dy, x, w, {}, bad as never), "conv2dBackward: grads must be an object, got ");
@@ -398,17 +585,27 @@ describe("options and numeric hyper-parameters of the wrong type", () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     e.tidy(() => {
-      const x = e.tensor([1, 4, 4, 3], uniform(48, 5)), w = e.zeros([3, 3, 3, 4]);
+      const x = e.tensor([1, 4, 4, 3], uniform(48, 5)),
+        w = e.zeros([3, 3, 3, 4]);
       expectArgError(() => nn.leakyRelu(x, Symbol("a") as never), "leakyRelu: alpha must be a finite number, got Symbol(a)");
       expectArgError(() => nn.conv2d(x, w, null, { groups: Symbol("g") as never }), "conv2d: groups must be an integer >= 1, got Symbol(g)");
       expectArgError(() => nn.conv2d(x, w, null, { strides: circular as never }), "conv2d: strides must be a number or [h, w], got [object Object]");
-      expectArgError(() => nn.convTranspose2d(x, e.zeros([3, 3, 2, 3]), null, { outputShape: circular as never }), "convTranspose2d: outputShape must be [height, width], got ");
+      expectArgError(
+        () => nn.convTranspose2d(x, e.zeros([3, 3, 2, 3]), null, { outputShape: circular as never }),
+        "convTranspose2d: outputShape must be [height, width], got ",
+      );
       expectArgError(() => nn.maxPool2d(x, { kernel: circular as never }), "maxPool2d: kernel must be a number or an array of 2 numbers, got ");
       expectArgError(() => nn.concat([x, x], Symbol("axis") as never), "concat: axis must be an integer in [-4, 3] for rank-4 inputs, got Symbol(axis)");
       expectArgError(() => nn.axpy(x, x, Symbol("alpha") as never), "axpy: alpha must be finite, got Symbol(alpha)");
       expectArgError(() => nn.fill(x, Symbol("v") as never), "fill: value must be finite, got Symbol(v)");
-      expectArgError(() => nn.dropout(x, { rate: 0.5, training: true, seed: Symbol("s") as never }), "dropout: seed must be an integer in [0, 2^32), got Symbol(s)");
-      expectArgError(() => nn.softmaxCrossEntropyBackward(e.zeros([2, 3]), e.ints([2]), Symbol("s") as never), "softmaxCrossEntropyBackward: scale must be a finite number, got Symbol(s)");
+      expectArgError(
+        () => nn.dropout(x, { rate: 0.5, training: true, seed: Symbol("s") as never }),
+        "dropout: seed must be an integer in [0, 2^32), got Symbol(s)",
+      );
+      expectArgError(
+        () => nn.softmaxCrossEntropyBackward(e.zeros([2, 3]), e.ints([2]), Symbol("s") as never),
+        "softmaxCrossEntropyBackward: scale must be a finite number, got Symbol(s)",
+      );
       expectArgError(() => nn.lrn(x, { size: "3" as never }), 'lrn: size must be an integer >= 1, got "3"');
       expectArgError(() => x.set(null as never), "Tensor.set: values must be an array or typed array of numbers, got null");
       expectArgError(() => x.set(5 as never), "Tensor.set: values must be an array or typed array of numbers, got 5");
@@ -436,7 +633,14 @@ describe("options and numeric hyper-parameters of the wrong type", () => {
     expect(Array.from(nn.shuffledIndices(4, 1)).sort()).toEqual([0, 1, 2, 3]);
     expect(nn.batchCount(10, 4)).toBe(3);
     expect(nn.hwcToImage(new Float32Array(12), 2, 2, 3).width).toBe(2);
-    expect(nn.tsneAffinities(new Float32Array(12).map((_, i) => i), 6, 2, 2)).toHaveLength(36);
+    expect(
+      nn.tsneAffinities(
+        new Float32Array(12).map((_, i) => i),
+        6,
+        2,
+        2,
+      ),
+    ).toHaveLength(36);
   });
 
   it("init checks its options", async () => {
@@ -453,9 +657,11 @@ describe("fmtShape / fmtValue (used while reporting errors) never throw", () => 
     circular.self = circular;
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
-    const throwingJson = { toJSON() {
-      throw new Error("no");
-    } };
+    const throwingJson = {
+      toJSON() {
+        throw new Error("no");
+      },
+    };
     expect(fmtShape([2, 28, 28, 1])).toBe("[2,28,28,1]");
     expect(fmtShape([])).toBe("[]");
     expect(fmtShape([1, Number.NaN, -2, 1.5])).toBe("[1,NaN,-2,1.5]");

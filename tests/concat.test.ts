@@ -6,8 +6,18 @@ import { concatRef, decodeTensorProto } from "./reference/norm.js";
 
 /** ONNX's own conformance cases, when the shared data is present; the axis is in each case's name. */
 const ONNX_NODE = new URL("node/", ONNX_DIR);
-const ONNX_CASES = ["2d_axis_0", "2d_axis_1", "2d_axis_negative_1", "2d_axis_negative_2", "3d_axis_0", "3d_axis_1", "3d_axis_2",
-  "3d_axis_negative_1", "3d_axis_negative_2", "3d_axis_negative_3"].map((c) => `test_concat_${c}`);
+const ONNX_CASES = [
+  "2d_axis_0",
+  "2d_axis_1",
+  "2d_axis_negative_1",
+  "2d_axis_negative_2",
+  "3d_axis_0",
+  "3d_axis_1",
+  "3d_axis_2",
+  "3d_axis_negative_1",
+  "3d_axis_negative_2",
+  "3d_axis_negative_3",
+].map((c) => `test_concat_${c}`);
 const hasOnnx = existsSync(new URL(`${ONNX_CASES[0]}/test_data_set_0/output_0.pb`, ONNX_NODE));
 const onnxData = (path: string) => decodeTensorProto(readFileSync(new URL(path, ONNX_NODE)));
 
@@ -37,7 +47,11 @@ describe.each(BUILDS_UNDER_TEST)("concat, %s build", (build) => {
         const marks = shapes.map((s, j) => new Float32Array(sizeOf(s)).fill(j === k ? 1 : 0));
         const mask = concatRef(marks, shapes, 3);
         const slice = dyv.filter((_, i) => mask[i] === 1);
-        expectClose(g.data, slice.map((v) => v + 2), { rtol: 0, atol: 1e-6, label: `dx${k}` });
+        expectClose(
+          g.data,
+          slice.map((v) => v + 2),
+          { rtol: 0, atol: 1e-6, label: `dx${k}` },
+        );
       });
     });
   });
@@ -62,12 +76,25 @@ describe.each(BUILDS_UNDER_TEST)("concat, %s build", (build) => {
   it("into a given out tensor, and rank-1 / rank-2 inputs", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const a = uniform(5, 1), b = uniform(6, 2);
+      const a = uniform(5, 1),
+        b = uniform(6, 2);
       const out = e.zeros([11]);
       expect(concat([e.tensor([5], a), e.tensor([6], b)], 0, out)).toBe(out);
       expectClose(out.data, [...a, ...b], { rtol: 0, atol: 0 });
-      const m = uniform(6, 3), n = uniform(9, 4);
-      expectClose(concat([e.tensor([3, 2], m), e.tensor([3, 3], n)], 1).data, concatRef([m, n], [[3, 2], [3, 3]], 1), { rtol: 0, atol: 0 });
+      const m = uniform(6, 3),
+        n = uniform(9, 4);
+      expectClose(
+        concat([e.tensor([3, 2], m), e.tensor([3, 3], n)], 1).data,
+        concatRef(
+          [m, n],
+          [
+            [3, 2],
+            [3, 3],
+          ],
+          1,
+        ),
+        { rtol: 0, atol: 0 },
+      );
     });
   });
 
@@ -98,7 +125,9 @@ describe.each(BUILDS_UNDER_TEST)("concat, %s build", (build) => {
   it("rejects bad arguments with messages naming op, input and shapes", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const a = e.zeros([2, 3, 3, 4]), b = e.zeros([2, 3, 2, 5]), c = e.zeros([2, 3, 4]);
+      const a = e.zeros([2, 3, 3, 4]),
+        b = e.zeros([2, 3, 2, 5]),
+        c = e.zeros([2, 3, 4]);
       expect(() => concat([a, b])).toThrow(SimdnetError);
       expect(() => concat([a, b])).toThrow("concat: xs[1] has shape [2,3,2,5] but xs[0] has [2,3,3,4]: they must agree off axis 3 (dim 2 differs)");
       expect(() => concat([a, c])).toThrow("concat: xs[1] has shape [2,3,4] (rank 3) but xs[0] has [2,3,3,4] (rank 4)");
@@ -108,11 +137,20 @@ describe.each(BUILDS_UNDER_TEST)("concat, %s build", (build) => {
       expect(() => concat([a, a], -1, e.zeros([2, 3, 3, 4]))).toThrow("concat: out must have shape [2,3,3,8], got [2,3,3,4]");
       expect(() => concat([a, a], -1, a)).toThrow("concat: out must have shape");
       const y = concat([a, a]);
-      expect(() => concatBackward(y, [[2, 3, 3, 4], [2, 3, 3, 5]], -1)).toThrow(
-        "concatBackward: dy has shape [2,3,3,8] but the inputs concatenate to [2,3,3,9] on axis 3",
-      );
+      expect(() =>
+        concatBackward(
+          y,
+          [
+            [2, 3, 3, 4],
+            [2, 3, 3, 5],
+          ],
+          -1,
+        ),
+      ).toThrow("concatBackward: dy has shape [2,3,3,8] but the inputs concatenate to [2,3,3,9] on axis 3");
       expect(() => concatBackward(y, [a, b], -1)).toThrow("concatBackward: inputs[1] has shape [2,3,2,5] but inputs[0] has [2,3,3,4]");
-      expect(() => concatBackward(y, [a, a], -1, [e.zeros([2, 3, 3, 4])])).toThrow("concatBackward: grads must be an array with one entry per input (2), got 1");
+      expect(() => concatBackward(y, [a, a], -1, [e.zeros([2, 3, 3, 4])])).toThrow(
+        "concatBackward: grads must be an array with one entry per input (2), got 1",
+      );
       expect(() => concatBackward(y, [a, a], -1, [undefined, e.zeros([4])])).toThrow("concatBackward: grads[1] must have shape [2,3,3,4], got [4]");
     });
   });

@@ -13,12 +13,17 @@ import { conv2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 const p = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1]): RefParams => ({
-  strides, pads, dilations, groups: 1,
+  strides,
+  pads,
+  dilations,
+  groups: 1,
 });
 
 function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
   e.tidy(() => {
-    const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
+    const xv = uniform(size(xs), seed),
+      wv = uniform(size(ws), seed + 1),
+      bv = uniform(ws[3], seed + 2);
     const r = conv2dRef(xv, xs, wv, ws, bv, ref);
     const out = e.tensor(r.shape, new Float32Array(r.y.length).fill(123)); // overwritten, not accumulated
     const y = conv2d(e.tensor(xs, xv), e.tensor(ws, wv), e.tensor([ws[3]], bv), options, out);
@@ -58,7 +63,8 @@ describe.each(BUILDS_UNDER_TEST)("conv2d blocked forward, %s build", (build) => 
   it("serves convTranspose2d's input gradient (a conv forward) the same as the other kernels", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const x = e.tensor([2, 4, 5, 16], uniform(640, 1)), w = e.tensor([3, 3, 8, 16], uniform(1152, 2));
+      const x = e.tensor([2, 4, 5, 16], uniform(640, 1)),
+        w = e.tensor([3, 3, 8, 16], uniform(1152, 2));
       const opts = { strides: 2, pads: 1, outputPadding: 1 };
       const dy = e.tensor([2, 8, 10, 8], uniform(1280, 3));
       const blocked = Float32Array.from(convTranspose2dBackward(dy, x, w, opts).dx.data);

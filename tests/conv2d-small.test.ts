@@ -14,7 +14,10 @@ import type { RefParams, Shape4 } from "./reference/conv2d.js";
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 
 const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1]): RefParams => ({
-  strides: [1, 1], pads, dilations, groups: 1,
+  strides: [1, 1],
+  pads,
+  dilations,
+  groups: 1,
 });
 
 /** forward + both gradients (accumulated) vs the reference. */
@@ -63,7 +66,8 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
   it("gives the same results as the channel-vectorised kernels (LeNet conv2 shape, batch 3)", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const x = e.tensor([3, 14, 14, 6], uniform(3 * 14 * 14 * 6, 21)), w = e.tensor([5, 5, 6, 16], uniform(2400, 22));
+      const x = e.tensor([3, 14, 14, 6], uniform(3 * 14 * 14 * 6, 21)),
+        w = e.tensor([5, 5, 6, 16], uniform(2400, 22));
       const dy = e.tensor([3, 10, 10, 16], uniform(4800, 23));
       const run = () => {
         const y = Float32Array.from(conv2d(x, w).data);
@@ -79,7 +83,18 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
 });
 
 describe("few-channel dispatch", () => {
-  const g = (c: number, oc: number, extra: Partial<{ sh: number; sw: number; groups: number }> = {}) => ({ c, oc, oh: 10, ow: 10, kh: 5, kw: 5, sh: 1, sw: 1, groups: 1, ...extra });
+  const g = (c: number, oc: number, extra: Partial<{ sh: number; sw: number; groups: number }> = {}) => ({
+    c,
+    oc,
+    oh: 10,
+    ow: 10,
+    kh: 5,
+    kw: 5,
+    sh: 1,
+    sw: 1,
+    groups: 1,
+    ...extra,
+  });
   it("takes LeNet's convolutions and leaves wide, strided and grouped ones", () => {
     expect(useSmallConv(g(1, 6), SMALL_FORWARD)).toBe(true);
     expect(useSmallConv(g(6, 16), SMALL_BACKWARD_INPUT)).toBe(true);

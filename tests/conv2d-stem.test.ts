@@ -12,7 +12,10 @@ import type { RefParams, Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const p = (pads: [number, number, number, number], dilations: [number, number] = [1, 1], strides: [number, number] = [1, 1]): RefParams => ({
-  strides, pads, dilations, groups: 1,
+  strides,
+  pads,
+  dilations,
+  groups: 1,
 });
 const SIMD_BUILDS = BUILDS_UNDER_TEST.filter((b) => b !== "scalar");
 
@@ -36,7 +39,13 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
     // strided stems: the tile's pixels SW*C floats apart, rows SH apart, the padded image's unused edge
     ["ResNet stem, 7x7 stride 2 pad 3, odd width", [2, 13, 17, 3], [7, 7, 3, 16], { strides: 2, pads: 3 }, p([3, 3, 3, 3], [1, 1], [2, 2])],
     ["AlexNet stem, 11x11 stride 4, input columns left over", [1, 23, 30, 3], [11, 11, 3, 8], { strides: 4 }, p([0, 0, 0, 0], [1, 1], [4, 4])],
-    ["strides [1,3], 4 channels, dilation 2", [1, 9, 20, 4], [3, 3, 4, 8], { strides: [1, 3], dilations: 2, pads: [1, 2, 0, 1] }, p([1, 2, 0, 1], [2, 2], [1, 3])],
+    [
+      "strides [1,3], 4 channels, dilation 2",
+      [1, 9, 20, 4],
+      [3, 3, 4, 8],
+      { strides: [1, 3], dilations: 2, pads: [1, 2, 0, 1] },
+      p([1, 2, 0, 1], [2, 2], [1, 3]),
+    ],
     ["strides [3,2], grey, 5 output columns", [2, 14, 13, 1], [4, 4, 1, 24], { strides: [3, 2], pads: 1 }, p([1, 1, 1, 1], [1, 1], [3, 2])],
   ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
     const e = await engineFor(build);
@@ -47,7 +56,8 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
 describe("stem dispatch", () => {
   afterEach(() => void (stemConvPolicy.mode = "auto"));
   it("takes few-channel, OC % 8 == 0 convs at least 4 pixels wide in SIMD builds", async () => {
-    const simd = await engineFor("simd"), scalar = await engineFor("scalar");
+    const simd = await engineFor("simd"),
+      scalar = await engineFor("scalar");
     const g = { c: 3, oc: 64, ow: 224, groups: 1 };
     expect(useStemConv(simd, g)).toBe(true);
     expect(useStemConv(scalar, g)).toBe(false);

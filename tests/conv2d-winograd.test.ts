@@ -15,7 +15,20 @@ import type { RefParams, Shape4 } from "./reference/conv2d.js";
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const p = (pads: [number, number, number, number]): RefParams => ({ strides: [1, 1], pads, dilations: [1, 1], groups: 1 });
 const geometry = (c: number, oc: number, side = 8, n = 1) => ({
-  n, h: side, w: side, c, oh: side, ow: side, oc, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, groups: 1,
+  n,
+  h: side,
+  w: side,
+  c,
+  oh: side,
+  ow: side,
+  oc,
+  kh: 3,
+  kw: 3,
+  sh: 1,
+  sw: 1,
+  dh: 1,
+  dw: 1,
+  groups: 1,
 });
 const PASSES = [WINOGRAD_FORWARD, WINOGRAD_BACKWARD_INPUT, WINOGRAD_BACKWARD_FILTER] as const;
 
@@ -67,7 +80,8 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
   it("agrees with direct convolution on a VGG-like layer (56x56, 64 -> 64)", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const x = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 31)), w = e.tensor([3, 3, 64, 64], uniform(9 * 64 * 64, 32));
+      const x = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 31)),
+        w = e.tensor([3, 3, 64, 64], uniform(9 * 64 * 64, 32));
       const dy = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 33));
       const run = () => {
         const y = Float32Array.from(conv2d(x, w, null, { pads: 1 }).data);
@@ -89,7 +103,8 @@ describe("Winograd without room for its workspace", () => {
     // 16 * 512 * 512 floats (16 MB) of a 512 -> 512 conv's transformed filter
     const e = await init({ build: "threads" });
     try {
-      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)), w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
+      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)),
+        w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
       const dy = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 43));
       // one pass at a time, each output released before the next pass
       const passes = [
@@ -124,7 +139,8 @@ describe("Winograd without room for its workspace", () => {
 
 describe("Winograd dispatch", () => {
   it("takes 3x3 stride-1 one-group convs with 8+ channels and enough 2x2 output tiles, in SIMD builds only", async () => {
-    const simd = await engineFor("simd"), scalar = await engineFor("scalar");
+    const simd = await engineFor("simd"),
+      scalar = await engineFor("scalar");
     for (const pass of PASSES) {
       expect(useWinograd(simd, geometry(64, 64, 56), pass)).toBe(true);
       expect(useWinograd(scalar, geometry(64, 64, 56), pass)).toBe(false);

@@ -20,15 +20,7 @@ import { tinyConvPolicy } from "../src/ops/conv2d_tiny.js";
 import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
-import {
-  conv2dBackwardRef,
-  conv2dRef,
-  convTranspose2dRef,
-  convTransposeOutputSize,
-  type RefParams,
-  samePads,
-  type Shape4,
-} from "./reference/conv2d.js";
+import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, convTransposeOutputSize, type RefParams, samePads, type Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
@@ -45,7 +37,10 @@ interface ConvCase {
 }
 
 const p = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], groups = 1): RefParams => ({
-  strides, pads, dilations, groups,
+  strides,
+  pads,
+  dilations,
+  groups,
 });
 
 const GEOMETRY_CASES: ConvCase[] = [
@@ -55,29 +50,113 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "strides [1,2], asymmetric pads", x: [2, 7, 15, 9], w: [3, 3, 9, 5], options: { strides: [1, 2], pads: [0, 2, 1, 0] }, ref: p([1, 2], [0, 2, 1, 0]) },
   { name: "5x3 kernel, pads [2,1,2,1]", x: [1, 9, 12, 8], w: [5, 3, 8, 16], options: { pads: [2, 1, 2, 1] }, ref: p([1, 1], [2, 1, 2, 1]) },
   { name: "dilation 2 pad 2", x: [2, 9, 13, 4], w: [3, 3, 4, 12], options: { dilations: 2, pads: 2 }, ref: p([1, 1], [2, 2, 2, 2], [2, 2]) },
-  { name: "dilation [2,1] stride 2", x: [2, 11, 10, 3], w: [3, 2, 3, 8], options: { dilations: [2, 1], strides: 2, pads: [1, 0, 0, 1] }, ref: p([2, 2], [1, 0, 0, 1], [2, 1]) },
+  {
+    name: "dilation [2,1] stride 2",
+    x: [2, 11, 10, 3],
+    w: [3, 2, 3, 8],
+    options: { dilations: [2, 1], strides: 2, pads: [1, 0, 0, 1] },
+    ref: p([2, 2], [1, 0, 0, 1], [2, 1]),
+  },
   { name: "groups 2", x: [2, 6, 9, 8], w: [3, 3, 4, 10], options: { groups: 2, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
-  { name: "groups 2, 8 channels each, stride 2", x: [2, 7, 13, 16], w: [3, 3, 8, 16], options: { groups: 2, pads: 1, strides: 2 }, ref: p([2, 2], [1, 1, 1, 1], [1, 1], 2) },
+  {
+    name: "groups 2, 8 channels each, stride 2",
+    x: [2, 7, 13, 16],
+    w: [3, 3, 8, 16],
+    options: { groups: 2, pads: 1, strides: 2 },
+    ref: p([2, 2], [1, 1, 1, 1], [1, 1], 2),
+  },
   // 2-4 groups of 32+ channels: one one-group conv per group on copies of its slices when dispatched by shape
-  { name: "groups 2, 32 channels each (group slices)", x: [2, 6, 7, 64], w: [3, 3, 32, 64], options: { groups: 2, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
-  { name: "groups 2, 5x5 pads [2,1,2,0], 36 outputs each (group slices)", x: [1, 9, 8, 64], w: [5, 5, 32, 72], options: { groups: 2, pads: [2, 1, 2, 0] }, ref: p([1, 1], [2, 1, 2, 0], [1, 1], 2) },
-  { name: "groups 3 stride 2 (group slices)", x: [2, 9, 9, 96], w: [3, 3, 32, 96], options: { groups: 3, strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1], [1, 1], 3) },
+  {
+    name: "groups 2, 32 channels each (group slices)",
+    x: [2, 6, 7, 64],
+    w: [3, 3, 32, 64],
+    options: { groups: 2, pads: 1 },
+    ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2),
+  },
+  {
+    name: "groups 2, 5x5 pads [2,1,2,0], 36 outputs each (group slices)",
+    x: [1, 9, 8, 64],
+    w: [5, 5, 32, 72],
+    options: { groups: 2, pads: [2, 1, 2, 0] },
+    ref: p([1, 1], [2, 1, 2, 0], [1, 1], 2),
+  },
+  {
+    name: "groups 3 stride 2 (group slices)",
+    x: [2, 9, 9, 96],
+    w: [3, 3, 32, 96],
+    options: { groups: 3, strides: 2, pads: 1 },
+    ref: p([2, 2], [1, 1, 1, 1], [1, 1], 3),
+  },
   { name: "groups 3, 3 channels each", x: [1, 5, 6, 9], w: [2, 2, 3, 12], options: { groups: 3 }, ref: p([1, 1], [0, 0, 0, 0], [1, 1], 3) },
   { name: "depthwise C=9", x: [2, 7, 9, 9], w: [3, 3, 1, 9], options: { groups: 9, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 9) },
-  { name: "depthwise C=17 stride 2 dilation 2", x: [2, 9, 10, 17], w: [3, 3, 1, 17], options: { groups: 17, pads: [2, 1, 1, 2], strides: 2, dilations: 2 }, ref: p([2, 2], [2, 1, 1, 2], [2, 2], 17) },
+  {
+    name: "depthwise C=17 stride 2 dilation 2",
+    x: [2, 9, 10, 17],
+    w: [3, 3, 1, 17],
+    options: { groups: 17, pads: [2, 1, 1, 2], strides: 2, dilations: 2 },
+    ref: p([2, 2], [2, 1, 1, 2], [2, 2], 17),
+  },
   // depthwise 3x3 stride-1 rows with C % 4 == 0 run 4-pixel tiles where all taps are inside: below,
   // at and above the tile, tiles ending before the right edge or exactly at it
-  { name: "depthwise 3x3 C=8: 4-pixel tiles, then single pixels", x: [2, 6, 13, 8], w: [3, 3, 1, 8], options: { groups: 8, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 8) },
-  { name: "depthwise 3x3 C=12 no pad, stride [2,1]: two tiles exactly", x: [1, 7, 10, 12], w: [3, 3, 1, 12], options: { groups: 12, strides: [2, 1] }, ref: p([2, 1], [0, 0, 0, 0], [1, 1], 12) },
-  { name: "depthwise 3x3 C=4, pads [0,2,1,1]", x: [1, 5, 11, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: [0, 2, 1, 1] }, ref: p([1, 1], [0, 2, 1, 1], [1, 1], 4) },
-  { name: "depthwise 3x3 C=4, 3 interior pixels (below the tile)", x: [1, 4, 5, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 4) },
-  { name: "depthwise 3x3 C=16, 4 interior pixels (one tile)", x: [1, 3, 6, 16], w: [3, 3, 1, 16], options: { groups: 16, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 16) },
+  {
+    name: "depthwise 3x3 C=8: 4-pixel tiles, then single pixels",
+    x: [2, 6, 13, 8],
+    w: [3, 3, 1, 8],
+    options: { groups: 8, pads: 1 },
+    ref: p([1, 1], [1, 1, 1, 1], [1, 1], 8),
+  },
+  {
+    name: "depthwise 3x3 C=12 no pad, stride [2,1]: two tiles exactly",
+    x: [1, 7, 10, 12],
+    w: [3, 3, 1, 12],
+    options: { groups: 12, strides: [2, 1] },
+    ref: p([2, 1], [0, 0, 0, 0], [1, 1], 12),
+  },
+  {
+    name: "depthwise 3x3 C=4, pads [0,2,1,1]",
+    x: [1, 5, 11, 4],
+    w: [3, 3, 1, 4],
+    options: { groups: 4, pads: [0, 2, 1, 1] },
+    ref: p([1, 1], [0, 2, 1, 1], [1, 1], 4),
+  },
+  {
+    name: "depthwise 3x3 C=4, 3 interior pixels (below the tile)",
+    x: [1, 4, 5, 4],
+    w: [3, 3, 1, 4],
+    options: { groups: 4, pads: 1 },
+    ref: p([1, 1], [1, 1, 1, 1], [1, 1], 4),
+  },
+  {
+    name: "depthwise 3x3 C=16, 4 interior pixels (one tile)",
+    x: [1, 3, 6, 16],
+    w: [3, 3, 1, 16],
+    options: { groups: 16, pads: 1 },
+    ref: p([1, 1], [1, 1, 1, 1], [1, 1], 16),
+  },
   // their dx is gathered in 4-pixel tiles where the tiles cover 3/4 of a row or more (else scattered):
   // tiles then edge pixels on both sides, asymmetric pads, no pad, and a row the tiles just miss
-  { name: "depthwise 3x3 C=8 dx gathered, 19 wide", x: [2, 5, 19, 8], w: [3, 3, 1, 8], options: { groups: 8, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 8) },
-  { name: "depthwise 3x3 C=12 dx gathered, pads [2,0,0,2]", x: [1, 6, 18, 12], w: [3, 3, 1, 12], options: { groups: 12, pads: [2, 0, 0, 2] }, ref: p([1, 1], [2, 0, 0, 2], [1, 1], 12) },
+  {
+    name: "depthwise 3x3 C=8 dx gathered, 19 wide",
+    x: [2, 5, 19, 8],
+    w: [3, 3, 1, 8],
+    options: { groups: 8, pads: 1 },
+    ref: p([1, 1], [1, 1, 1, 1], [1, 1], 8),
+  },
+  {
+    name: "depthwise 3x3 C=12 dx gathered, pads [2,0,0,2]",
+    x: [1, 6, 18, 12],
+    w: [3, 3, 1, 12],
+    options: { groups: 12, pads: [2, 0, 0, 2] },
+    ref: p([1, 1], [2, 0, 0, 2], [1, 1], 12),
+  },
   { name: "depthwise 3x3 C=4 dx gathered, no pad", x: [2, 4, 20, 4], w: [3, 3, 1, 4], options: { groups: 4 }, ref: p([1, 1], [0, 0, 0, 0], [1, 1], 4) },
-  { name: "depthwise 3x3 C=4 dx gathered, 2 rows, pads [0,1,1,2]", x: [1, 2, 17, 4], w: [3, 3, 1, 4], options: { groups: 4, pads: [0, 1, 1, 2] }, ref: p([1, 1], [0, 1, 1, 2], [1, 1], 4) },
+  {
+    name: "depthwise 3x3 C=4 dx gathered, 2 rows, pads [0,1,1,2]",
+    x: [1, 2, 17, 4],
+    w: [3, 3, 1, 4],
+    options: { groups: 4, pads: [0, 1, 1, 2] },
+    ref: p([1, 1], [0, 1, 1, 2], [1, 1], 4),
+  },
   { name: "depthwise multiplier 2", x: [2, 5, 7, 5], w: [3, 3, 1, 10], options: { groups: 5, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 5) },
   { name: "depthwise multiplier 8", x: [1, 5, 7, 3], w: [3, 3, 1, 24], options: { groups: 3, pads: 1 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 3) },
   { name: "1x1", x: [2, 5, 7, 17], w: [1, 1, 17, 9], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
@@ -89,22 +168,70 @@ const GEOMETRY_CASES: ConvCase[] = [
   { name: "1x1 GEMM path, C 3 OC 17", x: [1, 7, 1, 3], w: [1, 1, 3, 17], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   // a 1x1 image whose padding leaves one tap inside (1x1 output) is the GEMM of that tap's weights
   { name: "1x1 image, 3x3 pad 1: GEMM on the centre tap", x: [3, 1, 1, 20], w: [3, 3, 20, 9], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
-  { name: "1x1 image, 5x4 pads [2,1,2,2] stride 2: GEMM on tap (2,1)", x: [2, 1, 1, 7], w: [5, 4, 7, 12], options: { pads: [2, 1, 2, 2], strides: 2 }, ref: p([2, 2], [2, 1, 2, 2]) },
-  { name: "1x1 image, 3x3 dilation 2 pads 2: GEMM on the centre tap", x: [2, 1, 1, 5], w: [3, 3, 5, 8], options: { pads: 2, dilations: 2 }, ref: p([1, 1], [2, 2, 2, 2], [2, 2]) },
-  { name: "1x1 image, dilation 2 pads [1,1,3,3]: no tap inside (bias only)", x: [2, 1, 1, 5], w: [3, 3, 5, 8], options: { pads: [1, 1, 3, 3], dilations: 2 }, ref: p([1, 1], [1, 1, 3, 3], [2, 2]) },
-  { name: "1x1 image, 3x3 pad 1, groups 2 (not the GEMM path)", x: [2, 1, 1, 6], w: [3, 3, 3, 4], options: { pads: 1, groups: 2 }, ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2) },
+  {
+    name: "1x1 image, 5x4 pads [2,1,2,2] stride 2: GEMM on tap (2,1)",
+    x: [2, 1, 1, 7],
+    w: [5, 4, 7, 12],
+    options: { pads: [2, 1, 2, 2], strides: 2 },
+    ref: p([2, 2], [2, 1, 2, 2]),
+  },
+  {
+    name: "1x1 image, 3x3 dilation 2 pads 2: GEMM on the centre tap",
+    x: [2, 1, 1, 5],
+    w: [3, 3, 5, 8],
+    options: { pads: 2, dilations: 2 },
+    ref: p([1, 1], [2, 2, 2, 2], [2, 2]),
+  },
+  {
+    name: "1x1 image, dilation 2 pads [1,1,3,3]: no tap inside (bias only)",
+    x: [2, 1, 1, 5],
+    w: [3, 3, 5, 8],
+    options: { pads: [1, 1, 3, 3], dilations: 2 },
+    ref: p([1, 1], [1, 1, 3, 3], [2, 2]),
+  },
+  {
+    name: "1x1 image, 3x3 pad 1, groups 2 (not the GEMM path)",
+    x: [2, 1, 1, 6],
+    w: [3, 3, 3, 4],
+    options: { pads: 1, groups: 2 },
+    ref: p([1, 1], [1, 1, 1, 1], [1, 1], 2),
+  },
   // tiny images (src/ops/conv2d_tiny.ts when dispatched by shape): per-pixel GEMMs with the inside taps only
   { name: "tiny 2x2 image, 3x3 pad 1, C 9 OC 13", x: [3, 2, 2, 9], w: [3, 3, 9, 13], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
   { name: "tiny 3x3 image, pads [1,0,2,1]", x: [2, 3, 3, 8], w: [3, 3, 8, 12], options: { pads: [1, 0, 2, 1] }, ref: p([1, 1], [1, 0, 2, 1]) },
   { name: "tiny 1x3 image, 5x5 pad 2", x: [2, 1, 3, 10], w: [5, 5, 10, 8], options: { pads: 2 }, ref: p([1, 1], [2, 2, 2, 2]) },
-  { name: "tiny 2x2 image, 2x2 kernel, pads [0,0,2,1]: output pixels no tap reaches", x: [2, 2, 2, 8], w: [2, 2, 8, 9], options: { pads: [0, 0, 2, 1] }, ref: p([1, 1], [0, 0, 2, 1]) },
+  {
+    name: "tiny 2x2 image, 2x2 kernel, pads [0,0,2,1]: output pixels no tap reaches",
+    x: [2, 2, 2, 8],
+    w: [2, 2, 8, 9],
+    options: { pads: [0, 0, 2, 1] },
+    ref: p([1, 1], [0, 0, 2, 1]),
+  },
   { name: "1x1 stride 2 pad 1", x: [2, 5, 7, 3], w: [1, 1, 3, 4], options: { strides: 2, pads: 1 }, ref: p([2, 2], [1, 1, 1, 1]) },
   { name: "kernel as large as the input", x: [2, 3, 5, 4], w: [3, 5, 4, 8], options: {}, ref: p([1, 1], [0, 0, 0, 0]) },
   { name: "pads larger than the kernel", x: [1, 3, 4, 3], w: [2, 2, 3, 5], options: { pads: [3, 2, 0, 4] }, ref: p([1, 1], [3, 2, 0, 4]) },
-  { name: "SAME_UPPER stride 2, even input", x: [2, 8, 10, 4], w: [3, 3, 4, 8], options: { autoPad: "SAME_UPPER", strides: 2 }, ref: sameRef([8, 10], [3, 3], [2, 2], [1, 1], true) },
-  { name: "SAME_LOWER stride 2, even input", x: [2, 8, 10, 4], w: [3, 3, 4, 8], options: { autoPad: "SAME_LOWER", strides: 2 }, ref: sameRef([8, 10], [3, 3], [2, 2], [1, 1], false) },
+  {
+    name: "SAME_UPPER stride 2, even input",
+    x: [2, 8, 10, 4],
+    w: [3, 3, 4, 8],
+    options: { autoPad: "SAME_UPPER", strides: 2 },
+    ref: sameRef([8, 10], [3, 3], [2, 2], [1, 1], true),
+  },
+  {
+    name: "SAME_LOWER stride 2, even input",
+    x: [2, 8, 10, 4],
+    w: [3, 3, 4, 8],
+    options: { autoPad: "SAME_LOWER", strides: 2 },
+    ref: sameRef([8, 10], [3, 3], [2, 2], [1, 1], false),
+  },
   { name: "SAME_UPPER 4x4 kernel", x: [1, 7, 9, 5], w: [4, 4, 5, 9], options: { autoPad: "SAME_UPPER" }, ref: sameRef([7, 9], [4, 4], [1, 1], [1, 1], true) },
-  { name: "SAME_LOWER 4x2 kernel dilation 2", x: [1, 7, 9, 5], w: [4, 2, 5, 9], options: { autoPad: "SAME_LOWER", dilations: 2 }, ref: sameRef([7, 9], [4, 2], [1, 1], [2, 2], false) },
+  {
+    name: "SAME_LOWER 4x2 kernel dilation 2",
+    x: [1, 7, 9, 5],
+    w: [4, 2, 5, 9],
+    options: { autoPad: "SAME_LOWER", dilations: 2 },
+    ref: sameRef([7, 9], [4, 2], [1, 1], [2, 2], false),
+  },
   { name: "VALID stride 2", x: [2, 9, 8, 3], w: [3, 3, 3, 4], options: { autoPad: "VALID", strides: 2 }, ref: p([2, 2], [0, 0, 0, 0]) },
 ];
 
@@ -117,8 +244,12 @@ function sameRef(hw: [number, number], k: [number, number], s: [number, number],
 /** Checks forward and all three gradients (accumulated onto non-zero starting values) against the reference. */
 function checkConvAgainstReference(e: Engine, c: ConvCase, seed: number): void {
   e.tidy(() => {
-    const xv = uniform(size(c.x), seed), wv = uniform(size(c.w), seed + 1), bv = uniform(c.w[3], seed + 2);
-    const x = e.tensor(c.x, xv), w = e.tensor(c.w, wv), b = e.tensor([c.w[3]], bv);
+    const xv = uniform(size(c.x), seed),
+      wv = uniform(size(c.w), seed + 1),
+      bv = uniform(c.w[3], seed + 2);
+    const x = e.tensor(c.x, xv),
+      w = e.tensor(c.w, wv),
+      b = e.tensor([c.w[3]], bv);
     const ref = conv2dRef(xv, c.x, wv, c.w, bv, c.ref);
     expect(conv2dOutputShape(c.x, c.w, c.options)).toEqual(ref.shape);
     const y = conv2d(x, w, b, c.options);
@@ -128,12 +259,28 @@ function checkConvAgainstReference(e: Engine, c: ConvCase, seed: number): void {
     const dyv = uniform(ref.y.length, seed + 3);
     const g = conv2dBackwardRef(dyv, xv, c.x, wv, c.w, c.ref);
     const start = 0.25;
-    const grads = { dx: e.tensor(c.x, new Float32Array(xv.length).fill(start)), dw: e.tensor(c.w, new Float32Array(wv.length).fill(start)), db: e.tensor([c.w[3]], new Float32Array(c.w[3]).fill(start)) };
+    const grads = {
+      dx: e.tensor(c.x, new Float32Array(xv.length).fill(start)),
+      dw: e.tensor(c.w, new Float32Array(wv.length).fill(start)),
+      db: e.tensor([c.w[3]], new Float32Array(c.w[3]).fill(start)),
+    };
     const r = conv2dBackward(e.tensor(ref.shape, dyv), x, w, c.options, grads);
     expect(r.dx).toBe(grads.dx);
-    expectClose(r.dx.data, g.dx.map((v) => v + start), { ...TOL, label: `${c.name} dx` });
-    expectClose(r.dw.data, g.dw.map((v) => v + start), { ...TOL, label: `${c.name} dw` });
-    expectClose(r.db!.data, g.db.map((v) => v + start), { ...TOL, label: `${c.name} db` });
+    expectClose(
+      r.dx.data,
+      g.dx.map((v) => v + start),
+      { ...TOL, label: `${c.name} dx` },
+    );
+    expectClose(
+      r.dw.data,
+      g.dw.map((v) => v + start),
+      { ...TOL, label: `${c.name} dw` },
+    );
+    expectClose(
+      r.db!.data,
+      g.db.map((v) => v + start),
+      { ...TOL, label: `${c.name} db` },
+    );
   });
 }
 
@@ -146,9 +293,21 @@ interface TransposeCase {
   out: [number, number];
 }
 
-function tcase(name: string, x: Shape4, w: Shape4, options: ConvTranspose2dOptions, ref: RefParams, outPad: [number, number] = [0, 0], out?: [number, number]): TransposeCase {
+function tcase(
+  name: string,
+  x: Shape4,
+  w: Shape4,
+  options: ConvTranspose2dOptions,
+  ref: RefParams,
+  outPad: [number, number] = [0, 0],
+  out?: [number, number],
+): TransposeCase {
   return {
-    name, x, w, options, ref,
+    name,
+    x,
+    w,
+    options,
+    ref,
     out: out ?? [
       convTransposeOutputSize(x[1], ref.strides[0], w[0], ref.dilations[0], outPad[0], ref.pads[0], ref.pads[2]),
       convTransposeOutputSize(x[2], ref.strides[1], w[1], ref.dilations[1], outPad[1], ref.pads[1], ref.pads[3]),
@@ -157,7 +316,15 @@ function tcase(name: string, x: Shape4, w: Shape4, options: ConvTranspose2dOptio
 }
 
 /** ONNX ConvTranspose pads from an output shape: total = natural - out, the odd pixel at the end for SAME_UPPER. */
-function transposePadsFor(x: Shape4, w: Shape4, s: [number, number], d: [number, number], op: [number, number], out: [number, number], upper: boolean): [number, number, number, number] {
+function transposePadsFor(
+  x: Shape4,
+  w: Shape4,
+  s: [number, number],
+  d: [number, number],
+  op: [number, number],
+  out: [number, number],
+  upper: boolean,
+): [number, number, number, number] {
   const split = (total: number): [number, number] => {
     const half = Math.floor(total / 2);
     return upper ? [half, total - half] : [total - half, half];
@@ -172,17 +339,45 @@ const TRANSPOSE_CASES: TransposeCase[] = [
   tcase("3x3 stride 1 pad 1", [2, 5, 7, 5], [3, 3, 9, 5], { pads: 1 }, p([1, 1], [1, 1, 1, 1])),
   tcase("1x1 image, 3x3 pad 1 (GEMM on the centre tap)", [2, 1, 1, 6], [3, 3, 5, 6], { pads: 1 }, p([1, 1], [1, 1, 1, 1])),
   tcase("stride 2, no pad", [2, 4, 5, 3], [3, 3, 8, 3], { strides: 2 }, p([2, 2], [0, 0, 0, 0])),
-  tcase("stride 2, asymmetric pads, output padding 1", [1, 4, 6, 8], [3, 3, 4, 8], { strides: 2, pads: [1, 0, 0, 2], outputPadding: 1 }, p([2, 2], [1, 0, 0, 2]), [1, 1]),
+  tcase(
+    "stride 2, asymmetric pads, output padding 1",
+    [1, 4, 6, 8],
+    [3, 3, 4, 8],
+    { strides: 2, pads: [1, 0, 0, 2], outputPadding: 1 },
+    p([2, 2], [1, 0, 0, 2]),
+    [1, 1],
+  ),
   tcase("4x4 stride 2 pad 1 (2x upsampling)", [2, 3, 5, 17], [4, 4, 3, 17], { strides: 2, pads: 1 }, p([2, 2], [1, 1, 1, 1])),
   tcase("dilation 2", [1, 4, 5, 4], [3, 3, 5, 4], { dilations: 2, pads: [1, 2, 0, 1] }, p([1, 1], [1, 2, 0, 1], [2, 2])),
   tcase("groups 2", [2, 4, 5, 8], [3, 3, 3, 8], { groups: 2, strides: [2, 1] }, p([2, 1], [0, 0, 0, 0], [1, 1], 2)),
   tcase("depthwise", [2, 4, 5, 9], [3, 3, 1, 9], { groups: 9, strides: 2, pads: 1 }, p([2, 2], [1, 1, 1, 1], [1, 1], 9)),
-  tcase("outputShape larger than natural (SAME_LOWER split)", [1, 3, 4, 4], [3, 3, 4, 4], { strides: 2, outputShape: [8, 10] },
-    p([2, 2], transposePadsFor([1, 3, 4, 4], [3, 3, 4, 4], [2, 2], [1, 1], [0, 0], [8, 10], false)), [0, 0], [8, 10]),
-  tcase("outputShape smaller, SAME_UPPER", [1, 3, 4, 4], [3, 3, 4, 4], { strides: 2, outputShape: [6, 7], autoPad: "SAME_UPPER" },
-    p([2, 2], transposePadsFor([1, 3, 4, 4], [3, 3, 4, 4], [2, 2], [1, 1], [0, 0], [6, 7], true)), [0, 0], [6, 7]),
-  tcase("autoPad SAME_UPPER stride 2 (output = 2x input)", [2, 3, 4, 5], [3, 3, 4, 5], { strides: 2, autoPad: "SAME_UPPER" },
-    p([2, 2], transposePadsFor([2, 3, 4, 5], [3, 3, 4, 5], [2, 2], [1, 1], [0, 0], [6, 8], true)), [0, 0], [6, 8]),
+  tcase(
+    "outputShape larger than natural (SAME_LOWER split)",
+    [1, 3, 4, 4],
+    [3, 3, 4, 4],
+    { strides: 2, outputShape: [8, 10] },
+    p([2, 2], transposePadsFor([1, 3, 4, 4], [3, 3, 4, 4], [2, 2], [1, 1], [0, 0], [8, 10], false)),
+    [0, 0],
+    [8, 10],
+  ),
+  tcase(
+    "outputShape smaller, SAME_UPPER",
+    [1, 3, 4, 4],
+    [3, 3, 4, 4],
+    { strides: 2, outputShape: [6, 7], autoPad: "SAME_UPPER" },
+    p([2, 2], transposePadsFor([1, 3, 4, 4], [3, 3, 4, 4], [2, 2], [1, 1], [0, 0], [6, 7], true)),
+    [0, 0],
+    [6, 7],
+  ),
+  tcase(
+    "autoPad SAME_UPPER stride 2 (output = 2x input)",
+    [2, 3, 4, 5],
+    [3, 3, 4, 5],
+    { strides: 2, autoPad: "SAME_UPPER" },
+    p([2, 2], transposePadsFor([2, 3, 4, 5], [3, 3, 4, 5], [2, 2], [1, 1], [0, 0], [6, 8], true)),
+    [0, 0],
+    [6, 8],
+  ),
 ];
 
 /**
@@ -191,21 +386,53 @@ const TRANSPOSE_CASES: TransposeCase[] = [
  */
 const PATHS: [string, () => void][] = [
   ["dispatched by shape", () => {}],
-  ["direct kernels", () => { winogradPolicy.mode = "never"; im2colPolicy.mode = "never"; tinyConvPolicy.mode = "never"; }],
-  ["im2col", () => { im2colPolicy.mode = "always"; tinyConvPolicy.mode = "never"; }],
-  ["tiny-image GEMMs (every eligible conv)", () => { tinyConvPolicy.mode = "always"; }],
-  ["group slices (every grouped conv that is not depthwise)", () => { groupSlicesPolicy.mode = "always"; }],
+  [
+    "direct kernels",
+    () => {
+      winogradPolicy.mode = "never";
+      im2colPolicy.mode = "never";
+      tinyConvPolicy.mode = "never";
+    },
+  ],
+  [
+    "im2col",
+    () => {
+      im2colPolicy.mode = "always";
+      tinyConvPolicy.mode = "never";
+    },
+  ],
+  [
+    "tiny-image GEMMs (every eligible conv)",
+    () => {
+      tinyConvPolicy.mode = "always";
+    },
+  ],
+  [
+    "group slices (every grouped conv that is not depthwise)",
+    () => {
+      groupSlicesPolicy.mode = "always";
+    },
+  ],
 ];
 
 describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   describe.each(PATHS)("%s", (_path, setPolicies) => {
     beforeEach(setPolicies);
-    afterEach(() => { winogradPolicy.mode = "auto"; im2colPolicy.mode = "auto"; tinyConvPolicy.mode = "auto"; groupSlicesPolicy.mode = "auto"; });
+    afterEach(() => {
+      winogradPolicy.mode = "auto";
+      im2colPolicy.mode = "auto";
+      tinyConvPolicy.mode = "auto";
+      groupSlicesPolicy.mode = "auto";
+    });
 
     it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
       const e = await engineFor(build);
       for (const OC of CHANNELS) {
-        checkConvAgainstReference(e, { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) }, C * 31 + OC);
+        checkConvAgainstReference(
+          e,
+          { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
+          C * 31 + OC,
+        );
       }
     });
 
@@ -217,7 +444,8 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   it("forward writes into `out` and works without bias", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const xv = uniform(2 * 5 * 6 * 3, 1), wv = uniform(3 * 3 * 3 * 4, 2);
+      const xv = uniform(2 * 5 * 6 * 3, 1),
+        wv = uniform(3 * 3 * 3 * 4, 2);
       const out = e.tensor([2, 3, 4, 4], new Float32Array(96).fill(7));
       expect(conv2d(e.tensor([2, 5, 6, 3], xv), e.tensor([3, 3, 3, 4], wv), null, {}, out)).toBe(out);
       expectClose(out.data, conv2dRef(xv, [2, 5, 6, 3], wv, [3, 3, 3, 4], null, p([1, 1], [0, 0, 0, 0])).y, TOL);
@@ -230,7 +458,9 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const opts: Conv2dOptions = { strides: [2, 1], pads: [1, 0, 2, 1], groups: 2 };
-      const x = e.tensor([2, 5, 6, 4], uniform(240, 1)), w = e.tensor([3, 2, 2, 6], uniform(72, 2)), b = e.tensor([6], uniform(6, 3));
+      const x = e.tensor([2, 5, 6, 4], uniform(240, 1)),
+        w = e.tensor([3, 2, 2, 6], uniform(72, 2)),
+        b = e.tensor([6], uniform(6, 3));
       const ys = conv2dOutputShape(x.shape, w.shape, opts);
       const r = uniform(size(ys), 4);
       const { dx, dw, db } = conv2dBackward(e.tensor(ys, r), x, w, opts);
@@ -261,7 +491,9 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const cout = c.w[2] * c.ref.groups;
-      const xv = uniform(size(c.x), 21), wv = uniform(size(c.w), 22), bv = uniform(cout, 23);
+      const xv = uniform(size(c.x), 21),
+        wv = uniform(size(c.w), 22),
+        bv = uniform(cout, 23);
       const ref = convTranspose2dRef(xv, c.x, wv, c.w, bv, c.ref, c.out);
       expect(convTranspose2dOutputShape(c.x, c.w, c.options)).toEqual(ref.shape);
       const y = convTranspose2d(e.tensor(c.x, xv), e.tensor(c.w, wv), e.tensor([cout], bv), c.options);
@@ -274,7 +506,9 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const cout = c.w[2] * c.ref.groups;
-      const x = e.tensor(c.x, uniform(size(c.x), 31)), w = e.tensor(c.w, uniform(size(c.w), 32)), b = e.tensor([cout], uniform(cout, 33));
+      const x = e.tensor(c.x, uniform(size(c.x), 31)),
+        w = e.tensor(c.w, uniform(size(c.w), 32)),
+        b = e.tensor([cout], uniform(cout, 33));
       const ys = convTranspose2dOutputShape(c.x, c.w, c.options);
       const r = uniform(size(ys), 34);
       const start = 0.5;
@@ -293,13 +527,19 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       // ONNX node tests: x 7x5 = 0..34, W 3x3 of ones, strides 2 (single channel, so NCHW == NHWC).
-      const x = e.tensor([1, 7, 5, 1], Array.from({ length: 35 }, (_, i) => i));
+      const x = e.tensor(
+        [1, 7, 5, 1],
+        Array.from({ length: 35 }, (_, i) => i),
+      );
       const ones = e.tensor([3, 3, 1, 1], new Float32Array(9).fill(1));
       expect(Array.from(conv2d(x, ones, null, { strides: 2, pads: 1 }).data)).toEqual([12, 27, 24, 63, 108, 81, 123, 198, 141, 112, 177, 124]);
       expect(Array.from(conv2d(x, ones, null, { strides: 2 }).data)).toEqual([54, 72, 144, 162, 234, 252]);
       expect(Array.from(conv2d(x, ones, null, { strides: 2, pads: [1, 0, 1, 0] }).data)).toEqual([21, 33, 99, 117, 189, 207, 171, 183]);
       // test_convtranspose_pads: x 3x3 = 0..8, W ones [Cin 1, Cout 2, 3, 3], strides [3,2], pads [1,2,1,2] -> 2 x 7x3.
-      const xt = e.tensor([1, 3, 3, 1], Array.from({ length: 9 }, (_, i) => i));
+      const xt = e.tensor(
+        [1, 3, 3, 1],
+        Array.from({ length: 9 }, (_, i) => i),
+      );
       const y = convTranspose2d(xt, e.tensor([3, 3, 2, 1], new Float32Array(18).fill(1)), null, { strides: [3, 2], pads: [1, 2, 1, 2] });
       expect(y.shape).toEqual([1, 7, 3, 2]);
       const plane = [1, 1, 3, 1, 1, 3, 7, 4, 9, 7, 4, 9, 7, 4, 9, 13, 7, 15, 13, 7, 15];
@@ -310,7 +550,8 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
   it("rejects bad arguments with messages naming the op, the argument and the shapes", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const x = e.zeros([1, 5, 5, 4]), w = e.zeros([3, 3, 4, 8]);
+      const x = e.zeros([1, 5, 5, 4]),
+        w = e.zeros([3, 3, 4, 8]);
       expect(() => conv2d(x, e.zeros([3, 3, 3, 8]))).toThrow(SimdnetError);
       expect(() => conv2d(x, e.zeros([3, 3, 3, 8]))).toThrow("conv2d: x [1,5,5,4] has 4 channels but w [3,3,3,8] expects 3");
       expect(() => conv2d(x, e.zeros([7, 3, 4, 8]))).toThrow(/^conv2d: kernel 7x3 \(dilated 7x3\) of w \[7,3,4,8\] is larger than the padded input 5x5/);
@@ -330,17 +571,23 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
       expect(() => conv2d(e.zeros([5, 5, 4]), w)).toThrow("conv2d: x must have rank 4, got shape [5,5,4]");
       expect(() => conv2d(x, w, null, {}, e.zeros([1, 3, 3, 7]))).toThrow("conv2d: out must have shape [1,3,3,8], got [1,3,3,7]");
       expect(() => conv2dBackward(e.zeros([1, 3, 3, 7]), x, w)).toThrow("conv2dBackward: dy must have shape [1,3,3,8], got [1,3,3,7]");
-      expect(() => conv2dBackward(e.zeros([1, 3, 3, 8]), x, w, {}, { dw: e.zeros([3, 3, 4, 7]) })).toThrow("conv2dBackward: dw must have shape [3,3,4,8], got [3,3,4,7]");
+      expect(() => conv2dBackward(e.zeros([1, 3, 3, 8]), x, w, {}, { dw: e.zeros([3, 3, 4, 7]) })).toThrow(
+        "conv2dBackward: dw must have shape [3,3,4,8], got [3,3,4,7]",
+      );
       expect(() => conv2dOutputShape([1, 5, 5, 4], [3, 3, 4], {})).toThrow("conv2dOutputShape: wShape must be an array of 4 integers >= 1, got [3,3,4]");
       const xt = e.zeros([1, 3, 3, 4]);
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 5]))).toThrow("convTranspose2d: x [1,3,3,4] has 4 channels but w [3,3,2,5] expects 5");
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { strides: 2, outputPadding: 2 })).toThrow(
         "convTranspose2d: outputPadding [2,2] must be smaller than the stride [2,2] or the dilation [1,1]",
       );
-      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { groups: 3 })).toThrow("convTranspose2d: groups 3 does not divide the 4 channels of x [1,3,3,4]");
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { groups: 3 })).toThrow(
+        "convTranspose2d: groups 3 does not divide the 4 channels of x [1,3,3,4]",
+      );
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { pads: 3 })).toThrow("convTranspose2d: pads [3,3,3,3] leave no output");
       expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), e.zeros([4]))).toThrow("convTranspose2d: b must have shape [2]");
-      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { outputShape: [0, 4] })).toThrow("convTranspose2d: outputShape[0] must be an integer >= 1, got 0");
+      expect(() => convTranspose2d(xt, e.zeros([3, 3, 2, 4]), null, { outputShape: [0, 4] })).toThrow(
+        "convTranspose2d: outputShape[0] must be an integer >= 1, got 0",
+      );
     });
   });
 });
@@ -389,7 +636,8 @@ describe("conv2d without room for a workspace", () => {
     const e = await init({ build: "threads" });
     try {
       const opts: Conv2dOptions = { strides: 2, pads: 1 };
-      const x = e.tensor([16, 14, 14, 256], uniform(16 * 196 * 256, 61)), w = e.tensor([3, 3, 256, 64], uniform(9 * 256 * 64, 62));
+      const x = e.tensor([16, 14, 14, 256], uniform(16 * 196 * 256, 61)),
+        w = e.tensor([3, 3, 256, 64], uniform(9 * 256 * 64, 62));
       const dy = e.tensor([16, 7, 7, 64], uniform(16 * 49 * 64, 63));
       const passes = () => allPasses(x, w, dy, opts);
       const withRoom = passes();
@@ -411,7 +659,8 @@ describe("grouped convs without room for their slices", () => {
     const e = await init({ build: "threads" });
     try {
       const opts: Conv2dOptions = { groups: 2, pads: 1 };
-      const x = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 71)), w = e.tensor([3, 3, 64, 128], uniform(9 * 64 * 128, 72));
+      const x = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 71)),
+        w = e.tensor([3, 3, 64, 128], uniform(9 * 64 * 128, 72));
       const dy = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 73));
       const passes = () => allPasses(x, w, dy, opts);
       const sliced = passes();

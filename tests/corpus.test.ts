@@ -16,7 +16,18 @@ import * as nn from "../src/index.js";
 // @ts-expect-error: a plain .mjs script without type declarations
 import { corpusDir, fetchCorpus, loadManifest, modelPath } from "../scripts/fetch-corpus.mjs";
 import { float32Twin } from "./corpus/float32.js";
-import { compareOutputs, corpusFeeds, type CorpusModel, type CorpusResult, firstLine, ortRunner, type Outputs, simdnetApi, simdnetOps, simdnetRunner } from "./corpus/corpus.js";
+import {
+  compareOutputs,
+  corpusFeeds,
+  type CorpusModel,
+  type CorpusResult,
+  firstLine,
+  ortRunner,
+  type Outputs,
+  simdnetApi,
+  simdnetOps,
+  simdnetRunner,
+} from "./corpus/corpus.js";
 
 const models: CorpusModel[] = loadManifest({ tier: process.env.SIMDNET_CORPUS_TIER ?? "ci" });
 const results: CorpusResult[] = [];
@@ -55,69 +66,74 @@ describe("real-model corpus", () => {
     }
   });
 
-  it.each(models.map((m) => [m.id, m] as const))("%s", async (_id, m) => {
-    if (!existsSync(modelPath(m))) throw new Error(`${m.id} is not in the cache: ${fetchError?.message ?? "not fetched"}`);
-    const bytes = new Uint8Array(readFileSync(modelPath(m)));
-    const feeds = corpusFeeds(m);
-    const r: CorpusResult = { id: m.id, status: "pass", api: simdnetApi(), build: engine.build, ms: {}, date: new Date().toISOString() };
-    let crash: unknown;
-    const refuse = (err: unknown) => {
-      r.status = "error";
-      r.error = firstLine(err);
-      r.errorType = err instanceof Error ? err.constructor.name : typeof err;
-      if (!(err instanceof nn.SimdnetError)) crash = err;
-    };
-    let t0 = performance.now();
-    const s = await simdnetRunner(engine, bytes).catch((err) => void refuse(err));
-    r.ms.load = ms(t0);
-    let got: Outputs | undefined;
-    if (s) {
-      try {
-        t0 = performance.now();
-        got = await s.run(feeds);
-        r.ms.run = ms(t0);
-        if (r.ms.run < 5000) {
+  it.each(models.map((m) => [m.id, m] as const))(
+    "%s",
+    async (_id, m) => {
+      if (!existsSync(modelPath(m))) throw new Error(`${m.id} is not in the cache: ${fetchError?.message ?? "not fetched"}`);
+      const bytes = new Uint8Array(readFileSync(modelPath(m)));
+      const feeds = corpusFeeds(m);
+      const r: CorpusResult = { id: m.id, status: "pass", api: simdnetApi(), build: engine.build, ms: {}, date: new Date().toISOString() };
+      let crash: unknown;
+      const refuse = (err: unknown) => {
+        r.status = "error";
+        r.error = firstLine(err);
+        r.errorType = err instanceof Error ? err.constructor.name : typeof err;
+        if (!(err instanceof nn.SimdnetError)) crash = err;
+      };
+      let t0 = performance.now();
+      const s = await simdnetRunner(engine, bytes).catch((err) => void refuse(err));
+      r.ms.load = ms(t0);
+      let got: Outputs | undefined;
+      if (s) {
+        try {
           t0 = performance.now();
-          await s.run(feeds);
-          r.ms.run2 = ms(t0);
+          got = await s.run(feeds);
+          r.ms.run = ms(t0);
+          if (r.ms.run < 5000) {
+            t0 = performance.now();
+            await s.run(feeds);
+            r.ms.run2 = ms(t0);
+          }
+        } catch (err) {
+          got = undefined;
+          refuse(err);
+        } finally {
+          await s.release();
         }
-      } catch (err) {
-        got = undefined;
-        refuse(err);
-      } finally {
-        await s.release();
       }
-    }
-    // The reference; also timed for files simdnet refuses when SIMDNET_CORPUS_ORT is set.
-    if (got || process.env.SIMDNET_CORPUS_ORT) {
-      t0 = performance.now();
-      const o = await ortRunner(m.reference === "float32" ? float32Twin(bytes) : bytes);
-      r.ms.ortLoad = ms(t0);
-      t0 = performance.now();
-      const want = await o.run(feeds);
-      r.ms.ortRun = ms(t0);
-      if (r.ms.ortRun < 5000) {
+      // The reference; also timed for files simdnet refuses when SIMDNET_CORPUS_ORT is set.
+      if (got || process.env.SIMDNET_CORPUS_ORT) {
         t0 = performance.now();
-        await o.run(feeds);
-        r.ms.ortRun2 = ms(t0);
-      }
-      await o.release();
-      if (got) {
-        const { worst, failure } = compareOutputs(got, want);
-        r.worst = worst;
-        if (failure) {
-          r.status = "mismatch";
-          r.error = failure;
+        const o = await ortRunner(m.reference === "float32" ? float32Twin(bytes) : bytes);
+        r.ms.ortLoad = ms(t0);
+        t0 = performance.now();
+        const want = await o.run(feeds);
+        r.ms.ortRun = ms(t0);
+        if (r.ms.ortRun < 5000) {
+          t0 = performance.now();
+          await o.run(feeds);
+          r.ms.ortRun2 = ms(t0);
+        }
+        await o.release();
+        if (got) {
+          const { worst, failure } = compareOutputs(got, want);
+          r.worst = worst;
+          if (failure) {
+            r.status = "mismatch";
+            r.error = failure;
+          }
         }
       }
-    }
-    results.push(r);
-    if (crash) throw new Error(`${m.id}: simdnet crashed instead of refusing with a SimdnetError: ${crash instanceof Error ? crash.stack : crash}`);
-    if (r.status !== m.expect) {
-      const why = r.status === "pass"
-        ? `now passes (worst ${r.worst?.relErr.toExponential(2)} on ${r.worst?.output}): set "expect": "pass" in tests/corpus/models.json (node scripts/corpus-report.mjs --accept)`
-        : `expected ${m.expect}, got ${r.status}: ${r.error}`;
-      expect.fail(`${m.id}: ${why}`);
-    }
-  }, 15 * 60_000);
+      results.push(r);
+      if (crash) throw new Error(`${m.id}: simdnet crashed instead of refusing with a SimdnetError: ${crash instanceof Error ? crash.stack : crash}`);
+      if (r.status !== m.expect) {
+        const why =
+          r.status === "pass"
+            ? `now passes (worst ${r.worst?.relErr.toExponential(2)} on ${r.worst?.output}): set "expect": "pass" in tests/corpus/models.json (node scripts/corpus-report.mjs --accept)`
+            : `expected ${m.expect}, got ${r.status}: ${r.error}`;
+        expect.fail(`${m.id}: ${why}`);
+      }
+    },
+    15 * 60_000,
+  );
 });

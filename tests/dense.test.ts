@@ -48,7 +48,9 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
       for (const [ta, tb] of TRANSPOSES) {
         for (const accumulate of [false, true]) {
           const seed = m * 1000 + n * 10 + k;
-          const av = uniform(m * k, seed), bv = uniform(k * n, seed + 1), cv = uniform(m * n, seed + 2);
+          const av = uniform(m * k, seed),
+            bv = uniform(k * n, seed + 1),
+            cv = uniform(m * n, seed + 2);
           const a = e.tensor(ta ? [k, m] : [m, k], av);
           const b = e.tensor(tb ? [n, k] : [k, n], bv);
           const c = e.tensor([m, n], cv);
@@ -70,14 +72,22 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
           for (const accumulate of [false, true]) {
             const seed = m * 1000 + n * 10 + k + 7;
             // row strides wider than the rows: 3, 5 and 2 floats of padding that must stay as they are
-            const [ar, ac] = ta ? [k, m] : [m, k], [br, bc] = tb ? [n, k] : [k, n];
-            const lda = ac + 3, ldb = bc + 5, ldc = n + 2;
-            const av = uniform(ar * lda, seed), bv = uniform(br * ldb, seed + 1), cv = uniform(m * ldc, seed + 2);
-            const a = e.tensor([ar * lda], av), b = e.tensor([br * ldb], bv), c = e.tensor([m * ldc], cv);
+            const [ar, ac] = ta ? [k, m] : [m, k],
+              [br, bc] = tb ? [n, k] : [k, n];
+            const lda = ac + 3,
+              ldb = bc + 5,
+              ldc = n + 2;
+            const av = uniform(ar * lda, seed),
+              bv = uniform(br * ldb, seed + 1),
+              cv = uniform(m * ldc, seed + 2);
+            const a = e.tensor([ar * lda], av),
+              b = e.tensor([br * ldb], bv),
+              c = e.tensor([m * ldc], cv);
             const dense = (v: Float32Array, rows: number, cols: number, ld: number) =>
               Float32Array.from({ length: rows * cols }, (_, i) => v[Math.floor(i / cols) * ld + (i % cols)]!);
             const product = matmulRef(dense(av, ar, ac, lda), dense(bv, br, bc, ldb), m, n, k, ta, tb);
-            const j0 = n > 8 ? 8 : 0, j1 = n; // a range starting at a multiple of 8, as threads split
+            const j0 = n > 8 ? 8 : 0,
+              j1 = n; // a range starting at a multiple of 8, as threads split
             e.kernels.gemm_f32_strided(c.ptr, ldc, a.ptr, lda, b.ptr, ldb, m, n, k, ta ? 1 : 0, tb ? 1 : 0, accumulate ? 1 : 0, j0, j1);
             const expected = Float32Array.from(cv);
             for (let i = 0; i < m; i++) {
@@ -94,10 +104,20 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const ldb = 512;
-      for (const [m, n, k] of [[24, 13, 5], [25, 20, 300], [26, 37, 257], [100, 8, 64], [51, 512, 33]] as const) {
+      for (const [m, n, k] of [
+        [24, 13, 5],
+        [25, 20, 300],
+        [26, 37, 257],
+        [100, 8, 64],
+        [51, 512, 33],
+      ] as const) {
         const seed = m * 7 + n * 3 + k;
-        const av = uniform(m * k, seed), bv = uniform(k * ldb, seed + 1), cv = uniform(m * n, seed + 2);
-        const a = e.tensor([m, k], av), b = e.tensor([k, ldb], bv), c = e.tensor([m, n], cv);
+        const av = uniform(m * k, seed),
+          bv = uniform(k * ldb, seed + 1),
+          cv = uniform(m * n, seed + 2);
+        const a = e.tensor([m, k], av),
+          b = e.tensor([k, ldb], bv),
+          c = e.tensor([m, n], cv);
         const bDense = Float32Array.from({ length: k * n }, (_, i) => bv[Math.floor(i / n) * ldb + (i % n)]!);
         for (const accumulate of [false, true]) {
           c.set(cv);
@@ -113,7 +133,8 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it("gemm_f32 with k = 0 zeroes C, or leaves it when accumulating", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const a = e.zeros([3, 0]), b = e.zeros([0, 5]);
+      const a = e.zeros([3, 0]),
+        b = e.zeros([0, 5]);
       const c = e.tensor([3, 5], uniform(15, 1));
       const before = c.toArray();
       e.kernels.gemm_f32(c.ptr, a.ptr, b.ptr, 3, 5, 0, 0, 0, 1);
@@ -136,8 +157,10 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       for (const [transA, transB] of TRANSPOSES) {
-        const av = uniform(m * k, 11), bv = uniform(k * n, 12);
-        const a = e.tensor(transA ? [k, m] : [m, k], av), b = e.tensor(transB ? [n, k] : [k, n], bv);
+        const av = uniform(m * k, 11),
+          bv = uniform(k * n, 12);
+        const a = e.tensor(transA ? [k, m] : [m, k], av),
+          b = e.tensor(transB ? [n, k] : [k, n], bv);
         const y = matmul(a, b, { transA, transB });
         expect(y.shape).toEqual([m, n]);
         expectClose(y.data, matmulRef(av, bv, m, n, k, transA, transB), tol(k));
@@ -157,8 +180,11 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const inF = feat.reduce((p, d) => p * d, 1);
-      const xv = uniform(rows * inF, 21), wv = uniform(inF * outF, 22), bv = uniform(outF, 23);
-      const x = e.tensor([rows, ...feat], xv), w = e.tensor([inF, outF], wv);
+      const xv = uniform(rows * inF, 21),
+        wv = uniform(inF * outF, 22),
+        bv = uniform(outF, 23);
+      const x = e.tensor([rows, ...feat], xv),
+        w = e.tensor([inF, outF], wv);
       const y = dense(x, w, withBias ? e.tensor([outF], bv) : null);
       expect(y.shape).toEqual([rows, outF]);
       expectClose(y.data, denseRef(xv, wv, withBias ? bv : null, rows, inF, outF), tol(inF));
@@ -168,8 +194,11 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it("dense forward 1 x 4096 -> 1000 (the gemv path) matches the reference", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const inF = 4096, outF = 1000;
-      const xv = uniform(inF, 31), wv = uniform(inF * outF, 32, -0.05, 0.05), bv = uniform(outF, 33);
+      const inF = 4096,
+        outF = 1000;
+      const xv = uniform(inF, 31),
+        wv = uniform(inF * outF, 32, -0.05, 0.05),
+        bv = uniform(outF, 33);
       const y = dense(e.tensor([1, inF], xv), e.tensor([inF, outF], wv), e.tensor([outF], bv));
       expectClose(y.data, denseRef(xv, wv, bv, 1, inF, outF), { rtol: 1e-4, atol: 1e-4 });
     });
@@ -193,8 +222,12 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   ])("dense on packed weights matches the reference, rows=%i out=%i in=%i", async (rows, outF, inF) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const xv = uniform(rows * inF, rows + 3), wv = uniform(inF * outF, outF + 5), bv = uniform(outF, inF + 7);
-      const x = e.tensor([rows, inF], xv), w = e.tensor([inF, outF], wv), b = e.tensor([outF], bv);
+      const xv = uniform(rows * inF, rows + 3),
+        wv = uniform(inF * outF, outF + 5),
+        bv = uniform(outF, inF + 7);
+      const x = e.tensor([rows, inF], xv),
+        w = e.tensor([inF, outF], wv),
+        b = e.tensor([outF], bv);
       const packed = packDenseWeights(w);
       try {
         expect(packed.shape).toEqual([inF, outF]);
@@ -247,8 +280,14 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
     e.tidy(() => {
       const k = 6;
       for (const [transA, transB] of TRANSPOSES) {
-        const av = uniform(m * k, 41), bv = uniform(k * n, 42), cv = uniform(cShape.reduce((p, d) => p * d, 1), 43);
-        const a = e.tensor(transA ? [k, m] : [m, k], av), b = e.tensor(transB ? [n, k] : [k, n], bv);
+        const av = uniform(m * k, 41),
+          bv = uniform(k * n, 42),
+          cv = uniform(
+            cShape.reduce((p, d) => p * d, 1),
+            43,
+          );
+        const a = e.tensor(transA ? [k, m] : [m, k], av),
+          b = e.tensor(transB ? [n, k] : [k, n], bv);
         const c = e.tensor(cShape, cv);
         const opts = { alpha: 0.5, beta: -2, transA, transB };
         expectClose(gemm(a, b, c, opts).data, gemmRef(av, bv, cv, cShape, m, n, k, opts), tol(k));
@@ -259,8 +298,13 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it("gemm with transA and 512 or 1024 rows of C (A copied transposed first) matches the reference", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      for (const [m, n, k] of [[512, 9, 7], [1024, 40, 33], [512, 30, 300]] as const) {
-        const av = uniform(k * m, m + n), bv = uniform(k * n, m + n + 1);
+      for (const [m, n, k] of [
+        [512, 9, 7],
+        [1024, 40, 33],
+        [512, 30, 300],
+      ] as const) {
+        const av = uniform(k * m, m + n),
+          bv = uniform(k * n, m + n + 1);
         const y = gemm(e.tensor([k, m], av), e.tensor([k, n], bv), null, { transA: true });
         expectClose(y.data, matmulRef(av, bv, m, n, k, true, false), { ...tol(k), label: `m=${m} n=${n} k=${k}` });
       }
@@ -270,9 +314,16 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it("gemm defaults to alpha = beta = 1 and works without c", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const av = uniform(20, 51), bv = uniform(20, 52), cv = uniform(4, 53);
-      const a = e.tensor([5, 4], av), b = e.tensor([4, 5], bv);
-      expectClose(gemm(a, b, e.tensor([4], cv), { transA: true, transB: true }).data, gemmRef(av, bv, cv, [4], 4, 4, 5, { transA: true, transB: true }), tol(5));
+      const av = uniform(20, 51),
+        bv = uniform(20, 52),
+        cv = uniform(4, 53);
+      const a = e.tensor([5, 4], av),
+        b = e.tensor([4, 5], bv);
+      expectClose(
+        gemm(a, b, e.tensor([4], cv), { transA: true, transB: true }).data,
+        gemmRef(av, bv, cv, [4], 4, 4, 5, { transA: true, transB: true }),
+        tol(5),
+      );
       expectClose(gemm(a, b).data, matmulRef(av, bv, 5, 5, 4), tol(4));
       expectClose(gemm(a, b, null, { alpha: 3 }).data, gemmRef(av, bv, null, [], 5, 5, 4, { alpha: 3 }), tol(4));
     });
@@ -302,9 +353,15 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it("dense backward accumulates into given gradients and skips the bias when asked", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const rows = 5, inF = 9, outF = 6;
-      const xv = uniform(rows * inF, 71), wv = uniform(inF * outF, 72), gv = uniform(rows * outF, 73);
-      const x = e.tensor([rows, inF], xv), w = e.tensor([inF, outF], wv), dy = e.tensor([rows, outF], gv);
+      const rows = 5,
+        inF = 9,
+        outF = 6;
+      const xv = uniform(rows * inF, 71),
+        wv = uniform(inF * outF, 72),
+        gv = uniform(rows * outF, 73);
+      const x = e.tensor([rows, inF], xv),
+        w = e.tensor([inF, outF], wv),
+        dy = e.tensor([rows, outF], gv);
       const fresh = denseBackward(dy, x, w);
       const dx = e.tensor([rows, inF], new Float32Array(rows * inF).fill(1));
       const dw = e.tensor([inF, outF], new Float32Array(inF * outF).fill(-1));
@@ -313,9 +370,21 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
       expect(r.dx).toBe(dx);
       expect(r.dw).toBe(dw);
       expect(r.db).toBe(db);
-      expectClose(dx.data, fresh.dx.toArray().map((v) => v + 1), { atol: 1e-6 });
-      expectClose(dw.data, fresh.dw.toArray().map((v) => v - 1), { atol: 1e-6 });
-      expectClose(db.data, fresh.db!.toArray().map((v) => v + 2), { atol: 1e-6 });
+      expectClose(
+        dx.data,
+        fresh.dx.toArray().map((v) => v + 1),
+        { atol: 1e-6 },
+      );
+      expectClose(
+        dw.data,
+        fresh.dw.toArray().map((v) => v - 1),
+        { atol: 1e-6 },
+      );
+      expectClose(
+        db.data,
+        fresh.db!.toArray().map((v) => v + 2),
+        { atol: 1e-6 },
+      );
       // Reference values for the gradients themselves.
       expectClose(fresh.dx.data, matmulRef(gv, wv, rows, inF, outF, false, true), tol(outF));
       expectClose(fresh.dw.data, matmulRef(xv, gv, inF, outF, rows, true, false), tol(rows));
@@ -326,7 +395,9 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it.each(TRANSPOSES)("matmul backward matches finite differences, transA=%s transB=%s", async (transA, transB) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const m = 5, n = 9, k = 4;
+      const m = 5,
+        n = 9,
+        k = 4;
       const a = e.tensor(transA ? [k, m] : [m, k], uniform(m * k, 81));
       const b = e.tensor(transB ? [n, k] : [k, n], uniform(k * n, 82));
       const g = uniform(m * n, 83);
@@ -347,11 +418,19 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   ] as [number[], boolean, boolean][])("gemm backward matches finite differences, c %j transA=%s transB=%s", async (cShape, transA, transB) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const m = 3, n = 7, k = 5;
+      const m = 3,
+        n = 7,
+        k = 5;
       const opts = { alpha: 1.5, beta: -0.75, transA, transB };
       const a = e.tensor(transA ? [k, m] : [m, k], uniform(m * k, 91));
       const b = e.tensor(transB ? [n, k] : [k, n], uniform(k * n, 92));
-      const c = e.tensor(cShape, uniform(cShape.reduce((p, d) => p * d, 1), 93));
+      const c = e.tensor(
+        cShape,
+        uniform(
+          cShape.reduce((p, d) => p * d, 1),
+          93,
+        ),
+      );
       const g = uniform(m * n, 94);
       const { da, db, dc } = gemmBackward(e.tensor([m, n], g), a, b, c, opts);
       const loss = () => e.tidy(() => dot(gemm(a, b, c, opts).data, g));
@@ -364,7 +443,8 @@ describe.each(BUILDS_UNDER_TEST)("dense / matmul / gemm, %s build", (build) => {
   it("rejects bad shapes and arguments with messages naming op, argument and shapes", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const x = e.zeros([2, 3]), w = e.zeros([4, 5]);
+      const x = e.zeros([2, 3]),
+        w = e.zeros([4, 5]);
       const throws = (fn: () => unknown, msg: string) => {
         expect(fn).toThrow(SimdnetError);
         expect(fn).toThrow(msg);

@@ -11,23 +11,33 @@ const SIZES = [1, 3, 4, 5, 7, 8, 9, 16, 17, 33];
 function maskRef(n: number, rate: number, seed: number): number[] {
   const threshold = Math.floor(Math.fround(rate) * 2 ** 24);
   const key = mix((seed ^ 0x9e3779b9) >>> 0);
-  return Array.from({ length: n }, (_, i) => ((mix((mix(i) + key) >>> 0) >>> 8) >= threshold ? 1 : 0));
+  return Array.from({ length: n }, (_, i) => (mix((mix(i) + key) >>> 0) >>> 8 >= threshold ? 1 : 0));
 }
 
 describe.each(BUILDS_UNDER_TEST)("dropout, %s build", (build) => {
   it.each(SIZES)("training forward and backward match the reference mask, n=%i", async (n) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const rate = 0.4, seed = 1234 + n;
-      const xv = uniform(3 * n, n), dyv = uniform(3 * n, 50 + n);
+      const rate = 0.4,
+        seed = 1234 + n;
+      const xv = uniform(3 * n, n),
+        dyv = uniform(3 * n, 50 + n);
       const x = e.tensor([3, n], xv);
       const { y, mask } = dropout(x, { rate, training: true, seed });
       const m = maskRef(3 * n, rate, seed);
       expect(Array.from(mask!.data)).toEqual(m);
       const scale = 1 / (1 - rate);
-      expectClose(y.data, Array.from(xv, (v, i) => v * m[i]! * scale), { rtol: 1e-6, atol: 0, label: "y" });
+      expectClose(
+        y.data,
+        Array.from(xv, (v, i) => v * m[i]! * scale),
+        { rtol: 1e-6, atol: 0, label: "y" },
+      );
       const dx = dropoutBackward(e.tensor([3, n], dyv), mask, { rate, training: true }, e.tensor([3, n], new Float32Array(3 * n).fill(0.5)));
-      expectClose(dx.data, Array.from(dyv, (g, i) => 0.5 + g * m[i]! * scale), { rtol: 1e-6, atol: 1e-7, label: "dx" });
+      expectClose(
+        dx.data,
+        Array.from(dyv, (g, i) => 0.5 + g * m[i]! * scale),
+        { rtol: 1e-6, atol: 1e-7, label: "dx" },
+      );
     });
   });
 
@@ -40,7 +50,9 @@ describe.each(BUILDS_UNDER_TEST)("dropout, %s build", (build) => {
         const a = dropout(x, { rate, training: true, seed: 42 }).mask!.toArray();
         const b = dropout(x, { rate, training: true, seed: 42 }).mask!.toArray();
         const c = dropout(x, { rate, training: true, seed: 43 }).mask!.toArray();
-        let mean = 0, same = 0, repeatDiffers = 0;
+        let mean = 0,
+          same = 0,
+          repeatDiffers = 0;
         for (let i = 0; i < n; i++) (mean += a[i]!), (same += a[i] === c[i] ? 1 : 0), (repeatDiffers += a[i] === b[i] ? 0 : 1);
         expect(repeatDiffers).toBe(0);
         mean /= n;
@@ -70,7 +82,11 @@ describe.each(BUILDS_UNDER_TEST)("dropout, %s build", (build) => {
       expect(inf.y.data).toEqual(xv);
       expect(dropout(x, { rate: 0.5, training: false }, x).y).toBe(x);
       const dx = dropoutBackward(e.tensor([17], xv), null, { rate: 0.5 }, e.tensor([17], new Float32Array(17).fill(1)));
-      expectClose(dx.data, Array.from(xv, (v) => v + 1), { rtol: 1e-7, atol: 0 });
+      expectClose(
+        dx.data,
+        Array.from(xv, (v) => v + 1),
+        { rtol: 1e-7, atol: 0 },
+      );
     });
   });
 

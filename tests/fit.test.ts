@@ -3,7 +3,18 @@
 // (early stopping, checkpoints), seeded augmentation, and the refusal of non-finite steps.
 import { describe, expect, it } from "vitest";
 import {
-  Adam, checkpoint, createModel, type DataBatch, earlyStopping, evaluate, fit, fitAsync, loadWeights, type Model, predict, SGD,
+  Adam,
+  checkpoint,
+  createModel,
+  type DataBatch,
+  earlyStopping,
+  evaluate,
+  fit,
+  fitAsync,
+  loadWeights,
+  type Model,
+  predict,
+  SGD,
   SimdnetError,
 } from "../src/index.js";
 import { Pipeline } from "../src/train/data.js";
@@ -15,7 +26,8 @@ import { engineFor, rng } from "./harness.js";
  */
 function rgbSet(count: number, seed: number) {
   const r = rng(seed);
-  const x = new Float32Array(count * 8 * 8 * 3), labels = new Int32Array(count);
+  const x = new Float32Array(count * 8 * 8 * 3),
+    labels = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     labels[i] = i % 2;
     for (let y = 0; y < 8; y++) {
@@ -44,7 +56,12 @@ describe("fit on any data", () => {
     const e = await engineFor("simd");
     const model = createModel(e, smallCnn(2), { inputShape: [8, 8, 3], seed: 1 });
     const history = fit(model, rgbSet(128, 1), {
-      epochs: 4, batchSize: 16, optimizer: new Adam({ lr: 0.01 }), seed: 2, validation: rgbSet(40, 2), metrics: ["accuracy"],
+      epochs: 4,
+      batchSize: 16,
+      optimizer: new Adam({ lr: 0.01 }),
+      seed: 2,
+      validation: rgbSet(40, 2),
+      metrics: ["accuracy"],
     });
     expect(history).toHaveLength(4);
     expect(history[3]!.loss).toBeLessThan(history[0]!.loss);
@@ -96,7 +113,9 @@ describe("fit on any data", () => {
     const hh = fit(hinge, { x, labels }, { epochs: 4, batchSize: 16, optimizer: new Adam({ lr: 0.01 }), loss: "hinge" });
     expect(hh[3]!.loss).toBeLessThan(hh[0]!.loss);
     expect(() => fit(hinge, { x, labels }, { epochs: 1, optimizer: new SGD({ lr: 0.1 }), loss: "mse" })).toThrow(/the mse loss needs dense targets/);
-    expect(() => fit(hinge, { x, targets: multi }, { epochs: 1, optimizer: new SGD({ lr: 0.1 }), loss: "softmaxCrossEntropy" })).toThrow(/needs integer labels/);
+    expect(() => fit(hinge, { x, targets: multi }, { epochs: 1, optimizer: new SGD({ lr: 0.1 }), loss: "softmaxCrossEntropy" })).toThrow(
+      /needs integer labels/,
+    );
     for (const m of [reg, bce, hinge]) m.dispose();
   });
 
@@ -137,7 +156,11 @@ describe("fit on any data", () => {
     const saved: { epoch: number; bytes: Uint8Array }[] = [];
     const states: ReturnType<typeof weightsOf>[] = [];
     const history = fit(model, rgbSet(64, 6), {
-      epochs: 20, batchSize: 16, optimizer: new Adam({ lr: 0.3 }), seed: 1, validation: rgbSet(32, 7),
+      epochs: 20,
+      batchSize: 16,
+      optimizer: new Adam({ lr: 0.3 }),
+      seed: 1,
+      validation: rgbSet(32, 7),
       callbacks: [
         { onEpoch: () => void states.push(weightsOf(model)) },
         earlyStopping({ patience: 1, monitor: "val.loss" }),
@@ -191,7 +214,10 @@ describe("fit on any data", () => {
 describe("fit refuses what would corrupt a model (issue 18 item 7)", () => {
   it("a diverging step is not applied: weights and batch-norm statistics are bitwise those before it", async () => {
     const e = await engineFor("simd");
-    const model = createModel(e, [{ type: "conv", filters: 4, size: 3, pad: 1 }, { type: "batchNorm" }, { type: "relu" }, { type: "dense", units: 2 }], { inputShape: [8, 8, 3], seed: 1 });
+    const model = createModel(e, [{ type: "conv", filters: 4, size: 3, pad: 1 }, { type: "batchNorm" }, { type: "relu" }, { type: "dense", units: 2 }], {
+      inputShape: [8, 8, 3],
+      seed: 1,
+    });
     let before = weightsOf(model);
     const optimizer = new SGD({ lr: 1e30 });
     let error: unknown;
@@ -209,11 +235,16 @@ describe("fit refuses what would corrupt a model (issue 18 item 7)", () => {
 
   it("a NaN in the data is named (item and value) and changes nothing, batch-norm statistics included", async () => {
     const e = await engineFor("simd");
-    const model = createModel(e, [{ type: "conv", filters: 4, size: 3, pad: 1 }, { type: "batchNorm" }, { type: "relu" }, { type: "dense", units: 2 }], { inputShape: [8, 8, 3], seed: 1 });
+    const model = createModel(e, [{ type: "conv", filters: 4, size: 3, pad: 1 }, { type: "batchNorm" }, { type: "relu" }, { type: "dense", units: 2 }], {
+      inputShape: [8, 8, 3],
+      seed: 1,
+    });
     const data = rgbSet(32, 10);
     data.x[5 * 192 + 7] = NaN;
     const before = weightsOf(model);
-    expect(() => fit(model, data, { epochs: 1, batchSize: 32, optimizer: new SGD({ lr: 0.1 }), shuffle: false })).toThrow(/fit: epoch 1, step 1 .*: item 5 holds NaN at value 7/);
+    expect(() => fit(model, data, { epochs: 1, batchSize: 32, optimizer: new SGD({ lr: 0.1 }), shuffle: false })).toThrow(
+      /fit: epoch 1, step 1 .*: item 5 holds NaN at value 7/,
+    );
     expect(weightsOf(model)).toEqual(before);
     model.dispose();
   });
@@ -225,7 +256,9 @@ describe("fit refuses what would corrupt a model (issue 18 item 7)", () => {
     const data = { images: new Uint8Array(16), labels: new Uint8Array([0, 1, 0, 1]), count: 5, height: 2, width: 2 };
     expect(() => fit(model, data, { epochs: 1, batchSize: 2, optimizer })).toThrow("fit: data.images has 16 bytes but count 5 x 2 x 2 needs 20");
     expect(() => evaluate(model, { ...data, count: 4, labels: new Uint8Array(3) })).toThrow("evaluate: data.labels has 3 labels for 4 images");
-    expect(() => fit(model, { x: new Float32Array(16), labels: [0, 1, 0] }, { epochs: 1, batchSize: 2, optimizer })).toThrow("data.labels has 3 labels for 4 items");
+    expect(() => fit(model, { x: new Float32Array(16), labels: [0, 1, 0] }, { epochs: 1, batchSize: 2, optimizer })).toThrow(
+      "data.labels has 3 labels for 4 items",
+    );
     model.stateDict().get("dense1.weight")!.data[0] = NaN;
     expect(() => evaluate(model, { ...data, count: 4 })).toThrow(/evaluate: the loss is NaN at batch 1/);
     model.dispose();

@@ -11,7 +11,11 @@ import { PENDING } from "./graph-pending.js";
 const dir = (d: string) => (HAS_ONNX ? findOnnxCases(new URL(`${d}/`, ONNX_DIR).pathname) : []);
 const CASES = [...dir("node"), ...dir("pytorch-converted"), ...dir("ops")];
 const NETS = dir("light");
-const nameOf = (path: string) => path.split("/").pop()!.replace(/\.onnx$/, "");
+const nameOf = (path: string) =>
+  path
+    .split("/")
+    .pop()!
+    .replace(/\.onnx$/, "");
 
 describe.each(BUILDS_UNDER_TEST)("InferenceSession conformance (%s)", (build) => {
   it("finds the cases", () => expect(HAS_ONNX ? CASES.length + NETS.length : 1).toBeGreaterThan(0));
@@ -22,9 +26,13 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession conformance (%s)", (build) =>
   });
   // whole networks (ConstantOfShape weights: the output is uniform, see ../shared/onnx/README.md);
   // VGG-19 at 224x224 takes minutes in the scalar build on a busy 2-core machine
-  it.each(NETS.map((c) => [nameOf(c), c]))("%s", async (name, path) => {
-    const r = runSessionCase(path, await engineFor(build));
-    expect(r.passed, formatOnnxResult(r)).toBe(true);
-    void name;
-  }, 300_000);
+  it.each(NETS.map((c) => [nameOf(c), c]))(
+    "%s",
+    async (name, path) => {
+      const r = runSessionCase(path, await engineFor(build));
+      expect(r.passed, formatOnnxResult(r)).toBe(true);
+      void name;
+    },
+    300_000,
+  );
 });

@@ -9,8 +9,7 @@ import { uniform } from "./harness.js";
 
 const PAGE = 65536;
 const GiB = 2 ** 30;
-const memory = (initial = 1, maximum?: number) =>
-  new WebAssembly.Memory(maximum === undefined ? { initial } : { initial, maximum });
+const memory = (initial = 1, maximum?: number) => new WebAssembly.Memory(maximum === undefined ? { initial } : { initial, maximum });
 
 describe("Heap", () => {
   it("hands out 16-byte aligned, non-overlapping blocks for every request size", () => {
@@ -76,7 +75,12 @@ describe("Heap", () => {
   });
 
   it("coalesces a freed block with free neighbours on both sides", () => {
-    for (const order of [[0, 1, 2], [2, 1, 0], [0, 2, 1], [1, 0, 2]]) {
+    for (const order of [
+      [0, 1, 2],
+      [2, 1, 0],
+      [0, 2, 1],
+      [1, 0, 2],
+    ]) {
       const heap = new Heap(memory(), 0);
       const blocks = [heap.alloc(48), heap.alloc(48), heap.alloc(48)];
       const guard = heap.alloc(16); // keeps the three away from the top

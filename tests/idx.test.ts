@@ -56,8 +56,12 @@ describe("IDX reader", () => {
 
   it("encodeIdx and parseIdx round-trip every type; encodeIdx matches hand-written bytes", () => {
     const arrays = [
-      Uint8Array.from([1, 2, 3, 4, 5, 6]), Int8Array.from([-1, 2, -3, 4, -5, 6]), Int16Array.from([-300, 2, 3, 4, 5, 30000]),
-      Int32Array.from([-1e9, 2, 3, 4, 5, 1e9]), Float32Array.from([0.5, -1, 3, 4e-8, 5, 6]), Float64Array.from([0.1, -1, 3, 4, 5, 1e300]),
+      Uint8Array.from([1, 2, 3, 4, 5, 6]),
+      Int8Array.from([-1, 2, -3, 4, -5, 6]),
+      Int16Array.from([-300, 2, 3, 4, 5, 30000]),
+      Int32Array.from([-1e9, 2, 3, 4, 5, 1e9]),
+      Float32Array.from([0.5, -1, 3, 4e-8, 5, 6]),
+      Float64Array.from([0.1, -1, 3, 4, 5, 1e300]),
     ];
     for (const a of arrays) {
       const back = parseIdx(encodeIdx([3, 2], a));
@@ -79,7 +83,11 @@ describe("IDX reader", () => {
   });
 
   it("rejects a file truncated at every cut point, and trailing bytes", () => {
-    const bytes = handIdx(0x0c, [2, 3], Array.from({ length: 24 }, (_, i) => i));
+    const bytes = handIdx(
+      0x0c,
+      [2, 3],
+      Array.from({ length: 24 }, (_, i) => i),
+    );
     for (let cut = 0; cut < bytes.length; cut++) {
       expect(() => parseIdx(bytes.subarray(0, cut), "f.idx"), `cut ${cut}`).toThrow(SimdnetError);
     }
@@ -121,8 +129,18 @@ describe("IDX reader", () => {
 
   it("loadMnistLike reads the four standard names, gzip or raw, and checks they fit together", async () => {
     const dir = mkdtempSync(join(tmpdir(), "mnist-"));
-    const imgs = (n: number) => handIdx(0x08, [n, 2, 3], Array.from({ length: n * 6 }, (_, i) => i));
-    const labels = (n: number) => handIdx(0x08, [n], Array.from({ length: n }, (_, i) => i % 10));
+    const imgs = (n: number) =>
+      handIdx(
+        0x08,
+        [n, 2, 3],
+        Array.from({ length: n * 6 }, (_, i) => i),
+      );
+    const labels = (n: number) =>
+      handIdx(
+        0x08,
+        [n],
+        Array.from({ length: n }, (_, i) => i % 10),
+      );
     writeFileSync(join(dir, "train-images-idx3-ubyte.gz"), gzipSync(imgs(5)));
     writeFileSync(join(dir, "train-labels-idx1-ubyte"), labels(5));
     writeFileSync(join(dir, "t10k-images-idx3-ubyte"), imgs(2));
@@ -141,7 +159,10 @@ describe("embedded Fashion-MNIST subset", () => {
   it("loads 7000 + 1500 class-balanced 28x28 images", async () => {
     const d = await loadEmbedded();
     expect([d.train.count, d.train.height, d.train.width, d.test.count, d.test.height, d.test.width]).toEqual([7000, 28, 28, 1500, 28, 28]);
-    for (const [set, per] of [[d.train, 700], [d.test, 150]] as const) {
+    for (const [set, per] of [
+      [d.train, 700],
+      [d.test, 150],
+    ] as const) {
       const counts = new Array(10).fill(0);
       for (const y of set.labels) counts[y]++;
       expect(counts).toEqual(new Array(10).fill(per));
@@ -178,14 +199,20 @@ describe("embedded Fashion-MNIST subset", () => {
 
 describe("mini-batches", () => {
   const set: LabeledImages = {
-    count: 10, height: 2, width: 2,
+    count: 10,
+    height: 2,
+    width: 2,
     images: Uint8Array.from({ length: 40 }, (_, i) => (i * 37) % 256),
     labels: Uint8Array.from({ length: 10 }, (_, i) => (i * 3) % 10),
   };
 
   it("an epoch visits every item once, in a seeded order, with images normalised NHWC", () => {
     const all = [...batches(set, { batchSize: 4, seed: 5 })];
-    expect(all.map((b) => b.shape)).toEqual([[4, 2, 2, 1], [4, 2, 2, 1], [2, 2, 2, 1]]);
+    expect(all.map((b) => b.shape)).toEqual([
+      [4, 2, 2, 1],
+      [4, 2, 2, 1],
+      [2, 2, 2, 1],
+    ]);
     expect(all.length).toBe(batchCount(10, 4));
     const seen = all.flatMap((b) => Array.from(b.indices));
     expect([...seen].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
@@ -228,13 +255,18 @@ describe("learning from the embedded data", () => {
   it("softmax regression with Adam learns Fashion-MNIST (well above chance after one epoch)", async () => {
     const e = await engineFor("simd");
     const { train, test } = await loadEmbedded();
-    const w = e.zeros([784, 10]), b = e.zeros([10]);
-    const params: Param[] = [{ value: w, grad: e.zeros([784, 10]) }, { value: b, grad: e.zeros([10]) }];
+    const w = e.zeros([784, 10]),
+      b = e.zeros([10]);
+    const params: Param[] = [
+      { value: w, grad: e.zeros([784, 10]) },
+      { value: b, grad: e.zeros([10]) },
+    ];
     const opt = new Adam({ lr: 0.01 });
     for (const batch of batches(train, { batchSize: 64, seed: 1 })) {
       e.tidy(() => {
         zeroGrads(params);
-        const x = e.tensor(batch.shape, batch.images), labels = e.ints([batch.labels.length], batch.labels);
+        const x = e.tensor(batch.shape, batch.images),
+          labels = e.ints([batch.labels.length], batch.labels);
         const { probs } = softmaxCrossEntropy(dense(x, w, b), labels);
         denseBackward(softmaxCrossEntropyBackward(probs, labels), x, w, { dw: params[0]!.grad, db: params[1]!.grad });
         opt.step(params);
@@ -252,6 +284,6 @@ describe("learning from the embedded data", () => {
     });
     expect(acc).toBeGreaterThan(0.7); // chance is 0.1; linear models reach ~0.84 on full Fashion-MNIST
     opt.dispose();
-    for (const p of params) (p.value.dispose(), p.grad.dispose());
+    for (const p of params) p.value.dispose(), p.grad.dispose();
   });
 });

@@ -24,14 +24,24 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
   it.each([...TILE_EDGE_SIZES, 1023, 1024, 1025, 3001])("mseLoss and its gradient match the reference, n=%i", async (n) => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const pv = uniform(n, n, -3, 3), tv = uniform(n, n + 1, -3, 3);
-      const pred = e.tensor([n], pv), target = e.tensor([n], tv);
+      const pv = uniform(n, n, -3, 3),
+        tv = uniform(n, n + 1, -3, 3);
+      const pred = e.tensor([n], pv),
+        target = e.tensor([n], tv);
       const ref = mseRef(pv, tv);
       expect(Math.abs(mseLoss(pred, target) - ref)).toBeLessThanOrEqual(2e-6 * ref);
       const g = mseLossBackward(pred, target, undefined, e.tensor([n], new Float32Array(n).fill(0.25)));
-      expectClose(g.data, Array.from(pv, (p, i) => 0.25 + (2 * (p - tv[i]!)) / n), { rtol: 1e-5, atol: 1e-7, label: "dpred" });
+      expectClose(
+        g.data,
+        Array.from(pv, (p, i) => 0.25 + (2 * (p - tv[i]!)) / n),
+        { rtol: 1e-5, atol: 1e-7, label: "dpred" },
+      );
       const scaled = mseLossBackward(pred, target, 3);
-      expectClose(scaled.data, Array.from(pv, (p, i) => 6 * (p - tv[i]!)), { rtol: 1e-5, atol: 1e-6, label: "scaled dpred" });
+      expectClose(
+        scaled.data,
+        Array.from(pv, (p, i) => 6 * (p - tv[i]!)),
+        { rtol: 1e-5, atol: 1e-6, label: "scaled dpred" },
+      );
     });
   });
 
@@ -39,7 +49,8 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const shape = [3, 2, 5];
-      const pred = e.tensor(shape, uniform(30, 1)), target = e.tensor(shape, uniform(30, 2));
+      const pred = e.tensor(shape, uniform(30, 1)),
+        target = e.tensor(shape, uniform(30, 2));
       const g = mseLossBackward(pred, target).toArray();
       expectGradientMatches(pred, g, () => mseLoss(pred, target), { eps: 1e-2, atol: 1e-4, label: "mse" });
     });
@@ -50,8 +61,10 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
     for (const margin of [1, 0.5, 0, -0.25]) {
       e.tidy(() => {
         const rows = 6;
-        const sv = uniform(rows * cols, cols, -2, 2), lv = labelsFor(rows, cols, cols + 7);
-        const scores = e.tensor([rows, cols], sv), labels = e.ints([rows], lv);
+        const sv = uniform(rows * cols, cols, -2, 2),
+          lv = labelsFor(rows, cols, cols + 7);
+        const scores = e.tensor([rows, cols], sv),
+          labels = e.ints([rows], lv);
         const ref = hingeRef(sv, lv, cols, margin);
         expect(Math.abs(multiclassHingeLoss(scores, labels, { margin }) - ref)).toBeLessThanOrEqual(1e-5 * (1 + ref));
         const start = uniform(rows * cols, 99);
@@ -70,7 +83,8 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
       const labels = e.ints([3], [0, 1, 2]);
       expect(multiclassHingeLoss(scores, labels)).toBeCloseTo((2.9 + 0 + 12.9) / 3, 5);
       const sv = uniform(5 * 9, 3, -2, 2);
-      const s = e.tensor([5, 9], sv), l = e.ints([5], labelsFor(5, 9, 4));
+      const s = e.tensor([5, 9], sv),
+        l = e.ints([5], labelsFor(5, 9, 4));
       const g = multiclassHingeLossBackward(s, l, { margin: 0.7, scale: 0.5 }).toArray();
       // The loss is piecewise linear: a small eps keeps the difference inside one piece.
       expectGradientMatches(s, g, () => 0.5 * 5 * multiclassHingeLoss(s, l, { margin: 0.7 }), { eps: 1e-3, rtol: 1e-2, atol: 1e-2, samples: 45 });
@@ -81,22 +95,30 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       // logits up to |z| = 40: where the unfused log(sigmoid) would underflow to log(0)
-      const zv = uniform(n, n + 5, -6, 6).map((z, i) => (i % 7 === 3 ? z * 7 : z)), tv = uniform(n, n + 6, 0, 1);
-      const z = e.tensor([n], zv), t = e.tensor([n], tv);
+      const zv = uniform(n, n + 5, -6, 6).map((z, i) => (i % 7 === 3 ? z * 7 : z)),
+        tv = uniform(n, n + 6, 0, 1);
+      const z = e.tensor([n], zv),
+        t = e.tensor([n], tv);
       const ref = bceRef(zv, tv);
       expect(Math.abs(binaryCrossEntropy(z, t) - ref)).toBeLessThanOrEqual(1e-6 * (1 + ref));
       const g = binaryCrossEntropyBackward(z, t, undefined, e.tensor([n], new Float32Array(n).fill(0.5)));
-      expectClose(g.data, Array.from(zv, (v, i) => 0.5 + (1 / (1 + Math.exp(-v)) - tv[i]!) / n), { rtol: 1e-5, atol: 1e-7, label: "dlogits" });
+      expectClose(
+        g.data,
+        Array.from(zv, (v, i) => 0.5 + (1 / (1 + Math.exp(-v)) - tv[i]!) / n),
+        { rtol: 1e-5, atol: 1e-7, label: "dlogits" },
+      );
     });
   });
 
   it("binaryCrossEntropy gradient matches finite differences; large logits stay finite", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const z = e.tensor([4, 3], uniform(12, 8, -3, 3)), t = e.tensor([4, 3], uniform(12, 9, 0, 1));
+      const z = e.tensor([4, 3], uniform(12, 8, -3, 3)),
+        t = e.tensor([4, 3], uniform(12, 9, 0, 1));
       const g = binaryCrossEntropyBackward(z, t).toArray();
       expectGradientMatches(z, g, () => binaryCrossEntropy(z, t), { eps: 1e-2, atol: 1e-4, label: "bce" });
-      const big = e.tensor([4], [100, -100, 1e30, -1e30]), target = e.tensor([4], [0, 1, 1, 0]);
+      const big = e.tensor([4], [100, -100, 1e30, -1e30]),
+        target = e.tensor([4], [0, 1, 1, 0]);
       expect(binaryCrossEntropy(big, target)).toBeCloseTo((100 + 100 + 0 + 0) / 4, 4);
       expect(Array.from(binaryCrossEntropyBackward(big, target).data)).toEqual([0.25, -0.25, 0, 0]);
       expect(() => binaryCrossEntropy(z, e.zeros([3, 4]))).toThrow(/binaryCrossEntropy: logits \[4,3\] and targets \[3,4\] must have the same shape/);
@@ -128,7 +150,8 @@ describe.each(BUILDS_UNDER_TEST)("losses, %s build", (build) => {
   it("bad inputs throw SimdnetError naming the op, argument and shapes", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const a = e.zeros([2, 3]), b = e.zeros([3, 2]);
+      const a = e.zeros([2, 3]),
+        b = e.zeros([3, 2]);
       expect(() => mseLoss(a, b)).toThrow(/mseLoss: pred \[2,3\] and target \[3,2\] must have the same shape/);
       expect(() => mseLossBackward(a, a, NaN)).toThrow(/mseLossBackward: scale must be a finite number/);
       expect(() => mseLossBackward(a, a, 1, b)).toThrow(/dpred must have shape \[2,3\], got \[3,2\]/);

@@ -28,8 +28,10 @@ describe.each(BUILDS_UNDER_TEST)("LRN, %s build", (build) => {
     e.tidy(() => {
       const shape = [2, 3, 5, C];
       const n = 30 * C;
-      const xv = uniform(n, C, -2, 2), dyv = uniform(n, 50 + C);
-      const x = e.tensor(shape, xv), dy = e.tensor(shape, dyv);
+      const xv = uniform(n, C, -2, 2),
+        dyv = uniform(n, 50 + C);
+      const x = e.tensor(shape, xv),
+        dy = e.tensor(shape, dyv);
       for (const p of PARAMS) {
         const label = `size ${p.size} beta ${p.beta}`;
         const y = lrn(x, p);
@@ -38,7 +40,11 @@ describe.each(BUILDS_UNDER_TEST)("LRN, %s build", (build) => {
         const dx = e.tensor(shape, new Float32Array(n).fill(0.5)); // accumulates onto 0.5
         expect(lrnBackward(dy, x, y, p, dx)).toBe(dx);
         const ref = lrnBackwardRef(dyv, xv, C, p.size, p.alpha, p.beta, p.bias);
-        expectClose(dx.data, ref.map((v) => v + 0.5), { rtol: 1e-4, atol: 1e-5, label: `dx ${label}` });
+        expectClose(
+          dx.data,
+          ref.map((v) => v + 0.5),
+          { rtol: 1e-4, atol: 1e-5, label: `dx ${label}` },
+        );
       }
     });
   });
@@ -46,7 +52,8 @@ describe.each(BUILDS_UNDER_TEST)("LRN, %s build", (build) => {
   it("ONNX defaults (alpha 1e-4, beta 0.75, bias 1) and in place", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const C = 9, n = 4 * 3 * C;
+      const C = 9,
+        n = 4 * 3 * C;
       const xv = uniform(n, 3, -20, 20);
       const x = e.tensor([4, 3, C], xv);
       expectClose(lrn(x, { size: 3 }).data, lrnRef(xv, C, 3, 1e-4, 0.75, 1), { rtol: 1e-5, atol: 1e-6 });

@@ -12,7 +12,9 @@ import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, rng, uniform } from "./
  * skipped and another is drawn. A wrong gradient disagrees with both estimates, so it still fails.
  */
 function expectGradientRobust(
-  param: Tensor, analytic: ArrayLike<number>, loss: () => number,
+  param: Tensor,
+  analytic: ArrayLike<number>,
+  loss: () => number,
   { eps = 2e-3, rtol = 3e-2, atol = 2e-3, samples = 8, seed = 7, label = "" } = {},
 ): void {
   const r = rng(seed);
@@ -25,11 +27,13 @@ function expectGradientRobust(
     param.data[i] = saved;
     return (up - down) / (2 * h);
   };
-  const exact: number[] = [], numeric: number[] = [];
+  const exact: number[] = [],
+    numeric: number[] = [];
   let kinks = 0;
   for (let tries = 0; exact.length < Math.min(samples, param.size) && tries < 4 * samples; tries++) {
     const i = Math.floor(r() * param.size);
-    const a = fd(i, eps), b = fd(i, eps / 4);
+    const a = fd(i, eps),
+      b = fd(i, eps / 4);
     if (Math.abs(a - b) > atol + rtol * Math.abs(a)) {
       kinks++;
       continue;
@@ -42,9 +46,7 @@ function expectGradientRobust(
 }
 
 /** Gradient check of a whole model: loss = sum(output * weights) in the given mode. */
-function checkModelGradients(
-  m: Model, x: Float32Array, opts: { training: boolean; params?: string[]; samples?: number },
-): void {
+function checkModelGradients(m: Model, x: Float32Array, opts: { training: boolean; params?: string[]; samples?: number }): void {
   const out = m.forward(x, { training: opts.training });
   const weights = uniform(out.size, 99);
   // the input lives in a tensor so the check can perturb it
@@ -84,7 +86,12 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
       { type: "softmax" },
     ];
     const m = nn.createModel(e, spec, { inputShape: [9, 9, 2], seed: 3, batch: 3 });
-    const bnValues = { "batchNorm1.weight": uniform(5, 1, 0.5, 1.5), "batchNorm1.bias": uniform(5, 2), "batchNorm1.runningMean": uniform(5, 3), "batchNorm1.runningVar": uniform(5, 4, 0.5, 2) };
+    const bnValues = {
+      "batchNorm1.weight": uniform(5, 1, 0.5, 1.5),
+      "batchNorm1.bias": uniform(5, 2),
+      "batchNorm1.runningMean": uniform(5, 3),
+      "batchNorm1.runningVar": uniform(5, 4, 0.5, 2),
+    };
     m.setParameters(bnValues);
     const x = uniform(3 * 9 * 9 * 2, 5);
     const y = m.forward(x).toArray();
@@ -111,10 +118,22 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const a = new nn.Model(e, spec, { seed: 7 });
     const b = new nn.Model(e, spec, { seed: 7 });
     const c = new nn.Model(e, spec, { seed: 8 });
-    const pa = a.parameters(), pb = b.parameters(), pc = c.parameters();
+    const pa = a.parameters(),
+      pb = b.parameters(),
+      pc = c.parameters();
     expect(pa.map((p) => p.name)).toEqual([
-      "conv1.weight", "conv1.bias", "batchNorm1.weight", "batchNorm1.bias", "conv2.weight", "conv2.bias",
-      "dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias", "dense3.weight", "dense3.bias",
+      "conv1.weight",
+      "conv1.bias",
+      "batchNorm1.weight",
+      "batchNorm1.bias",
+      "conv2.weight",
+      "conv2.bias",
+      "dense1.weight",
+      "dense1.bias",
+      "dense2.weight",
+      "dense2.bias",
+      "dense3.weight",
+      "dense3.bias",
     ]);
     for (let i = 0; i < pa.length; i++) expect(pa[i]!.value.toArray()).toEqual(pb[i]!.value.toArray());
     expect(pa[0]!.value.toArray()).not.toEqual(pc[0]!.value.toArray());
@@ -194,7 +213,8 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const spec = nn.lenet5({ inputSize: 12 });
     spec.layers.splice(1, 0, { type: "batchNorm" });
     const m = new nn.Model(e, spec, { seed: 3, batch: 2 });
-    const x = uniform(2 * 144, 1), dy = uniform(20, 2);
+    const x = uniform(2 * 144, 1),
+      dy = uniform(20, 2);
     m.forward(x, { training: true });
     m.backward(dy);
     const full = new Map(m.parameters().map((p) => [p.name, p.grad.toArray()]));
@@ -209,24 +229,46 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     expectClose(dx, dxFull, { rtol: 1e-6, atol: 1e-7, label: "dInput with frozen layers" });
     for (const p of m.parameters()) {
       const g = p.grad.toArray();
-      if (p.frozen) expect(g.every((v) => v === 0), p.name).toBe(true);
+      if (p.frozen)
+        expect(
+          g.every((v) => v === 0),
+          p.name,
+        ).toBe(true);
       else expectClose(g, full.get(p.name)!, { rtol: 1e-6, atol: 1e-7, label: p.name });
     }
     m.unfreeze((n) => n.startsWith("dense")).zeroGrads();
     expect(params.filter((p) => p.frozen).map((p) => p.name)).toEqual(["conv1.weight", "conv1.bias", "batchNorm1.bias"]); // live records
     m.forward(x, { training: true });
     m.backward(dy);
-    expectClose(m.parameters().find((p) => p.name === "dense2.weight")!.grad!.toArray(), full.get("dense2.weight")!, { rtol: 1e-6, atol: 1e-7 });
+    expectClose(
+      m
+        .parameters()
+        .find((p) => p.name === "dense2.weight")!
+        .grad!.toArray(),
+      full.get("dense2.weight")!,
+      { rtol: 1e-6, atol: 1e-7 },
+    );
     expect(() => m.freeze("nope")).toThrow(/'nope' names no trainable parameter/);
     m.dispose();
   });
 
   it("dropout and batch norm behave differently in training and inference", async () => {
     const e = await engine();
-    const m = new nn.Model(e, [{ type: "batchNorm", momentum: 0.5 }, { type: "dropout", rate: 0.5 }], { inputShape: [4, 4, 3], batch: 2 });
+    const m = new nn.Model(
+      e,
+      [
+        { type: "batchNorm", momentum: 0.5 },
+        { type: "dropout", rate: 0.5 },
+      ],
+      { inputShape: [4, 4, 3], batch: 2 },
+    );
     const x = uniform(2 * 48, 3, 1, 3);
     const inf = m.forward(x).toArray();
-    expectClose(inf, Array.from(x, (v) => v / Math.sqrt(1 + 1e-5)), { label: "inference: fixed statistics, no dropout" });
+    expectClose(
+      inf,
+      Array.from(x, (v) => v / Math.sqrt(1 + 1e-5)),
+      { label: "inference: fixed statistics, no dropout" },
+    );
     const tr = m.forward(x, { training: true }).toArray();
     const zeros = tr.filter((v) => v === 0).length;
     expect(zeros).toBeGreaterThan(20);
@@ -253,7 +295,12 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     expect(() => m.layerOutput("zzz")).toThrow(/no layer or input named 'zzz'/);
     // training-mode dropout on the code, then inference leaves it alone
     m.forward(uniform(2 * 32 * 32 * 3, 2), { training: true });
-    expect(m.code().toArray().some((v) => v === 0)).toBe(true);
+    expect(
+      m
+        .code()
+        .toArray()
+        .some((v) => v === 0),
+    ).toBe(true);
     m.dispose();
   });
 
@@ -319,7 +366,8 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
   it("1000 deterministic steps: step 1000 reproduces step 1 bit for bit", async () => {
     const e = await engine();
     const m = new nn.Model(e, nn.lenet5({ inputSize: 12 }), { batch: 4, seed: 3 });
-    const x = uniform(4 * 144, 4), dy = uniform(40, 5);
+    const x = uniform(4 * 144, 4),
+      dy = uniform(40, 5);
     const bytes = e.memory.buffer.byteLength;
     const run = () => {
       m.zeroGrads();
@@ -340,7 +388,10 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     const e = await engine();
     const m = new nn.Model(e, nn.lenet5({ inputSize: 12, classes: 4 }), { batch: 16, seed: 5 });
     const x = uniform(16 * 144, 6, 0, 1);
-    const labels = e.ints([16], Array.from({ length: 16 }, (_, i) => i % 4));
+    const labels = e.ints(
+      [16],
+      Array.from({ length: 16 }, (_, i) => i % 4),
+    );
     const dlogits = e.zeros([16, 4]);
     const losses: number[] = [];
     for (let step = 0; step < 150; step++) {
@@ -369,14 +420,34 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     bad([{ type: "conv", filters: 0, size: 3 }], /layer 'conv1' \(conv\): filters must be an integer >= 1/);
     bad([{ type: "conv", filters: 4, size: 9 }], /layer 'conv1' \(conv\).*larger than the padded input/);
     bad([{ type: "lrn", size: 3, activation: "relu" }], /cannot fuse activation 'relu'/);
-    bad([{ type: "dense", units: 3 }, { type: "pool", mode: "max", size: 2 }], /layer 'pool1' \(pool\): needs an image input/);
+    bad(
+      [
+        { type: "dense", units: 3 },
+        { type: "pool", mode: "max", size: 2 },
+      ],
+      /layer 'pool1' \(pool\): needs an image input/,
+    );
     bad([{ type: "dropout", rate: 1 }], /rate must be in \[0, 1\)/);
     bad([{ type: "conv", filters: 4, size: 3 }], /needs options.inputShape/, null);
     const g = (nodes: nn.AnyNodeSpec[]): nn.GraphSpec => ({ inputs: [{ name: "input", shape: [4, 4, 2] }], nodes, outputs: [nodes.at(-1)!.name] });
-    bad(g([{ name: "a", type: "relu", inputs: ["b"] }, { name: "b", type: "relu", inputs: ["a"] }]), /cycle/, null);
+    bad(
+      g([
+        { name: "a", type: "relu", inputs: ["b"] },
+        { name: "b", type: "relu", inputs: ["a"] },
+      ]),
+      /cycle/,
+      null,
+    );
     bad(g([{ name: "a", type: "relu", inputs: ["nope"] }]), /'a' reads 'nope'/, null);
     bad(g([{ name: "a", type: "add", inputs: ["input"] }]), /at least 2 inputs/, null);
-    bad(g([{ name: "a", type: "relu", inputs: ["input"] }, { name: "a", type: "relu", inputs: ["input"] }]), /duplicate name 'a'/, null);
+    bad(
+      g([
+        { name: "a", type: "relu", inputs: ["input"] },
+        { name: "a", type: "relu", inputs: ["input"] },
+      ]),
+      /duplicate name 'a'/,
+      null,
+    );
   });
 
   it("a new layer kind is one registry entry", async () => {
@@ -401,20 +472,29 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
     m.dispose();
     // a source (no inputs) with a non-trainable value, broadcast over the batch: an ONNX constant
     registerLayer({
-      type: "testConst", arity: 0,
+      type: "testConst",
+      arity: 0,
       outputShape: (s) => [s.size as number],
       params: (s) => [{ name: "value", shape: [s.size as number], init: "zeros", trainable: false }],
       forward(c) {
-        const v = c.params.value!, n = v.size;
+        const v = c.params.value!,
+          n = v.size;
         for (let b = 0; b < c.y.shape[0]!; b++) c.engine.heap.f32.copyWithin((c.y.ptr >> 2) + b * n, v.ptr >> 2, (v.ptr >> 2) + n);
       },
       backward() {},
     });
-    const g = new nn.Model(e, {
-      inputs: [{ name: "x", shape: [3] }],
-      nodes: [{ name: "k", type: "testConst", size: 3, inputs: [] }, { name: "sum", type: "add", inputs: ["x", "k"] }],
-      outputs: ["sum"],
-    }, { batch: 2, initialParams: { "k.value": [10, 20, 30] } });
+    const g = new nn.Model(
+      e,
+      {
+        inputs: [{ name: "x", shape: [3] }],
+        nodes: [
+          { name: "k", type: "testConst", size: 3, inputs: [] },
+          { name: "sum", type: "add", inputs: ["x", "k"] },
+        ],
+        outputs: ["sum"],
+      },
+      { batch: 2, initialParams: { "k.value": [10, 20, 30] } },
+    );
     expect(Array.from(g.forward([1, 2, 3, 4, 5, 6]).toArray())).toEqual([11, 22, 33, 14, 25, 36]);
     expect(g.buffers().map((b) => b.name)).toEqual(["k.value"]);
     g.dispose();

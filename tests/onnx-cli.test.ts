@@ -15,8 +15,14 @@ const onnx = (p: string) => new URL(p, ONNX_DIR).pathname;
 
 beforeAll(async () => {
   await esbuild.build({
-    entryPoints: [new URL("../src/cli/main.ts", import.meta.url).pathname], bundle: true, format: "esm", platform: "node",
-    target: "es2022", outfile: cli, logLevel: "warning", loader: { ".wasm": "binary" },
+    entryPoints: [new URL("../src/cli/main.ts", import.meta.url).pathname],
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "es2022",
+    outfile: cli,
+    logLevel: "warning",
+    loader: { ".wasm": "binary" },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
 }, 60_000);

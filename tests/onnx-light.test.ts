@@ -12,9 +12,13 @@ const NETS = HAS_ONNX ? findOnnxCases(new URL("light/", ONNX_DIR).pathname) : []
 
 describe.each(BUILDS_UNDER_TEST)("ONNX light networks (%s build)", (build) => {
   it.skipIf(!HAS_ONNX)("finds the five light networks", () => expect(NETS.length).toBe(5));
-  it.each(NETS.map((p) => [p.split("/").pop()!, p]))("%s matches its expected output", async (_name, path) => {
-    const r = await runOnnxCase(path, { engine: await engineFor(build) });
-    expect(r.passed, formatOnnxResult(r)).toBe(true);
-    expect(r.via).toBe("model");
-  }, 120_000);
+  it.each(NETS.map((p) => [p.split("/").pop()!, p]))(
+    "%s matches its expected output",
+    async (_name, path) => {
+      const r = await runOnnxCase(path, { engine: await engineFor(build) });
+      expect(r.passed, formatOnnxResult(r)).toBe(true);
+      expect(r.via).toBe("model");
+    },
+    120_000,
+  );
 });

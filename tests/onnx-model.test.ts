@@ -9,47 +9,84 @@ import * as nn from "../src/index.js";
 import { exportOnnx } from "../src/onnx/export.js";
 import { findOnnxCases, runOnnxCase } from "../src/onnx/conformance.js";
 import { importOnnx } from "../src/onnx/model.js";
-import { AttributeType, type AttributeProto, DataType, decodeModel, decodeTensor, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import {
+  AttributeType,
+  type AttributeProto,
+  DataType,
+  decodeModel,
+  decodeTensor,
+  encodeModel,
+  type NodeProto,
+  type TensorProto,
+} from "../src/onnx/onnx-proto.js";
 import { importOnnxModel, NotConvertibleError, weightInputs } from "../src/onnx/to-model.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, HAS_ONNX, ONNX_DIR, uniform } from "./harness.js";
 
 const onnxPath = (p: string) => new URL(p, ONNX_DIR).pathname;
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
-const node = (opType: string, input: string[], output: string, attribute: AttributeProto[] = []): NodeProto =>
-  ({ name: output, opType, domain: "", input, output: [output], attribute });
-const floatTensor = (name: string, dims: number[], data: ArrayLike<number>): TensorProto =>
-  ({ name, dims, dataType: DataType.FLOAT, data: Float32Array.from(data) });
+const node = (opType: string, input: string[], output: string, attribute: AttributeProto[] = []): NodeProto => ({
+  name: output,
+  opType,
+  domain: "",
+  input,
+  output: [output],
+  attribute,
+});
+const floatTensor = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({
+  name,
+  dims,
+  dataType: DataType.FLOAT,
+  data: Float32Array.from(data),
+});
 
 function onnxBytes(nodes: NodeProto[], inits: TensorProto[], inputShape: (number | string)[], output: string): Uint8Array {
   return encodeModel({
-    irVersion: 8, opsetImport: [{ domain: "", version: 13 }], producerName: "test", producerVersion: "", domain: "", modelVersion: 0,
-    docString: "", metadataProps: [],
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 13 }],
+    producerName: "test",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
     graph: {
-      name: "g", node: nodes, initializer: inits, valueInfo: [],
-      input: [{ name: "x", elemType: DataType.FLOAT, shape: inputShape }], output: [{ name: output, elemType: DataType.FLOAT }],
+      name: "g",
+      node: nodes,
+      initializer: inits,
+      valueInfo: [],
+      input: [{ name: "x", elemType: DataType.FLOAT, shape: inputShape }],
+      output: [{ name: output, elemType: DataType.FLOAT }],
     },
   });
 }
 
 /** conv 3x3 (3 -> 6, pad 1) - relu - maxpool 2 - flatten - gemm (transB) -> 4 classes, on 3x8x8 images. */
 function smallCnn(): Uint8Array {
-  return onnxBytes([
-    node("Conv", ["x", "w1", "b1"], "c1", [ints("kernel_shape", [3, 3]), ints("pads", [1, 1, 1, 1])]),
-    node("Relu", ["c1"], "r1"),
-    node("MaxPool", ["r1"], "p1", [ints("kernel_shape", [2, 2]), ints("strides", [2, 2])]),
-    node("Flatten", ["p1"], "f1", [int("axis", 1)]),
-    node("Gemm", ["f1", "wc", "bc"], "logits", [int("transB", 1)]),
-  ], [
-    floatTensor("w1", [6, 3, 3, 3], uniform(162, 1, -0.5, 0.5)),
-    floatTensor("b1", [6], uniform(6, 2, -0.1, 0.1)),
-    floatTensor("wc", [4, 96], uniform(384, 3, -0.3, 0.3)),
-    floatTensor("bc", [4], uniform(4, 4, -0.1, 0.1)),
-  ], ["N", 3, 8, 8], "logits");
+  return onnxBytes(
+    [
+      node("Conv", ["x", "w1", "b1"], "c1", [ints("kernel_shape", [3, 3]), ints("pads", [1, 1, 1, 1])]),
+      node("Relu", ["c1"], "r1"),
+      node("MaxPool", ["r1"], "p1", [ints("kernel_shape", [2, 2]), ints("strides", [2, 2])]),
+      node("Flatten", ["p1"], "f1", [int("axis", 1)]),
+      node("Gemm", ["f1", "wc", "bc"], "logits", [int("transB", 1)]),
+    ],
+    [
+      floatTensor("w1", [6, 3, 3, 3], uniform(162, 1, -0.5, 0.5)),
+      floatTensor("b1", [6], uniform(6, 2, -0.1, 0.1)),
+      floatTensor("wc", [4, 96], uniform(384, 3, -0.3, 0.3)),
+      floatTensor("bc", [4], uniform(4, 4, -0.1, 0.1)),
+    ],
+    ["N", 3, 8, 8],
+    "logits",
+  );
 }
 
 /** onnxruntime-node's outputs for float32 feeds. */
-async function ortRun(bytes: Uint8Array, feeds: Record<string, { dims: number[]; data: Float32Array }>): Promise<Record<string, { dims: number[]; data: Float32Array }>> {
+async function ortRun(
+  bytes: Uint8Array,
+  feeds: Record<string, { dims: number[]; data: Float32Array }>,
+): Promise<Record<string, { dims: number[]; data: Float32Array }>> {
   const session = await ort.InferenceSession.create(bytes);
   const input: Record<string, ort.Tensor> = {};
   for (const [k, v] of Object.entries(feeds)) input[k] = new ort.Tensor("float32", v.data, v.dims);
@@ -63,9 +100,12 @@ async function ortRun(bytes: Uint8Array, feeds: Record<string, { dims: number[];
 const nchwToNhwc = (data: Float32Array, dims: number[]) => {
   const [n, c, h, w] = dims as [number, number, number, number];
   const out = new Float32Array(data.length);
-  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
-    out[((b * h + i) * w + j) * c + ch] = data[((b * c + ch) * h + i) * w + j]!;
-  }
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let i = 0; i < h; i++)
+        for (let j = 0; j < w; j++) {
+          out[((b * h + i) * w + j) * c + ch] = data[((b * c + ch) * h + i) * w + j]!;
+        }
   return out;
 };
 
@@ -97,7 +137,10 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     const batch = 8;
     const x = uniform(batch * 3 * 64, 11, 0, 1);
     const xs = nchwToNhwc(x, [batch, 3, 8, 8]);
-    const labels = e.ints([batch], Array.from({ length: batch }, (_, i) => i % 4));
+    const labels = e.ints(
+      [batch],
+      Array.from({ length: batch }, (_, i) => i % 4),
+    );
     const dlogits = e.zeros([batch, 4]);
     const opt = new nn.SGD({ lr: 0.1 });
     const losses: number[] = [];
@@ -163,7 +206,11 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     const block = nn.residualBlock("res", "input", 5, 8, 2, false);
     const spec: nn.GraphSpec = {
       inputs: [{ name: "input", shape: [9, 9, 5] }],
-      nodes: [...block.nodes, { name: "gap", inputs: ["res/out"], type: "globalPool", mode: "avg" }, { name: "fc", inputs: ["gap"], type: "dense", units: 3, activation: "softmax" }],
+      nodes: [
+        ...block.nodes,
+        { name: "gap", inputs: ["res/out"], type: "globalPool", mode: "avg" },
+        { name: "fc", inputs: ["gap"], type: "dense", units: 3, activation: "softmax" },
+      ],
       outputs: ["fc"],
     };
     const m = new nn.Model(e, spec, { seed: 4 });
@@ -180,46 +227,61 @@ describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
     m.dispose();
   });
 
-  it.skipIf(!HAS_ONNX)("imported conformance models export and run in onnxruntime with the same outputs", async () => {
-    const e = await engineFor(build);
-    const dirs = ["pytorch-converted/test_Conv2d_groups", "pytorch-converted/test_BatchNorm2d_eval", "pytorch-converted/test_ZeroPad2d",
-      "pytorch-converted/test_PReLU_2d_multiparam", "node/test_lrn", "node/test_resize_upsample_scales_nearest", "node/test_convtranspose_output_shape",
-      "node/test_concat_3d_axis_1", "node/test_softmax_axis_1", "node/test_maxpool_2d_same_lower"];
-    for (const d of dirs) {
-      const dir = new URL(`${d}/`, ONNX_DIR).pathname;
-      const proto = decodeModel(readFileSync(join(dir, "model.onnx")));
-      const setDir = join(dir, "test_data_set_0");
-      const files = readdirSync(setDir).filter((f) => f.startsWith("input_")).sort();
-      const feeds = files.map((f) => decodeTensor(readFileSync(join(setDir, f))));
-      const names = proto.graph.input.filter((i) => !proto.graph.initializer.some((t) => t.name === i.name)).map((i) => i.name);
-      const weights = new Set(weightInputs(proto));
-      const constants: Record<string, { dims: number[]; data: Float32Array | Float64Array; dataType: number }> = {};
-      const data: Record<string, { dims: number[]; data: Float32Array }> = {};
-      names.forEach((n, i) => {
-        const t = feeds[i]!;
-        if (weights.has(n)) constants[n] = { dims: t.dims, data: t.data, dataType: t.dataType };
-        else data[n] = { dims: t.dims, data: t.data as Float32Array };
-      });
-      const inputShapes = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.dims]));
-      const m = importOnnxModel(e, proto, { constants, inputShapes });
-      const ours = m.runOnnx(data);
-      const outName = proto.graph.output[0]!.name;
-      const expected = decodeTensor(readFileSync(join(setDir, "output_0.pb")));
-      expectClose(ours[outName]!.data, expected.data, { rtol: 1e-3, atol: 1e-5, label: `${d} vs conformance` });
-      const exported = exportOnnx(m);
-      // the exported graph keeps the model's names (here the ONNX input names); its output is the model's output node
-      const ex = decodeModel(exported);
-      expect(ex.graph.input.map((i) => i.name).sort()).toEqual(Object.keys(data).sort());
-      const viaOrt = (await ortRun(exported, data))[ex.graph.output[0]!.name]!;
-      expect(viaOrt.dims, d).toEqual(ours[outName]!.dims);
-      expectClose(viaOrt.data, ours[outName]!.data, { rtol: 1e-4, atol: 1e-5, label: `${d}: onnxruntime vs simdnet` });
-      const back = importOnnxModel(e, exported);
-      const again = back.runOnnx(data);
-      expectClose(Object.values(again)[0]!.data, viaOrt.data, { rtol: 1e-4, atol: 1e-5, label: `${d}: re-import` });
-      back.dispose();
-      m.dispose();
-    }
-  }, 60_000);
+  it.skipIf(!HAS_ONNX)(
+    "imported conformance models export and run in onnxruntime with the same outputs",
+    async () => {
+      const e = await engineFor(build);
+      const dirs = [
+        "pytorch-converted/test_Conv2d_groups",
+        "pytorch-converted/test_BatchNorm2d_eval",
+        "pytorch-converted/test_ZeroPad2d",
+        "pytorch-converted/test_PReLU_2d_multiparam",
+        "node/test_lrn",
+        "node/test_resize_upsample_scales_nearest",
+        "node/test_convtranspose_output_shape",
+        "node/test_concat_3d_axis_1",
+        "node/test_softmax_axis_1",
+        "node/test_maxpool_2d_same_lower",
+      ];
+      for (const d of dirs) {
+        const dir = new URL(`${d}/`, ONNX_DIR).pathname;
+        const proto = decodeModel(readFileSync(join(dir, "model.onnx")));
+        const setDir = join(dir, "test_data_set_0");
+        const files = readdirSync(setDir)
+          .filter((f) => f.startsWith("input_"))
+          .sort();
+        const feeds = files.map((f) => decodeTensor(readFileSync(join(setDir, f))));
+        const names = proto.graph.input.filter((i) => !proto.graph.initializer.some((t) => t.name === i.name)).map((i) => i.name);
+        const weights = new Set(weightInputs(proto));
+        const constants: Record<string, { dims: number[]; data: Float32Array | Float64Array; dataType: number }> = {};
+        const data: Record<string, { dims: number[]; data: Float32Array }> = {};
+        names.forEach((n, i) => {
+          const t = feeds[i]!;
+          if (weights.has(n)) constants[n] = { dims: t.dims, data: t.data, dataType: t.dataType };
+          else data[n] = { dims: t.dims, data: t.data as Float32Array };
+        });
+        const inputShapes = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.dims]));
+        const m = importOnnxModel(e, proto, { constants, inputShapes });
+        const ours = m.runOnnx(data);
+        const outName = proto.graph.output[0]!.name;
+        const expected = decodeTensor(readFileSync(join(setDir, "output_0.pb")));
+        expectClose(ours[outName]!.data, expected.data, { rtol: 1e-3, atol: 1e-5, label: `${d} vs conformance` });
+        const exported = exportOnnx(m);
+        // the exported graph keeps the model's names (here the ONNX input names); its output is the model's output node
+        const ex = decodeModel(exported);
+        expect(ex.graph.input.map((i) => i.name).sort()).toEqual(Object.keys(data).sort());
+        const viaOrt = (await ortRun(exported, data))[ex.graph.output[0]!.name]!;
+        expect(viaOrt.dims, d).toEqual(ours[outName]!.dims);
+        expectClose(viaOrt.data, ours[outName]!.data, { rtol: 1e-4, atol: 1e-5, label: `${d}: onnxruntime vs simdnet` });
+        const back = importOnnxModel(e, exported);
+        const again = back.runOnnx(data);
+        expectClose(Object.values(again)[0]!.data, viaOrt.data, { rtol: 1e-4, atol: 1e-5, label: `${d}: re-import` });
+        back.dispose();
+        m.dispose();
+      }
+    },
+    60_000,
+  );
 
   it("errors: unsupported ops listed together, batch-axis ops not convertible, malformed bytes", async () => {
     const e = await engineFor(build);
@@ -268,7 +330,6 @@ describe("ONNX import routing", () => {
     expect(forced.passed).toBe(false);
     expect(forced.error).toMatch(/moves the batch axis/);
   });
-
 });
 
 describe.each(BUILDS_UNDER_TEST)("ONNX layer kinds: forward vs a plain reference, backward vs finite differences (%s build)", (build) => {
@@ -302,13 +363,17 @@ describe.each(BUILDS_UNDER_TEST)("ONNX layer kinds: forward vs a plain reference
   it("transpose and reshape", async () => {
     await check([{ name: "t", inputs: ["x"], type: "transpose", perm: [2, 0, 1] }], [{ name: "x", shape: [3, 4, 5] }], ([x]) => {
       const out: number[] = [];
-      for (let b = 0; b < 2; b++) for (let k = 0; k < 5; k++) for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) out.push(x![b * 60 + i * 20 + j * 5 + k]!);
+      for (let b = 0; b < 2; b++)
+        for (let k = 0; k < 5; k++) for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) out.push(x![b * 60 + i * 20 + j * 5 + k]!);
       return out;
     });
-    await check([
-      { name: "r", inputs: ["x"], type: "reshape", shape: [6, 5] },
-      { name: "t", inputs: ["r"], type: "transpose", perm: [1, 0] },
-    ], [{ name: "x", shape: [3, 2, 5] }]);
+    await check(
+      [
+        { name: "r", inputs: ["x"], type: "reshape", shape: [6, 5] },
+        { name: "t", inputs: ["r"], type: "transpose", perm: [1, 0] },
+      ],
+      [{ name: "x", shape: [3, 2, 5] }],
+    );
   });
 
   it("pad: constant (with a crop), reflect, edge", async () => {
@@ -317,23 +382,44 @@ describe.each(BUILDS_UNDER_TEST)("ONNX layer kinds: forward vs a plain reference
     await check([{ name: "p", inputs: ["x"], type: "pad", pads: [0, 3, 1, 2, 0, 1], mode: "edge" }], [{ name: "x", shape: [3, 4, 2] }], ([x]) => {
       // edge: clamp every coordinate
       const out: number[] = [];
-      for (let b = 0; b < 2; b++) for (let i = 0; i < 5; i++) for (let j = 0; j < 7; j++) for (let c = 0; c < 4; c++) {
-        const si = Math.min(i, 2), sj = Math.min(Math.max(j - 3, 0), 3), sc = Math.min(Math.max(c - 1, 0), 1);
-        out.push(x![b * 24 + si * 8 + sj * 2 + sc]!);
-      }
+      for (let b = 0; b < 2; b++)
+        for (let i = 0; i < 5; i++)
+          for (let j = 0; j < 7; j++)
+            for (let c = 0; c < 4; c++) {
+              const si = Math.min(i, 2),
+                sj = Math.min(Math.max(j - 3, 0), 3),
+                sc = Math.min(Math.max(c - 1, 0), 1);
+              out.push(x![b * 24 + si * 8 + sj * 2 + sc]!);
+            }
       return out;
     });
   });
 
   it("nearest resize up and down", async () => {
-    await check([{ name: "r", inputs: ["x"], type: "resize", outShape: [6, 8, 2], scales: [2, 2, 1], coordinateMode: "asymmetric", nearestMode: "floor" }],
-      [{ name: "x", shape: [3, 4, 2] }], ([x]) => {
+    await check(
+      [{ name: "r", inputs: ["x"], type: "resize", outShape: [6, 8, 2], scales: [2, 2, 1], coordinateMode: "asymmetric", nearestMode: "floor" }],
+      [{ name: "x", shape: [3, 4, 2] }],
+      ([x]) => {
         const out: number[] = [];
-        for (let b = 0; b < 2; b++) for (let i = 0; i < 6; i++) for (let j = 0; j < 8; j++) for (let c = 0; c < 2; c++) out.push(x![b * 24 + (i >> 1) * 8 + (j >> 1) * 2 + c]!);
+        for (let b = 0; b < 2; b++)
+          for (let i = 0; i < 6; i++) for (let j = 0; j < 8; j++) for (let c = 0; c < 2; c++) out.push(x![b * 24 + (i >> 1) * 8 + (j >> 1) * 2 + c]!);
         return out;
-      });
-    await check([{ name: "r", inputs: ["x"], type: "resize", outShape: [2, 3, 3], scales: [0.5, 0.6, 1], coordinateMode: "half_pixel", nearestMode: "round_prefer_floor" }],
-      [{ name: "x", shape: [4, 5, 3] }]);
+      },
+    );
+    await check(
+      [
+        {
+          name: "r",
+          inputs: ["x"],
+          type: "resize",
+          outShape: [2, 3, 3],
+          scales: [0.5, 0.6, 1],
+          coordinateMode: "half_pixel",
+          nearestMode: "round_prefer_floor",
+        },
+      ],
+      [{ name: "x", shape: [4, 5, 3] }],
+    );
   });
 
   it("prelu (per channel and shared), logSoftmax, concatAxis", async () => {
@@ -348,10 +434,17 @@ describe.each(BUILDS_UNDER_TEST)("ONNX layer kinds: forward vs a plain reference
       }
       return out;
     });
-    await check([{ name: "c", inputs: ["a", "b"], type: "concatAxis", axis: 0 }], [{ name: "a", shape: [3, 4] }, { name: "b", shape: [2, 4] }], ([a, b]) => {
-      const out: number[] = [];
-      for (let n = 0; n < 2; n++) out.push(...a!.subarray(n * 12, n * 12 + 12), ...b!.subarray(n * 8, n * 8 + 8));
-      return out;
-    });
+    await check(
+      [{ name: "c", inputs: ["a", "b"], type: "concatAxis", axis: 0 }],
+      [
+        { name: "a", shape: [3, 4] },
+        { name: "b", shape: [2, 4] },
+      ],
+      ([a, b]) => {
+        const out: number[] = [];
+        for (let n = 0; n < 2; n++) out.push(...a!.subarray(n * 12, n * 12 + 12), ...b!.subarray(n * 8, n * 8 + 8));
+        return out;
+      },
+    );
   });
 });

@@ -5,9 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/index.js";
 import { ProtoReader, ProtoWriter } from "../src/onnx/protobuf.js";
-import {
-  AttributeType, DataType, decodeModel, decodeTensor, encodeModel, encodeTensor, floatToHalf, type ModelProto,
-} from "../src/onnx/onnx-proto.js";
+import { AttributeType, DataType, decodeModel, decodeTensor, encodeModel, encodeTensor, floatToHalf, type ModelProto } from "../src/onnx/onnx-proto.js";
 import { findOnnxCases } from "../src/onnx/conformance.js";
 import { HAS_ONNX, ONNX_DIR, rng } from "./harness.js";
 
@@ -32,7 +30,8 @@ describe("protobuf wire format", () => {
     w.packedFloats(2, [1.5, -0.25, 3e38]);
     w.int(3, -7);
     const r = new ProtoReader(w.finish(), "test");
-    const ints: number[] = [], floats: number[] = [];
+    const ints: number[] = [],
+      floats: number[] = [];
     let [f, wire] = r.key();
     expect(f).toBe(1);
     r.varints(wire, ints);
@@ -99,7 +98,10 @@ describe("onnx.proto decoding", () => {
     ext.int(1, 4);
     ext.int(2, DataType.FLOAT);
     ext.string(8, "w");
-    ext.message(13, (e) => { e.string(1, "location"); e.string(2, "weights.bin"); });
+    ext.message(13, (e) => {
+      e.string(1, "location");
+      e.string(2, "weights.bin");
+    });
     ext.int(14, 1);
     expect(() => decodeTensor(ext.finish())).toThrow(/tensor "w" stores its data in an external file/);
     const short = new ProtoWriter();
@@ -145,23 +147,39 @@ describe("onnx.proto decoding", () => {
 
   it("round-trips a hand-built model through encodeModel / decodeModel", () => {
     const m: ModelProto = {
-      irVersion: 8, producerName: "simdnet", producerVersion: "0.1", domain: "test", modelVersion: 3, docString: "doc",
-      opsetImport: [{ domain: "", version: 13 }, { domain: "com.example", version: 1 }],
+      irVersion: 8,
+      producerName: "simdnet",
+      producerVersion: "0.1",
+      domain: "test",
+      modelVersion: 3,
+      docString: "doc",
+      opsetImport: [
+        { domain: "", version: 13 },
+        { domain: "com.example", version: 1 },
+      ],
       metadataProps: [{ key: "k", value: "v" }],
       graph: {
-        name: "g", docString: "graph doc",
-        node: [{
-          name: "n0", opType: "Conv", domain: "", input: ["x", "w", ""], output: ["y"], docString: "node doc",
-          attribute: [
-            { name: "kernel_shape", type: AttributeType.INTS, ints: [3, 3] },
-            { name: "group", type: AttributeType.INT, i: -2 },
-            { name: "alpha", type: AttributeType.FLOAT, f: 0.5 },
-            { name: "auto_pad", type: AttributeType.STRING, s: "SAME_UPPER" },
-            { name: "scales", type: AttributeType.FLOATS, floats: [1, 2.5] },
-            { name: "modes", type: AttributeType.STRINGS, strings: ["a", "b"] },
-            { name: "value", type: AttributeType.TENSOR, t: { name: "v", dims: [1], dataType: DataType.FLOAT, data: Float32Array.of(7) } },
-          ],
-        }],
+        name: "g",
+        docString: "graph doc",
+        node: [
+          {
+            name: "n0",
+            opType: "Conv",
+            domain: "",
+            input: ["x", "w", ""],
+            output: ["y"],
+            docString: "node doc",
+            attribute: [
+              { name: "kernel_shape", type: AttributeType.INTS, ints: [3, 3] },
+              { name: "group", type: AttributeType.INT, i: -2 },
+              { name: "alpha", type: AttributeType.FLOAT, f: 0.5 },
+              { name: "auto_pad", type: AttributeType.STRING, s: "SAME_UPPER" },
+              { name: "scales", type: AttributeType.FLOATS, floats: [1, 2.5] },
+              { name: "modes", type: AttributeType.STRINGS, strings: ["a", "b"] },
+              { name: "value", type: AttributeType.TENSOR, t: { name: "v", dims: [1], dataType: DataType.FLOAT, data: Float32Array.of(7) } },
+            ],
+          },
+        ],
         initializer: [{ name: "w", dims: [2, 1, 3, 3], dataType: DataType.FLOAT, data: Float32Array.from({ length: 18 }, (_, i) => i / 7) }],
         input: [{ name: "x", elemType: DataType.FLOAT, shape: [1, "C", null, 5] }],
         output: [{ name: "y", elemType: DataType.FLOAT }],

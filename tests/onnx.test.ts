@@ -10,31 +10,54 @@ import { findOnnxCases, formatOnnxResult, runOnnxCase } from "../src/onnx/confor
 import { padHost, permute, resizeNearest } from "../src/onnx/host.js";
 import { importOnnx } from "../src/onnx/model.js";
 import {
-  AttributeType, type AttributeProto, DataType, decodeTensor, encodeModel, type ModelProto, type NodeProto, type TensorProto,
+  AttributeType,
+  type AttributeProto,
+  DataType,
+  decodeTensor,
+  encodeModel,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
 } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, HAS_ONNX, ONNX_DIR, rng, uniform } from "./harness.js";
 
-const CASES = HAS_ONNX
-  ? [...findOnnxCases(new URL("node/", ONNX_DIR).pathname), ...findOnnxCases(new URL("pytorch-converted/", ONNX_DIR).pathname)]
-  : [];
+const CASES = HAS_ONNX ? [...findOnnxCases(new URL("node/", ONNX_DIR).pathname), ...findOnnxCases(new URL("pytorch-converted/", ONNX_DIR).pathname)] : [];
 
 // ---- building models in memory ----
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
-const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = [], name = output[0]!): NodeProto =>
-  ({ name, opType, domain: "", input, output, attribute });
-const floatTensor = (name: string, dims: number[], data: ArrayLike<number>): TensorProto =>
-  ({ name, dims, dataType: DataType.FLOAT, data: Float32Array.from(data) });
-const int64Tensor = (name: string, data: number[]): TensorProto =>
-  ({ name, dims: [data.length], dataType: DataType.INT64, data: Float64Array.from(data) });
+const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = [], name = output[0]!): NodeProto => ({
+  name,
+  opType,
+  domain: "",
+  input,
+  output,
+  attribute,
+});
+const floatTensor = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({
+  name,
+  dims,
+  dataType: DataType.FLOAT,
+  data: Float32Array.from(data),
+});
+const int64Tensor = (name: string, data: number[]): TensorProto => ({ name, dims: [data.length], dataType: DataType.INT64, data: Float64Array.from(data) });
 
 function model(nodes: NodeProto[], inits: TensorProto[], input: [string, (number | string)[]], output: string, opset = 13): Uint8Array {
   const m: ModelProto = {
-    irVersion: 8, opsetImport: [{ domain: "", version: opset }], producerName: "simdnet-test", producerVersion: "",
-    domain: "", modelVersion: 0, docString: "", metadataProps: [],
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: opset }],
+    producerName: "simdnet-test",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
     graph: {
-      name: "g", node: nodes, initializer: inits, valueInfo: [],
+      name: "g",
+      node: nodes,
+      initializer: inits,
+      valueInfo: [],
       input: [{ name: input[0], elemType: DataType.FLOAT, shape: input[1] }],
       output: [{ name: output, elemType: DataType.FLOAT }],
     },
@@ -50,33 +73,44 @@ const at4 = (t: T, n: number, c: number, h: number, w: number) => t.v[((n * t.d[
 function convRef(x: T, w: T, b: number[], pad: number, stride: number, groups: number): T {
   const [N, C, H, W] = x.d as [number, number, number, number];
   const [O, Cg, KH, KW] = w.d as [number, number, number, number];
-  const OH = Math.floor((H + 2 * pad - KH) / stride) + 1, OW = Math.floor((W + 2 * pad - KW) / stride) + 1;
+  const OH = Math.floor((H + 2 * pad - KH) / stride) + 1,
+    OW = Math.floor((W + 2 * pad - KW) / stride) + 1;
   const y: T = { d: [N, O, OH, OW], v: new Float64Array(N * O * OH * OW) };
   const og = O / groups;
   void C;
-  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
-    let s = b[o] ?? 0;
-    const g = Math.floor(o / og);
-    for (let c = 0; c < Cg; c++) for (let ki = 0; ki < KH; ki++) for (let kj = 0; kj < KW; kj++) {
-      const hi = i * stride - pad + ki, wj = j * stride - pad + kj;
-      if (hi < 0 || hi >= H || wj < 0 || wj >= W) continue;
-      s += at4(x, n, g * Cg + c, hi, wj) * at4(w, o, c, ki, kj);
-    }
-    y.v[((n * O + o) * OH + i) * OW + j] = s;
-  }
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let i = 0; i < OH; i++)
+        for (let j = 0; j < OW; j++) {
+          let s = b[o] ?? 0;
+          const g = Math.floor(o / og);
+          for (let c = 0; c < Cg; c++)
+            for (let ki = 0; ki < KH; ki++)
+              for (let kj = 0; kj < KW; kj++) {
+                const hi = i * stride - pad + ki,
+                  wj = j * stride - pad + kj;
+                if (hi < 0 || hi >= H || wj < 0 || wj >= W) continue;
+                s += at4(x, n, g * Cg + c, hi, wj) * at4(w, o, c, ki, kj);
+              }
+          y.v[((n * O + o) * OH + i) * OW + j] = s;
+        }
   return y;
 }
 
 function maxPoolRef(x: T, k: number, s: number): T {
   const [N, C, H, W] = x.d as [number, number, number, number];
-  const OH = Math.floor((H - k) / s) + 1, OW = Math.floor((W - k) / s) + 1;
+  const OH = Math.floor((H - k) / s) + 1,
+    OW = Math.floor((W - k) / s) + 1;
   const y: T = { d: [N, C, OH, OW], v: new Float64Array(N * C * OH * OW) };
   let p = 0;
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
-    let m = -Infinity;
-    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) m = Math.max(m, at4(x, n, c, i * s + a, j * s + b));
-    y.v[p++] = m;
-  }
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < OH; i++)
+        for (let j = 0; j < OW; j++) {
+          let m = -Infinity;
+          for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) m = Math.max(m, at4(x, n, c, i * s + a, j * s + b));
+          y.v[p++] = m;
+        }
   return y;
 }
 
@@ -84,16 +118,24 @@ describe("host-side helpers (HOST-SIDE layout and data-movement code)", () => {
   it("permute matches direct index arithmetic, and the inverse permutation undoes it", () => {
     const dims = [2, 3, 4, 5];
     const x = Float64Array.from({ length: 120 }, (_, i) => i);
-    for (const perm of [[0, 2, 3, 1], [3, 1, 0, 2], [1, 0, 2, 3], [0, 1, 2, 3]]) {
+    for (const perm of [
+      [0, 2, 3, 1],
+      [3, 1, 0, 2],
+      [1, 0, 2, 3],
+      [0, 1, 2, 3],
+    ]) {
       const y = permute(x, dims, perm);
       const yd = perm.map((p) => dims[p]!);
       const xs = [60, 20, 5, 1];
       let k = 0;
-      for (let a = 0; a < yd[0]!; a++) for (let b = 0; b < yd[1]!; b++) for (let c = 0; c < yd[2]!; c++) for (let d = 0; d < yd[3]!; d++) {
-        const idx = [a, b, c, d];
-        const off = perm.reduce((s, p, i) => s + idx[i]! * xs[p]!, 0);
-        expect(y[k++]).toBe(off);
-      }
+      for (let a = 0; a < yd[0]!; a++)
+        for (let b = 0; b < yd[1]!; b++)
+          for (let c = 0; c < yd[2]!; c++)
+            for (let d = 0; d < yd[3]!; d++) {
+              const idx = [a, b, c, d];
+              const off = perm.reduce((s, p, i) => s + idx[i]! * xs[p]!, 0);
+              expect(y[k++]).toBe(off);
+            }
       const inv = perm.map((_, i) => perm.indexOf(i));
       expect(permute(y, yd, inv)).toEqual(x);
     }
@@ -121,19 +163,23 @@ describe("host-side helpers (HOST-SIDE layout and data-movement code)", () => {
 });
 
 describe("scripts/onnx-test.mjs", () => {
-  it.skipIf(!HAS_ONNX)("prints one line per case and the closing count, exiting 1 on any failure", () => {
-    const script = new URL("../scripts/onnx-test.mjs", import.meta.url).pathname;
-    const relu = new URL("node/test_relu", ONNX_DIR).pathname;
-    const r = spawnSync(process.execPath, [script, "--build", "simd", relu, "/no/such/case"], { encoding: "utf8" });
-    const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^PASS test_relu max_abs=\S+ max_rel=\S+ via=model$/);
-    expect(lines[1]).toMatch(/^FAIL \/no\/such\/case/);
-    expect(lines[2]).toBe("1 passed, 1 failed");
-    expect(r.status).toBe(1);
-    const ok = spawnSync(process.execPath, [script, "--build", "scalar", relu], { encoding: "utf8" });
-    expect(ok.stdout.trim().split("\n").pop()).toBe("1 passed, 0 failed");
-    expect(ok.status).toBe(0);
-  }, 60_000);
+  it.skipIf(!HAS_ONNX)(
+    "prints one line per case and the closing count, exiting 1 on any failure",
+    () => {
+      const script = new URL("../scripts/onnx-test.mjs", import.meta.url).pathname;
+      const relu = new URL("node/test_relu", ONNX_DIR).pathname;
+      const r = spawnSync(process.execPath, [script, "--build", "simd", relu, "/no/such/case"], { encoding: "utf8" });
+      const lines = r.stdout.trim().split("\n");
+      expect(lines[0]).toMatch(/^PASS test_relu max_abs=\S+ max_rel=\S+ via=model$/);
+      expect(lines[1]).toMatch(/^FAIL \/no\/such\/case/);
+      expect(lines[2]).toBe("1 passed, 1 failed");
+      expect(r.status).toBe(1);
+      const ok = spawnSync(process.execPath, [script, "--build", "scalar", relu], { encoding: "utf8" });
+      expect(ok.stdout.trim().split("\n").pop()).toBe("1 passed, 0 failed");
+      expect(ok.status).toBe(0);
+    },
+    60_000,
+  );
 });
 
 describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
@@ -151,25 +197,38 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
   it("runs Conv -> Relu -> MaxPool -> channel shuffle -> grouped Conv -> Concat -> Flatten -> Gemm -> Softmax like a float64 NCHW reference", async () => {
     const engine = await engineFor(build);
     const [N, C, H, W] = [2, 3, 9, 7];
-    const w1 = uniform(4 * 3 * 3 * 3, 1), b1 = uniform(4, 2), w2 = uniform(4 * 2, 3), w3 = uniform(5 * 96, 4), b3 = uniform(5, 5);
+    const w1 = uniform(4 * 3 * 3 * 3, 1),
+      b1 = uniform(4, 2),
+      w2 = uniform(4 * 2, 3),
+      w3 = uniform(5 * 96, 4),
+      b3 = uniform(5, 5);
     const x = uniform(N * C * H * W, 6);
-    const bytes = model([
-      node("Conv", ["x", "w1", "b1"], ["c1"], [ints("kernel_shape", [3, 3]), ints("pads", [1, 1, 1, 1])]),
-      node("Relu", ["c1"], ["r1"]),
-      node("MaxPool", ["r1"], ["p1"], [ints("kernel_shape", [2, 2]), ints("strides", [2, 2])]),
-      node("Reshape", ["p1", "shape5"], ["s1"]),
-      node("Transpose", ["s1"], ["s2"], [ints("perm", [0, 2, 1, 3, 4])]),
-      node("Reshape", ["s2", "shape4"], ["s3"]),
-      node("Conv", ["s3", "w2"], ["c2"], [int("group", 2)]),
-      node("Concat", ["p1", "c2"], ["cat"], [int("axis", 1)]),
-      node("Flatten", ["cat"], ["f"]),
-      node("Gemm", ["f", "w3", "b3"], ["g"], [int("transB", 1)]),
-      node("Softmax", ["g"], ["y"]),
-    ], [
-      floatTensor("w1", [4, 3, 3, 3], w1), floatTensor("b1", [4], b1), floatTensor("w2", [4, 2, 1, 1], w2),
-      floatTensor("w3", [5, 96], w3), floatTensor("b3", [5], b3),
-      int64Tensor("shape5", [N, 2, 2, 4, 3]), int64Tensor("shape4", [N, 4, 4, 3]),
-    ], ["x", [N, C, H, W]], "y");
+    const bytes = model(
+      [
+        node("Conv", ["x", "w1", "b1"], ["c1"], [ints("kernel_shape", [3, 3]), ints("pads", [1, 1, 1, 1])]),
+        node("Relu", ["c1"], ["r1"]),
+        node("MaxPool", ["r1"], ["p1"], [ints("kernel_shape", [2, 2]), ints("strides", [2, 2])]),
+        node("Reshape", ["p1", "shape5"], ["s1"]),
+        node("Transpose", ["s1"], ["s2"], [ints("perm", [0, 2, 1, 3, 4])]),
+        node("Reshape", ["s2", "shape4"], ["s3"]),
+        node("Conv", ["s3", "w2"], ["c2"], [int("group", 2)]),
+        node("Concat", ["p1", "c2"], ["cat"], [int("axis", 1)]),
+        node("Flatten", ["cat"], ["f"]),
+        node("Gemm", ["f", "w3", "b3"], ["g"], [int("transB", 1)]),
+        node("Softmax", ["g"], ["y"]),
+      ],
+      [
+        floatTensor("w1", [4, 3, 3, 3], w1),
+        floatTensor("b1", [4], b1),
+        floatTensor("w2", [4, 2, 1, 1], w2),
+        floatTensor("w3", [5, 96], w3),
+        floatTensor("b3", [5], b3),
+        int64Tensor("shape5", [N, 2, 2, 4, 3]),
+        int64Tensor("shape4", [N, 4, 4, 3]),
+      ],
+      ["x", [N, C, H, W]],
+      "y",
+    );
 
     // reference, NCHW float64
     const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
@@ -213,16 +272,19 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
 
   it("runs batched and 1-D MatMul with numpy broadcasting (HOST-SIDE path)", async () => {
     const engine = await engineFor(build);
-    const a = uniform(2 * 3 * 4, 11), b = uniform(4 * 5, 12);
+    const a = uniform(2 * 3 * 4, 11),
+      b = uniform(4 * 5, 12);
     const m = importOnnx(engine, model([node("MatMul", ["a", "b"], ["y"])], [floatTensor("b", [4, 5], b)], ["a", [2, 3, 4]], "y"));
     try {
       const y = m.run([{ dims: [2, 3, 4], data: a }]).y!;
       expect(y.dims).toEqual([2, 3, 5]);
-      for (let t = 0; t < 2; t++) for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) {
-        let s = 0;
-        for (let p = 0; p < 4; p++) s += a[(t * 3 + i) * 4 + p]! * b[p * 5 + j]!;
-        expect(y.data[(t * 3 + i) * 5 + j]).toBeCloseTo(s, 5);
-      }
+      for (let t = 0; t < 2; t++)
+        for (let i = 0; i < 3; i++)
+          for (let j = 0; j < 5; j++) {
+            let s = 0;
+            for (let p = 0; p < 4; p++) s += a[(t * 3 + i) * 4 + p]! * b[p * 5 + j]!;
+            expect(y.data[(t * 3 + i) * 5 + j]).toBeCloseTo(s, 5);
+          }
     } finally {
       m.dispose();
     }
@@ -231,7 +293,12 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
       const x = uniform(4, 13);
       const y = v.run([{ dims: [4], data: x }]).y!;
       expect(y.dims).toEqual([5]);
-      y.data.forEach((val, j) => expect(val).toBeCloseTo(x.reduce((acc, xv, p) => acc + xv * b[p * 5 + j]!, 0), 5));
+      y.data.forEach((val, j) =>
+        expect(val).toBeCloseTo(
+          x.reduce((acc, xv, p) => acc + xv * b[p * 5 + j]!, 0),
+          5,
+        ),
+      );
     } finally {
       v.dispose();
     }
@@ -239,12 +306,12 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
 
   it("reports every unsupported node in one error, before running anything", async () => {
     const engine = await engineFor(build);
-    const bytes = model([
-      node("Relu", ["x"], ["a"]),
-      node("Erf", ["a"], ["b"], [], "erf_node"),
-      node("Relu", ["b"], ["c"]),
-      node("LSTM", ["c"], ["y"], [], "lstm_node"),
-    ], [], ["x", [2]], "y");
+    const bytes = model(
+      [node("Relu", ["x"], ["a"]), node("Erf", ["a"], ["b"], [], "erf_node"), node("Relu", ["b"], ["c"]), node("LSTM", ["c"], ["y"], [], "lstm_node")],
+      [],
+      ["x", [2]],
+      "y",
+    );
     expect(() => importOnnx(engine, bytes)).toThrow(/2 unsupported nodes: Erf \(node 1 "erf_node", opset 13\); LSTM \(node 3 "lstm_node", opset 13\)/);
   });
 
@@ -265,8 +332,9 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
       good.dispose();
     }
     const w3 = [floatTensor("w", [3, 2], uniform(6, 1))];
-    expect(() => importOnnx(engine, model([node("Gemm", ["x", "w"], ["y"], [], "fc")], w3, ["x", [2, 4]], "y")))
-      .toThrow(/node 0 "fc" \(Gemm\): inner dimensions differ/);
+    expect(() => importOnnx(engine, model([node("Gemm", ["x", "w"], ["y"], [], "fc")], w3, ["x", [2, 4]], "y"))).toThrow(
+      /node 0 "fc" \(Gemm\): inner dimensions differ/,
+    );
     const dynamic = importOnnx(engine, model([node("Gemm", ["x", "w"], ["y"], [], "fc")], w3, ["x", ["N", 4]], "y"));
     try {
       expect(dynamic.shapeOf("y")).toBeUndefined();
@@ -278,16 +346,18 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
 
   it("folds Shape -> Gather -> Concat -> Reshape plumbing at import when the input shape is static", async () => {
     const engine = await engineFor(build);
-    const bytes = model([
-      node("Shape", ["x"], ["s"]),
-      node("Gather", ["s", "zero"], ["n"], [int("axis", 0)]),
-      node("Unsqueeze", ["n", "axes0"], ["n1"]),
-      node("Concat", ["n1", "minus1"], ["target"], [int("axis", 0)]),
-      node("Reshape", ["x", "target"], ["y"]),
-    ], [
-      { name: "zero", dims: [], dataType: DataType.INT64, data: Float64Array.of(0) },
-      int64Tensor("axes0", [0]), int64Tensor("minus1", [-1]),
-    ], ["x", [2, 3, 4]], "y");
+    const bytes = model(
+      [
+        node("Shape", ["x"], ["s"]),
+        node("Gather", ["s", "zero"], ["n"], [int("axis", 0)]),
+        node("Unsqueeze", ["n", "axes0"], ["n1"]),
+        node("Concat", ["n1", "minus1"], ["target"], [int("axis", 0)]),
+        node("Reshape", ["x", "target"], ["y"]),
+      ],
+      [{ name: "zero", dims: [], dataType: DataType.INT64, data: Float64Array.of(0) }, int64Tensor("axes0", [0]), int64Tensor("minus1", [-1])],
+      ["x", [2, 3, 4]],
+      "y",
+    );
     const m = importOnnx(engine, bytes);
     try {
       expect(m.runOps).toEqual(["Reshape"]); // Shape, Gather, Unsqueeze, Concat folded at import
@@ -310,7 +380,9 @@ describe.each(BUILDS_UNDER_TEST)("ONNX import (%s build)", (build) => {
       const dir = new URL(`node/${name}/`, ONNX_DIR);
       const path = existsSync(dir) ? dir : new URL(`pytorch-converted/${name}/`, ONNX_DIR);
       const bytes = readFileSync(new URL("model.onnx", path));
-      const feeds = [0, 1, 2].map((k) => new URL(`test_data_set_0/input_${k}.pb`, path)).filter((u) => existsSync(u))
+      const feeds = [0, 1, 2]
+        .map((k) => new URL(`test_data_set_0/input_${k}.pb`, path))
+        .filter((u) => existsSync(u))
         .map((u) => decodeTensor(readFileSync(u)));
       for (let trial = 0; trial < 60; trial++) {
         const b = Uint8Array.from(bytes);

@@ -23,7 +23,8 @@ describe.each(BUILDS_UNDER_TEST)("optimizers, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const params: Param[] = [];
-      const refW: number[][] = [], refV: number[][] = [];
+      const refW: number[][] = [],
+        refV: number[][] = [];
       for (const n of TILE_EDGE_SIZES) {
         const w0 = uniform(n, n);
         params.push({ value: e.tensor([n], w0), grad: e.zeros([n]) });
@@ -50,7 +51,9 @@ describe.each(BUILDS_UNDER_TEST)("optimizers, %s build", (build) => {
     const opt = new Adam(o);
     e.tidy(() => {
       const params: Param[] = [];
-      const refW: number[][] = [], refM: number[][] = [], refV: number[][] = [];
+      const refW: number[][] = [],
+        refM: number[][] = [],
+        refV: number[][] = [];
       for (const n of TILE_EDGE_SIZES) {
         const w0 = uniform(n, n);
         params.push({ value: e.tensor([n], w0), grad: e.zeros([n]) });
@@ -95,7 +98,8 @@ describe.each(BUILDS_UNDER_TEST)("optimizers, %s build", (build) => {
   it("frozen parameters are unchanged and keep no state; a frozen step does not advance Adam's t", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const w0 = uniform(9, 3), g = uniform(9, 4);
+      const w0 = uniform(9, 3),
+        g = uniform(9, 4);
       const frozen: Param = { value: e.tensor([9], w0), grad: e.tensor([9], g), frozen: true };
       const live: Param = { value: e.tensor([9], w0), grad: e.tensor([9], g) };
       for (const opt of [new SGD({ lr: 0.1, momentum: 0.9 }), new Adam({ lr: 0.1 })]) {
@@ -111,7 +115,9 @@ describe.each(BUILDS_UNDER_TEST)("optimizers, %s build", (build) => {
       adam.step([frozen, live]);
       frozen.frozen = false;
       adam.step([frozen, live]);
-      const w = Array.from(w0), m = new Array<number>(9).fill(0), v = new Array<number>(9).fill(0);
+      const w = Array.from(w0),
+        m = new Array<number>(9).fill(0),
+        v = new Array<number>(9).fill(0);
       adamStepRef(w, m, v, g, 1, { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false });
       expectClose(frozen.value.data, w, { rtol: 1e-5, atol: 1e-6, label: "unfrozen" });
       adam.dispose();
@@ -128,7 +134,8 @@ describe.each(BUILDS_UNDER_TEST)("optimizers, %s build", (build) => {
     e.tidy(() => {
       // f(w) = sum_i a_i (w_i - c_i)^2 / 2, gradient a_i (w_i - c_i), a in [0.2, 2].
       const n = 13;
-      const a = uniform(n, 5, 0.2, 2), c = uniform(n, 6, -3, 3);
+      const a = uniform(n, 5, 0.2, 2),
+        c = uniform(n, 6, -3, 3);
       const p: Param = { value: e.tensor([n], uniform(n, 7, -3, 3)), grad: e.zeros([n]) };
       const f = () => {
         const w = p.value.data;
@@ -139,7 +146,8 @@ describe.each(BUILDS_UNDER_TEST)("optimizers, %s build", (build) => {
       const opt = make();
       const f0 = f();
       for (let step = 0; step < 400; step++) {
-        const w = p.value.data, g = p.grad.data;
+        const w = p.value.data,
+          g = p.grad.data;
         for (let i = 0; i < n; i++) g[i] = a[i]! * (w[i]! - c[i]!);
         opt.step([p]);
       }

@@ -12,7 +12,12 @@ describe("playground server", () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it("serves the page, both bundles and the data, cross-origin isolated", async () => {
-    for (const [path, type] of [["", "text/html"], ["build/playground/main.js", "text/javascript"], ["build/playground/worker.js", "text/javascript"], ["data/train-labels-idx1-ubyte.gz", "application/gzip"]] as const) {
+    for (const [path, type] of [
+      ["", "text/html"],
+      ["build/playground/main.js", "text/javascript"],
+      ["build/playground/worker.js", "text/javascript"],
+      ["data/train-labels-idx1-ubyte.gz", "application/gzip"],
+    ] as const) {
       const r = await fetch(url + path);
       expect(r.status, path).toBe(200);
       expect(r.headers.get("content-type"), path).toContain(type);

@@ -9,7 +9,13 @@ import { refGeometry, refMaxPool, refMaxPoolBackward, type RefPoolParams } from 
 
 const CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17];
 /** [H, W]: even and odd sizes (the odd row / column is dropped), output widths 1..9 around 4. */
-const SIZES: [number, number][] = [[2, 2], [5, 7], [4, 16], [6, 18], [3, 19]];
+const SIZES: [number, number][] = [
+  [2, 2],
+  [5, 7],
+  [4, 16],
+  [6, 18],
+  [3, 19],
+];
 const K2: RefPoolParams = { kernel: [2, 2], strides: [2, 2] };
 
 describe.each(BUILDS_UNDER_TEST)("max pooling 2x2 stride 2, %s build", (build) => {
@@ -87,9 +93,17 @@ describe.each(BUILDS_UNDER_TEST)("max pooling 2x2 stride 2, %s build", (build) =
     const e = await engineFor(build);
     e.tidy(() => {
       const shape = [2, 7, 6, 5];
-      const xv = uniform(shape.reduce((a, b) => a * b), 3, -3, 1);
+      const xv = uniform(
+        shape.reduce((a, b) => a * b),
+        3,
+        -3,
+        1,
+      );
       const x = e.tensor(shape, xv);
-      for (const p of [{ kernel: 3, strides: 2, pads: 1 }, { kernel: 2, strides: 2, ceilMode: true }] as Pool2dOptions[]) {
+      for (const p of [
+        { kernel: 3, strides: 2, pads: 1 },
+        { kernel: 2, strides: 2, ceilMode: true },
+      ] as Pool2dOptions[]) {
         const y = maxPool2d(x, p).y;
         const out = e.zeros(y.shape);
         expect(maxPool2dInference(x, p, out)).toBe(out);

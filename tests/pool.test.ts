@@ -1,13 +1,31 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
-  avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, globalMaxPool, globalMaxPoolBackward,
-  maxPool2d, maxPool2dBackward, type Pool2dOptions, pool2dOutputShape, SimdnetError,
+  avgPool2d,
+  avgPool2dBackward,
+  globalAvgPool,
+  globalAvgPoolBackward,
+  globalMaxPool,
+  globalMaxPoolBackward,
+  maxPool2d,
+  maxPool2dBackward,
+  type Pool2dOptions,
+  pool2dOutputShape,
+  SimdnetError,
 } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, ONNX_DIR, rng, uniform } from "./harness.js";
 import { fileURLToPath } from "node:url";
 import {
-  nchwToNhwc, readOnnxNode, readOnnxTensor, type RefPoolParams, refAvgPool, refAvgPoolBackward, refGeometry, refGlobalPool, refMaxPool, refMaxPoolBackward,
+  nchwToNhwc,
+  readOnnxNode,
+  readOnnxTensor,
+  type RefPoolParams,
+  refAvgPool,
+  refAvgPoolBackward,
+  refGeometry,
+  refGlobalPool,
+  refMaxPool,
+  refMaxPoolBackward,
 } from "./reference/pool.js";
 
 /** Channel counts around the 4-lane tile and the 8-channel (two-vector) blocks: 13 = 8 + 4 + 1. */
@@ -54,7 +72,9 @@ function distinct(n: number, seed: number): Float32Array {
 const ONNX_ROOT = fileURLToPath(ONNX_DIR).replace(/\/$/, "");
 const ONNX_CASES = ["node", "pytorch-converted"].flatMap((dir) =>
   existsSync(`${ONNX_ROOT}/${dir}`)
-    ? readdirSync(`${ONNX_ROOT}/${dir}`).filter((name) => /pool(2d|_2d)|^test_global(average|max)pool/i.test(name)).map((name) => `${dir}/${name}`)
+    ? readdirSync(`${ONNX_ROOT}/${dir}`)
+        .filter((name) => /pool(2d|_2d)|^test_global(average|max)pool/i.test(name))
+        .map((name) => `${dir}/${name}`)
     : [],
 );
 
@@ -95,7 +115,12 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       e.tidy(() => {
         const shape = shapeOf(cs, c);
         const g = refGeometry(shape, cs.p);
-        const xv = uniform(shape.reduce((a, b) => a * b), 1000 + c, -3, 1); // mostly negative: padding must not win
+        const xv = uniform(
+          shape.reduce((a, b) => a * b),
+          1000 + c,
+          -3,
+          1,
+        ); // mostly negative: padding must not win
         const x = e.tensor(shape, xv);
         const { y, argmax } = maxPool2d(x, options(cs.p));
         const ref = refMaxPool(xv, g);
@@ -105,7 +130,11 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
         const dyv = uniform(y.size, 2000 + c);
         const dx = e.tensor(shape, new Float32Array(x.size).fill(0.5)); // accumulates onto 0.5
         expect(maxPool2dBackward(e.tensor(y.shape, dyv), argmax, shape, dx)).toBe(dx);
-        expectClose(dx.data, refMaxPoolBackward(dyv, ref.argmax, x.size).map((v) => v + 0.5), { atol: 1e-6, label: "dx" });
+        expectClose(
+          dx.data,
+          refMaxPoolBackward(dyv, ref.argmax, x.size).map((v) => v + 0.5),
+          { atol: 1e-6, label: "dx" },
+        );
       });
     });
 
@@ -114,7 +143,10 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       e.tidy(() => {
         const shape = shapeOf(cs, c);
         const g = refGeometry(shape, cs.p);
-        const xv = uniform(shape.reduce((a, b) => a * b), 3000 + c);
+        const xv = uniform(
+          shape.reduce((a, b) => a * b),
+          3000 + c,
+        );
         const x = e.tensor(shape, xv);
         for (const includePad of [false, true]) {
           const label = `countIncludePad ${includePad}`;
@@ -139,7 +171,13 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
     const cs = CASES.find((k) => k.name === name)!;
     e.tidy(() => {
       const shape = shapeOf(cs, c);
-      const x = e.tensor(shape, distinct(shape.reduce((a, b) => a * b), 5));
+      const x = e.tensor(
+        shape,
+        distinct(
+          shape.reduce((a, b) => a * b),
+          5,
+        ),
+      );
       const { y, argmax } = maxPool2d(x, options(cs.p));
       const w = uniform(y.size, 6);
       const dx = maxPool2dBackward(e.tensor(y.shape, w), argmax, shape);
@@ -159,7 +197,13 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
     e.tidy(() => {
       const shape = shapeOf(cs, c);
       const opts = options(cs.p, { countIncludePad: includePad });
-      const x = e.tensor(shape, uniform(shape.reduce((a, b) => a * b), 7));
+      const x = e.tensor(
+        shape,
+        uniform(
+          shape.reduce((a, b) => a * b),
+          7,
+        ),
+      );
       const y = avgPool2d(x, opts);
       const w = uniform(y.size, 8);
       const dx = avgPool2dBackward(e.tensor(y.shape, w), shape, opts);
@@ -180,11 +224,20 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       const x = e.tensor([n, h, w, c], nchwToNhwc(input.data, input.dims));
       let y;
       switch (node.opType) {
-        case "MaxPool": y = maxPool2d(x, onnxOptions(node.attributes)).y; break;
-        case "AveragePool": y = avgPool2d(x, onnxOptions(node.attributes)); break;
-        case "GlobalMaxPool": y = globalMaxPool(x).y; break;
-        case "GlobalAveragePool": y = globalAvgPool(x); break;
-        default: throw new Error(`unexpected op ${node.opType}`);
+        case "MaxPool":
+          y = maxPool2d(x, onnxOptions(node.attributes)).y;
+          break;
+        case "AveragePool":
+          y = avgPool2d(x, onnxOptions(node.attributes));
+          break;
+        case "GlobalMaxPool":
+          y = globalMaxPool(x).y;
+          break;
+        case "GlobalAveragePool":
+          y = globalAvgPool(x);
+          break;
+        default:
+          throw new Error(`unexpected op ${node.opType}`);
       }
       const [, oc, oh, ow] = output.dims as [number, number, number, number];
       expect(y.shape).toEqual([n, oh, ow, oc]);
@@ -230,8 +283,14 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
         // a NaN in each of three channels (lanes of both vectors, both pixels of pairs): every window
         // holding one gives NaN at its index (the reference, with +inf there, finds those windows);
         // even columns, which every case's windows read
-        const withNaN = xv.slice(), withInf = xv.slice();
-        for (const [row, col, ch] of [[3, 4, 2], [1, 6, 5], [4, 8, 1], [0, 2, 7]]) {
+        const withNaN = xv.slice(),
+          withInf = xv.slice();
+        for (const [row, col, ch] of [
+          [3, 4, 2],
+          [1, 6, 5],
+          [4, 8, 1],
+          [0, 2, 7],
+        ]) {
           withNaN[(row! * 11 + col!) * c + ch!] = NaN;
           withInf[(row! * 11 + col!) * c + ch!] = Infinity;
         }
@@ -287,7 +346,8 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const x = e.tensor([1, 4, 4, 4], uniform(64, 12));
-      const y = e.zeros([1, 2, 2, 4]), argmax = e.ints([1, 2, 2, 4]);
+      const y = e.zeros([1, 2, 2, 4]),
+        argmax = e.ints([1, 2, 2, 4]);
       const r = maxPool2d(x, { kernel: 2, strides: 2 }, { y, argmax });
       expect(r.y).toBe(y);
       expect(r.argmax).toBe(argmax);
@@ -306,10 +366,14 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
         expect(fn).toThrow(SimdnetError);
         expect(fn).toThrow(message);
       };
-      bad(() => maxPool2d(x, { kernel: 5 }),
-        "maxPool2d: the height window (kernel 5, dilation 1: extent 5) is larger than the padded input (3 + pads 0+0 = 3) for x [1,3,3,2]");
-      bad(() => avgPool2d(x, { kernel: 2, dilations: [1, 3] }),
-        "avgPool2d: the width window (kernel 2, dilation 3: extent 4) is larger than the padded input (3 + pads 0+0 = 3)");
+      bad(
+        () => maxPool2d(x, { kernel: 5 }),
+        "maxPool2d: the height window (kernel 5, dilation 1: extent 5) is larger than the padded input (3 + pads 0+0 = 3) for x [1,3,3,2]",
+      );
+      bad(
+        () => avgPool2d(x, { kernel: 2, dilations: [1, 3] }),
+        "avgPool2d: the width window (kernel 2, dilation 3: extent 4) is larger than the padded input (3 + pads 0+0 = 3)",
+      );
       bad(() => maxPool2d(x, { kernel: 2, strides: 0 }), "maxPool2d: strides must be an integer >= 1, got 0");
       bad(() => maxPool2d(x, { kernel: 2, strides: [1, -2] }), "maxPool2d: strides must be an integer >= 1, got -2");
       bad(() => maxPool2d(x, { kernel: 2.5 }), "maxPool2d: kernel must be an integer >= 1, got 2.5");
@@ -318,27 +382,33 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       bad(() => maxPool2d(x, { kernel: 2, pads: -1 }), "maxPool2d: pads must be an integer >= 0, got -1");
       bad(() => maxPool2d(x, { kernel: 2, dilations: Infinity }), "maxPool2d: dilations must be an integer >= 1, got Infinity");
       bad(() => maxPool2d(x, { kernel: 2, pads: 1, autoPad: "SAME_UPPER" }), "maxPool2d: pads [1,1,1,1] cannot be combined with autoPad SAME_UPPER");
-      bad(() => maxPool2d(x, { kernel: 2, autoPad: "SAME" as "SAME_UPPER" }), "maxPool2d: autoPad must be one of NOTSET, SAME_UPPER, SAME_LOWER, VALID, got SAME");
+      bad(
+        () => maxPool2d(x, { kernel: 2, autoPad: "SAME" as "SAME_UPPER" }),
+        "maxPool2d: autoPad must be one of NOTSET, SAME_UPPER, SAME_LOWER, VALID, got SAME",
+      );
       bad(() => maxPool2d(x, { kernel: 2, stride: 2 } as unknown as Pool2dOptions), "maxPool2d: unknown option 'stride'");
       bad(() => maxPool2d(x, {} as Pool2dOptions), "maxPool2d: options.kernel is required");
       bad(() => avgPool2d(x, { kernel: 2, ceilMode: 1 as unknown as boolean }), "avgPool2d: ceilMode must be a boolean, got 1");
       bad(() => maxPool2d(e.zeros([3, 3, 2]), { kernel: 2 }), "maxPool2d: x must have rank 4, got shape [3,3,2]");
-      bad(() => maxPool2d(x, { kernel: 2, pads: [2, 0, 0, 0] }),
-        "maxPool2d: the window at output row 0 lies entirely in padding (x [1,3,3,2], kernel [2,2], dilations [1,1], pads [2,0,0,0])");
+      bad(
+        () => maxPool2d(x, { kernel: 2, pads: [2, 0, 0, 0] }),
+        "maxPool2d: the window at output row 0 lies entirely in padding (x [1,3,3,2], kernel [2,2], dilations [1,1], pads [2,0,0,0])",
+      );
       bad(() => avgPool2d(x, { kernel: 2, pads: [0, 2, 0, 0] }), "avgPool2d: the window at output column 0 lies entirely in padding");
       bad(() => maxPool2d(x, { kernel: 2 }, { y: e.zeros([1, 3, 3, 2]) }), "maxPool2d: out must have shape [1,2,2,2], got [1,3,3,2]");
       bad(() => maxPool2d(x, { kernel: 2 }, { argmax: e.zeros([1, 2, 2, 2]) }), "maxPool2d: out must be i32, got f32");
       bad(() => avgPool2d(x, { kernel: 1 }, x), "avgPool2d: out cannot be x");
 
       const dy = e.zeros([1, 2, 2, 2]);
-      bad(() => avgPool2dBackward(dy, [1, 3, 3, 2], { kernel: 2, strides: 2 }),
-        "avgPool2dBackward: dy must have shape [1,1,1,2], got [1,2,2,2]");
+      bad(() => avgPool2dBackward(dy, [1, 3, 3, 2], { kernel: 2, strides: 2 }), "avgPool2dBackward: dy must have shape [1,1,1,2], got [1,2,2,2]");
       bad(() => avgPool2dBackward(dy, [1, 3, 3], { kernel: 2 }), "avgPool2dBackward: xShape must be an array of 4 integers >= 1, got [1,3,3]");
       bad(() => avgPool2dBackward(dy, [1, 3, 3, 2], { kernel: 2 }, e.zeros([1, 3, 3, 1])), "avgPool2dBackward: dx must have shape [1,3,3,2], got [1,3,3,1]");
       bad(() => maxPool2dBackward(dy, e.zeros([1, 2, 2, 2]), [1, 3, 3, 2]), "maxPool2dBackward: argmax must be i32, got f32");
       bad(() => maxPool2dBackward(dy, e.ints([1, 2, 2, 1]), [1, 3, 3, 2]), "maxPool2dBackward: argmax must have shape [1,2,2,2], got [1,2,2,1]");
-      bad(() => maxPool2dBackward(dy, e.ints([1, 2, 2, 2]), [1, 3, 3, 3]),
-        "maxPool2dBackward: dy [1,2,2,2] and xShape [1,3,3,3] must agree on batch and channels");
+      bad(
+        () => maxPool2dBackward(dy, e.ints([1, 2, 2, 2]), [1, 3, 3, 3]),
+        "maxPool2dBackward: dy [1,2,2,2] and xShape [1,3,3,3] must agree on batch and channels",
+      );
       bad(() => maxPool2dBackward(dy, e.ints([1, 2, 2, 2]), [1, 3, 2.5, 2]), "maxPool2dBackward: xShape must be an array of 4 integers >= 1, got [1,3,2.5,2]");
       bad(() => globalMaxPoolBackward(dy, e.ints([1, 2, 2, 2]), [1, 3, 3, 2]), "globalMaxPoolBackward: dy must have shape [N,1,1,C], got [1,2,2,2]");
       bad(() => globalAvgPoolBackward(dy, [1, 3, 3, 2]), "globalAvgPoolBackward: dy must have shape [1,1,1,2], got [1,2,2,2]");
@@ -350,8 +420,10 @@ describe.each(BUILDS_UNDER_TEST)("pooling, %s build", (build) => {
       for (const badIndex of [18, -1]) {
         const argmax = e.ints([1, 2, 2, 2], [0, 1, 2, 3, 4, 5, badIndex, 7]);
         const dx = e.tensor([1, 3, 3, 2], new Float32Array(18).fill(1));
-        bad(() => maxPool2dBackward(e.tensor([1, 2, 2, 2], new Float32Array(8).fill(1)), argmax, [1, 3, 3, 2], dx),
-          `maxPool2dBackward: argmax[6] = ${badIndex} is not an index into x [1,3,3,2] (size 18); dx is unchanged`);
+        bad(
+          () => maxPool2dBackward(e.tensor([1, 2, 2, 2], new Float32Array(8).fill(1)), argmax, [1, 3, 3, 2], dx),
+          `maxPool2dBackward: argmax[6] = ${badIndex} is not an index into x [1,3,3,2] (size 18); dx is unchanged`,
+        );
         expect(Array.from(dx.data)).toEqual(new Array(18).fill(1));
       }
     });

@@ -67,7 +67,10 @@ describe("safetensors", () => {
 
   it("decodes an independently written file, including from an unaligned view", () => {
     const data = f32Bytes([1, 2, 3, 4, 5, 6]);
-    const file = rawFile({ b: { dtype: "F32", shape: [2], data_offsets: [16, 24] }, a: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] }, __metadata__: { k: "v" } }, data);
+    const file = rawFile(
+      { b: { dtype: "F32", shape: [2], data_offsets: [16, 24] }, a: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] }, __metadata__: { k: "v" } },
+      data,
+    );
     const shifted = new Uint8Array(file.length + 3);
     shifted.set(file, 3);
     for (const bytes of [file, shifted.subarray(3), file.buffer as ArrayBuffer]) {
@@ -87,11 +90,16 @@ describe("safetensors", () => {
     data.set(new Uint8Array(f64.buffer), 0);
     data.set(new Uint8Array(f16.buffer), 32);
     data.set(new Uint8Array(bf16.buffer), 50);
-    const d = decodeSafetensors(rawFile({
-      d: { dtype: "F64", shape: [4], data_offsets: [0, 32] },
-      h: { dtype: "F16", shape: [3, 3], data_offsets: [32, 50] },
-      b: { dtype: "BF16", shape: [4], data_offsets: [50, 58] },
-    }, data));
+    const d = decodeSafetensors(
+      rawFile(
+        {
+          d: { dtype: "F64", shape: [4], data_offsets: [0, 32] },
+          h: { dtype: "F16", shape: [3, 3], data_offsets: [32, 50] },
+          b: { dtype: "BF16", shape: [4], data_offsets: [50, 58] },
+        },
+        data,
+      ),
+    );
     expect(d.tensors.d!.dtype).toBe("F64");
     expect(Array.from(d.tensors.d!.data)).toEqual([Math.fround(0.1), -2.5, Infinity, 3]);
     const third = 1 / 4 + 341 / 1024 / 4; // 0x3555 = 2^-2 * (1 + 341/1024)
@@ -111,18 +119,46 @@ describe("safetensors", () => {
 
   const ok = { dtype: "F32", shape: [2], data_offsets: [0, 8] };
   const corruptions: [string, () => Uint8Array, RegExp][] = [
-    ["a header length beyond the file", () => { const b = rawFile({ a: ok }, f32Bytes([1, 2])); new DataView(b.buffer).setUint32(0, 1000, true); return b; }, /header length 1000 exceeds the file/],
-    ["a u64 header length above 2^32", () => { const b = rawFile({ a: ok }, f32Bytes([1, 2])); new DataView(b.buffer).setUint32(4, 1, true); return b; }, /exceeds the file/],
+    [
+      "a header length beyond the file",
+      () => {
+        const b = rawFile({ a: ok }, f32Bytes([1, 2]));
+        new DataView(b.buffer).setUint32(0, 1000, true);
+        return b;
+      },
+      /header length 1000 exceeds the file/,
+    ],
+    [
+      "a u64 header length above 2^32",
+      () => {
+        const b = rawFile({ a: ok }, f32Bytes([1, 2]));
+        new DataView(b.buffer).setUint32(4, 1, true);
+        return b;
+      },
+      /exceeds the file/,
+    ],
     ["bad JSON", () => rawFile(null, f32Bytes([1, 2]), '{"a": {"dtype": "F32",, }'), /header is not valid JSON/],
     ["a header that is not an object", () => rawFile(null, new Uint8Array(0), "[1, 2]"), /must be a JSON object/],
     ["a header that is JSON null", () => rawFile(null, new Uint8Array(0), "null"), /must be a JSON object/],
-    ["invalid UTF-8", () => { const b = rawFile({ a: ok }, f32Bytes([1, 2])); b[9] = 0xff; return b; }, /not valid UTF-8/],
+    [
+      "invalid UTF-8",
+      () => {
+        const b = rawFile({ a: ok }, f32Bytes([1, 2]));
+        b[9] = 0xff;
+        return b;
+      },
+      /not valid UTF-8/,
+    ],
     ["offsets out of range", () => rawFile({ a: { ...ok, data_offsets: [0, 8] } }, f32Bytes([1])), /out of range/],
     ["overlapping offsets", () => rawFile({ a: ok, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }, f32Bytes([1, 2, 3])), /overlap/],
     ["a gap between tensors", () => rawFile({ a: ok, b: { dtype: "F32", shape: [1], data_offsets: [12, 16] } }, f32Bytes([1, 2, 3, 4])), /gap after byte 8/],
     ["data not starting at 0", () => rawFile({ a: { ...ok, data_offsets: [4, 12] } }, f32Bytes([0, 1, 2])), /gap after byte 0/],
     ["trailing bytes", () => rawFile({ a: ok }, f32Bytes([1, 2, 3])), /4 trailing bytes/],
-    ["a shape/size mismatch", () => rawFile({ a: { ...ok, shape: [3] } }, f32Bytes([1, 2])), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/],
+    [
+      "a shape/size mismatch",
+      () => rawFile({ a: { ...ok, shape: [3] } }, f32Bytes([1, 2])),
+      /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/,
+    ],
     ["offsets that end before they begin", () => rawFile({ a: { ...ok, data_offsets: [8, 0] } }, f32Bytes([1, 2])), /end before they begin/],
     ["an unsupported dtype", () => rawFile({ a: { ...ok, dtype: "I32" } }, f32Bytes([1, 2])), /unsupported dtype "I32"; supported: F32, F64, F16, BF16/],
     ["an unknown dtype", () => rawFile({ a: { ...ok, dtype: "Q4" } }, f32Bytes([1, 2])), /unsupported dtype "Q4" \(not a safetensors dtype\)/],
@@ -140,7 +176,9 @@ describe("safetensors", () => {
   });
 
   it("encode rejects bad input", () => {
-    expect(() => encodeSafetensors({ a: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(/encodeSafetensors: tensor "a": shape \[2,2\] holds 4 values but data has 3/);
+    expect(() => encodeSafetensors({ a: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(
+      /encodeSafetensors: tensor "a": shape \[2,2\] holds 4 values but data has 3/,
+    );
     expect(() => encodeSafetensors({ a: { shape: [-1], data: new Float32Array(0) } })).toThrow(/non-negative integers/);
     expect(() => encodeSafetensors({ __metadata__: { shape: [1], data: new Float32Array(1) } })).toThrow(/invalid tensor name/);
     expect(() => encodeSafetensors({ a: { shape: [1], data: [1] as never } })).toThrow(/Float32Array/);
@@ -150,15 +188,18 @@ describe("safetensors", () => {
   it("engine tensors encode directly; loadInto validates every name and shape before copying", async () => {
     const e = await engineFor("simd");
     e.tidy(() => {
-      const w = e.tensor([2, 3], uniform(6, 1)), b = e.tensor([3], uniform(3, 2));
+      const w = e.tensor([2, 3], uniform(6, 1)),
+        b = e.tensor([3], uniform(3, 2));
       const bytes = encodeSafetensors({ w, b });
       const decoded = decodeSafetensors(bytes);
-      const w2 = e.zeros([2, 3]), b2 = e.zeros([3]);
+      const w2 = e.zeros([2, 3]),
+        b2 = e.zeros([3]);
       loadInto({ w: w2, b: b2 }, decoded);
       expect(Array.from(w2.data)).toEqual(Array.from(w.data));
       expect(Array.from(b2.data)).toEqual(Array.from(b.data));
 
-      const x = e.zeros([2, 3]), y = e.zeros([4]);
+      const x = e.zeros([2, 3]),
+        y = e.zeros([4]);
       expect(() => loadInto({ w: x, b: y }, decoded)).toThrow(/loadInto: nothing was loaded: "b" has shape \[3\] in the file but \[4\] in the target/);
       expect(Array.from(x.data).every((v) => v === 0)).toBe(true); // w was valid but must not have been copied
       expect(() => loadInto({ w: x }, decoded)).toThrow(/"b" in the file matches no target/);

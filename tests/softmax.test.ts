@@ -1,13 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  logSoftmax,
-  logSoftmaxBackward,
-  SimdnetError,
-  softmax,
-  softmaxBackward,
-  softmaxCrossEntropy,
-  softmaxCrossEntropyBackward,
-} from "../src/index.js";
+import { logSoftmax, logSoftmaxBackward, SimdnetError, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward } from "../src/index.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, rng, uniform } from "./harness.js";
 import { logSoftmaxRef, softmaxCrossEntropyRef, softmaxRef } from "./reference/softmax.js";
 
@@ -25,16 +17,21 @@ describe.each(BUILDS_UNDER_TEST)("softmax family, %s build", (build) => {
     e.tidy(() => {
       const shape = [2, 3, cols]; // any rank: rows = 6
       const n = 6 * cols;
-      const xv = uniform(n, cols, -5, 5), dyv = uniform(n, 100 + cols);
-      const x = e.tensor(shape, xv), dy = e.tensor(shape, dyv);
-      const y = softmax(x), ly = logSoftmax(x);
+      const xv = uniform(n, cols, -5, 5),
+        dyv = uniform(n, 100 + cols);
+      const x = e.tensor(shape, xv),
+        dy = e.tensor(shape, dyv);
+      const y = softmax(x),
+        ly = logSoftmax(x);
       const yRef = softmaxRef(xv, cols);
       expectClose(y.data, yRef, { rtol: 1e-6, atol: 1e-8, label: "softmax" });
       expectClose(ly.data, logSoftmaxRef(xv, cols), { rtol: 1e-6, atol: 2e-6, label: "logSoftmax" });
       // Backward formulas, in float64 from the float64 forward.
-      const dxRef = new Array<number>(n), ldxRef = new Array<number>(n);
+      const dxRef = new Array<number>(n),
+        ldxRef = new Array<number>(n);
       for (let r = 0; r < 6; r++) {
-        let s = 0, sdy = 0;
+        let s = 0,
+          sdy = 0;
         for (let c = 0; c < cols; c++) (s += dyv[r * cols + c]! * yRef[r * cols + c]!), (sdy += dyv[r * cols + c]!);
         for (let c = 0; c < cols; c++) {
           const i = r * cols + c;
@@ -65,9 +62,13 @@ describe.each(BUILDS_UNDER_TEST)("softmax family, %s build", (build) => {
     e.tidy(() => {
       const cols = 17;
       const xv = uniform(4 * cols, 2, -100, 100);
-      xv[0] = 100; xv[1] = -100; xv[cols] = 1e30; xv[2 * cols + 3] = -3e38; // row-wise extremes
+      xv[0] = 100;
+      xv[1] = -100;
+      xv[cols] = 1e30;
+      xv[2 * cols + 3] = -3e38; // row-wise extremes
       const x = e.tensor([4, cols], xv);
-      const y = softmax(x).toArray(), ly = logSoftmax(x).toArray();
+      const y = softmax(x).toArray(),
+        ly = logSoftmax(x).toArray();
       for (const v of [...y, ...ly]) expect(Number.isFinite(v)).toBe(true);
       expectClose(y, softmaxRef(xv, cols), { rtol: 1e-5, atol: 1e-30, label: "softmax" });
       expectClose(ly, logSoftmaxRef(xv, cols), { rtol: 1e-6, atol: 1e-4, label: "logSoftmax" });
@@ -98,25 +99,36 @@ describe.each(BUILDS_UNDER_TEST)("softmax family, %s build", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       const b = 5;
-      const xv = uniform(b * k, k, -6, 6), lv = labelsFor(b, k, k);
-      const logits = e.tensor([b, k], xv), labels = e.ints([b], lv);
+      const xv = uniform(b * k, k, -6, 6),
+        lv = labelsFor(b, k, k);
+      const logits = e.tensor([b, k], xv),
+        labels = e.ints([b], lv);
       const { loss, probs } = softmaxCrossEntropy(logits, labels);
       const pRef = softmaxRef(xv, k);
       expect(Math.abs(loss - softmaxCrossEntropyRef(xv, lv, k))).toBeLessThan(1e-5 * (1 + Math.abs(loss)));
       expectClose(probs.data, pRef, { rtol: 1e-6, atol: 1e-8, label: "probs" });
       const onehot = (i: number) => (lv[Math.floor(i / k)] === i % k ? 1 : 0);
       const g = softmaxCrossEntropyBackward(probs, labels);
-      expectClose(g.data, pRef.map((p, i) => (p - onehot(i)) / b), { rtol: 1e-5, atol: 1e-7, label: "dlogits, scale 1/B" });
+      expectClose(
+        g.data,
+        pRef.map((p, i) => (p - onehot(i)) / b),
+        { rtol: 1e-5, atol: 1e-7, label: "dlogits, scale 1/B" },
+      );
       const acc = e.tensor([b, k], new Float32Array(b * k).fill(1));
       expect(softmaxCrossEntropyBackward(probs, labels, 2, acc)).toBe(acc);
-      expectClose(acc.data, pRef.map((p, i) => 1 + 2 * (p - onehot(i))), { rtol: 1e-5, atol: 1e-6, label: "dlogits, scale 2" });
+      expectClose(
+        acc.data,
+        pRef.map((p, i) => 1 + 2 * (p - onehot(i))),
+        { rtol: 1e-5, atol: 1e-6, label: "dlogits, scale 2" },
+      );
     });
   });
 
   it("softmaxCrossEntropy backward matches finite differences of the mean loss", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
-      const logits = e.tensor([4, 7], uniform(28, 5, -3, 3)), labels = e.ints([4], [6, 0, 3, 3]);
+      const logits = e.tensor([4, 7], uniform(28, 5, -3, 3)),
+        labels = e.ints([4], [6, 0, 3, 3]);
       const g = softmaxCrossEntropyBackward(softmaxCrossEntropy(logits, labels).probs, labels);
       expectGradientMatches(logits, g.data, () => e.tidy(() => softmaxCrossEntropy(logits, labels).loss), { label: "dlogits" });
     });
@@ -129,7 +141,8 @@ describe.each(BUILDS_UNDER_TEST)("softmax family, %s build", (build) => {
       const x = e.tensor([3, 9], xv);
       expect(logSoftmax(x, x)).toBe(x);
       expectClose(x.data, logSoftmaxRef(xv, 9), { rtol: 1e-6, atol: 2e-6 });
-      const l = e.tensor([3, 9], xv), labels = e.ints([3], [8, 0, 4]);
+      const l = e.tensor([3, 9], xv),
+        labels = e.ints([3], [8, 0, 4]);
       const { loss, probs } = softmaxCrossEntropy(l, labels, { probs: l });
       expect(probs).toBe(l);
       expect(Math.abs(loss - softmaxCrossEntropyRef(xv, [8, 0, 4], 9))).toBeLessThan(1e-5);

@@ -135,7 +135,8 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       const [single, threaded] = bothWays(e, () => {
         const w = e.tensor(ws, uniform(size(ws), 6));
         const convOut = conv2d(e.zeros(xs), w, null, options).shape;
-        const cin = ws[3], cout = ws[2] * (options.groups ?? 1);
+        const cin = ws[3],
+          cout = ws[2] * (options.groups ?? 1);
         const tw = e.tensor([ws[0], ws[1], ws[2], cin], uniform(size(ws), 7));
         const x = e.tensor([convOut[0]!, convOut[1]!, convOut[2]!, cin], uniform(size(convOut), 8));
         const topts = { ...options };
@@ -150,7 +151,8 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
 
   it("threaded conv2d matches the single-threaded SIMD build within float rounding", async () => {
     const simd = await engineFor("simd");
-    const xs: Shape4 = [2, 11, 13, 19], ws: Shape4 = [3, 3, 19, 21];
+    const xs: Shape4 = [2, 11, 13, 19],
+      ws: Shape4 = [3, 3, 19, 21];
     const run = (en: Engine) =>
       en.tidy(() => {
         en.minParallelWork = 0;
@@ -161,17 +163,29 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
         en.minParallelWork = 1 << 18;
         return [y.data.slice(), g.dx.data.slice(), g.dw.data.slice()];
       });
-    const a = run(e), b = run(simd);
+    const a = run(e),
+      b = run(simd);
     a.forEach((v, i) => expectClose(v, b[i]!, { rtol: 1e-6, atol: 1e-6, label: `output ${i}` }));
   });
 
   // gemm: rows of C split when m is large, columns when m is small; every transpose case and the
   // vector paths (m == 1, n == 1), accumulation and k == 0.
   const GEMM_CASES: [number, number, number][] = [
-    [67, 13, 9], [5, 71, 19], [1, 45, 7], [37, 1, 11], [33, 29, 0], [9, 9, 300], [130, 3, 5],
+    [67, 13, 9],
+    [5, 71, 19],
+    [1, 45, 7],
+    [37, 1, 11],
+    [33, 29, 0],
+    [9, 9, 300],
+    [130, 3, 5],
   ];
   describe.each(GEMM_CASES)("gemm m=%i n=%i k=%i", (m, n, k) => {
-    it.each([[false, false], [true, false], [false, true], [true, true]])("transA %s transB %s: bitwise one thread's", (transA, transB) => {
+    it.each([
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ])("transA %s transB %s: bitwise one thread's", (transA, transB) => {
       const [single, threaded] = bothWays(e, () => {
         const a = e.tensor(transA ? [k, m] : [m, k], uniform(m * k, 21));
         const b = e.tensor(transB ? [n, k] : [k, n], uniform(k * n, 22));
@@ -187,11 +201,19 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       const x = e.tensor([3, 9, 11, 13], uniform(3 * 9 * 11 * 13, 51));
       const generic = { kernel: 3, strides: [2, 1] as [number, number], pads: [1, 0, 1, 2] as [number, number, number, number] };
       const plain = { kernel: 2, strides: 2 };
-      const max = maxPool2d(x, generic), max2 = maxPool2d(x, plain);
+      const max = maxPool2d(x, generic),
+        max2 = maxPool2d(x, plain);
       const asFloats = (argmax: Tensor) => e.tensor(argmax.shape, Float32Array.from(argmax.ints)); // indices < 2^24: exact
       return [
-        max.y, asFloats(max.argmax), max2.y, asFloats(max2.argmax), maxPool2dInference(x, generic), maxPool2dInference(x, plain),
-        avgPool2d(x, { ...generic, countIncludePad: true }), globalAvgPool(x), globalMaxPool(x).y,
+        max.y,
+        asFloats(max.argmax),
+        max2.y,
+        asFloats(max2.argmax),
+        maxPool2dInference(x, generic),
+        maxPool2dInference(x, plain),
+        avgPool2d(x, { ...generic, countIncludePad: true }),
+        globalAvgPool(x),
+        globalMaxPool(x).y,
         maxPool2d(e.tensor([2, 7, 9, 16], uniform(2 * 7 * 9 * 16, 52)), generic).y, // pixels two at a time (C % 8 == 0)
       ];
     });
@@ -228,7 +250,8 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       expect(blocked[0]![1].length).toBeGreaterThan(1);
       // LeNet's second conv (6 -> 16, 5x5): the few-channel kernels, forward and input gradient split by images
       e.tidy(() => {
-        const x = e.tensor([4, 14, 14, 6], uniform(4 * 14 * 14 * 6, 45)), w = e.tensor([5, 5, 6, 16], uniform(2400, 46));
+        const x = e.tensor([4, 14, 14, 6], uniform(4 * 14 * 14 * 6, 45)),
+          w = e.tensor([5, 5, 6, 16], uniform(2400, 46));
         const y = conv2d(x, w, null, {});
         conv2dBackward(e.tensor(y.shape, uniform(y.size, 47)), x, w, {}, {}, false);
       });
@@ -254,7 +277,8 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       ];
       optimizers.forEach((make, i) => {
         const opt = make();
-        const value = e.tensor([1001], uniform(1001, 41 + i)), grad = e.tensor([1001], uniform(1001, 51 + i));
+        const value = e.tensor([1001], uniform(1001, 41 + i)),
+          grad = e.tensor([1001], uniform(1001, 51 + i));
         opt.step([{ value, grad }]);
         grad.set(uniform(1001, 61 + i));
         opt.step([{ value, grad }]); // with the state of the first step
@@ -288,7 +312,9 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
   });
 
   it("a trap in a part (whichever thread takes it) is an error on the calling thread, and the pool keeps working", () => {
-    const a = e.tensor([8, 8], uniform(64, 1)), b = e.tensor([8, 8], uniform(64, 2)), c = e.zeros([8, 8]);
+    const a = e.tensor([8, 8], uniform(64, 1)),
+      b = e.tensor([8, 8], uniform(64, 2)),
+      c = e.zeros([8, 8]);
     const beyond = e.memory.buffer.byteLength + 4096; // out of bounds: the wasm access traps
     const part = (cPtr: number, i0: number, i1: number) => [cPtr, a.ptr, b.ptr, 8, 8, 8, 0, 0, 0, i0, i1, 0, 8];
     // parts go to whichever thread is free: a trap on a worker is "worker thread(s) trapped", on
@@ -298,7 +324,12 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     expect(() => e.parallel("gemm_f32_block", parts)).toThrow(trapped);
     expect(() => e.parallel("gemm_f32_block", [part(beyond, 0, 1), ...parts.slice(1, -1), part(c.ptr, 7, 8)])).toThrow(trapped);
     // every part traps: whichever threads take them, the call fails and the pool survives
-    expect(() => e.parallel("gemm_f32_block", parts.map((_, t) => part(beyond, t, t + 1)))).toThrow(trapped);
+    expect(() =>
+      e.parallel(
+        "gemm_f32_block",
+        parts.map((_, t) => part(beyond, t, t + 1)),
+      ),
+    ).toThrow(trapped);
     expect(e.threads).toBe(threads);
     e.minParallelWork = 0;
     const [single, threaded] = bothWays(e, () => [matmul(a, b)]);
@@ -332,7 +363,8 @@ describe("a worker that dies", () => {
   async function engineWithWork() {
     e = await init({ threads: 3, threadTimeoutMs: BACKSTOP_MS });
     e.minParallelWork = 0;
-    const a = e.tensor([48, 8], uniform(48 * 8, 41)), b = e.tensor([8, 48], uniform(8 * 48, 42));
+    const a = e.tensor([48, 8], uniform(48 * 8, 41)),
+      b = e.tensor([8, 48], uniform(8 * 48, 42));
     const product = () => matmul(a, b).data.slice();
     const expected = product(); // threaded; bitwise one thread's (checked above)
     return { e, product, expected };
@@ -400,7 +432,9 @@ describe("a worker that dies", () => {
     const { e, product, expected } = await engineWithWork();
     const beyond = e.memory.buffer.byteLength + 4096;
     const part = (i0: number, i1: number, c: number) => [c, 0, 0, 8, 8, 8, 0, 0, 0, i0, i1, 0, 8];
-    expect(() => e.parallel("gemm_f32_block", [part(0, 0, beyond), part(0, 0, beyond), part(0, 8, beyond)])).toThrow(/worker thread\(s\) trapped|out of bounds/);
+    expect(() => e.parallel("gemm_f32_block", [part(0, 0, beyond), part(0, 0, beyond), part(0, 8, beyond)])).toThrow(
+      /worker thread\(s\) trapped|out of bounds/,
+    );
     expect(e.threads).toBe(3);
     expect(e.threadsReason).toBe("");
     expectBitwise([expected], [product()], "after a trap");
@@ -409,7 +443,14 @@ describe("a worker that dies", () => {
 
 describe("splitRange", () => {
   it("covers [0, total) with aligned, non-empty, near-equal parts", () => {
-    for (const [total, parts, align] of [[10, 3, 1], [100, 2, 8], [7, 4, 8], [17, 3, 8], [1, 5, 1], [64, 4, 16]] as const) {
+    for (const [total, parts, align] of [
+      [10, 3, 1],
+      [100, 2, 8],
+      [7, 4, 8],
+      [17, 3, 8],
+      [1, 5, 1],
+      [64, 4, 16],
+    ] as const) {
       const r = splitRange(total, parts, align);
       expect(r[0]![0]).toBe(0);
       expect(r[r.length - 1]![1]).toBe(total);
@@ -420,7 +461,10 @@ describe("splitRange", () => {
         if (i < r.length - 1) expect(b % align).toBe(0);
       });
     }
-    expect(splitRange(100, 2, 8)).toEqual([[0, 48], [48, 100]]);
+    expect(splitRange(100, 2, 8)).toEqual([
+      [0, 48],
+      [48, 100],
+    ]);
   });
 });
 

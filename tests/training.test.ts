@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encode as encodePng } from "fast-png";
-import {
-  createModel, encodeIdx, evaluate, fit, lenet5, loadEmbedded, loadWeights, saveWeights, SGD, SimdnetError,
-  type LabeledImages,
-} from "../src/index.js";
+import { createModel, encodeIdx, evaluate, fit, lenet5, loadEmbedded, loadWeights, saveWeights, SGD, SimdnetError, type LabeledImages } from "../src/index.js";
 import { engineFor } from "./harness.js";
 
 const embedded = await loadEmbedded();
 const subset = (set: LabeledImages, count: number): LabeledImages => ({
-  ...set, count, images: set.images.subarray(0, count * set.height * set.width), labels: set.labels.subarray(0, count),
+  ...set,
+  count,
+  images: set.images.subarray(0, count * set.height * set.width),
+  labels: set.labels.subarray(0, count),
 });
 
 describe("fit and evaluate", () => {
@@ -35,7 +35,9 @@ describe("fit and evaluate", () => {
     const e = await engineFor("simd");
     const model = createModel(e, lenet5(), { seed: 3 });
     const optimizer = new SGD({ lr: 1e6 });
-    expect(() => fit(model, subset(embedded.train, 256), { epochs: 2, batchSize: 32, optimizer })).toThrow(/fit: the loss became (NaN|Infinity|-Infinity) at epoch \d, step \d+/);
+    expect(() => fit(model, subset(embedded.train, 256), { epochs: 2, batchSize: 32, optimizer })).toThrow(
+      /fit: the loss became (NaN|Infinity|-Infinity) at epoch \d, step \d+/,
+    );
     model.dispose();
   });
 
@@ -52,7 +54,8 @@ describe("fit and evaluate", () => {
 describe("model weights as safetensors", () => {
   it("round-trips every parameter bit for bit", async () => {
     const e = await engineFor("simd");
-    const a = createModel(e, lenet5(), { seed: 1 }), b = createModel(e, lenet5(), { seed: 2 });
+    const a = createModel(e, lenet5(), { seed: 1 }),
+      b = createModel(e, lenet5(), { seed: 2 });
     const meta = loadWeights(b, saveWeights(a, { note: "x" }));
     expect(meta).toMatchObject({ format: "simdnet", note: "x" });
     for (const [name, t] of a.stateDict()) expect(b.stateDict().get(name)!.toArray(), name).toEqual(t.toArray());
@@ -62,7 +65,8 @@ describe("model weights as safetensors", () => {
 
   it("leaves the model unchanged on a truncated file, a wrong shape or a non-finite value", async () => {
     const e = await engineFor("simd");
-    const source = createModel(e, lenet5(), { seed: 1 }), target = createModel(e, lenet5(), { seed: 2 });
+    const source = createModel(e, lenet5(), { seed: 1 }),
+      target = createModel(e, lenet5(), { seed: 2 });
     const before = [...target.stateDict()].map(([n, t]) => [n, t.toArray()] as const);
     const bytes = saveWeights(source);
     for (const cut of [0, 7, 8, 100, bytes.length >> 1, bytes.length - 1]) {
@@ -93,7 +97,8 @@ describe("the simdnet command line", () => {
     // three test images as an IDX file with labels, and as PNG files
     const { test } = embedded;
     const pixels = test.height * test.width;
-    const images = join(dir, "images.idx"), labels = join(dir, "labels.idx");
+    const images = join(dir, "images.idx"),
+      labels = join(dir, "labels.idx");
     writeFileSync(images, encodeIdx([3, test.height, test.width], test.images.slice(0, 3 * pixels)));
     writeFileSync(labels, encodeIdx([3], test.labels.slice(0, 3)));
     const fromIdx = cli("predict", "--weights", weights, images, "--labels", labels);
@@ -112,7 +117,12 @@ describe("the simdnet command line", () => {
     const fromPng = cli("predict", "--weights", weights, ...pngs);
     expect(fromPng.status, fromPng.stderr).toBe(0);
     // the same images give the same classes either way
-    const classes = (out: string) => out.trim().split("\n").slice(0, 3).map((l) => l.split(": ")[1]!.split(" ")[0]);
+    const classes = (out: string) =>
+      out
+        .trim()
+        .split("\n")
+        .slice(0, 3)
+        .map((l) => l.split(": ")[1]!.split(" ")[0]);
     expect(classes(fromPng.stdout)).toEqual(classes(fromIdx.stdout));
   });
 

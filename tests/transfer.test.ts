@@ -10,8 +10,19 @@ import { encode as encodePng } from "fast-png";
 import { encode as encodeJpeg } from "jpeg-js";
 import { describe, expect, it } from "vitest";
 import {
-  createModel, decodeImage, decodeSafetensors, exportOnnx, fit, freezeUntil, importOnnxModel, loadImageFolder, resizeImage, resnet18,
-  SGD, saveWeights, transferModel,
+  createModel,
+  decodeImage,
+  decodeSafetensors,
+  exportOnnx,
+  fit,
+  freezeUntil,
+  importOnnxModel,
+  loadImageFolder,
+  resizeImage,
+  resnet18,
+  SGD,
+  saveWeights,
+  transferModel,
 } from "../src/index.js";
 import { engineFor, rng } from "./harness.js";
 
@@ -20,7 +31,8 @@ const root = join(import.meta.dirname, "..");
 /** Bitwise equality of two float arrays (fast on millions of values, unlike a deep toEqual). */
 const sameBits = (a: ArrayLike<number>, b: ArrayLike<number> | undefined): boolean => {
   if (!b || a.length !== b.length) return false;
-  const x = new Uint32Array(Float32Array.from(a).buffer), y = new Uint32Array(Float32Array.from(b).buffer);
+  const x = new Uint32Array(Float32Array.from(a).buffer),
+    y = new Uint32Array(Float32Array.from(b).buffer);
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;
 };
@@ -28,7 +40,8 @@ const COLOURS = { blue: 2, green: 1, red: 0 } as const;
 
 /** An RGB image of one dominant colour with noise, w x h. */
 function photo(channel: number, w: number, h: number, seed: number): Uint8Array {
-  const r = rng(seed), data = new Uint8Array(w * h * 3);
+  const r = rng(seed),
+    data = new Uint8Array(w * h * 3);
   for (let p = 0; p < w * h; p++) for (let c = 0; c < 3; c++) data[p * 3 + c] = Math.floor((c === channel ? 150 : 20) + 100 * r());
   return data;
 }
@@ -39,7 +52,9 @@ function makeFolder(perClass: number): string {
   for (const [name, channel] of Object.entries(COLOURS)) {
     mkdirSync(join(dir, name, "more"), { recursive: true });
     for (let i = 0; i < perClass; i++) {
-      const w = 20 + 4 * (i % 3), h = 24 + 2 * (i % 2), data = photo(channel, w, h, channel * 100 + i);
+      const w = 20 + 4 * (i % 3),
+        h = 24 + 2 * (i % 2),
+        data = photo(channel, w, h, channel * 100 + i);
       if (i % 3 === 0) writeFileSync(join(dir, name, `${i}.jpg`), encodeJpeg({ width: w, height: h, data: rgba(data) }, 95).data);
       else if (i === 1) writeFileSync(join(dir, name, "more", `${i}.png`), encodePng({ width: w, height: h, channels: 4, depth: 8, data: rgba(data) }));
       else writeFileSync(join(dir, name, `${i}.png`), encodePng({ width: w, height: h, channels: 3, depth: 8, data }));
@@ -113,10 +128,17 @@ describe("transfer learning", () => {
       else expect(sameBits(before.get(name)!, t.toArray()), name).toBe(true);
     }
     source.dispose();
-    const frozen = new Set(model.parameters().filter((p) => p.frozen).map((p) => p.name));
+    const frozen = new Set(
+      model
+        .parameters()
+        .filter((p) => p.frozen)
+        .map((p) => p.name),
+    );
     expect(frozen.has("conv1.weight") && frozen.has("layer4.0/conv2_bn.weight")).toBe(true);
     expect(frozen.has("layer4.1/conv1.weight") || frozen.has("fc.weight")).toBe(false);
-    const r = rng(3), x = Float32Array.from({ length: 8 * 32 * 32 * 3 }, () => r()), labels = [0, 1, 2, 0, 1, 2, 0, 1];
+    const r = rng(3),
+      x = Float32Array.from({ length: 8 * 32 * 32 * 3 }, () => r()),
+      labels = [0, 1, 2, 0, 1, 2, 0, 1];
     fit(model, { x, labels }, { epochs: 2, batchSize: 4, optimizer: new SGD({ lr: 0.05, momentum: 0.9 }) });
     let changed = 0;
     for (const [name, t] of model.stateDict()) {
@@ -132,42 +154,69 @@ describe("transfer learning", () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, ["dist/cli.js", ...args], { encoding: "utf8", cwd: root });
   const accuracies = (out: string, which: string) => [...out.matchAll(new RegExp(`${which} accuracy ([\\d.]+)%`, "g"))].map((m) => Number(m[1]));
 
-  it.each(["safetensors", "onnx"])("simdnet train --model resnet18 --data photos/ --init model.%s --freeze-until ...", async (format) => {
-    const e = await engineFor("simd");
-    const dir = makeFolder(10), work = mkdtempSync(join(tmpdir(), "simdnet-transfer-"));
-    const trained = createModel(e, resnet18({ classes: 10, inputSize: 32 }), { seed: 1 });
-    const init = join(work, `init.${format}`), out = join(work, "out.safetensors");
-    writeFileSync(init, format === "onnx" ? exportOnnx(trained) : saveWeights(trained));
-    trained.dispose();
-    // the initial weights as the command sees them (ONNX: imported under the file's node names)
-    const source = format === "onnx" ? importOnnxModel(e, new Uint8Array(readFileSync(init))) : createModel(e, resnet18({ classes: 10, inputSize: 32 }), { seed: 1 });
-    const names = source.graph.nodes.map((n) => n.name);
-    const until = format === "onnx" ? names[names.findIndex((n) => /layer4/.test(n)) - 1]! : "layer4.0/out";
-    const initial = new Map([...source.stateDict()].map(([n, t]) => [n, t.toArray()]));
-    const frozenLayers = new Set(names.slice(0, names.indexOf(until) + 1));
-    source.dispose();
+  it.each(["safetensors", "onnx"])(
+    "simdnet train --model resnet18 --data photos/ --init model.%s --freeze-until ...",
+    async (format) => {
+      const e = await engineFor("simd");
+      const dir = makeFolder(10),
+        work = mkdtempSync(join(tmpdir(), "simdnet-transfer-"));
+      const trained = createModel(e, resnet18({ classes: 10, inputSize: 32 }), { seed: 1 });
+      const init = join(work, `init.${format}`),
+        out = join(work, "out.safetensors");
+      writeFileSync(init, format === "onnx" ? exportOnnx(trained) : saveWeights(trained));
+      trained.dispose();
+      // the initial weights as the command sees them (ONNX: imported under the file's node names)
+      const source =
+        format === "onnx" ? importOnnxModel(e, new Uint8Array(readFileSync(init))) : createModel(e, resnet18({ classes: 10, inputSize: 32 }), { seed: 1 });
+      const names = source.graph.nodes.map((n) => n.name);
+      const until = format === "onnx" ? names[names.findIndex((n) => /layer4/.test(n)) - 1]! : "layer4.0/out";
+      const initial = new Map([...source.stateDict()].map(([n, t]) => [n, t.toArray()]));
+      const frozenLayers = new Set(names.slice(0, names.indexOf(until) + 1));
+      source.dispose();
 
-    const r = cli("train", "--model", "resnet18", "--data", dir, "--init", init, "--freeze-until", until, "--epochs", "3",
-      "--input-size", "32", "--batch", "8", "--lr", "0.003", "--out", out);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain("30 images in 3 classes (blue, green, red), resized to 32x32x3");
-    const training = accuracies(r.stdout, "training"), validation = accuracies(r.stdout, "validation");
-    expect(training).toHaveLength(3);
-    expect(training[2]!).toBeGreaterThan(training[0]!);
-    expect(validation[2]!).toBeGreaterThanOrEqual(validation[0]!);
-    expect(validation[2]!).toBeGreaterThan(40); // 3 classes: chance is 33%
+      const r = cli(
+        "train",
+        "--model",
+        "resnet18",
+        "--data",
+        dir,
+        "--init",
+        init,
+        "--freeze-until",
+        until,
+        "--epochs",
+        "3",
+        "--input-size",
+        "32",
+        "--batch",
+        "8",
+        "--lr",
+        "0.003",
+        "--out",
+        out,
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain("30 images in 3 classes (blue, green, red), resized to 32x32x3");
+      const training = accuracies(r.stdout, "training"),
+        validation = accuracies(r.stdout, "validation");
+      expect(training).toHaveLength(3);
+      expect(training[2]!).toBeGreaterThan(training[0]!);
+      expect(validation[2]!).toBeGreaterThanOrEqual(validation[0]!);
+      expect(validation[2]!).toBeGreaterThan(40); // 3 classes: chance is 33%
 
-    const saved = decodeSafetensors(readFileSync(out));
-    expect(JSON.parse(saved.metadata.classes!)).toEqual(["blue", "green", "red"]);
-    let frozenCount = 0;
-    for (const [name, t] of Object.entries(saved.tensors)) {
-      const layer = name.slice(0, name.lastIndexOf("."));
-      if (!frozenLayers.has(layer)) continue;
-      frozenCount++;
-      expect(sameBits(t.data, initial.get(name)), name).toBe(true);
-    }
-    expect(frozenCount).toBeGreaterThan(50);
-    const head = Object.entries(saved.tensors).filter(([, t]) => t.shape.length === 2 && t.shape[1] === 3);
-    expect(head).toHaveLength(1);
-  }, 120_000);
+      const saved = decodeSafetensors(readFileSync(out));
+      expect(JSON.parse(saved.metadata.classes!)).toEqual(["blue", "green", "red"]);
+      let frozenCount = 0;
+      for (const [name, t] of Object.entries(saved.tensors)) {
+        const layer = name.slice(0, name.lastIndexOf("."));
+        if (!frozenLayers.has(layer)) continue;
+        frozenCount++;
+        expect(sameBits(t.data, initial.get(name)), name).toBe(true);
+      }
+      expect(frozenCount).toBeGreaterThan(50);
+      const head = Object.entries(saved.tensors).filter(([, t]) => t.shape.length === 2 && t.shape[1] === 3);
+      expect(head).toHaveLength(1);
+    },
+    120_000,
+  );
 });

@@ -21,7 +21,8 @@ describe("simdnet viz", async () => {
     const out = join(dir, `${kind}.png`);
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
     try {
-      const extra = kind === "class-model" ? ["--class", "3", "--steps", "5"] : kind === "tsne" || kind === "neighbours" ? ["--count", "40", "--steps", "30"] : [];
+      const extra =
+        kind === "class-model" ? ["--class", "3", "--steps", "5"] : kind === "tsne" || kind === "neighbours" ? ["--count", "40", "--steps", "30"] : [];
       expect(await vizCommand([kind, "--weights", weights, "--out", out, "--index", "2", "--build", "simd", ...extra])).toBe(0);
     } finally {
       log.mockRestore();
@@ -34,6 +35,8 @@ describe("simdnet viz", async () => {
   it("rejects an unknown kind, missing weights and a bad class", async () => {
     await expect(vizCommand(["nope", "--weights", weights])).rejects.toThrow(/viz needs one of filters/);
     await expect(vizCommand(["filters"])).rejects.toThrow(/--weights/);
-    await expect(vizCommand(["saliency", "--weights", weights, "--class", "12", "--out", join(dir, "x.png")])).rejects.toThrow(/class must be an integer in \[0, 10\)/);
+    await expect(vizCommand(["saliency", "--weights", weights, "--class", "12", "--out", join(dir, "x.png")])).rejects.toThrow(
+      /class must be an integer in \[0, 10\)/,
+    );
   });
 });

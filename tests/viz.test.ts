@@ -6,13 +6,31 @@ import { describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
 import type { Engine, Model } from "../src/index.js";
 import {
-  activationGrid, classModel, computeCodes, encodePng, filterGrid, guidedBackprop, hwcToImage, imageGrid, mapToImage,
-  nearestNeighbours, neighbourGrid, saliency, scatterImage, tsne, tsneAffinities, tsneKl,
+  activationGrid,
+  classModel,
+  computeCodes,
+  encodePng,
+  filterGrid,
+  guidedBackprop,
+  hwcToImage,
+  imageGrid,
+  mapToImage,
+  nearestNeighbours,
+  neighbourGrid,
+  saliency,
+  scatterImage,
+  tsne,
+  tsneAffinities,
+  tsneKl,
 } from "../src/viz/index.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, uniform } from "./harness.js";
 
 // The small net: conv 3x3 pad 1 (F filters) -> ReLU -> flatten -> dense K, on H x W x C images.
-const H = 5, W = 4, C = 3, F = 4, K = 3;
+const H = 5,
+  W = 4,
+  C = 3,
+  F = 4,
+  K = 3;
 
 interface Params {
   cw: Float32Array; // [3, 3, C, F]
@@ -22,7 +40,12 @@ interface Params {
 }
 
 function makeParams(seed: number): Params {
-  return { cw: uniform(9 * C * F, seed, -0.5, 0.5), cb: uniform(F, seed + 1, -0.2, 0.2), dw: uniform(H * W * F * K, seed + 2, -0.5, 0.5), db: uniform(K, seed + 3) };
+  return {
+    cw: uniform(9 * C * F, seed, -0.5, 0.5),
+    cb: uniform(F, seed + 1, -0.2, 0.2),
+    dw: uniform(H * W * F * K, seed + 2, -0.5, 0.5),
+    db: uniform(K, seed + 3),
+  };
 }
 
 function buildNet(e: Engine, p: Params, reluLayer: boolean): Model {
@@ -37,15 +60,19 @@ function buildNet(e: Engine, p: Params, reluLayer: boolean): Model {
 /** float64 pre-activations [H, W, F] of the conv for one image. */
 function convPre(x: ArrayLike<number>, p: Params): Float64Array {
   const pre = new Float64Array(H * W * F);
-  for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let f = 0; f < F; f++) {
-    let s = p.cb[f]!;
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-      const y = h + i - 1, xx = w + j - 1;
-      if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
-      for (let c = 0; c < C; c++) s += x[(y * W + xx) * C + c]! * p.cw[((i * 3 + j) * C + c) * F + f]!;
-    }
-    pre[(h * W + w) * F + f] = s;
-  }
+  for (let h = 0; h < H; h++)
+    for (let w = 0; w < W; w++)
+      for (let f = 0; f < F; f++) {
+        let s = p.cb[f]!;
+        for (let i = 0; i < 3; i++)
+          for (let j = 0; j < 3; j++) {
+            const y = h + i - 1,
+              xx = w + j - 1;
+            if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
+            for (let c = 0; c < C; c++) s += x[(y * W + xx) * C + c]! * p.cw[((i * 3 + j) * C + c) * F + f]!;
+          }
+        pre[(h * W + w) * F + f] = s;
+      }
   return pre;
 }
 
@@ -53,16 +80,20 @@ function convPre(x: ArrayLike<number>, p: Params): Float64Array {
 function referenceGradient(x: ArrayLike<number>, p: Params, k: number, guided: boolean): Float64Array {
   const pre = convPre(x, p);
   const gx = new Float64Array(H * W * C);
-  for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let f = 0; f < F; f++) {
-    const o = (h * W + w) * F + f;
-    const gPost = p.dw[o * K + k]!;
-    if (!(pre[o]! > 0) || (guided && !(gPost > 0))) continue;
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-      const y = h + i - 1, xx = w + j - 1;
-      if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
-      for (let c = 0; c < C; c++) gx[(y * W + xx) * C + c] = gx[(y * W + xx) * C + c]! + gPost * p.cw[((i * 3 + j) * C + c) * F + f]!;
-    }
-  }
+  for (let h = 0; h < H; h++)
+    for (let w = 0; w < W; w++)
+      for (let f = 0; f < F; f++) {
+        const o = (h * W + w) * F + f;
+        const gPost = p.dw[o * K + k]!;
+        if (!(pre[o]! > 0) || (guided && !(gPost > 0))) continue;
+        for (let i = 0; i < 3; i++)
+          for (let j = 0; j < 3; j++) {
+            const y = h + i - 1,
+              xx = w + j - 1;
+            if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
+            for (let c = 0; c < C; c++) gx[(y * W + xx) * C + c] = gx[(y * W + xx) * C + c]! + gPost * p.cw[((i * 3 + j) * C + c) * F + f]!;
+          }
+      }
   return gx;
 }
 
@@ -128,10 +159,13 @@ describe.each(BUILDS_UNDER_TEST)("viz (%s build)", (build) => {
       const ref = new Float64Array(H * W * C);
       const [r0, c0] = [Math.floor(best / W), best % W];
       if (pre[best * F + ch]! > 0) {
-        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < C; c++) {
-          const y = r0 + i - 1, xx = c0 + j - 1;
-          if (y >= 0 && y < H && xx >= 0 && xx < W) ref[(y * W + xx) * C + c] = p.cw[((i * 3 + j) * C + c) * F + ch]!;
-        }
+        for (let i = 0; i < 3; i++)
+          for (let j = 0; j < 3; j++)
+            for (let c = 0; c < C; c++) {
+              const y = r0 + i - 1,
+                xx = c0 + j - 1;
+              if (y >= 0 && y < H && xx >= 0 && xx < W) ref[(y * W + xx) * C + c] = p.cw[((i * 3 + j) * C + c) * F + ch]!;
+            }
       }
       expectClose(g.gradient, ref, { rtol: 1e-5, atol: 1e-6, label: "neuron" });
       // an explicit position picks that neuron
@@ -150,9 +184,13 @@ describe.each(BUILDS_UNDER_TEST)("viz (%s build)", (build) => {
     m.dispose();
 
     const wd = uniform(H * W * C * K, 43);
-    const lin = nn.createModel(e, { inputShape: [H, W, C], layers: [{ type: "flatten" }, { type: "dense", units: K }] }, {
-      initialParams: { "dense1.weight": wd, "dense1.bias": new Float32Array(K) },
-    });
+    const lin = nn.createModel(
+      e,
+      { inputShape: [H, W, C], layers: [{ type: "flatten" }, { type: "dense", units: K }] },
+      {
+        initialParams: { "dense1.weight": wd, "dense1.bias": new Float32Array(K) },
+      },
+    );
     const l2 = 0.25;
     const res = classModel(lin, 1, { steps: 40, lr: 1, l2 });
     const optimum = Array.from({ length: H * W * C }, (_, i) => wd[i * K + 1]! / (2 * l2));
@@ -163,7 +201,15 @@ describe.each(BUILDS_UNDER_TEST)("viz (%s build)", (build) => {
 
   it("codes: penultimate layer per image, batched with a padded last batch", async () => {
     const e = await engineFor(build);
-    const m = nn.createModel(e, { inputShape: [6, 6, 1], layers: [{ type: "conv", filters: 3, size: 3, activation: "relu" }, { type: "flatten" }, { type: "dense", units: 7, activation: "relu" }, { type: "dense", units: 4 }] });
+    const m = nn.createModel(e, {
+      inputShape: [6, 6, 1],
+      layers: [
+        { type: "conv", filters: 3, size: 3, activation: "relu" },
+        { type: "flatten" },
+        { type: "dense", units: 7, activation: "relu" },
+        { type: "dense", units: 4 },
+      ],
+    });
     expect(m.codeLayer).toBe("dense1");
     const x = uniform(5 * 36, 17, 0, 1);
     const { codes, count, dim } = computeCodes(m, x, { batchSize: 2 });
@@ -198,10 +244,20 @@ describe.each(BUILDS_UNDER_TEST)("viz (%s build)", (build) => {
 describe("nearest neighbours and t-SNE", () => {
   it("nearestNeighbours matches a brute-force sort and can exclude the query itself", () => {
     const pts = uniform(40 * 3, 5);
-    const nb = nearestNeighbours(pts, pts, 3, 4, Array.from({ length: 40 }, (_, i) => i));
+    const nb = nearestNeighbours(
+      pts,
+      pts,
+      3,
+      4,
+      Array.from({ length: 40 }, (_, i) => i),
+    );
     for (let q = 0; q < 40; q++) {
-      const d = Array.from({ length: 40 }, (_, j) => [j, (pts[3 * q]! - pts[3 * j]!) ** 2 + (pts[3 * q + 1]! - pts[3 * j + 1]!) ** 2 + (pts[3 * q + 2]! - pts[3 * j + 2]!) ** 2] as const)
-        .filter(([j]) => j !== q).sort((a, b) => a[1] - b[1]);
+      const d = Array.from(
+        { length: 40 },
+        (_, j) => [j, (pts[3 * q]! - pts[3 * j]!) ** 2 + (pts[3 * q + 1]! - pts[3 * j + 1]!) ** 2 + (pts[3 * q + 2]! - pts[3 * j + 2]!) ** 2] as const,
+      )
+        .filter(([j]) => j !== q)
+        .sort((a, b) => a[1] - b[1]);
       expect(nb[q]).toEqual(d.slice(0, 4).map(([j]) => j));
     }
     expect(() => nearestNeighbours(pts, pts, 3, 41)).toThrow(/k must be/);
@@ -209,21 +265,42 @@ describe("nearest neighbours and t-SNE", () => {
 
   it("t-SNE keeps the nearest neighbours of clustered toy data together, lowers KL, and is seeded", () => {
     // 4 Gaussian clusters of 20 points in 10-D
-    const r = rng(3), n = 80, dim = 10;
+    const r = rng(3),
+      n = 80,
+      dim = 10;
     const centres = Array.from({ length: 4 }, () => Array.from({ length: dim }, () => 8 * (r() - 0.5)));
-    const x = new Float32Array(n * dim), label = new Int32Array(n);
+    const x = new Float32Array(n * dim),
+      label = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       label[i] = i % 4;
       for (let d = 0; d < dim; d++) x[i * dim + d] = centres[i % 4]![d]! + (r() - 0.5);
     }
     const y = tsne(x, dim, { perplexity: 10, iterations: 300, seed: 2 });
     expect(y.length).toBe(2 * n);
-    const nb = nearestNeighbours(y, y, 2, 1, Array.from({ length: n }, (_, i) => i));
+    const nb = nearestNeighbours(
+      y,
+      y,
+      2,
+      1,
+      Array.from({ length: n }, (_, i) => i),
+    );
     const same = nb.filter((row, i) => label[row[0]!] === label[i]).length;
     expect(same / n).toBeGreaterThanOrEqual(0.95);
     // the original-space nearest neighbour stays among the 5 nearest in the embedding for most points
-    const nbX = nearestNeighbours(x, x, dim, 1, Array.from({ length: n }, (_, i) => i));
-    const nb5 = nearestNeighbours(y, y, 2, 5, Array.from({ length: n }, (_, i) => i));
+    const nbX = nearestNeighbours(
+      x,
+      x,
+      dim,
+      1,
+      Array.from({ length: n }, (_, i) => i),
+    );
+    const nb5 = nearestNeighbours(
+      y,
+      y,
+      2,
+      5,
+      Array.from({ length: n }, (_, i) => i),
+    );
     expect(nbX.filter((row, i) => nb5[i]!.includes(row[0]!)).length / n).toBeGreaterThanOrEqual(0.6);
     const P = tsneAffinities(x, n, dim, 10);
     const random = uniform(2 * n, 99);
@@ -246,7 +323,8 @@ describe("images and PNG", () => {
     expect([img.width, img.height]).toEqual([1 + 2 * 4, 1 + 4]);
     for (let f = 0; f < 2; f++) {
       const vals = Array.from({ length: 9 }, (_, i) => w[i * 2 + f]!);
-      const hi = vals.indexOf(Math.max(...vals)), lo = vals.indexOf(Math.min(...vals));
+      const hi = vals.indexOf(Math.max(...vals)),
+        lo = vals.indexOf(Math.min(...vals));
       const px = (i: number) => img.data[((1 + Math.floor(i / 3)) * img.width + 1 + f * 4 + (i % 3)) * 3]!;
       expect(px(hi)).toBe(255);
       expect(px(lo)).toBe(0);
@@ -267,7 +345,16 @@ describe("images and PNG", () => {
     const sc = scatterImage([0, 0, 1, 1, 0.5, 0.2], { width: 50, height: 40, labels: [0, 1, 2] });
     expect([sc.width, sc.height]).toEqual([50, 40]);
     const ims = uniform(4 * 2 * 2, 3, 0, 1);
-    const nbg = neighbourGrid(ims, [2, 2, 1], [0, 1], [[2, 3], [3, 2]], { scale: 1, gap: 0 });
+    const nbg = neighbourGrid(
+      ims,
+      [2, 2, 1],
+      [0, 1],
+      [
+        [2, 3],
+        [3, 2],
+      ],
+      { scale: 1, gap: 0 },
+    );
     expect([nbg.width, nbg.height]).toEqual([8, 4]);
     expect(() => hwcToImage([1, 2, 3], 2, 2, 1)).toThrow(nn.SimdnetError);
   });

@@ -59,7 +59,8 @@ describe("zoo parameter counts and summary()", () => {
   });
 
   it("ResNet-18: 11,689,512 and ResNet-50: 25,557,032 (torchvision, running statistics excluded)", () => {
-    const r18 = nn.summary(nn.resnet18()), r50 = nn.summary(nn.resnet50());
+    const r18 = nn.summary(nn.resnet18()),
+      r50 = nn.summary(nn.resnet50());
     expect(r18.totalParams).toBe(11689512);
     expect(r50.totalParams).toBe(25557032);
     expect(r50.rows.find((r) => r.name === "layer4.2/out")!.shape).toEqual([7, 7, 2048]);

@@ -57,7 +57,29 @@ ${VIZ_USAGE}`;
 
 type Flags = Record<string, string | boolean | undefined>;
 /** Every --flag takes a value; an unknown flag is an error (parseArgs strict mode). */
-const STRING_FLAGS = ["flip", "init", "freeze-until", "model", "data", "epochs", "batch", "optimizer", "lr", "seed", "build", "out", "limit", "weights", "labels", "input-size", "classes", "channels", "input", "top", "via"];
+const STRING_FLAGS = [
+  "flip",
+  "init",
+  "freeze-until",
+  "model",
+  "data",
+  "epochs",
+  "batch",
+  "optimizer",
+  "lr",
+  "seed",
+  "build",
+  "out",
+  "limit",
+  "weights",
+  "labels",
+  "input-size",
+  "classes",
+  "channels",
+  "input",
+  "top",
+  "via",
+];
 
 function intFlag(flags: Flags, name: string, fallback: number): number {
   const v = flags[name];
@@ -89,7 +111,8 @@ function take(set: LabeledImages, limit: number | undefined): LabeledImages {
 
 /** Mean and standard deviation of the pixels (scaled to [0, 1]) of a data set. */
 function pixelStats(set: LabeledImages): { mean: number; std: number } {
-  let sum = 0, sq = 0;
+  let sum = 0,
+    sq = 0;
   const n = set.count * set.height * set.width;
   for (let i = 0; i < n; i++) {
     const v = set.images[i]! / 255;
@@ -104,11 +127,16 @@ async function train(flags: Flags): Promise<void> {
   if (flags.data && !isIdxFolder(String(flags.data))) {
     const inputSize = flags["input-size"] === undefined ? undefined : intFlag(flags, "input-size", 224);
     return trainFolder(flags, {
-      epochs: intFlag(flags, "epochs", 5), batchSize: intFlag(flags, "batch", 16), seed: intFlag(flags, "seed", 1), lr: numFlag(flags, "lr", 1e-3),
-      build: buildFlag(flags), inputSize,
+      epochs: intFlag(flags, "epochs", 5),
+      batchSize: intFlag(flags, "batch", 16),
+      seed: intFlag(flags, "seed", 1),
+      lr: numFlag(flags, "lr", 1e-3),
+      build: buildFlag(flags),
+      inputSize,
     });
   }
-  if (flags.init !== undefined || flags["freeze-until"] !== undefined) throw new SimdnetError("--init and --freeze-until need --data with a folder of class folders");
+  if (flags.init !== undefined || flags["freeze-until"] !== undefined)
+    throw new SimdnetError("--init and --freeze-until need --data with a folder of class folders");
   const modelName = (flags.model as string | undefined) ?? "lenet5";
   const epochs = intFlag(flags, "epochs", 5);
   const batchSize = intFlag(flags, "batch", 64);
@@ -127,18 +155,28 @@ async function train(flags: Flags): Promise<void> {
   else if (optimizerName === "adam") optimizer = new Adam({ lr: (lr = numFlag(flags, "lr", 2e-3)) });
   else throw new SimdnetError(`--optimizer must be sgd or adam, got '${optimizerName}'`);
 
-  console.log(`simdnet train: ${modelName} (${model.summary().totalParams.toLocaleString("en-US")} parameters), ` +
-    `${trainSet.count.toLocaleString("en-US")} training images ${flags.data ? `from ${flags.data}` : "(embedded Fashion-MNIST subset)"}, ` +
-    `wasm build '${e.build}', batch ${batchSize}, ${optimizerName} lr ${lr}, ${epochs} epochs`);
+  console.log(
+    `simdnet train: ${modelName} (${model.summary().totalParams.toLocaleString("en-US")} parameters), ` +
+      `${trainSet.count.toLocaleString("en-US")} training images ${flags.data ? `from ${flags.data}` : "(embedded Fashion-MNIST subset)"}, ` +
+      `wasm build '${e.build}', batch ${batchSize}, ${optimizerName} lr ${lr}, ${epochs} epochs`,
+  );
   const bar = new SingleBar({
     format: "epoch {epoch}/{epochs} [{bar}] {percentage}% | loss {loss} | accuracy {acc} | {ips} images/s",
-    barsize: 30, hideCursor: true, noTTYOutput: false,
+    barsize: 30,
+    hideCursor: true,
+    noTTYOutput: false,
   });
   const schedule = cosineDecay({ lr, total: epochs, minLr: lr * 0.05 });
   const normalize = pixelStats(trainSet);
   let running = { loss: 0, right: 0, n: 0 };
   fit(model, trainSet, {
-    epochs, batchSize, optimizer, schedule, seed, normalize, augment: { flip: flags.flip === "on" },
+    epochs,
+    batchSize,
+    optimizer,
+    schedule,
+    seed,
+    normalize,
+    augment: { flip: flags.flip === "on" },
     onBatch: (s) => {
       if (s.batch === 1) {
         running = { loss: 0, right: 0, n: 0 };
@@ -149,22 +187,34 @@ async function train(flags: Flags): Promise<void> {
       running.n++;
       if (process.stdout.isTTY) {
         bar.update(s.batch, {
-          loss: (running.loss / running.n).toFixed(4), acc: `${((100 * running.right) / running.n).toFixed(1)}%`, ips: Math.round(s.imagesPerSecond),
+          loss: (running.loss / running.n).toFixed(4),
+          acc: `${((100 * running.right) / running.n).toFixed(1)}%`,
+          ips: Math.round(s.imagesPerSecond),
         });
       }
     },
     onEpoch: (info) => {
       if (process.stdout.isTTY) bar.stop();
-      console.log(`epoch ${info.epoch}/${epochs}: loss ${info.loss.toFixed(4)}, training accuracy ${(100 * (info.accuracy ?? NaN)).toFixed(2)}%, ` +
-        `${Math.round(info.imagesPerSecond)} images/s, ${info.seconds.toFixed(1)} s, lr ${info.lr.toPrecision(3)}`);
+      console.log(
+        `epoch ${info.epoch}/${epochs}: loss ${info.loss.toFixed(4)}, training accuracy ${(100 * (info.accuracy ?? NaN)).toFixed(2)}%, ` +
+          `${Math.round(info.imagesPerSecond)} images/s, ${info.seconds.toFixed(1)} s, lr ${info.lr.toPrecision(3)}`,
+      );
     },
   });
   const result = evaluate(model, data.test, { batchSize: 100, normalize });
-  console.log(`test accuracy ${(100 * (result.accuracy ?? NaN)).toFixed(2)}% on ${data.test.count.toLocaleString("en-US")} test images (loss ${result.loss.toFixed(4)})`);
-  writeFileSync(out, saveWeights(model, {
-    model: modelName, epochs: String(epochs), testAccuracy: (result.accuracy ?? NaN).toFixed(4),
-    inputMean: String(normalize.mean), inputStd: String(normalize.std),
-  }));
+  console.log(
+    `test accuracy ${(100 * (result.accuracy ?? NaN)).toFixed(2)}% on ${data.test.count.toLocaleString("en-US")} test images (loss ${result.loss.toFixed(4)})`,
+  );
+  writeFileSync(
+    out,
+    saveWeights(model, {
+      model: modelName,
+      epochs: String(epochs),
+      testAccuracy: (result.accuracy ?? NaN).toFixed(4),
+      inputMean: String(normalize.mean),
+      inputStd: String(normalize.std),
+    }),
+  );
   console.log(`weights saved to ${out}`);
 }
 
@@ -172,7 +222,11 @@ function printSummary(positionals: string[], flags: Flags): void {
   const name = positionals[0];
   if (!name) throw new SimdnetError(`summary needs a model name (${Object.keys(ZOO).join(", ")})`);
   const options: Record<string, number> = {};
-  for (const [flag, key] of [["input-size", "inputSize"], ["classes", "classes"], ["channels", "channels"]] as const) {
+  for (const [flag, key] of [
+    ["input-size", "inputSize"],
+    ["classes", "classes"],
+    ["channels", "channels"],
+  ] as const) {
     if (flags[flag] !== undefined) options[key] = intFlag(flags, flag, 1);
   }
   console.log(summary(zooSpec(name, options)).table);
@@ -195,7 +249,8 @@ function readPngs(files: string[]): LabeledImages {
   });
   const { width, height } = decoded[0]!;
   for (const d of decoded) {
-    if (d.width !== width || d.height !== height) throw new SimdnetError(`predict: ${d.file} is ${d.width}x${d.height}, but ${decoded[0]!.file} is ${width}x${height}`);
+    if (d.width !== width || d.height !== height)
+      throw new SimdnetError(`predict: ${d.file} is ${d.width}x${d.height}, but ${decoded[0]!.file} is ${width}x${height}`);
   }
   const images = new Uint8Array(decoded.length * width * height);
   decoded.forEach((d, i) => images.set(d.grey, i * width * height));
@@ -215,7 +270,8 @@ async function predict(positionals: string[], flags: Flags): Promise<void> {
     haveLabels = false;
   } else {
     const idx = await loadIdxFile(positionals[0]!);
-    if (idx.dims.length !== 3 || idx.type !== "u8") throw new SimdnetError(`predict: ${positionals[0]} must hold u8 images [count, h, w], got ${idx.type} [${idx.dims.join(",")}]`);
+    if (idx.dims.length !== 3 || idx.type !== "u8")
+      throw new SimdnetError(`predict: ${positionals[0]} must hold u8 images [count, h, w], got ${idx.type} [${idx.dims.join(",")}]`);
     const [count, height, width] = idx.dims as [number, number, number];
     let labels: Uint8Array = new Uint8Array(count);
     haveLabels = !!flags.labels;
@@ -246,9 +302,9 @@ export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: "string" as const }])),
+      args: rest,
+      allowPositionals: true,
+      options: Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: "string" as const }])),
     });
   } catch (err) {
     console.error(`simdnet: ${(err as Error).message}\n\n${USAGE}`);
@@ -274,7 +330,11 @@ export async function main(argv: string[]): Promise<number> {
     case "export-onnx": {
       buildFlag(flags);
       const options: Record<string, number> = {};
-      for (const [flag, key] of [["input-size", "inputSize"], ["classes", "classes"], ["channels", "channels"]] as const) {
+      for (const [flag, key] of [
+        ["input-size", "inputSize"],
+        ["classes", "classes"],
+        ["channels", "channels"],
+      ] as const) {
         if (flags[flag] !== undefined) options[key] = intFlag(flags, flag, 1);
       }
       await exportOnnxFile(flags, options);

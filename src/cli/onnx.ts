@@ -23,7 +23,8 @@ export async function onnxTest(paths: string[], build: "auto" | BuildName, via: 
   if (paths.length === 0) throw new SimdnetError("onnx-test needs case directories, light_<net>.onnx files or directories of cases");
   if (via !== undefined && !["auto", "model", "executor"].includes(via)) throw new SimdnetError(`--via must be auto, model or executor, got '${via}'`);
   const engine = await init({ build });
-  let passed = 0, failed = 0;
+  let passed = 0,
+    failed = 0;
   for (const p of paths) {
     if (!existsSync(p)) {
       console.log(`FAIL ${p} (no such file or directory)`);
@@ -67,7 +68,12 @@ export async function runOnnxFile(positionals: string[], flags: Flags): Promise<
   const inputs = proto.graph.input.filter((i) => !inits.has(i.name));
   const specs = String(flags.input ?? "arange").split(",");
   if (specs.length !== 1 && specs.length !== inputs.length) throw new SimdnetError(`--input gives ${specs.length} inputs, the model has ${inputs.length}`);
-  const feeds = inputs.map((i, k) => feedFor(specs[specs.length === 1 ? 0 : k]!, (i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1))));
+  const feeds = inputs.map((i, k) =>
+    feedFor(
+      specs[specs.length === 1 ? 0 : k]!,
+      (i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1)),
+    ),
+  );
   const top = flags.top === undefined ? 5 : Number(flags.top);
   if (!Number.isInteger(top) || top < 0) throw new SimdnetError(`--top must be a non-negative integer, got '${flags.top}'`);
   const engine = await init({ build: (flags.build as "auto" | BuildName | undefined) ?? "auto" });
@@ -93,7 +99,9 @@ export async function runOnnxFile(positionals: string[], flags: Flags): Promise<
     const classes = t.dims[1] ?? 0;
     if (top > 0 && t.dims.length >= 2 && classes > 1 && t.dims.slice(2).every((d) => d === 1)) {
       for (let r = 0; r < t.dims[0]!; r++) {
-        const row = Array.from(t.data.subarray(r * classes, (r + 1) * classes), (v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, top);
+        const row = Array.from(t.data.subarray(r * classes, (r + 1) * classes), (v, i) => [v, i] as const)
+          .sort((a, b) => b[0] - a[0])
+          .slice(0, top);
         console.log(`  top-${row.length}${t.dims[0]! > 1 ? ` (row ${r})` : ""}: ${row.map(([v, i]) => `#${i} ${+v.toPrecision(4)}`).join("  ")}`);
       }
     }

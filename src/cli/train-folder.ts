@@ -22,14 +22,19 @@ import { zooSpec } from "./zoo-registry.js";
 type Flags = Record<string, string | boolean | undefined>;
 
 /** True when `dir` is an MNIST-format IDX folder (the other train path), not a folder of classes. */
-export const isIdxFolder = (dir: string): boolean =>
-  existsSync(`${dir}/train-images-idx3-ubyte.gz`) || existsSync(`${dir}/train-images-idx3-ubyte`);
+export const isIdxFolder = (dir: string): boolean => existsSync(`${dir}/train-images-idx3-ubyte.gz`) || existsSync(`${dir}/train-images-idx3-ubyte`);
 
 /** ImageNet's per-channel statistics, what pretrained RGB models expect. */
 const IMAGENET: Normalization = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 /** The model to start from: an imported ONNX file, a zoo model with --init weights, or a fresh zoo model. */
-function sourceModel(e: Awaited<ReturnType<typeof init>>, modelName: string, initFile: string | undefined, inputSize: number | undefined, classes: number): { model: Model; from: string } {
+function sourceModel(
+  e: Awaited<ReturnType<typeof init>>,
+  modelName: string,
+  initFile: string | undefined,
+  inputSize: number | undefined,
+  classes: number,
+): { model: Model; from: string } {
   if (initFile === undefined) {
     return { model: createModel(e, zooSpec(modelName, { classes, inputSize, channels: 3 }), { seed: 1 }), from: `a fresh ${modelName}` };
   }
@@ -52,7 +57,10 @@ function sourceModel(e: Awaited<ReturnType<typeof init>>, modelName: string, ini
   return { model, from: initFile };
 }
 
-export async function trainFolder(flags: Flags, options: { epochs: number; batchSize: number; seed: number; lr: number; build: "auto" | BuildName; inputSize?: number }): Promise<void> {
+export async function trainFolder(
+  flags: Flags,
+  options: { epochs: number; batchSize: number; seed: number; lr: number; build: "auto" | BuildName; inputSize?: number },
+): Promise<void> {
   const dir = String(flags.data);
   const modelName = (flags.model as string | undefined) ?? "resnet18";
   const e = await init({ build: options.build });
@@ -68,13 +76,17 @@ export async function trainFolder(flags: Flags, options: { epochs: number; batch
   const [H, W, C] = model.graph.inputs[0]!.shape as [number, number, number];
   if (C !== 3 && C !== 1) throw new SimdnetError(`the model takes ${C}-channel images; a folder of photos gives 1 or 3`);
   const data = await loadImageFolder(dir, { size: [H, W], channels: C, classes });
-  const frozen = model.parameters().filter((p) => p.frozen).length, all = model.parameters().length;
-  console.log(`simdnet train: ${basename(dir)}: ${data.shape[0]} images in ${classes.length} classes (${classes.join(", ")}), resized to ${H}x${W}x${C}; ` +
-    `from ${from}, a new ${classes.length}-class head, ` +
-    `${frozen} of ${all} parameter tensors frozen${flags["freeze-until"] ? ` (up to ${flags["freeze-until"]})` : ""}; wasm build '${e.build}'`);
+  const frozen = model.parameters().filter((p) => p.frozen).length,
+    all = model.parameters().length;
+  console.log(
+    `simdnet train: ${basename(dir)}: ${data.shape[0]} images in ${classes.length} classes (${classes.join(", ")}), resized to ${H}x${W}x${C}; ` +
+      `from ${from}, a new ${classes.length}-class head, ` +
+      `${frozen} of ${all} parameter tensors frozen${flags["freeze-until"] ? ` (up to ${flags["freeze-until"]})` : ""}; wasm build '${e.build}'`,
+  );
 
   // hold out a fifth (at least one image) for validation
-  const n = data.shape[0], per = H * W * C;
+  const n = data.shape[0],
+    per = H * W * C;
   const order = shuffledIndices(n, options.seed);
   const held = n >= 5 ? Math.max(1, Math.floor(n / 5)) : 0;
   const pick = (idx: Int32Array) => {
@@ -82,20 +94,31 @@ export async function trainFolder(flags: Flags, options: { epochs: number; batch
     idx.forEach((i, k) => x.set(data.x.subarray(i * per, (i + 1) * per), k * per));
     return { x, shape: [idx.length, H, W, C], labels: Int32Array.from(idx, (i) => data.labels[i]!) };
   };
-  const train = pick(order.subarray(held)), validation = held > 0 ? pick(order.subarray(0, held)) : undefined;
+  const train = pick(order.subarray(held)),
+    validation = held > 0 ? pick(order.subarray(0, held)) : undefined;
   const normalize = C === 3 ? IMAGENET : "unit";
   const batchSize = Math.min(options.batchSize, train.shape[0]!);
   fit(model, train, {
-    epochs: options.epochs, batchSize, optimizer: new Adam({ lr: options.lr }), seed: options.seed, normalize, validation,
+    epochs: options.epochs,
+    batchSize,
+    optimizer: new Adam({ lr: options.lr }),
+    seed: options.seed,
+    normalize,
+    validation,
     augment: { flip: flags.flip !== "off" },
     onEpoch: (info) => {
-      console.log(`epoch ${info.epoch}/${options.epochs}: loss ${info.loss.toFixed(4)}, training accuracy ${(100 * (info.accuracy ?? 0)).toFixed(2)}%` +
-        (info.validation ? `, validation accuracy ${(100 * (info.validation.accuracy ?? 0)).toFixed(2)}% on ${held} images` : "") +
-        `, ${info.seconds.toFixed(1)} s`);
+      console.log(
+        `epoch ${info.epoch}/${options.epochs}: loss ${info.loss.toFixed(4)}, training accuracy ${(100 * (info.accuracy ?? 0)).toFixed(2)}%` +
+          (info.validation ? `, validation accuracy ${(100 * (info.validation.accuracy ?? 0)).toFixed(2)}% on ${held} images` : "") +
+          `, ${info.seconds.toFixed(1)} s`,
+      );
     },
   });
   const out = (flags.out as string | undefined) ?? `${modelName}-${basename(dir.replace(/\/+$/, ""))}.safetensors`;
-  writeFileSync(out, saveWeights(model, { model: modelName, classes: JSON.stringify(classes), inputSize: `${H}x${W}x${C}`, normalize: JSON.stringify(normalize) }));
+  writeFileSync(
+    out,
+    saveWeights(model, { model: modelName, classes: JSON.stringify(classes), inputSize: `${H}x${W}x${C}`, normalize: JSON.stringify(normalize) }),
+  );
   console.log(`weights saved to ${out}`);
   model.dispose();
 }

@@ -12,8 +12,22 @@ import { createModel, type Model } from "../model/model.js";
 import { loadWeights } from "../model/weights.js";
 import type { BuildName } from "../runtime.js";
 import {
-  activationGrid, classModel, computeCodes, encodePng, filterGrid, guidedBackprop, hwcToImage, imageGrid, mapToImage,
-  nearestNeighbours, neighbourGrid, type RgbImage, saliency, scatterImage, tsne, upscale,
+  activationGrid,
+  classModel,
+  computeCodes,
+  encodePng,
+  filterGrid,
+  guidedBackprop,
+  hwcToImage,
+  imageGrid,
+  mapToImage,
+  nearestNeighbours,
+  neighbourGrid,
+  type RgbImage,
+  saliency,
+  scatterImage,
+  tsne,
+  upscale,
 } from "../viz/index.js";
 import { zooSpec } from "./zoo-registry.js";
 
@@ -53,7 +67,9 @@ function numFlag(flags: Flags, name: string, fallback: number): number {
 function readGreyPng(file: string, height: number, width: number): Uint8Array {
   const png = decodePng(readFileSync(file));
   if (png.width !== width || png.height !== height) throw new SimdnetError(`viz: ${file} is ${png.width}x${png.height}, the model takes ${width}x${height}`);
-  const grey = new Uint8Array(width * height), colour = png.channels >= 3 ? 3 : 1, scale = png.data instanceof Uint16Array ? 1 / 257 : 1;
+  const grey = new Uint8Array(width * height),
+    colour = png.channels >= 3 ? 3 : 1,
+    scale = png.data instanceof Uint16Array ? 1 / 257 : 1;
   for (let p = 0; p < width * height; p++) {
     let s = 0;
     for (let c = 0; c < colour; c++) s += png.data[p * png.channels + c]!;
@@ -75,9 +91,11 @@ export async function vizCommand(args: string[]): Promise<number> {
   const options: Record<string, { type: "string" | "boolean" }> = Object.fromEntries(STRING_FLAGS.map((n) => [n, { type: "string" as const }]));
   options.points = { type: "boolean" };
   const parsed = parseArgs({ args, allowPositionals: true, options });
-  const flags: Flags = parsed.values, positionals = parsed.positionals;
+  const flags: Flags = parsed.values,
+    positionals = parsed.positionals;
   const kind = positionals[0];
-  if (!kind || !(VIZ_KINDS as readonly string[]).includes(kind)) throw new SimdnetError(`viz needs one of ${VIZ_KINDS.join(", ")}${kind ? `, got '${kind}'` : ""}\n\n${VIZ_USAGE}`);
+  if (!kind || !(VIZ_KINDS as readonly string[]).includes(kind))
+    throw new SimdnetError(`viz needs one of ${VIZ_KINDS.join(", ")}${kind ? `, got '${kind}'` : ""}\n\n${VIZ_USAGE}`);
   const weights = flags.weights as string | undefined;
   if (!weights) throw new SimdnetError("viz needs --weights FILE (written by simdnet train)");
   const build = (flags.build as string | undefined) ?? "auto";
@@ -130,7 +148,11 @@ export async function vizCommand(args: string[]): Promise<number> {
     case "guided": {
       const layer = flags.layer as string | undefined;
       const r = guidedBackprop(model, image, { layer, channel: layer ? classFlag : (classFlag ?? predicted()) });
-      img = imageGrid([inputTile(), mapToImage(r.gradient, W, H, { colorMap: "signed" }), mapToImage(r.map, W, H, { colorMap: "heat" })], { columns: 3, scale: 6, gap: 4 });
+      img = imageGrid([inputTile(), mapToImage(r.gradient, W, H, { colorMap: "signed" }), mapToImage(r.map, W, H, { colorMap: "heat" })], {
+        columns: 3,
+        scale: 6,
+        gap: 4,
+      });
       note = `guided backpropagation from ${r.neuron.layer} channel ${r.neuron.channel} (element ${r.neuron.index}, activation ${r.neuron.value.toFixed(3)}) for ${what}`;
       break;
     }
@@ -147,8 +169,14 @@ export async function vizCommand(args: string[]): Promise<number> {
       break;
     }
     case "neighbours": {
-      const count = Math.min(intFlag(flags, "count", 500), test.count), q = Math.min(intFlag(flags, "queries", 6), count), k = intFlag(flags, "k", 8);
-      const images = toFloatImages(test, "unit", Array.from({ length: count }, (_, i) => i));
+      const count = Math.min(intFlag(flags, "count", 500), test.count),
+        q = Math.min(intFlag(flags, "queries", 6), count),
+        k = intFlag(flags, "k", 8);
+      const images = toFloatImages(
+        test,
+        "unit",
+        Array.from({ length: count }, (_, i) => i),
+      );
       const { codes, dim } = computeCodes(model, images);
       const queries = Array.from({ length: q }, (_, i) => Math.floor((i * count) / q));
       const qCodes = new Float32Array(q * dim);
@@ -161,7 +189,11 @@ export async function vizCommand(args: string[]): Promise<number> {
     }
     case "tsne": {
       const count = Math.min(intFlag(flags, "count", 500), test.count);
-      const images = toFloatImages(test, "unit", Array.from({ length: count }, (_, i) => i));
+      const images = toFloatImages(
+        test,
+        "unit",
+        Array.from({ length: count }, (_, i) => i),
+      );
       const { codes, dim } = computeCodes(model, images);
       const t0 = Date.now();
       const xy = tsne(codes, dim, { seed: intFlag(flags, "seed", 1), iterations: intFlag(flags, "steps", 500, 1) });
@@ -169,7 +201,12 @@ export async function vizCommand(args: string[]): Promise<number> {
       const labels = test.labels.subarray(0, count);
       img = flags.points
         ? scatterImage(xy, { labels, width: 700, height: 700, radius: 4 })
-        : scatterImage(xy, { thumbnails: Array.from({ length: count }, (_, i) => hwcToImage(images.subarray(i * H * W, (i + 1) * H * W), H, W, 1, { range: [0, 1] })), width: 1200, height: 1200, margin: 20 });
+        : scatterImage(xy, {
+            thumbnails: Array.from({ length: count }, (_, i) => hwcToImage(images.subarray(i * H * W, (i + 1) * H * W), H, W, 1, { range: [0, 1] })),
+            width: 1200,
+            height: 1200,
+            margin: 20,
+          });
       note = `t-SNE of the ${model.codeLayer} codes of ${count} test images${flags.points ? " (colour = label)" : ""}`;
       break;
     }

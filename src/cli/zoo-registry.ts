@@ -4,7 +4,13 @@ import type { ModelSpec } from "../model/spec.js";
 import { alexnet, googlenet, lenet5, resnet18, resnet50, segnet, vgg16, type ZooOptions } from "../model/zoo.js";
 
 export const ZOO: Record<string, (options: ZooOptions) => ModelSpec> = {
-  lenet5, alexnet, vgg16, googlenet, resnet18, resnet50, segnet,
+  lenet5,
+  alexnet,
+  vgg16,
+  googlenet,
+  resnet18,
+  resnet50,
+  segnet,
 };
 
 export function zooSpec(name: string, options: ZooOptions = {}): ModelSpec {

@@ -34,7 +34,15 @@ export const FASHION_MNIST_STATS = { mean: 0.286, std: 0.353 } as const;
 
 function affine(op: string, normalize: Normalization): [scale: number, shift: number] {
   if (normalize === "unit") return [1 / 255, 0];
-  if (!normalize || typeof normalize !== "object" || typeof normalize.mean !== "number" || typeof normalize.std !== "number" || !Number.isFinite(normalize.mean) || !Number.isFinite(normalize.std) || !(normalize.std > 0)) {
+  if (
+    !normalize ||
+    typeof normalize !== "object" ||
+    typeof normalize.mean !== "number" ||
+    typeof normalize.std !== "number" ||
+    !Number.isFinite(normalize.mean) ||
+    !Number.isFinite(normalize.std) ||
+    !(normalize.std > 0)
+  ) {
     fail(op, `normalize must be "unit" or {mean, std} with finite mean and std > 0, got ${JSON.stringify(normalize)}`);
   }
   return [1 / (255 * normalize.std), -normalize.mean / normalize.std];
@@ -54,7 +62,8 @@ export function toFloatImages(set: LabeledImages, normalize: Normalization = "un
   for (let b = 0; b < n; b++) {
     const i = indices ? indices[b]! : b;
     if (!Number.isInteger(i) || i < 0 || i >= set.count) fail(op, `index ${i} is out of range [0, ${set.count})`);
-    const src = i * pixels, dst = b * pixels;
+    const src = i * pixels,
+      dst = b * pixels;
     for (let p = 0; p < pixels; p++) y[dst + p] = set.images[src + p]! * scale + shift;
   }
   return y;

@@ -98,13 +98,14 @@ export function encodeIdx(dims: readonly number[], data: IdxData): Uint8Array {
   out[3] = dims.length;
   dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
   if (type === "u8" || type === "i8") out.set(new Uint8Array(data.buffer, data.byteOffset, count), head);
-  else for (let i = 0; i < count; i++) {
-    const v = data[i]!;
-    if (type === "i16") view.setInt16(head + 2 * i, v, false);
-    else if (type === "i32") view.setInt32(head + 4 * i, v, false);
-    else if (type === "f32") view.setFloat32(head + 4 * i, v, false);
-    else view.setFloat64(head + 8 * i, v, false);
-  }
+  else
+    for (let i = 0; i < count; i++) {
+      const v = data[i]!;
+      if (type === "i16") view.setInt16(head + 2 * i, v, false);
+      else if (type === "i32") view.setInt32(head + 4 * i, v, false);
+      else if (type === "f32") view.setFloat32(head + 4 * i, v, false);
+      else view.setFloat64(head + 8 * i, v, false);
+    }
   return out;
 }
 

@@ -30,7 +30,8 @@ export function decodeImage(bytes: Uint8Array, name = "image"): ImageBytes {
     }
     if (img.palette) fail(op, `${name}: palette PNGs are not supported; save it as RGB or grey`);
     const channels = img.channels;
-    const data = img.depth === 16 ? Uint8Array.from(img.data as Uint16Array, (v) => v >> 8) : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length);
+    const data =
+      img.depth === 16 ? Uint8Array.from(img.data as Uint16Array, (v) => v >> 8) : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length);
     if (img.depth !== 8 && img.depth !== 16) fail(op, `${name}: ${img.depth}-bit PNGs are not supported (8 or 16 bits)`);
     return { data, width: img.width, height: img.height, channels };
   }
@@ -64,16 +65,22 @@ export function resizeImage(img: ImageBytes, height: number, width: number, chan
   while (cur.height >= 2 * height && cur.width >= 2 * width) cur = halve(cur);
   if (cur.height === height && cur.width === width) return cur;
   const out = new Uint8Array(height * width * channels);
-  const sy = cur.height / height, sx = cur.width / width;
+  const sy = cur.height / height,
+    sx = cur.width / width;
   for (let y = 0; y < height; y++) {
     const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), cur.height - 1);
-    const y0 = Math.floor(fy), y1 = Math.min(y0 + 1, cur.height - 1), wy = fy - y0;
+    const y0 = Math.floor(fy),
+      y1 = Math.min(y0 + 1, cur.height - 1),
+      wy = fy - y0;
     for (let x = 0; x < width; x++) {
       const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), cur.width - 1);
-      const x0 = Math.floor(fx), x1 = Math.min(x0 + 1, cur.width - 1), wx = fx - x0;
+      const x0 = Math.floor(fx),
+        x1 = Math.min(x0 + 1, cur.width - 1),
+        wx = fx - x0;
       for (let c = 0; c < channels; c++) {
         const at = (yy: number, xx: number) => cur.data[(yy * cur.width + xx) * channels + c]!;
-        const top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx, bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
+        const top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx,
+          bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
         out[(y * width + x) * channels + c] = Math.round(top * (1 - wy) + bottom * wy);
       }
     }
@@ -82,7 +89,9 @@ export function resizeImage(img: ImageBytes, height: number, width: number, chan
 }
 
 function toChannels(img: ImageBytes, channels: number): ImageBytes {
-  const { width, height } = img, n = width * height, from = img.channels;
+  const { width, height } = img,
+    n = width * height,
+    from = img.channels;
   if (from === channels) return img;
   const out = new Uint8Array(n * channels);
   for (let p = 0; p < n; p++) {
@@ -98,7 +107,9 @@ function toChannels(img: ImageBytes, channels: number): ImageBytes {
 }
 
 function halve(img: ImageBytes): ImageBytes {
-  const w = img.width >> 1, h = img.height >> 1, C = img.channels;
+  const w = img.width >> 1,
+    h = img.height >> 1,
+    C = img.channels;
   const out = new Uint8Array(w * h * C);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -158,11 +169,15 @@ export async function listImageFolder(dir: string, wanted?: readonly string[]): 
   } catch (err) {
     fail(op, `cannot read the folder ${dir}: ${(err as Error).message}`);
   }
-  const folders = entries.filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name).sort();
+  const folders = entries
+    .filter((d) => d.isDirectory() && !d.name.startsWith("."))
+    .map((d) => d.name)
+    .sort();
   const classes = wanted ? [...wanted] : folders;
   for (const f of folders) if (!classes.includes(f)) fail(op, `${dir} has a folder '${f}' that is not one of the classes ${classes.join(", ")}`);
   if (classes.length < 2) fail(op, `${dir} needs at least two class folders, found ${folders.length ? folders.join(", ") : "none"}`);
-  const files: string[] = [], labels: number[] = [];
+  const files: string[] = [],
+    labels: number[] = [];
   const walk = async (path: string, label: number): Promise<void> => {
     const list = (await fs.readdir(`${root}/${path}`, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const d of list) {

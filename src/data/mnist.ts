@@ -27,9 +27,7 @@ export const MNIST_FILES = {
 } as const;
 
 /** Fashion-MNIST's ten class names, by label. */
-export const FASHION_MNIST_CLASSES = [
-  "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-] as const;
+export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"] as const;
 
 const asDir = (dir: string | URL): string | URL => {
   if (dir instanceof URL) return dir.href.endsWith("/") ? dir : new URL(dir.href + "/");
@@ -56,7 +54,8 @@ async function readIdx(dir: string | URL, name: string): Promise<IdxArray> {
 
 function pair(images: IdxArray, labels: IdxArray, which: string): LabeledImages {
   const op = "loadMnistLike";
-  if (images.type !== "u8" || images.dims.length !== 3) fail(op, `${which} images must be u8 [count, height, width], got ${images.type} [${images.dims.join(",")}]`);
+  if (images.type !== "u8" || images.dims.length !== 3)
+    fail(op, `${which} images must be u8 [count, height, width], got ${images.type} [${images.dims.join(",")}]`);
   if (labels.type !== "u8" || labels.dims.length !== 1) fail(op, `${which} labels must be u8 [count], got ${labels.type} [${labels.dims.join(",")}]`);
   const [count, height, width] = images.dims as [number, number, number];
   if (labels.dims[0] !== count) fail(op, `${which}: ${count} images but ${labels.dims[0]} labels`);

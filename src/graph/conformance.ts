@@ -9,8 +9,11 @@ import { InferenceSession, type OnnxFeedLike, onnxTensorType } from "./session.j
 /** Runs one case on `engine` through an InferenceSession; never throws (errors fail the case). */
 export function runSessionCase(path: string, engine: Engine, options: { rtol?: number; atol?: number } = {}): OnnxCaseResult {
   const t0 = performance.now();
-  const rtol = options.rtol ?? DEFAULT_RTOL, atol = options.atol ?? DEFAULT_ATOL;
-  let name = path, maxAbsError = 0, maxRelError = 0;
+  const rtol = options.rtol ?? DEFAULT_RTOL,
+    atol = options.atol ?? DEFAULT_ATOL;
+  let name = path,
+    maxAbsError = 0,
+    maxRelError = 0;
   const done = (passed: boolean, error?: string): OnnxCaseResult => ({ name, passed, maxAbsError, maxRelError, error, ms: performance.now() - t0 });
   let session: InferenceSession | undefined;
   try {
@@ -21,9 +24,8 @@ export function runSessionCase(path: string, engine: Engine, options: { rtol?: n
     for (const set of files.sets) {
       const declared = session.inputMetadata;
       const feeds: Record<string, OnnxFeedLike> = {};
-      const given = set.inputs === "arange"
-        ? declared.map((d) => arangeInput((d.shape ?? []).map((x) => (typeof x === "number" && x > 0 ? x : 1))))
-        : set.inputs;
+      const given =
+        set.inputs === "arange" ? declared.map((d) => arangeInput((d.shape ?? []).map((x) => (typeof x === "number" && x > 0 ? x : 1)))) : set.inputs;
       if (given.length !== declared.length) return done(false, `${given.length} input files for ${declared.length} graph inputs`);
       declared.forEach((d, k) => {
         const t = given[k]!;
@@ -32,15 +34,23 @@ export function runSessionCase(path: string, engine: Engine, options: { rtol?: n
       const out = session.runSync(feeds);
       set.outputs.forEach((exp, k) => {
         const got = out[session!.outputNames[k]!];
-        if (!got) { mismatch ??= `output ${k} missing`; return; }
-        if (got.dims.join() !== exp.dims.join()) { mismatch ??= `output ${k} has shape [${got.dims.join(",")}], expected [${exp.dims.join(",")}]`; return; }
+        if (!got) {
+          mismatch ??= `output ${k} missing`;
+          return;
+        }
+        if (got.dims.join() !== exp.dims.join()) {
+          mismatch ??= `output ${k} has shape [${got.dims.join(",")}], expected [${exp.dims.join(",")}]`;
+          return;
+        }
         const data = got.data as ArrayLike<number | bigint>;
         for (let i = 0; i < exp.data.length; i++) {
-          const a = Number(data[i]!), b = exp.data[i]!;
+          const a = Number(data[i]!),
+            b = exp.data[i]!;
           const err = Math.abs(a - b);
           if (!(err <= atol + rtol * Math.abs(b)) && !(Number.isNaN(a) && Number.isNaN(b))) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
-          if (Number.isNaN(err)) { if (!(Number.isNaN(a) && Number.isNaN(b))) maxAbsError = Number.NaN; }
-          else if (err > maxAbsError) maxAbsError = err;
+          if (Number.isNaN(err)) {
+            if (!(Number.isNaN(a) && Number.isNaN(b))) maxAbsError = Number.NaN;
+          } else if (err > maxAbsError) maxAbsError = err;
           if (b !== 0 && err / Math.abs(b) > maxRelError) maxRelError = err / Math.abs(b);
         }
       });

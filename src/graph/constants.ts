@@ -76,9 +76,12 @@ export function gatherHost<T extends Float32Array | Int32Array>(src: T, loop: { 
   const out = new (src.constructor as new (n: number) => T)(n);
   if (n === 0) return out;
   const c = coalesce({ dims: [...loop.dims], strides: [contiguousStrides(loop.dims), [...loop.strides]] });
-  const dims = c.dims, st = c.strides[1]!, r = dims.length;
+  const dims = c.dims,
+    st = c.strides[1]!,
+    r = dims.length;
   const idx = new Array<number>(r).fill(0);
-  const inner = dims[r - 1]!, innerStride = st[r - 1]!;
+  const inner = dims[r - 1]!,
+    innerStride = st[r - 1]!;
   let off = 0;
   for (let i = 0; i < n; i += inner) {
     for (let j = 0, o = off; j < inner; j++, o += innerStride) out[i + j] = src[o]!;

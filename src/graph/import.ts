@@ -103,7 +103,8 @@ export function importGraph(proto: ModelProto): Graph {
   const needed = new Set<number>();
   const stack: string[] = [];
   for (const o of outputs) {
-    if (!producer.has(o.name) && !initializers.has(o.name) && !inputNames.has(o.name)) fail("onnx", `graph output "${o.name}" is not produced by any node, initializer or input`);
+    if (!producer.has(o.name) && !initializers.has(o.name) && !inputNames.has(o.name))
+      fail("onnx", `graph output "${o.name}" is not produced by any node, initializer or input`);
     stack.push(o.name);
   }
   const seen = new Set<string>();
@@ -147,7 +148,10 @@ export function importGraph(proto: ModelProto): Graph {
     }
   }
   if (order.length !== needed.size) {
-    const stuck = [...needed].filter((k) => missing.get(k)! > 0).slice(0, 8).map((k) => whereOf(g.node[k]!, k));
+    const stuck = [...needed]
+      .filter((k) => missing.get(k)! > 0)
+      .slice(0, 8)
+      .map((k) => whereOf(g.node[k]!, k));
     fail("onnx", `the graph has a cycle through ${stuck.join(", ")}`);
   }
 
@@ -174,7 +178,7 @@ class MinHeap {
   push(v: number): void {
     const a = this.a;
     a.push(v);
-    for (let i = a.length - 1; i > 0;) {
+    for (let i = a.length - 1; i > 0; ) {
       const p = (i - 1) >> 1;
       if (a[p]! <= v) break;
       a[i] = a[p]!;
@@ -183,11 +187,14 @@ class MinHeap {
     }
   }
   pop(): number {
-    const a = this.a, top = a[0]!, last = a.pop()!;
+    const a = this.a,
+      top = a[0]!,
+      last = a.pop()!;
     if (a.length) {
       a[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1, r = l + 1;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < a.length && a[l]! < a[m]!) m = l;
         if (r < a.length && a[r]! < a[m]!) m = r;

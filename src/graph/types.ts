@@ -90,7 +90,8 @@ export const physicalDims = (shape: readonly number[], perm: Perm): number[] => 
  * anywhere, so [N, C, 1, 1] is the same in NCHW and NHWC.
  */
 export function samePhysical(a: Perm, b: Perm, shape: readonly number[]): boolean {
-  const fa = a.filter((ax) => shape[ax] !== 1), fb = b.filter((ax) => shape[ax] !== 1);
+  const fa = a.filter((ax) => shape[ax] !== 1),
+    fb = b.filter((ax) => shape[ax] !== 1);
   return fa.length === fb.length && fa.every((ax, i) => ax === fb[i]);
 }
 

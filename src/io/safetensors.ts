@@ -116,7 +116,8 @@ export function decodeSafetensors(input: Uint8Array | ArrayBuffer): DecodedSafet
   if (!(bytes instanceof Uint8Array)) fail(OP_DEC, `expected a Uint8Array or ArrayBuffer, got ${typeof input}`);
   if (bytes.length < 8) fail(OP_DEC, `truncated file: ${bytes.length} bytes, need at least 8 for the header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lo = view.getUint32(0, true), hi = view.getUint32(4, true);
+  const lo = view.getUint32(0, true),
+    hi = view.getUint32(4, true);
   const headerLength = hi * 2 ** 32 + lo;
   if (headerLength > bytes.length - 8) {
     fail(OP_DEC, `header length ${headerLength} exceeds the file: only ${bytes.length - 8} bytes follow the length prefix (truncated or not safetensors)`);
@@ -198,7 +199,9 @@ function halfToFloat(): Float32Array {
   if (!halfTable) {
     halfTable = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+      const sign = h & 0x8000 ? -1 : 1,
+        exp = (h >> 10) & 0x1f,
+        frac = h & 0x3ff;
       halfTable[h] = exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
     }
   }

@@ -127,11 +127,23 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
       fail("model", `layer '${n.name}' (${n.type}): unknown activation '${activation}'`);
     }
     if (activation !== "none" && (kind.readsOutput || kind.aliasesInput)) {
-      fail("model", `layer '${n.name}' (${n.type}) cannot fuse activation '${activation}' (its backward reads its output or it aliases its input): add a separate ${activation} layer`);
+      fail(
+        "model",
+        `layer '${n.name}' (${n.type}) cannot fuse activation '${activation}' (its backward reads its output or it aliases its input): add a separate ${activation} layer`,
+      );
     }
     nodes.push({
-      name: n.name, type: n.type, kind, spec: n, inputs: [...n.inputs], inputShapes, shape, activation,
-      params: [], storage: "own", consumers: consumers.get(n.name) ?? [],
+      name: n.name,
+      type: n.type,
+      kind,
+      spec: n,
+      inputs: [...n.inputs],
+      inputShapes,
+      shape,
+      activation,
+      params: [],
+      storage: "own",
+      consumers: consumers.get(n.name) ?? [],
     });
   }
   const nodeByName = new Map(nodes.map((n) => [n.name, n]));
@@ -152,13 +164,22 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
     const auto = n.spec.init ?? (reluFollows(n) ? "he" : "xavier");
     if (auto !== "he" && auto !== "xavier") fail("model", `layer '${n.name}': init must be "he" or "xavier", got ${fmtValue(auto)}`);
     n.params = defs.map((p) => ({
-      ...p, fullName: `${n.name}.${p.name}`, init: p.init === "auto" ? auto : p.init, trainable: p.trainable ?? true,
+      ...p,
+      fullName: `${n.name}.${p.name}`,
+      init: p.init === "auto" ? auto : p.init,
+      trainable: p.trainable ?? true,
     }));
     if (n.kind.aliasesInput) n.storage = "alias";
     else if (n.kind.inPlace) {
       const src = nodeByName.get(n.inputs[0]!);
-      const safe = src !== undefined && !inputNames.has(src.name) && !outputs.has(src.name) && src.consumers.length === 1 &&
-        src.storage === "own" && (!src.kind.readsOutput || src.type === "relu") && (src.activation === "none" || src.activation === "relu");
+      const safe =
+        src !== undefined &&
+        !inputNames.has(src.name) &&
+        !outputs.has(src.name) &&
+        src.consumers.length === 1 &&
+        src.storage === "own" &&
+        (!src.kind.readsOutput || src.type === "relu") &&
+        (src.activation === "none" || src.activation === "relu");
       if (safe) n.storage = "inPlace";
     }
   }

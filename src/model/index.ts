@@ -3,14 +3,27 @@
 export * from "./spec.js";
 export { mulberry32, normalGenerator, initStd } from "./init.js";
 export {
-  registerLayer, layerKind, layerTypes,
-  type LayerKind, type LayerContext, type LayerBackwardContext, type ParamDef, type SavedDef,
+  registerLayer,
+  layerKind,
+  layerTypes,
+  type LayerKind,
+  type LayerContext,
+  type LayerBackwardContext,
+  type ParamDef,
+  type SavedDef,
 } from "./layers.js";
 export { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam, type Storage } from "./graph.js";
 export { summary, summarizeGraph, type ModelSummary, type SummaryRow } from "./summary.js";
 export {
-  Model, createModel,
-  type ModelOptions, type ForwardOptions, type BackwardOptions, type ParamEntry, type ParamSelector, type ParamValues, type ModelInput,
+  Model,
+  createModel,
+  type ModelOptions,
+  type ForwardOptions,
+  type BackwardOptions,
+  type ParamEntry,
+  type ParamSelector,
+  type ParamValues,
+  type ModelInput,
 } from "./model.js";
 export * from "./zoo.js";
 export { saveWeights, loadWeights } from "./weights.js";

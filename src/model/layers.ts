@@ -8,15 +8,33 @@
 // outputs); tensors in the run contexts are BATCHED ([N, ...per-image shape]).
 import type { Engine } from "../engine.js";
 import { checkFinite, checkInt, fail, fmtShape } from "../errors.js";
-import { type Conv2dOptions, conv2d, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, convTranspose2d, convTranspose2dBackward, convTranspose2dOutputShape, type ConvTranspose2dOptions } from "../ops/conv2d.js";
+import {
+  type Conv2dOptions,
+  conv2d,
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dOutputShape,
+  convTranspose2d,
+  convTranspose2dBackward,
+  convTranspose2dOutputShape,
+  type ConvTranspose2dOptions,
+} from "../ops/conv2d.js";
 import { concat, concatBackward } from "../ops/concat.js";
 import { dense } from "../ops/dense.js";
 import { add, biasBackward, relu, reluBackward } from "../ops/elementwise.js";
 import { leakyRelu, leakyReluBackward, sigmoid, sigmoidBackward, tanh, tanhBackward } from "../ops/activation.js";
 import { lrn, lrnBackward, type LrnOptions } from "../ops/lrn.js";
 import {
-  avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, globalMaxPool, globalMaxPoolBackward,
-  maxPool2d, maxPool2dBackward, type Pool2dOptions, pool2dOutputShape,
+  avgPool2d,
+  avgPool2dBackward,
+  globalAvgPool,
+  globalAvgPoolBackward,
+  globalMaxPool,
+  globalMaxPoolBackward,
+  maxPool2d,
+  maxPool2dBackward,
+  type Pool2dOptions,
+  pool2dOutputShape,
 } from "../ops/pool.js";
 import { softmax, softmaxBackward } from "../ops/softmax.js";
 import { type DType, type Shape, sizeOf, type Tensor } from "../tensor.js";
@@ -226,7 +244,9 @@ registerLayer({
   backward(c) {
     // Each pass only where its result is used: no dW for a frozen weight, no dX for an input
     // whose gradient nobody wants (Model.backward's inputGradient: false).
-    const x = c.x[0]!, w = c.params.weight!, opts = convOptions(c.spec);
+    const x = c.x[0]!,
+      w = c.params.weight!,
+      opts = convOptions(c.spec);
     if (c.inputGradWanted?.[0] !== false) conv2dBackwardInput(c.dy, w, x.shape, opts, c.dx[0]);
     if (!c.frozen("weight")) conv2dBackwardFilter(c.dy, x, w.shape, opts, c.grads.weight);
     if (c.params.bias !== undefined && !c.frozen("bias")) biasBackward(c.dy, c.grads.bias);
@@ -273,8 +293,12 @@ registerLayer({
   backward(c) {
     const bias = c.params.bias !== undefined && !c.frozen("bias");
     convTranspose2dBackward(
-      c.dy, c.x[0]!, c.params.weight!, convTransposeOptions(c.spec),
-      { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined }, bias,
+      c.dy,
+      c.x[0]!,
+      c.params.weight!,
+      convTransposeOptions(c.spec),
+      { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined },
+      bias,
     );
   },
 });
@@ -300,8 +324,12 @@ registerLayer({
     // Separate gemm calls so a frozen weight's dW (the largest product) is skipped entirely; over
     // the engine's threads like every other gemm (a direct kernel call here left VGG-16's
     // classifier backward on one thread).
-    const x = c.x[0]!, w = c.params.weight!, e = c.engine;
-    const rows = x.shape[0]!, inF = w.shape[0]!, outF = w.shape[1]!;
+    const x = c.x[0]!,
+      w = c.params.weight!,
+      e = c.engine;
+    const rows = x.shape[0]!,
+      inF = w.shape[0]!,
+      outF = w.shape[1]!;
     gemmThreaded(e, c.dx[0]!.ptr, c.dy.ptr, w.ptr, rows, inF, outF, false, true, true); // dx += dy . w^T
     if (!c.frozen("weight")) gemmThreaded(e, c.grads.weight!.ptr, x.ptr, c.dy.ptr, inF, outF, rows, true, false, true); // dw += x^T . dy
     if (c.params.bias && !c.frozen("bias")) e.kernels.bias_f32_backward(c.grads.bias!.ptr, c.dy.ptr, rows, outF);
@@ -397,7 +425,9 @@ export function activationBackward(act: ActivationName, spec: AnyNodeSpec, dy: T
 }
 
 registerLayer({
-  type: "relu", readsOutput: true, outputShape: sameShapeOut,
+  type: "relu",
+  readsOutput: true,
+  outputShape: sameShapeOut,
   forward: (c) => void relu(c.x[0]!, c.y),
   backward(c) {
     if (c.guided) relu(c.dy, c.dy);
@@ -405,22 +435,29 @@ registerLayer({
   },
 });
 registerLayer({
-  type: "leakyRelu", outputShape: sameShapeOut,
+  type: "leakyRelu",
+  outputShape: sameShapeOut,
   forward: (c) => void leakyRelu(c.x[0]!, leakyAlpha(c.spec, false), c.y),
   backward: (c) => void leakyReluBackward(c.dy, c.x[0]!, leakyAlpha(c.spec, false), c.dx[0]),
 });
 registerLayer({
-  type: "sigmoid", readsOutput: true, outputShape: sameShapeOut,
+  type: "sigmoid",
+  readsOutput: true,
+  outputShape: sameShapeOut,
   forward: (c) => void sigmoid(c.x[0]!, c.y),
   backward: (c) => void sigmoidBackward(c.dy, c.y, c.dx[0]),
 });
 registerLayer({
-  type: "tanh", readsOutput: true, outputShape: sameShapeOut,
+  type: "tanh",
+  readsOutput: true,
+  outputShape: sameShapeOut,
   forward: (c) => void tanh(c.x[0]!, c.y),
   backward: (c) => void tanhBackward(c.dy, c.y, c.dx[0]),
 });
 registerLayer({
-  type: "softmax", readsOutput: true, outputShape: sameShapeOut,
+  type: "softmax",
+  readsOutput: true,
+  outputShape: sameShapeOut,
   forward: (c) => void softmax(c.x[0]!, c.y),
   backward: (c) => void softmaxBackward(c.dy, c.y, c.dx[0]),
 });
@@ -463,48 +500,82 @@ registerLayer({
   },
   saved(_spec, [x]) {
     const C = x![x!.length - 1]!;
-    return [{ name: "mean", shape: [C] }, { name: "invStd", shape: [C] }];
+    return [
+      { name: "mean", shape: [C] },
+      { name: "invStd", shape: [C] },
+    ];
   },
   scratchFloats(_spec, [x]) {
     const C = x![x!.length - 1]!;
     return sizeOf(x!) + 8 * C + 16; // inference-mode backward: dy * scale * invStd and a zero vector; else 4C
   },
   forward(c) {
-    const x = c.x[0]!, p = c.params, k = c.engine.kernels;
+    const x = c.x[0]!,
+      p = c.params,
+      k = c.engine.kernels;
     const [rows, C] = channels(x);
     const eps = numField(c.spec, "epsilon", 1e-5);
     const ws = c.scratch([C]);
     if (batchStatistics(c)) {
       k.batchnorm_f32_training(
-        c.y.ptr, c.saved.mean!.ptr, c.saved.invStd!.ptr, p.runningMean!.ptr, p.runningVar!.ptr,
-        x.ptr, p.weight!.ptr, p.bias!.ptr, ws.ptr, eps, numField(c.spec, "momentum", 0.9), 1, rows, C,
+        c.y.ptr,
+        c.saved.mean!.ptr,
+        c.saved.invStd!.ptr,
+        p.runningMean!.ptr,
+        p.runningVar!.ptr,
+        x.ptr,
+        p.weight!.ptr,
+        p.bias!.ptr,
+        ws.ptr,
+        eps,
+        numField(c.spec, "momentum", 0.9),
+        1,
+        rows,
+        C,
       );
     } else {
       k.batchnorm_f32_inference(c.y.ptr, x.ptr, p.weight!.ptr, p.bias!.ptr, p.runningMean!.ptr, p.runningVar!.ptr, ws.ptr, eps, rows, C);
     }
   },
   backward(c) {
-    const x = c.x[0]!, p = c.params, k = c.engine.kernels;
+    const x = c.x[0]!,
+      p = c.params,
+      k = c.engine.kernels;
     const [rows, C] = channels(x);
     if (batchStatistics(c)) {
       // the kernel always accumulates dscale and dbias; a frozen one is zeroed by the model
       k.batchnorm_f32_backward(
-        c.dx[0]!.ptr, c.grads.weight!.ptr, c.grads.bias!.ptr, c.dy.ptr, x.ptr, p.weight!.ptr,
-        c.saved.mean!.ptr, c.saved.invStd!.ptr, c.scratch([4 * C]).ptr, rows, C,
+        c.dx[0]!.ptr,
+        c.grads.weight!.ptr,
+        c.grads.bias!.ptr,
+        c.dy.ptr,
+        x.ptr,
+        p.weight!.ptr,
+        c.saved.mean!.ptr,
+        c.saved.invStd!.ptr,
+        c.scratch([4 * C]).ptr,
+        rows,
+        C,
       );
       return;
     }
     // Inference mode (fixed running statistics): y = scale * (x - mean) * invStd + bias is affine in x.
     const eps = numField(c.spec, "epsilon", 1e-5);
-    const tmp = c.scratch(x.shape), zeros = c.scratch([C]), ws = c.scratch([C]);
+    const tmp = c.scratch(x.shape),
+      zeros = c.scratch([C]),
+      ws = c.scratch([C]);
     k.fill_f32(zeros.ptr, 0, C);
     // tmp = scale * (dy - 0) * invStd + 0: the input gradient
     k.batchnorm_f32_inference(tmp.ptr, c.dy.ptr, p.weight!.ptr, zeros.ptr, zeros.ptr, p.runningVar!.ptr, ws.ptr, eps, rows, C);
     k.axpy_f32(c.dx[0]!.ptr, tmp.ptr, 1, tmp.size);
     if (!c.frozen("bias")) k.bias_f32_backward(c.grads.bias!.ptr, c.dy.ptr, rows, C);
     if (!c.frozen("weight")) {
-      const f = c.engine.heap.f32, xo = x.ptr >> 2, dyo = c.dy.ptr >> 2;
-      const mean = p.runningMean!.data, vr = p.runningVar!.data, ds = c.grads.weight!.data;
+      const f = c.engine.heap.f32,
+        xo = x.ptr >> 2,
+        dyo = c.dy.ptr >> 2;
+      const mean = p.runningMean!.data,
+        vr = p.runningVar!.data,
+        ds = c.grads.weight!.data;
       for (let ch = 0; ch < C; ch++) {
         let s = 0;
         for (let r = 0; r < rows; r++) s += f[dyo + r * C + ch]! * (f[xo + r * C + ch]! - mean[ch]!);
@@ -524,7 +595,8 @@ function lrnOptions(spec: AnyNodeSpec): LrnOptions {
 }
 
 registerLayer({
-  type: "lrn", readsOutput: true,
+  type: "lrn",
+  readsOutput: true,
   outputShape(spec, [x]) {
     const o = lrnOptions(spec);
     if (o.size % 2 === 0) fail(who(spec), `size must be odd, got ${o.size}`);
@@ -542,14 +614,16 @@ function dropoutRate(spec: AnyNodeSpec): number {
 }
 
 registerLayer({
-  type: "dropout", inPlace: true,
+  type: "dropout",
+  inPlace: true,
   outputShape(spec, [x]) {
     dropoutRate(spec);
     return x!;
   },
   saved: (_spec, _x, y) => [{ name: "mask", shape: y }],
   forward(c) {
-    const x = c.x[0]!, k = c.engine.kernels;
+    const x = c.x[0]!,
+      k = c.engine.kernels;
     if (c.training) k.dropout_f32_training(c.y.ptr, c.saved.mask!.ptr, x.ptr, dropoutRate(c.spec), c.seed, x.size);
     else if (c.y.ptr !== x.ptr) k.dropout_f32_inference(c.y.ptr, x.ptr, x.size);
   },
@@ -564,14 +638,16 @@ registerLayer({
 // structure: flatten, add, concat
 
 registerLayer({
-  type: "flatten", aliasesInput: true,
+  type: "flatten",
+  aliasesInput: true,
   outputShape: (_spec, [x]) => [sizeOf(x!)],
   forward() {},
   backward() {},
 });
 
 registerLayer({
-  type: "add", arity: "many",
+  type: "add",
+  arity: "many",
   outputShape(spec, xs) {
     if (xs.length < 2) fail(who(spec), `needs at least 2 inputs, got ${xs.length}`);
     for (const s of xs) {
@@ -589,7 +665,8 @@ registerLayer({
 });
 
 registerLayer({
-  type: "concat", arity: "many",
+  type: "concat",
+  arity: "many",
   outputShape(spec, xs) {
     const r = xs[0]!.length;
     for (const s of xs) {

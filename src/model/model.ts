@@ -76,7 +76,13 @@ interface Block {
 
 /** A view into one of a model's memory blocks: valid while the block lives; never disposed on its own. */
 class PlannedTensor extends Tensor {
-  constructor(engine: Engine, ptr: number, shape: Shape, dtype: DType, private readonly block: Block) {
+  constructor(
+    engine: Engine,
+    ptr: number,
+    shape: Shape,
+    dtype: DType,
+    private readonly block: Block,
+  ) {
     super(engine, ptr, shape, dtype);
   }
 
@@ -180,7 +186,8 @@ export class Model {
 
   private allocateParams(initial: ParamValues | undefined): void {
     const e = this.engine;
-    const values = new Layout(), grads = new Layout();
+    const values = new Layout(),
+      grads = new Layout();
     const all = this.graph.nodes.flatMap((node) => node.params.map((p) => ({ p, node })));
     const at = all.map(({ p }) => [values.place(sizeOf(p.shape)), p.trainable && this.hasBackward ? grads.place(sizeOf(p.shape)) : -1]);
     const vb = this.allocBlock(values.bytes, "model parameters");
@@ -190,7 +197,9 @@ export class Model {
     all.forEach(({ p, node }, i) => {
       const [vo, go] = at[i]!;
       const slot: ParamSlot = {
-        ...p, node, frozen: false,
+        ...p,
+        node,
+        frozen: false,
         value: new PlannedTensor(e, vb.ptr + vo!, p.shape, "f32", vb),
         grad: go! >= 0 ? new PlannedTensor(e, gb!.ptr + go!, p.shape, "f32", gb!) : null,
       };
@@ -200,7 +209,8 @@ export class Model {
     if (gb) e.kernels.fill_f32(gb.ptr, 0, gb.bytes / 4);
     const given = initial instanceof Map ? initial : new Map(Object.entries(initial ?? {}));
     for (const name of given.keys()) {
-      if (!this.slotByName.has(name)) fail("Model", `initialParams has '${name}', which is not a parameter (known: ${[...this.slotByName.keys()].slice(0, 8).join(", ")}...)`);
+      if (!this.slotByName.has(name))
+        fail("Model", `initialParams has '${name}', which is not a parameter (known: ${[...this.slotByName.keys()].slice(0, 8).join(", ")}...)`);
     }
     this.slots.forEach((s, index) => {
       const v = given.get(s.fullName);
@@ -233,12 +243,16 @@ export class Model {
    */
   parameters(): ParamEntry[] {
     if (!this.hasBackward) fail("Model.parameters", "the model was built with backward: false (no gradients): use stateDict()");
-    this.entries ??= this.slots.filter((s) => s.trainable).map((s) => ({
-      name: s.fullName, value: s.value, grad: s.grad!,
-      get frozen() {
-        return s.frozen;
-      },
-    }));
+    this.entries ??= this.slots
+      .filter((s) => s.trainable)
+      .map((s) => ({
+        name: s.fullName,
+        value: s.value,
+        grad: s.grad!,
+        get frozen() {
+          return s.frozen;
+        },
+      }));
     return [...this.entries];
   }
 
@@ -306,19 +320,25 @@ export class Model {
     this.assertLive("plan");
     checkInt("Model.plan", "batch", batch, 1);
     this.releasePlan();
-    const e = this.engine, g = this.graph;
-    const acts = new Layout(), grads = new Layout();
-    const actAt = new Map<string, number>(), gradAt = new Map<string, number>(), savedAt = new Map<string, number>();
+    const e = this.engine,
+      g = this.graph;
+    const acts = new Layout(),
+      grads = new Layout();
+    const actAt = new Map<string, number>(),
+      gradAt = new Map<string, number>(),
+      savedAt = new Map<string, number>();
     for (const i of g.inputs) {
       actAt.set(i.name, acts.place(batch * sizeOf(i.shape)));
       if (this.hasBackward) gradAt.set(i.name, grads.place(batch * sizeOf(i.shape)));
     }
-    let scratchFloats = 0, transient = 0;
+    let scratchFloats = 0,
+      transient = 0;
     for (const n of g.nodes) {
       const size = batch * sizeOf(n.shape);
       if (n.storage === "own") actAt.set(n.name, acts.place(size));
       if (n.storage !== "alias" && this.hasBackward) gradAt.set(n.name, grads.place(size));
-      const xs = n.inputShapes.map((s) => this.batched(s, batch)), y = this.batched(n.shape, batch);
+      const xs = n.inputShapes.map((s) => this.batched(s, batch)),
+        y = this.batched(n.shape, batch);
       for (const s of n.kind.saved?.(n.spec, xs, y) ?? []) savedAt.set(`${n.name}/${s.name}`, acts.place(sizeOf(s.shape)));
       const need = (n.activation !== "none" ? size + 4 : 0) + (n.kind.scratchFloats?.(n.spec, xs, y) ?? 0);
       scratchFloats = Math.max(scratchFloats, need + 64); // + alignment slack of a few scratch() calls
@@ -335,7 +355,8 @@ export class Model {
       // grow memory once for the wrappers' transient workspaces (and the conv geometry block)
       if (transient > 0) e.heap.release(e.heap.alloc(transient + 1024, "workspace reservation"));
 
-      const values = new Map<string, Tensor>(), gradsMap = new Map<string, Tensor>();
+      const values = new Map<string, Tensor>(),
+        gradsMap = new Map<string, Tensor>();
       const view = (b: Block, at: number, shape: Shape, dtype: DType = "f32") => new PlannedTensor(e, b.ptr + at, shape, dtype, b);
       const reshaped = (t: Tensor, shape: Shape, b: Block) => new PlannedTensor(e, t.ptr, shape, "f32", b);
       for (const i of g.inputs) {
@@ -351,16 +372,27 @@ export class Model {
         const xs = n.inputShapes.map((s) => this.batched(s, batch));
         const saved: Record<string, Tensor> = {};
         for (const s of n.kind.saved?.(n.spec, xs, shape) ?? []) saved[s.name] = view(ab, savedAt.get(`${n.name}/${s.name}`)!, s.shape, s.dtype ?? "f32");
-        const params: Record<string, Tensor> = {}, pgrads: Record<string, Tensor> = {};
+        const params: Record<string, Tensor> = {},
+          pgrads: Record<string, Tensor> = {};
         for (const p of n.params) {
           const slot = this.slotByName.get(p.fullName)!;
           params[p.name] = slot.value;
           if (slot.grad) pgrads[p.name] = slot.grad;
         }
         contexts.push({
-          engine: e, spec: n.spec, x: n.inputs.map((i) => values.get(i)!), y: values.get(n.name)!, params, saved,
-          training: false, guided: false, seed: 0, scratch: (s: Shape) => this.scratchView(s),
-          dy: gradsMap.get(n.name)!, dx: n.inputs.map((i) => gradsMap.get(i)!), grads: pgrads,
+          engine: e,
+          spec: n.spec,
+          x: n.inputs.map((i) => values.get(i)!),
+          y: values.get(n.name)!,
+          params,
+          saved,
+          training: false,
+          guided: false,
+          seed: 0,
+          scratch: (s: Shape) => this.scratchView(s),
+          dy: gradsMap.get(n.name)!,
+          dx: n.inputs.map((i) => gradsMap.get(i)!),
+          grads: pgrads,
           frozen: (p: string) => this.slotByName.get(`${n.name}.${p}`)?.frozen ?? false,
         });
       }
@@ -431,8 +463,11 @@ export class Model {
       src.assertLive(`${op}: ${what}`);
       if (src.dtype !== "f32") fail(op, `${what} must be f32, got ${src.dtype}`);
       if (src.rank !== dst.rank || src.shape.some((d, i) => d !== dst.shape[i])) {
-        fail(op, `${what} has shape ${fmtShape(src.shape)} but the model is planned for ${fmtShape(dst.shape)}` +
-          (src.shape.slice(1).join() === dst.shape.slice(1).join() ? ` (batch ${src.shape[0]} vs ${dst.shape[0]}: call plan(${src.shape[0]}))` : ""));
+        fail(
+          op,
+          `${what} has shape ${fmtShape(src.shape)} but the model is planned for ${fmtShape(dst.shape)}` +
+            (src.shape.slice(1).join() === dst.shape.slice(1).join() ? ` (batch ${src.shape[0]} vs ${dst.shape[0]}: call plan(${src.shape[0]}))` : ""),
+        );
       }
       if (src.ptr !== dst.ptr) f32.copyWithin(dst.ptr >> 2, src.ptr >> 2, (src.ptr >> 2) + src.size);
       return;
@@ -443,7 +478,7 @@ export class Model {
   }
 
   private namedInputs(op: string, x: ModelInput, names: string[]): Map<string, Tensor | ArrayLike<number>> {
-    const isData = x instanceof Tensor || (typeof (x as ArrayLike<number>).length === "number");
+    const isData = x instanceof Tensor || typeof (x as ArrayLike<number>).length === "number";
     if (isData) {
       if (names.length !== 1) fail(op, `the model has ${names.length} inputs/outputs (${names.join(", ")}): pass an object by name`);
       return new Map([[names[0]!, x as Tensor | ArrayLike<number>]]);
@@ -461,12 +496,20 @@ export class Model {
   forward(x: ModelInput, options: ForwardOptions = {}): Tensor {
     this.assertLive("forward");
     const g = this.graph;
-    const inputs = this.namedInputs("Model.forward", x, g.inputs.map((i) => i.name));
+    const inputs = this.namedInputs(
+      "Model.forward",
+      x,
+      g.inputs.map((i) => i.name),
+    );
     if (!this.planned) {
       const [name, first] = [...inputs][0]!;
       const per = sizeOf(g.shapes.get(name)!);
       const n = first instanceof Tensor ? first.shape[0]! : first.length / per;
-      if (!Number.isInteger(n) || n < 1) fail("Model.forward", `cannot infer the batch from ${first instanceof Tensor ? fmtShape(first.shape) : `${first.length} values`} for images of ${per} values`);
+      if (!Number.isInteger(n) || n < 1)
+        fail(
+          "Model.forward",
+          `cannot infer the batch from ${first instanceof Tensor ? fmtShape(first.shape) : `${first.length} values`} for images of ${per} values`,
+        );
       this.plan(n);
     }
     const p = this.planned!;
@@ -500,7 +543,8 @@ export class Model {
     const p = this.requirePlan("backward");
     if (!this.hasBackward) fail("Model.backward", "the model was built with backward: false");
     if (!this.forwardDone) fail("Model.backward", "run forward first (after each plan)");
-    const g = this.graph, k = this.engine.kernels;
+    const g = this.graph,
+      k = this.engine.kernels;
     const gradBlock = p.blocks[1]!;
     k.fill_f32(gradBlock.ptr, 0, gradBlock.bytes / 4);
     const guided = options.guided ?? false;
@@ -508,7 +552,8 @@ export class Model {
     const douts = this.namedInputs("Model.backward", dOutput, g.outputs);
     for (const [name, v] of douts) this.copyIn("Model.backward", p.grads.get(name)!, v, `gradient of output '${name}'`);
     for (let i = g.nodes.length - 1; i >= 0; i--) {
-      const n = g.nodes[i]!, c = p.contexts[i]!;
+      const n = g.nodes[i]!,
+        c = p.contexts[i]!;
       if (n.storage === "alias") continue; // shares its input's gradient
       this.scratchTop = 0;
       const dy = p.grads.get(n.name)!;

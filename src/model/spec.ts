@@ -133,8 +133,18 @@ export interface ConcatSpec extends LayerCommon {
 
 /** The built-in layer specs. Layer kinds registered later accept any object with their `type`. */
 export type LayerSpec =
-  | ConvSpec | ConvTransposeSpec | PoolSpec | GlobalPoolSpec | DenseSpec | ActivationSpec | BatchNormSpec
-  | LrnSpec | DropoutSpec | FlattenSpec | AddSpec | ConcatSpec;
+  | ConvSpec
+  | ConvTransposeSpec
+  | PoolSpec
+  | GlobalPoolSpec
+  | DenseSpec
+  | ActivationSpec
+  | BatchNormSpec
+  | LrnSpec
+  | DropoutSpec
+  | FlattenSpec
+  | AddSpec
+  | ConcatSpec;
 
 /** A layer spec of any registered kind (kinds added by registerLayer carry their own fields). */
 export type AnyLayerSpec = LayerSpec | (LayerCommon & { [field: string]: unknown });
@@ -170,7 +180,8 @@ export const isSequential = (spec: ModelSpec): spec is SequentialSpec => Array.i
  * `<type><k>` (k counting that type from 1: conv1, conv2, pool1, dense1...), one output.
  */
 export function sequentialToGraph(spec: SequentialSpec): GraphSpec {
-  if (!spec || typeof spec !== "object" || !Array.isArray(spec.layers)) fail("model", `a sequential spec needs {inputShape, layers: [...]}, got ${fmtValue(spec)}`);
+  if (!spec || typeof spec !== "object" || !Array.isArray(spec.layers))
+    fail("model", `a sequential spec needs {inputShape, layers: [...]}, got ${fmtValue(spec)}`);
   checkShapeArg("model", "inputShape", spec.inputShape, { rank: [1, Infinity] });
   spec.layers.forEach((layer, i) => {
     if (!layer || typeof layer !== "object") fail("model", `layers[${i}] must be a layer spec object, got ${fmtValue(layer)}`);

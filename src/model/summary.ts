@@ -62,8 +62,9 @@ function describe(n: CompiledNode): string {
 export function summarizeGraph(g: CompiledGraph): ModelSummary {
   const rows: SummaryRow[] = g.inputs.map((i) => ({ name: i.name, type: "input", shape: i.shape, activations: sizeOf(i.shape), params: 0, buffers: 0 }));
   for (const n of g.nodes) {
-    let params = 0, buffers = 0;
-    for (const p of n.params) (p.trainable ? (params += sizeOf(p.shape)) : (buffers += sizeOf(p.shape)));
+    let params = 0,
+      buffers = 0;
+    for (const p of n.params) p.trainable ? (params += sizeOf(p.shape)) : (buffers += sizeOf(p.shape));
     rows.push({ name: n.name, type: describe(n), shape: n.shape, activations: n.storage === "own" ? sizeOf(n.shape) : 0, params, buffers });
   }
   const totalParams = rows.reduce((a, r) => a + r.params, 0);
@@ -72,10 +73,17 @@ export function summarizeGraph(g: CompiledGraph): ModelSummary {
   const header = ["layer", "type", "output (HWC)", "activations", "params"];
   const cells = rows.map((r) => [r.name, r.type, r.shape.join("x"), fmtInt(r.activations), fmtInt(r.params)]);
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c]!.length)));
-  const line = (row: string[]) => row.map((v, c) => (c >= 3 ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join("  ").trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((v, c) => (c >= 3 ? v.padStart(widths[c]!) : v.padEnd(widths[c]!)))
+      .join("  ")
+      .trimEnd();
   const rule = "-".repeat(widths.reduce((a, w) => a + w + 2, -2));
   const s: ModelSummary = {
-    rows, totalParams, totalBuffers, totalActivations,
+    rows,
+    totalParams,
+    totalBuffers,
+    totalActivations,
     activationBytesForward: totalActivations * 4,
     activationBytesWithBackward: totalActivations * 8,
     paramBytes: (totalParams + totalBuffers) * 4,
@@ -83,7 +91,10 @@ export function summarizeGraph(g: CompiledGraph): ModelSummary {
     table: "",
   };
   s.table = [
-    line(header), rule, ...cells.map(line), rule,
+    line(header),
+    rule,
+    ...cells.map(line),
+    rule,
     `parameters: ${fmtInt(totalParams)} trainable${totalBuffers ? ` + ${fmtInt(totalBuffers)} running statistics` : ""}` +
       ` = ${fmtMB(s.paramBytes)} float32 (${fmtMB(s.paramBytesWithGrads)} with gradients)`,
     `activations per image: ${fmtInt(totalActivations)} values = ${fmtMB(s.activationBytesForward)} forward, ` +

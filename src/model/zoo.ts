@@ -18,7 +18,9 @@ export interface ZooOptions {
  * classes (LeCun's original used a sparse C3 table and RBF outputs: ~60k).
  */
 export function lenet5(options: ZooOptions & { activation?: "relu" | "tanh"; pool?: "max" | "avg" } = {}): SequentialSpec {
-  const s = options.inputSize ?? 28, act = options.activation ?? "relu", mode = options.pool ?? "max";
+  const s = options.inputSize ?? 28,
+    act = options.activation ?? "relu",
+    mode = options.pool ?? "max";
   return {
     inputShape: [s, s, options.channels ?? 1],
     layers: [
@@ -39,7 +41,9 @@ export function lenet5(options: ZooOptions & { activation?: "relu" | "tanh"; poo
  * 60,965,224 parameters with 1000 classes; `groups: false` (one tower) gives 62,378,344.
  */
 export function alexnet(options: ZooOptions & { groups?: boolean; dropout?: number } = {}): SequentialSpec {
-  const s = options.inputSize ?? 227, g = options.groups === false ? 1 : 2, d = options.dropout ?? 0.5;
+  const s = options.inputSize ?? 227,
+    g = options.groups === false ? 1 : 2,
+    d = options.dropout ?? 0.5;
   const lrnSpec = { type: "lrn", size: 5, alpha: 1e-4, beta: 0.75, bias: 1 } as const;
   const layers: LayerSpec[] = [
     { type: "conv", filters: 96, size: 11, stride: 4, activation: "relu" },
@@ -67,9 +71,17 @@ export function alexnet(options: ZooOptions & { groups?: boolean; dropout?: numb
  * 15,237,608 activation values per image (input included; dropout runs in place) at 224x224x3.
  */
 export function vgg16(options: ZooOptions & { fcUnits?: number; dropout?: number } = {}): SequentialSpec {
-  const s = options.inputSize ?? 224, fc = options.fcUnits ?? 4096, d = options.dropout ?? 0.5;
+  const s = options.inputSize ?? 224,
+    fc = options.fcUnits ?? 4096,
+    d = options.dropout ?? 0.5;
   const layers: LayerSpec[] = [];
-  for (const [filters, convs] of [[64, 2], [128, 2], [256, 3], [512, 3], [512, 3]] as const) {
+  for (const [filters, convs] of [
+    [64, 2],
+    [128, 2],
+    [256, 3],
+    [512, 3],
+    [512, 3],
+  ] as const) {
     for (let i = 0; i < convs; i++) layers.push({ type: "conv", filters, size: 3, pad: 1, activation: "relu" });
     layers.push({ type: "pool", mode: "max", size: 2, stride: 2 });
   }
@@ -90,8 +102,15 @@ export type InceptionConfig = [n1x1: number, n3x3red: number, n3x3: number, n5x5
  * `<name>/output`.
  */
 export function inceptionModule(name: string, input: string, [a, b3r, b3, b5r, b5, pp]: InceptionConfig): AnyNodeSpec[] {
-  const conv = (n: string, from: string, filters: number, size: number): AnyNodeSpec =>
-    ({ name: `${name}/${n}`, inputs: [from], type: "conv", filters, size, pad: (size - 1) / 2, activation: "relu" });
+  const conv = (n: string, from: string, filters: number, size: number): AnyNodeSpec => ({
+    name: `${name}/${n}`,
+    inputs: [from],
+    type: "conv",
+    filters,
+    size,
+    pad: (size - 1) / 2,
+    activation: "relu",
+  });
   return [
     conv("1x1", input, a, 1),
     conv("3x3_reduce", input, b3r, 1),
@@ -106,10 +125,15 @@ export function inceptionModule(name: string, input: string, [a, b3r, b3, b5r, b
 
 /** The module table of GoogLeNet (Szegedy et al. 2014, Table 1). */
 export const GOOGLENET_MODULES: Record<string, InceptionConfig> = {
-  "3a": [64, 96, 128, 16, 32, 32], "3b": [128, 128, 192, 32, 96, 64],
-  "4a": [192, 96, 208, 16, 48, 64], "4b": [160, 112, 224, 24, 64, 64], "4c": [128, 128, 256, 24, 64, 64],
-  "4d": [112, 144, 288, 32, 64, 64], "4e": [256, 160, 320, 32, 128, 128],
-  "5a": [256, 160, 320, 32, 128, 128], "5b": [384, 192, 384, 48, 128, 128],
+  "3a": [64, 96, 128, 16, 32, 32],
+  "3b": [128, 128, 192, 32, 96, 64],
+  "4a": [192, 96, 208, 16, 48, 64],
+  "4b": [160, 112, 224, 24, 64, 64],
+  "4c": [128, 128, 256, 24, 64, 64],
+  "4d": [112, 144, 288, 32, 64, 64],
+  "4e": [256, 160, 320, 32, 128, 128],
+  "5a": [256, 160, 320, 32, 128, 128],
+  "5b": [384, 192, 384, 48, 128, 128],
 };
 
 /**
@@ -120,7 +144,8 @@ export const GOOGLENET_MODULES: Record<string, InceptionConfig> = {
  * (torchvision's batch-norm variant without aux heads has 6,624,904).
  */
 export function googlenet(options: ZooOptions & { dropout?: number } = {}): GraphSpec {
-  const s = options.inputSize ?? 224, d = options.dropout ?? 0.4;
+  const s = options.inputSize ?? 224,
+    d = options.dropout ?? 0.4;
   const nodes: AnyNodeSpec[] = [];
   let prev = "input";
   const push = (n: Record<string, unknown> & { name: string; type: string }) => {
@@ -156,7 +181,12 @@ export function googlenet(options: ZooOptions & { dropout?: number } = {}): Grap
  * Convs have no bias (batch norm follows). Returns the nodes and the output channel count.
  */
 export function residualBlock(
-  name: string, input: string, cin: number, width: number, stride: number, bottleneck: boolean,
+  name: string,
+  input: string,
+  cin: number,
+  width: number,
+  stride: number,
+  bottleneck: boolean,
 ): { nodes: AnyNodeSpec[]; channels: number } {
   const nodes: AnyNodeSpec[] = [];
   let prev = input;
@@ -186,7 +216,8 @@ function resnet(blocks: number[], bottleneck: boolean, options: ZooOptions): Gra
     { name: "bn1", inputs: ["conv1"], type: "batchNorm", activation: "relu" },
     { name: "maxpool", inputs: ["bn1"], type: "pool", mode: "max", size: 3, stride: 2, pad: 1 },
   ];
-  let prev = "maxpool", channels = 64;
+  let prev = "maxpool",
+    channels = 64;
   blocks.forEach((count, stage) => {
     for (let b = 0; b < count; b++) {
       const r = residualBlock(`layer${stage + 1}.${b}`, prev, channels, 64 << stage, b === 0 && stage > 0 ? 2 : 1, bottleneck);
@@ -212,7 +243,8 @@ export const resnet50 = (options: ZooOptions = {}): GraphSpec => resnet([3, 4, 6
  * conv to `classes` logits per pixel: [H, W, classes] for an [H, W, C] input (H, W multiples of 4).
  */
 export function segnet(options: ZooOptions & { width?: number } = {}): GraphSpec {
-  const s = options.inputSize ?? 64, w = options.width ?? 16;
+  const s = options.inputSize ?? 64,
+    w = options.width ?? 16;
   const n = (name: string, inputs: string[], spec: Record<string, unknown>): AnyNodeSpec => ({ name, inputs, ...spec }) as AnyNodeSpec;
   const nodes = [
     n("enc1", ["input"], { type: "conv", filters: w, size: 3, pad: 1, activation: "relu" }),

@@ -50,20 +50,28 @@ export function arangeInput(dims: number[]): OnnxTensorData {
   return { dims, data: Float32Array.from({ length: n }, (_, i) => i / n), dataType: DataType.FLOAT };
 }
 
-export interface DataSet { inputs: OnnxTensorData[] | "arange"; outputs: OnnxTensorData[] }
+export interface DataSet {
+  inputs: OnnxTensorData[] | "arange";
+  outputs: OnnxTensorData[];
+}
 
 export function caseFiles(path: string): { name: string; model: string; sets: DataSet[] } {
   if (statSync(path).isDirectory()) {
     const model = join(path, "model.onnx");
     if (!existsSync(model)) throw new Error(`${path}: no model.onnx`);
-    const sets = readdirSync(path).filter((d) => d.startsWith("test_data_set_")).sort().map((d) => {
-      const dir = join(path, d);
-      const files = readdirSync(dir);
-      const list = (prefix: string) => files.filter((f) => f.startsWith(prefix) && f.endsWith(".pb"))
-        .sort((a, b) => parseInt(a.slice(prefix.length), 10) - parseInt(b.slice(prefix.length), 10))
-        .map((f) => readTensor(join(dir, f)));
-      return { inputs: list("input_"), outputs: list("output_") };
-    });
+    const sets = readdirSync(path)
+      .filter((d) => d.startsWith("test_data_set_"))
+      .sort()
+      .map((d) => {
+        const dir = join(path, d);
+        const files = readdirSync(dir);
+        const list = (prefix: string) =>
+          files
+            .filter((f) => f.startsWith(prefix) && f.endsWith(".pb"))
+            .sort((a, b) => parseInt(a.slice(prefix.length), 10) - parseInt(b.slice(prefix.length), 10))
+            .map((f) => readTensor(join(dir, f)));
+        return { inputs: list("input_"), outputs: list("output_") };
+      });
     if (sets.length === 0) throw new Error(`${path}: no test_data_set_*`);
     return { name: basename(path), model, sets };
   }
@@ -77,7 +85,10 @@ export function findOnnxCases(root: string): string[] {
   const out: string[] = [];
   if (!statSync(root).isDirectory()) return [root];
   const walk = (dir: string) => {
-    if (existsSync(join(dir, "model.onnx"))) { out.push(dir); return; }
+    if (existsSync(join(dir, "model.onnx"))) {
+      out.push(dir);
+      return;
+    }
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
@@ -91,11 +102,12 @@ export function findOnnxCases(root: string): string[] {
 /** Runs one conformance case; never throws (errors become a failed result). */
 export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): Promise<OnnxCaseResult> {
   const t0 = performance.now();
-  const rtol = options.rtol ?? DEFAULT_RTOL, atol = options.atol ?? DEFAULT_ATOL;
+  const rtol = options.rtol ?? DEFAULT_RTOL,
+    atol = options.atol ?? DEFAULT_ATOL;
   let name = basename(path);
-  let maxAbsError = 0, maxRelError = 0;
-  const done = (passed: boolean, error?: string): OnnxCaseResult =>
-    ({ name, passed, maxAbsError, maxRelError, error, ms: performance.now() - t0 });
+  let maxAbsError = 0,
+    maxRelError = 0;
+  const done = (passed: boolean, error?: string): OnnxCaseResult => ({ name, passed, maxAbsError, maxRelError, error, ms: performance.now() - t0 });
   try {
     const files = caseFiles(path);
     name = files.name;
@@ -107,13 +119,17 @@ export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): 
       expected.forEach((exp, k) => {
         const name = outputs[k];
         const got = name === undefined ? undefined : out[name];
-        if (!got) { mismatch ??= `output ${k} missing`; return; }
+        if (!got) {
+          mismatch ??= `output ${k} missing`;
+          return;
+        }
         if (got.dims.join() !== exp.dims.join()) {
           mismatch ??= `output ${k} has shape [${got.dims.join(",")}], expected [${exp.dims.join(",")}]`;
           return;
         }
         for (let i = 0; i < exp.data.length; i++) {
-          const a = got.data[i]!, b = exp.data[i]!;
+          const a = got.data[i]!,
+            b = exp.data[i]!;
           const err = Math.abs(a - b);
           if (!(err <= atol + rtol * Math.abs(b))) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
           if (Number.isNaN(err)) maxAbsError = Number.NaN;
@@ -124,16 +140,17 @@ export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): 
     };
     const inputsOf = (set: DataSet) => {
       const declared = proto.graph.input.filter((i) => !proto.graph.initializer.some((t) => t.name === i.name));
-      const feeds = set.inputs === "arange"
-        ? declared.map((i) => arangeInput((i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1))))
-        : set.inputs;
+      const feeds =
+        set.inputs === "arange" ? declared.map((i) => arangeInput((i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1)))) : set.inputs;
       return { declared, feeds };
     };
     if (mode !== "executor") {
       const done2 = runViaModel(engine, proto, files.sets, inputsOf, compare);
       if (done2 === "ok") return { ...done(mismatch === undefined, mismatch), via: "model" };
       if (mode === "model") return { ...done(false, done2), via: "model" };
-      maxAbsError = 0; maxRelError = 0; mismatch = undefined;
+      maxAbsError = 0;
+      maxRelError = 0;
+      mismatch = undefined;
     }
     const model = importOnnx(engine, readFileSync(files.model));
     try {
@@ -160,7 +177,9 @@ export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): 
  * executor. Other errors propagate (the case fails).
  */
 function runViaModel(
-  engine: Engine, proto: ModelProto, sets: DataSet[],
+  engine: Engine,
+  proto: ModelProto,
+  sets: DataSet[],
   inputsOf: (set: DataSet) => { declared: { name: string }[]; feeds: OnnxTensorData[] },
   compare: (out: Record<string, OnnxTensorData>, outputs: string[], expected: OnnxTensorData[]) => void,
 ): "ok" | string {
@@ -168,7 +187,9 @@ function runViaModel(
   for (const set of sets) {
     const { declared, feeds } = inputsOf(set);
     if (feeds.length !== declared.length) throw new Error(`${feeds.length} input files for ${declared.length} graph inputs`);
-    const constants: Record<string, OnnxTensorData> = {}, inputShapes: Record<string, number[]> = {}, data: Record<string, OnnxTensorData> = {};
+    const constants: Record<string, OnnxTensorData> = {},
+      inputShapes: Record<string, number[]> = {},
+      data: Record<string, OnnxTensorData> = {};
     declared.forEach((d, k) => {
       if (weights.has(d.name)) constants[d.name] = feeds[k]!;
       else {
@@ -184,7 +205,11 @@ function runViaModel(
       throw err;
     }
     try {
-      compare(model.runOnnx(data), proto.graph.output.map((o) => o.name), set.outputs);
+      compare(
+        model.runOnnx(data),
+        proto.graph.output.map((o) => o.name),
+        set.outputs,
+      );
     } finally {
       model.dispose();
     }
@@ -197,4 +222,3 @@ export function formatOnnxResult(r: OnnxCaseResult): string {
   const e = (x: number) => x.toExponential(2);
   return `${r.passed ? "PASS" : "FAIL"} ${r.name} max_abs=${e(r.maxAbsError)} max_rel=${e(r.maxRelError)}${r.via ? ` via=${r.via}` : ""}${r.error ? ` (${r.error})` : ""}`;
 }
-

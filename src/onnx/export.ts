@@ -104,8 +104,11 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
       const inputs = [w.nchw(x), weight("weight", [b, a, kh, kw], permute(param("weight"), p.shape, [3, 2, 0, 1]))];
       if (n.params.some((q) => q.name === "bias")) inputs.push(weight("bias", [n.shape[2]!], param("bias")));
       const attrs = [
-        ints("kernel_shape", [kh, kw]), ints("strides", pair(s.stride, 1)), ints("dilations", pair(s.dilation, 1)),
-        int("group", (s.groups as number | undefined) ?? 1), ...padAttrs(s.pad),
+        ints("kernel_shape", [kh, kw]),
+        ints("strides", pair(s.stride, 1)),
+        ints("dilations", pair(s.dilation, 1)),
+        int("group", (s.groups as number | undefined) ?? 1),
+        ...padAttrs(s.pad),
       ];
       if (!t) {
         attrs.push(ints("output_padding", pair(s.outputPadding, 0)));
@@ -115,7 +118,12 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
     }
     case "pool": {
       const size = pair(s.size, 1);
-      const attrs = [ints("kernel_shape", size), ints("strides", s.stride === undefined ? size : pair(s.stride, 1)), ...padAttrs(s.pad), int("ceil_mode", s.ceil ? 1 : 0)];
+      const attrs = [
+        ints("kernel_shape", size),
+        ints("strides", s.stride === undefined ? size : pair(s.stride, 1)),
+        ...padAttrs(s.pad),
+        int("ceil_mode", s.ceil ? 1 : 0),
+      ];
       const dil = pair(s.dilation, 1);
       if (s.mode === "max") {
         if (dil.some((d) => d !== 1)) attrs.push(ints("dilations", dil));
@@ -145,11 +153,15 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
       const perm = [0, ...(s.perm as number[]).map((i) => i + 1)];
       return out(w.node("Transpose", [w.memoryOrder(x)], [ints("perm", perm)], base), "onnx");
     }
-    case "relu": case "sigmoid": case "tanh": case "leakyRelu": {
+    case "relu":
+    case "sigmoid":
+    case "tanh":
+    case "leakyRelu": {
       const op = { relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh", leakyRelu: "LeakyRelu" }[n.type]!;
       return out(w.node(op, [x.name], n.type === "leakyRelu" ? [float("alpha", (s.alpha as number | undefined) ?? 0.01)] : [], base), x.layout);
     }
-    case "softmax": case "logSoftmax":
+    case "softmax":
+    case "logSoftmax":
       return out(w.node(n.type === "softmax" ? "Softmax" : "LogSoftmax", [x.name], [int("axis", x.layout === "nhwc" ? 1 : -1)], base), x.layout);
     case "prelu": {
       const slope = param("slope");
@@ -157,17 +169,28 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
       return out(w.node("PRelu", [x.name, weight("slope", dims, slope)], [], base), x.layout);
     }
     case "batchNorm": {
-      if (x.layout === "onnx" && x.shape.length !== 1) fail("exportOnnx", `layer '${n.name}': batch norm over the last axis of a per-image ${JSON.stringify(x.shape)} tensor has no NCHW form`);
+      if (x.layout === "onnx" && x.shape.length !== 1)
+        fail("exportOnnx", `layer '${n.name}': batch norm over the last axis of a per-image ${JSON.stringify(x.shape)} tensor has no NCHW form`);
       const C = n.shape[n.shape.length - 1]!;
       const inputs = [x.name, ...["weight", "bias", "runningMean", "runningVar"].map((p) => weight(p, [C], param(p)))];
       const attrs = [float("epsilon", (s.epsilon as number | undefined) ?? 1e-5), float("momentum", (s.momentum as number | undefined) ?? 0.9)];
       return out(w.node("BatchNormalization", inputs, attrs, base), x.layout);
     }
     case "lrn":
-      return out(w.node("LRN", [w.nchw(x)], [
-        int("size", s.size as number), float("alpha", (s.alpha as number | undefined) ?? 1e-4),
-        float("beta", (s.beta as number | undefined) ?? 0.75), float("bias", (s.bias as number | undefined) ?? 1),
-      ], base), "nhwc");
+      return out(
+        w.node(
+          "LRN",
+          [w.nchw(x)],
+          [
+            int("size", s.size as number),
+            float("alpha", (s.alpha as number | undefined) ?? 1e-4),
+            float("beta", (s.beta as number | undefined) ?? 0.75),
+            float("bias", (s.bias as number | undefined) ?? 1),
+          ],
+          base,
+        ),
+        "nhwc",
+      );
     case "dropout":
       return out(w.node("Identity", [x.name], [], base), x.layout); // inference: the identity
     case "add": {
@@ -175,7 +198,8 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
       const names = same ? xs.map((v) => v.name) : xs.map((v) => w.nchw(v));
       return out(w.node(xs.length === 2 ? "Add" : "Sum", names, [], base), same ? x.layout : "nhwc");
     }
-    case "concat": case "concatAxis": {
+    case "concat":
+    case "concatAxis": {
       const axis = n.type === "concat" ? x.shape.length - 1 : (s.axis as number);
       const same = xs.every((v) => v.layout === x.layout);
       const names = same ? xs.map((v) => v.name) : xs.map((v) => w.memoryOrder(v));
@@ -184,8 +208,10 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
       return out(w.node("Concat", names, [int("axis", ax)], base), layout);
     }
     case "pad": {
-      const r = x.shape.length, pads = s.pads as number[];
-      const begin = new Array<number>(r + 1).fill(0), end = new Array<number>(r + 1).fill(0);
+      const r = x.shape.length,
+        pads = s.pads as number[];
+      const begin = new Array<number>(r + 1).fill(0),
+        end = new Array<number>(r + 1).fill(0);
       for (let a = 0; a < r; a++) {
         begin[onnxAxis(x, a)] = pads[a]!;
         end[onnxAxis(x, a)] = pads[a + r]!;
@@ -194,14 +220,24 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
       return out(w.node("Pad", inputs, [str("mode", (s.mode as string | undefined) ?? "constant")], base), x.layout);
     }
     case "resize": {
-      const r = x.shape.length, sc = s.scales as number[];
+      const r = x.shape.length,
+        sc = s.scales as number[];
       const scales = new Array<number>(r + 1).fill(1);
       for (let a = 0; a < r; a++) scales[onnxAxis(x, a)] = sc[a]!;
       const inputs = [x.name, "", w.floatInit(`${n.name}.scales`, [r + 1], scales)];
-      return out(w.node("Resize", inputs, [
-        str("mode", "nearest"), str("coordinate_transformation_mode", (s.coordinateMode as string | undefined) ?? "asymmetric"),
-        str("nearest_mode", (s.nearestMode as string | undefined) ?? "floor"),
-      ], base), x.layout);
+      return out(
+        w.node(
+          "Resize",
+          inputs,
+          [
+            str("mode", "nearest"),
+            str("coordinate_transformation_mode", (s.coordinateMode as string | undefined) ?? "asymmetric"),
+            str("nearest_mode", (s.nearestMode as string | undefined) ?? "floor"),
+          ],
+          base,
+        ),
+        x.layout,
+      );
     }
     default:
       fail("exportOnnx", `layer '${n.name}': layer type '${n.type}' has no ONNX export`);
@@ -211,8 +247,8 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
 function writeActivation(w: Writer, act: ActivationName, v: Val, n: CompiledNode): Val {
   if (act === "none") return v;
   const op = { relu: "Relu", leakyRelu: "LeakyRelu", sigmoid: "Sigmoid", tanh: "Tanh", softmax: "Softmax" }[act];
-  const attrs = act === "leakyRelu" ? [float("alpha", (n.spec.alpha as number | undefined) ?? 0.01)]
-    : act === "softmax" ? [int("axis", v.layout === "nhwc" ? 1 : -1)] : [];
+  const attrs =
+    act === "leakyRelu" ? [float("alpha", (n.spec.alpha as number | undefined) ?? 0.01)] : act === "softmax" ? [int("axis", v.layout === "nhwc" ? 1 : -1)] : [];
   return { ...v, name: w.node(op, [v.name], attrs, n.name) };
 }
 
@@ -235,7 +271,13 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
   });
   for (const n of g.nodes) {
     const param = (p: string) => state.get(`${n.name}.${p}`)!.data.slice();
-    const y = writeNode(w, n, n.inputs.map((i) => vals.get(i)!), param, n.activation === "none" ? n.name : `${n.name}_pre`);
+    const y = writeNode(
+      w,
+      n,
+      n.inputs.map((i) => vals.get(i)!),
+      param,
+      n.activation === "none" ? n.name : `${n.name}_pre`,
+    );
     vals.set(n.name, writeActivation(w, n.activation, y, n));
   }
   // graph outputs carry the model's names (an Identity where the value has another name)
@@ -250,8 +292,14 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
     return { name, elemType: DataType.FLOAT, shape: ["N", ...dims] };
   });
   return encodeModel({
-    irVersion: 8, opsetImport: [{ domain: "", version: 13 }], producerName: options.producerName ?? "simdnet", producerVersion: "",
-    domain: "", modelVersion: 1, docString: "", metadataProps: [],
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 13 }],
+    producerName: options.producerName ?? "simdnet",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 1,
+    docString: "",
+    metadataProps: [],
     graph: { name: options.graphName ?? "simdnet", node: w.nodes, initializer: w.inits, input, output, valueInfo: [] },
   });
 }

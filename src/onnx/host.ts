@@ -26,7 +26,7 @@ export function permute<T extends HostData>(x: T, dims: readonly number[], perm:
   const xs = stridesOf(dims);
   const yd = perm.map((p) => dims[p]!);
   const n = x.length;
-  const y = out ?? (new (x.constructor as new (n: number) => T)(n));
+  const y = out ?? new (x.constructor as new (n: number) => T)(n);
   if (n === 0) return y;
   // Walk y in order with an odometer; the matching x offset is the sum of permuted strides.
   const st = perm.map((p) => xs[p]!);
@@ -53,7 +53,8 @@ export function broadcastShapes(op: string, shapes: readonly (readonly number[])
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {
     for (let i = 0; i < s.length; i++) {
-      const d = s[i]!, k = rank - s.length + i;
+      const d = s[i]!,
+        k = rank - s.length + i;
       if (d === out[k] || d === 1) continue;
       if (out[k] === 1) out[k] = d;
       else fail(op, `shapes ${shapes.map((x) => fmtShape(x)).join(", ")} cannot be broadcast together`);
@@ -93,9 +94,14 @@ export function broadcastTo(x: HostData, dims: readonly number[], to: readonly n
 
 /** HOST-SIDE. Elementwise f over broadcast inputs (Float32Array result). */
 export function broadcastMap(
-  op: string, inputs: { data: HostData; dims: readonly number[] }[], f: (acc: number, v: number) => number,
+  op: string,
+  inputs: { data: HostData; dims: readonly number[] }[],
+  f: (acc: number, v: number) => number,
 ): { data: Float32Array; dims: number[] } {
-  const dims = broadcastShapes(op, inputs.map((x) => x.dims));
+  const dims = broadcastShapes(
+    op,
+    inputs.map((x) => x.dims),
+  );
   const out = new Float32Array(sizeOfDims(dims));
   inputs.forEach((x, k) => {
     const b = broadcastTo(x.data, x.dims, dims);
@@ -138,12 +144,16 @@ export function padSourceIndex(dims: readonly number[], pads: readonly number[],
   const xs = stridesOf(dims);
   const idx = new Array<number>(r).fill(0);
   for (let i = 0; i < n; i++) {
-    let off = 0, inside = true;
+    let off = 0,
+      inside = true;
     for (let d = 0; d < r; d++) {
       let c = idx[d]! - pads[d]!;
       const len = dims[d]!;
       if (c < 0 || c >= len) {
-        if (mode === "constant") { inside = false; break; }
+        if (mode === "constant") {
+          inside = false;
+          break;
+        }
         if (mode === "edge") c = c < 0 ? 0 : len - 1;
         else {
           if (len === 1) c = 0;
@@ -176,28 +186,46 @@ export interface NearestOptions {
 function nearestIndex(o: number, inLen: number, outLen: number, scale: number, opt: NearestOptions): number {
   let x: number;
   switch (opt.coordinateMode) {
-    case "asymmetric": x = o / scale; break;
-    case "align_corners": x = outLen === 1 ? 0 : (o * (inLen - 1)) / (outLen - 1); break;
-    case "pytorch_half_pixel": x = outLen > 1 ? (o + 0.5) / scale - 0.5 : 0; break;
-    case "tf_half_pixel_for_nn": x = (o + 0.5) / scale; break;
-    case "half_pixel": x = (o + 0.5) / scale - 0.5; break;
-    default: fail("Resize", `coordinate_transformation_mode "${opt.coordinateMode}" is not supported with nearest`);
+    case "asymmetric":
+      x = o / scale;
+      break;
+    case "align_corners":
+      x = outLen === 1 ? 0 : (o * (inLen - 1)) / (outLen - 1);
+      break;
+    case "pytorch_half_pixel":
+      x = outLen > 1 ? (o + 0.5) / scale - 0.5 : 0;
+      break;
+    case "tf_half_pixel_for_nn":
+      x = (o + 0.5) / scale;
+      break;
+    case "half_pixel":
+      x = (o + 0.5) / scale - 0.5;
+      break;
+    default:
+      fail("Resize", `coordinate_transformation_mode "${opt.coordinateMode}" is not supported with nearest`);
   }
   let i: number;
   switch (opt.nearestMode) {
-    case "round_prefer_floor": i = x === Math.floor(x) + 0.5 ? Math.floor(x) : Math.round(x); break;
-    case "round_prefer_ceil": i = Math.round(x); break;
-    case "floor": i = Math.floor(x); break;
-    case "ceil": i = Math.ceil(x); break;
-    default: fail("Resize", `nearest_mode "${opt.nearestMode}" is not supported`);
+    case "round_prefer_floor":
+      i = x === Math.floor(x) + 0.5 ? Math.floor(x) : Math.round(x);
+      break;
+    case "round_prefer_ceil":
+      i = Math.round(x);
+      break;
+    case "floor":
+      i = Math.floor(x);
+      break;
+    case "ceil":
+      i = Math.ceil(x);
+      break;
+    default:
+      fail("Resize", `nearest_mode "${opt.nearestMode}" is not supported`);
   }
   return Math.min(Math.max(i, 0), inLen - 1);
 }
 
 /** HOST-SIDE. Nearest-neighbour resize of an N-d row-major tensor (ONNX Resize mode nearest / Upsample). */
-export function resizeNearest(
-  x: HostData, dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions,
-): Float32Array {
+export function resizeNearest(x: HostData, dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions): Float32Array {
   const index = nearestSourceIndex(dims, outDims, scales, opt);
   const y = new Float32Array(index.length);
   for (let i = 0; i < index.length; i++) y[i] = x[index[i]!]!;

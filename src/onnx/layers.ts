@@ -33,9 +33,12 @@ function permOf(spec: AnyNodeSpec, r: number): number[] {
 
 /** dx[index[i]] += dy[i] (HOST-SIDE scatter-add; index -1 = no source). */
 function scatterAdd(dx: Tensor, dy: Tensor, index: Int32Array, perBatchIn: number, perBatchOut: number): void {
-  const d = dx.data, g = dy.data, n = dy.shape[0]!;
+  const d = dx.data,
+    g = dy.data,
+    n = dy.shape[0]!;
   for (let b = 0; b < n; b++) {
-    const xo = b * perBatchIn, yo = b * perBatchOut;
+    const xo = b * perBatchIn,
+      yo = b * perBatchOut;
     for (let i = 0; i < perBatchOut; i++) {
       const s = index[i]!;
       if (s >= 0) d[xo + s] = d[xo + s]! + g[yo + i]!;
@@ -45,9 +48,13 @@ function scatterAdd(dx: Tensor, dy: Tensor, index: Int32Array, perBatchIn: numbe
 
 /** y[i] = index[i] < 0 ? fill : x[index[i]] per image (HOST-SIDE gather). */
 function gather(y: Tensor, x: Tensor, index: Int32Array, perBatchIn: number, fill: number): void {
-  const yd = y.data, xd = x.data, n = x.shape[0]!, out = index.length;
+  const yd = y.data,
+    xd = x.data,
+    n = x.shape[0]!,
+    out = index.length;
   for (let b = 0; b < n; b++) {
-    const xo = b * perBatchIn, yo = b * out;
+    const xo = b * perBatchIn,
+      yo = b * out;
     for (let i = 0; i < out; i++) {
       const s = index[i]!;
       yd[yo + i] = s < 0 ? fill : xd[xo + s]!;
@@ -68,7 +75,8 @@ registerLayer({
     return p.map((i) => x![i]!);
   },
   forward(c) {
-    const x = c.x[0]!, p = [0, ...permOf(c.spec, x.rank - 1).map((i) => i + 1)];
+    const x = c.x[0]!,
+      p = [0, ...permOf(c.spec, x.rank - 1).map((i) => i + 1)];
     permute(x.data, x.shape, p, c.y.data);
   },
   backward(c) {
@@ -82,10 +90,12 @@ registerLayer({
 
 /** reshape: the same elements (row-major per image) under a new per-image shape; a view (no copy). */
 registerLayer({
-  type: "reshape", aliasesInput: true,
+  type: "reshape",
+  aliasesInput: true,
   outputShape(spec, [x]) {
     const s = spec.shape;
-    if (!Array.isArray(s) || s.length === 0 || s.some((d) => !Number.isInteger(d) || d < 1)) fail(who(spec), `shape must be positive integers, got ${JSON.stringify(s)}`);
+    if (!Array.isArray(s) || s.length === 0 || s.some((d) => !Number.isInteger(d) || d < 1))
+      fail(who(spec), `shape must be positive integers, got ${JSON.stringify(s)}`);
     if (sizeOf(s as number[]) !== sizeOf(x!)) fail(who(spec), `cannot reshape ${fmtShape(x!)} to ${fmtShape(s as number[])}`);
     return [...(s as number[])];
   },
@@ -162,7 +172,8 @@ registerLayer({
 
 /** logSoftmax over the last axis. */
 registerLayer({
-  type: "logSoftmax", readsOutput: true,
+  type: "logSoftmax",
+  readsOutput: true,
   outputShape: (_spec, [x]) => x!,
   forward: (c) => void logSoftmax(c.x[0]!, c.y),
   backward: (c) => void logSoftmaxBackward(c.dy, c.y, c.dx[0]),
@@ -170,14 +181,16 @@ registerLayer({
 
 /** concatAxis: concatenation along per-image axis `axis` (the built-in concat uses the last). */
 registerLayer({
-  type: "concatAxis", arity: "many",
+  type: "concatAxis",
+  arity: "many",
   outputShape(spec, xs) {
     const r = xs[0]!.length;
     const ax = spec.axis;
     if (!Number.isInteger(ax) || (ax as number) < 0 || (ax as number) >= r) fail(who(spec), `axis must be in [0, ${r - 1}], got ${JSON.stringify(ax)}`);
     const a = ax as number;
     for (const s of xs) {
-      if (s.length !== r || s.some((d, i) => i !== a && d !== xs[0]![i])) fail(who(spec), `inputs must agree on every axis but ${a}, got ${xs.map(fmtShape).join(", ")}`);
+      if (s.length !== r || s.some((d, i) => i !== a && d !== xs[0]![i]))
+        fail(who(spec), `inputs must agree on every axis but ${a}, got ${xs.map(fmtShape).join(", ")}`);
     }
     const out = [...xs[0]!];
     out[a] = xs.reduce((t, s) => t + s[a]!, 0);

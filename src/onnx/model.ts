@@ -119,7 +119,11 @@ export class OnnxModel {
       // Convert constant weights to their device layouts once, now.
       for (const p of this.plan) {
         ctx.where = p.where;
-        p.op.prepare?.(ctx, p.node.input.map((n) => (n ? this.constants.get(n) : undefined)), p.attrs);
+        p.op.prepare?.(
+          ctx,
+          p.node.input.map((n) => (n ? this.constants.get(n) : undefined)),
+          p.attrs,
+        );
       }
     } catch (err) {
       this.dispose();

@@ -6,8 +6,20 @@ import { ProtobufError, ProtoReader, ProtoWriter, WIRE } from "./protobuf.js";
 
 /** TensorProto.DataType codes. */
 export const DataType = {
-  UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8,
-  BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+  UNDEFINED: 0,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
 } as const;
 
 const DATA_TYPE_NAMES = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -21,15 +33,28 @@ export const BFLOAT16 = 16;
  * (half floats converted to float32); every other type to a Float64Array.
  */
 const SUPPORTED_TYPES = new Set<number>([
-  DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.UINT8, DataType.INT8, DataType.BOOL,
-  DataType.FLOAT16, BFLOAT16, DataType.INT16, DataType.UINT16, DataType.UINT32, DataType.UINT64,
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.INT64,
+  DataType.INT32,
+  DataType.UINT8,
+  DataType.INT8,
+  DataType.BOOL,
+  DataType.FLOAT16,
+  BFLOAT16,
+  DataType.INT16,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
 ]);
 
 const decodesToFloat32 = (t: number): boolean => t === DataType.FLOAT || t === DataType.FLOAT16 || t === BFLOAT16;
 
 /** IEEE half-precision bits to a number. */
 export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1,
+    exp = (h >> 10) & 0x1f,
+    frac = h & 0x3ff;
   if (exp === 0) return sign * frac * 2 ** -24;
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
@@ -42,7 +67,8 @@ const u32Scratch = new Uint32Array(f32Scratch.buffer);
 export function floatToHalf(v: number): number {
   f32Scratch[0] = v;
   const x = u32Scratch[0]!;
-  const sign = (x >>> 16) & 0x8000, exp = (x >>> 23) & 0xff;
+  const sign = (x >>> 16) & 0x8000,
+    exp = (x >>> 23) & 0xff;
   let frac = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (frac ? 0x200 : 0);
   const e = exp - 127 + 15;
@@ -51,7 +77,10 @@ export function floatToHalf(v: number): number {
     // a half subnormal: value = m * 2^-24 with m = (1.frac as 24 bits) >> (14 - e)
     if (e < -10) return sign;
     frac |= 0x800000;
-    const shift = 14 - e, m = frac >>> shift, rest = frac & ((1 << shift) - 1), half = 1 << (shift - 1);
+    const shift = 14 - e,
+      m = frac >>> shift,
+      rest = frac & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
     return sign | (m + (rest > half || (rest === half && m & 1) ? 1 : 0));
   }
   let h = sign | (e << 10) | (frac >>> 13);
@@ -73,7 +102,17 @@ export interface TensorProto {
 
 /** AttributeProto.AttributeType codes. */
 export const AttributeType = {
-  UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10,
+  UNDEFINED: 0,
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+  TENSORS: 9,
+  GRAPHS: 10,
 } as const;
 
 /** An ONNX node attribute, decoded (onnx.proto AttributeProto; the field of its `type` is set). */
@@ -148,7 +187,17 @@ export interface ModelProto {
 
 /** Field names of each message (onnx.proto), for error messages. */
 const FIELDS = {
-  model: { 1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain", 5: "model_version", 6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props" },
+  model: {
+    1: "ir_version",
+    2: "producer_name",
+    3: "producer_version",
+    4: "domain",
+    5: "model_version",
+    6: "doc_string",
+    7: "graph",
+    8: "opset_import",
+    14: "metadata_props",
+  },
   opset: { 1: "domain", 2: "version" },
   entry: { 1: "key", 2: "value" },
   graph: { 1: "node", 2: "name", 5: "initializer", 10: "doc_string", 11: "input", 12: "output", 13: "value_info", 15: "sparse_initializer" },
@@ -159,7 +208,20 @@ const FIELDS = {
   tensorType: { 1: "elem_type", 2: "shape" },
   shape: { 1: "dim" },
   dim: { 1: "dim_value", 2: "dim_param" },
-  tensor: { 1: "dims", 2: "data_type", 3: "segment", 4: "float_data", 5: "int32_data", 6: "string_data", 7: "int64_data", 8: "name", 9: "raw_data", 10: "double_data", 13: "external_data", 14: "data_location" },
+  tensor: {
+    1: "dims",
+    2: "data_type",
+    3: "segment",
+    4: "float_data",
+    5: "int32_data",
+    6: "string_data",
+    7: "int64_data",
+    8: "name",
+    9: "raw_data",
+    10: "double_data",
+    13: "external_data",
+    14: "data_location",
+  },
 } as const;
 
 /** Graphs nest through attributes (If/Loop bodies); bound the depth so hostile input cannot overflow the stack. */
@@ -173,23 +235,59 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   const r = new ProtoReader(bytes, "ModelProto");
   r.names = FIELDS.model;
   const m: ModelProto = {
-    irVersion: 0, opsetImport: [], producerName: "", producerVersion: "", domain: "", modelVersion: 0,
-    docString: "", graph: emptyGraph(), metadataProps: [],
+    irVersion: 0,
+    opsetImport: [],
+    producerName: "",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    graph: emptyGraph(),
+    metadataProps: [],
   };
   let hasGraph = false;
   while (!r.done) {
     const [field, wire] = r.key();
     switch (field) {
-      case 1: r.expect(WIRE.VARINT, wire); m.irVersion = r.int64(); break;
-      case 2: r.expect(WIRE.LEN, wire); m.producerName = r.string(); break;
-      case 3: r.expect(WIRE.LEN, wire); m.producerVersion = r.string(); break;
-      case 4: r.expect(WIRE.LEN, wire); m.domain = r.string(); break;
-      case 5: r.expect(WIRE.VARINT, wire); m.modelVersion = r.int64(); break;
-      case 6: r.expect(WIRE.LEN, wire); m.docString = r.string(); break;
-      case 7: r.expect(WIRE.LEN, wire); m.graph = readGraph(r.message("ModelProto.graph"), 0); hasGraph = true; break;
-      case 8: r.expect(WIRE.LEN, wire); m.opsetImport.push(readOpset(r.message(`ModelProto.opset_import[${m.opsetImport.length}]`))); break;
-      case 14: r.expect(WIRE.LEN, wire); m.metadataProps.push(readEntry(r.message("ModelProto.metadata_props"))); break;
-      default: r.skip(wire);
+      case 1:
+        r.expect(WIRE.VARINT, wire);
+        m.irVersion = r.int64();
+        break;
+      case 2:
+        r.expect(WIRE.LEN, wire);
+        m.producerName = r.string();
+        break;
+      case 3:
+        r.expect(WIRE.LEN, wire);
+        m.producerVersion = r.string();
+        break;
+      case 4:
+        r.expect(WIRE.LEN, wire);
+        m.domain = r.string();
+        break;
+      case 5:
+        r.expect(WIRE.VARINT, wire);
+        m.modelVersion = r.int64();
+        break;
+      case 6:
+        r.expect(WIRE.LEN, wire);
+        m.docString = r.string();
+        break;
+      case 7:
+        r.expect(WIRE.LEN, wire);
+        m.graph = readGraph(r.message("ModelProto.graph"), 0);
+        hasGraph = true;
+        break;
+      case 8:
+        r.expect(WIRE.LEN, wire);
+        m.opsetImport.push(readOpset(r.message(`ModelProto.opset_import[${m.opsetImport.length}]`)));
+        break;
+      case 14:
+        r.expect(WIRE.LEN, wire);
+        m.metadataProps.push(readEntry(r.message("ModelProto.metadata_props")));
+        break;
+      default:
+        r.skip(wire);
     }
   }
   if (!hasGraph) throw new ProtobufError("onnx: ModelProto has no graph (not an ONNX model, or an empty file)");
@@ -208,9 +306,13 @@ function readOpset(r: ProtoReader): OperatorSetIdProto {
   const o: OperatorSetIdProto = { domain: "", version: 0 };
   while (!r.done) {
     const [field, wire] = r.key();
-    if (field === 1) { r.expect(WIRE.LEN, wire); o.domain = r.string(); }
-    else if (field === 2) { r.expect(WIRE.VARINT, wire); o.version = r.int64(); }
-    else r.skip(wire);
+    if (field === 1) {
+      r.expect(WIRE.LEN, wire);
+      o.domain = r.string();
+    } else if (field === 2) {
+      r.expect(WIRE.VARINT, wire);
+      o.version = r.int64();
+    } else r.skip(wire);
   }
   return o;
 }
@@ -220,9 +322,13 @@ function readEntry(r: ProtoReader): { key: string; value: string } {
   const e = { key: "", value: "" };
   while (!r.done) {
     const [field, wire] = r.key();
-    if (field === 1) { r.expect(WIRE.LEN, wire); e.key = r.string(); }
-    else if (field === 2) { r.expect(WIRE.LEN, wire); e.value = r.string(); }
-    else r.skip(wire);
+    if (field === 1) {
+      r.expect(WIRE.LEN, wire);
+      e.key = r.string();
+    } else if (field === 2) {
+      r.expect(WIRE.LEN, wire);
+      e.value = r.string();
+    } else r.skip(wire);
   }
   return e;
 }
@@ -235,15 +341,38 @@ function readGraph(r: ProtoReader, depth: number): GraphProto {
   while (!r.done) {
     const [field, wire] = r.key();
     switch (field) {
-      case 1: r.expect(WIRE.LEN, wire); g.node.push(readNode(r.message(`${w}.node[${g.node.length}]`), depth)); break;
-      case 2: r.expect(WIRE.LEN, wire); g.name = r.string(); break;
-      case 5: r.expect(WIRE.LEN, wire); g.initializer.push(readTensor(r.message(`${w}.initializer[${g.initializer.length}]`))); break;
-      case 10: r.expect(WIRE.LEN, wire); g.docString = r.string(); break;
-      case 11: r.expect(WIRE.LEN, wire); g.input.push(readValueInfo(r.message(`${w}.input[${g.input.length}]`))); break;
-      case 12: r.expect(WIRE.LEN, wire); g.output.push(readValueInfo(r.message(`${w}.output[${g.output.length}]`))); break;
-      case 13: r.expect(WIRE.LEN, wire); g.valueInfo.push(readValueInfo(r.message(`${w}.value_info[${g.valueInfo.length}]`))); break;
-      case 15: r.fail("sparse_initializer is not supported");
-      default: r.skip(wire);
+      case 1:
+        r.expect(WIRE.LEN, wire);
+        g.node.push(readNode(r.message(`${w}.node[${g.node.length}]`), depth));
+        break;
+      case 2:
+        r.expect(WIRE.LEN, wire);
+        g.name = r.string();
+        break;
+      case 5:
+        r.expect(WIRE.LEN, wire);
+        g.initializer.push(readTensor(r.message(`${w}.initializer[${g.initializer.length}]`)));
+        break;
+      case 10:
+        r.expect(WIRE.LEN, wire);
+        g.docString = r.string();
+        break;
+      case 11:
+        r.expect(WIRE.LEN, wire);
+        g.input.push(readValueInfo(r.message(`${w}.input[${g.input.length}]`)));
+        break;
+      case 12:
+        r.expect(WIRE.LEN, wire);
+        g.output.push(readValueInfo(r.message(`${w}.output[${g.output.length}]`)));
+        break;
+      case 13:
+        r.expect(WIRE.LEN, wire);
+        g.valueInfo.push(readValueInfo(r.message(`${w}.value_info[${g.valueInfo.length}]`)));
+        break;
+      case 15:
+        r.fail("sparse_initializer is not supported");
+      default:
+        r.skip(wire);
     }
   }
   return g;
@@ -255,14 +384,36 @@ function readNode(r: ProtoReader, depth: number): NodeProto {
   while (!r.done) {
     const [field, wire] = r.key();
     switch (field) {
-      case 1: r.expect(WIRE.LEN, wire); n.input.push(r.string()); break;
-      case 2: r.expect(WIRE.LEN, wire); n.output.push(r.string()); break;
-      case 3: r.expect(WIRE.LEN, wire); n.name = r.string(); break;
-      case 4: r.expect(WIRE.LEN, wire); n.opType = r.string(); break;
-      case 5: r.expect(WIRE.LEN, wire); n.attribute.push(readAttribute(r.message(`${r.what}.attribute[${n.attribute.length}]`), depth)); break;
-      case 6: r.expect(WIRE.LEN, wire); n.docString = r.string(); break;
-      case 7: r.expect(WIRE.LEN, wire); n.domain = r.string(); break;
-      default: r.skip(wire);
+      case 1:
+        r.expect(WIRE.LEN, wire);
+        n.input.push(r.string());
+        break;
+      case 2:
+        r.expect(WIRE.LEN, wire);
+        n.output.push(r.string());
+        break;
+      case 3:
+        r.expect(WIRE.LEN, wire);
+        n.name = r.string();
+        break;
+      case 4:
+        r.expect(WIRE.LEN, wire);
+        n.opType = r.string();
+        break;
+      case 5:
+        r.expect(WIRE.LEN, wire);
+        n.attribute.push(readAttribute(r.message(`${r.what}.attribute[${n.attribute.length}]`), depth));
+        break;
+      case 6:
+        r.expect(WIRE.LEN, wire);
+        n.docString = r.string();
+        break;
+      case 7:
+        r.expect(WIRE.LEN, wire);
+        n.domain = r.string();
+        break;
+      default:
+        r.skip(wire);
     }
   }
   return n;
@@ -275,19 +426,54 @@ function readAttribute(r: ProtoReader, depth: number): AttributeProto {
   while (!r.done) {
     const [field, wire] = r.key();
     switch (field) {
-      case 1: r.expect(WIRE.LEN, wire); a.name = r.string(); break;
-      case 20: r.expect(WIRE.VARINT, wire); a.type = r.int64(); break;
-      case 2: r.expect(WIRE.I32, wire); a.f = r.float(); break;
-      case 3: r.expect(WIRE.VARINT, wire); a.i = r.int64(); break;
-      case 4: r.expect(WIRE.LEN, wire); a.s = r.string(); break;
-      case 5: r.expect(WIRE.LEN, wire); a.t = readTensor(r.message(`${w}.t`)); break;
-      case 6: r.expect(WIRE.LEN, wire); a.g = readGraph(r.message(`${w}.g`), depth + 1); break;
-      case 7: r.floats(wire, (a.floats ??= [])); break;
-      case 8: r.varints(wire, (a.ints ??= [])); break;
-      case 9: r.expect(WIRE.LEN, wire); (a.strings ??= []).push(r.string()); break;
-      case 10: r.expect(WIRE.LEN, wire); (a.tensors ??= []).push(readTensor(r.message(`${w}.tensors`))); break;
-      case 11: r.expect(WIRE.LEN, wire); (a.graphs ??= []).push(readGraph(r.message(`${w}.graphs`), depth + 1)); break;
-      default: r.skip(wire);
+      case 1:
+        r.expect(WIRE.LEN, wire);
+        a.name = r.string();
+        break;
+      case 20:
+        r.expect(WIRE.VARINT, wire);
+        a.type = r.int64();
+        break;
+      case 2:
+        r.expect(WIRE.I32, wire);
+        a.f = r.float();
+        break;
+      case 3:
+        r.expect(WIRE.VARINT, wire);
+        a.i = r.int64();
+        break;
+      case 4:
+        r.expect(WIRE.LEN, wire);
+        a.s = r.string();
+        break;
+      case 5:
+        r.expect(WIRE.LEN, wire);
+        a.t = readTensor(r.message(`${w}.t`));
+        break;
+      case 6:
+        r.expect(WIRE.LEN, wire);
+        a.g = readGraph(r.message(`${w}.g`), depth + 1);
+        break;
+      case 7:
+        r.floats(wire, (a.floats ??= []));
+        break;
+      case 8:
+        r.varints(wire, (a.ints ??= []));
+        break;
+      case 9:
+        r.expect(WIRE.LEN, wire);
+        (a.strings ??= []).push(r.string());
+        break;
+      case 10:
+        r.expect(WIRE.LEN, wire);
+        (a.tensors ??= []).push(readTensor(r.message(`${w}.tensors`)));
+        break;
+      case 11:
+        r.expect(WIRE.LEN, wire);
+        (a.graphs ??= []).push(readGraph(r.message(`${w}.graphs`), depth + 1));
+        break;
+      default:
+        r.skip(wire);
     }
   }
   if (a.type === AttributeType.UNDEFINED) a.type = inferAttributeType(a); // IR version 1 had no type field
@@ -313,10 +499,16 @@ function readValueInfo(r: ProtoReader): ValueInfoProto {
   const v: ValueInfoProto = { name: "", elemType: 0 };
   while (!r.done) {
     const [field, wire] = r.key();
-    if (field === 1) { r.expect(WIRE.LEN, wire); v.name = r.string(); }
-    else if (field === 2) { r.expect(WIRE.LEN, wire); readTypeProto(r.message(`${r.what}.type`), v); }
-    else if (field === 3) { r.expect(WIRE.LEN, wire); v.docString = r.string(); }
-    else r.skip(wire);
+    if (field === 1) {
+      r.expect(WIRE.LEN, wire);
+      v.name = r.string();
+    } else if (field === 2) {
+      r.expect(WIRE.LEN, wire);
+      readTypeProto(r.message(`${r.what}.type`), v);
+    } else if (field === 3) {
+      r.expect(WIRE.LEN, wire);
+      v.docString = r.string();
+    } else r.skip(wire);
   }
   return v;
 }
@@ -326,15 +518,22 @@ function readTypeProto(r: ProtoReader, v: ValueInfoProto): void {
   r.names = FIELDS.type;
   while (!r.done) {
     const [field, wire] = r.key();
-    if (field !== 1) { r.skip(wire); continue; }
+    if (field !== 1) {
+      r.skip(wire);
+      continue;
+    }
     r.expect(WIRE.LEN, wire);
     const t = r.message(`${r.what}.tensor_type`);
     t.names = FIELDS.tensorType;
     while (!t.done) {
       const [f, w] = t.key();
-      if (f === 1) { t.expect(WIRE.VARINT, w); v.elemType = t.int64(); }
-      else if (f === 2) { t.expect(WIRE.LEN, w); v.shape = readShape(t.message(`${t.what}.shape`)); }
-      else t.skip(w);
+      if (f === 1) {
+        t.expect(WIRE.VARINT, w);
+        v.elemType = t.int64();
+      } else if (f === 2) {
+        t.expect(WIRE.LEN, w);
+        v.shape = readShape(t.message(`${t.what}.shape`));
+      } else t.skip(w);
     }
   }
 }
@@ -345,16 +544,23 @@ function readShape(r: ProtoReader): Dim[] {
   const dims: Dim[] = [];
   while (!r.done) {
     const [field, wire] = r.key();
-    if (field !== 1) { r.skip(wire); continue; }
+    if (field !== 1) {
+      r.skip(wire);
+      continue;
+    }
     r.expect(WIRE.LEN, wire);
     const d = r.message(`${r.what}.dim[${dims.length}]`);
     d.names = FIELDS.dim;
     let dim: Dim = null;
     while (!d.done) {
       const [f, w] = d.key();
-      if (f === 1) { d.expect(WIRE.VARINT, w); dim = d.int64(); }
-      else if (f === 2) { d.expect(WIRE.LEN, w); dim = d.string(); }
-      else d.skip(w);
+      if (f === 1) {
+        d.expect(WIRE.VARINT, w);
+        dim = d.int64();
+      } else if (f === 2) {
+        d.expect(WIRE.LEN, w);
+        dim = d.string();
+      } else d.skip(w);
     }
     dims.push(dim);
   }
@@ -364,26 +570,58 @@ function readShape(r: ProtoReader): Dim[] {
 function readTensor(r: ProtoReader): TensorProto {
   r.names = FIELDS.tensor;
   const dims: number[] = [];
-  let dataType = 0, name = "";
+  let dataType = 0,
+    name = "";
   let raw: Uint8Array | undefined;
-  const floats: number[] = [], int32s: number[] = [], int64s: number[] = [], doubles: number[] = [];
+  const floats: number[] = [],
+    int32s: number[] = [],
+    int64s: number[] = [],
+    doubles: number[] = [];
   let external = false;
   while (!r.done) {
     const [field, wire] = r.key();
     switch (field) {
-      case 1: r.varints(wire, dims); break;
-      case 2: r.expect(WIRE.VARINT, wire); dataType = r.int64(); break;
-      case 3: r.fail("segmented tensors are not supported");
-      case 4: r.floats(wire, floats); break;
-      case 5: r.varints(wire, int32s); break;
-      case 6: r.fail("string tensors are not supported");
-      case 7: r.varints(wire, int64s); break;
-      case 8: r.expect(WIRE.LEN, wire); name = r.string(); break;
-      case 9: r.expect(WIRE.LEN, wire); raw = r.bytes(); break;
-      case 10: r.doubles(wire, doubles); break;
-      case 13: r.skip(wire); external = true; break;
-      case 14: r.expect(WIRE.VARINT, wire); if (r.int64() === 1) external = true; break;
-      default: r.skip(wire);
+      case 1:
+        r.varints(wire, dims);
+        break;
+      case 2:
+        r.expect(WIRE.VARINT, wire);
+        dataType = r.int64();
+        break;
+      case 3:
+        r.fail("segmented tensors are not supported");
+      case 4:
+        r.floats(wire, floats);
+        break;
+      case 5:
+        r.varints(wire, int32s);
+        break;
+      case 6:
+        r.fail("string tensors are not supported");
+      case 7:
+        r.varints(wire, int64s);
+        break;
+      case 8:
+        r.expect(WIRE.LEN, wire);
+        name = r.string();
+        break;
+      case 9:
+        r.expect(WIRE.LEN, wire);
+        raw = r.bytes();
+        break;
+      case 10:
+        r.doubles(wire, doubles);
+        break;
+      case 13:
+        r.skip(wire);
+        external = true;
+        break;
+      case 14:
+        r.expect(WIRE.VARINT, wire);
+        if (r.int64() === 1) external = true;
+        break;
+      default:
+        r.skip(wire);
     }
   }
   const label = name ? `tensor "${name}"` : r.what;
@@ -393,8 +631,14 @@ function readTensor(r: ProtoReader): TensorProto {
     if (!Number.isSafeInteger(d) || d < 0) throw new ProtobufError(`onnx: ${label} has invalid dims [${dims.join(",")}]`);
   }
   const size = dims.reduce((a, b) => a * b, 1);
-  const values = dataType === DataType.FLOAT ? floats : dataType === DataType.DOUBLE ? doubles
-    : dataType === DataType.INT64 || dataType === DataType.UINT64 ? int64s : int32s;
+  const values =
+    dataType === DataType.FLOAT
+      ? floats
+      : dataType === DataType.DOUBLE
+        ? doubles
+        : dataType === DataType.INT64 || dataType === DataType.UINT64
+          ? int64s
+          : int32s;
   const count = raw ? raw.length / elementBytes(dataType) : values.length;
   if (count !== size) {
     throw new ProtobufError(`onnx: ${label} of shape [${dims.join(",")}] (${size} elements) holds ${count} ${dataTypeName(dataType)} values`);
@@ -410,10 +654,21 @@ function readTensor(r: ProtoReader): TensorProto {
 
 function elementBytes(dataType: number): number {
   switch (dataType) {
-    case DataType.FLOAT: case DataType.INT32: case DataType.UINT32: return 4;
-    case DataType.DOUBLE: case DataType.INT64: case DataType.UINT64: return 8;
-    case DataType.FLOAT16: case BFLOAT16: case DataType.INT16: case DataType.UINT16: return 2;
-    default: return 1; // UINT8, INT8, BOOL
+    case DataType.FLOAT:
+    case DataType.INT32:
+    case DataType.UINT32:
+      return 4;
+    case DataType.DOUBLE:
+    case DataType.INT64:
+    case DataType.UINT64:
+      return 8;
+    case DataType.FLOAT16:
+    case BFLOAT16:
+    case DataType.INT16:
+    case DataType.UINT16:
+      return 2;
+    default:
+      return 1; // UINT8, INT8, BOOL
   }
 }
 
@@ -429,20 +684,43 @@ function readRaw(raw: Uint8Array, dataType: number, out: Float32Array | Float64A
   const n = out.length;
   switch (dataType) {
     case DataType.FLOAT:
-      if (raw.byteOffset % 4 === 0) out.set(new Float32Array(raw.buffer, raw.byteOffset, n)); // little-endian hosts (wasm's order)
+      if (raw.byteOffset % 4 === 0)
+        out.set(new Float32Array(raw.buffer, raw.byteOffset, n)); // little-endian hosts (wasm's order)
       else out.set(new Float32Array(new Uint8Array(raw).buffer, 0, n)); // a copy (Node Buffer.slice would be a view)
       break;
-    case DataType.FLOAT16: for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true)); break;
-    case BFLOAT16: for (let i = 0; i < n; i++) out[i] = bfloatToFloat(dv.getUint16(i * 2, true)); break;
-    case DataType.INT16: for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true); break;
-    case DataType.UINT16: for (let i = 0; i < n; i++) out[i] = dv.getUint16(i * 2, true); break;
-    case DataType.UINT32: for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true); break;
-    case DataType.UINT64: for (let i = 0; i < n; i++) out[i] = Number(dv.getBigUint64(i * 8, true)); break;
-    case DataType.DOUBLE: for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true); break;
-    case DataType.INT32: for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true); break;
-    case DataType.INT64: for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true)); break;
-    case DataType.INT8: for (let i = 0; i < n; i++) out[i] = dv.getInt8(i); break;
-    default: for (let i = 0; i < n; i++) out[i] = dv.getUint8(i); break;
+    case DataType.FLOAT16:
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
+      break;
+    case BFLOAT16:
+      for (let i = 0; i < n; i++) out[i] = bfloatToFloat(dv.getUint16(i * 2, true));
+      break;
+    case DataType.INT16:
+      for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
+      break;
+    case DataType.UINT16:
+      for (let i = 0; i < n; i++) out[i] = dv.getUint16(i * 2, true);
+      break;
+    case DataType.UINT32:
+      for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true);
+      break;
+    case DataType.UINT64:
+      for (let i = 0; i < n; i++) out[i] = Number(dv.getBigUint64(i * 8, true));
+      break;
+    case DataType.DOUBLE:
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
+      break;
+    case DataType.INT32:
+      for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
+      break;
+    case DataType.INT64:
+      for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true));
+      break;
+    case DataType.INT8:
+      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
+      break;
+    default:
+      for (let i = 0; i < n; i++) out[i] = dv.getUint8(i);
+      break;
   }
 }
 
@@ -547,13 +825,27 @@ function writeTensor(w: ProtoWriter, t: TensorProto): void {
   const dv = new DataView(raw.buffer);
   const d = t.data;
   switch (t.dataType) {
-    case DataType.FLOAT: for (let i = 0; i < n; i++) dv.setFloat32(i * 4, d[i]!, true); break;
-    case DataType.DOUBLE: for (let i = 0; i < n; i++) dv.setFloat64(i * 8, d[i]!, true); break;
-    case DataType.INT32: for (let i = 0; i < n; i++) dv.setInt32(i * 4, d[i]!, true); break;
-    case DataType.INT64: for (let i = 0; i < n; i++) dv.setBigInt64(i * 8, BigInt(d[i]!), true); break;
-    case DataType.INT8: for (let i = 0; i < n; i++) dv.setInt8(i, d[i]!); break;
-    case DataType.UINT8: case DataType.BOOL: for (let i = 0; i < n; i++) dv.setUint8(i, d[i]!); break;
-    default: throw new ProtobufError(`onnx: cannot encode tensor "${t.name}" of element type ${dataTypeName(t.dataType)}`);
+    case DataType.FLOAT:
+      for (let i = 0; i < n; i++) dv.setFloat32(i * 4, d[i]!, true);
+      break;
+    case DataType.DOUBLE:
+      for (let i = 0; i < n; i++) dv.setFloat64(i * 8, d[i]!, true);
+      break;
+    case DataType.INT32:
+      for (let i = 0; i < n; i++) dv.setInt32(i * 4, d[i]!, true);
+      break;
+    case DataType.INT64:
+      for (let i = 0; i < n; i++) dv.setBigInt64(i * 8, BigInt(d[i]!), true);
+      break;
+    case DataType.INT8:
+      for (let i = 0; i < n; i++) dv.setInt8(i, d[i]!);
+      break;
+    case DataType.UINT8:
+    case DataType.BOOL:
+      for (let i = 0; i < n; i++) dv.setUint8(i, d[i]!);
+      break;
+    default:
+      throw new ProtobufError(`onnx: cannot encode tensor "${t.name}" of element type ${dataTypeName(t.dataType)}`);
   }
   w.bytes(9, raw);
 }

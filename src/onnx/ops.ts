@@ -16,9 +16,7 @@ import { lrn } from "../ops/lrn.js";
 import { concat } from "../ops/concat.js";
 import type { Tensor } from "../tensor.js";
 import type { Attributes } from "./attributes.js";
-import {
-  broadcastMap, broadcastShapes, broadcastTo, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf,
-} from "./host.js";
+import { broadcastMap, broadcastShapes, broadcastTo, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf } from "./host.js";
 import { DataType, dataTypeName, type TensorProto } from "./onnx-proto.js";
 import { isFloatType, type Layout, type RunContext, Value } from "./value.js";
 
@@ -56,8 +54,7 @@ const known = (ctx: RunContext, inputs: (ShapeInfo | undefined)[], i: number, na
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-const need = (ctx: RunContext, inputs: (Value | undefined)[], i: number, name: string): Value =>
-  inputs[i] ?? ctx.fail(`input ${i} (${name}) is required`);
+const need = (ctx: RunContext, inputs: (Value | undefined)[], i: number, name: string): Value => inputs[i] ?? ctx.fail(`input ${i} (${name}) is required`);
 
 const normAxis = (ctx: RunContext, axis: number, rank: number): number => {
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
@@ -183,12 +180,16 @@ function checkKernel(ctx: RunContext, s: Spatial, w: Value): void {
 // ---------------------------------------------------------------------------------------------
 // convolution and pooling
 
-interface ConvAttrs { s: Spatial; groups: number }
+interface ConvAttrs {
+  s: Spatial;
+  groups: number;
+}
 
 const Conv: OnnxOp<ConvAttrs> = {
   parse: (at) => ({ s: spatial(at, false), groups: at.int("group", 1) }),
   shape(ctx, inputs, { s, groups }) {
-    const x = known(ctx, inputs, 0, "X").shape, w = known(ctx, inputs, 1, "W").shape;
+    const x = known(ctx, inputs, 0, "X").shape,
+      w = known(ctx, inputs, 1, "W").shape;
     if (x.length !== 4 || w.length !== 4) ctx.fail(`only 2-D convolution is supported: X ${fmtShape(x)}, W ${fmtShape(w)}`);
     return [NCHW(conv2dOutputShape(NHWC(x), [w[2]!, w[3]!, w[1]!, w[0]!], convOptions(s, groups)))];
   },
@@ -196,7 +197,9 @@ const Conv: OnnxOp<ConvAttrs> = {
     if (inputs[1]?.constant) packedConvWeights(ctx, inputs[1]);
   },
   run(ctx, inputs, { s, groups }) {
-    const x = need(ctx, inputs, 0, "X"), w = need(ctx, inputs, 1, "W"), b = inputs[2];
+    const x = need(ctx, inputs, 0, "X"),
+      w = need(ctx, inputs, 1, "W"),
+      b = inputs[2];
     if (x.rank !== 4) ctx.fail(`only 2-D convolution is supported: X has shape ${fmtShape(x.shape)}`);
     checkKernel(ctx, s, w);
     const wt = packedConvWeights(ctx, w);
@@ -207,7 +210,10 @@ const Conv: OnnxOp<ConvAttrs> = {
   },
 };
 
-interface ConvTransposeAttrs extends ConvAttrs { outputPadding: [number, number]; outputShape?: [number, number] }
+interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding: [number, number];
+  outputShape?: [number, number];
+}
 
 const ConvTranspose: OnnxOp<ConvTransposeAttrs> = {
   parse(at) {
@@ -220,7 +226,8 @@ const ConvTranspose: OnnxOp<ConvTransposeAttrs> = {
     };
   },
   shape(ctx, inputs, { s, groups, outputPadding, outputShape }) {
-    const x = known(ctx, inputs, 0, "X").shape, w = known(ctx, inputs, 1, "W").shape;
+    const x = known(ctx, inputs, 0, "X").shape,
+      w = known(ctx, inputs, 1, "W").shape;
     if (x.length !== 4 || w.length !== 4) ctx.fail(`only 2-D transposed convolution is supported: X ${fmtShape(x)}, W ${fmtShape(w)}`);
     return [NCHW(convTranspose2dOutputShape(NHWC(x), [w[2]!, w[3]!, w[1]!, w[0]!], { ...convOptions(s, groups), outputPadding, outputShape }))];
   },
@@ -228,7 +235,9 @@ const ConvTranspose: OnnxOp<ConvTransposeAttrs> = {
     if (inputs[1]?.constant) packedConvWeights(ctx, inputs[1]);
   },
   run(ctx, inputs, { s, groups, outputPadding, outputShape }) {
-    const x = need(ctx, inputs, 0, "X"), w = need(ctx, inputs, 1, "W"), b = inputs[2];
+    const x = need(ctx, inputs, 0, "X"),
+      w = need(ctx, inputs, 1, "W"),
+      b = inputs[2];
     if (x.rank !== 4) ctx.fail(`only 2-D transposed convolution is supported: X has shape ${fmtShape(x.shape)}`);
     checkKernel(ctx, s, w);
     const wt = packedConvWeights(ctx, w);
@@ -239,7 +248,9 @@ const ConvTranspose: OnnxOp<ConvTransposeAttrs> = {
   },
 };
 
-interface PoolAttrs { options: Pool2dOptions }
+interface PoolAttrs {
+  options: Pool2dOptions;
+}
 
 function poolParse(at: Attributes, opset: number, average: boolean): PoolAttrs {
   const s = spatial(at, true);
@@ -315,22 +326,33 @@ const GlobalMaxPool: OnnxOp<void> = {
 // ---------------------------------------------------------------------------------------------
 // dense
 
-interface GemmAttrs { alpha: number; beta: number; transA: boolean; transB: boolean }
+interface GemmAttrs {
+  alpha: number;
+  beta: number;
+  transA: boolean;
+  transB: boolean;
+}
 
 const Gemm: OnnxOp<GemmAttrs> = {
   parse: (at) => ({
-    alpha: at.float("alpha", 1), beta: at.float("beta", 1),
-    transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1,
+    alpha: at.float("alpha", 1),
+    beta: at.float("beta", 1),
+    transA: at.int("transA", 0) === 1,
+    transB: at.int("transB", 0) === 1,
   }),
   shape(ctx, inputs, { transA, transB }) {
-    const A = known(ctx, inputs, 0, "A").shape, B = known(ctx, inputs, 1, "B").shape;
+    const A = known(ctx, inputs, 0, "A").shape,
+      B = known(ctx, inputs, 1, "B").shape;
     if (A.length !== 2 || B.length !== 2) ctx.fail(`A and B must be rank 2, got ${fmtShape(A)} and ${fmtShape(B)}`);
-    const k = transA ? A[0] : A[1], k2 = transB ? B[1] : B[0];
+    const k = transA ? A[0] : A[1],
+      k2 = transB ? B[1] : B[0];
     if (k !== k2) ctx.fail(`inner dimensions differ: A ${fmtShape(A)}${transA ? "^T" : ""} x B ${fmtShape(B)}${transB ? "^T" : ""}`);
     return [[transA ? A[1]! : A[0]!, transB ? B[0]! : B[1]!]];
   },
   run(ctx, inputs, a) {
-    const A = need(ctx, inputs, 0, "A"), B = need(ctx, inputs, 1, "B"), C = inputs[2];
+    const A = need(ctx, inputs, 0, "A"),
+      B = need(ctx, inputs, 1, "B"),
+      C = inputs[2];
     if (A.rank !== 2 || B.rank !== 2) ctx.fail(`A and B must be rank 2, got ${fmtShape(A.shape)} and ${fmtShape(B.shape)}`);
     const y = gemm(ctx.tensor(A), ctx.tensor(B), C ? ctx.tensor(C) : null, a);
     return [Value.fromDevice(y.shape, y)];
@@ -339,21 +361,32 @@ const Gemm: OnnxOp<GemmAttrs> = {
 
 /** HOST-SIDE batched matmul (numpy semantics: 1-D operands promoted, batch dims broadcast) for ranks other than 2. */
 function matmulHost(ctx: RunContext, a: Value, b: Value): Value {
-  const aVec = a.rank === 1, bVec = b.rank === 1;
+  const aVec = a.rank === 1,
+    bVec = b.rank === 1;
   const as = aVec ? [1, a.shape[0]!] : [...a.shape];
   const bs = bVec ? [b.shape[0]!, 1] : [...b.shape];
   const [m, k] = as.slice(-2) as [number, number];
   const [k2, n] = bs.slice(-2) as [number, number];
   if (k !== k2) ctx.fail(`inner dimensions differ: ${fmtShape(a.shape)} x ${fmtShape(b.shape)}`);
-  const batchA = as.slice(0, -2), batchB = bs.slice(0, -2);
+  const batchA = as.slice(0, -2),
+    batchB = bs.slice(0, -2);
   const batch = broadcastShapes("MatMul", [batchA, batchB]);
   // for each output batch index, the matrix index in a and in b (broadcast)
-  const matrixIndex = (dims: number[]) => broadcastTo(Float64Array.from({ length: sizeOfDims(dims) }, (_, i) => i), dims, batch);
-  const ia = matrixIndex(batchA), ib = matrixIndex(batchB);
-  const A = ctx.host(a), B = ctx.host(b);
+  const matrixIndex = (dims: number[]) =>
+    broadcastTo(
+      Float64Array.from({ length: sizeOfDims(dims) }, (_, i) => i),
+      dims,
+      batch,
+    );
+  const ia = matrixIndex(batchA),
+    ib = matrixIndex(batchB);
+  const A = ctx.host(a),
+    B = ctx.host(b);
   const out = new Float32Array(ia.length * m * n);
   for (let t = 0; t < ia.length; t++) {
-    const ao = ia[t]! * m * k, bo = ib[t]! * k * n, yo = t * m * n;
+    const ao = ia[t]! * m * k,
+      bo = ib[t]! * k * n,
+      yo = t * m * n;
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         let s = 0;
@@ -368,7 +401,8 @@ function matmulHost(ctx: RunContext, a: Value, b: Value): Value {
 const MatMul: OnnxOp<void> = {
   parse: () => undefined,
   run(ctx, inputs) {
-    const a = need(ctx, inputs, 0, "A"), b = need(ctx, inputs, 1, "B");
+    const a = need(ctx, inputs, 0, "A"),
+      b = need(ctx, inputs, 1, "B");
     if (a.rank !== 2 || b.rank !== 2) return [matmulHost(ctx, a, b)];
     const y = matmul(ctx.tensor(a), ctx.tensor(b));
     return [Value.fromDevice(y.shape, y)];
@@ -392,7 +426,8 @@ const PRelu: OnnxOp<void> = {
   parse: () => undefined,
   shape: sameShape,
   run(ctx, inputs) {
-    const x = need(ctx, inputs, 0, "X"), slope = need(ctx, inputs, 1, "slope");
+    const x = need(ctx, inputs, 0, "X"),
+      slope = need(ctx, inputs, 1, "slope");
     const { t, layout } = ctx.anyTensor(x);
     // The kernel takes one slope per element of the device tensor's last axis, or a shared one.
     const r = x.rank;
@@ -406,13 +441,23 @@ const PRelu: OnnxOp<void> = {
       return [Value.fromDevice(x.shape, prelu(t, st), layout)];
     }
     // HOST-SIDE: a slope broadcast over more than the channel axis.
-    const y = broadcastMap("PRelu", [{ data: ctx.host(x), dims: x.shape }, { data: ctx.host(slope), dims: slopeShape }], (v, s) => (v < 0 ? v * s : v));
+    const y = broadcastMap(
+      "PRelu",
+      [
+        { data: ctx.host(x), dims: x.shape },
+        { data: ctx.host(slope), dims: slopeShape },
+      ],
+      (v, s) => (v < 0 ? v * s : v),
+    );
     if (y.dims.length !== r || y.dims.some((d, i) => d !== x.shape[i])) ctx.fail(`slope ${fmtShape(slope.shape)} does not broadcast to X ${fmtShape(x.shape)}`);
     return [hostFloat(y.dims, y.data)];
   },
 };
 
-interface SoftmaxAttrs { axis: number; coerce2d: boolean }
+interface SoftmaxAttrs {
+  axis: number;
+  coerce2d: boolean;
+}
 
 function softmaxOp(f: (x: Tensor, out?: Tensor) => Tensor): OnnxOp<SoftmaxAttrs> {
   return {
@@ -458,7 +503,9 @@ const BatchNormalization: OnnxOp<{ epsilon: number }> = {
     if (outputs > 1) ctx.fail("the training outputs (running mean / var) are not supported");
     const x = need(ctx, inputs, 0, "X");
     const c = x.shape[1] ?? ctx.fail(`X must be [N, C, ...], got ${fmtShape(x.shape)}`);
-    const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => channelVector(ctx, need(ctx, inputs, i, ["", "scale", "B", "mean", "var"][i]!), c, ["", "scale", "B", "mean", "var"][i]!));
+    const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) =>
+      channelVector(ctx, need(ctx, inputs, i, ["", "scale", "B", "mean", "var"][i]!), c, ["", "scale", "B", "mean", "var"][i]!),
+    );
     const { t, wrap } = channelsLast(ctx, x);
     return [wrap(batchNormInference(t, scale!, bias!, mean!, variance!, { epsilon }))];
   },
@@ -498,7 +545,14 @@ function binaryHost(name: string, f: (a: number, b: number) => number): OnnxOp<{
       return {};
     },
     shape: (_ctx, inputs, { legacyAxis }) =>
-      legacyAxis === undefined ? [broadcastShapes(name, inputs.filter((v): v is ShapeInfo => v !== undefined).map((v) => v.shape))] : [inputs[0]?.shape],
+      legacyAxis === undefined
+        ? [
+            broadcastShapes(
+              name,
+              inputs.filter((v): v is ShapeInfo => v !== undefined).map((v) => v.shape),
+            ),
+          ]
+        : [inputs[0]?.shape],
     run(ctx, inputs, { legacyAxis }) {
       const vs = inputs.filter((v): v is Value => v !== undefined);
       if (vs.length === 0) ctx.fail("needs at least one input");
@@ -524,7 +578,13 @@ function binaryHost(name: string, f: (a: number, b: number) => number): OnnxOp<{
       });
       const y = broadcastMap(name, items, f);
       if (isFloatType(first.dataType)) return [hostFloat(y.dims, y.data)];
-      return [Value.fromHost(y.dims, Float64Array.from(y.data, (x) => (first.dataType === DataType.INT64 || first.dataType === DataType.INT32 ? Math.trunc(x) : x)), first.dataType)];
+      return [
+        Value.fromHost(
+          y.dims,
+          Float64Array.from(y.data, (x) => (first.dataType === DataType.INT64 || first.dataType === DataType.INT32 ? Math.trunc(x) : x)),
+          first.dataType,
+        ),
+      ];
     },
   };
 }
@@ -580,7 +640,10 @@ const Concat: OnnxOp<{ axis: number }> = {
     if (!isFloatType(first.dataType) || vs.every((v) => !v.dev) || nonEmpty.length === 0) return [concatHost(ctx, vs, ax)];
     const layout: Layout = first.rank === 4 && vs.some((v) => v.dev && v.layout === "nhwc") ? "nhwc" : "onnx";
     const dax = layout === "nhwc" ? NHWC_AXIS[ax]! : ax;
-    const y = concat(nonEmpty.map((v) => ctx.tensor(v, layout)), dax);
+    const y = concat(
+      nonEmpty.map((v) => ctx.tensor(v, layout)),
+      dax,
+    );
     const shape = [...first.shape];
     shape[ax] = vs.reduce((a, v) => a + v.shape[ax]!, 0);
     return [Value.fromDevice(shape, y, layout)];
@@ -603,7 +666,9 @@ const Flatten: OnnxOp<{ axis: number }> = {
 
 /** ONNX Reshape's target shape: 0 copies the input dimension (unless allowzero), -1 is inferred. */
 function reshapeTarget(ctx: RunContext, from: readonly number[], spec: number[], allowZero: boolean): number[] {
-  const out = spec.map((d, i) => (d === 0 && !allowZero ? (from[i] ?? ctx.fail(`shape [${spec.join(",")}] copies dimension ${i} that ${fmtShape(from)} lacks`)) : d));
+  const out = spec.map((d, i) =>
+    d === 0 && !allowZero ? (from[i] ?? ctx.fail(`shape [${spec.join(",")}] copies dimension ${i} that ${fmtShape(from)} lacks`)) : d,
+  );
   const unknown = out.filter((d) => d === -1).length;
   if (unknown > 1 || out.some((d) => d < -1)) ctx.fail(`invalid shape [${spec.join(",")}]`);
   if (unknown === 1) {
@@ -634,7 +699,8 @@ const Transpose: OnnxOp<{ perm?: number[] }> = {
   shape(ctx, inputs, { perm }) {
     const x = known(ctx, inputs, 0, "data").shape;
     const p = perm ?? Array.from({ length: x.length }, (_, i) => x.length - 1 - i);
-    if (p.length !== x.length || [...p].sort((a, b) => a - b).some((v, i) => v !== i)) ctx.fail(`perm [${p.join(",")}] is not a permutation of rank ${x.length}`);
+    if (p.length !== x.length || [...p].sort((a, b) => a - b).some((v, i) => v !== i))
+      ctx.fail(`perm [${p.join(",")}] is not a permutation of rank ${x.length}`);
     return [p.map((i) => x[i]!)];
   },
   run(ctx, inputs, { perm }) {
@@ -648,7 +714,11 @@ const Transpose: OnnxOp<{ perm?: number[] }> = {
   },
 };
 
-interface PadAttrs { mode: PadMode; pads?: number[]; value: number }
+interface PadAttrs {
+  mode: PadMode;
+  pads?: number[];
+  value: number;
+}
 
 const Pad: OnnxOp<PadAttrs> = {
   parse(at, opset) {
@@ -664,7 +734,10 @@ const Pad: OnnxOp<PadAttrs> = {
     if (inputs[3]) {
       const axes = ctx.ints(inputs[3]).map((a) => normAxis(ctx, a, x.rank));
       const full = new Array<number>(2 * x.rank).fill(0);
-      axes.forEach((a, i) => { full[a] = p[i]!; full[a + x.rank] = p[i + axes.length]!; });
+      axes.forEach((a, i) => {
+        full[a] = p[i]!;
+        full[a + x.rank] = p[i + axes.length]!;
+      });
       p = full;
     }
     if (p.length !== 2 * x.rank) ctx.fail(`pads must have ${2 * x.rank} values for ${fmtShape(x.shape)}, got [${p.join(",")}]`);
@@ -673,7 +746,13 @@ const Pad: OnnxOp<PadAttrs> = {
   },
 };
 
-interface ResizeAttrs { mode: string; coordinateMode: string; nearestMode: string; scales?: number[]; inputsLayout: "upsample7" | "upsample9" | "resize10" | "resize11" }
+interface ResizeAttrs {
+  mode: string;
+  coordinateMode: string;
+  nearestMode: string;
+  scales?: number[];
+  inputsLayout: "upsample7" | "upsample9" | "resize10" | "resize11";
+}
 
 function nearestResize(ctx: RunContext, x: Value, scales: number[] | undefined, sizes: number[] | undefined, a: ResizeAttrs): Value {
   if (a.mode !== "nearest") ctx.fail(`mode "${a.mode}" is not supported (only nearest)`);
@@ -694,8 +773,11 @@ function nearestResize(ctx: RunContext, x: Value, scales: number[] | undefined, 
 
 const Upsample: OnnxOp<ResizeAttrs> = {
   parse: (at, opset) => ({
-    mode: at.string("mode", "nearest"), coordinateMode: "asymmetric", nearestMode: "floor",
-    scales: opset < 9 ? at.floats("scales") : undefined, inputsLayout: opset < 9 ? "upsample7" : "upsample9",
+    mode: at.string("mode", "nearest"),
+    coordinateMode: "asymmetric",
+    nearestMode: "floor",
+    scales: opset < 9 ? at.floats("scales") : undefined,
+    inputsLayout: opset < 9 ? "upsample7" : "upsample9",
   }),
   run(ctx, inputs, a) {
     const x = need(ctx, inputs, 0, "X");
@@ -734,9 +816,15 @@ const Constant: OnnxOp<Value> = {
     const t = at.tensor("value");
     if (t) return tensorValue(t);
     if (at.has("value_float")) return Value.fromHost([], Float32Array.of(at.float("value_float", 0)));
-    if (at.has("value_floats")) { const f = at.floats("value_floats")!; return Value.fromHost([f.length], Float32Array.from(f)); }
+    if (at.has("value_floats")) {
+      const f = at.floats("value_floats")!;
+      return Value.fromHost([f.length], Float32Array.from(f));
+    }
     if (at.has("value_int")) return Value.fromHost([], Float64Array.of(at.int("value_int", 0)), DataType.INT64);
-    if (at.has("value_ints")) { const f = at.ints("value_ints")!; return Value.fromHost([f.length], Float64Array.from(f), DataType.INT64); }
+    if (at.has("value_ints")) {
+      const f = at.ints("value_ints")!;
+      return Value.fromHost([f.length], Float64Array.from(f), DataType.INT64);
+    }
     fail(at.where, "needs a value, value_float(s) or value_int(s) attribute (sparse and string values are not supported)");
   },
   run: (_ctx, _inputs, v) => [v],
@@ -774,11 +862,14 @@ const Shape: OnnxOp<{ start: number; end?: number }> = {
 const Gather: OnnxOp<{ axis: number }> = {
   parse: (at) => ({ axis: at.int("axis", 0) }),
   run(ctx, inputs, { axis }) {
-    const x = need(ctx, inputs, 0, "data"), idx = need(ctx, inputs, 1, "indices");
+    const x = need(ctx, inputs, 0, "data"),
+      idx = need(ctx, inputs, 1, "indices");
     const ax = normAxis(ctx, axis, x.rank);
-    const data = ctx.host(x), ind = ctx.ints(idx);
+    const data = ctx.host(x),
+      ind = ctx.ints(idx);
     const len = x.shape[ax]!;
-    const outer = sizeOfDims(x.shape.slice(0, ax)), inner = sizeOfDims(x.shape.slice(ax + 1));
+    const outer = sizeOfDims(x.shape.slice(0, ax)),
+      inner = sizeOfDims(x.shape.slice(ax + 1));
     const dims = [...x.shape.slice(0, ax), ...idx.shape, ...x.shape.slice(ax + 1)];
     const out = new (data.constructor as new (n: number) => HostData)(sizeOfDims(dims));
     let o = 0;
@@ -844,12 +935,17 @@ const Slice: OnnxOp<{ starts?: number[]; ends?: number[]; axes?: number[] }> = {
     const axes = (a.starts ? a.axes : inputs[3] && ctx.ints(inputs[3])) ?? starts.map((_, i) => i);
     const steps = !a.starts && inputs[4] ? ctx.ints(inputs[4]) : starts.map(() => 1);
     const r = x.rank;
-    const begin = new Array<number>(r).fill(0), step = new Array<number>(r).fill(1), dims = [...x.shape];
+    const begin = new Array<number>(r).fill(0),
+      step = new Array<number>(r).fill(1),
+      dims = [...x.shape];
     axes.forEach((ax0, i) => {
-      const ax = normAxis(ctx, ax0, r), len = x.shape[ax]!, s = steps[i]!;
+      const ax = normAxis(ctx, ax0, r),
+        len = x.shape[ax]!,
+        s = steps[i]!;
       if (s === 0) ctx.fail("slice step 0");
       const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-      let st = starts[i]!, en = ends[i]!;
+      let st = starts[i]!,
+        en = ends[i]!;
       st = st < 0 ? st + len : st;
       en = en < 0 ? en + len : en;
       st = s > 0 ? clamp(st, 0, len) : clamp(st, -1, len - 1);
@@ -858,7 +954,8 @@ const Slice: OnnxOp<{ starts?: number[]; ends?: number[]; axes?: number[] }> = {
       step[ax] = s;
       dims[ax] = Math.max(0, Math.ceil((en - st) / s));
     });
-    const src = ctx.host(x), xs = stridesOf(x.shape);
+    const src = ctx.host(x),
+      xs = stridesOf(x.shape);
     const n = sizeOfDims(dims);
     const out = new (src.constructor as new (n: number) => HostData)(n);
     const idx = new Array<number>(r).fill(0);
@@ -877,20 +974,43 @@ const Slice: OnnxOp<{ starts?: number[]; ends?: number[]; axes?: number[] }> = {
 
 /** Every supported op type of the default ONNX domain. */
 export const ONNX_OPS: Readonly<Record<string, OnnxOp>> = {
-  Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool,
-  Gemm, MatMul,
+  Conv,
+  ConvTranspose,
+  MaxPool,
+  AveragePool,
+  GlobalAveragePool,
+  GlobalMaxPool,
+  Gemm,
+  MatMul,
   Relu: unary((x) => relu(x)),
   Sigmoid: unary((x) => sigmoid(x)),
   Tanh: unary((x) => tanh(x)),
-  LeakyRelu, PRelu,
+  LeakyRelu,
+  PRelu,
   Softmax: softmaxOp((x, out) => softmax(x, out)),
   LogSoftmax: softmaxOp((x, out) => logSoftmax(x, out)),
-  BatchNormalization, LRN, Dropout,
+  BatchNormalization,
+  LRN,
+  Dropout,
   Add: binaryHost("Add", (a, b) => a + b),
   Sum: binaryHost("Sum", (a, b) => a + b),
   Sub: binaryHost("Sub", (a, b) => a - b),
   Mul: binaryHost("Mul", (a, b) => a * b),
   Div: binaryHost("Div", (a, b) => a / b),
-  Concat, Flatten, Reshape, Transpose, Pad, Upsample, Resize, Identity, Constant, ConstantOfShape,
-  Shape, Gather, Unsqueeze: axesOp(false), Squeeze: axesOp(true), Cast, Slice,
+  Concat,
+  Flatten,
+  Reshape,
+  Transpose,
+  Pad,
+  Upsample,
+  Resize,
+  Identity,
+  Constant,
+  ConstantOfShape,
+  Shape,
+  Gather,
+  Unsqueeze: axesOp(false),
+  Squeeze: axesOp(true),
+  Cast,
+  Slice,
 };

@@ -54,7 +54,8 @@ export class ProtoReader {
 
   /** An unsigned varint as two 32-bit halves [lo, hi]. At most 10 bytes. */
   private varintParts(): [number, number] {
-    let lo = 0, hi = 0;
+    let lo = 0,
+      hi = 0;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) this.fail("truncated varint");
       const b = this.buf[this.pos++]!;
@@ -89,7 +90,8 @@ export class ProtoReader {
   key(): [number, number] {
     this.field = 0;
     const k = this.uint();
-    const field = Math.floor(k / 8), wire = k & 7;
+    const field = Math.floor(k / 8),
+      wire = k & 7;
     if (field === 0) this.fail("field number 0");
     this.field = field;
     return [field, wire];
@@ -134,10 +136,17 @@ export class ProtoReader {
   /** Skips a field of the given wire type. */
   skip(wire: number): void {
     if (wire === WIRE.VARINT) this.varintParts();
-    else if (wire === WIRE.I64) { this.need(8); this.pos += 8; }
-    else if (wire === WIRE.I32) { this.need(4); this.pos += 4; }
-    else if (wire === WIRE.LEN) { const len = this.uint(); this.need(len); this.pos += len; }
-    else this.fail(`unsupported wire type ${wire}`);
+    else if (wire === WIRE.I64) {
+      this.need(8);
+      this.pos += 8;
+    } else if (wire === WIRE.I32) {
+      this.need(4);
+      this.pos += 4;
+    } else if (wire === WIRE.LEN) {
+      const len = this.uint();
+      this.need(len);
+      this.pos += len;
+    } else this.fail(`unsupported wire type ${wire}`);
   }
 
   /** Checks the wire type of the current field. */
@@ -147,7 +156,10 @@ export class ProtoReader {
 
   /** Repeated int64/int32 values, packed (LEN) or one per key (VARINT); appended to `out`. */
   varints(wire: number, out: number[]): void {
-    if (wire === WIRE.VARINT) { out.push(this.int64()); return; }
+    if (wire === WIRE.VARINT) {
+      out.push(this.int64());
+      return;
+    }
     this.expect(WIRE.LEN, wire);
     const r = this.message(this.what);
     r.field = this.field;
@@ -157,7 +169,10 @@ export class ProtoReader {
 
   /** Repeated float values, packed (LEN) or one per key (I32); appended to `out`. */
   floats(wire: number, out: number[]): void {
-    if (wire === WIRE.I32) { out.push(this.float()); return; }
+    if (wire === WIRE.I32) {
+      out.push(this.float());
+      return;
+    }
     this.expect(WIRE.LEN, wire);
     const r = this.message(this.what);
     r.field = this.field;
@@ -168,7 +183,10 @@ export class ProtoReader {
 
   /** Repeated double values, packed (LEN) or one per key (I64); appended to `out`. */
   doubles(wire: number, out: number[]): void {
-    if (wire === WIRE.I64) { out.push(this.double()); return; }
+    if (wire === WIRE.I64) {
+      out.push(this.double());
+      return;
+    }
     this.expect(WIRE.LEN, wire);
     const r = this.message(this.what);
     r.field = this.field;
@@ -201,7 +219,7 @@ export class ProtoWriter {
     if (!Number.isInteger(v)) throw new ProtobufError(`onnx: cannot encode ${v} as an integer`);
     let lo: number, hi: number;
     if (v >= 0) {
-      lo = v % TWO_32 >>> 0;
+      lo = (v % TWO_32) >>> 0;
       hi = Math.floor(v / TWO_32) >>> 0;
     } else {
       const big = BigInt.asUintN(64, BigInt(v));

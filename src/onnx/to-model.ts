@@ -100,18 +100,30 @@ export class OnnxImportedModel extends Model {
  * value / axes, Resize and Upsample scales / sizes.
  */
 const WEIGHT_SLOTS: Record<string, number[]> = {
-  Conv: [1, 2], ConvTranspose: [1, 2], Gemm: [1, 2], MatMul: [1], BatchNormalization: [1, 2, 3, 4], PRelu: [1],
-  Reshape: [1], Pad: [1, 2, 3], Resize: [1, 2, 3], Upsample: [1],
+  Conv: [1, 2],
+  ConvTranspose: [1, 2],
+  Gemm: [1, 2],
+  MatMul: [1],
+  BatchNormalization: [1, 2, 3, 4],
+  PRelu: [1],
+  Reshape: [1],
+  Pad: [1, 2, 3],
+  Resize: [1, 2, 3],
+  Upsample: [1],
 };
 
 /** Graph inputs (not initializers) that every consumer reads in a weight / parameter slot. */
 export function weightInputs(proto: ModelProto): string[] {
   const inits = new Set(proto.graph.initializer.map((t) => t.name));
-  return proto.graph.input.map((i) => i.name).filter((name) => {
-    if (inits.has(name) || proto.graph.output.some((o) => o.name === name)) return false;
-    const uses = proto.graph.node.flatMap((n) => n.input.map((v, k) => (v === name ? (WEIGHT_SLOTS[n.opType] ?? []).includes(k) : null)).filter((u) => u !== null));
-    return uses.length > 0 && uses.every(Boolean);
-  });
+  return proto.graph.input
+    .map((i) => i.name)
+    .filter((name) => {
+      if (inits.has(name) || proto.graph.output.some((o) => o.name === name)) return false;
+      const uses = proto.graph.node.flatMap((n) =>
+        n.input.map((v, k) => (v === name ? (WEIGHT_SLOTS[n.opType] ?? []).includes(k) : null)).filter((u) => u !== null),
+      );
+      return uses.length > 0 && uses.every(Boolean);
+    });
 }
 
 interface Sym {
@@ -173,7 +185,10 @@ class Converter {
     const node = { ...spec, name, inputs: inputs.map((s) => s.node) } as AnyNodeSpec;
     let per: Shape;
     try {
-      per = layerKind(node.type).outputShape(node, inputs.map((s) => this.perImage(s)));
+      per = layerKind(node.type).outputShape(
+        node,
+        inputs.map((s) => this.perImage(s)),
+      );
     } catch (err) {
       this.skip(err instanceof Error ? err.message : String(err));
     }
@@ -255,10 +270,12 @@ const padField = (s: { pads: number[]; autoPad: string }) =>
 
 const attrFloat = (node: NodeProto, name: string, dflt: number): number => node.attribute.find((a) => a.name === name)?.f ?? dflt;
 
-const unaryKind = (type: string): Mapper => (cv, node) => {
-  const x = cv.sym(node, 0);
-  return [cv.add(node.output[0]!, { type }, [x], x.layout)];
-};
+const unaryKind =
+  (type: string): Mapper =>
+  (cv, node) => {
+    const x = cv.sym(node, 0);
+    return [cv.add(node.output[0]!, { type }, [x], x.layout)];
+  };
 
 function convMapper(transposed: boolean): Mapper {
   return (cv, node, a) => {
@@ -275,8 +292,14 @@ function convMapper(transposed: boolean): Mapper {
       params.bias = cv.floats(b);
     }
     const spec: Record<string, unknown> = {
-      type: transposed ? "convTranspose" : "conv", filters, size: [kh, kw], stride: a.s.strides, pad: padField(a.s),
-      dilation: a.s.dilations, groups: a.groups, bias: params.bias !== undefined,
+      type: transposed ? "convTranspose" : "conv",
+      filters,
+      size: [kh, kw],
+      stride: a.s.strides,
+      pad: padField(a.s),
+      dilation: a.s.dilations,
+      groups: a.groups,
+      bias: params.bias !== undefined,
     };
     if (transposed) {
       spec.outputPadding = a.outputPadding;
@@ -286,18 +309,27 @@ function convMapper(transposed: boolean): Mapper {
   };
 }
 
-const poolMapper = (mode: "max" | "avg"): Mapper => (cv, node, { options: o }) => {
-  if (node.output.length > 1 && node.output[1]) cv.skip("the Indices output has no layer");
-  const x = cv.asNhwc(cv.sym(node, 0));
-  const spec = {
-    type: "pool", mode, size: o.kernel, stride: o.strides, dilation: o.dilations ?? 1,
-    pad: o.autoPad ? padField({ pads: [], autoPad: o.autoPad }) : [...o.pads], ceil: o.ceilMode, ...(mode === "avg" ? { countIncludePad: o.countIncludePad } : {}),
+const poolMapper =
+  (mode: "max" | "avg"): Mapper =>
+  (cv, node, { options: o }) => {
+    if (node.output.length > 1 && node.output[1]) cv.skip("the Indices output has no layer");
+    const x = cv.asNhwc(cv.sym(node, 0));
+    const spec = {
+      type: "pool",
+      mode,
+      size: o.kernel,
+      stride: o.strides,
+      dilation: o.dilations ?? 1,
+      pad: o.autoPad ? padField({ pads: [], autoPad: o.autoPad }) : [...o.pads],
+      ceil: o.ceilMode,
+      ...(mode === "avg" ? { countIncludePad: o.countIncludePad } : {}),
+    };
+    return [cv.add(node.output[0]!, spec, [x], "nhwc")];
   };
-  return [cv.add(node.output[0]!, spec, [x], "nhwc")];
-};
 
-const globalPoolMapper = (mode: "max" | "avg"): Mapper => (cv, node) =>
-  [cv.add(node.output[0]!, { type: "globalPool", mode }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
+const globalPoolMapper =
+  (mode: "max" | "avg"): Mapper =>
+  (cv, node) => [cv.add(node.output[0]!, { type: "globalPool", mode }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
 
 /** dense from A [N, K] and constant weights [K, units] (already transposed / scaled), optional bias. */
 function dense(cv: Converter, node: NodeProto, a: Sym, weight: Float32Array, units: number, bias?: Float32Array): Sym {
@@ -317,7 +349,8 @@ const MAPPERS: Record<string, Mapper> = {
   GlobalMaxPool: globalPoolMapper("max"),
   Gemm(cv, node, { alpha, beta, transA, transB }) {
     if (transA) cv.skip("transA on the activations has no layer");
-    const a = cv.sym(node, 0), b = cv.constant(node, 1, "B");
+    const a = cv.sym(node, 0),
+      b = cv.constant(node, 1, "B");
     if (b.rank !== 2) cv.skip(`B must be rank 2, got ${fmtShape(b.shape)}`);
     let w = cv.floats(b);
     if (transB) w = permute(w, b.shape, [1, 0]);
@@ -334,7 +367,8 @@ const MAPPERS: Record<string, Mapper> = {
     return [dense(cv, node, a, w, units, bias)];
   },
   MatMul(cv, node) {
-    const a = cv.sym(node, 0), b = cv.constant(node, 1, "B");
+    const a = cv.sym(node, 0),
+      b = cv.constant(node, 1, "B");
     if (b.rank !== 2) cv.skip(`B must be rank 2, got ${fmtShape(b.shape)}`);
     return [dense(cv, node, a, cv.floats(b), b.shape[1]!)];
   },
@@ -351,7 +385,8 @@ const MAPPERS: Record<string, Mapper> = {
     return [cv.add(node.output[0]!, { type: "leakyRelu", alpha }, [x], x.layout)];
   },
   PRelu(cv, node) {
-    const x = cv.sym(node, 0), slope = cv.constant(node, 1, "slope");
+    const x = cv.sym(node, 0),
+      slope = cv.constant(node, 1, "slope");
     const r = x.shape.length;
     const legacy = cv.opset < 7 && slope.rank === 1 && r >= 2 && slope.size === x.shape[1] && slope.size > 1;
     const ss = legacy ? [x.shape[1]!, ...new Array<number>(r - 2).fill(1)] : [...slope.shape];
@@ -376,7 +411,14 @@ const MAPPERS: Record<string, Mapper> = {
       return cv.floats(v);
     });
     const momentum = attrFloat(node, "momentum", 0.9);
-    return [cv.add(node.output[0]!, { type: "batchNorm", epsilon, momentum }, [x], x.layout, { weight: weight!, bias: bias!, runningMean: runningMean!, runningVar: runningVar! })];
+    return [
+      cv.add(node.output[0]!, { type: "batchNorm", epsilon, momentum }, [x], x.layout, {
+        weight: weight!,
+        bias: bias!,
+        runningMean: runningMean!,
+        runningVar: runningVar!,
+      }),
+    ];
   },
   LRN(cv, node, a) {
     return [cv.add(node.output[0]!, { type: "lrn", ...a }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
@@ -396,7 +438,15 @@ const MAPPERS: Record<string, Mapper> = {
     if (Number.isNaN(axis)) cv.skip("axis is required");
     const ax = axis < 0 ? axis + r : axis;
     if (ax <= 0 || ax >= r) cv.skip(`axis ${axis} (the batch axis, or out of range) has no layer`);
-    if (r === 4 && ax === 1) return [cv.add(node.output[0]!, { type: "concat" }, xs.map((x) => cv.asNhwc(x)), "nhwc")];
+    if (r === 4 && ax === 1)
+      return [
+        cv.add(
+          node.output[0]!,
+          { type: "concat" },
+          xs.map((x) => cv.asNhwc(x)),
+          "nhwc",
+        ),
+      ];
     const ys = xs.map((x) => cv.asOnnx(x));
     const spec = ax === r - 1 ? { type: "concat" } : { type: "concatAxis", axis: ax - 1 };
     return [cv.add(node.output[0]!, spec, ys, "onnx")];
@@ -430,11 +480,14 @@ const MAPPERS: Record<string, Mapper> = {
     const x = cv.sym(node, 0);
     const r = x.shape.length;
     let p: number[] = a.pads ?? cv.ctx.ints(cv.constant(node, 1, "pads"));
-    const value = a.pads ? a.value : node.input[2] ? cv.floats(cv.constant(node, 2, "constant_value"))[0] ?? 0 : 0;
+    const value = a.pads ? a.value : node.input[2] ? (cv.floats(cv.constant(node, 2, "constant_value"))[0] ?? 0) : 0;
     if (node.input[3]) {
       const axes = cv.ctx.ints(cv.constant(node, 3, "axes")).map((v) => (v < 0 ? v + r : v));
       const full = new Array<number>(2 * r).fill(0);
-      axes.forEach((ax, i) => { full[ax] = p[i]!; full[ax + r] = p[i + axes.length]!; });
+      axes.forEach((ax, i) => {
+        full[ax] = p[i]!;
+        full[ax + r] = p[i + axes.length]!;
+      });
       p = full;
     }
     if (p.length !== 2 * r) cv.skip(`pads must have ${2 * r} values`);
@@ -483,7 +536,11 @@ function addMapper(cv: Converter, node: NodeProto, a: { legacyAxis?: number }): 
   return [cv.add(node.output[0]!, { type: "add" }, xs, xs[0]!.layout)];
 }
 
-function resizeMapper(cv: Converter, node: NodeProto, a: { mode: string; coordinateMode: string; nearestMode: string; scales?: number[]; inputsLayout: string }): Sym[] {
+function resizeMapper(
+  cv: Converter,
+  node: NodeProto,
+  a: { mode: string; coordinateMode: string; nearestMode: string; scales?: number[]; inputsLayout: string },
+): Sym[] {
   if (a.mode !== "nearest") cv.skip(`mode "${a.mode}" has no layer (nearest only)`);
   if (a.coordinateMode === "tf_crop_and_resize") cv.skip("tf_crop_and_resize");
   const x = cv.sym(node, 0);
@@ -510,8 +567,11 @@ function resizeMapper(cv: Converter, node: NodeProto, a: { mode: string; coordin
   if (outDims[0] !== x.shape[0]) cv.skip("resizes the batch axis");
   const order = x.layout === "nhwc" ? [2, 3, 1] : Array.from({ length: r - 1 }, (_, i) => i + 1);
   const spec = {
-    type: "resize", outShape: order.map((ax) => outDims[ax]!), scales: order.map((ax) => sc[ax]!),
-    coordinateMode: a.coordinateMode, nearestMode: a.nearestMode,
+    type: "resize",
+    outShape: order.map((ax) => outDims[ax]!),
+    scales: order.map((ax) => sc[ax]!),
+    coordinateMode: a.coordinateMode,
+    nearestMode: a.nearestMode,
   };
   return [cv.add(node.output[0]!, spec, [x], x.layout)];
 }
@@ -564,7 +624,8 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
       const op = ONNX_OPS[node.opType]!;
       const attrs = op.parse(new Attributes(node, cv.where), opset);
       for (const name of node.input) {
-        if (name && !cv.consts.has(name) && !cv.syms.has(name) && !poisoned.has(name)) fail(cv.where, `input "${name}" is not produced by any earlier node, initializer or graph input`);
+        if (name && !cv.consts.has(name) && !cv.syms.has(name) && !poisoned.has(name))
+          fail(cv.where, `input "${name}" is not produced by any earlier node, initializer or graph input`);
       }
       if (node.input.some((n) => n && poisoned.has(n))) {
         for (const name of node.output) if (name) poisoned.add(name);
@@ -573,8 +634,11 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
       const dynamic = node.input.filter((n) => n && cv.syms.has(n));
       if (dynamic.length === 0 || node.opType === "Shape") {
         // constant folding (Shape of an activation: its import-time shape)
-        if (op.fold === false && dynamic.length === 0) { skipped.push(`${where}: not foldable`); return; }
-        const ins = node.input.map((n) => (!n ? undefined : cv.consts.get(n) ?? new Value(cv.syms.get(n)!.shape)));
+        if (op.fold === false && dynamic.length === 0) {
+          skipped.push(`${where}: not foldable`);
+          return;
+        }
+        const ins = node.input.map((n) => (!n ? undefined : (cv.consts.get(n) ?? new Value(cv.syms.get(n)!.shape))));
         const outs = op.run(cv.ctx, ins, attrs, node.output.length);
         node.output.forEach((name, i) => {
           const v = outs[i];

@@ -61,12 +61,7 @@ export function prelu(x: Tensor, slope: Tensor, out?: Tensor): Tensor {
  * dx += dy * (x > 0 ? 1 : slope), dslope += sum of dy * min(x, 0) over every axis the slope is
  * broadcast over. Accumulates into the given tensors, else into new zeroed ones.
  */
-export function preluBackward(
-  dy: Tensor,
-  x: Tensor,
-  slope: Tensor,
-  grads: { dx?: Tensor; dslope?: Tensor } = {},
-): { dx: Tensor; dslope: Tensor } {
+export function preluBackward(dy: Tensor, x: Tensor, slope: Tensor, grads: { dx?: Tensor; dslope?: Tensor } = {}): { dx: Tensor; dslope: Tensor } {
   const op = "preluBackward";
   grads = checkOptions(op, "grads", grads);
   const e = engineOf(op, dy, x, slope, grads.dx, grads.dslope);

@@ -75,8 +75,13 @@ function withWorkspace<T>(engine: Engine, op: string, n: number, fn: (ws: Tensor
  * scale, bias, mean, variance: [C]. Returns y with x's shape; `out` may be x (in place).
  */
 export function batchNormInference(
-  x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor,
-  options: BatchNormOptions = {}, out?: Tensor,
+  x: Tensor,
+  scale: Tensor,
+  bias: Tensor,
+  mean: Tensor,
+  variance: Tensor,
+  options: BatchNormOptions = {},
+  out?: Tensor,
 ): Tensor {
   const op = "batchNormInference";
   checkOptions(op, "options", options);
@@ -88,9 +93,7 @@ export function batchNormInference(
   checkChannels(op, "variance", variance, x, C);
   const epsilon = checkEpsilon(op, options.epsilon ?? 1e-5);
   const y = outputTensor(op, e, x.shape, out);
-  withWorkspace(e, op, C, (ws) =>
-    e.kernels.batchnorm_f32_inference(y.ptr, x.ptr, scale.ptr, bias.ptr, mean.ptr, variance.ptr, ws.ptr, epsilon, rows, C),
-  );
+  withWorkspace(e, op, C, (ws) => e.kernels.batchnorm_f32_inference(y.ptr, x.ptr, scale.ptr, bias.ptr, mean.ptr, variance.ptr, ws.ptr, epsilon, rows, C));
   return y;
 }
 
@@ -101,9 +104,7 @@ export function batchNormInference(
  * running = momentum * running + (1 - momentum) * batch (see unbiasedRunningVar).
  * Returns y (x's shape; `out` may be x) and the saved [C] mean and invStd for batchNormBackward.
  */
-export function batchNormTraining(
-  x: Tensor, scale: Tensor, bias: Tensor, options: BatchNormTrainingOptions = {}, out?: Tensor,
-): BatchNormSaved {
+export function batchNormTraining(x: Tensor, scale: Tensor, bias: Tensor, options: BatchNormTrainingOptions = {}, out?: Tensor): BatchNormSaved {
   const op = "batchNormTraining";
   checkOptions(op, "options", options);
   const { runningMean, runningVar } = options;
@@ -127,8 +128,20 @@ export function batchNormTraining(
   const invStd = e.empty([C], "f32", `${op} invStd`);
   withWorkspace(e, op, C, (ws) =>
     e.kernels.batchnorm_f32_training(
-      y.ptr, mean.ptr, invStd.ptr, runningMean?.ptr ?? 0, runningVar?.ptr ?? 0,
-      x.ptr, scale.ptr, bias.ptr, ws.ptr, epsilon, momentum, varFactor, rows, C,
+      y.ptr,
+      mean.ptr,
+      invStd.ptr,
+      runningMean?.ptr ?? 0,
+      runningVar?.ptr ?? 0,
+      x.ptr,
+      scale.ptr,
+      bias.ptr,
+      ws.ptr,
+      epsilon,
+      momentum,
+      varFactor,
+      rows,
+      C,
     ),
   );
   return { y, mean, invStd };
@@ -140,7 +153,11 @@ export function batchNormTraining(
  * grads.dx (x's shape), grads.dscale and grads.dbias ([C]) when given, else new zeroed ones.
  */
 export function batchNormBackward(
-  dy: Tensor, x: Tensor, scale: Tensor, mean: Tensor, invStd: Tensor,
+  dy: Tensor,
+  x: Tensor,
+  scale: Tensor,
+  mean: Tensor,
+  invStd: Tensor,
   grads: { dx?: Tensor; dscale?: Tensor; dbias?: Tensor } = {},
 ): { dx: Tensor; dscale: Tensor; dbias: Tensor } {
   const op = "batchNormBackward";
@@ -157,7 +174,11 @@ export function batchNormBackward(
   const dx = gradTensor(op, "dx", e, x.shape, grads.dx);
   const dscale = gradTensor(op, "dscale", e, [C], grads.dscale);
   const dbias = gradTensor(op, "dbias", e, [C], grads.dbias);
-  for (const [name, g] of [["dx", dx], ["dscale", dscale], ["dbias", dbias]] as const) {
+  for (const [name, g] of [
+    ["dx", dx],
+    ["dscale", dscale],
+    ["dbias", dbias],
+  ] as const) {
     if (g.ptr === dy.ptr || g.ptr === x.ptr) fail(op, `${name} must not alias dy or x`);
   }
   if (rows === 0) return { dx, dscale, dbias };

@@ -44,7 +44,10 @@ export function checkShapeArg(op: string, arg: string, shape: unknown, spec: Sha
   if (!ok) {
     const count = lo === hi ? `${lo} ` : hi === Infinity ? (lo > 0 ? `${lo} or more ` : "") : `${lo} to ${hi} `;
     const isTensor = typeof shape === "object" && shape !== null && "ptr" in shape && "shape" in shape;
-    fail(op, `${arg} must be an array of ${count}integer${lo === 1 && hi === 1 ? "" : "s"} >= ${min}, got ${fmtValue(shape)}${isTensor ? " (pass its .shape)" : ""}`);
+    fail(
+      op,
+      `${arg} must be an array of ${count}integer${lo === 1 && hi === 1 ? "" : "s"} >= ${min}, got ${fmtValue(shape)}${isTensor ? " (pass its .shape)" : ""}`,
+    );
   }
   return shape as Shape;
 }

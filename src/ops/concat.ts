@@ -42,7 +42,12 @@ export function concat(xs: Tensor[], axis = -1, out?: Tensor): Tensor {
   if (xs.length === 0) fail(op, "xs must hold at least one input");
   xs.forEach((x, k) => checkTensor(op, `xs[${k}]`, x));
   const e = engineOf(op, ...xs, out);
-  const plan = concatPlan(op, xs.map((x) => x.shape), axis, "xs");
+  const plan = concatPlan(
+    op,
+    xs.map((x) => x.shape),
+    axis,
+    "xs",
+  );
   const y = outputTensor(op, e, plan.outShape, out);
   if (xs.some((x) => x.ptr === y.ptr && x.size > 0)) fail(op, "out must not be one of the inputs");
   let offset = 0;

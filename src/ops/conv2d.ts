@@ -52,8 +52,22 @@ export interface ConvTranspose2dOptions extends Conv2dOptions {
  * pt/pl are the top/left pads (bottom/right only shape oh/ow, which the kernels take as given).
  */
 interface Geometry {
-  n: number; h: number; w: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number;
-  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  oc: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
+  dh: number;
+  dw: number;
+  groups: number;
 }
 
 /** Field order of the i32 geometry block the kernels read: must match readGeometry in assembly/conv2d.ts. */
@@ -65,7 +79,11 @@ const GEOMETRY_FIELDS = ["n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh",
  * output-channel range (backward_filter) and "wt already repacked" (backward_input).
  */
 interface Part {
-  rowBegin?: number; rowEnd?: number; ocBegin?: number; ocEnd?: number; wtReady?: boolean;
+  rowBegin?: number;
+  rowEnd?: number;
+  ocBegin?: number;
+  ocEnd?: number;
+  wtReady?: boolean;
 }
 
 const PARTITION_MAGIC = 0x54485244;
@@ -143,7 +161,8 @@ function convGeometry(op: string, xShape: Shape, wShape: Shape, options: Conv2dO
     [pt, pb] = same(h, sh, kh, dh);
     [pl, pr] = same(w, sw, kw, dw);
   }
-  const ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1; // dilated kernel extent
+  const ekh = (kh - 1) * dh + 1,
+    ekw = (kw - 1) * dw + 1; // dilated kernel extent
   if (h + pt + pb < ekh || w + pl + pr < ekw) {
     fail(
       op,
@@ -178,7 +197,8 @@ function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options
   }
   const c = coutg * groups;
   const natural = (len: number, s: number, k: number, d: number, op_: number) => s * (len - 1) + op_ + (k - 1) * d + 1;
-  const nh = natural(ih, sh, kh, dh, oph), nw = natural(iw, sw, kw, dw, opw);
+  const nh = natural(ih, sh, kh, dh, oph),
+    nw = natural(iw, sw, kw, dw, opw);
   let pt: number, pl: number, pb: number, pr: number;
   let target: [number, number] | undefined;
   if (options.outputShape !== undefined) {
@@ -199,7 +219,8 @@ function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, options
   } else {
     [pt, pl, pb, pr] = autoPad === "VALID" ? [0, 0, 0, 0] : explicitPads(op, options.pads);
   }
-  const h = nh - pt - pb, w = nw - pl - pr;
+  const h = nh - pt - pb,
+    w = nw - pl - pr;
   if (h < 1 || w < 1) {
     fail(op, `pads [${pt},${pl},${pb},${pr}] leave no output for x ${fmtShape(xShape)} and w ${fmtShape(wShape)} (unpadded output ${nh}x${nw})`);
   }
@@ -240,14 +261,17 @@ function gemmTap(g: Geometry): number {
   if (g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.oh === g.h && g.ow === g.w) return 0;
   if (g.h !== 1 || g.w !== 1 || g.oh !== 1 || g.ow !== 1 || g.pt % g.dh !== 0 || g.pl % g.dw !== 0) return -1;
   // output (0, 0) reads input row ky*dh - pt and column kx*dw - pl: pixel (0, 0) for one tap
-  const ky = g.pt / g.dh, kx = g.pl / g.dw;
+  const ky = g.pt / g.dh,
+    kx = g.pl / g.dw;
   return ky < g.kh && kx < g.kw ? (ky * g.kw + kx) * g.c * g.oc : -1;
 }
 
 /** "auto" (default): by shape; "always": every grouped conv that is not depthwise; "never": none. For tests and benchmarks. */
 export const groupSlicesPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
 
-const GROUPS_FORWARD = 0, GROUPS_BACKWARD_INPUT = 1, GROUPS_BACKWARD_FILTER = 2;
+const GROUPS_FORWARD = 0,
+  GROUPS_BACKWARD_INPUT = 1,
+  GROUPS_BACKWARD_FILTER = 2;
 
 /**
  * Grouped convs of 2-4 groups with 32+ channels a group each way (AlexNet's two towers) run as one
@@ -271,9 +295,13 @@ function useGroupSlices(g: Geometry): boolean {
  * Returns false, having done nothing, when the heap has no room for the slices.
  */
 function runGroupSlices(e: Engine, pass: number, g: Geometry, out: Tensor, a: Tensor, b: Tensor): boolean {
-  const G = g.groups, cg = g.c / G, ocg = g.oc / G;
+  const G = g.groups,
+    cg = g.c / G,
+    ocg = g.oc / G;
   const gg: Geometry = { ...g, c: cg, oc: ocg, groups: 1 };
-  const xPixels = g.n * g.h * g.w, yPixels = g.n * g.oh * g.ow, taps = g.kh * g.kw;
+  const xPixels = g.n * g.h * g.w,
+    yPixels = g.n * g.oh * g.ow,
+    taps = g.kh * g.kw;
   // one group's slices of the pass's operands: [x or dx, y or dy, w or dw] (the run* functions
   // read their pointers and sizes only)
   const temps: Tensor[] = [];
@@ -379,7 +407,11 @@ function runBackwardInput(e: Engine, g: Geometry, dx: Tensor, dy: Tensor, w: Ten
       e.parallel(
         "conv2d_f32_backward_input",
         splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd], t) => [
-          dx.ptr, dy.ptr, w.ptr, wt.ptr, geometryPointer(e, g, t, { rowBegin, rowEnd, wtReady: true }),
+          dx.ptr,
+          dy.ptr,
+          w.ptr,
+          wt.ptr,
+          geometryPointer(e, g, t, { rowBegin, rowEnd, wtReady: true }),
         ]),
       );
     }

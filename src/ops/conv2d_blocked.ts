@@ -6,7 +6,9 @@ import { splitRange } from "../threads/partition.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface BlockedConvGeometry {
-  c: number; oc: number; groups: number;
+  c: number;
+  oc: number;
+  groups: number;
 }
 
 /** "auto" (default): by shape; "always": every eligible conv (groups 1, OC % 8 == 0); "never". For tests and benchmarks. */
@@ -26,12 +28,21 @@ export function useBlockedConv(g: BlockedConvGeometry): boolean {
  * `geometry(t, part)` writes thread t's geometry block (with the channel range when given).
  */
 export function runBlockedConv(
-  e: Engine, oc: number, parts: number, geometry: (t: number, part?: { ocBegin: number; ocEnd: number }) => number,
-  y: number, x: number, w: number,
+  e: Engine,
+  oc: number,
+  parts: number,
+  geometry: (t: number, part?: { ocBegin: number; ocEnd: number }) => number,
+  y: number,
+  x: number,
+  w: number,
 ): void {
   const geom0 = geometry(0);
   runWithPartWorkspaces(
-    e, "conv2d_blocked_f32_forward", "conv2d blocked workspace", e.kernels.conv2d_blocked_f32_workspace(geom0), parts > 1 ? splitRange(oc, parts, 8) : [],
+    e,
+    "conv2d_blocked_f32_forward",
+    "conv2d blocked workspace",
+    e.kernels.conv2d_blocked_f32_workspace(geom0),
+    parts > 1 ? splitRange(oc, parts, 8) : [],
     (ws, t, range) => [y, x, w, ws, range ? geometry(t, { ocBegin: range[0], ocEnd: range[1] }) : geom0],
   );
 }

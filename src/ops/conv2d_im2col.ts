@@ -7,10 +7,21 @@ import { tryEmpty } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface Im2colGeometry {
-  n: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number; sh: number; sw: number; groups: number;
+  n: number;
+  c: number;
+  oh: number;
+  ow: number;
+  oc: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  groups: number;
 }
 
-export const IM2COL_FORWARD = 0, IM2COL_BACKWARD_INPUT = 1, IM2COL_BACKWARD_FILTER = 2;
+export const IM2COL_FORWARD = 0,
+  IM2COL_BACKWARD_INPUT = 1,
+  IM2COL_BACKWARD_FILTER = 2;
 export type Im2colPass = typeof IM2COL_FORWARD | typeof IM2COL_BACKWARD_INPUT | typeof IM2COL_BACKWARD_FILTER;
 
 /** "auto" (default): by shape; "always": every one-group conv; "never": none. For tests and benchmarks. */
@@ -47,7 +58,8 @@ export function useIm2col(g: Im2colGeometry, pass: Im2colPass): boolean {
  */
 export function runIm2col(e: Engine, pass: Im2colPass, g: Im2colGeometry, geom: number, out: number, a: number, b: number): boolean {
   const k = e.kernels;
-  const m = g.n * g.oh * g.ow, kk = g.kh * g.kw * g.c;
+  const m = g.n * g.oh * g.ow,
+    kk = g.kh * g.kw * g.c;
   const col = tryEmpty(e, m * kk, "conv2d im2col matrix");
   if (!col) return false;
   try {

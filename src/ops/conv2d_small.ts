@@ -7,10 +7,20 @@ import { splitRange } from "../threads/partition.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface SmallConvGeometry {
-  c: number; oc: number; oh: number; ow: number; kh: number; kw: number; sh: number; sw: number; groups: number;
+  c: number;
+  oc: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  groups: number;
 }
 
-export const SMALL_FORWARD = 0, SMALL_BACKWARD_INPUT = 1, SMALL_BACKWARD_FILTER = 2;
+export const SMALL_FORWARD = 0,
+  SMALL_BACKWARD_INPUT = 1,
+  SMALL_BACKWARD_FILTER = 2;
 export type SmallConvPass = typeof SMALL_FORWARD | typeof SMALL_BACKWARD_INPUT | typeof SMALL_BACKWARD_FILTER;
 
 /**
@@ -43,17 +53,25 @@ export function useSmallConv(g: SmallConvGeometry, pass: SmallConvPass): boolean
  * `geometry(t, part)` writes thread t's geometry block (with a row range when given).
  */
 export function runSmallConv(
-  e: Engine, pass: SmallConvPass, g: { n: number; h: number; oh: number }, parts: number,
+  e: Engine,
+  pass: SmallConvPass,
+  g: { n: number; h: number; oh: number },
+  parts: number,
   geometry: (t: number, part?: { rowBegin: number; rowEnd: number }) => number,
-  out: number, a: number, b: number,
+  out: number,
+  a: number,
+  b: number,
 ): void {
   const kernel = (["conv2d_small_f32_forward", "conv2d_small_f32_backward_input", "conv2d_small_f32_backward_filter"] as const)[pass];
   const geom0 = geometry(0);
   // partition rows: the pass's output rows (forward: n*OH + oy; backward_input: n*H + iy), whole images
   const rowsPerImage = pass === SMALL_FORWARD ? g.oh : g.h;
   const images = pass !== SMALL_BACKWARD_FILTER && parts > 1 ? splitRange(g.n, parts) : [];
-  runWithPartWorkspaces(
-    e, kernel, "conv2d few-channel workspace", e.kernels.conv2d_small_f32_workspace(geom0, pass), images,
-    (ws, t, range) => [out, a, b, ws, range ? geometry(t, { rowBegin: range[0] * rowsPerImage, rowEnd: range[1] * rowsPerImage }) : geom0],
-  );
+  runWithPartWorkspaces(e, kernel, "conv2d few-channel workspace", e.kernels.conv2d_small_f32_workspace(geom0, pass), images, (ws, t, range) => [
+    out,
+    a,
+    b,
+    ws,
+    range ? geometry(t, { rowBegin: range[0] * rowsPerImage, rowEnd: range[1] * rowsPerImage }) : geom0,
+  ]);
 }

@@ -6,7 +6,10 @@ import { splitRange } from "../threads/partition.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface StemConvGeometry {
-  c: number; oc: number; ow: number; groups: number;
+  c: number;
+  oc: number;
+  ow: number;
+  groups: number;
 }
 
 /** "auto" (default): by shape; "never": none. For tests and benchmarks. */
@@ -30,12 +33,21 @@ export function useStemConv(e: Engine, g: StemConvGeometry): boolean {
  * writes thread t's geometry block (with a row range when given) and returns its address.
  */
 export function runStemConv(
-  e: Engine, rows: number, parts: number, geometry: (t: number, part?: { rowBegin: number; rowEnd: number }) => number,
-  y: number, x: number, w: number,
+  e: Engine,
+  rows: number,
+  parts: number,
+  geometry: (t: number, part?: { rowBegin: number; rowEnd: number }) => number,
+  y: number,
+  x: number,
+  w: number,
 ): void {
   const geom0 = geometry(0);
   runWithPartWorkspaces(
-    e, "conv2d_stem_f32_forward", "conv2d stem workspace", e.kernels.conv2d_stem_f32_workspace(geom0), parts > 1 ? splitRange(rows, parts) : [],
+    e,
+    "conv2d_stem_f32_forward",
+    "conv2d stem workspace",
+    e.kernels.conv2d_stem_f32_workspace(geom0),
+    parts > 1 ? splitRange(rows, parts) : [],
     (ws, t, range) => [y, x, w, ws, range ? geometry(t, { rowBegin: range[0], rowEnd: range[1] }) : geom0],
   );
 }

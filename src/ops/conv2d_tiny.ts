@@ -19,14 +19,30 @@ import { tryEmpty } from "./common.js";
 
 /** The conv geometry fields these kernels read (src/ops/conv2d.ts's Geometry). */
 export interface TinyGeometry {
-  n: number; h: number; w: number; c: number; oh: number; ow: number; oc: number; kh: number; kw: number;
-  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  oc: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
+  dh: number;
+  dw: number;
+  groups: number;
 }
 
 /** "auto" (default): by shape; "always": every eligible conv; "never": none. For tests and benchmarks. */
 export const tinyConvPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
 
-export const TINY_FORWARD = 0, TINY_BACKWARD_INPUT = 1, TINY_BACKWARD_FILTER = 2;
+export const TINY_FORWARD = 0,
+  TINY_BACKWARD_INPUT = 1,
+  TINY_BACKWARD_FILTER = 2;
 export type TinyPass = typeof TINY_FORWARD | typeof TINY_BACKWARD_INPUT | typeof TINY_BACKWARD_FILTER;
 
 /**
@@ -54,17 +70,20 @@ export function useTinyConv(g: TinyGeometry): boolean {
 
 /** y (n, oh, ow, oc) = conv(x, w), overwriting y, by per-pixel GEMMs over the batch (see the file comment). */
 function forwardByPixels(e: Engine, g: TinyGeometry, y: number, x: number, w: number): void {
-  const imageX = g.h * g.w * g.c, imageY = g.oh * g.ow * g.oc;
+  const imageX = g.h * g.w * g.c,
+    imageY = g.oh * g.ow * g.oc;
   for (let oy = 0; oy < g.oh; oy++) {
     for (let ox = 0; ox < g.ow; ox++) {
       // taps kx in [kxa, kxb) land inside the row: input columns ox + kx - pl
-      const kxa = Math.max(0, g.pl - ox), kxb = Math.min(g.kw, g.w + g.pl - ox);
+      const kxa = Math.max(0, g.pl - ox),
+        kxb = Math.min(g.kw, g.w + g.pl - ox);
       const yo = y + 4 * (oy * g.ow + ox) * g.oc;
       let first = true;
       for (let ky = 0; ky < g.kh; ky++) {
         const iy = oy + ky - g.pt;
         if (iy < 0 || iy >= g.h || kxa >= kxb) continue;
-        const xa = x + 4 * (iy * g.w + ox + kxa - g.pl) * g.c, wa = w + 4 * (ky * g.kw + kxa) * g.c * g.oc;
+        const xa = x + 4 * (iy * g.w + ox + kxa - g.pl) * g.c,
+          wa = w + 4 * (ky * g.kw + kxa) * g.c * g.oc;
         gemmStrided(e, yo, imageY, xa, imageX, wa, g.oc, g.n, g.oc, (kxb - kxa) * g.c, false, !first);
         first = false;
       }
@@ -87,7 +106,9 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
   if (pass === TINY_BACKWARD_INPUT) {
     // dx[:, i] (n x c) += dy[:, o] (n x oc) . w[tap]^T for every (input pixel i, tap) pair whose
     // output pixel o = i - tap + pads exists: dot products along w's rows, no transposed copy
-    const dx = out, dy = a, w = b;
+    const dx = out,
+      dy = a,
+      w = b;
     for (let iy = 0; iy < g.h; iy++) {
       for (let ix = 0; ix < g.w; ix++) {
         for (let ky = 0; ky < g.kh; ky++) {
@@ -97,8 +118,18 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
             const ox = ix - kx + g.pl;
             if (ox < 0 || ox >= g.ow) continue;
             gemmStrided(
-              e, dx + 4 * (iy * g.w + ix) * g.c, g.h * g.w * g.c, dy + 4 * (oy * g.ow + ox) * g.oc, g.oh * g.ow * g.oc,
-              w + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, g.n, g.c, g.oc, true, true,
+              e,
+              dx + 4 * (iy * g.w + ix) * g.c,
+              g.h * g.w * g.c,
+              dy + 4 * (oy * g.ow + ox) * g.oc,
+              g.oh * g.ow * g.oc,
+              w + 4 * (ky * g.kw + kx) * g.c * g.oc,
+              g.oc,
+              g.n,
+              g.c,
+              g.oc,
+              true,
+              true,
             );
           }
         }
@@ -107,13 +138,16 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
     return true;
   }
   // filter gradient: X (rows x c) and DY (rows x oc), rows = (output pixel, image) pairs through one tap
-  const pixels = g.oh * g.ow, rowsMax = pixels * g.n;
+  const pixels = g.oh * g.ow,
+    rowsMax = pixels * g.n;
   const ws = tryEmpty(e, rowsMax * (g.c + g.oc), "conv2d tiny-image gathered rows");
   if (!ws) return false;
   try {
     const k = e.kernels;
-    const xg = ws.ptr, dyg = ws.ptr + 4 * rowsMax * g.c;
-    const dy = a, x = b;
+    const xg = ws.ptr,
+      dyg = ws.ptr + 4 * rowsMax * g.c;
+    const dy = a,
+      x = b;
     for (let ky = 0; ky < g.kh; ky++) {
       for (let kx = 0; kx < g.kw; kx++) {
         let rows = 0;
@@ -144,14 +178,28 @@ export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: num
  * engine's threads: C's columns split at multiples of 8 (the bits of one call).
  */
 function gemmStrided(
-  e: Engine, c: number, ldc: number, a: number, lda: number, b: number, ldb: number, m: number, n: number, k: number,
-  transB: boolean, accumulate: boolean,
+  e: Engine,
+  c: number,
+  ldc: number,
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  m: number,
+  n: number,
+  k: number,
+  transB: boolean,
+  accumulate: boolean,
 ): void {
-  const tb = transB ? 1 : 0, acc = accumulate ? 1 : 0;
+  const tb = transB ? 1 : 0,
+    acc = accumulate ? 1 : 0;
   const t = threadsFor(e, m * n * Math.max(k, 1));
   if (t === 1 || n < 16) {
     e.kernels.gemm_f32_strided(c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, 0, n);
     return;
   }
-  e.parallel("gemm_f32_strided", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, j0, j1]));
+  e.parallel(
+    "gemm_f32_strided",
+    splitRange(n, partsFor(t), 8).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, j0, j1]),
+  );
 }

@@ -8,11 +8,25 @@ import { tryEmpty } from "./common.js";
 
 /** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
 export interface WinogradGeometry {
-  n: number; h: number; w: number; c: number; oh: number; ow: number; oc: number;
-  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number; groups: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  oc: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  groups: number;
 }
 
-export const WINOGRAD_FORWARD = 0, WINOGRAD_BACKWARD_INPUT = 1, WINOGRAD_BACKWARD_FILTER = 2;
+export const WINOGRAD_FORWARD = 0,
+  WINOGRAD_BACKWARD_INPUT = 1,
+  WINOGRAD_BACKWARD_FILTER = 2;
 export type WinogradPass = typeof WINOGRAD_FORWARD | typeof WINOGRAD_BACKWARD_INPUT | typeof WINOGRAD_BACKWARD_FILTER;
 
 /** "auto" (default): by shape; "always": every eligible conv; "never": none. For tests and benchmarks. */
@@ -54,9 +68,11 @@ export function useWinograd(e: Engine, g: WinogradGeometry, pass: WinogradPass):
 /** A work part of one kernel call, as src/ops/conv2d.ts's geometry block carries it. */
 export interface WinogradPart {
   /** Output tiles (forward, backward_input) or input channels (backward_filter). */
-  rowBegin?: number; rowEnd?: number;
+  rowBegin?: number;
+  rowEnd?: number;
   /** Without wtReady: the rows of U to transform first (the pass's input channels), a multiple of 4 where a part starts. */
-  ocBegin?: number; ocEnd?: number;
+  ocBegin?: number;
+  ocEnd?: number;
   wtReady?: boolean;
 }
 
@@ -73,8 +89,14 @@ export interface WinogradPart {
  * room for one thread's workspace only, runs on one thread.
  */
 export function runWinograd(
-  e: Engine, pass: WinogradPass, g: WinogradGeometry, threads: number, geometry: (t: number, part?: WinogradPart) => number,
-  out: number, a: number, b: number,
+  e: Engine,
+  pass: WinogradPass,
+  g: WinogradGeometry,
+  threads: number,
+  geometry: (t: number, part?: WinogradPart) => number,
+  out: number,
+  a: number,
+  b: number,
 ): boolean {
   const k = e.kernels;
   const geom0 = geometry(0);
@@ -87,7 +109,8 @@ export function runWinograd(
     // than one thread: every block's transformed tiles then move between the cores' caches.
     if (pass === WINOGRAD_BACKWARD_FILTER) parts = splitRange(g.c, partsFor(threads, 1), 16);
     else {
-      const tiles = k.conv2d_winograd_f32_tiles(geom0, pass), block = k.conv2d_winograd_f32_tile_block(geom0, pass);
+      const tiles = k.conv2d_winograd_f32_tiles(geom0, pass),
+        block = k.conv2d_winograd_f32_tile_block(geom0, pass);
       // two parts a thread (each has its own block workspace; see partsFor), cut at whole tile
       // blocks; with fewer blocks than parts (small maps of wide layers: VGG-16's 4x4x512 at
       // 32x32 input, batch 8, is one block of 32 tiles) one part a thread at multiples of 8 tiles.
@@ -96,7 +119,8 @@ export function runWinograd(
     }
   }
   // u and each part's ws start on a cache line (64 bytes) of their own
-  const line = 16, up = (floats: number) => Math.ceil(floats / line) * line;
+  const line = 16,
+    up = (floats: number) => Math.ceil(floats / line) * line;
   const wsFloats = up(k.conv2d_winograd_f32_workspace(geom0, pass));
   const wsTotal = (count: number) => wsFloats * count + line;
   const u = tryEmpty(e, k.conv2d_winograd_f32_filter_workspace(geom0, pass) + line, "conv2d Winograd filter workspace");
@@ -110,18 +134,28 @@ export function runWinograd(
     u.dispose();
     return false;
   }
-  const uPtr = Math.ceil(u.ptr / 64) * 64, wsPtr = Math.ceil(ws.ptr / 64) * 64;
+  const uPtr = Math.ceil(u.ptr / 64) * 64,
+    wsPtr = Math.ceil(ws.ptr / 64) * 64;
   try {
     if (parts.length <= 1) {
       k[kernel](out, a, b, uPtr, wsPtr, geometry(0));
     } else if (pass === WINOGRAD_BACKWARD_FILTER) {
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]));
+      e.parallel(
+        kernel,
+        parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsPtr + 4 * wsFloats * t, geometry(t, { rowBegin, rowEnd })]),
+      );
     } else {
       // transform the filter (U's rows split at multiples of 4, empty tile ranges), then disjoint tile ranges
       const wsOf = (t: number) => wsPtr + 4 * wsFloats * t;
       const filterRows = splitRange(pass === WINOGRAD_FORWARD ? g.c : g.oc, parts.length, 4);
-      e.parallel(kernel, filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, wsOf(t), geometry(t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]));
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsOf(t), geometry(t, { rowBegin, rowEnd, wtReady: true })]));
+      e.parallel(
+        kernel,
+        filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, uPtr, wsOf(t), geometry(t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]),
+      );
+      e.parallel(
+        kernel,
+        parts.map(([rowBegin, rowEnd], t) => [out, a, b, uPtr, wsOf(t), geometry(t, { rowBegin, rowEnd, wtReady: true })]),
+      );
     }
   } finally {
     ws.dispose();

@@ -20,9 +20,7 @@ export interface GemmOptions extends MatmulOptions {
 }
 
 /** Calls the gemm kernel: C (m x n) (+)= op(A) . op(B), over the engine's threads when it pays. */
-function gemmKernel(
-  e: Engine, c: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
-): void {
+function gemmKernel(e: Engine, c: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean): void {
   gemmThreaded(e, c.ptr, a.ptr, b.ptr, m, n, k, transA, transB, accumulate);
 }
 
@@ -134,7 +132,11 @@ export function dense(x: Tensor, w: Tensor | PackedDenseWeights, b?: Tensor | nu
  * db += column sums of dy ([out], only when wantBias). Given tensors are accumulated into.
  */
 export function denseBackward(
-  dy: Tensor, x: Tensor, w: Tensor, grads: { dx?: Tensor; dw?: Tensor; db?: Tensor } = {}, wantBias = true,
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  grads: { dx?: Tensor; dw?: Tensor; db?: Tensor } = {},
+  wantBias = true,
 ): { dx: Tensor; dw: Tensor; db?: Tensor } {
   const op = "denseBackward";
   if (w instanceof PackedDenseWeights) fail(op, "w must be the weight tensor: packed weights serve the forward pass only");
@@ -201,7 +203,11 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}, out?: 
  * (b's shape), transposes included. Given tensors are accumulated into.
  */
 export function matmulBackward(
-  dy: Tensor, a: Tensor, b: Tensor, options: MatmulOptions = {}, grads: { da?: Tensor; db?: Tensor } = {},
+  dy: Tensor,
+  a: Tensor,
+  b: Tensor,
+  options: MatmulOptions = {},
+  grads: { da?: Tensor; db?: Tensor } = {},
 ): { da: Tensor; db: Tensor } {
   const op = "matmulBackward";
   grads = checkOptions(op, "grads", grads);
@@ -218,12 +224,24 @@ export function matmulBackward(
 
 /** da += d(op(A) . op(B))/dA . dy and likewise db, for every transpose combination. */
 function productGrads(
-  e: Engine, dy: Tensor, a: Tensor, b: Tensor, da: Tensor, db: Tensor, m: number, n: number, k: number, transA: boolean, transB: boolean,
+  e: Engine,
+  dy: Tensor,
+  a: Tensor,
+  b: Tensor,
+  da: Tensor,
+  db: Tensor,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
 ): void {
   // d op(A) = dy . op(B)^T (m x k); d op(B) = op(A)^T . dy (k x n).
-  if (!transA) gemmKernel(e, da, dy, b, m, k, n, false, !transB, true); // dA = dy . op(B)^T
+  if (!transA)
+    gemmKernel(e, da, dy, b, m, k, n, false, !transB, true); // dA = dy . op(B)^T
   else gemmKernel(e, da, b, dy, k, m, n, transB, true, true); // dA = op(B) . dy^T (k x m)
-  if (!transB) gemmKernel(e, db, a, dy, k, n, m, !transA, false, true); // dB = op(A)^T . dy
+  if (!transB)
+    gemmKernel(e, db, a, dy, k, n, m, !transA, false, true); // dB = op(A)^T . dy
   else gemmKernel(e, db, dy, a, n, k, m, true, transA, true); // dB = dy^T . op(A) (n x k)
 }
 
@@ -273,7 +291,11 @@ export function gemm(a: Tensor, b: Tensor, c?: Tensor | null, options: GemmOptio
  * transposes included) and, when c is given, dc += beta * dy summed over c's broadcast dimensions.
  */
 export function gemmBackward(
-  dy: Tensor, a: Tensor, b: Tensor, c: Tensor | null | undefined, options: GemmOptions = {},
+  dy: Tensor,
+  a: Tensor,
+  b: Tensor,
+  c: Tensor | null | undefined,
+  options: GemmOptions = {},
   grads: { da?: Tensor; db?: Tensor; dc?: Tensor } = {},
 ): { da: Tensor; db: Tensor; dc?: Tensor } {
   const op = "gemmBackward";

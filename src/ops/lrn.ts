@@ -67,7 +67,10 @@ export function lrnBackward(dy: Tensor, x: Tensor, y: Tensor, options: LrnOption
   const op = "lrnBackward";
   const e = engineOf(op, dy, x, y, dx);
   const p = lrnParams(op, x, options);
-  for (const [name, t] of [["dy", dy], ["y", y]] as const) {
+  for (const [name, t] of [
+    ["dy", dy],
+    ["y", y],
+  ] as const) {
     checkTensor(op, name, t);
     if (t.rank !== x.rank || t.shape.some((d, i) => d !== x.shape[i])) {
       fail(op, `${name} ${fmtShape(t.shape)} and x ${fmtShape(x.shape)} must have the same shape`);

@@ -39,22 +39,61 @@ export interface Pool2dOptions {
 
 /** Resolved window geometry; `args` lists the sizes in the kernels' argument order. */
 interface PoolGeometry {
-  n: number; h: number; w: number; c: number;
-  oh: number; ow: number;
-  kh: number; kw: number;
-  sh: number; sw: number;
-  dh: number; dw: number;
-  padTop: number; padLeft: number; padBottom: number; padRight: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
 }
 
 type GeometryArgs = [
-  n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number, kw: number,
-  sh: number, sw: number, dh: number, dw: number, padTop: number, padLeft: number, padBottom: number, padRight: number,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  oh: number,
+  ow: number,
+  kh: number,
+  kw: number,
+  sh: number,
+  sw: number,
+  dh: number,
+  dw: number,
+  padTop: number,
+  padLeft: number,
+  padBottom: number,
+  padRight: number,
 ];
 
 /** The one place that spells the kernels' geometry argument order (see assembly/pool.ts). */
 const geometryArgs = (g: PoolGeometry): GeometryArgs => [
-  g.n, g.h, g.w, g.c, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.padBottom, g.padRight,
+  g.n,
+  g.h,
+  g.w,
+  g.c,
+  g.oh,
+  g.ow,
+  g.kh,
+  g.kw,
+  g.sh,
+  g.sw,
+  g.dh,
+  g.dw,
+  g.padTop,
+  g.padLeft,
+  g.padBottom,
+  g.padRight,
 ];
 
 const OPTION_KEYS = new Set(["kernel", "strides", "pads", "autoPad", "dilations", "ceilMode", "countIncludePad"]);
@@ -81,8 +120,17 @@ function checkXShape(op: string, arg: string, shape: Shape): void {
 
 /** Output size along one axis, and the padding actually used [begin, end]. */
 function axis(
-  op: string, name: string, xShape: Shape, size: number, k: number, s: number, d: number,
-  padBegin: number, padEnd: number, autoPad: AutoPad, ceilMode: boolean,
+  op: string,
+  name: string,
+  xShape: Shape,
+  size: number,
+  k: number,
+  s: number,
+  d: number,
+  padBegin: number,
+  padEnd: number,
+  autoPad: AutoPad,
+  ceilMode: boolean,
 ): { out: number; begin: number; end: number } {
   const extent = (k - 1) * d + 1;
   if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
@@ -134,8 +182,22 @@ function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions, xArg = 
   const rows = axis(op, "height", xShape, h, kh, sh, dh, pads[0], pads[2], autoPad, ceilMode);
   const cols = axis(op, "width", xShape, w, kw, sw, dw, pads[1], pads[3], autoPad, ceilMode);
   return {
-    n, h, w, c, oh: rows.out, ow: cols.out, kh, kw, sh, sw, dh, dw,
-    padTop: rows.begin, padLeft: cols.begin, padBottom: rows.end, padRight: cols.end,
+    n,
+    h,
+    w,
+    c,
+    oh: rows.out,
+    ow: cols.out,
+    kh,
+    kw,
+    sh,
+    sw,
+    dh,
+    dw,
+    padTop: rows.begin,
+    padLeft: cols.begin,
+    padBottom: rows.end,
+    padRight: cols.end,
   };
 }
 
@@ -205,13 +267,28 @@ function maxPoolRun(op: string, x: Tensor, g: PoolGeometry, out: { y?: Tensor; a
 function forwardRows(e: Engine, kernel: PoolForwardKernel, args: number[], g: PoolGeometry): void {
   const rows = g.n * g.oh;
   const threads = threadsFor(e, rows * g.ow * g.c * g.kh * g.kw); // one part (one call) when 1
-  e.parallel(kernel, splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd]) => [...args, rowBegin, rowEnd]));
+  e.parallel(
+    kernel,
+    splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd]) => [...args, rowBegin, rowEnd]),
+  );
 }
 
 /** Kernel 2x2, stride 2, no padding or dilation, every window inside x: the specialised kernels. */
 function isPlain2x2(g: PoolGeometry): boolean {
-  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.dh === 1 && g.dw === 1 &&
-    g.padTop === 0 && g.padLeft === 0 && g.padBottom === 0 && g.padRight === 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
+  return (
+    g.kh === 2 &&
+    g.kw === 2 &&
+    g.sh === 2 &&
+    g.sw === 2 &&
+    g.dh === 1 &&
+    g.dw === 1 &&
+    g.padTop === 0 &&
+    g.padLeft === 0 &&
+    g.padBottom === 0 &&
+    g.padRight === 0 &&
+    2 * g.oh <= g.h &&
+    2 * g.ow <= g.w
+  );
 }
 
 /**

@@ -27,7 +27,16 @@ const TRANSPOSED_A_MAX_FLOATS = 1 << 22;
  * thread, else over columns; boundaries at multiples of 8 keep every element's register tile.
  */
 export function gemmThreaded(
-  e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
+  e: Engine,
+  c: number,
+  a: number,
+  b: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  accumulate: boolean,
 ): void {
   if (transB && !transA && m >= 256 && n >= 8 && k >= 4 && k <= 512) {
     // A . B^T with k up to 512 and 256+ rows: B transposed once into a scratch, then the panel
@@ -50,9 +59,15 @@ export function gemmThreaded(
     return;
   }
   if (m >= 8 * t || m >= n) {
-    e.parallel("gemm_f32_block", splitRange(m, partsFor(t), 8).map(([i0, i1]) => [...args, i0, i1, 0, n]));
+    e.parallel(
+      "gemm_f32_block",
+      splitRange(m, partsFor(t), 8).map(([i0, i1]) => [...args, i0, i1, 0, n]),
+    );
   } else {
-    e.parallel("gemm_f32_block", splitRange(n, partsFor(t), 8).map(([j0, j1]) => [...args, 0, m, j0, j1]));
+    e.parallel(
+      "gemm_f32_block",
+      splitRange(n, partsFor(t), 8).map(([j0, j1]) => [...args, 0, m, j0, j1]),
+    );
   }
 }
 
@@ -83,7 +98,10 @@ export function densePackedThreaded(e: Engine, c: number, a: number, bp: number,
     e.kernels.gemm_f32_packed_b(c, a, bp, m, n, k, 0, 0, strips);
     return;
   }
-  e.parallel("gemm_f32_packed_b", splitRange(strips, partsFor(t)).map(([s0, s1]) => [c, a, bp, m, n, k, 0, s0, s1]));
+  e.parallel(
+    "gemm_f32_packed_b",
+    splitRange(strips, partsFor(t)).map(([s0, s1]) => [c, a, bp, m, n, k, 0, s0, s1]),
+  );
 }
 
 /**
@@ -93,17 +111,25 @@ export function densePackedThreaded(e: Engine, c: number, a: number, bp: number,
  * arguments (range undefined for the single call).
  */
 export function runWithPartWorkspaces(
-  e: Engine, kernel: ThreadedKernel, what: string, wsFloats: number, ranges: [number, number][],
+  e: Engine,
+  kernel: ThreadedKernel,
+  what: string,
+  wsFloats: number,
+  ranges: [number, number][],
   args: (ws: number, t: number, range?: [number, number]) => number[],
 ): void {
   const stride = Math.ceil(wsFloats / 4) * 4;
   withWorkspace(e, stride * Math.max(ranges.length, 1), what, (ws) => {
     if (ranges.length <= 1) return (e.kernels[kernel] as (...a: number[]) => void)(...args(ws, 0));
-    e.parallel(kernel, ranges.map((range, t) => args(ws + 4 * stride * t, t, range)));
+    e.parallel(
+      kernel,
+      ranges.map((range, t) => args(ws + 4 * stride * t, t, range)),
+    );
   });
 }
 
-const f32Scratch = new Float32Array(1), f32BitsScratch = new Int32Array(f32Scratch.buffer);
+const f32Scratch = new Float32Array(1),
+  f32BitsScratch = new Int32Array(f32Scratch.buffer);
 
 /** The IEEE-754 bits of x rounded to f32: how threaded calls pass a kernel's f32 arguments. */
 export function f32Bits(x: number): number {
@@ -121,6 +147,9 @@ export function f32Bits(x: number): number {
 export function elementwiseThreaded(e: Engine, kernel: ThreadedKernel, n: number, args: (offsetBytes: number, count: number) => number[]): boolean {
   const t = threadsFor(e, n);
   if (t === 1 || n < 32) return false;
-  e.parallel(kernel, splitRange(n, partsFor(t), 16).map(([i0, i1]) => args(4 * i0, i1 - i0)));
+  e.parallel(
+    kernel,
+    splitRange(n, partsFor(t), 16).map(([i0, i1]) => args(4 * i0, i1 - i0)),
+  );
   return true;
 }

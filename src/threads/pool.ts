@@ -6,8 +6,33 @@
 import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";
 import {
-  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, MAX_ARGS, MAX_PARTS, NARGS, NEXT, PART_WORDS, PARTS_AT, QKERNEL, QUEUE_WORDS, RUN_QUEUE, SCRATCH, SEQ,
-  SLOT, spinUntil, STATE, STATUS, STOP, TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type ThreadedKernel, type WorkerInit,
+  ARGS,
+  COUNT,
+  DEAD,
+  DONE,
+  FAILED,
+  KERNEL,
+  MAX_ARGS,
+  MAX_PARTS,
+  NARGS,
+  NEXT,
+  PART_WORDS,
+  PARTS_AT,
+  QKERNEL,
+  QUEUE_WORDS,
+  RUN_QUEUE,
+  SCRATCH,
+  SEQ,
+  SLOT,
+  spinUntil,
+  STATE,
+  STATUS,
+  STOP,
+  TEST_CRASH,
+  TEST_SLEEP,
+  THREADED_KERNELS,
+  type ThreadedKernel,
+  type WorkerInit,
 } from "./protocol.js";
 
 /** What each environment's worker handle must offer. */
@@ -61,8 +86,7 @@ async function spawn(on: WorkerEvents): Promise<WorkerHandle> {
   const g = globalThis as { Worker?: unknown; Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
   const isNode = !!g.process?.versions?.node && g.Bun === undefined && g.Deno === undefined;
   if (!isNode && typeof g.Worker === "function") {
-    const prefix =
-      "const __simdnetPort = { on: (_e, f) => self.addEventListener('message', (ev) => f(ev.data)), postMessage: (m) => self.postMessage(m) };\n";
+    const prefix = "const __simdnetPort = { on: (_e, f) => self.addEventListener('message', (ev) => f(ev.data)), postMessage: (m) => self.postMessage(m) };\n";
     const url = URL.createObjectURL(new Blob([prefix + inline.workerSource], { type: "text/javascript" }));
     const worker = new Worker(url, { type: "module", name: "simdnet" });
     worker.onmessage = (ev) => on.message(ev.data);
@@ -144,9 +168,7 @@ export class ThreadPool {
   }
 
   /** Starts `threads - 1` workers and waits until each has instantiated the module. */
-  static async create(
-    threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, timeoutMs = DEFAULT_THREAD_TIMEOUT_MS,
-  ): Promise<ThreadPool> {
+  static async create(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, timeoutMs = DEFAULT_THREAD_TIMEOUT_MS): Promise<ThreadPool> {
     const pool = new ThreadPool(threads, timeoutMs);
     try {
       await Promise.all(
@@ -240,7 +262,8 @@ export class ThreadPool {
     // (or the deadline has passed).
     const deadline = performance.now() + this.timeoutMs;
     let failed = 0;
-    const died: number[] = [], late: number[] = [];
+    const died: number[] = [],
+      late: number[] = [];
     for (let slot = 0; slot < posted; slot++) {
       const base = slot * SLOT;
       // poll first: a worker's last part usually ends within SPIN_MS, and a sleeping thread wakes late
@@ -299,7 +322,8 @@ export class ThreadPool {
    * seen that worker exit (Node).
    */
   testHoldWorker(k: number, ms: number, crash = false): Promise<void> {
-    const seq = ++this.seq, done = (k - 1) * SLOT + DONE;
+    const seq = ++this.seq,
+      done = (k - 1) * SLOT + DONE;
     this.post(k - 1, seq, crash ? TEST_CRASH : TEST_SLEEP, [ms]);
     const deadline = performance.now() + 10_000;
     while (Atomics.load(this.ctrl, done) !== seq) {
@@ -310,7 +334,8 @@ export class ThreadPool {
   }
 
   private post(slot: number, seq: number, kernel: number, args: number[]): void {
-    const ctrl = this.ctrl, base = slot * SLOT;
+    const ctrl = this.ctrl,
+      base = slot * SLOT;
     ctrl[base + KERNEL] = kernel;
     ctrl[base + NARGS] = args.length;
     for (let i = 0; i < args.length; i++) ctrl[base + ARGS + i] = args[i]!;

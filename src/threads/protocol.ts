@@ -13,15 +13,24 @@ export const SLOT = 32;
  * Slot fields (word offsets). SCRATCH: the worker instance's GEMM strip scratch (a heap address the
  * engine allocates; the worker passes it to gemm_set_strip_scratch before its next parts).
  */
-export const SEQ = 0, DONE = 1, STATUS = 2, KERNEL = 3, NARGS = 4, STATE = 5, SCRATCH = 6, ARGS = 8;
+export const SEQ = 0,
+  DONE = 1,
+  STATUS = 2,
+  KERNEL = 3,
+  NARGS = 4,
+  STATE = 5,
+  SCRATCH = 6,
+  ARGS = 8;
 /** Most arguments a threaded kernel call may take. */
 export const MAX_ARGS = SLOT - ARGS;
 /** KERNEL value that tells a worker to leave its loop. */
 export const STOP = -1;
 /** STATUS values. */
-export const OK = 0, FAILED = 1;
+export const OK = 0,
+  FAILED = 1;
 /** STATE values: DEAD once the worker's loop has ended abnormally (it runs no more calls). */
-export const ALIVE = 0, DEAD = 1;
+export const ALIVE = 0,
+  DEAD = 1;
 
 /**
  * Test hooks only (tests/threads.test.ts, through ThreadPool's `test*` methods), never sent by
@@ -29,7 +38,8 @@ export const ALIVE = 0, DEAD = 1;
  * sleep ARGS[0] ms and then throw outside its kernel try/catch (a worker whose JS fails). The
  * worker acknowledges one (SEQ into DONE) before it sleeps.
  */
-export const TEST_SLEEP = -2, TEST_CRASH = -3;
+export const TEST_SLEEP = -2,
+  TEST_CRASH = -3;
 
 /**
  * The part queue (a second shared Int32Array, `WorkerInit.queue`): a call's parts, which the
@@ -38,7 +48,10 @@ export const TEST_SLEEP = -2, TEST_CRASH = -3;
  * next part to take), COUNT (parts), QKERNEL (kernel index), then PART_WORDS words per part from
  * PARTS_AT: its argument count and up to MAX_ARGS arguments. At most MAX_PARTS parts a call.
  */
-export const NEXT = 0, COUNT = 1, QKERNEL = 2, PARTS_AT = 4;
+export const NEXT = 0,
+  COUNT = 1,
+  QKERNEL = 2,
+  PARTS_AT = 4;
 export const MAX_PARTS = 64;
 /** Words per queued part: its argument count, then its arguments. */
 export const PART_WORDS = MAX_ARGS + 1;

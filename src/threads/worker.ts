@@ -8,8 +8,29 @@
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
 import {
-  ARGS, COUNT, DEAD, DONE, FAILED, KERNEL, NARGS, NEXT, OK, PART_WORDS, PARTS_AT, QKERNEL, SCRATCH, SEQ, SLOT, spinUntil, STATE, STATUS, STOP,
-  TEST_CRASH, TEST_SLEEP, THREADED_KERNELS, type WorkerInit,
+  ARGS,
+  COUNT,
+  DEAD,
+  DONE,
+  FAILED,
+  KERNEL,
+  NARGS,
+  NEXT,
+  OK,
+  PART_WORDS,
+  PARTS_AT,
+  QKERNEL,
+  SCRATCH,
+  SEQ,
+  SLOT,
+  spinUntil,
+  STATE,
+  STATUS,
+  STOP,
+  TEST_CRASH,
+  TEST_SLEEP,
+  THREADED_KERNELS,
+  type WorkerInit,
 } from "./protocol.js";
 
 interface Port {
@@ -95,11 +116,13 @@ __simdnetPort.on("message", (data) => {
 
 /** Takes parts from the queue (see protocol.ts) and runs them until none is left. */
 function runQueue(kernels: KernelFn[], queue: Int32Array): void {
-  const kernel = kernels[queue[QKERNEL]!]!, count = queue[COUNT]!;
+  const kernel = kernels[queue[QKERNEL]!]!,
+    count = queue[COUNT]!;
   for (;;) {
     const p = Atomics.add(queue, NEXT, 1);
     if (p >= count) return;
-    const at = PARTS_AT + p * PART_WORDS, args: number[] = [];
+    const at = PARTS_AT + p * PART_WORDS,
+      args: number[] = [];
     for (let i = 0; i < queue[at]!; i++) args.push(queue[at + 1 + i]!);
     kernel(...args);
   }

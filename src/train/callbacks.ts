@@ -44,7 +44,9 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): FitCallback {
   if (!Number.isFinite(minDelta) || minDelta < 0) fail(op, `minDelta must be a finite number >= 0, got ${minDelta}`);
   if (options.mode !== undefined && options.mode !== "min" && options.mode !== "max") fail(op, `mode must be "min" or "max", got ${options.mode}`);
   const restoreBest = options.restoreBest ?? true;
-  let best = NaN, bestEpoch = 0, wait = 0;
+  let best = NaN,
+    bestEpoch = 0,
+    wait = 0;
   let snapshot: [Tensor, Float32Array][] | undefined;
   return {
     onEpoch(info, control) {

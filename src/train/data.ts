@@ -37,10 +37,7 @@ export interface DataBatch {
  * files), or a function returning a fresh one, called once per epoch (a generator object can be
  * iterated only once, so several epochs need the function).
  */
-export type BatchStream =
-  | Iterable<DataBatch>
-  | AsyncIterable<DataBatch>
-  | (() => Iterable<DataBatch> | AsyncIterable<DataBatch>);
+export type BatchStream = Iterable<DataBatch> | AsyncIterable<DataBatch> | (() => Iterable<DataBatch> | AsyncIterable<DataBatch>);
 
 /** Every form of data fit, evaluate and predict take. */
 export type TrainingData = LabeledImages | ArrayData | BatchStream;
@@ -127,7 +124,8 @@ export function itemsOf(op: string, data: unknown, inputShape: readonly number[]
   else if (d.x instanceof Tensor) shape = [...d.x.shape];
   else {
     const per = sizeOf(inputShape);
-    if (length % per !== 0) fail(op, `data.x has ${length} values, not a whole number of items of the model's input shape ${fmtShape(inputShape)} (${per} values)`);
+    if (length % per !== 0)
+      fail(op, `data.x has ${length} values, not a whole number of items of the model's input shape ${fmtShape(inputShape)} (${per} values)`);
     shape = [length / per, ...inputShape];
   }
   shape.forEach((v, i) => checkInt(op, `data.shape[${i}]`, v, 0));
@@ -187,10 +185,14 @@ export class Pipeline {
     const same = itemShape.length === inputShape.length && itemShape.every((d, i) => d === inputShape[i]);
     this.image = inputShape.length === 3;
     if (!same) {
-      const larger = this.image && itemShape.length === 3 && itemShape[2] === inputShape[2] && itemShape[0]! >= inputShape[0]! && itemShape[1]! >= inputShape[1]!;
+      const larger =
+        this.image && itemShape.length === 3 && itemShape[2] === inputShape[2] && itemShape[0]! >= inputShape[0]! && itemShape[1]! >= inputShape[1]!;
       if (!larger || !augment.crop) {
-        fail(op, `the data's items have shape ${fmtShape(itemShape)} but the model takes ${fmtShape(inputShape)}` +
-          (larger ? " (larger images need augment.crop, or resize them first)" : ""));
+        fail(
+          op,
+          `the data's items have shape ${fmtShape(itemShape)} but the model takes ${fmtShape(inputShape)}` +
+            (larger ? " (larger images need augment.crop, or resize them first)" : ""),
+        );
       }
     }
     if ((augment.flip || augment.crop) && !this.image) fail(op, `augment needs image items [H, W, C], the model takes ${fmtShape(inputShape)}`);
@@ -198,11 +200,14 @@ export class Pipeline {
 
   /** Writes items `indices` into out ([indices.length, ...inputShape]); random is the augmentation's generator (training). */
   fill(out: Float32Array, items: Items, indices: ArrayLike<number>, flipRandom?: () => number, cropRandom?: () => number): void {
-    const x = items.x(), per = sizeOf(this.inputShape), itemSize = sizeOf(this.itemShape);
+    const x = items.x(),
+      per = sizeOf(this.inputShape),
+      itemSize = sizeOf(this.itemShape);
     const { a, b } = this;
     if (!this.image) {
       for (let r = 0; r < indices.length; r++) {
-        const src = indices[r]! * itemSize, dst = r * per;
+        const src = indices[r]! * itemSize,
+          dst = r * per;
         for (let i = 0; i < per; i++) out[dst + i] = x[src + i]! * a[0]! + b[0]!;
       }
       return;
@@ -211,9 +216,11 @@ export class Pipeline {
     const [h, w] = this.itemShape as [number, number, number];
     const p = this.padding;
     for (let r = 0; r < indices.length; r++) {
-      const base = indices[r]! * itemSize, dst = r * per;
+      const base = indices[r]! * itemSize,
+        dst = r * per;
       // the window's top-left corner in padded item coordinates
-      let cy = (h + 2 * p - H) >> 1, cx = (w + 2 * p - W) >> 1;
+      let cy = (h + 2 * p - H) >> 1,
+        cx = (w + 2 * p - W) >> 1;
       if (cropRandom) {
         cy = Math.floor(cropRandom() * (h + 2 * p - H + 1));
         cx = Math.floor(cropRandom() * (w + 2 * p - W + 1));
@@ -237,7 +244,8 @@ export class Pipeline {
 
   /** The generators of one epoch's augmentation (undefined where not augmenting). */
   randoms(seed: number): { flip?: () => number; crop?: () => number } {
-    const cropping = this.augment.crop !== undefined && (this.padding > 0 || this.itemShape[0] !== this.inputShape[0] || this.itemShape[1] !== this.inputShape[1]);
+    const cropping =
+      this.augment.crop !== undefined && (this.padding > 0 || this.itemShape[0] !== this.inputShape[0] || this.itemShape[1] !== this.inputShape[1]);
     return {
       // the flip generator is the one batches() uses, so grey images flip as they always did
       flip: this.augment.flip ? seededRandom(seed ^ 0x5f3759df) : undefined,
@@ -248,10 +256,15 @@ export class Pipeline {
 
 /** Per-channel [a, b] of v = raw * a + b; bytes are first scaled to [0, 1]. */
 function affine(op: string, normalize: Normalization, bytes: boolean, channels: number): [Float64Array, Float64Array] {
-  const a = new Float64Array(channels), b = new Float64Array(channels);
+  const a = new Float64Array(channels),
+    b = new Float64Array(channels);
   const unit = bytes ? 1 / 255 : 1;
   if (normalize === "unit") return [a.fill(unit), b];
-  const bad = () => fail(op, `normalize must be "unit" or {mean, std} (numbers, or one per channel: ${channels}) with finite mean and std > 0, got ${JSON.stringify(normalize)}`);
+  const bad = () =>
+    fail(
+      op,
+      `normalize must be "unit" or {mean, std} (numbers, or one per channel: ${channels}) with finite mean and std > 0, got ${JSON.stringify(normalize)}`,
+    );
   if (!isObject(normalize)) bad();
   const at = (v: unknown, c: number): number => {
     const x = Array.isArray(v) ? (v.length === channels ? v[c] : bad()) : v;
@@ -259,7 +272,8 @@ function affine(op: string, normalize: Normalization, bytes: boolean, channels: 
     return x as number;
   };
   for (let c = 0; c < channels; c++) {
-    const mean = at(normalize.mean, c), std = at(normalize.std, c);
+    const mean = at(normalize.mean, c),
+      std = at(normalize.std, c);
     if (!(std > 0)) bad();
     // the same arithmetic as toFloatImages, so grey byte images normalise to the same bits
     a[c] = bytes ? 1 / (255 * std) : 1 / std;

@@ -11,9 +11,7 @@ import { checkOptions } from "../ops/common.js";
 import { fill } from "../ops/elementwise.js";
 import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from "../ops/softmax.js";
 import { Tensor } from "../tensor.js";
-import {
-  type Augmentation, batchItems, type DataBatch, type Items, itemsOf, orderOf, Pipeline, streamOf, type TrainingData,
-} from "./data.js";
+import { type Augmentation, batchItems, type DataBatch, type Items, itemsOf, orderOf, Pipeline, streamOf, type TrainingData } from "./data.js";
 import { binaryCrossEntropy, binaryCrossEntropyBackward, mseLoss, mseLossBackward, multiclassHingeLoss, multiclassHingeLossBackward } from "./losses.js";
 import type { Optimizer } from "./optimizers.js";
 
@@ -160,8 +158,14 @@ class LossBuffers {
   readonly probs: Tensor | undefined;
   readonly dOut: Tensor;
 
-  constructor(readonly model: Model, readonly n: number, readonly loss: LossName, outShape: readonly number[]) {
-    const e = model.engine, shape = [n, ...outShape];
+  constructor(
+    readonly model: Model,
+    readonly n: number,
+    readonly loss: LossName,
+    outShape: readonly number[],
+  ) {
+    const e = model.engine,
+      shape = [n, ...outShape];
     const labelled = loss === "softmaxCrossEntropy" || loss === "hinge";
     this.labels = labelled ? e.ints([n]) : undefined;
     this.targets = labelled ? undefined : e.zeros(shape);
@@ -269,7 +273,8 @@ function setup(op: string, model: Model, data: TrainingData, options: EvaluateOp
   if (g.inputs.length !== 1 || g.outputs.length !== 1) {
     fail(op, `the model has ${g.inputs.length} inputs and ${g.outputs.length} outputs; ${op} trains and evaluates models with one of each`);
   }
-  const inputShape = g.inputs[0]!.shape, outShape = g.shapes.get(g.outputs[0]!)!;
+  const inputShape = g.inputs[0]!.shape,
+    outShape = g.shapes.get(g.outputs[0]!)!;
   const outSize = outShape.reduce((a, b) => a * b, 1);
   let loss = options.loss;
   if (loss === undefined) {
@@ -299,7 +304,8 @@ function batchTargets(op: string, s: Setup, items: Items, indices: ArrayLike<num
   const n = indices.length;
   const labelled = s.loss === "softmaxCrossEntropy" || s.loss === "hinge";
   if (items.labels) {
-    const labels = new Int32Array(n), classes = labelled ? s.outSize : 2;
+    const labels = new Int32Array(n),
+      classes = labelled ? s.outSize : 2;
     for (let r = 0; r < n; r++) {
       const v = items.labels[indices[r]!]!;
       if (!Number.isInteger(v) || v < 0 || v >= classes) fail(op, `${where}: label ${v} of item ${indices[r]} is not a class in [0, ${classes})`);
@@ -311,7 +317,8 @@ function batchTargets(op: string, s: Setup, items: Items, indices: ArrayLike<num
   }
   if (items.targets) {
     if (labelled) fail(op, `the ${s.loss} loss needs integer labels (data.labels), the data has dense targets`);
-    const all = items.targets(), targets = new Float32Array(n * s.outSize);
+    const all = items.targets(),
+      targets = new Float32Array(n * s.outSize);
     for (let r = 0; r < n; r++) targets.set(all.subarray(indices[r]! * s.outSize, (indices[r]! + 1) * s.outSize), r * s.outSize);
     return { targets };
   }
@@ -346,7 +353,14 @@ interface PassOptions {
 }
 
 /** Yields prepared batches; `waits` yields promises (async streams) to the driver. */
-function* batchesOf(op: string, s: Setup, data: TrainingData, options: DataOptions, p: PassOptions, meta: { batches?: number }): Generator<unknown, void, unknown> {
+function* batchesOf(
+  op: string,
+  s: Setup,
+  data: TrainingData,
+  options: DataOptions,
+  p: PassOptions,
+  meta: { batches?: number },
+): Generator<unknown, void, unknown> {
   const items = itemsOf(op, data, s.inputShape, s.outSize);
   if (items) {
     const pipeline = new Pipeline(op, s.inputShape, items.itemShape, items.bytes, options.normalize, p.training ? options.augment : cropOnly(options.augment));
@@ -412,11 +426,14 @@ function snapshotBuffers(model: Model): [Tensor, Float32Array][] {
  * otherwise the parameters, the optimizer's state and the buffers stay as they were and it throws.
  */
 function trainStep(op: string, s: Setup, optimizer: Optimizer, b: Batch, where: string): number {
-  const model = s.model, bufs = buffersFor(s, b.n);
+  const model = s.model,
+    bufs = buffersFor(s, b.n);
   const saved = snapshotBuffers(model);
   const refuse = (why: string): never => {
     for (const [t, v] of saved) t.data.set(v);
-    throw new SimdnetError(`${op}: ${why} at ${where}; the step was not applied: the weights are as they were before it (learning rate ${optimizer.lr} too high?)`);
+    throw new SimdnetError(
+      `${op}: ${why} at ${where}; the step was not applied: the weights are as they were before it (learning rate ${optimizer.lr} too high?)`,
+    );
   };
   const out = model.forward(b.x, { training: true });
   const loss = bufs.forward(out, b);
@@ -478,7 +495,14 @@ function withAccuracy<T extends { metrics: Record<string, number> }>(v: T): T & 
 
 const TICK = Symbol("tick");
 
-function* evaluateLoop(op: string, s: Setup, data: TrainingData, options: DataOptions, batchSize: number, predictions: boolean): Generator<unknown, Evaluation, unknown> {
+function* evaluateLoop(
+  op: string,
+  s: Setup,
+  data: TrainingData,
+  options: DataOptions,
+  batchSize: number,
+  predictions: boolean,
+): Generator<unknown, Evaluation, unknown> {
   const sums = new MetricSums(s.metrics);
   const preds: number[] = [];
   const meta: { batches?: number } = {};

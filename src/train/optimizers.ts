@@ -34,7 +34,8 @@ export function zeroGrads(params: readonly Param[]): void {
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
     checkTensor("zeroGrads", `params[${i}].grad`, p.grad);
-    const g = p.grad, e = g.engine;
+    const g = p.grad,
+      e = g.engine;
     if (!elementwiseThreaded(e, "fill_f32_bits", g.size, (o, n) => [g.ptr + o, 0, n])) e.kernels.fill_f32(g.ptr, 0, g.size);
   }
 }
@@ -49,7 +50,8 @@ function checkParams(op: string, params: readonly Param[]): void {
     checkTensor(op, `${label}.value`, p.value);
     checkTensor(op, `${label}.grad`, p.grad);
     if (p.value.engine !== p.grad.engine) fail(op, `${label}: value and grad belong to different engines`);
-    const a = p.value.shape, b = p.grad.shape;
+    const a = p.value.shape,
+      b = p.grad.shape;
     if (a.length !== b.length || a.some((d: number, k: number) => d !== b[k])) {
       fail(op, `${label}: grad ${fmtShape(b)} must have the shape of value ${fmtShape(a)}`);
     }
@@ -80,7 +82,10 @@ export abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> impleme
   protected readonly state = new Map<Tensor, S>();
   private lrValue = 0;
 
-  constructor(protected readonly op: string, lr: number) {
+  constructor(
+    protected readonly op: string,
+    lr: number,
+  ) {
     this.lr = lr;
   }
 
@@ -151,13 +156,19 @@ export class SGD extends StatefulOptimizer<{ tensors: Tensor[] }> {
   }
 
   protected update(p: Param, s: { tensors: Tensor[] }): void {
-    const e = p.value.engine, k = e.kernels, w = p.value.ptr, g = p.grad.ptr, n = p.value.size;
+    const e = p.value.engine,
+      k = e.kernels,
+      w = p.value.ptr,
+      g = p.grad.ptr,
+      n = p.value.size;
     const [lr, wd] = [f32Bits(this.lr), f32Bits(this.weightDecay)];
     if (this.momentum === 0) {
       if (elementwiseThreaded(e, "sgd_f32_update_bits", n, (o, count) => [w + o, g + o, lr, wd, count])) return;
       k.sgd_f32_update(w, g, this.lr, this.weightDecay, n);
     } else {
-      const v = s.tensors[0]!.ptr, nesterov = this.nesterov ? 1 : 0, momentum = f32Bits(this.momentum);
+      const v = s.tensors[0]!.ptr,
+        nesterov = this.nesterov ? 1 : 0,
+        momentum = f32Bits(this.momentum);
       if (elementwiseThreaded(e, "sgd_momentum_f32_update_bits", n, (o, count) => [w + o, v + o, g + o, lr, momentum, wd, nesterov, count])) return;
       k.sgd_momentum_f32_update(w, v, g, this.lr, this.momentum, this.weightDecay, nesterov, n);
     }
@@ -222,7 +233,10 @@ export class Adam extends StatefulOptimizer<AdamState> {
     const [m, v] = s.tensors as [Tensor, Tensor];
     const l2 = this.decoupled ? 0 : this.weightDecay;
     const dec = this.decoupled ? this.weightDecay : 0;
-    const e = p.value.engine, w = p.value.ptr, g = p.grad.ptr, n = p.value.size;
+    const e = p.value.engine,
+      w = p.value.ptr,
+      g = p.grad.ptr,
+      n = p.value.size;
     const floats = [this.lr, this.beta1, this.beta2, this.eps, c1, c2, l2, dec];
     if (elementwiseThreaded(e, "adam_f32_update_bits", n, (o, count) => [w + o, m.ptr + o, v.ptr + o, g + o, ...floats.map(f32Bits), count])) return;
     e.kernels.adam_f32_update(w, m.ptr, v.ptr, g, this.lr, this.beta1, this.beta2, this.eps, c1, c2, l2, dec, n);

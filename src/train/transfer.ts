@@ -35,7 +35,8 @@ export function transferModel(source: Model, options: TransferOptions): Model {
     output = n.inputs[0]!;
   }
   const head = nodes.find((s) => s.name === output);
-  if (!head || head.type !== "dense") fail(op, `the model's output '${output}' is ${head ? `a ${String(head.type)} layer` : "not a layer"}; transferModel replaces a dense classifier head`);
+  if (!head || head.type !== "dense")
+    fail(op, `the model's output '${output}' is ${head ? `a ${String(head.type)} layer` : "not a layer"}; transferModel replaces a dense classifier head`);
   const headIndex = nodes.indexOf(head);
   const newHead = { ...head, units: options.classes } as AnyNodeSpec & { activation?: string };
   if (newHead.activation && SOFTMAX.has(newHead.activation)) delete newHead.activation;
@@ -62,7 +63,10 @@ export function freezeUntil(model: Model, layer: string): string[] {
   const at = names.indexOf(layer);
   if (at < 0) fail("freezeUntil", `no layer named '${layer}' (layers: ${names.slice(0, 12).join(", ")}${names.length > 12 ? ", ..." : ""})`);
   const layers = new Set(names.slice(0, at + 1));
-  const frozen = model.parameters().filter((p) => layers.has(p.name.slice(0, p.name.lastIndexOf(".")))).map((p) => p.name);
+  const frozen = model
+    .parameters()
+    .filter((p) => layers.has(p.name.slice(0, p.name.lastIndexOf("."))))
+    .map((p) => p.name);
   if (frozen.length > 0) model.freeze(frozen);
   return frozen;
 }

@@ -27,7 +27,8 @@ export function computeCodes(model: Model, images: ArrayLike<number>, options: {
   if (!layer) fail(op, "the model has no code layer: pass options.layer");
   const shape = model.graph.shapes.get(layer);
   if (!shape) fail(op, `no layer named '${layer}'`);
-  const dim = sizeOf(shape), per = sizeOf(inputShape(op, model));
+  const dim = sizeOf(shape),
+    per = sizeOf(inputShape(op, model));
   const B = options.batchSize ?? Math.min(n, 100);
   if (!Number.isInteger(B) || B < 1) fail(op, `batchSize must be a positive integer, got ${B}`);
   planFor(model, B);
@@ -60,7 +61,8 @@ function dist2(a: ArrayLike<number>, i: number, b: ArrayLike<number>, j: number,
 export function nearestNeighbours(points: ArrayLike<number>, queries: ArrayLike<number>, dim: number, k: number, exclude?: ArrayLike<number>): number[][] {
   const op = "nearestNeighbours";
   if (!Number.isInteger(dim) || dim < 1) fail(op, `dim must be a positive integer, got ${dim}`);
-  const n = points.length / dim, q = queries.length / dim;
+  const n = points.length / dim,
+    q = queries.length / dim;
   if (!Number.isInteger(n) || !Number.isInteger(q)) fail(op, `points (${points.length}) and queries (${queries.length}) must be whole rows of ${dim}`);
   if (!Number.isInteger(k) || k < 1 || k > n) fail(op, `k must be an integer in [1, ${n}], got ${k}`);
   const out: number[][] = [];
@@ -77,7 +79,13 @@ export function nearestNeighbours(points: ArrayLike<number>, queries: ArrayLike<
  * One row per query: the query image, an empty cell, then its neighbours, from N images HWC of
  * the model's input shape.
  */
-export function neighbourGrid(images: ArrayLike<number>, imageShape: readonly number[], queries: number[], neighbours: number[][], options: GridOptions = {}): RgbImage {
+export function neighbourGrid(
+  images: ArrayLike<number>,
+  imageShape: readonly number[],
+  queries: number[],
+  neighbours: number[][],
+  options: GridOptions = {},
+): RgbImage {
   const [h, w, c] = checkShapeArg("neighbourGrid", "imageShape", imageShape, { rank: 3 }) as [number, number, number];
   const per = h * w * c;
   const tile = (i: number) => {

@@ -64,7 +64,13 @@ export function truncatedModel(op: string, model: Model, layer: string, batch: n
   const state = model.stateDict();
   const initialParams = new Map<string, Float32Array>();
   for (const n of nodes) for (const p of n.params) initialParams.set(p.fullName, state.get(p.fullName)!.toArray() as Float32Array);
-  return new Model(model.engine, { inputs: g.inputs.map((i) => ({ name: i.name, shape: [...i.shape] })), nodes: nodes.map((n) => n.spec), outputs: [layer] }, {
-    initialParams, batch, seed: model.seed,
-  });
+  return new Model(
+    model.engine,
+    { inputs: g.inputs.map((i) => ({ name: i.name, shape: [...i.shape] })), nodes: nodes.map((n) => n.spec), outputs: [layer] },
+    {
+      initialParams,
+      batch,
+      seed: model.seed,
+    },
+  );
 }

@@ -106,7 +106,8 @@ export function guidedBackprop(model: Model, image: ArrayLike<number>, options: 
     planFor(m, 1);
     const y = m.forward(image, { training: false }).toArray() as Float32Array;
     const shape = m.graph.shapes.get(layer)!;
-    const C = shape[shape.length - 1]!, spatial = sizeOf(shape) / C;
+    const C = shape[shape.length - 1]!,
+      spatial = sizeOf(shape) / C;
     let channel = options.channel;
     if (channel === undefined) {
       let best = -Infinity;
@@ -130,7 +131,11 @@ export function guidedBackprop(model: Model, image: ArrayLike<number>, options: 
     const gradient = m.backward(dOut, { guided: true }).toArray() as Float32Array;
     m.zeroGrads();
     return {
-      gradient, map: channelMaxAbs(gradient, height * width, channels), height, width, channels,
+      gradient,
+      map: channelMaxAbs(gradient, height * width, channels),
+      height,
+      width,
+      channels,
       neuron: { layer, index, channel: channel!, value: y[index]! },
     };
   } finally {
@@ -171,7 +176,9 @@ export function classModel(model: Model, classIndex: number, options: ClassModel
   const [height, width, channels] = hwc(op, model);
   const { classes: K } = scoreOutput(op, model);
   checkClass(op, classIndex, K);
-  const steps = options.steps ?? 200, lr = options.lr ?? 1, l2 = options.l2 ?? 0.01;
+  const steps = options.steps ?? 200,
+    lr = options.lr ?? 1,
+    l2 = options.l2 ?? 0.01;
   if (!Number.isInteger(steps) || steps < 0) fail(op, `steps must be a non-negative integer, got ${steps}`);
   if (!Number.isFinite(lr) || lr <= 0) fail(op, `lr must be a positive number, got ${lr}`);
   if (!Number.isFinite(l2) || l2 < 0) fail(op, `l2 must be a non-negative number, got ${l2}`);

@@ -16,7 +16,8 @@ export type ColorMap = "grey" | "signed" | "heat";
 
 /** A blank image filled with one colour (default white). */
 export function blankImage(width: number, height: number, rgb: [number, number, number] = [255, 255, 255]): RgbImage {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) fail("blankImage", `size must be positive integers, got ${fmtValue(width)}x${fmtValue(height)}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+    fail("blankImage", `size must be positive integers, got ${fmtValue(width)}x${fmtValue(height)}`);
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) data.set(rgb, i * 3);
   return { width, height, data };
@@ -34,12 +35,18 @@ function heat(t: number): [number, number, number] {
  * values (heat from 0 when all are >= 0); signed scales by the largest magnitude, 0 at mid grey.
  * `range` fixes the scale instead ([lo, hi]; for signed, hi is the magnitude).
  */
-export function mapToImage(values: ArrayLike<number>, width: number, height: number, options: { colorMap?: ColorMap; range?: [number, number] } = {}): RgbImage {
+export function mapToImage(
+  values: ArrayLike<number>,
+  width: number,
+  height: number,
+  options: { colorMap?: ColorMap; range?: [number, number] } = {},
+): RgbImage {
   checkInt("mapToImage", "width", width, 1);
   checkInt("mapToImage", "height", height, 1);
   if (values.length !== width * height) fail("mapToImage", `${values.length} values for a ${width}x${height} map`);
   const cmap = options.colorMap ?? "grey";
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v < lo) lo = v;
@@ -83,7 +90,8 @@ export function hwcToImage(values: ArrayLike<number>, height: number, width: num
     }
     return mapToImage(mean, width, height, { colorMap: "grey", range: options.range });
   }
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
     lo = Math.min(lo, values[i]!);
     hi = Math.max(hi, values[i]!);
@@ -102,7 +110,7 @@ export function upscale(img: RgbImage, factor: number): RgbImage {
   const out = blankImage(img.width * factor, img.height * factor);
   for (let y = 0; y < out.height; y++) {
     for (let x = 0; x < out.width; x++) {
-      const s = ((((y / factor) | 0) * img.width) + ((x / factor) | 0)) * 3;
+      const s = (((y / factor) | 0) * img.width + ((x / factor) | 0)) * 3;
       out.data.set(img.data.subarray(s, s + 3), (y * out.width + x) * 3);
     }
   }
@@ -138,9 +146,11 @@ export interface GridOptions {
 /** Tiles (of any sizes) in rows of `columns` cells sized by the largest tile; `null` leaves a cell empty. */
 export function imageGrid(tiles: (RgbImage | null)[], options: GridOptions = {}): RgbImage {
   if (tiles.length === 0) fail("imageGrid", "no tiles");
-  const scale = options.scale ?? 1, gap = options.gap ?? 2;
+  const scale = options.scale ?? 1,
+    gap = options.gap ?? 2;
   const scaled = tiles.map((t) => (t ? upscale(t, scale) : null));
-  const cw = Math.max(1, ...scaled.map((t) => t?.width ?? 0)), ch = Math.max(1, ...scaled.map((t) => t?.height ?? 0));
+  const cw = Math.max(1, ...scaled.map((t) => t?.width ?? 0)),
+    ch = Math.max(1, ...scaled.map((t) => t?.height ?? 0));
   const cols = options.columns ?? Math.ceil(Math.sqrt(tiles.length));
   const rows = Math.ceil(tiles.length / cols);
   const out = blankImage(gap + cols * (cw + gap), gap + rows * (ch + gap), options.background);
@@ -152,8 +162,16 @@ export function imageGrid(tiles: (RgbImage | null)[], options: GridOptions = {})
 
 /** Ten distinct colours (Tableau 10) for class labels. */
 export const PALETTE: [number, number, number][] = [
-  [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-  [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+  [31, 119, 180],
+  [255, 127, 14],
+  [44, 160, 44],
+  [214, 39, 40],
+  [148, 103, 189],
+  [140, 86, 75],
+  [227, 119, 194],
+  [127, 127, 127],
+  [188, 189, 34],
+  [23, 190, 207],
 ];
 
 /** Options of scatterImage: size, colours, thumbnails. */
@@ -177,18 +195,26 @@ export function scatterImage(xy: ArrayLike<number>, options: ScatterOptions = {}
   if (!Number.isInteger(n) || n < 1) fail("scatterImage", `xy must hold x, y pairs, got ${xy.length} values`);
   if (options.labels && options.labels.length !== n) fail("scatterImage", `${options.labels.length} labels for ${n} points`);
   if (options.thumbnails && options.thumbnails.length !== n) fail("scatterImage", `${options.thumbnails.length} thumbnails for ${n} points`);
-  const W = options.width ?? 600, H = options.height ?? 600, m = options.margin ?? 20, r = options.radius ?? 3;
+  const W = options.width ?? 600,
+    H = options.height ?? 600,
+    m = options.margin ?? 20,
+    r = options.radius ?? 3;
   const out = blankImage(W, H);
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity;
   for (let i = 0; i < n; i++) {
     x0 = Math.min(x0, xy[2 * i]!);
     x1 = Math.max(x1, xy[2 * i]!);
     y0 = Math.min(y0, xy[2 * i + 1]!);
     y1 = Math.max(y1, xy[2 * i + 1]!);
   }
-  const sx = (W - 2 * m) / (x1 - x0 || 1), sy = (H - 2 * m) / (y1 - y0 || 1);
+  const sx = (W - 2 * m) / (x1 - x0 || 1),
+    sy = (H - 2 * m) / (y1 - y0 || 1);
   for (let i = 0; i < n; i++) {
-    const px = Math.round(m + (xy[2 * i]! - x0) * sx), py = Math.round(m + (xy[2 * i + 1]! - y0) * sy);
+    const px = Math.round(m + (xy[2 * i]! - x0) * sx),
+      py = Math.round(m + (xy[2 * i + 1]! - y0) * sy);
     const thumb = options.thumbnails?.[i];
     if (thumb) {
       blit(out, thumb, px - (thumb.width >> 1), py - (thumb.height >> 1));
@@ -197,7 +223,8 @@ export function scatterImage(xy: ArrayLike<number>, options: ScatterOptions = {}
     const rgb = PALETTE[Math.abs(Math.trunc(options.labels?.[i] ?? 0)) % PALETTE.length]!;
     for (let dy = -r; dy <= r; dy++) {
       for (let dx = -r; dx <= r; dx++) {
-        const x = px + dx, y = py + dy;
+        const x = px + dx,
+          y = py + dy;
         if (dx * dx + dy * dy <= r * r && x >= 0 && y >= 0 && x < W && y < H) out.data.set(rgb, (y * W + x) * 3);
       }
     }

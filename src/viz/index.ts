@@ -5,8 +5,14 @@ export * from "./image.js";
 export { truncatedModel } from "./common.js";
 export { filterGrid, activationGrid, firstConvLayer } from "./layers.js";
 export {
-  saliency, guidedBackprop, classModel,
-  type SaliencyResult, type GuidedOptions, type GuidedResult, type ClassModelOptions, type ClassModelResult,
+  saliency,
+  guidedBackprop,
+  classModel,
+  type SaliencyResult,
+  type GuidedOptions,
+  type GuidedResult,
+  type ClassModelOptions,
+  type ClassModelResult,
 } from "./gradients.js";
 export { computeCodes, nearestNeighbours, neighbourGrid, type Codes } from "./codes.js";
 export { tsne, tsneAffinities, tsneKl, type TsneOptions } from "./tsne.js";

@@ -50,7 +50,8 @@ export function activationGrid(model: Model, image: ArrayLike<number>, layer: st
     }
     return imageGrid(tiles, { scale: Math.max(1, Math.floor(56 / Math.max(h, w))), ...options });
   }
-  const n = y.length, side = Math.ceil(Math.sqrt(n));
+  const n = y.length,
+    side = Math.ceil(Math.sqrt(n));
   const padded = new Float32Array(side * side);
   padded.set(y);
   return imageGrid([mapToImage(padded, side, side, { range: options.range })], { scale: Math.max(1, Math.floor(112 / side)), ...options });

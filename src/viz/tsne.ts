@@ -55,14 +55,17 @@ export function tsneAffinities(x: ArrayLike<number>, n: number, dim: number, per
   const target = Math.log(perplexity);
   const row = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    let beta = 1, lo = 0, hi = Infinity;
+    let beta = 1,
+      lo = 0,
+      hi = Infinity;
     // scale-free start: distances relative to the row's mean
     let mean = 0;
     for (let j = 0; j < n; j++) mean += D[i * n + j]!;
     mean /= n - 1;
     if (mean > 0) beta = 1 / mean;
     for (let it = 0; it < 100; it++) {
-      let sum = 0, dot = 0;
+      let sum = 0,
+        dot = 0;
       for (let j = 0; j < n; j++) {
         const v = j === i ? 0 : Math.exp(-D[i * n + j]! * beta);
         row[j] = v;
@@ -114,8 +117,13 @@ export function tsne(x: ArrayLike<number>, dim: number, options: TsneOptions = {
   const exagIters = options.exaggerationIterations ?? 100;
   const lr = options.learningRate ?? Math.max(n / exag / 4, 50);
   const out = options.dimensions ?? 2;
-  for (const [name, v] of [["iterations", iterations], ["exaggerationIterations", exagIters], ["dimensions", out]] as const) {
-    if (!Number.isInteger(v) || v < (name === "dimensions" ? 1 : 0)) fail(op, `${name} must be a ${name === "dimensions" ? "positive" : "non-negative"} integer, got ${v}`);
+  for (const [name, v] of [
+    ["iterations", iterations],
+    ["exaggerationIterations", exagIters],
+    ["dimensions", out],
+  ] as const) {
+    if (!Number.isInteger(v) || v < (name === "dimensions" ? 1 : 0))
+      fail(op, `${name} must be a ${name === "dimensions" ? "positive" : "non-negative"} integer, got ${v}`);
   }
   if (!(Number.isFinite(lr) && lr > 0)) fail(op, `learningRate must be a positive number, got ${lr}`);
   if (!(Number.isFinite(exag) && exag >= 1)) fail(op, `earlyExaggeration must be >= 1, got ${exag}`);
@@ -123,7 +131,9 @@ export function tsne(x: ArrayLike<number>, dim: number, options: TsneOptions = {
   const P = tsneAffinities(x, n, dim, perplexity);
   const normal = normalGenerator(mulberry32(options.seed ?? 1));
   const Y = new Float64Array(n * out).map(() => 1e-4 * normal());
-  const step = new Float64Array(n * out), gains = new Float64Array(n * out).fill(1), grad = new Float64Array(n * out);
+  const step = new Float64Array(n * out),
+    gains = new Float64Array(n * out).fill(1),
+    grad = new Float64Array(n * out);
   const num = new Float64Array(n * n);
   for (let it = 0; it < iterations; it++) {
     const pScale = it < exagIters ? exag : 1;

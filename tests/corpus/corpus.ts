@@ -183,7 +183,10 @@ export async function simdnetRunner(engine: nn.Engine, bytes: Uint8Array): Promi
     run: async (feeds) => {
       const f: Record<string, nn.OnnxFeed> = {};
       for (const [name, v] of Object.entries(feeds)) {
-        f[name] = v.type === "int64" ? { dims: v.dims, data: Float64Array.from(v.data as BigInt64Array, Number), dataType: ONNX_INT64 } : { dims: v.dims, data: v.data as Float32Array };
+        f[name] =
+          v.type === "int64"
+            ? { dims: v.dims, data: Float64Array.from(v.data as BigInt64Array, Number), dataType: ONNX_INT64 }
+            : { dims: v.dims, data: v.data as Float32Array };
       }
       return m.run(f) as Outputs;
     },

@@ -107,11 +107,12 @@ function tensor(b: Uint8Array): Uint8Array {
   const halves: number[] = [];
   for (const f of fs) {
     if (f.no === 9) for (let i = 0; i + 1 < f.payload.length; i += 2) halves.push(f.payload[i]! | (f.payload[i + 1]! << 8));
-    if (f.no === 5 && f.wire === 2) for (let p = 0; p < f.payload.length; ) {
-      let v: number;
-      [v, p] = readVarint(f.payload, p);
-      halves.push(v & 0xffff);
-    }
+    if (f.no === 5 && f.wire === 2)
+      for (let p = 0; p < f.payload.length; ) {
+        let v: number;
+        [v, p] = readVarint(f.payload, p);
+        halves.push(v & 0xffff);
+      }
     if (f.no === 5 && f.wire === 0) halves.push(f.value & 0xffff);
     if (f.no === 13 || (f.no === 14 && f.value === 1)) throw new Error("float32 twin: external tensor data");
   }
@@ -127,13 +128,15 @@ const valueInfo = (b: Uint8Array) => rewrite(b, { 2: typeProto });
 function attribute(b: Uint8Array, castTo: boolean): Uint8Array {
   const fs = fields(b);
   const name = new TextDecoder().decode(fs.find((f) => f.no === 1)?.payload ?? new Uint8Array());
-  return concat(fs.map((f) => {
-    if (castTo && name === "to" && f.no === 3 && f.wire === 0 && f.value === FLOAT16) return varintField(3, FLOAT);
-    if (f.wire !== 2) return f.raw;
-    if (f.no === 5 || f.no === 10) return lenField(f.no, tensor(f.payload));
-    if (f.no === 6 || f.no === 11) return lenField(f.no, graph(f.payload));
-    return f.raw;
-  }));
+  return concat(
+    fs.map((f) => {
+      if (castTo && name === "to" && f.no === 3 && f.wire === 0 && f.value === FLOAT16) return varintField(3, FLOAT);
+      if (f.wire !== 2) return f.raw;
+      if (f.no === 5 || f.no === 10) return lenField(f.no, tensor(f.payload));
+      if (f.no === 6 || f.no === 11) return lenField(f.no, graph(f.payload));
+      return f.raw;
+    }),
+  );
 }
 
 function node(b: Uint8Array): Uint8Array {

@@ -1,8 +1,7 @@
 // Plain float64 references for the activation kernels (assembly/activation.ts). Flat arrays,
 // channels-last: PRelu's slope index is the element index modulo the channel count.
 
-export const leakyReluRef = (x: ArrayLike<number>, alpha: number): number[] =>
-  Array.from(x, (v) => (v >= 0 ? v : alpha * v));
+export const leakyReluRef = (x: ArrayLike<number>, alpha: number): number[] => Array.from(x, (v) => (v >= 0 ? v : alpha * v));
 
 /** d/dx leaky relu, with the derivative at 0 taken as alpha (the kernel's convention). */
 export const leakyReluBackwardRef = (dy: ArrayLike<number>, x: ArrayLike<number>, alpha: number): number[] =>

@@ -55,7 +55,14 @@ function forEachTap(xs: Shape4, ws: Shape4, ys: Shape4, p: RefParams, f: (yi: nu
 }
 
 /** y = conv(x, w) + b. */
-export function conv2dRef(x: ArrayLike<number>, xs: Shape4, w: ArrayLike<number>, ws: Shape4, b: ArrayLike<number> | null, p: RefParams): { y: Float64Array; shape: Shape4 } {
+export function conv2dRef(
+  x: ArrayLike<number>,
+  xs: Shape4,
+  w: ArrayLike<number>,
+  ws: Shape4,
+  b: ArrayLike<number> | null,
+  p: RefParams,
+): { y: Float64Array; shape: Shape4 } {
   const shape = convOutputShape(xs, ws, p);
   const y = new Float64Array(shape.reduce((a, d) => a * d, 1));
   forEachTap(xs, ws, shape, p, (yi, wi, xi) => (y[yi]! += x[xi]! * w[wi]!));
@@ -66,7 +73,9 @@ export function conv2dRef(x: ArrayLike<number>, xs: Shape4, w: ArrayLike<number>
 /** dx, dw, db of conv2d for the output gradient dy. */
 export function conv2dBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>, xs: Shape4, w: ArrayLike<number>, ws: Shape4, p: RefParams) {
   const ys = convOutputShape(xs, ws, p);
-  const dx = new Float64Array(x.length), dw = new Float64Array(w.length), db = new Float64Array(ws[3]);
+  const dx = new Float64Array(x.length),
+    dw = new Float64Array(w.length),
+    db = new Float64Array(ws[3]);
   forEachTap(xs, ws, ys, p, (yi, wi, xi) => {
     dx[xi]! += dy[yi]! * w[wi]!;
     dw[wi]! += dy[yi]! * x[xi]!;
@@ -81,11 +90,18 @@ export function conv2dBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>, x
  * y [N,OH,OW,Cout] with the output size given.
  */
 export function convTranspose2dRef(
-  x: ArrayLike<number>, xs: Shape4, w: ArrayLike<number>, ws: Shape4, b: ArrayLike<number> | null, p: RefParams, outHW: [number, number],
+  x: ArrayLike<number>,
+  xs: Shape4,
+  w: ArrayLike<number>,
+  ws: Shape4,
+  b: ArrayLike<number> | null,
+  p: RefParams,
+  outHW: [number, number],
 ): { y: Float64Array; shape: Shape4 } {
   const [N, H, W, Cin] = xs;
   const [KH, KW, Coutg] = ws;
-  const Cout = Coutg * p.groups, Cing = Cin / p.groups;
+  const Cout = Coutg * p.groups,
+    Cing = Cin / p.groups;
   const [OH, OW] = outHW;
   const shape: Shape4 = [N, OH, OW, Cout];
   const y = new Float64Array(N * OH * OW * Cout);

@@ -2,9 +2,7 @@
 // All matrices row-major; results are Float64Array.
 
 /** op(A) . op(B) with A stored m x k (k x m if transA) and B stored k x n (n x k if transB). */
-export function matmulRef(
-  a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number, transA = false, transB = false,
-): Float64Array {
+export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number, transA = false, transB = false): Float64Array {
   const c = new Float64Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -31,8 +29,14 @@ export function denseRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLik
  * ONNX Gemm: alpha * op(A) . op(B) + beta * C, C (shape cShape, rank <= 2) broadcast to [m, n].
  */
 export function gemmRef(
-  a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number> | null, cShape: readonly number[],
-  m: number, n: number, k: number, { alpha = 1, beta = 1, transA = false, transB = false } = {},
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ArrayLike<number> | null,
+  cShape: readonly number[],
+  m: number,
+  n: number,
+  k: number,
+  { alpha = 1, beta = 1, transA = false, transB = false } = {},
 ): Float64Array {
   const y = matmulRef(a, b, m, n, k, transA, transB);
   const cm = cShape.length === 2 ? cShape[0]! : 1;

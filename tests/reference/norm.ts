@@ -71,7 +71,8 @@ export function batchNormBackwardRef(dy: Arr, x: Arr, scale: Arr, C: number, eps
 /** ONNX LRN on [rows, C]: the window [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to [0, C). */
 export function lrnRef(x: Arr, C: number, size: number, alpha: number, beta: number, bias: number): Float64Array {
   const y = new Float64Array(x.length);
-  const lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);
+  const lo = Math.floor((size - 1) / 2),
+    hi = Math.ceil((size - 1) / 2);
   for (let p = 0; p < x.length / C; p++) {
     for (let c = 0; c < C; c++) {
       let s = 0;
@@ -85,14 +86,17 @@ export function lrnRef(x: Arr, C: number, size: number, alpha: number, beta: num
 /** Gradient of sum(dy * lrn(x)) by the chain rule over the window, in float64. */
 export function lrnBackwardRef(dy: Arr, x: Arr, C: number, size: number, alpha: number, beta: number, bias: number): Float64Array {
   const dx = new Float64Array(x.length);
-  const lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);
+  const lo = Math.floor((size - 1) / 2),
+    hi = Math.ceil((size - 1) / 2);
   for (let p = 0; p < x.length / C; p++) {
     for (let c = 0; c < C; c++) {
       let s = 0;
-      const a = Math.max(0, c - lo), b = Math.min(C - 1, c + hi);
+      const a = Math.max(0, c - lo),
+        b = Math.min(C - 1, c + hi);
       for (let i = a; i <= b; i++) s += x[p * C + i]! ** 2;
       const d = bias + (alpha / size) * s;
-      const xc = x[p * C + c]!, g = dy[p * C + c]!;
+      const xc = x[p * C + c]!,
+        g = dy[p * C + c]!;
       // y_c = x_c * d^-beta; dy_c/dx_i = [i == c] d^-beta - beta x_c d^(-beta-1) (alpha/size) 2 x_i
       dx[p * C + c]! += g * d ** -beta;
       for (let i = a; i <= b; i++) dx[p * C + i]! += -g * beta * xc * d ** (-beta - 1) * (alpha / size) * 2 * x[p * C + i]!;

@@ -13,15 +13,34 @@ export interface RefPoolParams {
 }
 
 export interface RefGeometry {
-  n: number; h: number; w: number; c: number; oh: number; ow: number;
-  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number;
-  top: number; left: number; bottom: number; right: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
 }
 
 /** Output length and pads along one axis, from the ONNX MaxPool/AveragePool shape formulas. */
 function refAxis(
-  size: number, k: number, s: number, d: number, begin: number, end: number,
-  autoPad: string, ceilMode: boolean,
+  size: number,
+  k: number,
+  s: number,
+  d: number,
+  begin: number,
+  end: number,
+  autoPad: string,
+  ceilMode: boolean,
 ): [out: number, begin: number, end: number] {
   const extent = d * (k - 1) + 1;
   if (autoPad === "VALID") return [Math.ceil((size - extent + 1) / s), 0, 0];
@@ -164,7 +183,10 @@ export function refGlobalPool(x: ArrayLike<number>, [n, h, w, c]: readonly numbe
 
 // ---- ONNX conformance data, read with the package's onnx.proto decoder (src/onnx/onnx-proto.ts) ----
 
-export interface OnnxTensor { dims: number[]; data: Float32Array }
+export interface OnnxTensor {
+  dims: number[];
+  data: Float32Array;
+}
 
 /** A float TensorProto (data_type 1) from its serialized bytes. */
 export function readOnnxTensor(buf: Uint8Array): OnnxTensor {
@@ -173,7 +195,10 @@ export function readOnnxTensor(buf: Uint8Array): OnnxTensor {
   return { dims: t.dims, data: t.data };
 }
 
-export interface OnnxNode { opType: string; attributes: Record<string, number | number[] | string> }
+export interface OnnxNode {
+  opType: string;
+  attributes: Record<string, number | number[] | string>;
+}
 
 /** The single node of a one-operator ModelProto, with its int / ints / string / float attributes. */
 export function readOnnxNode(buf: Uint8Array): OnnxNode {
@@ -190,7 +215,6 @@ export function readOnnxNode(buf: Uint8Array): OnnxNode {
 export function nchwToNhwc(data: ArrayLike<number>, [n, c, h, w]: readonly number[]): Float32Array {
   const out = new Float32Array(data.length);
   for (let b = 0; b < n!; b++)
-    for (let ch = 0; ch < c!; ch++)
-      for (let p = 0; p < h! * w!; p++) out[(b * h! * w! + p) * c! + ch] = data[(b * c! + ch) * h! * w! + p]!;
+    for (let ch = 0; ch < c!; ch++) for (let p = 0; p < h! * w!; p++) out[(b * h! * w! + p) * c! + ch] = data[(b * c! + ch) * h! * w! + p]!;
   return out;
 }

@@ -34,8 +34,8 @@ function consumerResult(output) {
 
 const STRICT = { strict: true, target: "es2022", lib: ["es2022", "dom"], types: [], skipLibCheck: false, noEmit: true };
 const TSCONFIGS = {
-  "nodenext": { ...STRICT, module: "nodenext", moduleResolution: "nodenext" },
-  "bundler": { ...STRICT, module: "esnext", moduleResolution: "bundler" },
+  nodenext: { ...STRICT, module: "nodenext", moduleResolution: "nodenext" },
+  bundler: { ...STRICT, module: "esnext", moduleResolution: "bundler" },
 };
 
 /** Runs every package test, calling record(name, ok, detail) for each. */
@@ -53,7 +53,10 @@ export async function runPackageTests(record) {
     }
     const app = join(dir, "app");
     mkdirSync(app);
-    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies: { simdnet: `file:../${tarball}` } }, null, 2));
+    writeFileSync(
+      join(app, "package.json"),
+      JSON.stringify({ name: "consumer", private: true, type: "module", dependencies: { simdnet: `file:../${tarball}` } }, null, 2),
+    );
     const install = run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], app);
     const installed = install.ok && JSON.parse(readFileSync(join(app, "node_modules/simdnet/package.json"), "utf8")).types !== undefined;
     record("package: npm pack, install the tarball", installed, installed ? tarball : tail(install.out));
@@ -66,7 +69,10 @@ export async function runPackageTests(record) {
       record(`package: tsc strict, moduleResolution ${name}`, check.ok, check.ok ? "" : tail(check.out, 1500));
     }
     // Emit the consumer as plain JavaScript (out/consumer.mjs imports "simdnet" as written).
-    writeFileSync(join(app, "tsconfig.emit.json"), JSON.stringify({ compilerOptions: { ...TSCONFIGS.nodenext, noEmit: false, outDir: "out" }, files: ["consumer.mts"] }, null, 2));
+    writeFileSync(
+      join(app, "tsconfig.emit.json"),
+      JSON.stringify({ compilerOptions: { ...TSCONFIGS.nodenext, noEmit: false, outDir: "out" }, files: ["consumer.mts"] }, null, 2),
+    );
     const emit = run(process.execPath, [tsc, "-p", "tsconfig.emit.json"], app);
     if (!emit.ok) {
       record("package: compile the consumer", false, tail(emit.out));

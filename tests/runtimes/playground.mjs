@@ -14,7 +14,16 @@ import { startPlayground } from "../../scripts/playground.mjs";
 import { CHROMIUM } from "./browser.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const results = [];
 const check = (name, ok, detail = "") => {
   results.push({ name, ok: !!ok, detail });
@@ -28,7 +37,13 @@ const profile = mkdtempSync(join(tmpdir(), "simdnet-playground-"));
 const log = [];
 let context;
 try {
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60_000, viewport: { width: 1280, height: 900 } });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    timeout: 60_000,
+    viewport: { width: 1280, height: 900 },
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("console", (m) => log.push(`console.${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
@@ -37,8 +52,16 @@ try {
   await page.goto(`${url}?epochs=1`);
   await page.waitForFunction(() => window.__playground?.ready || window.__playground?.error, null, { timeout: 60_000 });
   let s = await state();
-  check("loads a wasm build in the worker", s.ready && ["relaxed", "simd", "scalar", "threads"].includes(s.build), `build ${s.build}${s.error ? `, error ${s.error}` : ""}`);
-  check("the cross-origin isolated page trains on the threads build with a worker pool", s.build === "threads" && /^on: [2-4] threads/.test(s.threads), `${s.build}: ${s.threads}`);
+  check(
+    "loads a wasm build in the worker",
+    s.ready && ["relaxed", "simd", "scalar", "threads"].includes(s.build),
+    `build ${s.build}${s.error ? `, error ${s.error}` : ""}`,
+  );
+  check(
+    "the cross-origin isolated page trains on the threads build with a worker pool",
+    s.build === "threads" && /^on: [2-4] threads/.test(s.threads),
+    `${s.build}: ${s.threads}`,
+  );
   check("the page is cross-origin isolated", s.crossOriginIsolated === true, String(s.crossOriginIsolated));
   const status = await page.textContent("#status");
   check("the status line names the build", status.includes(`wasm build: ${s.build}`), status.trim());
@@ -47,7 +70,8 @@ try {
   await page.waitForFunction(() => window.__playground.done || window.__playground.error, null, { timeout: 120_000 });
   s = await state();
   const losses = s.steps.map((x) => x.loss);
-  const first = mean(losses.slice(0, 10)), last = mean(losses.slice(-10));
+  const first = mean(losses.slice(0, 10)),
+    last = mean(losses.slice(-10));
   check("training runs one epoch in the worker", s.steps.length >= 100 && !s.error, `${s.steps.length} steps${s.error ? `, error ${s.error}` : ""}`);
   check("the loss falls", last < 0.7 * first, `first 10 steps ${first.toFixed(3)}, last 10 ${last.toFixed(3)}`);
   check("the first-layer filters update during training", s.filterUpdates >= 5, `${s.filterUpdates} updates`);
@@ -56,13 +80,18 @@ try {
   const pick = async () => {
     await page.evaluate(() => Object.assign(window.__playground, { prediction: null, saliencyShown: 0 }));
     await page.click("#pick");
-    await page.waitForFunction(() => window.__playground.prediction?.source.startsWith("test #") && window.__playground.saliencyShown > 0, null, { timeout: 30_000 });
+    await page.waitForFunction(() => window.__playground.prediction?.source.startsWith("test #") && window.__playground.saliencyShown > 0, null, {
+      timeout: 30_000,
+    });
   };
   await pick();
   s = await state();
   const picked = await page.textContent("#picked");
-  check("a picked test image gets a prediction and a saliency image", s.prediction.probs.length === 10 && Math.abs(mean(s.prediction.probs) * 10 - 1) < 1e-4 && s.saliencyShown > 100,
-    `${picked} (${s.prediction.source}): predicted ${s.prediction.predicted}, ${s.saliencyShown} lit saliency pixels`);
+  check(
+    "a picked test image gets a prediction and a saliency image",
+    s.prediction.probs.length === 10 && Math.abs(mean(s.prediction.probs) * 10 - 1) < 1e-4 && s.saliencyShown > 100,
+    `${picked} (${s.prediction.source}): predicted ${s.prediction.predicted}, ${s.saliencyShown} lit saliency pixels`,
+  );
 
   // draw a vertical bar (a trouser leg, roughly) and expect a new prediction
   await page.click("#clear");
@@ -95,7 +124,8 @@ try {
   rmSync(profile, { recursive: true, force: true });
 }
 if (results.some((r) => !r.ok) && log.length) console.log(log.join("\n"));
-const passed = results.filter((r) => r.ok).length, failed = results.length - passed;
+const passed = results.filter((r) => r.ok).length,
+  failed = results.length - passed;
 console.log(`\nplayground: ${passed} passed, ${failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 const i = process.argv.indexOf("--json");
 if (i >= 0) writeFileSync(process.argv[i + 1], JSON.stringify({ passed, failed, results }, null, 2));

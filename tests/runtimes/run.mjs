@@ -123,7 +123,12 @@ if (!only || "node-threads".startsWith(only) || only.startsWith("node-threads"))
   ]) {
     const p = spawnSync(cmd, [...flags, "tests/runtimes/threads-smoke.mjs", "2"], { encoding: "utf8", timeout: 60_000 });
     const line = (p.stdout ?? "").split("\n").find((l) => l.startsWith("THREADS_RESULT "));
-    checkThreads(name, line ? JSON.parse(line.slice("THREADS_RESULT ".length)) : { error: `exit ${p.status}: ${(p.stderr ?? "").slice(-800)}` }, threads, reason);
+    checkThreads(
+      name,
+      line ? JSON.parse(line.slice("THREADS_RESULT ".length)) : { error: `exit ${p.status}: ${(p.stderr ?? "").slice(-800)}` },
+      threads,
+      reason,
+    );
   }
 }
 if (!only || "chromium-threads".startsWith(only) || only.startsWith("chromium-threads")) {

@@ -21,7 +21,8 @@ export async function smokeThreads(simdnet, threads = 2) {
         const m = simdnet.matmul(e.tensor([37, 21], fill(37 * 21, 4)), e.tensor([21, 29], fill(21 * 29, 5)));
         return [y, g.dx, g.dw, m].map((t) => t.data.slice());
       });
-    const single = run(Infinity), split = run(0);
+    const single = run(Infinity),
+      split = run(0);
     single.forEach((s, i) => s.forEach((v, j) => (result.mismatches += Object.is(v, split[i][j]) ? 0 : 1)));
     result.ok = result.mismatches === 0;
   } catch (err) {

@@ -12,7 +12,8 @@ export function broadcastShapes(c: { fail(m: string): never }, shapes: readonly 
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {
     for (let i = 0; i < s.length; i++) {
-      const d = s[i]!, k = rank - s.length + i;
+      const d = s[i]!,
+        k = rank - s.length + i;
       if (d === out[k] || d === 1) continue;
       if (out[k] === 1) out[k] = d;
       else c.fail(`shapes ${shapes.map((x) => fmtShape(x)).join(", ")} cannot be broadcast together`);
@@ -37,7 +38,8 @@ export const matchesOutput = (x: PlanValue, y: PlanValue): boolean =>
  * along each axis of y, 0 where x is broadcast.
  */
 export function expandLoop(n: BoundNode<unknown>, desc: number, x: PlanValue, y: PlanValue): void {
-  const r = y.shape.length, off = r - x.shape.length;
+  const r = y.shape.length,
+    off = r - x.shape.length;
   const xs = logicalStrides(x.shape, x.perm);
   const along = (a: number) => (a < off || x.shape[a - off] === 1 ? 0 : xs[a - off]!);
   writeNd(n.engine.heap.i32, desc, { dims: [...y.dims], strides: [contiguousStrides(y.dims), y.perm.map(along)] }, n.where);
@@ -47,7 +49,15 @@ function inferBroadcast(c: InferContext<unknown>, min: number): TensorType[] {
   if (c.inputCount < min) c.fail(`needs at least ${min} input${min > 1 ? "s" : ""}, got ${c.inputCount}`);
   const ts = Array.from({ length: c.inputCount }, (_, i) => c.need(i, `input ${i}`));
   for (const t of ts) if (t.dataType !== ts[0]!.dataType) c.fail("inputs must have one element type");
-  return [{ dataType: ts[0]!.dataType, shape: broadcastShapes(c, ts.map((t) => t.shape)) }];
+  return [
+    {
+      dataType: ts[0]!.dataType,
+      shape: broadcastShapes(
+        c,
+        ts.map((t) => t.shape),
+      ),
+    },
+  ];
 }
 
 /** Add / Sum of float tensors: expand what does not match, then add_f32_forward pairwise. */
@@ -59,12 +69,15 @@ function addAlgorithm(name: string) {
       n.inputs.filter((x) => x && !matchesOutput(x, n.outputs[0]!)).length * n.outputs[0]!.size * 4,
     paramBytes: (n: { inputs: readonly (PlanValue | undefined)[] }) => n.inputs.length * ND_DESC_BYTES,
     setup(n: BoundNode<unknown>) {
-      const y = n.outputs[0]!, k = n.kernels, size = y.size;
+      const y = n.outputs[0]!,
+        k = n.kernels,
+        size = y.size;
       let slot = 0;
       const expand: [number, number, number][] = [];
       const operands = n.inputs.map((x, i) => {
         if (matchesOutput(x!, y)) return n.input(i);
-        const dst = n.workspace + slot++ * size * 4, desc = n.params + i * ND_DESC_BYTES;
+        const dst = n.workspace + slot++ * size * 4,
+          desc = n.params + i * ND_DESC_BYTES;
         expandLoop(n, desc, x!, y);
         expand.push([dst, n.input(i), desc]);
         return dst;

@@ -16,14 +16,19 @@ const ident = (c: { outputs: readonly TensorType[]; inputs: readonly unknown[] }
 
 /** Views that need ONNX element order: input 0 in ONNX order, output in ONNX order. */
 const orderedView = (c: { outputs: readonly TensorType[]; inputs: readonly ({ shape: readonly number[] } | undefined)[] }): LayoutChoice =>
-  ident(c, c.inputs.map((v, i) => (i === 0 && v ? v.shape.length : undefined)));
+  ident(
+    c,
+    c.inputs.map((v, i) => (i === 0 && v ? v.shape.length : undefined)),
+  );
 
 // ---------------------------------------------------------------------------------------------
 // views
 
 /** ONNX Reshape's target: 0 copies the input dimension (unless allowzero), -1 is inferred. */
 function reshapeTarget(c: InferContext<unknown>, from: readonly number[], spec: readonly number[], allowZero: boolean): number[] {
-  const out = spec.map((d, i) => (d === 0 && !allowZero ? (from[i] ?? c.fail(`shape [${spec.join(",")}] copies dimension ${i}, which ${fmtShape(from)} lacks`)) : d));
+  const out = spec.map((d, i) =>
+    d === 0 && !allowZero ? (from[i] ?? c.fail(`shape [${spec.join(",")}] copies dimension ${i}, which ${fmtShape(from)} lacks`)) : d,
+  );
   const unknown = out.filter((d) => d === -1).length;
   if (unknown > 1 || out.some((d) => d < -1)) c.fail(`invalid shape [${spec.join(",")}]`);
   const total = sizeOfDims(from);
@@ -168,7 +173,8 @@ registerOp<{ start: number; end?: number }>({
 });
 
 function shapeSlice(c: InferContext<{ start: number; end?: number }>): number[] {
-  const x = c.need(0, "data").shape, r = x.length;
+  const x = c.need(0, "data").shape,
+    r = x.length;
   const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + r : i, 0), r);
   return x.slice(clamp(c.attrs.start), c.attrs.end === undefined ? r : clamp(c.attrs.end));
 }
@@ -187,9 +193,15 @@ registerOp<HostTensor>({
     const t = at.tensor("value");
     if (t) return tensorFromProto(t, at.where);
     if (at.has("value_float")) return hostTensor(DataType.FLOAT, [], [at.float("value_float", 0)]);
-    if (at.has("value_floats")) { const f = at.floats("value_floats")!; return hostTensor(DataType.FLOAT, [f.length], f); }
+    if (at.has("value_floats")) {
+      const f = at.floats("value_floats")!;
+      return hostTensor(DataType.FLOAT, [f.length], f);
+    }
     if (at.has("value_int")) return hostTensor(DataType.INT64, [], [at.int("value_int", 0)]);
-    if (at.has("value_ints")) { const f = at.ints("value_ints")!; return hostTensor(DataType.INT64, [f.length], f); }
+    if (at.has("value_ints")) {
+      const f = at.ints("value_ints")!;
+      return hostTensor(DataType.INT64, [f.length], f);
+    }
     return fail(at.where, "needs a value, value_float(s) or value_int(s) attribute (sparse and string values are not supported)");
   },
   infer: (c) => [{ dataType: c.attrs.dataType, shape: c.attrs.dims }],
@@ -211,18 +223,23 @@ registerOp<{ value: number; dataType: number }>({
     elemOf(c.attrs.dataType, c.where);
     return [{ dataType: c.attrs.dataType, shape: dims }];
   },
-  algorithms: [{
-    name: "constantOfShape.fill",
-    setup(n) {
-      const y = n.outputs[0]!, k = n.kernels, p = n.output(0), size = y.size;
-      if (y.elem === "f32") {
-        const v = n.attrs.value;
-        return () => k.fill_f32(p, v, size);
-      }
-      const bits = Math.trunc(n.attrs.value) | 0;
-      return () => k.fill_f32_bits(p, bits, size);
+  algorithms: [
+    {
+      name: "constantOfShape.fill",
+      setup(n) {
+        const y = n.outputs[0]!,
+          k = n.kernels,
+          p = n.output(0),
+          size = y.size;
+        if (y.elem === "f32") {
+          const v = n.attrs.value;
+          return () => k.fill_f32(p, v, size);
+        }
+        const bits = Math.trunc(n.attrs.value) | 0;
+        return () => k.fill_f32_bits(p, bits, size);
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -253,34 +270,43 @@ registerOp<{ axis: number }>({
     const lead = c.inputs.find((v) => v && !v.isConstant) ?? c.inputs[0]!;
     return { inputs: c.inputs.map(() => lead.perm), outputs: [lead.perm] };
   },
-  algorithms: [{
-    name: "concat.copy",
-    paramBytes: (n) => n.inputs.length * ND_DESC_BYTES,
-    setup(n) {
-      const y = n.outputs[0]!;
-      const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, y.shape.length);
-      const ys = contiguousStrides(y.dims);
-      const pa = y.perm.indexOf(ax); // the physical axis
-      const calls: [number, number, number][] = [];
-      let at = 0;
-      n.inputs.forEach((x, i) => {
-        const desc = n.params + i * ND_DESC_BYTES;
-        copyLoop(n, desc, y, x!.dims, ys, x!);
-        calls.push([n.output(0) + 4 * at * ys[pa]!, n.input(i), desc]);
-        at += x!.shape[ax]!;
-      });
-      const k = n.kernels;
-      return () => {
-        for (const [yp, xp, d] of calls) k.copy_nd(yp, xp, d);
-      };
+  algorithms: [
+    {
+      name: "concat.copy",
+      paramBytes: (n) => n.inputs.length * ND_DESC_BYTES,
+      setup(n) {
+        const y = n.outputs[0]!;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, y.shape.length);
+        const ys = contiguousStrides(y.dims);
+        const pa = y.perm.indexOf(ax); // the physical axis
+        const calls: [number, number, number][] = [];
+        let at = 0;
+        n.inputs.forEach((x, i) => {
+          const desc = n.params + i * ND_DESC_BYTES;
+          copyLoop(n, desc, y, x!.dims, ys, x!);
+          calls.push([n.output(0) + 4 * at * ys[pa]!, n.input(i), desc]);
+          at += x!.shape[ax]!;
+        });
+        const k = n.kernels;
+        return () => {
+          for (const [yp, xp, d] of calls) k.copy_nd(yp, xp, d);
+        };
+      },
     },
-  }],
+  ],
 });
 
-interface SliceAttrs { starts?: number[]; ends?: number[]; axes?: number[] }
+interface SliceAttrs {
+  starts?: number[];
+  ends?: number[];
+  axes?: number[];
+}
 
 /** Per logical axis: first index, step and count of a Slice. */
-function sliceBounds(c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail">, shape: readonly number[]): { begin: number[]; step: number[]; dims: number[] } {
+function sliceBounds(
+  c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail">,
+  shape: readonly number[],
+): { begin: number[]; step: number[]; dims: number[] } {
   const a = c.attrs;
   const starts = a.starts ?? intsOf(c.value(1) ?? c.fail("input 1 (starts) is required"));
   const ends = a.ends ?? intsOf(c.value(2) ?? c.fail("input 2 (ends) is required"));
@@ -290,15 +316,20 @@ function sliceBounds(c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail
     c.fail(`starts, ends, axes and steps must have equal lengths, got ${starts.length}, ${ends.length}, ${axes.length}, ${steps.length}`);
   }
   const r = shape.length;
-  const begin = new Array<number>(r).fill(0), step = new Array<number>(r).fill(1), dims = [...shape];
+  const begin = new Array<number>(r).fill(0),
+    step = new Array<number>(r).fill(1),
+    dims = [...shape];
   const seen = new Set<number>();
   axes.forEach((ax0, i) => {
-    const ax = normAxis(c, ax0, r), len = shape[ax]!, s = steps[i]!;
+    const ax = normAxis(c, ax0, r),
+      len = shape[ax]!,
+      s = steps[i]!;
     if (seen.has(ax)) c.fail(`axis ${ax} is sliced twice`);
     seen.add(ax);
     if (s === 0) c.fail("a slice step cannot be 0");
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-    let st = starts[i]!, en = ends[i]!;
+    let st = starts[i]!,
+      en = ends[i]!;
     st = st < 0 ? st + len : st;
     en = en < 0 ? en + len : en;
     st = s > 0 ? clamp(st, 0, len) : clamp(st, -1, len - 1);
@@ -312,26 +343,39 @@ function sliceBounds(c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail
 
 registerOp<SliceAttrs>({
   type: "Slice",
-  parse: (at, opset) => (opset < 10 ? { starts: at.ints("starts") ?? fail(at.where, "starts is required"), ends: at.ints("ends") ?? fail(at.where, "ends is required"), axes: at.ints("axes") } : {}),
+  parse: (at, opset) =>
+    opset < 10
+      ? {
+          starts: at.ints("starts") ?? fail(at.where, "starts is required"),
+          ends: at.ints("ends") ?? fail(at.where, "ends is required"),
+          axes: at.ints("axes"),
+        }
+      : {},
   valueInputs: [1, 2, 3, 4],
   infer(c) {
     const x = c.need(0, "data");
     return [{ dataType: x.dataType, shape: sliceBounds(c, x.shape).dims }];
   },
   layout: followInput0,
-  algorithms: [{
-    name: "slice.copy",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
-      const { begin, step } = sliceBounds({ attrs: n.attrs, value: (i) => n.inputs[i]?.known, fail: (m) => fail(n.where, m) }, x.shape);
-      if (y.size === 0) return () => {};
-      // first element read: begin along every logical axis, in x's memory
-      const xs = logicalStrides(x.shape, x.perm);
-      const offset = begin.reduce((acc, b, a) => acc + b * xs[a]!, 0);
-      copyLoop(n, n.params, y, y.dims, contiguousStrides(y.dims), x, step);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0) + 4 * offset, desc = n.params;
-      return () => k.copy_nd(yp, xp, desc);
+  algorithms: [
+    {
+      name: "slice.copy",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const x = n.inputs[0]!,
+          y = n.outputs[0]!;
+        const { begin, step } = sliceBounds({ attrs: n.attrs, value: (i) => n.inputs[i]?.known, fail: (m) => fail(n.where, m) }, x.shape);
+        if (y.size === 0) return () => {};
+        // first element read: begin along every logical axis, in x's memory
+        const xs = logicalStrides(x.shape, x.perm);
+        const offset = begin.reduce((acc, b, a) => acc + b * xs[a]!, 0);
+        copyLoop(n, n.params, y, y.dims, contiguousStrides(y.dims), x, step);
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0) + 4 * offset,
+          desc = n.params;
+        return () => k.copy_nd(yp, xp, desc);
+      },
     },
-  }],
+  ],
 });

@@ -53,13 +53,24 @@ export const channelsLastLayout = (c: LayoutContext<unknown>): LayoutChoice => (
  * physical order, reading x from element `xOffset` with per-LOGICAL-axis steps `step` (Slice).
  */
 export function copyLoop(
-  n: BoundNode<unknown>, desc: number, y: PlanValue, yDims: readonly number[], yStrides: readonly number[], x: PlanValue, step?: readonly number[],
+  n: BoundNode<unknown>,
+  desc: number,
+  y: PlanValue,
+  yDims: readonly number[],
+  yStrides: readonly number[],
+  x: PlanValue,
+  step?: readonly number[],
 ): void {
   const xs = logicalStrides(x.shape, x.perm);
-  writeNd(n.engine.heap.i32, desc, {
-    dims: [...yDims],
-    strides: [[...yStrides], y.perm.map((a) => xs[a]! * (step?.[a] ?? 1))],
-  }, n.where);
+  writeNd(
+    n.engine.heap.i32,
+    desc,
+    {
+      dims: [...yDims],
+      strides: [[...yStrides], y.perm.map((a) => xs[a]! * (step?.[a] ?? 1))],
+    },
+    n.where,
+  );
 }
 
 /** The physical dims and contiguous strides of a value. */

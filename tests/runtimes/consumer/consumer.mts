@@ -49,7 +49,7 @@ function train(e: Engine): { first: number; last: number } {
   const labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     labels[i] = i % 2;
-    for (let p = 0; p < 64; p++) images[i * 64 + p] = (p < 32) === (i % 2 === 0) ? 200 + (i % 50) : (i * 7 + p) % 40;
+    for (let p = 0; p < 64; p++) images[i * 64 + p] = p < 32 === (i % 2 === 0) ? 200 + (i % 50) : (i * 7 + p) % 40;
   }
   const history = nn.fit(model, { images, labels, count, height: 8, width: 8 }, { epochs: 3, batchSize: 16, optimizer: new nn.Adam({ lr: 0.01 }) });
   return { first: history[0]!.loss, last: history[history.length - 1]!.loss };
@@ -57,13 +57,30 @@ function train(e: Engine): { first: number; last: number } {
 
 /** Three-channel float NHWC data through fitAsync with validation and early stopping. */
 async function trainRgb(e: Engine): Promise<number> {
-  const count = 32, x = new Float32Array(count * 4 * 4 * 3), labels = new Int32Array(count);
+  const count = 32,
+    x = new Float32Array(count * 4 * 4 * 3),
+    labels = new Int32Array(count);
   for (let i = 0; i < x.length; i++) x[i] = (i % 3 === 0) === (Math.floor(i / 48) % 2 === 0) ? 1 : 0;
   for (let i = 0; i < count; i++) labels[i] = i % 2;
-  const model = nn.createModel(e, [{ type: "conv", filters: 4, size: 3, pad: 1, activation: "relu" }, { type: "dense", units: 2 }], { inputShape: [4, 4, 3] });
-  const history: nn.EpochInfo[] = await nn.fitAsync(model, { x, labels }, {
-    epochs: 5, batchSize: 8, optimizer: new nn.Adam({ lr: 0.05 }), validation: { x, labels }, callbacks: [nn.earlyStopping({ patience: 2 })],
-  });
+  const model = nn.createModel(
+    e,
+    [
+      { type: "conv", filters: 4, size: 3, pad: 1, activation: "relu" },
+      { type: "dense", units: 2 },
+    ],
+    { inputShape: [4, 4, 3] },
+  );
+  const history: nn.EpochInfo[] = await nn.fitAsync(
+    model,
+    { x, labels },
+    {
+      epochs: 5,
+      batchSize: 8,
+      optimizer: new nn.Adam({ lr: 0.05 }),
+      validation: { x, labels },
+      callbacks: [nn.earlyStopping({ patience: 2 })],
+    },
+  );
   return history[history.length - 1]!.validation!.accuracy ?? 0;
 }
 
