@@ -5,8 +5,8 @@
 // Packed layout of B (pack_b_f32): ceil(n / 8) strips; strip s holds B[p, 8s .. 8s+7] for
 // p = 0 .. k-1 one after another (8*k floats, 32 bytes per p), columns past n as zeros.
 // A strip is one sequential stream. B's own rows give a product with few rows of A 8-column
-// slices 4*n bytes apart instead: 1 x 4096 . 4096 x 1000 ran in about 0.31 ms packed against
-// 0.45 ms on B's rows (gemv_rows), with a pure 16 MB read taking 0.25 ms.
+// slices 4*n bytes apart instead, which is slower: `npm run bench -- --case "dense 1x4096"` times
+// both (cases "dense 1x4096->1000", on B's rows, and "dense 1x4096->1000 packed").
 
 import { madd } from "./simd";
 
