@@ -5,7 +5,7 @@ import { coalesce, contiguousStrides, ND_DESC_BYTES, ND_DESC_WORDS, writeNd } fr
 import { InferenceSession, OnnxTensor } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { SimdnetError } from "../src/index.js";
-import { BUILDS_UNDER_TEST, engineFor, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
 
 const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
   name: output[0]!,
@@ -241,6 +241,29 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
     expect(s.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "relu.kernel"]);
     expect(Array.from(s.runSync({ x: { dims: [3], data: [-1, 0, 2] } }).y!.data as Float32Array)).toEqual([0, 0, 2]);
     await s.release();
+  });
+
+  it("folds If with a condition known when planning: a constant, or an input planned per value", async () => {
+    const e = await engineFor(build);
+    const branch = (op: string, bias: number): AttributeProto => ({
+      name: op === "Relu" ? "then_branch" : "else_branch", type: AttributeType.GRAPH,
+      g: {
+        name: op, node: [node(op, ["x"], [`${op}_a`]), node("Add", [`${op}_a`, `${op}_b`], [`${op}_y`])],
+        initializer: [floats(`${op}_b`, [1], [bias])], input: [], valueInfo: [],
+        output: [{ name: `${op}_y`, elemType: DataType.FLOAT }],
+      },
+    });
+    const ifNode = node("If", ["cond"], ["y"], [branch("Relu", 10), branch("Sigmoid", 20)]);
+    const x = [-1, 0, 2];
+    const fed = InferenceSession.fromBytes(e, modelBytes([ifNode], [], [["x", [3]], ["cond", [], DataType.BOOL]], ["y"]));
+    const run = (c: number) => Array.from(fed.runSync({ x: { dims: [3], data: x }, cond: new OnnxTensor("bool", Uint8Array.of(c), []) }).y!.data as Float32Array);
+    expect(run(1)).toEqual([10, 10, 12]);
+    expectClose(run(0), x.map((v) => 20 + 1 / (1 + Math.exp(-v))), { rtol: 1e-6, atol: 1e-6 });
+    expect(fed.planReport({ x: [3] }, { cond: { dims: [], data: [1] } }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "add.expand"]);
+    await fed.release();
+    const constant = InferenceSession.fromBytes(e, modelBytes([ifNode], [{ name: "cond", dims: [], dataType: DataType.BOOL, data: Float64Array.of(0) }], [["x", [3]]], ["y"]));
+    expect(constant.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["sigmoid.kernel", "add.expand"]);
+    await constant.release();
   });
 
   it("gives int64 outputs as BigInt64Array; a shape fed as an input plans per value", async () => {

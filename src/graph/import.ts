@@ -1,11 +1,13 @@
 // ONNX import: a decoded ModelProto becomes a Graph: every node checked against the op registry
-// (one error listing every node the runtime cannot run), attributes parsed, initializers converted
-// to host tensors (half floats to float32, integers to i32), nodes sorted topologically (files
-// whose nodes are out of order load as onnxruntime loads them), nodes no output depends on dropped.
+// (one error listing every node the runtime cannot run, subgraphs included), attributes parsed,
+// initializers converted to host tensors (half floats to float32, integers to i32), nodes sorted
+// topologically (files whose nodes are out of order load as onnxruntime loads them), nodes no
+// output depends on dropped, outputs nothing reads omitted. Subgraphs (If's branches) are imported
+// the same way; the values they read from the enclosing graph count as inputs of their node.
 // Nothing here touches an engine: planning (plan.ts) does, once input shapes are known.
 import { fail, SimdnetError } from "../errors.js";
 import { Attributes } from "../onnx/attributes.js";
-import { DataType, type Dim, type ModelProto, type NodeProto, type TensorProto } from "../onnx/onnx-proto.js";
+import { DataType, type Dim, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "../onnx/onnx-proto.js";
 import { type OpDef, opDef } from "./registry.js";
 import { elemOf, type HostTensor, hostTensor } from "./types.js";
 
@@ -14,7 +16,7 @@ export const MIN_OPSET = 6;
 export const MAX_OPSET = 28;
 
 export interface GraphNode {
-  /** Index in the file's node list (errors name it). */
+  /** Index in its graph's node list (errors name it). */
   readonly index: number;
   readonly name: string;
   readonly opType: string;
@@ -24,6 +26,8 @@ export interface GraphNode {
   readonly inputs: readonly string[];
   /** Output value names; "" for an output the file omits or nothing reads. */
   readonly outputs: readonly string[];
+  /** Values of enclosing graphs its subgraphs read (If's branches): dependencies, not op inputs. */
+  readonly implicitInputs: readonly string[];
   /** `onnx: node k "name" (OpType)`: the prefix of errors about this node. */
   readonly where: string;
 }
@@ -36,14 +40,19 @@ export interface GraphIO {
   readonly shape?: readonly Dim[];
 }
 
-export interface Graph {
-  readonly opset: number;
-  /** Topologically sorted; only nodes some graph output depends on. */
+/** A graph's nodes (topologically sorted) with its initializers and outputs. */
+export interface Subgraph {
   readonly nodes: readonly GraphNode[];
-  /** Graph inputs that are not initializers, in file order. */
-  readonly inputs: readonly GraphIO[];
   readonly outputs: readonly GraphIO[];
   readonly initializers: ReadonlyMap<string, HostTensor>;
+  /** Values of enclosing graphs the nodes read. */
+  readonly outerReads: readonly string[];
+}
+
+export interface Graph extends Subgraph {
+  readonly opset: number;
+  /** Graph inputs that are not initializers, in file order. */
+  readonly inputs: readonly GraphIO[];
 }
 
 /** The host form of a decoded TensorProto. */
@@ -58,7 +67,19 @@ export function defaultOpset(m: ModelProto): number {
   return o ? o.version : 1;
 }
 
-const whereOf = (n: NodeProto, k: number) => `onnx: node ${k} "${n.name || n.output[0] || "?"}" (${n.opType})`;
+const whereOf = (n: NodeProto, k: number, scope: string) => `onnx: ${scope}node ${k} "${n.name || n.output[0] || "?"}" (${n.opType})`;
+
+/** Every node the registry lacks, subgraphs included (with their path). */
+function unsupported(g: GraphProto, scope: string, out: string[]): void {
+  g.node.forEach((n, k) => {
+    const domainOk = n.domain === "" || n.domain === "ai.onnx";
+    if (!domainOk || !opDef(n.opType)) out.push(`${n.opType}${domainOk ? "" : ` (domain "${n.domain}")`} at ${scope}node ${k} "${n.name}"`);
+    for (const a of n.attribute) {
+      if (a.g) unsupported(a.g, `${scope}node ${k} "${n.name}" ${a.name}: `, out);
+      for (const s of a.graphs ?? []) unsupported(s, `${scope}node ${k} "${n.name}" ${a.name}: `, out);
+    }
+  });
+}
 
 /** Builds the Graph of a decoded model; throws a SimdnetError naming every problem it can. */
 export function importGraph(proto: ModelProto): Graph {
@@ -68,43 +89,66 @@ export function importGraph(proto: ModelProto): Graph {
   if (opset < MIN_OPSET || opset > MAX_OPSET) {
     fail("onnx", `opset ${opset} of the default domain is not supported (supported: ${MIN_OPSET} to ${MAX_OPSET})`);
   }
-  // every unsupported node at once
   const bad: string[] = [];
-  g.node.forEach((n, k) => {
-    const domainOk = n.domain === "" || n.domain === "ai.onnx";
-    if (!domainOk || !opDef(n.opType)) bad.push(`${n.opType}${domainOk ? "" : ` (domain "${n.domain}")`} at node ${k} "${n.name}"`);
-  });
+  unsupported(g, "", bad);
   if (bad.length) throw new SimdnetError(`onnx: ${bad.length} unsupported node${bad.length > 1 ? "s" : ""}: ${bad.join("; ")}`);
   if (g.output.length === 0) fail("onnx", "the graph has no outputs");
+  const inputs: GraphIO[] = [];
+  const initNames = new Set(g.initializer.map((t) => t.name));
+  for (const i of g.input) {
+    if (initNames.has(i.name)) continue;
+    elemOf(i.elemType || DataType.FLOAT, `onnx: input "${i.name}"`);
+    inputs.push({ name: i.name, dataType: i.elemType || DataType.FLOAT, shape: i.shape });
+  }
+  const sub = importSubgraph(g, opset, "", new Set(inputs.map((i) => i.name)), () => false);
+  return { ...sub, opset, inputs };
+}
 
+/**
+ * Imports graph `g`: `given` are the names its nodes may read besides its initializers and its own
+ * nodes' outputs (the main graph's inputs); `outer(name)` says whether an enclosing graph defines
+ * a name (subgraphs read them; they are recorded in outerReads).
+ */
+export function importSubgraph(g: GraphProto, opset: number, scope: string, given: ReadonlySet<string>, outer: (name: string) => boolean): Subgraph {
   const initializers = new Map<string, HostTensor>();
   for (const t of g.initializer) {
-    if (!t.name) fail("onnx", "an initializer has no name");
-    initializers.set(t.name, tensorFromProto(t, `onnx: initializer "${t.name}"`));
+    if (!t.name) fail("onnx", `${scope}an initializer has no name`);
+    initializers.set(t.name, tensorFromProto(t, `onnx: ${scope}initializer "${t.name}"`));
   }
-  const inputs: GraphIO[] = g.input
-    .filter((i) => !initializers.has(i.name))
-    .map((i) => ({ name: i.name, dataType: i.elemType || DataType.FLOAT, shape: i.shape }));
-  for (const i of inputs) elemOf(i.dataType, `onnx: input "${i.name}"`);
   const outputs: GraphIO[] = g.output.map((o) => ({ name: o.name, dataType: o.elemType || DataType.FLOAT, shape: o.shape }));
-
   const producer = new Map<string, number>();
   g.node.forEach((n, k) => {
     for (const o of n.output) {
       if (!o) continue;
-      if (producer.has(o) || initializers.has(o) || inputs.some((i) => i.name === o)) fail(whereOf(n, k), `output "${o}" is already defined`);
+      if (producer.has(o) || initializers.has(o) || given.has(o)) fail(whereOf(n, k, scope), `output "${o}" is already defined`);
       producer.set(o, k);
     }
   });
-  const available = (name: string) => initializers.has(name) || inputs.some((i) => i.name === name);
-  const inputNames = new Set(inputs.map((i) => i.name));
+  const local = (name: string) => initializers.has(name) || given.has(name);
+  const visible = (name: string) => local(name) || producer.has(name) || outer(name);
+
+  // each node's subgraphs, imported with this graph's names visible to them
+  const subgraphs = new Map<number, { attrs: Map<string, Subgraph>; reads: string[] }>();
+  g.node.forEach((n, k) => {
+    const graphs = n.attribute.filter((a) => a.g);
+    if (graphs.length === 0) return;
+    const attrs = new Map<string, Subgraph>();
+    const reads = new Set<string>();
+    for (const a of graphs) {
+      const s = importSubgraph(a.g!, opset, `${scope}node ${k} "${n.name}" ${a.name}: `, new Set(), visible);
+      attrs.set(a.name, s);
+      for (const r of s.outerReads) reads.add(r);
+    }
+    subgraphs.set(k, { attrs, reads: [...reads] });
+  });
+  const depsOf = (k: number) => [...g.node[k]!.input.filter(Boolean), ...(subgraphs.get(k)?.reads ?? [])];
 
   // nodes some output depends on (walk back from the outputs)
   const needed = new Set<number>();
+  const outerReads = new Set<string>();
   const stack: string[] = [];
   for (const o of outputs) {
-    if (!producer.has(o.name) && !initializers.has(o.name) && !inputNames.has(o.name))
-      fail("onnx", `graph output "${o.name}" is not produced by any node, initializer or input`);
+    if (!visible(o.name)) fail("onnx", `${scope}graph output "${o.name}" is not produced by any node, initializer or input`);
     stack.push(o.name);
   }
   const seen = new Set<string>();
@@ -113,9 +157,13 @@ export function importGraph(proto: ModelProto): Graph {
     if (seen.has(v)) continue;
     seen.add(v);
     const k = producer.get(v);
-    if (k === undefined || needed.has(k)) continue;
+    if (k === undefined) {
+      if (!local(v) && outer(v)) outerReads.add(v);
+      continue;
+    }
+    if (needed.has(k)) continue;
     needed.add(k);
-    for (const i of g.node[k]!.input) if (i) stack.push(i);
+    for (const i of depsOf(k)) stack.push(i);
   }
 
   // topological order (Kahn with a min-heap on the file index: a sorted file keeps its order)
@@ -124,10 +172,12 @@ export function importGraph(proto: ModelProto): Graph {
   for (const k of needed) {
     const n = g.node[k]!;
     let count = 0;
-    for (const i of n.input) {
-      if (!i || available(i)) continue;
+    for (const i of depsOf(k)) {
       const p = producer.get(i);
-      if (p === undefined) fail(whereOf(n, k), `input "${i}" is not produced by any node, initializer or graph input`);
+      if (p === undefined) {
+        if (!local(i) && !outer(i)) fail(whereOf(n, k, scope), `input "${i}" is not produced by any node, initializer or graph input`);
+        continue;
+      }
       count++;
       let list = consumers.get(p);
       if (!list) consumers.set(p, (list = []));
@@ -148,25 +198,22 @@ export function importGraph(proto: ModelProto): Graph {
     }
   }
   if (order.length !== needed.size) {
-    const stuck = [...needed]
-      .filter((k) => missing.get(k)! > 0)
-      .slice(0, 8)
-      .map((k) => whereOf(g.node[k]!, k));
+    const stuck = [...needed].filter((k) => missing.get(k)! > 0).slice(0, 8).map((k) => whereOf(g.node[k]!, k, scope));
     fail("onnx", `the graph has a cycle through ${stuck.join(", ")}`);
   }
 
   // outputs nothing reads become omitted ("") so ops can skip them (Dropout's mask, MaxPool's indices)
   const read = new Set<string>(outputs.map((o) => o.name));
-  for (const k of needed) for (const i of g.node[k]!.input) if (i) read.add(i);
+  for (const k of needed) for (const i of depsOf(k)) read.add(i);
   const nodes: GraphNode[] = order.map((k) => {
     const n = g.node[k]!;
-    const where = whereOf(n, k);
+    const where = whereOf(n, k, scope);
     const def = opDef(n.opType)!;
-    const attrs = def.parse(new Attributes(n, where), opset);
+    const attrs = def.parse(new Attributes(n, where, subgraphs.get(k)?.attrs), opset);
     const outs = n.output.map((o) => (read.has(o) ? o : ""));
-    return { index: k, name: n.name, opType: n.opType, def, attrs, inputs: n.input, outputs: outs, where };
+    return { index: k, name: n.name, opType: n.opType, def, attrs, inputs: n.input, outputs: outs, implicitInputs: subgraphs.get(k)?.reads ?? [], where };
   });
-  return { opset, nodes, inputs, outputs, initializers };
+  return { nodes, outputs, initializers, outerReads: [...outerReads] };
 }
 
 /** A binary min-heap of integers. */
@@ -178,7 +225,7 @@ class MinHeap {
   push(v: number): void {
     const a = this.a;
     a.push(v);
-    for (let i = a.length - 1; i > 0; ) {
+    for (let i = a.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (a[p]! <= v) break;
       a[i] = a[p]!;
@@ -187,14 +234,11 @@ class MinHeap {
     }
   }
   pop(): number {
-    const a = this.a,
-      top = a[0]!,
-      last = a.pop()!;
+    const a = this.a, top = a[0]!, last = a.pop()!;
     if (a.length) {
       a[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1,
-          r = l + 1;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
         let m = i;
         if (l < a.length && a[l]! < a[m]!) m = l;
         if (r < a.length && a[r]! < a[m]!) m = r;

@@ -17,7 +17,7 @@ import { fail, fmtShape, OutOfMemoryError, SimdnetError } from "../errors.js";
 import { dataTypeName } from "../onnx/onnx-proto.js";
 import type { Tensor } from "../tensor.js";
 import { ConstValue, gatherHost } from "./constants.js";
-import type { Graph, GraphNode } from "./import.js";
+import type { Graph, GraphNode, Subgraph } from "./import.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "./nd.js";
 import {
   type Algorithm,
@@ -304,6 +304,10 @@ class Planner {
           fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
       }
       const ctx = this.inferContext<unknown>(node, ins);
+      if (def.inline) {
+        this.inline(node, def.inline(ctx));
+        return;
+      }
       if (def.fromTypes) {
         def.fromTypes(ctx).forEach((t, i) => this.setConst(node.outputs[i], t));
         return;
@@ -349,6 +353,18 @@ class Planner {
     } catch (err) {
       throw withWhere(err, where);
     }
+  }
+
+  /** Plans a subgraph in place of `node` (If with a known condition). */
+  private inline(node: GraphNode, sub: Subgraph): void {
+    for (const [name, t] of sub.initializers) this.setConst(name, t);
+    for (const n of sub.nodes) this.node(n);
+    if (sub.outputs.length < node.outputs.filter(Boolean).length) fail(node.where, `the branch has ${sub.outputs.length} outputs, the node ${node.outputs.length}`);
+    node.outputs.forEach((name, i) => {
+      if (!name) return;
+      const v = this.value(sub.outputs[i]!.name, node.where);
+      this.vals.set(name, v);
+    });
   }
 
   private planNode<A>(attrs: A, where: string, inputs: (Val | undefined)[], outputs: Val[]): PlanNode<A> {

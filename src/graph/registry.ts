@@ -13,6 +13,7 @@ import type { Engine } from "../engine.js";
 import { fail } from "../errors.js";
 import type { Attributes } from "../onnx/attributes.js";
 import type { BuildName, Kernels } from "../runtime.js";
+import type { Subgraph } from "./import.js";
 import type { Elem, HostTensor, Perm } from "./types.js";
 
 /** A value's type when planning: ONNX element type and concrete logical (ONNX-order) shape. */
@@ -149,6 +150,11 @@ export interface OpDef<A = any> {
    * running anything.
    */
   fromTypes?(c: InferContext<A>): HostTensor[];
+  /**
+   * Control flow with a condition known when planning (If): the subgraph that replaces the node,
+   * planned in its place; its outputs become the node's outputs, in order.
+   */
+  inline?(c: InferContext<A>): Subgraph;
   /** false for ops whose output must not be computed once at plan time although its inputs are known. */
   readonly foldable?: boolean;
   /** Candidate algorithms, most preferred first. */
@@ -160,7 +166,7 @@ const REGISTRY = new Map<string, OpDef>();
 /** Registers an op (once per type). */
 export function registerOp<A>(def: OpDef<A>): OpDef<A> {
   if (REGISTRY.has(def.type)) fail("registerOp", `op ${def.type} is already registered`);
-  if (!def.view && !def.fromTypes && def.algorithms.length === 0) fail("registerOp", `op ${def.type} has no algorithm`);
+  if (!def.view && !def.fromTypes && !def.inline && def.algorithms.length === 0) fail("registerOp", `op ${def.type} has no algorithm`);
   REGISTRY.set(def.type, def as OpDef);
   return def;
 }

@@ -12,7 +12,7 @@ import { checkOptions } from "../ops/common.js";
 import { DataType, dataTypeName, decodeModel, floatToHalf, halfToFloat } from "../onnx/onnx-proto.js";
 import type { BuildName } from "../runtime.js";
 import { ConstValue } from "./constants.js";
-import { type Graph, type GraphIO, importGraph } from "./import.js";
+import { type Graph, type GraphIO, type GraphNode, importGraph } from "./import.js";
 import "./ops/index.js";
 import { type Plan, type PlanReport, planGraph } from "./plan.js";
 import { type HostTensor, hostTensor, sizeOfDims, toI32 } from "./types.js";
@@ -163,10 +163,7 @@ export class InferenceSession {
     this.inputMetadata = graph.inputs.map(meta);
     this.outputMetadata = graph.outputs.map(meta);
     for (const [name, t] of graph.initializers) this.constants.set(name, new ConstValue(engine, t.dataType, t.dims, t));
-    const inputs = new Set(this.inputNames);
-    const valueFeeds = new Set<string>();
-    for (const n of graph.nodes) for (const k of n.def.valueInputs ?? []) if (inputs.has(n.inputs[k] ?? "")) valueFeeds.add(n.inputs[k]!);
-    this.valueFeeds = valueFeeds;
+    this.valueFeeds = valueFeedsOf(graph);
   }
 
   /**
@@ -224,7 +221,8 @@ export class InferenceSession {
     const known = new Map<string, HostTensor>();
     for (const name of this.valueFeeds) {
       const f = feeds?.[name];
-      if (!f) fail("InferenceSession", `input "${name}" is needed to plan (it sets a shape): run with it`);
+      if (!f) fail("InferenceSession", `input "${name}" is needed to plan (it sets a shape or a branch): run with it`);
+      if (f.data.length > 64) fail("InferenceSession", `input "${name}" sets a shape or a branch, so each of its values needs its own plan, but it has ${f.data.length} elements (at most 64)`);
       const io = this.graph.inputs.find((i) => i.name === name)!;
       known.set(
         name,
@@ -316,6 +314,33 @@ export class InferenceSession {
     for (const c of this.constants.values()) c.dispose();
     if (this.ownsEngine) this.engine.dispose();
   }
+}
+
+/**
+ * Graph inputs whose VALUES planning needs: those a value input (Reshape's shape, If's condition...)
+ * depends on, through any nodes but Shape-like ones (which read only types). Plans are made per
+ * value of these (a sample rate, a shape given as an input); they must be small.
+ */
+function valueFeedsOf(graph: Graph): Set<string> {
+  const producer = new Map<string, GraphNode>();
+  const walk = (nodes: readonly GraphNode[]) => {
+    for (const n of nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  };
+  walk(graph.nodes);
+  const inputs = new Set(graph.inputs.map((i) => i.name));
+  const feeds = new Set<string>(), seen = new Set<string>();
+  const stack: string[] = [];
+  for (const n of graph.nodes) for (const k of n.def.valueInputs ?? []) if (n.inputs[k]) stack.push(n.inputs[k]!);
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    if (inputs.has(v)) feeds.add(v);
+    const p = producer.get(v);
+    if (!p || p.def.fromTypes) continue;
+    for (const i of [...p.inputs, ...p.implicitInputs]) if (i) stack.push(i);
+  }
+  return feeds;
 }
 
 /** Checks a feed against the input's declaration; returns its dims. */

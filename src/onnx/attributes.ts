@@ -9,8 +9,16 @@ export class Attributes {
   constructor(
     readonly node: NodeProto,
     readonly where: string,
+    /** The node's graph attributes as imported by the caller (the graph runtime's subgraphs), by name. */
+    private readonly graphs?: ReadonlyMap<string, unknown>,
   ) {
     for (const a of node.attribute) this.byName.set(a.name, a);
+  }
+
+  /** A graph attribute as the importer made it (If's then_branch...); undefined if absent. */
+  graph<T>(name: string): T | undefined {
+    this.get(name, AttributeType.GRAPH);
+    return this.graphs?.get(name) as T | undefined;
   }
 
   has(name: string): boolean {

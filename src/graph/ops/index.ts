@@ -3,3 +3,4 @@
 import "./shape.js";
 import "./nn.js";
 import "./elementwise.js";
+import "./control.js";
