@@ -187,11 +187,18 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
     const e = await engineFor(build);
     const chain: NodeProto[] = [];
     for (let i = 0; i < 8; i++) chain.push(node("Relu", [i === 0 ? "x" : `v${i}`], [i === 7 ? "y" : `v${i + 1}`]));
-    const s = InferenceSession.fromBytes(e, modelBytes(chain, [], [["x", [1, 64, 32, 32]]], ["y"]));
+    // a branch keeps v4 alive across v5..y: it cannot be overwritten in place
+    chain.push(node("Add", ["v4", "y"], ["z"]));
+    const s = InferenceSession.fromBytes(e, modelBytes(chain, [], [["x", [1, 64, 32, 32]]], ["z"]));
     const r = s.planReport({ x: [1, 64, 32, 32] });
     const bytes = 64 * 32 * 32 * 4;
-    expect(r.unsharedBytes).toBe(9 * bytes);
-    expect(r.arenaBytes).toBe(2 * bytes); // a chain needs its input and its output live at once
+    expect(r.unsharedBytes).toBe(10 * bytes);
+    // v1..v4 written in place one after another, then z over them; v5..y likewise in a second
+    // buffer, which takes x's place once the first ReLU has read x
+    expect(r.arenaBytes).toBe(2 * bytes);
+    const x = uniform(64 * 32 * 32, 9);
+    const z = s.runSync({ x: { dims: [1, 64, 32, 32], data: x } }).z!.data as Float32Array;
+    expect(Array.from(z)).toEqual(Array.from(x, (v) => Math.fround(2 * Math.max(v, 0))));
     await s.release();
   });
 

@@ -20,30 +20,11 @@ import { ConstValue, gatherHost } from "./constants.js";
 import type { Graph, GraphNode, Subgraph } from "./import.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "./nd.js";
 import {
-  type Algorithm,
-  type BoundNode,
-  chooseAlgorithm,
-  type InferContext,
-  type LayoutChoice,
-  onnxOrder,
-  type OpDef,
-  type PlanNode,
-  type PlanValue,
-  type Target,
-  type TensorType,
+  type Algorithm, type BoundNode, chooseAlgorithm, type InferContext, type LayoutChoice, onnxOrder, type OpDef, type PlanNode,
+  type PlanValue, type Target, type TensorType,
 } from "./registry.js";
 import {
-  type Elem,
-  elemOf,
-  fmtPerm,
-  type HostTensor,
-  identityPerm,
-  isIdentity,
-  logicalStrides,
-  type Perm,
-  physicalDims,
-  samePhysical,
-  sizeOfDims,
+  type Elem, elemOf, fmtPerm, type HostTensor, identityPerm, isIdentity, logicalStrides, type Perm, physicalDims, samePhysical, sizeOfDims,
 } from "./types.js";
 
 const ALIGN = 16;
@@ -248,8 +229,7 @@ class Planner {
       for (const node of g.nodes) this.node(node);
       const outputs = g.outputs.map((o) => {
         let v = this.value(o.name, `onnx: graph output "${o.name}"`);
-        if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape))
-          v = this.convert(v, identityPerm(v.shape.length), `onnx: graph output "${o.name}"`);
+        if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape)) v = this.convert(v, identityPerm(v.shape.length), `onnx: graph output "${o.name}"`);
         return v;
       });
       return this.bind(outputs);
@@ -300,8 +280,7 @@ class Planner {
     try {
       for (const i of def.valueInputs ?? []) {
         const v = ins[i];
-        if (v && !v.cv)
-          fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
+        if (v && !v.cv) fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
       }
       const ctx = this.inferContext<unknown>(node, ins);
       if (def.inline) {
@@ -335,15 +314,8 @@ class Planner {
         const pn = this.planNode(node.attrs, where, laid, outs);
         const algorithm = chooseAlgorithm(def, pn);
         this.steps.push({
-          where,
-          opset: this.graph.opset,
-          attrs: node.attrs,
-          algorithm,
-          inputs: laid,
-          outputs: outs,
-          workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0),
-          paramBytes: align(algorithm.paramBytes?.(pn) ?? 0),
-          paramOffset: 0,
+          where, opset: this.graph.opset, attrs: node.attrs, algorithm, inputs: laid, outputs: outs,
+          workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0), paramBytes: align(algorithm.paramBytes?.(pn) ?? 0), paramOffset: 0,
         });
       }
       outs.forEach((o, i) => {
@@ -394,15 +366,8 @@ class Planner {
     out = new Val(`${v.name} (${fmtPerm(perm)})`, v.dataType, v.shape, perm, undefined, new Buffer(v.bytes, Infinity, -1));
     this.conversions.set(k, out);
     this.steps.push({
-      where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`,
-      opset: this.graph.opset,
-      attrs: undefined,
-      algorithm: LAYOUT_COPY,
-      inputs: [v],
-      outputs: [out],
-      workspaceBytes: 0,
-      paramBytes: ND_DESC_BYTES,
-      paramOffset: 0,
+      where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`, opset: this.graph.opset, attrs: undefined,
+      algorithm: LAYOUT_COPY, inputs: [v], outputs: [out], workspaceBytes: 0, paramBytes: ND_DESC_BYTES, paramOffset: 0,
     });
     return out;
   }
@@ -414,8 +379,7 @@ class Planner {
     if (def.view) {
       const src = ins[0];
       if (!src?.cv) fail(where, "a view needs input 0");
-      const t = types[0]!,
-        perm = choice.outputs[0] ?? identityPerm(t.shape.length);
+      const t = types[0]!, perm = choice.outputs[0] ?? identityPerm(t.shape.length);
       const h = src.cv.host;
       const data = isIdentity(perm) ? h.data : gatherHost(h.data, { dims: t.shape, strides: logicalStrides(t.shape, perm) });
       this.setConst(node.outputs[0], { dataType: t.dataType, dims: t.shape, data });
@@ -433,8 +397,7 @@ class Planner {
       const outTensors = types.map((t, i) => {
         const perm = choice.outputs[i] ?? identityPerm(t.shape.length);
         const dims = physicalDims(t.shape, perm);
-        const tensor =
-          elemOf(t.dataType) === "f32" ? e.empty(dims.length ? dims : [1], "f32", "a constant") : e.empty(dims.length ? dims : [1], "i32", "a constant");
+        const tensor = elemOf(t.dataType) === "f32" ? e.empty(dims.length ? dims : [1], "f32", "a constant") : e.empty(dims.length ? dims : [1], "i32", "a constant");
         temps.push(tensor);
         const c = ConstValue.fromDevice(e, t.dataType, t.shape, perm, tensor);
         outs.push(new Val(node.outputs[i] ?? "", t.dataType, t.shape, perm, c));
@@ -442,19 +405,14 @@ class Planner {
       });
       const pn = this.planNode(node.attrs, where, laid, outs);
       const algorithm = chooseAlgorithm(def, pn);
-      const ws = algorithm.workspaceBytes?.(pn) ?? 0,
-        pb = algorithm.paramBytes?.(pn) ?? 0;
+      const ws = algorithm.workspaceBytes?.(pn) ?? 0, pb = algorithm.paramBytes?.(pn) ?? 0;
       const wsT = e.empty([Math.max(1, Math.ceil(ws / 4))], "f32", "a folding workspace");
       temps.push(wsT);
       const pT = e.empty([Math.max(1, Math.ceil(pb / 4))], "f32", "folding parameters");
       temps.push(pT);
       const owned: { dispose(): void }[] = [];
       const bound: BoundNode<unknown> = {
-        ...pn,
-        engine: e,
-        kernels: e.kernels,
-        workspace: wsT.ptr,
-        params: pT.ptr,
+        ...pn, engine: e, kernels: e.kernels, workspace: wsT.ptr, params: pT.ptr,
         input: (i) => (laid[i] ? laid[i]!.cv!.device(laid[i]!.perm).ptr : 0),
         output: (i) => outTensors[i]!.ptr,
         own: (r) => (owned.push(r), r),
@@ -481,8 +439,7 @@ class Planner {
 
   /** Lifetimes, offsets, the blocks, and every node's run function. */
   private bind(outputs: Val[]): Plan {
-    const e = this.engine,
-      steps = this.steps;
+    const e = this.engine, steps = this.steps;
     const end = steps.length;
     steps.forEach((s, k) => {
       for (const v of s.inputs) if (v?.buffer) v.buffer.last = Math.max(v.buffer.last, k);
@@ -498,14 +455,36 @@ class Planner {
       b.last = Math.max(b.last, -1);
     }
     for (const o of outputs) if (o.buffer) o.buffer.last = end;
+    const distinct = new Set<Buffer>();
+    for (const v of this.vals.values()) if (v.buffer) distinct.add(v.buffer);
+    for (const s of steps) for (const v of [...s.inputs, ...s.outputs]) if (v?.buffer) distinct.add(v.buffer);
+    const unsharedBytes = [...distinct].reduce((a, b) => a + align(b.bytes), 0);
+    // in place: an element-wise step writes over its input when nothing reads that input later
+    const merged = new Map<Buffer, Buffer>();
+    const find = (b: Buffer): Buffer => {
+      let r = b;
+      while (merged.has(r)) r = merged.get(r)!;
+      return r;
+    };
+    steps.forEach((s, k) => {
+      if (!s.algorithm.inPlace) return;
+      const x = s.inputs[0], y = s.outputs[0]!;
+      if (!x?.buffer || !y.buffer) return;
+      const bx = find(x.buffer), by = find(y.buffer);
+      if (bx === by || bx.last !== k || bx.first < 0 || bx.bytes !== by.bytes || by.first !== k) return;
+      if (!samePhysical(x.perm, y.perm, y.shape) || x.elem !== y.elem) return;
+      bx.last = by.last;
+      merged.set(by, bx);
+    });
+    const all = new Set<Val>(this.vals.values());
+    for (const s of steps) for (const v of [...s.inputs, ...s.outputs]) if (v) all.add(v);
+    for (const o of outputs) all.add(o);
+    for (const v of all) if (v.buffer) v.buffer = find(v.buffer);
     const buffers = new Set<Buffer>();
-    for (const v of this.vals.values()) if (v.buffer) buffers.add(v.buffer);
-    for (const s of steps) for (const v of [...s.inputs, ...s.outputs]) if (v?.buffer) buffers.add(v.buffer);
+    for (const v of all) if (v.buffer) buffers.add(v.buffer);
     const list = [...buffers];
     const arenaBytes = assignOffsets(list);
-    const unsharedBytes = list.reduce((a, b) => a + align(b.bytes), 0);
-    let workspaceBytes = 0,
-      paramBytes = 0;
+    let workspaceBytes = 0, paramBytes = 0;
     for (const s of steps) {
       workspaceBytes = Math.max(workspaceBytes, s.workspaceBytes);
       s.paramOffset = paramBytes;
@@ -526,16 +505,8 @@ class Planner {
       const addr = (v: Val | undefined): number => (!v ? 0 : v.cv ? v.cv.device(v.perm).ptr : arena + v.buffer!.offset);
       const runs = steps.map((s) => {
         const bound: BoundNode<unknown> = {
-          attrs: s.attrs,
-          opset: s.opset,
-          where: s.where,
-          target: this.target,
-          inputs: s.inputs,
-          outputs: s.outputs,
-          engine: e,
-          kernels: e.kernels,
-          workspace,
-          params: params + s.paramOffset,
+          attrs: s.attrs, opset: s.opset, where: s.where, target: this.target, inputs: s.inputs, outputs: s.outputs,
+          engine: e, kernels: e.kernels, workspace, params: params + s.paramOffset,
           input: (i) => addr(s.inputs[i]),
           output: (i) => addr(s.outputs[i]),
           own: (r) => (owned.push(r), r),
@@ -556,23 +527,9 @@ class Planner {
       });
       const report: PlanReport = {
         steps: steps.map((s) => ({ where: s.where, algorithm: s.algorithm.name })),
-        arenaBytes,
-        unsharedBytes,
-        workspaceBytes,
-        paramBytes,
-        foldedBytes: this.foldedBytes,
+        arenaBytes, unsharedBytes, workspaceBytes, paramBytes, foldedBytes: this.foldedBytes,
       };
-      return new Plan(
-        e,
-        inputs,
-        outs,
-        report,
-        runs,
-        steps.map((s) => s.where),
-        blocks,
-        this.folded,
-        owned,
-      );
+      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded, owned);
     } catch (err) {
       for (const b of blocks) e.heap.release(b);
       for (const r of owned) r.dispose();
@@ -609,14 +566,10 @@ export function assignOffsets(buffers: Buffer[]): number {
 const LAYOUT_COPY: Algorithm<unknown> = {
   name: "layout.copy",
   setup(n) {
-    const x = n.inputs[0]!,
-      y = n.outputs[0]!;
+    const x = n.inputs[0]!, y = n.outputs[0]!;
     const xs = logicalStrides(x.shape, x.perm);
     writeNd(n.engine.heap.i32, n.params, { dims: [...y.dims], strides: [contiguousStrides(y.dims), y.perm.map((a) => xs[a]!)] }, n.where);
-    const k = n.kernels,
-      yp = n.output(0),
-      xp = n.input(0),
-      desc = n.params;
+    const k = n.kernels, yp = n.output(0), xp = n.input(0), desc = n.params;
     return () => k.copy_nd(yp, xp, desc);
   },
 };

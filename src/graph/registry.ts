@@ -128,6 +128,11 @@ export interface Algorithm<A> {
   workspaceBytes?(n: PlanNode<A>): number;
   /** Bytes of kernel parameters setup writes once and every run reads (N-d descriptors...). Default 0. */
   paramBytes?(n: PlanNode<A>): number;
+  /**
+   * Output 0 may share input 0's bytes (element-wise kernels that read each element before writing
+   * it): the planner then reuses input 0's buffer when nothing reads input 0 afterwards.
+   */
+  readonly inPlace?: boolean;
   /** Binds the node: precomputes what it can, returns the run function (which must not allocate). */
   setup(n: BoundNode<A>): () => void;
 }

@@ -64,6 +64,7 @@ function inferBroadcast(c: InferContext<unknown>, min: number): TensorType[] {
 function addAlgorithm(name: string) {
   return {
     name,
+    inPlace: true,
     eligible: (n: { outputs: readonly PlanValue[] }) => n.outputs[0]!.elem === "f32",
     workspaceBytes: (n: { inputs: readonly (PlanValue | undefined)[]; outputs: readonly PlanValue[] }) =>
       n.inputs.filter((x) => x && !matchesOutput(x, n.outputs[0]!)).length * n.outputs[0]!.size * 4,

@@ -32,11 +32,7 @@ function spatialAttrs(at: Attributes): Spatial {
 }
 
 /** The 2-D options of a 1-D (k = 1) or 2-D (k = 2) op: a 1-D op is an image of height 1. */
-function options2d(
-  c: { fail(m: string): never },
-  s: Spatial,
-  k: number,
-): { kernel?: [number, number]; strides: [number, number]; dilations: [number, number]; pads?: [number, number, number, number]; autoPad?: AutoPad } {
+function options2d(c: { fail(m: string): never }, s: Spatial, k: number): { kernel?: [number, number]; strides: [number, number]; dilations: [number, number]; pads?: [number, number, number, number]; autoPad?: AutoPad } {
   if (k !== 1 && k !== 2) c.fail(`only 1-D and 2-D are supported, got ${k} spatial dimensions`);
   const list = (name: string, v: number[] | undefined, fallback: number): number[] => {
     if (v === undefined) return new Array<number>(k).fill(fallback);
@@ -44,8 +40,7 @@ function options2d(
     return v;
   };
   const two = (v: number[]): [number, number] => (k === 1 ? [1, v[0]!] : [v[0]!, v[1]!]);
-  const strides = two(list("strides", s.strides, 1)),
-    dilations = two(list("dilations", s.dilations, 1));
+  const strides = two(list("strides", s.strides, 1)), dilations = two(list("dilations", s.dilations, 1));
   const kernel = s.kernel ? two(list("kernel_shape", s.kernel, 1)) : undefined;
   if (s.autoPad !== "NOTSET") return { kernel, strides, dilations, autoPad: s.autoPad };
   const p = s.pads ?? new Array<number>(2 * k).fill(0);
@@ -85,10 +80,7 @@ const floatInput = (c: InferContext<unknown>, i: number, name: string): TensorTy
 // ---------------------------------------------------------------------------------------------
 // convolution
 
-interface ConvAttrs {
-  s: Spatial;
-  groups: number;
-}
+interface ConvAttrs { s: Spatial; groups: number }
 
 /** Conv / ConvTranspose layouts: X channels-last, W as [KH, KW, dim1, dim0], B as given. */
 const convLayout = (c: { inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly TensorType[] }): LayoutChoice => {
@@ -101,17 +93,12 @@ const convLayout = (c: { inputs: readonly ({ shape: readonly number[] } | undefi
 
 function convOptions(c: { fail(m: string): never }, a: ConvAttrs, rank: number): Conv2dOptions {
   const o = options2d(c, a.s, rank - 2);
-  return o.autoPad
-    ? { strides: o.strides, dilations: o.dilations, autoPad: o.autoPad, groups: a.groups }
-    : { strides: o.strides, dilations: o.dilations, pads: o.pads, groups: a.groups };
+  return o.autoPad ? { strides: o.strides, dilations: o.dilations, autoPad: o.autoPad, groups: a.groups } : { strides: o.strides, dilations: o.dilations, pads: o.pads, groups: a.groups };
 }
 
 /** Views of a conv node's operands in the kernels' 2-D shapes. */
 function convViews(n: BoundNode<ConvAttrs>, transposed: boolean): { x: Tensor; w: Tensor; b: Tensor | null; y: Tensor } {
-  const X = n.inputs[0]!,
-    W = n.inputs[1]!,
-    B = n.inputs[2],
-    Y = n.outputs[0]!;
+  const X = n.inputs[0]!, W = n.inputs[1]!, B = n.inputs[2], Y = n.outputs[0]!;
   const c = { fail: (m: string) => fail(n.where, m) };
   const r = X.shape.length;
   void transposed;
@@ -127,8 +114,7 @@ registerOp<ConvAttrs>({
   type: "Conv",
   parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1) }),
   infer(c) {
-    const x = floatInput(c, 0, "X"),
-      w = c.need(1, "W").shape;
+    const x = floatInput(c, 0, "X"), w = c.need(1, "W").shape;
     const r = x.shape.length;
     checkKernelShape(c, c.attrs.s, w);
     const b = c.input(2);
@@ -137,22 +123,17 @@ registerOp<ConvAttrs>({
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
   layout: convLayout,
-  algorithms: [
-    {
-      name: "conv.kernels",
-      setup(n) {
-        const { x, w, b, y } = convViews(n, false);
-        const opts = convOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
-        return () => void conv2d(x, w, b, opts, y);
-      },
+  algorithms: [{
+    name: "conv.kernels",
+    setup(n) {
+      const { x, w, b, y } = convViews(n, false);
+      const opts = convOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
+      return () => void conv2d(x, w, b, opts, y);
     },
-  ],
+  }],
 });
 
-interface ConvTransposeAttrs extends ConvAttrs {
-  outputPadding?: number[];
-  outputShape?: number[];
-}
+interface ConvTransposeAttrs extends ConvAttrs { outputPadding?: number[]; outputShape?: number[] }
 
 function convTransposeOptions(c: { fail(m: string): never }, a: ConvTransposeAttrs, rank: number) {
   const k = rank - 2;
@@ -169,8 +150,7 @@ registerOp<ConvTransposeAttrs>({
   type: "ConvTranspose",
   parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1), outputPadding: at.ints("output_padding"), outputShape: at.ints("output_shape") }),
   infer(c) {
-    const x = floatInput(c, 0, "X"),
-      w = c.need(1, "W").shape;
+    const x = floatInput(c, 0, "X"), w = c.need(1, "W").shape;
     const r = x.shape.length;
     checkKernelShape(c, c.attrs.s, w);
     const b = c.input(2);
@@ -179,26 +159,20 @@ registerOp<ConvTransposeAttrs>({
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
   layout: convLayout,
-  algorithms: [
-    {
-      name: "convTranspose.kernels",
-      setup(n) {
-        const { x, w, b, y } = convViews(n, true);
-        const opts = convTransposeOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
-        return () => void convTranspose2d(x, w, b, opts, y);
-      },
+  algorithms: [{
+    name: "convTranspose.kernels",
+    setup(n) {
+      const { x, w, b, y } = convViews(n, true);
+      const opts = convTransposeOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
+      return () => void convTranspose2d(x, w, b, opts, y);
     },
-  ],
+  }],
 });
 
 // ---------------------------------------------------------------------------------------------
 // pooling
 
-interface PoolAttrs {
-  s: Spatial;
-  ceil: boolean;
-  countIncludePad: boolean;
-}
+interface PoolAttrs { s: Spatial; ceil: boolean; countIncludePad: boolean }
 
 function poolAttrs(at: Attributes, average: boolean): PoolAttrs {
   if (at.int("storage_order", 0) !== 0) fail(at.where, "storage_order 1 is not supported");
@@ -224,18 +198,15 @@ function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOption
       return [{ dataType: x.dataType, shape: onnxOf(y, x.shape.length) }];
     },
     layout: channelsLastLayout,
-    algorithms: [
-      {
-        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
-        setup(n) {
-          const c = { fail: (m: string) => fail(n.where, m) };
-          const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
-            y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
-          const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length);
-          return () => run(x, o, y);
-        },
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+      setup(n) {
+        const c = { fail: (m: string) => fail(n.where, m) };
+        const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
+        const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length);
+        return () => run(x, o, y);
       },
-    ],
+    }],
   });
 }
 
@@ -252,21 +223,16 @@ function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
       return [{ dataType: x.dataType, shape: [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] }];
     },
     layout: channelsLastLayout,
-    algorithms: [
-      {
-        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
-        setup(n) {
-          const X = n.inputs[0]!;
-          const N = X.shape[0]!,
-            C = X.shape[1]!,
-            spatial = X.size / Math.max(1, N * C);
-          // channels-last [N, ...spatial, C] is [N, 1, spatial, C] to the 2-D kernels
-          const x = inputView(n, 0, [N, 1, spatial, C]),
-            y = outputView(n, 0, [N, 1, 1, C]);
-          return () => run(x, y);
-        },
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+      setup(n) {
+        const X = n.inputs[0]!;
+        const N = X.shape[0]!, C = X.shape[1]!, spatial = X.size / Math.max(1, N * C);
+        // channels-last [N, ...spatial, C] is [N, 1, spatial, C] to the 2-D kernels
+        const x = inputView(n, 0, [N, 1, spatial, C]), y = outputView(n, 0, [N, 1, 1, C]);
+        return () => run(x, y);
       },
-    ],
+    }],
   });
 }
 
@@ -298,27 +264,17 @@ registerOp<{ epsilon: number }>({
     return [x];
   },
   layout: channelsLastLayout,
-  algorithms: [
-    {
-      name: "batchNormalization.inference",
-      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
-      setup(n) {
-        const X = n.inputs[0]!,
-          C = X.shape[1]!,
-          rows = X.size / Math.max(1, C);
-        const k = n.kernels,
-          eps = n.attrs.epsilon;
-        const y = n.output(0),
-          x = n.input(0),
-          scale = n.input(1),
-          bias = n.input(2),
-          mean = n.input(3),
-          variance = n.input(4),
-          ws = n.workspace;
-        return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
-      },
+  algorithms: [{
+    name: "batchNormalization.inference",
+    inPlace: true,
+    workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
+    setup(n) {
+      const X = n.inputs[0]!, C = X.shape[1]!, rows = X.size / Math.max(1, C);
+      const k = n.kernels, eps = n.attrs.epsilon;
+      const y = n.output(0), x = n.input(0), scale = n.input(1), bias = n.input(2), mean = n.input(3), variance = n.input(4), ws = n.workspace;
+      return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
     },
-  ],
+  }],
 });
 
 registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
@@ -330,41 +286,29 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
     return [x];
   },
   layout: channelsLastLayout,
-  algorithms: [
-    {
-      name: "lrn.kernels",
-      setup(n) {
-        const x = inputView(n, 0),
-          y = outputView(n, 0),
-          o = n.attrs;
-        return () => void lrn(x, o, y);
-      },
+  algorithms: [{
+    name: "lrn.kernels",
+    setup(n) {
+      const x = inputView(n, 0), y = outputView(n, 0), o = n.attrs;
+      return () => void lrn(x, o, y);
     },
-  ],
+  }],
 });
 
 // ---------------------------------------------------------------------------------------------
 // matrix products
 
-interface GemmAttrs {
-  alpha: number;
-  beta: number;
-  transA: boolean;
-  transB: boolean;
-}
+interface GemmAttrs { alpha: number; beta: number; transA: boolean; transB: boolean }
 
 /** Gemm with B laid out [K, N] (a transB constant is transposed once, when planning). */
 const gemmLayout = (c: { attrs: GemmAttrs; inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly TensorType[] }): LayoutChoice => ({
-  inputs: c.inputs.map((v, i) =>
-    !v ? "any" : i === 0 ? (c.attrs.transA ? [1, 0] : [0, 1]) : i === 1 ? (c.attrs.transB ? [1, 0] : [0, 1]) : identityPerm(v.shape.length),
-  ),
+  inputs: c.inputs.map((v, i) => (!v ? "any" : i === 0 ? (c.attrs.transA ? [1, 0] : [0, 1]) : i === 1 ? (c.attrs.transB ? [1, 0] : [0, 1]) : identityPerm(v.shape.length))),
   outputs: [[0, 1]],
 });
 
 /** Whether Gemm's C is absent or a per-column bias ([N] or [1, N]) added with beta 1. */
 const columnBias = (n: PlanNode<GemmAttrs>): boolean => {
-  const C = n.inputs[2],
-    N = n.outputs[0]!.shape[1]!;
+  const C = n.inputs[2], N = n.outputs[0]!.shape[1]!;
   return !C || (n.attrs.beta === 1 && C.size === N && C.shape[C.shape.length - 1] === N);
 };
 
@@ -372,13 +316,10 @@ registerOp<GemmAttrs>({
   type: "Gemm",
   parse: (at) => ({ alpha: at.float("alpha", 1), beta: at.float("beta", 1), transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1 }),
   infer(c) {
-    const A = floatInput(c, 0, "A"),
-      B = c.need(1, "B").shape;
-    const a = A.shape,
-      { transA, transB } = c.attrs;
+    const A = floatInput(c, 0, "A"), B = c.need(1, "B").shape;
+    const a = A.shape, { transA, transB } = c.attrs;
     if (a.length !== 2 || B.length !== 2) c.fail(`A and B must be rank 2, got ${fmtShape(a)} and ${fmtShape(B)}`);
-    const k = transA ? a[0] : a[1],
-      k2 = transB ? B[1] : B[0];
+    const k = transA ? a[0] : a[1], k2 = transB ? B[1] : B[0];
     if (k !== k2) c.fail(`inner dimensions differ: A ${fmtShape(a)}${transA ? "^T" : ""} x B ${fmtShape(B)}${transB ? "^T" : ""}`);
     return [{ dataType: A.dataType, shape: [transA ? a[1]! : a[0]!, transB ? B[0]! : B[1]!] }];
   },
@@ -389,8 +330,7 @@ registerOp<GemmAttrs>({
       name: "gemm.packed",
       eligible: (n) => n.target.build !== "scalar" && !!n.inputs[1]!.isConstant && n.attrs.alpha === 1 && n.outputs[0]!.shape[0]! <= 8 && columnBias(n),
       setup(n) {
-        const a = inputView(n, 0),
-          y = outputView(n, 0);
+        const a = inputView(n, 0), y = outputView(n, 0);
         const packed = n.own(packDenseWeights(inputView(n, 1)));
         const b = n.inputs[2] ? inputView(n, 2, [n.inputs[2].size]) : null;
         return () => void dense(a, packed, b, y);
@@ -399,10 +339,7 @@ registerOp<GemmAttrs>({
     {
       name: "gemm.kernels",
       setup(n) {
-        const a = inputView(n, 0),
-          b = inputView(n, 1),
-          cT = n.inputs[2] ? inputView(n, 2) : null,
-          y = outputView(n, 0);
+        const a = inputView(n, 0), b = inputView(n, 1), cT = n.inputs[2] ? inputView(n, 2) : null, y = outputView(n, 0);
         const o = { alpha: n.attrs.alpha, beta: n.attrs.beta, transA: false, transB: false };
         return () => void gemm(a, b, cT, o, y);
       },
@@ -414,25 +351,20 @@ registerOp<void>({
   type: "MatMul",
   parse: () => undefined,
   infer(c) {
-    const A = floatInput(c, 0, "A"),
-      B = c.need(1, "B").shape;
+    const A = floatInput(c, 0, "A"), B = c.need(1, "B").shape;
     const a = A.shape;
     if (a.length !== 2 || B.length !== 2) c.fail(`only 2-D operands are supported yet, got ${fmtShape(a)} and ${fmtShape(B)}`);
     if (a[1] !== B[0]) c.fail(`inner dimensions differ: ${fmtShape(a)} x ${fmtShape(B)}`);
     return [{ dataType: A.dataType, shape: [a[0]!, B[1]!] }];
   },
   layout: onnxOrder,
-  algorithms: [
-    {
-      name: "matMul.kernels",
-      setup(n) {
-        const a = inputView(n, 0),
-          b = inputView(n, 1),
-          y = outputView(n, 0);
-        return () => void matmul(a, b, {}, y);
-      },
+  algorithms: [{
+    name: "matMul.kernels",
+    setup(n) {
+      const a = inputView(n, 0), b = inputView(n, 1), y = outputView(n, 0);
+      return () => void matmul(a, b, {}, y);
     },
-  ],
+  }],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -447,63 +379,31 @@ function unaryOp<A>(type: string, parse: (at: Attributes) => A, kernel: (n: Boun
       return sameAsInput0(c as InferContext<unknown>);
     },
     layout: followInput0,
-    algorithms: [{ name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernel`, setup: kernel }],
+    algorithms: [{ name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernel`, inPlace: true, setup: kernel }],
   });
 }
 
-unaryOp(
-  "Relu",
-  () => undefined,
-  (n) => {
-    const k = n.kernels,
-      y = n.output(0),
-      x = n.input(0),
-      size = n.outputs[0]!.size;
-    return () => k.relu_f32_forward(y, x, size);
-  },
-);
-unaryOp(
-  "Sigmoid",
-  () => undefined,
-  (n) => {
-    const k = n.kernels,
-      y = n.output(0),
-      x = n.input(0),
-      size = n.outputs[0]!.size;
-    return () => k.sigmoid_f32_forward(y, x, size);
-  },
-);
-unaryOp(
-  "Tanh",
-  () => undefined,
-  (n) => {
-    const k = n.kernels,
-      y = n.output(0),
-      x = n.input(0),
-      size = n.outputs[0]!.size;
-    return () => k.tanh_f32_forward(y, x, size);
-  },
-);
-unaryOp(
-  "LeakyRelu",
-  (at) => ({ alpha: at.float("alpha", 0.01) }),
-  (n) => {
-    const k = n.kernels,
-      y = n.output(0),
-      x = n.input(0),
-      size = n.outputs[0]!.size,
-      alpha = n.attrs.alpha;
-    return () => k.leaky_relu_f32_forward(y, x, alpha, size);
-  },
-);
+unaryOp("Relu", () => undefined, (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
+  return () => k.relu_f32_forward(y, x, size);
+});
+unaryOp("Sigmoid", () => undefined, (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
+  return () => k.sigmoid_f32_forward(y, x, size);
+});
+unaryOp("Tanh", () => undefined, (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
+  return () => k.tanh_f32_forward(y, x, size);
+});
+unaryOp("LeakyRelu", (at) => ({ alpha: at.float("alpha", 0.01) }), (n) => {
+  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size, alpha = n.attrs.alpha;
+  return () => k.leaky_relu_f32_forward(y, x, alpha, size);
+});
 
 // ---------------------------------------------------------------------------------------------
 // softmax over the last axis
 
-interface SoftmaxAttrs {
-  axis: number;
-  coerce2d: boolean;
-}
+interface SoftmaxAttrs { axis: number; coerce2d: boolean }
 
 /** Softmax runs over rows of the innermost axis: opset 13+ moves `axis` innermost by the layout. */
 function softmaxPerm(attrs: SoftmaxAttrs, shape: readonly number[], fail_: (m: string) => never): number[] {
@@ -526,23 +426,18 @@ function softmaxOp(type: string, kernel: "softmax_f32_forward" | "log_softmax_f3
       const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
       return { inputs: [p], outputs: [p] };
     },
-    algorithms: [
-      {
-        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
-        setup(n) {
-          const x = n.inputs[0]!,
-            r = x.shape.length;
-          const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
-          // opset < 13: rows of everything from `axis` on; else rows of the (innermost) axis
-          const cols = r === 0 ? 1 : n.attrs.coerce2d ? x.shape.slice(ax).reduce((a, b) => a * b, 1) : x.shape[ax]!;
-          const rows = cols === 0 ? 0 : x.size / cols;
-          const k = n.kernels,
-            yp = n.output(0),
-            xp = n.input(0);
-          return () => k[kernel](yp, xp, rows, cols);
-        },
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
+      setup(n) {
+        const x = n.inputs[0]!, r = x.shape.length;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
+        // opset < 13: rows of everything from `axis` on; else rows of the (innermost) axis
+        const cols = r === 0 ? 1 : n.attrs.coerce2d ? x.shape.slice(ax).reduce((a, b) => a * b, 1) : x.shape[ax]!;
+        const rows = cols === 0 ? 0 : x.size / cols;
+        const k = n.kernels, yp = n.output(0), xp = n.input(0);
+        return () => k[kernel](yp, xp, rows, cols);
       },
-    ],
+    }],
   });
 }
 
