@@ -3,10 +3,13 @@
 // [KH, KW, C, OC] order, say) and kept until its owner (session or plan) is disposed.
 import type { Engine } from "../engine.js";
 import { Tensor } from "../tensor.js";
-import { coalesce, contiguousStrides } from "./nd.js";
-import { type Elem, elemOf, type HostTensor, isIdentity, logicalStrides, type Perm, physicalDims, sizeOfDims } from "./types.js";
+import { coalesce, contiguousStrides, writeNd } from "./nd.js";
+import { type Elem, elemOf, type HostTensor, identityPerm, isIdentity, logicalStrides, type Perm, physicalDims, sizeOfDims } from "./types.js";
 
 const key = (p: Perm) => p.join(",");
+
+/** Constants of at least this many elements keep no host copy once on the device (VGG's 100M-weight fc6). */
+const BIG = 1 << 20;
 
 export class ConstValue {
   readonly elem: Elem;
@@ -46,17 +49,47 @@ export class ConstValue {
     return this.hostData;
   }
 
-  /** The device copy in `perm` order, made on first use. */
+  /**
+   * The device copy in `perm` order, made on first use: from the host data (small constants), or
+   * by copy_nd from a device copy in another order (big ones: no JavaScript loop over them).
+   */
   device(perm: Perm): Tensor {
     const k = key(perm);
     let t = this.forms.get(k);
     if (t) return t;
-    const h = this.host;
     const dims = physicalDims(this.shape, perm);
-    const data = isIdentity(perm) ? h.data : gatherHost(h.data, { dims, strides: perm.map((a) => contiguousStrides(this.shape)[a]!) });
-    t = this.elem === "f32" ? this.engine.tensor(dims.length ? dims : [1], data) : this.engine.ints(dims.length ? dims : [1], data);
+    const shape = dims.length ? dims : [1];
+    if (this.size >= BIG || !this.hostData) {
+      let madeSource = false;
+      if (this.forms.size === 0) {
+        this.forms.set(key(identityPerm(this.shape.length)), this.upload(this.host.data, [...this.shape]));
+        madeSource = true;
+      }
+      const [sk, src] = this.forms.entries().next().value as [string, Tensor];
+      if (sk === k) return src;
+      const srcPerm = sk === "" ? [] : sk.split(",").map(Number);
+      t = this.engine.empty(shape, this.elem, "a constant");
+      const xs = logicalStrides(this.shape, srcPerm);
+      const e = this.engine;
+      writeNd(e.heap.i32, e.paramBlock, { dims: [...dims], strides: [contiguousStrides(dims), perm.map((a) => xs[a]!)] }, "constant layout");
+      e.kernels.copy_nd(t.ptr, src.ptr, e.paramBlock);
+      if (madeSource && this.size >= BIG) {
+        src.dispose();
+        this.forms.delete(sk);
+      }
+    } else {
+      const h = this.host;
+      const data = isIdentity(perm) ? h.data : gatherHost(h.data, { dims, strides: perm.map((a) => contiguousStrides(this.shape)[a]!) });
+      t = this.upload(data, shape);
+    }
     this.forms.set(k, t);
+    if (this.size >= BIG) this.hostData = undefined; // `host` downloads it again if it is ever needed
     return t;
+  }
+
+  private upload(data: Float32Array | Int32Array, shape: number[]): Tensor {
+    const dims = shape.length ? shape : [1];
+    return this.elem === "f32" ? this.engine.tensor(dims, data) : this.engine.ints(dims, data);
   }
 
   dispose(): void {

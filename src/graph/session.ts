@@ -151,18 +151,24 @@ export class InferenceSession {
   private readonly valueFeeds: ReadonlySet<string>;
   private released = false;
 
+  private readonly graph: Graph;
+
   private constructor(
     readonly engine: Engine,
-    private readonly graph: Graph,
+    imported: Graph,
     private readonly ownsEngine: boolean,
     private readonly options: SessionOptions,
   ) {
+    // the initializers become ConstValues (which drop big host copies once uploaded): the graph
+    // keeps none, so no second copy of the weights stays alive
+    const graph: Graph = { ...imported, initializers: new Map() };
+    this.graph = graph;
     this.inputNames = graph.inputs.map((i) => i.name);
     this.outputNames = graph.outputs.map((o) => o.name);
     const meta = (io: GraphIO): SessionIOMetadata => ({ name: io.name, type: onnxTensorType(io.dataType), shape: io.shape });
     this.inputMetadata = graph.inputs.map(meta);
     this.outputMetadata = graph.outputs.map(meta);
-    for (const [name, t] of graph.initializers) this.constants.set(name, new ConstValue(engine, t.dataType, t.dims, t));
+    for (const [name, t] of imported.initializers) this.constants.set(name, new ConstValue(engine, t.dataType, t.dims, t));
     this.valueFeeds = valueFeedsOf(graph);
   }
 
