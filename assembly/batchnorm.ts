@@ -297,3 +297,37 @@ export function batchnorm_f32_backward(
     }
   }
 }
+
+/**
+ * The scale gradient of inference-mode batch normalization (fixed statistics):
+ *   dscale[c] += sum_r dy[r, c] * (x[r, c] - mean[c]) / sqrt(var[c] + eps).
+ * dy, x: (rows, C); dscale, mean, variance: (C); ws: 2 * C floats. Blocked sums, as above.
+ */
+export function batchnorm_f32_inference_scale_grad(
+  dscale: usize, dy: usize, x: usize, mean: usize, variance: usize, ws: usize, eps: f32, rows: i32, C: i32,
+): void {
+  const total = ws, part = ws + (<usize>C << 2);
+  zero(total, C);
+  zero(part, C);
+  const rowBytes = <usize>C << 2;
+  for (let r = 0; r < rows; r++) {
+    const dr = dy + <usize>r * rowBytes, xr = x + <usize>r * rowBytes;
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 4 <= C; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(part + o, madd(v128.load(dr + o), f32x4.sub(v128.load(xr + o), v128.load(mean + o)), v128.load(part + o)));
+      }
+    }
+    for (; c < C; c++) {
+      const o = <usize>c << 2;
+      store<f32>(part + o, load<f32>(part + o) + load<f32>(dr + o) * (load<f32>(xr + o) - load<f32>(mean + o)));
+    }
+    if ((r + 1) % BLOCK == 0) flush(total, part, C);
+  }
+  flush(total, part, C);
+  for (let c = 0; c < C; c++) {
+    const o = <usize>c << 2;
+    store<f32>(dscale + o, load<f32>(dscale + o) + load<f32>(total + o) / Mathf.sqrt(load<f32>(variance + o) + eps));
+  }
+}

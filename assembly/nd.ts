@@ -111,3 +111,72 @@ export function copy_nd(y: usize, x: usize, desc: usize): void {
     xp += dx;
   }
 }
+
+/**
+ * y += x read through strides: for every index i of the loop space, y[i . sy] += x[i . sx]
+ * (operand 0 = y, operand 1 = x). With 0 strides in y this sums x over those axes (the gradient of
+ * a broadcast); with strided y it scatters (the gradient of a slice or a pad). Sums run in loop
+ * order. y and x must not overlap.
+ */
+export function accumulate_nd(y: usize, x: usize, desc: usize): void {
+  const r = ndRank(desc);
+  const inner = ndDim(desc, r - 1);
+  const sy = ndStride(desc, 0, r - 1), sx = ndStride(desc, 1, r - 1);
+  let outer: i32 = 1;
+  for (let a = 0; a < r - 1; a++) outer *= ndDim(desc, a);
+  let yo: isize = 0, xo: isize = 0;
+  const idx = desc + (<usize>COUNTERS << 2);
+  for (let a = 0; a < r; a++) store<i32>(idx + (<usize>a << 2), 0);
+  for (let o = 0; o < outer; o++) {
+    accumulateRow(y + (<usize>yo << 2), x + (<usize>xo << 2), inner, sy, sx);
+    for (let a = r - 2; a >= 0; a--) {
+      const p = idx + (<usize>a << 2);
+      const i = load<i32>(p) + 1;
+      const d = ndDim(desc, a);
+      if (i < d) {
+        store<i32>(p, i);
+        yo += ndStride(desc, 0, a);
+        xo += ndStride(desc, 1, a);
+        break;
+      }
+      store<i32>(p, 0);
+      yo -= ndStride(desc, 0, a) * <isize>(d - 1);
+      xo -= ndStride(desc, 1, a) * <isize>(d - 1);
+    }
+  }
+}
+
+/** One row of accumulate_nd: n elements (f32). */
+// @ts-ignore: decorator
+@inline function accumulateRow(y: usize, x: usize, n: i32, sy: isize, sx: isize): void {
+  let j = 0;
+  if (sy == 1 && sx == 1) {
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= n; j += 4) {
+        const b = <usize>j << 2;
+        v128.store(y + b, f32x4.add(v128.load(y + b), v128.load(x + b)));
+      }
+    }
+    for (; j < n; j++) store<f32>(y + (<usize>j << 2), load<f32>(y + (<usize>j << 2)) + load<f32>(x + (<usize>j << 2)));
+    return;
+  }
+  if (sy == 0 && sx == 1) {
+    // a sum of the row into one element: 4 lanes, then the lanes
+    let acc: f32 = 0;
+    if (ASC_FEATURE_SIMD) {
+      let v = f32x4.splat(0);
+      for (; j + 4 <= n; j += 4) v = f32x4.add(v, v128.load(x + (<usize>j << 2)));
+      acc = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+    }
+    for (; j < n; j++) acc += load<f32>(x + (<usize>j << 2));
+    store<f32>(y, load<f32>(y) + acc);
+    return;
+  }
+  let yp = y, xp = x;
+  const dy = sy << 2, dx = sx << 2;
+  for (; j < n; j++) {
+    store<f32>(yp, load<f32>(yp) + load<f32>(xp));
+    yp += dy;
+    xp += dx;
+  }
+}

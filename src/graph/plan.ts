@@ -20,11 +20,11 @@ import { ConstValue, gatherHost } from "./constants.js";
 import type { Graph, GraphNode, Subgraph } from "./import.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "./nd.js";
 import {
-  type Algorithm, type BoundNode, chooseAlgorithm, type InferContext, type LayoutChoice, onnxOrder, type OpDef, type PlanNode,
-  type PlanValue, type Target, type TensorType,
+  type Algorithm, type BoundNode, chooseAlgorithm, gradOpDef, type InferContext, type LayoutChoice, onnxOrder, type OpDef, opDef,
+  type PlanNode, type PlanValue, type Target, type TensorType,
 } from "./registry.js";
 import {
-  type Elem, elemOf, fmtPerm, type HostTensor, identityPerm, isIdentity, logicalStrides, type Perm, physicalDims, samePhysical, sizeOfDims,
+  type Elem, elemOf, fmtPerm, type HostTensor, identityPerm, isFloat, isIdentity, logicalStrides, type Perm, physicalDims, samePhysical, sizeOfDims,
 } from "./types.js";
 
 const ALIGN = 16;
@@ -40,11 +40,15 @@ class Buffer {
   ) {}
 }
 
-/** A value as planned: constant (cv) or computed by a run (buffer). */
+/**
+ * A value as planned: a constant (cv), computed by a run into the arena (buffer), or living outside
+ * the arena at a fixed address (external: a trainable parameter or its gradient).
+ */
 class Val implements PlanValue {
   readonly elem: Elem;
   readonly dims: readonly number[];
   readonly size: number;
+  external?: { readonly ptr: number };
   constructor(
     readonly name: string,
     readonly dataType: number,
@@ -111,9 +115,25 @@ export interface PlannedOutput {
   readonly constant?: HostTensor;
 }
 
+/** A trainable parameter: its value and gradient tensors (ONNX order), owned by the caller. */
+export interface TrainableSlot {
+  readonly value: Tensor;
+  readonly grad: Tensor;
+  readonly frozen: boolean;
+}
+
+/** What a training plan adds: parameters (by initializer name) and where backpropagation starts. */
+export interface TrainingOptions {
+  readonly params: ReadonlyMap<string, TrainableSlot>;
+  /** Graph outputs whose gradients (fed before the backward steps) start backpropagation. */
+  readonly lossOutputs: readonly string[];
+}
+
 export interface PlanOptions {
   /** Refuse plans whose arena + workspace + folded constants exceed this many bytes. */
   maxBytes?: number;
+  /** Plan the backward pass too: gradients of the loss outputs flow into parameter gradients. */
+  training?: TrainingOptions;
 }
 
 /**
@@ -133,15 +153,33 @@ export class Plan {
     private readonly blocks: readonly number[],
     private readonly folded: readonly ConstValue[],
     private readonly owned: readonly { dispose(): void }[],
+    /** Steps of the forward pass (the rest, in a training plan, are the backward pass). */
+    readonly forwardSteps: number,
+    /** In a training plan: the buffers the loss outputs' gradients are written to before backward. */
+    readonly gradInputs: readonly PlannedInput[],
   ) {}
 
-  /** Runs every step once. */
+  /** Runs every step once (forward, then backward in a training plan). */
   run(): void {
+    this.runRange(0, this.runs.length);
+  }
+
+  /** Runs the forward steps. */
+  runForward(): void {
+    this.runRange(0, this.forwardSteps);
+  }
+
+  /** Runs the backward steps (a training plan; gradInputs written first). */
+  runBackward(): void {
+    this.runRange(this.forwardSteps, this.runs.length);
+  }
+
+  private runRange(from: number, to: number): void {
     if (this.disposed) fail("onnx", "the plan was disposed");
     const runs = this.runs;
-    let i = 0;
+    let i = from;
     try {
-      for (; i < runs.length; i++) runs[i]!();
+      for (; i < to; i++) runs[i]!();
     } catch (err) {
       throw withWhere(err, this.wheres[i] ?? "onnx");
     }
@@ -193,15 +231,32 @@ export function planGraph(
   return new Planner(engine, graph, constants, options).plan(inputShapes, knownInputs);
 }
 
+/** A planned forward node, kept for the backward pass. */
+interface ForwardRecord {
+  def: OpDef<unknown>;
+  attrs: unknown;
+  where: string;
+  inputs: (Val | undefined)[];
+  outputs: Val[];
+}
+
 class Planner {
   private readonly vals = new Map<string, Val>();
   private readonly steps: Step[] = [];
+  private readonly records: ForwardRecord[] = [];
+  /** A layout conversion's output -> the value it converts (they share one gradient). */
+  private readonly origin = new Map<Val, Val>();
   private readonly folded: ConstValue[] = [];
   private readonly target: Target;
   /** Run-time values already converted to another perm, by `${name}|${perm}`. */
   private readonly conversions = new Map<string, Val>();
   private readonly maxBytes: number;
   private foldedBytes = 0;
+  private readonly training: TrainingOptions | undefined;
+  /** Parameter values (external) and their slots. */
+  private readonly params = new Map<Val, TrainableSlot>();
+  private forwardSteps = -1;
+  private gradInputs: PlannedInput[] = [];
 
   constructor(
     private readonly engine: Engine,
@@ -211,6 +266,7 @@ class Planner {
   ) {
     this.target = { build: engine.build, threads: engine.threads };
     this.maxBytes = options.maxBytes ?? Infinity;
+    this.training = options.training;
   }
 
   plan(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): Plan {
@@ -232,6 +288,7 @@ class Planner {
         if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape)) v = this.convert(v, identityPerm(v.shape.length), `onnx: graph output "${o.name}"`);
         return v;
       });
+      if (this.training) this.backward(this.training);
       return this.bind(outputs);
     } catch (err) {
       for (const c of this.folded) c.dispose();
@@ -242,6 +299,15 @@ class Planner {
   private value(name: string, where: string): Val {
     let v = this.vals.get(name);
     if (v) return v;
+    const param = this.training?.params.get(name);
+    if (param) {
+      const c = this.constants.get(name)!;
+      v = new Val(name, c.dataType, c.shape, identityPerm(c.shape.length));
+      v.external = { ptr: param.value.ptr };
+      this.params.set(v, param);
+      this.vals.set(name, v);
+      return v;
+    }
     const c = this.constants.get(name);
     if (!c) fail(where, `value "${name}" is not defined`);
     v = new Val(name, c.dataType, c.shape, identityPerm(c.shape.length), c);
@@ -257,15 +323,14 @@ class Planner {
     }
   }
 
-  private inferContext<A>(node: GraphNode, ins: (Val | undefined)[]): InferContext<A> {
-    const where = node.where;
+  private inferContext<A>(attrs: unknown, where: string, ins: (Val | undefined)[], outputs: readonly string[]): InferContext<A> {
     return {
-      attrs: node.attrs as A,
+      attrs: attrs as A,
       opset: this.graph.opset,
       where,
-      inputCount: node.inputs.length,
-      outputCount: node.outputs.length,
-      wants: (i) => !!node.outputs[i],
+      inputCount: ins.length,
+      outputCount: outputs.length,
+      wants: (i) => !!outputs[i],
       input: (i) => ins[i],
       need: (i, name) => ins[i] ?? fail(where, `input ${i} (${name}) is required`),
       value: (i) => ins[i]?.cv?.host,
@@ -282,7 +347,7 @@ class Planner {
         const v = ins[i];
         if (v && !v.cv) fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
       }
-      const ctx = this.inferContext<unknown>(node, ins);
+      const ctx = this.inferContext<unknown>(node.attrs, where, ins, node.outputs);
       if (def.inline) {
         this.inline(node, def.inline(ctx));
         return;
@@ -297,31 +362,122 @@ class Planner {
         this.fold(node, def, ins, types);
         return;
       }
-      const choice = (def.layout ?? onnxOrder)({ attrs: node.attrs, inputs: ins, outputs: types });
-      const laid = ins.map((v, i) => {
-        const want = choice.inputs[i];
-        if (!v || want === undefined || want === "any") return v;
-        return this.inPerm(v, want, where);
-      });
-      const outs = types.map((t, i) => new Val(node.outputs[i] ?? "", t.dataType, t.shape, choice.outputs[i] ?? identityPerm(t.shape.length)));
-      if (def.view) {
-        const src = laid[0];
-        if (!src?.buffer) fail(where, "a view needs a run-time input 0");
-        if (outs[0]!.size !== src.size) fail(where, `a view of ${fmtShape(src.shape)} cannot have shape ${fmtShape(outs[0]!.shape)}`);
-        outs[0]!.buffer = src.buffer;
-      } else {
-        for (const o of outs) o.buffer = new Buffer(o.bytes, Infinity, -1);
-        const pn = this.planNode(node.attrs, where, laid, outs);
-        const algorithm = chooseAlgorithm(def, pn);
-        this.steps.push({
-          where, opset: this.graph.opset, attrs: node.attrs, algorithm, inputs: laid, outputs: outs,
-          workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0), paramBytes: align(algorithm.paramBytes?.(pn) ?? 0), paramOffset: 0,
-        });
-      }
+      const { laid, outs } = this.planStep(def, node.attrs, where, ins, types, node.outputs);
+      this.records.push({ def, attrs: node.attrs, where, inputs: laid, outputs: outs });
       outs.forEach((o, i) => {
         const name = node.outputs[i];
         if (name) this.vals.set(name, o);
       });
+    } catch (err) {
+      throw withWhere(err, where);
+    }
+  }
+
+  /** Lays out `ins` as `def` needs, makes its outputs and (unless a view) its step. */
+  private planStep(
+    def: OpDef<unknown>, attrs: unknown, where: string, ins: (Val | undefined)[], types: TensorType[], names: readonly string[],
+  ): { laid: (Val | undefined)[]; outs: Val[] } {
+    const choice = (def.layout ?? onnxOrder)({ attrs, inputs: ins, outputs: types });
+    const laid = ins.map((v, i) => {
+      const want = choice.inputs[i];
+      if (!v || want === undefined || want === "any") return v;
+      return this.inPerm(v, want, where);
+    });
+    const outs = types.map((t, i) => new Val(names[i] ?? "", t.dataType, t.shape, choice.outputs[i] ?? identityPerm(t.shape.length)));
+    if (def.view) {
+      const src = laid[0];
+      if (!src?.buffer && !src?.external) fail(where, "a view needs a run-time input 0");
+      if (outs[0]!.size !== src.size) fail(where, `a view of ${fmtShape(src.shape)} cannot have shape ${fmtShape(outs[0]!.shape)}`);
+      outs[0]!.buffer = src.buffer;
+      outs[0]!.external = src.external;
+    } else {
+      for (const o of outs) o.buffer = new Buffer(o.bytes, Infinity, -1);
+      const pn = this.planNode(attrs, where, laid, outs);
+      const algorithm = chooseAlgorithm(def, pn);
+      this.steps.push({
+        where, opset: this.graph.opset, attrs, algorithm, inputs: laid, outputs: outs,
+        workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0), paramBytes: align(algorithm.paramBytes?.(pn) ?? 0), paramOffset: 0,
+      });
+    }
+    return { laid, outs };
+  }
+
+  /**
+   * The backward pass (reverse-mode differentiation over the planned forward nodes): each op's
+   * `gradient` plans ordinary steps (its gradient ops) that read the forward values they need, so
+   * liveness keeps exactly those alive; a value read by several nodes gets the Sum of its
+   * gradients; parameter gradients are accumulated into the caller's tensors.
+   */
+  private backward(t: TrainingOptions): void {
+    this.forwardSteps = this.steps.length;
+    const canon = (v: Val): Val => this.origin.get(v) ?? v;
+    // which values depend on a parameter that is not frozen
+    const needs = new Set<Val>();
+    for (const [v, slot] of this.params) if (!slot.frozen) needs.add(v);
+    for (const r of this.records) {
+      if (r.inputs.some((v) => v && needs.has(canon(v)))) for (const o of r.outputs) needs.add(o);
+    }
+    const grads = new Map<Val, Val[]>();
+    const contribute = (v: Val, d: Val) => {
+      const k = canon(v);
+      const list = grads.get(k);
+      if (list) list.push(d);
+      else grads.set(k, [d]);
+    };
+    for (const name of t.lossOutputs) {
+      const y = this.vals.get(name);
+      if (!y) fail("onnx", `loss output "${name}" is not a value of the graph`);
+      if (!isFloat(y.dataType)) fail("onnx", `loss output "${name}" is not a float tensor`);
+      const d = new Val(`d(${name})`, y.dataType, y.shape, identityPerm(y.shape.length), undefined, new Buffer(y.bytes, this.forwardSteps, -1));
+      this.gradInputs.push({ name, value: d, ptr: 0 });
+      contribute(y, d);
+    }
+    const total = (v: Val, where: string): Val | undefined => {
+      const list = grads.get(canon(v));
+      if (!list || list.length === 0) return undefined;
+      if (list.length === 1) return list[0];
+      const sum = this.gradOp(opDef("Sum")!, undefined, `${where}: the sum of ${list.length} gradients`, list, 1)[0]!;
+      grads.set(canon(v), [sum]);
+      return sum;
+    };
+    for (let r = this.records.length - 1; r >= 0; r--) {
+      const rec = this.records[r]!;
+      const dys = rec.outputs.map((o) => total(o, rec.where));
+      if (dys.every((d) => !d)) continue;
+      const wants = rec.inputs.map((v) => !!v && needs.has(canon(v)));
+      if (!wants.some(Boolean)) continue;
+      if (!rec.def.gradient) fail(rec.where, `${rec.def.type} has no gradient yet, so the model cannot be trained through it (freeze what comes before it)`);
+      rec.def.gradient({
+        attrs: rec.attrs,
+        where: rec.where,
+        x: (i) => rec.inputs[i],
+        y: (i) => rec.outputs[i]!,
+        dy: (i) => dys[i],
+        wants: (i) => wants[i] ?? false,
+        op: (type, inputs, attrs, outputs = 1) => this.gradOp(opDef(type) ?? gradOpDef(type) ?? fail(rec.where, `internal: no op ${type}`), attrs, `${rec.where} (gradient: ${type})`, inputs as (Val | undefined)[], outputs),
+        add: (i, d) => {
+          if (!wants[i]) return;
+          const x = rec.inputs[i]!;
+          if (d.shape.join() !== x.shape.join()) fail(rec.where, `internal: a gradient of shape ${fmtShape(d.shape)} for input ${i} of shape ${fmtShape(x.shape)}`);
+          contribute(x, d as Val);
+        },
+      });
+    }
+    for (const [v, slot] of this.params) {
+      if (slot.frozen) continue;
+      const d = total(v, `onnx: parameter "${v.name}"`);
+      if (!d) continue;
+      this.gradOp(gradOpDef("Accumulate")!, undefined, `onnx: parameter "${v.name}" (gradient accumulation)`, [gradTarget(v, slot), d], 0);
+    }
+  }
+
+  /** Plans one gradient op on values (no folding: gradients are run-time values). */
+  private gradOp(def: OpDef<unknown>, attrs: unknown, where: string, ins: (Val | undefined)[], outputs: number): Val[] {
+    try {
+      const names = Array.from({ length: outputs }, (_, i) => `${where}#${i}`);
+      const types = def.infer(this.inferContext<unknown>(attrs, where, ins, names));
+      for (const t of types) this.checkSize(where, t);
+      return this.planStep(def, attrs, where, ins, types, names).outs;
     } catch (err) {
       throw withWhere(err, where);
     }
@@ -365,6 +521,7 @@ class Planner {
     if (out) return out;
     out = new Val(`${v.name} (${fmtPerm(perm)})`, v.dataType, v.shape, perm, undefined, new Buffer(v.bytes, Infinity, -1));
     this.conversions.set(k, out);
+    this.origin.set(out, this.origin.get(v) ?? v);
     this.steps.push({
       where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`, opset: this.graph.opset, attrs: undefined,
       algorithm: LAYOUT_COPY, inputs: [v], outputs: [out], workspaceBytes: 0, paramBytes: ND_DESC_BYTES, paramOffset: 0,
@@ -457,6 +614,7 @@ class Planner {
     for (const o of outputs) if (o.buffer) o.buffer.last = end;
     const distinct = new Set<Buffer>();
     for (const v of this.vals.values()) if (v.buffer) distinct.add(v.buffer);
+    for (const g of this.gradInputs) distinct.add((g.value as Val).buffer!);
     for (const s of steps) for (const v of [...s.inputs, ...s.outputs]) if (v?.buffer) distinct.add(v.buffer);
     const unsharedBytes = [...distinct].reduce((a, b) => a + align(b.bytes), 0);
     // in place: an element-wise step writes over its input when nothing reads that input later
@@ -477,6 +635,7 @@ class Planner {
       merged.set(by, bx);
     });
     const all = new Set<Val>(this.vals.values());
+    for (const g of this.gradInputs) all.add(g.value as Val);
     for (const s of steps) for (const v of [...s.inputs, ...s.outputs]) if (v) all.add(v);
     for (const o of outputs) all.add(o);
     for (const v of all) if (v.buffer) v.buffer = find(v.buffer);
@@ -502,7 +661,7 @@ class Planner {
       blocks.push(workspace);
       const params = e.heap.alloc(Math.max(paramBytes, ALIGN), "the plan's kernel parameters");
       blocks.push(params);
-      const addr = (v: Val | undefined): number => (!v ? 0 : v.cv ? v.cv.device(v.perm).ptr : arena + v.buffer!.offset);
+      const addr = (v: Val | undefined): number => (!v ? 0 : v.cv ? v.cv.device(v.perm).ptr : v.external ? v.external.ptr : arena + v.buffer!.offset);
       const runs = steps.map((s) => {
         const bound: BoundNode<unknown> = {
           attrs: s.attrs, opset: s.opset, where: s.where, target: this.target, inputs: s.inputs, outputs: s.outputs,
@@ -529,7 +688,9 @@ class Planner {
         steps: steps.map((s) => ({ where: s.where, algorithm: s.algorithm.name })),
         arenaBytes, unsharedBytes, workspaceBytes, paramBytes, foldedBytes: this.foldedBytes,
       };
-      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded, owned);
+      const forward = this.forwardSteps < 0 ? steps.length : this.forwardSteps;
+      const gradInputs = this.gradInputs.map((g) => ({ ...g, ptr: addr(g.value as Val) }));
+      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded, owned, forward, gradInputs);
     } catch (err) {
       for (const b of blocks) e.heap.release(b);
       for (const r of owned) r.dispose();
@@ -560,6 +721,13 @@ export function assignOffsets(buffers: Buffer[]): number {
     size = Math.max(size, offset + bytes);
   }
   return size;
+}
+
+/** The value a parameter's gradient accumulates into (the caller's tensor, ONNX order). */
+function gradTarget(v: Val, slot: TrainableSlot): Val {
+  const g = new Val(`grad(${v.name})`, v.dataType, v.shape, identityPerm(v.shape.length));
+  g.external = { ptr: slot.grad.ptr };
+  return g;
 }
 
 /** The planner's own step: a run-time value copied into another axis order (copy_nd). */

@@ -160,25 +160,59 @@ export interface OpDef<A = any> {
    * planned in its place; its outputs become the node's outputs, in order.
    */
   inline?(c: InferContext<A>): Subgraph;
+  /**
+   * The backward pass of the op: plans, through `g.op`, the steps computing the gradients of the
+   * inputs `g.wants`, and hands each to `g.add`. Ops without one stop training (freeze before them).
+   */
+  gradient?(g: GradientBuilder<A>): void;
+  /** Inputs that are never trained although constant and float (batch norm's running statistics). */
+  readonly nonTrainable?: readonly number[];
+  /** An op the runtime plans itself (gradient ops); never imported from a file. */
+  readonly internal?: boolean;
   /** false for ops whose output must not be computed once at plan time although its inputs are known. */
   readonly foldable?: boolean;
   /** Candidate algorithms, most preferred first. */
   readonly algorithms: readonly Algorithm<A>[];
 }
 
-const REGISTRY = new Map<string, OpDef>();
+/** What an op's `gradient` sees and uses. Values are opaque PlanValues (forward or gradient). */
+export interface GradientBuilder<A> {
+  readonly attrs: A;
+  readonly where: string;
+  /** Forward input i as the forward step read it (in the layout it asked for); undefined if omitted. */
+  x(i: number): PlanValue | undefined;
+  /** Forward output i. */
+  y(i: number): PlanValue;
+  /** The gradient flowing into forward output i (any layout), or undefined when none does. */
+  dy(i: number): PlanValue | undefined;
+  /** Whether forward input i needs a gradient (it depends on a parameter being trained). */
+  wants(i: number): boolean;
+  /** Plans op `type` (an ONNX op or a gradient op) on these values; returns its outputs. */
+  op(type: string, inputs: readonly (PlanValue | undefined)[], attrs?: unknown, outputs?: number): PlanValue[];
+  /** Adds `d` (input i's shape, any layout) to the gradient of forward input i. */
+  add(i: number, d: PlanValue): void;
+}
 
-/** Registers an op (once per type). */
+const REGISTRY = new Map<string, OpDef>();
+const GRADIENT_OPS = new Map<string, OpDef>();
+
+/** Registers an op (once per type); `internal` ones (gradient ops) are kept apart from ONNX's. */
 export function registerOp<A>(def: OpDef<A>): OpDef<A> {
-  if (REGISTRY.has(def.type)) fail("registerOp", `op ${def.type} is already registered`);
+  const table = def.internal ? GRADIENT_OPS : REGISTRY;
+  if (table.has(def.type)) fail("registerOp", `op ${def.type} is already registered`);
   if (!def.view && !def.fromTypes && !def.inline && def.algorithms.length === 0) fail("registerOp", `op ${def.type} has no algorithm`);
-  REGISTRY.set(def.type, def as OpDef);
+  table.set(def.type, def as OpDef);
   return def;
 }
 
 /** The op definition of an ONNX op type (default domain), if registered. */
 export function opDef(type: string): OpDef | undefined {
   return REGISTRY.get(type);
+}
+
+/** A gradient op's definition (internal: planned by backward passes only). */
+export function gradOpDef(type: string): OpDef | undefined {
+  return GRADIENT_OPS.get(type);
 }
 
 /** Every registered op type, sorted. */

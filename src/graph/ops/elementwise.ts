@@ -3,7 +3,7 @@
 // workspace by copy_nd, then the same-shape kernel runs.
 import { fmtShape } from "../../errors.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
-import { type BoundNode, type InferContext, type LayoutChoice, type LayoutContext, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import { type BoundNode, type GradientBuilder, type InferContext, type LayoutChoice, type LayoutContext, type PlanValue, registerOp, type TensorType } from "../registry.js";
 import { identityPerm, logicalStrides, samePhysical } from "../types.js";
 
 /** ONNX multidirectional (NumPy) broadcasting of input shapes; fails naming the op. */
@@ -95,11 +95,23 @@ function addAlgorithm(name: string) {
   };
 }
 
+/** The gradient of a sum: dy for every input, summed over the axes it was broadcast along. */
+export function sumGradient(g: GradientBuilder<unknown>): void {
+  const dy = g.dy(0)!;
+  for (let i = 0; g.x(i); i++) {
+    if (!g.wants(i)) continue;
+    const x = g.x(i)!;
+    const same = x.shape.length === dy.shape.length && x.shape.every((d, k) => d === dy.shape[k]);
+    g.add(i, same ? dy : g.op("ReduceToShape", [dy], { shape: x.shape })[0]!);
+  }
+}
+
 registerOp<void>({
   type: "Add",
   parse: () => undefined,
   infer: (c) => inferBroadcast(c, 2),
   layout: broadcastLayout,
+  gradient: sumGradient,
   algorithms: [addAlgorithm("add.expand")],
 });
 
@@ -108,5 +120,6 @@ registerOp<void>({
   parse: () => undefined,
   infer: (c) => inferBroadcast(c, 1),
   layout: broadcastLayout,
+  gradient: sumGradient,
   algorithms: [addAlgorithm("sum.expand")],
 });

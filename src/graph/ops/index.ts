@@ -1,5 +1,6 @@
 // Registers every op of the graph runtime (one module per op family). Importing this module is
 // what fills the registry; src/graph/session.ts does.
+import "./grad.js";
 import "./shape.js";
 import "./nn.js";
 import "./elementwise.js";

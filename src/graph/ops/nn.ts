@@ -3,14 +3,16 @@
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
-import { conv2d, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad, type Conv2dOptions } from "../../ops/conv2d.js";
+import { conv2d, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad, type Conv2dOptions } from "../../ops/conv2d.js";
 import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
-import { lrn } from "../../ops/lrn.js";
-import { avgPool2d, globalAvgPool, globalMaxPool, maxPool2dInference, pool2dOutputShape, type Pool2dOptions } from "../../ops/pool.js";
+import { lrn, lrnBackward } from "../../ops/lrn.js";
+import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, globalMaxPool, globalMaxPoolBackward, maxPool2d, maxPool2dBackward, maxPool2dInference, pool2dOutputShape, type Pool2dOptions } from "../../ops/pool.js";
 import type { Tensor } from "../../tensor.js";
 import { viewTensor } from "../constants.js";
+import { ND_DESC_BYTES, writeNd } from "../nd.js";
 import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, type PlanNode, registerOp, type TensorType } from "../registry.js";
 import { identityPerm, isFloat } from "../types.js";
+import { followInput, likeInput, zeroOutput } from "./grad.js";
 import { channelsLast, channelsLastLayout, inputView, normAxis, outputView, sameAsInput0 } from "./util.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ function weights2d(c: { fail(m: string): never }, w: readonly number[], rank: nu
 }
 
 const weightPerm = (rank: number) => (rank === 4 ? [2, 3, 1, 0] : [2, 1, 0]);
+const NHWC_PERM = [0, 2, 3, 1];
 
 function checkKernelShape(c: { fail(m: string): never }, s: Spatial, w: readonly number[]): void {
   if (s.kernel && s.kernel.join() !== w.slice(2).join()) c.fail(`kernel_shape [${s.kernel.join(",")}] does not match weights ${fmtShape(w)}`);
@@ -123,6 +126,12 @@ registerOp<ConvAttrs>({
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
   layout: convLayout,
+  gradient(g) {
+    const dy = g.dy(0)!, x = g.x(0)!, w = g.x(1)!;
+    if (g.wants(0)) g.add(0, g.op("ConvGradInput", [dy, w], { ...g.attrs, xShape: x.shape })[0]!);
+    if (g.wants(1)) g.add(1, g.op("ConvGradFilter", [dy, x], { ...g.attrs, wShape: w.shape })[0]!);
+    if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
+  },
   algorithms: [{
     name: "conv.kernels",
     setup(n) {
@@ -169,6 +178,72 @@ registerOp<ConvTransposeAttrs>({
   }],
 });
 
+// Conv's gradient ops: dx = conv^T(dy, W), dW = the correlation of x with dy, dB = sum of dy.
+registerOp<ConvAttrs & { xShape: readonly number[] }>({
+  type: "ConvGradInput",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.xShape }],
+  layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), weightPerm(c.inputs[1]!.shape.length)], outputs: [channelsLast(c.attrs.xShape.length)] }),
+  algorithms: [{
+    name: "convGradInput.kernels",
+    setup(n) {
+      const c = { fail: (m: string) => fail(n.where, m) }, r = n.attrs.xShape.length;
+      const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), w = inputView(n, 1, weights2d(c, n.inputs[1]!.shape, r));
+      const xShape = nhwc2d(c, n.attrs.xShape), dx = outputView(n, 0, xShape);
+      const opts = convOptions(c, n.attrs, r), zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        conv2dBackwardInput(dy, w, xShape, opts, dx);
+      };
+    },
+  }],
+});
+
+registerOp<ConvAttrs & { wShape: readonly number[] }>({
+  type: "ConvGradFilter",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.wShape }],
+  layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length)], outputs: [weightPerm(c.attrs.wShape.length)] }),
+  algorithms: [{
+    name: "convGradFilter.kernels",
+    setup(n) {
+      const c = { fail: (m: string) => fail(n.where, m) }, r = n.inputs[1]!.shape.length;
+      const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), x = inputView(n, 1, nhwc2d(c, n.inputs[1]!.shape));
+      const wShape = weights2d(c, n.attrs.wShape, r), dw = outputView(n, 0, wShape);
+      const opts = convOptions(c, n.attrs, r), zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        conv2dBackwardFilter(dy, x, wShape, opts, dw);
+      };
+    },
+  }],
+});
+
+// the gradient of a per-channel bias: dy [N, C, ...] summed over every axis but C
+registerOp<void>({
+  type: "BiasGrad",
+  internal: true,
+  parse: () => undefined,
+  infer: (c) => {
+    const dy = c.need(0, "dy");
+    return [{ dataType: dy.dataType, shape: [dy.shape[1] ?? 1] }];
+  },
+  layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length)], outputs: [[0]] }),
+  algorithms: [{
+    name: "biasGrad.rows",
+    setup(n) {
+      const dy = n.inputs[0]!, C = dy.shape[1] ?? 1, rows = C === 0 ? 0 : dy.size / C;
+      const k = n.kernels, db = n.output(0), src = n.input(0), zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        k.bias_f32_backward(db, src, rows, C);
+      };
+    },
+  }],
+});
+
 // ---------------------------------------------------------------------------------------------
 // pooling
 
@@ -198,6 +273,9 @@ function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOption
       return [{ dataType: x.dataType, shape: onnxOf(y, x.shape.length) }];
     },
     layout: channelsLastLayout,
+    gradient(g) {
+      if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.x(0)!], g.attrs)[0]!);
+    },
     algorithms: [{
       name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
       setup(n) {
@@ -213,6 +291,46 @@ function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOption
 poolOp("MaxPool", false, (x, o, y) => void maxPool2dInference(x, o, y));
 poolOp("AveragePool", true, (x, o, y) => void avgPool2d(x, o, y));
 
+/** Pooling's gradient ops: inputs dy and the forward x (both channels-last), output dx. */
+function poolGradOp(type: string, workspace: (n: PlanNode<PoolAttrs>) => number, run: (n: BoundNode<PoolAttrs>) => () => void): void {
+  registerOp<PoolAttrs>({
+    type,
+    internal: true,
+    parse: () => fail("internal", "not parsed"),
+    infer: likeInput(1),
+    layout: (c) => {
+      const p = channelsLast(c.inputs[1]!.shape.length);
+      return { inputs: [p, p], outputs: [p] };
+    },
+    algorithms: [{ name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`, workspaceBytes: workspace, setup: run }],
+  });
+}
+
+// max pooling's arg-max is recomputed from x (one more pass over the window) rather than kept
+poolGradOp("MaxPoolGrad", (n) => 8 * n.inputs[0]!.size + 32, (n) => {
+  const c = { fail: (m: string) => fail(n.where, m) };
+  const yShape = nhwc2d(c, n.inputs[0]!.shape), xShape = nhwc2d(c, n.inputs[1]!.shape);
+  const dy = inputView(n, 0, yShape), x = inputView(n, 1, xShape), dx = outputView(n, 0, xShape);
+  const size = n.inputs[0]!.size;
+  const y = viewTensor(n.engine, n.workspace, yShape, "f32"), argmax = viewTensor(n.engine, n.workspace + 16 * Math.ceil(size / 4), yShape, "i32");
+  const o = poolOptions(c, n.attrs, n.inputs[1]!.shape.length), zero = zeroOutput(n, 0);
+  return () => {
+    maxPool2d(x, o, { y, argmax });
+    zero();
+    maxPool2dBackward(dy, argmax, xShape, dx);
+  };
+});
+poolGradOp("AveragePoolGrad", () => 0, (n) => {
+  const c = { fail: (m: string) => fail(n.where, m) };
+  const xShape = nhwc2d(c, n.inputs[1]!.shape);
+  const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), dx = outputView(n, 0, xShape);
+  const o = poolOptions(c, n.attrs, n.inputs[1]!.shape.length), zero = zeroOutput(n, 0);
+  return () => {
+    zero();
+    avgPool2dBackward(dy, xShape, o, dx);
+  };
+});
+
 function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
   registerOp<void>({
     type,
@@ -223,6 +341,9 @@ function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
       return [{ dataType: x.dataType, shape: [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] }];
     },
     layout: channelsLastLayout,
+    gradient(g) {
+      if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.x(0)!])[0]!);
+    },
     algorithms: [{
       name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
       setup(n) {
@@ -237,6 +358,44 @@ function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
 }
 
 globalPoolOp("GlobalAveragePool", (x, y) => void globalAvgPool(x, y));
+
+/** Global pooling's gradient ops: inputs dy [N, C, 1...] and x, output dx (channels-last). */
+function globalPoolGradOp(type: string, workspace: (n: PlanNode<void>) => number, run: (n: BoundNode<void>, x: Tensor, dy: Tensor, dx: Tensor, xShape: number[]) => () => void): void {
+  registerOp<void>({
+    type,
+    internal: true,
+    parse: () => undefined,
+    infer: likeInput(1),
+    layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length)], outputs: [channelsLast(c.inputs[1]!.shape.length)] }),
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+      workspaceBytes: workspace,
+      setup(n) {
+        const X = n.inputs[1]!, N = X.shape[0]!, C = X.shape[1]!, spatial = X.size / Math.max(1, N * C);
+        const xShape = [N, 1, spatial, C];
+        return run(n, inputView(n, 1, xShape), inputView(n, 0, [N, 1, 1, C]), outputView(n, 0, xShape), xShape);
+      },
+    }],
+  });
+}
+
+globalPoolGradOp("GlobalAveragePoolGrad", () => 0, (n, _x, dy, dx, xShape) => {
+  const zero = zeroOutput(n, 0);
+  return () => {
+    zero();
+    globalAvgPoolBackward(dy, xShape, dx);
+  };
+});
+globalPoolGradOp("GlobalMaxPoolGrad", (n) => 8 * n.inputs[0]!.size + 32, (n, x, dy, dx, xShape) => {
+  const size = n.inputs[0]!.size, yShape = dy.shape;
+  const y = viewTensor(n.engine, n.workspace, yShape, "f32"), argmax = viewTensor(n.engine, n.workspace + 16 * Math.ceil(size / 4), yShape, "i32");
+  const zero = zeroOutput(n, 0);
+  return () => {
+    globalMaxPool(x, { y, argmax });
+    zero();
+    globalMaxPoolBackward(dy, argmax, xShape, dx);
+  };
+});
 globalPoolOp("GlobalMaxPool", (x, y) => {
   // globalMaxPool also writes an arg-max; inference keeps none, so it goes to a transient tensor
   const r = globalMaxPool(x, { y });
@@ -248,6 +407,7 @@ globalPoolOp("GlobalMaxPool", (x, y) => {
 
 registerOp<{ epsilon: number }>({
   type: "BatchNormalization",
+  nonTrainable: [3, 4],
   parse(at) {
     if (at.int("training_mode", 0) !== 0) fail(at.where, "training_mode 1 is not supported by inference (fine-tune the model instead)");
     return { epsilon: at.float("epsilon", 1e-5) };
@@ -264,6 +424,12 @@ registerOp<{ epsilon: number }>({
     return [x];
   },
   layout: channelsLastLayout,
+  gradient(g) {
+    const dy = g.dy(0)!, x = g.x(0)!, scale = g.x(1)!, mean = g.x(3)!, variance = g.x(4)!;
+    if (g.wants(0)) g.add(0, g.op("BatchNormGradInput", [dy, scale, variance], g.attrs)[0]!);
+    if (g.wants(1)) g.add(1, g.op("BatchNormGradScale", [dy, x, mean, variance], g.attrs)[0]!);
+    if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
+  },
   algorithms: [{
     name: "batchNormalization.inference",
     inPlace: true,
@@ -277,6 +443,49 @@ registerOp<{ epsilon: number }>({
   }],
 });
 
+// inference-mode batch norm is affine in x: dx = dy * scale / sqrt(var + eps)
+registerOp<{ epsilon: number }>({
+  type: "BatchNormGradInput",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: likeInput(0),
+  layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), [0], [0]], outputs: [channelsLast(c.inputs[0]!.shape.length)] }),
+  algorithms: [{
+    name: "batchNormGradInput.kernels",
+    workspaceBytes: (n) => 8 * n.inputs[1]!.size + 16,
+    setup(n) {
+      const dy = n.inputs[0]!, C = n.inputs[1]!.size, rows = C === 0 ? 0 : dy.size / C;
+      const k = n.kernels, dx = n.output(0), src = n.input(0), scale = n.input(1), variance = n.input(2);
+      const zeros = n.workspace + 4 * C + 16 - ((4 * C) % 16), ws = n.workspace, eps = n.attrs.epsilon;
+      return () => {
+        k.fill_f32(zeros, 0, C);
+        k.batchnorm_f32_inference(dx, src, scale, zeros, zeros, variance, ws, eps, rows, C);
+      };
+    },
+  }],
+});
+
+registerOp<{ epsilon: number }>({
+  type: "BatchNormGradScale",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(2, "mean")],
+  layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length), [0], [0]], outputs: [[0]] }),
+  algorithms: [{
+    name: "batchNormGradScale.kernels",
+    workspaceBytes: (n) => 8 * n.inputs[2]!.size,
+    setup(n) {
+      const dy = n.inputs[0]!, C = n.inputs[2]!.size, rows = C === 0 ? 0 : dy.size / C;
+      const k = n.kernels, ds = n.output(0), eps = n.attrs.epsilon, zero = zeroOutput(n, 0);
+      const pdy = n.input(0), x = n.input(1), mean = n.input(2), variance = n.input(3), ws = n.workspace;
+      return () => {
+        zero();
+        k.batchnorm_f32_inference_scale_grad(ds, pdy, x, mean, variance, ws, eps, rows, C);
+      };
+    },
+  }],
+});
+
 registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
   type: "LRN",
   parse: (at) => ({ size: at.int("size", 0), alpha: at.float("alpha", 1e-4), beta: at.float("beta", 0.75), bias: at.float("bias", 1) }),
@@ -286,11 +495,32 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
     return [x];
   },
   layout: channelsLastLayout,
+  gradient(g) {
+    if (g.wants(0)) g.add(0, g.op("LRNGrad", [g.dy(0)!, g.x(0)!, g.y(0)], g.attrs)[0]!);
+  },
   algorithms: [{
     name: "lrn.kernels",
     setup(n) {
       const x = inputView(n, 0), y = outputView(n, 0), o = n.attrs;
       return () => void lrn(x, o, y);
+    },
+  }],
+});
+
+registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
+  type: "LRNGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: likeInput(1),
+  layout: (c) => ({ inputs: c.inputs.map(() => NHWC_PERM), outputs: [NHWC_PERM] }),
+  algorithms: [{
+    name: "lrnGrad.kernels",
+    setup(n) {
+      const dy = inputView(n, 0), x = inputView(n, 1), y = inputView(n, 2), dx = outputView(n, 0), o = n.attrs, zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        lrnBackward(dy, x, y, o, dx);
+      };
     },
   }],
 });
@@ -324,6 +554,17 @@ registerOp<GemmAttrs>({
     return [{ dataType: A.dataType, shape: [transA ? a[1]! : a[0]!, transB ? B[0]! : B[1]!] }];
   },
   layout: gemmLayout,
+  gradient(g) {
+    // with A and B laid out [M, K] and [K, N]: dA = alpha dy . B^T, dB = alpha A^T . dy, dC = beta dy summed
+    const dy = g.dy(0)!, a = g.x(0)!, b = g.x(1)!, alpha = g.attrs.alpha;
+    if (g.wants(0)) g.add(0, g.op("MatMulGrad", [dy, b], { alpha, transA: false, transB: true, shape: a.shape, perm: a.perm, dy: 0 })[0]!);
+    if (g.wants(1)) g.add(1, g.op("MatMulGrad", [a, dy], { alpha, transA: true, transB: false, shape: b.shape, perm: b.perm, dy: 1 })[0]!);
+    if (g.wants(2)) {
+      const c = g.x(2)!;
+      const summed = g.op("ReduceToShape", [dy], { shape: c.shape })[0]!;
+      g.add(2, g.attrs.beta === 1 ? summed : g.op("Scale", [summed], { alpha: g.attrs.beta })[0]!);
+    }
+  },
   algorithms: [
     {
       // a few rows against constant weights: the weights packed once into strips that dense streams
@@ -347,6 +588,47 @@ registerOp<GemmAttrs>({
   ],
 });
 
+// y = alpha op(a) . op(b) over the operands' PHYSICAL [rows, cols] (the forward operand as the
+// forward step read it, whatever its perm; dy, input attrs.dy, in ONNX order): Gemm's and MatMul's
+// gradients. The output is the forward operand's gradient: logical shape attrs.shape stored in
+// attrs.perm (the operand's own layout), which is the order this product writes.
+registerOp<{ alpha: number; transA: boolean; transB: boolean; shape: readonly number[]; perm: readonly number[]; dy: number }>({
+  type: "MatMulGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [{ dataType: c.need(0, "a").dataType, shape: c.attrs.shape }],
+  layout: (c) => ({ inputs: [c.attrs.dy === 0 ? [0, 1] : "any", c.attrs.dy === 1 ? [0, 1] : "any"], outputs: [c.attrs.perm] }),
+  algorithms: [{
+    name: "matMulGrad.gemm",
+    setup(n) {
+      const a = inputView(n, 0), b = inputView(n, 1), y = outputView(n, 0);
+      const o = { alpha: n.attrs.alpha, beta: 0, transA: n.attrs.transA, transB: n.attrs.transB };
+      return () => void gemm(a, b, null, o, y);
+    },
+  }],
+});
+
+// y = alpha x
+registerOp<{ alpha: number }>({
+  type: "Scale",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: likeInput(0),
+  layout: followInput0,
+  algorithms: [{
+    name: "scale.kernel",
+    paramBytes: () => ND_DESC_BYTES,
+    setup(n) {
+      const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size, alpha = n.attrs.alpha, desc = n.params;
+      writeNd(n.engine.heap.i32, desc, { dims: [size], strides: [[1], [1]] }, n.where);
+      return () => {
+        k.copy_nd(y, x, desc);
+        k.scale_f32(y, alpha, size);
+      };
+    },
+  }],
+});
+
 registerOp<void>({
   type: "MatMul",
   parse: () => undefined,
@@ -358,6 +640,11 @@ registerOp<void>({
     return [{ dataType: A.dataType, shape: [a[0]!, B[1]!] }];
   },
   layout: onnxOrder,
+  gradient(g) {
+    const dy = g.dy(0)!, a = g.x(0)!, b = g.x(1)!;
+    if (g.wants(0)) g.add(0, g.op("MatMulGrad", [dy, b], { alpha: 1, transA: false, transB: true, shape: a.shape, perm: a.perm, dy: 0 })[0]!);
+    if (g.wants(1)) g.add(1, g.op("MatMulGrad", [a, dy], { alpha: 1, transA: true, transB: false, shape: b.shape, perm: b.perm, dy: 1 })[0]!);
+  },
   algorithms: [{
     name: "matMul.kernels",
     setup(n) {
@@ -370,7 +657,14 @@ registerOp<void>({
 // ---------------------------------------------------------------------------------------------
 // activations (any layout: element by element)
 
-function unaryOp<A>(type: string, parse: (at: Attributes) => A, kernel: (n: BoundNode<A>) => () => void): void {
+/**
+ * An element-wise activation and its gradient op `${type}Grad` (dx from dy and the forward output y
+ * or input x, as `gradFrom` says): the gradient kernels accumulate, so dx is zeroed first.
+ */
+function unaryOp<A>(
+  type: string, parse: (at: Attributes) => A, kernel: (n: BoundNode<A>) => () => void,
+  gradFrom: "x" | "y", gradKernel: (n: BoundNode<A>) => () => void,
+): void {
   registerOp<A>({
     type,
     parse,
@@ -379,25 +673,60 @@ function unaryOp<A>(type: string, parse: (at: Attributes) => A, kernel: (n: Boun
       return sameAsInput0(c as InferContext<unknown>);
     },
     layout: followInput0,
+    gradient(g) {
+      if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, gradFrom === "x" ? g.x(0)! : g.y(0)], g.attrs)[0]!);
+    },
     algorithms: [{ name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernel`, inPlace: true, setup: kernel }],
   });
+  registerOp<A>({
+    type: `${type}Grad`,
+    internal: true,
+    parse,
+    infer: likeInput(1),
+    layout: followInput(1),
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}Grad.kernel`,
+      setup(n) {
+        const zero = zeroOutput(n as BoundNode<unknown>, 0), run = gradKernel(n);
+        return () => {
+          zero();
+          run();
+        };
+      },
+    }],
+  });
 }
+
+/** The pointers and size of a gradient op: dx (output), dy and the forward value (inputs). */
+const gradArgs = (n: BoundNode<unknown>) => [n.output(0), n.input(0), n.input(1), n.outputs[0]!.size] as const;
 
 unaryOp("Relu", () => undefined, (n) => {
   const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
   return () => k.relu_f32_forward(y, x, size);
+}, "y", (n) => {
+  const k = n.kernels, [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
+  return () => k.relu_f32_backward(dx, dy, y, size);
 });
 unaryOp("Sigmoid", () => undefined, (n) => {
   const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
   return () => k.sigmoid_f32_forward(y, x, size);
+}, "y", (n) => {
+  const k = n.kernels, [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
+  return () => k.sigmoid_f32_backward(dx, dy, y, size);
 });
 unaryOp("Tanh", () => undefined, (n) => {
   const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
   return () => k.tanh_f32_forward(y, x, size);
+}, "y", (n) => {
+  const k = n.kernels, [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
+  return () => k.tanh_f32_backward(dx, dy, y, size);
 });
 unaryOp("LeakyRelu", (at) => ({ alpha: at.float("alpha", 0.01) }), (n) => {
   const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size, alpha = n.attrs.alpha;
   return () => k.leaky_relu_f32_forward(y, x, alpha, size);
+}, "x", (n) => {
+  const k = n.kernels, [dx, dy, x, size] = gradArgs(n as BoundNode<unknown>), alpha = n.attrs.alpha;
+  return () => k.leaky_relu_f32_backward(dx, dy, x, alpha, size);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +755,9 @@ function softmaxOp(type: string, kernel: "softmax_f32_forward" | "log_softmax_f3
       const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
       return { inputs: [p], outputs: [p] };
     },
+    gradient(g) {
+      if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.y(0)], g.attrs)[0]!);
+    },
     algorithms: [{
       name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
       setup(n) {
@@ -443,5 +775,36 @@ function softmaxOp(type: string, kernel: "softmax_f32_forward" | "log_softmax_f3
 
 softmaxOp("Softmax", "softmax_f32_forward");
 softmaxOp("LogSoftmax", "log_softmax_f32_forward");
+
+/** Softmax's gradient ops: dx from dy and the forward output, on the same rows as the forward. */
+function softmaxGradOp(type: string, kernel: "softmax_f32_backward" | "log_softmax_f32_backward"): void {
+  registerOp<SoftmaxAttrs>({
+    type,
+    internal: true,
+    parse: () => fail("internal", "not parsed"),
+    infer: likeInput(1),
+    layout(c) {
+      const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
+      return { inputs: [p, p], outputs: [p] };
+    },
+    algorithms: [{
+      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
+      setup(n) {
+        const y = n.inputs[1]!, r = y.shape.length;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
+        const cols = r === 0 ? 1 : n.attrs.coerce2d ? y.shape.slice(ax).reduce((a, b) => a * b, 1) : y.shape[ax]!;
+        const rows = cols === 0 ? 0 : y.size / cols;
+        const k = n.kernels, dx = n.output(0), dy = n.input(0), yp = n.input(1), zero = zeroOutput(n, 0);
+        return () => {
+          zero();
+          k[kernel](dx, dy, yp, rows, cols);
+        };
+      },
+    }],
+  });
+}
+
+softmaxGradOp("SoftmaxGrad", "softmax_f32_backward");
+softmaxGradOp("LogSoftmaxGrad", "log_softmax_f32_backward");
 
 export { viewTensor };
