@@ -219,6 +219,7 @@ export {
   type SessionIOMetadata,
 } from "./graph/session.js";
 export type { PlanReport } from "./graph/plan.js";
+export { TrainableSession, type TrainableOptions } from "./graph/train.js";
 
 // ONNX: run a file as it is, import it as a trainable Model, export a Model
 export { importOnnx, OnnxModel, MIN_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";

@@ -46,6 +46,7 @@ export class TrainableSession {
   private last: { plan: Plan } | undefined;
   private released = false;
 
+  /** @internal Made by InferenceSession.trainable(). */
   constructor(private readonly s: SessionInternals, options: TrainableOptions = {}) {
     const g = s.graph;
     const floatOutputs = g.outputs.filter((o) => o.dataType === DataType.FLOAT || o.dataType === DataType.FLOAT16 || o.dataType === DataType.DOUBLE).map((o) => o.name);
