@@ -7,43 +7,18 @@ import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelPr
 import { SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
 
-const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
-  name: output[0]!,
-  opType,
-  domain: "",
-  input,
-  output,
-  attribute,
-});
+const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto =>
+  ({ name: output[0]!, opType, domain: "", input, output, attribute });
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
-const floats = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({
-  name,
-  dims,
-  dataType: DataType.FLOAT,
-  data: Float32Array.from(data),
-});
+const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
+const floats = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({ name, dims, dataType: DataType.FLOAT, data: Float32Array.from(data) });
 
-function modelBytes(
-  nodes: NodeProto[],
-  inits: TensorProto[],
-  inputs: [string, (number | string)[], number?][],
-  outputs: (string | [string, number])[],
-  opset = 17,
-): Uint8Array {
+function modelBytes(nodes: NodeProto[], inits: TensorProto[], inputs: [string, (number | string)[], number?][], outputs: (string | [string, number])[], opset = 17): Uint8Array {
   const m: ModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: opset }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
+    irVersion: 8, opsetImport: [{ domain: "", version: opset }], producerName: "simdnet-test", producerVersion: "", domain: "", modelVersion: 0,
+    docString: "", metadataProps: [],
     graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
+      name: "g", node: nodes, initializer: inits, valueInfo: [],
       input: inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
       output: outputs.map((o) => (typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1] })),
     },
@@ -59,21 +34,7 @@ describe("N-d descriptors", () => {
 
   it("coalesce merges contiguous axes and drops extent-1 axes", () => {
     expect(coalesce({ dims: [2, 3, 4], strides: [contiguousStrides([2, 3, 4])] })).toEqual({ dims: [24], strides: [[1]] });
-    expect(
-      coalesce({
-        dims: [2, 1, 4],
-        strides: [
-          [4, 4, 1],
-          [1, 0, 2],
-        ],
-      }),
-    ).toEqual({
-      dims: [2, 4],
-      strides: [
-        [4, 1],
-        [1, 2],
-      ],
-    });
+    expect(coalesce({ dims: [2, 1, 4], strides: [[4, 4, 1], [1, 0, 2]] })).toEqual({ dims: [2, 4], strides: [[4, 1], [1, 2]] });
     expect(coalesce({ dims: [1, 1], strides: [[1, 1]] })).toEqual({ dims: [1], strides: [[0]] });
   });
 
@@ -82,8 +43,7 @@ describe("N-d descriptors", () => {
       const e = await engineFor(build);
       const r = rng(inner);
       // x: [3, inner, 5] read as y = x^T(2, 0, 1) with axis 1 reversed, and a broadcast axis
-      const xd = [3, inner, 5],
-        x = uniform(3 * inner * 5, inner);
+      const xd = [3, inner, 5], x = uniform(3 * inner * 5, inner);
       const xs = contiguousStrides(xd);
       const dims = [5, 2, 3, inner];
       const strides = [xs[2]!, 0, xs[0]!, -xs[1]!];
@@ -91,47 +51,20 @@ describe("N-d descriptors", () => {
       // the reference: every index of y, its x offset summed in plain arithmetic
       const want = new Float32Array(dims.reduce((a, b) => a * b, 1));
       let k = 0;
-      for (let a = 0; a < dims[0]!; a++)
-        for (let b = 0; b < dims[1]!; b++)
-          for (let c = 0; c < dims[2]!; c++)
-            for (let d = 0; d < dims[3]!; d++) {
-              want[k++] = x[base + a * strides[0]! + b * strides[1]! + c * strides[2]! + d * strides[3]!]!;
-            }
+      for (let a = 0; a < dims[0]!; a++) for (let b = 0; b < dims[1]!; b++) for (let c = 0; c < dims[2]!; c++) for (let d = 0; d < dims[3]!; d++) {
+        want[k++] = x[base + a * strides[0]! + b * strides[1]! + c * strides[2]! + d * strides[3]!]!;
+      }
       void r;
-      const xt = e.tensor([x.length], x),
-        yt = e.zeros([want.length]),
-        desc = e.empty([ND_DESC_WORDS], "i32");
+      const xt = e.tensor([x.length], x), yt = e.zeros([want.length]), desc = e.empty([ND_DESC_WORDS], "i32");
       writeNd(e.heap.i32, desc.ptr, { dims, strides: [contiguousStrides(dims), strides] }, "test");
       e.kernels.copy_nd(yt.ptr, xt.ptr + 4 * base, desc.ptr);
       expect(Array.from(yt.data)).toEqual(Array.from(want));
       // the SIMD row paths: a contiguous row and a broadcast (splat) row of `inner` elements, 3 rows
       const rows = e.zeros([3 * inner]);
-      writeNd(
-        e.heap.i32,
-        desc.ptr,
-        {
-          dims: [3, inner],
-          strides: [
-            [inner, 1],
-            [inner * 5, 1],
-          ],
-        },
-        "test",
-      );
+      writeNd(e.heap.i32, desc.ptr, { dims: [3, inner], strides: [[inner, 1], [inner * 5, 1]] }, "test");
       e.kernels.copy_nd(rows.ptr, xt.ptr, desc.ptr);
       expect(Array.from(rows.data)).toEqual([0, 1, 2].flatMap((i) => Array.from(x.subarray(i * inner * 5, i * inner * 5 + inner))));
-      writeNd(
-        e.heap.i32,
-        desc.ptr,
-        {
-          dims: [3, inner],
-          strides: [
-            [inner, 1],
-            [1, 0],
-          ],
-        },
-        "test",
-      );
+      writeNd(e.heap.i32, desc.ptr, { dims: [3, inner], strides: [[inner, 1], [1, 0]] }, "test");
       e.kernels.copy_nd(rows.ptr, xt.ptr, desc.ptr);
       expect(Array.from(rows.data)).toEqual([0, 1, 2].flatMap((i) => new Array<number>(inner).fill(x[i]!)));
       rows.dispose();
@@ -144,8 +77,7 @@ describe("N-d descriptors", () => {
 describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
   /** x [N, 4, 6, 6] -> conv 3x3 (8) -> relu -> conv 1x1 (4) -> add x -> global average pool -> flatten. */
   function residualNet(): Uint8Array {
-    const w1 = uniform(8 * 4 * 9, 1),
-      w2 = uniform(4 * 8, 2);
+    const w1 = uniform(8 * 4 * 9, 1), w2 = uniform(4 * 8, 2);
     return modelBytes(
       [
         node("Conv", ["x", "w1"], ["c1"], [ints("pads", [1, 1, 1, 1])]),
@@ -156,8 +88,7 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
         node("Flatten", ["g"], ["y"]),
       ],
       [floats("w1", [8, 4, 3, 3], w1), floats("w2", [4, 8, 1, 1], w2)],
-      [["x", ["N", 4, 6, 6]]],
-      ["y"],
+      [["x", ["N", 4, 6, 6]]], ["y"],
     );
   }
 
@@ -243,7 +174,10 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
 
   it("loads nodes in any order (sorted topologically) and drops nodes no output needs", async () => {
     const e = await engineFor(build);
-    const bytes = modelBytes([node("Relu", ["a"], ["y"]), node("Sigmoid", ["x"], ["unused"]), node("Relu", ["x"], ["a"])], [], [["x", [3]]], ["y"]);
+    const bytes = modelBytes(
+      [node("Relu", ["a"], ["y"]), node("Sigmoid", ["x"], ["unused"]), node("Relu", ["x"], ["a"])],
+      [], [["x", [3]]], ["y"],
+    );
     const s = InferenceSession.fromBytes(e, bytes);
     expect(s.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "relu.kernel"]);
     expect(Array.from(s.runSync({ x: { dims: [3], data: [-1, 0, 2] } }).y!.data as Float32Array)).toEqual([0, 0, 2]);
@@ -273,16 +207,24 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
     await constant.release();
   });
 
+  it("hands ops the axis order they ask for even where extent-1 axes make two orders the same bytes", async () => {
+    // Gemm with B [1, 8] and transB: B in [K, N] order is [8, 1], the same bytes as [1, 8]
+    const e = await engineFor(build);
+    const w = uniform(8, 31), b = [0.25];
+    const s = InferenceSession.fromBytes(e, modelBytes([node("Gemm", ["x", "w", "b"], ["y"], [int("transB", 1)])], [floats("w", [1, 8], w), floats("b", [1], b)], [["x", ["N", 8]]], ["y"]));
+    for (const rows of [1, 3]) {
+      const x = uniform(rows * 8, 32 + rows);
+      const want = Array.from({ length: rows }, (_, r) => w.reduce((acc, v, k) => acc + v * x[r * 8 + k]!, 0.25));
+      expectClose(s.runSync({ x: { dims: [rows, 8], data: x } }).y!.data as Float32Array, want, { rtol: 1e-5, atol: 1e-6 });
+    }
+    await s.release();
+  });
+
   it("gives int64 outputs as BigInt64Array; a shape fed as an input plans per value", async () => {
     const e = await engineFor(build);
     const bytes = modelBytes(
-      [node("Reshape", ["x", "shape"], ["r"]), node("Shape", ["r"], ["y"])],
-      [],
-      [
-        ["x", [2, 3]],
-        ["shape", [2], DataType.INT64],
-      ],
-      [["y", DataType.INT64], "r"],
+      [node("Reshape", ["x", "shape"], ["r"]), node("Shape", ["r"], ["y"])], [],
+      [["x", [2, 3]], ["shape", [2], DataType.INT64]], [["y", DataType.INT64], "r"],
     );
     const s = InferenceSession.fromBytes(e, bytes);
     const x = Float32Array.from([1, 2, 3, 4, 5, 6]);

@@ -4,7 +4,7 @@
 import type { Engine } from "../engine.js";
 import { Tensor } from "../tensor.js";
 import { coalesce, contiguousStrides, writeNd } from "./nd.js";
-import { type Elem, elemOf, type HostTensor, identityPerm, isIdentity, logicalStrides, type Perm, physicalDims, sizeOfDims } from "./types.js";
+import { type Elem, elemOf, type HostTensor, identityPerm, isIdentity, logicalStrides, type Perm, physicalDims, samePhysical, sizeOfDims } from "./types.js";
 
 const key = (p: Perm) => p.join(",");
 
@@ -57,6 +57,13 @@ export class ConstValue {
     const k = key(perm);
     let t = this.forms.get(k);
     if (t) return t;
+    // a form whose bytes already lie in this order (axes of extent 1 may sit anywhere) serves as is
+    for (const [fk, f] of this.forms) {
+      if (samePhysical(fk === "" ? [] : fk.split(",").map(Number), perm, this.shape)) {
+        this.forms.set(k, f);
+        return f;
+      }
+    }
     const dims = physicalDims(this.shape, perm);
     const shape = dims.length ? dims : [1];
     if (this.size >= BIG || !this.hostData) {
@@ -93,7 +100,7 @@ export class ConstValue {
   }
 
   dispose(): void {
-    for (const t of this.forms.values()) t.dispose();
+    for (const t of new Set(this.forms.values())) t.dispose();
     this.forms.clear();
   }
 }

@@ -509,8 +509,15 @@ class Planner {
   /** `v` in `perm` order: constants get a device form; run-time values a conversion step. */
   private inPerm(v: Val, perm: Perm, where: string): Val {
     if (perm.length !== v.shape.length) fail(where, `internal: layout of rank ${perm.length} for a value of shape ${fmtShape(v.shape)}`);
-    if (v.cv) return samePhysical(v.perm, perm, v.shape) ? v : new Val(v.name, v.dataType, v.shape, perm, v.cv);
-    if (samePhysical(v.perm, perm, v.shape)) return v;
+    if (v.perm.every((a, i) => a === perm[i])) return v;
+    if (v.cv) return new Val(v.name, v.dataType, v.shape, perm, v.cv);
+    if (samePhysical(v.perm, perm, v.shape)) {
+      // the same bytes in the same places (axes of extent 1 moved): the value under the perm asked for
+      const r = new Val(v.name, v.dataType, v.shape, perm, undefined, v.buffer);
+      r.external = v.external;
+      this.origin.set(r, this.origin.get(v) ?? v);
+      return r;
+    }
     return this.convert(v, perm, where);
   }
 
