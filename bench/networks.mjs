@@ -29,7 +29,6 @@ const RUNTIMES = {
   "ort-node-1t": { lib: "ort-node", threads: 1 },
 };
 
-
 // ---------------------------------------------------------------------------------------------
 // one model in one runtime (a child process): load, warm up, time, report JSON on stdout
 
@@ -84,7 +83,14 @@ async function child({ runtime, path, seconds }) {
     times.sort((a, b) => a - b);
     report({ runtime, ok: true, loadMs, ms: times[times.length >> 1], runs: times.length, peakMB: peakRssMB(), inputs: inputs.map((i) => i.dims) });
   } catch (err) {
-    report({ runtime, ok: false, error: String(err?.message ?? err).split("\n")[0].slice(0, 300), peakMB: peakRssMB() });
+    report({
+      runtime,
+      ok: false,
+      error: String(err?.message ?? err)
+        .split("\n")[0]
+        .slice(0, 300),
+      peakMB: peakRssMB(),
+    });
   }
   process.exit(0);
 }
@@ -94,7 +100,7 @@ function feedData(i) {
   const n = i.dims.reduce((a, b) => a * b, 1);
   if (i.type === "float32") {
     let s = 12345;
-    return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 31) - 1);
+    return Float32Array.from({ length: n }, () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 31 - 1);
   }
   if (i.type === "int64") return new BigInt64Array(n).fill(1n);
   if (i.type === "int32") return new Int32Array(n).fill(1);
@@ -131,7 +137,9 @@ async function parent() {
     for (let round = 0; round < rounds; round++) {
       for (const r of runtimes) {
         const res = spawnSync(process.execPath, [FLAG, self, "--child", JSON.stringify({ runtime: r, path: m.path, seconds })], {
-          encoding: "utf8", maxBuffer: 1 << 24, timeout: 20 * 60 * 1000,
+          encoding: "utf8",
+          maxBuffer: 1 << 24,
+          timeout: 20 * 60 * 1000,
         });
         const line = res.stdout.trim().split("\n").pop();
         let out;
@@ -141,14 +149,21 @@ async function parent() {
           out = { runtime: r, ok: false, error: (res.stderr || res.error?.message || "no report").split("\n").find((l) => l.trim()) ?? "crashed" };
         }
         cells[r].push(out);
-        console.error(`  ${m.name} ${r} round ${round + 1}: ${out.ok ? `${out.ms.toFixed(1)} ms (load ${out.loadMs.toFixed(0)} ms, ${out.runs} runs, peak ${out.peakMB?.toFixed(0)} MB)` : `error: ${out.error}`}`);
+        console.error(
+          `  ${m.name} ${r} round ${round + 1}: ${out.ok ? `${out.ms.toFixed(1)} ms (load ${out.loadMs.toFixed(0)} ms, ${out.runs} runs, peak ${out.peakMB?.toFixed(0)} MB)` : `error: ${out.error}`}`,
+        );
       }
     }
     const summary = {};
     for (const r of runtimes) {
       const ok = cells[r].filter((c) => c.ok);
       summary[r] = ok.length
-        ? { ms: median(ok.map((c) => c.ms)), loadMs: median(ok.map((c) => c.loadMs)), peakMB: Math.max(...ok.map((c) => c.peakMB ?? 0)), rounds: ok.map((c) => c.ms) }
+        ? {
+            ms: median(ok.map((c) => c.ms)),
+            loadMs: median(ok.map((c) => c.loadMs)),
+            peakMB: Math.max(...ok.map((c) => c.peakMB ?? 0)),
+            rounds: ok.map((c) => c.ms),
+          }
         : { error: cells[r][0]?.error ?? "not run" };
     }
     results.push({ model: m.name, source: m.source, summary });
@@ -166,14 +181,23 @@ const median = (xs) => {
 };
 
 function formatTable(results, runtimes) {
-  const cols = ["model", ...runtimes.map((r) => `${r} ms`), "ort-web-1t / simdnet-1t", "simdnet-1t / ort-node-1t", "2t speed-up", ...runtimes.map((r) => `${r} MB`)];
+  const cols = [
+    "model",
+    ...runtimes.map((r) => `${r} ms`),
+    "ort-web-1t / simdnet-1t",
+    "simdnet-1t / ort-node-1t",
+    "2t speed-up",
+    ...runtimes.map((r) => `${r} MB`),
+  ];
   const rows = results.map(({ model, summary }) => {
     const ms = (r) => summary[r]?.ms;
     const ratio = (a, b) => (ms(a) && ms(b) ? `${(ms(a) / ms(b)).toFixed(2)}x` : "-");
     return [
       model,
       ...runtimes.map((r) => (summary[r]?.ms ? summary[r].ms.toFixed(summary[r].ms < 10 ? 2 : 1) : `error: ${summary[r]?.error?.slice(0, 40)}`)),
-      ratio("ort-web-1t", "simdnet-1t"), ratio("simdnet-1t", "ort-node-1t"), ratio("simdnet-1t", "simdnet-2t"),
+      ratio("ort-web-1t", "simdnet-1t"),
+      ratio("simdnet-1t", "ort-node-1t"),
+      ratio("simdnet-1t", "simdnet-2t"),
       ...runtimes.map((r) => (summary[r]?.peakMB ? summary[r].peakMB.toFixed(0) : "-")),
     ];
   });
@@ -184,7 +208,7 @@ function formatTable(results, runtimes) {
 
 /** Two processes spinning at once: whether the machine gives two cores' worth now. */
 function twoCoreCheck() {
-  const code = "const t=performance.now();let x=0;while(performance.now()-t<400)x++;process.stdout.write(String(x)+\"\\n\")";
+  const code = 'const t=performance.now();let x=0;while(performance.now()-t<400)x++;process.stdout.write(String(x)+"\\n")';
   const one = Number(spawnSync(process.execPath, ["-e", code], { encoding: "utf8" }).stdout);
   const a = spawnSync("bash", ["-c", `node -e '${code}' & node -e '${code}'; wait`], { encoding: "utf8" });
   const both = (a.stdout.match(/\d+/g) ?? []).map(Number);
@@ -201,19 +225,29 @@ function ensureModels(dir) {
     const check = spawnSync(py, ["-c", "import torch, torchvision"], { encoding: "utf8" });
     if (check.status !== 0 && process.getuid?.() === 0) {
       console.error("bench: installing Debian's python3-torch and python3-torchvision (apt-get)");
-      spawnSync("bash", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-torchvision >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-torchvision >/dev/null 2>&1)"], { stdio: "inherit" });
+      spawnSync(
+        "bash",
+        [
+          "-c",
+          "DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-torchvision >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-torchvision >/dev/null 2>&1)",
+        ],
+        { stdio: "inherit" },
+      );
     }
     const r = spawnSync(py, [join(root, "bench", "export_models.py"), dir, ...missing], { stdio: ["ignore", "inherit", "inherit"] });
     if (r.status !== 0) console.error("bench: exporting the torchvision models failed (python3-torch / python3-torchvision missing?)");
   }
-  const models = names.filter((n) => existsSync(join(dir, `${n}.onnx`))).map((n) => ({ name: n, path: join(dir, `${n}.onnx`), source: "torchvision, random weights" }));
+  const models = names
+    .filter((n) => existsSync(join(dir, `${n}.onnx`)))
+    .map((n) => ({ name: n, path: join(dir, `${n}.onnx`), source: "torchvision, random weights" }));
   // corpus files (pretrained) that are cached
   try {
     const manifest = JSON.parse(readFileSync(join(root, "tests", "corpus", "models.json"), "utf8"));
     const cache = process.env.SIMDNET_CORPUS_DIR ?? join(root, "build", "corpus", "models");
     for (const m of manifest.models ?? manifest) {
       const file = join(cache, `${m.id}.onnx`);
-      if (["ppocr-det-v4", "ppocr-cls-v2", "ppocr-rec-v4", "isnet-fp16"].includes(m.id) && existsSync(file)) models.push({ name: m.id, path: file, source: `${m.package}@${m.version}` });
+      if (["ppocr-det-v4", "ppocr-cls-v2", "ppocr-rec-v4", "isnet-fp16"].includes(m.id) && existsSync(file))
+        models.push({ name: m.id, path: file, source: `${m.package}@${m.version}` });
     }
   } catch {
     // no corpus manifest or cache: torchvision models only

@@ -7,18 +7,44 @@ import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelPr
 import { SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
 
-const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto =>
-  ({ name: output[0]!, opType, domain: "", input, output, attribute });
+const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
+  name: output[0]!,
+  opType,
+  domain: "",
+  input,
+  output,
+  attribute,
+});
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
-const floats = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({ name, dims, dataType: DataType.FLOAT, data: Float32Array.from(data) });
+const floats = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => ({
+  name,
+  dims,
+  dataType: DataType.FLOAT,
+  data: Float32Array.from(data),
+});
 
-function modelBytes(nodes: NodeProto[], inits: TensorProto[], inputs: [string, (number | string)[], number?][], outputs: (string | [string, number])[], opset = 17): Uint8Array {
+function modelBytes(
+  nodes: NodeProto[],
+  inits: TensorProto[],
+  inputs: [string, (number | string)[], number?][],
+  outputs: (string | [string, number])[],
+  opset = 17,
+): Uint8Array {
   const m: ModelProto = {
-    irVersion: 8, opsetImport: [{ domain: "", version: opset }], producerName: "simdnet-test", producerVersion: "", domain: "", modelVersion: 0,
-    docString: "", metadataProps: [],
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: opset }],
+    producerName: "simdnet-test",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
     graph: {
-      name: "g", node: nodes, initializer: inits, valueInfo: [],
+      name: "g",
+      node: nodes,
+      initializer: inits,
+      valueInfo: [],
       input: inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
       output: outputs.map((o) => (typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1] })),
     },
@@ -34,7 +60,21 @@ describe("N-d descriptors", () => {
 
   it("coalesce merges contiguous axes and drops extent-1 axes", () => {
     expect(coalesce({ dims: [2, 3, 4], strides: [contiguousStrides([2, 3, 4])] })).toEqual({ dims: [24], strides: [[1]] });
-    expect(coalesce({ dims: [2, 1, 4], strides: [[4, 4, 1], [1, 0, 2]] })).toEqual({ dims: [2, 4], strides: [[4, 1], [1, 2]] });
+    expect(
+      coalesce({
+        dims: [2, 1, 4],
+        strides: [
+          [4, 4, 1],
+          [1, 0, 2],
+        ],
+      }),
+    ).toEqual({
+      dims: [2, 4],
+      strides: [
+        [4, 1],
+        [1, 2],
+      ],
+    });
     expect(coalesce({ dims: [1, 1], strides: [[1, 1]] })).toEqual({ dims: [1], strides: [[0]] });
   });
 
@@ -43,7 +83,8 @@ describe("N-d descriptors", () => {
       const e = await engineFor(build);
       const r = rng(inner);
       // x: [3, inner, 5] read as y = x^T(2, 0, 1) with axis 1 reversed, and a broadcast axis
-      const xd = [3, inner, 5], x = uniform(3 * inner * 5, inner);
+      const xd = [3, inner, 5],
+        x = uniform(3 * inner * 5, inner);
       const xs = contiguousStrides(xd);
       const dims = [5, 2, 3, inner];
       const strides = [xs[2]!, 0, xs[0]!, -xs[1]!];
@@ -51,20 +92,47 @@ describe("N-d descriptors", () => {
       // the reference: every index of y, its x offset summed in plain arithmetic
       const want = new Float32Array(dims.reduce((a, b) => a * b, 1));
       let k = 0;
-      for (let a = 0; a < dims[0]!; a++) for (let b = 0; b < dims[1]!; b++) for (let c = 0; c < dims[2]!; c++) for (let d = 0; d < dims[3]!; d++) {
-        want[k++] = x[base + a * strides[0]! + b * strides[1]! + c * strides[2]! + d * strides[3]!]!;
-      }
+      for (let a = 0; a < dims[0]!; a++)
+        for (let b = 0; b < dims[1]!; b++)
+          for (let c = 0; c < dims[2]!; c++)
+            for (let d = 0; d < dims[3]!; d++) {
+              want[k++] = x[base + a * strides[0]! + b * strides[1]! + c * strides[2]! + d * strides[3]!]!;
+            }
       void r;
-      const xt = e.tensor([x.length], x), yt = e.zeros([want.length]), desc = e.empty([ND_DESC_WORDS], "i32");
+      const xt = e.tensor([x.length], x),
+        yt = e.zeros([want.length]),
+        desc = e.empty([ND_DESC_WORDS], "i32");
       writeNd(e.heap.i32, desc.ptr, { dims, strides: [contiguousStrides(dims), strides] }, "test");
       e.kernels.copy_nd(yt.ptr, xt.ptr + 4 * base, desc.ptr);
       expect(Array.from(yt.data)).toEqual(Array.from(want));
       // the SIMD row paths: a contiguous row and a broadcast (splat) row of `inner` elements, 3 rows
       const rows = e.zeros([3 * inner]);
-      writeNd(e.heap.i32, desc.ptr, { dims: [3, inner], strides: [[inner, 1], [inner * 5, 1]] }, "test");
+      writeNd(
+        e.heap.i32,
+        desc.ptr,
+        {
+          dims: [3, inner],
+          strides: [
+            [inner, 1],
+            [inner * 5, 1],
+          ],
+        },
+        "test",
+      );
       e.kernels.copy_nd(rows.ptr, xt.ptr, desc.ptr);
       expect(Array.from(rows.data)).toEqual([0, 1, 2].flatMap((i) => Array.from(x.subarray(i * inner * 5, i * inner * 5 + inner))));
-      writeNd(e.heap.i32, desc.ptr, { dims: [3, inner], strides: [[inner, 1], [1, 0]] }, "test");
+      writeNd(
+        e.heap.i32,
+        desc.ptr,
+        {
+          dims: [3, inner],
+          strides: [
+            [inner, 1],
+            [1, 0],
+          ],
+        },
+        "test",
+      );
       e.kernels.copy_nd(rows.ptr, xt.ptr, desc.ptr);
       expect(Array.from(rows.data)).toEqual([0, 1, 2].flatMap((i) => new Array<number>(inner).fill(x[i]!)));
       rows.dispose();
@@ -77,7 +145,8 @@ describe("N-d descriptors", () => {
 describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
   /** x [N, 4, 6, 6] -> conv 3x3 (8) -> relu -> conv 1x1 (4) -> add x -> global average pool -> flatten. */
   function residualNet(): Uint8Array {
-    const w1 = uniform(8 * 4 * 9, 1), w2 = uniform(4 * 8, 2);
+    const w1 = uniform(8 * 4 * 9, 1),
+      w2 = uniform(4 * 8, 2);
     return modelBytes(
       [
         node("Conv", ["x", "w1"], ["c1"], [ints("pads", [1, 1, 1, 1])]),
@@ -88,7 +157,8 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
         node("Flatten", ["g"], ["y"]),
       ],
       [floats("w1", [8, 4, 3, 3], w1), floats("w2", [4, 8, 1, 1], w2)],
-      [["x", ["N", 4, 6, 6]]], ["y"],
+      [["x", ["N", 4, 6, 6]]],
+      ["y"],
     );
   }
 
@@ -174,10 +244,7 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
 
   it("loads nodes in any order (sorted topologically) and drops nodes no output needs", async () => {
     const e = await engineFor(build);
-    const bytes = modelBytes(
-      [node("Relu", ["a"], ["y"]), node("Sigmoid", ["x"], ["unused"]), node("Relu", ["x"], ["a"])],
-      [], [["x", [3]]], ["y"],
-    );
+    const bytes = modelBytes([node("Relu", ["a"], ["y"]), node("Sigmoid", ["x"], ["unused"]), node("Relu", ["x"], ["a"])], [], [["x", [3]]], ["y"]);
     const s = InferenceSession.fromBytes(e, bytes);
     expect(s.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "relu.kernel"]);
     expect(Array.from(s.runSync({ x: { dims: [3], data: [-1, 0, 2] } }).y!.data as Float32Array)).toEqual([0, 0, 2]);
@@ -187,22 +254,45 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
   it("folds If with a condition known when planning: a constant, or an input planned per value", async () => {
     const e = await engineFor(build);
     const branch = (op: string, bias: number): AttributeProto => ({
-      name: op === "Relu" ? "then_branch" : "else_branch", type: AttributeType.GRAPH,
+      name: op === "Relu" ? "then_branch" : "else_branch",
+      type: AttributeType.GRAPH,
       g: {
-        name: op, node: [node(op, ["x"], [`${op}_a`]), node("Add", [`${op}_a`, `${op}_b`], [`${op}_y`])],
-        initializer: [floats(`${op}_b`, [1], [bias])], input: [], valueInfo: [],
+        name: op,
+        node: [node(op, ["x"], [`${op}_a`]), node("Add", [`${op}_a`, `${op}_b`], [`${op}_y`])],
+        initializer: [floats(`${op}_b`, [1], [bias])],
+        input: [],
+        valueInfo: [],
         output: [{ name: `${op}_y`, elemType: DataType.FLOAT }],
       },
     });
     const ifNode = node("If", ["cond"], ["y"], [branch("Relu", 10), branch("Sigmoid", 20)]);
     const x = [-1, 0, 2];
-    const fed = InferenceSession.fromBytes(e, modelBytes([ifNode], [], [["x", [3]], ["cond", [], DataType.BOOL]], ["y"]));
-    const run = (c: number) => Array.from(fed.runSync({ x: { dims: [3], data: x }, cond: new OnnxTensor("bool", Uint8Array.of(c), []) }).y!.data as Float32Array);
+    const fed = InferenceSession.fromBytes(
+      e,
+      modelBytes(
+        [ifNode],
+        [],
+        [
+          ["x", [3]],
+          ["cond", [], DataType.BOOL],
+        ],
+        ["y"],
+      ),
+    );
+    const run = (c: number) =>
+      Array.from(fed.runSync({ x: { dims: [3], data: x }, cond: new OnnxTensor("bool", Uint8Array.of(c), []) }).y!.data as Float32Array);
     expect(run(1)).toEqual([10, 10, 12]);
-    expectClose(run(0), x.map((v) => 20 + 1 / (1 + Math.exp(-v))), { rtol: 1e-6, atol: 1e-6 });
+    expectClose(
+      run(0),
+      x.map((v) => 20 + 1 / (1 + Math.exp(-v))),
+      { rtol: 1e-6, atol: 1e-6 },
+    );
     expect(fed.planReport({ x: [3] }, { cond: { dims: [], data: [1] } }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "add.expand"]);
     await fed.release();
-    const constant = InferenceSession.fromBytes(e, modelBytes([ifNode], [{ name: "cond", dims: [], dataType: DataType.BOOL, data: Float64Array.of(0) }], [["x", [3]]], ["y"]));
+    const constant = InferenceSession.fromBytes(
+      e,
+      modelBytes([ifNode], [{ name: "cond", dims: [], dataType: DataType.BOOL, data: Float64Array.of(0) }], [["x", [3]]], ["y"]),
+    );
     expect(constant.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["sigmoid.kernel", "add.expand"]);
     await constant.release();
   });
@@ -210,8 +300,12 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
   it("hands ops the axis order they ask for even where extent-1 axes make two orders the same bytes", async () => {
     // Gemm with B [1, 8] and transB: B in [K, N] order is [8, 1], the same bytes as [1, 8]
     const e = await engineFor(build);
-    const w = uniform(8, 31), b = [0.25];
-    const s = InferenceSession.fromBytes(e, modelBytes([node("Gemm", ["x", "w", "b"], ["y"], [int("transB", 1)])], [floats("w", [1, 8], w), floats("b", [1], b)], [["x", ["N", 8]]], ["y"]));
+    const w = uniform(8, 31),
+      b = [0.25];
+    const s = InferenceSession.fromBytes(
+      e,
+      modelBytes([node("Gemm", ["x", "w", "b"], ["y"], [int("transB", 1)])], [floats("w", [1, 8], w), floats("b", [1], b)], [["x", ["N", 8]]], ["y"]),
+    );
     for (const rows of [1, 3]) {
       const x = uniform(rows * 8, 32 + rows);
       const want = Array.from({ length: rows }, (_, r) => w.reduce((acc, v, k) => acc + v * x[r * 8 + k]!, 0.25));
@@ -223,8 +317,13 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
   it("gives int64 outputs as BigInt64Array; a shape fed as an input plans per value", async () => {
     const e = await engineFor(build);
     const bytes = modelBytes(
-      [node("Reshape", ["x", "shape"], ["r"]), node("Shape", ["r"], ["y"])], [],
-      [["x", [2, 3]], ["shape", [2], DataType.INT64]], [["y", DataType.INT64], "r"],
+      [node("Reshape", ["x", "shape"], ["r"]), node("Shape", ["r"], ["y"])],
+      [],
+      [
+        ["x", [2, 3]],
+        ["shape", [2], DataType.INT64],
+      ],
+      [["y", DataType.INT64], "r"],
     );
     const s = InferenceSession.fromBytes(e, bytes);
     const x = Float32Array.from([1, 2, 3, 4, 5, 6]);

@@ -7,21 +7,45 @@ import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelPr
 import { SGD } from "../src/train/optimizers.js";
 import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
 
-const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto =>
-  ({ name: output[0]!, opType, domain: "", input, output, attribute });
+const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
+  name: output[0]!,
+  opType,
+  domain: "",
+  input,
+  output,
+  attribute,
+});
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
 const f = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.FLOAT, f: v });
-const floats = (name: string, dims: number[], seed: number, scale = 0.5): TensorProto =>
-  ({ name, dims, dataType: DataType.FLOAT, data: uniform(dims.reduce((a, b) => a * b, 1), seed, -scale, scale) });
+const floats = (name: string, dims: number[], seed: number, scale = 0.5): TensorProto => ({
+  name,
+  dims,
+  dataType: DataType.FLOAT,
+  data: uniform(
+    dims.reduce((a, b) => a * b, 1),
+    seed,
+    -scale,
+    scale,
+  ),
+});
 const int64s = (name: string, data: number[]): TensorProto => ({ name, dims: [data.length], dataType: DataType.INT64, data: Float64Array.from(data) });
 
 function model(nodes: NodeProto[], inits: TensorProto[], input: [string, number[]], output: string): Uint8Array {
   const m: ModelProto = {
-    irVersion: 8, opsetImport: [{ domain: "", version: 17 }], producerName: "simdnet-test", producerVersion: "", domain: "", modelVersion: 0,
-    docString: "", metadataProps: [],
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    producerName: "simdnet-test",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
     graph: {
-      name: "g", node: nodes, initializer: inits, valueInfo: [],
+      name: "g",
+      node: nodes,
+      initializer: inits,
+      valueInfo: [],
       input: [{ name: input[0], elemType: DataType.FLOAT, shape: input[1] }],
       output: [{ name: output, elemType: DataType.FLOAT }],
     },
@@ -53,12 +77,19 @@ function cnn(batch: number): Uint8Array {
       node("LogSoftmax", ["tr"], ["y"], [int("axis", 1)]),
     ],
     [
-      floats("w1", [4, 3, 3, 3], 1), floats("b1", [4], 2), floats("w2", [4, 4, 1, 1], 3),
-      { name: "bn_s", dims: [4], dataType: DataType.FLOAT, data: Float32Array.of(1.1, 0.9, 1.3, 0.7) }, floats("bn_b", [4], 4),
-      floats("bn_m", [4], 5, 0.1), { name: "bn_v", dims: [4], dataType: DataType.FLOAT, data: Float32Array.of(0.8, 1.2, 1.0, 0.6) },
-      floats("fc_w", [6, 4 * 3 * 3 + 4], 6, 0.2), floats("fc_b", [6], 7), int64s("shape", [batch, 2, 3]),
+      floats("w1", [4, 3, 3, 3], 1),
+      floats("b1", [4], 2),
+      floats("w2", [4, 4, 1, 1], 3),
+      { name: "bn_s", dims: [4], dataType: DataType.FLOAT, data: Float32Array.of(1.1, 0.9, 1.3, 0.7) },
+      floats("bn_b", [4], 4),
+      floats("bn_m", [4], 5, 0.1),
+      { name: "bn_v", dims: [4], dataType: DataType.FLOAT, data: Float32Array.of(0.8, 1.2, 1.0, 0.6) },
+      floats("fc_w", [6, 4 * 3 * 3 + 4], 6, 0.2),
+      floats("fc_b", [6], 7),
+      int64s("shape", [batch, 2, 3]),
     ],
-    ["x", [batch, 3, 8, 8]], "y",
+    ["x", [batch, 3, 8, 8]],
+    "y",
   );
 }
 
@@ -68,7 +99,10 @@ describe.each(BUILDS_UNDER_TEST)("TrainableSession (%s)", (build) => {
     const batch = 2;
     const s = InferenceSession.fromBytes(e, cnn(batch));
     const t = s.trainable();
-    const names = t.parameters().map((p) => p.name).sort();
+    const names = t
+      .parameters()
+      .map((p) => p.name)
+      .sort();
     expect(names).toEqual(["b1", "bn_b", "bn_s", "fc_b", "fc_w", "w1", "w2"]); // not bn_m / bn_v (statistics) nor shape
     const x = uniform(batch * 3 * 64, 11, -1, 1);
     const G = uniform(batch * 6, 12, -1, 1); // loss = sum(y * G)
@@ -95,7 +129,9 @@ describe.each(BUILDS_UNDER_TEST)("TrainableSession (%s)", (build) => {
         const down = loss();
         p.value.data[i] = keep;
         const numeric = (up - down) / (2 * h);
-        expect(Math.abs(analytic[i]! - numeric), `${p.name}[${i}]: analytic ${analytic[i]} numeric ${numeric}`).toBeLessThan(2e-2 * Math.max(1, Math.abs(numeric)));
+        expect(Math.abs(analytic[i]! - numeric), `${p.name}[${i}]: analytic ${analytic[i]} numeric ${numeric}`).toBeLessThan(
+          2e-2 * Math.max(1, Math.abs(numeric)),
+        );
       }
     }
     t.release();
@@ -118,11 +154,13 @@ describe.each(BUILDS_UNDER_TEST)("TrainableSession (%s)", (build) => {
       // negative log-likelihood over the class axis (1) of [batch, 3, 2]
       const dy = new Float32Array(y.length);
       let l = 0;
-      for (let b = 0; b < batch; b++) for (let j = 0; j < 2; j++) {
-        const c = labels[b * 2 + j]!, at = b * 6 + c * 2 + j;
-        l -= y[at]!;
-        dy[at] = -1 / (batch * 2);
-      }
+      for (let b = 0; b < batch; b++)
+        for (let j = 0; j < 2; j++) {
+          const c = labels[b * 2 + j]!,
+            at = b * 6 + c * 2 + j;
+          l -= y[at]!;
+          dy[at] = -1 / (batch * 2);
+        }
       t.backward({ y: dy });
       opt.step(t.parameters());
       return l / (batch * 2);

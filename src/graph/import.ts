@@ -198,7 +198,10 @@ export function importSubgraph(g: GraphProto, opset: number, scope: string, give
     }
   }
   if (order.length !== needed.size) {
-    const stuck = [...needed].filter((k) => missing.get(k)! > 0).slice(0, 8).map((k) => whereOf(g.node[k]!, k, scope));
+    const stuck = [...needed]
+      .filter((k) => missing.get(k)! > 0)
+      .slice(0, 8)
+      .map((k) => whereOf(g.node[k]!, k, scope));
     fail("onnx", `the graph has a cycle through ${stuck.join(", ")}`);
   }
 
@@ -225,7 +228,7 @@ class MinHeap {
   push(v: number): void {
     const a = this.a;
     a.push(v);
-    for (let i = a.length - 1; i > 0;) {
+    for (let i = a.length - 1; i > 0; ) {
       const p = (i - 1) >> 1;
       if (a[p]! <= v) break;
       a[i] = a[p]!;
@@ -234,11 +237,14 @@ class MinHeap {
     }
   }
   pop(): number {
-    const a = this.a, top = a[0]!, last = a.pop()!;
+    const a = this.a,
+      top = a[0]!,
+      last = a.pop()!;
     if (a.length) {
       a[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1, r = l + 1;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < a.length && a[l]! < a[m]!) m = l;
         if (r < a.length && a[r]! < a[m]!) m = r;

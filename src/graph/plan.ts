@@ -20,11 +20,33 @@ import { ConstValue, gatherHost } from "./constants.js";
 import type { Graph, GraphNode, Subgraph } from "./import.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "./nd.js";
 import {
-  type Algorithm, type BoundNode, chooseAlgorithm, gradOpDef, type InferContext, type LayoutChoice, onnxOrder, type OpDef, opDef,
-  type PlanNode, type PlanValue, type Target, type TensorType,
+  type Algorithm,
+  type BoundNode,
+  chooseAlgorithm,
+  gradOpDef,
+  type InferContext,
+  type LayoutChoice,
+  onnxOrder,
+  type OpDef,
+  opDef,
+  type PlanNode,
+  type PlanValue,
+  type Target,
+  type TensorType,
 } from "./registry.js";
 import {
-  type Elem, elemOf, fmtPerm, type HostTensor, identityPerm, isFloat, isIdentity, logicalStrides, type Perm, physicalDims, samePhysical, sizeOfDims,
+  type Elem,
+  elemOf,
+  fmtPerm,
+  type HostTensor,
+  identityPerm,
+  isFloat,
+  isIdentity,
+  logicalStrides,
+  type Perm,
+  physicalDims,
+  samePhysical,
+  sizeOfDims,
 } from "./types.js";
 
 const ALIGN = 16;
@@ -285,7 +307,8 @@ class Planner {
       for (const node of g.nodes) this.node(node);
       const outputs = g.outputs.map((o) => {
         let v = this.value(o.name, `onnx: graph output "${o.name}"`);
-        if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape)) v = this.convert(v, identityPerm(v.shape.length), `onnx: graph output "${o.name}"`);
+        if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape))
+          v = this.convert(v, identityPerm(v.shape.length), `onnx: graph output "${o.name}"`);
         return v;
       });
       if (this.training) this.backward(this.training);
@@ -345,7 +368,8 @@ class Planner {
     try {
       for (const i of def.valueInputs ?? []) {
         const v = ins[i];
-        if (v && !v.cv) fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
+        if (v && !v.cv)
+          fail(where, `input ${i} ("${v.name}") must be known when planning (a constant or computed from shapes), but it depends on the run's data`);
       }
       const ctx = this.inferContext<unknown>(node.attrs, where, ins, node.outputs);
       if (def.inline) {
@@ -375,7 +399,12 @@ class Planner {
 
   /** Lays out `ins` as `def` needs, makes its outputs and (unless a view) its step. */
   private planStep(
-    def: OpDef<unknown>, attrs: unknown, where: string, ins: (Val | undefined)[], types: TensorType[], names: readonly string[],
+    def: OpDef<unknown>,
+    attrs: unknown,
+    where: string,
+    ins: (Val | undefined)[],
+    types: TensorType[],
+    names: readonly string[],
   ): { laid: (Val | undefined)[]; outs: Val[] } {
     const choice = (def.layout ?? onnxOrder)({ attrs, inputs: ins, outputs: types });
     const laid = ins.map((v, i) => {
@@ -395,8 +424,15 @@ class Planner {
       const pn = this.planNode(attrs, where, laid, outs);
       const algorithm = chooseAlgorithm(def, pn);
       this.steps.push({
-        where, opset: this.graph.opset, attrs, algorithm, inputs: laid, outputs: outs,
-        workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0), paramBytes: align(algorithm.paramBytes?.(pn) ?? 0), paramOffset: 0,
+        where,
+        opset: this.graph.opset,
+        attrs,
+        algorithm,
+        inputs: laid,
+        outputs: outs,
+        workspaceBytes: align(algorithm.workspaceBytes?.(pn) ?? 0),
+        paramBytes: align(algorithm.paramBytes?.(pn) ?? 0),
+        paramOffset: 0,
       });
     }
     return { laid, outs };
@@ -454,11 +490,19 @@ class Planner {
         y: (i) => rec.outputs[i]!,
         dy: (i) => dys[i],
         wants: (i) => wants[i] ?? false,
-        op: (type, inputs, attrs, outputs = 1) => this.gradOp(opDef(type) ?? gradOpDef(type) ?? fail(rec.where, `internal: no op ${type}`), attrs, `${rec.where} (gradient: ${type})`, inputs as (Val | undefined)[], outputs),
+        op: (type, inputs, attrs, outputs = 1) =>
+          this.gradOp(
+            opDef(type) ?? gradOpDef(type) ?? fail(rec.where, `internal: no op ${type}`),
+            attrs,
+            `${rec.where} (gradient: ${type})`,
+            inputs as (Val | undefined)[],
+            outputs,
+          ),
         add: (i, d) => {
           if (!wants[i]) return;
           const x = rec.inputs[i]!;
-          if (d.shape.join() !== x.shape.join()) fail(rec.where, `internal: a gradient of shape ${fmtShape(d.shape)} for input ${i} of shape ${fmtShape(x.shape)}`);
+          if (d.shape.join() !== x.shape.join())
+            fail(rec.where, `internal: a gradient of shape ${fmtShape(d.shape)} for input ${i} of shape ${fmtShape(x.shape)}`);
           contribute(x, d as Val);
         },
       });
@@ -487,7 +531,8 @@ class Planner {
   private inline(node: GraphNode, sub: Subgraph): void {
     for (const [name, t] of sub.initializers) this.setConst(name, t);
     for (const n of sub.nodes) this.node(n);
-    if (sub.outputs.length < node.outputs.filter(Boolean).length) fail(node.where, `the branch has ${sub.outputs.length} outputs, the node ${node.outputs.length}`);
+    if (sub.outputs.length < node.outputs.filter(Boolean).length)
+      fail(node.where, `the branch has ${sub.outputs.length} outputs, the node ${node.outputs.length}`);
     node.outputs.forEach((name, i) => {
       if (!name) return;
       const v = this.value(sub.outputs[i]!.name, node.where);
@@ -530,8 +575,15 @@ class Planner {
     this.conversions.set(k, out);
     this.origin.set(out, this.origin.get(v) ?? v);
     this.steps.push({
-      where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`, opset: this.graph.opset, attrs: undefined,
-      algorithm: LAYOUT_COPY, inputs: [v], outputs: [out], workspaceBytes: 0, paramBytes: ND_DESC_BYTES, paramOffset: 0,
+      where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`,
+      opset: this.graph.opset,
+      attrs: undefined,
+      algorithm: LAYOUT_COPY,
+      inputs: [v],
+      outputs: [out],
+      workspaceBytes: 0,
+      paramBytes: ND_DESC_BYTES,
+      paramOffset: 0,
     });
     return out;
   }
@@ -543,7 +595,8 @@ class Planner {
     if (def.view) {
       const src = ins[0];
       if (!src?.cv) fail(where, "a view needs input 0");
-      const t = types[0]!, perm = choice.outputs[0] ?? identityPerm(t.shape.length);
+      const t = types[0]!,
+        perm = choice.outputs[0] ?? identityPerm(t.shape.length);
       const h = src.cv.host;
       const data = isIdentity(perm) ? h.data : gatherHost(h.data, { dims: t.shape, strides: logicalStrides(t.shape, perm) });
       this.setConst(node.outputs[0], { dataType: t.dataType, dims: t.shape, data });
@@ -561,7 +614,8 @@ class Planner {
       const outTensors = types.map((t, i) => {
         const perm = choice.outputs[i] ?? identityPerm(t.shape.length);
         const dims = physicalDims(t.shape, perm);
-        const tensor = elemOf(t.dataType) === "f32" ? e.empty(dims.length ? dims : [1], "f32", "a constant") : e.empty(dims.length ? dims : [1], "i32", "a constant");
+        const tensor =
+          elemOf(t.dataType) === "f32" ? e.empty(dims.length ? dims : [1], "f32", "a constant") : e.empty(dims.length ? dims : [1], "i32", "a constant");
         temps.push(tensor);
         const c = ConstValue.fromDevice(e, t.dataType, t.shape, perm, tensor);
         outs.push(new Val(node.outputs[i] ?? "", t.dataType, t.shape, perm, c));
@@ -569,14 +623,19 @@ class Planner {
       });
       const pn = this.planNode(node.attrs, where, laid, outs);
       const algorithm = chooseAlgorithm(def, pn);
-      const ws = algorithm.workspaceBytes?.(pn) ?? 0, pb = algorithm.paramBytes?.(pn) ?? 0;
+      const ws = algorithm.workspaceBytes?.(pn) ?? 0,
+        pb = algorithm.paramBytes?.(pn) ?? 0;
       const wsT = e.empty([Math.max(1, Math.ceil(ws / 4))], "f32", "a folding workspace");
       temps.push(wsT);
       const pT = e.empty([Math.max(1, Math.ceil(pb / 4))], "f32", "folding parameters");
       temps.push(pT);
       const owned: { dispose(): void }[] = [];
       const bound: BoundNode<unknown> = {
-        ...pn, engine: e, kernels: e.kernels, workspace: wsT.ptr, params: pT.ptr,
+        ...pn,
+        engine: e,
+        kernels: e.kernels,
+        workspace: wsT.ptr,
+        params: pT.ptr,
         input: (i) => (laid[i] ? laid[i]!.cv!.device(laid[i]!.perm).ptr : 0),
         output: (i) => outTensors[i]!.ptr,
         own: (r) => (owned.push(r), r),
@@ -603,7 +662,8 @@ class Planner {
 
   /** Lifetimes, offsets, the blocks, and every node's run function. */
   private bind(outputs: Val[]): Plan {
-    const e = this.engine, steps = this.steps;
+    const e = this.engine,
+      steps = this.steps;
     const end = steps.length;
     steps.forEach((s, k) => {
       for (const v of s.inputs) if (v?.buffer) v.buffer.last = Math.max(v.buffer.last, k);
@@ -633,9 +693,11 @@ class Planner {
     };
     steps.forEach((s, k) => {
       if (!s.algorithm.inPlace) return;
-      const x = s.inputs[0], y = s.outputs[0]!;
+      const x = s.inputs[0],
+        y = s.outputs[0]!;
       if (!x?.buffer || !y.buffer) return;
-      const bx = find(x.buffer), by = find(y.buffer);
+      const bx = find(x.buffer),
+        by = find(y.buffer);
       if (bx === by || bx.last !== k || bx.first < 0 || bx.bytes !== by.bytes || by.first !== k) return;
       if (!samePhysical(x.perm, y.perm, y.shape) || x.elem !== y.elem) return;
       bx.last = by.last;
@@ -650,7 +712,8 @@ class Planner {
     for (const v of all) if (v.buffer) buffers.add(v.buffer);
     const list = [...buffers];
     const arenaBytes = assignOffsets(list);
-    let workspaceBytes = 0, paramBytes = 0;
+    let workspaceBytes = 0,
+      paramBytes = 0;
     for (const s of steps) {
       workspaceBytes = Math.max(workspaceBytes, s.workspaceBytes);
       s.paramOffset = paramBytes;
@@ -671,8 +734,16 @@ class Planner {
       const addr = (v: Val | undefined): number => (!v ? 0 : v.cv ? v.cv.device(v.perm).ptr : v.external ? v.external.ptr : arena + v.buffer!.offset);
       const runs = steps.map((s) => {
         const bound: BoundNode<unknown> = {
-          attrs: s.attrs, opset: s.opset, where: s.where, target: this.target, inputs: s.inputs, outputs: s.outputs,
-          engine: e, kernels: e.kernels, workspace, params: params + s.paramOffset,
+          attrs: s.attrs,
+          opset: s.opset,
+          where: s.where,
+          target: this.target,
+          inputs: s.inputs,
+          outputs: s.outputs,
+          engine: e,
+          kernels: e.kernels,
+          workspace,
+          params: params + s.paramOffset,
           input: (i) => addr(s.inputs[i]),
           output: (i) => addr(s.outputs[i]),
           own: (r) => (owned.push(r), r),
@@ -693,11 +764,27 @@ class Planner {
       });
       const report: PlanReport = {
         steps: steps.map((s) => ({ where: s.where, algorithm: s.algorithm.name })),
-        arenaBytes, unsharedBytes, workspaceBytes, paramBytes, foldedBytes: this.foldedBytes,
+        arenaBytes,
+        unsharedBytes,
+        workspaceBytes,
+        paramBytes,
+        foldedBytes: this.foldedBytes,
       };
       const forward = this.forwardSteps < 0 ? steps.length : this.forwardSteps;
       const gradInputs = this.gradInputs.map((g) => ({ ...g, ptr: addr(g.value as Val) }));
-      return new Plan(e, inputs, outs, report, runs, steps.map((s) => s.where), blocks, this.folded, owned, forward, gradInputs);
+      return new Plan(
+        e,
+        inputs,
+        outs,
+        report,
+        runs,
+        steps.map((s) => s.where),
+        blocks,
+        this.folded,
+        owned,
+        forward,
+        gradInputs,
+      );
     } catch (err) {
       for (const b of blocks) e.heap.release(b);
       for (const r of owned) r.dispose();
@@ -741,10 +828,14 @@ function gradTarget(v: Val, slot: TrainableSlot): Val {
 const LAYOUT_COPY: Algorithm<unknown> = {
   name: "layout.copy",
   setup(n) {
-    const x = n.inputs[0]!, y = n.outputs[0]!;
+    const x = n.inputs[0]!,
+      y = n.outputs[0]!;
     const xs = logicalStrides(x.shape, x.perm);
     writeNd(n.engine.heap.i32, n.params, { dims: [...y.dims], strides: [contiguousStrides(y.dims), y.perm.map((a) => xs[a]!)] }, n.where);
-    const k = n.kernels, yp = n.output(0), xp = n.input(0), desc = n.params;
+    const k = n.kernels,
+      yp = n.output(0),
+      xp = n.input(0),
+      desc = n.params;
     return () => k.copy_nd(yp, xp, desc);
   },
 };

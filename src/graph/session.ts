@@ -20,23 +20,54 @@ import { type HostTensor, hostTensor, sizeOfDims, toI32 } from "./types.js";
 
 /** Element type names, as onnxruntime-web's Tensor.type. */
 export type OnnxTensorType =
-  | "float32" | "float16" | "float64" | "bfloat16" | "int64" | "int32" | "int16" | "int8" | "uint64" | "uint32" | "uint16" | "uint8" | "bool";
+  | "float32"
+  | "float16"
+  | "float64"
+  | "bfloat16"
+  | "int64"
+  | "int32"
+  | "int16"
+  | "int8"
+  | "uint64"
+  | "uint32"
+  | "uint16"
+  | "uint8"
+  | "bool";
 
 /** The typed array (or plain array) holding an OnnxTensor's elements, by element type (see OnnxTensor). */
 export type OnnxTensorArray =
-  | Float32Array | Float64Array | Uint16Array | Int32Array | Int16Array | Int8Array | Uint32Array | Uint8Array
-  | BigInt64Array | BigUint64Array | number[];
+  | Float32Array
+  | Float64Array
+  | Uint16Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint32Array
+  | Uint8Array
+  | BigInt64Array
+  | BigUint64Array
+  | number[];
 
 const TYPE_OF: Record<number, OnnxTensorType> = {
-  [DataType.FLOAT]: "float32", [DataType.FLOAT16]: "float16", [DataType.DOUBLE]: "float64", 16: "bfloat16",
-  [DataType.INT64]: "int64", [DataType.INT32]: "int32", [DataType.INT16]: "int16", [DataType.INT8]: "int8",
-  [DataType.UINT64]: "uint64", [DataType.UINT32]: "uint32", [DataType.UINT16]: "uint16", [DataType.UINT8]: "uint8",
+  [DataType.FLOAT]: "float32",
+  [DataType.FLOAT16]: "float16",
+  [DataType.DOUBLE]: "float64",
+  16: "bfloat16",
+  [DataType.INT64]: "int64",
+  [DataType.INT32]: "int32",
+  [DataType.INT16]: "int16",
+  [DataType.INT8]: "int8",
+  [DataType.UINT64]: "uint64",
+  [DataType.UINT32]: "uint32",
+  [DataType.UINT16]: "uint16",
+  [DataType.UINT8]: "uint8",
   [DataType.BOOL]: "bool",
 };
 const DATA_TYPE_OF: Record<string, number> = Object.fromEntries(Object.entries(TYPE_OF).map(([k, v]) => [v, Number(k)]));
 
 /** The element type name of an ONNX TensorProto.DataType code. */
-export const onnxTensorType = (dataType: number): OnnxTensorType => TYPE_OF[dataType] ?? fail("onnx", `element type ${dataTypeName(dataType)} is not supported`);
+export const onnxTensorType = (dataType: number): OnnxTensorType =>
+  TYPE_OF[dataType] ?? fail("onnx", `element type ${dataTypeName(dataType)} is not supported`);
 
 /**
  * A host tensor in ONNX layout, as onnxruntime-web's `Tensor`: `new OnnxTensor("float32", data, dims)`
@@ -62,8 +93,10 @@ export class OnnxTensor {
       this.dims = b ? [...(b as readonly number[])] : [a?.length ?? 0];
     }
     if (!this.data || typeof this.data.length !== "number") fail("OnnxTensor", `data must be a typed array or an array, got ${fmtValue(this.data)}`);
-    if (!Array.isArray(this.dims) || this.dims.some((d) => !Number.isSafeInteger(d) || d < 0)) fail("OnnxTensor", `dims must be integers >= 0, got ${fmtValue(this.dims)}`);
-    if (sizeOfDims(this.dims) !== this.data.length) fail("OnnxTensor", `dims ${fmtShape(this.dims)} need ${sizeOfDims(this.dims)} elements, data has ${this.data.length}`);
+    if (!Array.isArray(this.dims) || this.dims.some((d) => !Number.isSafeInteger(d) || d < 0))
+      fail("OnnxTensor", `dims must be integers >= 0, got ${fmtValue(this.dims)}`);
+    if (sizeOfDims(this.dims) !== this.data.length)
+      fail("OnnxTensor", `dims ${fmtShape(this.dims)} need ${sizeOfDims(this.dims)} elements, data has ${this.data.length}`);
   }
 
   get size(): number {
@@ -190,17 +223,33 @@ export class InferenceSession {
   }
 
   /** The plan for these input shapes (and values of valueFeeds), made and kept on first use. */
-  private planFor(shapes: ReadonlyMap<string, readonly number[]>, feeds?: Record<string, OnnxFeedLike>, training?: { options: TrainingOptions; key: string }): Plan {
+  private planFor(
+    shapes: ReadonlyMap<string, readonly number[]>,
+    feeds?: Record<string, OnnxFeedLike>,
+    training?: { options: TrainingOptions; key: string },
+  ): Plan {
     if (this.released) fail("InferenceSession", "the session was released");
     const known = new Map<string, HostTensor>();
     for (const name of this.valueFeeds) {
       const f = feeds?.[name];
       if (!f) fail("InferenceSession", `input "${name}" is needed to plan (it sets a shape or a branch): run with it`);
-      if (f.data.length > 64) fail("InferenceSession", `input "${name}" sets a shape or a branch, so each of its values needs its own plan, but it has ${f.data.length} elements (at most 64)`);
+      if (f.data.length > 64)
+        fail(
+          "InferenceSession",
+          `input "${name}" sets a shape or a branch, so each of its values needs its own plan, but it has ${f.data.length} elements (at most 64)`,
+        );
       const io = this.graph.inputs.find((i) => i.name === name)!;
-      known.set(name, hostTensor(io.dataType, [...f.dims], Array.from(f.data as ArrayLike<number | bigint>, (v) => Number(v))));
+      known.set(
+        name,
+        hostTensor(
+          io.dataType,
+          [...f.dims],
+          Array.from(f.data as ArrayLike<number | bigint>, (v) => Number(v)),
+        ),
+      );
     }
-    const key = this.graph.inputs.map((i) => (known.has(i.name) ? `=${Array.from(known.get(i.name)!.data).join(",")}` : shapes.get(i.name)!.join("x"))).join("|") +
+    const key =
+      this.graph.inputs.map((i) => (known.has(i.name) ? `=${Array.from(known.get(i.name)!.data).join(",")}` : shapes.get(i.name)!.join("x"))).join("|") +
       (training ? `|train:${training.key}` : "");
     let plan = this.plans.get(key);
     if (plan) {
@@ -282,9 +331,11 @@ export class InferenceSession {
   runSync(feeds: Record<string, OnnxFeedLike>, fetches?: readonly string[]): Record<string, OnnxTensor> {
     if (this.released) fail("InferenceSession.run", "the session was released");
     if (!feeds || typeof feeds !== "object") fail("InferenceSession.run", `feeds must be an object of tensors by input name, got ${fmtValue(feeds)}`);
-    for (const k of Object.keys(feeds)) if (!this.inputNames.includes(k)) fail("InferenceSession.run", `"${k}" is not an input (inputs: ${this.inputNames.join(", ")})`);
+    for (const k of Object.keys(feeds))
+      if (!this.inputNames.includes(k)) fail("InferenceSession.run", `"${k}" is not an input (inputs: ${this.inputNames.join(", ")})`);
     const wanted = fetches ?? this.outputNames;
-    for (const f of wanted) if (!this.outputNames.includes(f)) fail("InferenceSession.run", `"${f}" is not an output (outputs: ${this.outputNames.join(", ")})`);
+    for (const f of wanted)
+      if (!this.outputNames.includes(f)) fail("InferenceSession.run", `"${f}" is not an output (outputs: ${this.outputNames.join(", ")})`);
     const shapes = new Map<string, number[]>();
     for (const i of this.graph.inputs) {
       const t = Object.hasOwn(feeds, i.name) ? feeds[i.name] : undefined;
@@ -330,7 +381,8 @@ function valueFeedsOf(graph: Graph): Set<string> {
   };
   walk(graph.nodes);
   const inputs = new Set(graph.inputs.map((i) => i.name));
-  const feeds = new Set<string>(), seen = new Set<string>();
+  const feeds = new Set<string>(),
+    seen = new Set<string>();
   const stack: string[] = [];
   for (const n of graph.nodes) for (const k of n.def.valueInputs ?? []) if (n.inputs[k]) stack.push(n.inputs[k]!);
   while (stack.length) {
@@ -360,7 +412,8 @@ function checkFeed(i: GraphIO, t: OnnxFeedLike): number[] {
   if (i.shape) {
     if (i.shape.length !== dims.length) fail(what, `expects rank ${i.shape.length} ([${i.shape.map((d) => d ?? "?").join(",")}]), got ${fmtShape(dims)}`);
     i.shape.forEach((d, k) => {
-      if (typeof d === "number" && d >= 0 && d !== dims[k]) fail(what, `expects dimension ${k} to be ${d} ([${i.shape!.map((x) => x ?? "?").join(",")}]), got ${fmtShape(dims)}`);
+      if (typeof d === "number" && d >= 0 && d !== dims[k])
+        fail(what, `expects dimension ${k} to be ${d} ([${i.shape!.map((x) => x ?? "?").join(",")}]), got ${fmtShape(dims)}`);
     });
   }
   return dims;
@@ -372,20 +425,28 @@ function writeFeed(e: Engine, ptr: number, dataType: number, t: OnnxFeedLike): v
   if (n === 0) return;
   const src = t.data;
   if (dataType === DataType.FLOAT || dataType === DataType.DOUBLE || dataType === DataType.FLOAT16 || dataType === 16) {
-    const f32 = e.heap.f32, at = ptr >> 2;
+    const f32 = e.heap.f32,
+      at = ptr >> 2;
     if (src instanceof Float32Array) f32.set(src, at);
     else if (dataType === DataType.FLOAT16 && src instanceof Uint16Array) for (let i = 0; i < n; i++) f32[at + i] = halfToFloat(src[i]!);
     else for (let i = 0; i < n; i++) f32[at + i] = Number(src[i]);
     return;
   }
-  const i32 = e.heap.i32, at = ptr >> 2;
+  const i32 = e.heap.i32,
+    at = ptr >> 2;
   if (src instanceof Int32Array) i32.set(src, at);
   else for (let i = 0; i < n; i++) i32[at + i] = toI32(Number(src[i]));
 }
 
 /** An output copied out of wasm memory into the typed array of its declared type. */
 function readOutput(
-  e: Engine, ptr: number, dataType: number, elem: "f32" | "i32", dims: readonly number[], constant: Float32Array | Int32Array | undefined, declared: number,
+  e: Engine,
+  ptr: number,
+  dataType: number,
+  elem: "f32" | "i32",
+  dims: readonly number[],
+  constant: Float32Array | Int32Array | undefined,
+  declared: number,
 ): OnnxTensor {
   const n = sizeOfDims(dims);
   const src = constant ?? (elem === "f32" ? e.heap.f32.subarray(ptr >> 2, (ptr >> 2) + n) : e.heap.i32.subarray(ptr >> 2, (ptr >> 2) + n));
@@ -394,13 +455,25 @@ function readOutput(
     case DataType.FLOAT:
       return new OnnxTensor("float32", Float32Array.from(src), dims);
     case DataType.FLOAT16:
-      return new OnnxTensor("float16", Uint16Array.from(src, (v) => floatToHalf(v)), dims);
+      return new OnnxTensor(
+        "float16",
+        Uint16Array.from(src, (v) => floatToHalf(v)),
+        dims,
+      );
     case DataType.DOUBLE:
       return new OnnxTensor("float64", Float64Array.from(src), dims);
     case DataType.INT64:
-      return new OnnxTensor("int64", BigInt64Array.from(src, (v) => BigInt(Math.trunc(v))), dims);
+      return new OnnxTensor(
+        "int64",
+        BigInt64Array.from(src, (v) => BigInt(Math.trunc(v))),
+        dims,
+      );
     case DataType.UINT64:
-      return new OnnxTensor("uint64", BigUint64Array.from(src, (v) => BigInt(Math.max(0, Math.trunc(v)))), dims);
+      return new OnnxTensor(
+        "uint64",
+        BigUint64Array.from(src, (v) => BigInt(Math.max(0, Math.trunc(v)))),
+        dims,
+      );
     case DataType.INT32:
       return new OnnxTensor("int32", Int32Array.from(src), dims);
     case DataType.UINT32:
@@ -414,7 +487,11 @@ function readOutput(
     case DataType.UINT8:
       return new OnnxTensor("uint8", Uint8Array.from(src), dims);
     case DataType.BOOL:
-      return new OnnxTensor("bool", Uint8Array.from(src, (v) => (v ? 1 : 0)), dims);
+      return new OnnxTensor(
+        "bool",
+        Uint8Array.from(src, (v) => (v ? 1 : 0)),
+        dims,
+      );
     default:
       return fail("onnx", `outputs of type ${dataTypeName(type)} are not supported`);
   }

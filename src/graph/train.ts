@@ -47,11 +47,18 @@ export class TrainableSession {
   private released = false;
 
   /** @internal Made by InferenceSession.trainable(). */
-  constructor(private readonly s: SessionInternals, options: TrainableOptions = {}) {
+  constructor(
+    private readonly s: SessionInternals,
+    options: TrainableOptions = {},
+  ) {
     const g = s.graph;
-    const floatOutputs = g.outputs.filter((o) => o.dataType === DataType.FLOAT || o.dataType === DataType.FLOAT16 || o.dataType === DataType.DOUBLE).map((o) => o.name);
+    const floatOutputs = g.outputs
+      .filter((o) => o.dataType === DataType.FLOAT || o.dataType === DataType.FLOAT16 || o.dataType === DataType.DOUBLE)
+      .map((o) => o.name);
     this.lossOutputs = options.lossOutputs ?? floatOutputs;
-    for (const o of this.lossOutputs) if (!g.outputs.some((x) => x.name === o)) fail("TrainableSession", `loss output "${o}" is not a graph output (${g.outputs.map((x) => x.name).join(", ")})`);
+    for (const o of this.lossOutputs)
+      if (!g.outputs.some((x) => x.name === o))
+        fail("TrainableSession", `loss output "${o}" is not a graph output (${g.outputs.map((x) => x.name).join(", ")})`);
     const candidates = trainableInitializers(g, s.constants);
     const chosen = options.params === undefined ? candidates : selectNames("TrainableSession", candidates, options.params);
     const e = s.engine;
@@ -68,7 +75,9 @@ export class TrainableSession {
       throw err;
     }
     this.entries = [...this.slots].map(([name, slot]) => ({
-      name, value: slot.value, grad: slot.grad,
+      name,
+      value: slot.value,
+      grad: slot.grad,
       get frozen() {
         return slot.frozen;
       },
@@ -133,11 +142,14 @@ export class TrainableSession {
       if (!given) fail("TrainableSession.backward", `missing the gradient of loss output "${gi.name}"`);
       const data = "dims" in given && "data" in given ? (given as OnnxFeedLike).data : (given as ArrayLike<number>);
       const n = sizeOfDims(gi.value.shape);
-      if (!data || data.length !== n) fail("TrainableSession.backward", `the gradient of "${gi.name}" needs ${n} values (${fmtShape(gi.value.shape)}), got ${fmtValue(data)}`);
-      const f32 = this.s.engine.heap.f32, at = gi.ptr >> 2;
+      if (!data || data.length !== n)
+        fail("TrainableSession.backward", `the gradient of "${gi.name}" needs ${n} values (${fmtShape(gi.value.shape)}), got ${fmtValue(data)}`);
+      const f32 = this.s.engine.heap.f32,
+        at = gi.ptr >> 2;
       for (let i = 0; i < n; i++) f32[at + i] = Number(data[i]);
     }
-    for (const name of Object.keys(gradients)) if (!plan.gradInputs.some((g) => g.name === name)) fail("TrainableSession.backward", `"${name}" is not a loss output (${this.lossOutputs.join(", ")})`);
+    for (const name of Object.keys(gradients))
+      if (!plan.gradInputs.some((g) => g.name === name)) fail("TrainableSession.backward", `"${name}" is not a loss output (${this.lossOutputs.join(", ")})`);
     plan.runBackward();
   }
 

@@ -3,7 +3,16 @@
 // workspace by copy_nd, then the same-shape kernel runs.
 import { fmtShape } from "../../errors.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
-import { type BoundNode, type GradientBuilder, type InferContext, type LayoutChoice, type LayoutContext, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import {
+  type BoundNode,
+  type GradientBuilder,
+  type InferContext,
+  type LayoutChoice,
+  type LayoutContext,
+  type PlanValue,
+  registerOp,
+  type TensorType,
+} from "../registry.js";
 import { identityPerm, logicalStrides, samePhysical } from "../types.js";
 
 /** ONNX multidirectional (NumPy) broadcasting of input shapes; fails naming the op. */

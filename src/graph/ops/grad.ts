@@ -10,23 +10,29 @@ import { registerOp } from "../registry.js";
 import { identityPerm, logicalStrides, type Perm } from "../types.js";
 
 /** Every input and output of a gradient op in the axis order of its input k (a forward value). */
-export const followInput = (k: number) => (c: LayoutContext<unknown>): LayoutChoice => {
-  const p = c.inputs[k]!.perm;
-  return {
-    inputs: c.inputs.map((v) => (!v ? "any" : v.shape.length === p.length ? p : identityPerm(v.shape.length))),
-    outputs: c.outputs.map((t) => (t.shape.length === p.length ? p : identityPerm(t.shape.length))),
+export const followInput =
+  (k: number) =>
+  (c: LayoutContext<unknown>): LayoutChoice => {
+    const p = c.inputs[k]!.perm;
+    return {
+      inputs: c.inputs.map((v) => (!v ? "any" : v.shape.length === p.length ? p : identityPerm(v.shape.length))),
+      outputs: c.outputs.map((t) => (t.shape.length === p.length ? p : identityPerm(t.shape.length))),
+    };
   };
-};
 
 /** An output with input k's type. */
-export const likeInput = (k: number) => (c: InferContext<unknown>): TensorType[] => [c.need(k, `input ${k}`)];
+export const likeInput =
+  (k: number) =>
+  (c: InferContext<unknown>): TensorType[] => [c.need(k, `input ${k}`)];
 
 /** An output of the shape in the attributes ({ shape }) and input 0's element type. */
 export const ofShape = (c: InferContext<{ shape: readonly number[] }>): TensorType[] => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.shape }];
 
 /** Zeroes output i (before an accumulating kernel adds into it). */
 export const zeroOutput = (n: BoundNode<unknown>, i: number): (() => void) => {
-  const k = n.kernels, p = n.output(i), size = n.outputs[i]!.size;
+  const k = n.kernels,
+    p = n.output(i),
+    size = n.outputs[i]!.size;
   return () => k.fill_f32(p, 0, size);
 };
 
@@ -35,8 +41,10 @@ export const zeroOutput = (n: BoundNode<unknown>, i: number): (() => void) => {
  * shape is x's with some axes (leading ones, or ones of extent 1) broadcast: y's stride is 0 there.
  */
 export function reduceLoop(n: BoundNode<unknown>, desc: number, y: PlanValue, x: PlanValue): void {
-  const r = x.shape.length, off = r - y.shape.length;
-  const ys = logicalStrides(y.shape, y.perm), xs = logicalStrides(x.shape, x.perm);
+  const r = x.shape.length,
+    off = r - y.shape.length;
+  const ys = logicalStrides(y.shape, y.perm),
+    xs = logicalStrides(x.shape, x.perm);
   const yAlong = (a: number) => (a < off || y.shape[a - off] === 1 ? 0 : ys[a - off]!);
   const xd = x.perm.map((a) => x.shape[a]!);
   writeNd(n.engine.heap.i32, desc, { dims: xd, strides: [x.perm.map(yAlong), x.perm.map((a) => xs[a]!)] }, n.where);
@@ -50,18 +58,24 @@ registerOp<{ shape: readonly number[] }>({
   parse: () => ({ shape: [] }),
   infer: ofShape,
   layout: (c) => ({ inputs: ["any"], outputs: [identityPerm(c.outputs[0]!.shape.length)] }),
-  algorithms: [{
-    name: "reduceToShape.accumulate",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const zero = zeroOutput(n, 0), k = n.kernels, y = n.output(0), x = n.input(0), desc = n.params;
-      reduceLoop(n, desc, n.outputs[0]!, n.inputs[0]!);
-      return () => {
-        zero();
-        k.accumulate_nd(y, x, desc);
-      };
+  algorithms: [
+    {
+      name: "reduceToShape.accumulate",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const zero = zeroOutput(n, 0),
+          k = n.kernels,
+          y = n.output(0),
+          x = n.input(0),
+          desc = n.params;
+        reduceLoop(n, desc, n.outputs[0]!, n.inputs[0]!);
+        return () => {
+          zero();
+          k.accumulate_nd(y, x, desc);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // target += d: a parameter's gradient (target: the caller's tensor, ONNX order) gets one step's sum.
@@ -70,18 +84,24 @@ registerOp<void>({
   internal: true,
   parse: () => undefined,
   infer: (c) => {
-    const t = c.need(0, "target"), d = c.need(1, "d");
+    const t = c.need(0, "target"),
+      d = c.need(1, "d");
     if (t.shape.join() !== d.shape.join()) c.fail(`internal: accumulating ${fmtShape(d.shape)} into ${fmtShape(t.shape)}`);
     return [];
   },
   layout: (c) => ({ inputs: c.inputs.map((v) => identityPerm(v!.shape.length)), outputs: [] }),
-  algorithms: [{
-    name: "accumulate.axpy",
-    setup(n) {
-      const k = n.kernels, t = n.input(0), d = n.input(1), size = n.inputs[0]!.size;
-      return () => k.axpy_f32(t, d, 1, size);
+  algorithms: [
+    {
+      name: "accumulate.axpy",
+      setup(n) {
+        const k = n.kernels,
+          t = n.input(0),
+          d = n.input(1),
+          size = n.inputs[0]!.size;
+        return () => k.axpy_f32(t, d, 1, size);
+      },
     },
-  }],
+  ],
 });
 
 /** A perm's inverse applied to an axis list (for views and transposes). */

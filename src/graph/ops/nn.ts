@@ -3,10 +3,31 @@
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
-import { conv2d, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad, type Conv2dOptions } from "../../ops/conv2d.js";
+import {
+  conv2d,
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dOutputShape,
+  convTranspose2d,
+  convTranspose2dOutputShape,
+  type AutoPad,
+  type Conv2dOptions,
+} from "../../ops/conv2d.js";
 import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
 import { lrn, lrnBackward } from "../../ops/lrn.js";
-import { avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward, globalMaxPool, globalMaxPoolBackward, maxPool2d, maxPool2dBackward, maxPool2dInference, pool2dOutputShape, type Pool2dOptions } from "../../ops/pool.js";
+import {
+  avgPool2d,
+  avgPool2dBackward,
+  globalAvgPool,
+  globalAvgPoolBackward,
+  globalMaxPool,
+  globalMaxPoolBackward,
+  maxPool2d,
+  maxPool2dBackward,
+  maxPool2dInference,
+  pool2dOutputShape,
+  type Pool2dOptions,
+} from "../../ops/pool.js";
 import type { Tensor } from "../../tensor.js";
 import { viewTensor } from "../constants.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
@@ -34,7 +55,11 @@ function spatialAttrs(at: Attributes): Spatial {
 }
 
 /** The 2-D options of a 1-D (k = 1) or 2-D (k = 2) op: a 1-D op is an image of height 1. */
-function options2d(c: { fail(m: string): never }, s: Spatial, k: number): { kernel?: [number, number]; strides: [number, number]; dilations: [number, number]; pads?: [number, number, number, number]; autoPad?: AutoPad } {
+function options2d(
+  c: { fail(m: string): never },
+  s: Spatial,
+  k: number,
+): { kernel?: [number, number]; strides: [number, number]; dilations: [number, number]; pads?: [number, number, number, number]; autoPad?: AutoPad } {
   if (k !== 1 && k !== 2) c.fail(`only 1-D and 2-D are supported, got ${k} spatial dimensions`);
   const list = (name: string, v: number[] | undefined, fallback: number): number[] => {
     if (v === undefined) return new Array<number>(k).fill(fallback);
@@ -42,7 +67,8 @@ function options2d(c: { fail(m: string): never }, s: Spatial, k: number): { kern
     return v;
   };
   const two = (v: number[]): [number, number] => (k === 1 ? [1, v[0]!] : [v[0]!, v[1]!]);
-  const strides = two(list("strides", s.strides, 1)), dilations = two(list("dilations", s.dilations, 1));
+  const strides = two(list("strides", s.strides, 1)),
+    dilations = two(list("dilations", s.dilations, 1));
   const kernel = s.kernel ? two(list("kernel_shape", s.kernel, 1)) : undefined;
   if (s.autoPad !== "NOTSET") return { kernel, strides, dilations, autoPad: s.autoPad };
   const p = s.pads ?? new Array<number>(2 * k).fill(0);
@@ -83,7 +109,10 @@ const floatInput = (c: InferContext<unknown>, i: number, name: string): TensorTy
 // ---------------------------------------------------------------------------------------------
 // convolution
 
-interface ConvAttrs { s: Spatial; groups: number }
+interface ConvAttrs {
+  s: Spatial;
+  groups: number;
+}
 
 /** Conv / ConvTranspose layouts: X channels-last, W as [KH, KW, dim1, dim0], B as given. */
 const convLayout = (c: { inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly TensorType[] }): LayoutChoice => {
@@ -96,12 +125,17 @@ const convLayout = (c: { inputs: readonly ({ shape: readonly number[] } | undefi
 
 function convOptions(c: { fail(m: string): never }, a: ConvAttrs, rank: number): Conv2dOptions {
   const o = options2d(c, a.s, rank - 2);
-  return o.autoPad ? { strides: o.strides, dilations: o.dilations, autoPad: o.autoPad, groups: a.groups } : { strides: o.strides, dilations: o.dilations, pads: o.pads, groups: a.groups };
+  return o.autoPad
+    ? { strides: o.strides, dilations: o.dilations, autoPad: o.autoPad, groups: a.groups }
+    : { strides: o.strides, dilations: o.dilations, pads: o.pads, groups: a.groups };
 }
 
 /** Views of a conv node's operands in the kernels' 2-D shapes. */
 function convViews(n: BoundNode<ConvAttrs>, transposed: boolean): { x: Tensor; w: Tensor; b: Tensor | null; y: Tensor } {
-  const X = n.inputs[0]!, W = n.inputs[1]!, B = n.inputs[2], Y = n.outputs[0]!;
+  const X = n.inputs[0]!,
+    W = n.inputs[1]!,
+    B = n.inputs[2],
+    Y = n.outputs[0]!;
   const c = { fail: (m: string) => fail(n.where, m) };
   const r = X.shape.length;
   void transposed;
@@ -117,7 +151,8 @@ registerOp<ConvAttrs>({
   type: "Conv",
   parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1) }),
   infer(c) {
-    const x = floatInput(c, 0, "X"), w = c.need(1, "W").shape;
+    const x = floatInput(c, 0, "X"),
+      w = c.need(1, "W").shape;
     const r = x.shape.length;
     checkKernelShape(c, c.attrs.s, w);
     const b = c.input(2);
@@ -127,22 +162,29 @@ registerOp<ConvAttrs>({
   },
   layout: convLayout,
   gradient(g) {
-    const dy = g.dy(0)!, x = g.x(0)!, w = g.x(1)!;
+    const dy = g.dy(0)!,
+      x = g.x(0)!,
+      w = g.x(1)!;
     if (g.wants(0)) g.add(0, g.op("ConvGradInput", [dy, w], { ...g.attrs, xShape: x.shape })[0]!);
     if (g.wants(1)) g.add(1, g.op("ConvGradFilter", [dy, x], { ...g.attrs, wShape: w.shape })[0]!);
     if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
   },
-  algorithms: [{
-    name: "conv.kernels",
-    setup(n) {
-      const { x, w, b, y } = convViews(n, false);
-      const opts = convOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
-      return () => void conv2d(x, w, b, opts, y);
+  algorithms: [
+    {
+      name: "conv.kernels",
+      setup(n) {
+        const { x, w, b, y } = convViews(n, false);
+        const opts = convOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
+        return () => void conv2d(x, w, b, opts, y);
+      },
     },
-  }],
+  ],
 });
 
-interface ConvTransposeAttrs extends ConvAttrs { outputPadding?: number[]; outputShape?: number[] }
+interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding?: number[];
+  outputShape?: number[];
+}
 
 function convTransposeOptions(c: { fail(m: string): never }, a: ConvTransposeAttrs, rank: number) {
   const k = rank - 2;
@@ -159,7 +201,8 @@ registerOp<ConvTransposeAttrs>({
   type: "ConvTranspose",
   parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1), outputPadding: at.ints("output_padding"), outputShape: at.ints("output_shape") }),
   infer(c) {
-    const x = floatInput(c, 0, "X"), w = c.need(1, "W").shape;
+    const x = floatInput(c, 0, "X"),
+      w = c.need(1, "W").shape;
     const r = x.shape.length;
     checkKernelShape(c, c.attrs.s, w);
     const b = c.input(2);
@@ -168,14 +211,16 @@ registerOp<ConvTransposeAttrs>({
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
   layout: convLayout,
-  algorithms: [{
-    name: "convTranspose.kernels",
-    setup(n) {
-      const { x, w, b, y } = convViews(n, true);
-      const opts = convTransposeOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
-      return () => void convTranspose2d(x, w, b, opts, y);
+  algorithms: [
+    {
+      name: "convTranspose.kernels",
+      setup(n) {
+        const { x, w, b, y } = convViews(n, true);
+        const opts = convTransposeOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
+        return () => void convTranspose2d(x, w, b, opts, y);
+      },
     },
-  }],
+  ],
 });
 
 // Conv's gradient ops: dx = conv^T(dy, W), dW = the correlation of x with dy, dB = sum of dy.
@@ -185,19 +230,25 @@ registerOp<ConvAttrs & { xShape: readonly number[] }>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.xShape }],
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), weightPerm(c.inputs[1]!.shape.length)], outputs: [channelsLast(c.attrs.xShape.length)] }),
-  algorithms: [{
-    name: "convGradInput.kernels",
-    setup(n) {
-      const c = { fail: (m: string) => fail(n.where, m) }, r = n.attrs.xShape.length;
-      const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), w = inputView(n, 1, weights2d(c, n.inputs[1]!.shape, r));
-      const xShape = nhwc2d(c, n.attrs.xShape), dx = outputView(n, 0, xShape);
-      const opts = convOptions(c, n.attrs, r), zero = zeroOutput(n, 0);
-      return () => {
-        zero();
-        conv2dBackwardInput(dy, w, xShape, opts, dx);
-      };
+  algorithms: [
+    {
+      name: "convGradInput.kernels",
+      setup(n) {
+        const c = { fail: (m: string) => fail(n.where, m) },
+          r = n.attrs.xShape.length;
+        const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
+          w = inputView(n, 1, weights2d(c, n.inputs[1]!.shape, r));
+        const xShape = nhwc2d(c, n.attrs.xShape),
+          dx = outputView(n, 0, xShape);
+        const opts = convOptions(c, n.attrs, r),
+          zero = zeroOutput(n, 0);
+        return () => {
+          zero();
+          conv2dBackwardInput(dy, w, xShape, opts, dx);
+        };
+      },
     },
-  }],
+  ],
 });
 
 registerOp<ConvAttrs & { wShape: readonly number[] }>({
@@ -206,19 +257,25 @@ registerOp<ConvAttrs & { wShape: readonly number[] }>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.wShape }],
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length)], outputs: [weightPerm(c.attrs.wShape.length)] }),
-  algorithms: [{
-    name: "convGradFilter.kernels",
-    setup(n) {
-      const c = { fail: (m: string) => fail(n.where, m) }, r = n.inputs[1]!.shape.length;
-      const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), x = inputView(n, 1, nhwc2d(c, n.inputs[1]!.shape));
-      const wShape = weights2d(c, n.attrs.wShape, r), dw = outputView(n, 0, wShape);
-      const opts = convOptions(c, n.attrs, r), zero = zeroOutput(n, 0);
-      return () => {
-        zero();
-        conv2dBackwardFilter(dy, x, wShape, opts, dw);
-      };
+  algorithms: [
+    {
+      name: "convGradFilter.kernels",
+      setup(n) {
+        const c = { fail: (m: string) => fail(n.where, m) },
+          r = n.inputs[1]!.shape.length;
+        const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
+          x = inputView(n, 1, nhwc2d(c, n.inputs[1]!.shape));
+        const wShape = weights2d(c, n.attrs.wShape, r),
+          dw = outputView(n, 0, wShape);
+        const opts = convOptions(c, n.attrs, r),
+          zero = zeroOutput(n, 0);
+        return () => {
+          zero();
+          conv2dBackwardFilter(dy, x, wShape, opts, dw);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // the gradient of a per-channel bias: dy [N, C, ...] summed over every axis but C
@@ -231,23 +288,34 @@ registerOp<void>({
     return [{ dataType: dy.dataType, shape: [dy.shape[1] ?? 1] }];
   },
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length)], outputs: [[0]] }),
-  algorithms: [{
-    name: "biasGrad.rows",
-    setup(n) {
-      const dy = n.inputs[0]!, C = dy.shape[1] ?? 1, rows = C === 0 ? 0 : dy.size / C;
-      const k = n.kernels, db = n.output(0), src = n.input(0), zero = zeroOutput(n, 0);
-      return () => {
-        zero();
-        k.bias_f32_backward(db, src, rows, C);
-      };
+  algorithms: [
+    {
+      name: "biasGrad.rows",
+      setup(n) {
+        const dy = n.inputs[0]!,
+          C = dy.shape[1] ?? 1,
+          rows = C === 0 ? 0 : dy.size / C;
+        const k = n.kernels,
+          db = n.output(0),
+          src = n.input(0),
+          zero = zeroOutput(n, 0);
+        return () => {
+          zero();
+          k.bias_f32_backward(db, src, rows, C);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
 // pooling
 
-interface PoolAttrs { s: Spatial; ceil: boolean; countIncludePad: boolean }
+interface PoolAttrs {
+  s: Spatial;
+  ceil: boolean;
+  countIncludePad: boolean;
+}
 
 function poolAttrs(at: Attributes, average: boolean): PoolAttrs {
   if (at.int("storage_order", 0) !== 0) fail(at.where, "storage_order 1 is not supported");
@@ -276,15 +344,18 @@ function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOption
     gradient(g) {
       if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.x(0)!], g.attrs)[0]!);
     },
-    algorithms: [{
-      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
-      setup(n) {
-        const c = { fail: (m: string) => fail(n.where, m) };
-        const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
-        const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length);
-        return () => run(x, o, y);
+    algorithms: [
+      {
+        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+        setup(n) {
+          const c = { fail: (m: string) => fail(n.where, m) };
+          const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
+            y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
+          const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length);
+          return () => run(x, o, y);
+        },
       },
-    }],
+    ],
   });
 }
 
@@ -307,29 +378,44 @@ function poolGradOp(type: string, workspace: (n: PlanNode<PoolAttrs>) => number,
 }
 
 // max pooling's arg-max is recomputed from x (one more pass over the window) rather than kept
-poolGradOp("MaxPoolGrad", (n) => 8 * n.inputs[0]!.size + 32, (n) => {
-  const c = { fail: (m: string) => fail(n.where, m) };
-  const yShape = nhwc2d(c, n.inputs[0]!.shape), xShape = nhwc2d(c, n.inputs[1]!.shape);
-  const dy = inputView(n, 0, yShape), x = inputView(n, 1, xShape), dx = outputView(n, 0, xShape);
-  const size = n.inputs[0]!.size;
-  const y = viewTensor(n.engine, n.workspace, yShape, "f32"), argmax = viewTensor(n.engine, n.workspace + 16 * Math.ceil(size / 4), yShape, "i32");
-  const o = poolOptions(c, n.attrs, n.inputs[1]!.shape.length), zero = zeroOutput(n, 0);
-  return () => {
-    maxPool2d(x, o, { y, argmax });
-    zero();
-    maxPool2dBackward(dy, argmax, xShape, dx);
-  };
-});
-poolGradOp("AveragePoolGrad", () => 0, (n) => {
-  const c = { fail: (m: string) => fail(n.where, m) };
-  const xShape = nhwc2d(c, n.inputs[1]!.shape);
-  const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)), dx = outputView(n, 0, xShape);
-  const o = poolOptions(c, n.attrs, n.inputs[1]!.shape.length), zero = zeroOutput(n, 0);
-  return () => {
-    zero();
-    avgPool2dBackward(dy, xShape, o, dx);
-  };
-});
+poolGradOp(
+  "MaxPoolGrad",
+  (n) => 8 * n.inputs[0]!.size + 32,
+  (n) => {
+    const c = { fail: (m: string) => fail(n.where, m) };
+    const yShape = nhwc2d(c, n.inputs[0]!.shape),
+      xShape = nhwc2d(c, n.inputs[1]!.shape);
+    const dy = inputView(n, 0, yShape),
+      x = inputView(n, 1, xShape),
+      dx = outputView(n, 0, xShape);
+    const size = n.inputs[0]!.size;
+    const y = viewTensor(n.engine, n.workspace, yShape, "f32"),
+      argmax = viewTensor(n.engine, n.workspace + 16 * Math.ceil(size / 4), yShape, "i32");
+    const o = poolOptions(c, n.attrs, n.inputs[1]!.shape.length),
+      zero = zeroOutput(n, 0);
+    return () => {
+      maxPool2d(x, o, { y, argmax });
+      zero();
+      maxPool2dBackward(dy, argmax, xShape, dx);
+    };
+  },
+);
+poolGradOp(
+  "AveragePoolGrad",
+  () => 0,
+  (n) => {
+    const c = { fail: (m: string) => fail(n.where, m) };
+    const xShape = nhwc2d(c, n.inputs[1]!.shape);
+    const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
+      dx = outputView(n, 0, xShape);
+    const o = poolOptions(c, n.attrs, n.inputs[1]!.shape.length),
+      zero = zeroOutput(n, 0);
+    return () => {
+      zero();
+      avgPool2dBackward(dy, xShape, o, dx);
+    };
+  },
+);
 
 function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
   registerOp<void>({
@@ -344,58 +430,85 @@ function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
     gradient(g) {
       if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.x(0)!])[0]!);
     },
-    algorithms: [{
-      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
-      setup(n) {
-        const X = n.inputs[0]!;
-        const N = X.shape[0]!, C = X.shape[1]!, spatial = X.size / Math.max(1, N * C);
-        // channels-last [N, ...spatial, C] is [N, 1, spatial, C] to the 2-D kernels
-        const x = inputView(n, 0, [N, 1, spatial, C]), y = outputView(n, 0, [N, 1, 1, C]);
-        return () => run(x, y);
+    algorithms: [
+      {
+        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+        setup(n) {
+          const X = n.inputs[0]!;
+          const N = X.shape[0]!,
+            C = X.shape[1]!,
+            spatial = X.size / Math.max(1, N * C);
+          // channels-last [N, ...spatial, C] is [N, 1, spatial, C] to the 2-D kernels
+          const x = inputView(n, 0, [N, 1, spatial, C]),
+            y = outputView(n, 0, [N, 1, 1, C]);
+          return () => run(x, y);
+        },
       },
-    }],
+    ],
   });
 }
 
 globalPoolOp("GlobalAveragePool", (x, y) => void globalAvgPool(x, y));
 
 /** Global pooling's gradient ops: inputs dy [N, C, 1...] and x, output dx (channels-last). */
-function globalPoolGradOp(type: string, workspace: (n: PlanNode<void>) => number, run: (n: BoundNode<void>, x: Tensor, dy: Tensor, dx: Tensor, xShape: number[]) => () => void): void {
+function globalPoolGradOp(
+  type: string,
+  workspace: (n: PlanNode<void>) => number,
+  run: (n: BoundNode<void>, x: Tensor, dy: Tensor, dx: Tensor, xShape: number[]) => () => void,
+): void {
   registerOp<void>({
     type,
     internal: true,
     parse: () => undefined,
     infer: likeInput(1),
-    layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length)], outputs: [channelsLast(c.inputs[1]!.shape.length)] }),
-    algorithms: [{
-      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
-      workspaceBytes: workspace,
-      setup(n) {
-        const X = n.inputs[1]!, N = X.shape[0]!, C = X.shape[1]!, spatial = X.size / Math.max(1, N * C);
-        const xShape = [N, 1, spatial, C];
-        return run(n, inputView(n, 1, xShape), inputView(n, 0, [N, 1, 1, C]), outputView(n, 0, xShape), xShape);
+    layout: (c) => ({
+      inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length)],
+      outputs: [channelsLast(c.inputs[1]!.shape.length)],
+    }),
+    algorithms: [
+      {
+        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+        workspaceBytes: workspace,
+        setup(n) {
+          const X = n.inputs[1]!,
+            N = X.shape[0]!,
+            C = X.shape[1]!,
+            spatial = X.size / Math.max(1, N * C);
+          const xShape = [N, 1, spatial, C];
+          return run(n, inputView(n, 1, xShape), inputView(n, 0, [N, 1, 1, C]), outputView(n, 0, xShape), xShape);
+        },
       },
-    }],
+    ],
   });
 }
 
-globalPoolGradOp("GlobalAveragePoolGrad", () => 0, (n, _x, dy, dx, xShape) => {
-  const zero = zeroOutput(n, 0);
-  return () => {
-    zero();
-    globalAvgPoolBackward(dy, xShape, dx);
-  };
-});
-globalPoolGradOp("GlobalMaxPoolGrad", (n) => 8 * n.inputs[0]!.size + 32, (n, x, dy, dx, xShape) => {
-  const size = n.inputs[0]!.size, yShape = dy.shape;
-  const y = viewTensor(n.engine, n.workspace, yShape, "f32"), argmax = viewTensor(n.engine, n.workspace + 16 * Math.ceil(size / 4), yShape, "i32");
-  const zero = zeroOutput(n, 0);
-  return () => {
-    globalMaxPool(x, { y, argmax });
-    zero();
-    globalMaxPoolBackward(dy, argmax, xShape, dx);
-  };
-});
+globalPoolGradOp(
+  "GlobalAveragePoolGrad",
+  () => 0,
+  (n, _x, dy, dx, xShape) => {
+    const zero = zeroOutput(n, 0);
+    return () => {
+      zero();
+      globalAvgPoolBackward(dy, xShape, dx);
+    };
+  },
+);
+globalPoolGradOp(
+  "GlobalMaxPoolGrad",
+  (n) => 8 * n.inputs[0]!.size + 32,
+  (n, x, dy, dx, xShape) => {
+    const size = n.inputs[0]!.size,
+      yShape = dy.shape;
+    const y = viewTensor(n.engine, n.workspace, yShape, "f32"),
+      argmax = viewTensor(n.engine, n.workspace + 16 * Math.ceil(size / 4), yShape, "i32");
+    const zero = zeroOutput(n, 0);
+    return () => {
+      globalMaxPool(x, { y, argmax });
+      zero();
+      globalMaxPoolBackward(dy, argmax, xShape, dx);
+    };
+  },
+);
 globalPoolOp("GlobalMaxPool", (x, y) => {
   // globalMaxPool also writes an arg-max; inference keeps none, so it goes to a transient tensor
   const r = globalMaxPool(x, { y });
@@ -425,22 +538,37 @@ registerOp<{ epsilon: number }>({
   },
   layout: channelsLastLayout,
   gradient(g) {
-    const dy = g.dy(0)!, x = g.x(0)!, scale = g.x(1)!, mean = g.x(3)!, variance = g.x(4)!;
+    const dy = g.dy(0)!,
+      x = g.x(0)!,
+      scale = g.x(1)!,
+      mean = g.x(3)!,
+      variance = g.x(4)!;
     if (g.wants(0)) g.add(0, g.op("BatchNormGradInput", [dy, scale, variance], g.attrs)[0]!);
     if (g.wants(1)) g.add(1, g.op("BatchNormGradScale", [dy, x, mean, variance], g.attrs)[0]!);
     if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
   },
-  algorithms: [{
-    name: "batchNormalization.inference",
-    inPlace: true,
-    workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
-    setup(n) {
-      const X = n.inputs[0]!, C = X.shape[1]!, rows = X.size / Math.max(1, C);
-      const k = n.kernels, eps = n.attrs.epsilon;
-      const y = n.output(0), x = n.input(0), scale = n.input(1), bias = n.input(2), mean = n.input(3), variance = n.input(4), ws = n.workspace;
-      return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
+  algorithms: [
+    {
+      name: "batchNormalization.inference",
+      inPlace: true,
+      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
+      setup(n) {
+        const X = n.inputs[0]!,
+          C = X.shape[1]!,
+          rows = X.size / Math.max(1, C);
+        const k = n.kernels,
+          eps = n.attrs.epsilon;
+        const y = n.output(0),
+          x = n.input(0),
+          scale = n.input(1),
+          bias = n.input(2),
+          mean = n.input(3),
+          variance = n.input(4),
+          ws = n.workspace;
+        return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
+      },
     },
-  }],
+  ],
 });
 
 // inference-mode batch norm is affine in x: dx = dy * scale / sqrt(var + eps)
@@ -450,19 +578,29 @@ registerOp<{ epsilon: number }>({
   parse: () => fail("internal", "not parsed"),
   infer: likeInput(0),
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), [0], [0]], outputs: [channelsLast(c.inputs[0]!.shape.length)] }),
-  algorithms: [{
-    name: "batchNormGradInput.kernels",
-    workspaceBytes: (n) => 8 * n.inputs[1]!.size + 16,
-    setup(n) {
-      const dy = n.inputs[0]!, C = n.inputs[1]!.size, rows = C === 0 ? 0 : dy.size / C;
-      const k = n.kernels, dx = n.output(0), src = n.input(0), scale = n.input(1), variance = n.input(2);
-      const zeros = n.workspace + 4 * C + 16 - ((4 * C) % 16), ws = n.workspace, eps = n.attrs.epsilon;
-      return () => {
-        k.fill_f32(zeros, 0, C);
-        k.batchnorm_f32_inference(dx, src, scale, zeros, zeros, variance, ws, eps, rows, C);
-      };
+  algorithms: [
+    {
+      name: "batchNormGradInput.kernels",
+      workspaceBytes: (n) => 8 * n.inputs[1]!.size + 16,
+      setup(n) {
+        const dy = n.inputs[0]!,
+          C = n.inputs[1]!.size,
+          rows = C === 0 ? 0 : dy.size / C;
+        const k = n.kernels,
+          dx = n.output(0),
+          src = n.input(0),
+          scale = n.input(1),
+          variance = n.input(2);
+        const zeros = n.workspace + 4 * C + 16 - ((4 * C) % 16),
+          ws = n.workspace,
+          eps = n.attrs.epsilon;
+        return () => {
+          k.fill_f32(zeros, 0, C);
+          k.batchnorm_f32_inference(dx, src, scale, zeros, zeros, variance, ws, eps, rows, C);
+        };
+      },
     },
-  }],
+  ],
 });
 
 registerOp<{ epsilon: number }>({
@@ -471,19 +609,30 @@ registerOp<{ epsilon: number }>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [c.need(2, "mean")],
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length), [0], [0]], outputs: [[0]] }),
-  algorithms: [{
-    name: "batchNormGradScale.kernels",
-    workspaceBytes: (n) => 8 * n.inputs[2]!.size,
-    setup(n) {
-      const dy = n.inputs[0]!, C = n.inputs[2]!.size, rows = C === 0 ? 0 : dy.size / C;
-      const k = n.kernels, ds = n.output(0), eps = n.attrs.epsilon, zero = zeroOutput(n, 0);
-      const pdy = n.input(0), x = n.input(1), mean = n.input(2), variance = n.input(3), ws = n.workspace;
-      return () => {
-        zero();
-        k.batchnorm_f32_inference_scale_grad(ds, pdy, x, mean, variance, ws, eps, rows, C);
-      };
+  algorithms: [
+    {
+      name: "batchNormGradScale.kernels",
+      workspaceBytes: (n) => 8 * n.inputs[2]!.size,
+      setup(n) {
+        const dy = n.inputs[0]!,
+          C = n.inputs[2]!.size,
+          rows = C === 0 ? 0 : dy.size / C;
+        const k = n.kernels,
+          ds = n.output(0),
+          eps = n.attrs.epsilon,
+          zero = zeroOutput(n, 0);
+        const pdy = n.input(0),
+          x = n.input(1),
+          mean = n.input(2),
+          variance = n.input(3),
+          ws = n.workspace;
+        return () => {
+          zero();
+          k.batchnorm_f32_inference_scale_grad(ds, pdy, x, mean, variance, ws, eps, rows, C);
+        };
+      },
     },
-  }],
+  ],
 });
 
 registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
@@ -498,13 +647,17 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
   gradient(g) {
     if (g.wants(0)) g.add(0, g.op("LRNGrad", [g.dy(0)!, g.x(0)!, g.y(0)], g.attrs)[0]!);
   },
-  algorithms: [{
-    name: "lrn.kernels",
-    setup(n) {
-      const x = inputView(n, 0), y = outputView(n, 0), o = n.attrs;
-      return () => void lrn(x, o, y);
+  algorithms: [
+    {
+      name: "lrn.kernels",
+      setup(n) {
+        const x = inputView(n, 0),
+          y = outputView(n, 0),
+          o = n.attrs;
+        return () => void lrn(x, o, y);
+      },
     },
-  }],
+  ],
 });
 
 registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
@@ -513,32 +666,47 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
   parse: () => fail("internal", "not parsed"),
   infer: likeInput(1),
   layout: (c) => ({ inputs: c.inputs.map(() => NHWC_PERM), outputs: [NHWC_PERM] }),
-  algorithms: [{
-    name: "lrnGrad.kernels",
-    setup(n) {
-      const dy = inputView(n, 0), x = inputView(n, 1), y = inputView(n, 2), dx = outputView(n, 0), o = n.attrs, zero = zeroOutput(n, 0);
-      return () => {
-        zero();
-        lrnBackward(dy, x, y, o, dx);
-      };
+  algorithms: [
+    {
+      name: "lrnGrad.kernels",
+      setup(n) {
+        const dy = inputView(n, 0),
+          x = inputView(n, 1),
+          y = inputView(n, 2),
+          dx = outputView(n, 0),
+          o = n.attrs,
+          zero = zeroOutput(n, 0);
+        return () => {
+          zero();
+          lrnBackward(dy, x, y, o, dx);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
 // matrix products
 
-interface GemmAttrs { alpha: number; beta: number; transA: boolean; transB: boolean }
+interface GemmAttrs {
+  alpha: number;
+  beta: number;
+  transA: boolean;
+  transB: boolean;
+}
 
 /** Gemm with B laid out [K, N] (a transB constant is transposed once, when planning). */
 const gemmLayout = (c: { attrs: GemmAttrs; inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly TensorType[] }): LayoutChoice => ({
-  inputs: c.inputs.map((v, i) => (!v ? "any" : i === 0 ? (c.attrs.transA ? [1, 0] : [0, 1]) : i === 1 ? (c.attrs.transB ? [1, 0] : [0, 1]) : identityPerm(v.shape.length))),
+  inputs: c.inputs.map((v, i) =>
+    !v ? "any" : i === 0 ? (c.attrs.transA ? [1, 0] : [0, 1]) : i === 1 ? (c.attrs.transB ? [1, 0] : [0, 1]) : identityPerm(v.shape.length),
+  ),
   outputs: [[0, 1]],
 });
 
 /** Whether Gemm's C is absent or a per-column bias ([N] or [1, N]) added with beta 1. */
 const columnBias = (n: PlanNode<GemmAttrs>): boolean => {
-  const C = n.inputs[2], N = n.outputs[0]!.shape[1]!;
+  const C = n.inputs[2],
+    N = n.outputs[0]!.shape[1]!;
   return !C || (n.attrs.beta === 1 && C.size === N && C.shape[C.shape.length - 1] === N);
 };
 
@@ -546,17 +714,23 @@ registerOp<GemmAttrs>({
   type: "Gemm",
   parse: (at) => ({ alpha: at.float("alpha", 1), beta: at.float("beta", 1), transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1 }),
   infer(c) {
-    const A = floatInput(c, 0, "A"), B = c.need(1, "B").shape;
-    const a = A.shape, { transA, transB } = c.attrs;
+    const A = floatInput(c, 0, "A"),
+      B = c.need(1, "B").shape;
+    const a = A.shape,
+      { transA, transB } = c.attrs;
     if (a.length !== 2 || B.length !== 2) c.fail(`A and B must be rank 2, got ${fmtShape(a)} and ${fmtShape(B)}`);
-    const k = transA ? a[0] : a[1], k2 = transB ? B[1] : B[0];
+    const k = transA ? a[0] : a[1],
+      k2 = transB ? B[1] : B[0];
     if (k !== k2) c.fail(`inner dimensions differ: A ${fmtShape(a)}${transA ? "^T" : ""} x B ${fmtShape(B)}${transB ? "^T" : ""}`);
     return [{ dataType: A.dataType, shape: [transA ? a[1]! : a[0]!, transB ? B[0]! : B[1]!] }];
   },
   layout: gemmLayout,
   gradient(g) {
     // with A and B laid out [M, K] and [K, N]: dA = alpha dy . B^T, dB = alpha A^T . dy, dC = beta dy summed
-    const dy = g.dy(0)!, a = g.x(0)!, b = g.x(1)!, alpha = g.attrs.alpha;
+    const dy = g.dy(0)!,
+      a = g.x(0)!,
+      b = g.x(1)!,
+      alpha = g.attrs.alpha;
     if (g.wants(0)) g.add(0, g.op("MatMulGrad", [dy, b], { alpha, transA: false, transB: true, shape: a.shape, perm: a.perm, dy: 0 })[0]!);
     if (g.wants(1)) g.add(1, g.op("MatMulGrad", [a, dy], { alpha, transA: true, transB: false, shape: b.shape, perm: b.perm, dy: 1 })[0]!);
     if (g.wants(2)) {
@@ -571,7 +745,8 @@ registerOp<GemmAttrs>({
       name: "gemm.packed",
       eligible: (n) => n.target.build !== "scalar" && !!n.inputs[1]!.isConstant && n.attrs.alpha === 1 && n.outputs[0]!.shape[0]! <= 8 && columnBias(n),
       setup(n) {
-        const a = inputView(n, 0), y = outputView(n, 0);
+        const a = inputView(n, 0),
+          y = outputView(n, 0);
         const packed = n.own(packDenseWeights(inputView(n, 1)));
         const b = n.inputs[2] ? inputView(n, 2, [n.inputs[2].size]) : null;
         return () => void dense(a, packed, b, y);
@@ -580,7 +755,10 @@ registerOp<GemmAttrs>({
     {
       name: "gemm.kernels",
       setup(n) {
-        const a = inputView(n, 0), b = inputView(n, 1), cT = n.inputs[2] ? inputView(n, 2) : null, y = outputView(n, 0);
+        const a = inputView(n, 0),
+          b = inputView(n, 1),
+          cT = n.inputs[2] ? inputView(n, 2) : null,
+          y = outputView(n, 0);
         const o = { alpha: n.attrs.alpha, beta: n.attrs.beta, transA: false, transB: false };
         return () => void gemm(a, b, cT, o, y);
       },
@@ -598,14 +776,18 @@ registerOp<{ alpha: number; transA: boolean; transB: boolean; shape: readonly nu
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "a").dataType, shape: c.attrs.shape }],
   layout: (c) => ({ inputs: [c.attrs.dy === 0 ? [0, 1] : "any", c.attrs.dy === 1 ? [0, 1] : "any"], outputs: [c.attrs.perm] }),
-  algorithms: [{
-    name: "matMulGrad.gemm",
-    setup(n) {
-      const a = inputView(n, 0), b = inputView(n, 1), y = outputView(n, 0);
-      const o = { alpha: n.attrs.alpha, beta: 0, transA: n.attrs.transA, transB: n.attrs.transB };
-      return () => void gemm(a, b, null, o, y);
+  algorithms: [
+    {
+      name: "matMulGrad.gemm",
+      setup(n) {
+        const a = inputView(n, 0),
+          b = inputView(n, 1),
+          y = outputView(n, 0);
+        const o = { alpha: n.attrs.alpha, beta: 0, transA: n.attrs.transA, transB: n.attrs.transB };
+        return () => void gemm(a, b, null, o, y);
+      },
     },
-  }],
+  ],
 });
 
 // y = alpha x
@@ -615,25 +797,33 @@ registerOp<{ alpha: number }>({
   parse: () => fail("internal", "not parsed"),
   infer: likeInput(0),
   layout: followInput0,
-  algorithms: [{
-    name: "scale.kernel",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size, alpha = n.attrs.alpha, desc = n.params;
-      writeNd(n.engine.heap.i32, desc, { dims: [size], strides: [[1], [1]] }, n.where);
-      return () => {
-        k.copy_nd(y, x, desc);
-        k.scale_f32(y, alpha, size);
-      };
+  algorithms: [
+    {
+      name: "scale.kernel",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const k = n.kernels,
+          y = n.output(0),
+          x = n.input(0),
+          size = n.outputs[0]!.size,
+          alpha = n.attrs.alpha,
+          desc = n.params;
+        writeNd(n.engine.heap.i32, desc, { dims: [size], strides: [[1], [1]] }, n.where);
+        return () => {
+          k.copy_nd(y, x, desc);
+          k.scale_f32(y, alpha, size);
+        };
+      },
     },
-  }],
+  ],
 });
 
 registerOp<void>({
   type: "MatMul",
   parse: () => undefined,
   infer(c) {
-    const A = floatInput(c, 0, "A"), B = c.need(1, "B").shape;
+    const A = floatInput(c, 0, "A"),
+      B = c.need(1, "B").shape;
     const a = A.shape;
     if (a.length !== 2 || B.length !== 2) c.fail(`only 2-D operands are supported yet, got ${fmtShape(a)} and ${fmtShape(B)}`);
     if (a[1] !== B[0]) c.fail(`inner dimensions differ: ${fmtShape(a)} x ${fmtShape(B)}`);
@@ -641,17 +831,23 @@ registerOp<void>({
   },
   layout: onnxOrder,
   gradient(g) {
-    const dy = g.dy(0)!, a = g.x(0)!, b = g.x(1)!;
+    const dy = g.dy(0)!,
+      a = g.x(0)!,
+      b = g.x(1)!;
     if (g.wants(0)) g.add(0, g.op("MatMulGrad", [dy, b], { alpha: 1, transA: false, transB: true, shape: a.shape, perm: a.perm, dy: 0 })[0]!);
     if (g.wants(1)) g.add(1, g.op("MatMulGrad", [a, dy], { alpha: 1, transA: true, transB: false, shape: b.shape, perm: b.perm, dy: 1 })[0]!);
   },
-  algorithms: [{
-    name: "matMul.kernels",
-    setup(n) {
-      const a = inputView(n, 0), b = inputView(n, 1), y = outputView(n, 0);
-      return () => void matmul(a, b, {}, y);
+  algorithms: [
+    {
+      name: "matMul.kernels",
+      setup(n) {
+        const a = inputView(n, 0),
+          b = inputView(n, 1),
+          y = outputView(n, 0);
+        return () => void matmul(a, b, {}, y);
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -662,8 +858,11 @@ registerOp<void>({
  * or input x, as `gradFrom` says): the gradient kernels accumulate, so dx is zeroed first.
  */
 function unaryOp<A>(
-  type: string, parse: (at: Attributes) => A, kernel: (n: BoundNode<A>) => () => void,
-  gradFrom: "x" | "y", gradKernel: (n: BoundNode<A>) => () => void,
+  type: string,
+  parse: (at: Attributes) => A,
+  kernel: (n: BoundNode<A>) => () => void,
+  gradFrom: "x" | "y",
+  gradKernel: (n: BoundNode<A>) => () => void,
 ): void {
   registerOp<A>({
     type,
@@ -684,55 +883,103 @@ function unaryOp<A>(
     parse,
     infer: likeInput(1),
     layout: followInput(1),
-    algorithms: [{
-      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}Grad.kernel`,
-      setup(n) {
-        const zero = zeroOutput(n as BoundNode<unknown>, 0), run = gradKernel(n);
-        return () => {
-          zero();
-          run();
-        };
+    algorithms: [
+      {
+        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}Grad.kernel`,
+        setup(n) {
+          const zero = zeroOutput(n as BoundNode<unknown>, 0),
+            run = gradKernel(n);
+          return () => {
+            zero();
+            run();
+          };
+        },
       },
-    }],
+    ],
   });
 }
 
 /** The pointers and size of a gradient op: dx (output), dy and the forward value (inputs). */
 const gradArgs = (n: BoundNode<unknown>) => [n.output(0), n.input(0), n.input(1), n.outputs[0]!.size] as const;
 
-unaryOp("Relu", () => undefined, (n) => {
-  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
-  return () => k.relu_f32_forward(y, x, size);
-}, "y", (n) => {
-  const k = n.kernels, [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
-  return () => k.relu_f32_backward(dx, dy, y, size);
-});
-unaryOp("Sigmoid", () => undefined, (n) => {
-  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
-  return () => k.sigmoid_f32_forward(y, x, size);
-}, "y", (n) => {
-  const k = n.kernels, [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
-  return () => k.sigmoid_f32_backward(dx, dy, y, size);
-});
-unaryOp("Tanh", () => undefined, (n) => {
-  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size;
-  return () => k.tanh_f32_forward(y, x, size);
-}, "y", (n) => {
-  const k = n.kernels, [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
-  return () => k.tanh_f32_backward(dx, dy, y, size);
-});
-unaryOp("LeakyRelu", (at) => ({ alpha: at.float("alpha", 0.01) }), (n) => {
-  const k = n.kernels, y = n.output(0), x = n.input(0), size = n.outputs[0]!.size, alpha = n.attrs.alpha;
-  return () => k.leaky_relu_f32_forward(y, x, alpha, size);
-}, "x", (n) => {
-  const k = n.kernels, [dx, dy, x, size] = gradArgs(n as BoundNode<unknown>), alpha = n.attrs.alpha;
-  return () => k.leaky_relu_f32_backward(dx, dy, x, alpha, size);
-});
+unaryOp(
+  "Relu",
+  () => undefined,
+  (n) => {
+    const k = n.kernels,
+      y = n.output(0),
+      x = n.input(0),
+      size = n.outputs[0]!.size;
+    return () => k.relu_f32_forward(y, x, size);
+  },
+  "y",
+  (n) => {
+    const k = n.kernels,
+      [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
+    return () => k.relu_f32_backward(dx, dy, y, size);
+  },
+);
+unaryOp(
+  "Sigmoid",
+  () => undefined,
+  (n) => {
+    const k = n.kernels,
+      y = n.output(0),
+      x = n.input(0),
+      size = n.outputs[0]!.size;
+    return () => k.sigmoid_f32_forward(y, x, size);
+  },
+  "y",
+  (n) => {
+    const k = n.kernels,
+      [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
+    return () => k.sigmoid_f32_backward(dx, dy, y, size);
+  },
+);
+unaryOp(
+  "Tanh",
+  () => undefined,
+  (n) => {
+    const k = n.kernels,
+      y = n.output(0),
+      x = n.input(0),
+      size = n.outputs[0]!.size;
+    return () => k.tanh_f32_forward(y, x, size);
+  },
+  "y",
+  (n) => {
+    const k = n.kernels,
+      [dx, dy, y, size] = gradArgs(n as BoundNode<unknown>);
+    return () => k.tanh_f32_backward(dx, dy, y, size);
+  },
+);
+unaryOp(
+  "LeakyRelu",
+  (at) => ({ alpha: at.float("alpha", 0.01) }),
+  (n) => {
+    const k = n.kernels,
+      y = n.output(0),
+      x = n.input(0),
+      size = n.outputs[0]!.size,
+      alpha = n.attrs.alpha;
+    return () => k.leaky_relu_f32_forward(y, x, alpha, size);
+  },
+  "x",
+  (n) => {
+    const k = n.kernels,
+      [dx, dy, x, size] = gradArgs(n as BoundNode<unknown>),
+      alpha = n.attrs.alpha;
+    return () => k.leaky_relu_f32_backward(dx, dy, x, alpha, size);
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // softmax over the last axis
 
-interface SoftmaxAttrs { axis: number; coerce2d: boolean }
+interface SoftmaxAttrs {
+  axis: number;
+  coerce2d: boolean;
+}
 
 /** Softmax runs over rows of the innermost axis: opset 13+ moves `axis` innermost by the layout. */
 function softmaxPerm(attrs: SoftmaxAttrs, shape: readonly number[], fail_: (m: string) => never): number[] {
@@ -758,18 +1005,23 @@ function softmaxOp(type: string, kernel: "softmax_f32_forward" | "log_softmax_f3
     gradient(g) {
       if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.y(0)], g.attrs)[0]!);
     },
-    algorithms: [{
-      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
-      setup(n) {
-        const x = n.inputs[0]!, r = x.shape.length;
-        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
-        // opset < 13: rows of everything from `axis` on; else rows of the (innermost) axis
-        const cols = r === 0 ? 1 : n.attrs.coerce2d ? x.shape.slice(ax).reduce((a, b) => a * b, 1) : x.shape[ax]!;
-        const rows = cols === 0 ? 0 : x.size / cols;
-        const k = n.kernels, yp = n.output(0), xp = n.input(0);
-        return () => k[kernel](yp, xp, rows, cols);
+    algorithms: [
+      {
+        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
+        setup(n) {
+          const x = n.inputs[0]!,
+            r = x.shape.length;
+          const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
+          // opset < 13: rows of everything from `axis` on; else rows of the (innermost) axis
+          const cols = r === 0 ? 1 : n.attrs.coerce2d ? x.shape.slice(ax).reduce((a, b) => a * b, 1) : x.shape[ax]!;
+          const rows = cols === 0 ? 0 : x.size / cols;
+          const k = n.kernels,
+            yp = n.output(0),
+            xp = n.input(0);
+          return () => k[kernel](yp, xp, rows, cols);
+        },
       },
-    }],
+    ],
   });
 }
 
@@ -787,20 +1039,27 @@ function softmaxGradOp(type: string, kernel: "softmax_f32_backward" | "log_softm
       const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
       return { inputs: [p, p], outputs: [p] };
     },
-    algorithms: [{
-      name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
-      setup(n) {
-        const y = n.inputs[1]!, r = y.shape.length;
-        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
-        const cols = r === 0 ? 1 : n.attrs.coerce2d ? y.shape.slice(ax).reduce((a, b) => a * b, 1) : y.shape[ax]!;
-        const rows = cols === 0 ? 0 : y.size / cols;
-        const k = n.kernels, dx = n.output(0), dy = n.input(0), yp = n.input(1), zero = zeroOutput(n, 0);
-        return () => {
-          zero();
-          k[kernel](dx, dy, yp, rows, cols);
-        };
+    algorithms: [
+      {
+        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
+        setup(n) {
+          const y = n.inputs[1]!,
+            r = y.shape.length;
+          const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
+          const cols = r === 0 ? 1 : n.attrs.coerce2d ? y.shape.slice(ax).reduce((a, b) => a * b, 1) : y.shape[ax]!;
+          const rows = cols === 0 ? 0 : y.size / cols;
+          const k = n.kernels,
+            dx = n.output(0),
+            dy = n.input(0),
+            yp = n.input(1),
+            zero = zeroOutput(n, 0);
+          return () => {
+            zero();
+            k[kernel](dx, dy, yp, rows, cols);
+          };
+        },
       },
-    }],
+    ],
   });
 }
 

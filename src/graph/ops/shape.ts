@@ -16,7 +16,10 @@ const ident = (c: { outputs: readonly TensorType[]; inputs: readonly unknown[] }
 
 /** Views that need ONNX element order: input 0 in ONNX order, output in ONNX order. */
 const orderedView = (c: { outputs: readonly TensorType[]; inputs: readonly ({ shape: readonly number[] } | undefined)[] }): LayoutChoice =>
-  ident(c, c.inputs.map((v, i) => (i === 0 && v ? v.shape.length : undefined)));
+  ident(
+    c,
+    c.inputs.map((v, i) => (i === 0 && v ? v.shape.length : undefined)),
+  );
 
 // ---------------------------------------------------------------------------------------------
 // views
@@ -39,7 +42,9 @@ registerOp<{ shape: readonly number[] }>({
 
 /** ONNX Reshape's target: 0 copies the input dimension (unless allowzero), -1 is inferred. */
 function reshapeTarget(c: InferContext<unknown>, from: readonly number[], spec: readonly number[], allowZero: boolean): number[] {
-  const out = spec.map((d, i) => (d === 0 && !allowZero ? (from[i] ?? c.fail(`shape [${spec.join(",")}] copies dimension ${i}, which ${fmtShape(from)} lacks`)) : d));
+  const out = spec.map((d, i) =>
+    d === 0 && !allowZero ? (from[i] ?? c.fail(`shape [${spec.join(",")}] copies dimension ${i}, which ${fmtShape(from)} lacks`)) : d,
+  );
   const unknown = out.filter((d) => d === -1).length;
   if (unknown > 1 || out.some((d) => d < -1)) c.fail(`invalid shape [${spec.join(",")}]`);
   const total = sizeOfDims(from);
@@ -196,7 +201,8 @@ registerOp<{ start: number; end?: number }>({
 });
 
 function shapeSlice(c: InferContext<{ start: number; end?: number }>): number[] {
-  const x = c.need(0, "data").shape, r = x.length;
+  const x = c.need(0, "data").shape,
+    r = x.length;
   const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + r : i, 0), r);
   return x.slice(clamp(c.attrs.start), c.attrs.end === undefined ? r : clamp(c.attrs.end));
 }
@@ -215,9 +221,15 @@ registerOp<HostTensor>({
     const t = at.tensor("value");
     if (t) return tensorFromProto(t, at.where);
     if (at.has("value_float")) return hostTensor(DataType.FLOAT, [], [at.float("value_float", 0)]);
-    if (at.has("value_floats")) { const f = at.floats("value_floats")!; return hostTensor(DataType.FLOAT, [f.length], f); }
+    if (at.has("value_floats")) {
+      const f = at.floats("value_floats")!;
+      return hostTensor(DataType.FLOAT, [f.length], f);
+    }
     if (at.has("value_int")) return hostTensor(DataType.INT64, [], [at.int("value_int", 0)]);
-    if (at.has("value_ints")) { const f = at.ints("value_ints")!; return hostTensor(DataType.INT64, [f.length], f); }
+    if (at.has("value_ints")) {
+      const f = at.ints("value_ints")!;
+      return hostTensor(DataType.INT64, [f.length], f);
+    }
     return fail(at.where, "needs a value, value_float(s) or value_int(s) attribute (sparse and string values are not supported)");
   },
   infer: (c) => [{ dataType: c.attrs.dataType, shape: c.attrs.dims }],
@@ -239,18 +251,23 @@ registerOp<{ value: number; dataType: number }>({
     elemOf(c.attrs.dataType, c.where);
     return [{ dataType: c.attrs.dataType, shape: dims }];
   },
-  algorithms: [{
-    name: "constantOfShape.fill",
-    setup(n) {
-      const y = n.outputs[0]!, k = n.kernels, p = n.output(0), size = y.size;
-      if (y.elem === "f32") {
-        const v = n.attrs.value;
-        return () => k.fill_f32(p, v, size);
-      }
-      const bits = Math.trunc(n.attrs.value) | 0;
-      return () => k.fill_f32_bits(p, bits, size);
+  algorithms: [
+    {
+      name: "constantOfShape.fill",
+      setup(n) {
+        const y = n.outputs[0]!,
+          k = n.kernels,
+          p = n.output(0),
+          size = y.size;
+        if (y.elem === "f32") {
+          const v = n.attrs.value;
+          return () => k.fill_f32(p, v, size);
+        }
+        const bits = Math.trunc(n.attrs.value) | 0;
+        return () => k.fill_f32_bits(p, bits, size);
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -282,7 +299,8 @@ registerOp<{ axis: number }>({
     return { inputs: c.inputs.map(() => lead.perm), outputs: [lead.perm] };
   },
   gradient(g) {
-    const y = g.y(0), ax = normAxis({ fail: (m) => fail(g.where, m) }, g.attrs.axis, y.shape.length);
+    const y = g.y(0),
+      ax = normAxis({ fail: (m) => fail(g.where, m) }, g.attrs.axis, y.shape.length);
     let at = 0;
     for (let i = 0; g.x(i); i++) {
       const x = g.x(i)!;
@@ -290,28 +308,30 @@ registerOp<{ axis: number }>({
       at += x.shape[ax]!;
     }
   },
-  algorithms: [{
-    name: "concat.copy",
-    paramBytes: (n) => n.inputs.length * ND_DESC_BYTES,
-    setup(n) {
-      const y = n.outputs[0]!;
-      const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, y.shape.length);
-      const ys = contiguousStrides(y.dims);
-      const pa = y.perm.indexOf(ax); // the physical axis
-      const calls: [number, number, number][] = [];
-      let at = 0;
-      n.inputs.forEach((x, i) => {
-        const desc = n.params + i * ND_DESC_BYTES;
-        copyLoop(n, desc, y, x!.dims, ys, x!);
-        calls.push([n.output(0) + 4 * at * ys[pa]!, n.input(i), desc]);
-        at += x!.shape[ax]!;
-      });
-      const k = n.kernels;
-      return () => {
-        for (const [yp, xp, d] of calls) k.copy_nd(yp, xp, d);
-      };
+  algorithms: [
+    {
+      name: "concat.copy",
+      paramBytes: (n) => n.inputs.length * ND_DESC_BYTES,
+      setup(n) {
+        const y = n.outputs[0]!;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, y.shape.length);
+        const ys = contiguousStrides(y.dims);
+        const pa = y.perm.indexOf(ax); // the physical axis
+        const calls: [number, number, number][] = [];
+        let at = 0;
+        n.inputs.forEach((x, i) => {
+          const desc = n.params + i * ND_DESC_BYTES;
+          copyLoop(n, desc, y, x!.dims, ys, x!);
+          calls.push([n.output(0) + 4 * at * ys[pa]!, n.input(i), desc]);
+          at += x!.shape[ax]!;
+        });
+        const k = n.kernels;
+        return () => {
+          for (const [yp, xp, d] of calls) k.copy_nd(yp, xp, d);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // dy's elements [start, start + shape[axis]) along `axis`: the gradient of one Concat input
@@ -321,23 +341,36 @@ registerOp<{ axis: number; start: number; shape: readonly number[] }>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.shape }],
   layout: followInput0,
-  algorithms: [{
-    name: "sliceAxis.copy",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
-      const xs = logicalStrides(x.shape, x.perm);
-      copyLoop(n, n.params, y, y.dims, contiguousStrides(y.dims), x);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0) + 4 * n.attrs.start * xs[n.attrs.axis]!, desc = n.params;
-      return () => k.copy_nd(yp, xp, desc);
+  algorithms: [
+    {
+      name: "sliceAxis.copy",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const x = n.inputs[0]!,
+          y = n.outputs[0]!;
+        const xs = logicalStrides(x.shape, x.perm);
+        copyLoop(n, n.params, y, y.dims, contiguousStrides(y.dims), x);
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0) + 4 * n.attrs.start * xs[n.attrs.axis]!,
+          desc = n.params;
+        return () => k.copy_nd(yp, xp, desc);
+      },
     },
-  }],
+  ],
 });
 
-interface SliceAttrs { starts?: number[]; ends?: number[]; axes?: number[] }
+interface SliceAttrs {
+  starts?: number[];
+  ends?: number[];
+  axes?: number[];
+}
 
 /** Per logical axis: first index, step and count of a Slice. */
-function sliceBounds(c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail">, shape: readonly number[]): { begin: number[]; step: number[]; dims: number[] } {
+function sliceBounds(
+  c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail">,
+  shape: readonly number[],
+): { begin: number[]; step: number[]; dims: number[] } {
   const a = c.attrs;
   const starts = a.starts ?? intsOf(c.value(1) ?? c.fail("input 1 (starts) is required"));
   const ends = a.ends ?? intsOf(c.value(2) ?? c.fail("input 2 (ends) is required"));
@@ -347,15 +380,20 @@ function sliceBounds(c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail
     c.fail(`starts, ends, axes and steps must have equal lengths, got ${starts.length}, ${ends.length}, ${axes.length}, ${steps.length}`);
   }
   const r = shape.length;
-  const begin = new Array<number>(r).fill(0), step = new Array<number>(r).fill(1), dims = [...shape];
+  const begin = new Array<number>(r).fill(0),
+    step = new Array<number>(r).fill(1),
+    dims = [...shape];
   const seen = new Set<number>();
   axes.forEach((ax0, i) => {
-    const ax = normAxis(c, ax0, r), len = shape[ax]!, s = steps[i]!;
+    const ax = normAxis(c, ax0, r),
+      len = shape[ax]!,
+      s = steps[i]!;
     if (seen.has(ax)) c.fail(`axis ${ax} is sliced twice`);
     seen.add(ax);
     if (s === 0) c.fail("a slice step cannot be 0");
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-    let st = starts[i]!, en = ends[i]!;
+    let st = starts[i]!,
+      en = ends[i]!;
     st = st < 0 ? st + len : st;
     en = en < 0 ? en + len : en;
     st = s > 0 ? clamp(st, 0, len) : clamp(st, -1, len - 1);
@@ -369,7 +407,14 @@ function sliceBounds(c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail
 
 registerOp<SliceAttrs>({
   type: "Slice",
-  parse: (at, opset) => (opset < 10 ? { starts: at.ints("starts") ?? fail(at.where, "starts is required"), ends: at.ints("ends") ?? fail(at.where, "ends is required"), axes: at.ints("axes") } : {}),
+  parse: (at, opset) =>
+    opset < 10
+      ? {
+          starts: at.ints("starts") ?? fail(at.where, "starts is required"),
+          ends: at.ints("ends") ?? fail(at.where, "ends is required"),
+          axes: at.ints("axes"),
+        }
+      : {},
   valueInputs: [1, 2, 3, 4],
   infer(c) {
     const x = c.need(0, "data");
@@ -383,21 +428,27 @@ registerOp<SliceAttrs>({
     const { begin, step } = sliceBounds({ attrs: g.attrs, value: known, fail: (m) => fail(g.where, m) }, x.shape);
     g.add(0, g.op("SliceGrad", [g.dy(0)!], { shape: x.shape, begin, step })[0]!);
   },
-  algorithms: [{
-    name: "slice.copy",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
-      const { begin, step } = sliceBounds({ attrs: n.attrs, value: (i) => n.inputs[i]?.known, fail: (m) => fail(n.where, m) }, x.shape);
-      if (y.size === 0) return () => {};
-      // first element read: begin along every logical axis, in x's memory
-      const xs = logicalStrides(x.shape, x.perm);
-      const offset = begin.reduce((acc, b, a) => acc + b * xs[a]!, 0);
-      copyLoop(n, n.params, y, y.dims, contiguousStrides(y.dims), x, step);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0) + 4 * offset, desc = n.params;
-      return () => k.copy_nd(yp, xp, desc);
+  algorithms: [
+    {
+      name: "slice.copy",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const x = n.inputs[0]!,
+          y = n.outputs[0]!;
+        const { begin, step } = sliceBounds({ attrs: n.attrs, value: (i) => n.inputs[i]?.known, fail: (m) => fail(n.where, m) }, x.shape);
+        if (y.size === 0) return () => {};
+        // first element read: begin along every logical axis, in x's memory
+        const xs = logicalStrides(x.shape, x.perm);
+        const offset = begin.reduce((acc, b, a) => acc + b * xs[a]!, 0);
+        copyLoop(n, n.params, y, y.dims, contiguousStrides(y.dims), x, step);
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0) + 4 * offset,
+          desc = n.params;
+        return () => k.copy_nd(yp, xp, desc);
+      },
     },
-  }],
+  ],
 });
 
 // The gradient of Slice: dy scattered into zeros of the input's shape at the sliced positions.
@@ -407,20 +458,34 @@ registerOp<{ shape: readonly number[]; begin: readonly number[]; step: readonly 
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.shape }],
   layout: (c) => ({ inputs: ["any"], outputs: [c.inputs[0]!.perm.length === c.attrs.shape.length ? c.inputs[0]!.perm : identityPerm(c.attrs.shape.length)] }),
-  algorithms: [{
-    name: "sliceGrad.scatter",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const dy = n.inputs[0]!, dx = n.outputs[0]!;
-      const xs = logicalStrides(dx.shape, dx.perm), ds = logicalStrides(dy.shape, dy.perm);
-      const offset = n.attrs.begin.reduce((acc, b, a) => acc + b * xs[a]!, 0);
-      // loop over dy in its physical order: dx strides scaled by the steps, dy's own strides
-      writeNd(n.engine.heap.i32, n.params, { dims: [...dy.dims], strides: [dy.perm.map((a) => xs[a]! * n.attrs.step[a]!), dy.perm.map((a) => ds[a]!)] }, n.where);
-      const k = n.kernels, base = n.output(0), out = base + 4 * offset, src = n.input(0), desc = n.params, size = dx.size;
-      return () => {
-        k.fill_f32(base, 0, size);
-        if (dy.size > 0) k.accumulate_nd(out, src, desc);
-      };
+  algorithms: [
+    {
+      name: "sliceGrad.scatter",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const dy = n.inputs[0]!,
+          dx = n.outputs[0]!;
+        const xs = logicalStrides(dx.shape, dx.perm),
+          ds = logicalStrides(dy.shape, dy.perm);
+        const offset = n.attrs.begin.reduce((acc, b, a) => acc + b * xs[a]!, 0);
+        // loop over dy in its physical order: dx strides scaled by the steps, dy's own strides
+        writeNd(
+          n.engine.heap.i32,
+          n.params,
+          { dims: [...dy.dims], strides: [dy.perm.map((a) => xs[a]! * n.attrs.step[a]!), dy.perm.map((a) => ds[a]!)] },
+          n.where,
+        );
+        const k = n.kernels,
+          base = n.output(0),
+          out = base + 4 * offset,
+          src = n.input(0),
+          desc = n.params,
+          size = dx.size;
+        return () => {
+          k.fill_f32(base, 0, size);
+          if (dy.size > 0) k.accumulate_nd(out, src, desc);
+        };
+      },
     },
-  }],
+  ],
 });
