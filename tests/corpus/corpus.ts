@@ -69,6 +69,8 @@ export interface CorpusResult {
   error?: string;
   /** The error's class name (a SimdnetError is a clear refusal; anything else is a crash). */
   errorType?: string;
+  /** When simdnet lists the nodes it cannot run: how many of each op type. */
+  unsupported?: Record<string, number>;
   /** The entry point that ran the model. */
   api: string;
   build: string;
@@ -246,6 +248,18 @@ export function compareOutputs(got: Outputs, want: Outputs): { worst: { output: 
     }
   }
   return { worst, failure };
+}
+
+/**
+ * The op types an "N unsupported nodes: ..." error lists, with counts (both importers' wordings:
+ * `Clip (node 218 "...")` and `Clip at node 218 "..."`); undefined for other errors.
+ */
+export function unsupportedOps(err: unknown): Record<string, number> | undefined {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (!/unsupported nodes?/.test(msg)) return undefined;
+  const counts: Record<string, number> = {};
+  for (const m of msg.matchAll(/([A-Za-z][\w.:]*)(?: domain "[^"]*")? (?:\(node|at node) \d+/g)) counts[m[1]!] = (counts[m[1]!] ?? 0) + 1;
+  return counts;
 }
 
 /** The first line of an error message, without the long per-node list beyond `max` characters. */
