@@ -26,6 +26,8 @@ const P3: f32 = 0.16666666666666666;
 const P4: f32 = 0.041666666666666664;
 const P5: f32 = 0.008333333333333333;
 const P6: f32 = 0.001388888888888889;
+/** 1.5 * 2^23 + 127: adding it to an integral n in [-126, 127] leaves n + 127 in the low mantissa bits. */
+const MAGIC_127: f32 = 12583039;
 
 // tanh(x) for |x| < TANH_SMALL: odd Taylor polynomial to x^9 (truncation < 2e-8 relative), which
 // avoids the cancellation in (1 - e^-2|x|) near 0.
@@ -56,7 +58,9 @@ export namespace vmath {
   /** expf on 4 lanes, the same algorithm (madd is fused in the relaxed build). */
   // @ts-ignore: decorator
   @inline export function exp4(x: v128): v128 {
-    const c = f32x4.min(f32x4.max(x, f32x4.splat(EXP_MIN)), f32x4.splat(EXP_MAX));
+    // pmax / pmin (one instruction each on x64, where min / max take several for their NaN and
+    // signed-zero rules): x as first operand keeps a NaN lane NaN; the bounds are not zero
+    const c = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_MIN)), f32x4.splat(EXP_MAX));
     const n = f32x4.nearest(f32x4.mul(c, f32x4.splat(LOG2E)));
     const r = madd(n, f32x4.splat(-LN2_LO), f32x4.sub(c, f32x4.mul(n, f32x4.splat(LN2_HI))));
     let p = f32x4.splat(P6);
@@ -66,7 +70,9 @@ export namespace vmath {
     p = madd(p, r, f32x4.splat(P2));
     p = madd(p, r, f32x4.splat(1));
     p = madd(p, r, f32x4.splat(1));
-    const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+    // 2^n: n + 127 is an integer in [1, 254]; added to 1.5 * 2^23 it lands in the low mantissa bits,
+    // which the shift moves into the exponent field (the same bits as (i32(n) + 127) << 23)
+    const scale = i32x4.shl(f32x4.add(n, f32x4.splat(MAGIC_127)), 23);
     const keep = f32x4.ge(x, f32x4.splat(EXP_MIN)); // false for x < EXP_MIN (NaN lanes are fixed below)
     const nan = f32x4.ne(x, x);
     return v128.and(f32x4.mul(p, scale), v128.or(keep, nan));

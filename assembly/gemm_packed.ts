@@ -20,8 +20,13 @@ export function packed_b_floats(k: i32, n: i32): i32 {
 
 /** dst (packed_b_floats(k, n) floats) = B (k x n, row-major) in strips of 8 columns (see top). */
 export function pack_b_f32(dst: usize, b: usize, k: i32, n: i32): void {
+  pack_b_f32_strided(dst, b, n, k, n);
+}
+
+/** pack_b_f32 of a k x n block whose rows lie ld_b elements apart (columns of a wider matrix). */
+export function pack_b_f32_strided(dst: usize, b: usize, ld_b: i32, k: i32, n: i32): void {
   const strips = (n + STRIP - 1) / STRIP;
-  const ldb = <usize>n << 2;
+  const ldb = <usize>ld_b << 2;
   for (let s = 0; s < strips; s++) {
     const j = s * STRIP;
     const cols = min(STRIP, n - j);
@@ -48,10 +53,20 @@ export function pack_b_f32(dst: usize, b: usize, k: i32, n: i32): void {
 export function gemm_f32_packed_b(
   c: usize, a: usize, bp: usize, m: i32, n: i32, k: i32, accumulate: i32, s0: i32, s1: i32,
 ): void {
+  gemm_f32_packed_b_strided(c, n, a, k, bp, m, n, k, accumulate, s0, s1);
+}
+
+/**
+ * gemm_f32_packed_b with explicit row strides (elements): C's rows ld_c apart, A's rows ld_a apart
+ * (a gate block of a recurrent layer's [B, G*H] rows, src/ops/rnn.ts).
+ */
+export function gemm_f32_packed_b_strided(
+  c: usize, ld_c: i32, a: usize, ld_a: i32, bp: usize, m: i32, n: i32, k: i32, accumulate: i32, s0: i32, s1: i32,
+): void {
   s0 = max(s0, 0);
   s1 = min(s1, (n + STRIP - 1) / STRIP);
   const acc = accumulate != 0;
-  const lda = <usize>k << 2;
+  const lda = <usize>ld_a << 2;
   for (let s = s0; s < s1; s++) {
     const j = s * STRIP;
     const cols = min(STRIP, n - j);
@@ -60,10 +75,10 @@ export function gemm_f32_packed_b(
     let i = 0;
     if (ASC_FEATURE_SIMD) {
       // Rows of A 4 at a time while the strip (32*k bytes) stays in cache, then one at a time.
-      for (; i + 4 <= m; i += 4) tile4x8(cs + <usize>i * (<usize>n << 2), n, cols, a + <usize>i * lda, lda, strip, k, acc);
-      for (; i < m; i++) row1x8(cs + <usize>i * (<usize>n << 2), cols, a + <usize>i * lda, strip, k, acc);
+      for (; i + 4 <= m; i += 4) tile4x8(cs + <usize>i * (<usize>ld_c << 2), ld_c, cols, a + <usize>i * lda, lda, strip, k, acc);
+      for (; i < m; i++) row1x8(cs + <usize>i * (<usize>ld_c << 2), cols, a + <usize>i * lda, strip, k, acc);
     } else {
-      for (; i < m; i++) row1Scalar(cs + <usize>i * (<usize>n << 2), cols, a + <usize>i * lda, strip, k, acc);
+      for (; i < m; i++) row1Scalar(cs + <usize>i * (<usize>ld_c << 2), cols, a + <usize>i * lda, strip, k, acc);
     }
   }
 }

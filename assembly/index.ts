@@ -28,3 +28,4 @@ export * from "./conv2d_winograd";
 export * from "./conv2d_stem";
 export * from "./conv2d_im2col";
 export * from "./nd";
+export * from "./rnn";

@@ -134,3 +134,44 @@ export function adam_f32_update_bits(
     reinterpret<f32>(c1), reinterpret<f32>(c2), reinterpret<f32>(l2), reinterpret<f32>(decoupled), n,
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Gradient clipping (src/train/optimizers.ts: clipNorm, clipValue).
+
+/** Sum of x[i]^2 for i < n, in f64 (partial sums of 4 f32 lanes per 1024 elements). */
+export function sum_squares_f32(x: usize, n: i32): f64 {
+  let total: f64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    while (i + 4 <= n) {
+      let acc = f32x4.splat(0);
+      const end = min(n & ~3, i + 1024);
+      for (; i < end; i += 4) {
+        const v = v128.load(x + (<usize>i << 2));
+        acc = madd(v, v, acc);
+      }
+      total += <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+    }
+  }
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(x + (<usize>i << 2));
+    total += v * v;
+  }
+  return total;
+}
+
+/** x[i] = min(max(x[i], -limit), limit) for i < n, in place (NaN stays NaN). */
+export function clamp_f32(x: usize, limit: f32, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const hi = f32x4.splat(limit), lo = f32x4.splat(-limit);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(x + o, f32x4.min(f32x4.max(v128.load(x + o), lo), hi));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(x + o, min(max(load<f32>(x + o), -limit), limit));
+  }
+}

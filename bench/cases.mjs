@@ -7,6 +7,7 @@
 // returns na("reason") when the library has no such operation.
 import { lenetCase } from "./lenet.mjs";
 import { oneOpModel } from "./onnx.mjs";
+import { lstmCase } from "./rnn.mjs";
 
 /** A "not available" marker with the reason shown in the table. */
 export const na = (reason) => ({ na: reason });
@@ -425,5 +426,9 @@ export function allCases() {
     { ...convBackwardCase({ name: "depthwise3x3 bwd-weights 56x56x128", pass: "filter", h: 56, w: 56, c: 128, oc: 128, k: 3, depthwise: true }), peers: bwd },
     { ...lenetCase({ na, rand }), peers: bwd },
   );
+  // issue 16: LSTM inference against onnxruntime (web and node) and a training step against TF.js,
+  // with PyTorch on the CPU as the native anchor
+  for (const batch of [1, 32]) cases.push({ ...lstmCase({ batch, pass: "inference", rand, na }), peers: ["tfjs-wasm", "ort-wasm", "ort-node", "pytorch-cpu"] });
+  for (const batch of [1, 32]) cases.push({ ...lstmCase({ batch, pass: "train", rand, na }), peers: ["tfjs-wasm", "tfjs-cpu", "pytorch-cpu"] });
   return cases;
 }

@@ -111,6 +111,40 @@ for (const backend of ["wasm", "cpu"]) {
   }
   columns.push(col);
 }
+// Native anchors, only where a selected case runs them (the LSTM cases, bench/rnn.mjs).
+const wantedPeers = new Set(cases.flatMap((c) => c.peers));
+if (wantedPeers.has("ort-node")) {
+  const col = { id: "ort-node", kind: "ortnode" };
+  try {
+    col.lib = { ortNode: (await import("onnxruntime-node")).default };
+  } catch (err) {
+    col.error = `onnxruntime-node failed to load: ${oneLine(err)}`;
+  }
+  columns.push(col);
+}
+if (wantedPeers.has("pytorch-cpu")) {
+  // Debian's python3-torch under Debian's python (a python3 earlier on PATH may lack it). Its BLAS is
+  // whatever provides libblas.so.3: Debian's reference BLAS unless OpenBLAS is installed, so the bench
+  // installs libopenblas0-pthread beside it (run with one thread: OPENBLAS_NUM_THREADS=1).
+  const col = { id: "pytorch-cpu", kind: "pytorch" },
+    python = "/usr/bin/python3";
+  const packages = ["python3-torch", "libopenblas0-pthread"];
+  const hasTorch = () => spawnSync(python, ["-c", "import torch, numpy"]).status === 0;
+  const hasOpenBlas = () => spawnSync("dpkg", ["-s", "libopenblas0-pthread"], { stdio: "ignore" }).status === 0;
+  if ((!hasTorch() || !hasOpenBlas()) && process.getuid?.() === 0) {
+    log(`installing Debian's ${packages.join(" and ")} for the PyTorch column (apt-get, as root) ...`);
+    const apt = (...args) => spawnSync("apt-get", args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    if (apt("install", "-y", "-q", "--no-install-recommends", ...packages).status !== 0)
+      apt("update", "-q"), apt("install", "-y", "-q", "--no-install-recommends", ...packages);
+  }
+  if (hasTorch()) col.lib = { python };
+  else
+    col.error =
+      process.getuid?.() === 0
+        ? "python3-torch could not be installed with apt-get"
+        : "python3-torch is not installed (the bench installs it with apt-get when run as root)";
+  columns.push(col);
+}
 {
   const col = { id: "convnetjs", kind: "convnetjs" };
   try {
@@ -171,15 +205,22 @@ for (const cs of cases) {
       continue;
     }
     try {
-      const r = await cs[col.kind](col.lib);
+      const r = await cs[col.kind](col.lib, method);
       if (r.na) cells[col.id] = { na: r.na };
-      else built[col.id] = { ...r, col };
+      else if (r.error) cells[col.id] = { error: r.error };
+      else if (r.measured) {
+        // timed in its own process (PyTorch): not interleaved, kept for the checks below
+        cells[col.id] = { ms: r.measured.ms, gflops: cs.flops / (r.measured.ms * 1e6), calls: r.measured.calls, separateProcess: true };
+        built[col.id] = { result: r.result, initialLoss: r.initialLoss, col };
+      } else built[col.id] = { ...r, col };
     } catch (err) {
       cells[col.id] = { error: `setup failed: ${oneLine(err)}` };
     }
   }
   const timed = await timeInterleaved(
-    Object.entries(built).map(([id, b]) => ({ name: id, fn: b.fn, enter: b.col.enter })),
+    Object.entries(built)
+      .filter(([, b]) => b.fn)
+      .map(([id, b]) => ({ name: id, fn: b.fn, enter: b.col.enter })),
     method,
   );
   for (const [id, t] of Object.entries(timed))
@@ -346,6 +387,12 @@ out.push(`* memory-bound: FLOP = one add/compare per window tap, so GF/s and %pe
 out.push(`Layouts: simdnet, TF.js NHWC; onnxruntime-web NCHW (its native layout; its run() also copies x in and y out);`);
 out.push(`ConvNetJS Float64 HWC volumes, a batch is a loop over samples. TF.js results are not read back (its ops are synchronous).`);
 out.push(`LeNet-5 step: FLOP = 3 x forward conv+dense FLOPs; TF.js trains on tfjs-backend-cpu; ConvNetJS with its own Trainer.`);
+if (records.some((r) => r.name.startsWith("lstm"))) {
+  out.push(`LSTM (bench/rnn.mjs): FLOP = 2*T*B*4H*(I+H) forward (gate products), 3x for a training step (forward, backward to the`);
+  out.push(`weights, SGD; loss sum(y*g)/B). TF.js: tf.layers.lstm; onnxruntime: a one-operator ONNX LSTM; ort-node and`);
+  out.push(`pytorch-cpu (Debian python3-torch, torch.set_num_threads(1)) are native anchors; PyTorch is timed in its own`);
+  out.push(`process by the same method (not interleaved). Training steps are checked by their initial loss.`);
+}
 out.push(`dense "packed": simdnet packs w once in setup (packDenseWeights), as TF.js and onnxruntime-web pack theirs when they`);
 out.push(`create the operator or session; the unpacked row reads w as it is on every call.`);
 footnotes.forEach((f, i) => out.push(`[${i + 1}] ${f}`));

@@ -1,9 +1,11 @@
 // The playground page: starts the worker (build/playground/worker.js), plots loss and accuracy as
 // training runs, shows the first-layer filters as they learn, lets the user draw or pick an image
 // and shows the prediction with its saliency map. Query parameters: ?build=scalar|simd|relaxed
-// forces a wasm build; ?epochs=N presets the epochs field.
+// forces a wasm build; ?epochs=N presets the epochs field; ?tab=text opens the text tab (a char-LSTM,
+// playground/text-tab.ts).
 // window.__playground exposes the state for tests (tests/runtimes/playground.mjs).
 import type { Picture, Reply, Request } from "./worker.js";
+import { setupTextTab, type TextState } from "./text-tab.js";
 
 const CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
@@ -24,6 +26,8 @@ interface State {
   prediction: { predicted: number; probs: number[]; source: string } | null;
   saliencyShown: number;
   error: string | null;
+  /** The text tab (char-LSTM). */
+  text?: TextState;
 }
 const state: State = {
   ready: false,
@@ -43,6 +47,21 @@ const state: State = {
 
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
 const send = (m: Request, transfer: Transferable[] = []) => worker.postMessage(m, transfer);
+
+// ---- tabs: images (LeNet-5) and text (char-LSTM, set up when first opened)
+const textTab = setupTextTab(send);
+state.text = textTab.state;
+function showTab(name: "images" | "text"): void {
+  $("tab-images").hidden = name !== "images";
+  $("tab-text").hidden = name !== "text";
+  $("tab-images-button").classList.toggle("active", name === "images");
+  $("tab-text-button").classList.toggle("active", name === "text");
+  if (name === "text" && state.ready) textTab.open();
+}
+let currentTab: "images" | "text" = params.get("tab") === "text" ? "text" : "images";
+$("tab-images-button").onclick = () => showTab((currentTab = "images"));
+$("tab-text-button").onclick = () => showTab((currentTab = "text"));
+showTab(currentTab);
 
 function drawPicture(canvas: HTMLCanvasElement, p: Picture): void {
   canvas.width = p.width;
@@ -188,6 +207,7 @@ worker.onmessage = (ev: MessageEvent<Reply>) => {
         ` · data: ${m.trainCount} training / ${m.testCount} test images (embedded Fashion-MNIST subset)`;
       drawPicture($("filters"), m.filters);
       for (const id of ["train", "pick"]) ($(id) as HTMLButtonElement).disabled = false;
+      if (currentTab === "text") textTab.open();
       break;
     case "step":
       state.steps.push({ loss: m.loss, accuracy: m.accuracy });
@@ -238,6 +258,8 @@ worker.onmessage = (ev: MessageEvent<Reply>) => {
       state.error = m.message;
       $("status").textContent = `error: ${m.message}`;
       break;
+    default:
+      textTab.onReply(m);
   }
 };
 worker.onerror = (ev) => {

@@ -13,13 +13,15 @@ import { SGD } from "../src/train/optimizers.js";
 import { filterGrid } from "../src/viz/layers.js";
 import { saliency } from "../src/viz/gradients.js";
 import { mapToImage, toRgba, upscale } from "../src/viz/image.js";
+import { TextTab, type TextReply, type TextRequest } from "./text.js";
 
 export type Request =
   | { type: "init"; build?: "auto" | BuildName }
   | { type: "train"; epochs: number; batchSize: number; lr: number; chunk?: number }
   | { type: "stop" }
   | { type: "testImage"; index: number }
-  | { type: "predict"; image: Float32Array; id: number };
+  | { type: "predict"; image: Float32Array; id: number }
+  | TextRequest;
 
 export type Reply =
   | {
@@ -38,7 +40,8 @@ export type Reply =
   | { type: "done"; stopped: boolean }
   | { type: "testImage"; index: number; image: Float32Array; label: number }
   | { type: "prediction"; id: number; probs: number[]; predicted: number; saliency: Picture }
-  | { type: "error"; message: string };
+  | { type: "error"; message: string }
+  | TextReply;
 
 /** RGBA pixels for a canvas ImageData. */
 export interface Picture {
@@ -60,6 +63,7 @@ let model: Model;
 let data: MnistLike;
 let stopRequested = false;
 let training = false;
+let text: TextTab | undefined;
 
 /**
  * Threads: a shared wasm memory needs SharedArrayBuffer, which a page only has when it is
@@ -182,6 +186,9 @@ async function handle(req: Request): Promise<void> {
     }
     case "predict":
       return predict(req);
+    default:
+      text ??= new TextTab(engine, post);
+      return text.handle(req);
   }
 }
 

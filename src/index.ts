@@ -65,6 +65,24 @@ export {
 export { lrn, lrnBackward, type LrnOptions } from "./ops/lrn.js";
 export { dropout, dropoutBackward, type DropoutOptions } from "./ops/dropout.js";
 export { concat, concatBackward } from "./ops/concat.js";
+export {
+  rnn,
+  gru,
+  lstm,
+  recurrentBackward,
+  rnnBackward,
+  gruBackward,
+  lstmBackward,
+  embedding,
+  embeddingBackward,
+  type RecurrentOptions,
+  type RecurrentResult,
+  type RecurrentSaved,
+  type RecurrentGrads,
+  type RecurrentGeometry,
+  type RecurrentCell,
+  type RecurrentDirection,
+} from "./ops/rnn.js";
 
 // Training: losses, optimizers, schedules, the training loop
 export {
@@ -86,6 +104,10 @@ export {
   type SGDOptions,
   type AdamOptions,
   type AdamState,
+  clipGradNorm,
+  clipGradValue,
+  gradNorm,
+  type ClipOptions,
 } from "./train/optimizers.js";
 export { stepDecay, cosineDecay, type Schedule, type StepDecayOptions, type CosineDecayOptions } from "./train/schedules.js";
 export {
@@ -111,6 +133,16 @@ export {
 export { earlyStopping, checkpoint, type EarlyStoppingOptions, type CheckpointOptions } from "./train/callbacks.js";
 export type { ArrayData, DataBatch, BatchStream, TrainingData, Augmentation } from "./train/data.js";
 export { transferModel, freezeUntil, type TransferOptions } from "./train/transfer.js";
+export {
+  fitLanguageModel,
+  evaluateLanguageModel,
+  generatorModel,
+  sampleIds,
+  type LanguageFitOptions,
+  type LanguageStepInfo,
+  type LanguageEpochInfo,
+  type SampleOptions,
+} from "./train/language.js";
 
 // Data and files
 export {
@@ -150,6 +182,7 @@ export {
   type BatchOptions,
   type Normalization,
 } from "./data/batches.js";
+export { CharVocabulary, loadText, loadEmbeddedText } from "./data/text.js";
 
 // Models: layer specs as data, the planned Model, summaries, the zoo, weights
 export {
@@ -206,6 +239,8 @@ export {
   type InceptionConfig,
 } from "./model/zoo.js";
 export { saveWeights, loadWeights } from "./model/weights.js";
+export type { EmbeddingSpec, RecurrentSpec, TimeDenseSpec } from "./model/rnn-layers.js";
+export { lstmRows, charLstm, type CharLstmOptions } from "./model/rnn-zoo.js";
 
 // The planned ONNX runtime: sessions shaped like onnxruntime-web's (src/graph)
 export {

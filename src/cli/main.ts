@@ -24,6 +24,8 @@ import { vizCommand, VIZ_USAGE } from "./viz.js";
 import { zooSpec, ZOO } from "./zoo-registry.js";
 import { exportOnnxFile, onnxTest, runOnnxFile } from "./onnx.js";
 import { isIdxFolder, trainFolder } from "./train-folder.js";
+import { isTextTraining, sampleCommand, TEXT_USAGE, trainText } from "./text.js";
+import { VIZ_RNN_KINDS, VIZ_RNN_USAGE, vizRnnCommand } from "./viz-rnn.js";
 
 const USAGE = `simdnet: convolutional networks on WebAssembly SIMD
 
@@ -53,7 +55,7 @@ usage:
       One inference: prints each output's name, shape, first values and top-5 classes.
   simdnet export-onnx [--model lenet5] [--weights FILE] [--out lenet5.onnx] [--input-size N] [--classes K] [--channels C]
       Writes a zoo model (with trained weights) as ONNX (opset 13, NCHW).
-${VIZ_USAGE}`;
+${TEXT_USAGE}${VIZ_USAGE}${VIZ_RNN_USAGE}`;
 
 type Flags = Record<string, string | boolean | undefined>;
 /** Every --flag takes a value; an unknown flag is an error (parseArgs strict mode). */
@@ -298,7 +300,10 @@ async function predict(positionals: string[], flags: Flags): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "viz" && VIZ_RNN_KINDS.includes(rest[0] ?? "")) return vizRnnCommand(rest);
   if (command === "viz") return vizCommand(rest); // its own flags
+  if (command === "sample") return sampleCommand(rest);
+  if (command === "train" && isTextTraining(rest)) return trainText(rest);
   let parsed;
   try {
     parsed = parseArgs({

@@ -2,6 +2,7 @@
 import { fail } from "../errors.js";
 import type { ModelSpec } from "../model/spec.js";
 import { alexnet, googlenet, lenet5, resnet18, resnet50, segnet, vgg16, type ZooOptions } from "../model/zoo.js";
+import { lstmRows } from "../model/rnn-zoo.js";
 
 export const ZOO: Record<string, (options: ZooOptions) => ModelSpec> = {
   lenet5,
@@ -11,6 +12,7 @@ export const ZOO: Record<string, (options: ZooOptions) => ModelSpec> = {
   resnet18,
   resnet50,
   segnet,
+  lstmrows: lstmRows,
 };
 
 export function zooSpec(name: string, options: ZooOptions = {}): ModelSpec {

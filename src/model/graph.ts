@@ -6,12 +6,22 @@ import { fail, fmtShape, fmtValue } from "../errors.js";
 import { checkShapeArg } from "../ops/common.js";
 import type { Shape } from "../tensor.js";
 import { layerKind, type LayerKind, type ParamDef } from "./layers.js";
-import { type ActivationName, type AnyNodeSpec, type GraphSpec, isSequential, type AnyLayerSpec, type ModelSpec, sequentialToGraph } from "./spec.js";
+import "./rnn-layers.js"; // registers the sequence layer kinds (embedding, rnn, gru, lstm, timeDense)
+import {
+  type ActivationName,
+  type AnyNodeSpec,
+  type InitKind,
+  type GraphSpec,
+  isSequential,
+  type AnyLayerSpec,
+  type ModelSpec,
+  sequentialToGraph,
+} from "./spec.js";
 
 /** A parameter as the model names it: `<node>.<param>`, with its resolved initialisation. */
 export interface CompiledParam extends ParamDef {
   fullName: string;
-  init: "he" | "xavier" | "zeros" | "ones";
+  init: InitKind;
   trainable: boolean;
 }
 

@@ -35,13 +35,50 @@ export function paramStream(seed: number, index: number): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(index + 1, 0x85ebca77)) >>> 0;
 }
 
-/** Fills f32 tensor `t` per `kind`: zeros, ones, or std(kind) * N(0, 1) from stream `stream`. */
+/**
+ * Fills f32 tensor `t` per `kind`: zeros, ones, std(kind) * N(0, 1) from stream `stream`, or
+ * orthogonal: t viewed as [..., fanIn, m] (m a multiple of fanIn) gets an orthogonal fanIn x fanIn
+ * matrix in every block of fanIn columns (the Q of a QR factorisation of N(0, 1) draws, with the
+ * signs of R's diagonal, as Saxe et al. 2014 and PyTorch's orthogonal_), so a recurrence
+ * h R starts with every singular value 1 per gate.
+ */
 export function fillInit(t: Tensor, kind: InitKind, fanIn: number, fanOut: number, stream: number): void {
   const k = t.engine.kernels;
   if (kind === "zeros" || kind === "ones") k.fill_f32(t.ptr, kind === "ones" ? 1 : 0, t.size);
-  else {
+  else if (kind === "orthogonal") {
+    for (let i = 0; i < t.size; i += INIT_CHUNK) k.fill_normal_f32(t.ptr + 4 * i, Math.min(INIT_CHUNK, t.size - i), 1, stream >>> 0, i);
+    orthogonalizeBlocks(t.data, fanIn, t.shape[t.shape.length - 1]!);
+  } else {
     const std = initStd(kind, fanIn, fanOut);
     for (let i = 0; i < t.size; i += INIT_CHUNK) k.fill_normal_f32(t.ptr + 4 * i, Math.min(INIT_CHUNK, t.size - i), std, stream >>> 0, i);
+  }
+}
+
+/**
+ * Replaces every n x n block (rows of length m, blocks of n columns; m a multiple of n) of v with
+ * the orthogonal Q of its QR factorisation (modified Gram-Schmidt on the columns in float64), the
+ * columns' signs those of R's diagonal.
+ */
+export function orthogonalizeBlocks(v: Float32Array, n: number, m: number): void {
+  if (m % n !== 0 || v.length % (n * m) !== 0) throw new Error(`orthogonal init needs [..., ${n}, k x ${n}], got ${v.length} values in rows of ${m}`);
+  const q = new Float64Array(n * n);
+  for (let base = 0; base < v.length; base += n * m) {
+    for (let c0 = 0; c0 < m; c0 += n) {
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) q[j * n + i] = v[base + i * m + c0 + j]!; // q row j = column j
+      for (let j = 0; j < n; j++) {
+        const cj = j * n;
+        for (let p = 0; p < j; p++) {
+          let dotp = 0;
+          for (let i = 0; i < n; i++) dotp += q[p * n + i]! * q[cj + i]!;
+          for (let i = 0; i < n; i++) q[cj + i]! -= dotp * q[p * n + i]!;
+        }
+        let norm = 0;
+        for (let i = 0; i < n; i++) norm += q[cj + i]! * q[cj + i]!;
+        norm = Math.sqrt(norm) || 1;
+        for (let i = 0; i < n; i++) q[cj + i]! /= norm;
+      }
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) v[base + i * m + c0 + j] = q[j * n + i]!;
+    }
   }
 }
 

@@ -52,6 +52,8 @@ export interface ParamDef {
   fanOut?: number;
   /** false for state that is not learned (batch norm running statistics). Default true. */
   trainable?: boolean;
+  /** Adjusts the values `init` drew (e.g. an LSTM's forget-gate bias set to 1); not applied to given values. */
+  adjust?(values: Float32Array): void;
 }
 
 /** A buffer forward writes and backward reads (e.g. max-pool arg-max), BATCHED shape. */
@@ -118,6 +120,8 @@ export interface LayerKind {
   transientBytes?(spec: AnyNodeSpec, inputs: Shape[], output: Shape): number;
   forward(ctx: LayerContext): void;
   backward(ctx: LayerBackwardContext): void;
+  /** Clears state carried from one forward to the next (a stateful recurrent layer's h, c): at plan() and Model.resetStates(). */
+  resetState?(ctx: LayerContext): void;
 }
 
 const registry = new Map<string, LayerKind>();

@@ -215,7 +215,10 @@ export class Model {
     this.slots.forEach((s, index) => {
       const v = given.get(s.fullName);
       if (v) this.setParam(s, v);
-      else fillInit(s.value, s.init, s.fanIn ?? 1, s.fanOut ?? 1, paramStream(this.seed, index));
+      else {
+        fillInit(s.value, s.init, s.fanIn ?? 1, s.fanOut ?? 1, paramStream(this.seed, index));
+        s.adjust?.(s.value.data);
+      }
     });
   }
 
@@ -400,11 +403,22 @@ export class Model {
       const nonInputGrads = this.graph.nodes.map((n) => n.inputs.map((name) => !graphInputs.has(name)));
       this.planned = { batch, blocks, values, grads: gradsMap, contexts, nonInputGrads, scratch: sb, scratchFloats };
       this.forwardDone = false;
+      this.resetStates();
     } catch (err) {
       for (const b of blocks) this.freeBlock(b);
       throw err;
     }
     return this;
+  }
+
+  /**
+   * Clears the state layers carry between forward calls (stateful recurrent layers: their h and c
+   * start from zeros again, e.g. at a new text). plan() does it too.
+   */
+  resetStates(): void {
+    const p = this.planned;
+    if (!p) return;
+    this.graph.nodes.forEach((n, i) => n.kind.resetState?.(p.contexts[i]!));
   }
 
   private scratchView(shape: Shape): Tensor {

@@ -8,8 +8,11 @@ import type { Shape } from "../tensor.js";
 /** Point-wise activations a layer may apply to its own output (`activation` field). */
 export type ActivationName = "relu" | "leakyRelu" | "sigmoid" | "tanh" | "softmax" | "none";
 
-/** Weight initialisation: He normal (std sqrt(2/fanIn)), Xavier/Glorot normal (std sqrt(2/(fanIn+fanOut))), constants. */
-export type InitKind = "he" | "xavier" | "zeros" | "ones";
+/**
+ * Weight initialisation: He normal (std sqrt(2/fanIn)), Xavier/Glorot normal (std sqrt(2/(fanIn+fanOut))),
+ * constants, or orthogonal (recurrent weights: every fanIn x fanIn block an orthogonal matrix, see fillInit).
+ */
+export type InitKind = "he" | "xavier" | "zeros" | "ones" | "orthogonal";
 
 /** Fields every layer spec may carry. */
 export interface LayerCommon {

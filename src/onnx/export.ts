@@ -239,9 +239,68 @@ function writeNode(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => 
         x.layout,
       );
     }
+    case "rnn":
+    case "gru":
+    case "lstm":
+      return out(writeRecurrent(w, n, xs, param, base), "onnx");
+    case "embedding": {
+      const p = n.params.find((q) => q.name === "weight")!;
+      const ids = w.node("Cast", [w.memoryOrder(x)], [int("to", DataType.INT64)], `${n.name}_ids`);
+      return out(w.node("Gather", [weight("weight", [...p.shape], param("weight")), ids], [int("axis", 0)], base), "onnx");
+    }
+    case "timeDense": {
+      const p = n.params.find((q) => q.name === "weight")!;
+      const hasBias = n.params.some((q) => q.name === "bias");
+      const y = w.node("MatMul", [w.memoryOrder(x), weight("weight", [...p.shape], param("weight"))], [], hasBias ? `${n.name}_matmul` : base);
+      return out(hasBias ? w.node("Add", [y, weight("bias", [p.shape[1]!], param("bias"))], [], base) : y, "onnx");
+    }
     default:
       fail("exportOnnx", `layer '${n.name}': layer type '${n.type}' has no ONNX export`);
   }
+}
+
+/**
+ * A recurrent layer (batch-first [N, T, I] in the model) as ONNX RNN / GRU / LSTM (opset 13: time-first
+ * X [T, N, I], Y [T, nd, N, H]), with Transposes around it and W, R transposed back to ONNX's [nd, G*H, I]
+ * and [nd, G*H, H]. A lengths input becomes sequence_lens (int32). A stateful layer is written stateless
+ * (zero initial states): the carried state is not part of an ONNX graph.
+ */
+function writeRecurrent(w: Writer, n: CompiledNode, xs: Val[], param: (p: string) => Float32Array, base: string): string {
+  const s = n.spec,
+    cell = n.type as "rnn" | "gru" | "lstm";
+  const x = xs[0]!,
+    [T, I] = x.shape as [number, number];
+  const H = s.units as number,
+    G = { rnn: 1, gru: 3, lstm: 4 }[cell],
+    nd = s.direction === "bidirectional" ? 2 : 1;
+  const init = (p: string, dims: number[], data: Float32Array) => w.floatInit(`${n.name}.${p}`, dims, data);
+  const inputs = [
+    w.node("Transpose", [x.name], [ints("perm", [1, 0, 2])], `${n.name}_time_major`),
+    init("weight", [nd, G * H, I], permute(param("weight"), [nd, I, G * H], [0, 2, 1])),
+    init("recurrence", [nd, G * H, H], permute(param("recurrence"), [nd, H, G * H], [0, 2, 1])),
+    init("bias", [nd, 2 * G * H], param("bias")),
+  ];
+  if (xs[1]) {
+    const flat = w.node("Reshape", [xs[1].name, w.int64Init(`${n.name}.lengths_shape`, [-1])], [], `${n.name}_lengths`);
+    inputs.push(w.node("Cast", [flat], [int("to", DataType.INT32)], `${n.name}_sequence_lens`));
+  } else if (s.peepholes) inputs.push("");
+  if (s.peepholes) inputs.push("", "", init("peepholes", [nd, 3 * H], param("peepholes")));
+  const attrs = [int("hidden_size", H), str("direction", (s.direction as string | undefined) ?? "forward")];
+  if (cell === "rnn" && s.nonlinearity === "relu")
+    attrs.push({ name: "activations", type: AttributeType.STRINGS, strings: nd === 2 ? ["Relu", "Relu"] : ["Relu"] });
+  if (cell === "gru" && s.linearBeforeReset) attrs.push(int("linear_before_reset", 1));
+  const op = { rnn: "RNN", gru: "GRU", lstm: "LSTM" }[cell];
+  const y = w.unique(`${n.name}_Y`),
+    yH = w.unique(`${n.name}_Y_h`);
+  w.nodes.push({ name: w.unique(`${n.name}_${op}`), opType: op, domain: "", input: inputs, output: [y, yH], attribute: attrs });
+  if (s.returnSequences) {
+    // Y [T, nd, N, H] -> [N, T, nd, H] -> [N, T, nd * H]
+    const t = w.node("Transpose", [y], [ints("perm", [2, 0, 1, 3])], `${n.name}_batch_first`);
+    return w.node("Reshape", [t, w.int64Init(`${n.name}.shape`, [0, T, nd * H])], [], base);
+  }
+  // Y_h [nd, N, H] -> [N, nd, H] -> [N, nd * H]
+  const t = w.node("Transpose", [yH], [ints("perm", [1, 0, 2])], `${n.name}_batch_first`);
+  return w.node("Reshape", [t, w.int64Init(`${n.name}.shape`, [0, nd * H])], [], base);
 }
 
 function writeActivation(w: Writer, act: ActivationName, v: Val, n: CompiledNode): Val {

@@ -40,6 +40,59 @@ export function zeroGrads(params: readonly Param[]): void {
   }
 }
 
+/** Gradient clipping, applied by step() to the gradients (in place) before the update. */
+export interface ClipOptions {
+  /**
+   * Clip by global norm: when the L2 norm of all non-frozen gradients together exceeds clipNorm,
+   * every gradient is scaled by clipNorm / (norm + 1e-6) (PyTorch's clip_grad_norm_). Default none.
+   */
+  clipNorm?: number;
+  /** Clip by value: every gradient element is clamped to [-clipValue, clipValue] (before clipNorm). Default none. */
+  clipValue?: number;
+}
+
+/**
+ * Clamps every element of the non-frozen gradients to [-limit, limit] in place.
+ */
+export function clipGradValue(params: readonly Param[], limit: number): void {
+  const op = "clipGradValue";
+  checkParams(op, params);
+  if (!(checkFinite(op, "limit", limit) > 0)) fail(op, `limit must be > 0, got ${limit}`);
+  for (const p of params) if (!p.frozen) p.grad.engine.kernels.clamp_f32(p.grad.ptr, limit, p.grad.size);
+}
+
+/** L2 norm of the non-frozen gradients taken together (float64 sums of squares). */
+export function gradNorm(params: readonly Param[]): number {
+  checkParams("gradNorm", params);
+  let sum = 0;
+  for (const p of params) if (!p.frozen) sum += p.grad.engine.kernels.sum_squares_f32(p.grad.ptr, p.grad.size);
+  return Math.sqrt(sum);
+}
+
+/**
+ * Scales the non-frozen gradients in place so that their global L2 norm is at most maxNorm (by
+ * maxNorm / (norm + 1e-6) when it is above). Returns the norm before clipping (NaN or Infinity
+ * when a gradient holds one; the gradients are then left as they are).
+ */
+export function clipGradNorm(params: readonly Param[], maxNorm: number): number {
+  const op = "clipGradNorm";
+  if (!(checkFinite(op, "maxNorm", maxNorm) > 0)) fail(op, `maxNorm must be > 0, got ${maxNorm}`);
+  const norm = gradNorm(params);
+  if (Number.isFinite(norm) && norm > maxNorm) {
+    const scale = maxNorm / (norm + 1e-6);
+    for (const p of params) if (!p.frozen) p.grad.engine.kernels.scale_f32(p.grad.ptr, scale, p.grad.size);
+  }
+  return norm;
+}
+
+function checkClip(op: string, o: ClipOptions): ClipOptions {
+  for (const name of ["clipNorm", "clipValue"] as const) {
+    const v = o[name];
+    if (v !== undefined && !(checkFinite(op, name, v) > 0)) fail(op, `${name} must be > 0, got ${v}`);
+  }
+  return { clipNorm: o.clipNorm, clipValue: o.clipValue };
+}
+
 /** Validates a parameter list up front so a bad entry leaves every parameter unchanged. */
 function checkParams(op: string, params: readonly Param[]): void {
   if (!Array.isArray(params)) fail(op, `params must be an array of {value, grad}, got ${typeof params}`);
@@ -81,12 +134,18 @@ function checkRange(op: string, name: string, value: number, lo: number, hi: num
 export abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> implements Optimizer {
   protected readonly state = new Map<Tensor, S>();
   private lrValue = 0;
+  /** Gradient clipping applied at the start of every step (ClipOptions). */
+  readonly clip: ClipOptions;
+  /** The global gradient norm of the last step before clipping (NaN before the first step or without clipNorm). */
+  lastGradNorm = NaN;
 
   constructor(
     protected readonly op: string,
     lr: number,
+    clip: ClipOptions = {},
   ) {
     this.lr = lr;
+    this.clip = checkClip(op, clip);
   }
 
   get lr(): number {
@@ -101,6 +160,8 @@ export abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> impleme
 
   step(params: readonly Param[]): void {
     checkParams(`${this.op}.step`, params);
+    if (this.clip.clipValue !== undefined) clipGradValue(params, this.clip.clipValue);
+    if (this.clip.clipNorm !== undefined) this.lastGradNorm = clipGradNorm(params, this.clip.clipNorm);
     for (const p of params) {
       if (p.frozen) continue;
       let s = this.state.get(p.value);
@@ -123,8 +184,8 @@ export abstract class StatefulOptimizer<S extends { tensors: Tensor[] }> impleme
   protected abstract update(p: Param, s: S): void;
 }
 
-/** Options of SGD: learning rate, momentum, Nesterov, weight decay. */
-export interface SGDOptions {
+/** Options of SGD: learning rate, momentum, Nesterov, weight decay, gradient clipping. */
+export interface SGDOptions extends ClipOptions {
   lr: number;
   /** Momentum coefficient in [0, 1); 0 (default) is plain SGD and keeps no state. */
   momentum?: number;
@@ -144,7 +205,7 @@ export class SGD extends StatefulOptimizer<{ tensors: Tensor[] }> {
   readonly weightDecay: number;
 
   constructor(options: SGDOptions) {
-    super("SGD", checkOptions("SGD", "options", options).lr);
+    super("SGD", checkOptions("SGD", "options", options).lr, options);
     this.momentum = checkRange("SGD", "momentum", options.momentum ?? 0, 0, 1);
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = checkRange("SGD", "weightDecay", options.weightDecay ?? 0, 0, Infinity);
@@ -176,7 +237,7 @@ export class SGD extends StatefulOptimizer<{ tensors: Tensor[] }> {
 }
 
 /** Options of Adam (all optional). */
-export interface AdamOptions {
+export interface AdamOptions extends ClipOptions {
   /** Default 1e-3. */
   lr?: number;
   /** Default 0.9. */
@@ -206,7 +267,7 @@ export class Adam extends StatefulOptimizer<AdamState> {
   readonly decoupled: boolean;
 
   constructor(options: AdamOptions = {}) {
-    super("Adam", checkOptions("Adam", "options", options).lr ?? 1e-3);
+    super("Adam", checkOptions("Adam", "options", options).lr ?? 1e-3, options);
     this.beta1 = checkRange("Adam", "beta1", options.beta1 ?? 0.9, 0, 1);
     this.beta2 = checkRange("Adam", "beta2", options.beta2 ?? 0.999, 0, 1);
     this.eps = checkFinite("Adam", "eps", options.eps ?? 1e-8);

@@ -1,8 +1,10 @@
 // The browser playground in headless Chromium (Debian's /usr/bin/chromium via playwright-core),
 // served by scripts/playground.mjs on 127.0.0.1: it loads a wasm build, trains LeNet-5 for one
 // epoch in its worker (the loss falls, the filters update), predicts a picked test image and a
-// drawn stroke with their saliency maps, and is cross-origin isolated; a forced ?build=scalar
-// loads the scalar build. Saves build/playground.png.
+// drawn stroke with their saliency maps, and is cross-origin isolated; its text tab trains a
+// character-level LSTM on Tiny Shakespeare in the worker (bits per character fall) and samples from
+// it; a forced ?build=scalar loads the scalar build. Saves build/playground.png and
+// build/playground-text.png.
 // Usage: node tests/runtimes/playground.mjs [--json <report file>]
 // Prints `playground: N passed, N failed`; the JSON report holds the counts for scripts/test.mjs.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -110,6 +112,41 @@ try {
   const shot = join(root, "build", "playground.png");
   await page.screenshot({ path: shot, fullPage: true });
   check("screenshot saved", true, "build/playground.png");
+
+  // the text tab: a char-LSTM trained by truncated BPTT in the worker, then sampled
+  await page.click("#tab-text-button");
+  await page.waitForFunction(() => window.__playground.text?.ready || window.__playground.error, null, { timeout: 60_000 });
+  s = await state();
+  check(
+    "the text tab loads Tiny Shakespeare and builds a char-LSTM in the worker",
+    s.text.ready && s.text.info.characters === 1115394 && s.text.info.vocab === 65,
+    JSON.stringify(s.text.info),
+  );
+  await page.fill("#text-steps", "150");
+  await page.click("#text-train");
+  await page.waitForFunction(() => window.__playground.text.done || window.__playground.error, null, { timeout: 180_000 });
+  s = await state();
+  const bits = s.text.bits,
+    b0 = mean(bits.slice(0, 5)),
+    b1 = mean(bits.slice(-10));
+  check(
+    "training the char-LSTM runs 150 steps and its bits per character fall",
+    bits.length === 150 && b1 < 0.7 * b0 && !s.error,
+    `${bits.length} steps, first 5 ${b0.toFixed(3)}, last 10 ${b1.toFixed(3)} bits/char${s.error ? `, error ${s.error}` : ""}`,
+  );
+  await page.fill("#text-length", "300");
+  await page.fill("#text-prime", "ROMEO:");
+  await page.click("#text-sample-button");
+  await page.waitForFunction(() => window.__playground.text.sample !== null, null, { timeout: 30_000 });
+  s = await state();
+  const sample = s.text.sample,
+    shown = await page.textContent("#text-sample");
+  check(
+    "a sample of 300 characters follows the prime and is shown",
+    sample.startsWith("ROMEO:") && [...sample].length === 306 && shown === sample && /[a-z]/.test(sample),
+    JSON.stringify(sample.slice(0, 80)),
+  );
+  await page.screenshot({ path: join(root, "build", "playground-text.png"), fullPage: true });
 
   const scalar = await context.newPage();
   await scalar.goto(`${url}?build=scalar`);

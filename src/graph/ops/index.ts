@@ -5,3 +5,4 @@ import "./shape.js";
 import "./nn.js";
 import "./elementwise.js";
 import "./control.js";
+import "./rnn.js";
