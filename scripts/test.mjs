@@ -132,6 +132,17 @@ const fm = (() => {
 if (fm) passed++;
 else fail("fashion-mnist: LeNet-5 below 90% test accuracy on full Fashion-MNIST (or training failed)");
 
+// issue 16's target: an LSTM reading Fashion-MNIST row by row >= 88% in 4 epochs (full data).
+{
+  console.log("\n=== fashion-mnist-lstm: node scripts/fashion-mnist-lstm.mjs");
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ["scripts/fashion-mnist-lstm.mjs"], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+  process.stdout.write(r.stdout ?? "");
+  console.log(`=== fashion-mnist-lstm: exit ${r.status} in ${seconds(t0)}`);
+  if (r.status === 0) passed++;
+  else fail("fashion-mnist-lstm: the row-reading LSTM below 88% test accuracy on full Fashion-MNIST (or training failed)");
+}
+
 console.log(`\nall suites in ${seconds(started)}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
