@@ -2,11 +2,12 @@
 // dist/cli.js is): onnx-test on case folders (exit 0), on a corrupted copy (exit 1, one FAIL line
 // per case and the closing count), run on a model file, export-onnx then run.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as esbuild from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../src/viz/image.js";
 import { HAS_ONNX, ONNX_DIR } from "./harness.js";
 
 const dir = mkdtempSync(join(tmpdir(), "simdnet-cli-"));
@@ -66,7 +67,7 @@ describe.skipIf(!HAS_ONNX)("simdnet onnx-test / run / export-onnx", () => {
   it("run prints outputs, shapes and the top classes; export-onnx writes a model run can read", () => {
     const r = simdnet("run", onnx("light/light_squeezenet.onnx"), "--build", "simd");
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/run via model/);
+    expect(r.out).toMatch(/simd build; load \S+ ms, run \S+ ms/);
     expect(r.out).toMatch(/\[1,1000,1,1\]: 0\.001/);
     expect(r.out).toMatch(/top-5: #\d+ 0\.001/);
     const c = onnx("node/test_conv_with_strides_padding/");
@@ -75,11 +76,35 @@ describe.skipIf(!HAS_ONNX)("simdnet onnx-test / run / export-onnx", () => {
     expect(r2.out).toMatch(/y \[1,1,4,3\]: 12, 27, 24, 63/);
     const file = join(dir, "lenet.onnx");
     expect(simdnet("export-onnx", "--out", file, "--build", "simd").code).toBe(0);
-    const r3 = simdnet("run", file, "--input", "random", "--build", "simd");
+    expect(simdnet("run", file, "--input", "random", "--build", "simd").err).toMatch(/dimension 0 is "N": give --shape N=/);
+    const r3 = simdnet("run", file, "--input", "random", "--shape", "N=1", "--build", "simd");
     expect(r3.code).toBe(0);
     expect(r3.out).toMatch(/dense3 \[1,10\]: /);
     const r4 = simdnet("run", join(dir, "cases", "test_relu_truncated", "model.onnx"));
     expect(r4.code).toBe(1);
     expect(r4.err).toMatch(/^simdnet: /);
+  });
+
+  it("run takes symbolic dimensions by --shape, images (resized, normalised, NCHW) and a labels file", () => {
+    // the exported LeNet-5 with a symbolic batch: y = softmax-free logits of [N, 1, 28, 28]
+    const file = join(dir, "lenet.onnx");
+    if (!existsSync(file)) expect(simdnet("export-onnx", "--out", file, "--build", "simd").code).toBe(0);
+    const png = join(dir, "img.png");
+    writeFileSync(png, encodePng({ width: 40, height: 30, data: Uint8Array.from({ length: 40 * 30 * 3 }, (_, i) => (i * 37) % 256) }));
+    const labels = join(dir, "labels.txt");
+    writeFileSync(labels, `${Array.from({ length: 10 }, (_, i) => `class${i}`).join("\n")}\n`);
+    const r = simdnet("run", file, "--input", `${png},${png}`, "--shape", "N=2", "--mean", "0.5", "--std", "0.25", "--labels", labels, "--top", "2");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/\[2,1,28,28\]/);
+    expect(r.out).toMatch(/top-2 \(row 1\): class\d \(#\d\) \S+ {2}class\d \(#\d\)/);
+    // the two rows of the same image agree
+    const rows = r.out.split("\n").filter((l) => l.includes("top-2"));
+    expect(rows[0]!.replace("(row 0)", "")).toBe(rows[1]!.replace("(row 1)", ""));
+    const bad = simdnet("run", file, "--input", png, "--shape", "N=x");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/^simdnet: --shape N=x/);
+    const noShape = simdnet("run", onnx("node/test_add/model.onnx").replace("test_add", "test_add"), "--shape", "q=1x2");
+    expect(noShape.code).toBe(1);
+    expect(noShape.err).toMatch(/"q" is not an input/);
   });
 });

@@ -51,8 +51,12 @@ usage:
       Runs ONNX backend-test cases (model.onnx + test_data_set_N/); light_<net>.onnx files are fed
       arange(n).reshape(shape) / n and compared with light_<net>_output_0.pb. One line per case
       (PASS/FAIL, name, max abs and rel error), then "N passed, N failed"; exit 1 if any fails.
-  simdnet run model.onnx [--input file.pb[,file2.pb] | random | arange] [--top 5] [--build B]
-      One inference: prints each output's name, shape, first values and top-5 classes.
+  simdnet run model.onnx [--input file.pb[,file2.pb] | img.jpg[,img2.png] | random | arange] [--shape name=1x3x224x224]
+              [--mean 0.485,0.456,0.406] [--std 0.229,0.224,0.225] [--labels labels.txt] [--top 5] [--threads N] [--build B]
+      One inference through an InferenceSession: prints each output's name, shape, first values and top
+      classes (named from a labels file, one per line). Images are resized to the input, scaled to [0, 1],
+      normalised per channel and laid out NCHW or NHWC as the input declares; --shape sets symbolic
+      dimensions (an input's whole shape, or a named dimension: --shape batch=4).
   simdnet export-onnx [--model lenet5] [--weights FILE] [--out lenet5.onnx] [--input-size N] [--classes K] [--channels C]
       Writes a zoo model (with trained weights) as ONNX (opset 13, NCHW).
 ${TEXT_USAGE}${VIZ_USAGE}${VIZ_RNN_USAGE}`;
@@ -81,6 +85,10 @@ const STRING_FLAGS = [
   "input",
   "top",
   "via",
+  "shape",
+  "mean",
+  "std",
+  "threads",
 ];
 
 function intFlag(flags: Flags, name: string, fallback: number): number {
