@@ -29,3 +29,6 @@ export * from "./conv2d_stem";
 export * from "./conv2d_im2col";
 export * from "./nd";
 export * from "./rnn";
+export * from "./remap";
+export * from "./resize";
+export * from "./gather";

@@ -6,3 +6,5 @@ import "./nn.js";
 import "./elementwise.js";
 import "./control.js";
 import "./rnn.js";
+import "./movement.js";
+import "./resize.js";
