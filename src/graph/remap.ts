@@ -13,6 +13,14 @@ const COPY = 0, FILL = 1, GATHER = 2;
 /** Shortest constant-step stretch of a row that becomes its own COPY run (shorter ones are gathered). */
 const MIN_RUN = 4;
 
+/**
+ * An upper bound of buildRemap's words for an output of physical dims `dims` (from the dims alone:
+ * plans size their parameters before anything is built).
+ */
+export function remapWordsBound(dims: readonly number[]): number {
+  return REMAP_HEADER_WORDS + dims.reduce((a, b) => a + b, 0) + 6 * (dims[dims.length - 1] ?? 1) + 5;
+}
+
 /** One physical axis of y: for each of its indices, the index along the same axis of x it reads, or -1 (fill). */
 export interface RemapAxis {
   readonly src: ArrayLike<number>;

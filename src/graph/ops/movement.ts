@@ -7,8 +7,8 @@
 import { fail, fmtShape } from "../../errors.js";
 import { DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
-import { buildRemap, type RemapAxis } from "../remap.js";
-import { type BoundNode, followInput0, type InferContext, type LayoutChoice, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import { buildRemap, type RemapAxis, remapWordsBound } from "../remap.js";
+import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
 import { type Elem, type HostTensor, identityPerm, intsOf, logicalStrides, sizeOfDims } from "../types.js";
 import { normAxis } from "./util.js";
 
@@ -31,12 +31,20 @@ export function elementBits(elem: Elem, v: number): number {
   return I32[0]!;
 }
 
-/** Fails unless every output dimension is a safe size (before anything is built for it). */
+/** Bytes of wasm32 memory: no value can be larger. */
+const WASM32_BYTES = 2 ** 32;
+
+/**
+ * Fails unless the output shape is valid and its bytes fit in wasm32 memory: checked from the dims
+ * alone, before anything is built for the output (an absurd scale or pad fails here, fast).
+ */
 export function checkDims(c: { fail(m: string): never }, dims: readonly number[], why: string): number[] {
+  let bytes = 4;
   for (const d of dims) {
-    if (!Number.isInteger(d) || d < 0) c.fail(`${why} gives an invalid output shape [${dims.join(",")}]`);
-    if (d > 2 ** 31 - 1) c.fail(`${why} gives an output of shape [${dims.join(",")}], too large for wasm32 memory`);
+    if (!Number.isSafeInteger(d) || d < 0) c.fail(`${why} gives an invalid output shape [${dims.join(",")}]`);
+    bytes *= d;
   }
+  if (bytes >= WASM32_BYTES) c.fail(`${why} gives an output of shape [${dims.join(",")}] (${bytes.toExponential(2)} bytes), larger than wasm32 memory (4 GiB)`);
   return [...dims];
 }
 
@@ -45,7 +53,7 @@ function remapAlgorithm<A>(name: string, axes: (n: PlanNode<A>) => RemapAxis[], 
   const words = (n: PlanNode<A>) => buildRemap(axes(n), fill(n), n.where);
   return {
     name,
-    paramBytes: (n: PlanNode<A>) => (n.outputs[0]!.size === 0 ? 0 : words(n).length * 4),
+    paramBytes: (n: PlanNode<A>) => (n.outputs[0]!.size === 0 ? 0 : remapWordsBound(n.outputs[0]!.dims) * 4),
     setup(n: BoundNode<A>) {
       if (n.outputs[0]!.size === 0) return () => {};
       n.engine.heap.i32.set(words(n), n.params >> 2);
@@ -308,7 +316,7 @@ registerOp<SplitAttrs>({
 // ---------------------------------------------------------------------------------------------
 // DepthToSpace, SpaceToDepth: 6-axis strided copies
 
-interface BlockAttrs { block: number; crd: boolean }
+export interface BlockAttrs { block: number; crd: boolean }
 
 function blockAttrs(at: { int(n: string, f: number): number; string(n: string, f: string): string; where: string }): BlockAttrs {
   const block = at.int("blocksize", 0);
@@ -329,7 +337,7 @@ function image4(c: InferContext<unknown>): TensorType {
  * depth-to-space reads x channel (DCR) (i * b + j) * C' + c or (CRD) c * b * b + i * b + j at (h, w)
  * and writes y (c, h * b + i, w * b + j); space-to-depth is its inverse.
  */
-function blockLoop(n: BoundNode<BlockAttrs>, desc: number, toSpace: boolean): void {
+export function blockLoop(n: BoundNode<BlockAttrs>, desc: number, toSpace: boolean): void {
   const x = n.inputs[0]!, y = n.outputs[0]!, b = n.attrs.block;
   const xs = logicalStrides(x.shape, x.perm), ys = logicalStrides(y.shape, y.perm);
   // the space side (more pixels) and the depth side (more channels)
@@ -392,12 +400,16 @@ registerOp<{ axis: number }>({
     const ax = normAxis(c, c.attrs.axis, x.shape.length);
     return [{ dataType: x.dataType, shape: [...x.shape.slice(0, ax), ...idx.shape, ...x.shape.slice(ax + 1)] }];
   },
+  // 1-D indices keep the rank: x is read in any axis order (the gathered axis wherever it lies in
+  // memory) and y keeps that order; other index shapes work in ONNX order
+  layout: (c) => (c.inputs[1]!.shape.length === 1 ? { inputs: ["any", [0]], outputs: [c.inputs[0]!.perm] } : onnxOrder(c)),
   algorithms: [{
     name: "gather.axis",
     setup(n) {
       const x = n.inputs[0]!, idx = n.inputs[1]!, y = n.outputs[0]!;
       const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
-      const outer = sizeOfDims(x.shape.slice(0, ax)), len = x.shape[ax]!, inner = sizeOfDims(x.shape.slice(ax + 1));
+      const j = x.perm.indexOf(ax);
+      const outer = sizeOfDims(x.dims.slice(0, j)), len = x.shape[ax]!, inner = sizeOfDims(x.dims.slice(j + 1));
       if (y.size === 0) return () => {};
       const k = n.kernels, yp = n.output(0), xp = n.input(0), ip = n.input(1), count = idx.size;
       return () => {

@@ -9,10 +9,11 @@
 // (down when enlarging, up when shrinking).
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
-import { buildRemap } from "../remap.js";
-import { type BoundNode, followInput0, type PlanNode, type PlanValue, registerOp } from "../registry.js";
+import { dataTypeName } from "../../onnx/onnx-proto.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
-import { type HostTensor, sizeOfDims } from "../types.js";
+import { buildRemap, remapWordsBound } from "../remap.js";
+import { type BoundNode, followInput0, type InferContext, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import { type HostTensor, isFloat, sizeOfDims } from "../types.js";
 import { checkDims, elementBits, type Known, knownOf, remapAxes } from "./movement.js";
 import { normAxis } from "./util.js";
 
@@ -132,22 +133,29 @@ export function resizePlan(c: Known<ResizeAttrs>, shape: readonly number[]): Axi
 
 const f32 = Math.fround;
 
-/** The input coordinate of output index o along an axis, or NaN outside the crop (tf_crop_and_resize). */
+/**
+ * The input coordinate of output index o along an axis, or NaN outside the crop (tf_crop_and_resize).
+ * The scale-based modes compute in float32 as onnxruntime does (so nearest picks the same pixel at
+ * ties); align_corners and tf_crop_and_resize follow ONNX's reference, whose conformance cases
+ * divide by scale * input length (non-integral when a scale is given) where onnxruntime divides by
+ * the output length.
+ */
 export function sourceCoordinate(mode: CoordinateMode, o: number, p: AxisPlan): number {
-  const s = p.scale, inLen = p.inLen;
+  const inLen = p.inLen, s = f32(p.scale);
   // the reference's output_width = scale * input_width: float32 when the scale was given as one
-  const width = p.f32Scale ? f32(s * inLen) : s * inLen;
+  const width = p.f32Scale ? f32(p.scale * inLen) : p.scale * inLen;
   const widthLess1 = p.f32Scale ? f32(width - 1) : width - 1;
   switch (mode) {
-    case "asymmetric": return o / s;
-    case "half_pixel": return (o + 0.5) / s - 0.5;
-    case "tf_half_pixel_for_nn": return (o + 0.5) / s;
-    case "pytorch_half_pixel": return width === 1 ? -0.5 : (o + 0.5) / s - 0.5;
+    case "asymmetric": return f32(o / s);
+    case "half_pixel": return f32(f32(f32(o + 0.5) / s) - 0.5);
+    case "tf_half_pixel_for_nn": return f32(f32(o + 0.5) / s);
+    case "pytorch_half_pixel": return p.outLen > 1 ? f32(f32(f32(o + 0.5) / s) - 0.5) : 0;
     case "align_corners": return width === 1 ? 0 : (o * (inLen - 1)) / widthLess1;
     case "half_pixel_symmetric": {
-      const adjustment = p.outLen / width;
-      const offset = (inLen / 2) * (1 - adjustment);
-      return offset + (o + 0.5) / s - 0.5;
+      const w32 = f32(s * inLen);
+      const adjustment = f32(p.outLen / w32);
+      const offset = f32(f32(inLen / 2) * f32(1 - adjustment));
+      return f32(offset + ((o + 0.5) / s - 0.5));
     }
     case "tf_crop_and_resize": {
       const span = f32(p.roiEnd - p.roiStart);
@@ -234,60 +242,94 @@ export function nearestSource(a: ResizeAttrs, p: AxisPlan): Int32Array {
   });
 }
 
-/** Whether an axis maps every output index to the same input index with weight 1 (nothing to do). */
-function identityAxis(a: ResizeAttrs, p: AxisPlan): boolean {
-  if (p.inLen !== p.outLen) return false;
+/** Taps per output index along an axis: the width of its table rows (from the scale alone). */
+export function tapCount(a: ResizeAttrs, p: AxisPlan): number {
+  const s = Math.min(p.scale, 1);
+  if (a.mode === "nearest") return 2;
+  if (a.mode === "linear") return a.antialias ? 2 - 2 * (Math.floor(-1 / s) + 1) : 2;
+  return a.antialias ? 2 - 2 * (Math.floor(-2 / s) + 1) : 4;
+}
+
+const IDENTITY_MODES: readonly CoordinateMode[] = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric"];
+
+/** Whether an axis leaves every index where it is (same length, scale 1, a coordinate map that is then the identity). */
+const identityAxis = (a: ResizeAttrs, p: AxisPlan): boolean => p.inLen === p.outLen && f32(p.scale) === 1 && IDENTITY_MODES.includes(a.coordinate);
+
+/** The logical axes a linear / cubic resize resamples, in pass order: shrinking axes first (the cheaper order). */
+export function passAxes(a: ResizeAttrs, plan: readonly AxisPlan[]): number[] {
+  const ratio = (i: number) => plan[i]!.outLen / Math.max(plan[i]!.inLen, 1);
+  return plan.map((_, i) => i).filter((i) => !identityAxis(a, plan[i]!)).sort((p, q) => ratio(p) - ratio(q) || p - q);
+}
+
+/** Bytes of an axis's table, 16-byte aligned. */
+export const tableBytes = (a: ResizeAttrs, p: AxisPlan): number => Math.ceil((p.outLen * tapCount(a, p) * 8) / 16) * 16;
+
+/**
+ * An axis's pass table for resize_f32_forward / _backward: per output index, tapCount pairs
+ * (i32 input index, f32 weight); a first index of -1 marks an output outside the crop.
+ */
+export function passTable(a: ResizeAttrs, p: AxisPlan): Int32Array {
+  const n = tapCount(a, p);
+  const table = new ArrayBuffer(p.outLen * n * 8);
+  const iv = new Int32Array(table), fv = new Float32Array(table);
   for (let o = 0; o < p.outLen; o++) {
     const t = taps(a, o, p);
-    if (!t) return false;
-    let self = 0, other = 0;
-    t.src.forEach((s, i) => (s === o ? (self += t.w[i]!) : (other += Math.abs(t.w[i]!))));
-    if (Math.abs(self - 1) > 1e-12 || other > 1e-12) return false;
+    if (t && t.w.length !== n) throw new Error(`internal: ${t.w.length} taps where ${n} were planned`);
+    for (let k = 0; k < n; k++) {
+      const at = 2 * (o * n + k);
+      iv[at] = t ? t.src[k]! : k === 0 ? -1 : 0;
+      fv[at + 1] = t ? t.w[k]! : 0;
+    }
   }
-  return true;
-}
-
-/** One pass of the separable resampling: a table of (src, weight) pairs per output index. */
-export interface ResizePass {
-  /** Logical axis. */
-  axis: number;
-  plan: AxisPlan;
-  taps: number;
-  /** outLen * taps (i32 src, f32 weight) pairs; src -1 on a row's first tap: outside the crop. */
-  table: ArrayBuffer;
-}
-
-/** The passes of a linear / cubic resize, shrinking axes first (the cheaper order). */
-export function resizePasses(a: ResizeAttrs, plan: readonly AxisPlan[]): ResizePass[] {
-  const axes = plan.map((_, i) => i).filter((i) => !identityAxis(a, plan[i]!));
-  axes.sort((p, q) => plan[p]!.outLen / Math.max(plan[p]!.inLen, 1) - plan[q]!.outLen / Math.max(plan[q]!.inLen, 1) || p - q);
-  return axes.map((axis) => {
-    const p = plan[axis]!;
-    const rows = Array.from({ length: p.outLen }, (_, o) => taps(a, o, p));
-    const n = Math.max(1, ...rows.map((t) => (t ? t.w.length : 1)));
-    const table = new ArrayBuffer(p.outLen * n * 8);
-    const iv = new Int32Array(table), fv = new Float32Array(table);
-    rows.forEach((t, o) => {
-      for (let k = 0; k < n; k++) {
-        const at = 2 * (o * n + k);
-        iv[at] = t ? (t.src[k] ?? 0) : k === 0 ? -1 : 0;
-        fv[at + 1] = t ? (t.w[k] ?? 0) : 0;
-      }
-    });
-    return { axis, plan: p, taps: n, table };
-  });
+  return iv;
 }
 
 /** The physical [outer, len, inner] view of each pass over a value of `perm`, dims updated pass by pass. */
-export function passGeometry(passes: readonly ResizePass[], perm: readonly number[], inShape: readonly number[]): { outer: number; inner: number; before: number; after: number }[] {
+export function passGeometry(axes: readonly number[], plan: readonly AxisPlan[], perm: readonly number[], inShape: readonly number[]): { outer: number; inner: number; before: number; after: number }[] {
   const cur = [...inShape];
-  return passes.map((ps) => {
+  return axes.map((axis) => {
     const phys = perm.map((a) => cur[a]!);
-    const j = perm.indexOf(ps.axis);
+    const j = perm.indexOf(axis);
     const outer = sizeOfDims(phys.slice(0, j)), inner = sizeOfDims(phys.slice(j + 1));
     const before = sizeOfDims(cur);
-    cur[ps.axis] = ps.plan.outLen;
+    cur[axis] = plan[axis]!.outLen;
     return { outer, inner, before, after: sizeOfDims(cur) };
+  });
+}
+
+/** Parameter bytes of the separable passes (their tables; a copy descriptor when there is none). */
+export function separableParamBytes(a: ResizeAttrs, plan: readonly AxisPlan[]): number {
+  return Math.max(ND_DESC_BYTES, passAxes(a, plan).reduce((s, ax) => s + tableBytes(a, plan[ax]!), 0));
+}
+
+/** Workspace bytes of the separable passes: the intermediates between them (two alternating buffers). */
+export function intermediateBytes(a: ResizeAttrs, plan: readonly AxisPlan[], x: PlanValue): number {
+  const g = passGeometry(passAxes(a, plan), plan, x.perm, x.shape);
+  const mid = g.slice(0, -1).map((p) => p.after);
+  if (mid.length === 0) return 0;
+  return 4 * (mid.length === 1 ? mid[0]! : 2 * Math.max(...mid));
+}
+
+/**
+ * Writes the pass tables into `params` and returns each pass's kernel arguments: where it reads
+ * (x or an intermediate in `workspace`) and writes (an intermediate or y), its table and geometry.
+ */
+export function bindPasses(n: BoundNode<ResizeAttrs>, plan: readonly AxisPlan[], x: PlanValue, xp: number, yp: number) {
+  const axes = passAxes(n.attrs, plan);
+  const geo = passGeometry(axes, plan, x.perm, x.shape);
+  const mid = geo.slice(0, -1).map((g) => g.after);
+  const half = mid.length > 1 ? Math.max(...mid) * 4 : 0;
+  const i32 = n.engine.heap.i32;
+  let at = n.params;
+  return axes.map((axis, i) => {
+    const p = plan[axis]!;
+    i32.set(passTable(n.attrs, p), at >> 2);
+    const table = at;
+    at += tableBytes(n.attrs, p);
+    const src = i === 0 ? xp : n.workspace + ((i - 1) % 2) * half;
+    const dst = i === axes.length - 1 ? yp : n.workspace + (i % 2) * half;
+    const g = geo[i]!;
+    return { src, dst, table, outer: g.outer, inLen: p.inLen, outLen: p.outLen, inner: g.inner, taps: tapCount(n.attrs, p), before: g.before };
   });
 }
 
@@ -296,94 +338,66 @@ export function passGeometry(passes: readonly ResizePass[], perm: readonly numbe
 
 const isNearest = (n: PlanNode<ResizeAttrs>) => n.attrs.mode === "nearest";
 
-function planOf(n: PlanNode<ResizeAttrs>): AxisPlan[] {
+export function planOf(n: PlanNode<ResizeAttrs>): AxisPlan[] {
   return resizePlan(knownOf(n), n.inputs[0]!.shape);
-}
-
-/** Bytes of the pass tables, each 16-byte aligned. */
-const tableBytes = (passes: readonly ResizePass[]) => passes.reduce((s, p) => s + Math.ceil(p.table.byteLength / 16) * 16, 0);
-
-/** Workspace: the intermediates between passes (two alternating buffers). */
-function intermediateBytes(passes: readonly ResizePass[], x: PlanValue): number {
-  const g = passGeometry(passes, x.perm, x.shape);
-  const mid = g.slice(0, -1).map((p) => p.after);
-  if (mid.length === 0) return 0;
-  const big = Math.max(...mid);
-  return 4 * (mid.length === 1 ? big : 2 * big);
 }
 
 const RESIZE_ALGORITHMS = [
   {
     name: "resize.nearest",
     eligible: isNearest,
-    paramBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : nearestWords(n).length * 4),
+    paramBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : remapWordsBound(n.outputs[0]!.dims) * 4),
     setup(n: BoundNode<ResizeAttrs>) {
       if (n.outputs[0]!.size === 0) return () => {};
-      n.engine.heap.i32.set(nearestWords(n), n.params >> 2);
+      n.engine.heap.i32.set(nearestWords(n, n.attrs.extrapolation), n.params >> 2);
       const k = n.kernels, yp = n.output(0), xp = n.input(0), plan = n.params;
       return () => k.remap_nd(yp, xp, plan);
     },
   },
   {
     name: "resize.separable",
-    eligible: (n: PlanNode<ResizeAttrs>) => n.inputs[0]!.elem === "f32",
-    paramBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : Math.max(tableBytes(resizePasses(n.attrs, planOf(n))), ND_DESC_BYTES)),
-    workspaceBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : intermediateBytes(resizePasses(n.attrs, planOf(n)), n.inputs[0]!)),
+    paramBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : separableParamBytes(n.attrs, planOf(n))),
+    workspaceBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : intermediateBytes(n.attrs, planOf(n), n.inputs[0]!)),
     setup(n: BoundNode<ResizeAttrs>) {
       const x = n.inputs[0]!, y = n.outputs[0]!;
       if (y.size === 0) return () => {};
-      const passes = resizePasses(n.attrs, planOf(n));
       const k = n.kernels, yp = n.output(0), xp = n.input(0);
-      if (passes.length === 0) {
+      const calls = bindPasses(n, planOf(n), x, xp, yp);
+      if (calls.length === 0) {
         // every axis is the identity: a copy
         writeNd(n.engine.heap.i32, n.params, { dims: [y.size], strides: [[1], [1]] }, n.where);
         const desc = n.params;
         return () => k.copy_nd(yp, xp, desc);
       }
-      const geo = passGeometry(passes, x.perm, x.shape);
-      const mid = geo.slice(0, -1).map((g) => g.after);
-      const half = mid.length > 1 ? Math.max(...mid) * 4 : 0;
-      const i32 = n.engine.heap.i32;
-      let at = n.params;
       const fill = n.attrs.extrapolation;
-      const calls = passes.map((ps, i) => {
-        i32.set(new Int32Array(ps.table), at >> 2);
-        const table = at;
-        at += Math.ceil(ps.table.byteLength / 16) * 16;
-        const src = i === 0 ? xp : n.workspace + ((i - 1) % 2) * half;
-        const dst = i === passes.length - 1 ? yp : n.workspace + (i % 2) * half;
-        const g = geo[i]!;
-        return [dst, src, table, g.outer, ps.plan.inLen, ps.plan.outLen, g.inner, ps.taps] as const;
-      });
       return () => {
-        for (const c of calls) k.resize_f32_forward(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], fill);
+        for (const c of calls) k.resize_f32_forward(c.dst, c.src, c.table, c.outer, c.inLen, c.outLen, c.inner, c.taps, fill);
       };
-    },
-  },
-  {
-    name: "resize.integer",
-    setup(n: PlanNode<ResizeAttrs>): () => void {
-      return fail(n.where, `${n.attrs.mode} resizing of integer tensors is not supported (nearest is)`);
     },
   },
 ];
 
-function nearestWords(n: PlanNode<ResizeAttrs>): Int32Array {
+/** The remap of a nearest resize (fill: the extrapolation value, as bits of y's element kind). */
+export function nearestWords(n: PlanNode<ResizeAttrs>, fill: number): Int32Array {
   const x = n.inputs[0]!, y = n.outputs[0]!;
   const plan = planOf(n);
   const axes = remapAxes(x, y, (a) => nearestSource(n.attrs, plan[a]!));
-  return buildRemap(axes, elementBits(y.elem, n.attrs.extrapolation), n.where);
+  return buildRemap(axes, elementBits(y.elem, fill), n.where);
+}
+
+/** Output types; linear and cubic resizing need float values. */
+function inferResize(c: InferContext<ResizeAttrs>): TensorType[] {
+  const x = c.need(0, "X");
+  if (c.attrs.mode !== "nearest" && !isFloat(x.dataType)) c.fail(`${c.attrs.mode} resizing of ${dataTypeName(x.dataType)} tensors is not supported (nearest is)`);
+  const plan = resizePlan(c, x.shape);
+  return [{ dataType: x.dataType, shape: plan.map((p) => p.outLen) }];
 }
 
 registerOp<ResizeAttrs>({
   type: "Resize",
   parse: parseResize,
   valueInputs: [1, 2, 3],
-  infer(c) {
-    const x = c.need(0, "X");
-    const plan = resizePlan(c, x.shape);
-    return [{ dataType: x.dataType, shape: plan.map((p) => p.outLen) }];
-  },
+  infer: inferResize,
   layout: followInput0,
   algorithms: RESIZE_ALGORITHMS,
 });
@@ -400,11 +414,7 @@ registerOp<ResizeAttrs>({
     };
   },
   valueInputs: [1],
-  infer(c) {
-    const x = c.need(0, "X");
-    const plan = resizePlan(c, x.shape);
-    return [{ dataType: x.dataType, shape: plan.map((p) => p.outLen) }];
-  },
+  infer: inferResize,
   layout: followInput0,
   algorithms: RESIZE_ALGORITHMS,
 });
