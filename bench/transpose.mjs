@@ -16,7 +16,12 @@ ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
 const method = process.argv.includes("--quick") ? QUICK : FULL;
 
-const SHAPES = [[1, 3, 224, 224], [1, 64, 56, 56], [1, 512, 7, 7], [8, 32, 28, 28]];
+const SHAPES = [
+  [1, 3, 224, 224],
+  [1, 64, 56, 56],
+  [1, 512, 7, 7],
+  [8, 32, 28, 28],
+];
 const PERMS = { "NCHW->NHWC": [0, 2, 3, 1], "NHWC->NCHW": [0, 3, 1, 2] };
 const builds = ["scalar", "simd"];
 const engines = Object.fromEntries(await Promise.all(builds.map(async (b) => [b, await nn.init({ build: b })])));
@@ -26,7 +31,11 @@ function descriptor(e, yd, ys, xs) {
   const t = e.empty([1 + 8 + 32 + 8], "i32");
   const w = t.ints;
   w[0] = yd.length;
-  yd.forEach((d, i) => { w[1 + i] = d; w[9 + i] = ys[i]; w[17 + i] = xs[i]; });
+  yd.forEach((d, i) => {
+    w[1 + i] = d;
+    w[9 + i] = ys[i];
+    w[17 + i] = xs[i];
+  });
   return t;
 }
 const strides = (d) => d.map((_, i) => d.slice(i + 1).reduce((a, b) => a * b, 1));
@@ -41,9 +50,15 @@ for (const shape of SHAPES) {
     const kept = [];
     for (const b of builds) {
       const e = engines[b];
-      const xt = e.tensor([n], x), yt = e.zeros([n]);
+      const xt = e.tensor([n], x),
+        yt = e.zeros([n]);
       const xs = strides(shape);
-      const desc = descriptor(e, yd, strides(yd), perm.map((p) => xs[p]));
+      const desc = descriptor(
+        e,
+        yd,
+        strides(yd),
+        perm.map((p) => xs[p]),
+      );
       kept.push(xt, yt, desc);
       entries.push({ name: `simdnet-${b} kernel`, fn: () => e.kernels.copy_nd(yt.ptr, xt.ptr, desc.ptr) });
     }

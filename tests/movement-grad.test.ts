@@ -66,7 +66,15 @@ function toLogical(data: ArrayLike<number>, shape: readonly number[], perm: Perm
 }
 
 const value = (name: string, dataType: number, shape: readonly number[], perm: Perm, known?: HostTensor): PlanValue => ({
-  name, dataType, elem: elemOf(dataType), shape, perm, dims: physicalDims(shape, perm), size: sizeOfDims(shape), isConstant: !!known, known,
+  name,
+  dataType,
+  elem: elemOf(dataType),
+  shape,
+  perm,
+  dims: physicalDims(shape, perm),
+  size: sizeOfDims(shape),
+  isConstant: !!known,
+  known,
 });
 
 /** The node planned and bound by hand: forward and backward closures over device tensors. */
@@ -76,7 +84,14 @@ function bind(e: Engine, c: Case, perm: Perm) {
   const where = `test ${c.op}`;
   const known = c.known ?? [];
   const nInputs = 1 + Math.max(known.length, c.indices ? 1 : 0);
-  const node = { name: "n", opType: c.op, domain: "", input: Array.from({ length: nInputs }, (_, i) => `in${i}`), output: Array.from({ length: c.outputs ?? 1 }, (_, i) => `out${i}`), attribute: c.attrs ?? [] };
+  const node = {
+    name: "n",
+    opType: c.op,
+    domain: "",
+    input: Array.from({ length: nInputs }, (_, i) => `in${i}`),
+    output: Array.from({ length: c.outputs ?? 1 }, (_, i) => `out${i}`),
+    attribute: c.attrs ?? [],
+  };
   const attrs = def.parse(new Attributes(node, where), opset);
   const inputs: (PlanValue | undefined)[] = [value("x", DataType.FLOAT, c.x, perm)];
   for (let i = 1; i < nInputs; i++) {
@@ -85,9 +100,16 @@ function bind(e: Engine, c: Case, perm: Perm) {
     else inputs.push(k ? value(`in${i}`, k.dataType, k.dims, identityPerm(k.dims.length), k) : undefined);
   }
   const ctx: InferContext<unknown> = {
-    attrs, opset, where, inputCount: nInputs, outputCount: c.outputs ?? 1, wants: () => true,
-    input: (i) => inputs[i], need: (i) => inputs[i] ?? expect.fail(`input ${i}`),
-    value: (i) => inputs[i]?.known, fail: (m) => expect.fail(m),
+    attrs,
+    opset,
+    where,
+    inputCount: nInputs,
+    outputCount: c.outputs ?? 1,
+    wants: () => true,
+    input: (i) => inputs[i],
+    need: (i) => inputs[i] ?? expect.fail(`input ${i}`),
+    value: (i) => inputs[i]?.known,
+    fail: (m) => expect.fail(m),
   };
   const types = def.infer(ctx);
   const choice = def.layout?.({ attrs, inputs, outputs: types });
@@ -111,14 +133,23 @@ function bind(e: Engine, c: Case, perm: Perm) {
     return t;
   });
   const outT = outputs.map((v) => alloc(v.size));
-  const params = alloc((alg.paramBytes?.(pn) ?? 0) / 4 + 4), ws = alloc((alg.workspaceBytes?.(pn) ?? 0) / 4 + 4);
+  const params = alloc((alg.paramBytes?.(pn) ?? 0) / 4 + 4),
+    ws = alloc((alg.workspaceBytes?.(pn) ?? 0) / 4 + 4);
   const bound: BoundNode<unknown> = {
-    ...pn, engine: e, kernels: e.kernels, workspace: ws.ptr, params: params.ptr,
-    input: (i) => inT[i]?.ptr ?? 0, output: (i) => outT[i]!.ptr, own: (r) => r,
+    ...pn,
+    engine: e,
+    kernels: e.kernels,
+    workspace: ws.ptr,
+    params: params.ptr,
+    input: (i) => inT[i]?.ptr ?? 0,
+    output: (i) => outT[i]!.ptr,
+    own: (r) => r,
   };
   const forward = alg.setup(bound);
-  const dyT = outputs.map((v) => alloc(v.size)), dxT = alloc(inputs[0]!.size);
-  const gParams = alloc((grad.paramBytes?.(pn) ?? 0) / 4 + 4), gWs = alloc((grad.workspaceBytes?.(pn) ?? 0) / 4 + 4);
+  const dyT = outputs.map((v) => alloc(v.size)),
+    dxT = alloc(inputs[0]!.size);
+  const gParams = alloc((grad.paramBytes?.(pn) ?? 0) / 4 + 4),
+    gWs = alloc((grad.workspaceBytes?.(pn) ?? 0) / 4 + 4);
   const gn: GradNode<unknown> = { ...bound, params: gParams.ptr, workspace: gWs.ptr, dOutput: (i) => dyT[i]!.ptr, dInput: (i) => (i === 0 ? dxT.ptr : 0) };
   const backward = grad.setup(gn);
   return { x: inT[0]!, outputs, outT, dyT, dxT, forward, backward, dispose: () => made.forEach((t) => t.dispose()) };
@@ -159,7 +190,11 @@ async function check(build: (typeof BUILDS_UNDER_TEST)[number], c: Case): Promis
       expectGradientMatches(b.x, analytic, loss, { samples: 40, label: `${c.op} perm [${perm}]` });
       // accumulation: a second backward adds the same again
       b.backward();
-      expectClose(Array.from(b.dxT.data.subarray(0, n), (v, i) => v - d0[i]!), analytic.map((v) => 2 * v), { rtol: 1e-5, atol: 1e-5, label: `${c.op} accumulates` });
+      expectClose(
+        Array.from(b.dxT.data.subarray(0, n), (v, i) => v - d0[i]!),
+        analytic.map((v) => 2 * v),
+        { rtol: 1e-5, atol: 1e-5, label: `${c.op} accumulates` },
+      );
     } finally {
       b.dispose();
     }
@@ -171,13 +206,30 @@ const CASES: [string, Case][] = [
   ["Pad constant, negative pads", { op: "Pad", x: [2, 3, 5, 6], known: [i64([8], [0, 1, -1, 2, 0, -1, 2, 1]), f32c([], [0.5])], perms: [NHWC] }],
   ["Pad reflect", { op: "Pad", attrs: [str("mode", "reflect")], x: [1, 2, 4, 5], known: [i64([8], [0, 0, 3, 2, 0, 0, 5, 1])], perms: [NHWC, [3, 1, 0, 2]] }],
   ["Pad edge", { op: "Pad", attrs: [str("mode", "edge")], x: [1, 3, 4, 5], known: [i64([8], [0, 1, 2, 0, 0, 0, 3, 7])], perms: [NHWC] }],
-  ["Pad wrap with axes", { op: "Pad", attrs: [str("mode", "wrap")], opset: 19, x: [2, 3, 4, 5], known: [i64([4], [3, -1, 7, 2]), undefined, i64([2], [-2, 3])], perms: [NHWC] }],
+  [
+    "Pad wrap with axes",
+    { op: "Pad", attrs: [str("mode", "wrap")], opset: 19, x: [2, 3, 4, 5], known: [i64([4], [3, -1, 7, 2]), undefined, i64([2], [-2, 3])], perms: [NHWC] },
+  ],
   ["Pad opset 2 attributes", { op: "Pad", opset: 2, attrs: [ints("pads", [0, 1, 2, 1, 0, 0]), flt("value", 2)], x: [2, 3, 4], perms: [[2, 0, 1]] }],
-  ["Tile", { op: "Tile", x: [2, 3, 4], known: [i64([3], [2, 1, 3])], perms: [[0, 2, 1], [2, 1, 0]] }],
+  [
+    "Tile",
+    {
+      op: "Tile",
+      x: [2, 3, 4],
+      known: [i64([3], [2, 1, 3])],
+      perms: [
+        [0, 2, 1],
+        [2, 1, 0],
+      ],
+    },
+  ],
   ["Expand", { op: "Expand", x: [3, 1, 5], known: [i64([4], [2, 3, 4, 1])], perms: [[2, 0, 1]] }],
   ["Split", { op: "Split", attrs: [int("axis", 1)], opset: 13, x: [2, 6, 3, 5], known: [i64([3], [1, 3, 2])], outputs: 3, perms: [NHWC] }],
   ["Concat (one input)", { op: "Concat", attrs: [int("axis", 1)], x: [2, 3, 4], perms: [[0, 2, 1]] }],
-  ["Slice negative steps", { op: "Slice", x: [4, 7, 9], known: [i64([2], [-1, 8]), i64([2], [0, -100]), i64([2], [1, 2]), i64([2], [-2, -3])], perms: [[2, 0, 1]] }],
+  [
+    "Slice negative steps",
+    { op: "Slice", x: [4, 7, 9], known: [i64([2], [-1, 8]), i64([2], [0, -100]), i64([2], [1, 2]), i64([2], [-2, -3])], perms: [[2, 0, 1]] },
+  ],
   ["DepthToSpace DCR", { op: "DepthToSpace", attrs: [int("blocksize", 2)], x: [2, 12, 3, 5], perms: [NHWC] }],
   ["DepthToSpace CRD", { op: "DepthToSpace", attrs: [int("blocksize", 2), str("mode", "CRD")], x: [1, 8, 4, 3], perms: [NHWC] }],
   ["SpaceToDepth", { op: "SpaceToDepth", attrs: [int("blocksize", 3)], x: [2, 2, 6, 9], perms: [NHWC] }],
@@ -186,11 +238,54 @@ const CASES: [string, Case][] = [
   ["GatherElements", { op: "GatherElements", attrs: [int("axis", 0)], x: [4, 3], indices: i64([5, 3], [0, 3, 1, -1, 2, 2, 3, 3, 0, 1, -4, 2, 0, 0, 1]) }],
   ["Trilu lower", { op: "Trilu", attrs: [int("upper", 0)], x: [2, 4, 6], known: [i64([], [1])] }],
   ["Resize nearest", { op: "Resize", attrs: [str("mode", "nearest")], x: [1, 3, 4, 5], known: [undefined, f32c([4], [1, 1, 2.5, 0.6])], perms: [NHWC] }],
-  ["Resize linear align_corners", { interpolates: true, op: "Resize", attrs: [str("mode", "linear"), str("coordinate_transformation_mode", "align_corners")], x: [2, 3, 4, 5], known: [undefined, undefined, i64([4], [2, 3, 7, 3])], perms: [NHWC] }],
-  ["Resize linear antialias", { interpolates: true, op: "Resize", attrs: [str("mode", "linear"), int("antialias", 1)], x: [1, 2, 9, 11], known: [undefined, f32c([4], [1, 1, 0.4, 0.5])], perms: [NHWC] }],
-  ["Resize cubic", { interpolates: true, op: "Resize", attrs: [str("mode", "cubic"), int("exclude_outside", 1)], x: [1, 2, 5, 6], known: [undefined, f32c([4], [1, 1, 1.5, 2])], perms: [NHWC] }],
-  ["Resize tf_crop_and_resize", { interpolates: true, op: "Resize", attrs: [str("mode", "linear"), str("coordinate_transformation_mode", "tf_crop_and_resize"), flt("extrapolation_value", 3)], x: [1, 2, 6, 6], known: [f32c([8], [0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3]), undefined, i64([4], [1, 2, 5, 4])], perms: [NHWC] }],
-  ["Upsample linear (opset 9)", { interpolates: true, op: "Upsample", attrs: [str("mode", "linear")], opset: 9, x: [1, 2, 3, 4], known: [f32c([4], [1, 1, 2, 3])], perms: [NHWC] }],
+  [
+    "Resize linear align_corners",
+    {
+      interpolates: true,
+      op: "Resize",
+      attrs: [str("mode", "linear"), str("coordinate_transformation_mode", "align_corners")],
+      x: [2, 3, 4, 5],
+      known: [undefined, undefined, i64([4], [2, 3, 7, 3])],
+      perms: [NHWC],
+    },
+  ],
+  [
+    "Resize linear antialias",
+    {
+      interpolates: true,
+      op: "Resize",
+      attrs: [str("mode", "linear"), int("antialias", 1)],
+      x: [1, 2, 9, 11],
+      known: [undefined, f32c([4], [1, 1, 0.4, 0.5])],
+      perms: [NHWC],
+    },
+  ],
+  [
+    "Resize cubic",
+    {
+      interpolates: true,
+      op: "Resize",
+      attrs: [str("mode", "cubic"), int("exclude_outside", 1)],
+      x: [1, 2, 5, 6],
+      known: [undefined, f32c([4], [1, 1, 1.5, 2])],
+      perms: [NHWC],
+    },
+  ],
+  [
+    "Resize tf_crop_and_resize",
+    {
+      interpolates: true,
+      op: "Resize",
+      attrs: [str("mode", "linear"), str("coordinate_transformation_mode", "tf_crop_and_resize"), flt("extrapolation_value", 3)],
+      x: [1, 2, 6, 6],
+      known: [f32c([8], [0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3]), undefined, i64([4], [1, 2, 5, 4])],
+      perms: [NHWC],
+    },
+  ],
+  [
+    "Upsample linear (opset 9)",
+    { interpolates: true, op: "Upsample", attrs: [str("mode", "linear")], opset: 9, x: [1, 2, 3, 4], known: [f32c([4], [1, 1, 2, 3])], perms: [NHWC] },
+  ],
 ];
 
 describe.each(BUILDS_UNDER_TEST)("movement ops forward in any layout, backward vs finite differences (%s)", (build) => {

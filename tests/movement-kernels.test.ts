@@ -28,10 +28,27 @@ const dot = (i: readonly number[], s: readonly number[]) => i.reduce((acc, v, k)
 function scope(e: Engine) {
   const made: { dispose(): void }[] = [];
   return {
-    f32: (data: ArrayLike<number>) => { const t = e.tensor([Math.max(data.length, 1)], data.length ? Float32Array.from(data) : [0]); made.push(t); return t; },
-    zeros: (n: number) => { const t = e.zeros([Math.max(n, 1)]); made.push(t); return t; },
-    i32: (data: ArrayLike<number>) => { const t = e.empty([Math.max(data.length, 1)], "i32"); t.ints.set(Array.from(data)); made.push(t); return t; },
-    words: (n: number) => { const t = e.empty([Math.max(n, 1)], "i32"); made.push(t); return t; },
+    f32: (data: ArrayLike<number>) => {
+      const t = e.tensor([Math.max(data.length, 1)], data.length ? Float32Array.from(data) : [0]);
+      made.push(t);
+      return t;
+    },
+    zeros: (n: number) => {
+      const t = e.zeros([Math.max(n, 1)]);
+      made.push(t);
+      return t;
+    },
+    i32: (data: ArrayLike<number>) => {
+      const t = e.empty([Math.max(data.length, 1)], "i32");
+      t.ints.set(Array.from(data));
+      made.push(t);
+      return t;
+    },
+    words: (n: number) => {
+      const t = e.empty([Math.max(n, 1)], "i32");
+      made.push(t);
+      return t;
+    },
     dispose: () => made.forEach((t) => t.dispose()),
   };
 }
@@ -52,19 +69,44 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
     const e = await engineFor(build);
     const s = scope(e);
     const n = xd.reduce((a, b) => a * b, 1);
-    const x = uniform(n, n + perm.length), xs = contiguousStrides(xd);
-    const yd = perm.map((p) => xd[p]!), ys = contiguousStrides(yd);
+    const x = uniform(n, n + perm.length),
+      xs = contiguousStrides(xd);
+    const yd = perm.map((p) => xd[p]!),
+      ys = contiguousStrides(yd);
     const want = new Float32Array(n);
-    forEachIndex(yd, (i) => (want[dot(i, ys)] = x[dot(i, perm.map((p) => xs[p]!))]!));
-    const xt = s.f32(x), yt = s.zeros(n), desc = s.words(ND_DESC_WORDS);
+    forEachIndex(
+      yd,
+      (i) =>
+        (want[dot(i, ys)] =
+          x[
+            dot(
+              i,
+              perm.map((p) => xs[p]!),
+            )
+          ]!),
+    );
+    const xt = s.f32(x),
+      yt = s.zeros(n),
+      desc = s.words(ND_DESC_WORDS);
     writeNd(e.heap.i32, desc.ptr, { dims: yd, strides: [ys, perm.map((p) => xs[p]!)] }, "test");
     e.kernels.copy_nd(yt.ptr, xt.ptr, desc.ptr);
     expect(Array.from(yt.data.subarray(0, n)), `copy_nd ${xd} perm ${perm}`).toEqual(Array.from(want));
     // adjoint: dx (pre-filled, accumulates) += dy read back through the same loop
-    const dy = uniform(n, 7 * n), dx0 = uniform(n, 9 * n);
+    const dy = uniform(n, 7 * n),
+      dx0 = uniform(n, 9 * n);
     const wantDx = Float64Array.from(dx0);
-    forEachIndex(yd, (i) => (wantDx[dot(i, perm.map((p) => xs[p]!))]! += dy[dot(i, ys)]!));
-    const dyt = s.f32(dy), dxt = s.f32(dx0);
+    forEachIndex(
+      yd,
+      (i) =>
+        (wantDx[
+          dot(
+            i,
+            perm.map((p) => xs[p]!),
+          )
+        ]! += dy[dot(i, ys)]!),
+    );
+    const dyt = s.f32(dy),
+      dxt = s.f32(dx0);
     e.kernels.copy_nd_backward(dxt.ptr, dyt.ptr, desc.ptr);
     expectClose(dxt.data.subarray(0, n), wantDx, { rtol: 1e-6, atol: 1e-6, label: `copy_nd_backward ${xd} perm ${perm}` });
     s.dispose();
@@ -75,12 +117,31 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
   });
 
   it("4-D layout conversions (NCHW <-> NHWC) and every 3-D permutation", async () => {
-    for (const [n, c, h, w] of [[1, 3, 7, 5], [2, 8, 4, 4], [1, 17, 5, 9], [2, 16, 3, 33], [1, 5, 1, 6]] as const) {
+    for (const [n, c, h, w] of [
+      [1, 3, 7, 5],
+      [2, 8, 4, 4],
+      [1, 17, 5, 9],
+      [2, 16, 3, 33],
+      [1, 5, 1, 6],
+    ] as const) {
       await transposeCase([n, c, h, w], [0, 2, 3, 1]);
       await transposeCase([n, h, w, c], [0, 3, 1, 2]);
     }
-    const perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
-    for (const p of perms) for (const d of [[4, 5, 6], [9, 8, 17], [2, 16, 3]]) await transposeCase(d, p);
+    const perms = [
+      [0, 1, 2],
+      [0, 2, 1],
+      [1, 0, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [2, 1, 0],
+    ];
+    for (const p of perms)
+      for (const d of [
+        [4, 5, 6],
+        [9, 8, 17],
+        [2, 16, 3],
+      ])
+        await transposeCase(d, p);
   });
 
   it("copy_nd_backward sums broadcast reads (expand's adjoint)", async () => {
@@ -88,10 +149,17 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
     const s = scope(e);
     for (const inner of TILE_EDGE_SIZES) {
       // y [3, 4, inner] = x [3, 1, inner] broadcast along axis 1, and x [1, 4, 1] broadcast on the others
-      for (const xs of [[inner, 0, 1], [0, 1, 0]]) {
-        const yd = [3, 4, inner], n = 3 * 4 * inner;
+      for (const xs of [
+        [inner, 0, 1],
+        [0, 1, 0],
+      ]) {
+        const yd = [3, 4, inner],
+          n = 3 * 4 * inner;
         const xn = xs[1] === 0 ? 3 * inner : 4;
-        const dy = uniform(n, inner), dx = s.f32(new Float32Array(xn)), dyt = s.f32(dy), desc = s.words(ND_DESC_WORDS);
+        const dy = uniform(n, inner),
+          dx = s.f32(new Float32Array(xn)),
+          dyt = s.f32(dy),
+          desc = s.words(ND_DESC_WORDS);
         writeNd(e.heap.i32, desc.ptr, { dims: yd, strides: [contiguousStrides(yd), xs] }, "test");
         e.kernels.copy_nd_backward(dx.ptr, dyt.ptr, desc.ptr);
         const want = new Float64Array(xn);
@@ -120,18 +188,22 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
   async function remapCase(xd: number[], srcs: number[][], label: string) {
     const e = await engineFor(build);
     const s = scope(e);
-    const xs = contiguousStrides(xd), n = xd.reduce((a, b) => a * b, 1);
+    const xs = contiguousStrides(xd),
+      n = xd.reduce((a, b) => a * b, 1);
     const axes = srcs.map((src, a) => ({ src, stride: xs[a]! }));
-    const x = uniform(n, n + 3), fill = 0.25;
+    const x = uniform(n, n + 3),
+      fill = 0.25;
     const want = remapRef(x, axes, fill);
     const words = buildRemap(axes, new Int32Array(new Float32Array([fill]).buffer)[0]!, "test");
     const plan = s.words(words.length);
     plan.ints.set(words);
-    const xt = s.f32(x), yt = s.zeros(want.length);
+    const xt = s.f32(x),
+      yt = s.zeros(want.length);
     e.kernels.remap_nd(yt.ptr, xt.ptr, plan.ptr);
     expect(Array.from(yt.data.subarray(0, want.length)), `remap ${label}`).toEqual(Array.from(want));
     // adjoint: dx[source] += dy, fills contribute nothing
-    const dy = uniform(want.length, 5), dx0 = uniform(n, 6);
+    const dy = uniform(want.length, 5),
+      dx0 = uniform(n, 6);
     const wantDx = Float64Array.from(dx0);
     const dims = axes.map((a) => a.src.length);
     let k = 0;
@@ -140,26 +212,32 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
       if (src.every((v) => v >= 0)) wantDx[src.reduce((acc, v, a) => acc + v * axes[a]!.stride, 0)]! += dy[k]!;
       k++;
     });
-    const dyt = s.f32(dy), dxt = s.f32(dx0);
+    const dyt = s.f32(dy),
+      dxt = s.f32(dx0);
     e.kernels.remap_nd_backward(dxt.ptr, dyt.ptr, plan.ptr);
     expectClose(dxt.data.subarray(0, n), wantDx, { rtol: 1e-5, atol: 1e-5, label: `remap_nd_backward ${label}` });
     s.dispose();
   }
 
   it.each(EDGES)("pad-like maps (fill, copy, mirrored and repeated runs) on rows of %i", async (w) => {
-    const pad = (len: number, b: number, e: number, mode: string) => Array.from({ length: len + b + e }, (_, o) => {
-      const c = o - b;
-      if (c >= 0 && c < len) return c;
-      if (mode === "constant") return -1;
-      if (mode === "edge") return c < 0 ? 0 : len - 1;
-      if (mode === "wrap") return ((c % len) + len) % len;
-      if (len === 1) return 0;
-      const p = 2 * (len - 1);
-      const t = ((c % p) + p) % p;
-      return t >= len ? p - t : t;
-    });
+    const pad = (len: number, b: number, e: number, mode: string) =>
+      Array.from({ length: len + b + e }, (_, o) => {
+        const c = o - b;
+        if (c >= 0 && c < len) return c;
+        if (mode === "constant") return -1;
+        if (mode === "edge") return c < 0 ? 0 : len - 1;
+        if (mode === "wrap") return ((c % len) + len) % len;
+        if (len === 1) return 0;
+        const p = 2 * (len - 1);
+        const t = ((c % p) + p) % p;
+        return t >= len ? p - t : t;
+      });
     for (const mode of ["constant", "edge", "reflect", "wrap"]) {
-      for (const [b, e] of [[1, 2], [5, 0], [0, 6]]) {
+      for (const [b, e] of [
+        [1, 2],
+        [5, 0],
+        [0, 6],
+      ] as const) {
         await remapCase([2, 3, w], [[0, 1], pad(3, 1, 1, mode), pad(w, b, e, mode)], `${mode} w ${w} pads ${b},${e}`);
       }
     }
@@ -183,35 +261,51 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
     const e = await engineFor(build);
     const s = scope(e);
     const r = rng(inner);
-    for (const [outer, inLen, outLen, taps] of [[2, 5, 9, 2], [1, 7, 3, 4], [3, 4, 4, 6]] as const) {
+    for (const [outer, inLen, outLen, taps] of [
+      [2, 5, 9, 2],
+      [1, 7, 3, 4],
+      [3, 4, 4, 6],
+    ] as const) {
       const src = Int32Array.from({ length: outLen * taps }, () => Math.floor(r() * inLen));
       const w = Float32Array.from({ length: outLen * taps }, () => r() * 2 - 0.5);
       src[taps] = -1; // output index 1 is outside the crop
       const table = new ArrayBuffer(outLen * taps * 8);
-      const iv = new Int32Array(table), fv = new Float32Array(table);
-      for (let k = 0; k < outLen * taps; k++) { iv[2 * k] = src[k]!; fv[2 * k + 1] = w[k]!; }
-      const x = uniform(outer * inLen * inner, inner + inLen), fill = -3;
-      const want = new Float64Array(outer * outLen * inner);
-      for (let o = 0; o < outer; o++) for (let i = 0; i < outLen; i++) for (let k = 0; k < inner; k++) {
-        let acc = 0;
-        if (src[i * taps]! < 0) acc = fill;
-        else for (let t = 0; t < taps; t++) acc += w[i * taps + t]! * x[(o * inLen + src[i * taps + t]!) * inner + k]!;
-        want[(o * outLen + i) * inner + k] = acc;
+      const iv = new Int32Array(table),
+        fv = new Float32Array(table);
+      for (let k = 0; k < outLen * taps; k++) {
+        iv[2 * k] = src[k]!;
+        fv[2 * k + 1] = w[k]!;
       }
+      const x = uniform(outer * inLen * inner, inner + inLen),
+        fill = -3;
+      const want = new Float64Array(outer * outLen * inner);
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < outLen; i++)
+          for (let k = 0; k < inner; k++) {
+            let acc = 0;
+            if (src[i * taps]! < 0) acc = fill;
+            else for (let t = 0; t < taps; t++) acc += w[i * taps + t]! * x[(o * inLen + src[i * taps + t]!) * inner + k]!;
+            want[(o * outLen + i) * inner + k] = acc;
+          }
       const tt = s.words(outLen * taps * 2);
       tt.ints.set(new Int32Array(table));
-      const xt = s.f32(x), yt = s.zeros(want.length);
+      const xt = s.f32(x),
+        yt = s.zeros(want.length);
       e.kernels.resize_f32_forward(yt.ptr, xt.ptr, tt.ptr, outer, inLen, outLen, inner, taps, fill);
       expectClose(yt.data.subarray(0, want.length), want, { rtol: 1e-5, atol: 1e-5, label: `resize ${outer}x${inLen}->${outLen}x${inner}` });
-      const dy = uniform(want.length, 3), dx0 = uniform(x.length, 4);
+      const dy = uniform(want.length, 3),
+        dx0 = uniform(x.length, 4);
       const wantDx = Float64Array.from(dx0);
-      for (let o = 0; o < outer; o++) for (let i = 0; i < outLen; i++) {
-        if (src[i * taps]! < 0) continue;
-        for (let t = 0; t < taps; t++) for (let k = 0; k < inner; k++) {
-          wantDx[(o * inLen + src[i * taps + t]!) * inner + k]! += w[i * taps + t]! * dy[(o * outLen + i) * inner + k]!;
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < outLen; i++) {
+          if (src[i * taps]! < 0) continue;
+          for (let t = 0; t < taps; t++)
+            for (let k = 0; k < inner; k++) {
+              wantDx[(o * inLen + src[i * taps + t]!) * inner + k]! += w[i * taps + t]! * dy[(o * outLen + i) * inner + k]!;
+            }
         }
-      }
-      const dyt = s.f32(dy), dxt = s.f32(dx0);
+      const dyt = s.f32(dy),
+        dxt = s.f32(dx0);
       e.kernels.resize_f32_backward(dxt.ptr, dyt.ptr, tt.ptr, outer, inLen, outLen, inner, taps);
       expectClose(dxt.data.subarray(0, x.length), wantDx, { rtol: 1e-5, atol: 1e-5, label: "resize_f32_backward" });
     }
@@ -224,26 +318,35 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
   it.each(TILE_EDGE_SIZES)("gather_axis and its adjoint, inner %i", async (inner) => {
     const e = await engineFor(build);
     const s = scope(e);
-    const outer = 3, len = 5, idx = [4, -1, 0, 2, 2, -5];
+    const outer = 3,
+      len = 5,
+      idx = [4, -1, 0, 2, 2, -5];
     const x = uniform(outer * len * inner, inner);
     const want = new Float32Array(outer * idx.length * inner);
-    for (let o = 0; o < outer; o++) idx.forEach((v, j) => {
-      const r = v < 0 ? v + len : v;
-      for (let k = 0; k < inner; k++) want[(o * idx.length + j) * inner + k] = x[(o * len + r) * inner + k]!;
-    });
-    const xt = s.f32(x), it = s.i32(idx), yt = s.zeros(want.length);
+    for (let o = 0; o < outer; o++)
+      idx.forEach((v, j) => {
+        const r = v < 0 ? v + len : v;
+        for (let k = 0; k < inner; k++) want[(o * idx.length + j) * inner + k] = x[(o * len + r) * inner + k]!;
+      });
+    const xt = s.f32(x),
+      it = s.i32(idx),
+      yt = s.zeros(want.length);
     expect(e.kernels.gather_axis(yt.ptr, xt.ptr, it.ptr, outer, len, idx.length, inner)).toBe(0);
     expect(Array.from(yt.data.subarray(0, want.length))).toEqual(Array.from(want));
-    const dy = uniform(want.length, 2), dx = s.zeros(x.length), dyt = s.f32(dy);
+    const dy = uniform(want.length, 2),
+      dx = s.zeros(x.length),
+      dyt = s.f32(dy);
     expect(e.kernels.gather_axis_f32_backward(dx.ptr, dyt.ptr, it.ptr, outer, len, idx.length, inner)).toBe(0);
     const wantDx = new Float64Array(x.length);
-    for (let o = 0; o < outer; o++) idx.forEach((v, j) => {
-      const r = v < 0 ? v + len : v;
-      for (let k = 0; k < inner; k++) wantDx[(o * len + r) * inner + k]! += dy[(o * idx.length + j) * inner + k]!;
-    });
+    for (let o = 0; o < outer; o++)
+      idx.forEach((v, j) => {
+        const r = v < 0 ? v + len : v;
+        for (let k = 0; k < inner; k++) wantDx[(o * len + r) * inner + k]! += dy[(o * idx.length + j) * inner + k]!;
+      });
     expectClose(dx.data.subarray(0, x.length), wantDx, { rtol: 1e-5, atol: 1e-6 });
     // out-of-range indices are counted and write zeros, nothing else
-    const bad = s.i32([5, -6, 1]), yb = s.f32(new Float32Array(outer * 3 * inner).fill(9));
+    const bad = s.i32([5, -6, 1]),
+      yb = s.f32(new Float32Array(outer * 3 * inner).fill(9));
     expect(e.kernels.gather_axis(yb.ptr, xt.ptr, bad.ptr, outer, len, 3, inner)).toBe(2 * outer);
     expect(yb.data[0]).toBe(0);
     expect(yb.data[2 * inner]).toBe(x[inner]);
@@ -253,10 +356,14 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
   it.each([1, 3, 4, 5, 9])("gather_elements and its adjoint (last axis %i)", async (w) => {
     const e = await engineFor(build);
     const s = scope(e);
-    const xd = [3, 4, w], axis = 1, id = [2, 3, w];
+    const xd = [3, 4, w],
+      axis = 1,
+      id = [2, 3, w];
     const r = rng(w);
     const idx = Array.from({ length: 2 * 3 * w }, () => Math.floor(r() * 8) - 4);
-    const x = uniform(3 * 4 * w, w), xs = contiguousStrides(xd), is = contiguousStrides(id);
+    const x = uniform(3 * 4 * w, w),
+      xs = contiguousStrides(xd),
+      is = contiguousStrides(id);
     const want = new Float32Array(idx.length);
     forEachIndex(id, (i) => {
       const v = idx[dot(i, is)]!;
@@ -266,10 +373,14 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
     });
     const desc = s.words(ND_DESC_WORDS);
     writeNd(e.heap.i32, desc.ptr, { dims: id, strides: [is, xs.map((v, a) => (a === axis ? 0 : v)), is] }, "test");
-    const xt = s.f32(x), it = s.i32(idx), yt = s.zeros(idx.length);
+    const xt = s.f32(x),
+      it = s.i32(idx),
+      yt = s.zeros(idx.length);
     expect(e.kernels.gather_elements(yt.ptr, xt.ptr, it.ptr, desc.ptr, xs[axis]!, 4)).toBe(0);
     expect(Array.from(yt.data.subarray(0, idx.length))).toEqual(Array.from(want));
-    const dy = uniform(idx.length, 1), dyt = s.f32(dy), dx = s.zeros(x.length);
+    const dy = uniform(idx.length, 1),
+      dyt = s.f32(dy),
+      dx = s.zeros(x.length);
     expect(e.kernels.gather_elements_f32_backward(dx.ptr, dyt.ptr, it.ptr, desc.ptr, xs[axis]!, 4)).toBe(0);
     const wantDx = new Float64Array(x.length);
     forEachIndex(id, (i) => {
@@ -285,19 +396,29 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
   it.each(TILE_EDGE_SIZES)("trilu (cols %i) and range", async (cols) => {
     const e = await engineFor(build);
     const s = scope(e);
-    const rows = 5, batch = 2, x = uniform(batch * rows * cols, cols);
-    for (const upper of [0, 1]) for (const k of [-7, -1, 0, 2, 40]) {
-      const yt = s.f32(new Float32Array(x.length).fill(7)), xt = s.f32(x);
-      e.kernels.trilu_forward(yt.ptr, xt.ptr, batch, rows, cols, k, upper);
-      const want = Array.from(x, (v, i) => {
-        const c = i % cols, r = Math.floor(i / cols) % rows;
-        return (upper ? c - r >= k : c - r <= k) ? v : 0;
-      });
-      expect(Array.from(yt.data.subarray(0, x.length)), `upper ${upper} k ${k}`).toEqual(want);
-    }
-    const yt = s.zeros(cols), yi = s.words(cols);
+    const rows = 5,
+      batch = 2,
+      x = uniform(batch * rows * cols, cols);
+    for (const upper of [0, 1])
+      for (const k of [-7, -1, 0, 2, 40]) {
+        const yt = s.f32(new Float32Array(x.length).fill(7)),
+          xt = s.f32(x);
+        e.kernels.trilu_forward(yt.ptr, xt.ptr, batch, rows, cols, k, upper);
+        const want = Array.from(x, (v, i) => {
+          const c = i % cols,
+            r = Math.floor(i / cols) % rows;
+          return (upper ? c - r >= k : c - r <= k) ? v : 0;
+        });
+        expect(Array.from(yt.data.subarray(0, x.length)), `upper ${upper} k ${k}`).toEqual(want);
+      }
+    const yt = s.zeros(cols),
+      yi = s.words(cols);
     e.kernels.range_f32_forward(yt.ptr, 1.5, -0.25, cols);
-    expectClose(yt.data.subarray(0, cols), Array.from({ length: cols }, (_, i) => 1.5 - 0.25 * i), { rtol: 0, atol: 1e-6 });
+    expectClose(
+      yt.data.subarray(0, cols),
+      Array.from({ length: cols }, (_, i) => 1.5 - 0.25 * i),
+      { rtol: 0, atol: 1e-6 },
+    );
     e.kernels.range_i32_forward(yi.ptr, -3, 2, cols);
     expect(Array.from(yi.ints.subarray(0, cols))).toEqual(Array.from({ length: cols }, (_, i) => -3 + 2 * i));
     s.dispose();

@@ -9,7 +9,9 @@ const DIMS = 4;
 const TABLES = DIMS + REMAP_MAX_OUTER;
 const RUNS = TABLES + REMAP_MAX_OUTER;
 export const REMAP_HEADER_WORDS = RUNS + 1 + 2 * REMAP_MAX_OUTER;
-const COPY = 0, FILL = 1, GATHER = 2;
+const COPY = 0,
+  FILL = 1,
+  GATHER = 2;
 /** Shortest constant-step stretch of a row that becomes its own COPY run (shorter ones are gathered). */
 const MIN_RUN = 4;
 
@@ -57,14 +59,17 @@ export function buildRemap(axes: readonly RemapAxis[], fill: number, what: strin
     return s;
   };
   while (offs.length > 1) {
-    const last = offs[offs.length - 1]!, prev = offs[offs.length - 2]!;
-    const s = strideOf(last), ps = strideOf(prev);
+    const last = offs[offs.length - 1]!,
+      prev = offs[offs.length - 2]!;
+    const s = strideOf(last),
+      ps = strideOf(prev);
     if (s !== 1 || last[0] !== 0 || ps !== last.length) break;
     const merged = new Int32Array(prev.length * last.length);
     for (let i = 0; i < merged.length; i++) merged[i] = prev[0]! + i;
     offs.splice(offs.length - 2, 2, merged);
   }
-  const outer = offs.slice(0, -1), row = offs[offs.length - 1]!;
+  const outer = offs.slice(0, -1),
+    row = offs[offs.length - 1]!;
   if (outer.length > REMAP_MAX_OUTER) throw new SimdnetError(`${what}: a remap of ${outer.length + 1} axes (at most ${REMAP_MAX_OUTER + 1})`);
   // the row as runs
   const runs: number[][] = [];

@@ -48,21 +48,33 @@ function remapBackward<A>(name: string, words: (n: PlanNode<A>) => Int32Array): 
       const dx = n.dInput(0);
       if (!dx || n.outputs[0]!.size === 0) return none;
       n.engine.heap.i32.set(words(n), n.params >> 2);
-      const k = n.kernels, dy = n.dOutput(0), plan = n.params;
+      const k = n.kernels,
+        dy = n.dOutput(0),
+        plan = n.params;
       return () => k.remap_nd_backward(dx, dy, plan);
     },
   };
 }
 
 const padWords = (n: PlanNode<PadAttrs>) => {
-  const x = n.inputs[0]!, y = n.outputs[0]!;
+  const x = n.inputs[0]!,
+    y = n.outputs[0]!;
   const { begin, end } = padSpec(knownOf(n), x.shape.length);
-  return buildRemap(remapAxes(x, y, (a) => padSource(x.shape[a]!, begin[a]!, end[a]!, n.attrs.mode)), 0, n.where);
+  return buildRemap(
+    remapAxes(x, y, (a) => padSource(x.shape[a]!, begin[a]!, end[a]!, n.attrs.mode)),
+    0,
+    n.where,
+  );
 };
 
 const tileWords = (n: PlanNode<void>) => {
-  const x = n.inputs[0]!, y = n.outputs[0]!;
-  return buildRemap(remapAxes(x, y, (a) => Int32Array.from({ length: y.shape[a]! }, (_, o) => o % x.shape[a]!)), 0, n.where);
+  const x = n.inputs[0]!,
+    y = n.outputs[0]!;
+  return buildRemap(
+    remapAxes(x, y, (a) => Int32Array.from({ length: y.shape[a]! }, (_, o) => o % x.shape[a]!)),
+    0,
+    n.where,
+  );
 };
 
 /** A backward that is copy_nd_backward over one descriptor; `loop` writes it and returns (dx offset, dy offset) in elements. */
@@ -74,7 +86,10 @@ function copyBackward<A>(name: string, loop: (n: GradNode<A>, desc: number) => [
       const dx = n.dInput(0);
       if (!dx || n.outputs[0]!.size === 0) return none;
       const [xo, yo] = loop(n, n.params);
-      const k = n.kernels, dxp = dx + 4 * xo, dyp = n.dOutput(0) + 4 * yo, desc = n.params;
+      const k = n.kernels,
+        dxp = dx + 4 * xo,
+        dyp = n.dOutput(0) + 4 * yo,
+        desc = n.params;
       return () => k.copy_nd_backward(dxp, dyp, desc);
     },
   };
@@ -89,10 +104,12 @@ const resizeBackward: GradAlgorithm<ResizeAttrs> = {
   },
   workspaceBytes: (n) => (n.outputs[0]!.size === 0 || n.attrs.mode === "nearest" ? 0 : intermediateBytes(n.attrs, planOf(n), n.inputs[0]!)),
   setup(n) {
-    const x = n.inputs[0]!, y = n.outputs[0]!;
+    const x = n.inputs[0]!,
+      y = n.outputs[0]!;
     const dx = n.dInput(0);
     if (!dx || y.size === 0) return none;
-    const k = n.kernels, dy = n.dOutput(0);
+    const k = n.kernels,
+      dy = n.dOutput(0);
     if (n.attrs.mode === "nearest") {
       n.engine.heap.i32.set(nearestWords(n, 0), n.params >> 2);
       const plan = n.params;
@@ -123,7 +140,8 @@ const splitBackward: GradAlgorithm<{ axis: number }> = {
   name: "split.backward",
   paramBytes: (n) => n.outputs.length * ND_DESC_BYTES,
   setup(n) {
-    const x = n.inputs[0]!, dx = n.dInput(0);
+    const x = n.inputs[0]!,
+      dx = n.dInput(0);
     if (!dx) return none;
     const axis = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
     const xs = logicalStrides(x.shape, x.perm);
@@ -173,12 +191,19 @@ const concatBackward: GradAlgorithm<{ axis: number }> = {
 const gatherBackward: GradAlgorithm<{ axis: number }> = {
   name: "gather.backward",
   setup(n) {
-    const x = n.inputs[0]!, idx = n.inputs[1]!, dx = n.dInput(0);
+    const x = n.inputs[0]!,
+      idx = n.inputs[1]!,
+      dx = n.dInput(0);
     if (!dx || n.outputs[0]!.size === 0) return none;
     const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
     const j = x.perm.indexOf(ax);
-    const outer = sizeOfDims(x.dims.slice(0, j)), len = x.shape[ax]!, inner = sizeOfDims(x.dims.slice(j + 1));
-    const k = n.kernels, dy = n.dOutput(0), ip = n.input(1), count = idx.size;
+    const outer = sizeOfDims(x.dims.slice(0, j)),
+      len = x.shape[ax]!,
+      inner = sizeOfDims(x.dims.slice(j + 1));
+    const k = n.kernels,
+      dy = n.dOutput(0),
+      ip = n.input(1),
+      count = idx.size;
     return () => {
       const bad = k.gather_axis_f32_backward(dx, dy, ip, outer, len, count, inner);
       if (bad !== 0) fail(n.where, `${bad} indices are outside [-${len}, ${len - 1}]`);
@@ -190,12 +215,20 @@ const gatherElementsBackward: GradAlgorithm<{ axis: number }> = {
   name: "gatherElements.backward",
   paramBytes: () => ND_DESC_BYTES,
   setup(n) {
-    const x = n.inputs[0]!, y = n.outputs[0]!, dx = n.dInput(0);
+    const x = n.inputs[0]!,
+      y = n.outputs[0]!,
+      dx = n.dInput(0);
     if (!dx || y.size === 0) return none;
     const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
-    const xs = contiguousStrides(x.shape), ys = contiguousStrides(y.shape);
+    const xs = contiguousStrides(x.shape),
+      ys = contiguousStrides(y.shape);
     writeNd(n.engine.heap.i32, n.params, { dims: [...y.shape], strides: [ys, xs.map((s, a) => (a === ax ? 0 : s)), ys] }, n.where);
-    const k = n.kernels, dy = n.dOutput(0), ip = n.input(1), desc = n.params, st = xs[ax]!, len = x.shape[ax]!;
+    const k = n.kernels,
+      dy = n.dOutput(0),
+      ip = n.input(1),
+      desc = n.params,
+      st = xs[ax]!,
+      len = x.shape[ax]!;
     return () => {
       const bad = k.gather_elements_f32_backward(dx, dy, ip, desc, st, len);
       if (bad !== 0) fail(n.where, `${bad} indices are outside [-${len}, ${len - 1}]`);
@@ -207,12 +240,20 @@ const triluBackward: GradAlgorithm<{ upper: boolean }> = {
   name: "trilu.backward",
   workspaceBytes: (n) => n.outputs[0]!.size * 4,
   setup(n) {
-    const x = n.inputs[0]!, dx = n.dInput(0);
+    const x = n.inputs[0]!,
+      dx = n.dInput(0);
     if (!dx || x.size === 0) return none;
-    const r = x.shape.length, kv = n.inputs[1]?.known;
+    const r = x.shape.length,
+      kv = n.inputs[1]?.known;
     const diag = kv ? Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, kv.data[0]!)) : 0;
-    const rows = x.shape[r - 2]!, cols = x.shape[r - 1]!, batch = sizeOfDims(x.shape.slice(0, r - 2));
-    const k = n.kernels, dy = n.dOutput(0), ws = n.workspace, upper = n.attrs.upper ? 1 : 0, size = x.size;
+    const rows = x.shape[r - 2]!,
+      cols = x.shape[r - 1]!,
+      batch = sizeOfDims(x.shape.slice(0, r - 2));
+    const k = n.kernels,
+      dy = n.dOutput(0),
+      ws = n.workspace,
+      upper = n.attrs.upper ? 1 : 0,
+      size = x.size;
     return () => {
       k.trilu_forward(ws, dy, batch, rows, cols, diag, upper);
       k.add_f32_forward(dx, dx, ws, size);
@@ -229,13 +270,17 @@ export const MOVEMENT_GRADS: ReadonlyMap<string, GradAlgorithm<any>> = new Map<s
   ["Expand", copyBackward<void>("expand.backward", (n, desc) => (broadcastLoop(n, desc, n.inputs[0]!, n.outputs[0]!), [0, 0]))],
   ["Split", splitBackward],
   ["Concat", concatBackward],
-  ["Slice", copyBackward<{ starts?: number[]; ends?: number[]; axes?: number[] }>("slice.backward", (n, desc) => {
-    const x = n.inputs[0]!, y = n.outputs[0]!;
-    const { begin, step } = sliceBounds(knownOf(n), x.shape);
-    const xs = logicalStrides(x.shape, x.perm);
-    copyLoop(n, desc, y, y.dims, contiguousStrides(y.dims), x, step);
-    return [begin.reduce((acc, b, a) => acc + b * xs[a]!, 0), 0];
-  })],
+  [
+    "Slice",
+    copyBackward<{ starts?: number[]; ends?: number[]; axes?: number[] }>("slice.backward", (n, desc) => {
+      const x = n.inputs[0]!,
+        y = n.outputs[0]!;
+      const { begin, step } = sliceBounds(knownOf(n), x.shape);
+      const xs = logicalStrides(x.shape, x.perm);
+      copyLoop(n, desc, y, y.dims, contiguousStrides(y.dims), x, step);
+      return [begin.reduce((acc, b, a) => acc + b * xs[a]!, 0), 0];
+    }),
+  ],
   ["DepthToSpace", copyBackward<{ block: number; crd: boolean }>("depthToSpace.backward", (n, desc) => (blockLoopOf(n, desc, true), [0, 0]))],
   ["SpaceToDepth", copyBackward<{ block: number; crd: boolean }>("spaceToDepth.backward", (n, desc) => (blockLoopOf(n, desc, false), [0, 0]))],
   ["Gather", gatherBackward],

@@ -8,7 +8,17 @@ import { fail, fmtShape } from "../../errors.js";
 import { DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
 import { buildRemap, type RemapAxis, remapWordsBound } from "../remap.js";
-import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import {
+  type BoundNode,
+  followInput0,
+  type InferContext,
+  type LayoutChoice,
+  onnxOrder,
+  type PlanNode,
+  type PlanValue,
+  registerOp,
+  type TensorType,
+} from "../registry.js";
 import { type Elem, type HostTensor, identityPerm, intsOf, logicalStrides, sizeOfDims } from "../types.js";
 import { normAxis } from "./util.js";
 
@@ -22,7 +32,8 @@ export interface Known<A> {
 /** The Known view of a node at setup (its constant inputs). */
 export const knownOf = <A>(n: PlanNode<A>): Known<A> => ({ attrs: n.attrs, value: (i) => n.inputs[i]?.known, fail: (m) => fail(n.where, m) });
 
-const F32 = new Float32Array(1), I32 = new Int32Array(F32.buffer);
+const F32 = new Float32Array(1),
+  I32 = new Int32Array(F32.buffer);
 
 /** The 4-byte pattern of `v` as an element of kind `elem`. */
 export function elementBits(elem: Elem, v: number): number {
@@ -57,7 +68,10 @@ function remapAlgorithm<A>(name: string, axes: (n: PlanNode<A>) => RemapAxis[], 
     setup(n: BoundNode<A>) {
       if (n.outputs[0]!.size === 0) return () => {};
       n.engine.heap.i32.set(words(n), n.params >> 2);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), plan = n.params;
+      const k = n.kernels,
+        yp = n.output(0),
+        xp = n.input(0),
+        plan = n.params;
       return () => k.remap_nd(yp, xp, plan);
     },
   };
@@ -89,7 +103,8 @@ export function padSpec(c: Known<PadAttrs>, rank: number): { begin: number[]; en
   const axes = axesT ? intsOf(axesT).map((a) => normAxis(c, a, rank)) : identityPerm(rank);
   if (new Set(axes).size !== axes.length) c.fail(`axes [${axes.join(",")}] repeat an axis`);
   if (pads.length !== 2 * axes.length) c.fail(`pads must have ${2 * axes.length} values (2 per axis), got [${pads.join(",")}]`);
-  const begin = new Array<number>(rank).fill(0), end = new Array<number>(rank).fill(0);
+  const begin = new Array<number>(rank).fill(0),
+    end = new Array<number>(rank).fill(0);
   axes.forEach((a, i) => {
     begin[a] = pads[i]!;
     end[a] = pads[i + axes.length]!;
@@ -104,12 +119,21 @@ export function padSpec(c: Known<PadAttrs>, rank: number): { begin: number[]; en
  * constant). Negative pads crop first; edge, reflect and wrap then read the cropped range.
  */
 export function padSource(d: number, b: number, e: number, mode: PadMode): Int32Array {
-  const out = d + b + e, lo = Math.max(-b, 0), hi = d - Math.max(-e, 0), len = hi - lo;
+  const out = d + b + e,
+    lo = Math.max(-b, 0),
+    hi = d - Math.max(-e, 0),
+    len = hi - lo;
   const src = new Int32Array(Math.max(out, 0));
   for (let o = 0; o < out; o++) {
     const c = o - b;
-    if (c >= lo && c < hi) { src[o] = c; continue; }
-    if (mode === "constant") { src[o] = -1; continue; }
+    if (c >= lo && c < hi) {
+      src[o] = c;
+      continue;
+    }
+    if (mode === "constant") {
+      src[o] = -1;
+      continue;
+    }
     let t = c - lo;
     if (mode === "edge") t = t < 0 ? 0 : len - 1;
     else if (mode === "wrap") t = ((t % len) + len) % len;
@@ -141,20 +165,24 @@ registerOp<PadAttrs>({
     x.shape.forEach((d, a) => {
       if (dims[a]! < 0) c.fail(`pads [${begin.join(",")} | ${end.join(",")}] crop axis ${a} of ${fmtShape(x.shape)} below zero`);
       const kept = d - Math.max(-begin[a]!, 0) - Math.max(-end[a]!, 0);
-      if (c.attrs.mode !== "constant" && kept <= 0 && dims[a]! > 0) c.fail(`mode ${c.attrs.mode} cannot pad axis ${a} of ${fmtShape(x.shape)}: no element of it is left to read`);
+      if (c.attrs.mode !== "constant" && kept <= 0 && dims[a]! > 0)
+        c.fail(`mode ${c.attrs.mode} cannot pad axis ${a} of ${fmtShape(x.shape)}: no element of it is left to read`);
     });
     return [{ dataType: x.dataType, shape: checkDims(c, dims, "pads") }];
   },
   layout: followInput0,
-  algorithms: [remapAlgorithm<PadAttrs>(
-    "pad.remap",
-    (n) => {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
-      const { begin, end } = padSpec(knownOf(n), x.shape.length);
-      return remapAxes(x, y, (a) => padSource(x.shape[a]!, begin[a]!, end[a]!, n.attrs.mode));
-    },
-    (n) => elementBits(n.outputs[0]!.elem, padSpec(knownOf(n), n.inputs[0]!.shape.length).value),
-  )],
+  algorithms: [
+    remapAlgorithm<PadAttrs>(
+      "pad.remap",
+      (n) => {
+        const x = n.inputs[0]!,
+          y = n.outputs[0]!;
+        const { begin, end } = padSpec(knownOf(n), x.shape.length);
+        return remapAxes(x, y, (a) => padSource(x.shape[a]!, begin[a]!, end[a]!, n.attrs.mode));
+      },
+      (n) => elementBits(n.outputs[0]!.elem, padSpec(knownOf(n), n.inputs[0]!.shape.length).value),
+    ),
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -174,17 +202,29 @@ registerOp<void>({
   infer(c) {
     const x = c.need(0, "input");
     const reps = tileRepeats(c, x.shape.length);
-    return [{ dataType: x.dataType, shape: checkDims(c, x.shape.map((d, a) => d * reps[a]!), `repeats [${reps.join(",")}]`) }];
+    return [
+      {
+        dataType: x.dataType,
+        shape: checkDims(
+          c,
+          x.shape.map((d, a) => d * reps[a]!),
+          `repeats [${reps.join(",")}]`,
+        ),
+      },
+    ];
   },
   layout: followInput0,
-  algorithms: [remapAlgorithm<void>(
-    "tile.remap",
-    (n) => {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
-      return remapAxes(x, y, (a) => Int32Array.from({ length: y.shape[a]! }, (_, o) => o % x.shape[a]!));
-    },
-    () => 0,
-  )],
+  algorithms: [
+    remapAlgorithm<void>(
+      "tile.remap",
+      (n) => {
+        const x = n.inputs[0]!,
+          y = n.outputs[0]!;
+        return remapAxes(x, y, (a) => Int32Array.from({ length: y.shape[a]! }, (_, o) => o % x.shape[a]!));
+      },
+      () => 0,
+    ),
+  ],
 });
 
 /** ONNX (bidirectional) broadcasting of two shapes; fails naming the op. */
@@ -192,7 +232,8 @@ export function broadcastTwo(c: { fail(m: string): never }, a: readonly number[]
   const r = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < r; i++) {
-    const p = a[i - r + a.length] ?? 1, q = b[i - r + b.length] ?? 1;
+    const p = a[i - r + a.length] ?? 1,
+      q = b[i - r + b.length] ?? 1;
     if (p !== q && p !== 1 && q !== 1) c.fail(`shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast together`);
     out.push(p === 1 ? q : p);
   }
@@ -224,7 +265,10 @@ function copyAlgorithm<A>(name: string, loop: (n: BoundNode<A>, desc: number) =>
     setup(n: BoundNode<A>) {
       if (n.outputs[0]!.size === 0) return () => {};
       const xOffset = loop(n, n.params);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0) + 4 * xOffset, desc = n.params;
+      const k = n.kernels,
+        yp = n.output(0),
+        xp = n.input(0) + 4 * xOffset,
+        desc = n.params;
       return () => k.copy_nd(yp, xp, desc);
     },
   };
@@ -246,17 +290,23 @@ registerOp<void>({
 // ---------------------------------------------------------------------------------------------
 // Split
 
-interface SplitAttrs { axis: number; split?: number[]; numOutputs?: number }
+interface SplitAttrs {
+  axis: number;
+  split?: number[];
+  numOutputs?: number;
+}
 
 function splitSizes(c: Known<SplitAttrs> & { outputCount: number }, shape: readonly number[]): { axis: number; sizes: number[] } {
   const axis = normAxis(c, c.attrs.axis, shape.length);
-  const len = shape[axis]!, k = c.outputCount;
+  const len = shape[axis]!,
+    k = c.outputCount;
   const given = c.attrs.split ?? (c.value(1) ? intsOf(c.value(1)!) : undefined);
   let sizes: number[];
   if (given && given.length > 0) {
     sizes = given;
     if (sizes.length !== k) c.fail(`split has ${sizes.length} sizes for ${k} outputs`);
-    if (sizes.some((s) => s < 0) || sizes.reduce((a, b) => a + b, 0) !== len) c.fail(`split [${sizes.join(",")}] does not add up to ${len}, the length of axis ${axis} of ${fmtShape(shape)}`);
+    if (sizes.some((s) => s < 0) || sizes.reduce((a, b) => a + b, 0) !== len)
+      c.fail(`split [${sizes.join(",")}] does not add up to ${len}, the length of axis ${axis} of ${fmtShape(shape)}`);
   } else if (c.attrs.numOutputs !== undefined) {
     const m = c.attrs.numOutputs;
     if (m !== k) c.fail(`num_outputs ${m} but the node has ${k} outputs`);
@@ -288,35 +338,40 @@ registerOp<SplitAttrs>({
     });
   },
   layout: followInput0,
-  algorithms: [{
-    name: "split.copy",
-    paramBytes: (n) => n.outputs.length * ND_DESC_BYTES,
-    setup(n) {
-      const x = n.inputs[0]!;
-      const { axis } = splitSizes({ ...knownOf(n), outputCount: n.outputs.length }, x.shape);
-      const xs = logicalStrides(x.shape, x.perm);
-      const calls: [number, number, number][] = [];
-      let at = 0;
-      n.outputs.forEach((y, i) => {
-        if (y.size > 0) {
-          const desc = n.params + i * ND_DESC_BYTES;
-          writeNd(n.engine.heap.i32, desc, { dims: [...y.dims], strides: [contiguousStrides(y.dims), y.perm.map((a) => xs[a]!)] }, n.where);
-          calls.push([n.output(i), n.input(0) + 4 * at * xs[axis]!, desc]);
-        }
-        at += y.shape[axis]!;
-      });
-      const k = n.kernels;
-      return () => {
-        for (const [yp, xp, d] of calls) k.copy_nd(yp, xp, d);
-      };
+  algorithms: [
+    {
+      name: "split.copy",
+      paramBytes: (n) => n.outputs.length * ND_DESC_BYTES,
+      setup(n) {
+        const x = n.inputs[0]!;
+        const { axis } = splitSizes({ ...knownOf(n), outputCount: n.outputs.length }, x.shape);
+        const xs = logicalStrides(x.shape, x.perm);
+        const calls: [number, number, number][] = [];
+        let at = 0;
+        n.outputs.forEach((y, i) => {
+          if (y.size > 0) {
+            const desc = n.params + i * ND_DESC_BYTES;
+            writeNd(n.engine.heap.i32, desc, { dims: [...y.dims], strides: [contiguousStrides(y.dims), y.perm.map((a) => xs[a]!)] }, n.where);
+            calls.push([n.output(i), n.input(0) + 4 * at * xs[axis]!, desc]);
+          }
+          at += y.shape[axis]!;
+        });
+        const k = n.kernels;
+        return () => {
+          for (const [yp, xp, d] of calls) k.copy_nd(yp, xp, d);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
 // DepthToSpace, SpaceToDepth: 6-axis strided copies
 
-export interface BlockAttrs { block: number; crd: boolean }
+export interface BlockAttrs {
+  block: number;
+  crd: boolean;
+}
 
 function blockAttrs(at: { int(n: string, f: number): number; string(n: string, f: string): string; where: string }): BlockAttrs {
   const block = at.int("blocksize", 0);
@@ -338,11 +393,16 @@ function image4(c: InferContext<unknown>): TensorType {
  * and writes y (c, h * b + i, w * b + j); space-to-depth is its inverse.
  */
 export function blockLoop(n: BoundNode<BlockAttrs>, desc: number, toSpace: boolean): void {
-  const x = n.inputs[0]!, y = n.outputs[0]!, b = n.attrs.block;
-  const xs = logicalStrides(x.shape, x.perm), ys = logicalStrides(y.shape, y.perm);
+  const x = n.inputs[0]!,
+    y = n.outputs[0]!,
+    b = n.attrs.block;
+  const xs = logicalStrides(x.shape, x.perm),
+    ys = logicalStrides(y.shape, y.perm);
   // the space side (more pixels) and the depth side (more channels)
   const [sp, spS, dpS] = toSpace ? [y, ys, xs] : [x, xs, ys];
-  const C = sp.shape[1]!, H = sp.shape[2]! / b, W = sp.shape[3]! / b;
+  const C = sp.shape[1]!,
+    H = sp.shape[2]! / b,
+    W = sp.shape[3]! / b;
   const crd = n.attrs.crd;
   // axes n, c, h, i, w, j
   const dims = [sp.shape[0]!, C, H, b, W, b];
@@ -358,7 +418,8 @@ registerOp<BlockAttrs>({
   type: "DepthToSpace",
   parse: (at) => blockAttrs(at),
   infer(c) {
-    const x = image4(c), b = c.attrs.block;
+    const x = image4(c),
+      b = c.attrs.block;
     const [N, C, H, W] = x.shape as [number, number, number, number];
     if (C % (b * b) !== 0) c.fail(`channels ${C} of ${fmtShape(x.shape)} are not a multiple of blocksize^2 = ${b * b}`);
     return [{ dataType: x.dataType, shape: [N, C / (b * b), H * b, W * b] }];
@@ -371,7 +432,8 @@ registerOp<BlockAttrs>({
   type: "SpaceToDepth",
   parse: (at) => ({ ...blockAttrs(at), crd: false }),
   infer(c) {
-    const x = image4(c), b = c.attrs.block;
+    const x = image4(c),
+      b = c.attrs.block;
     const [N, C, H, W] = x.shape as [number, number, number, number];
     if (H % b !== 0 || W % b !== 0) c.fail(`height and width of ${fmtShape(x.shape)} are not multiples of blocksize ${b}`);
     return [{ dataType: x.dataType, shape: [N, C * b * b, H / b, W / b] }];
@@ -396,58 +458,81 @@ registerOp<{ axis: number }>({
   type: "Gather",
   parse: (at) => ({ axis: at.int("axis", 0) }),
   infer(c) {
-    const x = c.need(0, "data"), idx = indicesOf(c, 1);
+    const x = c.need(0, "data"),
+      idx = indicesOf(c, 1);
     const ax = normAxis(c, c.attrs.axis, x.shape.length);
     return [{ dataType: x.dataType, shape: [...x.shape.slice(0, ax), ...idx.shape, ...x.shape.slice(ax + 1)] }];
   },
   // 1-D indices keep the rank: x is read in any axis order (the gathered axis wherever it lies in
   // memory) and y keeps that order; other index shapes work in ONNX order
   layout: (c) => (c.inputs[1]!.shape.length === 1 ? { inputs: ["any", [0]], outputs: [c.inputs[0]!.perm] } : onnxOrder(c)),
-  algorithms: [{
-    name: "gather.axis",
-    setup(n) {
-      const x = n.inputs[0]!, idx = n.inputs[1]!, y = n.outputs[0]!;
-      const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
-      const j = x.perm.indexOf(ax);
-      const outer = sizeOfDims(x.dims.slice(0, j)), len = x.shape[ax]!, inner = sizeOfDims(x.dims.slice(j + 1));
-      if (y.size === 0) return () => {};
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), ip = n.input(1), count = idx.size;
-      return () => {
-        const bad = k.gather_axis(yp, xp, ip, outer, len, count, inner);
-        if (bad !== 0) outOfRange(n, bad, len, ax, x.shape);
-      };
+  algorithms: [
+    {
+      name: "gather.axis",
+      setup(n) {
+        const x = n.inputs[0]!,
+          idx = n.inputs[1]!,
+          y = n.outputs[0]!;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
+        const j = x.perm.indexOf(ax);
+        const outer = sizeOfDims(x.dims.slice(0, j)),
+          len = x.shape[ax]!,
+          inner = sizeOfDims(x.dims.slice(j + 1));
+        if (y.size === 0) return () => {};
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          ip = n.input(1),
+          count = idx.size;
+        return () => {
+          const bad = k.gather_axis(yp, xp, ip, outer, len, count, inner);
+          if (bad !== 0) outOfRange(n, bad, len, ax, x.shape);
+        };
+      },
     },
-  }],
+  ],
 });
 
 registerOp<{ axis: number }>({
   type: "GatherElements",
   parse: (at) => ({ axis: at.int("axis", 0) }),
   infer(c) {
-    const x = c.need(0, "data"), idx = indicesOf(c, 1);
-    const r = x.shape.length, ax = normAxis(c, c.attrs.axis, r);
+    const x = c.need(0, "data"),
+      idx = indicesOf(c, 1);
+    const r = x.shape.length,
+      ax = normAxis(c, c.attrs.axis, r);
     if (idx.shape.length !== r) c.fail(`indices ${fmtShape(idx.shape)} must have the rank of data ${fmtShape(x.shape)}`);
     idx.shape.forEach((d, a) => {
       if (a !== ax && d > x.shape[a]!) c.fail(`indices ${fmtShape(idx.shape)} exceed data ${fmtShape(x.shape)} along axis ${a}`);
     });
     return [{ dataType: x.dataType, shape: [...idx.shape] }];
   },
-  algorithms: [{
-    name: "gatherElements.nd",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
-      const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
-      if (y.size === 0) return () => {};
-      const xs = contiguousStrides(x.shape), ys = contiguousStrides(y.shape);
-      writeNd(n.engine.heap.i32, n.params, { dims: [...y.shape], strides: [ys, xs.map((s, a) => (a === ax ? 0 : s)), ys] }, n.where);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), ip = n.input(1), desc = n.params, st = xs[ax]!, len = x.shape[ax]!;
-      return () => {
-        const bad = k.gather_elements(yp, xp, ip, desc, st, len);
-        if (bad !== 0) outOfRange(n, bad, len, ax, x.shape);
-      };
+  algorithms: [
+    {
+      name: "gatherElements.nd",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const x = n.inputs[0]!,
+          y = n.outputs[0]!;
+        const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
+        if (y.size === 0) return () => {};
+        const xs = contiguousStrides(x.shape),
+          ys = contiguousStrides(y.shape);
+        writeNd(n.engine.heap.i32, n.params, { dims: [...y.shape], strides: [ys, xs.map((s, a) => (a === ax ? 0 : s)), ys] }, n.where);
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          ip = n.input(1),
+          desc = n.params,
+          st = xs[ax]!,
+          len = x.shape[ax]!;
+        return () => {
+          const bad = k.gather_elements(yp, xp, ip, desc, st, len);
+          if (bad !== 0) outOfRange(n, bad, len, ax, x.shape);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -460,7 +545,9 @@ const scalarOf = (c: Known<unknown>, i: number, name: string): number => {
 };
 
 function rangeSpec(c: Known<void>): { start: number; delta: number; count: number } {
-  const start = scalarOf(c, 0, "start"), limit = scalarOf(c, 1, "limit"), delta = scalarOf(c, 2, "delta");
+  const start = scalarOf(c, 0, "start"),
+    limit = scalarOf(c, 1, "limit"),
+    delta = scalarOf(c, 2, "delta");
   if (delta === 0 || !Number.isFinite(delta)) c.fail(`delta must be a non-zero finite number, got ${delta}`);
   return { start, delta, count: Math.max(Math.ceil((limit - start) / delta), 0) };
 }
@@ -474,15 +561,18 @@ registerOp<void>({
     const { count } = rangeSpec(c);
     return [{ dataType: t.dataType, shape: checkDims(c, [count], "start, limit and delta") }];
   },
-  algorithms: [{
-    name: "range.fill",
-    setup(n) {
-      const { start, delta, count } = rangeSpec(knownOf(n));
-      const k = n.kernels, yp = n.output(0);
-      if (n.outputs[0]!.elem === "f32") return () => k.range_f32_forward(yp, start, delta, count);
-      return () => k.range_i32_forward(yp, start, delta, count);
+  algorithms: [
+    {
+      name: "range.fill",
+      setup(n) {
+        const { start, delta, count } = rangeSpec(knownOf(n));
+        const k = n.kernels,
+          yp = n.output(0);
+        if (n.outputs[0]!.elem === "f32") return () => k.range_f32_forward(yp, start, delta, count);
+        return () => k.range_i32_forward(yp, start, delta, count);
+      },
     },
-  }],
+  ],
 });
 
 registerOp<{ upper: boolean }>({
@@ -494,16 +584,24 @@ registerOp<{ upper: boolean }>({
     if (x.shape.length < 2) c.fail(`expects a tensor of rank >= 2, got ${fmtShape(x.shape)}`);
     return [x];
   },
-  algorithms: [{
-    name: "trilu.rows",
-    setup(n) {
-      const x = n.inputs[0]!, r = x.shape.length;
-      const kv = n.inputs[1]?.known;
-      const diag = kv ? Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, kv.data[0]!)) : 0;
-      const rows = x.shape[r - 2]!, cols = x.shape[r - 1]!, batch = sizeOfDims(x.shape.slice(0, r - 2));
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), upper = n.attrs.upper ? 1 : 0;
-      if (x.size === 0) return () => {};
-      return () => k.trilu_forward(yp, xp, batch, rows, cols, diag, upper);
+  algorithms: [
+    {
+      name: "trilu.rows",
+      setup(n) {
+        const x = n.inputs[0]!,
+          r = x.shape.length;
+        const kv = n.inputs[1]?.known;
+        const diag = kv ? Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, kv.data[0]!)) : 0;
+        const rows = x.shape[r - 2]!,
+          cols = x.shape[r - 1]!,
+          batch = sizeOfDims(x.shape.slice(0, r - 2));
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          upper = n.attrs.upper ? 1 : 0;
+        if (x.size === 0) return () => {};
+        return () => k.trilu_forward(yp, xp, batch, rows, cols, diag, upper);
+      },
     },
-  }],
+  ],
 });

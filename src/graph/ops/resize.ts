@@ -19,7 +19,13 @@ import { normAxis } from "./util.js";
 
 export type ResizeMode = "nearest" | "linear" | "cubic";
 export type CoordinateMode =
-  | "half_pixel" | "half_pixel_symmetric" | "pytorch_half_pixel" | "align_corners" | "asymmetric" | "tf_half_pixel_for_nn" | "tf_crop_and_resize";
+  | "half_pixel"
+  | "half_pixel_symmetric"
+  | "pytorch_half_pixel"
+  | "align_corners"
+  | "asymmetric"
+  | "tf_half_pixel_for_nn"
+  | "tf_crop_and_resize";
 export type NearestMode = "round_prefer_floor" | "round_prefer_ceil" | "floor" | "ceil" | "simple";
 
 export interface ResizeAttrs {
@@ -39,7 +45,15 @@ export interface ResizeAttrs {
   scales?: number[];
 }
 
-const COORDINATE_MODES: readonly string[] = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"];
+const COORDINATE_MODES: readonly string[] = [
+  "half_pixel",
+  "half_pixel_symmetric",
+  "pytorch_half_pixel",
+  "align_corners",
+  "asymmetric",
+  "tf_half_pixel_for_nn",
+  "tf_crop_and_resize",
+];
 const NEAREST_MODES: readonly string[] = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"];
 
 function modeOf(at: Attributes): ResizeMode {
@@ -59,9 +73,13 @@ function parseResize(at: Attributes, opset: number): ResizeAttrs {
   const antialias = at.int("antialias", 0) !== 0;
   if (antialias && mode === "nearest") fail(at.where, "antialias applies to linear and cubic modes only");
   const keepAspect = at.string("keep_aspect_ratio_policy", "stretch");
-  if (!["stretch", "not_larger", "not_smaller"].includes(keepAspect)) fail(at.where, `keep_aspect_ratio_policy "${keepAspect}" is not stretch, not_larger or not_smaller`);
+  if (!["stretch", "not_larger", "not_smaller"].includes(keepAspect))
+    fail(at.where, `keep_aspect_ratio_policy "${keepAspect}" is not stretch, not_larger or not_smaller`);
   return {
-    mode, coordinate, nearest, antialias,
+    mode,
+    coordinate,
+    nearest,
+    antialias,
     cubicA: at.float("cubic_coeff_a", -0.75),
     excludeOutside: at.int("exclude_outside", 0) !== 0,
     extrapolation: at.float("extrapolation_value", 0),
@@ -88,7 +106,8 @@ const present = (t: HostTensor | undefined): HostTensor | undefined => (t && t.d
 
 /** The output shape and per-axis plan of a Resize/Upsample from its attributes and known inputs. */
 export function resizePlan(c: Known<ResizeAttrs>, shape: readonly number[]): AxisPlan[] {
-  const a = c.attrs, r = shape.length;
+  const a = c.attrs,
+    r = shape.length;
   const axes = a.axes ? a.axes.map((x) => normAxis(c, x, r)) : shape.map((_, i) => i);
   if (new Set(axes).size !== axes.length) c.fail(`axes [${axes.join(",")}] repeat an axis`);
   const scalesT = a.scales ? undefined : present(a.scalesInput >= 0 ? c.value(a.scalesInput) : undefined);
@@ -124,7 +143,11 @@ export function resizePlan(c: Known<ResizeAttrs>, shape: readonly number[]): Axi
     if (roi.data.length !== 2 * axes.length) c.fail(`roi has ${roi.data.length} values for ${axes.length} axes (2 per axis)`);
     axes.forEach((ax, i) => (plan[ax] = { ...plan[ax]!, roiStart: roi.data[i]!, roiEnd: roi.data[i + axes.length]! }));
   }
-  checkDims(c, plan.map((p) => p.outLen), given ? `scales [${given.join(",")}]` : `sizes [${Array.from(sizesT!.data).join(",")}]`);
+  checkDims(
+    c,
+    plan.map((p) => p.outLen),
+    given ? `scales [${given.join(",")}]` : `sizes [${Array.from(sizesT!.data).join(",")}]`,
+  );
   return plan;
 }
 
@@ -141,16 +164,22 @@ const f32 = Math.fround;
  * the output length.
  */
 export function sourceCoordinate(mode: CoordinateMode, o: number, p: AxisPlan): number {
-  const inLen = p.inLen, s = f32(p.scale);
+  const inLen = p.inLen,
+    s = f32(p.scale);
   // the reference's output_width = scale * input_width: float32 when the scale was given as one
   const width = p.f32Scale ? f32(p.scale * inLen) : p.scale * inLen;
   const widthLess1 = p.f32Scale ? f32(width - 1) : width - 1;
   switch (mode) {
-    case "asymmetric": return f32(o / s);
-    case "half_pixel": return f32(f32(f32(o + 0.5) / s) - 0.5);
-    case "tf_half_pixel_for_nn": return f32(f32(o + 0.5) / s);
-    case "pytorch_half_pixel": return p.outLen > 1 ? f32(f32(f32(o + 0.5) / s) - 0.5) : 0;
-    case "align_corners": return width === 1 ? 0 : (o * (inLen - 1)) / widthLess1;
+    case "asymmetric":
+      return f32(o / s);
+    case "half_pixel":
+      return f32(f32(f32(o + 0.5) / s) - 0.5);
+    case "tf_half_pixel_for_nn":
+      return f32(f32(o + 0.5) / s);
+    case "pytorch_half_pixel":
+      return p.outLen > 1 ? f32(f32(f32(o + 0.5) / s) - 0.5) : 0;
+    case "align_corners":
+      return width === 1 ? 0 : (o * (inLen - 1)) / widthLess1;
     case "half_pixel_symmetric": {
       const w32 = f32(s * inLen);
       const adjustment = f32(p.outLen / w32);
@@ -179,16 +208,18 @@ export function taps(a: ResizeAttrs, o: number, p: AxisPlan): { src: number[]; w
   const ratio = isInt ? 1 : x - left;
   let w: number[];
   if (a.mode === "nearest") {
-    const up = a.nearest === "simple"
-      ? (p.scale < 1 ? Math.ceil(x) : Math.trunc(x)) - left === 1
-      : isInt || (a.nearest === "round_prefer_floor" ? ratio > 0.5 : a.nearest === "round_prefer_ceil" ? ratio >= 0.5 : a.nearest === "ceil");
+    const up =
+      a.nearest === "simple"
+        ? (p.scale < 1 ? Math.ceil(x) : Math.trunc(x)) - left === 1
+        : isInt || (a.nearest === "round_prefer_floor" ? ratio > 0.5 : a.nearest === "round_prefer_ceil" ? ratio >= 0.5 : a.nearest === "ceil");
     w = up ? [0, 1] : [1, 0];
   } else if (a.mode === "linear") {
     w = a.antialias ? linearAntialias(ratio, Math.min(p.scale, 1)) : [1 - ratio, ratio];
   } else {
     w = a.antialias ? cubicAntialias(ratio, Math.min(p.scale, 1), a.cubicA) : cubic(ratio, a.cubicA);
   }
-  const n = w.length, half = n / 2;
+  const n = w.length,
+    half = n / 2;
   // the window of n indices, kept inside the reference's edge-padded range [-half, inLen + half)
   let start = left - half + 1;
   start = Math.max(start, -half);
@@ -214,12 +245,15 @@ function cubic(r: number, A: number): number[] {
 
 function cubicAntialias(r: number, s: number, A: number): number[] {
   const f = (v: number) => {
-    const x = Math.abs(v), x2 = x * x, x3 = x2 * x;
+    const x = Math.abs(v),
+      x2 = x * x,
+      x3 = x2 * x;
     if (x <= 1) return (A + 2) * x3 - (A + 3) * x2 + 1;
     if (x < 2) return A * x3 - 5 * A * x2 + 8 * A * x - 4 * A;
     return 0;
   };
-  const first = Math.floor(-2 / s) + 1, last = 2 - first;
+  const first = Math.floor(-2 / s) + 1,
+    last = 2 - first;
   const c: number[] = [];
   for (let i = first; i < last; i++) c.push(f(s * (i - r)));
   const sum = c.reduce((a, b) => a + b, 0);
@@ -227,7 +261,8 @@ function cubicAntialias(r: number, s: number, A: number): number[] {
 }
 
 function linearAntialias(r: number, s: number): number[] {
-  const first = Math.floor(-1 / s) + 1, n = 2 - 2 * first;
+  const first = Math.floor(-1 / s) + 1,
+    n = 2 - 2 * first;
   const c = Array.from({ length: n }, (_, i) => Math.min(Math.max(1 - Math.abs((first + i - r) * s), 0), 1));
   const sum = c.reduce((a, b) => a + b, 0);
   return c.map((v) => v / sum);
@@ -258,7 +293,10 @@ const identityAxis = (a: ResizeAttrs, p: AxisPlan): boolean => p.inLen === p.out
 /** The logical axes a linear / cubic resize resamples, in pass order: shrinking axes first (the cheaper order). */
 export function passAxes(a: ResizeAttrs, plan: readonly AxisPlan[]): number[] {
   const ratio = (i: number) => plan[i]!.outLen / Math.max(plan[i]!.inLen, 1);
-  return plan.map((_, i) => i).filter((i) => !identityAxis(a, plan[i]!)).sort((p, q) => ratio(p) - ratio(q) || p - q);
+  return plan
+    .map((_, i) => i)
+    .filter((i) => !identityAxis(a, plan[i]!))
+    .sort((p, q) => ratio(p) - ratio(q) || p - q);
 }
 
 /** Bytes of an axis's table, 16-byte aligned. */
@@ -271,7 +309,8 @@ export const tableBytes = (a: ResizeAttrs, p: AxisPlan): number => Math.ceil((p.
 export function passTable(a: ResizeAttrs, p: AxisPlan): Int32Array {
   const n = tapCount(a, p);
   const table = new ArrayBuffer(p.outLen * n * 8);
-  const iv = new Int32Array(table), fv = new Float32Array(table);
+  const iv = new Int32Array(table),
+    fv = new Float32Array(table);
   for (let o = 0; o < p.outLen; o++) {
     const t = taps(a, o, p);
     if (t && t.w.length !== n) throw new Error(`internal: ${t.w.length} taps where ${n} were planned`);
@@ -285,12 +324,18 @@ export function passTable(a: ResizeAttrs, p: AxisPlan): Int32Array {
 }
 
 /** The physical [outer, len, inner] view of each pass over a value of `perm`, dims updated pass by pass. */
-export function passGeometry(axes: readonly number[], plan: readonly AxisPlan[], perm: readonly number[], inShape: readonly number[]): { outer: number; inner: number; before: number; after: number }[] {
+export function passGeometry(
+  axes: readonly number[],
+  plan: readonly AxisPlan[],
+  perm: readonly number[],
+  inShape: readonly number[],
+): { outer: number; inner: number; before: number; after: number }[] {
   const cur = [...inShape];
   return axes.map((axis) => {
     const phys = perm.map((a) => cur[a]!);
     const j = perm.indexOf(axis);
-    const outer = sizeOfDims(phys.slice(0, j)), inner = sizeOfDims(phys.slice(j + 1));
+    const outer = sizeOfDims(phys.slice(0, j)),
+      inner = sizeOfDims(phys.slice(j + 1));
     const before = sizeOfDims(cur);
     cur[axis] = plan[axis]!.outLen;
     return { outer, inner, before, after: sizeOfDims(cur) };
@@ -299,7 +344,10 @@ export function passGeometry(axes: readonly number[], plan: readonly AxisPlan[],
 
 /** Parameter bytes of the separable passes (their tables; a copy descriptor when there is none). */
 export function separableParamBytes(a: ResizeAttrs, plan: readonly AxisPlan[]): number {
-  return Math.max(ND_DESC_BYTES, passAxes(a, plan).reduce((s, ax) => s + tableBytes(a, plan[ax]!), 0));
+  return Math.max(
+    ND_DESC_BYTES,
+    passAxes(a, plan).reduce((s, ax) => s + tableBytes(a, plan[ax]!), 0),
+  );
 }
 
 /** Workspace bytes of the separable passes: the intermediates between them (two alternating buffers). */
@@ -350,7 +398,10 @@ const RESIZE_ALGORITHMS = [
     setup(n: BoundNode<ResizeAttrs>) {
       if (n.outputs[0]!.size === 0) return () => {};
       n.engine.heap.i32.set(nearestWords(n, n.attrs.extrapolation), n.params >> 2);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), plan = n.params;
+      const k = n.kernels,
+        yp = n.output(0),
+        xp = n.input(0),
+        plan = n.params;
       return () => k.remap_nd(yp, xp, plan);
     },
   },
@@ -359,9 +410,12 @@ const RESIZE_ALGORITHMS = [
     paramBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : separableParamBytes(n.attrs, planOf(n))),
     workspaceBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : intermediateBytes(n.attrs, planOf(n), n.inputs[0]!)),
     setup(n: BoundNode<ResizeAttrs>) {
-      const x = n.inputs[0]!, y = n.outputs[0]!;
+      const x = n.inputs[0]!,
+        y = n.outputs[0]!;
       if (y.size === 0) return () => {};
-      const k = n.kernels, yp = n.output(0), xp = n.input(0);
+      const k = n.kernels,
+        yp = n.output(0),
+        xp = n.input(0);
       const calls = bindPasses(n, planOf(n), x, xp, yp);
       if (calls.length === 0) {
         // every axis is the identity: a copy
@@ -379,7 +433,8 @@ const RESIZE_ALGORITHMS = [
 
 /** The remap of a nearest resize (fill: the extrapolation value, as bits of y's element kind). */
 export function nearestWords(n: PlanNode<ResizeAttrs>, fill: number): Int32Array {
-  const x = n.inputs[0]!, y = n.outputs[0]!;
+  const x = n.inputs[0]!,
+    y = n.outputs[0]!;
   const plan = planOf(n);
   const axes = remapAxes(x, y, (a) => nearestSource(n.attrs, plan[a]!));
   return buildRemap(axes, elementBits(y.elem, fill), n.where);
@@ -388,7 +443,8 @@ export function nearestWords(n: PlanNode<ResizeAttrs>, fill: number): Int32Array
 /** Output types; linear and cubic resizing need float values. */
 function inferResize(c: InferContext<ResizeAttrs>): TensorType[] {
   const x = c.need(0, "X");
-  if (c.attrs.mode !== "nearest" && !isFloat(x.dataType)) c.fail(`${c.attrs.mode} resizing of ${dataTypeName(x.dataType)} tensors is not supported (nearest is)`);
+  if (c.attrs.mode !== "nearest" && !isFloat(x.dataType))
+    c.fail(`${c.attrs.mode} resizing of ${dataTypeName(x.dataType)} tensors is not supported (nearest is)`);
   const plan = resizePlan(c, x.shape);
   return [{ dataType: x.dataType, shape: plan.map((p) => p.outLen) }];
 }
@@ -407,10 +463,20 @@ registerOp<ResizeAttrs>({
   parse(at, opset) {
     const mode = modeOf(at);
     if (mode === "cubic") fail(at.where, "Upsample has no cubic mode");
-    const scales = opset < 9 ? at.floats("scales") ?? fail(at.where, "scales is required") : undefined;
+    const scales = opset < 9 ? (at.floats("scales") ?? fail(at.where, "scales is required")) : undefined;
     return {
-      mode, coordinate: "asymmetric", nearest: "simple", cubicA: -0.75, excludeOutside: false, antialias: false, extrapolation: 0,
-      keepAspect: "stretch", roiInput: -1, scalesInput: opset < 9 ? -1 : 1, sizesInput: -1, scales,
+      mode,
+      coordinate: "asymmetric",
+      nearest: "simple",
+      cubicA: -0.75,
+      excludeOutside: false,
+      antialias: false,
+      extrapolation: 0,
+      keepAspect: "stretch",
+      roiInput: -1,
+      scalesInput: opset < 9 ? -1 : 1,
+      sizesInput: -1,
+      scales,
     };
   },
   valueInputs: [1],
