@@ -47,14 +47,32 @@ function afterConv(spec) {
   const eye = Float32Array.from({ length: c * c }, (_, i) => (i % (c + 1) === 0 ? 1 : 0));
   return {
     bytes: nn.encodeModel({
-      irVersion: 8, opsetImport: [{ domain: "", version: spec.opset ?? 17 }], producerName: "simdnet-bench", producerVersion: "", domain: "", modelVersion: 0, docString: "", metadataProps: [],
+      irVersion: 8,
+      opsetImport: [{ domain: "", version: spec.opset ?? 17 }],
+      producerName: "simdnet-bench",
+      producerVersion: "",
+      domain: "",
+      modelVersion: 0,
+      docString: "",
+      metadataProps: [],
       graph: {
-        name: "bench", valueInfo: [],
+        name: "bench",
+        valueInfo: [],
         node: [
           { name: "conv", opType: "Conv", domain: "", input: ["x", "eye"], output: ["xc"], attribute: [] },
-          { name: "op", opType: spec.op, domain: "", input: spec.operands.map((o) => (o === "x" ? "xc" : o)), output: ["y"], attribute: spec.attributeList ?? [] },
+          {
+            name: "op",
+            opType: spec.op,
+            domain: "",
+            input: spec.operands.map((o) => (o === "x" ? "xc" : o)),
+            output: ["y"],
+            attribute: spec.attributeList ?? [],
+          },
         ],
-        initializer: [{ name: "eye", dims: [c, c, 1, 1], dataType: 1, data: eye }, ...Object.entries(spec.initializers ?? {}).map(([name, t]) => ({ name, dims: t.dims, dataType: 1, data: t.data }))],
+        initializer: [
+          { name: "eye", dims: [c, c, 1, 1], dataType: 1, data: eye },
+          ...Object.entries(spec.initializers ?? {}).map(([name, t]) => ({ name, dims: t.dims, dataType: 1, data: t.data })),
+        ],
         input: [{ name: "x", elemType: 1, shape: spec.inputs.x }],
         output: [{ name: "y", elemType: 1, shape: spec.outputs.y }],
       },
@@ -83,14 +101,22 @@ for (const shape of SHAPES) {
   for (const [label, perm] of Object.entries(PERMS)) {
     const name = `Transpose ${shape.join("x")} ${label}`;
     if (!wanted(name)) continue;
-    const n = size(shape), x = input(n), yd = perm.map((p) => shape[p]);
+    const n = size(shape),
+      x = input(n),
+      yd = perm.map((p) => shape[p]);
     const entries = [];
     const kept = [];
     for (const b of builds) {
       const e = engines[b];
-      const xt = e.tensor([n], x), yt = e.zeros([n]);
+      const xt = e.tensor([n], x),
+        yt = e.zeros([n]);
       const xs = strides(shape);
-      const desc = descriptor(e, yd, strides(yd), perm.map((p) => xs[p]));
+      const desc = descriptor(
+        e,
+        yd,
+        strides(yd),
+        perm.map((p) => xs[p]),
+      );
       kept.push(xt, yt, desc);
       entries.push({ name: `simdnet-${b} kernel`, fn: () => e.kernels.copy_nd(yt.ptr, xt.ptr, desc.ptr) });
     }
@@ -112,16 +138,72 @@ for (const shape of SHAPES) {
 
 const scales = (s) => ({ dims: [4], data: Float32Array.from(s) });
 const OPS = [
-  { name: "Resize nearest x2 (asymmetric, floor) 1x64x56x56", op: "Resize", x: [1, 64, 56, 56], y: [1, 64, 112, 112], operands: ["x", "", "s"], initializers: { s: scales([1, 1, 2, 2]) }, attributes: { mode: "nearest", coordinate_transformation_mode: "asymmetric", nearest_mode: "floor" } },
-  { name: "Resize linear x2 (half_pixel) 1x64x56x56", op: "Resize", x: [1, 64, 56, 56], y: [1, 64, 112, 112], operands: ["x", "", "s"], initializers: { s: scales([1, 1, 2, 2]) }, attributes: { mode: "linear" } },
-  { name: "Resize linear x2 (align_corners) 1x32x64x64", op: "Resize", x: [1, 32, 64, 64], y: [1, 32, 128, 128], operands: ["x", "", "s"], initializers: { s: scales([1, 1, 2, 2]) }, attributes: { mode: "linear", coordinate_transformation_mode: "align_corners" } },
-  { name: "Resize cubic x2 1x16x64x64", op: "Resize", x: [1, 16, 64, 64], y: [1, 16, 128, 128], operands: ["x", "", "s"], initializers: { s: scales([1, 1, 2, 2]) }, attributes: { mode: "cubic" } },
-  { name: "Pad reflect 1 (opset 10) 1x64x56x56", op: "Pad", opset: 10, x: [1, 64, 56, 56], y: [1, 64, 58, 58], operands: ["x"], attributes: { mode: "reflect", pads: [0, 0, 1, 1, 0, 0, 1, 1] } },
-  { name: "Pad constant 1 (opset 10) 1x3x224x224", op: "Pad", opset: 10, x: [1, 3, 224, 224], y: [1, 3, 226, 226], operands: ["x"], attributes: { mode: "constant", pads: [0, 0, 1, 1, 0, 0, 1, 1] } },
+  {
+    name: "Resize nearest x2 (asymmetric, floor) 1x64x56x56",
+    op: "Resize",
+    x: [1, 64, 56, 56],
+    y: [1, 64, 112, 112],
+    operands: ["x", "", "s"],
+    initializers: { s: scales([1, 1, 2, 2]) },
+    attributes: { mode: "nearest", coordinate_transformation_mode: "asymmetric", nearest_mode: "floor" },
+  },
+  {
+    name: "Resize linear x2 (half_pixel) 1x64x56x56",
+    op: "Resize",
+    x: [1, 64, 56, 56],
+    y: [1, 64, 112, 112],
+    operands: ["x", "", "s"],
+    initializers: { s: scales([1, 1, 2, 2]) },
+    attributes: { mode: "linear" },
+  },
+  {
+    name: "Resize linear x2 (align_corners) 1x32x64x64",
+    op: "Resize",
+    x: [1, 32, 64, 64],
+    y: [1, 32, 128, 128],
+    operands: ["x", "", "s"],
+    initializers: { s: scales([1, 1, 2, 2]) },
+    attributes: { mode: "linear", coordinate_transformation_mode: "align_corners" },
+  },
+  {
+    name: "Resize cubic x2 1x16x64x64",
+    op: "Resize",
+    x: [1, 16, 64, 64],
+    y: [1, 16, 128, 128],
+    operands: ["x", "", "s"],
+    initializers: { s: scales([1, 1, 2, 2]) },
+    attributes: { mode: "cubic" },
+  },
+  {
+    name: "Pad reflect 1 (opset 10) 1x64x56x56",
+    op: "Pad",
+    opset: 10,
+    x: [1, 64, 56, 56],
+    y: [1, 64, 58, 58],
+    operands: ["x"],
+    attributes: { mode: "reflect", pads: [0, 0, 1, 1, 0, 0, 1, 1] },
+  },
+  {
+    name: "Pad constant 1 (opset 10) 1x3x224x224",
+    op: "Pad",
+    opset: 10,
+    x: [1, 3, 224, 224],
+    y: [1, 3, 226, 226],
+    operands: ["x"],
+    attributes: { mode: "constant", pads: [0, 0, 1, 1, 0, 0, 1, 1] },
+  },
 ];
 for (const c of OPS) {
   if (!wanted(c.name)) continue;
-  const spec = { op: c.op, opset: c.opset ?? 17, inputs: { x: c.x }, operands: c.operands, initializers: c.initializers, outputs: { y: c.y }, attributes: c.attributes };
+  const spec = {
+    op: c.op,
+    opset: c.opset ?? 17,
+    inputs: { x: c.x },
+    operands: c.operands,
+    initializers: c.initializers,
+    outputs: { y: c.y },
+    attributes: c.attributes,
+  };
   const model = oneOpModel(spec);
   const x = input(size(c.x));
   const session = await nn.InferenceSession.create(model, { engine: engines.simd });

@@ -1,5 +1,5 @@
 // The data-movement kernels against plain references at SIMD tile edges, in every build:
-// copy_nd's blocked transposes and its adjoint, remap_nd (pad / tile / nearest maps) and its
+// copy_nd's blocked transposes and accumulate_nd (its adjoint), remap_nd (pad / tile / nearest maps) and its
 // adjoint, the separable resize pass and its adjoint, gather_axis, gather_elements, trilu, range.
 import { describe, expect, it } from "vitest";
 import { contiguousStrides, ND_DESC_WORDS, writeNd } from "../src/graph/nd.js";
@@ -107,8 +107,10 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
     );
     const dyt = s.f32(dy),
       dxt = s.f32(dx0);
-    e.kernels.copy_nd_backward(dxt.ptr, dyt.ptr, desc.ptr);
-    expectClose(dxt.data.subarray(0, n), wantDx, { rtol: 1e-6, atol: 1e-6, label: `copy_nd_backward ${xd} perm ${perm}` });
+    // the same loop with the operands' roles swapped: dx (operand 0) += dy (operand 1)
+    writeNd(e.heap.i32, desc.ptr, { dims: yd, strides: [perm.map((p) => xs[p]!), ys] }, "test");
+    e.kernels.accumulate_nd(dxt.ptr, dyt.ptr, desc.ptr);
+    expectClose(dxt.data.subarray(0, n), wantDx, { rtol: 1e-6, atol: 1e-6, label: `accumulate_nd ${xd} perm ${perm}` });
     s.dispose();
   }
 
@@ -144,7 +146,7 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
         await transposeCase(d, p);
   });
 
-  it("copy_nd_backward sums broadcast reads (expand's adjoint)", async () => {
+  it("accumulate_nd sums broadcast reads (expand's adjoint)", async () => {
     const e = await engineFor(build);
     const s = scope(e);
     for (const inner of TILE_EDGE_SIZES) {
@@ -160,8 +162,8 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
           dx = s.f32(new Float32Array(xn)),
           dyt = s.f32(dy),
           desc = s.words(ND_DESC_WORDS);
-        writeNd(e.heap.i32, desc.ptr, { dims: yd, strides: [contiguousStrides(yd), xs] }, "test");
-        e.kernels.copy_nd_backward(dx.ptr, dyt.ptr, desc.ptr);
+        writeNd(e.heap.i32, desc.ptr, { dims: yd, strides: [xs, contiguousStrides(yd)] }, "test");
+        e.kernels.accumulate_nd(dx.ptr, dyt.ptr, desc.ptr);
         const want = new Float64Array(xn);
         forEachIndex(yd, (i) => (want[dot(i, xs)]! += dy[dot(i, contiguousStrides(yd))]!));
         expectClose(dx.data.subarray(0, xn), want, { rtol: 1e-5, atol: 1e-5, label: `inner ${inner}` });

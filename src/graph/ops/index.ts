@@ -8,3 +8,4 @@ import "./control.js";
 import "./rnn.js";
 import "./movement.js";
 import "./resize.js";
+import "./movement-grad.js";

@@ -10,6 +10,7 @@ import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
 import { buildRemap, type RemapAxis, remapWordsBound } from "../remap.js";
 import {
   type BoundNode,
+  type GradientBuilder,
   followInput0,
   type InferContext,
   type LayoutChoice,
@@ -28,6 +29,9 @@ export interface Known<A> {
   value(i: number): HostTensor | undefined;
   fail(message: string): never;
 }
+
+/** The Known view of a node's forward inputs in its backward pass. */
+export const knownOfGrad = <A>(g: GradientBuilder<A>): Known<A> => ({ attrs: g.attrs, value: (i) => g.x(i)?.known, fail: (m) => fail(g.where, m) });
 
 /** The Known view of a node at setup (its constant inputs). */
 export const knownOf = <A>(n: PlanNode<A>): Known<A> => ({ attrs: n.attrs, value: (i) => n.inputs[i]?.known, fail: (m) => fail(n.where, m) });
@@ -171,6 +175,13 @@ registerOp<PadAttrs>({
     return [{ dataType: x.dataType, shape: checkDims(c, dims, "pads") }];
   },
   layout: followInput0,
+  gradient(g) {
+    if (!g.wants(0)) return;
+    const x = g.x(0)!;
+    const { begin, end } = padSpec(knownOfGrad(g), x.shape.length);
+    const src = x.shape.map((d, a) => padSource(d, begin[a]!, end[a]!, g.attrs.mode));
+    g.add(0, g.op("RemapGrad", [g.dy(0)!], { shape: x.shape, src })[0]!);
+  },
   algorithms: [
     remapAlgorithm<PadAttrs>(
       "pad.remap",
@@ -214,6 +225,13 @@ registerOp<void>({
     ];
   },
   layout: followInput0,
+  gradient(g) {
+    if (!g.wants(0)) return;
+    const x = g.x(0)!;
+    const reps = tileRepeats(knownOfGrad(g), x.shape.length);
+    const src = x.shape.map((d, a) => Int32Array.from({ length: d * reps[a]! }, (_, o) => o % d));
+    g.add(0, g.op("RemapGrad", [g.dy(0)!], { shape: x.shape, src })[0]!);
+  },
   algorithms: [
     remapAlgorithm<void>(
       "tile.remap",
@@ -284,6 +302,8 @@ registerOp<void>({
     return [{ dataType: x.dataType, shape: checkDims(c, broadcastTwo(c, x.shape, shape), `shape [${shape.join(",")}]`) }];
   },
   layout: sameRankFollows,
+  // the sum over the broadcast axes
+  gradient: (g) => g.wants(0) && g.add(0, g.op("ReduceToShape", [g.dy(0)!], { shape: g.x(0)!.shape })[0]!),
   algorithms: [copyAlgorithm<void>("expand.copy", (n, desc) => (broadcastLoop(n as BoundNode<unknown>, desc, n.inputs[0]!, n.outputs[0]!), 0))],
 });
 
@@ -338,6 +358,15 @@ registerOp<SplitAttrs>({
     });
   },
   layout: followInput0,
+  gradient(g) {
+    if (!g.wants(0)) return;
+    const x = g.x(0)!;
+    let outputs = 0;
+    while (g.y(outputs)) outputs++;
+    const { axis, sizes } = splitSizes({ ...knownOfGrad(g), outputCount: outputs }, x.shape);
+    const dys = sizes.map((_, i) => g.dy(i));
+    g.add(0, g.op("SplitGrad", dys, { axis, shape: x.shape, sizes })[0]!);
+  },
   algorithms: [
     {
       name: "split.copy",
@@ -425,6 +454,8 @@ registerOp<BlockAttrs>({
     return [{ dataType: x.dataType, shape: [N, C / (b * b), H * b, W * b] }];
   },
   layout: followInput0,
+  // the inverse rearrangement
+  gradient: (g) => g.wants(0) && g.add(0, g.op("SpaceToDepth", [g.dy(0)!], { block: g.attrs.block, crd: g.attrs.crd })[0]!),
   algorithms: [copyAlgorithm<BlockAttrs>("depthToSpace.copy", (n, desc) => (blockLoop(n, desc, true), 0))],
 });
 
@@ -439,6 +470,7 @@ registerOp<BlockAttrs>({
     return [{ dataType: x.dataType, shape: [N, C * b * b, H / b, W / b] }];
   },
   layout: followInput0,
+  gradient: (g) => g.wants(0) && g.add(0, g.op("DepthToSpace", [g.dy(0)!], { block: g.attrs.block, crd: false })[0]!),
   algorithms: [copyAlgorithm<BlockAttrs>("spaceToDepth.copy", (n, desc) => (blockLoop(n, desc, false), 0))],
 });
 
@@ -466,6 +498,7 @@ registerOp<{ axis: number }>({
   // 1-D indices keep the rank: x is read in any axis order (the gathered axis wherever it lies in
   // memory) and y keeps that order; other index shapes work in ONNX order
   layout: (c) => (c.inputs[1]!.shape.length === 1 ? { inputs: ["any", [0]], outputs: [c.inputs[0]!.perm] } : onnxOrder(c)),
+  gradient: (g) => g.wants(0) && g.add(0, g.op("GatherGrad", [g.dy(0)!, g.x(1)], { axis: g.attrs.axis, shape: g.x(0)!.shape })[0]!),
   algorithms: [
     {
       name: "gather.axis",
@@ -507,6 +540,7 @@ registerOp<{ axis: number }>({
     });
     return [{ dataType: x.dataType, shape: [...idx.shape] }];
   },
+  gradient: (g) => g.wants(0) && g.add(0, g.op("GatherElementsGrad", [g.dy(0)!, g.x(1)], { axis: g.attrs.axis, shape: g.x(0)!.shape })[0]!),
   algorithms: [
     {
       name: "gatherElements.nd",
@@ -584,6 +618,8 @@ registerOp<{ upper: boolean }>({
     if (x.shape.length < 2) c.fail(`expects a tensor of rank >= 2, got ${fmtShape(x.shape)}`);
     return [x];
   },
+  // the same mask applied to dy
+  gradient: (g) => g.wants(0) && g.add(0, g.op("Trilu", [g.dy(0)!, g.x(1)], g.attrs)[0]!),
   algorithms: [
     {
       name: "trilu.rows",

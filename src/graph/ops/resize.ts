@@ -12,9 +12,9 @@ import type { Attributes } from "../../onnx/attributes.js";
 import { dataTypeName } from "../../onnx/onnx-proto.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
 import { buildRemap, remapWordsBound } from "../remap.js";
-import { type BoundNode, followInput0, type InferContext, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import { type BoundNode, followInput0, type GradientBuilder, type InferContext, type PlanNode, registerOp, type TensorType } from "../registry.js";
 import { type HostTensor, isFloat, sizeOfDims } from "../types.js";
-import { checkDims, elementBits, type Known, knownOf, remapAxes } from "./movement.js";
+import { checkDims, elementBits, type Known, knownOf, knownOfGrad, remapAxes } from "./movement.js";
 import { normAxis } from "./util.js";
 
 export type ResizeMode = "nearest" | "linear" | "cubic";
@@ -350,8 +350,14 @@ export function separableParamBytes(a: ResizeAttrs, plan: readonly AxisPlan[]): 
   );
 }
 
+/** A value as the passes see it: its logical shape and axis order. */
+export interface Laid {
+  readonly shape: readonly number[];
+  readonly perm: readonly number[];
+}
+
 /** Workspace bytes of the separable passes: the intermediates between them (two alternating buffers). */
-export function intermediateBytes(a: ResizeAttrs, plan: readonly AxisPlan[], x: PlanValue): number {
+export function intermediateBytes(a: ResizeAttrs, plan: readonly AxisPlan[], x: Laid): number {
   const g = passGeometry(passAxes(a, plan), plan, x.perm, x.shape);
   const mid = g.slice(0, -1).map((p) => p.after);
   if (mid.length === 0) return 0;
@@ -359,11 +365,19 @@ export function intermediateBytes(a: ResizeAttrs, plan: readonly AxisPlan[], x: 
 }
 
 /**
- * Writes the pass tables into `params` and returns each pass's kernel arguments: where it reads
- * (x or an intermediate in `workspace`) and writes (an intermediate or y), its table and geometry.
+ * Writes the pass tables into `n.params` and returns each pass's kernel arguments: where it reads
+ * (x at xp, or an intermediate in `n.workspace`) and writes (an intermediate, or y at yp), its
+ * table and geometry.
  */
-export function bindPasses(n: BoundNode<ResizeAttrs>, plan: readonly AxisPlan[], x: PlanValue, xp: number, yp: number) {
-  const axes = passAxes(n.attrs, plan);
+export function bindPasses(
+  a: ResizeAttrs,
+  n: Pick<BoundNode<unknown>, "engine" | "params" | "workspace">,
+  plan: readonly AxisPlan[],
+  x: Laid,
+  xp: number,
+  yp: number,
+) {
+  const axes = passAxes(a, plan);
   const geo = passGeometry(axes, plan, x.perm, x.shape);
   const mid = geo.slice(0, -1).map((g) => g.after);
   const half = mid.length > 1 ? Math.max(...mid) * 4 : 0;
@@ -371,13 +385,13 @@ export function bindPasses(n: BoundNode<ResizeAttrs>, plan: readonly AxisPlan[],
   let at = n.params;
   return axes.map((axis, i) => {
     const p = plan[axis]!;
-    i32.set(passTable(n.attrs, p), at >> 2);
+    i32.set(passTable(a, p), at >> 2);
     const table = at;
-    at += tableBytes(n.attrs, p);
+    at += tableBytes(a, p);
     const src = i === 0 ? xp : n.workspace + ((i - 1) % 2) * half;
     const dst = i === axes.length - 1 ? yp : n.workspace + (i % 2) * half;
     const g = geo[i]!;
-    return { src, dst, table, outer: g.outer, inLen: p.inLen, outLen: p.outLen, inner: g.inner, taps: tapCount(n.attrs, p), before: g.before };
+    return { src, dst, table, outer: g.outer, inLen: p.inLen, outLen: p.outLen, inner: g.inner, taps: tapCount(a, p), before: g.before };
   });
 }
 
@@ -416,7 +430,7 @@ const RESIZE_ALGORITHMS = [
       const k = n.kernels,
         yp = n.output(0),
         xp = n.input(0);
-      const calls = bindPasses(n, planOf(n), x, xp, yp);
+      const calls = bindPasses(n.attrs, n, planOf(n), x, xp, yp);
       if (calls.length === 0) {
         // every axis is the identity: a copy
         writeNd(n.engine.heap.i32, n.params, { dims: [y.size], strides: [[1], [1]] }, n.where);
@@ -449,12 +463,23 @@ function inferResize(c: InferContext<ResizeAttrs>): TensorType[] {
   return [{ dataType: x.dataType, shape: plan.map((p) => p.outLen) }];
 }
 
+/** Resize's and Upsample's gradient: the adjoint of the remap (nearest) or of the passes. */
+function resizeGradient(g: GradientBuilder<ResizeAttrs>): void {
+  if (!g.wants(0)) return;
+  const x = g.x(0)!;
+  const plan = resizePlan(knownOfGrad(g), x.shape);
+  const dy = g.dy(0)!;
+  if (g.attrs.mode === "nearest") g.add(0, g.op("RemapGrad", [dy], { shape: x.shape, src: plan.map((p) => nearestSource(g.attrs, p)) })[0]!);
+  else g.add(0, g.op("ResizeGrad", [dy], { resize: g.attrs, plan, shape: x.shape })[0]!);
+}
+
 registerOp<ResizeAttrs>({
   type: "Resize",
   parse: parseResize,
   valueInputs: [1, 2, 3],
   infer: inferResize,
   layout: followInput0,
+  gradient: resizeGradient,
   algorithms: RESIZE_ALGORITHMS,
 });
 
@@ -482,5 +507,6 @@ registerOp<ResizeAttrs>({
   valueInputs: [1],
   infer: inferResize,
   layout: followInput0,
+  gradient: resizeGradient,
   algorithms: RESIZE_ALGORITHMS,
 });

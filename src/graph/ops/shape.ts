@@ -367,7 +367,7 @@ interface SliceAttrs {
 }
 
 /** Per logical axis: first index, step and count of a Slice. */
-export function sliceBounds(
+function sliceBounds(
   c: Pick<InferContext<SliceAttrs>, "attrs" | "value" | "fail">,
   shape: readonly number[],
 ): { begin: number[]; step: number[]; dims: number[] } {
