@@ -19,18 +19,18 @@
 // (C/G == 1 and OC/G == 1) has its own kernels vectorised over channels.
 
 import { hsum, madd } from "./simd";
+import {
+  convC, convDh, convDw, convGroups, convH, convKh, convKw, convN, convOc, convOcBegin, convOcEnd, convOh, convOw,
+  convPartition, convPl, convPt, convReady, convRowBegin, convRowEnd, convSh, convSw, convW, PARTITION_MAGIC,
+} from "./params.generated";
 
-// ---- The geometry block: 16 i32 at `geom` (22 with a work partition), written by the host
-// (src/ops/conv2d.ts, GEOMETRY). Field order (keep in sync with the host):
-//   0 n   1 h   2 w   3 c   4 oh   5 ow   6 oc   7 kh   8 kw
-//   9 sh  10 sw  11 pt  12 pl  13 dh  14 dw  15 groups
-// Work partition (threads: each thread runs the same kernel on its own block with its own range),
-// read only when field 16 holds PARTITION_MAGIC, so a plain 16-field block computes everything
-// whatever bytes follow it:
-//   16 PARTITION_MAGIC
-//   17 row begin  18 row end    rows n*OH+oy of y (forward) or n*H+iy of dx (backward_input)
-//   19 oc begin   20 oc end     output channels of dw (backward_filter)
-//   21 wt ready   backward_input: nonzero when `wt` already holds the repacked weights
+// ---- The geometry block at `geom`: the "conv" parameter block (src/kernels/params.ts, its readers
+// generated into params.generated.ts). Work partition (threads: each thread runs the same kernel
+// on its own block with its own range), read only when its `partition` field holds
+// PARTITION_MAGIC, so a plain geometry computes everything:
+//   rowBegin, rowEnd   rows n*OH+oy of y (forward) or n*H+iy of dx (backward_input)
+//   ocBegin, ocEnd     output channels of dw (backward_filter)
+//   ready              backward_input: nonzero when `wt` already holds the repacked weights
 // Read once per kernel call into these module globals; hot loops copy what they need to locals.
 let gN: i32 = 0, gH: i32 = 0, gW: i32 = 0, gC: i32 = 0;
 let gOH: i32 = 0, gOW: i32 = 0, gOC: i32 = 0, gKH: i32 = 0, gKW: i32 = 0;
@@ -39,23 +39,20 @@ let gG: i32 = 1, gCg: i32 = 1, gOCg: i32 = 1;
 let gRB: i32 = 0, gRE: i32 = 0, gOB: i32 = 0, gOE: i32 = 0, gWtReady: i32 = 0;
 
 function readGeometry(geom: usize): void {
-  gN = load<i32>(geom, 0); gH = load<i32>(geom, 4); gW = load<i32>(geom, 8); gC = load<i32>(geom, 12);
-  gOH = load<i32>(geom, 16); gOW = load<i32>(geom, 20); gOC = load<i32>(geom, 24);
-  gKH = load<i32>(geom, 28); gKW = load<i32>(geom, 32);
-  gSH = load<i32>(geom, 36); gSW = load<i32>(geom, 40); gPT = load<i32>(geom, 44); gPL = load<i32>(geom, 48);
-  gDH = load<i32>(geom, 52); gDW = load<i32>(geom, 56); gG = load<i32>(geom, 60);
+  gN = convN(geom); gH = convH(geom); gW = convW(geom); gC = convC(geom);
+  gOH = convOh(geom); gOW = convOw(geom); gOC = convOc(geom);
+  gKH = convKh(geom); gKW = convKw(geom);
+  gSH = convSh(geom); gSW = convSw(geom); gPT = convPt(geom); gPL = convPl(geom);
+  gDH = convDh(geom); gDW = convDw(geom); gG = convGroups(geom);
   gCg = gC / gG;
   gOCg = gOC / gG;
-  if (load<i32>(geom, 64) == PARTITION_MAGIC) {
-    gRB = load<i32>(geom, 68); gRE = load<i32>(geom, 72);
-    gOB = load<i32>(geom, 76); gOE = load<i32>(geom, 80); gWtReady = load<i32>(geom, 84);
+  if (convPartition(geom) == PARTITION_MAGIC) {
+    gRB = convRowBegin(geom); gRE = convRowEnd(geom);
+    gOB = convOcBegin(geom); gOE = convOcEnd(geom); gWtReady = convReady(geom);
   } else {
     gRB = 0; gRE = i32.MAX_VALUE; gOB = 0; gOE = i32.MAX_VALUE; gWtReady = 0;
   }
 }
-
-/** Field 16 of a geometry block that carries a work partition ("THRD"). */
-const PARTITION_MAGIC: i32 = 0x54485244;
 
 /** The end of the row range [gRB, end) of a kernel over `rows` rows. */
 // @ts-ignore: decorator

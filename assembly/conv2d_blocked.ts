@@ -14,6 +14,10 @@
 // Overwrites y. Kernels never allocate.
 
 import { madd } from "./simd";
+import {
+  convC, convDh, convDw, convH, convKh, convKw, convN, convOc, convOcBegin, convOcEnd, convOh, convOw,
+  convPartition, convPl, convPt, convSh, convSw, convW, PARTITION_MAGIC,
+} from "./params.generated";
 
 let bN: i32 = 0, bH: i32 = 0, bW: i32 = 0, bC: i32 = 0, bOH: i32 = 0, bOW: i32 = 0, bOC: i32 = 0;
 let bKH: i32 = 0, bKW: i32 = 0, bSH: i32 = 1, bSW: i32 = 1, bPT: i32 = 0, bPL: i32 = 0, bDH: i32 = 1, bDW: i32 = 1;
@@ -21,20 +25,17 @@ let bHp: i32 = 0, bWp: i32 = 0;
 /** Output channels [bOB, bOE) this call computes: its part (multiples of 8), or all of them. */
 let bOB: i32 = 0, bOE: i32 = 0;
 
-/** Field 16 of the geometry block marks the partition fields (assembly/conv2d.ts). */
-const PARTITION_MAGIC: i32 = 0x54485244;
-
 function readGeometryBlocked(geom: usize): void {
-  bN = load<i32>(geom, 0); bH = load<i32>(geom, 4); bW = load<i32>(geom, 8); bC = load<i32>(geom, 12);
-  bOH = load<i32>(geom, 16); bOW = load<i32>(geom, 20); bOC = load<i32>(geom, 24);
-  bKH = load<i32>(geom, 28); bKW = load<i32>(geom, 32);
-  bSH = load<i32>(geom, 36); bSW = load<i32>(geom, 40); bPT = load<i32>(geom, 44); bPL = load<i32>(geom, 48);
-  bDH = load<i32>(geom, 52); bDW = load<i32>(geom, 56);
+  bN = convN(geom); bH = convH(geom); bW = convW(geom); bC = convC(geom);
+  bOH = convOh(geom); bOW = convOw(geom); bOC = convOc(geom);
+  bKH = convKh(geom); bKW = convKw(geom);
+  bSH = convSh(geom); bSW = convSw(geom); bPT = convPt(geom); bPL = convPl(geom);
+  bDH = convDh(geom); bDW = convDw(geom);
   bHp = (bOH - 1) * bSH + (bKH - 1) * bDH + 1;
   bWp = (bOW - 1) * bSW + (bKW - 1) * bDW + 1;
-  const partitioned = load<i32>(geom, 64) == PARTITION_MAGIC;
-  bOB = partitioned ? max(load<i32>(geom, 76), 0) : 0;
-  bOE = partitioned ? min(load<i32>(geom, 80), bOC) : bOC;
+  const partitioned = convPartition(geom) == PARTITION_MAGIC;
+  bOB = partitioned ? max(convOcBegin(geom), 0) : 0;
+  bOE = partitioned ? min(convOcEnd(geom), bOC) : bOC;
 }
 
 // @ts-ignore: decorator
@@ -60,7 +61,7 @@ export function conv2d_blocked_f32_workspace(geom: usize): i32 {
 /**
  * y = conv(x, w) for groups 1 and OC % 8 == 0: y (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC);
  * geometry at `geom` (conv2d.ts's block); ws: conv2d_blocked_f32_workspace(geom) floats. Overwrites
- * y's output channels of the geometry's partition (fields 19-20, starting at a multiple of 8), or
+ * y's output channels of the geometry's partition (ocBegin, ocEnd, starting at a multiple of 8), or
  * all of them: threads each take a range with a workspace of their own (each pads x itself), and
  * every output gets the same bits however the channels are split.
  */

@@ -8,16 +8,17 @@
 // Kernels never allocate; im2col overwrites col, col2im accumulates into dx.
 
 import { add_f32_forward } from "./elementwise";
+import { convC, convDh, convDw, convH, convKh, convKw, convN, convOh, convOw, convPl, convPt, convSh, convSw, convW } from "./params.generated";
 
 let iN: i32 = 0, iH: i32 = 0, iW: i32 = 0, iC: i32 = 0, iOH: i32 = 0, iOW: i32 = 0;
 let iKH: i32 = 0, iKW: i32 = 0, iSH: i32 = 1, iSW: i32 = 1, iPT: i32 = 0, iPL: i32 = 0, iDH: i32 = 1, iDW: i32 = 1;
 
 function readGeometryIm2col(geom: usize): void {
-  iN = load<i32>(geom, 0); iH = load<i32>(geom, 4); iW = load<i32>(geom, 8); iC = load<i32>(geom, 12);
-  iOH = load<i32>(geom, 16); iOW = load<i32>(geom, 20);
-  iKH = load<i32>(geom, 28); iKW = load<i32>(geom, 32);
-  iSH = load<i32>(geom, 36); iSW = load<i32>(geom, 40); iPT = load<i32>(geom, 44); iPL = load<i32>(geom, 48);
-  iDH = load<i32>(geom, 52); iDW = load<i32>(geom, 56);
+  iN = convN(geom); iH = convH(geom); iW = convW(geom); iC = convC(geom);
+  iOH = convOh(geom); iOW = convOw(geom);
+  iKH = convKh(geom); iKW = convKw(geom);
+  iSH = convSh(geom); iSW = convSw(geom); iPT = convPt(geom); iPL = convPl(geom);
+  iDH = convDh(geom); iDW = convDw(geom);
 }
 
 // @ts-ignore: decorator

@@ -21,39 +21,40 @@
 // (PIX), a K-entry tap-offset table, the planes (plus 16 floats of zero slack that the last 8-wide
 // tile may read), then dyT or wf.
 // Kernels never allocate; forward overwrites y; the backward kernels ACCUMULATE. forward and
-// backward_input compute the images of the geometry's partition (fields 16-18, rows of whole
+// backward_input compute the images of the geometry's partition (rowBegin, rowEnd: rows of whole
 // images), so threads each take a range of images with a workspace of their own.
 
 import { hsum, madd } from "./simd";
+import {
+  convC, convDh, convDw, convH, convKh, convKw, convN, convOc, convOcBegin, convOcEnd, convOh, convOw, convPartition,
+  convPl, convPt, convRowBegin, convRowEnd, convW, PARTITION_MAGIC,
+} from "./params.generated";
 
-// ---- geometry (same 16-field block as conv2d.ts: n h w c oh ow oc kh kw sh sw pt pl dh dw groups)
+// ---- geometry (the "conv" parameter block, as conv2d.ts)
 let sN: i32 = 0, sH: i32 = 0, sW: i32 = 0, sC: i32 = 0, sOH: i32 = 0, sOW: i32 = 0, sOC: i32 = 0;
 let sKH: i32 = 0, sKW: i32 = 0, sPT: i32 = 0, sPL: i32 = 0, sDH: i32 = 1, sDW: i32 = 1;
 
 /** The images [sNB, sNE) this call computes (forward, backward_input): its part or all of them. */
 let sNB: i32 = 0, sNE: i32 = 0;
 
-/** Field 16 of the geometry block marks the partition fields (assembly/conv2d.ts). */
-const PARTITION_MAGIC: i32 = 0x54485244;
-
 function readGeometrySmall(geom: usize): void {
-  sN = load<i32>(geom, 0); sH = load<i32>(geom, 4); sW = load<i32>(geom, 8); sC = load<i32>(geom, 12);
-  sOH = load<i32>(geom, 16); sOW = load<i32>(geom, 20); sOC = load<i32>(geom, 24);
-  sKH = load<i32>(geom, 28); sKW = load<i32>(geom, 32);
-  sPT = load<i32>(geom, 44); sPL = load<i32>(geom, 48);
-  sDH = load<i32>(geom, 52); sDW = load<i32>(geom, 56);
+  sN = convN(geom); sH = convH(geom); sW = convW(geom); sC = convC(geom);
+  sOH = convOh(geom); sOW = convOw(geom); sOC = convOc(geom);
+  sKH = convKh(geom); sKW = convKw(geom);
+  sPT = convPt(geom); sPL = convPl(geom);
+  sDH = convDh(geom); sDW = convDw(geom);
   sNB = 0;
   sNE = sN;
 }
 
 /**
- * The images of the geometry's partition (fields 16-18: rows n*rowsPerImage + r of the pass's
+ * The images of the geometry's partition (rowBegin, rowEnd: rows n*rowsPerImage + r of the pass's
  * output, whole images only, as the host splits them), or all of them, into sNB, sNE.
  */
 function readImageRange(geom: usize, rowsPerImage: i32): void {
-  if (load<i32>(geom, 64) != PARTITION_MAGIC || rowsPerImage <= 0) return;
-  sNB = max(0, load<i32>(geom, 68) / rowsPerImage);
-  sNE = min(sN, load<i32>(geom, 72) / rowsPerImage);
+  if (convPartition(geom) != PARTITION_MAGIC || rowsPerImage <= 0) return;
+  sNB = max(0, convRowBegin(geom) / rowsPerImage);
+  sNE = min(sN, convRowEnd(geom) / rowsPerImage);
 }
 
 // @ts-ignore: decorator
@@ -141,15 +142,18 @@ function writeTaps(taps: usize, planes: i32, PS: i32, Wp: i32): void {
 
 /** planes[c][(r + top) * Wp + s + left] = src[r, s, c] (src: rows x cols x C, NHWC of one image),
  *  clipped to Hp x Wp; the rest of the planes is left as it is (zero: the kernels clear it once). */
-function toPlanes(planes: usize, src: usize, rows: i32, cols: i32, C: i32, top: i32, left: i32, Hp: i32, Wp: i32, PS: i32): void {
+function toPlanes(
+  planes: usize, src: usize, rows: i32, cols: i32, C: i32, top: i32, left: i32, Hp: i32, Wp: i32, PS: i32, srcStride: i32 = -1,
+): void {
+  const stride = srcStride < 0 ? C : srcStride; // floats between src's pixels (C, or more for a channel slice)
   const r0 = max(0, -top), r1 = min(rows, Hp - top);
   const s0 = max(0, -left), s1 = min(cols, Wp - left);
   if (s0 >= s1) return;
   for (let r = r0; r < r1; r++) {
-    const srow = at(src, (r * cols + s0) * C);
+    const srow = at(src, (r * cols + s0) * stride);
     const drow = at(planes, (r + top) * Wp + s0 + left);
     const cnt = s1 - s0;
-    if (C == 1) {
+    if (stride == 1) {
       memory.copy(drow, srow, <usize>cnt << 2);
       continue;
     }
@@ -158,7 +162,7 @@ function toPlanes(planes: usize, src: usize, rows: i32, cols: i32, C: i32, top: 
       let s = at(srow, c);
       for (let i = 0; i < cnt; i++) {
         store<f32>(at(d, i), load<f32>(s));
-        s += <usize>C << 2;
+        s += <usize>stride << 2;
       }
     }
   }
@@ -472,26 +476,35 @@ function scatterBackwardInput(dx: usize, dy: usize, w: usize, ws: usize): void {
 // =============================================================================================
 
 /**
- * dw (KH,KW,C,OC) += the filter gradient from dy (N,OH,OW,OC) and x (N,H,W,C), stride 1, groups 1;
- * ws: conv2d_small_f32_workspace(geom, 2) floats.
+ * dw (KH,KW,C,OC) += the filter gradient from dy (N,OH,OW,OC) and x (N,H,W,C), stride 1, groups 1,
+ * for the output channels of the geometry's partition (ocBegin, ocEnd: the host starts parts at
+ * multiples of 8), or all of them; ws: conv2d_small_f32_workspace(geom, 2) floats (a part needs
+ * only its channels' dyT planes). Every dw element gets the same bits however the channels are
+ * split: its 4-channel block, its taps and its sum over the images are those of one whole call.
  */
 export function conv2d_small_f32_backward_filter(dw: usize, dy: usize, x: usize, ws: usize, geom: usize): void {
   readGeometrySmall(geom);
+  let ob = 0, oe = sOC;
+  if (convPartition(geom) == PARTITION_MAGIC) {
+    ob = max(0, convOcBegin(geom));
+    oe = min(sOC, convOcEnd(geom));
+  }
+  if (ob >= oe) return;
   ws = at(ws, PIX_FLOATS);
-  const C = sC, OC = sOC, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
+  const C = sC, OC = sOC, OCn = oe - ob, Hp = sOH + (sKH - 1) * sDH, Wp = sOW + (sKW - 1) * sDW, PS = Hp * Wp;
   const K = sKH * sKW * C, QE = up8(sOH * Wp);
   const taps = ws, planes = at(ws, up4(K)), dyT = at(planes, up4(C * PS + slack()));
-  memory.fill(planes, 0, <usize>(up4(C * PS + slack()) + OC * QE) << 2);
+  memory.fill(planes, 0, <usize>(up4(C * PS + slack()) + OCn * QE) << 2);
   writeTaps(taps, C, PS, Wp);
   for (let n = 0; n < sN; n++) {
     toPlanes(planes, at(x, n * sH * sW * C), sH, sW, C, sPT, sPL, Hp, Wp, PS);
-    toPlanes(dyT, at(dy, n * sOH * sOW * OC), sOH, sOW, OC, 0, 0, sOH, Wp, QE);
-    flatFilter(dw, planes, dyT, taps, K, OC, QE);
+    toPlanes(dyT, at(dy, n * sOH * sOW * OC + ob), sOH, sOW, OCn, 0, 0, sOH, Wp, QE, OC);
+    flatFilter(at(dw, ob), OC, planes, dyT, taps, K, OCn, QE);
   }
 }
 
-/** dw[k, oc] += sum over q < QE of planes[q + tap k] * dyT[oc][q] (dyT planes QE apart). */
-function flatFilter(dw: usize, planes: usize, dyT: usize, taps: usize, K: i32, OC: i32, QE: i32): void {
+/** dw[k, oc] += sum over q < QE of planes[q + tap k] * dyT[oc][q] (dyT planes QE apart) for oc < OC; dw's rows ldw floats apart. */
+function flatFilter(dw: usize, ldw: i32, planes: usize, dyT: usize, taps: usize, K: i32, OC: i32, QE: i32): void {
   const dstep = <usize>QE << 2;
   if (ASC_FEATURE_SIMD) {
     let oc = 0;
@@ -511,7 +524,7 @@ function flatFilter(dw: usize, planes: usize, dyT: usize, taps: usize, K: i32, O
           a4 = madd(x1, d0, a4); a5 = madd(x1, d1, a5); a6 = madd(x1, d2, a6); a7 = madd(x1, d3, a7);
           p0 += 16; p1 += 16; dq += 16;
         }
-        const r0 = at(dw, k * OC + oc), r1 = at(dw, (k + 1) * OC + oc);
+        const r0 = at(dw, k * ldw + oc), r1 = at(dw, (k + 1) * ldw + oc);
         v128.store(r0, f32x4.add(v128.load(r0), sum4(a0, a1, a2, a3)));
         v128.store(r1, f32x4.add(v128.load(r1), sum4(a4, a5, a6, a7)));
       }
@@ -525,7 +538,7 @@ function flatFilter(dw: usize, planes: usize, dyT: usize, taps: usize, K: i32, O
           a2 = madd(x0, v128.load(dq + 2 * dstep), a2); a3 = madd(x0, v128.load(dq + 3 * dstep), a3);
           p0 += 16; dq += 16;
         }
-        const r0 = at(dw, k * OC + oc);
+        const r0 = at(dw, k * ldw + oc);
         v128.store(r0, f32x4.add(v128.load(r0), sum4(a0, a1, a2, a3)));
       }
     }
@@ -546,10 +559,10 @@ function flatFilter(dw: usize, planes: usize, dyT: usize, taps: usize, K: i32, O
           p0 += 16; p1 += 16; p2 += 16; p3 += 16; dq += 16;
         }
         const s = sum4(a0, a1, a2, a3); // lane j: tap k+j
-        addAt(at(dw, k * OC + oc), f32x4.extract_lane(s, 0));
-        addAt(at(dw, (k + 1) * OC + oc), f32x4.extract_lane(s, 1));
-        addAt(at(dw, (k + 2) * OC + oc), f32x4.extract_lane(s, 2));
-        addAt(at(dw, (k + 3) * OC + oc), f32x4.extract_lane(s, 3));
+        addAt(at(dw, k * ldw + oc), f32x4.extract_lane(s, 0));
+        addAt(at(dw, (k + 1) * ldw + oc), f32x4.extract_lane(s, 1));
+        addAt(at(dw, (k + 2) * ldw + oc), f32x4.extract_lane(s, 2));
+        addAt(at(dw, (k + 3) * ldw + oc), f32x4.extract_lane(s, 3));
       }
       for (; k < K; k++) {
         let p0 = planes + <usize>load<i32>(taps + (<usize>k << 2));
@@ -559,7 +572,7 @@ function flatFilter(dw: usize, planes: usize, dyT: usize, taps: usize, K: i32, O
           a0 = madd(v128.load(p0), v128.load(dq), a0);
           p0 += 16; dq += 16;
         }
-        addAt(at(dw, k * OC + oc), hsum(a0));
+        addAt(at(dw, k * ldw + oc), hsum(a0));
       }
     }
     return;
@@ -571,7 +584,7 @@ function flatFilter(dw: usize, planes: usize, dyT: usize, taps: usize, K: i32, O
       const d = at(dyT, oc * QE);
       let s: f32 = 0;
       for (let q = 0; q < QE; q++) s += load<f32>(at(p, q)) * load<f32>(at(d, q));
-      addAt(at(dw, k * OC + oc), s);
+      addAt(at(dw, k * ldw + oc), s);
     }
   }
 }

@@ -12,6 +12,10 @@
 // (the scalar build traps here; the host sends it elsewhere). Overwrites y. Kernels never allocate.
 
 import { madd } from "./simd";
+import {
+  convC, convDh, convDw, convH, convKh, convKw, convN, convOc, convOh, convOw, convPartition, convPl, convPt,
+  convRowBegin, convRowEnd, convSh, convSw, convW, PARTITION_MAGIC,
+} from "./params.generated";
 
 let tN: i32 = 0, tH: i32 = 0, tW: i32 = 0, tC: i32 = 0, tOH: i32 = 0, tOW: i32 = 0, tOC: i32 = 0;
 let tKH: i32 = 0, tKW: i32 = 0, tSH: i32 = 1, tSW: i32 = 1, tPT: i32 = 0, tPL: i32 = 0, tDH: i32 = 1, tDW: i32 = 1;
@@ -19,21 +23,18 @@ let tHp: i32 = 0, tWp: i32 = 0;
 /** Rows [tRB, tRE) of y (row r = n*OH + oy) that this call computes: its part, or all of them. */
 let tRB: i32 = 0, tRE: i32 = 0;
 
-/** Field 16 of the geometry block marks the partition fields (assembly/conv2d.ts). */
-const PARTITION_MAGIC: i32 = 0x54485244;
-
 function readGeometryStem(geom: usize): void {
-  tN = load<i32>(geom, 0); tH = load<i32>(geom, 4); tW = load<i32>(geom, 8); tC = load<i32>(geom, 12);
-  tOH = load<i32>(geom, 16); tOW = load<i32>(geom, 20); tOC = load<i32>(geom, 24);
-  tKH = load<i32>(geom, 28); tKW = load<i32>(geom, 32);
-  tSH = load<i32>(geom, 36); tSW = load<i32>(geom, 40);
-  tPT = load<i32>(geom, 44); tPL = load<i32>(geom, 48);
-  tDH = load<i32>(geom, 52); tDW = load<i32>(geom, 56);
+  tN = convN(geom); tH = convH(geom); tW = convW(geom); tC = convC(geom);
+  tOH = convOh(geom); tOW = convOw(geom); tOC = convOc(geom);
+  tKH = convKh(geom); tKW = convKw(geom);
+  tSH = convSh(geom); tSW = convSw(geom);
+  tPT = convPt(geom); tPL = convPl(geom);
+  tDH = convDh(geom); tDW = convDw(geom);
   tHp = (tOH - 1) * tSH + (tKH - 1) * tDH + 1;
   tWp = (tOW - 1) * tSW + (tKW - 1) * tDW + 1;
-  const partitioned = load<i32>(geom, 64) == PARTITION_MAGIC;
-  tRB = partitioned ? max(load<i32>(geom, 68), 0) : 0;
-  tRE = partitioned ? min(load<i32>(geom, 72), tN * tOH) : tN * tOH;
+  const partitioned = convPartition(geom) == PARTITION_MAGIC;
+  tRB = partitioned ? max(convRowBegin(geom), 0) : 0;
+  tRE = partitioned ? min(convRowEnd(geom), tN * tOH) : tN * tOH;
 }
 
 // @ts-ignore: decorator
@@ -50,7 +51,7 @@ export function conv2d_stem_f32_workspace(geom: usize): i32 {
 /**
  * y = conv(x, w) for C <= 4, OC % 8 == 0, OW >= 4, groups 1 (the host checks): y
  * (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC); geometry at `geom`; ws: conv2d_stem_f32_workspace(geom)
- * floats. Overwrites y: the rows n*OH + oy of the geometry's partition (fields 16-18, as
+ * floats. Overwrites y: the rows n*OH + oy of the geometry's partition (rowBegin, rowEnd, as
  * conv2d_f32_forward), or all of them. Threads each take a row range with a workspace of their
  * own; every output pixel gets the same bits however the rows are split.
  */

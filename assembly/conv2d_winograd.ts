@@ -28,27 +28,28 @@
 //   backward_filter  dw += G^T (sum over tiles of V^T dM) G,  dM = A dY A^T          (accumulates)
 
 import { gemm_f32, gemm_f32_block } from "./gemm";
+import {
+  convC, convH, convN, convOc, convOcBegin, convOcEnd, convOh, convOw, convPartition, convPl, convPt,
+  convReady, convRowBegin, convRowEnd, convW, PARTITION_MAGIC,
+} from "./params.generated";
 
 // The convolution as the transforms see it: an input of IC channels, an output of OC channels.
 let zN: i32 = 0, zIH: i32 = 0, zIW: i32 = 0, zIC: i32 = 0, zOH: i32 = 0, zOW: i32 = 0, zOC: i32 = 0;
 let zPT: i32 = 0, zPL: i32 = 0;
 let zICp: i32 = 0, zOCp: i32 = 0, zTH: i32 = 0, zTW: i32 = 0, zT: i32 = 0, zTB: i32 = 0;
 let zUS: i32 = 0, zVS: i32 = 0, zMS: i32 = 0;
-// The call's part (geometry block fields 16-21, as assembly/conv2d.ts): its "rows" [zRB, zRE) are
+// The call's part (the geometry block's partition fields, as assembly/conv2d.ts): its "rows" [zRB, zRE) are
 // output tiles (forward, backward_input) or input channels, the rows of dw's (C, OC) matrices
-// (backward_filter); its "wt ready" field says that `u` already holds the transformed filter, else
-// the call first transforms U's rows (the pass's input channels) [zFB, zFE) (fields 19-20).
+// (backward_filter); its "ready" field says that `u` already holds the transformed filter, else
+// the call first transforms U's rows (the pass's input channels) [zFB, zFE) (ocBegin, ocEnd).
 let zRB: i32 = 0, zRE: i32 = 0, zUReady: bool = false, zFB: i32 = 0, zFE: i32 = 0;
-
-/** Field 16 of a geometry block that carries a work partition ("THRD"), as in assembly/conv2d.ts. */
-const PARTITION_MAGIC: i32 = 0x54485244;
 
 /** Reads the geometry block for `pass` (0 forward, 1 backward_input: the convolution dy -> dx, 2 backward_filter). */
 function readGeometryWinograd(geom: usize, pass: i32): void {
   const swap = pass == 1;
-  const n = load<i32>(geom, 0), h = load<i32>(geom, 4), w = load<i32>(geom, 8), c = load<i32>(geom, 12);
-  const oh = load<i32>(geom, 16), ow = load<i32>(geom, 20), oc = load<i32>(geom, 24);
-  const pt = load<i32>(geom, 44), pl = load<i32>(geom, 48);
+  const n = convN(geom), h = convH(geom), w = convW(geom), c = convC(geom);
+  const oh = convOh(geom), ow = convOw(geom), oc = convOc(geom);
+  const pt = convPt(geom), pl = convPl(geom);
   zN = n;
   if (swap) {
     zIH = oh; zIW = ow; zIC = oc; zOH = h; zOW = w; zOC = c; zPT = 2 - pt; zPL = 2 - pl;
@@ -70,9 +71,9 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
   zUS = zICp * zOCp + 16;
   zVS = zTB * zICp + 16;
   zMS = zTB * zOCp + 16;
-  if (load<i32>(geom, 64) == PARTITION_MAGIC) {
-    zRB = load<i32>(geom, 68); zRE = load<i32>(geom, 72); zUReady = load<i32>(geom, 84) != 0;
-    zFB = load<i32>(geom, 76); zFE = load<i32>(geom, 80);
+  if (convPartition(geom) == PARTITION_MAGIC) {
+    zRB = convRowBegin(geom); zRE = convRowEnd(geom); zUReady = convReady(geom) != 0;
+    zFB = convOcBegin(geom); zFE = convOcEnd(geom);
   } else {
     zRB = 0; zRE = i32.MAX_VALUE; zUReady = false; zFB = 0; zFE = i32.MAX_VALUE;
   }
@@ -113,7 +114,7 @@ export function conv2d_winograd_f32_tile_block(geom: usize, pass: i32): i32 {
 /**
  * y = conv(x, w) (overwrites y) for the part's tiles. u: the transformed filter, written first
  * unless the part says it is ready; ws: conv2d_winograd_f32_workspace(geom, 0) floats per thread.
- * Threads: parts with empty tile ranges transform u's rows [ocBegin, ocEnd) (geometry fields 19-20),
+ * Threads: parts with empty tile ranges transform u's rows [ocBegin, ocEnd) (the geometry's fields),
  * then parts split at multiples of the tile block run with u ready.
  */
 export function conv2d_winograd_f32_forward(y: usize, x: usize, w: usize, u: usize, ws: usize, geom: usize): void {

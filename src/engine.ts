@@ -5,7 +5,7 @@ import { Heap } from "./memory.js";
 import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
 import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
-import { THREADS_MAX_PAGES, type ThreadedKernel } from "./threads/protocol.js";
+import { MAX_PARTS, THREADS_MAX_PAGES, type ThreadedKernel } from "./threads/protocol.js";
 
 /** Options of `init()`: which wasm build, and how many threads. */
 export interface InitOptions {
@@ -62,8 +62,8 @@ export class Engine {
   readonly paramBlock: number;
   /**
    * @internal
-   * Kernel-parameter blocks, one per part of a threaded call (part p reads paramBlockFor(p)): one
-   * per thread from the start, more on demand when a call has more parts than threads.
+   * Kernel-parameter blocks, one per part of a threaded call (part p reads paramBlockFor(p)): with
+   * a worker pool, MAX_PARTS (the most parts a call may have) from the start, so no call allocates one.
    */
   get paramBlocks(): readonly number[] {
     return this.blocks;
@@ -92,10 +92,10 @@ export class Engine {
     this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? THREADS_MAX_PAGES * 65536 : undefined);
     this.pool = pool;
     this.reason = threadsReason;
-    const blocks: number[] = [];
-    for (let t = 0; t < (pool?.size ?? 1); t++) blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "the kernel parameter block"));
-    this.blocks = blocks;
-    this.paramBlock = blocks[0]!;
+    const count = pool ? MAX_PARTS : 1;
+    const first = this.heap.alloc(count * PARAM_BLOCK_BYTES, "the kernel parameter blocks");
+    this.blocks = Array.from({ length: count }, (_, t) => first + t * PARAM_BLOCK_BYTES);
+    this.paramBlock = this.blocks[0]!;
     // the GEMM's strip scratch, one per wasm instance (assembly/gemm.ts, gemm_set_strip_scratch;
     // none in the scalar build)
     const scratchBytes = kernels.gemm_strip_scratch_bytes();

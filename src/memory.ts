@@ -23,6 +23,7 @@ export class Heap {
   // While set (see quarantine()): live blocks whose release must not make them reusable yet.
   private quarantined: Set<number> | undefined;
   private held: { ptr: number; size: number }[] = []; // released quarantined blocks
+  private allocations = 0;
   private buffer: ArrayBuffer | SharedArrayBuffer;
   private f32View: Float32Array;
   private i32View: Int32Array;
@@ -58,6 +59,14 @@ export class Heap {
     return n;
   }
 
+  /**
+   * Allocations made so far (successful alloc() calls): a planned model's step, or a planned
+   * graph's run, leaves it unchanged (tests check that).
+   */
+  get allocationCount(): number {
+    return this.allocations;
+  }
+
   /** Allocates `bytes` (rounded up to 16), 16-byte aligned, contents undefined. `what` names it in errors. */
   alloc(bytes: number, what = "a buffer"): number {
     if (!Number.isFinite(bytes) || bytes < 0) throw new SimdnetError(`alloc: invalid byte count ${bytes} for ${what}`);
@@ -72,12 +81,14 @@ export class Heap {
         block.size -= size;
       }
       this.live.set(ptr, size);
+      this.allocations++;
       return ptr;
     }
     const ptr = this.top;
     this.ensure(ptr + size, size, what);
     this.top = ptr + size;
     this.live.set(ptr, size);
+    this.allocations++;
     return ptr;
   }
 

@@ -1,12 +1,11 @@
-// The cache-blocked convolution forward (assembly/conv2d_blocked.ts, dispatched by
-// src/ops/conv2d_blocked.ts), forced on for every eligible conv (groups 1, OC % 8 == 0), against
+// The cache-blocked convolution forward (assembly/conv2d_blocked.ts, the registry's conv2d.blocked),
+// forced by name on every conv it supports (groups 1, OC % 8 == 0), against
 // the float64 reference at the edges of its 32-channel input blocks, its 4-pixel flat tiles (which
 // span output rows, the last one overlapping) and with strides, pads and dilations.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { conv2d, type Conv2dOptions, convTranspose2dBackward, type Engine } from "../src/index.js";
-import { blockedConvPolicy, useBlockedConv } from "../src/ops/conv2d_blocked.js";
-import { stemConvPolicy } from "../src/ops/conv2d_stem.js";
-import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
+import { convGeometry } from "../src/ops/conv2d_algorithms.js";
+import { BLOCKED } from "../src/ops/conv2d_blocked.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
 import { conv2dRef, type RefParams, type Shape4 } from "./reference/conv2d.js";
 
@@ -26,17 +25,13 @@ function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2d
       bv = uniform(ws[3], seed + 2);
     const r = conv2dRef(xv, xs, wv, ws, bv, ref);
     const out = e.tensor(r.shape, new Float32Array(r.y.length).fill(123)); // overwritten, not accumulated
-    const y = conv2d(e.tensor(xs, xv), e.tensor(ws, wv), e.tensor([ws[3]], bv), options, out);
+    const y = conv2d(e.tensor(xs, xv), e.tensor(ws, wv), e.tensor([ws[3]], bv), { ...options, algorithm: BLOCKED.name }, out);
     expect(y.shape).toEqual(r.shape);
     expectClose(y.data, r.y, { ...TOL, label });
   });
 }
 
 describe.each(BUILDS_UNDER_TEST)("conv2d blocked forward, %s build", (build) => {
-  // the Winograd and stem kernels would take some of these cases first
-  beforeEach(() => void ((blockedConvPolicy.mode = "always"), (winogradPolicy.mode = "never"), (stemConvPolicy.mode = "never")));
-  afterEach(() => void ((blockedConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto"), (stemConvPolicy.mode = "auto")));
-
   it.each([1, 3, 16, 31, 32, 33, 65])("C=%i (around the 32-channel blocks), OC 8 / 16 / 24", async (C) => {
     const e = await engineFor(build);
     for (const OC of [8, 16, 24]) {
@@ -67,18 +62,22 @@ describe.each(BUILDS_UNDER_TEST)("conv2d blocked forward, %s build", (build) => 
         w = e.tensor([3, 3, 8, 16], uniform(1152, 2));
       const opts = { strides: 2, pads: 1, outputPadding: 1 };
       const dy = e.tensor([2, 8, 10, 8], uniform(1280, 3));
-      const blocked = Float32Array.from(convTranspose2dBackward(dy, x, w, opts).dx.data);
-      blockedConvPolicy.mode = "never";
-      expectClose(blocked, convTranspose2dBackward(dy, x, w, opts).dx.data, { ...TOL, label: "dx" });
+      // dx is the conv's forward, dw its filter gradient: force the blocked kernel for the forward only
+      const blocked = Float32Array.from(convTranspose2dBackward(dy, x, w, { ...opts, algorithm: { forward: BLOCKED.name } }, {}, false).dx.data);
+      expectClose(blocked, convTranspose2dBackward(dy, x, w, { ...opts, algorithm: { forward: "conv2d.direct" } }).dx.data, { ...TOL, label: "dx" });
     });
   });
 });
 
 describe("blocked dispatch", () => {
-  it("takes wide groups-1 convs with OC % 8 == 0 only", () => {
-    expect(useBlockedConv({ c: 256, oc: 256, groups: 1 })).toBe(true);
-    expect(useBlockedConv({ c: 256, oc: 12, groups: 1 })).toBe(false);
-    expect(useBlockedConv({ c: 256, oc: 256, groups: 2 })).toBe(false);
-    expect(useBlockedConv({ c: 4, oc: 64, groups: 1 })).toBe(false);
+  it("takes wide groups-1 convs with OC % 8 == 0 only, forward only", () => {
+    const target = { build: "simd", threads: 1 } as const;
+    const g = (c: number, oc: number, groups = 1) => convGeometry("t", [1, 14, 14, c], [3, 3, c / groups, oc], { groups, pads: 1 });
+    expect(BLOCKED.eligible("forward", g(256, 256), target)).toBe(true);
+    expect(BLOCKED.eligible("forward", g(256, 12), target)).toBe(false);
+    expect(BLOCKED.eligible("forward", g(256, 256, 2), target)).toBe(false);
+    expect(BLOCKED.eligible("forward", g(4, 64), target)).toBe(false);
+    expect(BLOCKED.supports("forward", g(4, 64), target)).toBe(true);
+    expect(BLOCKED.supports("backward_input", g(256, 256), target)).toBe(false);
   });
 });

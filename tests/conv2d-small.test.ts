@@ -1,12 +1,11 @@
-// The few-channel convolution kernels (assembly/conv2d_small.ts, dispatched by src/ops/conv2d_small.ts):
-// forced on for every eligible conv (stride 1, groups 1), checked against the float64 reference at
+// The few-channel convolution kernels (assembly/conv2d_small.ts, the registry's conv2d.small): forced
+// by name on every conv they support (stride 1, groups 1), checked against the float64 reference at
 // the tile edges (4 output channels x 8 flat pixels), against finite differences, and through
 // convTranspose2d (whose forward is the conv's backward_input).
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { conv2d, conv2dBackward, type Conv2dOptions, type Engine } from "../src/index.js";
-import { smallConvPolicy, SMALL_BACKWARD_FILTER, SMALL_BACKWARD_INPUT, SMALL_FORWARD, useSmallConv } from "../src/ops/conv2d_small.js";
-import { stemConvPolicy } from "../src/ops/conv2d_stem.js";
-import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
+import { convGeometry } from "../src/ops/conv2d_algorithms.js";
+import { SMALL } from "../src/ops/conv2d_small.js";
 import { expectConvGradientsMatchFiniteDifferences, expectConvMatchesReference, expectConvTransposeMatchesReference } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
 import type { RefParams, Shape4 } from "./reference/conv2d.js";
@@ -22,16 +21,12 @@ const p = (pads: [number, number, number, number], dilations: [number, number] =
 
 /** forward + both gradients (accumulated) vs the reference. */
 function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
-  expectConvMatchesReference(e, label, xs, ws, options, ref, seed, TOL);
+  expectConvMatchesReference(e, label, xs, ws, options, ref, seed, TOL, { forward: SMALL.name, backward_input: SMALL.name, backward_filter: SMALL.name });
 }
 
 const OUT_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17];
 
 describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build) => {
-  // the Winograd and stem kernels would take some of these cases first
-  beforeEach(() => void ((smallConvPolicy.mode = "always"), (winogradPolicy.mode = "never"), (stemConvPolicy.mode = "never")));
-  afterEach(() => void ((smallConvPolicy.mode = "auto"), (winogradPolicy.mode = "auto"), (stemConvPolicy.mode = "auto")));
-
   it.each([1, 2, 3, 4, 5, 6, 9])("C=%i: every OC at the 4-channel tile edges, 5x5 pad 2 and 3x3 valid", async (C) => {
     const e = await engineFor(build);
     for (const OC of OUT_CHANNELS) {
@@ -56,11 +51,11 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
 
   it("dx and dw match finite differences (dilation 2, asymmetric pads)", async () => {
     const opts: Conv2dOptions = { pads: [2, 1, 0, 2], dilations: [1, 2] };
-    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 7, 3], [3, 2, 3, 5], opts, 1);
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 7, 3], [3, 2, 3, 5], { ...opts, algorithm: SMALL.name }, 1);
   });
 
   it("convTranspose2d stride 1 (its forward is the conv's backward_input) matches the reference", async () => {
-    expectConvTransposeMatchesReference(await engineFor(build), [2, 4, 6, 3], [3, 3, 5, 3], [1, 0, 0, 1], [5, 7], 8, TOL);
+    expectConvTransposeMatchesReference(await engineFor(build), [2, 4, 6, 3], [3, 3, 5, 3], [1, 0, 0, 1], [5, 7], 8, TOL, SMALL.name);
   });
 
   it("gives the same results as the channel-vectorised kernels (LeNet conv2 shape, batch 3)", async () => {
@@ -69,41 +64,29 @@ describe.each(BUILDS_UNDER_TEST)("conv2d few-channel kernels, %s build", (build)
       const x = e.tensor([3, 14, 14, 6], uniform(3 * 14 * 14 * 6, 21)),
         w = e.tensor([5, 5, 6, 16], uniform(2400, 22));
       const dy = e.tensor([3, 10, 10, 16], uniform(4800, 23));
-      const run = () => {
-        const y = Float32Array.from(conv2d(x, w).data);
-        const g = conv2dBackward(dy, x, w, {}, {}, false);
+      const run = (algorithm: string) => {
+        const y = Float32Array.from(conv2d(x, w, null, { algorithm }).data);
+        const g = conv2dBackward(dy, x, w, { algorithm }, {}, false);
         return [y, Float32Array.from(g.dx.data), Float32Array.from(g.dw.data)];
       };
-      const small = run();
-      smallConvPolicy.mode = "never";
-      const wide = run();
+      const small = run(SMALL.name);
+      const wide = run("conv2d.direct");
       for (let i = 0; i < 3; i++) expectClose(small[i]!, wide[i]!, { ...TOL, label: ["y", "dx", "dw"][i] });
     });
   });
 });
 
 describe("few-channel dispatch", () => {
-  const g = (c: number, oc: number, extra: Partial<{ sh: number; sw: number; groups: number }> = {}) => ({
-    c,
-    oc,
-    oh: 10,
-    ow: 10,
-    kh: 5,
-    kw: 5,
-    sh: 1,
-    sw: 1,
-    groups: 1,
-    ...extra,
-  });
+  const target = { build: "simd", threads: 1 } as const;
+  const g = (c: number, oc: number, s = 1, groups = 1) => convGeometry("t", [1, 14, 14, c], [5, 5, c / groups, oc], { strides: s, groups });
   it("takes LeNet's convolutions and leaves wide, strided and grouped ones", () => {
-    expect(useSmallConv(g(1, 6), SMALL_FORWARD)).toBe(true);
-    expect(useSmallConv(g(6, 16), SMALL_BACKWARD_INPUT)).toBe(true);
-    expect(useSmallConv(g(1, 6), SMALL_BACKWARD_FILTER)).toBe(true);
-    expect(useSmallConv(g(64, 64), SMALL_FORWARD)).toBe(false);
-    expect(useSmallConv(g(3, 6, { sh: 2, sw: 2 }), SMALL_FORWARD)).toBe(false);
-    expect(useSmallConv(g(4, 4, { groups: 2 }), SMALL_FORWARD)).toBe(false);
-    smallConvPolicy.mode = "never";
-    expect(useSmallConv(g(1, 6), SMALL_FORWARD)).toBe(false);
-    smallConvPolicy.mode = "auto";
+    expect(SMALL.eligible("forward", g(1, 6), target)).toBe(true);
+    expect(SMALL.eligible("backward_input", g(6, 16), target)).toBe(true);
+    expect(SMALL.eligible("backward_filter", g(1, 6), target)).toBe(true);
+    expect(SMALL.eligible("forward", g(64, 64), target)).toBe(false);
+    expect(SMALL.eligible("forward", g(3, 6, 2), target)).toBe(false);
+    expect(SMALL.eligible("forward", g(4, 4, 1, 2), target)).toBe(false);
+    expect(SMALL.supports("forward", g(64, 64), target)).toBe(true);
+    expect(SMALL.supports("forward", g(3, 6, 2), target)).toBe(false);
   });
 });

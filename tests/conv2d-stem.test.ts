@@ -1,11 +1,12 @@
-// The first-layer convolution forward (assembly/conv2d_stem.ts, dispatched by src/ops/conv2d_stem.ts):
+// The first-layer convolution forward (assembly/conv2d_stem.ts, the registry's conv2d.stem):
 // 1 to 4 input channels, OC % 8 == 0, any stride. Against the float64 reference at the edges of its
 // 4-pixel tiles (output widths 4 to 9: the last tile of a row overlaps), its 8-channel tiles, C = 3
 // (constant load offsets) and the other channel counts, with pads, strides, dilations and kernel shapes.
 // SIMD builds only: the scalar build keeps conv2d_small.ts, which the dispatch test checks.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Conv2dOptions } from "../src/index.js";
-import { stemConvPolicy, useStemConv } from "../src/ops/conv2d_stem.js";
+import { chooseConvAlgorithm, convGeometry, convTarget } from "../src/ops/conv2d_algorithms.js";
+import { STEM } from "../src/ops/conv2d_stem.js";
 import { expectConvMatchesReference } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, engineFor } from "./harness.js";
 import type { RefParams, Shape4 } from "./reference/conv2d.js";
@@ -24,8 +25,9 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
     const e = await engineFor(build);
     for (const OW of [4, 5, 6, 7, 8, 9]) {
       for (const OC of [8, 16, 24]) {
-        expect(useStemConv(e, { c: C, oc: OC, ow: OW, groups: 1 })).toBe(true);
-        expectConvMatchesReference(e, `C=${C} OW=${OW} OC=${OC}`, [2, 3, OW, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 100 + OW * 10 + OC, TOL);
+        const g = convGeometry("t", [2, 3, OW, C], [3, 3, C, OC], { pads: 1 });
+        expect(chooseConvAlgorithm("forward", g, convTarget(e))).toBe(STEM);
+        expectConvMatchesReference(e, `C=${C} OW=${OW} OC=${OC}`, [2, 3, OW, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 100 + OW * 10 + OC, TOL, { forward: STEM.name });
       }
     }
   });
@@ -49,23 +51,20 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
     ["strides [3,2], grey, 5 output columns", [2, 14, 13, 1], [4, 4, 1, 24], { strides: [3, 2], pads: 1 }, p([1, 1, 1, 1], [1, 1], [3, 2])],
   ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
     const e = await engineFor(build);
-    expectConvMatchesReference(e, label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 9, TOL);
+    expectConvMatchesReference(e, label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 9, TOL, { forward: STEM.name });
   });
 });
 
 describe("stem dispatch", () => {
-  afterEach(() => void (stemConvPolicy.mode = "auto"));
-  it("takes few-channel, OC % 8 == 0 convs at least 4 pixels wide in SIMD builds", async () => {
-    const simd = await engineFor("simd"),
-      scalar = await engineFor("scalar");
-    const g = { c: 3, oc: 64, ow: 224, groups: 1 };
-    expect(useStemConv(simd, g)).toBe(true);
-    expect(useStemConv(scalar, g)).toBe(false);
-    expect(useStemConv(simd, { ...g, c: 5 })).toBe(false);
-    expect(useStemConv(simd, { ...g, oc: 6 })).toBe(false); // LeNet's conv1: conv2d_small.ts
-    expect(useStemConv(simd, { ...g, ow: 3 })).toBe(false);
-    expect(useStemConv(simd, { ...g, groups: 3 })).toBe(false);
-    stemConvPolicy.mode = "never";
-    expect(useStemConv(simd, g)).toBe(false);
+  it("takes few-channel, OC % 8 == 0 convs at least 4 pixels wide in SIMD builds", () => {
+    const simd = { build: "simd", threads: 1 } as const, scalar = { build: "scalar", threads: 1 } as const;
+    const g = (c: number, oc: number, w: number, groups = 1) => convGeometry("t", [1, 9, w, c], [3, 3, c / groups, oc], { pads: 1, groups });
+    expect(STEM.eligible("forward", g(3, 64, 224), simd)).toBe(true);
+    expect(STEM.eligible("forward", g(3, 64, 224), scalar)).toBe(false);
+    expect(STEM.eligible("forward", g(5, 64, 224), simd)).toBe(false);
+    expect(STEM.eligible("forward", g(3, 6, 224), simd)).toBe(false); // LeNet's conv1: conv2d.small
+    expect(STEM.eligible("forward", g(3, 64, 3), simd)).toBe(false);
+    expect(STEM.eligible("forward", g(3, 72, 224, 3), simd)).toBe(false);
+    expect(STEM.supports("backward_input", g(3, 64, 224), simd)).toBe(false);
   });
 });

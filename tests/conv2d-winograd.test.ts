@@ -1,49 +1,33 @@
-// The Winograd F(2x2, 3x3) convolution kernels (assembly/conv2d_winograd.ts, dispatched by
-// src/ops/conv2d_winograd.ts), forced on for every eligible conv (3x3, strides 1, dilations 1, one
+// The Winograd F(2x2, 3x3) convolution kernels (assembly/conv2d_winograd.ts, the registry's
+// conv2d.winograd), forced by name on every conv they support (3x3, strides 1, dilations 1, one
 // group), against the float64 reference at the edges of their 4-channel vectors, their 2x2 output
 // tiles (odd output sizes leave partial tiles) and their blocks of tiles, with pads of every kind;
 // forward, input gradient and filter gradient (both accumulating), finite differences, and
 // convTranspose2d (whose forward is the conv's input gradient). SIMD builds only: the scalar build
 // keeps direct convolution, which the dispatch test checks.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { conv2d, conv2dBackward, conv2dBackwardFilter, conv2dBackwardInput, type Conv2dOptions, type Engine, init } from "../src/index.js";
-import { useWinograd, WINOGRAD_BACKWARD_FILTER, WINOGRAD_BACKWARD_INPUT, WINOGRAD_FORWARD, winogradPolicy } from "../src/ops/conv2d_winograd.js";
+import { describe, expect, it } from "vitest";
+import { conv2d, conv2dBackward, type Conv2dOptions, type Engine } from "../src/index.js";
+import { CONV_PASSES, type ConvGeometry } from "../src/ops/conv2d_algorithms.js";
+import { WINOGRAD } from "../src/ops/conv2d_winograd.js";
 import { expectConvGradientsMatchFiniteDifferences, expectConvMatchesReference, expectConvTransposeMatchesReference } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
 import type { RefParams, Shape4 } from "./reference/conv2d.js";
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const p = (pads: [number, number, number, number]): RefParams => ({ strides: [1, 1], pads, dilations: [1, 1], groups: 1 });
-const geometry = (c: number, oc: number, side = 8, n = 1) => ({
-  n,
-  h: side,
-  w: side,
-  c,
-  oh: side,
-  ow: side,
-  oc,
-  kh: 3,
-  kw: 3,
-  sh: 1,
-  sw: 1,
-  dh: 1,
-  dw: 1,
-  groups: 1,
+const geometry = (c: number, oc: number, side = 8, n = 1): ConvGeometry => ({
+  n, h: side, w: side, c, oh: side, ow: side, oc, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1,
 });
-const PASSES = [WINOGRAD_FORWARD, WINOGRAD_BACKWARD_INPUT, WINOGRAD_BACKWARD_FILTER] as const;
+const ALL = { forward: WINOGRAD.name, backward_input: WINOGRAD.name, backward_filter: WINOGRAD.name };
 
 /** forward + both gradients, accumulated onto non-zero starting values, vs the reference. */
 function check(e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number): void {
-  for (const pass of PASSES) expect(useWinograd(e, geometry(xs[3], ws[3], 1), pass), "the Winograd kernels run").toBe(true);
-  expectConvMatchesReference(e, label, xs, ws, options, ref, seed, TOL);
+  expectConvMatchesReference(e, label, xs, ws, options, ref, seed, TOL, ALL);
 }
 
 const SIMD_BUILDS = BUILDS_UNDER_TEST.filter((b) => b !== "scalar");
 
 describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
-  beforeEach(() => void (winogradPolicy.mode = "always"));
-  afterEach(() => void (winogradPolicy.mode = "auto"));
-
   it.each([1, 3, 4, 5, 8, 9])("C=%i: OC around the 4-lane vectors, pad 1 and valid", async (C) => {
     const e = await engineFor(build);
     for (const OC of [1, 2, 3, 4, 5, 7, 8, 12, 13]) {
@@ -70,11 +54,11 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
   });
 
   it("dx and dw match finite differences (asymmetric pads, odd sizes)", async () => {
-    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 7, 6], [3, 3, 6, 5], { pads: [2, 1, 0, 2] }, 1);
+    expectConvGradientsMatchFiniteDifferences(await engineFor(build), [2, 5, 7, 6], [3, 3, 6, 5], { pads: [2, 1, 0, 2], algorithm: WINOGRAD.name }, 1);
   });
 
   it("convTranspose2d stride 1 (its forward is the conv's input gradient) matches the reference", async () => {
-    expectConvTransposeMatchesReference(await engineFor(build), [2, 5, 6, 9], [3, 3, 10, 9], [1, 0, 0, 1], [6, 7], 8, TOL);
+    expectConvTransposeMatchesReference(await engineFor(build), [2, 5, 6, 9], [3, 3, 10, 9], [1, 0, 0, 1], [6, 7], 8, TOL, WINOGRAD.name);
   });
 
   it("agrees with direct convolution on a VGG-like layer (56x56, 64 -> 64)", async () => {
@@ -83,95 +67,51 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
       const x = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 31)),
         w = e.tensor([3, 3, 64, 64], uniform(9 * 64 * 64, 32));
       const dy = e.tensor([1, 56, 56, 64], uniform(56 * 56 * 64, 33));
-      const run = () => {
-        const y = Float32Array.from(conv2d(x, w, null, { pads: 1 }).data);
-        const g = conv2dBackward(dy, x, w, { pads: 1 }, {}, false);
+      const run = (algorithm: string) => {
+        const y = Float32Array.from(conv2d(x, w, null, { pads: 1, algorithm }).data);
+        const g = conv2dBackward(dy, x, w, { pads: 1, algorithm }, {}, false);
         return [y, Float32Array.from(g.dx.data), Float32Array.from(g.dw.data)];
       };
-      const winograd = run();
-      winogradPolicy.mode = "never";
-      const direct = run();
+      const winograd = run(WINOGRAD.name);
+      const direct = run("conv2d.direct");
       for (let i = 0; i < 3; i++) expectClose(winograd[i]!, direct[i]!, { rtol: 1e-4, atol: 1e-4, label: ["y", "dx", "dw"][i] });
     });
   });
 });
 
-describe("Winograd without room for its workspace", () => {
-  it("falls back to the direct kernels (same results as with Winograd off) instead of failing", async () => {
-    // the threads build's memory stops at 1 GiB (THREADS_MAX_PAGES): fill it up to 12 MB, room for
-    // each pass's output and the direct kernels' workspace (w's 9 MB repacked for dx), not for the
-    // 16 * 512 * 512 floats (16 MB) of a 512 -> 512 conv's transformed filter
-    const e = await init({ build: "threads" });
-    try {
-      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)),
-        w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
-      const dy = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 43));
-      // one pass at a time, each output released before the next pass
-      const passes = [
-        () => conv2d(x, w, null, { pads: 1 }),
-        () => conv2dBackwardInput(dy, w, x.shape, { pads: 1 }),
-        () => conv2dBackwardFilter(dy, x, w.shape, { pads: 1 }),
-      ];
-      const run = () =>
-        passes.map((pass) => {
-          const t = pass();
-          const copy = Float32Array.from(t.data);
-          t.dispose();
-          return copy;
-        });
-      winogradPolicy.mode = "never";
-      const direct = run();
-      winogradPolicy.mode = "always";
-      const withRoom = run();
-      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 3 * 2 ** 20], "f32", "filler");
-      const full = run();
-      filler.dispose();
-      for (let i = 0; i < 3; i++) {
-        expect(full[i], "the direct kernels ran").toEqual(direct[i]);
-        expect(withRoom[i], "Winograd ran while there was room").not.toEqual(direct[i]);
-      }
-    } finally {
-      winogradPolicy.mode = "auto";
-      e.dispose();
-    }
-  });
-});
-
 describe("Winograd dispatch", () => {
-  it("takes 3x3 stride-1 one-group convs with 8+ channels and enough 2x2 output tiles, in SIMD builds only", async () => {
-    const simd = await engineFor("simd"),
-      scalar = await engineFor("scalar");
-    for (const pass of PASSES) {
-      expect(useWinograd(simd, geometry(64, 64, 56), pass)).toBe(true);
-      expect(useWinograd(scalar, geometry(64, 64, 56), pass)).toBe(false);
-      expect(useWinograd(simd, geometry(3, 64, 56), pass)).toBe(false); // few channels: conv2d_small.ts
-      expect(useWinograd(simd, { ...geometry(64, 64, 56), sh: 2, sw: 2 }, pass)).toBe(false);
-      expect(useWinograd(simd, { ...geometry(64, 64, 56), dh: 2 }, pass)).toBe(false);
-      expect(useWinograd(simd, { ...geometry(64, 64, 56), groups: 2 }, pass)).toBe(false);
-      expect(useWinograd(simd, { ...geometry(64, 64, 56), kh: 5, kw: 5 }, pass)).toBe(false);
-      expect(useWinograd(simd, geometry(512, 512, 3), pass)).toBe(false); // 4 tiles: the filter transform dominates
+  it("takes 3x3 stride-1 one-group convs with 8+ channels and enough 2x2 output tiles, in SIMD builds only", () => {
+    const simd = { build: "simd", threads: 1 } as const, scalar = { build: "scalar", threads: 1 } as const;
+    const eligible = (g: ConvGeometry, pass: (typeof CONV_PASSES)[number]) => WINOGRAD.eligible(pass, g, simd);
+    for (const pass of CONV_PASSES) {
+      expect(eligible(geometry(64, 64, 56), pass)).toBe(true);
+      expect(WINOGRAD.eligible(pass, geometry(64, 64, 56), scalar)).toBe(false);
+      expect(WINOGRAD.supports(pass, geometry(64, 64, 56), scalar)).toBe(false);
+      expect(eligible(geometry(3, 64, 56), pass)).toBe(false); // few channels: conv2d.small
+      expect(WINOGRAD.supports(pass, geometry(3, 64, 56), simd)).toBe(true);
+      expect(eligible({ ...geometry(64, 64, 56), sh: 2, sw: 2 }, pass)).toBe(false);
+      expect(eligible({ ...geometry(64, 64, 56), dh: 2 }, pass)).toBe(false);
+      expect(eligible({ ...geometry(64, 64, 56), groups: 2 }, pass)).toBe(false);
+      expect(eligible({ ...geometry(64, 64, 56), kh: 5, kw: 5 }, pass)).toBe(false);
+      expect(eligible(geometry(512, 512, 3), pass)).toBe(false); // 4 tiles: the filter transform dominates
     }
     // 7x7 at 256 -> 256 (16 tiles): forward and filter gradient yes, input gradient (which also
     // flips the weights) no; a batch of 2 (32 tiles) yes
-    expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_FORWARD)).toBe(true);
-    expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_BACKWARD_FILTER)).toBe(true);
-    expect(useWinograd(simd, geometry(256, 256, 7), WINOGRAD_BACKWARD_INPUT)).toBe(false);
-    expect(useWinograd(simd, geometry(256, 256, 7, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
+    expect(eligible(geometry(256, 256, 7), "forward")).toBe(true);
+    expect(eligible(geometry(256, 256, 7), "backward_filter")).toBe(true);
+    expect(eligible(geometry(256, 256, 7), "backward_input")).toBe(false);
+    expect(eligible(geometry(256, 256, 7, 2), "backward_input")).toBe(true);
     // 512 -> 512 (a 16 MB transformed filter): only when 16 * (tiles + 50) < 9 * pixels: 7x7 maps
     // from a batch of 6 (96 tiles, 294 pixels), not 4; 14x14 from batch 1 (49 tiles, 196 pixels)
-    for (const pass of PASSES) {
-      expect(useWinograd(simd, geometry(512, 512, 7, 4), pass)).toBe(false);
-      expect(useWinograd(simd, geometry(512, 512, 7, 6), pass)).toBe(true);
-      expect(useWinograd(simd, geometry(512, 512, 14, 1), pass)).toBe(true);
+    for (const pass of CONV_PASSES) {
+      expect(eligible(geometry(512, 512, 7, 4), pass)).toBe(false);
+      expect(eligible(geometry(512, 512, 7, 6), pass)).toBe(true);
+      expect(eligible(geometry(512, 512, 14, 1), pass)).toBe(true);
     }
     // images of 16 pixels or fewer (the direct kernels mostly read padding): input gradient from 8 tiles
-    expect(useWinograd(simd, geometry(256, 256, 2, 8), WINOGRAD_BACKWARD_INPUT)).toBe(true);
-    expect(useWinograd(simd, geometry(256, 256, 4, 2), WINOGRAD_BACKWARD_INPUT)).toBe(true);
-    expect(useWinograd(simd, geometry(256, 256, 4, 1), WINOGRAD_BACKWARD_INPUT)).toBe(false);
-    winogradPolicy.mode = "always";
-    expect(useWinograd(simd, geometry(512, 512, 3), WINOGRAD_BACKWARD_INPUT)).toBe(true);
-    winogradPolicy.mode = "never";
-    expect(useWinograd(simd, geometry(64, 64, 56), WINOGRAD_FORWARD)).toBe(false);
-    winogradPolicy.mode = "auto";
+    expect(eligible(geometry(256, 256, 2, 8), "backward_input")).toBe(true);
+    expect(eligible(geometry(256, 256, 4, 2), "backward_input")).toBe(true);
+    expect(eligible(geometry(256, 256, 4, 1), "backward_input")).toBe(false);
+    expect(WINOGRAD.supports("backward_input", geometry(512, 512, 3), simd)).toBe(true);
   });
 });

@@ -1,8 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   conv2d,
   conv2dBackward,
   conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dWorkspaceBytes,
   conv2dOutputShape,
   type Conv2dOptions,
   convTranspose2d,
@@ -11,14 +13,15 @@ import {
   type ConvTranspose2dOptions,
   type Engine,
   init,
+  OutOfMemoryError,
   SimdnetError,
   type Tensor,
 } from "../src/index.js";
-import { IM2COL_BACKWARD_FILTER, IM2COL_BACKWARD_INPUT, IM2COL_FORWARD, im2colPolicy, useIm2col } from "../src/ops/conv2d_im2col.js";
-import { groupSlicesPolicy } from "../src/ops/conv2d.js";
-import { tinyConvPolicy } from "../src/ops/conv2d_tiny.js";
-import { winogradPolicy } from "../src/ops/conv2d_winograd.js";
-import { expectConvGradientsMatchFiniteDifferences } from "./conv-checks.js";
+import {
+  chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, convAlgorithm, convGeometry, type ConvTarget, supportingConvAlgorithms,
+} from "../src/ops/conv2d_algorithms.js";
+import { IM2COL } from "../src/ops/conv2d_im2col.js";
+import { ALGORITHMS_RUN, expectConvGradientsMatchFiniteDifferences, expectEveryAlgorithmMatchesReference } from "./conv-checks.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { conv2dBackwardRef, conv2dRef, convTranspose2dRef, convTransposeOutputSize, type RefParams, samePads, type Shape4 } from "./reference/conv2d.js";
 
@@ -380,65 +383,34 @@ const TRANSPOSE_CASES: TransposeCase[] = [
   ),
 ];
 
-/**
- * The kernels the reference cases run on: as dispatched by shape, the direct kernels alone (no
- * Winograd, no im2col: they would take most of these small shapes), and im2col for every one-group conv.
- */
-const PATHS: [string, () => void][] = [
-  ["dispatched by shape", () => {}],
-  [
-    "direct kernels",
-    () => {
-      winogradPolicy.mode = "never";
-      im2colPolicy.mode = "never";
-      tinyConvPolicy.mode = "never";
-    },
-  ],
-  [
-    "im2col",
-    () => {
-      im2colPolicy.mode = "always";
-      tinyConvPolicy.mode = "never";
-    },
-  ],
-  [
-    "tiny-image GEMMs (every eligible conv)",
-    () => {
-      tinyConvPolicy.mode = "always";
-    },
-  ],
-  [
-    "group slices (every grouped conv that is not depthwise)",
-    () => {
-      groupSlicesPolicy.mode = "always";
-    },
-  ],
-];
-
 describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
-  describe.each(PATHS)("%s", (_path, setPolicies) => {
-    beforeEach(setPolicies);
-    afterEach(() => {
-      winogradPolicy.mode = "auto";
-      im2colPolicy.mode = "auto";
-      tinyConvPolicy.mode = "auto";
-      groupSlicesPolicy.mode = "auto";
-    });
+  it.each(CHANNELS)("dispatched by shape, and every algorithm that supports a pass, match the reference for C=%i and every OC at the tile edges", async (C) => {
+    const e = await engineFor(build);
+    for (const OC of CHANNELS) {
+      const c: ConvCase = { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) };
+      checkConvAgainstReference(e, c, C * 31 + OC);
+      expectEveryAlgorithmMatchesReference(e, c.name, c.x, c.w, c.options, c.ref, C * 31 + OC, TOL);
+    }
+  });
 
-    it.each(CHANNELS)("forward and backward match the reference for C=%i and every OC at the tile edges", async (C) => {
-      const e = await engineFor(build);
-      for (const OC of CHANNELS) {
-        checkConvAgainstReference(
-          e,
-          { name: `C=${C} OC=${OC}`, x: [2, 5, 11, C], w: [3, 3, C, OC], options: { pads: 1 }, ref: p([1, 1], [1, 1, 1, 1]) },
-          C * 31 + OC,
-        );
+  it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))("dispatched by shape, and every algorithm that supports a pass, match the reference: %s", async (_name, c) => {
+    const e = await engineFor(build);
+    checkConvAgainstReference(e, c, 11);
+    expectEveryAlgorithmMatchesReference(e, c.name, c.x, c.w, c.options, c.ref, 11, TOL);
+  });
+
+  it("the cases above ran every algorithm on every pass it supports in this build", () => {
+    const ran = ALGORITHMS_RUN.get(build) ?? new Set();
+    const target: ConvTarget = { build, threads: 1 };
+    for (const alg of CONV_ALGORITHMS) {
+      for (const pass of alg.passes) {
+        // SIMD-only algorithms support nothing in the scalar build
+        const somewhere = GEOMETRY_CASES.some((c) => alg.supports(pass, convGeometry("test", c.x, c.w, c.options), target)) ||
+          CHANNELS.some((C) => CHANNELS.some((OC) => alg.supports(pass, convGeometry("test", [2, 5, 11, C], [3, 3, C, OC], { pads: 1 }), target)));
+        expect(ran.has(`${alg.name} ${pass}`), `${alg.name} ${pass}`).toBe(somewhere);
+        if (build !== "scalar") expect(somewhere, `${alg.name} ${pass} supports some case`).toBe(true);
       }
-    });
-
-    it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))("forward and backward match the reference: %s", async (_name, c) => {
-      checkConvAgainstReference(await engineFor(build), c, 11);
-    });
+    }
   });
 
   it("forward writes into `out` and works without bias", async () => {
@@ -604,101 +576,153 @@ function allPasses(x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions): Float
   return out;
 }
 
-describe("conv2d without room for a workspace", () => {
-  it("runs the general kernel (same bits) instead of failing", async () => {
-    // groups of fewer than 8 input channels pack a column of dy (OH*OW*8 floats: 1.25 MB here) per
-    // part; the threads build's memory stops at 1 GiB, so a filler can leave less than that
+describe("conv2d workspaces", () => {
+  it("a workspace that does not fit throws OutOfMemoryError and changes nothing; never another algorithm", async () => {
+    // the threads build's memory stops at 1 GiB: fill it up to 12 MB, room for each pass's output,
+    // not for the 16 * 512 * 512 floats (16 MB) of a 512 -> 512 conv's transformed filter
     const e = await init({ build: "threads" });
     try {
-      const opts: Conv2dOptions = { strides: 2, pads: 3 };
-      const x = e.tensor([1, 400, 400, 3], uniform(400 * 400 * 3, 51));
-      const dy = e.tensor([1, 200, 200, 16], uniform(200 * 200 * 16, 52));
-      const dwOf = () => {
-        const dw = conv2dBackwardFilter(dy, x, [7, 7, 3, 16], opts);
-        const copy = Float32Array.from(dw.data);
-        dw.dispose();
-        return copy;
-      };
-      const withRoom = dwOf();
-      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 2 ** 18], "f32", "filler");
-      expect(() => e.empty([200 * 200 * 8], "f32", "a dy column"), "no room for the workspace").toThrow("out of memory");
-      const full = dwOf();
+      const opts: Conv2dOptions = { pads: 1, algorithm: "conv2d.winograd" };
+      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)), w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
+      const dy = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 43));
+      const withRoom = allPasses(x, w, dy, opts);
+      const bytes = conv2dWorkspaceBytes(e, x.shape, w.shape, opts);
+      expect(bytes).toBeGreaterThan(16 * 512 * 512 * 4);
+      // a workspace made while there is room keeps working when the heap is full
+      const ws = e.empty([bytes / 4], "f32", "workspace");
+      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 3 * 2 ** 20], "f32", "filler");
+      const used = e.heap.bytesInUse;
+      expect(() => conv2d(x, w, null, opts)).toThrow(OutOfMemoryError);
+      expect(e.heap.bytesInUse, "the output made for the call is freed again").toBe(used);
+      const dx = e.zeros(x.shape);
+      expect(() => conv2dBackwardInput(dy, w, x.shape, opts, dx)).toThrow(/out of memory: the workspace of conv2dBackwardInput \(conv2d.winograd for backward_input\)/);
+      expect(e.heap.bytesInUse).toBe(used + 4 * x.size);
+      expect(dx.data.every((v) => v === 0), "dx unchanged").toBe(true);
+      const allocations = e.heap.allocationCount;
+      const full = allPasses(x, w, dy, { ...opts, workspace: ws });
+      expect(e.heap.allocationCount - allocations, "y, dx and dw: no workspace").toBe(3);
       filler.dispose();
-      expect(full).toEqual(withRoom);
+      for (let i = 0; i < 3; i++) expect(firstDifference(full[i]!, withRoom[i]!), ["y", "dx", "dw"][i]).toBe(-1);
     } finally {
       e.dispose();
     }
   });
 
-  it("convs with narrow outputs fall back from im2col to the direct kernels when the matrix does not fit", async () => {
-    // 14x14x256 -> 7x7x64 stride 2, batch 16: a 784 x 2304 im2col matrix (7.2 MB); 5 MB left over
-    // hold the outputs and the direct kernels' workspaces (w repacked for dx: 0.6 MB), not the matrix
-    const e = await init({ build: "threads" });
-    try {
-      const opts: Conv2dOptions = { strides: 2, pads: 1 };
-      const x = e.tensor([16, 14, 14, 256], uniform(16 * 196 * 256, 61)),
-        w = e.tensor([3, 3, 256, 64], uniform(9 * 256 * 64, 62));
-      const dy = e.tensor([16, 7, 7, 64], uniform(16 * 49 * 64, 63));
-      const passes = () => allPasses(x, w, dy, opts);
-      const withRoom = passes();
-      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 5 * 2 ** 18], "f32", "filler");
-      expect(() => e.empty([784 * 2304], "f32", "an im2col matrix"), "no room for the matrix").toThrow("out of memory");
-      const full = passes();
-      filler.dispose();
-      for (let i = 0; i < 3; i++) expectClose(full[i]!, withRoom[i]!, { ...TOL, label: ["y", "dx", "dw"][i] });
-    } finally {
-      e.dispose();
+  it.each(BUILDS_UNDER_TEST)("with options.workspace every algorithm allocates nothing and gives the bits of an allocated workspace (%s build)", async (build) => {
+    const e = await engineFor(build);
+    const cases: [Shape4, Shape4, Conv2dOptions][] = [
+      [[2, 6, 7, 16], [3, 3, 16, 16], { pads: 1 }],
+      [[2, 9, 11, 3], [3, 3, 3, 8], { pads: 1 }],
+      [[2, 5, 7, 64], [3, 3, 32, 64], { groups: 2, pads: 1 }],
+      [[3, 2, 2, 9], [3, 3, 9, 13], { pads: 1 }],
+      [[2, 4, 5, 512], [1, 1, 512, 8], {}],
+      [[2, 7, 9, 6], [3, 3, 1, 6], { groups: 6, pads: 1 }],
+    ];
+    const target: ConvTarget = { build, threads: 1 };
+    for (const [xs, ws, options] of cases) {
+      e.tidy(() => {
+        const x = e.tensor(xs, uniform(size(xs), 1)), w = e.tensor(ws, uniform(size(ws), 2));
+        const g = convGeometry("test", xs, ws, options);
+        const dy = e.tensor(conv2dOutputShape(xs, ws, options), uniform(g.n * g.oh * g.ow * g.oc, 3));
+        for (const pass of CONV_PASSES) {
+          for (const alg of supportingConvAlgorithms(pass, g, target)) {
+            const opts = { ...options, algorithm: alg.name };
+            const run = (o: Conv2dOptions) =>
+              pass === "forward" ? conv2d(x, w, null, o) : pass === "backward_input" ? conv2dBackwardInput(dy, w, xs, o) : conv2dBackwardFilter(dy, x, ws, o);
+            const plain = Float32Array.from(run(opts).data);
+            const bytes = conv2dWorkspaceBytes(e, xs, ws, opts, [pass]);
+            expect(bytes, `${alg.name} ${pass}`).toBe(alg.workspaceBytes(pass, g, target));
+            const workspace = e.empty([Math.max(1, bytes / 4)], "f32", "workspace");
+            const before = e.heap.allocationCount;
+            const out = run({ ...opts, workspace });
+            expect(e.heap.allocationCount - before, `${alg.name} ${pass}: only the output`).toBe(1);
+            expect(firstDifference(out.data, plain), `${alg.name} ${pass}`).toBe(-1);
+          }
+        }
+      });
     }
+  });
+
+  it("a workspace too small, of another engine, or an algorithm that does not support the pass, is an error", async () => {
+    const e = await engineFor("simd"), other = await engineFor("scalar");
+    e.tidy(() => {
+      const x = e.tensor([1, 8, 8, 16], uniform(1024, 1)), w = e.tensor([3, 3, 16, 16], uniform(2304, 2));
+      const need = conv2dWorkspaceBytes(e, x.shape, w.shape, { pads: 1 }, ["forward"]);
+      expect(need).toBe(chooseConvAlgorithm("forward", convGeometry("t", x.shape, w.shape, { pads: 1 }), { build: "simd", threads: 1 }).workspaceBytes(
+        "forward", convGeometry("t", x.shape, w.shape, { pads: 1 }), { build: "simd", threads: 1 }));
+      expect(need).toBeGreaterThan(16);
+      expect(() => conv2d(x, w, null, { pads: 1, workspace: e.empty([need / 4 - 4]) })).toThrow(
+        new RegExp(`^conv2d: options.workspace \\[${need / 4 - 4}\\] has ${need - 16} bytes but conv2d\\.\\w+ needs ${need} for forward`),
+      );
+      expect(() => conv2d(x, w, null, { pads: 1, workspace: other.tidy(() => other.zeros([need / 4])) })).toThrow(/different engine|disposed/);
+      expect(() => conv2d(x, w, null, { pads: 1, algorithm: "conv2d.stem" })).toThrow(
+        "conv2d: algorithm conv2d.stem does not support forward of x [1,8,8,16] and w [3,3,16,16] (strides [1,1], dilations [1,1], groups 1) in the simd build",
+      );
+      expect(() => conv2dBackwardInput(e.zeros([1, 8, 8, 16]), w, x.shape, { pads: 1, algorithm: "conv2d.blocked" })).toThrow(/does not support backward_input/);
+      expect(() => conv2d(x, w, null, { pads: 1, algorithm: "conv2d.fastest" })).toThrow(/no convolution algorithm is named "conv2d.fastest" \(known: conv2d.gemm_tap, /);
+      expect(() => convAlgorithm("nope")).toThrow(SimdnetError);
+      expect(() => conv2dWorkspaceBytes(e, x.shape, w.shape, { pads: 1 }, ["sideways" as never])).toThrow(/passes must be an array/);
+    });
   });
 });
 
-describe("grouped convs without room for their slices", () => {
-  it("run the direct kernel instead (results within rounding of the sliced ones)", async () => {
-    // 2 groups of 64 channels, batch 4 of 20x20: a group's slices take 0.95 MB, y, dx 0.8 MB each;
-    // 1.5 MB left over hold an output and the direct kernels' workspace (w repacked: 0.3 MB) only
-    const e = await init({ build: "threads" });
-    try {
-      const opts: Conv2dOptions = { groups: 2, pads: 1 };
-      const x = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 71)),
-        w = e.tensor([3, 3, 64, 128], uniform(9 * 64 * 128, 72));
-      const dy = e.tensor([4, 20, 20, 128], uniform(4 * 400 * 128, 73));
-      const passes = () => allPasses(x, w, dy, opts);
-      const sliced = passes();
-      const filler = e.empty([Math.floor((1024 * 2 ** 20 - e.heap.bytesInUse) / 4) - 1.5 * 2 ** 18], "f32", "filler");
-      const slicesAndOutput = 4 * 400 * 64 * 2 + 9 * 64 * 64 + 4 * 400 * 128;
-      expect(() => e.empty([slicesAndOutput], "f32", "a group's slices and an output"), "no room for the slices").toThrow("out of memory");
-      const direct = passes();
-      filler.dispose();
-      for (let i = 0; i < 3; i++) expectClose(direct[i]!, sliced[i]!, { ...TOL, label: ["y", "dx", "dw"][i] });
-    } finally {
-      e.dispose();
+describe("algorithm choice", () => {
+  const target: ConvTarget = { build: "simd", threads: 1 };
+  const conv = (c: number, oc: number, ow: number, s = 1) => convGeometry("t", [1, ow * s, ow * s, c], [3, 3, c, oc], { strides: s, pads: 1 });
+  it("im2col takes one-group convs with 8+ input channels and outputs under 16 pixels wide, every pass", () => {
+    for (const pass of CONV_PASSES) {
+      expect(IM2COL.eligible(pass, conv(256, 512, 7, 2), target)).toBe(true);
+      expect(IM2COL.eligible(pass, conv(256, 512, 15), target)).toBe(true);
+      expect(IM2COL.eligible(pass, conv(256, 512, 16, 2), target)).toBe(false);
+      expect(IM2COL.eligible(pass, conv(4, 512, 7, 2), target)).toBe(false); // few channels: their own kernels
+      expect(IM2COL.eligible(pass, { ...conv(256, 512, 7, 2), groups: 2 }, target)).toBe(false);
+      expect(IM2COL.eligible(pass, { ...conv(256, 512, 7), n: 1 << 20 }, target)).toBe(false); // the matrix would pass 64 MB
+      expect(IM2COL.supports(pass, { ...conv(256, 512, 7), n: 1 << 20 }, target)).toBe(true);
     }
+  });
+
+  it("im2col takes the filter gradient of strided convs with up to 64 output channels at any width", () => {
+    expect(IM2COL.eligible("backward_filter", conv(64, 64, 56, 2), target)).toBe(true);
+    expect(IM2COL.eligible("forward", conv(64, 64, 56, 2), target)).toBe(false);
+    expect(IM2COL.eligible("backward_input", conv(64, 64, 56, 2), target)).toBe(false);
+    expect(IM2COL.eligible("backward_filter", conv(64, 128, 28, 2), target)).toBe(false);
+    expect(IM2COL.eligible("backward_filter", conv(64, 64, 56, 1), target)).toBe(false);
+    expect(IM2COL.supports("forward", conv(4, 512, 56), target)).toBe(true);
+  });
+
+  it("takes the first eligible entry of the registry, by shape and build alone (never the thread count)", () => {
+    const cases: [Shape4, Shape4, Conv2dOptions, string, string, string][] = [
+      [[8, 56, 56, 64], [1, 1, 64, 256], {}, "conv2d.gemm_tap", "conv2d.gemm_tap", "conv2d.gemm_tap"],
+      [[16, 1, 1, 512], [3, 3, 512, 512], { pads: 1 }, "conv2d.gemm_tap", "conv2d.gemm_tap", "conv2d.gemm_tap"],
+      [[4, 13, 13, 384], [3, 3, 192, 384], { groups: 2, pads: 1 }, "conv2d.group_slices", "conv2d.group_slices", "conv2d.group_slices"],
+      [[8, 2, 2, 512], [3, 3, 512, 512], { pads: 1 }, "conv2d.tiny", "conv2d.tiny", "conv2d.tiny"],
+      [[1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }, "conv2d.winograd", "conv2d.winograd", "conv2d.winograd"],
+      [[16, 14, 14, 256], [3, 3, 256, 512], { strides: 2, pads: 1 }, "conv2d.im2col", "conv2d.im2col", "conv2d.im2col"],
+      [[1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }, "conv2d.stem", "conv2d.direct", "conv2d.direct_few"],
+      [[64, 28, 28, 1], [5, 5, 1, 6], { pads: 2 }, "conv2d.small", "conv2d.small", "conv2d.small"],
+      [[1, 64, 64, 64], [5, 5, 64, 64], { pads: 2 }, "conv2d.blocked", "conv2d.direct", "conv2d.direct"],
+      [[1, 56, 56, 128], [3, 3, 1, 128], { groups: 128, pads: 1 }, "conv2d.depthwise", "conv2d.depthwise", "conv2d.depthwise"],
+      [[2, 9, 9, 12], [3, 3, 4, 12], { groups: 3, pads: 1 }, "conv2d.direct", "conv2d.direct", "conv2d.direct_few"],
+    ];
+    for (const [xs, ws, options, ...names] of cases) {
+      const g = convGeometry("t", xs, ws, options);
+      CONV_PASSES.forEach((pass, i) => {
+        for (const threads of [1, 2, 8]) expect(chooseConvAlgorithm(pass, g, { build: "simd", threads }).name, `${pass} of ${fmtShapes(xs, ws)}`).toBe(names[i]);
+        expect(chooseConvAlgorithm(pass, g, { build: "threads", threads: 2 }).name).toBe(names[i]);
+      });
+    }
+    // the scalar build has no Winograd, stem or few-channel filter kernels
+    expect(chooseConvAlgorithm("forward", convGeometry("t", [1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }), { build: "scalar", threads: 1 }).name).toBe("conv2d.blocked");
+    expect(chooseConvAlgorithm("forward", convGeometry("t", [1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }), { build: "scalar", threads: 1 }).name).toBe("conv2d.direct");
   });
 });
 
-describe("im2col dispatch", () => {
-  afterEach(() => void (im2colPolicy.mode = "auto"));
-  const conv = (c: number, oc: number, ow: number, s = 1) => ({ n: 1, c, oh: ow, ow, oc, kh: 3, kw: 3, sh: s, sw: s, groups: 1 });
-  const passes = [IM2COL_FORWARD, IM2COL_BACKWARD_INPUT, IM2COL_BACKWARD_FILTER] as const;
-  it("takes one-group convs with 8+ input channels and outputs under 16 pixels wide, every pass", () => {
-    for (const pass of passes) {
-      expect(useIm2col(conv(256, 512, 7, 2), pass)).toBe(true);
-      expect(useIm2col(conv(256, 512, 15), pass)).toBe(true);
-      expect(useIm2col(conv(256, 512, 16, 2), pass)).toBe(false);
-      expect(useIm2col(conv(4, 512, 7, 2), pass)).toBe(false); // few channels: their own kernels
-      expect(useIm2col({ ...conv(256, 512, 7, 2), groups: 2 }, pass)).toBe(false);
-      expect(useIm2col({ ...conv(256, 512, 7), n: 1 << 20 }, pass)).toBe(false); // the matrix would pass 64 MB
-    }
-  });
-  it("takes the filter gradient of strided convs with up to 64 output channels at any width", () => {
-    expect(useIm2col(conv(64, 64, 56, 2), IM2COL_BACKWARD_FILTER)).toBe(true);
-    expect(useIm2col(conv(64, 64, 56, 2), IM2COL_FORWARD)).toBe(false);
-    expect(useIm2col(conv(64, 64, 56, 2), IM2COL_BACKWARD_INPUT)).toBe(false);
-    expect(useIm2col(conv(64, 128, 28, 2), IM2COL_BACKWARD_FILTER)).toBe(false);
-    expect(useIm2col(conv(64, 64, 56, 1), IM2COL_BACKWARD_FILTER)).toBe(false);
-    im2colPolicy.mode = "always";
-    expect(useIm2col(conv(4, 512, 56), IM2COL_FORWARD)).toBe(true);
-    im2colPolicy.mode = "never";
-    expect(useIm2col(conv(256, 512, 7, 2), IM2COL_FORWARD)).toBe(false);
-  });
-});
+const fmtShapes = (xs: Shape4, ws: Shape4) => `x [${xs}] w [${ws}]`;
+
+/** The first index where a and b differ bitwise (-1: none; lengths must match). vitest's toEqual is slow on millions of floats. */
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
+  return -1;
+}

@@ -33,7 +33,7 @@ import {
   type Tensor,
 } from "../src/index.js";
 import { splitRange } from "../src/threads/partition.js";
-import { THREADS_MAX_PAGES } from "../src/threads/protocol.js";
+import { MAX_PARTS, THREADS_MAX_PAGES } from "../src/threads/protocol.js";
 import { engineFor, expectClose, uniform } from "./harness.js";
 
 type Shape4 = [number, number, number, number];
@@ -109,7 +109,9 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     expect(e.build).toBe("threads");
     expect(e.threads).toBe(threads);
     expect(e.threadsReason).toBe("");
-    expect(new Set(e.paramBlocks).size).toBe(threads);
+    // one parameter block for each part a call may have (MAX_PARTS), all distinct, made at init
+    expect(e.paramBlocks.length).toBe(MAX_PARTS);
+    expect(new Set(e.paramBlocks).size).toBe(MAX_PARTS);
     expect(e.paramBlock).toBe(e.paramBlocks[0]);
     expect(e.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
   });

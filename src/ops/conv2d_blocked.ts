@@ -1,48 +1,40 @@
-// Dispatch to the cache-blocked convolution forward (assembly/conv2d_blocked.ts: 8 output x 32 input
-// channel blocks over a channel-blocked padded image) from src/ops/conv2d.ts's runForward.
-import type { Engine } from "../engine.js";
-import { runWithPartWorkspaces } from "../threads/parallel.js";
+// conv2d.blocked: the cache-blocked convolution forward (assembly/conv2d_blocked.ts: 8 output x 32
+// input channel blocks over a channel-blocked padded image). An entry of the algorithm registry
+// (src/ops/conv2d_algorithms.ts).
+import { partsFor, partWorkspaceBytes, runWithPartWorkspaces, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
+import { type ConvAlgorithm, type ConvGeometry, type ConvPass, convParams, convWork } from "./conv2d_geometry.js";
 
-/** The conv geometry fields the decision reads (src/ops/conv2d.ts's Geometry). */
-export interface BlockedConvGeometry {
-  c: number;
-  oc: number;
-  groups: number;
+/** Input channels per block (assembly/conv2d_blocked.ts, CB). */
+const CB = 32;
+
+/** Floats of one part's workspace (conv2d_blocked_f32_workspace): one padded image in channel blocks, one weight slice. */
+function blockedPartFloats(g: ConvGeometry): number {
+  const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1, wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  return Math.ceil(g.c / CB) * hp * wp * CB + g.kh * g.kw * CB * 8;
 }
 
-/** "auto" (default): by shape; "always": every eligible conv (groups 1, OC % 8 == 0); "never". For tests and benchmarks. */
-export const blockedConvPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
+/** Output channels split at multiples of 8 over threads (each part pads x itself): the same bits however split. */
+const blockedParts = (g: ConvGeometry, threads: number): [number, number][] => (threads > 1 ? splitRange(g.oc, partsFor(threads), 8) : []);
 
-/** True when the forward of conv `g` should run on the blocked kernel. */
-export function useBlockedConv(g: BlockedConvGeometry): boolean {
-  if (blockedConvPolicy.mode === "never" || g.groups !== 1 || g.oc % 8 !== 0) return false;
-  // Measured: as fast or faster than conv2d.ts's forward from 16 input channels up, and 1.3x-2.7x
-  // faster once the weights outgrow the L2 cache (3x3 256->256 at 14x14, 512->512 at 7x7).
-  return blockedConvPolicy.mode === "always" || g.c >= 16;
-}
+const supports = (pass: ConvPass, g: ConvGeometry): boolean => pass === "forward" && g.groups === 1 && g.oc % 8 === 0;
 
-/**
- * y = conv(x, w) on the blocked kernel, its output channels split into up to `parts` ranges at
- * multiples of 8 (one call when 1), each part with a workspace of its own from the heap.
- * `geometry(t, part)` writes thread t's geometry block (with the channel range when given).
- */
-export function runBlockedConv(
-  e: Engine,
-  oc: number,
-  parts: number,
-  geometry: (t: number, part?: { ocBegin: number; ocEnd: number }) => number,
-  y: number,
-  x: number,
-  w: number,
-): void {
-  const geom0 = geometry(0);
-  runWithPartWorkspaces(
-    e,
-    "conv2d_blocked_f32_forward",
-    "conv2d blocked workspace",
-    e.kernels.conv2d_blocked_f32_workspace(geom0),
-    parts > 1 ? splitRange(oc, parts, 8) : [],
-    (ws, t, range) => [y, x, w, ws, range ? geometry(t, { ocBegin: range[0], ocEnd: range[1] }) : geom0],
-  );
-}
+export const BLOCKED: ConvAlgorithm = {
+  name: "conv2d.blocked",
+  passes: ["forward"],
+  /** One group, output channels a multiple of 8; any strides, pads and dilations. */
+  supports: (pass, g) => supports(pass, g),
+  /**
+   * From 16 input channels up. Measured: as fast or faster than the direct forward from 16 input
+   * channels up, and 1.3x-2.7x faster once the weights outgrow the L2 cache (3x3 256->256 at
+   * 14x14, 512->512 at 7x7).
+   */
+  eligible: (pass, g) => supports(pass, g) && g.c >= 16,
+  workspaceBytes: (_pass, g, target) => partWorkspaceBytes(blockedPartFloats(g), blockedParts(g, target.threads).length),
+  /** y = conv(x, w), overwriting y. */
+  run(e, _pass, g, y, x, w, workspace) {
+    const geom0 = convParams(e, g);
+    runWithPartWorkspaces(e, "conv2d_blocked_f32_forward", workspace, blockedPartFloats(g), blockedParts(g, threadsFor(e, convWork(g))), (ws, t, range) =>
+      [y, x, w, ws, range ? convParams(e, g, t, { ocBegin: range[0], ocEnd: range[1] }) : geom0]);
+  },
+};

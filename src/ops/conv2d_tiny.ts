@@ -1,4 +1,4 @@
-// Convolution of tiny images (a few pixels, e.g. 2x2: VGG-16's and ResNet's last stages on 32x32
+// conv2d.tiny: convolution of tiny images (a few pixels, e.g. 2x2: VGG-16's and ResNet's last stages on 32x32
 // or 64x64 inputs) as GEMMs over the batch, one output pixel at a time, with only the taps that
 // land inside the image: no padding is multiplied, nothing is transformed or unrolled into a matrix.
 // Forward: for output pixel o and each tap row ky that lands inside, the row's inside taps are
@@ -10,44 +10,17 @@
 // Filter gradient: per tap, the (pixel, image) rows of x and dy that meet through it are gathered
 // into two small matrices and dw[tap] += X^T . DY, one GEMM with k = those rows.
 // Against Winograd (its transformed filter is 16/9 of w, written every call, and a 2x2 image is
-// one tile) and im2col (5 of 9 taps are padding on 2x2 images): see useTinyConv. A 1x1 image with
-// one tap inside never gets here: conv2d.ts's gemmTap runs it as one GEMM first.
+// one tile) and im2col (5 of 9 taps are padding on 2x2 images): see MAX_PIXELS. A 1x1 image with
+// one tap inside never gets here: conv2d.gemm_tap (earlier in the registry) runs it as one GEMM.
+// An entry of the algorithm registry (src/ops/conv2d_algorithms.ts).
 import type { Engine } from "../engine.js";
 import { splitRange } from "../threads/partition.js";
-import { gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
-import { tryEmpty } from "./common.js";
-
-/** The conv geometry fields these kernels read (src/ops/conv2d.ts's Geometry). */
-export interface TinyGeometry {
-  n: number;
-  h: number;
-  w: number;
-  c: number;
-  oh: number;
-  ow: number;
-  oc: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  pt: number;
-  pl: number;
-  dh: number;
-  dw: number;
-  groups: number;
-}
-
-/** "auto" (default): by shape; "always": every eligible conv; "never": none. For tests and benchmarks. */
-export const tinyConvPolicy: { mode: "auto" | "always" | "never" } = { mode: "auto" };
-
-export const TINY_FORWARD = 0,
-  TINY_BACKWARD_INPUT = 1,
-  TINY_BACKWARD_FILTER = 2;
-export type TinyPass = typeof TINY_FORWARD | typeof TINY_BACKWARD_INPUT | typeof TINY_BACKWARD_FILTER;
+import { gemmScratchFloats, gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
+import { type ConvAlgorithm, type ConvGeometry, floatBytes } from "./conv2d_geometry.js";
 
 /**
- * The most pixels an input or output image may have for "auto": 3x3. Measured (relaxed build, 3x3
- * pad 1, ms forward / input gradient / filter gradient) against the kernels dispatched before:
+ * The most pixels an input or output image may have by the shape rule: 3x3. Measured (relaxed
+ * build, 3x3 pad 1, ms forward / input gradient / filter gradient) against the kernels dispatched before:
  *   8 x 2x2x512 -> 512   3.6 / 2.7 / 2.8   Winograd 8.1 / 11.4 / 9.5, im2col 6.7 / 4.8 / 5.6
  *  16 x 2x2x256 -> 256   0.9 / 1.0 / 1.1   Winograd 1.2 / 1.4 / 1.8
  *   1 x 2x2x512 -> 512   0.9 / 0.7 / 1.1   im2col 1.3 / 0.9 / 1.3
@@ -56,22 +29,31 @@ export type TinyPass = typeof TINY_FORWARD | typeof TINY_BACKWARD_INPUT | typeof
  */
 const MAX_PIXELS = 9;
 
-/**
- * True when the conv `g` runs on these kernels: one group, strides and dilations 1 (the tap
- * arithmetic assumes both). "auto": input and output images of at most MAX_PIXELS pixels, 8+
- * channels each way (fewer leave the GEMMs' k too short; conv2d_small.ts takes those).
- */
-export function useTinyConv(g: TinyGeometry): boolean {
-  if (tinyConvPolicy.mode === "never") return false;
-  if (g.groups !== 1 || g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1) return false;
-  if (tinyConvPolicy.mode === "always") return true;
-  return g.h * g.w <= MAX_PIXELS && g.oh * g.ow <= MAX_PIXELS && g.c >= 8 && g.oc >= 8;
-}
+/** The filter gradient's gathered rows: X (rows x c) and DY (rows x oc), rows = (output pixel, image) pairs through one tap. */
+const gatheredFloats = (g: ConvGeometry) => g.oh * g.ow * g.n * (g.c + g.oc);
+
+/** The filter gradient's GEMM scratch: its products are c x oc over up to oh*ow*n rows. */
+const filterGemmFloats = (g: ConvGeometry) => gemmScratchFloats(g.c, g.oc, g.oh * g.ow * g.n, true, false, true);
+
+export const TINY: ConvAlgorithm = {
+  name: "conv2d.tiny",
+  passes: ["forward", "backward_input", "backward_filter"],
+  /** One group, strides and dilations 1 (the tap arithmetic assumes both). */
+  supports: (_pass, g) => g.groups === 1 && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1,
+  /** Input and output images of at most MAX_PIXELS pixels, 8+ channels each way (fewer leave the GEMMs' k too short; conv2d.small takes those). */
+  eligible: (pass, g, target) =>
+    TINY.supports(pass, g, target) && g.h * g.w <= MAX_PIXELS && g.oh * g.ow <= MAX_PIXELS && g.c >= 8 && g.oc >= 8,
+  workspaceBytes: (pass, g) => (pass === "backward_filter" ? floatBytes(gatheredFloats(g)) + floatBytes(filterGemmFloats(g)) : 0),
+  run(e, pass, g, out, a, b, workspace) {
+    if (pass === "forward") forwardByPixels(e, g, out, a, b);
+    else if (pass === "backward_input") inputGradientByPairs(e, g, out, a, b);
+    else filterGradientByTaps(e, g, out, a, b, workspace);
+  },
+};
 
 /** y (n, oh, ow, oc) = conv(x, w), overwriting y, by per-pixel GEMMs over the batch (see the file comment). */
-function forwardByPixels(e: Engine, g: TinyGeometry, y: number, x: number, w: number): void {
-  const imageX = g.h * g.w * g.c,
-    imageY = g.oh * g.ow * g.oc;
+function forwardByPixels(e: Engine, g: ConvGeometry, y: number, x: number, w: number): void {
+  const imageX = g.h * g.w * g.c, imageY = g.oh * g.ow * g.oc;
   for (let oy = 0; oy < g.oh; oy++) {
     for (let ox = 0; ox < g.ow; ox++) {
       // taps kx in [kxa, kxb) land inside the row: input columns ox + kx - pl
@@ -94,83 +76,57 @@ function forwardByPixels(e: Engine, g: TinyGeometry, y: number, x: number, w: nu
 }
 
 /**
- * One pass. forward: y = conv(x, w) (out = y, a = x, b = w); backward_input: dx += (out = dx, a = dy,
- * b = w); backward_filter: dw += (out = dw, a = dy, b = x). Returns false, having done nothing, when
- * the heap has no room for the workspace (the caller then runs other kernels).
+ * dx (n, h, w, c) += the input gradient: dx[:, i] (n x c) += dy[:, o] (n x oc) . w[tap]^T for every
+ * (input pixel i, tap) pair whose output pixel o = i - tap + pads exists: dot products along w's
+ * rows, no transposed copy.
  */
-export function runTinyConv(e: Engine, pass: TinyPass, g: TinyGeometry, out: number, a: number, b: number): boolean {
-  if (pass === TINY_FORWARD) {
-    forwardByPixels(e, g, out, a, b);
-    return true;
-  }
-  if (pass === TINY_BACKWARD_INPUT) {
-    // dx[:, i] (n x c) += dy[:, o] (n x oc) . w[tap]^T for every (input pixel i, tap) pair whose
-    // output pixel o = i - tap + pads exists: dot products along w's rows, no transposed copy
-    const dx = out,
-      dy = a,
-      w = b;
-    for (let iy = 0; iy < g.h; iy++) {
-      for (let ix = 0; ix < g.w; ix++) {
-        for (let ky = 0; ky < g.kh; ky++) {
-          const oy = iy - ky + g.pt;
-          if (oy < 0 || oy >= g.oh) continue;
-          for (let kx = 0; kx < g.kw; kx++) {
-            const ox = ix - kx + g.pl;
-            if (ox < 0 || ox >= g.ow) continue;
-            gemmStrided(
-              e,
-              dx + 4 * (iy * g.w + ix) * g.c,
-              g.h * g.w * g.c,
-              dy + 4 * (oy * g.ow + ox) * g.oc,
-              g.oh * g.ow * g.oc,
-              w + 4 * (ky * g.kw + kx) * g.c * g.oc,
-              g.oc,
-              g.n,
-              g.c,
-              g.oc,
-              true,
-              true,
-            );
-          }
+function inputGradientByPairs(e: Engine, g: ConvGeometry, dx: number, dy: number, w: number): void {
+  for (let iy = 0; iy < g.h; iy++) {
+    for (let ix = 0; ix < g.w; ix++) {
+      for (let ky = 0; ky < g.kh; ky++) {
+        const oy = iy - ky + g.pt;
+        if (oy < 0 || oy >= g.oh) continue;
+        for (let kx = 0; kx < g.kw; kx++) {
+          const ox = ix - kx + g.pl;
+          if (ox < 0 || ox >= g.ow) continue;
+          gemmStrided(
+            e, dx + 4 * (iy * g.w + ix) * g.c, g.h * g.w * g.c, dy + 4 * (oy * g.ow + ox) * g.oc, g.oh * g.ow * g.oc,
+            w + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, g.n, g.c, g.oc, true, true,
+          );
         }
       }
     }
-    return true;
   }
-  // filter gradient: X (rows x c) and DY (rows x oc), rows = (output pixel, image) pairs through one tap
-  const pixels = g.oh * g.ow,
-    rowsMax = pixels * g.n;
-  const ws = tryEmpty(e, rowsMax * (g.c + g.oc), "conv2d tiny-image gathered rows");
-  if (!ws) return false;
-  try {
-    const k = e.kernels;
-    const xg = ws.ptr,
-      dyg = ws.ptr + 4 * rowsMax * g.c;
-    const dy = a,
-      x = b;
-    for (let ky = 0; ky < g.kh; ky++) {
-      for (let kx = 0; kx < g.kw; kx++) {
-        let rows = 0;
-        for (let oy = 0; oy < g.oh; oy++) {
-          const iy = oy + ky - g.pt;
-          if (iy < 0 || iy >= g.h) continue;
-          for (let ox = 0; ox < g.ow; ox++) {
-            const ix = ox + kx - g.pl;
-            if (ix < 0 || ix >= g.w) continue;
-            // the batch's pixel (iy, ix) of x and (oy, ox) of dy: n rows each (concat's strided copy)
-            k.concat_f32_forward(xg + 4 * rows * g.c, x + 4 * (iy * g.w + ix) * g.c, g.n, g.c, g.c, g.h * g.w * g.c);
-            k.concat_f32_forward(dyg + 4 * rows * g.oc, dy + 4 * (oy * g.ow + ox) * g.oc, g.n, g.oc, g.oc, g.oh * g.ow * g.oc);
-            rows += g.n;
-          }
+}
+
+/**
+ * dw (kh, kw, c, oc) += the filter gradient: per tap, the (output pixel, image) rows of x and dy
+ * that meet through it are gathered into X (rows x c) and DY (rows x oc) in `ws`, then
+ * dw[tap] += X^T . DY, one GEMM (its scratch after the gathered rows).
+ */
+function filterGradientByTaps(e: Engine, g: ConvGeometry, dw: number, dy: number, x: number, ws: number): void {
+  const k = e.kernels;
+  const rowsMax = g.oh * g.ow * g.n;
+  const xg = ws, dyg = ws + 4 * rowsMax * g.c, scratch = ws + floatBytes(gatheredFloats(g));
+  for (let ky = 0; ky < g.kh; ky++) {
+    for (let kx = 0; kx < g.kw; kx++) {
+      let rows = 0;
+      for (let oy = 0; oy < g.oh; oy++) {
+        const iy = oy + ky - g.pt;
+        if (iy < 0 || iy >= g.h) continue;
+        for (let ox = 0; ox < g.ow; ox++) {
+          const ix = ox + kx - g.pl;
+          if (ix < 0 || ix >= g.w) continue;
+          // the batch's pixel (iy, ix) of x and (oy, ox) of dy: n rows each (concat's strided copy)
+          k.concat_f32_forward(xg + 4 * rows * g.c, x + 4 * (iy * g.w + ix) * g.c, g.n, g.c, g.c, g.h * g.w * g.c);
+          k.concat_f32_forward(dyg + 4 * rows * g.oc, dy + 4 * (oy * g.ow + ox) * g.oc, g.n, g.oc, g.oc, g.oh * g.ow * g.oc);
+          rows += g.n;
         }
-        // dw[ky, kx] (c x oc) += X^T . DY: contiguous matrices, the plain threaded gemm
-        if (rows > 0) gemmThreaded(e, out + 4 * (ky * g.kw + kx) * g.c * g.oc, xg, dyg, g.c, g.oc, rows, true, false, true);
       }
+      // dw[ky, kx] (c x oc) += X^T . DY: contiguous matrices, the plain threaded gemm
+      if (rows > 0) gemmThreaded(e, dw + 4 * (ky * g.kw + kx) * g.c * g.oc, xg, dyg, g.c, g.oc, rows, true, false, true, scratch);
     }
-  } finally {
-    ws.dispose();
   }
-  return true;
 }
 
 /**

@@ -1,7 +1,7 @@
 // Threaded kernel calls shared by the op wrappers: each splits one call into per-thread parts
 // (see partition.ts) when the engine has threads and the call is big enough, else makes one call.
 import type { Engine } from "../engine.js";
-import { tryEmpty, withWorkspace } from "../ops/common.js";
+import { withWorkspace } from "../ops/common.js";
 import { splitRange } from "./partition.js";
 import { MAX_PARTS, type ThreadedKernel } from "./protocol.js";
 
@@ -23,35 +23,67 @@ export function partsFor(threads: number, perThread = 4): number {
 const TRANSPOSED_A_MAX_FLOATS = 1 << 22;
 
 /**
+ * Which operand gemmThreaded copies transposed into its scratch before the product, by shape:
+ * - A . B^T with k up to 512 and 256+ rows: B transposed, then the panel kernel, which beats
+ *   gemm_f32's dot products there (3136 x 256 . (64 x 256)^T: 44 vs 28 GFLOP/s; they meet around
+ *   k = 1024, and with few rows the panel re-reads a wide B: 64 rows of im2col's
+ *   64 x 512 . (2304 x 512)^T ran 1.5x slower);
+ * - A^T . B with A's k steps a multiple of 2 KB apart (m = 512, 1024, 2048: filter gradients of
+ *   wide pointwise convs and dense layers): the 3 rows of a register tile share L1 sets for every
+ *   k and evict each other. A transposed once makes it NN, the same arithmetic in the same order:
+ *   1024 x 256 x 196 21 -> 39 GFLOP/s, 512 x 512 x 196 24 -> 38 (m = 256: even).
+ */
+function transposedOperand(m: number, n: number, k: number, transA: boolean, transB: boolean): "a" | "b" | undefined {
+  if (transB && !transA && m >= 256 && n >= 8 && k >= 4 && k <= 512) return "b";
+  if (transA && !transB && m % 512 === 0 && n >= 8 && k >= 4 && m * k <= TRANSPOSED_A_MAX_FLOATS) return "a";
+  return undefined;
+}
+
+/**
+ * Floats of scratch gemmThreaded needs for this product (0 for none). With `kUpTo`, the most any
+ * product of these m, n and a k' <= k needs (callers that run several such products on one scratch).
+ */
+export function gemmScratchFloats(m: number, n: number, k: number, transA: boolean, transB: boolean, kUpTo = false): number {
+  if (!kUpTo) {
+    const op = transposedOperand(m, n, k, transA, transB);
+    return op === "b" ? n * k : op === "a" ? m * k : 0;
+  }
+  if (k < 4) return 0;
+  if (transposedOperand(m, n, Math.min(k, 512), transA, transB) === "b") return n * Math.min(k, 512);
+  const kMax = Math.min(k, Math.floor(TRANSPOSED_A_MAX_FLOATS / Math.max(m, 1)));
+  return kMax >= 4 && transposedOperand(m, n, kMax, transA, transB) === "a" ? m * kMax : 0;
+}
+
+/**
  * gemm_f32 (C (m x n) (+)= op(A) . op(B)) split over rows of C when m has at least 8 rows per
  * thread, else over columns; boundaries at multiples of 8 keep every element's register tile.
+ * Some shapes first copy one operand transposed (see transposedOperand) into `scratch`, a byte
+ * address of gemmScratchFloats(m, n, k, transA, transB) floats; without one, such a product
+ * allocates the copy from the heap (an OutOfMemoryError when it cannot: the algorithm, and so the
+ * bits, never depend on the heap's state).
  */
 export function gemmThreaded(
-  e: Engine,
-  c: number,
-  a: number,
-  b: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  accumulate: boolean,
+  e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
+  scratch?: number,
 ): void {
-  if (transB && !transA && m >= 256 && n >= 8 && k >= 4 && k <= 512) {
-    // A . B^T with k up to 512 and 256+ rows: B transposed once into a scratch, then the panel
-    // kernel, which beats gemm_f32's dot products there (3136 x 256 . (64 x 256)^T: 44 vs 28
-    // GFLOP/s; they meet around k = 1024, and with few rows the panel re-reads a wide B: 64 rows
-    // of im2col's 64 x 512 . (2304 x 512)^T ran 1.5x slower)
-    if (withTransposed(e, b, n, k, (bt) => gemmThreaded(e, c, a, bt, m, n, k, false, false, accumulate))) return;
+  const op = transposedOperand(m, n, k, transA, transB);
+  if (op !== undefined) {
+    const [src, rows, cols] = op === "b" ? [b, n, k] : [a, k, m];
+    const run = (t: number) => {
+      e.kernels.transpose_f32(t, src, rows, cols);
+      if (op === "b") gemmSplit(e, c, a, t, m, n, k, false, false, accumulate);
+      else gemmSplit(e, c, t, b, m, n, k, false, false, accumulate);
+    };
+    if (scratch !== undefined) run(scratch);
+    else withWorkspace(e, rows * cols, "gemm transposed operand", run);
+    return;
   }
-  if (transA && !transB && m % 512 === 0 && n >= 8 && k >= 4 && m * k <= TRANSPOSED_A_MAX_FLOATS) {
-    // A^T . B with A's k steps a multiple of 2 KB apart (m = 512, 1024, 2048: filter gradients of
-    // wide pointwise convs and dense layers): the 3 rows of a register tile share L1 sets for every
-    // k and evict each other. A transposed once into a scratch makes it NN, the same arithmetic in
-    // the same order: 1024 x 256 x 196 21 -> 39 GFLOP/s, 512 x 512 x 196 24 -> 38 (m = 256: even)
-    if (withTransposed(e, a, k, m, (at) => gemmThreaded(e, c, at, b, m, n, k, false, false, accumulate))) return;
-  }
+  gemmSplit(e, c, a, b, m, n, k, transA, transB, accumulate);
+}
+
+function gemmSplit(
+  e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
+): void {
   const t = threadsFor(e, m * n * Math.max(k, 1));
   const args = [c, a, b, m, n, k, transA ? 1 : 0, transB ? 1 : 0, accumulate ? 1 : 0];
   if (t === 1) {
@@ -72,22 +104,6 @@ export function gemmThreaded(
 }
 
 /**
- * Runs `run` on a scratch copy of src (rows x cols) transposed, then frees it; false, having done
- * nothing, when the heap has no room for the copy.
- */
-function withTransposed(e: Engine, src: number, rows: number, cols: number, run: (transposed: number) => void): boolean {
-  const t = tryEmpty(e, rows * cols, "gemm transposed operand");
-  if (!t) return false;
-  try {
-    e.kernels.transpose_f32(t.ptr, src, rows, cols);
-    run(t.ptr);
-  } finally {
-    t.dispose();
-  }
-  return true;
-}
-
-/**
  * gemm_f32_packed_b (C (m x n) = A (m x k) . B, B packed in strips of 8 columns) split over
  * ranges of strips; every element gets the same bits however the strips are split.
  */
@@ -104,28 +120,24 @@ export function densePackedThreaded(e: Engine, c: number, a: number, bp: number,
   );
 }
 
+/** Bytes of `parts` part workspaces of `partFloats` floats each (each part 16-byte aligned). */
+export function partWorkspaceBytes(partFloats: number, parts: number): number {
+  return 16 * Math.ceil(partFloats / 4) * Math.max(parts, 1);
+}
+
 /**
  * Runs `kernel` once per range of `ranges` over the engine's threads (one call when there is at
- * most one range), each part with a workspace of its own of `wsFloats` floats (16-byte aligned)
- * from the heap, named `what` in an out-of-memory error. `args(ws, t, range)` gives part t's
+ * most one range), part t with its own workspace of `partFloats` floats at `ws` + t strides
+ * (partWorkspaceBytes(partFloats, ranges.length) bytes in all). `args(ws, t, range)` gives part t's
  * arguments (range undefined for the single call).
  */
 export function runWithPartWorkspaces(
-  e: Engine,
-  kernel: ThreadedKernel,
-  what: string,
-  wsFloats: number,
-  ranges: [number, number][],
+  e: Engine, kernel: ThreadedKernel, ws: number, partFloats: number, ranges: [number, number][],
   args: (ws: number, t: number, range?: [number, number]) => number[],
 ): void {
-  const stride = Math.ceil(wsFloats / 4) * 4;
-  withWorkspace(e, stride * Math.max(ranges.length, 1), what, (ws) => {
-    if (ranges.length <= 1) return (e.kernels[kernel] as (...a: number[]) => void)(...args(ws, 0));
-    e.parallel(
-      kernel,
-      ranges.map((range, t) => args(ws + 4 * stride * t, t, range)),
-    );
-  });
+  const stride = 16 * Math.ceil(partFloats / 4);
+  if (ranges.length <= 1) return (e.kernels[kernel] as (...a: number[]) => void)(...args(ws, 0));
+  e.parallel(kernel, ranges.map((range, t) => args(ws + stride * t, t, range)));
 }
 
 const f32Scratch = new Float32Array(1),
