@@ -9,7 +9,7 @@ import { type ConvAlgorithm, type ConvGeometry, type ConvPass, convParams, convW
 const CB = 32;
 
 /** Floats of one part's workspace (conv2d_blocked_f32_workspace): one padded image in channel blocks, one weight slice. */
-function blockedPartFloats(g: ConvGeometry): number {
+export function blockedPartFloats(g: ConvGeometry): number {
   const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1, wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return Math.ceil(g.c / CB) * hp * wp * CB + g.kh * g.kw * CB * 8;
 }

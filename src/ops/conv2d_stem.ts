@@ -6,7 +6,7 @@ import { splitRange } from "../threads/partition.js";
 import { type ConvAlgorithm, type ConvGeometry, convParams, convWork } from "./conv2d_geometry.js";
 
 /** Floats of one part's workspace (conv2d_stem_f32_workspace): the tap table, then one padded image. */
-function stemPartFloats(g: ConvGeometry): number {
+export function stemPartFloats(g: ConvGeometry): number {
   const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1, wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return ((g.kh * g.kw * g.c + 3) & ~3) + hp * wp * g.c;
 }
