@@ -343,14 +343,15 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
       return m.backward(dy);
     };
     const bytes = e.memory.buffer.byteLength; // strict: from the plan on, memory never grows
+    const inUse = e.heap.bytesInUse, allocations = e.heap.allocationCount;
     step();
-    // live bytes after the first step: an engine's first conv call allocates its geometry block once
-    const inUse = e.heap.bytesInUse;
+    expect(e.heap.allocationCount, "the first step allocates nothing either").toBe(allocations);
     const first = m.parameters().map((p) => p.grad.toArray());
     for (let i = 0; i < 998; i++) step();
     step();
     expect(e.memory.buffer.byteLength).toBe(bytes);
     expect(e.heap.bytesInUse).toBe(inUse);
+    expect(e.heap.allocationCount).toBe(allocations);
     // the only step-dependent part is the dropout mask: the conv/bn gradients below it vary, but
     // everything must stay finite, and the gradient of the last layer's bias is mask-independent
     const last = m.parameters().map((p) => p.grad.toArray());

@@ -9,21 +9,15 @@
 import type { Engine } from "../engine.js";
 import { checkFinite, checkInt, fail, fmtShape } from "../errors.js";
 import {
-  type Conv2dOptions,
-  conv2d,
-  conv2dBackwardFilter,
-  conv2dBackwardInput,
-  conv2dOutputShape,
-  convTranspose2d,
-  convTranspose2dBackward,
-  convTranspose2dOutputShape,
-  type ConvTranspose2dOptions,
+  type Conv2dOptions, conv2d, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, convTranspose2d, convTranspose2dBackward,
+  convTranspose2dOutputShape, type ConvTranspose2dOptions,
 } from "../ops/conv2d.js";
+import { chooseConvAlgorithm, convGeometry, type ConvPass, convTarget, convTransposeGeometry } from "../ops/conv2d_algorithms.js";
 import { concat, concatBackward } from "../ops/concat.js";
 import { dense } from "../ops/dense.js";
 import { add, biasBackward, relu, reluBackward } from "../ops/elementwise.js";
 import { leakyRelu, leakyReluBackward, sigmoid, sigmoidBackward, tanh, tanhBackward } from "../ops/activation.js";
-import { lrn, lrnBackward, type LrnOptions } from "../ops/lrn.js";
+import { lrn, lrnBackward, type LrnOptions, lrnWorkspaceBytes } from "../ops/lrn.js";
 import {
   avgPool2d,
   avgPool2dBackward,
@@ -38,7 +32,7 @@ import {
 } from "../ops/pool.js";
 import { softmax, softmaxBackward } from "../ops/softmax.js";
 import { type DType, type Shape, sizeOf, type Tensor } from "../tensor.js";
-import { gemmThreaded } from "../threads/parallel.js";
+import { gemmScratchFloats, gemmThreaded } from "../threads/parallel.js";
 import type { ActivationName, AnyNodeSpec, InitKind } from "./spec.js";
 
 /** A parameter a layer owns, named `<node>.<name>` in the model. Shapes do not depend on the batch. */
@@ -80,6 +74,13 @@ export interface LayerContext {
   readonly seed: number;
   /** A view of `shape` into the model's scratch memory, valid during this call only (contents undefined). */
   scratch(shape: Shape): Tensor;
+  /**
+   * The node's workspace: LayerPlan.workspaceBytes bytes (16-byte aligned, contents undefined) of
+   * the model's one workspace block, for the ops' options.workspace, valid during this call only.
+   */
+  readonly workspace: Tensor;
+  /** The algorithms planning chose for this node's passes (LayerPlan.algorithms), if any. */
+  readonly algorithms: Readonly<Record<string, string>>;
 }
 
 /** What a layer's backward sees, in addition. */
@@ -96,6 +97,22 @@ export interface LayerBackwardContext extends LayerContext {
   frozen(param: string): boolean;
   /** Per input: false when nobody reads its gradient (a graph input with inputGradient: false), so skip it where cheap. */
   readonly inputGradWanted?: readonly boolean[];
+}
+
+/**
+ * What Model.plan decides for one node from its batched shapes and the engine: the workspace its
+ * forward and backward use (the largest of them), and which algorithm each of its passes runs
+ * (layers with a choice, such as conv), so that running allocates nothing and runs what was planned.
+ */
+export interface LayerPlan {
+  workspaceBytes: number;
+  algorithms?: Readonly<Record<string, string>>;
+}
+
+/** What a plan is made for: the engine (its build and threads) and whether backward passes run. */
+export interface PlanTarget {
+  readonly engine: Engine;
+  readonly backward: boolean;
 }
 
 /** One layer type. Only `type`, `outputShape`, `forward` and `backward` are required. */
@@ -116,8 +133,11 @@ export interface LayerKind {
   saved?(spec: AnyNodeSpec, inputs: Shape[], output: Shape): SavedDef[];
   /** Floats of model scratch forward or backward may request (batched geometry). */
   scratchFloats?(spec: AnyNodeSpec, inputs: Shape[], output: Shape): number;
-  /** Bytes the op wrappers allocate and free again within one call; the plan reserves the maximum. */
-  transientBytes?(spec: AnyNodeSpec, inputs: Shape[], output: Shape): number;
+  /**
+   * Planning for a batched geometry: the workspace the layer's calls need (they get it as
+   * ctx.workspace and must allocate nothing) and its algorithm choices. Default: none.
+   */
+  plan?(spec: AnyNodeSpec, inputs: Shape[], output: Shape, target: PlanTarget): LayerPlan;
   forward(ctx: LayerContext): void;
   backward(ctx: LayerBackwardContext): void;
   /** Clears state carried from one forward to the next (a stateful recurrent layer's h, c): at plan() and Model.resetStates(). */
@@ -225,6 +245,30 @@ function convWeightShape(spec: AnyNodeSpec, cin: number): [number, number, numbe
 
 const hasBias = (spec: AnyNodeSpec) => boolField(spec, "bias", true);
 
+/**
+ * A conv layer's plan: the algorithm of each pass it runs (`convPasses`: the conv passes of its
+ * forward, then of its backward when planned) and the largest of their workspaces, plus
+ * `extraBytes` the layer adds before a backward pass's workspace (convTranspose's temporary).
+ */
+function planConv(
+  spec: AnyNodeSpec, geometry: (op: string) => ReturnType<typeof convGeometry>, target: PlanTarget, convPasses: ConvPass[], extraBytes: Partial<Record<ConvPass, number>> = {},
+): LayerPlan {
+  const g = withNode(spec, () => geometry(who(spec)));
+  const t = convTarget(target.engine);
+  const passes = target.backward ? convPasses : convPasses.slice(0, 1);
+  const algorithms: Record<string, string> = {};
+  let workspaceBytes = 0;
+  for (const pass of passes) {
+    const a = chooseConvAlgorithm(pass, g, t);
+    algorithms[pass] = a.name;
+    workspaceBytes = Math.max(workspaceBytes, (extraBytes[pass] ?? 0) + a.workspaceBytes(pass, g, t));
+  }
+  return { workspaceBytes, algorithms };
+}
+
+/** A conv layer's op options for this call: the planned algorithms on the node's workspace. */
+const runOptions = <T extends Conv2dOptions>(c: LayerContext, options: T): T => ({ ...options, workspace: c.workspace, algorithm: c.algorithms });
+
 registerLayer({
   type: "conv",
   outputShape(spec, [x]) {
@@ -239,18 +283,17 @@ registerLayer({
     const weight: ParamDef = { name: "weight", shape: ws, init: "auto", fanIn: kh * kw * cg, fanOut: (kh * kw * f) / groups };
     return hasBias(spec) ? [weight, { name: "bias", shape: [f], init: "zeros" }] : [weight];
   },
-  transientBytes(spec, [x]) {
-    return sizeOf(convWeightShape(spec, x![3]!)) * 4; // backward_input repacks the weights
+  plan(spec, [x], _y, target) {
+    const w = convWeightShape(spec, x![3]!);
+    return planConv(spec, (op) => convGeometry(op, x!, w, convOptions(spec)), target, ["forward", "backward_input", "backward_filter"]);
   },
   forward(c) {
-    conv2d(c.x[0]!, c.params.weight!, c.params.bias ?? null, convOptions(c.spec), c.y);
+    conv2d(c.x[0]!, c.params.weight!, c.params.bias ?? null, runOptions(c, convOptions(c.spec)), c.y);
   },
   backward(c) {
     // Each pass only where its result is used: no dW for a frozen weight, no dX for an input
     // whose gradient nobody wants (Model.backward's inputGradient: false).
-    const x = c.x[0]!,
-      w = c.params.weight!,
-      opts = convOptions(c.spec);
+    const x = c.x[0]!, w = c.params.weight!, opts = runOptions(c, convOptions(c.spec));
     if (c.inputGradWanted?.[0] !== false) conv2dBackwardInput(c.dy, w, x.shape, opts, c.dx[0]);
     if (!c.frozen("weight")) conv2dBackwardFilter(c.dy, x, w.shape, opts, c.grads.weight);
     if (c.params.bias !== undefined && !c.frozen("bias")) biasBackward(c.dy, c.grads.bias);
@@ -288,21 +331,21 @@ registerLayer({
     const weight: ParamDef = { name: "weight", shape: ws, init: "auto", fanIn: (kh * kw * cin) / groups, fanOut: kh * kw * fg };
     return hasBias(spec) ? [weight, { name: "bias", shape: [fg * groups], init: "zeros" }] : [weight];
   },
-  transientBytes(spec, [x]) {
-    return Math.max(sizeOf(convTransposeWeightShape(spec, x![3]!)), sizeOf(x!)) * 4;
+  plan(spec, [x], _y, target) {
+    const w = convTransposeWeightShape(spec, x![3]!);
+    // its forward is the conv's backward_input; its dx the conv's forward, accumulated into dx
+    // from a temporary of x's size at the workspace's start; its dw the conv's backward_filter
+    return planConv(spec, (op) => convTransposeGeometry(op, x!, w, convTransposeOptions(spec)), target,
+      ["backward_input", "forward", "backward_filter"], { forward: Math.ceil(sizeOf(x!) / 4) * 16, backward_filter: Math.ceil(sizeOf(x!) / 4) * 16 });
   },
   forward(c) {
-    convTranspose2d(c.x[0]!, c.params.weight!, c.params.bias ?? null, convTransposeOptions(c.spec), c.y);
+    convTranspose2d(c.x[0]!, c.params.weight!, c.params.bias ?? null, runOptions(c, convTransposeOptions(c.spec)), c.y);
   },
   backward(c) {
     const bias = c.params.bias !== undefined && !c.frozen("bias");
     convTranspose2dBackward(
-      c.dy,
-      c.x[0]!,
-      c.params.weight!,
-      convTransposeOptions(c.spec),
-      { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined },
-      bias,
+      c.dy, c.x[0]!, c.params.weight!, runOptions(c, convTransposeOptions(c.spec)),
+      { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined }, bias,
     );
   },
 });
@@ -321,6 +364,12 @@ registerLayer({
     const weight: ParamDef = { name: "weight", shape: [inF, units!], init: "auto", fanIn: inF, fanOut: units! };
     return hasBias(spec) ? [weight, { name: "bias", shape: [units!], init: "zeros" }] : [weight];
   },
+  plan(_spec, [x], [units], target) {
+    // the forward's product (x . w) needs no scratch; backward's two may copy an operand transposed
+    const rows = x![0]!, inF = sizeOf(x!) / rows, outF = units!;
+    const floats = target.backward ? Math.max(gemmScratchFloats(rows, inF, outF, false, true), gemmScratchFloats(inF, outF, rows, true, false)) : 0;
+    return { workspaceBytes: Math.ceil(floats / 4) * 16 };
+  },
   forward(c) {
     dense(c.x[0]!, c.params.weight!, c.params.bias ?? null, c.y);
   },
@@ -328,14 +377,10 @@ registerLayer({
     // Separate gemm calls so a frozen weight's dW (the largest product) is skipped entirely; over
     // the engine's threads like every other gemm (a direct kernel call here left VGG-16's
     // classifier backward on one thread).
-    const x = c.x[0]!,
-      w = c.params.weight!,
-      e = c.engine;
-    const rows = x.shape[0]!,
-      inF = w.shape[0]!,
-      outF = w.shape[1]!;
-    gemmThreaded(e, c.dx[0]!.ptr, c.dy.ptr, w.ptr, rows, inF, outF, false, true, true); // dx += dy . w^T
-    if (!c.frozen("weight")) gemmThreaded(e, c.grads.weight!.ptr, x.ptr, c.dy.ptr, inF, outF, rows, true, false, true); // dw += x^T . dy
+    const x = c.x[0]!, w = c.params.weight!, e = c.engine, ws = c.workspace.ptr;
+    const rows = x.shape[0]!, inF = w.shape[0]!, outF = w.shape[1]!;
+    gemmThreaded(e, c.dx[0]!.ptr, c.dy.ptr, w.ptr, rows, inF, outF, false, true, true, ws); // dx += dy . w^T
+    if (!c.frozen("weight")) gemmThreaded(e, c.grads.weight!.ptr, x.ptr, c.dy.ptr, inF, outF, rows, true, false, true, ws); // dw += x^T . dy
     if (c.params.bias && !c.frozen("bias")) e.kernels.bias_f32_backward(c.grads.bias!.ptr, c.dy.ptr, rows, outF);
   },
 });
@@ -606,9 +651,9 @@ registerLayer({
     if (o.size % 2 === 0) fail(who(spec), `size must be odd, got ${o.size}`);
     return x!;
   },
-  transientBytes: (_s, [x]) => 3 * x![x!.length - 1]! * 4 + 16,
-  forward: (c) => void lrn(c.x[0]!, lrnOptions(c.spec), c.y),
-  backward: (c) => void lrnBackward(c.dy, c.x[0]!, c.y, lrnOptions(c.spec), c.dx[0]),
+  plan: (_s, [x]) => ({ workspaceBytes: lrnWorkspaceBytes(x!) }),
+  forward: (c) => void lrn(c.x[0]!, { ...lrnOptions(c.spec), workspace: c.workspace }, c.y),
+  backward: (c) => void lrnBackward(c.dy, c.x[0]!, c.y, { ...lrnOptions(c.spec), workspace: c.workspace }, c.dx[0]),
 });
 
 function dropoutRate(spec: AnyNodeSpec): number {

@@ -1,7 +1,9 @@
 // Model: a compiled graph bound to an engine, with its memory planned llm.c-style in a few blocks
 // with named views: parameters and their gradients (allocated once, at construction), activations
-// with the buffers forward saves for backward, activation gradients and one scratch block
-// (allocated by plan(batch), ggml-style: reserve once, then no allocation while running).
+// with the buffers forward saves for backward, activation gradients and one scratch block holding
+// every node's scratch and workspace (allocated by plan(batch), ggml-style: each node's algorithms
+// and workspace are decided from shapes at plan time, the largest need reserved once, and no
+// forward or backward allocates).
 import type { Engine } from "../engine.js";
 import { checkInt, fail, fmtShape, SimdnetError } from "../errors.js";
 import { type DType, type Shape, sizeOf, Tensor } from "../tensor.js";
@@ -9,7 +11,7 @@ import { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam
 import { fillInit, paramStream } from "./init.js";
 import { checkOptions } from "../ops/common.js";
 import { relu } from "../ops/elementwise.js";
-import { activationBackward, activationForward, type LayerBackwardContext } from "./layers.js";
+import { activationBackward, activationForward, type LayerBackwardContext, type LayerPlan } from "./layers.js";
 import type { AnyLayerSpec, ModelSpec } from "./spec.js";
 import { summarizeGraph, type ModelSummary } from "./summary.js";
 
@@ -127,7 +129,10 @@ interface Plan {
   /** Per node, per input: false for graph inputs (whose gradient backward({inputGradient: false}) skips). */
   nonInputGrads: boolean[][];
   scratch: Block;
-  scratchFloats: number;
+  /** Per node: the floats of scratch() views it may take (its workspace follows them in the block). */
+  scratchFloats: number[];
+  /** Per node: what planning decided (workspace bytes, algorithms). */
+  nodePlans: LayerPlan[];
 }
 
 function mixSeed(a: number, b: number, c: number): number {
@@ -157,6 +162,7 @@ export class Model {
   private entries: ParamEntry[] | undefined;
   private planned: Plan | null = null;
   private scratchTop = 0;
+  private scratchLimit = 0;
   private step = 0;
   private lastTraining = false;
   private forwardDone = false;
@@ -315,9 +321,9 @@ export class Model {
 
   /**
    * Allocates every activation, saved buffer, activation gradient and scratch buffer for `batch`
-   * images, releasing the previous plan (whose views become invalid). Also reserves (grows the
-   * memory for) the largest workspace an op wrapper allocates and frees within a call, so running
-   * never grows memory afterwards.
+   * images, releasing the previous plan (whose views become invalid), and decides each node's
+   * algorithms and workspace from its shapes and the engine (LayerKind.plan): one block holds the
+   * largest node's scratch and workspace, so forward and backward allocate nothing afterwards.
    */
   plan(batch: number): this {
     this.assertLive("plan");
@@ -334,8 +340,8 @@ export class Model {
       actAt.set(i.name, acts.place(batch * sizeOf(i.shape)));
       if (this.hasBackward) gradAt.set(i.name, grads.place(batch * sizeOf(i.shape)));
     }
-    let scratchFloats = 0,
-      transient = 0;
+    const scratchFloats: number[] = [], nodePlans: LayerPlan[] = [];
+    let blockBytes = 16;
     for (const n of g.nodes) {
       const size = batch * sizeOf(n.shape);
       if (n.storage === "own") actAt.set(n.name, acts.place(size));
@@ -343,9 +349,15 @@ export class Model {
       const xs = n.inputShapes.map((s) => this.batched(s, batch)),
         y = this.batched(n.shape, batch);
       for (const s of n.kind.saved?.(n.spec, xs, y) ?? []) savedAt.set(`${n.name}/${s.name}`, acts.place(sizeOf(s.shape)));
-      const need = (n.activation !== "none" ? size + 4 : 0) + (n.kind.scratchFloats?.(n.spec, xs, y) ?? 0);
-      scratchFloats = Math.max(scratchFloats, need + 64); // + alignment slack of a few scratch() calls
-      transient = Math.max(transient, n.kind.transientBytes?.(n.spec, xs, y) ?? 0);
+      // + alignment slack of a few scratch() calls
+      const scratch = (n.activation !== "none" ? size + 4 : 0) + (n.kind.scratchFloats?.(n.spec, xs, y) ?? 0) + 64;
+      const plan = n.kind.plan?.(n.spec, xs, y, { engine: e, backward: this.hasBackward }) ?? { workspaceBytes: 0 };
+      if (!Number.isInteger(plan.workspaceBytes) || plan.workspaceBytes < 0 || plan.workspaceBytes % 16 !== 0) {
+        fail("Model.plan", `layer '${n.name}' (${n.spec.type}) planned a workspace of ${plan.workspaceBytes} bytes (a multiple of 16 expected)`);
+      }
+      scratchFloats.push(Math.ceil(scratch / 4) * 4);
+      nodePlans.push(plan);
+      blockBytes = Math.max(blockBytes, 4 * scratchFloats.at(-1)! + plan.workspaceBytes);
     }
     const blocks: Block[] = [];
     try {
@@ -353,10 +365,8 @@ export class Model {
       blocks.push(ab);
       const gb = this.hasBackward ? this.allocBlock(grads.bytes, `activation gradients for batch ${batch}`) : null;
       if (gb) blocks.push(gb);
-      const sb = this.allocBlock(scratchFloats * 4, "model scratch");
+      const sb = this.allocBlock(blockBytes, "model scratch and workspace");
       blocks.push(sb);
-      // grow memory once for the wrappers' transient workspaces (and the conv geometry block)
-      if (transient > 0) e.heap.release(e.heap.alloc(transient + 1024, "workspace reservation"));
 
       const values = new Map<string, Tensor>(),
         gradsMap = new Map<string, Tensor>();
@@ -367,7 +377,7 @@ export class Model {
         if (gb) gradsMap.set(i.name, view(gb, gradAt.get(i.name)!, this.batched(i.shape, batch)));
       }
       const contexts: MutableContext[] = [];
-      for (const n of g.nodes) {
+      g.nodes.forEach((n, ni) => {
         const shape = this.batched(n.shape, batch);
         const src = n.inputs[0]!;
         values.set(n.name, n.storage === "own" ? view(ab, actAt.get(n.name)!, shape) : reshaped(values.get(src)!, shape, ab));
@@ -383,25 +393,17 @@ export class Model {
           if (slot.grad) pgrads[p.name] = slot.grad;
         }
         contexts.push({
-          engine: e,
-          spec: n.spec,
-          x: n.inputs.map((i) => values.get(i)!),
-          y: values.get(n.name)!,
-          params,
-          saved,
-          training: false,
-          guided: false,
-          seed: 0,
-          scratch: (s: Shape) => this.scratchView(s),
-          dy: gradsMap.get(n.name)!,
-          dx: n.inputs.map((i) => gradsMap.get(i)!),
-          grads: pgrads,
+          engine: e, spec: n.spec, x: n.inputs.map((i) => values.get(i)!), y: values.get(n.name)!, params, saved,
+          training: false, guided: false, seed: 0, scratch: (s: Shape) => this.scratchView(s),
+          workspace: view(sb, 4 * scratchFloats[ni]!, [nodePlans[ni]!.workspaceBytes / 4]),
+          algorithms: nodePlans[ni]!.algorithms ?? {},
+          dy: gradsMap.get(n.name)!, dx: n.inputs.map((i) => gradsMap.get(i)!), grads: pgrads,
           frozen: (p: string) => this.slotByName.get(`${n.name}.${p}`)?.frozen ?? false,
         });
-      }
+      });
       const graphInputs = new Set(this.graph.inputs.map((i) => i.name));
       const nonInputGrads = this.graph.nodes.map((n) => n.inputs.map((name) => !graphInputs.has(name)));
-      this.planned = { batch, blocks, values, grads: gradsMap, contexts, nonInputGrads, scratch: sb, scratchFloats };
+      this.planned = { batch, blocks, values, grads: gradsMap, contexts, nonInputGrads, scratch: sb, scratchFloats, nodePlans };
       this.forwardDone = false;
       this.resetStates();
     } catch (err) {
@@ -421,11 +423,17 @@ export class Model {
     this.graph.nodes.forEach((n, i) => n.kind.resetState?.(p.contexts[i]!));
   }
 
+  /** Sets up node i's scratch() views for one forward or backward call. */
+  private beginNode(i: number): void {
+    this.scratchTop = 0;
+    this.scratchLimit = this.planned!.scratchFloats[i]!;
+  }
+
   private scratchView(shape: Shape): Tensor {
     const p = this.planned!;
     const n = sizeOf(shape);
-    if (this.scratchTop + n > p.scratchFloats) {
-      fail("Model", `scratch of ${p.scratchFloats} floats exhausted (a layer kind's scratchFloats is too small for ${fmtShape(shape)})`);
+    if (this.scratchTop + n > this.scratchLimit) {
+      fail("Model", `scratch of ${this.scratchLimit} floats exhausted (a layer kind's scratchFloats is too small for ${fmtShape(shape)})`);
     }
     const t = new PlannedTensor(this.engine, p.scratch.ptr + this.scratchTop * 4, shape, "f32", p.scratch);
     this.scratchTop += Math.ceil(n / 4) * 4;
@@ -444,7 +452,16 @@ export class Model {
     this.planned = null;
   }
 
-  /** Bytes of each planned block. */
+  /**
+   * What plan() decided per node (layer name): the workspace bytes of its calls and the algorithm
+   * each of its passes runs (conv layers: by conv pass, e.g. { forward: "conv2d.winograd" }).
+   */
+  layerPlans(): Map<string, LayerPlan> {
+    const p = this.requirePlan("layerPlans");
+    return new Map(this.graph.nodes.map((n, i) => [n.name, p.nodePlans[i]!]));
+  }
+
+  /** Bytes of each planned block (scratch: the block of every node's scratch and workspace). */
   memoryBytes(): { params: number; paramGrads: number; activations: number; activationGrads: number; scratch: number } {
     const p = this.planned;
     return {
@@ -538,7 +555,7 @@ export class Model {
       const c = p.contexts[i]!;
       c.training = training;
       c.seed = mixSeed(this.seed, this.step, i);
-      this.scratchTop = 0;
+      this.beginNode(i);
       n.kind.forward(c);
       if (n.activation !== "none") activationForward(n.activation, n.spec, c.y);
     });
@@ -569,7 +586,7 @@ export class Model {
       const n = g.nodes[i]!,
         c = p.contexts[i]!;
       if (n.storage === "alias") continue; // shares its input's gradient
-      this.scratchTop = 0;
+      this.beginNode(i);
       const dy = p.grads.get(n.name)!;
       if (guided && n.activation === "relu") relu(dy, dy);
       if (n.activation !== "none") {

@@ -1,8 +1,9 @@
 // Local response normalization across channels (ONNX LRN) on channels-last tensors.
 // Kernels: assembly/lrn.ts.
 import { checkFinite, checkInt, fail, fmtShape } from "../errors.js";
-import type { Tensor } from "../tensor.js";
+import type { Shape, Tensor } from "../tensor.js";
 import { checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import type { Engine } from "../engine.js";
 
 /** Options of lrn (ONNX LRN): window size and the constants of the normalisation. */
 export interface LrnOptions {
@@ -14,6 +15,30 @@ export interface LrnOptions {
   beta?: number;
   /** Default 1; must be > 0 so every denominator is positive. */
   bias?: number;
+  /** Scratch of at least lrnWorkspaceBytes(x.shape) bytes (this engine's): the call then allocates none. */
+  workspace?: Tensor;
+}
+
+/** Bytes of workspace lrn and lrnBackward use for x of `xShape` (channels last): 3 floats a channel. */
+export function lrnWorkspaceBytes(xShape: Shape): number {
+  return 16 * Math.ceil((3 * Math.max(xShape[xShape.length - 1] ?? 1, 1)) / 4);
+}
+
+/** Runs `fn` on options.workspace (checked) or on `floats` floats allocated for the call. */
+function withLrnWorkspace(op: string, e: Engine, options: LrnOptions, floats: number, fn: (ws: number) => void): void {
+  const given = options.workspace;
+  if (given !== undefined) {
+    checkTensor(op, "options.workspace", given);
+    if (given.engine !== e) fail(op, "options.workspace belongs to a different engine");
+    if (given.size < floats) fail(op, `options.workspace ${fmtShape(given.shape)} has ${4 * given.size} bytes but ${op} needs ${4 * floats} (see lrnWorkspaceBytes)`);
+    return fn(given.ptr);
+  }
+  const ws = e.empty([floats], "f32", `${op} workspace`);
+  try {
+    fn(ws.ptr);
+  } finally {
+    ws.dispose();
+  }
 }
 
 interface LrnParams {
@@ -50,12 +75,7 @@ export function lrn(x: Tensor, options: LrnOptions, out?: Tensor): Tensor {
   const e = engineOf(op, x, out);
   const p = lrnParams(op, x, options);
   const y = outputTensor(op, e, x.shape, out);
-  const ws = e.empty([Math.max(p.C, 1)], "f32", `${op} workspace`);
-  try {
-    e.kernels.lrn_f32_forward(y.ptr, x.ptr, ws.ptr, p.rows, p.C, p.size, p.alpha, p.beta, p.bias);
-  } finally {
-    ws.dispose();
-  }
+  withLrnWorkspace(op, e, options, Math.max(p.C, 1), (ws) => e.kernels.lrn_f32_forward(y.ptr, x.ptr, ws, p.rows, p.C, p.size, p.alpha, p.beta, p.bias));
   return y;
 }
 
@@ -78,11 +98,7 @@ export function lrnBackward(dy: Tensor, x: Tensor, y: Tensor, options: LrnOption
   }
   const g = gradTensor(op, "dx", e, x.shape, dx);
   if (g.ptr === dy.ptr || g.ptr === x.ptr || g.ptr === y.ptr) fail(op, "dx must not alias dy, x or y");
-  const ws = e.empty([Math.max(3 * p.C, 1)], "f32", `${op} workspace`);
-  try {
-    e.kernels.lrn_f32_backward(g.ptr, dy.ptr, x.ptr, y.ptr, ws.ptr, p.rows, p.C, p.size, p.alpha, p.beta, p.bias);
-  } finally {
-    ws.dispose();
-  }
+  withLrnWorkspace(op, e, options, Math.max(3 * p.C, 1), (ws) =>
+    e.kernels.lrn_f32_backward(g.ptr, dy.ptr, x.ptr, y.ptr, ws, p.rows, p.C, p.size, p.alpha, p.beta, p.bias));
   return g;
 }
