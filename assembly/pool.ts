@@ -2,14 +2,17 @@
 // SIMD lanes run over channels (C is innermost in NHWC): one f32x4 holds 4 neighbouring channels
 // of one pixel, so every tap of a window is one contiguous 16-byte load.
 //
-// Geometry (the same 16 i32 sizes, in this order, for every windowed kernel; computed and checked
-// by the host, src/ops/pool.ts):
+// Geometry: the "pool" parameter block at `p` (src/kernels/params.ts, its readers generated into
+// params.generated.ts), written and checked by the host (src/ops/pool.ts):
 //   n, h, w, c        input x [n, h, w, c]
 //   oh, ow            output y [n, oh, ow, c]
 //   kh, kw            kernel size (taps)
 //   sh, sw            strides
 //   dh, dw            dilations (tap spacing)
 //   padTop, padLeft, padBottom, padRight   zero-size padding: padded cells are never read
+//   countIncludePad   average pooling's divisor (see windowCount)
+//   rowBegin, rowEnd  the output rows b*oh + oy a forward call computes (threads each take a range)
+// Each exported kernel reads the block once and runs a function of plain arguments.
 // Window (oy, ox) has taps at input row oy*sh - padTop + ky*dh, column ox*sw - padLeft + kx*dw.
 // Taps outside the input are skipped: they never win a max and never receive a gradient.
 // The host guarantees every max-pool window (and every average window without
@@ -17,6 +20,11 @@
 //
 // Arg-max indices are FLAT element indices into the whole x tensor (NHWC, batch included):
 // argmax = ((b*h + iy)*w + ix)*c + ch. Ties keep the first maximum in row-major window scan order.
+
+import {
+  poolC, poolCountIncludePad, poolDh, poolDw, poolH, poolKh, poolKw, poolN, poolOh, poolOw, poolPadBottom, poolPadLeft,
+  poolPadRight, poolPadTop, poolRowBegin, poolRowEnd, poolSh, poolSw, poolW,
+} from "./params.generated";
 
 /** First tap k >= 0 with i0 + k*d >= lo (taps before it fall off the low edge). */
 // @ts-ignore: decorator
@@ -36,7 +44,14 @@
  * as in PyTorch). y f32 and argmax i32 are [n, oh, ow, c]; x is [n, h, w, c]. Computes the
  * output rows r = b*oh + oy in [rowBegin, rowEnd) (threads each take a range; 0, n*oh: all).
  */
-export function maxpool2d_f32_forward(
+export function maxpool2d_f32_forward(y: usize, argmax: usize, x: usize, p: usize): void {
+  maxpoolRows(
+    y, argmax, x, poolN(p), poolH(p), poolW(p), poolC(p), poolOh(p), poolOw(p), poolKh(p), poolKw(p), poolSh(p), poolSw(p),
+    poolDh(p), poolDw(p), poolPadTop(p), poolPadLeft(p), poolPadBottom(p), poolPadRight(p), poolRowBegin(p), poolRowEnd(p),
+  );
+}
+
+function maxpoolRows(
   y: usize, argmax: usize, x: usize,
   n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
@@ -240,7 +255,14 @@ export function maxpool2d_f32_backward(dx: usize, dy: usize, argmax: usize, coun
  * y is [n, oh, ow, c]; x is [n, h, w, c]. Global average pooling is the case kh = h, kw = w.
  * Computes the output rows r = b*oh + oy in [rowBegin, rowEnd), as maxpool2d_f32_forward.
  */
-export function avgpool2d_f32_forward(
+export function avgpool2d_f32_forward(y: usize, x: usize, p: usize): void {
+  avgpoolRows(
+    y, x, poolN(p), poolH(p), poolW(p), poolC(p), poolOh(p), poolOw(p), poolKh(p), poolKw(p), poolSh(p), poolSw(p), poolDh(p),
+    poolDw(p), poolPadTop(p), poolPadLeft(p), poolPadBottom(p), poolPadRight(p), poolCountIncludePad(p) != 0, poolRowBegin(p), poolRowEnd(p),
+  );
+}
+
+function avgpoolRows(
   y: usize, x: usize,
   n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
@@ -301,7 +323,14 @@ export function avgpool2d_f32_forward(
  * (padded cells get nothing). dx is [n, h, w, c]; dy is [n, oh, ow, c]. Same geometry and count
  * rule as avgpool2d_f32_forward.
  */
-export function avgpool2d_f32_backward(
+export function avgpool2d_f32_backward(dx: usize, dy: usize, p: usize): void {
+  avgpoolBackward(
+    dx, dy, poolN(p), poolH(p), poolW(p), poolC(p), poolOh(p), poolOw(p), poolKh(p), poolKw(p), poolSh(p), poolSw(p), poolDh(p),
+    poolDw(p), poolPadTop(p), poolPadLeft(p), poolPadBottom(p), poolPadRight(p), poolCountIncludePad(p) != 0,
+  );
+}
+
+function avgpoolBackward(
   dx: usize, dy: usize,
   n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32, padBottom: i32, padRight: i32,
@@ -359,7 +388,11 @@ export function avgpool2d_f32_backward(
  * maxpool2d_f32_forward for kernel 2x2, stride 2, no padding: y f32 and argmax i32 [n, oh, ow, c];
  * the output rows b*oh + oy in [rowBegin, rowEnd).
  */
-export function maxpool2x2_f32_forward(
+export function maxpool2x2_f32_forward(y: usize, argmax: usize, x: usize, p: usize): void {
+  maxpool2x2Rows(y, argmax, x, poolN(p), poolH(p), poolW(p), poolC(p), poolOh(p), poolOw(p), poolRowBegin(p), poolRowEnd(p));
+}
+
+function maxpool2x2Rows(
   y: usize, argmax: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, rowBegin: i32, rowEnd: i32,
 ): void {
   const rowStep = w * c; // elements between the window's two input rows
@@ -413,7 +446,11 @@ export function maxpool2x2_f32_forward(
 }
 
 /** Max pooling 2x2 stride 2 without arg-max (inference): y [n, oh, ow, c] from x [n, h, w, c], rows as maxpool2x2_f32_forward. */
-export function maxpool2x2_f32_inference(y: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, rowBegin: i32, rowEnd: i32): void {
+export function maxpool2x2_f32_inference(y: usize, x: usize, p: usize): void {
+  maxpool2x2InferenceRows(y, x, poolN(p), poolH(p), poolW(p), poolC(p), poolOh(p), poolOw(p), poolRowBegin(p), poolRowEnd(p));
+}
+
+function maxpool2x2InferenceRows(y: usize, x: usize, n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32, rowBegin: i32, rowEnd: i32): void {
   const rowBytes = <usize>(w * c) << 2, cBytes = <usize>c << 2;
   for (let r = max(rowBegin, 0), re = min(rowEnd, n * oh); r < re; r++) {
     const b = r / oh, oy = r - b * oh;

@@ -117,6 +117,12 @@ function cnjConv(cnj, { h, w, c, oc, k, stride, pad }, weights) {
 // ---------------------------------------------------------------------------------------------
 // conv2d forward (also depthwise, 1x1, batched)
 
+/** The registry algorithms simdnet runs for these passes of a conv (nn.conv2dAlgorithms), e.g. "winograd". */
+function chosenAlgorithms(nn, e, xShape, wShape, options, passes) {
+  const names = passes.map((p) => nn.conv2dAlgorithms(e, xShape, wShape, options, p).find((a) => a.chosen).name.replace("conv2d.", ""));
+  return [...new Set(names)].join("+");
+}
+
 function convCase({ name, n = 1, h, w, c, oc, k, stride = 1, pad = 0, groups = 1 }) {
   const cg = c / groups;
   const oh = Math.floor((h + 2 * pad - k) / stride) + 1,
@@ -147,7 +153,7 @@ function convCase({ name, n = 1, h, w, c, oc, k, stride = 1, pad = 0, groups = 1
         y = s.empty([n, oh, ow, oc]);
       const options = { strides: stride, pads: pad, groups };
       const fn = () => void nn.conv2d(x, wt, null, options, y);
-      return { fn, result: () => (fn(), Float32Array.from(y.data)), dispose: s.dispose };
+      return { fn, result: () => (fn(), Float32Array.from(y.data)), dispose: s.dispose, algorithm: chosenAlgorithms(nn, e, x.shape, wt.shape, options, ["forward"]) };
     },
     async tfjs(lib) {
       const { tf } = lib;
@@ -352,7 +358,8 @@ function convBackwardCase({ name, pass, h, w, c, oc, k, depthwise = false }) {
         fn = () => void nn.conv2dBackward(dy, x, wt, options, { dx, dw }, false);
         result = () => (nn.fill(dx, 0), nn.fill(dw, 0), fn(), Float32Array.from(dx.data));
       }
-      return { fn, result, dispose: s.dispose };
+      const passes = pass === "input" ? ["backward_input"] : pass === "filter" ? ["backward_filter"] : ["backward_input", "backward_filter"];
+      return { fn, result, dispose: s.dispose, algorithm: chosenAlgorithms(nn, e, x.shape, wShape, options, passes) };
     },
     async tfjs(lib) {
       const { tf } = lib;

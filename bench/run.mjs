@@ -270,17 +270,10 @@ for (const cs of cases) {
     };
   }
   const reference = refId ?? (lossRef !== undefined ? "simdnet-simd" : null);
-  records.push({
-    name: cs.name,
-    flops: cs.flops,
-    memoryBound: !!cs.memoryBound,
-    results: cells,
-    simdnet,
-    maxRelDiffVs: reference ? { reference, ...check } : null,
-  });
-  const summary = Object.entries(cells)
-    .map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`)
-    .join(", ");
+  // the convolution algorithms simdnet ran, by build (conv cases)
+  const algorithms = Object.fromEntries(simdnetCols.filter((c) => built[c.id]?.algorithm).map((c) => [c.build, built[c.id].algorithm]));
+  records.push({ name: cs.name, flops: cs.flops, memoryBound: !!cs.memoryBound, results: cells, simdnet, algorithms, maxRelDiffVs: reference ? { reference, ...check } : null });
+  const summary = Object.entries(cells).map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`).join(", ");
   log(`${cs.name}: ${summary}  [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
   for (const [id, d] of Object.entries(check)) {
     if (typeof d === "string" || d > 1e-3) log(`  WARNING: ${id} output differs from ${reference}: ${typeof d === "string" ? d : d.toExponential(2)}`);
@@ -336,7 +329,7 @@ for (const p of peerCols) header.push(`${p.id} ms (x)`);
 header.push("max diff");
 const rows = [header];
 for (const r of records) {
-  const row = [r.name + (r.memoryBound ? "*" : "")];
+  const row = [r.name + (r.memoryBound ? "*" : "") + (r.algorithms[mainBuild] ? ` [${r.algorithms[mainBuild]}]` : "")];
   for (const c of simdnetCols) {
     const cell = r.results[c.id];
     const s = r.simdnet[c.build];
@@ -378,6 +371,7 @@ out.push(widths.map((w) => "-".repeat(w)).join("  "));
 for (const r of rows.slice(1)) out.push(line(r));
 out.push("");
 out.push(`(x) = speed-up of simdnet-${mainBuild} over that peer: peer ms / simdnet ms (> 1: simdnet faster).`);
+out.push(`[name] = the convolution algorithm simdnet-${mainBuild} ran (src/ops/conv2d_algorithms.ts; scripts/bench-conv.mjs times every one).`);
 out.push(`max diff = largest max|y - y_simd| / max|y_simd| of any library's output against simdnet-simd's (LeNet: initial loss).`);
 out.push(`%peak = simdnet GFLOP/s / the measured peak of its instruction set (simd: mul+add, relaxed: relaxed_madd).`);
 out.push(`Conv GFLOP/s count direct convolution's 2*N*OH*OW*OC*KH*KW*C/groups FLOP for every library. simdnet runs 3x3`);

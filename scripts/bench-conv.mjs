@@ -1,7 +1,11 @@
-// Times conv2d forward, backward_input and backward_filter in every wasm build this Node can run.
-// Case: x [1,28,28,128], w [3,3,128,128], pad 1 (batch 1). FLOPs per pass = 2*N*OH*OW*OC*KH*KW*C/groups.
-// Usage: node scripts/bench-conv.mjs   (re-runs itself with --experimental-wasm-relaxed-simd on Node 20
-// so the relaxed build is timed too; run `node scripts/build.mjs` first after edits).
+// Times every convolution algorithm of the registry (src/ops/conv2d_algorithms.ts) that supports a
+// pass, forced by name (options.algorithm), on shapes where each entry is the one chosen by shape,
+// in every wasm build this Node can run; marks the chosen one with *. GFLOP/s count direct
+// convolution's 2*N*OH*OW*OC*KH*KW*C/groups FLOP for every algorithm.
+// Usage: node scripts/bench-conv.mjs [--build relaxed] [--case winograd] [--chosen] [--quick]
+//   --case  only shapes whose name contains the text (repeatable); --chosen only the chosen algorithm
+// (re-runs itself with --experimental-wasm-relaxed-simd on Node 20 so the relaxed build is timed
+// too; run `node scripts/build.mjs` first after edits).
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -17,22 +21,40 @@ if (!process.execArgv.includes(FLAG) && !process.env.BENCH_CONV_CHILD) {
   process.env.BENCH_CONV_CHILD = "1";
 }
 
+const args = process.argv.slice(2);
+const valuesOf = (flag) => args.flatMap((a, i) => (a === flag && args[i + 1] ? [args[i + 1]] : []));
+const quick = args.includes("--quick"), chosenOnly = args.includes("--chosen");
+const caseFilters = valuesOf("--case").map((s) => s.toLowerCase());
+
 // The bundled package (dist/simdnet.js, made by `node scripts/build.mjs`).
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const simdnet = await import(pathToFileURL(join(root, "dist", "simdnet.js")).href);
-const { init, conv2d, conv2dBackward, conv2dBackwardFilter, conv2dBackwardInput, BUILDS } = simdnet;
+const nn = await import(pathToFileURL(join(root, "dist", "simdnet.js")).href);
+const builds = valuesOf("--build").length ? valuesOf("--build") : nn.BUILDS;
 
-const [N, H, W, C, OC, K] = [1, 28, 28, 128, 128, 3];
-const options = { pads: 1 };
-const flops = 2 * N * H * W * OC * K * K * C; // OH = H, OW = W with pad 1
+/** [name, x, w, options]: at least one shape where each algorithm is chosen, and the README's 28x28x128 case. */
+const SHAPES = [
+  ["3x3 28x28x128->128 (README)", [1, 28, 28, 128], [3, 3, 128, 128], { pads: 1 }],
+  ["1x1 28x28x256->64", [1, 28, 28, 256], [1, 1, 256, 64], {}],
+  ["3x3 1x1-image b16 512", [16, 1, 1, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 groups 2 4x13x13x384", [4, 13, 13, 384], [3, 3, 192, 384], { groups: 2, pads: 1 }],
+  ["3x3 tiny b8 2x2x512", [8, 2, 2, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 56x56x64->64", [1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }],
+  ["3x3 s2 4x14x14x256->512", [4, 14, 14, 256], [3, 3, 256, 512], { strides: 2, pads: 1 }],
+  ["7x7 s2 stem 224x224x3->64", [1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }],
+  ["5x5 LeNet b64 28x28x1->6", [64, 28, 28, 1], [5, 5, 1, 6], { pads: 2 }],
+  ["5x5 LeNet b64 14x14x6->16", [64, 14, 14, 6], [5, 5, 6, 16], {}],
+  ["5x5 28x28x64->64", [1, 28, 28, 64], [5, 5, 64, 64], { pads: 2 }],
+  ["depthwise 3x3 56x56x128", [1, 56, 56, 128], [3, 3, 1, 128], { groups: 128, pads: 1 }],
+  ["3x3 s2 56x56x64->128", [1, 56, 56, 64], [3, 3, 64, 128], { strides: 2, pads: 1 }],
+].filter(([name]) => caseFilters.length === 0 || caseFilters.some((f) => name.toLowerCase().includes(f)));
 
-/** Median milliseconds per call: warm up (>= 3 calls and >= 300 ms), then >= 20 timed calls (>= 1 s). */
+/** Median milliseconds per call: warm up (>= 3 calls and >= 300 ms), then >= 20 timed calls (>= 1 s); --quick: 1 and 5. */
 function time(fn) {
   let t0 = performance.now();
-  for (let i = 0; i < 3 || performance.now() - t0 < 300; i++) fn();
+  for (let i = 0; i < (quick ? 1 : 3) || (!quick && performance.now() - t0 < 300); i++) fn();
   const times = [];
   t0 = performance.now();
-  while (times.length < 20 || performance.now() - t0 < 1000) {
+  while (times.length < (quick ? 5 : 20) || (!quick && performance.now() - t0 < 1000)) {
     const s = performance.now();
     fn();
     times.push(performance.now() - s);
@@ -51,39 +73,47 @@ function fill(t, seed) {
   return t;
 }
 
-const results = {};
-for (const build of BUILDS) {
+const results = [];
+for (const build of builds) {
   let e;
   try {
-    e = await init({ build });
+    e = await nn.init({ build });
   } catch (err) {
     console.log(`${build}: not runnable here (${err.message})`);
     continue;
   }
-  const x = fill(e.empty([N, H, W, C]), 1),
-    w = fill(e.empty([K, K, C, OC]), 2),
-    dy = fill(e.empty([N, H, W, OC]), 3);
-  const y = e.empty([N, H, W, OC]);
-  const dx = e.zeros([N, H, W, C]),
-    dw = e.zeros([K, K, C, OC]);
-  const ms = {
-    forward: time(() => conv2d(x, w, null, options, y)),
-    backward_input: time(() => conv2dBackwardInput(dy, w, x.shape, options, dx)),
-    backward_filter: time(() => conv2dBackwardFilter(dy, x, w.shape, options, dw)),
-    "conv2dBackward (dx+dw, 2 passes)": time(() => conv2dBackward(dy, x, w, options, { dx, dw }, false)),
-  };
-  results[build] = ms;
-  const line = Object.entries(ms).map(
-    ([pass, t]) => `${pass} ${(((pass.includes("2 passes") ? 2 : 1) * flops) / (t * 1e6)).toFixed(2)} GFLOP/s (${t.toFixed(2)} ms)`,
-  );
-  console.log(`${build}:\n  ${line.join("\n  ")}`);
+  console.log(`\n${build} build`);
+  for (const [name, xs, ws, options] of SHAPES) {
+    const ys = nn.conv2dOutputShape(xs, ws, options);
+    const flops = 2 * ys.reduce((a, d) => a * d, 1) * ws[0] * ws[1] * ws[2];
+    const x = fill(e.empty(xs), 1), w = fill(e.empty(ws), 2), dy = fill(e.empty(ys), 3);
+    const y = e.empty(ys), dx = e.zeros(xs), dw = e.zeros(ws);
+    for (const pass of ["forward", "backward_input", "backward_filter"]) {
+      const algorithms = nn.conv2dAlgorithms(e, xs, ws, options, pass).filter((a) => !chosenOnly || a.chosen);
+      const cells = [];
+      for (const a of algorithms) {
+        const ws_ = a.workspaceBytes > 0 ? e.empty([a.workspaceBytes / 4]) : undefined;
+        const opts = { ...options, algorithm: a.name, workspace: ws_ };
+        const call = pass === "forward" ? () => nn.conv2d(x, w, null, opts, y)
+          : pass === "backward_input" ? () => nn.conv2dBackwardInput(dy, w, xs, opts, dx)
+          : () => nn.conv2dBackwardFilter(dy, x, ws, opts, dw);
+        const ms = time(call);
+        ws_?.dispose();
+        results.push({ build, shape: name, pass, algorithm: a.name, chosen: a.chosen, ms, gflops: flops / (ms * 1e6) });
+        cells.push(`${a.chosen ? "*" : ""}${a.name.replace("conv2d.", "")} ${ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)} ms ${(flops / (ms * 1e6)).toFixed(1)} GF/s`);
+      }
+      console.log(`  ${name.padEnd(30)} ${pass.padEnd(15)} ${cells.join(" | ")}`);
+    }
+    for (const t of [x, w, dy, y, dx, dw]) t.dispose();
+  }
 }
 
-console.log(`\ncase: x [${N},${H},${W},${C}] * w [${K},${K},${C},${OC}] pad 1, ${(flops / 1e6).toFixed(1)} MFLOP per pass`);
-if (results.scalar) {
-  for (const build of ["simd", "relaxed"]) {
-    if (!results[build]) continue;
-    const ratios = Object.keys(results[build]).map((pass) => `${pass} ${(results.scalar[pass] / results[build][pass]).toFixed(1)}x`);
-    console.log(`${build}/scalar speed-up: ${ratios.join("   ")}`);
+console.log("\n* = the algorithm chosen by shape (the first eligible entry of the registry); every algorithm that supports the pass is timed, forced by name.");
+const readme = results.filter((r) => r.shape.includes("README") && r.chosen);
+if (readme.length) {
+  console.log("README case, chosen algorithm, GFLOP/s:");
+  for (const build of builds) {
+    const line = readme.filter((r) => r.build === build).map((r) => `${r.pass} ${r.gflops.toFixed(2)} (${r.algorithm}, ${r.ms.toFixed(2)} ms)`);
+    if (line.length) console.log(`  ${build}: ${line.join("   ")}`);
   }
 }

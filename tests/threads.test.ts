@@ -11,6 +11,9 @@ import {
   Adam,
   conv2d,
   conv2dBackward,
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dOutputShape,
   type Conv2dOptions,
   convTranspose2d,
   convTranspose2dBackward,
@@ -33,7 +36,8 @@ import {
   type Tensor,
 } from "../src/index.js";
 import { splitRange } from "../src/threads/partition.js";
-import { MAX_PARTS, THREADS_MAX_PAGES } from "../src/threads/protocol.js";
+import { MAX_PARTS, THREADED_KERNELS, THREADS_MAX_PAGES } from "../src/threads/protocol.js";
+import { chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, convGeometry, supportingConvAlgorithms } from "../src/ops/conv2d_algorithms.js";
 import { engineFor, expectClose, uniform } from "./harness.js";
 
 type Shape4 = [number, number, number, number];
@@ -150,6 +154,49 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       expectBitwise(single, threaded, "convTranspose2d");
     });
   });
+
+  it("every conv algorithm that supports a case, forced, splits its calls into its own threaded kernels with one thread's bits", () => {
+    const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
+    const used = new Map<string, Set<string>>();
+    const target = { build: e.build, threads: e.threads };
+    for (const { x: xs, w: ws, options } of CONV_CASES) {
+      const g = convGeometry("t", xs, ws, options);
+      for (const pass of CONV_PASSES) {
+        for (const alg of supportingConvAlgorithms(pass, g, target)) {
+          // per-pixel GEMMs on larger images: thousands of tiny split calls (slow on shared cores)
+          if (alg.name === "conv2d.tiny" && g.h * g.w > 9) continue;
+          const opts = { ...options, algorithm: alg.name };
+          const spy = vi.spyOn(e, "parallel");
+          let threadedCalls: string[] = [];
+          const [single, threaded] = bothWays(e, () => {
+            spy.mockClear();
+            const x = e.tensor(xs, uniform(size(xs), 1)), w = e.tensor(ws, uniform(size(ws), 2));
+            const dy = e.tensor(conv2dOutputShape(xs, ws, options), uniform(g.n * g.oh * g.ow * g.oc, 3));
+            const out = pass === "forward" ? conv2d(x, w, null, opts)
+              : pass === "backward_input" ? conv2dBackwardInput(dy, w, xs, opts, e.tensor(xs, uniform(size(xs), 4)))
+              : conv2dBackwardFilter(dy, x, ws, opts, e.tensor(ws, uniform(size(ws), 5)));
+            threadedCalls = spy.mock.calls.filter(([, parts]) => parts.length > 1).map(([kernel]) => kernel);
+            return [out];
+          });
+          spy.mockRestore();
+          expectBitwise(single, threaded, `${alg.name} ${pass} of ${JSON.stringify({ xs, ws, options })}`);
+          // group slices run each group on the algorithm chosen for it, which splits its own kernels
+          const nested = alg.name === "conv2d.group_slices" ? chooseConvAlgorithm(pass, { ...g, c: g.c / g.groups, oc: g.oc / g.groups, groups: 1 }, target) : alg;
+          for (const k of threadedCalls) {
+            expect(nested.threadedKernels as readonly string[], `${alg.name} ${pass} splits ${k}`).toContain(k);
+            if (nested !== alg) continue;
+            let set = used.get(alg.name);
+            if (!set) used.set(alg.name, (set = new Set()));
+            set.add(k);
+          }
+        }
+      }
+    }
+    // each algorithm's list is exactly what its split calls use (none stale; group slices' groups split their own)
+    for (const alg of CONV_ALGORITHMS) expect([...(used.get(alg.name) ?? [])].sort(), alg.name).toEqual([...alg.threadedKernels].sort());
+    expect(new Set(THREADED_KERNELS).size).toBe(THREADED_KERNELS.length);
+    for (const alg of CONV_ALGORITHMS) for (const k of alg.threadedKernels) expect(THREADED_KERNELS).toContain(k);
+  }, 180_000);
 
   it("threaded conv2d matches the single-threaded SIMD build within float rounding", async () => {
     const simd = await engineFor("simd");

@@ -105,7 +105,9 @@ export interface LayerBackwardContext extends LayerContext {
  * (layers with a choice, such as conv), so that running allocates nothing and runs what was planned.
  */
 export interface LayerPlan {
+  /** Bytes of workspace the node's forward and backward calls use (a multiple of 16). */
   workspaceBytes: number;
+  /** The algorithm each of the node's passes runs, by pass name (conv layers: conv passes). */
   algorithms?: Readonly<Record<string, string>>;
 }
 

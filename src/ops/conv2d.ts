@@ -12,11 +12,11 @@ import type { Shape, Tensor } from "../tensor.js";
 import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import {
   chooseConvAlgorithm, type ConvAlgorithm, type ConvGeometry, convGeometry, type ConvPass, type ConvTarget, convTarget,
-  convTransposeGeometry, forcedConvAlgorithm,
+  convTransposeGeometry, forcedConvAlgorithm, supportingConvAlgorithms,
 } from "./conv2d_algorithms.js";
 import { type Conv2dAttributes, type ConvTranspose2dAttributes, floatBytes } from "./conv2d_geometry.js";
 
-export type { AutoPad } from "./conv2d_geometry.js";
+export type { AutoPad, Conv2dAttributes, ConvPass, ConvTarget, ConvTranspose2dAttributes } from "./conv2d_geometry.js";
 
 /**
  * How a call runs, besides the ONNX attributes (src/ops/conv2d_algorithms.ts):
@@ -30,7 +30,9 @@ export type { AutoPad } from "./conv2d_geometry.js";
  *   it does not support the pass and shapes.
  */
 export interface ConvRunOptions {
+  /** Scratch for the call's algorithms (see above): at least conv2dWorkspaceBytes bytes of this engine. */
   workspace?: Tensor;
+  /** An algorithm name for every pass of the call, or names by conv pass (see above). */
   algorithm?: string | Partial<Record<ConvPass, string>>;
 }
 
@@ -164,6 +166,32 @@ export function convTranspose2dWorkspaceBytes(
     const bytes = algorithmFor(op, conv, g, target, options).workspaceBytes(conv, g, target);
     return p === "backward_input" ? floatBytes(g.n * g.oh * g.ow * g.oc) + bytes : bytes;
   }));
+}
+
+/** One convolution algorithm as conv2dAlgorithms lists it. */
+export interface ConvAlgorithmInfo {
+  /** The registry name (src/ops/conv2d_algorithms.ts), for options.algorithm. */
+  name: string;
+  /** True for the one the call runs by shape: the first eligible entry. */
+  chosen: boolean;
+  /** Bytes of workspace it needs for the pass. */
+  workspaceBytes: number;
+}
+
+/**
+ * The algorithms that can run `pass` of conv2d(x, w, options) on engine e (or a target), in the
+ * registry's order of preference, each with whether it is the one chosen by shape and its
+ * workspace bytes: what options.algorithm may name (benchmarks time each).
+ */
+export function conv2dAlgorithms(
+  e: Engine | ConvTarget, xShape: Shape, wShape: Shape, options: Conv2dOptions = {}, pass: ConvPass = "forward",
+): ConvAlgorithmInfo[] {
+  const op = "conv2dAlgorithms";
+  checkPasses(op, [pass]);
+  const g = convGeometry(op, xShape, wShape, options);
+  const target = targetOf(e);
+  const chosen = chooseConvAlgorithm(pass, g, target);
+  return supportingConvAlgorithms(pass, g, target).map((a) => ({ name: a.name, chosen: a === chosen, workspaceBytes: a.workspaceBytes(pass, g, target) }));
 }
 
 /** The conv pass that computes a transposed conv's pass. */

@@ -26,6 +26,7 @@ import {
   type ConvAlgorithm, type ConvGeometry, type ConvPass, type ConvTarget, convParams, convWork, floatBytes, isDepthwise,
 } from "./conv2d_geometry.js";
 import { IM2COL } from "./conv2d_im2col.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 import { SMALL } from "./conv2d_small.js";
 import { STEM } from "./conv2d_stem.js";
 import { TINY } from "./conv2d_tiny.js";
@@ -70,6 +71,7 @@ function tapProduct(pass: ConvPass, g: ConvGeometry): [number, number, number, b
 
 export const GEMM_TAP: ConvAlgorithm = {
   name: "conv2d.gemm_tap",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.gemm_tap"],
   passes: ["forward", "backward_input", "backward_filter"],
   supports: (_pass, g) => gemmTap(g) >= 0,
   eligible: (_pass, g) => gemmTap(g) >= 0,
@@ -99,6 +101,7 @@ const slicesBytes = (g: ConvGeometry) => sliceFloats(g).reduce((s, f) => s + flo
 
 export const GROUP_SLICES: ConvAlgorithm = {
   name: "conv2d.group_slices",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.group_slices"],
   passes: ["forward", "backward_input", "backward_filter"],
   /** Grouped convs with 2+ input channels a group (one channel a group is the depthwise family's). */
   supports: (_pass, g) => g.groups > 1 && g.c !== g.groups,
@@ -200,6 +203,7 @@ const directWorkspaceBytes = (pass: ConvPass, g: ConvGeometry) =>
 /** The general kernels (4-pixel x 8-channel tiles, lanes over channels): every geometry but depthwise. */
 export const DIRECT: ConvAlgorithm = {
   name: "conv2d.direct",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.direct"],
   passes: ["forward", "backward_input", "backward_filter"],
   supports: (_pass, g) => !isDepthwise(g),
   eligible: (_pass, g) => !isDepthwise(g),
@@ -210,6 +214,7 @@ export const DIRECT: ConvAlgorithm = {
 /** The direct kernels' depthwise code (lanes over channels; 3x3 stride 1 in 4-pixel tiles). */
 export const DEPTHWISE: ConvAlgorithm = {
   name: "conv2d.depthwise",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.depthwise"],
   passes: ["forward", "backward_input", "backward_filter"],
   supports: (_pass, g) => isDepthwise(g),
   eligible: (_pass, g) => isDepthwise(g),
@@ -226,6 +231,7 @@ const fewParts = (g: ConvGeometry, threads: number) => splitRange(g.oc, partsFor
 
 export const DIRECT_FEW: ConvAlgorithm = {
   name: "conv2d.direct_few",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.direct_few"],
   passes: ["backward_filter"],
   supports: (pass, g, target) => pass === "backward_filter" && target.build !== "scalar" && g.c / g.groups < 8 && !isDepthwise(g),
   eligible: (pass, g, target) => DIRECT_FEW.supports(pass, g, target),

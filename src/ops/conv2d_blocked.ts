@@ -4,6 +4,7 @@
 import { partsFor, partWorkspaceBytes, runWithPartWorkspaces, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { type ConvAlgorithm, type ConvGeometry, type ConvPass, convParams, convWork } from "./conv2d_geometry.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 /** Input channels per block (assembly/conv2d_blocked.ts, CB). */
 const CB = 32;
@@ -21,6 +22,7 @@ const supports = (pass: ConvPass, g: ConvGeometry): boolean => pass === "forward
 
 export const BLOCKED: ConvAlgorithm = {
   name: "conv2d.blocked",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.blocked"],
   passes: ["forward"],
   /** One group, output channels a multiple of 8; any strides, pads and dilations. */
   supports: (pass, g) => supports(pass, g),

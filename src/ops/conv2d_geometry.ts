@@ -6,6 +6,7 @@ import type { BuildName } from "../runtime.js";
 import { checkInt, fail, fmtShape, fmtValue } from "../errors.js";
 import type { Shape } from "../tensor.js";
 import { PARTITION_MAGIC, writeConvParams } from "../kernels/params.generated.js";
+import type { ConvThreadedKernel } from "./conv2d_kernels.js";
 import { checkOptions, checkShapeArg } from "./common.js";
 
 /**
@@ -65,6 +66,7 @@ export const CONV_PASSES: readonly ConvPass[] = ["forward", "backward_input", "b
 
 /** What an algorithm's choice and workspace may depend on besides the geometry: the wasm build and the thread count. */
 export interface ConvTarget {
+  /** The wasm build: SIMD-only algorithms are not eligible in the scalar build. */
   readonly build: BuildName;
   /** Threads of the engine (1 + its workers): parts of a split call each take their own workspace. */
   readonly threads: number;
@@ -86,6 +88,8 @@ export interface ConvTarget {
 export interface ConvAlgorithm {
   readonly name: string;
   readonly passes: readonly ConvPass[];
+  /** The kernels `run` splits over threads (its row of CONV_THREADED_KERNELS, src/ops/conv2d_kernels.ts). */
+  readonly threadedKernels: readonly ConvThreadedKernel[];
   supports(pass: ConvPass, g: ConvGeometry, target: ConvTarget): boolean;
   eligible(pass: ConvPass, g: ConvGeometry, target: ConvTarget): boolean;
   workspaceBytes(pass: ConvPass, g: ConvGeometry, target: ConvTarget): number;

@@ -3,6 +3,7 @@
 // entry of the algorithm registry (src/ops/conv2d_algorithms.ts).
 import { gemmScratchFloats, gemmThreaded } from "../threads/parallel.js";
 import { type ConvAlgorithm, type ConvGeometry, type ConvPass, convParams, floatBytes } from "./conv2d_geometry.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 /** The most floats an im2col matrix may take by the shape rule (64 MB): beyond, other kernels run. */
 const MAX_COL_FLOATS = 1 << 24;
@@ -17,6 +18,7 @@ function product(pass: ConvPass, g: ConvGeometry): [number, number, number, bool
 
 export const IM2COL: ConvAlgorithm = {
   name: "conv2d.im2col",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.im2col"],
   passes: ["forward", "backward_input", "backward_filter"],
   supports: (_pass, g) => g.groups === 1,
   /**

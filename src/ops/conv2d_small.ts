@@ -6,6 +6,7 @@ import { partsFor, partWorkspaceBytes, runWithPartWorkspaces, threadsFor } from 
 import { splitRange } from "../threads/partition.js";
 import type { BuildName } from "../runtime.js";
 import { type ConvAlgorithm, type ConvGeometry, type ConvPass, convParams, convWork } from "./conv2d_geometry.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 const KERNELS = {
   forward: "conv2d_small_f32_forward",
@@ -58,6 +59,7 @@ function partFloats(pass: ConvPass, g: ConvGeometry, build: BuildName, parts: [n
 
 export const SMALL: ConvAlgorithm = {
   name: "conv2d.small",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.small"],
   passes: ["forward", "backward_input", "backward_filter"],
   /** Strides 1, one group; any pads and dilations. */
   supports: (_pass, g) => g.sh === 1 && g.sw === 1 && g.groups === 1,

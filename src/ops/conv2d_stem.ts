@@ -4,6 +4,7 @@
 import { partsFor, partWorkspaceBytes, runWithPartWorkspaces, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { type ConvAlgorithm, type ConvGeometry, convParams, convWork } from "./conv2d_geometry.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 /** Floats of one part's workspace (conv2d_stem_f32_workspace): the tap table, then one padded image. */
 export function stemPartFloats(g: ConvGeometry): number {
@@ -16,6 +17,7 @@ const stemParts = (g: ConvGeometry, threads: number): [number, number][] => (thr
 
 export const STEM: ConvAlgorithm = {
   name: "conv2d.stem",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.stem"],
   passes: ["forward"],
   /** 1 to 4 input channels, output channels a multiple of 8, an output 4+ pixels wide, one group, a SIMD build (the scalar build's kernel traps). */
   supports: (pass, g, target) => pass === "forward" && target.build !== "scalar" && g.c <= 4 && g.oc % 8 === 0 && g.ow >= 4 && g.groups === 1,

@@ -17,6 +17,7 @@ import type { Engine } from "../engine.js";
 import { splitRange } from "../threads/partition.js";
 import { gemmScratchFloats, gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { type ConvAlgorithm, type ConvGeometry, floatBytes } from "./conv2d_geometry.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 /**
  * The most pixels an input or output image may have by the shape rule: 3x3. Measured (relaxed
@@ -37,6 +38,7 @@ const filterGemmFloats = (g: ConvGeometry) => gemmScratchFloats(g.c, g.oc, g.oh 
 
 export const TINY: ConvAlgorithm = {
   name: "conv2d.tiny",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.tiny"],
   passes: ["forward", "backward_input", "backward_filter"],
   /** One group, strides and dilations 1 (the tap arithmetic assumes both). */
   supports: (_pass, g) => g.groups === 1 && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1,

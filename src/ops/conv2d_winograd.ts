@@ -4,6 +4,7 @@
 import { partsFor, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { type ConvAlgorithm, type ConvGeometry, type ConvPass, type ConvTarget, convParams, convWork } from "./conv2d_geometry.js";
+import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 const KERNELS = {
   forward: "conv2d_winograd_f32_forward",
@@ -58,6 +59,7 @@ const supports = (g: ConvGeometry, target: ConvTarget): boolean =>
 
 export const WINOGRAD: ConvAlgorithm = {
   name: "conv2d.winograd",
+  threadedKernels: CONV_THREADED_KERNELS["conv2d.winograd"],
   passes: ["forward", "backward_input", "backward_filter"],
   supports: (_pass, g, target) => supports(g, target),
   /**

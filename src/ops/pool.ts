@@ -7,8 +7,9 @@ import type { Engine } from "../engine.js";
 import { partsFor, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import type { ThreadedKernel } from "../threads/protocol.js";
+import { writePoolParams } from "../kernels/params.generated.js";
 
-/** The forward kernels, which take an output row range last (assembly/pool.ts). */
+/** The forward kernels, which read an output row range from their parameter block (assembly/pool.ts). */
 type PoolForwardKernel = ThreadedKernel & ("maxpool2d_f32_forward" | "maxpool2x2_f32_forward" | "maxpool2x2_f32_inference" | "avgpool2d_f32_forward");
 
 /** ONNX auto_pad. SAME_* pad so that out = ceil(in / stride), the odd cell going to the end
@@ -37,7 +38,7 @@ export interface Pool2dOptions {
   countIncludePad?: boolean;
 }
 
-/** Resolved window geometry; `args` lists the sizes in the kernels' argument order. */
+/** Resolved window geometry (the kernels read it as the "pool" parameter block, src/kernels/params.ts). */
 interface PoolGeometry {
   n: number;
   h: number;
@@ -57,44 +58,19 @@ interface PoolGeometry {
   padRight: number;
 }
 
-type GeometryArgs = [
-  n: number,
-  h: number,
-  w: number,
-  c: number,
-  oh: number,
-  ow: number,
-  kh: number,
-  kw: number,
-  sh: number,
-  sw: number,
-  dh: number,
-  dw: number,
-  padTop: number,
-  padLeft: number,
-  padBottom: number,
-  padRight: number,
-];
-
-/** The one place that spells the kernels' geometry argument order (see assembly/pool.ts). */
-const geometryArgs = (g: PoolGeometry): GeometryArgs => [
-  g.n,
-  g.h,
-  g.w,
-  g.c,
-  g.oh,
-  g.ow,
-  g.kh,
-  g.kw,
-  g.sh,
-  g.sw,
-  g.dh,
-  g.dw,
-  g.padTop,
-  g.padLeft,
-  g.padBottom,
-  g.padRight,
-];
+/**
+ * Writes g (average pooling's countIncludePad, a forward call's output rows [rowBegin, rowEnd)) into
+ * the engine's parameter block of part t and returns its address.
+ */
+function poolParams(e: Engine, g: PoolGeometry, countIncludePad: boolean, t = 0, rowBegin = 0, rowEnd = g.n * g.oh): number {
+  const at = e.paramBlockFor(t);
+  writePoolParams(e.heap.i32, at, {
+    n: g.n, h: g.h, w: g.w, c: g.c, oh: g.oh, ow: g.ow, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw,
+    padTop: g.padTop, padLeft: g.padLeft, padBottom: g.padBottom, padRight: g.padRight,
+    countIncludePad: countIncludePad ? 1 : 0, rowBegin, rowEnd,
+  });
+  return at;
+}
 
 const OPTION_KEYS = new Set(["kernel", "strides", "pads", "autoPad", "dilations", "ceilMode", "countIncludePad"]);
 const AUTO_PADS: readonly AutoPad[] = ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"];
@@ -254,23 +230,19 @@ function maxPoolRun(op: string, x: Tensor, g: PoolGeometry, out: { y?: Tensor; a
   if (out.y === x) fail(op, "out.y cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, shape, out.y);
   const argmax = outputTensor(op, e, shape, out.argmax, "i32");
-  if (isPlain2x2(g)) forwardRows(e, "maxpool2x2_f32_forward", [y.ptr, argmax.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow], g);
-  else forwardRows(e, "maxpool2d_f32_forward", [y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g)], g);
+  forwardRows(e, isPlain2x2(g) ? "maxpool2x2_f32_forward" : "maxpool2d_f32_forward", [y.ptr, argmax.ptr, x.ptr], g);
   return { y, argmax };
 }
 
 /**
- * Calls a forward pooling kernel (its arguments up to the row range) on the output rows b*oh + oy,
- * split by rows over the engine's threads when the call is big enough. Rows are independent, so
- * every output has the same bits however they are split.
+ * Calls a forward pooling kernel (its pointer arguments, then its parameter block) on the output
+ * rows b*oh + oy, split by rows over the engine's threads when the call is big enough (each part
+ * its own block). Rows are independent, so every output has the same bits however they are split.
  */
-function forwardRows(e: Engine, kernel: PoolForwardKernel, args: number[], g: PoolGeometry): void {
+function forwardRows(e: Engine, kernel: PoolForwardKernel, pointers: number[], g: PoolGeometry, countIncludePad = false): void {
   const rows = g.n * g.oh;
   const threads = threadsFor(e, rows * g.ow * g.c * g.kh * g.kw); // one part (one call) when 1
-  e.parallel(
-    kernel,
-    splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd]) => [...args, rowBegin, rowEnd]),
-  );
+  e.parallel(kernel, splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd], t) => [...pointers, poolParams(e, g, countIncludePad, t, rowBegin, rowEnd)]));
 }
 
 /** Kernel 2x2, stride 2, no padding or dilation, every window inside x: the specialised kernels. */
@@ -304,12 +276,12 @@ export function maxPool2dInference(x: Tensor, options: Pool2dOptions, out?: Tens
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.c], out);
   if (isPlain2x2(g)) {
-    forwardRows(e, "maxpool2x2_f32_inference", [y.ptr, x.ptr, g.n, g.h, g.w, g.c, g.oh, g.ow], g);
+    forwardRows(e, "maxpool2x2_f32_inference", [y.ptr, x.ptr], g);
     return y;
   }
   const argmax = e.empty(y.shape, "i32", `${op} arg-max scratch`);
   try {
-    forwardRows(e, "maxpool2d_f32_forward", [y.ptr, argmax.ptr, x.ptr, ...geometryArgs(g)], g);
+    forwardRows(e, "maxpool2d_f32_forward", [y.ptr, argmax.ptr, x.ptr], g);
   } finally {
     argmax.dispose();
   }
@@ -357,7 +329,7 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions, out?: Tensor): Tens
   if (!options.countIncludePad) checkNoEmptyWindow(op, g, x.shape);
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.c], out);
-  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr, ...geometryArgs(g), options.countIncludePad === true ? 1 : 0], g);
+  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr], g, options.countIncludePad === true);
   return y;
 }
 
@@ -375,7 +347,7 @@ export function avgPool2dBackward(dy: Tensor, xShape: Shape, options: Pool2dOpti
   checkShape(op, "dy", dy, [g.n, g.oh, g.ow, g.c]);
   if (dx === dy) fail(op, "dx cannot be dy");
   const grad = gradTensor(op, "dx", e, xShape, dx);
-  e.kernels.avgpool2d_f32_backward(grad.ptr, dy.ptr, ...geometryArgs(g), options.countIncludePad === true);
+  e.kernels.avgpool2d_f32_backward(grad.ptr, dy.ptr, poolParams(e, g, options.countIncludePad === true));
   return grad;
 }
 
@@ -394,7 +366,7 @@ export function globalAvgPool(x: Tensor, out?: Tensor): Tensor {
   const g = globalGeometry(op, x.shape, "x");
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, 1, 1, g.c], out);
-  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr, ...geometryArgs(g), 0], g);
+  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr], g);
   return y;
 }
 
@@ -406,7 +378,7 @@ export function globalAvgPoolBackward(dy: Tensor, xShape: Shape, dx?: Tensor): T
   const g = globalGeometry(op, xShape, "xShape");
   checkShape(op, "dy", dy, [g.n, 1, 1, g.c]);
   const grad = gradTensor(op, "dx", e, xShape, dx);
-  e.kernels.avgpool2d_f32_backward(grad.ptr, dy.ptr, ...geometryArgs(g), false);
+  e.kernels.avgpool2d_f32_backward(grad.ptr, dy.ptr, poolParams(e, g, false));
   return grad;
 }
 

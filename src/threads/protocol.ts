@@ -6,6 +6,7 @@
 // kernel call) stores DEAD into STATE and notifies DONE first, so a caller waiting on it wakes.
 // Kernel arguments are i32: pointers fit, as the shared memory's maximum (THREADS_MAX_PAGES) is
 // below 2 GiB.
+import { CONV_THREADED_KERNELS, type ConvThreadedKernel } from "../ops/conv2d_kernels.js";
 
 /** Words per worker slot. */
 export const SLOT = 32;
@@ -84,33 +85,30 @@ export function spinUntil(done: () => boolean): boolean {
 /** Maximum pages of the threads build's shared memory: must match asconfig.json's threads target. */
 export const THREADS_MAX_PAGES = 16384; // 1 GiB
 
-/** Kernels a worker can run, by index (the KERNEL field). */
-export const THREADED_KERNELS = [
-  "conv2d_f32_forward",
-  "conv2d_f32_backward_input",
-  "conv2d_f32_backward_filter",
-  "conv2d_f32_backward_filter_few",
-  "conv2d_stem_f32_forward",
-  "conv2d_blocked_f32_forward",
-  "conv2d_small_f32_forward",
-  "conv2d_small_f32_backward_input",
-  "conv2d_small_f32_backward_filter",
+/** The threaded kernels of the ops outside the convolution registry. */
+const OTHER_THREADED_KERNELS = [
   "maxpool2d_f32_forward",
   "maxpool2x2_f32_forward",
   "maxpool2x2_f32_inference",
   "avgpool2d_f32_forward",
   "gemm_f32_block",
   "gemm_f32_packed_b",
-  "gemm_f32_strided",
-  "conv2d_winograd_f32_forward",
-  "conv2d_winograd_f32_backward_input",
-  "conv2d_winograd_f32_backward_filter",
   "sgd_f32_update_bits",
   "sgd_momentum_f32_update_bits",
   "adam_f32_update_bits",
   "fill_f32_bits",
 ] as const;
-export type ThreadedKernel = (typeof THREADED_KERNELS)[number];
+
+/** A kernel a worker can run. */
+export type ThreadedKernel = ConvThreadedKernel | (typeof OTHER_THREADED_KERNELS)[number];
+
+/**
+ * Kernels a worker can run, by index (the KERNEL field): every convolution algorithm's
+ * (CONV_THREADED_KERNELS, in registry order), then the other ops', each once.
+ */
+export const THREADED_KERNELS: readonly ThreadedKernel[] = [
+  ...new Set<ThreadedKernel>([...Object.values(CONV_THREADED_KERNELS).flat(), ...OTHER_THREADED_KERNELS]),
+];
 
 /** The first message a worker gets. */
 export interface WorkerInit {
