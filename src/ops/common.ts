@@ -1,6 +1,6 @@
 // Argument checking and output allocation shared by every op wrapper.
 import type { Engine } from "../engine.js";
-import { fail, fmtShape, fmtValue, OutOfMemoryError } from "../errors.js";
+import { fail, fmtShape, fmtValue } from "../errors.js";
 import type { DType, Shape, Tensor } from "../tensor.js";
 
 export interface TensorSpec {
@@ -112,15 +112,5 @@ export function withWorkspace(e: Engine, floats: number, what: string, run: (ptr
     run(ws.ptr);
   } finally {
     ws.dispose();
-  }
-}
-
-/** e.empty([floats]), or undefined when the heap cannot grow that far. */
-export function tryEmpty(e: Engine, floats: number, what: string): Tensor | undefined {
-  try {
-    return e.empty([floats], "f32", what);
-  } catch (err) {
-    if (err instanceof OutOfMemoryError) return undefined;
-    throw err;
   }
 }
