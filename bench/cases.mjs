@@ -119,7 +119,12 @@ function cnjConv(cnj, { h, w, c, oc, k, stride, pad }, weights) {
 
 /** The registry algorithms simdnet runs for these passes of a conv (nn.conv2dAlgorithms), e.g. "winograd". */
 function chosenAlgorithms(nn, e, xShape, wShape, options, passes) {
-  const names = passes.map((p) => nn.conv2dAlgorithms(e, xShape, wShape, options, p).find((a) => a.chosen).name.replace("conv2d.", ""));
+  const names = passes.map((p) =>
+    nn
+      .conv2dAlgorithms(e, xShape, wShape, options, p)
+      .find((a) => a.chosen)
+      .name.replace("conv2d.", ""),
+  );
   return [...new Set(names)].join("+");
 }
 
@@ -153,7 +158,12 @@ function convCase({ name, n = 1, h, w, c, oc, k, stride = 1, pad = 0, groups = 1
         y = s.empty([n, oh, ow, oc]);
       const options = { strides: stride, pads: pad, groups };
       const fn = () => void nn.conv2d(x, wt, null, options, y);
-      return { fn, result: () => (fn(), Float32Array.from(y.data)), dispose: s.dispose, algorithm: chosenAlgorithms(nn, e, x.shape, wt.shape, options, ["forward"]) };
+      return {
+        fn,
+        result: () => (fn(), Float32Array.from(y.data)),
+        dispose: s.dispose,
+        algorithm: chosenAlgorithms(nn, e, x.shape, wt.shape, options, ["forward"]),
+      };
     },
     async tfjs(lib) {
       const { tf } = lib;

@@ -272,8 +272,18 @@ for (const cs of cases) {
   const reference = refId ?? (lossRef !== undefined ? "simdnet-simd" : null);
   // the convolution algorithms simdnet ran, by build (conv cases)
   const algorithms = Object.fromEntries(simdnetCols.filter((c) => built[c.id]?.algorithm).map((c) => [c.build, built[c.id].algorithm]));
-  records.push({ name: cs.name, flops: cs.flops, memoryBound: !!cs.memoryBound, results: cells, simdnet, algorithms, maxRelDiffVs: reference ? { reference, ...check } : null });
-  const summary = Object.entries(cells).map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`).join(", ");
+  records.push({
+    name: cs.name,
+    flops: cs.flops,
+    memoryBound: !!cs.memoryBound,
+    results: cells,
+    simdnet,
+    algorithms,
+    maxRelDiffVs: reference ? { reference, ...check } : null,
+  });
+  const summary = Object.entries(cells)
+    .map(([id, c]) => `${id} ${c.ms !== undefined ? c.ms.toFixed(3) + " ms" : c.na ? "n/a" : "error"}`)
+    .join(", ");
   log(`${cs.name}: ${summary}  [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
   for (const [id, d] of Object.entries(check)) {
     if (typeof d === "string" || d > 1e-3) log(`  WARNING: ${id} output differs from ${reference}: ${typeof d === "string" ? d : d.toExponential(2)}`);

@@ -23,7 +23,8 @@ if (!process.execArgv.includes(FLAG) && !process.env.BENCH_CONV_CHILD) {
 
 const args = process.argv.slice(2);
 const valuesOf = (flag) => args.flatMap((a, i) => (a === flag && args[i + 1] ? [args[i + 1]] : []));
-const quick = args.includes("--quick"), chosenOnly = args.includes("--chosen");
+const quick = args.includes("--quick"),
+  chosenOnly = args.includes("--chosen");
 const caseFilters = valuesOf("--case").map((s) => s.toLowerCase());
 
 // The bundled package (dist/simdnet.js, made by `node scripts/build.mjs`).
@@ -86,21 +87,30 @@ for (const build of builds) {
   for (const [name, xs, ws, options] of SHAPES) {
     const ys = nn.conv2dOutputShape(xs, ws, options);
     const flops = 2 * ys.reduce((a, d) => a * d, 1) * ws[0] * ws[1] * ws[2];
-    const x = fill(e.empty(xs), 1), w = fill(e.empty(ws), 2), dy = fill(e.empty(ys), 3);
-    const y = e.empty(ys), dx = e.zeros(xs), dw = e.zeros(ws);
+    const x = fill(e.empty(xs), 1),
+      w = fill(e.empty(ws), 2),
+      dy = fill(e.empty(ys), 3);
+    const y = e.empty(ys),
+      dx = e.zeros(xs),
+      dw = e.zeros(ws);
     for (const pass of ["forward", "backward_input", "backward_filter"]) {
       const algorithms = nn.conv2dAlgorithms(e, xs, ws, options, pass).filter((a) => !chosenOnly || a.chosen);
       const cells = [];
       for (const a of algorithms) {
         const ws_ = a.workspaceBytes > 0 ? e.empty([a.workspaceBytes / 4]) : undefined;
         const opts = { ...options, algorithm: a.name, workspace: ws_ };
-        const call = pass === "forward" ? () => nn.conv2d(x, w, null, opts, y)
-          : pass === "backward_input" ? () => nn.conv2dBackwardInput(dy, w, xs, opts, dx)
-          : () => nn.conv2dBackwardFilter(dy, x, ws, opts, dw);
+        const call =
+          pass === "forward"
+            ? () => nn.conv2d(x, w, null, opts, y)
+            : pass === "backward_input"
+              ? () => nn.conv2dBackwardInput(dy, w, xs, opts, dx)
+              : () => nn.conv2dBackwardFilter(dy, x, ws, opts, dw);
         const ms = time(call);
         ws_?.dispose();
         results.push({ build, shape: name, pass, algorithm: a.name, chosen: a.chosen, ms, gflops: flops / (ms * 1e6) });
-        cells.push(`${a.chosen ? "*" : ""}${a.name.replace("conv2d.", "")} ${ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)} ms ${(flops / (ms * 1e6)).toFixed(1)} GF/s`);
+        cells.push(
+          `${a.chosen ? "*" : ""}${a.name.replace("conv2d.", "")} ${ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)} ms ${(flops / (ms * 1e6)).toFixed(1)} GF/s`,
+        );
       }
       console.log(`  ${name.padEnd(30)} ${pass.padEnd(15)} ${cells.join(" | ")}`);
     }

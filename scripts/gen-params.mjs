@@ -68,7 +68,10 @@ export function hostSource(structs) {
 export async function generateParams({ check = false } = {}) {
   const structs = await loadStructs();
   const changed = [];
-  for (const [file, text] of [[ASSEMBLY_OUT, assemblySource(structs)], [HOST_OUT, hostSource(structs)]]) {
+  for (const [file, text] of [
+    [ASSEMBLY_OUT, assemblySource(structs)],
+    [HOST_OUT, hostSource(structs)],
+  ]) {
     const path = join(root, file);
     if (existsSync(path) && readFileSync(path, "utf8") === text) continue;
     changed.push(file);

@@ -15,11 +15,26 @@ export { BUILDS, detectBuild, type BuildName } from "./runtime.js";
 // Ops: forward and backward
 export { relu, reluBackward, add, addBackward, axpy, biasBackward, fill } from "./ops/elementwise.js";
 export {
-  conv2d, conv2dBackward, conv2dBackwardInput, conv2dBackwardFilter, convTranspose2d, convTranspose2dBackward,
-  conv2dOutputShape, convTranspose2dOutputShape, conv2dWorkspaceBytes, convTranspose2dWorkspaceBytes, conv2dAlgorithms,
+  conv2d,
+  conv2dBackward,
+  conv2dBackwardInput,
+  conv2dBackwardFilter,
+  convTranspose2d,
+  convTranspose2dBackward,
+  conv2dOutputShape,
+  convTranspose2dOutputShape,
+  conv2dWorkspaceBytes,
+  convTranspose2dWorkspaceBytes,
+  conv2dAlgorithms,
   type ConvAlgorithmInfo,
-  type Conv2dOptions, type ConvTranspose2dOptions, type ConvRunOptions, type Conv2dAttributes, type ConvTranspose2dAttributes,
-  type ConvPass, type ConvTarget, type AutoPad,
+  type Conv2dOptions,
+  type ConvTranspose2dOptions,
+  type ConvRunOptions,
+  type Conv2dAttributes,
+  type ConvTranspose2dAttributes,
+  type ConvPass,
+  type ConvTarget,
+  type AutoPad,
 } from "./ops/conv2d.js";
 export {
   dense,
@@ -206,7 +221,7 @@ export {
   type SequentialSpec,
   type ModelSpec,
 } from "./model/spec.js";
-export { type LayerPlan } from "./model/layers.js";
+export type { LayerPlan } from "./model/layers.js";
 export {
   Model,
   createModel,

@@ -1,7 +1,14 @@
 // Checks shared by the convolution test files (conv2d, the few-channel and the Winograd kernels).
 import { expect } from "vitest";
 import {
-  conv2d, conv2dBackward, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, type Conv2dOptions, convTranspose2d, type Engine,
+  conv2d,
+  conv2dBackward,
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dOutputShape,
+  type Conv2dOptions,
+  convTranspose2d,
+  type Engine,
 } from "../src/index.js";
 import { type ConvPass, convGeometry, convTarget, supportingConvAlgorithms } from "../src/ops/conv2d_algorithms.js";
 import { dot, expectClose, expectGradientMatches, uniform } from "./harness.js";
@@ -25,7 +32,13 @@ export function expectConvGradientsMatchFiniteDifferences(e: Engine, xs: Shape4,
 
 /** convTranspose2d (stride 1: its forward is the conv's input gradient) with `pads` to an [OH, OW] output, vs the float64 reference. */
 export function expectConvTransposeMatchesReference(
-  e: Engine, xs: Shape4, ws: Shape4, pads: [number, number, number, number], out: [number, number], seed: number, tol: { rtol: number; atol: number },
+  e: Engine,
+  xs: Shape4,
+  ws: Shape4,
+  pads: [number, number, number, number],
+  out: [number, number],
+  seed: number,
+  tol: { rtol: number; atol: number },
   algorithm?: string,
 ): void {
   if (algorithm !== undefined) noteRun(e, algorithm, "backward_input");
@@ -57,12 +70,24 @@ const noteRun = (e: Engine, name: string, pass: ConvPass) => {
  * algorithms run, by pass. Seeds seed..seed+3.
  */
 export function expectEveryAlgorithmMatchesReference(
-  e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number, tol: { rtol: number; atol: number },
+  e: Engine,
+  label: string,
+  xs: Shape4,
+  ws: Shape4,
+  options: Conv2dOptions,
+  ref: RefParams,
+  seed: number,
+  tol: { rtol: number; atol: number },
 ): Record<ConvPass, string[]> {
   return e.tidy(() => {
-    const g = convGeometry("test", xs, ws, options), target = convTarget(e);
-    const xv = uniform(size(xs), seed), wv = uniform(size(ws), seed + 1), bv = uniform(ws[3], seed + 2);
-    const x = e.tensor(xs, xv), w = e.tensor(ws, wv), b = e.tensor([ws[3]], bv);
+    const g = convGeometry("test", xs, ws, options),
+      target = convTarget(e);
+    const xv = uniform(size(xs), seed),
+      wv = uniform(size(ws), seed + 1),
+      bv = uniform(ws[3], seed + 2);
+    const x = e.tensor(xs, xv),
+      w = e.tensor(ws, wv),
+      b = e.tensor([ws[3]], bv);
     const r = conv2dRef(xv, xs, wv, ws, bv, ref);
     const dyv = uniform(r.y.length, seed + 3);
     const gr = conv2dBackwardRef(dyv, xv, xs, wv, ws, ref);
@@ -71,17 +96,26 @@ export function expectEveryAlgorithmMatchesReference(
     const ran = { forward: [] as string[], backward_input: [] as string[], backward_filter: [] as string[] };
     for (const pass of ["forward", "backward_input", "backward_filter"] as const) {
       for (const alg of supportingConvAlgorithms(pass, g, target)) {
-        const opts = { ...options, algorithm: alg.name }, what = `${label} ${alg.name} ${pass}`;
+        const opts = { ...options, algorithm: alg.name },
+          what = `${label} ${alg.name} ${pass}`;
         e.tidy(() => {
           if (pass === "forward") {
             const out = e.tensor(r.shape, new Float32Array(r.y.length).fill(123));
             expectClose(conv2d(x, w, b, opts, out).data, r.y, { ...tol, label: what });
           } else if (pass === "backward_input") {
             const dx = conv2dBackwardInput(dy, w, xs, opts, e.tensor(xs, new Float32Array(xv.length).fill(start)));
-            expectClose(dx.data, gr.dx.map((v) => v + start), { ...tol, label: what });
+            expectClose(
+              dx.data,
+              gr.dx.map((v) => v + start),
+              { ...tol, label: what },
+            );
           } else {
             const dw = conv2dBackwardFilter(dy, x, ws, opts, e.tensor(ws, new Float32Array(wv.length).fill(start)));
-            expectClose(dw.data, gr.dw.map((v) => v + start), { ...tol, label: what });
+            expectClose(
+              dw.data,
+              gr.dw.map((v) => v + start),
+              { ...tol, label: what },
+            );
           }
         });
         ran[pass].push(alg.name);
@@ -98,7 +132,14 @@ export function expectEveryAlgorithmMatchesReference(
  * `forced` names the algorithm of some passes (checked to be the one that ran: the others by shape).
  */
 export function expectConvMatchesReference(
-  e: Engine, label: string, xs: Shape4, ws: Shape4, options: Conv2dOptions, ref: RefParams, seed: number, tol: { rtol: number; atol: number },
+  e: Engine,
+  label: string,
+  xs: Shape4,
+  ws: Shape4,
+  options: Conv2dOptions,
+  ref: RefParams,
+  seed: number,
+  tol: { rtol: number; atol: number },
   forced: ForcedAlgorithms = {},
 ): void {
   for (const [pass, name] of Object.entries(forced)) noteRun(e, name, pass as ConvPass);

@@ -4,11 +4,26 @@
 // Each algorithm's arithmetic is checked against the float64 reference in tests/conv2d*.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions, convTranspose2d, convTranspose2dBackward, convTranspose2dOutputShape,
-  type Engine, init, SimdnetError,
+  conv2d,
+  conv2dBackward,
+  conv2dOutputShape,
+  type Conv2dOptions,
+  convTranspose2d,
+  convTranspose2dBackward,
+  convTranspose2dOutputShape,
+  type Engine,
+  init,
+  SimdnetError,
 } from "../src/index.js";
 import {
-  chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, type ConvGeometry, convGeometry, convParams, type ConvPass, type ConvTarget,
+  chooseConvAlgorithm,
+  CONV_ALGORITHMS,
+  CONV_PASSES,
+  type ConvGeometry,
+  convGeometry,
+  convParams,
+  type ConvPass,
+  type ConvTarget,
   supportingConvAlgorithms,
 } from "../src/ops/conv2d_algorithms.js";
 import { blockedPartFloats } from "../src/ops/conv2d_blocked.js";
@@ -33,8 +48,10 @@ function randomConvs(count: number, seed: number): { x: number[]; w: number[]; o
     const x = [pick([1, 2, 3]), pick([1, 2, 3, 5, 8, 11, 16]), pick([1, 2, 4, 7, 13, 19]), cg * groups];
     const w = [pick([1, 2, 3, 3, 3, 5]), pick([1, 3, 3, 4]), cg, ocg * groups];
     const options: Conv2dOptions = {
-      strides: [pick([1, 1, 1, 2]), pick([1, 1, 2, 3])], dilations: [pick([1, 1, 1, 2]), pick([1, 1, 2])],
-      pads: [pick([0, 1, 2]), pick([0, 1]), pick([0, 1, 2]), pick([0, 1, 3])], groups,
+      strides: [pick([1, 1, 1, 2]), pick([1, 1, 2, 3])],
+      dilations: [pick([1, 1, 1, 2]), pick([1, 1, 2])],
+      pads: [pick([0, 1, 2]), pick([0, 1]), pick([0, 1, 2]), pick([0, 1, 3])],
+      groups,
     };
     try {
       conv2dOutputShape(x, w, options);
@@ -114,7 +131,8 @@ describe("a 2-thread engine against a 1-thread engine", () => {
   /** Every pass of conv2d and convTranspose2d on e, copied out. */
   function passes(e: Engine, c: { x: number[]; w: number[]; options: Conv2dOptions }, seed: number): Float32Array[] {
     return e.tidy(() => {
-      const x = e.tensor(c.x, uniform(size(c.x), seed)), w = e.tensor(c.w, uniform(size(c.w), seed + 1));
+      const x = e.tensor(c.x, uniform(size(c.x), seed)),
+        w = e.tensor(c.w, uniform(size(c.w), seed + 1));
       const ys = conv2dOutputShape(c.x, c.w, c.options);
       const dy = e.tensor(ys, uniform(size(ys), seed + 2));
       const y = conv2d(x, w, null, c.options);
@@ -141,8 +159,10 @@ describe("a 2-thread engine against a 1-thread engine", () => {
     try {
       cases.forEach((c, i) => {
         const g = convGeometry("t", c.x, c.w, c.options);
-        if (chooseConvAlgorithm("backward_filter", g, { build: "simd", threads: 2 }).name === "conv2d.small" && g.c >= 8 && g.oc >= 8) fewChannelFilterGradients++;
-        const a = passes(one, c, i), b = passes(two, c, i);
+        if (chooseConvAlgorithm("backward_filter", g, { build: "simd", threads: 2 }).name === "conv2d.small" && g.c >= 8 && g.oc >= 8)
+          fewChannelFilterGradients++;
+        const a = passes(one, c, i),
+          b = passes(two, c, i);
         expect(b.length).toBe(a.length);
         a.forEach((v, j) => {
           const bad = v.findIndex((f, k) => !Object.is(f, b[j]![k]));
@@ -158,16 +178,35 @@ describe("a 2-thread engine against a 1-thread engine", () => {
 
 describe("geometry in the 32-bit range", () => {
   it.each([
-    ["dilation 2^31", [1, 5, 5, 2], [3, 3, 2, 4], { dilations: [2 ** 31, 1], pads: 2 ** 31 }, /dilations\[0\] 2147483648 is beyond the 32-bit range the kernels index with/],
+    [
+      "dilation 2^31",
+      [1, 5, 5, 2],
+      [3, 3, 2, 4],
+      { dilations: [2 ** 31, 1], pads: 2 ** 31 },
+      /dilations\[0\] 2147483648 is beyond the 32-bit range the kernels index with/,
+    ],
     ["stride 2^32", [1, 5, 5, 2], [3, 3, 2, 4], { strides: 2 ** 32 }, /strides\[0\] 4294967296 is beyond the 32-bit range/],
     ["pads 2^31", [1, 5, 5, 2], [3, 3, 2, 4], { pads: [0, 2 ** 31, 0, 0] }, /pads\[1\] 2147483648 is beyond the 32-bit range/],
-    ["a dilated kernel past 2^31", [1, 5, 5, 2], [3, 3, 2, 4], { dilations: 2 ** 30 + 1, pads: 2 ** 30 }, /the dilated kernel height 2147483651 is beyond the 32-bit range/],
-    ["a padded input past 2^31", [1, 5, 5, 2], [3, 3, 2, 4], { pads: [2 ** 30, 0, 2 ** 30, 0] }, /the padded input height 2147483653 is beyond the 32-bit range/],
+    [
+      "a dilated kernel past 2^31",
+      [1, 5, 5, 2],
+      [3, 3, 2, 4],
+      { dilations: 2 ** 30 + 1, pads: 2 ** 30 },
+      /the dilated kernel height 2147483651 is beyond the 32-bit range/,
+    ],
+    [
+      "a padded input past 2^31",
+      [1, 5, 5, 2],
+      [3, 3, 2, 4],
+      { pads: [2 ** 30, 0, 2 ** 30, 0] },
+      /the padded input height 2147483653 is beyond the 32-bit range/,
+    ],
     ["groups 2^31", [1, 5, 5, 2], [3, 3, 2, 4], { groups: 2 ** 31 }, /groups 2147483648 is beyond the 32-bit range/],
   ] as const)("conv2d rejects %s with a SimdnetError naming it", async (_name, xs, ws, options, message) => {
     const e = await engineFor("simd");
     e.tidy(() => {
-      const x = e.zeros([...xs]), w = e.zeros([...ws]);
+      const x = e.zeros([...xs]),
+        w = e.zeros([...ws]);
       expect(() => conv2d(x, w, null, options as Conv2dOptions)).toThrow(SimdnetError);
       expect(() => conv2d(x, w, null, options as Conv2dOptions)).toThrow(message);
       expect(() => conv2dOutputShape(xs, ws, options as Conv2dOptions)).toThrow(message);
@@ -178,7 +217,9 @@ describe("geometry in the 32-bit range", () => {
     expect(() => conv2dOutputShape([2 ** 16, 2 ** 8, 2 ** 8, 1], [1, 1, 1, 1], {})).toThrow(/element count of x \[65536,256,256,1\] 4294967296 is beyond/);
     expect(() => conv2dOutputShape([1, 2 ** 16, 2 ** 16, 1], [1, 1, 1, 2], { pads: 0 })).toThrow(/element count of x/);
     expect(() => conv2dOutputShape([1, 8, 8, 1], [1, 1, 1, 2 ** 31], {})).toThrow(/w\[3\] 2147483648 is beyond the 32-bit range/);
-    expect(() => convTranspose2dOutputShape([1, 2, 2, 1], [3, 3, 1, 1], { strides: 2 ** 31 - 1 })).toThrow(/the unpadded output height \d+ is beyond the 32-bit range/);
+    expect(() => convTranspose2dOutputShape([1, 2, 2, 1], [3, 3, 1, 1], { strides: 2 ** 31 - 1 })).toThrow(
+      /the unpadded output height \d+ is beyond the 32-bit range/,
+    );
     expect(() => convTranspose2dOutputShape([1, 2, 2, 1], [3, 3, 1, 1], { outputShape: [2 ** 31, 4] })).toThrow(/outputShape\[0\] 2147483648 is beyond/);
     expect(() => convTranspose2dOutputShape([1, 2 ** 15, 2 ** 15, 1], [2, 2, 4, 1], { strides: 2 })).toThrow(/element count of y/);
   });
@@ -187,7 +228,8 @@ describe("geometry in the 32-bit range", () => {
     const e = await engineFor("simd");
     e.tidy(() => {
       // a 1x1 image, dilation 2^29, pads 2^29: only the centre tap lands inside (conv2d.gemm_tap)
-      const x = e.tensor([1, 1, 1, 2], [1, 2]), w = e.tensor([3, 3, 2, 1], uniform(18, 1));
+      const x = e.tensor([1, 1, 1, 2], [1, 2]),
+        w = e.tensor([3, 3, 2, 1], uniform(18, 1));
       const y = conv2d(x, w, null, { dilations: 2 ** 29, pads: 2 ** 29 });
       expect(y.shape).toEqual([1, 1, 1, 1]);
       const wc = w.data.slice(8, 10); // tap (1, 1)

@@ -27,7 +27,9 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
       for (const OC of [8, 16, 24]) {
         const g = convGeometry("t", [2, 3, OW, C], [3, 3, C, OC], { pads: 1 });
         expect(chooseConvAlgorithm("forward", g, convTarget(e))).toBe(STEM);
-        expectConvMatchesReference(e, `C=${C} OW=${OW} OC=${OC}`, [2, 3, OW, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 100 + OW * 10 + OC, TOL, { forward: STEM.name });
+        expectConvMatchesReference(e, `C=${C} OW=${OW} OC=${OC}`, [2, 3, OW, C], [3, 3, C, OC], { pads: 1 }, p([1, 1, 1, 1]), C * 100 + OW * 10 + OC, TOL, {
+          forward: STEM.name,
+        });
       }
     }
   });
@@ -51,13 +53,16 @@ describe.each(SIMD_BUILDS)("conv2d stem forward, %s build", (build) => {
     ["strides [3,2], grey, 5 output columns", [2, 14, 13, 1], [4, 4, 1, 24], { strides: [3, 2], pads: 1 }, p([1, 1, 1, 1], [1, 1], [3, 2])],
   ] as const)("matches the reference: %s", async (label, xs, ws, options, ref) => {
     const e = await engineFor(build);
-    expectConvMatchesReference(e, label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 9, TOL, { forward: STEM.name });
+    expectConvMatchesReference(e, label, xs as unknown as Shape4, ws as unknown as Shape4, options as unknown as Conv2dOptions, ref, 9, TOL, {
+      forward: STEM.name,
+    });
   });
 });
 
 describe("stem dispatch", () => {
   it("takes few-channel, OC % 8 == 0 convs at least 4 pixels wide in SIMD builds", () => {
-    const simd = { build: "simd", threads: 1 } as const, scalar = { build: "scalar", threads: 1 } as const;
+    const simd = { build: "simd", threads: 1 } as const,
+      scalar = { build: "scalar", threads: 1 } as const;
     const g = (c: number, oc: number, w: number, groups = 1) => convGeometry("t", [1, 9, w, c], [3, 3, c / groups, oc], { pads: 1, groups });
     expect(STEM.eligible("forward", g(3, 64, 224), simd)).toBe(true);
     expect(STEM.eligible("forward", g(3, 64, 224), scalar)).toBe(false);

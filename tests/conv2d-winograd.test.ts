@@ -16,7 +16,22 @@ import type { RefParams, Shape4 } from "./reference/conv2d.js";
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 const p = (pads: [number, number, number, number]): RefParams => ({ strides: [1, 1], pads, dilations: [1, 1], groups: 1 });
 const geometry = (c: number, oc: number, side = 8, n = 1): ConvGeometry => ({
-  n, h: side, w: side, c, oh: side, ow: side, oc, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1,
+  n,
+  h: side,
+  w: side,
+  c,
+  oh: side,
+  ow: side,
+  oc,
+  kh: 3,
+  kw: 3,
+  sh: 1,
+  sw: 1,
+  pt: 1,
+  pl: 1,
+  dh: 1,
+  dw: 1,
+  groups: 1,
 });
 const ALL = { forward: WINOGRAD.name, backward_input: WINOGRAD.name, backward_filter: WINOGRAD.name };
 
@@ -81,7 +96,8 @@ describe.each(SIMD_BUILDS)("conv2d Winograd F(2x2, 3x3), %s build", (build) => {
 
 describe("Winograd dispatch", () => {
   it("takes 3x3 stride-1 one-group convs with 8+ channels and enough 2x2 output tiles, in SIMD builds only", () => {
-    const simd = { build: "simd", threads: 1 } as const, scalar = { build: "scalar", threads: 1 } as const;
+    const simd = { build: "simd", threads: 1 } as const,
+      scalar = { build: "scalar", threads: 1 } as const;
     const eligible = (g: ConvGeometry, pass: (typeof CONV_PASSES)[number]) => WINOGRAD.eligible(pass, g, simd);
     for (const pass of CONV_PASSES) {
       expect(eligible(geometry(64, 64, 56), pass)).toBe(true);

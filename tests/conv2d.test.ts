@@ -18,7 +18,13 @@ import {
   type Tensor,
 } from "../src/index.js";
 import {
-  chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, convAlgorithm, convGeometry, type ConvTarget, supportingConvAlgorithms,
+  chooseConvAlgorithm,
+  CONV_ALGORITHMS,
+  CONV_PASSES,
+  convAlgorithm,
+  convGeometry,
+  type ConvTarget,
+  supportingConvAlgorithms,
 } from "../src/ops/conv2d_algorithms.js";
 import { IM2COL } from "../src/ops/conv2d_im2col.js";
 import { ALGORITHMS_RUN, expectConvGradientsMatchFiniteDifferences, expectEveryAlgorithmMatchesReference } from "./conv-checks.js";
@@ -393,11 +399,14 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     }
   });
 
-  it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))("dispatched by shape, and every algorithm that supports a pass, match the reference: %s", async (_name, c) => {
-    const e = await engineFor(build);
-    checkConvAgainstReference(e, c, 11);
-    expectEveryAlgorithmMatchesReference(e, c.name, c.x, c.w, c.options, c.ref, 11, TOL);
-  });
+  it.each(GEOMETRY_CASES.map((c) => [c.name, c] as const))(
+    "dispatched by shape, and every algorithm that supports a pass, match the reference: %s",
+    async (_name, c) => {
+      const e = await engineFor(build);
+      checkConvAgainstReference(e, c, 11);
+      expectEveryAlgorithmMatchesReference(e, c.name, c.x, c.w, c.options, c.ref, 11, TOL);
+    },
+  );
 
   it("the cases above ran every algorithm on every pass it supports in this build", () => {
     const ran = ALGORITHMS_RUN.get(build) ?? new Set();
@@ -405,7 +414,8 @@ describe.each(BUILDS_UNDER_TEST)("conv2d, %s build", (build) => {
     for (const alg of CONV_ALGORITHMS) {
       for (const pass of alg.passes) {
         // SIMD-only algorithms support nothing in the scalar build
-        const somewhere = GEOMETRY_CASES.some((c) => alg.supports(pass, convGeometry("test", c.x, c.w, c.options), target)) ||
+        const somewhere =
+          GEOMETRY_CASES.some((c) => alg.supports(pass, convGeometry("test", c.x, c.w, c.options), target)) ||
           CHANNELS.some((C) => CHANNELS.some((OC) => alg.supports(pass, convGeometry("test", [2, 5, 11, C], [3, 3, C, OC], { pads: 1 }), target)));
         expect(ran.has(`${alg.name} ${pass}`), `${alg.name} ${pass}`).toBe(somewhere);
         if (build !== "scalar") expect(somewhere, `${alg.name} ${pass} supports some case`).toBe(true);
@@ -583,7 +593,8 @@ describe("conv2d workspaces", () => {
     const e = await init({ build: "threads" });
     try {
       const opts: Conv2dOptions = { pads: 1, algorithm: "conv2d.winograd" };
-      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)), w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
+      const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)),
+        w = e.tensor([3, 3, 512, 512], uniform(9 * 512 * 512, 42));
       const dy = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 43));
       const withRoom = allPasses(x, w, dy, opts);
       const bytes = conv2dWorkspaceBytes(e, x.shape, w.shape, opts);
@@ -595,9 +606,14 @@ describe("conv2d workspaces", () => {
       expect(() => conv2d(x, w, null, opts)).toThrow(OutOfMemoryError);
       expect(e.heap.bytesInUse, "the output made for the call is freed again").toBe(used);
       const dx = e.zeros(x.shape);
-      expect(() => conv2dBackwardInput(dy, w, x.shape, opts, dx)).toThrow(/out of memory: the workspace of conv2dBackwardInput \(conv2d.winograd for backward_input\)/);
+      expect(() => conv2dBackwardInput(dy, w, x.shape, opts, dx)).toThrow(
+        /out of memory: the workspace of conv2dBackwardInput \(conv2d.winograd for backward_input\)/,
+      );
       expect(e.heap.bytesInUse).toBe(used + 4 * x.size);
-      expect(dx.data.every((v) => v === 0), "dx unchanged").toBe(true);
+      expect(
+        dx.data.every((v) => v === 0),
+        "dx unchanged",
+      ).toBe(true);
       const allocations = e.heap.allocationCount;
       const full = allPasses(x, w, dy, { ...opts, workspace: ws });
       expect(e.heap.allocationCount - allocations, "y, dx and dw: no workspace").toBe(3);
@@ -608,48 +624,59 @@ describe("conv2d workspaces", () => {
     }
   });
 
-  it.each(BUILDS_UNDER_TEST)("with options.workspace every algorithm allocates nothing and gives the bits of an allocated workspace (%s build)", async (build) => {
-    const e = await engineFor(build);
-    const cases: [Shape4, Shape4, Conv2dOptions][] = [
-      [[2, 6, 7, 16], [3, 3, 16, 16], { pads: 1 }],
-      [[2, 9, 11, 3], [3, 3, 3, 8], { pads: 1 }],
-      [[2, 5, 7, 64], [3, 3, 32, 64], { groups: 2, pads: 1 }],
-      [[3, 2, 2, 9], [3, 3, 9, 13], { pads: 1 }],
-      [[2, 4, 5, 512], [1, 1, 512, 8], {}],
-      [[2, 7, 9, 6], [3, 3, 1, 6], { groups: 6, pads: 1 }],
-    ];
-    const target: ConvTarget = { build, threads: 1 };
-    for (const [xs, ws, options] of cases) {
-      e.tidy(() => {
-        const x = e.tensor(xs, uniform(size(xs), 1)), w = e.tensor(ws, uniform(size(ws), 2));
-        const g = convGeometry("test", xs, ws, options);
-        const dy = e.tensor(conv2dOutputShape(xs, ws, options), uniform(g.n * g.oh * g.ow * g.oc, 3));
-        for (const pass of CONV_PASSES) {
-          for (const alg of supportingConvAlgorithms(pass, g, target)) {
-            const opts = { ...options, algorithm: alg.name };
-            const run = (o: Conv2dOptions) =>
-              pass === "forward" ? conv2d(x, w, null, o) : pass === "backward_input" ? conv2dBackwardInput(dy, w, xs, o) : conv2dBackwardFilter(dy, x, ws, o);
-            const plain = Float32Array.from(run(opts).data);
-            const bytes = conv2dWorkspaceBytes(e, xs, ws, opts, [pass]);
-            expect(bytes, `${alg.name} ${pass}`).toBe(alg.workspaceBytes(pass, g, target));
-            const workspace = e.empty([Math.max(1, bytes / 4)], "f32", "workspace");
-            const before = e.heap.allocationCount;
-            const out = run({ ...opts, workspace });
-            expect(e.heap.allocationCount - before, `${alg.name} ${pass}: only the output`).toBe(1);
-            expect(firstDifference(out.data, plain), `${alg.name} ${pass}`).toBe(-1);
+  it.each(BUILDS_UNDER_TEST)(
+    "with options.workspace every algorithm allocates nothing and gives the bits of an allocated workspace (%s build)",
+    async (build) => {
+      const e = await engineFor(build);
+      const cases: [Shape4, Shape4, Conv2dOptions][] = [
+        [[2, 6, 7, 16], [3, 3, 16, 16], { pads: 1 }],
+        [[2, 9, 11, 3], [3, 3, 3, 8], { pads: 1 }],
+        [[2, 5, 7, 64], [3, 3, 32, 64], { groups: 2, pads: 1 }],
+        [[3, 2, 2, 9], [3, 3, 9, 13], { pads: 1 }],
+        [[2, 4, 5, 512], [1, 1, 512, 8], {}],
+        [[2, 7, 9, 6], [3, 3, 1, 6], { groups: 6, pads: 1 }],
+      ];
+      const target: ConvTarget = { build, threads: 1 };
+      for (const [xs, ws, options] of cases) {
+        e.tidy(() => {
+          const x = e.tensor(xs, uniform(size(xs), 1)),
+            w = e.tensor(ws, uniform(size(ws), 2));
+          const g = convGeometry("test", xs, ws, options);
+          const dy = e.tensor(conv2dOutputShape(xs, ws, options), uniform(g.n * g.oh * g.ow * g.oc, 3));
+          for (const pass of CONV_PASSES) {
+            for (const alg of supportingConvAlgorithms(pass, g, target)) {
+              const opts = { ...options, algorithm: alg.name };
+              const run = (o: Conv2dOptions) =>
+                pass === "forward" ? conv2d(x, w, null, o) : pass === "backward_input" ? conv2dBackwardInput(dy, w, xs, o) : conv2dBackwardFilter(dy, x, ws, o);
+              const plain = Float32Array.from(run(opts).data);
+              const bytes = conv2dWorkspaceBytes(e, xs, ws, opts, [pass]);
+              expect(bytes, `${alg.name} ${pass}`).toBe(alg.workspaceBytes(pass, g, target));
+              const workspace = e.empty([Math.max(1, bytes / 4)], "f32", "workspace");
+              const before = e.heap.allocationCount;
+              const out = run({ ...opts, workspace });
+              expect(e.heap.allocationCount - before, `${alg.name} ${pass}: only the output`).toBe(1);
+              expect(firstDifference(out.data, plain), `${alg.name} ${pass}`).toBe(-1);
+            }
           }
-        }
-      });
-    }
-  });
+        });
+      }
+    },
+  );
 
   it("a workspace too small, of another engine, or an algorithm that does not support the pass, is an error", async () => {
-    const e = await engineFor("simd"), other = await engineFor("scalar");
+    const e = await engineFor("simd"),
+      other = await engineFor("scalar");
     e.tidy(() => {
-      const x = e.tensor([1, 8, 8, 16], uniform(1024, 1)), w = e.tensor([3, 3, 16, 16], uniform(2304, 2));
+      const x = e.tensor([1, 8, 8, 16], uniform(1024, 1)),
+        w = e.tensor([3, 3, 16, 16], uniform(2304, 2));
       const need = conv2dWorkspaceBytes(e, x.shape, w.shape, { pads: 1 }, ["forward"]);
-      expect(need).toBe(chooseConvAlgorithm("forward", convGeometry("t", x.shape, w.shape, { pads: 1 }), { build: "simd", threads: 1 }).workspaceBytes(
-        "forward", convGeometry("t", x.shape, w.shape, { pads: 1 }), { build: "simd", threads: 1 }));
+      expect(need).toBe(
+        chooseConvAlgorithm("forward", convGeometry("t", x.shape, w.shape, { pads: 1 }), { build: "simd", threads: 1 }).workspaceBytes(
+          "forward",
+          convGeometry("t", x.shape, w.shape, { pads: 1 }),
+          { build: "simd", threads: 1 },
+        ),
+      );
       expect(need).toBeGreaterThan(16);
       expect(() => conv2d(x, w, null, { pads: 1, workspace: e.empty([need / 4 - 4]) })).toThrow(
         new RegExp(`^conv2d: options.workspace \\[${need / 4 - 4}\\] has ${need - 16} bytes but conv2d\\.\\w+ needs ${need} for forward`),
@@ -658,8 +685,12 @@ describe("conv2d workspaces", () => {
       expect(() => conv2d(x, w, null, { pads: 1, algorithm: "conv2d.stem" })).toThrow(
         "conv2d: algorithm conv2d.stem does not support forward of x [1,8,8,16] and w [3,3,16,16] (strides [1,1], dilations [1,1], groups 1) in the simd build",
       );
-      expect(() => conv2dBackwardInput(e.zeros([1, 8, 8, 16]), w, x.shape, { pads: 1, algorithm: "conv2d.blocked" })).toThrow(/does not support backward_input/);
-      expect(() => conv2d(x, w, null, { pads: 1, algorithm: "conv2d.fastest" })).toThrow(/no convolution algorithm is named "conv2d.fastest" \(known: conv2d.gemm_tap, /);
+      expect(() => conv2dBackwardInput(e.zeros([1, 8, 8, 16]), w, x.shape, { pads: 1, algorithm: "conv2d.blocked" })).toThrow(
+        /does not support backward_input/,
+      );
+      expect(() => conv2d(x, w, null, { pads: 1, algorithm: "conv2d.fastest" })).toThrow(
+        /no convolution algorithm is named "conv2d.fastest" \(known: conv2d.gemm_tap, /,
+      );
       expect(() => convAlgorithm("nope")).toThrow(SimdnetError);
       expect(() => conv2dWorkspaceBytes(e, x.shape, w.shape, { pads: 1 }, ["sideways" as never])).toThrow(/passes must be an array/);
     });
@@ -707,13 +738,18 @@ describe("algorithm choice", () => {
     for (const [xs, ws, options, ...names] of cases) {
       const g = convGeometry("t", xs, ws, options);
       CONV_PASSES.forEach((pass, i) => {
-        for (const threads of [1, 2, 8]) expect(chooseConvAlgorithm(pass, g, { build: "simd", threads }).name, `${pass} of ${fmtShapes(xs, ws)}`).toBe(names[i]);
+        for (const threads of [1, 2, 8])
+          expect(chooseConvAlgorithm(pass, g, { build: "simd", threads }).name, `${pass} of ${fmtShapes(xs, ws)}`).toBe(names[i]);
         expect(chooseConvAlgorithm(pass, g, { build: "threads", threads: 2 }).name).toBe(names[i]);
       });
     }
     // the scalar build has no Winograd, stem or few-channel filter kernels
-    expect(chooseConvAlgorithm("forward", convGeometry("t", [1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }), { build: "scalar", threads: 1 }).name).toBe("conv2d.blocked");
-    expect(chooseConvAlgorithm("forward", convGeometry("t", [1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }), { build: "scalar", threads: 1 }).name).toBe("conv2d.direct");
+    expect(chooseConvAlgorithm("forward", convGeometry("t", [1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }), { build: "scalar", threads: 1 }).name).toBe(
+      "conv2d.blocked",
+    );
+    expect(
+      chooseConvAlgorithm("forward", convGeometry("t", [1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }), { build: "scalar", threads: 1 }).name,
+    ).toBe("conv2d.direct");
   });
 });
 
@@ -722,7 +758,8 @@ const fmtShapes = (xs: Shape4, ws: Shape4) => `x [${xs}] w [${ws}]`;
 /** The first index where a and b differ bitwise (-1: none; lengths must match). vitest's toEqual is slow on millions of floats. */
 function firstDifference(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Math.min(a.length, b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
   return -1;
 }

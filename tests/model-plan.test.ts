@@ -10,58 +10,66 @@ import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
 const MODELS: [string, () => nn.ModelSpec | nn.AnyLayerSpec[], number[]][] = [
   ["ResNet-18 at 32x32", () => nn.resnet18({ inputSize: 32, classes: 10 }), [32, 32, 3]],
   ["VGG-16 at 32x32", () => nn.vgg16({ inputSize: 32, classes: 10, fcUnits: 64 }), [32, 32, 3]],
-  ["conv, transposed conv, grouped conv, LRN, pools, dense", () => [
-    { type: "conv", filters: 16, size: 3, pad: 1, activation: "relu" },
-    { type: "lrn", size: 3 },
-    { type: "pool", mode: "max", size: 2 },
-    { type: "conv", filters: 64, size: 3, pad: 1, groups: 2 },
-    { type: "convTranspose", filters: 8, size: 4, stride: 2, pad: 1, activation: "relu" },
-    { type: "batchNorm" },
-    { type: "pool", mode: "avg", size: 2 },
-    { type: "dense", units: 512, activation: "relu" },
-    { type: "dense", units: 10 },
-  ], [16, 16, 3]],
+  [
+    "conv, transposed conv, grouped conv, LRN, pools, dense",
+    () => [
+      { type: "conv", filters: 16, size: 3, pad: 1, activation: "relu" },
+      { type: "lrn", size: 3 },
+      { type: "pool", mode: "max", size: 2 },
+      { type: "conv", filters: 64, size: 3, pad: 1, groups: 2 },
+      { type: "convTranspose", filters: 8, size: 4, stride: 2, pad: 1, activation: "relu" },
+      { type: "batchNorm" },
+      { type: "pool", mode: "avg", size: 2 },
+      { type: "dense", units: 512, activation: "relu" },
+      { type: "dense", units: 10 },
+    ],
+    [16, 16, 3],
+  ],
 ];
 
 const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 
 describe.each(BUILDS_UNDER_TEST)("a planned model allocates nothing (%s build)", (build) => {
-  it.each(MODELS)("%s: training steps (forward, backward, SGD) and inference forwards", async (_name, spec, inShape) => {
-    const e = await engineFor(build);
-    const batch = 2;
-    const m = nn.createModel(e, spec(), { inputShape: inShape, seed: 1 }).plan(batch);
-    try {
-      const x = e.tensor([batch, ...inShape], uniform(batch * size(inShape), 1));
-      const out = m.forward(x, { training: true });
-      const dOut = e.tensor(out.shape, uniform(out.size, 2));
-      const sgd = new nn.SGD({ lr: 1e-3, momentum: 0.9 });
-      const params = m.parameters();
-      const step = () => {
-        m.zeroGrads();
-        m.forward(x, { training: true });
-        m.backward(dOut);
-        sgd.step(params);
-      };
-      let before = e.heap.allocationCount;
-      step();
-      expect(e.heap.allocationCount - before, "the first step: only the optimizer's velocity, one per parameter").toBe(params.length);
-      expect(sgd.stateCount).toBe(params.length);
-      before = e.heap.allocationCount;
-      const bytes = e.memory.buffer.byteLength;
-      step();
-      step();
-      m.forward(x, { training: false });
-      m.backward(dOut, { inputGradient: false });
-      expect(e.heap.allocationCount - before, "later steps and an inference forward").toBe(0);
-      expect(e.memory.buffer.byteLength).toBe(bytes);
-      expect([...m.forward(x).toArray()].every(Number.isFinite)).toBe(true);
-      sgd.dispose();
-      x.dispose();
-      dOut.dispose();
-    } finally {
-      m.dispose();
-    }
-  }, 120_000);
+  it.each(MODELS)(
+    "%s: training steps (forward, backward, SGD) and inference forwards",
+    async (_name, spec, inShape) => {
+      const e = await engineFor(build);
+      const batch = 2;
+      const m = nn.createModel(e, spec(), { inputShape: inShape, seed: 1 }).plan(batch);
+      try {
+        const x = e.tensor([batch, ...inShape], uniform(batch * size(inShape), 1));
+        const out = m.forward(x, { training: true });
+        const dOut = e.tensor(out.shape, uniform(out.size, 2));
+        const sgd = new nn.SGD({ lr: 1e-3, momentum: 0.9 });
+        const params = m.parameters();
+        const step = () => {
+          m.zeroGrads();
+          m.forward(x, { training: true });
+          m.backward(dOut);
+          sgd.step(params);
+        };
+        let before = e.heap.allocationCount;
+        step();
+        expect(e.heap.allocationCount - before, "the first step: only the optimizer's velocity, one per parameter").toBe(params.length);
+        expect(sgd.stateCount).toBe(params.length);
+        before = e.heap.allocationCount;
+        const bytes = e.memory.buffer.byteLength;
+        step();
+        step();
+        m.forward(x, { training: false });
+        m.backward(dOut, { inputGradient: false });
+        expect(e.heap.allocationCount - before, "later steps and an inference forward").toBe(0);
+        expect(e.memory.buffer.byteLength).toBe(bytes);
+        expect([...m.forward(x).toArray()].every(Number.isFinite)).toBe(true);
+        sgd.dispose();
+        x.dispose();
+        dOut.dispose();
+      } finally {
+        m.dispose();
+      }
+    },
+    120_000,
+  );
 
   it("an inference-only model (backward: false) plans forward workspaces only, and allocates nothing either", async () => {
     const e = await engineFor(build);
@@ -92,7 +100,8 @@ describe("a planned model on 2 threads", () => {
     try {
       e.minParallelWork = 0;
       const m = nn.createModel(e, nn.resnet18({ inputSize: 32, classes: 10 }), { seed: 1 }).plan(2);
-      const x = e.tensor([2, 32, 32, 3], uniform(2 * 32 * 32 * 3, 1)), dOut = e.tensor([2, 10], uniform(20, 2));
+      const x = e.tensor([2, 32, 32, 3], uniform(2 * 32 * 32 * 3, 1)),
+        dOut = e.tensor([2, 10], uniform(20, 2));
       const before = e.heap.allocationCount;
       for (let i = 0; i < 2; i++) {
         m.zeroGrads();

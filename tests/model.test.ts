@@ -343,7 +343,8 @@ describe.each(BUILDS_UNDER_TEST)("model (%s build)", (build) => {
       return m.backward(dy);
     };
     const bytes = e.memory.buffer.byteLength; // strict: from the plan on, memory never grows
-    const inUse = e.heap.bytesInUse, allocations = e.heap.allocationCount;
+    const inUse = e.heap.bytesInUse,
+      allocations = e.heap.allocationCount;
     step();
     expect(e.heap.allocationCount, "the first step allocates nothing either").toBe(allocations);
     const first = m.parameters().map((p) => p.grad.toArray());

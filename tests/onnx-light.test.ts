@@ -12,9 +12,13 @@ const NETS = HAS_ONNX ? findOnnxCases(new URL("light/", ONNX_DIR).pathname) : []
 
 describe.each(BUILDS_UNDER_TEST)("ONNX light networks (%s build)", (build) => {
   it.skipIf(!HAS_ONNX)("finds the five light networks", () => expect(NETS.length).toBe(5));
-  it.each(NETS.map((p) => [p.split("/").pop()!, p]))("%s matches its expected output", async (_name, path) => {
-    const r = await runOnnxCase(path, { engine: await engineFor(build) });
-    expect(r.passed, formatOnnxResult(r)).toBe(true);
-    expect(r.via).toBe("model");
-  }, 300_000); // VGG-19 in the scalar build: ~10 s on an idle core, 150-185 s on this project's shared machines under load
+  it.each(NETS.map((p) => [p.split("/").pop()!, p]))(
+    "%s matches its expected output",
+    async (_name, path) => {
+      const r = await runOnnxCase(path, { engine: await engineFor(build) });
+      expect(r.passed, formatOnnxResult(r)).toBe(true);
+      expect(r.via).toBe("model");
+    },
+    300_000,
+  ); // VGG-19 in the scalar build: ~10 s on an idle core, 150-185 s on this project's shared machines under load
 });

@@ -13,7 +13,8 @@ describe("kernel-parameter blocks", () => {
 
   it("every field has one reader at byte offset 4 * index and one writer slot at index", async () => {
     const structs = await loadStructs();
-    const as = assemblySource(structs), host = hostSource(structs);
+    const as = assemblySource(structs),
+      host = hostSource(structs);
     for (const [family, st] of Object.entries(PARAM_STRUCTS)) {
       st.fields.forEach(([name], i) => {
         const reader = `${family}${name[0]!.toUpperCase()}${name.slice(1)}`;

@@ -170,18 +170,23 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
           let threadedCalls: string[] = [];
           const [single, threaded] = bothWays(e, () => {
             spy.mockClear();
-            const x = e.tensor(xs, uniform(size(xs), 1)), w = e.tensor(ws, uniform(size(ws), 2));
+            const x = e.tensor(xs, uniform(size(xs), 1)),
+              w = e.tensor(ws, uniform(size(ws), 2));
             const dy = e.tensor(conv2dOutputShape(xs, ws, options), uniform(g.n * g.oh * g.ow * g.oc, 3));
-            const out = pass === "forward" ? conv2d(x, w, null, opts)
-              : pass === "backward_input" ? conv2dBackwardInput(dy, w, xs, opts, e.tensor(xs, uniform(size(xs), 4)))
-              : conv2dBackwardFilter(dy, x, ws, opts, e.tensor(ws, uniform(size(ws), 5)));
+            const out =
+              pass === "forward"
+                ? conv2d(x, w, null, opts)
+                : pass === "backward_input"
+                  ? conv2dBackwardInput(dy, w, xs, opts, e.tensor(xs, uniform(size(xs), 4)))
+                  : conv2dBackwardFilter(dy, x, ws, opts, e.tensor(ws, uniform(size(ws), 5)));
             threadedCalls = spy.mock.calls.filter(([, parts]) => parts.length > 1).map(([kernel]) => kernel);
             return [out];
           });
           spy.mockRestore();
           expectBitwise(single, threaded, `${alg.name} ${pass} of ${JSON.stringify({ xs, ws, options })}`);
           // group slices run each group on the algorithm chosen for it, which splits its own kernels
-          const nested = alg.name === "conv2d.group_slices" ? chooseConvAlgorithm(pass, { ...g, c: g.c / g.groups, oc: g.oc / g.groups, groups: 1 }, target) : alg;
+          const nested =
+            alg.name === "conv2d.group_slices" ? chooseConvAlgorithm(pass, { ...g, c: g.c / g.groups, oc: g.oc / g.groups, groups: 1 }, target) : alg;
           for (const k of threadedCalls) {
             expect(nested.threadedKernels as readonly string[], `${alg.name} ${pass} splits ${k}`).toContain(k);
             if (nested !== alg) continue;

@@ -3,8 +3,16 @@
 export * from "./spec.js";
 export { mulberry32, normalGenerator, initStd } from "./init.js";
 export {
-  registerLayer, layerKind, layerTypes,
-  type LayerKind, type LayerContext, type LayerBackwardContext, type LayerPlan, type PlanTarget, type ParamDef, type SavedDef,
+  registerLayer,
+  layerKind,
+  layerTypes,
+  type LayerKind,
+  type LayerContext,
+  type LayerBackwardContext,
+  type LayerPlan,
+  type PlanTarget,
+  type ParamDef,
+  type SavedDef,
 } from "./layers.js";
 export { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam, type Storage } from "./graph.js";
 export { summary, summarizeGraph, type ModelSummary, type SummaryRow } from "./summary.js";

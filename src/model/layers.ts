@@ -9,8 +9,15 @@
 import type { Engine } from "../engine.js";
 import { checkFinite, checkInt, fail, fmtShape } from "../errors.js";
 import {
-  type Conv2dOptions, conv2d, conv2dBackwardFilter, conv2dBackwardInput, conv2dOutputShape, convTranspose2d, convTranspose2dBackward,
-  convTranspose2dOutputShape, type ConvTranspose2dOptions,
+  type Conv2dOptions,
+  conv2d,
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dOutputShape,
+  convTranspose2d,
+  convTranspose2dBackward,
+  convTranspose2dOutputShape,
+  type ConvTranspose2dOptions,
 } from "../ops/conv2d.js";
 import { chooseConvAlgorithm, convGeometry, type ConvPass, convTarget, convTransposeGeometry } from "../ops/conv2d_algorithms.js";
 import { concat, concatBackward } from "../ops/concat.js";
@@ -253,7 +260,11 @@ const hasBias = (spec: AnyNodeSpec) => boolField(spec, "bias", true);
  * `extraBytes` the layer adds before a backward pass's workspace (convTranspose's temporary).
  */
 function planConv(
-  spec: AnyNodeSpec, geometry: (op: string) => ReturnType<typeof convGeometry>, target: PlanTarget, convPasses: ConvPass[], extraBytes: Partial<Record<ConvPass, number>> = {},
+  spec: AnyNodeSpec,
+  geometry: (op: string) => ReturnType<typeof convGeometry>,
+  target: PlanTarget,
+  convPasses: ConvPass[],
+  extraBytes: Partial<Record<ConvPass, number>> = {},
 ): LayerPlan {
   const g = withNode(spec, () => geometry(who(spec)));
   const t = convTarget(target.engine);
@@ -295,7 +306,9 @@ registerLayer({
   backward(c) {
     // Each pass only where its result is used: no dW for a frozen weight, no dX for an input
     // whose gradient nobody wants (Model.backward's inputGradient: false).
-    const x = c.x[0]!, w = c.params.weight!, opts = runOptions(c, convOptions(c.spec));
+    const x = c.x[0]!,
+      w = c.params.weight!,
+      opts = runOptions(c, convOptions(c.spec));
     if (c.inputGradWanted?.[0] !== false) conv2dBackwardInput(c.dy, w, x.shape, opts, c.dx[0]);
     if (!c.frozen("weight")) conv2dBackwardFilter(c.dy, x, w.shape, opts, c.grads.weight);
     if (c.params.bias !== undefined && !c.frozen("bias")) biasBackward(c.dy, c.grads.bias);
@@ -337,8 +350,10 @@ registerLayer({
     const w = convTransposeWeightShape(spec, x![3]!);
     // its forward is the conv's backward_input; its dx the conv's forward, accumulated into dx
     // from a temporary of x's size at the workspace's start; its dw the conv's backward_filter
-    return planConv(spec, (op) => convTransposeGeometry(op, x!, w, convTransposeOptions(spec)), target,
-      ["backward_input", "forward", "backward_filter"], { forward: Math.ceil(sizeOf(x!) / 4) * 16, backward_filter: Math.ceil(sizeOf(x!) / 4) * 16 });
+    return planConv(spec, (op) => convTransposeGeometry(op, x!, w, convTransposeOptions(spec)), target, ["backward_input", "forward", "backward_filter"], {
+      forward: Math.ceil(sizeOf(x!) / 4) * 16,
+      backward_filter: Math.ceil(sizeOf(x!) / 4) * 16,
+    });
   },
   forward(c) {
     convTranspose2d(c.x[0]!, c.params.weight!, c.params.bias ?? null, runOptions(c, convTransposeOptions(c.spec)), c.y);
@@ -346,8 +361,12 @@ registerLayer({
   backward(c) {
     const bias = c.params.bias !== undefined && !c.frozen("bias");
     convTranspose2dBackward(
-      c.dy, c.x[0]!, c.params.weight!, runOptions(c, convTransposeOptions(c.spec)),
-      { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined }, bias,
+      c.dy,
+      c.x[0]!,
+      c.params.weight!,
+      runOptions(c, convTransposeOptions(c.spec)),
+      { dx: c.dx[0], dw: c.grads.weight, db: bias ? c.grads.bias : undefined },
+      bias,
     );
   },
 });
@@ -368,7 +387,9 @@ registerLayer({
   },
   plan(_spec, [x], [units], target) {
     // the forward's product (x . w) needs no scratch; backward's two may copy an operand transposed
-    const rows = x![0]!, inF = sizeOf(x!) / rows, outF = units!;
+    const rows = x![0]!,
+      inF = sizeOf(x!) / rows,
+      outF = units!;
     const floats = target.backward ? Math.max(gemmScratchFloats(rows, inF, outF, false, true), gemmScratchFloats(inF, outF, rows, true, false)) : 0;
     return { workspaceBytes: Math.ceil(floats / 4) * 16 };
   },
@@ -379,8 +400,13 @@ registerLayer({
     // Separate gemm calls so a frozen weight's dW (the largest product) is skipped entirely; over
     // the engine's threads like every other gemm (a direct kernel call here left VGG-16's
     // classifier backward on one thread).
-    const x = c.x[0]!, w = c.params.weight!, e = c.engine, ws = c.workspace.ptr;
-    const rows = x.shape[0]!, inF = w.shape[0]!, outF = w.shape[1]!;
+    const x = c.x[0]!,
+      w = c.params.weight!,
+      e = c.engine,
+      ws = c.workspace.ptr;
+    const rows = x.shape[0]!,
+      inF = w.shape[0]!,
+      outF = w.shape[1]!;
     gemmThreaded(e, c.dx[0]!.ptr, c.dy.ptr, w.ptr, rows, inF, outF, false, true, true, ws); // dx += dy . w^T
     if (!c.frozen("weight")) gemmThreaded(e, c.grads.weight!.ptr, x.ptr, c.dy.ptr, inF, outF, rows, true, false, true, ws); // dw += x^T . dy
     if (c.params.bias && !c.frozen("bias")) e.kernels.bias_f32_backward(c.grads.bias!.ptr, c.dy.ptr, rows, outF);

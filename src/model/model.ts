@@ -340,7 +340,8 @@ export class Model {
       actAt.set(i.name, acts.place(batch * sizeOf(i.shape)));
       if (this.hasBackward) gradAt.set(i.name, grads.place(batch * sizeOf(i.shape)));
     }
-    const scratchFloats: number[] = [], nodePlans: LayerPlan[] = [];
+    const scratchFloats: number[] = [],
+      nodePlans: LayerPlan[] = [];
     let blockBytes = 16;
     for (const n of g.nodes) {
       const size = batch * sizeOf(n.shape);
@@ -393,11 +394,21 @@ export class Model {
           if (slot.grad) pgrads[p.name] = slot.grad;
         }
         contexts.push({
-          engine: e, spec: n.spec, x: n.inputs.map((i) => values.get(i)!), y: values.get(n.name)!, params, saved,
-          training: false, guided: false, seed: 0, scratch: (s: Shape) => this.scratchView(s),
+          engine: e,
+          spec: n.spec,
+          x: n.inputs.map((i) => values.get(i)!),
+          y: values.get(n.name)!,
+          params,
+          saved,
+          training: false,
+          guided: false,
+          seed: 0,
+          scratch: (s: Shape) => this.scratchView(s),
           workspace: view(sb, 4 * scratchFloats[ni]!, [nodePlans[ni]!.workspaceBytes / 4]),
           algorithms: nodePlans[ni]!.algorithms ?? {},
-          dy: gradsMap.get(n.name)!, dx: n.inputs.map((i) => gradsMap.get(i)!), grads: pgrads,
+          dy: gradsMap.get(n.name)!,
+          dx: n.inputs.map((i) => gradsMap.get(i)!),
+          grads: pgrads,
           frozen: (p: string) => this.slotByName.get(`${n.name}.${p}`)?.frozen ?? false,
         });
       });

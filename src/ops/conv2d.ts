@@ -11,8 +11,16 @@ import { fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
 import {
-  chooseConvAlgorithm, type ConvAlgorithm, type ConvGeometry, convGeometry, type ConvPass, type ConvTarget, convTarget,
-  convTransposeGeometry, forcedConvAlgorithm, supportingConvAlgorithms,
+  chooseConvAlgorithm,
+  type ConvAlgorithm,
+  type ConvGeometry,
+  convGeometry,
+  type ConvPass,
+  type ConvTarget,
+  convTarget,
+  convTransposeGeometry,
+  forcedConvAlgorithm,
+  supportingConvAlgorithms,
 } from "./conv2d_algorithms.js";
 import { type Conv2dAttributes, type ConvTranspose2dAttributes, floatBytes } from "./conv2d_geometry.js";
 
@@ -81,23 +89,31 @@ function algorithmFor(op: string, pass: ConvPass, g: ConvGeometry, target: ConvT
  * it was) and freed after. `run(pass, out, a, b)` runs one pass (see ConvPass for out, a, b).
  */
 function withConvWorkspace(
-  op: string, e: Engine, g: ConvGeometry, passes: readonly ConvPass[], options: ConvRunOptions, reserved: number,
+  op: string,
+  e: Engine,
+  g: ConvGeometry,
+  passes: readonly ConvPass[],
+  options: ConvRunOptions,
+  reserved: number,
   body: (run: (pass: ConvPass, out: number, a: number, b: number) => void, base: number) => void,
 ): void {
   const target = convTarget(e);
   const algs = new Map(passes.map((p) => [p, algorithmFor(op, p, g, target, options)] as const));
-  let need = 0, largest = "";
+  let need = 0,
+    largest = "";
   for (const [p, alg] of algs) {
     const bytes = alg.workspaceBytes(p, g, target);
     if (bytes >= need) [need, largest] = [bytes, `${alg.name} needs ${reserved + bytes} for ${p}`];
   }
-  const call = (base: number) =>
-    body((pass, out, a, b) => algs.get(pass)!.run(e, pass, g, out, a, b, base + reserved), base);
+  const call = (base: number) => body((pass, out, a, b) => algs.get(pass)!.run(e, pass, g, out, a, b, base + reserved), base);
   if (options.workspace) {
     const ws = options.workspace;
     if (4 * ws.size < reserved + need) {
-      fail(op, `options.workspace ${fmtShape(ws.shape)} has ${4 * ws.size} bytes but ${largest} ` +
-        `(x ${fmtShape([g.n, g.h, g.w, g.c])}, w ${fmtShape([g.kh, g.kw, g.c / g.groups, g.oc])}; see ${op.startsWith("convTranspose") ? "convTranspose2d" : "conv2d"}WorkspaceBytes)`);
+      fail(
+        op,
+        `options.workspace ${fmtShape(ws.shape)} has ${4 * ws.size} bytes but ${largest} ` +
+          `(x ${fmtShape([g.n, g.h, g.w, g.c])}, w ${fmtShape([g.kh, g.kw, g.c / g.groups, g.oc])}; see ${op.startsWith("convTranspose") ? "convTranspose2d" : "conv2d"}WorkspaceBytes)`,
+      );
     }
     return call(ws.ptr);
   }
@@ -142,7 +158,11 @@ function checkPasses(op: string, passes: readonly ConvPass[]): readonly ConvPass
  * at least that many bytes as options.workspace and those calls allocate no scratch.
  */
 export function conv2dWorkspaceBytes(
-  e: Engine | ConvTarget, xShape: Shape, wShape: Shape, options: Conv2dOptions = {}, passes: readonly ConvPass[] = CONV_PASS_NAMES,
+  e: Engine | ConvTarget,
+  xShape: Shape,
+  wShape: Shape,
+  options: Conv2dOptions = {},
+  passes: readonly ConvPass[] = CONV_PASS_NAMES,
 ): number {
   const op = "conv2dWorkspaceBytes";
   const g = convGeometry(op, xShape, wShape, options);
@@ -156,16 +176,23 @@ export function conv2dWorkspaceBytes(
  * added from) and "backward_filter" (its dw). As conv2dWorkspaceBytes.
  */
 export function convTranspose2dWorkspaceBytes(
-  e: Engine | ConvTarget, xShape: Shape, wShape: Shape, options: ConvTranspose2dOptions = {}, passes: readonly ConvPass[] = CONV_PASS_NAMES,
+  e: Engine | ConvTarget,
+  xShape: Shape,
+  wShape: Shape,
+  options: ConvTranspose2dOptions = {},
+  passes: readonly ConvPass[] = CONV_PASS_NAMES,
 ): number {
   const op = "convTranspose2dWorkspaceBytes";
   const g = convTransposeGeometry(op, xShape, wShape, options);
   const target = targetOf(e);
-  return Math.max(0, ...checkPasses(op, passes).map((p) => {
-    const conv = transposedPass(p);
-    const bytes = algorithmFor(op, conv, g, target, options).workspaceBytes(conv, g, target);
-    return p === "backward_input" ? floatBytes(g.n * g.oh * g.ow * g.oc) + bytes : bytes;
-  }));
+  return Math.max(
+    0,
+    ...checkPasses(op, passes).map((p) => {
+      const conv = transposedPass(p);
+      const bytes = algorithmFor(op, conv, g, target, options).workspaceBytes(conv, g, target);
+      return p === "backward_input" ? floatBytes(g.n * g.oh * g.ow * g.oc) + bytes : bytes;
+    }),
+  );
 }
 
 /** One convolution algorithm as conv2dAlgorithms lists it. */
@@ -184,7 +211,11 @@ export interface ConvAlgorithmInfo {
  * workspace bytes: what options.algorithm may name (benchmarks time each).
  */
 export function conv2dAlgorithms(
-  e: Engine | ConvTarget, xShape: Shape, wShape: Shape, options: Conv2dOptions = {}, pass: ConvPass = "forward",
+  e: Engine | ConvTarget,
+  xShape: Shape,
+  wShape: Shape,
+  options: Conv2dOptions = {},
+  pass: ConvPass = "forward",
 ): ConvAlgorithmInfo[] {
   const op = "conv2dAlgorithms";
   checkPasses(op, [pass]);
@@ -255,12 +286,14 @@ export function conv2dBackward(
   checkWorkspace(op, e, options);
   const dx = gradTensor(op, "dx", e, x.shape, grads.dx);
   const dw = freeOnError([grads.dx ? undefined : dx], () => gradTensor(op, "dw", e, w.shape, grads.dw));
-  const db = wantBias || grads.db ? freeOnError([grads.dx ? undefined : dx, grads.dw ? undefined : dw], () => gradTensor(op, "db", e, [g.oc], grads.db)) : undefined;
+  const db =
+    wantBias || grads.db ? freeOnError([grads.dx ? undefined : dx, grads.dw ? undefined : dw], () => gradTensor(op, "db", e, [g.oc], grads.db)) : undefined;
   freeOnError([grads.dx ? undefined : dx, grads.dw ? undefined : dw, grads.db ? undefined : db], () =>
     withConvWorkspace(op, e, g, ["backward_input", "backward_filter"], options, 0, (run) => {
       run("backward_input", dx.ptr, dy.ptr, w.ptr);
       run("backward_filter", dw.ptr, dy.ptr, x.ptr);
-    }));
+    }),
+  );
   if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.oh * g.ow, g.oc);
   return db ? { dx, dw, db } : { dx, dw };
 }
@@ -278,7 +311,8 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, option
   checkWorkspace(op, e, options);
   const out = gradTensor(op, "dx", e, xShape, dx);
   freeOnError([dx ? undefined : out], () =>
-    withConvWorkspace(op, e, g, ["backward_input"], options, 0, (run) => run("backward_input", out.ptr, dy.ptr, w.ptr)));
+    withConvWorkspace(op, e, g, ["backward_input"], options, 0, (run) => run("backward_input", out.ptr, dy.ptr, w.ptr)),
+  );
   return out;
 }
 
@@ -295,7 +329,8 @@ export function conv2dBackwardFilter(dy: Tensor, x: Tensor, wShape: Shape, optio
   checkWorkspace(op, e, options);
   const out = gradTensor(op, "dw", e, wShape, dw);
   freeOnError([dw ? undefined : out], () =>
-    withConvWorkspace(op, e, g, ["backward_filter"], options, 0, (run) => run("backward_filter", out.ptr, dy.ptr, x.ptr)));
+    withConvWorkspace(op, e, g, ["backward_filter"], options, 0, (run) => run("backward_filter", out.ptr, dy.ptr, x.ptr)),
+  );
   return out;
 }
 
@@ -329,7 +364,8 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor | null, options
     withConvWorkspace(op, e, g, ["backward_input"], options, 0, (run) => {
       e.kernels.fill_f32(y.ptr, 0, y.size);
       run("backward_input", y.ptr, x.ptr, w.ptr);
-    }));
+    }),
+  );
   if (b) e.kernels.bias_f32_forward(y.ptr, b.ptr, g.n * g.h * g.w, g.c);
   return y;
 }
@@ -357,7 +393,9 @@ export function convTranspose2dBackward(
   checkWorkspace(op, e, options);
   const dw = gradTensor(op, "dw", e, w.shape, grads.dw);
   const db = wantBias || grads.db ? freeOnError([grads.dw ? undefined : dw], () => gradTensor(op, "db", e, [g.c], grads.db)) : undefined;
-  const dx = grads.dx ? gradTensor(op, "dx", e, x.shape, grads.dx) : freeOnError([grads.dw ? undefined : dw, grads.db ? undefined : db], () => e.empty(x.shape, "f32", `${op} dx`));
+  const dx = grads.dx
+    ? gradTensor(op, "dx", e, x.shape, grads.dx)
+    : freeOnError([grads.dw ? undefined : dw, grads.db ? undefined : db], () => e.empty(x.shape, "f32", `${op} dx`));
   // The conv's forward overwrites: a given dx is accumulated from a temporary at the workspace's start.
   const tmpBytes = grads.dx ? floatBytes(x.size) : 0;
   freeOnError([grads.dw ? undefined : dw, grads.db ? undefined : db, grads.dx ? undefined : dx], () =>
@@ -368,7 +406,8 @@ export function convTranspose2dBackward(
       } else run("forward", dx.ptr, dy.ptr, w.ptr);
       // The conv's filter gradient with the conv's input = dy and the conv's output gradient = x.
       run("backward_filter", dw.ptr, x.ptr, dy.ptr);
-    }));
+    }),
+  );
   if (db) e.kernels.bias_f32_backward(db.ptr, dy.ptr, g.n * g.h * g.w, g.c);
   return db ? { dx, dw, db } : { dx, dw };
 }

@@ -22,9 +22,7 @@ import { fail, fmtShape } from "../errors.js";
 import { gemmScratchFloats, gemmThreaded, partsFor, partWorkspaceBytes, runWithPartWorkspaces, threadsFor } from "../threads/parallel.js";
 import { splitRange } from "../threads/partition.js";
 import { BLOCKED } from "./conv2d_blocked.js";
-import {
-  type ConvAlgorithm, type ConvGeometry, type ConvPass, type ConvTarget, convParams, convWork, floatBytes, isDepthwise,
-} from "./conv2d_geometry.js";
+import { type ConvAlgorithm, type ConvGeometry, type ConvPass, type ConvTarget, convParams, convWork, floatBytes, isDepthwise } from "./conv2d_geometry.js";
 import { IM2COL } from "./conv2d_im2col.js";
 import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 import { SMALL } from "./conv2d_small.js";
@@ -33,8 +31,19 @@ import { TINY } from "./conv2d_tiny.js";
 import { WINOGRAD } from "./conv2d_winograd.js";
 
 export {
-  type AutoPad, type ConvAlgorithm, type ConvGeometry, type ConvPart, type ConvPass, type ConvTarget, CONV_PASSES,
-  convGeometry, convParams, convTransposeGeometry, convWork, type Conv2dAttributes, type ConvTranspose2dAttributes,
+  type AutoPad,
+  type ConvAlgorithm,
+  type ConvGeometry,
+  type ConvPart,
+  type ConvPass,
+  type ConvTarget,
+  CONV_PASSES,
+  convGeometry,
+  convParams,
+  convTransposeGeometry,
+  convWork,
+  type Conv2dAttributes,
+  type ConvTranspose2dAttributes,
 } from "./conv2d_geometry.js";
 
 /** The target of engine e: its build and its threads. */
@@ -57,7 +66,8 @@ function gemmTap(g: ConvGeometry): number {
   if (g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.oh === g.h && g.ow === g.w) return 0;
   if (g.h !== 1 || g.w !== 1 || g.oh !== 1 || g.ow !== 1 || g.pt % g.dh !== 0 || g.pl % g.dw !== 0) return -1;
   // output (0, 0) reads input row ky*dh - pt and column kx*dw - pl: pixel (0, 0) for one tap
-  const ky = g.pt / g.dh, kx = g.pl / g.dw;
+  const ky = g.pt / g.dh,
+    kx = g.pl / g.dw;
   return ky >= 0 && kx >= 0 && ky < g.kh && kx < g.kw ? (ky * g.kw + kx) * g.c * g.oc : -1;
 }
 
@@ -93,7 +103,8 @@ const oneGroup = (g: ConvGeometry): ConvGeometry => ({ ...g, c: g.c / g.groups, 
 
 /** Floats of one group's slices of x (or dx), y (or dy) and w (or dw). */
 function sliceFloats(g: ConvGeometry): [number, number, number] {
-  const cg = g.c / g.groups, ocg = g.oc / g.groups;
+  const cg = g.c / g.groups,
+    ocg = g.oc / g.groups;
   return [g.n * g.h * g.w * cg, g.n * g.oh * g.ow * ocg, g.kh * g.kw * cg * ocg];
 }
 
@@ -125,12 +136,19 @@ export const GROUP_SLICES: ConvAlgorithm = {
    * chosen for them, copy (forward) or add (backward) its result into the group's slice of out.
    */
   run(e, pass, g, out, a, b, workspace) {
-    const G = g.groups, cg = g.c / G, ocg = g.oc / G;
+    const G = g.groups,
+      cg = g.c / G,
+      ocg = g.oc / G;
     const gg = oneGroup(g);
     const inner = chooseConvAlgorithm(pass, gg, convTarget(e));
-    const xPixels = g.n * g.h * g.w, yPixels = g.n * g.oh * g.ow, taps = g.kh * g.kw;
+    const xPixels = g.n * g.h * g.w,
+      yPixels = g.n * g.oh * g.ow,
+      taps = g.kh * g.kw;
     const [xf, yf, wf] = sliceFloats(g);
-    const xg = workspace, yg = xg + floatBytes(xf), wg = yg + floatBytes(yf), rest = wg + floatBytes(wf);
+    const xg = workspace,
+      yg = xg + floatBytes(xf),
+      wg = yg + floatBytes(yf),
+      rest = wg + floatBytes(wf);
     const k = e.kernels;
     // slice copies: rows of `cols` floats, one group's channels, from rows `stride` floats apart
     const take = (dst: number, src: number, rows: number, cols: number, stride: number, group: number) =>
@@ -182,17 +200,26 @@ function runDirect(e: Engine, pass: ConvPass, g: ConvGeometry, out: number, a: n
   const threads = threadsFor(e, convWork(g));
   const parts = directParts(pass, g, threads);
   if (pass === "forward") {
-    e.parallel("conv2d_f32_forward", parts.map(([rowBegin, rowEnd], t) => [out, a, b, convParams(e, g, t, { rowBegin, rowEnd })]));
+    e.parallel(
+      "conv2d_f32_forward",
+      parts.map(([rowBegin, rowEnd], t) => [out, a, b, convParams(e, g, t, { rowBegin, rowEnd })]),
+    );
   } else if (pass === "backward_input") {
     // w repacked into the workspace (wt) once (an empty row range), then disjoint ranges of dx rows (n, iy)
     if (threads === 1) e.kernels.conv2d_f32_backward_input(out, a, b, workspace, convParams(e, g));
     else {
       const rows = g.n * g.h;
       e.kernels.conv2d_f32_backward_input(out, a, b, workspace, convParams(e, g, 0, { rowBegin: rows, rowEnd: rows }));
-      e.parallel("conv2d_f32_backward_input", parts.map(([rowBegin, rowEnd], t) => [out, a, b, workspace, convParams(e, g, t, { rowBegin, rowEnd, ready: true })]));
+      e.parallel(
+        "conv2d_f32_backward_input",
+        parts.map(([rowBegin, rowEnd], t) => [out, a, b, workspace, convParams(e, g, t, { rowBegin, rowEnd, ready: true })]),
+      );
     }
   } else {
-    e.parallel("conv2d_f32_backward_filter", parts.map(([ocBegin, ocEnd], t) => [out, a, b, convParams(e, g, t, { ocBegin, ocEnd })]));
+    e.parallel(
+      "conv2d_f32_backward_filter",
+      parts.map(([ocBegin, ocEnd], t) => [out, a, b, convParams(e, g, t, { ocBegin, ocEnd })]),
+    );
   }
 }
 
@@ -238,8 +265,13 @@ export const DIRECT_FEW: ConvAlgorithm = {
   workspaceBytes: (_pass, g, target) => partWorkspaceBytes(g.n * g.oh * g.ow * 8, fewParts(g, target.threads).length),
   run(e, _pass, g, dw, dy, x, workspace) {
     const parts = fewParts(g, threadsFor(e, convWork(g)));
-    runWithPartWorkspaces(e, "conv2d_f32_backward_filter_few", workspace, g.n * g.oh * g.ow * 8, parts.length > 1 ? parts : [], (ws, t, range) =>
-      [dw, dy, x, ws, convParams(e, g, t, { ocBegin: range?.[0] ?? 0, ocEnd: range?.[1] ?? g.oc })]);
+    runWithPartWorkspaces(e, "conv2d_f32_backward_filter_few", workspace, g.n * g.oh * g.ow * 8, parts.length > 1 ? parts : [], (ws, t, range) => [
+      dw,
+      dy,
+      x,
+      ws,
+      convParams(e, g, t, { ocBegin: range?.[0] ?? 0, ocEnd: range?.[1] ?? g.oc }),
+    ]);
   },
 };
 
@@ -247,9 +279,7 @@ export const DIRECT_FEW: ConvAlgorithm = {
 // the registry
 
 /** Every convolution algorithm, in order of preference (see the table at the top of this file). */
-export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = [
-  GEMM_TAP, GROUP_SLICES, TINY, WINOGRAD, IM2COL, STEM, SMALL, BLOCKED, DIRECT_FEW, DEPTHWISE, DIRECT,
-];
+export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = [GEMM_TAP, GROUP_SLICES, TINY, WINOGRAD, IM2COL, STEM, SMALL, BLOCKED, DIRECT_FEW, DEPTHWISE, DIRECT];
 
 /** The algorithm that runs `pass` of `g` on `target`: the first eligible entry of CONV_ALGORITHMS. */
 export function chooseConvAlgorithm(pass: ConvPass, g: ConvGeometry, target: ConvTarget): ConvAlgorithm {
@@ -272,9 +302,13 @@ export const supportingConvAlgorithms = (pass: ConvPass, g: ConvGeometry, target
 export function forcedConvAlgorithm(op: string, name: string, pass: ConvPass, g: ConvGeometry, target: ConvTarget): ConvAlgorithm {
   const a = convAlgorithm(name);
   if (!a.passes.includes(pass) || !a.supports(pass, g, target)) {
-    const xs = [g.n, g.h, g.w, g.c], ws = [g.kh, g.kw, g.c / g.groups, g.oc];
-    fail(op, `algorithm ${name} does not support ${pass} of x ${fmtShape(xs)} and w ${fmtShape(ws)} (strides [${g.sh},${g.sw}], ` +
-      `dilations [${g.dh},${g.dw}], groups ${g.groups}) in the ${target.build} build`);
+    const xs = [g.n, g.h, g.w, g.c],
+      ws = [g.kh, g.kw, g.c / g.groups, g.oc];
+    fail(
+      op,
+      `algorithm ${name} does not support ${pass} of x ${fmtShape(xs)} and w ${fmtShape(ws)} (strides [${g.sh},${g.sw}], ` +
+        `dilations [${g.dh},${g.dw}], groups ${g.groups}) in the ${target.build} build`,
+    );
   }
   return a;
 }

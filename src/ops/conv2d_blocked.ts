@@ -11,7 +11,8 @@ const CB = 32;
 
 /** Floats of one part's workspace (conv2d_blocked_f32_workspace): one padded image in channel blocks, one weight slice. */
 export function blockedPartFloats(g: ConvGeometry): number {
-  const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1, wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1,
+    wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return Math.ceil(g.c / CB) * hp * wp * CB + g.kh * g.kw * CB * 8;
 }
 
@@ -36,7 +37,12 @@ export const BLOCKED: ConvAlgorithm = {
   /** y = conv(x, w), overwriting y. */
   run(e, _pass, g, y, x, w, workspace) {
     const geom0 = convParams(e, g);
-    runWithPartWorkspaces(e, "conv2d_blocked_f32_forward", workspace, blockedPartFloats(g), blockedParts(g, threadsFor(e, convWork(g))), (ws, t, range) =>
-      [y, x, w, ws, range ? convParams(e, g, t, { ocBegin: range[0], ocEnd: range[1] }) : geom0]);
+    runWithPartWorkspaces(e, "conv2d_blocked_f32_forward", workspace, blockedPartFloats(g), blockedParts(g, threadsFor(e, convWork(g))), (ws, t, range) => [
+      y,
+      x,
+      w,
+      ws,
+      range ? convParams(e, g, t, { ocBegin: range[0], ocEnd: range[1] }) : geom0,
+    ]);
   },
 };

@@ -45,11 +45,22 @@ export interface ConvTranspose2dAttributes extends Conv2dAttributes {
  * Every field and every tensor's element count fits in an i32 (convGeometry checks).
  */
 export interface ConvGeometry {
-  readonly n: number; readonly h: number; readonly w: number; readonly c: number;
-  readonly oh: number; readonly ow: number; readonly oc: number;
-  readonly kh: number; readonly kw: number;
-  readonly sh: number; readonly sw: number; readonly pt: number; readonly pl: number;
-  readonly dh: number; readonly dw: number; readonly groups: number;
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly c: number;
+  readonly oh: number;
+  readonly ow: number;
+  readonly oc: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly pt: number;
+  readonly pl: number;
+  readonly dh: number;
+  readonly dw: number;
+  readonly groups: number;
 }
 
 /**
@@ -151,7 +162,9 @@ const product = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
 /** Checks the element counts of x, w and y (the kernels index them with i32). */
 function checkCounts(op: string, g: ConvGeometry, xName: string, yName: string): void {
   const shapes: [string, number[]][] = [
-    [xName, [g.n, g.h, g.w, g.c]], ["w", [g.kh, g.kw, g.c / g.groups, g.oc]], [yName, [g.n, g.oh, g.ow, g.oc]],
+    [xName, [g.n, g.h, g.w, g.c]],
+    ["w", [g.kh, g.kw, g.c / g.groups, g.oc]],
+    [yName, [g.n, g.oh, g.ow, g.oc]],
   ];
   for (const [name, s] of shapes) checkDerived(op, `the element count of ${name} ${fmtShape(s)}`, product(s), "too large a tensor");
 }
@@ -176,11 +189,15 @@ export function convGeometry(op: string, xShape: Shape, wShape: Shape, options: 
   if (cg * groups !== c) {
     fail(op, `x ${fmtShape(xShape)} has ${c} channels but w ${fmtShape(wShape)} expects ${cg * groups} (${cg} per group x ${groups} groups)`);
   }
-  for (const [name, v] of [["x", xShape], ["w", wShape]] as const) {
+  for (const [name, v] of [
+    ["x", xShape],
+    ["w", wShape],
+  ] as const) {
     v.forEach((d, i) => checkDerived(op, `${name}[${i}]`, d, `${name} ${fmtShape(v)}`));
   }
   let [pt, pl, pb, pr] = explicitPads(op, options.pads);
-  const ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1; // dilated kernel extent
+  const ekh = (kh - 1) * dh + 1,
+    ekw = (kw - 1) * dw + 1; // dilated kernel extent
   const context = `w ${fmtShape(wShape)}, dilations [${dh},${dw}]`;
   checkDerived(op, "the dilated kernel height", ekh, context);
   checkDerived(op, "the dilated kernel width", ekw, context);
@@ -231,12 +248,16 @@ export function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, 
   if (oph >= Math.max(sh, dh) || opw >= Math.max(sw, dw)) {
     fail(op, `outputPadding [${oph},${opw}] must be smaller than the stride [${sh},${sw}] or the dilation [${dh},${dw}]`);
   }
-  for (const [name, v] of [["x", xShape], ["w", wShape]] as const) {
+  for (const [name, v] of [
+    ["x", xShape],
+    ["w", wShape],
+  ] as const) {
     v.forEach((d, i) => checkDerived(op, `${name}[${i}]`, d, `${name} ${fmtShape(v)}`));
   }
   const c = coutg * groups;
   const natural = (len: number, s: number, k: number, d: number, op_: number) => s * (len - 1) + op_ + (k - 1) * d + 1;
-  const nh = natural(ih, sh, kh, dh, oph), nw = natural(iw, sw, kw, dw, opw);
+  const nh = natural(ih, sh, kh, dh, oph),
+    nw = natural(iw, sw, kw, dw, opw);
   const context = `x ${fmtShape(xShape)}, w ${fmtShape(wShape)}, strides [${sh},${sw}], dilations [${dh},${dw}]`;
   checkDerived(op, "the unpadded output height", nh, context);
   checkDerived(op, "the unpadded output width", nw, context);
@@ -262,7 +283,8 @@ export function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, 
   } else {
     [pt, pl, pb, pr] = autoPad === "VALID" ? [0, 0, 0, 0] : explicitPads(op, options.pads);
   }
-  const h = nh - pt - pb, w = nw - pl - pr;
+  const h = nh - pt - pb,
+    w = nw - pl - pr;
   if (h < 1 || w < 1) {
     fail(op, `pads [${pt},${pl},${pb},${pr}] leave no output for x ${fmtShape(xShape)} and w ${fmtShape(wShape)} (unpadded output ${nh}x${nw})`);
   }
@@ -280,7 +302,11 @@ export function convTransposeGeometry(op: string, xShape: Shape, wShape: Shape, 
  * whether a shared workspace the part reads is ready. Unset ranges mean "all".
  */
 export interface ConvPart {
-  rowBegin?: number; rowEnd?: number; ocBegin?: number; ocEnd?: number; ready?: boolean;
+  rowBegin?: number;
+  rowEnd?: number;
+  ocBegin?: number;
+  ocEnd?: number;
+  ready?: boolean;
 }
 
 /**
@@ -290,11 +316,27 @@ export interface ConvPart {
 export function convParams(e: Engine, g: ConvGeometry, t = 0, part?: ConvPart): number {
   const at = e.paramBlockFor(t);
   writeConvParams(e.heap.i32, at, {
-    n: g.n, h: g.h, w: g.w, c: g.c, oh: g.oh, ow: g.ow, oc: g.oc, kh: g.kh, kw: g.kw,
-    sh: g.sh, sw: g.sw, pt: g.pt, pl: g.pl, dh: g.dh, dw: g.dw, groups: g.groups,
+    n: g.n,
+    h: g.h,
+    w: g.w,
+    c: g.c,
+    oh: g.oh,
+    ow: g.ow,
+    oc: g.oc,
+    kh: g.kh,
+    kw: g.kw,
+    sh: g.sh,
+    sw: g.sw,
+    pt: g.pt,
+    pl: g.pl,
+    dh: g.dh,
+    dw: g.dw,
+    groups: g.groups,
     partition: part ? PARTITION_MAGIC : 0,
-    rowBegin: part?.rowBegin ?? 0, rowEnd: part?.rowEnd ?? I32_MAX,
-    ocBegin: part?.ocBegin ?? 0, ocEnd: part?.ocEnd ?? I32_MAX,
+    rowBegin: part?.rowBegin ?? 0,
+    rowEnd: part?.rowEnd ?? I32_MAX,
+    ocBegin: part?.ocBegin ?? 0,
+    ocEnd: part?.ocEnd ?? I32_MAX,
     ready: part?.ready ? 1 : 0,
   });
   return at;

@@ -10,7 +10,8 @@ const MAX_COL_FLOATS = 1 << 24;
 
 /** The GEMM of `pass` over the (M = n*oh*ow, K = kh*kw*c) matrix: [m, n, k, transA, transB]. */
 function product(pass: ConvPass, g: ConvGeometry): [number, number, number, boolean, boolean] {
-  const m = g.n * g.oh * g.ow, kk = g.kh * g.kw * g.c;
+  const m = g.n * g.oh * g.ow,
+    kk = g.kh * g.kw * g.c;
   if (pass === "forward") return [m, g.oc, kk, false, false]; // y = col . w
   if (pass === "backward_input") return [m, kk, g.oc, false, true]; // dcol = dy . w^T
   return [kk, g.oc, m, true, false]; // dw += col^T . dy
@@ -47,7 +48,8 @@ export const IM2COL: ConvAlgorithm = {
    */
   run(e, pass, g, out, a, b, workspace) {
     const k = e.kernels;
-    const col = workspace, scratch = workspace + floatBytes(g.n * g.oh * g.ow * g.kh * g.kw * g.c);
+    const col = workspace,
+      scratch = workspace + floatBytes(g.n * g.oh * g.ow * g.kh * g.kw * g.c);
     const [pm, pn, pk, ta, tb] = product(pass, g);
     const geom = convParams(e, g);
     if (pass === "forward") {

@@ -14,7 +14,9 @@ const KERNELS = {
   backward_filter: "conv2d_small_f32_backward_filter",
 } as const;
 
-const up4 = (v: number) => (v + 3) & ~3, up8 = (v: number) => (v + 7) & ~7, up16 = (v: number) => (v + 15) & ~15;
+const up4 = (v: number) => (v + 3) & ~3,
+  up8 = (v: number) => (v + 7) & ~7,
+  up16 = (v: number) => (v + 15) & ~15;
 
 /**
  * Floats of one part's workspace (assembly/conv2d_small.ts, conv2d_small_f32_workspace): 16 pixel
@@ -24,13 +26,15 @@ const up4 = (v: number) => (v + 3) & ~3, up8 = (v: number) => (v + 7) & ~7, up16
  */
 export function smallWorkspaceFloats(pass: ConvPass, g: ConvGeometry, build: BuildName, channels = g.oc): number {
   const kk = g.kh * g.kw;
-  const hp = g.oh + (g.kh - 1) * g.dh, wp = g.ow + (g.kw - 1) * g.dw;
+  const hp = g.oh + (g.kh - 1) * g.dh,
+    wp = g.ow + (g.kw - 1) * g.dw;
   const slack = 32 + (g.kw - 1) * g.dw;
   let after: number;
   if (pass === "backward_input") {
     if (build !== "scalar") after = up4(g.c * hp * wp + slack) + g.oc * up16(g.oh * wp);
     else {
-      const hq = g.h + (g.kh - 1) * g.dh, wq = g.w + (g.kw - 1) * g.dw;
+      const hq = g.h + (g.kh - 1) * g.dh,
+        wq = g.w + (g.kw - 1) * g.dw;
       after = up4(kk * g.oc) + up4(g.oc * hq * wq + slack) + kk * g.oc * g.c;
     }
   } else {
@@ -88,9 +92,7 @@ export const SMALL: ConvAlgorithm = {
     const rowsPerImage = pass === "forward" ? g.oh : g.h;
     runWithPartWorkspaces(e, KERNELS[pass], workspace, partFloats(pass, g, e.build, parts), parts, (ws, t, range) => {
       if (!range) return [out, a, b, ws, geom0];
-      const part = pass === "backward_filter"
-        ? { ocBegin: range[0], ocEnd: range[1] }
-        : { rowBegin: range[0] * rowsPerImage, rowEnd: range[1] * rowsPerImage };
+      const part = pass === "backward_filter" ? { ocBegin: range[0], ocEnd: range[1] } : { rowBegin: range[0] * rowsPerImage, rowEnd: range[1] * rowsPerImage };
       return [out, a, b, ws, convParams(e, g, t, part)];
     });
   },

@@ -8,7 +8,8 @@ import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 /** Floats of one part's workspace (conv2d_stem_f32_workspace): the tap table, then one padded image. */
 export function stemPartFloats(g: ConvGeometry): number {
-  const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1, wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  const hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1,
+    wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return ((g.kh * g.kw * g.c + 3) & ~3) + hp * wp * g.c;
 }
 
@@ -31,7 +32,12 @@ export const STEM: ConvAlgorithm = {
   /** y = conv(x, w), overwriting y. */
   run(e, _pass, g, y, x, w, workspace) {
     const geom0 = convParams(e, g);
-    runWithPartWorkspaces(e, "conv2d_stem_f32_forward", workspace, stemPartFloats(g), stemParts(g, threadsFor(e, convWork(g))), (ws, t, range) =>
-      [y, x, w, ws, range ? convParams(e, g, t, { rowBegin: range[0], rowEnd: range[1] }) : geom0]);
+    runWithPartWorkspaces(e, "conv2d_stem_f32_forward", workspace, stemPartFloats(g), stemParts(g, threadsFor(e, convWork(g))), (ws, t, range) => [
+      y,
+      x,
+      w,
+      ws,
+      range ? convParams(e, g, t, { rowBegin: range[0], rowEnd: range[1] }) : geom0,
+    ]);
   },
 };

@@ -43,8 +43,7 @@ export const TINY: ConvAlgorithm = {
   /** One group, strides and dilations 1 (the tap arithmetic assumes both). */
   supports: (_pass, g) => g.groups === 1 && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1,
   /** Input and output images of at most MAX_PIXELS pixels, 8+ channels each way (fewer leave the GEMMs' k too short; conv2d.small takes those). */
-  eligible: (pass, g, target) =>
-    TINY.supports(pass, g, target) && g.h * g.w <= MAX_PIXELS && g.oh * g.ow <= MAX_PIXELS && g.c >= 8 && g.oc >= 8,
+  eligible: (pass, g, target) => TINY.supports(pass, g, target) && g.h * g.w <= MAX_PIXELS && g.oh * g.ow <= MAX_PIXELS && g.c >= 8 && g.oc >= 8,
   workspaceBytes: (pass, g) => (pass === "backward_filter" ? floatBytes(gatheredFloats(g)) + floatBytes(filterGemmFloats(g)) : 0),
   run(e, pass, g, out, a, b, workspace) {
     if (pass === "forward") forwardByPixels(e, g, out, a, b);
@@ -55,7 +54,8 @@ export const TINY: ConvAlgorithm = {
 
 /** y (n, oh, ow, oc) = conv(x, w), overwriting y, by per-pixel GEMMs over the batch (see the file comment). */
 function forwardByPixels(e: Engine, g: ConvGeometry, y: number, x: number, w: number): void {
-  const imageX = g.h * g.w * g.c, imageY = g.oh * g.ow * g.oc;
+  const imageX = g.h * g.w * g.c,
+    imageY = g.oh * g.ow * g.oc;
   for (let oy = 0; oy < g.oh; oy++) {
     for (let ox = 0; ox < g.ow; ox++) {
       // taps kx in [kxa, kxb) land inside the row: input columns ox + kx - pl
@@ -92,8 +92,18 @@ function inputGradientByPairs(e: Engine, g: ConvGeometry, dx: number, dy: number
           const ox = ix - kx + g.pl;
           if (ox < 0 || ox >= g.ow) continue;
           gemmStrided(
-            e, dx + 4 * (iy * g.w + ix) * g.c, g.h * g.w * g.c, dy + 4 * (oy * g.ow + ox) * g.oc, g.oh * g.ow * g.oc,
-            w + 4 * (ky * g.kw + kx) * g.c * g.oc, g.oc, g.n, g.c, g.oc, true, true,
+            e,
+            dx + 4 * (iy * g.w + ix) * g.c,
+            g.h * g.w * g.c,
+            dy + 4 * (oy * g.ow + ox) * g.oc,
+            g.oh * g.ow * g.oc,
+            w + 4 * (ky * g.kw + kx) * g.c * g.oc,
+            g.oc,
+            g.n,
+            g.c,
+            g.oc,
+            true,
+            true,
           );
         }
       }
@@ -109,7 +119,9 @@ function inputGradientByPairs(e: Engine, g: ConvGeometry, dx: number, dy: number
 function filterGradientByTaps(e: Engine, g: ConvGeometry, dw: number, dy: number, x: number, ws: number): void {
   const k = e.kernels;
   const rowsMax = g.oh * g.ow * g.n;
-  const xg = ws, dyg = ws + 4 * rowsMax * g.c, scratch = ws + floatBytes(gatheredFloats(g));
+  const xg = ws,
+    dyg = ws + 4 * rowsMax * g.c,
+    scratch = ws + floatBytes(gatheredFloats(g));
   for (let ky = 0; ky < g.kh; ky++) {
     for (let kx = 0; kx < g.kw; kx++) {
       let rows = 0;

@@ -24,11 +24,16 @@ const up4 = (v: number) => (v + 3) & ~3;
  */
 export function winogradSizes(pass: ConvPass, g: ConvGeometry): { tiles: number; block: number; filterFloats: number; partFloats: number } {
   const swap = pass === "backward_input";
-  const ic = swap ? g.oc : g.c, oc = swap ? g.c : g.oc, oh = swap ? g.h : g.oh, ow = swap ? g.w : g.ow;
-  const icp = up4(ic), ocp = up4(oc);
+  const ic = swap ? g.oc : g.c,
+    oc = swap ? g.c : g.oc,
+    oh = swap ? g.h : g.oh,
+    ow = swap ? g.w : g.ow;
+  const icp = up4(ic),
+    ocp = up4(oc);
   const tiles = g.n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
   const block = Math.min(tiles, Math.max(32, Math.floor(8192 / (icp + ocp)) & ~3));
-  const vs = block * icp + 16, ms = block * ocp + 16;
+  const vs = block * icp + 16,
+    ms = block * ocp + 16;
   return { tiles, block, filterFloats: 16 * (icp * ocp + 16), partFloats: Math.max(16 * (vs + ms), swap ? 9 * GATHER_ROWS * oc : 0) };
 }
 
@@ -105,15 +110,25 @@ export const WINOGRAD: ConvAlgorithm = {
     const parts = winogradParts(pass, g, threadsFor(e, convWork(g)));
     const s = winogradSizes(pass, g);
     const u = Math.ceil(workspace / 64) * 64;
-    const ws = u + 4 * upLine(s.filterFloats), stride = 4 * upLine(s.partFloats);
+    const ws = u + 4 * upLine(s.filterFloats),
+      stride = 4 * upLine(s.partFloats);
     if (parts.length <= 1) {
       e.kernels[kernel](out, a, b, u, ws, convParams(e, g));
     } else if (pass === "backward_filter") {
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, u, ws + stride * t, convParams(e, g, t, { rowBegin, rowEnd })]));
+      e.parallel(
+        kernel,
+        parts.map(([rowBegin, rowEnd], t) => [out, a, b, u, ws + stride * t, convParams(e, g, t, { rowBegin, rowEnd })]),
+      );
     } else {
       const filterRows = splitRange(pass === "forward" ? g.c : g.oc, parts.length, 4);
-      e.parallel(kernel, filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, u, ws + stride * t, convParams(e, g, t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]));
-      e.parallel(kernel, parts.map(([rowBegin, rowEnd], t) => [out, a, b, u, ws + stride * t, convParams(e, g, t, { rowBegin, rowEnd, ready: true })]));
+      e.parallel(
+        kernel,
+        filterRows.map(([ocBegin, ocEnd], t) => [out, a, b, u, ws + stride * t, convParams(e, g, t, { rowBegin: 0, rowEnd: 0, ocBegin, ocEnd })]),
+      );
+      e.parallel(
+        kernel,
+        parts.map(([rowBegin, rowEnd], t) => [out, a, b, u, ws + stride * t, convParams(e, g, t, { rowBegin, rowEnd, ready: true })]),
+      );
     }
   },
 };

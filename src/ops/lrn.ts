@@ -30,7 +30,8 @@ function withLrnWorkspace(op: string, e: Engine, options: LrnOptions, floats: nu
   if (given !== undefined) {
     checkTensor(op, "options.workspace", given);
     if (given.engine !== e) fail(op, "options.workspace belongs to a different engine");
-    if (given.size < floats) fail(op, `options.workspace ${fmtShape(given.shape)} has ${4 * given.size} bytes but ${op} needs ${4 * floats} (see lrnWorkspaceBytes)`);
+    if (given.size < floats)
+      fail(op, `options.workspace ${fmtShape(given.shape)} has ${4 * given.size} bytes but ${op} needs ${4 * floats} (see lrnWorkspaceBytes)`);
     return fn(given.ptr);
   }
   const ws = e.empty([floats], "f32", `${op} workspace`);
@@ -99,6 +100,7 @@ export function lrnBackward(dy: Tensor, x: Tensor, y: Tensor, options: LrnOption
   const g = gradTensor(op, "dx", e, x.shape, dx);
   if (g.ptr === dy.ptr || g.ptr === x.ptr || g.ptr === y.ptr) fail(op, "dx must not alias dy, x or y");
   withLrnWorkspace(op, e, options, Math.max(3 * p.C, 1), (ws) =>
-    e.kernels.lrn_f32_backward(g.ptr, dy.ptr, x.ptr, y.ptr, ws, p.rows, p.C, p.size, p.alpha, p.beta, p.bias));
+    e.kernels.lrn_f32_backward(g.ptr, dy.ptr, x.ptr, y.ptr, ws, p.rows, p.C, p.size, p.alpha, p.beta, p.bias),
+  );
   return g;
 }

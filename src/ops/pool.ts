@@ -65,9 +65,25 @@ interface PoolGeometry {
 function poolParams(e: Engine, g: PoolGeometry, countIncludePad: boolean, t = 0, rowBegin = 0, rowEnd = g.n * g.oh): number {
   const at = e.paramBlockFor(t);
   writePoolParams(e.heap.i32, at, {
-    n: g.n, h: g.h, w: g.w, c: g.c, oh: g.oh, ow: g.ow, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw,
-    padTop: g.padTop, padLeft: g.padLeft, padBottom: g.padBottom, padRight: g.padRight,
-    countIncludePad: countIncludePad ? 1 : 0, rowBegin, rowEnd,
+    n: g.n,
+    h: g.h,
+    w: g.w,
+    c: g.c,
+    oh: g.oh,
+    ow: g.ow,
+    kh: g.kh,
+    kw: g.kw,
+    sh: g.sh,
+    sw: g.sw,
+    dh: g.dh,
+    dw: g.dw,
+    padTop: g.padTop,
+    padLeft: g.padLeft,
+    padBottom: g.padBottom,
+    padRight: g.padRight,
+    countIncludePad: countIncludePad ? 1 : 0,
+    rowBegin,
+    rowEnd,
   });
   return at;
 }
@@ -242,7 +258,10 @@ function maxPoolRun(op: string, x: Tensor, g: PoolGeometry, out: { y?: Tensor; a
 function forwardRows(e: Engine, kernel: PoolForwardKernel, pointers: number[], g: PoolGeometry, countIncludePad = false): void {
   const rows = g.n * g.oh;
   const threads = threadsFor(e, rows * g.ow * g.c * g.kh * g.kw); // one part (one call) when 1
-  e.parallel(kernel, splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd], t) => [...pointers, poolParams(e, g, countIncludePad, t, rowBegin, rowEnd)]));
+  e.parallel(
+    kernel,
+    splitRange(rows, partsFor(threads)).map(([rowBegin, rowEnd], t) => [...pointers, poolParams(e, g, countIncludePad, t, rowBegin, rowEnd)]),
+  );
 }
 
 /** Kernel 2x2, stride 2, no padding or dilation, every window inside x: the specialised kernels. */

@@ -63,7 +63,16 @@ export function gemmScratchFloats(m: number, n: number, k: number, transA: boole
  * bits, never depend on the heap's state).
  */
 export function gemmThreaded(
-  e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
+  e: Engine,
+  c: number,
+  a: number,
+  b: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  accumulate: boolean,
   scratch?: number,
 ): void {
   const op = transposedOperand(m, n, k, transA, transB);
@@ -81,9 +90,7 @@ export function gemmThreaded(
   gemmSplit(e, c, a, b, m, n, k, transA, transB, accumulate);
 }
 
-function gemmSplit(
-  e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean,
-): void {
+function gemmSplit(e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean): void {
   const t = threadsFor(e, m * n * Math.max(k, 1));
   const args = [c, a, b, m, n, k, transA ? 1 : 0, transB ? 1 : 0, accumulate ? 1 : 0];
   if (t === 1) {
@@ -132,12 +139,19 @@ export function partWorkspaceBytes(partFloats: number, parts: number): number {
  * arguments (range undefined for the single call).
  */
 export function runWithPartWorkspaces(
-  e: Engine, kernel: ThreadedKernel, ws: number, partFloats: number, ranges: [number, number][],
+  e: Engine,
+  kernel: ThreadedKernel,
+  ws: number,
+  partFloats: number,
+  ranges: [number, number][],
   args: (ws: number, t: number, range?: [number, number]) => number[],
 ): void {
   const stride = 16 * Math.ceil(partFloats / 4);
   if (ranges.length <= 1) return (e.kernels[kernel] as (...a: number[]) => void)(...args(ws, 0));
-  e.parallel(kernel, ranges.map((range, t) => args(ws + stride * t, t, range)));
+  e.parallel(
+    kernel,
+    ranges.map((range, t) => args(ws + stride * t, t, range)),
+  );
 }
 
 const f32Scratch = new Float32Array(1),
