@@ -70,7 +70,30 @@ export interface ConvParams {
   /** nonzero when a shared workspace the part reads (repacked or transformed weights) is already written */
   ready: number;
 }
-export const CONV_PARAM_FIELDS = ["n", "h", "w", "c", "oh", "ow", "oc", "kh", "kw", "sh", "sw", "pt", "pl", "dh", "dw", "groups", "partition", "rowBegin", "rowEnd", "ocBegin", "ocEnd", "ready"] as const;
+export const CONV_PARAM_FIELDS = [
+  "n",
+  "h",
+  "w",
+  "c",
+  "oh",
+  "ow",
+  "oc",
+  "kh",
+  "kw",
+  "sh",
+  "sw",
+  "pt",
+  "pl",
+  "dh",
+  "dw",
+  "groups",
+  "partition",
+  "rowBegin",
+  "rowEnd",
+  "ocBegin",
+  "ocEnd",
+  "ready",
+] as const;
 export const PARTITION_MAGIC = 0x54485244;
 /** Writes `p` as a conv parameter block at byte address `at` (4-byte aligned) of the memory `i32` views. */
 export function writeConvParams(i32: Int32Array, at: number, p: ConvParams): void {
@@ -160,7 +183,27 @@ export interface PoolParams {
   /** one past the last output row the call computes */
   rowEnd: number;
 }
-export const POOL_PARAM_FIELDS = ["n", "h", "w", "c", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "padTop", "padLeft", "padBottom", "padRight", "countIncludePad", "rowBegin", "rowEnd"] as const;
+export const POOL_PARAM_FIELDS = [
+  "n",
+  "h",
+  "w",
+  "c",
+  "oh",
+  "ow",
+  "kh",
+  "kw",
+  "sh",
+  "sw",
+  "dh",
+  "dw",
+  "padTop",
+  "padLeft",
+  "padBottom",
+  "padRight",
+  "countIncludePad",
+  "rowBegin",
+  "rowEnd",
+] as const;
 /** Writes `p` as a pool parameter block at byte address `at` (4-byte aligned) of the memory `i32` views. */
 export function writePoolParams(i32: Int32Array, at: number, p: PoolParams): void {
   const b = at >> 2;
