@@ -32,3 +32,5 @@ export * from "./rnn";
 export * from "./remap";
 export * from "./resize";
 export * from "./gather";
+export * from "./broadcast";
+export * from "./unary";

@@ -4,6 +4,7 @@ import "./grad.js";
 import "./shape.js";
 import "./nn.js";
 import "./elementwise.js";
+import "./activation.js";
 import "./control.js";
 import "./rnn.js";
 import "./movement.js";
