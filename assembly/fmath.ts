@@ -114,8 +114,8 @@ export namespace fmath {
     const n = <i32>nf;
     const h = n >> 1;
     const s1 = pow2S(h), s2 = pow2S(n - h);
-    // 2^n (1 + q) - 1 = 2^n q + (2^n - 1)
-    return (q * s1) * s2 + (s1 * s2 - 1);
+    // 2^n (1 + q) - 1 = 2^n q + (2^n - 1); +-0 stays +-0
+    return x == 0 ? x : (q * s1) * s2 + (s1 * s2 - 1);
   }
 
   // @ts-ignore: decorator
@@ -161,7 +161,7 @@ export namespace fmath {
     const h = i32x4.shr_s(ni, 1);
     const s1 = pow24(h), s2 = pow24(i32x4.sub(ni, h));
     const r = f32x4.add(f32x4.mul(f32x4.mul(q, s1), s2), f32x4.sub(f32x4.mul(s1, s2), f32x4.splat(1)));
-    return v128.bitselect(x, r, f32x4.ne(x, x));
+    return v128.bitselect(x, r, v128.or(f32x4.ne(x, x), f32x4.eq(x, f32x4.splat(0))));
   }
 
   // ------------------------------------------------------------------------------------------
