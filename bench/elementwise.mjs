@@ -68,15 +68,30 @@ const size = (dims) => dims.reduce((a, b) => a * b, 1);
  * second operand, or as their first with `cFirst`.
  */
 function chainModel({ op, dims, cDims, cValue, cFirst = false, attrs = {}, opset = 17 }) {
-  const attribute = Object.entries(attrs).map(([name, v]) => (typeof v === "string" ? { name, type: AttributeType.STRING, s: v } : { name, type: AttributeType.FLOAT, f: v }));
+  const attribute = Object.entries(attrs).map(([name, v]) =>
+    typeof v === "string" ? { name, type: AttributeType.STRING, s: v } : { name, type: AttributeType.FLOAT, f: v },
+  );
   const node = (i) => {
     const x = i === 0 ? "x" : `v${i}`;
-    return { name: `n${i}`, opType: op, domain: "", input: cDims ? (cFirst ? ["c", x] : [x, "c"]) : [x], output: [i === CHAIN - 1 ? "y" : `v${i + 1}`], attribute };
+    return {
+      name: `n${i}`,
+      opType: op,
+      domain: "",
+      input: cDims ? (cFirst ? ["c", x] : [x, "c"]) : [x],
+      output: [i === CHAIN - 1 ? "y" : `v${i + 1}`],
+      attribute,
+    };
   };
   const c = cDims && { name: "c", dims: cDims, dataType: FLOAT, data: cValue !== undefined ? Float32Array.of(cValue) : rand(size(cDims), 2, 0.9, 1.1) };
   return nn.encodeModel({
-    irVersion: 8, opsetImport: [{ domain: "", version: opset }], producerName: "simdnet-bench", producerVersion: "", domain: "", modelVersion: 0,
-    docString: "", metadataProps: [],
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: opset }],
+    producerName: "simdnet-bench",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
     graph: {
       name: `chain_${op}`,
       node: Array.from({ length: CHAIN }, (_, i) => node(i)),
@@ -88,7 +103,8 @@ function chainModel({ op, dims, cDims, cValue, cFirst = false, attrs = {}, opset
   });
 }
 
-const BIG = [1, 32, 112, 112], MID = [1, 64, 56, 56];
+const BIG = [1, 32, 112, 112],
+  MID = [1, 64, 56, 56];
 const CASES = [
   { name: "Add same shape 1x64x56x56", op: "Add", dims: MID, cDims: MID },
   { name: "Mul per-channel [64,1,1] 1x64x56x56", op: "Mul", dims: MID, cDims: [64, 1, 1] },
@@ -113,7 +129,9 @@ const CASES = [
 const cases = CASES.filter((c) => filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f)));
 const builds = ["simd", "relaxed"];
 const rows = [];
-log(`element-wise ops: simdnet (${builds.join(", ")}) vs onnxruntime-web wasm, 1 thread, chains of ${CHAIN} nodes; ${cpus().length} CPUs (shared: timings are noisy)`);
+log(
+  `element-wise ops: simdnet (${builds.join(", ")}) vs onnxruntime-web wasm, 1 thread, chains of ${CHAIN} nodes; ${cpus().length} CPUs (shared: timings are noisy)`,
+);
 for (const c of cases) {
   const bytes = chainModel(c);
   const x = rand(size(c.dims), 1, c.lo ?? -1, c.hi ?? 1);
@@ -138,7 +156,8 @@ for (const c of cases) {
   const timed = await timeInterleaved(entries, method);
   // the same numbers
   const ref = await outputs["ort-wasm"]();
-  let worst = 0, scale = 0;
+  let worst = 0,
+    scale = 0;
   for (const id of Object.keys(outputs).filter((k) => k !== "ort-wasm")) {
     const got = await outputs[id]();
     for (let i = 0; i < ref.length; i++) {
@@ -149,12 +168,15 @@ for (const c of cases) {
   const row = { case: c.name, elements: size(c.dims), relDiff: worst / Math.max(scale, 1e-30) };
   for (const [id, t] of Object.entries(timed)) row[id] = "error" in t ? { error: t.error } : { msPerOp: t.ms / CHAIN };
   for (const b of builds) {
-    const m = row[`simdnet-${b}`]?.msPerOp, o = row["ort-wasm"]?.msPerOp;
+    const m = row[`simdnet-${b}`]?.msPerOp,
+      o = row["ort-wasm"]?.msPerOp;
     if (m && o) row[`ratio-${b}`] = o / m;
   }
   rows.push(row);
   const cell = (id) => (row[id]?.msPerOp ? row[id].msPerOp.toFixed(3) : "n/a");
-  log(`  ${c.name.padEnd(40)} simd ${cell("simdnet-simd")} relaxed ${cell("simdnet-relaxed")} ort ${cell("ort-wasm")} ms/op   ort/simdnet ${row["ratio-simd"]?.toFixed(2) ?? "-"}x   rel diff ${row.relDiff.toExponential(1)}`);
+  log(
+    `  ${c.name.padEnd(40)} simd ${cell("simdnet-simd")} relaxed ${cell("simdnet-relaxed")} ort ${cell("ort-wasm")} ms/op   ort/simdnet ${row["ratio-simd"]?.toFixed(2) ?? "-"}x   rel diff ${row.relDiff.toExponential(1)}`,
+  );
   for (const s of sessions) await s.release();
   await os.release();
 }

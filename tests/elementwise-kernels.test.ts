@@ -11,13 +11,31 @@ import { broadcastLoop, type Operand } from "../src/graph/ops/elementwise.js";
 import { identityPerm, logicalStrides, type Perm } from "../src/graph/types.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, expectGradientMatches, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
 import {
-  BINARY, BINARY_I32, broadcastMap, broadcastShape, derivative, indices, reduceToShape, roundBfloat16, roundHalf, UNARY,
+  BINARY,
+  BINARY_I32,
+  broadcastMap,
+  broadcastShape,
+  derivative,
+  indices,
+  reduceToShape,
+  roundBfloat16,
+  roundHalf,
+  UNARY,
 } from "./reference/elementwise.js";
 
 type UnaryName = keyof typeof UnaryF32;
 
 /** Per op: input range, parameters, tolerance, and kinks the gradient check keeps away from. */
-interface UnaryCase { lo: number; hi: number; p?: number; q?: number; rtol?: number; atol?: number; kinks?: number[]; int?: boolean }
+interface UnaryCase {
+  lo: number;
+  hi: number;
+  p?: number;
+  q?: number;
+  rtol?: number;
+  atol?: number;
+  kinks?: number[];
+  int?: boolean;
+}
 const UNARY_CASES: Record<UnaryName, UnaryCase> = {
   Abs: { lo: -3, hi: 3, kinks: [0] },
   Neg: { lo: -3, hi: 3 },
@@ -56,7 +74,11 @@ const PREDICATES = new Set<UnaryName>(["IsNaN", "IsInf"]);
 function expectCloseNaN(got: ArrayLike<number>, want: ArrayLike<number>, o: { rtol: number; atol: number; label: string }): void {
   const nan = (v: ArrayLike<number>) => Array.from(v, (x) => Number.isNaN(x));
   expect(nan(got), `${o.label}: NaN positions`).toEqual(nan(want));
-  expectClose(Array.from(got, (x) => (Number.isNaN(x) ? 0 : x)), Array.from(want, (x) => (Number.isNaN(x) ? 0 : x)), o);
+  expectClose(
+    Array.from(got, (x) => (Number.isNaN(x) ? 0 : x)),
+    Array.from(want, (x) => (Number.isNaN(x) ? 0 : x)),
+    o,
+  );
 }
 
 function values(n: number, seed: number, c: UnaryCase): Float32Array {
@@ -73,12 +95,16 @@ function read(e: Engine, ptr: number, n: number, ints: boolean): number[] {
 describe.each(BUILDS_UNDER_TEST)("unary_f32 kernels (%s)", (build) => {
   it.each(Object.keys(UnaryF32) as UnaryName[])("%s forward matches float64 at tile edges", async (op) => {
     const e = await engineFor(build);
-    const c = UNARY_CASES[op], p = c.p ?? 0, q = c.q ?? 0, ints = PREDICATES.has(op);
+    const c = UNARY_CASES[op],
+      p = c.p ?? 0,
+      q = c.q ?? 0,
+      ints = PREDICATES.has(op);
     e.tidy(() => {
       for (const n of [...TILE_EDGE_SIZES, 64]) {
         const xv = values(n, n, c);
         if (ints) for (let i = 0; i < n; i += 3) xv[i] = [NaN, Infinity, -Infinity][(i / 3) % 3]!;
-        const x = e.tensor([n], xv), y = e.zeros([n + 1]); // one more: nothing is written past n
+        const x = e.tensor([n], xv),
+          y = e.zeros([n + 1]); // one more: nothing is written past n
         y.data[n] = 12345;
         e.kernels.unary_f32_forward(UnaryF32[op], y.ptr, x.ptr, n, p, q);
         const want = Array.from(xv, (v) => UNARY[op]!(v, p, q));
@@ -93,7 +119,8 @@ describe.each(BUILDS_UNDER_TEST)("unary_f32 kernels (%s)", (build) => {
     const xs = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 88.5, 88.75, 100, -88, -100, -104, 1e30, -1e30];
     const f32 = (v: number) => Math.fround(v);
     e.tidy(() => {
-      const x = e.tensor([xs.length], xs), y = e.zeros([xs.length]);
+      const x = e.tensor([xs.length], xs),
+        y = e.zeros([xs.length]);
       const run = (op: UnaryName, p = 0, q = 0) => {
         e.kernels.unary_f32_forward(UnaryF32[op], y.ptr, x.ptr, xs.length, p, q);
         return Array.from(y.data);
@@ -108,7 +135,8 @@ describe.each(BUILDS_UNDER_TEST)("unary_f32 kernels (%s)", (build) => {
       expect(log.slice(0, 5)).toEqual([NaN, Infinity, NaN, -Infinity, -Infinity]);
       expect(log[5]).toBeCloseTo(Math.log(f32(1e-40)), 4); // a subnormal input
       expect(Number.isNaN(log[6]!)).toBe(true);
-      const sin = run("Sin"), cos = run("Cos");
+      const sin = run("Sin"),
+        cos = run("Cos");
       expect(sin.slice(0, 3).every(Number.isNaN) && cos.slice(0, 3).every(Number.isNaN)).toBe(true);
       expect(Object.is(sin[4], -0)).toBe(true);
       expect(run("Erf").slice(1, 3)).toEqual([1, -1]);
@@ -126,24 +154,35 @@ describe.each(BUILDS_UNDER_TEST)("unary_f32 kernels (%s)", (build) => {
     "%s backward accumulates dy * f'(x), against finite differences",
     async (op) => {
       const e = await engineFor(build);
-      const c = UNARY_CASES[op], p = c.p ?? 0, q = c.q ?? 0;
+      const c = UNARY_CASES[op],
+        p = c.p ?? 0,
+        q = c.q ?? 0;
       const f = (v: number) => UNARY[op]!(v, p, q);
       e.tidy(() => {
         for (const n of [...TILE_EDGE_SIZES, 64]) {
           const xv = values(n, 7 * n, c);
           // keep the central difference off the kinks
           for (let i = 0; i < n; i++) for (const k of c.kinks ?? []) if (Math.abs(xv[i]! - k) < 1e-3) xv[i] = k + 0.01;
-          const dyv = uniform(n, 3 * n), dx0 = uniform(n, 5 * n);
-          const x = e.tensor([n], xv), dy = e.tensor([n], dyv), dx = e.tensor([n], dx0);
+          const dyv = uniform(n, 3 * n),
+            dx0 = uniform(n, 5 * n);
+          const x = e.tensor([n], xv),
+            dy = e.tensor([n], dyv),
+            dx = e.tensor([n], dx0);
           e.kernels.unary_f32_backward(UnaryF32[op], dx.ptr, dy.ptr, x.ptr, n, p, q);
           const want = Array.from(xv, (v, i) => dx0[i]! + dyv[i]! * derivative(f, v));
           expectClose(dx.data, want, { rtol: 1e-4, atol: 2e-5, label: `${op}' n=${n}` });
         }
         // and against the float32 forward kernel itself (on a range where float32 differences work)
-        const lo = c.lo > 0 ? Math.max(c.lo, 0.5) : Math.max(c.lo, -3), hi = Math.min(c.hi, 3);
-        const n = 9, xv = values(n, 99, { ...c, lo, hi }), w = uniform(n, 98);
+        const lo = c.lo > 0 ? Math.max(c.lo, 0.5) : Math.max(c.lo, -3),
+          hi = Math.min(c.hi, 3);
+        const n = 9,
+          xv = values(n, 99, { ...c, lo, hi }),
+          w = uniform(n, 98);
         for (let i = 0; i < n; i++) for (const k of c.kinks ?? []) if (Math.abs(xv[i]! - k) < 0.05) xv[i] = k + 0.1;
-        const x = e.tensor([n], xv), y = e.zeros([n]), dy = e.tensor([n], w), dx = e.zeros([n]);
+        const x = e.tensor([n], xv),
+          y = e.zeros([n]),
+          dy = e.tensor([n], w),
+          dx = e.zeros([n]);
         e.kernels.unary_f32_backward(UnaryF32[op], dx.ptr, dy.ptr, x.ptr, n, p, q);
         const loss = () => {
           e.kernels.unary_f32_forward(UnaryF32[op], y.ptr, x.ptr, n, p, q);
@@ -163,7 +202,8 @@ describe.each(BUILDS_UNDER_TEST)("integer unary and cast kernels (%s)", (build) 
     e.tidy(() => {
       const xv = ints(n, n, -70000, 70000);
       xv[0] = -2147483648;
-      const x = e.ints([n], xv), y = e.ints([n]);
+      const x = e.ints([n], xv),
+        y = e.ints([n]);
       const check = (code: number, p: number, q: number, f: (v: number) => number, label: string) => {
         e.kernels.unary_i32_forward(code, y.ptr, x.ptr, n, p, q);
         expect(Array.from(y.ints), label).toEqual(xv.map(f));
@@ -188,10 +228,15 @@ describe.each(BUILDS_UNDER_TEST)("integer unary and cast kernels (%s)", (build) 
       const specials = [NaN, Infinity, -Infinity, 3e9, -3e9, -0.7, 0.7, 65519, 65520, 1e-6, 5.9604645e-8, 2.9802322e-8, -0, 1e-40];
       specials.slice(0, n).forEach((v, i) => (fv[i] = v));
       const iv = ints(n, n + 1, -2e9, 2e9);
-      const f = e.tensor([n], fv), i = e.ints([n], iv), yf = e.zeros([n]), yi = e.ints([n]);
+      const f = e.tensor([n], fv),
+        i = e.ints([n], iv),
+        yf = e.zeros([n]),
+        yi = e.ints([n]);
       const asF = (v: number) => Math.fround(v);
       e.kernels.cast_forward(Cast.F32ToI32, yi.ptr, f.ptr, n);
-      expect(Array.from(yi.ints), "f32 -> i32").toEqual(Array.from(fv, (v) => (Number.isNaN(v) ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(v))) | 0)));
+      expect(Array.from(yi.ints), "f32 -> i32").toEqual(
+        Array.from(fv, (v) => (Number.isNaN(v) ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(v))) | 0)),
+      );
       e.kernels.cast_forward(Cast.I32ToF32, yf.ptr, i.ptr, n);
       expect(Array.from(yf.data), "i32 -> f32").toEqual(iv.map(asF));
       e.kernels.cast_forward(Cast.F32NonZero, yi.ptr, f.ptr, n);
@@ -213,7 +258,12 @@ describe.each(BUILDS_UNDER_TEST)("integer unary and cast kernels (%s)", (build) 
 // broadcasting
 
 /** A broadcast configuration: the operands' logical shapes and axis orders, and the output's order. */
-interface Layout { a: [number[], Perm?]; b: [number[], Perm?]; y?: Perm; label: string }
+interface Layout {
+  a: [number[], Perm?];
+  b: [number[], Perm?];
+  y?: Perm;
+  label: string;
+}
 
 const NHWC: Perm = [0, 2, 3, 1];
 function layouts(): Layout[] {
@@ -234,7 +284,15 @@ function layouts(): Layout[] {
     out.push({ a: [[2, c, 3, 3], NHWC], b: [[2, c, 1, 1], NHWC], y: NHWC, label: `NHWC [2,${c},3,3] and NHWC [2,${c},1,1]` });
   }
   out.push({ a: [[3, 1, 5]], b: [[4, 1]], label: "[3,1,5] and [4,1]" });
-  out.push({ a: [[2, 1, 7], [2, 1, 0]], b: [[1, 6, 1]], y: [2, 1, 0], label: "reversed axis orders" });
+  out.push({
+    a: [
+      [2, 1, 7],
+      [2, 1, 0],
+    ],
+    b: [[1, 6, 1]],
+    y: [2, 1, 0],
+    label: "reversed axis orders",
+  });
   out.push({ a: [[]], b: [[]], label: "rank 0" });
   out.push({ a: [[0, 3]], b: [[3]], label: "empty" });
   out.push({ a: [[4, 0]], b: [[1]], label: "empty inner" });
@@ -260,7 +318,14 @@ function toLogical(data: ArrayLike<number>, shape: readonly number[], perm: Perm
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-interface Prepared { a: Operand; b: Operand; y: Operand; av: number[]; bv: number[]; out: number[] }
+interface Prepared {
+  a: Operand;
+  b: Operand;
+  y: Operand;
+  av: number[];
+  bv: number[];
+  out: number[];
+}
 
 function prepare(l: Layout, gen: (n: number, seed: number, which: 0 | 1) => number[], seed: number): Prepared {
   const a = { shape: l.a[0], perm: l.a[1] ?? identityPerm(l.a[0].length) };
@@ -275,7 +340,8 @@ function runBinary(e: Engine, pr: Prepared, ints: boolean, outInts: boolean, cal
     const phys = toPhysical(v, o.shape, o.perm);
     return ints ? e.ints([Math.max(1, phys.length)], phys.length ? phys : [0]) : e.tensor([Math.max(1, phys.length)], phys.length ? phys : [0]);
   };
-  const a = mk(pr.av, pr.a), b = mk(pr.bv, pr.b);
+  const a = mk(pr.av, pr.a),
+    b = mk(pr.bv, pr.b);
   const n = size(pr.out);
   const y = outInts ? e.ints([n + 1]) : e.zeros([n + 1]);
   const desc = e.empty([ND_DESC_WORDS], "i32");
@@ -324,7 +390,10 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
             e.kernels.binary_f32_forward(BinaryF32[op], y, a, b, d);
           });
         });
-        const want = broadcastMap(BINARY[op]!, [{ data: pr.av, shape: pr.a.shape }, { data: pr.bv, shape: pr.b.shape }]).data;
+        const want = broadcastMap(BINARY[op]!, [
+          { data: pr.av, shape: pr.a.shape },
+          { data: pr.bv, shape: pr.b.shape },
+        ]).data;
         expectCloseNaN(got, want, { rtol: op.startsWith("Pow") ? 1e-5 : 1e-6, atol: 1e-6, label: `${op} ${l.label}` });
       });
     });
@@ -347,7 +416,10 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
       layouts().forEach((l, k) => {
         const pr = prepare(l, gen, 20 * k);
         const got = e.tidy(() => runBinary(e, pr, true, true, (y, a, b, d) => e.kernels.binary_i32_forward(BinaryI32[op], y, a, b, d)));
-        const want = broadcastMap(BINARY_I32[op]!, [{ data: pr.av, shape: pr.a.shape }, { data: pr.bv, shape: pr.b.shape }]).data;
+        const want = broadcastMap(BINARY_I32[op]!, [
+          { data: pr.av, shape: pr.a.shape },
+          { data: pr.bv, shape: pr.b.shape },
+        ]).data;
         expect(got, `${op} ${l.label}`).toEqual(want);
       });
     });
@@ -359,7 +431,14 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
       const shapes: [number[], Perm?][][] = [
         [[[17]], [[17]], [[17]]],
         [[[2, 5, 1, 1]], [[2, 5, 3, 4], NHWC], [[]]],
-        [[[3, 1]], [[1, 9]], [[3, 9], [1, 0]]],
+        [
+          [[3, 1]],
+          [[1, 9]],
+          [
+            [3, 9],
+            [1, 0],
+          ],
+        ],
         [[[1, 5, 1, 1]], [[2, 5, 4, 4], NHWC], [[2, 5, 4, 4]]],
         [[[0, 2]], [[2]], [[2]]],
       ];
@@ -369,18 +448,30 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
         const y = { shape: out, perm: x!.perm.length === out.length ? x!.perm : identityPerm(out.length) };
         const r = rng(k);
         const cv = Array.from({ length: size(c!.shape) }, () => (r() < 0.5 ? 1 : 0));
-        const xv = Array.from(uniform(size(x!.shape), k + 1)), zv = Array.from(uniform(size(z!.shape), k + 2));
+        const xv = Array.from(uniform(size(x!.shape), k + 1)),
+          zv = Array.from(uniform(size(z!.shape), k + 2));
         const put = (v: number[], o: Operand, ints: boolean) => {
           const p = toPhysical(v, o.shape, o.perm);
           return ints ? e.ints([Math.max(1, p.length)], p.length ? p : [0]) : e.tensor([Math.max(1, p.length)], p.length ? p : [0]);
         };
-        const ct = put(cv, c!, true), xt = put(xv, x!, false), zt = put(zv, z!, false);
-        const n = size(out), yt = e.zeros([Math.max(1, n)]), desc = e.empty([ND_DESC_WORDS], "i32");
+        const ct = put(cv, c!, true),
+          xt = put(xv, x!, false),
+          zt = put(zv, z!, false);
+        const n = size(out),
+          yt = e.zeros([Math.max(1, n)]),
+          desc = e.empty([ND_DESC_WORDS], "i32");
         if (n > 0) {
           writeNd(e.heap.i32, desc.ptr, broadcastLoop(y, [c!, x!, z!]), "test");
           e.kernels.where_nd(yt.ptr, ct.ptr, xt.ptr, zt.ptr, desc.ptr);
         }
-        const want = broadcastMap((cc, a, b) => (cc ? a : b), [{ data: cv, shape: c!.shape }, { data: xv, shape: x!.shape }, { data: zv, shape: z!.shape }]);
+        const want = broadcastMap(
+          (cc, a, b) => (cc ? a : b),
+          [
+            { data: cv, shape: c!.shape },
+            { data: xv, shape: x!.shape },
+            { data: zv, shape: z!.shape },
+          ],
+        );
         expect(toLogical(Array.from(yt.data).slice(0, n), out, y.perm), `where ${k}`).toEqual(want.data.map(Math.fround));
       });
     });
@@ -410,7 +501,10 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
               const phys = toPhysical(v, o.shape, o.perm);
               return e.tensor([Math.max(1, phys.length)], phys.length ? phys : [0]);
             };
-            const a = mk(pr.av, pr.a), b = mk(pr.bv, pr.b), dt = mk(t0, t), dy = mk(g, pr.y);
+            const a = mk(pr.av, pr.a),
+              b = mk(pr.bv, pr.b),
+              dt = mk(t0, t),
+              dy = mk(g, pr.y);
             const desc = e.empty([ND_DESC_WORDS], "i32");
             if (n > 0) {
               writeNd(e.heap.i32, desc.ptr, broadcastLoop(pr.y, [pr.a, pr.b]), "test");
@@ -419,9 +513,14 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
             return toLogical(Array.from(dt.data).slice(0, size(t.shape)), t.shape, t.perm);
           });
           // d/d(operand) by central differences of the float64 op, element by element
-          const ai = (i: number) => pr.av[flat(pr.a.shape, pr.out, i)]!, bi = (i: number) => pr.bv[flat(pr.b.shape, pr.out, i)]!;
+          const ai = (i: number) => pr.av[flat(pr.a.shape, pr.out, i)]!,
+            bi = (i: number) => pr.bv[flat(pr.b.shape, pr.out, i)]!;
           const want = reduceToShape(pr.out, t.shape, (i) => g[i]! * derivative((v) => (which === 0 ? f(v, bi(i)) : f(ai(i), v)), which === 0 ? ai(i) : bi(i)));
-          expectClose(got, want.map((v, j) => v + t0[j]!), { rtol: 1e-4, atol: 3e-5, label: `d${op}/d${"ab"[which]} ${l.label}` });
+          expectClose(
+            got,
+            want.map((v, j) => v + t0[j]!),
+            { rtol: 1e-4, atol: 3e-5, label: `d${op}/d${"ab"[which]} ${l.label}` },
+          );
         }
       });
     });
@@ -431,13 +530,29 @@ describe.each(BUILDS_UNDER_TEST)("binary kernels (%s)", (build) => {
     const e = await engineFor(build);
     e.tidy(() => {
       for (const n of TILE_EDGE_SIZES) {
-        const xv = Array.from(uniform(n, n)), yv = xv.map((v, i) => (i % 3 ? v : v + 1));
+        const xv = Array.from(uniform(n, n)),
+          yv = xv.map((v, i) => (i % 3 ? v : v + 1));
         const g = Array.from(uniform(n, n + 1));
-        const x = e.tensor([n], xv), y = e.tensor([n], yv), dy = e.tensor([n], g), dx = e.zeros([n]);
+        const x = e.tensor([n], xv),
+          y = e.tensor([n], yv),
+          dy = e.tensor([n], g),
+          dx = e.zeros([n]);
         const desc = e.empty([ND_DESC_WORDS], "i32");
-        writeNd(e.heap.i32, desc.ptr, broadcastLoop({ shape: [n], perm: [0] }, [{ shape: [n], perm: [0] }, { shape: [n], perm: [0] }]), "test");
+        writeNd(
+          e.heap.i32,
+          desc.ptr,
+          broadcastLoop({ shape: [n], perm: [0] }, [
+            { shape: [n], perm: [0] },
+            { shape: [n], perm: [0] },
+          ]),
+          "test",
+        );
         e.kernels.binary_f32_backward(BinaryF32.Selected, 0, dx.ptr, dy.ptr, x.ptr, y.ptr, desc.ptr);
-        expectClose(dx.data, g.map((v, i) => (i % 3 ? v : 0)), { atol: 0, rtol: 0, label: `n=${n}` });
+        expectClose(
+          dx.data,
+          g.map((v, i) => (i % 3 ? v : 0)),
+          { atol: 0, rtol: 0, label: `n=${n}` },
+        );
       }
     });
   });

@@ -4,7 +4,19 @@
 
 /** unary_f32_forward / unary_f32_backward (p, q: the op's parameters). */
 export const UnaryF32 = {
-  Abs: 0, Neg: 1, Sqrt: 2, Exp: 3, Log: 4, Reciprocal: 5, Erf: 6, Sign: 7, Floor: 8, Ceil: 9, Round: 10, Sin: 11, Cos: 12,
+  Abs: 0,
+  Neg: 1,
+  Sqrt: 2,
+  Exp: 3,
+  Log: 4,
+  Reciprocal: 5,
+  Erf: 6,
+  Sign: 7,
+  Floor: 8,
+  Ceil: 9,
+  Round: 10,
+  Sin: 11,
+  Cos: 12,
   /** p = min, q = max */
   Clip: 13,
   /** p = alpha, q = beta */
@@ -16,7 +28,11 @@ export const UnaryF32 = {
   Selu: 17,
   /** p = alpha */
   Celu: 18,
-  Gelu: 19, GeluTanh: 20, Mish: 21, Softplus: 22, Softsign: 23,
+  Gelu: 19,
+  GeluTanh: 20,
+  Mish: 21,
+  Softplus: 22,
+  Softsign: 23,
   /** p = alpha */
   ThresholdedRelu: 24,
   /** p x + q */
@@ -36,7 +52,9 @@ export const UNARY_NO_GRADIENT: ReadonlySet<UnaryF32Op> = new Set(["Sign", "Floo
 
 /** unary_i32_forward (p, q: i32 parameters). */
 export const UnaryI32 = {
-  Abs: 0, Neg: 1, Sign: 2,
+  Abs: 0,
+  Neg: 1,
+  Sign: 2,
   /** bool not: x == 0 */
   Not: 3,
   BitNot: 4,
@@ -48,14 +66,31 @@ export const UnaryI32 = {
 
 /** cast_forward modes. */
 export const Cast = {
-  F32ToI32: 0, I32ToF32: 1, F32NonZero: 2, I32NonZero: 3, RoundHalf: 4, RoundBfloat16: 5,
+  F32ToI32: 0,
+  I32ToF32: 1,
+  F32NonZero: 2,
+  I32NonZero: 3,
+  RoundHalf: 4,
+  RoundBfloat16: 5,
 } as const;
 
 /** binary_f32_forward / binary_f32_backward. */
 export const BinaryF32 = {
-  Add: 0, Sub: 1, Mul: 2, Div: 3, Pow: 4, Max: 5, Min: 6, FMod: 7, PRelu: 8,
+  Add: 0,
+  Sub: 1,
+  Mul: 2,
+  Div: 3,
+  Pow: 4,
+  Max: 5,
+  Min: 6,
+  FMod: 7,
+  PRelu: 8,
   /** comparisons: i32 0/1 out */
-  Equal: 9, Less: 10, Greater: 11, LessOrEqual: 12, GreaterOrEqual: 13,
+  Equal: 9,
+  Less: 10,
+  Greater: 11,
+  LessOrEqual: 12,
+  GreaterOrEqual: 13,
   /** f32 base, i32 exponent */
   PowI: 14,
   /** backward only: dt += dy where a == b (the inputs of a variadic Max / Min against its output) */
@@ -68,11 +103,24 @@ export const BINARY_GRADIENT: ReadonlySet<BinaryF32Op> = new Set(["Add", "Sub", 
 
 /** binary_i32_forward. */
 export const BinaryI32 = {
-  Add: 0, Sub: 1, Mul: 2, Div: 3,
+  Add: 0,
+  Sub: 1,
+  Mul: 2,
+  Div: 3,
   /** sign of the divisor (fmod = 0) */
   Mod: 4,
   /** sign of the dividend (fmod = 1) */
   FMod: 5,
-  Max: 6, Min: 7, Pow: 8, Equal: 9, Less: 10, Greater: 11, LessOrEqual: 12, GreaterOrEqual: 13, And: 14, Or: 15, Xor: 16,
+  Max: 6,
+  Min: 7,
+  Pow: 8,
+  Equal: 9,
+  Less: 10,
+  Greater: 11,
+  LessOrEqual: 12,
+  GreaterOrEqual: 13,
+  And: 14,
+  Or: 15,
+  Xor: 16,
 } as const;
 export type BinaryI32Op = keyof typeof BinaryI32;

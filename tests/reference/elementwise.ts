@@ -9,7 +9,8 @@ export function erf(x: number): number {
   if (Number.isNaN(x)) return NaN;
   const a = Math.abs(x);
   if (a < 2.5) {
-    let term = a, sum = a;
+    let term = a,
+      sum = a;
     for (let n = 1; n < 100; n++) {
       term *= (-a * a) / n;
       const t = term / (2 * n + 1);
@@ -155,7 +156,8 @@ export function* indices(shape: readonly number[]): Generator<number[]> {
 
 /** y[i] = f(x0[i], x1[i], ...) with NumPy broadcasting, all tensors row-major (logical order). */
 export function broadcastMap(
-  f: (...v: number[]) => number, inputs: { data: ArrayLike<number>; shape: readonly number[] }[],
+  f: (...v: number[]) => number,
+  inputs: { data: ArrayLike<number>; shape: readonly number[] }[],
 ): { data: number[]; shape: number[] } {
   const shape = broadcastShape(...inputs.map((x) => x.shape));
   const data: number[] = [];

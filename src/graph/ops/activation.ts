@@ -18,14 +18,18 @@ import { followInput, likeInput, zeroOutput } from "./grad.js";
 
 const lower = (type: string) => type.charAt(0).toLowerCase() + type.slice(1);
 const F32_MAX = 3.4028234663852886e38;
-const I32_MIN = -2147483648, I32_MAX = 2147483647;
+const I32_MIN = -2147483648,
+  I32_MAX = 2147483647;
 
 // ---------------------------------------------------------------------------------------------
 // unary f32 ops and activations: one kernel call with the op's parameters
 
 /** A float (or, with `int`, also integer) unary op: UnaryF32 `op` with parameters from the attributes. */
 function unaryOp<A>(
-  type: string, op: UnaryF32Op, params: (a: A) => [number, number], parse: (at: Attributes, opset: number) => A,
+  type: string,
+  op: UnaryF32Op,
+  params: (a: A) => [number, number],
+  parse: (at: Attributes, opset: number) => A,
   int?: { code: number; params?: (a: A) => [number, number] },
 ): void {
   registerOp<A>({
@@ -34,19 +38,26 @@ function unaryOp<A>(
     infer: (c) => [typedInput(c as InferContext<unknown>, 0, "X", int ? "numeric" : "float")],
     layout: followInput0,
     gradient: UNARY_NO_GRADIENT.has(op) ? undefined : (g) => unaryGradient(g, op, params(g.attrs)),
-    algorithms: [{
-      name: `${lower(type)}.kernel`,
-      inPlace: true,
-      setup(n) {
-        const k = n.kernels, yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size;
-        if (n.inputs[0]!.elem === "i32") {
-          const [p, q] = int!.params?.(n.attrs) ?? [0, 0], code = int!.code;
-          return () => k.unary_i32_forward(code, yp, xp, size, p, q);
-        }
-        const [p, q] = params(n.attrs), code = UnaryF32[op];
-        return () => k.unary_f32_forward(code, yp, xp, size, p, q);
+    algorithms: [
+      {
+        name: `${lower(type)}.kernel`,
+        inPlace: true,
+        setup(n) {
+          const k = n.kernels,
+            yp = n.output(0),
+            xp = n.input(0),
+            size = n.outputs[0]!.size;
+          if (n.inputs[0]!.elem === "i32") {
+            const [p, q] = int!.params?.(n.attrs) ?? [0, 0],
+              code = int!.code;
+            return () => k.unary_i32_forward(code, yp, xp, size, p, q);
+          }
+          const [p, q] = params(n.attrs),
+            code = UnaryF32[op];
+          return () => k.unary_f32_forward(code, yp, xp, size, p, q);
+        },
       },
-    }],
+    ],
   });
 }
 
@@ -70,17 +81,43 @@ unaryOp("HardSwish", "HardSwish", none, noAttrs);
 unaryOp("Mish", "Mish", none, noAttrs);
 unaryOp("Softplus", "Softplus", none, noAttrs);
 unaryOp("Softsign", "Softsign", none, noAttrs);
-unaryOp<{ alpha: number; beta: number }>("HardSigmoid", "HardSigmoid", (a) => [a.alpha, a.beta], (at) => ({ alpha: at.float("alpha", 0.2), beta: at.float("beta", 0.5) }));
-unaryOp<{ alpha: number }>("Elu", "Elu", (a) => [a.alpha, 0], (at) => ({ alpha: at.float("alpha", 1) }));
-unaryOp<{ alpha: number; gamma: number }>("Selu", "Selu", (a) => [a.alpha, a.gamma], (at) => ({
-  alpha: at.float("alpha", 1.67326319217681884765625), gamma: at.float("gamma", 1.05070102214813232421875),
-}));
-unaryOp<{ alpha: number }>("Celu", "Celu", (a) => [a.alpha, 0], (at) => {
-  const alpha = at.float("alpha", 1);
-  if (alpha === 0) fail(at.where, "alpha must not be 0");
-  return { alpha };
-});
-unaryOp<{ alpha: number }>("ThresholdedRelu", "ThresholdedRelu", (a) => [a.alpha, 0], (at) => ({ alpha: at.float("alpha", 1) }));
+unaryOp<{ alpha: number; beta: number }>(
+  "HardSigmoid",
+  "HardSigmoid",
+  (a) => [a.alpha, a.beta],
+  (at) => ({ alpha: at.float("alpha", 0.2), beta: at.float("beta", 0.5) }),
+);
+unaryOp<{ alpha: number }>(
+  "Elu",
+  "Elu",
+  (a) => [a.alpha, 0],
+  (at) => ({ alpha: at.float("alpha", 1) }),
+);
+unaryOp<{ alpha: number; gamma: number }>(
+  "Selu",
+  "Selu",
+  (a) => [a.alpha, a.gamma],
+  (at) => ({
+    alpha: at.float("alpha", 1.6732632423543772),
+    gamma: at.float("gamma", 1.0507009873554805),
+  }),
+);
+unaryOp<{ alpha: number }>(
+  "Celu",
+  "Celu",
+  (a) => [a.alpha, 0],
+  (at) => {
+    const alpha = at.float("alpha", 1);
+    if (alpha === 0) fail(at.where, "alpha must not be 0");
+    return { alpha };
+  },
+);
+unaryOp<{ alpha: number }>(
+  "ThresholdedRelu",
+  "ThresholdedRelu",
+  (a) => [a.alpha, 0],
+  (at) => ({ alpha: at.float("alpha", 1) }),
+);
 
 registerGelu();
 
@@ -97,21 +134,31 @@ function registerGelu(): void {
     infer: (c) => [typedInput(c as InferContext<unknown>, 0, "X", "float")],
     layout: followInput0,
     gradient: (g) => unaryGradient(g, g.attrs.tanh ? "GeluTanh" : "Gelu", [0, 0]),
-    algorithms: [{
-      name: "gelu.kernel",
-      inPlace: true,
-      setup(n) {
-        const k = n.kernels, yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size, code = UnaryF32[n.attrs.tanh ? "GeluTanh" : "Gelu"];
-        return () => k.unary_f32_forward(code, yp, xp, size, 0, 0);
+    algorithms: [
+      {
+        name: "gelu.kernel",
+        inPlace: true,
+        setup(n) {
+          const k = n.kernels,
+            yp = n.output(0),
+            xp = n.input(0),
+            size = n.outputs[0]!.size,
+            code = UnaryF32[n.attrs.tanh ? "GeluTanh" : "Gelu"];
+          return () => k.unary_f32_forward(code, yp, xp, size, 0, 0);
+        },
       },
-    }],
+    ],
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Clip: bounds from attributes (opset < 11) or from optional inputs (constants, or read at run time)
 
-interface ClipAttrs { min?: number; max?: number; legacy: boolean }
+interface ClipAttrs {
+  min?: number;
+  max?: number;
+  legacy: boolean;
+}
 
 /** Bound `which` (1: min, 2: max) at input i when known while planning, else undefined (read at run time). */
 function clipBound(n: PlanNode<ClipAttrs>, i: number, which = i): number | undefined {
@@ -128,7 +175,8 @@ registerOp<ClipAttrs>({
     const x = typedInput(c as InferContext<unknown>, 0, "input", c.opset < 12 ? "float" : "numeric");
     for (const i of [1, 2]) {
       const t = c.input(i);
-      if (t && t.dataType !== x.dataType) c.fail(`${i === 1 ? "min" : "max"} must be ${dataTypeName(x.dataType)} like the input, got ${dataTypeName(t.dataType)}`);
+      if (t && t.dataType !== x.dataType)
+        c.fail(`${i === 1 ? "min" : "max"} must be ${dataTypeName(x.dataType)} like the input, got ${dataTypeName(t.dataType)}`);
       if (t && sizeOfDims(t.shape) !== 1) c.fail(`${i === 1 ? "min" : "max"} must be a single value, got shape ${fmtShape(t.shape)}`);
     }
     return [x];
@@ -137,29 +185,40 @@ registerOp<ClipAttrs>({
   gradient(g) {
     if (g.wants(0)) g.add(0, g.op("ClipGrad", [g.dy(0)!, g.x(0)!, g.x(1), g.x(2)], g.attrs)[0]!);
   },
-  algorithms: [{
-    name: "clip.kernel",
-    inPlace: true,
-    setup(n) {
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size;
-      const int = n.inputs[0]!.elem === "i32";
-      const lo0 = int ? I32_MIN : -Infinity, hi0 = int ? I32_MAX : Infinity;
-      const known = (i: number, fallback: number) => (n.attrs.legacy ? (i === 1 ? n.attrs.min! : n.attrs.max!) : n.inputs[i] ? clipBound(n, i) : fallback);
-      const lo = known(1, lo0), hi = known(2, hi0);
-      // bounds computed by the run: read from their (1-element) buffers each time
-      const heap = n.engine.heap, loP = lo === undefined ? n.input(1) >> 2 : -1, hiP = hi === undefined ? n.input(2) >> 2 : -1;
-      if (int) {
+  // the bounds are not trained
+  nonTrainable: [1, 2],
+  algorithms: [
+    {
+      name: "clip.kernel",
+      inPlace: true,
+      setup(n) {
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          size = n.outputs[0]!.size;
+        const int = n.inputs[0]!.elem === "i32";
+        const lo0 = int ? I32_MIN : -Infinity,
+          hi0 = int ? I32_MAX : Infinity;
+        const known = (i: number, fallback: number) => (n.attrs.legacy ? (i === 1 ? n.attrs.min! : n.attrs.max!) : n.inputs[i] ? clipBound(n, i) : fallback);
+        const lo = known(1, lo0),
+          hi = known(2, hi0);
+        // bounds computed by the run: read from their (1-element) buffers each time
+        const heap = n.engine.heap,
+          loP = lo === undefined ? n.input(1) >> 2 : -1,
+          hiP = hi === undefined ? n.input(2) >> 2 : -1;
+        if (int) {
+          return () => {
+            const i32 = heap.i32;
+            k.unary_i32_forward(UnaryI32.Clip, yp, xp, size, loP >= 0 ? i32[loP]! : lo!, hiP >= 0 ? i32[hiP]! : hi!);
+          };
+        }
         return () => {
-          const i32 = heap.i32;
-          k.unary_i32_forward(UnaryI32.Clip, yp, xp, size, loP >= 0 ? i32[loP]! : lo!, hiP >= 0 ? i32[hiP]! : hi!);
+          const f32 = heap.f32;
+          k.unary_f32_forward(UnaryF32.Clip, yp, xp, size, loP >= 0 ? f32[loP]! : lo!, hiP >= 0 ? f32[hiP]! : hi!);
         };
-      }
-      return () => {
-        const f32 = heap.f32;
-        k.unary_f32_forward(UnaryF32.Clip, yp, xp, size, loP >= 0 ? f32[loP]! : lo!, hiP >= 0 ? f32[hiP]! : hi!);
-      };
+      },
     },
-  }],
+  ],
 });
 
 // Clip's gradient: inputs dy, x, and the bounds as the forward took them; dy where min <= x <= max.
@@ -172,20 +231,31 @@ registerOp<ClipAttrs>({
     const p = c.inputs[1]!.perm;
     return { inputs: c.inputs.map((v, i) => (i < 2 && v ? p : "any")), outputs: [p] };
   },
-  algorithms: [{
-    name: "clipGrad.kernel",
-    setup(n) {
-      const zero = zeroOutput(n as BoundNode<unknown>, 0), k = n.kernels, dx = n.output(0), dy = n.input(0), x = n.input(1), size = n.outputs[0]!.size;
-      const bound = (i: number, fallback: number) => (n.attrs.legacy ? (i === 2 ? n.attrs.min! : n.attrs.max!) : n.inputs[i] ? clipBound(n, i, i - 1) : fallback);
-      const lo = bound(2, -Infinity), hi = bound(3, Infinity);
-      const heap = n.engine.heap, loP = lo === undefined ? n.input(2) >> 2 : -1, hiP = hi === undefined ? n.input(3) >> 2 : -1;
-      return () => {
-        const f32 = heap.f32;
-        zero();
-        k.unary_f32_backward(UnaryF32.Clip, dx, dy, x, size, loP >= 0 ? f32[loP]! : lo!, hiP >= 0 ? f32[hiP]! : hi!);
-      };
+  algorithms: [
+    {
+      name: "clipGrad.kernel",
+      setup(n) {
+        const zero = zeroOutput(n as BoundNode<unknown>, 0),
+          k = n.kernels,
+          dx = n.output(0),
+          dy = n.input(0),
+          x = n.input(1),
+          size = n.outputs[0]!.size;
+        const bound = (i: number, fallback: number) =>
+          n.attrs.legacy ? (i === 2 ? n.attrs.min! : n.attrs.max!) : n.inputs[i] ? clipBound(n, i, i - 1) : fallback;
+        const lo = bound(2, -Infinity),
+          hi = bound(3, Infinity);
+        const heap = n.engine.heap,
+          loP = lo === undefined ? n.input(2) >> 2 : -1,
+          hiP = hi === undefined ? n.input(3) >> 2 : -1;
+        return () => {
+          const f32 = heap.f32;
+          zero();
+          k.unary_f32_backward(UnaryF32.Clip, dx, dy, x, size, loP >= 0 ? f32[loP]! : lo!, hiP >= 0 ? f32[hiP]! : hi!);
+        };
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +263,8 @@ registerOp<ClipAttrs>({
 
 /** The slope as the kernel reads it: opset < 7 took a 1-D slope of C values per channel (axis 1). */
 function slopeOperand(opset: number, x: { shape: readonly number[] }, slope: Operand): Operand {
-  const r = x.shape.length, s = slope.shape;
+  const r = x.shape.length,
+    s = slope.shape;
   if (opset < 7 && s.length === 1 && r >= 2 && s[0] === x.shape[1] && s[0]! > 1) {
     return { shape: [s[0]!, ...new Array<number>(r - 2).fill(1)], perm: Array.from({ length: r - 1 }, (_, i) => i) };
   }
@@ -204,31 +275,41 @@ registerOp<{ opset: number }>({
   type: "PRelu",
   parse: (_, opset) => ({ opset }),
   infer(c) {
-    const x = typedInput(c as InferContext<unknown>, 0, "X", c.opset < 16 ? "float" : "numeric"), slope = c.need(1, "slope");
+    const x = typedInput(c as InferContext<unknown>, 0, "X", c.opset < 16 ? "float" : "numeric"),
+      slope = c.need(1, "slope");
     if (!isFloat(x.dataType)) c.fail(`integer PRelu is not supported (X is ${dataTypeName(x.dataType)})`);
     if (slope.dataType !== x.dataType) c.fail(`slope must be ${dataTypeName(x.dataType)} like X, got ${dataTypeName(slope.dataType)}`);
     const s = slopeOperand(c.opset, x, { shape: slope.shape, perm: [] }).shape;
     const y = broadcastShapes(c, [x.shape, s]);
-    if (y.length !== x.shape.length || y.some((d, i) => d !== x.shape[i])) c.fail(`slope ${fmtShape(slope.shape)} does not broadcast to X ${fmtShape(x.shape)}`);
+    if (y.length !== x.shape.length || y.some((d, i) => d !== x.shape[i]))
+      c.fail(`slope ${fmtShape(slope.shape)} does not broadcast to X ${fmtShape(x.shape)}`);
     return [x];
   },
   layout: (c) => ({ inputs: ["any", "any"], outputs: [c.inputs[0]!.perm] }),
   gradient: binaryGradient("PRelu", (g) => {
-    const x = g.x(0)!, s = g.x(1)!, as = slopeOperand(g.attrs.opset, x, s).shape;
+    const x = g.x(0)!,
+      s = g.x(1)!,
+      as = slopeOperand(g.attrs.opset, x, s).shape;
     return as === s.shape ? undefined : as;
   }),
-  algorithms: [{
-    name: "pRelu.broadcast",
-    inPlace: true,
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const y = n.outputs[0]!;
-      if (y.size === 0) return () => {};
-      writeNd(n.engine.heap.i32, n.params, broadcastLoop(y, [n.inputs[0]!, slopeOperand(n.opset, y, n.inputs[1]!)]), n.where);
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), sp = n.input(1), desc = n.params;
-      return () => k.binary_f32_forward(BinaryF32.PRelu, yp, xp, sp, desc);
+  algorithms: [
+    {
+      name: "pRelu.broadcast",
+      inPlace: true,
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const y = n.outputs[0]!;
+        if (y.size === 0) return () => {};
+        writeNd(n.engine.heap.i32, n.params, broadcastLoop(y, [n.inputs[0]!, slopeOperand(n.opset, y, n.inputs[1]!)]), n.where);
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          sp = n.input(1),
+          desc = n.params;
+        return () => k.binary_f32_forward(BinaryF32.PRelu, yp, xp, sp, desc);
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -239,13 +320,18 @@ registerOp<void>({
   parse: noAttrs,
   infer: (c) => [{ dataType: DataType.BOOL, shape: typedInput(c, 0, "X", "float").shape }],
   layout: followInput0,
-  algorithms: [{
-    name: "isNaN.kernel",
-    setup(n) {
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size;
-      return () => k.unary_f32_forward(UnaryF32.IsNaN, yp, xp, size, 0, 0);
+  algorithms: [
+    {
+      name: "isNaN.kernel",
+      setup(n) {
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          size = n.outputs[0]!.size;
+        return () => k.unary_f32_forward(UnaryF32.IsNaN, yp, xp, size, 0, 0);
+      },
     },
-  }],
+  ],
 });
 
 registerOp<{ pos: boolean; neg: boolean }>({
@@ -253,14 +339,20 @@ registerOp<{ pos: boolean; neg: boolean }>({
   parse: (at) => ({ pos: at.int("detect_positive", 1) !== 0, neg: at.int("detect_negative", 1) !== 0 }),
   infer: (c) => [{ dataType: DataType.BOOL, shape: typedInput(c as InferContext<unknown>, 0, "X", "float").shape }],
   layout: followInput0,
-  algorithms: [{
-    name: "isInf.kernel",
-    setup(n) {
-      const k = n.kernels, yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size;
-      const p = n.attrs.pos ? 1 : 0, q = n.attrs.neg ? 1 : 0;
-      return () => k.unary_f32_forward(UnaryF32.IsInf, yp, xp, size, p, q);
+  algorithms: [
+    {
+      name: "isInf.kernel",
+      setup(n) {
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          size = n.outputs[0]!.size;
+        const p = n.attrs.pos ? 1 : 0,
+          q = n.attrs.neg ? 1 : 0;
+        return () => k.unary_f32_forward(UnaryF32.IsInf, yp, xp, size, p, q);
+      },
     },
-  }],
+  ],
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +361,10 @@ registerOp<{ pos: boolean; neg: boolean }>({
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, 16]);
 /** Narrow integer targets: [bits, signed]. */
 const NARROW: Record<number, [number, boolean]> = {
-  [DataType.INT8]: [8, true], [DataType.UINT8]: [8, false], [DataType.INT16]: [16, true], [DataType.UINT16]: [16, false],
+  [DataType.INT8]: [8, true],
+  [DataType.UINT8]: [8, false],
+  [DataType.INT16]: [16, true],
+  [DataType.UINT16]: [16, false],
 };
 
 /** One step of a cast: a cast_forward mode, a wrap to a narrow integer type, or a plain copy. */
@@ -302,9 +397,13 @@ function castAlgorithm(target: (n: PlanNode<any>) => number) {
     inPlace: true,
     paramBytes: () => ND_DESC_BYTES,
     setup(n: BoundNode<any>) {
-      const x = n.inputs[0]!, y = n.outputs[0]!, size = y.size;
+      const x = n.inputs[0]!,
+        y = n.outputs[0]!,
+        size = y.size;
       if (size === 0) return () => {};
-      const k = n.kernels, yp = n.output(0), xp = n.input(0);
+      const k = n.kernels,
+        yp = n.output(0),
+        xp = n.input(0);
       const runs = castSteps(x.dataType, target(n)).map((s, i) => {
         const src = i === 0 ? xp : yp;
         if (s === "copy") {
@@ -370,17 +469,25 @@ registerOp<UnaryGradAttrs>({
   parse: () => ({ op: "Affine", p: 1, q: 0 }),
   infer: likeInput(1),
   layout: followInput(1),
-  algorithms: [{
-    name: "unaryGrad.kernel",
-    setup(n) {
-      const zero = zeroOutput(n as BoundNode<unknown>, 0), k = n.kernels, code = UnaryF32[n.attrs.op], { p, q } = n.attrs;
-      const dx = n.output(0), dy = n.input(0), x = n.input(1), size = n.outputs[0]!.size;
-      return () => {
-        zero();
-        k.unary_f32_backward(code, dx, dy, x, size, p, q);
-      };
+  algorithms: [
+    {
+      name: "unaryGrad.kernel",
+      setup(n) {
+        const zero = zeroOutput(n as BoundNode<unknown>, 0),
+          k = n.kernels,
+          code = UnaryF32[n.attrs.op],
+          { p, q } = n.attrs;
+        const dx = n.output(0),
+          dy = n.input(0),
+          x = n.input(1),
+          size = n.outputs[0]!.size;
+        return () => {
+          zero();
+          k.unary_f32_backward(code, dx, dy, x, size, p, q);
+        };
+      },
     },
-  }],
+  ],
 });
 
 /** Plans UnaryGrad for input 0 of a unary op. */

@@ -13,7 +13,15 @@ import { DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import { BinaryF32, type BinaryF32Op, BinaryI32, type BinaryI32Op, Cast, UnaryF32, UnaryI32 } from "../kernel-codes.js";
 import { contiguousStrides, ND_DESC_BYTES, type StridedLoop, writeNd } from "../nd.js";
 import {
-  type Algorithm, type BoundNode, type GradientBuilder, type InferContext, type LayoutChoice, type LayoutContext, type PlanNode, type PlanValue, registerOp,
+  type Algorithm,
+  type BoundNode,
+  type GradientBuilder,
+  type InferContext,
+  type LayoutChoice,
+  type LayoutContext,
+  type PlanNode,
+  type PlanValue,
+  registerOp,
   type TensorType,
 } from "../registry.js";
 import { identityPerm, isFloat, logicalStrides, type Perm, samePhysical, sizeOfDims } from "../types.js";
@@ -25,7 +33,8 @@ export function broadcastShapes(c: { fail(m: string): never }, shapes: readonly 
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {
     for (let i = 0; i < s.length; i++) {
-      const d = s[i]!, k = rank - s.length + i;
+      const d = s[i]!,
+        k = rank - s.length + i;
       if (d === out[k] || d === 1) continue;
       if (out[k] === 1) out[k] = d;
       else c.fail(`shapes ${shapes.map((x) => fmtShape(x)).join(", ")} cannot be broadcast together`);
@@ -61,7 +70,8 @@ export function broadcastLoop(y: Operand, inputs: readonly Operand[]): StridedLo
   const dims = y.perm.map((a) => y.shape[a]!);
   const strides = [contiguousStrides(dims)];
   for (const x of inputs) {
-    const off = r - x.shape.length, xs = logicalStrides(x.shape, x.perm);
+    const off = r - x.shape.length,
+      xs = logicalStrides(x.shape, x.perm);
     const along = (a: number) => (a < off || x.shape[a - off] === 1 ? 0 : xs[a - off]!);
     strides.push(y.perm.map(along));
   }
@@ -83,13 +93,19 @@ type Kinds = "float" | "int" | "bool" | "numeric" | "any";
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, 16]);
 
 function accepts(kind: Kinds, dataType: number): boolean {
-  const f = FLOATS.has(dataType), b = dataType === DataType.BOOL;
+  const f = FLOATS.has(dataType),
+    b = dataType === DataType.BOOL;
   switch (kind) {
-    case "float": return f;
-    case "int": return !f && !b;
-    case "bool": return b;
-    case "numeric": return !b;
-    case "any": return true;
+    case "float":
+      return f;
+    case "int":
+      return !f && !b;
+    case "bool":
+      return b;
+    case "numeric":
+      return !b;
+    case "any":
+      return true;
   }
 }
 
@@ -104,10 +120,20 @@ export function typedInput(c: InferContext<unknown>, i: number, name: string, ki
 
 /** Every input of one element type (of `kind`), broadcast: the output type (element type `out` if given). */
 function inferBroadcast(c: InferContext<unknown>, min: number, max: number, kind: Kinds, out?: number): TensorType[] {
-  if (c.inputCount < min || c.inputCount > max) c.fail(`takes ${min === max ? min : `${min} to ${max === Infinity ? "any number of" : max}`} inputs, got ${c.inputCount}`);
+  if (c.inputCount < min || c.inputCount > max)
+    c.fail(`takes ${min === max ? min : `${min} to ${max === Infinity ? "any number of" : max}`} inputs, got ${c.inputCount}`);
   const ts = Array.from({ length: c.inputCount }, (_, i) => typedInput(c, i, `input ${i}`, kind));
-  for (const t of ts) if (t.dataType !== ts[0]!.dataType) c.fail(`inputs must have one element type, got ${ts.map((x) => dataTypeName(x.dataType)).join(", ")}`);
-  return [{ dataType: out ?? ts[0]!.dataType, shape: broadcastShapes(c, ts.map((t) => t.shape)) }];
+  for (const t of ts)
+    if (t.dataType !== ts[0]!.dataType) c.fail(`inputs must have one element type, got ${ts.map((x) => dataTypeName(x.dataType)).join(", ")}`);
+  return [
+    {
+      dataType: out ?? ts[0]!.dataType,
+      shape: broadcastShapes(
+        c,
+        ts.map((t) => t.shape),
+      ),
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,7 +164,9 @@ function binaryAlgorithm(name: string, pick: (n: PlanNode<any>) => BinaryKernel)
     inPlace: true,
     paramBytes: () => ND_DESC_BYTES,
     setup(n) {
-      const y = n.outputs[0]!, a = n.inputs[0]!, b = n.inputs[1]!;
+      const y = n.outputs[0]!,
+        a = n.inputs[0]!,
+        b = n.inputs[1]!;
       if (y.size === 0) return () => {};
       writeNd(n.engine.heap.i32, n.params, broadcastLoop(y, [a, b]), n.where);
       return binaryCall(n, pick(n), a, n.output(0), n.input(0), n.input(1), n.params);
@@ -199,7 +227,9 @@ function constantExponent(b: PlanValue | undefined): number | undefined {
 
 /** Pow as a unary op on a (when b is a known scalar and a lies as y does): [op, p]. */
 function powAsUnary(n: PlanNode<unknown>): [keyof typeof UnaryF32, number] | undefined {
-  const a = n.inputs[0]!, y = n.outputs[0]!, e = constantExponent(n.inputs[1]);
+  const a = n.inputs[0]!,
+    y = n.outputs[0]!,
+    e = constantExponent(n.inputs[1]);
   if (e === undefined || a.elem !== "f32" || !matchesOutput(a, y)) return undefined;
   if (e === 2) return ["Square", 0];
   if (e === 0.5) return ["Sqrt", 0];
@@ -211,8 +241,10 @@ registerOp<void>({
   type: "Pow",
   parse: () => undefined,
   infer(c) {
-    const a = typedInput(c, 0, "X", "numeric"), b = typedInput(c, 1, "Y", "numeric");
-    if (!isFloat(a.dataType) && isFloat(b.dataType)) c.fail(`an integer base with a float exponent is not supported (${dataTypeName(a.dataType)} ^ ${dataTypeName(b.dataType)})`);
+    const a = typedInput(c, 0, "X", "numeric"),
+      b = typedInput(c, 1, "Y", "numeric");
+    if (!isFloat(a.dataType) && isFloat(b.dataType))
+      c.fail(`an integer base with a float exponent is not supported (${dataTypeName(a.dataType)} ^ ${dataTypeName(b.dataType)})`);
     return [{ dataType: a.dataType, shape: broadcastShapes(c, [a.shape, b.shape]) }];
   },
   layout: broadcastLayout,
@@ -227,7 +259,11 @@ registerOp<void>({
       eligible: (n) => powAsUnary(n) !== undefined,
       setup(n) {
         const [op, p] = powAsUnary(n)!;
-        const k = n.kernels, code = UnaryF32[op], yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size;
+        const k = n.kernels,
+          code = UnaryF32[op],
+          yp = n.output(0),
+          xp = n.input(0),
+          size = n.outputs[0]!.size;
         return () => k.unary_f32_forward(code, yp, xp, size, p, 0);
       },
     },
@@ -250,13 +286,17 @@ function variadicAlgorithm(name: string, op: BinaryKernel, mean: boolean, inPlac
     eligible: (n) => !inPlace || !n.inputs.slice(1).includes(n.inputs[0]),
     paramBytes: (n) => Math.max(1, n.inputs.length - 1) * ND_DESC_BYTES,
     setup(n) {
-      const y = n.outputs[0]!, xs = n.inputs.map((x) => x!);
+      const y = n.outputs[0]!,
+        xs = n.inputs.map((x) => x!);
       if (y.size === 0) return () => {};
-      const k = n.kernels, i32 = n.engine.heap.i32, yp = n.output(0);
+      const k = n.kernels,
+        i32 = n.engine.heap.i32,
+        yp = n.output(0);
       const desc = (i: number) => n.params + i * ND_DESC_BYTES;
       if (xs.length === 1) {
         writeNd(i32, desc(0), broadcastLoop(y, [xs[0]!]), n.where);
-        const xp = n.input(0), d = desc(0);
+        const xp = n.input(0),
+          d = desc(0);
         return () => k.copy_nd(yp, xp, d);
       }
       const calls: (() => void)[] = [];
@@ -267,7 +307,8 @@ function variadicAlgorithm(name: string, op: BinaryKernel, mean: boolean, inPlac
         calls.push(binaryCall(n, op, xs[i]!, yp, yp, n.input(i), desc(i - 1)));
       }
       if (mean) {
-        const scale = 1 / xs.length, size = y.size;
+        const scale = 1 / xs.length,
+          size = y.size;
         calls.push(() => k.unary_f32_forward(UnaryF32.Affine, yp, yp, size, scale, 0));
       }
       return () => {
@@ -300,7 +341,9 @@ registerOp<void>({
   type: "Where",
   parse: () => undefined,
   infer(c) {
-    const cond = typedInput(c, 0, "condition", "bool"), x = c.need(1, "X"), y = c.need(2, "Y");
+    const cond = typedInput(c, 0, "condition", "bool"),
+      x = c.need(1, "X"),
+      y = c.need(2, "Y");
     if (x.dataType !== y.dataType) c.fail(`X and Y must have one element type, got ${dataTypeName(x.dataType)} and ${dataTypeName(y.dataType)}`);
     return [{ dataType: x.dataType, shape: broadcastShapes(c, [cond.shape, x.shape, y.shape]) }];
   },
@@ -308,19 +351,26 @@ registerOp<void>({
   gradient(g) {
     for (const branch of [1, 2] as const) if (g.wants(branch)) g.add(branch, g.op("WhereGrad", [g.dy(0)!, g.x(0)!, g.x(branch)!], { branch })[0]!);
   },
-  algorithms: [{
-    name: "where.broadcast",
-    // y may be the condition's buffer (an i32 Where of a same-shape condition): read before written
-    inPlace: true,
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const y = n.outputs[0]!;
-      if (y.size === 0) return () => {};
-      writeNd(n.engine.heap.i32, n.params, broadcastLoop(y, [n.inputs[0]!, n.inputs[1]!, n.inputs[2]!]), n.where);
-      const k = n.kernels, yp = n.output(0), cp = n.input(0), ap = n.input(1), bp = n.input(2), desc = n.params;
-      return () => k.where_nd(yp, cp, ap, bp, desc);
+  algorithms: [
+    {
+      name: "where.broadcast",
+      // y may be the condition's buffer (an i32 Where of a same-shape condition): read before written
+      inPlace: true,
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const y = n.outputs[0]!;
+        if (y.size === 0) return () => {};
+        writeNd(n.engine.heap.i32, n.params, broadcastLoop(y, [n.inputs[0]!, n.inputs[1]!, n.inputs[2]!]), n.where);
+        const k = n.kernels,
+          yp = n.output(0),
+          cp = n.input(0),
+          ap = n.input(1),
+          bp = n.input(2),
+          desc = n.params;
+        return () => k.where_nd(yp, cp, ap, bp, desc);
+      },
     },
-  }],
+  ],
 });
 
 /** An i32 unary op over the flat input (the output lies as the input does). */
@@ -330,14 +380,19 @@ function intUnaryOp(type: string, kind: Kinds, code: number): void {
     parse: () => undefined,
     infer: (c) => [typedInput(c, 0, "X", kind)],
     layout: (c) => ({ inputs: ["any"], outputs: [c.inputs[0]!.perm] }),
-    algorithms: [{
-      name: `${lower(type)}.kernel`,
-      inPlace: true,
-      setup(n) {
-        const k = n.kernels, yp = n.output(0), xp = n.input(0), size = n.outputs[0]!.size;
-        return () => k.unary_i32_forward(code, yp, xp, size, 0, 0);
+    algorithms: [
+      {
+        name: `${lower(type)}.kernel`,
+        inPlace: true,
+        setup(n) {
+          const k = n.kernels,
+            yp = n.output(0),
+            xp = n.input(0),
+            size = n.outputs[0]!.size;
+          return () => k.unary_i32_forward(code, yp, xp, size, 0, 0);
+        },
       },
-    }],
+    ],
   });
 }
 
@@ -354,13 +409,22 @@ intUnaryOp("BitwiseNot", "int", UnaryI32.BitNot);
  */
 export function binaryBackward(
   n: { engine: BoundNode<unknown>["engine"]; kernels: BoundNode<unknown>["kernels"]; where: string },
-  desc: number, op: BinaryF32Op, which: 0 | 1,
-  dt: number, dy: { ptr: number; value: Operand }, a: { ptr: number; value: Operand }, b: { ptr: number; value: Operand },
+  desc: number,
+  op: BinaryF32Op,
+  which: 0 | 1,
+  dt: number,
+  dy: { ptr: number; value: Operand },
+  a: { ptr: number; value: Operand },
+  b: { ptr: number; value: Operand },
 ): () => void {
   const size = sizeOfDims(dy.value.shape);
   if (size === 0 || dt === 0) return () => {};
   writeNd(n.engine.heap.i32, desc, broadcastLoop(dy.value, [a.value, b.value]), n.where);
-  const k = n.kernels, code = BinaryF32[op], g = dy.ptr, ap = a.ptr, bp = b.ptr;
+  const k = n.kernels,
+    code = BinaryF32[op],
+    g = dy.ptr,
+    ap = a.ptr,
+    bp = b.ptr;
   return () => k.binary_f32_backward(code, which, dt, g, ap, bp, desc);
 }
 
@@ -384,20 +448,23 @@ registerOp<BinaryGradAttrs>({
     return [t];
   },
   layout: (c) => ({ inputs: c.inputs.map(() => "any"), outputs: [c.inputs[1 + c.attrs.which]!.perm] }),
-  algorithms: [{
-    name: "binaryGrad.broadcast",
-    paramBytes: () => ND_DESC_BYTES,
-    setup(n) {
-      const zero = zeroOutput(n as BoundNode<unknown>, 0), { op, which, bAs } = n.attrs;
-      const b = n.inputs[2]!;
-      const bView: Operand = bAs ? { shape: bAs, perm: identityPerm(bAs.length) } : b;
-      const run = binaryBackward(n, n.params, op, which, n.output(0), io(n, 0), io(n, 1), { ptr: n.input(2), value: bView });
-      return () => {
-        zero();
-        run();
-      };
+  algorithms: [
+    {
+      name: "binaryGrad.broadcast",
+      paramBytes: () => ND_DESC_BYTES,
+      setup(n) {
+        const zero = zeroOutput(n as BoundNode<unknown>, 0),
+          { op, which, bAs } = n.attrs;
+        const b = n.inputs[2]!;
+        const bView: Operand = bAs ? { shape: bAs, perm: identityPerm(bAs.length) } : b;
+        const run = binaryBackward(n, n.params, op, which, n.output(0), io(n, 0), io(n, 1), { ptr: n.input(2), value: bView });
+        return () => {
+          zero();
+          run();
+        };
+      },
     },
-  }],
+  ],
 });
 
 const io = (n: BoundNode<unknown>, i: number) => ({ ptr: n.input(i), value: n.inputs[i]! as Operand });
@@ -405,7 +472,9 @@ const io = (n: BoundNode<unknown>, i: number) => ({ ptr: n.input(i), value: n.in
 /** The gradient of a broadcasting binary op whose derivatives are those of BinaryF32 `op`. */
 export function binaryGradient(op: BinaryF32Op, bAs?: (g: GradientBuilder<any>) => readonly number[] | undefined) {
   return (g: GradientBuilder<any>): void => {
-    const dy = g.dy(0)!, a = g.x(0)!, b = g.x(1)!;
+    const dy = g.dy(0)!,
+      a = g.x(0)!,
+      b = g.x(1)!;
     for (const which of [0, 1] as const) {
       if (g.wants(which)) g.add(which, g.op("BinaryGrad", [dy, a, b], { op, which, bAs: bAs?.(g) })[0]!);
     }
@@ -439,7 +508,8 @@ function meanGradient(g: GradientBuilder<void>): void {
 
 /** Max / Min of several inputs: each input's gradient is dy where it equals the output (ties: each). */
 function selectedGradient(g: GradientBuilder<void>): void {
-  const dy = g.dy(0)!, y = g.y(0);
+  const dy = g.dy(0)!,
+    y = g.y(0);
   for (let i = 0; g.x(i); i++) if (g.wants(i)) g.add(i, g.op("BinaryGrad", [dy, g.x(i)!, y], { op: "Selected", which: 0 })[0]!);
 }
 
@@ -452,24 +522,31 @@ registerOp<{ branch: 1 | 2 }>({
   parse: () => ({ branch: 1 }),
   infer: (c) => [c.need(2, "branch")],
   layout: (c) => ({ inputs: c.inputs.map(() => "any"), outputs: [c.inputs[2]!.perm] }),
-  algorithms: [{
-    name: "whereGrad.mask",
-    paramBytes: () => 2 * ND_DESC_BYTES,
-    workspaceBytes: (n) => 4 * n.inputs[0]!.size,
-    setup(n) {
-      const dy = n.inputs[0]!, size = dy.size;
-      const zero = zeroOutput(n as BoundNode<unknown>, 0);
-      if (size === 0) return zero;
-      const k = n.kernels, mask = n.workspace, expand = n.params, cp = n.input(1), flip = n.attrs.branch === 2;
-      writeNd(n.engine.heap.i32, expand, broadcastLoop(dy, [n.inputs[1]!]), n.where);
-      const run = binaryBackward(n, n.params + ND_DESC_BYTES, "Mul", 0, n.output(0), io(n, 0), io(n, 2), { ptr: mask, value: dy });
-      return () => {
-        k.copy_nd(mask, cp, expand);
-        k.cast_forward(Cast.I32ToF32, mask, mask, size);
-        if (flip) k.unary_f32_forward(UnaryF32.Affine, mask, mask, size, -1, 1);
-        zero();
-        run();
-      };
+  algorithms: [
+    {
+      name: "whereGrad.mask",
+      paramBytes: () => 2 * ND_DESC_BYTES,
+      workspaceBytes: (n) => 4 * n.inputs[0]!.size,
+      setup(n) {
+        const dy = n.inputs[0]!,
+          size = dy.size;
+        const zero = zeroOutput(n as BoundNode<unknown>, 0);
+        if (size === 0) return zero;
+        const k = n.kernels,
+          mask = n.workspace,
+          expand = n.params,
+          cp = n.input(1),
+          flip = n.attrs.branch === 2;
+        writeNd(n.engine.heap.i32, expand, broadcastLoop(dy, [n.inputs[1]!]), n.where);
+        const run = binaryBackward(n, n.params + ND_DESC_BYTES, "Mul", 0, n.output(0), io(n, 0), io(n, 2), { ptr: mask, value: dy });
+        return () => {
+          k.copy_nd(mask, cp, expand);
+          k.cast_forward(Cast.I32ToF32, mask, mask, size);
+          if (flip) k.unary_f32_forward(UnaryF32.Affine, mask, mask, size, -1, 1);
+          zero();
+          run();
+        };
+      },
     },
-  }],
+  ],
 });
