@@ -287,13 +287,13 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
       x.map((v) => 20 + 1 / (1 + Math.exp(-v))),
       { rtol: 1e-6, atol: 1e-6 },
     );
-    expect(fed.planReport({ x: [3] }, { cond: { dims: [], data: [1] } }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "add.expand"]);
+    expect(fed.planReport({ x: [3] }, { cond: { dims: [], data: [1] } }).steps.map((t) => t.algorithm)).toEqual(["relu.kernel", "add.broadcast"]);
     await fed.release();
     const constant = InferenceSession.fromBytes(
       e,
       modelBytes([ifNode], [{ name: "cond", dims: [], dataType: DataType.BOOL, data: Float64Array.of(0) }], [["x", [3]]], ["y"]),
     );
-    expect(constant.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["sigmoid.kernel", "add.expand"]);
+    expect(constant.planReport({ x: [3] }).steps.map((t) => t.algorithm)).toEqual(["sigmoid.kernel", "add.broadcast"]);
     await constant.release();
   });
 
