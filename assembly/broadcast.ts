@@ -114,13 +114,12 @@ function binaryRow<OP>(y: usize, a: usize, b: usize, n: i32, sa: isize, sb: isiz
   }
 }
 
-/** One row of binary_i32_forward (scalar in every build: integer tensors are shapes and masks). */
-function binaryRowI32<OP>(y: usize, a: usize, b: usize, n: i32, sa: isize, sb: isize): void {
-  const op = changetype<OP>(0);
-  for (let i = 0; i < n; i++) {
-    // @ts-ignore: generic tag
-    store<i32>(y + (<usize>i << 2), op.s(load<i32>(at(a, <isize>i * sa)), load<i32>(at(b, <isize>i * sb))));
-  }
+/**
+ * One row of binary_i32_forward: the op chosen per element (integer tensors are shapes, indices
+ * and masks: few elements, so one loop serves every op and the code stays small).
+ */
+function binaryRowI32(op: i32, y: usize, a: usize, b: usize, n: i32, sa: isize, sb: isize): void {
+  for (let i = 0; i < n; i++) store<i32>(y + (<usize>i << 2), opI32(op, load<i32>(at(a, <isize>i * sa)), load<i32>(at(b, <isize>i * sb))));
 }
 
 /**
@@ -132,7 +131,7 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
   const st = isSigned<W>() ? sa : sb;
   let i = 0;
   // @ts-ignore: generic tag
-  if (ASC_FEATURE_SIMD && op.fast) {
+  if (ASC_FEATURE_SIMD && op.simdGrad) {
     if ((sa == 0 || sa == 1) && (sb == 0 || sb == 1)) {
       // contiguous or broadcast operands; the target is contiguous (st 1) or takes the row's sum (st 0)
       let acc = f32x4.splat(0);
@@ -159,10 +158,14 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 
 // ---------------------------------------------------------------------------------------------
 // f32 ops: v / s forward (s returns the result's bits), da / db (and das / dbs) the gradient
-// contributions dy * d op / da and dy * d op / db. `fast`: whether rows with inner strides 1 / 0 get
-// 4-lane loops (the arithmetic of real models; the rest run the scalar form: code size is budgeted).
+// contributions dy * d op / da and dy * d op / db. `fast`: whether forward rows with inner strides
+// 1 / 0 get 4-lane loops (the arithmetic of real models); `simdGrad`: the same for the backward
+// (the ops whose gradient the planner runs on large tensors: Add and Sub use ReduceToShape). The
+// rest run their scalar form: code size is budgeted.
 
 @final class Add {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
@@ -181,6 +184,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 
 @final class Sub {
   // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
   @inline v(a: v128, b: v128): v128 { return f32x4.sub(a, b); }
@@ -198,6 +203,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 
 @final class Mul {
   // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return true; }
+  // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
   @inline v(a: v128, b: v128): v128 { return f32x4.mul(a, b); }
@@ -214,6 +221,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 }
 
 @final class Div {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
@@ -233,6 +242,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 
 /** a^b (fmath.powf). Gradients: b a^(b-1); a^b log a for a > 0, else 0. */
 @final class Pow {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline get fast(): bool { return false; }
   // @ts-ignore: decorator
@@ -265,6 +276,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 /** Max; NaN propagates. Ties split the gradient in halves (as PyTorch). */
 @final class Max {
   // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
   @inline v(a: v128, b: v128): v128 { return f32x4.max(a, b); }
@@ -281,6 +294,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 }
 
 @final class Min {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
@@ -305,6 +320,8 @@ function binaryBackRow<OP, W>(dt: usize, g: usize, a: usize, b: usize, n: i32, s
 
 /** fmod: a - trunc(a / b) b, the sign of a (ONNX Mod with fmod = 1). Gradients: 1; -trunc(a / b). */
 @final class FMod {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline get fast(): bool { return false; }
   // @ts-ignore: decorator
@@ -334,6 +351,8 @@ function fmodf(a: f32, b: f32): f32 {
 /** PRelu: a < 0 ? a b : a (a = x, b = slope). Gradients: a > 0 ? 1 : b; a > 0 ? 0 : a (as the prelu kernels). */
 @final class PRelu {
   // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return true; }
+  // @ts-ignore: decorator
   @inline get fast(): bool { return true; }
   // @ts-ignore: decorator
   @inline v(a: v128, b: v128): v128 { return v128.bitselect(f32x4.mul(a, b), a, f32x4.lt(a, f32x4.splat(0))); }
@@ -351,6 +370,8 @@ function fmodf(a: f32, b: f32): f32 {
 
 /** Backward only: the gradient of the inputs of a variadic Max / Min, a = x_k, b = y: g where a == y. */
 @final class Selected {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline get fast(): bool { return false; }
   // @ts-ignore: decorator
@@ -411,30 +432,43 @@ function fmodf(a: f32, b: f32): f32 {
 // ---------------------------------------------------------------------------------------------
 // i32 ops (wrapping arithmetic; bools are 0/1)
 
-@final class AddI { @inline s(a: i32, b: i32): i32 { return a + b; } }
-@final class SubI { @inline s(a: i32, b: i32): i32 { return a - b; } }
-@final class MulI { @inline s(a: i32, b: i32): i32 { return a * b; } }
-/** Truncating division (C, onnxruntime); x / 0 gives 0 and INT_MIN / -1 gives INT_MIN instead of trapping. */
-@final class DivI {
-  @inline s(a: i32, b: i32): i32 { return b == 0 ? 0 : b == -1 ? -a : a / b; }
-}
-/** Mod with fmod = 0: the sign of the divisor (Python); x mod 0 gives 0. */
-@final class ModI {
-  @inline s(a: i32, b: i32): i32 {
-    if (b == 0 || b == -1) return 0;
-    const r = a % b;
-    return r != 0 && (r ^ b) < 0 ? r + b : r;
+// BinaryI32 codes
+const I_ADD = 0, I_SUB = 1, I_MUL = 2, I_DIV = 3, I_MOD = 4, I_FMOD = 5, I_MAX = 6, I_MIN = 7, I_POW = 8, I_EQUAL = 9,
+  I_LESS = 10, I_GREATER = 11, I_LESS_OR_EQUAL = 12, I_GREATER_OR_EQUAL = 13, I_AND = 14, I_OR = 15, I_XOR = 16;
+
+/**
+ * The BinaryI32 op `op` on a and b. Division truncates (C, onnxruntime); x / 0 and x mod 0 give 0
+ * and INT_MIN / -1 gives INT_MIN instead of trapping. Mod (fmod 0) takes the divisor's sign
+ * (Python), FMod the dividend's (C). Pow by repeated squaring, wrapping; b < 0 gives 1 / a^-b
+ * truncated. And / Or / Xor are bitwise, so logical on bools (0/1).
+ */
+// @ts-ignore: decorator
+@inline function opI32(op: i32, a: i32, b: i32): i32 {
+  switch (op) {
+    case I_ADD: return a + b;
+    case I_SUB: return a - b;
+    case I_MUL: return a * b;
+    case I_DIV: return b == 0 ? 0 : b == -1 ? -a : a / b;
+    case I_MOD: {
+      if (b == 0 || b == -1) return 0;
+      const r = a % b;
+      return r != 0 && (r ^ b) < 0 ? r + b : r;
+    }
+    case I_FMOD: return b == 0 || b == -1 ? 0 : a % b;
+    case I_MAX: return max(a, b);
+    case I_MIN: return min(a, b);
+    case I_POW: return ipow(a, b);
+    case I_EQUAL: return <i32>(a == b);
+    case I_LESS: return <i32>(a < b);
+    case I_GREATER: return <i32>(a > b);
+    case I_LESS_OR_EQUAL: return <i32>(a <= b);
+    case I_GREATER_OR_EQUAL: return <i32>(a >= b);
+    case I_AND: return a & b;
+    case I_OR: return a | b;
+    case I_XOR: return a ^ b;
+    default: unreachable();
   }
-}
-/** Mod with fmod = 1: the sign of the dividend (C); x mod 0 gives 0. */
-@final class FModI {
-  @inline s(a: i32, b: i32): i32 { return b == 0 || b == -1 ? 0 : a % b; }
-}
-@final class MaxI { @inline s(a: i32, b: i32): i32 { return max(a, b); } }
-@final class MinI { @inline s(a: i32, b: i32): i32 { return min(a, b); } }
-/** a^b by repeated squaring, wrapping as i32 products do; b < 0 gives 1 / a^-b truncated (0 unless |a| = 1). */
-@final class PowI32 {
-  @inline s(a: i32, b: i32): i32 { return ipow(a, b); }
+  return 0;
 }
 
 function ipow(a: i32, b: i32): i32 {
@@ -447,15 +481,6 @@ function ipow(a: i32, b: i32): i32 {
   }
   return r;
 }
-@final class EqualI { @inline s(a: i32, b: i32): i32 { return <i32>(a == b); } }
-@final class LessI { @inline s(a: i32, b: i32): i32 { return <i32>(a < b); } }
-@final class GreaterI { @inline s(a: i32, b: i32): i32 { return <i32>(a > b); } }
-@final class LessOrEqualI { @inline s(a: i32, b: i32): i32 { return <i32>(a <= b); } }
-@final class GreaterOrEqualI { @inline s(a: i32, b: i32): i32 { return <i32>(a >= b); } }
-/** Bitwise, so logical on bools (0/1). */
-@final class AndI { @inline s(a: i32, b: i32): i32 { return a & b; } }
-@final class OrI { @inline s(a: i32, b: i32): i32 { return a | b; } }
-@final class XorI { @inline s(a: i32, b: i32): i32 { return a ^ b; } }
 
 // ---------------------------------------------------------------------------------------------
 // kernels
@@ -539,10 +564,6 @@ export function binary_f32_backward(op: i32, which: i32, dt: usize, dy: usize, a
   }
 }
 
-// BinaryI32 codes
-const I_ADD = 0, I_SUB = 1, I_MUL = 2, I_DIV = 3, I_MOD = 4, I_FMOD = 5, I_MAX = 6, I_MIN = 7, I_POW = 8, I_EQUAL = 9,
-  I_LESS = 10, I_GREATER = 11, I_LESS_OR_EQUAL = 12, I_GREATER_OR_EQUAL = 13, I_AND = 14, I_OR = 15, I_XOR = 16;
-
 /** y = op(a, b) for the BinaryI32 op `op` (i32 inputs) over the N-d loop `desc` (operands y, a, b). */
 export function binary_i32_forward(op: i32, y: usize, a: usize, b: usize, desc: usize): void {
   const r = ndRank(desc), n = ndDim(desc, r - 1);
@@ -550,26 +571,7 @@ export function binary_i32_forward(op: i32, y: usize, a: usize, b: usize, desc: 
   const rows = rowsStart(desc, r);
   for (let k = 0; k < rows; k++) {
     const yp = at(y, rowOffset(desc, 0, r)), ap = at(a, rowOffset(desc, 1, r)), bp = at(b, rowOffset(desc, 2, r));
-    switch (op) {
-      case I_ADD: binaryRowI32<AddI>(yp, ap, bp, n, sa, sb); break;
-      case I_SUB: binaryRowI32<SubI>(yp, ap, bp, n, sa, sb); break;
-      case I_MUL: binaryRowI32<MulI>(yp, ap, bp, n, sa, sb); break;
-      case I_DIV: binaryRowI32<DivI>(yp, ap, bp, n, sa, sb); break;
-      case I_MOD: binaryRowI32<ModI>(yp, ap, bp, n, sa, sb); break;
-      case I_FMOD: binaryRowI32<FModI>(yp, ap, bp, n, sa, sb); break;
-      case I_MAX: binaryRowI32<MaxI>(yp, ap, bp, n, sa, sb); break;
-      case I_MIN: binaryRowI32<MinI>(yp, ap, bp, n, sa, sb); break;
-      case I_POW: binaryRowI32<PowI32>(yp, ap, bp, n, sa, sb); break;
-      case I_EQUAL: binaryRowI32<EqualI>(yp, ap, bp, n, sa, sb); break;
-      case I_LESS: binaryRowI32<LessI>(yp, ap, bp, n, sa, sb); break;
-      case I_GREATER: binaryRowI32<GreaterI>(yp, ap, bp, n, sa, sb); break;
-      case I_LESS_OR_EQUAL: binaryRowI32<LessOrEqualI>(yp, ap, bp, n, sa, sb); break;
-      case I_GREATER_OR_EQUAL: binaryRowI32<GreaterOrEqualI>(yp, ap, bp, n, sa, sb); break;
-      case I_AND: binaryRowI32<AndI>(yp, ap, bp, n, sa, sb); break;
-      case I_OR: binaryRowI32<OrI>(yp, ap, bp, n, sa, sb); break;
-      case I_XOR: binaryRowI32<XorI>(yp, ap, bp, n, sa, sb); break;
-      default: unreachable();
-    }
+    binaryRowI32(op, yp, ap, bp, n, sa, sb);
     rowsNext(desc, r);
   }
 }
