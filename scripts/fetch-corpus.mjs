@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { npmCommand } from "./npm-command.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const MANIFEST = join(root, "tests/corpus/models.json");
@@ -44,22 +45,6 @@ export class OfflineError extends Error {}
 
 /** A registry that cannot be reached (as opposed to a package or version that does not exist). */
 const OFFLINE = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up|offline/i;
-
-/**
- * The npm to run, as [command, ...leading args]: the one running this process tree (npm_execpath,
- * under `npm test` / `npx`), else the first `npm` on PATH outside node_modules/.bin (a dependency
- * can install an old npm there: @as-pect/cli brings npm 6, which has no --pack-destination).
- */
-function npmCommand() {
-  const cli = process.env.npm_execpath;
-  if (cli && /npm-cli\.js$/.test(cli) && !resolve(cli).startsWith(join(root, "node_modules"))) return [process.execPath, cli];
-  const exe = process.platform === "win32" ? "npm.cmd" : "npm";
-  for (const d of (process.env.PATH ?? "").split(delimiter)) {
-    if (!d || /node_modules[\\/]\.bin[\\/]?$/.test(d)) continue;
-    if (existsSync(join(d, exe))) return [join(d, exe)];
-  }
-  return [exe];
-}
 
 /** `npm pack spec` into dir; returns the tarball's path. */
 function npmPack(spec, dir) {

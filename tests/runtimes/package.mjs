@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { npmCommand } from "../../scripts/npm-command.mjs";
 import { runPageScript } from "./browser.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -19,6 +20,8 @@ const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
 const FIXTURES = join(root, "tests", "runtimes", "consumer");
 
 const run = (cmd, args, cwd) => {
+  // npm is the one outside node_modules/.bin (scripts/npm-command.mjs)
+  if (cmd === "npm") [cmd, ...args] = [...npmCommand(), ...args];
   const p = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 120_000, env: { ...process.env, NO_COLOR: "1" } });
   return { ok: p.status === 0, stdout: p.stdout ?? "", out: `${p.stdout ?? ""}${p.stderr ?? ""}${p.error ? p.error.message : ""}`.trim() };
 };
