@@ -263,4 +263,15 @@ describe("fit refuses what would corrupt a model (issue 18 item 7)", () => {
     expect(() => evaluate(model, { ...data, count: 4 })).toThrow(/evaluate: the loss is NaN at batch 1/);
     model.dispose();
   });
+
+  it("items that differ from the model's input only by extent-1 axes are the same bytes", () => {
+    const items = { x: () => Float32Array.from({ length: 12 }, (_, i) => i) } as never;
+    const out = new Float32Array(12);
+    // grey images [2, 3, 1] into a sequence model taking [2, 3] (rows as time steps), and back
+    new Pipeline("fit", [2, 3], [2, 3, 1], false, "unit", {}).fill(out.subarray(0, 6), items, [1]);
+    expect([...out.subarray(0, 6)]).toEqual([6, 7, 8, 9, 10, 11]);
+    new Pipeline("fit", [2, 3, 1], [1, 2, 3], false, "unit", {}).fill(out, items, [1, 0]);
+    expect([...out]).toEqual([6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5]);
+    expect(() => new Pipeline("fit", [3, 2, 1], [2, 3, 1], false, "unit", {})).toThrow(/items have shape \[2,3,1\] but the model takes \[3,2,1\]/);
+  });
 });

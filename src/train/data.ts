@@ -170,11 +170,13 @@ export class Pipeline {
   private readonly b: Float64Array;
   private readonly image: boolean;
   private readonly padding: number;
+  /** The items' shape: the model's input shape when they differ only by extent-1 axes. */
+  private readonly itemShape: readonly number[];
 
   constructor(
     op: string,
     private readonly inputShape: readonly number[],
-    private readonly itemShape: readonly number[],
+    itemShape: readonly number[],
     bytes: boolean,
     normalize: Normalization | undefined,
     private readonly augment: Augmentation = {},
@@ -182,7 +184,10 @@ export class Pipeline {
     const channels = inputShape[inputShape.length - 1] ?? 1;
     [this.a, this.b] = affine(op, normalize ?? "unit", bytes, inputShape.length === 3 ? channels : 1);
     this.padding = augment.crop ? checkInt(op, "augment.crop.padding", augment.crop.padding ?? 0, 0) : 0;
-    const same = itemShape.length === inputShape.length && itemShape.every((d, i) => d === inputShape[i]);
+    // Extent-1 axes do not change the bytes: grey images [28, 28, 1] feed a model taking [28, 28].
+    const squeezed = (s: readonly number[]) => s.filter((d) => d !== 1).join(",");
+    const same = squeezed(itemShape) === squeezed(inputShape);
+    this.itemShape = same ? inputShape : itemShape;
     this.image = inputShape.length === 3;
     if (!same) {
       const larger =
