@@ -2,8 +2,20 @@
 // memory reuse and heap independence, and InferenceSession's API (I/O types, errors, plan cache).
 import { describe, expect, it } from "vitest";
 import { coalesce, contiguousStrides, ND_DESC_BYTES, ND_DESC_WORDS, writeNd } from "../src/graph/nd.js";
+import { graphConstants } from "../src/graph/constants.js";
+import { importGraph } from "../src/graph/import.js";
+import { analyzeGraph } from "../src/graph/plan.js";
 import { InferenceSession, OnnxTensor } from "../src/graph/session.js";
-import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import {
+  AttributeType,
+  type AttributeProto,
+  DataType,
+  decodeModel,
+  encodeModel,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+} from "../src/onnx/onnx-proto.js";
 import { SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
 
@@ -312,6 +324,23 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
       expectClose(s.runSync({ x: { dims: [rows, 8], data: x } }).y!.data as Float32Array, want, { rtol: 1e-5, atol: 1e-6 });
     }
     await s.release();
+  });
+
+  it("analyzeGraph reports the nodes left after folding, with shapes and constant data", async () => {
+    const e = await engineFor(build);
+    const graph = importGraph(decodeModel(residualNet()));
+    const constants = graphConstants(e, graph.initializers);
+    const used = e.heap.bytesInUse;
+    const a = analyzeGraph(e, graph, constants, new Map([["x", [2, 4, 6, 6]]]));
+    expect(a.nodes.map((n) => n.type)).toEqual(["Conv", "Relu", "Conv", "Add", "GlobalAveragePool", "Flatten"]);
+    const conv = a.nodes[0]!;
+    expect(conv.inputs[0]!.shape).toEqual([2, 4, 6, 6]);
+    expect(conv.inputs[1]!.constant!.dims).toEqual([8, 4, 3, 3]);
+    expect(conv.outputs[0]!.shape).toEqual([2, 8, 6, 6]);
+    expect(a.outputs[0]!.shape).toEqual([2, 4]);
+    a.dispose();
+    for (const c of constants.values()) c.dispose();
+    expect(e.heap.bytesInUse).toBe(used);
   });
 
   it("gives int64 outputs as BigInt64Array; a shape fed as an input plans per value", async () => {

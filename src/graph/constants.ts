@@ -140,3 +140,10 @@ export function gatherHost<T extends Float32Array | Int32Array>(src: T, loop: { 
 export function viewTensor(engine: Engine, ptr: number, dims: readonly number[], elem: Elem): Tensor {
   return new Tensor(engine, ptr, dims.length ? [...dims] : [1], elem);
 }
+
+/** A graph's initializers as ConstValues on `engine` (the caller disposes them). */
+export function graphConstants(engine: Engine, initializers: ReadonlyMap<string, HostTensor>): Map<string, ConstValue> {
+  const out = new Map<string, ConstValue>();
+  for (const [name, t] of initializers) out.set(name, new ConstValue(engine, t.dataType, t.dims, t));
+  return out;
+}

@@ -238,6 +238,51 @@ export function withWhere(err: unknown, where: string): unknown {
   return new SimdnetError(`${where}: ${err.message}`, { cause: err });
 }
 
+/** A value as analyzeGraph reports it: logical (ONNX-order) shape, and its data when constant. */
+export interface AnalyzedValue {
+  readonly name: string;
+  readonly dataType: number;
+  readonly shape: readonly number[];
+  /** The value when it is known while planning (weights, folded shape arithmetic), ONNX order. */
+  readonly constant?: HostTensor;
+}
+
+/** A node that runs (was not folded), with its inputs and outputs. */
+export interface AnalyzedNode {
+  readonly type: string;
+  /** The attributes as the op's registry entry parsed them. */
+  readonly attrs: unknown;
+  readonly where: string;
+  /** The ONNX node's name. */
+  readonly name: string;
+  readonly inputs: readonly (AnalyzedValue | undefined)[];
+  readonly outputs: readonly AnalyzedValue[];
+}
+
+/** analyzeGraph's result: the nodes left to run after folding, in order. dispose() frees the folded constants. */
+export interface GraphAnalysis {
+  readonly nodes: readonly AnalyzedNode[];
+  readonly inputs: readonly AnalyzedValue[];
+  readonly outputs: readonly AnalyzedValue[];
+  dispose(): void;
+}
+
+/**
+ * Runs the planner's first pass over `graph` for these input shapes (shape inference, constant
+ * folding by the ops' kernels, If inlining) and reports the nodes left, with the logical shapes of
+ * their values and the data of constant ones, without binding any memory: for converters that
+ * turn a graph into something else (an ONNX file into a Model).
+ */
+export function analyzeGraph(
+  engine: Engine,
+  graph: Graph,
+  constants: ReadonlyMap<string, ConstValue>,
+  inputShapes: ReadonlyMap<string, readonly number[]>,
+  knownInputs: ReadonlyMap<string, HostTensor> = new Map(),
+): GraphAnalysis {
+  return new Planner(engine, graph, constants, {}).analyze(inputShapes, knownInputs);
+}
+
 /**
  * Plans `graph` for the given input shapes. `constants` are the graph's initializers as
  * session-owned ConstValues (device forms are shared by every plan of the session).
@@ -253,13 +298,18 @@ export function planGraph(
   return new Planner(engine, graph, constants, options).plan(inputShapes, knownInputs);
 }
 
-/** A planned forward node, kept for the backward pass. */
+/** A planned forward node, kept for the backward pass (and analyzeGraph). */
 interface ForwardRecord {
   def: OpDef<unknown>;
   attrs: unknown;
   where: string;
+  /** The node's inputs as the forward step reads them (in the layouts it asked for). */
   inputs: (Val | undefined)[];
+  /** The node's inputs as the graph defines them (before any layout conversion). */
+  given: (Val | undefined)[];
   outputs: Val[];
+  /** The ONNX node's name ("" inside gradient ops). */
+  node: string;
 }
 
 class Planner {
@@ -291,19 +341,54 @@ class Planner {
     this.training = options.training;
   }
 
+  /** The forward pass's records and values, without binding memory (analyzeGraph). */
+  analyze(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): GraphAnalysis {
+    const g = this.graph;
+    try {
+      this.declareInputs(inputShapes, knownInputs);
+      for (const node of g.nodes) this.node(node);
+      const info = (v: Val | undefined, name?: string): AnalyzedValue | undefined =>
+        v && { name: name ?? v.name, dataType: v.dataType, shape: v.shape, constant: v.cv ? v.cv.host : undefined };
+      const nodes = this.records.map((r) => ({
+        type: r.def.type,
+        attrs: r.attrs,
+        where: r.where,
+        name: r.node,
+        inputs: r.given.map((v) => info(v)),
+        outputs: r.outputs.map((v) => info(v)!),
+      }));
+      const folded = this.folded;
+      return {
+        nodes,
+        inputs: g.inputs.map((i) => info(this.vals.get(i.name), i.name)!),
+        outputs: g.outputs.map((o) => info(this.value(o.name, `onnx: graph output "${o.name}"`), o.name)!),
+        dispose: () => {
+          for (const c of folded) c.dispose();
+        },
+      };
+    } catch (err) {
+      for (const c of this.folded) c.dispose();
+      throw err;
+    }
+  }
+
+  private declareInputs(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): void {
+    for (const i of this.graph.inputs) {
+      const known = knownInputs.get(i.name);
+      if (known) {
+        this.setConst(i.name, known);
+        continue;
+      }
+      const shape = inputShapes.get(i.name);
+      if (!shape) fail("onnx", `no shape for input "${i.name}"`);
+      this.vals.set(i.name, new Val(i.name, i.dataType, shape, identityPerm(shape.length), undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
+    }
+  }
+
   plan(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): Plan {
     const g = this.graph;
     try {
-      for (const i of g.inputs) {
-        const known = knownInputs.get(i.name);
-        if (known) {
-          this.setConst(i.name, known);
-          continue;
-        }
-        const shape = inputShapes.get(i.name);
-        if (!shape) fail("onnx", `no shape for input "${i.name}"`);
-        this.vals.set(i.name, new Val(i.name, i.dataType, shape, identityPerm(shape.length), undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
-      }
+      this.declareInputs(inputShapes, knownInputs);
       for (const node of g.nodes) this.node(node);
       const outputs = g.outputs.map((o) => {
         let v = this.value(o.name, `onnx: graph output "${o.name}"`);
@@ -387,7 +472,7 @@ class Planner {
         return;
       }
       const { laid, outs } = this.planStep(def, node.attrs, where, ins, types, node.outputs);
-      this.records.push({ def, attrs: node.attrs, where, inputs: laid, outputs: outs });
+      this.records.push({ def, attrs: node.attrs, where, inputs: laid, given: ins, outputs: outs, node: node.name });
       outs.forEach((o, i) => {
         const name = node.outputs[i];
         if (name) this.vals.set(name, o);
