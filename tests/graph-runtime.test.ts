@@ -309,6 +309,60 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
     await constant.release();
   });
 
+  it("plans both branches of an If whose condition depends on the run's data, and runs the one taken", async () => {
+    const e = await engineFor(build);
+    const branch = (name: string, op: string, bias: number, extra: NodeProto[] = [], out?: string): AttributeProto => ({
+      name,
+      type: AttributeType.GRAPH,
+      g: {
+        name: op,
+        node: [node(op, ["x"], [`${op}_a`]), node("Add", [`${op}_a`, `${op}_b`], [`${op}_y`]), ...extra],
+        initializer: [floats(`${op}_b`, [1], [bias]), { name: `${op}_shape`, dims: [1], dataType: DataType.INT64, data: Float64Array.of(2) }],
+        input: [],
+        valueInfo: [],
+        output: [{ name: out ?? `${op}_y`, elemType: DataType.FLOAT }],
+      },
+    });
+    // cond is one element sliced from 100 flags: too many to plan per value, so a run-time If
+    const sliced = [
+      node("Slice", ["flags", "at", "next"], ["cond"]),
+      node("If", ["cond"], ["y"], [branch("then_branch", "Relu", 10), branch("else_branch", "Sigmoid", 20)]),
+    ];
+    const idx = (name: string, v: number): TensorProto => ({ name, dims: [1], dataType: DataType.INT64, data: Float64Array.of(v) });
+    const inputs: [string, number[], number?][] = [
+      ["x", [3]],
+      ["flags", [100], DataType.BOOL],
+    ];
+    const s = InferenceSession.fromBytes(e, modelBytes(sliced, [idx("at", 7), idx("next", 8)], inputs, ["y"]));
+    const x = [-1, 0, 2];
+    const flags = (on: boolean) =>
+      new OnnxTensor(
+        "bool",
+        Uint8Array.from({ length: 100 }, (_, i) => (i === 7 && on ? 1 : 0)),
+        [100],
+      );
+    const run = (on: boolean) => Array.from(s.runSync({ x: { dims: [3], data: x }, flags: flags(on) }).y!.data as Float32Array);
+    const sigmoid = x.map((v) => 20 + 1 / (1 + Math.exp(-v)));
+    for (const on of [true, false, true]) {
+      if (on) expect(run(on)).toEqual([10, 10, 12]);
+      else expectClose(run(on), sigmoid, { rtol: 1e-6, atol: 1e-6 });
+    }
+    const algorithms = s.planReport({ x: [3], flags: [100] }).steps.map((t) => t.algorithm);
+    expect(algorithms.filter((a) => a === "relu.kernel" || a === "sigmoid.kernel")).toEqual(["relu.kernel", "sigmoid.kernel"]);
+    expect(algorithms.filter((a) => a === "if.control")).toHaveLength(2);
+    await s.release();
+
+    // a branch that cannot be planned for these shapes (a Reshape of 3 values to [2]) fails only when taken
+    const broken = branch("else_branch", "Sigmoid", 20, [node("Reshape", ["Sigmoid_y", "Sigmoid_shape"], ["Sigmoid_r"])], "Sigmoid_r");
+    const b = InferenceSession.fromBytes(
+      e,
+      modelBytes([sliced[0]!, node("If", ["cond"], ["y"], [branch("then_branch", "Relu", 10), broken])], [idx("at", 7), idx("next", 8)], inputs, ["y"]),
+    );
+    expect(Array.from(b.runSync({ x: { dims: [3], data: x }, flags: flags(true) }).y!.data as Float32Array)).toEqual([10, 10, 12]);
+    expect(() => b.runSync({ x: { dims: [3], data: x }, flags: flags(false) })).toThrow(/else_branch.*Reshape|Reshape.*else_branch/s);
+    await b.release();
+  });
+
   it("hands ops the axis order they ask for even where extent-1 axes make two orders the same bytes", async () => {
     // Gemm with B [1, 8] and transB: B in [K, N] order is [8, 1], the same bytes as [1, 8]
     const e = await engineFor(build);

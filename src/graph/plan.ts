@@ -107,7 +107,19 @@ interface Step {
   workspaceBytes: number;
   paramBytes: number;
   paramOffset: number;
+  /** A control step (run-time If): what it does instead of an algorithm. */
+  control?: Control;
 }
+
+/**
+ * Control steps of a run-time If: "branch" goes on to the first branch when its input (one bool)
+ * is true, else to `target`; "goto" continues at `target`; "fail" throws `error` (a branch that
+ * could not be planned for these shapes fails only when taken).
+ */
+type Control = { kind: "branch"; target: number } | { kind: "goto"; target: number } | { kind: "fail"; error: unknown };
+
+/** A step's run function; a control step returns the index of the next step to run. */
+type Run = () => number | undefined;
 
 /** What a plan reports about itself (algorithms, memory). */
 export interface PlanReport {
@@ -170,7 +182,7 @@ export class Plan {
     readonly inputs: readonly PlannedInput[],
     readonly outputs: readonly PlannedOutput[],
     readonly report: PlanReport,
-    private readonly runs: readonly (() => void)[],
+    private readonly runs: readonly Run[],
     private readonly wheres: readonly string[],
     private readonly blocks: readonly number[],
     private readonly folded: readonly ConstValue[],
@@ -201,7 +213,7 @@ export class Plan {
     const runs = this.runs;
     let i = from;
     try {
-      for (; i < to; i++) runs[i]!();
+      while (i < to) i = runs[i]!() ?? i + 1;
     } catch (err) {
       throw withWhere(err, this.wheres[i] ?? "onnx");
     }
@@ -210,15 +222,19 @@ export class Plan {
   /** Runs every step once, timing each: [where, algorithm, ms] per step. */
   profile(): { where: string; algorithm: string; ms: number }[] {
     if (this.disposed) fail("onnx", "the plan was disposed");
-    return this.runs.map((f, i) => {
+    const timed: { where: string; algorithm: string; ms: number }[] = [];
+    for (let i = 0; i < this.runs.length; ) {
       const t0 = performance.now();
+      let next: number | undefined;
       try {
-        f();
+        next = this.runs[i]!();
       } catch (err) {
         throw withWhere(err, this.wheres[i] ?? "onnx");
       }
-      return { where: this.wheres[i]!, algorithm: this.report.steps[i]!.algorithm, ms: performance.now() - t0 };
-    });
+      timed.push({ where: this.wheres[i]!, algorithm: this.report.steps[i]!.algorithm, ms: performance.now() - t0 });
+      i = next ?? i + 1;
+    }
+    return timed;
   }
 
   /** Frees the arena, workspace, parameters and the constants computed while planning. */
@@ -313,7 +329,7 @@ interface ForwardRecord {
 }
 
 class Planner {
-  private readonly vals = new Map<string, Val>();
+  private vals = new Map<string, Val>();
   private readonly steps: Step[] = [];
   private readonly records: ForwardRecord[] = [];
   /** A layout conversion's output -> the value it converts (they share one gradient). */
@@ -321,7 +337,9 @@ class Planner {
   private readonly folded: ConstValue[] = [];
   private readonly target: Target;
   /** Run-time values already converted to another perm, by `${name}|${perm}`. */
-  private readonly conversions = new Map<string, Val>();
+  private conversions = new Map<string, Val>();
+  /** Where the first If whose condition depends on run-time data is ("" when none). */
+  private runtimeIf = "";
   private readonly maxBytes: number;
   private foldedBytes = 0;
   private readonly training: TrainingOptions | undefined;
@@ -347,6 +365,7 @@ class Planner {
     try {
       this.declareInputs(inputShapes, knownInputs);
       for (const node of g.nodes) this.node(node);
+      if (this.runtimeIf) fail(this.runtimeIf, "the condition depends on the run's data: both branches would run as one graph");
       const info = (v: Val | undefined, name?: string): AnalyzedValue | undefined =>
         v && { name: name ?? v.name, dataType: v.dataType, shape: v.shape, constant: v.cv ? v.cv.host : undefined };
       const nodes = this.records.map((r) => ({
@@ -458,7 +477,9 @@ class Planner {
       }
       const ctx = this.inferContext<unknown>(node.attrs, where, ins, node.outputs);
       if (def.inline) {
-        this.inline(node, def.inline(ctx));
+        const sub = def.inline(ctx);
+        if ("nodes" in sub) this.inline(node, sub);
+        else this.runtimeBranches(node, sub);
         return;
       }
       if (def.fromTypes) {
@@ -622,6 +643,91 @@ class Planner {
       if (!name) return;
       const v = this.value(sub.outputs[i]!.name, node.where);
       this.vals.set(name, v);
+    });
+  }
+
+  /**
+   * A run-time If: [branch on cond] [first branch, its outputs copied to the node's] [goto end]
+   * [second branch, its outputs copied] end. Liveness over this order is safe for either path: a
+   * value a branch makes is read only inside it. Each branch sees the values (and layout
+   * conversions) made before the If, never those of the other branch.
+   */
+  private runtimeBranches(node: GraphNode, branches: readonly [Subgraph, Subgraph]): void {
+    const where = node.where;
+    if (this.training) fail(where, "the condition depends on the run's data: training through such an If is not supported yet");
+    this.runtimeIf ||= where;
+    const cond = this.value(node.inputs[0]!, where);
+    const branch: Control = { kind: "branch", target: 0 },
+      goto: Control = { kind: "goto", target: 0 };
+    this.controlStep(`${where}: the branch taken`, branch, [cond]);
+    const outs: (Val | undefined)[] = [];
+    const errors: unknown[] = [];
+    branches.forEach((sub, k) => {
+      if (k === 1) branch.target = this.steps.length;
+      const vals = new Map(this.vals),
+        conversions = new Map(this.conversions),
+        steps = this.steps.length,
+        records = this.records.length;
+      const name = k === 0 ? "then_branch" : "else_branch";
+      try {
+        for (const [n, t] of sub.initializers) this.setConst(n, t);
+        for (const n of sub.nodes) this.node(n);
+        if (sub.outputs.length < node.outputs.length) fail(where, `${name} has ${sub.outputs.length} outputs, the node ${node.outputs.length}`);
+        const results = node.outputs.map((o, i) => (o ? this.value(sub.outputs[i]!.name, where) : undefined));
+        results.forEach((v, i) => {
+          const y = outs[i];
+          if (v && y && (v.dataType !== y.dataType || v.shape.join() !== y.shape.join()))
+            fail(where, `output ${i} of ${name} is ${describeType(v)}, of the other branch ${describeType(y)}: a plan needs one type and shape`);
+        });
+        results.forEach((v, i) => {
+          if (!v) return;
+          const y = (outs[i] ??= new Val(node.outputs[i]!, v.dataType, v.shape, identityPerm(v.shape.length), undefined, new Buffer(v.bytes, Infinity, -1)));
+          this.copyStep(`${where}: ${name} output ${i}`, v, y);
+        });
+      } catch (err) {
+        this.steps.length = steps;
+        this.records.length = records;
+        errors[k] = withWhere(err, `${where} (${name})`);
+        this.controlStep(`${where}: ${name}, which cannot run`, { kind: "fail", error: errors[k] }, []);
+      }
+      this.vals = vals;
+      this.conversions = conversions;
+      if (k === 0) this.controlStep(`${where}: after then_branch`, goto, []);
+    });
+    goto.target = this.steps.length;
+    if (errors[0] !== undefined && errors[1] !== undefined) throw errors[0];
+    node.outputs.forEach((o, i) => {
+      if (o) this.vals.set(o, outs[i]!);
+    });
+  }
+
+  private controlStep(where: string, control: Control, inputs: Val[]): void {
+    this.steps.push({
+      where,
+      opset: this.graph.opset,
+      attrs: undefined,
+      algorithm: CONTROL,
+      inputs,
+      outputs: [],
+      workspaceBytes: 0,
+      paramBytes: 0,
+      paramOffset: 0,
+      control,
+    });
+  }
+
+  /** A step copying `x` into `y` (any axis orders). */
+  private copyStep(where: string, x: Val, y: Val): void {
+    this.steps.push({
+      where,
+      opset: this.graph.opset,
+      attrs: undefined,
+      algorithm: LAYOUT_COPY,
+      inputs: [x],
+      outputs: [y],
+      workspaceBytes: 0,
+      paramBytes: ND_DESC_BYTES,
+      paramOffset: 0,
     });
   }
 
@@ -817,7 +923,18 @@ class Planner {
       const params = e.heap.alloc(Math.max(paramBytes, ALIGN), "the plan's kernel parameters");
       blocks.push(params);
       const addr = (v: Val | undefined): number => (!v ? 0 : v.cv ? v.cv.device(v.perm).ptr : v.external ? v.external.ptr : arena + v.buffer!.offset);
-      const runs = steps.map((s) => {
+      const heap = e.heap;
+      const runs = steps.map((s): Run => {
+        const c = s.control;
+        if (c?.kind === "branch") {
+          const p = addr(s.inputs[0]) >> 2;
+          return () => (heap.i32[p] !== 0 ? undefined : c.target);
+        }
+        if (c?.kind === "goto") return () => c.target;
+        if (c?.kind === "fail")
+          return () => {
+            throw c.error;
+          };
         const bound: BoundNode<unknown> = {
           attrs: s.attrs,
           opset: s.opset,
@@ -834,7 +951,11 @@ class Planner {
           own: (r) => (owned.push(r), r),
         };
         try {
-          return s.algorithm.setup(bound);
+          const run = s.algorithm.setup(bound);
+          return () => {
+            run();
+            return undefined;
+          };
         } catch (err) {
           throw withWhere(err, s.where);
         }
@@ -908,6 +1029,12 @@ function gradTarget(v: Val, slot: TrainableSlot): Val {
   g.external = { ptr: slot.grad.ptr };
   return g;
 }
+
+/** The algorithm name control steps report (they run no kernel). */
+const CONTROL: Algorithm<unknown> = {
+  name: "if.control",
+  setup: () => fail("onnx", "internal: a control step has no run function"),
+};
 
 /** The planner's own step: a run-time value copied into another axis order (copy_nd). */
 const LAYOUT_COPY: Algorithm<unknown> = {

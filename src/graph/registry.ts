@@ -142,6 +142,12 @@ export interface OpDef<A = any> {
   readonly type: string;
   /** Inputs whose VALUES shape inference needs (Reshape's shape...): they must be known when planning. */
   readonly valueInputs?: readonly number[];
+  /**
+   * Inputs whose values the op uses when they are known while planning, and does without otherwise
+   * (If's condition: a known one inlines the branch taken, else both are planned). A session plans
+   * per value of the small graph inputs they depend on.
+   */
+  readonly optionalValueInputs?: readonly number[];
   /** Parses and checks the node's attributes for the model's opset. */
   parse(at: Attributes, opset: number): A;
   /** Output types. Throws (ctx.fail) on inputs the op cannot take. */
@@ -156,10 +162,12 @@ export interface OpDef<A = any> {
    */
   fromTypes?(c: InferContext<A>): HostTensor[];
   /**
-   * Control flow with a condition known when planning (If): the subgraph that replaces the node,
-   * planned in its place; its outputs become the node's outputs, in order.
+   * Control flow (If). With a condition known when planning: the subgraph that replaces the node,
+   * planned in its place; its outputs become the node's outputs, in order. Otherwise two
+   * subgraphs, both planned: at run time input 0 (one bool) picks the first when true, else the
+   * second; both must give outputs of the same types and shapes.
    */
-  inline?(c: InferContext<A>): Subgraph;
+  inline?(c: InferContext<A>): Subgraph | readonly [Subgraph, Subgraph];
   /**
    * The backward pass of the op: plans, through `g.op`, the steps computing the gradients of the
    * inputs `g.wants`, and hands each to `g.add`. Ops without one stop training (freeze before them).

@@ -150,6 +150,8 @@ export class InferenceSession {
   private readonly plans = new Map<string, Plan>();
   /** Graph inputs read where a value must be known to plan (a Reshape's shape...): plans are made per value. */
   private readonly valueFeeds: ReadonlySet<string>;
+  /** Graph inputs an If's condition depends on: small ones (<= 64 elements) are planned per value too. */
+  private readonly optionalValueFeeds: ReadonlySet<string>;
   private released = false;
 
   private readonly graph: Graph;
@@ -170,7 +172,8 @@ export class InferenceSession {
     this.inputMetadata = graph.inputs.map(meta);
     this.outputMetadata = graph.outputs.map(meta);
     for (const [name, t] of imported.initializers) this.constants.set(name, new ConstValue(engine, t.dataType, t.dims, t));
-    this.valueFeeds = valueFeedsOf(graph);
+    this.valueFeeds = valueFeedsOf(graph, "valueInputs");
+    this.optionalValueFeeds = valueFeedsOf(graph, "optionalValueInputs");
   }
 
   /**
@@ -197,7 +200,7 @@ export class InferenceSession {
     const s = new InferenceSession(engine, graph, ownsEngine, options);
     try {
       const shapes = s.declaredShapes();
-      if (shapes && s.valueFeeds.size === 0) s.planFor(shapes);
+      if (shapes && s.valueFeeds.size === 0 && s.optionalValueFeeds.size === 0) s.planFor(shapes);
     } catch (err) {
       s.releaseSync();
       throw err;
@@ -238,6 +241,19 @@ export class InferenceSession {
           "InferenceSession",
           `input "${name}" sets a shape or a branch, so each of its values needs its own plan, but it has ${f.data.length} elements (at most 64)`,
         );
+      const io = this.graph.inputs.find((i) => i.name === name)!;
+      known.set(
+        name,
+        hostTensor(
+          io.dataType,
+          [...f.dims],
+          Array.from(f.data as ArrayLike<number | bigint>, (v) => Number(v)),
+        ),
+      );
+    }
+    for (const name of this.optionalValueFeeds) {
+      const f = feeds?.[name];
+      if (known.has(name) || !f || f.data.length > 64) continue;
       const io = this.graph.inputs.find((i) => i.name === name)!;
       known.set(
         name,
@@ -370,11 +386,12 @@ export class InferenceSession {
 }
 
 /**
- * Graph inputs whose VALUES planning needs: those a value input (Reshape's shape, If's condition...)
- * depends on, through any nodes but Shape-like ones (which read only types). Plans are made per
- * value of these (a sample rate, a shape given as an input); they must be small.
+ * Graph inputs whose VALUES planning needs (`valueInputs`: a Reshape's shape) or can use
+ * (`optionalValueInputs`: If's condition): those such inputs depend on, through any nodes but
+ * Shape-like ones (which read only types). Plans are made per value of these (a sample rate, a
+ * shape given as an input); needed ones must be small.
  */
-function valueFeedsOf(graph: Graph): Set<string> {
+function valueFeedsOf(graph: Graph, which: "valueInputs" | "optionalValueInputs"): Set<string> {
   const producer = new Map<string, GraphNode>();
   const walk = (nodes: readonly GraphNode[]) => {
     for (const n of nodes) for (const o of n.outputs) if (o) producer.set(o, n);
@@ -384,7 +401,7 @@ function valueFeedsOf(graph: Graph): Set<string> {
   const feeds = new Set<string>(),
     seen = new Set<string>();
   const stack: string[] = [];
-  for (const n of graph.nodes) for (const k of n.def.valueInputs ?? []) if (n.inputs[k]) stack.push(n.inputs[k]!);
+  for (const n of graph.nodes) for (const k of n.def[which] ?? []) if (n.inputs[k]) stack.push(n.inputs[k]!);
   while (stack.length) {
     const v = stack.pop()!;
     if (seen.has(v)) continue;
