@@ -210,7 +210,8 @@ function formatTable(results, runtimes) {
 function twoCoreCheck() {
   const code = 'const t=performance.now();let x=0;while(performance.now()-t<400)x++;process.stdout.write(String(x)+"\\n")';
   const one = Number(spawnSync(process.execPath, ["-e", code], { encoding: "utf8" }).stdout);
-  const a = spawnSync("bash", ["-c", `node -e '${code}' & node -e '${code}'; wait`], { encoding: "utf8" });
+  const node = JSON.stringify(process.execPath);
+  const a = spawnSync("bash", ["-c", `${node} -e '${code}' & ${node} -e '${code}'; wait`], { encoding: "utf8" });
   const both = (a.stdout.match(/\d+/g) ?? []).map(Number);
   const ratio = both.length === 2 ? (both[0] + both[1]) / one : 0;
   return `two-process spin test: ${ratio.toFixed(2)}x one process (2.0 = two real cores)${ratio < 1.6 ? ": this machine cannot show a 2-thread speed-up now" : ""}`;
