@@ -1,7 +1,7 @@
 import { simd, threads as wasmThreads } from "wasm-feature-detect";
 import { checkInt, fail, fmtShape, fmtValue, SimdnetError } from "./errors.js";
 import { checkOptions, checkShapeArg } from "./ops/common.js";
-import { Heap } from "./memory.js";
+import { DEFAULT_MEMORY_LIMIT, Heap } from "./memory.js";
 import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
 import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
@@ -30,8 +30,10 @@ export interface InitOptions {
   /**
    * How long (ms) the calling thread waits for the workers to finish their parts of one kernel
    * call after finishing its own part (default 60000; Infinity waits as long as the workers live).
-   * A worker that is known dead ends the wait at once; this deadline catches one that cannot be
-   * seen to die while the caller waits (a terminated or crashed thread) or that is far too slow.
+   * A worker that dies ends the wait at once: in Node a supervisor thread sees its exit event
+   * (terminated, out of memory, crashed) while the caller waits, also with Infinity; a worker whose
+   * JS throws marks itself dead. This deadline catches a worker that is far too slow, and one that
+   * dies where nothing reports it (a terminated Web Worker in browsers, Deno and Bun).
    * Residual risk after a timeout: worker.terminate() takes effect asynchronously, so a worker that
    * was alive but late may still store part of that failed call's output (at most until its next
    * loop iteration once it gets a CPU). The engine keeps every buffer live at the failure from being
@@ -40,6 +42,14 @@ export interface InitOptions {
    * failed call's output, a Model's preallocated activations) may still receive such a late store.
    */
   threadTimeoutMs?: number;
+  /**
+   * The most bytes of wasm linear memory the engine may use (default 2 GiB, DEFAULT_MEMORY_LIMIT;
+   * at most 4 GiB, and the threads build's memory stops at 1 GiB). Any tensor, model plan,
+   * workspace or ONNX host-side buffer that cannot fit under it is refused with an
+   * OutOfMemoryError before anything is allocated or computed (e.g. an ONNX Resize whose scales
+   * would make a 22 GB output). `engine.memoryLimit` reports the limit in force.
+   */
+  memoryLimit?: number;
 }
 
 /** Bytes of the engine's kernel-parameter block (e.g. conv geometry: 16 i32). */
@@ -87,9 +97,10 @@ export class Engine {
     readonly kernels: Kernels,
     pool?: ThreadPool,
     threadsReason = "",
+    memoryLimit = DEFAULT_MEMORY_LIMIT,
   ) {
     // the threads build's shared memory has a declared maximum (asconfig.json), named in out-of-memory errors
-    this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? THREADS_MAX_PAGES * 65536 : undefined);
+    this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? THREADS_MAX_PAGES * 65536 : undefined, memoryLimit);
     this.pool = pool;
     this.reason = threadsReason;
     const count = pool ? MAX_PARTS : 1;
@@ -126,6 +137,11 @@ export class Engine {
   paramBlockFor(p: number): number {
     while (this.blocks.length <= p) this.blocks.push(this.heap.alloc(PARAM_BLOCK_BYTES, "a kernel parameter block"));
     return this.blocks[p]!;
+  }
+
+  /** The most bytes of linear memory this engine uses (InitOptions.memoryLimit, capped by the build's maximum). */
+  get memoryLimit(): number {
+    return this.heap.limit;
   }
 
   /** @internal Test hook (tests/threads.test.ts): the worker pool, while the engine has one. */
@@ -269,6 +285,10 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
   const timeoutMs = options.threadTimeoutMs ?? DEFAULT_THREAD_TIMEOUT_MS;
   if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) fail("init", `threadTimeoutMs must be a number > 0 (ms), got ${fmtValue(timeoutMs)}`);
   if (threads > 256) fail("init", `threads must be at most 256, got ${threads}`);
+  const memoryLimit = options.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
+  if (typeof memoryLimit !== "number" || !(memoryLimit >= 1 << 20 && memoryLimit <= 2 ** 32)) {
+    fail("init", `memoryLimit must be a number of bytes from 1 MiB (${1 << 20}) to 4 GiB (${2 ** 32}), got ${fmtValue(memoryLimit)}`);
+  }
   if (threads > 1 && !auto && options.build !== "threads") {
     fail("init", `threads: ${threads} needs the 'threads' build (SIMD), not '${options.build}'`);
   }
@@ -282,7 +302,7 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
       const kernels = await instantiateBuild("threads", memory);
       try {
         const pool = await ThreadPool.create(threads, await compileBuild("threads"), memory, timeoutMs);
-        return new Engine("threads", kernels, pool);
+        return new Engine("threads", kernels, pool, "", memoryLimit);
       } catch (err) {
         reason = `worker threads failed to start: ${err instanceof SimdnetError ? err.message : String(err)}`;
       }
@@ -290,5 +310,14 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
     if (!auto) throw new SimdnetError(`init: threads: ${threads} is not possible here: ${reason}`);
   }
   const build: BuildName = auto ? await detectBuild() : (options.build as BuildName);
-  return new Engine(build, await instantiateBuild(build), undefined, reason ? `1 thread: ${reason}` : "");
+  return new Engine(build, await instantiateBuild(build), undefined, reason ? `1 thread: ${reason}` : "", memoryLimit);
+}
+
+/**
+ * Refuses, with an OutOfMemoryError naming `what`, a buffer of `bytes` that cannot fit in the
+ * engine's memory (its memoryLimit minus what is in use), changing nothing: call it when sizing a
+ * plan, a workspace or a host-side (JavaScript) buffer, before allocating or computing anything.
+ */
+export function checkBudget(engine: Engine, bytes: number, what: string): void {
+  engine.heap.checkRoom(bytes, what);
 }

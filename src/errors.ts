@@ -3,7 +3,10 @@ export class SimdnetError extends Error {
   override name = "SimdnetError";
 }
 
-/** Thrown when linear memory cannot grow to hold a requested buffer. Memory is left as it was. */
+/**
+ * Thrown when a requested buffer does not fit: past the engine's memory limit (init option
+ * `memoryLimit`), or linear memory cannot grow to hold it. Memory is left as it was.
+ */
 export class OutOfMemoryError extends SimdnetError {
   override name = "OutOfMemoryError";
   constructor(
@@ -11,8 +14,15 @@ export class OutOfMemoryError extends SimdnetError {
     readonly bytesInUse: number,
     readonly bytesLimit: number,
     what: string,
+    /** "grow": the memory's maximum (or the runtime) stopped it; "budget": the engine's memoryLimit. */
+    readonly limitKind: "grow" | "budget" = "grow",
   ) {
-    super(`out of memory: ${what} needs ${bytesRequested} bytes, ${bytesInUse} bytes are in use ` + `and wasm memory cannot grow past ${bytesLimit} bytes`);
+    super(
+      `out of memory: ${what} needs ${bytesRequested} bytes, ${bytesInUse} bytes are in use ` +
+        (limitKind === "budget"
+          ? `and the engine's memory limit is ${bytesLimit} bytes (init option memoryLimit)`
+          : `and wasm memory cannot grow past ${bytesLimit} bytes`),
+    );
   }
 }
 

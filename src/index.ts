@@ -7,9 +7,10 @@
 // Internals (kernel choice policies, test hooks, the wasm boundary) are imported from their modules.
 
 // Engine, tensors, errors
-export { init, Engine, type InitOptions } from "./engine.js";
+export { init, Engine, checkBudget, type InitOptions } from "./engine.js";
 export { Tensor, type Shape, type DType } from "./tensor.js";
 export { SimdnetError, OutOfMemoryError } from "./errors.js";
+export { DEFAULT_MEMORY_LIMIT } from "./memory.js";
 export { BUILDS, detectBuild, type BuildName } from "./runtime.js";
 
 // Ops: forward and backward
@@ -267,7 +268,7 @@ export type { PlanReport } from "./graph/plan.js";
 export { TrainableSession, type TrainableOptions } from "./graph/train.js";
 
 // ONNX: run a file as it is, import it as a trainable Model, export a Model
-export { importOnnx, OnnxModel, MIN_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";
+export { importOnnx, OnnxModel, MIN_OPSET, MAX_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";
 export type { HostData as OnnxHostData } from "./onnx/host.js";
 export {
   decodeModel,

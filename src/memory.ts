@@ -5,6 +5,11 @@ const PAGE = 65536;
 export const ALIGN = 16;
 /** wasm32 cannot address more than 4 GiB; engines may refuse earlier (the grow call then throws). */
 const WASM32_LIMIT = 65536 * PAGE;
+/**
+ * The default of the engine's memory limit (init option `memoryLimit`): 2 GiB. It keeps every
+ * address below 2^31, so addresses stay positive as JavaScript int32 (`ptr >> 2` indexes views).
+ */
+export const DEFAULT_MEMORY_LIMIT = 2 ** 31;
 
 // Plain arithmetic, not `& ~15`: bitwise operators truncate to 32 bits, which turned a 5 GiB
 // request into a 1 GiB block.
@@ -27,17 +32,30 @@ export class Heap {
   private buffer: ArrayBuffer | SharedArrayBuffer;
   private f32View: Float32Array;
   private i32View: Int32Array;
+  private inUse = 0;
+  private readonly base: number;
+  /**
+   * The most bytes linear memory may span: the smallest of the memory limit, the memory's declared
+   * maximum and 4 GiB. The heap never grows memory past it.
+   */
+  readonly limit: number;
+  private readonly limitKind: "grow" | "budget";
 
   constructor(
     readonly memory: WebAssembly.Memory,
     base: number,
     /** The memory's declared maximum in bytes, where known (the threads build's shared memory). */
-    private readonly maxBytes = WASM32_LIMIT,
+    maxBytes = WASM32_LIMIT,
+    /** The engine's memory limit (init option memoryLimit); none by default. */
+    memoryLimit = Infinity,
   ) {
-    this.top = alignUp(base);
+    this.base = this.top = alignUp(base);
     this.buffer = memory.buffer;
     this.f32View = new Float32Array(this.buffer);
     this.i32View = new Int32Array(this.buffer);
+    const hard = Math.min(maxBytes, WASM32_LIMIT);
+    this.limit = Math.min(hard, memoryLimit);
+    this.limitKind = memoryLimit < hard ? "budget" : "grow";
   }
 
   /** A float32 view of all of memory, valid until the next allocation. */
@@ -54,9 +72,24 @@ export class Heap {
 
   /** Bytes in live blocks. */
   get bytesInUse(): number {
-    let n = 0;
-    for (const size of this.live.values()) n += size;
-    return n;
+    return this.inUse;
+  }
+
+  /**
+   * The most bytes one more block could get (the limit minus static data and the bytes in use),
+   * were the free space in one piece: requests above it are refused before anything is allocated.
+   */
+  get bytesAvailable(): number {
+    return Math.max(0, this.limit - this.base - this.inUse);
+  }
+
+  /**
+   * Throws OutOfMemoryError, changing nothing, unless `bytes` more could fit within the limit
+   * (bytesAvailable). For sizing a plan, a workspace or a host-side buffer before building it.
+   */
+  checkRoom(bytes: number, what: string): void {
+    if (typeof bytes !== "number" || Number.isNaN(bytes) || bytes < 0) throw new SimdnetError(`alloc: invalid byte count ${bytes} for ${what}`);
+    if (bytes > this.bytesAvailable) throw new OutOfMemoryError(bytes, this.inUse, this.limit, what, this.limitKind);
   }
 
   /**
@@ -71,6 +104,7 @@ export class Heap {
   alloc(bytes: number, what = "a buffer"): number {
     if (!Number.isFinite(bytes) || bytes < 0) throw new SimdnetError(`alloc: invalid byte count ${bytes} for ${what}`);
     const size = Math.max(ALIGN, alignUp(bytes));
+    this.checkRoom(size, what);
     for (let i = 0; i < this.free.length; i++) {
       const block = this.free[i]!;
       if (block.size < size) continue;
@@ -82,6 +116,7 @@ export class Heap {
       }
       this.live.set(ptr, size);
       this.allocations++;
+      this.inUse += size;
       return ptr;
     }
     const ptr = this.top;
@@ -89,7 +124,20 @@ export class Heap {
     this.top = ptr + size;
     this.live.set(ptr, size);
     this.allocations++;
+    this.inUse += size;
     return ptr;
+  }
+
+  /**
+   * Whether [ptr, ptr + bytes) lies inside one live block (a tensor's own block or a view into
+   * it, e.g. a model plan's named views).
+   */
+  covers(ptr: number, bytes: number): boolean {
+    if (!Number.isSafeInteger(ptr) || !Number.isSafeInteger(bytes) || ptr < 0 || bytes < 0) return false;
+    const own = this.live.get(ptr);
+    if (own !== undefined) return bytes <= own;
+    for (const [start, size] of this.live) if (ptr >= start && ptr + bytes <= start + size) return true;
+    return false;
   }
 
   /** Returns a block to the free list. Freeing an unknown pointer is an error, never silent. */
@@ -97,6 +145,7 @@ export class Heap {
     const size = this.live.get(ptr);
     if (size === undefined) throw new SimdnetError(`free: ${ptr} is not a live allocation (double free?)`);
     this.live.delete(ptr);
+    this.inUse -= size;
     if (this.quarantined?.delete(ptr)) this.held.push({ ptr, size });
     else this.addFree(ptr, size);
   }
@@ -155,8 +204,8 @@ export class Heap {
     const pages = Math.ceil((end - have) / PAGE);
     // grow at least 1/8 more to keep the number of grow() calls (and view re-makes) small
     const extra = Math.max(pages, Math.ceil(have / PAGE / 8));
-    const limit = Math.min(this.maxBytes, WASM32_LIMIT);
-    if (end > limit) throw new OutOfMemoryError(size, this.bytesInUse, limit, what);
+    const limit = this.limit;
+    if (end > limit) throw new OutOfMemoryError(size, this.bytesInUse, limit, what, this.limitKind);
     try {
       this.memory.grow(Math.min(extra, limit / PAGE - have / PAGE));
     } catch {

@@ -4,7 +4,7 @@
 // every node's scratch and workspace (allocated by plan(batch), ggml-style: each node's algorithms
 // and workspace are decided from shapes at plan time, the largest need reserved once, and no
 // forward or backward allocates).
-import type { Engine } from "../engine.js";
+import { checkBudget, type Engine } from "../engine.js";
 import { checkInt, fail, fmtShape, SimdnetError } from "../errors.js";
 import { type DType, type Shape, sizeOf, Tensor } from "../tensor.js";
 import { compileGraph, type CompiledGraph, type CompiledNode, type CompiledParam } from "./graph.js";
@@ -177,10 +177,16 @@ export class Model {
     this.graph = compileGraph(spec, options.inputShape);
     this.seed = checkInt("Model", "seed", options.seed ?? 1, 0);
     this.hasBackward = options.backward ?? true;
-    this.allocateParams(options.initialParams);
-    this.codeLayer = options.codeLayer ?? this.findCodeLayer();
-    if (options.codeLayer !== undefined && !this.graph.shapes.has(options.codeLayer)) fail("Model", `codeLayer '${options.codeLayer}' is not a node`);
-    if (options.batch !== undefined) this.plan(options.batch);
+    // a build that fails frees what it allocated (the parameter blocks, a plan)
+    try {
+      this.allocateParams(options.initialParams);
+      this.codeLayer = options.codeLayer ?? this.findCodeLayer();
+      if (options.codeLayer !== undefined && !this.graph.shapes.has(options.codeLayer)) fail("Model", `codeLayer '${options.codeLayer}' is not a node`);
+      if (options.batch !== undefined) this.plan(options.batch);
+    } catch (err) {
+      this.dispose();
+      throw err;
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -196,6 +202,7 @@ export class Model {
       grads = new Layout();
     const all = this.graph.nodes.flatMap((node) => node.params.map((p) => ({ p, node })));
     const at = all.map(({ p }) => [values.place(sizeOf(p.shape)), p.trainable && this.hasBackward ? grads.place(sizeOf(p.shape)) : -1]);
+    checkBudget(e, values.bytes + grads.bytes, `model parameters${grads.bytes > 0 ? " and their gradients" : ""} (${values.bytes + grads.bytes} bytes)`);
     const vb = this.allocBlock(values.bytes, "model parameters");
     this.paramBlocks.push(vb);
     const gb = grads.bytes > 0 ? this.allocBlock(grads.bytes, "model parameter gradients") : null;
@@ -328,7 +335,6 @@ export class Model {
   plan(batch: number): this {
     this.assertLive("plan");
     checkInt("Model.plan", "batch", batch, 1);
-    this.releasePlan();
     const e = this.engine,
       g = this.graph;
     const acts = new Layout(),
@@ -360,6 +366,11 @@ export class Model {
       nodePlans.push(plan);
       blockBytes = Math.max(blockBytes, 4 * scratchFloats.at(-1)! + plan.workspaceBytes);
     }
+    // refused before anything changes when it cannot fit (the current plan's blocks would be freed first)
+    const planBytes = acts.bytes + grads.bytes + blockBytes;
+    const held = this.planned ? this.planned.blocks.reduce((n, b) => n + Math.max(16, Math.ceil(b.bytes / 16) * 16), 0) : 0;
+    checkBudget(e, Math.max(0, planBytes - held), `the plan for batch ${batch} (activations, gradients, scratch and workspace: ${planBytes} bytes)`);
+    this.releasePlan();
     const blocks: Block[] = [];
     try {
       const ab = this.allocBlock(acts.bytes, `activations for batch ${batch}`);
