@@ -475,11 +475,11 @@ describe("a worker that dies", () => {
     void pool.testHoldWorker(1, 1_000, true); // busy for 1 s, then its loop throws
     const { error, ms } = timeThrow(product);
     expect(error).toBeInstanceOf(SimdnetError);
-    expect(error.message).toMatch(/^gemm_f32_block: simdnet worker 1 died during the call \(its loop ended with an error\); /);
+    expect(error.message).toMatch(/^gemm_f32_block: simdnet worker 1 died \(its loop ended with an error\) during the call; /);
     expect(ms).toBeGreaterThan(500); // it waited for the busy worker...
     expect(ms).toBeLessThan(BACKSTOP_MS / 2); // ...until it died, not until the deadline
     expect(pool.failure?.straggler).toBe(false); // worker 2 had finished its part
-    expectOneThreadAfter(e, product, expected, /worker 1 died during the call/);
+    expectOneThreadAfter(e, product, expected, /worker 1 died \(its loop ended with an error\) during the call/);
   });
 
   it("a trap in a part is not a death: the pool keeps its workers", { timeout: 30_000 }, async () => {
@@ -665,6 +665,53 @@ describe("workers end", () => {
     expect(out.reason).toMatch(/^1 thread: the worker pool stopped after a failure: .*did not finish within 200 ms/);
     expect(out.quarantined).toEqual({ reused: false, bytes: 48 * 48 * 4 });
     expect(out.released).toEqual({ bytes: 0, reused: true });
+    expect(out.same).toBe(true);
+  });
+
+  // A killed worker wakes the caller through its exit event, seen by the supervisor thread while
+  // the calling thread waits: no deadline (threadTimeoutMs: Infinity), so a regression would wait
+  // forever and spawnSync's timeout kills it.
+  const killedWorker = (kill: string) =>
+    runNode(`
+    const e = await s.init({ threads: 3, threadTimeoutMs: Infinity });
+    e.minParallelWork = 0;
+    const a = e.tensor([48, 8], Float32Array.from({ length: 384 }, (_, i) => (i % 7) - 3));
+    const b = e.tensor([8, 48], Float32Array.from({ length: 384 }, (_, i) => (i % 5) - 2));
+    const expected = Array.from(s.matmul(a, b).data);
+    const pool = e.threadPool;
+    ${kill}
+    const t0 = performance.now();
+    let error;
+    try { s.matmul(a, b); } catch (err) { error = err; }
+    const ms = performance.now() - t0;
+    console.log(JSON.stringify({
+      name: error?.name, message: error?.message, ms, straggler: pool.failure?.straggler, threads: e.threads,
+      same: JSON.stringify(Array.from(s.matmul(a, b).data)) === JSON.stringify(expected),
+    }));
+  `);
+
+  it("a worker killed during a call (threadTimeoutMs: Infinity): the call throws when its thread exits", () => {
+    // worker 1 is busy for 60 s; the supervisor terminates it 500 ms from now, while the caller waits
+    const r = killedWorker("pool.testHoldWorker(1, 60000); pool.testTerminateWorker(1, 500);");
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.name).toBe("SimdnetError");
+    expect(out.message).toMatch(/^gemm_f32_block: simdnet worker 1 died \(its thread exited with code \d+\) during the call; /);
+    expect(out.ms).toBeGreaterThan(300);
+    expect(out.ms).toBeLessThan(10_000);
+    expect(out.straggler).toBe(false);
+    expect(out.threads).toBe(1);
+    expect(out.same).toBe(true);
+  });
+
+  it("a worker killed just before a call, its exit event not yet delivered: the call throws at once", () => {
+    const r = killedWorker("void pool.testTerminateWorker(2);");
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.name).toBe("SimdnetError");
+    expect(out.message).toMatch(/^gemm_f32_block: simdnet worker 2 died \(its thread exited with code \d+\)/);
+    expect(out.ms).toBeLessThan(10_000);
+    expect(out.threads).toBe(1);
     expect(out.same).toBe(true);
   });
 });

@@ -6,10 +6,13 @@
 import { SimdnetError } from "../errors.js";
 import * as inline from "../../build/worker-inline.js";
 import {
+  ALIVE,
   ARGS,
   COUNT,
   DEAD,
   DONE,
+  EXIT_CODE,
+  EXITED,
   FAILED,
   KERNEL,
   MAX_ARGS,
@@ -38,13 +41,13 @@ import {
 /** What each environment's worker handle must offer. */
 interface WorkerHandle {
   post(message: WorkerInit): void;
-  /** Lets the process exit while the worker idles (Node); called once the worker is ready. */
-  unref(): void;
   /**
    * Asks the runtime to end the thread. It ends asynchronously: a thread running wasm stops at its
    * next loop iteration once it gets a CPU (Node then emits exit; Web Workers report nothing).
    */
   terminate(): void;
+  /** Test hook (Node): terminate the thread `ms` from now, timed by the supervisor thread. */
+  terminateAfter?(ms: number): void;
 }
 
 /** Events of one worker after spawning: its messages, an uncaught error, its end (where reported). */
@@ -75,39 +78,152 @@ export function threadsUnavailableReason(): string | undefined {
   return undefined;
 }
 
+/** Starts worker threads for one pool; `dispose` ends what `spawn` started. */
+interface Spawner {
+  spawn(slot: number, on: WorkerEvents): WorkerHandle;
+  /** Lets the process exit while the workers idle (Node); once every worker is ready. */
+  unref(): void;
+  dispose(): void;
+}
+
 /**
- * Spawns one worker running the inlined worker source: a module Worker from a blob URL where the
- * Web Worker API exists (browsers, Deno, Bun), else a Node `worker_threads` module worker from a data: URL.
+ * The Web Worker API where it exists (browsers, Deno, Bun): module workers from a blob URL of the
+ * inlined worker source. Web Workers report no exit: a terminated one is noticed by its deadline.
  */
-async function spawn(on: WorkerEvents): Promise<WorkerHandle> {
-  // Node has no Web Worker API of its own, but a library loaded beside simdnet may install a
-  // global Worker shim (seen with peers in the bench), whose blob: URLs worker_threads rejects:
-  // so Node always takes worker_threads. Deno, Bun and browsers take the Web Worker API.
-  const g = globalThis as { Worker?: unknown; Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
-  const isNode = !!g.process?.versions?.node && g.Bun === undefined && g.Deno === undefined;
-  if (!isNode && typeof g.Worker === "function") {
-    const prefix = "const __simdnetPort = { on: (_e, f) => self.addEventListener('message', (ev) => f(ev.data)), postMessage: (m) => self.postMessage(m) };\n";
-    const url = URL.createObjectURL(new Blob([prefix + inline.workerSource], { type: "text/javascript" }));
-    const worker = new Worker(url, { type: "module", name: "simdnet" });
-    worker.onmessage = (ev) => on.message(ev.data);
-    worker.onerror = (ev) => on.error(ev.message ?? ev);
-    return {
-      post: (m) => worker.postMessage(m),
-      unref: () => {},
-      terminate: () => {
-        worker.terminate();
-        URL.revokeObjectURL(url);
-      },
-    };
-  }
+function webSpawner(): Spawner {
+  const prefix = "const __simdnetPort = { on: (_e, f) => self.addEventListener('message', (ev) => f(ev.data)), postMessage: (m) => self.postMessage(m) };\n";
+  return {
+    spawn(_slot, on) {
+      const url = URL.createObjectURL(new Blob([prefix + inline.workerSource], { type: "text/javascript" }));
+      const worker = new Worker(url, { type: "module", name: "simdnet" });
+      worker.onmessage = (ev) => on.message(ev.data);
+      worker.onerror = (ev) => on.error(ev.message ?? ev);
+      return {
+        post: (m) => worker.postMessage(m),
+        terminate: () => {
+          worker.terminate();
+          URL.revokeObjectURL(url);
+        },
+      };
+    },
+    unref: () => {},
+    dispose: () => {},
+  };
+}
+
+/**
+ * The body of the Node supervisor thread (run from its own source text: it may use only its
+ * arguments and globals). It spawns the workers, relays their messages, errors and exits to the
+ * pool, and when a worker's thread ends it marks the worker's slot EXITED (keeping an earlier DEAD)
+ * with its exit code and wakes a caller waiting on DONE: that caller blocks in Atomics.wait, where
+ * no event reaches it.
+ */
+function superviseWorkers(
+  port: { on(event: "message", f: (m: any) => void): void; postMessage(m: unknown): void; close(): void },
+  WorkerClass: new (
+    url: URL,
+    options: { name: string },
+  ) => {
+    on(event: string, f: (v: any) => void): void;
+    postMessage(m: unknown): void;
+    terminate(): unknown;
+  },
+  workerUrl: string,
+  control: SharedArrayBuffer,
+  words: { SLOT: number; STATE: number; EXIT_CODE: number; DONE: number; ALIVE: number; EXITED: number },
+): void {
+  const ctrl = new Int32Array(control);
+  const workers = new Map<number, InstanceType<typeof WorkerClass>>();
+  let stopping = false;
+  port.on("message", (m) => {
+    if (m.spawn !== undefined) {
+      const slot: number = m.spawn,
+        base = slot * words.SLOT;
+      const w = new WorkerClass(new URL(workerUrl), { name: "simdnet" });
+      workers.set(slot, w);
+      w.on("message", (data) => port.postMessage({ slot, kind: "message", data }));
+      w.on("error", (err) => port.postMessage({ slot, kind: "error", data: String(err?.message ?? err) }));
+      w.on("exit", (code) => {
+        Atomics.store(ctrl, base + words.EXIT_CODE, code);
+        Atomics.compareExchange(ctrl, base + words.STATE, words.ALIVE, words.EXITED);
+        Atomics.notify(ctrl, base + words.DONE);
+        workers.delete(slot);
+        port.postMessage({ slot, kind: "exit", data: code });
+        if (stopping && workers.size === 0) port.close();
+      });
+    } else if (m.post !== undefined) workers.get(m.slot)?.postMessage(m.post);
+    else if (m.terminate !== undefined) {
+      const w = workers.get(m.terminate);
+      if (m.afterMs) setTimeout(() => w?.terminate(), m.afterMs);
+      else w?.terminate();
+    } else if (m.stop) {
+      stopping = true;
+      for (const w of workers.values()) w.terminate();
+      if (workers.size === 0) port.close();
+    }
+  });
+}
+
+/**
+ * Node: `worker_threads` module workers from a data: URL, owned by one supervisor thread (see
+ * superviseWorkers) whose event loop is free while the calling thread waits, so a worker that dies
+ * during a call is noticed at once.
+ */
+async function nodeSpawner(control: SharedArrayBuffer): Promise<Spawner> {
   const { Worker: NodeWorker } = await import("node:worker_threads");
   // an ES module from a data: URL: independent of the caller's module type and of --input-type
   const source = "import { parentPort as __simdnetPort } from 'node:worker_threads';\n" + inline.workerSource;
-  const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), { name: "simdnet" });
-  worker.on("message", on.message);
-  worker.on("error", on.error);
-  worker.on("exit", on.exit);
-  return { post: (m) => worker.postMessage(m), unref: () => worker.unref(), terminate: () => void worker.terminate() };
+  const workerUrl = `data:text/javascript,${encodeURIComponent(source)}`;
+  const words = { SLOT, STATE, EXIT_CODE, DONE, ALIVE, EXITED };
+  const supervisorSource = `import { parentPort, Worker, workerData } from 'node:worker_threads';\n(${superviseWorkers.toString()})(parentPort, Worker, workerData.workerUrl, workerData.control, workerData.words);\n`;
+  const supervisor = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(supervisorSource)}`), {
+    name: "simdnet-supervisor",
+    workerData: { workerUrl, control, words },
+  });
+  const slots = new Map<number, WorkerEvents>();
+  supervisor.on("message", (m: { slot: number; kind: "message" | "error" | "exit"; data: any }) => {
+    const on = slots.get(m.slot);
+    if (!on) return;
+    if (m.kind === "message") on.message(m.data);
+    else if (m.kind === "error") on.error(m.data);
+    else on.exit(m.data);
+  });
+  // the supervisor itself ending (terminated from outside) ends its workers: report each
+  const ended = (why: unknown) => {
+    for (const [slot, on] of slots) {
+      slots.delete(slot);
+      on.error(`the simdnet supervisor thread ended (${errorText(why)})`);
+      on.exit(1);
+    }
+  };
+  supervisor.on("error", ended);
+  supervisor.on("exit", (code) => ended(`exit code ${code}`));
+  return {
+    spawn(slot, on) {
+      slots.set(slot, on);
+      supervisor.postMessage({ spawn: slot });
+      return {
+        post: (m) => supervisor.postMessage({ slot, post: m }),
+        terminate: () => supervisor.postMessage({ terminate: slot }),
+        terminateAfter: (ms: number) => supervisor.postMessage({ terminate: slot, afterMs: ms }),
+      };
+    },
+    unref: () => supervisor.unref(),
+    // referenced again until it has ended, so that the workers' exits reach the pool (`exited`)
+    dispose: () => {
+      supervisor.ref();
+      supervisor.postMessage({ stop: true });
+    },
+  };
+}
+
+/** Node always takes worker_threads; Deno, Bun and browsers the Web Worker API. */
+async function spawnerFor(control: SharedArrayBuffer): Promise<Spawner> {
+  // Node has no Web Worker API of its own, but a library loaded beside simdnet may install a
+  // global Worker shim (seen with peers in the bench), whose blob: URLs worker_threads rejects.
+  const g = globalThis as { Worker?: unknown; Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
+  const isNode = !!g.process?.versions?.node && g.Bun === undefined && g.Deno === undefined;
+  return !isNode && typeof g.Worker === "function" ? webSpawner() : nodeSpawner(control);
 }
 
 /** How long `run` sleeps per Atomics.wait before it looks at the clock and the workers' states again. */
@@ -133,8 +249,9 @@ const workerList = (slots: number[]) => `${slots.length > 1 ? "workers" : "worke
  * n-1 workers (the calling thread is the n-th), each with its own instance of the threads build
  * over `memory`. `run` is synchronous; `dispose` ends the workers.
  *
- * A worker that dies (its error or exit event while the pool idles, or the DEAD mark its loop
- * leaves in the control block) or does not finish its part within `timeoutMs` makes `run` throw,
+ * A worker that dies (its error or exit event while the pool idles, the DEAD mark its loop leaves
+ * in the control block, or in Node the EXITED mark the supervisor thread leaves when its thread
+ * ends, also during a call) or does not finish its part within `timeoutMs` makes `run` throw,
  * naming the worker and the kernel, and stops the pool for good: every worker is terminated and
  * `failure` says why. A stopped pool is never restarted or reused (a late worker could still store
  * into its control block or the failed call's output).
@@ -145,6 +262,7 @@ export class ThreadPool {
   private readonly queue = new Int32Array(new SharedArrayBuffer(QUEUE_WORDS * 4));
   /** Workers by slot (worker k = slot k - 1); emptied by dispose or a failure. */
   private workers: WorkerHandle[] = [];
+  private spawner: Spawner | undefined;
   /** Why a worker is known to have died, by slot: from its error/exit event while idle. */
   private readonly deadReasons: (string | undefined)[] = [];
   private seq = 0;
@@ -171,11 +289,12 @@ export class ThreadPool {
   static async create(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, timeoutMs = DEFAULT_THREAD_TIMEOUT_MS): Promise<ThreadPool> {
     const pool = new ThreadPool(threads, timeoutMs);
     try {
+      const spawner = (pool.spawner = await spawnerFor(pool.ctrl.buffer as SharedArrayBuffer));
       await Promise.all(
         Array.from({ length: threads - 1 }, async (_, slot) => {
           let settle!: { resolve: () => void; reject: (e: Error) => void };
           const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-          const handle = await spawn({
+          const handle = spawner.spawn(slot, {
             message: (m) => (m.ready ? settle.resolve() : settle.reject(new SimdnetError(`simdnet worker ${slot + 1} failed to start: ${m.error}`))),
             error: (err) => {
               settle.reject(new SimdnetError(`simdnet worker ${slot + 1} failed: ${errorText(err)}`));
@@ -190,9 +309,9 @@ export class ThreadPool {
           pool.workers[slot] = handle;
           handle.post({ module, memory, control: pool.ctrl.buffer as SharedArrayBuffer, queue: pool.queue.buffer as SharedArrayBuffer, slot });
           await ready;
-          handle.unref(); // an idle pool never keeps the process alive
         }),
       );
+      spawner.unref(); // an idle pool never keeps the process alive
     } catch (err) {
       pool.dispose();
       throw err;
@@ -229,7 +348,7 @@ export class ThreadPool {
     const ctrl = this.ctrl;
     // a worker known dead: fail before posting anything, so no worker is left running a part
     for (let slot = 0; slot < this.workers.length; slot++) {
-      const why = this.deadReasons[slot] ?? (Atomics.load(ctrl, slot * SLOT + STATE) === DEAD ? "died (its loop ended with an error)" : undefined);
+      const why = this.deadReasons[slot] ?? this.stateReason(slot);
       if (why) this.stop(kernel, `simdnet worker ${slot + 1} ${why} before the call`, false);
     }
     const id = THREADED_KERNELS.indexOf(kernel);
@@ -267,14 +386,14 @@ export class ThreadPool {
     for (let slot = 0; slot < posted; slot++) {
       const base = slot * SLOT;
       // poll first: a worker's last part usually ends within SPIN_MS, and a sleeping thread wakes late
-      spinUntil(() => Atomics.load(ctrl, base + DONE) === seq || Atomics.load(ctrl, base + STATE) === DEAD);
+      spinUntil(() => Atomics.load(ctrl, base + DONE) === seq || Atomics.load(ctrl, base + STATE) !== ALIVE);
       for (;;) {
         const done = Atomics.load(ctrl, base + DONE);
         if (done === seq) {
           if (ctrl[base + STATUS] === FAILED) failed++;
           break;
         }
-        if (Atomics.load(ctrl, base + STATE) === DEAD) {
+        if (Atomics.load(ctrl, base + STATE) !== ALIVE) {
           died.push(slot);
           break;
         }
@@ -288,7 +407,7 @@ export class ThreadPool {
     }
     if (died.length || late.length) {
       const why = [
-        died.length ? `simdnet ${workerList(died)} died during the call (${died.length > 1 ? "their loops" : "its loop"} ended with an error)` : "",
+        ...died.map((slot) => `simdnet worker ${slot + 1} ${this.stateReason(slot)} during the call`),
         late.length ? `simdnet ${workerList(late)} did not finish within ${this.timeoutMs} ms (threadTimeoutMs)` : "",
       ].filter(Boolean);
       this.stop(kernel, why.join("; "), late.length > 0);
@@ -304,14 +423,31 @@ export class ThreadPool {
     this.workers.forEach((_, slot) => this.post(slot, seq, STOP, []));
     for (const w of this.workers) w?.terminate();
     this.workers = [];
+    this.spawner?.dispose();
+    this.spawner = undefined;
+  }
+
+  /** Why the control block says worker `slot` is gone (its DEAD or EXITED mark), if it does. */
+  private stateReason(slot: number): string | undefined {
+    const base = slot * SLOT,
+      state = Atomics.load(this.ctrl, base + STATE);
+    if (state === DEAD) return "died (its loop ended with an error)";
+    if (state === EXITED) return `died (its thread exited with code ${Atomics.load(this.ctrl, base + EXIT_CODE)})`;
+    return undefined;
   }
 
   /**
    * Test hook (tests/threads.test.ts only): terminates worker k (1-based), as something outside
-   * simdnet might. Resolves once the pool has seen that worker exit (Node).
+   * simdnet might, now or (Node) `afterMs` from now, timed by the supervisor thread so that it can
+   * happen while the calling thread waits in a call. Resolves once the pool has seen that worker
+   * exit (Node).
    */
-  testTerminateWorker(k: number): Promise<void> {
-    this.workers[k - 1]!.terminate();
+  testTerminateWorker(k: number, afterMs = 0): Promise<void> {
+    const w = this.workers[k - 1]!;
+    if (afterMs > 0) {
+      if (!w.terminateAfter) throw new SimdnetError("test hook: a delayed terminate needs Node's supervisor");
+      w.terminateAfter(afterMs);
+    } else w.terminate();
     return this.slotExit(k - 1).promise;
   }
 

@@ -3,7 +3,10 @@
 // slot of SLOT i32 per worker. For a kernel call the caller fills the part queue (below), writes
 // RUN_QUEUE into KERNEL, bumps SEQ and notifies; the worker takes parts from the queue and runs
 // them on its own instance over the shared memory, writes STATUS, stores SEQ into DONE and notifies. A worker whose loop ends abnormally (its JS threw outside a
-// kernel call) stores DEAD into STATE and notifies DONE first, so a caller waiting on it wakes.
+// kernel call) stores DEAD into STATE and notifies DONE first, so a caller waiting on it wakes. In
+// Node a supervisor thread owns the workers and, on a worker's exit event (terminated, out of
+// memory, crashed), stores EXITED into STATE and the exit code into EXIT_CODE and notifies DONE:
+// the caller, blocked in Atomics.wait where no event reaches it, wakes at once.
 // Kernel arguments are i32: pointers fit, as the shared memory's maximum (THREADS_MAX_PAGES) is
 // below 2 GiB.
 import { CONV_THREADED_KERNELS, type ConvThreadedKernel } from "../ops/conv2d_kernels.js";
@@ -13,6 +16,7 @@ export const SLOT = 32;
 /**
  * Slot fields (word offsets). SCRATCH: the worker instance's GEMM strip scratch (a heap address the
  * engine allocates; the worker passes it to gemm_set_strip_scratch before its next parts).
+ * EXIT_CODE: the worker thread's exit code once STATE is EXITED.
  */
 export const SEQ = 0,
   DONE = 1,
@@ -21,6 +25,7 @@ export const SEQ = 0,
   NARGS = 4,
   STATE = 5,
   SCRATCH = 6,
+  EXIT_CODE = 7,
   ARGS = 8;
 /** Most arguments a threaded kernel call may take. */
 export const MAX_ARGS = SLOT - ARGS;
@@ -29,9 +34,13 @@ export const STOP = -1;
 /** STATUS values. */
 export const OK = 0,
   FAILED = 1;
-/** STATE values: DEAD once the worker's loop has ended abnormally (it runs no more calls). */
+/**
+ * STATE values: DEAD once the worker's loop has ended abnormally (it runs no more calls); EXITED
+ * once its thread has ended (set by the Node supervisor, unless DEAD came first).
+ */
 export const ALIVE = 0,
-  DEAD = 1;
+  DEAD = 1,
+  EXITED = 2;
 
 /**
  * Test hooks only (tests/threads.test.ts, through ThreadPool's `test*` methods), never sent by
