@@ -3,6 +3,7 @@
 // Forward outputs may alias their input; backward kernels ACCUMULATE into gradients (dx += ...).
 
 import { madd } from "./simd";
+import { columnSumsF64 } from "./sums";
 
 /** relu: y[i] = max(x[i], 0). y may alias x. */
 export function relu_f32_forward(y: usize, x: usize, n: i32): void {
@@ -102,22 +103,12 @@ export function bias_f32_forward(y: usize, b: usize, rows: i32, cols: i32): void
   }
 }
 
-/** bias backward: db[c] += sum over r of dy[r, c], dy row-major [rows, cols]. */
+/**
+ * bias backward: db[c] += sum over r of dy[r, c], dy row-major [rows, cols]. The sums run in
+ * float64 (columnSumsF64): one rounding per output whatever the row count.
+ */
 export function bias_f32_backward(db: usize, dy: usize, rows: i32, cols: i32): void {
-  for (let r = 0; r < rows; r++) {
-    const row = dy + (<usize>r * <usize>cols << 2);
-    let c = 0;
-    if (ASC_FEATURE_SIMD) {
-      for (; c + 4 <= cols; c += 4) {
-        const o = <usize>c << 2;
-        v128.store(db + o, f32x4.add(v128.load(db + o), v128.load(row + o)));
-      }
-    }
-    for (; c < cols; c++) {
-      const o = <usize>c << 2;
-      store<f32>(db + o, load<f32>(db + o) + load<f32>(row + o));
-    }
-  }
+  columnSumsF64(db, dy, rows, cols, 1, true);
 }
 
 /** Index of the first element of x[0..n) that is NaN or +-Infinity, or -1 if all are finite. */

@@ -1,10 +1,12 @@
 // Local response normalization across channels (ONNX LRN) on channels-last tensors, viewed as
-// row-major [rows, C] with rows = N*H*W. For odd `size` with r = (size - 1) / 2:
-//   S[p, c] = sum of x[p, i]^2 for i in [c - r, c + r] clipped to [0, C)
+// row-major [rows, C] with rows = N*H*W. With lo = floor((size - 1) / 2), hi = ceil((size - 1) / 2)
+// (ONNX's window: centred for odd sizes, one more channel after than before for even ones):
+//   S[p, c] = sum of x[p, i]^2 for i in [c - lo, c + hi] clipped to [0, C)
 //   d[p, c] = bias + alpha / size * S[p, c]
 //   y[p, c] = x[p, c] * d[p, c]^(-beta)
-// Per pixel, the window sum is `size` shifted passes over the contiguous channel run, each a SIMD
-// loop (no edge special cases: each shift d only covers the channels c with c + d inside [0, C)).
+// Per pixel, the window sum is one shifted pass over the contiguous channel run per shift d in
+// [-lo, hi] that lands inside the run (|d| < C: the work never grows with a size above 2C), each a
+// SIMD loop (no edge special cases: each shift d only covers the channels c with c + d in [0, C)).
 // d^(-beta) is exact-rounding SIMD (sqrt/div) for beta in {0.5, 0.75, 1}; other betas use Mathf.pow
 // per lane. The host must keep d > 0 (bias > 0, alpha >= 0).
 // Pointers are byte addresses, 4-byte aligned. Workspaces `ws` are host-allocated scratch.
@@ -54,12 +56,12 @@ const POW_ONE: i32 = 3;
 }
 
 /**
- * out[c] = bias + k * sum over i in [c - r, c + r] ∩ [0, C) of src[i]^2 (square = 1) or src[i]
- * (square = 0), for one pixel's run of C channels.
+ * out[c] = bias + k * sum over i in [c - before, c + after] ∩ [0, C) of src[i]^2 (square = 1) or
+ * src[i] (square = 0), for one pixel's run of C channels. before, after >= 0.
  */
-function windowSum(out: usize, src: usize, C: i32, r: i32, k: f32, bias: f32, square: bool): void {
+function windowSum(out: usize, src: usize, C: i32, before: i32, after: i32, k: f32, bias: f32, square: bool): void {
   memory.fill(out, 0, <usize>C << 2);
-  for (let d = -r; d <= r; d++) {
+  for (let d = -min(before, C - 1), dEnd = min(after, C - 1); d <= dEnd; d++) {
     let c = max(0, -d);
     const end = min(C, C - d);
     const s = src + (<usize>(<isize>d << 2));
@@ -94,19 +96,19 @@ function windowSum(out: usize, src: usize, C: i32, r: i32, k: f32, bias: f32, sq
 
 /**
  * Forward: y[p, c] = x[p, c] * (bias + alpha/size * S[p, c])^(-beta).
- * y, x: (rows, C); y may alias x. size odd >= 1. ws: C floats.
+ * y, x: (rows, C); y may alias x. size >= 1. ws: C floats.
  */
 export function lrn_f32_forward(
   y: usize, x: usize, ws: usize, rows: i32, C: i32, size: i32, alpha: f32, beta: f32, bias: f32,
 ): void {
-  const r = (size - 1) >> 1;
+  const lo = (size - 1) >> 1, hi = size >> 1;
   const k = alpha / <f32>size;
   const mode = powMode(beta);
   const rowBytes = <usize>C << 2;
   for (let p = 0; p < rows; p++) {
     const xr = x + <usize>p * rowBytes;
     const yr = y + <usize>p * rowBytes;
-    windowSum(ws, xr, C, r, k, bias, true);
+    windowSum(ws, xr, C, lo, hi, k, bias, true);
     let c = 0;
     if (ASC_FEATURE_SIMD) {
       for (; c + 4 <= C; c += 4) {
@@ -122,15 +124,17 @@ export function lrn_f32_forward(
 }
 
 /**
- * Backward: with d as above and t[p, i] = dy[p, i] * y[p, i] / d[p, i] (the window is symmetric),
- *   dx[p, c] += dy[p, c] * d[p, c]^(-beta) - 2 * beta * alpha/size * x[p, c] * sum_{i in window(c)} t[p, i]
- * dx, dy, x, y: (rows, C), y the forward output; dx must not alias dy, x or y. ws: 3*C floats.
+ * Backward: with d as above and t[p, i] = dy[p, i] * y[p, i] / d[p, i],
+ *   dx[p, c] += dy[p, c] * d[p, c]^(-beta) - 2 * beta * alpha/size * x[p, c] * sum_{i : c in window(i)} t[p, i]
+ * where c is in window(i) for i in [c - hi, c + lo] (the window mirrored: the same as window(c)
+ * for odd sizes). dx, dy, x, y: (rows, C), y the forward output; dx must not alias dy, x or y.
+ * ws: 3*C floats.
  */
 export function lrn_f32_backward(
   dx: usize, dy: usize, x: usize, y: usize, ws: usize,
   rows: i32, C: i32, size: i32, alpha: f32, beta: f32, bias: f32,
 ): void {
-  const r = (size - 1) >> 1;
+  const lo = (size - 1) >> 1, hi = size >> 1;
   const k = alpha / <f32>size;
   const mode = powMode(beta);
   const coef: f32 = <f32>-2 * beta * k;
@@ -141,7 +145,7 @@ export function lrn_f32_backward(
   for (let p = 0; p < rows; p++) {
     const off = <usize>p * rowBytes;
     const xr = x + off, yr = y + off, gr = dy + off, dr = dx + off;
-    windowSum(den, xr, C, r, k, bias, true);
+    windowSum(den, xr, C, lo, hi, k, bias, true);
     let c = 0;
     if (ASC_FEATURE_SIMD) {
       for (; c + 4 <= C; c += 4) {
@@ -153,7 +157,7 @@ export function lrn_f32_backward(
       const o = <usize>c << 2;
       store<f32>(t + o, load<f32>(gr + o) * load<f32>(yr + o) / load<f32>(den + o));
     }
-    windowSum(tsum, t, C, r, 1, 0, false);
+    windowSum(tsum, t, C, hi, lo, 1, 0, false);
     c = 0;
     if (ASC_FEATURE_SIMD) {
       const vcoef = f32x4.splat(coef);

@@ -25,6 +25,7 @@ import {
   poolC, poolCountIncludePad, poolDh, poolDw, poolH, poolKh, poolKw, poolN, poolOh, poolOw, poolPadBottom, poolPadLeft,
   poolPadRight, poolPadTop, poolRowBegin, poolRowEnd, poolSh, poolSw, poolW,
 } from "./params.generated";
+import { columnSumsF64 } from "./sums";
 
 /** First tap k >= 0 with i0 + k*d >= lo (taps before it fall off the low edge). */
 // @ts-ignore: decorator
@@ -490,5 +491,17 @@ function maxpool2x2InferenceRows(y: usize, x: usize, n: i32, h: i32, w: i32, c: 
       xp += 2 * cBytes;
       yp += cBytes;
     }
+  }
+}
+
+/**
+ * Global average pooling forward: y[b, 0, 0, ch] = the mean of x[b, :, :, ch] over the hw = h*w
+ * pixels, x [n, h, w, c] NHWC, y [n, 1, 1, c]. Summed in float64 (columnSumsF64), so a 224x224
+ * image's mean keeps float32 precision.
+ */
+export function globalavgpool_f32_forward(y: usize, x: usize, n: i32, hw: i32, c: i32): void {
+  const scale: f64 = hw > 0 ? 1 / <f64>hw : 0;
+  for (let b = 0; b < n; b++) {
+    columnSumsF64(y + (<usize>b * <usize>c << 2), x + (<usize>b * <usize>hw * <usize>c << 2), hw, c, scale, false);
   }
 }

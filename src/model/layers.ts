@@ -676,7 +676,7 @@ registerLayer({
   readsOutput: true,
   outputShape(spec, [x]) {
     const o = lrnOptions(spec);
-    if (o.size % 2 === 0) fail(who(spec), `size must be odd, got ${o.size}`);
+    if (o.size > 2 ** 31 - 1) fail(who(spec), `size must be at most ${2 ** 31 - 1}, got ${o.size}`);
     return x!;
   },
   plan: (_s, [x]) => ({ workspaceBytes: lrnWorkspaceBytes(x!) }),

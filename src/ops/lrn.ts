@@ -7,7 +7,10 @@ import type { Engine } from "../engine.js";
 
 /** Options of lrn (ONNX LRN): window size and the constants of the normalisation. */
 export interface LrnOptions {
-  /** Channels in the window: an odd integer >= 1 (the window is centred on each channel). */
+  /**
+   * Channels in the window, an integer from 1 to 2^31 - 1: as in ONNX, floor((size-1)/2) channels
+   * before and ceil((size-1)/2) after each channel (centred for odd sizes).
+   */
   size: number;
   /** Default 1e-4; must be >= 0. */
   alpha?: number;
@@ -42,6 +45,8 @@ function withLrnWorkspace(op: string, e: Engine, options: LrnOptions, floats: nu
   }
 }
 
+const MAX_I32 = 2 ** 31 - 1;
+
 interface LrnParams {
   rows: number;
   C: number;
@@ -56,20 +61,21 @@ function lrnParams(op: string, x: Tensor, options: LrnOptions): LrnParams {
   if (x.rank < 2) fail(op, `x must have rank >= 2 (channels last, e.g. NHWC), got shape ${fmtShape(x.shape)}`);
   if (!options || typeof options !== "object") fail(op, "options must be an object with at least { size }");
   const size = checkInt(op, "size", options.size, 1);
-  if (size % 2 === 0) fail(op, `size must be odd (a window centred on each channel), got ${size}`);
+  if (size > MAX_I32) fail(op, `size must be at most ${MAX_I32} (32-bit), got ${size}`);
   const alpha = checkFinite(op, "alpha", options.alpha ?? 1e-4);
   const beta = checkFinite(op, "beta", options.beta ?? 0.75);
   const bias = checkFinite(op, "bias", options.bias ?? 1);
   if (alpha < 0) fail(op, `alpha must be >= 0, got ${alpha}`);
   if (!(bias > 0)) fail(op, `bias must be > 0 so the denominator stays positive, got ${bias}`);
   const C = x.shape[x.rank - 1]!;
+  if (x.size > MAX_I32) fail(op, `x ${fmtShape(x.shape)} has more than 2^31-1 elements`);
   return { rows: C === 0 ? 0 : x.size / C, C, size, alpha, beta, bias };
 }
 
 /**
  * ONNX LRN across channels: y = x / (bias + alpha / size * square_sum)^beta, square_sum over the
- * channels [c - (size-1)/2, c + (size-1)/2] clipped to [0, C). x: [..., C] (NHWC); y has x's
- * shape; `out` may be x (in place).
+ * channels [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to [0, C). x: [..., C] (NHWC);
+ * y has x's shape; `out` may be x (in place). The time does not grow with sizes above 2C.
  */
 export function lrn(x: Tensor, options: LrnOptions, out?: Tensor): Tensor {
   const op = "lrn";

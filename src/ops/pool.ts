@@ -93,15 +93,18 @@ const AUTO_PADS: readonly AutoPad[] = ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VA
 /** Largest element count the kernels index with i32. */
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
-/** A number or a tuple of `len` numbers, each an integer >= min. */
+/** A number or a tuple of `len` numbers, each an integer from min to 2^31 - 1 (the kernels' i32). */
 function intTuple(op: string, name: string, v: unknown, len: number, min: number, fallback: number): number[] {
   if (v === undefined) return new Array<number>(len).fill(fallback);
   const values = typeof v === "number" ? new Array<number>(len).fill(v) : v;
   if (!Array.isArray(values) || values.length !== len) {
     fail(op, `${name} must be a number or an array of ${len} numbers, got ${fmtValue(v)}`);
   }
-  for (const x of values) checkInt(op, name, x as number, min);
-  return values as number[];
+  for (const x of values) {
+    checkInt(op, name, x as number, min);
+    if ((x as number) > MAX_ELEMENTS) fail(op, `${name} must be at most ${MAX_ELEMENTS} (32-bit), got ${fmtValue(v)}`);
+  }
+  return [...(values as number[])];
 }
 
 /** An NHWC shape: 4 integers >= 1 (see checkShapeArg), at most 2^31-1 elements. */
@@ -125,9 +128,19 @@ function axis(
   ceilMode: boolean,
 ): { out: number; begin: number; end: number } {
   const extent = (k - 1) * d + 1;
+  // every index the kernels form (a tap's row, a window's end, its cell count) must fit in i32
+  const tooBig = (padded: number) => {
+    if (padded + extent > MAX_ELEMENTS) {
+      fail(
+        op,
+        `the ${name} window (kernel ${k}, dilation ${d}: extent ${extent}) over the padded input (${padded}) for x ${fmtShape(xShape)} exceeds the 32-bit range`,
+      );
+    }
+  };
   if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
     const out = Math.ceil(size / s);
     const total = Math.max(0, (out - 1) * s + extent - size);
+    tooBig(size + total);
     const small = Math.floor(total / 2);
     const begin = autoPad === "SAME_UPPER" ? small : total - small;
     return { out, begin, end: total - begin };
@@ -141,6 +154,7 @@ function axis(
         `(${size} + pads ${padBegin}+${padEnd} = ${padded}) for x ${fmtShape(xShape)}`,
     );
   }
+  tooBig(padded);
   let out = (ceilMode ? Math.ceil((padded - extent) / s) : Math.floor((padded - extent) / s)) + 1;
   // ONNX / PyTorch: with ceil mode the last window must start inside the input or the begin padding.
   if (ceilMode && (out - 1) * s >= size + padBegin) out--;
@@ -173,6 +187,10 @@ function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions, xArg = 
   const [n, h, w, c] = xShape as [number, number, number, number];
   const rows = axis(op, "height", xShape, h, kh, sh, dh, pads[0], pads[2], autoPad, ceilMode);
   const cols = axis(op, "width", xShape, w, kw, sw, dw, pads[1], pads[3], autoPad, ceilMode);
+  if (n * rows.out * cols.out * c > MAX_ELEMENTS) fail(op, `the output [${n},${rows.out},${cols.out},${c}] would have more than 2^31-1 elements`);
+  // a window's cell count (average pooling) is at most its taps inside the padded input
+  const cells = Math.min(kh, h + rows.begin + rows.end) * Math.min(kw, w + cols.begin + cols.end);
+  if (cells > MAX_ELEMENTS) fail(op, `kernel [${kh},${kw}] windows would hold more than 2^31-1 cells of x ${fmtShape(xShape)}`);
   return {
     n,
     h,
@@ -194,16 +212,14 @@ function poolGeometry(op: string, xShape: Shape, options: Pool2dOptions, xArg = 
 }
 
 /** Fails if some window has no tap inside the input (only possible with pads / dilations that
- *  are large against the kernel): such a window has no maximum and no non-pad average. */
+ *  are large against the kernel): such a window has no maximum and no non-pad average. Its time
+ *  grows with the output size only, never with the kernel. */
 function checkNoEmptyWindow(op: string, g: PoolGeometry, xShape: Shape): void {
   const emptyAt = (out: number, s: number, pad: number, k: number, d: number, size: number): number => {
     for (let o = 0; o < out; o++) {
-      let hit = false;
-      for (let t = 0; t < k && !hit; t++) {
-        const i = o * s - pad + t * d;
-        hit = i >= 0 && i < size;
-      }
-      if (!hit) return o;
+      const i0 = o * s - pad;
+      const first = i0 >= 0 ? 0 : Math.ceil(-i0 / d); // the first tap at or after row 0
+      if (!(first < k && i0 + first * d < size)) return o;
     }
     return -1;
   };
@@ -377,7 +393,10 @@ function globalGeometry(op: string, xShape: Shape, arg: string): PoolGeometry {
   return { n, h, w, c, oh: 1, ow: 1, kh: h, kw: w, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0 };
 }
 
-/** Global average pooling (ONNX GlobalAveragePool): x [N,H,W,C] -> y [N,1,1,C], the mean over H*W. */
+/**
+ * Global average pooling (ONNX GlobalAveragePool): x [N,H,W,C] -> y [N,1,1,C], the mean over H*W,
+ * summed in float64 (one rounding per output: a 224x224 mean keeps float32 precision).
+ */
 export function globalAvgPool(x: Tensor, out?: Tensor): Tensor {
   const op = "globalAvgPool";
   const e = engineOf(op, x, out);
@@ -385,7 +404,14 @@ export function globalAvgPool(x: Tensor, out?: Tensor): Tensor {
   const g = globalGeometry(op, x.shape, "x");
   if (out === x) fail(op, "out cannot be x (pooling does not run in place)");
   const y = outputTensor(op, e, [g.n, 1, 1, g.c], out);
-  forwardRows(e, "avgpool2d_f32_forward", [y.ptr, x.ptr], g);
+  // float64 column sums per image (assembly/sums.ts: a 224x224 mean keeps float32 precision),
+  // split by images over threads (the same bits however split)
+  const hw = g.h * g.w;
+  const threads = threadsFor(e, g.n * hw * g.c);
+  e.parallel(
+    "globalavgpool_f32_forward",
+    splitRange(g.n, partsFor(threads)).map(([b0, b1]) => [y.ptr + 4 * b0 * g.c, x.ptr + 4 * b0 * hw * g.c, b1 - b0, hw, g.c]),
+  );
   return y;
 }
 

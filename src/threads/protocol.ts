@@ -100,6 +100,7 @@ const OTHER_THREADED_KERNELS = [
   "maxpool2x2_f32_forward",
   "maxpool2x2_f32_inference",
   "avgpool2d_f32_forward",
+  "globalavgpool_f32_forward",
   "gemm_f32_block",
   "gemm_f32_packed_b",
   "sgd_f32_update_bits",
