@@ -102,26 +102,44 @@ export function compileGraph(spec: ModelSpec | AnyLayerSpec[], inputShape?: Shap
       if (!byName.has(i) && !shapes.has(i)) fail("model", `node '${n.name}' reads '${i}', which is neither a graph input nor a node`);
     }
   }
-  // Kahn's algorithm, keeping the written order among ready nodes.
+  // Kahn's algorithm level by level (the nodes whose inputs are all done, in written order), in
+  // time linear in nodes and edges (plus sorting each level).
   const order: AnyNodeSpec[] = [];
   const done = new Set<string>(shapes.keys());
-  let pending = [...byName.values()];
-  while (pending.length > 0) {
-    const ready = pending.filter((n) => n.inputs.every((i) => done.has(i)));
-    if (ready.length === 0) fail("model", `the graph has a cycle through ${pending.map((n) => `'${n.name}'`).join(", ")}`);
-    for (const n of ready) {
+  const all = [...byName.values()];
+  const missing = all.map((n) => n.inputs.filter((i) => !done.has(i)).length); // inputs not done, with repeats
+  const readers = new Map<string, number[]>(); // node name -> indices of the nodes reading it (once per read)
+  all.forEach((n, k) => {
+    for (const i of n.inputs) if (!done.has(i)) (readers.get(i) ?? readers.set(i, []).get(i)!).push(k);
+  });
+  let level = all.flatMap((_, k) => (missing[k] === 0 ? [k] : []));
+  while (level.length > 0) {
+    const next: number[] = [];
+    for (const k of level) {
+      const n = all[k]!;
       order.push(n);
       done.add(n.name);
+      for (const r of readers.get(n.name) ?? []) if (--missing[r]! === 0) next.push(r);
     }
-    const readySet = new Set(ready);
-    pending = pending.filter((n) => !readySet.has(n));
+    level = next.sort((a, b) => a - b);
   }
+  if (order.length < all.length) {
+    const pending = all.filter((n) => !done.has(n.name));
+    fail(
+      "model",
+      `the graph has a cycle through ${pending
+        .slice(0, 20)
+        .map((n) => `'${n.name}'`)
+        .join(", ")}${pending.length > 20 ? ` and ${pending.length - 20} more` : ""}`,
+    );
+  }
+
   for (const o of g.outputs) if (!done.has(o)) fail("model", `output '${o}' is neither a graph input nor a node`);
   if (g.outputs.length === 0) fail("model", "the graph needs at least one output");
 
   const nodes: CompiledNode[] = [];
   const consumers = new Map<string, string[]>();
-  for (const n of order) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n.name]);
+  for (const n of order) for (const i of n.inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n.name);
   for (const n of order) {
     const kind = layerKind(n.type);
     const arity = kind.arity ?? 1;

@@ -127,6 +127,24 @@ export function padHost(x: HostData, dims: readonly number[], pads: readonly num
   return { data: y, dims: yd };
 }
 
+/** Largest dimension a host-side result may have (32-bit sizes). */
+const MAX_DIM = 2 ** 31 - 1;
+
+/**
+ * The shape ONNX Pad makes of `dims` with `pads` (checked: 2 x rank integers, no axis cropped
+ * below zero or grown past 2^31 - 1, no empty axis padded in reflect / edge mode). Allocates nothing.
+ */
+export function padOutputShape(dims: readonly number[], pads: readonly number[], mode: PadMode): number[] {
+  const r = dims.length;
+  if (pads.length !== 2 * r || pads.some((p) => !Number.isSafeInteger(p)))
+    fail("Pad", `pads must be ${2 * r} integers for ${fmtShape(dims)}, got [${pads.join(",")}]`);
+  const yd = dims.map((d, i) => d + pads[i]! + pads[i + r]!);
+  if (yd.some((d) => d < 0)) fail("Pad", `pads [${pads.join(",")}] crop ${fmtShape(dims)} below zero`);
+  if (yd.some((d) => d > MAX_DIM)) fail("Pad", `pads [${pads.join(",")}] grow ${fmtShape(dims)} to ${fmtShape(yd)}: dimensions must be at most ${MAX_DIM}`);
+  if (mode !== "constant" && sizeOfDims(yd) > 0 && dims.some((d, i) => d === 0 && yd[i]! > 0)) fail("Pad", `mode ${mode} cannot pad an empty axis`);
+  return yd;
+}
+
 /**
  * HOST-SIDE. For ONNX Pad of `dims` by `pads`: the source element (row-major offset) of every
  * output element, -1 where constant mode fills. Forward gathers y[i] = x[index[i]]; the gradient
@@ -134,13 +152,10 @@ export function padHost(x: HostData, dims: readonly number[], pads: readonly num
  */
 export function padSourceIndex(dims: readonly number[], pads: readonly number[], mode: PadMode): { index: Int32Array; dims: number[] } {
   const r = dims.length;
-  if (pads.length !== 2 * r) fail("Pad", `pads must have ${2 * r} values for ${fmtShape(dims)}, got [${pads.join(",")}]`);
-  const yd = dims.map((d, i) => d + pads[i]! + pads[i + r]!);
-  if (yd.some((d) => d < 0)) fail("Pad", `pads [${pads.join(",")}] crop ${fmtShape(dims)} below zero`);
+  const yd = padOutputShape(dims, pads, mode);
   const n = sizeOfDims(yd);
   const index = new Int32Array(n);
   if (n === 0) return { index, dims: yd };
-  if (mode !== "constant" && dims.some((d, i) => d === 0 && yd[i]! > 0)) fail("Pad", `mode ${mode} cannot pad an empty axis`);
   const xs = stridesOf(dims);
   const idx = new Array<number>(r).fill(0);
   for (let i = 0; i < n; i++) {

@@ -12,7 +12,7 @@ import { concat, concatBackward } from "../ops/concat.js";
 import { prelu, preluBackward } from "../ops/activation.js";
 import { logSoftmax, logSoftmaxBackward } from "../ops/softmax.js";
 import { sizeOf, type Shape, type Tensor } from "../tensor.js";
-import { nearestSourceIndex, padSourceIndex, type PadMode, permute } from "./host.js";
+import { nearestSourceIndex, padOutputShape, padSourceIndex, type PadMode, permute } from "./host.js";
 
 const who = (spec: AnyNodeSpec) => `layer '${spec.name}' (${spec.type})`;
 
@@ -103,11 +103,15 @@ registerLayer({
   backward() {},
 });
 
-function padGeometry(spec: AnyNodeSpec, x: Shape): { index: Int32Array; dims: number[] } {
-  const r = x.length;
-  const pads = intList(spec, "pads", 2 * r);
+function padArgs(spec: AnyNodeSpec, x: Shape): { pads: number[]; mode: PadMode } {
+  const pads = intList(spec, "pads", 2 * x.length);
   const mode = (spec.mode ?? "constant") as PadMode;
   if (!["constant", "reflect", "edge"].includes(mode)) fail(who(spec), `mode must be constant, reflect or edge, got ${JSON.stringify(mode)}`);
+  return { pads, mode };
+}
+
+function padGeometry(spec: AnyNodeSpec, x: Shape): { index: Int32Array; dims: number[] } {
+  const { pads, mode } = padArgs(spec, x);
   return padSourceIndex(x, pads, mode);
 }
 
@@ -117,7 +121,12 @@ registerLayer({
   outputShape(spec, [x]) {
     const v = spec.value ?? 0;
     if (typeof v !== "number" || !Number.isFinite(v)) fail(who(spec), `value must be a finite number, got ${JSON.stringify(v)}`);
-    return padGeometry(spec, x!).dims;
+    const { pads, mode } = padArgs(spec, x!);
+    try {
+      return padOutputShape(x!, pads, mode); // the shape only: the index is built when running
+    } catch (err) {
+      fail(who(spec), (err as Error).message);
+    }
   },
   forward(c) {
     const x = c.x[0]!;
@@ -129,14 +138,20 @@ registerLayer({
   },
 });
 
-function resizeIndex(spec: AnyNodeSpec, x: Shape): Int32Array {
+function resizeArgs(spec: AnyNodeSpec, x: Shape): { out: number[]; scales: number[] } {
   const r = x.length;
   const out = intList(spec, "outShape", r);
+  if (out.some((d) => d < 0 || d > 2 ** 31 - 1)) fail(who(spec), `outShape must be integers from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(out)}`);
   const scales = spec.scales;
-  if (!Array.isArray(scales) || scales.length !== r || scales.some((s) => !(typeof s === "number" && s > 0))) {
-    fail(who(spec), `scales must be ${r} positive numbers, got ${JSON.stringify(scales)}`);
+  if (!Array.isArray(scales) || scales.length !== r || scales.some((s) => !(typeof s === "number" && s > 0 && s < Infinity))) {
+    fail(who(spec), `scales must be ${r} positive finite numbers, got ${JSON.stringify(scales)}`);
   }
-  return nearestSourceIndex(x, out, scales as number[], {
+  return { out, scales: scales as number[] };
+}
+
+function resizeIndex(spec: AnyNodeSpec, x: Shape): Int32Array {
+  const { out, scales } = resizeArgs(spec, x);
+  return nearestSourceIndex(x, out, scales, {
     coordinateMode: (spec.coordinateMode ?? "asymmetric") as string,
     nearestMode: (spec.nearestMode ?? "floor") as string,
   });
@@ -146,8 +161,7 @@ function resizeIndex(spec: AnyNodeSpec, x: Shape): Int32Array {
 registerLayer({
   type: "resize",
   outputShape(spec, [x]) {
-    resizeIndex(spec, x!);
-    return intList(spec, "outShape", x!.length);
+    return resizeArgs(spec, x!).out; // the shape only: the index is built when running
   },
   forward(c) {
     const x = c.x[0]!;

@@ -12,6 +12,11 @@ import { RunContext, Value } from "./value.js";
 
 /** Lowest default-domain opset accepted (the conformance set's PyTorch exports use opset 6). */
 export const MIN_OPSET = 6;
+/**
+ * Newest default-domain opset accepted: the newest whose semantics of the supported ops the
+ * conformance cases check (ONNX 1.20, opset 25). A newer opset may change an op: refused, not guessed.
+ */
+export const MAX_OPSET = 25;
 
 interface PlannedNode {
   node: NodeProto;
@@ -89,7 +94,12 @@ export class OnnxModel {
         for (const name of node.input) {
           if (name && !known.has(name)) fail(where, `input "${name}" is not produced by any earlier node, initializer or graph input`);
         }
-        for (const name of node.output) if (name) known.add(name);
+        for (const name of node.output) {
+          if (!name) continue;
+          if (known.has(name))
+            fail(where, `output "${name}" is already produced by an earlier node, an initializer or a graph input (ONNX values are assigned once)`);
+          known.add(name);
+        }
         const ins = node.input.map((n) => (n ? this.constants.get(n) : undefined));
         const allConstant = node.input.every((n) => !n || this.constants.has(n));
         const allShapes = node.input.every((n) => !n || this.shapes.has(n));
@@ -98,7 +108,11 @@ export class OnnxModel {
           const outs = op.run(ctx, args, attrs, node.output.length);
           node.output.forEach((name, i) => {
             const v = outs[i];
-            if (!name || !v) return;
+            if (!v) return;
+            if (!name) {
+              if (!args.includes(v) && !v.constant) v.dispose(); // an output nothing reads
+              return;
+            }
             v.constant = true;
             this.constants.set(name, v);
             this.shapes.set(name, v.shape);
@@ -170,7 +184,9 @@ export class OnnxModel {
         const outs = p.op.run(ctx, ins, p.attrs, p.node.output.length);
         p.node.output.forEach((name, i) => {
           const v = outs[i];
-          if (name && v) bind(name, v);
+          if (!v) return;
+          if (name) bind(name, v);
+          else if (!ins.includes(v) && !v.constant) v.dispose(); // an output nothing reads
         });
         for (const v of ins) {
           if (!v || v.constant) continue;
@@ -214,10 +230,14 @@ export class OnnxModel {
   }
 }
 
-/** An error from inside an op, prefixed with the node it happened in (out-of-memory errors keep their type). */
+/**
+ * An error from inside an op, prefixed with the node it happened in (out-of-memory errors keep
+ * their type). The original is the `cause`: an error that is not a SimdnetError (a bug, a wasm
+ * trap) stays visible there.
+ */
 function withContext(err: unknown, where: string): unknown {
   if (!(err instanceof Error) || err instanceof OutOfMemoryError || err.message.startsWith(where)) return err;
-  return new SimdnetError(`${where}: ${err.message}`);
+  return new SimdnetError(`${where}: ${err.message}`, { cause: err });
 }
 
 export function defaultOpset(m: ModelProto): number {
@@ -226,8 +246,17 @@ export function defaultOpset(m: ModelProto): number {
   return o ? o.version : 1;
 }
 
-/** One error listing every node whose op we cannot run, before anything runs. */
+/**
+ * Checks the graph as a whole first (outputs declared, opset in [MIN_OPSET, MAX_OPSET]), then
+ * throws one error listing every node whose op we cannot run, before anything runs.
+ */
 export function checkSupported(m: ModelProto, opset: number): void {
+  if (m.graph.output.length === 0) throw new SimdnetError("onnx: the graph declares no outputs (GraphProto.output is empty)");
+  if (opset > MAX_OPSET) {
+    throw new SimdnetError(
+      `onnx: the model imports opset ${opset} of the default domain; the newest supported is ${MAX_OPSET} (a newer opset may change an operator's meaning)`,
+    );
+  }
   const bad: string[] = [];
   m.graph.node.forEach((n, k) => {
     const domainOk = n.domain === "" || n.domain === "ai.onnx";

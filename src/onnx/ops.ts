@@ -4,6 +4,7 @@
 // Image ops (Conv, pools, BatchNormalization, LRN) take NHWC device tensors; order-sensitive ops
 // (Flatten, Reshape, Transpose, Gemm) see ONNX element order: Values convert on demand.
 import { fail, fmtShape } from "../errors.js";
+import { checkBudget } from "../engine.js";
 import { relu } from "../ops/elementwise.js";
 import { add } from "../ops/elementwise.js";
 import { conv2d, conv2dOutputShape, convTranspose2d, convTranspose2dOutputShape, type AutoPad } from "../ops/conv2d.js";
@@ -16,7 +17,19 @@ import { lrn } from "../ops/lrn.js";
 import { concat } from "../ops/concat.js";
 import type { Tensor } from "../tensor.js";
 import type { Attributes } from "./attributes.js";
-import { broadcastMap, broadcastShapes, broadcastTo, type HostData, padHost, type PadMode, permute, resizeNearest, sizeOfDims, stridesOf } from "./host.js";
+import {
+  broadcastMap,
+  broadcastShapes,
+  broadcastTo,
+  type HostData,
+  padHost,
+  padOutputShape,
+  type PadMode,
+  permute,
+  resizeNearest,
+  sizeOfDims,
+  stridesOf,
+} from "./host.js";
 import { DataType, dataTypeName, type TensorProto } from "./onnx-proto.js";
 import { isFloatType, type Layout, type RunContext, Value } from "./value.js";
 
@@ -61,8 +74,25 @@ const normAxis = (ctx: RunContext, axis: number, rank: number): number => {
   return axis < 0 ? axis + rank : axis;
 };
 
-/** Largest tensor built on the host (float32 in wasm32 memory cannot exceed 2^30 elements anyway). */
-const MAX_HOST_ELEMENTS = 2 ** 30;
+/** Largest dimension of any value: sizes are 32-bit in the kernels and the format. */
+const MAX_DIM = 2 ** 31 - 1;
+
+/**
+ * Checks the shape of a result built HOST-SIDE (in JavaScript arrays) before it is allocated:
+ * integer dimensions from 0 to 2^31 - 1, and `bytesPerElement` bytes an element (every array the
+ * construction makes) within the engine's memory budget (OutOfMemoryError otherwise). Returns the
+ * element count.
+ */
+function hostResult(ctx: RunContext, dims: readonly number[], bytesPerElement: number, what: string): number {
+  if (dims.some((d) => !Number.isInteger(d) || d < 0 || d > MAX_DIM))
+    ctx.fail(`${what} would have shape ${fmtShape(dims)}: dimensions must be integers from 0 to ${MAX_DIM}`);
+  const n = sizeOfDims(dims);
+  checkBudget(ctx.engine, n * bytesPerElement, `${ctx.where}: ${what} of shape ${fmtShape(dims)} (${n} elements, built host-side)`);
+  return n;
+}
+
+/** Bytes an element of a host array of `dataType` takes (Float32Array for FLOAT, else Float64Array). */
+const hostBytes = (dataType: number): number => (dataType === DataType.FLOAT ? 4 : 8);
 
 /** The NHWC axis of an ONNX (NCHW) axis of a rank-4 tensor. */
 const NHWC_AXIS = [0, 3, 1, 2];
@@ -93,12 +123,13 @@ function unary(f: (x: Tensor) => Tensor): OnnxOp<void> {
 }
 
 /**
- * A device tensor of x whose LAST axis is ONNX axis 1 (channels), for per-channel ops
- * (BatchNormalization, LRN, PRelu), and a function turning the op's result back into a Value.
+ * Runs a per-channel op (BatchNormalization, LRN) on a device tensor of x whose LAST axis is ONNX
+ * axis 1 (channels) and returns its result as a Value; a temporary layout copy is freed whatever
+ * `op` does.
  */
-function channelsLast(ctx: RunContext, x: Value): { t: Tensor; wrap: (y: Tensor) => Value } {
-  if (x.rank === 4) return { t: ctx.tensor(x, "nhwc"), wrap: (y) => Value.fromDevice(x.shape, y, "nhwc") };
-  if (x.rank === 2) return { t: ctx.tensor(x, "onnx"), wrap: (y) => Value.fromDevice(x.shape, y) };
+function channelsLast(ctx: RunContext, x: Value, op: (t: Tensor) => Tensor): Value {
+  if (x.rank === 4) return Value.fromDevice(x.shape, op(ctx.tensor(x, "nhwc")), "nhwc");
+  if (x.rank === 2) return Value.fromDevice(x.shape, op(ctx.tensor(x, "onnx")));
   if (x.rank < 2) ctx.fail(`expects rank >= 2 ([N, C, ...]), got ${fmtShape(x.shape)}`);
   // HOST-SIDE layout change for rank 3 / 5+: [N, C, ...] <-> [N, ..., C].
   const r = x.rank;
@@ -106,15 +137,16 @@ function channelsLast(ctx: RunContext, x: Value): { t: Tensor; wrap: (y: Tensor)
   const back = [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)];
   const lastShape = toLast.map((p) => x.shape[p]!);
   const t = ctx.engine.tensor(lastShape, permute(ctx.host(x), x.shape, toLast));
-  return {
-    t,
-    wrap: (y) => {
-      const data = permute(y.data.slice(), lastShape, back);
-      y.dispose();
-      if (y !== t) t.dispose();
-      return hostFloat(x.shape, data);
-    },
-  };
+  try {
+    const y = op(t);
+    try {
+      return hostFloat(x.shape, permute(y.data.slice(), lastShape, back));
+    } finally {
+      if (y !== t) y.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
 }
 
 /** A per-channel parameter [C] as a device tensor. */
@@ -132,10 +164,18 @@ interface Spatial {
   dilations: [number, number];
 }
 
-function pair(at: Attributes, name: string, fallback: number): [number, number] {
+/** Checks that every value of an int list attribute is an integer from `min` to 2^31 - 1 (the kernels' i32). */
+function int32s(at: Attributes, name: string, v: number[], min: number): number[] {
+  if (v.some((x) => !Number.isSafeInteger(x) || x < min || x > MAX_DIM))
+    fail(at.where, `${name} [${v.join(",")}] must hold integers from ${min} to ${MAX_DIM}`);
+  return v;
+}
+
+function pair(at: Attributes, name: string, fallback: number, min = 1): [number, number] {
   const v = at.ints(name);
   if (v === undefined) return [fallback, fallback];
   if (v.length !== 2) fail(at.where, `${name} must have 2 values (2-D only), got [${v.join(",")}]`);
+  int32s(at, name, v, min);
   return [v[0]!, v[1]!];
 }
 
@@ -143,8 +183,10 @@ function spatial(at: Attributes, needKernel: boolean): Spatial {
   const k = at.ints("kernel_shape");
   if (k === undefined && needKernel) fail(at.where, "kernel_shape is required");
   if (k !== undefined && k.length !== 2) fail(at.where, `only 2-D is supported: kernel_shape [${k.join(",")}]`);
+  if (k) int32s(at, "kernel_shape", k, 1);
   const p = at.ints("pads") ?? [0, 0, 0, 0];
   if (p.length !== 4) fail(at.where, `pads must have 4 values (2-D only), got [${p.join(",")}]`);
+  int32s(at, "pads", p, 0);
   const autoPad = at.string("auto_pad", "NOTSET") as AutoPad;
   if (!["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].includes(autoPad)) fail(at.where, `auto_pad "${autoPad}" is not valid`);
   return {
@@ -186,7 +228,7 @@ interface ConvAttrs {
 }
 
 const Conv: OnnxOp<ConvAttrs> = {
-  parse: (at) => ({ s: spatial(at, false), groups: at.int("group", 1) }),
+  parse: (at) => ({ s: spatial(at, false), groups: int32s(at, "group", [at.int("group", 1)], 1)[0]! }),
   shape(ctx, inputs, { s, groups }) {
     const x = known(ctx, inputs, 0, "X").shape,
       w = known(ctx, inputs, 1, "W").shape;
@@ -218,10 +260,11 @@ interface ConvTransposeAttrs extends ConvAttrs {
 const ConvTranspose: OnnxOp<ConvTransposeAttrs> = {
   parse(at) {
     const os = at.ints("output_shape");
+    if (os) int32s(at, "output_shape", os, 0);
     return {
       s: spatial(at, false),
-      groups: at.int("group", 1),
-      outputPadding: pair(at, "output_padding", 0),
+      groups: int32s(at, "group", [at.int("group", 1)], 1)[0]!,
+      outputPadding: pair(at, "output_padding", 0, 0),
       outputShape: os ? [os[os.length - 2]!, os[os.length - 1]!] : undefined,
     };
   },
@@ -371,6 +414,8 @@ function matmulHost(ctx: RunContext, a: Value, b: Value): Value {
   const batchA = as.slice(0, -2),
     batchB = bs.slice(0, -2);
   const batch = broadcastShapes("MatMul", [batchA, batchB]);
+  hostResult(ctx, [...batch, m, n], 4, "the product");
+  hostResult(ctx, batch, 16, "the product's matrix index");
   // for each output batch index, the matrix index in a and in b (broadcast)
   const matrixIndex = (dims: number[]) =>
     broadcastTo(
@@ -441,6 +486,7 @@ const PRelu: OnnxOp<void> = {
       return [Value.fromDevice(x.shape, prelu(t, st), layout)];
     }
     // HOST-SIDE: a slope broadcast over more than the channel axis.
+    hostResult(ctx, broadcastShapes("PRelu", [x.shape, slopeShape]), 20, "the output");
     const y = broadcastMap(
       "PRelu",
       [
@@ -476,7 +522,12 @@ function softmaxOp(f: (x: Tensor, out?: Tensor) => Tensor): OnnxOp<SoftmaxAttrs>
         const cols = coerce2d ? sizeOfDims(x.shape.slice(ax)) : x.shape[r - 1]!;
         const t = ctx.tensor(x);
         const y = e.empty(x.shape, "f32", "softmax output");
-        f(ctx.view(t, [x.size / Math.max(cols, 1), cols]), ctx.view(y, [x.size / Math.max(cols, 1), cols]));
+        try {
+          f(ctx.view(t, [x.size / Math.max(cols, 1), cols]), ctx.view(y, [x.size / Math.max(cols, 1), cols]));
+        } catch (err) {
+          y.dispose();
+          throw err;
+        }
         return [Value.fromDevice(x.shape, y)];
       }
       // HOST-SIDE: move the axis last, run the kernel, move it back.
@@ -484,10 +535,12 @@ function softmaxOp(f: (x: Tensor, out?: Tensor) => Tensor): OnnxOp<SoftmaxAttrs>
       const back = toLast.map((_, i) => toLast.indexOf(i));
       const lastShape = toLast.map((p) => x.shape[p]!);
       const t = e.tensor(lastShape, permute(ctx.host(x), x.shape, toLast));
-      f(t, t);
-      const data = permute(t.data.slice(), lastShape, back);
-      t.dispose();
-      return [hostFloat(x.shape, data)];
+      try {
+        f(t, t);
+        return [hostFloat(x.shape, permute(t.data.slice(), lastShape, back))];
+      } finally {
+        t.dispose();
+      }
     },
   };
 }
@@ -506,17 +559,20 @@ const BatchNormalization: OnnxOp<{ epsilon: number }> = {
     const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) =>
       channelVector(ctx, need(ctx, inputs, i, ["", "scale", "B", "mean", "var"][i]!), c, ["", "scale", "B", "mean", "var"][i]!),
     );
-    const { t, wrap } = channelsLast(ctx, x);
-    return [wrap(batchNormInference(t, scale!, bias!, mean!, variance!, { epsilon }))];
+    return [channelsLast(ctx, x, (t) => batchNormInference(t, scale!, bias!, mean!, variance!, { epsilon }))];
   },
 };
 
 const LRN: OnnxOp<{ size: number; alpha: number; beta: number; bias: number }> = {
-  parse: (at) => ({ size: at.int("size", 0), alpha: at.float("alpha", 1e-4), beta: at.float("beta", 0.75), bias: at.float("bias", 1) }),
+  parse: (at) => ({
+    size: int32s(at, "size", [at.int("size", 0)], 1)[0]!,
+    alpha: at.float("alpha", 1e-4),
+    beta: at.float("beta", 0.75),
+    bias: at.float("bias", 1),
+  }),
   shape: sameShape,
   run(ctx, inputs, options) {
-    const { t, wrap } = channelsLast(ctx, need(ctx, inputs, 0, "X"));
-    return [wrap(lrn(t, options))];
+    return [channelsLast(ctx, need(ctx, inputs, 0, "X"), (t) => lrn(t, options))];
   },
 };
 
@@ -530,7 +586,10 @@ const Dropout: OnnxOp<void> = {
     const training = inputs[2];
     if (training && ctx.host(training)[0]) ctx.fail("training_mode true is not supported (inference import)");
     const out = [x]; // inference: the identity
-    if (outputs > 1) out.push(Value.fromHost(x.shape, new Float64Array(x.size).fill(1), DataType.BOOL));
+    if (outputs > 1) {
+      hostResult(ctx, x.shape, 8, "the mask");
+      out.push(Value.fromHost(x.shape, new Float64Array(x.size).fill(1), DataType.BOOL));
+    }
     return out;
   },
 };
@@ -572,10 +631,20 @@ function binaryHost(name: string, f: (a: number, b: number) => number): OnnxOp<{
         let dims = [...v.shape];
         if (legacyAxis !== undefined && i > 0) {
           const ax = normAxis(ctx, legacyAxis, first.rank); // opset < 7: align B at axis
+          if (ax + dims.length > first.rank) ctx.fail(`input ${i} ${fmtShape(dims)} does not fit ${fmtShape(first.shape)} from axis ${ax} (legacy broadcast)`);
           dims = [...dims, ...new Array<number>(first.rank - ax - dims.length).fill(1)];
         }
         return { data: ctx.host(v), dims };
       });
+      hostResult(
+        ctx,
+        broadcastShapes(
+          name,
+          items.map((v) => v.dims),
+        ),
+        12 + 8 * items.length,
+        "the output",
+      );
       const y = broadcastMap(name, items, f);
       if (isFloatType(first.dataType)) return [hostFloat(y.dims, y.data)];
       return [
@@ -597,6 +666,7 @@ function concatHost(ctx: RunContext, vs: Value[], ax: number): Value {
   const first = vs[0]!;
   const dims = [...first.shape];
   dims[ax] = vs.reduce((a, v) => a + v.shape[ax]!, 0);
+  hostResult(ctx, dims, hostBytes(first.dataType), "the output");
   const outer = sizeOfDims(first.shape.slice(0, ax));
   const out = first.dataType === DataType.FLOAT ? new Float32Array(sizeOfDims(dims)) : new Float64Array(sizeOfDims(dims));
   const rowOut = sizeOfDims(dims.slice(ax));
@@ -733,6 +803,7 @@ const Pad: OnnxOp<PadAttrs> = {
     const v = pads ? value : inputs[2] && inputs[2].size > 0 ? ctx.host(inputs[2])[0]! : 0;
     if (inputs[3]) {
       const axes = ctx.ints(inputs[3]).map((a) => normAxis(ctx, a, x.rank));
+      if (p.length !== 2 * axes.length) ctx.fail(`pads must have ${2 * axes.length} values for axes [${axes.join(",")}], got [${p.join(",")}]`);
       const full = new Array<number>(2 * x.rank).fill(0);
       axes.forEach((a, i) => {
         full[a] = p[i]!;
@@ -741,6 +812,7 @@ const Pad: OnnxOp<PadAttrs> = {
       p = full;
     }
     if (p.length !== 2 * x.rank) ctx.fail(`pads must have ${2 * x.rank} values for ${fmtShape(x.shape)}, got [${p.join(",")}]`);
+    hostResult(ctx, padOutputShape(x.shape, p, mode), 8, "the output"); // an index and the data
     const y = padHost(ctx.host(x), x.shape, p, mode, v); // HOST-SIDE
     return [hostFloat(y.dims, y.data)];
   },
@@ -763,10 +835,12 @@ function nearestResize(ctx: RunContext, x: Value, scales: number[] | undefined, 
     sc = sizes.map((s, i) => s / x.shape[i]!);
   } else {
     if (!scales || scales.length !== x.rank) ctx.fail(`scales must have ${x.rank} values, got [${scales?.join(",") ?? ""}]`);
-    if (scales.some((s) => !(s > 0))) ctx.fail(`scales must be positive, got [${scales.join(",")}]`);
+    if (scales.some((s) => !(s > 0 && s < Infinity))) ctx.fail(`scales must be positive and finite, got [${scales.join(",")}]`);
     sc = scales;
     outDims = x.shape.map((d, i) => Math.floor(d * scales[i]!));
   }
+  hostResult(ctx, outDims, 8, "the output"); // an index and the data
+  if (outDims.reduce((a, d) => a + d, 0) * 4 > ctx.engine.heap.bytesAvailable) hostResult(ctx, [outDims.reduce((a, d) => a + d, 0)], 4, "the per-axis index");
   const y = resizeNearest(ctx.host(x), x.shape, outDims, sc, a); // HOST-SIDE
   return hostFloat(outDims, y);
 }
@@ -838,9 +912,7 @@ const ConstantOfShape: OnnxOp<{ value: number; dataType: number }> = {
   },
   run(ctx, inputs, { value, dataType }) {
     const dims = ctx.ints(need(ctx, inputs, 0, "input"));
-    if (dims.some((d) => d < 0)) ctx.fail(`negative dimension in [${dims.join(",")}]`);
-    const n = sizeOfDims(dims);
-    if (n > MAX_HOST_ELEMENTS) ctx.fail(`shape [${dims.join(",")}] is too large (${n} elements)`);
+    const n = hostResult(ctx, dims, hostBytes(dataType), "the output");
     const data = dataType === DataType.FLOAT ? new Float32Array(n) : new Float64Array(n);
     data.fill(value);
     return [Value.fromHost(dims, data, dataType)];
@@ -871,6 +943,7 @@ const Gather: OnnxOp<{ axis: number }> = {
     const outer = sizeOfDims(x.shape.slice(0, ax)),
       inner = sizeOfDims(x.shape.slice(ax + 1));
     const dims = [...x.shape.slice(0, ax), ...idx.shape, ...x.shape.slice(ax + 1)];
+    hostResult(ctx, dims, data instanceof Float32Array ? 4 : 8, "the output");
     const out = new (data.constructor as new (n: number) => HostData)(sizeOfDims(dims));
     let o = 0;
     for (let a = 0; a < outer; a++) {
@@ -919,6 +992,7 @@ const Cast: OnnxOp<{ to: number }> = {
   },
   run(ctx, inputs, { to }) {
     const x = need(ctx, inputs, 0, "input");
+    hostResult(ctx, x.shape, hostBytes(to), "the output");
     const src = ctx.host(x);
     if (to === DataType.FLOAT) return [Value.fromHost(x.shape, Float32Array.from(src), to)];
     const conv = to === DataType.BOOL ? (v: number) => (v !== 0 ? 1 : 0) : to === DataType.DOUBLE ? (v: number) => v : (v: number) => Math.trunc(v);

@@ -115,15 +115,14 @@ const WEIGHT_SLOTS: Record<string, number[]> = {
 /** Graph inputs (not initializers) that every consumer reads in a weight / parameter slot. */
 export function weightInputs(proto: ModelProto): string[] {
   const inits = new Set(proto.graph.initializer.map((t) => t.name));
-  return proto.graph.input
-    .map((i) => i.name)
-    .filter((name) => {
-      if (inits.has(name) || proto.graph.output.some((o) => o.name === name)) return false;
-      const uses = proto.graph.node.flatMap((n) =>
-        n.input.map((v, k) => (v === name ? (WEIGHT_SLOTS[n.opType] ?? []).includes(k) : null)).filter((u) => u !== null),
-      );
-      return uses.length > 0 && uses.every(Boolean);
-    });
+  const outputs = new Set(proto.graph.output.map((o) => o.name));
+  // per value name: read at all, and read only in weight slots (one pass over the nodes)
+  const uses = new Map<string, boolean>();
+  for (const n of proto.graph.node) {
+    const slots = Object.hasOwn(WEIGHT_SLOTS, n.opType) ? WEIGHT_SLOTS[n.opType]! : [];
+    n.input.forEach((v, k) => uses.set(v, (uses.get(v) ?? true) && slots.includes(k)));
+  }
+  return proto.graph.input.map((i) => i.name).filter((name) => !inits.has(name) && !outputs.has(name) && uses.get(name) === true);
 }
 
 interface Sym {
@@ -143,11 +142,15 @@ class Skip extends Error {}
 class Converter {
   readonly nodes: AnyNodeSpec[] = [];
   readonly params = new Map<string, Float32Array>();
+  /** The model tensor of each ONNX value name; set through bind(). */
   readonly syms = new Map<string, Sym>();
+  /** How many ONNX value names each model tensor (node) is bound to. */
+  private readonly bindings = new Map<string, number>();
   readonly consts = new Map<string, Value>();
   /** How often each value name is read (node inputs and graph outputs). */
   readonly used = new Map<string, number>();
   private readonly names = new Set<string>();
+  private readonly suffixes = new Map<string, number>();
   private readonly converted = new Map<string, Sym>();
   readonly ctx: RunContext;
   readonly opset: number;
@@ -164,13 +167,25 @@ class Converter {
     this.ctx = new RunContext(engine, this.opset);
   }
 
+  /** Binds ONNX value `name` to model tensor `s`. */
+  bind(name: string, s: Sym): void {
+    const old = this.syms.get(name);
+    if (old) this.bindings.set(old.node, this.bindings.get(old.node)! - 1);
+    this.syms.set(name, s);
+    this.bindings.set(s.node, (this.bindings.get(s.node) ?? 0) + 1);
+  }
+
   skip(why: string): never {
     throw new Skip(why);
   }
 
   unique(base: string): string {
     let name = base || "node";
-    for (let k = 2; this.names.has(name); k++) name = `${base}_${k}`;
+    // the next suffix to try per base, so that many nodes of one base name cost linear time
+    let k = this.suffixes.get(name) ?? 2;
+    const first = name;
+    while (this.names.has(name)) name = `${first}_${k++}`;
+    this.suffixes.set(first, k);
     this.names.add(name);
     return name;
   }
@@ -233,7 +248,7 @@ class Converter {
     const last = this.nodes.at(-1);
     if (!s || !last || last.name !== s.node || (last.activation ?? "none") !== "none") return undefined;
     if (!FUSABLE.has(last.type) || this.used.get(input) !== 1) return undefined;
-    if ([...this.syms.values()].filter((v) => v.node === s.node).length !== 1) return undefined;
+    if (this.bindings.get(s.node) !== 1) return undefined;
     Object.assign(last, { activation }, extra);
     return s;
   }
@@ -597,6 +612,7 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
   const graphInputs: { name: string; shape: number[] }[] = [];
   const bindings: OnnxBinding[] = [];
   const poisoned = new Set<string>();
+  const produced = new Set<string>(); // node outputs so far (a released constant leaves cv.consts)
   try {
     for (const t of g.initializer) cv.consts.set(t.name, tensorValue(t));
     for (const inp of g.input) {
@@ -613,7 +629,7 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
       const layout: OnnxLayout = declared.length === 4 ? "nhwc" : "onnx";
       const name = cv.unique(inp.name);
       const sym: Sym = { node: name, layout, shape: [...declared] };
-      cv.syms.set(inp.name, sym);
+      cv.bind(inp.name, sym);
       graphInputs.push({ name, shape: cv.perImage(sym) });
       bindings.push({ name: inp.name, node: name, layout, shape: [...declared] });
     }
@@ -626,6 +642,13 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
       for (const name of node.input) {
         if (name && !cv.consts.has(name) && !cv.syms.has(name) && !poisoned.has(name))
           fail(cv.where, `input "${name}" is not produced by any earlier node, initializer or graph input`);
+      }
+      for (const name of node.output) {
+        if (!name) continue;
+        if (cv.consts.has(name) || cv.syms.has(name) || poisoned.has(name) || produced.has(name)) {
+          fail(cv.where, `output "${name}" is already produced by an earlier node, an initializer or a graph input (ONNX values are assigned once)`);
+        }
+        produced.add(name);
       }
       if (node.input.some((n) => n && poisoned.has(n))) {
         for (const name of node.output) if (name) poisoned.add(name);
@@ -640,12 +663,10 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
         }
         const ins = node.input.map((n) => (!n ? undefined : (cv.consts.get(n) ?? new Value(cv.syms.get(n)!.shape))));
         const outs = op.run(cv.ctx, ins, attrs, node.output.length);
-        node.output.forEach((name, i) => {
-          const v = outs[i];
-          if (!name || !v) return;
-          const host = Value.fromHost(v.shape, cv.ctx.host(v), v.dataType);
-          if (v !== ins[i] && !v.constant) v.dispose();
-          cv.consts.set(name, host);
+        outs.forEach((v, i) => {
+          const name = node.output[i];
+          if (name) cv.consts.set(name, Value.fromHost(v.shape, cv.ctx.host(v), v.dataType));
+          if (!ins.includes(v) && !v.constant) v.dispose();
         });
         return;
       }
@@ -666,7 +687,7 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
         if (!map) cv.skip("no layer kind");
         const outs = map!(cv, node, attrs); // cv.skip throws when there is none
         node.output.forEach((name, i) => {
-          if (name && outs[i]) cv.syms.set(name, outs[i]!);
+          if (name && outs[i]) cv.bind(name, outs[i]!);
         });
         release();
       } catch (err) {
@@ -702,9 +723,11 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
     model.onnxOutputs = outputs;
     return model;
   } catch (err) {
-    for (const v of cv.consts.values()) v.dispose();
-    if (err instanceof Error && !(err instanceof SimdnetError)) throw new SimdnetError(`${cv.where || "onnx"}: ${err.message}`);
+    if (err instanceof Error && !(err instanceof SimdnetError)) throw new SimdnetError(`${cv.where || "onnx"}: ${err.message}`, { cause: err });
     throw err;
+  } finally {
+    // the model holds copies (initialParams): no device form of a constant outlives the import
+    for (const v of cv.consts.values()) v.dispose();
   }
 }
 

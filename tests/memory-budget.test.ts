@@ -1,0 +1,154 @@
+// The engine's memory budget (init option memoryLimit): any tensor, model parameters, model plan
+// or ONNX host-side buffer that cannot fit is refused with an OutOfMemoryError before anything is
+// allocated (linear memory does not grow, bytes in use are unchanged) or computed.
+import { describe, expect, it } from "vitest";
+import * as nn from "../src/index.js";
+import { DataType, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { AttributeType } from "../src/onnx/onnx-proto.js";
+import { floats, floatTensor, int64Tensor, node, onnxBytes } from "./onnx-build.js";
+
+const MiB = 2 ** 20;
+
+/** Runs `f`, expecting an OutOfMemoryError (or `type`), with memory and heap left as they were. */
+function expectRefused(
+  e: nn.Engine,
+  f: () => unknown,
+  what?: string | RegExp,
+  type: abstract new (...args: never[]) => Error = nn.OutOfMemoryError,
+  label = "",
+): nn.OutOfMemoryError {
+  const pages = e.memory.buffer.byteLength,
+    inUse = e.heap.bytesInUse;
+  let err: unknown;
+  try {
+    f();
+  } catch (caught) {
+    err = caught;
+  }
+  expect(err, `${label}: expected an ${type.name}, got ${String(err)}`).toBeInstanceOf(type);
+  if (what) expect((err as Error).message).toMatch(what);
+  expect(e.memory.buffer.byteLength, "linear memory grew").toBe(pages);
+  expect(e.heap.bytesInUse, "bytes in use changed").toBe(inUse);
+  return err as nn.OutOfMemoryError;
+}
+
+describe("memory budget", () => {
+  it("init validates memoryLimit; the default is 2 GiB, below the wasm32 maximum", async () => {
+    expect((await nn.init({ build: "scalar" })).memoryLimit).toBe(2 ** 31);
+    expect(nn.DEFAULT_MEMORY_LIMIT).toBe(2 ** 31);
+    expect((await nn.init({ build: "scalar", memoryLimit: 64 * MiB })).memoryLimit).toBe(64 * MiB);
+    for (const bad of [0, -1, 1000, NaN, Infinity, 2 ** 33, "1GB"]) {
+      await expect(nn.init({ build: "scalar", memoryLimit: bad as number }), String(bad)).rejects.toThrow(/memoryLimit must be/);
+    }
+  });
+
+  it("refuses tensors past the limit, naming the limit; smaller ones still fit", async () => {
+    const e = await nn.init({ build: "simd", memoryLimit: 16 * MiB });
+    const keep = e.tensor([4], [1, 2, 3, 4]);
+    const err = expectRefused(e, () => e.zeros([5 * MiB]), /memory limit is 16777216 bytes \(init option memoryLimit\)/);
+    expect(err.bytesLimit).toBe(16 * MiB);
+    expect(err.limitKind).toBe("budget");
+    expectRefused(e, () => e.empty([1 << 30, 1 << 30]));
+    expect(() => nn.checkBudget(e, 17 * MiB, "a plan")).toThrow(/a plan needs 17825792 bytes/);
+    nn.checkBudget(e, MiB, "a plan"); // fits: no error
+    const t = e.zeros([3 * MiB]); // 12 MiB fits
+    expectRefused(e, () => e.zeros([MiB]), /needs 4194304 bytes, 12[0-9]+ bytes are in use/);
+    t.dispose();
+    expect(Array.from(keep.data)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("refuses model parameters and a model plan before allocating, keeping the current plan", async () => {
+    const e = await nn.init({ build: "simd", memoryLimit: 64 * MiB });
+    const huge: nn.AnyLayerSpec[] = [{ type: "dense", units: 100_000 }];
+    expectRefused(e, () => nn.createModel(e, huge, { inputShape: [100_000] }), /model parameters and their gradients/);
+    const m = nn.createModel(e, [{ type: "conv", filters: 16, size: 3, pad: 1 }], { inputShape: [64, 64, 3], batch: 1 });
+    const y = m.forward(new Float32Array(64 * 64 * 3).fill(1)).toArray();
+    expectRefused(e, () => m.plan(4096), /the plan for batch 4096/);
+    expect(m.batch).toBe(1); // the old plan is intact
+    expect(m.forward(new Float32Array(64 * 64 * 3).fill(1)).toArray()).toEqual(y);
+    m.dispose();
+  });
+
+  describe("ONNX host-side constructions check their size first", () => {
+    const e = nn.init({ build: "simd", memoryLimit: 256 * MiB });
+    /** Resize of a [1, 1, 4, 4] image by scales [1, 1, scale, 1]. */
+    const resize = (constantInput: boolean, scale = 1e8) =>
+      onnxBytes(
+        [
+          node("Resize", [constantInput ? "c" : "x", "", "scales"], "y", [{ name: "mode", type: AttributeType.STRING, s: "nearest" }]),
+          ...(constantInput ? [node("Add", ["x", "y"], "z")] : []),
+        ],
+        [floatTensor("scales", [4], [1, 1, scale, 1]), ...(constantInput ? [floatTensor("c", [1, 1, 4, 4], new Float32Array(16))] : [])],
+        [1, 1, 4, 4],
+        constantInput ? "z" : "y",
+      );
+    const feed = { x: { dims: [1, 1, 4, 4], data: new Float32Array(16) } };
+
+    it("a 200-byte Resize with scales 1e8 or 1e9: the executor, the Model import and import-time folding", async () => {
+      const engine = await e;
+      const bytes = resize(false);
+      expect(bytes.length).toBeLessThan(300);
+      const exec = nn.importOnnx(engine, bytes);
+      expectRefused(engine, () => exec.run(feed), /Resize.*the output of shape \[1,1,400000000,4\]/);
+      exec.dispose();
+      // a dimension past 2^31 - 1 is refused as such
+      const exec9 = nn.importOnnx(engine, resize(false, 1e9));
+      expectRefused(engine, () => exec9.run(feed), /Resize.*\[1,1,4000000000,4\]: dimensions must be integers from 0 to 2147483647/, nn.SimdnetError);
+      exec9.dispose();
+      expectRefused(engine, () => nn.importOnnxModel(engine, resize(false, 1e9)), /outShape must be integers from 0 to 2147483647/, nn.SimdnetError);
+      exec.dispose();
+      const model = nn.importOnnxModel(engine, bytes, { backward: false });
+      expectRefused(engine, () => model.runOnnx(feed), /the plan for batch 1/);
+      model.dispose();
+      expectRefused(engine, () => nn.importOnnx(engine, resize(true)), /Resize/);
+      expectRefused(engine, () => nn.importOnnxModel(engine, resize(true)), /Resize/);
+    });
+
+    it("Upsample (opset 7 and 9), Pad, ConstantOfShape, Gather, broadcasting and Concat", async () => {
+      const engine = await e;
+      const upsample7 = onnxBytes([node("Upsample", ["x"], "y", [floats("scales", [1, 1, 1e4, 1e4])])], [], [1, 1, 4, 4], "y", { opset: 7 });
+      const upsample9 = onnxBytes([node("Upsample", ["x", "s"], "y")], [floatTensor("s", [4], [1, 1, 1e5, 1e5])], [1, 1, 4, 4], "y", { opset: 9 });
+      const pad = onnxBytes([node("Pad", ["x", "p"], "y")], [int64Tensor("p", [8], [0, 0, 1e5, 1e4, 0, 0, 1e5, 1e4])], [1, 1, 4, 4], "y");
+      const value: TensorProto = { name: "", dims: [1], dataType: DataType.INT64, data: Float64Array.of(7) };
+      const constantOfShape = onnxBytes(
+        [node("ConstantOfShape", ["shape"], "c", [{ name: "value", type: AttributeType.TENSOR, t: value }]), node("Add", ["x", "c"], "y")],
+        [int64Tensor("shape", [1], [2 ** 30])],
+        [1],
+        "y",
+      );
+      const gather = onnxBytes([node("Gather", ["x", "i"], "y")], [int64Tensor("i", [65536], new Array(65536).fill(0))], [16, 65536], "y");
+      const broadcast = onnxBytes([node("Mul", ["x", "b"], "y")], [floatTensor("b", [65536, 1], new Float32Array(65536))], [1, 65536], "y");
+      const concat = onnxBytes(
+        [node("Concat", Array(4000).fill("c"), "big", [{ name: "axis", type: AttributeType.INT, i: 0 }]), node("Mul", ["x", "big"], "y")],
+        [floatTensor("c", [1, 32768], new Float32Array(32768))],
+        [1, 32768],
+        "y",
+      );
+      for (const [name, bytes, dims] of [
+        ["Upsample 7", upsample7, [1, 1, 4, 4]],
+        ["Upsample 9", upsample9, [1, 1, 4, 4]],
+        ["Pad", pad, [1, 1, 4, 4]],
+        ["ConstantOfShape", constantOfShape, [1]],
+        ["Gather", gather, [16, 65536]],
+        ["Mul", broadcast, [1, 65536]],
+        ["Concat", concat, [1, 32768]],
+      ] as const) {
+        const size = (dims as readonly number[]).reduce((a, b) => a * b, 1);
+        expectRefused(
+          engine,
+          () => {
+            const m = nn.importOnnx(engine, bytes);
+            try {
+              m.run({ x: { dims: [...dims], data: new Float32Array(size) } });
+            } finally {
+              m.dispose();
+            }
+          },
+          new RegExp(name.split(" ")[0]!),
+          nn.OutOfMemoryError,
+          name,
+        );
+      }
+    });
+  });
+});

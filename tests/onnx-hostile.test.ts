@@ -1,0 +1,83 @@
+// Hand-made hostile ONNX graphs: op types named like Object.prototype members, a graph without
+// outputs, an opset above the newest supported, a value produced twice, and long chains (import
+// time linear in the node count).
+import { describe, expect, it } from "vitest";
+import * as nn from "../src/index.js";
+import { DataType, decodeModel, encodeModel } from "../src/onnx/onnx-proto.js";
+import { floatTensor, node, onnxBytes } from "./onnx-build.js";
+import { engineFor } from "./harness.js";
+
+/** A chain of n unary nodes (Relu / Sigmoid alternating) on a [1, 4] input. */
+function chain(n: number): Uint8Array {
+  const nodes = [];
+  let prev = "x";
+  for (let i = 0; i < n; i++) {
+    nodes.push(node(i % 2 ? "Relu" : "Sigmoid", [prev], `t${i}`));
+    prev = `t${i}`;
+  }
+  return onnxBytes(nodes, [], [1, 4], prev);
+}
+
+const feed = { x: { dims: [1, 4], data: Float32Array.of(-2, -1, 1, 2) } };
+
+describe("hostile ONNX graphs", () => {
+  it("weightInputs and the importers handle op types __proto__, constructor, toString", async () => {
+    const e = await engineFor("simd");
+    for (const opType of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"]) {
+      const proto = decodeModel(onnxBytes([node(opType, ["x", "w"], "y")], [], [1, 4], "y"));
+      proto.graph.input.push({ name: "w", elemType: DataType.FLOAT, shape: [4] });
+      expect(nn.weightInputs(proto), opType).toEqual([]);
+      const bytes = encodeModel(proto);
+      expect(() => nn.importOnnx(e, bytes), opType).toThrow(/unsupported node/);
+      expect(() => nn.importOnnxModel(e, bytes), opType).toThrow(/unsupported node/);
+    }
+    // a weight slot of a known op still counts
+    const conv = decodeModel(onnxBytes([node("Conv", ["x", "w"], "y")], [], [1, 1, 4, 4], "y"));
+    conv.graph.input.push({ name: "w", elemType: DataType.FLOAT, shape: [1, 1, 3, 3] });
+    expect(nn.weightInputs(conv)).toEqual(["w"]);
+  });
+
+  it("a graph without outputs, and an opset above the newest supported, are clear errors", async () => {
+    const e = await engineFor("simd");
+    const none = decodeModel(onnxBytes([node("Relu", ["x"], "y")], [], [1, 4], "y"));
+    none.graph.output = [];
+    const bytes = encodeModel(none);
+    expect(() => nn.importOnnx(e, bytes)).toThrow("onnx: the graph declares no outputs");
+    expect(() => nn.importOnnxModel(e, bytes)).toThrow("onnx: the graph declares no outputs");
+    expect(nn.MAX_OPSET).toBe(25);
+    for (const opset of [26, 99, 2 ** 31]) {
+      const b = onnxBytes([node("Relu", ["x"], "y")], [], [1, 4], "y", { opset });
+      expect(() => nn.importOnnx(e, b)).toThrow(`onnx: the model imports opset ${opset} of the default domain; the newest supported is 25`);
+      expect(() => nn.importOnnxModel(e, b)).toThrow(`opset ${opset}`);
+    }
+    const ok = nn.importOnnx(e, onnxBytes([node("Relu", ["x"], "y")], [], [1, 4], "y", { opset: 25 }));
+    expect(Array.from(ok.run(feed).y!.data)).toEqual([0, 0, 1, 2]);
+    ok.dispose();
+  });
+
+  it("a value produced twice (by two nodes, or over an initializer) is an error, leaking nothing", async () => {
+    const e = await engineFor("simd");
+    const before = e.heap.bytesInUse;
+    const twice = onnxBytes([node("Relu", ["x"], "y"), node("Sigmoid", ["x"], "y")], [], [1, 4], "y");
+    const overInit = onnxBytes([node("Relu", ["x"], "w")], [floatTensor("w", [4], [1, 2, 3, 4])], [1, 4], "w");
+    for (const b of [twice, overInit]) {
+      expect(() => nn.importOnnx(e, b)).toThrow(/is already produced/);
+      expect(() => nn.importOnnxModel(e, b)).toThrow(/is already produced/);
+    }
+    expect(e.heap.bytesInUse).toBe(before);
+  });
+
+  // Not a speed assertion: 40,000 nodes import in seconds when the import is linear in the node
+  // count, and in tens of minutes (past the test's timeout) when it is quadratic (4.2 s at 8,000).
+  it("a chain of 40,000 nodes imports and runs through both paths", { timeout: 240_000 }, async () => {
+    const e = await engineFor("simd");
+    const bytes = chain(40_000);
+    const m = nn.importOnnx(e, bytes);
+    const y = m.run(feed).t39999!.data;
+    m.dispose();
+    const model = nn.importOnnxModel(e, bytes, { backward: false });
+    expect(model.graph.nodes.length).toBe(40_000);
+    expect(model.runOnnx(feed).t39999!.data).toEqual(y);
+    model.dispose();
+  });
+});
