@@ -5,10 +5,8 @@
 //   viz       visualisations written as PNG files (src/cli/viz.ts parses its own flags)
 //   onnx-test, run, export-onnx   ONNX conformance cases, one inference of a .onnx file, export (src/cli/onnx.ts)
 // Each subcommand is one function taking parsed options; `main` dispatches.
-import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { decode as decodePng } from "fast-png";
 import { init } from "../engine.js";
 import { SimdnetError } from "../errors.js";
 import type { BuildName } from "../runtime.js";
@@ -26,6 +24,7 @@ import { exportOnnxFile, onnxTest, runOnnxFile } from "./onnx.js";
 import { isIdxFolder, trainFolder } from "./train-folder.js";
 import { isTextTraining, sampleCommand, TEXT_USAGE, trainText } from "./text.js";
 import { VIZ_RNN_KINDS, VIZ_RNN_USAGE, vizRnnCommand } from "./viz-rnn.js";
+import { checkOutputPath, readInput, readPng, writeFileAtomic } from "./files.js";
 
 const USAGE = `simdnet: convolutional networks on WebAssembly SIMD
 
@@ -153,12 +152,15 @@ async function train(flags: Flags): Promise<void> {
   const seed = intFlag(flags, "seed", 1);
   const limit = flags.limit === undefined ? undefined : intFlag(flags, "limit", 0);
   const out = (flags.out as string | undefined) ?? `${modelName}.safetensors`;
+  checkOutputPath(out, "--out"); // before training, not after
+  if (flags.flip !== undefined && flags.flip !== "on" && flags.flip !== "off") throw new SimdnetError(`--flip must be on or off, got '${flags.flip}'`);
+  const optimizerName = (flags.optimizer as string | undefined) ?? "adam";
+  if (optimizerName !== "sgd" && optimizerName !== "adam") throw new SimdnetError(`--optimizer must be sgd or adam, got '${optimizerName}'`);
   const data = flags.data ? await loadMnistLike(String(flags.data)) : await loadEmbedded();
   const trainSet = take(data.train, limit);
   const e = await init({ build: buildFlag(flags) });
   const spec = zooSpec(modelName, { classes: 10, channels: 1, inputSize: data.train.height });
   const model = createModel(e, spec, { seed, batch: batchSize });
-  const optimizerName = (flags.optimizer as string | undefined) ?? "adam";
   let optimizer: Optimizer;
   let lr: number;
   if (optimizerName === "sgd") optimizer = new SGD({ lr: (lr = numFlag(flags, "lr", 0.05)), momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
@@ -215,7 +217,7 @@ async function train(flags: Flags): Promise<void> {
   console.log(
     `test accuracy ${(100 * (result.accuracy ?? NaN)).toFixed(2)}% on ${data.test.count.toLocaleString("en-US")} test images (loss ${result.loss.toFixed(4)})`,
   );
-  writeFileSync(
+  writeFileAtomic(
     out,
     saveWeights(model, {
       model: modelName,
@@ -224,6 +226,7 @@ async function train(flags: Flags): Promise<void> {
       inputMean: String(normalize.mean),
       inputStd: String(normalize.std),
     }),
+    "--out",
   );
   console.log(`weights saved to ${out}`);
 }
@@ -245,7 +248,7 @@ function printSummary(positionals: string[], flags: Flags): void {
 /** Grey images [count, h, w] as bytes from PNG files (colour is averaged to grey). */
 function readPngs(files: string[]): LabeledImages {
   const decoded = files.map((f) => {
-    const png = decodePng(readFileSync(f));
+    const png = readPng(f, "image");
     const { width, height, channels, data } = png;
     const grey = new Uint8Array(width * height);
     const colour = channels >= 3 ? 3 : 1;
@@ -270,7 +273,7 @@ function readPngs(files: string[]): LabeledImages {
 async function predict(positionals: string[], flags: Flags): Promise<void> {
   const weights = flags.weights as string | undefined;
   if (!weights) throw new SimdnetError("predict needs --weights FILE (written by simdnet train)");
-  const bytes = readFileSync(weights);
+  const bytes = readInput(weights, "--weights");
   let set: LabeledImages;
   let haveLabels = true;
   if (positionals.length === 0) {
@@ -320,7 +323,7 @@ export async function main(argv: string[]): Promise<number> {
       options: Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: "string" as const }])),
     });
   } catch (err) {
-    console.error(`simdnet: ${(err as Error).message}\n\n${USAGE}`);
+    console.error(`simdnet: ${(err as Error).message.replace(/\s*\n\s*/g, " ")} (simdnet help shows the usage)`);
     return 1;
   }
   const { values: flags, positionals } = parsed;
@@ -360,15 +363,33 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? 1 : 0;
     default:
-      console.error(`simdnet: unknown command '${command}'\n\n${USAGE}`);
+      console.error(
+        `simdnet: unknown command '${command}' (commands: train, summary, predict, viz, onnx-test, run, export-onnx; simdnet help shows the usage)`,
+      );
       return 1;
   }
+}
+
+/**
+ * An error as the one line the command prints: its message (first line) after "simdnet: ";
+ * errors that are not SimdnetErrors are named as internal, with their stack only when
+ * SIMDNET_DEBUG is set.
+ */
+function errorLine(err: unknown): string {
+  const message =
+    String((err as Error)?.message ?? err)
+      .split("\n")
+      .filter(Boolean)[0] ?? "unknown error";
+  if (err instanceof SimdnetError) return `simdnet: ${message}`;
+  const code = (err as { code?: string })?.code;
+  return `simdnet: ${code ? "" : "internal error: "}${message}${process.env.SIMDNET_DEBUG ? "" : " (SIMDNET_DEBUG=1 shows the stack)"}`;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(err instanceof SimdnetError ? `simdnet: ${err.message}` : err);
+    console.error(errorLine(err));
+    if (process.env.SIMDNET_DEBUG && err instanceof Error && err.stack) console.error(err.stack);
     process.exit(1);
   },
 );

@@ -2,7 +2,7 @@
 //   onnx-test    run ONNX backend-test case folders (and light_<net>.onnx files), one line per case
 //   run          one inference of a .onnx file from the command line (an InferenceSession)
 //   export-onnx  a zoo model (with trained weights) as a .onnx file
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { init } from "../engine.js";
 import { SimdnetError } from "../errors.js";
 import type { BuildName } from "../runtime.js";
@@ -15,6 +15,7 @@ import { InferenceSession, type OnnxFeedLike, onnxTensorType, type SessionIOMeta
 import { decodeImage, resizeImage } from "../data/images.js";
 import { mulberry32 } from "../model/init.js";
 import { zooSpec } from "./zoo-registry.js";
+import { checkOutputPath, readInput, writeFileAtomic } from "./files.js";
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -104,7 +105,7 @@ function feedFor(specs: string[], dims: number[], flags: Flags): { dims: number[
   for (const f of specs)
     if (!existsSync(f)) throw new SimdnetError(`--input ${f}: no such file (give a TensorProto .pb file, PNG or JPEG images, random or arange)`);
   if (/\.pb$/i.test(spec)) {
-    const t = decodeTensor(readFileSync(spec), spec);
+    const t = decodeTensor(readInput(spec, "--input"), spec);
     return { dims: t.dims, data: t.data, dataType: t.dataType };
   }
   if (dims.length !== 4) throw new SimdnetError(`images need an input of rank 4 (NCHW or NHWC), this one is [${dims.join(",")}]`);
@@ -119,7 +120,7 @@ function feedFor(specs: string[], dims: number[], flags: Flags): { dims: number[
   if (std.some((v) => v === 0)) throw new SimdnetError("--std must not be 0");
   const data = new Float32Array(batch * c * h * w);
   specs.forEach((file, b) => {
-    const img = resizeImage(decodeImage(new Uint8Array(readFileSync(file)), file), h, w, c);
+    const img = resizeImage(decodeImage(readInput(file, "--input"), file), h, w, c);
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++)
         for (let ch = 0; ch < c; ch++) {
@@ -138,13 +139,14 @@ function feedFor(specs: string[], dims: number[], flags: Flags): { dims: number[
 export async function runOnnxFile(positionals: string[], flags: Flags): Promise<void> {
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new SimdnetError("run needs exactly one model.onnx file");
-  if (!existsSync(file)) throw new SimdnetError(`run: ${file}: no such file`);
+  const modelBytes = readInput(file, "model");
   const top = flags.top === undefined ? 5 : Number(flags.top);
   if (!Number.isInteger(top) || top < 0) throw new SimdnetError(`--top must be a non-negative integer, got '${flags.top}'`);
   const labels =
     flags.labels === undefined
       ? undefined
-      : readFileSync(String(flags.labels), "utf8")
+      : new TextDecoder()
+          .decode(readInput(String(flags.labels), "--labels"))
           .split(/\r?\n/)
           .filter((l) => l.trim() !== "");
   const engine = await init({
@@ -152,7 +154,13 @@ export async function runOnnxFile(positionals: string[], flags: Flags): Promise<
     threads: flags.threads === undefined ? 1 : Number(flags.threads),
   });
   const t0 = performance.now();
-  const session = InferenceSession.fromBytes(engine, new Uint8Array(readFileSync(file)));
+  let session: InferenceSession;
+  try {
+    session = InferenceSession.fromBytes(engine, modelBytes);
+  } catch (err) {
+    engine.dispose();
+    throw err;
+  }
   const loadMs = performance.now() - t0;
   try {
     const inputs = session.inputMetadata;
@@ -202,12 +210,13 @@ export async function runOnnxFile(positionals: string[], flags: Flags): Promise<
 /** `simdnet export-onnx [--model lenet5] [--weights FILE] [--out model.onnx]`. */
 export async function exportOnnxFile(flags: Flags, zooOptions: { classes?: number; channels?: number; inputSize?: number }): Promise<void> {
   const name = (flags.model as string | undefined) ?? "lenet5";
+  const out = (flags.out as string | undefined) ?? `${name}.onnx`;
+  checkOutputPath(out, "--out");
   const engine = await init({ build: (flags.build as "auto" | BuildName | undefined) ?? "auto" });
   const model = createModel(engine, zooSpec(name, zooOptions), { backward: false });
-  if (flags.weights) loadWeights(model, readFileSync(String(flags.weights)));
-  const out = (flags.out as string | undefined) ?? `${name}.onnx`;
+  if (flags.weights) loadWeights(model, readInput(String(flags.weights), "--weights"));
   const bytes = exportOnnx(model, { graphName: name });
-  writeFileSync(out, bytes);
+  writeFileAtomic(out, bytes, "--out");
   console.log(`wrote ${out} (${bytes.length} bytes, opset 13, input ${model.graph.inputs[0]!.name} NCHW)`);
   model.dispose();
 }

@@ -2,7 +2,7 @@
 // transfer learning from --init weights (a zoo model's .safetensors, or an .onnx file) with the
 // classifier head replaced for the folder's classes and the layers up to --freeze-until frozen.
 // A fifth of the images (seeded) is held out to report validation accuracy every epoch.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import { init } from "../engine.js";
 import { SimdnetError } from "../errors.js";
@@ -18,6 +18,7 @@ import { Adam } from "../train/optimizers.js";
 import { transferModel } from "../train/transfer.js";
 import type { BuildName } from "../runtime.js";
 import { zooSpec } from "./zoo-registry.js";
+import { checkOutputPath, readInput, writeFileAtomic } from "./files.js";
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -39,7 +40,7 @@ function sourceModel(
     return { model: createModel(e, zooSpec(modelName, { classes, inputSize, channels: 3 }), { seed: 1 }), from: `a fresh ${modelName}` };
   }
   if (!existsSync(initFile)) throw new SimdnetError(`--init: ${initFile} does not exist`);
-  const bytes = new Uint8Array(readFileSync(initFile));
+  const bytes = readInput(initFile, "--init");
   if (initFile.toLowerCase().endsWith(".onnx")) return { model: importOnnxModel(e, bytes), from: initFile };
   // a zoo model's weights: its head's size in the file fixes the source's class count
   const probe = compileGraph(zooSpec(modelName, { classes: 2, inputSize, channels: 3 }));
@@ -63,6 +64,8 @@ export async function trainFolder(
 ): Promise<void> {
   const dir = String(flags.data);
   const modelName = (flags.model as string | undefined) ?? "resnet18";
+  const out = (flags.out as string | undefined) ?? `${modelName}-${basename(dir.replace(/\/+$/, ""))}.safetensors`;
+  checkOutputPath(out, "--out"); // before training, not after
   const e = await init({ build: options.build });
   // the folder's classes first (the head's size), then the images at the model's input size
   const { classes } = await listImageFolder(dir);
@@ -114,10 +117,10 @@ export async function trainFolder(
       );
     },
   });
-  const out = (flags.out as string | undefined) ?? `${modelName}-${basename(dir.replace(/\/+$/, ""))}.safetensors`;
-  writeFileSync(
+  writeFileAtomic(
     out,
     saveWeights(model, { model: modelName, classes: JSON.stringify(classes), inputSize: `${H}x${W}x${C}`, normalize: JSON.stringify(normalize) }),
+    "--out",
   );
   console.log(`weights saved to ${out}`);
   model.dispose();

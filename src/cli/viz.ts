@@ -1,9 +1,7 @@
 // `simdnet viz <what>`: the visualisations of src/viz written as PNG files, for a zoo model with
 // saved weights (default LeNet-5 from `simdnet train`) on the embedded Fashion-MNIST test images or
 // on a PNG of the model's input size.
-import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { decode as decodePng } from "fast-png";
 import { init } from "../engine.js";
 import { SimdnetError } from "../errors.js";
 import { toFloatImages } from "../data/batches.js";
@@ -30,16 +28,18 @@ import {
   upscale,
 } from "../viz/index.js";
 import { zooSpec } from "./zoo-registry.js";
+import { checkOutputPath, readInput, readPng, writeFileAtomic } from "./files.js";
 
 export const VIZ_KINDS = ["filters", "activations", "saliency", "guided", "class-model", "neighbours", "tsne"] as const;
 
 export const VIZ_USAGE = `  simdnet viz ${VIZ_KINDS.join("|")} --weights FILE [--model lenet5] [--out FILE.png]
               [--image FILE.png | --index N] [--class K] [--layer NAME] [--data DIR] [--build B]
-              [--steps 200] [--lr 1] [--l2 0.01] [--count 500] [--queries 6] [--k 8] [--points] [--seed 1]
+              [--steps 200] [--lr 0.05] [--l2 0.02] [--count 500] [--queries 6] [--k 8] [--points] [--seed 1]
       Writes a PNG: the first layer's filters; the activation maps of --layer (default the first
       conv) for an image; the saliency map (Simonyan et al. 2014) of --class (default the predicted
       one); guided backpropagation (Springenberg et al. 2015) from a --layer neuron or the class
-      score; the class model by gradient ascent; nearest neighbours in the penultimate layer
+      score; the class model by regularised gradient ascent (jitter, blur, decay and clipping of
+      small contributions, Yosinski et al. 2015); nearest neighbours in the penultimate layer
       ("CNN code") for --queries test images among --count; a t-SNE of --count codes as thumbnails
       (or coloured --points). Images: --index into the test set (embedded or --data), or --image.
 `;
@@ -65,7 +65,7 @@ function numFlag(flags: Flags, name: string, fallback: number): number {
 
 /** One PNG as a grey image of bytes (colour averaged), checked against the expected size. */
 function readGreyPng(file: string, height: number, width: number): Uint8Array {
-  const png = decodePng(readFileSync(file));
+  const png = readPng(file, "--image");
   if (png.width !== width || png.height !== height) throw new SimdnetError(`viz: ${file} is ${png.width}x${png.height}, the model takes ${width}x${height}`);
   const grey = new Uint8Array(width * height),
     colour = png.channels >= 3 ? 3 : 1,
@@ -90,17 +90,24 @@ const className = (k: number) => `${k}${FASHION_MNIST_CLASSES[k] ? ` (${FASHION_
 export async function vizCommand(args: string[]): Promise<number> {
   const options: Record<string, { type: "string" | "boolean" }> = Object.fromEntries(STRING_FLAGS.map((n) => [n, { type: "string" as const }]));
   options.points = { type: "boolean" };
-  const parsed = parseArgs({ args, allowPositionals: true, options });
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options });
+  } catch (err) {
+    throw new SimdnetError(`viz: ${(err as Error).message.replace(/\s*\n\s*/g, " ")}`);
+  }
   const flags: Flags = parsed.values,
     positionals = parsed.positionals;
   const kind = positionals[0];
   if (!kind || !(VIZ_KINDS as readonly string[]).includes(kind))
-    throw new SimdnetError(`viz needs one of ${VIZ_KINDS.join(", ")}${kind ? `, got '${kind}'` : ""}\n\n${VIZ_USAGE}`);
+    throw new SimdnetError(`viz needs one of ${VIZ_KINDS.join(", ")}${kind ? `, got '${kind}'` : ""} (simdnet help shows the usage)`);
+  if (positionals.length > 1) throw new SimdnetError(`viz ${kind} takes no further arguments, got '${positionals[1]}'`);
   const weights = flags.weights as string | undefined;
   if (!weights) throw new SimdnetError("viz needs --weights FILE (written by simdnet train)");
   const build = (flags.build as string | undefined) ?? "auto";
   if (!["auto", "scalar", "simd", "relaxed"].includes(build)) throw new SimdnetError(`--build must be auto, scalar, simd or relaxed, got '${build}'`);
   const out = (flags.out as string | undefined) ?? `${kind}.png`;
+  checkOutputPath(out, "--out");
   const modelName = (flags.model as string | undefined) ?? "lenet5";
 
   const data = flags.data ? await loadMnistLike(String(flags.data)) : await loadEmbedded();
@@ -108,7 +115,7 @@ export async function vizCommand(args: string[]): Promise<number> {
   const [H, W] = [test.height, test.width];
   const e = await init({ build: build as "auto" | BuildName });
   const model: Model = createModel(e, zooSpec(modelName, { classes: 10, channels: 1, inputSize: H }), { seed: 1 });
-  loadWeights(model, readFileSync(weights));
+  const meta = loadWeights(model, readInput(weights, "--weights"));
   const imageFlag = flags.image as string | undefined;
   const index = intFlag(flags, "index", 0, 0);
   if (index >= test.count) throw new SimdnetError(`--index must be below ${test.count} (test images)`);
@@ -158,14 +165,24 @@ export async function vizCommand(args: string[]): Promise<number> {
     }
     case "class-model": {
       const classes = classFlag === undefined ? Array.from({ length: 10 }, (_, k) => k) : [classFlag];
-      const opts = { steps: intFlag(flags, "steps", 200, 0), lr: numFlag(flags, "lr", 1), l2: numFlag(flags, "l2", 0.01) };
+      // the images' range in the model's input units: pixels 0..1, normalised as in training when
+      // the weights say how (simdnet train saves inputMean / inputStd)
+      const mean = Number(meta.inputMean ?? 0),
+        std = Number(meta.inputStd ?? 1);
+      const range: [number, number] = Number.isFinite(mean) && std > 0 ? [(0 - mean) / std, (1 - mean) / std] : [0, 1];
+      const opts = {
+        steps: intFlag(flags, "steps", 200, 0),
+        lr: flags.lr === undefined ? undefined : numFlag(flags, "lr", 0.05),
+        l2: flags.l2 === undefined ? undefined : numFlag(flags, "l2", 0.02),
+        range,
+      };
       const tiles = classes.map((k) => {
         const r = classModel(model, k, opts);
         console.log(`class ${className(k)}: score ${r.scores[0]!.toFixed(3)} -> ${r.scores.at(-1)!.toFixed(3)}`);
         return hwcToImage(r.image, H, W, 1);
       });
       img = imageGrid(tiles, { columns: Math.min(5, tiles.length), scale: 4, gap: 4 });
-      note = `class model${classes.length > 1 ? "s of every class" : ` of class ${className(classes[0]!)}`} (${opts.steps} steps, lr ${opts.lr}, l2 ${opts.l2})`;
+      note = `class model${classes.length > 1 ? "s of every class" : ` of class ${className(classes[0]!)}`} (${opts.steps} steps of regularised ascent${opts.lr === undefined ? "" : `, lr ${opts.lr}`}${opts.l2 === undefined ? "" : `, l2 ${opts.l2}`})`;
       break;
     }
     case "neighbours": {
@@ -213,7 +230,7 @@ export async function vizCommand(args: string[]): Promise<number> {
     default:
       throw new SimdnetError(`unknown viz '${kind}'`);
   }
-  writeFileSync(out, encodePng(img));
+  writeFileAtomic(out, encodePng(img), "--out");
   console.log(`${note}: ${out} (${img.width}x${img.height})`);
   return 0;
 }
