@@ -174,6 +174,25 @@ describe("simdnet with missing and bad arguments: exit code not 0, one line, no 
       ["viz", "filters", "--weights", W(), "extra"],
       ["viz", "filters", "--weights", W(), "--build", "gpu"],
       ["viz", "neighbours", "--weights", W(), "--k", "0"],
+      // character-level language model: train --model char-lstm, sample, viz gradient-flow / cells
+      ["train", "--model", "char-lstm", "--out", f("missing/dir/c.safetensors")],
+      ["train", "--model", "char-lstm", "--out", f("adir")],
+      ["train", "--model", "char-lstm", "--data", f("missing.txt")],
+      ["train", "--model", "char-lstm", "--steps", "0"],
+      ["train", "--model", "char-lstm", "--bogus", "1"],
+      ["sample"],
+      ["sample", "--weights", f("missing.safetensors")],
+      ["sample", "--weights", f("adir")],
+      ["sample", "--weights", f("bad.safetensors")],
+      ["sample", "--weights", W()],
+      ["sample", "--weights", W(), "--length", "-1"],
+      ["viz", "gradient-flow", "--steps", "0"],
+      ["viz", "gradient-flow", "--out", f("missing/dir/g.svg")],
+      ["viz", "gradient-flow", "--bogus"],
+      ["viz", "cells"],
+      ["viz", "cells", "--weights", f("missing.safetensors")],
+      ["viz", "cells", "--weights", W(), "--out", f("adir")],
+      ...(HAS_ONNX ? [["run", onnxCase("node/test_relu/model.onnx"), "--labels", f("missing.txt")]] : []),
     ];
     const results = await runAll(cases);
     const bad: string[] = [];

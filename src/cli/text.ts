@@ -1,7 +1,6 @@
 // `simdnet train --model char-lstm` and `simdnet sample`: a character-level language model trained
 // on a text file (default: the embedded Tiny Shakespeare) by truncated backpropagation through
 // time, and text sampled from its saved weights.
-import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
 import { init } from "../engine.js";
@@ -15,6 +14,7 @@ import type { BuildName } from "../runtime.js";
 import { evaluateLanguageModel, fitLanguageModel, generatorModel, sampleIds } from "../train/language.js";
 import { Adam } from "../train/optimizers.js";
 import { cosineDecay } from "../train/schedules.js";
+import { checkOutputPath, readInput, writeFileAtomic } from "./files.js";
 
 export const TEXT_USAGE = `  simdnet train --model char-lstm [--data book.txt] [--epochs 1] [--batch 32] [--steps 64] [--units 256]
                 [--layers 1] [--embedding 32] [--lr 0.003] [--clip 5] [--seed 1] [--limit CHARS] [--max-steps N]
@@ -108,6 +108,7 @@ export async function trainText(args: string[]): Promise<number> {
     clip = numFlag(flags, "clip", 5),
     seed = intFlag(flags, "seed", 1, 0);
   const out = flags.out ?? "char-lstm.safetensors";
+  checkOutputPath(out, "--out"); // before training, not after
   let text = flags.data ? await loadText(flags.data) : await loadEmbeddedText();
   if (flags.limit) text = text.slice(0, intFlag(flags, "limit", text.length));
   const vocab = CharVocabulary.of(text);
@@ -163,7 +164,7 @@ export async function trainText(args: string[]): Promise<number> {
   const evalBatch = Math.max(1, Math.min(batch, Math.floor((heldOut.length - 1) / (steps + 1))));
   const held = evaluateLanguageModel(model, heldOut, { batchSize: evalBatch });
   console.log(`held-out ${heldOut.length.toLocaleString("en-US")} characters: ${held.bitsPerChar.toFixed(3)} bits/char (loss ${held.loss.toFixed(4)})`);
-  writeFileSync(
+  writeFileAtomic(
     out,
     saveWeights(model, {
       model: "char-lstm",
@@ -174,6 +175,7 @@ export async function trainText(args: string[]): Promise<number> {
       steps: String(steps),
       heldOutBitsPerChar: held.bitsPerChar.toFixed(4),
     }),
+    "--out",
   );
   console.log(`weights saved to ${out}`);
   console.log(`sample (temperature 0.8):\n${sampleText(model, vocab, 300, 0.8, seed, "")}`);
@@ -182,7 +184,7 @@ export async function trainText(args: string[]): Promise<number> {
 
 /** The char-lstm of a weights file written by trainText (its vocabulary and sizes are in the metadata). */
 export async function loadCharModel(file: string, build: "auto" | BuildName): Promise<{ model: Model; vocab: CharVocabulary }> {
-  const bytes = readFileSync(file);
+  const bytes = readInput(file, "--weights");
   const meta = decodeSafetensors(bytes).metadata;
   if (meta.model !== "char-lstm" || !meta.vocab)
     throw new SimdnetError(`${file} holds no char-lstm (metadata model '${meta.model ?? ""}'): train one with simdnet train --model char-lstm`);

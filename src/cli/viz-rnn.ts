@@ -1,5 +1,4 @@
 // `simdnet viz gradient-flow` and `simdnet viz cells`: the recurrent visualisations of src/viz/rnn.ts.
-import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { init } from "../engine.js";
 import { SimdnetError } from "../errors.js";
@@ -7,6 +6,7 @@ import { loadEmbeddedText, loadText } from "../data/text.js";
 import type { BuildName } from "../runtime.js";
 import { cellActivations, cellTextAnsi, cellTextHtml, gradientFlow, linePlotSvg, unitCorrelations } from "../viz/rnn.js";
 import { loadCharModel } from "./text.js";
+import { checkOutputPath, writeFileAtomic } from "./files.js";
 
 export const VIZ_RNN_KINDS = ["gradient-flow", "cells"];
 
@@ -42,6 +42,8 @@ export async function vizRnnCommand(args: string[]): Promise<number> {
     options: Object.fromEntries(["steps", "hidden", "seed", "out", "weights", "text", "chars", "cell", "build"].map((n) => [n, { type: "string" as const }])),
   });
   const flags = values as Flags;
+  const out = flags.out ?? (kind === "cells" ? "cells.html" : "gradient-flow.svg");
+  checkOutputPath(out, "--out"); // before the work
   if (kind === "gradient-flow") {
     const steps = intFlag(flags, "steps", 100),
       hidden = intFlag(flags, "hidden", 64),
@@ -54,18 +56,20 @@ export async function vizRnnCommand(args: string[]): Promise<number> {
     for (let t = steps; t >= 1; t -= Math.max(1, Math.round(steps / 10))) {
       console.log(`${String(t).padStart(5)}  ${series.map((s) => s.norms[t - 1]!.toExponential(2).padStart(16)).join("  ")}`);
     }
-    const out = flags.out ?? "gradient-flow.svg";
-    writeFileSync(
+    writeFileAtomic(
       out,
-      linePlotSvg(
-        series.map((s) => ({ label: label[s.cell], values: s.norms })),
-        {
-          title: `Gradient flow through time at initialisation (hidden ${hidden})`,
-          xLabel: "time step t",
-          yLabel: "||dL/dh_t|| (loss at the last step)",
-          logY: true,
-        },
+      new TextEncoder().encode(
+        linePlotSvg(
+          series.map((s) => ({ label: label[s.cell], values: s.norms })),
+          {
+            title: `Gradient flow through time at initialisation (hidden ${hidden})`,
+            xLabel: "time step t",
+            yLabel: "||dL/dh_t|| (loss at the last step)",
+            logY: true,
+          },
+        ),
       ),
+      "--out",
     );
     console.log(`plot written to ${out}`);
     return 0;
@@ -93,8 +97,7 @@ export async function vizRnnCommand(args: string[]): Promise<number> {
       console.log(cellTextAnsi(text, act));
       const title = `${layer}, cell ${cell}: tanh(c) from -1 (blue) to +1 (red); correlation with the position in the line ${corr[cell]!.toFixed(3)}`;
       console.log(`\n${title}`);
-      const out = flags.out ?? "cells.html";
-      writeFileSync(out, cellTextHtml(text, act, title));
+      writeFileAtomic(out, new TextEncoder().encode(cellTextHtml(text, act, title)), "--out");
       console.log(`HTML written to ${out}`);
     } finally {
       model.dispose();
