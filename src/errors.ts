@@ -14,14 +14,19 @@ export class OutOfMemoryError extends SimdnetError {
     readonly bytesInUse: number,
     readonly bytesLimit: number,
     what: string,
-    /** "grow": the memory's maximum (or the runtime) stopped it; "budget": the engine's memoryLimit. */
-    readonly limitKind: "grow" | "budget" = "grow",
+    /**
+     * "grow": the memory's maximum (or the runtime) stopped it; "budget": the engine's memoryLimit;
+     * "plan": a session's maxPlanBytes.
+     */
+    readonly limitKind: "grow" | "budget" | "plan" = "grow",
   ) {
     super(
       `out of memory: ${what} needs ${bytesRequested} bytes, ${bytesInUse} bytes are in use ` +
         (limitKind === "budget"
           ? `and the engine's memory limit is ${bytesLimit} bytes (init option memoryLimit)`
-          : `and wasm memory cannot grow past ${bytesLimit} bytes`),
+          : limitKind === "plan"
+            ? `and the session's plans may use at most ${bytesLimit} bytes (option maxPlanBytes)`
+            : `and wasm memory cannot grow past ${bytesLimit} bytes`),
     );
   }
 }

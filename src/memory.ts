@@ -100,6 +100,16 @@ export class Heap {
     return this.allocations;
   }
 
+  /**
+   * Throws OutOfMemoryError, changing nothing, if `bytes` could not fit within the limit even were
+   * nothing else in use: for sizes that may later share memory with what is in use (a view of a
+   * constant), where checkRoom would refuse too early.
+   */
+  checkCapacity(bytes: number, what: string): void {
+    if (typeof bytes !== "number" || Number.isNaN(bytes) || bytes < 0) throw new SimdnetError(`alloc: invalid byte count ${bytes} for ${what}`);
+    if (bytes > this.limit - this.base) throw new OutOfMemoryError(bytes, this.inUse, this.limit, what, this.limitKind);
+  }
+
   /** Allocates `bytes` (rounded up to 16), 16-byte aligned, contents undefined. `what` names it in errors. */
   alloc(bytes: number, what = "a buffer"): number {
     if (!Number.isFinite(bytes) || bytes < 0) throw new SimdnetError(`alloc: invalid byte count ${bytes} for ${what}`);

@@ -124,7 +124,7 @@ describe("memory budget", () => {
         [1, 32768],
         "y",
       );
-      for (const [name, bytes, dims] of [
+      const cases = [
         ["Upsample 7", upsample7, [1, 1, 4, 4]],
         ["Upsample 9", upsample9, [1, 1, 4, 4]],
         ["Pad", pad, [1, 1, 4, 4]],
@@ -132,7 +132,10 @@ describe("memory budget", () => {
         ["Gather", gather, [16, 65536]],
         ["Mul", broadcast, [1, 65536]],
         ["Concat", concat, [1, 32768]],
-      ] as const) {
+        ["Resize", resize(false), [1, 1, 4, 4]],
+        ["Resize", resize(true), [1, 1, 4, 4]],
+      ] as const;
+      for (const [name, bytes, dims] of cases.slice(0, -2)) {
         const size = (dims as readonly number[]).reduce((a, b) => a * b, 1);
         expectRefused(
           engine,
@@ -149,6 +152,71 @@ describe("memory budget", () => {
           name,
         );
       }
+      // the planned runtime (InferenceSession) refuses them while planning (at create: every input
+      // shape is fixed), before allocating or computing anything
+      const refused: string[] = [];
+      for (const [name, bytes] of cases) {
+        const before = engine.heap.bytesInUse;
+        let err: unknown;
+        try {
+          void nn.InferenceSession.fromBytes(engine, bytes).release();
+        } catch (caught) {
+          err = caught;
+        }
+        expect(engine.heap.bytesInUse, name).toBe(before);
+        if (err instanceof nn.SimdnetError && /unsupported node/.test(err.message)) continue; // not in the graph runtime yet
+        // past the engine's limit, or (an op's own check) past what wasm32 can address at all
+        expect(err, `${name}: ${String(err)}`).toBeInstanceOf(nn.SimdnetError);
+        expect((err as Error).message, name).toMatch(
+          err instanceof nn.OutOfMemoryError ? /init option memoryLimit/ : new RegExp(`\\(${name.split(" ")[0]}\\):.*larger than wasm32 memory \\(4 GiB\\)`),
+        );
+        refused.push(name);
+      }
+      expect(refused).toEqual(expect.arrayContaining(["Upsample 7", "Upsample 9", "Pad", "ConstantOfShape", "Gather", "Resize"]));
+    });
+  });
+
+  describe("InferenceSession", () => {
+    /** z = x + zeros([n, 4]) for x [1, 4]. */
+    const expand = (n: number) =>
+      onnxBytes([node("ConstantOfShape", ["shape"], "y"), node("Add", ["x", "y"], "z")], [int64Tensor("shape", [2], [n, 4])], [1, 4], "z");
+    const feed = { x: { dims: [1, 4], data: Float32Array.of(-1, 2, -3, 4) } };
+
+    it("create's memoryLimit and maxPlanBytes refuse a plan while planning; smaller plans still run", async () => {
+      const s = await nn.InferenceSession.create(expand(1024), { build: "simd", memoryLimit: 16 * MiB });
+      expect(s.engine.memoryLimit).toBe(16 * MiB);
+      expect(Array.from((await s.run(feed)).z!.data as Float32Array).slice(0, 8)).toEqual([-1, 2, -3, 4, -1, 2, -3, 4]);
+      await s.release();
+      const e = await nn.init({ build: "simd", memoryLimit: 16 * MiB });
+      const baseline = e.heap.bytesInUse;
+      // one value past the limit: refused where its shape is inferred, naming the node
+      expectRefused(
+        e,
+        () => nn.InferenceSession.fromBytes(e, expand(2 ** 21)),
+        /"y" \(ConstantOfShape\): an output of shape \[2097152,4\] needs 33554432 bytes.*memoryLimit/,
+      );
+      // a session's own cap, below the engine's
+      const capped = expectRefused(e, () => nn.InferenceSession.fromBytes(e, expand(2 ** 17), { maxPlanBytes: MiB }), /option maxPlanBytes/);
+      expect(capped.limitKind).toBe("plan");
+      expect(() => nn.InferenceSession.fromBytes(e, expand(4), { maxPlanBytes: -1 })).toThrow(/maxPlanBytes must be a number of bytes > 0/);
+      await expect(nn.InferenceSession.create(expand(4), { engine: e, memoryLimit: MiB })).rejects.toThrow(/a given engine keeps its own/);
+      // an input whose size comes with the feed: planned (and refused) at run, the session usable after
+      const dynamic = nn.InferenceSession.fromBytes(e, onnxBytes([node("Add", ["x", "x"], "y")], [], ["N", 4], "y"));
+      expectRefused(
+        e,
+        () => dynamic.runSync({ x: { dims: [2 ** 20, 4], data: new Float32Array(2 ** 22) } }),
+        /"y" \(Add\): an output of shape \[1048576,4\] needs 16777216 bytes/,
+      );
+      // values that fit one by one, a plan that does not (x and y, 12 MiB each)
+      const n = 2 ** 19 + 2 ** 18;
+      expectRefused(
+        e,
+        () => dynamic.runSync({ x: { dims: [n, 4], data: new Float32Array(4 * n) } }),
+        /the plan \(activations, workspace and kernel parameters\) needs 2516[0-9]{4} bytes/,
+      );
+      expect(Array.from(dynamic.runSync(feed).y!.data as Float32Array)).toEqual([-2, 4, -6, 8]);
+      await dynamic.release();
+      expect(e.heap.bytesInUse).toBe(baseline);
     });
   });
 });

@@ -1,6 +1,6 @@
 // Hand-made hostile ONNX graphs: op types named like Object.prototype members, a graph without
 // outputs, an opset above the newest supported, a value produced twice, and long chains (import
-// time linear in the node count).
+// time linear in the node count), through the executor, the Model import and InferenceSession.
 import { describe, expect, it } from "vitest";
 import * as nn from "../src/index.js";
 import { DataType, decodeModel, encodeModel } from "../src/onnx/onnx-proto.js";
@@ -30,6 +30,7 @@ describe("hostile ONNX graphs", () => {
       const bytes = encodeModel(proto);
       expect(() => nn.importOnnx(e, bytes), opType).toThrow(/unsupported node/);
       expect(() => nn.importOnnxModel(e, bytes), opType).toThrow(/unsupported node/);
+      expect(() => nn.InferenceSession.fromBytes(e, bytes), opType).toThrow(/unsupported node/);
     }
     // a weight slot of a known op still counts
     const conv = decodeModel(onnxBytes([node("Conv", ["x", "w"], "y")], [], [1, 1, 4, 4], "y"));
@@ -44,11 +45,13 @@ describe("hostile ONNX graphs", () => {
     const bytes = encodeModel(none);
     expect(() => nn.importOnnx(e, bytes)).toThrow("onnx: the graph declares no outputs");
     expect(() => nn.importOnnxModel(e, bytes)).toThrow("onnx: the graph declares no outputs");
+    expect(() => nn.InferenceSession.fromBytes(e, bytes)).toThrow("onnx: the graph has no outputs");
     expect(nn.MAX_OPSET).toBe(25);
     for (const opset of [26, 99, 2 ** 31]) {
       const b = onnxBytes([node("Relu", ["x"], "y")], [], [1, 4], "y", { opset });
       expect(() => nn.importOnnx(e, b)).toThrow(`onnx: the model imports opset ${opset} of the default domain; the newest supported is 25`);
       expect(() => nn.importOnnxModel(e, b)).toThrow(`opset ${opset}`);
+      if (opset > 28) expect(() => nn.InferenceSession.fromBytes(e, b)).toThrow(`onnx: opset ${opset} of the default domain is not supported`);
     }
     const ok = nn.importOnnx(e, onnxBytes([node("Relu", ["x"], "y")], [], [1, 4], "y", { opset: 25 }));
     expect(Array.from(ok.run(feed).y!.data)).toEqual([0, 0, 1, 2]);
@@ -63,13 +66,14 @@ describe("hostile ONNX graphs", () => {
     for (const b of [twice, overInit]) {
       expect(() => nn.importOnnx(e, b)).toThrow(/is already produced/);
       expect(() => nn.importOnnxModel(e, b)).toThrow(/is already produced/);
+      expect(() => nn.InferenceSession.fromBytes(e, b)).toThrow(/is already defined/);
     }
     expect(e.heap.bytesInUse).toBe(before);
   });
 
   // Not a speed assertion: 40,000 nodes import in seconds when the import is linear in the node
   // count, and in tens of minutes (past the test's timeout) when it is quadratic (4.2 s at 8,000).
-  it("a chain of 40,000 nodes imports and runs through both paths", { timeout: 240_000 }, async () => {
+  it("a chain of 40,000 nodes imports and runs through the three paths", { timeout: 240_000 }, async () => {
     const e = await engineFor("simd");
     const bytes = chain(40_000);
     const m = nn.importOnnx(e, bytes);
@@ -79,5 +83,8 @@ describe("hostile ONNX graphs", () => {
     expect(model.graph.nodes.length).toBe(40_000);
     expect(model.runOnnx(feed).t39999!.data).toEqual(y);
     model.dispose();
+    const session = nn.InferenceSession.fromBytes(e, bytes);
+    expect(session.runSync(feed).t39999!.data).toEqual(y);
+    await session.release();
   });
 });

@@ -445,9 +445,12 @@ class Planner {
   private checkSize(where: string, t: TensorType): void {
     const n = sizeOfDims(t.shape);
     for (const d of t.shape) if (!Number.isSafeInteger(d) || d < 0) fail(where, `output shape ${fmtShape(t.shape)} is invalid`);
-    if (n * 4 > this.maxBytes || n > 2 ** 31 - 1) {
-      throw new OutOfMemoryError(n * 4, 0, Math.min(this.maxBytes, 2 ** 33), `${where}: an output of shape ${fmtShape(t.shape)}`);
-    }
+    // refused while planning, before anything is allocated or computed: every value is stored
+    // somewhere (the arena, a folded constant) in 4-byte elements
+    const what = `${where}: an output of shape ${fmtShape(t.shape)}`;
+    if (n * 4 > this.maxBytes) throw new OutOfMemoryError(n * 4, 0, this.maxBytes, what, "plan");
+    this.engine.heap.checkCapacity(n * 4, what);
+    if (n > 2 ** 31 - 1) fail(where, `an output of shape ${fmtShape(t.shape)} has ${n} elements, more than the kernels' 32-bit range`);
   }
 
   private inferContext<A>(attrs: unknown, where: string, ins: (Val | undefined)[], outputs: readonly string[]): InferContext<A> {
@@ -845,7 +848,8 @@ class Planner {
     outs.forEach((o, i) => {
       this.folded.push(o.cv!);
       this.foldedBytes += o.bytes;
-      if (this.foldedBytes > this.maxBytes) throw new OutOfMemoryError(this.foldedBytes, 0, this.maxBytes, `${where}: constants computed while planning`);
+      if (this.foldedBytes > this.maxBytes)
+        throw new OutOfMemoryError(this.foldedBytes, 0, this.maxBytes, `${where}: constants computed while planning`, "plan");
       const name = node.outputs[i];
       if (name) this.vals.set(name, o);
     });
@@ -911,7 +915,11 @@ class Planner {
       paramBytes += s.paramBytes;
     }
     const total = arenaBytes + workspaceBytes + paramBytes + this.foldedBytes;
-    if (total > this.maxBytes) throw new OutOfMemoryError(total, 0, this.maxBytes, "the plan (activations, workspace, constants computed while planning)");
+    if (total > this.maxBytes)
+      throw new OutOfMemoryError(total, 0, this.maxBytes, "the plan (activations, workspace, constants computed while planning)", "plan");
+    // the three blocks at once, before allocating any (one error naming the plan, not its arena)
+    const blockBytes = (n: number) => Math.max(ALIGN, Math.ceil(n / ALIGN) * ALIGN);
+    e.heap.checkRoom(blockBytes(arenaBytes) + blockBytes(workspaceBytes) + blockBytes(paramBytes), "the plan (activations, workspace and kernel parameters)");
 
     const blocks: number[] = [];
     const owned: { dispose(): void }[] = [];

@@ -123,6 +123,12 @@ export interface SessionOptions {
   freeDimensions?: Record<string, number>;
   /** Refuse plans needing more than this many bytes of wasm memory (activations, workspace, folded constants). */
   maxPlanBytes?: number;
+  /**
+   * The memory limit of the engine the session makes (see InitOptions.memoryLimit; not with
+   * `engine`, whose limit is its own): plans, constants and outputs beyond it are refused while
+   * planning, before anything is allocated or computed.
+   */
+  memoryLimit?: number;
 }
 
 /** A model input's or output's name, element type and declared shape. */
@@ -184,7 +190,9 @@ export class InferenceSession {
   static async create(model: Uint8Array | ArrayBuffer | string, options: SessionOptions = {}): Promise<InferenceSession> {
     checkOptions("InferenceSession.create", "options", options);
     const bytes = await loadBytes(model);
-    const engine = options.engine ?? (await init({ build: options.build ?? "auto", threads: options.threads ?? 1 }));
+    if (options.engine && options.memoryLimit !== undefined)
+      fail("InferenceSession.create", "options.memoryLimit is for the engine the session makes; a given engine keeps its own (init option memoryLimit)");
+    const engine = options.engine ?? (await init({ build: options.build ?? "auto", threads: options.threads ?? 1, memoryLimit: options.memoryLimit }));
     try {
       return InferenceSession.fromBytes(engine, bytes, options, !options.engine);
     } catch (err) {
@@ -196,6 +204,9 @@ export class InferenceSession {
   /** A session on `engine` from `.onnx` bytes, synchronously (the engine stays the caller's). */
   static fromBytes(engine: Engine, bytes: Uint8Array, options: SessionOptions = {}, ownsEngine = false): InferenceSession {
     if (!(bytes instanceof Uint8Array)) fail("InferenceSession", `the model must be a Uint8Array of .onnx bytes, got ${fmtValue(bytes)}`);
+    const max = options.maxPlanBytes;
+    if (max !== undefined && !(typeof max === "number" && max > 0))
+      fail("InferenceSession", `options.maxPlanBytes must be a number of bytes > 0, got ${fmtValue(max)}`);
     const graph = importGraph(decodeModel(bytes));
     const s = new InferenceSession(engine, graph, ownsEngine, options);
     try {
