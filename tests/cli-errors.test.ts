@@ -39,6 +39,8 @@ beforeAll(async () => {
   );
   writeFileSync(f("bad.pb"), Uint8Array.of(0xff, 0xff, 0xff));
   writeFileSync(f("labels.idx"), Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 1, 2)); // an IDX vector, not images
+  writeFileSync(f("one-label.idx"), Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 1, 3));
+  writeFileSync(f("images.idx"), Uint8Array.of(0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(2 * 28 * 28).fill(9)));
   const e = await nn.init({ build: "scalar" });
   const m = nn.createModel(e, zooSpec("lenet5", { classes: 10, channels: 1, inputSize: 28 }), { backward: false });
   writeFileSync(f("w.safetensors"), nn.saveWeights(m));
@@ -126,6 +128,8 @@ describe("simdnet with missing and bad arguments: exit code not 0, one line, no 
       ["predict", "--weights", W(), f("adir")],
       ["predict", "--weights", W(), f("labels.idx")],
       ["predict", "--weights", W(), f("missing.idx")],
+      ["predict", "--weights", W(), f("images.idx"), "--labels", f("one-label.idx")],
+      ["predict", "--weights", W(), f("images.idx"), "--labels", f("missing.idx")],
       ["predict", "--weights", W(), "--data", f("missing-dir")],
       ["predict", "--weights", W(), "--model", "nonet"],
       // onnx-test, run, export-onnx
