@@ -3,16 +3,8 @@
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
-import {
-  conv2d,
-  conv2dBackwardFilter,
-  conv2dBackwardInput,
-  conv2dOutputShape,
-  convTranspose2d,
-  convTranspose2dOutputShape,
-  type AutoPad,
-  type Conv2dOptions,
-} from "../../ops/conv2d.js";
+import { type AutoPad, type Conv2dOptions, conv2dOutputShape, convTranspose2dOutputShape } from "../../ops/conv2d.js";
+import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvGeometry, type ConvPass, convGeometry, convTransposeGeometry } from "../../ops/conv2d_algorithms.js";
 import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
 import { lrn, lrnBackward } from "../../ops/lrn.js";
 import {
@@ -31,7 +23,17 @@ import {
 import type { Tensor } from "../../tensor.js";
 import { viewTensor } from "../constants.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
-import { type BoundNode, followInput0, type InferContext, type LayoutChoice, onnxOrder, type PlanNode, registerOp, type TensorType } from "../registry.js";
+import {
+  type Algorithm,
+  type BoundNode,
+  followInput0,
+  type InferContext,
+  type LayoutChoice,
+  onnxOrder,
+  type PlanNode,
+  registerOp,
+  type TensorType,
+} from "../registry.js";
 import { identityPerm, isFloat } from "../types.js";
 import { followInput, likeInput, zeroOutput } from "./grad.js";
 import { channelsLast, channelsLastLayout, inputView, normAxis, outputView, sameAsInput0 } from "./util.js";
@@ -130,21 +132,44 @@ function convOptions(c: { fail(m: string): never }, a: ConvAttrs, rank: number):
     : { strides: o.strides, dilations: o.dilations, pads: o.pads, groups: a.groups };
 }
 
-/** Views of a conv node's operands in the kernels' 2-D shapes. */
-function convViews(n: BoundNode<ConvAttrs>, transposed: boolean): { x: Tensor; w: Tensor; b: Tensor | null; y: Tensor } {
-  const X = n.inputs[0]!,
-    W = n.inputs[1]!,
-    B = n.inputs[2],
-    Y = n.outputs[0]!;
-  const c = { fail: (m: string) => fail(n.where, m) };
-  const r = X.shape.length;
-  void transposed;
-  return {
-    x: inputView(n, 0, nhwc2d(c, X.shape)),
-    w: inputView(n, 1, weights2d(c, W.shape, r)),
-    b: B ? inputView(n, 2, [B.size]) : null,
-    y: outputView(n, 0, nhwc2d(c, Y.shape)),
-  };
+/** The conv geometry of a Conv node's x [N, C, ...] and w [O, I, ...] (ONNX shapes): what the conv registry decides from. */
+function convNodeGeometry(where: string, x: readonly number[], w: readonly number[], a: ConvAttrs): ConvGeometry {
+  const c = { fail: (m: string): never => fail(where, m) },
+    r = x.length;
+  return convGeometry(where, nhwc2d(c, x), weights2d(c, w, r), convOptions(c, a, r));
+}
+
+/** The conv geometry a ConvTranspose node is the transpose of (x is its output, y its input). */
+function convTransposeNodeGeometry(where: string, x: readonly number[], w: readonly number[], a: ConvTransposeAttrs): ConvGeometry {
+  const c = { fail: (m: string): never => fail(where, m) },
+    r = x.length;
+  return convTransposeGeometry(where, nhwc2d(c, x), weights2d(c, w, r), convTransposeOptions(c, a, r));
+}
+
+/**
+ * The conv algorithm registry (src/ops/conv2d_algorithms.ts) as a node's algorithm list: one entry
+ * per algorithm that runs `pass`, in the registry's order, each eligible and sized as the registry
+ * decides for the node's geometry and target, its workspace the plan's. `bind` makes the run
+ * closure: `run(out, a, b)` runs the pass on the node's workspace (see ConvPass for out, a, b).
+ */
+function convAlgorithms<A>(
+  pass: ConvPass,
+  geometry: (n: PlanNode<A>) => ConvGeometry,
+  bind: (n: BoundNode<A>, g: ConvGeometry, run: (out: number, a: number, b: number) => void) => () => void,
+): Algorithm<A>[] {
+  return CONV_ALGORITHMS.filter((alg) => alg.passes.includes(pass)).map(
+    (alg: ConvAlgorithm): Algorithm<A> => ({
+      name: alg.name,
+      eligible: (n) => alg.eligible(pass, geometry(n), n.target),
+      workspaceBytes: (n) => alg.workspaceBytes(pass, geometry(n), n.target),
+      setup(n) {
+        const g = geometry(n),
+          e = n.engine,
+          ws = n.workspace;
+        return bind(n, g, (out, a, b) => alg.run(e, pass, g, out, a, b, ws));
+      },
+    }),
+  );
 }
 
 registerOp<ConvAttrs>({
@@ -169,16 +194,23 @@ registerOp<ConvAttrs>({
     if (g.wants(1)) g.add(1, g.op("ConvGradFilter", [dy, x], { ...g.attrs, wShape: w.shape })[0]!);
     if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
   },
-  algorithms: [
-    {
-      name: "conv.kernels",
-      setup(n) {
-        const { x, w, b, y } = convViews(n, false);
-        const opts = convOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
-        return () => void conv2d(x, w, b, opts, y);
-      },
+  // y = conv(x, w) (overwrites), then + b per output channel
+  algorithms: convAlgorithms<ConvAttrs>(
+    "forward",
+    (n) => convNodeGeometry(n.where, n.inputs[0]!.shape, n.inputs[1]!.shape, n.attrs),
+    (n, g, run) => {
+      const k = n.kernels,
+        y = n.output(0),
+        x = n.input(0),
+        w = n.input(1),
+        b = n.inputs[2] ? n.input(2) : 0,
+        pixels = g.n * g.oh * g.ow;
+      return () => {
+        run(y, x, w);
+        if (b) k.bias_f32_forward(y, b, pixels, g.oc);
+      };
     },
-  ],
+  ),
 });
 
 interface ConvTransposeAttrs extends ConvAttrs {
@@ -211,16 +243,25 @@ registerOp<ConvTransposeAttrs>({
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
   layout: convLayout,
-  algorithms: [
-    {
-      name: "convTranspose.kernels",
-      setup(n) {
-        const { x, w, b, y } = convViews(n, true);
-        const opts = convTransposeOptions({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[0]!.shape.length);
-        return () => void convTranspose2d(x, w, b, opts, y);
-      },
+  // the conv's input gradient (accumulating: y zeroed first) of x as the conv's dy, then + b
+  algorithms: convAlgorithms<ConvTransposeAttrs>(
+    "backward_input",
+    (n) => convTransposeNodeGeometry(n.where, n.inputs[0]!.shape, n.inputs[1]!.shape, n.attrs),
+    (n, g, run) => {
+      const k = n.kernels,
+        y = n.output(0),
+        x = n.input(0),
+        w = n.input(1),
+        b = n.inputs[2] ? n.input(2) : 0,
+        pixels = g.n * g.h * g.w,
+        zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        run(y, x, w);
+        if (b) k.bias_f32_forward(y, b, pixels, g.c);
+      };
     },
-  ],
+  ),
 });
 
 // Conv's gradient ops: dx = conv^T(dy, W), dW = the correlation of x with dy, dB = sum of dy.
@@ -230,25 +271,21 @@ registerOp<ConvAttrs & { xShape: readonly number[] }>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.xShape }],
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), weightPerm(c.inputs[1]!.shape.length)], outputs: [channelsLast(c.attrs.xShape.length)] }),
-  algorithms: [
-    {
-      name: "convGradInput.kernels",
-      setup(n) {
-        const c = { fail: (m: string) => fail(n.where, m) },
-          r = n.attrs.xShape.length;
-        const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
-          w = inputView(n, 1, weights2d(c, n.inputs[1]!.shape, r));
-        const xShape = nhwc2d(c, n.attrs.xShape),
-          dx = outputView(n, 0, xShape);
-        const opts = convOptions(c, n.attrs, r),
-          zero = zeroOutput(n, 0);
-        return () => {
-          zero();
-          conv2dBackwardInput(dy, w, xShape, opts, dx);
-        };
-      },
+  // dx (zeroed) += conv^T(dy, w)
+  algorithms: convAlgorithms<ConvAttrs & { xShape: readonly number[] }>(
+    "backward_input",
+    (n) => convNodeGeometry(n.where, n.attrs.xShape, n.inputs[1]!.shape, n.attrs),
+    (n, _g, run) => {
+      const dx = n.output(0),
+        dy = n.input(0),
+        w = n.input(1),
+        zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        run(dx, dy, w);
+      };
     },
-  ],
+  ),
 });
 
 registerOp<ConvAttrs & { wShape: readonly number[] }>({
@@ -257,25 +294,21 @@ registerOp<ConvAttrs & { wShape: readonly number[] }>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.wShape }],
   layout: (c) => ({ inputs: [channelsLast(c.inputs[0]!.shape.length), channelsLast(c.inputs[1]!.shape.length)], outputs: [weightPerm(c.attrs.wShape.length)] }),
-  algorithms: [
-    {
-      name: "convGradFilter.kernels",
-      setup(n) {
-        const c = { fail: (m: string) => fail(n.where, m) },
-          r = n.inputs[1]!.shape.length;
-        const dy = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
-          x = inputView(n, 1, nhwc2d(c, n.inputs[1]!.shape));
-        const wShape = weights2d(c, n.attrs.wShape, r),
-          dw = outputView(n, 0, wShape);
-        const opts = convOptions(c, n.attrs, r),
-          zero = zeroOutput(n, 0);
-        return () => {
-          zero();
-          conv2dBackwardFilter(dy, x, wShape, opts, dw);
-        };
-      },
+  // dw (zeroed) += corr(x, dy)
+  algorithms: convAlgorithms<ConvAttrs & { wShape: readonly number[] }>(
+    "backward_filter",
+    (n) => convNodeGeometry(n.where, n.inputs[1]!.shape, n.attrs.wShape, n.attrs),
+    (n, _g, run) => {
+      const dw = n.output(0),
+        dy = n.input(0),
+        x = n.input(1),
+        zero = zeroOutput(n, 0);
+      return () => {
+        zero();
+        run(dw, dy, x);
+      };
     },
-  ],
+  ),
 });
 
 // the gradient of a per-channel bias: dy [N, C, ...] summed over every axis but C
