@@ -472,8 +472,8 @@ export function conv2d_f32_backward_filter_few_workspace(geom: usize): i32 {
  * conv2d_f32_backward_filter for 1-7 input channels per group (an image's first conv; not
  * depthwise), SIMD builds only. For each block of 8 (then 4) output channels of the call's range,
  * the block's column of dy is first packed into ws ([N*OH*OW][8] floats), so that each tap's pass
- * over the pixels reads one sequential stream: straight from dy (pixels OC floats apart) the passes
- * ran 4x slower (224x224x3 -> 64, 7x7 stride 2, where dy outgrows L2). Tiles: 4 x 8 per block of
+ * over the pixels reads one sequential stream rather than pixels OC floats apart, which costs most
+ * where dy outgrows L2 (scripts/bench-conv.mjs --case stem). Tiles: 4 x 8 per block of
  * 4 input channels, 3 x 8 for the rest. Same partition fields and per-element summation order as
  * conv2d_f32_backward_filter.
  */
@@ -782,8 +782,8 @@ export function conv2d_f32_backward_input(dx: usize, dy: usize, w: usize, wt: us
   // dx element; the rows' contributions arrive in the order ky ascending (oy descending).
   const re = rowEnd(gN * gH);
   // 3x3 depthwise, stride 1: gathered by 4-pixel tiles (depthwise3x3InputRow) where the tiles
-  // cover 3/4 of a row or more; its edge pixels go one by one, slower than the scatter (7x7x1024:
-  // 0.13 against 0.06 ms). Both give the same bits.
+  // cover 3/4 of a row or more; its edge pixels go one by one, slower than the scatter on small
+  // images (scripts/bench-conv.mjs --case "depthwise 3x3 7x7"). Both give the same bits.
   // dx columns whose three taps ox = ix + PL - kx (kx = 0..2) all lie inside dy: [ixa, ixb)
   const ixa = min(gW, max(0, 2 - gPL)), ixb = max(ixa, min(gW, gOW - gPL));
   const depthwise3x3 = ASC_FEATURE_SIMD && depthwise && gKH == 3 && gKW == 3 && gSH == 1 && gSW == 1 &&
@@ -922,9 +922,8 @@ function inputRemainder(dxg: usize, dyg: usize, wk: usize, cnt: i32, ci0: i32): 
  * gathered rather than scattered: each dx pixel adds its taps in the scatter's order (ky, then kx
  * ascending, each a multiply-add onto dx), so the bits are the scatter's. 4 pixels x 4 channels at
  * a time where all three tap columns lie inside dy (6 dy columns a tap row), single pixels at the
- * edges. It reads dx and dy once a row instead of once a tap (depthwiseInput): 56x56x128
- * 0.55 -> 0.31 ms, 112x112x32 0.60 -> 0.25 ms. [ixa, ixb): the dx columns whose three taps all
- * lie inside dy (the caller's).
+ * edges. It reads dx and dy once a row instead of once a tap (depthwiseInput; scripts/bench-conv.mjs
+ * --case depthwise). [ixa, ixb): the dx columns whose three taps all lie inside dy (the caller's).
  */
 function depthwise3x3InputRow(dx: usize, dy: usize, w: usize, n: i32, iy: i32, ixa: i32, ixb: i32): void {
   const C = gC, W = gW, cB = <usize>C << 2;

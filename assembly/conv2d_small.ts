@@ -79,8 +79,8 @@ function readImageRange(geom: usize, rowsPerImage: i32): void {
 
 /** backward_input by scatter (flat rows of the conv's output, OH x Wp, with exactly the taps that
  *  exist) in the SIMD builds: measured faster than the full correlation (flat rows of the input,
- *  H x (W + (KW-1)*DW), many taps reading padding) on every shape tried, 1.1x (same-padded LeNet
- *  conv1) to 1.8x (valid 5x5 convs). The scalar build keeps the simpler full correlation. */
+ *  H x (W + (KW-1)*DW), many taps reading padding) on every shape tried, most on valid convs
+ *  (scripts/bench-conv.mjs --case LeNet). The scalar build keeps the simpler full correlation. */
 // @ts-ignore: decorator
 @inline function scatterInput(): bool {
   return ASC_FEATURE_SIMD;

@@ -63,7 +63,7 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
   zT = zN * zTH * zTW;
   // V + M of one block within ~512 KB (16 * TB * (Cp + OCp) floats), but at least 32 tiles: with
   // wide channels U (16 MB at 512 -> 512) is re-read from memory once per block, which costs more
-  // than V and M spilling out of L2 (28x28x512 -> 512: forward 81 -> 53 ms, both gradients 1.2-1.45x)
+  // than V and M spilling out of L2 (scripts/bench-conv.mjs --case 28x28x512)
   zTB = min(zT, max(32, (8192 / (zICp + zOCp)) & ~3));
   // floats between the 16 matrices of U, V, M: one cache line more than their size, so the 16
   // points of one tile (stored and loaded together) fall in 16 cache sets, not one (sizes are

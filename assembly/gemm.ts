@@ -22,11 +22,11 @@ import { madd } from "./simd";
 /** k-block length: 4 rows x KC floats of A (NN) or 4 rows of B (NT) stay in L1. */
 const KC: i32 = 256;
 /** Column-block width of B (NN, TN; a multiple of 8, the register tile): a KC x NC block of B
- *  (512 KB) stays in L2 while every row of A passes over it. Without it, a B wider than L2 was
- *  read from memory once per 4 rows of A (64 x 4608 . 4608 x 2304: 18 GFLOP/s). */
+ *  (512 KB) stays in L2 while every row of A passes over it. Without it, a B wider than L2 is
+ *  read from memory once per 4 rows of A (scripts/bench-gemm.mjs --case blocks). */
 const NC: i32 = 512;
 /** k-block length of dots (A . B^T): 1024 (KC's 256 left a 3 x 3 tile 64 steps, its sums and C
- *  update costing ~20%); 3 rows of A and B stay in L1, the block's m rows of A in L2. */
+ *  update a large share of them); 3 rows of A and B stay in L1, the block's m rows of A in L2. */
 const DOTS_KC: i32 = 1024;
 
 /**
@@ -355,12 +355,10 @@ export function gemm_set_strip_scratch(p: usize): void {
 /**
  * Whether panel copies R's column strips to the scratch first: when R's rows are a multiple of
  * 2 KB apart, a strip's rows (one cache line each) all fall in the same few L1 sets and evict each
- * other between the row tiles that reuse them. 64 x 1024 x 256: 22 GFLOP/s on R's rows, 39 with
- * rows 16 floats further apart; the same for 512, 1536, 2048 and 4096 columns (Zen 2). Packed
- * (relaxed build): 64 x 1024 x 256 21 -> 33, 48 x 1024 x 512 23 -> 35, 24 x 4096 x 1024 19 -> 27,
- * 96 x 512 x 512 30 -> 39; under 24 rows the copy does not pay (16 x 2048 x 512 even, 8 x 4096 x
- * 4096, streamed from memory, 11 -> 9). Not either when L is transposed with its k steps 2 KB
- * apart too (a pointwise conv's filter gradient, 49 x 512 ^T . 49 x 2048: 4.1 -> 4.7 ms packed).
+ * other between the row tiles that reuse them; rows 16 floats further apart do not. Under 24 rows
+ * the copy does not pay (B streamed from memory either way), nor when L is transposed with its k
+ * steps 2 KB apart too (a pointwise conv's filter gradient). Cases: scripts/bench-gemm.mjs --case
+ * strips, --case "pointwise filter".
  */
 // @ts-ignore: decorator
 @inline function packStrips(ldrb: usize, lpsb: usize, rows: i32, cols: i32): bool {
@@ -471,10 +469,8 @@ function packStrip(dst: usize, src: usize, ldrb: usize, kc: i32, w: i32): void {
  * Why 3 x 12: 9 accumulators. A 4 x 8 tile's 8 multiply-add chains of 4-cycle latency only just
  * fill two FMA pipes, and V8 mostly hoists an iteration's loads above its arithmetic, so a tile
  * needs accumulators + rows + column vectors <= 15 xmm registers: 3 x 12 uses all 15 (5 x 8 and
- * 6 x 8 spill). gemm_f32 on the conv1x1 bench shapes, old and new wasm side by side (Zen 5): equal
- * in the machine's fast phases, 8-12% faster in its slow ones; alone on L1 data, 4-7% faster.
- * Relaxed build only: with f32x4.mul + add each product needs one more register, and the tile spills
- * (conv1x1 at half speed).
+ * 6 x 8 spill). Measured against 4 x 8 on the conv1x1 cases of `npm run bench`: never slower.
+ * Relaxed build only: with f32x4.mul + add each product needs one more register, and the tile spills.
  */
 function cols12(cols: i32): i32 {
   let q = cols / 12;
@@ -536,8 +532,9 @@ function tiles3x12(
  * T (rows x cols) (+)= L . R for one k-block of kc (panel's arguments in bytes): 4 x 8 register
  * tiles (8 v128 accumulators), then 4 x 4, then scalar columns; rows % 4 one at a time.
  * The 3 x 12 and 4 x 8 k loops run on two pointers, a do-while to R's end (kc >= 1, ldrb > 0):
- * fewer live integer registers than a counter and an offset. 4 x 8 in the strict build ran 7-9%
- * faster in the machine's slow phases and 1-3% slower in its fast ones (relaxed: no change).
+ * fewer live integer registers than a counter and an offset (measured: faster in the strict build
+ * on a loaded machine, slightly slower on an idle one, no change in the relaxed build;
+ * scripts/bench-gemm.mjs --case NN).
  */
 function panelBlock(
   c: usize, rstep: usize, sstep: usize, tout: bool, lblock: usize, lrsb: usize, lpsb: usize,
@@ -882,9 +879,8 @@ function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: 
 /**
  * Columns j..j+2 of dots for one k-block (c at C[0, j], b at B's row j): 3 rows of A x 3 rows of B,
  * 9 accumulators (relaxed build: the 2 x 4 tile's 8 multiply-add chains leave the FMA pipes short,
- * as in panel); the last m % 3 rows 1 x 3. gemm_f32 with trans_b, old and new wasm side by side
- * (Zen 5, with DOTS_KC): 63 x 1023 x 4096, 64 x 512 x 2048, 196 x 256 x 512 3-19% faster than
- * 2 x 4, depending on the machine's phase.
+ * as in panel); the last m % 3 rows 1 x 3. Measured faster than a 2 x 4 tile with DOTS_KC
+ * (scripts/bench-gemm.mjs --case "NT dots").
  */
 function dots3(c: usize, ldc: usize, a: usize, lda: usize, b: usize, ldk: usize, m: i32, kc: i32, acc: bool): void {
   if (!ASC_FEATURE_RELAXED_SIMD) return;

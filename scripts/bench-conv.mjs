@@ -32,20 +32,51 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const nn = await import(pathToFileURL(join(root, "dist", "simdnet.js")).href);
 const builds = valuesOf("--build").length ? valuesOf("--build") : nn.BUILDS;
 
-/** [name, x, w, options]: at least one shape where each algorithm is chosen, and the README's 28x28x128 case. */
+/**
+ * [name, x, w, options]: at least one shape where each algorithm is chosen, the README's 28x28x128
+ * case, and the shapes the shape rules and kernel comments cite (--case picks them by name).
+ */
 const SHAPES = [
   ["3x3 28x28x128->128 (README)", [1, 28, 28, 128], [3, 3, 128, 128], { pads: 1 }],
   ["1x1 28x28x256->64", [1, 28, 28, 256], [1, 1, 256, 64], {}],
   ["3x3 1x1-image b16 512", [16, 1, 1, 512], [3, 3, 512, 512], { pads: 1 }],
   ["3x3 groups 2 4x13x13x384", [4, 13, 13, 384], [3, 3, 192, 384], { groups: 2, pads: 1 }],
+  ["5x5 groups 2 4x27x27x96->256", [4, 27, 27, 96], [5, 5, 48, 256], { groups: 2, pads: 2 }],
+  ["3x3 groups 2 56x56x64->128", [1, 56, 56, 64], [3, 3, 32, 128], { groups: 2, pads: 1 }],
+  ["3x3 groups 4 4x14x14x128", [4, 14, 14, 128], [3, 3, 32, 128], { groups: 4, pads: 1 }],
+  ["3x3 groups 8 4x14x14x128", [4, 14, 14, 128], [3, 3, 16, 128], { groups: 8, pads: 1 }],
+  ["3x3 28x28x512->512", [1, 28, 28, 512], [3, 3, 512, 512], { pads: 1 }],
   ["3x3 tiny b8 2x2x512", [8, 2, 2, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 tiny b16 2x2x256", [16, 2, 2, 256], [3, 3, 256, 256], { pads: 1 }],
+  ["3x3 tiny b1 2x2x512", [1, 2, 2, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 tiny b8 3x3x512", [8, 3, 3, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 tiny b16 4x4x256 (stays Winograd)", [16, 4, 4, 256], [3, 3, 256, 256], { pads: 1 }],
+  ["3x3 winograd b1 7x7x512", [1, 7, 7, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 winograd b4 7x7x512", [4, 7, 7, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 winograd b6 7x7x512", [6, 7, 7, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 winograd b1 14x14x512", [1, 14, 14, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 winograd b2 4x4x512", [2, 4, 4, 512], [3, 3, 512, 512], { pads: 1 }],
+  ["3x3 winograd b1 112x112x64", [1, 112, 112, 64], [3, 3, 64, 64], { pads: 1 }],
+  ["3x3 14x14x256->256", [1, 14, 14, 256], [3, 3, 256, 256], { pads: 1 }],
+  ["3x3 7x7x512->512", [1, 7, 7, 512], [3, 3, 512, 512], { pads: 1 }],
   ["3x3 56x56x64->64", [1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }],
   ["3x3 s2 4x14x14x256->512", [4, 14, 14, 256], [3, 3, 256, 512], { strides: 2, pads: 1 }],
   ["7x7 s2 stem 224x224x3->64", [1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }],
+  ["3x3 stem 224x224x3->64", [1, 224, 224, 3], [3, 3, 3, 64], { pads: 1 }],
+  ["11x11 s4 stem 227x227x3->96", [1, 227, 227, 3], [11, 11, 3, 96], { strides: 4 }],
+  ["3x3 s2 16x4x4x256->512", [16, 4, 4, 256], [3, 3, 256, 512], { strides: 2, pads: 1 }],
+  ["3x3 s2 14x14x256->512", [1, 14, 14, 256], [3, 3, 256, 512], { strides: 2, pads: 1 }],
+  ["3x3 s2 28x28x128->256", [1, 28, 28, 128], [3, 3, 128, 256], { strides: 2, pads: 1 }],
+  ["1x1 s2 16x4x4x256->512", [16, 4, 4, 256], [1, 1, 256, 512], { strides: 2 }],
+  ["3x3 s2 112x112x64->64", [1, 112, 112, 64], [3, 3, 64, 64], { strides: 2, pads: 1 }],
+  ["4x4 s2 4x128x128x16->32", [4, 128, 128, 16], [4, 4, 16, 32], { strides: 2, pads: 1 }],
+  ["4x4 s2 4x64x64x32->32", [4, 64, 64, 32], [4, 4, 32, 32], { strides: 2, pads: 1 }],
   ["5x5 LeNet b64 28x28x1->6", [64, 28, 28, 1], [5, 5, 1, 6], { pads: 2 }],
   ["5x5 LeNet b64 14x14x6->16", [64, 14, 14, 6], [5, 5, 6, 16], {}],
   ["5x5 28x28x64->64", [1, 28, 28, 64], [5, 5, 64, 64], { pads: 2 }],
   ["depthwise 3x3 56x56x128", [1, 56, 56, 128], [3, 3, 1, 128], { groups: 128, pads: 1 }],
+  ["depthwise 3x3 112x112x32", [1, 112, 112, 32], [3, 3, 1, 32], { groups: 32, pads: 1 }],
+  ["depthwise 3x3 7x7x1024", [1, 7, 7, 1024], [3, 3, 1, 1024], { groups: 1024, pads: 1 }],
   ["3x3 s2 56x56x64->128", [1, 56, 56, 64], [3, 3, 64, 128], { strides: 2, pads: 1 }],
 ].filter(([name]) => caseFilters.length === 0 || caseFilters.some((f) => name.toLowerCase().includes(f)));
 

@@ -58,8 +58,8 @@ export const convTarget = (e: Engine): ConvTarget => ({ build: e.build, threads:
  * - pointwise: 1x1 kernel, stride 1, no padding (every pixel through tap 0);
  * - a 1x1 image whose padding leaves one tap inside, for a 1x1 output: ResNet-18's last 3x3 convs on
  *   32x32 inputs. Winograd there does 16x the work of that tap alone and the direct kernels mostly
- *   pad (batch 16, 1x1x512 -> 512: forward 11.6 and 5.1 ms against 0.3 ms). The other taps' filter
- *   gradients are zero, so dw keeps them as they are.
+ *   pad (scripts/bench-conv.mjs --case 1x1-image). The other taps' filter gradients are zero, so
+ *   dw keeps them as they are.
  */
 function gemmTap(g: ConvGeometry): number {
   if (g.groups !== 1) return -1;
@@ -119,11 +119,10 @@ export const GROUP_SLICES: ConvAlgorithm = {
   /**
    * 2-4 groups with 32+ channels a group each way (AlexNet's two towers): every group then takes
    * the one-group algorithms (Winograd, im2col, blocked) rather than the general direct kernel.
-   * The copies (concat's strided block kernels) are one pass over x, w and y each. Relaxed build,
-   * ms forward / input grad / filter grad, direct -> slices: AlexNet's 4 x 13x13x384 -> 384 3x3 2
-   * groups 48 / 26 / 40 -> 17 / 17 / 18, 4 x 27x27x96 -> 256 5x5 83 / 53 / 67 -> 56 / 55 / 60;
-   * 56x56x64 -> 128 3x3 8.3 / 7.0 / 9.9 -> 5.1 / 5.8 / 5.0; 4 x 14x14x128 -> 128 4 groups 2.1 /
-   * 1.9 / 2.6 -> 1.6 / 2.0 / 1.6. With 16 channels a group or 8 groups the slices ran up to 1.3x slower.
+   * The copies (concat's strided block kernels) are one pass over x, w and y each. Measured
+   * against the direct kernel: ahead on AlexNet's grouped convs, 2 groups of 56x56x64 -> 128 and
+   * 4 groups of 14x14x128, behind with 16 channels a group or 8 groups (scripts/bench-conv.mjs
+   * --case groups).
    */
   eligible: (_pass, g) => g.groups > 1 && g.groups <= 4 && g.c / g.groups >= 32 && g.oc / g.groups >= 32,
   /** One group's slices, then the workspace of the algorithm that runs a group. */

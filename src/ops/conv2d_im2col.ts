@@ -26,12 +26,10 @@ export const IM2COL: ConvAlgorithm = {
    * 8 or more input channels and a matrix under 64 MB: outputs under 16 pixels wide, where the
    * direct kernels' 4-pixel tiles barely fit between the edge pixels, and the filter gradient of
    * strided convs with up to 64 output channels, where the direct kernel re-reads a strided dy
-   * from memory for every tap and 4 input channels. Measured per pass (forward, input gradient,
-   * filter gradient) against the direct kernels: 3x3 stride 2 16x4x4x256 -> 512 (2 wide) 4.4x,
-   * 4.5x, 1.5x; 14x14x256 -> 512 (7 wide) 1.25x, 3.2x, 1.4x; 28x28x128 -> 256 (14 wide) 1.2x,
-   * 1.5x, 1.0x; 56x56x64 -> 128 (28 wide) about even; 1x1 stride 2 (2 wide) 2-4x. Filter
-   * gradients: 112x112x64 -> 64 3x3 stride 2 1.6x, 4x128x128x16 -> 32 4x4 stride 2 3x (a
-   * transposed conv's), 4x64x64x32 -> 32 1.5x; with 128 output channels (56x56x64) 0.9x.
+   * from memory for every tap and 4 input channels. Measured per pass against the direct kernels:
+   * the narrower the output, the larger im2col's lead; from 28 pixels wide about even; strided
+   * filter gradients ahead up to 64 output channels, behind at 128 (scripts/bench-conv.mjs
+   * --case "s2": the "3x3 s2", "1x1 s2" and "4x4 s2" cases).
    */
   eligible(pass, g) {
     if (g.groups !== 1 || g.c < 8 || g.n * g.oh * g.ow * g.kh * g.kw * g.c > MAX_COL_FLOATS) return false;

@@ -72,7 +72,8 @@ export const SMALL: ConvAlgorithm = {
    * (8 output channels x 4 pixels) and backward_input (lanes over input channels) fall behind
    * when C or OC is under 8; the direct backward_filter (4 input x 8 output channels) falls behind
    * more widely (up to 3x3 256->256), so that pass moves whenever one image's planes stay
-   * cache-sized. backward_input also moves for weights over 1 MB (3x3 256->256 at 14x14: 1.2x).
+   * cache-sized. backward_input also moves for weights over 1 MB (scripts/bench-conv.mjs --case
+   * LeNet, --case "14x14x256->256").
    */
   eligible(pass, g) {
     if (g.sh !== 1 || g.sw !== 1 || g.groups !== 1) return false;

@@ -23,9 +23,9 @@ export const STEM: ConvAlgorithm = {
   /** 1 to 4 input channels, output channels a multiple of 8, an output 4+ pixels wide, one group, a SIMD build (the scalar build's kernel traps). */
   supports: (pass, g, target) => pass === "forward" && target.build !== "scalar" && g.c <= 4 && g.oc % 8 === 0 && g.ow >= 4 && g.groups === 1,
   /**
-   * Whenever supported. Measured on 224x224x3 -> 64 (3x3 pad 1) against conv2d.small's pixel-lane
-   * tiles, which need a transpose per tile and more loads per multiply-add, and on strided stems
-   * (7x7 stride 2, 11x11 stride 4) against the direct kernel.
+   * Whenever supported. Measured (scripts/bench-conv.mjs --case stem) on 3x3 pad 1 against
+   * conv2d.small's pixel-lane tiles, which need a transpose per tile and more loads per
+   * multiply-add, and on strided stems (7x7 stride 2, 11x11 stride 4) against the direct kernel.
    */
   eligible: (pass, g, target) => STEM.supports(pass, g, target),
   workspaceBytes: (_pass, g, target) => partWorkspaceBytes(stemPartFloats(g), stemParts(g, target.threads).length),

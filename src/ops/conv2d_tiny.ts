@@ -20,13 +20,9 @@ import { type ConvAlgorithm, type ConvGeometry, floatBytes } from "./conv2d_geom
 import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
 /**
- * The most pixels an input or output image may have by the shape rule: 3x3. Measured (relaxed
- * build, 3x3 pad 1, ms forward / input gradient / filter gradient) against the kernels dispatched before:
- *   8 x 2x2x512 -> 512   3.6 / 2.7 / 2.8   Winograd 8.1 / 11.4 / 9.5, im2col 6.7 / 4.8 / 5.6
- *  16 x 2x2x256 -> 256   0.9 / 1.0 / 1.1   Winograd 1.2 / 1.4 / 1.8
- *   1 x 2x2x512 -> 512   0.9 / 0.7 / 1.1   im2col 1.3 / 0.9 / 1.3
- *   8 x 3x3x512 -> 512  11.1 / 7.4 / 8.2   Winograd 15.4 / 18.4 / 17.4, im2col 13.2 / 8.9 / 12.1
- *  16 x 4x4x256 -> 256   6.4 / 6.4 / 6.6   Winograd 5.1 / 5.3 / 5.5: 4x4 stays with Winograd.
+ * The most pixels an input or output image may have by the shape rule: 3x3. Measured (3x3 pad 1,
+ * every pass) against Winograd and im2col: ahead on 2x2 and 3x3 images, behind Winograd on 4x4,
+ * which stays with Winograd (scripts/bench-conv.mjs --case tiny).
  */
 const MAX_PIXELS = 9;
 

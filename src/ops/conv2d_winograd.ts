@@ -43,9 +43,10 @@ export function winogradSizes(pass: ConvPass, g: ConvGeometry): { tiles: number;
  * (small maps of wide layers: VGG-16's 4x4x512 at 32x32 input, batch 8, is one block of 32 tiles)
  * one part a thread at multiples of 8 tiles; a tile's output depends on its own input patch alone,
  * so any cut gives the same bits. backward_filter splits dw's rows (input channels) at multiples
- * of 16, one part a thread: each part transforms only its channels of x but all of dy (28x28x128
- * on 2 threads: 1.70x, against 1.56x with two parts a thread; sharing one transform of dy between
- * the threads block by block ran slower than one thread, the blocks moving between the cores' caches).
+ * of 16, one part a thread: each part transforms only its channels of x but all of dy (measured
+ * ahead of two parts a thread on bench/threads.mjs's 28x28x128 case; sharing one transform of dy
+ * between the threads block by block ran slower than one thread, the blocks moving between the
+ * cores' caches).
  */
 function winogradParts(pass: ConvPass, g: ConvGeometry, threads: number): [number, number][] {
   if (threads <= 1) return [];
@@ -68,22 +69,19 @@ export const WINOGRAD: ConvAlgorithm = {
   passes: ["forward", "backward_input", "backward_filter"],
   supports: (_pass, g, target) => supports(g, target),
   /**
-   * Measured against the direct kernels on this project's 2-core machines (3x3 pad 1, batch 1):
-   * 1.7x-2.1x from 14x14x512 to 112x112x64 in every pass. The filter transform costs the same
-   * whatever the image size, so few 2x2 output tiles lose: 2x2 and 3x3 outputs (1 and 4 tiles) run
-   * 0.7x-0.9x, and backward_input, which also flips and transposes the weights, loses up to 16
-   * tiles of 7x7 images (7x7x512: 0.8x; 14x14x512, 49 tiles: 1.35x). Images of 16 pixels or fewer
-   * are the exception: there the direct kernels spend most of their work on padding, and
-   * backward_input with 8 or more tiles wins (a batch of 8 2x2x512: 2.6x, of 2 4x4x512: 1.3x).
-   * Few channels leave the GEMMs too small (conv2d.small is faster there).
+   * Measured against the direct kernels (3x3 pad 1, batch 1): ahead in every pass from 14x14x512
+   * to 112x112x64. The filter transform costs the same whatever the image size, so few 2x2 output
+   * tiles lose: 2x2 and 3x3 outputs (1 and 4 tiles), and backward_input, which also flips and
+   * transposes the weights, up to 16 tiles (7x7 images; 14x14, 49 tiles, wins). Images of 16
+   * pixels or fewer are the exception: there the direct kernels spend most of their work on
+   * padding, and backward_input with 8 or more tiles wins. Few channels leave the GEMMs too small
+   * (conv2d.small is faster there).
    * Wide layers (C * OC >= 512 * 512): the transformed filter (16 * C * OC floats, 16 MB), written
    * and read on every call, costs about as much as 50 tiles' multiplies. Winograd runs 16 products
    * per 2x2 tile, im2col 9 per output pixel (padding included), so Winograd only when
-   * 16 * (tiles + 50) < 9 * pixels. Measured, ms forward / input grad / filter grad, Winograd vs
-   * im2col: 7x7x512 batch 1 9.1 / 12.3 / 10.7 vs 7.6 / 6.1 / 6.4; batch 3 20.3 / 23.2 / 21.5 vs 18.4
-   * / 17.7 / 18.4; batch 4 25.4 / 27.6 / 25.8 vs 25.7 / 23.8 / 25.0; batch 6 35.8 / 38.6 / 36.1 vs
-   * 36.5 / 40.2 / 38.8; 14x14x512 batch 1 21.9 / 24.0 / 22.0 vs 25.5 / 24.0 / 24.1; 4x4x512 batch 2
-   * input grad 11.4 vs 4.4. At 256 -> 256 (4 MB, cached) Winograd wins even with 16 tiles.
+   * 16 * (tiles + 50) < 9 * pixels: measured against im2col, the two meet between batches 4 and 6
+   * of 7x7x512, and Winograd leads at 14x14x512. At 256 -> 256 (4 MB, cached) Winograd wins even
+   * with 16 tiles. Cases: scripts/bench-conv.mjs --case winograd.
    */
   eligible(pass, g, target) {
     if (!supports(g, target) || g.c < 8 || g.oc < 8) return false;

@@ -25,13 +25,12 @@ const TRANSPOSED_A_MAX_FLOATS = 1 << 22;
 /**
  * Which operand gemmThreaded copies transposed into its scratch before the product, by shape:
  * - A . B^T with k up to 512 and 256+ rows: B transposed, then the panel kernel, which beats
- *   gemm_f32's dot products there (3136 x 256 . (64 x 256)^T: 44 vs 28 GFLOP/s; they meet around
- *   k = 1024, and with few rows the panel re-reads a wide B: 64 rows of im2col's
- *   64 x 512 . (2304 x 512)^T ran 1.5x slower);
+ *   gemm_f32's dot products there (they meet around k = 1024; with few rows the panel re-reads a
+ *   wide B: scripts/bench-gemm.mjs --case "NT transposed", --case "NT im2col");
  * - A^T . B with A's k steps a multiple of 2 KB apart (m = 512, 1024, 2048: filter gradients of
  *   wide pointwise convs and dense layers): the 3 rows of a register tile share L1 sets for every
- *   k and evict each other. A transposed once makes it NN, the same arithmetic in the same order:
- *   1024 x 256 x 196 21 -> 39 GFLOP/s, 512 x 512 x 196 24 -> 38 (m = 256: even).
+ *   k and evict each other. A transposed once makes it NN, the same arithmetic in the same order
+ *   (from m = 512; at m = 256 it does not pay: scripts/bench-gemm.mjs --case TN).
  */
 function transposedOperand(m: number, n: number, k: number, transA: boolean, transB: boolean): "a" | "b" | undefined {
   if (transB && !transA && m >= 256 && n >= 8 && k >= 4 && k <= 512) return "b";

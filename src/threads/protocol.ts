@@ -71,9 +71,8 @@ export const RUN_QUEUE = -4;
 
 /**
  * How long a thread polls a control word before it sleeps in Atomics.wait (milliseconds). Waking a
- * sleeping thread is slow where it matters most: 30-50 us each way on this project's virtual
- * machines (a futex wake plus an interrupt to an idle vCPU), 70-100 us for a call's round trip,
- * against 2-4 ms for the conv calls worth splitting. So the calling thread polls for its workers'
+ * sleeping thread (a futex wake plus an interrupt to an idle vCPU on a virtual machine) costs a
+ * noticeable share of the smallest calls worth splitting. So the calling thread polls for its workers'
  * last parts, and a worker polls for the next call after finishing one: calls that follow each
  * other (a training step) then start on every thread at once. A worker idle longer than this sleeps.
  */
