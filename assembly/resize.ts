@@ -6,12 +6,22 @@
 // The host's table holds, per output index i, `taps` pairs (i32 src, f32 w), 8 bytes each; a first
 // src of -1 marks an output index outside the crop (tf_crop_and_resize), which gets `fill`.
 // Nearest-neighbour resizing does not come here: it is a remap (assembly/remap.ts).
+// When the resized axis is the contiguous one (inner 1), the SIMD build takes 4 rows at a time
+// through the scratch `ws` (16 bytes per input index, 16-byte aligned): their x transposed to
+// [inLen][4 rows], so each output index is `taps` vector multiply-adds over the 4 rows, and 4
+// outputs are transposed back in registers.
 import { madd } from "./simd";
 
-/** y = resample(x) along one axis (see the header). y and x must not overlap. */
-export function resize_f32_forward(y: usize, x: usize, table: usize, outer: i32, inLen: i32, outLen: i32, inner: i32, taps: i32, fill: f32): void {
+/** y = resample(x) along one axis (see the header). y and x must not overlap; ws: inLen * 16 bytes when inner is 1. */
+export function resize_f32_forward(
+  y: usize, x: usize, table: usize, ws: usize, outer: i32, inLen: i32, outLen: i32, inner: i32, taps: i32, fill: f32,
+): void {
   const rowBytes = <usize>inner << 2;
-  for (let o = 0; o < outer; o++) {
+  let first = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (inner == 1) for (; first + 4 <= outer; first += 4) contiguousRows4(y, x, table, ws, first, inLen, outLen, taps, fill);
+  }
+  for (let o = first; o < outer; o++) {
     const xo = x + <usize>o * <usize>inLen * rowBytes;
     for (let i = 0; i < outLen; i++) {
       const yr = y + (<usize>o * <usize>outLen + <usize>i) * rowBytes;
@@ -57,6 +67,69 @@ export function resize_f32_forward(y: usize, x: usize, table: usize, outer: i32,
         store<f32>(yr + (<usize>k << 2), acc);
       }
     }
+  }
+}
+
+/** 4 x 4 transpose: lane l of result k is lane k of input l. */
+@inline function t4(a: v128, b: v128, c: v128, d: v128, k: i32): v128 {
+  const ab0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), ab1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const cd0 = v128.shuffle<f32>(c, d, 0, 4, 1, 5), cd1 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+  if (k == 0) return v128.shuffle<f32>(ab0, cd0, 0, 1, 4, 5);
+  if (k == 1) return v128.shuffle<f32>(ab0, cd0, 2, 3, 6, 7);
+  if (k == 2) return v128.shuffle<f32>(ab1, cd1, 0, 1, 4, 5);
+  return v128.shuffle<f32>(ab1, cd1, 2, 3, 6, 7);
+}
+
+/** One output index of 4 rows: the taps over ws ([inLen][4 rows]), or the fill outside the crop. */
+@inline function tapRows(ws: usize, tab: usize, taps: i32, fill: f32): v128 {
+  if (load<i32>(tab) < 0) return f32x4.splat(fill);
+  let acc = f32x4.splat(0);
+  for (let t = 0; t < taps; t++) {
+    const e = tab + (<usize>t << 3);
+    acc = madd(f32x4.splat(load<f32>(e, 4)), v128.load(ws + (<usize>load<i32>(e) << 4)), acc);
+  }
+  return acc;
+}
+
+// rows o..o+3 of a pass along the contiguous axis (inner 1), through ws
+function contiguousRows4(y: usize, x: usize, table: usize, ws: usize, o: i32, inLen: i32, outLen: i32, taps: i32, fill: f32): void {
+  const xi = <usize>inLen << 2,
+    yi = <usize>outLen << 2;
+  const x0 = x + <usize>o * xi;
+  let s = 0;
+  for (; s + 4 <= inLen; s += 4) {
+    const p = x0 + (<usize>s << 2);
+    const a = v128.load(p), b = v128.load(p + xi), c = v128.load(p + 2 * xi), d = v128.load(p + 3 * xi);
+    const w = ws + (<usize>s << 4);
+    v128.store(w, t4(a, b, c, d, 0));
+    v128.store(w, t4(a, b, c, d, 1), 16);
+    v128.store(w, t4(a, b, c, d, 2), 32);
+    v128.store(w, t4(a, b, c, d, 3), 48);
+  }
+  for (; s < inLen; s++) {
+    const p = x0 + (<usize>s << 2);
+    v128.store(ws + (<usize>s << 4), f32x4(load<f32>(p), load<f32>(p + xi), load<f32>(p + 2 * xi), load<f32>(p + 3 * xi)));
+  }
+  const y0 = y + <usize>o * yi;
+  const step = <usize>taps << 3;
+  let i = 0;
+  for (; i + 4 <= outLen; i += 4) {
+    const tab = table + <usize>i * step;
+    const a = tapRows(ws, tab, taps, fill), b = tapRows(ws, tab + step, taps, fill);
+    const c = tapRows(ws, tab + 2 * step, taps, fill), d = tapRows(ws, tab + 3 * step, taps, fill);
+    const p = y0 + (<usize>i << 2);
+    v128.store(p, t4(a, b, c, d, 0));
+    v128.store(p + yi, t4(a, b, c, d, 1));
+    v128.store(p + 2 * yi, t4(a, b, c, d, 2));
+    v128.store(p + 3 * yi, t4(a, b, c, d, 3));
+  }
+  for (; i < outLen; i++) {
+    const v = tapRows(ws, table + <usize>i * step, taps, fill);
+    const p = y0 + (<usize>i << 2);
+    store<f32>(p, f32x4.extract_lane(v, 0));
+    store<f32>(p + yi, f32x4.extract_lane(v, 1));
+    store<f32>(p + 2 * yi, f32x4.extract_lane(v, 2));
+    store<f32>(p + 3 * yi, f32x4.extract_lane(v, 3));
   }
 }
 

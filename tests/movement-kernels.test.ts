@@ -267,10 +267,16 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
       [2, 5, 9, 2],
       [1, 7, 3, 4],
       [3, 4, 4, 6],
+      // 4-row blocks (and the rows after them) when inner is 1, lengths at the 4-wide tile edges
+      [4, 4, 8, 2],
+      [5, 9, 3, 4],
+      [9, 3, 13, 1],
+      [8, 8, 5, 3],
     ] as const) {
       const src = Int32Array.from({ length: outLen * taps }, () => Math.floor(r() * inLen));
       const w = Float32Array.from({ length: outLen * taps }, () => r() * 2 - 0.5);
-      src[taps] = -1; // output index 1 is outside the crop
+      src[taps] = -1; // output indices 1 and the last are outside the crop
+      src[(outLen - 1) * taps] = -1;
       const table = new ArrayBuffer(outLen * taps * 8);
       const iv = new Int32Array(table),
         fv = new Float32Array(table);
@@ -293,8 +299,11 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
       tt.ints.set(new Int32Array(table));
       const xt = s.f32(x),
         yt = s.zeros(want.length);
-      e.kernels.resize_f32_forward(yt.ptr, xt.ptr, tt.ptr, outer, inLen, outLen, inner, taps, fill);
+      // the scratch: 16 bytes per input index, then a guard that must stay untouched
+      const ws = s.f32(new Float32Array(4 * inLen + 8).fill(7));
+      e.kernels.resize_f32_forward(yt.ptr, xt.ptr, tt.ptr, ws.ptr, outer, inLen, outLen, inner, taps, fill);
       expectClose(yt.data.subarray(0, want.length), want, { rtol: 1e-5, atol: 1e-5, label: `resize ${outer}x${inLen}->${outLen}x${inner}` });
+      expect([...ws.data.subarray(4 * inLen, 4 * inLen + 8)]).toEqual(Array(8).fill(7));
       const dy = uniform(want.length, 3),
         dx0 = uniform(x.length, 4);
       const wantDx = Float64Array.from(dx0);

@@ -290,13 +290,20 @@ const IDENTITY_MODES: readonly CoordinateMode[] = ["half_pixel", "half_pixel_sym
 /** Whether an axis leaves every index where it is (same length, scale 1, a coordinate map that is then the identity). */
 const identityAxis = (a: ResizeAttrs, p: AxisPlan): boolean => p.inLen === p.outLen && f32(p.scale) === 1 && IDENTITY_MODES.includes(a.coordinate);
 
-/** The logical axes a linear / cubic resize resamples, in pass order: shrinking axes first (the cheaper order). */
-export function passAxes(a: ResizeAttrs, plan: readonly AxisPlan[]): number[] {
+/**
+ * The logical axes a linear / cubic resize resamples over a value in axis order `perm`, in pass
+ * order: shrinking axes first (the cheaper order); at equal ratios the physically last axis (the
+ * slower pass, along contiguous elements) runs where the value is smaller: first when growing, last
+ * when shrinking.
+ */
+export function passAxes(a: ResizeAttrs, plan: readonly AxisPlan[], perm: readonly number[]): number[] {
   const ratio = (i: number) => plan[i]!.outLen / Math.max(plan[i]!.inLen, 1);
+  const last = perm[perm.length - 1];
+  const slow = (i: number) => (i !== last ? 0 : ratio(i) > 1 ? -1 : 1);
   return plan
     .map((_, i) => i)
     .filter((i) => !identityAxis(a, plan[i]!))
-    .sort((p, q) => ratio(p) - ratio(q) || p - q);
+    .sort((p, q) => ratio(p) - ratio(q) || slow(p) - slow(q) || p - q);
 }
 
 /** Bytes of an axis's table, 16-byte aligned. */
@@ -346,7 +353,7 @@ export function passGeometry(
 export function separableParamBytes(a: ResizeAttrs, plan: readonly AxisPlan[]): number {
   return Math.max(
     ND_DESC_BYTES,
-    passAxes(a, plan).reduce((s, ax) => s + tableBytes(a, plan[ax]!), 0),
+    plan.reduce((s, p, ax) => s + (identityAxis(a, p) ? 0 : tableBytes(a, plan[ax]!)), 0),
   );
 }
 
@@ -356,12 +363,19 @@ export interface Laid {
   readonly perm: readonly number[];
 }
 
-/** Workspace bytes of the separable passes: the intermediates between them (two alternating buffers). */
+/** Bytes of the intermediates between the separable passes (two alternating buffers), 16-byte aligned. */
 export function intermediateBytes(a: ResizeAttrs, plan: readonly AxisPlan[], x: Laid): number {
-  const g = passGeometry(passAxes(a, plan), plan, x.perm, x.shape);
+  const g = passGeometry(passAxes(a, plan, x.perm), plan, x.perm, x.shape);
   const mid = g.slice(0, -1).map((p) => p.after);
   if (mid.length === 0) return 0;
-  return 4 * (mid.length === 1 ? mid[0]! : 2 * Math.max(...mid));
+  return Math.ceil((4 * (mid.length === 1 ? mid[0]! : 2 * Math.max(...mid))) / 16) * 16;
+}
+
+/** resize_f32_forward's scratch after the intermediates: 16 bytes per input index of a pass along contiguous elements. */
+export function passScratchBytes(a: ResizeAttrs, plan: readonly AxisPlan[], x: Laid): number {
+  const axes = passAxes(a, plan, x.perm);
+  const g = passGeometry(axes, plan, x.perm, x.shape);
+  return Math.max(0, ...axes.map((ax, i) => (g[i]!.inner === 1 ? 16 * plan[ax]!.inLen : 0)));
 }
 
 /**
@@ -377,10 +391,11 @@ export function bindPasses(
   xp: number,
   yp: number,
 ) {
-  const axes = passAxes(a, plan);
+  const axes = passAxes(a, plan, x.perm);
   const geo = passGeometry(axes, plan, x.perm, x.shape);
   const mid = geo.slice(0, -1).map((g) => g.after);
   const half = mid.length > 1 ? Math.max(...mid) * 4 : 0;
+  const ws = n.workspace + intermediateBytes(a, plan, x);
   const i32 = n.engine.heap.i32;
   let at = n.params;
   return axes.map((axis, i) => {
@@ -391,7 +406,7 @@ export function bindPasses(
     const src = i === 0 ? xp : n.workspace + ((i - 1) % 2) * half;
     const dst = i === axes.length - 1 ? yp : n.workspace + (i % 2) * half;
     const g = geo[i]!;
-    return { src, dst, table, outer: g.outer, inLen: p.inLen, outLen: p.outLen, inner: g.inner, taps: tapCount(a, p), before: g.before };
+    return { src, dst, table, ws, outer: g.outer, inLen: p.inLen, outLen: p.outLen, inner: g.inner, taps: tapCount(a, p), before: g.before };
   });
 }
 
@@ -422,7 +437,8 @@ const RESIZE_ALGORITHMS = [
   {
     name: "resize.separable",
     paramBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : separableParamBytes(n.attrs, planOf(n))),
-    workspaceBytes: (n: PlanNode<ResizeAttrs>) => (n.outputs[0]!.size === 0 ? 0 : intermediateBytes(n.attrs, planOf(n), n.inputs[0]!)),
+    workspaceBytes: (n: PlanNode<ResizeAttrs>) =>
+      n.outputs[0]!.size === 0 ? 0 : intermediateBytes(n.attrs, planOf(n), n.inputs[0]!) + passScratchBytes(n.attrs, planOf(n), n.inputs[0]!),
     setup(n: BoundNode<ResizeAttrs>) {
       const x = n.inputs[0]!,
         y = n.outputs[0]!;
@@ -439,7 +455,7 @@ const RESIZE_ALGORITHMS = [
       }
       const fill = n.attrs.extrapolation;
       return () => {
-        for (const c of calls) k.resize_f32_forward(c.dst, c.src, c.table, c.outer, c.inLen, c.outLen, c.inner, c.taps, fill);
+        for (const c of calls) k.resize_f32_forward(c.dst, c.src, c.table, c.ws, c.outer, c.inLen, c.outLen, c.inner, c.taps, fill);
       };
     },
   },
