@@ -17,6 +17,7 @@
 //   COPY   y[y0 + j] = x[base + a + j * b]   (b: any step, 0 repeats, -1 mirrors)
 //   FILL   y[y0 + j] = fill
 //   GATHER y[y0 + j] = x[base + t[j]], t the i32 table at word offset a (-1 entries fill)
+//   REPEAT y[y0 + j] = x[base + a + floor(j / b)]   (b >= 2 copies of each element; len a multiple of b)
 // where base is the sum of the outer axes' table entries, or the whole row is fill when one is -1.
 // y is contiguous (row-major in its physical order); x is read only through the tables.
 import { addRow, copyRow, fillRow } from "./rows";
@@ -32,6 +33,7 @@ export const REMAP_HEADER_WORDS: i32 = PARTIAL + REMAP_MAX_OUTER;
 const COPY: i32 = 0;
 const FILL: i32 = 1;
 const GATHER: i32 = 2;
+const REPEAT: i32 = 3;
 
 /** REMAP_HEADER_WORDS, for the host's check that both sides agree on the layout. */
 export function remap_header_words(): i32 {
@@ -98,6 +100,9 @@ export function remap_nd_backward(dx: usize, dy: usize, plan: usize): void {
           else copyRow(yp, xb + (<isize>a << 2), len, 1, <isize>b);
         } else if (kind == FILL) {
           if (!back) fillRow(yp, fill, len);
+        } else if (kind == REPEAT) {
+          if (back) sumRepeats(xb + (<usize>a << 2), yp, len / b, b);
+          else repeatRow(yp, xb + (<usize>a << 2), len / b, b);
         } else {
           const t = plan + (<usize>a << 2);
           for (let j = 0; j < len; j++) {
@@ -122,5 +127,52 @@ export function remap_nd_backward(dx: usize, dy: usize, plan: usize): void {
       }
       setWord(plan, COUNTERS + a, 0);
     }
+  }
+}
+
+/** y[j] = x[floor(j / k)] for j < m * k (4-byte elements moved as bits). */
+// @ts-ignore: decorator
+@inline function repeatRow(y: usize, x: usize, m: i32, k: i32): void {
+  let s = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (k == 2) {
+      for (; s + 4 <= m; s += 4) {
+        const v = v128.load(x + (<usize>s << 2));
+        const d = y + (<usize>s << 3);
+        v128.store(d, v128.shuffle<i32>(v, v, 0, 0, 1, 1));
+        v128.store(d, v128.shuffle<i32>(v, v, 2, 2, 3, 3), 16);
+      }
+    } else {
+      for (; s < m; s++) fillRow(y + (<usize>(s * k) << 2), load<i32>(x + (<usize>s << 2)), k);
+    }
+  }
+  for (; s < m; s++) {
+    const v = load<i32>(x + (<usize>s << 2));
+    const d = y + (<usize>(s * k) << 2);
+    for (let r = 0; r < k; r++) store<i32>(d + (<usize>r << 2), v);
+  }
+}
+
+/** The adjoint of repeatRow, accumulating: dx[s] += dy[s * k] + ... + dy[s * k + k - 1] for s < m. */
+// @ts-ignore: decorator
+@inline function sumRepeats(dx: usize, dy: usize, m: i32, k: i32): void {
+  let s = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (k == 2) {
+      for (; s + 4 <= m; s += 4) {
+        const d = dy + (<usize>s << 3);
+        const a = v128.load(d), b = v128.load(d, 16);
+        const sum = f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+        const p = dx + (<usize>s << 2);
+        v128.store(p, f32x4.add(v128.load(p), sum));
+      }
+    }
+  }
+  for (; s < m; s++) {
+    const d = dy + (<usize>(s * k) << 2);
+    let acc: f32 = 0;
+    for (let r = 0; r < k; r++) acc += load<f32>(d + (<usize>r << 2));
+    const p = dx + (<usize>s << 2);
+    store<f32>(p, load<f32>(p) + acc);
   }
 }

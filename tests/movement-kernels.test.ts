@@ -252,6 +252,16 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
     const up = Array.from({ length: 2 * w }, (_, o) => o >> 1);
     await remapCase([4, w], [[2, -1, 0], up], `nearest ${w}`);
     await remapCase([4, w], [[3], up], `one row ${w}`);
+    // repeated runs: x3 and x4 upsampling, a crop of half-repeated groups, fills around repeats
+    for (const k of [3, 4]) await remapCase([2, w], [[1, 0], Array.from({ length: k * w }, (_, o) => Math.floor(o / k))], `nearest x${k} ${w}`);
+    await remapCase(
+      [2, w],
+      [
+        [0, 1],
+        [-1, 0, ...up.slice(1), w - 1, -1],
+      ],
+      `cropped repeats ${w}`,
+    );
     // identity trailing axes merge into the row
     await remapCase([5, 2, w], [[4, 0, 1], [0, 1], Array.from({ length: w }, (_, o) => o)], `merged ${w}`);
   });

@@ -11,7 +11,10 @@ const RUNS = TABLES + REMAP_MAX_OUTER;
 export const REMAP_HEADER_WORDS = RUNS + 1 + 2 * REMAP_MAX_OUTER;
 const COPY = 0,
   FILL = 1,
-  GATHER = 2;
+  GATHER = 2,
+  REPEAT = 3;
+/** Fewest elements a REPEAT run covers (at least 2 elements of x, each at least twice). */
+const MIN_REPEAT = 8;
 /** Shortest constant-step stretch of a row that becomes its own COPY run (shorter ones are gathered). */
 const MIN_RUN = 4;
 
@@ -84,6 +87,23 @@ export function buildRemap(axes: readonly RemapAxis[], fill: number, what: strin
       runs.push([FILL, j, k - j, 0, 0]);
       j = k;
       continue;
+    }
+    // each element of a unit-step stretch of x `copies` times in a row (nearest upsampling)
+    let copies = 1;
+    while (j + copies < n && row[j + copies] === row[j]) copies++;
+    if (copies >= 2) {
+      let groups = 1;
+      const same = (g: number) => {
+        for (let r = 0; r < copies; r++) if (row[j + g * copies + r] !== row[j]! + g) return false;
+        return true;
+      };
+      while (j + (groups + 1) * copies <= n && same(groups)) groups++;
+      if (groups >= 2 && groups * copies >= MIN_REPEAT) {
+        pending = undefined;
+        runs.push([REPEAT, j, groups * copies, row[j]!, copies]);
+        j += groups * copies;
+        continue;
+      }
     }
     let k = j + 1;
     const step = k < n && row[k]! >= 0 ? row[k]! - row[j]! : 0;
