@@ -276,3 +276,43 @@ describe("Conv in a session on 2 threads", () => {
     }
   }, 120_000);
 });
+
+describe.each(BUILDS_UNDER_TEST)("LRN, pooling, Gemm in a session (%s build)", (build) => {
+  it("a run and a training step allocate nothing after the first: their scratch is the plan's workspace", async () => {
+    const e = await engineFor(build);
+    // x [4, 512, 3, 3] -> LRN -> MaxPool 3x3 pad 1 (the general kernel, with an arg-max) -> GlobalMaxPool
+    // -> Flatten -> Gemm (transB) [4, 10]: its weight gradient is a product of A^T with 512 rows
+    const shape = [4, 512, 3, 3];
+    const bytes = model(
+      [
+        { name: "lrn", opType: "LRN", domain: "", input: ["x"], output: ["l"], attribute: [int("size", 5)] },
+        { name: "pool", opType: "MaxPool", domain: "", input: ["l"], output: ["p"], attribute: [ints("kernel_shape", [3, 3]), ints("pads", [1, 1, 1, 1])] },
+        { name: "gmax", opType: "GlobalMaxPool", domain: "", input: ["p"], output: ["g"], attribute: [] },
+        { name: "flat", opType: "Flatten", domain: "", input: ["g"], output: ["f"], attribute: [] },
+        { name: "fc", opType: "Gemm", domain: "", input: ["f", "w", "b"], output: ["y"], attribute: [int("transB", 1)] },
+      ],
+      [floats("w", [10, 512], uniform(5120, 41, -0.1, 0.1)), floats("b", [10], uniform(10, 42))],
+      ["y"],
+      shape,
+    );
+    const s = InferenceSession.fromBytes(e, bytes);
+    const x = uniform(4 * 512 * 9, 43);
+    const first = s.runSync({ x: { dims: shape, data: x } }).y!;
+    let before = e.heap.allocationCount;
+    const again = s.runSync({ x: { dims: shape, data: x } }).y!;
+    expect(e.heap.allocationCount - before, "a second run allocates nothing").toBe(0);
+    expect(bits(again.data as Float32Array)).toEqual(bits(first.data as Float32Array));
+    const t = s.trainable();
+    const step = () => {
+      t.zeroGrads();
+      t.forward({ x: { dims: shape, data: x } });
+      t.backward({ y: uniform(40, 44) });
+    };
+    step();
+    before = e.heap.allocationCount;
+    step();
+    expect(e.heap.allocationCount - before, "a second training step allocates nothing").toBe(0);
+    t.release();
+    await s.release();
+  });
+});

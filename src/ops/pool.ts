@@ -303,6 +303,23 @@ function isPlain2x2(g: PoolGeometry): boolean {
  * (so nothing for a backward pass). Writes into `out` when given.
  */
 export function maxPool2dInference(x: Tensor, options: Pool2dOptions, out?: Tensor): Tensor {
+  return maxPool2dInferenceOn(x, options, out);
+}
+
+/**
+ * Bytes of scratch maxPool2dInference needs for x [N,H,W,C] (xShape) and these options: an arg-max
+ * the kernel writes and nobody reads, or 0 for 2x2 stride-2 windows (a kernel without one).
+ */
+export function maxPool2dInferenceScratchBytes(xShape: Shape, options: Pool2dOptions): number {
+  const g = poolGeometry("maxPool2dInferenceScratchBytes", xShape, options);
+  return isPlain2x2(g) ? 0 : 16 * Math.ceil((g.n * g.oh * g.ow * g.c) / 4);
+}
+
+/**
+ * maxPool2dInference on `scratch` (a byte address of maxPool2dInferenceScratchBytes bytes, for
+ * planned callers: the graph runtime), else on an arg-max allocated for the call.
+ */
+export function maxPool2dInferenceOn(x: Tensor, options: Pool2dOptions, out?: Tensor, scratch?: number): Tensor {
   const op = "maxPool2dInference";
   const e = engineOf(op, x, out);
   checkTensor(op, "x", x, { rank: 4 });
@@ -312,6 +329,10 @@ export function maxPool2dInference(x: Tensor, options: Pool2dOptions, out?: Tens
   const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.c], out);
   if (isPlain2x2(g)) {
     forwardRows(e, "maxpool2x2_f32_inference", [y.ptr, x.ptr], g);
+    return y;
+  }
+  if (scratch !== undefined) {
+    forwardRows(e, "maxpool2d_f32_forward", [y.ptr, scratch, x.ptr], g);
     return y;
   }
   const argmax = e.empty(y.shape, "i32", `${op} arg-max scratch`);

@@ -6,7 +6,7 @@ import type { Attributes } from "../../onnx/attributes.js";
 import { type AutoPad, type Conv2dOptions, conv2dOutputShape, convTranspose2dOutputShape } from "../../ops/conv2d.js";
 import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvGeometry, type ConvPass, convGeometry, convTransposeGeometry } from "../../ops/conv2d_algorithms.js";
 import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
-import { lrn, lrnBackward } from "../../ops/lrn.js";
+import { lrn, lrnBackward, lrnWorkspaceBytes } from "../../ops/lrn.js";
 import {
   avgPool2d,
   avgPool2dBackward,
@@ -16,11 +16,13 @@ import {
   globalMaxPoolBackward,
   maxPool2d,
   maxPool2dBackward,
-  maxPool2dInference,
+  maxPool2dInferenceOn,
+  maxPool2dInferenceScratchBytes,
   pool2dOutputShape,
   type Pool2dOptions,
 } from "../../ops/pool.js";
 import type { Tensor } from "../../tensor.js";
+import { gemmScratchFloats, gemmThreaded } from "../../threads/parallel.js";
 import { viewTensor } from "../constants.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
 import {
@@ -363,7 +365,12 @@ function poolOptions(c: { fail(m: string): never }, a: PoolAttrs, rank: number):
   return o.autoPad ? { ...base, autoPad: o.autoPad } : { ...base, pads: o.pads };
 }
 
-function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOptions, y: Tensor) => void): void {
+function poolOp(
+  type: string,
+  average: boolean,
+  run: (x: Tensor, o: Pool2dOptions, y: Tensor, workspace: number) => void,
+  workspaceBytes?: (xShape: number[], o: Pool2dOptions) => number,
+): void {
   registerOp<PoolAttrs>({
     type,
     parse: (at) => poolAttrs(at, average),
@@ -380,19 +387,26 @@ function poolOp(type: string, average: boolean, run: (x: Tensor, o: Pool2dOption
     algorithms: [
       {
         name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+        workspaceBytes(n) {
+          if (!workspaceBytes) return 0;
+          const c = { fail: (m: string) => fail(n.where, m) };
+          return workspaceBytes(nhwc2d(c, n.inputs[0]!.shape), poolOptions(c, n.attrs, n.inputs[0]!.shape.length));
+        },
         setup(n) {
           const c = { fail: (m: string) => fail(n.where, m) };
           const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
             y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
-          const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length);
-          return () => run(x, o, y);
+          const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length),
+            ws = n.workspace;
+          return () => run(x, o, y, ws);
         },
       },
     ],
   });
 }
 
-poolOp("MaxPool", false, (x, o, y) => void maxPool2dInference(x, o, y));
+// the arg-max the general max-pool kernel writes goes to the plan's workspace
+poolOp("MaxPool", false, (x, o, y, ws) => void maxPool2dInferenceOn(x, o, y, ws), maxPool2dInferenceScratchBytes);
 poolOp("AveragePool", true, (x, o, y) => void avgPool2d(x, o, y));
 
 /** Pooling's gradient ops: inputs dy and the forward x (both channels-last), output dx. */
@@ -450,7 +464,8 @@ poolGradOp(
   },
 );
 
-function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
+/** With `scratch`, run's third argument is an i32 tensor of y's shape in the node's workspace. */
+function globalPoolOp(type: string, run: (x: Tensor, y: Tensor, scratch?: Tensor) => void, scratch = false): void {
   registerOp<void>({
     type,
     parse: () => undefined,
@@ -466,6 +481,7 @@ function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
     algorithms: [
       {
         name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
+        workspaceBytes: (n) => (scratch ? 16 * Math.ceil((n.inputs[0]!.shape[0]! * n.inputs[0]!.shape[1]!) / 4) : 0),
         setup(n) {
           const X = n.inputs[0]!;
           const N = X.shape[0]!,
@@ -474,7 +490,8 @@ function globalPoolOp(type: string, run: (x: Tensor, y: Tensor) => void): void {
           // channels-last [N, ...spatial, C] is [N, 1, spatial, C] to the 2-D kernels
           const x = inputView(n, 0, [N, 1, spatial, C]),
             y = outputView(n, 0, [N, 1, 1, C]);
-          return () => run(x, y);
+          const s = scratch ? viewTensor(n.engine, n.workspace, [N, 1, 1, C], "i32") : undefined;
+          return () => run(x, y, s);
         },
       },
     ],
@@ -542,11 +559,8 @@ globalPoolGradOp(
     };
   },
 );
-globalPoolOp("GlobalMaxPool", (x, y) => {
-  // globalMaxPool also writes an arg-max; inference keeps none, so it goes to a transient tensor
-  const r = globalMaxPool(x, { y });
-  r.argmax.dispose();
-});
+// globalMaxPool also writes an arg-max; inference keeps none, so it goes to the plan's workspace
+globalPoolOp("GlobalMaxPool", (x, y, argmax) => void globalMaxPool(x, { y, argmax: argmax! }), true);
 
 // ---------------------------------------------------------------------------------------------
 // normalisation
@@ -683,10 +697,11 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
   algorithms: [
     {
       name: "lrn.kernels",
+      workspaceBytes: (n) => lrnWorkspaceBytes(n.inputs[0]!.dims),
       setup(n) {
         const x = inputView(n, 0),
           y = outputView(n, 0),
-          o = n.attrs;
+          o = { ...n.attrs, workspace: viewTensor(n.engine, n.workspace, [lrnWorkspaceBytes(x.shape) / 4], "f32") };
         return () => void lrn(x, o, y);
       },
     },
@@ -702,12 +717,13 @@ registerOp<{ size: number; alpha: number; beta: number; bias: number }>({
   algorithms: [
     {
       name: "lrnGrad.kernels",
+      workspaceBytes: (n) => lrnWorkspaceBytes(n.inputs[1]!.dims),
       setup(n) {
         const dy = inputView(n, 0),
           x = inputView(n, 1),
           y = inputView(n, 2),
           dx = outputView(n, 0),
-          o = n.attrs,
+          o = { ...n.attrs, workspace: viewTensor(n.engine, n.workspace, [lrnWorkspaceBytes(x.shape) / 4], "f32") },
           zero = zeroOutput(n, 0);
         return () => {
           zero();
@@ -803,7 +819,24 @@ registerOp<GemmAttrs>({
 // forward step read it, whatever its perm; dy, input attrs.dy, in ONNX order): Gemm's and MatMul's
 // gradients. The output is the forward operand's gradient: logical shape attrs.shape stored in
 // attrs.perm (the operand's own layout), which is the order this product writes.
-registerOp<{ alpha: number; transA: boolean; transB: boolean; shape: readonly number[]; perm: readonly number[]; dy: number }>({
+interface MatMulGradAttrs {
+  alpha: number;
+  transA: boolean;
+  transB: boolean;
+  shape: readonly number[];
+  perm: readonly number[];
+  dy: number;
+}
+
+/** [m, n, k, transA, transB] of a MatMulGrad node's product, from its operands' physical shapes. */
+function matMulGradDims(n: PlanNode<MatMulGradAttrs>): [number, number, number, boolean, boolean] {
+  const a = n.inputs[0]!.dims,
+    b = n.inputs[1]!.dims,
+    { transA, transB } = n.attrs;
+  return [transA ? a[1]! : a[0]!, transB ? b[0]! : b[1]!, transA ? a[0]! : a[1]!, transA, transB];
+}
+
+registerOp<MatMulGradAttrs>({
   type: "MatMulGrad",
   internal: true,
   parse: () => fail("internal", "not parsed"),
@@ -812,12 +845,20 @@ registerOp<{ alpha: number; transA: boolean; transB: boolean; shape: readonly nu
   algorithms: [
     {
       name: "matMulGrad.gemm",
+      // gemmThreaded's transposed copy of an operand (some shapes) goes to the plan's workspace
+      workspaceBytes: (n) => 4 * gemmScratchFloats(...matMulGradDims(n)),
       setup(n) {
-        const a = inputView(n, 0),
-          b = inputView(n, 1),
-          y = outputView(n, 0);
-        const o = { alpha: n.attrs.alpha, beta: 0, transA: n.attrs.transA, transB: n.attrs.transB };
-        return () => void gemm(a, b, null, o, y);
+        const [m, N, k, transA, transB] = matMulGradDims(n);
+        const e = n.engine,
+          a = n.input(0),
+          b = n.input(1),
+          y = n.output(0),
+          alpha = n.attrs.alpha,
+          ws = n.workspace;
+        return () => {
+          gemmThreaded(e, y, a, b, m, N, k, transA, transB, false, ws);
+          if (alpha !== 1) e.kernels.scale_f32(y, alpha, m * N);
+        };
       },
     },
   ],
