@@ -5,12 +5,16 @@
 // field numbers alone, independent of simdnet's decoder (the code under test):
 //   - TensorProto (initializers, Constant / ConstantOfShape attribute tensors) of FLOAT16 -> FLOAT,
 //     values widened exactly, from raw_data or int32_data;
-//   - Cast's `to` = FLOAT16 -> FLOAT;
+//   - a Cast to FLOAT16 stays, followed by a Cast back to FLOAT: the value is rounded to float16
+//     where the file says so, then carried in float32, as simdnet carries it (files such as
+//     IS-Net's cast the input and every Resize output to float16);
 //   - graph inputs, outputs and value_info of element type FLOAT16 -> FLOAT;
 //   - If / Loop bodies likewise. Every other field is copied byte for byte.
 
 const FLOAT = 1;
 const FLOAT16 = 10;
+/** AttributeProto.AttributeType INT. */
+const ATTRIBUTE_INT = 2;
 
 interface Field {
   no: number;
@@ -125,12 +129,9 @@ const tensorType = (b: Uint8Array) => concat(fields(b).map((f) => (f.no === 1 &&
 const typeProto = (b: Uint8Array): Uint8Array => rewrite(b, { 1: tensorType });
 const valueInfo = (b: Uint8Array) => rewrite(b, { 2: typeProto });
 
-function attribute(b: Uint8Array, castTo: boolean): Uint8Array {
-  const fs = fields(b);
-  const name = new TextDecoder().decode(fs.find((f) => f.no === 1)?.payload ?? new Uint8Array());
+function attribute(b: Uint8Array): Uint8Array {
   return concat(
-    fs.map((f) => {
-      if (castTo && name === "to" && f.no === 3 && f.wire === 0 && f.value === FLOAT16) return varintField(3, FLOAT);
+    fields(b).map((f) => {
       if (f.wire !== 2) return f.raw;
       if (f.no === 5 || f.no === 10) return lenField(f.no, tensor(f.payload));
       if (f.no === 6 || f.no === 11) return lenField(f.no, graph(f.payload));
@@ -139,14 +140,47 @@ function attribute(b: Uint8Array, castTo: boolean): Uint8Array {
   );
 }
 
-function node(b: Uint8Array): Uint8Array {
+const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
+const bytesOf = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * A node's twin: its attribute tensors and subgraphs in float32. A Cast to FLOAT16 (output x) keeps
+ * its rounding: it writes x + "__float16", and a new Cast to FLOAT turns that back into x.
+ */
+function nodes(b: Uint8Array): Uint8Array[] {
   const fs = fields(b);
-  const op = new TextDecoder().decode(fs.find((f) => f.no === 4)?.payload ?? new Uint8Array());
-  return concat(fs.map((f) => (f.no === 5 && f.wire === 2 ? lenField(5, attribute(f.payload, op === "Cast")) : f.raw)));
+  const op = text(fs.find((f) => f.no === 4)?.payload);
+  const toHalf =
+    op === "Cast" &&
+    fs.some((f) => {
+      if (f.no !== 5 || f.wire !== 2) return false;
+      const a = fields(f.payload);
+      return text(a.find((x) => x.no === 1)?.payload) === "to" && a.find((x) => x.no === 3 && x.wire === 0)?.value === FLOAT16;
+    });
+  const attrs = (f: Field) => (f.no === 5 && f.wire === 2 ? lenField(5, attribute(f.payload)) : f.raw);
+  if (!toHalf) return [concat(fs.map(attrs))];
+  const out = text(fs.find((f) => f.no === 2)?.payload);
+  const half = `${out}__float16`;
+  const cast = concat(fs.map((f) => (f.no === 2 ? lenField(2, bytesOf(half)) : attrs(f))));
+  const back = concat([
+    lenField(1, bytesOf(half)),
+    lenField(2, bytesOf(out)),
+    lenField(3, bytesOf(`${text(fs.find((f) => f.no === 3)?.payload)}__float32`)),
+    lenField(4, bytesOf("Cast")),
+    lenField(5, concat([lenField(1, bytesOf("to")), varintField(3, FLOAT), varintField(20, ATTRIBUTE_INT)])),
+  ]);
+  return [cast, back];
 }
 
 function graph(b: Uint8Array): Uint8Array {
-  return rewrite(b, { 1: node, 5: tensor, 11: valueInfo, 12: valueInfo, 13: valueInfo });
+  const children: Record<number, (p: Uint8Array) => Uint8Array> = { 5: tensor, 11: valueInfo, 12: valueInfo, 13: valueInfo };
+  return concat(
+    fields(b).flatMap((f) => {
+      if (f.wire !== 2) return [f.raw];
+      if (f.no === 1) return nodes(f.payload).map((n) => lenField(1, n));
+      return [children[f.no] ? lenField(f.no, children[f.no]!(f.payload)) : f.raw];
+    }),
+  );
 }
 
 /** The float32 twin of a model's bytes (see the file header); a model without float16 comes back equal. */
