@@ -361,7 +361,7 @@ function fmodf(a: f32, b: f32): f32 {
   // @ts-ignore: decorator
   @inline da(g: v128, a: v128, b: v128): v128 { return v128.bitselect(g, f32x4.mul(g, b), f32x4.gt(a, f32x4.splat(0))); }
   // @ts-ignore: decorator
-  @inline db(g: v128, a: v128, b: v128): v128 { return f32x4.mul(g, f32x4.min(a, f32x4.splat(0))); }
+  @inline db(g: v128, a: v128, b: v128): v128 { return f32x4.mul(g, f32x4.pmin(a, f32x4.splat(0))); }
   // @ts-ignore: decorator
   @inline das(g: f32, a: f32, b: f32): f32 { return a > 0 ? g : g * b; }
   // @ts-ignore: decorator

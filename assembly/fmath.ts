@@ -6,6 +6,8 @@
 //
 // Full IEEE ranges where the functions below say so: exp overflows to inf and underflows through
 // the subnormals to 0, log takes subnormals, and NaN in gives NaN out.
+// 4-lane clamps use f32x4.pmin / pmax with the value first (NaN passes through; single
+// instructions on x86, unlike the NaN-propagating min / max).
 
 import { madd } from "./simd";
 
@@ -120,7 +122,7 @@ export namespace fmath {
 
   // @ts-ignore: decorator
   @inline function expCore4(x: v128, n: v128): v128 {
-    const c = f32x4.min(f32x4.max(x, f32x4.splat(EXP_CLAMP_LO)), f32x4.splat(EXP_CLAMP_HI));
+    const c = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_CLAMP_LO)), f32x4.splat(EXP_CLAMP_HI));
     const r = madd(n, f32x4.splat(-LN2_LO), f32x4.sub(c, f32x4.mul(n, f32x4.splat(LN2_HI))));
     let p = f32x4.splat(P6);
     p = madd(p, r, f32x4.splat(P5));
@@ -133,7 +135,7 @@ export namespace fmath {
 
   // @ts-ignore: decorator
   @inline function expN4(x: v128): v128 {
-    const c = f32x4.min(f32x4.max(x, f32x4.splat(EXP_CLAMP_LO)), f32x4.splat(EXP_CLAMP_HI));
+    const c = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_CLAMP_LO)), f32x4.splat(EXP_CLAMP_HI));
     return f32x4.nearest(f32x4.mul(c, f32x4.splat(LOG2E)));
   }
 
@@ -265,7 +267,7 @@ export namespace fmath {
   }
 
   export function erf4(x0: v128): v128 {
-    const x = f32x4.min(f32x4.max(x0, f32x4.splat(-4)), f32x4.splat(4));
+    const x = f32x4.pmin(f32x4.pmax(x0, f32x4.splat(-4)), f32x4.splat(4));
     const x2 = f32x4.mul(x, x);
     let p = f32x4.splat(E13);
     p = madd(p, x2, f32x4.splat(E11));

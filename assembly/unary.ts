@@ -38,6 +38,21 @@ const LINEAR_ABOVE: f32 = 20;
   return v128.and(mask, i32x4.splat(1));
 }
 
+/**
+ * The scalar forms of f32x4.pmin / pmax: b < a ? b : a and a < b ? b : a. With the value as a and
+ * a bound as b, NaN passes through; clamps use them in both forms (one instruction each on x86,
+ * where the NaN-propagating min / max take several), so both forms agree on every input.
+ */
+// @ts-ignore: decorator
+@inline function pmin(a: f32, b: f32): f32 {
+  return b < a ? b : a;
+}
+
+// @ts-ignore: decorator
+@inline function pmax(a: f32, b: f32): f32 {
+  return a < b ? b : a;
+}
+
 // ---------------------------------------------------------------------------------------------
 // templates
 
@@ -253,9 +268,9 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   // @ts-ignore: decorator
   @inline get simdGrad(): bool { return true; }
   // @ts-ignore: decorator
-  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.min(f32x4.max(x, p), q); }
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.pmin(f32x4.pmax(x, p), q); }
   // @ts-ignore: decorator
-  @inline s(x: f32, p: f32, q: f32): f32 { return min(max(x, p), q); }
+  @inline s(x: f32, p: f32, q: f32): f32 { return pmin(pmax(x, p), q); }
   // @ts-ignore: decorator
   @inline g(x: v128, p: v128, q: v128): v128 { return v128.and(v128.and(f32x4.ge(x, p), f32x4.le(x, q)), f32x4.splat(1)); }
   // @ts-ignore: decorator
@@ -267,9 +282,9 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   // @ts-ignore: decorator
   @inline get simdGrad(): bool { return true; }
   // @ts-ignore: decorator
-  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.max(f32x4.splat(0), f32x4.min(f32x4.splat(1), madd(p, x, q))); }
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.pmax(f32x4.pmin(madd(p, x, q), f32x4.splat(1)), f32x4.splat(0)); }
   // @ts-ignore: decorator
-  @inline s(x: f32, p: f32, q: f32): f32 { return max<f32>(0, min<f32>(1, p * x + q)); }
+  @inline s(x: f32, p: f32, q: f32): f32 { return pmax(pmin(p * x + q, 1), 0); }
   // @ts-ignore: decorator
   @inline g(x: v128, p: v128, q: v128): v128 {
     const t = madd(p, x, q);
@@ -288,11 +303,11 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   @inline get simdGrad(): bool { return true; }
   // @ts-ignore: decorator
   @inline v(x: v128, p: v128, q: v128): v128 {
-    const t = f32x4.max(f32x4.splat(0), f32x4.min(f32x4.splat(1), madd(x, f32x4.splat(<f32>1 / 6), f32x4.splat(0.5))));
+    const t = f32x4.pmax(f32x4.pmin(madd(x, f32x4.splat(<f32>1 / 6), f32x4.splat(0.5)), f32x4.splat(1)), f32x4.splat(0));
     return f32x4.mul(x, t);
   }
   // @ts-ignore: decorator
-  @inline s(x: f32, p: f32, q: f32): f32 { return x * max<f32>(0, min<f32>(1, x * (<f32>1 / 6) + 0.5)); }
+  @inline s(x: f32, p: f32, q: f32): f32 { return x * pmax(pmin(x * (<f32>1 / 6) + 0.5, 1), 0); }
   // 0 below -3, 1 above 3, x / 3 + 1/2 between
   // @ts-ignore: decorator
   @inline g(x: v128, p: v128, q: v128): v128 {
@@ -339,10 +354,10 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   // @ts-ignore: decorator
   @inline v(x: v128, p: v128, q: v128): v128 {
     const zero = f32x4.splat(0);
-    return f32x4.add(f32x4.max(zero, x), f32x4.min(zero, f32x4.mul(p, fmath.expm14(f32x4.div(x, p)))));
+    return f32x4.add(f32x4.pmax(x, zero), f32x4.pmin(f32x4.mul(p, fmath.expm14(f32x4.div(x, p))), zero));
   }
   // @ts-ignore: decorator
-  @inline s(x: f32, p: f32, q: f32): f32 { return max<f32>(0, x) + min<f32>(0, p * fmath.expm1f(x / p)); }
+  @inline s(x: f32, p: f32, q: f32): f32 { return pmax(x, 0) + pmin(p * fmath.expm1f(x / p), 0); }
   // @ts-ignore: decorator
   @inline g(x: v128, p: v128, q: v128): v128 { return v128.bitselect(f32x4.splat(1), fmath.exp4(f32x4.div(x, p)), f32x4.gt(x, f32x4.splat(0))); }
   // @ts-ignore: decorator
@@ -420,7 +435,7 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
   @inline v(x: v128, p: v128, q: v128): v128 {
-    const e = fmath.exp4(f32x4.min(x, f32x4.splat(LINEAR_ABOVE)));
+    const e = fmath.exp4(f32x4.pmin(x, f32x4.splat(LINEAR_ABOVE)));
     const n = f32x4.mul(e, f32x4.add(e, f32x4.splat(2)));
     const y = f32x4.mul(x, f32x4.div(n, f32x4.add(n, f32x4.splat(2))));
     return v128.bitselect(x, y, f32x4.gt(x, f32x4.splat(LINEAR_ABOVE)));
@@ -434,7 +449,7 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   // t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)) = n / (n + 2)
   // @ts-ignore: decorator
   @inline g(x: v128, p: v128, q: v128): v128 {
-    const e = fmath.exp4(f32x4.min(x, f32x4.splat(LINEAR_ABOVE)));
+    const e = fmath.exp4(f32x4.pmin(x, f32x4.splat(LINEAR_ABOVE)));
     const n = f32x4.mul(e, f32x4.add(e, f32x4.splat(2)));
     const t = f32x4.div(n, f32x4.add(n, f32x4.splat(2)));
     const sig = f32x4.div(e, f32x4.add(e, f32x4.splat(1)));
@@ -455,7 +470,7 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
   // @ts-ignore: decorator
   @inline get simdGrad(): bool { return false; }
   // @ts-ignore: decorator
-  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.add(f32x4.max(x, f32x4.splat(0)), fmath.log1p4(fmath.exp4(f32x4.neg(f32x4.abs(x))))); }
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.add(f32x4.pmax(x, f32x4.splat(0)), fmath.log1p4(fmath.exp4(f32x4.neg(f32x4.abs(x))))); }
   // @ts-ignore: decorator
   @inline s(x: f32, p: f32, q: f32): f32 { return max<f32>(x, 0) + fmath.log1pf(fmath.expf(-abs(x))); }
   // @ts-ignore: decorator

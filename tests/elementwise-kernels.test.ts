@@ -143,6 +143,12 @@ describe.each(BUILDS_UNDER_TEST)("unary_f32 kernels (%s)", (build) => {
       expect(run("Elu", 1).slice(1, 5)).toEqual([Infinity, -1, 0, -0]);
       expect(run("Mish")[1]).toBe(Infinity);
       expect(run("Softplus").slice(1, 3)).toEqual([Infinity, 0]);
+      // clamps (pmin / pmax with the value first): NaN passes through, infinities saturate
+      expect(run("Clip", 0, 6).slice(0, 4)).toEqual([NaN, 6, 0, 0]);
+      expect(run("HardSigmoid", 0.2, 0.5).slice(0, 4)).toEqual([NaN, 1, 0, 0.5]);
+      expect(run("HardSwish").slice(0, 2)).toEqual([NaN, Infinity]);
+      expect(run("Celu", 1).slice(0, 4)).toEqual([NaN, Infinity, -1, 0]);
+      expect(Number.isNaN(run("Erf")[0]!) && Number.isNaN(run("Softplus")[0]!) && Number.isNaN(run("Mish")[0]!)).toBe(true);
       expect(run("Sign").slice(0, 5)).toEqual([NaN, 1, -1, 0, -0]);
       run("IsInf", 0, 1);
       expect(Array.from(new Int32Array(e.memory.buffer, y.ptr, 4))).toEqual([0, 0, 1, 0]);
