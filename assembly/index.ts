@@ -34,3 +34,4 @@ export * from "./resize";
 export * from "./gather";
 export * from "./broadcast";
 export * from "./unary";
+export * from "./reduce";

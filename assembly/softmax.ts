@@ -210,3 +210,160 @@ export function softmax_cross_entropy_f32_backward(dlogits: usize, probs: usize,
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// softmax along any axis: x viewed as [O, R, V] (the axis has extent R and stride V; the host
+// coalesces the axes outside it). V == 1 is the row kernels above; V > 1 runs tiles of up to
+// SOFTMAX_TILE lanes of V, each lane's max and sum in the workspace.
+
+const SOFTMAX_TILE: i32 = 256;
+
+/** Workspace floats softmax_axis_f32_forward / _backward need for V. */
+export function softmax_axis_f32_workspace(V: i32): i32 {
+  return V > 1 ? 2 * min(V, SOFTMAX_TILE) : 0;
+}
+
+/** m[j] = max over r < R of x[r * V + j], for j < w. */
+function tileMax(m: usize, x: usize, R: i32, V: i32, w: i32): void {
+  memory.copy(m, x, <usize>w << 2);
+  for (let r = 1; r < R; r++) {
+    const row = x + ((<usize>r * <usize>V) << 2);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= w; j += 4) {
+        const o = <usize>j << 2;
+        v128.store(m + o, f32x4.max(v128.load(m + o), v128.load(row + o)));
+      }
+    }
+    for (; j < w; j++) {
+      const o = <usize>j << 2;
+      store<f32>(m + o, max(load<f32>(m + o), load<f32>(row + o)));
+    }
+  }
+}
+
+/**
+ * softmax (log_ == 0) or log-softmax (log_ != 0) of x [O, R, V] along R. y may alias x.
+ * ws: softmax_axis_f32_workspace(V) floats.
+ */
+export function softmax_axis_f32_forward(y: usize, x: usize, ws: usize, O: i32, R: i32, V: i32, log_: i32): void {
+  if (R <= 0) return;
+  if (V == 1) {
+    if (log_) log_softmax_f32_forward(y, x, O, R);
+    else softmax_f32_forward(y, x, O, R);
+    return;
+  }
+  const slice = (<usize>R * <usize>V) << 2;
+  const tw = min(V, SOFTMAX_TILE);
+  const m = ws, s = ws + (<usize>tw << 2);
+  for (let o = 0; o < O; o++) {
+    for (let j0 = 0; j0 < V; j0 += SOFTMAX_TILE) {
+      const w = min(SOFTMAX_TILE, V - j0);
+      const xt = x + <usize>o * slice + (<usize>j0 << 2), yt = y + <usize>o * slice + (<usize>j0 << 2);
+      tileMax(m, xt, R, V, w);
+      memory.fill(s, 0, <usize>w << 2);
+      // s = sum exp(x - m); softmax keeps each exp in y
+      for (let r = 0; r < R; r++) {
+        const ro = (<usize>r * <usize>V) << 2;
+        let j = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; j + 4 <= w; j += 4) {
+            const o4 = <usize>j << 2;
+            const e = vmath.exp4(f32x4.sub(v128.load(xt + ro + o4), v128.load(m + o4)));
+            if (!log_) v128.store(yt + ro + o4, e);
+            v128.store(s + o4, f32x4.add(v128.load(s + o4), e));
+          }
+        }
+        for (; j < w; j++) {
+          const o4 = <usize>j << 2;
+          const e = vmath.expf(load<f32>(xt + ro + o4) - load<f32>(m + o4));
+          if (!log_) store<f32>(yt + ro + o4, e);
+          store<f32>(s + o4, load<f32>(s + o4) + e);
+        }
+      }
+      // softmax: s = 1 / s; log-softmax: m = m + log(s)
+      for (let j = 0; j < w; j++) {
+        const o4 = <usize>j << 2;
+        if (log_) store<f32>(m + o4, load<f32>(m + o4) + Mathf.log(load<f32>(s + o4)));
+        else store<f32>(s + o4, 1 / load<f32>(s + o4));
+      }
+      for (let r = 0; r < R; r++) {
+        const ro = (<usize>r * <usize>V) << 2;
+        let j = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; j + 4 <= w; j += 4) {
+            const o4 = <usize>j << 2;
+            if (log_) v128.store(yt + ro + o4, f32x4.sub(v128.load(xt + ro + o4), v128.load(m + o4)));
+            else v128.store(yt + ro + o4, f32x4.mul(v128.load(yt + ro + o4), v128.load(s + o4)));
+          }
+        }
+        for (; j < w; j++) {
+          const o4 = <usize>j << 2;
+          if (log_) store<f32>(yt + ro + o4, load<f32>(xt + ro + o4) - load<f32>(m + o4));
+          else store<f32>(yt + ro + o4, load<f32>(yt + ro + o4) * load<f32>(s + o4));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Backward of softmax_axis_f32_forward from its saved output y, accumulating:
+ *   softmax:     dx += y * (dy - sum_r dy * y)
+ *   log-softmax: dx += dy - exp(y) * sum_r dy
+ * dx must not alias dy or y. ws: softmax_axis_f32_workspace(V) floats.
+ */
+export function softmax_axis_f32_backward(dx: usize, dy: usize, y: usize, ws: usize, O: i32, R: i32, V: i32, log_: i32): void {
+  if (R <= 0) return;
+  if (V == 1) {
+    if (log_) log_softmax_f32_backward(dx, dy, y, O, R);
+    else softmax_f32_backward(dx, dy, y, O, R);
+    return;
+  }
+  const slice = (<usize>R * <usize>V) << 2;
+  const s = ws;
+  for (let o = 0; o < O; o++) {
+    for (let j0 = 0; j0 < V; j0 += SOFTMAX_TILE) {
+      const w = min(SOFTMAX_TILE, V - j0);
+      const off = <usize>o * slice + (<usize>j0 << 2);
+      const yt = y + off, gt = dy + off, dt = dx + off;
+      memory.fill(s, 0, <usize>w << 2);
+      for (let r = 0; r < R; r++) {
+        const ro = (<usize>r * <usize>V) << 2;
+        let j = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; j + 4 <= w; j += 4) {
+            const o4 = <usize>j << 2;
+            const g = v128.load(gt + ro + o4);
+            v128.store(s + o4, log_ ? f32x4.add(v128.load(s + o4), g) : madd(g, v128.load(yt + ro + o4), v128.load(s + o4)));
+          }
+        }
+        for (; j < w; j++) {
+          const o4 = <usize>j << 2;
+          const g = load<f32>(gt + ro + o4);
+          store<f32>(s + o4, load<f32>(s + o4) + (log_ ? g : g * load<f32>(yt + ro + o4)));
+        }
+      }
+      for (let r = 0; r < R; r++) {
+        const ro = (<usize>r * <usize>V) << 2;
+        let j = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; j + 4 <= w; j += 4) {
+            const o4 = <usize>j << 2;
+            const g = v128.load(gt + ro + o4), yy = v128.load(yt + ro + o4), ss = v128.load(s + o4);
+            const d = log_
+              ? f32x4.sub(g, f32x4.mul(vmath.exp4(yy), ss))
+              : f32x4.mul(yy, f32x4.sub(g, ss));
+            v128.store(dt + ro + o4, f32x4.add(v128.load(dt + ro + o4), d));
+          }
+        }
+        for (; j < w; j++) {
+          const o4 = <usize>j << 2;
+          const g = load<f32>(gt + ro + o4), yy = load<f32>(yt + ro + o4), ss = load<f32>(s + o4);
+          const d = log_ ? g - vmath.expf(yy) * ss : yy * (g - ss);
+          store<f32>(dt + ro + o4, load<f32>(dt + ro + o4) + d);
+        }
+      }
+    }
+  }
+}

@@ -46,7 +46,7 @@ export function runSessionCase(path: string, engine: Engine, options: { rtol?: n
         for (let i = 0; i < exp.data.length; i++) {
           const a = Number(data[i]!),
             b = exp.data[i]!;
-          const err = Math.abs(a - b);
+          const err = a === b ? 0 : Math.abs(a - b); // equal infinities match
           if (!(err <= atol + rtol * Math.abs(b)) && !(Number.isNaN(a) && Number.isNaN(b))) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
           if (Number.isNaN(err)) {
             if (!(Number.isNaN(a) && Number.isNaN(b))) maxAbsError = Number.NaN;

@@ -10,3 +10,4 @@ import "./rnn.js";
 import "./movement.js";
 import "./resize.js";
 import "./movement-grad.js";
+import "./reduce.js";

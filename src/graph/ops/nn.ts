@@ -1,5 +1,5 @@
 // The CNN ops on the existing kernels: Conv, ConvTranspose, pooling, BatchNormalization, LRN, Gemm,
-// 2-D MatMul, ReLU-family activations, Softmax / LogSoftmax over the last axis. Image ops run
+// 2-D MatMul, ReLU-family activations (Softmax and friends: reduce.ts). Image ops run
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
@@ -38,7 +38,7 @@ import {
 } from "../registry.js";
 import { identityPerm, isFloat } from "../types.js";
 import { followInput, likeInput, zeroOutput } from "./grad.js";
-import { channelsLast, channelsLastLayout, inputView, normAxis, outputView, sameAsInput0 } from "./util.js";
+import { channelsLast, channelsLastLayout, inputView, outputView, sameAsInput0 } from "./util.js";
 
 // ---------------------------------------------------------------------------------------------
 // spatial attributes (1-D and 2-D)
@@ -1046,98 +1046,5 @@ unaryOp(
     return () => k.leaky_relu_f32_backward(dx, dy, x, alpha, size);
   },
 );
-
-// ---------------------------------------------------------------------------------------------
-// softmax over the last axis
-
-interface SoftmaxAttrs {
-  axis: number;
-  coerce2d: boolean;
-}
-
-/** Softmax runs over rows of the innermost axis: opset 13+ moves `axis` innermost by the layout. */
-function softmaxPerm(attrs: SoftmaxAttrs, shape: readonly number[], fail_: (m: string) => never): number[] {
-  const r = shape.length;
-  if (r === 0 || attrs.coerce2d) return identityPerm(r);
-  const ax = normAxis({ fail: fail_ }, attrs.axis, r);
-  return [...identityPerm(r).filter((a) => a !== ax), ax];
-}
-
-function softmaxOp(type: string, kernel: "softmax_f32_forward" | "log_softmax_f32_forward"): void {
-  registerOp<SoftmaxAttrs>({
-    type,
-    parse: (at, opset) => ({ axis: at.int("axis", opset < 13 ? 1 : -1), coerce2d: opset < 13 }),
-    infer(c) {
-      const x = floatInput(c, 0, "input");
-      normAxis(c, c.attrs.axis, Math.max(x.shape.length, 1));
-      return [x];
-    },
-    layout(c) {
-      const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
-      return { inputs: [p], outputs: [p] };
-    },
-    gradient(g) {
-      if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.y(0)], g.attrs)[0]!);
-    },
-    algorithms: [
-      {
-        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
-        setup(n) {
-          const x = n.inputs[0]!,
-            r = x.shape.length;
-          const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
-          // opset < 13: rows of everything from `axis` on; else rows of the (innermost) axis
-          const cols = r === 0 ? 1 : n.attrs.coerce2d ? x.shape.slice(ax).reduce((a, b) => a * b, 1) : x.shape[ax]!;
-          const rows = cols === 0 ? 0 : x.size / cols;
-          const k = n.kernels,
-            yp = n.output(0),
-            xp = n.input(0);
-          return () => k[kernel](yp, xp, rows, cols);
-        },
-      },
-    ],
-  });
-}
-
-softmaxOp("Softmax", "softmax_f32_forward");
-softmaxOp("LogSoftmax", "log_softmax_f32_forward");
-
-/** Softmax's gradient ops: dx from dy and the forward output, on the same rows as the forward. */
-function softmaxGradOp(type: string, kernel: "softmax_f32_backward" | "log_softmax_f32_backward"): void {
-  registerOp<SoftmaxAttrs>({
-    type,
-    internal: true,
-    parse: () => fail("internal", "not parsed"),
-    infer: likeInput(1),
-    layout(c) {
-      const p = softmaxPerm(c.attrs, c.outputs[0]!.shape, (m) => fail(type, m));
-      return { inputs: [p, p], outputs: [p] };
-    },
-    algorithms: [
-      {
-        name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.rows`,
-        setup(n) {
-          const y = n.inputs[1]!,
-            r = y.shape.length;
-          const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, Math.max(r, 1));
-          const cols = r === 0 ? 1 : n.attrs.coerce2d ? y.shape.slice(ax).reduce((a, b) => a * b, 1) : y.shape[ax]!;
-          const rows = cols === 0 ? 0 : y.size / cols;
-          const k = n.kernels,
-            dx = n.output(0),
-            dy = n.input(0),
-            yp = n.input(1),
-            zero = zeroOutput(n, 0);
-          return () => {
-            zero();
-            k[kernel](dx, dy, yp, rows, cols);
-          };
-        },
-      },
-    ],
-  });
-}
-
-softmaxGradOp("SoftmaxGrad", "softmax_f32_backward");
-softmaxGradOp("LogSoftmaxGrad", "log_softmax_f32_backward");
 
 export { viewTensor };

@@ -1,0 +1,93 @@
+// Reductions, arg-max and the softmax family through InferenceSession against onnxruntime-node,
+// on values a Conv leaves channels-last (NHWC) in memory: every op reads them as they lie (no
+// layout copy before it), for every axis, keepdims and opset form.
+import { describe, expect, it } from "vitest";
+import { InferenceSession } from "../src/graph/session.js";
+import { DataType } from "../src/onnx/onnx-proto.js";
+import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
+import { expectMatchesOrt, type ModelSpec, int, ints, modelBytes, node, tensor } from "./graph-models.js";
+
+const X = [2, 3, 5, 4];
+const feeds = () => ({ x: { dims: X, data: uniform(2 * 3 * 5 * 4, 9, -1, 1) } });
+
+/** x -> Conv 1x1 (3 -> 6 channels, NHWC output) -> op -> y. */
+function afterConv(
+  op: string,
+  attrs: Parameters<typeof node>[3],
+  extra: { inputs?: string[]; inits?: ReturnType<typeof tensor>[] } = {},
+  opset = 17,
+  outType: number = DataType.FLOAT,
+): ModelSpec {
+  return {
+    nodes: [node("Conv", ["x", "w", "b"], ["c"]), node(op, ["c", ...(extra.inputs ?? [])], ["y"], attrs)],
+    inits: [tensor("w", [6, 3, 1, 1], uniform(18, 1, -1, 1)), tensor("b", [6], uniform(6, 2, -0.5, 0.5)), ...(extra.inits ?? [])],
+    inputs: [["x", X]],
+    outputs: [["y", outType]],
+    opset,
+  };
+}
+
+const REDUCTIONS = ["ReduceSum", "ReduceMean", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceMax", "ReduceMin", "ReduceProd"];
+const AXES = [[1], [2, 3], [1, 3], [0, 2], [-1], []];
+
+describe.each(BUILDS_UNDER_TEST)("reductions and axis ops vs onnxruntime-node (%s)", (build) => {
+  it.each(REDUCTIONS)("%s over every axis set, keepdims 0 and 1, axes as attribute (opset 17) and input (opset 18)", async (op) => {
+    const e = await engineFor(build);
+    for (const axes of AXES) {
+      for (const keepdims of [0, 1]) {
+        const label = `${op} axes [${axes}] keepdims ${keepdims}`;
+        const attr = [int("keepdims", keepdims), ...(axes.length ? [ints("axes", axes)] : [])];
+        if (op !== "ReduceSum") await expectMatchesOrt(e, afterConv(op, attr), feeds(), { rtol: 2e-5, atol: 2e-5, label: `${label} opset 17` });
+        const viaInput = axes.length ? { inputs: ["axes"], inits: [tensor("axes", [axes.length], axes, DataType.INT64)] } : {};
+        await expectMatchesOrt(e, afterConv(op, [int("keepdims", keepdims)], viaInput, 18), feeds(), { rtol: 2e-5, atol: 2e-5, label: `${label} opset 18` });
+      }
+    }
+  });
+
+  it("noop_with_empty_axes passes each element through the op's term", async () => {
+    const e = await engineFor(build);
+    for (const op of ["ReduceSum", "ReduceSumSquare", "ReduceL1", "ReduceMax"]) {
+      await expectMatchesOrt(e, afterConv(op, [int("noop_with_empty_axes", 1)], {}, 18), feeds(), { label: `${op} noop` });
+    }
+  });
+
+  it("reads the NHWC value as it lies: no layout copy before the reduction", async () => {
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, modelBytes(afterConv("ReduceMean", [ints("axes", [1]), int("keepdims", 1)])));
+    const steps = s.planReport({ x: X }).steps;
+    // Conv, the reduction, and the output's conversion to ONNX order ([2, 1, 5, 4]: a plain copy)
+    expect(steps.filter((t) => t.algorithm === "layout.copy").length).toBeLessThanOrEqual(1);
+    expect(steps.some((t) => t.algorithm === "reduceMean.strided")).toBe(true);
+    await s.release();
+  });
+
+  it.each([["Softmax"], ["LogSoftmax"], ["Hardmax"]])("%s along every axis (opset 13+), and the opset 11 2-D form", async (op) => {
+    const e = await engineFor(build);
+    for (const axis of [0, 1, 2, 3, -1, -3]) {
+      await expectMatchesOrt(e, afterConv(op, [int("axis", axis)]), feeds(), { rtol: 1e-5, atol: 1e-6, label: `${op} axis ${axis}` });
+    }
+    for (const axis of [0, 1, 2, 3]) {
+      await expectMatchesOrt(e, afterConv(op, [int("axis", axis)], {}, 11), feeds(), { rtol: 1e-5, atol: 1e-6, label: `${op} opset 11 axis ${axis}` });
+    }
+  });
+
+  it.each([["ArgMax"], ["ArgMin"]])("%s along every axis, keepdims, select_last_index", async (op) => {
+    const e = await engineFor(build);
+    // rounded values: ties, so first and last index differ
+    const f = { x: { dims: X, data: Float32Array.from(uniform(120, 4, -2, 2), (v) => Math.round(v)) } };
+    for (const axis of [0, 1, 2, 3, -1]) {
+      for (const keepdims of [0, 1]) {
+        for (const last of [0, 1]) {
+          const spec = afterConv(op, [int("axis", axis), int("keepdims", keepdims), int("select_last_index", last)], {}, 13, DataType.INT64);
+          spec.inits![0] = tensor(
+            "w",
+            [6, 3, 1, 1],
+            Array.from({ length: 18 }, (_, i) => (i % 4) - 1),
+          ); // integer products: exact ties
+          spec.inits![1] = tensor("b", [6], [0, 1, 0, -1, 0, 1]);
+          await expectMatchesOrt(e, spec, f, { rtol: 0, atol: 0, label: `${op} axis ${axis} keepdims ${keepdims} last ${last}` });
+        }
+      }
+    }
+  });
+});
