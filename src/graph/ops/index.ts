@@ -11,3 +11,4 @@ import "./movement.js";
 import "./resize.js";
 import "./movement-grad.js";
 import "./reduce.js";
+import "./matmul.js";

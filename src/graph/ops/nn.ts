@@ -1,11 +1,11 @@
 // The CNN ops on the existing kernels: Conv, ConvTranspose, pooling, BatchNormalization, LRN, Gemm,
-// 2-D MatMul, ReLU-family activations (Softmax and friends: reduce.ts). Image ops run
+// ReLU-family activations (Softmax and friends: reduce.ts; MatMul: matmul.ts). Image ops run
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
 import { type AutoPad, type Conv2dOptions, conv2dOutputShape, convTranspose2dOutputShape } from "../../ops/conv2d.js";
 import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvGeometry, type ConvPass, convGeometry, convTransposeGeometry } from "../../ops/conv2d_algorithms.js";
-import { dense, gemm, matmul, packDenseWeights } from "../../ops/dense.js";
+import { dense, gemm, packDenseWeights } from "../../ops/dense.js";
 import { lrn, lrnBackward, lrnWorkspaceBytes } from "../../ops/lrn.js";
 import {
   avgPool2d,
@@ -816,7 +816,7 @@ registerOp<GemmAttrs>({
 });
 
 // y = alpha op(a) . op(b) over the operands' PHYSICAL [rows, cols] (the forward operand as the
-// forward step read it, whatever its perm; dy, input attrs.dy, in ONNX order): Gemm's and MatMul's
+// forward step read it, whatever its perm; dy, input attrs.dy, in ONNX order): Gemm's
 // gradients. The output is the forward operand's gradient: logical shape attrs.shape stored in
 // attrs.perm (the operand's own layout), which is the order this product writes.
 interface MatMulGradAttrs {
@@ -887,38 +887,6 @@ registerOp<{ alpha: number }>({
           k.copy_nd(y, x, desc);
           k.scale_f32(y, alpha, size);
         };
-      },
-    },
-  ],
-});
-
-registerOp<void>({
-  type: "MatMul",
-  parse: () => undefined,
-  infer(c) {
-    const A = floatInput(c, 0, "A"),
-      B = c.need(1, "B").shape;
-    const a = A.shape;
-    if (a.length !== 2 || B.length !== 2) c.fail(`only 2-D operands are supported yet, got ${fmtShape(a)} and ${fmtShape(B)}`);
-    if (a[1] !== B[0]) c.fail(`inner dimensions differ: ${fmtShape(a)} x ${fmtShape(B)}`);
-    return [{ dataType: A.dataType, shape: [a[0]!, B[1]!] }];
-  },
-  layout: onnxOrder,
-  gradient(g) {
-    const dy = g.dy(0)!,
-      a = g.x(0)!,
-      b = g.x(1)!;
-    if (g.wants(0)) g.add(0, g.op("MatMulGrad", [dy, b], { alpha: 1, transA: false, transB: true, shape: a.shape, perm: a.perm, dy: 0 })[0]!);
-    if (g.wants(1)) g.add(1, g.op("MatMulGrad", [a, dy], { alpha: 1, transA: true, transB: false, shape: b.shape, perm: b.perm, dy: 1 })[0]!);
-  },
-  algorithms: [
-    {
-      name: "matMul.kernels",
-      setup(n) {
-        const a = inputView(n, 0),
-          b = inputView(n, 1),
-          y = outputView(n, 0);
-        return () => void matmul(a, b, {}, y);
       },
     },
   ],
