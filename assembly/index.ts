@@ -35,3 +35,4 @@ export * from "./gather";
 export * from "./broadcast";
 export * from "./unary";
 export * from "./reduce";
+export * from "./norm";

@@ -20,23 +20,10 @@
 // grows with log2(terms / BLOCK) + BLOCK / lanes, not with the number of terms.
 
 import { ND_DESC_WORDS, ND_MAX_RANK, ndDim, ndRank, ndStride } from "./nd";
-import { hmax, hsum } from "./simd";
-import { vmath } from "./activation";
-
-// reduction kinds (src/graph/ops/reduce.ts mirrors them)
-const SUM: i32 = 0;
-const MEAN: i32 = 1;
-const SUM_SQUARE: i32 = 2;
-const L1: i32 = 3;
-const L2: i32 = 4;
-const LOG_SUM_EXP: i32 = 5;
-const MAX: i32 = 6;
-const MIN: i32 = 7;
-const PROD: i32 = 8;
+import { hmax } from "./simd";
+import { addLanes, BLOCK, cascadePush, cascadeTotal, fillLanes, L1, L2, LOG_SUM_EXP, MAX, MEAN, MIN, PROD, rowSum, SUM, SUM_SQUARE, term, term4 } from "./pairwise";
 
 const COUNTERS: i32 = ND_DESC_WORDS - ND_MAX_RANK;
-/** Terms per partial sum. */
-const BLOCK: i32 = 128;
 /** Lanes per tile of the vector path (its partials stay in L1). */
 const REDUCE_TILE: i32 = 256;
 /** Levels of a pairwise cascade: enough for 2^31 partials. */
@@ -82,23 +69,6 @@ function ndNext(desc: usize, k: i32): isize {
 // ---------------------------------------------------------------------------------------------
 // terms and their combination, per kind (kind is a constant after inlining)
 
-/** The value a sum-like kind adds for element v (shift: LOG_SUM_EXP's max). */
-// @ts-ignore: decorator
-@inline function term(v: f32, kind: i32, shift: f32): f32 {
-  if (kind == SUM_SQUARE || kind == L2) return v * v;
-  if (kind == L1) return Mathf.abs(v);
-  if (kind == LOG_SUM_EXP) return vmath.expf(v - shift);
-  return v;
-}
-
-// @ts-ignore: decorator
-@inline function term4(v: v128, kind: i32, shift: v128): v128 {
-  if (kind == SUM_SQUARE || kind == L2) return f32x4.mul(v, v);
-  if (kind == L1) return f32x4.abs(v);
-  if (kind == LOG_SUM_EXP) return vmath.exp4(f32x4.sub(v, shift));
-  return v;
-}
-
 /** The identity of a max / min / product. */
 // @ts-ignore: decorator
 @inline function identity(kind: i32): f32 {
@@ -133,31 +103,6 @@ function ndNext(desc: usize, k: i32): isize {
 
 // ---------------------------------------------------------------------------------------------
 // the vector path: a tile of w lanes of y, every reduced position adding a row of w elements of x
-
-/** dst[j] = v for j < w. */
-function fillLanes(dst: usize, v: f32, w: i32): void {
-  let j = 0;
-  if (ASC_FEATURE_SIMD) {
-    const s = f32x4.splat(v);
-    for (; j + 4 <= w; j += 4) v128.store(dst + (<usize>j << 2), s);
-  }
-  for (; j < w; j++) store<f32>(dst + (<usize>j << 2), v);
-}
-
-/** dst[j] += src[j] for j < w. */
-function addLanes(dst: usize, src: usize, w: i32): void {
-  let j = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; j + 4 <= w; j += 4) {
-      const o = <usize>j << 2;
-      v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-    }
-  }
-  for (; j < w; j++) {
-    const o = <usize>j << 2;
-    store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
-  }
-}
 
 /** acc[j] = combine(acc[j], x[j]) for j < w (max / min / product). */
 // @ts-ignore: decorator
@@ -208,28 +153,6 @@ function termLanesAny(acc: usize, x: usize, shift: usize, w: i32, kind: i32): vo
   else termLanes(acc, x, shift, w, SUM);
 }
 
-/**
- * Pushes the partial `part` (w lanes) into the pairwise cascade at `levels` (level k at
- * levels + k * w floats) holding `count` partials so far; returns count + 1. `part` is consumed.
- */
-function cascadePush(part: usize, levels: usize, w: i32, count: i32): i32 {
-  const stride = <usize>w << 2;
-  let k = 0;
-  for (let c = count; c & 1; c >>= 1) {
-    addLanes(part, levels + <usize>k * stride, w);
-    k++;
-  }
-  memory.copy(levels + <usize>k * stride, part, stride);
-  return count + 1;
-}
-
-/** dst = the sum of the cascade's levels (the total of every partial pushed). */
-function cascadeTotal(dst: usize, levels: usize, w: i32, count: i32): void {
-  fillLanes(dst, 0, w);
-  const stride = <usize>w << 2;
-  for (let k = 0; count >> k; k++) if ((count >> k) & 1) addLanes(dst, levels + <usize>k * stride, w);
-}
-
 /** The vector path of max / min / product for one tile (yt: w lanes of y; xt: x at the tile's first lane). */
 function vectorCombine(yt: usize, xt: usize, red: usize, w: i32, kind: i32): void {
   fillLanes(yt, identity(kind), w);
@@ -265,41 +188,6 @@ function vectorSum(yt: usize, xt: usize, red: usize, ws: usize, w: i32, n: f64, 
 
 // ---------------------------------------------------------------------------------------------
 // the row path: every output reduces rows of L contiguous elements
-
-/** Sum of term(x[i]) for i < n (n <= BLOCK, or any n: the caller splits long rows). */
-// @ts-ignore: decorator
-@inline function chunkSum(x: usize, n: i32, kind: i32, shift: f32): f32 {
-  let s: f32 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const sh = f32x4.splat(shift);
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-    for (; i + 8 <= n; i += 8) {
-      const o = <usize>i << 2;
-      a0 = f32x4.add(a0, term4(v128.load(x + o), kind, sh));
-      a1 = f32x4.add(a1, term4(v128.load(x + o + 16), kind, sh));
-    }
-    if (i + 4 <= n) {
-      a0 = f32x4.add(a0, term4(v128.load(x + (<usize>i << 2)), kind, sh));
-      i += 4;
-    }
-    s = hsum(f32x4.add(a0, a1));
-  }
-  for (; i < n; i++) s += term(load<f32>(x + (<usize>i << 2)), kind, shift);
-  return s;
-}
-
-/** Pairwise sum of term(x[i]) for i < n: halves down to BLOCK elements. */
-function rowSum(x: usize, n: i32, kind: i32, shift: f32): f32 {
-  if (n <= BLOCK) {
-    if (kind == SUM_SQUARE || kind == L2) return chunkSum(x, n, SUM_SQUARE, shift);
-    if (kind == L1) return chunkSum(x, n, L1, shift);
-    if (kind == LOG_SUM_EXP) return chunkSum(x, n, LOG_SUM_EXP, shift);
-    return chunkSum(x, n, SUM, shift);
-  }
-  const h = ((n >> 1) + 3) & ~3;
-  return rowSum(x, h, kind, shift) + rowSum(x + (<usize>h << 2), n - h, kind, shift);
-}
 
 /** max / min / product of x[i] for i < n. */
 // @ts-ignore: decorator

@@ -12,3 +12,4 @@ import "./resize.js";
 import "./movement-grad.js";
 import "./reduce.js";
 import "./matmul.js";
+import "./norm.js";

@@ -1,5 +1,5 @@
-// The CNN ops on the existing kernels: Conv, ConvTranspose, pooling, BatchNormalization, LRN, Gemm,
-// ReLU-family activations (Softmax and friends: reduce.ts; MatMul: matmul.ts). Image ops run
+// The CNN ops on the existing kernels: Conv, ConvTranspose, pooling, LRN, Gemm, ReLU-family
+// activations (Softmax and friends: reduce.ts; MatMul: matmul.ts; BatchNormalization: norm.ts). Image ops run
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
@@ -564,59 +564,6 @@ globalPoolOp("GlobalMaxPool", (x, y, argmax) => void globalMaxPool(x, { y, argma
 
 // ---------------------------------------------------------------------------------------------
 // normalisation
-
-registerOp<{ epsilon: number }>({
-  type: "BatchNormalization",
-  nonTrainable: [3, 4],
-  parse(at) {
-    if (at.int("training_mode", 0) !== 0) fail(at.where, "training_mode 1 is not supported by inference (fine-tune the model instead)");
-    return { epsilon: at.float("epsilon", 1e-5) };
-  },
-  infer(c) {
-    const x = floatInput(c, 0, "X");
-    if (x.shape.length < 2) c.fail(`expects [N, C, ...], got ${fmtShape(x.shape)}`);
-    if (c.wants(1) || c.wants(2)) c.fail("the running mean / variance outputs (training) are not supported");
-    const C = x.shape[1]!;
-    ["scale", "B", "mean", "var"].forEach((name, k) => {
-      const t = c.need(k + 1, name);
-      if (t.shape.length !== 1 || t.shape[0] !== C) c.fail(`${name} must have shape [${C}], got ${fmtShape(t.shape)}`);
-    });
-    return [x];
-  },
-  layout: channelsLastLayout,
-  gradient(g) {
-    const dy = g.dy(0)!,
-      x = g.x(0)!,
-      scale = g.x(1)!,
-      mean = g.x(3)!,
-      variance = g.x(4)!;
-    if (g.wants(0)) g.add(0, g.op("BatchNormGradInput", [dy, scale, variance], g.attrs)[0]!);
-    if (g.wants(1)) g.add(1, g.op("BatchNormGradScale", [dy, x, mean, variance], g.attrs)[0]!);
-    if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
-  },
-  algorithms: [
-    {
-      name: "batchNormalization.inference",
-      inPlace: true,
-      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
-      setup(n) {
-        const X = n.inputs[0]!,
-          C = X.shape[1]!,
-          rows = X.size / Math.max(1, C);
-        const k = n.kernels,
-          eps = n.attrs.epsilon;
-        const y = n.output(0),
-          x = n.input(0),
-          scale = n.input(1),
-          bias = n.input(2),
-          mean = n.input(3),
-          variance = n.input(4),
-          ws = n.workspace;
-        return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
-      },
-    },
-  ],
-});
 
 // inference-mode batch norm is affine in x: dx = dy * scale / sqrt(var + eps)
 registerOp<{ epsilon: number }>({

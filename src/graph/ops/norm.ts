@@ -1,0 +1,473 @@
+// Normalisations on assembly/norm.ts (and batchnorm.ts): BatchNormalization (channels-last or
+// ONNX order, any rank >= 2), LayerNormalization (with its Mean / InvStdDev outputs),
+// InstanceNormalization (channels-last or ONNX order), GroupNormalization, LpNormalization and
+// MeanVarianceNormalization. Each takes its input in the axis order it has where a kernel reads
+// that order, so a value a Conv left channels-last is not transposed first.
+import { fail, fmtShape } from "../../errors.js";
+import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
+import { type BoundNode, type InferContext, type LayoutChoice, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import { identityPerm, isFloat, logicalStrides, type Perm, samePhysical, sizeOfDims } from "../types.js";
+import { axisView } from "./reduce.js";
+import { channelsLast, normAxis } from "./util.js";
+
+const floatInput = (c: InferContext<unknown>, i: number, name: string): TensorType => {
+  const t = c.need(i, name);
+  if (!isFloat(t.dataType)) c.fail(`${name} must be a float tensor`);
+  return t;
+};
+
+const failer = (where: string) => ({ fail: (m: string): never => fail(where, m) });
+
+/** Whether value v lies as channels-last [N, ...spatial, C] (rank >= 2). */
+const isChannelsLast = (v: { shape: readonly number[]; perm: Perm }) => samePhysical(v.perm, channelsLast(v.shape.length), v.shape);
+const isOnnxOrder = (v: { shape: readonly number[]; perm: Perm }) => samePhysical(v.perm, identityPerm(v.shape.length), v.shape);
+
+/**
+ * Writes at `desc` the copy_nd loop that lays `src` (any perm; shape broadcastable to `shape`,
+ * aligned at the trailing axes) out contiguous in `shape` read through `perm`.
+ */
+function expandInto(n: BoundNode<unknown>, desc: number, src: PlanValue, shape: readonly number[], perm: Perm): void {
+  const dims = perm.map((a) => shape[a]!),
+    off = shape.length - src.shape.length;
+  const ss = logicalStrides(src.shape, src.perm);
+  const along = (a: number) => (a < off || src.shape[a - off] === 1 ? 0 : ss[a - off]!);
+  writeNd(n.engine.heap.i32, desc, { dims, strides: [contiguousStrides(dims), perm.map(along)] }, n.where);
+}
+
+// ---------------------------------------------------------------------------------------------
+// BatchNormalization (inference)
+
+interface BnAttrs {
+  epsilon: number;
+}
+
+registerOp<BnAttrs>({
+  type: "BatchNormalization",
+  nonTrainable: [3, 4],
+  parse(at) {
+    if (at.int("training_mode", 0) !== 0) fail(at.where, "training_mode 1 is not supported by inference (fine-tune the model instead)");
+    return { epsilon: at.float("epsilon", 1e-5) };
+  },
+  infer(c) {
+    const x = floatInput(c, 0, "X");
+    if (x.shape.length < 2) c.fail(`expects [N, C, ...], got ${fmtShape(x.shape)}`);
+    if (c.wants(1) || c.wants(2)) c.fail("the running mean / variance outputs (training) are not supported");
+    const C = x.shape[1]!;
+    ["scale", "B", "mean", "var"].forEach((name, k) => {
+      const t = c.need(k + 1, name);
+      if (t.shape.length !== 1 || t.shape[0] !== C) c.fail(`${name} must have shape [${C}], got ${fmtShape(t.shape)}`);
+    });
+    return [x];
+  },
+  // a value in ONNX order stays so (rows of S per channel); anything else goes channels-last
+  layout(c): LayoutChoice {
+    const x = c.inputs[0]!,
+      r = x.shape.length;
+    const p = r > 2 && isOnnxOrder(x) && !isChannelsLast(x) ? identityPerm(r) : channelsLast(r);
+    return { inputs: c.inputs.map((v, i) => (i === 0 ? p : v ? identityPerm(v.shape.length) : "any")), outputs: [p] };
+  },
+  // inference-mode batch norm (nn.ts: BatchNormGradInput, BatchNormGradScale; BiasGrad)
+  gradient(g) {
+    const dy = g.dy(0)!,
+      x = g.x(0)!,
+      scale = g.x(1)!,
+      mean = g.x(3)!,
+      variance = g.x(4)!;
+    if (g.wants(0)) g.add(0, g.op("BatchNormGradInput", [dy, scale, variance], g.attrs)[0]!);
+    if (g.wants(1)) g.add(1, g.op("BatchNormGradScale", [dy, x, mean, variance], g.attrs)[0]!);
+    if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
+  },
+  algorithms: [
+    {
+      name: "batchNormalization.inference",
+      eligible: (n) => isChannelsLast(n.inputs[0]!),
+      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
+      setup(n) {
+        const X = n.inputs[0]!,
+          C = X.shape[1]!,
+          rows = X.size / Math.max(1, C);
+        const k = n.kernels,
+          eps = n.attrs.epsilon;
+        const y = n.output(0),
+          x = n.input(0),
+          scale = n.input(1),
+          bias = n.input(2),
+          mean = n.input(3),
+          variance = n.input(4),
+          ws = n.workspace;
+        return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, eps, rows, C);
+      },
+    },
+    {
+      name: "batchNormalization.onnxOrder",
+      setup(n) {
+        const X = n.inputs[0]!,
+          N = X.shape[0]!,
+          C = X.shape[1]!,
+          S = sizeOfDims(X.shape.slice(2));
+        const k = n.kernels,
+          eps = n.attrs.epsilon;
+        const y = n.output(0),
+          x = n.input(0),
+          scale = n.input(1),
+          bias = n.input(2),
+          mean = n.input(3),
+          variance = n.input(4);
+        return () => k.batchnorm_ncs_f32_inference(y, x, scale, bias, mean, variance, eps, N, C, S);
+      },
+    },
+  ],
+});
+
+// ---------------------------------------------------------------------------------------------
+// LayerNormalization
+
+interface LnAttrs {
+  axis: number;
+  epsilon: number;
+}
+
+/** The normalised axes [axis, r) as they lie innermost in x's perm, relative to axis; undefined if they do not. */
+function innerOrder(perm: Perm, axis: number): number[] | undefined {
+  const r = perm.length,
+    tail = perm.slice(axis);
+  return tail.every((a) => a >= axis) ? tail.map((a) => a - axis) : (void r, undefined);
+}
+
+registerOp<LnAttrs>({
+  type: "LayerNormalization",
+  parse: (at) => ({ axis: at.int("axis", -1), epsilon: at.float("epsilon", 1e-5) }),
+  infer(c) {
+    const x = floatInput(c, 0, "X");
+    const r = x.shape.length;
+    const ax = normAxis(c, c.attrs.axis, r);
+    const norm = x.shape.slice(ax);
+    for (const [i, name] of [
+      [1, "Scale"],
+      [2, "B"],
+    ] as const) {
+      const t = c.input(i);
+      if (i === 1 && !t) c.fail("input 1 (Scale) is required");
+      if (!t) continue;
+      const off = norm.length - t.shape.length;
+      if (off < 0 || t.shape.some((d, k) => d !== 1 && d !== norm[k + off]))
+        c.fail(`${name} ${fmtShape(t.shape)} does not broadcast to the normalised shape ${fmtShape(norm)}`);
+    }
+    const stats = x.shape.map((d, i) => (i < ax ? d : 1));
+    return [x, { dataType: x.dataType, shape: stats }, { dataType: x.dataType, shape: stats }].slice(0, Math.max(1, c.outputCount));
+  },
+  layout(c) {
+    const x = c.inputs[0]!,
+      r = x.shape.length;
+    const ax = normAxis(failer("LayerNormalization"), c.attrs.axis, r);
+    const inner = innerOrder(x.perm, ax);
+    const p = inner ? [...x.perm] : identityPerm(r);
+    const q = inner ?? identityPerm(r - ax);
+    return {
+      inputs: c.inputs.map((v, i) => (i === 0 ? p : v && v.shape.length === r - ax && v.shape.every((d, k) => d === x.shape[ax + k]) ? q : "any")),
+      outputs: c.outputs.map(() => p),
+    };
+  },
+  algorithms: [
+    {
+      name: "layerNormalization.rows",
+      workspaceBytes: (n) => {
+        const { cols } = lnGeometry(n);
+        return 4 * cols * [1, 2].filter((i) => n.inputs[i] && !lnDirect(n, i)).length;
+      },
+      paramBytes: () => 2 * ND_DESC_BYTES,
+      setup(n) {
+        const { rows, cols, ax, q } = lnGeometry(n);
+        const k = n.kernels,
+          eps = n.attrs.epsilon;
+        const y = n.output(0),
+          x = n.input(0);
+        const mean = n.outputs[1]?.name ? n.output(1) : 0,
+          inv = n.outputs[2]?.name ? n.output(2) : 0;
+        const norm = n.inputs[0]!.shape.slice(ax);
+        // Scale and B read directly when they lie as the normalised axes do, else expanded each run
+        const expand: [number, number, number][] = [];
+        let slot = 0;
+        const operand = (i: number): number => {
+          if (!n.inputs[i]) return 0;
+          if (lnDirect(n, i)) return n.input(i);
+          const dst = n.workspace + 4 * cols * slot,
+            desc = n.params + ND_DESC_BYTES * slot++;
+          expandInto(n, desc, n.inputs[i]!, norm, q);
+          expand.push([dst, n.input(i), desc]);
+          return dst;
+        };
+        const scale = operand(1),
+          bias = operand(2);
+        if (rows * cols === 0) return () => {};
+        return () => {
+          for (const [dst, src, desc] of expand) k.copy_nd(dst, src, desc);
+          k.layernorm_f32_forward(y, mean, inv, x, scale, bias, rows, cols, eps, 0);
+        };
+      },
+    },
+  ],
+});
+
+function lnGeometry(n: PlanNode<LnAttrs>) {
+  const x = n.inputs[0]!,
+    r = x.shape.length;
+  const ax = normAxis(failer(n.where), n.attrs.axis, r);
+  const q = innerOrder(x.perm, ax) ?? identityPerm(r - ax);
+  return { rows: sizeOfDims(x.shape.slice(0, ax)), cols: sizeOfDims(x.shape.slice(ax)), ax, q };
+}
+
+/** Whether LayerNormalization's input i (Scale, B) lies element for element as the normalised axes. */
+function lnDirect(n: PlanNode<LnAttrs>, i: number): boolean {
+  const v = n.inputs[i]!,
+    { ax, q } = lnGeometry(n),
+    norm = n.inputs[0]!.shape.slice(ax);
+  return v.shape.length === norm.length && v.shape.every((d, k) => d === norm[k]) && samePhysical(v.perm, q, v.shape);
+}
+
+// ---------------------------------------------------------------------------------------------
+// InstanceNormalization, GroupNormalization
+
+/** Per-channel scale and bias ([C], or [G] repeated Cg times) as pointers, expanding [G] each run. */
+function channelOperands(n: BoundNode<unknown>, C: number, G: number, wsOffset: number): { scale: number; bias: number; expand: () => void } {
+  const k = n.kernels,
+    copies: [number, number, number][] = [];
+  const one = (i: number, slot: number): number => {
+    const v = n.inputs[i];
+    if (!v) return 0;
+    if (v.size === C) return n.input(i);
+    const dst = n.workspace + wsOffset + 4 * C * slot,
+      desc = n.params + ND_DESC_BYTES * slot;
+    writeNd(
+      n.engine.heap.i32,
+      desc,
+      {
+        dims: [G, C / G],
+        strides: [
+          [C / G, 1],
+          [1, 0],
+        ],
+      },
+      n.where,
+    );
+    copies.push([dst, n.input(i), desc]);
+    return dst;
+  };
+  const scale = one(1, 0),
+    bias = one(2, 1);
+  return {
+    scale,
+    bias,
+    expand: () => {
+      for (const [d, s, desc] of copies) k.copy_nd(d, s, desc);
+    },
+  };
+}
+
+interface InAttrs {
+  epsilon: number;
+}
+
+/** Workspace floats of instancenorm_nhwc_f32_forward (mirrors instancenorm_nhwc_f32_workspace). */
+export const instanceNormWorkspaceFloats = (C: number): number => Math.max(Math.min(C, 256) * 33, 2 * C);
+
+registerOp<InAttrs>({
+  type: "InstanceNormalization",
+  parse: (at) => ({ epsilon: at.float("epsilon", 1e-5) }),
+  infer(c) {
+    const x = floatInput(c, 0, "input");
+    if (x.shape.length < 3) c.fail(`expects [N, C, ...spatial], got ${fmtShape(x.shape)}`);
+    const C = x.shape[1]!;
+    for (const [i, name] of [
+      [1, "scale"],
+      [2, "B"],
+    ] as const) {
+      const t = c.need(i, name);
+      if (t.shape.length !== 1 || t.shape[0] !== C) c.fail(`${name} must have shape [${C}], got ${fmtShape(t.shape)}`);
+    }
+    return [x];
+  },
+  layout(c) {
+    const x = c.inputs[0]!,
+      r = x.shape.length;
+    const p = isOnnxOrder(x) && !isChannelsLast(x) ? identityPerm(r) : channelsLast(r);
+    return { inputs: c.inputs.map((v, i) => (i === 0 ? p : v ? identityPerm(v.shape.length) : "any")), outputs: [p] };
+  },
+  algorithms: [
+    {
+      name: "instanceNormalization.channelsLast",
+      eligible: (n) => isChannelsLast(n.inputs[0]!),
+      workspaceBytes: (n) => {
+        const [N, C] = n.inputs[0]!.shape as [number, number];
+        return 4 * (2 * N * C + instanceNormWorkspaceFloats(C));
+      },
+      setup(n) {
+        const X = n.inputs[0]!,
+          N = X.shape[0]!,
+          C = X.shape[1]!,
+          S = sizeOfDims(X.shape.slice(2));
+        const k = n.kernels,
+          eps = n.attrs.epsilon,
+          ws = n.workspace;
+        const y = n.output(0),
+          x = n.input(0),
+          scale = n.input(1),
+          bias = n.input(2);
+        const mean = ws,
+          inv = ws + 4 * N * C,
+          scratch = ws + 8 * N * C;
+        if (X.size === 0) return () => {};
+        return () => k.instancenorm_nhwc_f32_forward(y, mean, inv, x, scale, bias, scratch, N, S, C, eps);
+      },
+    },
+    {
+      name: "instanceNormalization.onnxOrder",
+      setup(n) {
+        const X = n.inputs[0]!,
+          N = X.shape[0]!,
+          C = X.shape[1]!,
+          S = sizeOfDims(X.shape.slice(2));
+        const k = n.kernels,
+          eps = n.attrs.epsilon;
+        const y = n.output(0),
+          x = n.input(0),
+          scale = n.input(1),
+          bias = n.input(2);
+        if (X.size === 0) return () => {};
+        return () => k.groupnorm_f32_forward(y, 0, 0, x, scale, bias, N, C, 1, S, eps);
+      },
+    },
+  ],
+});
+
+interface GnAttrs {
+  epsilon: number;
+  groups: number;
+}
+
+registerOp<GnAttrs>({
+  type: "GroupNormalization",
+  parse(at) {
+    if (!at.has("num_groups")) fail(at.where, "num_groups is required");
+    return { epsilon: at.float("epsilon", 1e-5), groups: at.int("num_groups", 1) };
+  },
+  infer(c) {
+    const x = floatInput(c, 0, "X");
+    if (x.shape.length < 2) c.fail(`expects [N, C, ...], got ${fmtShape(x.shape)}`);
+    const C = x.shape[1]!,
+      G = c.attrs.groups;
+    if (!(G >= 1) || C % G !== 0) c.fail(`num_groups ${G} must divide the ${C} channels`);
+    for (const [i, name] of [
+      [1, "scale"],
+      [2, "bias"],
+    ] as const) {
+      const t = c.need(i, name);
+      if (t.shape.length !== 1 || (t.shape[0] !== C && t.shape[0] !== G))
+        c.fail(`${name} must have shape [${C}] (or [${G}], opset 18), got ${fmtShape(t.shape)}`);
+    }
+    return [x];
+  },
+  algorithms: [
+    {
+      name: "groupNormalization.onnxOrder",
+      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]! * [1, 2].filter((i) => n.inputs[i]!.size !== n.inputs[0]!.shape[1]).length,
+      paramBytes: () => 2 * ND_DESC_BYTES,
+      setup(n) {
+        const X = n.inputs[0]!,
+          N = X.shape[0]!,
+          C = X.shape[1]!,
+          S = sizeOfDims(X.shape.slice(2)),
+          G = n.attrs.groups;
+        const k = n.kernels,
+          eps = n.attrs.epsilon;
+        const y = n.output(0),
+          x = n.input(0);
+        const { scale, bias, expand } = channelOperands(n, C, G, 0);
+        if (X.size === 0) return () => {};
+        return () => {
+          expand();
+          k.groupnorm_f32_forward(y, 0, 0, x, scale, bias, N, G, C / G, S, eps);
+        };
+      },
+    },
+  ],
+});
+
+// ---------------------------------------------------------------------------------------------
+// LpNormalization, MeanVarianceNormalization
+
+interface LpAttrs {
+  axis: number;
+  p: number;
+}
+
+registerOp<LpAttrs>({
+  type: "LpNormalization",
+  parse(at) {
+    const p = at.int("p", 2);
+    if (p !== 1 && p !== 2) fail(at.where, `p must be 1 or 2, got ${p}`);
+    return { axis: at.int("axis", -1), p };
+  },
+  infer(c) {
+    const x = floatInput(c, 0, "input");
+    normAxis(c, c.attrs.axis, x.shape.length);
+    return [x];
+  },
+  layout: (c) => ({ inputs: ["any"], outputs: [c.inputs[0]!.perm] }),
+  algorithms: [
+    {
+      name: "lpNormalization.axis",
+      setup(n) {
+        const x = n.inputs[0]!;
+        const [O, R, V] = axisView(x, normAxis(failer(n.where), n.attrs.axis, x.shape.length));
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          p = n.attrs.p;
+        return () => k.lpnorm_f32_forward(yp, xp, O, R, V, p);
+      },
+    },
+  ],
+});
+
+interface MvnAttrs {
+  axes: number[];
+}
+
+/** MVN's perm: x's kept axes then its reduced axes, each in x's order (rows of the reduced elements). */
+function mvnPerm(perm: Perm, axes: readonly number[]): number[] {
+  return [...perm.filter((a) => !axes.includes(a)), ...perm.filter((a) => axes.includes(a))];
+}
+
+const mvnAxes = (c: { fail(m: string): never }, a: MvnAttrs, r: number) => [...new Set(a.axes.map((v) => normAxis(c, v, r)))];
+
+registerOp<MvnAttrs>({
+  type: "MeanVarianceNormalization",
+  parse: (at) => ({ axes: at.ints("axes") ?? [0, 2, 3] }),
+  infer(c) {
+    const x = floatInput(c, 0, "X");
+    mvnAxes(c, c.attrs, x.shape.length);
+    return [x];
+  },
+  layout(c) {
+    const x = c.inputs[0]!;
+    const p = mvnPerm(x.perm, mvnAxes(failer("MeanVarianceNormalization"), c.attrs, x.shape.length));
+    return { inputs: [p], outputs: [p] };
+  },
+  algorithms: [
+    {
+      name: "meanVarianceNormalization.rows",
+      setup(n) {
+        const x = n.inputs[0]!;
+        const axes = mvnAxes(failer(n.where), n.attrs, x.shape.length);
+        const cols = sizeOfDims(axes.map((a) => x.shape[a]!)),
+          rows = cols === 0 ? 0 : x.size / cols;
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0);
+        // ONNX's function body: (X - E[X]) / (sqrt(E[(X - E[X])^2]) + 1e-9)
+        return () => k.layernorm_f32_forward(yp, 0, 0, xp, 0, 0, rows, cols, 1e-9, 1);
+      },
+    },
+  ],
+});
