@@ -706,6 +706,16 @@ const columnBias = (n: PlanNode<GemmAttrs>): boolean => {
   return !C || (n.attrs.beta === 1 && C.size === N && C.shape[C.shape.length - 1] === N);
 };
 
+/**
+ * [M, K, N] of a Gemm node: A and B as [M, K] and [K, N] views. (Their values' dims may be the
+ * other way round when an extent-1 axis let the planner keep a constant in its own order: a
+ * [1, K] B^T and a [K, 1] B hold the same bytes.)
+ */
+const gemmDims = (n: PlanNode<GemmAttrs>): [number, number, number] => {
+  const [M, N] = n.outputs[0]!.shape as [number, number];
+  return [M, M ? n.inputs[0]!.size / M : N ? n.inputs[1]!.size / N : 0, N];
+};
+
 registerOp<GemmAttrs>({
   type: "Gemm",
   parse: (at) => ({ alpha: at.float("alpha", 1), beta: at.float("beta", 1), transA: at.int("transA", 0) === 1, transB: at.int("transB", 0) === 1 }),
@@ -741,9 +751,10 @@ registerOp<GemmAttrs>({
       name: "gemm.packed",
       eligible: (n) => n.target.build !== "scalar" && !!n.inputs[1]!.isConstant && n.attrs.alpha === 1 && n.outputs[0]!.shape[0]! <= 8 && columnBias(n),
       setup(n) {
-        const a = inputView(n, 0),
+        const [M, K, N] = gemmDims(n);
+        const a = inputView(n, 0, [M, K]),
           y = outputView(n, 0);
-        const packed = n.own(packDenseWeights(inputView(n, 1)));
+        const packed = n.own(packDenseWeights(inputView(n, 1, [K, N])));
         const b = n.inputs[2] ? inputView(n, 2, [n.inputs[2].size]) : null;
         return () => void dense(a, packed, b, y);
       },
@@ -751,8 +762,9 @@ registerOp<GemmAttrs>({
     {
       name: "gemm.kernels",
       setup(n) {
-        const a = inputView(n, 0),
-          b = inputView(n, 1),
+        const [M, K, N] = gemmDims(n);
+        const a = inputView(n, 0, [M, K]),
+          b = inputView(n, 1, [K, N]),
           cT = n.inputs[2] ? inputView(n, 2) : null,
           y = outputView(n, 0);
         const o = { alpha: n.attrs.alpha, beta: n.attrs.beta, transA: false, transB: false };
