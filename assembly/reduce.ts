@@ -294,6 +294,99 @@ export function reduce_f32_forward(y: usize, x: usize, ws: usize, kept: usize, r
   reduceK(y, x, ws, kept, red, V, L, kind);
 }
 
+// ---------------------------------------------------------------------------------------------
+// backward
+
+/** Workspace floats reduce_f32_backward needs for V (per-lane tie counts / zero counts and products). */
+export function reduce_f32_backward_workspace(V: i32): i32 {
+  return 2 * min(V, REDUCE_TILE);
+}
+
+/**
+ * d output / d x for one element x of an output y with gradient g over n terms; c1, c2: the
+ * output's statistics (MAX / MIN: the count of elements equal to y, which share g equally;
+ * PROD: the count of zeros and the product of the non-zero elements).
+ */
+// @ts-ignore: decorator
+@inline function gradTerm(x: f32, y: f32, g: f32, n: f32, kind: i32, c1: f32, c2: f32): f32 {
+  if (kind == SUM) return g;
+  if (kind == MEAN) return g / n;
+  if (kind == SUM_SQUARE) return 2 * x * g;
+  if (kind == L1) return x > 0 ? g : x < 0 ? -g : 0;
+  if (kind == L2) return y != 0 ? (x / y) * g : 0;
+  if (kind == LOG_SUM_EXP) return Mathf.exp(x - y) * g;
+  if (kind == MAX || kind == MIN) return x == y ? g / c1 : 0;
+  // PROD: the product of the other elements
+  if (c1 == 0) return (c2 / x) * g;
+  return c1 == 1 && x == 0 ? c2 * g : 0;
+}
+
+/** Accumulates the statistics of one element into (c1, c2) at p (MAX / MIN / PROD). */
+// @ts-ignore: decorator
+@inline function gradStat(p: usize, x: f32, y: f32, kind: i32): void {
+  if (kind == PROD) {
+    if (x == 0) store<f32>(p, load<f32>(p) + 1);
+    else store<f32>(p + 4, load<f32>(p + 4) * x);
+  } else if (x == y) store<f32>(p, load<f32>(p) + 1);
+}
+
+function reduceGradK(dx: usize, dy: usize, x: usize, y: usize, ws: usize, kept: usize, red: usize, V: i32, L: i32, kind: i32): void {
+  const nk = ndBegin(kept);
+  let nr: i32 = 1;
+  for (let a = 0; a < ndRank(red); a++) nr *= ndDim(red, a);
+  const n = <f32>(<f64>nr * <f64>L);
+  const stats = kind == MAX || kind == MIN || kind == PROD;
+  let xo: isize = 0;
+  for (let k = 0; k < nk; k++) {
+    for (let j0 = 0; j0 < V; j0 += REDUCE_TILE) {
+      const w = L == 1 ? min(REDUCE_TILE, V - j0) : 1; // the row path: one output, rows of L
+      const out = (<usize>k * <usize>V + <usize>j0) << 2;
+      // per lane (c1, c2) pairs in ws
+      if (stats) {
+        for (let j = 0; j < w; j++) {
+          store<f32>(ws + (<usize>j << 3), 0);
+          store<f32>(ws + (<usize>j << 3) + 4, 1);
+        }
+        ndBegin(red);
+        let ro: isize = 0;
+        for (let i = 0; i < nr; i++) {
+          for (let j = 0; j < w; j++) {
+            const yv = load<f32>(y + out + (<usize>j << 2));
+            for (let l = 0; l < L; l++) gradStat(ws + (<usize>j << 3), load<f32>(x + (<usize>(xo + ro + <isize>(j0 + j + l)) << 2)), yv, kind);
+          }
+          ro += ndNext(red, 0);
+        }
+      }
+      ndBegin(red);
+      let ro: isize = 0;
+      for (let i = 0; i < nr; i++) {
+        for (let j = 0; j < w; j++) {
+          const yv = load<f32>(y + out + (<usize>j << 2)), g = load<f32>(dy + out + (<usize>j << 2));
+          const c1: f32 = stats ? load<f32>(ws + (<usize>j << 3)) : 0, c2: f32 = stats ? load<f32>(ws + (<usize>j << 3) + 4) : 0;
+          for (let l = 0; l < L; l++) {
+            const p = <usize>(xo + ro + <isize>(j0 + j + l)) << 2;
+            store<f32>(dx + p, load<f32>(dx + p) + gradTerm(load<f32>(x + p), yv, g, n, kind, c1, c2));
+          }
+        }
+        ro += ndNext(red, 0);
+      }
+      if (L != 1) break;
+    }
+    xo += ndNext(kept, 0);
+  }
+}
+
+/**
+ * Backward of reduce_f32_forward (same loop, kinds and layouts), accumulating:
+ * dx[i] += d y[o] / d x[i] * dy[o] for every element i of output o. y: the forward's output.
+ * MAX / MIN share dy equally among the elements equal to the result (as PyTorch's amax / amin);
+ * PROD gives the product of the other elements (exact with zeros). dx must not alias dy, x or y.
+ * ws: reduce_f32_backward_workspace(V) floats. Scalar code (these are rarely hot).
+ */
+export function reduce_f32_backward(dx: usize, dy: usize, x: usize, y: usize, ws: usize, kept: usize, red: usize, V: i32, L: i32, kind: i32): void {
+  reduceGradK(dx, dy, x, y, ws, kept, red, V, L, kind);
+}
+
 /**
  * The same reductions of i32 x into i32 y (shape arithmetic, integer tensors), exact in 64 bits
  * and wrapped to 32 as ONNX's int32 arithmetic: sums and products wrap; the mean, L2 norm and

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init, type Engine } from "../src/index.js";
 import { InferenceSession } from "../src/graph/session.js";
-import { matMulGeometry } from "../src/graph/ops/matmul.js";
-import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+import { matMulBackward, matMulGeometry } from "../src/graph/ops/matmul.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { expectMatchesOrt, modelBytes, type ModelSpec, node, simdnetRun, tensor } from "./graph-models.js";
 
 const spec = (a: number[], b: number[], constB: boolean, bData?: Float32Array): ModelSpec => ({
@@ -157,6 +157,30 @@ describe.each(BUILDS_UNDER_TEST)("MatMul (%s)", (build) => {
     const e = await engineFor(build);
     const feeds = { a: { dims: [2, 3], data: new Float32Array(6) }, b: { dims: [4, 5], data: new Float32Array(20) } };
     expect(() => simdnetRun(e, modelBytes(spec([2, 3], [4, 5], false)), feeds)).toThrow(/MatMul.*inner dimensions differ: \[2,3\] x \[4,5\]/);
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("MatMul backward (%s)", (build) => {
+  it.each([
+    [[3, 4], [4, 5]],
+    [[2, 3, 4], [4, 5]],
+    [[2, 1, 3, 4], [1, 3, 4, 5]],
+    [[4], [2, 4, 3]],
+    [[2, 3, 4], [4]],
+    [[5], [5]],
+    [[3, 4], [2, 4, 5]],
+  ] as [number[], number[]][])("%j x %j accumulates dA and dB that agree with finite differences", async (as, bs) => {
+    const e = await engineFor(build);
+    const g = matMulGeometry({ fail: (m) => { throw new Error(m); } }, as, bs);
+    const ySize = size(g.out);
+    const a = e.tensor([size(as)], uniform(size(as), 1)), b = e.tensor([size(bs)], uniform(size(bs), 2));
+    const w = uniform(ySize, 3), wt = e.tensor([ySize], w);
+    const loss = () => dot(matmulRef(a.data, as, b.data, bs), w);
+    const da = e.tensor([size(as)], new Float32Array(size(as)).fill(0.5)), db = e.tensor([size(bs)], new Float32Array(size(bs)).fill(0.5));
+    matMulBackward(e, g, da.ptr, db.ptr, wt.ptr, a.ptr, b.ptr);
+    expectGradientMatches(a, Float32Array.from(da.data, (v) => v - 0.5), loss, { label: "dA" });
+    expectGradientMatches(b, Float32Array.from(db.data, (v) => v - 0.5), loss, { label: "dB" });
+    for (const t of [a, b, wt, da, db]) t.dispose();
   });
 });
 

@@ -6,6 +6,7 @@
 //   matMul.gemm     one GEMM when B has no batch (A's batch and rows are one [batch * M, K] matrix),
 //                   else one GEMM per batch index with broadcast offsets; with several threads and
 //                   at least as many batches, whole products run side by side (one per part).
+import type { Engine } from "../../engine.js";
 import { fail, fmtShape } from "../../errors.js";
 import { dense, packDenseWeights } from "../../ops/dense.js";
 import { partsFor, gemmThreaded } from "../../threads/parallel.js";
@@ -58,6 +59,55 @@ const geometryOf = (n: PlanNode<void>) => matMulGeometry({ fail: (m) => fail(n.w
 /** Whether B contributes the same matrix to every batch index (no batch, or all 1). */
 const bUnbatched = (g: MatMulGeometry) => g.bBatchStrides.every((s) => s === 0);
 
+/** Whether A's batch and rows form one contiguous [batches * m, k] matrix against an unbatched B. */
+const oneProduct = (g: MatMulGeometry) => bUnbatched(g) && g.aBatchStrides.every((s, i) => s !== 0 || g.batch[i] === 1);
+
+/** Per output batch index t: byte addresses of A's, B's and Y's matrices at 3t, 3t + 1, 3t + 2. */
+export function batchOffsets(g: MatMulGeometry, A: number, B: number, Y: number): Int32Array {
+  const batches = sizeOfDims(g.batch);
+  const offs = new Int32Array(3 * batches);
+  const idx = new Array<number>(g.batch.length).fill(0);
+  for (let t = 0; t < batches; t++) {
+    let ao = 0,
+      bo = 0;
+    idx.forEach((v, i) => ((ao += v * g.aBatchStrides[i]!), (bo += v * g.bBatchStrides[i]!)));
+    offs[3 * t] = A + 4 * ao;
+    offs[3 * t + 1] = B + 4 * bo;
+    offs[3 * t + 2] = Y + 4 * t * g.m * g.n;
+    for (let i = idx.length - 1; i >= 0; i--) {
+      if (++idx[i]! < g.batch[i]!) break;
+      idx[i] = 0;
+    }
+  }
+  return offs;
+}
+
+/**
+ * The backward of MatMul (geometry g: shapes, broadcasting, 1-D promotion), accumulating into
+ * ONNX-order buffers (byte addresses; dA or dB 0 when not wanted):
+ *   dA_t += dY_t . B_t^T,   dB_t += A_t^T . dY_t   for every output batch index t,
+ * so a broadcast operand's gradient sums over the batch indices it was repeated along. With an
+ * unbatched B this is one product each (A's batch and rows as one matrix). Uses gemmThreaded,
+ * which may take a scratch for a transposed operand when one is large (see there).
+ */
+export function matMulBackward(e: Engine, g: MatMulGeometry, dA: number, dB: number, dY: number, A: number, B: number): void {
+  const { m, n, k } = g;
+  const batches = sizeOfDims(g.batch);
+  if (batches === 0 || m === 0 || n === 0 || k === 0) return;
+  if (oneProduct(g)) {
+    const rows = batches * m;
+    if (dA) gemmThreaded(e, dA, dY, B, rows, k, n, false, true, true);
+    if (dB) gemmThreaded(e, dB, A, dY, k, n, rows, true, false, true);
+    return;
+  }
+  const offs = batchOffsets(g, 0, 0, 0);
+  for (let t = 0; t < batches; t++) {
+    const ao = offs[3 * t]!, bo = offs[3 * t + 1]!, yo = offs[3 * t + 2]!;
+    if (dA) gemmThreaded(e, dA + ao, dY + yo, B + bo, m, k, n, false, true, true);
+    if (dB) gemmThreaded(e, dB + bo, A + ao, dY + yo, k, n, m, true, false, true);
+  }
+}
+
 registerOp<void>({
   type: "MatMul",
   parse: () => undefined,
@@ -97,26 +147,12 @@ registerOp<void>({
           nn = g.n;
         const batches = sizeOfDims(g.batch);
         if (batches === 0 || m === 0 || nn === 0) return () => {};
-        if (bUnbatched(g) && g.aBatchStrides.every((s, i) => s !== 0 || g.batch[i] === 1)) {
+        if (oneProduct(g)) {
           // A's batch and rows are one contiguous [batches * m, k] matrix
           const rows = batches * m;
           return () => gemmThreaded(e, Y, A, B, rows, nn, k, false, false, false);
         }
-        // per batch index: byte offsets of A, B and Y
-        const offs = new Int32Array(3 * batches);
-        const idx = new Array<number>(g.batch.length).fill(0);
-        for (let t = 0; t < batches; t++) {
-          let ao = 0,
-            bo = 0;
-          idx.forEach((v, i) => ((ao += v * g.aBatchStrides[i]!), (bo += v * g.bBatchStrides[i]!)));
-          offs[3 * t] = A + 4 * ao;
-          offs[3 * t + 1] = B + 4 * bo;
-          offs[3 * t + 2] = Y + 4 * t * m * nn;
-          for (let i = idx.length - 1; i >= 0; i--) {
-            if (++idx[i]! < g.batch[i]!) break;
-            idx[i] = 0;
-          }
-        }
+        const offs = batchOffsets(g, A, B, Y);
         if (e.threads > 1 && batches >= e.threads && m * nn * k < e.minParallelWork) {
           // small products, many of them: whole products side by side, MAX_PARTS at a time
           const parts: number[][] = [];

@@ -5,6 +5,7 @@
 // Every op here reads its input in whatever axis order it has (a reduction over the channels of
 // an NHWC value reads its innermost axis; no transpose copy runs) and gives its output in the
 // same order (minus the reduced axes), so nothing is converted before or after.
+import type { Engine } from "../../engine.js";
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
 import { DataType } from "../../onnx/onnx-proto.js";
@@ -150,6 +151,32 @@ function loopOf(n: PlanNode<ReduceAttrs>): ReduceLoop {
   const v = n.inputs[1]?.known;
   const reduced = reducedAxes({ fail: (m) => fail(n.where, m) }, n.attrs, x.shape.length, v ? intsOf(v) : undefined);
   return reduceLoop(x.shape, x.perm, reduced);
+}
+
+/** Workspace floats of reduce_f32_backward for V (mirrors reduce_f32_backward_workspace). */
+export const reduceBackwardWorkspaceFloats = (V: number): number => 2 * Math.min(V, REDUCE_TILE);
+
+/**
+ * The backward of a reduction, pointer-level (until the runtime plans backward passes): with x of
+ * logical `shape` stored in `perm` order and y, dy laid out as the forward wrote y (kept axes in
+ * x's order), accumulates dx (x's layout) += dy * dy/dx. `desc`: 2 * ND_DESC_BYTES of caller memory
+ * for the loop; `ws`: reduceBackwardWorkspaceFloats(V) floats, V = reduceLoop(...).V.
+ */
+export function reduceBackward(
+  e: Engine,
+  type: ReduceType,
+  shape: readonly number[],
+  perm: Perm,
+  reduced: readonly number[],
+  p: { dx: number; dy: number; x: number; y: number; ws: number; desc: number },
+): void {
+  const loop = reduceLoop(shape, perm, reduced);
+  const kept = p.desc,
+    red = p.desc + ND_DESC_BYTES;
+  writeNd(e.heap.i32, kept, { dims: loop.kept.dims, strides: [loop.kept.strides] }, type);
+  writeNd(e.heap.i32, red, { dims: loop.red.dims, strides: [loop.red.strides] }, type);
+  if (sizeOfDims(shape) === 0) return;
+  e.kernels.reduce_f32_backward(p.dx, p.dy, p.x, p.y, p.ws, kept, red, loop.V, loop.L, REDUCE_KIND[type]);
 }
 
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
