@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init, type Engine } from "../src/index.js";
 import { InferenceSession } from "../src/graph/session.js";
-import { matMulBackward, matMulGeometry } from "../src/graph/ops/matmul.js";
+import { batchOffsets, matMulBackward, matMulBackwardScratchFloats, matMulGeometry } from "../src/graph/ops/matmul.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
 import { expectMatchesOrt, modelBytes, type ModelSpec, node, simdnetRun, tensor } from "./graph-models.js";
 
@@ -162,25 +162,68 @@ describe.each(BUILDS_UNDER_TEST)("MatMul (%s)", (build) => {
 
 describe.each(BUILDS_UNDER_TEST)("MatMul backward (%s)", (build) => {
   it.each([
-    [[3, 4], [4, 5]],
-    [[2, 3, 4], [4, 5]],
-    [[2, 1, 3, 4], [1, 3, 4, 5]],
+    [
+      [3, 4],
+      [4, 5],
+    ],
+    [
+      [2, 3, 4],
+      [4, 5],
+    ],
+    [
+      [2, 1, 3, 4],
+      [1, 3, 4, 5],
+    ],
     [[4], [2, 4, 3]],
     [[2, 3, 4], [4]],
     [[5], [5]],
-    [[3, 4], [2, 4, 5]],
+    [
+      [3, 4],
+      [2, 4, 5],
+    ],
+    // shapes gemmThreaded runs on a transposed copy (in the scratch): B for dA, A for dB
+    [
+      [300, 8],
+      [8, 16],
+    ],
+    [
+      [8, 512],
+      [512, 8],
+    ],
   ] as [number[], number[]][])("%j x %j accumulates dA and dB that agree with finite differences", async (as, bs) => {
     const e = await engineFor(build);
-    const g = matMulGeometry({ fail: (m) => { throw new Error(m); } }, as, bs);
+    const g = matMulGeometry(
+      {
+        fail: (m) => {
+          throw new Error(m);
+        },
+      },
+      as,
+      bs,
+    );
     const ySize = size(g.out);
-    const a = e.tensor([size(as)], uniform(size(as), 1)), b = e.tensor([size(bs)], uniform(size(bs), 2));
-    const w = uniform(ySize, 3), wt = e.tensor([ySize], w);
+    const a = e.tensor([size(as)], uniform(size(as), 1)),
+      b = e.tensor([size(bs)], uniform(size(bs), 2));
+    const w = uniform(ySize, 3),
+      wt = e.tensor([ySize], w);
     const loss = () => dot(matmulRef(a.data, as, b.data, bs), w);
-    const da = e.tensor([size(as)], new Float32Array(size(as)).fill(0.5)), db = e.tensor([size(bs)], new Float32Array(size(bs)).fill(0.5));
-    matMulBackward(e, g, da.ptr, db.ptr, wt.ptr, a.ptr, b.ptr);
-    expectGradientMatches(a, Float32Array.from(da.data, (v) => v - 0.5), loss, { label: "dA" });
-    expectGradientMatches(b, Float32Array.from(db.data, (v) => v - 0.5), loss, { label: "dB" });
-    for (const t of [a, b, wt, da, db]) t.dispose();
+    const da = e.tensor([size(as)], new Float32Array(size(as)).fill(0.5)),
+      db = e.tensor([size(bs)], new Float32Array(size(bs)).fill(0.5));
+    const scratch = e.empty([Math.max(1, matMulBackwardScratchFloats(g))], "f32");
+    matMulBackward(e, g, da.ptr, db.ptr, wt.ptr, a.ptr, b.ptr, batchOffsets(g, 0, 0, 0), scratch.ptr);
+    expectGradientMatches(
+      a,
+      Float32Array.from(da.data, (v) => v - 0.5),
+      loss,
+      { label: "dA" },
+    );
+    expectGradientMatches(
+      b,
+      Float32Array.from(db.data, (v) => v - 0.5),
+      loss,
+      { label: "dB" },
+    );
+    for (const t of [a, b, wt, da, db, scratch]) t.dispose();
   });
 });
 

@@ -5,7 +5,15 @@
 import { describe, expect, it } from "vitest";
 import type { Engine } from "../src/index.js";
 import { ND_DESC_WORDS, writeNd } from "../src/graph/nd.js";
-import { axisWorkspaceFloats, REDUCE_KIND, reduceBackward, reduceBackwardWorkspaceFloats, reduceLoop, reduceWorkspaceFloats, type ReduceType } from "../src/graph/ops/reduce.js";
+import {
+  axisWorkspaceFloats,
+  REDUCE_KIND,
+  reduceBackward,
+  reduceBackwardWorkspaceFloats,
+  reduceLoop,
+  reduceWorkspaceFloats,
+  type ReduceType,
+} from "../src/graph/ops/reduce.js";
 import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, TILE_EDGE_SIZES, uniform } from "./harness.js";
 
 const KINDS = Object.keys(REDUCE_KIND) as ReduceType[];
@@ -271,16 +279,25 @@ describe.each(BUILDS_UNDER_TEST)("reduce_f32_backward (%s)", (build) => {
       for (const [shape, perm, reduced] of [
         [[3, 5], [0, 1], [1]],
         [[3, 5], [0, 1], [0]],
-        [[2, 3, 4], [2, 0, 1], [0, 2]],
+        [
+          [2, 3, 4],
+          [2, 0, 1],
+          [0, 2],
+        ],
         [[2, 3, 4, 2], [0, 2, 3, 1], [1]],
         [[2, 3], [0, 1], []],
       ] as [number[], number[], number[]][]) {
         const n = shape.reduce((a, b) => a * b, 1);
         const loop = reduceLoop(shape, perm, reduced);
         const outSize = perm.filter((a) => !reduced.includes(a)).reduce((a, q) => a * shape[q]!, 1);
-        const x = e.tensor([n], valuesFor(kind, n, n + 5)), y = e.empty([outSize], "f32"), w = uniform(outSize, 9), wt = e.tensor([outSize], w);
-        const ws = e.empty([reduceWorkspaceFloats(loop.V)], "f32"), bws = e.empty([reduceBackwardWorkspaceFloats(loop.V)], "f32");
-        const desc = e.empty([2 * ND_DESC_WORDS], "i32"), dx = e.zeros([n]);
+        const x = e.tensor([n], valuesFor(kind, n, n + 5)),
+          y = e.empty([outSize], "f32"),
+          w = uniform(outSize, 9),
+          wt = e.tensor([outSize], w);
+        const ws = e.empty([reduceWorkspaceFloats(loop.V)], "f32"),
+          bws = e.empty([reduceBackwardWorkspaceFloats(loop.V)], "f32");
+        const desc = e.empty([2 * ND_DESC_WORDS], "i32"),
+          dx = e.zeros([n]);
         const loss = () => {
           writeNd(e.heap.i32, desc.ptr, { dims: loop.kept.dims, strides: [loop.kept.strides] }, "test");
           writeNd(e.heap.i32, desc.ptr + 4 * ND_DESC_WORDS, { dims: loop.red.dims, strides: [loop.red.strides] }, "test");
@@ -298,8 +315,13 @@ describe.each(BUILDS_UNDER_TEST)("reduce_f32_backward (%s)", (build) => {
   it("shares a max among ties and gives a product's gradient exactly at zeros", async () => {
     const e = await engineFor(build);
     const run = (kind: ReduceType, xs: number[]) => {
-      const x = e.tensor([xs.length], Float32Array.from(xs)), y = e.empty([1], "f32"), dy = e.tensor([1], [2]), dx = e.zeros([xs.length]);
-      const ws = e.empty([reduceWorkspaceFloats(1)], "f32"), bws = e.empty([2], "f32"), desc = e.empty([2 * ND_DESC_WORDS], "i32");
+      const x = e.tensor([xs.length], Float32Array.from(xs)),
+        y = e.empty([1], "f32"),
+        dy = e.tensor([1], [2]),
+        dx = e.zeros([xs.length]);
+      const ws = e.empty([reduceWorkspaceFloats(1)], "f32"),
+        bws = e.empty([2], "f32"),
+        desc = e.empty([2 * ND_DESC_WORDS], "i32");
       const loop = reduceLoop([xs.length], [0], [0]);
       writeNd(e.heap.i32, desc.ptr, { dims: loop.kept.dims, strides: [loop.kept.strides] }, "test");
       writeNd(e.heap.i32, desc.ptr + 4 * ND_DESC_WORDS, { dims: loop.red.dims, strides: [loop.red.strides] }, "test");

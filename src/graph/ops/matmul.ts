@@ -9,7 +9,7 @@
 import type { Engine } from "../../engine.js";
 import { fail, fmtShape } from "../../errors.js";
 import { dense, packDenseWeights } from "../../ops/dense.js";
-import { partsFor, gemmThreaded } from "../../threads/parallel.js";
+import { gemmScratchFloats, gemmThreaded, partsFor } from "../../threads/parallel.js";
 import { MAX_PARTS } from "../../threads/protocol.js";
 import { onnxOrder, type PlanNode, registerOp } from "../registry.js";
 import { isFloat, sizeOfDims } from "../types.js";
@@ -87,25 +87,44 @@ export function batchOffsets(g: MatMulGeometry, A: number, B: number, Y: number)
  * ONNX-order buffers (byte addresses; dA or dB 0 when not wanted):
  *   dA_t += dY_t . B_t^T,   dB_t += A_t^T . dY_t   for every output batch index t,
  * so a broadcast operand's gradient sums over the batch indices it was repeated along. With an
- * unbatched B this is one product each (A's batch and rows as one matrix). Uses gemmThreaded,
- * which may take a scratch for a transposed operand when one is large (see there).
+ * unbatched B this is one product each (A's batch and rows as one matrix). offs:
+ * batchOffsets(g, 0, 0, 0), precomputed by callers that run often. scratch: a byte address of
+ * matMulBackwardScratchFloats(g) floats for gemmThreaded's transposed operand (else it takes
+ * one from the heap when a shape wants it).
  */
-export function matMulBackward(e: Engine, g: MatMulGeometry, dA: number, dB: number, dY: number, A: number, B: number): void {
+export function matMulBackward(
+  e: Engine,
+  g: MatMulGeometry,
+  dA: number,
+  dB: number,
+  dY: number,
+  A: number,
+  B: number,
+  offs: Int32Array = batchOffsets(g, 0, 0, 0),
+  scratch?: number,
+): void {
   const { m, n, k } = g;
   const batches = sizeOfDims(g.batch);
   if (batches === 0 || m === 0 || n === 0 || k === 0) return;
   if (oneProduct(g)) {
     const rows = batches * m;
-    if (dA) gemmThreaded(e, dA, dY, B, rows, k, n, false, true, true);
-    if (dB) gemmThreaded(e, dB, A, dY, k, n, rows, true, false, true);
+    if (dA) gemmThreaded(e, dA, dY, B, rows, k, n, false, true, true, scratch);
+    if (dB) gemmThreaded(e, dB, A, dY, k, n, rows, true, false, true, scratch);
     return;
   }
-  const offs = batchOffsets(g, 0, 0, 0);
   for (let t = 0; t < batches; t++) {
-    const ao = offs[3 * t]!, bo = offs[3 * t + 1]!, yo = offs[3 * t + 2]!;
-    if (dA) gemmThreaded(e, dA + ao, dY + yo, B + bo, m, k, n, false, true, true);
-    if (dB) gemmThreaded(e, dB + bo, A + ao, dY + yo, k, n, m, true, false, true);
+    const ao = offs[3 * t]!,
+      bo = offs[3 * t + 1]!,
+      yo = offs[3 * t + 2]!;
+    if (dA) gemmThreaded(e, dA + ao, dY + yo, B + bo, m, k, n, false, true, true, scratch);
+    if (dB) gemmThreaded(e, dB + bo, A + ao, dY + yo, k, n, m, true, false, true, scratch);
   }
+}
+
+/** Floats of scratch matMulBackward's products need (the larger of dA's and dB's). */
+export function matMulBackwardScratchFloats(g: MatMulGeometry): number {
+  const rows = oneProduct(g) ? sizeOfDims(g.batch) * g.m : g.m;
+  return Math.max(gemmScratchFloats(rows, g.k, g.n, false, true), gemmScratchFloats(g.k, g.n, rows, true, false));
 }
 
 registerOp<void>({
@@ -118,6 +137,11 @@ registerOp<void>({
     return [{ dataType: A.dataType, shape: matMulGeometry(c, A.shape, B.shape).out }];
   },
   layout: onnxOrder,
+  gradient(g) {
+    const dy = g.dy(0);
+    if (!dy) return;
+    for (const wrt of [0, 1]) if (g.wants(wrt)) g.add(wrt, g.op("MatMulBroadcastGrad", [dy, g.x(0), g.x(1)], { wrt })[0]!);
+  },
   algorithms: [
     {
       name: "matMul.packed",
@@ -166,6 +190,38 @@ registerOp<void>({
         }
         return () => {
           for (let t = 0; t < batches; t++) gemmThreaded(e, offs[3 * t + 2]!, offs[3 * t]!, offs[3 * t + 1]!, m, nn, k, false, false, false);
+        };
+      },
+    },
+  ],
+});
+
+// MatMul's gradient with respect to operand attrs.wrt (0: A, 1: B): inputs [dy, A, B], all in ONNX
+// order; summed over the batch indices a broadcast operand was repeated along.
+registerOp<{ wrt: number }>({
+  type: "MatMulBroadcastGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(1 + c.attrs.wrt, c.attrs.wrt ? "B" : "A")],
+  layout: onnxOrder,
+  algorithms: [
+    {
+      name: "matMulBroadcastGrad.gemm",
+      workspaceBytes: (n) => 4 * matMulBackwardScratchFloats(matMulGeometry({ fail: (m) => fail(n.where, m) }, n.inputs[1]!.shape, n.inputs[2]!.shape)),
+      setup(n) {
+        const e = n.engine,
+          g = matMulGeometry({ fail: (m) => fail(n.where, m) }, n.inputs[1]!.shape, n.inputs[2]!.shape);
+        const d = n.output(0),
+          size = n.outputs[0]!.size,
+          dy = n.input(0),
+          A = n.input(1),
+          B = n.input(2),
+          wrt = n.attrs.wrt,
+          offs = batchOffsets(g, 0, 0, 0),
+          scratch = n.workspace;
+        return () => {
+          e.kernels.fill_f32(d, 0, size);
+          matMulBackward(e, g, wrt === 0 ? d : 0, wrt === 1 ? d : 0, dy, A, B, offs, scratch);
         };
       },
     },

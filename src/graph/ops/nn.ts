@@ -31,7 +31,6 @@ import {
   followInput0,
   type InferContext,
   type LayoutChoice,
-  onnxOrder,
   type PlanNode,
   registerOp,
   type TensorType,

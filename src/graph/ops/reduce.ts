@@ -10,7 +10,16 @@ import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
 import { DataType } from "../../onnx/onnx-proto.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
-import { type InferContext, type LayoutChoice, type LayoutContext, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
+import {
+  type GradientBuilder,
+  type InferContext,
+  type LayoutChoice,
+  type LayoutContext,
+  type PlanNode,
+  type PlanValue,
+  registerOp,
+  type TensorType,
+} from "../registry.js";
 import { identityPerm, intsOf, isFloat, type Perm, sizeOfDims } from "../types.js";
 import { normAxis } from "./util.js";
 
@@ -118,6 +127,14 @@ function reduceOp(type: ReduceType): void {
       const reduced = reducedAxes({ fail: (m) => fail(type, m) }, c.attrs, x.shape.length, v ? intsOf(v) : undefined);
       return { inputs: c.inputs.map(() => "any"), outputs: [reducedPerm(x.perm, reduced, c.attrs.keepdims)] };
     },
+    gradient(g) {
+      const x = g.x(0)!,
+        dy = g.dy(0);
+      if (!g.wants(0) || !dy) return;
+      const v = g.x(1)?.known;
+      const reduced = reducedAxes({ fail: (m) => fail(g.where, m) }, g.attrs, x.shape.length, v ? intsOf(v) : undefined);
+      g.add(0, g.op("ReduceGrad", [dy, x, g.y(0)], { type, reduced })[0]!);
+    },
     algorithms: [
       {
         name: `${lowerFirst(type)}.strided`,
@@ -157,10 +174,10 @@ function loopOf(n: PlanNode<ReduceAttrs>): ReduceLoop {
 export const reduceBackwardWorkspaceFloats = (V: number): number => 2 * Math.min(V, REDUCE_TILE);
 
 /**
- * The backward of a reduction, pointer-level (until the runtime plans backward passes): with x of
- * logical `shape` stored in `perm` order and y, dy laid out as the forward wrote y (kept axes in
- * x's order), accumulates dx (x's layout) += dy * dy/dx. `desc`: 2 * ND_DESC_BYTES of caller memory
- * for the loop; `ws`: reduceBackwardWorkspaceFloats(V) floats, V = reduceLoop(...).V.
+ * The backward of a reduction, pointer-level: with x of logical `shape` stored in `perm` order and
+ * y, dy laid out as the forward wrote y (kept axes in x's order), accumulates dx (x's layout) +=
+ * dy * dy/dx. `desc`: 2 * ND_DESC_BYTES of caller memory for the loop; `ws`:
+ * reduceBackwardWorkspaceFloats(V) floats, V = reduceLoop(...).V.
  */
 export function reduceBackward(
   e: Engine,
@@ -171,17 +188,52 @@ export function reduceBackward(
   p: { dx: number; dy: number; x: number; y: number; ws: number; desc: number },
 ): void {
   const loop = reduceLoop(shape, perm, reduced);
-  const kept = p.desc,
-    red = p.desc + ND_DESC_BYTES;
-  writeNd(e.heap.i32, kept, { dims: loop.kept.dims, strides: [loop.kept.strides] }, type);
-  writeNd(e.heap.i32, red, { dims: loop.red.dims, strides: [loop.red.strides] }, type);
+  writeLoop(e.heap.i32, p.desc, loop, type);
   if (sizeOfDims(shape) === 0) return;
-  e.kernels.reduce_f32_backward(p.dx, p.dy, p.x, p.y, p.ws, kept, red, loop.V, loop.L, REDUCE_KIND[type]);
+  e.kernels.reduce_f32_backward(p.dx, p.dy, p.x, p.y, p.ws, p.desc, p.desc + ND_DESC_BYTES, loop.V, loop.L, REDUCE_KIND[type]);
+}
+
+/** Writes a reduction loop's kept and reduced descriptors at desc and desc + ND_DESC_BYTES. */
+function writeLoop(i32: Int32Array, desc: number, loop: ReduceLoop, where: string): void {
+  writeNd(i32, desc, { dims: loop.kept.dims, strides: [loop.kept.strides] }, where);
+  writeNd(i32, desc + ND_DESC_BYTES, { dims: loop.red.dims, strides: [loop.red.strides] }, where);
 }
 
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 for (const t of Object.keys(REDUCE_KIND) as ReduceType[]) reduceOp(t);
+
+// A reduction's gradient: inputs [dy, x, y] (x and y as the forward step read and wrote them; dy
+// in y's order, so it lies as the forward wrote y), output dx in x's order.
+registerOp<{ type: ReduceType; reduced: readonly number[] }>({
+  type: "ReduceGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(1, "x")],
+  layout: (c) => ({ inputs: [c.inputs[2]!.perm, "any", "any"], outputs: [c.inputs[1]!.perm] }),
+  algorithms: [
+    {
+      name: "reduceGrad.strided",
+      workspaceBytes: (n) => 4 * reduceBackwardWorkspaceFloats(reduceLoop(n.inputs[1]!.shape, n.inputs[1]!.perm, n.attrs.reduced).V),
+      paramBytes: () => 2 * ND_DESC_BYTES,
+      setup(n) {
+        const x = n.inputs[1]!,
+          a = n.attrs;
+        const p = { dx: n.output(0), dy: n.input(0), x: n.input(1), y: n.input(2), ws: n.workspace, desc: n.params };
+        const k = n.kernels,
+          size = x.size,
+          e = n.engine;
+        const loop = reduceLoop(x.shape, x.perm, a.reduced),
+          kind = REDUCE_KIND[a.type];
+        writeLoop(e.heap.i32, p.desc, loop, n.where);
+        return () => {
+          k.fill_f32(p.dx, 0, size);
+          if (size) k.reduce_f32_backward(p.dx, p.dy, p.x, p.y, p.ws, p.desc, p.desc + ND_DESC_BYTES, loop.V, loop.L, kind);
+        };
+      },
+    },
+  ],
+});
 
 // ---------------------------------------------------------------------------------------------
 // along one axis: x viewed as [O, R, V] in its physical order
@@ -280,6 +332,12 @@ function softmaxOp(type: "Softmax" | "LogSoftmax" | "Hardmax"): void {
       const p = c.attrs.coerce2d ? identityPerm(x.shape.length) : x.perm;
       return { inputs: [c.attrs.coerce2d ? p : "any"], outputs: [p] };
     },
+    ...(type !== "Hardmax" && {
+      gradient(g: GradientBuilder<SoftmaxAttrs>) {
+        const dy = g.dy(0);
+        if (g.wants(0) && dy) g.add(0, g.op(`${type}Grad`, [dy, g.y(0)], g.attrs)[0]!);
+      },
+    }),
     algorithms: [
       {
         name: `${lowerFirst(type)}.axis`,
@@ -305,3 +363,39 @@ const viewOf = (n: PlanNode<SoftmaxAttrs>): [number, number, number] => softmaxV
 softmaxOp("Softmax");
 softmaxOp("LogSoftmax");
 softmaxOp("Hardmax");
+
+// Softmax's and LogSoftmax's gradients: inputs [dy, y] (y as the forward wrote it, dy in its order).
+function softmaxGradOp(type: "SoftmaxGrad" | "LogSoftmaxGrad"): void {
+  registerOp<SoftmaxAttrs>({
+    type,
+    internal: true,
+    parse: () => fail("internal", "not parsed"),
+    infer: (c) => [c.need(1, "y")],
+    layout: (c) => ({ inputs: [c.inputs[1]!.perm, "any"], outputs: [c.inputs[1]!.perm] }),
+    algorithms: [
+      {
+        name: `${lowerFirst(type)}.axis`,
+        workspaceBytes: (n) => 4 * axisWorkspaceFloats(gradViewOf(n)[2]),
+        setup(n) {
+          const [O, R, V] = gradViewOf(n);
+          const k = n.kernels,
+            dx = n.output(0),
+            dy = n.input(0),
+            y = n.input(1),
+            ws = n.workspace,
+            size = n.outputs[0]!.size,
+            log = type === "LogSoftmaxGrad" ? 1 : 0;
+          return () => {
+            k.fill_f32(dx, 0, size);
+            if (size) k.softmax_axis_f32_backward(dx, dy, y, ws, O, R, V, log);
+          };
+        },
+      },
+    ],
+  });
+}
+
+const gradViewOf = (n: PlanNode<SoftmaxAttrs>): [number, number, number] => softmaxView({ fail: (m) => fail(n.where, m) }, n.attrs, n.inputs[1]! as PlanValue);
+
+softmaxGradOp("SoftmaxGrad");
+softmaxGradOp("LogSoftmaxGrad");

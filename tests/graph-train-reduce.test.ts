@@ -1,0 +1,146 @@
+// Gradients of the reductions, the softmax family along any axis and broadcasting MatMul through
+// the planned runtime (TrainableSession): every element of every parameter against central finite
+// differences of the same session's forward, in every build.
+import { describe, expect, it } from "vitest";
+import { InferenceSession } from "../src/graph/session.js";
+import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
+
+const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
+  name: output[0]!,
+  opType,
+  domain: "",
+  input,
+  output,
+  attribute,
+});
+const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
+const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
+const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+const floats = (name: string, dims: number[], seed: number, lo = -0.5, hi = 0.5): TensorProto => ({
+  name,
+  dims,
+  dataType: DataType.FLOAT,
+  data: uniform(size(dims), seed, lo, hi),
+});
+
+function model(nodes: NodeProto[], inits: TensorProto[], input: [string, number[]], output: string): Uint8Array {
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    producerName: "simdnet-test",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
+    graph: {
+      name: "g",
+      node: nodes,
+      initializer: inits,
+      valueInfo: [],
+      input: [{ name: input[0], elemType: DataType.FLOAT, shape: input[1] }],
+      output: [{ name: output, elemType: DataType.FLOAT }],
+    },
+  });
+}
+
+const reduce = (type: string, x: string, y: string, axes: number[], keepdims = 0) => node(type, [x], [y], [ints("axes", axes), int("keepdims", keepdims)]);
+
+/**
+ * x [2, 3, 4] through two broadcasting MatMuls (m2 [2, 3, 5]), the op under test (z, last axis 5),
+ * then y = z . w3 (1-D B).
+ */
+const network = (ops: NodeProto[]) =>
+  model(
+    [
+      node("MatMul", ["x", "w1"], ["m1"]), // [2, 3, 4] x [4, 5]: one product
+      node("MatMul", ["w2", "m1"], ["m2"]), // [1, 3, 3] x [2, 3, 5]: A broadcast over the batch
+      ...ops,
+      node("MatMul", ["z", "w3"], ["y"]),
+    ],
+    [
+      floats("w1", [4, 5], 1),
+      floats("w2", [1, 3, 3], 2),
+      floats("w3", [5], 3),
+      { name: "axes1", dims: [1], dataType: DataType.INT64, data: Float64Array.of(1) },
+    ],
+    ["x", [2, 3, 4]],
+    "y",
+  );
+
+const CASES: [string, NodeProto[]][] = [
+  ["MatMul", [node("Identity", ["m2"], ["z"])]],
+  ["Softmax axis 1", [node("Softmax", ["m2"], ["z"], [int("axis", 1)])]],
+  ["Softmax axis -1", [node("Softmax", ["m2"], ["z"], [int("axis", -1)])]],
+  ["LogSoftmax axis 0", [node("LogSoftmax", ["m2"], ["z"], [int("axis", 0)])]],
+  ["LogSoftmax axis 2", [node("LogSoftmax", ["m2"], ["z"], [int("axis", 2)])]],
+  ...["ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceProd", "ReduceMean", "ReduceSumSquare"].map((t): [string, NodeProto[]] => [
+    t,
+    [reduce(t, "m2", "z", [1])],
+  ]),
+  ["ReduceSum (axes input)", [node("ReduceSum", ["m2", "axes1"], ["z"], [int("keepdims", 0)])]],
+  ["ReduceMean keepdims, two axes", [reduce("ReduceMean", "m2", "z", [0, 1], 1)]],
+  [
+    "every kind on shared values",
+    [
+      node("Softmax", ["m2"], ["s1"], [int("axis", 1)]),
+      node("LogSoftmax", ["m2"], ["l1"], [int("axis", 0)]),
+      node("Add", ["s1", "l1"], ["a1"]),
+      reduce("ReduceMax", "a1", "r1", [1]),
+      reduce("ReduceL2", "m2", "r2", [1]),
+      reduce("ReduceLogSumExp", "m1", "r3", [1]),
+      reduce("ReduceProd", "s1", "r4", [1]),
+      reduce("ReduceMean", "m2", "r5", [1]),
+      reduce("ReduceMin", "a1", "r6", [1]),
+      reduce("ReduceL1", "m1", "r7", [1]),
+      reduce("ReduceSumSquare", "m2", "r8", [1]),
+      node("ReduceSum", ["m2", "axes1"], ["r9"], [int("keepdims", 0)]),
+      reduce("ReduceMean", "m1", "r10", [0, 1, 2], 1), // [1, 1, 1]: broadcast by Add
+      ...["r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10"].map((r, i) => node("Add", [i ? `t${i}` : "r1", r], [i === 8 ? "z" : `t${i + 1}`])),
+    ],
+  ],
+];
+
+describe.each(BUILDS_UNDER_TEST)("gradients of reductions, softmax and MatMul (%s)", (build) => {
+  it.each(CASES)("%s: every parameter element agrees with finite differences of the forward", async (_, ops) => {
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, network(ops));
+    const t = s.trainable();
+    expect(
+      t
+        .parameters()
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(["w1", "w2", "w3"]);
+    const x = uniform(24, 11, -1, 1);
+    let G: Float32Array = new Float32Array(0); // loss = sum(y * G)
+    const loss = () => {
+      const y = t.forward({ x: { dims: [2, 3, 4], data: x } }).y!.data as Float32Array;
+      if (G.length !== y.length) G = uniform(y.length, 12, -1, 1);
+      return y.reduce((a, v, i) => a + v * G[i]!, 0);
+    };
+    t.zeroGrads();
+    loss();
+    t.backward({ y: G });
+    for (const p of t.parameters()) {
+      const analytic = p.grad.data.slice();
+      expect(analytic.some((v) => v !== 0)).toBe(true);
+      for (let i = 0; i < p.value.data.length; i++) {
+        const keep = p.value.data[i]!,
+          h = 1e-3;
+        p.value.data[i] = keep + h;
+        const up = loss();
+        p.value.data[i] = keep - h;
+        const down = loss();
+        p.value.data[i] = keep;
+        const numeric = (up - down) / (2 * h);
+        expect(Math.abs(analytic[i]! - numeric), `${p.name}[${i}]: analytic ${analytic[i]} numeric ${numeric}`).toBeLessThan(
+          1e-2 * Math.max(1, Math.abs(numeric)),
+        );
+      }
+    }
+    t.release();
+    await s.release();
+  });
+});
