@@ -36,3 +36,4 @@ export * from "./broadcast";
 export * from "./unary";
 export * from "./reduce";
 export * from "./norm";
+export * from "./quant";

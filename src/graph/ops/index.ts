@@ -13,3 +13,4 @@ import "./movement-grad.js";
 import "./reduce.js";
 import "./matmul.js";
 import "./norm.js";
+import "./quant.js";
