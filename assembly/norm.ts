@@ -3,7 +3,7 @@
 // channel), BatchNormalization inference in ONNX order, LpNormalization along any axis; and
 // their backward passes, which ACCUMULATE (dx += ..., dscale += ..., dbias += ...).
 // Statistics are two-pass (mean, then the mean squared deviation) with pairwise sums
-// (assembly/sums.ts), so long rows keep float32 error near 1e-6. Forward outputs may alias x.
+// (assembly/pairwise.ts), so long rows keep float32 error near 1e-6. Forward outputs may alias x.
 // Pointers are byte addresses, 4-byte aligned; optional pointers are 0 when absent.
 
 import { madd } from "./simd";

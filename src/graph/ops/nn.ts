@@ -25,16 +25,7 @@ import type { Tensor } from "../../tensor.js";
 import { gemmScratchFloats, gemmThreaded } from "../../threads/parallel.js";
 import { viewTensor } from "../constants.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
-import {
-  type Algorithm,
-  type BoundNode,
-  followInput0,
-  type InferContext,
-  type LayoutChoice,
-  type PlanNode,
-  registerOp,
-  type TensorType,
-} from "../registry.js";
+import { type Algorithm, type BoundNode, followInput0, type InferContext, type LayoutChoice, type PlanNode, registerOp, type TensorType } from "../registry.js";
 import { identityPerm, isFloat } from "../types.js";
 import { followInput, likeInput, zeroOutput } from "./grad.js";
 import { channelsLast, channelsLastLayout, inputView, outputView, sameAsInput0 } from "./util.js";
