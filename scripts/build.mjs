@@ -52,9 +52,9 @@ for (const target of targets) {
 writeFileSync("build/wasm-inline.js", js);
 writeFileSync("build/wasm-inline.d.ts", dts);
 console.log("wasm sizes (bytes):", JSON.stringify(sizes));
-// per build; the graph runtime's kernels (reductions, softmax along any axis, normalisations:
-// about 17 KB of relaxed.wasm) took it past the first budget of 150 KiB
-const LIMIT = 160 * 1024;
+// per build; the graph runtime's kernels (reductions, softmax along any axis, normalisations,
+// quantisation: about 19 KB of relaxed.wasm) took it past the first budget of 150 KiB
+const LIMIT = 176 * 1024;
 for (const [target, size] of Object.entries(sizes)) {
   if (size > LIMIT) throw new Error(`build/${target}.wasm is ${size} bytes, over the ${LIMIT}-byte budget`);
 }
