@@ -51,7 +51,7 @@ const reduce = (type: string, x: string, y: string, axes: number[], keepdims = 0
  * x [2, 3, 4] through two broadcasting MatMuls (m2 [2, 3, 5]), the op under test (z, last axis 5),
  * then y = z . w3 (1-D B).
  */
-const network = (ops: NodeProto[]) =>
+const network = (ops: NodeProto[], inits: TensorProto[] = []) =>
   model(
     [
       node("MatMul", ["x", "w1"], ["m1"]), // [2, 3, 4] x [4, 5]: one product
@@ -64,12 +64,13 @@ const network = (ops: NodeProto[]) =>
       floats("w2", [1, 3, 3], 2),
       floats("w3", [5], 3),
       { name: "axes1", dims: [1], dataType: DataType.INT64, data: Float64Array.of(1) },
+      ...inits,
     ],
     ["x", [2, 3, 4]],
     "y",
   );
 
-const CASES: [string, NodeProto[]][] = [
+const CASES: [string, NodeProto[], TensorProto[]?][] = [
   ["MatMul", [node("Identity", ["m2"], ["z"])]],
   ["Softmax axis 1", [node("Softmax", ["m2"], ["z"], [int("axis", 1)])]],
   ["Softmax axis -1", [node("Softmax", ["m2"], ["z"], [int("axis", -1)])]],
@@ -81,6 +82,12 @@ const CASES: [string, NodeProto[]][] = [
   ]),
   ["ReduceSum (axes input)", [node("ReduceSum", ["m2", "axes1"], ["z"], [int("keepdims", 0)])]],
   ["ReduceMean keepdims, two axes", [reduce("ReduceMean", "m2", "z", [0, 1], 1)]],
+  [
+    "LayerNormalization axis -1",
+    [node("LayerNormalization", ["m2", "ln_s", "ln_b"], ["z"], [int("axis", -1)])],
+    [floats("ln_s", [5], 4, 0.5, 1.5), floats("ln_b", [5], 5)],
+  ],
+  ["LayerNormalization axis 1, no B", [node("LayerNormalization", ["m2", "ln_s"], ["z"], [int("axis", 1)])], [floats("ln_s", [3, 5], 6, 0.5, 1.5)]],
   [
     "every kind on shared values",
     [
@@ -103,16 +110,16 @@ const CASES: [string, NodeProto[]][] = [
 ];
 
 describe.each(BUILDS_UNDER_TEST)("gradients of reductions, softmax and MatMul (%s)", (build) => {
-  it.each(CASES)("%s: every parameter element agrees with finite differences of the forward", async (_, ops) => {
+  it.each(CASES)("%s: every parameter element agrees with finite differences of the forward", async (_, ops, inits = []) => {
     const e = await engineFor(build);
-    const s = InferenceSession.fromBytes(e, network(ops));
+    const s = InferenceSession.fromBytes(e, network(ops, inits));
     const t = s.trainable();
     expect(
       t
         .parameters()
         .map((p) => p.name)
         .sort(),
-    ).toEqual(["w1", "w2", "w3"]);
+    ).toEqual(["w1", "w2", "w3", ...inits.map((t) => t.name)].sort());
     const x = uniform(24, 11, -1, 1);
     let G: Float32Array = new Float32Array(0); // loss = sum(y * G)
     const loss = () => {

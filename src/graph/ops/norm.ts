@@ -168,6 +168,20 @@ registerOp<LnAttrs>({
       outputs: c.outputs.map(() => p),
     };
   },
+  // the forward planned again with its Mean and InvStdDev outputs, then LayerNormGrad per input
+  gradient(g) {
+    const dy = g.dy(0),
+      x = g.x(0)!,
+      scale = g.x(1)!,
+      bias = g.x(2);
+    if (!dy) return;
+    const norm = x.shape.slice(normAxis(failer(g.where), g.attrs.axis, x.shape.length));
+    for (const v of [scale, bias])
+      if (v && (v.shape.length !== norm.length || v.shape.some((d, k) => d !== norm[k])))
+        fail(g.where, `training needs Scale and B of the normalised shape ${fmtShape(norm)}, got ${fmtShape(v.shape)}`);
+    const [, mean, inv] = g.op("LayerNormalization", [x, scale, bias], g.attrs, 3);
+    for (const wrt of [0, 1, 2]) if (g.wants(wrt)) g.add(wrt, g.op("LayerNormGrad", [dy, x, scale, mean, inv], { ...g.attrs, wrt })[0]!);
+  },
   algorithms: [
     {
       name: "layerNormalization.rows",
@@ -203,6 +217,45 @@ registerOp<LnAttrs>({
         return () => {
           for (const [dst, src, desc] of expand) k.copy_nd(dst, src, desc);
           k.layernorm_f32_forward(y, mean, inv, x, scale, bias, rows, cols, eps, 0);
+        };
+      },
+    },
+  ],
+});
+
+// LayerNormalization's gradient with respect to input attrs.wrt (0: X, 1: Scale, 2: B): inputs
+// [dy, x, scale, mean, invStd] (x as the forward read it, normalised axes innermost; dy in x's
+// order; Scale in the normalised axes' order), output in x's or Scale's order.
+registerOp<LnAttrs & { wrt: number }>({
+  type: "LayerNormGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(c.attrs.wrt === 0 ? 1 : 2, "operand")],
+  layout(c) {
+    const x = c.inputs[1]!,
+      r = x.shape.length;
+    const q = innerOrder(x.perm, normAxis(failer("LayerNormGrad"), c.attrs.axis, r)) ?? identityPerm(r);
+    return { inputs: [x.perm, x.perm, q, "any", "any"], outputs: [c.attrs.wrt === 0 ? x.perm : q] };
+  },
+  algorithms: [
+    {
+      name: "layerNormGrad.rows",
+      // the kernel always writes dx: a scratch one for the Scale and B gradients
+      workspaceBytes: (n) => (n.attrs.wrt === 0 ? 0 : 4 * n.inputs[1]!.size),
+      setup(n) {
+        const x = n.inputs[1]!,
+          ax = normAxis(failer(n.where), n.attrs.axis, x.shape.length);
+        const rows = sizeOfDims(x.shape.slice(0, ax)),
+          cols = sizeOfDims(x.shape.slice(ax));
+        const k = n.kernels,
+          out = n.output(0),
+          size = n.outputs[0]!.size,
+          wrt = n.attrs.wrt;
+        const [dy, xp, scale, mean, inv] = [0, 1, 2, 3, 4].map((i) => n.input(i)) as [number, number, number, number, number];
+        const dx = wrt === 0 ? out : n.workspace;
+        return () => {
+          k.fill_f32(out, 0, size);
+          if (rows * cols) k.layernorm_f32_backward(dx, wrt === 1 ? out : 0, wrt === 2 ? out : 0, dy, xp, scale, mean, inv, rows, cols);
         };
       },
     },
