@@ -87,6 +87,11 @@ const CASES: [string, NodeProto[], TensorProto[]?][] = [
     [node("LayerNormalization", ["m2", "ln_s", "ln_b"], ["z"], [int("axis", -1)])],
     [floats("ln_s", [5], 4, 0.5, 1.5), floats("ln_b", [5], 5)],
   ],
+  [
+    "InstanceNormalization",
+    [node("InstanceNormalization", ["m2", "in_s", "in_b"], ["z"], [{ name: "epsilon", type: AttributeType.FLOAT, f: 1e-3 }])],
+    [floats("in_s", [3], 7, 0.5, 1.5), floats("in_b", [3], 8)],
+  ],
   ["LayerNormalization axis 1, no B", [node("LayerNormalization", ["m2", "ln_s"], ["z"], [int("axis", 1)])], [floats("ln_s", [3, 5], 6, 0.5, 1.5)]],
   [
     "every kind on shared values",

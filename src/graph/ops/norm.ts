@@ -278,6 +278,47 @@ function lnDirect(n: PlanNode<LnAttrs>, i: number): boolean {
   return v.shape.length === norm.length && v.shape.every((d, k) => d === norm[k]) && samePhysical(v.perm, q, v.shape);
 }
 
+// InstanceNormalization's gradient with respect to input attrs.wrt (0: input, 1: scale, 2: B):
+// inputs [dy, x, scale] in ONNX order. Each run recomputes the statistics (groupnorm_f32_forward,
+// G = C, into the workspace), then groupnorm_f32_backward.
+registerOp<{ epsilon: number; wrt: number }>({
+  type: "InstanceNormGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(c.attrs.wrt === 0 ? 1 : 2, "operand")],
+  layout: (c) => ({ inputs: c.inputs.map((v) => (v ? identityPerm(v.shape.length) : "any")), outputs: c.outputs.map((t) => identityPerm(t.shape.length)) }),
+  algorithms: [
+    {
+      name: "instanceNormGrad.groups",
+      // a scratch the size of x (the recomputed y, then dx when not wanted), mean and invStd [N, C]
+      workspaceBytes: (n) => 4 * (n.inputs[1]!.size + 2 * n.inputs[1]!.shape[0]! * n.inputs[1]!.shape[1]!),
+      setup(n) {
+        const X = n.inputs[1]!,
+          N = X.shape[0]!,
+          C = X.shape[1]!,
+          S = sizeOfDims(X.shape.slice(2));
+        const k = n.kernels,
+          eps = n.attrs.epsilon,
+          wrt = n.attrs.wrt,
+          out = n.output(0),
+          size = n.outputs[0]!.size;
+        const [dy, x, scale] = [0, 1, 2].map((i) => n.input(i)) as [number, number, number];
+        const scratch = n.workspace,
+          mean = scratch + 4 * X.size,
+          inv = mean + 4 * N * C;
+        const dx = wrt === 0 ? out : scratch;
+        if (X.size === 0) return () => k.fill_f32(out, 0, size);
+        return () => {
+          k.groupnorm_f32_forward(scratch, mean, inv, x, scale, 0, N, C, 1, S, eps);
+          k.fill_f32(out, 0, size);
+          if (wrt !== 0) k.fill_f32(scratch, 0, X.size);
+          k.groupnorm_f32_backward(dx, wrt === 1 ? out : 0, wrt === 2 ? out : 0, dy, x, scale, mean, inv, N, C, 1, S);
+        };
+      },
+    },
+  ],
+});
+
 // ---------------------------------------------------------------------------------------------
 // InstanceNormalization, GroupNormalization
 
@@ -345,6 +386,11 @@ registerOp<InAttrs>({
       r = x.shape.length;
     const p = isOnnxOrder(x) && !isChannelsLast(x) ? identityPerm(r) : channelsLast(r);
     return { inputs: c.inputs.map((v, i) => (i === 0 ? p : v ? identityPerm(v.shape.length) : "any")), outputs: [p] };
+  },
+  gradient(g) {
+    const dy = g.dy(0);
+    if (!dy) return;
+    for (const wrt of [0, 1, 2]) if (g.wants(wrt)) g.add(wrt, g.op("InstanceNormGrad", [dy, g.x(0), g.x(1)], { ...g.attrs, wrt })[0]!);
   },
   algorithms: [
     {
