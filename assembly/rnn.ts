@@ -35,6 +35,7 @@
 
 import { madd } from "./simd";
 import { vmath } from "./activation";
+import { gemm_f32_packed_b_strided } from "./gemm_packed";
 
 const F_BATCH = 0, F_HIDDEN = 1, F_LENS = 2, F_PEEP = 3, F_CLIP = 4, F_VARIANT = 5, F_GATES = 6, F_HS = 7, F_CS = 8;
 const F_DGATES = 9, F_DH = 10, F_DC = 11, F_DPEEP = 12, F_DY = 13, F_RBH = 14, F_DEXTRA = 15, F_DRH = 16;
@@ -159,10 +160,65 @@ export function rnn_f32_backward(blk: usize, t: i32): void {
 //   i = sigmoid(a_i + p_i c_{t-1}), f = sigmoid(a_f + p_f c_{t-1}), g = tanh(a_c),
 //   c_t = f c_{t-1} + i g, o = sigmoid(a_o + p_o c_t), h_t = o tanh(c_t).
 
+// The LSTM forward's gate activations: tanh as a rational function (odd degree-13 over even
+// degree-6 polynomial, Eigen's and MLAS's float tanh) of x clamped to [-TANH_CLAMP, TANH_CLAMP],
+// |error| < 4e-7; sigmoid(x) = 0.5 + 0.5 tanh(x / 2), |error| < 3e-7. One division and no
+// exponential each; the scalar forms do the same arithmetic. (The backward reads the activations
+// the forward saved, so it stays consistent with them.)
+const TANH_CLAMP: f32 = 7.90531110763549805;
+const TA1: f32 = 4.89352455891786e-03, TA3: f32 = 6.37261928875436e-04, TA5: f32 = 1.48572235717979e-05;
+const TA7: f32 = 5.12229709037114e-08, TA9: f32 = -8.60467152213735e-11, TA11: f32 = 2.00018790482477e-13;
+const TA13: f32 = -2.76076847742355e-16;
+const TB0: f32 = 4.89352518554385e-03, TB2: f32 = 2.26843463243900e-03, TB4: f32 = 1.18534705686654e-04;
+const TB6: f32 = 1.19825839466702e-06;
+
+// @ts-ignore: decorator
+@inline function rtanh4(v: v128): v128 {
+  const x = f32x4.pmin(f32x4.pmax(v, f32x4.splat(-TANH_CLAMP)), f32x4.splat(TANH_CLAMP));
+  const x2 = f32x4.mul(x, x);
+  let p = madd(x2, f32x4.splat(TA13), f32x4.splat(TA11));
+  p = madd(x2, p, f32x4.splat(TA9));
+  p = madd(x2, p, f32x4.splat(TA7));
+  p = madd(x2, p, f32x4.splat(TA5));
+  p = madd(x2, p, f32x4.splat(TA3));
+  p = madd(x2, p, f32x4.splat(TA1));
+  let q = madd(x2, f32x4.splat(TB6), f32x4.splat(TB4));
+  q = madd(x2, q, f32x4.splat(TB2));
+  q = madd(x2, q, f32x4.splat(TB0));
+  return f32x4.div(f32x4.mul(x, p), q);
+}
+
+// @ts-ignore: decorator
+@inline function rsigmoid4(v: v128): v128 {
+  const half = f32x4.splat(0.5);
+  return madd(rtanh4(f32x4.mul(v, half)), half, half);
+}
+
+// @ts-ignore: decorator
+@inline function rtanhf(v: f32): f32 {
+  const x = min(max(v, -TANH_CLAMP), TANH_CLAMP);
+  const x2 = x * x;
+  let p = x2 * TA13 + TA11;
+  p = x2 * p + TA9;
+  p = x2 * p + TA7;
+  p = x2 * p + TA5;
+  p = x2 * p + TA3;
+  p = x2 * p + TA1;
+  let q = x2 * TB6 + TB4;
+  q = x2 * q + TB2;
+  q = x2 * q + TB0;
+  return (x * p) / q;
+}
+
+// @ts-ignore: decorator
+@inline function rsigmoidf(v: f32): f32 {
+  return rtanhf(v * 0.5) * 0.5 + 0.5;
+}
+
 /** Step t: gates[t] (pre-activations) -> i, o, f, g; writes cs[t+1], hs[t+1]. */
 export function lstm_f32_forward(blk: usize, t: i32): void {
   const B = field(blk, F_BATCH), H = field(blk, F_HIDDEN), lens = ptr(blk, F_LENS), peep = ptr(blk, F_PEEP);
-  const clip = reinterpret<f32>(field(blk, F_CLIP));
+  const clip = reinterpret<f32>(field(blk, F_CLIP)), plain = peep == 0 && clip == Infinity;
   const G = 4 * H, hb = <usize>H << 2;
   const gates = ptr(blk, F_GATES) + rowAt(t * B, G), hs = ptr(blk, F_HS) + rowAt(t * B, H), cs = ptr(blk, F_CS) + rowAt(t * B, H);
   for (let b = 0; b < B; b++) {
@@ -175,25 +231,44 @@ export function lstm_f32_forward(blk: usize, t: i32): void {
     }
     let j = 0;
     if (ASC_FEATURE_SIMD) {
-      const hi = f32x4.splat(clip), lo = f32x4.neg(hi), zero = f32x4.splat(0);
-      for (; j + 4 <= H; j += 4) {
-        const o = <usize>j << 2;
-        const c0 = v128.load(cp + o);
-        const ai = v128.load(g + o), ao = v128.load(g + hb + o), af = v128.load(g + 2 * hb + o);
-        const ac = clamp4(v128.load(g + 3 * hb + o), lo, hi);
-        const pi = peep != 0 ? v128.load(peep + o) : zero, po = peep != 0 ? v128.load(peep + hb + o) : zero;
-        const pf = peep != 0 ? v128.load(peep + 2 * hb + o) : zero;
-        const i = vmath.sigmoid4(clamp4(madd(pi, c0, ai), lo, hi));
-        const f = vmath.sigmoid4(clamp4(madd(pf, c0, af), lo, hi));
-        const gg = vmath.tanh4(ac);
-        const c = madd(f, c0, f32x4.mul(i, gg));
-        const og = vmath.sigmoid4(clamp4(madd(po, c, ao), lo, hi));
-        v128.store(g + o, i);
-        v128.store(g + hb + o, og);
-        v128.store(g + 2 * hb + o, f);
-        v128.store(g + 3 * hb + o, gg);
-        v128.store(cn + o, c);
-        v128.store(hn + o, f32x4.mul(og, vmath.tanh4(c)));
+      if (plain) {
+        // no peepholes, no clip: the common case, without their loads and clamps
+        for (; j + 4 <= H; j += 4) {
+          const o = <usize>j << 2;
+          const c0 = v128.load(cp + o);
+          const i = rsigmoid4(v128.load(g + o));
+          const f = rsigmoid4(v128.load(g + 2 * hb + o));
+          const gg = rtanh4(v128.load(g + 3 * hb + o));
+          const og = rsigmoid4(v128.load(g + hb + o));
+          const c = madd(f, c0, f32x4.mul(i, gg));
+          v128.store(g + o, i);
+          v128.store(g + hb + o, og);
+          v128.store(g + 2 * hb + o, f);
+          v128.store(g + 3 * hb + o, gg);
+          v128.store(cn + o, c);
+          v128.store(hn + o, f32x4.mul(og, rtanh4(c)));
+        }
+      } else {
+        const hi = f32x4.splat(clip), lo = f32x4.neg(hi), zero = f32x4.splat(0);
+        for (; j + 4 <= H; j += 4) {
+          const o = <usize>j << 2;
+          const c0 = v128.load(cp + o);
+          const ai = v128.load(g + o), ao = v128.load(g + hb + o), af = v128.load(g + 2 * hb + o);
+          const ac = clamp4(v128.load(g + 3 * hb + o), lo, hi);
+          const pi = peep != 0 ? v128.load(peep + o) : zero, po = peep != 0 ? v128.load(peep + hb + o) : zero;
+          const pf = peep != 0 ? v128.load(peep + 2 * hb + o) : zero;
+          const i = rsigmoid4(clamp4(madd(pi, c0, ai), lo, hi));
+          const f = rsigmoid4(clamp4(madd(pf, c0, af), lo, hi));
+          const gg = rtanh4(ac);
+          const c = madd(f, c0, f32x4.mul(i, gg));
+          const og = rsigmoid4(clamp4(madd(po, c, ao), lo, hi));
+          v128.store(g + o, i);
+          v128.store(g + hb + o, og);
+          v128.store(g + 2 * hb + o, f);
+          v128.store(g + 3 * hb + o, gg);
+          v128.store(cn + o, c);
+          v128.store(hn + o, f32x4.mul(og, rtanh4(c)));
+        }
       }
     }
     for (; j < H; j++) {
@@ -201,18 +276,33 @@ export function lstm_f32_forward(blk: usize, t: i32): void {
       const c0 = load<f32>(cp + o);
       const pi: f32 = peep != 0 ? load<f32>(peep + o) : 0, po: f32 = peep != 0 ? load<f32>(peep + hb + o) : 0;
       const pf: f32 = peep != 0 ? load<f32>(peep + 2 * hb + o) : 0;
-      const i = vmath.sigmoidf(clampf(load<f32>(g + o) + pi * c0, clip));
-      const f = vmath.sigmoidf(clampf(load<f32>(g + 2 * hb + o) + pf * c0, clip));
-      const gg = vmath.tanhf(clampf(load<f32>(g + 3 * hb + o), clip));
+      const i = rsigmoidf(clampf(load<f32>(g + o) + pi * c0, clip));
+      const f = rsigmoidf(clampf(load<f32>(g + 2 * hb + o) + pf * c0, clip));
+      const gg = rtanhf(clampf(load<f32>(g + 3 * hb + o), clip));
       const c = f * c0 + i * gg;
-      const og = vmath.sigmoidf(clampf(load<f32>(g + hb + o) + po * c, clip));
+      const og = rsigmoidf(clampf(load<f32>(g + hb + o) + po * c, clip));
       store<f32>(g + o, i);
       store<f32>(g + hb + o, og);
       store<f32>(g + 2 * hb + o, f);
       store<f32>(g + 3 * hb + o, gg);
       store<f32>(cn + o, c);
-      store<f32>(hn + o, og * vmath.tanhf(c));
+      store<f32>(hn + o, og * rtanhf(c));
     }
+  }
+}
+
+/**
+ * The forward recurrence of one LSTM (lstm != 0) or RNN direction in one call: for t in [0, steps),
+ * gates[t] += hs[t] . R (packed: pack_b_f32 of R [H, G*H], G = 4 or 1) and then the step kernel
+ * (lstm_f32_forward / rnn_f32_forward). Block as for the step kernels.
+ */
+export function recurrent_f32_forward_steps(blk: usize, packed: usize, steps: i32, lstm: i32): void {
+  const B = field(blk, F_BATCH), H = field(blk, F_HIDDEN), GH = lstm != 0 ? 4 * H : H;
+  const gates = ptr(blk, F_GATES), hs = ptr(blk, F_HS), strips = (GH + 7) >> 3;
+  for (let t = 0; t < steps; t++) {
+    gemm_f32_packed_b_strided(gates + rowAt(t * B, GH), GH, hs + rowAt(t * B, H), H, packed, B, GH, H, 1, 0, strips);
+    if (lstm != 0) lstm_f32_forward(blk, t);
+    else rnn_f32_forward(blk, t);
   }
 }
 

@@ -301,21 +301,18 @@ export function recurrentForwardRun(e: Engine, g: RecurrentGeometry, p: Recurren
     const rowBytes = B * H * 4,
       gateBytes = B * GH * 4,
       strips = (n: number) => Math.ceil(n / 8);
-    for (let t = 0; t < T; t++) {
-      const gt = gates + t * gateBytes,
-        ht = hs + t * rowBytes;
-      if (!gru) {
-        k.gemm_f32_packed_b_strided(gt, GH, ht, H, packed, B, GH, H, 1, 0, strips(GH));
-        if (g.cell === "lstm") k.lstm_f32_forward(blk, t);
-        else k.rnn_f32_forward(blk, t);
-        continue;
+    if (!gru) k.recurrent_f32_forward_steps(blk, packed, T, g.cell === "lstm" ? 1 : 0);
+    else {
+      for (let t = 0; t < T; t++) {
+        const gt = gates + t * gateBytes,
+          ht = hs + t * rowBytes;
+        const ex = cs + t * rowBytes;
+        k.gemm_f32_packed_b_strided(gt, GH, ht, H, packed, B, 2 * H, H, 1, 0, strips(2 * H));
+        k.gru_f32_forward(blk, t, 1);
+        if (g.linearBeforeReset) k.gemm_f32_packed_b_strided(ex, H, ht, H, packedH, B, H, H, 0, 0, strips(H));
+        else k.gemm_f32_packed_b_strided(gt + 8 * H, GH, ex, H, packedH, B, H, H, 1, 0, strips(H));
+        k.gru_f32_forward(blk, t, 2);
       }
-      const ex = cs + t * rowBytes;
-      k.gemm_f32_packed_b_strided(gt, GH, ht, H, packed, B, 2 * H, H, 1, 0, strips(2 * H));
-      k.gru_f32_forward(blk, t, 1);
-      if (g.linearBeforeReset) k.gemm_f32_packed_b_strided(ex, H, ht, H, packedH, B, H, H, 0, 0, strips(H));
-      else k.gemm_f32_packed_b_strided(gt + 8 * H, GH, ex, H, packedH, B, H, H, 1, 0, strips(H));
-      k.gru_f32_forward(blk, t, 2);
     }
     // outputs
     if (out.y) {
