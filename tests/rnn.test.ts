@@ -175,6 +175,25 @@ describe.each(BUILDS_UNDER_TEST)("recurrent layers (%s build)", (build) => {
     }
   }
 
+  // The LSTM forward's gates use rational tanh / sigmoid approximations (assembly/rnn.ts): swept
+  // over pre-activations in [-30, 30] (past their clamp at +-7.9) and [-7.5, 7.5], plain and with
+  // peepholes, at hidden sizes below, at and above the 4-lane tile, against float64 at 3e-6.
+  it.each([3, 4, 5, 8, 9, 203])("lstm gate activations over saturated pre-activations = float64 reference (hidden %i)", async (H) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      const w = new Float32Array(4 * H);
+      for (let q = 0; q < 4; q++) for (let j = 0; j < H; j++) w[q * H + j] = -30 + (60 * (((j * (2 * q + 1)) % H) + q / 8)) / Math.max(H - 1, 1);
+      const x = new Float32Array([1, 0.25]);
+      for (const peep of [null, uniform(3 * H, H, -1, 1)]) {
+        const ref = recurrentRef({ cell: "lstm", x, T: 2, B: 1, I: 1, H, directions: ["forward"], w, r: new Float32Array(H * 4 * H), peepholes: peep });
+        const out = lstm(e.tensor([2, 1, 1], x), e.tensor([1, 1, 4 * H], w), e.zeros([1, H, 4 * H]), null, { peepholes: peep ? e.tensor([1, 3 * H], peep) : null });
+        const label = peep ? "with peepholes" : "plain";
+        expectClose(out.y.data, ref.y, { rtol: 1e-5, atol: 3e-6, label: `y ${label}` });
+        expectClose(out.yC!.data, ref.yC, { rtol: 1e-5, atol: 3e-6, label: `yC ${label}` });
+      }
+    });
+  });
+
   it("clip clamps the pre-activations (forward) and is refused by backward", async () => {
     const e = await engineFor(build);
     e.tidy(() => {
