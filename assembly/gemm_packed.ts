@@ -66,20 +66,38 @@ export function gemm_f32_packed_b_strided(
   s0 = max(s0, 0);
   s1 = min(s1, (n + STRIP - 1) / STRIP);
   const acc = accumulate != 0;
-  const lda = <usize>ld_a << 2;
+  const lda = <usize>ld_a << 2, ldc = <usize>ld_c << 2;
+  const stripBytes = (<usize>k * STRIP) << 2;
+  if (ASC_FEATURE_SIMD) {
+    // Rows of A 4 at a time while a strip (32*k bytes) stays in cache; the rows left over (all of
+    // them at m < 4: a matrix-vector product) one at a time across 3 strips at once.
+    const m4 = m & ~3;
+    if (m4 > 0) {
+      for (let s = s0; s < s1; s++) {
+        const j = s * STRIP;
+        const cols = min(STRIP, n - j);
+        const strip = bp + <usize>s * stripBytes;
+        for (let i = 0; i < m4; i += 4) tile4x8(c + <usize>i * ldc + (<usize>j << 2), ld_c, cols, a + <usize>i * lda, lda, strip, k, acc);
+      }
+    }
+    const full = n / STRIP; // strips with 8 real columns
+    for (let i = m4; i < m; i++) {
+      const ci = c + <usize>i * ldc, ai = a + <usize>i * lda;
+      let s = s0;
+      for (; s + 3 <= min(s1, full); s += 3) row1x24(ci + ((<usize>s * STRIP) << 2), ai, bp + <usize>s * stripBytes, stripBytes, k, acc);
+      if (s + 2 <= min(s1, full)) {
+        row1x16(ci + ((<usize>s * STRIP) << 2), ai, bp + <usize>s * stripBytes, stripBytes, k, acc);
+        s += 2;
+      }
+      for (; s < s1; s++) row1x8(ci + ((<usize>s * STRIP) << 2), min(STRIP, n - s * STRIP), ai, bp + <usize>s * stripBytes, k, acc);
+    }
+    return;
+  }
   for (let s = s0; s < s1; s++) {
     const j = s * STRIP;
     const cols = min(STRIP, n - j);
-    const strip = bp + ((<usize>s * <usize>k * STRIP) << 2);
-    const cs = c + (<usize>j << 2);
-    let i = 0;
-    if (ASC_FEATURE_SIMD) {
-      // Rows of A 4 at a time while the strip (32*k bytes) stays in cache, then one at a time.
-      for (; i + 4 <= m; i += 4) tile4x8(cs + <usize>i * (<usize>ld_c << 2), ld_c, cols, a + <usize>i * lda, lda, strip, k, acc);
-      for (; i < m; i++) row1x8(cs + <usize>i * (<usize>ld_c << 2), cols, a + <usize>i * lda, strip, k, acc);
-    } else {
-      for (; i < m; i++) row1Scalar(cs + <usize>i * (<usize>ld_c << 2), cols, a + <usize>i * lda, strip, k, acc);
-    }
+    const strip = bp + <usize>s * stripBytes;
+    for (let i = 0; i < m; i++) row1Scalar(c + <usize>i * ldc + (<usize>j << 2), cols, a + <usize>i * lda, strip, k, acc);
   }
 }
 
@@ -141,31 +159,59 @@ function tile4x8(cp: usize, n: i32, cols: i32, ap: usize, lda: usize, strip: usi
   storeRow(cp + 3 * ldc, cols, c30, c31, acc);
 }
 
-/**
- * One row of C (+)= one row of A . one strip: the product of a single input (dense at batch 1),
- * bound by the stream of the strip. Three values of p per step into three pairs of accumulators
- * (6 accumulators, 3 broadcasts, 6 loads: more spill registers in V8 and run slower).
- */
+// The single-row loops below compute each element of C as one chain of products in p order,
+// like tile4x8: an element gets the same bits whichever loop computes it, so however the strips
+// are split (threads) or grouped.
+
+/** One row of C (+)= one row of A . one strip (cols of its 8 columns real). */
 function row1x8(cp: usize, cols: i32, ap: usize, strip: usize, k: i32, acc: bool): void {
-  let s0 = f32x4.splat(0), s1 = s0, t0 = s0, t1 = s0, u0 = s0, u1 = s0;
+  let s0 = f32x4.splat(0), s1 = s0;
   let w = strip;
-  let p = 0;
-  for (; p + 3 <= k; p += 3, w += 96) {
-    const x = ap + (<usize>p << 2);
-    const xs = v128.load32_splat(x), xt = v128.load32_splat(x, 4), xu = v128.load32_splat(x, 8);
-    s0 = madd(xs, v128.load(w), s0);
-    s1 = madd(xs, v128.load(w, 16), s1);
-    t0 = madd(xt, v128.load(w, 32), t0);
-    t1 = madd(xt, v128.load(w, 48), t1);
-    u0 = madd(xu, v128.load(w, 64), u0);
-    u1 = madd(xu, v128.load(w, 80), u1);
+  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
+    const x = v128.load32_splat(ap + p);
+    s0 = madd(x, v128.load(w), s0);
+    s1 = madd(x, v128.load(w, 16), s1);
   }
-  for (; p < k; p++, w += 32) {
-    const xs = v128.load32_splat(ap + (<usize>p << 2));
-    s0 = madd(xs, v128.load(w), s0);
-    s1 = madd(xs, v128.load(w, 16), s1);
+  storeRow(cp, cols, s0, s1, acc);
+}
+
+/** One row of C (+)= one row of A . 2 full strips (strip q at strip + q * stripBytes). */
+function row1x16(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, acc: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
+  let w = strip;
+  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
+    const x = v128.load32_splat(ap + p);
+    a0 = madd(x, v128.load(w), a0);
+    a1 = madd(x, v128.load(w, 16), a1);
+    b0 = madd(x, v128.load(w + stripBytes), b0);
+    b1 = madd(x, v128.load(w + stripBytes, 16), b1);
   }
-  storeRow(cp, cols, f32x4.add(f32x4.add(s0, t0), u0), f32x4.add(f32x4.add(s1, t1), u1), acc);
+  storeRow(cp, STRIP, a0, a1, acc);
+  storeRow(cp + 32, STRIP, b0, b1, acc);
+}
+
+/**
+ * One row of C (+)= one row of A . 3 full strips: the matrix-vector product (a recurrent step or
+ * a dense layer at batch 1). 6 accumulators, one broadcast and 6 loads per p: V8 loads every
+ * operand of an iteration before its multiplies, and more accumulators spill (x64: 15 v128
+ * registers), which costs more than the broadcasts they would save.
+ */
+function row1x24(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, acc: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
+  let w = strip;
+  const wb = stripBytes, wc = 2 * stripBytes;
+  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
+    const x = v128.load32_splat(ap + p);
+    a0 = madd(x, v128.load(w), a0);
+    a1 = madd(x, v128.load(w, 16), a1);
+    b0 = madd(x, v128.load(w + wb), b0);
+    b1 = madd(x, v128.load(w + wb, 16), b1);
+    c0 = madd(x, v128.load(w + wc), c0);
+    c1 = madd(x, v128.load(w + wc, 16), c1);
+  }
+  storeRow(cp, STRIP, a0, a1, acc);
+  storeRow(cp + 32, STRIP, b0, b1, acc);
+  storeRow(cp + 64, STRIP, c0, c1, acc);
 }
 
 /** row1x8 without SIMD (the scalar build): one dot product per column along the strip. */
