@@ -186,7 +186,9 @@ describe.each(BUILDS_UNDER_TEST)("recurrent layers (%s build)", (build) => {
       const x = new Float32Array([1, 0.25]);
       for (const peep of [null, uniform(3 * H, H, -1, 1)]) {
         const ref = recurrentRef({ cell: "lstm", x, T: 2, B: 1, I: 1, H, directions: ["forward"], w, r: new Float32Array(H * 4 * H), peepholes: peep });
-        const out = lstm(e.tensor([2, 1, 1], x), e.tensor([1, 1, 4 * H], w), e.zeros([1, H, 4 * H]), null, { peepholes: peep ? e.tensor([1, 3 * H], peep) : null });
+        const out = lstm(e.tensor([2, 1, 1], x), e.tensor([1, 1, 4 * H], w), e.zeros([1, H, 4 * H]), null, {
+          peepholes: peep ? e.tensor([1, 3 * H], peep) : null,
+        });
         const label = peep ? "with peepholes" : "plain";
         expectClose(out.y.data, ref.y, { rtol: 1e-5, atol: 3e-6, label: `y ${label}` });
         expectClose(out.yC!.data, ref.yC, { rtol: 1e-5, atol: 3e-6, label: `yC ${label}` });
