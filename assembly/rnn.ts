@@ -1,10 +1,12 @@
 // Recurrent cells as ONNX defines them (RNN, GRU, LSTM): the fused per-step gate kernels, forward
-// and backward, the sequence moves around them, and the embedding lookup. The host
-// (src/ops/rnn.ts) runs the time loop: before it, one GEMM projects the inputs of every step
-// (x W + biases, assembly/gemm.ts); per step, a GEMM of h_{t-1} with the packed recurrent weights
+// and backward, the sequence moves around them, and the embedding lookup. Before the time loop the
+// host (src/ops/rnn.ts) projects the inputs of every step with one GEMM (x W + biases,
+// assembly/gemm.ts); per step, a GEMM of h_{t-1} with the packed recurrent weights
 // (gemm_f32_packed_b_strided) accumulates onto that step's projection, then one step kernel here
-// applies every gate's sigmoid / tanh and the state update in one pass over [B, H]. Backward steps
-// run from the last to the first; the weight gradients are then GEMMs over all steps at once.
+// applies every gate's sigmoid / tanh and the state update in one pass over [B, H]. The LSTM and
+// RNN forward run that loop here (recurrent_f32_forward_steps, one call per direction); GRU's
+// forward and every backward run it from the host. Backward steps run from the last to the
+// first; the weight gradients are then GEMMs over all steps at once.
 //
 // Buffers of one direction, time-major (B = batch, H = hidden, G = gates: RNN 1, GRU 3, LSTM 4),
 // f32 row-major, byte addresses:
