@@ -363,6 +363,41 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession (%s)", (build) => {
     await b.release();
   });
 
+  it("folds inference batch norm into the conv before it, and only where nothing else reads the conv", async () => {
+    const e = await engineFor(build);
+    const C = 5,
+      M = 6;
+    for (const bias of [false, true]) {
+      const inits = [
+        floats("w", [M, C, 3, 3], uniform(M * C * 9, 41)),
+        ...(bias ? [floats("b", [M], uniform(M, 42))] : []),
+        floats("scale", [M], uniform(M, 43)),
+        floats("shift", [M], uniform(M, 44)),
+        floats("mean", [M], uniform(M, 45)),
+        floats(
+          "var",
+          [M],
+          Array.from(uniform(M, 46), (v) => Math.abs(v) + 0.1),
+        ),
+      ];
+      const nodes = [
+        node("Conv", ["x", "w", ...(bias ? ["b"] : [])], ["c"], [ints("pads", [1, 1, 1, 1])]),
+        node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"], [{ name: "epsilon", type: AttributeType.FLOAT, f: 1e-3 }]),
+        node("Relu", ["n"], ["y"]),
+      ];
+      const fused = InferenceSession.fromBytes(e, modelBytes(nodes, inits, [["x", [2, C, 7, 9]]], ["y"]));
+      const kept = InferenceSession.fromBytes(e, modelBytes(nodes, inits, [["x", [2, C, 7, 9]]], ["y", "c"]));
+      const algorithms = (s: InferenceSession) => s.planReport({ x: [2, C, 7, 9] }).steps.map((t) => t.algorithm);
+      expect(algorithms(fused).some((a) => a.startsWith("batchNormalization"))).toBe(false);
+      expect(algorithms(kept).some((a) => a.startsWith("batchNormalization"))).toBe(true);
+      const x = { dims: [2, C, 7, 9], data: uniform(2 * C * 63, 47) };
+      const want = kept.runSync({ x }).y!.data as Float32Array;
+      expectClose(fused.runSync({ x }).y!.data as Float32Array, want, { rtol: 1e-5, atol: 1e-5 });
+      await fused.release();
+      await kept.release();
+    }
+  });
+
   it("hands ops the axis order they ask for even where extent-1 axes make two orders the same bytes", async () => {
     // Gemm with B [1, 8] and transB: B in [K, N] order is [8, 1], the same bytes as [1, 8]
     const e = await engineFor(build);

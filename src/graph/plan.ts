@@ -168,6 +168,11 @@ export interface PlanOptions {
   maxBytes?: number;
   /** Plan the backward pass too: gradients of the loss outputs flow into parameter gradients. */
   training?: TrainingOptions;
+  /**
+   * Fold inference-mode BatchNormalization into the Conv before it (default: on, unless training).
+   * The plan then has no batch-norm step; results differ from the unfused graph by rounding.
+   */
+  fuse?: boolean;
 }
 
 /**
@@ -296,7 +301,7 @@ export function analyzeGraph(
   inputShapes: ReadonlyMap<string, readonly number[]>,
   knownInputs: ReadonlyMap<string, HostTensor> = new Map(),
 ): GraphAnalysis {
-  return new Planner(engine, graph, constants, {}).analyze(inputShapes, knownInputs);
+  return new Planner(engine, graph, constants, { fuse: false }).analyze(inputShapes, knownInputs);
 }
 
 /**
@@ -343,6 +348,9 @@ class Planner {
   private readonly maxBytes: number;
   private foldedBytes = 0;
   private readonly training: TrainingOptions | undefined;
+  private readonly fuse: boolean;
+  /** How many nodes (and graph outputs) of the top-level graph read each value. */
+  private readonly readers = new Map<string, number>();
   /** Parameter values (external) and their slots. */
   private readonly params = new Map<Val, TrainableSlot>();
   private forwardSteps = -1;
@@ -357,6 +365,9 @@ class Planner {
     this.target = { build: engine.build, threads: engine.threads };
     this.maxBytes = options.maxBytes ?? Infinity;
     this.training = options.training;
+    this.fuse = !options.training && options.fuse !== false;
+    for (const n of graph.nodes) for (const name of [...n.inputs, ...n.implicitInputs]) if (name) this.readers.set(name, (this.readers.get(name) ?? 0) + 1);
+    for (const o of graph.outputs) this.readers.set(o.name, (this.readers.get(o.name) ?? 0) + 1);
   }
 
   /** The forward pass's records and values, without binding memory (analyzeGraph). */
@@ -491,6 +502,7 @@ class Planner {
       }
       const types = def.infer(ctx);
       for (const t of types) this.checkSize(where, t);
+      if (this.fuse && def.type === "BatchNormalization" && this.foldBatchNorm(node, ins)) return;
       if (def.foldable !== false && ins.every((v) => !v || v.cv)) {
         this.fold(node, def, ins, types);
         return;
@@ -504,6 +516,48 @@ class Planner {
     } catch (err) {
       throw withWhere(err, where);
     }
+  }
+
+  /**
+   * Inference-mode BatchNormalization whose input is the output of the Conv planned just before,
+   * read by nothing else, with constant parameters: folded into that Conv's weights and bias (as
+   * onnxruntime's ConvBNFusion): W'[m] = W[m] s[m], B'[m] = (B[m] - mean[m]) s[m] + bias[m], with
+   * s = scale / sqrt(var + epsilon). The BN's output is the Conv's. Returns whether it folded.
+   */
+  private foldBatchNorm(node: GraphNode, ins: (Val | undefined)[]): boolean {
+    const x = ins[0],
+      step = this.steps.at(-1),
+      rec = this.records.at(-1);
+    if (!x || !step || !rec || rec.def.type !== "Conv" || step.outputs.length !== 1 || step.outputs[0] !== x || rec.outputs[0] !== x) return false;
+    // top-level nodes only: readers counts the top-level graph (a branch's node may read a value an If also reads)
+    if (this.graph.nodes[node.index] !== node || this.readers.get(node.inputs[0]!) !== 1 || node.outputs.length !== 1 || !node.outputs[0]) return false;
+    const [, w, b] = step.inputs;
+    const bn = ins.slice(1, 5);
+    if (!w?.cv || (b && !b.cv) || bn.length !== 4 || bn.some((v) => !v?.cv) || w.elem !== "f32") return false;
+    const M = w.shape[0]!,
+      per = w.size / M,
+      eps = (node.attrs as { epsilon: number }).epsilon;
+    const [scale, bias, mean, variance] = bn.map((v) => v!.cv!.host.data);
+    const W = w.cv.host.data,
+      B = b?.cv!.host.data;
+    const w2 = new Float32Array(W.length),
+      b2 = new Float32Array(M);
+    for (let m = 0; m < M; m++) {
+      const s = scale![m]! / Math.sqrt(variance![m]! + eps);
+      for (let i = m * per; i < (m + 1) * per; i++) w2[i] = W[i]! * s;
+      b2[m] = ((B ? B[m]! : 0) - mean![m]!) * s + bias![m]!;
+    }
+    const constant = (name: string, like: Val, data: Float32Array) => {
+      const c = new ConstValue(this.engine, like.dataType, like.shape, { dataType: like.dataType, dims: like.shape, data });
+      this.folded.push(c);
+      this.foldedBytes += data.length * 4;
+      return new Val(name, like.dataType, like.shape, like.perm, c);
+    };
+    step.inputs[1] = constant(`${w.name} (batch norm folded)`, w, w2);
+    step.inputs[2] = constant(`${node.name || node.outputs[0]} (folded bias)`, b ?? new Val("", w.dataType, [M], identityPerm(1)), b2);
+    step.where += ` + ${node.where.replace(/^onnx: /, "")} (folded)`;
+    this.vals.set(node.outputs[0], x);
+    return true;
   }
 
   /** Lays out `ins` as `def` needs, makes its outputs and (unless a view) its step. */
