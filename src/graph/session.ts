@@ -481,7 +481,7 @@ function readOutput(
   const type = declared && declared !== DataType.UNDEFINED ? declared : dataType;
   switch (type) {
     case DataType.FLOAT:
-      return new OnnxTensor("float32", Float32Array.from(src), dims);
+      return new OnnxTensor("float32", src instanceof Float32Array ? src.slice() : Float32Array.from(src), dims); // slice: one memcpy
     case DataType.FLOAT16:
       return new OnnxTensor(
         "float16",
