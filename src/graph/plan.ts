@@ -539,7 +539,7 @@ class Planner {
       eps = (node.attrs as { epsilon: number }).epsilon;
     const [scale, bias, mean, variance] = bn.map((v) => v!.cv!.host.data);
     const W = w.cv.host.data,
-      B = b?.cv!.host.data;
+      B = b?.cv?.host.data;
     const w2 = new Float32Array(W.length),
       b2 = new Float32Array(M);
     for (let m = 0; m < M; m++) {
