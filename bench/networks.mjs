@@ -32,7 +32,9 @@ const RUNTIMES = {
 // ---------------------------------------------------------------------------------------------
 // one model in one runtime (a child process): load, warm up, time, report JSON on stdout
 
-async function child({ runtime, path, seconds }) {
+async function child({ runtime, path, seconds, dims: given = {} }) {
+  // an input's dims: those the model's entry gives (the corpus's feeds), else declared, dynamic ones 1
+  const dimsOf = (name, shape) => given[name] ?? (shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1));
   const { lib, threads } = RUNTIMES[runtime];
   const report = (r) => process.stdout.write(`${JSON.stringify(r)}\n`);
   try {
@@ -42,7 +44,7 @@ async function child({ runtime, path, seconds }) {
     if (lib === "simdnet") {
       const nn = await import(pathToFileURL(join(root, "dist", "simdnet.js")).href);
       const s = await nn.InferenceSession.create(bytes, { threads });
-      inputs = s.inputMetadata.map((m) => ({ name: m.name, dims: m.shape.map((d) => (typeof d === "number" && d > 0 ? d : 1)), type: m.type }));
+      inputs = s.inputMetadata.map((m) => ({ name: m.name, dims: dimsOf(m.name, m.shape), type: m.type }));
       const feeds = Object.fromEntries(inputs.map((i) => [i.name, new nn.OnnxTensor(i.type, feedData(i), i.dims)]));
       run = () => s.runSync(feeds);
       if (threads > 1 && s.engine.threads !== threads) throw new Error(`simdnet ran ${s.engine.threads} thread(s): ${s.engine.threadsReason}`);
@@ -57,8 +59,7 @@ async function child({ runtime, path, seconds }) {
       const meta = s.inputMetadata ?? s.inputNames.map((name) => ({ name, shape: undefined }));
       inputs = s.inputNames.map((name, k) => {
         const m = Array.isArray(meta) ? meta[k] : meta[name];
-        const dims = (m?.shape ?? m?.dimensions ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1));
-        return { name, dims, type: m?.type ?? "float32" };
+        return { name, dims: dimsOf(name, m?.shape ?? m?.dimensions), type: m?.type ?? "float32" };
       });
       const feeds = Object.fromEntries(inputs.map((i) => [i.name, new ort.Tensor(i.type, feedData(i), i.dims)]));
       run = async () => s.run(feeds);
@@ -136,7 +137,7 @@ async function parent() {
     const cells = Object.fromEntries(runtimes.map((r) => [r, []]));
     for (let round = 0; round < rounds; round++) {
       for (const r of runtimes) {
-        const res = spawnSync(process.execPath, [FLAG, self, "--child", JSON.stringify({ runtime: r, path: m.path, seconds })], {
+        const res = spawnSync(process.execPath, [FLAG, self, "--child", JSON.stringify({ runtime: r, path: m.path, seconds, dims: m.dims })], {
           encoding: "utf8",
           maxBuffer: 1 << 24,
           timeout: 20 * 60 * 1000,
@@ -248,7 +249,12 @@ function ensureModels(dir) {
     for (const m of manifest.models ?? manifest) {
       const file = join(cache, `${m.id}.onnx`);
       if (["ppocr-det-v4", "ppocr-cls-v2", "ppocr-rec-v4", "isnet-fp16"].includes(m.id) && existsSync(file))
-        models.push({ name: m.id, path: file, source: `${m.package}@${m.version}` });
+        models.push({
+          name: m.id,
+          path: file,
+          source: `${m.package}@${m.version}`,
+          dims: Object.fromEntries((m.inputs ?? []).filter((i) => i.feed?.dims).map((i) => [i.name, i.feed.dims])),
+        });
     }
   } catch {
     // no corpus manifest or cache: torchvision models only
