@@ -822,17 +822,7 @@ class Planner {
     out = new Val(`${v.name} (${fmtPerm(perm)})`, v.dataType, v.shape, perm, undefined, new Buffer(v.bytes, Infinity, -1));
     this.conversions.set(k, out);
     this.origin.set(out, this.origin.get(v) ?? v);
-    this.steps.push({
-      where: `${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`,
-      opset: this.graph.opset,
-      attrs: undefined,
-      algorithm: LAYOUT_COPY,
-      inputs: [v],
-      outputs: [out],
-      workspaceBytes: 0,
-      paramBytes: ND_DESC_BYTES,
-      paramOffset: 0,
-    });
+    this.copyStep(`${where}: ${v.name} from ${fmtPerm(v.perm)} to ${fmtPerm(perm)}`, v, out);
     return out;
   }
 

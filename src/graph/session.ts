@@ -244,6 +244,17 @@ export class InferenceSession {
   ): Plan {
     if (this.released) fail("InferenceSession", "the session was released");
     const known = new Map<string, HostTensor>();
+    const asHost = (name: string, f: OnnxFeedLike) => {
+      const io = this.graph.inputs.find((i) => i.name === name)!;
+      known.set(
+        name,
+        hostTensor(
+          io.dataType,
+          [...f.dims],
+          Array.from(f.data as ArrayLike<number | bigint>, (v) => Number(v)),
+        ),
+      );
+    };
     for (const name of this.valueFeeds) {
       const f = feeds?.[name];
       if (!f) fail("InferenceSession", `input "${name}" is needed to plan (it sets a shape or a branch): run with it`);
@@ -252,28 +263,12 @@ export class InferenceSession {
           "InferenceSession",
           `input "${name}" sets a shape or a branch, so each of its values needs its own plan, but it has ${f.data.length} elements (at most 64)`,
         );
-      const io = this.graph.inputs.find((i) => i.name === name)!;
-      known.set(
-        name,
-        hostTensor(
-          io.dataType,
-          [...f.dims],
-          Array.from(f.data as ArrayLike<number | bigint>, (v) => Number(v)),
-        ),
-      );
+      asHost(name, f);
     }
+    // inputs an If's condition depends on: planned per value when small, else the If runs both ways
     for (const name of this.optionalValueFeeds) {
       const f = feeds?.[name];
-      if (known.has(name) || !f || f.data.length > 64) continue;
-      const io = this.graph.inputs.find((i) => i.name === name)!;
-      known.set(
-        name,
-        hostTensor(
-          io.dataType,
-          [...f.dims],
-          Array.from(f.data as ArrayLike<number | bigint>, (v) => Number(v)),
-        ),
-      );
+      if (!known.has(name) && f && f.data.length <= 64) asHost(name, f);
     }
     const key =
       this.graph.inputs.map((i) => (known.has(i.name) ? `=${Array.from(known.get(i.name)!.data).join(",")}` : shapes.get(i.name)!.join("x"))).join("|") +
