@@ -704,13 +704,41 @@ describe("workers end", () => {
     expect(out.same).toBe(true);
   });
 
-  it("a worker killed just before a call, its exit event not yet delivered: the call throws at once", () => {
-    const r = killedWorker("void pool.testTerminateWorker(2);");
+  it("a worker killed just before a call, its exit event not yet delivered: a call throws at once", () => {
+    // terminate() stops the thread asynchronously: the first call may still be served by worker 2
+    // (correct bits), but the call that finds it gone must throw at once (no deadline is set), and
+    // every call before it must have returned the right result.
+    const r = runNode(`
+      const e = await s.init({ threads: 3, threadTimeoutMs: Infinity });
+      e.minParallelWork = 0;
+      const a = e.tensor([48, 8], Float32Array.from({ length: 384 }, (_, i) => (i % 7) - 3));
+      const b = e.tensor([8, 48], Float32Array.from({ length: 384 }, (_, i) => (i % 5) - 2));
+      const expected = JSON.stringify(Array.from(s.matmul(a, b).data));
+      const pool = e.threadPool;
+      void pool.testTerminateWorker(2);
+      const spinUntil = performance.now() + 50; // synchronous: the exit event cannot be delivered
+      while (performance.now() < spinUntil);
+      let error, ms, served = 0, allRight = true;
+      for (let call = 0; call < 50 && !error; call++) {
+        const t0 = performance.now();
+        try {
+          allRight &&= JSON.stringify(Array.from(s.matmul(a, b).data)) === expected;
+          served++;
+        } catch (err) { error = err; }
+        ms = performance.now() - t0;
+      }
+      console.log(JSON.stringify({
+        name: error?.name, message: error?.message, ms, served, allRight, threads: e.threads,
+        same: JSON.stringify(Array.from(s.matmul(a, b).data)) === expected,
+      }));
+    `);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim());
     expect(out.name).toBe("SimdnetError");
     expect(out.message).toMatch(/^gemm_f32_block: simdnet worker 2 died \(its thread exited with code \d+\)/);
     expect(out.ms).toBeLessThan(10_000);
+    expect(out.served).toBeLessThan(50);
+    expect(out.allRight).toBe(true);
     expect(out.threads).toBe(1);
     expect(out.same).toBe(true);
   });
