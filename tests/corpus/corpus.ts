@@ -3,6 +3,7 @@
 // runtime's InferenceSession when the package exports it, else importOnnx), onnxruntime-node as the
 // reference, and the comparison rule: every output within 1e-3 of its largest absolute value.
 import * as ort from "onnxruntime-node";
+import { registeredOps } from "../../src/graph/registry.js";
 import * as nn from "../../src/index.js";
 import { ONNX_OPS } from "../../src/onnx/ops.js";
 import { mulberry32 } from "../../src/random.js";
@@ -163,10 +164,12 @@ const sessionClass = (): SessionClass | undefined => (nn as Record<string, unkno
 /** The entry point simdnetRunner uses: "InferenceSession" once the package exports it, else "importOnnx". */
 export const simdnetApi = (): string => (sessionClass() ? "InferenceSession" : "importOnnx");
 
-/** The ONNX op types simdnet's entry point knows: the runtime's registry when exported, else importOnnx's table. */
+/**
+ * The ONNX op types simdnet's entry point knows: the graph runtime's registry when the package exports
+ * InferenceSession (the session imports every op file, so the registry is full), else importOnnx's table.
+ */
 export function simdnetOps(): string[] {
-  const registered = (nn as Record<string, unknown>).registeredOps as (() => string[]) | undefined;
-  return registered ? registered() : Object.keys(ONNX_OPS);
+  return sessionClass() ? registeredOps() : Object.keys(ONNX_OPS);
 }
 
 /**
