@@ -120,6 +120,65 @@ registerOp<BnAttrs>({
 });
 
 // ---------------------------------------------------------------------------------------------
+// ImageScaler (opsets 1-9, experimental, still in older exported files: y = scale x + bias[c] on
+// [N, C, H, W]), run as an inference batch norm whose parameters (scale, bias, mean 0, variance 1,
+// epsilon 0) lie in the node's params: [C] floats each, then the kernels' workspace.
+
+interface ImageScalerAttrs {
+  scale: number;
+  bias: number[];
+}
+
+registerOp<ImageScalerAttrs>({
+  type: "ImageScaler",
+  parse: (at) => ({ scale: at.float("scale", 1), bias: at.floats("bias") ?? [] }),
+  infer(c) {
+    const x = floatInput(c, 0, "input");
+    if (x.shape.length !== 4) c.fail(`expects [N, C, H, W], got ${fmtShape(x.shape)}`);
+    const C = x.shape[1]!;
+    if (c.attrs.bias.length !== 0 && c.attrs.bias.length !== C) c.fail(`bias has ${c.attrs.bias.length} values for ${C} channels`);
+    return [x];
+  },
+  layout(c): LayoutChoice {
+    const x = c.inputs[0]!;
+    const p = isOnnxOrder(x) && !isChannelsLast(x) ? identityPerm(4) : channelsLast(4);
+    return { inputs: [p], outputs: [p] };
+  },
+  // dx = scale dy
+  gradient(g) {
+    if (g.wants(0)) g.add(0, g.op("Scale", [g.dy(0)!], { alpha: g.attrs.scale })[0]!);
+  },
+  algorithms: [
+    {
+      name: "imageScaler.batchNorm",
+      paramBytes: (n) => 16 * n.inputs[0]!.shape[1]!,
+      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[1]!,
+      setup(n) {
+        const X = n.inputs[0]!,
+          [N, C, H, W] = X.shape as [number, number, number, number];
+        const k = n.kernels,
+          y = n.output(0),
+          x = n.input(0),
+          ws = n.workspace;
+        const scale = n.params,
+          bias = scale + 4 * C,
+          mean = bias + 4 * C,
+          variance = mean + 4 * C;
+        const f32 = n.engine.heap.f32;
+        for (let c = 0; c < C; c++) {
+          f32[(scale >> 2) + c] = n.attrs.scale;
+          f32[(bias >> 2) + c] = n.attrs.bias[c] ?? 0;
+          f32[(mean >> 2) + c] = 0;
+          f32[(variance >> 2) + c] = 1;
+        }
+        if (isChannelsLast(X)) return () => k.batchnorm_f32_inference(y, x, scale, bias, mean, variance, ws, 0, N * H * W, C);
+        return () => k.batchnorm_ncs_f32_inference(y, x, scale, bias, mean, variance, 0, N, C, H * W);
+      },
+    },
+  ],
+});
+
+// ---------------------------------------------------------------------------------------------
 // LayerNormalization
 
 interface LnAttrs {
