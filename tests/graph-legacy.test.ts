@@ -140,3 +140,40 @@ describe.each(BUILDS_UNDER_TEST)("ImageScaler vs onnxruntime-node (%s)", (build)
     );
   });
 });
+
+describe.each(BUILDS_UNDER_TEST)("legacy broadcasting before opset 7 (%s)", (build) => {
+  const run = (e: Awaited<ReturnType<typeof engineFor>>, attrs: AttributeProto[], a: number[], b: number[]) => {
+    const spec: ModelSpec = {
+      nodes: [node("Add", ["x", "b"], ["y"], attrs)],
+      inits: [
+        tensor(
+          "b",
+          b,
+          Array.from({ length: b.reduce((p, q) => p * q, 1) }, (_, i) => 100 * (i + 1)),
+        ),
+      ],
+      inputs: [["x", a]],
+      outputs: ["y"],
+      opset: 6,
+    };
+    return simdnetRun(e, modelBytes(spec), { x: { dims: a, data: new Float32Array(a.reduce((p, q) => p * q, 1)) } }).y!;
+  };
+  const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
+
+  it("runs B aligned with A's last axes (no axis, or the axis that says so) as NumPy does", async () => {
+    const e = await engineFor(build);
+    for (const attrs of [[int("broadcast", 1)], [int("broadcast", 1), int("axis", 2)], [int("broadcast", 1), int("axis", -1)]]) {
+      const y = run(e, attrs, [1, 2, 3], [3]);
+      expect(Array.from(y.data)).toEqual([100, 200, 300, 100, 200, 300]);
+    }
+  });
+
+  it("refuses B placed from an earlier axis (per channel) instead of computing NumPy's broadcast", async () => {
+    const e = await engineFor(build);
+    // [1, 3, 3, 3] + [3] at axis 1 means a bias per channel; NumPy would add it along W
+    expect(() => run(e, [int("broadcast", 1), int("axis", 1)], [1, 3, 3, 3], [3])).toThrow(SimdnetError);
+    expect(() => run(e, [int("broadcast", 1), int("axis", 1)], [1, 3, 3, 3], [3])).toThrow(
+      /Add.*legacy broadcasting \(opset < 7: broadcast 1, axis 1\) of B \[3\] along A \[1,3,3,3\] from axis 1 is not supported/,
+    );
+  });
+});

@@ -9,6 +9,7 @@
 // Backward: each op's `gradient` plans the internal op BinaryGrad (binary_f32_backward: dX += dy *
 // d op / dX, summed over the axes X is broadcast on), WhereGrad, or the planner's ReduceToShape.
 import { fail, fmtShape } from "../../errors.js";
+import type { Attributes } from "../../onnx/attributes.js";
 import { DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import { BinaryF32, type BinaryF32Op, BinaryI32, type BinaryI32Op, Cast, UnaryF32, UnaryI32 } from "../kernel-codes.js";
 import { contiguousStrides, ND_DESC_BYTES, type StridedLoop, writeNd } from "../nd.js";
@@ -176,14 +177,46 @@ function binaryAlgorithm(name: string, pick: (n: PlanNode<any>) => BinaryKernel)
 
 const lower = (type: string) => type.charAt(0).toLowerCase() + type.slice(1);
 
+/**
+ * Before opset 7 the binary ops broadcast only when `broadcast` is 1, and then B's shape matches A's
+ * axes from `axis` on (by default its trailing axes, as NumPy aligns them): the legacy attributes.
+ */
+interface LegacyBroadcast {
+  broadcast?: number;
+  axis?: number;
+}
+
+const parseLegacy = (at: Attributes, opset: number): LegacyBroadcast | undefined =>
+  opset < 7 ? { broadcast: at.int("broadcast", 0), axis: at.has("axis") ? at.int("axis", 0) : undefined } : undefined;
+
+/**
+ * Fails where a legacy broadcast aligns B other than NumPy broadcasting does (B's axes placed from
+ * `axis` rather than at the end of A's): those files would compute something else.
+ */
+function checkLegacy(c: InferContext<LegacyBroadcast | undefined>): void {
+  const legacy = c.attrs;
+  if (!legacy?.broadcast || legacy.axis === undefined) return;
+  const a = c.need(0, "A").shape,
+    b = c.need(1, "B").shape;
+  const axis = legacy.axis < 0 ? legacy.axis + a.length : legacy.axis;
+  if (b.length !== 0 && axis + b.length !== a.length)
+    c.fail(
+      `legacy broadcasting (opset < 7: broadcast 1, axis ${legacy.axis}) of B ${fmtShape(b)} along A ${fmtShape(a)} from axis ${axis} is not supported (NumPy broadcasting aligns B with A's last axes): re-export the model at opset 7 or later`,
+    );
+}
+
 /** A binary op whose inputs share one element type of `kind`; comparisons output BOOL. */
 function binaryOp(type: string, kind: Kinds, op: BinaryKernel, bool = false, gradient?: (g: GradientBuilder<void>) => void): void {
-  registerOp<void>({
+  registerOp<LegacyBroadcast | undefined>({
     type,
-    parse: () => undefined,
-    infer: (c) => inferBroadcast(c, 2, 2, kind, bool ? DataType.BOOL : undefined),
+    parse: parseLegacy,
+    infer(c) {
+      checkLegacy(c);
+      return inferBroadcast(c as InferContext<unknown>, 2, 2, kind, bool ? DataType.BOOL : undefined);
+    },
     layout: broadcastLayout,
-    gradient,
+    // the gradients read no attribute (the legacy ones only gate infer)
+    gradient: gradient as ((g: GradientBuilder<LegacyBroadcast | undefined>) => void) | undefined,
     algorithms: [binaryAlgorithm(`${lower(type)}.broadcast`, () => op)],
   });
 }
