@@ -1,4 +1,4 @@
-// Indexing by run-time data (ONNX Gather, GatherElements) and small generators (Range, Trilu).
+// Indexing by run-time data (ONNX Gather, GatherElements, GatherND) and small generators (Range, Trilu).
 // Elements are 4 bytes (f32 or i32) and are moved as bits; indices are i32 (ONNX int64 indices
 // saturated to i32 by the host), negative ones count from the end of the axis. An index outside
 // [-len, len) writes zero bits and is counted: every kernel that reads indices returns how many
@@ -108,6 +108,43 @@ export function gather_elements_f32_backward(dx: usize, dy: usize, idx: usize, d
       yo -= ndStride(desc, 0, a) * <isize>(d - 1);
       xo -= ndStride(desc, 1, a) * <isize>(d - 1);
       io -= ndStride(desc, 2, a) * <isize>(d - 1);
+    }
+  }
+  return bad;
+}
+
+/**
+ * GatherND: x [batch, D_0, ..., D_{m-1}, inner] (ONNX order), idx [batch, count, m], y [batch, count,
+ * inner], y[b, j, :] = x[b, idx[b, j, 0], ..., idx[b, j, m - 1], :]; `geom` holds m i32 extents D_k
+ * then m i32 element strides of those axes in x, and xBatch is x's element stride per batch. A
+ * negative index counts from the end of its axis; a tuple with an index outside [-D_k, D_k) writes
+ * a zero row and is counted. Returns that count.
+ */
+export function gather_nd(y: usize, x: usize, idx: usize, geom: usize, batch: i32, count: i32, m: i32, inner: i32, xBatch: i32): i32 {
+  let bad = 0;
+  const rowBytes = <usize>inner << 2;
+  for (let b = 0; b < batch; b++) {
+    const xb = x + ((<usize>b * <usize>xBatch) << 2);
+    for (let j = 0; j < count; j++) {
+      const ip = idx + ((<usize>b * <usize>count + <usize>j) * <usize>m << 2);
+      const yr = y + (<usize>b * <usize>count + <usize>j) * rowBytes;
+      let off: usize = 0;
+      let ok = true;
+      for (let k = 0; k < m; k++) {
+        const d = load<i32>(geom + (<usize>k << 2));
+        let v = load<i32>(ip + (<usize>k << 2));
+        if (v < 0) v += d;
+        if (v < 0 || v >= d) {
+          ok = false;
+          break;
+        }
+        off += <usize>v * <usize>load<i32>(geom + (<usize>(m + k) << 2));
+      }
+      if (ok) copyRow(yr, xb + (off << 2), inner, 1, 1);
+      else {
+        bad++;
+        fillRow(yr, 0, inner);
+      }
     }
   }
   return bad;

@@ -227,6 +227,37 @@ const CASES: [string, OrtCase][] = [
     },
   ],
   [
+    "GatherND pairs of indices (negative ones count from the end)",
+    { opset: 12, x: [2, 5, 3, 4], nodes: [node("GatherND", ["x", "i"], ["y"])], inits: [i64("i", [3, 2], [1, 4, 0, -1, -2, 2])] },
+  ],
+  [
+    "GatherND whole tuples into a 2-D index grid",
+    { opset: 12, x: [2, 3, 4], nodes: [node("GatherND", ["x", "i"], ["y"])], inits: [i64("i", [2, 2, 3], [1, 2, 3, 0, 0, 0, -1, -3, -4, 1, 1, 1])] },
+  ],
+  [
+    "GatherND batch_dims 1 (MoveNet's keypoint decode) and batch_dims 2",
+    {
+      opset: 13,
+      x: [2, 3, 4, 5],
+      outputs: [
+        ["y", DataType.FLOAT],
+        ["z", DataType.FLOAT],
+      ],
+      nodes: [node("GatherND", ["x", "i"], ["y"], [int("batch_dims", 1)]), node("GatherND", ["x", "j"], ["z"], [int("batch_dims", 2)])],
+      inits: [i64("i", [2, 2, 2], [2, 3, 0, 0, 1, -1, -3, 2]), i64("j", [2, 3, 2, 1], [3, 0, 1, 1, 2, 2, -1, 0, 0, 3, 1, 2])],
+    },
+  ],
+  [
+    "GatherND on integer values (a shape)",
+    {
+      opset: 13,
+      x: [2, 3, 5, 7],
+      outputs: [["y", DataType.INT64]],
+      nodes: [node("Shape", ["x"], ["s"]), node("GatherND", ["s", "i"], ["y"])],
+      inits: [i64("i", [3, 1], [3, 0, -2])],
+    },
+  ],
+  [
     "integer shape arithmetic folded by the kernels",
     {
       opset: 18,
@@ -265,6 +296,18 @@ async function ortOutputs(bytes: Uint8Array, x: Float32Array, dims: number[]): P
   await s.release();
   return r;
 }
+
+describe.each(BUILDS_UNDER_TEST)("GatherND refusals (%s)", (build) => {
+  it("names the op and the data shape for an index outside the data, and checks shapes at import", async () => {
+    const e = await engineFor(build);
+    const gnd = (idx: TensorProto, batchDims = 0) =>
+      model({ opset: 13, x: [2, 3, 4], nodes: [node("GatherND", ["x", "i"], ["y"], [int("batch_dims", batchDims)])], inits: [idx] }, false);
+    const run = (bytes: Uint8Array) => () => InferenceSession.fromBytes(e, bytes).runSync({ x: { dims: [2, 3, 4], data: new Float32Array(24) } });
+    expect(run(gnd(i64("i", [2, 2], [1, 2, 0, 3])))).toThrow(/GatherND.*1 index tuple is outside data \[2,3,4\] \(axes 0 to 1/);
+    expect(run(gnd(i64("i", [1, 4], [0, 0, 0, 0])))).toThrow(/GatherND.*the last axis of indices \[1,4\] \(4\) must be in \[1, 3\]/);
+    expect(run(gnd(i64("i", [3, 1], [0, 0, 0]), 1))).toThrow(/GatherND.*the batch axes of data \[2,3,4\] and indices \[3,1\] differ/);
+  });
+});
 
 describe.each(BUILDS_UNDER_TEST)("movement ops against onnxruntime-node (%s)", (build) => {
   it.each(CASES)("%s", async (_name, c) => {

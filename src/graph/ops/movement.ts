@@ -1,6 +1,6 @@
 // Data-movement ops on wasm kernels: Pad and Tile (remaps, assembly/remap.ts), Expand, Split,
-// DepthToSpace and SpaceToDepth (strided copies, assembly/nd.ts's copy_nd), Gather and
-// GatherElements (indices from run-time data, assembly/gather.ts), Range and Trilu. Elements are
+// DepthToSpace and SpaceToDepth (strided copies, assembly/nd.ts's copy_nd), Gather, GatherElements
+// and GatherND (indices from run-time data, assembly/gather.ts), Range and Trilu. Elements are
 // moved as 4-byte bits, so every op takes f32 and i32 values alike. Ops that only move elements
 // read their input in any axis order and write their output in the same order (no layout
 // conversion around them); the indexing ops work in ONNX order.
@@ -563,6 +563,70 @@ registerOp<{ axis: number }>({
         return () => {
           const bad = k.gather_elements(yp, xp, ip, desc, st, len);
           if (bad !== 0) outOfRange(n, bad, len, ax, x.shape);
+        };
+      },
+    },
+  ],
+});
+
+// GatherND (opset 11; batch_dims from 12): indices [..batch, ..., m] pick slices of data at the first
+// m axes after the batch axes; y = indices.shape[:-1] + data.shape[batch_dims + m:]. In ONNX order.
+
+/** GatherND's geometry: batch (product of the batch axes), tuples per batch, tuple length m, slice size. */
+function gatherNdGeometry(f: { fail(m: string): never }, data: readonly number[], idx: readonly number[], b: number) {
+  const q = idx.length,
+    r = data.length;
+  if (q < 1) f.fail("indices must have rank >= 1");
+  if (b < 0 || b >= Math.min(q, r)) f.fail(`batch_dims ${b} must be below the ranks of data ${fmtShape(data)} and indices ${fmtShape(idx)}`);
+  for (let a = 0; a < b; a++) if (data[a] !== idx[a]) f.fail(`the batch axes of data ${fmtShape(data)} and indices ${fmtShape(idx)} differ (batch_dims ${b})`);
+  const m = idx[q - 1]!;
+  if (m < 1 || b + m > r) f.fail(`the last axis of indices ${fmtShape(idx)} (${m}) must be in [1, ${r - b}] for data ${fmtShape(data)} and batch_dims ${b}`);
+  return {
+    batch: sizeOfDims(data.slice(0, b)),
+    count: sizeOfDims(idx.slice(b, q - 1)),
+    m,
+    inner: sizeOfDims(data.slice(b + m)),
+    shape: [...idx.slice(0, q - 1), ...data.slice(b + m)],
+  };
+}
+
+registerOp<{ batchDims: number }>({
+  type: "GatherND",
+  parse: (at) => ({ batchDims: at.int("batch_dims", 0) }),
+  infer(c) {
+    const x = c.need(0, "data"),
+      idx = indicesOf(c, 1);
+    return [{ dataType: x.dataType, shape: gatherNdGeometry(c, x.shape, idx.shape, c.attrs.batchDims).shape }];
+  },
+  layout: onnxOrder,
+  algorithms: [
+    {
+      name: "gatherND.rows",
+      paramBytes: (n) => 8 * n.inputs[1]!.shape[n.inputs[1]!.shape.length - 1]!,
+      setup(n) {
+        const x = n.inputs[0]!,
+          b = n.attrs.batchDims;
+        const { batch, count, m, inner } = gatherNdGeometry({ fail: (msg) => fail(n.where, msg) }, x.shape, n.inputs[1]!.shape, b);
+        const xs = contiguousStrides(x.shape);
+        const i32 = n.engine.heap.i32,
+          geom = n.params;
+        for (let k = 0; k < m; k++) {
+          i32[(geom >> 2) + k] = x.shape[b + k]!;
+          i32[(geom >> 2) + m + k] = xs[b + k]!;
+        }
+        if (n.outputs[0]!.size === 0) return () => {};
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          ip = n.input(1),
+          xBatch = b === 0 ? 0 : xs[b - 1]!;
+        return () => {
+          const bad = k.gather_nd(yp, xp, ip, geom, batch, count, m, inner, xBatch);
+          if (bad !== 0)
+            fail(
+              n.where,
+              `${bad} index tuple${bad === 1 ? " is" : "s are"} outside data ${fmtShape(x.shape)} (axes ${b} to ${b + m - 1}; negative indices count from the end)`,
+            );
         };
       },
     },
