@@ -555,6 +555,42 @@ export function argmax_i32_forward(y: usize, x: usize, O: i32, R: i32, V: i32, f
 }
 
 /**
+ * ONNX TopK along one axis: x viewed as [O, R, V], values and idx (i32) as [O, K, V]: for each
+ * (o, j) the K largest (largest = 0: smallest) x[o, r, j] in order, the lower r first among equals;
+ * NaN entries come after every number. Selection, O(R K) per (o, j): for the small K of class
+ * scores and detections. ws: R i32 (the candidates' indices). K <= R.
+ */
+export function topk_f32_forward(values: usize, idx: usize, x: usize, ws: usize, O: i32, R: i32, V: i32, K: i32, largest: i32): void {
+  for (let o = 0; o < O; o++) {
+    for (let j = 0; j < V; j++) {
+      const base = x + (((<usize>o * <usize>R) * <usize>V + <usize>j) << 2);
+      for (let r = 0; r < R; r++) store<i32>(ws + (<usize>r << 2), r);
+      for (let k = 0; k < K; k++) {
+        let at = k;
+        let bi = load<i32>(ws + (<usize>k << 2));
+        let bv = load<f32>(base + ((<usize>bi * <usize>V) << 2));
+        for (let c = k + 1; c < R; c++) {
+          const ci = load<i32>(ws + (<usize>c << 2));
+          const cv = load<f32>(base + ((<usize>ci * <usize>V) << 2));
+          // cv first: strictly better, or equal with a lower index, or bv NaN and cv a number
+          const take = bv != bv ? cv == cv || ci < bi : largest ? cv > bv || (cv == bv && ci < bi) : cv < bv || (cv == bv && ci < bi);
+          if (take) {
+            at = c;
+            bi = ci;
+            bv = cv;
+          }
+        }
+        store<i32>(ws + (<usize>at << 2), load<i32>(ws + (<usize>k << 2)));
+        store<i32>(ws + (<usize>k << 2), bi);
+        const out = ((<usize>o * <usize>K + <usize>k) * <usize>V + <usize>j) << 2;
+        store<f32>(values + out, bv);
+        store<i32>(idx + out, bi);
+      }
+    }
+  }
+}
+
+/**
  * ONNX Hardmax (opset 13 form, along one axis): y[o, r, j] = 1 where r is the first index of the
  * largest x[o, r, j] over r, else 0. y may alias x only when V == 1. ws: argmax_f32_workspace(V).
  */

@@ -1,4 +1,4 @@
-// Reductions, arg-max and the softmax family through InferenceSession against onnxruntime-node,
+// Reductions, arg-max, TopK and the softmax family through InferenceSession against onnxruntime-node,
 // on values a Conv leaves channels-last (NHWC) in memory: every op reads them as they lie (no
 // layout copy before it), for every axis, keepdims and opset form.
 import { describe, expect, it } from "vitest";
@@ -89,5 +89,54 @@ describe.each(BUILDS_UNDER_TEST)("reductions and axis ops vs onnxruntime-node (%
         }
       }
     }
+  });
+
+  it("TopK along every axis, largest and smallest, every K, ties to the lower index, k as attribute (opset 9)", async () => {
+    const e = await engineFor(build);
+    // rounded values and integer weights: exact ties, so the order among equals is tested
+    const f = { x: { dims: X, data: Float32Array.from(uniform(120, 4, -2, 2), (v) => Math.round(v)) } };
+    const C = [2, 6, 5, 4]; // the conv's output shape
+    for (const axis of [0, 1, 2, 3, -1]) {
+      const len = C[axis < 0 ? axis + 4 : axis]!;
+      for (const largest of [1, 0]) {
+        for (const k of new Set([0, 1, 3, len].filter((v) => v <= len))) {
+          for (const opset of [11, 9]) {
+            const label = `axis ${axis} largest ${largest} K ${k} opset ${opset}`;
+            const attrs = [int("axis", axis), ...(opset >= 10 ? [int("largest", largest)] : [int("k", k)])];
+            if (opset < 10 && (largest === 0 || k === 0)) continue; // largest arrived with opset 11; k >= 1 before it
+            const spec: ModelSpec = {
+              nodes: [node("Conv", ["x", "w", "b"], ["c"]), node("TopK", opset >= 10 ? ["c", "k"] : ["c"], ["v", "i"], attrs)],
+              inits: [
+                tensor(
+                  "w",
+                  [6, 3, 1, 1],
+                  Array.from({ length: 18 }, (_, i) => (i % 4) - 1),
+                ),
+                tensor("b", [6], [0, 1, 0, -1, 0, 1]),
+                ...(opset >= 10 ? [tensor("k", [1], [k], DataType.INT64)] : []),
+              ],
+              inputs: [["x", X]],
+              outputs: ["v", ["i", DataType.INT64]],
+              opset,
+            };
+            await expectMatchesOrt(e, spec, f, { rtol: 0, atol: 0, label });
+          }
+        }
+      }
+    }
+  });
+
+  it("TopK with only Values a graph output, on the input's own layout and on random values; refuses K beyond the axis", async () => {
+    const e = await engineFor(build);
+    const spec = (k: number, outputs: ModelSpec["outputs"]): ModelSpec => ({
+      nodes: [node("TopK", ["x", "k"], ["v", "i"], [int("axis", 2)])],
+      inits: [tensor("k", [1], [k], DataType.INT64)],
+      inputs: [["x", X]],
+      outputs,
+      opset: 11,
+    });
+    await expectMatchesOrt(e, spec(4, ["v"]), feeds(), { rtol: 0, atol: 0, label: "values only" });
+    await expectMatchesOrt(e, spec(5, ["v", ["i", DataType.INT64]]), feeds(), { rtol: 0, atol: 0, label: "full sort" });
+    expect(() => InferenceSession.fromBytes(e, modelBytes(spec(6, ["v"]))).runSync(feeds())).toThrow(/TopK.*K = 6 must be in \[0, 5\]/);
   });
 });

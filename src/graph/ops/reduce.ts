@@ -297,6 +297,73 @@ const axisOf = (n: PlanNode<{ axis: number }>): number => normAxis({ fail: (m) =
 argOp("ArgMax");
 argOp("ArgMin");
 
+// TopK (k as attribute before opset 10, then input K, known while planning): values and int64
+// indices of the K largest (or smallest) along `axis`, sorted, the lower index first among equals;
+// read in any axis order, both outputs in the input's order.
+
+interface TopKAttrs {
+  axis: number;
+  largest: boolean;
+  k?: number;
+}
+
+/** TopK's K: the attribute (opset < 10) or input 1's known value. */
+function topkK(c: { attrs: TopKAttrs; value(i: number): { data: ArrayLike<number> } | undefined; fail(m: string): never }, len: number): number {
+  let k = c.attrs.k;
+  if (k === undefined) {
+    const t = c.value(1) ?? c.fail("K must be known while planning (a constant or folded from shapes)");
+    if (t.data.length !== 1) c.fail(`K must hold one value, got ${t.data.length}`);
+    k = Number(t.data[0]);
+  }
+  if (!Number.isInteger(k) || k < 0 || k > len) c.fail(`K = ${k} must be in [0, ${len}] (the extent of the axis)`);
+  return k;
+}
+
+registerOp<TopKAttrs>({
+  type: "TopK",
+  parse: (at, opset) => ({
+    axis: at.int("axis", -1),
+    largest: at.int("largest", 1) !== 0,
+    k: opset < 10 ? at.int("k", -1) : undefined,
+  }),
+  valueInputs: [1],
+  infer(c) {
+    const x = c.need(0, "X");
+    if (!isFloat(x.dataType)) c.fail("X must be a float tensor");
+    const ax = normAxis(c, c.attrs.axis, x.shape.length);
+    const k = topkK(c, x.shape[ax]!);
+    const shape = x.shape.map((d, i) => (i === ax ? k : d));
+    return [
+      { dataType: x.dataType, shape },
+      { dataType: DataType.INT64, shape },
+    ];
+  },
+  layout(c) {
+    const x = c.inputs[0]!;
+    return { inputs: c.inputs.map((v, i) => (i === 0 ? "any" : v ? identityPerm(v.shape.length) : "any")), outputs: [x.perm, x.perm] };
+  },
+  algorithms: [
+    {
+      name: "topK.select",
+      // the candidates' indices, then (when nothing reads Indices) the indices written
+      workspaceBytes: (n) => 4 * n.inputs[0]!.shape[axisOf(n)]! + (n.outputs[1]?.name ? 0 : 4 * n.outputs[0]!.size),
+      setup(n) {
+        const x = n.inputs[0]!;
+        const [O, R, V] = axisView(x, axisOf(n));
+        const K = n.outputs[0]!.shape[axisOf(n)]!;
+        const k = n.kernels,
+          vp = n.output(0),
+          xp = n.input(0),
+          ws = n.workspace,
+          ip = n.outputs[1]?.name ? n.output(1) : ws + 4 * R,
+          largest = n.attrs.largest ? 1 : 0;
+        if (n.outputs[0]!.size === 0) return () => {};
+        return () => k.topk_f32_forward(vp, ip, xp, ws, O, R, V, K, largest);
+      },
+    },
+  ],
+});
+
 // Softmax, LogSoftmax, Hardmax. Opset 13+: along `axis` (default -1), in any axis order. Before
 // opset 13: the input is coerced to 2-D [prod(shape[:axis]), prod(shape[axis:])] (axis default 1)
 // and the op runs along the second dimension: that needs ONNX order.
