@@ -1,4 +1,4 @@
-// Indexing by run-time data (ONNX Gather, GatherElements, GatherND) and small generators (Range, Trilu).
+// Indexing by run-time data (ONNX Gather, GatherElements, GatherND, ScatterND) and small generators (Range, Trilu).
 // Elements are 4 bytes (f32 or i32) and are moved as bits; indices are i32 (ONNX int64 indices
 // saturated to i32 by the host), negative ones count from the end of the axis. An index outside
 // [-len, len) writes zero bits and is counted: every kernel that reads indices returns how many
@@ -145,6 +145,47 @@ export function gather_nd(y: usize, x: usize, idx: usize, geom: usize, batch: i3
         bad++;
         fillRow(yr, 0, inner);
       }
+    }
+  }
+  return bad;
+}
+
+/**
+ * ScatterND into y (already a copy of data, ONNX order): for each of `count` index tuples idx[j, :m]
+ * (`geom` as gather_nd's: m extents, then m element strides), the `inner` elements at that tuple
+ * become updates[j, :] (reduction 0, as bits), or combine with them as f32: 1 add, 2 mul, 3 max,
+ * 4 min. Tuples apply in order. A tuple outside the data is skipped and counted; returns the count.
+ */
+export function scatter_nd(y: usize, updates: usize, idx: usize, geom: usize, count: i32, m: i32, inner: i32, reduction: i32): i32 {
+  let bad = 0;
+  const rowBytes = <usize>inner << 2;
+  for (let j = 0; j < count; j++) {
+    const ip = idx + (<usize>j * <usize>m << 2);
+    let off: usize = 0;
+    let ok = true;
+    for (let k = 0; k < m; k++) {
+      const d = load<i32>(geom + (<usize>k << 2));
+      let v = load<i32>(ip + (<usize>k << 2));
+      if (v < 0) v += d;
+      if (v < 0 || v >= d) {
+        ok = false;
+        break;
+      }
+      off += <usize>v * <usize>load<i32>(geom + (<usize>(m + k) << 2));
+    }
+    if (!ok) {
+      bad++;
+      continue;
+    }
+    const yr = y + (off << 2), ur = updates + <usize>j * rowBytes;
+    if (reduction == 0) {
+      copyRow(yr, ur, inner, 1, 1);
+      continue;
+    }
+    for (let i = 0; i < inner; i++) {
+      const o = <usize>i << 2;
+      const a = load<f32>(yr + o), b = load<f32>(ur + o);
+      store<f32>(yr + o, reduction == 1 ? a + b : reduction == 2 ? a * b : reduction == 3 ? max(a, b) : min(a, b));
     }
   }
   return bad;

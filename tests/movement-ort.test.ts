@@ -258,6 +258,65 @@ const CASES: [string, OrtCase][] = [
     },
   ],
   [
+    "ScatterND rows, elements and whole tuples (negative indices count from the end)",
+    {
+      opset: 13,
+      x: [3, 4, 5],
+      outputs: [
+        ["y", DataType.FLOAT],
+        ["z", DataType.FLOAT],
+        ["w", DataType.FLOAT],
+      ],
+      nodes: [node("ScatterND", ["x", "i", "u"], ["y"]), node("ScatterND", ["x", "j", "v"], ["z"]), node("ScatterND", ["x", "l", "t"], ["w"])],
+      inits: [
+        i64("i", [2, 1], [2, -3]),
+        f32(
+          "u",
+          [2, 4, 5],
+          Array.from({ length: 40 }, (_, k) => k),
+        ),
+        i64("j", [3, 2], [0, 3, 2, -4, 1, 1]),
+        f32(
+          "v",
+          [3, 5],
+          Array.from({ length: 15 }, (_, k) => -k),
+        ),
+        i64("l", [2, 2, 3], [0, 0, 0, 2, 3, 4, -1, -1, -1, 1, 2, 3]),
+        f32("t", [2, 2], [7, 8, 9, 10]),
+      ],
+    },
+  ],
+  [
+    "ScatterND reductions add and mul with repeated tuples (opset 16), max and min (opset 18)",
+    {
+      opset: 18,
+      x: [4, 3],
+      outputs: [
+        ["y", DataType.FLOAT],
+        ["z", DataType.FLOAT],
+        ["w", DataType.FLOAT],
+        ["v", DataType.FLOAT],
+      ],
+      nodes: [
+        node("ScatterND", ["x", "i", "u"], ["y"], [str("reduction", "add")]),
+        node("ScatterND", ["x", "i", "u"], ["z"], [str("reduction", "mul")]),
+        node("ScatterND", ["x", "i", "u"], ["w"], [str("reduction", "max")]),
+        node("ScatterND", ["x", "i", "u"], ["v"], [str("reduction", "min")]),
+      ],
+      inits: [i64("i", [3, 1], [1, 3, 1]), f32("u", [3, 3], [0.5, -1, 2, 3, -0.25, 1.5, -2, 4, 0.75])],
+    },
+  ],
+  [
+    "ScatterND into a shape (integer values)",
+    {
+      opset: 13,
+      x: [2, 3, 5, 7],
+      outputs: [["y", DataType.INT64]],
+      nodes: [node("Shape", ["x"], ["s"]), node("ScatterND", ["s", "i", "u"], ["y"])],
+      inits: [i64("i", [2, 1], [-1, 1]), i64("u", [2], [-1, 15])],
+    },
+  ],
+  [
     "integer shape arithmetic folded by the kernels",
     {
       opset: 18,
@@ -297,7 +356,7 @@ async function ortOutputs(bytes: Uint8Array, x: Float32Array, dims: number[]): P
   return r;
 }
 
-describe.each(BUILDS_UNDER_TEST)("GatherND refusals (%s)", (build) => {
+describe.each(BUILDS_UNDER_TEST)("GatherND and ScatterND refusals (%s)", (build) => {
   it("names the op and the data shape for an index outside the data, and checks shapes at import", async () => {
     const e = await engineFor(build);
     const gnd = (idx: TensorProto, batchDims = 0) =>
@@ -306,6 +365,10 @@ describe.each(BUILDS_UNDER_TEST)("GatherND refusals (%s)", (build) => {
     expect(run(gnd(i64("i", [2, 2], [1, 2, 0, 3])))).toThrow(/GatherND.*1 index tuple is outside data \[2,3,4\] \(axes 0 to 1/);
     expect(run(gnd(i64("i", [1, 4], [0, 0, 0, 0])))).toThrow(/GatherND.*the last axis of indices \[1,4\] \(4\) must be in \[1, 3\]/);
     expect(run(gnd(i64("i", [3, 1], [0, 0, 0]), 1))).toThrow(/GatherND.*the batch axes of data \[2,3,4\] and indices \[3,1\] differ/);
+    const snd = (idx: TensorProto, upd: TensorProto) =>
+      model({ opset: 13, x: [2, 3, 4], nodes: [node("ScatterND", ["x", "i", "u"], ["y"])], inits: [idx, upd] }, false);
+    expect(run(snd(i64("i", [1, 2], [1, -4]), f32("u", [1, 4], [1, 2, 3, 4])))).toThrow(/ScatterND.*1 index tuple is outside data \[2,3,4\]/);
+    expect(run(snd(i64("i", [1, 2], [1, 1]), f32("u", [1, 3], [1, 2, 3])))).toThrow(/ScatterND.*updates \[1,3\] must have shape \[1,4\]/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Data-movement ops on wasm kernels: Pad and Tile (remaps, assembly/remap.ts), Expand, Split,
-// DepthToSpace and SpaceToDepth (strided copies, assembly/nd.ts's copy_nd), Gather, GatherElements
-// and GatherND (indices from run-time data, assembly/gather.ts), Range and Trilu. Elements are
-// moved as 4-byte bits, so every op takes f32 and i32 values alike. Ops that only move elements
+// DepthToSpace and SpaceToDepth (strided copies, assembly/nd.ts's copy_nd), Gather, GatherElements,
+// GatherND and ScatterND (indices from run-time data, assembly/gather.ts), Range and Trilu.
+// Elements are moved as 4-byte bits, so every op takes f32 and i32 values alike. Ops that only move elements
 // read their input in any axis order and write their output in the same order (no layout
 // conversion around them); the indexing ops work in ONNX order.
 import { fail, fmtShape } from "../../errors.js";
@@ -20,7 +20,7 @@ import {
   registerOp,
   type TensorType,
 } from "../registry.js";
-import { type Elem, type HostTensor, identityPerm, intsOf, logicalStrides, sizeOfDims } from "../types.js";
+import { type Elem, type HostTensor, identityPerm, intsOf, isFloat, logicalStrides, sizeOfDims } from "../types.js";
 import { normAxis } from "./util.js";
 
 /** What reading known input values needs: InferContext at inference, the plan node at setup. */
@@ -626,6 +626,73 @@ registerOp<{ batchDims: number }>({
             fail(
               n.where,
               `${bad} index tuple${bad === 1 ? " is" : "s are"} outside data ${fmtShape(x.shape)} (axes ${b} to ${b + m - 1}; negative indices count from the end)`,
+            );
+        };
+      },
+    },
+  ],
+});
+
+// ScatterND (opset 11; reduction from 16): y = data with the slices at index tuples replaced by (or
+// combined with) updates. In ONNX order.
+
+const SCATTER_REDUCTIONS: Record<string, number> = { none: 0, add: 1, mul: 2, max: 3, min: 4 };
+
+registerOp<{ reduction: number }>({
+  type: "ScatterND",
+  parse(at) {
+    const r = at.string("reduction", "none");
+    return { reduction: SCATTER_REDUCTIONS[r] ?? fail(at.where, `reduction "${r}" is not one of none, add, mul, max, min`) };
+  },
+  infer(c) {
+    const x = c.need(0, "data"),
+      idx = indicesOf(c, 1),
+      u = c.need(2, "updates");
+    if (u.dataType !== x.dataType) c.fail(`updates (${dataTypeName(u.dataType)}) must have the element type of data (${dataTypeName(x.dataType)})`);
+    if (c.attrs.reduction !== 0 && !isFloat(x.dataType)) c.fail("a reduction other than none needs float data");
+    const q = idx.shape.length,
+      m = idx.shape[q - 1] ?? 0;
+    if (q < 1 || m < 1 || m > x.shape.length)
+      c.fail(`the last axis of indices ${fmtShape(idx.shape)} must be in [1, ${x.shape.length}] for data ${fmtShape(x.shape)}`);
+    const want = [...idx.shape.slice(0, q - 1), ...x.shape.slice(m)];
+    if (u.shape.length !== want.length || u.shape.some((d, a) => d !== want[a]))
+      c.fail(`updates ${fmtShape(u.shape)} must have shape ${fmtShape(want)} (indices ${fmtShape(idx.shape)}, data ${fmtShape(x.shape)})`);
+    return [x];
+  },
+  layout: onnxOrder,
+  algorithms: [
+    {
+      name: "scatterND.rows",
+      paramBytes: (n) => ND_DESC_BYTES + 8 * n.inputs[1]!.shape[n.inputs[1]!.shape.length - 1]!,
+      setup(n) {
+        const x = n.inputs[0]!,
+          idx = n.inputs[1]!;
+        const m = idx.shape[idx.shape.length - 1]!,
+          count = sizeOfDims(idx.shape.slice(0, -1)),
+          inner = sizeOfDims(x.shape.slice(m));
+        const xs = contiguousStrides(x.shape);
+        const i32 = n.engine.heap.i32,
+          desc = n.params,
+          geom = n.params + ND_DESC_BYTES;
+        writeNd(i32, desc, { dims: [x.size], strides: [[1], [1]] }, n.where);
+        for (let k = 0; k < m; k++) {
+          i32[(geom >> 2) + k] = x.shape[k]!;
+          i32[(geom >> 2) + m + k] = xs[k]!;
+        }
+        if (x.size === 0) return () => {};
+        const k = n.kernels,
+          yp = n.output(0),
+          xp = n.input(0),
+          ip = n.input(1),
+          up = n.input(2),
+          reduction = n.attrs.reduction;
+        return () => {
+          if (yp !== xp) k.copy_nd(yp, xp, desc);
+          const bad = k.scatter_nd(yp, up, ip, geom, count, m, inner, reduction);
+          if (bad !== 0)
+            fail(
+              n.where,
+              `${bad} index tuple${bad === 1 ? " is" : "s are"} outside data ${fmtShape(x.shape)} (axes 0 to ${m - 1}; negative indices count from the end)`,
             );
         };
       },
