@@ -1,11 +1,11 @@
 // Recurrent cells as ONNX defines them (RNN, GRU, LSTM): the fused per-step gate kernels, forward
 // and backward, the sequence moves around them, and the embedding lookup. Before the time loop the
 // host (src/ops/rnn.ts) projects the inputs of every step with one GEMM (x W + biases,
-// assembly/gemm.ts); per step, a GEMM of h_{t-1} with the packed recurrent weights
-// (gemm_f32_packed_b_strided) accumulates onto that step's projection, then one step kernel here
-// applies every gate's sigmoid / tanh and the state update in one pass over [B, H]. The LSTM and
-// RNN forward run that loop here (recurrent_f32_forward_steps, one call per direction); GRU's
-// forward and every backward run it from the host. Backward steps run from the last to the
+// assembly/gemm.ts); per step, the product of h_{t-1} with the packed recurrent weights
+// (recurrentProduct) accumulates onto that step's projection, then one step kernel here applies
+// every gate's sigmoid / tanh and the state update in one pass over [B, H]. Every forward runs
+// that loop here (recurrent_f32_forward_steps, one call per direction); every backward runs it
+// from the host. Backward steps run from the last to the
 // first; the weight gradients are then GEMMs over all steps at once.
 //
 // Buffers of one direction, time-major (B = batch, H = hidden, G = gates: RNN 1, GRU 3, LSTM 4),
@@ -294,21 +294,6 @@ export function lstm_f32_forward(blk: usize, t: i32): void {
 }
 
 /**
- * The forward recurrence of one LSTM (lstm != 0) or RNN direction in one call: for t in [0, steps),
- * gates[t] += hs[t] . R (packed: pack_b_f32 of R [H, G*H], G = 4 or 1) and then the step kernel
- * (lstm_f32_forward / rnn_f32_forward). Block as for the step kernels.
- */
-export function recurrent_f32_forward_steps(blk: usize, packed: usize, steps: i32, lstm: i32): void {
-  const B = field(blk, F_BATCH), H = field(blk, F_HIDDEN), GH = lstm != 0 ? 4 * H : H;
-  const gates = ptr(blk, F_GATES), hs = ptr(blk, F_HS), strips = (GH + 7) >> 3;
-  for (let t = 0; t < steps; t++) {
-    gemm_f32_packed_b_strided(gates + rowAt(t * B, GH), GH, hs + rowAt(t * B, H), H, packed, B, GH, H, 1, 0, strips);
-    if (lstm != 0) lstm_f32_forward(blk, t);
-    else rnn_f32_forward(blk, t);
-  }
-}
-
-/**
  * Backward of step t: from dh (+ dy[t]) and dc, writes dgates[t]; leaves dc = dL/dc_t and dh = 0
  * (masked rows: both carried); accumulates dpeepholes (if given) over the batch.
  */
@@ -395,9 +380,10 @@ export function lstm_f32_backward(blk: usize, t: i32): void {
 //   linear_before_reset 0: n = tanh(x Wh + Wbh + (r * h_{t-1}) Rh + Rbh)
 //   linear_before_reset 1: n = tanh(x Wh + Wbh + r * (h_{t-1} Rh + Rbh))
 //   h_t = (1 - z) n + z h_{t-1}.
-// A step is two kernel calls. Forward: the host accumulates h_{t-1} R_zr onto gates[t]'s z, r
-// blocks, phase 1 activates them (and writes extra = r * h_{t-1} for lbr 0); the host then adds
-// extra . Rh onto the h block (lbr 0) or writes extra = h_{t-1} Rh (lbr 1); phase 2 finishes.
+// A step is two kernel calls. Forward (recurrent_f32_forward_steps): h_{t-1} R_zr accumulates
+// onto gates[t]'s z, r blocks, phase 1 activates them (and writes extra = r * h_{t-1} for lbr 0);
+// then extra . Rh accumulates onto the h block (lbr 0) or extra = h_{t-1} Rh is written (lbr 1);
+// phase 2 finishes.
 
 /** Forward step t, phase 1 (z, r) or 2 (n and the new h). */
 export function gru_f32_forward(blk: usize, t: i32, phase: i32): void {
@@ -545,6 +531,40 @@ export function gru_f32_backward(blk: usize, t: i32, phase: i32): void {
         store<f32>(dex + o, dan * r);
       }
     }
+  }
+}
+
+/** C (rows x n, rows ld_c apart) (+)= A (rows x k, rows ld_a apart) . B packed by pack_b_f32. */
+// @ts-ignore: decorator
+@inline function recurrentProduct(c: usize, ld_c: i32, a: usize, ld_a: i32, packed: usize, rows: i32, n: i32, k: i32, acc: bool): void {
+  gemm_f32_packed_b_strided(c, ld_c, a, ld_a, packed, rows, n, k, acc ? 1 : 0, 0, (n + 7) >> 3);
+}
+
+/**
+ * The forward recurrence of one direction in one call, for t in [0, steps): gates[t] += hs[t] . R,
+ * then the step kernel. `gates_per_cell` names the cell: 1 RNN, 3 GRU, 4 LSTM. R is packed by
+ * pack_b_f32: RNN, LSTM: R [H, G*H] at packed (packed_h unused); GRU: R's z, r columns [H, 2H]
+ * at packed and its h columns [H, H] at packed_h, and a step is the z, r product ->
+ * gru_f32_forward phase 1 -> the h-block product (see the GRU section) -> phase 2. Block as for
+ * the step kernels.
+ */
+export function recurrent_f32_forward_steps(blk: usize, packed: usize, packed_h: usize, steps: i32, gates_per_cell: i32): void {
+  const B = field(blk, F_BATCH), H = field(blk, F_HIDDEN), GH = gates_per_cell * H;
+  const gates = ptr(blk, F_GATES), hs = ptr(blk, F_HS), extras = ptr(blk, F_CS), lbr = field(blk, F_VARIANT) != 0;
+  for (let t = 0; t < steps; t++) {
+    const gt = gates + rowAt(t * B, GH), ht = hs + rowAt(t * B, H);
+    if (gates_per_cell == 3) {
+      const ex = extras + rowAt(t * B, H);
+      recurrentProduct(gt, GH, ht, H, packed, B, 2 * H, H, true);
+      gru_f32_forward(blk, t, 1);
+      if (lbr) recurrentProduct(ex, H, ht, H, packed_h, B, H, H, false);
+      else recurrentProduct(gt + rowAt(2, H), GH, ex, H, packed_h, B, H, H, true);
+      gru_f32_forward(blk, t, 2);
+      continue;
+    }
+    recurrentProduct(gt, GH, ht, H, packed, B, GH, H, true);
+    if (gates_per_cell == 4) lstm_f32_forward(blk, t);
+    else rnn_f32_forward(blk, t);
   }
 }
 

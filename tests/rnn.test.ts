@@ -216,6 +216,29 @@ describe.each(BUILDS_UNDER_TEST)("recurrent layers (%s build)", (build) => {
     });
   });
 
+  // The whole forward recurrence runs in one wasm call (recurrent_f32_forward_steps) for every cell:
+  // at batch 1 and 2 its products are single rows across groups of 3, 2 and 1 packed strips (gate
+  // widths G*H from 7 to 224 cover full groups and each remainder), at batch 4 4-row tiles; GRU in
+  // both linear_before_reset variants.
+  it.each([7, 14, 27, 28, 29, 56])("forward at batch 1, 2 and 4 = float64 reference (hidden %i)", async (H) => {
+    const e = await engineFor(build);
+    e.tidy(() => {
+      for (const cell of ["rnn", "gru", "lstm"] as const) {
+        for (const lbr of cell === "gru" ? [false, true] : [false]) {
+          for (const B of [1, 2, 4]) {
+            const c: Case = { name: "blocks", T: 3, B, I: 3, direction: "forward", bias: true, initial: true, linearBeforeReset: lbr };
+            const inp = makeInputs(e, cell, H, c, 7 * H + B);
+            const out = run(cell, inp, c);
+            const ref = recurrentRef(inp.ref);
+            const label = `${cell}${lbr ? " lbr" : ""} batch ${B}`;
+            expectClose(out.y.data, ref.y, { rtol: 2e-4, atol: 2e-5, label: `y ${label}` });
+            if (cell === "lstm") expectClose(out.yC!.data, ref.yC, { rtol: 2e-4, atol: 2e-5, label: `yC ${label}` });
+          }
+        }
+      }
+    });
+  });
+
   it("rejects bad shapes and lengths, naming the op and the argument", async () => {
     const e = await engineFor(build);
     e.tidy(() => {

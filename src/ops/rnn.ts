@@ -1,7 +1,8 @@
 // Recurrent layers as ONNX defines them (RNN, GRU, LSTM): forward, and backpropagation through
-// time. Kernels: assembly/rnn.ts (the fused per-step gate kernels, seq_copy_f32), gemm_f32 (the
-// input projection of all steps at once and the weight gradients over all steps at once) and
-// gemm_f32_packed_b_strided (per step, h_{t-1} times the recurrent weights packed once per call).
+// time. Kernels: assembly/rnn.ts (the fused per-step gate kernels, the forward recurrence of a
+// direction in one call, seq_copy_f32), gemm_f32 (the input projection of all steps at once and the
+// weight gradients over all steps at once) and gemm_f32_packed_b_strided (the backward's per-step
+// products with R^T).
 //
 // Weights, per direction d (ONNX's W, R transposed to [in, out], as dense layers hold theirs):
 //   w [nd, I, G*H]    r [nd, H, G*H]    b [nd, 2*G*H] (Wb then Rb, ONNX's B)    peepholes [nd, 3*H]
@@ -128,7 +129,7 @@ function forwardScratch(g: RecurrentGeometry) {
   return {
     biasSum: s.take(GH),
     zeros: s.take(H),
-    packed: s.take(gru ? packedFloats(H, 2 * H) : packedFloats(H, GH)),
+    packed: s.take(packedFloats(H, gru ? 2 * H : GH)),
     packedH: gru ? s.take(packedFloats(H, H)) : -1,
     get total() {
       return s.total;
@@ -185,19 +186,25 @@ export function packedRecurrenceFloats(g: RecurrentGeometry): number {
   return per * g.directions.length;
 }
 
-/** Packs r [nd, H, G*H] for the forward's per-step products into dst (packedRecurrenceFloats floats). */
-export function packRecurrence(e: Engine, g: RecurrentGeometry, r: number, dst: number): void {
+/** Packs direction d's r [H, G*H] (at rd) for the forward's per-step products into packed (GRU: z, r columns) and packedH (GRU: h columns). */
+function packDirection(e: Engine, g: RecurrentGeometry, rd: number, packed: number, packedH: number): void {
   const k = e.kernels,
     H = g.hidden,
+    GH = gateWidth(g);
+  if (g.cell === "gru") {
+    k.pack_b_f32_strided(packed, rd, GH, H, 2 * H);
+    k.pack_b_f32_strided(packedH, rd + 8 * H, GH, H, H);
+  } else k.pack_b_f32(packed, rd, H, GH);
+}
+
+/** Packs r [nd, H, G*H] for the forward's per-step products into dst (packedRecurrenceFloats floats). */
+export function packRecurrence(e: Engine, g: RecurrentGeometry, r: number, dst: number): void {
+  const H = g.hidden,
     GH = gateWidth(g),
     per = packedRecurrenceFloats(g) / g.directions.length;
   for (let d = 0; d < g.directions.length; d++) {
-    const rd = r + 4 * d * H * GH,
-      out = dst + 4 * d * per;
-    if (g.cell === "gru") {
-      k.pack_b_f32_strided(out, rd, GH, H, 2 * H);
-      k.pack_b_f32_strided(out + 4 * packedFloats(H, 2 * H), rd + 8 * H, GH, H, H);
-    } else k.pack_b_f32(out, rd, H, GH);
+    const out = dst + 4 * d * per;
+    packDirection(e, g, r + 4 * d * H * GH, out, out + 4 * packedFloats(H, 2 * H));
   }
 }
 
@@ -282,10 +289,7 @@ export function recurrentForwardRun(e: Engine, g: RecurrentGeometry, p: Recurren
     if (p.packed) {
       packed = at(p.packed, (d * packedRecurrenceFloats(g)) / nd);
       packedH = gru ? packed + 4 * packedFloats(H, 2 * H) : 0;
-    } else if (gru) {
-      k.pack_b_f32_strided(packed, r, GH, H, 2 * H);
-      k.pack_b_f32_strided(packedH, r + 8 * H, GH, H, H);
-    } else k.pack_b_f32(packed, r, H, GH);
+    } else packDirection(e, g, r, packed, packedH);
     const blk = writeBlock(e, {
       batch: B,
       hidden: H,
@@ -298,22 +302,8 @@ export function recurrentForwardRun(e: Engine, g: RecurrentGeometry, p: Recurren
       cs,
       rbh,
     });
-    const rowBytes = B * H * 4,
-      gateBytes = B * GH * 4,
-      strips = (n: number) => Math.ceil(n / 8);
-    if (!gru) k.recurrent_f32_forward_steps(blk, packed, T, g.cell === "lstm" ? 1 : 0);
-    else {
-      for (let t = 0; t < T; t++) {
-        const gt = gates + t * gateBytes,
-          ht = hs + t * rowBytes;
-        const ex = cs + t * rowBytes;
-        k.gemm_f32_packed_b_strided(gt, GH, ht, H, packed, B, 2 * H, H, 1, 0, strips(2 * H));
-        k.gru_f32_forward(blk, t, 1);
-        if (g.linearBeforeReset) k.gemm_f32_packed_b_strided(ex, H, ht, H, packedH, B, H, H, 0, 0, strips(H));
-        else k.gemm_f32_packed_b_strided(gt + 8 * H, GH, ex, H, packedH, B, H, H, 1, 0, strips(H));
-        k.gru_f32_forward(blk, t, 2);
-      }
-    }
+    k.recurrent_f32_forward_steps(blk, packed, packedH, T, GATE_COUNT[g.cell]);
+    const rowBytes = B * H * 4;
     // outputs
     if (out.y) {
       const [st, sb, so] = seqStrides(g, H, nd, d);
