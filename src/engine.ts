@@ -2,10 +2,10 @@ import { simd, threads as wasmThreads } from "wasm-feature-detect";
 import { checkInt, fail, fmtShape, fmtValue, SimdnetError } from "./errors.js";
 import { checkOptions, checkShapeArg } from "./ops/common.js";
 import { DEFAULT_MEMORY_LIMIT, Heap } from "./memory.js";
-import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory } from "./runtime.js";
+import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory, sharedMemoryMaxBytes } from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
 import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
-import { MAX_PARTS, THREADS_MAX_PAGES, type ThreadedKernel } from "./threads/protocol.js";
+import { MAX_PARTS, type ThreadedKernel } from "./threads/protocol.js";
 
 /** Options of `init()`: which wasm build, and how many threads. */
 export interface InitOptions {
@@ -44,7 +44,8 @@ export interface InitOptions {
   threadTimeoutMs?: number;
   /**
    * The most bytes of wasm linear memory the engine may use (default 2 GiB, DEFAULT_MEMORY_LIMIT;
-   * at most 4 GiB, and the threads build's memory stops at 1 GiB). Any tensor, model plan,
+   * at most 4 GiB; the threads build's shared memory stops at 2 GiB - 64 KiB, or at the limit when
+   * it is lower, as a shared memory reserves its maximum up front). Any tensor, model plan,
    * workspace or ONNX host-side buffer that cannot fit under it is refused with an
    * OutOfMemoryError before anything is allocated or computed (e.g. an ONNX Resize whose scales
    * would make a 22 GB output). `engine.memoryLimit` reports the limit in force.
@@ -100,7 +101,7 @@ export class Engine {
     memoryLimit = DEFAULT_MEMORY_LIMIT,
   ) {
     // the threads build's shared memory has a declared maximum (asconfig.json), named in out-of-memory errors
-    this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? THREADS_MAX_PAGES * 65536 : undefined, memoryLimit);
+    this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? sharedMemoryMaxBytes(kernels.memory) : undefined, memoryLimit);
     this.pool = pool;
     this.reason = threadsReason;
     const count = pool ? MAX_PARTS : 1;
@@ -298,7 +299,7 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
     if (!reason && !(await simd())) reason = "the threads build needs wasm SIMD, which this runtime lacks";
     if (!reason && !(await wasmThreads())) reason = "wasm threads (shared memory, atomics) are unavailable here";
     if (!reason) {
-      const memory = sharedMemory();
+      const memory = sharedMemory(memoryLimit);
       const kernels = await instantiateBuild("threads", memory);
       try {
         const pool = await ThreadPool.create(threads, await compileBuild("threads"), memory, timeoutMs);
@@ -310,7 +311,7 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
     if (!auto) throw new SimdnetError(`init: threads: ${threads} is not possible here: ${reason}`);
   }
   const build: BuildName = auto ? await detectBuild() : (options.build as BuildName);
-  return new Engine(build, await instantiateBuild(build), undefined, reason ? `1 thread: ${reason}` : "", memoryLimit);
+  return new Engine(build, await instantiateBuild(build, build === "threads" ? sharedMemory(memoryLimit) : undefined), undefined, reason ? `1 thread: ${reason}` : "", memoryLimit);
 }
 
 /**

@@ -57,7 +57,30 @@ export async function instantiateBuild(build: BuildName, memory?: WebAssembly.Me
   return instance.exports as unknown as Kernels;
 }
 
-/** A new shared memory for the threads build: 2 pages, growing to THREADS_MAX_PAGES (1 GiB). */
-export function sharedMemory(): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: 2, maximum: THREADS_MAX_PAGES, shared: true });
+/** The maximum (bytes) each shared memory made by sharedMemory was declared with. */
+const sharedMaxBytes = new WeakMap<WebAssembly.Memory, number>();
+
+/**
+ * A new shared memory for the threads build: 2 pages, growing to `maxBytes` (rounded up to a page,
+ * at most THREADS_MAX_PAGES: 2 GiB - 64 KiB). A shared memory reserves its maximum up front; where
+ * the runtime cannot reserve that much (a 32-bit browser), the maximum is halved until it can, down
+ * to 64 MiB.
+ */
+export function sharedMemory(maxBytes = THREADS_MAX_PAGES * 65536): WebAssembly.Memory {
+  let pages = Math.max(2, Math.min(THREADS_MAX_PAGES, Math.ceil(maxBytes / 65536)));
+  for (;;) {
+    try {
+      const memory = new WebAssembly.Memory({ initial: 2, maximum: pages, shared: true });
+      sharedMaxBytes.set(memory, pages * 65536);
+      return memory;
+    } catch (err) {
+      if (!(err instanceof RangeError) || pages <= 1024) throw err;
+      pages = Math.max(1024, pages >> 1);
+    }
+  }
+}
+
+/** The maximum a shared memory from sharedMemory was declared with (bytes); THREADS_MAX_PAGES' for others. */
+export function sharedMemoryMaxBytes(memory: WebAssembly.Memory): number {
+  return sharedMaxBytes.get(memory) ?? THREADS_MAX_PAGES * 65536;
 }

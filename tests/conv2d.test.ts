@@ -588,9 +588,9 @@ function allPasses(x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions): Float
 
 describe("conv2d workspaces", () => {
   it("a workspace that does not fit throws OutOfMemoryError and changes nothing; never another algorithm", async () => {
-    // the threads build's memory stops at 1 GiB: fill it up to 12 MB, room for each pass's output,
+    // this threads-build engine's memory stops at 1 GiB (memoryLimit): fill it up to 12 MB, room for each pass's output,
     // not for the 16 * 512 * 512 floats (16 MB) of a 512 -> 512 conv's transformed filter
-    const e = await init({ build: "threads" });
+    const e = await init({ build: "threads", memoryLimit: 2 ** 30 });
     try {
       const opts: Conv2dOptions = { pads: 1, algorithm: "conv2d.winograd" };
       const x = e.tensor([1, 6, 6, 512], uniform(6 * 6 * 512, 41)),

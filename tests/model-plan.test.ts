@@ -119,9 +119,9 @@ describe("a planned model on 2 threads", () => {
 
 describe("planning on an almost full heap", () => {
   it("chooses the same algorithms and computes the same bits as on an empty heap (VGG-16 and ResNet-18 at 32x32)", async () => {
-    // two engines of the threads build (one thread), whose memory stops at 1 GiB: one left empty,
+    // two engines of the threads build (one thread), whose memory stops at 1 GiB (memoryLimit): one left empty,
     // one filled so that the models' own blocks fit with 64 KB to spare, less than any conv workspace
-    const [empty, full] = [await nn.init({ build: "threads" }), await nn.init({ build: "threads" })];
+    const [empty, full] = [await nn.init({ build: "threads", memoryLimit: 2 ** 30 }), await nn.init({ build: "threads", memoryLimit: 2 ** 30 })];
     try {
       for (const [name, spec, inShape] of MODELS.slice(0, 2)) {
         const run = (e: nn.Engine) => {

@@ -90,8 +90,12 @@ export function spinUntil(done: () => boolean): boolean {
   return true;
 }
 
-/** Maximum pages of the threads build's shared memory: must match asconfig.json's threads target. */
-export const THREADS_MAX_PAGES = 16384; // 1 GiB
+/**
+ * Maximum pages of the threads build's shared memory (2 GiB - 64 KiB, every address below 2^31):
+ * must match asconfig.json's threads target. An engine's shared memory declares at most this many,
+ * fewer when its memoryLimit is lower or the runtime cannot reserve that much (see sharedMemory).
+ */
+export const THREADS_MAX_PAGES = 32767;
 
 /** The threaded kernels of the ops outside the convolution registry. */
 const OTHER_THREADED_KERNELS = [
