@@ -165,3 +165,85 @@ export function resize_f32_backward(dx: usize, dy: usize, table: usize, outer: i
     }
   }
 }
+
+/**
+ * Bilinear resizing of two axes in one pass, in onnxruntime's order of operations (its CPU
+ * UpsampleBilinear): per output, the four products of a combined weight (wy * wx, rounded) and an
+ * input, summed left to right without fusing:
+ *   y = ((w00 * x00 + w01 * x01) + w10 * x10) + w11 * x11      (first index: the ONNX-outer axis)
+ * x is viewed physically as [A, inP, B, inQ, C] and y as [A, outP, B, outQ, C]: P is the physically
+ * outer of the two axes. tP and tQ hold 2 taps per output index (i32 src0, f32 w0, i32 src1, f32 w1).
+ * qOuter = 0 when P is the ONNX-outer axis (the sum runs p0q0, p0q1, p1q0, p1q1), 1 when Q is
+ * (p0q0, p1q0, p0q1, p1q1). y and x must not overlap.
+ */
+export function resize_f32_bilinear(
+  y: usize, x: usize, tP: usize, tQ: usize, A: i32, B: i32, C: i32, inP: i32, outP: i32, inQ: i32, outQ: i32, qOuter: i32,
+): void {
+  const cb = <usize>C << 2;
+  for (let a = 0; a < A; a++) {
+    for (let i = 0; i < outP; i++) {
+      const ep = tP + (<usize>i << 4);
+      const p0 = load<i32>(ep), wp0 = load<f32>(ep, 4), p1 = load<i32>(ep, 8), wp1 = load<f32>(ep, 12);
+      for (let b = 0; b < B; b++) {
+        const r0 = x + ((<usize>a * <usize>inP + <usize>p0) * <usize>B + <usize>b) * <usize>inQ * cb;
+        const r1 = x + ((<usize>a * <usize>inP + <usize>p1) * <usize>B + <usize>b) * <usize>inQ * cb;
+        const yr = y + ((<usize>a * <usize>outP + <usize>i) * <usize>B + <usize>b) * <usize>outQ * cb;
+        let j = 0;
+        if (ASC_FEATURE_SIMD) {
+          if (C == 1) {
+            const vp0 = f32x4.splat(wp0), vp1 = f32x4.splat(wp1);
+            for (; j + 4 <= outQ; j += 4) {
+              const e = tQ + (<usize>j << 4);
+              const q00 = <usize>load<i32>(e) << 2, q01 = <usize>load<i32>(e, 8) << 2;
+              const q10 = <usize>load<i32>(e, 16) << 2, q11 = <usize>load<i32>(e, 24) << 2;
+              const q20 = <usize>load<i32>(e, 32) << 2, q21 = <usize>load<i32>(e, 40) << 2;
+              const q30 = <usize>load<i32>(e, 48) << 2, q31 = <usize>load<i32>(e, 56) << 2;
+              const wq0 = f32x4(load<f32>(e, 4), load<f32>(e, 20), load<f32>(e, 36), load<f32>(e, 52));
+              const wq1 = f32x4(load<f32>(e, 12), load<f32>(e, 28), load<f32>(e, 44), load<f32>(e, 60));
+              const x00 = f32x4(load<f32>(r0 + q00), load<f32>(r0 + q10), load<f32>(r0 + q20), load<f32>(r0 + q30));
+              const x01 = f32x4(load<f32>(r0 + q01), load<f32>(r0 + q11), load<f32>(r0 + q21), load<f32>(r0 + q31));
+              const x10 = f32x4(load<f32>(r1 + q00), load<f32>(r1 + q10), load<f32>(r1 + q20), load<f32>(r1 + q30));
+              const x11 = f32x4(load<f32>(r1 + q01), load<f32>(r1 + q11), load<f32>(r1 + q21), load<f32>(r1 + q31));
+              v128.store(yr + (<usize>j << 2), bilinear4(vp0, vp1, wq0, wq1, x00, x01, x10, x11, qOuter));
+            }
+          }
+        }
+        for (; j < outQ; j++) {
+          const e = tQ + (<usize>j << 4);
+          const q0 = <usize>load<i32>(e) * cb, q1 = <usize>load<i32>(e, 8) * cb;
+          const wq0 = load<f32>(e, 4), wq1 = load<f32>(e, 12);
+          const w00: f32 = wp0 * wq0, w01: f32 = wp0 * wq1, w10: f32 = wp1 * wq0, w11: f32 = wp1 * wq1;
+          const s00 = r0 + q0, s01 = r0 + q1, s10 = r1 + q0, s11 = r1 + q1;
+          const yo = yr + <usize>j * cb;
+          let c = 0;
+          if (ASC_FEATURE_SIMD) {
+            const v00 = f32x4.splat(w00), v01 = f32x4.splat(w01), v10 = f32x4.splat(w10), v11 = f32x4.splat(w11);
+            for (; c + 4 <= C; c += 4) {
+              const k = <usize>c << 2;
+              const t00 = f32x4.mul(v00, v128.load(s00 + k)), t01 = f32x4.mul(v01, v128.load(s01 + k));
+              const t10 = f32x4.mul(v10, v128.load(s10 + k)), t11 = f32x4.mul(v11, v128.load(s11 + k));
+              const s = qOuter ? f32x4.add(f32x4.add(t00, t10), t01) : f32x4.add(f32x4.add(t00, t01), t10);
+              v128.store(yo + k, f32x4.add(s, t11));
+            }
+          }
+          for (; c < C; c++) {
+            const k = <usize>c << 2;
+            const t00: f32 = w00 * load<f32>(s00 + k), t01: f32 = w01 * load<f32>(s01 + k);
+            const t10: f32 = w10 * load<f32>(s10 + k), t11: f32 = w11 * load<f32>(s11 + k);
+            const s: f32 = qOuter ? t00 + t10 + t01 : t00 + t01 + t10;
+            store<f32>(yo + k, s + t11);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Four outputs of resize_f32_bilinear along a contiguous Q (C = 1): weights per lane. */
+// @ts-ignore: decorator
+@inline function bilinear4(vp0: v128, vp1: v128, wq0: v128, wq1: v128, x00: v128, x01: v128, x10: v128, x11: v128, qOuter: i32): v128 {
+  const t00 = f32x4.mul(f32x4.mul(vp0, wq0), x00), t01 = f32x4.mul(f32x4.mul(vp0, wq1), x01);
+  const t10 = f32x4.mul(f32x4.mul(vp1, wq0), x10), t11 = f32x4.mul(f32x4.mul(vp1, wq1), x11);
+  const s = qOuter ? f32x4.add(f32x4.add(t00, t10), t01) : f32x4.add(f32x4.add(t00, t01), t10);
+  return f32x4.add(s, t11);
+}

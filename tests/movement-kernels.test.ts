@@ -1,6 +1,6 @@
 // The data-movement kernels against plain references at SIMD tile edges, in every build:
 // copy_nd's blocked transposes and accumulate_nd (its adjoint), remap_nd (pad / tile / nearest maps) and its
-// adjoint, the separable resize pass and its adjoint, gather_axis, gather_elements, trilu, range.
+// adjoint, the separable resize pass and its adjoint, the one-pass bilinear resize, gather_axis, gather_elements, trilu, range.
 import { describe, expect, it } from "vitest";
 import { contiguousStrides, ND_DESC_WORDS, writeNd } from "../src/graph/nd.js";
 import { buildRemap, REMAP_HEADER_WORDS, type RemapAxis } from "../src/graph/remap.js";
@@ -329,6 +329,77 @@ describe.each(BUILDS_UNDER_TEST)("movement kernels (%s)", (build) => {
         dxt = s.f32(dx0);
       e.kernels.resize_f32_backward(dxt.ptr, dyt.ptr, tt.ptr, outer, inLen, outLen, inner, taps);
       expectClose(dxt.data.subarray(0, x.length), wantDx, { rtol: 1e-5, atol: 1e-5, label: "resize_f32_backward" });
+    }
+    s.dispose();
+  });
+
+  it.each(TILE_EDGE_SIZES)("resize_f32_bilinear, onnxruntime's order of operations, C %i", async (C) => {
+    const e = await engineFor(build);
+    const s = scope(e);
+    const r = rng(100 + C);
+    const f = Math.fround;
+    // outQ at the 4-wide tile edges (the C = 1 lanes), both sum orders, B > 1 (the axes apart)
+    for (const [A, B, inP, outP, inQ, outQ, qOuter] of [
+      [2, 1, 3, 5, 4, 8, 0],
+      [1, 3, 5, 2, 7, 3, 1],
+      [1, 2, 4, 4, 5, 9, 0],
+      [3, 1, 2, 7, 9, 17, 1],
+    ] as const) {
+      const table = (inLen: number, outLen: number) => {
+        const iv = new Int32Array(4 * outLen),
+          fv = new Float32Array(iv.buffer);
+        for (let o = 0; o < outLen; o++) {
+          iv[4 * o] = Math.floor(r() * inLen);
+          iv[4 * o + 2] = Math.floor(r() * inLen);
+          fv[4 * o + 1] = r();
+          fv[4 * o + 3] = r() * 2 - 0.5;
+        }
+        return iv;
+      };
+      const tp = table(inP, outP),
+        tq = table(inQ, outQ);
+      const wp = new Float32Array(tp.buffer),
+        wq = new Float32Array(tq.buffer);
+      const x = uniform(A * inP * B * inQ * C, C + inQ, -3, 3);
+      const at = (a: number, p: number, b: number, q: number, c: number) => x[(((a * inP + p) * B + b) * inQ + q) * C + c]!;
+      const exact = new Float32Array(A * outP * B * outQ * C),
+        want = new Float64Array(exact.length);
+      forEachIndex([A, outP, B, outQ, C], ([a, i, b, j, c]) => {
+        const ps = [tp[4 * i!]!, tp[4 * i! + 2]!],
+          qs = [tq[4 * j!]!, tq[4 * j! + 2]!];
+        const pw = [wp[4 * i! + 1]!, wp[4 * i! + 3]!],
+          qw = [wq[4 * j! + 1]!, wq[4 * j! + 3]!];
+        const term = (u: number, v: number) => f(f(pw[u]! * qw[v]!) * at(a!, ps[u]!, b!, qs[v]!, c!));
+        // the four (p, q) tap pairs in the kernel's sum order
+        const order: [number, number][] = qOuter
+          ? [
+              [0, 0],
+              [1, 0],
+              [0, 1],
+              [1, 1],
+            ]
+          : [
+              [0, 0],
+              [0, 1],
+              [1, 0],
+              [1, 1],
+            ];
+        const k = (((a! * outP + i!) * B + b!) * outQ + j!) * C + c!;
+        exact[k] = order.reduce((acc, [u, v]) => f(acc + term(u, v)), 0);
+        want[k] = order.reduce((acc, [u, v]) => acc + pw[u]! * qw[v]! * at(a!, ps[u]!, b!, qs[v]!, c!), 0);
+      });
+      const tpt = s.words(tp.length),
+        tqt = s.words(tq.length);
+      tpt.ints.set(tp);
+      tqt.ints.set(tq);
+      const xt = s.f32(x),
+        yt = s.f32(new Float32Array(exact.length + 4).fill(7));
+      e.kernels.resize_f32_bilinear(yt.ptr, xt.ptr, tpt.ptr, tqt.ptr, A, B, C, inP, outP, inQ, outQ, qOuter);
+      const label = `bilinear ${A}x${inP}x${B}x${inQ}x${C} -> ${outP}x${outQ}`;
+      expectClose(yt.data.subarray(0, want.length), want, { rtol: 1e-5, atol: 1e-5, label });
+      // bit for bit the float32 products and left-to-right sums (no fused multiply-add in any build)
+      expect(Array.from(yt.data.subarray(0, exact.length)), label).toEqual(Array.from(exact));
+      expect(Array.from(yt.data.subarray(exact.length)), "past the end").toEqual([7, 7, 7, 7]);
     }
     s.dispose();
   });

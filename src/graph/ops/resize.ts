@@ -1,6 +1,8 @@
 // Resize (opsets 10-19+) and Upsample (7, 9) on wasm kernels, in any axis order (an image after a
 // conv stays channels-last: the resized axes are found wherever they lie in memory).
 //   nearest         one remap (assembly/remap.ts): each output index reads one input index per axis
+//   linear (2-d)    one pass over both axes in onnxruntime's order of operations (resize_f32_bilinear)
+//                   where onnxruntime resizes bilinearly ([H, W], [N, C, H, W], [N, H, W, C])
 //   linear, cubic   one separable pass per resized axis (assembly/resize.ts), each output index a
 //                   weighted sum of `taps` input indices; antialias widens the filter when shrinking
 // The per-axis index and weight tables are computed here in float64 the way ONNX's reference
@@ -411,6 +413,55 @@ export function bindPasses(
 }
 
 // ---------------------------------------------------------------------------------------------
+// bilinear in one pass, as onnxruntime computes it
+
+/**
+ * The two logical axes a one-pass bilinear resize covers, where onnxruntime's CPU kernel resizes
+ * bilinearly (an image [H, W], or [N, C, H, W] / [N, H, W, C] with N and C kept): the resized
+ * axes must lie among them. undefined: the separable passes apply.
+ */
+export function bilinearPair(a: ResizeAttrs, plan: readonly AxisPlan[]): [number, number] | undefined {
+  if (a.mode !== "linear" || a.antialias || a.excludeOutside || a.coordinate === "tf_crop_and_resize") return undefined;
+  const moving = plan.map((_, i) => i).filter((i) => !identityAxis(a, plan[i]!));
+  if (moving.length === 0) return undefined;
+  const pairs: [number, number][] =
+    plan.length === 2
+      ? [[0, 1]]
+      : plan.length === 4
+        ? [
+            [2, 3],
+            [1, 2],
+          ]
+        : [];
+  return pairs.find(([u, v]) => moving.every((m) => m === u || m === v));
+}
+
+/**
+ * An axis's table for resize_f32_bilinear, with onnxruntime's weights: the coordinate (the output
+ * index itself at scale 1) clamped into [0, inLen - 1], taps i1 = trunc and i2 = min(i1 + 1,
+ * inLen - 1) weighted |c - i2| and |c - i1| in float32, or 0.5 and 0.5 when i1 = i2.
+ */
+export function bilinearTable(a: ResizeAttrs, p: AxisPlan): Int32Array {
+  const table = new ArrayBuffer(p.outLen * 16);
+  const iv = new Int32Array(table),
+    fv = new Float32Array(table);
+  const last = p.inLen - 1;
+  for (let o = 0; o < p.outLen; o++) {
+    const raw = f32(p.scale) === 1 ? o : sourceCoordinate(a.coordinate, o, p);
+    const c = Math.max(0, Math.min(raw, last));
+    const i1 = Math.min(Math.trunc(c), last),
+      i2 = Math.min(i1 + 1, last);
+    iv[4 * o] = i1;
+    iv[4 * o + 2] = i2;
+    fv[4 * o + 1] = i1 === i2 ? 0.5 : f32(Math.abs(c - i2));
+    fv[4 * o + 3] = i1 === i2 ? 0.5 : f32(Math.abs(c - i1));
+  }
+  return iv;
+}
+
+const bilinearOf = (n: PlanNode<ResizeAttrs>) => (n.inputs[0]!.elem === "f32" ? bilinearPair(n.attrs, planOf(n)) : undefined);
+
+// ---------------------------------------------------------------------------------------------
 // the ops
 
 const isNearest = (n: PlanNode<ResizeAttrs>) => n.attrs.mode === "nearest";
@@ -432,6 +483,35 @@ const RESIZE_ALGORITHMS = [
         xp = n.input(0),
         plan = n.params;
       return () => k.remap_nd(yp, xp, plan);
+    },
+  },
+  {
+    name: "resize.bilinear",
+    eligible: (n: PlanNode<ResizeAttrs>) => n.outputs[0]!.size > 0 && bilinearOf(n) !== undefined,
+    paramBytes: (n: PlanNode<ResizeAttrs>) => 16 * (n.outputs[0]!.shape[bilinearOf(n)![0]]! + n.outputs[0]!.shape[bilinearOf(n)![1]]!),
+    setup(n: BoundNode<ResizeAttrs>) {
+      const x = n.inputs[0]!,
+        plan = planOf(n),
+        [u, v] = bilinearOf(n)!;
+      const jU = x.perm.indexOf(u),
+        jV = x.perm.indexOf(v);
+      const jP = Math.min(jU, jV),
+        jQ = Math.max(jU, jV);
+      const P = plan[x.perm[jP]!]!,
+        Q = plan[x.perm[jQ]!]!;
+      const i32 = n.engine.heap.i32;
+      const tP = n.params,
+        tQ = n.params + 16 * P.outLen;
+      i32.set(bilinearTable(n.attrs, P), tP >> 2);
+      i32.set(bilinearTable(n.attrs, Q), tQ >> 2);
+      const A = sizeOfDims(x.dims.slice(0, jP)),
+        B = sizeOfDims(x.dims.slice(jP + 1, jQ)),
+        C = sizeOfDims(x.dims.slice(jQ + 1));
+      const qOuter = jU > jV ? 1 : 0;
+      const k = n.kernels,
+        yp = n.output(0),
+        xp = n.input(0);
+      return () => k.resize_f32_bilinear(yp, xp, tP, tQ, A, B, C, P.inLen, P.outLen, Q.inLen, Q.outLen, qOuter);
     },
   },
   {
