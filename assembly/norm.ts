@@ -142,6 +142,45 @@ export function layernorm_f32_backward(
   }
 }
 
+/**
+ * Backward of layernorm_f32_forward's MeanVarianceNormalization form (mvn != 0, no scale or bias):
+ * per row, with c = x - m, s = sqrt(v) and d = s + eps (statistics recomputed from x),
+ *   dx[r, k] += (dy - mean_k(dy)) / d - c * mean_k(dy * c) / (s * d * d)
+ * (the second term 0 where s is 0: a constant row). dx must not alias dy or x.
+ */
+export function mvn_f32_backward(dx: usize, dy: usize, x: usize, rows: i32, cols: i32, eps: f32): void {
+  const rowBytes = <usize>cols << 2;
+  const inv = <f32>1 / <f32>cols;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * rowBytes, gr = dy + <usize>r * rowBytes, dr = dx + <usize>r * rowBytes;
+    const m = rowMean(xr, cols);
+    const s = Mathf.sqrt(rowVariance(xr, cols, m));
+    const d = s + eps;
+    let sg: f32 = 0, sgc: f32 = 0;
+    for (let k = 0; k < cols; k++) {
+      const o = <usize>k << 2;
+      const g = load<f32>(gr + o);
+      sg += g;
+      sgc += g * (load<f32>(xr + o) - m);
+    }
+    const a: f32 = 1 / d, mg = sg * inv;
+    const b: f32 = s == 0 ? 0 : (sgc * inv) / (s * d * d);
+    let k = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vm = f32x4.splat(m), va = f32x4.splat(a), vmg = f32x4.splat(mg), vb = f32x4.splat(b);
+      for (; k + 4 <= cols; k += 4) {
+        const o = <usize>k << 2;
+        const t = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(gr + o), vmg), va), f32x4.mul(f32x4.sub(v128.load(xr + o), vm), vb));
+        v128.store(dr + o, f32x4.add(v128.load(dr + o), t));
+      }
+    }
+    for (; k < cols; k++) {
+      const o = <usize>k << 2;
+      store<f32>(dr + o, load<f32>(dr + o) + ((load<f32>(gr + o) - mg) * a - (load<f32>(xr + o) - m) * b));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // groups of channels, ONNX order: GroupNormalization, InstanceNormalization (Cg = 1)
 

@@ -1,6 +1,6 @@
-// Gradients of the reductions, the softmax family along any axis and broadcasting MatMul through
-// the planned runtime (TrainableSession): every element of every parameter against central finite
-// differences of the same session's forward, in every build.
+// Gradients of the reductions, the softmax family along any axis, broadcasting MatMul and the
+// normalisations through the planned runtime (TrainableSession): every element of every parameter
+// against central finite differences of the same session's forward, in every build.
 import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
@@ -154,5 +154,98 @@ describe.each(BUILDS_UNDER_TEST)("gradients of reductions, softmax and MatMul (%
     }
     t.release();
     await s.release();
+  });
+});
+
+// GroupNormalization, LpNormalization and MeanVarianceNormalization on m = x * w1, x [2, 4, W], at
+// SIMD tile edges of W: every parameter element against finite differences, in every build.
+// GroupNormalization at opset 21 (scale and bias per channel) and 18 (per group: expanded, their
+// gradients summed per group).
+const normModel = (opset: number, W: number, op: NodeProto, inits: TensorProto[]) =>
+  encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: opset }],
+    producerName: "simdnet-test",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
+    graph: {
+      name: "g",
+      node: [node("Mul", ["x", "w1"], ["m"]), op],
+      initializer: [floats("w1", [4, W], 21, 0.5, 1.5), ...inits],
+      valueInfo: [],
+      input: [{ name: "x", elemType: DataType.FLOAT, shape: [2, 4, W] }],
+      output: [{ name: "y", elemType: DataType.FLOAT }],
+    },
+  });
+
+const eps = (v: number): AttributeProto => ({ name: "epsilon", type: AttributeType.FLOAT, f: v });
+const NORM_CASES = (W: number): [string, number, NodeProto, TensorProto[]][] => [
+  [
+    "GroupNormalization, 2 groups, scale and bias per channel",
+    21,
+    node("GroupNormalization", ["m", "gs", "gb"], ["y"], [int("num_groups", 2), eps(1e-3)]),
+    [floats("gs", [4], 22, 0.5, 1.5), floats("gb", [4], 23)],
+  ],
+  [
+    "GroupNormalization, 2 groups, scale and bias per group (opset 18)",
+    18,
+    node("GroupNormalization", ["m", "gs", "gb"], ["y"], [int("num_groups", 2), eps(1e-3)]),
+    [floats("gs", [2], 24, 0.5, 1.5), floats("gb", [2], 25)],
+  ],
+  ["LpNormalization p 2, axis 1", 17, node("LpNormalization", ["m"], ["y"], [int("p", 2), int("axis", 1)]), []],
+  ...(W > 1
+    ? ([
+        ["LpNormalization p 1, along W", 17, node("LpNormalization", ["m"], ["y"], [int("p", 1), int("axis", -1)]), []],
+        ["MeanVarianceNormalization axes [0, 2]", 17, node("MeanVarianceNormalization", ["m"], ["y"], [ints("axes", [0, 2])]), []],
+      ] as [string, number, NodeProto, TensorProto[]][])
+    : []),
+  ["MeanVarianceNormalization axes [1, 2]", 17, node("MeanVarianceNormalization", ["m"], ["y"], [ints("axes", [1, 2])]), []],
+];
+
+describe.each(BUILDS_UNDER_TEST)("gradients of GroupNormalization, LpNormalization, MeanVarianceNormalization (%s)", (build) => {
+  it.each([1, 3, 4, 5, 8, 17])("W %i: every parameter element agrees with finite differences of the forward", async (W) => {
+    const e = await engineFor(build);
+    for (const [name, opset, op, inits] of NORM_CASES(W)) {
+      const s = InferenceSession.fromBytes(e, normModel(opset, W, op, inits));
+      const t = s.trainable();
+      expect(
+        t
+          .parameters()
+          .map((p) => p.name)
+          .sort(),
+        name,
+      ).toEqual(["w1", ...inits.map((i) => i.name)].sort());
+      const x = uniform(8 * W, 31 + W, -1, 1);
+      const G = uniform(8 * W, 32 + W, -1, 1); // loss = sum(y * G)
+      const loss = () => (t.forward({ x: { dims: [2, 4, W], data: x } }).y!.data as Float32Array).reduce((a, v, i) => a + v * G[i]!, 0);
+      t.zeroGrads();
+      loss();
+      t.backward({ y: G });
+      for (const p of t.parameters()) {
+        const analytic = p.grad.data.slice();
+        expect(
+          analytic.some((v) => v !== 0),
+          `${name}: ${p.name} has a gradient`,
+        ).toBe(true);
+        for (let i = 0; i < p.value.data.length; i++) {
+          const keep = p.value.data[i]!,
+            h = 1e-3;
+          p.value.data[i] = keep + h;
+          const up = loss();
+          p.value.data[i] = keep - h;
+          const down = loss();
+          p.value.data[i] = keep;
+          const numeric = (up - down) / (2 * h);
+          expect(Math.abs(analytic[i]! - numeric), `${name}: ${p.name}[${i}]: analytic ${analytic[i]} numeric ${numeric}`).toBeLessThan(
+            1e-2 * Math.max(1, Math.abs(numeric)),
+          );
+        }
+      }
+      t.release();
+      await s.release();
+    }
   });
 });

@@ -257,6 +257,42 @@ describe.each(BUILDS_UNDER_TEST)("normalisation kernels (%s)", (build) => {
     for (const t of [x, y, m, iv, ws, ones, zeros]) t.dispose();
   });
 
+  it.each(TILE_EDGE_SIZES)("mvn_f32_backward: float64 reference and finite differences, %i columns", async (cols) => {
+    const e = await engineFor(build);
+    const rows = 3,
+      n = rows * cols,
+      eps = 1e-9;
+    const xv = uniform(n, cols + 40, -2, 2);
+    xv.fill(0.5, 0, cols); // row 0 constant: s = 0, only the centring term
+    const w = uniform(n, cols + 41),
+      d0 = uniform(n, cols + 42);
+    const want = Float64Array.from(d0);
+    for (let r = 0; r < rows; r++) {
+      const idx = Array.from({ length: cols }, (_, k) => r * cols + k);
+      const [m, v] = moments(xv, idx);
+      const sd = Math.sqrt(v),
+        d = sd + eps;
+      const mg = idx.reduce((a, i) => a + w[i]!, 0) / cols,
+        mgc = idx.reduce((a, i) => a + w[i]! * (xv[i]! - m), 0) / cols;
+      for (const i of idx) want[i]! += (w[i]! - mg) / d - (sd === 0 ? 0 : ((xv[i]! - m) * mgc) / (sd * d * d));
+    }
+    const x = f32(e, xv),
+      wt = f32(e, w),
+      dx = f32(e, d0),
+      y = e.empty([n], "f32");
+    e.kernels.mvn_f32_backward(dx.ptr, wt.ptr, x.ptr, rows, cols, eps);
+    expectClose(dx.data, want, { rtol: 1e-4, atol: 1e-4, label: `mvn backward ${rows}x${cols}` });
+    if (cols > 2) {
+      // finite differences of the forward (rows 1 and 2 only vary; row 0 sits at s = 0)
+      const loss = () => (e.kernels.layernorm_f32_forward(y.ptr, 0, 0, x.ptr, 0, 0, rows, cols, eps, 1), dot(y.data, w));
+      dx.data.fill(0);
+      x.data.set(uniform(n, cols + 43, -2, 2));
+      e.kernels.mvn_f32_backward(dx.ptr, wt.ptr, x.ptr, rows, cols, eps);
+      expectGradientMatches(x, Float32Array.from(dx.data), loss, { eps: 1e-3, label: `mvn ${rows}x${cols}` });
+    }
+    for (const t of [x, wt, dx, y]) t.dispose();
+  });
+
   it("lpnorm_f32_forward / _backward along an axis (p 1 and 2)", async () => {
     const e = await engineFor(build);
     for (const [O, R, V] of [

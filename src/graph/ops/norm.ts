@@ -7,6 +7,7 @@ import { fail, fmtShape } from "../../errors.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
 import { type BoundNode, type InferContext, type LayoutChoice, type PlanNode, type PlanValue, registerOp, type TensorType } from "../registry.js";
 import { identityPerm, isFloat, logicalStrides, type Perm, samePhysical, sizeOfDims } from "../types.js";
+import { zeroOutput } from "./grad.js";
 import { axisView } from "./reduce.js";
 import { channelsLast, normAxis } from "./util.js";
 
@@ -337,41 +338,67 @@ function lnDirect(n: PlanNode<LnAttrs>, i: number): boolean {
   return v.shape.length === norm.length && v.shape.every((d, k) => d === norm[k]) && samePhysical(v.perm, q, v.shape);
 }
 
-// InstanceNormalization's gradient with respect to input attrs.wrt (0: input, 1: scale, 2: B):
-// inputs [dy, x, scale] in ONNX order. Each run recomputes the statistics (groupnorm_f32_forward,
-// G = C, into the workspace), then groupnorm_f32_backward.
-registerOp<{ epsilon: number; wrt: number }>({
-  type: "InstanceNormGrad",
+// GroupNormalization's (and InstanceNormalization's, groups 0: one per channel) gradient with
+// respect to input attrs.wrt (0: input, 1: scale, 2: bias): inputs [dy, x, scale] in ONNX order,
+// scale [C] or [G] (opset 18's per-group form: expanded, and its gradient summed per group). Each
+// run recomputes the statistics (groupnorm_f32_forward into the workspace), then
+// groupnorm_f32_backward.
+registerOp<{ epsilon: number; groups: number; wrt: number }>({
+  type: "GroupNormGrad",
   internal: true,
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [c.need(c.attrs.wrt === 0 ? 1 : 2, "operand")],
   layout: (c) => ({ inputs: c.inputs.map((v) => (v ? identityPerm(v.shape.length) : "any")), outputs: c.outputs.map((t) => identityPerm(t.shape.length)) }),
   algorithms: [
     {
-      name: "instanceNormGrad.groups",
-      // a scratch the size of x (the recomputed y, then dx when not wanted), mean and invStd [N, C]
-      workspaceBytes: (n) => 4 * (n.inputs[1]!.size + 2 * n.inputs[1]!.shape[0]! * n.inputs[1]!.shape[1]!),
+      name: "groupNormGrad.groups",
+      // the recomputed y (then dx when not wanted) the size of x, mean and invStd [N, G], the scale
+      // expanded to [C] and per-channel scale / bias gradients when they are [G]
+      workspaceBytes: (n) => {
+        const X = n.inputs[1]!,
+          [N, C] = X.shape as [number, number];
+        return 4 * (X.size + 2 * N * (n.attrs.groups || C) + 2 * C);
+      },
+      paramBytes: () => 2 * ND_DESC_BYTES,
       setup(n) {
         const X = n.inputs[1]!,
           N = X.shape[0]!,
           C = X.shape[1]!,
-          S = sizeOfDims(X.shape.slice(2));
+          S = sizeOfDims(X.shape.slice(2)),
+          G = n.attrs.groups || C,
+          Cg = C / G;
         const k = n.kernels,
           eps = n.attrs.epsilon,
           wrt = n.attrs.wrt,
           out = n.output(0),
           size = n.outputs[0]!.size;
-        const [dy, x, scale] = [0, 1, 2].map((i) => n.input(i)) as [number, number, number];
+        const [dy, x, scaleIn] = [0, 1, 2].map((i) => n.input(i)) as [number, number, number];
         const scratch = n.workspace,
           mean = scratch + 4 * X.size,
-          inv = mean + 4 * N * C;
+          inv = mean + 4 * N * G,
+          scaleC = inv + 4 * N * G,
+          chan = scaleC + 4 * C;
+        const perGroup = n.inputs[2]!.size !== C;
+        // [G] -> [C]: each group's value repeated over its Cg channels; [C] -> [G]: summed back
+        const groupsOfChannels = (a: number[], b: number[]) => ({ dims: [G, Cg], strides: [a, b] });
+        if (perGroup) {
+          writeNd(n.engine.heap.i32, n.params, groupsOfChannels([Cg, 1], [1, 0]), n.where);
+          writeNd(n.engine.heap.i32, n.params + ND_DESC_BYTES, groupsOfChannels([1, 0], [Cg, 1]), n.where);
+        }
+        const expandDesc = n.params,
+          sumDesc = n.params + ND_DESC_BYTES;
+        const scale = perGroup ? scaleC : scaleIn;
         const dx = wrt === 0 ? out : scratch;
+        const dparam = wrt === 0 ? 0 : perGroup ? chan : out;
         if (X.size === 0) return () => k.fill_f32(out, 0, size);
         return () => {
-          k.groupnorm_f32_forward(scratch, mean, inv, x, scale, 0, N, C, 1, S, eps);
+          if (perGroup) k.copy_nd(scaleC, scaleIn, expandDesc);
+          k.groupnorm_f32_forward(scratch, mean, inv, x, scale, 0, N, G, Cg, S, eps);
           k.fill_f32(out, 0, size);
           if (wrt !== 0) k.fill_f32(scratch, 0, X.size);
-          k.groupnorm_f32_backward(dx, wrt === 1 ? out : 0, wrt === 2 ? out : 0, dy, x, scale, mean, inv, N, C, 1, S);
+          if (dparam === chan) k.fill_f32(chan, 0, C);
+          k.groupnorm_f32_backward(dx, wrt === 1 ? dparam : 0, wrt === 2 ? dparam : 0, dy, x, scale, mean, inv, N, G, Cg, S);
+          if (dparam === chan) k.accumulate_nd(out, chan, sumDesc);
         };
       },
     },
@@ -449,7 +476,7 @@ registerOp<InAttrs>({
   gradient(g) {
     const dy = g.dy(0);
     if (!dy) return;
-    for (const wrt of [0, 1, 2]) if (g.wants(wrt)) g.add(wrt, g.op("InstanceNormGrad", [dy, g.x(0), g.x(1)], { ...g.attrs, wrt })[0]!);
+    for (const wrt of [0, 1, 2]) if (g.wants(wrt)) g.add(wrt, g.op("GroupNormGrad", [dy, g.x(0), g.x(1)], { ...g.attrs, groups: 0, wrt })[0]!);
   },
   algorithms: [
     {
@@ -525,6 +552,11 @@ registerOp<GnAttrs>({
     }
     return [x];
   },
+  gradient(g) {
+    const dy = g.dy(0);
+    if (!dy) return;
+    for (const wrt of [0, 1, 2]) if (g.wants(wrt)) g.add(wrt, g.op("GroupNormGrad", [dy, g.x(0), g.x(1)], { ...g.attrs, wrt })[0]!);
+  },
   algorithms: [
     {
       name: "groupNormalization.onnxOrder",
@@ -572,6 +604,10 @@ registerOp<LpAttrs>({
     return [x];
   },
   layout: (c) => ({ inputs: ["any"], outputs: [c.inputs[0]!.perm] }),
+  gradient(g) {
+    const dy = g.dy(0);
+    if (dy && g.wants(0)) g.add(0, g.op("LpNormGrad", [dy, g.x(0), g.y(0)], g.attrs)[0]!);
+  },
   algorithms: [
     {
       name: "lpNormalization.axis",
@@ -583,6 +619,33 @@ registerOp<LpAttrs>({
           xp = n.input(0),
           p = n.attrs.p;
         return () => k.lpnorm_f32_forward(yp, xp, O, R, V, p);
+      },
+    },
+  ],
+});
+
+// LpNormalization's gradient: inputs [dy, x, y] (y the forward's output), all in x's axis order.
+registerOp<LpAttrs>({
+  type: "LpNormGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(1, "x")],
+  layout: (c) => ({ inputs: [c.inputs[1]!.perm, c.inputs[1]!.perm, c.inputs[1]!.perm], outputs: [c.inputs[1]!.perm] }),
+  algorithms: [
+    {
+      name: "lpNormGrad.axis",
+      setup(n) {
+        const x = n.inputs[1]!;
+        const [O, R, V] = axisView(x, normAxis(failer(n.where), n.attrs.axis, x.shape.length));
+        const zero = zeroOutput(n as BoundNode<unknown>, 0),
+          k = n.kernels,
+          dx = n.output(0),
+          p = n.attrs.p;
+        const [dy, xp, yp] = [0, 1, 2].map((i) => n.input(i)) as [number, number, number];
+        return () => {
+          zero();
+          k.lpnorm_f32_backward(dx, dy, xp, yp, O, R, V, p);
+        };
       },
     },
   ],
@@ -612,6 +675,10 @@ registerOp<MvnAttrs>({
     const p = mvnPerm(x.perm, mvnAxes(failer("MeanVarianceNormalization"), c.attrs, x.shape.length));
     return { inputs: [p], outputs: [p] };
   },
+  gradient(g) {
+    const dy = g.dy(0);
+    if (dy && g.wants(0)) g.add(0, g.op("MeanVarianceNormalizationGrad", [dy, g.x(0)], g.attrs)[0]!);
+  },
   algorithms: [
     {
       name: "meanVarianceNormalization.rows",
@@ -625,6 +692,40 @@ registerOp<MvnAttrs>({
           xp = n.input(0);
         // ONNX's function body: (X - E[X]) / (sqrt(E[(X - E[X])^2]) + 1e-9)
         return () => k.layernorm_f32_forward(yp, 0, 0, xp, 0, 0, rows, cols, 1e-9, 1);
+      },
+    },
+  ],
+});
+
+// MeanVarianceNormalization's gradient: inputs [dy, x], both with the reduced axes innermost (as
+// the forward reads x); mvn_f32_backward recomputes each row's statistics.
+registerOp<MvnAttrs>({
+  type: "MeanVarianceNormalizationGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(1, "X")],
+  layout(c) {
+    const x = c.inputs[1]!;
+    const p = mvnPerm(x.perm, mvnAxes(failer("MeanVarianceNormalizationGrad"), c.attrs, x.shape.length));
+    return { inputs: [p, p], outputs: [p] };
+  },
+  algorithms: [
+    {
+      name: "meanVarianceNormalizationGrad.rows",
+      setup(n) {
+        const x = n.inputs[1]!;
+        const axes = mvnAxes(failer(n.where), n.attrs, x.shape.length);
+        const cols = sizeOfDims(axes.map((a) => x.shape[a]!)),
+          rows = cols === 0 ? 0 : x.size / cols;
+        const zero = zeroOutput(n as BoundNode<unknown>, 0),
+          k = n.kernels,
+          dx = n.output(0),
+          dy = n.input(0),
+          xp = n.input(1);
+        return () => {
+          zero();
+          k.mvn_f32_backward(dx, dy, xp, rows, cols, 1e-9);
+        };
       },
     },
   ],
