@@ -3,8 +3,7 @@
 // listed in PENDING, and every PENDING case still fails (so the list only shrinks: an op that lands
 // deletes its cases from it).
 import { describe, expect, it } from "vitest";
-import { findOnnxCases, formatOnnxResult } from "../src/onnx/conformance.js";
-import { runSessionCase } from "../src/graph/conformance.js";
+import { findOnnxCases, formatOnnxResult, runOnnxCase } from "../src/onnx/conformance.js";
 import { BUILDS_UNDER_TEST, engineFor, HAS_ONNX, ONNX_DIR } from "./harness.js";
 import { PENDING } from "./graph-pending.js";
 
@@ -20,7 +19,7 @@ const nameOf = (path: string) =>
 describe.each(BUILDS_UNDER_TEST)("InferenceSession conformance (%s)", (build) => {
   it("finds the cases", () => expect(HAS_ONNX ? CASES.length + NETS.length : 1).toBeGreaterThan(0));
   it.each(CASES.map((c) => [nameOf(c), c]))("%s", async (name, path) => {
-    const r = runSessionCase(path, await engineFor(build));
+    const r = await runOnnxCase(path, { engine: await engineFor(build) });
     if (PENDING.has(name)) expect(r.passed, `${name} passes now: delete it from tests/graph-pending.ts`).toBe(false);
     else expect(r.passed, formatOnnxResult(r)).toBe(true);
   });
@@ -29,7 +28,7 @@ describe.each(BUILDS_UNDER_TEST)("InferenceSession conformance (%s)", (build) =>
   it.each(NETS.map((c) => [nameOf(c), c]))(
     "%s",
     async (name, path) => {
-      const r = runSessionCase(path, await engineFor(build));
+      const r = await runOnnxCase(path, { engine: await engineFor(build) });
       expect(r.passed, formatOnnxResult(r)).toBe(true);
       void name;
     },

@@ -46,9 +46,10 @@ usage:
   simdnet predict --weights FILE [--model lenet5] [IMAGES...] [--labels FILE] [--data DIR]
       Classifies images: an IDX images file (.gz or raw), PNG files, or (no images) the test set
       of --data or the embedded set. Prints one line per image (or the accuracy for a data set).
-  simdnet onnx-test <case-dir | light_net.onnx | dir-of-cases>... [--build B] [--via auto|model|executor]
-      Runs ONNX backend-test cases (model.onnx + test_data_set_N/); light_<net>.onnx files are fed
-      arange(n).reshape(shape) / n and compared with light_<net>_output_0.pb. One line per case
+  simdnet onnx-test <case-dir | light_net.onnx | dir-of-cases>... [--build B]
+      Runs ONNX backend-test cases (model.onnx + test_data_set_N/) through an InferenceSession;
+      light_<net>.onnx files are fed arange(n).reshape(shape) / n and compared with
+      light_<net>_output_0.pb. One line per case
       (PASS/FAIL, name, max abs and rel error), then "N passed, N failed"; exit 1 if any fails.
   simdnet run model.onnx [--input file.pb[,file2.pb] | img.jpg[,img2.png] | random | arange] [--shape name=1x3x224x224]
               [--mean 0.485,0.456,0.406] [--std 0.229,0.224,0.225] [--labels labels.txt] [--top 5] [--threads N] [--build B]
@@ -83,7 +84,6 @@ const STRING_FLAGS = [
   "channels",
   "input",
   "top",
-  "via",
   "shape",
   "mean",
   "std",
@@ -338,7 +338,7 @@ export async function main(argv: string[]): Promise<number> {
       await predict(positionals, flags);
       return 0;
     case "onnx-test":
-      return onnxTest(positionals, buildFlag(flags), flags.via as string | undefined);
+      return onnxTest(positionals, buildFlag(flags));
     case "run":
       buildFlag(flags);
       await runOnnxFile(positionals, flags);

@@ -19,10 +19,12 @@ import { checkOutputPath, readInput, writeFileAtomic } from "./files.js";
 
 type Flags = Record<string, string | boolean | undefined>;
 
-/** `simdnet onnx-test <case>...`: prints PASS/FAIL lines and "N passed, N failed"; returns the exit code. */
-export async function onnxTest(paths: string[], build: "auto" | BuildName, via: string | undefined): Promise<number> {
+/**
+ * `simdnet onnx-test <case>...`: runs each case through an InferenceSession; prints PASS/FAIL lines
+ * and "N passed, N failed"; returns the exit code.
+ */
+export async function onnxTest(paths: string[], build: "auto" | BuildName): Promise<number> {
   if (paths.length === 0) throw new SimdnetError("onnx-test needs case directories, light_<net>.onnx files or directories of cases");
-  if (via !== undefined && !["auto", "model", "executor"].includes(via)) throw new SimdnetError(`--via must be auto, model or executor, got '${via}'`);
   const engine = await init({ build });
   let passed = 0,
     failed = 0;
@@ -38,7 +40,7 @@ export async function onnxTest(paths: string[], build: "auto" | BuildName, via: 
       failed++;
     }
     for (const c of cases) {
-      const r = await runOnnxCase(c, { engine, via: via as "auto" | "model" | "executor" | undefined });
+      const r = await runOnnxCase(c, { engine });
       console.log(formatOnnxResult(r));
       if (r.passed) passed++;
       else failed++;

@@ -1,4 +1,5 @@
-// The ONNX conformance runner (Node only: reads case directories with node:fs).
+// The ONNX conformance runner (Node only: reads case directories with node:fs): each case runs
+// through an InferenceSession (src/graph), the library's one ONNX path.
 // A case is either a directory with model.onnx and test_data_set_N/{input,output}_K.pb (the ONNX
 // backend test layout), or a `light_<net>.onnx` file next to `light_<net>_output_0.pb`, whose
 // inputs are arange(n).reshape(shape) / n (a dimension without a fixed value counts as 1).
@@ -7,10 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { init, type Engine } from "../engine.js";
 import type { BuildName } from "../runtime.js";
-import { sizeOfDims } from "./host.js";
-import { importOnnx, type OnnxTensorData } from "./model.js";
-import { decodeModel, decodeTensor, DataType, type ModelProto } from "./onnx-proto.js";
-import { importOnnxModel, NotConvertibleError, weightInputs } from "./to-model.js";
+import { InferenceSession, type OnnxFeedLike, onnxTensorType } from "../graph/session.js";
+import type { OnnxTensorData } from "./model.js";
+import { DataType, decodeTensor } from "./onnx-proto.js";
 
 export interface OnnxCaseOptions {
   /** The wasm build to run (ignored when `engine` is given). */
@@ -18,8 +18,6 @@ export interface OnnxCaseOptions {
   engine?: Engine;
   rtol?: number;
   atol?: number;
-  /** "auto" (default): the Model path when the graph converts, else the executor; or force one. */
-  via?: "auto" | "model" | "executor";
 }
 
 export interface OnnxCaseResult {
@@ -32,8 +30,6 @@ export interface OnnxCaseResult {
   /** Why the case failed (a thrown error or a mismatch), if it did. */
   error?: string;
   ms: number;
-  /** Which path ran the case: an imported Model, or the phase-1 executor (graphs a Model cannot express). */
-  via?: "model" | "executor";
 }
 
 export const DEFAULT_RTOL = 1e-3;
@@ -46,7 +42,7 @@ export const readTensor = (path: string): OnnxTensorData => {
 
 /** arange(n).reshape(shape) / n as float32. */
 export function arangeInput(dims: number[]): OnnxTensorData {
-  const n = sizeOfDims(dims);
+  const n = dims.reduce((a, b) => a * b, 1);
   return { dims, data: Float32Array.from({ length: n }, (_, i) => i / n), dataType: DataType.FLOAT };
 }
 
@@ -99,126 +95,94 @@ export function findOnnxCases(root: string): string[] {
   return out;
 }
 
-/** Runs one conformance case; never throws (errors become a failed result). */
+/**
+ * Compares outputs with expected tensors (|actual - expected| <= atol + rtol * |expected|; NaN
+ * matches NaN, equal infinities match). Returns the first mismatch (undefined when every element
+ * matches) and the largest absolute and relative errors.
+ */
+export function compareOutputs(
+  got: readonly ({ dims: readonly number[]; data: ArrayLike<number | bigint> } | undefined)[],
+  expected: readonly OnnxTensorData[],
+  rtol = DEFAULT_RTOL,
+  atol = DEFAULT_ATOL,
+): { mismatch?: string; maxAbsError: number; maxRelError: number } {
+  let mismatch: string | undefined,
+    maxAbsError = 0,
+    maxRelError = 0;
+  expected.forEach((exp, k) => {
+    const out = got[k];
+    if (!out) {
+      mismatch ??= `output ${k} missing`;
+      return;
+    }
+    if (out.dims.join() !== exp.dims.join()) {
+      mismatch ??= `output ${k} has shape [${out.dims.join(",")}], expected [${exp.dims.join(",")}]`;
+      return;
+    }
+    for (let i = 0; i < exp.data.length; i++) {
+      const a = Number(out.data[i]!),
+        b = exp.data[i]!;
+      const bothNaN = Number.isNaN(a) && Number.isNaN(b);
+      const err = a === b ? 0 : Math.abs(a - b);
+      if (!(err <= atol + rtol * Math.abs(b)) && !bothNaN) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
+      if (Number.isNaN(err)) {
+        if (!bothNaN) maxAbsError = Number.NaN;
+      } else if (err > maxAbsError) maxAbsError = err;
+      if (b !== 0 && err / Math.abs(b) > maxRelError) maxRelError = err / Math.abs(b);
+    }
+  });
+  return { mismatch, maxAbsError, maxRelError };
+}
+
+/** The feeds of a data set for declared inputs: its input files, or arange inputs (light nets). */
+export function caseInputs(set: DataSet, declared: readonly { name: string; shape?: readonly (number | string | null)[] }[]): OnnxTensorData[] {
+  return set.inputs === "arange" ? declared.map((d) => arangeInput((d.shape ?? []).map((x) => (typeof x === "number" && x > 0 ? x : 1)))) : set.inputs;
+}
+
+/** Runs one conformance case through an InferenceSession; never throws (errors become a failed result). */
 export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): Promise<OnnxCaseResult> {
   const t0 = performance.now();
-  const rtol = options.rtol ?? DEFAULT_RTOL,
-    atol = options.atol ?? DEFAULT_ATOL;
-  let name = basename(path);
-  let maxAbsError = 0,
+  let name = basename(path),
+    maxAbsError = 0,
     maxRelError = 0;
   const done = (passed: boolean, error?: string): OnnxCaseResult => ({ name, passed, maxAbsError, maxRelError, error, ms: performance.now() - t0 });
+  let session: InferenceSession | undefined;
   try {
     const files = caseFiles(path);
     name = files.name;
     const engine = options.engine ?? (await init({ build: options.build ?? "auto" }));
-    const proto = decodeModel(readFileSync(files.model));
-    const mode = options.via ?? "auto";
+    session = InferenceSession.fromBytes(engine, new Uint8Array(readFileSync(files.model)));
     let mismatch: string | undefined;
-    const compare = (out: Record<string, OnnxTensorData>, outputs: string[], expected: OnnxTensorData[]) => {
-      expected.forEach((exp, k) => {
-        const name = outputs[k];
-        const got = name === undefined ? undefined : out[name];
-        if (!got) {
-          mismatch ??= `output ${k} missing`;
-          return;
-        }
-        if (got.dims.join() !== exp.dims.join()) {
-          mismatch ??= `output ${k} has shape [${got.dims.join(",")}], expected [${exp.dims.join(",")}]`;
-          return;
-        }
-        for (let i = 0; i < exp.data.length; i++) {
-          const a = got.data[i]!,
-            b = exp.data[i]!;
-          const err = Math.abs(a - b);
-          if (!(err <= atol + rtol * Math.abs(b))) mismatch ??= `output ${k} element ${i}: ${a} vs expected ${b}`;
-          if (Number.isNaN(err)) maxAbsError = Number.NaN;
-          else if (err > maxAbsError) maxAbsError = err;
-          if (b !== 0 && err / Math.abs(b) > maxRelError) maxRelError = err / Math.abs(b);
-        }
+    for (const set of files.sets) {
+      const declared = session.inputMetadata;
+      const given = caseInputs(set, declared);
+      if (given.length !== declared.length) return done(false, `${given.length} input files for ${declared.length} graph inputs`);
+      const feeds: Record<string, OnnxFeedLike> = {};
+      declared.forEach((d, k) => {
+        const t = given[k]!;
+        feeds[d.name] = { dims: t.dims, data: t.data, type: t.dataType === DataType.FLOAT16 ? "float32" : onnxTensorType(t.dataType) };
       });
-    };
-    const inputsOf = (set: DataSet) => {
-      const declared = proto.graph.input.filter((i) => !proto.graph.initializer.some((t) => t.name === i.name));
-      const feeds =
-        set.inputs === "arange" ? declared.map((i) => arangeInput((i.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1)))) : set.inputs;
-      return { declared, feeds };
-    };
-    if (mode !== "executor") {
-      const done2 = runViaModel(engine, proto, files.sets, inputsOf, compare);
-      if (done2 === "ok") return { ...done(mismatch === undefined, mismatch), via: "model" };
-      if (mode === "model") return { ...done(false, done2), via: "model" };
-      maxAbsError = 0;
-      maxRelError = 0;
-      mismatch = undefined;
+      const out = session.runSync(feeds);
+      const c = compareOutputs(
+        session.outputNames.map((n) => out[n] as { dims: readonly number[]; data: ArrayLike<number | bigint> } | undefined),
+        set.outputs,
+        options.rtol,
+        options.atol,
+      );
+      mismatch ??= c.mismatch;
+      maxAbsError = Number.isNaN(maxAbsError) ? maxAbsError : Number.isNaN(c.maxAbsError) ? Number.NaN : Math.max(maxAbsError, c.maxAbsError);
+      maxRelError = Math.max(maxRelError, c.maxRelError);
     }
-    const model = importOnnx(engine, readFileSync(files.model));
-    try {
-      for (const set of files.sets) {
-        const { feeds } = inputsOf(set);
-        if (feeds.length !== model.inputs.length) {
-          return done(false, `${feeds.length} input files for ${model.inputs.length} graph inputs`);
-        }
-        compare(model.run(feeds), model.outputs, set.outputs);
-      }
-      return { ...done(mismatch === undefined, mismatch), via: "executor" };
-    } finally {
-      model.dispose();
-    }
+    return done(mismatch === undefined, mismatch);
   } catch (err) {
     return done(false, err instanceof Error ? err.message : String(err));
+  } finally {
+    await session?.release();
   }
-}
-
-/**
- * Runs every data set through an imported Model (inputs read only as weights are bound as
- * constants: they become parameters). Returns "ok" when the model ran (the comparison went into
- * `compare`), or why the graph is not a Model (NotConvertibleError): the caller falls back to the
- * executor. Other errors propagate (the case fails).
- */
-function runViaModel(
-  engine: Engine,
-  proto: ModelProto,
-  sets: DataSet[],
-  inputsOf: (set: DataSet) => { declared: { name: string }[]; feeds: OnnxTensorData[] },
-  compare: (out: Record<string, OnnxTensorData>, outputs: string[], expected: OnnxTensorData[]) => void,
-): "ok" | string {
-  const weights = new Set(weightInputs(proto));
-  for (const set of sets) {
-    const { declared, feeds } = inputsOf(set);
-    if (feeds.length !== declared.length) throw new Error(`${feeds.length} input files for ${declared.length} graph inputs`);
-    const constants: Record<string, OnnxTensorData> = {},
-      inputShapes: Record<string, number[]> = {},
-      data: Record<string, OnnxTensorData> = {};
-    declared.forEach((d, k) => {
-      if (weights.has(d.name)) constants[d.name] = feeds[k]!;
-      else {
-        inputShapes[d.name] = feeds[k]!.dims;
-        data[d.name] = feeds[k]!;
-      }
-    });
-    let model;
-    try {
-      model = importOnnxModel(engine, proto, { constants, inputShapes, backward: false });
-    } catch (err) {
-      if (err instanceof NotConvertibleError) return err.message;
-      throw err;
-    }
-    try {
-      compare(
-        model.runOnnx(data),
-        proto.graph.output.map((o) => o.name),
-        set.outputs,
-      );
-    } finally {
-      model.dispose();
-    }
-  }
-  return "ok";
 }
 
 /** One line of the runner's report: PASS/FAIL, name, max abs and rel error (and why, on failure). */
 export function formatOnnxResult(r: OnnxCaseResult): string {
   const e = (x: number) => x.toExponential(2);
-  return `${r.passed ? "PASS" : "FAIL"} ${r.name} max_abs=${e(r.maxAbsError)} max_rel=${e(r.maxRelError)}${r.via ? ` via=${r.via}` : ""}${r.error ? ` (${r.error})` : ""}`;
+  return `${r.passed ? "PASS" : "FAIL"} ${r.name} max_abs=${e(r.maxAbsError)} max_rel=${e(r.maxRelError)}${r.error ? ` (${r.error})` : ""}`;
 }
