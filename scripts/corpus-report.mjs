@@ -37,15 +37,12 @@ if (process.argv.includes("--accept")) {
   console.log(`models.json: ${changed} model(s) changed expect/error from ${resultsFile}`);
 }
 
-// The op types simdnet knows, as the last test run recorded them; else read from importOnnx's table.
-const knownOps = new Set(
-  last.supportedOps ??
-    (() => {
-      const src = readFileSync(join(root, "src/onnx/ops.ts"), "utf8");
-      const table = src.slice(src.indexOf("export const ONNX_OPS"), src.indexOf("\n};", src.indexOf("export const ONNX_OPS")));
-      return [...table.matchAll(/\b([A-Z][A-Za-z0-9]*)\b(?=\s*[:,\n])/g)].map((m) => m[1]);
-    })(),
-);
+// The op types simdnet knows (its operator registry), as the last test run recorded them.
+if (!last.supportedOps) {
+  console.error("the results file records no supportedOps: run tests/corpus.test.ts first (it records them)");
+  process.exit(2);
+}
+const knownOps = new Set(last.supportedOps);
 
 const mb = (n) => (n / 1e6).toFixed(n < 1e7 ? 2 : 1);
 const fmtMs = (v) => (v === undefined ? "" : v < 10 ? v.toFixed(1) : String(Math.round(v)));
@@ -127,7 +124,7 @@ const opRows = [...opStats.entries()]
   .sort((a, b) => b[1].files.length - a[1].files.length || b[1].nodes - a[1].nodes || a[0].localeCompare(b[0]))
   .map(([op, s]) => `| ${op} | ${s.files.length} | ${s.nodes} | ${knownOps.has(op) ? "yes" : "**no**"} |`);
 const opTable = [
-  `${opStats.size} operators across ${manifest.models.length} files, nodes inside \`If\` branches included ("simdnet": the op is in the table of ${last.api ?? "importOnnx"}; a file may still use an attribute or mode it lacks).`,
+  `${opStats.size} operators across ${manifest.models.length} files, nodes inside \`If\` branches included ("simdnet": the op is in the operator registry of ${last.api ?? "InferenceSession"}; a file may still use an attribute or mode it lacks).`,
   "",
   "| op | files | nodes | simdnet |",
   "|---|---:|---:|---|",

@@ -269,7 +269,7 @@ export { TrainableSession, type TrainableOptions } from "./graph/train.js";
 
 // ONNX: run a file as it is, import it as a trainable Model, export a Model
 export { importOnnx, OnnxModel, MIN_OPSET, MAX_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./onnx/model.js";
-export type { HostData as OnnxHostData } from "./onnx/host.js";
+export type { HostData as OnnxHostData } from "./onnx/model.js";
 export {
   decodeModel,
   encodeModel,

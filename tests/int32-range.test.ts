@@ -88,7 +88,7 @@ describe("32-bit range of op arguments", () => {
           m.dispose();
         }
       };
-      expect(run, `${op} executor`).toThrow(nn.SimdnetError);
+      expect(run, `${op} importOnnx`).toThrow(nn.SimdnetError);
       const runModel = () => {
         const m = nn.importOnnxModel(e, bytes);
         try {

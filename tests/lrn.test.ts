@@ -148,7 +148,7 @@ describe.each(BUILDS_UNDER_TEST)("LRN, %s build", (build) => {
       want = nchw;
     }
     const exec = importOnnx(e, bytes);
-    expectClose(exec.run({ x: { dims, data } }).y!.data, want, { rtol: 1e-5, atol: 1e-6, label: "executor" });
+    expectClose(exec.run({ x: { dims, data } }).y!.data, want, { rtol: 1e-5, atol: 1e-6, label: "importOnnx (InferenceSession)" });
     exec.dispose();
     const m = importOnnxModel(e, bytes);
     expectClose(m.runOnnx({ x: { dims, data } }).y!.data, want, { rtol: 1e-5, atol: 1e-6, label: "model" });

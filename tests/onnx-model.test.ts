@@ -110,7 +110,7 @@ const nchwToNhwc = (data: Float32Array, dims: number[]) => {
 };
 
 describe.each(BUILDS_UNDER_TEST)("ONNX as a Model (%s build)", (build) => {
-  it("imports a CNN as a Model equal to the executor, with a summary and layer names", async () => {
+  it("imports a CNN as a Model equal to InferenceSession (importOnnx), with a summary and layer names", async () => {
     const e = await engineFor(build);
     const bytes = smallCnn();
     const m = importOnnxModel(e, bytes);

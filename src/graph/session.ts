@@ -9,7 +9,7 @@
 import { type Engine, init } from "../engine.js";
 import { fail, fmtShape, fmtValue, SimdnetError } from "../errors.js";
 import { checkOptions } from "../ops/common.js";
-import { DataType, dataTypeName, decodeModel, floatToHalf, halfToFloat } from "../onnx/onnx-proto.js";
+import { DataType, dataTypeName, decodeModel, floatToHalf, halfToFloat, type ModelProto } from "../onnx/onnx-proto.js";
 import type { BuildName } from "../runtime.js";
 import { ConstValue } from "./constants.js";
 import { type Graph, type GraphIO, type GraphNode, importGraph } from "./import.js";
@@ -204,10 +204,14 @@ export class InferenceSession {
   /** A session on `engine` from `.onnx` bytes, synchronously (the engine stays the caller's). */
   static fromBytes(engine: Engine, bytes: Uint8Array, options: SessionOptions = {}, ownsEngine = false): InferenceSession {
     if (!(bytes instanceof Uint8Array)) fail("InferenceSession", `the model must be a Uint8Array of .onnx bytes, got ${fmtValue(bytes)}`);
-    const max = options.maxPlanBytes;
-    if (max !== undefined && !(typeof max === "number" && max > 0))
-      fail("InferenceSession", `options.maxPlanBytes must be a number of bytes > 0, got ${fmtValue(max)}`);
-    const graph = importGraph(decodeModel(bytes));
+    checkMaxPlanBytes(options); // before decoding
+    return InferenceSession.fromModel(engine, decodeModel(bytes), options, ownsEngine);
+  }
+
+  /** @internal A session from a decoded model (importOnnx, which reads the model's metadata too). */
+  static fromModel(engine: Engine, proto: ModelProto, options: SessionOptions = {}, ownsEngine = false): InferenceSession {
+    checkMaxPlanBytes(options);
+    const graph = importGraph(proto);
     const s = new InferenceSession(engine, graph, ownsEngine, options);
     try {
       const shapes = s.declaredShapes();
@@ -389,6 +393,12 @@ export class InferenceSession {
     for (const c of this.constants.values()) c.dispose();
     if (this.ownsEngine) this.engine.dispose();
   }
+}
+
+function checkMaxPlanBytes(options: SessionOptions): void {
+  const max = options.maxPlanBytes;
+  if (max !== undefined && !(typeof max === "number" && max > 0))
+    fail("InferenceSession", `options.maxPlanBytes must be a number of bytes > 0, got ${fmtValue(max)}`);
 }
 
 /**

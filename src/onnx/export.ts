@@ -8,7 +8,7 @@ import type { CompiledNode } from "../model/graph.js";
 import type { Model } from "../model/model.js";
 import type { ActivationName } from "../model/spec.js";
 import type { Shape } from "../tensor.js";
-import { permute } from "./host.js";
+import { permute } from "./indexing.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "./onnx-proto.js";
 
 /** Options of exportOnnx: names written into the file. */

@@ -1,7 +1,6 @@
 // The public ONNX API (runs in every runtime: no file system access here; the Node-only
 // conformance runner is src/onnx/conformance.ts).
 export { importOnnx, OnnxModel, MIN_OPSET, MAX_OPSET, type OnnxFeed, type OnnxInputInfo, type OnnxTensorData } from "./model.js";
-export { ONNX_OPS, type OnnxOp } from "./ops.js";
 export {
   decodeModel,
   encodeModel,

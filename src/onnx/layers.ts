@@ -12,7 +12,7 @@ import { concat, concatBackward } from "../ops/concat.js";
 import { prelu, preluBackward } from "../ops/activation.js";
 import { logSoftmax, logSoftmaxBackward } from "../ops/softmax.js";
 import { sizeOf, type Shape, type Tensor } from "../tensor.js";
-import { nearestSourceIndex, padOutputShape, padSourceIndex, type PadMode, permute } from "./host.js";
+import { nearestSourceIndex, padOutputShape, padSourceIndex, type PadMode, permute } from "./indexing.js";
 
 const who = (spec: AnyNodeSpec) => `layer '${spec.name}' (${spec.type})`;
 

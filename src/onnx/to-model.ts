@@ -1,8 +1,10 @@
 // Importing an ONNX graph as a simdnet Model: every node maps onto a registered layer kind
 // (conv, pool, dense, batchNorm, ... and the kinds of ./layers.ts), initializers become the
-// model's initial parameters, constant subgraphs are folded at import with the ONNX_OPS table
-// (the same attribute parsing and op semantics as the executor). The result is a normal Model:
-// summary(), forward/backward, freeze, saveWeights, exportOnnx.
+// model's initial parameters. The graph runtime's front end does the rest: import (src/graph/
+// import.ts: op registry check, attribute parsing, topological order) and analyzeGraph (plan.ts:
+// shape inference and constant folding by the ops' own kernels), so the attributes a mapper reads
+// are the op registry's. The result is a normal Model: summary(), forward/backward, freeze,
+// saveWeights, exportOnnx.
 //
 // Layouts: an ONNX rank-4 value [N, C, H, W] is a model tensor with per-image shape [H, W, C]
 // ("nhwc"); any other value keeps ONNX element order with the batch axis first ("onnx"). The
@@ -11,20 +13,22 @@
 //
 // Graphs the Model cannot express (ops acting on the batch axis, non-constant weights, ops with no
 // layer kind such as Mul of two activations) raise NotConvertibleError naming every such node;
-// the phase-1 executor (importOnnx / OnnxModel) runs those.
+// InferenceSession runs those.
 import type { Engine } from "../engine.js";
 import { fail, fmtShape, SimdnetError } from "../errors.js";
+import { graphConstants } from "../graph/constants.js";
+import { importGraph } from "../graph/import.js";
+import "../graph/ops/index.js";
+import { type AnalyzedNode, analyzeGraph, type GraphAnalysis } from "../graph/plan.js";
+import { elemOf, type HostTensor, hostTensor } from "../graph/types.js";
 import { layerKind } from "../model/layers.js";
 import { Model, type ModelOptions } from "../model/model.js";
 import type { AnyNodeSpec, GraphSpec } from "../model/spec.js";
 import type { Shape } from "../tensor.js";
-import { Attributes } from "./attributes.js";
-import { type HostData, permute, sizeOfDims } from "./host.js";
+import { permute, sizeOfDims } from "./indexing.js";
 import "./layers.js";
-import { checkSupported, defaultOpset, type OnnxFeed, type OnnxTensorData } from "./model.js";
+import type { OnnxFeed, OnnxTensorData } from "./model.js";
 import { DataType, decodeModel, type ModelProto, type NodeProto } from "./onnx-proto.js";
-import { ONNX_OPS, tensorValue } from "./ops.js";
-import { isFloatType, RunContext, Value } from "./value.js";
 
 /** The graph uses something a Model cannot express; `nodes` lists each offending node and why. */
 export class NotConvertibleError extends SimdnetError {
@@ -138,7 +142,17 @@ const NCHW_PERM = [2, 0, 1]; // per image [H, W, C] -> [C, H, W]
 
 class Skip extends Error {}
 
-/** Converts a decoded ModelProto into a GraphSpec + parameters. */
+/** A constant input of a node (weights, shapes): its ONNX shape and data. */
+interface Const {
+  readonly shape: readonly number[];
+  readonly rank: number;
+  readonly size: number;
+  readonly data: Float32Array | Int32Array;
+}
+
+const constOf = (t: HostTensor): Const => ({ shape: t.dims, rank: t.dims.length, size: t.data.length, data: t.data });
+
+/** Converts the analysed graph (the nodes left after folding) into a GraphSpec + parameters. */
 class Converter {
   readonly nodes: AnyNodeSpec[] = [];
   readonly params = new Map<string, Float32Array>();
@@ -146,25 +160,29 @@ class Converter {
   readonly syms = new Map<string, Sym>();
   /** How many ONNX value names each model tensor (node) is bound to. */
   private readonly bindings = new Map<string, number>();
-  readonly consts = new Map<string, Value>();
-  /** How often each value name is read (node inputs and graph outputs). */
+  /** How often each value name is read (analysed nodes' inputs and graph outputs). */
   readonly used = new Map<string, number>();
   private readonly names = new Set<string>();
   private readonly suffixes = new Map<string, number>();
   private readonly converted = new Map<string, Sym>();
-  readonly ctx: RunContext;
-  readonly opset: number;
-  where = "";
+  /** The file's node producing each value name (attributes the registry does not keep: momentum, ratio). */
+  private readonly producers = new Map<string, NodeProto>();
 
   constructor(
-    readonly engine: Engine,
     readonly proto: ModelProto,
+    readonly opset: number,
+    analysis: GraphAnalysis,
   ) {
-    this.opset = defaultOpset(proto);
     const use = (name: string) => this.used.set(name, (this.used.get(name) ?? 0) + 1);
-    for (const n of proto.graph.node) for (const i of n.input) use(i);
-    for (const o of proto.graph.output) use(o.name);
-    this.ctx = new RunContext(engine, this.opset);
+    for (const n of analysis.nodes) for (const i of n.inputs) if (i && !i.constant) use(i.name);
+    for (const o of analysis.outputs) use(o.name);
+    for (const n of proto.graph.node) for (const o of n.output) if (o) this.producers.set(o, n);
+  }
+
+  /** A float attribute of the file's node behind `node` (its default if the node is not in the file). */
+  attrFloat(node: AnalyzedNode, name: string, dflt: number): number {
+    const p = node.outputs[0] ? this.producers.get(node.outputs[0].name) : undefined;
+    return p?.attribute.find((a) => a.name === name)?.f ?? dflt;
   }
 
   /** Binds ONNX value `name` to model tensor `s`. */
@@ -253,43 +271,75 @@ class Converter {
     return s;
   }
 
-  /** A constant input's data as float32 (ONNX order), or skip. */
-  constant(node: NodeProto, k: number, what: string): Value {
-    const name = node.input[k];
-    const v = name ? this.consts.get(name) : undefined;
-    if (!v) this.skip(`${what} (input ${k}) must be a constant`);
-    return v;
+  /** A constant input (ONNX order), or skip. */
+  constant(node: AnalyzedNode, k: number, what: string): Const {
+    const t = node.inputs[k]?.constant;
+    if (!t) this.skip(`${what} (input ${k}) must be a constant`);
+    return constOf(t);
   }
 
-  floats(v: Value): Float32Array {
-    const h = this.ctx.host(v);
-    return h instanceof Float32Array ? h : Float32Array.from(h);
+  /** A constant's data as float32. */
+  floats(v: Const): Float32Array {
+    return v.data instanceof Float32Array ? v.data : Float32Array.from(v.data);
+  }
+
+  /** A constant's data as integers. */
+  ints(v: Const): number[] {
+    return Array.from(v.data, (x) => Math.trunc(x));
   }
 
   /** The dynamic (non-constant) input k. */
-  sym(node: NodeProto, k: number): Sym {
-    const name = node.input[k];
-    const s = name ? this.syms.get(name) : undefined;
-    if (!s) this.skip(name && this.consts.has(name) ? `input ${k} is a constant where an activation is expected` : `input ${k} is missing`);
+  sym(node: AnalyzedNode, k: number): Sym {
+    const v = node.inputs[k];
+    const s = v && !v.constant ? this.syms.get(v.name) : undefined;
+    if (!s) this.skip(v?.constant ? `input ${k} is a constant where an activation is expected` : `input ${k} is missing`);
     return s;
+  }
+
+  /** The name of output k ("" if the node does not produce it). */
+  out(node: AnalyzedNode, k = 0): string {
+    return node.outputs[k]?.name ?? "";
   }
 }
 
-type Mapper = (cv: Converter, node: NodeProto, attrs: any) => Sym[];
+type Mapper = (cv: Converter, node: AnalyzedNode, attrs: any) => Sym[];
 
 /** Layer types whose output may carry a fused activation (their backward does not read their output). */
 const FUSABLE = new Set(["conv", "convTranspose", "dense", "batchNorm", "add", "pool", "globalPool"]);
 
+/** Spatial attributes as the op registry parses them (what the file says: lists may be absent). */
+interface Spatial {
+  kernel?: number[];
+  strides?: number[];
+  pads?: number[];
+  autoPad: string;
+  dilations?: number[];
+}
+
+/** 2-D spatial attributes with ONNX's defaults filled in (strides and dilations 1, pads 0), or skip. */
+function spatial2d(cv: Converter, s: Spatial): { kernel?: number[]; strides: number[]; pads: number[]; autoPad: string; dilations: number[] } {
+  const two = (name: string, v: number[] | undefined, fallback: number, n = 2): number[] => {
+    if (v === undefined) return new Array<number>(n).fill(fallback);
+    if (v.length !== n) cv.skip(`${name} [${v.join(",")}]: only 2-D has a layer`);
+    return [...v];
+  };
+  return {
+    kernel: s.kernel ? two("kernel_shape", s.kernel, 1) : undefined,
+    strides: two("strides", s.strides, 1),
+    pads: two("pads", s.pads, 0, 4),
+    autoPad: s.autoPad,
+    dilations: two("dilations", s.dilations, 1),
+  };
+}
+
 const padField = (s: { pads: number[]; autoPad: string }) =>
   s.autoPad === "SAME_UPPER" ? "same" : s.autoPad === "SAME_LOWER" ? "sameLower" : s.autoPad === "VALID" ? "valid" : [...s.pads];
-
-const attrFloat = (node: NodeProto, name: string, dflt: number): number => node.attribute.find((a) => a.name === name)?.f ?? dflt;
 
 const unaryKind =
   (type: string): Mapper =>
   (cv, node) => {
     const x = cv.sym(node, 0);
-    return [cv.add(node.output[0]!, { type }, [x], x.layout)];
+    return [cv.add(cv.out(node), { type }, [x], x.layout)];
   };
 
 function convMapper(transposed: boolean): Mapper {
@@ -297,11 +347,12 @@ function convMapper(transposed: boolean): Mapper {
     const x = cv.asNhwc(cv.sym(node, 0));
     const w = cv.constant(node, 1, "W");
     if (w.rank !== 4) cv.skip(`weights must be rank 4, got ${fmtShape(w.shape)}`);
+    const s = spatial2d(cv, a.s);
     if (a.s.kernel && (a.s.kernel[0] !== w.shape[2] || a.s.kernel[1] !== w.shape[3])) cv.skip("kernel_shape does not match the weights");
     const [d0, d1, kh, kw] = w.shape as [number, number, number, number];
     const params: Record<string, Float32Array> = { weight: permute(cv.floats(w), w.shape, [2, 3, 1, 0]) };
     const filters = transposed ? d1 * a.groups : d0;
-    if (node.input[2]) {
+    if (node.inputs[2]) {
       const b = cv.constant(node, 2, "B");
       if (b.size !== filters) cv.skip(`B must have ${filters} values, got ${fmtShape(b.shape)}`);
       params.bias = cv.floats(b);
@@ -310,49 +361,53 @@ function convMapper(transposed: boolean): Mapper {
       type: transposed ? "convTranspose" : "conv",
       filters,
       size: [kh, kw],
-      stride: a.s.strides,
-      pad: padField(a.s),
-      dilation: a.s.dilations,
+      stride: s.strides,
+      pad: padField(s),
+      dilation: s.dilations,
       groups: a.groups,
       bias: params.bias !== undefined,
     };
     if (transposed) {
-      spec.outputPadding = a.outputPadding;
-      if (a.outputShape) spec.outputShape = a.outputShape;
+      const last2 = (v: number[] | undefined) => (v && v.length >= 2 ? v.slice(-2) : undefined);
+      spec.outputPadding = last2(a.outputPadding) ?? [0, 0];
+      const os = last2(a.outputShape);
+      if (os) spec.outputShape = os;
     }
-    return [cv.add(node.output[0]!, spec, [x], "nhwc", params)];
+    return [cv.add(cv.out(node), spec, [x], "nhwc", params)];
   };
 }
 
 const poolMapper =
   (mode: "max" | "avg"): Mapper =>
-  (cv, node, { options: o }) => {
-    if (node.output.length > 1 && node.output[1]) cv.skip("the Indices output has no layer");
+  (cv, node, a: { s: Spatial; ceil: boolean; countIncludePad: boolean }) => {
+    if (node.outputs[1]?.name) cv.skip("the Indices output has no layer");
     const x = cv.asNhwc(cv.sym(node, 0));
+    const s = spatial2d(cv, a.s);
+    if (!s.kernel) cv.skip("kernel_shape is required");
     const spec = {
       type: "pool",
       mode,
-      size: o.kernel,
-      stride: o.strides,
-      dilation: o.dilations ?? 1,
-      pad: o.autoPad ? padField({ pads: [], autoPad: o.autoPad }) : [...o.pads],
-      ceil: o.ceilMode,
-      ...(mode === "avg" ? { countIncludePad: o.countIncludePad } : {}),
+      size: s.kernel,
+      stride: s.strides,
+      dilation: s.dilations,
+      pad: padField(s),
+      ceil: a.ceil,
+      ...(mode === "avg" ? { countIncludePad: a.countIncludePad } : {}),
     };
-    return [cv.add(node.output[0]!, spec, [x], "nhwc")];
+    return [cv.add(cv.out(node), spec, [x], "nhwc")];
   };
 
 const globalPoolMapper =
   (mode: "max" | "avg"): Mapper =>
-  (cv, node) => [cv.add(node.output[0]!, { type: "globalPool", mode }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
+  (cv, node) => [cv.add(cv.out(node), { type: "globalPool", mode }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
 
 /** dense from A [N, K] and constant weights [K, units] (already transposed / scaled), optional bias. */
-function dense(cv: Converter, node: NodeProto, a: Sym, weight: Float32Array, units: number, bias?: Float32Array): Sym {
+function dense(cv: Converter, node: AnalyzedNode, a: Sym, weight: Float32Array, units: number, bias?: Float32Array): Sym {
   const x = cv.asOnnx(a);
   if (x.shape.length !== 2) cv.skip(`A must be rank 2, got ${fmtShape(x.shape)}`);
   const params: Record<string, Float32Array> = { weight };
   if (bias) params.bias = bias;
-  return cv.add(node.output[0]!, { type: "dense", units, bias: bias !== undefined }, [x], "onnx", params);
+  return cv.add(cv.out(node), { type: "dense", units, bias: bias !== undefined }, [x], "onnx", params);
 }
 
 const MAPPERS: Record<string, Mapper> = {
@@ -372,7 +427,7 @@ const MAPPERS: Record<string, Mapper> = {
     const units = transB ? b.shape[0]! : b.shape[1]!;
     if (alpha !== 1) w = w.map((v) => v * alpha);
     let bias: Float32Array | undefined;
-    if (node.input[2]) {
+    if (node.inputs[2]) {
       const c = cv.constant(node, 2, "C");
       const lead = c.shape.slice(0, -1);
       if (c.size === 1) bias = new Float32Array(units).fill(cv.floats(c)[0]! * beta);
@@ -388,16 +443,16 @@ const MAPPERS: Record<string, Mapper> = {
     return [dense(cv, node, a, cv.floats(b), b.shape[1]!)];
   },
   Relu: (cv, node) => {
-    const fused = cv.fuse(node.input[0]!, "relu");
+    const fused = cv.fuse(node.inputs[0]?.name ?? "", "relu");
     return fused ? [fused] : unaryKind("relu")(cv, node, undefined);
   },
   Sigmoid: unaryKind("sigmoid"),
   Tanh: unaryKind("tanh"),
   LeakyRelu(cv, node, { alpha }) {
-    const fused = alpha > 0 ? cv.fuse(node.input[0]!, "leakyRelu", { alpha }) : undefined;
+    const fused = alpha > 0 ? cv.fuse(node.inputs[0]?.name ?? "", "leakyRelu", { alpha }) : undefined;
     if (fused) return [fused];
     const x = cv.sym(node, 0);
-    return [cv.add(node.output[0]!, { type: "leakyRelu", alpha }, [x], x.layout)];
+    return [cv.add(cv.out(node), { type: "leakyRelu", alpha }, [x], x.layout)];
   },
   PRelu(cv, node) {
     const x = cv.sym(node, 0),
@@ -410,12 +465,12 @@ const MAPPERS: Record<string, Mapper> = {
     if (slope.size !== 1 && (ss.length > r || sd.some((d, i) => d !== 1 && i !== chAxis) || sd[chAxis] !== x.shape[chAxis])) {
       cv.skip(`slope ${fmtShape(slope.shape)} is not per channel`);
     }
-    return [cv.add(node.output[0]!, { type: "prelu", shared: slope.size === 1 }, [x], x.layout, { slope: cv.floats(slope).slice() })];
+    return [cv.add(cv.out(node), { type: "prelu", shared: slope.size === 1 }, [x], x.layout, { slope: cv.floats(slope).slice() })];
   },
   Softmax: softmaxMapper("softmax"),
   LogSoftmax: softmaxMapper("logSoftmax"),
   BatchNormalization(cv, node, { epsilon }) {
-    if (node.output.length > 1 && node.output.slice(1).some(Boolean)) cv.skip("training outputs have no layer");
+    if (node.outputs.slice(1).some((o) => o?.name)) cv.skip("training outputs have no layer");
     let x = cv.sym(node, 0);
     if (x.shape.length === 4) x = cv.asNhwc(x);
     else if (x.shape.length !== 2) cv.skip(`X must be [N, C] or [N, C, H, W], got ${fmtShape(x.shape)}`);
@@ -425,9 +480,9 @@ const MAPPERS: Record<string, Mapper> = {
       if (v.size !== c) cv.skip(`input ${k} must have ${c} values, got ${fmtShape(v.shape)}`);
       return cv.floats(v);
     });
-    const momentum = attrFloat(node, "momentum", 0.9);
+    const momentum = cv.attrFloat(node, "momentum", 0.9);
     return [
-      cv.add(node.output[0]!, { type: "batchNorm", epsilon, momentum }, [x], x.layout, {
+      cv.add(cv.out(node), { type: "batchNorm", epsilon, momentum }, [x], x.layout, {
         weight: weight!,
         bias: bias!,
         runningMean: runningMean!,
@@ -436,27 +491,26 @@ const MAPPERS: Record<string, Mapper> = {
     ];
   },
   LRN(cv, node, a) {
-    return [cv.add(node.output[0]!, { type: "lrn", ...a }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
+    return [cv.add(cv.out(node), { type: "lrn", ...a }, [cv.asNhwc(cv.sym(node, 0))], "nhwc")];
   },
   Dropout(cv, node) {
-    if (node.output.length > 1 && node.output[1] && cv.used.has(node.output[1]!)) cv.skip("the mask output is used (no layer)");
+    if (node.outputs[1]?.name && cv.used.has(node.outputs[1].name)) cv.skip("the mask output is used (no layer)");
     const x = cv.sym(node, 0);
-    let rate = attrFloat(node, "ratio", 0.5);
-    if (cv.opset >= 12 && node.input[1]) rate = cv.floats(cv.constant(node, 1, "ratio"))[0]!;
-    return [cv.add(node.output[0]!, { type: "dropout", rate }, [x], x.layout)];
+    let rate = cv.attrFloat(node, "ratio", 0.5);
+    if (cv.opset >= 12 && node.inputs[1]) rate = cv.floats(cv.constant(node, 1, "ratio"))[0]!;
+    return [cv.add(cv.out(node), { type: "dropout", rate }, [x], x.layout)];
   },
   Add: addMapper,
   Sum: addMapper,
   Concat(cv, node, { axis }) {
-    const xs = node.input.filter(Boolean).map((_, k) => cv.sym(node, k));
+    const xs = node.inputs.map((_, k) => cv.sym(node, k));
     const r = xs[0]!.shape.length;
-    if (Number.isNaN(axis)) cv.skip("axis is required");
     const ax = axis < 0 ? axis + r : axis;
     if (ax <= 0 || ax >= r) cv.skip(`axis ${axis} (the batch axis, or out of range) has no layer`);
     if (r === 4 && ax === 1)
       return [
         cv.add(
-          node.output[0]!,
+          cv.out(node),
           { type: "concat" },
           xs.map((x) => cv.asNhwc(x)),
           "nhwc",
@@ -464,7 +518,7 @@ const MAPPERS: Record<string, Mapper> = {
       ];
     const ys = xs.map((x) => cv.asOnnx(x));
     const spec = ax === r - 1 ? { type: "concat" } : { type: "concatAxis", axis: ax - 1 };
-    return [cv.add(node.output[0]!, spec, ys, "onnx")];
+    return [cv.add(cv.out(node), spec, ys, "onnx")];
   },
   Flatten(cv, node, { axis }) {
     const x = cv.asOnnx(cv.sym(node, 0));
@@ -472,14 +526,13 @@ const MAPPERS: Record<string, Mapper> = {
     const ax = axis < 0 ? axis + r : axis;
     // only axis 1 keeps the batch axis apart: [N, prod(rest)]
     if (ax !== 1) cv.skip(`axis ${axis} folds the batch axis into rows`);
-    return [cv.add(node.output[0]!, { type: "flatten" }, [x], "onnx")];
+    return [cv.add(cv.out(node), { type: "flatten" }, [x], "onnx")];
   },
-  Reshape(cv, node, a) {
+  Reshape(cv, node) {
     const x = cv.sym(node, 0);
-    const shapeIn = node.input[1] ? { shape: cv.constant(node, 1, "shape").shape, value: cv.constant(node, 1, "shape") } : undefined;
-    const [out] = ONNX_OPS.Reshape!.shape!(cv.ctx, [{ shape: x.shape }, shapeIn], a);
-    if (!out || out[0] !== x.shape[0]) return cv.skip(`the target shape ${out ? fmtShape(out) : "?"} changes the batch axis`);
-    return [cv.add(node.output[0]!, { type: "reshape", shape: out.slice(1) }, [cv.asOnnx(x)], "onnx")];
+    const out = node.outputs[0]!.shape;
+    if (out[0] !== x.shape[0]) return cv.skip(`the target shape ${fmtShape(out)} changes the batch axis`);
+    return [cv.add(cv.out(node), { type: "reshape", shape: out.slice(1) }, [cv.asOnnx(x)], "onnx")];
   },
   Transpose(cv, node, { perm }) {
     const x = cv.sym(node, 0);
@@ -489,15 +542,16 @@ const MAPPERS: Record<string, Mapper> = {
     // NHWC data already is the ONNX [N, H, W, C] transpose
     if (x.layout === "nhwc" && p.join() === "0,2,3,1") return [{ node: x.node, layout: "onnx", shape: p.map((i) => x.shape[i]!) }];
     const y = cv.asOnnx(x);
-    return [cv.add(node.output[0]!, { type: "transpose", perm: p.slice(1).map((i) => i - 1) }, [y], "onnx")];
+    return [cv.add(cv.out(node), { type: "transpose", perm: p.slice(1).map((i) => i - 1) }, [y], "onnx")];
   },
   Pad(cv, node, a) {
     const x = cv.sym(node, 0);
     const r = x.shape.length;
-    let p: number[] = a.pads ?? cv.ctx.ints(cv.constant(node, 1, "pads"));
-    const value = a.pads ? a.value : node.input[2] ? (cv.floats(cv.constant(node, 2, "constant_value"))[0] ?? 0) : 0;
-    if (node.input[3]) {
-      const axes = cv.ctx.ints(cv.constant(node, 3, "axes")).map((v) => (v < 0 ? v + r : v));
+    if (!["constant", "reflect", "edge"].includes(a.mode)) cv.skip(`mode "${a.mode}" has no layer`);
+    let p: number[] = a.pads ?? cv.ints(cv.constant(node, 1, "pads"));
+    const value = a.pads ? a.value : node.inputs[2] ? (cv.floats(cv.constant(node, 2, "constant_value"))[0] ?? 0) : 0;
+    if (node.inputs[3]) {
+      const axes = cv.ints(cv.constant(node, 3, "axes")).map((v) => (v < 0 ? v + r : v));
       const full = new Array<number>(2 * r).fill(0);
       axes.forEach((ax, i) => {
         full[ax] = p[i]!;
@@ -509,7 +563,7 @@ const MAPPERS: Record<string, Mapper> = {
     if (p[0] !== 0 || p[r] !== 0) cv.skip("pads the batch axis");
     const order = x.layout === "nhwc" ? [2, 3, 1] : Array.from({ length: r - 1 }, (_, i) => i + 1);
     const pads = [...order.map((ax) => p[ax]!), ...order.map((ax) => p[ax + r]!)];
-    return [cv.add(node.output[0]!, { type: "pad", pads, mode: a.mode, value }, [x], x.layout)];
+    return [cv.add(cv.out(node), { type: "pad", pads, mode: a.mode, value }, [x], x.layout)];
   },
   Upsample: resizeMapper,
   Resize: resizeMapper,
@@ -522,7 +576,7 @@ function softmaxMapper(type: "softmax" | "logSoftmax"): Mapper {
     const r = x.shape.length;
     const ax = axis < 0 ? axis + r : axis;
     if (ax <= 0 || ax >= r) cv.skip(`axis ${axis} (the batch axis, or out of range)`);
-    const out = node.output[0]!;
+    const out = cv.out(node);
     if (x.layout === "nhwc" && ax === 1 && (!coerce2d || (x.shape[2] === 1 && x.shape[3] === 1))) return [cv.add(out, { type }, [x], "nhwc")];
     x = cv.asOnnx(x);
     if (ax === r - 1) return [cv.add(out, { type }, [x], "onnx")];
@@ -542,89 +596,94 @@ function softmaxMapper(type: "softmax" | "logSoftmax"): Mapper {
   };
 }
 
-function addMapper(cv: Converter, node: NodeProto, a: { legacyAxis?: number }): Sym[] {
-  if (a.legacyAxis !== undefined) cv.skip("legacy broadcast");
-  let xs = node.input.filter(Boolean).map((_, k) => cv.sym(node, k));
+function addMapper(cv: Converter, node: AnalyzedNode): Sym[] {
+  let xs = node.inputs.map((_, k) => cv.sym(node, k));
   if (xs.length === 1) return [xs[0]!];
   if (xs.some((x) => x.shape.join() !== xs[0]!.shape.join())) cv.skip(`inputs ${xs.map((x) => fmtShape(x.shape)).join(", ")} broadcast (no layer)`);
   if (xs.some((x) => x.layout !== xs[0]!.layout)) xs = xs.map((x) => cv.asNhwc(x));
-  return [cv.add(node.output[0]!, { type: "add" }, xs, xs[0]!.layout)];
+  return [cv.add(cv.out(node), { type: "add" }, xs, xs[0]!.layout)];
 }
 
-function resizeMapper(
-  cv: Converter,
-  node: NodeProto,
-  a: { mode: string; coordinateMode: string; nearestMode: string; scales?: number[]; inputsLayout: string },
-): Sym[] {
+function resizeMapper(cv: Converter, node: AnalyzedNode, a: ResizeAttrs): Sym[] {
   if (a.mode !== "nearest") cv.skip(`mode "${a.mode}" has no layer (nearest only)`);
-  if (a.coordinateMode === "tf_crop_and_resize") cv.skip("tf_crop_and_resize");
+  if (a.coordinate === "tf_crop_and_resize") cv.skip("tf_crop_and_resize");
+  if (a.axes) cv.skip("the axes attribute has no layer");
+  if (a.keepAspect !== "stretch") cv.skip(`keep_aspect_ratio_policy "${a.keepAspect}" has no layer`);
   const x = cv.sym(node, 0);
   const r = x.shape.length;
-  const floats = (k: number) => (node.input[k] ? Array.from(cv.floats(cv.constant(node, k, "scales/sizes"))) : []);
-  let scales: number[] | undefined, sizes: number[] | undefined;
-  if (a.inputsLayout === "upsample7") scales = a.scales;
-  else if (a.inputsLayout === "upsample9" || a.inputsLayout === "resize10") scales = floats(1);
-  else {
-    scales = floats(2);
-    const s = node.input[3] ? cv.ctx.ints(cv.constant(node, 3, "sizes")) : [];
-    if (s.length > 0) sizes = s;
-  }
-  let outDims: number[], sc: number[];
-  if (sizes) {
-    if (sizes.length !== r) cv.skip("sizes rank");
-    outDims = sizes;
-    sc = sizes.map((s, i) => s / x.shape[i]!);
-  } else {
-    if (!scales || scales.length !== r || scales.some((s) => !(s > 0))) cv.skip(`scales [${scales?.join(",") ?? ""}]`);
-    sc = scales;
-    outDims = x.shape.map((d, i) => Math.floor(d * scales![i]!));
-  }
+  const outDims = node.outputs[0]!.shape;
+  const given = (k: number) => (k >= 0 && node.inputs[k] && node.inputs[k]!.shape.some((d) => d > 0) ? cv.constant(node, k, "scales/sizes") : undefined);
+  const sizes = given(a.sizesInput);
+  const scales = a.scales ?? (sizes ? undefined : Array.from(cv.floats(given(a.scalesInput) ?? cv.skip("needs scales or sizes"))));
+  const sc = scales ?? outDims.map((d, i) => d / x.shape[i]!);
+  if (sc.length !== r) cv.skip(`scales [${sc.join(",")}] for rank ${r}`);
   if (outDims[0] !== x.shape[0]) cv.skip("resizes the batch axis");
   const order = x.layout === "nhwc" ? [2, 3, 1] : Array.from({ length: r - 1 }, (_, i) => i + 1);
   const spec = {
     type: "resize",
     outShape: order.map((ax) => outDims[ax]!),
     scales: order.map((ax) => sc[ax]!),
-    coordinateMode: a.coordinateMode,
-    nearestMode: a.nearestMode,
+    coordinateMode: a.coordinate,
+    // opsets before 11 (and Upsample): ONNX's nearest is floor of the asymmetric coordinate
+    nearestMode: a.nearest === "simple" ? "floor" : a.nearest,
   };
-  return [cv.add(node.output[0]!, spec, [x], x.layout)];
+  return [cv.add(cv.out(node), spec, [x], x.layout)];
 }
 
-/** Node types the Model path maps (the others run only in the executor). */
+/** The registry's Resize / Upsample attributes (src/graph/ops/resize.ts) this mapper reads. */
+interface ResizeAttrs {
+  mode: string;
+  coordinate: string;
+  nearest: string;
+  axes?: number[];
+  keepAspect: string;
+  scales?: number[];
+  scalesInput: number;
+  sizesInput: number;
+}
+
+/** Node types the Model path maps (graphs with others run in InferenceSession). */
 export const MODEL_MAPPED_OPS = Object.keys(MAPPERS);
 
 /**
  * Imports ONNX bytes (or a decoded ModelProto) as an OnnxImportedModel (a Model). Throws one
  * SimdnetError listing every unsupported op before anything runs, NotConvertibleError for graphs
- * the Model cannot express (the executor, importOnnx, still runs those), and a clear error for a
- * malformed file.
+ * the Model cannot express (InferenceSession runs those), and a clear error for a malformed file.
  */
 export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, options: ImportModelOptions = {}): OnnxImportedModel {
   const proto = bytes instanceof Uint8Array ? decodeModel(bytes) : bytes;
-  if (!proto || !proto.graph) fail("importOnnxModel", "bytes must be ONNX model bytes (a Uint8Array) or a decoded ModelProto");
-  const opset = defaultOpset(proto);
-  checkSupported(proto, opset);
-  const cv = new Converter(engine, proto);
-  const g = proto.graph;
+  if (!proto || typeof proto !== "object" || !proto.graph) fail("importOnnxModel", "bytes must be ONNX model bytes (a Uint8Array) or a decoded ModelProto");
+  const graph = importGraph(proto);
   const skipped: string[] = [];
   const given = options.constants ?? {};
+  const known = new Map<string, HostTensor>();
+  const shapes = new Map<string, number[]>();
+  for (const inp of graph.inputs) {
+    const c = Object.hasOwn(given, inp.name) ? given[inp.name] : undefined;
+    if (c) {
+      const dataType = c.dataType ?? inp.dataType;
+      elemOf(dataType, `importOnnxModel: constant "${inp.name}"`);
+      known.set(inp.name, hostTensor(dataType, c.dims, c.data));
+      continue;
+    }
+    const declared = options.inputShapes?.[inp.name] ?? inp.shape?.map((d) => (typeof d === "number" && d > 0 ? d : 1));
+    if (!declared) fail("importOnnxModel", `input "${inp.name}" has no declared shape: pass options.inputShapes`);
+    shapes.set(inp.name, [...declared]);
+  }
+  let where = "onnx";
+  const constants = graphConstants(engine, graph.initializers);
+  let analysis: GraphAnalysis | undefined;
+  let cv!: Converter;
   const graphInputs: { name: string; shape: number[] }[] = [];
   const bindings: OnnxBinding[] = [];
-  const poisoned = new Set<string>();
-  const produced = new Set<string>(); // node outputs so far (a released constant leaves cv.consts)
+  const outputs: OnnxBinding[] = [];
   try {
-    for (const t of g.initializer) cv.consts.set(t.name, tensorValue(t));
-    for (const inp of g.input) {
-      if (cv.consts.has(inp.name)) continue;
-      const c = given[inp.name];
-      if (c) {
-        cv.consts.set(inp.name, Value.fromHost(c.dims, c.data, c.dataType ?? (inp.elemType || DataType.FLOAT)));
-        continue;
-      }
-      const declared = options.inputShapes?.[inp.name] ?? inp.shape?.map((d) => (typeof d === "number" && d > 0 ? d : 1));
-      if (!declared) fail("importOnnxModel", `input "${inp.name}" has no declared shape: pass options.inputShapes`);
-      if (inp.elemType !== DataType.FLOAT && inp.elemType !== 0) skipped.push(`input "${inp.name}" is not float`);
+    analysis = analyzeGraph(engine, graph, constants, shapes, known);
+    cv = new Converter(proto, graph.opset, analysis);
+    for (const inp of graph.inputs) {
+      const declared = shapes.get(inp.name);
+      if (!declared) continue; // bound as a constant
+      if (inp.dataType !== DataType.FLOAT) skipped.push(`input "${inp.name}" is not float`);
       if (declared.length < 2) skipped.push(`input "${inp.name}" ${fmtShape(declared)} has no per-image shape (rank < 2)`);
       const layout: OnnxLayout = declared.length === 4 ? "nhwc" : "onnx";
       const name = cv.unique(inp.name);
@@ -633,104 +692,64 @@ export function importOnnxModel(engine: Engine, bytes: Uint8Array | ModelProto, 
       graphInputs.push({ name, shape: cv.perImage(sym) });
       bindings.push({ name: inp.name, node: name, layout, shape: [...declared] });
     }
-    g.node.forEach((node, k) => {
-      const where = `node ${k} "${node.name || node.output[0] || "?"}" (${node.opType})`;
-      cv.where = `onnx: ${where}`;
-      cv.ctx.where = cv.where;
-      const op = ONNX_OPS[node.opType]!;
-      const attrs = op.parse(new Attributes(node, cv.where), opset);
-      for (const name of node.input) {
-        if (name && !cv.consts.has(name) && !cv.syms.has(name) && !poisoned.has(name))
-          fail(cv.where, `input "${name}" is not produced by any earlier node, initializer or graph input`);
+    const poisoned = new Set<string>();
+    for (const node of analysis.nodes) {
+      where = node.where;
+      const what = node.where.replace(/^onnx: /, "");
+      if (node.inputs.some((v) => v && poisoned.has(v.name))) {
+        for (const o of node.outputs) if (o.name) poisoned.add(o.name);
+        continue; // reads a node that could not be mapped (already listed)
       }
-      for (const name of node.output) {
-        if (!name) continue;
-        if (cv.consts.has(name) || cv.syms.has(name) || poisoned.has(name) || produced.has(name)) {
-          fail(cv.where, `output "${name}" is already produced by an earlier node, an initializer or a graph input (ONNX values are assigned once)`);
-        }
-        produced.add(name);
-      }
-      if (node.input.some((n) => n && poisoned.has(n))) {
-        for (const name of node.output) if (name) poisoned.add(name);
-        return; // reads a node that could not be mapped (already listed)
-      }
-      const dynamic = node.input.filter((n) => n && cv.syms.has(n));
-      if (dynamic.length === 0 || node.opType === "Shape") {
-        // constant folding (Shape of an activation: its import-time shape)
-        if (op.fold === false && dynamic.length === 0) {
-          skipped.push(`${where}: not foldable`);
-          return;
-        }
-        const ins = node.input.map((n) => (!n ? undefined : (cv.consts.get(n) ?? new Value(cv.syms.get(n)!.shape))));
-        const outs = op.run(cv.ctx, ins, attrs, node.output.length);
-        outs.forEach((v, i) => {
-          const name = node.output[i];
-          if (name) cv.consts.set(name, Value.fromHost(v.shape, cv.ctx.host(v), v.dataType));
-          if (!ins.includes(v) && !v.constant) v.dispose();
-        });
-        return;
-      }
-      // constants read for the last time here can go once the node is mapped (VGG's fc6 is 400 MB)
-      const release = () => {
-        for (const name of node.input) {
-          if (!name || !cv.consts.has(name)) continue;
-          const left = (cv.used.get(name) ?? 1) - 1;
-          cv.used.set(name, left);
-          if (left <= 0) {
-            cv.consts.get(name)!.dispose();
-            cv.consts.delete(name);
-          }
-        }
-      };
-      const map = MAPPERS[node.opType];
+      const map = Object.hasOwn(MAPPERS, node.type) ? MAPPERS[node.type] : undefined;
       try {
         if (!map) cv.skip("no layer kind");
-        const outs = map!(cv, node, attrs); // cv.skip throws when there is none
-        node.output.forEach((name, i) => {
-          if (name && outs[i]) cv.bind(name, outs[i]!);
+        const outs = map(cv, node, node.attrs);
+        node.outputs.forEach((o, i) => {
+          if (o.name && outs[i]) cv.bind(o.name, outs[i]!);
         });
-        release();
       } catch (err) {
         if (!(err instanceof Skip)) throw err;
-        skipped.push(`${where}: ${err.message}`);
+        skipped.push(`${what}: ${err.message}`);
         // keep going to list every node; later nodes reading this one are not reported again
-        for (const name of node.output) if (name) poisoned.add(name);
+        for (const o of node.outputs) if (o.name) poisoned.add(o.name);
       }
-    });
-    const outputs: OnnxBinding[] = [];
-    for (const o of g.output) {
-      const s = cv.syms.get(o.name);
+    }
+    where = "onnx";
+    for (const o of analysis.outputs) {
+      const s = o.constant ? undefined : cv.syms.get(o.name);
       if (!s && poisoned.has(o.name)) continue;
       if (!s) {
-        if (cv.consts.has(o.name)) skipped.push(`output "${o.name}" is a constant`);
-        else fail("onnx", `graph output "${o.name}" is not produced by any node`);
+        skipped.push(o.constant ? `output "${o.name}" is a constant` : `output "${o.name}" is a graph input bound as a constant`);
         continue;
       }
       outputs.push({ name: o.name, node: s.node, layout: s.layout, shape: [...s.shape] });
     }
     if (cv.nodes.length === 0 && skipped.length === 0) skipped.push("the graph has no layer (every output is an input or a constant)");
     if (skipped.length > 0) throw new NotConvertibleError(skipped);
-    const spec: GraphSpec = { inputs: graphInputs, nodes: cv.nodes, outputs: [...new Set(outputs.map((o) => o.node))] };
-    // the first ONNX output first: Model.forward returns it
-    const first = outputs[0]!.node;
-    spec.outputs = [first, ...spec.outputs.filter((n) => n !== first)];
-    for (const [name, v] of cv.params) {
-      const bad = v.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) fail("onnx", `parameter "${name}" holds a non-finite value (${v[bad]})`);
-    }
-    const model = new OnnxImportedModel(engine, spec, { ...options, initialParams: cv.params });
-    model.onnxInputs = bindings;
-    model.onnxOutputs = outputs;
-    return model;
   } catch (err) {
-    if (err instanceof Error && !(err instanceof SimdnetError)) throw new SimdnetError(`${cv.where || "onnx"}: ${err.message}`, { cause: err });
+    if (err instanceof Error && !(err instanceof SimdnetError)) throw new SimdnetError(`${where}: ${err.message}`, { cause: err });
     throw err;
   } finally {
-    // the model holds copies (initialParams): no device form of a constant outlives the import
-    for (const v of cv.consts.values()) v.dispose();
+    // the parameters are host copies: nothing the analysis folded or uploaded outlives it
+    analysis?.dispose();
+    for (const c of constants.values()) c.dispose();
   }
+  const spec: GraphSpec = { inputs: graphInputs, nodes: cv.nodes, outputs: [...new Set(outputs.map((o) => o.node))] };
+  // the first ONNX output first: Model.forward returns it
+  const first = outputs[0]!.node;
+  spec.outputs = [first, ...spec.outputs.filter((n) => n !== first)];
+  for (const [name, v] of cv.params) {
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) fail("onnx", `parameter "${name}" holds a non-finite value (${v[bad]})`);
+  }
+  let model: OnnxImportedModel;
+  try {
+    model = new OnnxImportedModel(engine, spec, { ...options, initialParams: cv.params });
+  } catch (err) {
+    if (err instanceof Error && !(err instanceof SimdnetError)) throw new SimdnetError(`onnx: ${err.message}`, { cause: err });
+    throw err;
+  }
+  model.onnxInputs = bindings;
+  model.onnxOutputs = outputs;
+  return model;
 }
-
-/** Whether a value type is float (re-exported for callers checking feeds). */
-export const isFloat = (t: number): boolean => isFloatType(t);
-export type { HostData };

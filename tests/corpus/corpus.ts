@@ -1,11 +1,11 @@
 // The real-model corpus's shared parts (tests/corpus.test.ts; reusable by benchmarks): the manifest's
 // types, seeded feeds of each model's shape, simdnet behind one small interface (the planned
-// runtime's InferenceSession when the package exports it, else importOnnx), onnxruntime-node as the
+// runtime's InferenceSession), onnxruntime-node as the
 // reference, and the comparison rule: every output within 1e-3 of its largest absolute value.
 import * as ort from "onnxruntime-node";
+import "../../src/graph/ops/index.js";
 import { registeredOps } from "../../src/graph/registry.js";
 import * as nn from "../../src/index.js";
-import { ONNX_OPS } from "../../src/onnx/ops.js";
 import { mulberry32 } from "../../src/random.js";
 
 export interface CorpusValueInfo {
@@ -154,48 +154,22 @@ export interface Runner {
   release(): Promise<void>;
 }
 
-const ONNX_INT64 = 7;
+/** The entry point simdnetRunner uses. */
+export const simdnetApi = (): string => "InferenceSession";
 
-type SessionClass = {
-  create(b: Uint8Array, o: { engine: nn.Engine }): Promise<{ run(f: Record<string, Feed>): Promise<Outputs>; release(): Promise<void> }>;
-};
-const sessionClass = (): SessionClass | undefined => (nn as Record<string, unknown>).InferenceSession as SessionClass | undefined;
-
-/** The entry point simdnetRunner uses: "InferenceSession" once the package exports it, else "importOnnx". */
-export const simdnetApi = (): string => (sessionClass() ? "InferenceSession" : "importOnnx");
-
-/**
- * The ONNX op types simdnet's entry point knows: the graph runtime's registry when the package exports
- * InferenceSession (the session imports every op file, so the registry is full), else importOnnx's table.
- */
+/** The ONNX op types simdnet's runtime knows (its operator registry). */
 export function simdnetOps(): string[] {
-  return sessionClass() ? registeredOps() : Object.keys(ONNX_OPS);
+  return registeredOps();
 }
 
-/**
- * simdnet on `bytes`: nn.InferenceSession (the planned runtime) when the package exports it, else
- * nn.importOnnx. Throws what simdnet throws when it cannot take the file.
- */
+/** simdnet on `bytes`: nn.InferenceSession. Throws what simdnet throws when it cannot take the file. */
 export async function simdnetRunner(engine: nn.Engine, bytes: Uint8Array): Promise<Runner> {
-  const Session = sessionClass();
-  if (Session) {
-    const s = await Session.create(bytes, { engine });
-    return { api: "InferenceSession", run: (feeds) => s.run(feeds), release: () => s.release() };
-  }
-  const m = nn.importOnnx(engine, bytes);
+  const s = await nn.InferenceSession.create(bytes, { engine });
   return {
-    api: "importOnnx",
-    run: async (feeds) => {
-      const f: Record<string, nn.OnnxFeed> = {};
-      for (const [name, v] of Object.entries(feeds)) {
-        f[name] =
-          v.type === "int64"
-            ? { dims: v.dims, data: Float64Array.from(v.data as BigInt64Array, Number), dataType: ONNX_INT64 }
-            : { dims: v.dims, data: v.data as Float32Array };
-      }
-      return m.run(f) as Outputs;
-    },
-    release: async () => m.dispose(),
+    api: "InferenceSession",
+    // int64 outputs come back as BigInt64Array, compared as such
+    run: async (feeds) => (await s.run(feeds)) as unknown as Outputs,
+    release: () => s.release(),
   };
 }
 

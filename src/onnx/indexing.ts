@@ -1,11 +1,9 @@
-// Host-side (TypeScript, not wasm) tensor helpers for the ONNX importer: index permutations,
-// broadcasting, padding and nearest resizing over row-major arrays. They handle layout changes
-// (NCHW <-> NHWC), shape plumbing and ops that have no kernel yet. HOST-SIDE: these loops run in
-// JavaScript, not in the SIMD kernels; they are fine for data movement and small tensors.
+// Index helpers of the ONNX <-> Model converters (to-model.ts, export.ts) and of the layer kinds
+// they add (layers.ts): permutations of row-major arrays (NCHW <-> NHWC weights) and the source
+// index of every output element of a pad or a nearest resize. HOST-SIDE: these loops run in
+// JavaScript, not in the SIMD kernels (ONNX files run through InferenceSession's kernels).
 import { fail, fmtShape } from "../errors.js";
-
-/** Host-side ONNX tensor data (ONNX row-major order): float32, or float64 for int64 and double tensors. */
-export type HostData = Float32Array | Float64Array;
+import type { HostData } from "./model.js";
 
 export const sizeOfDims = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
@@ -47,85 +45,7 @@ export function permute<T extends HostData>(x: T, dims: readonly number[], perm:
   return y;
 }
 
-/** ONNX multidirectional (numpy) broadcasting of shapes; throws naming `op` if incompatible. */
-export function broadcastShapes(op: string, shapes: readonly (readonly number[])[]): number[] {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
-  const out = new Array<number>(rank).fill(1);
-  for (const s of shapes) {
-    for (let i = 0; i < s.length; i++) {
-      const d = s[i]!,
-        k = rank - s.length + i;
-      if (d === out[k] || d === 1) continue;
-      if (out[k] === 1) out[k] = d;
-      else fail(op, `shapes ${shapes.map((x) => fmtShape(x)).join(", ")} cannot be broadcast together`);
-    }
-  }
-  return out;
-}
-
-/** Strides (elements) reading `dims` broadcast to `to` (0 on broadcast axes). */
-function broadcastStrides(dims: readonly number[], to: readonly number[]): number[] {
-  const s = stridesOf(dims);
-  return to.map((_d, k) => {
-    const i = k - (to.length - dims.length);
-    return i < 0 || dims[i] === 1 ? 0 : s[i]!;
-  });
-}
-
-/** HOST-SIDE. y = x broadcast to `to` (ONNX Expand semantics for a compatible shape). */
-export function broadcastTo(x: HostData, dims: readonly number[], to: readonly number[]): Float64Array {
-  const st = broadcastStrides(dims, to);
-  const n = sizeOfDims(to);
-  const y = new Float64Array(n);
-  const idx = new Array<number>(to.length).fill(0);
-  let off = 0;
-  for (let i = 0; i < n; i++) {
-    y[i] = x[off]!;
-    for (let d = to.length - 1; d >= 0; d--) {
-      idx[d]!++;
-      off += st[d]!;
-      if (idx[d]! < to[d]!) break;
-      off -= st[d]! * to[d]!;
-      idx[d] = 0;
-    }
-  }
-  return y;
-}
-
-/** HOST-SIDE. Elementwise f over broadcast inputs (Float32Array result). */
-export function broadcastMap(
-  op: string,
-  inputs: { data: HostData; dims: readonly number[] }[],
-  f: (acc: number, v: number) => number,
-): { data: Float32Array; dims: number[] } {
-  const dims = broadcastShapes(
-    op,
-    inputs.map((x) => x.dims),
-  );
-  const out = new Float32Array(sizeOfDims(dims));
-  inputs.forEach((x, k) => {
-    const b = broadcastTo(x.data, x.dims, dims);
-    if (k === 0) out.set(b);
-    else for (let i = 0; i < out.length; i++) out[i] = f(out[i]!, b[i]!);
-  });
-  return { data: out, dims };
-}
-
 export type PadMode = "constant" | "reflect" | "edge";
-
-/**
- * HOST-SIDE. ONNX Pad: pads = [begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}] (negative values
- * crop). Modes constant (with `value`), reflect (mirror without the edge) and edge.
- */
-export function padHost(x: HostData, dims: readonly number[], pads: readonly number[], mode: PadMode, value: number): { data: Float32Array; dims: number[] } {
-  const { index, dims: yd } = padSourceIndex(dims, pads, mode);
-  const y = new Float32Array(index.length);
-  for (let i = 0; i < index.length; i++) {
-    const o = index[i]!;
-    y[i] = o < 0 ? value : x[o]!;
-  }
-  return { data: y, dims: yd };
-}
 
 /** Largest dimension a host-side result may have (32-bit sizes). */
 const MAX_DIM = 2 ** 31 - 1;
@@ -239,15 +159,7 @@ function nearestIndex(o: number, inLen: number, outLen: number, scale: number, o
   return Math.min(Math.max(i, 0), inLen - 1);
 }
 
-/** HOST-SIDE. Nearest-neighbour resize of an N-d row-major tensor (ONNX Resize mode nearest / Upsample). */
-export function resizeNearest(x: HostData, dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions): Float32Array {
-  const index = nearestSourceIndex(dims, outDims, scales, opt);
-  const y = new Float32Array(index.length);
-  for (let i = 0; i < index.length; i++) y[i] = x[index[i]!]!;
-  return y;
-}
-
-/** HOST-SIDE. The source offset of every output element of a nearest resize (see resizeNearest). */
+/** HOST-SIDE. The source offset of every output element of a nearest resize (ONNX Resize mode nearest / Upsample). */
 export function nearestSourceIndex(dims: readonly number[], outDims: readonly number[], scales: readonly number[], opt: NearestOptions): Int32Array {
   const r = dims.length;
   const maps = outDims.map((len, d) => Int32Array.from({ length: len }, (_, o) => nearestIndex(o, dims[d]!, len, scales[d]!, opt)));
