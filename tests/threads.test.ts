@@ -704,6 +704,46 @@ describe("workers end", () => {
     expect(out.same).toBe(true);
   });
 
+  it("workers that get no CPU: after a few starved calls the caller runs calls alone for a while, same bits", () => {
+    // every worker sleeps 40 ms after waking for a call, as on a machine giving one core's worth:
+    // the caller runs all parts itself; after 3 such calls it stops posting for a window, then probes
+    const r = runNode(`
+      const e = await s.init({ threads: 2 });
+      e.minParallelWork = 0;
+      const n = 192;
+      const a = e.tensor([n, n], Float32Array.from({ length: n * n }, (_, i) => ((i * 7) % 13) - 6));
+      const b = e.tensor([n, n], Float32Array.from({ length: n * n }, (_, i) => ((i * 5) % 11) - 5));
+      const expected = JSON.stringify(Array.from(s.matmul(a, b).data));
+      const pool = e.threadPool;
+      pool.testDelayWorkers(40);
+      pool.starvedWindowMs = 1000; // longer than any pause a loaded machine puts between two calls
+      const results = [], counts = [[pool.callsPosted, pool.callsAlone]];
+      const call = () => {
+        results.push(s.matmul(a, b)); // compared after the calls: the window is short
+        counts.push([pool.callsPosted, pool.callsAlone]);
+      };
+      for (let i = 0; i < 5; i++) call();
+      pool.testDelayWorkers(0);
+      await new Promise((ok) => setTimeout(ok, 1300)); // past the window (and the workers' last wake)
+      call();
+      const same = results.every((y) => JSON.stringify(Array.from(y.data)) === expected);
+      console.log(JSON.stringify({ same, counts, threads: e.threads }));
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.same).toBe(true);
+    expect(out.threads).toBe(2);
+    // per call: was it posted (1) or run alone (0)? The call that computed `expected` may have
+    // counted as starved on a loaded machine, so the window may open one call early.
+    const before = out.counts[0];
+    const counts = out.counts as [number, number][];
+    const kinds = counts.slice(1).map((c, i) => c[0] - counts[i]![0]);
+    expect(before).toEqual([1, 0]); // the first call is always posted
+    // calls 1-5 (workers delayed): 2 or 3 posted, then the rest alone; call 6, after the window: posted
+    expect(kinds.slice(0, 5).join("")).toMatch(/^(11100|11000)$/);
+    expect(kinds[5]).toBe(1);
+  });
+
   it("a worker killed just before a call, its exit event not yet delivered: a call throws at once", () => {
     // terminate() stops the thread asynchronously: the first call may still be served by worker 2
     // (correct bits), but the call that finds it gone must throw at once (no deadline is set), and

@@ -33,6 +33,7 @@ import {
   STOP,
   TEST_CRASH,
   TEST_SLEEP,
+  TEST_WAKE_DELAY,
   THREADED_KERNELS,
   type ThreadedKernel,
   type WorkerInit,
@@ -229,6 +230,22 @@ async function spawnerFor(control: SharedArrayBuffer): Promise<Spawner> {
 /** How long `run` sleeps per Atomics.wait before it looks at the clock and the workers' states again. */
 const WAIT_SLICE_MS = 100;
 
+/**
+ * Starved workers. A call in which the calling thread ran every part itself, or waited for the
+ * workers longer than it worked, for STARVED_CALL_MS at least, means the workers did not get a CPU
+ * when they needed one: the machine is giving this process one core's worth (other processes, a
+ * throttled VM). Posting to workers then only costs: the caller waits for workers to wake or to
+ * finish parts they took, and a woken worker polls for the next call on the core the caller needs.
+ * After STARVED_CALLS such calls in a row, `run` runs calls on the calling thread alone for a
+ * window of STARVED_WINDOW_MS, doubled after each window whose first call starves again (at most
+ * STARVED_WINDOW_MAX_MS), reset by a call in which the workers took parts without holding it up. The parts are the same either way,
+ * so results are bit for bit those of the threaded calls.
+ */
+const STARVED_CALL_MS = 0.5,
+  STARVED_CALLS = 3,
+  STARVED_WINDOW_MS = 25,
+  STARVED_WINDOW_MAX_MS = 1000;
+
 /** Default of `threadTimeoutMs` (init option): how long the calling thread waits for the workers. */
 export const DEFAULT_THREAD_TIMEOUT_MS = 60_000;
 
@@ -266,6 +283,15 @@ export class ThreadPool {
   /** Why a worker is known to have died, by slot: from its error/exit event while idle. */
   private readonly deadReasons: (string | undefined)[] = [];
   private seq = 0;
+  /** Starved calls in a row, and the calling-thread-only window (see STARVED_CALL_MS). */
+  private starvedCalls = 0;
+  private aloneUntil = 0;
+  private aloneWindowMs = STARVED_WINDOW_MS;
+  /** The first window's length (ms); a test hook may lengthen it so that a loaded machine cannot outlast it. */
+  starvedWindowMs = STARVED_WINDOW_MS;
+  /** Calls posted to the workers, and calls the calling thread ran alone while workers were starved. */
+  callsPosted = 0;
+  callsAlone = 0;
   private disposed = false;
   private stopFailure: PoolFailure | undefined;
   private exitCount = 0;
@@ -351,6 +377,12 @@ export class ThreadPool {
       const why = this.deadReasons[slot] ?? this.stateReason(slot);
       if (why) this.stop(kernel, `simdnet worker ${slot + 1} ${why} before the call`, false);
     }
+    if (performance.now() < this.aloneUntil) {
+      this.callsAlone++;
+      for (const args of parts) local(...args);
+      return;
+    }
+    this.callsPosted++;
     const id = THREADED_KERNELS.indexOf(kernel);
     const seq = ++this.seq;
     const queue = this.queue;
@@ -367,15 +399,19 @@ export class ThreadPool {
     const posted = Math.min(this.workers.length, parts.length - 1);
     for (let slot = 0; slot < posted; slot++) this.post(slot, seq, RUN_QUEUE, []);
     let localError: unknown;
+    let localParts = 0;
+    const localStart = performance.now();
     try {
       for (;;) {
         const p = Atomics.add(queue, NEXT, 1);
         if (p >= parts.length) break;
+        localParts++;
         local(...parts[p]!);
       }
     } catch (err) {
       localError = err;
     }
+    const localMs = performance.now() - localStart;
     // Wait in slices, every worker against one deadline. One that died during the call does not
     // end the wait for the others: the pool stops only when no live worker is still in its part
     // (or the deadline has passed).
@@ -405,6 +441,7 @@ export class ThreadPool {
         Atomics.wait(ctrl, base + DONE, done, Math.min(left, WAIT_SLICE_MS));
       }
     }
+    this.noteStarvation(localParts === parts.length, localMs, performance.now() - localStart - localMs);
     if (died.length || late.length) {
       const why = [
         ...died.map((slot) => `simdnet worker ${slot + 1} ${this.stateReason(slot)} during the call`),
@@ -414,6 +451,31 @@ export class ThreadPool {
     }
     if (localError) throw localError;
     if (failed) throw new SimdnetError(`${kernel}: ${failed} worker thread(s) trapped`);
+  }
+
+  /**
+   * Counts starved calls and opens the calling-thread-only window, from now (see STARVED_CALL_MS):
+   * a call is starved when the caller ran every part, or waited for the workers longer than it
+   * spent on its own parts, and the call took STARVED_CALL_MS at least.
+   */
+  private noteStarvation(ranAllParts: boolean, localMs: number, waitMs: number): void {
+    const starved = (ranAllParts || waitMs > localMs) && localMs + waitMs >= STARVED_CALL_MS;
+    if (!starved) {
+      if (!ranAllParts) {
+        this.starvedCalls = 0;
+        this.aloneWindowMs = this.starvedWindowMs;
+      }
+    } else if (++this.starvedCalls >= STARVED_CALLS) {
+      this.aloneWindowMs = Math.max(this.aloneWindowMs, this.starvedWindowMs);
+      this.aloneUntil = performance.now() + this.aloneWindowMs;
+      this.aloneWindowMs = Math.min(2 * this.aloneWindowMs, STARVED_WINDOW_MAX_MS);
+      this.starvedCalls = STARVED_CALLS - 1; // the window's first call after it decides again
+    }
+  }
+
+  /** Test hook (tests/threads.test.ts only): every worker sleeps `ms` after waking for a call, before it takes parts. */
+  testDelayWorkers(ms: number): void {
+    Atomics.store(this.queue, TEST_WAKE_DELAY, ms);
   }
 
   /** Stops and terminates every worker. Idempotent. */

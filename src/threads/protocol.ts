@@ -61,6 +61,8 @@ export const TEST_SLEEP = -2,
 export const NEXT = 0,
   COUNT = 1,
   QKERNEL = 2,
+  /** Test hook (tests/threads.test.ts): ms each worker sleeps after waking for a call, before it takes parts. */
+  TEST_WAKE_DELAY = 3,
   PARTS_AT = 4;
 export const MAX_PARTS = 64;
 /** Words per queued part: its argument count, then its arguments. */

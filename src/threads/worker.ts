@@ -29,6 +29,7 @@ import {
   STOP,
   TEST_CRASH,
   TEST_SLEEP,
+  TEST_WAKE_DELAY,
   THREADED_KERNELS,
   type WorkerInit,
 } from "./protocol.js";
@@ -92,6 +93,8 @@ __simdnetPort.on("message", (data) => {
           setStripScratch(given);
           scratch = given;
         }
+        const delay = Atomics.load(queue, TEST_WAKE_DELAY);
+        if (delay > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
         runQueue(kernels, queue);
       } catch {
         status = FAILED;
