@@ -311,7 +311,13 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
     if (!auto) throw new SimdnetError(`init: threads: ${threads} is not possible here: ${reason}`);
   }
   const build: BuildName = auto ? await detectBuild() : (options.build as BuildName);
-  return new Engine(build, await instantiateBuild(build, build === "threads" ? sharedMemory(memoryLimit) : undefined), undefined, reason ? `1 thread: ${reason}` : "", memoryLimit);
+  return new Engine(
+    build,
+    await instantiateBuild(build, build === "threads" ? sharedMemory(memoryLimit) : undefined),
+    undefined,
+    reason ? `1 thread: ${reason}` : "",
+    memoryLimit,
+  );
 }
 
 /**
