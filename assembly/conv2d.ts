@@ -135,13 +135,43 @@ export function conv2d_f32_forward(y: usize, x: usize, w: usize, geom: usize): v
   }
 }
 
+// Long sums: an output's KH*KW*C/G products are summed in blocks, each from zero in registers and
+// then added to y in memory (the first block stores): a block ends at the end of a tap once it
+// holds SUM_BLOCK or more products, and a tap's channels run in chunks of at most SUM_CHUNK. The
+// error of a float32 sum grows with the length of its serial chains: one chain over K = 2,304
+// products (3x3 over 256 channels) is about 4x onnxruntime's error (MLAS: chains of 256), blocks
+// of 64-128 are below it (tests/conv-precision.test.ts). Every path (tile, edge pixel, scalar)
+// cuts an output's sum at the same places given the same taps, and no path depends on the thread
+// partition.
+const SUM_BLOCK: i32 = 64;
+const SUM_CHUNK: i32 = 128;
+
+/** y at p (8 floats) = lo, hi (first block) or += them. */
+// @ts-ignore: decorator
+@inline function flush8(p: usize, lo: v128, hi: v128, first: bool): void {
+  if (!first) {
+    lo = f32x4.add(v128.load(p), lo);
+    hi = f32x4.add(v128.load(p, 16), hi);
+  }
+  v128.store(p, lo);
+  v128.store(p, hi, 16);
+}
+
+/** y at p (4 floats) = v (first block) or += v. */
+// @ts-ignore: decorator
+@inline function flush4(p: usize, v: v128, first: bool): void {
+  v128.store(p, first ? v : f32x4.add(v128.load(p), v));
+}
+
 /** 4 interior output pixels (ox..ox+3, every tap column inside) x 8 output channels.
  *  yp = &y[n,oy,ox,oc], xg = &x[n,0,0,g*Cg], wp = &w[0,0,0,oc]. */
 function fwdTile4x8(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
   const C = gC, Cg = gCg, W = gW, KW = gKW, DW = gDW;
   const xstep = <usize>(gSW * C) << 2; // bytes between the 4 pixels' inputs
   const wstep = <usize>gOC << 2; // bytes between weight rows (one input channel)
+  const ystep = <usize>gOC << 2;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  let first = true, terms = 0;
   const ix0 = ox * gSW - gPL;
   for (let ky = 0; ky < gKH; ky++) {
     const iy = oy * gSH - gPT + ky * gDH;
@@ -149,26 +179,36 @@ function fwdTile4x8(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
     for (let kx = 0; kx < KW; kx++) {
       let xp = at(xg, (iy * W + ix0 + kx * DW) * C);
       let wq = at(wp, (ky * KW + kx) * Cg * gOC);
-      for (let ci = 0; ci < Cg; ci++) {
-        const w0 = v128.load(wq), w1 = v128.load(wq, 16);
-        const x0 = v128.load32_splat(xp);
-        const x1 = v128.load32_splat(xp + xstep);
-        const x2 = v128.load32_splat(xp + 2 * xstep);
-        const x3 = v128.load32_splat(xp + 3 * xstep);
-        a0 = madd(x0, w0, a0); a1 = madd(x0, w1, a1);
-        a2 = madd(x1, w0, a2); a3 = madd(x1, w1, a3);
-        a4 = madd(x2, w0, a4); a5 = madd(x2, w1, a5);
-        a6 = madd(x3, w0, a6); a7 = madd(x3, w1, a7);
-        xp += 4;
-        wq += wstep;
+      for (let c0 = 0; c0 < Cg; c0 += SUM_CHUNK) {
+        const cn = min(SUM_CHUNK, Cg - c0);
+        for (let ci = 0; ci < cn; ci++) {
+          const w0 = v128.load(wq), w1 = v128.load(wq, 16);
+          const x0 = v128.load32_splat(xp);
+          const x1 = v128.load32_splat(xp + xstep);
+          const x2 = v128.load32_splat(xp + 2 * xstep);
+          const x3 = v128.load32_splat(xp + 3 * xstep);
+          a0 = madd(x0, w0, a0); a1 = madd(x0, w1, a1);
+          a2 = madd(x1, w0, a2); a3 = madd(x1, w1, a3);
+          a4 = madd(x2, w0, a4); a5 = madd(x2, w1, a5);
+          a6 = madd(x3, w0, a6); a7 = madd(x3, w1, a7);
+          xp += 4;
+          wq += wstep;
+        }
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          flush8(yp, a0, a1, first); flush8(yp + ystep, a2, a3, first);
+          flush8(yp + 2 * ystep, a4, a5, first); flush8(yp + 3 * ystep, a6, a7, first);
+          a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0; a6 = a0; a7 = a0;
+          first = false;
+          terms = 0;
+        }
       }
     }
   }
-  const ystep = <usize>gOC << 2;
-  v128.store(yp, a0); v128.store(yp, a1, 16);
-  v128.store(yp + ystep, a2); v128.store(yp + ystep, a3, 16);
-  v128.store(yp + 2 * ystep, a4); v128.store(yp + 2 * ystep, a5, 16);
-  v128.store(yp + 3 * ystep, a6); v128.store(yp + 3 * ystep, a7, 16);
+  if (first || terms > 0) {
+    flush8(yp, a0, a1, first); flush8(yp + ystep, a2, a3, first);
+    flush8(yp + 2 * ystep, a4, a5, first); flush8(yp + 3 * ystep, a6, a7, first);
+  }
 }
 
 /** As fwdTile4x8 for 4 output channels. */
@@ -176,7 +216,9 @@ function fwdTile4x4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
   const C = gC, Cg = gCg, W = gW, KW = gKW, DW = gDW;
   const xstep = <usize>(gSW * C) << 2;
   const wstep = <usize>gOC << 2;
+  const ystep = <usize>gOC << 2;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let first = true, terms = 0;
   const ix0 = ox * gSW - gPL;
   for (let ky = 0; ky < gKH; ky++) {
     const iy = oy * gSH - gPT + ky * gDH;
@@ -184,28 +226,39 @@ function fwdTile4x4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
     for (let kx = 0; kx < KW; kx++) {
       let xp = at(xg, (iy * W + ix0 + kx * DW) * C);
       let wq = at(wp, (ky * KW + kx) * Cg * gOC);
-      for (let ci = 0; ci < Cg; ci++) {
-        const w0 = v128.load(wq);
-        a0 = madd(v128.load32_splat(xp), w0, a0);
-        a1 = madd(v128.load32_splat(xp + xstep), w0, a1);
-        a2 = madd(v128.load32_splat(xp + 2 * xstep), w0, a2);
-        a3 = madd(v128.load32_splat(xp + 3 * xstep), w0, a3);
-        xp += 4;
-        wq += wstep;
+      for (let c0 = 0; c0 < Cg; c0 += SUM_CHUNK) {
+        const cn = min(SUM_CHUNK, Cg - c0);
+        for (let ci = 0; ci < cn; ci++) {
+          const w0 = v128.load(wq);
+          a0 = madd(v128.load32_splat(xp), w0, a0);
+          a1 = madd(v128.load32_splat(xp + xstep), w0, a1);
+          a2 = madd(v128.load32_splat(xp + 2 * xstep), w0, a2);
+          a3 = madd(v128.load32_splat(xp + 3 * xstep), w0, a3);
+          xp += 4;
+          wq += wstep;
+        }
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          flush4(yp, a0, first); flush4(yp + ystep, a1, first);
+          flush4(yp + 2 * ystep, a2, first); flush4(yp + 3 * ystep, a3, first);
+          a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0;
+          first = false;
+          terms = 0;
+        }
       }
     }
   }
-  const ystep = <usize>gOC << 2;
-  v128.store(yp, a0);
-  v128.store(yp + ystep, a1);
-  v128.store(yp + 2 * ystep, a2);
-  v128.store(yp + 3 * ystep, a3);
+  if (first || terms > 0) {
+    flush4(yp, a0, first); flush4(yp + ystep, a1, first);
+    flush4(yp + 2 * ystep, a2, first); flush4(yp + 3 * ystep, a3, first);
+  }
 }
 
 /** One output pixel (any position: taps checked) x 8 output channels. Arguments as fwdTile4x8. */
 function fwdPixel8(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
   const C = gC, Cg = gCg, wstep = <usize>gOC << 2;
   let a0 = f32x4.splat(0), a1 = a0;
+  let first = true, terms = 0;
   for (let ky = 0; ky < gKH; ky++) {
     const iy = oy * gSH - gPT + ky * gDH;
     if (iy < 0 || iy >= gH) continue;
@@ -214,23 +267,33 @@ function fwdPixel8(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
       if (ix < 0 || ix >= gW) continue;
       let xp = at(xg, (iy * gW + ix) * C);
       let wq = at(wp, (ky * gKW + kx) * Cg * gOC);
-      for (let ci = 0; ci < Cg; ci++) {
-        const xv = v128.load32_splat(xp);
-        a0 = madd(xv, v128.load(wq), a0);
-        a1 = madd(xv, v128.load(wq, 16), a1);
-        xp += 4;
-        wq += wstep;
+      for (let c0 = 0; c0 < Cg; c0 += SUM_CHUNK) {
+        const cn = min(SUM_CHUNK, Cg - c0);
+        for (let ci = 0; ci < cn; ci++) {
+          const xv = v128.load32_splat(xp);
+          a0 = madd(xv, v128.load(wq), a0);
+          a1 = madd(xv, v128.load(wq, 16), a1);
+          xp += 4;
+          wq += wstep;
+        }
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          flush8(yp, a0, a1, first);
+          a0 = f32x4.splat(0); a1 = a0;
+          first = false;
+          terms = 0;
+        }
       }
     }
   }
-  v128.store(yp, a0);
-  v128.store(yp, a1, 16);
+  if (first || terms > 0) flush8(yp, a0, a1, first);
 }
 
 /** One output pixel x 4 output channels. */
 function fwdPixel4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
   const C = gC, Cg = gCg, wstep = <usize>gOC << 2;
   let a0 = f32x4.splat(0);
+  let first = true, terms = 0;
   for (let ky = 0; ky < gKH; ky++) {
     const iy = oy * gSH - gPT + ky * gDH;
     if (iy < 0 || iy >= gH) continue;
@@ -239,39 +302,111 @@ function fwdPixel4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
       if (ix < 0 || ix >= gW) continue;
       let xp = at(xg, (iy * gW + ix) * C);
       let wq = at(wp, (ky * gKW + kx) * Cg * gOC);
-      for (let ci = 0; ci < Cg; ci++) {
-        a0 = madd(v128.load32_splat(xp), v128.load(wq), a0);
-        xp += 4;
-        wq += wstep;
+      for (let c0 = 0; c0 < Cg; c0 += SUM_CHUNK) {
+        const cn = min(SUM_CHUNK, Cg - c0);
+        for (let ci = 0; ci < cn; ci++) {
+          a0 = madd(v128.load32_splat(xp), v128.load(wq), a0);
+          xp += 4;
+          wq += wstep;
+        }
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          flush4(yp, a0, first);
+          a0 = f32x4.splat(0);
+          first = false;
+          terms = 0;
+        }
       }
     }
   }
-  v128.store(yp, a0);
+  if (first || terms > 0) flush4(yp, a0, first);
 }
 
-/** One output pixel, output channels [oc0, OC/G) of the group, scalar (the whole scalar build).
- *  yp = &y[n,oy,ox,g*OCg], xg = &x[n,0,0,g*Cg], wg = &w[0,0,0,g*OCg]. */
+/** One output pixel, output channels [oc0, OC/G) of the group, scalar (the whole scalar build):
+ *  4 channels at a time in registers, then one. yp = &y[n,oy,ox,g*OCg], xg = &x[n,0,0,g*Cg],
+ *  wg = &w[0,0,0,g*OCg]. */
 function fwdPixelScalar(yp: usize, xg: usize, wg: usize, oy: i32, ox: i32, oc0: i32): void {
-  const OCg = gOCg, OC = gOC, Cg = gCg;
-  for (let oc = oc0; oc < OCg; oc++) store<f32>(at(yp, oc), 0);
+  let oc = oc0;
+  for (; oc + 4 <= gOCg; oc += 4) fwdScalar4(at(yp, oc), xg, at(wg, oc), oy, ox);
+  for (; oc < gOCg; oc++) fwdScalar1(at(yp, oc), xg, at(wg, oc), oy, ox);
+}
+
+/** y[n,oy,ox, 4 channels at yp] from the weight columns at wp: scalar fwdPixel4. */
+function fwdScalar4(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
+  const Cg = gCg, wstep = <usize>gOC << 2;
+  let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+  let first = true, terms = 0;
   for (let ky = 0; ky < gKH; ky++) {
     const iy = oy * gSH - gPT + ky * gDH;
     if (iy < 0 || iy >= gH) continue;
     for (let kx = 0; kx < gKW; kx++) {
       const ix = ox * gSW - gPL + kx * gDW;
       if (ix < 0 || ix >= gW) continue;
-      const xp = at(xg, (iy * gW + ix) * gC);
-      let wq = at(wg, (ky * gKW + kx) * Cg * OC);
-      for (let ci = 0; ci < Cg; ci++) {
-        const xv = load<f32>(at(xp, ci));
-        for (let oc = oc0; oc < OCg; oc++) {
-          const yo = at(yp, oc);
-          store<f32>(yo, load<f32>(yo) + xv * load<f32>(at(wq, oc)));
+      let xp = at(xg, (iy * gW + ix) * gC);
+      let wq = at(wp, (ky * gKW + kx) * Cg * gOC);
+      for (let c0 = 0; c0 < Cg; c0 += SUM_CHUNK) {
+        const cn = min(SUM_CHUNK, Cg - c0);
+        for (let ci = 0; ci < cn; ci++) {
+          const xv = load<f32>(xp);
+          a0 += xv * load<f32>(wq);
+          a1 += xv * load<f32>(wq, 4);
+          a2 += xv * load<f32>(wq, 8);
+          a3 += xv * load<f32>(wq, 12);
+          xp += 4;
+          wq += wstep;
         }
-        wq += <usize>OC << 2;
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          flush1(yp, a0, first); flush1(yp + 4, a1, first); flush1(yp + 8, a2, first); flush1(yp + 12, a3, first);
+          a0 = 0; a1 = 0; a2 = 0; a3 = 0;
+          first = false;
+          terms = 0;
+        }
       }
     }
   }
+  if (first || terms > 0) {
+    flush1(yp, a0, first); flush1(yp + 4, a1, first); flush1(yp + 8, a2, first); flush1(yp + 12, a3, first);
+  }
+}
+
+/** One output channel of fwdScalar4. */
+function fwdScalar1(yp: usize, xg: usize, wp: usize, oy: i32, ox: i32): void {
+  const Cg = gCg, wstep = <usize>gOC << 2;
+  let a0: f32 = 0;
+  let first = true, terms = 0;
+  for (let ky = 0; ky < gKH; ky++) {
+    const iy = oy * gSH - gPT + ky * gDH;
+    if (iy < 0 || iy >= gH) continue;
+    for (let kx = 0; kx < gKW; kx++) {
+      const ix = ox * gSW - gPL + kx * gDW;
+      if (ix < 0 || ix >= gW) continue;
+      let xp = at(xg, (iy * gW + ix) * gC);
+      let wq = at(wp, (ky * gKW + kx) * Cg * gOC);
+      for (let c0 = 0; c0 < Cg; c0 += SUM_CHUNK) {
+        const cn = min(SUM_CHUNK, Cg - c0);
+        for (let ci = 0; ci < cn; ci++) {
+          a0 += load<f32>(xp) * load<f32>(wq);
+          xp += 4;
+          wq += wstep;
+        }
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          flush1(yp, a0, first);
+          a0 = 0;
+          first = false;
+          terms = 0;
+        }
+      }
+    }
+  }
+  if (first || terms > 0) flush1(yp, a0, first);
+}
+
+/** y at p = v (first block) or += v. */
+// @ts-ignore: decorator
+@inline function flush1(p: usize, v: f32, first: bool): void {
+  store<f32>(p, first ? v : load<f32>(p) + v);
 }
 
 /** Depthwise forward (C/G == 1, OC/G == 1, so C == OC == G): lanes over channels. 3x3 taps, stride
@@ -406,14 +541,15 @@ let tOYA: i32 = 0, tOYB: i32 = 0, tOXA: i32 = 0, tOXB: i32 = 0;
   return tOYA < tOYB && tOXA < tOXB;
 }
 
-/** dw (KH,KW,C/G,OC) += the filter gradient from dy (N,OH,OW,OC) and x (N,H,W,C). */
-export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom: usize): void {
+/** dw (KH,KW,C/G,OC) += the filter gradient from dy (N,OH,OW,OC) and x (N,H,W,C). ws: depthwise
+ *  convs only, KH*KW*C floats (a part uses its own channels of it), for the sums of blocks of rows. */
+export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, ws: usize, geom: usize): void {
   readGeometry(geom);
   const depthwise = gCg == 1 && gOCg == 1;
   const Cg = gCg, OCg = gOCg, OC = gOC;
   const ocb = gOB, oce = min(gOE, OC); // this call's output channels
   if (ASC_FEATURE_SIMD && depthwise && gKH == 3 && gKW == 3 && gSH == 1 && gSW == 1 && gDH == 1 && gDW == 1) {
-    depthwise3x3Filter(dw, dy, x, ocb, oce);
+    depthwise3x3Filter(dw, dy, x, ws, ocb, oce);
     return;
   }
   for (let ky = 0; ky < gKH; ky++) {
@@ -422,7 +558,7 @@ export function conv2d_f32_backward_filter(dw: usize, dy: usize, x: usize, geom:
       const oya = tOYA, oyb = tOYB, oxa = tOXA, oxb = tOXB;
       const dwk = at(dw, (ky * gKW + kx) * Cg * OC);
       if (depthwise) {
-        depthwiseFilter(dwk, dy, x, ky, kx, oya, oyb, oxa, oxb, ocb, oce);
+        depthwiseFilter(dwk, dy, x, at(ws, (ky * gKW + kx) * gC), ky, kx, oya, oyb, oxa, oxb, ocb, oce);
         continue;
       }
       for (let g = 0; g < gG; g++) {
@@ -534,33 +670,41 @@ function packColumn(dst: usize, src: usize, pixels: i32, width: i32): void {
 function filterTile4x8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32): void {
   const C = gC, OC = gOC;
   const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
+  const rs = <usize>OC << 2; // bytes between dw rows (input channels)
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  let terms = 0;
   for (let n = 0; n < gN; n++) {
     for (let oy = oya; oy < oyb; oy++) {
       const iy = oy * gSH - gPT + ky * gDH;
       let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
       let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
-      for (let ox = oxa; ox < oxb; ox++) {
-        const d0 = v128.load(dq), d1 = v128.load(dq, 16);
-        const x0 = v128.load32_splat(xq), x1 = v128.load32_splat(xq, 4);
-        const x2 = v128.load32_splat(xq, 8), x3 = v128.load32_splat(xq, 12);
-        a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
-        a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
-        a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
-        a6 = madd(x3, d0, a6); a7 = madd(x3, d1, a7);
-        dq += dystep;
-        xq += xstep;
+      for (let o0 = oxa; o0 < oxb; o0 += SUM_CHUNK) {
+        const o1 = min(oxb, o0 + SUM_CHUNK);
+        for (let ox = o0; ox < o1; ox++) {
+          const d0 = v128.load(dq), d1 = v128.load(dq, 16);
+          const x0 = v128.load32_splat(xq), x1 = v128.load32_splat(xq, 4);
+          const x2 = v128.load32_splat(xq, 8), x3 = v128.load32_splat(xq, 12);
+          a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
+          a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
+          a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
+          a6 = madd(x3, d0, a6); a7 = madd(x3, d1, a7);
+          dq += dystep;
+          xq += xstep;
+        }
+        terms += o1 - o0;
+        if (terms >= SUM_BLOCK) {
+          flush8(dwp, a0, a1, false); flush8(dwp + rs, a2, a3, false);
+          flush8(dwp + 2 * rs, a4, a5, false); flush8(dwp + 3 * rs, a6, a7, false);
+          a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0; a6 = a0; a7 = a0;
+          terms = 0;
+        }
       }
     }
   }
-  const rs = <usize>OC << 2; // bytes between dw rows (input channels)
-  v128.store(dwp, f32x4.add(v128.load(dwp), a0)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a1), 16);
-  dwp += rs;
-  v128.store(dwp, f32x4.add(v128.load(dwp), a2)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a3), 16);
-  dwp += rs;
-  v128.store(dwp, f32x4.add(v128.load(dwp), a4)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a5), 16);
-  dwp += rs;
-  v128.store(dwp, f32x4.add(v128.load(dwp), a6)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a7), 16);
+  if (terms > 0) {
+    flush8(dwp, a0, a1, false); flush8(dwp + rs, a2, a3, false);
+    flush8(dwp + 2 * rs, a4, a5, false); flush8(dwp + 3 * rs, a6, a7, false);
+  }
 }
 
 /** dw[ci..ci+rows-1, oc..oc+7] += ..., rows 1-3 (an input-channel remainder): 3 x 8 register tile;
@@ -570,33 +714,43 @@ function filterTileFew8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i3
   const C = gC, OC = gOC;
   const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
   const o1: usize = rows > 1 ? 4 : 0, o2: usize = rows > 2 ? 8 : 0; // byte offsets of rows 1, 2 in a pixel
+  const rs = <usize>OC << 2; // bytes between dw rows (input channels)
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  let terms = 0;
   for (let n = 0; n < gN; n++) {
     for (let oy = oya; oy < oyb; oy++) {
       const iy = oy * gSH - gPT + ky * gDH;
       let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
       let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
-      for (let ox = oxa; ox < oxb; ox++) {
-        const d0 = v128.load(dq), d1 = v128.load(dq, 16);
-        const x0 = v128.load32_splat(xq);
-        a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
-        const x1 = v128.load32_splat(xq + o1);
-        a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
-        const x2 = v128.load32_splat(xq + o2);
-        a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
-        dq += dystep;
-        xq += xstep;
+      for (let q0 = oxa; q0 < oxb; q0 += SUM_CHUNK) {
+        const q1 = min(oxb, q0 + SUM_CHUNK);
+        for (let ox = q0; ox < q1; ox++) {
+          const d0 = v128.load(dq), d1 = v128.load(dq, 16);
+          const x0 = v128.load32_splat(xq);
+          a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
+          const x1 = v128.load32_splat(xq + o1);
+          a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
+          const x2 = v128.load32_splat(xq + o2);
+          a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
+          dq += dystep;
+          xq += xstep;
+        }
+        terms += q1 - q0;
+        if (terms >= SUM_BLOCK) {
+          flush8(dwp, a0, a1, false);
+          if (rows > 1) flush8(dwp + rs, a2, a3, false);
+          if (rows > 2) flush8(dwp + 2 * rs, a4, a5, false);
+          a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0;
+          terms = 0;
+        }
       }
     }
   }
-  const rs = <usize>OC << 2; // bytes between dw rows (input channels)
-  v128.store(dwp, f32x4.add(v128.load(dwp), a0)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a1), 16);
-  if (rows < 2) return;
-  dwp += rs;
-  v128.store(dwp, f32x4.add(v128.load(dwp), a2)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a3), 16);
-  if (rows < 3) return;
-  dwp += rs;
-  v128.store(dwp, f32x4.add(v128.load(dwp), a4)); v128.store(dwp, f32x4.add(v128.load(dwp, 16), a5), 16);
+  if (terms > 0) {
+    flush8(dwp, a0, a1, false);
+    if (rows > 1) flush8(dwp + rs, a2, a3, false);
+    if (rows > 2) flush8(dwp + 2 * rs, a4, a5, false);
+  }
 }
 
 /** dw[ci..ci+rows-1, oc..oc+3] += ..., rows 1-4, one accumulator per row; dy's pixels dyStride
@@ -605,44 +759,98 @@ function filterTile1x4(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32
   const C = gC, OC = gOC;
   const dystep = <usize>dyStride << 2, xstep = <usize>(gSW * C) << 2;
   for (let r = 0; r < rows; r++) {
+    const p = at(dwp, r * OC);
     let a0 = f32x4.splat(0);
+    let terms = 0;
     for (let n = 0; n < gN; n++) {
       for (let oy = oya; oy < oyb; oy++) {
         const iy = oy * gSH - gPT + ky * gDH;
         let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
         let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C + r);
-        for (let ox = oxa; ox < oxb; ox++) {
-          a0 = madd(v128.load32_splat(xq), v128.load(dq), a0);
-          dq += dystep;
-          xq += xstep;
-        }
-      }
-    }
-    const p = at(dwp, r * OC);
-    v128.store(p, f32x4.add(v128.load(p), a0));
-  }
-}
-
-/** Scalar: dw[ky,kx,ci,oc] += ... for every ci of the group and oc in [oc0, oc1).
- *  dwg = &dw[ky,kx,0,g*OCg], dyg = &dy[0,0,0,g*OCg], xg = &x[0,0,0,g*Cg]. */
-function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, oc0: i32, oc1: i32): void {
-  const C = gC, OC = gOC, Cg = gCg;
-  for (let n = 0; n < gN; n++) {
-    for (let oy = oya; oy < oyb; oy++) {
-      const iy = oy * gSH - gPT + ky * gDH;
-      for (let ox = oxa; ox < oxb; ox++) {
-        const dq = at(dyg, ((n * gOH + oy) * gOW + ox) * OC);
-        const xq = at(xg, ((n * gH + iy) * gW + ox * gSW - gPL + kx * gDW) * C);
-        for (let ci = 0; ci < Cg; ci++) {
-          const xv = load<f32>(at(xq, ci));
-          const row = at(dwg, ci * OC);
-          for (let oc = oc0; oc < oc1; oc++) {
-            const p = at(row, oc);
-            store<f32>(p, load<f32>(p) + xv * load<f32>(at(dq, oc)));
+        for (let q0 = oxa; q0 < oxb; q0 += SUM_CHUNK) {
+          const q1 = min(oxb, q0 + SUM_CHUNK);
+          for (let ox = q0; ox < q1; ox++) {
+            a0 = madd(v128.load32_splat(xq), v128.load(dq), a0);
+            dq += dystep;
+            xq += xstep;
+          }
+          terms += q1 - q0;
+          if (terms >= SUM_BLOCK) {
+            flush4(p, a0, false);
+            a0 = f32x4.splat(0);
+            terms = 0;
           }
         }
       }
     }
+    if (terms > 0) flush4(p, a0, false);
+  }
+}
+
+/** Scalar: dw[ky,kx,ci,oc] += ... for every ci of the group and oc in [oc0, oc1): 4 output channels
+ *  at a time in registers, then one, summed in blocks as the SIMD tiles (SUM_BLOCK).
+ *  dwg = &dw[ky,kx,0,g*OCg], dyg = &dy[0,0,0,g*OCg], xg = &x[0,0,0,g*Cg]. */
+function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, oc0: i32, oc1: i32): void {
+  const OC = gOC, Cg = gCg;
+  for (let ci = 0; ci < Cg; ci++) {
+    const row = at(dwg, ci * OC);
+    let oc = oc0;
+    for (; oc + 4 <= oc1; oc += 4) filterScalarN(at(row, oc), at(dyg, oc), at(xg, ci), ky, kx, oya, oyb, oxa, oxb, 4);
+    for (; oc < oc1; oc++) filterScalarN(at(row, oc), at(dyg, oc), at(xg, ci), ky, kx, oya, oyb, oxa, oxb, 1);
+  }
+}
+
+/** dw at dwp (`width` 4 or 1 output channels of one input channel) += the sum over the pixels of
+ *  x at xp (that channel) times dy at dyp (those channels). */
+function filterScalarN(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, width: i32): void {
+  const C = gC, OC = gOC;
+  const dystep = <usize>OC << 2, xstep = <usize>(gSW * C) << 2;
+  let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+  let terms = 0;
+  for (let n = 0; n < gN; n++) {
+    for (let oy = oya; oy < oyb; oy++) {
+      const iy = oy * gSH - gPT + ky * gDH;
+      let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * OC);
+      let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
+      for (let q0 = oxa; q0 < oxb; q0 += SUM_CHUNK) {
+        const q1 = min(oxb, q0 + SUM_CHUNK);
+        if (width == 4) {
+          for (let ox = q0; ox < q1; ox++) {
+            const xv = load<f32>(xq);
+            a0 += xv * load<f32>(dq);
+            a1 += xv * load<f32>(dq, 4);
+            a2 += xv * load<f32>(dq, 8);
+            a3 += xv * load<f32>(dq, 12);
+            dq += dystep;
+            xq += xstep;
+          }
+        } else {
+          for (let ox = q0; ox < q1; ox++) {
+            a0 += load<f32>(xq) * load<f32>(dq);
+            dq += dystep;
+            xq += xstep;
+          }
+        }
+        terms += q1 - q0;
+        if (terms >= SUM_BLOCK) {
+          addScalars(dwp, width, a0, a1, a2, a3);
+          a0 = 0; a1 = 0; a2 = 0; a3 = 0;
+          terms = 0;
+        }
+      }
+    }
+  }
+  if (terms > 0) addScalars(dwp, width, a0, a1, a2, a3);
+}
+
+/** p[0..width) += a0..a3 (width 4 or 1). */
+// @ts-ignore: decorator
+@inline function addScalars(p: usize, width: i32, a0: f32, a1: f32, a2: f32, a3: f32): void {
+  store<f32>(p, load<f32>(p) + a0);
+  if (width == 4) {
+    store<f32>(p + 4, load<f32>(p + 4) + a1);
+    store<f32>(p + 8, load<f32>(p + 8) + a2);
+    store<f32>(p + 12, load<f32>(p + 12) + a3);
   }
 }
 
@@ -653,12 +861,15 @@ function filterScalar(dwg: usize, dyg: usize, xg: usize, ky: i32, kx: i32, oya: 
  * the order of depthwiseFilter (rows, then columns ascending), so the bits are its bits. dy and x
  * are read 3 times instead of 9, dw once per 4 pixels instead of once a pixel.
  */
-function depthwise3x3Filter(dw: usize, dy: usize, x: usize, cb: i32, ce: i32): void {
+function depthwise3x3Filter(dw: usize, dy: usize, x: usize, pw: usize, cb: i32, ce: i32): void {
   const C = gC, W = gW, OW = gOW, PL = gPL, cB = <usize>C << 2;
   // output columns whose three taps ix = ox - PL + kx all lie inside x: [oxa, oxb)
   const oxa = min(OW, max(0, PL)), oxb = max(oxa, min(OW, W - 2 + PL));
   const cv = cb + ((ce - cb) & ~3); // [cb, cv) 4 channels at a time, [cv, ce) one at a time
-  for (let r = 0; r < gN * gOH; r++) {
+  const rows = gN * gOH, block = depthwiseBlockRows();
+  zeroTaps(pw, 9, cb, ce);
+  for (let r = 0; r < rows; r++) {
+    if (r > 0 && r % block == 0) flushTaps(dw, pw, 9, cb, ce);
     const n = r / gOH, oy = r - n * gOH;
     const kya = max(0, gPT - oy), kyb = min(3, gH + gPT - oy);
     const dyRow = at(dy, r * OW * C);
@@ -666,7 +877,7 @@ function depthwise3x3Filter(dw: usize, dy: usize, x: usize, cb: i32, ce: i32): v
       // x at (n, iy, ix = -PL): output pixel ox's tap kx reads the column ox + kx after it (only
       // inside ones are read; the address itself may lie before x)
       const xRow = at(x, ((n * gH + oy - gPT + ky) * W - PL) * C);
-      const dwRow = at(dw, 3 * ky * C);
+      const dwRow = at(pw, 3 * ky * C);
       let ox = 0;
       for (; ox < oxa; ox++) depthwise3x3FilterPixel(dwRow, xRow, dyRow, ox, cb, ce, cv);
       for (; ox + 4 <= oxb; ox += 4) {
@@ -690,6 +901,39 @@ function depthwise3x3Filter(dw: usize, dy: usize, x: usize, cb: i32, ce: i32): v
         }
       }
       for (; ox < OW; ox++) depthwise3x3FilterPixel(dwRow, xRow, dyRow, ox, cb, ce, cv);
+    }
+  }
+  flushTaps(dw, pw, 9, cb, ce);
+}
+
+/** The depthwise filter gradients sum blocks of this many output rows (at least DEPTHWISE_PIXELS
+ *  pixels) into the workspace `pw` from zero, then add them to dw: float32 chains of a block, not
+ *  N*OH*OW pixels. Blocks start at multiples of it (rows n*OH + oy), in both depthwise kernels. */
+// @ts-ignore: decorator
+@inline function depthwiseBlockRows(): i32 {
+  return max(1, (DEPTHWISE_PIXELS + gOW - 1) / gOW);
+}
+const DEPTHWISE_PIXELS: i32 = 512;
+
+/** pw[t*C + c] = 0 for taps t < taps, channels [cb, ce). */
+function zeroTaps(pw: usize, taps: i32, cb: i32, ce: i32): void {
+  for (let t = 0; t < taps; t++) memory.fill(at(pw, t * gC + cb), 0, <usize>(ce - cb) << 2);
+}
+
+/** dw[t*C + c] += pw[t*C + c], then pw[t*C + c] = 0, for taps t < taps, channels [cb, ce). */
+function flushTaps(dw: usize, pw: usize, taps: i32, cb: i32, ce: i32): void {
+  for (let t = 0; t < taps; t++) {
+    const d = at(dw, t * gC), p = at(pw, t * gC);
+    let c = cb;
+    if (ASC_FEATURE_SIMD) {
+      for (; c + 4 <= ce; c += 4) {
+        v128.store(at(d, c), f32x4.add(v128.load(at(d, c)), v128.load(at(p, c))));
+        v128.store(at(p, c), f32x4.splat(0));
+      }
+    }
+    for (; c < ce; c++) {
+      store<f32>(at(d, c), load<f32>(at(d, c)) + load<f32>(at(p, c)));
+      store<f32>(at(p, c), 0);
     }
   }
 }
@@ -723,11 +967,19 @@ function depthwise3x3FilterScalar(dwRow: usize, xRow: usize, dyRow: usize, ox: i
 
 /** Depthwise filter gradient for one tap: dwk = &dw[ky,kx,0,0] (C floats, stays in L1) += x * dy over
  *  the pixels whose tap is inside, lanes over channels [cb, ce); pixels outer so every read runs along channels. */
-function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, cb: i32, ce: i32): void {
+function depthwiseFilter(dwk: usize, dy: usize, x: usize, pwk: usize, ky: i32, kx: i32, oya: i32, oyb: i32, oxa: i32, oxb: i32, cb: i32, ce: i32): void {
   const C = gC;
   const xs = <usize>(gSW * C) << 2, ds = <usize>C << 2;
+  const block = depthwiseBlockRows();
+  zeroTaps(pwk, 1, cb, ce);
+  let open = -1; // the row block pwk holds sums of, or -1
   for (let n = 0; n < gN; n++) {
     for (let oy = oya; oy < oyb; oy++) {
+      const b = (n * gOH + oy) / block;
+      if (b != open) {
+        if (open >= 0) flushTaps(dwk, pwk, 1, cb, ce);
+        open = b;
+      }
       const iy = oy * gSH - gPT + ky * gDH;
       let dq = at(dy, ((n * gOH + oy) * gOW + oxa) * C);
       let xq = at(x, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
@@ -735,12 +987,12 @@ function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya:
         let c = cb;
         if (ASC_FEATURE_SIMD) {
           for (; c + 4 <= ce; c += 4) {
-            const p = at(dwk, c);
+            const p = at(pwk, c);
             v128.store(p, madd(v128.load(at(xq, c)), v128.load(at(dq, c)), v128.load(p)));
           }
         }
         for (; c < ce; c++) {
-          const p = at(dwk, c);
+          const p = at(pwk, c);
           store<f32>(p, load<f32>(p) + load<f32>(at(xq, c)) * load<f32>(at(dq, c)));
         }
         dq += ds;
@@ -748,6 +1000,7 @@ function depthwiseFilter(dwk: usize, dy: usize, x: usize, ky: i32, kx: i32, oya:
       }
     }
   }
+  if (open >= 0) flushTaps(dwk, pwk, 1, cb, ce);
 }
 
 // =============================================================================================

@@ -45,6 +45,10 @@ function readGeometryBlocked(geom: usize): void {
 
 /** Input channels per block. */
 const CB: i32 = 32;
+/** A block's taps are summed in runs of at least SUM_BLOCK products (whole taps: 2 taps of 32
+ *  channels), each from zero, then added to y: float32 chains of 64, not KH*KW*32 (see
+ *  assembly/conv2d.ts, SUM_BLOCK). */
+const SUM_BLOCK: i32 = 64;
 
 /** Floats of workspace conv2d_blocked_f32_forward needs for the geometry at `geom` (one padded image). */
 export function conv2d_blocked_f32_workspace(geom: usize): i32 {
@@ -117,28 +121,60 @@ export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usi
       }
       continue;
     }
-    // scalar build
+    // scalar build: 4 output channels at a time in registers, summed as the SIMD tiles do
     for (let oy = 0; oy < bOH; oy++) {
       for (let ox = 0; ox < bOW; ox++) {
         const yp = at(yn, (oy * bOW + ox) * OC);
-        for (let oc = bOB; oc < bOE; oc++) store<f32>(at(yp, oc), 0);
-        for (let ky = 0; ky < bKH; ky++) {
-          for (let kx = 0; kx < bKW; kx++) {
-            const xp = at(ws, ((oy * bSH + ky * bDH) * Wp + ox * bSW + kx * bDW) * CB);
-            const wk = at(w, (ky * bKW + kx) * C * OC);
-            for (let ci = 0; ci < C; ci++) {
-              const xv = load<f32>(at(xp, (ci / CB) * plane + ci % CB));
-              const wr = at(wk, ci * OC);
-              for (let oc = bOB; oc < bOE; oc++) {
-                const p = at(yp, oc);
-                store<f32>(p, load<f32>(p) + xv * load<f32>(at(wr, oc)));
-              }
-            }
-          }
-        }
+        const xp = at(ws, (oy * bSH * Wp + ox * bSW) * CB);
+        for (let oc = bOB; oc < bOE; oc += 4) scalar1x4(at(yp, oc), xp, at(w, oc), plane);
       }
     }
   }
+}
+
+/** y[pixel, 4 channels at yp] = the taps over every input channel, channel block by channel block,
+ *  each block's taps summed in blocks of SUM_BLOCK or more products (as tile4x8); xp = the pixel's
+ *  window origin in block 0 of the padded image (blocks `plane` floats apart), wp = &w[0,0,0,oc]. */
+function scalar1x4(yp: usize, xp: usize, wp: usize, plane: i32): void {
+  const C = bC, OC = bOC, wstep = <usize>OC << 2;
+  let first = true;
+  for (let cb = 0; cb < C; cb += CB) {
+    const cn = min(CB, C - cb);
+    const xb = at(xp, (cb / CB) * plane);
+    let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+    let terms = 0;
+    for (let ky = 0; ky < bKH; ky++) {
+      for (let kx = 0; kx < bKW; kx++) {
+        let xq = at(xb, (ky * bDH * bWp + kx * bDW) * CB);
+        let wq = at(wp, ((ky * bKW + kx) * C + cb) * OC);
+        for (let ci = 0; ci < cn; ci++) {
+          const xv = load<f32>(xq);
+          a0 += xv * load<f32>(wq);
+          a1 += xv * load<f32>(wq, 4);
+          a2 += xv * load<f32>(wq, 8);
+          a3 += xv * load<f32>(wq, 12);
+          xq += 4;
+          wq += wstep;
+        }
+        terms += cn;
+        if (terms >= SUM_BLOCK) {
+          put1(yp, a0, first); put1(yp + 4, a1, first); put1(yp + 8, a2, first); put1(yp + 12, a3, first);
+          a0 = 0; a1 = 0; a2 = 0; a3 = 0;
+          first = false;
+          terms = 0;
+        }
+      }
+    }
+    if (terms > 0) {
+      put1(yp, a0, first); put1(yp + 4, a1, first); put1(yp + 8, a2, first); put1(yp + 12, a3, first);
+      first = false;
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function put1(p: usize, v: f32, first: bool): void {
+  store<f32>(p, first ? v : load<f32>(p) + v);
 }
 
 /** y[4 pixels, 8 channels] (= or += when !first) the taps over the input channels of one block,
@@ -156,7 +192,9 @@ function tile4x8(yp: usize, xb: usize, p0: i32, wp: usize, cn: i32, first: bool,
   const b2 = at(xb, (oy * bSH * bWp + ox * bSW) * CB);
   if (++ox == bOW) { ox = 0; oy++; }
   const b3 = at(xb, (oy * bSH * bWp + ox * bSW) * CB);
+  const ys = <usize>OC << 2;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  let terms = 0;
   let wq = wp;
   for (let ky = 0; ky < bKH; ky++) {
     for (let kx = 0; kx < bKW; kx++) {
@@ -175,13 +213,24 @@ function tile4x8(yp: usize, xb: usize, p0: i32, wp: usize, cn: i32, first: bool,
         x0p += 4; x1p += 4; x2p += 4; x3p += 4;
         wq += wstep;
       }
+      terms += cn;
+      if (terms >= SUM_BLOCK) {
+        if (skip < 1) put8(yp, a0, a1, first);
+        if (skip < 2) put8(yp + ys, a2, a3, first);
+        if (skip < 3) put8(yp + 2 * ys, a4, a5, first);
+        put8(yp + 3 * ys, a6, a7, first);
+        a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0; a6 = a0; a7 = a0;
+        first = false;
+        terms = 0;
+      }
     }
   }
-  const ys = <usize>OC << 2;
-  if (skip < 1) put8(yp, a0, a1, first);
-  if (skip < 2) put8(yp + ys, a2, a3, first);
-  if (skip < 3) put8(yp + 2 * ys, a4, a5, first);
-  put8(yp + 3 * ys, a6, a7, first);
+  if (terms > 0) {
+    if (skip < 1) put8(yp, a0, a1, first);
+    if (skip < 2) put8(yp + ys, a2, a3, first);
+    if (skip < 3) put8(yp + 2 * ys, a4, a5, first);
+    put8(yp + 3 * ys, a6, a7, first);
+  }
 }
 
 // @ts-ignore: decorator
@@ -198,6 +247,7 @@ function tile4x8(yp: usize, xb: usize, p0: i32, wp: usize, cn: i32, first: bool,
 function tile1x8(yp: usize, xp: usize, wp: usize, cn: i32, first: bool): void {
   const C = CB, wstep: usize = 32;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let terms = 0;
   for (let ky = 0; ky < bKH; ky++) {
     for (let kx = 0; kx < bKW; kx++) {
       let xq = at(xp, (ky * bDH * bWp + kx * bDW) * C);
@@ -214,14 +264,14 @@ function tile1x8(yp: usize, xp: usize, wp: usize, cn: i32, first: bool): void {
         const x0 = v128.load32_splat(xq);
         a0 = madd(x0, v128.load(wq), a0); a1 = madd(x0, v128.load(wq, 16), a1);
       }
+      terms += cn;
+      if (terms >= SUM_BLOCK) {
+        put8(yp, f32x4.add(a0, a2), f32x4.add(a1, a3), first);
+        a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0;
+        first = false;
+        terms = 0;
+      }
     }
   }
-  a0 = f32x4.add(a0, a2);
-  a1 = f32x4.add(a1, a3);
-  if (!first) {
-    a0 = f32x4.add(a0, v128.load(yp));
-    a1 = f32x4.add(a1, v128.load(yp, 16));
-  }
-  v128.store(yp, a0);
-  v128.store(yp, a1, 16);
+  if (terms > 0) put8(yp, f32x4.add(a0, a2), f32x4.add(a1, a3), first);
 }

@@ -191,6 +191,12 @@ function toPlanes(
   if (a != 0) store<f32>(a, accumulate ? load<f32>(a) + v : v);
 }
 
+/** Taps per block of flatForward's sums (from zero, then added to the output) and pixels per block
+ *  of flatFilter's: float32 chains of 128 products (32 per lane in flatFilter), not K or OH*Wp
+ *  (see SUM_BLOCK in assembly/conv2d.ts). */
+const SUM_TAPS: i32 = 128;
+const SUM_PIXELS: i32 = 128;
+
 /**
  * out[pixel, oc] (=, or += when accumulate) sum over the pK taps of planes[q + tap] * wk[tap, oc]
  * for every flat pixel q < pRows*pWp with column < pOutW. taps: byte offsets; wk: [pK, pOutC].
@@ -206,13 +212,19 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
       const second = q + 8 < Q; // the tile's pixels 8..15 include some of the output
       let oc = 0;
       for (; oc + 4 <= OC; oc += 4) {
-        tile4x8(xq, at(wk, oc), taps, K, wrow, PIX, oc, accumulate);
-        if (second) tile4x8(xq + 32, at(wk, oc), taps, K, wrow, PIX + 32, oc, accumulate);
+        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
+          const kc = min(SUM_TAPS, K - k0), acc = accumulate || k0 > 0;
+          const wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
+          tile4x8(xq, wq, tq, kc, wrow, PIX, oc, acc);
+          if (second) tile4x8(xq + 32, wq, tq, kc, wrow, PIX + 32, oc, acc);
+        }
       }
       for (; oc + 2 <= OC; oc += 2) {
+        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
+        const acc = accumulate || k0 > 0;
         let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        let wq = at(wk, oc), tq = taps;
-        for (let k = 0; k < K; k++) {
+        let wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
+        for (let k = k0, ke = min(K, k0 + SUM_TAPS); k < ke; k++) {
           const p = xq + <usize>load<i32>(tq);
           const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
           const w0 = v128.load32_splat(wq), w1 = v128.load32_splat(wq, 4);
@@ -221,15 +233,18 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
           wq += wrow;
           tq += 4;
         }
-        putLanes(PIX, oc, a0, a1, accumulate);
-        putLanes(PIX + 32, oc, a2, a3, accumulate);
-        putLanes(PIX, oc + 1, a4, a5, accumulate);
-        putLanes(PIX + 32, oc + 1, a6, a7, accumulate);
+        putLanes(PIX, oc, a0, a1, acc);
+        putLanes(PIX + 32, oc, a2, a3, acc);
+        putLanes(PIX, oc + 1, a4, a5, acc);
+        putLanes(PIX + 32, oc + 1, a6, a7, acc);
+        }
       }
       if (oc < OC) {
+        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
+        const acc = accumulate || k0 > 0;
         let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-        let wq = at(wk, oc), tq = taps;
-        for (let k = 0; k < K; k++) {
+        let wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
+        for (let k = k0, ke = min(K, k0 + SUM_TAPS); k < ke; k++) {
           const p = xq + <usize>load<i32>(tq);
           const w0 = v128.load32_splat(wq);
           a0 = madd(v128.load(p), w0, a0);
@@ -239,8 +254,9 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
           wq += wrow;
           tq += 4;
         }
-        putLanes(PIX, oc, a0, a1, accumulate);
-        putLanes(PIX + 32, oc, a2, a3, accumulate);
+        putLanes(PIX, oc, a0, a1, acc);
+        putLanes(PIX + 32, oc, a2, a3, acc);
+        }
       }
       c += 16;
       while (c >= pWp) { c -= pWp; r++; }
@@ -253,14 +269,16 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
       const xq = at(planes, r * pWp + c);
       const o = at(out, (r * pOutW + c) * OC);
       for (let oc = 0; oc < OC; oc++) {
-        let s: f32 = 0;
         let wq = at(wk, oc), tq = taps;
-        for (let k = 0; k < K; k++) {
-          s += load<f32>(xq + <usize>load<i32>(tq)) * load<f32>(wq);
-          wq += wrow;
-          tq += 4;
+        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
+          let s: f32 = 0;
+          for (let k = k0, ke = min(K, k0 + SUM_TAPS); k < ke; k++) {
+            s += load<f32>(xq + <usize>load<i32>(tq)) * load<f32>(wq);
+            wq += wrow;
+            tq += 4;
+          }
+          put1(at(o, oc), s, accumulate || k0 > 0);
         }
-        put1(at(o, oc), s, accumulate);
       }
     }
   }
@@ -515,31 +533,35 @@ function flatFilter(dw: usize, ldw: i32, planes: usize, dyT: usize, taps: usize,
         let p0 = planes + <usize>load<i32>(taps + (<usize>k << 2));
         let p1 = planes + <usize>load<i32>(taps + (<usize>k << 2), 4);
         let dq = d;
-        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        for (let q = 0; q < QE; q += 4) {
-          const x0 = v128.load(p0), x1 = v128.load(p1);
-          const d0 = v128.load(dq), d1 = v128.load(dq + dstep);
-          const d2 = v128.load(dq + 2 * dstep), d3 = v128.load(dq + 3 * dstep);
-          a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1); a2 = madd(x0, d2, a2); a3 = madd(x0, d3, a3);
-          a4 = madd(x1, d0, a4); a5 = madd(x1, d1, a5); a6 = madd(x1, d2, a6); a7 = madd(x1, d3, a7);
-          p0 += 16; p1 += 16; dq += 16;
-        }
         const r0 = at(dw, k * ldw + oc), r1 = at(dw, (k + 1) * ldw + oc);
-        v128.store(r0, f32x4.add(v128.load(r0), sum4(a0, a1, a2, a3)));
-        v128.store(r1, f32x4.add(v128.load(r1), sum4(a4, a5, a6, a7)));
+        for (let q0 = 0; q0 < QE; q0 += SUM_PIXELS) {
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+          for (let q = q0, qe = min(QE, q0 + SUM_PIXELS); q < qe; q += 4) {
+            const x0 = v128.load(p0), x1 = v128.load(p1);
+            const d0 = v128.load(dq), d1 = v128.load(dq + dstep);
+            const d2 = v128.load(dq + 2 * dstep), d3 = v128.load(dq + 3 * dstep);
+            a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1); a2 = madd(x0, d2, a2); a3 = madd(x0, d3, a3);
+            a4 = madd(x1, d0, a4); a5 = madd(x1, d1, a5); a6 = madd(x1, d2, a6); a7 = madd(x1, d3, a7);
+            p0 += 16; p1 += 16; dq += 16;
+          }
+          v128.store(r0, f32x4.add(v128.load(r0), sum4(a0, a1, a2, a3)));
+          v128.store(r1, f32x4.add(v128.load(r1), sum4(a4, a5, a6, a7)));
+        }
       }
       if (k < K) {
         let p0 = planes + <usize>load<i32>(taps + (<usize>k << 2));
         let dq = d;
-        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-        for (let q = 0; q < QE; q += 4) {
-          const x0 = v128.load(p0);
-          a0 = madd(x0, v128.load(dq), a0); a1 = madd(x0, v128.load(dq + dstep), a1);
-          a2 = madd(x0, v128.load(dq + 2 * dstep), a2); a3 = madd(x0, v128.load(dq + 3 * dstep), a3);
-          p0 += 16; dq += 16;
-        }
         const r0 = at(dw, k * ldw + oc);
-        v128.store(r0, f32x4.add(v128.load(r0), sum4(a0, a1, a2, a3)));
+        for (let q0 = 0; q0 < QE; q0 += SUM_PIXELS) {
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+          for (let q = q0, qe = min(QE, q0 + SUM_PIXELS); q < qe; q += 4) {
+            const x0 = v128.load(p0);
+            a0 = madd(x0, v128.load(dq), a0); a1 = madd(x0, v128.load(dq + dstep), a1);
+            a2 = madd(x0, v128.load(dq + 2 * dstep), a2); a3 = madd(x0, v128.load(dq + 3 * dstep), a3);
+            p0 += 16; dq += 16;
+          }
+          v128.store(r0, f32x4.add(v128.load(r0), sum4(a0, a1, a2, a3)));
+        }
       }
     }
     for (; oc < OC; oc++) {
@@ -551,28 +573,32 @@ function flatFilter(dw: usize, ldw: i32, planes: usize, dyT: usize, taps: usize,
         let p2 = planes + <usize>load<i32>(taps + (<usize>k << 2), 8);
         let p3 = planes + <usize>load<i32>(taps + (<usize>k << 2), 12);
         let dq = d;
-        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-        for (let q = 0; q < QE; q += 4) {
-          const dv = v128.load(dq);
-          a0 = madd(v128.load(p0), dv, a0); a1 = madd(v128.load(p1), dv, a1);
-          a2 = madd(v128.load(p2), dv, a2); a3 = madd(v128.load(p3), dv, a3);
-          p0 += 16; p1 += 16; p2 += 16; p3 += 16; dq += 16;
+        for (let q0 = 0; q0 < QE; q0 += SUM_PIXELS) {
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+          for (let q = q0, qe = min(QE, q0 + SUM_PIXELS); q < qe; q += 4) {
+            const dv = v128.load(dq);
+            a0 = madd(v128.load(p0), dv, a0); a1 = madd(v128.load(p1), dv, a1);
+            a2 = madd(v128.load(p2), dv, a2); a3 = madd(v128.load(p3), dv, a3);
+            p0 += 16; p1 += 16; p2 += 16; p3 += 16; dq += 16;
+          }
+          const s = sum4(a0, a1, a2, a3); // lane j: tap k+j
+          addAt(at(dw, k * ldw + oc), f32x4.extract_lane(s, 0));
+          addAt(at(dw, (k + 1) * ldw + oc), f32x4.extract_lane(s, 1));
+          addAt(at(dw, (k + 2) * ldw + oc), f32x4.extract_lane(s, 2));
+          addAt(at(dw, (k + 3) * ldw + oc), f32x4.extract_lane(s, 3));
         }
-        const s = sum4(a0, a1, a2, a3); // lane j: tap k+j
-        addAt(at(dw, k * ldw + oc), f32x4.extract_lane(s, 0));
-        addAt(at(dw, (k + 1) * ldw + oc), f32x4.extract_lane(s, 1));
-        addAt(at(dw, (k + 2) * ldw + oc), f32x4.extract_lane(s, 2));
-        addAt(at(dw, (k + 3) * ldw + oc), f32x4.extract_lane(s, 3));
       }
       for (; k < K; k++) {
         let p0 = planes + <usize>load<i32>(taps + (<usize>k << 2));
         let dq = d;
-        let a0 = f32x4.splat(0);
-        for (let q = 0; q < QE; q += 4) {
-          a0 = madd(v128.load(p0), v128.load(dq), a0);
-          p0 += 16; dq += 16;
+        for (let q0 = 0; q0 < QE; q0 += SUM_PIXELS) {
+          let a0 = f32x4.splat(0);
+          for (let q = q0, qe = min(QE, q0 + SUM_PIXELS); q < qe; q += 4) {
+            a0 = madd(v128.load(p0), v128.load(dq), a0);
+            p0 += 16; dq += 16;
+          }
+          addAt(at(dw, k * ldw + oc), hsum(a0));
         }
-        addAt(at(dw, k * ldw + oc), hsum(a0));
       }
     }
     return;
@@ -582,9 +608,11 @@ function flatFilter(dw: usize, ldw: i32, planes: usize, dyT: usize, taps: usize,
     const p = planes + <usize>load<i32>(taps + (<usize>k << 2));
     for (let oc = 0; oc < OC; oc++) {
       const d = at(dyT, oc * QE);
-      let s: f32 = 0;
-      for (let q = 0; q < QE; q++) s += load<f32>(at(p, q)) * load<f32>(at(d, q));
-      addAt(at(dw, k * ldw + oc), s);
+      for (let q0 = 0; q0 < QE; q0 += SUM_PIXELS) {
+        let s: f32 = 0;
+        for (let q = q0, qe = min(QE, q0 + SUM_PIXELS); q < qe; q++) s += load<f32>(at(p, q)) * load<f32>(at(d, q));
+        addAt(at(dw, k * ldw + oc), s);
+      }
     }
   }
 }

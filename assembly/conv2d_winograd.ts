@@ -27,7 +27,7 @@
 //   backward_input   dx += conv(dy, w flipped, channels swapped, pads 2-PT / 2-PL)   (same machinery)
 //   backward_filter  dw += G^T (sum over tiles of V^T dM) G,  dM = A dY A^T          (accumulates)
 
-import { gemm_f32, gemm_f32_block } from "./gemm";
+import { gemm_f32_block, gemm_f32_strided } from "./gemm";
 import {
   convC, convH, convN, convOc, convOcBegin, convOcEnd, convOh, convOw, convPartition, convPl, convPt,
   convReady, convRowBegin, convRowEnd, convW, PARTITION_MAGIC,
@@ -78,6 +78,12 @@ function readGeometryWinograd(geom: usize, pass: i32): void {
     zRB = 0; zRE = i32.MAX_VALUE; zUReady = false; zFB = 0; zFE = i32.MAX_VALUE;
   }
 }
+
+/** Input channels per product of the forward's GEMMs, each summed from zero and added to M: the
+ *  transformed inputs and filters are larger than x and w (V sums 4 inputs), so M's float32
+ *  chains are kept shorter than gemm.ts's SUM_KC for the outputs' error to stay near direct
+ *  convolution's (tests/conv-precision.test.ts). */
+const CHAIN: i32 = 32;
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
@@ -176,8 +182,11 @@ function run(out: usize, inp: usize, w: usize, U: usize, ws: usize, flip: bool):
     const tb = min(TB, tEnd - t0);
     transformInput(V, inp, t0, tb, 0, zIC);
     for (let xi = 0; xi < 16; xi++) {
-      // M[xi] (tb x OCp) = V[xi] (tb x Cp) . U[xi] (Cp x OCp)
-      gemm_f32(at(M, xi * zMS), at(V, xi * zVS), at(U, xi * zUS), tb, OCp, ICp, 0, 0, 0);
+      // M[xi] (tb x OCp) = V[xi] (tb x Cp) . U[xi] (Cp x OCp), CHAIN input channels at a time
+      const Mx = at(M, xi * zMS), Vx = at(V, xi * zVS), Ux = at(U, xi * zUS);
+      for (let c0 = 0; c0 < ICp; c0 += CHAIN) {
+        gemm_f32_strided(Mx, OCp, at(Vx, c0), ICp, at(Ux, c0 * OCp), OCp, tb, OCp, min(CHAIN, ICp - c0), 0, 0, c0 > 0 ? 1 : 0, 0, OCp);
+      }
     }
     transformOutput(out, M, t0, tb, flip);
   }

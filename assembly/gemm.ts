@@ -15,19 +15,23 @@
 //   both transposed                   -> panel on C^T = B . A with a transposed store
 // k is cut into blocks of KC (DOTS_KC for dots) so the reused panel of the right-hand operand stays
 // in cache; panel copies B's column strips to the scratch first when B's rows are a multiple of
-// 2 KB apart (packStrips). gemm_f32_strided takes the same paths with explicit row strides.
+// 2 KB apart (packStrips). Every tile sums a block (SUM_KC steps in panel, DOTS_KC in dots) from
+// zero and adds it to C, so float32 error grows with the block, not with k. gemm_f32_strided takes the same paths with explicit row strides.
 
 import { madd } from "./simd";
 
 /** k-block length: 4 rows x KC floats of A (NN) or 4 rows of B (NT) stay in L1. */
 const KC: i32 = 256;
+/** panel's tiles sum SUM_KC steps of k from zero, then add them to C: float32 chains of 64 products,
+ *  not k (error against float64: tests/conv-precision.test.ts; dots: DOTS_KC / 4 per lane). */
+const SUM_KC: i32 = 64;
 /** Column-block width of B (NN, TN; a multiple of 8, the register tile): a KC x NC block of B
  *  (512 KB) stays in L2 while every row of A passes over it. Without it, a B wider than L2 is
  *  read from memory once per 4 rows of A (scripts/bench-gemm.mjs --case blocks). */
 const NC: i32 = 512;
 /** k-block length of dots (A . B^T): 1024 (KC's 256 left a 3 x 3 tile 64 steps, its sums and C
  *  update a large share of them); 3 rows of A and B stay in L1, the block's m rows of A in L2. */
-const DOTS_KC: i32 = 1024;
+const DOTS_KC: i32 = ASC_FEATURE_SIMD ? 1024 : 256; // scalar build: one chain per block, not 4 lanes
 
 /**
  * C (m x n) = (accumulate != 0 ? C : 0) + op(A) . op(B), all row-major.
@@ -316,23 +320,24 @@ function gemv_rows(y: usize, x: usize, w: usize, k: i32, n: i32, ld: i32, acc: b
   return acc ? load<f32>(cp) : 0;
 }
 
+/** Stores a k-block's sum v to an output element: C + v when accumulating (C, or the k-blocks
+ *  before), else v. Each k-block sums from zero, so an element's error grows with KC, not k. */
+// @ts-ignore: decorator
+@inline function putC(cp: usize, v: f32, acc: bool): void {
+  store<f32>(cp, acc ? load<f32>(cp) + v : v);
+}
+
 /** Stores the 4 lanes of v to output elements (r, s..s+3): one v128 store, or 4 strided scalars. */
 // @ts-ignore: decorator
 @inline function put4(cp: usize, sstep: usize, tout: bool, v: v128, acc: bool): void {
   if (!tout) {
-    v128.store(cp, v);
+    v128.store(cp, acc ? f32x4.add(v128.load(cp), v) : v);
   } else {
     store<f32>(cp, getC(cp, acc) + f32x4.extract_lane(v, 0));
     store<f32>(cp + sstep, getC(cp + sstep, acc) + f32x4.extract_lane(v, 1));
     store<f32>(cp + 2 * sstep, getC(cp + 2 * sstep, acc) + f32x4.extract_lane(v, 2));
     store<f32>(cp + 3 * sstep, getC(cp + 3 * sstep, acc) + f32x4.extract_lane(v, 3));
   }
-}
-
-/** Starting accumulator of output elements (r, s..s+3): C itself (normal, accumulating) or zero. */
-// @ts-ignore: decorator
-@inline function start4(cp: usize, tout: bool, acc: bool): v128 {
-  return !tout && acc ? v128.load(cp) : f32x4.splat(0);
 }
 
 /**
@@ -399,14 +404,18 @@ function panel(
     for (let i0 = 0; i0 < rows; i0 += 12) {
       const rb = min(12, rows - i0);
       const ci = c + <usize>i0 * rstep;
-      const li = lblock + <usize>i0 * lrsb;
-      if (wide > 0) {
-        const rb3 = rb - rb % 3;
-        tiles3x12(ci, rstep, sstep, tout, li, lrsb, lpsb, rblock, ldrb, rb3, wide, kc, acc);
-        // the last rows % 3 rows of those columns, one at a time
-        panelBlock(ci + <usize>rb3 * rstep, rstep, sstep, tout, li + <usize>rb3 * lrsb, lrsb, lpsb, rblock, ldrb, rb - rb3, wide, kc, acc);
+      for (let q0 = 0; q0 < kc; q0 += SUM_KC) {
+        const qc = min(SUM_KC, kc - q0), qa = acc || q0 > 0;
+        const li = lblock + <usize>i0 * lrsb + <usize>q0 * lpsb;
+        const rq = rblock + <usize>q0 * ldrb;
+        if (wide > 0) {
+          const rb3 = rb - rb % 3;
+          tiles3x12(ci, rstep, sstep, tout, li, lrsb, lpsb, rq, ldrb, rb3, wide, qc, qa);
+          // the last rows % 3 rows of those columns, one at a time
+          panelBlock(ci + <usize>rb3 * rstep, rstep, sstep, tout, li + <usize>rb3 * lrsb, lrsb, lpsb, rq, ldrb, rb - rb3, wide, qc, qa);
+        }
+        panelBlock(ci + <usize>wide * sstep, rstep, sstep, tout, li, lrsb, lpsb, rq + (<usize>wide << 2), ldrb, rb, cols - wide, qc, qa);
       }
-      panelBlock(ci + <usize>wide * sstep, rstep, sstep, tout, li, lrsb, lpsb, rblock + (<usize>wide << 2), ldrb, rb, cols - wide, kc, acc);
     }
   }
 }
@@ -436,12 +445,16 @@ function panelPacked(
         const wb = <usize>w << 2;
         packStrip(scratch, rblock + (<usize>j << 2), ldrb, kc, w);
         const cj = ci + <usize>j * sstep;
-        if (j < wide) {
-          const rb3 = rb - rb % 3;
-          tiles3x12(cj, rstep, sstep, tout, li, lrsb, lpsb, scratch, wb, rb3, 12, kc, acc);
-          panelBlock(cj + <usize>rb3 * rstep, rstep, sstep, tout, li + <usize>rb3 * lrsb, lrsb, lpsb, scratch, wb, rb - rb3, 12, kc, acc);
-        } else {
-          panelBlock(cj, rstep, sstep, tout, li, lrsb, lpsb, scratch, wb, rb, w, kc, acc);
+        for (let q0 = 0; q0 < kc; q0 += SUM_KC) {
+          const qc = min(SUM_KC, kc - q0), qa = acc || q0 > 0;
+          const lq = li + <usize>q0 * lpsb, sq = scratch + <usize>q0 * wb;
+          if (j < wide) {
+            const rb3 = rb - rb % 3;
+            tiles3x12(cj, rstep, sstep, tout, lq, lrsb, lpsb, sq, wb, rb3, 12, qc, qa);
+            panelBlock(cj + <usize>rb3 * rstep, rstep, sstep, tout, lq + <usize>rb3 * lrsb, lrsb, lpsb, sq, wb, rb - rb3, 12, qc, qa);
+          } else {
+            panelBlock(cj, rstep, sstep, tout, lq, lrsb, lpsb, sq, wb, rb, w, qc, qa);
+          }
         }
         j += w;
       }
@@ -492,9 +505,9 @@ function tiles3x12(
     for (let j = 0; j < cols; j += 12) {
       const c0 = crow + <usize>j * sstep;
       const c1 = c0 + rstep, c2 = c1 + rstep;
-      let t00 = start4(c0, tout, acc), t01 = start4(c0 + s4, tout, acc), t02 = start4(c0 + 2 * s4, tout, acc);
-      let t10 = start4(c1, tout, acc), t11 = start4(c1 + s4, tout, acc), t12 = start4(c1 + 2 * s4, tout, acc);
-      let t20 = start4(c2, tout, acc), t21 = start4(c2 + s4, tout, acc), t22 = start4(c2 + 2 * s4, tout, acc);
+      let t00 = f32x4.splat(0), t01 = f32x4.splat(0), t02 = f32x4.splat(0);
+      let t10 = f32x4.splat(0), t11 = f32x4.splat(0), t12 = f32x4.splat(0);
+      let t20 = f32x4.splat(0), t21 = f32x4.splat(0), t22 = f32x4.splat(0);
       let pr = rblock + (<usize>j << 2);
       const prEnd = pr + <usize>kc * ldrb;
       let pa = l0;
@@ -552,10 +565,10 @@ function panelBlock(
         const c0 = crow + <usize>j * sstep;
         const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
         const s4 = 4 * sstep;
-        let t00 = start4(c0, tout, acc), t01 = start4(c0 + s4, tout, acc);
-        let t10 = start4(c1, tout, acc), t11 = start4(c1 + s4, tout, acc);
-        let t20 = start4(c2, tout, acc), t21 = start4(c2 + s4, tout, acc);
-        let t30 = start4(c3, tout, acc), t31 = start4(c3 + s4, tout, acc);
+        let t00 = f32x4.splat(0), t01 = f32x4.splat(0);
+        let t10 = f32x4.splat(0), t11 = f32x4.splat(0);
+        let t20 = f32x4.splat(0), t21 = f32x4.splat(0);
+        let t30 = f32x4.splat(0), t31 = f32x4.splat(0);
         let pr = rblock + (<usize>j << 2);
         const prEnd = pr + <usize>kc * ldrb;
         let pa = l0;
@@ -589,8 +602,8 @@ function panelBlock(
       for (; j + 4 <= cols; j += 4) {
         const c0 = crow + <usize>j * sstep;
         const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
-        let t0 = start4(c0, tout, acc), t1 = start4(c1, tout, acc);
-        let t2 = start4(c2, tout, acc), t3 = start4(c3, tout, acc);
+        let t0 = f32x4.splat(0), t1 = f32x4.splat(0);
+        let t2 = f32x4.splat(0), t3 = f32x4.splat(0);
         let pr = rblock + (<usize>j << 2);
         let o: usize = 0;
         for (let p = 0; p < kc; p++) {
@@ -612,10 +625,10 @@ function panelBlock(
     for (; j + 2 <= cols; j += 2) {
       const c0 = crow + <usize>j * sstep;
       const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
-      let t00 = getC(c0, acc), t01 = getC(c0 + sstep, acc);
-      let t10 = getC(c1, acc), t11 = getC(c1 + sstep, acc);
-      let t20 = getC(c2, acc), t21 = getC(c2 + sstep, acc);
-      let t30 = getC(c3, acc), t31 = getC(c3 + sstep, acc);
+      let t00: f32 = 0, t01: f32 = 0;
+      let t10: f32 = 0, t11: f32 = 0;
+      let t20: f32 = 0, t21: f32 = 0;
+      let t30: f32 = 0, t31: f32 = 0;
       let pr = rblock + (<usize>j << 2);
       let o: usize = 0;
       for (let p = 0; p < kc; p++) {
@@ -632,19 +645,19 @@ function panelBlock(
         pr += ldrb;
         o += lpsb;
       }
-      store<f32>(c0, t00);
-      store<f32>(c0 + sstep, t01);
-      store<f32>(c1, t10);
-      store<f32>(c1 + sstep, t11);
-      store<f32>(c2, t20);
-      store<f32>(c2 + sstep, t21);
-      store<f32>(c3, t30);
-      store<f32>(c3 + sstep, t31);
+      putC(c0, t00, acc);
+      putC(c0 + sstep, t01, acc);
+      putC(c1, t10, acc);
+      putC(c1 + sstep, t11, acc);
+      putC(c2, t20, acc);
+      putC(c2 + sstep, t21, acc);
+      putC(c3, t30, acc);
+      putC(c3 + sstep, t31, acc);
     }
     for (; j < cols; j++) {
       const c0 = crow + <usize>j * sstep;
       const c1 = c0 + rstep, c2 = c1 + rstep, c3 = c2 + rstep;
-      let t0 = getC(c0, acc), t1 = getC(c1, acc), t2 = getC(c2, acc), t3 = getC(c3, acc);
+      let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
       let pr = rblock + (<usize>j << 2);
       let o: usize = 0;
       for (let p = 0; p < kc; p++) {
@@ -656,10 +669,10 @@ function panelBlock(
         pr += ldrb;
         o += lpsb;
       }
-      store<f32>(c0, t0);
-      store<f32>(c1, t1);
-      store<f32>(c2, t2);
-      store<f32>(c3, t3);
+      putC(c0, t0, acc);
+      putC(c1, t1, acc);
+      putC(c2, t2, acc);
+      putC(c3, t3, acc);
     }
   }
   // Remaining rows (rows % 4), one at a time.
@@ -671,8 +684,8 @@ function panelBlock(
       for (; j + 16 <= cols; j += 16) {
         const c0 = crow + <usize>j * sstep;
         const s4 = 4 * sstep;
-        let t0 = start4(c0, tout, acc), t1 = start4(c0 + s4, tout, acc);
-        let t2 = start4(c0 + 2 * s4, tout, acc), t3 = start4(c0 + 3 * s4, tout, acc);
+        let t0 = f32x4.splat(0), t1 = f32x4.splat(0);
+        let t2 = f32x4.splat(0), t3 = f32x4.splat(0);
         let pr = rblock + (<usize>j << 2);
         let o: usize = 0;
         for (let p = 0; p < kc; p++) {
@@ -691,7 +704,7 @@ function panelBlock(
       }
       for (; j + 4 <= cols; j += 4) {
         const c0 = crow + <usize>j * sstep;
-        let t0 = start4(c0, tout, acc);
+        let t0 = f32x4.splat(0);
         let pr = rblock + (<usize>j << 2);
         let o: usize = 0;
         for (let p = 0; p < kc; p++) {
@@ -704,7 +717,7 @@ function panelBlock(
     }
     for (; j < cols; j++) {
       const c0 = crow + <usize>j * sstep;
-      let t0 = getC(c0, acc);
+      let t0: f32 = 0;
       let pr = rblock + (<usize>j << 2);
       let o: usize = 0;
       for (let p = 0; p < kc; p++) {
@@ -712,7 +725,7 @@ function panelBlock(
         pr += ldrb;
         o += lpsb;
       }
-      store<f32>(c0, t0);
+      putC(c0, t0, acc);
     }
   }
 }
@@ -752,8 +765,8 @@ function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: 
         const a1 = a0 + lda;
         const c0 = c + <usize>i * ldc + (<usize>j << 2);
         const c1 = c0 + ldc;
-        let s00 = getC(c0, acc), s01 = getC(c0 + 4, acc), s02 = getC(c0 + 8, acc), s03 = getC(c0 + 12, acc);
-        let s10 = getC(c1, acc), s11 = getC(c1 + 4, acc), s12 = getC(c1 + 8, acc), s13 = getC(c1 + 12, acc);
+        let s00: f32 = 0, s01: f32 = 0, s02: f32 = 0, s03: f32 = 0;
+        let s10: f32 = 0, s11: f32 = 0, s12: f32 = 0, s13: f32 = 0;
         let p = 0;
         if (ASC_FEATURE_SIMD) {
           const z = f32x4.splat(0);
@@ -798,20 +811,20 @@ function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: 
           s12 += x1 * y2;
           s13 += x1 * y3;
         }
-        store<f32>(c0, s00);
-        store<f32>(c0 + 4, s01);
-        store<f32>(c0 + 8, s02);
-        store<f32>(c0 + 12, s03);
-        store<f32>(c1, s10);
-        store<f32>(c1 + 4, s11);
-        store<f32>(c1 + 8, s12);
-        store<f32>(c1 + 12, s13);
+        putC(c0, s00, acc);
+        putC(c0 + 4, s01, acc);
+        putC(c0 + 8, s02, acc);
+        putC(c0 + 12, s03, acc);
+        putC(c1, s10, acc);
+        putC(c1 + 4, s11, acc);
+        putC(c1 + 8, s12, acc);
+        putC(c1 + 12, s13, acc);
       }
       if (i < m) {
         // Last row of an odd m: 1 x 4 tile.
         const a0 = ablock + <usize>i * lda;
         const c0 = c + <usize>i * ldc + (<usize>j << 2);
-        let s0 = getC(c0, acc), s1 = getC(c0 + 4, acc), s2 = getC(c0 + 8, acc), s3 = getC(c0 + 12, acc);
+        let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
         let p = 0;
         if (ASC_FEATURE_SIMD) {
           const z = f32x4.splat(0);
@@ -838,10 +851,10 @@ function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: 
           s2 += x0 * load<f32>(b2 + o);
           s3 += x0 * load<f32>(b3 + o);
         }
-        store<f32>(c0, s0);
-        store<f32>(c0 + 4, s1);
-        store<f32>(c0 + 8, s2);
-        store<f32>(c0 + 12, s3);
+        putC(c0, s0, acc);
+        putC(c0 + 4, s1, acc);
+        putC(c0 + 8, s2, acc);
+        putC(c0 + 12, s3, acc);
       }
     }
     // Remaining columns (n % 4): one dot product per element.
@@ -850,7 +863,7 @@ function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: 
       for (let i = 0; i < m; i++) {
         const a0 = ablock + <usize>i * lda;
         const c0 = c + <usize>i * ldc + (<usize>j << 2);
-        let s = getC(c0, acc);
+        let s: f32 = 0;
         let p = 0;
         if (ASC_FEATURE_SIMD) {
           let t0 = f32x4.splat(0), t1 = f32x4.splat(0);
@@ -870,7 +883,7 @@ function dots(c: usize, ldce: i32, a: usize, ldae: i32, b: usize, ldbe: i32, m: 
           const o = <usize>p << 2;
           s += load<f32>(a0 + o) * load<f32>(b0 + o);
         }
-        store<f32>(c0, s);
+        putC(c0, s, acc);
       }
     }
   }
@@ -934,16 +947,16 @@ function dots3(c: usize, ldc: usize, a: usize, lda: usize, b: usize, ldk: usize,
 /** C[r, j..j+2] = (C or 0) + lane sums + the scalar p tail [kv/4, kc) of row a0 with B's rows j..j+2. */
 // @ts-ignore: decorator
 @inline function dotsRow3(c0: usize, a0: usize, b: usize, ldk: usize, kv: usize, kc: i32, sums: v128, acc: bool): void {
-  let s0 = getC(c0, acc) + f32x4.extract_lane(sums, 0);
-  let s1 = getC(c0 + 4, acc) + f32x4.extract_lane(sums, 1);
-  let s2 = getC(c0 + 8, acc) + f32x4.extract_lane(sums, 2);
+  let s0 = f32x4.extract_lane(sums, 0);
+  let s1 = f32x4.extract_lane(sums, 1);
+  let s2 = f32x4.extract_lane(sums, 2);
   for (let o = kv; o < (<usize>kc << 2); o += 4) {
     const x = load<f32>(a0 + o);
     s0 += x * load<f32>(b + o);
     s1 += x * load<f32>(b + ldk + o);
     s2 += x * load<f32>(b + 2 * ldk + o);
   }
-  store<f32>(c0, s0);
-  store<f32>(c0 + 4, s1);
-  store<f32>(c0 + 8, s2);
+  putC(c0, s0, acc);
+  putC(c0 + 4, s1, acc);
+  putC(c0 + 8, s2, acc);
 }

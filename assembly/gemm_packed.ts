@@ -12,6 +12,9 @@ import { madd } from "./simd";
 
 /** Width of a packed strip (columns): two v128. */
 const STRIP: i32 = 8;
+/** Each element sums SUM_K steps of p from zero, then adds them to C: float32 chains of 64
+ *  products, not k (a dense layer's 4,096; see SUM_KC in assembly/gemm.ts). */
+const SUM_K: i32 = 64;
 
 /** Floats the packed copy of a k x n matrix takes: ceil(n / 8) strips of 8*k. */
 export function packed_b_floats(k: i32, n: i32): i32 {
@@ -134,60 +137,81 @@ function storeLanes(cp: usize, count: i32, v: v128, acc: bool): void {
  * registers V8 hands out on x64.
  */
 function tile4x8(cp: usize, n: i32, cols: i32, ap: usize, lda: usize, strip: usize, k: i32, acc: bool): void {
-  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   const a1 = ap + lda, a2 = a1 + lda, a3 = a2 + lda;
-  let w = strip;
-  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
-    const w0 = v128.load(w), w1 = v128.load(w, 16);
-    let x = v128.load32_splat(ap + p);
-    c00 = madd(x, w0, c00);
-    c01 = madd(x, w1, c01);
-    x = v128.load32_splat(a1 + p);
-    c10 = madd(x, w0, c10);
-    c11 = madd(x, w1, c11);
-    x = v128.load32_splat(a2 + p);
-    c20 = madd(x, w0, c20);
-    c21 = madd(x, w1, c21);
-    x = v128.load32_splat(a3 + p);
-    c30 = madd(x, w0, c30);
-    c31 = madd(x, w1, c31);
-  }
   const ldc = <usize>n << 2;
-  storeRow(cp, cols, c00, c01, acc);
-  storeRow(cp + ldc, cols, c10, c11, acc);
-  storeRow(cp + 2 * ldc, cols, c20, c21, acc);
-  storeRow(cp + 3 * ldc, cols, c30, c31, acc);
+  let w = strip;
+  const e = <usize>k << 2;
+  let p: usize = 0, a = acc;
+  do {
+    // one block of SUM_K steps of p, summed from zero, then added to C (C itself first when acc)
+    const pe = min(e, p + (<usize>SUM_K << 2));
+    let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (; p < pe; p += 4, w += 32) {
+      const w0 = v128.load(w), w1 = v128.load(w, 16);
+      let x = v128.load32_splat(ap + p);
+      c00 = madd(x, w0, c00);
+      c01 = madd(x, w1, c01);
+      x = v128.load32_splat(a1 + p);
+      c10 = madd(x, w0, c10);
+      c11 = madd(x, w1, c11);
+      x = v128.load32_splat(a2 + p);
+      c20 = madd(x, w0, c20);
+      c21 = madd(x, w1, c21);
+      x = v128.load32_splat(a3 + p);
+      c30 = madd(x, w0, c30);
+      c31 = madd(x, w1, c31);
+    }
+    storeRow(cp, cols, c00, c01, a);
+    storeRow(cp + ldc, cols, c10, c11, a);
+    storeRow(cp + 2 * ldc, cols, c20, c21, a);
+    storeRow(cp + 3 * ldc, cols, c30, c31, a);
+    a = true;
+  } while (p < e);
 }
 
-// The single-row loops below compute each element of C as one chain of products in p order,
-// like tile4x8: an element gets the same bits whichever loop computes it, so however the strips
-// are split (threads) or grouped.
+// The single-row loops below compute each element of C as tile4x8 does (chains of SUM_K products
+// in p order, added to C block by block): an element gets the same bits whichever loop computes
+// it, so however the strips are split (threads) or grouped.
 
 /** One row of C (+)= one row of A . one strip (cols of its 8 columns real). */
 function row1x8(cp: usize, cols: i32, ap: usize, strip: usize, k: i32, acc: bool): void {
-  let s0 = f32x4.splat(0), s1 = s0;
   let w = strip;
-  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
-    const x = v128.load32_splat(ap + p);
-    s0 = madd(x, v128.load(w), s0);
-    s1 = madd(x, v128.load(w, 16), s1);
-  }
-  storeRow(cp, cols, s0, s1, acc);
+  const e = <usize>k << 2;
+  let p: usize = 0, a = acc;
+  do {
+    // one block of SUM_K steps of p, summed from zero, then added to C (C itself first when acc)
+    const pe = min(e, p + (<usize>SUM_K << 2));
+    let s0 = f32x4.splat(0), s1 = s0;
+    for (; p < pe; p += 4, w += 32) {
+      const x = v128.load32_splat(ap + p);
+      s0 = madd(x, v128.load(w), s0);
+      s1 = madd(x, v128.load(w, 16), s1);
+    }
+    storeRow(cp, cols, s0, s1, a);
+    a = true;
+  } while (p < e);
 }
 
 /** One row of C (+)= one row of A . 2 full strips (strip q at strip + q * stripBytes). */
 function row1x16(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, acc: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
   let w = strip;
-  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
-    const x = v128.load32_splat(ap + p);
-    a0 = madd(x, v128.load(w), a0);
-    a1 = madd(x, v128.load(w, 16), a1);
-    b0 = madd(x, v128.load(w + stripBytes), b0);
-    b1 = madd(x, v128.load(w + stripBytes, 16), b1);
-  }
-  storeRow(cp, STRIP, a0, a1, acc);
-  storeRow(cp + 32, STRIP, b0, b1, acc);
+  const e = <usize>k << 2;
+  let p: usize = 0, a = acc;
+  do {
+    // one block of SUM_K steps of p, summed from zero, then added to C (C itself first when acc)
+    const pe = min(e, p + (<usize>SUM_K << 2));
+    let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0;
+    for (; p < pe; p += 4, w += 32) {
+      const x = v128.load32_splat(ap + p);
+      a0 = madd(x, v128.load(w), a0);
+      a1 = madd(x, v128.load(w, 16), a1);
+      b0 = madd(x, v128.load(w + stripBytes), b0);
+      b1 = madd(x, v128.load(w + stripBytes, 16), b1);
+    }
+    storeRow(cp, STRIP, a0, a1, a);
+    storeRow(cp + 32, STRIP, b0, b1, a);
+    a = true;
+  } while (p < e);
 }
 
 /**
@@ -197,30 +221,42 @@ function row1x16(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, 
  * registers), which costs more than the broadcasts they would save.
  */
 function row1x24(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, acc: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
   let w = strip;
   const wb = stripBytes, wc = 2 * stripBytes;
-  for (let p: usize = 0, e = <usize>k << 2; p < e; p += 4, w += 32) {
-    const x = v128.load32_splat(ap + p);
-    a0 = madd(x, v128.load(w), a0);
-    a1 = madd(x, v128.load(w, 16), a1);
-    b0 = madd(x, v128.load(w + wb), b0);
-    b1 = madd(x, v128.load(w + wb, 16), b1);
-    c0 = madd(x, v128.load(w + wc), c0);
-    c1 = madd(x, v128.load(w + wc, 16), c1);
-  }
-  storeRow(cp, STRIP, a0, a1, acc);
-  storeRow(cp + 32, STRIP, b0, b1, acc);
-  storeRow(cp + 64, STRIP, c0, c1, acc);
+  const e = <usize>k << 2;
+  let p: usize = 0, a = acc;
+  do {
+    // one block of SUM_K steps of p, summed from zero, then added to C (C itself first when acc)
+    const pe = min(e, p + (<usize>SUM_K << 2));
+    let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
+    for (; p < pe; p += 4, w += 32) {
+      const x = v128.load32_splat(ap + p);
+      a0 = madd(x, v128.load(w), a0);
+      a1 = madd(x, v128.load(w, 16), a1);
+      b0 = madd(x, v128.load(w + wb), b0);
+      b1 = madd(x, v128.load(w + wb, 16), b1);
+      c0 = madd(x, v128.load(w + wc), c0);
+      c1 = madd(x, v128.load(w + wc, 16), c1);
+    }
+    storeRow(cp, STRIP, a0, a1, a);
+    storeRow(cp + 32, STRIP, b0, b1, a);
+    storeRow(cp + 64, STRIP, c0, c1, a);
+    a = true;
+  } while (p < e);
 }
 
 /** row1x8 without SIMD (the scalar build): one dot product per column along the strip. */
 function row1Scalar(cp: usize, cols: i32, ap: usize, strip: usize, k: i32, acc: bool): void {
   for (let col = 0; col < cols; col++) {
-    let sum: f32 = 0;
     let w = strip + (<usize>col << 2);
-    for (let p = 0; p < k; p++, w += 32) sum += load<f32>(ap + (<usize>p << 2)) * load<f32>(w);
     const o = cp + (<usize>col << 2);
-    store<f32>(o, acc ? load<f32>(o) + sum : sum);
+    let p = 0, a = acc;
+    do {
+      const pe = min(k, p + SUM_K);
+      let sum: f32 = 0;
+      for (; p < pe; p++, w += 32) sum += load<f32>(ap + (<usize>p << 2)) * load<f32>(w);
+      store<f32>(o, a ? load<f32>(o) + sum : sum);
+      a = true;
+    } while (p < k);
   }
 }

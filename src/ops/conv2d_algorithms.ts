@@ -217,14 +217,21 @@ function runDirect(e: Engine, pass: ConvPass, g: ConvGeometry, out: number, a: n
   } else {
     e.parallel(
       "conv2d_f32_backward_filter",
-      parts.map(([ocBegin, ocEnd], t) => [out, a, b, convParams(e, g, t, { ocBegin, ocEnd })]),
+      parts.map(([ocBegin, ocEnd], t) => [out, a, b, workspace, convParams(e, g, t, { ocBegin, ocEnd })]),
     );
   }
 }
 
-/** backward_input repacks w (KH*KW*C/G*OC floats) so lanes run over input channels; depthwise needs none. */
-const directWorkspaceBytes = (pass: ConvPass, g: ConvGeometry) =>
-  pass === "backward_input" && !isDepthwise(g) ? floatBytes(g.kh * g.kw * (g.c / g.groups) * g.oc) : 0;
+/**
+ * backward_input repacks w (KH*KW*C/G*OC floats) so lanes run over input channels (depthwise needs
+ * none); the depthwise backward_filter sums blocks of rows into KH*KW*C floats before adding them
+ * to dw (threads each take their own channels of it).
+ */
+function directWorkspaceBytes(pass: ConvPass, g: ConvGeometry): number {
+  if (pass === "backward_input" && !isDepthwise(g)) return floatBytes(g.kh * g.kw * (g.c / g.groups) * g.oc);
+  if (pass === "backward_filter" && isDepthwise(g)) return floatBytes(g.kh * g.kw * g.c);
+  return 0;
+}
 
 /** The general kernels (4-pixel x 8-channel tiles, lanes over channels): every geometry but depthwise. */
 export const DIRECT: ConvAlgorithm = {
