@@ -139,12 +139,14 @@ export function conv2d_f32_forward(y: usize, x: usize, w: usize, geom: usize): v
 // then added to y in memory (the first block stores): a block ends at the end of a tap once it
 // holds SUM_BLOCK or more products, and a tap's channels run in chunks of at most SUM_CHUNK. The
 // error of a float32 sum grows with the length of its serial chains: one chain over K = 2,304
-// products (3x3 over 256 channels) is about 4x onnxruntime's error (MLAS: chains of 256), blocks
-// of 64-128 are below it (tests/conv-precision.test.ts). Every path (tile, edge pixel, scalar)
+// products (3x3 over 256 channels) was 4x onnxruntime's error, blocks of 128 to 255 products are
+// within 1.3x of it (tests/conv-precision.test.ts). Every path (tile, edge pixel, scalar)
 // cuts an output's sum at the same places given the same taps, and no path depends on the thread
 // partition.
-const SUM_BLOCK: i32 = 64;
+const SUM_BLOCK: i32 = 128;
 const SUM_CHUNK: i32 = 128;
+/** The filter gradient's blocks: whole rows of output pixels until FILTER_BLOCK or more. */
+const FILTER_BLOCK: i32 = 128;
 
 /** y at p (8 floats) = lo, hi (first block) or += them. */
 // @ts-ignore: decorator
@@ -678,26 +680,23 @@ function filterTile4x8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32
       const iy = oy * gSH - gPT + ky * gDH;
       let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
       let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
-      for (let o0 = oxa; o0 < oxb; o0 += SUM_CHUNK) {
-        const o1 = min(oxb, o0 + SUM_CHUNK);
-        for (let ox = o0; ox < o1; ox++) {
-          const d0 = v128.load(dq), d1 = v128.load(dq, 16);
-          const x0 = v128.load32_splat(xq), x1 = v128.load32_splat(xq, 4);
-          const x2 = v128.load32_splat(xq, 8), x3 = v128.load32_splat(xq, 12);
-          a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
-          a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
-          a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
-          a6 = madd(x3, d0, a6); a7 = madd(x3, d1, a7);
-          dq += dystep;
-          xq += xstep;
-        }
-        terms += o1 - o0;
-        if (terms >= SUM_BLOCK) {
-          flush8(dwp, a0, a1, false); flush8(dwp + rs, a2, a3, false);
-          flush8(dwp + 2 * rs, a4, a5, false); flush8(dwp + 3 * rs, a6, a7, false);
-          a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0; a6 = a0; a7 = a0;
-          terms = 0;
-        }
+      for (let ox = oxa; ox < oxb; ox++) {
+        const d0 = v128.load(dq), d1 = v128.load(dq, 16);
+        const x0 = v128.load32_splat(xq), x1 = v128.load32_splat(xq, 4);
+        const x2 = v128.load32_splat(xq, 8), x3 = v128.load32_splat(xq, 12);
+        a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
+        a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
+        a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
+        a6 = madd(x3, d0, a6); a7 = madd(x3, d1, a7);
+        dq += dystep;
+        xq += xstep;
+      }
+      terms += oxb - oxa;
+      if (terms >= FILTER_BLOCK) {
+        flush8(dwp, a0, a1, false); flush8(dwp + rs, a2, a3, false);
+        flush8(dwp + 2 * rs, a4, a5, false); flush8(dwp + 3 * rs, a6, a7, false);
+        a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0; a6 = a0; a7 = a0;
+        terms = 0;
       }
     }
   }
@@ -722,27 +721,24 @@ function filterTileFew8(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i3
       const iy = oy * gSH - gPT + ky * gDH;
       let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
       let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C);
-      for (let q0 = oxa; q0 < oxb; q0 += SUM_CHUNK) {
-        const q1 = min(oxb, q0 + SUM_CHUNK);
-        for (let ox = q0; ox < q1; ox++) {
-          const d0 = v128.load(dq), d1 = v128.load(dq, 16);
-          const x0 = v128.load32_splat(xq);
-          a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
-          const x1 = v128.load32_splat(xq + o1);
-          a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
-          const x2 = v128.load32_splat(xq + o2);
-          a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
-          dq += dystep;
-          xq += xstep;
-        }
-        terms += q1 - q0;
-        if (terms >= SUM_BLOCK) {
-          flush8(dwp, a0, a1, false);
-          if (rows > 1) flush8(dwp + rs, a2, a3, false);
-          if (rows > 2) flush8(dwp + 2 * rs, a4, a5, false);
-          a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0;
-          terms = 0;
-        }
+      for (let ox = oxa; ox < oxb; ox++) {
+        const d0 = v128.load(dq), d1 = v128.load(dq, 16);
+        const x0 = v128.load32_splat(xq);
+        a0 = madd(x0, d0, a0); a1 = madd(x0, d1, a1);
+        const x1 = v128.load32_splat(xq + o1);
+        a2 = madd(x1, d0, a2); a3 = madd(x1, d1, a3);
+        const x2 = v128.load32_splat(xq + o2);
+        a4 = madd(x2, d0, a4); a5 = madd(x2, d1, a5);
+        dq += dystep;
+        xq += xstep;
+      }
+      terms += oxb - oxa;
+      if (terms >= FILTER_BLOCK) {
+        flush8(dwp, a0, a1, false);
+        if (rows > 1) flush8(dwp + rs, a2, a3, false);
+        if (rows > 2) flush8(dwp + 2 * rs, a4, a5, false);
+        a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0;
+        terms = 0;
       }
     }
   }
@@ -767,19 +763,16 @@ function filterTile1x4(dwp: usize, dyp: usize, dyStride: i32, xp: usize, ky: i32
         const iy = oy * gSH - gPT + ky * gDH;
         let dq = at(dyp, ((n * gOH + oy) * gOW + oxa) * dyStride);
         let xq = at(xp, ((n * gH + iy) * gW + oxa * gSW - gPL + kx * gDW) * C + r);
-        for (let q0 = oxa; q0 < oxb; q0 += SUM_CHUNK) {
-          const q1 = min(oxb, q0 + SUM_CHUNK);
-          for (let ox = q0; ox < q1; ox++) {
-            a0 = madd(v128.load32_splat(xq), v128.load(dq), a0);
-            dq += dystep;
-            xq += xstep;
-          }
-          terms += q1 - q0;
-          if (terms >= SUM_BLOCK) {
-            flush4(p, a0, false);
-            a0 = f32x4.splat(0);
-            terms = 0;
-          }
+        for (let ox = oxa; ox < oxb; ox++) {
+          a0 = madd(v128.load32_splat(xq), v128.load(dq), a0);
+          dq += dystep;
+          xq += xstep;
+        }
+        terms += oxb - oxa;
+        if (terms >= FILTER_BLOCK) {
+          flush4(p, a0, false);
+          a0 = f32x4.splat(0);
+          terms = 0;
         }
       }
     }
@@ -832,7 +825,7 @@ function filterScalarN(dwp: usize, dyp: usize, xp: usize, ky: i32, kx: i32, oya:
           }
         }
         terms += q1 - q0;
-        if (terms >= SUM_BLOCK) {
+        if (terms >= FILTER_BLOCK) {
           addScalars(dwp, width, a0, a1, a2, a3);
           a0 = 0; a1 = 0; a2 = 0; a3 = 0;
           terms = 0;

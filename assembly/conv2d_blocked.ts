@@ -45,10 +45,10 @@ function readGeometryBlocked(geom: usize): void {
 
 /** Input channels per block. */
 const CB: i32 = 32;
-/** A block's taps are summed in runs of at least SUM_BLOCK products (whole taps: 2 taps of 32
- *  channels), each from zero, then added to y: float32 chains of 64, not KH*KW*32 (see
+/** A block's taps are summed in runs of at least SUM_BLOCK products (whole taps: 5 taps of 32
+ *  channels), each from zero, then added to y: float32 chains of 160, not KH*KW*32 (see
  *  assembly/conv2d.ts, SUM_BLOCK). */
-const SUM_BLOCK: i32 = 64;
+const SUM_BLOCK: i32 = 160;
 
 /** Floats of workspace conv2d_blocked_f32_forward needs for the geometry at `geom` (one padded image). */
 export function conv2d_blocked_f32_workspace(geom: usize): i32 {

@@ -191,11 +191,11 @@ function toPlanes(
   if (a != 0) store<f32>(a, accumulate ? load<f32>(a) + v : v);
 }
 
-/** Taps per block of flatForward's sums (from zero, then added to the output) and pixels per block
- *  of flatFilter's: float32 chains of 128 products (32 per lane in flatFilter), not K or OH*Wp
- *  (see SUM_BLOCK in assembly/conv2d.ts). */
+/** Taps per block of flatForward's sums (from zero, then added to the output; sums of up to
+ *  2 * SUM_TAPS taps stay one block) and pixels per block of flatFilter's (SUM_PIXELS / 4 per lane):
+ *  float32 chains of a block, not K or OH*Wp (see SUM_BLOCK in assembly/conv2d.ts). */
 const SUM_TAPS: i32 = 128;
-const SUM_PIXELS: i32 = 128;
+const SUM_PIXELS: i32 = 512;
 
 /**
  * out[pixel, oc] (=, or += when accumulate) sum over the pK taps of planes[q + tap] * wk[tap, oc]
@@ -204,6 +204,7 @@ const SUM_PIXELS: i32 = 128;
 function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumulate: bool): void {
   const K = pK, OC = pOutC, Q = pRows * pWp;
   const wrow = <usize>OC << 2;
+  const kb = K <= 2 * SUM_TAPS ? K : SUM_TAPS; // taps per block: short sums (LeNet's 150) stay one
   if (ASC_FEATURE_SIMD) {
     let r = 0, c = 0;
     for (let q = 0; q < Q; q += 16) {
@@ -212,50 +213,50 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
       const second = q + 8 < Q; // the tile's pixels 8..15 include some of the output
       let oc = 0;
       for (; oc + 4 <= OC; oc += 4) {
-        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
-          const kc = min(SUM_TAPS, K - k0), acc = accumulate || k0 > 0;
+        for (let k0 = 0; k0 < K; k0 += kb) {
+          const kc = min(kb, K - k0), acc = accumulate || k0 > 0;
           const wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
           tile4x8(xq, wq, tq, kc, wrow, PIX, oc, acc);
           if (second) tile4x8(xq + 32, wq, tq, kc, wrow, PIX + 32, oc, acc);
         }
       }
       for (; oc + 2 <= OC; oc += 2) {
-        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
-        const acc = accumulate || k0 > 0;
-        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        let wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
-        for (let k = k0, ke = min(K, k0 + SUM_TAPS); k < ke; k++) {
-          const p = xq + <usize>load<i32>(tq);
-          const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
-          const w0 = v128.load32_splat(wq), w1 = v128.load32_splat(wq, 4);
-          a0 = madd(x0, w0, a0); a1 = madd(x1, w0, a1); a2 = madd(x2, w0, a2); a3 = madd(x3, w0, a3);
-          a4 = madd(x0, w1, a4); a5 = madd(x1, w1, a5); a6 = madd(x2, w1, a6); a7 = madd(x3, w1, a7);
-          wq += wrow;
-          tq += 4;
-        }
-        putLanes(PIX, oc, a0, a1, acc);
-        putLanes(PIX + 32, oc, a2, a3, acc);
-        putLanes(PIX, oc + 1, a4, a5, acc);
-        putLanes(PIX + 32, oc + 1, a6, a7, acc);
+        for (let k0 = 0; k0 < K; k0 += kb) {
+          const acc = accumulate || k0 > 0;
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+          let wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
+          for (let k = k0, ke = min(K, k0 + kb); k < ke; k++) {
+            const p = xq + <usize>load<i32>(tq);
+            const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
+            const w0 = v128.load32_splat(wq), w1 = v128.load32_splat(wq, 4);
+            a0 = madd(x0, w0, a0); a1 = madd(x1, w0, a1); a2 = madd(x2, w0, a2); a3 = madd(x3, w0, a3);
+            a4 = madd(x0, w1, a4); a5 = madd(x1, w1, a5); a6 = madd(x2, w1, a6); a7 = madd(x3, w1, a7);
+            wq += wrow;
+            tq += 4;
+          }
+          putLanes(PIX, oc, a0, a1, acc);
+          putLanes(PIX + 32, oc, a2, a3, acc);
+          putLanes(PIX, oc + 1, a4, a5, acc);
+          putLanes(PIX + 32, oc + 1, a6, a7, acc);
         }
       }
       if (oc < OC) {
-        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
-        const acc = accumulate || k0 > 0;
-        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-        let wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
-        for (let k = k0, ke = min(K, k0 + SUM_TAPS); k < ke; k++) {
-          const p = xq + <usize>load<i32>(tq);
-          const w0 = v128.load32_splat(wq);
-          a0 = madd(v128.load(p), w0, a0);
-          a1 = madd(v128.load(p, 16), w0, a1);
-          a2 = madd(v128.load(p, 32), w0, a2);
-          a3 = madd(v128.load(p, 48), w0, a3);
-          wq += wrow;
-          tq += 4;
-        }
-        putLanes(PIX, oc, a0, a1, acc);
-        putLanes(PIX + 32, oc, a2, a3, acc);
+        for (let k0 = 0; k0 < K; k0 += kb) {
+          const acc = accumulate || k0 > 0;
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+          let wq = at(wk, oc) + <usize>k0 * wrow, tq = taps + (<usize>k0 << 2);
+          for (let k = k0, ke = min(K, k0 + kb); k < ke; k++) {
+            const p = xq + <usize>load<i32>(tq);
+            const w0 = v128.load32_splat(wq);
+            a0 = madd(v128.load(p), w0, a0);
+            a1 = madd(v128.load(p, 16), w0, a1);
+            a2 = madd(v128.load(p, 32), w0, a2);
+            a3 = madd(v128.load(p, 48), w0, a3);
+            wq += wrow;
+            tq += 4;
+          }
+          putLanes(PIX, oc, a0, a1, acc);
+          putLanes(PIX + 32, oc, a2, a3, acc);
         }
       }
       c += 16;
@@ -270,9 +271,9 @@ function flatForward(out: usize, planes: usize, taps: usize, wk: usize, accumula
       const o = at(out, (r * pOutW + c) * OC);
       for (let oc = 0; oc < OC; oc++) {
         let wq = at(wk, oc), tq = taps;
-        for (let k0 = 0; k0 < K; k0 += SUM_TAPS) {
+        for (let k0 = 0; k0 < K; k0 += kb) {
           let s: f32 = 0;
-          for (let k = k0, ke = min(K, k0 + SUM_TAPS); k < ke; k++) {
+          for (let k = k0, ke = min(K, k0 + kb); k < ke; k++) {
             s += load<f32>(xq + <usize>load<i32>(tq)) * load<f32>(wq);
             wq += wrow;
             tq += 4;
