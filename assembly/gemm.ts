@@ -6,8 +6,9 @@
 //
 // Paths of gemm_f32 (after normalising: a 1-row A or a 1-column B is a plain vector, so its
 // transpose flag does not matter):
-//   m == 1, B not transposed          -> gemv_rows: streams B row by row (dense 1 x in -> out)
-//   n == 1, A transposed              -> gemv_rows with the roles of A and B swapped
+//   n == 1, A transposed              -> gemv_rows: streams A row by row
+// (a 1-row A with B not transposed takes panel, whose k-blocks give its row the bits of the same
+// row in a taller A: a batch-1 dense layer equals that row of a batch)
 //   B not transposed (NN, TN)         -> panel: 4 x 8 register tiles (3 x 12 first in the relaxed
 //                                        build), A broadcast, v128 of B
 //   A not transposed, B transposed    -> dots: 2 x 4 tiles of dot products along k (rows of A, B),
@@ -71,9 +72,7 @@ export function gemm_f32_block(
   if (m == 1) ta = false; // a 1 x k row and a k x 1 column have the same bytes
   if (n == 1 && !ta) tb = true; // b as a 1 x k row: C = A . b is m dot products
   const ai = a + (<usize>i0 << 2) * (ta ? 1 : <usize>k); // row i0 of op(A)
-  if (m == 1 && !tb) {
-    gemv_rows(cb, a, b + (<usize>j0 << 2), k, bn, n, acc);
-  } else if (n == 1 && ta) {
+  if (n == 1 && ta) {
     gemv_rows(cb, b, ai, k, bm, m, acc); // C^T (1 x m) = b^T (1 x k) . A (k x m)
   } else if (!tb) {
     // L = op(A): element (i, p) at (ta ? p*m + i : i*k + p); R = B (k x n), NC columns at a time
