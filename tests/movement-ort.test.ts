@@ -94,6 +94,9 @@ const CASES: [string, OrtCase][] = [
       [1, 3, 10, 14],
     ),
   ],
+  // the output size is the float32 product, truncated: float32(2.6) * 5 rounds to 13 (float64: 12.9999995)
+  ["Resize nearest, a scale whose float32 product rounds up to the next size", resize(13, [1, 2, 5, 7], [str("mode", "nearest")], [1, 1, 2.6, 1.7])],
+  ["Resize linear, a scale whose float32 product rounds up to the next size", resize(13, [1, 2, 5, 7], [str("mode", "linear")], [1, 1, 2.6, 1])],
   [
     "Resize nearest half_pixel round_prefer_ceil, odd scales",
     resize(13, [1, 2, 7, 9], [str("mode", "nearest"), str("nearest_mode", "round_prefer_ceil")], [1, 1, 1.7, 0.45]),

@@ -123,7 +123,8 @@ export function resizePlan(c: Known<ResizeAttrs>, shape: readonly number[]): Axi
     axes.forEach((ax, i) => {
       const s = given[i]!;
       if (!(s > 0) || !Number.isFinite(s)) c.fail(`scale ${s} (axis ${ax}) must be a positive finite number`);
-      plan[ax] = { ...plan[ax]!, scale: s, f32Scale: true, outLen: Math.floor(s * shape[ax]!) };
+      // float32 product, truncated, as onnxruntime sizes it (scale 2.6 on 5: 13, not float64's 12)
+      plan[ax] = { ...plan[ax]!, scale: s, f32Scale: true, outLen: Math.floor(Math.fround(Math.fround(s) * Math.fround(shape[ax]!))) };
     });
   } else {
     const sizes = Array.from(sizesT!.data, (v) => Math.trunc(v));
