@@ -705,7 +705,7 @@ describe("workers end", () => {
   });
 
   it("workers that get no CPU: after a few starved calls the caller runs calls alone for a while, same bits", () => {
-    // every worker sleeps 40 ms after waking for a call, as on a machine giving one core's worth:
+    // every worker sleeps 200 ms after waking for a call, as on a machine giving one core's worth:
     // the caller runs all parts itself; after 3 such calls it stops posting for a window, then probes
     const r = runNode(`
       const e = await s.init({ threads: 2 });
@@ -715,7 +715,7 @@ describe("workers end", () => {
       const b = e.tensor([n, n], Float32Array.from({ length: n * n }, (_, i) => ((i * 5) % 11) - 5));
       const expected = JSON.stringify(Array.from(s.matmul(a, b).data));
       const pool = e.threadPool;
-      pool.testDelayWorkers(40);
+      pool.testDelayWorkers(200); // longer than the product takes on a loaded machine
       pool.starvedWindowMs = 1000; // longer than any pause a loaded machine puts between two calls
       const results = [], counts = [[pool.callsPosted, pool.callsAlone]];
       const call = () => {
@@ -733,14 +733,14 @@ describe("workers end", () => {
     const out = JSON.parse(r.stdout.trim());
     expect(out.same).toBe(true);
     expect(out.threads).toBe(2);
-    // per call: was it posted (1) or run alone (0)? The call that computed `expected` may have
-    // counted as starved on a loaded machine, so the window may open one call early.
+    // per call: was it posted (1) or run alone (0)?
     const before = out.counts[0];
     const counts = out.counts as [number, number][];
     const kinds = counts.slice(1).map((c, i) => c[0] - counts[i]![0]);
     expect(before).toEqual([1, 0]); // the first call is always posted
-    // calls 1-5 (workers delayed): 2 or 3 posted, then the rest alone; call 6, after the window: posted
-    expect(kinds.slice(0, 5).join("")).toMatch(/^(11100|11000)$/);
+    // calls 1-5 (workers delayed): posted until 3 starved calls in a row (2 if `expected` starved, 4
+    // if a loaded machine let a worker take a part once), then alone; call 6, after the window: posted
+    expect(kinds.slice(0, 5).join("")).toMatch(/^1{2,4}0+$/);
     expect(kinds[5]).toBe(1);
   });
 
