@@ -284,6 +284,9 @@ export {
   type TensorProto,
   type ValueInfoProto,
   type OperatorSetIdProto,
+  type FunctionProto,
+  type ExternalDataRef,
+  type ExternalDataReader,
   type Dim as OnnxDim,
 } from "./onnx/onnx-proto.js";
 export {

@@ -3,11 +3,21 @@
 // initializers converted to host tensors (half floats to float32, integers to i32), nodes sorted
 // topologically (files whose nodes are out of order load as onnxruntime loads them), nodes no
 // output depends on dropped, outputs nothing reads omitted. Subgraphs (If's branches) are imported
-// the same way; the values they read from the enclosing graph count as inputs of their node.
+// the same way; the values they read from the enclosing graph count as inputs of their node. Calls
+// of model-local functions (ModelProto.functions) are inlined first (see inlineFunctions).
 // Nothing here touches an engine: planning (plan.ts) does, once input shapes are known.
 import { fail, SimdnetError } from "../errors.js";
 import { Attributes } from "../onnx/attributes.js";
-import { DataType, type Dim, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "../onnx/onnx-proto.js";
+import {
+  type AttributeProto,
+  DataType,
+  type Dim,
+  type FunctionProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+} from "../onnx/onnx-proto.js";
 import { type OpDef, opDef } from "./registry.js";
 import { elemOf, type HostTensor, hostTensor } from "./types.js";
 
@@ -83,12 +93,12 @@ function unsupported(g: GraphProto, scope: string, out: string[]): void {
 
 /** Builds the Graph of a decoded model; throws a SimdnetError naming every problem it can. */
 export function importGraph(proto: ModelProto): Graph {
-  const g = proto.graph;
-  if (!g) fail("onnx", "the model has no graph");
+  if (!proto.graph) fail("onnx", "the model has no graph");
   const opset = defaultOpset(proto);
   if (opset < MIN_OPSET || opset > MAX_OPSET) {
     fail("onnx", `opset ${opset} of the default domain is not supported (supported: ${MIN_OPSET} to ${MAX_OPSET})`);
   }
+  const g = proto.functions?.length ? inlineFunctions(proto, opset) : proto.graph;
   const bad: string[] = [];
   unsupported(g, "", bad);
   if (bad.length) throw new SimdnetError(`onnx: ${bad.length} unsupported node${bad.length > 1 ? "s" : ""}: ${bad.join("; ")}`);
@@ -212,11 +222,134 @@ export function importSubgraph(g: GraphProto, opset: number, scope: string, give
     const n = g.node[k]!;
     const where = whereOf(n, k, scope);
     const def = opDef(n.opType)!;
-    const attrs = def.parse(new Attributes(n, where, subgraphs.get(k)?.attrs), opset);
+    const attrs = def.parse(new Attributes(n, where, subgraphs.get(k)?.attrs), nodeOpset.get(n) ?? opset);
     const outs = n.output.map((o) => (read.has(o) ? o : ""));
     return { index: k, name: n.name, opType: n.opType, def, attrs, inputs: n.input, outputs: outs, implicitInputs: subgraphs.get(k)?.reads ?? [], where };
   });
   return { nodes, outputs, initializers, outerReads: [...outerReads] };
+}
+
+/**
+ * The default-domain opset a function body's node was written for, where it differs from the
+ * model's (its attributes are parsed for it; planning uses the model's opset).
+ */
+const nodeOpset = new WeakMap<NodeProto, number>();
+
+const MAX_FUNCTION_DEPTH = 32;
+const functionKey = (domain: string, name: string, overload = "") => `${domain === "ai.onnx" ? "" : domain}\u0000${name}\u0000${overload}`;
+
+/**
+ * The model's graph with every call of a model-local function replaced by the function's body
+ * (recursively: functions calling functions, calls inside subgraphs): formal inputs and outputs
+ * bound to the call's values, the body's other values renamed to names unique in the model, and
+ * attribute references (ref_attr_name) replaced by the call's attributes or the function's
+ * defaults (an attribute neither gives is left out, as ONNX says).
+ */
+function inlineFunctions(proto: ModelProto, opset: number): GraphProto {
+  const functions = new Map<string, FunctionProto>();
+  for (const f of proto.functions ?? []) functions.set(functionKey(f.domain, f.name, f.overload), f);
+  const used = new Set<string>();
+  const collect = (g: GraphProto) => {
+    for (const v of [...g.input, ...g.output, ...g.valueInfo]) used.add(v.name);
+    for (const t of g.initializer) used.add(t.name);
+    for (const n of g.node) {
+      for (const v of [...n.input, ...n.output]) used.add(v);
+      for (const a of n.attribute) for (const s of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) collect(s);
+    }
+  };
+  collect(proto.graph);
+  for (const f of functions.values()) for (const n of f.node) for (const v of [...n.input, ...n.output]) used.add(v);
+  const fresh = (base: string) => {
+    let name = base;
+    for (let k = 1; used.has(name); k++) name = `${base}_${k}`;
+    used.add(name);
+    return name;
+  };
+
+  const expandGraph = (g: GraphProto, stack: readonly string[], nodesOpset: number): GraphProto => ({
+    ...g,
+    node: expand(g.node, stack, nodesOpset),
+  });
+  const expand = (nodes: readonly NodeProto[], stack: readonly string[], nodesOpset: number): NodeProto[] => {
+    const out: NodeProto[] = [];
+    for (const n of nodes) {
+      const call: NodeProto = n.attribute.some((a) => a.g || a.graphs)
+        ? {
+            ...n,
+            attribute: n.attribute.map((a) =>
+              a.g || a.graphs ? { ...a, g: a.g && expandGraph(a.g, stack, nodesOpset), graphs: a.graphs?.map((s) => expandGraph(s, stack, nodesOpset)) } : a,
+            ),
+          }
+        : n;
+      const key = functionKey(n.domain, n.opType, n.overload);
+      const f = functions.get(key);
+      if (!f) {
+        if (nodesOpset !== opset) nodeOpset.set(call, nodesOpset);
+        out.push(call);
+        continue;
+      }
+      const what = `onnx: function "${f.domain ? `${f.domain}.` : ""}${f.name}" called by node "${n.name || n.output[0] || "?"}"`;
+      if (stack.includes(key)) fail(what, "calls itself (recursive functions cannot be inlined)");
+      if (stack.length >= MAX_FUNCTION_DEPTH) fail(what, `is nested deeper than ${MAX_FUNCTION_DEPTH} calls`);
+      const fOpset = f.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? nodesOpset;
+      if (fOpset < MIN_OPSET || fOpset > MAX_OPSET)
+        fail(what, `opset ${fOpset} of the default domain is not supported (supported: ${MIN_OPSET} to ${MAX_OPSET})`);
+      out.push(...expand(instantiate(f, call, what), [...stack, key], fOpset));
+    }
+    return out;
+  };
+
+  const instantiate = (f: FunctionProto, call: NodeProto, what: string): NodeProto[] => {
+    if (call.input.length > f.input.length) fail(what, `has ${call.input.length} inputs; the function takes at most ${f.input.length}`);
+    if (call.output.length > f.output.length) fail(what, `has ${call.output.length} outputs; the function gives at most ${f.output.length}`);
+    const prefix = `${call.name || call.output[0] || f.name}/`;
+    const rename = new Map<string, string>();
+    f.input.forEach((x, i) => rename.set(x, call.input[i] ?? ""));
+    f.output.forEach((y, i) => rename.set(y, call.output[i] || fresh(`${prefix}${y}`)));
+    for (const b of f.node) for (const o of b.output) if (o && !rename.has(o)) rename.set(o, fresh(`${prefix}${o}`));
+    const given = new Map(call.attribute.map((a) => [a.name, a]));
+    const defaults = new Map(f.attributeProto.map((a) => [a.name, a]));
+    const bindAttrs = (attrs: readonly AttributeProto[], names: ReadonlyMap<string, string>): AttributeProto[] => {
+      const out: AttributeProto[] = [];
+      for (const a of attrs) {
+        if (a.refAttrName) {
+          const v = given.get(a.refAttrName) ?? defaults.get(a.refAttrName);
+          if (v) out.push({ ...v, name: a.name });
+          continue;
+        }
+        if (a.g || a.graphs) out.push({ ...a, g: a.g && bindGraph(a.g, names), graphs: a.graphs?.map((s) => bindGraph(s, names)) });
+        else out.push(a);
+      }
+      return out;
+    };
+    // a subgraph in the body reads the body's values by their function names; its own names stay
+    const bindGraph = (g: GraphProto, names: ReadonlyMap<string, string>): GraphProto => {
+      const inner = new Map(names);
+      for (const v of g.input) inner.delete(v.name);
+      for (const t of g.initializer) inner.delete(t.name);
+      for (const n of g.node) for (const o of n.output) inner.delete(o);
+      const r = (v: string) => inner.get(v) ?? v;
+      return {
+        ...g,
+        node: g.node.map((n) => ({ ...n, input: n.input.map(r), attribute: bindAttrs(n.attribute, inner) })),
+        output: g.output.map((o) => ({ ...o, name: r(o.name) })),
+      };
+    };
+    return f.node.map((b) => ({
+      ...b,
+      name: `${prefix}${b.name || b.opType}`,
+      input: b.input.map((v) => {
+        if (!v) return "";
+        const to = rename.get(v);
+        if (to === undefined) fail(what, `its node "${b.name || b.opType}" reads "${v}", which is neither an input of the function nor made in it`);
+        return to;
+      }),
+      output: b.output.map((o) => (o ? rename.get(o)! : "")),
+      attribute: bindAttrs(b.attribute, rename),
+    }));
+  };
+
+  return expandGraph(proto.graph, [], opset);
 }
 
 /** A binary min-heap of integers. */

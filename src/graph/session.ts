@@ -9,7 +9,7 @@
 import { type Engine, init } from "../engine.js";
 import { fail, fmtShape, fmtValue, SimdnetError } from "../errors.js";
 import { checkOptions } from "../ops/common.js";
-import { DataType, dataTypeName, decodeModel, floatToHalf, halfToFloat, type ModelProto } from "../onnx/onnx-proto.js";
+import { DataType, dataTypeName, decodeModel, type ExternalDataReader, floatToHalf, halfToFloat, type ModelProto } from "../onnx/onnx-proto.js";
 import type { BuildName } from "../runtime.js";
 import { ConstValue } from "./constants.js";
 import { type Graph, type GraphIO, type GraphNode, importGraph } from "./import.js";
@@ -129,6 +129,12 @@ export interface SessionOptions {
    * planning, before anything is allocated or computed.
    */
   memoryLimit?: number;
+  /**
+   * The files of tensors stored outside the model (ONNX external data), by their `location` in
+   * the model (e.g. { "model.onnx.data": bytes }), for a model given as bytes. A model given as a
+   * file path in Node reads them from its directory instead.
+   */
+  externalData?: Record<string, Uint8Array>;
 }
 
 /** A model input's or output's name, element type and declared shape. */
@@ -190,11 +196,12 @@ export class InferenceSession {
   static async create(model: Uint8Array | ArrayBuffer | string, options: SessionOptions = {}): Promise<InferenceSession> {
     checkOptions("InferenceSession.create", "options", options);
     const bytes = await loadBytes(model);
+    const reader = options.externalData === undefined ? await fileDataReader(model) : undefined;
     if (options.engine && options.memoryLimit !== undefined)
       fail("InferenceSession.create", "options.memoryLimit is for the engine the session makes; a given engine keeps its own (init option memoryLimit)");
     const engine = options.engine ?? (await init({ build: options.build ?? "auto", threads: options.threads ?? 1, memoryLimit: options.memoryLimit }));
     try {
-      return InferenceSession.fromBytes(engine, bytes, options, !options.engine);
+      return InferenceSession.load(engine, bytes, options, !options.engine, reader);
     } catch (err) {
       if (!options.engine) engine.dispose();
       throw err;
@@ -203,9 +210,14 @@ export class InferenceSession {
 
   /** A session on `engine` from `.onnx` bytes, synchronously (the engine stays the caller's). */
   static fromBytes(engine: Engine, bytes: Uint8Array, options: SessionOptions = {}, ownsEngine = false): InferenceSession {
+    return InferenceSession.load(engine, bytes, options, ownsEngine, undefined);
+  }
+
+  private static load(engine: Engine, bytes: Uint8Array, options: SessionOptions, ownsEngine: boolean, fileReader?: ExternalDataReader): InferenceSession {
     if (!(bytes instanceof Uint8Array)) fail("InferenceSession", `the model must be a Uint8Array of .onnx bytes, got ${fmtValue(bytes)}`);
     checkMaxPlanBytes(options); // before decoding
-    return InferenceSession.fromModel(engine, decodeModel(bytes), options, ownsEngine);
+    const externalData = options.externalData === undefined ? fileReader : bytesDataReader(options.externalData);
+    return InferenceSession.fromModel(engine, decodeModel(bytes, { externalData }), options, ownsEngine);
   }
 
   /** @internal A session from a decoded model (importOnnx, which reads the model's metadata too). */
@@ -553,4 +565,68 @@ async function loadBytes(model: Uint8Array | ArrayBuffer | string): Promise<Uint
     if (err instanceof SimdnetError) throw err;
     throw new SimdnetError(`InferenceSession.create: cannot read ${model}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+const externalWhere = "InferenceSession: external data";
+
+/** Reads external tensors from `files` (options.externalData), bounds checked. */
+function bytesDataReader(files: Record<string, Uint8Array>): ExternalDataReader {
+  if (files === null || typeof files !== "object" || Array.isArray(files))
+    fail("InferenceSession", `options.externalData must be an object of Uint8Arrays by location, got ${fmtValue(files)}`);
+  return (location, offset, length, tensor) => {
+    const key = Object.hasOwn(files, location) ? location : location.replace(/^\.\//, "");
+    const file = Object.hasOwn(files, key) ? files[key] : undefined;
+    if (!file) fail(externalWhere, `${tensor} is stored in "${location}", which options.externalData does not hold (it holds ${fmtValue(Object.keys(files))})`);
+    if (!(file instanceof Uint8Array)) fail(externalWhere, `options.externalData["${location}"] must be a Uint8Array, got ${fmtValue(file)}`);
+    if (offset + length > file.length)
+      fail(externalWhere, `${tensor} needs bytes ${offset} to ${offset + length} of "${location}", which has ${file.length} bytes`);
+    return file.subarray(offset, offset + length);
+  };
+}
+
+/**
+ * Reads external tensors from files next to the model when `model` is a file path (or file: URL)
+ * in Node; undefined elsewhere. A location must stay inside the model's directory.
+ */
+async function fileDataReader(model: unknown): Promise<ExternalDataReader | undefined> {
+  const nodeLike = typeof globalThis.process === "object" && !!globalThis.process?.versions?.node;
+  if (typeof model !== "string" || !nodeLike) return undefined;
+  const isFileUrl = /^file:/i.test(model);
+  if (!isFileUrl && /^(https?|blob|data):/i.test(model)) return undefined;
+  const fs = await import("node:fs");
+  const path = await import("node:path");
+  const url = await import("node:url");
+  const modelPath = isFileUrl ? url.fileURLToPath(model) : model;
+  const dir = path.dirname(path.resolve(modelPath));
+  return (location, offset, length, tensor) => {
+    const file = path.resolve(dir, location);
+    const inside = (p: string, root: string) => {
+      const rel = path.relative(root, p);
+      return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
+    };
+    if (path.isAbsolute(location) || !inside(file, dir))
+      fail(externalWhere, `${tensor} is stored in "${location}", which is outside the model's directory ${dir}`);
+    let fd: number;
+    try {
+      if (!inside(fs.realpathSync(file), fs.realpathSync(dir)))
+        fail(externalWhere, `${tensor} is stored in "${location}", a link leading outside the model's directory ${dir}`);
+      fd = fs.openSync(file, "r");
+    } catch (err) {
+      if (err instanceof SimdnetError) throw err;
+      fail(externalWhere, `${tensor} is stored in "${location}", which cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (offset + length > size) fail(externalWhere, `${tensor} needs bytes ${offset} to ${offset + length} of "${location}", which has ${size} bytes`);
+      const out = new Uint8Array(length);
+      for (let done = 0; done < length; ) {
+        const n = fs.readSync(fd, out, done, length - done, offset + done);
+        if (n <= 0) fail(externalWhere, `reading ${tensor} from "${location}" stopped at byte ${offset + done}`);
+        done += n;
+      }
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
 }

@@ -1,7 +1,8 @@
 // Decoding and encoding of the onnx.proto messages simdnet uses, written against the field numbers
 // of onnx/onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
-// ValueInfoProto/TypeProto/TensorShapeProto, OperatorSetIdProto, StringStringEntryProto).
-// Unknown fields are skipped; external tensor data, strings and unsupported element types are errors.
+// ValueInfoProto/TypeProto/TensorShapeProto, OperatorSetIdProto, StringStringEntryProto, FunctionProto).
+// Unknown fields are skipped; strings and unsupported element types are errors; external tensor data
+// is read through the caller's `externalData` reader (an error without one).
 import { ProtobufError, ProtoReader, ProtoWriter, WIRE } from "./protobuf.js";
 
 /** TensorProto.DataType codes. */
@@ -98,7 +99,24 @@ export interface TensorProto {
   dims: number[];
   dataType: number;
   data: Float32Array | Float64Array;
+  /** Encoding only: write the data as a reference into an external file instead of raw_data. */
+  externalData?: ExternalDataRef;
 }
+
+/** Where a tensor's bytes live when TensorProto.data_location is EXTERNAL (external_data entries). */
+export interface ExternalDataRef {
+  location: string;
+  /** Byte offset into the file (default 0). */
+  offset?: number;
+  /** Byte length (default: the tensor's size in bytes). */
+  length?: number;
+}
+
+/**
+ * Reads the bytes of an external tensor: `length` bytes at `offset` of file `location` (relative to
+ * the model's directory); `tensor` names the tensor for errors. Throws when it cannot.
+ */
+export type ExternalDataReader = (location: string, offset: number, length: number, tensor: string) => Uint8Array;
 
 /** AttributeProto.AttributeType codes. */
 export const AttributeType = {
@@ -129,6 +147,8 @@ export interface AttributeProto {
   strings?: string[];
   tensors?: TensorProto[];
   graphs?: GraphProto[];
+  /** In a function body: the value is the calling node's attribute of this name (or the function's default). */
+  refAttrName?: string;
 }
 
 /** One ONNX node, decoded (onnx.proto NodeProto). */
@@ -140,6 +160,8 @@ export interface NodeProto {
   output: string[];
   attribute: AttributeProto[];
   docString?: string;
+  /** The overload of a local function the node calls (NodeProto.overload). */
+  overload?: string;
 }
 
 /** One dimension of a ValueInfo shape: a fixed size, a symbolic name, or unknown (null). */
@@ -172,6 +194,22 @@ export interface OperatorSetIdProto {
   version: number;
 }
 
+/** A model-local function (onnx.proto FunctionProto): nodes calling (domain, name) stand for its body. */
+export interface FunctionProto {
+  name: string;
+  domain: string;
+  overload?: string;
+  /** Formal input and output names, read and written by the body's nodes. */
+  input: string[];
+  output: string[];
+  /** Names of the attributes a call may give (without default). */
+  attribute: string[];
+  /** Attributes with their defaults (FunctionProto.attribute_proto). */
+  attributeProto: AttributeProto[];
+  node: NodeProto[];
+  opsetImport: OperatorSetIdProto[];
+}
+
 /** An ONNX model file, decoded (onnx.proto ModelProto). */
 export interface ModelProto {
   irVersion: number;
@@ -183,6 +221,8 @@ export interface ModelProto {
   docString: string;
   graph: GraphProto;
   metadataProps: { key: string; value: string }[];
+  /** Model-local functions (absent when the file has none). */
+  functions?: FunctionProto[];
 }
 
 /** Field names of each message (onnx.proto), for error messages. */
@@ -197,12 +237,28 @@ const FIELDS = {
     7: "graph",
     8: "opset_import",
     14: "metadata_props",
+    25: "functions",
   },
+  function: { 1: "name", 4: "input", 5: "output", 6: "attribute", 7: "node", 9: "opset_import", 10: "domain", 11: "attribute_proto", 13: "overload" },
   opset: { 1: "domain", 2: "version" },
   entry: { 1: "key", 2: "value" },
   graph: { 1: "node", 2: "name", 5: "initializer", 10: "doc_string", 11: "input", 12: "output", 13: "value_info", 15: "sparse_initializer" },
-  node: { 1: "input", 2: "output", 3: "name", 4: "op_type", 5: "attribute", 6: "doc_string", 7: "domain" },
-  attribute: { 1: "name", 2: "f", 3: "i", 4: "s", 5: "t", 6: "g", 7: "floats", 8: "ints", 9: "strings", 10: "tensors", 11: "graphs", 20: "type" },
+  node: { 1: "input", 2: "output", 3: "name", 4: "op_type", 5: "attribute", 6: "doc_string", 7: "domain", 8: "overload" },
+  attribute: {
+    1: "name",
+    2: "f",
+    3: "i",
+    4: "s",
+    5: "t",
+    6: "g",
+    7: "floats",
+    8: "ints",
+    9: "strings",
+    10: "tensors",
+    11: "graphs",
+    20: "type",
+    21: "ref_attr_name",
+  },
   valueInfo: { 1: "name", 2: "type", 3: "doc_string" },
   type: { 1: "tensor_type" },
   tensorType: { 1: "elem_type", 2: "shape" },
@@ -230,8 +286,24 @@ const MAX_DEPTH = 32;
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/** Decodes a serialized ModelProto (the bytes of a .onnx file). */
-export function decodeModel(bytes: Uint8Array): ModelProto {
+/** The external data reader of the decodeModel call running (decoding is synchronous). */
+let externalReader: ExternalDataReader | undefined;
+
+/**
+ * Decodes a serialized ModelProto (the bytes of a .onnx file). Tensors stored in external files are
+ * read with `options.externalData`; without it they are an error naming the tensor.
+ */
+export function decodeModel(bytes: Uint8Array, options: { externalData?: ExternalDataReader } = {}): ModelProto {
+  const outer = externalReader;
+  externalReader = options.externalData;
+  try {
+    return decodeModelProto(bytes);
+  } finally {
+    externalReader = outer;
+  }
+}
+
+function decodeModelProto(bytes: Uint8Array): ModelProto {
   const r = new ProtoReader(bytes, "ModelProto");
   r.names = FIELDS.model;
   const m: ModelProto = {
@@ -286,6 +358,10 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
         r.expect(WIRE.LEN, wire);
         m.metadataProps.push(readEntry(r.message("ModelProto.metadata_props")));
         break;
+      case 25:
+        r.expect(WIRE.LEN, wire);
+        (m.functions ??= []).push(readFunction(r.message(`ModelProto.functions[${m.functions?.length ?? 0}]`)));
+        break;
       default:
         r.skip(wire);
     }
@@ -331,6 +407,35 @@ function readEntry(r: ProtoReader): { key: string; value: string } {
     } else r.skip(wire);
   }
   return e;
+}
+
+function readFunction(r: ProtoReader): FunctionProto {
+  r.names = FIELDS.function;
+  const f: FunctionProto = { name: "", domain: "", input: [], output: [], attribute: [], attributeProto: [], node: [], opsetImport: [] };
+  const w = r.what;
+  while (!r.done) {
+    const [field, wire] = r.key();
+    if (field === 1 || field === 4 || field === 5 || field === 6 || field === 10 || field === 13) {
+      r.expect(WIRE.LEN, wire);
+      const v = r.string();
+      if (field === 1) f.name = v;
+      else if (field === 4) f.input.push(v);
+      else if (field === 5) f.output.push(v);
+      else if (field === 6) f.attribute.push(v);
+      else if (field === 10) f.domain = v;
+      else f.overload = v;
+    } else if (field === 7) {
+      r.expect(WIRE.LEN, wire);
+      f.node.push(readNode(r.message(`${w}.node[${f.node.length}]`), 1));
+    } else if (field === 9) {
+      r.expect(WIRE.LEN, wire);
+      f.opsetImport.push(readOpset(r.message(`${w}.opset_import[${f.opsetImport.length}]`)));
+    } else if (field === 11) {
+      r.expect(WIRE.LEN, wire);
+      f.attributeProto.push(readAttribute(r.message(`${w}.attribute_proto[${f.attributeProto.length}]`), 1));
+    } else r.skip(wire);
+  }
+  return f;
 }
 
 function readGraph(r: ProtoReader, depth: number): GraphProto {
@@ -412,6 +517,10 @@ function readNode(r: ProtoReader, depth: number): NodeProto {
         r.expect(WIRE.LEN, wire);
         n.domain = r.string();
         break;
+      case 8:
+        r.expect(WIRE.LEN, wire);
+        n.overload = r.string();
+        break;
       default:
         r.skip(wire);
     }
@@ -471,6 +580,10 @@ function readAttribute(r: ProtoReader, depth: number): AttributeProto {
       case 11:
         r.expect(WIRE.LEN, wire);
         (a.graphs ??= []).push(readGraph(r.message(`${w}.graphs`), depth + 1));
+        break;
+      case 21:
+        r.expect(WIRE.LEN, wire);
+        a.refAttrName = r.string();
         break;
       default:
         r.skip(wire);
@@ -578,6 +691,7 @@ function readTensor(r: ProtoReader): TensorProto {
     int64s: number[] = [],
     doubles: number[] = [];
   let external = false;
+  const ref: { location?: string; offset?: number; length?: number } = {};
   while (!r.done) {
     const [field, wire] = r.key();
     switch (field) {
@@ -612,10 +726,18 @@ function readTensor(r: ProtoReader): TensorProto {
       case 10:
         r.doubles(wire, doubles);
         break;
-      case 13:
-        r.skip(wire);
+      case 13: {
+        r.expect(WIRE.LEN, wire);
+        const e = readEntry(r.message(`${r.what}.external_data`));
+        if (e.key === "location") ref.location = e.value;
+        else if (e.key === "offset" || e.key === "length") {
+          const v = Number(e.value);
+          if (!/^\d+$/.test(e.value) || !Number.isSafeInteger(v)) r.fail(`external_data ${e.key} "${e.value}" is not a byte count`);
+          ref[e.key] = v;
+        }
         external = true;
         break;
+      }
       case 14:
         r.expect(WIRE.VARINT, wire);
         if (r.int64() === 1) external = true;
@@ -625,12 +747,20 @@ function readTensor(r: ProtoReader): TensorProto {
     }
   }
   const label = name ? `tensor "${name}"` : r.what;
-  if (external) throw new ProtobufError(`onnx: ${label} stores its data in an external file, which is not supported`);
   if (!SUPPORTED_TYPES.has(dataType)) throw new ProtobufError(`onnx: ${label} has unsupported element type ${dataTypeName(dataType)}`);
   for (const d of dims) {
     if (!Number.isSafeInteger(d) || d < 0) throw new ProtobufError(`onnx: ${label} has invalid dims [${dims.join(",")}]`);
   }
   const size = dims.reduce((a, b) => a * b, 1);
+  if (external) {
+    if (!ref.location) throw new ProtobufError(`onnx: ${label} is stored externally but its external_data has no location`);
+    if (!externalReader)
+      throw new ProtobufError(
+        `onnx: ${label} stores its data in the external file "${ref.location}": create the session from the model's file path, or pass the file's bytes as options.externalData["${ref.location}"]`,
+      );
+    const length = ref.length ?? size * elementBytes(dataType);
+    raw = externalReader(ref.location, ref.offset ?? 0, length, label);
+  }
   const values =
     dataType === DataType.FLOAT
       ? floats
@@ -749,6 +879,7 @@ export function encodeModel(m: ModelProto): Uint8Array {
       x.string(2, e.value);
     });
   }
+  for (const f of m.functions ?? []) w.message(25, (x) => writeFunction(x, f));
   return w.finish();
 }
 
@@ -757,6 +888,23 @@ export function encodeTensor(t: TensorProto): Uint8Array {
   const w = new ProtoWriter();
   writeTensor(w, t);
   return w.finish();
+}
+
+function writeFunction(w: ProtoWriter, f: FunctionProto): void {
+  w.string(1, f.name);
+  for (const s of f.input) w.string(4, s);
+  for (const s of f.output) w.string(5, s);
+  for (const s of f.attribute) w.string(6, s);
+  for (const n of f.node) w.message(7, (x) => writeNode(x, n));
+  for (const o of f.opsetImport) {
+    w.message(9, (x) => {
+      if (o.domain) x.string(1, o.domain);
+      x.int(2, o.version);
+    });
+  }
+  if (f.domain) w.string(10, f.domain);
+  for (const a of f.attributeProto) w.message(11, (x) => writeAttribute(x, a));
+  if (f.overload) w.string(13, f.overload);
 }
 
 function writeGraph(w: ProtoWriter, g: GraphProto): void {
@@ -777,6 +925,7 @@ function writeNode(w: ProtoWriter, n: NodeProto): void {
   for (const a of n.attribute) w.message(5, (x) => writeAttribute(x, a));
   if (n.docString) w.string(6, n.docString);
   if (n.domain) w.string(7, n.domain);
+  if (n.overload) w.string(8, n.overload);
 }
 
 function writeAttribute(w: ProtoWriter, a: AttributeProto): void {
@@ -792,6 +941,7 @@ function writeAttribute(w: ProtoWriter, a: AttributeProto): void {
   for (const t of a.tensors ?? []) w.message(10, (x) => writeTensor(x, t));
   for (const g of a.graphs ?? []) w.message(11, (x) => writeGraph(x, g));
   w.int(20, a.type);
+  if (a.refAttrName) w.string(21, a.refAttrName);
 }
 
 function writeValueInfo(w: ProtoWriter, v: ValueInfoProto): void {
@@ -820,6 +970,20 @@ function writeTensor(w: ProtoWriter, t: TensorProto): void {
   w.packedVarints(1, t.dims);
   w.int(2, t.dataType);
   if (t.name) w.string(8, t.name);
+  if (t.externalData) {
+    const { location, offset, length } = t.externalData;
+    const entries: [string, string][] = [["location", location]];
+    if (offset !== undefined) entries.push(["offset", String(offset)]);
+    if (length !== undefined) entries.push(["length", String(length)]);
+    for (const [key, value] of entries) {
+      w.message(13, (x) => {
+        x.string(1, key);
+        x.string(2, value);
+      });
+    }
+    w.int(14, 1);
+    return;
+  }
   const n = t.data.length;
   const raw = new Uint8Array(n * elementBytes(t.dataType));
   const dv = new DataView(raw.buffer);
