@@ -88,7 +88,7 @@ if (!process.argv.includes("--wasm-only")) {
     format: "esm",
     target: "es2022", // the default target emits Uint8Array.fromBase64, which Node 20 lacks
     platform: "neutral",
-    external: ["node:worker_threads", "node:fs/promises"], // imported only in Node (no Web Worker API; model files by path)
+    external: ["node:worker_threads", "node:fs/promises", "node:fs", "node:path", "node:url"], // imported only in Node (no Web Worker API; model files by path)
     outfile: "dist/simdnet.js",
     logLevel: "warning",
   });
@@ -112,7 +112,7 @@ if (!process.argv.includes("--wasm-only")) {
     format: "esm",
     target: "es2022",
     platform: "browser",
-    external: ["node:worker_threads", "node:fs/promises"], // Node-only branches (thread pool, model paths), never taken in a browser
+    external: ["node:worker_threads", "node:fs/promises", "node:fs", "node:path", "node:url"], // Node-only branches (thread pool, model paths), never taken in a browser
     outdir: "build/playground",
     logLevel: "warning",
   });
