@@ -505,3 +505,24 @@ export function globalavgpool_f32_forward(y: usize, x: usize, n: i32, hw: i32, c
     columnSumsF64(y + (<usize>b * <usize>c << 2), x + (<usize>b * <usize>hw * <usize>c << 2), hw, c, scale, false);
   }
 }
+
+/**
+ * ONNX MaxPool's Indices from maxpool2d_f32_forward's arg-max (idx may be argmax: in place):
+ * argmax[i] = ((b*h + iy)*w + ix)*c + ch indexes x in [n, h, w, c] order; idx[i] (i32) is the same
+ * element's flat index in ONNX order [n, c, h, w], ((b*c + ch)*h + iy)*w + ix, or with columnMajor
+ * (storage_order 1) ((b*c + ch)*w + ix)*h + iy. count elements. Integer division has no SIMD form:
+ * one scalar loop in every build.
+ */
+export function maxpool2d_indices_forward(idx: usize, argmax: usize, count: i32, h: i32, w: i32, c: i32, columnMajor: i32): void {
+  for (let i = 0; i < count; i++) {
+    const a = load<i32>(argmax + (<usize>i << 2));
+    const ch = a % c,
+      r = a / c,
+      ix = r % w,
+      r2 = r / w,
+      iy = r2 % h,
+      b = r2 / h;
+    const plane = (b * c + ch) * h * w;
+    store<i32>(idx + (<usize>i << 2), columnMajor ? plane + ix * h + iy : plane + iy * w + ix);
+  }
+}

@@ -577,6 +577,254 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// trigonometric and hyperbolic functions beyond sin and cos (Cephes' single-precision forms, as
+// XNNPACK's and Eigen's): the inverse functions from one polynomial on a reduced range, the
+// hyperbolic ones from exp, expm1 and log1p so that they keep their relative precision near 0.
+
+const HALF_PI: f32 = 1.5707963267948966;
+const QUARTER_PI: f32 = 0.7853981633974483;
+const PI_F: f32 = 3.141592653589793;
+const LN2_F: f32 = 0.6931471805599453;
+/** Beyond this |x|, x^2 + 1 is x^2 in f32 (asinh / acosh take log(2|x|)). */
+const HUGE_ARG: f32 = 1e18;
+
+/** asin on [0, 1]: the polynomial for a <= 0.5, else pi/2 - 2 asin(sqrt((1 - a) / 2)). NaN above 1. */
+// @ts-ignore: decorator
+@inline function asinPos(a: f32): f32 {
+  const big = a > 0.5;
+  const z = big ? <f32>0.5 * (<f32>1 - a) : a * a;
+  const t = big ? sqrt<f32>(z) : a;
+  let p: f32 = 4.2163199048e-2;
+  p = p * z + 2.4181311049e-2;
+  p = p * z + 4.5470025998e-2;
+  p = p * z + 7.4953002686e-2;
+  p = p * z + 1.6666752422e-1;
+  const r = p * z * t + t;
+  return big ? HALF_PI - (r + r) : r;
+}
+
+// @ts-ignore: decorator
+@inline function asinPos4(a: v128): v128 {
+  const big = f32x4.gt(a, f32x4.splat(0.5));
+  const z = v128.bitselect(f32x4.mul(f32x4.splat(0.5), f32x4.sub(f32x4.splat(1), a)), f32x4.mul(a, a), big);
+  const t = v128.bitselect(f32x4.sqrt(z), a, big);
+  let p = f32x4.splat(4.2163199048e-2);
+  p = madd(p, z, f32x4.splat(2.4181311049e-2));
+  p = madd(p, z, f32x4.splat(4.5470025998e-2));
+  p = madd(p, z, f32x4.splat(7.4953002686e-2));
+  p = madd(p, z, f32x4.splat(1.6666752422e-1));
+  const r = madd(f32x4.mul(p, z), t, t);
+  return v128.bitselect(f32x4.sub(f32x4.splat(HALF_PI), f32x4.add(r, r)), r, big);
+}
+
+/** atan on [0, inf): reduced to [0, tan(pi/8)] by pi/2 - atan(1/a) or pi/4 + atan((a-1)/(a+1)). */
+// @ts-ignore: decorator
+@inline function atanPos(a: f32): f32 {
+  let base: f32 = 0,
+    x = a;
+  if (a > 2.414213562373095) {
+    base = HALF_PI;
+    x = <f32>-1 / a;
+  } else if (a > 0.4142135623730950) {
+    base = QUARTER_PI;
+    x = (a - 1) / (a + 1);
+  }
+  const z = x * x;
+  let p: f32 = 8.05374449538e-2;
+  p = p * z - 1.38776856032e-1;
+  p = p * z + 1.99777106478e-1;
+  p = p * z - 3.33329491539e-1;
+  return base + (p * z * x + x);
+}
+
+// @ts-ignore: decorator
+@inline function atanPos4(a: v128): v128 {
+  const far = f32x4.gt(a, f32x4.splat(2.414213562373095)),
+    mid = v128.andnot(f32x4.gt(a, f32x4.splat(0.4142135623730950)), far);
+  const one = f32x4.splat(1);
+  let x = v128.bitselect(f32x4.div(f32x4.splat(-1), a), a, far);
+  x = v128.bitselect(f32x4.div(f32x4.sub(a, one), f32x4.add(a, one)), x, mid);
+  const base = v128.or(v128.and(far, f32x4.splat(HALF_PI)), v128.and(mid, f32x4.splat(QUARTER_PI)));
+  const z = f32x4.mul(x, x);
+  let p = f32x4.splat(8.05374449538e-2);
+  p = madd(p, z, f32x4.splat(-1.38776856032e-1));
+  p = madd(p, z, f32x4.splat(1.99777106478e-1));
+  p = madd(p, z, f32x4.splat(-3.33329491539e-1));
+  return f32x4.add(base, madd(f32x4.mul(p, z), x, x));
+}
+
+// @ts-ignore: decorator
+@inline function signOf4(x: v128): v128 {
+  return v128.and(x, i32x4.splat(0x80000000));
+}
+
+@final class Tan {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.div(fmath.sincos4(x, false), fmath.sincos4(x, true)); }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 { return fmath.sincosf(x, false) / fmath.sincosf(x, true); }
+  // 1 / cos^2
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { const c = fmath.sincos4(x, true); return f32x4.div(f32x4.splat(1), f32x4.mul(c, c)); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { const c = fmath.sincosf(x, true); return <f32>1 / (c * c); }
+}
+
+@final class Asin {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 { return v128.or(asinPos4(f32x4.abs(x)), signOf4(x)); }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 { return copysign<f32>(asinPos(abs(x)), x); }
+  // 1 / sqrt(1 - x^2)
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.sub(f32x4.splat(1), f32x4.mul(x, x)))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>1 / sqrt<f32>(<f32>1 - x * x); }
+}
+
+/** acos(x) = pi/2 - asin(x), written so that it stays precise near 1 and -1. */
+@final class Acos {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 {
+    const a = f32x4.abs(x);
+    const big = f32x4.gt(a, f32x4.splat(0.5));
+    // |x| > 0.5: 2 asin(sqrt((1 - |x|) / 2)), mirrored to pi - that for x < 0
+    const r = f32x4.mul(f32x4.splat(2), asinPos4(f32x4.sqrt(f32x4.mul(f32x4.splat(0.5), f32x4.sub(f32x4.splat(1), a)))));
+    const far = v128.bitselect(f32x4.sub(f32x4.splat(PI_F), r), r, f32x4.lt(x, f32x4.splat(0)));
+    const near = f32x4.sub(f32x4.splat(HALF_PI), v128.or(asinPos4(a), signOf4(x)));
+    return v128.bitselect(far, near, big);
+  }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 {
+    const a = abs(x);
+    if (a > 0.5) {
+      const r = <f32>2 * asinPos(sqrt<f32>(<f32>0.5 * (<f32>1 - a)));
+      return x < 0 ? PI_F - r : r;
+    }
+    return HALF_PI - copysign<f32>(asinPos(a), x);
+  }
+  // -1 / sqrt(1 - x^2)
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.div(f32x4.splat(-1), f32x4.sqrt(f32x4.sub(f32x4.splat(1), f32x4.mul(x, x)))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>-1 / sqrt<f32>(<f32>1 - x * x); }
+}
+
+@final class Atan {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 { return v128.or(atanPos4(f32x4.abs(x)), signOf4(x)); }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 { return copysign<f32>(atanPos(abs(x)), x); }
+  // 1 / (1 + x^2)
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.div(f32x4.splat(1), madd(x, x, f32x4.splat(1))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>1 / (x * x + 1); }
+}
+
+/** (expm1(x) - expm1(-x)) / 2: no cancellation near 0. */
+@final class Sinh {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.mul(f32x4.splat(0.5), f32x4.sub(fmath.expm14(x), fmath.expm14(f32x4.neg(x)))); }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 { return <f32>0.5 * (fmath.expm1f(x) - fmath.expm1f(-x)); }
+  // cosh
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.mul(f32x4.splat(0.5), f32x4.add(fmath.exp4(x), fmath.exp4(f32x4.neg(x)))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>0.5 * (fmath.expf(x) + fmath.expf(-x)); }
+}
+
+@final class Cosh {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.mul(f32x4.splat(0.5), f32x4.add(fmath.exp4(x), fmath.exp4(f32x4.neg(x)))); }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 { return <f32>0.5 * (fmath.expf(x) + fmath.expf(-x)); }
+  // sinh
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.mul(f32x4.splat(0.5), f32x4.sub(fmath.expm14(x), fmath.expm14(f32x4.neg(x)))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>0.5 * (fmath.expm1f(x) - fmath.expm1f(-x)); }
+}
+
+/** sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))); log(2|x|) beyond HUGE_ARG. */
+@final class Asinh {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 {
+    const a = f32x4.abs(x),
+      one = f32x4.splat(1);
+    const a2 = f32x4.mul(a, a);
+    const small = fmath.log1p4(f32x4.add(a, f32x4.div(a2, f32x4.add(one, f32x4.sqrt(f32x4.add(one, a2))))));
+    const huge = f32x4.add(fmath.log4(a), f32x4.splat(LN2_F));
+    return v128.or(v128.bitselect(huge, small, f32x4.gt(a, f32x4.splat(HUGE_ARG))), signOf4(x));
+  }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 {
+    const a = abs(x);
+    const r = a > HUGE_ARG ? fmath.logf(a) + LN2_F : fmath.log1pf(a + (a * a) / (<f32>1 + sqrt<f32>(<f32>1 + a * a)));
+    return copysign<f32>(r, x);
+  }
+  // 1 / sqrt(x^2 + 1)
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.div(f32x4.splat(1), f32x4.sqrt(madd(x, x, f32x4.splat(1)))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>1 / sqrt<f32>(x * x + 1); }
+}
+
+/** log1p(t + sqrt(t (t + 2))) with t = x - 1 (precise near 1); log(2x) beyond HUGE_ARG; NaN below 1. */
+@final class Acosh {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 {
+    const t = f32x4.sub(x, f32x4.splat(1));
+    const near = fmath.log1p4(f32x4.add(t, f32x4.sqrt(f32x4.mul(t, f32x4.add(t, f32x4.splat(2))))));
+    const huge = f32x4.add(fmath.log4(x), f32x4.splat(LN2_F));
+    return v128.bitselect(huge, near, f32x4.gt(x, f32x4.splat(HUGE_ARG)));
+  }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 {
+    if (x > HUGE_ARG) return fmath.logf(x) + LN2_F;
+    const t = x - 1;
+    return fmath.log1pf(t + sqrt<f32>(t * (t + 2)));
+  }
+  // 1 / sqrt(x^2 - 1)
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.sub(f32x4.mul(x, x), f32x4.splat(1)))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>1 / sqrt<f32>(x * x - 1); }
+}
+
+/** (log1p(x) - log1p(-x)) / 2: precise near 0; +-inf at +-1, NaN beyond. */
+@final class Atanh {
+  // @ts-ignore: decorator
+  @inline get simdGrad(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline v(x: v128, p: v128, q: v128): v128 { return f32x4.mul(f32x4.splat(0.5), f32x4.sub(fmath.log1p4(x), fmath.log1p4(f32x4.neg(x)))); }
+  // @ts-ignore: decorator
+  @inline s(x: f32, p: f32, q: f32): f32 { return <f32>0.5 * (fmath.log1pf(x) - fmath.log1pf(-x)); }
+  // 1 / (1 - x^2)
+  // @ts-ignore: decorator
+  @inline g(x: v128, p: v128, q: v128): v128 { return f32x4.div(f32x4.splat(1), f32x4.sub(f32x4.splat(1), f32x4.mul(x, x))); }
+  // @ts-ignore: decorator
+  @inline gs(x: f32, p: f32, q: f32): f32 { return <f32>1 / (<f32>1 - x * x); }
+}
+
+// ---------------------------------------------------------------------------------------------
 // casts (bits in, bits out)
 
 /** f32 -> i32, truncating toward 0, saturating at the i32 range; NaN -> 0. */
@@ -684,7 +932,8 @@ function unaryRowI32<OP>(y: usize, x: usize, n: i32, p: i32, q: i32): void {
 const ABS = 0, NEG = 1, SQRT = 2, EXP = 3, LOG = 4, RECIPROCAL = 5, ERF = 6, SIGN = 7, FLOOR = 8, CEIL = 9,
   ROUND = 10, SIN = 11, COS = 12, CLIP = 13, HARD_SIGMOID = 14, HARD_SWISH = 15, ELU = 16, SELU = 17,
   CELU = 18, GELU = 19, GELU_TANH = 20, MISH = 21, SOFTPLUS = 22, SOFTSIGN = 23, THRESHOLDED_RELU = 24,
-  AFFINE = 25, SQUARE = 26, POW_CONST = 27, IS_NAN = 28, IS_INF = 29;
+  AFFINE = 25, SQUARE = 26, POW_CONST = 27, IS_NAN = 28, IS_INF = 29, TAN = 30, ASIN = 31, ACOS = 32,
+  ATAN = 33, SINH = 34, COSH = 35, ASINH = 36, ACOSH = 37, ATANH = 38;
 
 /** y[i] = f(x[i]; p, q) for the UnaryF32 op `op`; y may alias x. */
 export function unary_f32_forward(op: i32, y: usize, x: usize, n: i32, p: f32, q: f32): void {
@@ -719,6 +968,15 @@ export function unary_f32_forward(op: i32, y: usize, x: usize, n: i32, p: f32, q
     case POW_CONST: unaryRow<PowConst>(y, x, n, p, q); break;
     case IS_NAN: unaryRow<IsNaN>(y, x, n, p, q); break;
     case IS_INF: unaryRow<IsInf>(y, x, n, p, q); break;
+    case TAN: unaryRow<Tan>(y, x, n, p, q); break;
+    case ASIN: unaryRow<Asin>(y, x, n, p, q); break;
+    case ACOS: unaryRow<Acos>(y, x, n, p, q); break;
+    case ATAN: unaryRow<Atan>(y, x, n, p, q); break;
+    case SINH: unaryRow<Sinh>(y, x, n, p, q); break;
+    case COSH: unaryRow<Cosh>(y, x, n, p, q); break;
+    case ASINH: unaryRow<Asinh>(y, x, n, p, q); break;
+    case ACOSH: unaryRow<Acosh>(y, x, n, p, q); break;
+    case ATANH: unaryRow<Atanh>(y, x, n, p, q); break;
     default: unreachable();
   }
 }
@@ -754,6 +1012,15 @@ export function unary_f32_backward(op: i32, dx: usize, dy: usize, x: usize, n: i
     case AFFINE: unaryBackRow<Affine>(dx, dy, x, n, p, q); break;
     case SQUARE: unaryBackRow<Square>(dx, dy, x, n, p, q); break;
     case POW_CONST: unaryBackRow<PowConst>(dx, dy, x, n, p, q); break;
+    case TAN: unaryBackRow<Tan>(dx, dy, x, n, p, q); break;
+    case ASIN: unaryBackRow<Asin>(dx, dy, x, n, p, q); break;
+    case ACOS: unaryBackRow<Acos>(dx, dy, x, n, p, q); break;
+    case ATAN: unaryBackRow<Atan>(dx, dy, x, n, p, q); break;
+    case SINH: unaryBackRow<Sinh>(dx, dy, x, n, p, q); break;
+    case COSH: unaryBackRow<Cosh>(dx, dy, x, n, p, q); break;
+    case ASINH: unaryBackRow<Asinh>(dx, dy, x, n, p, q); break;
+    case ACOSH: unaryBackRow<Acosh>(dx, dy, x, n, p, q); break;
+    case ATANH: unaryBackRow<Atanh>(dx, dy, x, n, p, q); break;
     default: unreachable();
   }
 }

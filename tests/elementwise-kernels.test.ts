@@ -67,6 +67,15 @@ const UNARY_CASES: Record<UnaryName, UnaryCase> = {
   PowConst: { lo: 0.1, hi: 4, p: 2.7, rtol: 1e-5 },
   IsNaN: { lo: -1, hi: 1 },
   IsInf: { lo: -1, hi: 1, p: 1, q: 0 },
+  Tan: { lo: -1.5, hi: 1.5, rtol: 4e-6, atol: 1e-7 },
+  Asin: { lo: -1, hi: 1, rtol: 4e-6, kinks: [-1, 1] },
+  Acos: { lo: -1, hi: 1, rtol: 4e-6, atol: 2e-7, kinks: [-1, 1] },
+  Atan: { lo: -20, hi: 20, rtol: 4e-6 },
+  Sinh: { lo: -20, hi: 20, rtol: 4e-6 },
+  Cosh: { lo: -20, hi: 20, rtol: 4e-6 },
+  Asinh: { lo: -1e4, hi: 1e4, rtol: 4e-6 },
+  Acosh: { lo: 1, hi: 1e4, rtol: 4e-6, kinks: [1] },
+  Atanh: { lo: -0.95, hi: 0.95, rtol: 4e-6 },
 };
 const PREDICATES = new Set<UnaryName>(["IsNaN", "IsInf"]);
 

@@ -44,6 +44,15 @@ export const UnaryF32 = {
   IsNaN: 28,
   /** i32 0/1 out; p != 0: +inf counts, q != 0: -inf counts */
   IsInf: 29,
+  Tan: 30,
+  Asin: 31,
+  Acos: 32,
+  Atan: 33,
+  Sinh: 34,
+  Cosh: 35,
+  Asinh: 36,
+  Acosh: 37,
+  Atanh: 38,
 } as const;
 export type UnaryF32Op = keyof typeof UnaryF32;
 

@@ -1,5 +1,6 @@
 // Unary element-wise ops and activations on assembly/unary.ts's kernels: Abs, Neg, Sqrt, Exp, Log,
-// Reciprocal, Erf, Sign, Floor, Ceil, Round, Sin, Cos, IsNaN, IsInf, Cast, CastLike, Clip (both
+// Reciprocal, Erf, Sign, Floor, Ceil, Round, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh,
+// Acosh, Atanh, IsNaN, IsInf, Cast, CastLike, Clip (both
 // opset forms), HardSigmoid, HardSwish, Elu, Selu, Celu, Gelu, Mish, Softplus, Softsign,
 // ThresholdedRelu, and PRelu (a broadcasting binary op: the slope in any shape and axis order).
 // Relu, LeakyRelu, Sigmoid and Tanh keep their own kernels in ops/nn.ts.
@@ -77,6 +78,7 @@ unaryOp("Ceil", "Ceil", none, noAttrs);
 unaryOp("Round", "Round", none, noAttrs);
 unaryOp("Sin", "Sin", none, noAttrs);
 unaryOp("Cos", "Cos", none, noAttrs);
+for (const op of ["Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"] as const) unaryOp(op, op, none, noAttrs);
 unaryOp("HardSwish", "HardSwish", none, noAttrs);
 unaryOp("Mish", "Mish", none, noAttrs);
 unaryOp("Softplus", "Softplus", none, noAttrs);

@@ -2,6 +2,7 @@
 // activations (Softmax and friends: reduce.ts; MatMul: matmul.ts; BatchNormalization: norm.ts). Image ops run
 // channels-last ([N, H, W, C]; 1-D ops as images of height 1), as the kernels want.
 import { fail, fmtShape } from "../../errors.js";
+import { DataType } from "../../onnx/onnx-proto.js";
 import type { Attributes } from "../../onnx/attributes.js";
 import { type AutoPad, type Conv2dOptions, conv2dOutputShape, convTranspose2dOutputShape } from "../../ops/conv2d.js";
 import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvGeometry, type ConvPass, convGeometry, convTransposeGeometry } from "../../ops/conv2d_algorithms.js";
@@ -340,13 +341,16 @@ interface PoolAttrs {
   s: Spatial;
   ceil: boolean;
   countIncludePad: boolean;
+  /** MaxPool's storage_order: Indices in column-major (w before h) order. */
+  columnMajor: boolean;
 }
 
 function poolAttrs(at: Attributes, average: boolean): PoolAttrs {
-  if (at.int("storage_order", 0) !== 0) fail(at.where, "storage_order 1 is not supported");
+  const order = average ? 0 : at.int("storage_order", 0);
+  if (order !== 0 && order !== 1) fail(at.where, `storage_order must be 0 or 1, got ${order}`);
   const s = spatialAttrs(at);
   if (!s.kernel) fail(at.where, "kernel_shape is required");
-  return { s, ceil: at.int("ceil_mode", 0) === 1, countIncludePad: average && at.int("count_include_pad", 0) === 1 };
+  return { s, ceil: at.int("ceil_mode", 0) === 1, countIncludePad: average && at.int("count_include_pad", 0) === 1, columnMajor: order === 1 };
 }
 
 function poolOptions(c: { fail(m: string): never }, a: PoolAttrs, rank: number): Pool2dOptions {
@@ -365,16 +369,44 @@ function poolOp(
     type,
     parse: (at) => poolAttrs(at, average),
     infer(c) {
-      if (c.wants(1)) c.fail("the Indices output of MaxPool is not supported");
       const x = floatInput(c, 0, "X");
       const y = pool2dOutputShape(nhwc2d(c, x.shape), poolOptions(c, c.attrs, x.shape.length));
-      return [{ dataType: x.dataType, shape: onnxOf(y, x.shape.length) }];
+      const shape = onnxOf(y, x.shape.length);
+      // MaxPool's Indices (int64): each maximum's flat index into X in ONNX order
+      return [{ dataType: x.dataType, shape }, ...(!average && c.wants(1) ? [{ dataType: DataType.INT64, shape }] : [])];
     },
-    layout: channelsLastLayout,
+    // Y and Indices both channels-last (the kernels' [n, oh, ow, c])
+    layout: (c) => ({ ...channelsLastLayout(c), outputs: c.outputs.map((t) => channelsLast(t.shape.length)) }),
     gradient(g) {
       if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.x(0)!], g.attrs)[0]!);
     },
     algorithms: [
+      ...(average
+        ? []
+        : [
+            {
+              name: "maxPool.indices",
+              eligible: (n: PlanNode<PoolAttrs>) => n.outputs.length > 1,
+              setup(n: BoundNode<PoolAttrs>) {
+                const c = { fail: (m: string) => fail(n.where, m) };
+                const xShape = nhwc2d(c, n.inputs[0]!.shape),
+                  yShape = nhwc2d(c, n.outputs[0]!.shape);
+                const x = inputView(n, 0, xShape),
+                  y = outputView(n, 0, yShape),
+                  argmax = viewTensor(n.engine, n.output(1), yShape, "i32");
+                const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length),
+                  k = n.kernels,
+                  idx = n.output(1),
+                  count = n.outputs[1]!.size,
+                  [, h, w, ch] = xShape as [number, number, number, number],
+                  columnMajor = n.attrs.columnMajor ? 1 : 0;
+                return () => {
+                  maxPool2d(x, o, { y, argmax });
+                  k.maxpool2d_indices_forward(idx, idx, count, h, w, ch, columnMajor);
+                };
+              },
+            },
+          ]),
       {
         name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
         workspaceBytes(n) {

@@ -3,9 +3,9 @@
 // strided copies (Concat, Slice) on assembly/nd.ts's copy_nd.
 import { fail, fmtShape } from "../../errors.js";
 import { DataType } from "../../onnx/onnx-proto.js";
-import { tensorFromProto } from "../import.js";
+import { type GraphNode, tensorFromProto } from "../import.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
-import { followInput0, type GradientBuilder, type InferContext, type LayoutChoice, registerOp, type TensorType } from "../registry.js";
+import { followInput0, type GradientBuilder, type InferContext, type LayoutChoice, opDef, registerOp, type TensorType } from "../registry.js";
 import { elemOf, type HostTensor, hostTensor, identityPerm, intsOf, invertPerm, logicalStrides, sizeOfDims } from "../types.js";
 import { copyLoop, normAxis, sameAsInput0 } from "./util.js";
 
@@ -141,17 +141,38 @@ registerOp<void>({
   algorithms: [],
 });
 
-registerOp<{ outputs: number }>({
+// Dropout in inference: output 0 is input 0 (an Identity, a view); the optional mask output, when
+// something reads it, is a constant of all true in data's shape (nothing is dropped); before
+// opset 12 it is all 0 (false), as onnxruntime gives it, and before 10 of data's element type
+registerOp<{ data: string; boolMask: boolean; ones: boolean }>({
   type: "Dropout",
-  view: true,
-  gradient: (g) => g.wants(0) && g.add(0, g.dy(0)!),
-  parse: () => ({ outputs: 1 }),
-  infer(c) {
-    // inference: the identity; the mask output (if anything reads it) is not produced by a view
-    if (c.wants(1)) c.fail("the mask output of Dropout is not supported (inference runs Dropout as the identity)");
-    return [c.need(0, "data")];
+  parse: (at, opset) => ({ data: at.node.input[0] ?? "", boolMask: opset >= 10, ones: opset >= 12 }),
+  infer: (c) => c.fail("internal: Dropout is inlined, not inferred"),
+  inline(c) {
+    const x = c.need(0, "data");
+    const y = `${c.where}: output`,
+      mask = `${c.where}: mask`;
+    const node: GraphNode = {
+      index: -1,
+      name: y,
+      opType: "Identity",
+      def: opDef("Identity")!,
+      attrs: undefined,
+      inputs: [c.attrs.data],
+      outputs: [y],
+      implicitInputs: [],
+      where: c.where,
+    };
+    const initializers = new Map<string, HostTensor>();
+    const maskType = c.attrs.boolMask ? DataType.BOOL : x.dataType;
+    if (c.wants(1)) initializers.set(mask, hostTensor(maskType, x.shape, new Int32Array(sizeOfDims(x.shape)).fill(c.attrs.ones ? 1 : 0)));
+    return {
+      nodes: [node],
+      initializers,
+      outputs: [{ name: y, dataType: x.dataType }, ...(c.wants(1) ? [{ name: mask, dataType: maskType }] : [])],
+      outerReads: [c.attrs.data],
+    };
   },
-  layout: followInput0,
   algorithms: [],
 });
 
