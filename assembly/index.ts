@@ -28,6 +28,7 @@ export * from "./conv2d_winograd";
 export * from "./conv2d_stem";
 export * from "./conv2d_im2col";
 export * from "./nd";
+export * from "./scan";
 export * from "./rnn";
 export * from "./remap";
 export * from "./resize";

@@ -1,10 +1,13 @@
 // Operators and optional outputs real exported models use, through InferenceSession against
 // onnxruntime-node in every build: MaxPool's Indices (storage_order 0 and 1, 1-D and 2-D, pads,
-// strides, dilations, ceil mode; channel counts at SIMD tile edges) and Dropout's mask.
+// strides, dilations, ceil mode; channel counts at SIMD tile edges), Dropout's mask, the
+// trigonometric and hyperbolic functions, CumSum (every axis, exclusive / reverse, float and int,
+// channels-last inputs; its gradient against central differences) and OneHot.
 import { describe, expect, it } from "vitest";
-import { DataType } from "../src/onnx/onnx-proto.js";
-import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
-import { expectMatchesOrt, int, ints, node, tensor } from "./graph-models.js";
+import { InferenceSession } from "../src/graph/session.js";
+import { DataType, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
+import { expectMatchesOrt, int, ints, type ModelSpec, modelBytes, node, tensor } from "./graph-models.js";
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -85,6 +88,160 @@ describe.each(BUILDS_UNDER_TEST)("trigonometric and hyperbolic ops vs onnxruntim
         { x: { dims: shape, data: uniform(size(shape), 31, lo, hi) } },
         { rtol: 1e-5, atol: 1e-6, label: `${op} [${shape}]` },
       );
+    }
+  });
+});
+
+/** Every float initializer's gradient (TrainableSession) against central differences of sum(y * G). */
+async function checkGradients(
+  build: (typeof BUILDS_UNDER_TEST)[number],
+  spec: ModelSpec,
+  feeds: Record<string, { dims: number[]; data: Float32Array }>,
+  label: string,
+) {
+  const e = await engineFor(build);
+  const s = InferenceSession.fromBytes(e, modelBytes(spec));
+  const t = s.trainable();
+  const out = spec.outputs[0] as string;
+  const G = uniform(size(t.forward(feeds)[out]!.dims as number[]), 92, -1, 1);
+  const loss = () => {
+    const y = t.forward(feeds)[out]!.data as Float32Array;
+    let l = 0;
+    for (let i = 0; i < y.length; i++) l += y[i]! * G[i]!;
+    return l;
+  };
+  t.zeroGrads();
+  loss();
+  t.backward({ [out]: G });
+  const r = rng(93);
+  expect(t.parameters().length, label).toBeGreaterThan(0);
+  for (const p of t.parameters()) {
+    const analytic = p.grad.data.slice();
+    const v = p.value.data;
+    for (let k = 0; k < Math.min(10, v.length); k++) {
+      const i = v.length <= 10 ? k : Math.floor(r() * v.length);
+      const h = 1e-2 * Math.max(1, Math.abs(v[i]!));
+      const keep = v[i]!;
+      v[i] = keep + h;
+      const up = loss();
+      v[i] = keep - h;
+      const down = loss();
+      v[i] = keep;
+      const numeric = (up - down) / (2 * h);
+      expect(Math.abs(analytic[i]! - numeric), `${label}: ${p.name}[${i}] analytic ${analytic[i]} numeric ${numeric}`).toBeLessThan(
+        2e-2 * Math.max(1, Math.abs(numeric)),
+      );
+    }
+  }
+  t.release();
+  await s.release();
+}
+
+const axisTensor = (axis: number, dataType: number = DataType.INT64): TensorProto => tensor("axis", [], [axis], dataType);
+
+describe.each(BUILDS_UNDER_TEST)("CumSum vs onnxruntime-node (%s)", (build) => {
+  it("every axis, exclusive and reverse, float and int32, ONNX-order and channels-last inputs", async () => {
+    const e = await engineFor(build);
+    for (const shape of [[7], [3, 5], [2, 9, 4], [1, 6, 3, 5]]) {
+      for (let axis = -1; axis < shape.length; axis++) {
+        for (const [exclusive, reverse] of [
+          [0, 0],
+          [1, 0],
+          [0, 1],
+          [1, 1],
+        ]) {
+          const attrs = [int("exclusive", exclusive!), int("reverse", reverse!)];
+          const label = `[${shape}] axis ${axis} exclusive ${exclusive} reverse ${reverse}`;
+          const conv = shape.length === 4;
+          const C = shape[1] ?? 1;
+          await expectMatchesOrt(
+            e,
+            {
+              nodes: [...(conv ? [node("Conv", ["x", "w"], ["c"])] : []), node("CumSum", [conv ? "c" : "x", "axis"], ["y"], attrs)],
+              inits: [axisTensor(axis, axis % 2 ? DataType.INT32 : DataType.INT64), ...(conv ? [tensor("w", [C, C, 1, 1], uniform(C * C, 5, -1, 1))] : [])],
+              inputs: [["x", shape]],
+              outputs: ["y"],
+              opset: 14,
+            },
+            { x: { dims: shape, data: uniform(size(shape), 3, -2, 2) } },
+            { rtol: 1e-5, atol: 1e-5, label },
+          );
+          await expectMatchesOrt(
+            e,
+            {
+              nodes: [node("CumSum", ["x", "axis"], ["y"], attrs)],
+              inits: [axisTensor(axis)],
+              inputs: [["x", shape, DataType.INT32]],
+              outputs: [["y", DataType.INT32]],
+              opset: 14,
+            },
+            { x: { dims: shape, data: Int32Array.from(uniform(size(shape), 4, -100, 100), Math.round) } },
+            { rtol: 0, atol: 0, label: `int32 ${label}` },
+          );
+        }
+      }
+    }
+  });
+
+  it("backward: the reverse running sum of dy, against central differences", async () => {
+    for (const [exclusive, reverse] of [
+      [0, 0],
+      [1, 1],
+    ]) {
+      await checkGradients(
+        build,
+        {
+          nodes: [node("Mul", ["x", "p"], ["t"]), node("CumSum", ["t", "axis"], ["y"], [int("exclusive", exclusive!), int("reverse", reverse!)])],
+          inits: [axisTensor(1), tensor("p", [3, 6], uniform(18, 8, -1, 1))],
+          inputs: [["x", [3, 6]]],
+          outputs: ["y"],
+        },
+        { x: { dims: [3, 6], data: uniform(18, 9, 0.5, 1.5) } },
+        `CumSum exclusive ${exclusive} reverse ${reverse}`,
+      );
+    }
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("OneHot vs onnxruntime-node (%s)", (build) => {
+  it("every axis, negative and out-of-range indices, int32 / int64 / float indices, float and int64 values", async () => {
+    const e = await engineFor(build);
+    // the type combinations onnxruntime implements: indices, values, depth
+    const combos = [
+      [DataType.INT32, DataType.FLOAT, DataType.FLOAT, 3],
+      [DataType.INT64, DataType.INT64, DataType.INT64, 9],
+      [DataType.FLOAT, DataType.FLOAT, DataType.FLOAT, 5],
+    ] as const;
+    for (const shape of [[5], [2, 7], [3, 2, 4]]) {
+      for (let axis = -1; axis <= shape.length; axis++) {
+        for (const [indexType, valuesType, depthType, depth] of combos) {
+          const indices = Array.from(
+            { length: size(shape) },
+            (_, i) => ((i * 7) % (2 * depth + 3)) - depth - 1 + (indexType === DataType.FLOAT && i % 2 ? 0.6 : 0),
+          );
+          const data =
+            indexType === DataType.INT32
+              ? Int32Array.from(indices)
+              : indexType === DataType.INT64
+                ? BigInt64Array.from(indices, (v) => BigInt(v))
+                : Float32Array.from(indices);
+          await expectMatchesOrt(
+            e,
+            {
+              nodes: [node("OneHot", ["i", "depth", "values"], ["y"], [int("axis", axis)])],
+              inits: [
+                tensor("depth", [], [depth], depthType),
+                tensor("values", [2], [-0.5, 2].map(valuesType === DataType.FLOAT ? (v) => v : Math.round), valuesType),
+              ],
+              inputs: [["i", shape, indexType]],
+              outputs: [["y", valuesType]],
+              opset: 11,
+            },
+            { i: { dims: shape, data: data as Int32Array, type: indexType === DataType.INT64 ? "int64" : undefined } },
+            { rtol: 0, atol: 0, label: `[${shape}] axis ${axis} depth ${depth} indices ${indexType}` },
+          );
+        }
+      }
     }
   });
 });

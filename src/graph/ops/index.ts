@@ -14,3 +14,4 @@ import "./reduce.js";
 import "./matmul.js";
 import "./norm.js";
 import "./quant.js";
+import "./scan.js";
