@@ -29,6 +29,7 @@ export * from "./conv2d_stem";
 export * from "./conv2d_im2col";
 export * from "./nd";
 export * from "./scan";
+export * from "./gridsample";
 export * from "./rnn";
 export * from "./remap";
 export * from "./resize";

@@ -245,3 +245,61 @@ describe.each(BUILDS_UNDER_TEST)("OneHot vs onnxruntime-node (%s)", (build) => {
     }
   });
 });
+
+const str = (name: string, s: string) => ({ name, type: 3, s });
+
+describe.each(BUILDS_UNDER_TEST)("GridSample vs onnxruntime-node (%s)", (build) => {
+  it("bilinear and nearest, zeros / border / reflection padding, with and without align_corners", async () => {
+    const e = await engineFor(build);
+    for (const [C, H, W, Ho, Wo] of [
+      [1, 4, 5, 3, 2],
+      [4, 3, 3, 4, 4],
+      [5, 6, 4, 2, 5],
+      [9, 1, 7, 3, 3],
+    ] as const) {
+      for (const mode of ["bilinear", "nearest"]) {
+        for (const padding of ["zeros", "border", "reflection"]) {
+          for (const align of [0, 1]) {
+            const xs = [2, C, H, W],
+              gs = [2, Ho, Wo, 2];
+            await expectMatchesOrt(
+              e,
+              {
+                nodes: [node("GridSample", ["x", "g"], ["y"], [str("mode", mode), str("padding_mode", padding), int("align_corners", align)])],
+                inputs: [
+                  ["x", xs],
+                  ["g", gs],
+                ],
+                outputs: ["y"],
+                opset: 16,
+              },
+              { x: { dims: xs, data: uniform(size(xs), C * 7 + H, -2, 2) }, g: { dims: gs, data: uniform(size(gs), Ho * 5 + Wo, -1.4, 1.4) } },
+              { rtol: 1e-5, atol: 1e-5, label: `C${C} ${H}x${W} -> ${Ho}x${Wo} ${mode} ${padding} align ${align}` },
+            );
+          }
+        }
+      }
+    }
+  });
+
+  it("backward: dX and dGrid against central differences (bilinear, each padding)", async () => {
+    for (const padding of ["zeros", "border", "reflection"]) {
+      for (const align of [0, 1]) {
+        await checkGradients(
+          build,
+          {
+            nodes: [
+              node("Mul", ["x", "p"], ["t"]),
+              node("GridSample", ["t", "g"], ["y"], [str("mode", "bilinear"), str("padding_mode", padding), int("align_corners", align)]),
+            ],
+            inits: [tensor("p", [1, 5, 4, 3], uniform(60, 21, -1, 1)), tensor("g", [1, 3, 2, 2], uniform(12, 22 + align, -1.3, 1.3))],
+            inputs: [["x", [1, 5, 4, 3]]],
+            outputs: ["y"],
+          },
+          { x: { dims: [1, 5, 4, 3], data: uniform(60, 23, 0.5, 1.5) } },
+          `GridSample ${padding} align ${align}`,
+        );
+      }
+    }
+  });
+});

@@ -15,3 +15,4 @@ import "./matmul.js";
 import "./norm.js";
 import "./quant.js";
 import "./scan.js";
+import "./gridsample.js";
