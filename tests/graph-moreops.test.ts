@@ -303,3 +303,128 @@ describe.each(BUILDS_UNDER_TEST)("GridSample vs onnxruntime-node (%s)", (build) 
     }
   });
 });
+
+describe.each(BUILDS_UNDER_TEST)("Einsum vs onnxruntime-node (%s)", (build) => {
+  const cases: [string, number[][]][] = [
+    [
+      "bij,bjk->bik",
+      [
+        [2, 3, 5],
+        [2, 5, 4],
+      ],
+    ],
+    [
+      "ij,jk",
+      [
+        [3, 9],
+        [9, 5],
+      ],
+    ],
+    [
+      "bhqd,bhkd->bhqk",
+      [
+        [1, 2, 5, 4],
+        [1, 2, 3, 4],
+      ],
+    ],
+    [
+      "bhqk,bhkd->bhqd",
+      [
+        [2, 2, 5, 3],
+        [2, 2, 3, 4],
+      ],
+    ],
+    [
+      "...ij,...jk->...ik",
+      [
+        [2, 1, 3, 4],
+        [1, 5, 4, 6],
+      ],
+    ],
+    [
+      "nchw,kc->nkhw",
+      [
+        [2, 3, 4, 5],
+        [6, 3],
+      ],
+    ],
+    ["ij->ji", [[4, 7]]],
+    ["ij->", [[4, 7]]],
+    ["bij->bj", [[3, 4, 5]]],
+    ["i,i->", [[9], [9]]],
+    ["i,j->ij", [[4], [5]]],
+    [
+      "bn,anm,bm->ba",
+      [
+        [2, 3],
+        [4, 3, 5],
+        [2, 5],
+      ],
+    ],
+    [
+      "abc, cd -> dba",
+      [
+        [2, 3, 4],
+        [4, 5],
+      ],
+    ],
+    [
+      "ij,kj->",
+      [
+        [3, 4],
+        [5, 4],
+      ],
+    ],
+  ];
+  it.each(cases)("%s", async (equation, shapes) => {
+    const e = await engineFor(build);
+    const names = shapes.map((_, i) => `x${i}`);
+    for (const opset of [12, 13]) {
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("Einsum", names, ["y"], [str("equation", equation)])],
+          inputs: shapes.map((s, i) => [names[i]!, s] as [string, number[]]),
+          outputs: ["y"],
+          opset,
+        },
+        Object.fromEntries(shapes.map((s, i) => [names[i]!, { dims: s, data: uniform(size(s), 40 + i, -1, 1) }])),
+        { rtol: 1e-5, atol: 1e-5, label: `${equation} opset ${opset}` },
+      );
+    }
+  });
+
+  it("refuses diagonals and malformed equations, naming the node", async () => {
+    const e = await engineFor(build);
+    for (const [equation, msg] of [
+      ["ii,jk->i", /operand 0 repeats a letter \(a diagonal\)/],
+      ["ij,jk->iz", /output letter "z" is in no operand/],
+      ["ijk,jk->i", /operand 0 "ijk" does not match its rank 2/],
+    ] as const) {
+      const bytes = modelBytes({
+        nodes: [node("Einsum", ["a", "b"], ["y"], [str("equation", equation)])],
+        inputs: [
+          ["a", [3, 3]],
+          ["b", [3, 3]],
+        ],
+        outputs: ["y"],
+        opset: 13,
+      });
+      expect(() => InferenceSession.fromBytes(e, bytes), equation).toThrow(msg);
+    }
+  });
+
+  it("backward through the planned ops, against central differences", async () => {
+    await checkGradients(
+      build,
+      {
+        nodes: [node("Mul", ["x", "a"], ["t"]), node("Einsum", ["t", "b"], ["y"], [str("equation", "bij,jk->bik")])],
+        inits: [tensor("a", [2, 3, 4], uniform(24, 50, -1, 1)), tensor("b", [4, 5], uniform(20, 51, -1, 1))],
+        inputs: [["x", [2, 3, 4]]],
+        outputs: ["y"],
+      },
+      { x: { dims: [2, 3, 4], data: uniform(24, 52, 0.5, 1.5) } },
+      "Einsum",
+    );
+  });
+});

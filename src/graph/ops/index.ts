@@ -16,3 +16,4 @@ import "./norm.js";
 import "./quant.js";
 import "./scan.js";
 import "./gridsample.js";
+import "./einsum.js";
