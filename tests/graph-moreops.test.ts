@@ -428,3 +428,54 @@ describe.each(BUILDS_UNDER_TEST)("Einsum vs onnxruntime-node (%s)", (build) => {
     );
   });
 });
+
+describe.each(BUILDS_UNDER_TEST)("LpPool and GlobalLpPool vs onnxruntime-node (%s)", (build) => {
+  it("p = 1, 2, 3; pads, strides; 1-D and 2-D; channel counts at tile edges", async () => {
+    const e = await engineFor(build);
+    for (const p of [1, 2, 3]) {
+      for (const [shape, attrs] of [
+        [
+          [2, 5, 6, 7],
+          [ints("kernel_shape", [3, 3]), ints("strides", [2, 2]), ints("pads", [1, 1, 1, 1])],
+        ],
+        [[1, 8, 5, 5], [ints("kernel_shape", [2, 2])]],
+        [
+          [1, 4, 9],
+          [ints("kernel_shape", [3]), ints("pads", [1, 1])],
+        ],
+      ] as [number[], ReturnType<typeof ints>[]][]) {
+        const feeds = { x: { dims: shape, data: uniform(size(shape), 60 + p, -2, 2) } };
+        await expectMatchesOrt(
+          e,
+          { nodes: [node("LpPool", ["x"], ["y"], [int("p", p), ...attrs])], inputs: [["x", shape]], outputs: ["y"], opset: 11 },
+          feeds,
+          { rtol: 2e-5, atol: 1e-5, label: `LpPool p=${p} [${shape}]` },
+        );
+        await expectMatchesOrt(e, { nodes: [node("GlobalLpPool", ["x"], ["y"], [int("p", p)])], inputs: [["x", shape]], outputs: ["y"], opset: 13 }, feeds, {
+          rtol: 2e-5,
+          atol: 1e-5,
+          label: `GlobalLpPool p=${p} [${shape}]`,
+        });
+      }
+    }
+  });
+
+  it("backward through the planned ops, against central differences", async () => {
+    for (const [op, attrs] of [
+      ["LpPool", [int("p", 2), ints("kernel_shape", [2, 2]), ints("pads", [1, 0, 0, 1])]],
+      ["GlobalLpPool", [int("p", 3)]],
+    ] as const) {
+      await checkGradients(
+        build,
+        {
+          nodes: [node("Mul", ["x", "a"], ["t"]), node(op, ["t"], ["y"], [...attrs])],
+          inits: [tensor("a", [1, 3, 4, 4], uniform(48, 70, 0.5, 1.5))],
+          inputs: [["x", [1, 3, 4, 4]]],
+          outputs: ["y"],
+        },
+        { x: { dims: [1, 3, 4, 4], data: uniform(48, 71, 0.5, 1.5) } },
+        op,
+      );
+    }
+  });
+});

@@ -6,12 +6,11 @@
 // broadcast); an explicit output or the implicit one (ellipsis, then letters seen once, sorted).
 // Gradients are those of the ops. A letter repeated within one operand (a diagonal) is refused.
 import { fail } from "../../errors.js";
-import { Attributes } from "../../onnx/attributes.js";
-import { AttributeType, type AttributeProto, DataType, type NodeProto } from "../../onnx/onnx-proto.js";
-import type { GraphNode } from "../import.js";
-import { type InferContext, opDef, registerOp } from "../registry.js";
-import { type HostTensor, hostTensor, sizeOfDims } from "../types.js";
+import { AttributeType, type AttributeProto } from "../../onnx/onnx-proto.js";
+import { type InferContext, registerOp } from "../registry.js";
+import { sizeOfDims } from "../types.js";
 import { typedInput } from "./elementwise.js";
+import { subgraphBuilder } from "./inline.js";
 
 interface EinsumAttrs {
   equation: string;
@@ -87,25 +86,10 @@ registerOp<EinsumAttrs>({
       c.attrs.equation,
       types.map((t) => t.shape.length),
     );
-    const where = c.where;
-    const nodes: GraphNode[] = [];
-    const initializers = new Map<string, HostTensor>();
-    let serial = 0;
-    const fresh = (what: string) => `${where}: einsum ${what} ${serial++}`;
-    const node = (opType: string, inputs: string[], attrs: AttributeProto[]): string => {
-      const out = fresh(opType);
-      const proto: NodeProto = { name: out, opType, domain: "", input: inputs, output: [out], attribute: attrs };
-      const def = opDef(opType)!;
-      const attrsParsed = def.parse(new Attributes(proto, where), c.opset);
-      nodes.push({ index: -1, name: out, opType, def, attrs: attrsParsed, inputs, outputs: [out], implicitInputs: [], where: `${where} (its ${opType})` });
-      return out;
-    };
+    const sub = subgraphBuilder(c.where, c.opset, "einsum");
+    const node = sub.node,
+      constant = sub.ints;
     const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
-    const constant = (v: number[]) => {
-      const name = fresh("shape");
-      initializers.set(name, hostTensor(DataType.INT64, [v.length], v));
-      return name;
-    };
     const transpose = (o: Operand, letters: string[]): Operand => {
       const perm = letters.map((l) => o.letters.indexOf(l));
       if (perm.every((p, i) => p === i)) return o;
@@ -169,7 +153,7 @@ registerOp<EinsumAttrs>({
     r = transpose(r, output);
     // the node's output: a value of its own (an Identity when nothing was planned)
     const y = node("Identity", [r.name], []);
-    return { nodes, initializers, outputs: [{ name: y, dataType }], outerReads: [...c.attrs.inputs] };
+    return { nodes: sub.nodes, initializers: sub.initializers, outputs: [{ name: y, dataType }], outerReads: [...c.attrs.inputs] };
   },
   algorithms: [],
 });

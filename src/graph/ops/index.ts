@@ -17,3 +17,4 @@ import "./quant.js";
 import "./scan.js";
 import "./gridsample.js";
 import "./einsum.js";
+import "./lppool.js";
