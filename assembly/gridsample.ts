@@ -51,8 +51,9 @@ function reflect(x: f32, lo: f32, hi: f32): f32 {
     col = min(max(col, 0), w - 1);
     r = min(max(r, 0), h - 1);
   } else {
-    col = <i32>reflect(<f32>col, xlo, xhi);
-    r = <i32>reflect(<f32>r, ylo, yhi);
+    // reflected coordinates are inside; the clamp keeps reads in x for NaN and huge ones
+    col = min(max(<i32>reflect(<f32>col, xlo, xhi), 0), w - 1);
+    r = min(max(<i32>reflect(<f32>r, ylo, yhi), 0), h - 1);
   }
   return (r * w + col) * c;
 }

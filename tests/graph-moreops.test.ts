@@ -282,6 +282,31 @@ describe.each(BUILDS_UNDER_TEST)("GridSample vs onnxruntime-node (%s)", (build) 
     }
   });
 
+  it("reads only X's pixels whatever the grid holds (NaN, infinities, 1e30)", async () => {
+    const e = await engineFor(build);
+    const grid = Float32Array.of(NaN, 0, 1e30, -1e30, Infinity, 0, 0.5, -Infinity, -3e9, 7e9, 0.25, 0.25);
+    for (const mode of ["bilinear", "nearest"]) {
+      for (const padding of ["zeros", "border", "reflection"]) {
+        const bytes = modelBytes({
+          nodes: [node("GridSample", ["x", "g"], ["y"], [str("mode", mode), str("padding_mode", padding)])],
+          inputs: [
+            ["x", [1, 2, 3, 3]],
+            ["g", [1, 2, 3, 2]],
+          ],
+          outputs: ["y"],
+          opset: 16,
+        });
+        const s = InferenceSession.fromBytes(e, bytes);
+        const y = (await s.run({ x: { dims: [1, 2, 3, 3], data: new Float32Array(18).fill(1) }, g: { dims: [1, 2, 3, 2], data: grid } })).y!
+          .data as Float32Array;
+        await s.release();
+        // a pixel of x is 1, a zero-padded one 0: any other finite value was read from outside x
+        for (const v of y) expect(Number.isNaN(v) || (v >= 0 && v <= 1 + 1e-6), `${mode} ${padding}: ${Array.from(y)}`).toBe(true);
+        for (const i of [5, 11]) expect(y[i], `${mode} ${padding}: the in-range point`).toBeCloseTo(1, 5);
+      }
+    }
+  });
+
   it("backward: dX and dGrid against central differences (bilinear, each padding)", async () => {
     for (const padding of ["zeros", "border", "reflection"]) {
       for (const align of [0, 1]) {
