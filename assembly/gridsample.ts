@@ -43,8 +43,7 @@ function reflect(x: f32, lo: f32, hi: f32): f32 {
 }
 
 /** The element offset (pixel * c) of pixel (r, col) through the padding rule; -1 for a zero pixel. */
-// @ts-ignore: decorator
-@inline function pixel(r: i32, col: i32, h: i32, w: i32, c: i32, padding: i32, xlo: f32, xhi: f32, ylo: f32, yhi: f32): i32 {
+function pixel(r: i32, col: i32, h: i32, w: i32, c: i32, padding: i32, xlo: f32, xhi: f32, ylo: f32, yhi: f32): i32 {
   if (padding == PAD_ZEROS) {
     if (col < 0 || col >= w || r < 0 || r >= h) return -1;
   } else if (padding == PAD_BORDER) {
@@ -120,8 +119,7 @@ function locate(gxn: f32, gyn: f32, h: i32, w: i32, c: i32, mode: i32, padding: 
 }
 
 /** y[p, :] += wt * x[off, :] over c channels (off >= 0). */
-// @ts-ignore: decorator
-@inline function addScaled(y: usize, x: usize, off: i32, wt: f32, c: i32): void {
+function addScaled(y: usize, x: usize, off: i32, wt: f32, c: i32): void {
   if (off < 0) return;
   const src = x + (<usize>off << 2);
   let k = 0;
@@ -161,8 +159,7 @@ export function gridsample_f32_forward(y: usize, x: usize, grid: usize, n: i32, 
 }
 
 /** sum over c of dy[:] * x[off, :] (0 for off < 0). */
-// @ts-ignore: decorator
-@inline function dotAt(dy: usize, x: usize, off: i32, c: i32): f32 {
+function dotAt(dy: usize, x: usize, off: i32, c: i32): f32 {
   if (off < 0) return 0;
   const src = x + (<usize>off << 2);
   let s: f32 = 0;
@@ -207,8 +204,7 @@ export function gridsample_f32_backward(dx: usize, dgrid: usize, dy: usize, x: u
 }
 
 /** dx[off, :] += wt * dy[:] over c channels (off >= 0). */
-// @ts-ignore: decorator
-@inline function scatter(dx: usize, dy: usize, off: i32, wt: f32, c: i32): void {
+function scatter(dx: usize, dy: usize, off: i32, wt: f32, c: i32): void {
   if (off < 0) return;
   const dst = dx + (<usize>off << 2);
   let k = 0;

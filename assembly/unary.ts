@@ -74,6 +74,16 @@ function unaryRow<OP>(y: usize, x: usize, n: i32, p: f32, q: f32): void {
   }
 }
 
+/** unaryRow's scalar loop alone, in every build (ops whose 4-lane form would not fit the size budget). */
+function unaryRowScalar<OP>(y: usize, x: usize, n: i32, p: f32, q: f32): void {
+  const op = changetype<OP>(0);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    // @ts-ignore: generic tag
+    store<f32>(y + o, op.s(load<f32>(x + o), p, q));
+  }
+}
+
 function unaryBackRow<OP>(dx: usize, dy: usize, x: usize, n: i32, p: f32, q: f32): void {
   const op = changetype<OP>(0);
   let i = 0;
@@ -589,8 +599,7 @@ const LN2_F: f32 = 0.6931471805599453;
 const HUGE_ARG: f32 = 1e18;
 
 /** asin on [0, 1]: the polynomial for a <= 0.5, else pi/2 - 2 asin(sqrt((1 - a) / 2)). NaN above 1. */
-// @ts-ignore: decorator
-@inline function asinPos(a: f32): f32 {
+function asinPos(a: f32): f32 {
   const big = a > 0.5;
   const z = big ? <f32>0.5 * (<f32>1 - a) : a * a;
   const t = big ? sqrt<f32>(z) : a;
@@ -603,8 +612,7 @@ const HUGE_ARG: f32 = 1e18;
   return big ? HALF_PI - (r + r) : r;
 }
 
-// @ts-ignore: decorator
-@inline function asinPos4(a: v128): v128 {
+function asinPos4(a: v128): v128 {
   const big = f32x4.gt(a, f32x4.splat(0.5));
   const z = v128.bitselect(f32x4.mul(f32x4.splat(0.5), f32x4.sub(f32x4.splat(1), a)), f32x4.mul(a, a), big);
   const t = v128.bitselect(f32x4.sqrt(z), a, big);
@@ -618,8 +626,7 @@ const HUGE_ARG: f32 = 1e18;
 }
 
 /** atan on [0, inf): reduced to [0, tan(pi/8)] by pi/2 - atan(1/a) or pi/4 + atan((a-1)/(a+1)). */
-// @ts-ignore: decorator
-@inline function atanPos(a: f32): f32 {
+function atanPos(a: f32): f32 {
   let base: f32 = 0,
     x = a;
   if (a > 2.414213562373095) {
@@ -637,8 +644,7 @@ const HUGE_ARG: f32 = 1e18;
   return base + (p * z * x + x);
 }
 
-// @ts-ignore: decorator
-@inline function atanPos4(a: v128): v128 {
+function atanPos4(a: v128): v128 {
   const far = f32x4.gt(a, f32x4.splat(2.414213562373095)),
     mid = v128.andnot(f32x4.gt(a, f32x4.splat(0.4142135623730950)), far);
   const one = f32x4.splat(1);
@@ -968,15 +974,15 @@ export function unary_f32_forward(op: i32, y: usize, x: usize, n: i32, p: f32, q
     case POW_CONST: unaryRow<PowConst>(y, x, n, p, q); break;
     case IS_NAN: unaryRow<IsNaN>(y, x, n, p, q); break;
     case IS_INF: unaryRow<IsInf>(y, x, n, p, q); break;
-    case TAN: unaryRow<Tan>(y, x, n, p, q); break;
-    case ASIN: unaryRow<Asin>(y, x, n, p, q); break;
-    case ACOS: unaryRow<Acos>(y, x, n, p, q); break;
-    case ATAN: unaryRow<Atan>(y, x, n, p, q); break;
-    case SINH: unaryRow<Sinh>(y, x, n, p, q); break;
-    case COSH: unaryRow<Cosh>(y, x, n, p, q); break;
-    case ASINH: unaryRow<Asinh>(y, x, n, p, q); break;
-    case ACOSH: unaryRow<Acosh>(y, x, n, p, q); break;
-    case ATANH: unaryRow<Atanh>(y, x, n, p, q); break;
+    case TAN: unaryRowScalar<Tan>(y, x, n, p, q); break;
+    case ASIN: unaryRowScalar<Asin>(y, x, n, p, q); break;
+    case ACOS: unaryRowScalar<Acos>(y, x, n, p, q); break;
+    case ATAN: unaryRowScalar<Atan>(y, x, n, p, q); break;
+    case SINH: unaryRowScalar<Sinh>(y, x, n, p, q); break;
+    case COSH: unaryRowScalar<Cosh>(y, x, n, p, q); break;
+    case ASINH: unaryRowScalar<Asinh>(y, x, n, p, q); break;
+    case ACOSH: unaryRowScalar<Acosh>(y, x, n, p, q); break;
+    case ATANH: unaryRowScalar<Atanh>(y, x, n, p, q); break;
     default: unreachable();
   }
 }

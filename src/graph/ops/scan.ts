@@ -55,9 +55,9 @@ registerOp<CumSumAttrs>({
           yp = n.output(0),
           xp = n.input(0),
           ex = n.attrs.exclusive ? 1 : 0,
-          rev = n.attrs.reverse ? 1 : 0;
-        if (x.elem === "i32") return () => k.cumsum_i32_forward(yp, xp, outer, len, inner, ex, rev);
-        return () => k.cumsum_f32_forward(yp, xp, outer, len, inner, ex, rev);
+          rev = n.attrs.reverse ? 1 : 0,
+          isInt = x.elem === "i32" ? 1 : 0;
+        return () => k.cumsum_forward(yp, xp, outer, len, inner, ex, rev, isInt);
       },
     },
   ],
