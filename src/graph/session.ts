@@ -593,9 +593,15 @@ async function fileDataReader(model: unknown): Promise<ExternalDataReader | unde
   if (typeof model !== "string" || !nodeLike) return undefined;
   const isFileUrl = /^file:/i.test(model);
   if (!isFileUrl && /^(https?|blob|data):/i.test(model)) return undefined;
-  const fs = await import("node:fs");
-  const path = await import("node:path");
-  const url = await import("node:url");
+  // inside try: bundlers (esbuild, platform neutral) then leave these Node-only imports unresolved
+  let fs: typeof import("node:fs"), path: typeof import("node:path"), url: typeof import("node:url");
+  try {
+    fs = await import("node:fs");
+    path = await import("node:path");
+    url = await import("node:url");
+  } catch {
+    return undefined;
+  }
   const modelPath = isFileUrl ? url.fileURLToPath(model) : model;
   const dir = path.dirname(path.resolve(modelPath));
   return (location, offset, length, tensor) => {
