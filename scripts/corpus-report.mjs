@@ -87,7 +87,7 @@ const modelRows = manifest.models.map((m) => {
     .filter(Boolean)
     .join("; ");
   const feeds = m.inputs
-    .map((i) => `${i.name} ${i.feed.value !== undefined ? `=${i.feed.value}` : `${shape(i.feed.dims)}${i.feed.text ? " text" : ""}`}`)
+    .map((i) => `${i.name} ${i.feed.value !== undefined ? `=${i.feed.value}` : `${shape(i.feed.dims)}${i.feed.text ? " text" : i.feed.lines ? " lines" : ""}`}`)
     .join(", ");
   return `| ${m.id} | ${m.task} | \`${m.package}@${m.version}\` ${src} | ${mb(m.size)} | ${m.opset["ai.onnx"]} | ${cell(feeds)} | ${cell(notes)} | **${status}** ${why} | ${fmtMs(r?.ms.load)} | ${fmtMs(r?.ms.run2 ?? r?.ms.run)} | ${fmtMs(r?.ms.ortRun2 ?? r?.ms.ortRun)} |`;
 });

@@ -118,8 +118,10 @@ describe("convolution accumulation error on long reductions, against onnxruntime
         paths.push(["InferenceSession", toNhwc(planned, n, oh, ow, oc)]);
         for (const [path, y] of paths) {
           const error = meanAbsError(y, ref);
-          // measured after blocking: 0.5x to 1.3x; with one float32 chain over K: up to 5.7x
-          expect(error / ortError, `${build} ${path}: mean |error| ${error.toExponential(2)}, onnxruntime ${ortError.toExponential(2)}`).toBeLessThan(1.5);
+          // measured after blocking: 0.5x to 1.3x against onnxruntime's AVX2 kernels, up to 1.51x
+          // against its AVX-512 ones (Zen 5), whose own error is lower; with one float32 chain
+          // over K: up to 5.7x
+          expect(error / ortError, `${build} ${path}: mean |error| ${error.toExponential(2)}, onnxruntime ${ortError.toExponential(2)}`).toBeLessThan(2);
         }
       }
     });

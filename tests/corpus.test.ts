@@ -123,7 +123,7 @@ describe("real-model corpus", () => {
         }
         await o.release();
         if (got) {
-          const { worst, failure } = compareOutputs(got, want);
+          const { worst, failure } = compareOutputs(got, want, m.tolerance);
           r.worst = worst;
           if (failure) {
             r.status = "mismatch";
