@@ -53,8 +53,9 @@ writeFileSync("build/wasm-inline.js", js);
 writeFileSync("build/wasm-inline.d.ts", dts);
 console.log("wasm sizes (bytes):", JSON.stringify(sizes));
 // per build; the graph runtime's kernels (reductions, softmax along any axis, normalisations,
-// quantisation: about 19 KB of relaxed.wasm) took it past the first budget of 150 KiB
-const LIMIT = 176 * 1024;
+// quantisation: about 19 KB of relaxed.wasm) took it past the first budget of 150 KiB, the
+// operators of real exported models (CumSum, GridSample, Einsum, LpPool, ...) to 176 KiB
+const LIMIT = 192 * 1024;
 for (const [target, size] of Object.entries(sizes)) {
   if (size > LIMIT) throw new Error(`build/${target}.wasm is ${size} bytes, over the ${LIMIT}-byte budget`);
 }
