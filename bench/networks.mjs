@@ -132,6 +132,8 @@ async function parent() {
   const seconds = Number(values("seconds")[0] ?? 6);
   const spin = twoCoreCheck();
   console.error(`bench: ${chosen.length} models x ${runtimes.length} runtimes x ${rounds} rounds; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}); ${spin}`);
+  const peaks = await peakComparison();
+  console.error(`bench: ${peaks.line}`);
   const results = [];
   for (const m of chosen) {
     const cells = Object.fromEntries(runtimes.map((r) => [r, []]));
@@ -170,9 +172,9 @@ async function parent() {
     results.push({ model: m.name, source: m.source, summary });
   }
   const table = formatTable(results, runtimes);
-  console.log(`\n${spin}\n${table}`);
+  console.log(`\n${spin}\n${peaks.line}\n${table}`);
   const out = join(root, "build", "bench-networks.json");
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, spin, results }, null, 2));
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, spin, peaks, results }, null, 2));
   console.error(`bench: wrote ${out}`);
 }
 
@@ -205,6 +207,48 @@ function formatTable(results, runtimes) {
   const width = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => String(r[i]).length)));
   const line = (r) => r.map((v, i) => String(v).padEnd(width[i])).join("  ");
   return [line(cols), ...rows.map(line)].join("\n");
+}
+
+/**
+ * What one core can do in wasm and natively: the wasm SIMD peak (bench/peak.mjs: f32x4 multiply-adds,
+ * the relaxed build's fused form where Node has it) and onnxruntime-node's single-thread float32
+ * MatMul of 2048^2 matrices (its MLAS kernels: AVX2 or AVX-512 as the CPU has). Their ratio bounds
+ * "simdnet-1t / ort-node-1t" from below on compute-bound models: wasm has 128-bit vectors only.
+ */
+async function peakComparison() {
+  const { measurePeaks } = await import("./peak.mjs");
+  const { QUICK } = await import("./timing.mjs");
+  const wasm = await measurePeaks(QUICK);
+  const wasmGflops = Math.max(wasm.simd?.gflops ?? 0, wasm.relaxed?.gflops ?? 0);
+  const { oneOpModel } = await import("./onnx.mjs");
+  const ort = await import("onnxruntime-node");
+  const n = 2048;
+  const b = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const model = oneOpModel({
+    op: "MatMul",
+    inputs: { a: [n, n] },
+    initializers: { b: { dims: [n, n], data: b } },
+    operands: ["a", "b"],
+    outputs: { y: [n, n] },
+  });
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const feeds = { a: new ort.Tensor("float32", b.slice(), [n, n]) };
+  await session.run(feeds);
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await session.run(feeds);
+    best = Math.min(best, performance.now() - t0);
+  }
+  await session.release();
+  const nativeGflops = (2 * n ** 3) / best / 1e6;
+  const ratio = nativeGflops / wasmGflops;
+  return {
+    wasmGflops,
+    nativeGflops,
+    ratio,
+    line: `one core: wasm SIMD peak ${wasmGflops.toFixed(1)} GFLOP/s; onnxruntime-node MatMul ${n}^2 ${nativeGflops.toFixed(1)} GFLOP/s: native / wasm = ${ratio.toFixed(2)}x, about the floor of "simdnet-1t / ort-node-1t" on compute-bound models`,
+  };
 }
 
 /** Two processes spinning at once: whether the machine gives two cores' worth now. */
