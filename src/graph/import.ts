@@ -17,6 +17,7 @@ import {
   type ModelProto,
   type NodeProto,
   type TensorProto,
+  type ValueInfoProto,
 } from "../onnx/onnx-proto.js";
 import { type OpDef, opDef } from "./registry.js";
 import { elemOf, type HostTensor, hostTensor } from "./types.js";
@@ -91,6 +92,11 @@ function unsupported(g: GraphProto, scope: string, out: string[]): void {
   });
 }
 
+/** Sequences, maps, sparse tensors and optionals are not supported: a graph input or output of one is refused. */
+function refuseNonTensor(v: ValueInfoProto, what: string): void {
+  if (v.nonTensor) fail(what, `is ${v.nonTensor === "optional" ? "an" : "a"} ${v.nonTensor}, not a tensor (only tensors are supported)`);
+}
+
 /** Builds the Graph of a decoded model; throws a SimdnetError naming every problem it can. */
 export function importGraph(proto: ModelProto): Graph {
   if (!proto.graph) fail("onnx", "the model has no graph");
@@ -107,6 +113,7 @@ export function importGraph(proto: ModelProto): Graph {
   const initNames = new Set(g.initializer.map((t) => t.name));
   for (const i of g.input) {
     if (initNames.has(i.name)) continue;
+    refuseNonTensor(i, `onnx: input "${i.name}"`);
     elemOf(i.elemType || DataType.FLOAT, `onnx: input "${i.name}"`);
     inputs.push({ name: i.name, dataType: i.elemType || DataType.FLOAT, shape: i.shape });
   }
@@ -125,6 +132,7 @@ export function importSubgraph(g: GraphProto, opset: number, scope: string, give
     if (!t.name) fail("onnx", `${scope}an initializer has no name`);
     initializers.set(t.name, tensorFromProto(t, `onnx: ${scope}initializer "${t.name}"`));
   }
+  for (const o of g.output) refuseNonTensor(o, `onnx: ${scope}output "${o.name}"`);
   const outputs: GraphIO[] = g.output.map((o) => ({ name: o.name, dataType: o.elemType || DataType.FLOAT, shape: o.shape }));
   const producer = new Map<string, number>();
   g.node.forEach((n, k) => {

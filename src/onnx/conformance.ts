@@ -10,7 +10,7 @@ import { init, type Engine } from "../engine.js";
 import type { BuildName } from "../runtime.js";
 import { InferenceSession, type OnnxFeedLike, onnxTensorType } from "../graph/session.js";
 import type { OnnxTensorData } from "./model.js";
-import { DataType, decodeTensor } from "./onnx-proto.js";
+import { DataType, decodeTensor, halfToFloat } from "./onnx-proto.js";
 
 export interface OnnxCaseOptions {
   /** The wasm build to run (ignored when `engine` is given). */
@@ -97,11 +97,12 @@ export function findOnnxCases(root: string): string[] {
 
 /**
  * Compares outputs with expected tensors (|actual - expected| <= atol + rtol * |expected|; NaN
- * matches NaN, equal infinities match). Returns the first mismatch (undefined when every element
- * matches) and the largest absolute and relative errors.
+ * matches NaN, equal infinities match). An output of `type` "float16" holds IEEE half bits (as a
+ * session returns it) and is compared by value. Returns the first mismatch (undefined when every
+ * element matches) and the largest absolute and relative errors.
  */
 export function compareOutputs(
-  got: readonly ({ dims: readonly number[]; data: ArrayLike<number | bigint> } | undefined)[],
+  got: readonly ({ dims: readonly number[]; data: ArrayLike<number | bigint>; type?: string } | undefined)[],
   expected: readonly OnnxTensorData[],
   rtol = DEFAULT_RTOL,
   atol = DEFAULT_ATOL,
@@ -119,8 +120,9 @@ export function compareOutputs(
       mismatch ??= `output ${k} has shape [${out.dims.join(",")}], expected [${exp.dims.join(",")}]`;
       return;
     }
+    const half = out.type === "float16";
     for (let i = 0; i < exp.data.length; i++) {
-      const a = Number(out.data[i]!),
+      const a = half ? halfToFloat(Number(out.data[i]!)) : Number(out.data[i]!),
         b = exp.data[i]!;
       const bothNaN = Number.isNaN(a) && Number.isNaN(b);
       const err = a === b ? 0 : Math.abs(a - b);
@@ -164,7 +166,7 @@ export async function runOnnxCase(path: string, options: OnnxCaseOptions = {}): 
       });
       const out = session.runSync(feeds);
       const c = compareOutputs(
-        session.outputNames.map((n) => out[n] as { dims: readonly number[]; data: ArrayLike<number | bigint> } | undefined),
+        session.outputNames.map((n) => out[n] as { dims: readonly number[]; data: ArrayLike<number | bigint>; type?: string } | undefined),
         set.outputs,
         options.rtol,
         options.atol,

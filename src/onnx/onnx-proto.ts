@@ -174,6 +174,8 @@ export interface ValueInfoProto {
   elemType: number;
   /** undefined when the type has no shape (rank unknown). */
   shape?: Dim[];
+  /** The kind of a value that is not a tensor (TypeProto's other fields); undefined for a tensor or no type. */
+  nonTensor?: "sequence" | "map" | "sparse tensor" | "optional";
   docString?: string;
 }
 
@@ -626,12 +628,18 @@ function readValueInfo(r: ProtoReader): ValueInfoProto {
   return v;
 }
 
-/** TypeProto: only tensor_type (1) is read; TypeProto.Tensor: elem_type 1, shape 2. */
+const NON_TENSOR_TYPES: Record<number, ValueInfoProto["nonTensor"]> = { 4: "sequence", 5: "map", 8: "sparse tensor", 9: "optional" };
+
+/**
+ * TypeProto: tensor_type (1) is read (TypeProto.Tensor: elem_type 1, shape 2); the other kinds
+ * (sequence 4, map 5, sparse tensor 8, optional 9) are only named in `nonTensor`.
+ */
 function readTypeProto(r: ProtoReader, v: ValueInfoProto): void {
   r.names = FIELDS.type;
   while (!r.done) {
     const [field, wire] = r.key();
     if (field !== 1) {
+      if (NON_TENSOR_TYPES[field]) v.nonTensor = NON_TENSOR_TYPES[field];
       r.skip(wire);
       continue;
     }

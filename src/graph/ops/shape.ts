@@ -146,10 +146,23 @@ registerOp<void>({
 // opset 12 it is all 0 (false), as onnxruntime gives it, and before 10 of data's element type
 registerOp<{ data: string; boolMask: boolean; ones: boolean }>({
   type: "Dropout",
+  // ratio and training_mode (opset 12+): known while planning (a session plans per value of a small input)
+  optionalValueInputs: [1, 2],
   parse: (at, opset) => ({ data: at.node.input[0] ?? "", boolMask: opset >= 10, ones: opset >= 12 }),
   infer: (c) => c.fail("internal: Dropout is inlined, not inferred"),
   inline(c) {
     const x = c.need(0, "data");
+    if (c.input(2)) {
+      const training = c.value(2);
+      if (!training) return c.fail("training_mode must be known when planning (a constant or a small graph input)");
+      if (training.data.length !== 1) c.fail(`training_mode must hold one value, got ${training.data.length}`);
+      const ratio = c.input(1) ? c.value(1) : undefined;
+      if (c.input(1) && (!ratio || ratio.data.length !== 1)) c.fail("ratio must be one value known when planning");
+      // training mode drops at random, which the runtime does not do; with ratio 0 nothing is dropped
+      if (training.data[0] && (ratio ? Number(ratio.data[0]) : 0.5) !== 0) {
+        c.fail("training_mode true (random dropping) is not supported: give training_mode false, or ratio 0");
+      }
+    }
     const y = `${c.where}: output`,
       mask = `${c.where}: mask`;
     const node: GraphNode = {
