@@ -8,18 +8,14 @@ import { BUILDS_UNDER_TEST, engineFor } from "./harness.js";
 const CASES = findOnnxCases(new URL("onnx-backend/", import.meta.url).pathname);
 
 describe.each(BUILDS_UNDER_TEST)("ONNX backend tests (%s build)", (build) => {
-  it(
-    `passes all ${CASES.length} vendored cases`,
-    async () => {
-      expect(CASES.length).toBeGreaterThan(600);
-      const engine = await engineFor(build);
-      const failures: string[] = [];
-      for (const c of CASES) {
-        const r = await runOnnxCase(c, { engine });
-        if (!r.passed) failures.push(formatOnnxResult(r));
-      }
-      expect(failures).toEqual([]);
-    },
-    300_000,
-  );
+  it(`passes all ${CASES.length} vendored cases`, async () => {
+    expect(CASES.length).toBeGreaterThan(600);
+    const engine = await engineFor(build);
+    const failures: string[] = [];
+    for (const c of CASES) {
+      const r = await runOnnxCase(c, { engine });
+      if (!r.passed) failures.push(formatOnnxResult(r));
+    }
+    expect(failures).toEqual([]);
+  }, 300_000);
 });

@@ -18,3 +18,4 @@ import "./scan.js";
 import "./gridsample.js";
 import "./einsum.js";
 import "./lppool.js";
+import "./composite.js";
