@@ -3,7 +3,9 @@
 //   Swish(x)               = x * Sigmoid(alpha x)
 //   Shrink(x)              = Where(x < -lambd, x + bias, Where(x > lambd, x - bias, 0))
 //   ReduceLogSum(x)        = Log(ReduceSum(x))
+//   RMSNormalization(x, s) = x / Sqrt(ReduceMean(x * x) + epsilon) * s
 //   EyeLike(x)             a constant of x's shape (ones on diagonal k)
+//   NonZero(x)             computed while planning (x known then; refused on run-time data)
 //   Compress(x, cond)      Gather of the kept positions (cond known while planning: a session
 //                          plans per value of a small condition input); no axis: of Reshape(x, [-1])
 //   ScatterElements, Scatter(data, indices, updates)
@@ -130,6 +132,30 @@ registerOp<ReduceLogSumAttrs>({
   algorithms: [],
 });
 
+// RMSNormalization (opset 23) = X / Sqrt(ReduceMean(X * X over axes axis..r-1) + epsilon) * scale,
+// computed in X's float type (stash_type's float32 is what every float type computes in here)
+
+registerOp<{ axis: number; epsilon: number; inputs: readonly string[] }>({
+  type: "RMSNormalization",
+  parse: (at) => ({ axis: at.int("axis", -1), epsilon: at.float("epsilon", 1e-5), inputs: at.node.input }),
+  infer: (c) => c.fail("internal: RMSNormalization is inlined, not inferred"),
+  inline(c) {
+    const x = typedInput(c, 0, "X", "float"),
+      scale = typedInput(c, 1, "scale", "float");
+    if (scale.dataType !== x.dataType) c.fail(`scale (${dataTypeName(scale.dataType)}) must have X's element type (${dataTypeName(x.dataType)})`);
+    const r = x.shape.length;
+    const axis = normAxis(c, c.attrs.axis, r);
+    const [xName, scaleName] = c.attrs.inputs as [string, string];
+    const b = subgraphBuilder(c.where, c.opset, "rmsNorm");
+    const axes = Array.from({ length: r - axis }, (_, i) => axis + i);
+    const mean = b.node("ReduceMean", [b.node("Mul", [xName, xName], []), b.ints(axes)], [intAttr("keepdims", 1)]);
+    const rms = b.node("Sqrt", [b.node("Add", [mean, b.constant(x.dataType, [], [c.attrs.epsilon])], [])], []);
+    const y = b.node("Mul", [b.node("Div", [xName, rms], []), scaleName], []);
+    return finish(b, y, x.dataType, [xName, scaleName]);
+  },
+  algorithms: [],
+});
+
 // ---------------------------------------------------------------------------------------------
 // constants from shapes and known values
 
@@ -150,6 +176,32 @@ registerOp<{ dtype?: number; k: number }>({
       if (j >= 0 && j < cols) v[i * cols + j] = 1;
     }
     return [hostTensor(c.attrs.dtype ?? x.dataType, x.shape, v)];
+  },
+  algorithms: [],
+});
+
+// NonZero's output shape is its input's data: it is computed while planning, from an input known
+// then (a constant, a value computed from shapes, or a small graph input, planned per value); on
+// run-time data it is refused ("must be known when planning")
+registerOp<undefined>({
+  type: "NonZero",
+  valueInputs: [0],
+  parse: () => undefined,
+  infer(c) {
+    const x = c.value(0) ?? c.fail("X must be known when planning");
+    let count = 0;
+    for (const v of x.data) if (v !== 0) count++;
+    return [{ dataType: DataType.INT64, shape: [Math.max(x.dims.length, 1), count] }];
+  },
+  fromTypes(c) {
+    const x = c.value(0) ?? c.fail("X must be known when planning");
+    const dims = x.dims.length ? x.dims : [1];
+    const strides = dims.map((_, a) => sizeOfDims(dims.slice(a + 1)));
+    const at: number[] = [];
+    x.data.forEach((v, e) => v !== 0 && at.push(e));
+    const out = new Float64Array(dims.length * at.length);
+    dims.forEach((d, a) => at.forEach((e, j) => (out[a * at.length + j] = Math.floor(e / strides[a]!) % d)));
+    return [hostTensor(DataType.INT64, [dims.length, at.length], out)];
   },
   algorithms: [],
 });

@@ -1,0 +1,289 @@
+// The ops of src/graph/ops/composite.ts (planned as registered ops, or computed while planning)
+// against onnxruntime-node in every build, at sizes around the SIMD tile: DFT (forward, inverse,
+// one-sided, irfft, padded / cut dft_length, every axis), STFT with and without a window,
+// ScatterElements (every axis, negative and int32 indices, reductions), Compress, ReverseSequence,
+// RMSNormalization, NonZero on known values; and the clear refusals: NonZero on run-time data,
+// an index outside data, Dropout in training mode, a sequence-typed graph input.
+import { describe, expect, it } from "vitest";
+import { SimdnetError } from "../src/errors.js";
+import { InferenceSession } from "../src/graph/session.js";
+import { DataType } from "../src/onnx/onnx-proto.js";
+import { BUILDS_UNDER_TEST, engineFor, TILE_EDGE_SIZES, uniform } from "./harness.js";
+import { expectMatchesOrt, float, int, modelBytes, node, tensor } from "./graph-models.js";
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+describe.each(BUILDS_UNDER_TEST)("DFT and STFT vs onnxruntime-node (%s)", (build) => {
+  it("forward, inverse, one-sided and irfft DFTs of every length around the tile, along each axis", async () => {
+    const e = await engineFor(build);
+    for (const n of TILE_EDGE_SIZES.filter((v) => v <= 17)) {
+      for (const [C, inverse, onesided] of [
+        [1, 0, 0],
+        [1, 0, 1],
+        [2, 0, 0],
+        [2, 1, 0],
+        [2, 1, 1],
+      ] as const) {
+        if (inverse && onesided && n < 2) continue;
+        for (const axis of [1, 2]) {
+          const shape = axis === 1 ? [2, n, 3, C] : [2, 3, n, C];
+          await expectMatchesOrt(
+            e,
+            {
+              nodes: [node("DFT", ["x", "", "axis"], ["y"], [int("inverse", inverse), int("onesided", onesided)])],
+              inits: [tensor("axis", [], [axis], DataType.INT64)],
+              inputs: [["x", shape]],
+              outputs: ["y"],
+              opset: 20,
+            },
+            { x: { dims: shape, data: uniform(size(shape), n + C, -1, 1) } },
+            { rtol: 1e-4, atol: 1e-5 * n, label: `n ${n} C ${C} inverse ${inverse} onesided ${onesided} axis ${axis}` },
+          );
+        }
+      }
+    }
+  });
+
+  it("dft_length pads and cuts the signal (opset 17, axis attribute)", async () => {
+    const e = await engineFor(build);
+    for (const [n, L] of [
+      [5, 8],
+      [9, 4],
+      [8, 8],
+    ] as const) {
+      const shape = [3, n, 1];
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("DFT", ["x", "len"], ["y"], [int("axis", 1), int("onesided", 1)])],
+          inits: [tensor("len", [], [L], DataType.INT64)],
+          inputs: [["x", shape]],
+          outputs: ["y"],
+        },
+        { x: { dims: shape, data: uniform(size(shape), n, -1, 1) } },
+        { rtol: 1e-4, atol: 1e-4, label: `n ${n} dft_length ${L}` },
+      );
+    }
+  });
+
+  it("STFT: frames, steps and windows around the tile", async () => {
+    const e = await engineFor(build);
+    for (const [length, frame, step, windowed] of [
+      [16, 4, 4, true],
+      [33, 8, 3, true],
+      [17, 5, 2, false],
+      [9, 9, 1, true],
+    ] as const) {
+      const shape = [2, length, 1];
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [
+            ...(windowed ? [node("HannWindow", ["fl"], ["w"])] : []),
+            node("STFT", ["x", "step", windowed ? "w" : "", "fl"], ["y"], [int("onesided", 1)]),
+          ],
+          inits: [tensor("step", [], [step], DataType.INT64), tensor("fl", [], [frame], DataType.INT64)],
+          inputs: [["x", shape]],
+          outputs: ["y"],
+        },
+        { x: { dims: shape, data: uniform(size(shape), length, -1, 1) } },
+        { rtol: 1e-4, atol: 1e-4, label: `length ${length} frame ${frame} step ${step} window ${windowed}` },
+      );
+    }
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("indexing ops vs onnxruntime-node (%s)", (build) => {
+  it("ScatterElements on every axis, negative and int32 indices, each reduction", async () => {
+    const e = await engineFor(build);
+    const shape = [3, 5, 4];
+    for (const axis of [0, 1, -1])
+      for (const reduction of ["none", "add", "mul", "max", "min"])
+        for (const indexType of [DataType.INT64, DataType.INT32]) {
+          const ax = (axis + 3) % 3;
+          const idxShape = [2, 3, 4];
+          // distinct indices along the axis for "none" (duplicates are order-dependent there)
+          const idx = Array.from({ length: size(idxShape) }, (_, i) => {
+            const pos = [Math.floor(i / 12), Math.floor(i / 4) % 3, i % 4][ax]!;
+            const v = reduction === "none" ? (pos * 2 + 1) % shape[ax]! : (i * 7) % shape[ax]!;
+            return i % 3 === 0 ? v - shape[ax]! : v;
+          });
+          await expectMatchesOrt(
+            e,
+            {
+              nodes: [node("ScatterElements", ["x", "i", "u"], ["y"], [int("axis", axis), { name: "reduction", type: 3, s: reduction }])],
+              inits: [tensor("i", idxShape, idx, indexType), tensor("u", idxShape, uniform(size(idxShape), 3, -2, 2))],
+              inputs: [["x", shape]],
+              outputs: ["y"],
+              opset: 18,
+            },
+            { x: { dims: shape, data: uniform(size(shape), 4, -2, 2) } },
+            { label: `axis ${axis} ${reduction} ${indexType}` },
+          );
+        }
+  });
+
+  it("Compress (with and without axis), ReverseSequence, NonZero and RMSNormalization", async () => {
+    const e = await engineFor(build);
+    const shape = [4, 5, 3];
+    const x = { dims: shape, data: uniform(size(shape), 9, -1, 1) };
+    const cond = [1, 0, 1, 1, 0];
+    for (const axis of [undefined, 1, -2]) {
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("Compress", ["x", "c"], ["y"], axis === undefined ? [] : [int("axis", axis)])],
+          inits: [tensor("c", [5], cond, DataType.BOOL)],
+          inputs: [["x", shape]],
+          outputs: ["y"],
+        },
+        { x },
+        { label: `Compress axis ${axis}` },
+      );
+    }
+    for (const [batchAxis, timeAxis] of [
+      [1, 0],
+      [0, 1],
+    ]) {
+      const lens = batchAxis === 1 ? [4, 1, 3, 0, 2] : [4, 1, 5, 2];
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("ReverseSequence", ["x", "lens"], ["y"], [int("batch_axis", batchAxis!), int("time_axis", timeAxis!)])],
+          inits: [tensor("lens", [lens.length], lens, DataType.INT64)],
+          inputs: [["x", [4, 5, 3]]],
+          outputs: ["y"],
+        },
+        { x },
+        { label: `ReverseSequence batch ${batchAxis}` },
+      );
+    }
+    await expectMatchesOrt(
+      e,
+      {
+        nodes: [node("NonZero", ["c"], ["n"]), node("Cast", ["n"], ["y"], [int("to", DataType.FLOAT)])],
+        inits: [
+          tensor(
+            "c",
+            [2, 3, 5],
+            [...Array(30).keys()].map((i) => (i * 7) % 4),
+            DataType.FLOAT,
+          ),
+        ],
+        inputs: [["x", [1]]],
+        outputs: ["y"],
+      },
+      { x: { dims: [1], data: new Float32Array(1) } },
+      { label: "NonZero" },
+    );
+    // on a small graph input's values (the session plans per value)
+    await expectMatchesOrt(
+      e,
+      {
+        nodes: [node("Relu", ["x"], ["r"]), node("NonZero", ["r"], ["n"]), node("Cast", ["n"], ["y"], [int("to", DataType.FLOAT)])],
+        inputs: [["x", [3, 4]]],
+        outputs: ["y"],
+      },
+      { x: { dims: [3, 4], data: uniform(12, 6, -1, 1) } },
+      { label: "NonZero of Relu(x)" },
+    );
+    for (const axis of [-1, 1, 0]) {
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("RMSNormalization", ["x", "s"], ["y"], [int("axis", axis), float("epsilon", 1e-3)])],
+          inits: [tensor("s", shape.slice((axis + 3) % 3), uniform(size(shape.slice((axis + 3) % 3)), 5, 0.5, 2))],
+          inputs: [["x", shape]],
+          outputs: ["y"],
+          opset: 23,
+        },
+        { x },
+        { label: `RMSNormalization axis ${axis}` },
+      );
+    }
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("clear refusals (%s)", (build) => {
+  const refuses = async (bytes: Uint8Array, feeds: Record<string, { dims: number[]; data: Float32Array }> | undefined, message: RegExp) => {
+    const e = await engineFor(build);
+    const used = e.heap.bytesInUse;
+    let err: unknown;
+    try {
+      const s = InferenceSession.fromBytes(e, bytes);
+      try {
+        if (feeds) s.runSync(feeds);
+      } finally {
+        await s.release();
+      }
+    } catch (x) {
+      err = x;
+    }
+    expect(err).toBeInstanceOf(SimdnetError);
+    expect((err as Error).message).toMatch(message);
+    expect(e.heap.bytesInUse).toBe(used);
+  };
+
+  it("NonZero on run-time data too large to plan per value: its output shape is the data", async () => {
+    const bytes = modelBytes({ nodes: [node("NonZero", ["x"], ["y"])], inputs: [["x", [10, 10]]], outputs: [["y", DataType.INT64]] });
+    await refuses(bytes, { x: { dims: [10, 10], data: uniform(100, 2) } }, /input "x" sets a shape .* 100 elements \(at most 64\)/);
+  });
+
+  it("a scatter index outside data", async () => {
+    const bytes = modelBytes({
+      nodes: [node("ScatterElements", ["x", "i", "u"], ["y"], [int("axis", 1)])],
+      inits: [tensor("u", [1, 2], [1, 2])],
+      inputs: [
+        ["x", [2, 3]],
+        ["i", [1, 2], DataType.INT64],
+      ],
+      outputs: ["y"],
+    });
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, bytes);
+    try {
+      expect(() =>
+        s.runSync({ x: { dims: [2, 3], data: new Float32Array(6) }, i: { dims: [1, 2], data: new BigInt64Array([0n, 3n]), type: "int64" } as never }),
+      ).toThrow(/outside data/);
+    } finally {
+      await s.release();
+    }
+  });
+
+  it("Dropout in training mode (random dropping), but not with ratio 0", async () => {
+    const spec = (ratio: number) =>
+      modelBytes({
+        nodes: [node("Dropout", ["x", "r", "t"], ["y"])],
+        inits: [tensor("r", [], [ratio]), tensor("t", [], [1], DataType.BOOL)],
+        inputs: [["x", [2, 3]]],
+        outputs: ["y"],
+        opset: 13,
+      });
+    await refuses(spec(0.5), undefined, /training_mode true/);
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, spec(0));
+    const x = uniform(6, 1);
+    expect(Array.from(s.runSync({ x: { dims: [2, 3], data: x } }).y!.data as Float32Array)).toEqual(Array.from(x));
+    await s.release();
+  });
+
+  it("a graph input typed as a sequence (not read as a float tensor)", async () => {
+    const m = modelBytes({ nodes: [node("Identity", ["x"], ["y"])], inputs: [["x", [2]]], outputs: ["y"] });
+    // TypeProto field 4 (sequence_type) in place of field 1 (tensor_type) on the input
+    const seq = patchSequenceInput(m);
+    await refuses(seq, undefined, /input "x": is a sequence, not a tensor/);
+  });
+});
+
+/** The model with its first graph input's TypeProto.tensor_type (field 1) renumbered to sequence_type (4). */
+function patchSequenceInput(bytes: Uint8Array): Uint8Array {
+  // ValueInfoProto: 0x0a len "x" 0x12 len (TypeProto: 0x0a len ...): find `0x0a 0x01 'x' 0x12 L 0x0a`
+  for (let i = 0; i + 5 < bytes.length; i++) {
+    if (bytes[i] === 0x0a && bytes[i + 1] === 0x01 && bytes[i + 2] === 0x78 && bytes[i + 3] === 0x12 && bytes[i + 5] === 0x0a) {
+      const out = bytes.slice();
+      out[i + 5] = 0x22; // field 4, wire type 2
+      return out;
+    }
+  }
+  throw new Error("input x's TypeProto not found");
+}
