@@ -229,6 +229,36 @@ describe.each(BUILDS_UNDER_TEST)("clear refusals (%s)", (build) => {
     await refuses(bytes, { x: { dims: [10, 10], data: uniform(100, 2) } }, /input "x" sets a shape .* 100 elements \(at most 64\)/);
   });
 
+  it("constants too large to build while planning (a DFT of 10^8 points, a window of 10^12)", async () => {
+    const dft = modelBytes({
+      nodes: [node("DFT", ["x", "len"], ["y"])],
+      inits: [tensor("len", [], [1e8], DataType.INT64)],
+      inputs: [["x", [1, 4, 1]]],
+      outputs: ["y"],
+    });
+    await refuses(dft, { x: { dims: [1, 4, 1], data: uniform(4, 1) } }, /the DFT matrix would hold \d+ elements/);
+    const window = modelBytes({
+      nodes: [node("HannWindow", ["n"], ["y"])],
+      inits: [tensor("n", [], [1e12], DataType.INT64)],
+      inputs: [["x", [1]]],
+      outputs: ["y"],
+    });
+    await refuses(window, { x: { dims: [1], data: uniform(1, 1) } }, /the window would hold/);
+  });
+
+  it("an output declared int64 that the graph computes as floats (NaN) comes out as computed", async () => {
+    const e = await engineFor(build);
+    const bytes = modelBytes({ nodes: [node("Log", ["x"], ["y"])], inputs: [["x", [3]]], outputs: [["y", DataType.INT64]] });
+    const s = InferenceSession.fromBytes(e, bytes);
+    try {
+      const y = s.runSync({ x: { dims: [3], data: Float32Array.from([-1, 0, Math.E]) } }).y!;
+      expect(y.type).toBe("float32");
+      expect(Array.from(y.data as Float32Array).map((v) => (Number.isNaN(v) ? "NaN" : +v.toFixed(5)))).toEqual(["NaN", -Infinity, 1]);
+    } finally {
+      await s.release();
+    }
+  });
+
   it("a scatter index outside data", async () => {
     const bytes = modelBytes({
       nodes: [node("ScatterElements", ["x", "i", "u"], ["y"], [int("axis", 1)])],

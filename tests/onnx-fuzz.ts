@@ -80,9 +80,9 @@ export const ONNX_FUZZ_ENTRY_POINTS: FuzzEntryPoint[] = [
 ];
 
 /** Every decodable model.onnx below the shared node/ and pytorch-converted/ folders (small graphs), sorted. */
-export function seedModels(onnxDir: string): { name: string; bytes: Uint8Array }[] {
+export function seedModels(onnxDir: string, subdirs: readonly string[] = ["node", "pytorch-converted"]): { name: string; bytes: Uint8Array }[] {
   const out: { name: string; bytes: Uint8Array }[] = [];
-  for (const sub of ["node", "pytorch-converted"]) {
+  for (const sub of subdirs) {
     const root = join(onnxDir, sub);
     let cases: string[];
     try {

@@ -16,7 +16,7 @@ import { type Graph, type GraphIO, type GraphNode, importGraph } from "./import.
 import "./ops/index.js";
 import { type Plan, type PlanReport, planGraph, type TrainingOptions } from "./plan.js";
 import { type SessionInternals, type TrainableOptions, TrainableSession } from "./train.js";
-import { type HostTensor, hostTensor, sizeOfDims, toI32 } from "./types.js";
+import { elemOf, type HostTensor, hostTensor, sizeOfDims, toI32 } from "./types.js";
 
 /** Element type names, as onnxruntime-web's Tensor.type. */
 export type OnnxTensorType =
@@ -495,7 +495,11 @@ function readOutput(
 ): OnnxTensor {
   const n = sizeOfDims(dims);
   const src = constant ?? (elem === "f32" ? e.heap.f32.subarray(ptr >> 2, (ptr >> 2) + n) : e.heap.i32.subarray(ptr >> 2, (ptr >> 2) + n));
-  const type = declared && declared !== DataType.UNDEFINED ? declared : dataType;
+  // the declared type, unless it is of the other kind than the values computed (a float output
+  // declared int64, which an invalid file can say): those values are given as computed, never
+  // truncated (NaN and infinities have no int64)
+  const sameKind = declared && declared !== DataType.UNDEFINED && TYPE_OF[declared] !== undefined && elemOf(declared) === elem;
+  const type = sameKind ? declared : dataType;
   switch (type) {
     case DataType.FLOAT:
       return new OnnxTensor("float32", src instanceof Float32Array ? src.slice() : Float32Array.from(src), dims); // slice: one memcpy

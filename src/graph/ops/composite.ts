@@ -37,6 +37,16 @@ function finish(b: SubgraphBuilder, y: string, dataType: number, reads: readonly
   return { nodes: b.nodes, initializers: b.initializers, outputs: [{ name: out, dataType }], outerReads: reads.filter((r) => r !== "") };
 }
 
+/**
+ * The most elements a constant these ops build on the host while planning may have (2^25: 128 MiB
+ * as float32; a one-sided DFT of 4096 points needs 16.8 M). Checked before anything is allocated.
+ */
+export const MAX_PLANNED_CONSTANT = 2 ** 25;
+
+function guardElements(c: { fail(m: string): never }, n: number, what: string): void {
+  if (!(n <= MAX_PLANNED_CONSTANT)) c.fail(`${what} would hold ${n} elements, more than the ${MAX_PLANNED_CONSTANT} a constant made while planning may have`);
+}
+
 /** The one integer of a known scalar input (or a failure naming it). */
 function knownInt(c: InferContext<unknown>, i: number, name: string): number {
   const v = c.value(i);
@@ -165,10 +175,13 @@ registerOp<{ dtype?: number; k: number }>({
   infer(c) {
     const x = c.need(0, "input");
     if (x.shape.length !== 2) c.fail(`input must be 2-D, got ${fmtShape(x.shape)}`);
+    guardElements(c, sizeOfDims(x.shape), "the output");
     return [{ dataType: c.attrs.dtype ?? x.dataType, shape: x.shape }];
   },
   fromTypes(c) {
     const x = c.need(0, "input");
+    if (x.shape.length !== 2) c.fail(`input must be 2-D, got ${fmtShape(x.shape)}`);
+    guardElements(c, sizeOfDims(x.shape), "the output");
     const [rows, cols] = x.shape as [number, number];
     const v = new Float64Array(rows * cols);
     for (let i = 0; i < rows; i++) {
@@ -191,6 +204,7 @@ registerOp<undefined>({
     const x = c.value(0) ?? c.fail("X must be known when planning");
     let count = 0;
     for (const v of x.data) if (v !== 0) count++;
+    guardElements(c, Math.max(x.dims.length, 1) * count, "the output");
     return [{ dataType: DataType.INT64, shape: [Math.max(x.dims.length, 1), count] }];
   },
   fromTypes(c) {
@@ -199,6 +213,7 @@ registerOp<undefined>({
     const strides = dims.map((_, a) => sizeOfDims(dims.slice(a + 1)));
     const at: number[] = [];
     x.data.forEach((v, e) => v !== 0 && at.push(e));
+    guardElements(c, dims.length * at.length, "the output");
     const out = new Float64Array(dims.length * at.length);
     dims.forEach((d, a) => at.forEach((e, j) => (out[a * at.length + j] = Math.floor(e / strides[a]!) % d)));
     return [hostTensor(DataType.INT64, [dims.length, at.length], out)];
@@ -214,18 +229,21 @@ const WINDOWS: Record<WindowKind, (n: number, N: number) => number> = {
   BlackmanWindow: (n, N) => 0.42 - 0.5 * Math.cos((2 * Math.PI * n) / N) + 0.08 * Math.cos((4 * Math.PI * n) / N),
 };
 
+function windowSize(c: InferContext<unknown>): number {
+  const size = knownInt(c, 0, "size");
+  if (size < 0) c.fail(`size must be >= 0, got ${size}`);
+  guardElements(c, size, "the window");
+  return size;
+}
+
 for (const kind of Object.keys(WINDOWS) as WindowKind[]) {
   registerOp<{ dataType: number; periodic: boolean }>({
     type: kind,
     valueInputs: [0],
     parse: (at) => ({ dataType: outputType(at, "output_datatype", DataType.FLOAT), periodic: at.int("periodic", 1) !== 0 }),
-    infer(c) {
-      const size = knownInt(c, 0, "size");
-      if (size < 0) c.fail(`size must be >= 0, got ${size}`);
-      return [{ dataType: c.attrs.dataType, shape: [size] }];
-    },
+    infer: (c) => [{ dataType: c.attrs.dataType, shape: [windowSize(c)] }],
     fromTypes(c) {
-      const size = knownInt(c, 0, "size");
+      const size = windowSize(c);
       const N = c.attrs.periodic ? size : size - 1;
       return [
         hostTensor(
@@ -239,20 +257,24 @@ for (const kind of Object.keys(WINDOWS) as WindowKind[]) {
   });
 }
 
+/** [dft_length / 2 + 1, num_mel_bins], checked. */
+function melShape(c: InferContext<unknown>): [number, number] {
+  const bins = knownInt(c, 0, "num_mel_bins"),
+    length = knownInt(c, 1, "dft_length");
+  if (!(bins >= 1 && length >= 1)) c.fail(`num_mel_bins (${bins}) and dft_length (${length}) must be >= 1`);
+  guardElements(c, (Math.floor(length / 2) + 1) * bins, "the matrix");
+  return [Math.floor(length / 2) + 1, bins];
+}
+
 registerOp<{ dataType: number }>({
   type: "MelWeightMatrix",
   valueInputs: [0, 1, 2, 3, 4],
   parse: (at) => ({ dataType: outputType(at, "output_datatype", DataType.FLOAT) }),
-  infer(c) {
-    const bins = knownInt(c, 0, "num_mel_bins"),
-      length = knownInt(c, 1, "dft_length");
-    if (bins < 1 || length < 1) c.fail(`num_mel_bins (${bins}) and dft_length (${length}) must be >= 1`);
-    return [{ dataType: c.attrs.dataType, shape: [Math.floor(length / 2) + 1, bins] }];
-  },
+  infer: (c) => [{ dataType: c.attrs.dataType, shape: melShape(c) }],
   fromTypes(c) {
     // as ONNX's reference: triangles between mel-spaced points, rounded down to DFT bins
-    const bins = knownInt(c, 0, "num_mel_bins"),
-      length = knownInt(c, 1, "dft_length"),
+    const [, bins] = melShape(c);
+    const length = knownInt(c, 1, "dft_length"),
       rate = knownInt(c, 2, "sample_rate"),
       low = knownFloat(c, 3, "lower_edge_hertz"),
       high = knownFloat(c, 4, "upper_edge_hertz");
@@ -323,6 +345,7 @@ registerOp<{ batchAxis: number; timeAxis: number; x: string }>({
     if (lens.data.length !== B) c.fail(`sequence_lens has ${lens.data.length} values for a batch of ${B}`);
     lens.data.forEach((v) => (v < 0 || v > T) && c.fail(`sequence_lens ${v} is outside [0, ${T}]`));
     // indices along time_axis, in x's shape: t -> len - 1 - t for t < len, else t
+    guardElements(c, sizeOfDims(x.shape), "the indices");
     const inner = sizeOfDims(x.shape.slice(2));
     const idx = new Float64Array(sizeOfDims(x.shape));
     for (let a = 0; a < x.shape[0]!; a++)
@@ -358,6 +381,7 @@ function scatterElements(type: string): void {
       if (idx.shape.length !== r || u.shape.length !== r || idx.shape.some((d, a) => d !== u.shape[a] || d > x.shape[a]!))
         c.fail(`indices ${fmtShape(idx.shape)} and updates ${fmtShape(u.shape)} must have one shape, of data's rank and within data ${fmtShape(x.shape)}`);
       const axis = normAxis(c, c.attrs.axis, r);
+      guardElements(c, sizeOfDims(idx.shape) * r, "the coordinates");
       // full coordinates [...indices.shape, r]: indices on `axis`, each element's own position elsewhere
       const b = subgraphBuilder(c.where, c.opset, type);
       const column = [...idx.shape, 1];
@@ -453,6 +477,7 @@ registerOp<DftAttrs>({
     if (L < 1) c.fail(`dft_length must be >= 1, got ${L}`);
     if (inverse && onesided && C !== 2) c.fail("an inverse one-sided DFT needs a complex input [..., n, 2]");
     const M = inverse && onesided ? L : onesided ? Math.floor(L / 2) + 1 : L;
+    guardElements(c, n * C * M * 2, "the DFT matrix");
     const { w, outParts } = dftMatrix(n, C, L, M, inverse, inverse && onesided);
     const b = subgraphBuilder(c.where, c.opset, "dft");
     // move the signal axis next to the last one, multiply, move it back
@@ -497,6 +522,7 @@ registerOp<{ onesided: boolean; inputs: readonly string[] }>({
     if (step < 1 || fl < 1 || fl > length) c.fail(`frame_step ${step} and frame_length ${fl} must be >= 1, frames at most the signal's ${length}`);
     const frames = Math.floor((length - fl) / step) + 1;
     const M = c.attrs.onesided ? Math.floor(fl / 2) + 1 : fl;
+    guardElements(c, Math.max(frames * fl, fl * C * M * 2), "the frame indices or the DFT matrix");
     const b = subgraphBuilder(c.where, c.opset, "stft");
     const starts = Array.from({ length: frames * fl }, (_, e) => Math.floor(e / fl) * step + (e % fl));
     let g = b.node("Gather", [c.attrs.inputs[0]!, b.constant(DataType.INT64, [frames, fl], starts)], [intAttr("axis", 1)]);
