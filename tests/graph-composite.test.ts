@@ -2,7 +2,7 @@
 // against onnxruntime-node in every build, at sizes around the SIMD tile: DFT (forward, inverse,
 // one-sided, irfft, padded / cut dft_length, every axis), STFT with and without a window,
 // ScatterElements (every axis, negative and int32 indices, reductions), Compress, ReverseSequence,
-// RMSNormalization, NonZero on known values; and the clear refusals: NonZero on run-time data,
+// RMSNormalization, NonZero on known values, CenterCropPad, AffineGrid; and the clear refusals: NonZero on run-time data,
 // an index outside data, Dropout in training mode, a sequence-typed graph input.
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/errors.js";
@@ -201,6 +201,63 @@ describe.each(BUILDS_UNDER_TEST)("indexing ops vs onnxruntime-node (%s)", (build
         { label: `RMSNormalization axis ${axis}` },
       );
     }
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("CenterCropPad and AffineGrid vs onnxruntime-node (%s)", (build) => {
+  it("CenterCropPad: crops and pads, even and odd differences, chosen and negative axes", async () => {
+    const e = await engineFor(build);
+    const shape = [5, 6, 3];
+    const x = { dims: shape, data: uniform(size(shape), 12, -1, 1) };
+    for (const [target, axes] of [
+      [[3, 9, 3], undefined],
+      [[8, 1, 4], undefined],
+      [
+        [2, 7],
+        [0, -2],
+      ],
+      [[5], [1]],
+    ] as const) {
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("CenterCropPad", ["x", "s"], ["y"], axes ? [{ name: "axes", type: 7, ints: [...axes] }] : [])],
+          inits: [tensor("s", [target.length], target, DataType.INT64)],
+          inputs: [["x", shape]],
+          outputs: ["y"],
+          opset: 18,
+        },
+        { x },
+        { label: `CenterCropPad [${target}] axes ${axes}` },
+      );
+    }
+  });
+
+  it("AffineGrid: 2-D and 3-D, align_corners 0 and 1, sizes around the tile", async () => {
+    const e = await engineFor(build);
+    for (const align of [0, 1])
+      for (const spatial of [
+        [1, 5],
+        [4, 7],
+        [3, 8, 9],
+        [2, 1, 17],
+      ]) {
+        const k = spatial.length,
+          N = 2;
+        const thetaShape = [N, k, k + 1];
+        await expectMatchesOrt(
+          e,
+          {
+            nodes: [node("AffineGrid", ["theta", "size"], ["y"], [int("align_corners", align)])],
+            inits: [tensor("size", [k + 2], [N, 3, ...spatial], DataType.INT64)],
+            inputs: [["theta", thetaShape]],
+            outputs: ["y"],
+            opset: 20,
+          },
+          { theta: { dims: thetaShape, data: uniform(size(thetaShape), k + align, -1, 1) } },
+          { label: `AffineGrid ${spatial} align ${align}` },
+        );
+      }
   });
 });
 

@@ -13,6 +13,8 @@
 //                          position on every other axis, a constant)
 //   ReverseSequence(x, lens)
 //                          GatherElements along time_axis with constant indices (lens known while planning)
+//   CenterCropPad(x, shape) a centred Slice and / or zero Pad (shape known while planning)
+//   AffineGrid(theta, size) MatMul of the constant homogeneous base grid with theta^T
 //   HannWindow, HammingWindow, BlackmanWindow(size), MelWeightMatrix(...)
 //                          constants (their inputs known while planning)
 //   DFT(x), STFT(signal, step, window, length)
@@ -357,6 +359,87 @@ registerOp<{ batchAxis: number; timeAxis: number; x: string }>({
     const b = subgraphBuilder(c.where, c.opset, "reverseSequence");
     const y = b.node("GatherElements", [c.attrs.x, b.constant(DataType.INT64, [...x.shape], Array.from(idx))], [intAttr("axis", timeAxis)]);
     return finish(b, y, x.dataType, [c.attrs.x]);
+  },
+  algorithms: [],
+});
+
+// CenterCropPad (opset 18): per axis, a centred Slice where the target is smaller, a centred zero
+// Pad where it is larger (the extra odd element goes after); the target shape known while planning
+registerOp<{ axes?: number[]; inputs: readonly string[] }>({
+  type: "CenterCropPad",
+  valueInputs: [1],
+  parse: (at) => ({ axes: at.ints("axes"), inputs: at.node.input }),
+  infer: (c) => c.fail("internal: CenterCropPad is inlined, not inferred"),
+  inline(c) {
+    const x = c.need(0, "input_data");
+    const r = x.shape.length;
+    const target = c.value(1) ?? c.fail("shape must be known when planning (a constant or a small graph input)");
+    const axes = (c.attrs.axes ?? [...Array(r).keys()]).map((a) => normAxis(c, a, r));
+    if (new Set(axes).size !== axes.length) c.fail(`axes [${axes.join(",")}] repeat an axis`);
+    if (target.data.length !== axes.length) c.fail(`shape has ${target.data.length} values for ${axes.length} axes`);
+    const starts: number[] = [],
+      ends: number[] = [],
+      sliced: number[] = [];
+    const pads = new Array<number>(2 * r).fill(0);
+    axes.forEach((a, k) => {
+      const want = Math.trunc(target.data[k]!),
+        dim = x.shape[a]!;
+      if (!(want >= 0)) c.fail(`shape [${Array.from(target.data).join(",")}] must be >= 0`);
+      guardElements(c, want, "an axis");
+      if (want < dim) {
+        const d = Math.floor((dim - want) / 2);
+        starts.push(d), ends.push(d + want), sliced.push(a);
+      } else if (want > dim) {
+        pads[a] = Math.floor((want - dim) / 2);
+        pads[a + r] = want - dim - pads[a]!;
+      }
+    });
+    const b = subgraphBuilder(c.where, c.opset, "centerCropPad");
+    let y = c.attrs.inputs[0]!;
+    if (sliced.length) y = b.node("Slice", [y, b.ints(starts), b.ints(ends), b.ints(sliced)], []);
+    if (pads.some((p) => p > 0)) y = b.node("Pad", [y, b.ints(pads)], []);
+    return finish(b, y, x.dataType, c.attrs.inputs.slice(0, 1));
+  },
+  algorithms: [],
+});
+
+// AffineGrid (opset 20): the sampling grid of theta [N, 2, 3] (2-D) or [N, 3, 4] (3-D) for size
+// [N, C, (D,) H, W]: MatMul(homogeneous base grid [P, k + 1] (x, y(, z), 1 per pixel), theta^T)
+registerOp<{ alignCorners: boolean; inputs: readonly string[] }>({
+  type: "AffineGrid",
+  valueInputs: [1],
+  parse: (at) => ({ alignCorners: at.int("align_corners", 0) !== 0, inputs: at.node.input }),
+  infer: (c) => c.fail("internal: AffineGrid is inlined, not inferred"),
+  inline(c) {
+    const theta = typedInput(c, 0, "theta", "float");
+    const size = c.value(1) ?? c.fail("size must be known when planning (a constant or a small graph input)");
+    const dims = Array.from(size.data, (v) => Math.trunc(v));
+    const k = dims.length - 2;
+    if ((k !== 2 && k !== 3) || dims.some((d) => !(d >= 1))) c.fail(`size must be [N, C, H, W] or [N, C, D, H, W] of sizes >= 1, got [${dims.join(",")}]`);
+    const N = dims[0]!;
+    if (theta.shape.join() !== [N, k, k + 1].join()) c.fail(`theta must be [${N}, ${k}, ${k + 1}] for size [${dims.join(",")}], got ${fmtShape(theta.shape)}`);
+    const spatial = dims.slice(2); // (D,) H, W
+    const P = sizeOfDims(spatial);
+    guardElements(c, P * (k + 1), "the base grid");
+    // an axis of one pixel with align_corners: 1 as onnxruntime gives it (Eigen's LinSpaced(1, -1, 1);
+    // PyTorch gives 0, ONNX's reference -1)
+    const coord = (i: number, n: number) => (!c.attrs.alignCorners ? -1 + (2 * i + 1) / n : n === 1 ? 1 : -1 + (2 * i) / (n - 1));
+    const base = new Float64Array(P * (k + 1));
+    for (let p = 0; p < P; p++) {
+      // x runs along the last axis, y the one before, z the first
+      let rest = p;
+      const idx: number[] = [];
+      for (let a = k - 1; a >= 0; a--) {
+        idx[a] = rest % spatial[a]!;
+        rest = Math.floor(rest / spatial[a]!);
+      }
+      for (let q = 0; q < k; q++) base[p * (k + 1) + q] = coord(idx[k - 1 - q]!, spatial[k - 1 - q]!);
+      base[p * (k + 1) + k] = 1;
+    }
+    const b = subgraphBuilder(c.where, c.opset, "affineGrid");
+    const thetaT = b.node("Transpose", [c.attrs.inputs[0]!], [intsAttr("perm", [0, 2, 1])]);
+    const grid = b.node("MatMul", [b.constant(theta.dataType, [P, k + 1], Array.from(base)), thetaT], []);
+    return finish(b, b.node("Reshape", [grid, b.ints([N, ...spatial, k])], []), theta.dataType, c.attrs.inputs.slice(0, 1));
   },
   algorithms: [],
 });
