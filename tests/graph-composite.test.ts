@@ -2,7 +2,7 @@
 // against onnxruntime-node in every build, at sizes around the SIMD tile: DFT (forward, inverse,
 // one-sided, irfft, padded / cut dft_length, every axis), STFT with and without a window,
 // ScatterElements (every axis, negative and int32 indices, reductions), Compress, ReverseSequence,
-// RMSNormalization, NonZero on known values, CenterCropPad, AffineGrid; and the clear refusals: NonZero on run-time data,
+// RMSNormalization, NonZero on known values, CenterCropPad, AffineGrid, Attention (ops/attention.ts); and the clear refusals: NonZero on run-time data,
 // an index outside data, Dropout in training mode, a sequence-typed graph input.
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/errors.js";
@@ -261,6 +261,87 @@ describe.each(BUILDS_UNDER_TEST)("CenterCropPad and AffineGrid vs onnxruntime-no
   });
 });
 
+describe.each(BUILDS_UNDER_TEST)("Attention vs onnxruntime-node (%s)", (build) => {
+  it("4-D and 3-D, grouped queries, head sizes around the tile, masks, causal, past, softcap, qk outputs", async () => {
+    const e = await engineFor(build);
+    type Case = {
+      rank: 3 | 4;
+      Hq: number;
+      Hkv: number;
+      D: number;
+      S: number;
+      T: number;
+      P: number;
+      mask?: "bool" | "float";
+      causal?: boolean;
+      softcap?: number;
+      mode?: number;
+    };
+    // (masked scores in the mode-2 output are -inf here as in ONNX's reference, -FLT_MAX in
+    // onnxruntime: the mode-2 case has a float mask and no causal mask)
+    const cases: Case[] = [
+      { rank: 4, Hq: 2, Hkv: 2, D: 4, S: 3, T: 5, P: 0 },
+      { rank: 4, Hq: 4, Hkv: 2, D: 5, S: 4, T: 4, P: 0, causal: true, mode: 3 },
+      { rank: 4, Hq: 3, Hkv: 1, D: 9, S: 2, T: 6, P: 3, mask: "bool", causal: true, mode: 0 },
+      { rank: 4, Hq: 2, Hkv: 2, D: 1, S: 5, T: 3, P: 2, mask: "float", softcap: 2, mode: 2 },
+      { rank: 4, Hq: 2, Hkv: 1, D: 7, S: 1, T: 4, P: 5, softcap: 3, mode: 1 },
+      { rank: 3, Hq: 2, Hkv: 1, D: 8, S: 3, T: 7, P: 0, mask: "bool" },
+      { rank: 3, Hq: 4, Hkv: 4, D: 3, S: 6, T: 6, P: 1, causal: true, softcap: 0.5 },
+    ];
+    for (const t of cases) {
+      const B = 2,
+        Dv = t.D + 1;
+      const shapeOf = (H: number, L: number, d: number) => (t.rank === 4 ? [B, H, L, d] : [B, L, H * d]);
+      const qs = shapeOf(t.Hq, t.S, t.D),
+        ks = shapeOf(t.Hkv, t.T, t.D),
+        vs = shapeOf(t.Hkv, t.T, Dv);
+      const inputs: [string, number[], number?][] = [
+        ["q", qs],
+        ["k", ks],
+        ["v", vs],
+      ];
+      const feeds: Record<string, { dims: number[]; data: Float32Array | Uint8Array; type?: string }> = {
+        q: { dims: qs, data: uniform(size(qs), 1, -1, 1) },
+        k: { dims: ks, data: uniform(size(ks), 2, -1, 1) },
+        v: { dims: vs, data: uniform(size(vs), 3, -1, 1) },
+      };
+      // a mask over past + new keys (onnxruntime refuses a shorter one, which ONNX pads as masked)
+      const ms = [t.S, t.P + t.T];
+      if (t.mask === "bool") {
+        inputs.push(["m", ms, DataType.BOOL]);
+        feeds.m = { dims: ms, data: Uint8Array.from({ length: size(ms) }, (_, i) => (i % 3 === 1 ? 0 : 1)), type: "bool" };
+      } else if (t.mask === "float") {
+        inputs.push(["m", ms]);
+        feeds.m = { dims: ms, data: uniform(size(ms), 4, -2, 0) };
+      }
+      if (t.P) {
+        const pk = [B, t.Hkv, t.P, t.D],
+          pv = [B, t.Hkv, t.P, Dv];
+        inputs.push(["pk", pk], ["pv", pv]);
+        feeds.pk = { dims: pk, data: uniform(size(pk), 5, -1, 1) };
+        feeds.pv = { dims: pv, data: uniform(size(pv), 6, -1, 1) };
+      }
+      const attrs = [
+        ...(t.rank === 3 ? [int("q_num_heads", t.Hq), int("kv_num_heads", t.Hkv)] : []),
+        ...(t.causal ? [int("is_causal", 1)] : []),
+        ...(t.softcap ? [float("softcap", t.softcap)] : []),
+        ...(t.mode !== undefined ? [int("qk_matmul_output_mode", t.mode)] : []),
+      ];
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [node("Attention", ["q", "k", "v", t.mask ? "m" : "", t.P ? "pk" : "", t.P ? "pv" : ""], ["y", "present_k", "present_v", "qk"], attrs)],
+          inputs,
+          outputs: ["y", "present_k", "present_v", "qk"],
+          opset: 23,
+        },
+        feeds as never,
+        { rtol: 1e-4, atol: 1e-5, label: JSON.stringify(t) },
+      );
+    }
+  });
+});
+
 describe.each(BUILDS_UNDER_TEST)("clear refusals (%s)", (build) => {
   const refuses = async (bytes: Uint8Array, feeds: Record<string, { dims: number[]; data: Float32Array }> | undefined, message: RegExp) => {
     const e = await engineFor(build);
@@ -314,6 +395,11 @@ describe.each(BUILDS_UNDER_TEST)("clear refusals (%s)", (build) => {
     } finally {
       await s.release();
     }
+  });
+
+  it("an inlined op listing more outputs than it has", async () => {
+    const bytes = modelBytes({ nodes: [node("Shrink", ["x"], ["", "y"])], inputs: [["x", [3]]], outputs: ["y"] });
+    await refuses(bytes, { x: { dims: [3], data: uniform(3, 1) } }, /names output 1, but it has 1 output/);
   });
 
   it("a scatter index outside data", async () => {

@@ -694,8 +694,10 @@ class Planner {
   private inline(node: GraphNode, sub: Subgraph): void {
     for (const [name, t] of sub.initializers) this.setConst(name, t);
     for (const n of sub.nodes) this.node(n);
-    if (sub.outputs.length < node.outputs.filter(Boolean).length)
-      fail(node.where, `the branch has ${sub.outputs.length} outputs, the node ${node.outputs.length}`);
+    // every output the node names must exist (an op with fewer outputs than the file lists)
+    const lastNamed = node.outputs.reduce((m, name, i) => (name ? i : m), -1);
+    if (lastNamed >= sub.outputs.length)
+      fail(node.where, `the node names output ${lastNamed}, but it has ${sub.outputs.length} output${sub.outputs.length === 1 ? "" : "s"}`);
     node.outputs.forEach((name, i) => {
       if (!name) return;
       const v = this.value(sub.outputs[i]!.name, node.where);

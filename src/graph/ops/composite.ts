@@ -45,7 +45,7 @@ function finish(b: SubgraphBuilder, y: string, dataType: number, reads: readonly
  */
 export const MAX_PLANNED_CONSTANT = 2 ** 25;
 
-function guardElements(c: { fail(m: string): never }, n: number, what: string): void {
+export function guardElements(c: { fail(m: string): never }, n: number, what: string): void {
   if (!(n <= MAX_PLANNED_CONSTANT)) c.fail(`${what} would hold ${n} elements, more than the ${MAX_PLANNED_CONSTANT} a constant made while planning may have`);
 }
 

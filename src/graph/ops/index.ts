@@ -19,3 +19,4 @@ import "./gridsample.js";
 import "./einsum.js";
 import "./lppool.js";
 import "./composite.js";
+import "./attention.js";
