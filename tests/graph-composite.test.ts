@@ -2,7 +2,7 @@
 // against onnxruntime-node in every build, at sizes around the SIMD tile: DFT (forward, inverse,
 // one-sided, irfft, padded / cut dft_length, every axis), STFT with and without a window,
 // ScatterElements (every axis, negative and int32 indices, reductions), Compress, ReverseSequence,
-// RMSNormalization, NonZero on known values, CenterCropPad, AffineGrid, Attention (ops/attention.ts); and the clear refusals: NonZero on run-time data,
+// RMSNormalization, NonZero on known values, CenterCropPad, AffineGrid, Attention and RotaryEmbedding (ops/attention.ts); and the clear refusals: NonZero on run-time data,
 // an index outside data, Dropout in training mode, a sequence-typed graph input.
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/errors.js";
@@ -339,6 +339,55 @@ describe.each(BUILDS_UNDER_TEST)("Attention vs onnxruntime-node (%s)", (build) =
         { rtol: 1e-4, atol: 1e-5, label: JSON.stringify(t) },
       );
     }
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("RotaryEmbedding vs onnxruntime-node (%s)", (build) => {
+  it("4-D and 3-D, halves and interleaved, partial rotary dims, with and without position_ids", async () => {
+    const e = await engineFor(build);
+    const [B, H, S] = [2, 3, 5];
+    for (const D of [4, 10])
+      for (const R of [0, 4])
+        for (const interleaved of [0, 1])
+          for (const rank of [4, 3])
+            for (const withPositions of [true, false]) {
+              const half = (R || D) / 2;
+              const xs = rank === 4 ? [B, H, S, D] : [B, S, H * D];
+              const cacheShape = withPositions ? [8, half] : [B, S, half];
+              const angles = Array.from({ length: size(cacheShape) }, (_, i) => 0.37 * i);
+              await expectMatchesOrt(
+                e,
+                {
+                  nodes: [
+                    node(
+                      "RotaryEmbedding",
+                      ["x", "cos", "sin", withPositions ? "pos" : ""],
+                      ["y"],
+                      [int("interleaved", interleaved), ...(R ? [int("rotary_embedding_dim", R)] : []), ...(rank === 3 ? [int("num_heads", H)] : [])],
+                    ),
+                  ],
+                  inits: [
+                    tensor("cos", cacheShape, angles.map(Math.cos)),
+                    tensor("sin", cacheShape, angles.map(Math.sin)),
+                    ...(withPositions
+                      ? [
+                          tensor(
+                            "pos",
+                            [B, S],
+                            [...Array(B * S).keys()].map((i) => (i * 3) % 8),
+                            DataType.INT64,
+                          ),
+                        ]
+                      : []),
+                  ],
+                  inputs: [["x", xs]],
+                  outputs: ["y"],
+                  opset: 23,
+                },
+                { x: { dims: xs, data: uniform(size(xs), D + R, -1, 1) } },
+                { label: `D ${D} R ${R} interleaved ${interleaved} rank ${rank} positions ${withPositions}` },
+              );
+            }
   });
 });
 

@@ -1,3 +1,6 @@
+// Attention and RotaryEmbedding (opset 23+), the transformer ops, planned as the registered ops
+// they stand for.
+//
 // Attention (opset 23+), planned as the registered ops it stands for (as ONNX's function body):
 //   Q, K, V [B, H, S, D] (or 3-D [B, S, H * D] with q_num_heads / kv_num_heads), past_key /
 //   past_value concatenated before K / V (present_key / present_value outputs), K and V heads
@@ -189,6 +192,82 @@ registerOp<AttentionAttrs>({
     const qkOut = [qkRaw, qk, withBias, p][a.qkMode]!;
     const outs = [y, presentK, presentV, qkOut].map((name) => ({ name: b.node("Identity", [name], []), dataType: dt }));
     return { nodes: b.nodes, initializers: b.initializers, outputs: outs, outerReads: a.inputs.filter((n) => n !== "") };
+  },
+  algorithms: [],
+});
+
+// RotaryEmbedding (opset 23): input [B, H, S, D] or [B, S, H * D] (num_heads); the first
+// rotary_embedding_dim (R, default D) features of each head rotated by the cos / sin caches
+// ([max_position, R / 2] gathered by position_ids [B, S], or [B, S, R / 2] without them), as
+// halves (x1 = first half, x2 = second) or interleaved pairs (x1 = even, x2 = odd):
+// (x1 cos - x2 sin, x1 sin + x2 cos); the other features pass through
+registerOp<{ interleaved: boolean; rotaryDim: number; heads: number; inputs: readonly string[] }>({
+  type: "RotaryEmbedding",
+  parse: (at) => ({
+    interleaved: at.int("interleaved", 0) !== 0,
+    rotaryDim: at.int("rotary_embedding_dim", 0),
+    heads: at.int("num_heads", 0),
+    inputs: at.node.input,
+  }),
+  infer: (c) => c.fail("internal: RotaryEmbedding is inlined, not inferred"),
+  inline(c): Subgraph {
+    const a = c.attrs;
+    const x = typedInput(c, 0, "X", "float"),
+      cos = c.need(1, "cos_cache"),
+      sin = c.need(2, "sin_cache");
+    const dt = x.dataType;
+    if (cos.dataType !== dt || sin.dataType !== dt) c.fail("cos_cache and sin_cache must have X's element type");
+    const rank = x.shape.length;
+    if (rank !== 3 && rank !== 4) c.fail(`X must be [B, H, S, D] or [B, S, hidden], got ${fmtShape(x.shape)}`);
+    const B = x.shape[0]!;
+    let H: number, S: number, D: number;
+    if (rank === 4) [H, S, D] = [x.shape[1]!, x.shape[2]!, x.shape[3]!];
+    else {
+      H = a.heads;
+      S = x.shape[1]!;
+      if (!(H >= 1) || x.shape[2]! % H) c.fail(`3-D X needs num_heads dividing its hidden size ${x.shape[2]}, got ${H}`);
+      D = x.shape[2]! / H;
+    }
+    const R = a.rotaryDim || D;
+    if (R % 2 || R > D) c.fail(`rotary_embedding_dim ${R} must be even and at most the head size ${D}`);
+    const half = R / 2;
+    const [xName, cosName, sinName] = a.inputs as [string, string, string];
+    const positions = c.input(3) ? a.inputs[3]! : "";
+    const b = subgraphBuilder(c.where, c.opset, "rotaryEmbedding");
+    // caches as [B, S, 1, R / 2]
+    const cacheOf = (name: string, t: { shape: readonly number[] }, what: string) => {
+      if (positions) {
+        const p = c.need(3, "position_ids");
+        if (p.shape.join() !== [B, S].join()) c.fail(`position_ids must be [${B}, ${S}], got ${fmtShape(p.shape)}`);
+        if (t.shape.length !== 2 || t.shape[1] !== half) c.fail(`${what} must be [max_position, ${half}], got ${fmtShape(t.shape)}`);
+      } else if (t.shape.join() !== [B, S, half].join()) c.fail(`${what} must be [${B}, ${S}, ${half}] without position_ids, got ${fmtShape(t.shape)}`);
+      const g = positions ? b.node("Gather", [name, positions], [intAttr("axis", 0)]) : name;
+      return b.node("Reshape", [g, b.ints([B, S, 1, half])], []);
+    };
+    const cosB = cacheOf(cosName, cos, "cos_cache"),
+      sinB = cacheOf(sinName, sin, "sin_cache");
+    // X as [B, S, H, D]
+    const x4 = rank === 4 ? b.node("Transpose", [xName], [intsAttr("perm", [0, 2, 1, 3])]) : b.node("Reshape", [xName, b.ints([B, S, H, D])], []);
+    const slice = (from: string, start: number, end: number, step = 1) =>
+      b.node("Slice", [from, b.ints([start]), b.ints([end]), b.ints([3]), b.ints([step])], []);
+    const rot = R < D ? slice(x4, 0, R) : x4;
+    const x1 = a.interleaved ? slice(rot, 0, R, 2) : slice(rot, 0, half),
+      x2 = a.interleaved ? slice(rot, 1, R, 2) : slice(rot, half, R);
+    const real = b.node("Sub", [b.node("Mul", [cosB, x1], []), b.node("Mul", [sinB, x2], [])], []);
+    const imag = b.node("Add", [b.node("Mul", [sinB, x1], []), b.node("Mul", [cosB, x2], [])], []);
+    let rotated: string;
+    if (a.interleaved) {
+      const pair = (v: string) => b.node("Reshape", [v, b.ints([B, S, H, half, 1])], []);
+      rotated = b.node("Reshape", [b.node("Concat", [pair(real), pair(imag)], [intAttr("axis", 4)]), b.ints([B, S, H, R])], []);
+    } else rotated = b.node("Concat", [real, imag], [intAttr("axis", 3)]);
+    const y4 = R < D ? b.node("Concat", [rotated, slice(x4, R, D)], [intAttr("axis", 3)]) : rotated;
+    const y = rank === 4 ? b.node("Transpose", [y4], [intsAttr("perm", [0, 2, 1, 3])]) : b.node("Reshape", [y4, b.ints([...x.shape])], []);
+    return {
+      nodes: b.nodes,
+      initializers: b.initializers,
+      outputs: [{ name: b.node("Identity", [y], []), dataType: dt }],
+      outerReads: a.inputs.filter((n) => n !== ""),
+    };
   },
   algorithms: [],
 });
