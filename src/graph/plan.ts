@@ -455,7 +455,8 @@ class Planner {
 
   private checkSize(where: string, t: TensorType): void {
     const n = sizeOfDims(t.shape);
-    for (const d of t.shape) if (!Number.isSafeInteger(d) || d < 0) fail(where, `output shape ${fmtShape(t.shape)} is invalid`);
+    // (a dimension past 2^31 - 1 is refused even in an empty value: no tensor or kernel can hold it)
+    for (const d of t.shape) if (!Number.isSafeInteger(d) || d < 0 || d > 2 ** 31 - 1) fail(where, `output shape ${fmtShape(t.shape)} is invalid`);
     // refused while planning, before anything is allocated or computed: every value is stored
     // somewhere (the arena, a folded constant) in 4-byte elements
     const what = `${where}: an output of shape ${fmtShape(t.shape)}`;
@@ -646,6 +647,7 @@ class Planner {
       const wants = rec.inputs.map((v) => !!v && needs.has(canon(v)));
       if (!wants.some(Boolean)) continue;
       if (!rec.def.gradient) fail(rec.where, `${rec.def.type} has no gradient yet, so the model cannot be trained through it (freeze what comes before it)`);
+      const added = rec.inputs.map(() => false);
       rec.def.gradient({
         attrs: rec.attrs,
         where: rec.where,
@@ -663,11 +665,18 @@ class Planner {
           ),
         add: (i, d) => {
           if (!wants[i]) return;
+          added[i] = true;
           const x = rec.inputs[i]!;
           if (d.shape.join() !== x.shape.join())
             fail(rec.where, `internal: a gradient of shape ${fmtShape(d.shape)} for input ${i} of shape ${fmtShape(x.shape)}`);
           contribute(x, d as Val);
         },
+      });
+      // a float input that depends on a parameter but got no gradient would train as if its
+      // gradient were zero: refused, unless the op states that it is zero (zeroGradient)
+      rec.inputs.forEach((v, i) => {
+        if (wants[i] && !added[i] && v && isFloat(v.dataType) && !(rec.def.zeroGradient ?? []).includes(i))
+          fail(rec.where, `${rec.def.type} has no gradient for its input ${i} ("${v.name}"), so what feeds it cannot be trained (freeze it)`);
       });
     }
     for (const [v, slot] of this.params) {

@@ -173,6 +173,12 @@ export interface OpDef<A = any> {
    * inputs `g.wants`, and hands each to `g.add`. Ops without one stop training (freeze before them).
    */
   gradient?(g: GradientBuilder<A>): void;
+  /**
+   * Float inputs whose gradient is zero by definition (CastLike's type donor, Dropout's ratio): the
+   * backward pass adds nothing for them. Any other float input that depends on a trained parameter
+   * and gets no gradient from `gradient` stops training with an error (never a silent zero).
+   */
+  readonly zeroGradient?: readonly number[];
   /** Inputs that are never trained although constant and float (batch norm's running statistics). */
   readonly nonTrainable?: readonly number[];
   /** An op the runtime plans itself (gradient ops); never imported from a file. */

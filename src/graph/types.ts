@@ -64,8 +64,14 @@ export function hostTensor(dataType: number, dims: readonly number[], values: Ar
   return { dataType, dims: [...dims], data };
 }
 
-/** The value's numbers as plain integers (shapes, axes, indices). */
-export const intsOf = (t: HostTensor): number[] => Array.from(t.data, (v) => Math.trunc(v));
+/**
+ * The value's numbers as plain integers (shapes, axes, indices, counts). Fails on a float tensor:
+ * ONNX types these inputs int64 (or int32), and truncating 1.5 or NaN would plan a wrong shape.
+ */
+export const intsOf = (t: HostTensor): number[] => {
+  if (elemOf(t.dataType) === "f32") fail("onnx", `expected an integer tensor (a shape, axes, indices or counts), got ${dataTypeName(t.dataType)}`);
+  return Array.from(t.data);
+};
 
 // ---------------------------------------------------------------------------------------------
 // layouts

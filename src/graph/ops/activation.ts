@@ -443,6 +443,8 @@ registerOp<{ to: number }>({
 
 registerOp<void>({
   type: "CastLike",
+  // input 1 gives only the element type
+  zeroGradient: [1],
   parse: noAttrs,
   infer: (c) => [{ dataType: c.need(1, "target_type").dataType, shape: c.need(0, "input").shape }],
   layout: (c) => ({ inputs: ["any", "any"], outputs: [c.inputs[0]!.perm] }),

@@ -377,6 +377,7 @@ function integerOp(type: string, spec: IntegerSpec, outType: (c: InferContext<In
       for (const i of [spec.xZp, spec.wZp]) if (i !== undefined) checkZp(c, i);
       if (spec.requant) {
         for (const i of [spec.requant.xScale, spec.requant.yScale]) if (sizeOfDims(c.need(i, "scale").shape) !== 1) c.fail(`input ${i} must be a scalar scale`);
+        c.need(spec.requant.wScale, "w_scale");
         if (sizeOfDims(c.need(spec.requant.yZp, "y_zero_point").shape) !== 1) c.fail("y_zero_point must be a scalar");
       }
       const types = [c.need(spec.x, "x"), c.need(spec.w, "w"), ...(spec.bias !== undefined && c.input(spec.bias) ? [c.input(spec.bias)!] : [])].map((t) => ({
