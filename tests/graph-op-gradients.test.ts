@@ -15,7 +15,7 @@ import { SimdnetError } from "../src/errors.js";
 import { encodeModel } from "../src/onnx/onnx-proto.js";
 import { mulberry32 } from "../src/random.js";
 import { BUILDS_UNDER_TEST, engineFor } from "./harness.js";
-import { ai, caseModel, F, OP_CASES, type OpCase, valuesFor } from "./op-cases.js";
+import { af, ai, ais, as, B, caseModel, F, feed, init, L, OP_CASES, type OpCase, valuesFor } from "./op-cases.js";
 
 /** Free sizes the cases take: below, at and above the 4- and 8-lane tiles. */
 const SIZES = [1, 3, 4, 5, 7, 8, 9];
@@ -36,15 +36,61 @@ const GRADIENT_CASES: Record<string, (n: number) => OpCase> = {
   Cast: (n) => ({ ...OP_CASES.Cast!(n), attrs: [ai("to", F)] }),
 };
 
+/** More cases: optional outputs that are losses too (MaxPool's indices, LayerNormalization's statistics...). */
+const EXTRA_CASES: [string, (n: number) => OpCase][] = [
+  ["MaxPool", (n) => ({ ...OP_CASES.MaxPool!(n), outputs: 2, outputTypes: [F, L] })],
+  ["Dropout", (n) => ({ ...OP_CASES.Dropout!(n), outputs: 2, outputTypes: [F, B] })],
+  ["LayerNormalization", (n) => ({ ...OP_CASES.LayerNormalization!(n), outputs: 3 })],
+  ["Split", (n) => ({ inputs: [feed([2, 2 * n])], attrs: [ai("axis", 1)], outputs: 2, opset: 18, fixed: [] })],
+  [
+    "Gemm",
+    (n) => ({
+      ...OP_CASES.Gemm!(n),
+      attrs: [ai("transA", 1), ai("transB", 1), af("alpha", 0.7), af("beta", 1.3)],
+      inputs: [feed([3, 2]), init([n, 3]), init([1, n])],
+    }),
+  ],
+  ["Pad", (n) => ({ ...OP_CASES.Pad!(n), attrs: [as("mode", "reflect")], inputs: [feed([3, n + 2]), init([4], L, [1, 0, 2, 1])] })],
+  ["Pad", (n) => ({ ...OP_CASES.Pad!(n), attrs: [as("mode", "edge")], inputs: [feed([3, n]), init([4], L, [1, 2, 0, 1])] })],
+  ["Resize", (n) => ({ ...OP_CASES.Resize!(n), attrs: [as("mode", "linear")] })],
+  ["Resize", (n) => ({ ...OP_CASES.Resize!(n), attrs: [as("mode", "cubic")] })],
+  ["GridSample", (n) => ({ ...OP_CASES.GridSample!(n), attrs: [as("padding_mode", "reflection"), ai("align_corners", 1)] })],
+  ["GridSample", (n) => ({ ...OP_CASES.GridSample!(n), attrs: [as("padding_mode", "border"), as("mode", "nearest")], kinky: true })],
+  ["CumSum", (n) => ({ ...OP_CASES.CumSum!(n), attrs: [ai("exclusive", 1), ai("reverse", 1)] })],
+  [
+    "AveragePool",
+    (n) => ({
+      ...OP_CASES.AveragePool!(n),
+      attrs: [ais("kernel_shape", [3, 2]), ais("pads", [1, 0, 1, 1]), ais("strides", [2, 1]), ai("count_include_pad", 1)],
+    }),
+  ],
+  ["Conv", (n) => ({ ...OP_CASES.Conv!(n), attrs: [ais("strides", [2, 1]), ais("pads", [1, 1, 0, 1]), ais("dilations", [1, 2])] })],
+  ["Conv", (n) => ({ inputs: [feed([1, 4, n + 2, 3]), init([4, 2, 3, 3]), init([4])], attrs: [ai("group", 2), ais("pads", [1, 1, 1, 1])] })],
+  ["Einsum", (n) => ({ inputs: [feed([2, 3, n]), init([2, n, 4])], attrs: [as("equation", "bij,bjk->bik")], opset: 12 })],
+  ["Einsum", (n) => ({ inputs: [feed([n, 3])], attrs: [as("equation", "ij->ji")], opset: 12 })],
+];
+
 /** Thrown by an op without a backward pass: the model cannot train through it (a clear refusal). */
 class Refused extends Error {}
 
 /** Points compared (smooth ones), per build: the harness is not vacuous. */
 const compared = new Map<string, number>();
 
-async function checkOp(build: (typeof BUILDS_UNDER_TEST)[number], op: string, n: number): Promise<string[]> {
+/**
+ * How a rank-4 parameter reaches the op: an Identity (ONNX order), or a 1x1 Conv (whose output is
+ * laid out channels-last, so the op and its backward run on that layout).
+ */
+type Route = "identity" | "conv";
+
+async function checkOp(
+  build: (typeof BUILDS_UNDER_TEST)[number],
+  op: string,
+  n: number,
+  route: Route = "identity",
+  make: (n: number) => OpCase = GRADIENT_CASES[op] ?? OP_CASES[op]!,
+): Promise<string[]> {
   const e = await engineFor(build);
-  const c = asParameters((GRADIENT_CASES[op] ?? OP_CASES[op]!)(n));
+  const c = asParameters(make(n));
   const r = mulberry32(1000 + n);
   const { model, feeds } = caseModel(
     op,
@@ -58,7 +104,13 @@ async function checkOp(build: (typeof BUILDS_UNDER_TEST)[number], op: string, n:
   const node = model.graph.node[0]!;
   for (const p of params) {
     node.input = node.input.map((x) => (x === p.name ? `p_${p.name}` : x));
-    model.graph.node.unshift({ name: `id_${p.name}`, opType: "Identity", domain: "", input: [p.name], output: [`p_${p.name}`], attribute: [] });
+    if (route === "conv" && p.name === "in0" && p.dims.length === 4) {
+      // y = conv(x, w) with w = I + small noise (a trainable parameter too)
+      const C = p.dims[1]!;
+      const w = Float32Array.from({ length: C * C }, (_, i) => (i % (C + 1) === 0 ? 1 : 0) + 0.1 * (r() - 0.5));
+      model.graph.initializer.push({ name: "conv_w", dims: [C, C, 1, 1], dataType: F, data: w });
+      model.graph.node.unshift({ name: "conv", opType: "Conv", domain: "", input: [p.name, "conv_w"], output: [`p_${p.name}`], attribute: [] });
+    } else model.graph.node.unshift({ name: `id_${p.name}`, opType: "Identity", domain: "", input: [p.name], output: [`p_${p.name}`], attribute: [] });
   }
   const s = InferenceSession.fromBytes(e, encodeModel(model));
   const problems: string[] = [];
@@ -89,7 +141,8 @@ async function checkOp(build: (typeof BUILDS_UNDER_TEST)[number], op: string, n:
         }
         t.backward(Object.fromEntries(lossOutputs.map((k) => [k, Float32Array.from(G[k]!)])));
       } catch (err) {
-        if (err instanceof SimdnetError && new RegExp(`\\(${op}\\): ${op} has no gradient`).test(err.message)) throw new Refused(err.message);
+        if (err instanceof SimdnetError && new RegExp(`\\(${op}\\): ${op}('s backward pass does not take| has no gradient)`).test(err.message))
+          throw new Refused(err.message);
         throw err;
       }
       if (!t.parameters().length) problems.push(`${op} n=${n}: no trainable parameter`);
@@ -116,7 +169,8 @@ async function checkOp(build: (typeof BUILDS_UNDER_TEST)[number], op: string, n:
           if (!(Math.abs(n1 - n2) <= tol / 2)) continue; // a kink (or a step) within h: no derivative to compare
           smooth++;
           compared.set(build, (compared.get(build) ?? 0) + 1);
-          if (!(Math.abs(analytic[i]! - n2) <= tol)) problems.push(`${op} n=${n} (${build}): d/d${p.name}[${i}] analytic ${analytic[i]} numeric ${n2}`);
+          if (!(Math.abs(analytic[i]! - n2) <= tol))
+            problems.push(`${op} n=${n} ${route} (${build}): d/d${p.name}[${i}] analytic ${analytic[i]} numeric ${n2}`);
         }
         if (picks.length && !smooth && !c.kinky) problems.push(`${op} n=${n}: ${p.name}: every sampled point is on a kink`);
       }
@@ -139,16 +193,30 @@ describe.each(BUILDS_UNDER_TEST)("gradients of every op against float64 central 
       for (const ch of op) seed = (Math.imul(seed, 31) + ch.charCodeAt(0)) | 0;
       const r = mulberry32(seed ^ build.length);
       const sizes = new Set(Array.from({ length: SIZES_PER_OP }, () => SIZES[Math.floor(r() * SIZES.length)]!));
-      for (const n of sizes) {
+      const rank4 = OP_CASES[op]!(3).inputs[0]?.dims.length === 4;
+      for (const [n, route] of [...[...sizes].map((n) => [n, "identity"] as const), ...(rank4 ? ([[[...sizes][0]!, "conv"]] as const) : [])]) {
         try {
-          problems.push(...(await checkOp(build, op, n)));
+          problems.push(...(await checkOp(build, op, n, route)));
         } catch (err) {
           if (err instanceof Refused) {
-            const input = /for its input (\d+)/.exec(err.message);
-            const what = input ? `${op} input ${input[1]}` : op;
-            if (!input && opDef(op)!.gradient) problems.push(`${op} n=${n}: has a backward pass but refused: ${err.message}`);
+            const input = /for its input (\d+)/.exec(err.message),
+              output = /of its output (\d+)/.exec(err.message);
+            const what = input ? `${op} input ${input[1]}` : output ? `${op} output ${output[1]}` : op;
+            if (!input && !output && opDef(op)!.gradient) problems.push(`${op} n=${n}: has a backward pass but refused: ${err.message}`);
             else if (!refused.includes(what)) refused.push(what);
           } else problems.push(`${op} n=${n}: ${(err as Error).message}`);
+        }
+      }
+    }
+    for (const [k, [op, make]] of EXTRA_CASES.entries()) {
+      for (const n of [1 + (k % 4), 4 + (k % 6)]) {
+        try {
+          problems.push(...(await checkOp(build, op, n, "identity", make)));
+        } catch (err) {
+          const output = err instanceof Refused && /of its output (\d+)/.exec(err.message);
+          if (output) {
+            if (!refused.includes(`${op} output ${output[1]}`)) refused.push(`${op} output ${output[1]}`);
+          } else problems.push(`${op} (extra case ${k}) n=${n}: ${(err as Error).message}`);
         }
       }
     }
@@ -163,8 +231,9 @@ describe.each(BUILDS_UNDER_TEST)("gradients of every op against float64 central 
  * What training refuses, with a clear error naming the op (and the input): ops without a backward
  * pass yet (ConvTranspose, GatherND, ScatterND, TopK, the recurrent ops), ops whose derivative is
  * zero almost everywhere (Ceil, Floor, Round, Sign, Hardmax, OneHot's values), DequantizeLinear's
- * scale, and inputs whose gradient is not implemented (batch norm's mean and variance, Clip's
- * bounds), which used to train silently with a zero gradient.
+ * scale, inputs whose gradient is not implemented (batch norm's mean and variance, Clip's
+ * bounds), which used to train silently with a zero gradient, and LayerNormalization's Mean and
+ * InvStdDev outputs as losses, whose gradient used to be dropped.
  */
 const REFUSED = [
   "BatchNormalization input 3",
@@ -177,6 +246,7 @@ const REFUSED = [
   "GatherND",
   "Hardmax",
   "LSTM",
+  "LayerNormalization output 1",
   "OneHot",
   "RNN",
   "Round",

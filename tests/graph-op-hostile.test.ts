@@ -5,7 +5,7 @@
 // dims, huge or out-of-range index/shape/count inputs, missing and extra inputs and outputs. Each
 // goes through InferenceSession (plan and run) and, for ops with a gradient, a training step; each
 // must succeed or throw a SimdnetError (never a raw TypeError/RangeError or a wasm trap), leave
-// the heap as it found it and take less than a few seconds (no hang); afterwards the engine still computes.
+// the heap as it found it and take seconds at most (no hang); afterwards the engine still computes.
 // SIMDNET_HOSTILE_CASES changes the number of mutants per op, SIMDNET_HOSTILE_SEED the seed.
 import { describe, expect, it } from "vitest";
 import { init } from "../src/engine.js";
@@ -384,7 +384,7 @@ describe("hostile one-operator graphs, every registered op", () => {
           else refused++;
         }
         const ms = performance.now() - t0;
-        if (ms > 3000) problems.push(`#${k} ${m.label}: took ${ms.toFixed(0)} ms`);
+        if (ms > 10_000) problems.push(`#${k} ${m.label}: took ${ms.toFixed(0)} ms`);
         if (engine.heap.bytesInUse !== before) {
           problems.push(`#${k} ${m.label}: bytes in use ${before} -> ${engine.heap.bytesInUse}`);
           break;
@@ -396,8 +396,10 @@ describe("hostile one-operator graphs, every registered op", () => {
     // the mutants reach past the checks, and the checks refuse some
     expect(ok).toBeGreaterThan(registeredOps().length * CASES * 0.1);
     expect(refused).toBeGreaterThan(registeredOps().length * CASES * 0.1);
-    const s = InferenceSession.fromBytes(engine, encodeModel(caseModel("Relu", OP_CASES.Relu!(4), [[-1, 2, -3, 4, 5, -6, 7, -8]]).model));
-    expect(Array.from(s.runSync({ in0: { dims: [2, 4], data: [-1, 2, -3, 4, 5, -6, 7, -8] } }).out0!.data as Float32Array)).toEqual([0, 2, 0, 4, 5, 0, 7, 0]);
+    const s = InferenceSession.fromBytes(engine, encodeModel(caseModel("Relu", OP_CASES.Relu!(2), [[-1, 2, -3, 4, 5, -6, 7, -8]]).model));
+    expect(Array.from(s.runSync({ in0: { dims: [1, 2, 2, 2], data: [-1, 2, -3, 4, 5, -6, 7, -8] } }).out0!.data as Float32Array)).toEqual([
+      0, 2, 0, 4, 5, 0, 7, 0,
+    ]);
     await s.release();
   });
 });

@@ -47,12 +47,13 @@ export const afs = (name: string, floats: number[]): AttributeProto => ({ name, 
 export const as = (name: string, s: string): AttributeProto => ({ name, type: AttributeType.STRING, s });
 const scalar = (dataType: number, v: number) => init([], dataType, [v]);
 
+// rank 4, so the gradient harness can also run them on a channels-last input (after a Conv)
 const unary =
   (range?: [number, number]) =>
-  (n: number): OpCase => ({ inputs: [feed([2, n], F, range)] });
-const binary = (n: number): OpCase => ({ inputs: [feed([2, 3, n]), init([3, 1])] });
+  (n: number): OpCase => ({ inputs: [feed([1, 2, n, 2], F, range)] });
+const binary = (n: number): OpCase => ({ inputs: [feed([1, 3, n, 2]), init([3, 1, 1])] });
 const pool = (n: number, attrs: AttributeProto[] = []): OpCase => ({ inputs: [feed([1, 2, n + 2, 5])], attrs: [ais("kernel_shape", [2, 2]), ...attrs] });
-const reduce = (n: number): OpCase => ({ inputs: [feed([2, 3, n]), init([1], L, [1])], opset: 18 });
+const reduce = (n: number): OpCase => ({ inputs: [feed([1, 3, n, 2]), init([1], L, [1])], opset: 18 });
 
 /** The base case of each op, by type. */
 export const OP_CASES: Record<string, (n: number) => OpCase> = {
@@ -98,14 +99,14 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
   Add: binary,
   Sub: binary,
   Mul: binary,
-  Div: (n) => ({ inputs: [feed([2, 3, n]), init([3, 1], F, undefined, [0.5, 2])] }),
-  Pow: (n) => ({ inputs: [feed([2, 3, n], F, [0.3, 2]), init([3, 1])] }),
-  Mod: (n) => ({ inputs: [feed([2, 3, n]), init([3, 1], F, undefined, [0.7, 2])], attrs: [ai("fmod", 1)] }),
+  Div: (n) => ({ inputs: [feed([1, 3, n, 2]), init([3, 1, 1], F, undefined, [0.5, 2])] }),
+  Pow: (n) => ({ inputs: [feed([1, 3, n, 2], F, [0.3, 2]), init([3, 1, 1])] }),
+  Mod: (n) => ({ inputs: [feed([1, 3, n, 2]), init([3, 1, 1], F, undefined, [0.7, 2])], attrs: [ai("fmod", 1)] }),
   Max: binary,
   Min: binary,
   Mean: binary,
   Sum: binary,
-  PRelu: (n) => ({ inputs: [feed([2, 3, n]), init([3, 1])] }),
+  PRelu: (n) => ({ inputs: [feed([1, 3, n, 2]), init([3, 1, 1])] }),
   Equal: binary,
   Greater: binary,
   GreaterOrEqual: binary,
@@ -213,8 +214,8 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
   Shape: (n) => ({ inputs: [feed([2, n])] }),
   Size: (n) => ({ inputs: [feed([2, n])] }),
   Slice: (n) => ({ inputs: [feed([3, n]), init([1], L, [1]), init([1], L, [3]), init([1], L, [0]), init([1], L, [1])], fixed: [1, 2, 3, 4] }),
-  Softmax: (n) => ({ inputs: [feed([2, 3, n])], attrs: [ai("axis", -1)] }),
-  LogSoftmax: (n) => ({ inputs: [feed([2, 3, n])], attrs: [ai("axis", -1)] }),
+  Softmax: (n) => ({ inputs: [feed([1, 3, n, 2])], attrs: [ai("axis", 1)] }),
+  LogSoftmax: (n) => ({ inputs: [feed([1, 3, n, 2])], attrs: [ai("axis", 1)] }),
   Split: (n) => ({ inputs: [feed([4, n]), init([2], L, [1, 3])], attrs: [ai("axis", 0)], outputs: 2, fixed: [1] }),
   Squeeze: (n) => ({ inputs: [feed([2, 1, n]), init([1], L, [1])], fixed: [1] }),
   Unsqueeze: (n) => ({ inputs: [feed([2, n]), init([1], L, [1])], fixed: [1] }),
@@ -265,7 +266,7 @@ export function caseModel(
   const graphInputs: ModelProto["graph"]["input"] = [];
   c.inputs.forEach((t, k) => {
     if (!t) return;
-    const data = values[k] ?? [];
+    const data = values[k] ?? t.values ?? [];
     if (t.kind === "feed") {
       graphInputs.push({ name: inputName(k), elemType: t.dataType, shape: [...t.dims] });
       feeds[inputName(k)] = { dims: [...t.dims], data };

@@ -67,6 +67,9 @@ class Buffer {
  * the arena at a fixed address (external: a trainable parameter or its gradient).
  */
 class Val implements PlanValue {
+  private static count = 0;
+  /** Unique per Val: names are not (a backward op's outputs are all named after its node). */
+  readonly id = Val.count++;
   readonly elem: Elem;
   readonly dims: readonly number[];
   readonly size: number;
@@ -648,12 +651,16 @@ class Planner {
       if (!wants.some(Boolean)) continue;
       if (!rec.def.gradient) fail(rec.where, `${rec.def.type} has no gradient yet, so the model cannot be trained through it (freeze what comes before it)`);
       const added = rec.inputs.map(() => false);
+      const read = rec.outputs.map(() => false);
       rec.def.gradient({
         attrs: rec.attrs,
         where: rec.where,
         x: (i) => rec.inputs[i],
         y: (i) => rec.outputs[i]!,
-        dy: (i) => dys[i],
+        dy: (i) => {
+          read[i] = true;
+          return dys[i];
+        },
         wants: (i) => wants[i] ?? false,
         op: (type, inputs, attrs, outputs = 1) =>
           this.gradOp(
@@ -672,10 +679,17 @@ class Planner {
           contribute(x, d as Val);
         },
       });
+      // a gradient flowing into an output the op's backward never looked at would be dropped
+      const zero = rec.def.zeroGradient ?? [];
+      const flows = wants.some((w, i) => w && !zero.includes(i));
+      rec.outputs.forEach((o, i) => {
+        if (flows && dys[i] && !read[i] && isFloat(o.dataType))
+          fail(rec.where, `${rec.def.type}'s backward pass does not take a gradient of its output ${i} ("${o.name}"), so the loss cannot depend on it`);
+      });
       // a float input that depends on a parameter but got no gradient would train as if its
       // gradient were zero: refused, unless the op states that it is zero (zeroGradient)
       rec.inputs.forEach((v, i) => {
-        if (wants[i] && !added[i] && v && isFloat(v.dataType) && !(rec.def.zeroGradient ?? []).includes(i))
+        if (wants[i] && !added[i] && v && isFloat(v.dataType) && !zero.includes(i))
           fail(rec.where, `${rec.def.type} has no gradient for its input ${i} ("${v.name}"), so what feeds it cannot be trained (freeze it)`);
       });
     }
@@ -827,7 +841,9 @@ class Planner {
 
   /** A step copying run-time value `v` into `perm` order (one per value and perm). */
   private convert(v: Val, perm: Perm, where: string): Val {
-    const k = `${v.name}|${perm.join(",")}|${v.perm.join(",")}`;
+    // keyed by the Val, not its name: Gemm's dA and dB, both "(gradient: MatMulGrad)#0", once
+    // shared one conversion, so dB was accumulated from dA's bytes
+    const k = `${v.id}|${perm.join(",")}|${v.perm.join(",")}`;
     let out = this.conversions.get(k);
     if (out) return out;
     out = new Val(`${v.name} (${fmtPerm(perm)})`, v.dataType, v.shape, perm, undefined, new Buffer(v.bytes, Infinity, -1));

@@ -78,6 +78,7 @@ registerOp<EinsumAttrs>({
   parse: (at) => ({ equation: at.string("equation", "") || fail(at.where, "equation is required"), inputs: at.node.input }),
   infer: (c) => c.fail("internal: Einsum is inlined, not inferred"),
   inline(c: InferContext<EinsumAttrs>) {
+    if (c.attrs.inputs.length === 0) c.fail("needs at least one input");
     const types = c.attrs.inputs.map((_, i) => typedInput(c, i, `input ${i}`, "numeric"));
     for (const t of types) if (t.dataType !== types[0]!.dataType) c.fail("inputs must have one element type");
     const dataType = types[0]!.dataType;

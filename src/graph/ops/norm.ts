@@ -229,6 +229,7 @@ registerOp<LnAttrs>({
     };
   },
   // the forward planned again with its Mean and InvStdDev outputs, then LayerNormGrad per input
+  // (a loss reading Mean or InvStdDev is refused by the planner: their gradients are not read)
   gradient(g) {
     const dy = g.dy(0),
       x = g.x(0)!,
