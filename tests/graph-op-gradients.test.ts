@@ -66,6 +66,9 @@ const EXTRA_CASES: [string, (n: number) => OpCase][] = [
   ],
   ["Conv", (n) => ({ ...OP_CASES.Conv!(n), attrs: [ais("strides", [2, 1]), ais("pads", [1, 1, 0, 1]), ais("dilations", [1, 2])] })],
   ["Conv", (n) => ({ inputs: [feed([1, 4, n + 2, 3]), init([4, 2, 3, 3]), init([4])], attrs: [ai("group", 2), ais("pads", [1, 1, 1, 1])] })],
+  ["ConvTranspose", (n) => ({ ...OP_CASES.ConvTranspose!(n), attrs: [ais("strides", [2, 1]), ais("pads", [1, 0, 0, 1]), ais("output_padding", [1, 0])] })],
+  ["ConvTranspose", (n) => ({ inputs: [feed([1, 4, n]), init([4, 1, 3]), init([2])], attrs: [ai("group", 2), ais("dilations", [2]), ais("strides", [3])] })],
+  ["ConvTranspose", (n) => ({ inputs: [feed([2, 2, n, 2]), init([2, 3, 2, 2])], attrs: [as("auto_pad", "VALID"), ais("strides", [2, 2])] })],
   ["Einsum", (n) => ({ inputs: [feed([2, 3, n]), init([2, n, 4])], attrs: [as("equation", "bij,bjk->bik")], opset: 12 })],
   ["Einsum", (n) => ({ inputs: [feed([n, 3])], attrs: [as("equation", "ij->ji")], opset: 12 })],
   ["Einsum", (n) => ({ inputs: [feed([n, 3]), init([3])], attrs: [as("equation", "ij,j->i")], opset: 12 })],
@@ -285,7 +288,7 @@ describe.each(BUILDS_UNDER_TEST)("gradients of every op against float64 central 
 
 /**
  * What training refuses, with a clear error naming the op (and the input): ops without a backward
- * pass yet (ConvTranspose, GatherND, ScatterND, TopK, the recurrent ops), ops whose derivative is
+ * pass yet (GatherND, ScatterND, TopK, the recurrent ops), ops whose derivative is
  * zero almost everywhere (Ceil, Floor, Round, Sign, Hardmax, OneHot's values), DequantizeLinear's
  * scale, inputs whose gradient is not implemented (batch norm's mean and variance, Clip's
  * bounds), which used to train silently with a zero gradient, and LayerNormalization's Mean and
@@ -295,7 +298,6 @@ const REFUSED = [
   "BatchNormalization input 3",
   "Ceil",
   "Clip input 1",
-  "ConvTranspose",
   "DequantizeLinear",
   "Floor",
   "GRU",
@@ -310,3 +312,30 @@ const REFUSED = [
   "Sign",
   "TopK",
 ];
+
+describe("ConvTranspose's gradient", () => {
+  it("refuses auto_pad SAME_* and output_shape (pads not the conv's own) with a clear error", async () => {
+    const e = await engineFor("simd");
+    for (const attrs of [
+      [as("auto_pad", "SAME_UPPER"), ais("strides", [2, 2])],
+      [ais("output_shape", [7, 6]), ais("strides", [2, 2])],
+    ]) {
+      const c = asParameters({ ...OP_CASES.ConvTranspose!(3), attrs });
+      const r = mulberry32(4);
+      const { model, feeds } = caseModel(
+        "ConvTranspose",
+        c,
+        c.inputs.map((t) => (t ? valuesFor(t, r) : undefined)),
+      );
+      const s = InferenceSession.fromBytes(e, encodeModel(model));
+      const y = s.runSync(feeds).out0!;
+      const t = s.trainable({ lossOutputs: ["out0"] });
+      expect(() => {
+        t.forward(feeds);
+        t.backward({ out0: new Float32Array(y.data.length).fill(1) });
+      }).toThrow(/training needs explicit pads/);
+      t.release();
+      await s.release();
+    }
+  });
+});

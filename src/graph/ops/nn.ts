@@ -236,6 +236,21 @@ registerOp<ConvTransposeAttrs>({
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
   layout: convLayout,
+  // ConvTranspose(x, w) is the input gradient of Conv(., w) at dy = x. Hence, for the gradient
+  // dy flowing into its output: dx = Conv(dy, w), dw = ConvGradFilter with the conv's dy = x and
+  // the conv's input = dy, db = the sum of dy. Pads must be the conv's own: explicit or VALID
+  // (the output_padding rows only ever get the bias).
+  gradient(g) {
+    const dy = g.dy(0)!,
+      x = g.x(0)!,
+      w = g.x(1)!;
+    if (g.attrs.outputShape || g.attrs.s.autoPad === "SAME_UPPER" || g.attrs.s.autoPad === "SAME_LOWER")
+      fail(g.where, "training needs explicit pads (output_shape and auto_pad SAME_* are not supported by its gradient)");
+    const conv: ConvAttrs = { s: g.attrs.s, groups: g.attrs.groups };
+    if (g.wants(0)) g.add(0, g.op("Conv", [dy, w], conv)[0]!);
+    if (g.wants(1)) g.add(1, g.op("ConvGradFilter", [x, dy], { ...conv, wShape: w.shape })[0]!);
+    if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
+  },
   // the conv's input gradient (accumulating: y zeroed first) of x as the conv's dy, then + b
   algorithms: convAlgorithms<ConvTransposeAttrs>(
     "backward_input",
