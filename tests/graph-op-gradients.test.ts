@@ -69,6 +69,8 @@ const EXTRA_CASES: [string, (n: number) => OpCase][] = [
   ["ConvTranspose", (n) => ({ ...OP_CASES.ConvTranspose!(n), attrs: [ais("strides", [2, 1]), ais("pads", [1, 0, 0, 1]), ais("output_padding", [1, 0])] })],
   ["ConvTranspose", (n) => ({ inputs: [feed([1, 4, n]), init([4, 1, 3]), init([2])], attrs: [ai("group", 2), ais("dilations", [2]), ais("strides", [3])] })],
   ["ConvTranspose", (n) => ({ inputs: [feed([2, 2, n, 2]), init([2, 3, 2, 2])], attrs: [as("auto_pad", "VALID"), ais("strides", [2, 2])] })],
+  ["TopK", (n) => ({ inputs: [feed([n + 1, 3]), init([1], L, [n])], attrs: [ai("axis", 0), ai("largest", 0)], outputs: 1, fixed: [1] })],
+  ["TopK", (n) => ({ inputs: [feed([2, 3, n]), init([1], L, [2])], attrs: [ai("axis", 1)], outputs: 2, outputTypes: [F, L], fixed: [1] })],
   ["Einsum", (n) => ({ inputs: [feed([2, 3, n]), init([2, n, 4])], attrs: [as("equation", "bij,bjk->bik")], opset: 12 })],
   ["Einsum", (n) => ({ inputs: [feed([n, 3])], attrs: [as("equation", "ij->ji")], opset: 12 })],
   ["Einsum", (n) => ({ inputs: [feed([n, 3]), init([3])], attrs: [as("equation", "ij,j->i")], opset: 12 })],
@@ -288,7 +290,7 @@ describe.each(BUILDS_UNDER_TEST)("gradients of every op against float64 central 
 
 /**
  * What training refuses, with a clear error naming the op (and the input): ops without a backward
- * pass yet (GatherND, ScatterND, TopK, the recurrent ops), ops whose derivative is
+ * pass yet (GatherND, ScatterND, the recurrent ops), ops whose derivative is
  * zero almost everywhere (Ceil, Floor, Round, Sign, Hardmax, OneHot's values), DequantizeLinear's
  * scale, inputs whose gradient is not implemented (batch norm's mean and variance, Clip's
  * bounds), which used to train silently with a zero gradient, and LayerNormalization's Mean and
@@ -310,7 +312,6 @@ const REFUSED = [
   "Round",
   "ScatterND",
   "Sign",
-  "TopK",
 ];
 
 describe("ConvTranspose's gradient", () => {

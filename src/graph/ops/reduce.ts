@@ -342,6 +342,14 @@ registerOp<TopKAttrs>({
     const x = c.inputs[0]!;
     return { inputs: c.inputs.map((v, i) => (i === 0 ? "any" : v ? identityPerm(v.shape.length) : "any")), outputs: [x.perm, x.perm] };
   },
+  // dx: dy scattered to the selected positions. The forward is planned again with its Indices
+  // output (the node may not list it), then GatherElements' gradient scatters along the axis.
+  gradient(g) {
+    const dy = g.dy(0);
+    if (!dy || !g.wants(0)) return;
+    const [, indices] = g.op("TopK", [g.x(0)!, g.x(1)], g.attrs, 2);
+    g.add(0, g.op("GatherElementsGrad", [dy, indices], { axis: g.attrs.axis, shape: g.x(0)!.shape })[0]!);
+  },
   algorithms: [
     {
       name: "topK.select",
