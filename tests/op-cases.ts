@@ -133,7 +133,7 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
   }),
   Cast: (n) => ({ inputs: [feed([2, n])], attrs: [ai("to", L)] }),
   CastLike: (n) => ({ inputs: [feed([2, n]), init([1], F, [0])], opset: 15 }),
-  Clip: (n) => ({ inputs: [feed([2, n]), scalar(F, -0.5), scalar(F, 0.5)] }),
+  Clip: (n) => ({ inputs: [feed([2, n]), scalar(F, -0.5), scalar(F, 0.5)], kinky: true }),
   Concat: (n) => ({ inputs: [feed([2, n]), init([2, 2])], attrs: [ai("axis", 1)] }),
   Constant: () => ({ inputs: [], attrs: [af("value_float", 1.5)] }),
   ConstantOfShape: (n) => ({ inputs: [init([2], L, [2, n])] }),

@@ -186,8 +186,10 @@ registerOp<ClipAttrs>({
   layout: (c) => ({ inputs: c.inputs.map(() => "any"), outputs: [c.inputs[0]!.perm] }),
   gradient(g) {
     if (g.wants(0)) g.add(0, g.op("ClipGrad", [g.dy(0)!, g.x(0)!, g.x(1), g.x(2)], g.attrs)[0]!);
+    for (const which of [1, 2] as const)
+      if (g.wants(which)) g.add(which, g.op("ClipBoundGrad", [g.dy(0)!, g.x(0)!, g.x(1), g.x(2)], { which, shape: g.x(which)!.shape })[0]!);
   },
-  // the bounds are not trained
+  // constant bounds are not trained (computed ones get gradients: ClipBoundGrad)
   nonTrainable: [1, 2],
   algorithms: [
     {
@@ -217,6 +219,45 @@ registerOp<ClipAttrs>({
         return () => {
           const f32 = heap.f32;
           k.unary_f32_forward(UnaryF32.Clip, yp, xp, size, loP >= 0 ? f32[loP]! : lo!, hiP >= 0 ? f32[hiP]! : hi!);
+        };
+      },
+    },
+  ],
+});
+
+// The gradient of Clip's bound `which` (1: min, 2: max; opset 11+ inputs), inputs dy, x, min, max
+// as the forward took them: the sum of dy where x < min (x > max), where the output is the bound.
+// (A JS loop over the heap: bounds that depend on trained values are rare.)
+registerOp<{ which: 1 | 2; shape: readonly number[] }>({
+  type: "ClipBoundGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [{ dataType: c.need(0, "dy").dataType, shape: c.attrs.shape }],
+  layout: (c) => {
+    const p = c.inputs[1]!.perm;
+    return { inputs: c.inputs.map((v, i) => (i < 2 && v ? p : "any")), outputs: [c.outputs[0]!.shape.map((_, i) => i)] };
+  },
+  algorithms: [
+    {
+      name: "clipBoundGrad.host",
+      setup(n) {
+        const heap = n.engine.heap,
+          dy = n.input(0) >> 2,
+          x = n.input(1) >> 2,
+          lo = n.inputs[2] ? n.input(2) >> 2 : -1,
+          hi = n.inputs[3] ? n.input(3) >> 2 : -1,
+          out = n.output(0) >> 2,
+          size = n.inputs[1]!.size,
+          min = n.attrs.which === 1;
+        return () => {
+          const f32 = heap.f32;
+          const bound = f32[min ? lo : hi]!;
+          let sum = 0;
+          for (let i = 0; i < size; i++) {
+            const v = f32[x + i]!;
+            if (min ? v < bound : v > bound) sum += f32[dy + i]!;
+          }
+          f32[out] = sum;
         };
       },
     },
