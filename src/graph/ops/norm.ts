@@ -77,6 +77,11 @@ registerOp<BnAttrs>({
     if (g.wants(0)) g.add(0, g.op("BatchNormGradInput", [dy, scale, variance], g.attrs)[0]!);
     if (g.wants(1)) g.add(1, g.op("BatchNormGradScale", [dy, x, mean, variance], g.attrs)[0]!);
     if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
+    // running statistics that depend on trained values (rare): per channel,
+    // dmean = -scale / sqrt(var + eps) sum(dy), dvar = -scale / (2 (var + eps)) sum(dy (x - mean) / sqrt(var + eps))
+    if (g.wants(3)) g.add(3, g.op("BatchNormStatGrad", [g.op("BiasGrad", [dy])[0]!, scale, variance], { ...g.attrs, which: 3 })[0]!);
+    if (g.wants(4))
+      g.add(4, g.op("BatchNormStatGrad", [g.op("BatchNormGradScale", [dy, x, mean, variance], g.attrs)[0]!, scale, variance], { ...g.attrs, which: 4 })[0]!);
   },
   algorithms: [
     {
@@ -129,6 +134,38 @@ interface ImageScalerAttrs {
   scale: number;
   bias: number[];
 }
+
+// The gradient of an inference batch norm's mean (which 3) or variance (which 4) from a per-channel
+// sum s [C] (of dy for the mean, BatchNormGradScale's for the variance), scale and var [C]:
+// -s scale / sqrt(var + eps), or -s scale / (2 (var + eps)). A host loop over C values.
+registerOp<BnAttrs & { which: 3 | 4 }>({
+  type: "BatchNormStatGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(0, "sum")],
+  algorithms: [
+    {
+      name: "batchNormStatGrad.host",
+      setup(n) {
+        const heap = n.engine.heap,
+          s = n.input(0) >> 2,
+          scale = n.input(1) >> 2,
+          variance = n.input(2) >> 2,
+          out = n.output(0) >> 2,
+          C = n.outputs[0]!.size,
+          eps = n.attrs.epsilon,
+          mean = n.attrs.which === 3;
+        return () => {
+          const f32 = heap.f32;
+          for (let c = 0; c < C; c++) {
+            const v = f32[variance + c]! + eps;
+            f32[out + c] = (-f32[s + c]! * f32[scale + c]!) / (mean ? Math.sqrt(v) : 2 * v);
+          }
+        };
+      },
+    },
+  ],
+});
 
 registerOp<ImageScalerAttrs>({
   type: "ImageScaler",
