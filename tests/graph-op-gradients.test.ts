@@ -71,6 +71,9 @@ const EXTRA_CASES: [string, (n: number) => OpCase][] = [
   ["ConvTranspose", (n) => ({ inputs: [feed([2, 2, n, 2]), init([2, 3, 2, 2])], attrs: [as("auto_pad", "VALID"), ais("strides", [2, 2])] })],
   ["TopK", (n) => ({ inputs: [feed([n + 1, 3]), init([1], L, [n])], attrs: [ai("axis", 0), ai("largest", 0)], outputs: 1, fixed: [1] })],
   ["TopK", (n) => ({ inputs: [feed([2, 3, n]), init([1], L, [2])], attrs: [ai("axis", 1)], outputs: 2, outputTypes: [F, L], fixed: [1] })],
+  ["GatherND", (n) => ({ inputs: [feed([3, n, 2]), init([2, 2], L, [0, n - 1, -1, 0])], fixed: [1] })],
+  ["ScatterND", (n) => ({ inputs: [feed([3, n]), init([2, 2], L, [0, n - 1, 2, 0]), init([2])], fixed: [1] })],
+  ["ScatterND", (n) => ({ inputs: [feed([4, n]), init([2, 1], L, [1, 1]), init([2, n])], attrs: [as("reduction", "add")], opset: 16, fixed: [1] })],
   ["Einsum", (n) => ({ inputs: [feed([2, 3, n]), init([2, n, 4])], attrs: [as("equation", "bij,bjk->bik")], opset: 12 })],
   ["Einsum", (n) => ({ inputs: [feed([n, 3])], attrs: [as("equation", "ij->ji")], opset: 12 })],
   ["Einsum", (n) => ({ inputs: [feed([n, 3]), init([3])], attrs: [as("equation", "ij,j->i")], opset: 12 })],
@@ -290,25 +293,11 @@ describe.each(BUILDS_UNDER_TEST)("gradients of every op against float64 central 
 
 /**
  * What training refuses, with a clear error naming the op (and the output): ops without a backward
- * pass yet (GatherND, ScatterND, the recurrent ops), ops whose derivative is zero almost everywhere
+ * pass yet (the recurrent ops), ops whose derivative is zero almost everywhere
  * (Ceil, Floor, Round, Sign, Hardmax, OneHot's values), DequantizeLinear's scale, and
  * LayerNormalization's Mean and InvStdDev outputs as losses (their gradient used to be dropped).
  */
-const REFUSED = [
-  "Ceil",
-  "DequantizeLinear",
-  "Floor",
-  "GRU",
-  "GatherND",
-  "Hardmax",
-  "LSTM",
-  "LayerNormalization output 1",
-  "OneHot",
-  "RNN",
-  "Round",
-  "ScatterND",
-  "Sign",
-];
+const REFUSED = ["Ceil", "DequantizeLinear", "Floor", "GRU", "Hardmax", "LSTM", "LayerNormalization output 1", "OneHot", "RNN", "Round", "Sign"];
 
 describe("ConvTranspose's gradient", () => {
   it("refuses auto_pad SAME_* and output_shape (pads not the conv's own) with a clear error", async () => {

@@ -4,6 +4,7 @@
 // (layouts, algorithm, memory) but never read from a file. Its outputs are fresh values: algorithms
 // zero them and let the accumulating backward kernels (dx += ...) add into them.
 import { fmtShape } from "../../errors.js";
+import { DataType } from "../../onnx/onnx-proto.js";
 import { contiguousStrides, ND_DESC_BYTES, writeNd } from "../nd.js";
 import type { BoundNode, InferContext, LayoutChoice, LayoutContext, PlanValue, TensorType } from "../registry.js";
 import { registerOp } from "../registry.js";
@@ -108,3 +109,12 @@ registerOp<void>({
 export const permuted = (p: Perm, axes: readonly number[]): number[] => p.map((a) => axes[a]!);
 
 export { contiguousStrides };
+
+// A float32 value of zeros of attrs.shape (the base a gradient scatters into), in ONNX order.
+registerOp<{ shape: readonly number[] }>({
+  type: "Zeros",
+  internal: true,
+  parse: () => ({ shape: [] }),
+  infer: (c) => [{ dataType: DataType.FLOAT, shape: c.attrs.shape }],
+  algorithms: [{ name: "zeros.fill", setup: (n) => zeroOutput(n as BoundNode<unknown>, 0) }],
+});

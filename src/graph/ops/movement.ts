@@ -569,6 +569,8 @@ registerOp<{ axis: number }>({
   ],
 });
 
+const SCATTER_REDUCTIONS: Record<string, number> = { none: 0, add: 1, mul: 2, max: 3, min: 4 };
+
 // GatherND (opset 11; batch_dims from 12): indices [..batch, ..., m] pick slices of data at the first
 // m axes after the batch axes; y = indices.shape[:-1] + data.shape[batch_dims + m:]. In ONNX order.
 
@@ -599,6 +601,13 @@ registerOp<{ batchDims: number }>({
     return [{ dataType: x.dataType, shape: gatherNdGeometry(c, x.shape, idx.shape, c.attrs.batchDims).shape }];
   },
   layout: onnxOrder,
+  // dx: dy added into zeros at the index tuples (ScatterND with reduction add)
+  gradient(g) {
+    if (!g.wants(0)) return;
+    if (g.attrs.batchDims !== 0) fail(g.where, "training needs batch_dims 0 (its gradient is not implemented for batch axes)");
+    const zeros = g.op("Zeros", [], { shape: g.x(0)!.shape })[0]!;
+    g.add(0, g.op("ScatterND", [zeros, g.x(1)!, g.dy(0)!], { reduction: SCATTER_REDUCTIONS.add })[0]!);
+  },
   algorithms: [
     {
       name: "gatherND.rows",
@@ -636,8 +645,6 @@ registerOp<{ batchDims: number }>({
 // ScatterND (opset 11; reduction from 16): y = data with the slices at index tuples replaced by (or
 // combined with) updates. In ONNX order.
 
-const SCATTER_REDUCTIONS: Record<string, number> = { none: 0, add: 1, mul: 2, max: 3, min: 4 };
-
 registerOp<{ reduction: number }>({
   type: "ScatterND",
   parse(at) {
@@ -660,6 +667,20 @@ registerOp<{ reduction: number }>({
     return [x];
   },
   layout: onnxOrder,
+  // reduction none: d data = dy with the scattered slices zeroed, d updates = dy at the tuples;
+  // reduction add: d data = dy. (mul, max, min: not implemented, refused.)
+  gradient(g) {
+    const dy = g.dy(0)!,
+      idx = g.x(1)!,
+      r = g.attrs.reduction;
+    if (r !== SCATTER_REDUCTIONS.none && r !== SCATTER_REDUCTIONS.add)
+      fail(g.where, "training needs reduction none or add (the gradients of mul, max and min are not implemented)");
+    if (g.wants(2)) g.add(2, g.op("GatherND", [dy, idx], { batchDims: 0 })[0]!);
+    if (g.wants(0)) {
+      if (r === SCATTER_REDUCTIONS.add) g.add(0, dy);
+      else g.add(0, g.op("ScatterND", [dy, idx, g.op("Zeros", [], { shape: g.x(2)!.shape })[0]!], { reduction: r })[0]!);
+    }
+  },
   algorithms: [
     {
       name: "scatterND.rows",
