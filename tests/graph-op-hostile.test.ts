@@ -6,9 +6,11 @@
 // goes through InferenceSession (plan and run) and, for ops with a gradient, a training step; each
 // must succeed or throw a SimdnetError (never a raw TypeError/RangeError or a wasm trap), leave
 // the heap as it found it and take seconds at most (no hang); afterwards the engine still computes.
-// SIMDNET_HOSTILE_CASES changes the number of mutants per op, SIMDNET_HOSTILE_SEED the seed.
+// SIMDNET_HOSTILE_CASES changes the number of mutants per op, SIMDNET_HOSTILE_SEED the seed,
+// SIMDNET_HOSTILE_BUILD the wasm build (default simd).
 import { describe, expect, it } from "vitest";
 import { init } from "../src/engine.js";
+import type { BuildName } from "../src/runtime.js";
 import { SimdnetError } from "../src/errors.js";
 import { opDef, registeredOps } from "../src/graph/registry.js";
 import { InferenceSession } from "../src/graph/session.js";
@@ -19,6 +21,7 @@ import { caseModel, GENERIC_CASE, OP_CASES, type OpCase, valuesFor } from "./op-
 
 const CASES = Number(process.env.SIMDNET_HOSTILE_CASES ?? 100);
 const SEED = Number(process.env.SIMDNET_HOSTILE_SEED ?? 1);
+const BUILD = (process.env.SIMDNET_HOSTILE_BUILD ?? "simd") as BuildName;
 const NASTY_INTS = [0, -1, 1, 2, 3, -2, 7, 255, 65536, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1, -(2 ** 53 - 1), 1e9, 1e15];
 const NASTY_FLOATS = [0, -0, 1, -1, 1e-30, 1e30, 1e9, -1e9, 3.4e38, Infinity, -Infinity, NaN, 0.5, 2];
 const NASTY_STRINGS = [
@@ -330,7 +333,7 @@ function runMutant(engine: Awaited<ReturnType<typeof init>>, m: Mutant, bytes: U
 
 describe("hostile one-operator graphs, every registered op", () => {
   it("every registered op has a base case that runs", async () => {
-    const engine = await init({ build: "simd", memoryLimit: 256 * 2 ** 20 });
+    const engine = await init({ build: BUILD, memoryLimit: 256 * 2 ** 20 });
     const missing = registeredOps().filter((op) => !OP_CASES[op]);
     expect(missing, "add a base case to tests/op-cases.ts").toEqual([]);
     const broken: string[] = [];
@@ -354,7 +357,7 @@ describe("hostile one-operator graphs, every registered op", () => {
 
   it(`${CASES} mutants per op give only SimdnetErrors, leave the heap unchanged and stay fast`, { timeout: 1200 * Math.max(100, CASES) }, async () => {
     // a small budget: a mutant asking for a huge buffer is refused at once
-    const engine = await init({ build: "simd", memoryLimit: 256 * 2 ** 20 });
+    const engine = await init({ build: BUILD, memoryLimit: 256 * 2 ** 20 });
     const problems: string[] = [];
     let ok = 0,
       refused = 0;
