@@ -325,3 +325,28 @@ describe("ConvTranspose's gradient", () => {
     }
   });
 });
+
+describe("integer values computed from parameters", () => {
+  it("take no gradient: Gather of a fed table at ArgMax(p), times p, trains p through the Mul only", async () => {
+    const e = await engineFor("simd");
+    // y = Gather(table, ArgMax(p)) * p, p = Identity(w): Gather's data is fed (no gradient wanted),
+    // its indices depend on w but are integers, so its backward adds nothing and must not fail
+    const { model } = caseModel("Mul", { inputs: [feed([]), init([4], F, [0.5, 2, -1, 1])] }, []);
+    model.graph.input = [{ name: "table", elemType: F, shape: [4] }];
+    model.graph.node[0]!.input = ["g", "p"];
+    model.graph.node.unshift(
+      { name: "p", opType: "Identity", domain: "", input: ["in1"], output: ["p"], attribute: [] },
+      { name: "am", opType: "ArgMax", domain: "", input: ["p"], output: ["am"], attribute: [ai("keepdims", 0)] },
+      { name: "g", opType: "Gather", domain: "", input: ["table", "am"], output: ["g"], attribute: [ai("axis", 0)] },
+    );
+    const s = InferenceSession.fromBytes(e, encodeModel(model));
+    const t = s.trainable({ lossOutputs: ["out0"] });
+    const feeds = { table: { dims: [4], data: [10, 20, 30, 40] } };
+    expect(Array.from(t.forward(feeds).out0!.data as Float32Array)).toEqual([10, 40, -20, 20]);
+    t.zeroGrads();
+    t.backward({ out0: [1, 1, 1, 1] });
+    expect(Array.from(t.parameters()[0]!.grad.data)).toEqual([20, 20, 20, 20]);
+    t.release();
+    await s.release();
+  });
+});

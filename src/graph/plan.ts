@@ -681,7 +681,8 @@ class Planner {
       });
       // a gradient flowing into an output the op's backward never looked at would be dropped
       const zero = rec.def.zeroGradient ?? [];
-      const flows = wants.some((w, i) => w && !zero.includes(i));
+      // (integer inputs, such as indices computed from trained values, take no gradient)
+      const flows = wants.some((w, i) => w && isFloat(rec.inputs[i]!.dataType) && !zero.includes(i));
       rec.outputs.forEach((o, i) => {
         if (flows && dys[i] && !read[i] && isFloat(o.dataType))
           fail(rec.where, `${rec.def.type}'s backward pass does not take a gradient of its output ${i} ("${o.name}"), so the loss cannot depend on it`);
