@@ -1,13 +1,15 @@
 // The graph runtime's Conv, ConvTranspose and their gradient ops on the conv algorithm registry
 // (src/ops/conv2d_algorithms.ts): each node runs the algorithm the registry chooses for its shapes
 // on the plan's workspace, so a session run or a training step allocates nothing; the bits equal
-// the functional conv2d's (same algorithm); a 2-thread engine computes one thread's bits.
+// the functional conv2d's (same algorithm); a 2-thread engine computes one thread's bits. A 3-D
+// Conv (per depth plane, 2-D convs summed) matches onnxruntime-node.
 import { describe, expect, it } from "vitest";
 import type { Engine } from "../src/engine.js";
 import { InferenceSession } from "../src/graph/session.js";
 import * as nn from "../src/index.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { conv2d, conv2dAlgorithms, type Conv2dOptions, convTranspose2d, convTranspose2dWorkspaceBytes } from "../src/ops/conv2d.js";
+import { expectMatchesOrt, node as modelNode, tensor as modelTensor } from "./graph-models.js";
 import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
@@ -314,5 +316,34 @@ describe.each(BUILDS_UNDER_TEST)("LRN, pooling, Gemm in a session (%s build)", (
     expect(e.heap.allocationCount - before, "a second training step allocates nothing").toBe(0);
     t.release();
     await s.release();
+  });
+});
+
+describe.each(BUILDS_UNDER_TEST)("3-D Conv vs onnxruntime-node (%s build)", (build) => {
+  // [label, x [N, C, D, H, W], w [O, C/group, KD, KH, KW], attributes]: depth strides, pads,
+  // dilations, groups, SAME padding, and output planes no tap reaches (zero + bias)
+  const cases: [string, number[], number[], AttributeProto[]][] = [
+    ["3x3x3 pad 1", [1, 4, 5, 6, 7], [6, 4, 3, 3, 3], [ints("pads", [1, 1, 1, 1, 1, 1])]],
+    ["16 channels, batch 2", [2, 16, 4, 5, 5], [16, 16, 3, 3, 3], [ints("pads", [1, 1, 1, 1, 1, 1])]],
+    ["strided, asymmetric pads", [1, 3, 7, 9, 8], [5, 3, 3, 3, 2], [ints("strides", [2, 2, 1]), ints("pads", [0, 1, 2, 1, 0, 1])]],
+    ["dilated depth, 2 groups", [1, 8, 6, 5, 5], [4, 4, 2, 3, 3], [ints("dilations", [2, 1, 1]), int("group", 2), ints("pads", [1, 1, 1, 1, 1, 1])]],
+    ["SAME_UPPER, stride 2", [1, 3, 5, 6, 6], [4, 3, 2, 2, 2], [{ name: "auto_pad", type: AttributeType.STRING, s: "SAME_UPPER" }, ints("strides", [2, 2, 2])]],
+    ["planes outside every tap", [1, 2, 1, 4, 4], [3, 2, 2, 1, 1], [ints("dilations", [3, 1, 1]), ints("pads", [3, 0, 0, 3, 0, 0])]],
+  ];
+  it.each(cases)("%s", async (label, xShape, wShape, attrs) => {
+    const e = await engineFor(build);
+    const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    await expectMatchesOrt(
+      e,
+      {
+        // Conv -> Relu: the channels-last output feeds another op before it returns to NCDHW
+        nodes: [modelNode("Conv", ["x", "w", "b"], ["c"], attrs), modelNode("Relu", ["c"], ["y"])],
+        inits: [modelTensor("w", wShape, uniform(count(wShape), 5, -0.5, 0.5)), modelTensor("b", [wShape[0]!], uniform(wShape[0]!, 6))],
+        inputs: [["x", xShape]],
+        outputs: ["y", "c"],
+      },
+      { x: { dims: xShape, data: uniform(count(xShape), 7, -1, 1) } },
+      { rtol: 1e-5, atol: 1e-5, label },
+    );
   });
 });

@@ -88,7 +88,7 @@ function weights2d(c: { fail(m: string): never }, w: readonly number[], rank: nu
   return rank === 4 ? [w[2]!, w[3]!, w[1]!, w[0]!] : [1, w[2]!, w[1]!, w[0]!];
 }
 
-const weightPerm = (rank: number) => (rank === 4 ? [2, 3, 1, 0] : [2, 1, 0]);
+const weightPerm = (rank: number) => (rank === 5 ? [2, 3, 4, 1, 0] : rank === 4 ? [2, 3, 1, 0] : [2, 1, 0]);
 const NHWC_PERM = [0, 2, 3, 1];
 
 function checkKernelShape(c: { fail(m: string): never }, s: Spatial, w: readonly number[]): void {
@@ -129,7 +129,60 @@ function convOptions(c: { fail(m: string): never }, a: ConvAttrs, rank: number):
 function convNodeGeometry(where: string, x: readonly number[], w: readonly number[], a: ConvAttrs): ConvGeometry {
   const c = { fail: (m: string): never => fail(where, m) },
     r = x.length;
+  if (r === 5) return convGeometry(where, [1, x[3]!, x[4]!, x[1]!], [w[3]!, w[4]!, w[1]!, w[0]!], convOptions(c, depthAttrs(c, a, x, w).hw, 4));
   return convGeometry(where, nhwc2d(c, x), weights2d(c, w, r), convOptions(c, a, r));
+}
+
+/** The depth axis of a 3-D Conv: input depth d, output depth od, kernel depth kd, its stride, dilation, front pad. */
+interface DepthAxis {
+  d: number;
+  od: number;
+  kd: number;
+  stride: number;
+  dilation: number;
+  pad: number;
+}
+
+/**
+ * A 3-D Conv (x [N, C, D, H, W], w [O, I, KD, KH, KW]) split into its depth axis and the 2-D conv
+ * attributes of its (H, W) planes: output plane od is the sum over kd of the 2-D convs of input
+ * plane od * stride - pad + kd * dilation (when inside) with filter plane kd.
+ */
+function depthAttrs(c: { fail(m: string): never }, a: ConvAttrs, x: readonly number[], w: readonly number[]): { depth: DepthAxis; hw: ConvAttrs } {
+  const s = a.s;
+  const three = (name: string, v: number[] | undefined, n: number): number[] | undefined => {
+    if (v && v.length !== n) c.fail(`${name} must have ${n} values for a 3-D conv, got [${v.join(",")}]`);
+    return v;
+  };
+  const strides = three("strides", s.strides, 3),
+    dilations = three("dilations", s.dilations, 3),
+    pads = three("pads", s.pads, 6),
+    kernel = three("kernel_shape", s.kernel, 3);
+  const d = x[2]!,
+    kd = w[2]!,
+    stride = strides?.[0] ?? 1,
+    dilation = dilations?.[0] ?? 1;
+  if (stride < 1 || dilation < 1) c.fail(`strides and dilations must be positive, got [${strides ?? []}] and [${dilations ?? []}]`);
+  const span = (kd - 1) * dilation + 1;
+  let pad = pads?.[0] ?? 0,
+    od: number;
+  if (s.autoPad === "VALID") {
+    pad = 0;
+    od = Math.floor((d - span) / stride) + 1;
+  } else if (s.autoPad === "SAME_UPPER" || s.autoPad === "SAME_LOWER") {
+    od = Math.ceil(d / stride);
+    const total = Math.max(0, (od - 1) * stride + span - d);
+    pad = s.autoPad === "SAME_UPPER" ? Math.floor(total / 2) : Math.ceil(total / 2);
+  } else od = Math.floor((d + pad + (pads?.[3] ?? 0) - span) / stride) + 1;
+  if (od < 1) c.fail(`the kernel depth ${kd} (dilated ${span}) does not fit the input depth ${d} with its padding`);
+  const hw: Spatial = {
+    autoPad: s.autoPad,
+    kernel: kernel?.slice(1),
+    strides: strides?.slice(1),
+    dilations: dilations?.slice(1),
+    pads: pads ? [pads[1]!, pads[2]!, pads[4]!, pads[5]!] : undefined,
+  };
+  return { depth: { d, od, kd, stride, dilation, pad }, hw: { s: hw, groups: a.groups } };
 }
 
 /** The conv geometry a ConvTranspose node is the transpose of (x is its output, y its input). */
@@ -148,21 +201,24 @@ function convTransposeNodeGeometry(where: string, x: readonly number[], w: reado
 function convAlgorithms<A>(
   pass: ConvPass,
   geometry: (n: PlanNode<A>) => ConvGeometry,
-  bind: (n: BoundNode<A>, g: ConvGeometry, run: (out: number, a: number, b: number) => void) => () => void,
+  bind: (n: BoundNode<A>, g: ConvGeometry, run: (out: number, a: number, b: number) => void, scratch: number) => () => void,
+  scratchBytes: (n: PlanNode<A>) => number = () => 0,
 ): Algorithm<A>[] {
-  return CONV_ALGORITHMS.filter((alg) => alg.passes.includes(pass)).map(
-    (alg: ConvAlgorithm): Algorithm<A> => ({
+  return CONV_ALGORITHMS.filter((alg) => alg.passes.includes(pass)).map((alg: ConvAlgorithm): Algorithm<A> => {
+    const algBytes = (n: PlanNode<A>) => 16 * Math.ceil(alg.workspaceBytes(pass, geometry(n), n.target) / 16);
+    return {
       name: alg.name,
       eligible: (n) => alg.eligible(pass, geometry(n), n.target),
-      workspaceBytes: (n) => alg.workspaceBytes(pass, geometry(n), n.target),
+      // the algorithm's workspace, then the node's scratch (16-byte aligned)
+      workspaceBytes: (n) => algBytes(n) + scratchBytes(n),
       setup(n) {
         const g = geometry(n),
           e = n.engine,
           ws = n.workspace;
-        return bind(n, g, (out, a, b) => alg.run(e, pass, g, out, a, b, ws));
+        return bind(n, g, (out, a, b) => alg.run(e, pass, g, out, a, b, ws), ws + algBytes(n));
       },
-    }),
-  );
+    };
+  });
 }
 
 registerOp<ConvAttrs>({
@@ -175,6 +231,12 @@ registerOp<ConvAttrs>({
     checkKernelShape(c, c.attrs.s, w);
     const b = c.input(2);
     if (b && (b.shape.length !== 1 || b.shape[0] !== w[0])) c.fail(`B must have shape [${w[0]}], got ${fmtShape(b.shape)}`);
+    if (r === 5) {
+      if (w.length !== 5) c.fail(`weights must have rank 5, got ${fmtShape(w)}`);
+      const { depth, hw } = depthAttrs(c, c.attrs, x.shape, w);
+      const y = conv2dOutputShape([1, x.shape[3]!, x.shape[4]!, x.shape[1]!], [w[3]!, w[4]!, w[1]!, w[0]!], convOptions(c, hw, 4));
+      return [{ dataType: x.dataType, shape: [x.shape[0]!, y[3], depth.od, y[1], y[2]] }];
+    }
     const y = conv2dOutputShape(nhwc2d(c, x.shape), weights2d(c, w, r), convOptions(c, c.attrs, r));
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
@@ -191,20 +253,69 @@ registerOp<ConvAttrs>({
   algorithms: convAlgorithms<ConvAttrs>(
     "forward",
     (n) => convNodeGeometry(n.where, n.inputs[0]!.shape, n.inputs[1]!.shape, n.attrs),
-    (n, g, run) => {
+    (n, g, run, scratch) => {
+      if (n.inputs[0]!.shape.length === 5) return conv3dRun(n, g, run, scratch);
       const k = n.kernels,
         y = n.output(0),
         x = n.input(0),
         w = n.input(1),
-        b = n.inputs[2] ? n.input(2) : 0,
-        pixels = g.n * g.oh * g.ow;
+        b = n.inputs[2] ? n.input(2) : 0;
+      const pixels = g.n * g.oh * g.ow;
       return () => {
         run(y, x, w);
         if (b) k.bias_f32_forward(y, b, pixels, g.oc);
       };
     },
+    // a 3-D conv's scratch: one output plane [OH, OW, OC]
+    (n) => {
+      if (n.inputs[0]!.shape.length !== 5) return 0;
+      const y = n.outputs[0]!.shape;
+      return 16 * Math.ceil((y[1]! * y[3]! * y[4]! * 4) / 16);
+    },
   ),
 });
+
+/**
+ * The run of a 3-D Conv on channels-last x [N, D, H, W, C], w [KD, KH, KW, I, O], y [N, OD, OH, OW, OC]:
+ * per output plane, the 2-D conv (geometry g, batch 1) of each input plane its kernel reaches,
+ * the first written into y and the rest summed through `scratch` (one output plane); planes no tap
+ * reaches (all padding) are zero. Then the bias.
+ */
+function conv3dRun(n: BoundNode<ConvAttrs>, g: ConvGeometry, run: (out: number, a: number, b: number) => void, scratch: number): () => void {
+  const k = n.kernels,
+    y = n.output(0),
+    x = n.input(0),
+    w = n.input(1),
+    b = n.inputs[2] ? n.input(2) : 0;
+  const X = n.inputs[0]!.shape,
+    W = n.inputs[1]!.shape;
+  const { depth } = depthAttrs({ fail: (m: string): never => fail(n.where, m) }, n.attrs, X, W);
+  const N = X[0]!,
+    xPlane = g.h * g.w * g.c * 4,
+    yPlane = g.oh * g.ow * g.oc,
+    wPlane = g.kh * g.kw * (g.c / g.groups) * g.oc * 4;
+  return () => {
+    for (let b0 = 0; b0 < N; b0++)
+      for (let od = 0; od < depth.od; od++) {
+        const yp = y + (b0 * depth.od + od) * yPlane * 4;
+        let written = false;
+        for (let kd = 0; kd < depth.kd; kd++) {
+          const id = od * depth.stride - depth.pad + kd * depth.dilation;
+          if (id < 0 || id >= depth.d) continue;
+          const xp = x + (b0 * depth.d + id) * xPlane,
+            wp = w + kd * wPlane;
+          if (!written) run(yp, xp, wp);
+          else {
+            run(scratch, xp, wp);
+            k.add_f32_forward(yp, yp, scratch, yPlane);
+          }
+          written = true;
+        }
+        if (!written) k.fill_f32(yp, 0, yPlane);
+      }
+    if (b) k.bias_f32_forward(y, b, N * depth.od * g.oh * g.ow, g.oc);
+  };
+}
 
 interface ConvTransposeAttrs extends ConvAttrs {
   outputPadding?: number[];
