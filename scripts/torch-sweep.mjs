@@ -9,7 +9,7 @@
 // / SimdnetError / crash / export), worst error, simdnet and onnxruntime times (ms: load, run).
 // Feeds: float inputs uniform in [-1, 1] from mulberry32(k + 1) for input k (as the corpus); int64
 // inputs (token ids) uniform in [0, high). Files with dynamic axes also run at batch 2 (and
-// sequence 9 where the sequence is dynamic), and must pass at both shapes.
+// sequence 9, height + 32, width - 16 where those are), and must pass at both shapes.
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -82,7 +82,7 @@ function shapesOf(entry) {
   if (!entry.dynamic) return [base];
   const grown = entry.inputs.map((inp) => {
     const axes = entry.dynamic[inp.name] ?? {};
-    return inp.dims.map((d, a) => (axes[a] === "batch" ? 2 : axes[a] === "seq" ? 9 : d));
+    return inp.dims.map((d, a) => (axes[a] === "batch" ? 2 : axes[a] === "seq" ? 9 : axes[a] === "height" ? d + 32 : axes[a] === "width" ? d - 16 : d));
   });
   return [base, grown];
 }
@@ -142,7 +142,9 @@ async function runOne(dir, entry) {
   } catch (err) {
     result.status = err?.name === "SimdnetError" || err?.name === "OutOfMemoryError" ? err.name : `crash (${err?.name ?? typeof err})`;
     if (result.ms.ortLoad === undefined) result.status = "ort-error";
-    result.error = String(err?.message ?? err).split("\n")[0].slice(0, 400);
+    result.error = String(err?.message ?? err)
+      .split("\n")[0]
+      .slice(0, 400);
   } finally {
     try {
       await session?.release();
@@ -167,7 +169,13 @@ function runChild(dir, entry) {
         resolve(JSON.parse(line));
       } catch {
         const why = signal ? `killed by ${signal}${signal === "SIGKILL" ? " (timeout)" : ""}` : `exit code ${code}`;
-        resolve({ model: entry.model, opset: entry.opset, status: "crash (process)", error: `${why}: ${err.trim().split("\n").slice(-3).join(" | ").slice(0, 400)}`, ms: {} });
+        resolve({
+          model: entry.model,
+          opset: entry.opset,
+          status: "crash (process)",
+          error: `${why}: ${err.trim().split("\n").slice(-3).join(" | ").slice(0, 400)}`,
+          ms: {},
+        });
       }
     });
   });
@@ -197,9 +205,7 @@ async function main() {
   } catch {}
   const results = [];
   for (const entry of picked) {
-    const r = entry.exportError
-      ? { model: entry.model, opset: entry.opset, status: "export", error: entry.exportError, ms: {} }
-      : await runChild(dir, entry);
+    const r = entry.exportError ? { model: entry.model, opset: entry.opset, status: "export", error: entry.exportError, ms: {} } : await runChild(dir, entry);
     results.push(r);
     console.error(`${r.model} op${r.opset}: ${r.status}${r.error ? ` ${r.error.slice(0, 160)}` : ""}`);
     const merged = previous.filter((p) => !results.some((q) => q.model === p.model && q.opset === p.opset)).concat(results);

@@ -189,6 +189,49 @@ class InterpolateNet(nn.Module):
                 nn.Upsample(scale_factor=3, mode="bilinear", align_corners=True)(y))
 
 
+class PaddingNet(nn.Module):
+    """Conv padding modes users pick: reflect, replicate, circular; InstanceNorm2d; GELU (tanh)."""
+
+    def __init__(self, c=3, ch=8):
+        super().__init__()
+        self.same = nn.Conv2d(c, ch, (3, 5), padding=(1, 2))
+        self.reflect = nn.Conv2d(ch, ch, 3, padding=2, padding_mode="reflect")
+        self.replicate = nn.Conv2d(ch, ch, 3, padding=1, padding_mode="replicate")
+        self.circular = nn.Conv2d(ch, ch, 3, padding=1, padding_mode="circular")
+        self.norm = nn.InstanceNorm2d(ch, affine=True)
+
+    def forward(self, x):
+        y = F.gelu(self.same(x), approximate="tanh")
+        y = self.norm(self.reflect(y))
+        y = F.gelu(self.replicate(y))
+        return self.circular(y)
+
+
+class TensorOpsNet(nn.Module):
+    """Index and reduction ops from post-processing code: cumsum, topk, argmax, sort, where, gather."""
+
+    def forward(self, x):  # x: [1, 6, 10]
+        c = torch.cumsum(x, dim=2)
+        v, i = torch.topk(x, 3, dim=2)
+        a = torch.argmax(x, dim=1)
+        s, _ = torch.sort(x, dim=2, descending=True)
+        w = torch.where(x > 0, x, 0.1 * x)
+        g = torch.gather(x, 2, i)
+        return c, v, i, a, s, w, g, x.clamp(-0.5, 0.5).norm(dim=2)
+
+
+class Detection(nn.Module):
+    """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        d = self.m([x[0]])[0]
+        return d["boxes"], d["scores"], d["labels"]
+
+
 # ---- the list --------------------------------------------------------------------------------------
 # name: (constructor, inputs, dynamic axes or None, tiny constructor and inputs or None)
 
@@ -243,6 +286,15 @@ MODELS = {
     "adaptive_pool": (lambda: AdaptivePoolNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 18, 30]}], None),
     "adaptive_pool_div": (lambda: AdaptivePoolDivNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 18, 30]}], None),
     "interpolate": (lambda: InterpolateNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 13, 17]}], None),
+    "padding_modes": (lambda: PaddingNet(), img(20), None),
+    "tensor_ops": (lambda: TensorOpsNet(), [{"name": "input", "type": FLOAT, "dims": [1, 6, 10]}], None),
+    # dynamic image size: sizes of Resize and friends computed from Shape at run time
+    "lraspp_dynamic_hw": (seg(tvm.segmentation.lraspp_mobilenet_v3_large), img(224),
+                          {"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}}),
+    "unet_dynamic_hw": (lambda: UNet(), img(64), {"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}),
+    "r3d_18": (tv(tvm.video.r3d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
+    "ssdlite320_mobilenet_v3_large": (lambda: Detection(tvm.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None)),
+                                      img(320), None),
 }
 
 # Small versions for tests/torch-models/: same code paths, few channels, tiny inputs.
