@@ -77,7 +77,7 @@ export function compareOutputs(got, want, tolerance = TOLERANCE) {
 }
 
 /** The shapes a file runs at: declared (batch 1), then with its dynamic axes changed when it has any. */
-function shapesOf(entry) {
+export function shapesOf(entry) {
   const base = entry.inputs.map((i) => i.dims);
   if (!entry.dynamic) return [base];
   const grown = entry.inputs.map((inp) => {
@@ -222,4 +222,5 @@ async function main() {
   console.log(`\n${count("pass")} pass, ${count("mismatch")} mismatch, ${results.length - count("pass") - count("mismatch")} other, of ${results.length}`);
 }
 
-await main();
+// run as a script (tests import sweepFeeds, shapesOf and compareOutputs)
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -220,6 +220,26 @@ class TensorOpsNet(nn.Module):
         return c, v, i, a, s, w, g, x.clamp(-0.5, 0.5).norm(dim=2)
 
 
+class VideoNet(nn.Module):
+    """r3d / r(2+1)d in miniature: Conv3d stems (strided, padded), a (2+1)-D pair, a grouped and a
+    depth-dilated Conv3d, BatchNorm3d, adaptive 3-D pooling, a linear head."""
+
+    def __init__(self, c=3, ch=4, classes=5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv3d(c, ch, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False), nn.BatchNorm3d(ch), nn.ReLU())
+        self.spatial = nn.Conv3d(ch, 2 * ch, (1, 3, 3), padding=(0, 1, 1))
+        self.temporal = nn.Conv3d(2 * ch, 2 * ch, (3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+        self.grouped = nn.Conv3d(2 * ch, 2 * ch, 3, padding=(2, 1, 1), dilation=(2, 1, 1), groups=2)
+        self.norm = nn.BatchNorm3d(2 * ch)
+        self.fc = nn.Linear(2 * ch, classes)
+
+    def forward(self, x):  # x: [N, c, T, H, W]
+        y = self.stem(x)
+        y = F.relu(self.temporal(F.relu(self.spatial(y))))
+        y = F.relu(self.norm(self.grouped(y)) + y)
+        return self.fc(F.adaptive_avg_pool3d(y, 1).flatten(1))
+
+
 class Detection(nn.Module):
     """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels."""
 
@@ -293,6 +313,9 @@ MODELS = {
                           {"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}}),
     "unet_dynamic_hw": (lambda: UNet(), img(64), {"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}),
     "r3d_18": (tv(tvm.video.r3d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
+    "mc3_18": (tv(tvm.video.mc3_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
+    "r2plus1d_18": (tv(tvm.video.r2plus1d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
+    "s3d": (tv(tvm.video.s3d), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 224, 224]}], None),
     "ssdlite320_mobilenet_v3_large": (lambda: Detection(tvm.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None)),
                                       img(320), None),
 }
@@ -316,7 +339,7 @@ TINY = {
                   img(32), None),
     "convnext_tiny_c": (lambda: tvm.ConvNeXt([tvm.convnext.CNBlockConfig(8, 16, 1), tvm.convnext.CNBlockConfig(16, None, 1)], num_classes=5),
                         img(32), None),
-    "mobilenet_v3_tiny": (lambda: tvm.mobilenet_v3_small(width_mult=0.25, num_classes=5), img(32), None),
+    "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 16, 16]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
 }
 
 
