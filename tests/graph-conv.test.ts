@@ -347,3 +347,43 @@ describe.each(BUILDS_UNDER_TEST)("3-D Conv vs onnxruntime-node (%s build)", (bui
     );
   });
 });
+
+describe.each(BUILDS_UNDER_TEST)("3-D MaxPool and AveragePool vs onnxruntime-node (%s build)", (build) => {
+  const str = (name: string, v: string): AttributeProto => ({ name, type: AttributeType.STRING, s: v });
+  // [label, op, x [N, C, D, H, W], attributes]: S3D's pools, strides, pads, ceil mode, dilations,
+  // padding counted or not, SAME padding
+  const cases: [string, string, number[], AttributeProto[]][] = [
+    ["max 1x3x3 s(1,2,2)", "MaxPool", [1, 6, 4, 9, 9], [ints("kernel_shape", [1, 3, 3]), ints("strides", [1, 2, 2]), ints("pads", [0, 1, 1, 0, 1, 1])]],
+    ["max 3x3x3 s2 ceil", "MaxPool", [2, 5, 7, 6, 8], [ints("kernel_shape", [3, 3, 3]), ints("strides", [2, 2, 2]), int("ceil_mode", 1)]],
+    ["max dilated depth", "MaxPool", [1, 3, 8, 5, 5], [ints("kernel_shape", [2, 2, 2]), ints("dilations", [3, 1, 1]), ints("pads", [1, 0, 0, 1, 1, 0])]],
+    ["max SAME_UPPER", "MaxPool", [1, 4, 5, 7, 6], [ints("kernel_shape", [2, 3, 2]), ints("strides", [2, 2, 2]), str("auto_pad", "SAME_UPPER")]],
+    ["avg 2x7x7 (S3D head)", "AveragePool", [1, 16, 2, 7, 7], [ints("kernel_shape", [2, 7, 7])]],
+    [
+      "avg pads counted",
+      "AveragePool",
+      [1, 3, 5, 6, 7],
+      [ints("kernel_shape", [3, 3, 3]), ints("strides", [2, 2, 2]), ints("pads", [1, 1, 1, 1, 1, 1]), int("count_include_pad", 1)],
+    ],
+    ["avg pads not counted", "AveragePool", [1, 3, 5, 6, 7], [ints("kernel_shape", [3, 3, 3]), ints("strides", [2, 2, 2]), ints("pads", [1, 1, 1, 1, 1, 1])]],
+    ["avg ceil", "AveragePool", [1, 9, 6, 7, 5], [ints("kernel_shape", [2, 3, 2]), ints("strides", [2, 2, 2]), int("ceil_mode", 1)]],
+  ];
+  it.each(cases)("%s", async (label, op, xShape, attrs) => {
+    const e = await engineFor(build);
+    const C = xShape[1]!;
+    const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    // straight from the input, and after a 1x1x1 Conv (a channels-last value)
+    for (const conv of [false, true])
+      await expectMatchesOrt(
+        e,
+        {
+          nodes: [...(conv ? [modelNode("Conv", ["x", "w"], ["c"])] : []), modelNode(op, [conv ? "c" : "x"], ["y"], attrs)],
+          inits: conv ? [modelTensor("w", [C, C, 1, 1, 1], uniform(C * C, 4, -1, 1))] : [],
+          inputs: [["x", xShape]],
+          outputs: ["y"],
+          opset: 19,
+        },
+        { x: { dims: xShape, data: uniform(count(xShape), 7, -3, 3) } },
+        { rtol: 1e-5, atol: 1e-5, label: `${label} conv=${conv}` },
+      );
+  });
+});

@@ -485,6 +485,43 @@ function poolOptions(c: { fail(m: string): never }, a: PoolAttrs, rank: number):
   return o.autoPad ? { ...base, autoPad: o.autoPad } : { ...base, pads: o.pads };
 }
 
+/**
+ * A 3-D pool (x [N, C, D, H, W]) as two 2-D pools, exact for max and average alike (both are
+ * separable, and so are the counts of an average's window, padding counted or not): first over
+ * (H, W) of every depth plane, channels-last x viewed as [N * D, H, W, C]; then over (D, 1) of
+ * those outputs viewed as [N, D, OH * OW, C]. `mid` is the first pool's output shape.
+ */
+interface Pool3dParts {
+  planes: [number, number, number, number];
+  hw: Pool2dOptions;
+  mid: [number, number, number, number];
+  midAsDepth: [number, number, number, number];
+  depth: Pool2dOptions;
+  y: [number, number, number, number];
+}
+
+function pool3dParts(c: { fail(m: string): never }, a: PoolAttrs, x: readonly number[]): Pool3dParts {
+  const s = a.s;
+  const three = (name: string, v: number[] | undefined, n: number, fallback: number): number[] => {
+    if (v && v.length !== n) c.fail(`${name} must have ${n} values for a 3-D pool, got [${v.join(",")}]`);
+    return v ?? new Array<number>(n).fill(fallback);
+  };
+  const k = three("kernel_shape", s.kernel, 3, 1),
+    st = three("strides", s.strides, 3, 1),
+    d = three("dilations", s.dilations, 3, 1),
+    p = three("pads", s.pads, 6, 0);
+  const hwS: Spatial = { autoPad: s.autoPad, kernel: [k[1]!, k[2]!], strides: [st[1]!, st[2]!], dilations: [d[1]!, d[2]!], pads: [p[1]!, p[2]!, p[4]!, p[5]!] };
+  const dS: Spatial = { autoPad: s.autoPad, kernel: [k[0]!, 1], strides: [st[0]!, 1], dilations: [d[0]!, 1], pads: [p[0]!, 0, p[3]!, 0] };
+  const [N, C, D, H, W] = x as [number, number, number, number, number];
+  const planes: [number, number, number, number] = [N * D, H, W, C];
+  const hw = poolOptions(c, { ...a, s: hwS }, 4),
+    depth = poolOptions(c, { ...a, s: dS }, 4);
+  const mid = pool2dOutputShape(planes, hw) as [number, number, number, number];
+  const midAsDepth: [number, number, number, number] = [N, D, mid[1] * mid[2], C];
+  const y = pool2dOutputShape(midAsDepth, depth) as [number, number, number, number];
+  return { planes, hw, mid, midAsDepth, depth, y };
+}
+
 function poolOp(
   type: string,
   average: boolean,
@@ -496,6 +533,11 @@ function poolOp(
     parse: (at) => poolAttrs(at, average),
     infer(c) {
       const x = floatInput(c, 0, "X");
+      if (x.shape.length === 5) {
+        if (!average && c.wants(1)) c.fail("Indices of a 3-D MaxPool are not supported");
+        const { mid, y } = pool3dParts(c, c.attrs, x.shape);
+        return [{ dataType: x.dataType, shape: [x.shape[0]!, x.shape[1]!, y[1], mid[1], mid[2]] }];
+      }
       const y = pool2dOutputShape(nhwc2d(c, x.shape), poolOptions(c, c.attrs, x.shape.length));
       const shape = onnxOf(y, x.shape.length);
       // MaxPool's Indices (int64): each maximum's flat index into X in ONNX order
@@ -536,12 +578,31 @@ function poolOp(
       {
         name: `${type.charAt(0).toLowerCase()}${type.slice(1)}.kernels`,
         workspaceBytes(n) {
-          if (!workspaceBytes) return 0;
           const c = { fail: (m: string) => fail(n.where, m) };
+          if (n.inputs[0]!.shape.length === 5) {
+            // the first pool's output, then the larger of the two pools' own workspaces
+            const q = pool3dParts(c, n.attrs, n.inputs[0]!.shape);
+            const own = workspaceBytes ? Math.max(workspaceBytes(q.planes, q.hw), workspaceBytes(q.midAsDepth, q.depth)) : 0;
+            return 16 * Math.ceil((q.mid.reduce((a, b) => a * b, 1) * 4) / 16) + own;
+          }
+          if (!workspaceBytes) return 0;
           return workspaceBytes(nhwc2d(c, n.inputs[0]!.shape), poolOptions(c, n.attrs, n.inputs[0]!.shape.length));
         },
         setup(n) {
           const c = { fail: (m: string) => fail(n.where, m) };
+          if (n.inputs[0]!.shape.length === 5) {
+            const q = pool3dParts(c, n.attrs, n.inputs[0]!.shape);
+            const midBytes = 16 * Math.ceil((q.mid.reduce((a, b) => a * b, 1) * 4) / 16),
+              ws = n.workspace;
+            const x = inputView(n, 0, q.planes),
+              mid = viewTensor(n.engine, ws, q.mid, "f32"),
+              midAsDepth = viewTensor(n.engine, ws, q.midAsDepth, "f32"),
+              y = outputView(n, 0, q.y);
+            return () => {
+              run(x, q.hw, mid, ws + midBytes);
+              run(midAsDepth, q.depth, y, ws + midBytes);
+            };
+          }
           const x = inputView(n, 0, nhwc2d(c, n.inputs[0]!.shape)),
             y = outputView(n, 0, nhwc2d(c, n.outputs[0]!.shape));
           const o = poolOptions(c, n.attrs, n.inputs[0]!.shape.length),
