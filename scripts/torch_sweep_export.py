@@ -222,7 +222,7 @@ class TensorOpsNet(nn.Module):
 
 class VideoNet(nn.Module):
     """r3d / r(2+1)d in miniature: Conv3d stems (strided, padded), a (2+1)-D pair, a grouped and a
-    depth-dilated Conv3d, BatchNorm3d, adaptive 3-D pooling, a linear head."""
+    depth-dilated Conv3d, BatchNorm3d, 3-D max and average pooling (S3D), a linear head."""
 
     def __init__(self, c=3, ch=4, classes=5):
         super().__init__()
@@ -234,9 +234,10 @@ class VideoNet(nn.Module):
         self.fc = nn.Linear(2 * ch, classes)
 
     def forward(self, x):  # x: [N, c, T, H, W]
-        y = self.stem(x)
+        y = F.max_pool3d(self.stem(x), (1, 3, 3), (1, 2, 2), (0, 1, 1))
         y = F.relu(self.temporal(F.relu(self.spatial(y))))
         y = F.relu(self.norm(self.grouped(y)) + y)
+        y = F.avg_pool3d(y, (2, 3, 3), stride=(1, 2, 2), padding=(1, 1, 1), ceil_mode=True, count_include_pad=False)
         return self.fc(F.adaptive_avg_pool3d(y, 1).flatten(1))
 
 
@@ -315,7 +316,7 @@ MODELS = {
     "r3d_18": (tv(tvm.video.r3d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "mc3_18": (tv(tvm.video.mc3_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "r2plus1d_18": (tv(tvm.video.r2plus1d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
-    "s3d": (tv(tvm.video.s3d), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 224, 224]}], None),
+    "s3d": (tv(tvm.video.s3d), [{"name": "input", "type": FLOAT, "dims": [1, 3, 16, 224, 224]}], None),
     "ssdlite320_mobilenet_v3_large": (lambda: Detection(tvm.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None)),
                                       img(320), None),
 }
@@ -339,7 +340,7 @@ TINY = {
                   img(32), None),
     "convnext_tiny_c": (lambda: tvm.ConvNeXt([tvm.convnext.CNBlockConfig(8, 16, 1), tvm.convnext.CNBlockConfig(16, None, 1)], num_classes=5),
                         img(32), None),
-    "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 16, 16]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
+    "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 24, 24]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
 }
 
 
