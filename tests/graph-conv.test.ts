@@ -387,3 +387,38 @@ describe.each(BUILDS_UNDER_TEST)("3-D MaxPool and AveragePool vs onnxruntime-nod
       );
   });
 });
+
+describe.each(BUILDS_UNDER_TEST)("3-D ConvTranspose vs onnxruntime-node (%s build)", (build) => {
+  // [label, x [N, C, D, H, W], w [C, O/group, KD, KH, KW], attributes]
+  const cases: [string, number[], number[], AttributeProto[]][] = [
+    ["2x2x2 stride 2 (UNet)", [1, 16, 3, 4, 5], [16, 8, 2, 2, 2], [ints("strides", [2, 2, 2])]],
+    [
+      "3x3x3 s2 p1 output_padding 1",
+      [2, 4, 3, 3, 4],
+      [4, 3, 3, 3, 3],
+      [ints("strides", [2, 2, 2]), ints("pads", [1, 1, 1, 1, 1, 1]), ints("output_padding", [1, 1, 1])],
+    ],
+    [
+      "dilated depth, 2 groups, cropping pads",
+      [1, 6, 4, 3, 3],
+      [6, 2, 2, 3, 3],
+      [ints("dilations", [3, 1, 1]), int("group", 2), ints("pads", [2, 0, 1, 1, 1, 0])],
+    ],
+  ];
+  it.each(cases)("%s", async (label, xShape, wShape, attrs) => {
+    const e = await engineFor(build);
+    const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const O = wShape[1]! * ((attrs.find((a) => a.name === "group")?.i as number | undefined) ?? 1);
+    await expectMatchesOrt(
+      e,
+      {
+        nodes: [modelNode("ConvTranspose", ["x", "w", "b"], ["c"], attrs), modelNode("Relu", ["c"], ["y"])],
+        inits: [modelTensor("w", wShape, uniform(count(wShape), 5, -0.5, 0.5)), modelTensor("b", [O], uniform(O, 6))],
+        inputs: [["x", xShape]],
+        outputs: ["y", "c"],
+      },
+      { x: { dims: xShape, data: uniform(count(xShape), 7, -1, 1) } },
+      { rtol: 1e-5, atol: 1e-5, label },
+    );
+  });
+});

@@ -189,6 +189,8 @@ function depthAttrs(c: { fail(m: string): never }, a: ConvAttrs, x: readonly num
 function convTransposeNodeGeometry(where: string, x: readonly number[], w: readonly number[], a: ConvTransposeAttrs): ConvGeometry {
   const c = { fail: (m: string): never => fail(where, m) },
     r = x.length;
+  if (r === 5)
+    return convTransposeGeometry(where, [1, x[3]!, x[4]!, x[1]!], [w[3]!, w[4]!, w[1]!, w[0]!], convTransposeOptions(c, transposeDepthAttrs(c, a, x, w).hw, 4));
   return convTransposeGeometry(where, nhwc2d(c, x), weights2d(c, w, r), convTransposeOptions(c, a, r));
 }
 
@@ -333,6 +335,42 @@ function convTransposeOptions(c: { fail(m: string): never }, a: ConvTransposeAtt
   return { ...convOptions(c, a, rank), outputPadding: two(a.outputPadding, "output_padding") ?? [0, 0], outputShape: two(a.outputShape, "output_shape") };
 }
 
+/**
+ * A 3-D ConvTranspose (x [N, C, D, H, W], w [C, O/group, KD, KH, KW]) split into its depth axis
+ * (d: input depth, od: output depth) and the 2-D attributes of its (H, W) planes: input plane id with
+ * filter plane kd adds into output plane id * stride - pad + kd * dilation (when inside). Explicit
+ * pads only (what PyTorch exports): auto_pad and output_shape are refused.
+ */
+function transposeDepthAttrs(
+  c: { fail(m: string): never },
+  a: ConvTransposeAttrs,
+  x: readonly number[],
+  w: readonly number[],
+): { depth: DepthAxis; hw: ConvTransposeAttrs } {
+  const s = a.s;
+  if (s.autoPad !== "NOTSET" || a.outputShape) c.fail("a 3-D ConvTranspose takes explicit pads only (auto_pad NOTSET, no output_shape)");
+  const three = (name: string, v: number[] | undefined, n: number, fallback: number): number[] => {
+    if (v && v.length !== n) c.fail(`${name} must have ${n} values for a 3-D conv, got [${v.join(",")}]`);
+    return v ?? new Array<number>(n).fill(fallback);
+  };
+  const st = three("strides", s.strides, 3, 1),
+    dil = three("dilations", s.dilations, 3, 1),
+    p = three("pads", s.pads, 6, 0),
+    op = three("output_padding", a.outputPadding, 3, 0);
+  if (s.kernel) three("kernel_shape", s.kernel, 3, 1);
+  const d = x[2]!,
+    kd = w[2]!;
+  if (st[0]! < 1 || dil[0]! < 1) c.fail(`strides and dilations must be positive, got [${st}] and [${dil}]`);
+  const od = (d - 1) * st[0]! + (kd - 1) * dil[0]! + 1 + op[0]! - p[0]! - p[3]!;
+  if (od < 1) c.fail(`the output depth would be ${od}`);
+  const hw: ConvTransposeAttrs = {
+    groups: a.groups,
+    s: { autoPad: "NOTSET", kernel: s.kernel?.slice(1), strides: st.slice(1), dilations: dil.slice(1), pads: [p[1]!, p[2]!, p[4]!, p[5]!] },
+    outputPadding: op.slice(1),
+  };
+  return { depth: { d, od, kd, stride: st[0]!, dilation: dil[0]!, pad: p[0]! }, hw };
+}
+
 registerOp<ConvTransposeAttrs>({
   type: "ConvTranspose",
   parse: (at) => ({ s: spatialAttrs(at), groups: at.int("group", 1), outputPadding: at.ints("output_padding"), outputShape: at.ints("output_shape") }),
@@ -343,6 +381,12 @@ registerOp<ConvTransposeAttrs>({
     checkKernelShape(c, c.attrs.s, w);
     const b = c.input(2);
     if (b && (b.shape.length !== 1 || b.shape[0] !== w[1]! * c.attrs.groups)) c.fail(`B must have shape [${w[1]! * c.attrs.groups}], got ${fmtShape(b.shape)}`);
+    if (r === 5) {
+      if (w.length !== 5) c.fail(`weights must have rank 5, got ${fmtShape(w)}`);
+      const { depth, hw } = transposeDepthAttrs(c, c.attrs, x.shape, w);
+      const y = convTranspose2dOutputShape([1, x.shape[3]!, x.shape[4]!, x.shape[1]!], [w[3]!, w[4]!, w[1]!, w[0]!], convTransposeOptions(c, hw, 4));
+      return [{ dataType: x.dataType, shape: [x.shape[0]!, y[3], depth.od, y[1], y[2]] }];
+    }
     const y = convTranspose2dOutputShape(nhwc2d(c, x.shape), weights2d(c, w, r), convTransposeOptions(c, c.attrs, r));
     return [{ dataType: x.dataType, shape: onnxOf(y, r) }];
   },
@@ -374,6 +418,25 @@ registerOp<ConvTransposeAttrs>({
         b = n.inputs[2] ? n.input(2) : 0,
         pixels = g.n * g.h * g.w,
         zero = zeroOutput(n, 0);
+      if (n.inputs[0]!.shape.length === 5) {
+        // 3-D: every (input plane, filter plane) pair accumulates into the output plane it reaches
+        const X = n.inputs[0]!.shape;
+        const { depth } = transposeDepthAttrs({ fail: (m: string): never => fail(n.where, m) }, n.attrs, X, n.inputs[1]!.shape);
+        const N = X[0]!,
+          xPlane = g.oh * g.ow * g.oc * 4,
+          yPlane = g.h * g.w * g.c * 4,
+          wPlane = g.kh * g.kw * (g.c / g.groups) * g.oc * 4;
+        return () => {
+          zero();
+          for (let b0 = 0; b0 < N; b0++)
+            for (let id = 0; id < depth.d; id++)
+              for (let kd = 0; kd < depth.kd; kd++) {
+                const od = id * depth.stride - depth.pad + kd * depth.dilation;
+                if (od >= 0 && od < depth.od) run(y + (b0 * depth.od + od) * yPlane, x + (b0 * depth.d + id) * xPlane, w + kd * wPlane);
+              }
+          if (b) k.bias_f32_forward(y, b, N * depth.od * g.h * g.w, g.c);
+        };
+      }
       return () => {
         zero();
         run(y, x, w);
