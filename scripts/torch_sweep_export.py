@@ -241,6 +241,29 @@ class VideoNet(nn.Module):
         return self.fc(F.adaptive_avg_pool3d(y, 1).flatten(1))
 
 
+class UNet3d(nn.Module):
+    """A volumetric UNet (medical segmentation): Conv3d, InstanceNorm3d, MaxPool3d, ConvTranspose3d,
+    skip concat, trilinear upsampling, BatchNorm3d after a non-conv."""
+
+    def __init__(self, c=1, base=8, classes=2):
+        super().__init__()
+        self.d1 = nn.Sequential(nn.Conv3d(c, base, 3, padding=1), nn.InstanceNorm3d(base, affine=True), nn.LeakyReLU(0.01))
+        self.d2 = nn.Sequential(nn.Conv3d(base, 2 * base, 3, padding=1), nn.InstanceNorm3d(2 * base, affine=True), nn.LeakyReLU(0.01))
+        self.up = nn.ConvTranspose3d(2 * base, base, 2, stride=2)
+        self.c1 = nn.Sequential(nn.Conv3d(2 * base, base, 3, padding=1), nn.ReLU())
+        self.bn = nn.BatchNorm3d(base)
+        self.out = nn.Conv3d(base, classes, 1)
+        self.deep = nn.Conv3d(2 * base, classes, 1)
+
+    def forward(self, x):  # x: [N, c, D, H, W]
+        a = self.d1(x)
+        b = self.d2(F.max_pool3d(a, 2))
+        y = self.c1(torch.cat([self.up(b), a], 1))
+        seg = self.out(self.bn(y + a))
+        deep = F.interpolate(self.deep(b), scale_factor=2, mode="trilinear", align_corners=False)
+        return seg.softmax(1), deep
+
+
 class Detection(nn.Module):
     """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels."""
 
@@ -314,6 +337,7 @@ MODELS = {
                           {"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}}),
     "unet_dynamic_hw": (lambda: UNet(), img(64), {"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}),
     "r3d_18": (tv(tvm.video.r3d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
+    "unet3d": (lambda: UNet3d(), [{"name": "input", "type": FLOAT, "dims": [1, 1, 16, 32, 32]}], None),
     "mc3_18": (tv(tvm.video.mc3_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "r2plus1d_18": (tv(tvm.video.r2plus1d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "s3d": (tv(tvm.video.s3d), [{"name": "input", "type": FLOAT, "dims": [1, 3, 16, 224, 224]}], None),
@@ -340,6 +364,7 @@ TINY = {
                   img(32), None),
     "convnext_tiny_c": (lambda: tvm.ConvNeXt([tvm.convnext.CNBlockConfig(8, 16, 1), tvm.convnext.CNBlockConfig(16, None, 1)], num_classes=5),
                         img(32), None),
+    "unet3d": (lambda: UNet3d(base=2), [{"name": "input", "type": FLOAT, "dims": [1, 1, 4, 8, 8]}], None),
     "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 24, 24]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
 }
 

@@ -1,7 +1,7 @@
 // Small PyTorch exports (tests/torch-models/, made by scripts/torch_sweep_export.py --tiny: see its
 // README) of the architectures users export: transformer encoder, MultiheadAttention, GRU audio net,
 // LSTM tagger, UNet, PixelShuffle, GroupNorm, adaptive pooling, interpolation, ViT, Swin, ConvNeXt,
-// a 3-D conv video net; opsets 11, 13 and 17. Each file runs in every build on the sweep's seeded
+// a 3-D conv video net, a 3-D UNet; opsets 11, 13 and 17. Each file runs in every build on the sweep's seeded
 // feeds (scripts/torch-sweep.mjs), at its declared shapes and, where it has dynamic axes, at a second
 // shape; every output must match onnxruntime-node (computed here, one thread) within 1e-3 of its
 // largest absolute value (the corpus rule).
