@@ -264,6 +264,17 @@ class UNet3d(nn.Module):
         return seg.softmax(1), deep
 
 
+class Flow(nn.Module):
+    """torchvision's RAFT on two frames: the last flow estimate (GridSample, correlation pyramid)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, a, b):
+        return self.m(a, b, num_flow_updates=4)[-1]
+
+
 class Detection(nn.Module):
     """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels."""
 
@@ -338,6 +349,8 @@ MODELS = {
     "unet_dynamic_hw": (lambda: UNet(), img(64), {"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}),
     "r3d_18": (tv(tvm.video.r3d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "unet3d": (lambda: UNet3d(), [{"name": "input", "type": FLOAT, "dims": [1, 1, 16, 32, 32]}], None),
+    "raft_small": (lambda: Flow(tvm.optical_flow.raft_small(weights=None)),
+                   [{"name": "frame1", "type": FLOAT, "dims": [1, 3, 128, 128]}, {"name": "frame2", "type": FLOAT, "dims": [1, 3, 128, 128]}], None),
     "mc3_18": (tv(tvm.video.mc3_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "r2plus1d_18": (tv(tvm.video.r2plus1d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "s3d": (tv(tvm.video.s3d), [{"name": "input", "type": FLOAT, "dims": [1, 3, 16, 224, 224]}], None),
