@@ -9,7 +9,7 @@ import { InferenceSession } from "../src/graph/session.js";
 import * as nn from "../src/index.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { conv2d, conv2dAlgorithms, type Conv2dOptions, convTranspose2d, convTranspose2dWorkspaceBytes } from "../src/ops/conv2d.js";
-import { expectMatchesOrt, node as modelNode, tensor as modelTensor } from "./graph-models.js";
+import { expectMatchesOrt, modelBytes, node as modelNode, tensor as modelTensor } from "./graph-models.js";
 import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
@@ -420,5 +420,23 @@ describe.each(BUILDS_UNDER_TEST)("3-D ConvTranspose vs onnxruntime-node (%s buil
       { x: { dims: xShape, data: uniform(count(xShape), 7, -1, 1) } },
       { rtol: 1e-5, atol: 1e-5, label },
     );
+  });
+});
+
+describe("3-D convolutions and pools are inference-only", () => {
+  it.each([
+    ["Conv", [modelNode("Conv", ["x", "w"], ["y"])], [2, 2, 1, 1, 1]],
+    ["MaxPool", [modelNode("Conv", ["x", "w"], ["c"]), modelNode("MaxPool", ["c"], ["y"], [ints("kernel_shape", [2, 2, 2])])], [2, 2, 1, 1, 1]],
+  ] as const)("training through a 3-D %s is refused by name", async (op, nodes, wShape) => {
+    const e = await engineFor("scalar");
+    const s = InferenceSession.fromBytes(
+      e,
+      modelBytes({ nodes: [...nodes], inits: [modelTensor("w", [...wShape], uniform(4, 3))], inputs: [["x", [1, 2, 2, 2, 2]]], outputs: ["y"] }),
+    );
+    try {
+      expect(() => s.trainable().forward({ x: { dims: [1, 2, 2, 2, 2], data: uniform(16, 4) } })).toThrow(new RegExp(`a 3-D ${op} has no gradient yet`));
+    } finally {
+      await s.release();
+    }
   });
 });

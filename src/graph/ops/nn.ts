@@ -247,6 +247,7 @@ registerOp<ConvAttrs>({
     const dy = g.dy(0)!,
       x = g.x(0)!,
       w = g.x(1)!;
+    if (x.shape.length === 5) fail(g.where, "a 3-D Conv has no gradient yet, so the model cannot be trained through it (freeze what comes before it)");
     if (g.wants(0)) g.add(0, g.op("ConvGradInput", [dy, w], { ...g.attrs, xShape: x.shape })[0]!);
     if (g.wants(1)) g.add(1, g.op("ConvGradFilter", [dy, x], { ...g.attrs, wShape: w.shape })[0]!);
     if (g.wants(2)) g.add(2, g.op("BiasGrad", [dy])[0]!);
@@ -609,6 +610,8 @@ function poolOp(
     // Y and Indices both channels-last (the kernels' [n, oh, ow, c])
     layout: (c) => ({ ...channelsLastLayout(c), outputs: c.outputs.map((t) => channelsLast(t.shape.length)) }),
     gradient(g) {
+      if (g.x(0)!.shape.length === 5)
+        fail(g.where, `a 3-D ${type} has no gradient yet, so the model cannot be trained through it (freeze what comes before it)`);
       if (g.wants(0)) g.add(0, g.op(`${type}Grad`, [g.dy(0)!, g.x(0)!], g.attrs)[0]!);
     },
     algorithms: [
