@@ -275,6 +275,18 @@ class Flow(nn.Module):
         return self.m(a, b, num_flow_updates=4)[-1]
 
 
+def quantized_resnet18():
+    """torchvision's quantizable ResNet-18, fused and quantized eagerly (fbgemm, calibrated on noise):
+    exports QuantizeLinear / DequantizeLinear around float ops."""
+    m = tvm.quantization.resnet18(weights=None, quantize=False).eval()
+    m.fuse_model()
+    m.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    torch.ao.quantization.prepare(m, inplace=True)
+    with torch.no_grad():
+        m(torch.randn(2, 3, 224, 224))
+    return torch.ao.quantization.convert(m)
+
+
 class Detection(nn.Module):
     """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels."""
 
@@ -351,6 +363,9 @@ MODELS = {
     "unet3d": (lambda: UNet3d(), [{"name": "input", "type": FLOAT, "dims": [1, 1, 16, 32, 32]}], None),
     "raft_small": (lambda: Flow(tvm.optical_flow.raft_small(weights=None)),
                    [{"name": "frame1", "type": FLOAT, "dims": [1, 3, 128, 128]}, {"name": "frame2", "type": FLOAT, "dims": [1, 3, 128, 128]}], None),
+    "swin_v2_t": (tv(tvm.swin_v2_t), img(), None),
+    "efficientnet_v2_s": (tv(tvm.efficientnet_v2_s), img(), None),
+    "quantized_resnet18": (quantized_resnet18, img(), None),
     "mc3_18": (tv(tvm.video.mc3_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "r2plus1d_18": (tv(tvm.video.r2plus1d_18), [{"name": "input", "type": FLOAT, "dims": [1, 3, 8, 112, 112]}], None),
     "s3d": (tv(tvm.video.s3d), [{"name": "input", "type": FLOAT, "dims": [1, 3, 16, 224, 224]}], None),
