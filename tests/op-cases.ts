@@ -224,6 +224,73 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
   Transpose: (n) => ({ inputs: [feed([2, 3, n])], attrs: [ais("perm", [2, 0, 1])] }),
   Trilu: (n) => ({ inputs: [feed([3, n]), init([], L, [1])], opset: 14, fixed: [1] }),
   Where: (n) => ({ inputs: [feed([2, n], B), init([2, n]), init([1])], fixed: [0] }),
+  // composite ops (src/graph/ops/composite.ts, attention.ts): planned as registered ones
+  AffineGrid: (n) => ({ inputs: [feed([1, 2, 3]), init([4], L, [1, 1, n, 3])], opset: 20, fixed: [1] }),
+  Attention: (n) => ({ inputs: [feed([1, 2, n, 4]), feed([1, 2, 3, 4]), feed([1, 2, 3, 4])], opset: 23 }),
+  BlackmanWindow: (n) => ({ inputs: [scalar(L, n + 1)], opset: 17, fixed: [0] }),
+  HammingWindow: (n) => ({ inputs: [scalar(L, n + 1)], opset: 17, fixed: [0] }),
+  HannWindow: (n) => ({ inputs: [scalar(L, n + 1)], opset: 17, fixed: [0] }),
+  CenterCropPad: (n) => ({ inputs: [feed([n, 3]), init([2], L, [3, 4])], opset: 18, fixed: [1] }),
+  Compress: (n) => ({ inputs: [feed([3, n]), init([3], B, [1, 0, 1])], attrs: [ai("axis", 0)], opset: 11, fixed: [1] }),
+  DFT: (n) => ({ inputs: [feed([1, n + 1, 1])], attrs: [ai("axis", 1)], opset: 17 }),
+  EyeLike: (n) => ({ inputs: [feed([n, 3])] }),
+  MelWeightMatrix: () => ({ inputs: [scalar(L, 4), scalar(L, 16), scalar(L, 8000), scalar(F, 0), scalar(F, 4000)], opset: 17, fixed: [0, 1, 2, 3, 4] }),
+  NonZero: (n) => ({
+    inputs: [
+      init(
+        [2, n],
+        F,
+        Array.from({ length: 2 * n }, (_, i) => i % 3),
+      ),
+    ],
+    fixed: [0],
+  }),
+  RMSNormalization: (n) => ({ inputs: [feed([2, 3, n]), init([n])], attrs: [ai("axis", -1)], opset: 23 }),
+  ReduceLogSum: (n) => ({ inputs: [feed([1, 3, n, 2], F, [0.5, 2]), init([1], L, [1])], opset: 18 }),
+  ReverseSequence: (n) => ({ inputs: [feed([4, 2, n]), init([2], L, [4, 2])], attrs: [ai("time_axis", 0), ai("batch_axis", 1)], opset: 10, fixed: [1] }),
+  RotaryEmbedding: (n) => ({
+    inputs: [
+      feed([1, 2, n, 4]),
+      init([n, 2]),
+      init([n, 2]),
+      init(
+        [1, n],
+        L,
+        Array.from({ length: n }, (_, i) => i),
+      ),
+    ],
+    opset: 23,
+    fixed: [3],
+  }),
+  STFT: (n) => ({ inputs: [feed([1, 8 + n, 1]), scalar(L, 2), null, scalar(L, 4)], opset: 17, fixed: [1, 3] }),
+  Scatter: (n) => ({
+    inputs: [
+      feed([3, n]),
+      init(
+        [1, n],
+        L,
+        Array.from({ length: n }, (_, j) => j % 3),
+      ),
+      init([1, n]),
+    ],
+    opset: 10,
+    fixed: [1],
+  }),
+  ScatterElements: (n) => ({
+    inputs: [
+      feed([3, n]),
+      init(
+        [1, n],
+        L,
+        Array.from({ length: n }, (_, j) => j % 3),
+      ),
+      init([1, n]),
+    ],
+    opset: 13,
+    fixed: [1],
+  }),
+  Swish: unary(),
+  Shrink: (n) => ({ inputs: [feed([1, 2, n, 2])], attrs: [af("lambd", 0.5), af("bias", 0.1)], kinky: true }),
 };
 
 /** A fallback for ops without an entry: one float input. */
