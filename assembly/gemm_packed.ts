@@ -87,7 +87,6 @@ export function gemm_f32_packed_b_strided(
     for (let i = m4; i < m; i++) {
       const ci = c + <usize>i * ldc, ai = a + <usize>i * lda;
       let s = s0;
-      for (; s + 4 <= min(s1, full); s += 4) row1x32(ci + ((<usize>s * STRIP) << 2), ai, bp + <usize>s * stripBytes, stripBytes, k, acc);
       for (; s + 3 <= min(s1, full); s += 3) row1x24(ci + ((<usize>s * STRIP) << 2), ai, bp + <usize>s * stripBytes, stripBytes, k, acc);
       if (s + 2 <= min(s1, full)) {
         row1x16(ci + ((<usize>s * STRIP) << 2), ai, bp + <usize>s * stripBytes, stripBytes, k, acc);
@@ -242,34 +241,6 @@ function row1x24(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, 
     storeRow(cp, STRIP, a0, a1, a);
     storeRow(cp + 32, STRIP, b0, b1, a);
     storeRow(cp + 64, STRIP, c0, c1, a);
-    a = true;
-  } while (p < e);
-}
-
-/** One row of C (+)= one row of A . 4 full strips: 8 accumulators. */
-function row1x32(cp: usize, ap: usize, strip: usize, stripBytes: usize, k: i32, acc: bool): void {
-  let w = strip;
-  const wb = stripBytes, wc = 2 * stripBytes, wd = 3 * stripBytes;
-  const e = <usize>k << 2;
-  let p: usize = 0, a = acc;
-  do {
-    const pe = min(e, p + (<usize>SUM_K << 2));
-    let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-    for (; p < pe; p += 4, w += 32) {
-      const x = v128.load32_splat(ap + p);
-      a0 = madd(x, v128.load(w), a0);
-      a1 = madd(x, v128.load(w, 16), a1);
-      b0 = madd(x, v128.load(w + wb), b0);
-      b1 = madd(x, v128.load(w + wb, 16), b1);
-      c0 = madd(x, v128.load(w + wc), c0);
-      c1 = madd(x, v128.load(w + wc, 16), c1);
-      d0 = madd(x, v128.load(w + wd), d0);
-      d1 = madd(x, v128.load(w + wd, 16), d1);
-    }
-    storeRow(cp, STRIP, a0, a1, a);
-    storeRow(cp + 32, STRIP, b0, b1, a);
-    storeRow(cp + 64, STRIP, c0, c1, a);
-    storeRow(cp + 96, STRIP, d0, d1, a);
     a = true;
   } while (p < e);
 }
