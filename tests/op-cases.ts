@@ -55,6 +55,21 @@ const binary = (n: number): OpCase => ({ inputs: [feed([1, 3, n, 2]), init([3, 1
 const pool = (n: number, attrs: AttributeProto[] = []): OpCase => ({ inputs: [feed([1, 2, n + 2, 5])], attrs: [ais("kernel_shape", [2, 2]), ...attrs] });
 const reduce = (n: number): OpCase => ({ inputs: [feed([1, 3, n, 2]), init([1], L, [1])], opset: 18 });
 
+/** data [3, n], indices [1, n] (row j % 3 of column j), updates [1, n]: Scatter / ScatterElements. */
+const scatterAlongRows = (n: number, opset: number): OpCase => ({
+  inputs: [
+    feed([3, n]),
+    init(
+      [1, n],
+      L,
+      Array.from({ length: n }, (_, j) => j % 3),
+    ),
+    init([1, n]),
+  ],
+  opset,
+  fixed: [1],
+});
+
 /** The base case of each op, by type. */
 export const OP_CASES: Record<string, (n: number) => OpCase> = {
   Abs: unary(),
@@ -263,32 +278,8 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
     fixed: [3],
   }),
   STFT: (n) => ({ inputs: [feed([1, 8 + n, 1]), scalar(L, 2), null, scalar(L, 4)], opset: 17, fixed: [1, 3] }),
-  Scatter: (n) => ({
-    inputs: [
-      feed([3, n]),
-      init(
-        [1, n],
-        L,
-        Array.from({ length: n }, (_, j) => j % 3),
-      ),
-      init([1, n]),
-    ],
-    opset: 10,
-    fixed: [1],
-  }),
-  ScatterElements: (n) => ({
-    inputs: [
-      feed([3, n]),
-      init(
-        [1, n],
-        L,
-        Array.from({ length: n }, (_, j) => j % 3),
-      ),
-      init([1, n]),
-    ],
-    opset: 13,
-    fixed: [1],
-  }),
+  Scatter: (n) => scatterAlongRows(n, 10),
+  ScatterElements: (n) => scatterAlongRows(n, 13),
   Swish: unary(),
   Shrink: (n) => ({ inputs: [feed([1, 2, n, 2])], attrs: [af("lambd", 0.5), af("bias", 0.1)], kinky: true }),
 };
