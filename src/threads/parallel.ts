@@ -89,6 +89,32 @@ export function gemmThreaded(
   gemmSplit(e, c, a, b, m, n, k, transA, transB, accumulate);
 }
 
+/**
+ * The grid of C blocks (row parts x column parts) a product is cut into on `threads` threads:
+ * partsFor(threads) blocks at most, 8-row / 8-column aligned, at least 2 per thread where the
+ * shape has them, and of those grids the one that re-reads the least: each row part reads all of
+ * op(B) (k x n) and each column part all of op(A) (m x k). Splitting rows only re-read a wide B
+ * once per 8 rows of a short A (ResNet-50's 7x7x512 -> 2048 layers: 49 rows, B 4 MB).
+ */
+export function gemmGrid(m: number, n: number, threads: number): [number, number] {
+  const parts = partsFor(threads),
+    rowUnits = Math.ceil(m / 8),
+    colUnits = Math.ceil(n / 8);
+  const wanted = Math.min(2 * threads, parts, rowUnits * colUnits);
+  let best: [number, number] = [1, 1],
+    bestCost = Infinity;
+  for (let pr = 1; pr <= Math.min(parts, rowUnits); pr++) {
+    const pc = Math.min(Math.floor(parts / pr), colUnits);
+    if (pr * pc < wanted) continue;
+    const cost = pr * n + pc * m; // floats re-read, over k
+    if (cost < bestCost || (cost === bestCost && pr * pc > best[0] * best[1])) {
+      best = [pr, pc];
+      bestCost = cost;
+    }
+  }
+  return best;
+}
+
 function gemmSplit(e: Engine, c: number, a: number, b: number, m: number, n: number, k: number, transA: boolean, transB: boolean, accumulate: boolean): void {
   const t = threadsFor(e, m * n * Math.max(k, 1));
   const args = [c, a, b, m, n, k, transA ? 1 : 0, transB ? 1 : 0, accumulate ? 1 : 0];
@@ -96,17 +122,14 @@ function gemmSplit(e: Engine, c: number, a: number, b: number, m: number, n: num
     e.kernels.gemm_f32(c, a, b, m, n, k, args[6]!, args[7]!, args[8]!);
     return;
   }
-  if (m >= 8 * t || m >= n) {
-    e.parallel(
-      "gemm_f32_block",
-      splitRange(m, partsFor(t), 8).map(([i0, i1]) => [...args, i0, i1, 0, n]),
-    );
-  } else {
-    e.parallel(
-      "gemm_f32_block",
-      splitRange(n, partsFor(t), 8).map(([j0, j1]) => [...args, 0, m, j0, j1]),
-    );
-  }
+  const [pr, pc] = gemmGrid(m, n, t);
+  const rows = splitRange(m, pr, 8),
+    cols = splitRange(n, pc, 8);
+  // a column block's row parts one after another: the threads share that block of B in cache
+  e.parallel(
+    "gemm_f32_block",
+    cols.flatMap(([j0, j1]) => rows.map(([i0, i1]) => [...args, i0, i1, j0, j1])),
+  );
 }
 
 /**
