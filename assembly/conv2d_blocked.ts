@@ -16,7 +16,7 @@
 import { madd } from "./simd";
 import {
   convC, convDh, convDw, convH, convKh, convKw, convN, convOc, convOcBegin, convOcEnd, convOh, convOw,
-  convPartition, convPl, convPt, convSh, convSw, convW, PARTITION_MAGIC,
+  convPartition, convPl, convPt, convReady, convRowBegin, convRowEnd, convSh, convSw, convW, PARTITION_MAGIC,
 } from "./params.generated";
 
 let bN: i32 = 0, bH: i32 = 0, bW: i32 = 0, bC: i32 = 0, bOH: i32 = 0, bOW: i32 = 0, bOC: i32 = 0;
@@ -24,6 +24,10 @@ let bKH: i32 = 0, bKW: i32 = 0, bSH: i32 = 1, bSW: i32 = 1, bPT: i32 = 0, bPL: i
 let bHp: i32 = 0, bWp: i32 = 0;
 /** Output channels [bOB, bOE) this call computes: its part (multiples of 8), or all of them. */
 let bOB: i32 = 0, bOE: i32 = 0;
+/** Rows [bRB, bRE) of the padded image this call writes (all of them unless a part sets them). */
+let bRB: i32 = 0, bRE: i32 = 0;
+/** Whether x is the padded image already (a part of a split call: see conv2d_blocked_f32_forward). */
+let bReady: bool = false;
 
 function readGeometryBlocked(geom: usize): void {
   bN = convN(geom); bH = convH(geom); bW = convW(geom); bC = convC(geom);
@@ -36,6 +40,9 @@ function readGeometryBlocked(geom: usize): void {
   const partitioned = convPartition(geom) == PARTITION_MAGIC;
   bOB = partitioned ? max(convOcBegin(geom), 0) : 0;
   bOE = partitioned ? min(convOcEnd(geom), bOC) : bOC;
+  bRB = partitioned ? max(convRowBegin(geom), 0) : 0;
+  bRE = partitioned ? min(convRowEnd(geom), bHp) : bHp;
+  bReady = partitioned && convReady(geom) != 0;
 }
 
 // @ts-ignore: decorator
@@ -66,36 +73,45 @@ export function conv2d_blocked_f32_workspace(geom: usize): i32 {
  * y = conv(x, w) for groups 1 and OC % 8 == 0: y (N,OH,OW,OC), x (N,H,W,C), w (KH,KW,C,OC);
  * geometry at `geom` (conv2d.ts's block); ws: conv2d_blocked_f32_workspace(geom) floats. Overwrites
  * y's output channels of the geometry's partition (ocBegin, ocEnd, starting at a multiple of 8), or
- * all of them: threads each take a range with a workspace of their own (each pads x itself), and
- * every output gets the same bits however the channels are split.
+ * all of them; every output gets the same bits however the channels are split. A split call of one
+ * image (N = 1) runs in two steps, so that no part repeats another's work:
+ * - parts with rows [rowBegin, rowEnd) and no output channels write those rows of the padded image
+ *   into ws (a workspace all parts share, imageFloats() of it);
+ * - then parts with `ready` and an output-channel range read x as that padded image, ws being only
+ *   their weight slice (KH*KW*32*8 floats of their own).
+ * A partition without `ready` pads every row of its own (rows unset) before its channels.
  */
 export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usize, geom: usize): void {
   readGeometryBlocked(geom);
   const C = bC, OC = bOC, Hp = bHp, Wp = bWp;
-  if (bOB >= bOE) return;
-  const img = imageFloats(), plane = Hp * Wp * CB;
-  memory.fill(ws, 0, <usize>img << 2);
+  const img = bReady ? 0 : imageFloats(), plane = Hp * Wp * CB;
+  const image = bReady ? x : ws, wp = at(ws, img);
   // rows / columns of the padded image that hold input
   const r0 = max(0, bPT), r1 = min(Hp, bH + bPT), s0 = max(0, bPL), s1 = min(Wp, bW + bPL);
   for (let n = 0; n < bN; n++) {
-    // xb[cb / CB][r][s][ci] = x[n, r - PT, s - PL, cb + ci]
-    for (let r = r0; r < r1; r++) {
-      for (let s = s0; s < s1; s++) {
-        const src = at(x, ((n * bH + r - bPT) * bW + s - bPL) * C);
-        for (let cb = 0; cb < C; cb += CB) {
-          memory.copy(at(ws, (cb / CB) * plane + (r * Wp + s) * CB), at(src, cb), <usize>min(CB, C - cb) << 2);
+    if (!bReady && bRB < bRE) {
+      // rows [bRB, bRE) of each channel block's plane: zeros (once: later images overwrite the
+      // same input pixels), then the input where it lies
+      if (n == 0) for (let cb = 0; cb < C; cb += CB) memory.fill(at(ws, (cb / CB) * plane + bRB * Wp * CB), 0, (<usize>(bRE - bRB) * Wp * CB) << 2);
+      // xb[cb / CB][r][s][ci] = x[n, r - PT, s - PL, cb + ci]
+      for (let r = max(r0, bRB); r < min(r1, bRE); r++) {
+        for (let s = s0; s < s1; s++) {
+          const src = at(x, ((n * bH + r - bPT) * bW + s - bPL) * C);
+          for (let cb = 0; cb < C; cb += CB) {
+            memory.copy(at(ws, (cb / CB) * plane + (r * Wp + s) * CB), at(src, cb), <usize>min(CB, C - cb) << 2);
+          }
         }
       }
     }
+    if (bOB >= bOE) continue;
     const yn = at(y, n * bOH * bOW * OC);
     if (ASC_FEATURE_SIMD) {
       for (let ocb = bOB; ocb + 8 <= bOE; ocb += 8) {
         for (let cb = 0; cb < C; cb += CB) {
           const cn = min(CB, C - cb);
           const first = cb == 0;
-          // the (KH*KW) x cn x 8 weight slice, packed contiguously after the padded image (an L1-sized
-          // block; w's rows are OC floats apart, a power-of-two stride that maps them to few cache sets)
-          const wp = at(ws, img);
+          // the (KH*KW) x cn x 8 weight slice, packed contiguously (an L1-sized block; w's rows are
+          // OC floats apart, a power-of-two stride that maps them to few cache sets)
           for (let k = 0; k < bKH * bKW; k++) {
             for (let ci = 0; ci < cn; ci++) {
               const src = at(w, (k * C + cb + ci) * OC + ocb), dst = at(wp, (k * cn + ci) * 8);
@@ -104,7 +120,7 @@ export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usi
             }
           }
           // output pixels in flat (oy, ox) order, 4 at a time; the last tile overlaps the one before
-          const xb = at(ws, (cb / CB) * plane);
+          const xb = at(image, (cb / CB) * plane);
           const P = bOH * bOW;
           if (P >= 4) {
             for (let p = 0; p < P; p += 4) {
@@ -125,7 +141,7 @@ export function conv2d_blocked_f32_forward(y: usize, x: usize, w: usize, ws: usi
     for (let oy = 0; oy < bOH; oy++) {
       for (let ox = 0; ox < bOW; ox++) {
         const yp = at(yn, (oy * bOW + ox) * OC);
-        const xp = at(ws, (oy * bSH * Wp + ox * bSW) * CB);
+        const xp = at(image, (oy * bSH * Wp + ox * bSW) * CB);
         for (let oc = bOB; oc < bOE; oc += 4) scalar1x4(at(yp, oc), xp, at(w, oc), plane);
       }
     }

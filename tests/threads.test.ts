@@ -286,7 +286,7 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     expect(e.tensor([2], [1, 2]).data[1]).toBe(2); // the engine keeps working
   });
 
-  it("the stem conv runs on the stem kernel split by rows, wide convs on the blocked kernel split by channels, few-channel convs by images", () => {
+  it("the stem conv runs on the stem kernel split by rows, wide convs on the blocked kernel split by padded rows then channels, few-channel convs by images", () => {
     const spy = vi.spyOn(e, "parallel");
     try {
       e.tidy(() => {
@@ -299,9 +299,11 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
       e.tidy(() => {
         conv2d(e.tensor([1, 6, 18, 16], uniform(1728, 43)), e.tensor([3, 3, 16, 24], uniform(3456, 44)), null, { dilations: [2, 1] });
       });
+      // one image: its padded rows split over the threads, then its output channels
       const blocked = spy.mock.calls.filter(([kernel]) => kernel === "conv2d_blocked_f32_forward");
-      expect(blocked).toHaveLength(1);
+      expect(blocked).toHaveLength(2);
       expect(blocked[0]![1].length).toBeGreaterThan(1);
+      expect(blocked[1]![1].length).toBeGreaterThan(1);
       // LeNet's second conv (6 -> 16, 5x5): the few-channel kernels, forward and input gradient split by images
       e.tidy(() => {
         const x = e.tensor([4, 14, 14, 6], uniform(4 * 14 * 14 * 6, 45)),
