@@ -35,6 +35,7 @@ import {
   SimdnetError,
   type Tensor,
 } from "../src/index.js";
+import { gemmGrid } from "../src/threads/parallel.js";
 import { splitRange } from "../src/threads/partition.js";
 import { MAX_PARTS, THREADED_KERNELS, THREADS_MAX_PAGES } from "../src/threads/protocol.js";
 import { chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, convGeometry, supportingConvAlgorithms } from "../src/ops/conv2d_algorithms.js";
@@ -222,9 +223,12 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     a.forEach((v, i) => expectClose(v, b[i]!, { rtol: 1e-6, atol: 1e-6, label: `output ${i}` }));
   });
 
-  // gemm: rows of C split when m is large, columns when m is small; every transpose case and the
-  // vector paths (m == 1, n == 1), accumulation and k == 0.
+  // gemm: C split into a grid of blocks (gemmGrid: rows when m is large, columns when m is small,
+  // both in between); every transpose case and the vector paths (m == 1, n == 1), accumulation
+  // and k == 0.
   const GEMM_CASES: [number, number, number][] = [
+    [40, 90, 37],
+    [24, 200, 64],
     [67, 13, 9],
     [5, 71, 19],
     [1, 45, 7],
@@ -233,6 +237,15 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     [9, 9, 300],
     [130, 3, 5],
   ];
+  it("cuts products into the grid of blocks that re-reads the operands least", () => {
+    expect(gemmGrid(3136, 64, 2)).toEqual([8, 1]); // ResNet-50's 56x56x256 -> 64: rows
+    expect(gemmGrid(49, 2048, 2)).toEqual([1, 8]); // its 7x7x512 -> 2048: columns (B is 4 MB)
+    expect(gemmGrid(196, 256, 2)).toEqual([2, 4]); // its 14x14x1024 -> 256: both
+    expect(gemmGrid(40, 90, 2)).toEqual([2, 4]);
+    expect(gemmGrid(9, 9, 2)).toEqual([2, 2]); // as few units as blocks wanted: every unit its own block
+    expect(gemmGrid(5, 300, 3)).toEqual([1, 12]); // 3 threads: 12 parts
+  });
+
   describe.each(GEMM_CASES)("gemm m=%i n=%i k=%i", (m, n, k) => {
     it.each([
       [false, false],

@@ -90,9 +90,9 @@ export function gemmThreaded(
 }
 
 /**
- * The grid of C blocks (row parts x column parts) a product is cut into on `threads` threads:
- * partsFor(threads) blocks at most, 8-row / 8-column aligned, at least 2 per thread where the
- * shape has them, and of those grids the one that re-reads the least: each row part reads all of
+ * The grid of C blocks (row parts x column parts) a product is cut into on `threads` threads: as
+ * many 8-row / 8-column aligned blocks as the shape allows up to partsFor(threads) (equal shares
+ * for the threads), and of those grids the one that re-reads the least: each row part reads all of
  * op(B) (k x n) and each column part all of op(A) (m x k). Splitting rows only re-read a wide B
  * once per 8 rows of a short A (ResNet-50's 7x7x512 -> 2048 layers: 49 rows, B 4 MB).
  */
@@ -100,14 +100,14 @@ export function gemmGrid(m: number, n: number, threads: number): [number, number
   const parts = partsFor(threads),
     rowUnits = Math.ceil(m / 8),
     colUnits = Math.ceil(n / 8);
-  const wanted = Math.min(2 * threads, parts, rowUnits * colUnits);
+  const grids: [number, number][] = [];
+  for (let pr = 1; pr <= Math.min(parts, rowUnits); pr++) grids.push([pr, Math.min(Math.floor(parts / pr), colUnits)]);
+  const most = Math.max(...grids.map(([pr, pc]) => pr * pc));
   let best: [number, number] = [1, 1],
     bestCost = Infinity;
-  for (let pr = 1; pr <= Math.min(parts, rowUnits); pr++) {
-    const pc = Math.min(Math.floor(parts / pr), colUnits);
-    if (pr * pc < wanted) continue;
+  for (const [pr, pc] of grids) {
     const cost = pr * n + pc * m; // floats re-read, over k
-    if (cost < bestCost || (cost === bestCost && pr * pc > best[0] * best[1])) {
+    if (pr * pc === most && cost < bestCost) {
       best = [pr, pc];
       bestCost = cost;
     }
