@@ -17,6 +17,9 @@ if (process.env.CI && !BUILDS_UNDER_TEST.includes("relaxed")) {
  */
 export const THREADS_BUILDS_UNDER_TEST: BuildName[] = ["threads", ...(BUILDS_UNDER_TEST.includes("relaxed") ? ["relaxed-threads" as const] : [])];
 
+/** The one-thread build with the same instructions as a threads build: its bits are the threads build's. */
+export const singleThreadBuildOf = (build: BuildName): BuildName => (build === "relaxed-threads" ? "relaxed" : build === "threads" ? "simd" : build);
+
 const engines = new Map<BuildName, Promise<Engine>>();
 export function engineFor(build: BuildName): Promise<Engine> {
   let e = engines.get(build);

@@ -3,8 +3,9 @@
 // URL, or a Web Worker from a blob URL: the package stays one file. The pool prepends a line defining
 // `__simdnetPort` (Node: parentPort; browser: an adapter over `self`).
 // Protocol: src/threads/protocol.ts. After instantiating the module it is sent (the calling
-// thread's threads build: "threads" or "relaxed-threads") over the shared memory, the worker waits for each call (polling for SPIN_MS, then in Atomics.wait) and never
-// returns to its event loop.
+// thread's threads build: "threads" or "relaxed-threads") over the shared memory, the worker
+// waits for each call (polling for SPIN_MS, then in Atomics.wait) and never returns to its event
+// loop.
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
 import {
