@@ -634,11 +634,12 @@ describe("workers end", () => {
       const e = await s.init({ threads: 2 });
       e.minParallelWork = 0;
       const y = s.conv2d(e.tensor([1, 8, 8, 4], new Float32Array(256).fill(1)), e.tensor([3, 3, 4, 8], new Float32Array(288).fill(1)), null, { pads: 1 });
-      console.log(JSON.stringify({ threads: e.threads, center: y.data[(3 * 8 + 3) * 8] }));
+      console.log(JSON.stringify({ threads: e.threads, build: e.build, center: y.data[(3 * 8 + 3) * 8] }));
       // no dispose: the process must still exit by itself
     `);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim())).toEqual({ threads: 2, center: 36 });
+    // this child Node has no --experimental-wasm-relaxed-simd: auto takes the plain threads build
+    expect(JSON.parse(r.stdout.trim())).toEqual({ threads: 2, build: "threads", center: 36 });
 
     const r2 = runNode(`
       const e = await s.init({ threads: 3 });
@@ -648,6 +649,21 @@ describe("workers end", () => {
     `);
     expect(r2.status, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout.trim())).toEqual({ threads: 1 });
+  });
+
+  it("where relaxed SIMD is missing, a forced relaxed-threads build is a SimdnetError naming it", () => {
+    const r = runNode(`
+      try {
+        await s.init({ build: "relaxed-threads", threads: 2 });
+        console.log(JSON.stringify({ refused: false }));
+      } catch (err) {
+        console.log(JSON.stringify({ refused: err instanceof s.SimdnetError, message: err.message }));
+      }
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.refused).toBe(true);
+    expect(out.message).toMatch(/the 'relaxed-threads' wasm build cannot run here/);
   });
 
   it("a worker that does not finish within threadTimeoutMs: the call throws, the engine runs one thread", () => {
