@@ -48,8 +48,9 @@ export function gemm_f32(
 /**
  * The block rows [i0, i1) x columns [j0, j1) of gemm_f32 (same arguments): threads each run one
  * block of one product. Blocks that start at multiples of 8 (or 0) give every element the same
- * bits as one full gemm_f32 call (in the relaxed build, which no thread pool runs, A . B^T's column
- * blocks need multiples of 24: its dots take columns 3 at a time before 4 at a time).
+ * bits as one full gemm_f32 call (in the relaxed builds, relaxed and relaxed-threads, A . B^T's
+ * column blocks need multiples of 24: its dots take columns 3 at a time before 4 at a time, and
+ * sum the last n % 3 another way; the host's gemmColumnAlign, src/threads/parallel.ts).
  */
 export function gemm_f32_block(
   c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, trans_a: i32, trans_b: i32, accumulate: i32,
@@ -93,7 +94,8 @@ export function gemm_f32_block(
  * with row stride ldb (trans_b != 0: B is n x k, op(B) = B^T, dot products along rows; trans_a is
  * then ignored). Submatrices of NHWC tensors (a pixel's channels across a batch) are operands as
  * they lie: src/ops/conv2d_tiny.ts runs the convs of tiny images on it. Any column split gives
- * the bits of one whole call at multiples of 8. C must not overlap A or B; k <= 0 zeroes C's columns
+ * the bits of one whole call at multiples of 8 (of 24 with trans_b in the relaxed builds, as in
+ * gemm_f32_block). C must not overlap A or B; k <= 0 zeroes C's columns
  * (or leaves them when accumulating).
  */
 export function gemm_f32_strided(

@@ -4,6 +4,7 @@
 // forces a wasm build; ?epochs=N presets the epochs field; ?tab=text opens the text tab (a char-LSTM,
 // playground/text-tab.ts).
 // window.__playground exposes the state for tests (tests/runtimes/playground.mjs).
+import type { BuildName } from "../src/runtime.js";
 import type { Picture, Reply, Request } from "./worker.js";
 import { setupTextTab, type TextState } from "./text-tab.js";
 
@@ -196,13 +197,22 @@ $("train").onclick = () => {
 };
 $("stop").onclick = () => send({ type: "stop" });
 
+/** What each wasm build is, for the status line. */
+const BUILD_LABELS: Record<BuildName, string> = {
+  scalar: "scalar, no SIMD",
+  simd: "SIMD",
+  relaxed: "relaxed SIMD",
+  threads: "SIMD + threads, shared memory",
+  "relaxed-threads": "relaxed SIMD + threads, shared memory",
+};
+
 worker.onmessage = (ev: MessageEvent<Reply>) => {
   const m = ev.data;
   switch (m.type) {
     case "ready":
       Object.assign(state, { ready: true, build: m.build, crossOriginIsolated: m.crossOriginIsolated, threads: m.threads });
       $("status").innerHTML =
-        `wasm build: <b>${m.build}</b>${m.build === "relaxed" ? " (relaxed SIMD)" : m.build === "simd" ? " (SIMD)" : m.build === "threads" ? " (SIMD + threads, shared memory)" : " (scalar, no SIMD)"}` +
+        `wasm build: <b>${m.build}</b> (${BUILD_LABELS[m.build]})` +
         ` · cross-origin isolated: <b>${m.crossOriginIsolated ? "yes" : "no"}</b> · threads: ${m.threads}` +
         ` · data: ${m.trainCount} training / ${m.testCount} test images (embedded Fashion-MNIST subset)`;
       drawPicture($("filters"), m.filters);

@@ -2,7 +2,17 @@ import { simd, threads as wasmThreads } from "wasm-feature-detect";
 import { checkInt, fail, fmtShape, fmtValue, SimdnetError } from "./errors.js";
 import { checkOptions, checkShapeArg } from "./ops/common.js";
 import { DEFAULT_MEMORY_LIMIT, Heap } from "./memory.js";
-import { type BuildName, compileBuild, detectBuild, instantiateBuild, type Kernels, sharedMemory, sharedMemoryMaxBytes } from "./runtime.js";
+import {
+  type BuildName,
+  compileBuild,
+  detectBuild,
+  detectThreadsBuild,
+  instantiateBuild,
+  isThreadsBuild,
+  type Kernels,
+  sharedMemory,
+  sharedMemoryMaxBytes,
+} from "./runtime.js";
 import { type DType, type Shape, sizeOf, Tensor } from "./tensor.js";
 import { DEFAULT_THREAD_TIMEOUT_MS, ThreadPool, threadsUnavailableReason } from "./threads/pool.js";
 import { MAX_PARTS, type ThreadedKernel } from "./threads/protocol.js";
@@ -10,13 +20,14 @@ import { MAX_PARTS, type ThreadedKernel } from "./threads/protocol.js";
 /** Options of `init()`: which wasm build, and how many threads. */
 export interface InitOptions {
   /**
-   * Which wasm build to run: "auto" (default) picks relaxed, SIMD or scalar by feature detection
-   * (or "threads" when `threads` > 1 can be honoured).
+   * Which wasm build to run: "auto" (default) picks relaxed, SIMD or scalar by feature detection;
+   * when `threads` > 1 can be honoured, "relaxed-threads" where relaxed SIMD runs, else "threads".
+   * With `threads` > 1 an explicit build must be "threads" or "relaxed-threads".
    */
   build?: "auto" | BuildName;
   /**
-   * Threads for conv2d, gemm, pooling forwards and optimizer updates (default 1). With n > 1 the engine runs the threads build (SIMD)
-   * over a shared memory and starts n - 1 workers; where that is impossible (no
+   * Threads for conv2d, gemm, pooling forwards and optimizer updates (default 1). With n > 1 the engine runs a threads build (SIMD;
+   * relaxed-threads where relaxed SIMD runs) over a shared memory and starts n - 1 workers; where that is impossible (no
    * SharedArrayBuffer, no cross-origin isolation, a browser main thread) it runs one thread and
    * says why in `engine.threadsReason`.
    *
@@ -44,7 +55,7 @@ export interface InitOptions {
   threadTimeoutMs?: number;
   /**
    * The most bytes of wasm linear memory the engine may use (default 2 GiB, DEFAULT_MEMORY_LIMIT;
-   * at most 4 GiB; the threads build's shared memory stops at 2 GiB - 64 KiB, or at the limit when
+   * at most 4 GiB; a threads build's shared memory stops at 2 GiB - 64 KiB, or at the limit when
    * it is lower, as a shared memory reserves its maximum up front). Any tensor, model plan,
    * workspace or ONNX host-side buffer that cannot fit under it is refused with an
    * OutOfMemoryError before anything is allocated or computed (e.g. an ONNX Resize whose scales
@@ -100,8 +111,8 @@ export class Engine {
     threadsReason = "",
     memoryLimit = DEFAULT_MEMORY_LIMIT,
   ) {
-    // the threads build's shared memory has a declared maximum (asconfig.json), named in out-of-memory errors
-    this.heap = new Heap(kernels.memory, kernels.heap_base(), build === "threads" ? sharedMemoryMaxBytes(kernels.memory) : undefined, memoryLimit);
+    // a threads build's shared memory has a declared maximum (asconfig.json), named in out-of-memory errors
+    this.heap = new Heap(kernels.memory, kernels.heap_base(), isThreadsBuild(build) ? sharedMemoryMaxBytes(kernels.memory) : undefined, memoryLimit);
     this.pool = pool;
     this.reason = threadsReason;
     const count = pool ? MAX_PARTS : 1;
@@ -290,20 +301,22 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
   if (typeof memoryLimit !== "number" || !(memoryLimit >= 1 << 20 && memoryLimit <= 2 ** 32)) {
     fail("init", `memoryLimit must be a number of bytes from 1 MiB (${1 << 20}) to 4 GiB (${2 ** 32}), got ${fmtValue(memoryLimit)}`);
   }
-  if (threads > 1 && !auto && options.build !== "threads") {
-    fail("init", `threads: ${threads} needs the 'threads' build (SIMD), not '${options.build}'`);
+  if (threads > 1 && !auto && !isThreadsBuild(options.build)) {
+    fail("init", `threads: ${threads} needs a threads build ('threads' or 'relaxed-threads'), not '${options.build}'`);
   }
   let reason = "";
   if (threads > 1) {
     reason = threadsUnavailableReason() ?? "";
-    if (!reason && !(await simd())) reason = "the threads build needs wasm SIMD, which this runtime lacks";
+    if (!reason && !(await simd())) reason = "the threads builds need wasm SIMD, which this runtime lacks";
     if (!reason && !(await wasmThreads())) reason = "wasm threads (shared memory, atomics) are unavailable here";
     if (!reason) {
+      // the workers instantiate the module of the calling thread's build
+      const build: BuildName = auto ? await detectThreadsBuild() : (options.build as BuildName);
       const memory = sharedMemory(memoryLimit);
-      const kernels = await instantiateBuild("threads", memory);
+      const kernels = await instantiateBuild(build, memory);
       try {
-        const pool = await ThreadPool.create(threads, await compileBuild("threads"), memory, timeoutMs);
-        return new Engine("threads", kernels, pool, "", memoryLimit);
+        const pool = await ThreadPool.create(threads, await compileBuild(build), memory, timeoutMs);
+        return new Engine(build, kernels, pool, "", memoryLimit);
       } catch (err) {
         reason = `worker threads failed to start: ${err instanceof SimdnetError ? err.message : String(err)}`;
       }
@@ -313,7 +326,7 @@ export async function init(options: InitOptions = {}): Promise<Engine> {
   const build: BuildName = auto ? await detectBuild() : (options.build as BuildName);
   return new Engine(
     build,
-    await instantiateBuild(build, build === "threads" ? sharedMemory(memoryLimit) : undefined),
+    await instantiateBuild(build, isThreadsBuild(build) ? sharedMemory(memoryLimit) : undefined),
     undefined,
     reason ? `1 thread: ${reason}` : "",
     memoryLimit,

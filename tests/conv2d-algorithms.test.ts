@@ -30,7 +30,7 @@ import { blockedPartFloats } from "../src/ops/conv2d_blocked.js";
 import { smallWorkspaceFloats } from "../src/ops/conv2d_small.js";
 import { stemPartFloats } from "../src/ops/conv2d_stem.js";
 import { winogradSizes } from "../src/ops/conv2d_winograd.js";
-import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, engineFor, rng, singleThreadBuildOf, THREADS_BUILDS_UNDER_TEST, uniform } from "./harness.js";
 
 const PASS_INDEX: Record<ConvPass, number> = { forward: 0, backward_input: 1, backward_filter: 2 };
 const size = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
@@ -68,7 +68,7 @@ describe("the registry", () => {
 
   it("has an eligible algorithm for every pass of every geometry, one that supports it, and unique names", () => {
     expect(new Set(CONV_ALGORITHMS.map((a) => a.name)).size).toBe(CONV_ALGORITHMS.length);
-    for (const build of ["scalar", "simd", "relaxed", "threads"] as const) {
+    for (const build of ["scalar", "simd", "relaxed", "threads", "relaxed-threads"] as const) {
       for (const threads of [1, 2]) {
         const target: ConvTarget = { build, threads };
         for (const c of CASES) {
@@ -120,11 +120,12 @@ describe("the registry", () => {
   });
 });
 
-describe("a 2-thread engine against a 1-thread engine", () => {
+// each threads build on 2 threads against the one-thread build of the same instructions (simd, relaxed)
+describe.each(THREADS_BUILDS_UNDER_TEST)("a 2-thread engine (%s build) against a 1-thread engine", (build) => {
   let one: Engine, two: Engine;
   beforeAll(async () => {
-    one = await init({ build: "simd" });
-    two = await init({ threads: 2 });
+    one = await init({ build: singleThreadBuildOf(build) });
+    two = await init({ build, threads: 2 });
   });
   afterAll(() => two.dispose());
 
@@ -152,7 +153,7 @@ describe("a 2-thread engine against a 1-thread engine", () => {
   }
 
   it("gives the same bits on 400 random shapes, every call split (including few-channel filter gradients, C >= 8, OC >= 8)", () => {
-    expect(two.threads).toBe(2);
+    expect([two.build, two.threads]).toEqual([build, 2]);
     const cases = randomConvs(400, 3);
     let fewChannelFilterGradients = 0;
     two.minParallelWork = 0;

@@ -740,7 +740,7 @@ describe("algorithm choice", () => {
       CONV_PASSES.forEach((pass, i) => {
         for (const threads of [1, 2, 8])
           expect(chooseConvAlgorithm(pass, g, { build: "simd", threads }).name, `${pass} of ${fmtShapes(xs, ws)}`).toBe(names[i]);
-        expect(chooseConvAlgorithm(pass, g, { build: "threads", threads: 2 }).name).toBe(names[i]);
+        for (const build of ["threads", "relaxed-threads"] as const) expect(chooseConvAlgorithm(pass, g, { build, threads: 2 }).name).toBe(names[i]);
       });
     }
     // the scalar build has no Winograd, stem or few-channel filter kernels

@@ -10,7 +10,7 @@ import * as nn from "../src/index.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { conv2d, conv2dAlgorithms, type Conv2dOptions, convTranspose2d, convTranspose2dWorkspaceBytes } from "../src/ops/conv2d.js";
 import { expectMatchesOrt, modelBytes, node as modelNode, tensor as modelTensor } from "./graph-models.js";
-import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, engineFor, THREADS_BUILDS_UNDER_TEST, uniform } from "./harness.js";
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
@@ -247,7 +247,7 @@ describe.each(BUILDS_UNDER_TEST)("Conv in a session (%s build)", (build) => {
   });
 });
 
-describe("Conv in a session on 2 threads", () => {
+describe.each(THREADS_BUILDS_UNDER_TEST)("Conv in a session on 2 threads (%s build)", (build) => {
   it("computes one thread's bits, forward and gradients, with every conv split", async () => {
     const run = async (e: Engine) => {
       const s = InferenceSession.fromBytes(e, convModel());
@@ -266,11 +266,11 @@ describe("Conv in a session on 2 threads", () => {
       await s.release();
       return out;
     };
-    const one = await nn.init({ build: "threads" });
-    const two = await nn.init({ threads: 2 });
+    const one = await nn.init({ build });
+    const two = await nn.init({ build, threads: 2 });
     try {
       two.minParallelWork = 0;
-      expect(two.threads).toBe(2);
+      expect([one.build, two.build, two.threads]).toEqual([build, build, 2]);
       expect(await run(two)).toEqual(await run(one));
     } finally {
       one.dispose();

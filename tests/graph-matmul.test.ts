@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init, type Engine } from "../src/index.js";
 import { InferenceSession } from "../src/graph/session.js";
 import { batchOffsets, matMulBackward, matMulBackwardScratchFloats, matMulGeometry } from "../src/graph/ops/matmul.js";
-import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, uniform } from "./harness.js";
+import { BUILDS_UNDER_TEST, dot, engineFor, expectClose, expectGradientMatches, singleThreadBuildOf, uniform } from "./harness.js";
 import { expectMatchesOrt, modelBytes, type ModelSpec, node, simdnetRun, tensor } from "./graph-models.js";
 
 const spec = (a: number[], b: number[], constB: boolean, bData?: Float32Array): ModelSpec => ({
@@ -233,7 +233,7 @@ describe("MatMul on two threads", () => {
   afterAll(() => e2?.dispose());
 
   it("gives one thread's bits: many small batched products and one big one", async () => {
-    const one = await engineFor("simd");
+    const one = await engineFor(singleThreadBuildOf(e2.build));
     for (const [as, bs] of [
       [
         [16, 8, 12],

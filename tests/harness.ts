@@ -11,6 +11,15 @@ if (process.env.CI && !BUILDS_UNDER_TEST.includes("relaxed")) {
   throw new Error("CI must test the relaxed build: run node with --experimental-wasm-relaxed-simd");
 }
 
+/**
+ * The threads builds this process can run: "threads", and "relaxed-threads" where relaxed SIMD runs.
+ * The bitwise thread-split checks run in each (relaxed-only GEMM paths change split alignment).
+ */
+export const THREADS_BUILDS_UNDER_TEST: BuildName[] = ["threads", ...(BUILDS_UNDER_TEST.includes("relaxed") ? ["relaxed-threads" as const] : [])];
+
+/** The one-thread build with the same instructions as a threads build: its bits are the threads build's. */
+export const singleThreadBuildOf = (build: BuildName): BuildName => (build === "relaxed-threads" ? "relaxed" : build === "threads" ? "simd" : build);
+
 const engines = new Map<BuildName, Promise<Engine>>();
 export function engineFor(build: BuildName): Promise<Engine> {
   let e = engines.get(build);

@@ -64,6 +64,27 @@ describe("one source, three builds", () => {
   });
 });
 
+describe("the threads builds", () => {
+  const simd = inspect("simd");
+  const threads = inspect("threads");
+  const relaxedThreads = inspect("relaxed-threads");
+  /** The module's imported memory, as binaryen's text declares it: `(import "env" "memory" (memory $0 2 32767 shared))`. */
+  const memoryImport = (text: string) => text.match(/\(import "env" "memory" \(memory \S+ (\d+) (\d+) shared\)\)/)?.slice(1);
+
+  it("both import a shared memory of 2 to 32767 pages and export the kernels of the other builds", () => {
+    for (const b of [threads, relaxedThreads]) {
+      expect(b.validWithAll).toBe(true);
+      expect(memoryImport(b.text)).toEqual(["2", "32767"]);
+      expect(b.exports.filter((e) => e !== "memory")).toEqual(simd.exports.filter((e) => e !== "memory"));
+    }
+  });
+
+  it("threads.wasm holds no relaxed instruction (it runs where relaxed SIMD is missing); relaxed-threads.wasm holds relaxed_madd", () => {
+    expect(threads.text).not.toMatch(/relaxed/);
+    expect(relaxedThreads.simdTokens).toContain("f32x4.relaxed_madd");
+  });
+});
+
 // V8 has no flag that turns off wasm SIMD itself in Node 20, but it requires SSE4.1 for it:
 // --no-enable-sse4-1 makes it report "Wasm SIMD unsupported", as on a CPU without SIMD support.
 const NO_SIMD_FLAG = "--no-enable-sse4-1";

@@ -1,8 +1,9 @@
-// The opt-in threads build: init({ threads: n }) results equal one thread's (bitwise: every split
-// keeps each element's register tile and summation order), the fallbacks say why, and workers end.
+// The opt-in threads builds: init({ threads: n }) results equal one thread's (bitwise: every split
+// keeps each element's register tile and summation order) in "relaxed-threads" (what n > 1 picks
+// where relaxed SIMD runs) and in the plain "threads" build, the fallbacks say why, and workers end.
 // Speed (2 threads vs 1 on conv3x3 28x28x128->128) is measured by `npm run bench` (bench/threads.mjs).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as esbuild from "esbuild";
@@ -39,7 +40,8 @@ import { gemmGrid } from "../src/threads/parallel.js";
 import { splitRange } from "../src/threads/partition.js";
 import { MAX_PARTS, THREADED_KERNELS, THREADS_MAX_PAGES } from "../src/threads/protocol.js";
 import { chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, convGeometry, supportingConvAlgorithms } from "../src/ops/conv2d_algorithms.js";
-import { engineFor, expectClose, uniform } from "./harness.js";
+import { type BuildName, detectBuild } from "../src/runtime.js";
+import { engineFor, expectClose, THREADS_BUILDS_UNDER_TEST, uniform } from "./harness.js";
 
 type Shape4 = [number, number, number, number];
 
@@ -103,15 +105,25 @@ const CONV_CASES: { name: string; x: Shape4; w: Shape4; options: Conv2dOptions }
   { name: "Winograd, wide, 2 tile blocks", x: [2, 9, 7, 196], w: [3, 3, 196, 200], options: { pads: [1, 0, 1, 2] } },
 ];
 
-describe.each([2, 3])("init({ threads: %i })", (threads) => {
+/** The threads build init({ threads: n > 1 }) picks here: relaxed-threads where relaxed SIMD runs. */
+const AUTO_THREADS_BUILD = THREADS_BUILDS_UNDER_TEST.at(-1)!;
+
+// 2 and 3 threads of the build "auto" picks, and 2 of the plain threads build where that is another
+// (the build Safari and Firefox run): each split check below runs in both threads builds.
+const ENGINES: { threads: number; build: "auto" | BuildName; expected: BuildName }[] = [
+  { threads: 2, build: "auto", expected: AUTO_THREADS_BUILD },
+  { threads: 3, build: "auto", expected: AUTO_THREADS_BUILD },
+  ...(AUTO_THREADS_BUILD === "threads" ? [] : [{ threads: 2, build: "threads" as const, expected: "threads" as const }]),
+];
+describe.each(ENGINES)("init({ threads: $threads, build: $build })", ({ threads, build, expected }) => {
   let e: Engine;
   beforeAll(async () => {
-    e = await init({ threads });
+    e = await init({ threads, build });
   });
   afterAll(() => e.dispose());
 
-  it("runs the threads build with every thread and its own parameter block each", () => {
-    expect(e.build).toBe("threads");
+  it(`runs the ${expected} build with every thread and its own parameter block each`, () => {
+    expect(e.build).toBe(expected);
     expect(e.threads).toBe(threads);
     expect(e.threadsReason).toBe("");
     // one parameter block for each part a call may have (MAX_PARTS), all distinct, made at init
@@ -204,8 +216,8 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
     for (const alg of CONV_ALGORITHMS) for (const k of alg.threadedKernels) expect(THREADED_KERNELS).toContain(k);
   }, 180_000);
 
-  it("threaded conv2d matches the single-threaded SIMD build within float rounding", async () => {
-    const simd = await engineFor("simd");
+  it("threaded conv2d matches the single-threaded build of the same instructions within float rounding", async () => {
+    const simd = await engineFor(e.build === "relaxed-threads" ? "relaxed" : "simd");
     const xs: Shape4 = [2, 11, 13, 19],
       ws: Shape4 = [3, 3, 19, 21];
     const run = (en: Engine) =>
@@ -406,7 +418,7 @@ describe.each([2, 3])("init({ threads: %i })", (threads) => {
   });
 
   it("ops still run after dispose(), on one thread", () => {
-    const e2Promise = init({ threads });
+    const e2Promise = init({ threads, build });
     return e2Promise.then((e2) => {
       e2.dispose();
       e2.dispose(); // idempotent
@@ -544,7 +556,7 @@ describe("fallbacks", () => {
     const e = await init({ threads: 1 });
     expect(e.threads).toBe(1);
     expect(e.threadsReason).toBe("");
-    expect(e.build).not.toBe("threads");
+    expect(e.build).toBe(await detectBuild());
   });
 
   it("without SharedArrayBuffer: one thread, with the reason", async () => {
@@ -554,10 +566,10 @@ describe("fallbacks", () => {
     try {
       const e = await init({ threads: 4 });
       expect(e.threads).toBe(1);
-      expect(e.build).not.toBe("threads");
+      expect(e.build).toBe(await detectBuild());
       expect(e.threadsReason).toMatch(/SharedArrayBuffer/);
       // a forced threads build cannot fall back
-      await expect(init({ build: "threads", threads: 2 })).rejects.toThrow(/SharedArrayBuffer/);
+      for (const build of THREADS_BUILDS_UNDER_TEST) await expect(init({ build, threads: 2 })).rejects.toThrow(/SharedArrayBuffer/);
     } finally {
       globalThis.SharedArrayBuffer = sab;
     }
@@ -575,7 +587,9 @@ describe("fallbacks", () => {
   it("bad thread counts and a non-threads build with threads are errors", async () => {
     await expect(init({ threads: 0 })).rejects.toThrow(SimdnetError);
     await expect(init({ threads: 1.5 })).rejects.toThrow(/threads/);
-    await expect(init({ build: "relaxed", threads: 2 })).rejects.toThrow(/needs the 'threads' build/);
+    for (const build of ["relaxed", "simd", "scalar"] as const) {
+      await expect(init({ build, threads: 2 })).rejects.toThrow(`threads: 2 needs a threads build ('threads' or 'relaxed-threads'), not '${build}'`);
+    }
   });
 
   it("threadTimeoutMs must be a number > 0 (Infinity: no deadline)", async () => {
@@ -585,12 +599,24 @@ describe("fallbacks", () => {
     expect((await init({ threadTimeoutMs: Infinity })).threads).toBe(1);
   });
 
-  it("the threads build alone (threads: 1) runs over a shared memory with no workers", async () => {
-    const e = await init({ build: "threads" });
-    expect(e.build).toBe("threads");
+  it.each(THREADS_BUILDS_UNDER_TEST)("the %s build alone (threads: 1) runs over a shared memory with no workers", async (build) => {
+    const e = await init({ build });
+    expect(e.build).toBe(build);
     expect(e.threads).toBe(1);
+    expect(e.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(e.memoryLimit).toBe(THREADS_MAX_PAGES * 65536);
     const y = conv2d(e.tensor([1, 3, 3, 1], uniform(9, 1)), e.tensor([3, 3, 1, 1], uniform(9, 2)));
     expect(y.shape).toEqual([1, 1, 1, 1]);
+  });
+
+  it("both threads builds declare the shared memory maximum the host assumes (THREADS_MAX_PAGES)", () => {
+    const targets = JSON.parse(readFileSync(join(__dirname, "../asconfig.json"), "utf8")).targets;
+    for (const build of ["threads", "relaxed-threads"]) {
+      expect(targets[build], build).toMatchObject({ importMemory: true, sharedMemory: true, maximumMemory: THREADS_MAX_PAGES });
+      expect(targets[build].enable, build).toEqual(expect.arrayContaining(["simd", "threads"]));
+    }
+    expect(targets["relaxed-threads"].enable).toContain("relaxed-simd");
+    expect(targets.threads.enable).not.toContain("relaxed-simd");
   });
 });
 
@@ -623,11 +649,12 @@ describe("workers end", () => {
       const e = await s.init({ threads: 2 });
       e.minParallelWork = 0;
       const y = s.conv2d(e.tensor([1, 8, 8, 4], new Float32Array(256).fill(1)), e.tensor([3, 3, 4, 8], new Float32Array(288).fill(1)), null, { pads: 1 });
-      console.log(JSON.stringify({ threads: e.threads, center: y.data[(3 * 8 + 3) * 8] }));
+      console.log(JSON.stringify({ threads: e.threads, build: e.build, center: y.data[(3 * 8 + 3) * 8] }));
       // no dispose: the process must still exit by itself
     `);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim())).toEqual({ threads: 2, center: 36 });
+    // this child Node has no --experimental-wasm-relaxed-simd: auto takes the plain threads build
+    expect(JSON.parse(r.stdout.trim())).toEqual({ threads: 2, build: "threads", center: 36 });
 
     const r2 = runNode(`
       const e = await s.init({ threads: 3 });
@@ -637,6 +664,21 @@ describe("workers end", () => {
     `);
     expect(r2.status, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout.trim())).toEqual({ threads: 1 });
+  });
+
+  it("where relaxed SIMD is missing, a forced relaxed-threads build is a SimdnetError naming it", () => {
+    const r = runNode(`
+      try {
+        await s.init({ build: "relaxed-threads", threads: 2 });
+        console.log(JSON.stringify({ refused: false }));
+      } catch (err) {
+        console.log(JSON.stringify({ refused: err instanceof s.SimdnetError, message: err.message }));
+      }
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.refused).toBe(true);
+    expect(out.message).toMatch(/the 'relaxed-threads' wasm build cannot run here/);
   });
 
   it("a worker that does not finish within threadTimeoutMs: the call throws, the engine runs one thread", () => {

@@ -15,7 +15,7 @@
 // An entry of the algorithm registry (src/ops/conv2d_algorithms.ts).
 import type { Engine } from "../engine.js";
 import { splitRange } from "../threads/partition.js";
-import { gemmScratchFloats, gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
+import { gemmColumnAlign, gemmScratchFloats, gemmThreaded, partsFor, threadsFor } from "../threads/parallel.js";
 import { type ConvAlgorithm, type ConvGeometry, floatBytes } from "./conv2d_geometry.js";
 import { CONV_THREADED_KERNELS } from "./conv2d_kernels.js";
 
@@ -141,7 +141,8 @@ function filterGradientByTaps(e: Engine, g: ConvGeometry, dw: number, dy: number
 
 /**
  * C (+)= A . op(B) on gemm_f32_strided (row strides in floats; A never transposed here) over the
- * engine's threads: C's columns split at multiples of 8 (the bits of one call).
+ * engine's threads: C's columns split at gemmColumnAlign's multiples (8; 24 for A . B^T in a
+ * relaxed build), the bits of one call.
  */
 function gemmStrided(
   e: Engine,
@@ -166,6 +167,6 @@ function gemmStrided(
   }
   e.parallel(
     "gemm_f32_strided",
-    splitRange(n, partsFor(t), 8).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, j0, j1]),
+    splitRange(n, partsFor(t), gemmColumnAlign(e.build, transB)).map(([j0, j1]) => [c, ldc, a, lda, b, ldb, m, n, k, 0, tb, acc, j0, j1]),
   );
 }

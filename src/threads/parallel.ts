@@ -2,6 +2,7 @@
 // (see partition.ts) when the engine has threads and the call is big enough, else makes one call.
 import type { Engine } from "../engine.js";
 import { withWorkspace } from "../ops/common.js";
+import { type BuildName, isRelaxedBuild } from "../runtime.js";
 import { splitRange } from "./partition.js";
 import { MAX_PARTS, type ThreadedKernel } from "./protocol.js";
 
@@ -54,8 +55,28 @@ export function gemmScratchFloats(m: number, n: number, k: number, transA: boole
 }
 
 /**
- * gemm_f32 (C (m x n) (+)= op(A) . op(B)) split over rows of C when m has at least 8 rows per
- * thread, else over columns; boundaries at multiples of 8 keep every element's register tile.
+ * The multiple C's column blocks start at so that a product split into them gives the bits of one
+ * whole call (gemm_f32_block, gemm_f32_strided): 8, the register tiles' width; but 24 when the
+ * product takes gemm's dot-product path (`dots`: A . B^T) in a relaxed build, whose dots take
+ * columns 3 at a time before 4 at a time and sum the last n % 3 columns another way
+ * (assembly/gemm.ts). Rows split at multiples of 8 in every build.
+ */
+export function gemmColumnAlign(build: BuildName, dots: boolean): number {
+  return dots && isRelaxedBuild(build) ? 24 : 8;
+}
+
+/**
+ * Whether gemm_f32_block takes its dot-product path (`dots`) for this product: B transposed and A
+ * not, after its normalisation (a 1-row A is not transposed; a 1-column B is).
+ */
+export function gemmBlockTakesDots(m: number, n: number, transA: boolean, transB: boolean): boolean {
+  const ta = transA && m !== 1;
+  return (transB || n === 1) && !ta;
+}
+
+/**
+ * gemm_f32 (C (m x n) (+)= op(A) . op(B)) split into a grid of blocks of C (gemmGrid): rows at
+ * multiples of 8, columns at gemmColumnAlign's, which keep every element's register tile.
  * Some shapes first copy one operand transposed (see transposedOperand) into `scratch`, a byte
  * address of gemmScratchFloats(m, n, k, transA, transB) floats; without one, such a product
  * allocates the copy from the heap (an OutOfMemoryError when it cannot: the algorithm, and so the
@@ -91,15 +112,15 @@ export function gemmThreaded(
 
 /**
  * The grid of C blocks (row parts x column parts) a product is cut into on `threads` threads: as
- * many 8-row / 8-column aligned blocks as the shape allows up to partsFor(threads) (equal shares
- * for the threads), and of those grids the one that re-reads the least: each row part reads all of
+ * many 8-row / `colAlign`-column aligned blocks as the shape allows up to partsFor(threads) (equal
+ * shares for the threads), and of those grids the one that re-reads the least: each row part reads all of
  * op(B) (k x n) and each column part all of op(A) (m x k). Splitting rows only re-read a wide B
  * once per 8 rows of a short A (ResNet-50's 7x7x512 -> 2048 layers: 49 rows, B 4 MB).
  */
-export function gemmGrid(m: number, n: number, threads: number): [number, number] {
+export function gemmGrid(m: number, n: number, threads: number, colAlign = 8): [number, number] {
   const parts = partsFor(threads),
     rowUnits = Math.ceil(m / 8),
-    colUnits = Math.ceil(n / 8);
+    colUnits = Math.ceil(n / colAlign);
   const grids: [number, number][] = [];
   for (let pr = 1; pr <= Math.min(parts, rowUnits); pr++) grids.push([pr, Math.min(Math.floor(parts / pr), colUnits)]);
   const most = Math.max(...grids.map(([pr, pc]) => pr * pc));
@@ -122,9 +143,10 @@ function gemmSplit(e: Engine, c: number, a: number, b: number, m: number, n: num
     e.kernels.gemm_f32(c, a, b, m, n, k, args[6]!, args[7]!, args[8]!);
     return;
   }
-  const [pr, pc] = gemmGrid(m, n, t);
+  const colAlign = gemmColumnAlign(e.build, gemmBlockTakesDots(m, n, transA, transB));
+  const [pr, pc] = gemmGrid(m, n, t, colAlign);
   const rows = splitRange(m, pr, 8),
-    cols = splitRange(n, pc, 8);
+    cols = splitRange(n, pc, colAlign);
   // a column block's row parts one after another: the threads share that block of B in cache
   e.parallel(
     "gemm_f32_block",

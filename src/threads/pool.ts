@@ -263,8 +263,8 @@ const errorText = (err: unknown) => String((err as Error)?.message ?? err);
 const workerList = (slots: number[]) => `${slots.length > 1 ? "workers" : "worker"} ${slots.map((s) => s + 1).join(", ")}`;
 
 /**
- * n-1 workers (the calling thread is the n-th), each with its own instance of the threads build
- * over `memory`. `run` is synchronous; `dispose` ends the workers.
+ * n-1 workers (the calling thread is the n-th), each with its own instance of `module` (the
+ * calling thread's threads build, so every part of a call runs the same code) over `memory`. `run` is synchronous; `dispose` ends the workers.
  *
  * A worker that dies (its error or exit event while the pool idles, the DEAD mark its loop leaves
  * in the control block, or in Node the EXITED mark the supervisor thread leaves when its thread

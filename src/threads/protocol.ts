@@ -93,8 +93,8 @@ export function spinUntil(done: () => boolean): boolean {
 }
 
 /**
- * Maximum pages of the threads build's shared memory (2 GiB - 64 KiB, every address below 2^31):
- * must match asconfig.json's threads target. An engine's shared memory declares at most this many,
+ * Maximum pages of the threads builds' shared memory (2 GiB - 64 KiB, every address below 2^31):
+ * must match asconfig.json's threads and relaxed-threads targets (tests/threads.test.ts checks). An engine's shared memory declares at most this many,
  * fewer when its memoryLimit is lower or the runtime cannot reserve that much (see sharedMemory).
  */
 export const THREADS_MAX_PAGES = 32767;

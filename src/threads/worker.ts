@@ -2,9 +2,10 @@
 // (build/worker-inline.js) that the pool runs as a module worker: Node `worker_threads` from a data:
 // URL, or a Web Worker from a blob URL: the package stays one file. The pool prepends a line defining
 // `__simdnetPort` (Node: parentPort; browser: an adapter over `self`).
-// Protocol: src/threads/protocol.ts. After instantiating the threads build over the shared
-// memory, the worker waits for each call (polling for SPIN_MS, then in Atomics.wait) and never
-// returns to its event loop.
+// Protocol: src/threads/protocol.ts. After instantiating the module it is sent (the calling
+// thread's threads build: "threads" or "relaxed-threads") over the shared memory, the worker
+// waits for each call (polling for SPIN_MS, then in Atomics.wait) and never returns to its event
+// loop.
 // If that loop ends other than by STOP (its JS threw outside a kernel call), it marks its slot
 // DEAD in the control block before the error ends the thread.
 import {

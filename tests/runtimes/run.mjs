@@ -3,7 +3,8 @@
 // runtime x build, plus one per runtime that "auto" picked the best build the runtime offers.
 // A build the runtime cannot run must be refused with a SimdnetError (that is its test).
 // Then the threads smoke (tests/runtimes/threads-smoke.mjs): init({ threads: 2 }) in Node and in
-// a cross-origin-isolated Chromium worker runs 2 threads, bitwise equal to 1 thread; on that
+// a cross-origin-isolated Chromium worker runs 2 threads of the threads build auto must pick there
+// (relaxed-threads where relaxed SIMD runs, else threads), bitwise equal to 1 thread; on that
 // page's main thread (no Atomics.wait) it falls back to 1 thread and says why.
 // Then the package as users install it (tests/runtimes/package.mjs): npm pack, the tarball installed
 // in a fresh project, a consumer type-checked (strict; nodenext and bundler) and run in Node, Deno,
@@ -101,25 +102,28 @@ for (const rt of RUNTIMES) {
   console.log(`    (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
-/** One threads smoke result as a test: `threads` threads, bitwise equal to one thread's. */
-function checkThreads(name, r, threads, reasonPattern) {
+/** One threads smoke result as a test: `threads` threads of build `build`, bitwise equal to one thread's. */
+function checkThreads(name, r, threads, build, reasonPattern) {
   if (!r || r.error) return record(name, false, r?.error ?? "no result");
   const why = `${r.threads} thread(s), build ${r.build}, ${r.mismatches} mismatches${r.reason ? `, "${r.reason}"` : ""}`;
   const reasonOk = reasonPattern ? reasonPattern.test(r.reason) : r.reason === "";
-  record(name, r.ok && r.threads === threads && reasonOk, why);
+  record(name, r.ok && r.threads === threads && r.build === build && reasonOk, why);
 }
 
 if (!only || "node-threads".startsWith(only) || only.startsWith("node-threads")) {
   console.log("\n--- node-threads");
-  // [test name, node flags, threads expected, reason expected]: --no-enable-sse4-1 takes wasm SIMD
-  // away, --no-harmony-sharedarraybuffer takes SharedArrayBuffer away; both must fall back.
+  // [test name, node flags, threads expected, build expected, reason expected]: Node 20 without
+  // --experimental-wasm-relaxed-simd has no relaxed SIMD (the plain threads build), with it
+  // relaxed-threads; --no-enable-sse4-1 takes wasm SIMD away, --no-harmony-sharedarraybuffer takes
+  // SharedArrayBuffer away: both fall back to one thread of the best single-thread build.
   // Deno and Bun have the Web Worker API, so they take the pool's blob-URL module worker path.
-  for (const [name, cmd, flags, threads, reason] of [
-    ["node threads 2", process.execPath, [], 2, undefined],
-    ["node-no-simd threads fall back to 1", process.execPath, ["--no-enable-sse4-1"], 1, /SIMD/],
-    ["node-no-sab threads fall back to 1", process.execPath, ["--no-harmony-sharedarraybuffer"], 1, /SharedArrayBuffer/],
-    ["deno threads 2", bin("deno"), ["run", "--no-prompt", "--no-config"], 2, undefined],
-    ["bun threads 2", bin("bun"), [], 2, undefined],
+  for (const [name, cmd, flags, threads, build, reason] of [
+    ["node threads 2", process.execPath, [], 2, "threads", undefined],
+    ["node relaxed threads 2", process.execPath, ["--experimental-wasm-relaxed-simd"], 2, "relaxed-threads", undefined],
+    ["node-no-simd threads fall back to 1", process.execPath, ["--no-enable-sse4-1"], 1, "scalar", /SIMD/],
+    ["node-no-sab threads fall back to 1", process.execPath, ["--no-harmony-sharedarraybuffer"], 1, "simd", /SharedArrayBuffer/],
+    ["deno threads 2", bin("deno"), ["run", "--no-prompt", "--no-config"], 2, "relaxed-threads", undefined],
+    ["bun threads 2", bin("bun"), [], 2, "relaxed-threads", undefined],
   ]) {
     const p = spawnSync(cmd, [...flags, "tests/runtimes/threads-smoke.mjs", "2"], { encoding: "utf8", timeout: 60_000 });
     const line = (p.stdout ?? "").split("\n").find((l) => l.startsWith("THREADS_RESULT "));
@@ -127,6 +131,7 @@ if (!only || "node-threads".startsWith(only) || only.startsWith("node-threads"))
       name,
       line ? JSON.parse(line.slice("THREADS_RESULT ".length)) : { error: `exit ${p.status}: ${(p.stderr ?? "").slice(-800)}` },
       threads,
+      build,
       reason,
     );
   }
@@ -134,8 +139,8 @@ if (!only || "node-threads".startsWith(only) || only.startsWith("node-threads"))
 if (!only || "chromium-threads".startsWith(only) || only.startsWith("chromium-threads")) {
   console.log("\n--- chromium-threads (cross-origin isolated)");
   const r = await runBrowserThreads().catch((err) => ({ page: { error: err.message }, worker: { error: err.message } }));
-  checkThreads("chromium-worker threads 2", r.worker, 2);
-  checkThreads("chromium-page threads fall back to 1", r.page, 1, /Atomics\.wait/);
+  checkThreads("chromium-worker threads 2", r.worker, 2, "relaxed-threads");
+  checkThreads("chromium-page threads fall back to 1", r.page, 1, "relaxed", /Atomics\.wait/);
 }
 
 if (!only || only.startsWith("package")) {

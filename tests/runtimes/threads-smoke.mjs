@@ -1,5 +1,6 @@
-// Threads smoke: init({ threads }) on the bundled package, conv2d forward + backward and a gemm
-// split over the threads, compared bitwise with the same engine on one thread. Runs in Node
+// Threads smoke: init({ threads }) on the bundled package, conv2d forward + backward and two gemms
+// (A . B and A . B^T, whose relaxed-threads column blocks align to 24) split over the threads,
+// compared bitwise with the same engine on one thread; `build` says which threads build auto picked. Runs in Node
 // (`node tests/runtimes/threads-smoke.mjs` prints `THREADS_RESULT <json>`) and in Chromium (a
 // cross-origin-isolated page and its module worker: tests/runtimes/threads.html).
 
@@ -19,7 +20,8 @@ export async function smokeThreads(simdnet, threads = 2) {
         const y = simdnet.conv2d(x, w, null, { pads: 1, strides: [1, 2] });
         const g = simdnet.conv2dBackward(e.tensor(y.shape, fill(y.size, 3)), x, w, { pads: 1, strides: [1, 2] });
         const m = simdnet.matmul(e.tensor([37, 21], fill(37 * 21, 4)), e.tensor([21, 29], fill(21 * 29, 5)));
-        return [y, g.dx, g.dw, m].map((t) => t.data.slice());
+        const nt = simdnet.matmul(e.tensor([9, 21], fill(9 * 21, 6)), e.tensor([70, 21], fill(70 * 21, 7)), { transB: true });
+        return [y, g.dx, g.dw, m, nt].map((t) => t.data.slice());
       });
     const single = run(Infinity),
       split = run(0);
