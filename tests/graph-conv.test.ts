@@ -3,7 +3,7 @@
 // on the plan's workspace, so a session run or a training step allocates nothing; the bits equal
 // the functional conv2d's (same algorithm); a 2-thread engine computes one thread's bits. A 3-D
 // Conv (per depth plane, 2-D convs summed) matches onnxruntime-node.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Engine } from "../src/engine.js";
 import { InferenceSession } from "../src/graph/session.js";
 import * as nn from "../src/index.js";
@@ -277,6 +277,35 @@ describe.each(THREADS_BUILDS_UNDER_TEST)("Conv in a session on 2 threads (%s bui
       two.dispose();
     }
   }, 120_000);
+});
+
+describe.each(THREADS_BUILDS_UNDER_TEST)("Relu in a session on 2 threads (%s build)", (build) => {
+  it("splits a large map over the threads and computes one thread's bits", async () => {
+    const shape = [1, 40, 33, 65]; // 85,800 floats: not a multiple of the 16-float split unit
+    const bytes = model([{ name: "relu", opType: "Relu", domain: "", input: ["x"], output: ["y"], attribute: [] }], [], ["y"], shape);
+    const x = uniform(40 * 33 * 65, 51, -1, 1);
+    x[7] = Number.NaN;
+    x[8] = -0;
+    const run = (e: Engine) => {
+      const s = InferenceSession.fromBytes(e, bytes);
+      const y = bits(s.runSync({ x: { dims: shape, data: x } }).y!.data as Float32Array);
+      s.release();
+      return y;
+    };
+    const one = await nn.init({ build });
+    const two = await nn.init({ build, threads: 2 });
+    const spy = vi.spyOn(two, "parallel");
+    try {
+      two.minParallelWork = 0;
+      expect(run(two)).toEqual(run(one));
+      const calls = spy.mock.calls.filter(([kernel]) => kernel === "relu_f32_forward");
+      expect(calls).toHaveLength(1);
+      expect(calls[0]![1].length).toBeGreaterThan(1);
+    } finally {
+      one.dispose();
+      two.dispose();
+    }
+  });
 });
 
 describe.each(BUILDS_UNDER_TEST)("LRN, pooling, Gemm in a session (%s build)", (build) => {

@@ -38,7 +38,7 @@ import {
 } from "../src/index.js";
 import { gemmGrid } from "../src/threads/parallel.js";
 import { splitRange } from "../src/threads/partition.js";
-import { MAX_PARTS, THREADED_KERNELS, THREADS_MAX_PAGES } from "../src/threads/protocol.js";
+import { COUNT, MAX_PARTS, NEXT, QUEUE_WORDS, THREADED_KERNELS, THREADS_MAX_PAGES, takePart } from "../src/threads/protocol.js";
 import { chooseConvAlgorithm, CONV_ALGORITHMS, CONV_PASSES, convGeometry, supportingConvAlgorithms } from "../src/ops/conv2d_algorithms.js";
 import { type BuildName, detectBuild } from "../src/runtime.js";
 import { engineFor, expectClose, THREADS_BUILDS_UNDER_TEST, uniform } from "./harness.js";
@@ -249,6 +249,32 @@ describe.each(ENGINES)("init({ threads: $threads, build: $build })", ({ threads,
     [9, 9, 300],
     [130, 3, 5],
   ];
+  it("hands out every part once: the calling thread from the front, workers from the back", () => {
+    const queue = new Int32Array(QUEUE_WORDS);
+    for (const count of [1, 2, 7, 8, MAX_PARTS]) {
+      for (const pattern of ["front", "back", "alternate", "mostly back"]) {
+        queue[COUNT] = count;
+        Atomics.store(queue, NEXT, 0);
+        const taken: number[] = [],
+          fronts: number[] = [];
+        for (let i = 0; ; i++) {
+          const fromBack = pattern === "back" || (pattern === "alternate" && i % 2 === 1) || (pattern === "mostly back" && i % 3 !== 0);
+          const p = takePart(queue, fromBack);
+          if (p < 0) break;
+          taken.push(p);
+          if (!fromBack) fronts.push(p);
+        }
+        expect(
+          [...taken].sort((a, b) => a - b),
+          `${count} parts, ${pattern}`,
+        ).toEqual([...Array(count).keys()]);
+        expect(fronts, "the front takes parts in order from 0").toEqual([...Array(fronts.length).keys()]);
+        expect(takePart(queue, false)).toBe(-1);
+        expect(takePart(queue, true)).toBe(-1);
+      }
+    }
+  });
+
   it("cuts products into the grid of blocks that re-reads the operands least", () => {
     expect(gemmGrid(3136, 64, 2)).toEqual([8, 1]); // ResNet-50's 56x56x256 -> 64: rows
     expect(gemmGrid(49, 2048, 2)).toEqual([1, 8]); // its 7x7x512 -> 2048: columns (B is 4 MB)

@@ -31,6 +31,7 @@ import {
   STATE,
   STATUS,
   STOP,
+  takePart,
   TEST_CRASH,
   TEST_SLEEP,
   TEST_WAKE_DELAY,
@@ -403,8 +404,8 @@ export class ThreadPool {
     const localStart = performance.now();
     try {
       for (;;) {
-        const p = Atomics.add(queue, NEXT, 1);
-        if (p >= parts.length) break;
+        const p = takePart(queue, false);
+        if (p < 0) break;
         localParts++;
         local(...parts[p]!);
       }

@@ -54,9 +54,13 @@ export const TEST_SLEEP = -2,
 /**
  * The part queue (a second shared Int32Array, `WorkerInit.queue`): a call's parts, which the
  * calling thread and the workers take one at a time (Atomics.add on NEXT) until none is left, so
- * a thread slowed by other work takes fewer parts instead of holding the call up. Words: NEXT (the
- * next part to take), COUNT (parts), QKERNEL (kernel index), then PART_WORDS words per part from
- * PARTS_AT: its argument count and up to MAX_ARGS arguments. At most MAX_PARTS parts a call.
+ * a thread slowed by other work takes fewer parts instead of holding the call up. The calling
+ * thread takes parts from the front, the workers from the back (takePart): with two threads each
+ * keeps to its end of the data from one call to the next (a layer's rows, then the next layer's),
+ * which then stays in its own core's cache. Words: NEXT (parts taken: from the front in its low 16
+ * bits, from the back in its high 16), COUNT (parts), QKERNEL (kernel index), then PART_WORDS
+ * words per part from PARTS_AT: its argument count and up to MAX_ARGS arguments. At most
+ * MAX_PARTS parts a call.
  */
 export const NEXT = 0,
   COUNT = 1,
@@ -68,6 +72,20 @@ export const MAX_PARTS = 64;
 /** Words per queued part: its argument count, then its arguments. */
 export const PART_WORDS = MAX_ARGS + 1;
 export const QUEUE_WORDS = PARTS_AT + MAX_PARTS * PART_WORDS;
+/**
+ * Takes the next part of the queue's call, from the front (the calling thread) or the back (a
+ * worker): its index, or -1 when every part is taken. Each Atomics.add counts one taker at its
+ * end, and a taker whose count leaves no part untaken stops: every part is taken exactly once.
+ */
+export function takePart(queue: Int32Array, fromBack: boolean): number {
+  const taken = Atomics.add(queue, NEXT, fromBack ? 1 << 16 : 1),
+    front = taken & 0xffff,
+    back = taken >>> 16,
+    count = queue[COUNT]!;
+  if (front + back >= count) return -1;
+  return fromBack ? count - 1 - back : front;
+}
+
 /** KERNEL value that tells a worker to take parts from the queue. */
 export const RUN_QUEUE = -4;
 
@@ -101,6 +119,7 @@ export const THREADS_MAX_PAGES = 32767;
 
 /** The threaded kernels of the ops outside the convolution registry. */
 const OTHER_THREADED_KERNELS = [
+  "relu_f32_forward",
   "maxpool2d_f32_forward",
   "maxpool2x2_f32_forward",
   "maxpool2x2_f32_inference",

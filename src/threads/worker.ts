@@ -10,13 +10,11 @@
 // DEAD in the control block before the error ends the thread.
 import {
   ARGS,
-  COUNT,
   DEAD,
   DONE,
   FAILED,
   KERNEL,
   NARGS,
-  NEXT,
   OK,
   PART_WORDS,
   PARTS_AT,
@@ -28,6 +26,7 @@ import {
   STATE,
   STATUS,
   STOP,
+  takePart,
   TEST_CRASH,
   TEST_SLEEP,
   TEST_WAKE_DELAY,
@@ -120,11 +119,10 @@ __simdnetPort.on("message", (data) => {
 
 /** Takes parts from the queue (see protocol.ts) and runs them until none is left. */
 function runQueue(kernels: KernelFn[], queue: Int32Array): void {
-  const kernel = kernels[queue[QKERNEL]!]!,
-    count = queue[COUNT]!;
+  const kernel = kernels[queue[QKERNEL]!]!;
   for (;;) {
-    const p = Atomics.add(queue, NEXT, 1);
-    if (p >= count) return;
+    const p = takePart(queue, true);
+    if (p < 0) return;
     const at = PARTS_AT + p * PART_WORDS,
       args: number[] = [];
     for (let i = 0; i < queue[at]!; i++) args.push(queue[at + 1 + i]!);

@@ -23,7 +23,7 @@ import {
   type Pool2dOptions,
 } from "../../ops/pool.js";
 import type { Tensor } from "../../tensor.js";
-import { gemmScratchFloats, gemmThreaded } from "../../threads/parallel.js";
+import { elementwiseThreaded, gemmScratchFloats, gemmThreaded } from "../../threads/parallel.js";
 import { viewTensor } from "../constants.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
 import { type Algorithm, type BoundNode, followInput0, type InferContext, type LayoutChoice, type PlanNode, registerOp, type TensorType } from "../registry.js";
@@ -1186,7 +1186,10 @@ unaryOp(
       y = n.output(0),
       x = n.input(0),
       size = n.outputs[0]!.size;
-    return () => k.relu_f32_forward(y, x, size);
+    // large maps split over threads, so that each thread keeps the part of the map its conv wrote
+    return () => {
+      if (!elementwiseThreaded(n.engine, "relu_f32_forward", size, (o, count) => [y + o, x + o, count])) k.relu_f32_forward(y, x, size);
+    };
   },
   "y",
   (n) => {
