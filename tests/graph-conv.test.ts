@@ -268,10 +268,15 @@ describe.each(THREADS_BUILDS_UNDER_TEST)("Conv in a session on 2 threads (%s bui
     };
     const one = await nn.init({ build });
     const two = await nn.init({ build, threads: 2 });
+    const spy = vi.spyOn(two, "parallel");
     try {
       two.minParallelWork = 0;
       expect([one.build, two.build, two.threads]).toEqual([build, build, 2]);
       expect(await run(two)).toEqual(await run(one));
+      expect(
+        spy.mock.calls.some(([kernel]) => kernel === "bias_f32_forward"),
+        "the biases are added split over the threads",
+      ).toBe(true);
     } finally {
       one.dispose();
       two.dispose();

@@ -10,6 +10,7 @@ import type { Engine } from "../engine.js";
 import { fail, fmtShape } from "../errors.js";
 import type { Shape, Tensor } from "../tensor.js";
 import { checkOptions, checkShape, checkShapeArg, checkTensor, engineOf, gradTensor, outputTensor } from "./common.js";
+import { biasThreaded } from "../threads/parallel.js";
 import {
   chooseConvAlgorithm,
   type ConvAlgorithm,
@@ -261,7 +262,7 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, options: Conv2dO
   checkWorkspace(op, e, options);
   const y = outputTensor(op, e, [g.n, g.oh, g.ow, g.oc], out);
   freeOnError([out ? undefined : y], () => withConvWorkspace(op, e, g, ["forward"], options, 0, (run) => run("forward", y.ptr, x.ptr, w.ptr)));
-  if (b) e.kernels.bias_f32_forward(y.ptr, b.ptr, g.n * g.oh * g.ow, g.oc);
+  if (b) biasThreaded(e, y.ptr, b.ptr, g.n * g.oh * g.ow, g.oc);
   return y;
 }
 

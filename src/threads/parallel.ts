@@ -171,6 +171,23 @@ export function densePackedThreaded(e: Engine, c: number, a: number, bp: number,
   );
 }
 
+/**
+ * y (rows x cols) += b (cols) on every row: bias_f32_forward, split over ranges of rows when the
+ * engine has threads and y is large (a conv's output, right after the conv wrote it split the same
+ * way). Rows are independent, so the bits do not depend on the split.
+ */
+export function biasThreaded(e: Engine, y: number, b: number, rows: number, cols: number): void {
+  const t = threadsFor(e, rows * cols);
+  if (t === 1 || rows < 2) {
+    e.kernels.bias_f32_forward(y, b, rows, cols);
+    return;
+  }
+  e.parallel(
+    "bias_f32_forward",
+    splitRange(rows, partsFor(t)).map(([r0, r1]) => [y + 4 * r0 * cols, b, r1 - r0, cols]),
+  );
+}
+
 /** Bytes of `parts` part workspaces of `partFloats` floats each (each part 16-byte aligned). */
 export function partWorkspaceBytes(partFloats: number, parts: number): number {
   return 16 * Math.ceil(partFloats / 4) * Math.max(parts, 1);

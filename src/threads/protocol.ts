@@ -120,6 +120,7 @@ export const THREADS_MAX_PAGES = 32767;
 /** The threaded kernels of the ops outside the convolution registry. */
 const OTHER_THREADED_KERNELS = [
   "relu_f32_forward",
+  "bias_f32_forward",
   "maxpool2d_f32_forward",
   "maxpool2x2_f32_forward",
   "maxpool2x2_f32_inference",

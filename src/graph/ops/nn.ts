@@ -23,7 +23,7 @@ import {
   type Pool2dOptions,
 } from "../../ops/pool.js";
 import type { Tensor } from "../../tensor.js";
-import { elementwiseThreaded, gemmScratchFloats, gemmThreaded } from "../../threads/parallel.js";
+import { biasThreaded, elementwiseThreaded, gemmScratchFloats, gemmThreaded } from "../../threads/parallel.js";
 import { viewTensor } from "../constants.js";
 import { ND_DESC_BYTES, writeNd } from "../nd.js";
 import { type Algorithm, type BoundNode, followInput0, type InferContext, type LayoutChoice, type PlanNode, registerOp, type TensorType } from "../registry.js";
@@ -258,7 +258,7 @@ registerOp<ConvAttrs>({
     (n) => convNodeGeometry(n.where, n.inputs[0]!.shape, n.inputs[1]!.shape, n.attrs),
     (n, g, run, scratch) => {
       if (n.inputs[0]!.shape.length === 5) return conv3dRun(n, g, run, scratch);
-      const k = n.kernels,
+      const e = n.engine,
         y = n.output(0),
         x = n.input(0),
         w = n.input(1),
@@ -266,7 +266,7 @@ registerOp<ConvAttrs>({
       const pixels = g.n * g.oh * g.ow;
       return () => {
         run(y, x, w);
-        if (b) k.bias_f32_forward(y, b, pixels, g.oc);
+        if (b) biasThreaded(e, y, b, pixels, g.oc);
       };
     },
     // a 3-D conv's scratch: one output plane [OH, OW, OC]
