@@ -730,8 +730,8 @@ describe("algorithm choice", () => {
       [[1, 56, 56, 64], [3, 3, 64, 64], { pads: 1 }, "conv2d.winograd", "conv2d.winograd", "conv2d.winograd"],
       [[16, 14, 14, 256], [3, 3, 256, 512], { strides: 2, pads: 1 }, "conv2d.im2col", "conv2d.im2col", "conv2d.im2col"],
       [[1, 224, 224, 3], [7, 7, 3, 64], { strides: 2, pads: 3 }, "conv2d.stem", "conv2d.direct", "conv2d.direct_few"],
-      // a strided 1x1 forward: the pixels it reads, then one GEMM (ResNet-50's downsample)
-      [[1, 56, 56, 256], [1, 1, 256, 512], { strides: 2 }, "conv2d.im2col", "conv2d.direct", "conv2d.direct"],
+      // a strided 1x1 conv: the pixels it reads, then one GEMM (ResNet-50's downsample)
+      [[1, 56, 56, 256], [1, 1, 256, 512], { strides: 2 }, "conv2d.im2col", "conv2d.im2col", "conv2d.im2col"],
       [[64, 28, 28, 1], [5, 5, 1, 6], { pads: 2 }, "conv2d.small", "conv2d.small", "conv2d.small"],
       [[1, 64, 64, 64], [5, 5, 64, 64], { pads: 2 }, "conv2d.blocked", "conv2d.direct", "conv2d.direct"],
       [[1, 56, 56, 128], [3, 3, 1, 128], { groups: 128, pads: 1 }, "conv2d.depthwise", "conv2d.depthwise", "conv2d.depthwise"],

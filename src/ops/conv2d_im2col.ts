@@ -29,14 +29,16 @@ export const IM2COL: ConvAlgorithm = {
    * from memory for every tap and 4 input channels. Measured per pass against the direct kernels:
    * the narrower the output, the larger im2col's lead; from 28 pixels wide about even; strided
    * filter gradients ahead up to 64 output channels, behind at 128 (scripts/bench-conv.mjs
-   * --case "s2": the "3x3 s2", "1x1 s2" and "4x4 s2" cases). And the forward of every other
-   * 1x1 conv (strided: the ones conv2d.gemm_tap leaves), whose matrix is only the pixels it
-   * reads, a quarter of x at stride 2: a copy, then one GEMM at full speed (ResNet-50's 56x56x256
-   * -> 28x28x512 downsample: 2x the blocked kernel's speed; scripts/bench-conv.mjs --case "1x1 s2").
+   * --case "s2": the "3x3 s2", "1x1 s2" and "4x4 s2" cases). And every pass of the other 1x1
+   * convs (strided: the ones conv2d.gemm_tap leaves) with 32+ input channels, whose matrix is only
+   * the pixels they read, a quarter of x at stride 2: a copy, then one GEMM at full speed (ResNet-50's
+   * 56x56x256 -> 28x28x512 downsample, relaxed build: forward 1.5x the blocked kernel's speed, the
+   * filter gradient 1.9x the direct kernel's; about even at 32 channels, behind at 16:
+   * scripts/bench-conv.mjs --case "1x1 s2").
    */
   eligible(pass, g) {
     if (g.groups !== 1 || g.c < 8 || g.n * g.oh * g.ow * g.kh * g.kw * g.c > MAX_COL_FLOATS) return false;
-    if (pass === "forward" && g.kh === 1 && g.kw === 1) return true;
+    if (g.kh === 1 && g.kw === 1 && g.c >= 32) return true;
     return g.ow < 16 || (pass === "backward_filter" && (g.sh > 1 || g.sw > 1) && g.oc <= 64);
   },
   /** The matrix, then the GEMM's scratch. */
