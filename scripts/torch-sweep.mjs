@@ -1,7 +1,7 @@
 // The PyTorch-export sweep: loads every .onnx that scripts/torch_sweep_export.py wrote (its
 // manifest.json) in simdnet (nn.InferenceSession, the default build of dist/simdnet.js) and in
 // onnxruntime-node (one thread), feeds both the same seeded inputs and compares every output by the
-// corpus rule (tests/corpus/corpus.ts compareOutputs: |simdnet - ort| <= 1e-3 * max |ort|).
+// corpus rule (scripts/compare-outputs.mjs, as the corpus tests: |simdnet - ort| <= 1e-3 * max |ort|).
 //   /usr/bin/python3 scripts/torch_sweep_export.py /work/scratch-tv     # the files (minutes)
 //   node scripts/build.mjs && node scripts/torch-sweep.mjs /work/scratch-tv [name[.opN] ...]
 // Each file runs in its own child process (a crash or a timeout is a result, not the end of the
@@ -14,9 +14,9 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { compareOutputs } from "./compare-outputs.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const TOLERANCE = 1e-3;
 const TIMEOUT_MS = 10 * 60 * 1000;
 
 function mulberry32(seed) {
@@ -41,39 +41,6 @@ export function sweepFeeds(inputs, dimsList) {
     else feeds[inp.name] = { dims, type: "float32", data: Float32Array.from({ length: n }, () => 2 * r() - 1) };
   });
   return feeds;
-}
-
-/** The corpus rule (tests/corpus/corpus.ts compareOutputs): the worst output and the first failure. */
-export function compareOutputs(got, want, tolerance = TOLERANCE) {
-  let worst = { output: "", relErr: 0 };
-  let failure;
-  for (const [name, w] of Object.entries(want)) {
-    const g = got[name];
-    if (!g) {
-      failure ??= `output ${name} is missing`;
-      continue;
-    }
-    if (g.dims.length !== w.dims.length || g.dims.some((d, i) => d !== w.dims[i])) {
-      failure ??= `output ${name} has dims [${g.dims}], onnxruntime [${w.dims}]`;
-      continue;
-    }
-    let scale = 0;
-    for (let i = 0; i < w.data.length; i++) scale = Math.max(scale, Math.abs(Number(w.data[i])));
-    let err = 0;
-    let at = -1;
-    for (let i = 0; i < w.data.length; i++) {
-      const e = Math.abs(Number(g.data[i]) - Number(w.data[i]));
-      if (!(e <= err)) {
-        err = Number.isNaN(e) ? Infinity : e;
-        at = i;
-      }
-    }
-    const relErr = scale > 0 ? err / scale : err;
-    if (relErr >= worst.relErr) worst = { output: name, relErr };
-    if (!(relErr <= tolerance))
-      failure ??= `output ${name} element ${at}: ${g.data[at]} vs onnxruntime ${w.data[at]} (max |error| / max |output| = ${relErr.toExponential(2)} > ${tolerance})`;
-  }
-  return { worst, failure };
 }
 
 /** The shapes a file runs at: declared (batch 1), then with its dynamic axes changed when it has any. */
@@ -222,5 +189,5 @@ async function main() {
   console.log(`\n${count("pass")} pass, ${count("mismatch")} mismatch, ${results.length - count("pass") - count("mismatch")} other, of ${results.length}`);
 }
 
-// run as a script (tests import sweepFeeds, shapesOf and compareOutputs)
+// run as a script (tests import sweepFeeds and shapesOf)
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

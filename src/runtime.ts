@@ -21,7 +21,7 @@ const ALL_BUILDS: readonly BuildName[] = [...BUILDS, ...THREADS_BUILDS];
 
 /** Whether `build` is a threads build: it imports a shared memory (instantiateBuild) and a pool can run it. */
 export function isThreadsBuild(build: string | undefined): build is "threads" | "relaxed-threads" {
-  return build === "threads" || build === "relaxed-threads";
+  return (THREADS_BUILDS as readonly (string | undefined)[]).includes(build);
 }
 
 /** Whether `build` has relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add where the CPU has one). */

@@ -3,7 +3,7 @@
 // on the plan's workspace, so a session run or a training step allocates nothing; the bits equal
 // the functional conv2d's (same algorithm); a 2-thread engine computes one thread's bits. A 3-D
 // Conv (per depth plane, 2-D convs summed) matches onnxruntime-node.
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, type MockInstance, vi } from "vitest";
 import type { Engine } from "../src/engine.js";
 import { InferenceSession } from "../src/graph/session.js";
 import * as nn from "../src/index.js";
@@ -247,6 +247,25 @@ describe.each(BUILDS_UNDER_TEST)("Conv in a session (%s build)", (build) => {
   });
 });
 
+/**
+ * Runs `check` on a one-thread engine and a two-thread engine of `build` that splits every call
+ * (minParallelWork 0), with a spy on the latter's `parallel`; disposes both.
+ */
+async function withOneAndTwoThreads(
+  build: (typeof THREADS_BUILDS_UNDER_TEST)[number],
+  check: (one: Engine, two: Engine, parallel: MockInstance<Engine["parallel"]>) => void | Promise<void>,
+): Promise<void> {
+  const one = await nn.init({ build });
+  const two = await nn.init({ build, threads: 2 });
+  try {
+    two.minParallelWork = 0;
+    await check(one, two, vi.spyOn(two, "parallel"));
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+}
+
 describe.each(THREADS_BUILDS_UNDER_TEST)("Conv in a session on 2 threads (%s build)", (build) => {
   it("computes one thread's bits, forward and gradients, with every conv split", async () => {
     const run = async (e: Engine) => {
@@ -266,21 +285,14 @@ describe.each(THREADS_BUILDS_UNDER_TEST)("Conv in a session on 2 threads (%s bui
       await s.release();
       return out;
     };
-    const one = await nn.init({ build });
-    const two = await nn.init({ build, threads: 2 });
-    const spy = vi.spyOn(two, "parallel");
-    try {
-      two.minParallelWork = 0;
+    await withOneAndTwoThreads(build, async (one, two, spy) => {
       expect([one.build, two.build, two.threads]).toEqual([build, build, 2]);
       expect(await run(two)).toEqual(await run(one));
       expect(
         spy.mock.calls.some(([kernel]) => kernel === "bias_f32_forward"),
         "the biases are added split over the threads",
       ).toBe(true);
-    } finally {
-      one.dispose();
-      two.dispose();
-    }
+    });
   }, 120_000);
 });
 
@@ -297,19 +309,12 @@ describe.each(THREADS_BUILDS_UNDER_TEST)("Relu in a session on 2 threads (%s bui
       s.release();
       return y;
     };
-    const one = await nn.init({ build });
-    const two = await nn.init({ build, threads: 2 });
-    const spy = vi.spyOn(two, "parallel");
-    try {
-      two.minParallelWork = 0;
+    await withOneAndTwoThreads(build, (one, two, spy) => {
       expect(run(two)).toEqual(run(one));
       const calls = spy.mock.calls.filter(([kernel]) => kernel === "relu_f32_forward");
       expect(calls).toHaveLength(1);
       expect(calls[0]![1].length).toBeGreaterThan(1);
-    } finally {
-      one.dispose();
-      two.dispose();
-    }
+    });
   });
 });
 

@@ -4,8 +4,9 @@
 import * as ort from "onnxruntime-node";
 import { InferenceSession } from "../src/graph/session.js";
 import type { Engine } from "../src/index.js";
-import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { expectClose } from "./harness.js";
+import { type ModelSpec, modelProto } from "./model-proto.js";
 
 export const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
   name: output[0]!,
@@ -25,36 +26,10 @@ export const tensor = (name: string, dims: number[], data: ArrayLike<number>, da
   data: dataType === DataType.FLOAT ? Float32Array.from(data) : Float64Array.from(data),
 });
 
-export interface ModelSpec {
-  nodes: NodeProto[];
-  inits?: TensorProto[];
-  /** [name, shape, element type (FLOAT)] */
-  inputs: [string, number[], number?][];
-  /** name or [name, element type] */
-  outputs: (string | [string, number])[];
-  opset?: number;
-}
+export type { ModelSpec } from "./model-proto.js";
 
 export function modelBytes(s: ModelSpec): Uint8Array {
-  const m: ModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: s.opset ?? 17 }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: s.nodes,
-      initializer: s.inits ?? [],
-      valueInfo: [],
-      input: s.inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
-      output: s.outputs.map((o) => (typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1] })),
-    },
-  };
-  return encodeModel(m);
+  return encodeModel(modelProto(s));
 }
 
 export interface Feed {

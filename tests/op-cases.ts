@@ -6,6 +6,7 @@
 // A registered op without an entry here still gets fuzzed (from a generic float input) and is
 // listed by the hostile test; add its entry so its attributes and inputs start out valid.
 import { AttributeType, type AttributeProto, DataType, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { modelProto } from "./model-proto.js";
 
 export const F: number = DataType.FLOAT,
   L: number = DataType.INT64,
@@ -321,12 +322,12 @@ export function caseModel(
 ): { model: ModelProto; feeds: Record<string, { dims: number[]; data: number[] }> } {
   const feeds: Record<string, { dims: number[]; data: number[] }> = {};
   const inits: TensorProto[] = [];
-  const graphInputs: ModelProto["graph"]["input"] = [];
+  const graphInputs: [string, number[], number][] = [];
   c.inputs.forEach((t, k) => {
     if (!t) return;
     const data = values[k] ?? t.values ?? [];
     if (t.kind === "feed") {
-      graphInputs.push({ name: inputName(k), elemType: t.dataType, shape: [...t.dims] });
+      graphInputs.push([inputName(k), [...t.dims], t.dataType]);
       feeds[inputName(k)] = { dims: [...t.dims], data };
     } else {
       inits.push({
@@ -349,23 +350,12 @@ export function caseModel(
     output: outputs,
     attribute: c.attrs ?? [],
   };
-  const model: ModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: c.opset ?? 13 }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: [n],
-      initializer: inits,
-      valueInfo: [],
-      input: graphInputs,
-      output: outputs.map((name, k) => ({ name, elemType: c.outputTypes?.[k] ?? DataType.UNDEFINED })),
-    },
-  };
+  const model = modelProto({
+    nodes: [n],
+    inits,
+    inputs: graphInputs,
+    outputs: outputs.map((name, k): [string, number] => [name, c.outputTypes?.[k] ?? DataType.UNDEFINED]),
+    opset: c.opset ?? 13,
+  });
   return { model, feeds };
 }

@@ -99,7 +99,7 @@ export interface CorpusResult {
   date: string;
 }
 
-export const TOLERANCE = 1e-3;
+export { compareOutputs, TOLERANCE } from "../../scripts/compare-outputs.mjs";
 
 export interface Feed {
   dims: number[];
@@ -236,43 +236,6 @@ export async function ortRunner(bytes: Uint8Array): Promise<Runner> {
     },
     release: () => s.release(),
   };
-}
-
-/**
- * Compares every reference output: same dims, and |got - want| <= tolerance * max |want| element-wise
- * (NaN fails). Returns the worst output and the first failure, if any.
- */
-export function compareOutputs(got: Outputs, want: Outputs, tolerance = TOLERANCE): { worst: { output: string; relErr: number }; failure?: string } {
-  let worst = { output: "", relErr: 0 };
-  let failure: string | undefined;
-  for (const [name, w] of Object.entries(want)) {
-    const g = got[name];
-    if (!g) {
-      failure ??= `output ${name} is missing`;
-      continue;
-    }
-    if (g.dims.length !== w.dims.length || g.dims.some((d, i) => d !== w.dims[i])) {
-      failure ??= `output ${name} has dims [${g.dims}], onnxruntime [${w.dims}]`;
-      continue;
-    }
-    let scale = 0;
-    for (let i = 0; i < w.data.length; i++) scale = Math.max(scale, Math.abs(Number(w.data[i])));
-    let err = 0;
-    let at = -1;
-    for (let i = 0; i < w.data.length; i++) {
-      const e = Math.abs(Number(g.data[i]) - Number(w.data[i]));
-      if (!(e <= err)) {
-        err = Number.isNaN(e) ? Infinity : e;
-        at = i;
-      }
-    }
-    const relErr = scale > 0 ? err / scale : err;
-    if (relErr >= worst.relErr) worst = { output: name, relErr };
-    if (!(relErr <= tolerance)) {
-      failure ??= `output ${name} element ${at}: ${g.data[at]} vs onnxruntime ${w.data[at]} (max |error| / max |output| = ${relErr.toExponential(2)} > ${tolerance})`;
-    }
-  }
-  return { worst, failure };
 }
 
 /**

@@ -336,6 +336,12 @@ function convTransposeOptions(c: { fail(m: string): never }, a: ConvTransposeAtt
   return { ...convOptions(c, a, rank), outputPadding: two(a.outputPadding, "output_padding") ?? [0, 0], outputShape: two(a.outputShape, "output_shape") };
 }
 
+/** A 3-D conv or pool attribute: its n values (`what` names the op in the error), or n copies of `fallback` when absent. */
+function values3d(c: { fail(m: string): never }, what: string, name: string, v: number[] | undefined, n: number, fallback: number): number[] {
+  if (v && v.length !== n) c.fail(`${name} must have ${n} values for a 3-D ${what}, got [${v.join(",")}]`);
+  return v ?? new Array<number>(n).fill(fallback);
+}
+
 /**
  * A 3-D ConvTranspose (x [N, C, D, H, W], w [C, O/group, KD, KH, KW]) split into its depth axis
  * (d: input depth, od: output depth) and the 2-D attributes of its (H, W) planes: input plane id with
@@ -350,10 +356,7 @@ function transposeDepthAttrs(
 ): { depth: DepthAxis; hw: ConvTransposeAttrs } {
   const s = a.s;
   if (s.autoPad !== "NOTSET" || a.outputShape) c.fail("a 3-D ConvTranspose takes explicit pads only (auto_pad NOTSET, no output_shape)");
-  const three = (name: string, v: number[] | undefined, n: number, fallback: number): number[] => {
-    if (v && v.length !== n) c.fail(`${name} must have ${n} values for a 3-D conv, got [${v.join(",")}]`);
-    return v ?? new Array<number>(n).fill(fallback);
-  };
+  const three = (name: string, v: number[] | undefined, n: number, fallback: number) => values3d(c, "conv", name, v, n, fallback);
   const st = three("strides", s.strides, 3, 1),
     dil = three("dilations", s.dilations, 3, 1),
     p = three("pads", s.pads, 6, 0),
@@ -566,10 +569,7 @@ interface Pool3dParts {
 
 function pool3dParts(c: { fail(m: string): never }, a: PoolAttrs, x: readonly number[]): Pool3dParts {
   const s = a.s;
-  const three = (name: string, v: number[] | undefined, n: number, fallback: number): number[] => {
-    if (v && v.length !== n) c.fail(`${name} must have ${n} values for a 3-D pool, got [${v.join(",")}]`);
-    return v ?? new Array<number>(n).fill(fallback);
-  };
+  const three = (name: string, v: number[] | undefined, n: number, fallback: number) => values3d(c, "pool", name, v, n, fallback);
   const k = three("kernel_shape", s.kernel, 3, 1),
     st = three("strides", s.strides, 3, 1),
     d = three("dilations", s.dilations, 3, 1),
