@@ -261,6 +261,15 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
     ],
     fixed: [0],
   }),
+  // boxes and scores fed: planned per value when small, else staged (the run's values read back)
+  NonMaxSuppression: (n) => ({
+    inputs: [feed([1, n + 1, 4], F, [0, 4]), feed([1, 2, n + 1], F, [0, 1]), scalar(L, 3), scalar(F, 0.5), scalar(F, 0.2)],
+    attrs: [ai("center_point_box", 0)],
+    opset: 11,
+    outputTypes: [L],
+    fixed: [0, 1, 2, 3, 4],
+  }),
+  Unique: (n) => ({ inputs: [feed([2, n + 1], I32, [0, 4])], attrs: [ai("axis", 1), ai("sorted", 1)], opset: 11, outputs: 4, outputTypes: [I32, L, L, L] }),
   RMSNormalization: (n) => ({ inputs: [feed([2, 3, n]), init([n])], attrs: [ai("axis", -1)], opset: 23 }),
   ReduceLogSum: (n) => ({ inputs: [feed([1, 3, n, 2], F, [0.5, 2]), init([1], L, [1])], opset: 18 }),
   ReverseSequence: (n) => ({ inputs: [feed([4, 2, n]), init([2], L, [4, 2])], attrs: [ai("time_axis", 0), ai("batch_axis", 1)], opset: 10, fixed: [1] }),

@@ -176,6 +176,14 @@ export interface PlanOptions {
    * The plan then has no batch-norm step; results differ from the unfused graph by rounding.
    */
   fuse?: boolean;
+  /**
+   * An inference plan meeting a node that needs the VALUES of run-time data to plan (NonZero,
+   * NonMaxSuppression, a Reshape to a computed shape...) ends there and continues at run time
+   * (StagedPlan). false: such a node is refused instead (default true; training plans never stage).
+   */
+  stage?: boolean;
+  /** @internal Input layouts other than ONNX order (a StagedPlan's values carried across the cut). */
+  inputPerms?: ReadonlyMap<string, Perm>;
 }
 
 /**
@@ -255,6 +263,149 @@ export class Plan {
   }
 }
 
+/** How many later stages (distinct values read at a cut) a StagedPlan keeps. */
+const STAGE_CACHE = 4;
+/** Values read at a cut with more elements than this are not a cache key: the rest is planned per run. */
+const STAGE_KEY_ELEMENTS = 4096;
+
+/**
+ * A plan in stages, for graphs where a node needs the VALUES of run-time data to plan (NonZero's
+ * output shape is its input's data; NonMaxSuppression's is the boxes it keeps; a Reshape to a
+ * computed shape). `first` runs the nodes before that node; then the values it needs are read back
+ * to the host and the rest of the graph is planned for them (its inputs: the run-time values the
+ * rest reads, in their layouts, copied over; a later cut stages again). Rests are kept per values
+ * read (up to STAGE_CACHE, when those values are small); with large ones (NonMaxSuppression's
+ * boxes) the rest is planned on every run. Inference only.
+ */
+export class StagedPlan {
+  private readonly rests = new Map<string, Plan | StagedPlan>();
+  /** A rest planned for one run (values too large to key): disposed at the next run. */
+  private single: Plan | StagedPlan | undefined;
+  private last: Plan | StagedPlan | undefined;
+  private disposed = false;
+
+  constructor(
+    readonly engine: Engine,
+    private readonly first: Plan,
+    /** The node the plan stops before. */
+    private readonly where: string,
+    /** Names of the values the node needs (read to the host after the first stage). */
+    private readonly read: readonly string[],
+    private readonly planRest: (shapes: ReadonlyMap<string, readonly number[]>, known: ReadonlyMap<string, HostTensor>) => Plan | StagedPlan,
+  ) {}
+
+  get inputs(): readonly PlannedInput[] {
+    return this.first.inputs;
+  }
+
+  /** The outputs of the last run (a later stage's: their shapes can depend on the run's data). */
+  get outputs(): readonly PlannedOutput[] {
+    return this.last?.outputs ?? fail("onnx", `the outputs' shapes depend on the run's data (${this.where}): run first`);
+  }
+
+  /** The first stage's steps, the cut, and the last run's later stages. */
+  get report(): PlanReport {
+    const a = this.first.report,
+      b = this.last?.report;
+    return {
+      steps: [...a.steps, { where: `${this.where}: the rest is planned for the run's values`, algorithm: "plan.stage" }, ...(b?.steps ?? [])],
+      arenaBytes: a.arenaBytes + (b?.arenaBytes ?? 0),
+      unsharedBytes: a.unsharedBytes + (b?.unsharedBytes ?? 0),
+      workspaceBytes: a.workspaceBytes + (b?.workspaceBytes ?? 0),
+      paramBytes: a.paramBytes + (b?.paramBytes ?? 0),
+      foldedBytes: a.foldedBytes + (b?.foldedBytes ?? 0),
+    };
+  }
+
+  run(): void {
+    this.first.run();
+    this.next().run();
+  }
+
+  profile(): { where: string; algorithm: string; ms: number }[] {
+    const timed = this.first.profile();
+    const t0 = performance.now();
+    const rest = this.next();
+    timed.push({ where: `${this.where}: the rest is planned for the run's values`, algorithm: "plan.stage", ms: performance.now() - t0 });
+    return [...timed, ...rest.profile()];
+  }
+
+  /** After the first stage ran: the rest's plan for the values read, its inputs copied in. */
+  private next(): Plan | StagedPlan {
+    if (this.disposed) fail("onnx", "the plan was disposed");
+    const e = this.engine;
+    const carried = new Map(this.first.outputs.map((o) => [o.name, o]));
+    const known = new Map<string, HostTensor>();
+    let elements = 0;
+    for (const name of this.read) {
+      const t = readValue(e, carried.get(name)!);
+      known.set(name, t);
+      elements += t.data.length;
+    }
+    const key = elements <= STAGE_KEY_ELEMENTS ? [...known.values()].map((t) => `${t.dims.join("x")}:${t.data.join(",")}`).join("|") : undefined;
+    this.single?.dispose();
+    this.single = undefined;
+    let rest = key === undefined ? undefined : this.rests.get(key);
+    if (rest) {
+      this.rests.delete(key!); // most recently used last
+      this.rests.set(key!, rest);
+    } else {
+      const shapes = new Map([...carried].map(([name, o]) => [name, o.value.shape]));
+      try {
+        rest = this.planRest(shapes, known);
+      } catch (err) {
+        throw withWhere(err, this.where);
+      }
+      if (key === undefined) this.single = rest;
+      else {
+        this.rests.set(key, rest);
+        while (this.rests.size > STAGE_CACHE) {
+          const [oldest, p] = this.rests.entries().next().value as [string, Plan | StagedPlan];
+          if (p === this.last) this.last = undefined;
+          p.dispose();
+          this.rests.delete(oldest);
+        }
+      }
+    }
+    const words = e.heap.i32; // every value is stored in 4-byte elements, 16-byte aligned
+    for (const i of rest.inputs) {
+      const from = carried.get(i.name)!;
+      words.copyWithin(i.ptr >> 2, from.ptr >> 2, (from.ptr >> 2) + from.value.size);
+    }
+    this.last = rest;
+    return rest;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.single?.dispose();
+    for (const p of this.rests.values()) p.dispose();
+    this.rests.clear();
+    this.last = undefined;
+    this.first.dispose();
+  }
+}
+
+/** A run-time value's numbers on the host, in ONNX order (whatever layout it is stored in). */
+function readValue(e: Engine, o: PlannedOutput): HostTensor {
+  const v = o.value as Val;
+  const n = v.size,
+    at = o.ptr >> 2;
+  const src = v.elem === "f32" ? e.heap.f32.subarray(at, at + n) : e.heap.i32.subarray(at, at + n);
+  if (isIdentity(v.perm) || samePhysical(v.perm, identityPerm(v.shape.length), v.shape)) return { dataType: v.dataType, dims: [...v.shape], data: src.slice() };
+  const strides = logicalStrides(v.shape, v.perm);
+  const data = v.elem === "f32" ? new Float32Array(n) : new Int32Array(n);
+  const index = new Array<number>(v.shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    let from = 0;
+    for (let a = 0; a < index.length; a++) from += index[a]! * strides[a]!;
+    data[i] = src[from]!;
+    for (let a = index.length - 1; a >= 0 && ++index[a]! === v.shape[a]; a--) index[a] = 0;
+  }
+  return { dataType: v.dataType, dims: [...v.shape], data };
+}
+
 /** An error from inside a node, prefixed with where it happened (out-of-memory errors keep their type). */
 export function withWhere(err: unknown, where: string): unknown {
   if (!(err instanceof Error) || err instanceof OutOfMemoryError || err.message.startsWith(where)) return err;
@@ -318,7 +469,7 @@ export function planGraph(
   inputShapes: ReadonlyMap<string, readonly number[]>,
   options: PlanOptions = {},
   knownInputs: ReadonlyMap<string, HostTensor> = new Map(),
-): Plan {
+): Plan | StagedPlan {
   return new Planner(engine, graph, constants, options).plan(inputShapes, knownInputs);
 }
 
@@ -358,6 +509,9 @@ class Planner {
   private readonly params = new Map<Val, TrainableSlot>();
   private forwardSteps = -1;
   private gradInputs: PlannedInput[] = [];
+  private readonly options: PlanOptions;
+  /** The top-level graph's nodes (a fused BatchNormalization must be one of them). */
+  private readonly topLevel: ReadonlySet<GraphNode>;
 
   constructor(
     private readonly engine: Engine,
@@ -366,6 +520,8 @@ class Planner {
     options: PlanOptions,
   ) {
     this.target = { build: engine.build, threads: engine.threads };
+    this.options = options;
+    this.topLevel = new Set(graph.nodes);
     this.maxBytes = options.maxBytes ?? Infinity;
     this.training = options.training;
     this.fuse = !options.training && options.fuse !== false;
@@ -414,15 +570,20 @@ class Planner {
       }
       const shape = inputShapes.get(i.name);
       if (!shape) fail("onnx", `no shape for input "${i.name}"`);
-      this.vals.set(i.name, new Val(i.name, i.dataType, shape, identityPerm(shape.length), undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
+      const perm = this.options.inputPerms?.get(i.name) ?? identityPerm(shape.length);
+      this.vals.set(i.name, new Val(i.name, i.dataType, shape, perm, undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
     }
   }
 
-  plan(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): Plan {
+  plan(inputShapes: ReadonlyMap<string, readonly number[]>, knownInputs: ReadonlyMap<string, HostTensor>): Plan | StagedPlan {
     const g = this.graph;
     try {
       this.declareInputs(inputShapes, knownInputs);
-      for (const node of g.nodes) this.node(node);
+      const stage = !this.training && this.options.stage !== false;
+      for (let k = 0; k < g.nodes.length; k++) {
+        if (stage && this.needsRunData(g.nodes[k]!)) return this.cut(k);
+        this.node(g.nodes[k]!);
+      }
       const outputs = g.outputs.map((o) => {
         let v = this.value(o.name, `onnx: graph output "${o.name}"`);
         if (!v.cv && !samePhysical(v.perm, identityPerm(v.shape.length), v.shape))
@@ -435,6 +596,55 @@ class Planner {
       for (const c of this.folded) c.dispose();
       throw err;
     }
+  }
+
+  /** Whether planning `node` needs the values of run-time data (a value input computed by the run). */
+  private needsRunData(node: GraphNode): boolean {
+    return (node.def.valueInputs ?? []).some((i) => {
+      const v = node.inputs[i] ? this.vals.get(node.inputs[i]!) : undefined;
+      return v !== undefined && !v.cv;
+    });
+  }
+
+  /**
+   * Ends the plan before top-level node `k`, which needs run-time values to plan: the steps so far
+   * become the first stage, whose outputs are the run-time values node k and the nodes after it
+   * read (in the layouts they have); the rest is planned at run time once those values are read.
+   */
+  private cut(k: number): StagedPlan {
+    const g = this.graph,
+      node = g.nodes[k]!,
+      later = g.nodes.slice(k);
+    const needed = new Set<string>();
+    for (const n of later) for (const name of [...n.inputs, ...n.implicitInputs]) if (name) needed.add(name);
+    for (const o of g.outputs) needed.add(o.name);
+    const carried: Val[] = [],
+      names: string[] = [];
+    const constants = new Map(this.constants);
+    for (const name of needed) {
+      const v = this.vals.get(name);
+      if (!v) continue; // an initializer (in constants), or a value computed later
+      if (v.cv) constants.set(name, v.cv);
+      else {
+        carried.push(v);
+        names.push(name);
+      }
+    }
+    const first = this.bind(carried, names);
+    const read = (node.def.valueInputs ?? []).flatMap((i) => {
+      const name = node.inputs[i];
+      return name && names.includes(name) ? [name] : [];
+    });
+    const rest: Graph = {
+      ...g,
+      nodes: later,
+      initializers: new Map(),
+      inputs: carried.map((v, i) => ({ name: names[i]!, dataType: v.dataType, shape: v.shape })),
+    };
+    const perms = new Map(carried.map((v, i) => [names[i]!, v.perm]));
+    return new StagedPlan(this.engine, first, node.where, read, (shapes, known) =>
+      planGraph(this.engine, rest, constants, shapes, { ...this.options, inputPerms: perms }, known),
+    );
   }
 
   private value(name: string, where: string): Val {
@@ -534,7 +744,7 @@ class Planner {
       rec = this.records.at(-1);
     if (!x || !step || !rec || rec.def.type !== "Conv" || step.outputs.length !== 1 || step.outputs[0] !== x || rec.outputs[0] !== x) return false;
     // top-level nodes only: readers counts the top-level graph (a branch's node may read a value an If also reads)
-    if (this.graph.nodes[node.index] !== node || this.readers.get(node.inputs[0]!) !== 1 || node.outputs.length !== 1 || !node.outputs[0]) return false;
+    if (!this.topLevel.has(node) || this.readers.get(node.inputs[0]!) !== 1 || node.outputs.length !== 1 || !node.outputs[0]) return false;
     const [, w, b] = step.inputs;
     const bn = ins.slice(1, 5);
     if (!w?.cv || (b && !b.cv) || bn.length !== 4 || bn.some((v) => !v?.cv) || w.elem !== "f32") return false;
@@ -928,7 +1138,7 @@ class Planner {
   }
 
   /** Lifetimes, offsets, the blocks, and every node's run function. */
-  private bind(outputs: Val[]): Plan {
+  private bind(outputs: Val[], outputNames: readonly string[] = this.graph.outputs.map((o) => o.name)): Plan {
     const e = this.engine,
       steps = this.steps;
     const end = steps.length;
@@ -1044,9 +1254,9 @@ class Planner {
         const v = this.vals.get(i.name)!;
         return v.cv ? [] : [{ name: i.name, value: v, ptr: addr(v) }];
       });
-      const outs = this.graph.outputs.map((o, k) => {
+      const outs = outputNames.map((name, k) => {
         const v = outputs[k]!;
-        return v.cv ? { name: o.name, value: v, ptr: -1, constant: v.cv.host } : { name: o.name, value: v, ptr: addr(v) };
+        return v.cv ? { name, value: v, ptr: -1, constant: v.cv.host } : { name, value: v, ptr: addr(v) };
       });
       const report: PlanReport = {
         steps: steps.map((s) => ({ where: s.where, algorithm: s.algorithm.name })),

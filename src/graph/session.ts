@@ -14,7 +14,7 @@ import type { BuildName } from "../runtime.js";
 import { ConstValue } from "./constants.js";
 import { type Graph, type GraphIO, type GraphNode, importGraph } from "./import.js";
 import "./ops/index.js";
-import { type Plan, type PlanReport, planGraph, type TrainingOptions } from "./plan.js";
+import { Plan, type PlanReport, planGraph, type StagedPlan, type TrainingOptions } from "./plan.js";
 import { type SessionInternals, type TrainableOptions, TrainableSession } from "./train.js";
 import { elemOf, type HostTensor, hostTensor, sizeOfDims, toI32 } from "./types.js";
 
@@ -159,7 +159,7 @@ export class InferenceSession {
   readonly inputMetadata: readonly SessionIOMetadata[];
   readonly outputMetadata: readonly SessionIOMetadata[];
   private readonly constants = new Map<string, ConstValue>();
-  private readonly plans = new Map<string, Plan>();
+  private readonly plans = new Map<string, Plan | StagedPlan>();
   /** Graph inputs read where a value must be known to plan (a Reshape's shape...): plans are made per value. */
   private readonly valueFeeds: ReadonlySet<string>;
   /** Graph inputs an If's condition depends on: small ones (<= 64 elements) are planned per value too. */
@@ -257,7 +257,7 @@ export class InferenceSession {
     shapes: ReadonlyMap<string, readonly number[]>,
     feeds?: Record<string, OnnxFeedLike>,
     training?: { options: TrainingOptions; key: string },
-  ): Plan {
+  ): Plan | StagedPlan {
     if (this.released) fail("InferenceSession", "the session was released");
     const known = new Map<string, HostTensor>();
     const asHost = (name: string, f: OnnxFeedLike) => {
@@ -271,15 +271,17 @@ export class InferenceSession {
         ),
       );
     };
+    // inputs whose values set shapes: small ones are planned per value; a larger one (NonZero of
+    // an image) stages an inference plan at the node that needs it (StagedPlan)
     for (const name of this.valueFeeds) {
       const f = feeds?.[name];
       if (!f) fail("InferenceSession", `input "${name}" is needed to plan (it sets a shape or a branch): run with it`);
-      if (f.data.length > 64)
+      if (f.data.length <= 64) asHost(name, f);
+      else if (training)
         fail(
           "InferenceSession",
-          `input "${name}" sets a shape or a branch, so each of its values needs its own plan, but it has ${f.data.length} elements (at most 64)`,
+          `input "${name}" sets a shape or a branch, so each of its values needs its own training plan, but it has ${f.data.length} elements (at most 64)`,
         );
-      asHost(name, f);
     }
     // inputs an If's condition depends on: planned per value when small, else the If runs both ways
     for (const name of this.optionalValueFeeds) {
@@ -298,7 +300,7 @@ export class InferenceSession {
     plan = planGraph(this.engine, this.graph, this.constants, shapes, { maxBytes: this.options.maxPlanBytes, training: training?.options }, known);
     this.plans.set(key, plan);
     while (this.plans.size > PLAN_CACHE) {
-      const [oldest, p] = this.plans.entries().next().value as [string, Plan];
+      const [oldest, p] = this.plans.entries().next().value as [string, Plan | StagedPlan];
       p.dispose();
       this.plans.delete(oldest);
     }
@@ -335,7 +337,10 @@ export class InferenceSession {
         }
         return shapes;
       },
-      plan: (shapes, feeds, training) => this.planFor(shapes, feeds, training),
+      plan: (shapes, feeds, training) => {
+        const p = this.planFor(shapes, feeds, training);
+        return p instanceof Plan ? p : fail("TrainableSession", "internal: a training plan was staged");
+      },
       writeFeeds: (plan, feeds) => {
         for (const inp of plan.inputs) writeFeed(this.engine, inp.ptr, inp.value.dataType, feeds[inp.name]!);
       },

@@ -5,7 +5,8 @@
 //   ReduceLogSum(x)        = Log(ReduceSum(x))
 //   RMSNormalization(x, s) = x / Sqrt(ReduceMean(x * x) + epsilon) * s
 //   EyeLike(x)             a constant of x's shape (ones on diagonal k)
-//   NonZero(x)             computed while planning (x known then; refused on run-time data)
+//   NonZero(x), Unique(x)  computed on the host once x is known: while planning, or after the
+//                          nodes before them ran (a staged plan, plan.ts StagedPlan)
 //   Compress(x, cond)      Gather of the kept positions (cond known while planning: a session
 //                          plans per value of a small condition input); no axis: of Reshape(x, [-1])
 //   ScatterElements, Scatter(data, indices, updates)
@@ -25,7 +26,7 @@ import type { Attributes } from "../../onnx/attributes.js";
 import { AttributeType, type AttributeProto, DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import type { Subgraph } from "../import.js";
 import { type InferContext, registerOp } from "../registry.js";
-import { elemOf, hostTensor, sizeOfDims } from "../types.js";
+import { elemOf, type HostTensor, hostTensor, sizeOfDims } from "../types.js";
 import { typedInput } from "./elementwise.js";
 import { type SubgraphBuilder, subgraphBuilder } from "./inline.js";
 import { normAxis } from "./util.js";
@@ -195,9 +196,9 @@ registerOp<{ dtype?: number; k: number }>({
   algorithms: [],
 });
 
-// NonZero's output shape is its input's data: it is computed while planning, from an input known
-// then (a constant, a value computed from shapes, or a small graph input, planned per value); on
-// run-time data it is refused ("must be known when planning")
+// NonZero's output shape is its input's data: it is computed on the host from an input known while
+// planning (a constant, a value computed from shapes, a small graph input planned per value) or,
+// on run-time data, after the nodes before it ran (a staged plan reads the input back)
 registerOp<undefined>({
   type: "NonZero",
   valueInputs: [0],
@@ -220,6 +221,89 @@ registerOp<undefined>({
     dims.forEach((d, a) => at.forEach((e, j) => (out[a * at.length + j] = Math.floor(e / strides[a]!) % d)));
     return [hostTensor(DataType.INT64, [dims.length, at.length], out)];
   },
+  algorithms: [],
+});
+
+// Unique: its output shapes are its input's data, so (as NonZero) it is computed on the host from
+// an input known while planning, or after the nodes before it ran (a staged plan). Without axis
+// the elements of the flattened input, with one the slices along it; sorted (default): ascending
+// (slices compared element by element), else in order of first occurrence. Outputs: Y, the index
+// of each entry's first occurrence, each input element's (or slice's) entry, and the counts.
+function unique(c: InferContext<{ axis?: number; sorted: number }>): HostTensor[] {
+  const x = c.value(0) ?? c.fail("X must be known when planning");
+  const dims = x.dims;
+  const axis = c.attrs.axis === undefined ? undefined : normAxis(c, c.attrs.axis, dims.length);
+  const n = axis === undefined ? x.data.length : dims[axis]!;
+  const outer = axis === undefined ? 1 : sizeOfDims(dims.slice(0, axis)),
+    inner = axis === undefined ? 1 : sizeOfDims(dims.slice(axis + 1));
+  const slice = (j: number) => {
+    const v: number[] = [];
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) v.push(x.data[(o * n + j) * inner + i]!);
+    return v;
+  };
+  const slices: number[][] = [],
+    first: number[] = [],
+    counts: number[] = [],
+    inverse = new Array<number>(n);
+  const entry = new Map<string, number>();
+  for (let j = 0; j < n; j++) {
+    const v = slice(j),
+      key = v.join(",");
+    let k = entry.get(key);
+    if (k === undefined) {
+      k = slices.length;
+      entry.set(key, k);
+      slices.push(v);
+      first.push(j);
+      counts.push(0);
+    }
+    counts[k]!++;
+    inverse[j] = k;
+  }
+  const order = slices.map((_, k) => k);
+  if (c.attrs.sorted !== 0)
+    order.sort((a, b) => {
+      const u = slices[a]!,
+        w = slices[b]!;
+      for (let i = 0; i < u.length; i++) if (u[i] !== w[i]) return u[i]! < w[i]! ? -1 : 1;
+      return 0;
+    });
+  const rank = new Array<number>(order.length);
+  order.forEach((k, r) => (rank[k] = r));
+  const K = order.length;
+  guardElements(c, K * outer * inner, "Y");
+  const y = new Float64Array(K * outer * inner);
+  order.forEach((k, r) => {
+    const v = slices[k]!;
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) y[(o * K + r) * inner + i] = v[o * inner + i]!;
+  });
+  const yDims = axis === undefined ? [K] : dims.map((d, a) => (a === axis ? K : d));
+  return [
+    hostTensor(x.dataType, yDims, y),
+    hostTensor(
+      DataType.INT64,
+      [K],
+      order.map((k) => first[k]!),
+    ),
+    hostTensor(
+      DataType.INT64,
+      [n],
+      inverse.map((k) => rank[k]!),
+    ),
+    hostTensor(
+      DataType.INT64,
+      [K],
+      order.map((k) => counts[k]!),
+    ),
+  ];
+}
+
+registerOp<{ axis?: number; sorted: number }>({
+  type: "Unique",
+  valueInputs: [0],
+  parse: (at) => ({ axis: at.has("axis") ? at.int("axis", 0) : undefined, sorted: at.int("sorted", 1) }),
+  infer: (c) => unique(c).map((t) => ({ dataType: t.dataType, shape: t.dims })),
+  fromTypes: (c) => unique(c),
   algorithms: [],
 });
 

@@ -19,4 +19,5 @@ import "./gridsample.js";
 import "./einsum.js";
 import "./lppool.js";
 import "./composite.js";
+import "./detection.js";
 import "./attention.js";

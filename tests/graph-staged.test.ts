@@ -1,0 +1,270 @@
+// Staged plans (plan.ts StagedPlan): graphs with a node that needs the VALUES of run-time data to
+// plan (NonZero's output shape is its input's data, NonMaxSuppression's the boxes it keeps, TopK's
+// k computed by the run). The plan runs up to that node, reads the values, plans the rest for
+// them and runs it. Every run of one session is checked against onnxruntime-node on new data.
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import type { Engine } from "../src/engine.js";
+import { SimdnetError } from "../src/errors.js";
+import { InferenceSession } from "../src/graph/session.js";
+import { DataType } from "../src/onnx/onnx-proto.js";
+import { type Feed, float, int, ints, type ModelSpec, modelBytes, node, ortRun, tensor } from "./graph-models.js";
+import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, uniform } from "./harness.js";
+
+/** Runs `feeds` one after another through ONE simdnet session and checks each against onnxruntime. */
+async function expectRunsMatchOrt(e: Engine, spec: ModelSpec, runs: Record<string, Feed>[], tol = 1e-5): Promise<InferenceSession> {
+  const bytes = modelBytes(spec);
+  const s = InferenceSession.fromBytes(e, bytes);
+  for (const [r, feeds] of runs.entries()) {
+    const want = await ortRun(bytes, feeds);
+    const got = s.runSync(feeds);
+    for (const [k, w] of Object.entries(want)) {
+      const g = got[k]!;
+      expect([...g.dims], `run ${r} ${k} dims`).toEqual(w.dims);
+      expectClose(Array.from(g.data as ArrayLike<number | bigint>, Number), w.data, { rtol: tol, atol: tol, label: `run ${r} ${k}` });
+    }
+  }
+  return s;
+}
+
+const NZ = ort.Tensor; // (keeps the onnxruntime import: ortRun loads it)
+void NZ;
+
+describe.each(BUILDS_UNDER_TEST)("staged plans: nodes that need the run's values (%s)", (build) => {
+  it("NonZero of computed data, gathered back: new counts on every run of one session", async () => {
+    const e = await engineFor(build);
+    const used = e.heap.bytesInUse;
+    const spec: ModelSpec = {
+      nodes: [
+        node("Mul", ["x", "x"], ["sq"]),
+        node("Relu", ["x"], ["r"]),
+        node("NonZero", ["r"], ["nz"]),
+        node("Transpose", ["nz"], ["at"]),
+        node("GatherND", ["r", "at"], ["kept"]),
+        node("Add", ["kept", "kept"], ["twice"]),
+      ],
+      inputs: [["x", [2, 40]]],
+      outputs: ["sq", ["nz", DataType.INT64], "twice"],
+    };
+    const feed = (seed: number, lo: number) => ({ x: { dims: [2, 40], data: uniform(80, seed, lo, 1) } });
+    const runs = [feed(1, -1), feed(2, -0.2), feed(3, -3), feed(1, -1), feed(4, -1)];
+    const s = await expectRunsMatchOrt(e, spec, runs);
+    const report = s.planReport({ x: [2, 40] }, runs[0]);
+    expect(report.steps.some((st) => st.algorithm === "plan.stage")).toBe(true);
+    const profile = s.profile(runs[0]!);
+    expect(profile.map((p) => p.algorithm)).toContain("plan.stage");
+    await s.release();
+    expect(e.heap.bytesInUse).toBe(used);
+  });
+
+  it("TopK with k computed from the data, and a Reshape to a computed shape", async () => {
+    const e = await engineFor(build);
+    const spec: ModelSpec = {
+      nodes: [
+        node("ReduceMax", ["x"], ["m"], [int("keepdims", 0)]),
+        node("Cast", ["m"], ["k0"], [int("to", DataType.INT64)]),
+        node("Unsqueeze", ["k0", "axes"], ["k"]),
+        node("TopK", ["x", "k"], ["values", "indices"]),
+        node("Concat", ["k", "minus1"], ["shape"], [int("axis", 0)]),
+        node("Reshape", ["values", "shape"], ["grid"]),
+      ],
+      inits: [tensor("axes", [1], [0], DataType.INT64), tensor("minus1", [1], [-1], DataType.INT64)],
+      inputs: [["x", [100]]],
+      outputs: ["values", ["indices", DataType.INT64], "grid"],
+    };
+    // k = floor(max(x)) in 1..6; distinct values, so TopK's order is unambiguous
+    const runs = [2, 5, 3, 2].map((top, r) => {
+      const g = rng(r + 7);
+      const data = Float32Array.from({ length: 100 }, (_, i) => (i / 100) * top + g() * 1e-3 + 1);
+      return { x: { dims: [100], data } };
+    });
+    const s = await expectRunsMatchOrt(e, spec, runs);
+    await s.release();
+  });
+
+  it("a conv's output carried across the cut in its own layout, then convolved again", async () => {
+    const e = await engineFor(build);
+    const w1 = uniform(4 * 3 * 9, 11),
+      w2 = uniform(5 * 4 * 9, 12);
+    const spec: ModelSpec = {
+      nodes: [
+        node("Conv", ["x", "w1"], ["c"], [ints("pads", [1, 1, 1, 1])]),
+        node("Relu", ["c"], ["r"]),
+        node("NonZero", ["r"], ["nz"]),
+        node("Shape", ["nz"], ["count"]),
+        node("Conv", ["r", "w2"], ["c2"], [ints("pads", [1, 1, 1, 1])]),
+      ],
+      inits: [tensor("w1", [4, 3, 3, 3], w1), tensor("w2", [5, 4, 3, 3], w2)],
+      inputs: [["x", [1, 3, 9, 9]]],
+      outputs: ["c", "c2", ["count", DataType.INT64]],
+    };
+    const runs = [1, 2].map((seed) => ({ x: { dims: [1, 3, 9, 9], data: uniform(243, seed) } }));
+    const s = await expectRunsMatchOrt(e, spec, runs, 1e-4);
+    await s.release();
+  });
+
+  it("NonMaxSuppression: corners and centres, thresholds, batches and classes, as onnxruntime", async () => {
+    const e = await engineFor(build);
+    for (const [B, C, N, center, maxOut, iou, scoreThreshold] of [
+      [1, 1, 6, 0, 3, 0.5, undefined],
+      [1, 1, 6, 1, 10, 0.3, 0.2],
+      [2, 3, 20, 0, 4, 0.4, 0.1],
+      [2, 2, 33, 1, 100, 0, undefined],
+      [1, 2, 17, 0, 0, 0.5, 0.5],
+      [3, 1, 40, 0, 7, 1, -0.5],
+    ] as const) {
+      const g = rng(B * 100 + N);
+      // clustered boxes, so that many overlap; some with swapped corners (allowed in corner form)
+      const boxes = new Float32Array(B * N * 4);
+      for (let i = 0; i < B * N; i++) {
+        const cx = Math.floor(g() * 4) * 2 + g(),
+          cy = Math.floor(g() * 4) * 2 + g(),
+          w = 0.5 + g() * 2,
+          h = 0.5 + g() * 2;
+        if (center) boxes.set([cx, cy, w, h], i * 4);
+        else if (i % 5 === 0) boxes.set([cy + h / 2, cx + w / 2, cy - h / 2, cx - w / 2], i * 4);
+        else boxes.set([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], i * 4);
+      }
+      const scores = uniform(B * C * N, N + C);
+      scores[3] = scores[5]!; // a tie: the lower index first
+      const inputs: string[] = ["b", "s", "max", "iou", ...(scoreThreshold === undefined ? [] : ["thr"])];
+      const spec: ModelSpec = {
+        nodes: [
+          node("Identity", ["boxes"], ["b"]),
+          node("Abs", ["scores"], ["s"]),
+          node("NonMaxSuppression", inputs, ["sel"], [int("center_point_box", center)]),
+        ],
+        inits: [
+          tensor("max", [1], [maxOut], DataType.INT64),
+          tensor("iou", [1], [iou]),
+          ...(scoreThreshold === undefined ? [] : [tensor("thr", [1], [scoreThreshold])]),
+        ],
+        inputs: [
+          ["boxes", [B, N, 4]],
+          ["scores", [B, C, N]],
+        ],
+        outputs: [["sel", DataType.INT64]],
+      };
+      const feeds = { boxes: { dims: [B, N, 4], data: boxes }, scores: { dims: [B, C, N], data: scores } };
+      const s = await expectRunsMatchOrt(e, spec, [feeds, { ...feeds, scores: { dims: [B, C, N], data: uniform(B * C * N, 99) } }], 0);
+      await s.release();
+    }
+  });
+
+  it("a detector's tail: NonMaxSuppression, then the kept boxes and scores gathered", async () => {
+    const e = await engineFor(build);
+    const N = 50;
+    const spec: ModelSpec = {
+      nodes: [
+        node("Sigmoid", ["logits"], ["scores"]),
+        node("NonMaxSuppression", ["boxes", "scores", "max", "iou", "thr"], ["sel"]),
+        node("Gather", ["sel", "two"], ["which"], [int("axis", 1)]),
+        node("Squeeze", ["boxes", "zero"], ["flat"]),
+        node("Gather", ["flat", "which"], ["kept"], [int("axis", 0)]),
+        node("ReduceSum", ["kept"], ["total"], [int("keepdims", 0)]),
+      ],
+      inits: [
+        tensor("max", [], [5], DataType.INT64),
+        tensor("iou", [], [0.45]),
+        tensor("thr", [], [0.3]),
+        tensor("two", [], [2], DataType.INT64),
+        tensor("zero", [1], [0], DataType.INT64),
+      ],
+      inputs: [
+        ["boxes", [1, N, 4]],
+        ["logits", [1, 2, N]],
+      ],
+      outputs: ["kept", "total", ["sel", DataType.INT64]],
+    };
+    const runs = [1, 2, 3].map((seed) => {
+      const b = uniform(N * 4, seed, 0, 4);
+      for (let i = 0; i < N; i++) (b[i * 4 + 2]! += 1), (b[i * 4 + 3]! += 1);
+      return { boxes: { dims: [1, N, 4], data: b }, logits: { dims: [1, 2, N], data: uniform(2 * N, seed + 10, -3, 3) } };
+    });
+    const s = await expectRunsMatchOrt(e, spec, runs);
+    await s.release();
+  });
+
+  it("Unique of computed data, with and without axis, sorted and in order of occurrence", async () => {
+    const e = await engineFor(build);
+    for (const [axis, sorted] of [
+      [undefined, 1],
+      [undefined, 0],
+      [1, 1],
+      [0, 0],
+      [-1, 1],
+    ] as const) {
+      const spec: ModelSpec = {
+        nodes: [
+          node("Floor", ["x"], ["f"]),
+          node("Unique", ["f"], ["y", "first", "inverse", "counts"], [int("sorted", sorted), ...(axis === undefined ? [] : [int("axis", axis)])]),
+          node("Mul", ["y", "y"], ["y2"]),
+        ],
+        inputs: [["x", [6, 20]]],
+        outputs: ["y2", ["first", DataType.INT64], ["inverse", DataType.INT64], ["counts", DataType.INT64]],
+        opset: 11,
+      };
+      // few distinct values per row and column, so slices repeat along either axis
+      const runs = [1, 2].map((seed) => {
+        const g = rng(seed);
+        const data = Float32Array.from({ length: 120 }, (_, i) => (i % 20 < 10 ? (i % 20) % 3 : Math.floor(g() * 3)) + (Math.floor(i / 20) % 2) * 0.5);
+        return { x: { dims: [6, 20], data } };
+      });
+      const s = await expectRunsMatchOrt(e, spec, runs, 0);
+      await s.release();
+    }
+  });
+
+  it("refuses bad NonMaxSuppression inputs with errors naming them", async () => {
+    const e = await engineFor(build);
+    const used = e.heap.bytesInUse;
+    const nms = (boxes: number[], scores: number[], iou: number) =>
+      modelBytes({
+        nodes: [node("NonMaxSuppression", ["boxes", "scores", "max", "iou"], ["sel"])],
+        inits: [tensor("max", [], [3], DataType.INT64), tensor("iou", [], [iou])],
+        inputs: [
+          ["boxes", boxes],
+          ["scores", scores],
+        ],
+        outputs: [["sel", DataType.INT64]],
+      });
+    const run = (bytes: Uint8Array, b: number[], sc: number[]) => {
+      const s = InferenceSession.fromBytes(e, bytes);
+      try {
+        const n = (d: number[]) => d.reduce((a, x) => a * x, 1);
+        s.runSync({ boxes: { dims: b, data: uniform(n(b), 1) }, scores: { dims: sc, data: uniform(n(sc), 2) } });
+      } finally {
+        void s.release();
+      }
+    };
+    expect(() => run(nms([1, 20, 3], [1, 1, 20], 0.5), [1, 20, 3], [1, 1, 20])).toThrow(/boxes must be \[batches, boxes, 4\], got \[1,20,3\]/);
+    expect(() => run(nms([1, 20, 4], [1, 1, 21], 0.5), [1, 20, 4], [1, 1, 21])).toThrow(/scores \[1,1,21\] must be \[1, classes, 20\]/);
+    expect(() => run(nms([1, 20, 4], [1, 1, 20], 1.5), [1, 20, 4], [1, 1, 20])).toThrow(SimdnetError);
+    expect(() => run(nms([1, 20, 4], [1, 1, 20], Number.NaN), [1, 20, 4], [1, 1, 20])).toThrow(/iou_threshold must be in \[0, 1\]/);
+    expect(e.heap.bytesInUse).toBe(used);
+  });
+
+  it("a training plan still refuses a node that needs the run's values", async () => {
+    const e = await engineFor(build);
+    const bytes = modelBytes({
+      nodes: [
+        node("MatMul", ["x", "w"], ["y"]),
+        node("NonZero", ["y"], ["nz"]),
+        node("Shape", ["nz"], ["shape"]),
+        node("Gather", ["shape", "one"], ["n"]),
+        node("Cast", ["n"], ["nf"], [int("to", DataType.FLOAT)]),
+        node("Mul", ["y", "nf"], ["z"]),
+      ],
+      inits: [tensor("w", [4, 4], uniform(16, 3)), tensor("one", [], [1], DataType.INT64)],
+      inputs: [["x", [2, 4]]],
+      outputs: ["z"],
+    });
+    const s = InferenceSession.fromBytes(e, bytes);
+    const feeds = { x: { dims: [2, 4], data: uniform(8, 4) } };
+    expect(s.runSync(feeds).z!.dims).toEqual([2, 4]); // inference stages
+    const t = s.trainable({ lossOutputs: ["z"] });
+    expect(() => t.forward(feeds)).toThrow(/must be known when planning .* depends on the run's data/);
+    await s.release();
+    void float;
+  });
+});
