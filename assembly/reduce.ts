@@ -554,37 +554,69 @@ export function argmax_i32_forward(y: usize, x: usize, O: i32, R: i32, V: i32, f
   }
 }
 
+/** TopK's order: (av, ai) comes before (bv, bi) (larger, or smaller when !largest; NaN after every number; equals by lower index). */
+@inline function topkBefore(av: f32, ai: i32, bv: f32, bi: i32, largest: i32): bool {
+  if (av != av) return bv != bv && ai < bi;
+  if (bv != bv || av == bv) return bv != bv || ai < bi;
+  return largest ? av > bv : av < bv;
+}
+
+/** Restores the heap (the LAST in TopK order at its root) below slot i of `heap` (n indices into the row at base, stride V). */
+@inline function topkSiftDown(heap: usize, n: i32, i: i32, base: usize, V: i32, largest: i32): void {
+  const hi = load<i32>(heap + (<usize>i << 2));
+  const hv = load<f32>(base + ((<usize>hi * <usize>V) << 2));
+  while (true) {
+    let c = 2 * i + 1;
+    if (c >= n) break;
+    let ci = load<i32>(heap + (<usize>c << 2));
+    let cv = load<f32>(base + ((<usize>ci * <usize>V) << 2));
+    if (c + 1 < n) {
+      const di = load<i32>(heap + (<usize>(c + 1) << 2));
+      const dv = load<f32>(base + ((<usize>di * <usize>V) << 2));
+      if (topkBefore(cv, ci, dv, di, largest)) {
+        c++;
+        ci = di;
+        cv = dv;
+      }
+    }
+    if (!topkBefore(hv, hi, cv, ci, largest)) break;
+    store<i32>(heap + (<usize>i << 2), ci);
+    i = c;
+  }
+  store<i32>(heap + (<usize>i << 2), hi);
+}
+
 /**
  * ONNX TopK along one axis: x viewed as [O, R, V], values and idx (i32) as [O, K, V]: for each
  * (o, j) the K largest (largest = 0: smallest) x[o, r, j] in order, the lower r first among equals;
- * NaN entries come after every number. Selection, O(R K) per (o, j): for the small K of class
- * scores and detections. ws: R i32 (the candidates' indices). K <= R.
+ * NaN entries come after every number. A heap of the best K so far (its root the last of them):
+ * O(R log K) per (o, j). ws: R i32. K <= R.
  */
 export function topk_f32_forward(values: usize, idx: usize, x: usize, ws: usize, O: i32, R: i32, V: i32, K: i32, largest: i32): void {
+  if (K <= 0) return;
+  const heap = ws;
   for (let o = 0; o < O; o++) {
     for (let j = 0; j < V; j++) {
       const base = x + (((<usize>o * <usize>R) * <usize>V + <usize>j) << 2);
-      for (let r = 0; r < R; r++) store<i32>(ws + (<usize>r << 2), r);
-      for (let k = 0; k < K; k++) {
-        let at = k;
-        let bi = load<i32>(ws + (<usize>k << 2));
-        let bv = load<f32>(base + ((<usize>bi * <usize>V) << 2));
-        for (let c = k + 1; c < R; c++) {
-          const ci = load<i32>(ws + (<usize>c << 2));
-          const cv = load<f32>(base + ((<usize>ci * <usize>V) << 2));
-          // cv first: strictly better, or equal with a lower index, or bv NaN and cv a number
-          const take = bv != bv ? cv == cv || ci < bi : largest ? cv > bv || (cv == bv && ci < bi) : cv < bv || (cv == bv && ci < bi);
-          if (take) {
-            at = c;
-            bi = ci;
-            bv = cv;
-          }
+      // the first K rows, heapified; then each later row replaces the root when it comes before it
+      for (let r = 0; r < K; r++) store<i32>(heap + (<usize>r << 2), r);
+      for (let i = K / 2 - 1; i >= 0; i--) topkSiftDown(heap, K, i, base, V, largest);
+      for (let r = K; r < R; r++) {
+        const rv = load<f32>(base + ((<usize>r * <usize>V) << 2));
+        const ri = load<i32>(heap);
+        if (topkBefore(rv, r, load<f32>(base + ((<usize>ri * <usize>V) << 2)), ri, largest)) {
+          store<i32>(heap, r);
+          topkSiftDown(heap, K, 0, base, V, largest);
         }
-        store<i32>(ws + (<usize>at << 2), load<i32>(ws + (<usize>k << 2)));
-        store<i32>(ws + (<usize>k << 2), bi);
-        const out = ((<usize>o * <usize>K + <usize>k) * <usize>V + <usize>j) << 2;
-        store<f32>(values + out, bv);
+      }
+      // the root out, last first
+      for (let n = K; n > 0; n--) {
+        const bi = load<i32>(heap);
+        const out = ((<usize>o * <usize>K + <usize>(n - 1)) * <usize>V + <usize>j) << 2;
+        store<f32>(values + out, load<f32>(base + ((<usize>bi * <usize>V) << 2)));
         store<i32>(idx + out, bi);
+        store<i32>(heap, load<i32>(heap + (<usize>(n - 1) << 2)));
+        topkSiftDown(heap, n - 1, 0, base, V, largest);
       }
     }
   }

@@ -126,6 +126,32 @@ describe.each(BUILDS_UNDER_TEST)("reductions and axis ops vs onnxruntime-node (%
     }
   });
 
+  it("TopK over long rows with many ties (a detector's candidates): every K up to the row, both orders", async () => {
+    const e = await engineFor(build);
+    for (const [rows, R, V] of [
+      [2, 1000, 1],
+      [1, 333, 3],
+    ] as const) {
+      // 41 distinct values in R entries: long runs of equals, ordered by index
+      const data = Float32Array.from(uniform(rows * R * V, R, -2, 2), (v) => Math.round(v * 10) / 10);
+      for (const largest of [1, 0])
+        for (const k of [1, 7, 64, 300, R]) {
+          await expectMatchesOrt(
+            e,
+            {
+              nodes: [node("TopK", ["x", "k"], ["v", "i"], [int("axis", 1), int("largest", largest)])],
+              inits: [tensor("k", [1], [k], DataType.INT64)],
+              inputs: [["x", [rows, R, V]]],
+              outputs: ["v", ["i", DataType.INT64]],
+              opset: 11,
+            },
+            { x: { dims: [rows, R, V], data } },
+            { rtol: 0, atol: 0, label: `R ${R} V ${V} K ${k} largest ${largest}` },
+          );
+        }
+    }
+  });
+
   it("TopK with only Values a graph output, on the input's own layout and on random values; refuses K beyond the axis", async () => {
     const e = await engineFor(build);
     const spec = (k: number, outputs: ModelSpec["outputs"]): ModelSpec => ({

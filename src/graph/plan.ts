@@ -263,9 +263,7 @@ export class Plan {
   }
 }
 
-/** How many later stages (distinct values read at a cut) a StagedPlan keeps. */
-const STAGE_CACHE = 4;
-/** Values read at a cut with more elements than this are not a cache key: the rest is planned per run. */
+/** Values read at a cut with more elements than this are not compared: the rest is planned per run. */
 const STAGE_KEY_ELEMENTS = 4096;
 
 /**
@@ -273,15 +271,13 @@ const STAGE_KEY_ELEMENTS = 4096;
  * output shape is its input's data; NonMaxSuppression's is the boxes it keeps; a Reshape to a
  * computed shape). `first` runs the nodes before that node; then the values it needs are read back
  * to the host and the rest of the graph is planned for them (its inputs: the run-time values the
- * rest reads, in their layouts, copied over; a later cut stages again). Rests are kept per values
- * read (up to STAGE_CACHE, when those values are small); with large ones (NonMaxSuppression's
- * boxes) the rest is planned on every run. Inference only.
+ * rest reads, in their layouts, copied over; a later cut stages again). The rest's plan is kept
+ * and reused while the values read repeat (when they are small); otherwise it is planned again,
+ * the previous one freed first, so memory stays one plan per stage. Inference only.
  */
 export class StagedPlan {
-  private readonly rests = new Map<string, Plan | StagedPlan>();
-  /** A rest planned for one run (values too large to key): disposed at the next run. */
-  private single: Plan | StagedPlan | undefined;
-  private last: Plan | StagedPlan | undefined;
+  /** The rest's plan and the values it was made for (undefined: too large to compare). */
+  private rest: { key: string | undefined; plan: Plan | StagedPlan } | undefined;
   private disposed = false;
 
   constructor(
@@ -300,13 +296,13 @@ export class StagedPlan {
 
   /** The outputs of the last run (a later stage's: their shapes can depend on the run's data). */
   get outputs(): readonly PlannedOutput[] {
-    return this.last?.outputs ?? fail("onnx", `the outputs' shapes depend on the run's data (${this.where}): run first`);
+    return this.rest?.plan.outputs ?? fail("onnx", `the outputs' shapes depend on the run's data (${this.where}): run first`);
   }
 
   /** The first stage's steps, the cut, and the last run's later stages. */
   get report(): PlanReport {
     const a = this.first.report,
-      b = this.last?.report;
+      b = this.rest?.plan.report;
     return {
       steps: [...a.steps, { where: `${this.where}: the rest is planned for the run's values`, algorithm: "plan.stage" }, ...(b?.steps ?? [])],
       arenaBytes: a.arenaBytes + (b?.arenaBytes ?? 0),
@@ -343,46 +339,30 @@ export class StagedPlan {
       elements += t.data.length;
     }
     const key = elements <= STAGE_KEY_ELEMENTS ? [...known.values()].map((t) => `${t.dims.join("x")}:${t.data.join(",")}`).join("|") : undefined;
-    this.single?.dispose();
-    this.single = undefined;
-    let rest = key === undefined ? undefined : this.rests.get(key);
-    if (rest) {
-      this.rests.delete(key!); // most recently used last
-      this.rests.set(key!, rest);
-    } else {
+    if (!this.rest || key === undefined || this.rest.key !== key) {
+      this.rest?.plan.dispose();
+      this.rest = undefined;
       const shapes = new Map([...carried].map(([name, o]) => [name, o.value.shape]));
       try {
-        rest = this.planRest(shapes, known);
+        this.rest = { key, plan: this.planRest(shapes, known) };
       } catch (err) {
         throw withWhere(err, this.where);
       }
-      if (key === undefined) this.single = rest;
-      else {
-        this.rests.set(key, rest);
-        while (this.rests.size > STAGE_CACHE) {
-          const [oldest, p] = this.rests.entries().next().value as [string, Plan | StagedPlan];
-          if (p === this.last) this.last = undefined;
-          p.dispose();
-          this.rests.delete(oldest);
-        }
-      }
     }
+    const rest = this.rest.plan;
     const words = e.heap.i32; // every value is stored in 4-byte elements, 16-byte aligned
     for (const i of rest.inputs) {
       const from = carried.get(i.name)!;
       words.copyWithin(i.ptr >> 2, from.ptr >> 2, (from.ptr >> 2) + from.value.size);
     }
-    this.last = rest;
     return rest;
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.single?.dispose();
-    for (const p of this.rests.values()) p.dispose();
-    this.rests.clear();
-    this.last = undefined;
+    this.rest?.plan.dispose();
+    this.rest = undefined;
     this.first.dispose();
   }
 }
@@ -579,10 +559,14 @@ class Planner {
     const g = this.graph;
     try {
       this.declareInputs(inputShapes, knownInputs);
+      // staging: subgraphs inlined at the top level (an If on a known condition, composites) are
+      // spliced into the node list, so a cut can fall inside them too
       const stage = !this.training && this.options.stage !== false;
-      for (let k = 0; k < g.nodes.length; k++) {
-        if (stage && this.needsRunData(g.nodes[k]!)) return this.cut(k);
-        this.node(g.nodes[k]!);
+      const work = [...g.nodes];
+      for (let k = 0; k < work.length; k++) {
+        const node = work[k]!;
+        if (stage && this.needsRunData(node)) return this.cut(work, k);
+        this.node(node, stage ? (sub) => work.splice(k + 1, 0, ...this.spliced(node, sub)) : undefined);
       }
       const outputs = g.outputs.map((o) => {
         let v = this.value(o.name, `onnx: graph output "${o.name}"`);
@@ -607,14 +591,14 @@ class Planner {
   }
 
   /**
-   * Ends the plan before top-level node `k`, which needs run-time values to plan: the steps so far
+   * Ends the plan before node `k` of the top-level list, which needs run-time values to plan: the steps so far
    * become the first stage, whose outputs are the run-time values node k and the nodes after it
    * read (in the layouts they have); the rest is planned at run time once those values are read.
    */
-  private cut(k: number): StagedPlan {
+  private cut(work: readonly GraphNode[], k: number): StagedPlan {
     const g = this.graph,
-      node = g.nodes[k]!,
-      later = g.nodes.slice(k);
+      node = work[k]!,
+      later = work.slice(k);
     const needed = new Set<string>();
     for (const n of later) for (const name of [...n.inputs, ...n.implicitInputs]) if (name) needed.add(name);
     for (const o of g.outputs) needed.add(o.name);
@@ -693,7 +677,38 @@ class Planner {
     };
   }
 
-  private node(node: GraphNode): void {
+  /**
+   * A subgraph replacing `node` as top-level nodes: its initializers become constants now, its
+   * nodes follow, then one Identity (a view) per output the node names.
+   */
+  private spliced(node: GraphNode, sub: Subgraph): GraphNode[] {
+    for (const [name, t] of sub.initializers) this.setConst(name, t);
+    const lastNamed = node.outputs.reduce((m, name, i) => (name ? i : m), -1);
+    if (lastNamed >= sub.outputs.length)
+      fail(node.where, `the node names output ${lastNamed}, but it has ${sub.outputs.length} output${sub.outputs.length === 1 ? "" : "s"}`);
+    const identity = opDef("Identity")!;
+    const outputs = node.outputs.flatMap((name, i): GraphNode[] =>
+      name
+        ? [
+            {
+              index: -1,
+              name: node.name,
+              opType: "Identity",
+              def: identity,
+              attrs: undefined,
+              inputs: [sub.outputs[i]!.name],
+              outputs: [name],
+              implicitInputs: [],
+              where: `${node.where}: output ${i}`,
+            },
+          ]
+        : [],
+    );
+    return [...sub.nodes, ...outputs];
+  }
+
+  /** Plans one node; `splice` (top level, staging) takes an inlined subgraph's nodes instead of planning them now. */
+  private node(node: GraphNode, splice?: (sub: Subgraph) => void): void {
     const def = node.def as OpDef<unknown>;
     const where = node.where;
     const ins = node.inputs.map((n) => (n ? this.value(n, where) : undefined));
@@ -706,8 +721,9 @@ class Planner {
       const ctx = this.inferContext<unknown>(node.attrs, where, ins, node.outputs);
       if (def.inline) {
         const sub = def.inline(ctx);
-        if ("nodes" in sub) this.inline(node, sub);
-        else this.runtimeBranches(node, sub);
+        if (!("nodes" in sub)) this.runtimeBranches(node, sub);
+        else if (splice) splice(sub);
+        else this.inline(node, sub);
         return;
       }
       if (def.fromTypes) {

@@ -18,33 +18,95 @@ interface NmsAttrs {
 
 const f = Math.fround;
 
-/** A box as [xmin, ymin, xmax, ymax] in float32, from its four numbers in the attribute's form. */
-function corners(b: Float32Array, at: number, centerPointBox: number): [number, number, number, number] {
-  if (centerPointBox === 0) {
-    const y1 = b[at]!,
-      x1 = b[at + 1]!,
-      y2 = b[at + 2]!,
-      x2 = b[at + 3]!;
-    return [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
+/** Boxes as float32 corners (xmin, ymin, xmax, ymax: 4 per box) from their four numbers in the attribute's form. */
+function corners(b: Float32Array, N: number, centerPointBox: number): Float32Array {
+  const out = new Float32Array(N * 4);
+  for (let i = 0; i < N * 4; i += 4) {
+    if (centerPointBox === 0) {
+      const y1 = b[i]!,
+        x1 = b[i + 1]!,
+        y2 = b[i + 2]!,
+        x2 = b[i + 3]!;
+      out[i] = Math.min(x1, x2);
+      out[i + 1] = Math.min(y1, y2);
+      out[i + 2] = Math.max(x1, x2);
+      out[i + 3] = Math.max(y1, y2);
+    } else {
+      const hw = f(b[i + 2]! / 2),
+        hh = f(b[i + 3]! / 2);
+      out[i] = b[i]! - hw;
+      out[i + 1] = b[i + 1]! - hh;
+      out[i + 2] = b[i]! + hw;
+      out[i + 3] = b[i + 1]! + hh;
+    }
   }
-  const xc = b[at]!,
-    yc = b[at + 1]!,
-    hw = f(b[at + 2]! / 2),
-    hh = f(b[at + 3]! / 2);
-  return [f(xc - hw), f(yc - hh), f(xc + hw), f(yc + hh)];
+  return out;
 }
 
-/** Whether two boxes overlap by more than `threshold` intersection over union (float32, as onnxruntime). */
-function overlaps(a: readonly number[], b: readonly number[], threshold: number): boolean {
-  const ix = f(Math.max(f(Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!)), 0));
-  const iy = f(Math.max(f(Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!)), 0));
+/** Whether boxes a and b (indices into corners `c`) overlap by more than `threshold` IoU (float32, as onnxruntime). */
+function overlaps(c: Float32Array, a: number, b: number, threshold: number): boolean {
+  const ix = f(Math.max(f(Math.min(c[a + 2]!, c[b + 2]!) - Math.max(c[a]!, c[b]!)), 0));
+  const iy = f(Math.max(f(Math.min(c[a + 3]!, c[b + 3]!) - Math.max(c[a + 1]!, c[b + 1]!)), 0));
   const inter = f(ix * iy);
   if (inter <= 0) return false;
-  const areaA = f(f(a[2]! - a[0]!) * f(a[3]! - a[1]!));
-  const areaB = f(f(b[2]! - b[0]!) * f(b[3]! - b[1]!));
+  const areaA = f(f(c[a + 2]! - c[a]!) * f(c[a + 3]! - c[a + 1]!));
+  const areaB = f(f(c[b + 2]! - c[b]!) * f(c[b + 3]! - c[b + 1]!));
   const union = f(f(areaA + areaB) - inter);
   if (areaA <= 0 || areaB <= 0 || union <= 0) return false;
   return f(inter / union) > threshold;
+}
+
+/**
+ * The boxes kept so far, sorted by xmin, so that a candidate is compared only with those whose x
+ * extent can intersect its own (a box with no intersection never suppresses): exactly the greedy
+ * selection, without comparing every pair (torchvision's batched NMS offsets each class's boxes
+ * apart, so most kept boxes are far away).
+ */
+class KeptBoxes {
+  private readonly xmin: Float64Array;
+  private readonly at: Int32Array;
+  private n = 0;
+  /** The widest kept box's x extent. */
+  private widest = 0;
+  constructor(
+    private readonly c: Float32Array,
+    capacity: number,
+  ) {
+    this.xmin = new Float64Array(capacity);
+    this.at = new Int32Array(capacity);
+  }
+  /** The first position whose xmin is >= x. */
+  private lowerBound(x: number): number {
+    let lo = 0,
+      hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.xmin[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  suppresses(box: number, threshold: number): boolean {
+    const c = this.c;
+    const x0 = c[box]!,
+      x1 = c[box + 2]!;
+    // a kept box intersecting in x has xmin < x1 and xmin + width > x0: scan a margin wider
+    const margin = this.widest * (1 + 1e-6) + 1e-30;
+    for (let k = this.lowerBound(x0 - margin); k < this.n && this.xmin[k]! <= x1; k++) if (overlaps(c, this.at[k]!, box, threshold)) return true;
+    return false;
+  }
+  add(box: number): void {
+    const c = this.c;
+    const x0 = c[box]!,
+      width = c[box + 2]! - x0;
+    const k = this.lowerBound(x0);
+    this.xmin.copyWithin(k + 1, k, this.n);
+    this.at.copyWithin(k + 1, k, this.n);
+    this.xmin[k] = x0;
+    this.at[k] = box;
+    this.n++;
+    this.widest = Math.max(this.widest, width);
+  }
 }
 
 function scalarOf(c: InferContext<NmsAttrs>, i: number, name: string, fallback: number): number {
@@ -72,19 +134,25 @@ function nonMaxSuppression(c: InferContext<NmsAttrs>): HostTensor {
   const picked: number[] = [];
   if (maxPerClass > 0)
     for (let b = 0; b < B; b++) {
-      const box = boxes.data.subarray(b * N * 4, (b + 1) * N * 4);
+      const box = corners(boxes.data.subarray(b * N * 4, (b + 1) * N * 4), N, centerPointBox);
       for (let k = 0; k < C; k++) {
         const s = scores.data.subarray((b * C + k) * N, (b * C + k + 1) * N);
         const candidates: number[] = [];
         for (let i = 0; i < N; i++) if (!hasScoreThreshold || s[i]! > scoreThreshold) candidates.push(i);
         // decreasing score, ties by lower index (onnxruntime's priority queue order); NaN scores last
-        candidates.sort((i, j) => (s[j]! > s[i]! || (Number.isNaN(s[i]!) && !Number.isNaN(s[j]!)) ? 1 : s[j]! < s[i]! || Number.isNaN(s[j]!) ? -1 : i - j));
-        const kept: (readonly number[])[] = [];
+        const key = (i: number) => (Number.isNaN(s[i]!) ? -Infinity : s[i]!);
+        candidates.sort((i, j) => (key(i) === key(j) ? i - j : key(j) > key(i) ? 1 : -1));
+        const kept = new KeptBoxes(box, Math.min(candidates.length, maxPerClass));
+        let count = 0;
         for (const i of candidates) {
-          if (kept.length >= maxPerClass) break;
-          const cand = corners(box, i * 4, centerPointBox);
-          if (kept.some((q) => overlaps(q, cand, iou))) continue;
-          kept.push(cand);
+          if (count >= maxPerClass) break;
+          const at = i * 4;
+          // a box with a NaN or infinite coordinate has an IoU of 0 or NaN with any other: it is
+          // kept, and never suppresses another
+          const finite = Number.isFinite(box[at]!) && Number.isFinite(box[at + 1]!) && Number.isFinite(box[at + 2]!) && Number.isFinite(box[at + 3]!);
+          if (finite && kept.suppresses(at, iou)) continue;
+          if (finite) kept.add(at);
+          count++;
           picked.push(b, k, i);
         }
       }
