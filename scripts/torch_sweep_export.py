@@ -299,6 +299,39 @@ class Detection(nn.Module):
         return d["boxes"], d["scores"], d["labels"]
 
 
+class TinyDetector(nn.Module):
+    """
+    A one-stage detector's head and post-processing in miniature, as torchvision's detectors export
+    it: box and class convs over a feature map, a score threshold (torch.where: NonZero), the top
+    candidates (topk with k from their count), class-aware NMS (batched_nms: NonMaxSuppression),
+    the kept boxes gathered. The output shapes are the run's data.
+    """
+
+    def __init__(self, ch=8, classes=3, top=40):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, ch, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 3, stride=2, padding=1), nn.ReLU())
+        self.box = nn.Conv2d(ch, 4, 1)
+        self.cls = nn.Conv2d(ch, classes, 1)
+        self.top = top
+
+    def forward(self, x):
+        f = self.body(x)
+        h, w = f.shape[-2:]
+        d = self.box(f)[0].flatten(1).transpose(0, 1)                        # [A, 4]
+        ys = torch.arange(h, dtype=torch.float32).repeat_interleave(w) * 4
+        xs = torch.arange(w, dtype=torch.float32).repeat(h) * 4
+        centre = torch.stack([xs, ys], 1) + d[:, :2]
+        size = d[:, 2:].exp() * 6
+        boxes = torch.cat([centre - size / 2, centre + size / 2], 1)
+        scores, labels = self.cls(f)[0].flatten(1).softmax(0).max(0)         # [A]
+        keep = torch.where(scores > 0.35)[0]
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        scores, order = scores.topk(min(self.top, scores.size(0)))
+        boxes, labels = boxes[order], labels[order]
+        keep = torchvision.ops.batched_nms(boxes, scores, labels, 0.1)
+        return boxes[keep], scores[keep], labels[keep]
+
+
 # ---- the list --------------------------------------------------------------------------------------
 # name: (constructor, inputs, dynamic axes or None, tiny constructor and inputs or None)
 
@@ -394,6 +427,7 @@ TINY = {
                         img(32), None),
     "unet3d": (lambda: UNet3d(base=2), [{"name": "input", "type": FLOAT, "dims": [1, 1, 4, 8, 8]}], None),
     "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 24, 24]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
+    "tiny_detector": (lambda: TinyDetector(), img(32), None),
 }
 
 
