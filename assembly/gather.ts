@@ -114,6 +114,61 @@ export function gather_elements_f32_backward(dx: usize, dy: usize, idx: usize, d
 }
 
 /**
+ * ScatterElements into y (already a copy of data): over the loop of an N-d descriptor (the indices'
+ * shape) with operands 0 = updates, 1 = y with stride 0 along the scatter axis, 2 = idx:
+ *   y[i . s1 + v * axisStride] = updates[i . s0] (reduction 0, as bits), or combined with it as
+ *   f32: 1 add, 2 mul, 3 max, 4 min; v = idx[i . s2] (negative: + len).
+ * Elements apply in order. An index outside [-len, len) is skipped and counted; returns the count.
+ */
+export function scatter_elements(y: usize, updates: usize, idx: usize, desc: usize, axisStride: i32, len: i32, reduction: i32): i32 {
+  const r = ndRank(desc);
+  let total: i32 = 1;
+  for (let a = 0; a < r; a++) total *= ndDim(desc, a);
+  const inner = ndDim(desc, r - 1);
+  const su = ndStride(desc, 0, r - 1) << 2, sy = ndStride(desc, 1, r - 1) << 2, si = ndStride(desc, 2, r - 1) << 2;
+  const counters = desc + (<usize>(ND_DESC_WORDS - ND_MAX_RANK) << 2);
+  for (let a = 0; a < r; a++) store<i32>(counters + (<usize>a << 2), 0);
+  let uo: isize = 0, yo: isize = 0, io: isize = 0;
+  let bad = 0;
+  for (let o = 0; o < total; o += inner) {
+    let up = updates + (<usize>uo << 2), yp = y + (<usize>yo << 2), ip = idx + (<usize>io << 2);
+    for (let j = 0; j < inner; j++) {
+      let v = load<i32>(ip);
+      if (v < 0) v += len;
+      if (v < 0 || v >= len) bad++;
+      else {
+        const t = yp + (<usize>(<isize>v * <isize>axisStride) << 2);
+        if (reduction == 0) store<i32>(t, load<i32>(up));
+        else {
+          const a = load<f32>(t), b = load<f32>(up);
+          store<f32>(t, reduction == 1 ? a + b : reduction == 2 ? a * b : reduction == 3 ? max(a, b) : min(a, b));
+        }
+      }
+      up += su;
+      yp += sy;
+      ip += si;
+    }
+    for (let a = r - 2; a >= 0; a--) {
+      const c = counters + (<usize>a << 2);
+      const i = load<i32>(c) + 1;
+      const d = ndDim(desc, a);
+      if (i < d) {
+        store<i32>(c, i);
+        uo += ndStride(desc, 0, a);
+        yo += ndStride(desc, 1, a);
+        io += ndStride(desc, 2, a);
+        break;
+      }
+      store<i32>(c, 0);
+      uo -= ndStride(desc, 0, a) * <isize>(d - 1);
+      yo -= ndStride(desc, 1, a) * <isize>(d - 1);
+      io -= ndStride(desc, 2, a) * <isize>(d - 1);
+    }
+  }
+  return bad;
+}
+
+/**
  * GatherND: x [batch, D_0, ..., D_{m-1}, inner] (ONNX order), idx [batch, count, m], y [batch, count,
  * inner], y[b, j, :] = x[b, idx[b, j, 0], ..., idx[b, j, m - 1], :]; `geom` holds m i32 extents D_k
  * then m i32 element strides of those axes in x, and xBatch is x's element stride per batch. A

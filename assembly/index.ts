@@ -39,3 +39,4 @@ export * from "./unary";
 export * from "./reduce";
 export * from "./norm";
 export * from "./quant";
+export * from "./roialign";

@@ -332,6 +332,21 @@ class TinyDetector(nn.Module):
         return boxes[keep], scores[keep], labels[keep]
 
 
+def tiny_faster_rcnn():
+    """torchvision's FasterRCNN (RPN, MultiScaleRoIAlign: RoiAlign, box head, NMS) on an 8-channel backbone, 64 px."""
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.ops import MultiScaleRoIAlign
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
+    backbone.out_channels = 8
+    return Detection(FasterRCNN(backbone, num_classes=None, min_size=64, max_size=64,
+                                rpn_anchor_generator=AnchorGenerator(sizes=((8, 16),), aspect_ratios=((0.5, 1.0, 2.0),)),
+                                box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=3, sampling_ratio=2),
+                                box_head=TwoMLPHead(8 * 3 * 3, 16), box_predictor=FastRCNNPredictor(16, 3),
+                                rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20, box_score_thresh=0.0, box_detections_per_img=10))
+
+
 # ---- the list --------------------------------------------------------------------------------------
 # name: (constructor, inputs, dynamic axes or None, tiny constructor and inputs or None)
 
@@ -428,6 +443,7 @@ TINY = {
     "unet3d": (lambda: UNet3d(base=2), [{"name": "input", "type": FLOAT, "dims": [1, 1, 4, 8, 8]}], None),
     "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 24, 24]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
     "tiny_detector": (lambda: TinyDetector(), img(32), None),
+    "tiny_faster_rcnn": (tiny_faster_rcnn, img(64), None),
 }
 
 

@@ -268,3 +268,72 @@ describe.each(BUILDS_UNDER_TEST)("staged plans: nodes that need the run's values
     void float;
   });
 });
+
+describe.each(BUILDS_UNDER_TEST)("RoiAlign vs onnxruntime-node (%s)", (build) => {
+  it("channels around the SIMD tile, both modes and coordinate rules, sampling ratios, rois past the border", async () => {
+    const e = await engineFor(build);
+    const rois = [0, 0, 7, 5, 1.5, 0.25, 6.5, 8.75, -2, -1, 3, 2, 4, 4, 4.2, 4.1, 5, 1, 12, 3, 0.3, 0.3, 0.3, 0.3];
+    const batch = [0, 1, 1, 0, 1, 0];
+    for (const C of [1, 3, 4, 5, 8, 9]) {
+      for (const [mode, transform, ratio, scale, opset] of [
+        ["avg", "half_pixel", 0, 1, 16],
+        ["avg", "output_half_pixel", 2, 0.5, 16],
+        ["max", "half_pixel", 0, 1, 16],
+        ["max", "half_pixel", 3, 0.75, 16],
+        ["avg", undefined, 0, 1, 10],
+      ] as const) {
+        const x = uniform(2 * C * 9 * 10, C, -1, 1);
+        await expectRunsMatchOrt(
+          e,
+          {
+            // the conv makes X channels-last in simdnet, as a backbone's feature map is
+            nodes: [
+              node("Conv", ["x", "w"], ["f"]),
+              node("RoiAlign", ["f", "rois", "batch"], ["y"], [
+                { name: "mode", type: 3, s: mode },
+                ...(transform ? [{ name: "coordinate_transformation_mode", type: 3, s: transform }] : []),
+                int("output_height", 3),
+                int("output_width", 2),
+                int("sampling_ratio", ratio),
+                float("spatial_scale", scale),
+              ]),
+            ],
+            inits: [tensor("w", [C, C, 1, 1], uniform(C * C, C + 1)), tensor("rois", [6, 4], rois), tensor("batch", [6], batch, DataType.INT64)],
+            inputs: [["x", [2, C, 9, 10]]],
+            outputs: ["y"],
+            opset,
+          },
+          [{ x: { dims: [2, C, 9, 10], data: x } }],
+          1e-5,
+        );
+      }
+    }
+  });
+
+  it("refuses a batch index outside X and a roi too large to sample, leaving the heap as it was", async () => {
+    const e = await engineFor(build);
+    const used = e.heap.bytesInUse;
+    const bytes = modelBytes({
+      nodes: [node("RoiAlign", ["x", "rois", "batch"], ["y"], [int("output_height", 2), int("output_width", 2)])],
+      inputs: [
+        ["x", [1, 2, 4, 4]],
+        ["rois", [1, 4]],
+        ["batch", [1], DataType.INT64],
+      ],
+      outputs: ["y"],
+      opset: 16,
+    });
+    const s = InferenceSession.fromBytes(e, bytes);
+    const run = (rois: number[], b: number) =>
+      s.runSync({
+        x: { dims: [1, 2, 4, 4], data: uniform(32, 1) },
+        rois: { dims: [1, 4], data: Float32Array.from(rois) },
+        batch: { dims: [1], data: new BigInt64Array([BigInt(b)]), type: "int64" } as never,
+      });
+    expect(() => run([0, 0, 2, 2], 1)).toThrow(/batch_indices\[0\] is 1, outside \[0, 1\)/);
+    expect(() => run([0, 0, 1e9, 1e9], 0)).toThrow(/roi 0 .* would take \d+ x \d+ samples per bin/);
+    expect(run([0, 0, Number.NaN, 2], 0).y!.dims).toEqual([1, 2, 2, 2]); // NaN: no samples, zeros
+    await s.release();
+    expect(e.heap.bytesInUse).toBe(used);
+  });
+});

@@ -270,6 +270,18 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
     fixed: [0, 1, 2, 3, 4],
   }),
   Unique: (n) => ({ inputs: [feed([2, n + 1], I32, [0, 4])], attrs: [ai("axis", 1), ai("sorted", 1)], opset: 11, outputs: 4, outputTypes: [I32, L, L, L] }),
+  // three rois over two images: one inside, one across the border, one of sub-pixel size
+  RoiAlign: (n) => ({
+    // rois fed (run-time boxes, as a detector's), so the gradient harness does not train them
+    inputs: [
+      feed([2, 3, n + 3, 5]),
+      { kind: "feed", dataType: F, dims: [3, 4], values: [0, 0, 3, 3, 1, 0.5, 5.5, n + 3.5, 2, 1, 2.4, 1.2] },
+      init([3], L, [0, 1, 1]),
+    ],
+    attrs: [ai("output_height", 2), ai("output_width", 3), ai("sampling_ratio", 0), af("spatial_scale", 1)],
+    opset: 16,
+    fixed: [1, 2],
+  }),
   RMSNormalization: (n) => ({ inputs: [feed([2, 3, n]), init([n])], attrs: [ai("axis", -1)], opset: 23 }),
   ReduceLogSum: (n) => ({ inputs: [feed([1, 3, n, 2], F, [0.5, 2]), init([1], L, [1])], opset: 18 }),
   ReverseSequence: (n) => ({ inputs: [feed([4, 2, n]), init([2], L, [4, 2])], attrs: [ai("time_axis", 0), ai("batch_axis", 1)], opset: 10, fixed: [1] }),

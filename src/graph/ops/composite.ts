@@ -9,9 +9,6 @@
 //                          nodes before them ran (a staged plan, plan.ts StagedPlan)
 //   Compress(x, cond)      Gather of the kept positions (cond known while planning: a session
 //                          plans per value of a small condition input); no axis: of Reshape(x, [-1])
-//   ScatterElements, Scatter(data, indices, updates)
-//                          ScatterND with indices completed to full coordinates (indices' own
-//                          position on every other axis, a constant)
 //   ReverseSequence(x, lens)
 //                          GatherElements along time_axis with constant indices (lens known while planning)
 //   CenterCropPad(x, shape) a centred Slice and / or zero Pad (shape known while planning)
@@ -390,7 +387,7 @@ registerOp<{ dataType: number }>({
 });
 
 // ---------------------------------------------------------------------------------------------
-// indexing by known values: Compress, ReverseSequence; ScatterElements through ScatterND
+// indexing by known values: Compress, ReverseSequence
 
 registerOp<{ axis?: number; x: string }>({
   type: "Compress",
@@ -527,52 +524,6 @@ registerOp<{ alignCorners: boolean; inputs: readonly string[] }>({
   },
   algorithms: [],
 });
-
-interface ScatterAttrs {
-  axis: number;
-  reduction: string;
-  inputs: readonly string[];
-}
-
-function scatterElements(type: string): void {
-  registerOp<ScatterAttrs>({
-    type,
-    parse: (at) => ({ axis: at.int("axis", 0), reduction: at.string("reduction", "none"), inputs: at.node.input }),
-    infer: (c) => c.fail(`internal: ${type} is inlined, not inferred`),
-    inline(c) {
-      const x = c.need(0, "data"),
-        idx = c.need(1, "indices"),
-        u = c.need(2, "updates");
-      if (idx.dataType !== DataType.INT64 && idx.dataType !== DataType.INT32) c.fail(`indices must be int32 or int64, got ${dataTypeName(idx.dataType)}`);
-      const r = x.shape.length;
-      if (idx.shape.length !== r || u.shape.length !== r || idx.shape.some((d, a) => d !== u.shape[a] || d > x.shape[a]!))
-        c.fail(`indices ${fmtShape(idx.shape)} and updates ${fmtShape(u.shape)} must have one shape, of data's rank and within data ${fmtShape(x.shape)}`);
-      const axis = normAxis(c, c.attrs.axis, r);
-      guardElements(c, sizeOfDims(idx.shape) * r, "the coordinates");
-      // full coordinates [...indices.shape, r]: indices on `axis`, each element's own position elsewhere
-      const b = subgraphBuilder(c.where, c.opset, type);
-      const column = [...idx.shape, 1];
-      const n = sizeOfDims(idx.shape);
-      const strides = idx.shape.map((_, a) => sizeOfDims(idx.shape.slice(a + 1)));
-      const parts = x.shape.map((_, a) =>
-        a === axis
-          ? b.node("Reshape", [c.attrs.inputs[1]!, b.ints(column)], [])
-          : b.constant(
-              idx.dataType,
-              column,
-              Array.from({ length: n }, (_, e) => Math.floor(e / strides[a]!) % idx.shape[a]!),
-            ),
-      );
-      const coords = b.node("Concat", parts, [intAttr("axis", r)]);
-      const reduction: AttributeProto = { name: "reduction", type: AttributeType.STRING, s: c.attrs.reduction };
-      const y = b.node("ScatterND", [c.attrs.inputs[0]!, coords, c.attrs.inputs[2]!], [reduction]);
-      return finish(b, y, x.dataType, c.attrs.inputs.slice(0, 3));
-    },
-    algorithms: [],
-  });
-}
-scatterElements("ScatterElements");
-scatterElements("Scatter");
 
 // ---------------------------------------------------------------------------------------------
 // DFT and STFT as a MatMul with the DFT matrix

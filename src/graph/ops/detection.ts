@@ -1,4 +1,4 @@
-// Detection post-processing whose output shape is the run's data:
+// Detection ops. Post-processing whose output shape is the run's data:
 //   NonMaxSuppression(boxes [B, N, 4], scores [B, C, N], max_output_boxes_per_class?, iou_threshold?,
 //                     score_threshold?) -> selected_indices [K, 3] int64 (batch, class, box)
 // computed on the host once its inputs are known: while planning when they are constants, else
@@ -8,8 +8,11 @@
 // IoU with a box already kept exceeds iou_threshold, up to max_output_boxes_per_class.
 import { fail, fmtShape } from "../../errors.js";
 import { DataType } from "../../onnx/onnx-proto.js";
-import { type InferContext, registerOp } from "../registry.js";
-import { type HostTensor, hostTensor } from "../types.js";
+import { type BoundNode, type InferContext, registerOp } from "../registry.js";
+import { elemOf, type HostTensor, hostTensor, identityPerm } from "../types.js";
+import { typedInput } from "./elementwise.js";
+import { zeroOutput } from "./grad.js";
+import { channelsLast } from "./util.js";
 
 interface NmsAttrs {
   /** 0: [y1, x1, y2, x2] (any two opposite corners); 1: [x_center, y_center, width, height]. */
@@ -171,4 +174,159 @@ registerOp<NmsAttrs>({
   infer: (c) => [{ dataType: DataType.INT64, shape: nonMaxSuppression(c).dims }],
   fromTypes: (c) => [nonMaxSuppression(c)],
   algorithms: [],
+});
+
+// ---------------------------------------------------------------------------------------------
+// RoiAlign(X [N, C, H, W], rois [R, 4], batch_indices [R]) -> [R, C, output_height, output_width]
+// on assembly/roialign.ts's kernels, X and Y channels last. Before each run the host reads the
+// rois and batch indices (R x 5 numbers): an index outside [0, N) is refused, and each roi's
+// samples per bin (sampling_ratio, else ceil(extent / bins), as onnxruntime) are computed and
+// bounded, so a hostile roi cannot make a run take forever. The gradient (avg mode) spreads dY
+// back through the same samples.
+
+interface RoiAlignAttrs {
+  maxMode: boolean;
+  /** half_pixel (opset 16 default): coordinates shifted by -0.5; else output_half_pixel. */
+  halfPixel: boolean;
+  outputHeight: number;
+  outputWidth: number;
+  samplingRatio: number;
+  spatialScale: number;
+}
+
+/** Samples per bin beyond which a roi is refused (a legitimate roi on a 4096-wide map at 1 bin: 2^24). */
+const MAX_SAMPLES_PER_BIN = 2 ** 24;
+
+/** Reads rois and batch indices and writes each roi's (gh, gw) at `grid`; fails on a bad roi or index. */
+function roiGrid(n: BoundNode<RoiAlignAttrs>, roisIdx: number, batchIdx: number, grid: number, N: number, R: number): void {
+  const heap = n.engine.heap,
+    a = n.attrs;
+  const rois = heap.f32.subarray(n.input(roisIdx) >> 2, (n.input(roisIdx) >> 2) + 4 * R),
+    batch = heap.i32.subarray(n.input(batchIdx) >> 2, (n.input(batchIdx) >> 2) + R);
+  const out = heap.i32.subarray(grid >> 2, (grid >> 2) + 2 * R);
+  const scale = f(a.spatialScale),
+    offset = a.halfPixel ? 0.5 : 0;
+  for (let r = 0; r < R; r++) {
+    const b = batch[r]!;
+    if (b < 0 || b >= N) fail(n.where, `batch_indices[${r}] is ${b}, outside [0, ${N})`);
+    const x1 = f(f(rois[4 * r]! * scale) - offset),
+      y1 = f(f(rois[4 * r + 1]! * scale) - offset);
+    let width = f(f(f(rois[4 * r + 2]! * scale) - offset) - x1),
+      height = f(f(f(rois[4 * r + 3]! * scale) - offset) - y1);
+    if (!a.halfPixel) {
+      width = Number.isNaN(width) ? width : Math.max(width, 1);
+      height = Number.isNaN(height) ? height : Math.max(height, 1);
+    }
+    const samples = (extent: number, bins: number) => {
+      if (a.samplingRatio > 0) return a.samplingRatio;
+      const s = Math.ceil(f(extent / bins));
+      return s > 0 ? s : 0; // NaN and empty rois: no samples (their bins are 0)
+    };
+    const gh = samples(height, a.outputHeight),
+      gw = samples(width, a.outputWidth);
+    if (!(gh * gw <= MAX_SAMPLES_PER_BIN))
+      fail(
+        n.where,
+        `roi ${r} [${Array.from(rois.subarray(4 * r, 4 * r + 4)).join(", ")}] would take ${gh} x ${gw} samples per bin (at most ${MAX_SAMPLES_PER_BIN})`,
+      );
+    out[2 * r] = gh;
+    out[2 * r + 1] = gw;
+  }
+}
+
+const roiAlignLayout = () => ({ inputs: [channelsLast(4), identityPerm(2), identityPerm(1)], outputs: [channelsLast(4)] });
+
+registerOp<RoiAlignAttrs>({
+  type: "RoiAlign",
+  parse(at, opset) {
+    const mode = at.string("mode", "avg");
+    if (mode !== "avg" && mode !== "max") fail(at.where, `mode must be avg or max, got "${mode}"`);
+    const transform = at.string("coordinate_transformation_mode", opset >= 16 ? "half_pixel" : "output_half_pixel");
+    if (transform !== "half_pixel" && transform !== "output_half_pixel")
+      fail(at.where, `coordinate_transformation_mode must be half_pixel or output_half_pixel, got "${transform}"`);
+    const outputHeight = at.int("output_height", 1),
+      outputWidth = at.int("output_width", 1),
+      samplingRatio = at.int("sampling_ratio", 0);
+    if (!(outputHeight >= 1 && outputWidth >= 1 && outputHeight <= 2 ** 16 && outputWidth <= 2 ** 16))
+      fail(at.where, `output_height and output_width must be in [1, 65536], got ${outputHeight} and ${outputWidth}`);
+    if (!(samplingRatio >= 0 && samplingRatio <= 4096)) fail(at.where, `sampling_ratio must be in [0, 4096], got ${samplingRatio}`);
+    const spatialScale = at.float("spatial_scale", 1);
+    if (!Number.isFinite(spatialScale)) fail(at.where, `spatial_scale must be finite, got ${spatialScale}`);
+    return { maxMode: mode === "max", halfPixel: transform === "half_pixel", outputHeight, outputWidth, samplingRatio, spatialScale };
+  },
+  infer(c) {
+    const x = typedInput(c, 0, "X", "float"),
+      rois = typedInput(c, 1, "rois", "float"),
+      batch = c.need(2, "batch_indices");
+    if (x.shape.length !== 4) c.fail(`X must be [N, C, H, W], got ${fmtShape(x.shape)}`);
+    if (rois.shape.length !== 2 || rois.shape[1] !== 4) c.fail(`rois must be [num_rois, 4], got ${fmtShape(rois.shape)}`);
+    const R = rois.shape[0]!;
+    if (elemOf(batch.dataType) !== "i32" || batch.shape.length !== 1 || batch.shape[0] !== R)
+      c.fail(`batch_indices must be an integer tensor [${R}] (one per roi), got ${fmtShape(batch.shape)}`);
+    const [, C, H, W] = x.shape as [number, number, number, number];
+    if (R > 0 && H * W === 0) c.fail(`X ${fmtShape(x.shape)} has no pixels to sample`);
+    return [{ dataType: x.dataType, shape: [R, C, c.attrs.outputHeight, c.attrs.outputWidth] }];
+  },
+  layout: roiAlignLayout,
+  zeroGradient: [1],
+  gradient(g) {
+    if (!g.wants(0)) return;
+    if (g.attrs.maxMode) fail(g.where, "RoiAlign's max mode has no gradient (avg does): freeze what comes before it");
+    g.add(0, g.op("RoiAlignGrad", [g.dy(0)!, g.x(0)!, g.x(1)!, g.x(2)!], g.attrs)[0]!);
+  },
+  algorithms: [
+    {
+      name: "roiAlign.kernel",
+      workspaceBytes: (n) => 8 * n.inputs[1]!.shape[0]!,
+      setup(n) {
+        const [N, C, H, W] = n.inputs[0]!.shape as [number, number, number, number];
+        const R = n.inputs[1]!.shape[0]!,
+          a = n.attrs,
+          k = n.kernels,
+          y = n.output(0),
+          x = n.input(0),
+          rois = n.input(1),
+          batch = n.input(2),
+          grid = n.workspace;
+        if (R * C === 0) return () => {};
+        return () => {
+          roiGrid(n, 1, 2, grid, N, R);
+          k.roialign_f32_forward(y, x, rois, batch, grid, R, H, W, C, a.outputHeight, a.outputWidth, a.spatialScale, a.halfPixel ? 1 : 0, a.maxMode ? 1 : 0);
+        };
+      },
+    },
+  ],
+});
+
+// inputs dY (channels last), X (for its shape), rois, batch_indices; output dX (channels last)
+registerOp<RoiAlignAttrs>({
+  type: "RoiAlignGrad",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  infer: (c) => [c.need(1, "X")],
+  layout: () => ({ inputs: [channelsLast(4), channelsLast(4), identityPerm(2), identityPerm(1)], outputs: [channelsLast(4)] }),
+  algorithms: [
+    {
+      name: "roiAlignGrad.kernel",
+      workspaceBytes: (n) => 8 * n.inputs[2]!.shape[0]!,
+      setup(n) {
+        const [N, C, H, W] = n.inputs[1]!.shape as [number, number, number, number];
+        const R = n.inputs[2]!.shape[0]!,
+          a = n.attrs,
+          k = n.kernels,
+          dx = n.output(0),
+          dy = n.input(0),
+          rois = n.input(2),
+          batch = n.input(3),
+          grid = n.workspace,
+          zero = zeroOutput(n, 0);
+        return () => {
+          zero();
+          if (R * C === 0) return;
+          roiGrid(n, 2, 3, grid, N, R);
+          k.roialign_f32_backward(dx, dy, rois, batch, grid, R, H, W, C, a.outputHeight, a.outputWidth, a.spatialScale, a.halfPixel ? 1 : 0);
+        };
+      },
+    },
+  ],
 });

@@ -721,6 +721,83 @@ registerOp<{ reduction: number }>({
   ],
 });
 
+// ScatterElements (opset 11; reduction from 16) and Scatter (opset 9-10, its old name): y = data
+// with each updates element written at its index along `axis` (its own position on the other
+// axes), or combined with what is there. In ONNX order, on assembly/gather.ts's scatter_elements.
+
+function scatterElements(type: string): void {
+  registerOp<{ axis: number; reduction: number }>({
+    type,
+    parse(at) {
+      const r = at.string("reduction", "none");
+      return { axis: at.int("axis", 0), reduction: SCATTER_REDUCTIONS[r] ?? fail(at.where, `reduction "${r}" is not one of none, add, mul, max, min`) };
+    },
+    infer(c) {
+      const x = c.need(0, "data"),
+        idx = indicesOf(c, 1),
+        u = c.need(2, "updates");
+      const r = x.shape.length;
+      normAxis(c, c.attrs.axis, r);
+      if (u.dataType !== x.dataType) c.fail(`updates (${dataTypeName(u.dataType)}) must have the element type of data (${dataTypeName(x.dataType)})`);
+      if (c.attrs.reduction !== 0 && !isFloat(x.dataType)) c.fail("a reduction other than none needs float data");
+      if (idx.shape.length !== r || u.shape.length !== r || idx.shape.some((d, a) => d !== u.shape[a] || d > x.shape[a]!))
+        c.fail(`indices ${fmtShape(idx.shape)} and updates ${fmtShape(u.shape)} must have one shape, of data's rank and within data ${fmtShape(x.shape)}`);
+      return [x];
+    },
+    layout: onnxOrder,
+    // none: d data = dy where nothing was written, d updates = dy gathered at the indices; add:
+    // d data = dy. (mul, max, min: not implemented, refused.)
+    gradient(g) {
+      const dy = g.dy(0)!,
+        idx = g.x(1)!,
+        r = g.attrs.reduction;
+      if (r !== SCATTER_REDUCTIONS.none && r !== SCATTER_REDUCTIONS.add)
+        fail(g.where, "training needs reduction none or add (the gradients of mul, max and min are not implemented)");
+      if (g.wants(2)) g.add(2, g.op("GatherElements", [dy, idx], { axis: g.attrs.axis })[0]!);
+      if (g.wants(0)) {
+        if (r === SCATTER_REDUCTIONS.add) g.add(0, dy);
+        else g.add(0, g.op(type, [dy, idx, g.op("Zeros", [], { shape: g.x(2)!.shape })[0]!], g.attrs)[0]!);
+      }
+    },
+    algorithms: [
+      {
+        name: "scatterElements.nd",
+        paramBytes: () => 2 * ND_DESC_BYTES,
+        setup(n) {
+          const x = n.inputs[0]!,
+            idx = n.inputs[1]!;
+          const ax = normAxis({ fail: (m) => fail(n.where, m) }, n.attrs.axis, x.shape.length);
+          const i32 = n.engine.heap.i32,
+            copy = n.params,
+            desc = n.params + ND_DESC_BYTES;
+          writeNd(i32, copy, { dims: [x.size], strides: [[1], [1]] }, n.where);
+          if (x.size === 0) return () => {};
+          const xs = contiguousStrides(x.shape),
+            is = contiguousStrides(idx.shape);
+          if (idx.size > 0) writeNd(i32, desc, { dims: [...idx.shape], strides: [is, xs.map((s, a) => (a === ax ? 0 : s)), is] }, n.where);
+          const k = n.kernels,
+            yp = n.output(0),
+            xp = n.input(0),
+            ip = n.input(1),
+            up = n.input(2),
+            st = xs[ax]!,
+            len = x.shape[ax]!,
+            reduction = n.attrs.reduction;
+          return () => {
+            if (yp !== xp) k.copy_nd(yp, xp, copy);
+            if (idx.size === 0) return;
+            const bad = k.scatter_elements(yp, up, ip, desc, st, len, reduction);
+            if (bad !== 0)
+              fail(n.where, `${bad} ${bad === 1 ? "index is" : "indices are"} outside data ${fmtShape(x.shape)} along axis ${ax} ([-${len}, ${len - 1}])`);
+          };
+        },
+      },
+    ],
+  });
+}
+scatterElements("ScatterElements");
+scatterElements("Scatter");
+
 // ---------------------------------------------------------------------------------------------
 // Range, Trilu
 
