@@ -289,14 +289,19 @@ describe.each(BUILDS_UNDER_TEST)("RoiAlign vs onnxruntime-node (%s)", (build) =>
             // the conv makes X channels-last in simdnet, as a backbone's feature map is
             nodes: [
               node("Conv", ["x", "w"], ["f"]),
-              node("RoiAlign", ["f", "rois", "batch"], ["y"], [
-                { name: "mode", type: 3, s: mode },
-                ...(transform ? [{ name: "coordinate_transformation_mode", type: 3, s: transform }] : []),
-                int("output_height", 3),
-                int("output_width", 2),
-                int("sampling_ratio", ratio),
-                float("spatial_scale", scale),
-              ]),
+              node(
+                "RoiAlign",
+                ["f", "rois", "batch"],
+                ["y"],
+                [
+                  { name: "mode", type: 3, s: mode },
+                  ...(transform ? [{ name: "coordinate_transformation_mode", type: 3, s: transform }] : []),
+                  int("output_height", 3),
+                  int("output_width", 2),
+                  int("sampling_ratio", ratio),
+                  float("spatial_scale", scale),
+                ],
+              ),
             ],
             inits: [tensor("w", [C, C, 1, 1], uniform(C * C, C + 1)), tensor("rois", [6, 4], rois), tensor("batch", [6], batch, DataType.INT64)],
             inputs: [["x", [2, C, 9, 10]]],

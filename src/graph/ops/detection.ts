@@ -220,7 +220,7 @@ function roiGrid(n: BoundNode<RoiAlignAttrs>, roisIdx: number, batchIdx: number,
     const samples = (extent: number, bins: number) => {
       if (a.samplingRatio > 0) return a.samplingRatio;
       const s = Math.ceil(f(extent / bins));
-      return s > 0 ? s : 0; // NaN and empty rois: no samples (their bins are 0)
+      return Number.isNaN(s) ? 0 : Math.max(s, 0); // NaN and empty rois: no samples (their bins are 0)
     };
     const gh = samples(height, a.outputHeight),
       gw = samples(width, a.outputWidth);
