@@ -53,6 +53,8 @@ export interface GraphIO {
 
 /** A graph's nodes (topologically sorted) with its initializers and outputs. */
 export interface Subgraph {
+  /** A node attribute's graph inputs (Loop's body: iteration number, condition, carried values). */
+  readonly inputs?: readonly GraphIO[];
   readonly nodes: readonly GraphNode[];
   readonly outputs: readonly GraphIO[];
   readonly initializers: ReadonlyMap<string, HostTensor>;
@@ -153,7 +155,8 @@ export function importSubgraph(g: GraphProto, opset: number, scope: string, give
     const attrs = new Map<string, Subgraph>();
     const reads = new Set<string>();
     for (const a of graphs) {
-      const s = importSubgraph(a.g!, opset, `${scope}node ${k} "${n.name}" ${a.name}: `, new Set(), visible);
+      // a subgraph's declared inputs (a Loop body's) are its own names, not reads of this graph
+      const s = importSubgraph(a.g!, opset, `${scope}node ${k} "${n.name}" ${a.name}: `, new Set(a.g!.input.map((i) => i.name)), visible);
       attrs.set(a.name, s);
       for (const r of s.outerReads) reads.add(r);
     }
@@ -234,7 +237,9 @@ export function importSubgraph(g: GraphProto, opset: number, scope: string, give
     const outs = n.output.map((o) => (read.has(o) ? o : ""));
     return { index: k, name: n.name, opType: n.opType, def, attrs, inputs: n.input, outputs: outs, implicitInputs: subgraphs.get(k)?.reads ?? [], where };
   });
-  return { nodes, outputs, initializers, outerReads: [...outerReads] };
+  for (const i of g.input) refuseNonTensor(i, `onnx: ${scope}input "${i.name}"`);
+  const inputs: GraphIO[] = g.input.map((i) => ({ name: i.name, dataType: i.elemType || DataType.FLOAT, shape: i.shape }));
+  return { inputs, nodes, outputs, initializers, outerReads: [...outerReads] };
 }
 
 /**

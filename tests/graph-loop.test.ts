@@ -1,0 +1,197 @@
+// Loop (ops/control.ts): unrolled while planning when its trip count is known then (a constant, a
+// shape, or a run-time value read by a staged plan), checked against onnxruntime-node: carried
+// values, scan outputs, the iteration number, outer values read by the body, zero iterations, a
+// count from the run's data, and a body that resizes by values it computes (Mask R-CNN's mask
+// pasting). While loops (a body computing its condition) are refused by name.
+import { describe, expect, it } from "vitest";
+import { SimdnetError } from "../src/errors.js";
+import { InferenceSession } from "../src/graph/session.js";
+import { AttributeType, type AttributeProto, DataType, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { type Feed, int, type ModelSpec, modelBytes, node, ortRun, tensor } from "./graph-models.js";
+import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+
+/** A Loop body: inputs (i, cond, ...carried float [shape]), nodes, outputs (cond, carried..., scans...). */
+function body(carried: [string, number[]][], nodes: NodeProto[], outputs: [string, number][], inits: TensorProto[] = []): AttributeProto {
+  return {
+    name: "body",
+    type: AttributeType.GRAPH,
+    g: {
+      name: "body",
+      node: nodes,
+      initializer: inits,
+      input: [
+        { name: "i", elemType: DataType.INT64, shape: [] },
+        { name: "c_in", elemType: DataType.BOOL, shape: [] },
+        ...carried.map(([name, shape]) => ({ name, elemType: DataType.FLOAT, shape })),
+      ],
+      valueInfo: [],
+      output: outputs.map(([name, elemType]) => ({ name, elemType })),
+    },
+  };
+}
+
+async function expectMatchesOrt(build: Parameters<typeof engineFor>[0], spec: ModelSpec, runs: Record<string, Feed>[], tol = 1e-5): Promise<void> {
+  const e = await engineFor(build);
+  const used = e.heap.bytesInUse;
+  const bytes = modelBytes(spec);
+  const s = InferenceSession.fromBytes(e, bytes);
+  for (const [r, feeds] of runs.entries()) {
+    const want = await ortRun(bytes, feeds);
+    const got = s.runSync(feeds);
+    for (const [k, w] of Object.entries(want)) {
+      expect([...got[k]!.dims], `run ${r} ${k} dims`).toEqual(w.dims);
+      expectClose(Array.from(got[k]!.data as ArrayLike<number | bigint>, Number), w.data, { rtol: tol, atol: tol, label: `run ${r} ${k}` });
+    }
+  }
+  await s.release();
+  expect(e.heap.bytesInUse).toBe(used);
+}
+
+const F = DataType.FLOAT;
+
+describe.each(BUILDS_UNDER_TEST)("Loop vs onnxruntime-node (%s)", (build) => {
+  it("carried values, a scan output, the iteration number and an outer value, for 0, 1 and 5 iterations", async () => {
+    for (const trips of [0, 1, 5]) {
+      // acc = acc * 0.5 + x + i; scan: relu(acc) each iteration
+      const loopBody = body(
+        [["acc", [2, 3]]],
+        [
+          node("Cast", ["i"], ["fi"], [int("to", F)]),
+          node("Mul", ["acc", "half"], ["h"]),
+          node("Add", ["h", "x"], ["hx"]),
+          node("Add", ["hx", "fi"], ["acc_out"]),
+          node("Relu", ["acc_out"], ["row"]),
+          node("Identity", ["c_in"], ["c_out"]),
+        ],
+        [
+          ["c_out", DataType.BOOL],
+          ["acc_out", F],
+          ["row", F],
+        ],
+        [tensor("half", [], [0.5])],
+      );
+      await expectMatchesOrt(
+        build,
+        {
+          nodes: [node("Loop", ["M", "cond", "acc0"], ["acc", "rows"], [loopBody])],
+          inits: [tensor("M", [], [trips], DataType.INT64), tensor("cond", [], [1], DataType.BOOL)],
+          inputs: [
+            ["x", [2, 3]],
+            ["acc0", [2, 3]],
+          ],
+          outputs: ["acc", ...(trips > 0 ? ["rows"] : [])],
+          opset: 13,
+        },
+        [{ x: { dims: [2, 3], data: uniform(6, trips + 1) }, acc0: { dims: [2, 3], data: uniform(6, trips + 2) } }],
+      );
+    }
+  });
+
+  it("a trip count the run computes (a staged plan reads it), at opset 11", async () => {
+    const loopBody = body(
+      [["acc", [4]]],
+      [node("Add", ["acc", "x"], ["acc_out"]), node("Identity", ["c_in"], ["c_out"])],
+      [
+        ["c_out", DataType.BOOL],
+        ["acc_out", F],
+      ],
+    );
+    const spec: ModelSpec = {
+      nodes: [
+        node("ReduceMax", ["x"], ["m"], [int("keepdims", 0)]),
+        node("Cast", ["m"], ["M"], [int("to", DataType.INT64)]),
+        node("Loop", ["M", "", "acc0"], ["acc"], [loopBody]),
+      ],
+      inits: [tensor("acc0", [4], [0, 0, 0, 0])],
+      inputs: [["x", [4]]],
+      outputs: ["acc"],
+      opset: 11,
+    };
+    const runs = [3.5, 1.2, 6.9, 3.1].map((top) => ({ x: { dims: [4], data: Float32Array.from([0.5, top, 1, 2]) } }));
+    await expectMatchesOrt(build, spec, runs);
+  });
+
+  it("a body that resizes by sizes it computes from the run's data (mask pasting)", async () => {
+    // each iteration: a 2x2 patch upsampled to (1 + floor(box[i])) x 3, then summed into acc
+    const loopBody = body(
+      [["acc", []]],
+      [
+        node("Gather", ["rb", "i"], ["b"]),
+        node("Floor", ["b"], ["fb"]),
+        node("Cast", ["fb"], ["ib"], [int("to", DataType.INT64)]),
+        node("Add", ["ib", "one"], ["h"]),
+        node("Reshape", ["h", "shape1"], ["h1"]),
+        node("Concat", ["lead", "h1", "three"], ["sizes"], [int("axis", 0)]),
+        node("Resize", ["patch", "", "", "sizes"], ["up"], [{ name: "mode", type: AttributeType.STRING, s: "linear" }]),
+        node("ReduceSum", ["up"], ["total"], [int("keepdims", 0)]),
+        node("Add", ["acc", "total"], ["acc_out"]),
+        node("Identity", ["c_in"], ["c_out"]),
+      ],
+      [
+        ["c_out", DataType.BOOL],
+        ["acc_out", F],
+      ],
+      [
+        tensor("one", [], [1], DataType.INT64),
+        tensor("shape1", [1], [1], DataType.INT64),
+        tensor("lead", [2], [1, 1], DataType.INT64),
+        tensor("three", [1], [3], DataType.INT64),
+      ],
+    );
+    const spec: ModelSpec = {
+      // the sizes come from a computed value (Abs): each iteration's Resize stages the plan
+      nodes: [
+        node("Abs", ["boxes"], ["rb"]),
+        node("Shape", ["boxes"], ["n"]),
+        node("Squeeze", ["n", "zero"], ["M"]),
+        node("Loop", ["M", "", "acc0"], ["acc"], [loopBody]),
+      ],
+      inits: [tensor("zero", [1], [0], DataType.INT64), tensor("acc0", [], [0]), tensor("patch", [1, 1, 2, 2], [1, 2, 3, 4])],
+      inputs: [["boxes", [3]]],
+      outputs: ["acc"],
+      opset: 13,
+    };
+    const runs = [
+      [1.5, 4.2, 0.3],
+      [2.9, 0, -7.7],
+    ].map((b) => ({ boxes: { dims: [3], data: Float32Array.from(b) } }));
+    await expectMatchesOrt(build, spec, runs, 1e-4);
+    const e = await engineFor(build);
+    const s = InferenceSession.fromBytes(e, modelBytes(spec));
+    const steps = s.profile(runs[0]!).filter((p) => p.algorithm === "plan.stage");
+    expect(steps.length).toBe(3); // one cut per iteration
+    await s.release();
+  });
+
+  it("refuses a while loop (a body computing its condition) by name", async () => {
+    const e = await engineFor(build);
+    const loopBody = body(
+      [["acc", [1]]],
+      [node("Add", ["acc", "acc"], ["acc_out"]), node("ReduceMax", ["acc_out"], ["m"], [int("keepdims", 0)]), node("Less", ["m", "limit"], ["c_out"])],
+      [
+        ["c_out", DataType.BOOL],
+        ["acc_out", F],
+      ],
+      [tensor("limit", [], [100])],
+    );
+    const bytes = modelBytes({
+      nodes: [node("Loop", ["", "cond", "acc0"], ["acc"], [loopBody])],
+      inits: [tensor("cond", [], [1], DataType.BOOL)],
+      inputs: [["acc0", [1]]],
+      outputs: ["acc"],
+    });
+    let err: unknown;
+    try {
+      const s = InferenceSession.fromBytes(e, bytes);
+      try {
+        s.runSync({ acc0: { dims: [1], data: Float32Array.of(1) } });
+      } finally {
+        await s.release();
+      }
+    } catch (x) {
+      err = x;
+    }
+    expect(err).toBeInstanceOf(SimdnetError);
+    expect((err as Error).message).toMatch(/Loop.*computes its loop condition \(a while loop\)/);
+  });
+});
