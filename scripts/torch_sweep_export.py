@@ -288,15 +288,16 @@ def quantized_resnet18():
 
 
 class Detection(nn.Module):
-    """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels."""
+    """A torchvision detector on one image [1, 3, H, W]: its boxes, scores and labels (and masks)."""
 
-    def __init__(self, m):
+    def __init__(self, m, masks=False):
         super().__init__()
         self.m = m
+        self.masks = masks
 
     def forward(self, x):
         d = self.m([x[0]])[0]
-        return d["boxes"], d["scores"], d["labels"]
+        return (d["boxes"], d["scores"], d["labels"], d["masks"]) if self.masks else (d["boxes"], d["scores"], d["labels"])
 
 
 class TinyDetector(nn.Module):
@@ -345,6 +346,24 @@ def tiny_faster_rcnn():
                                 box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=3, sampling_ratio=2),
                                 box_head=TwoMLPHead(8 * 3 * 3, 16), box_predictor=FastRCNNPredictor(16, 3),
                                 rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20, box_score_thresh=0.0, box_detections_per_img=10))
+
+
+def tiny_mask_rcnn():
+    """torchvision's MaskRCNN as tiny_faster_rcnn, plus its mask head: the masks are pasted in a Loop."""
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+    from torchvision.ops import MultiScaleRoIAlign
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
+    backbone.out_channels = 8
+    return Detection(MaskRCNN(backbone, num_classes=None, min_size=64, max_size=64,
+                              rpn_anchor_generator=AnchorGenerator(sizes=((8, 16),), aspect_ratios=((0.5, 1.0, 2.0),)),
+                              box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=3, sampling_ratio=2),
+                              box_head=TwoMLPHead(8 * 3 * 3, 16), box_predictor=FastRCNNPredictor(16, 3),
+                              mask_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=6, sampling_ratio=2),
+                              mask_head=MaskRCNNHeads(8, [8], 1), mask_predictor=MaskRCNNPredictor(8, 8, 3),
+                              rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20, box_score_thresh=0.0, box_detections_per_img=5), masks=True)
 
 
 # ---- the list --------------------------------------------------------------------------------------
@@ -444,6 +463,7 @@ TINY = {
     "video_conv3d": (lambda: VideoNet(), [{"name": "input", "type": FLOAT, "dims": [1, 3, 4, 24, 24]}], {"input": {0: "batch"}, "output": {0: "batch"}}),
     "tiny_detector": (lambda: TinyDetector(), img(32), None),
     "tiny_faster_rcnn": (tiny_faster_rcnn, img(64), None),
+    "tiny_mask_rcnn": (tiny_mask_rcnn, img(64), None),
 }
 
 
