@@ -53,20 +53,39 @@ export function gather_axis_f32_backward(dx: usize, dy: usize, idx: usize, outer
  * GatherElements: over the loop of an N-d descriptor (assembly/nd.ts) with operands 0 = y,
  * 1 = x with stride 0 along the gathered axis, 2 = idx:
  *   y[i . s0] = x[i . s1 + v * axisStride], v = idx[i . s2] (negative: + len).
- * Returns the number of out-of-range indices (their elements are 0). With back, the adjoint:
- * x[...] += y[...] (dx, dy), accumulating.
+ * Returns the number of out-of-range indices (their elements are 0). Its adjoint and
+ * ScatterElements run the same loop the other way (see `elements`).
  */
 export function gather_elements(y: usize, x: usize, idx: usize, desc: usize, axisStride: i32, len: i32): i32 {
-  return elements(y, x, idx, desc, axisStride, len, false);
+  return elements(y, x, idx, desc, axisStride, len, ELEMENTS_GATHER);
 }
 
 /** The adjoint of gather_elements, accumulating: dx[i . s1 + v * axisStride] += dy[i . s0]. */
 export function gather_elements_f32_backward(dx: usize, dy: usize, idx: usize, desc: usize, axisStride: i32, len: i32): i32 {
-  return elements(dy, dx, idx, desc, axisStride, len, true);
+  return elements(dy, dx, idx, desc, axisStride, len, ELEMENTS_ADD);
+}
+
+// what `elements` does at each position: gather from x into y, or scatter y into x (as bits, or
+// combined as f32); the scatter codes minus ELEMENTS_SCATTER are ScatterElements' reductions
+const ELEMENTS_GATHER = -1,
+  ELEMENTS_SCATTER = 0,
+  ELEMENTS_ADD = 1,
+  ELEMENTS_MUL = 2,
+  ELEMENTS_MAX = 3;
+
+/**
+ * ScatterElements into y (already a copy of data), over the loop of an N-d descriptor (the
+ * indices' shape) with operands 0 = updates, 1 = y with stride 0 along the scatter axis, 2 = idx:
+ *   y[i . s1 + v * axisStride] = updates[i . s0] (reduction 0, as bits), or combined with it as
+ *   f32: 1 add, 2 mul, 3 max, 4 min; v = idx[i . s2] (negative: + len).
+ * Elements apply in order. An index outside [-len, len) is skipped and counted; returns the count.
+ */
+export function scatter_elements(y: usize, updates: usize, idx: usize, desc: usize, axisStride: i32, len: i32, reduction: i32): i32 {
+  return elements(updates, y, idx, desc, axisStride, len, ELEMENTS_SCATTER + reduction);
 }
 
 // @ts-ignore: decorator
-@inline function elements(y: usize, x: usize, idx: usize, desc: usize, axisStride: i32, len: i32, back: bool): i32 {
+@inline function elements(y: usize, x: usize, idx: usize, desc: usize, axisStride: i32, len: i32, op: i32): i32 {
   const r = ndRank(desc);
   let total: i32 = 1;
   for (let a = 0; a < r; a++) total *= ndDim(desc, a);
@@ -83,11 +102,15 @@ export function gather_elements_f32_backward(dx: usize, dy: usize, idx: usize, d
       if (v < 0) v += len;
       if (v < 0 || v >= len) {
         bad++;
-        if (!back) store<i32>(yp, 0);
+        if (op == ELEMENTS_GATHER) store<i32>(yp, 0);
       } else {
         const s = xp + (<usize>(<isize>v * <isize>axisStride) << 2);
-        if (back) store<f32>(s, load<f32>(s) + load<f32>(yp));
-        else store<i32>(yp, load<i32>(s));
+        if (op == ELEMENTS_GATHER) store<i32>(yp, load<i32>(s));
+        else if (op == ELEMENTS_SCATTER) store<i32>(s, load<i32>(yp));
+        else {
+          const a = load<f32>(s), b = load<f32>(yp);
+          store<f32>(s, op == ELEMENTS_ADD ? a + b : op == ELEMENTS_MUL ? a * b : op == ELEMENTS_MAX ? max(a, b) : min(a, b));
+        }
       }
       yp += sy;
       xp += sx;
@@ -107,61 +130,6 @@ export function gather_elements_f32_backward(dx: usize, dy: usize, idx: usize, d
       store<i32>(c, 0);
       yo -= ndStride(desc, 0, a) * <isize>(d - 1);
       xo -= ndStride(desc, 1, a) * <isize>(d - 1);
-      io -= ndStride(desc, 2, a) * <isize>(d - 1);
-    }
-  }
-  return bad;
-}
-
-/**
- * ScatterElements into y (already a copy of data): over the loop of an N-d descriptor (the indices'
- * shape) with operands 0 = updates, 1 = y with stride 0 along the scatter axis, 2 = idx:
- *   y[i . s1 + v * axisStride] = updates[i . s0] (reduction 0, as bits), or combined with it as
- *   f32: 1 add, 2 mul, 3 max, 4 min; v = idx[i . s2] (negative: + len).
- * Elements apply in order. An index outside [-len, len) is skipped and counted; returns the count.
- */
-export function scatter_elements(y: usize, updates: usize, idx: usize, desc: usize, axisStride: i32, len: i32, reduction: i32): i32 {
-  const r = ndRank(desc);
-  let total: i32 = 1;
-  for (let a = 0; a < r; a++) total *= ndDim(desc, a);
-  const inner = ndDim(desc, r - 1);
-  const su = ndStride(desc, 0, r - 1) << 2, sy = ndStride(desc, 1, r - 1) << 2, si = ndStride(desc, 2, r - 1) << 2;
-  const counters = desc + (<usize>(ND_DESC_WORDS - ND_MAX_RANK) << 2);
-  for (let a = 0; a < r; a++) store<i32>(counters + (<usize>a << 2), 0);
-  let uo: isize = 0, yo: isize = 0, io: isize = 0;
-  let bad = 0;
-  for (let o = 0; o < total; o += inner) {
-    let up = updates + (<usize>uo << 2), yp = y + (<usize>yo << 2), ip = idx + (<usize>io << 2);
-    for (let j = 0; j < inner; j++) {
-      let v = load<i32>(ip);
-      if (v < 0) v += len;
-      if (v < 0 || v >= len) bad++;
-      else {
-        const t = yp + (<usize>(<isize>v * <isize>axisStride) << 2);
-        if (reduction == 0) store<i32>(t, load<i32>(up));
-        else {
-          const a = load<f32>(t), b = load<f32>(up);
-          store<f32>(t, reduction == 1 ? a + b : reduction == 2 ? a * b : reduction == 3 ? max(a, b) : min(a, b));
-        }
-      }
-      up += su;
-      yp += sy;
-      ip += si;
-    }
-    for (let a = r - 2; a >= 0; a--) {
-      const c = counters + (<usize>a << 2);
-      const i = load<i32>(c) + 1;
-      const d = ndDim(desc, a);
-      if (i < d) {
-        store<i32>(c, i);
-        uo += ndStride(desc, 0, a);
-        yo += ndStride(desc, 1, a);
-        io += ndStride(desc, 2, a);
-        break;
-      }
-      store<i32>(c, 0);
-      uo -= ndStride(desc, 0, a) * <isize>(d - 1);
-      yo -= ndStride(desc, 1, a) * <isize>(d - 1);
       io -= ndStride(desc, 2, a) * <isize>(d - 1);
     }
   }

@@ -64,6 +64,10 @@ function region(rois: usize, r: i32, ph: i32, pw: i32, scale: f32, halfPixel: i3
   binH = height / <f32>ph;
 }
 
+const AVG = 0,
+  MAX = 1,
+  BACKWARD = 2;
+
 /**
  * Forward. grid: 2 i32 per roi (gh, gw: samples per bin along y and x, >= 0; the host computes
  * them as onnxruntime: sampling_ratio, else ceil(extent / bins)). maxMode: the largest weighted
@@ -85,76 +89,8 @@ export function roialign_f32_forward(
   halfPixel: i32,
   maxMode: i32,
 ): void {
-  const image = <usize>h * <usize>w * <usize>c;
-  for (let n = 0; n < r; n++) {
-    region(rois, n, ph, pw, scale, halfPixel);
-    const gh = load<i32>(grid + (<usize>n << 3)),
-      gw = load<i32>(grid + (<usize>n << 3), 4);
-    const count = <f32>max(gh * gw, 1);
-    const xb = x + ((<usize>load<i32>(batch + (<usize>n << 2)) * image) << 2);
-    for (let i = 0; i < ph; i++)
-      for (let j = 0; j < pw; j++) {
-        const out = y + ((((<usize>n * <usize>ph + <usize>i) * <usize>pw + <usize>j) * <usize>c) << 2);
-        memory.fill(out, 0, <usize>c << 2);
-        let first = true;
-        for (let iy = 0; iy < gh; iy++) {
-          const sy = ry + <f32>i * binH + ((<f32>iy + 0.5) * binH) / <f32>gh;
-          for (let ix = 0; ix < gw; ix++) {
-            const sx = rx + <f32>j * binW + ((<f32>ix + 0.5) * binW) / <f32>gw;
-            sampleAt(sy, sx, h, w, c);
-            const a = xb + (<usize>p1 << 2),
-              b = xb + (<usize>p2 << 2),
-              d = xb + (<usize>p3 << 2),
-              e = xb + (<usize>p4 << 2);
-            let k = 0;
-            if (ASC_FEATURE_SIMD) {
-              const v1 = f32x4.splat(w1),
-                v2 = f32x4.splat(w2),
-                v3 = f32x4.splat(w3),
-                v4 = f32x4.splat(w4);
-              for (; k + 4 <= c; k += 4) {
-                const o = <usize>k << 2;
-                const t1 = f32x4.mul(v1, v128.load(a + o)),
-                  t2 = f32x4.mul(v2, v128.load(b + o)),
-                  t3 = f32x4.mul(v3, v128.load(d + o)),
-                  t4 = f32x4.mul(v4, v128.load(e + o));
-                if (maxMode) {
-                  // std::max(a, b) = a < b ? b : a, as onnxruntime's
-                  let m = v128.bitselect(t2, t1, f32x4.lt(t1, t2));
-                  m = v128.bitselect(t3, m, f32x4.lt(m, t3));
-                  m = v128.bitselect(t4, m, f32x4.lt(m, t4));
-                  const prev = v128.load(out + o);
-                  v128.store(out + o, first ? m : v128.bitselect(m, prev, f32x4.lt(prev, m)));
-                } else v128.store(out + o, f32x4.add(v128.load(out + o), f32x4.add(f32x4.add(f32x4.add(t1, t2), t3), t4)));
-              }
-            }
-            for (; k < c; k++) {
-              const o = <usize>k << 2;
-              const t1 = w1 * load<f32>(a + o),
-                t2 = w2 * load<f32>(b + o),
-                t3 = w3 * load<f32>(d + o),
-                t4 = w4 * load<f32>(e + o);
-              if (maxMode) {
-                let m = t1 < t2 ? t2 : t1;
-                m = m < t3 ? t3 : m;
-                m = m < t4 ? t4 : m;
-                const prev = load<f32>(out + o);
-                store<f32>(out + o, first ? m : prev < m ? m : prev);
-              } else store<f32>(out + o, load<f32>(out + o) + (((t1 + t2) + t3) + t4));
-            }
-            first = false;
-          }
-        }
-        if (!maxMode) {
-          let k = 0;
-          if (ASC_FEATURE_SIMD) {
-            const vc = f32x4.splat(count);
-            for (; k + 4 <= c; k += 4) v128.store(out + (<usize>k << 2), f32x4.div(v128.load(out + (<usize>k << 2)), vc));
-          }
-          for (; k < c; k++) store<f32>(out + (<usize>k << 2), load<f32>(out + (<usize>k << 2)) / count);
-        }
-      }
-  }
+  if (maxMode) roiPass(y, x, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, MAX);
+  else roiPass(y, x, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, AVG);
 }
 
 /**
@@ -177,29 +113,109 @@ export function roialign_f32_backward(
   scale: f32,
   halfPixel: i32,
 ): void {
+  roiPass(dy, dx, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, BACKWARD);
+}
+
+/** Every roi, bin and sample: AVG / MAX write bin [n, i, j, :] of y from image x; BACKWARD spreads bin y back into image x. */
+// @ts-ignore: decorator
+@inline function roiPass(
+  y: usize,
+  x: usize,
+  rois: usize,
+  batch: usize,
+  grid: usize,
+  r: i32,
+  h: i32,
+  w: i32,
+  c: i32,
+  ph: i32,
+  pw: i32,
+  scale: f32,
+  halfPixel: i32,
+  mode: i32,
+): void {
   const image = <usize>h * <usize>w * <usize>c;
   for (let n = 0; n < r; n++) {
     region(rois, n, ph, pw, scale, halfPixel);
     const gh = load<i32>(grid + (<usize>n << 3)),
       gw = load<i32>(grid + (<usize>n << 3), 4);
     const count = <f32>max(gh * gw, 1);
-    const xb = dx + ((<usize>load<i32>(batch + (<usize>n << 2)) * image) << 2);
+    const xb = x + ((<usize>load<i32>(batch + (<usize>n << 2)) * image) << 2);
     for (let i = 0; i < ph; i++)
       for (let j = 0; j < pw; j++) {
-        const g = dy + ((((<usize>n * <usize>ph + <usize>i) * <usize>pw + <usize>j) * <usize>c) << 2);
+        const bin = y + ((((<usize>n * <usize>ph + <usize>i) * <usize>pw + <usize>j) * <usize>c) << 2);
+        if (mode != BACKWARD) memory.fill(bin, 0, <usize>c << 2);
+        let first = true;
         for (let iy = 0; iy < gh; iy++) {
           const sy = ry + <f32>i * binH + ((<f32>iy + 0.5) * binH) / <f32>gh;
           for (let ix = 0; ix < gw; ix++) {
             const sx = rx + <f32>j * binW + ((<f32>ix + 0.5) * binW) / <f32>gw;
             sampleAt(sy, sx, h, w, c);
-            if (w1 == 0 && w2 == 0 && w3 == 0 && w4 == 0) continue;
-            spread(xb + (<usize>p1 << 2), g, w1, count, c);
-            spread(xb + (<usize>p2 << 2), g, w2, count, c);
-            spread(xb + (<usize>p3 << 2), g, w3, count, c);
-            spread(xb + (<usize>p4 << 2), g, w4, count, c);
+            if (mode == BACKWARD) {
+              if (w1 == 0 && w2 == 0 && w3 == 0 && w4 == 0) continue;
+              spread(xb + (<usize>p1 << 2), bin, w1, count, c);
+              spread(xb + (<usize>p2 << 2), bin, w2, count, c);
+              spread(xb + (<usize>p3 << 2), bin, w3, count, c);
+              spread(xb + (<usize>p4 << 2), bin, w4, count, c);
+            } else {
+              combine(bin, xb, c, mode == MAX, first);
+              first = false;
+            }
           }
         }
+        if (mode == AVG) {
+          let k = 0;
+          if (ASC_FEATURE_SIMD) {
+            const vc = f32x4.splat(count);
+            for (; k + 4 <= c; k += 4) v128.store(bin + (<usize>k << 2), f32x4.div(v128.load(bin + (<usize>k << 2)), vc));
+          }
+          for (; k < c; k++) store<f32>(bin + (<usize>k << 2), load<f32>(bin + (<usize>k << 2)) / count);
+        }
       }
+  }
+}
+
+/** One sample (the globals p1..p4, w1..w4) into bin `out` over c channels: summed, or the running largest (first: the first). */
+function combine(out: usize, xb: usize, c: i32, maxMode: bool, first: bool): void {
+  const a = xb + (<usize>p1 << 2),
+    b = xb + (<usize>p2 << 2),
+    d = xb + (<usize>p3 << 2),
+    e = xb + (<usize>p4 << 2);
+  let k = 0;
+  if (ASC_FEATURE_SIMD) {
+    const v1 = f32x4.splat(w1),
+      v2 = f32x4.splat(w2),
+      v3 = f32x4.splat(w3),
+      v4 = f32x4.splat(w4);
+    for (; k + 4 <= c; k += 4) {
+      const o = <usize>k << 2;
+      const t1 = f32x4.mul(v1, v128.load(a + o)),
+        t2 = f32x4.mul(v2, v128.load(b + o)),
+        t3 = f32x4.mul(v3, v128.load(d + o)),
+        t4 = f32x4.mul(v4, v128.load(e + o));
+      if (maxMode) {
+        // std::max(a, b) = a < b ? b : a, as onnxruntime's
+        let m = v128.bitselect(t2, t1, f32x4.lt(t1, t2));
+        m = v128.bitselect(t3, m, f32x4.lt(m, t3));
+        m = v128.bitselect(t4, m, f32x4.lt(m, t4));
+        const prev = v128.load(out + o);
+        v128.store(out + o, first ? m : v128.bitselect(m, prev, f32x4.lt(prev, m)));
+      } else v128.store(out + o, f32x4.add(v128.load(out + o), f32x4.add(f32x4.add(f32x4.add(t1, t2), t3), t4)));
+    }
+  }
+  for (; k < c; k++) {
+    const o = <usize>k << 2;
+    const t1 = w1 * load<f32>(a + o),
+      t2 = w2 * load<f32>(b + o),
+      t3 = w3 * load<f32>(d + o),
+      t4 = w4 * load<f32>(e + o);
+    if (maxMode) {
+      let m = t1 < t2 ? t2 : t1;
+      m = m < t3 ? t3 : m;
+      m = m < t4 ? t4 : m;
+      const prev = load<f32>(out + o);
+      store<f32>(out + o, first ? m : prev < m ? m : prev);
+    } else store<f32>(out + o, load<f32>(out + o) + (((t1 + t2) + t3) + t4));
   }
 }
 

@@ -333,37 +333,35 @@ class TinyDetector(nn.Module):
         return boxes[keep], scores[keep], labels[keep]
 
 
-def tiny_faster_rcnn():
-    """torchvision's FasterRCNN (RPN, MultiScaleRoIAlign: RoiAlign, box head, NMS) on an 8-channel backbone, 64 px."""
-    from torchvision.models.detection import FasterRCNN
+def tiny_rcnn_parts():
+    """The small pieces tiny_faster_rcnn and tiny_mask_rcnn share: an 8-channel backbone, anchors, box pooling and head."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.ops import MultiScaleRoIAlign
     backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
     backbone.out_channels = 8
-    return Detection(FasterRCNN(backbone, num_classes=None, min_size=64, max_size=64,
-                                rpn_anchor_generator=AnchorGenerator(sizes=((8, 16),), aspect_ratios=((0.5, 1.0, 2.0),)),
-                                box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=3, sampling_ratio=2),
-                                box_head=TwoMLPHead(8 * 3 * 3, 16), box_predictor=FastRCNNPredictor(16, 3),
-                                rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20, box_score_thresh=0.0, box_detections_per_img=10))
+    return backbone, dict(num_classes=None, min_size=64, max_size=64,
+                          rpn_anchor_generator=AnchorGenerator(sizes=((8, 16),), aspect_ratios=((0.5, 1.0, 2.0),)),
+                          box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=3, sampling_ratio=2),
+                          box_head=TwoMLPHead(8 * 3 * 3, 16), box_predictor=FastRCNNPredictor(16, 3),
+                          rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20, box_score_thresh=0.0)
+
+
+def tiny_faster_rcnn():
+    """torchvision's FasterRCNN (RPN, MultiScaleRoIAlign: RoiAlign, box head, NMS) on an 8-channel backbone, 64 px."""
+    from torchvision.models.detection import FasterRCNN
+    backbone, kw = tiny_rcnn_parts()
+    return Detection(FasterRCNN(backbone, box_detections_per_img=10, **kw))
 
 
 def tiny_mask_rcnn():
     """torchvision's MaskRCNN as tiny_faster_rcnn, plus its mask head: the masks are pasted in a Loop."""
     from torchvision.models.detection import MaskRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops import MultiScaleRoIAlign
-    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
-    backbone.out_channels = 8
-    return Detection(MaskRCNN(backbone, num_classes=None, min_size=64, max_size=64,
-                              rpn_anchor_generator=AnchorGenerator(sizes=((8, 16),), aspect_ratios=((0.5, 1.0, 2.0),)),
-                              box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=3, sampling_ratio=2),
-                              box_head=TwoMLPHead(8 * 3 * 3, 16), box_predictor=FastRCNNPredictor(16, 3),
-                              mask_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=6, sampling_ratio=2),
-                              mask_head=MaskRCNNHeads(8, [8], 1), mask_predictor=MaskRCNNPredictor(8, 8, 3),
-                              rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20, box_score_thresh=0.0, box_detections_per_img=5), masks=True)
+    backbone, kw = tiny_rcnn_parts()
+    return Detection(MaskRCNN(backbone, box_detections_per_img=5, mask_head=MaskRCNNHeads(8, [8], 1), mask_predictor=MaskRCNNPredictor(8, 8, 3),
+                              mask_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=6, sampling_ratio=2), **kw), masks=True)
 
 
 # ---- the list --------------------------------------------------------------------------------------

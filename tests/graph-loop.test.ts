@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/errors.js";
 import { InferenceSession } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
-import { type Feed, int, type ModelSpec, modelBytes, node, ortRun, tensor } from "./graph-models.js";
-import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+import { expectRunsMatchOrt, type Feed, int, type ModelSpec, modelBytes, node, tensor } from "./graph-models.js";
+import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
 
 /** A Loop body: inputs (i, cond, ...carried float [shape]), nodes, outputs (cond, carried..., scans...). */
 function body(carried: [string, number[]][], nodes: NodeProto[], outputs: [string, number][], inits: TensorProto[] = []): AttributeProto {
@@ -30,20 +30,11 @@ function body(carried: [string, number[]][], nodes: NodeProto[], outputs: [strin
   };
 }
 
+/** Every run through one session matches onnxruntime-node; the session's memory is all freed after. */
 async function expectMatchesOrt(build: Parameters<typeof engineFor>[0], spec: ModelSpec, runs: Record<string, Feed>[], tol = 1e-5): Promise<void> {
   const e = await engineFor(build);
   const used = e.heap.bytesInUse;
-  const bytes = modelBytes(spec);
-  const s = InferenceSession.fromBytes(e, bytes);
-  for (const [r, feeds] of runs.entries()) {
-    const want = await ortRun(bytes, feeds);
-    const got = s.runSync(feeds);
-    for (const [k, w] of Object.entries(want)) {
-      expect([...got[k]!.dims], `run ${r} ${k} dims`).toEqual(w.dims);
-      expectClose(Array.from(got[k]!.data as ArrayLike<number | bigint>, Number), w.data, { rtol: tol, atol: tol, label: `run ${r} ${k}` });
-    }
-  }
-  await s.release();
+  await (await expectRunsMatchOrt(e, spec, runs, tol)).release();
   expect(e.heap.bytesInUse).toBe(used);
 }
 

@@ -91,3 +91,19 @@ export async function expectMatchesOrt(
   }
   return got;
 }
+
+/** Runs `feeds` one after another through ONE simdnet session and checks each against onnxruntime. */
+export async function expectRunsMatchOrt(e: Engine, spec: ModelSpec, runs: Record<string, Feed>[], tol = 1e-5): Promise<InferenceSession> {
+  const bytes = modelBytes(spec);
+  const s = InferenceSession.fromBytes(e, bytes);
+  for (const [r, feeds] of runs.entries()) {
+    const want = await ortRun(bytes, feeds);
+    const got = s.runSync(feeds);
+    for (const [k, w] of Object.entries(want)) {
+      const g = got[k]!;
+      expectClose([g.dims.length, ...g.dims], [w.dims.length, ...w.dims], { rtol: 0, atol: 0, label: `run ${r} ${k} dims` });
+      expectClose(Array.from(g.data as ArrayLike<number | bigint>, Number), w.data, { rtol: tol, atol: tol, label: `run ${r} ${k}` });
+    }
+  }
+  return s;
+}

@@ -2,33 +2,12 @@
 // plan (NonZero's output shape is its input's data, NonMaxSuppression's the boxes it keeps, TopK's
 // k computed by the run). The plan runs up to that node, reads the values, plans the rest for
 // them and runs it. Every run of one session is checked against onnxruntime-node on new data.
-import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import type { Engine } from "../src/engine.js";
 import { SimdnetError } from "../src/errors.js";
 import { InferenceSession } from "../src/graph/session.js";
 import { DataType } from "../src/onnx/onnx-proto.js";
-import { type Feed, float, int, ints, type ModelSpec, modelBytes, node, ortRun, tensor } from "./graph-models.js";
-import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, uniform } from "./harness.js";
-
-/** Runs `feeds` one after another through ONE simdnet session and checks each against onnxruntime. */
-async function expectRunsMatchOrt(e: Engine, spec: ModelSpec, runs: Record<string, Feed>[], tol = 1e-5): Promise<InferenceSession> {
-  const bytes = modelBytes(spec);
-  const s = InferenceSession.fromBytes(e, bytes);
-  for (const [r, feeds] of runs.entries()) {
-    const want = await ortRun(bytes, feeds);
-    const got = s.runSync(feeds);
-    for (const [k, w] of Object.entries(want)) {
-      const g = got[k]!;
-      expect([...g.dims], `run ${r} ${k} dims`).toEqual(w.dims);
-      expectClose(Array.from(g.data as ArrayLike<number | bigint>, Number), w.data, { rtol: tol, atol: tol, label: `run ${r} ${k}` });
-    }
-  }
-  return s;
-}
-
-const NZ = ort.Tensor; // (keeps the onnxruntime import: ortRun loads it)
-void NZ;
+import { expectRunsMatchOrt, float, int, ints, type ModelSpec, modelBytes, node, tensor } from "./graph-models.js";
+import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
 
 describe.each(BUILDS_UNDER_TEST)("staged plans: nodes that need the run's values (%s)", (build) => {
   it("NonZero of computed data, gathered back: new counts on every run of one session", async () => {
