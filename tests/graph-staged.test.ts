@@ -3,7 +3,7 @@
 // k computed by the run). The plan runs up to that node, reads the values, plans the rest for
 // them and runs it. Every run of one session is checked against onnxruntime-node on new data.
 import { describe, expect, it } from "vitest";
-import { SimdnetError } from "../src/errors.js";
+import { OutOfMemoryError, SimdnetError } from "../src/errors.js";
 import { InferenceSession } from "../src/graph/session.js";
 import { DataType } from "../src/onnx/onnx-proto.js";
 import { expectRunsMatchOrt, float, int, ints, type ModelSpec, modelBytes, node, tensor } from "./graph-models.js";
@@ -220,6 +220,36 @@ describe.each(BUILDS_UNDER_TEST)("staged plans: nodes that need the run's values
     expect(() => run(nms([1, 20, 4], [1, 1, 21], 0.5), [1, 20, 4], [1, 1, 21])).toThrow(/scores \[1,1,21\] must be \[1, classes, 20\]/);
     expect(() => run(nms([1, 20, 4], [1, 1, 20], 1.5), [1, 20, 4], [1, 1, 20])).toThrow(SimdnetError);
     expect(() => run(nms([1, 20, 4], [1, 1, 20], Number.NaN), [1, 20, 4], [1, 1, 20])).toThrow(/iou_threshold must be in \[0, 1\]/);
+    expect(e.heap.bytesInUse).toBe(used);
+  });
+
+  it("maxPlanBytes bounds all the stages together: a rest that does not fit is refused at run", async () => {
+    const e = await engineFor(build);
+    const used = e.heap.bytesInUse;
+    const bytes = modelBytes({
+      nodes: [
+        node("Relu", ["x"], ["r"]),
+        node("NonZero", ["r"], ["nz"]),
+        node("Cast", ["nz"], ["f"], [int("to", DataType.FLOAT)]),
+        node("Tile", ["f", "reps"], ["big"]),
+      ],
+      inits: [tensor("reps", [2], [1, 4096], DataType.INT64)],
+      inputs: [["x", [100]]],
+      outputs: ["big"],
+    });
+    const feeds = { x: { dims: [100], data: uniform(100, 3) } };
+    const alone = InferenceSession.fromBytes(e, bytes);
+    const report = alone.planReport({ x: [100] }, feeds);
+    alone.runSync(feeds);
+    const whole = alone.planReport({ x: [100] }, feeds); // after a run: both stages
+    await alone.release();
+    const firstBytes = report.arenaBytes + report.workspaceBytes + report.paramBytes + report.foldedBytes;
+    const allBytes = whole.arenaBytes + whole.workspaceBytes + whole.paramBytes + whole.foldedBytes;
+    expect(allBytes).toBeGreaterThan(firstBytes);
+    // enough for either stage alone, not for both
+    const s = InferenceSession.fromBytes(e, bytes, { maxPlanBytes: Math.max(firstBytes, allBytes - firstBytes) + 16 });
+    expect(() => s.runSync(feeds)).toThrow(OutOfMemoryError);
+    await s.release();
     expect(e.heap.bytesInUse).toBe(used);
   });
 

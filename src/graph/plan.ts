@@ -626,8 +626,11 @@ class Planner {
       inputs: carried.map((v, i) => ({ name: names[i]!, dataType: v.dataType, shape: v.shape })),
     };
     const perms = new Map(carried.map((v, i) => [names[i]!, v.perm]));
+    // maxBytes bounds the stages together: the rest gets what the first stage leaves
+    const r = first.report,
+      left = this.maxBytes - (r.arenaBytes + r.workspaceBytes + r.paramBytes + r.foldedBytes);
     return new StagedPlan(this.engine, first, node.where, read, (shapes, known) =>
-      planGraph(this.engine, rest, constants, shapes, { ...this.options, inputPerms: perms }, known),
+      planGraph(this.engine, rest, constants, shapes, { ...this.options, maxBytes: Math.max(0, left), inputPerms: perms }, known),
     );
   }
 
