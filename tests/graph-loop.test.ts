@@ -1,8 +1,8 @@
-// Loop (ops/control.ts): unrolled while planning when its trip count is known then (a constant, a
-// shape, or a run-time value read by a staged plan), checked against onnxruntime-node: carried
+// Loop (ops/control.ts): unrolled while planning, an iteration at a time (a count or condition
+// the run computes stages the plan there), checked against onnxruntime-node: carried
 // values, scan outputs, the iteration number, outer values read by the body, zero iterations, a
-// count from the run's data, and a body that resizes by values it computes (Mask R-CNN's mask
-// pasting). While loops (a body computing its condition) are refused by name.
+// count from the run's data, a body that resizes by values it computes (Mask R-CNN's mask
+// pasting), a while loop whose condition the run computes, and one that never ends (refused).
 import { describe, expect, it } from "vitest";
 import { SimdnetError } from "../src/errors.js";
 import { InferenceSession } from "../src/graph/session.js";
@@ -154,16 +154,43 @@ describe.each(BUILDS_UNDER_TEST)("Loop vs onnxruntime-node (%s)", (build) => {
     await s.release();
   });
 
-  it("refuses a while loop (a body computing its condition) by name", async () => {
-    const e = await engineFor(build);
+  it("a while loop: the body computes its condition from the run's data, the plan stages per iteration", async () => {
+    // acc doubles until its largest element reaches 100; a scan output keeps each iteration's acc
     const loopBody = body(
-      [["acc", [1]]],
+      [["acc", [2]]],
       [node("Add", ["acc", "acc"], ["acc_out"]), node("ReduceMax", ["acc_out"], ["m"], [int("keepdims", 0)]), node("Less", ["m", "limit"], ["c_out"])],
       [
         ["c_out", DataType.BOOL],
         ["acc_out", F],
+        ["acc_out", F],
       ],
       [tensor("limit", [], [100])],
+    );
+    const spec: ModelSpec = {
+      nodes: [node("Abs", ["x"], ["ax"]), node("Loop", ["", "cond", "ax"], ["acc", "steps"], [loopBody])],
+      inits: [tensor("cond", [], [1], DataType.BOOL)],
+      inputs: [["x", [2]]],
+      outputs: ["acc", "steps"],
+      opset: 13,
+    };
+    const runs = [
+      [1, 0.5],
+      [30, 2],
+      [-0.01, 0.02],
+      [1, 0.5],
+    ].map((v) => ({ x: { dims: [2], data: Float32Array.from(v) } }));
+    await expectMatchesOrt(build, spec, runs);
+  });
+
+  it("a while loop that would never end is refused once it has unrolled too much", async () => {
+    const e = await engineFor(build);
+    const loopBody = body(
+      [["acc", [1]]],
+      [node("Identity", ["acc"], ["acc_out"]), node("Identity", ["c_in"], ["c_out"])],
+      [
+        ["c_out", DataType.BOOL],
+        ["acc_out", F],
+      ],
     );
     const bytes = modelBytes({
       nodes: [node("Loop", ["", "cond", "acc0"], ["acc"], [loopBody])],
@@ -183,6 +210,6 @@ describe.each(BUILDS_UNDER_TEST)("Loop vs onnxruntime-node (%s)", (build) => {
       err = x;
     }
     expect(err).toBeInstanceOf(SimdnetError);
-    expect((err as Error).message).toMatch(/Loop.*computes its loop condition \(a while loop\)/);
+    expect((err as Error).message).toMatch(/the loop reached \d+ iterations of a 2-node body: more than \d+ nodes unrolled/);
   });
 });

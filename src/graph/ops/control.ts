@@ -4,9 +4,8 @@
 import { fail } from "../../errors.js";
 import { AttributeType, DataType } from "../../onnx/onnx-proto.js";
 import type { Subgraph } from "../import.js";
-import { registerOp } from "../registry.js";
-import type { HostTensor } from "../types.js";
-import { subgraphBuilder } from "./inline.js";
+import { gradOpDef, registerOp } from "../registry.js";
+import { type SubgraphBuilder, subgraphBuilder } from "./inline.js";
 
 const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
 const intsAttr = (name: string, ints: number[]) => ({ name, type: AttributeType.INTS, ints });
@@ -29,14 +28,15 @@ registerOp<{ thenBranch: Subgraph; elseBranch: Subgraph }>({
   algorithms: [],
 });
 
-// Loop, as PyTorch exports `for` loops: unrolled while planning. The trip count M and the initial
+// Loop: unrolled while planning, one iteration at a time. The trip count M and the initial
 // condition must be known then (a constant, a shape, or a run-time value: a staged plan reads it
-// first, see plan.ts), and the body must pass its condition through (or make it a constant
-// true), so the count is fixed; a body that computes its condition (a `while` loop) is refused.
-// Iteration i is the body with its values renamed, reading i and the previous iteration's carried
-// values; scan outputs are the iterations' values stacked on a new first axis. At the top level
-// the unrolled nodes join the node list, so a body node needing the run's values (Mask R-CNN
-// resizes each mask to its box) stages there.
+// first, see plan.ts). Iteration i is the body with its values renamed, reading i and the previous
+// iteration's carried values, followed by a LoopNext node that reads the condition the body gave:
+// when it is known while planning (PyTorch's `for` loops pass it through), the next iteration is
+// planned at once; when the run computes it (a `while` loop), the plan stages there and goes on
+// once the run has given it. Scan outputs are the iterations' values stacked on a new first axis.
+// At the top level unrolled nodes join the node list, so a body node needing the run's values
+// (Mask R-CNN resizes each mask to its box) stages per iteration too.
 
 interface LoopAttrs {
   body: Subgraph;
@@ -44,30 +44,88 @@ interface LoopAttrs {
   inputs: readonly string[];
 }
 
-/** Iterations times body nodes beyond which a Loop is refused (the unrolled plan would be huge). */
-const MAX_UNROLLED_NODES = 200_000;
+/** Where the unrolling stands after an iteration: what LoopNext (and the last iteration) needs. */
+interface LoopState {
+  readonly body: Subgraph;
+  readonly where: string;
+  readonly opset: number;
+  /** Iterations done, and the most there may be (M; Infinity without one). */
+  readonly done: number;
+  readonly trips: number;
+  /** The carried values' names after `done` iterations, and each scan output's values so far. */
+  readonly carried: readonly string[];
+  readonly scanned: readonly (readonly string[])[];
+}
 
-/**
- * Whether body output 0 (the condition) is the condition input passed through, the node's own
- * condition input read from the enclosing graph (loop-invariant), or a constant true.
- */
-function passesConditionThrough(body: Subgraph, nodeCond: string): boolean {
-  const cond = body.inputs![1]!.name;
-  let name = body.outputs[0]!.name;
-  for (let hops = 0; hops < body.nodes.length + 1; hops++) {
-    if (name === cond || (nodeCond !== "" && name === nodeCond)) return true;
-    const init = body.initializers.get(name);
-    if (init) return init.data.length === 1 && init.data[0] !== 0;
-    const p = body.nodes.find((n) => n.outputs.includes(name));
-    if (!p) return false;
-    if (p.opType === "Constant") {
-      const t = p.attrs as HostTensor;
-      return t.data.length === 1 && t.data[0] !== 0;
-    }
-    if (p.opType !== "Identity") return false;
-    name = p.inputs[0]!;
+/** Iterations times body nodes beyond which a Loop is refused (the unrolled plan would be huge, or the loop never ends). */
+const MAX_UNROLLED_NODES = 50_000;
+
+/** The loop's outputs once it ends: the carried values, and the scan outputs stacked. */
+function loopEnd(st: LoopState, b: SubgraphBuilder): Subgraph {
+  const { body } = st;
+  const carried = body.inputs!.length - 2;
+  const stacked = st.scanned.map((values, j) => {
+    const declared = body.outputs[1 + carried + j]!;
+    if (values.length === 0) return b.constant(declared.dataType, [0], []);
+    const rows = values.map((v) => (st.opset >= 13 ? b.node("Unsqueeze", [v, b.ints([0])], []) : b.node("Unsqueeze", [v], [intsAttr("axes", [0])])));
+    return rows.length === 1 ? rows[0]! : b.node("Concat", rows, [intAttr("axis", 0)]);
+  });
+  const outputs = [...st.carried, ...stacked].map((name, k) => ({ name, dataType: body.outputs[1 + k]!.dataType }));
+  return { nodes: b.nodes, initializers: b.initializers, outputs, outerReads: [...st.carried, ...st.scanned.flat()] };
+}
+
+/** Iteration `st.done` of the body, then LoopNext (or the end, after the last allowed iteration). */
+function loopIteration(st: LoopState): Subgraph {
+  const { body, where } = st;
+  const i = st.done;
+  if ((i + 1) * Math.max(1, body.nodes.length) > MAX_UNROLLED_NODES)
+    fail(where, `the loop reached ${i + 1} iterations of a ${body.nodes.length}-node body: more than ${MAX_UNROLLED_NODES} nodes unrolled`);
+  const bodyInputs = body.inputs!;
+  const carried = bodyInputs.length - 2;
+  const b = subgraphBuilder(where, st.opset, `loop ${i}`);
+  const names = new Map<string, string>();
+  for (const [name, t] of body.initializers) names.set(name, b.constant(t.dataType, [...t.dims], Array.from(t.data)));
+  names.set(bodyInputs[0]!.name, b.constant(DataType.INT64, [], [i]));
+  names.set(bodyInputs[1]!.name, b.constant(DataType.BOOL, [], [1]));
+  bodyInputs.slice(2).forEach((io, k) => names.set(io.name, st.carried[k]!));
+  const rename = (name: string) => (name ? (names.get(name) ?? name) : name);
+  for (const n of body.nodes) {
+    const ins = n.inputs.map(rename);
+    const outs = n.outputs.map((o) => {
+      if (!o) return o;
+      const fresh = `${where}: iteration ${i} ${o}`;
+      names.set(o, fresh);
+      return fresh;
+    });
+    b.nodes.push({ ...n, index: -1, inputs: ins, outputs: outs, where: `${n.where} (iteration ${i})` });
   }
-  return false;
+  const next: LoopState = {
+    ...st,
+    done: i + 1,
+    carried: body.outputs.slice(1, 1 + carried).map((o) => rename(o.name)),
+    scanned: st.scanned.map((values, j) => [...values, rename(body.outputs[1 + carried + j]!.name)]),
+  };
+  if (next.done >= st.trips) return loopEnd(next, b);
+  const outputs = body.outputs.slice(1).map((_, k) => `${where}: after iteration ${i} output ${k}`);
+  b.nodes.push({
+    index: -1,
+    name: `${where} next`,
+    opType: "LoopNext",
+    def: gradOpDef("LoopNext")!,
+    attrs: next,
+    inputs: [rename(body.outputs[0]!.name), ...next.carried],
+    outputs,
+    // what later iterations and the end read besides the inputs (the body's outer values, the scan
+    // values so far): dependencies a staged plan must carry across a cut
+    implicitInputs: [...body.outerReads, ...next.scanned.flat()],
+    where: `${where} (after iteration ${i})`,
+  });
+  return {
+    nodes: b.nodes,
+    initializers: b.initializers,
+    outputs: outputs.map((name, k) => ({ name, dataType: body.outputs[1 + k]!.dataType })),
+    outerReads: [],
+  };
 }
 
 registerOp<LoopAttrs>({
@@ -83,15 +141,16 @@ registerOp<LoopAttrs>({
       fail(at.where, `the node has ${at.node.input.length} inputs; its body carries ${carried} values, so it needs ${2 + carried}`);
     if (at.node.output.length > body.outputs.length - 1)
       fail(at.where, `the node lists ${at.node.output.length} outputs; its body gives ${body.outputs.length - 1}`);
+    // body values read by a nested subgraph (an If inside the body) would need renaming inside it
+    const local = new Set<string>([...ins.map((i) => i.name), ...body.initializers.keys(), ...body.nodes.flatMap((n) => n.outputs)]);
+    for (const n of body.nodes)
+      if (n.implicitInputs.some((r) => local.has(r))) fail(n.where, "a subgraph inside a Loop body that reads the body's values is not supported");
     return { body, inputs: at.node.input };
   },
   valueInputs: [0, 1],
   infer: (c) => c.fail("internal: Loop is unrolled, not inferred"),
   inline(c) {
     const { body, inputs } = c.attrs;
-    const bodyInputs = body.inputs!;
-    const carried = bodyInputs.length - 2,
-      scans = body.outputs.length - 1 - carried;
     const scalar = (i: number, name: string): number | undefined => {
       if (!inputs[i]) return undefined;
       const v = c.value(i) ?? c.fail(`${name} must be known when planning`);
@@ -100,48 +159,35 @@ registerOp<LoopAttrs>({
     };
     const M = scalar(0, "M (the trip count)"),
       cond = scalar(1, "cond");
-    if (!passesConditionThrough(body, inputs[1] ?? ""))
-      c.fail("the body computes its loop condition (a while loop): only loops whose count is known when planning are supported");
-    if (M === undefined && cond !== 0) c.fail("the loop has no trip count and its condition stays true: it would never end");
-    const trips = cond === 0 ? 0 : Math.max(0, M!);
-    if (trips * Math.max(1, body.nodes.length) > MAX_UNROLLED_NODES)
-      c.fail(`${trips} iterations of a ${body.nodes.length}-node body would plan ${trips * body.nodes.length} nodes (at most ${MAX_UNROLLED_NODES})`);
-    // body values read by a nested subgraph (an If inside the body) would need renaming inside it
-    const local = new Set<string>([...bodyInputs.map((i) => i.name), ...body.initializers.keys(), ...body.nodes.flatMap((n) => n.outputs)]);
-    for (const n of body.nodes)
-      if (n.implicitInputs.some((r) => local.has(r))) c.fail(`${n.where}: a subgraph inside a Loop body that reads the body's values is not supported`);
+    const st: LoopState = {
+      body,
+      where: c.where,
+      opset: c.opset,
+      done: 0,
+      trips: M === undefined ? Infinity : Math.max(0, M),
+      carried: inputs.slice(2),
+      scanned: body.outputs.slice(1 + inputs.length - 2).map(() => []),
+    };
+    if (cond === 0 || st.trips === 0) return loopEnd(st, subgraphBuilder(c.where, c.opset, "loop end"));
+    return loopIteration(st);
+  },
+  algorithms: [],
+});
 
-    const b = subgraphBuilder(c.where, c.opset, "loop");
-    const constants = new Map([...body.initializers].map(([name, t]) => [name, b.constant(t.dataType, [...t.dims], Array.from(t.data))]));
-    let state = inputs.slice(2);
-    const scanned: string[][] = Array.from({ length: scans }, () => []);
-    for (let i = 0; i < trips; i++) {
-      const names = new Map(constants);
-      names.set(bodyInputs[0]!.name, b.constant(DataType.INT64, [], [i]));
-      names.set(bodyInputs[1]!.name, b.constant(DataType.BOOL, [], [1]));
-      bodyInputs.slice(2).forEach((io, k) => names.set(io.name, state[k]!));
-      const rename = (name: string) => (name ? (names.get(name) ?? name) : name);
-      for (const n of body.nodes) {
-        const ins = n.inputs.map(rename);
-        const outs = n.outputs.map((o) => {
-          if (!o) return o;
-          const fresh = `${c.where}: iteration ${i} ${o}`;
-          names.set(o, fresh);
-          return fresh;
-        });
-        b.nodes.push({ ...n, index: -1, inputs: ins, outputs: outs, where: `${n.where} (iteration ${i})` });
-      }
-      state = body.outputs.slice(1, 1 + carried).map((o) => rename(o.name));
-      body.outputs.slice(1 + carried).forEach((o, j) => scanned[j]!.push(rename(o.name)));
-    }
-    const stacked = scanned.map((values, j) => {
-      const declared = body.outputs[1 + carried + j]!;
-      if (values.length === 0) return b.constant(declared.dataType, [0], []);
-      const rows = values.map((v) => (c.opset >= 13 ? b.node("Unsqueeze", [v, b.ints([0])], []) : b.node("Unsqueeze", [v], [intsAttr("axes", [0])])));
-      return rows.length === 1 ? rows[0]! : b.node("Concat", rows, [intAttr("axis", 0)]);
-    });
-    const outputs = [...state, ...stacked].map((name, k) => ({ name, dataType: body.outputs[1 + k]!.dataType }));
-    return { nodes: b.nodes, initializers: b.initializers, outputs, outerReads: [...inputs.filter(Boolean), ...body.outerReads] };
+// (internal: kept apart from ONNX's ops, never imported from a file) After a Loop iteration: input 0 is the condition the body gave, then the carried values. Its
+// condition known (while planning, or read by a staged plan), it is replaced by the next iteration
+// or, once false, by the loop's outputs.
+registerOp<LoopState>({
+  type: "LoopNext",
+  internal: true,
+  parse: () => fail("internal", "not parsed"),
+  valueInputs: [0],
+  infer: (c) => c.fail("internal: LoopNext is inlined, not inferred"),
+  inline(c) {
+    const cond = c.value(0) ?? c.fail("the loop condition must be known when planning");
+    if (cond.data.length !== 1) c.fail(`the body's condition must hold one value, got ${cond.data.length}`);
+    if (cond.data[0] === 0) return loopEnd(c.attrs, subgraphBuilder(c.attrs.where, c.attrs.opset, `loop end ${c.attrs.done}`));
+    return loopIteration(c.attrs);
   },
   algorithms: [],
 });
