@@ -1,4 +1,4 @@
-// Loop (ops/control.ts): unrolled while planning, an iteration at a time (a count or condition
+// Loop and Scan (ops/control.ts): unrolled while planning, an iteration at a time (a count or condition
 // the run computes stages the plan there), checked against onnxruntime-node: carried
 // values, scan outputs, the iteration number, outer values read by the body, zero iterations, a
 // count from the run's data, a body that resizes by values it computes (Mask R-CNN's mask
@@ -152,6 +152,53 @@ describe.each(BUILDS_UNDER_TEST)("Loop vs onnxruntime-node (%s)", (build) => {
     const steps = s.profile(runs[0]!).filter((p) => p.algorithm === "plan.stage");
     expect(steps.length).toBe(3); // one cut per iteration
     await s.release();
+  });
+
+  it("Scan: state and two scan inputs (one reversed, on axis 1), scan outputs on axes 0 and 1 (one reversed)", async () => {
+    for (const T of [1, 4]) {
+      const scanBody: AttributeProto = {
+        name: "body",
+        type: AttributeType.GRAPH,
+        g: {
+          name: "body",
+          node: [node("Add", ["s", "xt"], ["s_out"]), node("Mul", ["xt", "yt"], ["p"]), node("Relu", ["s_out"], ["r"])],
+          initializer: [],
+          input: [
+            { name: "s", elemType: F, shape: [3] },
+            { name: "xt", elemType: F, shape: [3] },
+            { name: "yt", elemType: F, shape: [3] },
+          ],
+          valueInfo: [],
+          output: [
+            { name: "s_out", elemType: F, shape: [3] },
+            { name: "r", elemType: F, shape: [3] },
+            { name: "p", elemType: F, shape: [3] },
+          ],
+        },
+      };
+      const attrs: AttributeProto[] = [
+        scanBody,
+        int("num_scan_inputs", 2),
+        { name: "scan_input_axes", type: AttributeType.INTS, ints: [0, 1] },
+        { name: "scan_input_directions", type: AttributeType.INTS, ints: [0, 1] },
+        { name: "scan_output_axes", type: AttributeType.INTS, ints: [0, -1] },
+        { name: "scan_output_directions", type: AttributeType.INTS, ints: [0, 1] },
+      ];
+      await expectMatchesOrt(
+        build,
+        {
+          nodes: [node("Scan", ["s0", "x", "y"], ["s", "rs", "ps"], attrs)],
+          inputs: [
+            ["s0", [3]],
+            ["x", [T, 3]],
+            ["y", [3, T]],
+          ],
+          outputs: ["s", "rs", "ps"],
+          opset: 11,
+        },
+        [{ s0: { dims: [3], data: uniform(3, T) }, x: { dims: [T, 3], data: uniform(3 * T, T + 1) }, y: { dims: [3, T], data: uniform(3 * T, T + 2) } }],
+      );
+    }
   });
 
   it("a while loop: the body computes its condition from the run's data, the plan stages per iteration", async () => {

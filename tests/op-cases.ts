@@ -191,8 +191,9 @@ export const OP_CASES: Record<string, (n: number) => OpCase> = {
   GroupNormalization: (n) => ({ inputs: [feed([1, 4, n, 3]), init([2]), init([2])], attrs: [ai("num_groups", 2)], opset: 18 }),
   Hardmax: (n) => ({ inputs: [feed([2, 3, n])] }),
   If: () => ({ inputs: [feed([], B)] }),
-  // (no body graph: its mutants test the refusals, tests/graph-loop.test.ts the loops)
+  // (no body graph: their mutants test the refusals, tests/graph-loop.test.ts the loops)
   Loop: (n) => ({ inputs: [init([], L, [n]), init([], B, [1]), feed([2, n], I32)] }),
+  Scan: (n) => ({ inputs: [feed([2], I32), feed([n, 2], I32)], attrs: [ai("num_scan_inputs", 1)], opset: 11 }),
   ImageScaler: (n) => ({ inputs: [feed([1, 3, n, 2])], attrs: [af("scale", 2), afs("bias", [1, 2, 3])], opset: 7 }),
   InstanceNormalization: (n) => ({ inputs: [feed([1, 2, n, 3]), init([2]), init([2])] }),
   LRN: (n) => ({ inputs: [feed([1, 3, n, 4])], attrs: [ai("size", 3)] }),

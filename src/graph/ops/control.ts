@@ -1,4 +1,4 @@
-// Control flow: If and Loop. If: a condition known when planning (a constant, a shape comparison, or a small
+// Control flow: If, Loop and Scan. If: a condition known when planning (a constant, a shape comparison, or a small
 // input the session plans per value) replaces the node by the branch it takes; a condition that
 // depends on run-time data plans both branches, and the run takes one (see plan.ts).
 import { fail } from "../../errors.js";
@@ -74,20 +74,15 @@ function loopEnd(st: LoopState, b: SubgraphBuilder): Subgraph {
   return { nodes: b.nodes, initializers: b.initializers, outputs, outerReads: [...st.carried, ...st.scanned.flat()] };
 }
 
-/** Iteration `st.done` of the body, then LoopNext (or the end, after the last allowed iteration). */
-function loopIteration(st: LoopState): Subgraph {
-  const { body, where } = st;
-  const i = st.done;
-  if ((i + 1) * Math.max(1, body.nodes.length) > MAX_UNROLLED_NODES)
-    fail(where, `the loop reached ${i + 1} iterations of a ${body.nodes.length}-node body: more than ${MAX_UNROLLED_NODES} nodes unrolled`);
-  const bodyInputs = body.inputs!;
-  const carried = bodyInputs.length - 2;
-  const b = subgraphBuilder(where, st.opset, `loop ${i}`);
+/**
+ * Appends iteration `i` of `body` to `b`: its nodes with their values renamed (unique per
+ * iteration), its inputs bound to `inputs` (names), its initializers as constants. Returns the
+ * renaming, for the iteration's outputs.
+ */
+function unrollBody(b: SubgraphBuilder, body: Subgraph, i: number, where: string, inputs: readonly string[]): (name: string) => string {
   const names = new Map<string, string>();
   for (const [name, t] of body.initializers) names.set(name, b.constant(t.dataType, [...t.dims], Array.from(t.data)));
-  names.set(bodyInputs[0]!.name, b.constant(DataType.INT64, [], [i]));
-  names.set(bodyInputs[1]!.name, b.constant(DataType.BOOL, [], [1]));
-  bodyInputs.slice(2).forEach((io, k) => names.set(io.name, st.carried[k]!));
+  body.inputs!.forEach((io, k) => names.set(io.name, inputs[k]!));
   const rename = (name: string) => (name ? (names.get(name) ?? name) : name);
   for (const n of body.nodes) {
     const ins = n.inputs.map(rename);
@@ -99,6 +94,25 @@ function loopIteration(st: LoopState): Subgraph {
     });
     b.nodes.push({ ...n, index: -1, inputs: ins, outputs: outs, where: `${n.where} (iteration ${i})` });
   }
+  return rename;
+}
+
+/** Body values read by a nested subgraph (an If inside the body) would need renaming inside it: refused. */
+function refuseNestedReads(body: Subgraph): void {
+  const local = new Set<string>([...(body.inputs ?? []).map((i) => i.name), ...body.initializers.keys(), ...body.nodes.flatMap((n) => n.outputs)]);
+  for (const n of body.nodes)
+    if (n.implicitInputs.some((r) => local.has(r))) fail(n.where, "a subgraph inside a loop body that reads the body's values is not supported");
+}
+
+/** Iteration `st.done` of the body, then LoopNext (or the end, after the last allowed iteration). */
+function loopIteration(st: LoopState): Subgraph {
+  const { body, where } = st;
+  const i = st.done;
+  if ((i + 1) * Math.max(1, body.nodes.length) > MAX_UNROLLED_NODES)
+    fail(where, `the loop reached ${i + 1} iterations of a ${body.nodes.length}-node body: more than ${MAX_UNROLLED_NODES} nodes unrolled`);
+  const carried = body.inputs!.length - 2;
+  const b = subgraphBuilder(where, st.opset, `loop ${i}`);
+  const rename = unrollBody(b, body, i, where, [b.constant(DataType.INT64, [], [i]), b.constant(DataType.BOOL, [], [1]), ...st.carried]);
   const next: LoopState = {
     ...st,
     done: i + 1,
@@ -141,10 +155,7 @@ registerOp<LoopAttrs>({
       fail(at.where, `the node has ${at.node.input.length} inputs; its body carries ${carried} values, so it needs ${2 + carried}`);
     if (at.node.output.length > body.outputs.length - 1)
       fail(at.where, `the node lists ${at.node.output.length} outputs; its body gives ${body.outputs.length - 1}`);
-    // body values read by a nested subgraph (an If inside the body) would need renaming inside it
-    const local = new Set<string>([...ins.map((i) => i.name), ...body.initializers.keys(), ...body.nodes.flatMap((n) => n.outputs)]);
-    for (const n of body.nodes)
-      if (n.implicitInputs.some((r) => local.has(r))) fail(n.where, "a subgraph inside a Loop body that reads the body's values is not supported");
+    refuseNestedReads(body);
     return { body, inputs: at.node.input };
   },
   valueInputs: [0, 1],
@@ -188,6 +199,99 @@ registerOp<LoopState>({
     if (cond.data.length !== 1) c.fail(`the body's condition must hold one value, got ${cond.data.length}`);
     if (cond.data[0] === 0) return loopEnd(c.attrs, subgraphBuilder(c.attrs.where, c.attrs.opset, `loop end ${c.attrs.done}`));
     return loopIteration(c.attrs);
+  },
+  algorithms: [],
+});
+
+// Scan (opset 9+): the body runs once per element along each scan input's axis (reversed where
+// scan_input_directions says 1), carrying its state; each scan output stacks the iterations'
+// values along its axis (last first where scan_output_directions says 1). The count is a shape,
+// so the body is unrolled while planning: slices by Gather, stacking by Unsqueeze and Concat.
+
+interface ScanAttrs {
+  body: Subgraph;
+  inputs: readonly string[];
+  scanInputs: number;
+  inputAxes: readonly number[];
+  inputDirections: readonly number[];
+  outputAxes: readonly number[];
+  outputDirections: readonly number[];
+}
+
+registerOp<ScanAttrs>({
+  type: "Scan",
+  parse(at, opset) {
+    if (opset < 9) fail(at.where, "Scan before opset 9 (with a batch axis and sequence_lens) is not supported");
+    const body = at.graph<Subgraph>("body") ?? fail(at.where, "body is required");
+    const M = at.int("num_scan_inputs", -1);
+    const n = at.node.input.length;
+    if (!(M >= 1 && M <= n)) fail(at.where, `num_scan_inputs must be in [1, ${n}], got ${M}`);
+    if ((body.inputs ?? []).length !== n) fail(at.where, `the body has ${(body.inputs ?? []).length} inputs, the node ${n}`);
+    const state = n - M,
+      K = body.outputs.length - state;
+    if (K < 0) fail(at.where, `the body gives ${body.outputs.length} outputs, fewer than its ${state} state values`);
+    if (at.node.output.length > body.outputs.length) fail(at.where, `the node lists ${at.node.output.length} outputs; its body gives ${body.outputs.length}`);
+    const list = (name: string, len: number) => {
+      const v = at.ints(name) ?? new Array<number>(len).fill(0);
+      if (v.length !== len) fail(at.where, `${name} must have ${len} values, got ${v.length}`);
+      return v;
+    };
+    const inputDirections = list("scan_input_directions", M),
+      outputDirections = list("scan_output_directions", K);
+    for (const d of [...inputDirections, ...outputDirections]) if (d !== 0 && d !== 1) fail(at.where, `scan directions must be 0 or 1, got ${d}`);
+    refuseNestedReads(body);
+    return {
+      body,
+      inputs: at.node.input,
+      scanInputs: M,
+      inputAxes: list("scan_input_axes", M),
+      inputDirections,
+      outputAxes: list("scan_output_axes", K),
+      outputDirections,
+    };
+  },
+  infer: (c) => c.fail("internal: Scan is unrolled, not inferred"),
+  inline(c) {
+    const a = c.attrs;
+    const state = a.inputs.length - a.scanInputs;
+    const K = a.body.outputs.length - state;
+    const axes = a.inputAxes.map((ax, j) => {
+      const x = c.need(state + j, `scan input ${j}`);
+      const r = x.shape.length;
+      if (!(ax >= -r && ax < r)) c.fail(`scan_input_axes[${j}] = ${ax} is outside rank ${r}`);
+      return ax < 0 ? ax + r : ax;
+    });
+    const lengths = axes.map((ax, j) => c.need(state + j, `scan input ${j}`).shape[ax]!);
+    const T = lengths[0]!;
+    if (lengths.some((l) => l !== T)) c.fail(`the scan inputs' lengths along their axes differ: ${lengths.join(", ")}`);
+    if (T * Math.max(1, a.body.nodes.length) > MAX_UNROLLED_NODES)
+      c.fail(`${T} iterations of a ${a.body.nodes.length}-node body would unroll more than ${MAX_UNROLLED_NODES} nodes`);
+    if (T === 0 && K > 0) c.fail("the scan inputs are empty: the scan outputs' shapes are unknown");
+    const b = subgraphBuilder(c.where, c.opset, "scan");
+    let carried = a.inputs.slice(0, state);
+    const scanned: string[][] = Array.from({ length: K }, () => []);
+    for (let i = 0; i < T; i++) {
+      const slices = axes.map((ax, j) => {
+        const t = a.inputDirections[j] ? T - 1 - i : i;
+        return b.node("Gather", [a.inputs[state + j]!, b.constant(DataType.INT64, [], [t])], [intAttr("axis", ax)]);
+      });
+      const rename = unrollBody(b, a.body, i, c.where, [...carried, ...slices]);
+      carried = a.body.outputs.slice(0, state).map((o) => rename(o.name));
+      a.body.outputs.slice(state).forEach((o, k) => scanned[k]!.push(rename(o.name)));
+    }
+    const stacked = scanned.map((values, k) => {
+      const ordered = a.outputDirections[k] ? [...values].reverse() : values;
+      const rank = (a.body.outputs[state + k]!.shape?.length ?? -1) + 1;
+      let ax = a.outputAxes[k]!;
+      if (ax < 0) {
+        if (rank < 1) c.fail(`scan_output_axes[${k}] is negative, but the body does not declare output ${state + k}'s rank`);
+        ax += rank;
+      }
+      const rows = ordered.map((v) => (c.opset >= 13 ? b.node("Unsqueeze", [v, b.ints([ax])], []) : b.node("Unsqueeze", [v], [intsAttr("axes", [ax])])));
+      return rows.length === 1 ? rows[0]! : b.node("Concat", rows, [intAttr("axis", ax)]);
+    });
+    const outputs = [...carried, ...stacked].map((name, k) => ({ name, dataType: a.body.outputs[k]!.dataType }));
+    return { nodes: b.nodes, initializers: b.initializers, outputs, outerReads: [...a.inputs.filter(Boolean), ...a.body.outerReads] };
   },
   algorithms: [],
 });
