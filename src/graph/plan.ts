@@ -182,8 +182,11 @@ export interface PlanOptions {
    * (StagedPlan). false: such a node is refused instead (default true; training plans never stage).
    */
   stage?: boolean;
-  /** @internal Input layouts other than ONNX order (a StagedPlan's values carried across the cut). */
-  inputPerms?: ReadonlyMap<string, Perm>;
+  /**
+   * @internal Inputs that live outside the plan, at fixed addresses and in these layouts (a
+   * StagedPlan's later stage reads the first stage's outputs where they are: no copy, no arena).
+   */
+  externalInputs?: ReadonlyMap<string, { readonly ptr: number; readonly perm: Perm }>;
 }
 
 /**
@@ -263,21 +266,18 @@ export class Plan {
   }
 }
 
-/** Values read at a cut with more elements than this are not compared: the rest is planned per run. */
-const STAGE_KEY_ELEMENTS = 4096;
-
 /**
  * A plan in stages, for graphs where a node needs the VALUES of run-time data to plan (NonZero's
  * output shape is its input's data; NonMaxSuppression's is the boxes it keeps; a Reshape to a
  * computed shape). `first` runs the nodes before that node; then the values it needs are read back
  * to the host and the rest of the graph is planned for them (its inputs: the run-time values the
- * rest reads, in their layouts, copied over; a later cut stages again). The rest's plan is kept
- * and reused while the values read repeat (when they are small); otherwise it is planned again,
- * the previous one freed first, so memory stays one plan per stage. Inference only.
+ * rest reads, read where the first stage left them, in their layouts; a later cut stages again). The rest's plan is kept
+ * and reused while the values read repeat (bit for bit); otherwise it is planned again, the
+ * previous one freed first, so memory stays one plan per stage. Inference only.
  */
 export class StagedPlan {
-  /** The rest's plan and the values it was made for (undefined: too large to compare). */
-  private rest: { key: string | undefined; plan: Plan | StagedPlan } | undefined;
+  /** The rest's plan and the values it was made for. */
+  private rest: { known: ReadonlyMap<string, HostTensor>; plan: Plan | StagedPlan } | undefined;
   private disposed = false;
 
   constructor(
@@ -332,30 +332,18 @@ export class StagedPlan {
     const e = this.engine;
     const carried = new Map(this.first.outputs.map((o) => [o.name, o]));
     const known = new Map<string, HostTensor>();
-    let elements = 0;
-    for (const name of this.read) {
-      const t = readValue(e, carried.get(name)!);
-      known.set(name, t);
-      elements += t.data.length;
-    }
-    const key = elements <= STAGE_KEY_ELEMENTS ? [...known.values()].map((t) => `${t.dims.join("x")}:${t.data.join(",")}`).join("|") : undefined;
-    if (!this.rest || key === undefined || this.rest.key !== key) {
+    for (const name of this.read) known.set(name, readValue(e, carried.get(name)!));
+    if (!this.rest || !sameValues(this.rest.known, known)) {
       this.rest?.plan.dispose();
       this.rest = undefined;
       const shapes = new Map([...carried].map(([name, o]) => [name, o.value.shape]));
       try {
-        this.rest = { key, plan: this.planRest(shapes, known) };
+        this.rest = { known, plan: this.planRest(shapes, known) };
       } catch (err) {
         throw withWhere(err, this.where);
       }
     }
-    const rest = this.rest.plan;
-    const words = e.heap.i32; // every value is stored in 4-byte elements, 16-byte aligned
-    for (const i of rest.inputs) {
-      const from = carried.get(i.name)!;
-      words.copyWithin(i.ptr >> 2, from.ptr >> 2, (from.ptr >> 2) + from.value.size);
-    }
-    return rest;
+    return this.rest.plan;
   }
 
   dispose(): void {
@@ -365,6 +353,18 @@ export class StagedPlan {
     this.rest = undefined;
     this.first.dispose();
   }
+}
+
+/** Whether two sets of values read at a cut are the same: dims, and data bit for bit (NaN equals NaN). */
+function sameValues(a: ReadonlyMap<string, HostTensor>, b: ReadonlyMap<string, HostTensor>): boolean {
+  for (const [name, t] of b) {
+    const u = a.get(name);
+    if (!u || u.dims.length !== t.dims.length || u.dims.some((d, i) => d !== t.dims[i]) || u.data.length !== t.data.length) return false;
+    const x = new Int32Array(u.data.buffer, u.data.byteOffset, u.data.length),
+      y = new Int32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  }
+  return a.size === b.size;
 }
 
 /** A run-time value's numbers on the host, in ONNX order (whatever layout it is stored in). */
@@ -550,8 +550,14 @@ class Planner {
       }
       const shape = inputShapes.get(i.name);
       if (!shape) fail("onnx", `no shape for input "${i.name}"`);
-      const perm = this.options.inputPerms?.get(i.name) ?? identityPerm(shape.length);
-      this.vals.set(i.name, new Val(i.name, i.dataType, shape, perm, undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
+      const ext = this.options.externalInputs?.get(i.name);
+      if (ext) {
+        const v = new Val(i.name, i.dataType, shape, ext.perm);
+        v.external = { ptr: ext.ptr };
+        this.vals.set(i.name, v);
+        continue;
+      }
+      this.vals.set(i.name, new Val(i.name, i.dataType, shape, identityPerm(shape.length), undefined, new Buffer(sizeOfDims(shape) * 4, -1, -1)));
     }
   }
 
@@ -625,12 +631,13 @@ class Planner {
       initializers: new Map(),
       inputs: carried.map((v, i) => ({ name: names[i]!, dataType: v.dataType, shape: v.shape })),
     };
-    const perms = new Map(carried.map((v, i) => [names[i]!, v.perm]));
+    // the rest reads the first stage's outputs where they are (they stay put until its next run)
+    const external = new Map(first.outputs.map((o) => [o.name, { ptr: o.ptr, perm: (o.value as Val).perm }]));
     // maxBytes bounds the stages together: the rest gets what the first stage leaves
     const r = first.report,
       left = this.maxBytes - (r.arenaBytes + r.workspaceBytes + r.paramBytes + r.foldedBytes);
     return new StagedPlan(this.engine, first, node.where, read, (shapes, known) =>
-      planGraph(this.engine, rest, constants, shapes, { ...this.options, maxBytes: Math.max(0, left), inputPerms: perms }, known),
+      planGraph(this.engine, rest, constants, shapes, { ...this.options, maxBytes: Math.max(0, left), externalInputs: external }, known),
     );
   }
 
