@@ -270,10 +270,11 @@ export class Plan {
  * A plan in stages, for graphs where a node needs the VALUES of run-time data to plan (NonZero's
  * output shape is its input's data; NonMaxSuppression's is the boxes it keeps; a Reshape to a
  * computed shape). `first` runs the nodes before that node; then the values it needs are read back
- * to the host and the rest of the graph is planned for them (its inputs: the run-time values the
- * rest reads, read where the first stage left them, in their layouts; a later cut stages again). The rest's plan is kept
- * and reused while the values read repeat (bit for bit); otherwise it is planned again, the
- * previous one freed first, so memory stays one plan per stage. Inference only.
+ * to the host and the rest of the graph is planned for them. The rest's inputs are the run-time
+ * values it reads, taken where the first stage left them, in their layouts (no copy); a later cut
+ * stages again. The rest's plan is kept and reused while the values read repeat (bit for bit);
+ * otherwise it is planned again, the previous one freed first, so memory stays one plan per
+ * stage. Inference only.
  */
 export class StagedPlan {
   /** The rest's plan and the values it was made for. */
@@ -326,7 +327,7 @@ export class StagedPlan {
     return [...timed, ...rest.profile()];
   }
 
-  /** After the first stage ran: the rest's plan for the values read, its inputs copied in. */
+  /** After the first stage ran: the rest's plan for the values read (kept, or made now). */
   private next(): Plan | StagedPlan {
     if (this.disposed) fail("onnx", "the plan was disposed");
     const e = this.engine;
