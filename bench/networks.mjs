@@ -32,7 +32,11 @@ const RUNTIMES = {
 // ---------------------------------------------------------------------------------------------
 // one model in one runtime (a child process): load, warm up, time, report JSON on stdout
 
-async function child({ runtime, path, seconds, dims: given = {} }) {
+async function child({ runtime, path, seconds, dims: given = {}, fresh = false }) {
+  // fresh: a different seeded input on every run (detectors: what they keep, and so their later
+  // stages' plans, depends on the image), cycling through FRESH_INPUTS of them
+  const sets = fresh ? FRESH_INPUTS : 1;
+  let turn = 0;
   // an input's dims: those the model's entry gives (the corpus's feeds), else declared, dynamic ones 1
   const dimsOf = (name, shape) => given[name] ?? (shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1));
   const { lib, threads } = RUNTIMES[runtime];
@@ -45,8 +49,8 @@ async function child({ runtime, path, seconds, dims: given = {} }) {
       const nn = await import(pathToFileURL(join(root, "dist", "simdnet.js")).href);
       const s = await nn.InferenceSession.create(bytes, { threads });
       inputs = s.inputMetadata.map((m) => ({ name: m.name, dims: dimsOf(m.name, m.shape), type: m.type }));
-      const feeds = Object.fromEntries(inputs.map((i) => [i.name, new nn.OnnxTensor(i.type, feedData(i), i.dims)]));
-      run = () => s.runSync(feeds);
+      const feeds = Array.from({ length: sets }, (_, k) => Object.fromEntries(inputs.map((i) => [i.name, new nn.OnnxTensor(i.type, feedData(i, k), i.dims)])));
+      run = () => s.runSync(feeds[turn++ % sets]);
       if (threads > 1 && s.engine.threads !== threads) throw new Error(`simdnet ran ${s.engine.threads} thread(s): ${s.engine.threadsReason}`);
     } else {
       const ort = lib === "ort-web" ? await import("onnxruntime-web") : await import("onnxruntime-node");
@@ -61,8 +65,8 @@ async function child({ runtime, path, seconds, dims: given = {} }) {
         const m = Array.isArray(meta) ? meta[k] : meta[name];
         return { name, dims: dimsOf(name, m?.shape ?? m?.dimensions), type: m?.type ?? "float32" };
       });
-      const feeds = Object.fromEntries(inputs.map((i) => [i.name, new ort.Tensor(i.type, feedData(i), i.dims)]));
-      run = async () => s.run(feeds);
+      const feeds = Array.from({ length: sets }, (_, k) => Object.fromEntries(inputs.map((i) => [i.name, new ort.Tensor(i.type, feedData(i, k), i.dims)])));
+      run = async () => s.run(feeds[turn++ % sets]);
     }
     const loadMs = performance.now() - t0;
     // warm up: 3 runs and 300 ms at least (one run for slow models)
@@ -96,11 +100,14 @@ async function child({ runtime, path, seconds, dims: given = {} }) {
   process.exit(0);
 }
 
-/** Seeded inputs: floats in [-1, 1), integers 1. */
-function feedData(i) {
+/** How many different inputs a `fresh` model's runs cycle through. */
+const FRESH_INPUTS = 8;
+
+/** Seeded inputs (input set k): floats in [-1, 1), integers 1. */
+function feedData(i, k = 0) {
   const n = i.dims.reduce((a, b) => a * b, 1);
   if (i.type === "float32") {
-    let s = 12345;
+    let s = 12345 + 7919 * k;
     return Float32Array.from({ length: n }, () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 31 - 1);
   }
   if (i.type === "int64") return new BigInt64Array(n).fill(1n);
@@ -139,7 +146,7 @@ async function parent() {
     const cells = Object.fromEntries(runtimes.map((r) => [r, []]));
     for (let round = 0; round < rounds; round++) {
       for (const r of runtimes) {
-        const res = spawnSync(process.execPath, [FLAG, self, "--child", JSON.stringify({ runtime: r, path: m.path, seconds, dims: m.dims })], {
+        const res = spawnSync(process.execPath, [FLAG, self, "--child", JSON.stringify({ runtime: r, path: m.path, seconds, dims: m.dims, fresh: m.fresh })], {
           encoding: "utf8",
           maxBuffer: 1 << 24,
           timeout: 20 * 60 * 1000,
@@ -264,9 +271,12 @@ function twoCoreCheck() {
   return `two-process spin test: ${ratio.toFixed(2)}x one process (2.0 = two real cores)${ratio < 1.6 ? ": this machine cannot show a 2-thread speed-up now" : ""}`;
 }
 
+/** Detectors (bench/export_models.py): each run gets a fresh image (see child). */
+const DETECTORS = ["ssdlite320_detection", "fasterrcnn_mobilenet_320_detection"];
+
 /** The benchmark's model files: torchvision exports (made once) and fetched corpus files simdnet loads. */
 function ensureModels(dir) {
-  const names = ["mobilenet_v2", "mobilenet_v3_small", "resnet50", "squeezenet1_1", "vgg16", "lraspp_mobilenet_v3"];
+  const names = ["mobilenet_v2", "mobilenet_v3_small", "resnet50", "squeezenet1_1", "vgg16", "lraspp_mobilenet_v3", ...DETECTORS];
   const missing = names.filter((n) => !existsSync(join(dir, `${n}.onnx`)));
   if (missing.length) {
     const py = "/usr/bin/python3";
@@ -287,7 +297,7 @@ function ensureModels(dir) {
   }
   const models = names
     .filter((n) => existsSync(join(dir, `${n}.onnx`)))
-    .map((n) => ({ name: n, path: join(dir, `${n}.onnx`), source: "torchvision, random weights" }));
+    .map((n) => ({ name: n, path: join(dir, `${n}.onnx`), source: "torchvision, random weights", fresh: DETECTORS.includes(n) }));
   // corpus files (pretrained) that are cached
   try {
     const manifest = JSON.parse(readFileSync(join(root, "tests", "corpus", "models.json"), "utf8"));
