@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { OutOfMemoryError, SimdnetError } from "../src/errors.js";
 import { InferenceSession } from "../src/graph/session.js";
-import { DataType } from "../src/onnx/onnx-proto.js";
+import { AttributeType, type AttributeProto, DataType } from "../src/onnx/onnx-proto.js";
 import { expectRunsMatchOrt, float, int, ints, type ModelSpec, modelBytes, node, tensor } from "./graph-models.js";
 import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
 
@@ -349,5 +349,149 @@ describe.each(BUILDS_UNDER_TEST)("RoiAlign vs onnxruntime-node (%s)", (build) =>
     expect(run([0, 0, Number.NaN, 2], 0).y!.dims).toEqual([1, 2, 2, 2]); // NaN: no samples, zeros
     await s.release();
     expect(e.heap.bytesInUse).toBe(used);
+  });
+});
+
+describe("staged ops under hostile run-time data", () => {
+  it("NMS, RoiAlign, Unique, NonZero and TopK on NaN, infinities, 1e30 and bad indices: results or SimdnetErrors, heap unchanged", async () => {
+    const e = await engineFor("simd");
+    const r = rng(99);
+    const nasty = () => {
+      const u = r();
+      return u < 0.05
+        ? Number.NaN
+        : u < 0.1
+          ? Number.POSITIVE_INFINITY
+          : u < 0.15
+            ? Number.NEGATIVE_INFINITY
+            : u < 0.18
+              ? 1e30
+              : u < 0.21
+                ? -1e30
+                : u < 0.3
+                  ? 0
+                  : (r() - 0.5) * 20;
+    };
+    const size = (d: number[]) => d.reduce((a, b) => a * b, 1);
+    const str = (name: string, s: string): AttributeProto => ({ name, type: AttributeType.STRING, s });
+    // each case: the model (its data-dependent op behind Abs / Relu / Floor, so the plan stages) and its inputs' shapes
+    const cases: (() => [ModelSpec, Record<string, number[]>])[] = [
+      () => {
+        const N = 1 + Math.floor(r() * 60),
+          C = 1 + Math.floor(r() * 3);
+        return [
+          {
+            nodes: [
+              node("Abs", ["b"], ["ab"]),
+              node("Abs", ["s"], ["as"]),
+              node("NonMaxSuppression", ["ab", "as", "m", "iou", "thr"], ["y"], [int("center_point_box", r() < 0.5 ? 0 : 1)]),
+            ],
+            inits: [tensor("m", [], [Math.floor(r() * 10) - 2], DataType.INT64), tensor("iou", [], [r()]), tensor("thr", [], [nasty()])],
+            inputs: [
+              ["b", [1, N, 4]],
+              ["s", [1, C, N]],
+            ],
+            outputs: [["y", DataType.INT64]],
+          },
+          { b: [1, N, 4], s: [1, C, N] },
+        ];
+      },
+      () => {
+        const R = Math.floor(r() * 6),
+          C = 1 + Math.floor(r() * 9);
+        const attrs = [
+          int("output_height", 1 + Math.floor(r() * 4)),
+          int("output_width", 1 + Math.floor(r() * 4)),
+          int("sampling_ratio", Math.floor(r() * 3)),
+          str("mode", r() < 0.5 ? "avg" : "max"),
+        ];
+        return [
+          {
+            nodes: [node("Relu", ["x"], ["rx"]), node("Abs", ["rois"], ["ar"]), node("RoiAlign", ["rx", "ar", "bi"], ["y"], attrs)],
+            inputs: [
+              ["x", [2, C, 7, 9]],
+              ["rois", [R, 4]],
+              ["bi", [R], DataType.INT64],
+            ],
+            outputs: ["y"],
+            opset: 16,
+          },
+          { x: [2, C, 7, 9], rois: [R, 4], bi: [R] },
+        ];
+      },
+      () => {
+        const n = 1 + Math.floor(r() * 120);
+        return [
+          {
+            nodes: [node("Floor", ["x"], ["f"]), node("Unique", ["f"], ["y", "i", "inv", "c"], r() < 0.5 ? [] : [int("axis", 0)])],
+            inputs: [["x", [n]]],
+            outputs: ["y", ["i", DataType.INT64], ["inv", DataType.INT64], ["c", DataType.INT64]],
+            opset: 11,
+          },
+          { x: [n] },
+        ];
+      },
+      () => {
+        const n = 1 + Math.floor(r() * 120);
+        return [
+          {
+            nodes: [node("Relu", ["x"], ["rx"]), node("NonZero", ["rx"], ["nz"]), node("Transpose", ["nz"], ["t"]), node("GatherND", ["rx", "t"], ["y"])],
+            inputs: [["x", [n]]],
+            outputs: ["y"],
+          },
+          { x: [n] },
+        ];
+      },
+      () => {
+        const n = 1 + Math.floor(r() * 50);
+        return [
+          {
+            nodes: [
+              node("ReduceMax", ["x"], ["m"], [int("keepdims", 0)]),
+              node("Cast", ["m"], ["k0"], [int("to", DataType.INT64)]),
+              node("Unsqueeze", ["k0", "ax"], ["k"]),
+              node("TopK", ["x", "k"], ["v", "i"]),
+            ],
+            inits: [tensor("ax", [1], [0], DataType.INT64)],
+            inputs: [["x", [n]]],
+            outputs: ["v", ["i", DataType.INT64]],
+            opset: 13,
+          },
+          { x: [n] },
+        ];
+      },
+    ];
+    let ok = 0,
+      refused = 0;
+    const raw: string[] = [];
+    for (let k = 0; k < 500; k++) {
+      const [spec, shapes] = cases[k % cases.length]!();
+      const before = e.heap.bytesInUse;
+      try {
+        const s = InferenceSession.fromBytes(e, modelBytes(spec));
+        try {
+          const feeds = Object.fromEntries(
+            Object.entries(shapes).map(([name, dims]) => [
+              name,
+              name === "bi"
+                ? ({ dims, data: BigInt64Array.from({ length: size(dims) }, () => BigInt(Math.floor(r() * 4) - 1)), type: "int64" } as never)
+                : { dims, data: Float32Array.from({ length: size(dims) }, nasty) },
+            ]),
+          );
+          s.runSync(feeds);
+          s.runSync(feeds); // the rest's plan reused
+          ok++;
+        } finally {
+          await s.release();
+        }
+      } catch (err) {
+        if (err instanceof SimdnetError) refused++;
+        else raw.push(`case ${k}: ${String(err)}`);
+      }
+      expect(e.heap.bytesInUse, `case ${k}`).toBe(before);
+    }
+    expect(raw).toEqual([]);
+    expect(ok).toBeGreaterThan(300);
+    expect(refused).toBeGreaterThan(10); // out-of-range batch indices, rois too large to sample
   });
 });
