@@ -64,18 +64,22 @@ function region(rois: usize, r: i32, ph: i32, pw: i32, scale: f32, halfPixel: i3
   binH = height / <f32>ph;
 }
 
+// what roialign_f32 computes (the host's ROI_ALIGN codes in src/graph/ops/detection.ts)
 const AVG = 0,
   MAX = 1,
   BACKWARD = 2;
 
 /**
- * Forward. grid: 2 i32 per roi (gh, gw: samples per bin along y and x, >= 0; the host computes
- * them as onnxruntime: sampling_ratio, else ceil(extent / bins)). maxMode: the largest weighted
- * corner of any sample, else the mean of the samples.
+ * RoiAlign, bins [r, ph, pw, c] and image [n, h, w, c]. AVG: each bin the mean of its samples;
+ * MAX: the largest weighted corner of any sample (both write bins from image). BACKWARD (of AVG):
+ * image (dx, zeroed by the caller) += each sample's weights times bins (dy) / count; rois are taken
+ * in order, so overlapping ones add up the same way on every run and build. grid: 2 i32 per roi
+ * (gh, gw: samples per bin along y and x, >= 0; the host computes them as onnxruntime does:
+ * sampling_ratio, else ceil(extent / bins)).
  */
-export function roialign_f32_forward(
-  y: usize,
-  x: usize,
+export function roialign_f32(
+  bins: usize,
+  image: usize,
   rois: usize,
   batch: usize,
   grid: usize,
@@ -87,33 +91,12 @@ export function roialign_f32_forward(
   pw: i32,
   scale: f32,
   halfPixel: i32,
-  maxMode: i32,
+  mode: i32,
 ): void {
-  if (maxMode) roiPass(y, x, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, MAX);
-  else roiPass(y, x, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, AVG);
-}
-
-/**
- * Backward of the mean (avg) mode: dx [n, h, w, c] (zeroed by the caller) += each sample's
- * weights times dy / count. Rois are taken in order, so overlapping ones add up the same way on
- * every run and build.
- */
-export function roialign_f32_backward(
-  dx: usize,
-  dy: usize,
-  rois: usize,
-  batch: usize,
-  grid: usize,
-  r: i32,
-  h: i32,
-  w: i32,
-  c: i32,
-  ph: i32,
-  pw: i32,
-  scale: f32,
-  halfPixel: i32,
-): void {
-  roiPass(dy, dx, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, BACKWARD);
+  // each mode its own inlined copy of the walk, its branches resolved at compile time
+  if (mode == MAX) roiPass(bins, image, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, MAX);
+  else if (mode == BACKWARD) roiPass(bins, image, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, BACKWARD);
+  else roiPass(bins, image, rois, batch, grid, r, h, w, c, ph, pw, scale, halfPixel, AVG);
 }
 
 /** Every roi, bin and sample: AVG / MAX write bin [n, i, j, :] of y from image x; BACKWARD spreads bin y back into image x. */

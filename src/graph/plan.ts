@@ -295,6 +295,11 @@ export class StagedPlan {
     return this.first.inputs;
   }
 
+  /** The step reports and profiles name for planning the rest. */
+  private get stageWhere(): string {
+    return `${this.where}: the rest is planned for the run's values`;
+  }
+
   /** The outputs of the last run (a later stage's: their shapes can depend on the run's data). */
   get outputs(): readonly PlannedOutput[] {
     return this.rest?.plan.outputs ?? fail("onnx", `the outputs' shapes depend on the run's data (${this.where}): run first`);
@@ -305,7 +310,7 @@ export class StagedPlan {
     const a = this.first.report,
       b = this.rest?.plan.report;
     return {
-      steps: [...a.steps, { where: `${this.where}: the rest is planned for the run's values`, algorithm: "plan.stage" }, ...(b?.steps ?? [])],
+      steps: [...a.steps, { where: this.stageWhere, algorithm: "plan.stage" }, ...(b?.steps ?? [])],
       arenaBytes: a.arenaBytes + (b?.arenaBytes ?? 0),
       unsharedBytes: a.unsharedBytes + (b?.unsharedBytes ?? 0),
       workspaceBytes: a.workspaceBytes + (b?.workspaceBytes ?? 0),
@@ -323,7 +328,7 @@ export class StagedPlan {
     const timed = this.first.profile();
     const t0 = performance.now();
     const rest = this.next();
-    timed.push({ where: `${this.where}: the rest is planned for the run's values`, algorithm: "plan.stage", ms: performance.now() - t0 });
+    timed.push({ where: this.stageWhere, algorithm: "plan.stage", ms: performance.now() - t0 });
     return [...timed, ...rest.profile()];
   }
 
@@ -371,19 +376,9 @@ function sameValues(a: ReadonlyMap<string, HostTensor>, b: ReadonlyMap<string, H
 /** A run-time value's numbers on the host, in ONNX order (whatever layout it is stored in). */
 function readValue(e: Engine, o: PlannedOutput): HostTensor {
   const v = o.value as Val;
-  const n = v.size,
-    at = o.ptr >> 2;
-  const src = v.elem === "f32" ? e.heap.f32.subarray(at, at + n) : e.heap.i32.subarray(at, at + n);
-  if (isIdentity(v.perm) || samePhysical(v.perm, identityPerm(v.shape.length), v.shape)) return { dataType: v.dataType, dims: [...v.shape], data: src.slice() };
-  const strides = logicalStrides(v.shape, v.perm);
-  const data = v.elem === "f32" ? new Float32Array(n) : new Int32Array(n);
-  const index = new Array<number>(v.shape.length).fill(0);
-  for (let i = 0; i < n; i++) {
-    let from = 0;
-    for (let a = 0; a < index.length; a++) from += index[a]! * strides[a]!;
-    data[i] = src[from]!;
-    for (let a = index.length - 1; a >= 0 && ++index[a]! === v.shape[a]; a--) index[a] = 0;
-  }
+  const at = o.ptr >> 2;
+  const src = v.elem === "f32" ? e.heap.f32.subarray(at, at + v.size) : e.heap.i32.subarray(at, at + v.size);
+  const data = isIdentity(v.perm) ? src.slice() : gatherHost(src, { dims: v.shape, strides: logicalStrides(v.shape, v.perm) });
   return { dataType: v.dataType, dims: [...v.shape], data };
 }
 

@@ -13,12 +13,12 @@
 // graph input: the session plans per value). softmax_precision is ignored: the softmax runs in
 // float32, what every float type computes in here.
 import { fmtShape } from "../../errors.js";
-import { AttributeType, type AttributeProto, DataType, dataTypeName } from "../../onnx/onnx-proto.js";
+import { DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import type { Subgraph } from "../import.js";
 import { registerOp } from "../registry.js";
 import { guardElements } from "./composite.js";
 import { typedInput } from "./elementwise.js";
-import { subgraphBuilder } from "./inline.js";
+import { intAttr, intsAttr, subgraphBuilder } from "./inline.js";
 
 interface AttentionAttrs {
   scale?: number;
@@ -31,9 +31,6 @@ interface AttentionAttrs {
   rightWindow: number;
   inputs: readonly string[];
 }
-
-const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
-const intsAttr = (name: string, ints: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints });
 
 registerOp<AttentionAttrs>({
   type: "Attention",

@@ -20,16 +20,13 @@
 //                          of audio front ends, not for long signals); STFT gathers the frames first
 import { fail, fmtShape } from "../../errors.js";
 import type { Attributes } from "../../onnx/attributes.js";
-import { AttributeType, type AttributeProto, DataType, dataTypeName } from "../../onnx/onnx-proto.js";
+import { DataType, dataTypeName } from "../../onnx/onnx-proto.js";
 import type { Subgraph } from "../import.js";
 import { type InferContext, registerOp } from "../registry.js";
 import { elemOf, type HostTensor, hostTensor, sizeOfDims } from "../types.js";
 import { typedInput } from "./elementwise.js";
-import { type SubgraphBuilder, subgraphBuilder } from "./inline.js";
+import { intAttr, intsAttr, type SubgraphBuilder, subgraphBuilder } from "./inline.js";
 import { normAxis } from "./util.js";
-
-const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
-const intsAttr = (name: string, ints: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints });
 
 /** The subgraph of builder `b` whose output is `y` (through an Identity: a node's own output). */
 function finish(b: SubgraphBuilder, y: string, dataType: number, reads: readonly string[]): Subgraph {
@@ -49,10 +46,7 @@ export function guardElements(c: { fail(m: string): never }, n: number, what: st
 
 /** The one integer of a known scalar input (or a failure naming it). */
 function knownInt(c: InferContext<unknown>, i: number, name: string): number {
-  const v = c.value(i);
-  if (!v) return c.fail(`${name} must be known when planning (a constant or a small graph input)`);
-  if (v.data.length !== 1) c.fail(`${name} must hold one value, got ${v.data.length}`);
-  return Math.trunc(v.data[0]!);
+  return Math.trunc(knownFloat(c, i, name));
 }
 
 function knownFloat(c: InferContext<unknown>, i: number, name: string): number {

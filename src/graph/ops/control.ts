@@ -2,13 +2,11 @@
 // input the session plans per value) replaces the node by the branch it takes; a condition that
 // depends on run-time data plans both branches, and the run takes one (see plan.ts).
 import { fail } from "../../errors.js";
-import { AttributeType, DataType } from "../../onnx/onnx-proto.js";
+import { DataType } from "../../onnx/onnx-proto.js";
 import type { Subgraph } from "../import.js";
 import { gradOpDef, registerOp } from "../registry.js";
-import { type SubgraphBuilder, subgraphBuilder } from "./inline.js";
-
-const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
-const intsAttr = (name: string, ints: number[]) => ({ name, type: AttributeType.INTS, ints });
+import { intAttr, type SubgraphBuilder, subgraphBuilder } from "./inline.js";
+import { knownScalar } from "./util.js";
 
 registerOp<{ thenBranch: Subgraph; elseBranch: Subgraph }>({
   type: "If",
@@ -66,9 +64,7 @@ function loopEnd(st: LoopState, b: SubgraphBuilder): Subgraph {
   const carried = body.inputs!.length - 2;
   const stacked = st.scanned.map((values, j) => {
     const declared = body.outputs[1 + carried + j]!;
-    if (values.length === 0) return b.constant(declared.dataType, [0], []);
-    const rows = values.map((v) => (st.opset >= 13 ? b.node("Unsqueeze", [v, b.ints([0])], []) : b.node("Unsqueeze", [v], [intsAttr("axes", [0])])));
-    return rows.length === 1 ? rows[0]! : b.node("Concat", rows, [intAttr("axis", 0)]);
+    return values.length === 0 ? b.constant(declared.dataType, [0], []) : b.stack(values, 0);
   });
   const outputs = [...st.carried, ...stacked].map((name, k) => ({ name, dataType: body.outputs[1 + k]!.dataType }));
   return { nodes: b.nodes, initializers: b.initializers, outputs, outerReads: [...st.carried, ...st.scanned.flat()] };
@@ -162,14 +158,8 @@ registerOp<LoopAttrs>({
   infer: (c) => c.fail("internal: Loop is unrolled, not inferred"),
   inline(c) {
     const { body, inputs } = c.attrs;
-    const scalar = (i: number, name: string): number | undefined => {
-      if (!inputs[i]) return undefined;
-      const v = c.value(i) ?? c.fail(`${name} must be known when planning`);
-      if (v.data.length !== 1) c.fail(`${name} must hold one value, got ${v.data.length}`);
-      return v.data[0]!;
-    };
-    const M = scalar(0, "M (the trip count)"),
-      cond = scalar(1, "cond");
+    const M = knownScalar(c, 0, "M (the trip count)"),
+      cond = knownScalar(c, 1, "cond");
     const st: LoopState = {
       body,
       where: c.where,
@@ -287,8 +277,7 @@ registerOp<ScanAttrs>({
         if (rank < 1) c.fail(`scan_output_axes[${k}] is negative, but the body does not declare output ${state + k}'s rank`);
         ax += rank;
       }
-      const rows = ordered.map((v) => (c.opset >= 13 ? b.node("Unsqueeze", [v, b.ints([ax])], []) : b.node("Unsqueeze", [v], [intsAttr("axes", [ax])])));
-      return rows.length === 1 ? rows[0]! : b.node("Concat", rows, [intAttr("axis", ax)]);
+      return b.stack(ordered, ax);
     });
     const outputs = [...carried, ...stacked].map((name, k) => ({ name, dataType: a.body.outputs[k]!.dataType }));
     return { nodes: b.nodes, initializers: b.initializers, outputs, outerReads: [...a.inputs.filter(Boolean), ...a.body.outerReads] };

@@ -8,11 +8,11 @@
 // IoU with a box already kept exceeds iou_threshold, up to max_output_boxes_per_class.
 import { fail, fmtShape } from "../../errors.js";
 import { DataType } from "../../onnx/onnx-proto.js";
-import { type BoundNode, type InferContext, registerOp } from "../registry.js";
+import { type Algorithm, type BoundNode, type InferContext, registerOp } from "../registry.js";
 import { elemOf, type HostTensor, hostTensor, identityPerm } from "../types.js";
 import { typedInput } from "./elementwise.js";
 import { zeroOutput } from "./grad.js";
-import { channelsLast } from "./util.js";
+import { channelsLast, knownScalar } from "./util.js";
 
 interface NmsAttrs {
   /** 0: [y1, x1, y2, x2] (any two opposite corners); 1: [x_center, y_center, width, height]. */
@@ -112,13 +112,6 @@ class KeptBoxes {
   }
 }
 
-function scalarOf(c: InferContext<NmsAttrs>, i: number, name: string, fallback: number): number {
-  if (!c.input(i)) return fallback;
-  const v = c.value(i) ?? c.fail(`${name} must be known when planning`);
-  if (v.data.length !== 1) c.fail(`${name} must hold one value, got shape ${fmtShape(v.dims)}`);
-  return v.data[0]!;
-}
-
 function nonMaxSuppression(c: InferContext<NmsAttrs>): HostTensor {
   const boxes = c.value(0) ?? c.fail("boxes must be known when planning"),
     scores = c.value(1) ?? c.fail("scores must be known when planning");
@@ -128,10 +121,11 @@ function nonMaxSuppression(c: InferContext<NmsAttrs>): HostTensor {
   const C = scores.dims[1]!;
   if (scores.dims[0] !== B || scores.dims[2] !== N) c.fail(`scores ${fmtShape(scores.dims)} must be [${B}, classes, ${N}] for boxes ${fmtShape(boxes.dims)}`);
   if (!(boxes.data instanceof Float32Array) || !(scores.data instanceof Float32Array)) c.fail("boxes and scores must be float tensors");
-  const maxPerClass = scalarOf(c, 2, "max_output_boxes_per_class", 0);
-  const iou = f(scalarOf(c, 3, "iou_threshold", 0));
-  const hasScoreThreshold = !!c.input(4);
-  const scoreThreshold = f(scalarOf(c, 4, "score_threshold", 0));
+  const maxPerClass = knownScalar(c, 2, "max_output_boxes_per_class") ?? 0;
+  const iou = f(knownScalar(c, 3, "iou_threshold") ?? 0);
+  const threshold = knownScalar(c, 4, "score_threshold");
+  const hasScoreThreshold = threshold !== undefined;
+  const scoreThreshold = f(threshold ?? 0);
   if (!(iou >= 0 && iou <= 1)) c.fail(`iou_threshold must be in [0, 1], got ${iou}`);
   const { centerPointBox } = c.attrs;
   const picked: number[] = [];
@@ -234,6 +228,39 @@ function roiGrid(n: BoundNode<RoiAlignAttrs>, roisIdx: number, batchIdx: number,
   }
 }
 
+/** assembly/roialign.ts's modes. */
+const ROI_ALIGN = { avg: 0, max: 1, backward: 2 } as const;
+
+/**
+ * RoiAlign's kernel (forward: X, rois, batch_indices -> Y) or its backward (dY, X, rois,
+ * batch_indices -> dX): X's shape is input `xi`'s, the rois and indices follow it.
+ */
+function roiAlignKernel(name: string, xi: number, backward: boolean): Algorithm<RoiAlignAttrs> {
+  return {
+    name,
+    workspaceBytes: (n) => 8 * n.inputs[xi + 1]!.shape[0]!,
+    setup(n) {
+      const [N, C, H, W] = n.inputs[xi]!.shape as [number, number, number, number];
+      const R = n.inputs[xi + 1]!.shape[0]!,
+        a = n.attrs,
+        k = n.kernels,
+        bins = backward ? n.input(0) : n.output(0),
+        image = backward ? n.output(0) : n.input(0),
+        rois = n.input(xi + 1),
+        batch = n.input(xi + 2),
+        grid = n.workspace,
+        mode = backward ? ROI_ALIGN.backward : a.maxMode ? ROI_ALIGN.max : ROI_ALIGN.avg,
+        zero = backward ? zeroOutput(n, 0) : undefined;
+      return () => {
+        zero?.();
+        if (R * C === 0) return;
+        roiGrid(n, xi + 1, xi + 2, grid, N, R);
+        k.roialign_f32(bins, image, rois, batch, grid, R, H, W, C, a.outputHeight, a.outputWidth, a.spatialScale, a.halfPixel ? 1 : 0, mode);
+      };
+    },
+  };
+}
+
 const roiAlignLayout = () => ({ inputs: [channelsLast(4), identityPerm(2), identityPerm(1)], outputs: [channelsLast(4)] });
 
 registerOp<RoiAlignAttrs>({
@@ -274,28 +301,7 @@ registerOp<RoiAlignAttrs>({
     if (g.attrs.maxMode) fail(g.where, "RoiAlign's max mode has no gradient (avg does): freeze what comes before it");
     g.add(0, g.op("RoiAlignGrad", [g.dy(0)!, g.x(0)!, g.x(1)!, g.x(2)!], g.attrs)[0]!);
   },
-  algorithms: [
-    {
-      name: "roiAlign.kernel",
-      workspaceBytes: (n) => 8 * n.inputs[1]!.shape[0]!,
-      setup(n) {
-        const [N, C, H, W] = n.inputs[0]!.shape as [number, number, number, number];
-        const R = n.inputs[1]!.shape[0]!,
-          a = n.attrs,
-          k = n.kernels,
-          y = n.output(0),
-          x = n.input(0),
-          rois = n.input(1),
-          batch = n.input(2),
-          grid = n.workspace;
-        if (R * C === 0) return () => {};
-        return () => {
-          roiGrid(n, 1, 2, grid, N, R);
-          k.roialign_f32_forward(y, x, rois, batch, grid, R, H, W, C, a.outputHeight, a.outputWidth, a.spatialScale, a.halfPixel ? 1 : 0, a.maxMode ? 1 : 0);
-        };
-      },
-    },
-  ],
+  algorithms: [roiAlignKernel("roiAlign.kernel", 0, false)],
 });
 
 // inputs dY (channels last), X (for its shape), rois, batch_indices; output dX (channels last)
@@ -305,28 +311,5 @@ registerOp<RoiAlignAttrs>({
   parse: () => fail("internal", "not parsed"),
   infer: (c) => [c.need(1, "X")],
   layout: () => ({ inputs: [channelsLast(4), channelsLast(4), identityPerm(2), identityPerm(1)], outputs: [channelsLast(4)] }),
-  algorithms: [
-    {
-      name: "roiAlignGrad.kernel",
-      workspaceBytes: (n) => 8 * n.inputs[2]!.shape[0]!,
-      setup(n) {
-        const [N, C, H, W] = n.inputs[1]!.shape as [number, number, number, number];
-        const R = n.inputs[2]!.shape[0]!,
-          a = n.attrs,
-          k = n.kernels,
-          dx = n.output(0),
-          dy = n.input(0),
-          rois = n.input(2),
-          batch = n.input(3),
-          grid = n.workspace,
-          zero = zeroOutput(n, 0);
-        return () => {
-          zero();
-          if (R * C === 0) return;
-          roiGrid(n, 2, 3, grid, N, R);
-          k.roialign_f32_backward(dx, dy, rois, batch, grid, R, H, W, C, a.outputHeight, a.outputWidth, a.spatialScale, a.halfPixel ? 1 : 0);
-        };
-      },
-    },
-  ],
+  algorithms: [roiAlignKernel("roiAlignGrad.kernel", 1, true)],
 });

@@ -1,7 +1,7 @@
 // Building the subgraph an op is inlined as while planning (Einsum, LpPool): nodes of registered
 // ops with their attributes parsed as a file's would be, and int64 / float constants.
 import { Attributes } from "../../onnx/attributes.js";
-import { type AttributeProto, DataType, type NodeProto } from "../../onnx/onnx-proto.js";
+import { AttributeType, type AttributeProto, DataType, type NodeProto } from "../../onnx/onnx-proto.js";
 import type { GraphNode } from "../import.js";
 import { opDef } from "../registry.js";
 import { type HostTensor, hostTensor } from "../types.js";
@@ -15,7 +15,12 @@ export interface SubgraphBuilder {
   constant(dataType: number, dims: number[], values: number[]): string;
   /** A 1-D int64 constant. */
   ints(values: number[]): string;
+  /** `values` (names of tensors of one shape) stacked on a new axis `axis` (Unsqueeze, then Concat). */
+  stack(values: readonly string[], axis: number): string;
 }
+
+export const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
+export const intsAttr = (name: string, ints: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints });
 
 /** A builder whose value names start with `where` (unique per node) and are never a file's. */
 export function subgraphBuilder(where: string, opset: number, label: string): SubgraphBuilder {
@@ -40,6 +45,11 @@ export function subgraphBuilder(where: string, opset: number, label: string): Su
       return name;
     },
     ints: (values) => b.constant(DataType.INT64, [values.length], values),
+    stack(values, axis) {
+      // Unsqueeze takes its axes as an input from opset 13, as an attribute before
+      const rows = values.map((v) => (opset >= 13 ? b.node("Unsqueeze", [v, b.ints([axis])], []) : b.node("Unsqueeze", [v], [intsAttr("axes", [axis])])));
+      return rows.length === 1 ? rows[0]! : b.node("Concat", rows, [intAttr("axis", axis)]);
+    },
   };
   return b;
 }

@@ -642,6 +642,30 @@ registerOp<{ batchDims: number }>({
   ],
 });
 
+/**
+ * A scatter's gradient (ScatterND, ScatterElements: inputs data, indices, updates). Reduction none:
+ * d data = dy with the written places zeroed (the same scatter, of zeros), d updates = dy
+ * gathered where it wrote (`gather`); add: d data = dy, d updates the same gather. (mul, max, min:
+ * not implemented, refused.)
+ */
+function scatterGradient<A extends { reduction: number }>(
+  type: string,
+  gather: (g: GradientBuilder<A>, dy: PlanValue, idx: PlanValue) => PlanValue,
+): (g: GradientBuilder<A>) => void {
+  return (g) => {
+    const dy = g.dy(0)!,
+      idx = g.x(1)!,
+      r = g.attrs.reduction;
+    if (r !== SCATTER_REDUCTIONS.none && r !== SCATTER_REDUCTIONS.add)
+      fail(g.where, "training needs reduction none or add (the gradients of mul, max and min are not implemented)");
+    if (g.wants(2)) g.add(2, gather(g, dy, idx));
+    if (g.wants(0)) {
+      if (r === SCATTER_REDUCTIONS.add) g.add(0, dy);
+      else g.add(0, g.op(type, [dy, idx, g.op("Zeros", [], { shape: g.x(2)!.shape })[0]!], g.attrs)[0]!);
+    }
+  };
+}
+
 // ScatterND (opset 11; reduction from 16): y = data with the slices at index tuples replaced by (or
 // combined with) updates. In ONNX order.
 
@@ -667,20 +691,7 @@ registerOp<{ reduction: number }>({
     return [x];
   },
   layout: onnxOrder,
-  // reduction none: d data = dy with the scattered slices zeroed, d updates = dy at the tuples;
-  // reduction add: d data = dy. (mul, max, min: not implemented, refused.)
-  gradient(g) {
-    const dy = g.dy(0)!,
-      idx = g.x(1)!,
-      r = g.attrs.reduction;
-    if (r !== SCATTER_REDUCTIONS.none && r !== SCATTER_REDUCTIONS.add)
-      fail(g.where, "training needs reduction none or add (the gradients of mul, max and min are not implemented)");
-    if (g.wants(2)) g.add(2, g.op("GatherND", [dy, idx], { batchDims: 0 })[0]!);
-    if (g.wants(0)) {
-      if (r === SCATTER_REDUCTIONS.add) g.add(0, dy);
-      else g.add(0, g.op("ScatterND", [dy, idx, g.op("Zeros", [], { shape: g.x(2)!.shape })[0]!], { reduction: r })[0]!);
-    }
-  },
+  gradient: scatterGradient("ScatterND", (g, dy, idx) => g.op("GatherND", [dy, idx], { batchDims: 0 })[0]!),
   algorithms: [
     {
       name: "scatterND.rows",
@@ -745,20 +756,7 @@ function scatterElements(type: string): void {
       return [x];
     },
     layout: onnxOrder,
-    // none: d data = dy where nothing was written, d updates = dy gathered at the indices; add:
-    // d data = dy. (mul, max, min: not implemented, refused.)
-    gradient(g) {
-      const dy = g.dy(0)!,
-        idx = g.x(1)!,
-        r = g.attrs.reduction;
-      if (r !== SCATTER_REDUCTIONS.none && r !== SCATTER_REDUCTIONS.add)
-        fail(g.where, "training needs reduction none or add (the gradients of mul, max and min are not implemented)");
-      if (g.wants(2)) g.add(2, g.op("GatherElements", [dy, idx], { axis: g.attrs.axis })[0]!);
-      if (g.wants(0)) {
-        if (r === SCATTER_REDUCTIONS.add) g.add(0, dy);
-        else g.add(0, g.op(type, [dy, idx, g.op("Zeros", [], { shape: g.x(2)!.shape })[0]!], g.attrs)[0]!);
-      }
-    },
+    gradient: scatterGradient<{ axis: number; reduction: number }>(type, (g, dy, idx) => g.op("GatherElements", [dy, idx], { axis: g.attrs.axis })[0]!),
     algorithms: [
       {
         name: "scatterElements.nd",

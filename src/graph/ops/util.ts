@@ -77,3 +77,14 @@ export function copyLoop(
 export const physical = (v: PlanValue) => ({ dims: physicalDims(v.shape, v.perm), strides: contiguousStrides(physicalDims(v.shape, v.perm)) });
 
 export const shapeText = (t: TensorType | PlanValue | undefined) => (t ? fmtShape(t.shape) : "(none)");
+
+/**
+ * The one value of input i when it must be known while planning (a trip count, a threshold):
+ * undefined when the node omits the input; fails naming it when it is not known or not one value.
+ */
+export function knownScalar(c: InferContext<unknown>, i: number, name: string): number | undefined {
+  if (!c.input(i)) return undefined;
+  const v = c.value(i) ?? c.fail(`${name} must be known when planning`);
+  if (v.data.length !== 1) c.fail(`${name} must hold one value, got ${v.data.length}`);
+  return v.data[0]!;
+}
