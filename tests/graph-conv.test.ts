@@ -11,6 +11,7 @@ import { AttributeType, type AttributeProto, DataType, encodeModel, type NodePro
 import { conv2d, conv2dAlgorithms, type Conv2dOptions, convTranspose2d, convTranspose2dWorkspaceBytes } from "../src/ops/conv2d.js";
 import { expectMatchesOrt, modelBytes, node as modelNode, tensor as modelTensor } from "./graph-models.js";
 import { BUILDS_UNDER_TEST, engineFor, THREADS_BUILDS_UNDER_TEST, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
@@ -46,24 +47,7 @@ function attributes(c: ConvCase): AttributeProto[] {
 const floats = (name: string, dims: number[], data: Float32Array): TensorProto => ({ name, dims, dataType: DataType.FLOAT, data });
 
 function model(nodes: NodeProto[], inits: TensorProto[], outputs: string[], x: number[] = X): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 17 }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
-      input: [{ name: "x", elemType: DataType.FLOAT, shape: x }],
-      output: outputs.map((name) => ({ name, elemType: DataType.FLOAT })),
-    },
-  });
+  return encodeModel(modelProto({ nodes, inits, inputs: [["x", x]], outputs }));
 }
 
 const weightsOf = (c: ConvCase, i: number) =>

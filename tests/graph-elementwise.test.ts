@@ -5,8 +5,9 @@
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
-import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
   name: output[0]!,
@@ -28,25 +29,15 @@ const tensor = (name: string, dims: number[], data: ArrayLike<number>, dataType:
 
 type IO = [name: string, shape: number[], type?: number];
 function model(nodes: NodeProto[], inits: TensorProto[], inputs: IO[], outputs: IO[], opset = 18): Uint8Array {
-  const m: ModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: opset }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
-      input: inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
-      output: outputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
-    },
-  };
-  return encodeModel(m);
+  return encodeModel(
+    modelProto({
+      nodes,
+      inits,
+      inputs: inputs.map(([name, shape, t]) => [name, shape, t]),
+      outputs: outputs.map(([name, shape, t]) => [name, t ?? DataType.FLOAT, shape]),
+      opset,
+    }),
+  );
 }
 
 type Feed = { type: "float32" | "int64" | "int32" | "bool"; data: number[] | Float32Array; dims: number[] };

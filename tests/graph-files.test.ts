@@ -22,6 +22,7 @@ import {
 } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
 import { float, node, ortRun, simdnetRun, tensor } from "./graph-models.js";
+import { modelProto } from "./model-proto.js";
 
 const ref = (name: string, refAttrName: string, type: number): AttributeProto => ({ name, type, refAttrName });
 const call = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
@@ -30,28 +31,8 @@ const call = (opType: string, input: string[], output: string[], attribute: Attr
 });
 
 function model(nodes: NodeProto[], inits: TensorProto[], functions: FunctionProto[], inputs: [string, number[]][], outputs: string[]): ModelProto {
-  return {
-    irVersion: 8,
-    opsetImport: [
-      { domain: "", version: 17 },
-      { domain: "custom", version: 1 },
-    ],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    functions,
-    graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
-      input: inputs.map(([name, shape]) => ({ name, elemType: DataType.FLOAT, shape })),
-      output: outputs.map((name) => ({ name, elemType: DataType.FLOAT })),
-    },
-  };
+  const m = modelProto({ nodes, inits, inputs, outputs });
+  return { ...m, opsetImport: [...m.opsetImport, { domain: "custom", version: 1 }], functions };
 }
 
 const fn = (name: string, input: string[], output: string[], attribute: string[], body: NodeProto[], attributeProto: AttributeProto[] = []): FunctionProto => ({

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const node = (opType: string, input: string[], output: string, attribute: AttributeProto[] = []): NodeProto => ({
   name: output,
@@ -44,24 +45,7 @@ const signedWeights = (name: string, dims: number[], seed: number): TensorProto 
 
 /** y = op graph on parameters, times the input x (so the loss reads every element through a Mul). */
 function model(nodes: NodeProto[], inits: TensorProto[], out: string, outDims: number[], opset = 18, extraInputs: [string, number[]][] = []): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: opset }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: [...nodes, node("Mul", [out, "x"], "y")],
-      initializer: inits,
-      valueInfo: [],
-      input: [["x", outDims] as [string, number[]], ...extraInputs].map(([name, shape]) => ({ name, elemType: DataType.FLOAT, shape })),
-      output: [{ name: "y", elemType: DataType.FLOAT }],
-    },
-  });
+  return encodeModel(modelProto({ nodes: [...nodes, node("Mul", [out, "x"], "y")], inits, inputs: [["x", outDims], ...extraInputs], outputs: ["y"], opset }));
 }
 
 /** Every parameter's gradient from TrainableSession against central differences of its forward. */

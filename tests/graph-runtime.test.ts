@@ -6,18 +6,10 @@ import { graphConstants } from "../src/graph/constants.js";
 import { importGraph } from "../src/graph/import.js";
 import { analyzeGraph } from "../src/graph/plan.js";
 import { InferenceSession, OnnxTensor } from "../src/graph/session.js";
-import {
-  AttributeType,
-  type AttributeProto,
-  DataType,
-  decodeModel,
-  encodeModel,
-  type ModelProto,
-  type NodeProto,
-  type TensorProto,
-} from "../src/onnx/onnx-proto.js";
+import { AttributeType, type AttributeProto, DataType, decodeModel, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { SimdnetError } from "../src/index.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, rng, TILE_EDGE_SIZES, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
   name: output[0]!,
@@ -43,25 +35,9 @@ function modelBytes(
   outputs: (string | [string, number])[],
   opset = 17,
 ): Uint8Array {
-  const m: ModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: opset }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
-      input: inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
-      output: outputs.map((o) => (typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1] })),
-    },
-  };
-  return encodeModel(m);
+  // (inputs may have symbolic dims, which ModelSpec does not take)
+  const m = modelProto({ nodes, inits, inputs: [], outputs, opset });
+  return encodeModel({ ...m, graph: { ...m.graph, input: inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })) } });
 }
 
 describe("N-d descriptors", () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
   name: output[0]!,
@@ -25,24 +26,7 @@ const floats = (name: string, dims: number[], seed: number, lo = -0.5, hi = 0.5)
 });
 
 function model(nodes: NodeProto[], inits: TensorProto[], input: [string, number[]], output: string): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 17 }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
-      input: [{ name: input[0], elemType: DataType.FLOAT, shape: input[1] }],
-      output: [{ name: output, elemType: DataType.FLOAT }],
-    },
-  });
+  return encodeModel(modelProto({ nodes, inits, inputs: [input], outputs: [output] }));
 }
 
 const reduce = (type: string, x: string, y: string, axes: number[], keepdims = 0) => node(type, [x], [y], [ints("axes", axes), int("keepdims", keepdims)]);
@@ -162,24 +146,15 @@ describe.each(BUILDS_UNDER_TEST)("gradients of reductions, softmax and MatMul (%
 // GroupNormalization at opset 21 (scale and bias per channel) and 18 (per group: expanded, their
 // gradients summed per group).
 const normModel = (opset: number, W: number, op: NodeProto, inits: TensorProto[]) =>
-  encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: opset }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: [node("Mul", ["x", "w1"], ["m"]), op],
-      initializer: [floats("w1", [4, W], 21, 0.5, 1.5), ...inits],
-      valueInfo: [],
-      input: [{ name: "x", elemType: DataType.FLOAT, shape: [2, 4, W] }],
-      output: [{ name: "y", elemType: DataType.FLOAT }],
-    },
-  });
+  encodeModel(
+    modelProto({
+      nodes: [node("Mul", ["x", "w1"], ["m"]), op],
+      inits: [floats("w1", [4, W], 21, 0.5, 1.5), ...inits],
+      inputs: [["x", [2, 4, W]]],
+      outputs: ["y"],
+      opset,
+    }),
+  );
 
 const eps = (v: number): AttributeProto => ({ name: "epsilon", type: AttributeType.FLOAT, f: v });
 const NORM_CASES = (W: number): [string, number, NodeProto, TensorProto[]][] => [

@@ -3,9 +3,10 @@
 // build; SGD lowers the loss; frozen parameters do not move; a training step allocates nothing.
 import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
-import { AttributeType, type AttributeProto, DataType, encodeModel, type ModelProto, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
+import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { SGD } from "../src/train/optimizers.js";
 import { BUILDS_UNDER_TEST, engineFor, rng, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const node = (opType: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto => ({
   name: output[0]!,
@@ -32,25 +33,7 @@ const floats = (name: string, dims: number[], seed: number, scale = 0.5): Tensor
 const int64s = (name: string, data: number[]): TensorProto => ({ name, dims: [data.length], dataType: DataType.INT64, data: Float64Array.from(data) });
 
 function model(nodes: NodeProto[], inits: TensorProto[], input: [string, number[]], output: string): Uint8Array {
-  const m: ModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 17 }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: nodes,
-      initializer: inits,
-      valueInfo: [],
-      input: [{ name: input[0], elemType: DataType.FLOAT, shape: input[1] }],
-      output: [{ name: output, elemType: DataType.FLOAT }],
-    },
-  };
-  return encodeModel(m);
+  return encodeModel(modelProto({ nodes, inits, inputs: [input], outputs: [output] }));
 }
 
 /** A small CNN touching most gradient ops: conv, relu, pools, residual add, batch norm, concat, views, gemm. */

@@ -7,8 +7,8 @@ export interface ModelSpec {
   inits?: TensorProto[];
   /** [name, shape, element type (FLOAT)] */
   inputs: [string, number[], number?][];
-  /** name or [name, element type] */
-  outputs: (string | [string, number])[];
+  /** name, or [name, element type, declared shape (none)] */
+  outputs: (string | [string, number] | [string, number, number[]])[];
   opset?: number;
 }
 
@@ -29,7 +29,9 @@ export function modelProto(s: ModelSpec): ModelProto {
       initializer: s.inits ?? [],
       valueInfo: [],
       input: s.inputs.map(([name, shape, t]) => ({ name, elemType: t ?? DataType.FLOAT, shape })),
-      output: s.outputs.map((o) => (typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1] })),
+      output: s.outputs.map((o) =>
+        typeof o === "string" ? { name: o, elemType: DataType.FLOAT } : { name: o[0], elemType: o[1], ...(o[2] ? { shape: o[2] } : {}) },
+      ),
     },
   };
 }
