@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, expectGradientMatches, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
 const str = (name: string, v: string): AttributeProto => ({ name, type: AttributeType.STRING, s: v });
@@ -38,24 +39,15 @@ function model(c: GradCase, conv: boolean): Uint8Array {
   const C = c.x[1]!;
   const eye = Array.from({ length: C * C }, (_, i) => (i % (C + 1) === 0 ? 1 : 0));
   const front = conv ? [node("Add", ["x", "P"], ["a0"]), node("Conv", ["a0", "eye"], ["a"])] : [node("Add", ["x", "P"], ["a"])];
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: c.opset ?? 18 }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: [...front, ...c.nodes],
-      valueInfo: [],
-      initializer: [f32("P", c.x, Array.from(uniform(n, 5, -0.5, 0.5))), ...(conv ? [f32("eye", [C, C, 1, 1], eye)] : []), ...(c.inits ?? [])],
-      input: [{ name: "x", elemType: DataType.FLOAT, shape: c.x }],
-      output: (c.outputs ?? ["y"]).map((name) => ({ name, elemType: DataType.FLOAT })),
-    },
-  });
+  return encodeModel(
+    modelProto({
+      nodes: [...front, ...c.nodes],
+      inits: [f32("P", c.x, Array.from(uniform(n, 5, -0.5, 0.5))), ...(conv ? [f32("eye", [C, C, 1, 1], eye)] : []), ...(c.inits ?? [])],
+      inputs: [["x", c.x]],
+      outputs: c.outputs ?? ["y"],
+      opset: c.opset ?? 18,
+    }),
+  );
 }
 
 const resize = (x: number[], attrs: AttributeProto[], scales?: number[], sizes?: number[], roi?: number[]): GradCase => ({

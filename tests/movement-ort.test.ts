@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { InferenceSession } from "../src/graph/session.js";
 import { AttributeType, type AttributeProto, DataType, encodeModel, type NodeProto, type TensorProto } from "../src/onnx/onnx-proto.js";
 import { BUILDS_UNDER_TEST, engineFor, expectClose, uniform } from "./harness.js";
+import { modelProto } from "./model-proto.js";
 
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttributeType.INT, i: v });
 const str = (name: string, v: string): AttributeProto => ({ name, type: AttributeType.STRING, s: v });
@@ -40,25 +41,8 @@ function model(c: OrtCase, conv: boolean): Uint8Array {
   const C = c.x[1]!;
   const eye = Array.from({ length: C * C }, (_, i) => (i % (C + 1) === 0 ? 1 : 0));
   const nodes = conv ? [node("Conv", ["x", "eye"], ["xc"]), ...c.nodes.map((n) => ({ ...n, input: n.input.map((s) => (s === "x" ? "xc" : s)) }))] : c.nodes;
-  const outputs = c.outputs ?? [["y", DataType.FLOAT]];
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: c.opset }],
-    producerName: "simdnet-test",
-    producerVersion: "",
-    domain: "",
-    modelVersion: 0,
-    docString: "",
-    metadataProps: [],
-    graph: {
-      name: "g",
-      node: nodes,
-      valueInfo: [],
-      initializer: [...(c.inits ?? []), ...(conv ? [f32("eye", [C, C, 1, 1], eye)] : [])],
-      input: [{ name: "x", elemType: DataType.FLOAT, shape: c.x }],
-      output: outputs.map(([name, t]) => ({ name, elemType: t })),
-    },
-  });
+  const inits = [...(c.inits ?? []), ...(conv ? [f32("eye", [C, C, 1, 1], eye)] : [])];
+  return encodeModel(modelProto({ nodes, inits, inputs: [["x", c.x]], outputs: c.outputs ?? [["y", DataType.FLOAT]], opset: c.opset }));
 }
 
 const resize = (opset: number, x: number[], attrs: AttributeProto[], scales?: number[], sizes?: number[], roi?: number[]): OrtCase => ({
